@@ -1,0 +1,19 @@
+use consortia_crypto::CryptoError;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TypesError {
+    #[error("malformed encoding: {0}")]
+    Decode(String),
+    #[error("transaction is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("transaction is for chain {got}, this chain is {expected}")]
+    WrongChain { expected: u64, got: u64 },
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    #[error("bad signature: {0}")]
+    Signature(#[from] CryptoError),
+    #[error("invalid genesis: {0}")]
+    InvalidGenesis(String),
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+}

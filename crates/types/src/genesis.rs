@@ -1,0 +1,135 @@
+use borsh::{BorshDeserialize, BorshSerialize};
+use consortia_crypto::{Address, Hash, PublicKey, Suite};
+use serde::{Deserialize, Serialize};
+
+use crate::{TypesError, encode};
+
+/// A validator: a voting key with its voting power.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Validator {
+    pub name: String,
+    pub public_key: PublicKey,
+    pub power: u64,
+}
+
+/// An account funded at genesis. Balances are strings in JSON so no client rounds them.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct GenesisAccount {
+    pub address: Address,
+    #[serde(with = "u128_string")]
+    pub balance: u128,
+}
+
+/// How blocks are agreed on.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[borsh(use_discriminant = true)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum ConsensusKind {
+    /// One validator signs every block: development and single-organization chains.
+    Solo = 0,
+}
+
+/// Chain parameters fixed at genesis (governance may change some later).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChainParams {
+    pub consensus: ConsensusKind,
+    /// Largest encoded transaction accepted.
+    pub max_tx_bytes: u32,
+    pub max_block_txs: u32,
+    pub max_block_bytes: u64,
+    /// A block is cut at the latest this long after the first transaction waits.
+    pub block_interval_ms: u64,
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams {
+            consensus: ConsensusKind::Solo,
+            max_tx_bytes: 128 * 1024,
+            max_block_txs: 10_000,
+            max_block_bytes: 16 * 1024 * 1024,
+            block_interval_ms: 100,
+        }
+    }
+}
+
+/// Everything a node needs to build block 0. Its hash names the chain: a node refuses a data
+/// directory made from another genesis.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: u64,
+    pub chain_name: String,
+    pub suite: Suite,
+    pub time_ms: u64,
+    pub validators: Vec<Validator>,
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+    #[serde(default)]
+    pub params: ChainParams,
+}
+
+impl Genesis {
+    pub fn hash(&self) -> Hash {
+        self.suite.hash().digest(&encode(self))
+    }
+
+    /// Returns every problem at once, so a hand-edited file is fixed in one pass.
+    pub fn validate(&self) -> Result<(), TypesError> {
+        let mut problems = Vec::new();
+        if self.validators.is_empty() {
+            problems.push("at least one validator is needed".to_owned());
+        }
+        if self.validators.iter().any(|v| v.power == 0) {
+            problems.push("every validator needs a voting power above 0".to_owned());
+        }
+        let mut keys: Vec<_> = self.validators.iter().map(|v| &v.public_key).collect();
+        keys.sort();
+        keys.dedup();
+        if keys.len() != self.validators.len() {
+            problems.push("validator keys must be distinct".to_owned());
+        }
+        let mut addresses: Vec<_> = self.accounts.iter().map(|a| a.address).collect();
+        addresses.sort();
+        addresses.dedup();
+        if addresses.len() != self.accounts.len() {
+            problems.push("account addresses must be distinct".to_owned());
+        }
+        let p = &self.params;
+        if p.max_tx_bytes < 256 {
+            problems.push("params.max_tx_bytes must be at least 256".to_owned());
+        }
+        if p.max_block_txs == 0 {
+            problems.push("params.max_block_txs must be at least 1".to_owned());
+        }
+        if p.max_block_bytes < u64::from(p.max_tx_bytes) {
+            problems.push("params.max_block_bytes must hold at least one largest transaction".to_owned());
+        }
+        if p.block_interval_ms == 0 {
+            problems.push("params.block_interval_ms must be at least 1".to_owned());
+        }
+        if p.consensus == ConsensusKind::Solo && self.validators.len() > 1 {
+            problems.push("solo consensus takes exactly one validator".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(TypesError::InvalidGenesis(problems.join("; ")))
+        }
+    }
+}
+
+mod u128_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,36 @@
+//! Transactions, blocks, receipts, certificates and genesis for Consortia, with their canonical encoding.
+//!
+//! Everything that is hashed or signed is encoded with borsh, which is canonical: one value has
+//! one encoding, maps are sorted, and decoding refuses trailing bytes. JSON is only for files
+//! people edit (genesis) and for the API edge, which lives in `consortia-rpc`.
+//!
+//! Main types: [`Transaction`] (a signed envelope around a [`Payload`]), [`Header`] and
+//! [`Block`] with the [`CommitCertificate`] slot, [`Receipt`], and [`Genesis`].
+//! `tests/conformance.rs` pins the hashes of fixed encodings, so a format change is deliberate.
+
+mod block;
+mod error;
+mod genesis;
+mod receipt;
+mod transaction;
+
+pub use block::{Block, CommitCertificate, Header, Vote, VoteKind};
+pub use error::TypesError;
+pub use genesis::{ChainParams, ConsensusKind, Genesis, GenesisAccount, Validator};
+pub use receipt::{Event, Receipt, ReceiptStatus};
+pub use transaction::{NOTARY_LIMITS, NotarizeRecord, NotaryLimits, Payload, Transaction, TxBody};
+
+pub use consortia_crypto as crypto;
+
+/// Block height; the genesis block is height 0.
+pub type Height = u64;
+
+/// Encodes a value canonically. Encoding into a `Vec` cannot fail.
+pub fn encode<T: borsh::BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).expect("borsh encoding into a Vec cannot fail")
+}
+
+/// Decodes a value, refusing trailing bytes.
+pub fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, TypesError> {
+    borsh::from_slice(bytes).map_err(|e| TypesError::Decode(e.to_string()))
+}

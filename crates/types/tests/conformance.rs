@@ -1,0 +1,102 @@
+//! Pins the canonical encodings: if one of these hashes changes, the wire format or the
+//! hashing rules changed, which breaks every existing chain. Change a pin only on purpose.
+
+use std::collections::BTreeMap;
+
+use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
+use consortia_types::{
+    ChainParams, CommitCertificate, Genesis, GenesisAccount, Header, NotarizeRecord, Payload,
+    Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote, VoteKind, encode,
+};
+
+fn key() -> PrivateKey {
+    // RFC 8032 TEST 1 secret: deterministic ed25519 signatures make the whole encoding fixed.
+    let seed = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+        .expect("valid hex");
+    PrivateKey::from_secret_bytes(Scheme::Ed25519, &seed).expect("valid seed")
+}
+
+fn fixed_tx() -> Transaction {
+    Transaction::sign(
+        TxBody {
+            chain_id: 1001,
+            nonce: 42,
+            public_key: key().public_key(),
+            payload: Payload::Notarize(NotarizeRecord {
+                id: "invoice-2026-0001".into(),
+                fields: BTreeMap::from([
+                    ("buyer".into(), "org2".into()),
+                    ("seller".into(), "org1".into()),
+                ]),
+                content_hash: HashAlgorithm::Sha256.digest(b"invoice body"),
+                metadata: "{\"pages\":3}".into(),
+            }),
+        },
+        &key(),
+    )
+}
+
+fn fixed_header() -> Header {
+    Header {
+        chain_id: 1001,
+        height: 7,
+        parent_hash: Hash([0xab; 32]),
+        time_ms: 1_790_000_000_000,
+        proposer: key().public_key().address(),
+        tx_count: 1,
+        tx_root: Hash([1; 32]),
+        state_root: Hash([2; 32]),
+        receipts_root: Hash([3; 32]),
+    }
+}
+
+fn pin(name: &str, bytes: &[u8], want: &str) {
+    let got = HashAlgorithm::Sha256.digest(bytes).to_hex();
+    assert_eq!(got, want, "{name}: encoding changed (got {got})");
+}
+
+#[test]
+fn transaction_encoding_is_pinned() {
+    let tx = fixed_tx();
+    pin("transaction", &encode(&tx), "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91");
+    assert_eq!(tx.hash(HashAlgorithm::Sha256).to_hex(), "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91");
+    tx.verify_signature().expect("fixed transaction verifies");
+}
+
+#[test]
+fn header_and_vote_encodings_are_pinned() {
+    pin("header", &encode(&fixed_header()), "0xd1c6c149f76ebc8b79cac94cd64636eb0d3e547d0c8e6e5f8860c6e8975a77fd");
+    let vote = Vote {
+        chain_id: 1001,
+        height: 7,
+        round: 2,
+        kind: VoteKind::Precommit,
+        block_hash: Some(fixed_header().hash(HashAlgorithm::Sha256)),
+    };
+    pin("vote signing bytes", &vote.signing_bytes(), "0x65d06f5f0edca4353d1f54bcf6e60407b97c3e52849270e6b86917aede62a6c7");
+    let cert = CommitCertificate { round: 2, signatures: vec![(0, vote.sign(&key()))] };
+    pin("certificate", &encode(&cert), "0x286d949bc855446af409504d2e77bc6fc89b1ce4367d2f8dfaed6d37d910866b");
+}
+
+#[test]
+fn receipt_and_genesis_encodings_are_pinned() {
+    let receipt = Receipt {
+        status: ReceiptStatus::Failed { code: "notary_id_taken".into(), message: "x".into() },
+        steps_used: 21_000,
+        events: vec![],
+        output: vec![1, 2, 3],
+    };
+    pin("receipt", &encode(&receipt), "0x141bf81397f81875578dab0d35d5abad8080791a624e778053669ac1ddc21d2b");
+    let genesis = Genesis {
+        chain_id: 1001,
+        chain_name: "conformance".into(),
+        suite: Suite::Sm,
+        time_ms: 1_790_000_000_000,
+        validators: vec![Validator { name: "v0".into(), public_key: key().public_key(), power: 1 }],
+        accounts: vec![GenesisAccount { address: Address([9; 20]), balance: 10u128.pow(24) }],
+        params: ChainParams::default(),
+    };
+    pin("genesis", &encode(&genesis), "0x9f3257cd5b6f23e4a0367c45b7ad1a0d2887eb2f67f69d24513d20ec3dff528f");
+    // The sm suite names the chain with SM3.
+    assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));
+}
