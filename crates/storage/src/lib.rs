@@ -1,1 +1,84 @@
+//! Block store, indexes and versioned authenticated state for Consortia.
+//!
+//! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`StateReader`] for
+//! reads, [`BlockWriter`] for the one write the chain makes, a whole block at a time. Nothing in
+//! the traits names the engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
+//! commit) with the state authenticated by a Jellyfish Merkle tree (`jmt`) whose version is the
+//! block height, so any past state can be read with a proof against that block's state root.
+//!
+//! It is not an executor: it stores the [`StateChanges`] the executor produced and computes
+//! their root ([`BlockWriter::prepare_state`]) before the block is proposed or voted on.
 
+mod error;
+mod proof;
+mod redb_store;
+
+use std::collections::BTreeMap;
+
+use consortia_crypto::Hash;
+use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt, Transaction};
+
+pub use error::StorageError;
+pub use proof::{StateProof, verify_state_proof};
+pub use redb_store::{PreparedState, RedbStore};
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// The state writes of one block: key → new value, or `None` to delete. Sorted, so applying
+/// them is deterministic.
+pub type StateChanges = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// A committed block's header with what the store keeps beside it.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct StoredHeader {
+    pub hash: Hash,
+    pub header: Header,
+    pub certificate: Option<CommitCertificate>,
+    pub tx_hashes: Vec<Hash>,
+}
+
+/// A committed transaction with its outcome and where it sits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTx {
+    pub hash: Hash,
+    pub height: Height,
+    pub position: u32,
+    pub transaction: Transaction,
+    pub receipt: Receipt,
+}
+
+pub trait BlockReader {
+    /// The genesis this store was created from.
+    fn genesis(&self) -> Result<Genesis>;
+    /// Height of the last committed block (0 = only genesis).
+    fn latest_height(&self) -> Result<Height>;
+    fn header(&self, height: Height) -> Result<Option<StoredHeader>>;
+    fn height_by_hash(&self, hash: &Hash) -> Result<Option<Height>>;
+    /// Headers with `from_ms <= time < to_ms`, oldest first, at most `limit`.
+    fn headers_by_time(&self, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<StoredHeader>>;
+    /// A whole block, transactions included.
+    fn block(&self, height: Height) -> Result<Option<Block>>;
+}
+
+pub trait TxReader {
+    fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>>;
+}
+
+pub trait StateReader {
+    /// The latest committed value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Latest keys starting with `prefix`, in key order, at most `limit`.
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// The value of `key` after block `height`, with a proof against that block's state root.
+    fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof>;
+}
+
+pub trait BlockWriter {
+    /// Computes the state root `changes` give on top of the state after `height - 1`, without
+    /// writing anything. The result is committed with the block, or dropped.
+    fn prepare_state(&self, height: Height, changes: StateChanges) -> Result<PreparedState>;
+    /// Writes the block, its receipts, every index and the prepared state in one atomic,
+    /// durable transaction: after a crash, either all of it is there or none of it.
+    fn commit_block(&self, block: &Block, receipts: &[Receipt], state: PreparedState)
+    -> Result<()>;
+}

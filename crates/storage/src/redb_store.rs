@@ -1,0 +1,589 @@
+use std::path::Path;
+
+use consortia_crypto::{Hash, Suite};
+use consortia_types::{Block, Genesis, Height, Receipt, Transaction, decode, encode};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
+use redb::{
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable,
+    TableDefinition, WriteTransaction,
+};
+
+use crate::{
+    BlockReader, BlockWriter, Result, StateChanges, StateProof, StateReader, StorageError,
+    StoredHeader, StoredTx, TxReader,
+};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
+const BLOCK_HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_hashes");
+const TXS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("txs");
+const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("receipts");
+const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
+/// (block time in ms, height): blocks in a time range without scanning the chain.
+const TIME_INDEX: TableDefinition<(u64, u64), ()> = TableDefinition::new("time_index");
+/// Latest value of every key, for reads that need no proof.
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+/// key hash (32) || version (8, big-endian) → 0 (deleted) or 1 || value.
+const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+
+const META_GENESIS: &str = "genesis";
+const META_HEAD: &str = "head";
+
+/// redb's page cache. Its default (1 GiB) is too much for four validators on one laptop.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The redb-backed store. Cheap to share behind an `Arc`: reads run concurrently with the
+/// single writer (redb is MVCC).
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Database,
+    suite: Suite,
+    genesis: Genesis,
+}
+
+/// A state root computed ahead of commit (see [`BlockWriter::prepare_state`]).
+#[derive(Debug)]
+pub struct PreparedState {
+    height: Height,
+    root: Hash,
+    changes: StateChanges,
+    nodes: NodeBatch,
+}
+
+impl PreparedState {
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    pub fn height(&self) -> Height {
+        self.height
+    }
+}
+
+fn corrupt(table: &'static str, detail: impl ToString) -> StorageError {
+    StorageError::Corrupt { table, detail: detail.to_string() }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path` for `genesis`. Refuses a store made from another
+    /// genesis. A store left by a crash is recovered by redb to its last committed transaction.
+    /// Returns whether the store still needs [`RedbStore::initialize`].
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<(Self, bool)> {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
+        let txn = db.begin_write()?;
+        {
+            // Create every table, so readers never meet a missing one.
+            txn.open_table(META)?;
+            txn.open_table(HEADERS)?;
+            txn.open_table(BLOCK_HASHES)?;
+            txn.open_table(TXS)?;
+            txn.open_table(RECEIPTS)?;
+            txn.open_table(TX_INDEX)?;
+            txn.open_table(TIME_INDEX)?;
+            txn.open_table(STATE)?;
+            txn.open_table(JMT_NODES)?;
+            txn.open_table(JMT_VALUES)?;
+        }
+        txn.commit()?;
+        let store = RedbStore { db, suite: genesis.suite, genesis: genesis.clone() };
+        let stored = {
+            let read = store.db.begin_read()?;
+            let meta = read.open_table(META)?;
+            meta.get(META_GENESIS)?.map(|g| decode::<Genesis>(g.value()))
+        };
+        match stored {
+            None => Ok((store, true)),
+            Some(Err(e)) => Err(corrupt("meta", e)),
+            Some(Ok(found)) if found.hash() != genesis.hash() => Err(StorageError::GenesisMismatch {
+                expected: format!("{} ({})", genesis.chain_name, genesis.chain_id),
+                expected_hash: genesis.hash().to_hex(),
+                found: format!("{} ({})", found.chain_name, found.chain_id),
+                found_hash: found.hash().to_hex(),
+            }),
+            Some(Ok(_)) => Ok((store, false)),
+        }
+    }
+
+    /// Writes the genesis record and block 0 with the genesis state, atomically.
+    pub fn initialize(&self, block: &Block, state: PreparedState) -> Result<()> {
+        self.write_block(block, &[], state, Some(&self.genesis))
+    }
+
+    fn write_block(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        state: PreparedState,
+        genesis: Option<&Genesis>,
+    ) -> Result<()> {
+        let height = block.header.height;
+        let txn = self.db.begin_write()?;
+        let head = Self::head_in(&txn)?;
+        let expected = head.map_or(0, |h| h + 1);
+        if height != expected || state.height != height || (height == 0) != genesis.is_some() {
+            return Err(StorageError::OutOfOrder { head: head.unwrap_or(0), got: height });
+        }
+        if receipts.len() != block.transactions.len() {
+            return Err(corrupt("receipts", "one receipt per transaction is required"));
+        }
+        let algo = self.suite.hash();
+        let tx_hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash(algo)).collect();
+        let block_hash = block.header.hash(algo);
+        {
+            let stored = StoredHeader {
+                hash: block_hash,
+                header: block.header.clone(),
+                certificate: block.certificate.clone(),
+                tx_hashes: tx_hashes.clone(),
+            };
+            txn.open_table(HEADERS)?.insert(height, encode(&stored).as_slice())?;
+            txn.open_table(BLOCK_HASHES)?.insert(block_hash.0.as_slice(), height)?;
+            txn.open_table(TIME_INDEX)?.insert((block.header.time_ms, height), ())?;
+            let mut txs = txn.open_table(TXS)?;
+            let mut rcpts = txn.open_table(RECEIPTS)?;
+            let mut index = txn.open_table(TX_INDEX)?;
+            for (i, ((tx, receipt), hash)) in
+                block.transactions.iter().zip(receipts).zip(&tx_hashes).enumerate()
+            {
+                let pos = i as u32;
+                txs.insert((height, pos), encode(tx).as_slice())?;
+                rcpts.insert((height, pos), encode(receipt).as_slice())?;
+                index.insert(hash.0.as_slice(), (height, pos))?;
+            }
+            let mut flat = txn.open_table(STATE)?;
+            for (key, value) in &state.changes {
+                match value {
+                    Some(v) => flat.insert(key.as_slice(), v.as_slice())?,
+                    None => flat.remove(key.as_slice())?,
+                };
+            }
+            let mut nodes = txn.open_table(JMT_NODES)?;
+            for (key, node) in state.nodes.nodes() {
+                nodes.insert(encode(key).as_slice(), encode(node).as_slice())?;
+            }
+            let mut values = txn.open_table(JMT_VALUES)?;
+            for ((version, key_hash), value) in state.nodes.values() {
+                let mut stored = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
+                match value {
+                    Some(v) => {
+                        stored.push(1);
+                        stored.extend_from_slice(v);
+                    }
+                    None => stored.push(0),
+                }
+                values.insert(value_key(key_hash, *version).as_slice(), stored.as_slice())?;
+            }
+            let mut meta = txn.open_table(META)?;
+            if let Some(genesis) = genesis {
+                meta.insert(META_GENESIS, encode(genesis).as_slice())?;
+            }
+            meta.insert(META_HEAD, height.to_be_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        tracing::debug!(target: "storage::commit", height, txs = tx_hashes.len(), "block committed");
+        Ok(())
+    }
+
+    fn head_in(txn: &WriteTransaction) -> Result<Option<Height>> {
+        let meta = txn.open_table(META)?;
+        let head = meta.get(META_HEAD)?;
+        head.map(|v| {
+            let bytes: [u8; 8] =
+                v.value().try_into().map_err(|_| corrupt("meta", "head is not 8 bytes"))?;
+            Ok(u64::from_be_bytes(bytes))
+        })
+        .transpose()
+    }
+
+    fn jmt_reader(&self) -> Result<JmtReader> {
+        let read = self.db.begin_read()?;
+        Ok(JmtReader { nodes: read.open_table(JMT_NODES)?, values: read.open_table(JMT_VALUES)? })
+    }
+}
+
+fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..32].copy_from_slice(&key_hash.0);
+    out[32..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// `jmt`'s view of the store: nodes and versioned values, read in one snapshot.
+struct JmtReader {
+    nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl TreeReader for JmtReader {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.nodes.get(encode(node_key).as_slice())? {
+            Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let from = value_key(&key_hash, 0);
+        let to = value_key(&key_hash, max_version);
+        let mut range = self.values.range(from.as_slice()..=to.as_slice())?;
+        match range.next_back() {
+            Some(entry) => {
+                let (_, value) = entry?;
+                Ok(match value.value().split_first() {
+                    Some((1, rest)) => Some(rest.to_vec()),
+                    _ => None,
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's snapshot restore asks for this, and this store never restores that way
+        // (lagging nodes replay blocks instead).
+        anyhow::bail!("state snapshot restore is not supported by this store")
+    }
+}
+
+impl BlockReader for RedbStore {
+    fn genesis(&self) -> Result<Genesis> {
+        Ok(self.genesis.clone())
+    }
+
+    fn latest_height(&self) -> Result<Height> {
+        let read = self.db.begin_read()?;
+        let meta = read.open_table(META)?;
+        let head = meta.get(META_HEAD)?;
+        match head {
+            None => Ok(0),
+            Some(v) => {
+                let bytes: [u8; 8] =
+                    v.value().try_into().map_err(|_| corrupt("meta", "head is not 8 bytes"))?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    fn header(&self, height: Height) -> Result<Option<StoredHeader>> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let found = headers.get(height)?;
+        found.map(|v| decode(v.value()).map_err(|e| corrupt("headers", e))).transpose()
+    }
+
+    fn height_by_hash(&self, hash: &Hash) -> Result<Option<Height>> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(BLOCK_HASHES)?;
+        Ok(table.get(hash.0.as_slice())?.map(|v| v.value()))
+    }
+
+    fn headers_by_time(&self, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<StoredHeader>> {
+        let read = self.db.begin_read()?;
+        let index = read.open_table(TIME_INDEX)?;
+        let headers = read.open_table(HEADERS)?;
+        let mut out = Vec::new();
+        if from_ms >= to_ms {
+            return Ok(out);
+        }
+        for entry in index.range((from_ms, 0)..(to_ms, 0))?.take(limit) {
+            let (key, _) = entry?;
+            let (_, height) = key.value();
+            let header = headers.get(height)?.ok_or_else(|| {
+                corrupt("time_index", format!("points at missing block {height}"))
+            })?;
+            out.push(decode(header.value()).map_err(|e| corrupt("headers", e))?);
+        }
+        Ok(out)
+    }
+
+    fn block(&self, height: Height) -> Result<Option<Block>> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let Some(stored) = headers.get(height)? else { return Ok(None) };
+        let stored: StoredHeader = decode(stored.value()).map_err(|e| corrupt("headers", e))?;
+        let txs = read.open_table(TXS)?;
+        let transactions = txs
+            .range((height, 0)..=(height, u32::MAX))?
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                decode::<Transaction>(bytes.value()).map_err(|e| corrupt("txs", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Block { header: stored.header, transactions, certificate: stored.certificate }))
+    }
+}
+
+impl TxReader for RedbStore {
+    fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>> {
+        let read = self.db.begin_read()?;
+        let index = read.open_table(TX_INDEX)?;
+        let Some(location) = index.get(hash.0.as_slice())? else { return Ok(None) };
+        let (height, position) = location.value();
+        let txs = read.open_table(TXS)?;
+        let receipts = read.open_table(RECEIPTS)?;
+        let tx = txs.get((height, position))?.ok_or_else(|| corrupt("tx_index", "dangling"))?;
+        let receipt =
+            receipts.get((height, position))?.ok_or_else(|| corrupt("receipts", "missing"))?;
+        Ok(Some(StoredTx {
+            hash: *hash,
+            height,
+            position,
+            transaction: decode(tx.value()).map_err(|e| corrupt("txs", e))?,
+            receipt: decode(receipt.value()).map_err(|e| corrupt("receipts", e))?,
+        }))
+    }
+}
+
+impl StateReader for RedbStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let read = self.db.begin_read()?;
+        let state = read.open_table(STATE)?;
+        Ok(state.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let read = self.db.begin_read()?;
+        let state = read.open_table(STATE)?;
+        let mut out = Vec::new();
+        for entry in state.range(prefix..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(prefix) || out.len() == limit {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof> {
+        let latest = self.latest_height()?;
+        if height > latest {
+            return Err(StorageError::FutureHeight { requested: height, latest });
+        }
+        let reader = self.jmt_reader()?;
+        fn run<H: SimpleHasher>(
+            reader: &JmtReader,
+            key: &[u8],
+            height: Height,
+        ) -> anyhow::Result<(RootHash, Option<Vec<u8>>, Vec<u8>)> {
+            let tree = JellyfishMerkleTree::<_, H>::new(reader);
+            let (value, proof) = tree.get_with_proof(KeyHash::with::<H>(key), height)?;
+            Ok((tree.get_root_hash(height)?, value, borsh::to_vec(&proof)?))
+        }
+        let (root, value, proof) = match self.suite {
+            Suite::Standard => run::<sha2::Sha256>(&reader, key, height),
+            Suite::Sm => run::<sm3::Sm3>(&reader, key, height),
+        }
+        .map_err(|e| StorageError::State(e.to_string()))?;
+        Ok(StateProof { height, state_root: Hash(root.0), value, proof })
+    }
+}
+
+impl BlockWriter for RedbStore {
+    fn prepare_state(&self, height: Height, changes: StateChanges) -> Result<PreparedState> {
+        let reader = self.jmt_reader()?;
+        fn run<H: SimpleHasher>(
+            reader: &JmtReader,
+            height: Height,
+            changes: &StateChanges,
+        ) -> anyhow::Result<(RootHash, NodeBatch)> {
+            let tree = JellyfishMerkleTree::<_, H>::new(reader);
+            let set = changes.iter().map(|(k, v)| (KeyHash::with::<H>(k), v.clone()));
+            let (root, batch) = tree.put_value_set(set, height)?;
+            Ok((root, batch.node_batch))
+        }
+        let (root, nodes) = match self.suite {
+            Suite::Standard => run::<sha2::Sha256>(&reader, height, &changes),
+            Suite::Sm => run::<sm3::Sm3>(&reader, height, &changes),
+        }
+        .map_err(|e| StorageError::State(e.to_string()))?;
+        Ok(PreparedState { height, root: Hash(root.0), changes, nodes })
+    }
+
+    fn commit_block(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        state: PreparedState,
+    ) -> Result<()> {
+        self.write_block(block, receipts, state, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use consortia_crypto::{Address, PrivateKey, Scheme};
+    use consortia_types::{ChainParams, Header, ReceiptStatus, Validator};
+
+    use super::*;
+    use crate::verify_state_proof;
+
+    fn genesis(suite: Suite) -> Genesis {
+        Genesis {
+            chain_id: 9,
+            chain_name: "test".into(),
+            suite,
+            time_ms: 1000,
+            validators: vec![Validator {
+                name: "v".into(),
+                public_key: PrivateKey::generate(Scheme::Ed25519).public_key(),
+                power: 1,
+            }],
+            accounts: vec![],
+            params: ChainParams::default(),
+        }
+    }
+
+    fn header(height: Height, state_root: Hash, time_ms: u64) -> Header {
+        Header {
+            chain_id: 9,
+            height,
+            parent_hash: Hash::ZERO,
+            time_ms,
+            proposer: Address::default(),
+            tx_count: 0,
+            tx_root: Hash::ZERO,
+            state_root,
+            receipts_root: Hash::ZERO,
+        }
+    }
+
+    fn commit(store: &RedbStore, height: Height, changes: &[(&str, Option<&str>)]) -> Hash {
+        let changes: StateChanges = changes
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+            .collect();
+        let prepared = store.prepare_state(height, changes).unwrap();
+        let root = prepared.root();
+        let block = Block {
+            header: header(height, root, 1000 + height * 10),
+            transactions: vec![],
+            certificate: None,
+        };
+        if height == 0 {
+            store.initialize(&block, prepared).unwrap();
+        } else {
+            store.commit_block(&block, &[], prepared).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn versioned_state_with_proofs_for_both_suites() {
+        for suite in [Suite::Standard, Suite::Sm] {
+            let dir = tempfile::tempdir().unwrap();
+            let g = genesis(suite);
+            let (store, fresh) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+            assert!(fresh);
+            let r0 = commit(&store, 0, &[("a", Some("1"))]);
+            let r1 = commit(&store, 1, &[("a", Some("2")), ("b", Some("x"))]);
+            let r2 = commit(&store, 2, &[("b", None)]);
+            assert_eq!(store.latest_height().unwrap(), 2);
+            assert_eq!(store.get(b"a").unwrap(), Some(b"2".to_vec()));
+            assert_eq!(store.get(b"b").unwrap(), None);
+
+            let p0 = store.get_with_proof(b"a", 0).unwrap();
+            assert_eq!((p0.state_root, p0.value.as_deref()), (r0, Some(&b"1"[..])));
+            verify_state_proof(suite, r0, b"a", Some(b"1"), &p0.proof).unwrap();
+            // The same proof does not verify a different value or root.
+            assert!(verify_state_proof(suite, r0, b"a", Some(b"2"), &p0.proof).is_err());
+            assert!(verify_state_proof(suite, r1, b"a", Some(b"1"), &p0.proof).is_err());
+
+            let p1 = store.get_with_proof(b"b", 1).unwrap();
+            verify_state_proof(suite, r1, b"b", Some(b"x"), &p1.proof).unwrap();
+            // Deleted at 2: a proof of absence.
+            let p2 = store.get_with_proof(b"b", 2).unwrap();
+            assert_eq!(p2.value, None);
+            verify_state_proof(suite, r2, b"b", None, &p2.proof).unwrap();
+            assert!(verify_state_proof(suite, r2, b"b", Some(b"x"), &p2.proof).is_err());
+            assert!(matches!(
+                store.get_with_proof(b"a", 3),
+                Err(StorageError::FutureHeight { requested: 3, latest: 2 })
+            ));
+        }
+    }
+
+    #[test]
+    fn reopen_resumes_and_refuses_other_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let g = genesis(Suite::Standard);
+        {
+            let (store, _) = RedbStore::open(&path, &g).unwrap();
+            commit(&store, 0, &[("k", Some("v"))]);
+            commit(&store, 1, &[("k", Some("w"))]);
+            // Out of order and replayed heights are refused.
+            let prepared = store.prepare_state(5, StateChanges::new()).unwrap();
+            let block = Block { header: header(5, Hash::ZERO, 0), transactions: vec![], certificate: None };
+            assert!(matches!(
+                store.commit_block(&block, &[], prepared),
+                Err(StorageError::OutOfOrder { head: 1, got: 5 })
+            ));
+        }
+        let (store, fresh) = RedbStore::open(&path, &g).unwrap();
+        assert!(!fresh);
+        assert_eq!(store.latest_height().unwrap(), 1);
+        assert_eq!(store.get(b"k").unwrap(), Some(b"w".to_vec()));
+        drop(store);
+        let other = genesis(Suite::Standard);
+        assert!(matches!(
+            RedbStore::open(&path, &other),
+            Err(StorageError::GenesisMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn blocks_transactions_and_time_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(Suite::Standard);
+        let (store, _) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+        commit(&store, 0, &[]);
+        let key = PrivateKey::generate(Scheme::Ed25519);
+        let tx = consortia_types::Transaction::sign(
+            consortia_types::TxBody {
+                chain_id: 9,
+                nonce: 0,
+                public_key: key.public_key(),
+                payload: consortia_types::Payload::Notarize(consortia_types::NotarizeRecord {
+                    id: "r".into(),
+                    fields: Default::default(),
+                    content_hash: Hash::ZERO,
+                    metadata: String::new(),
+                }),
+            },
+            &key,
+        );
+        let receipt = Receipt {
+            status: ReceiptStatus::Success,
+            steps_used: 1,
+            events: vec![],
+            output: vec![],
+        };
+        let prepared = store.prepare_state(1, StateChanges::new()).unwrap();
+        let block = Block {
+            header: header(1, prepared.root(), 1010),
+            transactions: vec![tx.clone()],
+            certificate: None,
+        };
+        store.commit_block(&block, std::slice::from_ref(&receipt), prepared).unwrap();
+        let hash = tx.hash(Suite::Standard.hash());
+        let found = store.transaction(&hash).unwrap().unwrap();
+        assert_eq!((found.height, found.position), (1, 0));
+        assert_eq!(found.transaction, tx);
+        assert_eq!(found.receipt, receipt);
+        assert_eq!(store.transaction(&Hash([7; 32])).unwrap(), None);
+        assert_eq!(store.block(1).unwrap().unwrap(), block);
+        let bh = block.header.hash(Suite::Standard.hash());
+        assert_eq!(store.height_by_hash(&bh).unwrap(), Some(1));
+        let in_range = store.headers_by_time(1005, 2000, 10).unwrap();
+        assert_eq!(in_range.iter().map(|h| h.header.height).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(store.headers_by_time(0, 2000, 1).unwrap().len(), 1);
+        assert!(store.block(2).unwrap().is_none());
+    }
+}
