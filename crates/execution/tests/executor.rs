@@ -1,0 +1,164 @@
+//! The executor over a real store: nonces, write-once records, determinism.
+
+use std::collections::BTreeMap;
+
+use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
+use consortia_execution::{Account, BlockContext, ExecutionError, Executor, notary};
+use consortia_storage::{BlockWriter, RedbStore};
+use consortia_types::{
+    Block, ChainParams, Genesis, GenesisAccount, Header, NotarizeRecord, Payload, ReceiptStatus,
+    Transaction, TxBody, Validator,
+};
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: 5,
+        chain_name: "exec".into(),
+        suite: Suite::Standard,
+        time_ms: 0,
+        validators: vec![Validator {
+            name: "v".into(),
+            public_key: PrivateKey::generate(Scheme::Ed25519).public_key(),
+            power: 1,
+        }],
+        accounts: vec![GenesisAccount { address: Address([1; 20]), balance: 77 }],
+        params: ChainParams::default(),
+    }
+}
+
+fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
+    let (store, _) = RedbStore::open(&dir.path().join("db"), g).unwrap();
+    let prepared = store.prepare_state(0, Executor::genesis_state(g)).unwrap();
+    let header = Header {
+        chain_id: g.chain_id,
+        height: 0,
+        parent_hash: Hash::ZERO,
+        time_ms: 0,
+        proposer: Address::default(),
+        tx_count: 0,
+        tx_root: Hash::ZERO,
+        state_root: prepared.root(),
+        receipts_root: Hash::ZERO,
+    };
+    store.initialize(&Block { header, transactions: vec![], certificate: None }, prepared).unwrap();
+    store
+}
+
+fn notarize(key: &PrivateKey, nonce: u64, id: &str, content: &[u8]) -> Transaction {
+    Transaction::sign(
+        TxBody {
+            chain_id: 5,
+            nonce,
+            public_key: key.public_key(),
+            payload: Payload::Notarize(NotarizeRecord {
+                id: id.into(),
+                fields: BTreeMap::from([("k".into(), "v".into())]),
+                content_hash: HashAlgorithm::Sha256.digest(content),
+                metadata: String::new(),
+            }),
+        },
+        key,
+    )
+}
+
+fn ctx(height: u64) -> BlockContext {
+    BlockContext { height, time_ms: height * 1000, proposer: Address::default() }
+}
+
+#[test]
+fn genesis_accounts_are_funded() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let store = store(&dir, &g);
+    assert_eq!(Account::read(&store, &Address([1; 20])).unwrap(), Account { nonce: 0, balance: 77 });
+    assert_eq!(Account::read(&store, &Address([2; 20])).unwrap(), Account::default());
+}
+
+#[test]
+fn records_are_write_once_even_within_a_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let store = store(&dir, &g);
+    let exec = Executor::new(&g);
+    let alice = PrivateKey::generate(Scheme::Ed25519);
+    let bob = PrivateKey::generate(Scheme::Sm2);
+    let txs = vec![
+        notarize(&alice, 0, "a", b"one"),
+        notarize(&bob, 0, "a", b"two"),
+        notarize(&alice, 1, "b", b"one"),
+    ];
+    let out = exec.execute_block(&store, ctx(1), &txs).unwrap();
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+    assert!(matches!(&out.receipts[1].status, ReceiptStatus::Failed { code, .. } if code == "notary_id_taken"));
+    assert_eq!(out.receipts[2].status, ReceiptStatus::Success);
+    assert_eq!(out.receipts[0].events[0].topics[0], notary::notarized_topic());
+
+    // Commit it and look the records up.
+    let prepared = store.prepare_state(1, out.changes).unwrap();
+    let header = Header {
+        chain_id: 5,
+        height: 1,
+        parent_hash: Hash::ZERO,
+        time_ms: 1000,
+        proposer: Address::default(),
+        tx_count: 3,
+        tx_root: Hash::ZERO,
+        state_root: prepared.root(),
+        receipts_root: exec.receipts_root(&out.receipts),
+    };
+    let block = Block { header, transactions: txs, certificate: None };
+    store.commit_block(&block, &out.receipts, prepared).unwrap();
+    let a = notary::get_record(&store, "a").unwrap().unwrap();
+    assert_eq!(a.owner, alice.public_key().address());
+    assert_eq!(a.height, 1);
+    let one = HashAlgorithm::Sha256.digest(b"one");
+    assert_eq!(notary::find_by_hash(&store, &one, 10).unwrap(), vec!["a", "b"]);
+    assert_eq!(notary::find_by_hash(&store, &one, 1).unwrap(), vec!["a"]);
+    assert!(notary::get_record(&store, "zzz").unwrap().is_none());
+    // The failed transaction still used bob's nonce.
+    assert_eq!(Account::read(&store, &bob.public_key().address()).unwrap().nonce, 1);
+    assert_eq!(Account::read(&store, &alice.public_key().address()).unwrap().nonce, 2);
+}
+
+#[test]
+fn bad_nonce_or_chain_makes_the_block_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let store = store(&dir, &g);
+    let exec = Executor::new(&g);
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let gap = vec![notarize(&key, 1, "x", b"")];
+    assert!(matches!(
+        exec.execute_block(&store, ctx(1), &gap),
+        Err(ExecutionError::BadNonce { index: 0, expected: 0, got: 1, .. })
+    ));
+    let replay = vec![notarize(&key, 0, "x", b""), notarize(&key, 0, "y", b"")];
+    assert!(matches!(
+        exec.execute_block(&store, ctx(1), &replay),
+        Err(ExecutionError::BadNonce { index: 1, .. })
+    ));
+    let mut other = notarize(&key, 0, "x", b"");
+    other.body.chain_id = 6;
+    assert!(matches!(
+        exec.execute_block(&store, ctx(1), &[other]),
+        Err(ExecutionError::WrongChain { .. })
+    ));
+}
+
+#[test]
+fn execution_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let store = store(&dir, &g);
+    let exec = Executor::new(&g);
+    let keys: Vec<PrivateKey> = (0..20).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let txs: Vec<Transaction> =
+        keys.iter().enumerate().map(|(i, k)| notarize(k, 0, &format!("r{}", i % 7), b"c")).collect();
+    let a = exec.execute_block(&store, ctx(1), &txs).unwrap();
+    let b = exec.execute_block(&store, ctx(1), &txs).unwrap();
+    assert_eq!(a.receipts, b.receipts);
+    assert_eq!(a.changes, b.changes);
+    let ra = store.prepare_state(1, a.changes).unwrap().root();
+    let rb = store.prepare_state(1, b.changes).unwrap().root();
+    assert_eq!(ra, rb);
+}
