@@ -41,8 +41,12 @@ pub struct ChainParams {
     pub max_tx_bytes: u32,
     pub max_block_txs: u32,
     pub max_block_bytes: u64,
-    /// A block is cut at the latest this long after the first transaction waits.
+    /// Batching window: while transactions wait, a block is cut when it is full or when this
+    /// long has passed since the previous block was cut.
     pub block_interval_ms: u64,
+    /// With nothing to do, an empty block is cut after this long (a liveness heartbeat);
+    /// 0 cuts no empty blocks.
+    pub empty_block_interval_ms: u64,
 }
 
 impl Default for ChainParams {
@@ -52,7 +56,8 @@ impl Default for ChainParams {
             max_tx_bytes: 128 * 1024,
             max_block_txs: 10_000,
             max_block_bytes: 16 * 1024 * 1024,
-            block_interval_ms: 100,
+            block_interval_ms: 20,
+            empty_block_interval_ms: 0,
         }
     }
 }
