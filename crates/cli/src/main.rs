@@ -1,1 +1,137 @@
-fn main(){}
+//! The `consortia` command: run a node, make keys and genesis files, talk to a node, load-test it.
+
+mod bench;
+mod client;
+mod dev;
+mod keys;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use consortia_crypto::{Scheme, Suite};
+
+#[derive(Debug, Parser)]
+#[command(name = "consortia", version, about = "Consortia: consortium blockchains as a service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a private key (PKCS#8 PEM) and print its public key and address.
+    Keygen {
+        #[arg(long, default_value = "ed25519", value_parser = parse_scheme)]
+        scheme: Scheme,
+        /// Where to write the key (created with mode 0600; an existing file is not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Genesis files.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+    /// Run a single-validator development chain with its HTTP API.
+    Dev(dev::DevArgs),
+    /// Transactions.
+    Tx {
+        #[command(subcommand)]
+        command: TxCommand,
+    },
+    /// Blocks.
+    Block {
+        #[command(subcommand)]
+        command: BlockCommand,
+    },
+    /// A node's chain id, height and latest block.
+    Status {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = client::DEFAULT_NODE)]
+        node: String,
+    },
+    /// Load generator: signed notarization transactions over HTTP; reports committed TPS and
+    /// latency (p50, p99, max).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Write a new genesis file.
+    New {
+        /// Chain id carried by every transaction of the chain.
+        #[arg(long, default_value_t = 1001)]
+        chain_id: u64,
+        #[arg(long, default_value = "consortia-dev")]
+        name: String,
+        #[arg(long, default_value = "standard", value_parser = parse_suite)]
+        suite: Suite,
+        /// Private key file of the (solo) validator.
+        #[arg(long)]
+        validator_key: PathBuf,
+        /// Pre-funded account, `ADDRESS=BALANCE` (repeatable).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TxCommand {
+    /// Notarize a record: sign, submit, wait for the commit, print the receipt.
+    Notarize(client::NotarizeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlockCommand {
+    /// Print a block (`latest` or a height).
+    Get {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = client::DEFAULT_NODE)]
+        node: String,
+        height: String,
+    },
+}
+
+fn parse_scheme(s: &str) -> Result<Scheme, String> {
+    s.parse().map_err(|e: consortia_crypto::CryptoError| e.to_string())
+}
+
+fn parse_suite(s: &str) -> Result<Suite, String> {
+    s.parse().map_err(|e: consortia_crypto::CryptoError| e.to_string())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Keygen { scheme, out } => keys::keygen(scheme, &out),
+            Command::Genesis { command: GenesisCommand::New { chain_id, name, suite, validator_key, accounts, out } } => {
+                keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
+            }
+            Command::Dev(args) => dev::run(args).await,
+            Command::Tx { command: TxCommand::Notarize(args) } => client::notarize(args).await,
+            Command::Block { command: BlockCommand::Get { node, height } } => {
+                client::block_get(&node, &height).await
+            }
+            Command::Status { node } => client::status(&node).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}
+
+/// The default HTTP address of `consortia dev`.
+pub(crate) const DEFAULT_HTTP: &str = "127.0.0.1:8545";
+
+pub(crate) fn default_http() -> SocketAddr {
+    DEFAULT_HTTP.parse().expect("valid default address")
+}

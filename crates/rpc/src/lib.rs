@@ -1,1 +1,72 @@
+//! The node's HTTP API for Consortia: REST with OpenAPI.
+//!
+//! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
+//! proofs, notarization records, and `/openapi.json` with Swagger UI at `/docs`. Every error is
+//! JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]).
+//!
+//! The response types in [`views`] are public so clients (the CLI, tests) read them with the
+//! same definitions the server writes them with.
 
+mod error;
+mod handlers;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use consortia_node::Node;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, ErrorBody};
+
+/// Most transactions one batch may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Consortia node API", description = "Submit transactions and read the chain of one Consortia node."),
+    paths(
+        handlers::submit,
+        handlers::submit_batch,
+        handlers::get_transaction,
+        handlers::latest_block,
+        handlers::block_by_height,
+        handlers::blocks_by_time,
+        handlers::status,
+        handlers::state_with_proof,
+        handlers::notary_record,
+        handlers::notary_by_hash,
+        handlers::account,
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The node API. Bodies are limited to what the largest batch of largest transactions needs.
+pub fn router(node: Arc<Node>) -> Router {
+    let max_tx = node.genesis().params.max_tx_bytes as usize;
+    // Hex doubles the size; allow JSON framing on top.
+    let single_limit = max_tx * 2 + 4096;
+    let batch_limit = 64 * 1024 * 1024;
+    Router::new()
+        .route("/v1/transactions", post(handlers::submit).layer(DefaultBodyLimit::max(single_limit)))
+        .route(
+            "/v1/transactions/batch",
+            post(handlers::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
+        .route("/v1/transactions/{hash}", get(handlers::get_transaction))
+        .route("/v1/blocks", get(handlers::blocks_by_time))
+        .route("/v1/blocks/latest", get(handlers::latest_block))
+        .route("/v1/blocks/{height}", get(handlers::block_by_height))
+        .route("/v1/status", get(handlers::status))
+        .route("/v1/state/{key}", get(handlers::state_with_proof))
+        .route("/v1/notary/records/{id}", get(handlers::notary_record))
+        .route("/v1/notary/by-hash/{content_hash}", get(handlers::notary_by_hash))
+        .route("/v1/accounts/{address}", get(handlers::account))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(handlers::no_route)
+        .with_state(node)
+}

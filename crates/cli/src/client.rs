@@ -1,0 +1,174 @@
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use consortia_crypto::{Hash, HashAlgorithm, Suite};
+use consortia_rpc::ErrorBody;
+use consortia_rpc::views::{AccountView, BlockView, StatusView, SubmitRequest, SubmitResponse, TxLookupView};
+use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
+
+use crate::keys::read_key;
+
+pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:8545";
+
+/// A thin client of the node REST API.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl NodeClient {
+    pub(crate) fn new(base: &str) -> Self {
+        NodeClient { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+
+    async fn read<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T> {
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).context("unexpected response from the node");
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => bail!("node refused ({status}, {}): {}", e.code, e.message),
+            Err(_) => bail!("node answered {status}: {}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(&url).send().await.with_context(|| {
+            format!("cannot reach the node at {} (is it running? set --node)", self.base)
+        })?;
+        self.read(response).await
+    }
+
+    pub(crate) async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.post(&url).json(body).send().await.with_context(|| {
+            format!("cannot reach the node at {} (is it running? set --node)", self.base)
+        })?;
+        self.read(response).await
+    }
+
+    pub(crate) async fn status(&self) -> Result<StatusView> {
+        self.get("/v1/status").await
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NotarizeArgs {
+    #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+    node: String,
+    /// The signer's private key (PKCS#8 PEM, from `consortia keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The record id (write-once).
+    #[arg(long)]
+    id: String,
+    /// A key field, `NAME=VALUE` (repeatable).
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Notarize this file: its content hash is computed here, streaming; the file is not sent.
+    #[arg(long, conflicts_with = "content_hash")]
+    file: Option<PathBuf>,
+    /// Notarize a content hash computed elsewhere (0x + 64 hex digits).
+    #[arg(long)]
+    content_hash: Option<String>,
+    #[arg(long, default_value = "")]
+    metadata: String,
+    /// Give up waiting for the commit after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+fn hash_file(path: &PathBuf, algo: HashAlgorithm) -> Result<Hash> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata()?.len();
+    let bar = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("hashing {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template"),
+    );
+    let mut hasher = algo.hasher();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(hasher.finalize())
+}
+
+pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
+    let client = NodeClient::new(&args.node);
+    let key = read_key(&args.key)?;
+    let status = client.status().await?;
+    let suite: Suite = status.suite.parse()?;
+    let content_hash = match (&args.file, &args.content_hash) {
+        (Some(path), _) => hash_file(path, suite.hash())?,
+        (None, Some(h)) => Hash::from_hex(h).context("--content-hash")?,
+        (None, None) => bail!("give --file PATH or --content-hash HASH"),
+    };
+    let mut fields = BTreeMap::new();
+    for f in &args.fields {
+        let (k, v) = f.split_once('=').with_context(|| format!("--field `{f}`: expected NAME=VALUE"))?;
+        fields.insert(k.to_owned(), v.to_owned());
+    }
+    let sender = key.public_key().address();
+    let account: AccountView = client.get(&format!("/v1/accounts/{sender}")).await?;
+    let tx = Transaction::sign(
+        TxBody {
+            chain_id: status.chain_id,
+            nonce: account.nonce,
+            public_key: key.public_key(),
+            payload: Payload::Notarize(NotarizeRecord {
+                id: args.id.clone(),
+                fields,
+                content_hash,
+                metadata: args.metadata.clone(),
+            }),
+        },
+        &key,
+    );
+    let submitted: SubmitResponse = client
+        .post("/v1/transactions", &SubmitRequest { tx: format!("0x{}", hex::encode(encode(&tx))) })
+        .await?;
+    eprintln!("submitted {} (content hash {content_hash}); waiting for the commit", submitted.hash);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    loop {
+        let lookup: TxLookupView = client.get(&format!("/v1/transactions/{}", submitted.hash)).await?;
+        if lookup.status == "committed" {
+            println!("{}", serde_json::to_string_pretty(&lookup)?);
+            if lookup.receipt.as_ref().is_some_and(|r| r.status != "success") {
+                bail!("the transaction was committed but failed (see the receipt above)");
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("not committed after {} s; it is still {}: check `consortia status`", args.timeout, lookup.status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {
+    let client = NodeClient::new(node);
+    let block: BlockView = client.get(&format!("/v1/blocks/{height}")).await?;
+    println!("{}", serde_json::to_string_pretty(&block)?);
+    Ok(())
+}
+
+pub(crate) async fn status(node: &str) -> Result<()> {
+    let status = NodeClient::new(node).status().await?;
+    println!("{}", serde_json::to_string_pretty(&status)?);
+    Ok(())
+}

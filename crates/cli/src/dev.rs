@@ -1,0 +1,120 @@
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_node::mempool::MempoolConfig;
+use consortia_node::{Node, NodeConfig};
+use consortia_types::Genesis;
+use tokio::sync::watch;
+
+use crate::keys::{read_key, solo_genesis, write_secret};
+
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// Where the chain lives. Created on first start with a new key and genesis; later starts
+    /// resume the chain found there.
+    #[arg(long, default_value = ".consortia/dev")]
+    data_dir: PathBuf,
+    /// HTTP API address.
+    #[arg(long, default_value_t = crate::default_http())]
+    http: SocketAddr,
+    /// Use this genesis file (its validator key must be in the data dir as validator.pem)
+    /// instead of making one. A data dir of another chain is refused.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Crypto suite of a new chain.
+    #[arg(long, default_value = "standard", value_parser = crate::parse_suite)]
+    suite: Suite,
+    /// Chain id of a new chain.
+    #[arg(long, default_value_t = 1001)]
+    chain_id: u64,
+    /// Most transactions the pool holds before it answers "pool full, retry".
+    #[arg(long, default_value_t = MempoolConfig::default().max_txs)]
+    mempool_max_txs: usize,
+}
+
+fn load_or_create(args: &DevArgs) -> Result<(Genesis, PrivateKey)> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let key_path = args.data_dir.join("validator.pem");
+    let key = if key_path.exists() {
+        read_key(&key_path)?
+    } else {
+        let scheme = if args.suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
+        let key = PrivateKey::generate(scheme);
+        write_secret(&key_path, &key.to_pkcs8_pem())?;
+        key
+    };
+    let saved = args.data_dir.join("genesis.json");
+    let genesis = match (&args.genesis, saved.exists()) {
+        (Some(path), _) => read_genesis(path)?,
+        (None, true) => read_genesis(&saved)?,
+        (None, false) => solo_genesis(args.chain_id, "consortia-dev".into(), args.suite, &key),
+    };
+    if !saved.exists() {
+        std::fs::write(&saved, serde_json::to_string_pretty(&genesis)?)
+            .with_context(|| format!("cannot write {}", saved.display()))?;
+    }
+    Ok((genesis, key))
+}
+
+fn read_genesis(path: &Path) -> Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read genesis {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid genesis file", path.display()))
+}
+
+pub(crate) async fn run(args: DevArgs) -> Result<()> {
+    let (genesis, key) = load_or_create(&args)?;
+    let node = Node::open(NodeConfig {
+        data_dir: args.data_dir.clone(),
+        genesis,
+        validator_key: key,
+        mempool: MempoolConfig { max_txs: args.mempool_max_txs, ..Default::default() },
+    })
+    .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another node running there? pick another --http)", args.http))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
+    let app = consortia_rpc::router(node.clone());
+    let g = node.genesis();
+    println!("consortia dev chain `{}` (chain id {}, suite {})", g.chain_name, g.chain_id, g.suite);
+    println!("  data dir: {}", args.data_dir.display());
+    println!("  height:   {}", *node.committed().borrow());
+    println!("  REST API: http://{}/v1/status", listener.local_addr()?);
+    println!("  API docs: http://{}/docs", listener.local_addr()?);
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        result = &mut driver => {
+            let _ = stop_tx.send(true);
+            result.context("consensus driver panicked")??;
+            anyhow::bail!("the consensus driver stopped unexpectedly");
+        }
+    }
+    tracing::info!(target: "cli::dev", "shutting down");
+    let _ = stop_tx.send(true);
+    driver.await.context("consensus driver panicked")??;
+    server.await.context("HTTP server panicked")??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,326 @@
+//! Admission and the pool of transactions waiting for a block.
+//!
+//! Admission runs every check that does not need a block: size, decoding, chain id, payload
+//! limits, signature (in batches), and the nonce window against the committed state. A
+//! transaction that passes is kept until it commits; nothing admitted is ever dropped silently.
+//! When the pool is full, admission answers [`AdmitError::PoolFull`] and the client retries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use consortia_crypto::{Address, Hash, HashAlgorithm, verify_batch};
+use consortia_execution::Account;
+use consortia_storage::StateReader;
+use consortia_types::{Transaction, TypesError};
+use parking_lot::Mutex;
+
+/// Pool limits.
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    /// How far past a sender's next nonce a transaction may run ahead.
+    pub nonce_window: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { max_txs: 100_000, max_bytes: 128 * 1024 * 1024, nonce_window: 1024 }
+    }
+}
+
+/// Why a transaction was not admitted. [`AdmitError::code`] is stable for clients.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AdmitError {
+    #[error("transaction is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error("transaction is for chain {got}, this chain is {expected}")]
+    WrongChain { expected: u64, got: u64 },
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    #[error("signature does not verify for the transaction's public key")]
+    BadSignature,
+    #[error("nonce {got} is already used; the sender's next nonce is {next}")]
+    NonceTooLow { next: u64, got: u64 },
+    #[error("nonce {got} is too far ahead: the sender's next nonce is {next}, at most {window} ahead is accepted")]
+    NonceTooFarAhead { next: u64, got: u64, window: u64 },
+    #[error("another transaction with nonce {nonce} from this sender is already pending")]
+    NonceConflict { nonce: u64 },
+    #[error("the pool is full ({pending} transactions pending); retry shortly")]
+    PoolFull { pending: usize },
+    #[error("state unavailable: {0}")]
+    State(String),
+}
+
+impl AdmitError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::TooLarge { .. } => "tx_too_large",
+            AdmitError::Malformed(_) => "malformed_tx",
+            AdmitError::WrongChain { .. } => "wrong_chain_id",
+            AdmitError::InvalidPayload(_) => "invalid_payload",
+            AdmitError::BadSignature => "bad_signature",
+            AdmitError::NonceTooLow { .. } => "nonce_too_low",
+            AdmitError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
+            AdmitError::NonceConflict { .. } => "nonce_conflict",
+            AdmitError::PoolFull { .. } => "pool_full",
+            AdmitError::State(_) => "internal",
+        }
+    }
+}
+
+impl From<TypesError> for AdmitError {
+    fn from(e: TypesError) -> Self {
+        match e {
+            TypesError::TooLarge { size, limit } => AdmitError::TooLarge { size, limit },
+            TypesError::WrongChain { expected, got } => AdmitError::WrongChain { expected, got },
+            TypesError::InvalidPayload(m) => AdmitError::InvalidPayload(m),
+            TypesError::Signature(_) => AdmitError::BadSignature,
+            other => AdmitError::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// An admitted transaction.
+#[derive(Clone, Debug)]
+pub struct PoolTx {
+    pub hash: Hash,
+    pub sender: Address,
+    pub tx: Arc<Transaction>,
+    pub size: usize,
+}
+
+/// The result of a successful admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    pub hash: Hash,
+    /// The same transaction was already pending (submitting twice is harmless).
+    pub already_known: bool,
+}
+
+#[derive(Debug)]
+struct SenderQueue {
+    /// Arrival order of the sender's oldest pending transaction (the key into `order`).
+    seq: u64,
+    /// The next nonce the chain will execute for this sender.
+    base: u64,
+    /// First nonce at or after `base` that is missing: `base..ready_end` can go into a block.
+    ready_end: u64,
+    txs: BTreeMap<u64, PoolTx>,
+}
+
+impl SenderQueue {
+    /// Extends the ready run over nonces now present; returns how many became ready.
+    fn extend_ready(&mut self) -> usize {
+        let before = self.ready_end;
+        while self.txs.contains_key(&self.ready_end) {
+            self.ready_end += 1;
+        }
+        (self.ready_end - before) as usize
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_hash: HashMap<Hash, (Address, u64)>,
+    senders: HashMap<Address, SenderQueue>,
+    /// Senders in arrival order, for first-come first-served blocks.
+    order: BTreeMap<u64, Address>,
+    next_seq: u64,
+    bytes: usize,
+    ready: usize,
+}
+
+/// The transaction pool of one node. Shared behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Mempool {
+    chain_id: u64,
+    hash: HashAlgorithm,
+    max_tx_bytes: usize,
+    config: MempoolConfig,
+    inner: Mutex<Inner>,
+}
+
+impl Mempool {
+    pub fn new(chain_id: u64, hash: HashAlgorithm, max_tx_bytes: usize, config: MempoolConfig) -> Self {
+        Mempool { chain_id, hash, max_tx_bytes, config, inner: Mutex::new(Inner::default()) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a transaction is waiting in the pool.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.inner.lock().by_hash.contains_key(hash)
+    }
+
+    /// Transactions that could go into the next block (no nonce gap before them).
+    pub fn ready_count(&self) -> usize {
+        self.inner.lock().ready
+    }
+
+    /// Admits a batch of encoded transactions; CPU-bound (signature checks), so call it off the
+    /// async runtime. One result per input, in order.
+    pub fn admit_batch<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        raws: &[Vec<u8>],
+    ) -> Vec<Result<Admitted, AdmitError>> {
+        // Stateless checks first, then one batched signature verification.
+        let decoded: Vec<Result<Transaction, AdmitError>> = raws
+            .iter()
+            .map(|raw| {
+                let tx = Transaction::decode(raw, self.max_tx_bytes)?;
+                tx.check_stateless(self.chain_id)?;
+                Ok(tx)
+            })
+            .collect();
+        let messages: Vec<Option<Vec<u8>>> = decoded
+            .iter()
+            .map(|d| d.as_ref().ok().map(|tx| Transaction::signing_bytes(&tx.body)))
+            .collect();
+        let items: Vec<_> = decoded
+            .iter()
+            .zip(&messages)
+            .filter_map(|(d, m)| {
+                let tx = d.as_ref().ok()?;
+                Some((&tx.body.public_key, m.as_deref()?, &tx.signature))
+            })
+            .collect();
+        let mut verdicts = verify_batch(&items).into_iter();
+        decoded
+            .into_iter()
+            .zip(raws)
+            .map(|(d, raw)| {
+                let tx = d?;
+                verdicts.next().unwrap_or(Ok(())).map_err(|_| AdmitError::BadSignature)?;
+                let pool_tx = PoolTx {
+                    hash: self.hash.digest(raw),
+                    sender: tx.sender(),
+                    size: raw.len(),
+                    tx: Arc::new(tx),
+                };
+                self.insert(state, pool_tx)
+            })
+            .collect()
+    }
+
+    fn insert<S: StateReader + ?Sized>(&self, state: &S, ptx: PoolTx) -> Result<Admitted, AdmitError> {
+        let nonce = ptx.tx.body.nonce;
+        // Read the committed nonce before taking the lock (it is only needed for new senders,
+        // but a store read under the lock would serialize every admission behind the disk).
+        let known = self.inner.lock().senders.get(&ptx.sender).map(|q| q.base);
+        let base = match known {
+            Some(base) => base,
+            None => Account::read(state, &ptx.sender).map_err(|e| AdmitError::State(e.to_string()))?.nonce,
+        };
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(&ptx.hash) {
+            return Ok(Admitted { hash: ptx.hash, already_known: true });
+        }
+        let inner = &mut *inner;
+        let base = inner.senders.get(&ptx.sender).map_or(base, |q| q.base);
+        if nonce < base {
+            return Err(AdmitError::NonceTooLow { next: base, got: nonce });
+        }
+        if nonce >= base + self.config.nonce_window {
+            return Err(AdmitError::NonceTooFarAhead { next: base, got: nonce, window: self.config.nonce_window });
+        }
+        if inner.senders.get(&ptx.sender).is_some_and(|q| q.txs.contains_key(&nonce)) {
+            return Err(AdmitError::NonceConflict { nonce });
+        }
+        if inner.by_hash.len() >= self.config.max_txs || inner.bytes + ptx.size > self.config.max_bytes {
+            return Err(AdmitError::PoolFull { pending: inner.by_hash.len() });
+        }
+        let queue = inner.senders.entry(ptx.sender).or_insert_with(|| {
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.order.insert(seq, ptx.sender);
+            SenderQueue { seq, base, ready_end: base, txs: BTreeMap::new() }
+        });
+        inner.by_hash.insert(ptx.hash, (ptx.sender, nonce));
+        inner.bytes += ptx.size;
+        let hash = ptx.hash;
+        queue.txs.insert(nonce, ptx);
+        inner.ready += queue.extend_ready();
+        Ok(Admitted { hash, already_known: false })
+    }
+
+    /// Ready transactions for the next block, oldest sender first, each sender's in nonce
+    /// order, within the block limits. They stay in the pool until committed.
+    pub fn block_candidates(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
+        let inner = self.inner.lock();
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        'senders: for sender in inner.order.values() {
+            let Some(queue) = inner.senders.get(sender) else { continue };
+            for (_, ptx) in queue.txs.range(queue.base..queue.ready_end) {
+                if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
+                    break 'senders;
+                }
+                bytes += ptx.size as u64;
+                out.push(ptx.clone());
+            }
+        }
+        out
+    }
+
+    /// Forgets transactions that a committed block carried and advances their senders.
+    pub fn remove_committed(&self, committed: &[PoolTx]) {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        for ptx in committed {
+            let Some(queue) = inner.senders.get_mut(&ptx.sender) else { continue };
+            let next = ptx.tx.body.nonce + 1;
+            if next <= queue.base {
+                continue;
+            }
+            // Everything below the new base is done (or can never run): drop it.
+            let keep = queue.txs.split_off(&next);
+            for (_, gone) in std::mem::replace(&mut queue.txs, keep) {
+                inner.by_hash.remove(&gone.hash);
+                inner.bytes -= gone.size;
+            }
+            let ready_before = queue.ready_end.saturating_sub(queue.base) as usize;
+            queue.base = next;
+            queue.ready_end = queue.ready_end.max(next);
+            queue.extend_ready();
+            let ready_after = (queue.ready_end - queue.base) as usize;
+            inner.ready = inner.ready + ready_after - ready_before;
+            if queue.txs.is_empty() {
+                let seq = queue.seq;
+                inner.senders.remove(&ptx.sender);
+                inner.order.remove(&seq);
+            }
+        }
+    }
+
+    /// Drops one transaction that turned out not to execute (defensive: an honest pool never
+    /// holds one), with everything after it from the same sender.
+    pub fn evict(&self, bad: &PoolTx) {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        let Some(queue) = inner.senders.get_mut(&bad.sender) else { return };
+        let ready_before = (queue.ready_end - queue.base) as usize;
+        let gone = queue.txs.split_off(&bad.tx.body.nonce);
+        for ptx in gone.values() {
+            inner.by_hash.remove(&ptx.hash);
+            inner.bytes -= ptx.size;
+        }
+        queue.ready_end = queue.ready_end.min(bad.tx.body.nonce).max(queue.base);
+        let ready_after = (queue.ready_end - queue.base) as usize;
+        inner.ready = inner.ready + ready_after - ready_before;
+        if queue.txs.is_empty() {
+            let seq = queue.seq;
+            inner.senders.remove(&bad.sender);
+            inner.order.remove(&seq);
+        }
+    }
+}

@@ -1,0 +1,374 @@
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use consortia_crypto::{Address, Hash};
+use consortia_execution::{Account, notary};
+use consortia_node::Node;
+use consortia_storage::{BlockReader, StateReader, StorageError, TxReader};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::views::{
+    AccountView, BatchItem, BlockListView, BlockView, RecordView, RecordsByHashView,
+    StateProofView, StatusView, SubmitBatchRequest, SubmitRequest, SubmitResponse,
+    SubmitBatchResponse, TxLookupView, hex0x,
+};
+use crate::MAX_BATCH;
+
+type AppState = State<Arc<Node>>;
+
+fn storage(e: StorageError) -> ApiError {
+    match e {
+        StorageError::FutureHeight { .. } => ApiError::not_found(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Reads a JSON body ourselves, so malformed or oversized bodies get our error shape.
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
+        } else {
+            ApiError::bad_request("malformed_body", e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+fn decode_hex(field: &str, s: &str) -> ApiResult<Vec<u8>> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .map_err(|e| ApiError::bad_request("malformed_tx", format!("`{field}` is not hex: {e}")))
+}
+
+fn parse_hash(s: &str) -> ApiResult<Hash> {
+    Hash::from_hex(s).map_err(|e| ApiError::bad_request("bad_hash", e.to_string()))
+}
+
+/// Submit one transaction
+///
+/// The body is JSON `{"tx": "0x…"}` (the transaction's canonical encoding in hex) or, with
+/// `Content-Type: application/octet-stream`, the raw bytes. Admission checks size, encoding,
+/// chain id, payload limits, signature and nonce; an admitted transaction is committed in a
+/// later block (poll `GET /v1/transactions/{hash}`).
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
+    request_body = SubmitRequest,
+    responses(
+        (status = 202, description = "Admitted (or already pending)", body = SubmitResponse),
+        (status = 400, description = "Malformed, wrong chain, bad signature, invalid payload, or nonce too far ahead", body = ErrorBody),
+        (status = 409, description = "Nonce already used or taken by another pending transaction", body = ErrorBody),
+        (status = 413, description = "Transaction too large", body = ErrorBody),
+        (status = 503, description = "Pool full: retry after the Retry-After header", body = ErrorBody),
+    ))]
+pub(crate) async fn submit(
+    State(node): AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<SubmitResponse>)> {
+    let raw_body = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    let raw = if raw_body {
+        json_body_bytes(body)?
+    } else {
+        let req: SubmitRequest = json_body(body)?;
+        decode_hex("tx", &req.tx)?
+    };
+    let result = node.submit(vec![raw]).await.pop().unwrap_or_else(|| {
+        Err(consortia_node::mempool::AdmitError::State("no admission result".into()))
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { hash: result.hash.to_hex(), status: "pending".into() })))
+}
+
+fn json_body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Vec<u8>> {
+    body.map(|b| b.to_vec()).map_err(|e| {
+        ApiError::new(e.status(), "malformed_body", e.body_text())
+    })
+}
+
+/// Submit a batch of transactions
+///
+/// Up to 10,000 transactions; signatures are verified in one batch. The response lists, in
+/// order, each transaction's hash or the error that refused it.
+#[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
+    request_body = SubmitBatchRequest,
+    responses(
+        (status = 200, description = "Per-transaction results", body = SubmitBatchResponse),
+        (status = 400, description = "Malformed body or too many transactions", body = ErrorBody),
+    ))]
+pub(crate) async fn submit_batch(
+    State(node): AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<SubmitBatchResponse>> {
+    let req: SubmitBatchRequest = json_body(body)?;
+    if req.txs.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("{} transactions in one batch; at most {MAX_BATCH}", req.txs.len()),
+        ));
+    }
+    let mut results: Vec<Option<BatchItem>> = vec![None; req.txs.len()];
+    let mut raws = Vec::with_capacity(req.txs.len());
+    let mut slots = Vec::with_capacity(req.txs.len());
+    for (i, tx) in req.txs.iter().enumerate() {
+        match decode_hex("txs[]", tx) {
+            Ok(raw) => {
+                raws.push(raw);
+                slots.push(i);
+            }
+            Err(e) => results[i] = Some(BatchItem { hash: None, error: Some(e.body) }),
+        }
+    }
+    for (slot, outcome) in slots.into_iter().zip(node.submit(raws).await) {
+        results[slot] = Some(match outcome {
+            Ok(a) => BatchItem { hash: Some(a.hash.to_hex()), error: None },
+            Err(e) => BatchItem { hash: None, error: Some(ApiError::from(e).body) },
+        });
+    }
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    let accepted = results.iter().filter(|r| r.hash.is_some()).count();
+    Ok(Json(SubmitBatchResponse { accepted, results }))
+}
+
+/// A transaction by hash
+///
+/// A committed transaction comes with its receipt, height, position and block hash; one still
+/// in the pool has status `pending`.
+#[utoipa::path(get, path = "/v1/transactions/{hash}", tag = "transactions",
+    params(("hash" = String, Path, description = "Transaction hash, 0x + 64 hex digits")),
+    responses(
+        (status = 200, body = TxLookupView),
+        (status = 400, description = "Not a hash", body = ErrorBody),
+        (status = 404, description = "Unknown transaction", body = ErrorBody),
+    ))]
+pub(crate) async fn get_transaction(
+    State(node): AppState,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<TxLookupView>> {
+    let hash = parse_hash(&hash)?;
+    if let Some(tx) = node.store().transaction(&hash).map_err(storage)? {
+        let header = node.store().header(tx.height).map_err(storage)?.ok_or_else(|| {
+            ApiError::internal(format!("block {} of a committed transaction is missing", tx.height))
+        })?;
+        return Ok(Json(TxLookupView::committed(&tx, header.hash.to_hex())));
+    }
+    if node.mempool().contains(&hash) {
+        return Ok(Json(TxLookupView {
+            hash: hash.to_hex(),
+            status: "pending".into(),
+            height: None,
+            position: None,
+            block_hash: None,
+            transaction: None,
+            receipt: None,
+        }));
+    }
+    Err(ApiError::not_found(format!("no transaction {hash} is committed or pending on this node")))
+}
+
+fn block_view(node: &Node, height: u64) -> ApiResult<BlockView> {
+    let header = node.store().header(height).map_err(storage)?;
+    header.map(BlockView::from).ok_or_else(|| {
+        let latest = node.store().latest_height().unwrap_or(0);
+        ApiError::not_found(format!("no block at height {height}; the latest is {latest}"))
+    })
+}
+
+/// The latest committed block
+#[utoipa::path(get, path = "/v1/blocks/latest", tag = "blocks",
+    responses((status = 200, body = BlockView)))]
+pub(crate) async fn latest_block(State(node): AppState) -> ApiResult<Json<BlockView>> {
+    let latest = node.store().latest_height().map_err(storage)?;
+    Ok(Json(block_view(&node, latest)?))
+}
+
+/// A block by height
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "blocks",
+    params(("height" = u64, Path, description = "Block height (0 is genesis)")),
+    responses(
+        (status = 200, body = BlockView),
+        (status = 400, description = "Not a height", body = ErrorBody),
+        (status = 404, description = "No such block yet", body = ErrorBody),
+    ))]
+pub(crate) async fn block_by_height(
+    State(node): AppState,
+    Path(height): Path<String>,
+) -> ApiResult<Json<BlockView>> {
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request("bad_height", format!("`{height}` is not a block height (a whole number ≥ 0)"))
+    })?;
+    Ok(Json(block_view(&node, height)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct TimeRange {
+    /// Inclusive lower bound, milliseconds since the Unix epoch (default 0).
+    from_time: Option<u64>,
+    /// Exclusive upper bound, milliseconds since the Unix epoch (default: no bound).
+    to_time: Option<u64>,
+    /// At most this many blocks (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Blocks in a time range, oldest first
+#[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(TimeRange),
+    responses(
+        (status = 200, body = BlockListView),
+        (status = 400, description = "Bad query", body = ErrorBody),
+    ))]
+pub(crate) async fn blocks_by_time(
+    State(node): AppState,
+    q: Result<Query<TimeRange>, QueryRejection>,
+) -> ApiResult<Json<BlockListView>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("bad_query", "limit must be between 1 and 1000"));
+    }
+    let from = q.from_time.unwrap_or(0);
+    let to = q.to_time.unwrap_or(u64::MAX);
+    if from > to {
+        return Err(ApiError::bad_request("bad_query", "from_time is after to_time"));
+    }
+    let headers = node.store().headers_by_time(from, to, limit).map_err(storage)?;
+    Ok(Json(BlockListView { blocks: headers.into_iter().map(BlockView::from).collect() }))
+}
+
+/// Chain and node status
+#[utoipa::path(get, path = "/v1/status", tag = "node", responses((status = 200, body = StatusView)))]
+pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>> {
+    let height = node.store().latest_height().map_err(storage)?;
+    let latest = block_view(&node, height)?;
+    let g = node.genesis();
+    Ok(Json(StatusView {
+        chain_id: g.chain_id,
+        chain_name: g.chain_name.clone(),
+        suite: g.suite.to_string(),
+        genesis_hash: node.genesis_hash().to_hex(),
+        height,
+        latest_block_hash: latest.hash,
+        latest_block_time_ms: latest.time_ms,
+        pending_txs: node.mempool().len(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct AtHeight {
+    /// Read the state after this block (default: the latest).
+    height: Option<u64>,
+}
+
+/// A state value with a Merkle proof
+///
+/// `key` is `0x`-prefixed hex for binary keys, or else taken as UTF-8 text (e.g.
+/// `notary/rec/invoice-1`). The proof verifies against `state_root`, which is the state root
+/// in the header of block `height`.
+#[utoipa::path(get, path = "/v1/state/{key}", tag = "state", params(("key" = String, Path), AtHeight),
+    responses(
+        (status = 200, body = StateProofView),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "Height beyond the latest block", body = ErrorBody),
+    ))]
+pub(crate) async fn state_with_proof(
+    State(node): AppState,
+    Path(key): Path<String>,
+    q: Result<Query<AtHeight>, QueryRejection>,
+) -> ApiResult<Json<StateProofView>> {
+    let q = query(q)?;
+    let key_bytes = match key.strip_prefix("0x") {
+        Some(h) => hex::decode(h).map_err(|e| ApiError::bad_request("bad_key", format!("hex key: {e}")))?,
+        None => key.into_bytes(),
+    };
+    let height = match q.height {
+        Some(h) => h,
+        None => node.store().latest_height().map_err(storage)?,
+    };
+    let store = Arc::clone(node.store());
+    let proof = tokio::task::spawn_blocking(move || store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p)))
+        .await
+        .map_err(ApiError::internal)?;
+    let (key_bytes, proof) = proof.map_err(storage)?;
+    let header = block_view(&node, height)?;
+    Ok(Json(StateProofView {
+        key: hex0x(&key_bytes),
+        height,
+        block_hash: header.hash,
+        state_root: proof.state_root.to_hex(),
+        value: proof.value.as_deref().map(hex0x),
+        proof: hex0x(&proof.proof),
+    }))
+}
+
+/// A notarization record by id
+#[utoipa::path(get, path = "/v1/notary/records/{id}", tag = "notary",
+    params(("id" = String, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn notary_record(
+    State(node): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RecordView>> {
+    let record = notary::get_record(&**node.store(), &id).map_err(ApiError::internal)?;
+    record
+        .map(|r| Json(r.into()))
+        .ok_or_else(|| ApiError::not_found(format!("no notarization record with id `{id}`")))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct Limit {
+    /// At most this many records (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Notarization records with a content hash
+#[utoipa::path(get, path = "/v1/notary/by-hash/{content_hash}", tag = "notary",
+    params(("content_hash" = String, Path), Limit),
+    responses((status = 200, body = RecordsByHashView), (status = 400, body = ErrorBody)))]
+pub(crate) async fn notary_by_hash(
+    State(node): AppState,
+    Path(content_hash): Path<String>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult<Json<RecordsByHashView>> {
+    let limit = query(q)?.limit.unwrap_or(100).clamp(1, 1000);
+    let hash = parse_hash(&content_hash)?;
+    let store = &**node.store();
+    let ids = notary::find_by_hash(store, &hash, limit).map_err(ApiError::internal)?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = notary::get_record(store, &id).map_err(ApiError::internal)? {
+            records.push(r.into());
+        }
+    }
+    Ok(Json(RecordsByHashView { content_hash: hash.to_hex(), records }))
+}
+
+/// An account's next nonce and balance
+#[utoipa::path(get, path = "/v1/accounts/{address}", tag = "state",
+    params(("address" = String, Path, description = "0x hex (EIP-55) or Base58Check")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody)))]
+pub(crate) async fn account(
+    State(node): AppState,
+    Path(address): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    let address: Address =
+        address.parse().map_err(|e: consortia_crypto::CryptoError| ApiError::bad_request("bad_address", e.to_string()))?;
+    let account = Account::read(&**node.store(), &address).map_err(ApiError::internal)?;
+    Ok(Json(AccountView {
+        address: address.to_checksum_hex(),
+        nonce: account.nonce,
+        balance: account.balance.to_string(),
+    }))
+}
+
+pub(crate) async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()))
+}
