@@ -1,0 +1,220 @@
+//! End to end through the real binary: `consortia dev` as a process, a separate HTTP client.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
+use consortia_storage::verify_state_proof;
+use consortia_types::{Genesis, Header};
+use serde_json::json;
+
+fn unhex(s: &serde_json::Value) -> Vec<u8> {
+    hex::decode(s.as_str().expect("hex string").trim_start_matches("0x")).expect("hex")
+}
+
+#[test]
+fn thousand_notarizations_commit_with_provable_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let client = http();
+    let url = node.url.clone();
+    let (_, status) = get_json(&client, &format!("{url}/v1/status"));
+    let chain_id = status["chain_id"].as_u64().unwrap();
+
+    // 1,000 transactions from 10 senders of all three schemes, submitted one per request
+    // from 4 client threads.
+    let keys: Vec<PrivateKey> = (0..10).map(|i| PrivateKey::generate(Scheme::ALL[i % 3])).collect();
+    let txs: Vec<_> = (0..1000u64)
+        .map(|i| notarize_tx(&keys[(i % 10) as usize], chain_id, i / 10, &format!("doc-{i}"), &i.to_le_bytes()))
+        .collect();
+    std::thread::scope(|s| {
+        for part in txs.chunks(250) {
+            let (client, url) = (client.clone(), url.clone());
+            s.spawn(move || {
+                for tx in part {
+                    let (code, body) = post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(tx)}));
+                    assert_eq!(code, 202, "{body}");
+                    assert_eq!(body["hash"], tx_hash(tx).to_hex());
+                }
+            });
+        }
+    });
+    let mut heights = HashSet::new();
+    for (i, tx) in txs.iter().enumerate() {
+        let found = wait_committed(&client, &url, &tx_hash(tx));
+        assert_eq!(found["receipt"]["status"], "success", "{found}");
+        assert_eq!(found["transaction"]["payload"]["id"], format!("doc-{i}"));
+        heights.insert(found["height"].as_u64().unwrap());
+        let (code, record) = get_json(&client, &format!("{url}/v1/notary/records/doc-{i}"));
+        assert_eq!(code, 200);
+        assert_eq!(record["tx_hash"], tx_hash(tx).to_hex());
+    }
+    assert!(heights.len() > 1, "1,000 transactions should span several blocks");
+
+    // Every committed block carries a certificate from the genesis validator.
+    let genesis: Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap()).unwrap();
+    let first = wait_committed(&client, &url, &tx_hash(&txs[0]));
+    let h1 = first["height"].as_u64().unwrap();
+    let (_, block) = get_json(&client, &format!("{url}/v1/blocks/{h1}"));
+    assert!(block["certificate"]["signatures"].as_array().is_some_and(|s| s.len() == 1));
+
+    // A state proof from an older height verifies against that block's state root; the block
+    // before it proves the record absent; a wrong value does not verify.
+    let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
+    assert!(latest["height"].as_u64().unwrap() > h1);
+    let key = consortia_execution::notary::record_key("doc-0");
+    let (code, proof) = get_json(&client, &format!("{url}/v1/state/0x{}?height={h1}", hex::encode(&key)));
+    assert_eq!(code, 200, "{proof}");
+    assert_eq!(proof["state_root"], block["state_root"]);
+    let root = Hash::from_hex(block["state_root"].as_str().unwrap()).unwrap();
+    let value = unhex(&proof["value"]);
+    verify_state_proof(Suite::Standard, root, &key, Some(&value), &unhex(&proof["proof"])).unwrap();
+    assert!(verify_state_proof(Suite::Standard, root, &key, Some(b"forged"), &unhex(&proof["proof"])).is_err());
+    let (_, before) = get_json(&client, &format!("{url}/v1/state/0x{}?height={}", hex::encode(&key), h1 - 1));
+    assert!(before["value"].is_null());
+    let (_, prev_block) = get_json(&client, &format!("{url}/v1/blocks/{}", h1 - 1));
+    let prev_root = Hash::from_hex(prev_block["state_root"].as_str().unwrap()).unwrap();
+    verify_state_proof(Suite::Standard, prev_root, &key, None, &unhex(&before["proof"])).unwrap();
+
+    // The header the proof's root comes from is certified by the genesis validator set.
+    let header_hash = Hash::from_hex(block["hash"].as_str().unwrap()).unwrap();
+    let header = Header {
+        chain_id,
+        height: h1,
+        parent_hash: Hash::from_hex(block["parent_hash"].as_str().unwrap()).unwrap(),
+        time_ms: block["time_ms"].as_u64().unwrap(),
+        proposer: block["proposer"].as_str().unwrap().parse().unwrap(),
+        tx_count: block["tx_count"].as_u64().unwrap() as u32,
+        tx_root: Hash::from_hex(block["tx_root"].as_str().unwrap()).unwrap(),
+        state_root: root,
+        receipts_root: Hash::from_hex(block["receipts_root"].as_str().unwrap()).unwrap(),
+    };
+    assert_eq!(header.hash(Suite::Standard.hash()), header_hash);
+    let sig = &block["certificate"]["signatures"][0];
+    let cert = consortia_types::CommitCertificate {
+        round: 0,
+        signatures: vec![(0, consortia_crypto::Signature(unhex(&sig[1])))],
+    };
+    cert.verify(&header, Suite::Standard.hash(), &genesis.validators).unwrap();
+
+    // Find by content hash, time range.
+    let content = consortia_crypto::HashAlgorithm::Sha256.digest(&7u64.to_le_bytes());
+    let (_, by_hash) = get_json(&client, &format!("{url}/v1/notary/by-hash/{content}"));
+    assert_eq!(by_hash["records"][0]["id"], "doc-7");
+    let t = block["time_ms"].as_u64().unwrap();
+    let (_, range) = get_json(&client, &format!("{url}/v1/blocks?from_time={t}&to_time={}&limit=5", t + 1));
+    assert!(range["blocks"].as_array().unwrap().iter().any(|b| b["height"] == h1));
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let client = http();
+    let url = node.url.clone();
+    let (_, status) = get_json(&client, &format!("{url}/v1/status"));
+    let chain_id = status["chain_id"].as_u64().unwrap();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let submit = |body: serde_json::Value| post_json(&client, &format!("{url}/v1/transactions"), &body);
+
+    // Malformed bodies.
+    let r = client.post(format!("{url}/v1/transactions")).body("{not json").send().unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["code"], "malformed_body");
+    assert_eq!(submit(json!({"tx": "0xzz"})).1["code"], "malformed_tx");
+    assert_eq!(submit(json!({"tx": "0x0102"})).1["code"], "malformed_tx");
+    // Bad signature, wrong chain, far-future nonce, oversized.
+    let mut forged = notarize_tx(&key, chain_id, 0, "x", b"x");
+    forged.body.nonce = 1;
+    assert_eq!(submit(json!({"tx": hex_tx(&forged)})), (400, json!({"code": "bad_signature", "message": "signature does not verify for the transaction's public key"})));
+    assert_eq!(submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id + 1, 0, "x", b""))})).1["code"], "wrong_chain_id");
+    assert_eq!(submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 5000, "x", b""))})).1["code"], "nonce_too_far_ahead");
+    let r = client.post(format!("{url}/v1/transactions")).header("content-type", "application/json")
+        .body(vec![b' '; 1 << 20]).send().unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    // Over the chain's 128 KiB transaction limit, sent as raw bytes: refused before decoding.
+    let mut huge = notarize_tx(&key, chain_id, 0, "x", b"");
+    let consortia_types::Payload::Notarize(rec) = &mut huge.body.payload;
+    rec.metadata = "m".repeat(140_000);
+    let huge = consortia_types::Transaction::sign(huge.body, &key);
+    let r = client.post(format!("{url}/v1/transactions")).header("content-type", "application/octet-stream")
+        .body(consortia_types::encode(&huge)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["code"], "tx_too_large");
+
+    // A replayed nonce after a commit.
+    let ok = notarize_tx(&key, chain_id, 0, "ok", b"");
+    assert_eq!(submit(json!({"tx": hex_tx(&ok)})).0, 202);
+    wait_committed(&client, &url, &tx_hash(&ok));
+    let (code, body) = submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 0, "replay", b""))}));
+    assert_eq!((code, body["code"].as_str()), (409, Some("nonce_too_low")));
+
+    // Unknown hash, unknown or malformed height, unknown record, unknown route.
+    assert_eq!(get_json(&client, &format!("{url}/v1/transactions/{}", Hash([9; 32]))).0, 404);
+    assert_eq!(get_json(&client, &format!("{url}/v1/transactions/0x12")).0, 400);
+    assert_eq!(get_json(&client, &format!("{url}/v1/blocks/999999")).0, 404);
+    assert_eq!(get_json(&client, &format!("{url}/v1/blocks/-1")).0, 400);
+    assert_eq!(get_json(&client, &format!("{url}/v1/notary/records/nope")).0, 404);
+    assert_eq!(get_json(&client, &format!("{url}/v1/state/abc?height=99999")).0, 404);
+    assert_eq!(get_json(&client, &format!("{url}/v1/nope")).1["code"], "not_found");
+    // A batch reports each item.
+    let (code, batch) = post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": ["0x00", hex_tx(&notarize_tx(&key, chain_id, 1, "b", b""))]}));
+    assert_eq!(code, 200);
+    assert_eq!(batch["accepted"], 1);
+    assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");
+
+    // Nothing but the two good transactions was committed.
+    wait_committed(&client, &url, &tx_hash(&notarize_tx(&key, chain_id, 1, "b", b"")));
+    let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
+    let total: u64 = (1..=latest["height"].as_u64().unwrap())
+        .map(|h| get_json(&client, &format!("{url}/v1/blocks/{h}")).1["tx_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2);
+}
+
+#[test]
+fn restart_resumes_and_another_genesis_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = DevNode::start(dir.path(), &[]);
+    let client = http();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let (_, status) = get_json(&client, &format!("{}/v1/status", node.url));
+    let chain_id = status["chain_id"].as_u64().unwrap();
+    let tx = notarize_tx(&key, chain_id, 0, "before-restart", b"");
+    post_json(&client, &format!("{}/v1/transactions", node.url), &json!({"tx": hex_tx(&tx)}));
+    let before = wait_committed(&client, &node.url, &tx_hash(&tx));
+    node.terminate();
+
+    let node = DevNode::start(dir.path(), &[]);
+    let after = wait_committed(&client, &node.url, &tx_hash(&tx));
+    assert_eq!(before, after);
+    let (_, status2) = get_json(&client, &format!("{}/v1/status", node.url));
+    assert_eq!(status["genesis_hash"], status2["genesis_hash"]);
+    drop(node);
+
+    // A genesis of another chain for the same data dir: refused with a clear message.
+    let other_dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("validator.pem");
+    let other_genesis = other_dir.path().join("genesis.json");
+    let out = std::process::Command::new(BIN)
+        .args(["genesis", "new", "--chain-id", "4242", "--validator-key"])
+        .arg(&key_file)
+        .arg("--out")
+        .arg(&other_genesis)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(BIN)
+        .args(["dev", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--genesis")
+        .arg(&other_genesis)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("belongs to chain"), "{stderr}");
+}

@@ -1,0 +1,165 @@
+//! Admission over a real store: every refusal has its own error, nothing admitted is lost.
+
+use std::collections::BTreeMap;
+
+use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
+use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig};
+use consortia_node::{Node, NodeConfig};
+use consortia_types::{
+    ChainParams, Genesis, NotarizeRecord, Payload, Transaction, TxBody, Validator, encode,
+};
+
+const CHAIN: u64 = 77;
+
+fn tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> Transaction {
+    Transaction::sign(
+        TxBody {
+            chain_id,
+            nonce,
+            public_key: key.public_key(),
+            payload: Payload::Notarize(NotarizeRecord {
+                id: id.into(),
+                fields: BTreeMap::new(),
+                content_hash: Hash([1; 32]),
+                metadata: String::new(),
+            }),
+        },
+        key,
+    )
+}
+
+fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
+    let validator = PrivateKey::generate(Scheme::Ed25519);
+    let genesis = Genesis {
+        chain_id: CHAIN,
+        chain_name: "pool".into(),
+        suite: Suite::Standard,
+        time_ms: 0,
+        validators: vec![Validator { name: "v".into(), public_key: validator.public_key(), power: 1 }],
+        accounts: vec![],
+        params: ChainParams { max_tx_bytes: 2048, ..Default::default() },
+    };
+    Node::open(NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        genesis,
+        validator_key: validator,
+        mempool: MempoolConfig::default(),
+    })
+    .unwrap()
+}
+
+fn pool(max_txs: usize) -> Mempool {
+    Mempool::new(
+        CHAIN,
+        Suite::Standard.hash(),
+        2048,
+        MempoolConfig { max_txs, max_bytes: 1 << 20, nonce_window: 4 },
+    )
+}
+
+#[test]
+fn every_bad_input_gets_its_own_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let store = &**node.store();
+    let pool = pool(100);
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let good = encode(&tx(&key, CHAIN, 0, "a"));
+    let mut bad_sig = tx(&key, CHAIN, 0, "a");
+    bad_sig.signature.0[10] ^= 1;
+    let mut big = tx(&key, CHAIN, 0, "a");
+    let Payload::Notarize(r) = &mut big.body.payload;
+    r.metadata = "x".repeat(4096);
+    let results = pool.admit_batch(
+        store,
+        &[
+            vec![1, 2, 3],
+            encode(&bad_sig),
+            encode(&tx(&key, CHAIN + 1, 0, "a")),
+            encode(&tx(&key, CHAIN, 9, "a")),
+            encode(&big),
+            encode(&tx(&key, CHAIN, 0, "")),
+            good.clone(),
+            good.clone(),
+            encode(&tx(&key, CHAIN, 0, "other")),
+        ],
+    );
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| match r {
+            Ok(a) if a.already_known => "already_known",
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "malformed_tx",
+            "bad_signature",
+            "wrong_chain_id",
+            "nonce_too_far_ahead",
+            "tx_too_large",
+            "invalid_payload",
+            "ok",
+            "already_known",
+            "nonce_conflict"
+        ]
+    );
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool.ready_count(), 1);
+}
+
+#[test]
+fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let store = &**node.store();
+    let pool = pool(3);
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    // Nonce 1 and 2 wait for nonce 0: pending but not ready.
+    for r in pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "b")), encode(&tx(&key, CHAIN, 2, "c"))]) {
+        r.unwrap();
+    }
+    assert_eq!((pool.len(), pool.ready_count()), (2, 0));
+    assert!(pool.block_candidates(10, 1 << 20).is_empty());
+    pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 0, "a"))]).pop().unwrap().unwrap();
+    assert_eq!(pool.ready_count(), 3);
+    let other = PrivateKey::generate(Scheme::Ed25519);
+    let full = pool.admit_batch(store, &[encode(&tx(&other, CHAIN, 0, "d"))]).pop().unwrap();
+    assert_eq!(full, Err(AdmitError::PoolFull { pending: 3 }));
+    // Candidates come in nonce order; committing them frees the pool.
+    let candidates = pool.block_candidates(2, 1 << 20);
+    assert_eq!(candidates.iter().map(|c| c.tx.body.nonce).collect::<Vec<_>>(), vec![0, 1]);
+    pool.remove_committed(&candidates);
+    assert_eq!((pool.len(), pool.ready_count()), (1, 1));
+    // A replay of a committed nonce is refused once the pool has advanced.
+    let replay = pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "again"))]).pop().unwrap();
+    assert_eq!(replay, Err(AdmitError::NonceTooLow { next: 2, got: 1 }));
+}
+
+#[tokio::test]
+async fn submitted_transactions_commit_and_replays_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let driver = tokio::spawn(node.clone().run(stopped));
+    let key = PrivateKey::generate(Scheme::Sm2);
+    let raws: Vec<Vec<u8>> = (0..50).map(|n| encode(&tx(&key, CHAIN, n, &format!("r{n}")))).collect();
+    for r in node.submit(raws.clone()).await {
+        r.unwrap();
+    }
+    let mut committed = node.committed();
+    while node.mempool().len() > 0 {
+        committed.changed().await.unwrap();
+    }
+    use consortia_storage::TxReader;
+    for raw in &raws {
+        let hash = Suite::Standard.hash().digest(raw);
+        assert!(node.store().transaction(&hash).unwrap().is_some());
+    }
+    let replay = node.submit(vec![raws[3].clone()]).await.pop().unwrap();
+    assert_eq!(replay, Err(AdmitError::NonceTooLow { next: 50, got: 3 }));
+    stop.send(true).unwrap();
+    driver.await.unwrap().unwrap();
+}
