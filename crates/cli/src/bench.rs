@@ -84,11 +84,13 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
 
     // Sign everything first, so signing costs nothing during the measured run.
     let bar = ProgressBar::new(args.txs as u64).with_style(
-        ProgressStyle::with_template("signing {bar:30} {pos}/{len} {per_sec}").expect("valid template"),
+        ProgressStyle::with_template("signing {bar:30} {pos}/{len} {per_sec}")
+            .expect("valid template"),
     );
     let run_id = crate::keys::now_ms();
     let metadata = "m".repeat(args.payload_bytes);
-    let keys: Arc<Vec<PrivateKey>> = Arc::new((0..args.senders).map(|_| PrivateKey::generate(args.scheme)).collect());
+    let keys: Arc<Vec<PrivateKey>> =
+        Arc::new((0..args.senders).map(|_| PrivateKey::generate(args.scheme)).collect());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = args.txs.div_ceil(threads);
     let mut handles = Vec::new();
@@ -126,7 +128,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         signed.extend(h.join().map_err(|_| anyhow::anyhow!("a signing thread panicked"))?);
     }
     bar.finish_and_clear();
-    let index: HashMap<String, usize> = signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
+    let index: HashMap<String, usize> =
+        signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
     let payloads: Arc<Vec<String>> = Arc::new(signed.into_iter().map(|(_, p)| p).collect());
 
     let submitted = Arc::new(Slots::new(args.txs));
@@ -137,8 +140,13 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, payloads, submitted, next_batch, rejected) =
-            (client.clone(), payloads.clone(), submitted.clone(), next_batch.clone(), rejected.clone());
+        let (client, payloads, submitted, next_batch, rejected) = (
+            client.clone(),
+            payloads.clone(),
+            submitted.clone(),
+            next_batch.clone(),
+            rejected.clone(),
+        );
         let batch = args.batch;
         workers.push(tokio::spawn(async move {
             loop {
@@ -176,7 +184,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
 
     // Follow the chain: a transaction is committed when its block is readable from the node.
     let progress = ProgressBar::new(args.txs as u64).with_style(
-        ProgressStyle::with_template("committed {bar:30} {pos}/{len} {per_sec}").expect("valid template"),
+        ProgressStyle::with_template("committed {bar:30} {pos}/{len} {per_sec}")
+            .expect("valid template"),
     );
     let mut committed_at: Vec<Option<Instant>> = vec![None; args.txs];
     let mut committed = 0usize;
@@ -194,12 +203,12 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             let now = Instant::now();
             blocks += 1;
             for hash in &block.tx_hashes {
-                if let Some(&i) = index.get(hash) {
-                    if committed_at[i].is_none() {
-                        committed_at[i] = Some(now);
-                        committed += 1;
-                        last_commit = now;
-                    }
+                if let Some(&i) = index.get(hash)
+                    && committed_at[i].is_none()
+                {
+                    committed_at[i] = Some(now);
+                    committed += 1;
+                    last_commit = now;
                 }
             }
             progress.set_position(committed as u64);
@@ -219,8 +228,14 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     latencies.sort();
     let elapsed = last_commit.duration_since(started).as_secs_f64();
     let tps = committed as f64 / elapsed.max(1e-9);
-    println!("workload:    notarize-{} ({} scheme, {} senders)", args.payload_bytes, args.scheme, args.senders);
-    println!("offered:     fixed backlog, {} requests x {} txs in flight", args.concurrency, args.batch);
+    println!(
+        "workload:    notarize-{} ({} scheme, {} senders)",
+        args.payload_bytes, args.scheme, args.senders
+    );
+    println!(
+        "offered:     fixed backlog, {} requests x {} txs in flight",
+        args.concurrency, args.batch
+    );
     println!("committed:   {committed} of {} in {elapsed:.2} s over {blocks} blocks", args.txs);
     println!("rejected:    {}", rejected.load(Ordering::Relaxed));
     println!("throughput:  {tps:.0} tx/s");

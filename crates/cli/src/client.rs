@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_crypto::{Hash, HashAlgorithm, Suite};
 use consortia_rpc::ErrorBody;
-use consortia_rpc::views::{AccountView, BlockView, StatusView, SubmitRequest, SubmitResponse, TxLookupView};
+use consortia_rpc::views::{
+    AccountView, BlockView, StatusView, SubmitRequest, SubmitResponse, TxLookupView,
+};
 use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
@@ -48,7 +50,11 @@ impl NodeClient {
         self.read(response).await
     }
 
-    pub(crate) async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+    pub(crate) async fn post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         let url = format!("{}{path}", self.base);
         let response = self.http.post(&url).json(body).send().await.with_context(|| {
             format!("cannot reach the node at {} (is it running? set --node)", self.base)
@@ -88,7 +94,8 @@ pub(crate) struct NotarizeArgs {
 }
 
 fn hash_file(path: &PathBuf, algo: HashAlgorithm) -> Result<Hash> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len();
     let bar = ProgressBar::new(len).with_style(
         ProgressStyle::with_template("hashing {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
@@ -120,7 +127,8 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
     };
     let mut fields = BTreeMap::new();
     for f in &args.fields {
-        let (k, v) = f.split_once('=').with_context(|| format!("--field `{f}`: expected NAME=VALUE"))?;
+        let (k, v) =
+            f.split_once('=').with_context(|| format!("--field `{f}`: expected NAME=VALUE"))?;
         fields.insert(k.to_owned(), v.to_owned());
     }
     let sender = key.public_key().address();
@@ -145,7 +153,8 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
     eprintln!("submitted {} (content hash {content_hash}); waiting for the commit", submitted.hash);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     loop {
-        let lookup: TxLookupView = client.get(&format!("/v1/transactions/{}", submitted.hash)).await?;
+        let lookup: TxLookupView =
+            client.get(&format!("/v1/transactions/{}", submitted.hash)).await?;
         if lookup.status == "committed" {
             println!("{}", serde_json::to_string_pretty(&lookup)?);
             if lookup.receipt.as_ref().is_some_and(|r| r.status != "success") {
@@ -154,7 +163,11 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("not committed after {} s; it is still {}: check `consortia status`", args.timeout, lookup.status);
+            bail!(
+                "not committed after {} s; it is still {}: check `consortia status`",
+                args.timeout,
+                lookup.status
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

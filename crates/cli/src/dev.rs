@@ -63,7 +63,8 @@ fn load_or_create(args: &DevArgs) -> Result<(Genesis, PrivateKey)> {
 fn read_genesis(path: &Path) -> Result<Genesis> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read genesis {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid genesis file", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid genesis file", path.display()))
 }
 
 pub(crate) async fn run(args: DevArgs) -> Result<()> {
@@ -75,9 +76,12 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         mempool: MempoolConfig { max_txs: args.mempool_max_txs, ..Default::default() },
     })
     .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.http)
-        .await
-        .with_context(|| format!("cannot listen on {} (is another node running there? pick another --http)", args.http))?;
+    let listener = tokio::net::TcpListener::bind(args.http).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another node running there? pick another --http)",
+            args.http
+        )
+    })?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
     let app = consortia_rpc::router(node.clone());

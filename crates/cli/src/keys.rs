@@ -10,12 +10,10 @@ use consortia_types::{ChainParams, Genesis, GenesisAccount, Validator};
 
 /// Writes `contents` to a new file readable only by its owner; never overwrites.
 pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {} (does it exist already?)", path.display()))?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).with_context(
+            || format!("cannot create {} (does it exist already?)", path.display()),
+        )?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
@@ -46,7 +44,12 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// A solo genesis with one validator.
-pub(crate) fn solo_genesis(chain_id: u64, name: String, suite: Suite, validator: &PrivateKey) -> Genesis {
+pub(crate) fn solo_genesis(
+    chain_id: u64,
+    name: String,
+    suite: Suite,
+    validator: &PrivateKey,
+) -> Genesis {
     Genesis {
         chain_id,
         chain_name: name,
@@ -77,7 +80,8 @@ pub(crate) fn genesis_new(
             bail!("--account `{spec}`: expected ADDRESS=BALANCE");
         };
         let address: Address = address.parse().with_context(|| format!("--account `{spec}`"))?;
-        let balance: u128 = balance.parse().with_context(|| format!("--account `{spec}`: balance"))?;
+        let balance: u128 =
+            balance.parse().with_context(|| format!("--account `{spec}`: balance"))?;
         genesis.accounts.push(GenesisAccount { address, balance });
     }
     genesis.validate()?;

@@ -3,6 +3,8 @@
 //! chain goes on. `CRASH_ITERATIONS` sets the number of kills (default 20); `CRASH_SEED` replays
 //! a run's kill timings.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,7 +27,8 @@ impl Rng {
 
 #[test]
 fn kill_9_under_load_never_loses_a_committed_transaction() {
-    let iterations: usize = std::env::var("CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let iterations: usize =
+        std::env::var("CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let seed = std::env::var("CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
     });
@@ -46,12 +49,22 @@ fn kill_9_under_load_never_loses_a_committed_transaction() {
         // Everything acknowledged before the crash is still there, unchanged.
         for (hash, height, block_hash) in &acknowledged {
             let (code, found) = get_json(&client, &format!("{url}/v1/transactions/{hash}"));
-            assert_eq!(code, 200, "round {round}: committed {hash} lost after kill -9 (seed {seed})");
+            assert_eq!(
+                code, 200,
+                "round {round}: committed {hash} lost after kill -9 (seed {seed})"
+            );
             assert_eq!(found["height"].as_u64(), Some(*height), "round {round}: {hash} moved");
-            assert_eq!(found["block_hash"].as_str(), Some(block_hash.as_str()), "round {round}: block changed");
+            assert_eq!(
+                found["block_hash"].as_str(),
+                Some(block_hash.as_str()),
+                "round {round}: block changed"
+            );
         }
         let (_, status) = get_json(&client, &format!("{url}/v1/status"));
-        assert!(status["height"].as_u64().unwrap() >= seen_height, "round {round}: height went back");
+        assert!(
+            status["height"].as_u64().unwrap() >= seen_height,
+            "round {round}: height went back"
+        );
         if round == iterations {
             break;
         }
@@ -59,7 +72,8 @@ fn kill_9_under_load_never_loses_a_committed_transaction() {
         let mut nonces: Vec<u64> = keys
             .iter()
             .map(|k| {
-                let (_, a) = get_json(&client, &format!("{url}/v1/accounts/{}", k.public_key().address()));
+                let (_, a) =
+                    get_json(&client, &format!("{url}/v1/accounts/{}", k.public_key().address()));
                 a["nonce"].as_u64().unwrap()
             })
             .collect();
@@ -78,12 +92,22 @@ fn kill_9_under_load_never_loses_a_committed_transaction() {
                 .zip(nonces.iter_mut())
                 .map(|(k, n)| {
                     serial += 1;
-                    let tx = notarize_tx(k, chain_id, *n, &format!("crash-{serial}"), &serial.to_le_bytes());
+                    let tx = notarize_tx(
+                        k,
+                        chain_id,
+                        *n,
+                        &format!("crash-{serial}"),
+                        &serial.to_le_bytes(),
+                    );
                     *n += 1;
                     hex_tx(&tx)
                 })
                 .collect();
-            let Ok(r) = client.post(format!("{url}/v1/transactions/batch")).json(&json!({"txs": batch})).send() else {
+            let Ok(r) = client
+                .post(format!("{url}/v1/transactions/batch"))
+                .json(&json!({"txs": batch}))
+                .send()
+            else {
                 break 'load;
             };
             if !r.status().is_success() {
@@ -94,26 +118,47 @@ fn kill_9_under_load_never_loses_a_committed_transaction() {
             let Ok(latest) = r.json::<serde_json::Value>() else { break 'load };
             let latest = latest["height"].as_u64().unwrap_or(seen_height);
             while seen_height < latest {
-                let Ok(r) = client.get(format!("{url}/v1/blocks/{}", seen_height + 1)).send() else { break 'load };
+                let Ok(r) = client.get(format!("{url}/v1/blocks/{}", seen_height + 1)).send()
+                else {
+                    break 'load;
+                };
                 let Ok(block) = r.json::<serde_json::Value>() else { break 'load };
                 seen_height += 1;
                 for h in block["tx_hashes"].as_array().unwrap() {
-                    acknowledged.push((h.as_str().unwrap().to_owned(), seen_height, block["hash"].as_str().unwrap().to_owned()));
+                    acknowledged.push((
+                        h.as_str().unwrap().to_owned(),
+                        seen_height,
+                        block["hash"].as_str().unwrap().to_owned(),
+                    ));
                 }
             }
         }
         killer.join().unwrap();
         node.kill9();
     }
-    assert!(acknowledged.len() > iterations * 10, "too little load reached the node: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > iterations * 10,
+        "too little load reached the node: {}",
+        acknowledged.len()
+    );
 
     // The chain goes on after the last crash.
     let node = DevNode::start(dir.path(), &[]);
     let (_, status) = get_json(&client, &format!("{}/v1/status", node.url));
     let key = &keys[0];
-    let (_, account) = get_json(&client, &format!("{}/v1/accounts/{}", node.url, key.public_key().address()));
-    let tx = notarize_tx(key, status["chain_id"].as_u64().unwrap(), account["nonce"].as_u64().unwrap(), "after-crashes", b"");
+    let (_, account) =
+        get_json(&client, &format!("{}/v1/accounts/{}", node.url, key.public_key().address()));
+    let tx = notarize_tx(
+        key,
+        status["chain_id"].as_u64().unwrap(),
+        account["nonce"].as_u64().unwrap(),
+        "after-crashes",
+        b"",
+    );
     post_json(&client, &format!("{}/v1/transactions", node.url), &json!({"tx": hex_tx(&tx)}));
     wait_committed(&client, &node.url, &tx_hash(&tx));
-    eprintln!("crash test: {} committed transactions survived {iterations} kills", acknowledged.len());
+    eprintln!(
+        "crash test: {} committed transactions survived {iterations} kills",
+        acknowledged.len()
+    );
 }

@@ -1,5 +1,7 @@
 //! End to end through the real binary: `consortia dev` as a process, a separate HTTP client.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod common;
 
 use std::collections::HashSet;
@@ -27,14 +29,26 @@ fn thousand_notarizations_commit_with_provable_state() {
     // from 4 client threads.
     let keys: Vec<PrivateKey> = (0..10).map(|i| PrivateKey::generate(Scheme::ALL[i % 3])).collect();
     let txs: Vec<_> = (0..1000u64)
-        .map(|i| notarize_tx(&keys[(i % 10) as usize], chain_id, i / 10, &format!("doc-{i}"), &i.to_le_bytes()))
+        .map(|i| {
+            notarize_tx(
+                &keys[(i % 10) as usize],
+                chain_id,
+                i / 10,
+                &format!("doc-{i}"),
+                &i.to_le_bytes(),
+            )
+        })
         .collect();
     std::thread::scope(|s| {
         for part in txs.chunks(250) {
             let (client, url) = (client.clone(), url.clone());
             s.spawn(move || {
                 for tx in part {
-                    let (code, body) = post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(tx)}));
+                    let (code, body) = post_json(
+                        &client,
+                        &format!("{url}/v1/transactions"),
+                        &json!({"tx": hex_tx(tx)}),
+                    );
                     assert_eq!(code, 202, "{body}");
                     assert_eq!(body["hash"], tx_hash(tx).to_hex());
                 }
@@ -55,7 +69,8 @@ fn thousand_notarizations_commit_with_provable_state() {
 
     // Every committed block carries a certificate from the genesis validator.
     let genesis: Genesis =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap())
+            .unwrap();
     let first = wait_committed(&client, &url, &tx_hash(&txs[0]));
     let h1 = first["height"].as_u64().unwrap();
     let (_, block) = get_json(&client, &format!("{url}/v1/blocks/{h1}"));
@@ -66,14 +81,19 @@ fn thousand_notarizations_commit_with_provable_state() {
     let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
     assert!(latest["height"].as_u64().unwrap() > h1);
     let key = consortia_execution::notary::record_key("doc-0");
-    let (code, proof) = get_json(&client, &format!("{url}/v1/state/0x{}?height={h1}", hex::encode(&key)));
+    let (code, proof) =
+        get_json(&client, &format!("{url}/v1/state/0x{}?height={h1}", hex::encode(&key)));
     assert_eq!(code, 200, "{proof}");
     assert_eq!(proof["state_root"], block["state_root"]);
     let root = Hash::from_hex(block["state_root"].as_str().unwrap()).unwrap();
     let value = unhex(&proof["value"]);
     verify_state_proof(Suite::Standard, root, &key, Some(&value), &unhex(&proof["proof"])).unwrap();
-    assert!(verify_state_proof(Suite::Standard, root, &key, Some(b"forged"), &unhex(&proof["proof"])).is_err());
-    let (_, before) = get_json(&client, &format!("{url}/v1/state/0x{}?height={}", hex::encode(&key), h1 - 1));
+    assert!(
+        verify_state_proof(Suite::Standard, root, &key, Some(b"forged"), &unhex(&proof["proof"]))
+            .is_err()
+    );
+    let (_, before) =
+        get_json(&client, &format!("{url}/v1/state/0x{}?height={}", hex::encode(&key), h1 - 1));
     assert!(before["value"].is_null());
     let (_, prev_block) = get_json(&client, &format!("{url}/v1/blocks/{}", h1 - 1));
     let prev_root = Hash::from_hex(prev_block["state_root"].as_str().unwrap()).unwrap();
@@ -105,7 +125,8 @@ fn thousand_notarizations_commit_with_provable_state() {
     let (_, by_hash) = get_json(&client, &format!("{url}/v1/notary/by-hash/{content}"));
     assert_eq!(by_hash["records"][0]["id"], "doc-7");
     let t = block["time_ms"].as_u64().unwrap();
-    let (_, range) = get_json(&client, &format!("{url}/v1/blocks?from_time={t}&to_time={}&limit=5", t + 1));
+    let (_, range) =
+        get_json(&client, &format!("{url}/v1/blocks?from_time={t}&to_time={}&limit=5", t + 1));
     assert!(range["blocks"].as_array().unwrap().iter().any(|b| b["height"] == h1));
 }
 
@@ -118,7 +139,8 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     let (_, status) = get_json(&client, &format!("{url}/v1/status"));
     let chain_id = status["chain_id"].as_u64().unwrap();
     let key = PrivateKey::generate(Scheme::Ed25519);
-    let submit = |body: serde_json::Value| post_json(&client, &format!("{url}/v1/transactions"), &body);
+    let submit =
+        |body: serde_json::Value| post_json(&client, &format!("{url}/v1/transactions"), &body);
 
     // Malformed bodies.
     let r = client.post(format!("{url}/v1/transactions")).body("{not json").send().unwrap();
@@ -129,19 +151,39 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     // Bad signature, wrong chain, far-future nonce, oversized.
     let mut forged = notarize_tx(&key, chain_id, 0, "x", b"x");
     forged.body.nonce = 1;
-    assert_eq!(submit(json!({"tx": hex_tx(&forged)})), (400, json!({"code": "bad_signature", "message": "signature does not verify for the transaction's public key"})));
-    assert_eq!(submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id + 1, 0, "x", b""))})).1["code"], "wrong_chain_id");
-    assert_eq!(submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 5000, "x", b""))})).1["code"], "nonce_too_far_ahead");
-    let r = client.post(format!("{url}/v1/transactions")).header("content-type", "application/json")
-        .body(vec![b' '; 1 << 20]).send().unwrap();
+    assert_eq!(
+        submit(json!({"tx": hex_tx(&forged)})),
+        (
+            400,
+            json!({"code": "bad_signature", "message": "signature does not verify for the transaction's public key"})
+        )
+    );
+    assert_eq!(
+        submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id + 1, 0, "x", b""))})).1["code"],
+        "wrong_chain_id"
+    );
+    assert_eq!(
+        submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 5000, "x", b""))})).1["code"],
+        "nonce_too_far_ahead"
+    );
+    let r = client
+        .post(format!("{url}/v1/transactions"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1 << 20])
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     // Over the chain's 128 KiB transaction limit, sent as raw bytes: refused before decoding.
     let mut huge = notarize_tx(&key, chain_id, 0, "x", b"");
     let consortia_types::Payload::Notarize(rec) = &mut huge.body.payload;
     rec.metadata = "m".repeat(140_000);
     let huge = consortia_types::Transaction::sign(huge.body, &key);
-    let r = client.post(format!("{url}/v1/transactions")).header("content-type", "application/octet-stream")
-        .body(consortia_types::encode(&huge)).send().unwrap();
+    let r = client
+        .post(format!("{url}/v1/transactions"))
+        .header("content-type", "application/octet-stream")
+        .body(consortia_types::encode(&huge))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert_eq!(r.json::<serde_json::Value>().unwrap()["code"], "tx_too_large");
 
@@ -149,7 +191,8 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     let ok = notarize_tx(&key, chain_id, 0, "ok", b"");
     assert_eq!(submit(json!({"tx": hex_tx(&ok)})).0, 202);
     wait_committed(&client, &url, &tx_hash(&ok));
-    let (code, body) = submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 0, "replay", b""))}));
+    let (code, body) =
+        submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 0, "replay", b""))}));
     assert_eq!((code, body["code"].as_str()), (409, Some("nonce_too_low")));
 
     // Unknown hash, unknown or malformed height, unknown record, unknown route.
@@ -161,7 +204,11 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(get_json(&client, &format!("{url}/v1/state/abc?height=99999")).0, 404);
     assert_eq!(get_json(&client, &format!("{url}/v1/nope")).1["code"], "not_found");
     // A batch reports each item.
-    let (code, batch) = post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": ["0x00", hex_tx(&notarize_tx(&key, chain_id, 1, "b", b""))]}));
+    let (code, batch) = post_json(
+        &client,
+        &format!("{url}/v1/transactions/batch"),
+        &json!({"txs": ["0x00", hex_tx(&notarize_tx(&key, chain_id, 1, "b", b""))]}),
+    );
     assert_eq!(code, 200);
     assert_eq!(batch["accepted"], 1);
     assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");

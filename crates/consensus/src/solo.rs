@@ -151,10 +151,7 @@ mod tests {
         let out = s.handle(Input::ProposalBuilt { header: header(1), now_ms: 5_002 });
         assert!(matches!(&out[..], [Output::Commit { height: 1, .. }]));
         // Committed: next cut waits for the interval unless the block would be full.
-        assert_eq!(
-            s.handle(Input::Committed { height: 1, now_ms: 5_010 }),
-            vec![]
-        );
+        assert_eq!(s.handle(Input::Committed { height: 1, now_ms: 5_010 }), vec![]);
         assert_eq!(
             s.handle(Input::TxsReady { count: 3, now_ms: 5_011 }),
             vec![Output::WakeAt { at_ms: 5_050 }]
@@ -185,6 +182,9 @@ mod tests {
         let params = ChainParams { empty_block_interval_ms: 1_000, ..Default::default() };
         let (mut s, _) = solo(params);
         assert_eq!(s.handle(Input::Tick { now_ms: 1_500 }), vec![Output::WakeAt { at_ms: 2_000 }]);
-        assert_eq!(s.handle(Input::Tick { now_ms: 2_000 }), vec![Output::BuildProposal { height: 1 }]);
+        assert_eq!(
+            s.handle(Input::Tick { now_ms: 2_000 }),
+            vec![Output::BuildProposal { height: 1 }]
+        );
     }
 }

@@ -32,7 +32,11 @@ impl Address {
         out.push_str("0x");
         for (i, c) in lower.chars().enumerate() {
             let nibble = (digest.0[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-            out.push(if c.is_ascii_alphabetic() && nibble >= 8 { c.to_ascii_uppercase() } else { c });
+            out.push(if c.is_ascii_alphabetic() && nibble >= 8 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            });
         }
         out
     }
@@ -42,8 +46,9 @@ impl Address {
     pub fn from_hex(s: &str) -> Result<Self, CryptoError> {
         let raw = s.strip_prefix("0x").unwrap_or(s);
         let mut out = [0u8; 20];
-        hex::decode_to_slice(raw, &mut out)
-            .map_err(|e| CryptoError::InvalidAddress(format!("`{s}`: {e} (expected 40 hex digits)")))?;
+        hex::decode_to_slice(raw, &mut out).map_err(|e| {
+            CryptoError::InvalidAddress(format!("`{s}`: {e} (expected 40 hex digits)"))
+        })?;
         let address = Address(out);
         let mixed = raw.chars().any(|c| c.is_ascii_lowercase())
             && raw.chars().any(|c| c.is_ascii_uppercase());

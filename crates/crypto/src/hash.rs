@@ -145,7 +145,8 @@ pub fn keccak256(data: &[u8]) -> Hash {
 /// node = H(0x01 || left || right), an odd node is promoted unchanged, the empty root is H("").
 /// The domain-separation bytes make a leaf impossible to pass off as an inner node.
 pub fn merkle_root(algo: HashAlgorithm, leaves: impl IntoIterator<Item = Hash>) -> Hash {
-    let mut level: Vec<Hash> = leaves.into_iter().map(|l| algo.digest_parts(&[&[0], &l.0])).collect();
+    let mut level: Vec<Hash> =
+        leaves.into_iter().map(|l| algo.digest_parts(&[&[0], &l.0])).collect();
     if level.is_empty() {
         return algo.digest(&[]);
     }

@@ -172,9 +172,9 @@ impl PublicKey {
     }
 
     pub fn from_base64(s: &str) -> Result<Self, CryptoError> {
-        let (scheme, b64) = s
-            .split_once(':')
-            .ok_or_else(|| CryptoError::KeyEncoding(format!("expected scheme:base64, got `{s}`")))?;
+        let (scheme, b64) = s.split_once(':').ok_or_else(|| {
+            CryptoError::KeyEncoding(format!("expected scheme:base64, got `{s}`"))
+        })?;
         let bytes = B64.decode(b64).map_err(|e| CryptoError::KeyEncoding(e.to_string()))?;
         PublicKey::from_bytes(scheme.parse()?, &bytes)
     }
@@ -200,7 +200,8 @@ impl Serialize for PublicKey {
 
 impl<'de> Deserialize<'de> for PublicKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        PublicKey::from_base64(&<String as Deserialize>::deserialize(d)?).map_err(serde::de::Error::custom)
+        PublicKey::from_base64(&<String as Deserialize>::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -284,9 +285,7 @@ impl PrivateKey {
     pub fn generate(scheme: Scheme) -> Self {
         match scheme {
             Scheme::Ed25519 => PrivateKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng)),
-            Scheme::Secp256k1 => {
-                PrivateKey::Secp256k1(k256::ecdsa::SigningKey::random(&mut OsRng))
-            }
+            Scheme::Secp256k1 => PrivateKey::Secp256k1(k256::ecdsa::SigningKey::random(&mut OsRng)),
             Scheme::Sm2 => loop {
                 let secret = sm2::SecretKey::random(&mut OsRng);
                 if let Ok(key) = sm2::dsa::SigningKey::new(SM2_DEFAULT_ID, &secret) {
@@ -323,7 +322,9 @@ impl PrivateKey {
     pub fn public_key(&self) -> PublicKey {
         let bytes = match self {
             PrivateKey::Ed25519(k) => k.verifying_key().to_bytes().to_vec(),
-            PrivateKey::Secp256k1(k) => k.verifying_key().to_encoded_point(true).as_bytes().to_vec(),
+            PrivateKey::Secp256k1(k) => {
+                k.verifying_key().to_encoded_point(true).as_bytes().to_vec()
+            }
             PrivateKey::Sm2(k) => {
                 k.verifying_key().as_affine().to_encoded_point(true).as_bytes().to_vec()
             }
@@ -538,17 +539,12 @@ mod tests {
         let secret = unhex("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8");
         let key = PrivateKey::from_secret_bytes(Scheme::Sm2, &secret).unwrap();
         let mut uncompressed = vec![4u8];
-        uncompressed.extend(unhex(
-            "09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020",
-        ));
-        uncompressed.extend(unhex(
-            "CCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13",
-        ));
+        uncompressed
+            .extend(unhex("09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020"));
+        uncompressed
+            .extend(unhex("CCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13"));
         let vk = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_ID, &uncompressed).unwrap();
-        assert_eq!(
-            key.public_key().as_bytes(),
-            vk.as_affine().to_encoded_point(true).as_bytes()
-        );
+        assert_eq!(key.public_key().as_bytes(), vk.as_affine().to_encoded_point(true).as_bytes());
         let mut sig = unhex("F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3");
         sig.extend(unhex("B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA"));
         let sig = Signature(sig);
@@ -587,7 +583,10 @@ mod tests {
         let high = k256::ecdsa::Signature::from_scalars(parsed.r(), -*parsed.s()).unwrap();
         let mut raw = high.to_bytes().to_vec();
         raw.push(sig.0[64] ^ 1);
-        assert_eq!(key.public_key().verify(b"msg", &Signature(raw)), Err(CryptoError::BadSignature));
+        assert_eq!(
+            key.public_key().verify(b"msg", &Signature(raw)),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
@@ -603,7 +602,12 @@ mod tests {
             let pk = key.public_key();
             assert_eq!(PublicKey::from_base64(&pk.to_base64()).unwrap(), pk);
         }
-        assert!(PrivateKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
+        assert!(
+            PrivateKey::from_pkcs8_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+            )
+            .is_err()
+        );
         assert!(PrivateKey::from_pkcs8_pem("garbage").is_err());
         assert!(PublicKey::from_base64("rsa:AAAA").is_err());
         let mut not_a_point = [0u8; 33];

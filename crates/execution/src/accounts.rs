@@ -16,7 +16,10 @@ pub struct Account {
 
 impl Account {
     /// The committed account (an address never seen is an empty account).
-    pub fn read<S: StateReader + ?Sized>(state: &S, address: &Address) -> Result<Account, ExecutionError> {
+    pub fn read<S: StateReader + ?Sized>(
+        state: &S,
+        address: &Address,
+    ) -> Result<Account, ExecutionError> {
         parse(address, state.get(&key(address))?)
     }
 }

@@ -144,7 +144,10 @@ impl Executor {
 
     /// The receipts root a header commits to.
     pub fn receipts_root(&self, receipts: &[Receipt]) -> Hash {
-        consortia_crypto::merkle_root(self.hash, receipts.iter().map(|r| self.hash.digest(&encode(r))))
+        consortia_crypto::merkle_root(
+            self.hash,
+            receipts.iter().map(|r| self.hash.digest(&encode(r))),
+        )
     }
 
     /// The transactions root a header commits to.

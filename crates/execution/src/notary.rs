@@ -1,28 +1,27 @@
 //! The notarization system contract: write-once records, found by id or by content hash.
 //!
-//! State layout: `notary/rec/<id>` → [`StoredRecord`]; `notary/hash/<content hash><id>` → empty,
-//! so all records of one content hash are one prefix scan of the latest state, and both keys are
-//! in the authenticated state (provable with a state proof).
+//! State layout: `notary/rec/<id>` → [`StoredRecord`], in the authenticated state (provable
+//! with a state proof). Each record emits a `Notarized` event whose second topic is the content
+//! hash; the store's log-topic index finds records by content hash, so that derived index costs
+//! no state writes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash, keccak256};
-use consortia_storage::StateReader;
+use consortia_storage::{LogReader, StateReader, TxReader};
 use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, decode, encode};
 use std::collections::BTreeMap;
 
 use crate::{BlockContext, ExecutionError, Overlay, failed};
 
 /// The contract's reserved address; its events carry it.
-pub const ADDRESS: Address = Address([
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01,
-]);
+pub const ADDRESS: Address =
+    Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01]);
 
 /// Fixed step cost of one notarization plus a cost per byte stored.
 const BASE_STEPS: u64 = 20_000;
 const STEPS_PER_BYTE: u64 = 16;
 
 const RECORD_PREFIX: &[u8] = b"notary/rec/";
-const HASH_PREFIX: &[u8] = b"notary/hash/";
 
 /// A record as the chain keeps it: what was submitted, plus who and when.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -45,10 +44,6 @@ pub fn notarized_topic() -> Hash {
 /// The state key of a record (for state proofs).
 pub fn record_key(id: &str) -> Vec<u8> {
     [RECORD_PREFIX, id.as_bytes()].concat()
-}
-
-fn hash_key(content_hash: &Hash, id: &str) -> Vec<u8> {
-    [HASH_PREFIX, &content_hash.0, id.as_bytes()].concat()
 }
 
 pub(crate) fn notarize<S: StateReader + ?Sized>(
@@ -79,7 +74,6 @@ pub(crate) fn notarize<S: StateReader + ?Sized>(
     let bytes = encode(&stored);
     let steps = BASE_STEPS + STEPS_PER_BYTE * bytes.len() as u64;
     overlay.put(key, bytes);
-    overlay.put(hash_key(&record.content_hash, &record.id), Vec::new());
     Ok(Receipt {
         status: ReceiptStatus::Success,
         steps_used: steps,
@@ -108,20 +102,21 @@ pub fn get_record<S: StateReader + ?Sized>(
         .transpose()
 }
 
-/// Ids of committed records with this content hash, in id order, at most `limit`.
-pub fn find_by_hash<S: StateReader + ?Sized>(
-    state: &S,
+/// Ids of committed records with this content hash, oldest first, at most `limit`.
+pub fn find_by_hash<S: LogReader + TxReader + ?Sized>(
+    store: &S,
     content_hash: &Hash,
     limit: usize,
 ) -> Result<Vec<String>, ExecutionError> {
-    let prefix = [HASH_PREFIX, &content_hash.0].concat();
-    state
-        .scan_prefix(&prefix, limit)?
-        .into_iter()
-        .map(|(key, _)| {
-            String::from_utf8(key[prefix.len()..].to_vec()).map_err(|e| {
-                ExecutionError::CorruptState { key: "notary hash index".into(), detail: e.to_string() }
-            })
-        })
-        .collect()
+    let mut ids = Vec::new();
+    // The content hash may be a topic of other contracts' events too: those are skipped (and
+    // count against `limit`, which bounds the work of one query).
+    for at in store.logs_by_topic(content_hash, limit)? {
+        let Some(receipt) = store.receipt_at(at.height, at.position)? else { continue };
+        let Some(event) = receipt.events.get(usize::from(at.event)) else { continue };
+        if event.contract == ADDRESS && event.topics.first() == Some(&notarized_topic()) {
+            ids.push(String::from_utf8_lossy(&event.data).into_owned());
+        }
+    }
+    Ok(ids)
 }

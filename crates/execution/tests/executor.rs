@@ -1,5 +1,7 @@
 //! The executor over a real store: nonces, write-once records, determinism.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
@@ -70,7 +72,10 @@ fn genesis_accounts_are_funded() {
     let dir = tempfile::tempdir().unwrap();
     let g = genesis();
     let store = store(&dir, &g);
-    assert_eq!(Account::read(&store, &Address([1; 20])).unwrap(), Account { nonce: 0, balance: 77 });
+    assert_eq!(
+        Account::read(&store, &Address([1; 20])).unwrap(),
+        Account { nonce: 0, balance: 77 }
+    );
     assert_eq!(Account::read(&store, &Address([2; 20])).unwrap(), Account::default());
 }
 
@@ -89,7 +94,9 @@ fn records_are_write_once_even_within_a_block() {
     ];
     let out = exec.execute_block(&store, ctx(1), &txs).unwrap();
     assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
-    assert!(matches!(&out.receipts[1].status, ReceiptStatus::Failed { code, .. } if code == "notary_id_taken"));
+    assert!(
+        matches!(&out.receipts[1].status, ReceiptStatus::Failed { code, .. } if code == "notary_id_taken")
+    );
     assert_eq!(out.receipts[2].status, ReceiptStatus::Success);
     assert_eq!(out.receipts[0].events[0].topics[0], notary::notarized_topic());
 
@@ -152,8 +159,11 @@ fn execution_is_deterministic() {
     let store = store(&dir, &g);
     let exec = Executor::new(&g);
     let keys: Vec<PrivateKey> = (0..20).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
-    let txs: Vec<Transaction> =
-        keys.iter().enumerate().map(|(i, k)| notarize(k, 0, &format!("r{}", i % 7), b"c")).collect();
+    let txs: Vec<Transaction> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| notarize(k, 0, &format!("r{}", i % 7), b"c"))
+        .collect();
     let a = exec.execute_block(&store, ctx(1), &txs).unwrap();
     let b = exec.execute_block(&store, ctx(1), &txs).unwrap();
     assert_eq!(a.receipts, b.receipts);

@@ -30,7 +30,9 @@ pub enum NodeError {
     Execution(#[from] ExecutionError),
     #[error("invalid genesis: {0}")]
     Genesis(String),
-    #[error("this node's key is not the validator named in genesis; a solo chain needs the key of its one validator")]
+    #[error(
+        "this node's key is not the validator named in genesis; a solo chain needs the key of its one validator"
+    )]
     NotValidator,
     #[error("a blocking task failed: {0}")]
     Task(String),
@@ -88,7 +90,8 @@ impl Node {
                 state_root: prepared.root(),
                 receipts_root: executor.receipts_root(&[]),
             };
-            store.initialize(&Block { header, transactions: vec![], certificate: None }, prepared)?;
+            store
+                .initialize(&Block { header, transactions: vec![], certificate: None }, prepared)?;
             tracing::info!(target: "node", chain_id = genesis.chain_id, "created chain from genesis");
         }
         let height = store.latest_height()?;
@@ -138,9 +141,10 @@ impl Node {
     /// Admits encoded transactions (signature checks run on the blocking pool).
     pub async fn submit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
         let node = Arc::clone(self);
-        let results = tokio::task::spawn_blocking(move || node.mempool.admit_batch(&*node.store, &raws))
-            .await
-            .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
+        let results =
+            tokio::task::spawn_blocking(move || node.mempool.admit_batch(&*node.store, &raws))
+                .await
+                .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
         }
@@ -149,7 +153,10 @@ impl Node {
 
     /// Drives consensus until `shutdown` fires. A storage failure stops the node (better to
     /// stop than to go on from a state that may not be on disk).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
         let next = self.store.latest_height()? + 1;
         let mut engine = Solo::new(
             self.genesis.chain_id,
@@ -161,7 +168,8 @@ impl Node {
         );
         let mut wake_at: Option<u64> = None;
         let mut building: Option<Built> = None;
-        let mut inputs = vec![Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() }];
+        let mut inputs =
+            vec![Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() }];
         loop {
             while let Some(input) = inputs.pop() {
                 for output in engine.handle(input) {
@@ -169,7 +177,10 @@ impl Node {
                         Output::WakeAt { at_ms } => wake_at = Some(at_ms),
                         Output::BuildProposal { height } => {
                             let built = self.clone().build(height).await?;
-                            inputs.push(Input::ProposalBuilt { header: built.block.header.clone(), now_ms: now_ms() });
+                            inputs.push(Input::ProposalBuilt {
+                                header: built.block.header.clone(),
+                                now_ms: now_ms(),
+                            });
                             building = Some(built);
                         }
                         Output::Commit { height, block_hash, certificate } => {
@@ -180,7 +191,10 @@ impl Node {
                             built.block.certificate = Some(certificate);
                             self.clone().commit(built).await?;
                             // Last in, first out: report the commit, then what is waiting.
-                            inputs.push(Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() });
+                            inputs.push(Input::TxsReady {
+                                count: self.mempool.ready_count(),
+                                now_ms: now_ms(),
+                            });
                             inputs.push(Input::Committed { height, now_ms: now_ms() });
                         }
                     }
@@ -220,7 +234,9 @@ impl Node {
         })?;
         let params = &self.genesis.params;
         loop {
-            let txs = self.mempool.block_candidates(params.max_block_txs as usize, params.max_block_bytes);
+            let txs = self
+                .mempool
+                .block_candidates(params.max_block_txs as usize, params.max_block_bytes);
             let transactions: Vec<_> = txs.iter().map(|p| (*p.tx).clone()).collect();
             let ctx = BlockContext {
                 height,
@@ -229,7 +245,10 @@ impl Node {
             };
             let outcome = match self.executor.execute_block(&*self.store, ctx, &transactions) {
                 Ok(outcome) => outcome,
-                Err(ExecutionError::BadNonce { index, .. } | ExecutionError::WrongChain { index, .. }) => {
+                Err(
+                    ExecutionError::BadNonce { index, .. }
+                    | ExecutionError::WrongChain { index, .. },
+                ) => {
                     tracing::warn!(target: "node::build", tx = %txs[index].hash, "evicting a transaction that cannot execute");
                     self.mempool.evict(&txs[index]);
                     continue;

@@ -44,7 +44,9 @@ pub enum AdmitError {
     BadSignature,
     #[error("nonce {got} is already used; the sender's next nonce is {next}")]
     NonceTooLow { next: u64, got: u64 },
-    #[error("nonce {got} is too far ahead: the sender's next nonce is {next}, at most {window} ahead is accepted")]
+    #[error(
+        "nonce {got} is too far ahead: the sender's next nonce is {next}, at most {window} ahead is accepted"
+    )]
     NonceTooFarAhead { next: u64, got: u64, window: u64 },
     #[error("another transaction with nonce {nonce} from this sender is already pending")]
     NonceConflict { nonce: u64 },
@@ -144,7 +146,12 @@ pub struct Mempool {
 }
 
 impl Mempool {
-    pub fn new(chain_id: u64, hash: HashAlgorithm, max_tx_bytes: usize, config: MempoolConfig) -> Self {
+    pub fn new(
+        chain_id: u64,
+        hash: HashAlgorithm,
+        max_tx_bytes: usize,
+        config: MempoolConfig,
+    ) -> Self {
         Mempool { chain_id, hash, max_tx_bytes, config, inner: Mutex::new(Inner::default()) }
     }
 
@@ -212,14 +219,22 @@ impl Mempool {
             .collect()
     }
 
-    fn insert<S: StateReader + ?Sized>(&self, state: &S, ptx: PoolTx) -> Result<Admitted, AdmitError> {
+    fn insert<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        ptx: PoolTx,
+    ) -> Result<Admitted, AdmitError> {
         let nonce = ptx.tx.body.nonce;
         // Read the committed nonce before taking the lock (it is only needed for new senders,
         // but a store read under the lock would serialize every admission behind the disk).
         let known = self.inner.lock().senders.get(&ptx.sender).map(|q| q.base);
         let base = match known {
             Some(base) => base,
-            None => Account::read(state, &ptx.sender).map_err(|e| AdmitError::State(e.to_string()))?.nonce,
+            None => {
+                Account::read(state, &ptx.sender)
+                    .map_err(|e| AdmitError::State(e.to_string()))?
+                    .nonce
+            }
         };
         let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&ptx.hash) {
@@ -231,12 +246,18 @@ impl Mempool {
             return Err(AdmitError::NonceTooLow { next: base, got: nonce });
         }
         if nonce >= base + self.config.nonce_window {
-            return Err(AdmitError::NonceTooFarAhead { next: base, got: nonce, window: self.config.nonce_window });
+            return Err(AdmitError::NonceTooFarAhead {
+                next: base,
+                got: nonce,
+                window: self.config.nonce_window,
+            });
         }
         if inner.senders.get(&ptx.sender).is_some_and(|q| q.txs.contains_key(&nonce)) {
             return Err(AdmitError::NonceConflict { nonce });
         }
-        if inner.by_hash.len() >= self.config.max_txs || inner.bytes + ptx.size > self.config.max_bytes {
+        if inner.by_hash.len() >= self.config.max_txs
+            || inner.bytes + ptx.size > self.config.max_bytes
+        {
             return Err(AdmitError::PoolFull { pending: inner.by_hash.len() });
         }
         let queue = inner.senders.entry(ptx.sender).or_insert_with(|| {

@@ -1,5 +1,7 @@
 //! Admission over a real store: every refusal has its own error, nothing admitted is lost.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use std::collections::BTreeMap;
 
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
@@ -35,7 +37,11 @@ fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
         chain_name: "pool".into(),
         suite: Suite::Standard,
         time_ms: 0,
-        validators: vec![Validator { name: "v".into(), public_key: validator.public_key(), power: 1 }],
+        validators: vec![Validator {
+            name: "v".into(),
+            public_key: validator.public_key(),
+            power: 1,
+        }],
         accounts: vec![],
         params: ChainParams { max_tx_bytes: 2048, ..Default::default() },
     };
@@ -118,7 +124,9 @@ fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
     let pool = pool(3);
     let key = PrivateKey::generate(Scheme::Ed25519);
     // Nonce 1 and 2 wait for nonce 0: pending but not ready.
-    for r in pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "b")), encode(&tx(&key, CHAIN, 2, "c"))]) {
+    for r in pool
+        .admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "b")), encode(&tx(&key, CHAIN, 2, "c"))])
+    {
         r.unwrap();
     }
     assert_eq!((pool.len(), pool.ready_count()), (2, 0));
@@ -145,12 +153,13 @@ async fn submitted_transactions_commit_and_replays_are_refused() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let driver = tokio::spawn(node.clone().run(stopped));
     let key = PrivateKey::generate(Scheme::Sm2);
-    let raws: Vec<Vec<u8>> = (0..50).map(|n| encode(&tx(&key, CHAIN, n, &format!("r{n}")))).collect();
+    let raws: Vec<Vec<u8>> =
+        (0..50).map(|n| encode(&tx(&key, CHAIN, n, &format!("r{n}")))).collect();
     for r in node.submit(raws.clone()).await {
         r.unwrap();
     }
     let mut committed = node.committed();
-    while node.mempool().len() > 0 {
+    while !node.mempool().is_empty() {
         committed.changed().await.unwrap();
     }
     use consortia_storage::TxReader;

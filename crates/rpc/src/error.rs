@@ -43,7 +43,9 @@ impl From<AdmitError> for ApiError {
     fn from(e: AdmitError) -> Self {
         let status = match e {
             AdmitError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AdmitError::NonceTooLow { .. } | AdmitError::NonceConflict { .. } => StatusCode::CONFLICT,
+            AdmitError::NonceTooLow { .. } | AdmitError::NonceConflict { .. } => {
+                StatusCode::CONFLICT
+            }
             AdmitError::PoolFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AdmitError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdmitError::Malformed(_)

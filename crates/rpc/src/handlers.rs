@@ -12,13 +12,13 @@ use consortia_storage::{BlockReader, StateReader, StorageError, TxReader};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::MAX_BATCH;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::views::{
     AccountView, BatchItem, BlockListView, BlockView, RecordView, RecordsByHashView,
-    StateProofView, StatusView, SubmitBatchRequest, SubmitRequest, SubmitResponse,
-    SubmitBatchResponse, TxLookupView, hex0x,
+    StateProofView, StatusView, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
+    SubmitResponse, TxLookupView, hex0x,
 };
-use crate::MAX_BATCH;
 
 type AppState = State<Arc<Node>>;
 
@@ -87,13 +87,14 @@ pub(crate) async fn submit(
     let result = node.submit(vec![raw]).await.pop().unwrap_or_else(|| {
         Err(consortia_node::mempool::AdmitError::State("no admission result".into()))
     })?;
-    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { hash: result.hash.to_hex(), status: "pending".into() })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmitResponse { hash: result.hash.to_hex(), status: "pending".into() }),
+    ))
 }
 
 fn json_body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Vec<u8>> {
-    body.map(|b| b.to_vec()).map_err(|e| {
-        ApiError::new(e.status(), "malformed_body", e.body_text())
-    })
+    body.map(|b| b.to_vec()).map_err(|e| ApiError::new(e.status(), "malformed_body", e.body_text()))
 }
 
 /// Submit a batch of transactions
@@ -205,7 +206,10 @@ pub(crate) async fn block_by_height(
     Path(height): Path<String>,
 ) -> ApiResult<Json<BlockView>> {
     let height: u64 = height.parse().map_err(|_| {
-        ApiError::bad_request("bad_height", format!("`{height}` is not a block height (a whole number ≥ 0)"))
+        ApiError::bad_request(
+            "bad_height",
+            format!("`{height}` is not a block height (a whole number ≥ 0)"),
+        )
     })?;
     Ok(Json(block_view(&node, height)?))
 }
@@ -286,7 +290,9 @@ pub(crate) async fn state_with_proof(
 ) -> ApiResult<Json<StateProofView>> {
     let q = query(q)?;
     let key_bytes = match key.strip_prefix("0x") {
-        Some(h) => hex::decode(h).map_err(|e| ApiError::bad_request("bad_key", format!("hex key: {e}")))?,
+        Some(h) => {
+            hex::decode(h).map_err(|e| ApiError::bad_request("bad_key", format!("hex key: {e}")))?
+        }
         None => key.into_bytes(),
     };
     let height = match q.height {
@@ -294,9 +300,11 @@ pub(crate) async fn state_with_proof(
         None => node.store().latest_height().map_err(storage)?,
     };
     let store = Arc::clone(node.store());
-    let proof = tokio::task::spawn_blocking(move || store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p)))
-        .await
-        .map_err(ApiError::internal)?;
+    let proof = tokio::task::spawn_blocking(move || {
+        store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p))
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let (key_bytes, proof) = proof.map_err(storage)?;
     let header = block_view(&node, height)?;
     Ok(Json(StateProofView {
@@ -359,8 +367,9 @@ pub(crate) async fn account(
     State(node): AppState,
     Path(address): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
-    let address: Address =
-        address.parse().map_err(|e: consortia_crypto::CryptoError| ApiError::bad_request("bad_address", e.to_string()))?;
+    let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {
+        ApiError::bad_request("bad_address", e.to_string())
+    })?;
     let account = Account::read(&**node.store(), &address).map_err(ApiError::internal)?;
     Ok(Json(AccountView {
         address: address.to_checksum_hex(),

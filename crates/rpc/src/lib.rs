@@ -27,7 +27,10 @@ pub const MAX_BATCH: usize = 10_000;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Consortia node API", description = "Submit transactions and read the chain of one Consortia node."),
+    info(
+        title = "Consortia node API",
+        description = "Submit transactions and read the chain of one Consortia node."
+    ),
     paths(
         handlers::submit,
         handlers::submit_batch,
@@ -52,7 +55,10 @@ pub fn router(node: Arc<Node>) -> Router {
     let single_limit = max_tx * 2 + 4096;
     let batch_limit = 64 * 1024 * 1024;
     Router::new()
-        .route("/v1/transactions", post(handlers::submit).layer(DefaultBodyLimit::max(single_limit)))
+        .route(
+            "/v1/transactions",
+            post(handlers::submit).layer(DefaultBodyLimit::max(single_limit)),
+        )
         .route(
             "/v1/transactions/batch",
             post(handlers::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),

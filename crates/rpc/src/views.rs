@@ -117,7 +117,12 @@ pub struct BlockListView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PayloadView {
-    Notarize { id: String, fields: BTreeMap<String, String>, content_hash: String, metadata: String },
+    Notarize {
+        id: String,
+        fields: BTreeMap<String, String>,
+        content_hash: String,
+        metadata: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

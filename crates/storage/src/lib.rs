@@ -62,13 +62,26 @@ pub trait BlockReader {
 
 pub trait TxReader {
     fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>>;
+    /// The receipt of the transaction at `position` in block `height`.
+    fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>>;
+}
+
+/// Where an event sits: block, transaction position, index among the transaction's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLocation {
+    pub height: Height,
+    pub position: u32,
+    pub event: u16,
+}
+
+/// Events indexed by each of their topics, oldest first.
+pub trait LogReader {
+    fn logs_by_topic(&self, topic: &Hash, limit: usize) -> Result<Vec<LogLocation>>;
 }
 
 pub trait StateReader {
     /// The latest committed value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Latest keys starting with `prefix`, in key order, at most `limit`.
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// The value of `key` after block `height`, with a proof against that block's state root.
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof>;
 }

@@ -23,7 +23,12 @@ pub fn verify_state_proof(
     value: Option<&[u8]>,
     proof: &[u8],
 ) -> Result<()> {
-    fn run<H: SimpleHasher>(root: Hash, key: &[u8], value: Option<&[u8]>, proof: &[u8]) -> Result<()> {
+    fn run<H: SimpleHasher>(
+        root: Hash,
+        key: &[u8],
+        value: Option<&[u8]>,
+        proof: &[u8],
+    ) -> Result<()> {
         let proof: SparseMerkleProof<H> = borsh::from_slice(proof)
             .map_err(|e| StorageError::InvalidProof(format!("undecodable: {e}")))?;
         proof

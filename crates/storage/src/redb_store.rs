@@ -5,13 +5,12 @@ use consortia_types::{Block, Genesis, Height, Receipt, Transaction, decode, enco
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
 use redb::{
-    Database, ReadOnlyTable, ReadableDatabase, ReadableTable,
-    TableDefinition, WriteTransaction,
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 
 use crate::{
-    BlockReader, BlockWriter, Result, StateChanges, StateProof, StateReader, StorageError,
-    StoredHeader, StoredTx, TxReader,
+    BlockReader, BlockWriter, LogLocation, LogReader, Result, StateChanges, StateProof,
+    StateReader, StorageError, StoredHeader, StoredTx, TxReader,
 };
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -22,10 +21,14 @@ const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("recei
 const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
 /// (block time in ms, height): blocks in a time range without scanning the chain.
 const TIME_INDEX: TableDefinition<(u64, u64), ()> = TableDefinition::new("time_index");
-/// Latest value of every key, for reads that need no proof.
-const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+/// topic (32) || height (8, BE) || position (4, BE) || event index (2, BE) → (): logs by topic,
+/// oldest first (`eth_getLogs`-style lookups, notarizations by content hash).
+const LOG_TOPICS: TableDefinition<&[u8], ()> = TableDefinition::new("log_topics");
+/// version (8, BE) || nibble path → node; see [`node_key`].
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-/// key hash (32) || version (8, big-endian) → 0 (deleted) or 1 || value.
+/// key hash (32) || version (8, big-endian) → 0 (deleted) or 1 || value. The newest entry of a
+/// key hash is its latest value, so this one table serves latest reads and proofs alike (a
+/// second, flat copy of the latest state would double the random page writes of every block).
 const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
 
 const META_GENESIS: &str = "genesis";
@@ -48,7 +51,6 @@ pub struct RedbStore {
 pub struct PreparedState {
     height: Height,
     root: Hash,
-    changes: StateChanges,
     nodes: NodeBatch,
 }
 
@@ -82,7 +84,7 @@ impl RedbStore {
             txn.open_table(RECEIPTS)?;
             txn.open_table(TX_INDEX)?;
             txn.open_table(TIME_INDEX)?;
-            txn.open_table(STATE)?;
+            txn.open_table(LOG_TOPICS)?;
             txn.open_table(JMT_NODES)?;
             txn.open_table(JMT_VALUES)?;
         }
@@ -96,12 +98,14 @@ impl RedbStore {
         match stored {
             None => Ok((store, true)),
             Some(Err(e)) => Err(corrupt("meta", e)),
-            Some(Ok(found)) if found.hash() != genesis.hash() => Err(StorageError::GenesisMismatch {
-                expected: format!("{} ({})", genesis.chain_name, genesis.chain_id),
-                expected_hash: genesis.hash().to_hex(),
-                found: format!("{} ({})", found.chain_name, found.chain_id),
-                found_hash: found.hash().to_hex(),
-            }),
+            Some(Ok(found)) if found.hash() != genesis.hash() => {
+                Err(StorageError::GenesisMismatch {
+                    expected: format!("{} ({})", genesis.chain_name, genesis.chain_id),
+                    expected_hash: genesis.hash().to_hex(),
+                    found: format!("{} ({})", found.chain_name, found.chain_id),
+                    found_hash: found.hash().to_hex(),
+                })
+            }
             Some(Ok(_)) => Ok((store, false)),
         }
     }
@@ -152,16 +156,20 @@ impl RedbStore {
                 rcpts.insert((height, pos), encode(receipt).as_slice())?;
                 index.insert(hash.0.as_slice(), (height, pos))?;
             }
-            let mut flat = txn.open_table(STATE)?;
-            for (key, value) in &state.changes {
-                match value {
-                    Some(v) => flat.insert(key.as_slice(), v.as_slice())?,
-                    None => flat.remove(key.as_slice())?,
-                };
+            let mut topics = txn.open_table(LOG_TOPICS)?;
+            for (pos, receipt) in receipts.iter().enumerate() {
+                for (index, event) in receipt.events.iter().enumerate() {
+                    for topic in &event.topics {
+                        topics.insert(
+                            log_key(topic, height, pos as u32, index as u16).as_slice(),
+                            (),
+                        )?;
+                    }
+                }
             }
             let mut nodes = txn.open_table(JMT_NODES)?;
             for (key, node) in state.nodes.nodes() {
-                nodes.insert(encode(key).as_slice(), encode(node).as_slice())?;
+                nodes.insert(node_key(key).as_slice(), encode(node).as_slice())?;
             }
             let mut values = txn.open_table(JMT_VALUES)?;
             for ((version, key_hash), value) in state.nodes.values() {
@@ -203,11 +211,50 @@ impl RedbStore {
     }
 }
 
+/// Version first, big-endian: the nodes a block writes sort after every earlier node, so each
+/// commit appends to the table instead of dirtying pages all over it (a copy-on-write B-tree
+/// pays a page per leaf it touches).
+fn node_key(key: &NodeKey) -> Vec<u8> {
+    let mut out = key.version().to_be_bytes().to_vec();
+    out.extend(encode(key.nibble_path()));
+    out
+}
+
+fn log_key(topic: &Hash, height: Height, pos: u32, index: u16) -> [u8; 46] {
+    let mut out = [0u8; 46];
+    out[..32].copy_from_slice(&topic.0);
+    out[32..40].copy_from_slice(&height.to_be_bytes());
+    out[40..44].copy_from_slice(&pos.to_be_bytes());
+    out[44..].copy_from_slice(&index.to_be_bytes());
+    out
+}
+
 fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     let mut out = [0u8; 40];
     out[..32].copy_from_slice(&key_hash.0);
     out[32..].copy_from_slice(&version.to_be_bytes());
     out
+}
+
+/// The value of `key_hash` as of `max_version` (its newest entry at or before it).
+fn value_at(
+    values: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    max_version: Version,
+    key_hash: KeyHash,
+) -> Result<Option<OwnedValue>> {
+    let from = value_key(&key_hash, 0);
+    let to = value_key(&key_hash, max_version);
+    let mut range = values.range(from.as_slice()..=to.as_slice())?;
+    match range.next_back() {
+        Some(entry) => {
+            let (_, value) = entry?;
+            Ok(match value.value().split_first() {
+                Some((1, rest)) => Some(rest.to_vec()),
+                _ => None,
+            })
+        }
+        None => Ok(None),
+    }
 }
 
 /// `jmt`'s view of the store: nodes and versioned values, read in one snapshot.
@@ -218,7 +265,7 @@ struct JmtReader {
 
 impl TreeReader for JmtReader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        match self.nodes.get(encode(node_key).as_slice())? {
+        match self.nodes.get(self::node_key(node_key).as_slice())? {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
             None => Ok(None),
         }
@@ -229,19 +276,7 @@ impl TreeReader for JmtReader {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let from = value_key(&key_hash, 0);
-        let to = value_key(&key_hash, max_version);
-        let mut range = self.values.range(from.as_slice()..=to.as_slice())?;
-        match range.next_back() {
-            Some(entry) => {
-                let (_, value) = entry?;
-                Ok(match value.value().split_first() {
-                    Some((1, rest)) => Some(rest.to_vec()),
-                    _ => None,
-                })
-            }
-            None => Ok(None),
-        }
+        Ok(value_at(&self.values, max_version, key_hash)?)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -319,7 +354,37 @@ impl BlockReader for RedbStore {
     }
 }
 
+impl LogReader for RedbStore {
+    fn logs_by_topic(&self, topic: &Hash, limit: usize) -> Result<Vec<LogLocation>> {
+        let read = self.db.begin_read()?;
+        let index = read.open_table(LOG_TOPICS)?;
+        let from = log_key(topic, 0, 0, 0);
+        let to = log_key(topic, Height::MAX, u32::MAX, u16::MAX);
+        let mut out = Vec::new();
+        for entry in index.range(from.as_slice()..=to.as_slice())?.take(limit) {
+            let (key, _) = entry?;
+            let k: [u8; 46] =
+                key.value().try_into().map_err(|_| corrupt("log_topics", "key is not 46 bytes"))?;
+            let mut height = [0u8; 8];
+            height.copy_from_slice(&k[32..40]);
+            out.push(LogLocation {
+                height: u64::from_be_bytes(height),
+                position: u32::from_be_bytes([k[40], k[41], k[42], k[43]]),
+                event: u16::from_be_bytes([k[44], k[45]]),
+            });
+        }
+        Ok(out)
+    }
+}
+
 impl TxReader for RedbStore {
+    fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>> {
+        let read = self.db.begin_read()?;
+        let receipts = read.open_table(RECEIPTS)?;
+        let found = receipts.get((height, position))?;
+        found.map(|v| decode(v.value()).map_err(|e| corrupt("receipts", e))).transpose()
+    }
+
     fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>> {
         let read = self.db.begin_read()?;
         let index = read.open_table(TX_INDEX)?;
@@ -343,22 +408,12 @@ impl TxReader for RedbStore {
 impl StateReader for RedbStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let read = self.db.begin_read()?;
-        let state = read.open_table(STATE)?;
-        Ok(state.get(key)?.map(|v| v.value().to_vec()))
-    }
-
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let read = self.db.begin_read()?;
-        let state = read.open_table(STATE)?;
-        let mut out = Vec::new();
-        for entry in state.range(prefix..)? {
-            let (k, v) = entry?;
-            if !k.value().starts_with(prefix) || out.len() == limit {
-                break;
-            }
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+        let values = read.open_table(JMT_VALUES)?;
+        let key_hash = match self.suite {
+            Suite::Standard => KeyHash::with::<sha2::Sha256>(key),
+            Suite::Sm => KeyHash::with::<sm3::Sm3>(key),
+        };
+        value_at(&values, Version::MAX, key_hash)
     }
 
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof> {
@@ -403,7 +458,7 @@ impl BlockWriter for RedbStore {
             Suite::Sm => run::<sm3::Sm3>(&reader, height, &changes),
         }
         .map_err(|e| StorageError::State(e.to_string()))?;
-        Ok(PreparedState { height, root: Hash(root.0), changes, nodes })
+        Ok(PreparedState { height, root: Hash(root.0), nodes })
     }
 
     fn commit_block(
@@ -520,7 +575,8 @@ mod tests {
             commit(&store, 1, &[("k", Some("w"))]);
             // Out of order and replayed heights are refused.
             let prepared = store.prepare_state(5, StateChanges::new()).unwrap();
-            let block = Block { header: header(5, Hash::ZERO, 0), transactions: vec![], certificate: None };
+            let block =
+                Block { header: header(5, Hash::ZERO, 0), transactions: vec![], certificate: None };
             assert!(matches!(
                 store.commit_block(&block, &[], prepared),
                 Err(StorageError::OutOfOrder { head: 1, got: 5 })
@@ -559,10 +615,15 @@ mod tests {
             },
             &key,
         );
+        let topic = Hash([0x77; 32]);
         let receipt = Receipt {
             status: ReceiptStatus::Success,
             steps_used: 1,
-            events: vec![],
+            events: vec![consortia_types::Event {
+                contract: Address([1; 20]),
+                topics: vec![Hash([0x11; 32]), topic],
+                data: vec![],
+            }],
             output: vec![],
         };
         let prepared = store.prepare_state(1, StateChanges::new()).unwrap();
@@ -585,5 +646,11 @@ mod tests {
         assert_eq!(in_range.iter().map(|h| h.header.height).collect::<Vec<_>>(), vec![1]);
         assert_eq!(store.headers_by_time(0, 2000, 1).unwrap().len(), 1);
         assert!(store.block(2).unwrap().is_none());
+        let at = LogLocation { height: 1, position: 0, event: 0 };
+        assert_eq!(store.logs_by_topic(&topic, 10).unwrap(), vec![at]);
+        assert_eq!(store.logs_by_topic(&Hash([0x11; 32]), 10).unwrap(), vec![at]);
+        assert!(store.logs_by_topic(&Hash([0x12; 32]), 10).unwrap().is_empty());
+        assert_eq!(store.receipt_at(1, 0).unwrap(), Some(receipt));
+        assert_eq!(store.receipt_at(1, 1).unwrap(), None);
     }
 }

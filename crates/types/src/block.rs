@@ -116,7 +116,9 @@ impl CommitCertificate {
             power += u128::from(validator.power);
         }
         if power * 3 <= total * 2 {
-            return bad(format!("signers hold {power} of {total} voting power, need more than 2/3"));
+            return bad(format!(
+                "signers hold {power} of {total} voting power, need more than 2/3"
+            ));
         }
         Ok(())
     }

@@ -111,7 +111,9 @@ impl Genesis {
             problems.push("params.max_block_txs must be at least 1".to_owned());
         }
         if p.max_block_bytes < u64::from(p.max_tx_bytes) {
-            problems.push("params.max_block_bytes must hold at least one largest transaction".to_owned());
+            problems.push(
+                "params.max_block_bytes must hold at least one largest transaction".to_owned(),
+            );
         }
         if p.block_interval_ms == 0 {
             problems.push("params.block_interval_ms must be at least 1".to_owned());

@@ -16,7 +16,10 @@ pub struct Receipt {
 pub enum ReceiptStatus {
     Success,
     /// `code` is stable and machine-readable (e.g. `notary_id_taken`), `message` is for people.
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 /// A log entry, shaped like an EVM log so the same indexes serve both.

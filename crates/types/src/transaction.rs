@@ -62,10 +62,7 @@ impl NotarizeRecord {
                 return bad(format!("field names must be 1 to {} bytes", l.max_field_key_len));
             }
             if v.len() > l.max_field_value_len {
-                return bad(format!(
-                    "field `{k}` is over {} bytes",
-                    l.max_field_value_len
-                ));
+                return bad(format!("field `{k}` is over {} bytes", l.max_field_value_len));
             }
         }
         if self.metadata.len() > l.max_metadata_len {

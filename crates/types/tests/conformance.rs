@@ -1,6 +1,8 @@
 //! Pins the canonical encodings: if one of these hashes changes, the wire format or the
 //! hashing rules changed, which breaks every existing chain. Change a pin only on purpose.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
@@ -58,14 +60,25 @@ fn pin(name: &str, bytes: &[u8], want: &str) {
 #[test]
 fn transaction_encoding_is_pinned() {
     let tx = fixed_tx();
-    pin("transaction", &encode(&tx), "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91");
-    assert_eq!(tx.hash(HashAlgorithm::Sha256).to_hex(), "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91");
+    pin(
+        "transaction",
+        &encode(&tx),
+        "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91",
+    );
+    assert_eq!(
+        tx.hash(HashAlgorithm::Sha256).to_hex(),
+        "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91"
+    );
     tx.verify_signature().expect("fixed transaction verifies");
 }
 
 #[test]
 fn header_and_vote_encodings_are_pinned() {
-    pin("header", &encode(&fixed_header()), "0xd1c6c149f76ebc8b79cac94cd64636eb0d3e547d0c8e6e5f8860c6e8975a77fd");
+    pin(
+        "header",
+        &encode(&fixed_header()),
+        "0xd1c6c149f76ebc8b79cac94cd64636eb0d3e547d0c8e6e5f8860c6e8975a77fd",
+    );
     let vote = Vote {
         chain_id: 1001,
         height: 7,
@@ -73,9 +86,17 @@ fn header_and_vote_encodings_are_pinned() {
         kind: VoteKind::Precommit,
         block_hash: Some(fixed_header().hash(HashAlgorithm::Sha256)),
     };
-    pin("vote signing bytes", &vote.signing_bytes(), "0x65d06f5f0edca4353d1f54bcf6e60407b97c3e52849270e6b86917aede62a6c7");
+    pin(
+        "vote signing bytes",
+        &vote.signing_bytes(),
+        "0x65d06f5f0edca4353d1f54bcf6e60407b97c3e52849270e6b86917aede62a6c7",
+    );
     let cert = CommitCertificate { round: 2, signatures: vec![(0, vote.sign(&key()))] };
-    pin("certificate", &encode(&cert), "0x286d949bc855446af409504d2e77bc6fc89b1ce4367d2f8dfaed6d37d910866b");
+    pin(
+        "certificate",
+        &encode(&cert),
+        "0x286d949bc855446af409504d2e77bc6fc89b1ce4367d2f8dfaed6d37d910866b",
+    );
 }
 
 #[test]
@@ -86,7 +107,11 @@ fn receipt_and_genesis_encodings_are_pinned() {
         events: vec![],
         output: vec![1, 2, 3],
     };
-    pin("receipt", &encode(&receipt), "0x141bf81397f81875578dab0d35d5abad8080791a624e778053669ac1ddc21d2b");
+    pin(
+        "receipt",
+        &encode(&receipt),
+        "0x141bf81397f81875578dab0d35d5abad8080791a624e778053669ac1ddc21d2b",
+    );
     let genesis = Genesis {
         chain_id: 1001,
         chain_name: "conformance".into(),
@@ -96,7 +121,11 @@ fn receipt_and_genesis_encodings_are_pinned() {
         accounts: vec![GenesisAccount { address: Address([9; 20]), balance: 10u128.pow(24) }],
         params: ChainParams::default(),
     };
-    pin("genesis", &encode(&genesis), "0x3e26fb0431c53a286d1d7bb4f59f7dbbb7bf3ff821f11baa227fd64870e7c892");
+    pin(
+        "genesis",
+        &encode(&genesis),
+        "0x3e26fb0431c53a286d1d7bb4f59f7dbbb7bf3ff821f11baa227fd64870e7c892",
+    );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));
 }

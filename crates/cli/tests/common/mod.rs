@@ -1,5 +1,6 @@
 //! Drives the real `consortia` binary: a node is a child process on a loopback port.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of this module
 
 use std::collections::BTreeMap;
@@ -73,7 +74,13 @@ impl Drop for DevNode {
     }
 }
 
-pub fn notarize_tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str, content: &[u8]) -> Transaction {
+pub fn notarize_tx(
+    key: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+    id: &str,
+    content: &[u8],
+) -> Transaction {
     Transaction::sign(
         TxBody {
             chain_id,
@@ -108,14 +115,22 @@ pub fn get_json(client: &reqwest::blocking::Client, url: &str) -> (u16, serde_js
     (status, r.json().unwrap_or(serde_json::Value::Null))
 }
 
-pub fn post_json(client: &reqwest::blocking::Client, url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+pub fn post_json(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let r = client.post(url).json(body).send().expect("POST");
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(serde_json::Value::Null))
 }
 
 /// Waits until `hash` is committed; returns the lookup.
-pub fn wait_committed(client: &reqwest::blocking::Client, url: &str, hash: &Hash) -> serde_json::Value {
+pub fn wait_committed(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    hash: &Hash,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, body) = get_json(client, &format!("{url}/v1/transactions/{hash}"));
