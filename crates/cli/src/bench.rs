@@ -31,9 +31,13 @@ pub(crate) struct BenchArgs {
     /// Transactions per HTTP request.
     #[arg(long, default_value_t = 500)]
     batch: usize,
-    /// Requests in flight at once.
+    /// Requests in flight at most.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Offered load in transactions per second; 0 offers a fixed backlog (as fast as the
+    /// node admits, `concurrency` requests in flight).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Metadata bytes per record (notarize-100 by default).
     #[arg(long, default_value_t = 100)]
     payload_bytes: usize,
@@ -147,12 +151,17 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             next_batch.clone(),
             rejected.clone(),
         );
-        let batch = args.batch;
+        let (batch, rate) = (args.batch, args.rate);
         workers.push(tokio::spawn(async move {
             loop {
                 let first = next_batch.fetch_add(batch, Ordering::Relaxed);
                 if first >= payloads.len() {
                     return Ok::<(), anyhow::Error>(());
+                }
+                if rate > 0 {
+                    // Transaction `first` is due `first / rate` seconds into the run.
+                    let due = started + Duration::from_secs_f64(first as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let mut todo: Vec<usize> = (first..(first + batch).min(payloads.len())).collect();
                 while !todo.is_empty() {

@@ -152,16 +152,21 @@ impl PublicKey {
     /// secp256k1 → Keccak-256(uncompressed X || Y)[12..] (Ethereum's rule);
     /// ed25519 → Keccak-256(key)[12..]; SM2 → SM3(uncompressed X || Y)[12..] (FISCO BCOS's rule).
     pub fn address(&self) -> Address {
-        let digest = match self.parse() {
-            Ok(ParsedPublicKey::Ed25519(_)) => keccak256(&self.bytes),
-            Ok(ParsedPublicKey::Secp256k1(vk)) => {
-                keccak256(&vk.to_encoded_point(false).as_bytes()[1..])
+        // ed25519 hashes the key bytes as they are: no point decompression (which costs as
+        // much as half a signature check) on this path, which every transaction takes.
+        let digest = if self.scheme == Scheme::Ed25519 {
+            keccak256(&self.bytes)
+        } else {
+            match self.parse() {
+                Ok(ParsedPublicKey::Secp256k1(vk)) => {
+                    keccak256(&vk.to_encoded_point(false).as_bytes()[1..])
+                }
+                Ok(ParsedPublicKey::Sm2(vk)) => {
+                    HashAlgorithm::Sm3.digest(&vk.to_sec1_bytes_uncompressed()[1..])
+                }
+                // An invalid key can sign nothing; give it an address nobody can spend from.
+                Ok(ParsedPublicKey::Ed25519(_)) | Err(_) => keccak256(&self.bytes),
             }
-            Ok(ParsedPublicKey::Sm2(vk)) => {
-                HashAlgorithm::Sm3.digest(&vk.to_sec1_bytes_uncompressed()[1..])
-            }
-            // An invalid key can sign nothing; give it an address nobody can spend from.
-            Err(_) => keccak256(&self.bytes),
         };
         Address::from_slice(&digest.0[12..])
     }

@@ -54,7 +54,7 @@ impl Default for ChainParams {
         ChainParams {
             consensus: ConsensusKind::Solo,
             max_tx_bytes: 128 * 1024,
-            max_block_txs: 10_000,
+            max_block_txs: 2_000,
             max_block_bytes: 16 * 1024 * 1024,
             block_interval_ms: 20,
             empty_block_interval_ms: 0,
