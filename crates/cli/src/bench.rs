@@ -122,7 +122,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
                     );
                     bar.inc(1);
                     let bytes = encode(&tx);
-                    (algo.digest(&bytes).to_hex(), format!("0x{}", hex::encode(bytes)))
+                    (algo.digest(&bytes).to_hex(), consortia_crypto::hex0x(&bytes))
                 })
                 .collect::<Vec<_>>()
         }));

@@ -148,7 +148,7 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
         &key,
     );
     let submitted: SubmitResponse = client
-        .post("/v1/transactions", &SubmitRequest { tx: format!("0x{}", hex::encode(encode(&tx))) })
+        .post("/v1/transactions", &SubmitRequest { tx: consortia_crypto::hex0x(&encode(&tx)) })
         .await?;
     eprintln!("submitted {} (content hash {content_hash}); waiting for the commit", submitted.hash);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);

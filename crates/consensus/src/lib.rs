@@ -8,7 +8,8 @@
 //!
 //! The driver builds and executes proposals (DESIGN.md step 4: the proposer executes before
 //! proposing, so the header carries the state and receipts roots), and keeps the block it built
-//! until the engine tells it to commit or drop it.
+//! until the engine decides it. Durability is the driver's business: a decided block is final
+//! (BFT finality does not wait for a disk), and the driver writes decided blocks in order.
 //!
 //! Engines: [`Solo`], one validator that signs every block.
 
@@ -24,12 +25,11 @@ pub use solo::Solo;
 pub enum Input {
     /// The driver's clock reads `now_ms` (sent when a requested wake-up is due).
     Tick { now_ms: u64 },
-    /// `count` transactions are ready to go into a block.
+    /// `count` transactions are ready to go into a block (not counting those in blocks already
+    /// built or decided).
     TxsReady { count: usize, now_ms: u64 },
     /// The proposal the engine asked for is built and executed; this is its header.
     ProposalBuilt { header: Header, now_ms: u64 },
-    /// The block at `height` is durably committed.
-    Committed { height: Height, now_ms: u64 },
 }
 
 /// What an engine asks the driver to do.
@@ -37,8 +37,9 @@ pub enum Input {
 pub enum Output {
     /// Build and execute a block at `height` from the mempool, then send [`Input::ProposalBuilt`].
     BuildProposal { height: Height },
-    /// The block with this header hash is decided: store it with the certificate, then send
-    /// [`Input::Committed`].
+    /// The block with this header hash is decided: store it with the certificate. The engine
+    /// moves on to the next height at once; the driver keeps commits in height order and builds
+    /// the next block on top of the decided one while its commit is written (pipelining).
     Commit { height: Height, block_hash: Hash, certificate: CommitCertificate },
     /// Send [`Input::Tick`] at (or soon after) `at_ms`; a later request replaces an earlier one.
     WakeAt { at_ms: u64 },

@@ -5,7 +5,7 @@ use crate::{Engine, Input, Output};
 
 /// One validator deciding every block alone: for development and single-organization chains.
 ///
-/// Policy: at most one block in flight. While transactions wait, a block is cut as soon as it
+/// Policy: at most one block being built. While transactions wait, a block is cut as soon as it
 /// would be full, or once `block_interval_ms` has passed since the previous cut (so batches grow
 /// under load while an idle chain answers within one interval). With nothing waiting, an empty
 /// block is cut every `empty_block_interval_ms` if that is not 0. Each block is committed with a
@@ -80,7 +80,7 @@ impl Engine for Solo {
                 self.pending = count;
                 self.maybe_cut(now_ms)
             }
-            Input::ProposalBuilt { header, .. } => {
+            Input::ProposalBuilt { header, now_ms } => {
                 if !self.in_flight || header.height != self.height {
                     return vec![]; // not the proposal we asked for
                 }
@@ -94,16 +94,13 @@ impl Engine for Solo {
                 };
                 let certificate =
                     CommitCertificate { round: 0, signatures: vec![(0, vote.sign(&self.key))] };
-                vec![Output::Commit { height: self.height, block_hash, certificate }]
-            }
-            Input::Committed { height, now_ms } => {
-                if height != self.height {
-                    return vec![];
-                }
+                let mut out = vec![Output::Commit { height: self.height, block_hash, certificate }];
                 self.height += 1;
                 self.in_flight = false;
-                self.pending = 0; // the driver reports what is still waiting
-                self.maybe_cut(now_ms)
+                // What the block took is no longer waiting; the driver reports what still is.
+                self.pending = self.pending.saturating_sub(header.tx_count as usize);
+                out.extend(self.maybe_cut(now_ms));
+                out
             }
         }
     }
@@ -146,16 +143,19 @@ mod tests {
             s.handle(Input::TxsReady { count: 1, now_ms: 5_000 }),
             vec![Output::BuildProposal { height: 1 }]
         );
-        // One block in flight at a time.
-        assert_eq!(s.handle(Input::TxsReady { count: 100, now_ms: 5_001 }), vec![]);
-        let out = s.handle(Input::ProposalBuilt { header: header(1), now_ms: 5_002 });
-        assert!(matches!(&out[..], [Output::Commit { height: 1, .. }]));
-        // Committed: next cut waits for the interval unless the block would be full.
-        assert_eq!(s.handle(Input::Committed { height: 1, now_ms: 5_010 }), vec![]);
-        assert_eq!(
-            s.handle(Input::TxsReady { count: 3, now_ms: 5_011 }),
-            vec![Output::WakeAt { at_ms: 5_050 }]
+        // One block being built at a time.
+        assert_eq!(s.handle(Input::TxsReady { count: 4, now_ms: 5_001 }), vec![]);
+        // Decided: the engine moves on at once, without waiting for the disk. Three of the
+        // four waiting transactions were not in the block; the next cut waits for the
+        // interval, unless the block would be full.
+        let mut h1 = header(1);
+        h1.tx_count = 1;
+        let out = s.handle(Input::ProposalBuilt { header: h1, now_ms: 5_002 });
+        assert!(
+            matches!(&out[..], [Output::Commit { height: 1, .. }, Output::WakeAt { at_ms: 5_050 }]),
+            "{out:?}"
         );
+        assert_eq!(s.height(), 2);
         assert_eq!(
             s.handle(Input::TxsReady { count: 10, now_ms: 5_012 }),
             vec![Output::BuildProposal { height: 2 }]
@@ -169,12 +169,15 @@ mod tests {
         assert_eq!(s.handle(Input::ProposalBuilt { header: header(7), now_ms: 0 }), vec![]);
         let h = header(1);
         let out = s.handle(Input::ProposalBuilt { header: h.clone(), now_ms: 0 });
-        let [Output::Commit { certificate, .. }] = &out[..] else { panic!("expected a commit") };
+        let [Output::Commit { certificate, .. }, ..] = &out[..] else {
+            panic!("expected a commit")
+        };
         let validators =
             vec![Validator { name: "v".into(), public_key: key.public_key(), power: 1 }];
         certificate.verify(&h, HashAlgorithm::Sha256, &validators).unwrap();
-        assert_eq!(s.handle(Input::Committed { height: 5, now_ms: 0 }), vec![]);
-        assert_eq!(s.height(), 1);
+        assert_eq!(s.height(), 2);
+        // A proposal for a height already decided is ignored.
+        assert_eq!(s.handle(Input::ProposalBuilt { header: h, now_ms: 0 }), vec![]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod suite;
 pub use address::Address;
 pub use aead::Aead;
 pub use error::CryptoError;
-pub use hash::{Hash, HashAlgorithm, keccak256, merkle_root};
+pub use hash::{Hash, HashAlgorithm, hex0x, keccak256, merkle_root};
 pub use keys::{PrivateKey, PublicKey, Scheme, Signature, verify_batch};
 pub use suite::Suite;
 

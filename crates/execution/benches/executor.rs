@@ -28,10 +28,10 @@ fn genesis() -> Genesis {
 
 fn open(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
     let (store, _) = RedbStore::open(&dir.path().join("db"), g).expect("open");
-    let prepared = store.prepare_state(0, Executor::genesis_state(g)).expect("prepare");
+    let prepared = store.prepare_state(0, Executor::genesis_state(g), None).expect("prepare");
     let header = header(0, prepared.root());
     store
-        .initialize(&Block { header, transactions: vec![], certificate: None }, prepared)
+        .initialize(&Block { header, transactions: vec![], certificate: None }, &prepared)
         .expect("init");
     store
 }
@@ -96,7 +96,7 @@ fn executor(c: &mut Criterion) {
             let out = exec.execute_block(&store, ctx, &block).expect("executes");
             b.iter_batched(
                 || out.changes.clone(),
-                |changes| store.prepare_state(1, changes).expect("root"),
+                |changes| store.prepare_state(1, changes, None).expect("root"),
                 BatchSize::LargeInput,
             )
         });
@@ -113,13 +113,13 @@ fn executor(c: &mut Criterion) {
                     let ctx =
                         BlockContext { height, time_ms: height, proposer: Address::default() };
                     let out = exec.execute_block(&store, ctx, &block_txs).expect("executes");
-                    let prepared = store.prepare_state(height, out.changes).expect("root");
+                    let prepared = store.prepare_state(height, out.changes, None).expect("root");
                     let block = Block {
                         header: header(height, prepared.root()),
                         transactions: block_txs,
                         certificate: None,
                     };
-                    store.commit_block(&block, &out.receipts, prepared).expect("commit");
+                    store.commit_block(&block, &out.receipts, &prepared).expect("commit");
                 },
                 BatchSize::LargeInput,
             )

@@ -30,7 +30,7 @@ fn genesis() -> Genesis {
 
 fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
     let (store, _) = RedbStore::open(&dir.path().join("db"), g).unwrap();
-    let prepared = store.prepare_state(0, Executor::genesis_state(g)).unwrap();
+    let prepared = store.prepare_state(0, Executor::genesis_state(g), None).unwrap();
     let header = Header {
         chain_id: g.chain_id,
         height: 0,
@@ -42,7 +42,9 @@ fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
         state_root: prepared.root(),
         receipts_root: Hash::ZERO,
     };
-    store.initialize(&Block { header, transactions: vec![], certificate: None }, prepared).unwrap();
+    store
+        .initialize(&Block { header, transactions: vec![], certificate: None }, &prepared)
+        .unwrap();
     store
 }
 
@@ -101,7 +103,7 @@ fn records_are_write_once_even_within_a_block() {
     assert_eq!(out.receipts[0].events[0].topics[0], notary::notarized_topic());
 
     // Commit it and look the records up.
-    let prepared = store.prepare_state(1, out.changes).unwrap();
+    let prepared = store.prepare_state(1, out.changes, None).unwrap();
     let header = Header {
         chain_id: 5,
         height: 1,
@@ -114,7 +116,7 @@ fn records_are_write_once_even_within_a_block() {
         receipts_root: exec.receipts_root(&out.receipts),
     };
     let block = Block { header, transactions: txs, certificate: None };
-    store.commit_block(&block, &out.receipts, prepared).unwrap();
+    store.commit_block(&block, &out.receipts, &prepared).unwrap();
     let a = notary::get_record(&store, "a").unwrap().unwrap();
     assert_eq!(a.owner, alice.public_key().address());
     assert_eq!(a.height, 1);
@@ -168,7 +170,58 @@ fn execution_is_deterministic() {
     let b = exec.execute_block(&store, ctx(1), &txs).unwrap();
     assert_eq!(a.receipts, b.receipts);
     assert_eq!(a.changes, b.changes);
-    let ra = store.prepare_state(1, a.changes).unwrap().root();
-    let rb = store.prepare_state(1, b.changes).unwrap().root();
+    let ra = store.prepare_state(1, a.changes, None).unwrap().root();
+    let rb = store.prepare_state(1, b.changes, None).unwrap().root();
     assert_eq!(ra, rb);
+}
+
+/// Building block 2 on block 1's prepared (not yet committed) state, as the pipelined driver
+/// does, gives the same receipts and state root as building it after block 1 is committed.
+#[test]
+fn building_on_a_pending_block_matches_building_on_a_committed_one() {
+    use consortia_storage::PendingState;
+    let g = genesis();
+    let exec = Executor::new(&g);
+    let keys: Vec<PrivateKey> = (0..5).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let block1: Vec<Transaction> =
+        keys.iter().enumerate().map(|(i, k)| notarize(k, 0, &format!("a{i}"), b"1")).collect();
+    // Block 2 reuses an id of block 1 (must fail) and advances every nonce.
+    let block2: Vec<Transaction> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| notarize(k, 1, &format!("a{}", i.min(1) * 9), b"2"))
+        .collect();
+    let run = |pipelined: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, &g);
+        let out1 = exec.execute_block(&store, ctx(1), &block1).unwrap();
+        let prepared1 = store.prepare_state(1, out1.changes, None).unwrap();
+        let header1 = Header {
+            chain_id: 5,
+            height: 1,
+            parent_hash: Hash::ZERO,
+            time_ms: 1000,
+            proposer: Address::default(),
+            tx_count: 5,
+            tx_root: Hash::ZERO,
+            state_root: prepared1.root(),
+            receipts_root: Hash::ZERO,
+        };
+        let b1 = Block { header: header1, transactions: block1.clone(), certificate: None };
+        if !pipelined {
+            store.commit_block(&b1, &out1.receipts, &prepared1).unwrap();
+        }
+        let parent = pipelined.then_some(&prepared1);
+        let view = PendingState { store: &store, pending: parent };
+        let out2 = exec.execute_block(&view, ctx(2), &block2).unwrap();
+        let root2 = store.prepare_state(2, out2.changes, parent).unwrap().root();
+        (out2.receipts, root2)
+    };
+    let (receipts_seq, root_seq) = run(false);
+    let (receipts_pipe, root_pipe) = run(true);
+    assert_eq!(receipts_seq, receipts_pipe);
+    assert_eq!(root_seq, root_pipe);
+    assert!(
+        matches!(&receipts_seq[0].status, ReceiptStatus::Failed { code, .. } if code == "notary_id_taken")
+    );
 }

@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use consortia_consensus::{Engine, Input, Output, Solo};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
 use consortia_execution::{BlockContext, ExecutionError, Executor};
-use consortia_storage::{BlockReader, BlockWriter, PreparedState, RedbStore, StorageError};
+use consortia_storage::{
+    BlockReader, BlockWriter, PendingState, PreparedState, RedbStore, StorageError,
+};
 use consortia_types::{Block, Genesis, Header, Height, Receipt};
 use tokio::sync::{Notify, watch};
 
@@ -78,7 +80,7 @@ impl Node {
         let (store, fresh) = RedbStore::open(&config.data_dir.join("chain.redb"), &genesis)?;
         let executor = Executor::new(&genesis);
         if fresh {
-            let prepared = store.prepare_state(0, Executor::genesis_state(&genesis))?;
+            let prepared = store.prepare_state(0, Executor::genesis_state(&genesis), None)?;
             let header = Header {
                 chain_id: genesis.chain_id,
                 height: 0,
@@ -90,8 +92,10 @@ impl Node {
                 state_root: prepared.root(),
                 receipts_root: executor.receipts_root(&[]),
             };
-            store
-                .initialize(&Block { header, transactions: vec![], certificate: None }, prepared)?;
+            store.initialize(
+                &Block { header, transactions: vec![], certificate: None },
+                &prepared,
+            )?;
             tracing::info!(target: "node", chain_id = genesis.chain_id, "created chain from genesis");
         }
         let height = store.latest_height()?;
@@ -153,21 +157,30 @@ impl Node {
 
     /// Drives consensus until `shutdown` fires. A storage failure stops the node (better to
     /// stop than to go on from a state that may not be on disk).
+    ///
+    /// Commits are pipelined: once a block is decided, its commit (the fsync) runs on a blocking
+    /// thread while the next block is built on top of it, reading through the decided block's
+    /// prepared state. Commits stay in height order: a block's commit starts after the previous
+    /// one has finished, and a transaction is visible through the API once its block is durable.
     pub async fn run(
         self: Arc<Self>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
-        let next = self.store.latest_height()? + 1;
+        let latest = self.store.header(self.store.latest_height()?)?.ok_or_else(|| {
+            StorageError::Corrupt { table: "headers", detail: "latest block missing".into() }
+        })?;
         let mut engine = Solo::new(
             self.genesis.chain_id,
             self.hash_algorithm(),
             self.key.clone(),
             self.genesis.params.clone(),
-            next,
+            latest.header.height + 1,
             now_ms(),
         );
-        let mut wake_at: Option<u64> = None;
+        let mut tip = Tip { hash: latest.hash, time_ms: latest.header.time_ms, pending: None };
+        let mut committing: Option<tokio::task::JoinHandle<Result<(), NodeError>>> = None;
         let mut building: Option<Built> = None;
+        let mut wake_at: Option<u64> = None;
         let mut inputs =
             vec![Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() }];
         loop {
@@ -176,12 +189,10 @@ impl Node {
                     match output {
                         Output::WakeAt { at_ms } => wake_at = Some(at_ms),
                         Output::BuildProposal { height } => {
-                            let built = self.clone().build(height).await?;
-                            inputs.push(Input::ProposalBuilt {
-                                header: built.block.header.clone(),
-                                now_ms: now_ms(),
-                            });
+                            let built = self.clone().build(height, tip.clone()).await?;
+                            let header = built.block.header.clone();
                             building = Some(built);
+                            inputs.push(Input::ProposalBuilt { header, now_ms: now_ms() });
                         }
                         Output::Commit { height, block_hash, certificate } => {
                             let Some(mut built) = building.take() else { continue };
@@ -189,13 +200,19 @@ impl Node {
                                 continue; // decided a block this node did not build: not in solo
                             }
                             built.block.certificate = Some(certificate);
-                            self.clone().commit(built).await?;
-                            // Last in, first out: report the commit, then what is waiting.
-                            inputs.push(Input::TxsReady {
-                                count: self.mempool.ready_count(),
-                                now_ms: now_ms(),
-                            });
-                            inputs.push(Input::Committed { height, now_ms: now_ms() });
+                            // In order: the previous commit must be durable first.
+                            if let Some(previous) = committing.take() {
+                                previous.await.map_err(|e| NodeError::Task(e.to_string()))??;
+                            }
+                            let built = Arc::new(built);
+                            tip = Tip {
+                                hash: built.hash,
+                                time_ms: built.block.header.time_ms,
+                                pending: Some(built.clone()),
+                            };
+                            let node = self.clone();
+                            committing =
+                                Some(tokio::task::spawn_blocking(move || node.commit(&built)));
                         }
                     }
                 }
@@ -213,6 +230,9 @@ impl Node {
                     inputs.push(Input::Tick { now_ms: now_ms() });
                 }
                 _ = shutdown.changed() => {
+                    if let Some(last) = committing.take() {
+                        last.await.map_err(|e| NodeError::Task(e.to_string()))??;
+                    }
                     tracing::info!(target: "node", "consensus driver stopped");
                     return Ok(());
                 }
@@ -220,30 +240,27 @@ impl Node {
         }
     }
 
-    /// Takes ready transactions, executes them on the committed state and computes the roots.
-    async fn build(self: Arc<Self>, height: Height) -> Result<Built, NodeError> {
-        tokio::task::spawn_blocking(move || self.build_blocking(height))
+    /// Takes ready transactions, executes them on top of `parent` and computes the roots.
+    async fn build(self: Arc<Self>, height: Height, parent: Tip) -> Result<Built, NodeError> {
+        tokio::task::spawn_blocking(move || self.build_blocking(height, &parent))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))?
     }
 
-    fn build_blocking(&self, height: Height) -> Result<Built, NodeError> {
-        let parent = self.store.header(height - 1)?.ok_or(StorageError::OutOfOrder {
-            head: self.store.latest_height().unwrap_or(0),
-            got: height,
-        })?;
+    fn build_blocking(&self, height: Height, parent: &Tip) -> Result<Built, NodeError> {
         let params = &self.genesis.params;
+        let pending = parent.pending.as_ref().map(|b| &b.state);
+        let state = PendingState { store: &self.store, pending };
         loop {
-            let txs = self
-                .mempool
-                .block_candidates(params.max_block_txs as usize, params.max_block_bytes);
+            let txs =
+                self.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
             let transactions: Vec<_> = txs.iter().map(|p| (*p.tx).clone()).collect();
             let ctx = BlockContext {
                 height,
-                time_ms: now_ms().max(parent.header.time_ms),
+                time_ms: now_ms().max(parent.time_ms),
                 proposer: self.key.public_key().address(),
             };
-            let outcome = match self.executor.execute_block(&*self.store, ctx, &transactions) {
+            let outcome = match self.executor.execute_block(&state, ctx, &transactions) {
                 Ok(outcome) => outcome,
                 Err(
                     ExecutionError::BadNonce { index, .. }
@@ -251,12 +268,13 @@ impl Node {
                 ) => {
                     tracing::warn!(target: "node::build", tx = %txs[index].hash, "evicting a transaction that cannot execute");
                     self.mempool.evict(&txs[index]);
+                    self.mempool.release(&txs);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
             let tx_hashes: Vec<Hash> = txs.iter().map(|p| p.hash).collect();
-            let state = self.store.prepare_state(height, outcome.changes)?;
+            let prepared = self.store.prepare_state(height, outcome.changes, pending)?;
             let header = Header {
                 chain_id: self.genesis.chain_id,
                 height,
@@ -265,7 +283,7 @@ impl Node {
                 proposer: ctx.proposer,
                 tx_count: transactions.len() as u32,
                 tx_root: self.executor.tx_root(&tx_hashes),
-                state_root: state.root(),
+                state_root: prepared.root(),
                 receipts_root: self.executor.receipts_root(&outcome.receipts),
             };
             let hash = header.hash(self.hash_algorithm());
@@ -273,27 +291,30 @@ impl Node {
                 block: Block { header, transactions, certificate: None },
                 hash,
                 receipts: outcome.receipts,
-                state,
+                state: prepared,
                 pool_txs: txs,
             });
         }
     }
 
-    async fn commit(self: Arc<Self>, built: Built) -> Result<(), NodeError> {
-        let node = Arc::clone(&self);
+    /// Writes a decided block durably, then lets the pool and the API know.
+    fn commit(&self, built: &Built) -> Result<(), NodeError> {
+        self.store.commit_block(&built.block, &built.receipts, &built.state)?;
+        self.mempool.remove_committed(&built.pool_txs);
         let height = built.block.header.height;
-        let count = built.pool_txs.len();
-        tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
-            node.store.commit_block(&built.block, &built.receipts, built.state)?;
-            node.mempool.remove_committed(&built.pool_txs);
-            Ok(())
-        })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))??;
-        tracing::debug!(target: "node::commit", height, txs = count, "committed");
+        tracing::debug!(target: "node::commit", height, txs = built.pool_txs.len(), "committed");
         self.committed.send_replace(height);
         Ok(())
     }
+}
+
+/// What the next block is built on: the last decided block, and its prepared state while its
+/// commit may still be under way.
+#[derive(Clone)]
+struct Tip {
+    hash: Hash,
+    time_ms: u64,
+    pending: Option<Arc<Built>>,
 }
 
 /// A block this node built, waiting for the engine's decision.

@@ -110,17 +110,22 @@ struct SenderQueue {
     base: u64,
     /// First nonce at or after `base` that is missing: `base..ready_end` can go into a block.
     ready_end: u64,
+    /// Nonces below this are in a block already built or decided, not yet committed.
+    proposed_end: u64,
     txs: BTreeMap<u64, PoolTx>,
 }
 
 impl SenderQueue {
-    /// Extends the ready run over nonces now present; returns how many became ready.
-    fn extend_ready(&mut self) -> usize {
-        let before = self.ready_end;
+    /// Ready transactions not yet in a block: what [`Inner::ready`] sums.
+    fn unproposed(&self) -> usize {
+        self.ready_end.saturating_sub(self.base.max(self.proposed_end)) as usize
+    }
+
+    /// Extends the ready run over nonces now present.
+    fn extend_ready(&mut self) {
         while self.txs.contains_key(&self.ready_end) {
             self.ready_end += 1;
         }
-        (self.ready_end - before) as usize
     }
 }
 
@@ -132,7 +137,24 @@ struct Inner {
     order: BTreeMap<u64, Address>,
     next_seq: u64,
     bytes: usize,
+    /// Sum of [`SenderQueue::unproposed`]: transactions the next block could take.
     ready: usize,
+}
+
+impl Inner {
+    /// Applies `change` to one sender's queue, keeping `ready` and the sender order in step,
+    /// and forgets the sender once it has nothing pending.
+    fn update(&mut self, sender: &Address, change: impl FnOnce(&mut SenderQueue, &mut Self)) {
+        let Some(mut queue) = self.senders.remove(sender) else { return };
+        let before = queue.unproposed();
+        change(&mut queue, self);
+        self.ready = self.ready + queue.unproposed() - before;
+        if queue.txs.is_empty() {
+            self.order.remove(&queue.seq);
+        } else {
+            self.senders.insert(*sender, queue);
+        }
+    }
 }
 
 /// The transaction pool of one node. Shared behind an `Arc`; every method takes `&self`.
@@ -168,7 +190,8 @@ impl Mempool {
         self.inner.lock().by_hash.contains_key(hash)
     }
 
-    /// Transactions that could go into the next block (no nonce gap before them).
+    /// Transactions that could go into the next block: no nonce gap before them, and not in a
+    /// block already built or decided.
     pub fn ready_count(&self) -> usize {
         self.inner.lock().ready
     }
@@ -267,35 +290,53 @@ impl Mempool {
         {
             return Err(AdmitError::PoolFull { pending: inner.by_hash.len() });
         }
-        let queue = inner.senders.entry(ptx.sender).or_insert_with(|| {
+        if !inner.senders.contains_key(&ptx.sender) {
             let seq = inner.next_seq;
             inner.next_seq += 1;
             inner.order.insert(seq, ptx.sender);
-            SenderQueue { seq, base, ready_end: base, txs: BTreeMap::new() }
-        });
+            let queue = SenderQueue {
+                seq,
+                base,
+                ready_end: base,
+                proposed_end: base,
+                txs: BTreeMap::new(),
+            };
+            inner.senders.insert(ptx.sender, queue);
+        }
         inner.by_hash.insert(ptx.hash, (ptx.sender, nonce));
         inner.bytes += ptx.size;
-        let hash = ptx.hash;
-        queue.txs.insert(nonce, ptx);
-        inner.ready += queue.extend_ready();
+        let (hash, sender) = (ptx.hash, ptx.sender);
+        inner.update(&sender, |queue, _| {
+            queue.txs.insert(nonce, ptx);
+            queue.extend_ready();
+        });
         Ok(Admitted { hash, already_known: false })
     }
 
-    /// Ready transactions for the next block, oldest sender first, each sender's in nonce
-    /// order, within the block limits. They stay in the pool until committed.
-    pub fn block_candidates(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
-        let inner = self.inner.lock();
+    /// Takes ready transactions for the next block, oldest sender first, each sender's in
+    /// nonce order, within the block limits. They stay in the pool (and count as pending) until
+    /// their block commits, but are not offered again.
+    pub fn take_for_block(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
         let mut out = Vec::new();
         let mut bytes = 0u64;
-        'senders: for sender in inner.order.values() {
-            let Some(queue) = inner.senders.get(sender) else { continue };
-            for (_, ptx) in queue.txs.range(queue.base..queue.ready_end) {
-                if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
-                    break 'senders;
-                }
-                bytes += ptx.size as u64;
-                out.push(ptx.clone());
+        let senders: Vec<Address> = inner.order.values().copied().collect();
+        for sender in senders {
+            if out.len() == max_txs {
+                break;
             }
+            inner.update(&sender, |queue, _| {
+                let from = queue.base.max(queue.proposed_end);
+                for (&nonce, ptx) in queue.txs.range(from..queue.ready_end) {
+                    if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
+                        break;
+                    }
+                    bytes += ptx.size as u64;
+                    out.push(ptx.clone());
+                    queue.proposed_end = nonce + 1;
+                }
+            });
         }
         out
     }
@@ -303,30 +344,34 @@ impl Mempool {
     /// Forgets transactions that a committed block carried and advances their senders.
     pub fn remove_committed(&self, committed: &[PoolTx]) {
         let mut inner = self.inner.lock();
-        let inner = &mut *inner;
         for ptx in committed {
-            let Some(queue) = inner.senders.get_mut(&ptx.sender) else { continue };
             let next = ptx.tx.body.nonce + 1;
-            if next <= queue.base {
-                continue;
-            }
-            // Everything below the new base is done (or can never run): drop it.
-            let keep = queue.txs.split_off(&next);
-            for (_, gone) in std::mem::replace(&mut queue.txs, keep) {
-                inner.by_hash.remove(&gone.hash);
-                inner.bytes -= gone.size;
-            }
-            let ready_before = queue.ready_end.saturating_sub(queue.base) as usize;
-            queue.base = next;
-            queue.ready_end = queue.ready_end.max(next);
-            queue.extend_ready();
-            let ready_after = (queue.ready_end - queue.base) as usize;
-            inner.ready = inner.ready + ready_after - ready_before;
-            if queue.txs.is_empty() {
-                let seq = queue.seq;
-                inner.senders.remove(&ptx.sender);
-                inner.order.remove(&seq);
-            }
+            inner.update(&ptx.sender, |queue, inner| {
+                if next <= queue.base {
+                    return;
+                }
+                // Everything below the new base is done (or can never run): drop it.
+                let keep = queue.txs.split_off(&next);
+                for (_, gone) in std::mem::replace(&mut queue.txs, keep) {
+                    inner.by_hash.remove(&gone.hash);
+                    inner.bytes -= gone.size;
+                }
+                queue.base = next;
+                queue.ready_end = queue.ready_end.max(next);
+                queue.proposed_end = queue.proposed_end.max(next);
+                queue.extend_ready();
+            });
+        }
+    }
+
+    /// Offers transactions taken for a block that was not built again.
+    pub fn release(&self, taken: &[PoolTx]) {
+        let mut inner = self.inner.lock();
+        for ptx in taken {
+            let nonce = ptx.tx.body.nonce;
+            inner.update(&ptx.sender, |queue, _| {
+                queue.proposed_end = queue.proposed_end.min(nonce).max(queue.base);
+            });
         }
     }
 
@@ -334,21 +379,14 @@ impl Mempool {
     /// holds one), with everything after it from the same sender.
     pub fn evict(&self, bad: &PoolTx) {
         let mut inner = self.inner.lock();
-        let inner = &mut *inner;
-        let Some(queue) = inner.senders.get_mut(&bad.sender) else { return };
-        let ready_before = (queue.ready_end - queue.base) as usize;
-        let gone = queue.txs.split_off(&bad.tx.body.nonce);
-        for ptx in gone.values() {
-            inner.by_hash.remove(&ptx.hash);
-            inner.bytes -= ptx.size;
-        }
-        queue.ready_end = queue.ready_end.min(bad.tx.body.nonce).max(queue.base);
-        let ready_after = (queue.ready_end - queue.base) as usize;
-        inner.ready = inner.ready + ready_after - ready_before;
-        if queue.txs.is_empty() {
-            let seq = queue.seq;
-            inner.senders.remove(&bad.sender);
-            inner.order.remove(&seq);
-        }
+        let nonce = bad.tx.body.nonce;
+        inner.update(&bad.sender, |queue, inner| {
+            for (_, gone) in queue.txs.split_off(&nonce) {
+                inner.by_hash.remove(&gone.hash);
+                inner.bytes -= gone.size;
+            }
+            queue.ready_end = queue.ready_end.min(nonce).max(queue.base);
+            queue.proposed_end = queue.proposed_end.min(nonce);
+        });
     }
 }

@@ -130,14 +130,14 @@ fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
         r.unwrap();
     }
     assert_eq!((pool.len(), pool.ready_count()), (2, 0));
-    assert!(pool.block_candidates(10, 1 << 20).is_empty());
+    assert!(pool.take_for_block(10, 1 << 20).is_empty());
     pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 0, "a"))]).pop().unwrap().unwrap();
     assert_eq!(pool.ready_count(), 3);
     let other = PrivateKey::generate(Scheme::Ed25519);
     let full = pool.admit_batch(store, &[encode(&tx(&other, CHAIN, 0, "d"))]).pop().unwrap();
     assert_eq!(full, Err(AdmitError::PoolFull { pending: 3 }));
     // Candidates come in nonce order; committing them frees the pool.
-    let candidates = pool.block_candidates(2, 1 << 20);
+    let candidates = pool.take_for_block(2, 1 << 20);
     assert_eq!(candidates.iter().map(|c| c.tx.body.nonce).collect::<Vec<_>>(), vec![0, 1]);
     pool.remove_committed(&candidates);
     assert_eq!((pool.len(), pool.ready_count()), (1, 1));

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{Account, notary};
 use consortia_node::Node;
-use consortia_storage::{BlockReader, StateReader, StorageError, TxReader};
+use consortia_storage::{BlockReader, StateProofReader, StorageError, TxReader};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 

@@ -11,9 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::ErrorBody;
 
-pub(crate) fn hex0x(bytes: &[u8]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
+pub(crate) use consortia_crypto::hex0x;
 
 /// A transaction to submit: its canonical (borsh) encoding in hex.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -1,7 +1,8 @@
 //! Block store, indexes and versioned authenticated state for Consortia.
 //!
-//! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`StateReader`] for
-//! reads, [`BlockWriter`] for the one write the chain makes, a whole block at a time. Nothing in
+//! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`LogReader`],
+//! [`StateReader`] and [`StateProofReader`] for reads, [`BlockWriter`] for the one write the
+//! chain makes, a whole block at a time. Nothing in
 //! the traits names the engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
 //! commit) with the state authenticated by a Jellyfish Merkle tree (`jmt`) whose version is the
 //! block height, so any past state can be read with a proof against that block's state root.
@@ -20,7 +21,7 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
-pub use redb_store::{PreparedState, RedbStore};
+pub use redb_store::{PendingState, PreparedState, RedbStore};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -80,18 +81,32 @@ pub trait LogReader {
 }
 
 pub trait StateReader {
-    /// The latest committed value of `key`.
+    /// The latest value of `key` this reader sees.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+}
+
+pub trait StateProofReader {
     /// The value of `key` after block `height`, with a proof against that block's state root.
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof>;
 }
 
 pub trait BlockWriter {
     /// Computes the state root `changes` give on top of the state after `height - 1`, without
-    /// writing anything. The result is committed with the block, or dropped.
-    fn prepare_state(&self, height: Height, changes: StateChanges) -> Result<PreparedState>;
+    /// writing anything. `parent` is the prepared state of block `height - 1` when that block
+    /// is decided but its commit may still be under way (execution pipelines with commits).
+    /// The result is committed with the block, or dropped.
+    fn prepare_state(
+        &self,
+        height: Height,
+        changes: StateChanges,
+        parent: Option<&PreparedState>,
+    ) -> Result<PreparedState>;
     /// Writes the block, its receipts, every index and the prepared state in one atomic,
     /// durable transaction: after a crash, either all of it is there or none of it.
-    fn commit_block(&self, block: &Block, receipts: &[Receipt], state: PreparedState)
-    -> Result<()>;
+    fn commit_block(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        state: &PreparedState,
+    ) -> Result<()>;
 }

@@ -10,7 +10,7 @@ use redb::{
 
 use crate::{
     BlockReader, BlockWriter, LogLocation, LogReader, Result, StateChanges, StateProof,
-    StateReader, StorageError, StoredHeader, StoredTx, TxReader,
+    StateProofReader, StateReader, StorageError, StoredHeader, StoredTx, TxReader,
 };
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -111,7 +111,7 @@ impl RedbStore {
     }
 
     /// Writes the genesis record and block 0 with the genesis state, atomically.
-    pub fn initialize(&self, block: &Block, state: PreparedState) -> Result<()> {
+    pub fn initialize(&self, block: &Block, state: &PreparedState) -> Result<()> {
         self.write_block(block, &[], state, Some(&self.genesis))
     }
 
@@ -119,7 +119,7 @@ impl RedbStore {
         &self,
         block: &Block,
         receipts: &[Receipt],
-        state: PreparedState,
+        state: &PreparedState,
         genesis: Option<&Genesis>,
     ) -> Result<()> {
         let height = block.header.height;
@@ -205,9 +205,20 @@ impl RedbStore {
         .transpose()
     }
 
-    fn jmt_reader(&self) -> Result<JmtReader> {
+    fn jmt_reader<'a>(&self, pending: Option<&'a PreparedState>) -> Result<JmtReader<'a>> {
         let read = self.db.begin_read()?;
-        Ok(JmtReader { nodes: read.open_table(JMT_NODES)?, values: read.open_table(JMT_VALUES)? })
+        Ok(JmtReader {
+            nodes: read.open_table(JMT_NODES)?,
+            values: read.open_table(JMT_VALUES)?,
+            pending,
+        })
+    }
+
+    fn key_hash(&self, key: &[u8]) -> KeyHash {
+        match self.suite {
+            Suite::Standard => KeyHash::with::<sha2::Sha256>(key),
+            Suite::Sm => KeyHash::with::<sm3::Sm3>(key),
+        }
     }
 }
 
@@ -257,14 +268,25 @@ fn value_at(
     }
 }
 
-/// `jmt`'s view of the store: nodes and versioned values, read in one snapshot.
-struct JmtReader {
+/// `jmt`'s view of the store: nodes and versioned values, read in one snapshot, seen through
+/// the prepared (decided, maybe not yet durable) state of the block before.
+struct JmtReader<'a> {
     nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
     values: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    pending: Option<&'a PreparedState>,
 }
 
-impl TreeReader for JmtReader {
+impl PreparedState {
+    fn value(&self, key_hash: KeyHash) -> Option<&Option<OwnedValue>> {
+        self.nodes.values().get(&(self.height, key_hash))
+    }
+}
+
+impl TreeReader for JmtReader<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self.pending.and_then(|p| p.nodes.get_node(node_key)) {
+            return Ok(Some(node.clone()));
+        }
         match self.nodes.get(self::node_key(node_key).as_slice())? {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
             None => Ok(None),
@@ -276,6 +298,11 @@ impl TreeReader for JmtReader {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
+        if let Some(pending) = self.pending.filter(|p| p.height <= max_version)
+            && let Some(value) = pending.value(key_hash)
+        {
+            return Ok(value.clone());
+        }
         Ok(value_at(&self.values, max_version, key_hash)?)
     }
 
@@ -409,21 +436,36 @@ impl StateReader for RedbStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let read = self.db.begin_read()?;
         let values = read.open_table(JMT_VALUES)?;
-        let key_hash = match self.suite {
-            Suite::Standard => KeyHash::with::<sha2::Sha256>(key),
-            Suite::Sm => KeyHash::with::<sm3::Sm3>(key),
-        };
-        value_at(&values, Version::MAX, key_hash)
+        value_at(&values, Version::MAX, self.key_hash(key))
     }
+}
 
+/// The committed state seen through a decided block whose commit may still be under way: what
+/// the executor reads while it builds the next block.
+#[derive(Debug)]
+pub struct PendingState<'a> {
+    pub store: &'a RedbStore,
+    pub pending: Option<&'a PreparedState>,
+}
+
+impl StateReader for PendingState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(value) = self.pending.and_then(|p| p.value(self.store.key_hash(key))) {
+            return Ok(value.clone());
+        }
+        self.store.get(key)
+    }
+}
+
+impl StateProofReader for RedbStore {
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof> {
         let latest = self.latest_height()?;
         if height > latest {
             return Err(StorageError::FutureHeight { requested: height, latest });
         }
-        let reader = self.jmt_reader()?;
+        let reader = self.jmt_reader(None)?;
         fn run<H: SimpleHasher>(
-            reader: &JmtReader,
+            reader: &JmtReader<'_>,
             key: &[u8],
             height: Height,
         ) -> anyhow::Result<(RootHash, Option<Vec<u8>>, Vec<u8>)> {
@@ -441,10 +483,20 @@ impl StateReader for RedbStore {
 }
 
 impl BlockWriter for RedbStore {
-    fn prepare_state(&self, height: Height, changes: StateChanges) -> Result<PreparedState> {
-        let reader = self.jmt_reader()?;
+    fn prepare_state(
+        &self,
+        height: Height,
+        changes: StateChanges,
+        parent: Option<&PreparedState>,
+    ) -> Result<PreparedState> {
+        if let Some(p) = parent
+            && p.height + 1 != height
+        {
+            return Err(StorageError::OutOfOrder { head: p.height, got: height });
+        }
+        let reader = self.jmt_reader(parent)?;
         fn run<H: SimpleHasher>(
-            reader: &JmtReader,
+            reader: &JmtReader<'_>,
             height: Height,
             changes: &StateChanges,
         ) -> anyhow::Result<(RootHash, NodeBatch)> {
@@ -465,7 +517,7 @@ impl BlockWriter for RedbStore {
         &self,
         block: &Block,
         receipts: &[Receipt],
-        state: PreparedState,
+        state: &PreparedState,
     ) -> Result<()> {
         self.write_block(block, receipts, state, None)
     }
@@ -514,7 +566,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
             .collect();
-        let prepared = store.prepare_state(height, changes).unwrap();
+        let prepared = store.prepare_state(height, changes, None).unwrap();
         let root = prepared.root();
         let block = Block {
             header: header(height, root, 1000 + height * 10),
@@ -522,9 +574,9 @@ mod tests {
             certificate: None,
         };
         if height == 0 {
-            store.initialize(&block, prepared).unwrap();
+            store.initialize(&block, &prepared).unwrap();
         } else {
-            store.commit_block(&block, &[], prepared).unwrap();
+            store.commit_block(&block, &[], &prepared).unwrap();
         }
         root
     }
@@ -574,11 +626,11 @@ mod tests {
             commit(&store, 0, &[("k", Some("v"))]);
             commit(&store, 1, &[("k", Some("w"))]);
             // Out of order and replayed heights are refused.
-            let prepared = store.prepare_state(5, StateChanges::new()).unwrap();
+            let prepared = store.prepare_state(5, StateChanges::new(), None).unwrap();
             let block =
                 Block { header: header(5, Hash::ZERO, 0), transactions: vec![], certificate: None };
             assert!(matches!(
-                store.commit_block(&block, &[], prepared),
+                store.commit_block(&block, &[], &prepared),
                 Err(StorageError::OutOfOrder { head: 1, got: 5 })
             ));
         }
@@ -626,13 +678,13 @@ mod tests {
             }],
             output: vec![],
         };
-        let prepared = store.prepare_state(1, StateChanges::new()).unwrap();
+        let prepared = store.prepare_state(1, StateChanges::new(), None).unwrap();
         let block = Block {
             header: header(1, prepared.root(), 1010),
             transactions: vec![tx.clone()],
             certificate: None,
         };
-        store.commit_block(&block, std::slice::from_ref(&receipt), prepared).unwrap();
+        store.commit_block(&block, std::slice::from_ref(&receipt), &prepared).unwrap();
         let hash = tx.hash(Suite::Standard.hash());
         let found = store.transaction(&hash).unwrap().unwrap();
         assert_eq!((found.height, found.position), (1, 0));
