@@ -241,10 +241,14 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         "workload:    notarize-{} ({} scheme, {} senders)",
         args.payload_bytes, args.scheme, args.senders
     );
-    println!(
-        "offered:     fixed backlog, {} requests x {} txs in flight",
-        args.concurrency, args.batch
-    );
+    if args.rate > 0 {
+        println!("offered:     {} tx/s in batches of {}", args.rate, args.batch);
+    } else {
+        println!(
+            "offered:     fixed backlog, {} requests x {} txs in flight",
+            args.concurrency, args.batch
+        );
+    }
     println!("committed:   {committed} of {} in {elapsed:.2} s over {blocks} blocks", args.txs);
     println!("rejected:    {}", rejected.load(Ordering::Relaxed));
     println!("throughput:  {tps:.0} tx/s");
@@ -254,5 +258,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         percentile(&latencies, 99.0).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    if let Some(rss) = peak_rss_kib() {
+        println!("load generator: peak RSS {} MiB", rss / 1024);
+    }
     Ok(())
+}
+
+/// This process's peak resident set (Linux `VmHWM`), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -265,3 +265,39 @@ fn restart_resumes_and_another_genesis_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("belongs to chain"), "{stderr}");
 }
+
+#[test]
+fn sm_suite_chain_commits_sm2_transactions_with_sm3_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &["--suite", "sm"]);
+    let client = http();
+    let url = node.url.clone();
+    let (_, status) = get_json(&client, &format!("{url}/v1/status"));
+    assert_eq!(status["suite"], "sm");
+    let key = PrivateKey::generate(Scheme::Sm2);
+    let tx = notarize_tx(&key, status["chain_id"].as_u64().unwrap(), 0, "gm-doc", b"content");
+    let hash = tx.hash(Suite::Sm.hash());
+    let (code, body) =
+        post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
+    assert_eq!((code, body["hash"].as_str()), (202, Some(hash.to_hex().as_str())));
+    let found = wait_committed(&client, &url, &hash);
+    let height = found["height"].as_u64().unwrap();
+    let (_, block) = get_json(&client, &format!("{url}/v1/blocks/{height}"));
+    let key_bytes = consortia_execution::notary::record_key("gm-doc");
+    let (_, proof) =
+        get_json(&client, &format!("{url}/v1/state/0x{}?height={height}", hex::encode(&key_bytes)));
+    let root = Hash::from_hex(block["state_root"].as_str().unwrap()).unwrap();
+    let value = unhex(&proof["value"]);
+    verify_state_proof(Suite::Sm, root, &key_bytes, Some(&value), &unhex(&proof["proof"])).unwrap();
+    // An SM3 proof does not verify as a SHA-256 one.
+    assert!(
+        verify_state_proof(
+            Suite::Standard,
+            root,
+            &key_bytes,
+            Some(&value),
+            &unhex(&proof["proof"])
+        )
+        .is_err()
+    );
+}
