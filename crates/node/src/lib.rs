@@ -251,6 +251,7 @@ impl Node {
         let params = &self.genesis.params;
         let pending = parent.pending.as_ref().map(|b| &b.state);
         let state = PendingState { store: &self.store, pending };
+        let started = std::time::Instant::now();
         loop {
             let txs =
                 self.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
@@ -287,6 +288,7 @@ impl Node {
                 receipts_root: self.executor.receipts_root(&outcome.receipts),
             };
             let hash = header.hash(self.hash_algorithm());
+            tracing::debug!(target: "node::build", height, txs = txs.len(), ms = started.elapsed().as_millis() as u64, "built");
             return Ok(Built {
                 block: Block { header, transactions, certificate: None },
                 hash,
@@ -299,10 +301,12 @@ impl Node {
 
     /// Writes a decided block durably, then lets the pool and the API know.
     fn commit(&self, built: &Built) -> Result<(), NodeError> {
+        let started = std::time::Instant::now();
         self.store.commit_block(&built.block, &built.receipts, &built.state)?;
         self.mempool.remove_committed(&built.pool_txs);
         let height = built.block.header.height;
-        tracing::debug!(target: "node::commit", height, txs = built.pool_txs.len(), "committed");
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(target: "node::commit", height, txs = built.pool_txs.len(), ms, "committed");
         self.committed.send_replace(height);
         Ok(())
     }

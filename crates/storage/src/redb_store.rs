@@ -26,10 +26,14 @@ const TIME_INDEX: TableDefinition<(u64, u64), ()> = TableDefinition::new("time_i
 const LOG_TOPICS: TableDefinition<&[u8], ()> = TableDefinition::new("log_topics");
 /// version (8, BE) || nibble path → node; see [`node_key`].
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-/// key hash (32) || version (8, big-endian) → 0 (deleted) or 1 || value. The newest entry of a
-/// key hash is its latest value, so this one table serves latest reads and proofs alike (a
-/// second, flat copy of the latest state would double the random page writes of every block).
+/// version (8, BE) || key hash (32) → 0 (deleted) or 1 || value: appended block by block.
 const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+/// key hash (32) || version (8, BE) → (): the versions at which each key changed. Its newest
+/// entry at or below a version finds the value then, so this small index serves latest reads and
+/// proofs alike. Only these 40-byte entries are inserted at random places; the values themselves
+/// append (a copy-on-write B-tree rewrites a page per random insert, so small random entries
+/// dirty far fewer pages than the values would).
+const KEY_VERSIONS: TableDefinition<&[u8], ()> = TableDefinition::new("key_versions");
 
 const META_GENESIS: &str = "genesis";
 const META_HEAD: &str = "head";
@@ -87,6 +91,7 @@ impl RedbStore {
             txn.open_table(LOG_TOPICS)?;
             txn.open_table(JMT_NODES)?;
             txn.open_table(JMT_VALUES)?;
+            txn.open_table(KEY_VERSIONS)?;
         }
         txn.commit()?;
         let store = RedbStore { db, suite: genesis.suite, genesis: genesis.clone() };
@@ -172,6 +177,7 @@ impl RedbStore {
                 nodes.insert(node_key(key).as_slice(), encode(node).as_slice())?;
             }
             let mut values = txn.open_table(JMT_VALUES)?;
+            let mut versions = txn.open_table(KEY_VERSIONS)?;
             for ((version, key_hash), value) in state.nodes.values() {
                 let mut stored = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
                 match value {
@@ -181,7 +187,8 @@ impl RedbStore {
                     }
                     None => stored.push(0),
                 }
-                values.insert(value_key(key_hash, *version).as_slice(), stored.as_slice())?;
+                values.insert(value_key(*version, key_hash).as_slice(), stored.as_slice())?;
+                versions.insert(version_key(key_hash, *version).as_slice(), ())?;
             }
             let mut meta = txn.open_table(META)?;
             if let Some(genesis) = genesis {
@@ -209,7 +216,10 @@ impl RedbStore {
         let read = self.db.begin_read()?;
         Ok(JmtReader {
             nodes: read.open_table(JMT_NODES)?,
-            values: read.open_table(JMT_VALUES)?,
+            values: Values {
+                versions: read.open_table(KEY_VERSIONS)?,
+                values: read.open_table(JMT_VALUES)?,
+            },
             pending,
         })
     }
@@ -240,31 +250,47 @@ fn log_key(topic: &Hash, height: Height, pos: u32, index: u16) -> [u8; 46] {
     out
 }
 
-fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+fn value_key(version: Version, key_hash: &KeyHash) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..8].copy_from_slice(&version.to_be_bytes());
+    out[8..].copy_from_slice(&key_hash.0);
+    out
+}
+
+fn version_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     let mut out = [0u8; 40];
     out[..32].copy_from_slice(&key_hash.0);
     out[32..].copy_from_slice(&version.to_be_bytes());
     out
 }
 
-/// The value of `key_hash` as of `max_version` (its newest entry at or before it).
-fn value_at(
-    values: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    max_version: Version,
-    key_hash: KeyHash,
-) -> Result<Option<OwnedValue>> {
-    let from = value_key(&key_hash, 0);
-    let to = value_key(&key_hash, max_version);
-    let mut range = values.range(from.as_slice()..=to.as_slice())?;
-    match range.next_back() {
-        Some(entry) => {
-            let (_, value) = entry?;
-            Ok(match value.value().split_first() {
-                Some((1, rest)) => Some(rest.to_vec()),
-                _ => None,
-            })
-        }
-        None => Ok(None),
+/// The versioned values of the state, read in one snapshot.
+struct Values {
+    versions: ReadOnlyTable<&'static [u8], ()>,
+    values: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Values {
+    /// The value of `key_hash` as of `max_version` (set at its newest change at or before it).
+    fn at(&self, max_version: Version, key_hash: KeyHash) -> Result<Option<OwnedValue>> {
+        let from = version_key(&key_hash, 0);
+        let to = version_key(&key_hash, max_version);
+        let Some(entry) = self.versions.range(from.as_slice()..=to.as_slice())?.next_back() else {
+            return Ok(None);
+        };
+        let (key, _) = entry?;
+        let mut version = [0u8; 8];
+        version.copy_from_slice(
+            key.value().get(32..40).ok_or_else(|| corrupt("key_versions", "short key"))?,
+        );
+        let stored = self
+            .values
+            .get(value_key(u64::from_be_bytes(version), &key_hash).as_slice())?
+            .ok_or_else(|| corrupt("jmt_values", "a version without its value"))?;
+        Ok(match stored.value().split_first() {
+            Some((1, rest)) => Some(rest.to_vec()),
+            _ => None,
+        })
     }
 }
 
@@ -272,7 +298,7 @@ fn value_at(
 /// the prepared (decided, maybe not yet durable) state of the block before.
 struct JmtReader<'a> {
     nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    values: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: Values,
     pending: Option<&'a PreparedState>,
 }
 
@@ -303,7 +329,7 @@ impl TreeReader for JmtReader<'_> {
         {
             return Ok(value.clone());
         }
-        Ok(value_at(&self.values, max_version, key_hash)?)
+        Ok(self.values.at(max_version, key_hash)?)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -435,8 +461,11 @@ impl TxReader for RedbStore {
 impl StateReader for RedbStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let read = self.db.begin_read()?;
-        let values = read.open_table(JMT_VALUES)?;
-        value_at(&values, Version::MAX, self.key_hash(key))
+        let values = Values {
+            versions: read.open_table(KEY_VERSIONS)?,
+            values: read.open_table(JMT_VALUES)?,
+        };
+        values.at(Version::MAX, self.key_hash(key))
     }
 }
 
