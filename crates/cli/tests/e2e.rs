@@ -213,6 +213,13 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(batch["accepted"], 1);
     assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");
 
+    let too_many: Vec<String> = vec!["0x00".into(); consortia_rpc::MAX_BATCH + 1];
+    let (code, body) = post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": too_many}));
+    assert_eq!((code, body["code"].as_str()), (400, Some("batch_too_large")));
+    assert_eq!(get_json(&client, &format!("{url}/v1/blocks?limit=0")).1["code"], "bad_query");
+    assert_eq!(get_json(&client, &format!("{url}/v1/blocks?from_time=abc")).1["code"], "bad_query");
+    assert_eq!(get_json(&client, &format!("{url}/v1/accounts/0x1234")).1["code"], "bad_address");
+
     // Nothing but the two good transactions was committed.
     wait_committed(&client, &url, &tx_hash(&notarize_tx(&key, chain_id, 1, "b", b"")));
     let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
@@ -300,4 +307,32 @@ fn sm_suite_chain_commits_sm2_transactions_with_sm3_proofs() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let client = http();
+    let (code, doc) = get_json(&client, &format!("{}/openapi.json", node.url));
+    assert_eq!(code, 200);
+    let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    for route in [
+        "/v1/transactions",
+        "/v1/transactions/batch",
+        "/v1/transactions/{hash}",
+        "/v1/blocks",
+        "/v1/blocks/latest",
+        "/v1/blocks/{height}",
+        "/v1/status",
+        "/v1/state/{key}",
+        "/v1/notary/records/{id}",
+        "/v1/notary/by-hash/{content_hash}",
+        "/v1/accounts/{address}",
+    ] {
+        assert!(paths.contains(&route), "{route} missing from the OpenAPI document: {paths:?}");
+    }
+    let ui = client.get(format!("{}/docs/", node.url)).send().unwrap();
+    assert_eq!(ui.status().as_u16(), 200);
+    assert!(ui.text().unwrap().contains("swagger"));
 }
