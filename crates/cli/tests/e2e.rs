@@ -214,7 +214,8 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");
 
     let too_many: Vec<String> = vec!["0x00".into(); consortia_rpc::MAX_BATCH + 1];
-    let (code, body) = post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": too_many}));
+    let (code, body) =
+        post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": too_many}));
     assert_eq!((code, body["code"].as_str()), (400, Some("batch_too_large")));
     assert_eq!(get_json(&client, &format!("{url}/v1/blocks?limit=0")).1["code"], "bad_query");
     assert_eq!(get_json(&client, &format!("{url}/v1/blocks?from_time=abc")).1["code"], "bad_query");

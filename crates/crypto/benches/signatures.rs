@@ -1,6 +1,6 @@
 //! Signature costs per scheme: the physical limit of a replicated chain (DESIGN.md).
 
-use consortia_crypto::{PrivateKey, PublicKey, Scheme, Signature, verify_batch};
+use consortia_crypto::{KeyCache, PrivateKey, PublicKey, Scheme, Signature, verify_batch};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn signatures(c: &mut Criterion) {
@@ -24,7 +24,7 @@ fn signatures(c: &mut Criterion) {
         let items: Vec<_> = (0..n).map(|i| (&publics[i], message.as_slice(), &sigs[i])).collect();
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("scheme=ed25519,n", n), |b| {
-            b.iter(|| verify_batch(&items))
+            b.iter(|| verify_batch(&items, &KeyCache::default()))
         });
     }
     group.finish();

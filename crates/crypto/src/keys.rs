@@ -423,31 +423,75 @@ impl PrivateKey {
     }
 }
 
+/// Decompressed ed25519 public keys, by their bytes. Decompressing a key (a field square root)
+/// costs about a third of a batched signature check, and a chain's senders sign again and again.
+/// Bounded: when full it starts over, which keeps it O(1) and its memory under ~4 MiB.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: std::sync::Mutex<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>,
+}
+
+impl KeyCache {
+    const CAPACITY: usize = 16_384;
+
+    /// Parses every ed25519 key in `raws`, decompressing only the ones not seen before, outside
+    /// the lock. `None` for bytes that are not a valid point.
+    fn ed25519_keys(&self, raws: &[[u8; 32]]) -> Vec<Option<ed25519_dalek::VerifyingKey>> {
+        let mut out: Vec<Option<ed25519_dalek::VerifyingKey>> = {
+            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            raws.iter().map(|raw| keys.get(raw).copied()).collect()
+        };
+        let mut fresh = Vec::new();
+        for (slot, raw) in out.iter_mut().zip(raws) {
+            if slot.is_none() {
+                *slot = ed25519_dalek::VerifyingKey::from_bytes(raw).ok();
+                if let Some(vk) = slot {
+                    fresh.push((*raw, *vk));
+                }
+            }
+        }
+        if !fresh.is_empty() {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if keys.len() + fresh.len() > Self::CAPACITY {
+                keys.clear();
+            }
+            keys.extend(fresh);
+        }
+        out
+    }
+}
+
 /// Verifies many signatures at once. ed25519 signatures go through one batch equation (about
-/// twice as fast per signature); if the batch fails, or for other schemes, each is checked alone
-/// so the caller learns exactly which ones are bad. Single and batch ed25519 checks accept the
-/// same signatures (both use the cofactorless equation), so the choice never changes an outcome.
-pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<Result<(), CryptoError>> {
+/// twice as fast per signature), with keys from `cache`; if the batch fails, or for other
+/// schemes, each is checked alone so the caller learns exactly which ones are bad. Single and
+/// batch ed25519 checks accept the same signatures (both use the cofactorless equation), so the
+/// choice never changes an outcome.
+pub fn verify_batch(
+    items: &[(&PublicKey, &[u8], &Signature)],
+    cache: &KeyCache,
+) -> Vec<Result<(), CryptoError>> {
     let ed: Vec<usize> = items
         .iter()
         .enumerate()
-        .filter(|(_, (pk, _, sig))| pk.scheme == Scheme::Ed25519 && sig.0.len() == 64)
+        .filter(|(_, (pk, _, sig))| {
+            pk.scheme == Scheme::Ed25519 && pk.bytes.len() == 32 && sig.0.len() == 64
+        })
         .map(|(i, _)| i)
         .collect();
     let mut batch_ok = vec![false; items.len()];
     if ed.len() > 1 {
-        let parsed: Option<(Vec<_>, Vec<_>)> = ed
+        let raws: Vec<[u8; 32]> = ed
             .iter()
             .map(|&i| {
-                let (pk, _, sig) = items[i];
-                let raw: [u8; 32] = pk.bytes.as_slice().try_into().ok()?;
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw).ok()?;
-                let s = ed25519_dalek::Signature::from_slice(&sig.0).ok()?;
-                Some((vk, s))
+                let mut raw = [0u8; 32];
+                raw.copy_from_slice(&items[i].0.bytes);
+                raw
             })
-            .collect::<Option<Vec<_>>>()
-            .map(|pairs| pairs.into_iter().unzip());
-        if let Some((keys, sigs)) = parsed {
+            .collect();
+        let keys: Option<Vec<_>> = cache.ed25519_keys(&raws).into_iter().collect();
+        let sigs: Option<Vec<_>> =
+            ed.iter().map(|&i| ed25519_dalek::Signature::from_slice(&items[i].2.0).ok()).collect();
+        if let (Some(keys), Some(sigs)) = (keys, sigs) {
             let messages: Vec<&[u8]> = ed.iter().map(|&i| items[i].1).collect();
             if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
                 for &i in &ed {
@@ -630,10 +674,11 @@ mod tests {
         let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
         let pks: Vec<PublicKey> = keys.iter().map(PrivateKey::public_key).collect();
         let mut sigs: Vec<Signature> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+        let cache = KeyCache::default();
         let items = |sigs: &[Signature]| -> Vec<Result<(), CryptoError>> {
             let v: Vec<(&PublicKey, &[u8], &Signature)> =
                 (0..8).map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i])).collect();
-            verify_batch(&v)
+            verify_batch(&v, &cache)
         };
         assert!(items(&sigs).iter().all(Result::is_ok));
         sigs[3].0[0] ^= 1;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use consortia_crypto::{Address, Hash, HashAlgorithm, verify_batch};
+use consortia_crypto::{Address, Hash, HashAlgorithm, KeyCache, verify_batch};
 use consortia_execution::Account;
 use consortia_storage::StateReader;
 use consortia_types::{Transaction, TypesError};
@@ -164,6 +164,7 @@ pub struct Mempool {
     hash: HashAlgorithm,
     max_tx_bytes: usize,
     config: MempoolConfig,
+    keys: KeyCache,
     inner: Mutex<Inner>,
 }
 
@@ -174,7 +175,14 @@ impl Mempool {
         max_tx_bytes: usize,
         config: MempoolConfig,
     ) -> Self {
-        Mempool { chain_id, hash, max_tx_bytes, config, inner: Mutex::new(Inner::default()) }
+        Mempool {
+            chain_id,
+            hash,
+            max_tx_bytes,
+            config,
+            keys: KeyCache::default(),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -231,7 +239,7 @@ impl Mempool {
                 Some((&tx.body.public_key, m.as_deref()?, &tx.signature))
             })
             .collect();
-        let mut verdicts = verify_batch(&items).into_iter();
+        let mut verdicts = verify_batch(&items, &self.keys).into_iter();
         decoded
             .into_iter()
             .zip(raws)
