@@ -110,7 +110,10 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Few blocking threads: admission, block building and commits are CPU- or disk-bound on a
+    // small machine, and every extra thread can grow its own malloc arena (resident memory).
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Keygen { scheme, out } => keys::keygen(scheme, &out),
