@@ -37,9 +37,10 @@ pub enum Input {
 pub enum Output {
     /// Build and execute a block at `height` from the mempool, then send [`Input::ProposalBuilt`].
     BuildProposal { height: Height },
-    /// The block with this header hash is decided: store it with the certificate. The engine
-    /// moves on to the next height at once; the driver keeps commits in height order and builds
-    /// the next block on top of the decided one while its commit is written (pipelining).
+    /// The block with this header hash is decided: store it with the certificate, then send
+    /// [`Input::TxsReady`] with what still waits. The engine moves on to the next height at
+    /// once; the driver keeps commits in height order and builds the next block on top of the
+    /// decided one while its commit is written (pipelining).
     Commit { height: Height, block_hash: Hash, certificate: CommitCertificate },
     /// Send [`Input::Tick`] at (or soon after) `at_ms`; a later request replaces an earlier one.
     WakeAt { at_ms: u64 },

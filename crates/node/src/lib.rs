@@ -213,6 +213,10 @@ impl Node {
                             let node = self.clone();
                             committing =
                                 Some(tokio::task::spawn_blocking(move || node.commit(&built)));
+                            inputs.push(Input::TxsReady {
+                                count: self.mempool.ready_count(),
+                                now_ms: now_ms(),
+                            });
                         }
                     }
                 }

@@ -172,3 +172,44 @@ async fn submitted_transactions_commit_and_replays_are_refused() {
     stop.send(true).unwrap();
     driver.await.unwrap().unwrap();
 }
+
+/// Liveness: transactions that arrive while a block is built or committed, with nothing
+/// arriving after them, still go into a later block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txs_arriving_during_a_build_are_not_stranded() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let driver = tokio::spawn(node.clone().run(stopped));
+    let keys: Vec<PrivateKey> = (0..100).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let late = PrivateKey::generate(Scheme::Ed25519);
+    for round in 0..3u64 {
+        let big: Vec<Vec<u8>> = (0..1500u64)
+            .map(|i| {
+                let key = &keys[(i % 100) as usize];
+                encode(&tx(key, CHAIN, round * 15 + i / 100, &format!("b{round}-{i}")))
+            })
+            .collect();
+        for r in node.submit(big).await {
+            r.unwrap();
+        }
+        // A few more right behind, while the big block is being built or committed.
+        let small: Vec<Vec<u8>> = (0..5u64)
+            .map(|i| encode(&tx(&late, CHAIN, round * 5 + i, &format!("s{round}-{i}"))))
+            .collect();
+        for r in node.submit(small).await {
+            r.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !node.mempool().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {} transactions stranded",
+                node.mempool().len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    stop.send(true).unwrap();
+    driver.await.unwrap().unwrap();
+}
