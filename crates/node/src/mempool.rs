@@ -25,7 +25,7 @@ pub struct MempoolConfig {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_txs: 100_000, max_bytes: 128 * 1024 * 1024, nonce_window: 1024 }
+        MempoolConfig { max_txs: 30_000, max_bytes: 64 * 1024 * 1024, nonce_window: 1024 }
     }
 }
 
