@@ -9,7 +9,7 @@ use consortia_node::{Node, NodeConfig};
 use consortia_types::Genesis;
 use tokio::sync::watch;
 
-use crate::keys::{read_key, solo_genesis, write_secret};
+use crate::keys::{now_ms, read_key, write_secret};
 
 #[derive(Debug, Args)]
 pub(crate) struct DevArgs {
@@ -51,7 +51,9 @@ fn load_or_create(args: &DevArgs) -> Result<(Genesis, PrivateKey)> {
     let genesis = match (&args.genesis, saved.exists()) {
         (Some(path), _) => read_genesis(path)?,
         (None, true) => read_genesis(&saved)?,
-        (None, false) => solo_genesis(args.chain_id, "consortia-dev".into(), args.suite, &key),
+        (None, false) => {
+            Genesis::solo(args.chain_id, "consortia-dev", args.suite, key.public_key(), now_ms())
+        }
     };
     if !saved.exists() {
         std::fs::write(&saved, serde_json::to_string_pretty(&genesis)?)

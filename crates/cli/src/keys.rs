@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use consortia_crypto::{Address, PrivateKey, Scheme, Suite};
-use consortia_types::{ChainParams, Genesis, GenesisAccount, Validator};
+use consortia_types::{Genesis, GenesisAccount};
 
 /// Writes `contents` to a new file readable only by its owner; never overwrites.
 pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
@@ -43,28 +43,6 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A solo genesis with one validator.
-pub(crate) fn solo_genesis(
-    chain_id: u64,
-    name: String,
-    suite: Suite,
-    validator: &PrivateKey,
-) -> Genesis {
-    Genesis {
-        chain_id,
-        chain_name: name,
-        suite,
-        time_ms: now_ms(),
-        validators: vec![Validator {
-            name: "validator-0".into(),
-            public_key: validator.public_key(),
-            power: 1,
-        }],
-        accounts: vec![],
-        params: ChainParams::default(),
-    }
-}
-
 pub(crate) fn genesis_new(
     chain_id: u64,
     name: String,
@@ -74,7 +52,7 @@ pub(crate) fn genesis_new(
     out: &Path,
 ) -> Result<()> {
     let key = read_key(validator_key)?;
-    let mut genesis = solo_genesis(chain_id, name, suite, &key);
+    let mut genesis = Genesis::solo(chain_id, name, suite, key.public_key(), now_ms());
     for spec in accounts {
         let Some((address, balance)) = spec.split_once('=') else {
             bail!("--account `{spec}`: expected ADDRESS=BALANCE");

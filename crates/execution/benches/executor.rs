@@ -5,25 +5,17 @@ use std::collections::BTreeMap;
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_execution::{BlockContext, Executor};
 use consortia_storage::{BlockReader, BlockWriter, RedbStore};
-use consortia_types::{
-    Block, ChainParams, Genesis, Header, NotarizeRecord, Payload, Transaction, TxBody, Validator,
-};
+use consortia_types::{Block, Genesis, Header, NotarizeRecord, Payload, Transaction, TxBody};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn genesis() -> Genesis {
-    Genesis {
-        chain_id: 1,
-        chain_name: "bench".into(),
-        suite: Suite::Standard,
-        time_ms: 0,
-        validators: vec![Validator {
-            name: "v".into(),
-            public_key: PrivateKey::generate(Scheme::Ed25519).public_key(),
-            power: 1,
-        }],
-        accounts: vec![],
-        params: ChainParams::default(),
-    }
+    Genesis::solo(
+        1,
+        "bench",
+        Suite::Standard,
+        PrivateKey::generate(Scheme::Ed25519).public_key(),
+        0,
+    )
 }
 
 fn open(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {

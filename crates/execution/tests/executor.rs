@@ -8,24 +8,15 @@ use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_execution::{Account, BlockContext, ExecutionError, Executor, notary};
 use consortia_storage::{BlockWriter, RedbStore};
 use consortia_types::{
-    Block, ChainParams, Genesis, GenesisAccount, Header, NotarizeRecord, Payload, ReceiptStatus,
-    Transaction, TxBody, Validator,
+    Block, Genesis, GenesisAccount, Header, NotarizeRecord, Payload, ReceiptStatus, Transaction,
+    TxBody,
 };
 
 fn genesis() -> Genesis {
-    Genesis {
-        chain_id: 5,
-        chain_name: "exec".into(),
-        suite: Suite::Standard,
-        time_ms: 0,
-        validators: vec![Validator {
-            name: "v".into(),
-            public_key: PrivateKey::generate(Scheme::Ed25519).public_key(),
-            power: 1,
-        }],
-        accounts: vec![GenesisAccount { address: Address([1; 20]), balance: 77 }],
-        params: ChainParams::default(),
-    }
+    let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
+    let mut g = Genesis::solo(5, "exec", Suite::Standard, validator, 0);
+    g.accounts = vec![GenesisAccount { address: Address([1; 20]), balance: 77 }];
+    g
 }
 
 fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {

@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
 use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig};
 use consortia_node::{Node, NodeConfig};
-use consortia_types::{
-    ChainParams, Genesis, NotarizeRecord, Payload, Transaction, TxBody, Validator, encode,
-};
+use consortia_types::{Genesis, NotarizeRecord, Payload, Transaction, TxBody, encode};
 
 const CHAIN: u64 = 77;
 
@@ -32,19 +30,8 @@ fn tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> Transaction {
 
 fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
     let validator = PrivateKey::generate(Scheme::Ed25519);
-    let genesis = Genesis {
-        chain_id: CHAIN,
-        chain_name: "pool".into(),
-        suite: Suite::Standard,
-        time_ms: 0,
-        validators: vec![Validator {
-            name: "v".into(),
-            public_key: validator.public_key(),
-            power: 1,
-        }],
-        accounts: vec![],
-        params: ChainParams { max_tx_bytes: 2048, ..Default::default() },
-    };
+    let mut genesis = Genesis::solo(CHAIN, "pool", Suite::Standard, validator.public_key(), 0);
+    genesis.params.max_tx_bytes = 2048;
     Node::open(NodeConfig {
         data_dir: dir.path().to_path_buf(),
         genesis,

@@ -556,25 +556,14 @@ impl BlockWriter for RedbStore {
 #[cfg(test)]
 mod tests {
     use consortia_crypto::{Address, PrivateKey, Scheme};
-    use consortia_types::{ChainParams, Header, ReceiptStatus, Validator};
+    use consortia_types::{Header, ReceiptStatus};
 
     use super::*;
     use crate::verify_state_proof;
 
     fn genesis(suite: Suite) -> Genesis {
-        Genesis {
-            chain_id: 9,
-            chain_name: "test".into(),
-            suite,
-            time_ms: 1000,
-            validators: vec![Validator {
-                name: "v".into(),
-                public_key: PrivateKey::generate(Scheme::Ed25519).public_key(),
-                power: 1,
-            }],
-            accounts: vec![],
-            params: ChainParams::default(),
-        }
+        let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
+        Genesis::solo(9, "test", suite, validator, 1000)
     }
 
     fn header(height: Height, state_root: Hash, time_ms: u64) -> Header {

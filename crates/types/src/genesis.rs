@@ -78,6 +78,30 @@ pub struct Genesis {
 }
 
 impl Genesis {
+    /// A chain with one validator (power 1), no funded accounts and default parameters: what
+    /// `consortia dev` creates.
+    pub fn solo(
+        chain_id: u64,
+        chain_name: impl Into<String>,
+        suite: Suite,
+        validator: PublicKey,
+        time_ms: u64,
+    ) -> Self {
+        Genesis {
+            chain_id,
+            chain_name: chain_name.into(),
+            suite,
+            time_ms,
+            validators: vec![Validator {
+                name: "validator-0".into(),
+                public_key: validator,
+                power: 1,
+            }],
+            accounts: vec![],
+            params: ChainParams::default(),
+        }
+    }
+
     pub fn hash(&self) -> Hash {
         self.suite.hash().digest(&encode(self))
     }
