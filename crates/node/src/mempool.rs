@@ -212,17 +212,17 @@ impl Mempool {
         raws: &[Vec<u8>],
     ) -> Vec<Result<Admitted, AdmitError>> {
         // Stateless checks first, then one batched signature verification. What cannot fit in
-        // the pool is refused before its signature is checked: a client retrying against a
-        // full pool must not cost the node a verification per attempt.
+        // the pool is refused before it is even decoded: a client retrying against a full pool
+        // must not cost the node a decode and a verification per attempt.
         let mut room = self.config.max_txs.saturating_sub(self.len());
         let decoded: Vec<Result<Transaction, AdmitError>> = raws
             .iter()
             .map(|raw| {
-                let tx = Transaction::decode(raw, self.max_tx_bytes)?;
-                tx.check_stateless(self.chain_id)?;
                 if room == 0 {
                     return Err(AdmitError::PoolFull { pending: self.config.max_txs });
                 }
+                let tx = Transaction::decode(raw, self.max_tx_bytes)?;
+                tx.check_stateless(self.chain_id)?;
                 room -= 1;
                 Ok(tx)
             })
