@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use consortia_crypto::{PrivateKey, Scheme};
+use consortia_crypto::{PrivateKey, Scheme, hex0x};
 use consortia_rpc::views::{BlockView, SubmitBatchRequest, SubmitBatchResponse};
 use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,6 +43,9 @@ pub(crate) struct BenchArgs {
     payload_bytes: usize,
     #[arg(long, default_value = "ed25519", value_parser = crate::parse_scheme)]
     scheme: Scheme,
+    /// Send batches as JSON with hex transactions instead of the binary (borsh) batch body.
+    #[arg(long)]
+    json: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -122,7 +125,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
                     );
                     bar.inc(1);
                     let bytes = encode(&tx);
-                    (algo.digest(&bytes).to_hex(), consortia_crypto::hex0x(&bytes))
+                    (algo.digest(&bytes).to_hex(), bytes)
                 })
                 .collect::<Vec<_>>()
         }));
@@ -134,7 +137,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     bar.finish_and_clear();
     let index: HashMap<String, usize> =
         signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
-    let payloads: Arc<Vec<String>> = Arc::new(signed.into_iter().map(|(_, p)| p).collect());
+    let payloads: Arc<Vec<Vec<u8>>> = Arc::new(signed.into_iter().map(|(_, p)| p).collect());
 
     let submitted = Arc::new(Slots::new(args.txs));
     let next_batch = Arc::new(AtomicUsize::new(0));
@@ -151,7 +154,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             next_batch.clone(),
             rejected.clone(),
         );
-        let (batch, rate) = (args.batch, args.rate);
+        let (batch, rate, json) = (args.batch, args.rate, args.json);
         workers.push(tokio::spawn(async move {
             loop {
                 let first = next_batch.fetch_add(batch, Ordering::Relaxed);
@@ -168,9 +171,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
                     if Instant::now() > deadline {
                         bail!("timed out while submitting");
                     }
-                    let body = SubmitBatchRequest { txs: todo.iter().map(|&i| payloads[i].clone()).collect() };
+let txs = todo.iter().map(|&i| payloads[i].clone());
                     submitted.set(todo.iter().copied(), Instant::now());
-                    let response: SubmitBatchResponse = client.post("/v1/transactions/batch", &body).await?;
+                    let response: SubmitBatchResponse = if json {
+                        let body = SubmitBatchRequest { txs: txs.map(|tx| hex0x(&tx)).collect() };
+                        client.post("/v1/transactions/batch", &body).await?
+                    } else {
+                        let body = encode(&txs.collect::<Vec<Vec<u8>>>());
+                        client.post_bytes("/v1/transactions/batch", body).await?
+                    };
                     let mut retry = Vec::new();
                     for (&i, item) in todo.iter().zip(&response.results) {
                         match &item.error {
@@ -241,12 +250,13 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         "workload:    notarize-{} ({} scheme, {} senders)",
         args.payload_bytes, args.scheme, args.senders
     );
+    let encoding = if args.json { "JSON batches" } else { "binary batches" };
     if args.rate > 0 {
-        println!("offered:     {} tx/s in batches of {}", args.rate, args.batch);
+        println!("offered:     {} tx/s in batches of {} ({})", args.rate, args.batch, encoding);
     } else {
         println!(
-            "offered:     fixed backlog, {} requests x {} txs in flight",
-            args.concurrency, args.batch
+            "offered:     fixed backlog, {} requests x {} txs in flight ({})",
+            args.concurrency, args.batch, encoding
         );
     }
     println!("committed:   {committed} of {} in {elapsed:.2} s over {blocks} blocks", args.txs);

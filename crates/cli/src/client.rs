@@ -43,11 +43,7 @@ impl NodeClient {
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let url = format!("{}{path}", self.base);
-        let response = self.http.get(&url).send().await.with_context(|| {
-            format!("cannot reach the node at {} (is it running? set --node)", self.base)
-        })?;
-        self.read(response).await
+        self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
     pub(crate) async fn post<B: serde::Serialize, T: DeserializeOwned>(
@@ -55,8 +51,25 @@ impl NodeClient {
         path: &str,
         body: &B,
     ) -> Result<T> {
-        let url = format!("{}{path}", self.base);
-        let response = self.http.post(&url).json(body).send().await.with_context(|| {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    /// POSTs raw bytes (`application/octet-stream`).
+    pub(crate) async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        self.send(request).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
+        let response = request.send().await.with_context(|| {
             format!("cannot reach the node at {} (is it running? set --node)", self.base)
         })?;
         self.read(response).await
