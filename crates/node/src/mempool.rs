@@ -5,7 +5,8 @@
 //! transaction that passes is kept until it commits; nothing admitted is ever dropped silently.
 //! When the pool is full, admission answers [`AdmitError::PoolFull`] and the client retries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, KeyCache, verify_batch};
@@ -92,6 +93,9 @@ pub struct PoolTx {
     pub sender: Address,
     pub tx: Arc<Transaction>,
     pub size: usize,
+    /// Admission order across the whole pool: blocks take transactions first come, first
+    /// served (within each sender's nonce order).
+    arrival: u64,
 }
 
 /// The result of a successful admission.
@@ -104,8 +108,6 @@ pub struct Admitted {
 
 #[derive(Debug)]
 struct SenderQueue {
-    /// Arrival order of the sender's oldest pending transaction (the key into `order`).
-    seq: u64,
     /// The next nonce the chain will execute for this sender.
     base: u64,
     /// First nonce at or after `base` that is missing: `base..ready_end` can go into a block.
@@ -133,25 +135,21 @@ impl SenderQueue {
 struct Inner {
     by_hash: HashMap<Hash, (Address, u64)>,
     senders: HashMap<Address, SenderQueue>,
-    /// Senders in arrival order, for first-come first-served blocks.
-    order: BTreeMap<u64, Address>,
-    next_seq: u64,
+    next_arrival: u64,
     bytes: usize,
     /// Sum of [`SenderQueue::unproposed`]: transactions the next block could take.
     ready: usize,
 }
 
 impl Inner {
-    /// Applies `change` to one sender's queue, keeping `ready` and the sender order in step,
-    /// and forgets the sender once it has nothing pending.
+    /// Applies `change` to one sender's queue, keeping `ready` in step, and forgets the sender
+    /// once it has nothing pending.
     fn update(&mut self, sender: &Address, change: impl FnOnce(&mut SenderQueue, &mut Self)) {
         let Some(mut queue) = self.senders.remove(sender) else { return };
         let before = queue.unproposed();
         change(&mut queue, self);
         self.ready = self.ready + queue.unproposed() - before;
-        if queue.txs.is_empty() {
-            self.order.remove(&queue.seq);
-        } else {
+        if !queue.txs.is_empty() {
             self.senders.insert(*sender, queue);
         }
     }
@@ -251,6 +249,7 @@ impl Mempool {
                     sender: tx.sender(),
                     size: raw.len(),
                     tx: Arc::new(tx),
+                    arrival: 0, // set under the pool's lock
                 };
                 self.insert(state, pool_tx)
             })
@@ -298,19 +297,15 @@ impl Mempool {
         {
             return Err(AdmitError::PoolFull { pending: inner.by_hash.len() });
         }
-        if !inner.senders.contains_key(&ptx.sender) {
-            let seq = inner.next_seq;
-            inner.next_seq += 1;
-            inner.order.insert(seq, ptx.sender);
-            let queue = SenderQueue {
-                seq,
-                base,
-                ready_end: base,
-                proposed_end: base,
-                txs: BTreeMap::new(),
-            };
-            inner.senders.insert(ptx.sender, queue);
-        }
+        inner.senders.entry(ptx.sender).or_insert_with(|| SenderQueue {
+            base,
+            ready_end: base,
+            proposed_end: base,
+            txs: BTreeMap::new(),
+        });
+        let mut ptx = ptx;
+        ptx.arrival = inner.next_arrival;
+        inner.next_arrival += 1;
         inner.by_hash.insert(ptx.hash, (ptx.sender, nonce));
         inner.bytes += ptx.size;
         let (hash, sender) = (ptx.hash, ptx.sender);
@@ -321,30 +316,40 @@ impl Mempool {
         Ok(Admitted { hash, already_known: false })
     }
 
-    /// Takes ready transactions for the next block, oldest sender first, each sender's in
-    /// nonce order, within the block limits. They stay in the pool (and count as pending) until
-    /// their block commits, but are not offered again.
+    /// Takes ready transactions for the next block in arrival order (each sender's in nonce
+    /// order), within the block limits: a sender that keeps sending cannot starve the others.
+    /// They stay in the pool (and count as pending) until their block commits, but are not
+    /// offered again.
     pub fn take_for_block(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
+        // Each sender's next transaction, earliest arrival first.
+        let mut next: BinaryHeap<Reverse<(u64, Address)>> = inner
+            .senders
+            .iter()
+            .filter_map(|(sender, q)| {
+                let ptx = q.txs.get(&q.base.max(q.proposed_end)).filter(|_| q.unproposed() > 0)?;
+                Some(Reverse((ptx.arrival, *sender)))
+            })
+            .collect();
         let mut out = Vec::new();
         let mut bytes = 0u64;
-        let senders: Vec<Address> = inner.order.values().copied().collect();
-        for sender in senders {
-            if out.len() == max_txs {
+        while let Some(Reverse((_, sender))) = next.pop() {
+            let Some(queue) = inner.senders.get_mut(&sender) else { continue };
+            let nonce = queue.base.max(queue.proposed_end);
+            let Some(ptx) = queue.txs.get(&nonce) else { continue };
+            if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
                 break;
             }
-            inner.update(&sender, |queue, _| {
-                let from = queue.base.max(queue.proposed_end);
-                for (&nonce, ptx) in queue.txs.range(from..queue.ready_end) {
-                    if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
-                        break;
-                    }
-                    bytes += ptx.size as u64;
-                    out.push(ptx.clone());
-                    queue.proposed_end = nonce + 1;
-                }
-            });
+            bytes += ptx.size as u64;
+            out.push(ptx.clone());
+            queue.proposed_end = nonce + 1;
+            inner.ready -= 1;
+            if queue.unproposed() > 0
+                && let Some(following) = queue.txs.get(&(nonce + 1))
+            {
+                next.push(Reverse((following.arrival, sender)));
+            }
         }
         out
     }

@@ -200,3 +200,36 @@ async fn txs_arriving_during_a_build_are_not_stranded() {
     stop.send(true).unwrap();
     driver.await.unwrap().unwrap();
 }
+
+/// Regression: blocks took whole senders in the order they first appeared, so a sender that
+/// kept sending stayed first and held back everyone who came later (the backlog benchmark's
+/// p99 was the whole run). Blocks now take transactions in arrival order.
+#[test]
+fn regression_blocks_take_transactions_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let store = &**node.store();
+    let pool = pool(100);
+    let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
+    let admit = |txs: Vec<Transaction>| {
+        let raws: Vec<Vec<u8>> = txs.iter().map(encode).collect();
+        for r in pool.admit_batch(store, &raws) {
+            r.unwrap();
+        }
+    };
+    admit((0..2).map(|n| tx(&a, CHAIN, n, &format!("a{n}"))).collect());
+    admit(vec![tx(&b, CHAIN, 0, "b0")]);
+    admit((2..4).map(|n| tx(&a, CHAIN, n, &format!("a{n}"))).collect());
+    let ids: Vec<String> = pool
+        .take_for_block(4, 1 << 20)
+        .iter()
+        .map(|p| match &p.tx.body.payload {
+            Payload::Notarize(r) => r.id.clone(),
+        })
+        .collect();
+    assert_eq!(ids, ["a0", "a1", "b0", "a2"]);
+    // Taken transactions are not offered again; the rest are.
+    assert_eq!(pool.ready_count(), 1);
+    assert_eq!(pool.take_for_block(10, 1 << 20).len(), 1);
+    assert_eq!(pool.ready_count(), 0);
+}
