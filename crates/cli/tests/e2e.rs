@@ -213,6 +213,29 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(batch["accepted"], 1);
     assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");
 
+    // Binary batches: a borsh list of encoded transactions; garbage is refused whole.
+    let r = client
+        .post(format!("{url}/v1/transactions/batch"))
+        .header("content-type", "application/octet-stream")
+        .body(vec![0xff, 0xff, 0xff, 0x7f])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["code"], "malformed_body");
+    let binary = consortia_types::encode(&vec![
+        vec![1u8, 2, 3],
+        consortia_types::encode(&notarize_tx(&key, chain_id, 2, "bin", b"")),
+    ]);
+    let r = client
+        .post(format!("{url}/v1/transactions/batch"))
+        .header("content-type", "application/octet-stream")
+        .body(binary)
+        .send()
+        .unwrap();
+    let batch: serde_json::Value = r.json().unwrap();
+    assert_eq!(batch["accepted"], 1);
+    assert_eq!(batch["results"][0]["error"]["code"], "malformed_tx");
+
     let too_many: Vec<String> = vec!["0x00".into(); consortia_rpc::MAX_BATCH + 1];
     let (code, body) =
         post_json(&client, &format!("{url}/v1/transactions/batch"), &json!({"txs": too_many}));
@@ -221,13 +244,13 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(get_json(&client, &format!("{url}/v1/blocks?from_time=abc")).1["code"], "bad_query");
     assert_eq!(get_json(&client, &format!("{url}/v1/accounts/0x1234")).1["code"], "bad_address");
 
-    // Nothing but the two good transactions was committed.
-    wait_committed(&client, &url, &tx_hash(&notarize_tx(&key, chain_id, 1, "b", b"")));
+    // Nothing but the three good transactions was committed.
+    wait_committed(&client, &url, &tx_hash(&notarize_tx(&key, chain_id, 2, "bin", b"")));
     let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
     let total: u64 = (1..=latest["height"].as_u64().unwrap())
         .map(|h| get_json(&client, &format!("{url}/v1/blocks/{h}")).1["tx_count"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 2);
+    assert_eq!(total, 3);
 }
 
 #[test]
