@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, KeyCache, verify_batch};
 use consortia_execution::Account;
@@ -22,11 +23,19 @@ pub struct MempoolConfig {
     pub max_bytes: usize,
     /// How far past a sender's next nonce a transaction may run ahead.
     pub nonce_window: u64,
+    /// A transaction stuck behind a nonce gap this long may be evicted when the pool is full,
+    /// so senders with gaps cannot hold the pool against transactions that could run.
+    pub gapped_ttl: Duration,
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_txs: 30_000, max_bytes: 64 * 1024 * 1024, nonce_window: 1024 }
+        MempoolConfig {
+            max_txs: 30_000,
+            max_bytes: 64 * 1024 * 1024,
+            nonce_window: 1024,
+            gapped_ttl: Duration::from_secs(60),
+        }
     }
 }
 
@@ -96,6 +105,7 @@ pub struct PoolTx {
     /// Admission order across the whole pool: blocks take transactions first come, first
     /// served (within each sender's nonce order).
     arrival: u64,
+    admitted_at: Instant,
 }
 
 /// The result of a successful admission.
@@ -212,6 +222,9 @@ impl Mempool {
         // Stateless checks first, then one batched signature verification. What cannot fit in
         // the pool is refused before it is even decoded: a client retrying against a full pool
         // must not cost the node a decode and a verification per attempt.
+        if self.len() >= self.config.max_txs {
+            self.evict_gapped(self.config.gapped_ttl);
+        }
         let mut room = self.config.max_txs.saturating_sub(self.len());
         let decoded: Vec<Result<Transaction, AdmitError>> = raws
             .iter()
@@ -250,6 +263,7 @@ impl Mempool {
                     size: raw.len(),
                     tx: Arc::new(tx),
                     arrival: 0, // set under the pool's lock
+                    admitted_at: Instant::now(),
                 };
                 self.insert(state, pool_tx)
             })
@@ -375,6 +389,40 @@ impl Mempool {
                 queue.extend_ready();
             });
         }
+    }
+
+    /// Drops transactions that have waited behind a nonce gap for longer than `ttl`; returns
+    /// how many. Ready transactions are never dropped.
+    pub fn evict_gapped(&self, ttl: Duration) -> usize {
+        let mut inner = self.inner.lock();
+        let senders: Vec<Address> = inner
+            .senders
+            .iter()
+            .filter(|(_, q)| q.txs.range(q.ready_end..).next().is_some())
+            .map(|(sender, _)| *sender)
+            .collect();
+        let mut evicted = 0;
+        for sender in senders {
+            inner.update(&sender, |queue, inner| {
+                let stale: Vec<u64> = queue
+                    .txs
+                    .range(queue.ready_end..)
+                    .filter(|(_, ptx)| ptx.admitted_at.elapsed() >= ttl)
+                    .map(|(nonce, _)| *nonce)
+                    .collect();
+                for nonce in stale {
+                    if let Some(gone) = queue.txs.remove(&nonce) {
+                        inner.by_hash.remove(&gone.hash);
+                        inner.bytes -= gone.size;
+                        evicted += 1;
+                    }
+                }
+            });
+        }
+        if evicted > 0 {
+            tracing::info!(target: "node::mempool", evicted, "evicted transactions stuck behind nonce gaps");
+        }
+        evicted
     }
 
     /// Offers transactions taken for a block that was not built again.

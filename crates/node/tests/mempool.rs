@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
 use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig};
@@ -46,7 +47,7 @@ fn pool(max_txs: usize) -> Mempool {
         CHAIN,
         Suite::Standard.hash(),
         2048,
-        MempoolConfig { max_txs, max_bytes: 1 << 20, nonce_window: 4 },
+        MempoolConfig { max_txs, max_bytes: 1 << 20, nonce_window: 4, gapped_ttl: Duration::ZERO },
     )
 }
 
@@ -232,4 +233,26 @@ fn regression_blocks_take_transactions_in_arrival_order() {
     assert_eq!(pool.ready_count(), 1);
     assert_eq!(pool.take_for_block(10, 1 << 20).len(), 1);
     assert_eq!(pool.ready_count(), 0);
+}
+
+#[test]
+fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let store = &**node.store();
+    let pool = pool(2); // gapped_ttl 0: any gapped transaction is stale
+    let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
+    // Two transactions that can never run until nonce 0 comes: they fill the pool.
+    for r in
+        pool.admit_batch(store, &[encode(&tx(&a, CHAIN, 1, "g1")), encode(&tx(&a, CHAIN, 2, "g2"))])
+    {
+        r.unwrap();
+    }
+    assert_eq!((pool.len(), pool.ready_count()), (2, 0));
+    // A transaction that can run gets in: the gapped ones make room.
+    pool.admit_batch(store, &[encode(&tx(&b, CHAIN, 0, "ready"))]).pop().unwrap().unwrap();
+    assert_eq!((pool.len(), pool.ready_count()), (1, 1));
+    // Ready transactions are never evicted.
+    assert_eq!(pool.evict_gapped(Duration::ZERO), 0);
+    assert_eq!(pool.len(), 1);
 }
