@@ -173,6 +173,9 @@ pub struct Mempool {
     max_tx_bytes: usize,
     config: MempoolConfig,
     keys: KeyCache,
+    /// When a full pool last looked for gapped transactions (at most once a second: the scan
+    /// visits every sender, and a full pool sees many retries).
+    last_sweep: Mutex<Option<Instant>>,
     inner: Mutex<Inner>,
 }
 
@@ -189,6 +192,7 @@ impl Mempool {
             max_tx_bytes,
             config,
             keys: KeyCache::default(),
+            last_sweep: Mutex::new(None),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -222,7 +226,7 @@ impl Mempool {
         // Stateless checks first, then one batched signature verification. What cannot fit in
         // the pool is refused before it is even decoded: a client retrying against a full pool
         // must not cost the node a decode and a verification per attempt.
-        if self.len() >= self.config.max_txs {
+        if self.len() >= self.config.max_txs && self.sweep_due() {
             self.evict_gapped(self.config.gapped_ttl);
         }
         let mut room = self.config.max_txs.saturating_sub(self.len());
@@ -389,6 +393,15 @@ impl Mempool {
                 queue.extend_ready();
             });
         }
+    }
+
+    fn sweep_due(&self) -> bool {
+        let mut last = self.last_sweep.lock();
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 
     /// Drops transactions that have waited behind a nonce gap for longer than `ttl`; returns
