@@ -22,8 +22,7 @@ fn thousand_notarizations_commit_with_provable_state() {
     let node = DevNode::start(dir.path(), &[]);
     let client = http();
     let url = node.url.clone();
-    let (_, status) = get_json(&client, &format!("{url}/v1/status"));
-    let chain_id = status["chain_id"].as_u64().unwrap();
+    let chain_id = node.chain_id();
 
     // 1,000 transactions from 10 senders of all three schemes, submitted one per request
     // from 4 client threads.
@@ -136,8 +135,7 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     let node = DevNode::start(dir.path(), &[]);
     let client = http();
     let url = node.url.clone();
-    let (_, status) = get_json(&client, &format!("{url}/v1/status"));
-    let chain_id = status["chain_id"].as_u64().unwrap();
+    let chain_id = node.chain_id();
     let key = PrivateKey::generate(Scheme::Ed25519);
     let submit =
         |body: serde_json::Value| post_json(&client, &format!("{url}/v1/transactions"), &body);

@@ -50,6 +50,12 @@ impl DevNode {
         DevNode { child, url, data_dir: data_dir.to_path_buf() }
     }
 
+    /// The chain id the node reports.
+    pub fn chain_id(&self) -> u64 {
+        let (_, status) = get_json(&http(), &format!("{}/v1/status", self.url));
+        status["chain_id"].as_u64().expect("status has a chain id")
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
