@@ -116,6 +116,12 @@ impl RedbStore {
         }
     }
 
+    /// Checks every page and checksum of the database file (slow: reads the whole file).
+    /// `Ok(true)` when it is intact.
+    pub fn check_integrity(&mut self) -> Result<bool> {
+        Ok(self.db.check_integrity()?)
+    }
+
     /// Writes the genesis record and block 0 with the genesis state, atomically.
     pub fn initialize(&self, block: &Block, state: &PreparedState) -> Result<()> {
         self.write_block(block, &[], state, Some(&self.genesis))
