@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{Account, notary};
 use consortia_node::Node;
-use consortia_storage::{BlockReader, StateProofReader, StorageError, TxReader};
+use consortia_storage::{BlockReader, StateProofReader, StorageError, StoredHeader, TxReader};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -195,12 +195,15 @@ pub(crate) async fn get_transaction(
     Err(ApiError::not_found(format!("no transaction {hash} is committed or pending on this node")))
 }
 
-fn block_view(node: &Node, height: u64) -> ApiResult<BlockView> {
-    let header = node.store().header(height).map_err(storage)?;
-    header.map(BlockView::from).ok_or_else(|| {
+fn stored_header(node: &Node, height: u64) -> ApiResult<StoredHeader> {
+    node.store().header(height).map_err(storage)?.ok_or_else(|| {
         let latest = node.store().latest_height().unwrap_or(0);
         ApiError::not_found(format!("no block at height {height}; the latest is {latest}"))
     })
+}
+
+fn block_view(node: &Node, height: u64) -> ApiResult<BlockView> {
+    stored_header(node, height).map(BlockView::from)
 }
 
 /// The latest committed block
@@ -270,7 +273,8 @@ pub(crate) async fn blocks_by_time(
 #[utoipa::path(get, path = "/v1/status", tag = "node", responses((status = 200, body = StatusView)))]
 pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>> {
     let height = node.store().latest_height().map_err(storage)?;
-    let latest = block_view(&node, height)?;
+    // Only the header's hash and time: not the block view, which hex-encodes every tx hash.
+    let latest = stored_header(&node, height)?;
     let g = node.genesis();
     Ok(Json(StatusView {
         chain_id: g.chain_id,
@@ -278,8 +282,8 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
         suite: g.suite.to_string(),
         genesis_hash: node.genesis_hash().to_hex(),
         height,
-        latest_block_hash: latest.hash,
-        latest_block_time_ms: latest.time_ms,
+        latest_block_hash: latest.hash.to_hex(),
+        latest_block_time_ms: latest.header.time_ms,
         pending_txs: node.mempool().len(),
     }))
 }
@@ -324,11 +328,11 @@ pub(crate) async fn state_with_proof(
     .await
     .map_err(ApiError::internal)?;
     let (key_bytes, proof) = proof.map_err(storage)?;
-    let header = block_view(&node, height)?;
+    let header = stored_header(&node, height)?;
     Ok(Json(StateProofView {
         key: hex0x(&key_bytes),
         height,
-        block_hash: header.hash,
+        block_hash: header.hash.to_hex(),
         state_root: proof.state_root.to_hex(),
         value: proof.value.as_deref().map(hex0x),
         proof: hex0x(&proof.proof),
