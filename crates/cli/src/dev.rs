@@ -74,7 +74,8 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     let node = Node::open(NodeConfig {
         data_dir: args.data_dir.clone(),
         genesis,
-        validator_key: key,
+        validator_key: Some(key),
+        network: None,
         mempool: MempoolConfig { max_txs: args.mempool_max_txs, ..Default::default() },
     })
     .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;

@@ -425,7 +425,12 @@ fn readme_cli_commands_work() {
         .output()
         .unwrap();
     assert!(!dup.status.success());
-    assert!(String::from_utf8_lossy(&dup.stdout).contains("notary_id_taken"));
+    assert!(
+        String::from_utf8_lossy(&dup.stdout).contains("notary_id_taken"),
+        "{}{}",
+        String::from_utf8_lossy(&dup.stdout),
+        String::from_utf8_lossy(&dup.stderr)
+    );
 
     let status: serde_json::Value = serde_json::from_str(&run(&["status"])).unwrap();
     assert!(status["height"].as_u64().unwrap() >= 2);

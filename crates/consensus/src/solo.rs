@@ -80,6 +80,8 @@ impl Engine for Solo {
                 self.pending = count;
                 self.maybe_cut(now_ms)
             }
+            // One validator: there are no peers, so nothing to hear from or catch up with.
+            Input::Message { .. } | Input::Validated { .. } | Input::Synced { .. } => vec![],
             Input::ProposalBuilt { header, now_ms } => {
                 if !self.in_flight || header.height != self.height {
                     return vec![]; // not the proposal we asked for

@@ -1,28 +1,38 @@
 //! A Consortia node: mempool, consensus driver, executor and storage assembled.
 //!
 //! [`Node::open`] opens (or creates from genesis) the node's store; [`Node::run`] drives the
-//! consensus engine until shutdown: it feeds the engine inputs, builds and executes the blocks
-//! it asks for, and commits the blocks it decides. [`Node::submit`] is the way in for
-//! transactions (the HTTP API in `consortia-rpc` calls it).
+//! consensus engine (solo or BFT) until shutdown: it feeds the engine inputs, builds and
+//! executes the blocks it asks for, re-executes the blocks peers propose, keeps the consensus
+//! WAL, talks to peers over mutual TLS (`consortia-network`), catches up by block sync, and
+//! commits the blocks decided. [`Node::submit`] is the way in for transactions (the HTTP API in
+//! `consortia-rpc` calls it); they are gossiped to the other nodes.
 //!
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 
+mod driver;
 pub mod mempool;
+mod p2p;
+mod wal;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use consortia_consensus::{Engine, Input, Output, Solo};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
 use consortia_execution::{BlockContext, ExecutionError, Executor};
+use consortia_network::{NetError, Network, NetworkConfig};
 use consortia_storage::{
     BlockReader, BlockWriter, PendingState, PreparedState, RedbStore, StorageError,
 };
-use consortia_types::{Block, Genesis, Header, Height, Receipt};
+use consortia_types::{Block, ConsensusKind, Genesis, Header, Height, Receipt};
 use tokio::sync::{Notify, watch};
 
 use crate::mempool::{AdmitError, Admitted, Mempool, MempoolConfig, PoolTx};
+
+pub use consortia_network as network;
+
+/// How far ahead of this node's clock a proposed block's time may be.
+const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -33,11 +43,21 @@ pub enum NodeError {
     #[error("invalid genesis: {0}")]
     Genesis(String),
     #[error(
-        "this node's key is not the validator named in genesis; a solo chain needs the key of its one validator"
+        "this node's key is not one of the genesis validators; a solo chain needs the key of its one validator, and a BFT observer runs without a validator key"
     )]
     NotValidator,
     #[error("a blocking task failed: {0}")]
     Task(String),
+    #[error("consensus WAL: {0}")]
+    Wal(String),
+    #[error(transparent)]
+    Network(#[from] NetError),
+    #[error("a BFT node needs a network configuration (listen address, peers, TLS identity)")]
+    NoNetwork,
+    #[error(
+        "block {height} carries a valid certificate but this node computes different results ({reason}): its state diverged from the chain; stop it and resync it from an empty data directory"
+    )]
+    Diverged { height: Height, reason: String },
 }
 
 /// How to run a node.
@@ -45,8 +65,12 @@ pub enum NodeError {
 pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub genesis: Genesis,
-    pub validator_key: PrivateKey,
+    /// The consensus key. `None` runs a BFT observer: a full node that follows the chain
+    /// without voting.
+    pub validator_key: Option<PrivateKey>,
     pub mempool: MempoolConfig,
+    /// Peers and TLS identity; required for BFT, unused by solo.
+    pub network: Option<NetworkConfig>,
 }
 
 /// A running node's shared state.
@@ -57,13 +81,20 @@ pub struct Node {
     genesis: Genesis,
     genesis_hash: Hash,
     executor: Executor,
-    key: PrivateKey,
+    key: Option<PrivateKey>,
+    data_dir: PathBuf,
+    network: Option<NetworkConfig>,
+    /// The running network, once [`Node::run`] started it: admitted transactions go out on it.
+    gossip: OnceLock<Network>,
+    /// The last decided block while its commit may still be under way: admission reads nonces
+    /// through it, so a sender's next nonce counts blocks decided but not yet on disk.
+    decided: parking_lot::Mutex<Option<Arc<Built>>>,
     /// Wakes the driver when transactions arrive.
     arrivals: Notify,
     committed: watch::Sender<Height>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -72,8 +103,18 @@ impl Node {
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
         let genesis = config.genesis;
         genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
-        if !genesis.validators.iter().any(|v| v.public_key == config.validator_key.public_key()) {
-            return Err(NodeError::NotValidator);
+        let is_validator =
+            |key: &PrivateKey| genesis.validators.iter().any(|v| v.public_key == key.public_key());
+        match (&genesis.params.consensus, &config.validator_key) {
+            (ConsensusKind::Solo, Some(key)) if is_validator(key) => {}
+            (ConsensusKind::Solo, _) => return Err(NodeError::NotValidator),
+            (ConsensusKind::Bft, Some(key)) if !is_validator(key) => {
+                return Err(NodeError::NotValidator);
+            }
+            (ConsensusKind::Bft, _) if config.network.is_none() => {
+                return Err(NodeError::NoNetwork);
+            }
+            (ConsensusKind::Bft, _) => {}
         }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StorageError::Database(format!("{}: {e}", config.data_dir.display())))?;
@@ -112,6 +153,10 @@ impl Node {
             genesis,
             executor,
             key: config.validator_key,
+            data_dir: config.data_dir,
+            network: config.network,
+            gossip: OnceLock::new(),
+            decided: parking_lot::Mutex::new(None),
             arrivals: Notify::new(),
             committed: watch::Sender::new(height),
         }))
@@ -142,13 +187,50 @@ impl Node {
         self.committed.subscribe()
     }
 
-    /// Admits encoded transactions (signature checks run on the blocking pool).
+    /// Whether a transaction waits in the pool or in a block decided but not yet on disk.
+    pub fn is_pending(&self, hash: &Hash) -> bool {
+        if self.mempool.contains(hash) {
+            return true;
+        }
+        let decided = self.decided.lock();
+        decided.as_ref().is_some_and(|b| {
+            b.block.header.height > *self.committed.borrow() && b.tx_hashes.contains(hash)
+        })
+    }
+
+    /// The peers this node is connected to.
+    pub fn peer_count(&self) -> usize {
+        self.gossip.get().map_or(0, |n| n.peers().len())
+    }
+
+    /// Admits encoded transactions (signature checks run on the blocking pool) and gossips the
+    /// new ones to the other nodes.
     pub async fn submit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
+        let results = self.admit(raws.clone()).await;
+        if let Some(network) = self.gossip.get() {
+            let fresh: Vec<Vec<u8>> = raws
+                .into_iter()
+                .zip(&results)
+                .filter(|(_, r)| r.as_ref().is_ok_and(|a| !a.already_known))
+                .map(|(raw, _)| raw)
+                .collect();
+            if !fresh.is_empty() {
+                network.broadcast(p2p::Wire::Txs(fresh).encode());
+            }
+        }
+        results
+    }
+
+    /// Admits transactions without gossiping them (they came from a peer).
+    async fn admit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
         let node = Arc::clone(self);
-        let results =
-            tokio::task::spawn_blocking(move || node.mempool.admit_batch(&*node.store, &raws))
-                .await
-                .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
+        let results = tokio::task::spawn_blocking(move || {
+            let decided = node.decided.lock().clone();
+            let pending = decided.as_ref().map(|b| &b.state);
+            node.mempool.admit_batch(&PendingState { store: &node.store, pending }, &raws)
+        })
+        .await
+        .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
         }
@@ -159,89 +241,11 @@ impl Node {
     /// stop than to go on from a state that may not be on disk).
     ///
     /// Commits are pipelined: once a block is decided, its commit (the fsync) runs on a blocking
-    /// thread while the next block is built on top of it, reading through the decided block's
-    /// prepared state. Commits stay in height order: a block's commit starts after the previous
-    /// one has finished, and a transaction is visible through the API once its block is durable.
-    pub async fn run(
-        self: Arc<Self>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), NodeError> {
-        let latest = self.store.header(self.store.latest_height()?)?.ok_or_else(|| {
-            StorageError::Corrupt { table: "headers", detail: "latest block missing".into() }
-        })?;
-        let mut engine = Solo::new(
-            self.genesis.chain_id,
-            self.hash_algorithm(),
-            self.key.clone(),
-            self.genesis.params.clone(),
-            latest.header.height + 1,
-            now_ms(),
-        );
-        let mut tip = Tip { hash: latest.hash, time_ms: latest.header.time_ms, pending: None };
-        let mut committing: Option<tokio::task::JoinHandle<Result<(), NodeError>>> = None;
-        let mut building: Option<Built> = None;
-        let mut wake_at: Option<u64> = None;
-        let mut inputs =
-            vec![Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() }];
-        loop {
-            while let Some(input) = inputs.pop() {
-                for output in engine.handle(input) {
-                    match output {
-                        Output::WakeAt { at_ms } => wake_at = Some(at_ms),
-                        Output::BuildProposal { height } => {
-                            let built = self.clone().build(height, tip.clone()).await?;
-                            let header = built.block.header.clone();
-                            building = Some(built);
-                            inputs.push(Input::ProposalBuilt { header, now_ms: now_ms() });
-                        }
-                        Output::Commit { height, block_hash, certificate } => {
-                            let Some(mut built) = building.take() else { continue };
-                            if built.block.header.height != height || built.hash != block_hash {
-                                continue; // decided a block this node did not build: not in solo
-                            }
-                            built.block.certificate = Some(certificate);
-                            // In order: the previous commit must be durable first.
-                            if let Some(previous) = committing.take() {
-                                previous.await.map_err(|e| NodeError::Task(e.to_string()))??;
-                            }
-                            let built = Arc::new(built);
-                            tip = Tip {
-                                hash: built.hash,
-                                time_ms: built.block.header.time_ms,
-                                pending: Some(built.clone()),
-                            };
-                            let node = self.clone();
-                            committing =
-                                Some(tokio::task::spawn_blocking(move || node.commit(&built)));
-                            inputs.push(Input::TxsReady {
-                                count: self.mempool.ready_count(),
-                                now_ms: now_ms(),
-                            });
-                        }
-                    }
-                }
-            }
-            let sleep = match wake_at {
-                Some(at) => Duration::from_millis(at.saturating_sub(now_ms())),
-                None => Duration::from_secs(3600),
-            };
-            tokio::select! {
-                _ = self.arrivals.notified() => {
-                    inputs.push(Input::TxsReady { count: self.mempool.ready_count(), now_ms: now_ms() });
-                }
-                _ = tokio::time::sleep(sleep) => {
-                    wake_at = None;
-                    inputs.push(Input::Tick { now_ms: now_ms() });
-                }
-                _ = shutdown.changed() => {
-                    if let Some(last) = committing.take() {
-                        last.await.map_err(|e| NodeError::Task(e.to_string()))??;
-                    }
-                    tracing::info!(target: "node", "consensus driver stopped");
-                    return Ok(());
-                }
-            }
-        }
+    /// thread while the next block is built (or validated) on top of it, reading through the
+    /// decided block's prepared state. Commits stay in height order, and a transaction is
+    /// visible through the API once its block is durable.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+        driver::Driver::run(self, shutdown).await
     }
 
     /// Takes ready transactions, executes them on top of `parent` and computes the roots.
@@ -263,7 +267,7 @@ impl Node {
             let ctx = BlockContext {
                 height,
                 time_ms: now_ms().max(parent.time_ms),
-                proposer: self.key.public_key().address(),
+                proposer: self.key.as_ref().map(|k| k.public_key().address()).unwrap_or_default(),
             };
             let outcome = match self.executor.execute_block(&state, ctx, &transactions) {
                 Ok(outcome) => outcome,
@@ -298,21 +302,135 @@ impl Node {
                 hash,
                 receipts: outcome.receipts,
                 state: prepared,
+                tx_hashes,
                 pool_txs: txs,
             });
         }
     }
 
-    /// Writes a decided block durably, then lets the pool and the API know.
+    /// Re-executes a block another node built, on top of `parent`: it must extend the parent,
+    /// carry valid transactions, and reproduce every root of its header.
+    async fn execute_received(
+        self: Arc<Self>,
+        block: Block,
+        parent: Tip,
+    ) -> Result<Result<Built, Rejection>, NodeError> {
+        tokio::task::spawn_blocking(move || self.execute_received_blocking(block, &parent))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?
+    }
+
+    fn execute_received_blocking(
+        &self,
+        block: Block,
+        parent: &Tip,
+    ) -> Result<Result<Built, Rejection>, NodeError> {
+        let bad = |m: String| Ok(Err(Rejection::Malformed(m)));
+        let h = &block.header;
+        let params = &self.genesis.params;
+        if h.chain_id != self.genesis.chain_id
+            || h.height != parent.height + 1
+            || h.parent_hash != parent.hash
+        {
+            return bad(format!("block {} does not extend block {}", h.height, parent.height));
+        }
+        if h.time_ms < parent.time_ms || h.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
+            return bad(format!(
+                "block time {} is before its parent's or too far ahead",
+                h.time_ms
+            ));
+        }
+        let txs = &block.transactions;
+        if h.tx_count as usize != txs.len() || txs.len() > params.max_block_txs as usize {
+            return bad(format!(
+                "block holds {} transactions, header says {}",
+                txs.len(),
+                h.tx_count
+            ));
+        }
+        let algo = self.hash_algorithm();
+        let mut hashes = Vec::with_capacity(txs.len());
+        let mut bytes = 0u64;
+        for tx in txs {
+            let raw = consortia_types::encode(tx);
+            if raw.len() > params.max_tx_bytes as usize {
+                return bad("a transaction is over the size limit".into());
+            }
+            if let Err(e) = tx.check_stateless(self.genesis.chain_id) {
+                return bad(format!("a transaction is invalid: {e}"));
+            }
+            bytes += raw.len() as u64;
+            hashes.push(algo.digest(&raw));
+        }
+        if bytes > params.max_block_bytes {
+            return bad("the block is over the size limit".into());
+        }
+        if self.executor.tx_root(&hashes) != h.tx_root {
+            return bad("transaction root does not match the transactions".into());
+        }
+        if !self.mempool.verify_block_signatures(txs, &hashes) {
+            return bad("a transaction signature does not verify".into());
+        }
+        let pending = parent.pending.as_ref().map(|b| &b.state);
+        let state = PendingState { store: &self.store, pending };
+        let ctx = BlockContext { height: h.height, time_ms: h.time_ms, proposer: h.proposer };
+        let outcome = match self.executor.execute_block(&state, ctx, txs) {
+            Ok(outcome) => outcome,
+            Err(e @ (ExecutionError::BadNonce { .. } | ExecutionError::WrongChain { .. })) => {
+                return bad(e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let receipts_root = self.executor.receipts_root(&outcome.receipts);
+        let prepared = self.store.prepare_state(h.height, outcome.changes, pending)?;
+        if prepared.root() != h.state_root || receipts_root != h.receipts_root {
+            let reason = format!(
+                "state root {} / receipts root {} where the header says {} / {}",
+                prepared.root(),
+                receipts_root,
+                h.state_root,
+                h.receipts_root
+            );
+            return Ok(Err(Rejection::Diverged(reason)));
+        }
+        let hash = h.hash(algo);
+        Ok(Ok(Built {
+            block,
+            hash,
+            receipts: outcome.receipts,
+            state: prepared,
+            tx_hashes: hashes,
+            pool_txs: vec![],
+        }))
+    }
+
+    /// Writes a decided block durably, then lets the API know.
     fn commit(&self, built: &Built) -> Result<(), NodeError> {
         let started = std::time::Instant::now();
         self.store.commit_block(&built.block, &built.receipts, &built.state)?;
-        self.mempool.remove_committed(&built.pool_txs);
         let height = built.block.header.height;
         let ms = started.elapsed().as_millis() as u64;
-        tracing::debug!(target: "node::commit", height, txs = built.pool_txs.len(), ms, "committed");
+        tracing::debug!(target: "node::commit", height, txs = built.block.transactions.len(), ms, "committed");
         self.committed.send_replace(height);
         Ok(())
+    }
+}
+
+/// Why a received block is not voted for.
+#[derive(Debug)]
+enum Rejection {
+    /// The block breaks a rule any node can check without executing it, or a transaction
+    /// cannot execute: its proposer (or the peer that sent it) is at fault.
+    Malformed(String),
+    /// Executing it gives other roots than its header's.
+    Diverged(String),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Malformed(m) | Rejection::Diverged(m) => f.write_str(m),
+        }
     }
 }
 
@@ -320,16 +438,20 @@ impl Node {
 /// commit may still be under way.
 #[derive(Clone)]
 struct Tip {
+    height: Height,
     hash: Hash,
     time_ms: u64,
     pending: Option<Arc<Built>>,
 }
 
-/// A block this node built, waiting for the engine's decision.
+/// An executed block waiting for the engine's decision (built here or received).
+#[derive(Debug)]
 struct Built {
     block: Block,
     hash: Hash,
     receipts: Vec<Receipt>,
     state: PreparedState,
+    tx_hashes: Vec<Hash>,
+    /// What this node's pool gave the block (empty for blocks received from peers).
     pool_txs: Vec<PoolTx>,
 }

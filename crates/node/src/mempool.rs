@@ -149,6 +149,8 @@ struct Inner {
     bytes: usize,
     /// Sum of [`SenderQueue::unproposed`]: transactions the next block could take.
     ready: usize,
+    /// Bumped by every [`Mempool::remove_committed`].
+    removals: u64,
 }
 
 impl Inner {
@@ -282,16 +284,25 @@ impl Mempool {
         let nonce = ptx.tx.body.nonce;
         // Read the committed nonce before taking the lock (it is only needed for new senders,
         // but a store read under the lock would serialize every admission behind the disk).
-        let known = self.inner.lock().senders.get(&ptx.sender).map(|q| q.base);
-        let base = match known {
-            Some(base) => base,
-            None => {
-                Account::read(state, &ptx.sender)
-                    .map_err(|e| AdmitError::State(e.to_string()))?
-                    .nonce
+        // If a block was removed from the pool meanwhile, the read may be a block old: read again.
+        let (base, mut inner) = loop {
+            let (known, removals) = {
+                let inner = self.inner.lock();
+                (inner.senders.get(&ptx.sender).map(|q| q.base), inner.removals)
+            };
+            let base = match known {
+                Some(base) => base,
+                None => {
+                    Account::read(state, &ptx.sender)
+                        .map_err(|e| AdmitError::State(e.to_string()))?
+                        .nonce
+                }
+            };
+            let inner = self.inner.lock();
+            if inner.removals == removals {
+                break (base, inner);
             }
         };
-        let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&ptx.hash) {
             return Ok(Admitted { hash: ptx.hash, already_known: true });
         }
@@ -372,12 +383,35 @@ impl Mempool {
         out
     }
 
-    /// Forgets transactions that a committed block carried and advances their senders.
-    pub fn remove_committed(&self, committed: &[PoolTx]) {
+    /// Checks the signatures of a proposed block's transactions, skipping those this pool
+    /// admitted (checked then: a signature is verified once per node). True if all verify.
+    pub fn verify_block_signatures(&self, txs: &[Transaction], hashes: &[Hash]) -> bool {
+        let unknown: Vec<&Transaction> = {
+            let inner = self.inner.lock();
+            txs.iter()
+                .zip(hashes)
+                .filter(|(_, h)| !inner.by_hash.contains_key(h))
+                .map(|(t, _)| t)
+                .collect()
+        };
+        let messages: Vec<Vec<u8>> =
+            unknown.iter().map(|tx| Transaction::signing_bytes(&tx.body)).collect();
+        let items: Vec<_> = unknown
+            .iter()
+            .zip(&messages)
+            .map(|(tx, m)| (&tx.body.public_key, m.as_slice(), &tx.signature))
+            .collect();
+        verify_batch(&items, &self.keys).iter().all(Result::is_ok)
+    }
+
+    /// Forgets transactions that a decided block carried (by sender and nonce, whoever built
+    /// the block) and advances their senders.
+    pub fn remove_committed(&self, committed: impl IntoIterator<Item = (Address, u64)>) {
         let mut inner = self.inner.lock();
-        for ptx in committed {
-            let next = ptx.tx.body.nonce + 1;
-            inner.update(&ptx.sender, |queue, inner| {
+        inner.removals += 1;
+        for (sender, nonce) in committed {
+            let next = nonce + 1;
+            inner.update(&sender, |queue, inner| {
                 if next <= queue.base {
                     return;
                 }

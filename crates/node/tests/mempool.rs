@@ -36,7 +36,8 @@ fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
     Node::open(NodeConfig {
         data_dir: dir.path().to_path_buf(),
         genesis,
-        validator_key: validator,
+        validator_key: Some(validator),
+        network: None,
         mempool: MempoolConfig::default(),
     })
     .unwrap()
@@ -127,7 +128,7 @@ fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
     // Candidates come in nonce order; committing them frees the pool.
     let candidates = pool.take_for_block(2, 1 << 20);
     assert_eq!(candidates.iter().map(|c| c.tx.body.nonce).collect::<Vec<_>>(), vec![0, 1]);
-    pool.remove_committed(&candidates);
+    pool.remove_committed(candidates.iter().map(|c| (c.sender, c.tx.body.nonce)));
     assert_eq!((pool.len(), pool.ready_count()), (1, 1));
     // A replay of a committed nonce is refused once the pool has advanced.
     let replay = pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "again"))]).pop().unwrap();

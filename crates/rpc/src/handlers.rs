@@ -181,7 +181,7 @@ pub(crate) async fn get_transaction(
         })?;
         return Ok(Json(TxLookupView::committed(&tx, header.hash.to_hex())));
     }
-    if node.mempool().contains(&hash) {
+    if node.is_pending(&hash) {
         return Ok(Json(TxLookupView {
             hash: hash.to_hex(),
             status: "pending".into(),

@@ -44,7 +44,7 @@ pub struct Block {
 
 /// Which step of a round a vote belongs to. Solo consensus only precommits; the BFT engine
 /// adds prevotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
 #[borsh(use_discriminant = true)]
 #[repr(u8)]
 pub enum VoteKind {

@@ -30,6 +30,9 @@ pub struct GenesisAccount {
 pub enum ConsensusKind {
     /// One validator signs every block: development and single-organization chains.
     Solo = 0,
+    /// Tendermint-style Byzantine fault tolerance: 3f+1 validators tolerate f faulty ones,
+    /// even malicious ones; a block is final once more than 2/3 of the power precommits it.
+    Bft = 1,
 }
 
 /// Chain parameters fixed at genesis (governance may change some later).
@@ -47,6 +50,14 @@ pub struct ChainParams {
     /// With nothing to do, an empty block is cut after this long (a liveness heartbeat);
     /// 0 cuts no empty blocks.
     pub empty_block_interval_ms: u64,
+    /// BFT: how long a validator waits for a round's proposal before voting nil.
+    pub timeout_propose_ms: u64,
+    /// BFT: how long a validator waits, after seeing votes of more than 2/3 of the power for
+    /// different values, before voting nil in the next step.
+    pub timeout_vote_ms: u64,
+    /// BFT: every round waits this much longer than the previous one (linear backoff, so a
+    /// slow network eventually fits in a round).
+    pub timeout_delta_ms: u64,
 }
 
 impl Default for ChainParams {
@@ -58,6 +69,9 @@ impl Default for ChainParams {
             max_block_bytes: 16 * 1024 * 1024,
             block_interval_ms: 20,
             empty_block_interval_ms: 0,
+            timeout_propose_ms: 1_000,
+            timeout_vote_ms: 500,
+            timeout_delta_ms: 250,
         }
     }
 }
@@ -75,6 +89,17 @@ pub struct Genesis {
     pub accounts: Vec<GenesisAccount>,
     #[serde(default)]
     pub params: ChainParams,
+    /// The nodes allowed in the chain's peer-to-peer network (validators and observers), by
+    /// the Ed25519 key of their TLS certificate. A peer whose key is not here is refused.
+    #[serde(default)]
+    pub nodes: Vec<NodeIdentity>,
+}
+
+/// A node of the network: a name for people, and the key its TLS certificate carries.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    pub name: String,
+    pub key: PublicKey,
 }
 
 impl Genesis {
@@ -99,6 +124,7 @@ impl Genesis {
             }],
             accounts: vec![],
             params: ChainParams::default(),
+            nodes: vec![],
         }
     }
 
@@ -144,6 +170,25 @@ impl Genesis {
         }
         if p.consensus == ConsensusKind::Solo && self.validators.len() > 1 {
             problems.push("solo consensus takes exactly one validator".to_owned());
+        }
+        let mut node_keys: Vec<_> = self.nodes.iter().map(|n| &n.key).collect();
+        if node_keys.iter().any(|k| k.scheme() != consortia_crypto::Scheme::Ed25519) {
+            problems.push("node keys (TLS identities) must be Ed25519 keys".to_owned());
+        }
+        node_keys.sort();
+        node_keys.dedup();
+        if node_keys.len() != self.nodes.len() {
+            problems.push("node keys must be distinct".to_owned());
+        }
+        if p.consensus == ConsensusKind::Bft && self.validators.len() < 4 {
+            problems.push(
+                "BFT consensus needs at least 4 validators (3f+1 tolerate f faulty ones)"
+                    .to_owned(),
+            );
+        }
+        if p.timeout_propose_ms == 0 || p.timeout_vote_ms == 0 {
+            problems
+                .push("params.timeout_propose_ms and timeout_vote_ms must be above 0".to_owned());
         }
         if problems.is_empty() {
             Ok(())

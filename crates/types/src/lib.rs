@@ -16,7 +16,7 @@ mod transaction;
 
 pub use block::{Block, CommitCertificate, Header, Vote, VoteKind};
 pub use error::TypesError;
-pub use genesis::{ChainParams, ConsensusKind, Genesis, GenesisAccount, Validator};
+pub use genesis::{ChainParams, ConsensusKind, Genesis, GenesisAccount, NodeIdentity, Validator};
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{NOTARY_LIMITS, NotarizeRecord, NotaryLimits, Payload, Transaction, TxBody};
 

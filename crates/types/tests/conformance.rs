@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_types::{
-    ChainParams, CommitCertificate, Genesis, GenesisAccount, Header, NotarizeRecord, Payload,
-    Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote, VoteKind, encode,
+    ChainParams, CommitCertificate, Genesis, GenesisAccount, Header, NodeIdentity, NotarizeRecord,
+    Payload, Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote, VoteKind, encode,
 };
 
 fn key() -> PrivateKey {
@@ -120,11 +120,12 @@ fn receipt_and_genesis_encodings_are_pinned() {
         validators: vec![Validator { name: "v0".into(), public_key: key().public_key(), power: 1 }],
         accounts: vec![GenesisAccount { address: Address([9; 20]), balance: 10u128.pow(24) }],
         params: ChainParams::default(),
+        nodes: vec![NodeIdentity { name: "node-0".into(), key: key().public_key() }],
     };
     pin(
         "genesis",
         &encode(&genesis),
-        "0x717ce69242c0ed1b9379215e1d5ba70b9eaa236ea4641baf90910540f1040db4",
+        "0xd1a33f31af23a166669c9b8fcc3858c245b9e35aadf200494dafc292bcb76a01",
     );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));

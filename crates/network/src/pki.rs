@@ -1,0 +1,68 @@
+//! The consortium PKI: a certificate authority created with the network, and node certificates
+//! issued under it (rcgen, Ed25519). A node's certificate carries its node key, the key genesis
+//! lists for it; the CA proves the certificate was issued by the consortium, the key list says
+//! which nodes belong to this chain.
+
+use consortia_crypto::PrivateKey;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ED25519,
+};
+
+use crate::NetError;
+
+/// Every node certificate carries this DNS name; dialers expect it. Which node a peer is comes
+/// from its certificate's key, not from its name.
+pub const NODE_DNS_NAME: &str = "node.consortia";
+
+/// A consortium certificate authority.
+#[derive(Debug)]
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn rcgen_error(e: rcgen::Error) -> NetError {
+    NetError::Certificate(e.to_string())
+}
+
+impl Ca {
+    /// A new self-signed CA named after the consortium.
+    pub fn generate(consortium: &str) -> Result<Ca, NetError> {
+        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(rcgen_error)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name.push(DnType::CommonName, format!("{consortium} CA"));
+        params.distinguished_name.push(DnType::OrganizationName, consortium);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).map_err(rcgen_error)?;
+        let key_pem = key.serialize_pem();
+        Ok(Ca { issuer: Issuer::new(params, key), cert_pem: cert.pem(), key_pem })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA's private key (PKCS#8 PEM): keep it offline once the nodes have certificates.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// Issues a TLS certificate (PEM) for a node's Ed25519 key, for both server and client use.
+    pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, NetError> {
+        if node_key.scheme() != consortia_crypto::Scheme::Ed25519 {
+            return Err(NetError::Certificate("node keys are Ed25519 keys".into()));
+        }
+        let key = KeyPair::from_pem(&node_key.to_pkcs8_pem()).map_err(rcgen_error)?;
+        let mut params =
+            CertificateParams::new(vec![NODE_DNS_NAME.to_owned()]).map_err(rcgen_error)?;
+        params.distinguished_name.push(DnType::CommonName, node_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
+        Ok(cert.pem())
+    }
+}

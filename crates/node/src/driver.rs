@@ -1,0 +1,482 @@
+//! The consensus driver: carries out what the engine asks (build, validate, persist, send,
+//! commit), feeds it what happens (time, transactions, peers' messages), and keeps a lagging
+//! node in step by block sync. One loop for every engine: solo simply never asks to validate,
+//! persist or send.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Solo};
+use consortia_crypto::Hash;
+use consortia_network::{NetEvent, Network, PeerId};
+use consortia_storage::{BlockReader, StorageError};
+use consortia_types::{Block, CommitCertificate, ConsensusKind, Height};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
+use crate::wal::{Wal, WalEntry};
+use crate::{Built, Node, NodeError, Rejection, Tip, now_ms};
+
+/// Blocks received with proposals and kept until executed or stale, at most.
+const MAX_BODIES: usize = 64;
+/// A node this long at one height asks a peer that is ahead for the block.
+const STUCK: Duration = Duration::from_secs(2);
+
+pub(crate) struct Driver {
+    node: Arc<Node>,
+    engine: Box<dyn Engine>,
+    /// This node's index in the validator set (none for an observer).
+    me: Option<u32>,
+    network: Option<Network>,
+    wal: Option<Wal>,
+    wal_dirty: bool,
+    tip: Tip,
+    /// Executed blocks of the height being decided (built here, or received and validated).
+    candidates: HashMap<Hash, Built>,
+    /// Blocks received with proposals, not executed yet.
+    bodies: HashMap<Hash, Block>,
+    committing: Option<JoinHandle<Result<(), NodeError>>>,
+    wake_at: Option<u64>,
+    peer_heights: HashMap<PeerId, Height>,
+    last_sync_request: Option<Instant>,
+    height_since: Instant,
+    /// Engine inputs waiting, each with the peer it came from.
+    inputs: VecDeque<(Input, Option<PeerId>)>,
+}
+
+impl Driver {
+    pub(crate) async fn run(
+        node: Arc<Node>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
+        let latest = node.store.header(node.store.latest_height()?)?.ok_or_else(|| {
+            StorageError::Corrupt { table: "headers", detail: "latest block missing".into() }
+        })?;
+        let next = latest.header.height + 1;
+        let genesis = &node.genesis;
+        let me = node.key.as_ref().and_then(|k| {
+            let public = k.public_key();
+            genesis.validators.iter().position(|v| v.public_key == public).map(|i| i as u32)
+        });
+        let mut bodies = HashMap::new();
+        let (engine, wal): (Box<dyn Engine>, Option<Wal>) = match genesis.params.consensus {
+            ConsensusKind::Solo => {
+                let key = node.key.clone().ok_or(NodeError::NotValidator)?;
+                let solo = Solo::new(
+                    genesis.chain_id,
+                    node.hash_algorithm(),
+                    key,
+                    genesis.params.clone(),
+                    next,
+                    now_ms(),
+                );
+                (Box::new(solo), None)
+            }
+            ConsensusKind::Bft => {
+                let (wal, entries) = Wal::open(&node.data_dir.join("consensus.wal"))
+                    .map_err(|e| NodeError::Wal(e.to_string()))?;
+                let mut messages = Vec::new();
+                for entry in entries {
+                    match entry {
+                        WalEntry::Message(m) => messages.push(m),
+                        WalEntry::Block(b) if b.header.height >= next => {
+                            bodies.insert(b.header.hash(node.hash_algorithm()), b);
+                        }
+                        WalEntry::Block(_) => {}
+                    }
+                }
+                let config = BftConfig {
+                    chain_id: genesis.chain_id,
+                    hash: node.hash_algorithm(),
+                    validators: genesis.validators.clone(),
+                    params: genesis.params.clone(),
+                    key: node.key.clone(),
+                };
+                (Box::new(Bft::new(config, next, now_ms(), messages)), Some(wal))
+            }
+        };
+        // Without a network the event channel stays open and silent.
+        let (_silent, mut events) = mpsc::channel(1);
+        let network = match node.network.clone() {
+            Some(config) => {
+                let (network, net_events) = Network::start(config, shutdown.clone()).await?;
+                events = net_events;
+                let _ = node.gossip.set(network.clone());
+                Some(network)
+            }
+            None => None,
+        };
+        let mut driver = Driver {
+            engine,
+            me,
+            network,
+            wal,
+            wal_dirty: false,
+            tip: Tip {
+                height: latest.header.height,
+                hash: latest.hash,
+                time_ms: latest.header.time_ms,
+                pending: None,
+            },
+            candidates: HashMap::new(),
+            bodies,
+            committing: None,
+            wake_at: None,
+            peer_heights: HashMap::new(),
+            last_sync_request: None,
+            height_since: Instant::now(),
+            inputs: VecDeque::new(),
+            node,
+        };
+        driver.push(Input::TxsReady { count: driver.node.mempool.ready_count(), now_ms: now_ms() });
+        let mut status = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            driver.drain().await?;
+            let sleep = match driver.wake_at {
+                Some(at) => Duration::from_millis(at.saturating_sub(now_ms())),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = driver.node.arrivals.notified() => {
+                    driver.push(Input::TxsReady { count: driver.node.mempool.ready_count(), now_ms: now_ms() });
+                }
+                _ = tokio::time::sleep(sleep) => {
+                    driver.wake_at = None;
+                    driver.push(Input::Tick { now_ms: now_ms() });
+                }
+                Some(event) = events.recv() => driver.on_network(event).await?,
+                _ = status.tick() => {
+                    driver.send_status(None);
+                    driver.maybe_sync();
+                }
+                _ = shutdown.changed() => {
+                    if let Some(last) = driver.committing.take() {
+                        last.await.map_err(|e| NodeError::Task(e.to_string()))??;
+                    }
+                    tracing::info!(target: "node", "consensus driver stopped");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, input: Input) {
+        self.inputs.push_back((input, None));
+    }
+
+    /// Feeds the engine everything waiting and carries out what it answers.
+    async fn drain(&mut self) -> Result<(), NodeError> {
+        while let Some((input, from)) = self.inputs.pop_front() {
+            for output in self.engine.handle(input) {
+                self.carry_out(output, from).await?;
+            }
+        }
+        self.sync_wal().await
+    }
+
+    async fn carry_out(&mut self, output: Output, from: Option<PeerId>) -> Result<(), NodeError> {
+        if let Output::Persist(message) = output {
+            return self.persist(message);
+        }
+        // Persist before send: anything the engine asks after a Persist waits for the disk.
+        self.sync_wal().await?;
+        match output {
+            Output::Persist(_) => unreachable!("handled above"),
+            Output::WakeAt { at_ms } => self.wake_at = Some(at_ms),
+            Output::BuildProposal { height } => {
+                let built = self.node.clone().build(height, self.tip.clone()).await?;
+                let header = built.block.header.clone();
+                self.candidates.insert(built.hash, built);
+                self.push(Input::ProposalBuilt { header, now_ms: now_ms() });
+            }
+            Output::Validate { height, block_hash } => self.validate(height, block_hash).await?,
+            Output::Broadcast(message) => self.broadcast(message),
+            Output::Commit { height, block_hash, certificate } => {
+                match self.candidates.remove(&block_hash) {
+                    Some(built) => self.commit_decided(built, certificate).await?,
+                    None => {
+                        tracing::error!(target: "node::consensus", height, block = %block_hash, "decided a block this node does not hold; block sync will fetch it")
+                    }
+                }
+            }
+            Output::Invalid { reason } => match (from, &self.network) {
+                (Some(peer), Some(network)) => network.disconnect(peer, &reason),
+                _ => tracing::warn!(target: "node::consensus", reason, "refused a message"),
+            },
+            Output::Equivocation { validator, height, round, kind } => {
+                tracing::warn!(target: "node::consensus", validator, height, round, ?kind, "validator signed two different votes for one step (Byzantine evidence)");
+            }
+        }
+        Ok(())
+    }
+
+    fn block_of(&self, hash: &Hash) -> Option<&Block> {
+        self.candidates.get(hash).map(|b| &b.block).or_else(|| self.bodies.get(hash))
+    }
+
+    /// Appends to the WAL (synced before the next output is carried out). With this node's
+    /// proposal or lock goes the block it names, so it can be proposed again after a restart.
+    fn persist(&mut self, message: Message) -> Result<(), NodeError> {
+        let Some(wal) = self.wal.as_mut() else { return Ok(()) };
+        let block_hash = match &message {
+            Message::Proposal(p) => Some(p.proposal.block_hash),
+            Message::Vote(v) if Some(v.validator) == self.me => {
+                v.vote.block_hash.filter(|_| v.vote.kind == consortia_types::VoteKind::Precommit)
+            }
+            Message::Vote(_) => None,
+        };
+        let block = block_hash.and_then(|h| {
+            self.candidates.get(&h).map(|b| &b.block).or_else(|| self.bodies.get(&h)).cloned()
+        });
+        let io = |e: std::io::Error| NodeError::Wal(e.to_string());
+        wal.append(&WalEntry::Message(message)).map_err(io)?;
+        if let Some(block) = block {
+            wal.append(&WalEntry::Block(block)).map_err(io)?;
+        }
+        self.wal_dirty = true;
+        Ok(())
+    }
+
+    async fn sync_wal(&mut self) -> Result<(), NodeError> {
+        if !self.wal_dirty {
+            return Ok(());
+        }
+        let Some(mut wal) = self.wal.take() else { return Ok(()) };
+        let (wal, result) = tokio::task::spawn_blocking(move || {
+            let result = wal.sync();
+            (wal, result)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))?;
+        self.wal = Some(wal);
+        result.map_err(|e| NodeError::Wal(e.to_string()))?;
+        self.wal_dirty = false;
+        Ok(())
+    }
+
+    fn broadcast(&self, message: Message) {
+        let Some(network) = &self.network else { return };
+        let block = match &message {
+            Message::Proposal(p) => match self.block_of(&p.proposal.block_hash) {
+                Some(block) => Some(Box::new(block.clone())),
+                None => return, // proposed before a restart and not kept: nothing to send
+            },
+            Message::Vote(_) => None,
+        };
+        network.broadcast(Wire::Consensus { message, block }.encode());
+    }
+
+    /// Re-executes a proposed block on top of the decided parent and tells the engine.
+    async fn validate(&mut self, height: Height, hash: Hash) -> Result<(), NodeError> {
+        if self.candidates.contains_key(&hash) {
+            self.push(Input::Validated { block_hash: hash, valid: true, now_ms: now_ms() });
+            return Ok(());
+        }
+        let Some(block) = self.bodies.get(&hash).cloned() else { return Ok(()) };
+        if height != self.tip.height + 1 {
+            return Ok(());
+        }
+        let valid = match self.node.clone().execute_received(block, self.tip.clone()).await? {
+            Ok(built) => {
+                self.candidates.insert(hash, built);
+                true
+            }
+            Err(rejection) => {
+                tracing::warn!(target: "node::consensus", height, block = %hash, %rejection, "proposed block is invalid; voting nil");
+                false
+            }
+        };
+        self.push(Input::Validated { block_hash: hash, valid, now_ms: now_ms() });
+        Ok(())
+    }
+
+    /// Writes a decided block (in height order, pipelined with the next block's execution).
+    async fn commit_decided(
+        &mut self,
+        mut built: Built,
+        certificate: CommitCertificate,
+    ) -> Result<(), NodeError> {
+        built.block.certificate = Some(certificate);
+        let height = built.block.header.height;
+        if let Some(previous) = self.committing.take() {
+            previous.await.map_err(|e| NodeError::Task(e.to_string()))??;
+        }
+        let built = Arc::new(built);
+        // The previous block is on disk now: from here on admission reads through this one,
+        // before the pool forgets its transactions (or a sender's next nonce would be read from
+        // the disk, a block behind).
+        *self.node.decided.lock() = Some(built.clone());
+        // Whoever built it, its transactions are done; ours that went into a losing block are
+        // offered again.
+        let mempool = &self.node.mempool;
+        mempool
+            .remove_committed(built.block.transactions.iter().map(|t| (t.sender(), t.body.nonce)));
+        for (_, other) in self.candidates.drain() {
+            mempool.release(&other.pool_txs);
+        }
+        self.tip = Tip {
+            height,
+            hash: built.hash,
+            time_ms: built.block.header.time_ms,
+            pending: Some(built.clone()),
+        };
+        self.bodies.retain(|_, b| b.header.height > height);
+        self.height_since = Instant::now();
+        if let Some(wal) = self.wal.as_mut() {
+            wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
+        }
+        let node = self.node.clone();
+        self.committing = Some(tokio::task::spawn_blocking(move || node.commit(&built)));
+        self.push(Input::TxsReady { count: mempool.ready_count(), now_ms: now_ms() });
+        Ok(())
+    }
+
+    async fn on_network(&mut self, event: NetEvent) -> Result<(), NodeError> {
+        match event {
+            NetEvent::Connected(peer) => self.send_status(Some(peer)),
+            NetEvent::Disconnected(peer) => {
+                self.peer_heights.remove(&peer);
+            }
+            NetEvent::Frame(peer, bytes) => match borsh::from_slice::<Wire>(&bytes) {
+                Ok(wire) => self.on_wire(peer, wire).await?,
+                Err(e) => self.misbehaved(peer, &format!("undecodable message: {e}")),
+            },
+        }
+        Ok(())
+    }
+
+    fn misbehaved(&self, peer: PeerId, reason: &str) {
+        if let Some(network) = &self.network {
+            network.disconnect(peer, reason);
+        }
+    }
+
+    async fn on_wire(&mut self, peer: PeerId, wire: Wire) -> Result<(), NodeError> {
+        match wire {
+            Wire::Status { next_height } => {
+                self.peer_heights.insert(peer, next_height);
+                self.maybe_sync();
+            }
+            Wire::Consensus { message, block } => {
+                if let Message::Proposal(p) = &message {
+                    let algo = self.node.hash_algorithm();
+                    let Some(block) =
+                        block.filter(|b| b.header.hash(algo) == p.proposal.block_hash)
+                    else {
+                        self.misbehaved(peer, "proposal without its block");
+                        return Ok(());
+                    };
+                    let height = block.header.height;
+                    let useful = height > self.tip.height && height <= self.tip.height + 2;
+                    if useful && self.bodies.len() < MAX_BODIES {
+                        self.bodies.insert(p.proposal.block_hash, *block);
+                    }
+                }
+                self.inputs.push_back((Input::Message { message, now_ms: now_ms() }, Some(peer)));
+            }
+            Wire::Txs(raws) => {
+                let node = self.node.clone();
+                tokio::spawn(async move { node.admit(raws).await });
+            }
+            Wire::SyncRequest { from, max } => self.serve_sync(peer, from, max),
+            Wire::SyncBlocks(blocks) => self.apply_synced(peer, blocks).await?,
+        }
+        Ok(())
+    }
+
+    fn send_status(&self, to: Option<PeerId>) {
+        let Some(network) = &self.network else { return };
+        let next_height = *self.node.committed.borrow() + 1;
+        let frame = Wire::Status { next_height }.encode();
+        match to {
+            Some(peer) => network.send(peer, frame),
+            None => network.broadcast(frame),
+        }
+    }
+
+    /// Asks the most advanced peer for blocks when this node is behind: by two blocks or more,
+    /// or by one for a while (an idle chain sends no more votes for a height it decided).
+    fn maybe_sync(&mut self) {
+        let Some(network) = &self.network else { return };
+        let mine = self.tip.height + 1;
+        let Some((peer, theirs)) =
+            self.peer_heights.iter().max_by_key(|(_, h)| **h).map(|(p, h)| (*p, *h))
+        else {
+            return;
+        };
+        let behind = theirs.saturating_sub(mine);
+        if behind == 0 || (behind < 2 && self.height_since.elapsed() < STUCK) {
+            return;
+        }
+        if self.last_sync_request.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+            return;
+        }
+        self.last_sync_request = Some(Instant::now());
+        tracing::debug!(target: "node::sync", peer = %peer, from = mine, theirs, "asking for blocks");
+        network.send(peer, Wire::SyncRequest { from: mine, max: SYNC_BATCH }.encode());
+    }
+
+    fn serve_sync(&self, peer: PeerId, from: Height, max: u32) {
+        let Some(network) = self.network.clone() else { return };
+        let store = self.node.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = Vec::new();
+            let mut bytes = 0;
+            let latest = store.latest_height().unwrap_or(0);
+            let last = latest.min(from.saturating_add(u64::from(max.clamp(1, SYNC_BATCH))) - 1);
+            for height in from.max(1)..=last {
+                let Ok(Some(block)) = store.block(height) else { break };
+                bytes += borsh::object_length(&block).unwrap_or(0);
+                blocks.push(block);
+                if bytes > SYNC_BYTES {
+                    break;
+                }
+            }
+            if !blocks.is_empty() {
+                network.send(peer, Wire::SyncBlocks(blocks).encode());
+            }
+        });
+    }
+
+    /// Verifies and commits blocks a peer sent: each must carry a certificate of more than two
+    /// thirds of the validators and re-execute to the roots in its header.
+    async fn apply_synced(&mut self, peer: PeerId, blocks: Vec<Block>) -> Result<(), NodeError> {
+        let algo = self.node.hash_algorithm();
+        for block in blocks {
+            let height = block.header.height;
+            if height != self.tip.height + 1 {
+                continue;
+            }
+            let Some(certificate) = block.certificate.clone() else {
+                self.misbehaved(peer, "synced block without a certificate");
+                break;
+            };
+            if let Err(e) = certificate.verify(&block.header, algo, &self.node.genesis.validators) {
+                self.misbehaved(peer, &format!("synced block {height}: {e}"));
+                break;
+            }
+            let hash = block.header.hash(algo);
+            let built = match self.candidates.remove(&hash) {
+                Some(built) => built,
+                None => match self.node.clone().execute_received(block, self.tip.clone()).await? {
+                    Ok(built) => built,
+                    Err(Rejection::Malformed(reason)) => {
+                        self.misbehaved(peer, &format!("synced block {height}: {reason}"));
+                        break;
+                    }
+                    Err(Rejection::Diverged(reason)) => {
+                        return Err(NodeError::Diverged { height, reason });
+                    }
+                },
+            };
+            tracing::info!(target: "node::sync", height, peer = %peer, "committed a block from sync");
+            self.commit_decided(built, certificate).await?;
+            self.push(Input::Synced { height, now_ms: now_ms() });
+        }
+        self.last_sync_request = None;
+        self.maybe_sync();
+        Ok(())
+    }
+}
