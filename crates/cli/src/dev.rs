@@ -7,7 +7,6 @@ use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::{Node, NodeConfig};
 use consortia_types::Genesis;
-use tokio::sync::watch;
 
 use crate::keys::{now_ms, read_key, write_secret};
 
@@ -79,49 +78,18 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         mempool: MempoolConfig { max_txs: args.mempool_max_txs, ..Default::default() },
     })
     .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.http).await.with_context(|| {
-        format!(
-            "cannot listen on {} (is another node running there? pick another --http)",
-            args.http
-        )
-    })?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
-    let app = consortia_rpc::router(node.clone());
-    let g = node.genesis();
-    println!("consortia dev chain `{}` (chain id {}, suite {})", g.chain_name, g.chain_id, g.suite);
-    println!("  data dir: {}", args.data_dir.display());
-    println!("  height:   {}", *node.committed().borrow());
-    println!("  REST API: http://{}/v1/status", listener.local_addr()?);
-    println!("  API docs: http://{}/docs", listener.local_addr()?);
-    let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = server_stop.changed().await;
-    });
-    let server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        _ = shutdown_signal() => {}
-        result = &mut driver => {
-            let _ = stop_tx.send(true);
-            result.context("consensus driver panicked")??;
-            anyhow::bail!("the consensus driver stopped unexpectedly");
-        }
-    }
-    tracing::info!(target: "cli::dev", "shutting down");
-    let _ = stop_tx.send(true);
-    driver.await.context("consensus driver panicked")??;
-    server.await.context("HTTP server panicked")??;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return ctrl_c.await.unwrap_or(()),
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+    let data_dir = args.data_dir.clone();
+    let shown = node.clone();
+    crate::serve::serve(node, args.http, move |addr| {
+        let g = shown.genesis();
+        println!(
+            "consortia dev chain `{}` (chain id {}, suite {})",
+            g.chain_name, g.chain_id, g.suite
+        );
+        println!("  data dir: {}", data_dir.display());
+        println!("  height:   {}", *shown.committed().borrow());
+        println!("  REST API: http://{addr}/v1/status");
+        println!("  API docs: http://{addr}/docs");
+    })
+    .await
 }

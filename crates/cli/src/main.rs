@@ -4,6 +4,9 @@ mod bench;
 mod client;
 mod dev;
 mod keys;
+mod net;
+mod node;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +39,17 @@ enum Command {
     },
     /// Run a single-validator development chain with its HTTP API.
     Dev(dev::DevArgs),
+    /// Start a local BFT network (4 validators by default, each its own process) and wait
+    /// until it commits; run again to resume it.
+    Up(net::UpArgs),
+    /// Stop the network `up` started.
+    Down(net::DownArgs),
+    /// Run one validator or observer of a multi-node chain.
+    Node {
+        /// The node's configuration file (TOML); `consortia up` writes one per node.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Transactions.
     Tx {
         #[command(subcommand)]
@@ -121,6 +135,9 @@ fn main() -> Result<()> {
                 keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
             }
             Command::Dev(args) => dev::run(args).await,
+            Command::Up(args) => net::up(args).await,
+            Command::Down(args) => net::down(args).await,
+            Command::Node { config } => node::run(&config).await,
             Command::Tx { command: TxCommand::Notarize(args) } => client::notarize(args).await,
             Command::Block { command: BlockCommand::Get { node, height } } => {
                 client::block_get(&node, &height).await

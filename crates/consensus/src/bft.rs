@@ -21,7 +21,8 @@
 //! - `valid(v)` is the driver's re-execution of the block ([`Output::Validate`]): a validator
 //!   prevotes only for a block whose roots it reproduced (DESIGN.md step 4).
 //! - An idle chain does not spin rounds: round 0 of a height starts its timers only once
-//!   transactions wait, a message for the height arrives, or the empty-block interval passes.
+//!   transactions wait, a message for the height arrives, or the empty-block interval passes
+//!   (height 1 starts at once: a new chain's first block shows its validators agree).
 //!   The proposer of round 0 also waits out `block_interval_ms` after the last decision, so blocks
 //!   batch transactions under load. Later rounds start at once, as in the paper.
 //! - Every message this validator signs is handed to the driver to persist before it is sent
@@ -215,6 +216,11 @@ impl Bft {
         };
         engine.restore(wal);
         engine.schedule(TimeoutKind::Rebroadcast, 0, engine.config.params.timeout_propose_ms);
+        if next_height == 1 {
+            // A new chain decides its first block at once, idle or not: that block shows the
+            // validators found each other and agree.
+            engine.schedule(TimeoutKind::Activate, 0, 0);
+        }
         engine
     }
 
@@ -883,6 +889,16 @@ mod tests {
     }
 
     fn engine(keys: &[PrivateKey], me: usize, powers: &[u64], wal: Vec<Message>) -> Bft {
+        engine_at(1, keys, me, powers, wal)
+    }
+
+    fn engine_at(
+        height: Height,
+        keys: &[PrivateKey],
+        me: usize,
+        powers: &[u64],
+        wal: Vec<Message>,
+    ) -> Bft {
         let validators = keys
             .iter()
             .zip(powers)
@@ -898,7 +914,7 @@ mod tests {
             },
             key: Some(keys[me].clone()),
         };
-        Bft::new(config, 1, 1_000, wal)
+        Bft::new(config, height, 1_000, wal)
     }
 
     fn header(proposer: Address) -> Header {
@@ -937,18 +953,30 @@ mod tests {
     #[test]
     fn an_idle_chain_starts_no_round() {
         let keys = keys(4);
-        let mut e = engine(&keys, 2, &[1; 4], vec![]);
+        // Validator 2 does not propose height 2, round 0.
+        let mut e = engine_at(2, &keys, 1, &[1; 4], vec![]);
         let out = e.handle(Input::Tick { now_ms: 100_000 });
         assert!(signed(&out).is_empty(), "nothing to do, nothing signed: {out:?}");
         assert_eq!(e.round(), 0);
         // Transactions arrive: the round starts, and with no proposal it times out to a nil
-        // prevote (validator 2 is not height 1's proposer).
+        // prevote.
         e.handle(Input::TxsReady { count: 1, now_ms: 100_000 });
         let out = e.handle(Input::Tick { now_ms: 200_000 });
         let votes = signed(&out);
         assert!(
             matches!(&votes[0], Message::Vote(v) if v.vote.kind == VoteKind::Prevote && v.vote.block_hash.is_none())
         );
+    }
+
+    #[test]
+    fn a_new_chain_proposes_its_first_block_at_once() {
+        let keys = keys(4);
+        let proposer = engine(&keys, 0, &[1; 4], vec![]).proposer(1, 0) as usize;
+        let mut e = engine(&keys, proposer, &[1; 4], vec![]);
+        // No transactions: it waits out the batching window (20 ms), then builds anyway.
+        assert_eq!(e.handle(Input::Tick { now_ms: 1_000 }), vec![Output::WakeAt { at_ms: 1_020 }]);
+        let out = e.handle(Input::Tick { now_ms: 1_020 });
+        assert!(out.contains(&Output::BuildProposal { height: 1 }), "{out:?}");
     }
 
     #[test]

@@ -31,14 +31,27 @@ impl Ca {
     /// A new self-signed CA named after the consortium.
     pub fn generate(consortium: &str) -> Result<Ca, NetError> {
         let key = KeyPair::generate_for(&PKCS_ED25519).map_err(rcgen_error)?;
+        let params = Self::params(consortium)?;
+        let cert = params.self_signed(&key).map_err(rcgen_error)?;
+        let key_pem = key.serialize_pem();
+        Ok(Ca { issuer: Issuer::new(params, key), cert_pem: cert.pem(), key_pem })
+    }
+
+    /// The CA `generate` made for this consortium, from its certificate and key: issuing needs
+    /// only the CA's name and key, which determine the issuer fields of what it signs.
+    pub fn load(consortium: &str, cert_pem: &str, key_pem: &str) -> Result<Ca, NetError> {
+        let key = KeyPair::from_pem(key_pem).map_err(rcgen_error)?;
+        let issuer = Issuer::new(Self::params(consortium)?, key);
+        Ok(Ca { issuer, cert_pem: cert_pem.to_owned(), key_pem: key_pem.to_owned() })
+    }
+
+    fn params(consortium: &str) -> Result<CertificateParams, NetError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
         params.distinguished_name.push(DnType::CommonName, format!("{consortium} CA"));
         params.distinguished_name.push(DnType::OrganizationName, consortium);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).map_err(rcgen_error)?;
-        let key_pem = key.serialize_pem();
-        Ok(Ca { issuer: Issuer::new(params, key), cert_pem: cert.pem(), key_pem })
+        Ok(params)
     }
 
     pub fn cert_pem(&self) -> &str {

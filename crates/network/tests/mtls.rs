@@ -157,3 +157,15 @@ async fn plain_tcp_garbage_is_not_a_peer() {
     tcp.write_all(&[0xff; 512]).await.unwrap();
     never(&mut ea, |_| true).await;
 }
+
+#[tokio::test]
+async fn a_reloaded_ca_issues_certificates_peers_accept() {
+    let ca = Ca::generate("test").unwrap();
+    let a = node(&ca, "a");
+    let reloaded = Ca::load("test", ca.cert_pem(), ca.key_pem()).unwrap();
+    let b = node(&reloaded, "b");
+    let allowed = vec![id(&a), id(&b)];
+    let (na, mut ea, _sa) = start(&a, vec![], allowed.clone(), b"chain").await;
+    let (_nb, _eb, _sb) = start(&b, vec![na.local_addr().to_string()], allowed, b"chain").await;
+    expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(&b)).then_some(())).await;
+}

@@ -285,6 +285,7 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
         latest_block_hash: latest.hash.to_hex(),
         latest_block_time_ms: latest.header.time_ms,
         pending_txs: node.mempool().len(),
+        peers: node.peer_count(),
     }))
 }
 

@@ -59,6 +59,8 @@ pub struct StatusView {
     pub latest_block_hash: String,
     pub latest_block_time_ms: u64,
     pub pending_txs: usize,
+    /// Peers connected over the chain's network (0 for a solo chain).
+    pub peers: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -147,3 +147,144 @@ pub fn wait_committed(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A local BFT network started with `consortia up`; its node processes are stopped on drop.
+pub struct Net {
+    pub dir: PathBuf,
+    pub urls: Vec<String>,
+    /// Nodes this test restarted itself.
+    children: Vec<Child>,
+}
+
+/// A base port with `n` free HTTP ports at `base..` and P2P ports at `base + 100..`.
+pub fn free_base_port(n: u16) -> u16 {
+    // Tests of one binary run in parallel threads: each call starts somewhere else.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let start = 20_000 + ((std::process::id() % 2_000) as u16 * 17 + call * 1_009) % 40_000;
+    (0..2_000u16)
+        .map(|k| 20_000 + (start - 20_000 + k * 211) % 40_000)
+        .find(|b| (0..n).all(|i| free(b + i) && free(b + 100 + i)))
+        .expect("no free ports")
+}
+
+impl Net {
+    /// `consortia up` with `n` validators in `dir`.
+    pub fn up(dir: &Path, n: usize) -> Net {
+        let base = free_base_port(n as u16);
+        let out = Command::new(BIN)
+            .args(["up", "--data-dir"])
+            .arg(dir)
+            .args(["--validators", &n.to_string(), "--base-port", &base.to_string()])
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run consortia up");
+        assert!(
+            out.status.success(),
+            "consortia up failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let urls = (0..n).map(|i| format!("http://127.0.0.1:{}", base + i as u16)).collect();
+        Net { dir: dir.to_path_buf(), urls, children: vec![] }
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node-{i}"))
+    }
+
+    pub fn pid(&self, i: usize) -> u32 {
+        std::fs::read_to_string(self.node_dir(i).join("node.pid")).unwrap().trim().parse().unwrap()
+    }
+
+    /// kill -9, and waits until the process is gone.
+    pub fn kill9(&mut self, i: usize) {
+        let pid = self.pid(i);
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        for child in &mut self.children {
+            if child.id() == pid {
+                let _ = child.wait();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) {
+            assert!(Instant::now() < deadline, "node {i} (pid {pid}) did not die");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts node `i` again (as this test's child) and waits until it serves HTTP.
+    pub fn restart(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.node_dir(i).join("node.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "--config"])
+            .arg(self.node_dir(i).join("node.toml"))
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::fs::write(self.node_dir(i).join("node.pid"), child.id().to_string()).unwrap();
+        self.children.push(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.try_status(i).is_none() {
+            assert!(Instant::now() < deadline, "node {i} did not come back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn try_status(&self, i: usize) -> Option<serde_json::Value> {
+        let r = http().get(format!("{}/v1/status", self.urls[i])).send().ok()?;
+        r.json().ok()
+    }
+
+    pub fn height(&self, i: usize) -> u64 {
+        self.try_status(i).expect("node answers")["height"].as_u64().unwrap()
+    }
+
+    pub fn block_hash(&self, i: usize, height: u64) -> String {
+        let (status, body) = get_json(&http(), &format!("{}/v1/blocks/{height}", self.urls[i]));
+        assert_eq!(status, 200, "node {i} has no block {height}: {body}");
+        body["hash"].as_str().unwrap().to_owned()
+    }
+
+    /// Submits transactions to node `i` as one batch; every one must be admitted.
+    pub fn submit(&self, i: usize, txs: &[Transaction]) {
+        let body = serde_json::json!({ "txs": txs.iter().map(hex_tx).collect::<Vec<_>>() });
+        let (status, reply) =
+            post_json(&http(), &format!("{}/v1/transactions/batch", self.urls[i]), &body);
+        assert_eq!(status, 200, "batch refused: {reply}");
+        assert_eq!(reply["accepted"].as_u64(), Some(txs.len() as u64), "not all admitted: {reply}");
+    }
+
+    /// Every node in `nodes` holds the same block at every height up to the lowest height.
+    pub fn assert_same_chain(&self, nodes: &[usize]) {
+        let top = nodes.iter().map(|i| self.height(*i)).min().unwrap();
+        for h in 1..=top {
+            let first = self.block_hash(nodes[0], h);
+            for i in &nodes[1..] {
+                assert_eq!(self.block_hash(*i, h), first, "fork at height {h}: node {i} differs");
+            }
+        }
+    }
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie has an empty command line: it is dead.
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.dir).output();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

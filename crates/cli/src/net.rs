@@ -1,0 +1,304 @@
+//! `consortia up` and `consortia down`: a local BFT network of validator processes.
+//!
+//! `up` creates the network the first time (consortium CA, validator and node keys, node
+//! certificates, genesis, one config per node), starts every validator as its own OS process
+//! (`consortia node --config …`, detached, logging to its directory), and waits until the chain
+//! works. Run again, it starts whatever is not running and resumes the chain. `down` stops them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_node::network::pki::Ca;
+use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validator};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::keys::{now_ms, write_secret};
+use crate::node::{NodeFile, P2pFile};
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Where the network lives: genesis, CA, and one directory per node.
+    #[arg(long, default_value = ".consortia/net")]
+    data_dir: PathBuf,
+    /// Validators of a new network (BFT needs at least 4: 3f+1 tolerate f faulty).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// First HTTP port of a new network: node i serves HTTP on BASE+i and P2P on BASE+100+i.
+    #[arg(long, default_value_t = 8545)]
+    base_port: u16,
+    /// Crypto suite of a new network.
+    #[arg(long, default_value = "standard", value_parser = crate::parse_suite)]
+    suite: Suite,
+    #[arg(long, default_value_t = 1001)]
+    chain_id: u64,
+    /// Give up waiting for the chain after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownArgs {
+    #[arg(long, default_value = ".consortia/net")]
+    data_dir: PathBuf,
+}
+
+/// The node directories of a network, in order.
+fn node_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("node.toml").is_file())
+        .collect();
+    dirs.sort_by_key(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        (name.len(), name)
+    });
+    Ok(dirs)
+}
+
+/// Creates keys, certificates, genesis and configs for a new network.
+fn create(args: &UpArgs) -> Result<()> {
+    if args.validators < 4 {
+        bail!(
+            "--validators {}: BFT needs at least 4 validators (3f+1 tolerate f faulty)",
+            args.validators
+        );
+    }
+    let n = args.validators;
+    if usize::from(args.base_port) + 100 + n > usize::from(u16::MAX) {
+        bail!("--base-port {} leaves no room for {n} nodes' ports", args.base_port);
+    }
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ca = Ca::generate(&format!("consortium-{}", args.chain_id))?;
+    std::fs::write(dir.join("ca.crt"), ca.cert_pem())?;
+    write_secret(&dir.join("ca.key"), ca.key_pem())?;
+    let scheme = if args.suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
+    let http = |i: usize| args.base_port + i as u16;
+    let p2p = |i: usize| args.base_port + 100 + i as u16;
+    let mut validators = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let name = format!("node-{i}");
+        let node_dir = dir.join(&name);
+        std::fs::create_dir_all(&node_dir)?;
+        let validator_key = PrivateKey::generate(scheme);
+        let node_key = PrivateKey::generate(Scheme::Ed25519);
+        write_secret(&node_dir.join("validator.pem"), &validator_key.to_pkcs8_pem())?;
+        write_secret(&node_dir.join("node.key"), &node_key.to_pkcs8_pem())?;
+        std::fs::write(node_dir.join("node.crt"), ca.issue(&name, &node_key)?)?;
+        validators.push(Validator {
+            name: name.clone(),
+            public_key: validator_key.public_key(),
+            power: 1,
+        });
+        nodes.push(NodeIdentity { name: name.clone(), key: node_key.public_key() });
+        let file = NodeFile {
+            name,
+            data_dir: "data".into(),
+            genesis: "../genesis.json".into(),
+            validator_key: Some("validator.pem".into()),
+            http: ([127, 0, 0, 1], http(i)).into(),
+            p2p: P2pFile {
+                listen: ([127, 0, 0, 1], p2p(i)).into(),
+                peers: (0..n)
+                    .filter(|j| *j != i)
+                    .map(|j| format!("127.0.0.1:{}", p2p(j)))
+                    .collect(),
+                ca: "../ca.crt".into(),
+                cert: "node.crt".into(),
+                key: "node.key".into(),
+            },
+            mempool_max_txs: consortia_node::mempool::MempoolConfig::default().max_txs,
+        };
+        std::fs::write(node_dir.join("node.toml"), toml::to_string_pretty(&file)?)?;
+    }
+    let genesis = Genesis {
+        chain_id: args.chain_id,
+        chain_name: "consortia-local".into(),
+        suite: args.suite,
+        time_ms: now_ms(),
+        validators,
+        accounts: vec![],
+        params: ChainParams { consensus: ConsensusKind::Bft, ..ChainParams::default() },
+        nodes,
+    };
+    genesis.validate()?;
+    std::fs::write(dir.join("genesis.json"), serde_json::to_string_pretty(&genesis)?)?;
+    Ok(())
+}
+
+/// The pid of a node process started from `node_dir`, if it still runs.
+fn running_pid(node_dir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(node_dir.join("node.pid")).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let config = node_dir.join("node.toml");
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    // The pid may have been reused by another program since.
+    (cmdline.contains("node") && cmdline.contains(&*config.to_string_lossy())).then_some(pid)
+}
+
+fn start_node(node_dir: &Path) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(node_dir.join("node.log"))
+        .with_context(|| format!("cannot open {}/node.log", node_dir.display()))?;
+    let exe = std::env::current_exe().context("cannot find the consortia executable")?;
+    let child = std::process::Command::new(exe)
+        .arg("node")
+        .arg("--config")
+        .arg(node_dir.join("node.toml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: Ctrl-C in this terminal does not reach the validators.
+        .process_group(0)
+        .spawn()
+        .context("cannot start a node process")?;
+    std::fs::write(node_dir.join("node.pid"), child.id().to_string())?;
+    Ok(child.id())
+}
+
+fn log_tail(node_dir: &Path) -> String {
+    let text = std::fs::read_to_string(node_dir.join("node.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+#[derive(serde::Deserialize)]
+struct Status {
+    height: u64,
+    peers: usize,
+}
+
+pub(crate) async fn up(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let dir = args.data_dir.clone();
+    let fresh = !dir.join("genesis.json").exists();
+    if fresh {
+        create(&args)?;
+    }
+    let dirs = node_dirs(&dir)?;
+    if dirs.is_empty() {
+        bail!(
+            "{} holds a genesis but no node directories; remove it and run `consortia up` again",
+            dir.display()
+        );
+    }
+    for node_dir in &dirs {
+        if running_pid(node_dir).is_none() {
+            start_node(node_dir)?;
+        }
+    }
+    let files: Vec<NodeFile> =
+        dirs.iter().map(|d| NodeFile::read(&d.join("node.toml"))).collect::<Result<_>>()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")?);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let n = files.len();
+    let first_block = loop {
+        let mut statuses = Vec::new();
+        for file in &files {
+            let url = format!("http://{}/v1/status", file.http);
+            if let Ok(resp) = client.get(&url).send().await
+                && let Ok(status) = resp.json::<Status>().await
+            {
+                statuses.push(status);
+            }
+        }
+        let height = statuses.iter().map(|s| s.height).min().unwrap_or(0);
+        let connected = statuses.iter().all(|s| s.peers + 1 >= n);
+        bar.set_message(format!(
+            "{} of {n} nodes up, all connected: {}, height {height}",
+            statuses.len(),
+            if connected && statuses.len() == n { "yes" } else { "not yet" }
+        ));
+        if statuses.len() == n && height >= 1 && connected {
+            break started.elapsed();
+        }
+        for node_dir in &dirs {
+            if running_pid(node_dir).is_none() {
+                bar.finish_and_clear();
+                bail!(
+                    "node {} exited; the end of its log ({}/node.log):\n{}",
+                    node_dir.display(),
+                    node_dir.display(),
+                    log_tail(node_dir)
+                );
+            }
+        }
+        if Instant::now() > deadline {
+            bar.finish_and_clear();
+            bail!(
+                "the chain did not come up within {} s; see the node logs in {}/node-*/node.log",
+                args.timeout,
+                dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    bar.finish_and_clear();
+    let verb = if fresh { "created" } else { "resumed" };
+    println!("consortia network {verb}: {n} validators (BFT), data in {}", dir.display());
+    if fresh {
+        println!(
+            "first block committed {:.2} s after the command started",
+            first_block.as_secs_f64()
+        );
+    }
+    for (file, node_dir) in files.iter().zip(&dirs) {
+        println!(
+            "  {}: REST API http://{}/v1/status   P2P {}   log {}",
+            file.name,
+            file.http,
+            file.p2p.listen,
+            node_dir.join("node.log").display()
+        );
+    }
+    println!("stop it with: consortia down --data-dir {}", dir.display());
+    Ok(())
+}
+
+pub(crate) async fn down(args: DownArgs) -> Result<()> {
+    let dirs = node_dirs(&args.data_dir)?;
+    let mut stopping = Vec::new();
+    for node_dir in &dirs {
+        if let Some(pid) = running_pid(node_dir) {
+            kill(pid, "TERM")?;
+            stopping.push((node_dir.clone(), pid));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stopping.iter().any(|(d, _)| running_pid(d).is_some()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (node_dir, pid) in &stopping {
+        if running_pid(node_dir).is_some() {
+            eprintln!("{} did not stop in 15 s; killing it", node_dir.display());
+            kill(*pid, "KILL")?;
+        }
+        let _ = std::fs::remove_file(node_dir.join("node.pid"));
+    }
+    println!("stopped {} node(s) of {}", stopping.len(), args.data_dir.display());
+    Ok(())
+}
+
+fn kill(pid: u32, signal: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .context("cannot run `kill`")?;
+    if !status.success() {
+        bail!("could not signal process {pid}");
+    }
+    Ok(())
+}

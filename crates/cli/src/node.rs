@@ -1,0 +1,148 @@
+//! `consortia node --config FILE`: one validator or observer of a multi-node chain.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use consortia_node::mempool::MempoolConfig;
+use consortia_node::network::{NetworkConfig, PeerId, TlsIdentity};
+use consortia_node::{Node, NodeConfig};
+use consortia_types::Genesis;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::read_key;
+
+/// A node's configuration file (TOML). Relative paths are relative to the file's directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeFile {
+    /// A name for logs and people.
+    pub(crate) name: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) genesis: PathBuf,
+    /// The consensus key (PKCS#8 PEM). Leave it out to run an observer: a full node that
+    /// follows the chain without voting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) validator_key: Option<PathBuf>,
+    /// The HTTP API (REST) address.
+    pub(crate) http: SocketAddr,
+    pub(crate) p2p: P2pFile,
+    #[serde(default = "default_max_txs")]
+    pub(crate) mempool_max_txs: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct P2pFile {
+    pub(crate) listen: SocketAddr,
+    /// Other nodes' P2P addresses (`host:port`), dialed and kept connected.
+    #[serde(default)]
+    pub(crate) peers: Vec<String>,
+    /// The consortium CA certificate (PEM).
+    pub(crate) ca: PathBuf,
+    /// This node's TLS certificate (PEM), issued by the CA for its node key.
+    pub(crate) cert: PathBuf,
+    /// This node's Ed25519 node key (PKCS#8 PEM); genesis lists its public key.
+    pub(crate) key: PathBuf,
+}
+
+fn default_max_txs() -> usize {
+    MempoolConfig::default().max_txs
+}
+
+impl NodeFile {
+    pub(crate) fn read(path: &Path) -> Result<NodeFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read node config {}", path.display()))?;
+        let mut file: NodeFile = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid node config", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut file.data_dir,
+            &mut file.genesis,
+            &mut file.p2p.ca,
+            &mut file.p2p.cert,
+            &mut file.p2p.key,
+        ] {
+            *p = base.join(&*p);
+        }
+        if let Some(k) = file.validator_key.as_mut() {
+            *k = base.join(&*k);
+        }
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Every problem at once, so a hand-edited file is fixed in one pass.
+    fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut need = |what: &str, p: &Path| {
+            if !p.is_file() {
+                problems.push(format!("{what} {} does not exist", p.display()));
+            }
+        };
+        need("genesis", &self.genesis);
+        need("p2p.ca", &self.p2p.ca);
+        need("p2p.cert", &self.p2p.cert);
+        need("p2p.key", &self.p2p.key);
+        if let Some(k) = &self.validator_key {
+            need("validator_key", k);
+        }
+        if self.http == self.p2p.listen {
+            problems.push("http and p2p.listen must be different addresses".into());
+        }
+        if problems.is_empty() { Ok(()) } else { bail!("node config: {}", problems.join("; ")) }
+    }
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Opens the node a config file describes.
+pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
+    let genesis: Genesis = serde_json::from_str(&read_text(&file.genesis)?)
+        .with_context(|| format!("{} is not a valid genesis file", file.genesis.display()))?;
+    let validator_key = file.validator_key.as_deref().map(read_key).transpose()?;
+    let allowed = genesis.nodes.iter().filter_map(|n| PeerId::of(&n.key)).collect();
+    let max_frame_bytes = genesis.params.max_block_bytes as usize + 4 * 1024 * 1024;
+    let network = NetworkConfig {
+        listen: file.p2p.listen,
+        peers: file.p2p.peers.clone(),
+        tls: TlsIdentity {
+            ca_pem: read_text(&file.p2p.ca)?,
+            cert_pem: read_text(&file.p2p.cert)?,
+            key_pem: read_text(&file.p2p.key)?,
+        },
+        allowed,
+        handshake: genesis.hash().0.to_vec(),
+        max_frame_bytes,
+    };
+    Node::open(NodeConfig {
+        data_dir: file.data_dir.clone(),
+        genesis,
+        validator_key,
+        mempool: MempoolConfig { max_txs: file.mempool_max_txs, ..Default::default() },
+        network: Some(network),
+    })
+    .with_context(|| format!("cannot start node `{}` in {}", file.name, file.data_dir.display()))
+}
+
+pub(crate) async fn run(config: &Path) -> Result<()> {
+    let file = NodeFile::read(config)?;
+    let node = open(&file)?;
+    let name = file.name.clone();
+    let p2p = file.p2p.listen;
+    let role = if file.validator_key.is_some() { "validator" } else { "observer" };
+    crate::serve::serve(node.clone(), file.http, move |addr| {
+        let g = node.genesis();
+        println!(
+            "consortia node `{name}` ({role}) of chain `{}` (chain id {})",
+            g.chain_name, g.chain_id
+        );
+        println!("  height:   {}", *node.committed().borrow());
+        println!("  P2P:      {p2p} (mutual TLS)");
+        println!("  REST API: http://{addr}/v1/status");
+    })
+    .await
+}

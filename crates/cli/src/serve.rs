@@ -1,0 +1,54 @@
+//! Running a node with its HTTP API until Ctrl-C or SIGTERM: what `dev` and `node` share.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use consortia_node::Node;
+use tokio::sync::watch;
+
+/// Serves `node`'s API on `http` and drives its consensus; `banner` gets the bound address
+/// once the port is open. Returns when a signal stops the node, or with the driver's error.
+pub(crate) async fn serve(
+    node: Arc<Node>,
+    http: SocketAddr,
+    banner: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(http).await.with_context(|| {
+        format!("cannot listen on {http} (is another node running there? pick another address)")
+    })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
+    let app = consortia_rpc::router(node.clone());
+    banner(listener.local_addr()?);
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        result = &mut driver => {
+            let _ = stop_tx.send(true);
+            result.context("consensus driver panicked")??;
+            anyhow::bail!("the consensus driver stopped unexpectedly");
+        }
+    }
+    tracing::info!(target: "cli::serve", "shutting down");
+    let _ = stop_tx.send(true);
+    driver.await.context("consensus driver panicked")??;
+    server.await.context("HTTP server panicked")??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
