@@ -27,6 +27,9 @@ pub(crate) struct UpArgs {
     /// Validators of a new network (BFT needs at least 4: 3f+1 tolerate f faulty).
     #[arg(long, default_value_t = 4)]
     validators: usize,
+    /// Observers of a new network: full nodes that follow the chain without voting.
+    #[arg(long, default_value_t = 0)]
+    observers: usize,
     /// First HTTP port of a new network: node i serves HTTP on BASE+i and P2P on BASE+100+i.
     #[arg(long, default_value_t = 8545)]
     base_port: u16,
@@ -68,7 +71,7 @@ fn create(args: &UpArgs) -> Result<()> {
             args.validators
         );
     }
-    let n = args.validators;
+    let n = args.validators + args.observers;
     if usize::from(args.base_port) + 100 + n > usize::from(u16::MAX) {
         bail!("--base-port {} leaves no room for {n} nodes' ports", args.base_port);
     }
@@ -86,22 +89,22 @@ fn create(args: &UpArgs) -> Result<()> {
         let name = format!("node-{i}");
         let node_dir = dir.join(&name);
         std::fs::create_dir_all(&node_dir)?;
-        let validator_key = PrivateKey::generate(scheme);
         let node_key = PrivateKey::generate(Scheme::Ed25519);
-        write_secret(&node_dir.join("validator.pem"), &validator_key.to_pkcs8_pem())?;
         write_secret(&node_dir.join("node.key"), &node_key.to_pkcs8_pem())?;
         std::fs::write(node_dir.join("node.crt"), ca.issue(&name, &node_key)?)?;
-        validators.push(Validator {
-            name: name.clone(),
-            public_key: validator_key.public_key(),
-            power: 1,
-        });
         nodes.push(NodeIdentity { name: name.clone(), key: node_key.public_key() });
+        let validator = i < args.validators;
+        if validator {
+            let validator_key = PrivateKey::generate(scheme);
+            write_secret(&node_dir.join("validator.pem"), &validator_key.to_pkcs8_pem())?;
+            let public_key = validator_key.public_key();
+            validators.push(Validator { name: name.clone(), public_key, power: 1 });
+        }
         let file = NodeFile {
             name,
             data_dir: "data".into(),
             genesis: "../genesis.json".into(),
-            validator_key: Some("validator.pem".into()),
+            validator_key: validator.then(|| "validator.pem".into()),
             http: ([127, 0, 0, 1], http(i)).into(),
             p2p: P2pFile {
                 listen: ([127, 0, 0, 1], p2p(i)).into(),
@@ -247,7 +250,15 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     let verb = if fresh { "created" } else { "resumed" };
-    println!("consortia network {verb}: {n} validators (BFT), data in {}", dir.display());
+    let validators = files.iter().filter(|f| f.validator_key.is_some()).count();
+    let observers = match n - validators {
+        0 => String::new(),
+        k => format!(" and {k} observer(s)"),
+    };
+    println!(
+        "consortia network {verb}: {validators} validators (BFT){observers}, data in {}",
+        dir.display()
+    );
     if fresh {
         println!(
             "first block committed {:.2} s after the command started",
@@ -255,8 +266,9 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         );
     }
     for (file, node_dir) in files.iter().zip(&dirs) {
+        let role = if file.validator_key.is_some() { "validator" } else { "observer" };
         println!(
-            "  {}: REST API http://{}/v1/status   P2P {}   log {}",
+            "  {} ({role}): REST API http://{}/v1/status   P2P {}   log {}",
             file.name,
             file.http,
             file.p2p.listen,

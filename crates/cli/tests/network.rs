@@ -198,3 +198,34 @@ fn kill_9_under_load_never_loses_or_changes_a_committed_block() {
     }
     wait_all(&net, 2, &committed);
 }
+
+#[test]
+fn an_observer_follows_and_up_resumes_a_stopped_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up_with(dir.path(), 4, 1);
+    let senders: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let mut nonces = vec![0u64; senders.len()];
+    // Submitted to the observer: it gossips them to the validators, and follows their blocks.
+    let batch = txs("via-observer", &senders, &mut nonces, 100);
+    net.submit(4, &batch);
+    wait_all(&net, 4, &batch);
+    wait_all(&net, 0, &batch);
+    net.assert_same_chain(&[0, 1, 2, 3, 4]);
+    // The observer never signs: no certificate holds a fifth signer.
+    let (_, block) =
+        common::get_json(&common::http(), &format!("{}/v1/blocks/latest", net.urls[4]));
+    let signers = block["certificate"]["signatures"].as_array().unwrap();
+    assert!(signers.iter().all(|s| s[0].as_u64().unwrap() < 4), "{block}");
+
+    // down, then up again: the same chain resumes where it was and keeps committing.
+    let height = net.height(0);
+    net.down();
+    assert!(net.try_status(0).is_none(), "node 0 still serves after down");
+    let stdout = common::up_command(dir.path(), &[]);
+    assert!(stdout.contains("network resumed"), "{stdout}");
+    assert!(net.height(0) >= height);
+    let batch = txs("after-resume", &senders, &mut nonces, 50);
+    net.submit(2, &batch);
+    wait_all(&net, 4, &batch);
+    net.assert_same_chain(&[0, 1, 2, 3, 4]);
+}

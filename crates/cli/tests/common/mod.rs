@@ -172,22 +172,35 @@ pub fn free_base_port(n: u16) -> u16 {
 impl Net {
     /// `consortia up` with `n` validators in `dir`.
     pub fn up(dir: &Path, n: usize) -> Net {
+        Net::up_with(dir, n, 0)
+    }
+
+    /// `consortia up` with validators and observers (nodes `validators..` are the observers).
+    pub fn up_with(dir: &Path, validators: usize, observers: usize) -> Net {
+        let n = validators + observers;
         let base = free_base_port(n as u16);
-        let out = Command::new(BIN)
-            .args(["up", "--data-dir"])
-            .arg(dir)
-            .args(["--validators", &n.to_string(), "--base-port", &base.to_string()])
-            .env("RUST_LOG", "info")
-            .output()
-            .expect("run consortia up");
-        assert!(
-            out.status.success(),
-            "consortia up failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let args = [
+            "--validators".to_owned(),
+            validators.to_string(),
+            "--observers".to_owned(),
+            observers.to_string(),
+            "--base-port".to_owned(),
+            base.to_string(),
+        ];
+        let stdout = up_command(dir, &args);
+        assert!(stdout.contains("network created"), "{stdout}");
         let urls = (0..n).map(|i| format!("http://127.0.0.1:{}", base + i as u16)).collect();
         Net { dir: dir.to_path_buf(), urls, children: vec![] }
+    }
+
+    /// `consortia down`; the processes are gone when it returns.
+    pub fn down(&mut self) {
+        let out = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.dir).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+        self.children.clear();
     }
 
     pub fn node_dir(&self, i: usize) -> PathBuf {
@@ -272,6 +285,24 @@ impl Net {
             }
         }
     }
+}
+
+/// Runs `consortia up --data-dir DIR ARGS…`, which must succeed; returns its stdout.
+pub fn up_command(dir: &Path, args: &[String]) -> String {
+    let out = Command::new(BIN)
+        .args(["up", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run consortia up");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "consortia up failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 pub fn alive(pid: u32) -> bool {
