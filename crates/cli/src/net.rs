@@ -30,6 +30,10 @@ pub(crate) struct UpArgs {
     /// Observers of a new network: full nodes that follow the chain without voting.
     #[arg(long, default_value_t = 0)]
     observers: usize,
+    /// Consensus of a new network: `bft` (tolerates f Byzantine validators of 3f+1) or `raft`
+    /// (tolerates f crashed validators of 2f+1, for members that trust each other not to lie).
+    #[arg(long, default_value = "bft", value_parser = parse_consensus)]
+    consensus: ConsensusKind,
     /// First HTTP port of a new network: node i serves HTTP on BASE+i and P2P on BASE+100+i.
     #[arg(long, default_value_t = 8545)]
     base_port: u16,
@@ -41,6 +45,14 @@ pub(crate) struct UpArgs {
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+}
+
+fn parse_consensus(s: &str) -> Result<ConsensusKind, String> {
+    match s {
+        "bft" => Ok(ConsensusKind::Bft),
+        "raft" => Ok(ConsensusKind::Raft),
+        other => Err(format!("`{other}`: choose bft or raft")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -65,11 +77,16 @@ fn node_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Creates keys, certificates, genesis and configs for a new network.
 fn create(args: &UpArgs) -> Result<()> {
-    if args.validators < 4 {
-        bail!(
+    match args.consensus {
+        ConsensusKind::Bft if args.validators < 4 => bail!(
             "--validators {}: BFT needs at least 4 validators (3f+1 tolerate f faulty)",
             args.validators
-        );
+        ),
+        ConsensusKind::Raft if args.validators < 3 => bail!(
+            "--validators {}: Raft needs at least 3 validators to survive a crash (2f+1 tolerate f)",
+            args.validators
+        ),
+        _ => {}
     }
     let n = args.validators + args.observers;
     if usize::from(args.base_port) + 100 + n > usize::from(u16::MAX) {
@@ -127,7 +144,7 @@ fn create(args: &UpArgs) -> Result<()> {
         time_ms: now_ms(),
         validators,
         accounts: vec![],
-        params: ChainParams { consensus: ConsensusKind::Bft, ..ChainParams::default() },
+        params: ChainParams { consensus: args.consensus, ..ChainParams::default() },
         nodes,
     };
     genesis.validate()?;
@@ -255,8 +272,15 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         0 => String::new(),
         k => format!(" and {k} observer(s)"),
     };
+    let genesis: Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
+    let consensus = match genesis.params.consensus {
+        ConsensusKind::Raft => "Raft",
+        ConsensusKind::Bft => "BFT",
+        ConsensusKind::Solo => "solo",
+    };
     println!(
-        "consortia network {verb}: {validators} validators (BFT){observers}, data in {}",
+        "consortia network {verb}: {validators} validators ({consensus}){observers}, data in {}",
         dir.display()
     );
     if fresh {

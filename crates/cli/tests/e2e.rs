@@ -117,7 +117,8 @@ fn thousand_notarizations_commit_with_provable_state() {
         round: 0,
         signatures: vec![(0, consortia_crypto::Signature(unhex(&sig[1])))],
     };
-    cert.verify(&header, Suite::Standard.hash(), &genesis.validators).unwrap();
+    cert.verify(&header, Suite::Standard.hash(), &genesis.validators, genesis.params.consensus)
+        .unwrap();
 
     // Find by content hash, time range.
     let content = consortia_crypto::HashAlgorithm::Sha256.digest(&7u64.to_le_bytes());

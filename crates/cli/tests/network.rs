@@ -229,3 +229,30 @@ fn an_observer_follows_and_up_resumes_a_stopped_network() {
     wait_all(&net, 4, &batch);
     net.assert_same_chain(&[0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn a_raft_network_commits_and_survives_a_crashed_validator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up_consensus(dir.path(), 3, 0, "raft");
+    let senders: Vec<PrivateKey> = (0..5).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let mut nonces = vec![0u64; senders.len()];
+    let batch = txs("raft", &senders, &mut nonces, 300);
+    net.submit(1, &batch);
+    wait_all(&net, 2, &batch);
+    // Certificates hold a majority (2 of 3 suffice under Raft).
+    let (_, block) =
+        common::get_json(&common::http(), &format!("{}/v1/blocks/latest", net.urls[0]));
+    assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 2, "{block}");
+    // Each validator crashes in turn (the leader among them): the other two keep committing,
+    // and the one that returns catches up.
+    for victim in 0..3 {
+        net.kill9(victim);
+        let batch = txs(&format!("raft-down-{victim}"), &senders, &mut nonces, 50);
+        let entry = (victim + 1) % 3;
+        net.submit(entry, &batch);
+        wait_all(&net, entry, &batch);
+        net.restart(victim);
+        wait_all(&net, victim, &batch);
+    }
+    net.assert_same_chain(&[0, 1, 2]);
+}

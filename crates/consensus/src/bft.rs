@@ -242,6 +242,7 @@ impl Bft {
                         .add(v.clone(), power);
                     Some(v.validator) == self.me
                 }
+                Message::Raft(_) => false, // not written on a BFT chain
             };
             if own {
                 self.own.push(message);
@@ -502,6 +503,15 @@ impl Bft {
         }
     }
 
+    /// Who signed a message (a proposal is signed by its round's proposer).
+    fn sender(&self, message: &Message) -> u32 {
+        match message {
+            Message::Proposal(p) => self.proposer(p.proposal.height, p.proposal.round),
+            Message::Vote(v) => v.validator,
+            Message::Raft(r) => r.message.from,
+        }
+    }
+
     /// Checks a peer's message and records it.
     fn receive(&mut self, message: Message, out: &mut Vec<Output>) {
         if message.chain_id() != self.config.chain_id {
@@ -510,22 +520,14 @@ impl Bft {
             });
             return;
         }
+        if matches!(message, Message::Raft(_)) {
+            out.push(Output::Invalid { reason: "a Raft message on a BFT chain".into() });
+            return;
+        }
         let height = message.height();
         if height == self.height + 1 {
-            let sender = match &message {
-                Message::Proposal(p) => self.proposer(p.proposal.height, p.proposal.round),
-                Message::Vote(v) => v.validator,
-            };
-            let count = self
-                .future
-                .iter()
-                .filter(|m| match m {
-                    Message::Proposal(p) => {
-                        self.proposer(p.proposal.height, p.proposal.round) == sender
-                    }
-                    Message::Vote(v) => v.validator == sender,
-                })
-                .count();
+            let sender = self.sender(&message);
+            let count = self.future.iter().filter(|m| self.sender(m) == sender).count();
             if count < MAX_FUTURE_PER_VALIDATOR && !self.future.contains(&message) {
                 self.future.push(message);
             }
@@ -535,6 +537,7 @@ impl Bft {
             return; // stale, or too far ahead to matter yet
         }
         match message {
+            Message::Raft(_) => return, // refused above
             Message::Proposal(p) => {
                 let proposer = self.proposer(p.proposal.height, p.proposal.round);
                 if Some(proposer) == self.me {

@@ -1,4 +1,4 @@
-//! Sans-IO consensus engines for Consortia: solo and Tendermint BFT behind one seam.
+//! Sans-IO consensus engines for Consortia: solo, Tendermint BFT and Raft behind one seam.
 //!
 //! An engine is a state machine: the node's driver feeds it [`Input`]s (time passed,
 //! transactions waiting, a proposal it asked for is built, a block is committed) and carries out
@@ -12,17 +12,22 @@
 //! (BFT finality does not wait for a disk), and the driver writes decided blocks in order.
 //!
 //! Engines: [`Solo`], one validator that signs every block; [`Bft`], the Tendermint algorithm
-//! for 3f+1 validators of which f may be Byzantine.
+//! for 3f+1 validators of which f may be Byzantine; [`Raft`], for 2f+1 validators of which f
+//! may crash.
 
 mod bft;
 mod message;
+mod raft;
 mod solo;
 
 use consortia_crypto::Hash;
 use consortia_types::{CommitCertificate, Header, Height, VoteKind};
 
 pub use bft::{Bft, BftConfig};
-pub use message::{Message, Proposal, SignedProposal, SignedVote};
+pub use message::{
+    Message, Proposal, RaftKind, RaftMessage, SignedProposal, SignedRaft, SignedVote,
+};
+pub use raft::Raft;
 pub use solo::Solo;
 
 /// What happens to an engine. Every input carries the driver's clock (`now_ms`): engines read

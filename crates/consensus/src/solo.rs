@@ -112,7 +112,7 @@ impl Engine for Solo {
 #[cfg(test)]
 mod tests {
     use consortia_crypto::{Address, Hash, Scheme};
-    use consortia_types::{Header, Validator};
+    use consortia_types::{ConsensusKind, Header, Validator};
 
     use super::*;
 
@@ -176,7 +176,7 @@ mod tests {
         };
         let validators =
             vec![Validator { name: "v".into(), public_key: key.public_key(), power: 1 }];
-        certificate.verify(&h, HashAlgorithm::Sha256, &validators).unwrap();
+        certificate.verify(&h, HashAlgorithm::Sha256, &validators, ConsensusKind::Solo).unwrap();
         assert_eq!(s.height(), 2);
         // A proposal for a height already decided is ignored.
         assert_eq!(s.handle(Input::ProposalBuilt { header: h, now_ms: 0 }), vec![]);

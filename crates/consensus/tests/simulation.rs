@@ -53,6 +53,35 @@ fn random_scenarios() {
 }
 
 #[test]
+fn raft_random_crash_scenarios() {
+    // Raft tolerates crashes and loss, not lies: no Byzantine validators here.
+    let count: u64 = std::env::var("RAFT_SEEDS").map_or(300, |n| n.parse().expect("a number"));
+    let mut heights = 0;
+    for seed in 0..count {
+        let report = Sim::new(Scenario::random_raft(seed)).run();
+        heights += report.heights.iter().max().copied().unwrap_or(0);
+    }
+    println!("{count} Raft seeds passed: {heights} heights decided");
+}
+
+#[test]
+fn raft_survives_the_loss_of_its_leader() {
+    for n in [3, 5] {
+        let mut s = Scenario::calm(21, n);
+        s.params.consensus = consortia_types::ConsensusKind::Raft;
+        s.heal_ms = 12_000;
+        // Whoever leads, crash every node once, one after another, each back before the next.
+        for node in 0..n {
+            let at_ms = 1_000 + node as u64 * 2_000;
+            s.crashes.push(Crash { node, at_ms, restart_ms: at_ms + 1_500 });
+        }
+        s.liveness_heights = 10;
+        let report = Sim::new(s).run();
+        assert!(report.heights.iter().all(|h| *h > 10), "{:?}", report.heights);
+    }
+}
+
+#[test]
 fn one_seed_gives_one_trace() {
     for seed in [1, 42, 4242] {
         let a = Sim::new(Scenario::random(seed)).run();
@@ -60,6 +89,9 @@ fn one_seed_gives_one_trace() {
         assert!(!a.trace.is_empty());
         assert_eq!(a.trace, b.trace, "seed {seed} ran two ways");
     }
+    let a = Sim::new(Scenario::random_raft(7)).run();
+    let b = Sim::new(Scenario::random_raft(7)).run();
+    assert_eq!(a.trace, b.trace, "Raft seed 7 ran two ways");
     let a = Sim::new(Scenario::random(1)).run();
     let b = Sim::new(Scenario::random(2)).run();
     assert_ne!(a.trace, b.trace, "different seeds should differ");
@@ -132,6 +164,16 @@ fn a_lagging_validator_catches_up_by_block_sync() {
 fn replay() {
     for seed in seeds() {
         let report = Sim::new(Scenario::random(seed)).run();
+        println!("seed {seed}: heights {:?}", report.heights);
+    }
+}
+
+/// `SIM_SEED=S SIM_DEBUG=1 ... raft_replay -- --ignored --nocapture`: one Raft seed, traced.
+#[test]
+#[ignore]
+fn raft_replay() {
+    for seed in seeds() {
+        let report = Sim::new(Scenario::random_raft(seed)).run();
         println!("seed {seed}: heights {:?}", report.heights);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Solo};
+use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, Solo};
 use consortia_crypto::Hash;
 use consortia_network::{NetEvent, Network, PeerId};
 use consortia_storage::{BlockReader, StorageError};
@@ -74,7 +74,7 @@ impl Driver {
                 );
                 (Box::new(solo), None)
             }
-            ConsensusKind::Bft => {
+            ConsensusKind::Bft | ConsensusKind::Raft => {
                 let (wal, entries) = Wal::open(&node.data_dir.join("consensus.wal"))
                     .map_err(|e| NodeError::Wal(e.to_string()))?;
                 let mut messages = Vec::new();
@@ -94,7 +94,14 @@ impl Driver {
                     params: genesis.params.clone(),
                     key: node.key.clone(),
                 };
-                (Box::new(Bft::new(config, next, now_ms(), messages)), Some(wal))
+                let engine: Box<dyn Engine> = if genesis.params.consensus == ConsensusKind::Raft {
+                    // Terms never go back: the last certificate's round is the least it can be.
+                    let last_term = latest.certificate.as_ref().map_or(0, |c| c.round);
+                    Box::new(Raft::new(config, next, last_term, now_ms(), messages))
+                } else {
+                    Box::new(Bft::new(config, next, now_ms(), messages))
+                };
+                (engine, Some(wal))
             }
         };
         // Without a network the event channel stays open and silent.
@@ -225,7 +232,7 @@ impl Driver {
             Message::Vote(v) if Some(v.validator) == self.me => {
                 v.vote.block_hash.filter(|_| v.vote.kind == consortia_types::VoteKind::Precommit)
             }
-            Message::Vote(_) => None,
+            Message::Vote(_) | Message::Raft(_) => None,
         };
         let block = block_hash.and_then(|h| {
             self.candidates.get(&h).map(|b| &b.block).or_else(|| self.bodies.get(&h)).cloned()
@@ -263,7 +270,7 @@ impl Driver {
                 Some(block) => Some(Box::new(block.clone())),
                 None => return, // proposed before a restart and not kept: nothing to send
             },
-            Message::Vote(_) => None,
+            Message::Vote(_) | Message::Raft(_) => None,
         };
         network.broadcast(Wire::Consensus { message, block }.encode());
     }
@@ -453,7 +460,9 @@ impl Driver {
                 self.misbehaved(peer, "synced block without a certificate");
                 break;
             };
-            if let Err(e) = certificate.verify(&block.header, algo, &self.node.genesis.validators) {
+            let (validators, kind) =
+                (&self.node.genesis.validators, self.node.genesis.params.consensus);
+            if let Err(e) = certificate.verify(&block.header, algo, validators, kind) {
                 self.misbehaved(peer, &format!("synced block {height}: {e}"));
                 break;
             }

@@ -52,7 +52,9 @@ pub enum NodeError {
     Wal(String),
     #[error(transparent)]
     Network(#[from] NetError),
-    #[error("a BFT node needs a network configuration (listen address, peers, TLS identity)")]
+    #[error(
+        "a BFT or Raft node needs a network configuration (listen address, peers, TLS identity)"
+    )]
     NoNetwork,
     #[error(
         "block {height} carries a valid certificate but this node computes different results ({reason}): its state diverged from the chain; stop it and resync it from an empty data directory"
@@ -108,13 +110,13 @@ impl Node {
         match (&genesis.params.consensus, &config.validator_key) {
             (ConsensusKind::Solo, Some(key)) if is_validator(key) => {}
             (ConsensusKind::Solo, _) => return Err(NodeError::NotValidator),
-            (ConsensusKind::Bft, Some(key)) if !is_validator(key) => {
+            (ConsensusKind::Bft | ConsensusKind::Raft, Some(key)) if !is_validator(key) => {
                 return Err(NodeError::NotValidator);
             }
-            (ConsensusKind::Bft, _) if config.network.is_none() => {
+            (ConsensusKind::Bft | ConsensusKind::Raft, _) if config.network.is_none() => {
                 return Err(NodeError::NoNetwork);
             }
-            (ConsensusKind::Bft, _) => {}
+            (ConsensusKind::Bft | ConsensusKind::Raft, _) => {}
         }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StorageError::Database(format!("{}: {e}", config.data_dir.display())))?;

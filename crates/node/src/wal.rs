@@ -6,7 +6,8 @@
 //! body a borsh [`WalEntry`]. A crash can tear the last record; reading stops at the first record
 //! that is short or fails its checksum and cuts the file there. Entries of decided heights are
 //! dropped when the file grows past [`COMPACT_BYTES`] (rewritten to a temporary file, synced,
-//! renamed over the log).
+//! renamed over the log), except Raft's election messages of the latest term: a term and the
+//! vote cast in it must survive any number of heights.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
@@ -118,10 +119,19 @@ impl Wal {
         }
         self.sync()?;
         let (entries, _) = parse(&std::fs::read(&self.path)?);
+        // Raft's term and vote outlive heights: the election messages of the latest term stay.
+        let raft_term = |e: &WalEntry| match e {
+            WalEntry::Message(Message::Raft(r)) => Some(r.message.term),
+            _ => None,
+        };
+        let latest_term = entries.iter().filter_map(raft_term).max();
+        let keep = |e: &&WalEntry| {
+            e.height() > decided || (raft_term(e).is_some() && raft_term(e) == latest_term)
+        };
         let tmp = self.path.with_extension("compact");
         let mut out = BufWriter::new(File::create(&tmp)?);
         let mut size = 0;
-        for entry in entries.iter().filter(|e| e.height() > decided) {
+        for entry in entries.iter().filter(keep) {
             let record = record(entry);
             out.write_all(&record)?;
             size += record.len() as u64;
@@ -199,5 +209,26 @@ mod tests {
         let heights: Vec<Height> =
             Wal::open(&path).unwrap().1.iter().map(WalEntry::height).collect();
         assert_eq!(heights, vec![3, 4]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_raft_vote_of_any_height() {
+        use consortia_consensus::{RaftKind, RaftMessage};
+        let key = PrivateKey::generate(Scheme::Ed25519);
+        let grant = |term, height| {
+            let kind = RaftKind::GrantVote { candidate: 1 };
+            let m = RaftMessage { chain_id: 1, height, term, from: 0, kind };
+            WalEntry::Message(Message::Raft(m.sign(&key)))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consensus.wal");
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        let newest = vote(5);
+        for entry in [grant(1, 1), grant(2, 1), newest.clone()] {
+            wal.append(&entry).unwrap();
+        }
+        wal.size = COMPACT_BYTES;
+        wal.compact(4).unwrap();
+        assert_eq!(Wal::open(&path).unwrap().1, vec![grant(2, 1), newest]);
     }
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Signature};
 
-use crate::{Height, Transaction, TypesError, Validator, encode};
+use crate::{ConsensusKind, Height, Transaction, TypesError, Validator, encode};
 
 const VOTE_SIGNING_DOMAIN: &[u8] = b"consortia/vote/v1\0";
 
@@ -74,7 +74,8 @@ impl Vote {
     }
 }
 
-/// Precommit signatures of more than two thirds of the voting power for one block hash.
+/// Precommit signatures of a quorum of the voting power for one block hash: more than two
+/// thirds under BFT, more than half under Raft.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct CommitCertificate {
     pub round: u32,
@@ -84,12 +85,13 @@ pub struct CommitCertificate {
 
 impl CommitCertificate {
     /// Checks that the certificate commits `header` under `validators`: distinct known signers,
-    /// each signature valid, and their power strictly more than two thirds of the total.
+    /// each signature valid, and their power a quorum of the total for `consensus`.
     pub fn verify(
         &self,
         header: &Header,
         algo: HashAlgorithm,
         validators: &[Validator],
+        consensus: ConsensusKind,
     ) -> Result<(), TypesError> {
         let bad = |m: String| Err(TypesError::InvalidCertificate(m));
         let vote = Vote {
@@ -115,9 +117,10 @@ impl CommitCertificate {
             }
             power += u128::from(validator.power);
         }
-        if power * 3 <= total * 2 {
+        if !consensus.is_quorum(power, total) {
+            let need = if consensus == ConsensusKind::Raft { "1/2" } else { "2/3" };
             return bad(format!(
-                "signers hold {power} of {total} voting power, need more than 2/3"
+                "signers hold {power} of {total} voting power, need more than {need}"
             ));
         }
         Ok(())
@@ -162,15 +165,39 @@ mod tests {
         };
         let sig = |i: usize| (i as u32, vote.sign(&keys[i]));
         let cert = |sigs: Vec<(u32, Signature)>| CommitCertificate { round: 0, signatures: sigs };
-        cert(vec![sig(0), sig(1), sig(2)]).verify(&h, algo, &validators).unwrap();
-        assert!(cert(vec![sig(0), sig(1)]).verify(&h, algo, &validators).is_err());
-        assert!(cert(vec![sig(0), sig(1), sig(1)]).verify(&h, algo, &validators).is_err());
-        assert!(cert(vec![sig(0), sig(1), (9, sig(2).1)]).verify(&h, algo, &validators).is_err());
+        cert(vec![sig(0), sig(1), sig(2)])
+            .verify(&h, algo, &validators, ConsensusKind::Bft)
+            .unwrap();
+        assert!(
+            cert(vec![sig(0), sig(1)]).verify(&h, algo, &validators, ConsensusKind::Bft).is_err()
+        );
+        assert!(
+            cert(vec![sig(0), sig(1), sig(1)])
+                .verify(&h, algo, &validators, ConsensusKind::Bft)
+                .is_err()
+        );
+        assert!(
+            cert(vec![sig(0), sig(1), (9, sig(2).1)])
+                .verify(&h, algo, &validators, ConsensusKind::Bft)
+                .is_err()
+        );
         // A signature by validator 2 presented as validator 3's.
-        assert!(cert(vec![sig(0), sig(1), (3, sig(2).1)]).verify(&h, algo, &validators).is_err());
+        assert!(
+            cert(vec![sig(0), sig(1), (3, sig(2).1)])
+                .verify(&h, algo, &validators, ConsensusKind::Bft)
+                .is_err()
+        );
+        // Under Raft, a majority is enough: 3 of 4 is, 2 of 4 is not.
+        let raft = ConsensusKind::Raft;
+        cert(vec![sig(0), sig(1), sig(2)]).verify(&h, algo, &validators, raft).unwrap();
+        assert!(cert(vec![sig(0), sig(1)]).verify(&h, algo, &validators, raft).is_err());
         // Valid signatures, but for another header.
         let mut other = h.clone();
         other.height = 6;
-        assert!(cert(vec![sig(0), sig(1), sig(2)]).verify(&other, algo, &validators).is_err());
+        assert!(
+            cert(vec![sig(0), sig(1), sig(2)])
+                .verify(&other, algo, &validators, ConsensusKind::Bft)
+                .is_err()
+        );
     }
 }

@@ -33,6 +33,19 @@ pub enum ConsensusKind {
     /// Tendermint-style Byzantine fault tolerance: 3f+1 validators tolerate f faulty ones,
     /// even malicious ones; a block is final once more than 2/3 of the power precommits it.
     Bft = 1,
+    /// Raft-style crash fault tolerance: 2f+1 validators tolerate f that stop, none that lie; a
+    /// block is final once more than half of the power has accepted it.
+    Raft = 2,
+}
+
+impl ConsensusKind {
+    /// Whether `power` of `total` voting power is enough to commit a block.
+    pub fn is_quorum(self, power: u128, total: u128) -> bool {
+        match self {
+            ConsensusKind::Solo | ConsensusKind::Bft => power * 3 > total * 2,
+            ConsensusKind::Raft => power * 2 > total,
+        }
+    }
 }
 
 /// Chain parameters fixed at genesis (governance may change some later).

@@ -177,6 +177,10 @@ impl Net {
 
     /// `consortia up` with validators and observers (nodes `validators..` are the observers).
     pub fn up_with(dir: &Path, validators: usize, observers: usize) -> Net {
+        Net::up_consensus(dir, validators, observers, "bft")
+    }
+
+    pub fn up_consensus(dir: &Path, validators: usize, observers: usize, consensus: &str) -> Net {
         let n = validators + observers;
         let base = free_base_port(n as u16);
         let args = [
@@ -186,6 +190,8 @@ impl Net {
             observers.to_string(),
             "--base-port".to_owned(),
             base.to_string(),
+            "--consensus".to_owned(),
+            consensus.to_owned(),
         ];
         let stdout = up_command(dir, &args);
         assert!(stdout.contains("network created"), "{stdout}");

@@ -1,4 +1,4 @@
-//! A deterministic simulator for the BFT engine: a seeded scheduler over a virtual clock,
+//! A deterministic simulator for the BFT and Raft engines: a seeded scheduler over a virtual clock,
 //! simulated links (latency, jitter and so reordering, loss, partitions that heal), crashes with
 //! restarts from persisted state (the decided chain and the consensus WAL), block sync, and
 //! Byzantine validators. One seed gives one trace.
@@ -13,7 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, SignedVote};
+use consortia_consensus::{
+    Bft, BftConfig, Engine, Input, Message, Output, Raft, RaftKind, SignedVote,
+};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey, Scheme};
 use consortia_types::{
     ChainParams, CommitCertificate, ConsensusKind, Header, Height, Validator, Vote, VoteKind,
@@ -143,6 +145,29 @@ impl Scenario {
         }
     }
 
+    /// A random crash-fault scenario for Raft: 3 or 5 validators, all honest, with loss,
+    /// partitions and crashes drawn from the seed.
+    pub(crate) fn random_raft(seed: u64) -> Self {
+        let mut s = Scenario::random(seed);
+        let mut rng = Rng::new(seed ^ 0x0AF7);
+        let n = if rng.chance(500) { 3 } else { 5 };
+        s.validators = n;
+        s.behaviors = vec![Behavior::Honest; n];
+        s.params.consensus = ConsensusKind::Raft;
+        for p in &mut s.partitions {
+            for g in &mut p.groups {
+                g.retain(|v| *v < n);
+            }
+            let missing: Vec<usize> =
+                (0..n).filter(|v| !p.groups.iter().any(|g| g.contains(v))).collect();
+            p.groups[0].extend(missing);
+        }
+        for c in &mut s.crashes {
+            c.node %= n;
+        }
+        s
+    }
+
     /// What `scripts/test` runs for each seed: 4 validators, one of them Byzantine (or none),
     /// random latency, loss, partitions and crashes, all drawn from the seed.
     pub(crate) fn random(seed: u64) -> Self {
@@ -214,7 +239,7 @@ enum Event {
 struct Node {
     key: PrivateKey,
     behavior: Behavior,
-    engine: Option<Bft>,
+    engine: Option<Box<dyn Engine>>,
     /// Bumped on every restart, so work started before a crash is dropped.
     incarnation: u64,
     /// Survives crashes: the decided chain (index = height; 0 is genesis) and the WAL.
@@ -359,7 +384,14 @@ impl Sim {
         n.blocks = n.wal_blocks.iter().map(|h| (header_hash(h), h.clone())).collect();
         n.wake_at = None;
         let next = n.chain.len() as Height;
-        n.engine = Some(Bft::new(config, next, self.now_ms, n.wal.clone()));
+        let wal = n.wal.clone();
+        n.engine = Some(match self.scenario.params.consensus {
+            ConsensusKind::Raft => {
+                let last_term = n.chain.last().and_then(|(_, c)| c.as_ref()).map_or(0, |c| c.round);
+                Box::new(Raft::new(config, next, last_term, self.now_ms, wal))
+            }
+            _ => Box::new(Bft::new(config, next, self.now_ms, wal)),
+        });
         // The load: every node always has transactions waiting.
         self.input(node, Input::TxsReady { count: 100, now_ms: self.now_ms });
     }
@@ -455,6 +487,7 @@ impl Sim {
                         v.validator as usize == node,
                         v.vote.block_hash.filter(|_| v.vote.kind == VoteKind::Precommit),
                     ),
+                    Message::Raft(r) => (r.message.from as usize == node, None),
                 };
                 if own && self.nodes[node].behavior == Behavior::Honest {
                     self.check_no_double_sign(node, &message);
@@ -492,6 +525,15 @@ impl Sim {
         let slot = match message {
             Message::Proposal(p) => (node, p.proposal.height, p.proposal.round, 0),
             Message::Vote(v) => (node, v.vote.height, v.vote.round, 1 + v.vote.kind as u8),
+            // One vote request and one vote granted per term, whatever the height.
+            Message::Raft(r) => {
+                let kind = match r.message.kind {
+                    RaftKind::RequestVote { .. } => 3,
+                    RaftKind::GrantVote { .. } => 4,
+                    RaftKind::Heartbeat => return,
+                };
+                (node, 0, r.message.term, kind)
+            }
         };
         if let Some(first) = self.signed.get(&slot) {
             assert_eq!(first, message, "seed {}: honest node {node} signed twice", self.seed());
@@ -504,7 +546,7 @@ impl Sim {
     fn broadcast_as(&mut self, node: usize, message: Message) {
         let body = |n: &Node, m: &Message| match m {
             Message::Proposal(p) => n.blocks.get(&p.proposal.block_hash).cloned(),
-            Message::Vote(_) => None,
+            Message::Vote(_) | Message::Raft(_) => None,
         };
         let peers: Vec<usize> = (0..self.nodes.len()).filter(|p| *p != node).collect();
         match (self.nodes[node].behavior, &message) {
@@ -619,7 +661,7 @@ impl Sim {
         assert_eq!(header.height, height, "seed {seed}: decided block has another height");
         assert_eq!(n.chain.len() as Height, height, "seed {seed}: node {node} skipped a height");
         certificate
-            .verify(&header, HASH, &self.validators)
+            .verify(&header, HASH, &self.validators, self.scenario.params.consensus)
             .unwrap_or_else(|e| panic!("seed {seed}: node {node} made a bad certificate: {e}"));
         self.apply(node, header, certificate);
         let now_ms = self.now_ms;
@@ -699,13 +741,18 @@ impl Sim {
                     if header.height != expected || header.parent_hash != parent {
                         continue;
                     }
-                    if certificate.verify(&header, HASH, &self.validators).is_err() {
+                    if certificate
+                        .verify(&header, HASH, &self.validators, self.scenario.params.consensus)
+                        .is_err()
+                    {
                         break;
                     }
                     let height = header.height;
                     self.trace.push(format!("{now_ms} sync n{to} h{height}"));
                     self.apply(to, header, certificate);
                     self.input(to, Input::Synced { height, now_ms });
+                    // As the node's driver does after every commit.
+                    self.input(to, Input::TxsReady { count: 100, now_ms });
                 }
             }
         }
