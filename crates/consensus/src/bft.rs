@@ -836,10 +836,10 @@ impl Engine for Bft {
 
     fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
+        self.now_ms = self.now_ms.max(input.now_ms());
         match input {
-            Input::Tick { now_ms } => self.now_ms = self.now_ms.max(now_ms),
-            Input::TxsReady { count, now_ms } => {
-                self.now_ms = self.now_ms.max(now_ms);
+            Input::Tick { .. } => {}
+            Input::TxsReady { count, .. } => {
                 self.pending = count;
                 if count > 0 {
                     self.activate(&mut out);
@@ -851,22 +851,18 @@ impl Engine for Bft {
                     self.build(&mut out);
                 }
             }
-            Input::ProposalBuilt { header, now_ms } => {
-                self.now_ms = self.now_ms.max(now_ms);
+            Input::ProposalBuilt { header, .. } => {
                 self.proposal_built(header, &mut out);
             }
-            Input::Message { message, now_ms } => {
-                self.now_ms = self.now_ms.max(now_ms);
+            Input::Message { message, .. } => {
                 self.receive(message, &mut out);
             }
-            Input::Validated { block_hash, valid, now_ms } => {
-                self.now_ms = self.now_ms.max(now_ms);
+            Input::Validated { block_hash, valid, .. } => {
                 if self.validating.remove(&block_hash) {
                     self.validity.insert(block_hash, valid);
                 }
             }
-            Input::Synced { height, now_ms } => {
-                self.now_ms = self.now_ms.max(now_ms);
+            Input::Synced { height, .. } => {
                 if height >= self.height {
                     self.enter_height(height + 1, &mut out);
                 }

@@ -52,6 +52,20 @@ pub enum Input {
     Synced { height: Height, now_ms: u64 },
 }
 
+impl Input {
+    /// The driver's clock when it sent this input.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Input::Tick { now_ms }
+            | Input::TxsReady { now_ms, .. }
+            | Input::ProposalBuilt { now_ms, .. }
+            | Input::Message { now_ms, .. }
+            | Input::Validated { now_ms, .. }
+            | Input::Synced { now_ms, .. } => *now_ms,
+        }
+    }
+}
+
 /// What an engine asks the driver to do. Outputs are carried out in order; a [`Output::Persist`]
 /// must be durable before the outputs after it are carried out (persist before send).
 #[derive(Clone, Debug, PartialEq, Eq)]
