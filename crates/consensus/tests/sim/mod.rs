@@ -686,7 +686,16 @@ impl Sim {
         n.chain.push((header, Some(certificate)));
         // Blocks proposed for later heights may already be here: keep them.
         n.blocks.retain(|_, h| h.height > height);
-        n.wal.retain(|m| m.height() > height);
+        // As the node's WAL compaction does: decided heights go, but Raft's election messages
+        // of the latest term stay (a term and its vote outlive heights).
+        let raft_term = |m: &Message| match m {
+            Message::Raft(r) => Some(r.message.term),
+            _ => None,
+        };
+        let latest_term = n.wal.iter().filter_map(raft_term).max();
+        n.wal.retain(|m| {
+            m.height() > height || (raft_term(m).is_some() && raft_term(m) == latest_term)
+        });
         n.wal_blocks.retain(|h| h.height > height);
         self.trace.push(format!("{} commit n{node} h{height} {hash}", self.now_ms));
     }
