@@ -179,6 +179,12 @@ impl Raft {
     /// Election timeouts between `timeout_propose_ms` and twice that, spread by validator and
     /// term so that candidates rarely split the vote twice in a row.
     fn reset_election_timer(&mut self) {
+        if self.term == 0 && self.me == Some(0) {
+            // A new chain: validator 0 stands at once, so the first block does not wait out an
+            // election timeout (the others still time out if it is not there).
+            self.election_at = self.now_ms;
+            return;
+        }
         let base = self.config.params.timeout_propose_ms;
         let seed = u64::from(self.term) << 32 | u64::from(self.me.unwrap_or(u32::MAX));
         let spread = HashAlgorithm::Sha256.digest(&seed.to_le_bytes()).0;
