@@ -256,3 +256,74 @@ fn a_raft_network_commits_and_survives_a_crashed_validator() {
     }
     net.assert_same_chain(&[0, 1, 2]);
 }
+
+/// A validator's own certificate in the wrong hands: a peer that passes the TLS checks and then
+/// sends garbage, or votes with bad signatures, is disconnected and logged, and the chain goes on.
+#[test]
+fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
+    use consortia_consensus::{Message, SignedVote};
+    use consortia_node::network::{NetEvent, Network, NetworkConfig, PeerId, TlsIdentity};
+    use consortia_types::{Genesis, Vote, VoteKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up(dir.path(), 4);
+    net.kill9(3);
+    let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+    let genesis: Genesis = serde_json::from_str(&read("genesis.json")).unwrap();
+    let node0 = read("node-0/node.toml");
+    let node0_p2p = node0.lines().find(|l| l.starts_with("listen =")).unwrap();
+    let node0_p2p = node0_p2p.trim_start_matches("listen = ").trim_matches('"').to_owned();
+    async fn connected(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> PeerId {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+                Ok(Some(NetEvent::Connected(p))) => return p,
+                Ok(Some(_)) => {}
+                _ => panic!("never connected"),
+            }
+        }
+    }
+    let next_height = net.height(0) + 1;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let config = NetworkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peers: vec![node0_p2p],
+            tls: TlsIdentity {
+                ca_pem: read("ca.crt"),
+                cert_pem: read("node-3/node.crt"),
+                key_pem: read("node-3/node.key"),
+            },
+            allowed: genesis.nodes.iter().filter_map(|n| PeerId::of(&n.key)).collect(),
+            handshake: genesis.hash().0.to_vec(),
+            max_frame_bytes: 1 << 20,
+        };
+        let (rogue, mut events) = Network::start(config, shutdown).await.unwrap();
+        // Garbage bytes.
+        let peer = connected(&mut events).await;
+        rogue.send(peer, vec![0xde, 0xad, 0xbe, 0xef]);
+        // After the ban, a vote in validator 1's name signed with another key.
+        let peer = connected(&mut events).await;
+        // For the height node 0 is deciding, so it is checked, not dropped as stale.
+        let vote = Vote {
+            chain_id: CHAIN,
+            height: next_height,
+            round: 0,
+            kind: VoteKind::Prevote,
+            block_hash: None,
+        };
+        let forged = SignedVote::new(vote, 1, &PrivateKey::generate(Scheme::Ed25519));
+        let frame = borsh::to_vec(&(1u8, Message::Vote(forged), None::<()>)).unwrap();
+        rogue.send(peer, frame);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let log = std::fs::read_to_string(net.node_dir(0).join("node.log")).unwrap();
+    assert!(log.contains("undecodable message"), "garbage not reported:\n{log}");
+    assert!(log.contains("bad signature"), "forged vote not reported");
+    // The three honest validators still commit.
+    let senders = [PrivateKey::generate(Scheme::Ed25519)];
+    let mut nonces = [0u64];
+    let batch = txs("after-rogue", &senders, &mut nonces, 20);
+    net.submit(0, &batch);
+    wait_all(&net, 1, &batch);
+}
