@@ -124,3 +124,35 @@ pub(crate) fn ed25519_key(cert: &[u8]) -> Option<[u8; 32]> {
     let key = spki.strip_prefix(&ED25519_SPKI_PREFIX[..])?;
     key.try_into().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The certificate walker reads attacker-supplied bytes: it must never panic, and only
+        /// well-formed Ed25519 certificates yield a key.
+        #[test]
+        fn certificate_key_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = ed25519_key(&bytes);
+        }
+    }
+
+    #[test]
+    fn reads_the_key_of_an_issued_certificate() {
+        let ca = crate::pki::Ca::generate("t").unwrap();
+        let key = consortia_crypto::PrivateKey::generate(consortia_crypto::Scheme::Ed25519);
+        let pem = ca.issue("n", &key).unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        assert_eq!(
+            ed25519_key(&der).map(|k| k.to_vec()),
+            Some(key.public_key().as_bytes().to_vec())
+        );
+        // Every truncation is refused, not misread.
+        for len in 0..der.len() {
+            assert_eq!(ed25519_key(&der[..len]), None, "read a key from {len} bytes");
+        }
+    }
+}

@@ -194,6 +194,16 @@ mod tests {
         assert_eq!(Wal::open(&path).unwrap().1, written);
     }
 
+    proptest::proptest! {
+        /// A WAL can hold anything after a crash or disk fault: reading never panics and keeps
+        /// a prefix of whole records.
+        #[test]
+        fn reading_any_bytes_is_total(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let (_, valid) = parse(&bytes);
+            proptest::prop_assert!(valid <= bytes.len());
+        }
+    }
+
     #[test]
     fn compaction_keeps_undecided_heights() {
         let dir = tempfile::tempdir().unwrap();
