@@ -3,7 +3,7 @@
 //! node in step by block sync. One loop for every engine: solo simply never asks to validate,
 //! persist or send.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ pub(crate) struct Driver {
     network: Option<Network>,
     wal: Option<Wal>,
     wal_dirty: bool,
+    /// Blocks already in the WAL (for heights not yet decided).
+    wal_blocks: HashSet<Hash>,
     tip: Tip,
     /// Executed blocks of the height being decided (built here, or received and validated).
     candidates: HashMap<Hash, Built>,
@@ -121,6 +123,7 @@ impl Driver {
             network,
             wal,
             wal_dirty: false,
+            wal_blocks: bodies.keys().copied().collect(),
             tip: Tip {
                 height: latest.header.height,
                 hash: latest.hash,
@@ -226,7 +229,9 @@ impl Driver {
     /// Appends to the WAL (synced before the next output is carried out). With this node's
     /// proposal or lock goes the block it names, so it can be proposed again after a restart.
     fn persist(&mut self, message: Message) -> Result<(), NodeError> {
-        let Some(wal) = self.wal.as_mut() else { return Ok(()) };
+        if self.wal.is_none() {
+            return Ok(());
+        }
         let block_hash = match &message {
             Message::Proposal(p) => Some(p.proposal.block_hash),
             Message::Vote(v) if Some(v.validator) == self.me => {
@@ -234,12 +239,14 @@ impl Driver {
             }
             Message::Vote(_) | Message::Raft(_) => None,
         };
-        let block = block_hash.and_then(|h| {
-            self.candidates.get(&h).map(|b| &b.block).or_else(|| self.bodies.get(&h)).cloned()
-        });
+        // Once per block: a proposer's proposal and its own lock name the same block.
+        let block_hash = block_hash.filter(|h| !self.wal_blocks.contains(h));
+        let block = block_hash.and_then(|h| self.block_of(&h).cloned());
         let io = |e: std::io::Error| NodeError::Wal(e.to_string());
+        let Some(wal) = self.wal.as_mut() else { return Ok(()) };
         wal.append(&WalEntry::Message(message)).map_err(io)?;
         if let Some(block) = block {
+            self.wal_blocks.insert(block.header.hash(self.node.hash_algorithm()));
             wal.append(&WalEntry::Block(block)).map_err(io)?;
         }
         self.wal_dirty = true;
@@ -330,6 +337,7 @@ impl Driver {
             pending: Some(built.clone()),
         };
         self.bodies.retain(|_, b| b.header.height > height);
+        self.wal_blocks.retain(|h| self.bodies.contains_key(h));
         self.height_since = Instant::now();
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
