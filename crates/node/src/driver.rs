@@ -19,8 +19,11 @@ use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
 use crate::wal::{Wal, WalEntry};
 use crate::{Built, Node, NodeError, Rejection, Tip, now_ms};
 
-/// Blocks received with proposals and kept until executed or stale, at most.
+/// Blocks received with proposals and kept until executed or stale, at most...
 const MAX_BODIES: usize = 64;
+/// ...and from one peer (proposals are checked by the engine after the body is kept, so a
+/// peer sending junk proposals must not crowd out the real one).
+const MAX_BODIES_PER_PEER: usize = 8;
 /// A node this long at one height asks a peer that is ahead for the block.
 const STUCK: Duration = Duration::from_secs(2);
 
@@ -39,6 +42,8 @@ pub(crate) struct Driver {
     candidates: HashMap<Hash, Built>,
     /// Blocks received with proposals, not executed yet.
     bodies: HashMap<Hash, Block>,
+    /// Who sent each body: one peer may not fill the room (see [`MAX_BODIES_PER_PEER`]).
+    body_senders: HashMap<Hash, PeerId>,
     committing: Option<JoinHandle<Result<(), NodeError>>>,
     wake_at: Option<u64>,
     peer_heights: HashMap<PeerId, Height>,
@@ -132,6 +137,7 @@ impl Driver {
             },
             candidates: HashMap::new(),
             bodies,
+            body_senders: HashMap::new(),
             committing: None,
             wake_at: None,
             peer_heights: HashMap::new(),
@@ -338,6 +344,7 @@ impl Driver {
         };
         self.bodies.retain(|_, b| b.header.height > height);
         self.wal_blocks.retain(|h| self.bodies.contains_key(h));
+        self.body_senders.retain(|h, _| self.bodies.contains_key(h));
         self.height_since = Instant::now();
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
@@ -385,7 +392,10 @@ impl Driver {
                     };
                     let height = block.header.height;
                     let useful = height > self.tip.height && height <= self.tip.height + 2;
-                    if useful && self.bodies.len() < MAX_BODIES {
+                    let from_peer = self.body_senders.values().filter(|p| **p == peer).count();
+                    let room = self.bodies.len() < MAX_BODIES && from_peer < MAX_BODIES_PER_PEER;
+                    if useful && room && !self.bodies.contains_key(&p.proposal.block_hash) {
+                        self.body_senders.insert(p.proposal.block_hash, peer);
                         self.bodies.insert(p.proposal.block_hash, *block);
                     }
                 }

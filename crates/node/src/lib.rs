@@ -336,6 +336,11 @@ impl Node {
         {
             return bad(format!("block {} does not extend block {}", h.height, parent.height));
         }
+        // The builder, not necessarily this round's proposer: a locked block is proposed again
+        // by later proposers as it was built.
+        if !self.genesis.validators.iter().any(|v| v.public_key.address() == h.proposer) {
+            return bad(format!("block proposer {} is not a validator", h.proposer));
+        }
         if h.time_ms < parent.time_ms || h.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
             return bad(format!(
                 "block time {} is before its parent's or too far ahead",
