@@ -327,3 +327,23 @@ fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
     net.submit(0, &batch);
     wait_all(&net, 1, &batch);
 }
+
+#[test]
+fn an_sm_suite_network_commits_with_sm2_votes_and_sm3_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up_args(dir.path(), 4, 0, &["--suite", "sm"]);
+    let senders = [PrivateKey::generate(Scheme::Sm2), PrivateKey::generate(Scheme::Ed25519)];
+    let mut nonces = [0u64; 2];
+    let batch = txs("sm", &senders, &mut nonces, 40);
+    net.submit(0, &batch);
+    let client = common::http();
+    for tx in &batch {
+        // Transaction ids are SM3 hashes on this chain.
+        let id = tx.hash(consortia_crypto::HashAlgorithm::Sm3);
+        wait_committed(&client, &net.urls[3], &id);
+    }
+    net.assert_same_chain(&[0, 1, 2, 3]);
+    // Block certificates are SM2 precommit signatures of 3 or 4 validators.
+    let (_, block) = common::get_json(&client, &format!("{}/v1/blocks/latest", net.urls[2]));
+    assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3, "{block}");
+}

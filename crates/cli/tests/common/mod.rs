@@ -181,6 +181,11 @@ impl Net {
     }
 
     pub fn up_consensus(dir: &Path, validators: usize, observers: usize, consensus: &str) -> Net {
+        Net::up_args(dir, validators, observers, &["--consensus", consensus])
+    }
+
+    /// `consortia up` with more arguments (`--suite sm`, `--consensus raft`, ...).
+    pub fn up_args(dir: &Path, validators: usize, observers: usize, more: &[&str]) -> Net {
         let n = validators + observers;
         let base = free_base_port(n as u16);
         let args = [
@@ -190,9 +195,9 @@ impl Net {
             observers.to_string(),
             "--base-port".to_owned(),
             base.to_string(),
-            "--consensus".to_owned(),
-            consensus.to_owned(),
         ];
+        let args: Vec<String> =
+            args.into_iter().chain(more.iter().map(|a| (*a).to_owned())).collect();
         let stdout = up_command(dir, &args);
         assert!(stdout.contains("network created"), "{stdout}");
         let urls = (0..n).map(|i| format!("http://127.0.0.1:{}", base + i as u16)).collect();
