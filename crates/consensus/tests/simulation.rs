@@ -1,39 +1,36 @@
-//! Deterministic simulation of the BFT engine (see `sim/mod.rs` for what each run checks).
+//! Deterministic simulation of the BFT and Raft engines (see `sim/mod.rs` for what each run
+//! checks).
 //!
-//! `SIM_SEEDS=N` sets how many random seeds `random_scenarios` runs (default 1,000);
-//! `SIM_SEED=S` runs one seed; `SIM_DEBUG=1` prints every engine input and output.
-//! `scripts/sim` runs 10,000 seeds in release mode.
+//! `SIM_SEEDS=N` sets how many random BFT seeds `random_scenarios` runs (default 1,000),
+//! `RAFT_SEEDS=N` the Raft ones (default 300); `SIM_SEED=S` runs one seed; `SIM_DEBUG=1` prints
+//! every engine input and output. `scripts/sim` runs 10,000 of each in release mode.
 #![allow(clippy::unwrap_used)]
 
 mod sim;
 
 use sim::{Behavior, Crash, Partition, Rng, Scenario, Sim};
 
-fn seeds() -> Vec<u64> {
+/// The seeds to run: `SIM_SEED` alone if set, else `0..$var` (default `default`).
+fn seeds(var: &str, default: u64) -> Vec<u64> {
     if let Ok(seed) = std::env::var("SIM_SEED") {
         return vec![seed.parse().expect("SIM_SEED is a number")];
     }
-    let count: u64 =
-        std::env::var("SIM_SEEDS").map_or(1_000, |n| n.parse().expect("SIM_SEEDS is a number"));
+    let count: u64 = std::env::var(var).map_or(default, |n| n.parse().expect("a number of seeds"));
     (0..count).collect()
 }
 
-#[test]
-fn random_scenarios() {
-    let seeds = seeds();
+/// Runs every seed's scenario on all cores and prints the totals; any failure panics with its
+/// seed.
+fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunks: Vec<Vec<u64>> =
-        (0..threads).map(|t| seeds.iter().copied().skip(t).step_by(threads).collect()).collect();
     let started = std::time::Instant::now();
     let totals: Vec<(u64, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
                 s.spawn(move || {
-                    let mut heights = 0;
-                    let mut messages = 0;
-                    for seed in chunk {
-                        let report = Sim::new(Scenario::random(seed)).run();
+                    let (mut heights, mut messages) = (0, 0);
+                    for seed in seeds.iter().copied().skip(t).step_by(threads) {
+                        let report = Sim::new(scenario(seed)).run();
                         heights += report.heights.iter().max().copied().unwrap_or(0);
                         messages += report.messages;
                     }
@@ -46,22 +43,21 @@ fn random_scenarios() {
     let heights: u64 = totals.iter().map(|t| t.0).sum();
     let messages: u64 = totals.iter().map(|t| t.1).sum();
     println!(
-        "{} seeds passed: {heights} heights decided, {messages} messages, {:.1} s",
+        "{} {what} seeds passed: {heights} heights decided, {messages} messages, {:.1} s",
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
 }
 
 #[test]
+fn random_scenarios() {
+    run_all("BFT", &seeds("SIM_SEEDS", 1_000), Scenario::random);
+}
+
+#[test]
 fn raft_random_crash_scenarios() {
     // Raft tolerates crashes and loss, not lies: no Byzantine validators here.
-    let count: u64 = std::env::var("RAFT_SEEDS").map_or(300, |n| n.parse().expect("a number"));
-    let mut heights = 0;
-    for seed in 0..count {
-        let report = Sim::new(Scenario::random_raft(seed)).run();
-        heights += report.heights.iter().max().copied().unwrap_or(0);
-    }
-    println!("{count} Raft seeds passed: {heights} heights decided");
+    run_all("Raft", &seeds("RAFT_SEEDS", 300), Scenario::random_raft);
 }
 
 #[test]
@@ -162,7 +158,7 @@ fn a_lagging_validator_catches_up_by_block_sync() {
 #[test]
 #[ignore]
 fn replay() {
-    for seed in seeds() {
+    for seed in seeds("SIM_SEEDS", 1) {
         let report = Sim::new(Scenario::random(seed)).run();
         println!("seed {seed}: heights {:?}", report.heights);
     }
@@ -172,7 +168,7 @@ fn replay() {
 #[test]
 #[ignore]
 fn raft_replay() {
-    for seed in seeds() {
+    for seed in seeds("RAFT_SEEDS", 1) {
         let report = Sim::new(Scenario::random_raft(seed)).run();
         println!("seed {seed}: heights {:?}", report.heights);
     }
