@@ -162,7 +162,7 @@ fn running_pid(node_dir: &Path) -> Option<u32> {
     (cmdline.contains("node") && cmdline.contains(&*config.to_string_lossy())).then_some(pid)
 }
 
-fn start_node(node_dir: &Path) -> Result<u32> {
+fn start_node(node_dir: &Path) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -189,7 +189,7 @@ fn start_node(node_dir: &Path) -> Result<u32> {
         .spawn()
         .context("cannot start a node process")?;
     std::fs::write(node_dir.join("node.pid"), child.id().to_string())?;
-    Ok(child.id())
+    Ok(child)
 }
 
 fn log_tail(node_dir: &Path) -> String {
@@ -218,9 +218,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             dir.display()
         );
     }
+    // The processes started here are watched through their handles: until a child has
+    // exec'd, /proc shows this command's line, not the node's.
+    let mut started_here = Vec::new();
     for node_dir in &dirs {
         if running_pid(node_dir).is_none() {
-            start_node(node_dir)?;
+            started_here.push((node_dir.clone(), start_node(node_dir)?));
         }
     }
     let files: Vec<NodeFile> =
@@ -251,8 +254,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         if statuses.len() == n && height >= 1 && connected {
             break started.elapsed();
         }
+        let mut exited = |d: &PathBuf| match started_here.iter_mut().find(|(sd, _)| sd == d) {
+            Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
+            None => running_pid(d).is_none(),
+        };
         for node_dir in &dirs {
-            if running_pid(node_dir).is_none() {
+            if exited(node_dir) {
                 bar.finish_and_clear();
                 bail!(
                     "node {} exited; the end of its log ({}/node.log):\n{}",
