@@ -192,10 +192,17 @@ fn start_node(node_dir: &Path) -> Result<std::process::Child> {
     Ok(child)
 }
 
+/// What to show of a node's log when it exited: its error, or its last lines.
 fn log_tail(node_dir: &Path) -> String {
     let text = std::fs::read_to_string(node_dir.join("node.log")).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
+    // An error report (with RUST_BACKTRACE set, followed by a long backtrace that would push it
+    // out of a plain tail).
+    let from = match lines.iter().rposition(|l| l.starts_with("Error: ")) {
+        Some(error) => error,
+        None => lines.len().saturating_sub(15),
+    };
+    lines[from..].iter().take(15).copied().collect::<Vec<_>>().join("\n")
 }
 
 #[derive(serde::Deserialize)]
@@ -351,4 +358,25 @@ fn kill(pid: u32, signal: &str) -> Result<()> {
         bail!("could not signal process {pid}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exited_nodes_error_is_shown_not_its_backtrace() {
+        let dir = tempfile::tempdir().unwrap();
+        let backtrace: String = (0..40).map(|i| format!("  {i}: frame\n")).collect();
+        let log = format!("INFO started\nError: address in use\n\nStack backtrace:\n{backtrace}");
+        std::fs::write(dir.path().join("node.log"), log).unwrap();
+        let shown = log_tail(dir.path());
+        assert!(shown.starts_with("Error: address in use"), "{shown}");
+        assert_eq!(shown.lines().count(), 15);
+
+        let plain: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("node.log"), plain).unwrap();
+        let shown = log_tail(dir.path());
+        assert!(shown.starts_with("line 25") && shown.ends_with("line 39"), "{shown}");
+    }
 }

@@ -284,9 +284,10 @@ fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
     }
     let next_height = net.height(0) + 1;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    // Kept until the end: the rogue's connections live while the logs are checked.
+    // Kept until the end (the network, its events and the shutdown sender): the rogue's
+    // connections live while the logs are checked.
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.block_on(async {
+    let _rogue = runtime.block_on(async {
         let config = NetworkConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             peers: vec![node0_p2p],
@@ -316,6 +317,7 @@ fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
         let forged = SignedVote::new(vote, 1, &PrivateKey::generate(Scheme::Ed25519));
         let frame = borsh::to_vec(&(1u8, Message::Vote(forged), None::<()>)).unwrap();
         rogue.send(peer, frame);
+        (rogue, events)
     });
     // Node 0 logs both (give a busy machine time to get there).
     let log_has = |what: &str| {
@@ -326,6 +328,7 @@ fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
                 return true;
             }
             if Instant::now() > deadline {
+                eprintln!("node 0's log:\n{log}");
                 return false;
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -145,7 +145,8 @@ pub struct PeerStatus {
 
 impl Network {
     /// Binds the listener and starts dialing. Events arrive on the returned receiver until
-    /// `shutdown` turns true.
+    /// `shutdown` turns true; dropping the receiver stops the network too (nobody would hear a
+    /// peer, so no peer is kept connected or redialed).
     pub async fn start(
         config: NetworkConfig,
         shutdown: watch::Receiver<bool>,
@@ -282,6 +283,7 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
+            _ = inner.events.closed() => return,
         };
         let (tcp, addr) = match accepted {
             Ok(a) => a,
@@ -327,12 +329,18 @@ async fn dial_loop(inner: Arc<Inner>, addr: String) {
                 return;
             }
             Ok((tls, peer)) => {
-                backoff = Duration::from_millis(100);
-                run_connection(inner.clone(), tls, peer).await;
+                // A peer that takes the TLS session and then refuses us (a ban, another chain)
+                // is retried with backoff like an unreachable one, not every 100 ms.
+                if run_connection(inner.clone(), tls, peer).await {
+                    backoff = Duration::from_millis(100);
+                }
             }
             Err(reason) => {
                 tracing::debug!(target: "network", %addr, reason, "dial failed");
             }
+        }
+        if inner.events.is_closed() {
+            return;
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -380,12 +388,13 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Res
     Ok(frame)
 }
 
-/// Runs one authenticated connection until it closes.
+/// Runs one authenticated connection until it closes; false if it never got past the chain
+/// handshake.
 async fn run_connection(
     inner: Arc<Inner>,
     mut stream: tokio_rustls::TlsStream<TcpStream>,
     peer: PeerId,
-) {
+) -> bool {
     let max = inner.config.max_frame_bytes;
     let handshake = async {
         write_frame(&mut stream, &inner.config.handshake).await?;
@@ -396,9 +405,9 @@ async fn run_connection(
         Ok(Ok(theirs)) if theirs == inner.config.handshake => {}
         Ok(Ok(_)) => {
             tracing::warn!(target: "network", peer = %peer, "peer runs another chain (genesis differs); closing");
-            return;
+            return false;
         }
-        _ => return,
+        _ => return false,
     }
     let id = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(SEND_QUEUE);
@@ -455,4 +464,5 @@ async fn run_connection(
         tracing::info!(target: "network", peer = %peer, "peer disconnected");
         let _ = inner.events.send(NetEvent::Disconnected(peer)).await;
     }
+    true
 }
