@@ -155,8 +155,13 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(submit(json!({"tx": "0xzz"})).1["code"], "malformed_tx");
     assert_eq!(submit(json!({"tx": "0x0102"})).1["code"], "malformed_tx");
     // Bad signature, wrong chain, far-future nonce, oversized.
-    let mut forged = notarize_tx(&key, chain_id, 0, "x", b"x");
+    let consortia_types::Transaction::Native(mut forged) =
+        notarize_tx(&key, chain_id, 0, "x", b"x")
+    else {
+        unreachable!()
+    };
     forged.body.nonce = 1;
+    let forged = consortia_types::Transaction::Native(forged);
     assert_eq!(
         submit(json!({"tx": hex_tx(&forged)})),
         (
@@ -180,8 +185,11 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     // Over the chain's 128 KiB transaction limit, sent as raw bytes: refused before decoding.
-    let mut huge = notarize_tx(&key, chain_id, 0, "x", b"");
-    let consortia_types::Payload::Notarize(rec) = &mut huge.body.payload;
+    let consortia_types::Transaction::Native(mut huge) = notarize_tx(&key, chain_id, 0, "x", b"")
+    else {
+        unreachable!()
+    };
+    let consortia_types::Payload::Notarize(rec) = &mut huge.body.payload else { unreachable!() };
     rec.metadata = "m".repeat(140_000);
     let huge = consortia_types::Transaction::sign(huge.body, &key);
     let r = client

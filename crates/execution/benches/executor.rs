@@ -79,12 +79,22 @@ fn executor(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("execute_block/txs", n), |b| {
             b.iter(|| {
-                let ctx = BlockContext { height: 1, time_ms: 1, proposer: Address::default() };
+                let ctx = BlockContext {
+                    height: 1,
+                    time_ms: 1,
+                    proposer: Address::default(),
+                    parent_hash: Hash::ZERO,
+                };
                 exec.execute_block(&store, ctx, &block).expect("executes")
             })
         });
         group.bench_function(BenchmarkId::new("state_root/txs", n), |b| {
-            let ctx = BlockContext { height: 1, time_ms: 1, proposer: Address::default() };
+            let ctx = BlockContext {
+                height: 1,
+                time_ms: 1,
+                proposer: Address::default(),
+                parent_hash: Hash::ZERO,
+            };
             let out = exec.execute_block(&store, ctx, &block).expect("executes");
             b.iter_batched(
                 || out.changes.clone(),
@@ -102,8 +112,12 @@ fn executor(c: &mut Criterion) {
                 },
                 |block_txs| {
                     let height = store.latest_height().expect("head") + 1;
-                    let ctx =
-                        BlockContext { height, time_ms: height, proposer: Address::default() };
+                    let ctx = BlockContext {
+                        height,
+                        time_ms: height,
+                        proposer: Address::default(),
+                        parent_hash: Hash::ZERO,
+                    };
                     let out = exec.execute_block(&store, ctx, &block_txs).expect("executes");
                     let prepared = store.prepare_state(height, out.changes, None).expect("root");
                     let block = Block {

@@ -1,5 +1,5 @@
 use borsh::{BorshDeserialize, BorshSerialize};
-use consortia_crypto::Address;
+use consortia_crypto::{Address, Hash};
 use consortia_storage::StateReader;
 use consortia_types::decode;
 
@@ -7,11 +7,13 @@ use crate::{ExecutionError, Overlay};
 
 const PREFIX: &[u8] = b"acct/";
 
-/// An account: its next nonce and its balance (in the chain's smallest unit).
+/// An account: its next nonce, its balance (in the chain's smallest unit, wei for EVM tools)
+/// and, for a contract, the keccak-256 hash of its code (kept under [`code_key`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Account {
     pub nonce: u64,
     pub balance: u128,
+    pub code_hash: Option<Hash>,
 }
 
 impl Account {
@@ -26,6 +28,16 @@ impl Account {
 
 pub(crate) fn key(address: &Address) -> Vec<u8> {
     [PREFIX, &address.0].concat()
+}
+
+/// State key of contract code, by the code's keccak-256 hash (shared by identical contracts).
+pub fn code_key(code_hash: &Hash) -> Vec<u8> {
+    [b"code/".as_slice(), &code_hash.0].concat()
+}
+
+/// State key of one EVM storage slot of a contract.
+pub fn slot_key(address: &Address, slot: &[u8; 32]) -> Vec<u8> {
+    [b"slot/".as_slice(), &address.0, slot].concat()
 }
 
 pub(crate) fn load<S: StateReader + ?Sized>(

@@ -20,13 +20,19 @@
 //!   validator refuses to vote for one.
 
 mod accounts;
+mod evm;
 pub mod notary;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm};
 use consortia_storage::{StateChanges, StateReader, StorageError};
-use consortia_types::{Genesis, Height, Payload, Receipt, ReceiptStatus, Transaction, encode};
+use consortia_types::{
+    EvmCall, Genesis, Height, NativeTx, Payload, Receipt, ReceiptStatus, Transaction, encode,
+};
 
-pub use accounts::Account;
+pub use accounts::{Account, code_key, slot_key};
+pub use evm::{CallOutcome, revert_reason};
 
 /// State key of the last executed block's (height, time): written every block, so every height
 /// has its own state version and root even when no transaction ran.
@@ -38,6 +44,10 @@ pub enum ExecutionError {
     WrongChain { index: usize, expected: u64, got: u64 },
     #[error("transaction {index} from {sender} has nonce {got}, expected {expected}")]
     BadNonce { index: usize, sender: Address, expected: u64, got: u64 },
+    #[error("transaction {index} cannot be included: {reason}")]
+    InvalidTx { index: usize, reason: String },
+    #[error("transaction {index} does not fit in the block's remaining gas")]
+    BlockFull { index: usize },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("corrupt state at `{key}`: {detail}")]
@@ -50,6 +60,8 @@ pub struct BlockContext {
     pub height: Height,
     pub time_ms: u64,
     pub proposer: Address,
+    /// Hash of block `height - 1` (what `BLOCKHASH` and `PREVRANDAO` see).
+    pub parent_hash: Hash,
 }
 
 /// Receipts (one per transaction, in order) and the state the block writes.
@@ -76,6 +88,10 @@ impl<S: StateReader + ?Sized> Overlay<'_, S> {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.changes.insert(key, Some(value));
     }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.changes.insert(key, None);
+    }
 }
 
 /// The executor of one chain.
@@ -83,18 +99,24 @@ impl<S: StateReader + ?Sized> Overlay<'_, S> {
 pub struct Executor {
     chain_id: u64,
     hash: HashAlgorithm,
+    evm: evm::EvmEnv,
 }
 
 impl Executor {
     pub fn new(genesis: &Genesis) -> Self {
-        Executor { chain_id: genesis.chain_id, hash: genesis.suite.hash() }
+        let p = &genesis.params;
+        Executor {
+            chain_id: genesis.chain_id,
+            hash: genesis.suite.hash(),
+            evm: evm::EvmEnv::new(genesis.chain_id, &p.evm_version, p.block_gas_limit),
+        }
     }
 
     /// The state of block 0: the genesis accounts.
     pub fn genesis_state(genesis: &Genesis) -> StateChanges {
         let mut changes = StateChanges::new();
         for account in &genesis.accounts {
-            let value = Account { nonce: 0, balance: account.balance };
+            let value = Account { nonce: 0, balance: account.balance, code_hash: None };
             changes.insert(accounts::key(&account.address), Some(encode(&value)));
         }
         changes.insert(BLOCK_INFO_KEY.to_vec(), Some(encode(&(0u64, genesis.time_ms))));
@@ -110,36 +132,85 @@ impl Executor {
     ) -> Result<BlockOutcome, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
         let mut receipts = Vec::with_capacity(txs.len());
+        let mut gas_left = self.evm.block_gas_limit;
         for (index, tx) in txs.iter().enumerate() {
-            if tx.body.chain_id != self.chain_id {
+            if tx.chain_id() != Some(self.chain_id) {
                 return Err(ExecutionError::WrongChain {
                     index,
                     expected: self.chain_id,
-                    got: tx.body.chain_id,
+                    got: tx.chain_id().unwrap_or(0),
                 });
             }
             let sender = tx.sender();
             let mut account = accounts::load(&overlay, &sender)?;
-            if tx.body.nonce != account.nonce {
+            if tx.nonce() != account.nonce {
                 return Err(ExecutionError::BadNonce {
                     index,
                     sender,
                     expected: account.nonce,
-                    got: tx.body.nonce,
+                    got: tx.nonce(),
                 });
             }
-            account.nonce += 1;
-            overlay.put(accounts::key(&sender), encode(&account));
-            let receipt = match &tx.body.payload {
-                Payload::Notarize(record) => {
-                    let tx_hash = tx.hash(self.hash);
-                    notary::notarize(&mut overlay, &ctx, sender, tx_hash, record)?
+            let receipt = match tx {
+                Transaction::Native(NativeTx { body, .. }) => match &body.payload {
+                    Payload::Notarize(record) => {
+                        account.nonce += 1;
+                        overlay.put(accounts::key(&sender), encode(&account));
+                        let tx_hash = tx.hash(self.hash);
+                        notary::notarize(&mut overlay, &ctx, sender, tx_hash, record)?
+                    }
+                    Payload::Evm(_) => self.evm_tx(&mut overlay, &ctx, tx, index, &mut gas_left)?,
+                },
+                Transaction::Ethereum(_) => {
+                    self.evm_tx(&mut overlay, &ctx, tx, index, &mut gas_left)?
                 }
             };
             receipts.push(receipt);
         }
+        if let Some(parent) = ctx.height.checked_sub(1) {
+            overlay.put(evm::block_hash_key(parent), encode(&(parent, ctx.parent_hash)));
+        }
         overlay.put(BLOCK_INFO_KEY.to_vec(), encode(&(ctx.height, ctx.time_ms)));
         Ok(BlockOutcome { receipts, changes: overlay.changes })
+    }
+
+    fn evm_tx<S: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, S>,
+        ctx: &BlockContext,
+        tx: &Transaction,
+        index: usize,
+        gas_left: &mut u64,
+    ) -> Result<Receipt, ExecutionError> {
+        let gas_limit = tx.evm_call().map_or(0, |c| c.gas_limit);
+        if gas_limit > *gas_left {
+            return Err(ExecutionError::BlockFull { index });
+        }
+        match evm::execute(overlay, &self.evm, ctx, tx, *gas_left)? {
+            Ok(receipt) => {
+                *gas_left -= receipt.steps_used;
+                Ok(receipt)
+            }
+            Err(reason) => Err(ExecutionError::InvalidTx { index, reason }),
+        }
+    }
+
+    /// Runs an EVM call from `from` on `state` as block `ctx` would, keeping none of its
+    /// writes: `eth_call` and gas estimation.
+    pub fn call<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        ctx: BlockContext,
+        from: Address,
+        call: EvmCall,
+    ) -> Result<CallOutcome, ExecutionError> {
+        let mut overlay = Overlay { base: state, changes: StateChanges::new() };
+        evm::call(&mut overlay, &self.evm, &ctx, from, call)
+    }
+
+    /// The most gas one block's transactions may use together.
+    pub fn block_gas_limit(&self) -> u64 {
+        self.evm.block_gas_limit
     }
 
     /// The receipts root a header commits to.

@@ -4,9 +4,12 @@
 
 use std::collections::BTreeMap;
 
+mod common;
+
+use common::{ctx, store};
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
-use consortia_execution::{Account, BlockContext, ExecutionError, Executor, notary};
-use consortia_storage::{BlockWriter, RedbStore};
+use consortia_execution::{Account, ExecutionError, Executor, notary};
+use consortia_storage::BlockWriter;
 use consortia_types::{
     Block, Genesis, GenesisAccount, Header, NotarizeRecord, Payload, ReceiptStatus, Transaction,
     TxBody,
@@ -17,26 +20,6 @@ fn genesis() -> Genesis {
     let mut g = Genesis::solo(5, "exec", Suite::Standard, validator, 0);
     g.accounts = vec![GenesisAccount { address: Address([1; 20]), balance: 77 }];
     g
-}
-
-fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
-    let (store, _) = RedbStore::open(&dir.path().join("db"), g).unwrap();
-    let prepared = store.prepare_state(0, Executor::genesis_state(g), None).unwrap();
-    let header = Header {
-        chain_id: g.chain_id,
-        height: 0,
-        parent_hash: Hash::ZERO,
-        time_ms: 0,
-        proposer: Address::default(),
-        tx_count: 0,
-        tx_root: Hash::ZERO,
-        state_root: prepared.root(),
-        receipts_root: Hash::ZERO,
-    };
-    store
-        .initialize(&Block { header, transactions: vec![], certificate: None }, &prepared)
-        .unwrap();
-    store
 }
 
 fn notarize(key: &PrivateKey, nonce: u64, id: &str, content: &[u8]) -> Transaction {
@@ -56,10 +39,6 @@ fn notarize(key: &PrivateKey, nonce: u64, id: &str, content: &[u8]) -> Transacti
     )
 }
 
-fn ctx(height: u64) -> BlockContext {
-    BlockContext { height, time_ms: height * 1000, proposer: Address::default() }
-}
-
 #[test]
 fn genesis_accounts_are_funded() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,7 +46,7 @@ fn genesis_accounts_are_funded() {
     let store = store(&dir, &g);
     assert_eq!(
         Account::read(&store, &Address([1; 20])).unwrap(),
-        Account { nonce: 0, balance: 77 }
+        Account { nonce: 0, balance: 77, code_hash: None }
     );
     assert_eq!(Account::read(&store, &Address([2; 20])).unwrap(), Account::default());
 }
@@ -137,10 +116,10 @@ fn bad_nonce_or_chain_makes_the_block_invalid() {
         exec.execute_block(&store, ctx(1), &replay),
         Err(ExecutionError::BadNonce { index: 1, .. })
     ));
-    let mut other = notarize(&key, 0, "x", b"");
+    let Transaction::Native(mut other) = notarize(&key, 0, "x", b"") else { unreachable!() };
     other.body.chain_id = 6;
     assert!(matches!(
-        exec.execute_block(&store, ctx(1), &[other]),
+        exec.execute_block(&store, ctx(1), &[Transaction::Native(other)]),
         Err(ExecutionError::WrongChain { .. })
     ));
 }

@@ -331,8 +331,7 @@ impl Driver {
         // Whoever built it, its transactions are done; ours that went into a losing block are
         // offered again.
         let mempool = &self.node.mempool;
-        mempool
-            .remove_committed(built.block.transactions.iter().map(|t| (t.sender(), t.body.nonce)));
+        mempool.remove_committed(built.block.transactions.iter().map(|t| (t.sender(), t.nonce())));
         for (_, other) in self.candidates.drain() {
             mempool.release(&other.pool_txs);
         }

@@ -96,7 +96,8 @@ pub struct Node {
     committed: watch::Sender<Height>,
 }
 
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch by this machine's clock.
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -170,6 +171,10 @@ impl Node {
 
     pub fn mempool(&self) -> &Mempool {
         &self.mempool
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.executor
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -262,24 +267,38 @@ impl Node {
         let pending = parent.pending.as_ref().map(|b| &b.state);
         let state = PendingState { store: &self.store, pending };
         let started = std::time::Instant::now();
+        let mut txs =
+            self.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
         loop {
-            let txs =
-                self.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
             let transactions: Vec<_> = txs.iter().map(|p| (*p.tx).clone()).collect();
             let ctx = BlockContext {
                 height,
                 time_ms: now_ms().max(parent.time_ms),
                 proposer: self.key.as_ref().map(|k| k.public_key().address()).unwrap_or_default(),
+                parent_hash: parent.hash,
             };
             let outcome = match self.executor.execute_block(&state, ctx, &transactions) {
                 Ok(outcome) => outcome,
+                Err(ExecutionError::BlockFull { index }) => {
+                    // The rest waits for the next block.
+                    self.mempool.release(&txs.split_off(index));
+                    continue;
+                }
                 Err(
-                    ExecutionError::BadNonce { index, .. }
-                    | ExecutionError::WrongChain { index, .. },
+                    e @ (ExecutionError::BadNonce { index, .. }
+                    | ExecutionError::WrongChain { index, .. }
+                    | ExecutionError::InvalidTx { index, .. }),
                 ) => {
-                    tracing::warn!(target: "node::build", tx = %txs[index].hash, "evicting a transaction that cannot execute");
+                    tracing::warn!(target: "node::build", tx = %txs[index].hash, error = %e, "evicting a transaction that cannot execute");
                     self.mempool.evict(&txs[index]);
-                    self.mempool.release(&txs);
+                    // What follows it from the same sender went with it.
+                    let gone = txs[index].sender;
+                    txs = txs
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, p)| *i < index || p.sender != gone)
+                        .map(|(_, p)| p)
+                        .collect();
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -380,10 +399,20 @@ impl Node {
         }
         let pending = parent.pending.as_ref().map(|b| &b.state);
         let state = PendingState { store: &self.store, pending };
-        let ctx = BlockContext { height: h.height, time_ms: h.time_ms, proposer: h.proposer };
+        let ctx = BlockContext {
+            height: h.height,
+            time_ms: h.time_ms,
+            proposer: h.proposer,
+            parent_hash: h.parent_hash,
+        };
         let outcome = match self.executor.execute_block(&state, ctx, txs) {
             Ok(outcome) => outcome,
-            Err(e @ (ExecutionError::BadNonce { .. } | ExecutionError::WrongChain { .. })) => {
+            Err(
+                e @ (ExecutionError::BadNonce { .. }
+                | ExecutionError::WrongChain { .. }
+                | ExecutionError::InvalidTx { .. }
+                | ExecutionError::BlockFull { .. }),
+            ) => {
                 return bad(e.to_string());
             }
             Err(e) => return Err(e.into()),

@@ -89,7 +89,7 @@ impl From<TypesError> for AdmitError {
             TypesError::TooLarge { size, limit } => AdmitError::TooLarge { size, limit },
             TypesError::WrongChain { expected, got } => AdmitError::WrongChain { expected, got },
             TypesError::InvalidPayload(m) => AdmitError::InvalidPayload(m),
-            TypesError::Signature(_) => AdmitError::BadSignature,
+            TypesError::Signature(_) | TypesError::EthSignature(_) => AdmitError::BadSignature,
             other => AdmitError::Malformed(other.to_string()),
         }
     }
@@ -214,6 +214,12 @@ impl Mempool {
 
     /// Transactions that could go into the next block: no nonce gap before them, and not in a
     /// block already built or decided.
+    /// The nonce after `sender`'s pending run of consecutive transactions, if it has any: what
+    /// a wallet asking for the "pending" nonce should sign next.
+    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
+        self.inner.lock().senders.get(sender).map(|q| q.ready_end)
+    }
+
     pub fn ready_count(&self) -> usize {
         self.inner.lock().ready
     }
@@ -244,27 +250,20 @@ impl Mempool {
                 Ok(tx)
             })
             .collect();
-        let messages: Vec<Option<Vec<u8>>> = decoded
-            .iter()
-            .map(|d| d.as_ref().ok().map(|tx| Transaction::signing_bytes(&tx.body)))
-            .collect();
-        let items: Vec<_> = decoded
-            .iter()
-            .zip(&messages)
-            .filter_map(|(d, m)| {
-                let tx = d.as_ref().ok()?;
-                Some((&tx.body.public_key, m.as_deref()?, &tx.signature))
-            })
-            .collect();
-        let mut verdicts = verify_batch(&items, &self.keys).into_iter();
+        let mut verdicts = {
+            let txs: Vec<&Transaction> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+            verify_transactions(&txs, &self.keys).into_iter()
+        };
         decoded
             .into_iter()
             .zip(raws)
             .map(|(d, raw)| {
                 let tx = d?;
-                verdicts.next().unwrap_or(Ok(())).map_err(|_| AdmitError::BadSignature)?;
+                if !verdicts.next().unwrap_or(false) {
+                    return Err(AdmitError::BadSignature);
+                }
                 let pool_tx = PoolTx {
-                    hash: self.hash.digest(raw),
+                    hash: tx.hash(self.hash),
                     sender: tx.sender(),
                     size: raw.len(),
                     tx: Arc::new(tx),
@@ -281,7 +280,7 @@ impl Mempool {
         state: &S,
         ptx: PoolTx,
     ) -> Result<Admitted, AdmitError> {
-        let nonce = ptx.tx.body.nonce;
+        let nonce = ptx.tx.nonce();
         // Read the committed nonce before taking the lock (it is only needed for new senders,
         // but a store read under the lock would serialize every admission behind the disk).
         // If a block was removed from the pool meanwhile, the read may be a block old: read again.
@@ -394,14 +393,7 @@ impl Mempool {
                 .map(|(t, _)| t)
                 .collect()
         };
-        let messages: Vec<Vec<u8>> =
-            unknown.iter().map(|tx| Transaction::signing_bytes(&tx.body)).collect();
-        let items: Vec<_> = unknown
-            .iter()
-            .zip(&messages)
-            .map(|(tx, m)| (&tx.body.public_key, m.as_slice(), &tx.signature))
-            .collect();
-        verify_batch(&items, &self.keys).iter().all(Result::is_ok)
+        verify_transactions(&unknown, &self.keys).into_iter().all(|ok| ok)
     }
 
     /// Forgets transactions that a decided block carried (by sender and nonce, whoever built
@@ -476,7 +468,7 @@ impl Mempool {
     pub fn release(&self, taken: &[PoolTx]) {
         let mut inner = self.inner.lock();
         for ptx in taken {
-            let nonce = ptx.tx.body.nonce;
+            let nonce = ptx.tx.nonce();
             inner.update(&ptx.sender, |queue, _| {
                 queue.proposed_end = queue.proposed_end.min(nonce).max(queue.base);
             });
@@ -487,7 +479,7 @@ impl Mempool {
     /// holds one), with everything after it from the same sender.
     pub fn evict(&self, bad: &PoolTx) {
         let mut inner = self.inner.lock();
-        let nonce = bad.tx.body.nonce;
+        let nonce = bad.tx.nonce();
         inner.update(&bad.sender, |queue, inner| {
             for (_, gone) in queue.txs.split_off(&nonce) {
                 inner.by_hash.remove(&gone.hash);
@@ -497,4 +489,31 @@ impl Mempool {
             queue.proposed_end = queue.proposed_end.min(nonce);
         });
     }
+}
+
+/// Verifies transactions' signatures, one verdict each, in order: native ed25519 ones in one
+/// batch, Ethereum ones by recovering their signer (which is then remembered with them).
+fn verify_transactions(txs: &[&Transaction], keys: &KeyCache) -> Vec<bool> {
+    let messages: Vec<Option<Vec<u8>>> = txs
+        .iter()
+        .map(|tx| match tx {
+            Transaction::Native(n) => Some(Transaction::signing_bytes(&n.body)),
+            Transaction::Ethereum(_) => None,
+        })
+        .collect();
+    let items: Vec<_> = txs
+        .iter()
+        .zip(&messages)
+        .filter_map(|(tx, m)| match tx {
+            Transaction::Native(n) => Some((&n.body.public_key, m.as_deref()?, &n.signature)),
+            Transaction::Ethereum(_) => None,
+        })
+        .collect();
+    let mut native = verify_batch(&items, keys).into_iter();
+    txs.iter()
+        .map(|tx| match tx {
+            Transaction::Native(_) => native.next().is_some_and(|r| r.is_ok()),
+            Transaction::Ethereum(_) => tx.verify_signature().is_ok(),
+        })
+        .collect()
 }

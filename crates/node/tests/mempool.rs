@@ -8,12 +8,18 @@ use std::time::Duration;
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
 use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig};
 use consortia_node::{Node, NodeConfig};
-use consortia_types::{Genesis, NotarizeRecord, Payload, Transaction, TxBody, encode};
+use consortia_types::{
+    EthTx, Genesis, NativeTx, NotarizeRecord, Payload, Transaction, TxBody, encode,
+};
 
 const CHAIN: u64 = 77;
 
 fn tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> Transaction {
-    Transaction::sign(
+    Transaction::Native(native(key, chain_id, nonce, id))
+}
+
+fn native(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> NativeTx {
+    let Transaction::Native(tx) = Transaction::sign(
         TxBody {
             chain_id,
             nonce,
@@ -26,7 +32,10 @@ fn tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> Transaction {
             }),
         },
         key,
-    )
+    ) else {
+        unreachable!("sign makes native transactions")
+    };
+    tx
 }
 
 fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
@@ -60,11 +69,13 @@ fn every_bad_input_gets_its_own_error() {
     let pool = pool(100);
     let key = PrivateKey::generate(Scheme::Secp256k1);
     let good = encode(&tx(&key, CHAIN, 0, "a"));
-    let mut bad_sig = tx(&key, CHAIN, 0, "a");
+    let mut bad_sig = native(&key, CHAIN, 0, "a");
     bad_sig.signature.0[10] ^= 1;
-    let mut big = tx(&key, CHAIN, 0, "a");
-    let Payload::Notarize(r) = &mut big.body.payload;
+    let bad_sig = Transaction::Native(bad_sig);
+    let mut big = native(&key, CHAIN, 0, "a");
+    let Payload::Notarize(r) = &mut big.body.payload else { unreachable!() };
     r.metadata = "x".repeat(4096);
+    let big = Transaction::Native(big);
     let results = pool.admit_batch(
         store,
         &[
@@ -127,8 +138,8 @@ fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
     assert_eq!(full, Err(AdmitError::PoolFull { pending: 3 }));
     // Candidates come in nonce order; committing them frees the pool.
     let candidates = pool.take_for_block(2, 1 << 20);
-    assert_eq!(candidates.iter().map(|c| c.tx.body.nonce).collect::<Vec<_>>(), vec![0, 1]);
-    pool.remove_committed(candidates.iter().map(|c| (c.sender, c.tx.body.nonce)));
+    assert_eq!(candidates.iter().map(|c| c.tx.nonce()).collect::<Vec<_>>(), vec![0, 1]);
+    pool.remove_committed(candidates.iter().map(|c| (c.sender, c.tx.nonce())));
     assert_eq!((pool.len(), pool.ready_count()), (1, 1));
     // A replay of a committed nonce is refused once the pool has advanced.
     let replay = pool.admit_batch(store, &[encode(&tx(&key, CHAIN, 1, "again"))]).pop().unwrap();
@@ -225,8 +236,12 @@ fn regression_blocks_take_transactions_in_arrival_order() {
     let ids: Vec<String> = pool
         .take_for_block(4, 1 << 20)
         .iter()
-        .map(|p| match &p.tx.body.payload {
-            Payload::Notarize(r) => r.id.clone(),
+        .map(|p| match &*p.tx {
+            Transaction::Native(NativeTx { body, .. }) => match &body.payload {
+                Payload::Notarize(r) => r.id.clone(),
+                Payload::Evm(_) => unreachable!(),
+            },
+            Transaction::Ethereum(_) => unreachable!(),
         })
         .collect();
     assert_eq!(ids, ["a0", "a1", "b0", "a2"]);
@@ -256,4 +271,43 @@ fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
     // Ready transactions are never evicted.
     assert_eq!(pool.evict_gapped(Duration::ZERO), 0);
     assert_eq!(pool.len(), 1);
+}
+
+fn eip1559(chain_id: u64, nonce: u64) -> alloy_consensus::TxEip1559 {
+    alloy_consensus::TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(1)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn ethereum_transactions_are_admitted_by_their_recovered_signer() {
+    use alloy_consensus::SignableTransaction;
+    use alloy_eips::eip2718::Encodable2718;
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let store = &**node.store();
+    let pool = pool(100);
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let eth = |tx| encode(&Transaction::Ethereum(EthTx::sign(tx, &key).unwrap()));
+    // A signature no signer recovers from (r = s = 0).
+    let zero = alloy_primitives::Signature::new(Default::default(), Default::default(), false);
+    let unsigned = alloy_consensus::TxEnvelope::from(eip1559(CHAIN, 1).into_signed(zero));
+    let unrecoverable = Transaction::Ethereum(EthTx::decode(&unsigned.encoded_2718()).unwrap());
+    let results = pool.admit_batch(
+        store,
+        &[eth(eip1559(CHAIN, 0)), eth(eip1559(CHAIN + 1, 0)), encode(&unrecoverable)],
+    );
+    let first = results[0].as_ref().unwrap();
+    let sent = EthTx::sign(eip1559(CHAIN, 0), &key).unwrap();
+    // Its id is keccak-256 of the raw bytes, as web3 clients compute it.
+    assert_eq!(first.hash, consortia_crypto::keccak256(sent.raw()));
+    assert_eq!(results[1].as_ref().unwrap_err().code(), "wrong_chain_id");
+    assert_eq!(results[2].as_ref().unwrap_err().code(), "bad_signature");
+    let taken = pool.take_for_block(10, 1 << 20);
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].sender, key.public_key().address());
 }

@@ -1,13 +1,15 @@
-//! The node's HTTP API for Consortia: REST with OpenAPI.
+//! The node's HTTP API for Consortia: REST with OpenAPI, and Ethereum JSON-RPC.
 //!
 //! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
-//! proofs, notarization records, and `/openapi.json` with Swagger UI at `/docs`. Every error is
-//! JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]).
+//! proofs, notarization records, and `/openapi.json` with Swagger UI at `/docs`. Every REST
+//! error is JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]). The
+//! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`.
 //!
 //! The response types in [`views`] are public so clients (the CLI, tests) read them with the
 //! same definitions the server writes them with.
 
 mod error;
+pub mod eth;
 mod handlers;
 pub mod views;
 
@@ -54,6 +56,8 @@ pub fn router(node: Arc<Node>) -> Router {
     // Hex doubles the size; allow JSON framing on top.
     let single_limit = max_tx * 2 + 4096;
     let batch_limit = 64 * 1024 * 1024;
+    // A JSON-RPC batch of raw transactions.
+    let rpc_limit = (single_limit * 8).max(8 * 1024 * 1024);
     Router::new()
         .route(
             "/v1/transactions",
@@ -72,6 +76,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/notary/records/{id}", get(handlers::notary_record))
         .route("/v1/notary/by-hash/{content_hash}", get(handlers::notary_by_hash))
         .route("/v1/accounts/{address}", get(handlers::account))
+        .route("/rpc", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
+        .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
+        .layer(axum::Extension(Arc::new(eth::Filters::default())))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(handlers::no_route)
         .with_state(node)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use consortia_execution::notary::StoredRecord;
 use consortia_storage::{StoredHeader, StoredTx};
-use consortia_types::{CommitCertificate, Payload, Receipt, ReceiptStatus, Transaction};
+use consortia_types::{CommitCertificate, EvmCall, Payload, Receipt, ReceiptStatus, Transaction};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -123,36 +123,64 @@ pub enum PayloadView {
         content_hash: String,
         metadata: String,
     },
+    /// An EVM call: `to` is absent for a contract creation; `value` in wei, as a decimal string.
+    Evm { to: Option<String>, value: String, input: String, gas_limit: u64 },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TransactionView {
-    pub chain_id: u64,
+    /// `native` (the chain's own envelope) or `ethereum` (as a web3 client signed it).
+    pub envelope: String,
+    pub chain_id: Option<u64>,
     pub nonce: u64,
-    /// `scheme:base64`.
-    pub public_key: String,
+    /// Native: the sender's key, `scheme:base64`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
     pub sender: String,
     pub payload: PayloadView,
-    pub signature: String,
+    /// Native: the signature, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Ethereum: the raw EIP-2718 bytes, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
 }
 
 impl From<&Transaction> for TransactionView {
     fn from(tx: &Transaction) -> Self {
-        let payload = match &tx.body.payload {
-            Payload::Notarize(r) => PayloadView::Notarize {
-                id: r.id.clone(),
-                fields: r.fields.clone(),
-                content_hash: r.content_hash.to_hex(),
-                metadata: r.metadata.clone(),
+        let evm = |call: EvmCall| PayloadView::Evm {
+            to: call.to.map(|a| a.to_checksum_hex()),
+            value: call.value.to_string(),
+            input: hex0x(&call.input),
+            gas_limit: call.gas_limit,
+        };
+        let payload = match tx {
+            Transaction::Native(n) => match &n.body.payload {
+                Payload::Notarize(r) => PayloadView::Notarize {
+                    id: r.id.clone(),
+                    fields: r.fields.clone(),
+                    content_hash: r.content_hash.to_hex(),
+                    metadata: r.metadata.clone(),
+                },
+                Payload::Evm(call) => evm(call.clone()),
             },
+            Transaction::Ethereum(e) => evm(e.call()),
+        };
+        let (envelope, public_key, signature, raw) = match tx {
+            Transaction::Native(n) => {
+                ("native", Some(n.body.public_key.to_base64()), Some(hex0x(&n.signature.0)), None)
+            }
+            Transaction::Ethereum(e) => ("ethereum", None, None, Some(hex0x(e.raw()))),
         };
         TransactionView {
-            chain_id: tx.body.chain_id,
-            nonce: tx.body.nonce,
-            public_key: tx.body.public_key.to_base64(),
+            envelope: envelope.to_owned(),
+            chain_id: tx.chain_id(),
+            nonce: tx.nonce(),
+            public_key,
             sender: tx.sender().to_checksum_hex(),
             payload,
-            signature: hex0x(&tx.signature.0),
+            signature,
+            raw,
         }
     }
 }

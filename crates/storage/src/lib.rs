@@ -21,7 +21,7 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
-pub use redb_store::{PendingState, PreparedState, RedbStore};
+pub use redb_store::{PendingState, PreparedState, RedbStore, StateAt};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

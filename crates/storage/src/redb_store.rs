@@ -467,12 +467,39 @@ impl TxReader for RedbStore {
 
 impl StateReader for RedbStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.state_at(Version::MAX)?.get(key)
+    }
+}
+
+impl RedbStore {
+    /// The state as it was after block `height`, read in one snapshot: what a call or a
+    /// balance query at a past block sees (`u64::MAX`: the latest committed state).
+    pub fn state_at(&self, height: Height) -> Result<StateAt<'_>> {
         let read = self.db.begin_read()?;
         let values = Values {
             versions: read.open_table(KEY_VERSIONS)?,
             values: read.open_table(JMT_VALUES)?,
         };
-        values.at(Version::MAX, self.key_hash(key))
+        Ok(StateAt { store: self, height, values })
+    }
+}
+
+/// A snapshot of the state after one block (see [`RedbStore::state_at`]).
+pub struct StateAt<'a> {
+    store: &'a RedbStore,
+    height: Height,
+    values: Values,
+}
+
+impl std::fmt::Debug for StateAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateAt").field("height", &self.height).finish_non_exhaustive()
+    }
+}
+
+impl StateReader for StateAt<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.values.at(self.height, self.store.key_hash(key))
     }
 }
 

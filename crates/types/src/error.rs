@@ -12,6 +12,8 @@ pub enum TypesError {
     InvalidPayload(String),
     #[error("bad signature: {0}")]
     Signature(#[from] CryptoError),
+    #[error("bad signature: no signer recovers from it ({0})")]
+    EthSignature(String),
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
     #[error("invalid certificate: {0}")]

@@ -71,7 +71,16 @@ pub struct ChainParams {
     /// BFT: every round waits this much longer than the previous one (linear backoff, so a
     /// slow network eventually fits in a round).
     pub timeout_delta_ms: u64,
+    /// The Ethereum hard fork whose EVM rules contracts run under: `cancun`, `prague` or
+    /// `osaka` (compile contracts with the same `evmVersion`).
+    pub evm_version: String,
+    /// Most gas the transactions of one block may use together.
+    pub block_gas_limit: u64,
 }
+
+/// EVM versions a chain may choose (Cancun and later: `SELFDESTRUCT` only deletes contracts
+/// created in the same transaction, EIP-6780, so no account's storage is ever wiped whole).
+pub const EVM_VERSIONS: [&str; 3] = ["cancun", "prague", "osaka"];
 
 impl Default for ChainParams {
     fn default() -> Self {
@@ -85,6 +94,8 @@ impl Default for ChainParams {
             timeout_propose_ms: 1_000,
             timeout_vote_ms: 500,
             timeout_delta_ms: 250,
+            evm_version: "cancun".into(),
+            block_gas_limit: 1_000_000_000,
         }
     }
 }
@@ -180,6 +191,16 @@ impl Genesis {
         }
         if p.block_interval_ms == 0 {
             problems.push("params.block_interval_ms must be at least 1".to_owned());
+        }
+        if !EVM_VERSIONS.contains(&p.evm_version.as_str()) {
+            problems.push(format!(
+                "params.evm_version `{}` is not one of {}",
+                p.evm_version,
+                EVM_VERSIONS.join(", ")
+            ));
+        }
+        if p.block_gas_limit < 21_000 {
+            problems.push("params.block_gas_limit must fit one transaction (21000)".to_owned());
         }
         if p.consensus == ConsensusKind::Solo && self.validators.len() > 1 {
             problems.push("solo consensus takes exactly one validator".to_owned());

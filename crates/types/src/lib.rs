@@ -4,7 +4,8 @@
 //! one encoding, maps are sorted, and decoding refuses trailing bytes. JSON is only for files
 //! people edit (genesis) and for the API edge, which lives in `consortia-rpc`.
 //!
-//! Main types: [`Transaction`] (a signed envelope around a [`Payload`]), [`Header`] and
+//! Main types: [`Transaction`] (the chain's own signed envelope around a [`Payload`], or an
+//! Ethereum transaction as a web3 client signed it: [`EthTx`]), [`Header`] and
 //! [`Block`] with the [`CommitCertificate`] slot, [`Receipt`], and [`Genesis`].
 //! `tests/conformance.rs` pins the hashes of fixed encodings, so a format change is deliberate.
 
@@ -16,9 +17,14 @@ mod transaction;
 
 pub use block::{Block, CommitCertificate, Header, Vote, VoteKind};
 pub use error::TypesError;
-pub use genesis::{ChainParams, ConsensusKind, Genesis, GenesisAccount, NodeIdentity, Validator};
+pub use genesis::{
+    ChainParams, ConsensusKind, EVM_VERSIONS, Genesis, GenesisAccount, NodeIdentity, Validator,
+};
 pub use receipt::{Event, Receipt, ReceiptStatus};
-pub use transaction::{NOTARY_LIMITS, NotarizeRecord, NotaryLimits, Payload, Transaction, TxBody};
+pub use transaction::{
+    EthTx, EvmCall, MAX_INITCODE_BYTES, NOTARY_LIMITS, NativeTx, NotarizeRecord, NotaryLimits,
+    Payload, Transaction, TxBody,
+};
 
 pub use consortia_crypto as crypto;
 

@@ -1,7 +1,12 @@
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::{SignableTransaction, Signed, Transaction as _, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::U256;
 use borsh::{BorshDeserialize, BorshSerialize};
-use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, PublicKey, Signature};
+use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, PublicKey, Signature, keccak256};
 
 use crate::{TypesError, encode};
 
@@ -14,6 +19,8 @@ const TX_SIGNING_DOMAIN: &[u8] = b"consortia/tx/v1\0";
 pub enum Payload {
     /// Write a notarization record (see the notary system contract in `consortia-execution`).
     Notarize(NotarizeRecord),
+    /// Create or call an EVM contract.
+    Evm(EvmCall),
 }
 
 /// A notarization record: who notarized what (by content hash), under an id chosen by the
@@ -72,7 +79,18 @@ impl NotarizeRecord {
     }
 }
 
-/// The signed part of a transaction.
+/// An EVM call carried by a native envelope: the same call an Ethereum transaction makes, signed
+/// with the chain's own schemes (ed25519, SM2, secp256k1). Native envelopes pay no gas price.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct EvmCall {
+    /// `None` creates a contract from `input` (its init code).
+    pub to: Option<Address>,
+    pub value: u128,
+    pub input: Vec<u8>,
+    pub gas_limit: u64,
+}
+
+/// The signed part of a native transaction.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct TxBody {
     /// Binds the transaction to one chain (no cross-chain replay).
@@ -84,33 +102,67 @@ pub struct TxBody {
     pub payload: Payload,
 }
 
-/// A signed transaction envelope.
+/// A transaction in the chain's own envelope: a body and its signature.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Transaction {
+pub struct NativeTx {
     pub body: TxBody,
     pub signature: Signature,
 }
 
+/// A transaction: the chain's own envelope, or an Ethereum transaction exactly as a web3
+/// client signed it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Transaction {
+    Native(NativeTx),
+    Ethereum(EthTx),
+}
+
 impl Transaction {
-    /// The bytes a sender signs: a domain tag, then the canonical body.
+    /// The bytes a native sender signs: a domain tag, then the canonical body.
     pub fn signing_bytes(body: &TxBody) -> Vec<u8> {
         let mut out = TX_SIGNING_DOMAIN.to_vec();
         body.serialize(&mut out).expect("writing into a Vec cannot fail");
         out
     }
 
+    /// Signs a native transaction.
     pub fn sign(body: TxBody, key: &PrivateKey) -> Self {
         let signature = key.sign(&Self::signing_bytes(&body));
-        Transaction { body, signature }
+        Transaction::Native(NativeTx { body, signature })
     }
 
-    /// The transaction's id: the chain's hash of its whole canonical encoding.
+    /// The transaction's id: for a native one, the chain's hash of its canonical encoding; for
+    /// an Ethereum one, keccak-256 of its raw bytes, as every Ethereum client computes it.
     pub fn hash(&self, algo: HashAlgorithm) -> Hash {
-        algo.digest(&encode(self))
+        match self {
+            Transaction::Native(_) => algo.digest(&encode(self)),
+            Transaction::Ethereum(tx) => keccak256(&tx.raw),
+        }
     }
 
+    /// Who sent it. For an Ethereum transaction this is the recovered signer, so call it only
+    /// on transactions whose signature was verified ([`Transaction::verify_signature`]): one that
+    /// recovers no signer reports the zero address, which holds nothing and signed nothing.
     pub fn sender(&self) -> Address {
-        self.body.public_key.address()
+        match self {
+            Transaction::Native(tx) => tx.body.public_key.address(),
+            Transaction::Ethereum(tx) => tx.sender().unwrap_or(Address([0; 20])),
+        }
+    }
+
+    pub fn nonce(&self) -> u64 {
+        match self {
+            Transaction::Native(tx) => tx.body.nonce,
+            Transaction::Ethereum(tx) => tx.envelope.nonce(),
+        }
+    }
+
+    /// The chain it is signed for (`None`: an Ethereum transaction without EIP-155 protection).
+    pub fn chain_id(&self) -> Option<u64> {
+        match self {
+            Transaction::Native(tx) => Some(tx.body.chain_id),
+            Transaction::Ethereum(tx) => tx.envelope.chain_id(),
+        }
     }
 
     /// Decodes wire bytes, refusing anything over `max_bytes` before looking inside.
@@ -124,16 +176,181 @@ impl Transaction {
     /// Every check that needs no state except the signature: chain id and payload limits.
     /// Signatures are checked separately (in batches) by the mempool.
     pub fn check_stateless(&self, chain_id: u64) -> Result<(), TypesError> {
-        if self.body.chain_id != chain_id {
-            return Err(TypesError::WrongChain { expected: chain_id, got: self.body.chain_id });
+        match self.chain_id() {
+            Some(got) if got == chain_id => {}
+            Some(got) => return Err(TypesError::WrongChain { expected: chain_id, got }),
+            None => {
+                return Err(TypesError::InvalidPayload(format!(
+                    "the transaction is not bound to a chain; sign it with EIP-155 chain id {chain_id}"
+                )));
+            }
         }
-        match &self.body.payload {
-            Payload::Notarize(record) => record.check(),
+        match self {
+            Transaction::Native(tx) => match &tx.body.payload {
+                Payload::Notarize(record) => record.check(),
+                Payload::Evm(call) => {
+                    check_evm(call.gas_limit, call.to.is_none(), call.input.len())
+                }
+            },
+            Transaction::Ethereum(tx) => {
+                let e = &tx.envelope;
+                if e.value() > U256::from(u128::MAX) {
+                    return Err(TypesError::InvalidPayload("value over 2^128 - 1".into()));
+                }
+                if e.max_priority_fee_per_gas().is_some_and(|p| p > e.max_fee_per_gas()) {
+                    return Err(TypesError::InvalidPayload(
+                        "max priority fee per gas is higher than max fee per gas".into(),
+                    ));
+                }
+                check_evm(e.gas_limit(), e.is_create(), e.input().len())
+            }
         }
     }
 
     pub fn verify_signature(&self) -> Result<(), TypesError> {
-        Ok(self.body.public_key.verify(&Self::signing_bytes(&self.body), &self.signature)?)
+        match self {
+            Transaction::Native(tx) => {
+                Ok(tx.body.public_key.verify(&Self::signing_bytes(&tx.body), &tx.signature)?)
+            }
+            Transaction::Ethereum(tx) => tx.sender().map(|_| ()),
+        }
+    }
+
+    /// The EVM call this transaction makes, if it makes one.
+    pub fn evm_call(&self) -> Option<EvmCall> {
+        match self {
+            Transaction::Native(tx) => match &tx.body.payload {
+                Payload::Evm(call) => Some(call.clone()),
+                Payload::Notarize(_) => None,
+            },
+            Transaction::Ethereum(tx) => Some(tx.call()),
+        }
+    }
+}
+
+/// Largest init code a contract creation may carry (EIP-3860).
+pub const MAX_INITCODE_BYTES: usize = 2 * 24_576;
+
+fn check_evm(gas_limit: u64, create: bool, input_len: usize) -> Result<(), TypesError> {
+    if gas_limit < 21_000 {
+        return Err(TypesError::InvalidPayload(format!(
+            "gas limit {gas_limit} is below the intrinsic 21000"
+        )));
+    }
+    if create && input_len > MAX_INITCODE_BYTES {
+        return Err(TypesError::InvalidPayload(format!(
+            "init code is {input_len} bytes, over the {MAX_INITCODE_BYTES}-byte limit (EIP-3860)"
+        )));
+    }
+    Ok(())
+}
+
+/// An Ethereum transaction (legacy with EIP-155, EIP-2930 or EIP-1559) kept as the raw
+/// EIP-2718 bytes its sender signed; the encoding is those bytes, so its hash is the one
+/// Ethereum tools compute. The signer is recovered once and remembered.
+#[derive(Clone, Debug)]
+pub struct EthTx {
+    raw: Vec<u8>,
+    envelope: Box<TxEnvelope>,
+    sender: OnceLock<Result<Address, String>>,
+}
+
+impl EthTx {
+    /// Decodes raw bytes as `eth_sendRawTransaction` receives them. Blob (EIP-4844) and
+    /// set-code (EIP-7702) transactions are refused: a consortium chain has no blob market and
+    /// no delegated accounts.
+    pub fn decode(raw: &[u8]) -> Result<Self, TypesError> {
+        let envelope = TxEnvelope::decode_2718_exact(raw)
+            .map_err(|e| TypesError::Decode(format!("Ethereum transaction: {e}")))?;
+        match envelope {
+            TxEnvelope::Eip4844(_) => Err(TypesError::InvalidPayload(
+                "blob transactions (EIP-4844) are not supported".into(),
+            )),
+            TxEnvelope::Eip7702(_) => Err(TypesError::InvalidPayload(
+                "set-code transactions (EIP-7702) are not supported".into(),
+            )),
+            _ => Ok(EthTx {
+                raw: raw.to_vec(),
+                envelope: Box::new(envelope),
+                sender: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Signs an unsigned Ethereum transaction (`TxLegacy` with a chain id, `TxEip2930`,
+    /// `TxEip1559`) with a secp256k1 key, as a wallet does.
+    pub fn sign<T>(tx: T, key: &PrivateKey) -> Result<Self, TypesError>
+    where
+        T: SignableTransaction<alloy_primitives::Signature>,
+        TxEnvelope: From<Signed<T>>,
+    {
+        let PrivateKey::Secp256k1(k) = key else {
+            return Err(TypesError::InvalidPayload(
+                "Ethereum transactions are signed with secp256k1 keys".into(),
+            ));
+        };
+        let (sig, recid) = k
+            .sign_prehash_recoverable(tx.signature_hash().as_slice())
+            .map_err(|e| TypesError::EthSignature(e.to_string()))?;
+        let bytes = sig.to_bytes();
+        let signature = alloy_primitives::Signature::new(
+            U256::from_be_slice(&bytes[..32]),
+            U256::from_be_slice(&bytes[32..]),
+            recid.is_y_odd(),
+        );
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        EthTx::decode(&envelope.encoded_2718())
+    }
+
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The call it makes (a value over 2^128 - 1, refused at admission, reads as the maximum).
+    pub fn call(&self) -> EvmCall {
+        let e = &self.envelope;
+        EvmCall {
+            to: e.to().map(|a| Address(a.0.0)),
+            value: e.value().try_into().unwrap_or(u128::MAX),
+            input: e.input().to_vec(),
+            gas_limit: e.gas_limit(),
+        }
+    }
+
+    pub fn envelope(&self) -> &TxEnvelope {
+        &self.envelope
+    }
+
+    /// The signer (recovered on first use).
+    pub fn sender(&self) -> Result<Address, TypesError> {
+        self.sender
+            .get_or_init(|| {
+                self.envelope.recover_signer().map(|a| Address(a.0.0)).map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(TypesError::EthSignature)
+    }
+}
+
+impl PartialEq for EthTx {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for EthTx {}
+
+impl BorshSerialize for EthTx {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        self.raw.serialize(writer)
+    }
+}
+
+impl BorshDeserialize for EthTx {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let raw = Vec::<u8>::deserialize_reader(reader)?;
+        EthTx::decode(&raw)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
     }
 }
 
@@ -186,25 +403,105 @@ mod tests {
         assert!(matches!(Transaction::decode(&bytes, 10), Err(TypesError::TooLarge { .. })));
         bytes.push(0);
         assert!(matches!(Transaction::decode(&bytes, 1 << 20), Err(TypesError::Decode(_))));
-        let mut forged = tx.clone();
+        let Transaction::Native(mut forged) = tx.clone() else { unreachable!() };
         forged.body.nonce = 1;
-        assert!(forged.verify_signature().is_err());
+        assert!(Transaction::Native(forged).verify_signature().is_err());
     }
 
     #[test]
     fn payload_limits() {
         let key = PrivateKey::generate(Scheme::Ed25519);
-        let mut tx = sample(&key);
-        let Payload::Notarize(record) = &mut tx.body.payload;
-        record.id = String::new();
+        let with = |edit: &dyn Fn(&mut NotarizeRecord)| {
+            let Transaction::Native(mut tx) = sample(&key) else { unreachable!() };
+            let Payload::Notarize(record) = &mut tx.body.payload else { unreachable!() };
+            edit(record);
+            Transaction::Native(tx).check_stateless(7)
+        };
+        let invalid = |r| matches!(r, Err(TypesError::InvalidPayload(_)));
+        assert!(invalid(with(&|r| r.id = String::new())));
+        assert!(invalid(with(&|r| r.id = "x".repeat(129))));
+        assert!(invalid(with(&|r| {
+            r.fields = (0..33).map(|i| (format!("k{i}"), String::new())).collect()
+        })));
+        assert!(with(&|_| {}).is_ok());
+    }
+
+    fn eth_key() -> PrivateKey {
+        PrivateKey::from_secret_bytes(Scheme::Secp256k1, &[0x46; 32]).unwrap()
+    }
+
+    fn eip1559(chain_id: u64) -> alloy_consensus::TxEip1559 {
+        alloy_consensus::TxEip1559 {
+            chain_id,
+            nonce: 3,
+            gas_limit: 50_000,
+            max_fee_per_gas: 0,
+            max_priority_fee_per_gas: 0,
+            to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(7)),
+            value: U256::from(5),
+            access_list: Default::default(),
+            input: vec![1, 2, 3].into(),
+        }
+    }
+
+    #[test]
+    fn ethereum_transactions_keep_their_bytes_hash_and_signer() {
+        let key = eth_key();
+        let eth = EthTx::sign(eip1559(7), &key).unwrap();
+        let tx = Transaction::Ethereum(eth.clone());
+        // The hash is keccak of the raw EIP-2718 bytes whatever the chain's hash algorithm.
+        assert_eq!(tx.hash(HashAlgorithm::Sm3), keccak256(eth.raw()));
+        assert_eq!(tx.sender(), key.public_key().address());
+        assert_eq!((tx.nonce(), tx.chain_id()), (3, Some(7)));
+        tx.verify_signature().unwrap();
+        tx.check_stateless(7).unwrap();
+        assert!(matches!(tx.check_stateless(8), Err(TypesError::WrongChain { .. })));
+        let back = Transaction::decode(&encode(&tx), 1 << 20).unwrap();
+        assert_eq!(back, tx);
+        assert_eq!(back.sender(), key.public_key().address());
+        let call = tx.evm_call().unwrap();
+        assert_eq!((call.value, call.input, call.gas_limit), (5, vec![1, 2, 3], 50_000));
+    }
+
+    #[test]
+    fn ethereum_transactions_that_cannot_run_here_are_refused() {
+        let key = eth_key();
+        // Legacy without EIP-155: replayable on any chain.
+        let legacy = alloy_consensus::TxLegacy {
+            chain_id: None,
+            nonce: 0,
+            gas_price: 0,
+            gas_limit: 21_000,
+            to: alloy_primitives::TxKind::Create,
+            value: U256::ZERO,
+            input: Default::default(),
+        };
+        let tx = Transaction::Ethereum(EthTx::sign(legacy, &key).unwrap());
         assert!(matches!(tx.check_stateless(7), Err(TypesError::InvalidPayload(_))));
-        let Payload::Notarize(record) = &mut tx.body.payload;
-        record.id = "x".repeat(129);
-        assert!(matches!(tx.check_stateless(7), Err(TypesError::InvalidPayload(_))));
-        let Payload::Notarize(record) = &mut tx.body.payload;
-        record.id = "ok".into();
-        record.fields = (0..33).map(|i| (format!("k{i}"), String::new())).collect();
-        assert!(matches!(tx.check_stateless(7), Err(TypesError::InvalidPayload(_))));
+        // Below intrinsic gas; a priority fee above the fee cap.
+        let mut low = eip1559(7);
+        low.gas_limit = 20_999;
+        let low = Transaction::Ethereum(EthTx::sign(low, &key).unwrap());
+        assert!(matches!(low.check_stateless(7), Err(TypesError::InvalidPayload(_))));
+        let mut fees = eip1559(7);
+        fees.max_priority_fee_per_gas = 2;
+        fees.max_fee_per_gas = 1;
+        let fees = Transaction::Ethereum(EthTx::sign(fees, &key).unwrap());
+        assert!(matches!(fees.check_stateless(7), Err(TypesError::InvalidPayload(_))));
+        // Garbage and trailing bytes.
+        assert!(EthTx::decode(&[0x02, 0xc0]).is_err());
+        let mut raw = EthTx::sign(eip1559(7), &key).unwrap().raw().to_vec();
+        raw.push(0);
+        assert!(EthTx::decode(&raw).is_err());
+        // A signature that recovers another signer is a different sender, not this one; one
+        // that recovers none is refused.
+        let mut raw = EthTx::sign(eip1559(7), &key).unwrap().raw().to_vec();
+        let n = raw.len();
+        raw[n - 1] ^= 0xff;
+        raw[n - 33] ^= 0xff;
+        if let Ok(bad) = EthTx::decode(&raw) {
+            assert_ne!(bad.sender().ok(), Some(key.public_key().address()));
+        }
     }
 
     proptest! {

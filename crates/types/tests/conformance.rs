@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_types::{
-    ChainParams, CommitCertificate, Genesis, GenesisAccount, Header, NodeIdentity, NotarizeRecord,
-    Payload, Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote, VoteKind, encode,
+    ChainParams, CommitCertificate, EthTx, Genesis, GenesisAccount, Header, NodeIdentity,
+    NotarizeRecord, Payload, Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote,
+    VoteKind, encode,
 };
 
 fn key() -> PrivateKey {
@@ -63,13 +64,41 @@ fn transaction_encoding_is_pinned() {
     pin(
         "transaction",
         &encode(&tx),
-        "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91",
+        "0x5d5cc410f7d9e9478b375ede6e7fa115d7f9b5a54b0318ff15013b38cd7bf69c",
     );
     assert_eq!(
         tx.hash(HashAlgorithm::Sha256).to_hex(),
-        "0x8c1640f85807a7cd401da794b447acd77411bc7736135b620346f983279afe91"
+        "0x5d5cc410f7d9e9478b375ede6e7fa115d7f9b5a54b0318ff15013b38cd7bf69c"
     );
     tx.verify_signature().expect("fixed transaction verifies");
+}
+
+/// An Ethereum transaction is kept as the bytes its wallet signed (RFC 6979 signatures are
+/// deterministic): the hash is the one every Ethereum tool computes, whatever the chain's suite.
+#[test]
+fn ethereum_transaction_encoding_is_pinned() {
+    use alloy_primitives::{TxKind, U256};
+    let key = PrivateKey::from_secret_bytes(Scheme::Secp256k1, &[0x46; 32]).expect("valid key");
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id: 1001,
+        nonce: 9,
+        gas_limit: 60_000,
+        max_fee_per_gas: 0,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(alloy_primitives::Address::repeat_byte(0x35)),
+        value: U256::from(1_000u64),
+        access_list: Default::default(),
+        input: vec![0xa9, 0x05, 0x9c, 0xbb].into(),
+    };
+    let tx = Transaction::Ethereum(EthTx::sign(tx, &key).expect("secp256k1 signs"));
+    let Transaction::Ethereum(eth) = &tx else { unreachable!() };
+    pin(
+        "ethereum transaction",
+        eth.raw(),
+        "0x0050618df279edd4f9d874352c7f459beddb5536c949d398ff468affd050a731",
+    );
+    assert_eq!(tx.hash(HashAlgorithm::Sm3), consortia_crypto::keccak256(eth.raw()));
+    assert_eq!(tx.sender(), key.public_key().address());
 }
 
 #[test]
@@ -125,7 +154,7 @@ fn receipt_and_genesis_encodings_are_pinned() {
     pin(
         "genesis",
         &encode(&genesis),
-        "0xd1a33f31af23a166669c9b8fcc3858c245b9e35aadf200494dafc292bcb76a01",
+        "0x4d57c74d4e0680b6b06ae5ddcd40f2bcf95925b70447c52672e7233c0cf018fb",
     );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));

@@ -1,0 +1,217 @@
+//! Ethereum JSON-RPC against the real binary: a contract deployed and called with raw
+//! EIP-1559 and legacy transactions, logs found by address and topic, reverts reported as geth
+//! reports them, filters, and every kind of bad request answered with its standard error.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{TxKind, U256};
+use common::{DevNode, http};
+use consortia_crypto::{PrivateKey, Scheme};
+use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
+use consortia_types::EthTx;
+use serde_json::{Value, json};
+
+struct Rpc {
+    url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Rpc {
+    fn raw(&self, body: &str) -> Value {
+        let r = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        r.json().unwrap()
+    }
+
+    /// Calls `method`; the whole response object.
+    fn call(&self, method: &str, params: Value) -> Value {
+        self.raw(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(),
+        )
+    }
+
+    fn ok(&self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    fn send(&self, tx: &EthTx) -> String {
+        let hash =
+            self.ok("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(tx.raw()))]));
+        hash.as_str().unwrap().to_owned()
+    }
+
+    fn receipt(&self, hash: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.ok("eth_getTransactionReceipt", json!([hash]));
+            if !r.is_null() {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "{hash} not mined");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn eip1559(chain_id: u64, nonce: u64, to: TxKind, input: Vec<u8>) -> alloy_consensus::TxEip1559 {
+    alloy_consensus::TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 200_000,
+        to,
+        input: input.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn web3_flow_over_json_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let chain_id = node.chain_id();
+    let rpc = Rpc { url: format!("{}/rpc", node.url), client: http() };
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let me = key.public_key().address().to_checksum_hex();
+
+    assert_eq!(rpc.ok("eth_chainId", json!([])), json!(format!("{chain_id:#x}")));
+    assert_eq!(rpc.ok("net_version", json!([])), json!(chain_id.to_string()));
+    assert_eq!(rpc.ok("eth_gasPrice", json!([])), json!("0x0"));
+    let latest = rpc.ok("eth_getBlockByNumber", json!(["latest", false]));
+    assert_eq!(latest["baseFeePerGas"], "0x0");
+    assert_eq!(latest["logsBloom"].as_str().unwrap().len(), 2 + 512);
+
+    // Deploy with an EIP-1559 transaction.
+    let deploy =
+        EthTx::sign(eip1559(chain_id, 0, TxKind::Create, init_code(&echo_runtime())), &key)
+            .unwrap();
+    let hash = rpc.send(&deploy);
+    assert_eq!(hash, consortia_crypto::keccak256(deploy.raw()).to_hex(), "keccak of the raw bytes");
+    let receipt = rpc.receipt(&hash);
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let contract = receipt["contractAddress"].as_str().unwrap().to_owned();
+    let expected = alloy_primitives::Address::from(key.public_key().address().0).create(0);
+    assert_eq!(contract.to_lowercase(), format!("{expected:#x}"));
+    let code = rpc.ok("eth_getCode", json!([contract, "latest"]));
+    assert_eq!(code, json!(format!("0x{}", hex::encode(echo_runtime()))));
+    assert_eq!(rpc.ok("eth_getTransactionCount", json!([me, "latest"])), "0x1");
+
+    // eth_call returns the output; a revert is code 3 with the reason and the revert data.
+    let word = format!("0x{}", "ab".repeat(32));
+    let out = rpc.ok("eth_call", json!([{"to": contract, "data": word}, "latest"]));
+    assert_eq!(out, json!(word));
+    let reverted = rpc.call("eth_call", json!([{"to": contract, "data": "0x"}, "latest"]));
+    assert_eq!(reverted["error"]["code"], 3, "{reverted}");
+    assert_eq!(reverted["error"]["message"], "execution reverted: nope");
+    assert!(reverted["error"]["data"].as_str().unwrap().starts_with("0x08c379a0"));
+    let estimate = rpc.ok("eth_estimateGas", json!([{"from": me, "to": contract, "data": word}]));
+    let estimate =
+        u64::from_str_radix(estimate.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!((21_000..200_000).contains(&estimate), "{estimate}");
+
+    // A legacy (EIP-155) call that logs; then find the log by address and by topic.
+    let legacy = alloy_consensus::TxLegacy {
+        chain_id: Some(chain_id),
+        nonce: 1,
+        gas_price: 0,
+        gas_limit: estimate,
+        to: TxKind::Call(expected),
+        value: U256::ZERO,
+        input: hex::decode(&word[2..]).unwrap().into(),
+    };
+    let filter = rpc.ok("eth_newFilter", json!([{"address": contract}]));
+    let blocks = rpc.ok("eth_newBlockFilter", json!([]));
+    let call_hash = rpc.send(&EthTx::sign(legacy, &key).unwrap());
+    let receipt = rpc.receipt(&call_hash);
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    assert_eq!(receipt["logs"][0]["data"], json!(word));
+    let topic = format!("0x{:064x}", ECHO_TOPIC);
+    let height = receipt["blockNumber"].clone();
+    for filter in [
+        json!({"fromBlock": "0x0", "toBlock": "latest", "address": contract}),
+        json!({"fromBlock": height, "toBlock": height, "topics": [topic]}),
+        json!({"blockHash": receipt["blockHash"], "topics": [[topic, format!("0x{}", "00".repeat(32))]]}),
+    ] {
+        let logs = rpc.ok("eth_getLogs", json!([filter]));
+        assert_eq!(logs.as_array().unwrap().len(), 1, "{filter}: {logs}");
+        assert_eq!(logs[0]["transactionHash"], json!(call_hash));
+    }
+    let none = rpc.ok(
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "topics": [format!("0x{}", "11".repeat(32))]}]),
+    );
+    assert_eq!(none, json!([]));
+    let changes = rpc.ok("eth_getFilterChanges", json!([filter]));
+    assert_eq!(changes.as_array().unwrap().len(), 1, "{changes}");
+    assert_eq!(
+        rpc.ok("eth_getFilterChanges", json!([filter])),
+        json!([]),
+        "changes are given once"
+    );
+    assert!(!rpc.ok("eth_getFilterChanges", json!([blocks])).as_array().unwrap().is_empty());
+    assert_eq!(rpc.ok("eth_uninstallFilter", json!([filter])), json!(true));
+    assert_eq!(rpc.call("eth_getFilterChanges", json!([filter]))["error"]["code"], -32000);
+
+    // The transaction and its block, as web3 clients read them.
+    let tx = rpc.ok("eth_getTransactionByHash", json!([call_hash]));
+    assert_eq!((tx["from"].as_str().unwrap(), tx["type"].as_str().unwrap()), (me.as_str(), "0x0"));
+    assert_eq!(
+        tx["v"],
+        json!(format!("{:#x}", chain_id * 2 + 35 + u64::from(tx["yParity"] == "0x1")))
+    );
+    let block = rpc.ok("eth_getBlockByHash", json!([receipt["blockHash"], true]));
+    assert_eq!(block["transactions"][0]["hash"], json!(call_hash));
+    let count = rpc.ok("eth_getBlockTransactionCountByNumber", json!([height]));
+    assert_eq!(count, "0x1");
+    // State at an earlier block: no code before the deployment's block.
+    assert_eq!(rpc.ok("eth_getCode", json!([contract, "0x0"])), "0x");
+    assert_eq!(
+        rpc.ok("eth_getStorageAt", json!([contract, "0x0", "latest"])),
+        json!(word),
+        "slot 0 holds the last value"
+    );
+
+    // Bad input gets the standard errors, and the node goes on.
+    assert_eq!(rpc.raw("{not json")["error"]["code"], -32700);
+    assert_eq!(rpc.raw("[]")["error"]["code"], -32600);
+    assert_eq!(rpc.raw("42")["error"]["code"], -32600);
+    assert_eq!(rpc.call("eth_noSuchMethod", json!([]))["error"]["code"], -32601);
+    assert_eq!(rpc.call("eth_getBalance", json!(["0x12"]))["error"]["code"], -32602);
+    assert_eq!(rpc.call("eth_getBalance", json!([]))["error"]["code"], -32602);
+    let batch: Vec<Value> =
+        (0..101).map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_chainId"})).collect();
+    assert_eq!(rpc.raw(&Value::Array(batch).to_string())["error"]["code"], -32600);
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"},
+        {"jsonrpc": "2.0", "method": "eth_blockNumber"},
+        {"jsonrpc": "2.0", "id": 3, "method": "nope"},
+    ]);
+    let answers = rpc.raw(&batch.to_string());
+    assert_eq!(answers.as_array().unwrap().len(), 2, "a notification gets no answer: {answers}");
+    assert_eq!(answers[1]["error"]["code"], -32601);
+    let replay =
+        rpc.call("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(deploy.raw()))]));
+    assert!(replay["error"]["message"].as_str().unwrap().starts_with("nonce too low"), "{replay}");
+    let garbage = rpc.call("eth_sendRawTransaction", json!(["0x02deadbeef"]));
+    assert_eq!(garbage["error"]["code"], -32602);
+    let gap = EthTx::sign(eip1559(chain_id, 50_000, TxKind::Create, vec![]), &key).unwrap();
+    let gap = rpc.call("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(gap.raw()))]));
+    assert_eq!(gap["error"]["code"], -32000, "{gap}");
+    let other_chain = EthTx::sign(eip1559(chain_id + 1, 2, TxKind::Create, vec![]), &key).unwrap();
+    let other = rpc
+        .call("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(other_chain.raw()))]));
+    assert!(other["error"]["message"].as_str().unwrap().starts_with("invalid chain id"), "{other}");
+    // Still serving, at the root path too.
+    let root = Rpc { url: format!("{}/", node.url), client: http() };
+    assert_eq!(root.ok("eth_chainId", json!([])), json!(format!("{chain_id:#x}")));
+}

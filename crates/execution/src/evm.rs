@@ -1,0 +1,361 @@
+//! EVM calls through `revm`, over the chain's versioned key-value state.
+//!
+//! State layout (all in the authenticated state, so every value is provable):
+//! - `acct/<address>` → [`Account`] (nonce, balance, code hash);
+//! - `code/<keccak(code)>` → the code, shared by identical contracts;
+//! - `slot/<address><slot>` → the slot's 32-byte value (a zero value is deleted);
+//! - `sys/bh/<n mod 256>` → (n, hash of block n), for `BLOCKHASH` over the last 256 blocks.
+//!
+//! Fees: the block's base fee is 0 and nothing is burned. A transaction pays
+//! `gas used × effective gas price` to the block's proposer, as on Ethereum; with the consortium
+//! default gas price of 0 (what `eth_gasPrice` reports) gas is metered and limited but costs
+//! nothing, and balances only move by value transfers.
+
+use alloy_consensus::{Transaction as _, Typed2718};
+use consortia_crypto::{Address, Hash};
+use consortia_storage::StateReader;
+use consortia_types::{Event, EvmCall, Receipt, ReceiptStatus, Transaction, decode, encode};
+use revm::context::result::EVMError;
+use revm::context::result::{ExecutionResult, Output};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::database_interface::{DBErrorMarker, Database, DatabaseCommit};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{AddressMap, B256, KECCAK_EMPTY, StorageKey, StorageValue, TxKind, U256};
+use revm::state::{AccountInfo, Bytecode};
+use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
+
+use crate::accounts::{self, Account, code_key, slot_key};
+use crate::{BlockContext, ExecutionError, Overlay};
+
+/// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
+const BLOCK_HASH_WINDOW: u64 = 256;
+
+impl DBErrorMarker for ExecutionError {}
+
+/// The revm spec of an `evm_version` (validated with the genesis).
+pub(crate) fn spec(evm_version: &str) -> SpecId {
+    match evm_version {
+        "prague" => SpecId::PRAGUE,
+        "osaka" => SpecId::OSAKA,
+        _ => SpecId::CANCUN,
+    }
+}
+
+pub(crate) fn block_hash_key(height: u64) -> Vec<u8> {
+    [b"sys/bh/".as_slice(), &(height % BLOCK_HASH_WINDOW).to_be_bytes()].concat()
+}
+
+fn to_revm(a: Address) -> revm::primitives::Address {
+    revm::primitives::Address::from(a.0)
+}
+
+fn from_revm(a: revm::primitives::Address) -> Address {
+    Address(a.0.0)
+}
+
+/// revm's view of the state: the block's overlay, then the committed state.
+struct StateDb<'o, 'a, S: ?Sized> {
+    overlay: &'o mut Overlay<'a, S>,
+}
+
+impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
+    type Error = ExecutionError;
+
+    fn basic(
+        &mut self,
+        address: revm::primitives::Address,
+    ) -> Result<Option<AccountInfo>, Self::Error> {
+        let address = from_revm(address);
+        if self.overlay.get(&accounts::key(&address))?.is_none() {
+            return Ok(None);
+        }
+        let account = accounts::load(self.overlay, &address)?;
+        Ok(Some(AccountInfo {
+            balance: U256::from(account.balance),
+            nonce: account.nonce,
+            code_hash: account.code_hash.map_or(KECCAK_EMPTY, |h| B256::from(h.0)),
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        let code = self.overlay.get(&code_key(&Hash(code_hash.0)))?.ok_or_else(|| {
+            ExecutionError::CorruptState {
+                key: format!("code {code_hash}"),
+                detail: "an account names code the state does not hold".into(),
+            }
+        })?;
+        Ok(Bytecode::new_raw(code.into()))
+    }
+
+    fn storage(
+        &mut self,
+        address: revm::primitives::Address,
+        index: StorageKey,
+    ) -> Result<StorageValue, Self::Error> {
+        let key = slot_key(&from_revm(address), &index.to_be_bytes());
+        Ok(match self.overlay.get(&key)? {
+            Some(v) => U256::from_be_slice(&v),
+            None => U256::ZERO,
+        })
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
+        let Some(raw) = self.overlay.get(&block_hash_key(number))? else { return Ok(B256::ZERO) };
+        let (height, hash): (u64, Hash) =
+            decode(&raw).map_err(|e| ExecutionError::CorruptState {
+                key: format!("block hash {number}"),
+                detail: e.to_string(),
+            })?;
+        Ok(if height == number { B256::from(hash.0) } else { B256::ZERO })
+    }
+}
+
+impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
+    fn commit(&mut self, changes: AddressMap<revm::state::Account>) {
+        // Sorted, so the writes (and any first error) do not depend on hash map order.
+        let mut changes: Vec<_> = changes.into_iter().filter(|(_, a)| a.is_touched()).collect();
+        changes.sort_by_key(|(address, _)| *address);
+        for (address, account) in changes {
+            let address = from_revm(address);
+            let slots = account.storage.iter().filter(|(_, s)| s.is_changed());
+            if account.is_selfdestructed() || account.is_empty() {
+                // Since Cancun a self-destructed account was created in this very transaction,
+                // so every slot it has is in `account.storage` (EIP-6780).
+                for (slot, _) in account.storage.iter() {
+                    self.overlay.delete(slot_key(&address, &slot.to_be_bytes()));
+                }
+                self.overlay.delete(accounts::key(&address));
+                continue;
+            }
+            for (slot, value) in slots {
+                let key = slot_key(&address, &slot.to_be_bytes());
+                if value.present_value.is_zero() {
+                    self.overlay.delete(key);
+                } else {
+                    self.overlay.put(key, value.present_value.to_be_bytes::<32>().to_vec());
+                }
+            }
+            let info = &account.info;
+            let code_hash = (info.code_hash != KECCAK_EMPTY).then_some(Hash(info.code_hash.0));
+            if let (Some(hash), Some(code)) = (code_hash, &info.code)
+                && account.is_created()
+            {
+                self.overlay.put(code_key(&hash), code.original_bytes().to_vec());
+            }
+            let stored = Account {
+                nonce: info.nonce,
+                // Balances start as u128 at genesis and value moves between accounts; no sum
+                // of them can pass u128.
+                balance: info.balance.try_into().unwrap_or(u128::MAX),
+                code_hash,
+            };
+            self.overlay.put(accounts::key(&address), encode(&stored));
+        }
+    }
+}
+
+/// Runs one transaction's EVM call and commits its writes into the overlay. `Ok(Err(reason))`
+/// is a transaction that cannot be included at all (Ethereum's invalid transactions: nonce,
+/// funds for value plus gas, gas over what the block has left).
+pub(crate) fn execute<S: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, S>,
+    env: &EvmEnv,
+    ctx: &BlockContext,
+    tx: &Transaction,
+    gas_left: u64,
+) -> Result<Result<Receipt, String>, ExecutionError> {
+    let Some(call) = tx.evm_call() else {
+        return Err(ExecutionError::CorruptState {
+            key: "transaction".into(),
+            detail: "not an EVM call".into(),
+        });
+    };
+    if call.gas_limit > gas_left {
+        return Ok(Err(format!(
+            "gas limit {} is over the {gas_left} gas the block has left",
+            call.gas_limit
+        )));
+    }
+    let mut tx_env = tx_env(env, tx.sender(), call, tx.nonce());
+    if let Transaction::Ethereum(eth) = tx {
+        let e = eth.envelope();
+        tx_env.tx_type = e.ty();
+        tx_env.gas_price = e.max_fee_per_gas();
+        tx_env.gas_priority_fee = e.max_priority_fee_per_gas();
+        if let Some(list) = e.access_list() {
+            tx_env.access_list = list.clone();
+        }
+    }
+    let mut evm = Context::mainnet()
+        .with_db(StateDb { overlay })
+        .with_cfg(env.cfg.clone())
+        .with_block(block_env(env, ctx))
+        .build_mainnet();
+    let result = match evm.transact_commit(tx_env) {
+        Ok(result) => result,
+        Err(EVMError::Database(e)) => return Err(e),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let gas_used = result.tx_gas_used();
+    let events = |logs: Vec<revm::primitives::Log>| -> Vec<Event> {
+        logs.into_iter()
+            .map(|log| Event {
+                contract: from_revm(log.address),
+                topics: log.data.topics().iter().map(|t| Hash(t.0)).collect(),
+                data: log.data.data.to_vec(),
+            })
+            .collect()
+    };
+    Ok(Ok(match result {
+        ExecutionResult::Success { logs, output, .. } => Receipt {
+            status: ReceiptStatus::Success,
+            steps_used: gas_used,
+            events: events(logs),
+            output: match output {
+                Output::Call(bytes) => bytes.to_vec(),
+                Output::Create(_, address) => address.map(|a| a.0.to_vec()).unwrap_or_default(),
+            },
+        },
+        ExecutionResult::Revert { output, .. } => Receipt {
+            status: ReceiptStatus::Failed {
+                code: "reverted".into(),
+                message: revert_reason(&output).unwrap_or_else(|| "execution reverted".to_owned()),
+            },
+            steps_used: gas_used,
+            events: vec![],
+            output: output.to_vec(),
+        },
+        ExecutionResult::Halt { reason, .. } => Receipt {
+            status: ReceiptStatus::Failed { code: "halted".into(), message: format!("{reason:?}") },
+            steps_used: gas_used,
+            events: vec![],
+            output: vec![],
+        },
+    }))
+}
+
+fn tx_env(env: &EvmEnv, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
+    TxEnv {
+        caller: to_revm(caller),
+        gas_limit: call.gas_limit,
+        kind: match call.to {
+            Some(to) => TxKind::Call(to_revm(to)),
+            None => TxKind::Create,
+        },
+        value: U256::from(call.value),
+        data: call.input.into(),
+        nonce,
+        chain_id: Some(env.chain_id),
+        ..Default::default()
+    }
+}
+
+fn block_env(env: &EvmEnv, ctx: &BlockContext) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(ctx.height),
+        beneficiary: to_revm(ctx.proposer),
+        timestamp: U256::from(ctx.time_ms / 1_000),
+        gas_limit: env.block_gas_limit,
+        basefee: 0,
+        difficulty: U256::ZERO,
+        prevrandao: Some(B256::from(ctx.parent_hash.0)),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, 1)),
+        ..Default::default()
+    }
+}
+
+/// What a read-only call (`eth_call`, `eth_estimateGas`) gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    Success {
+        gas_used: u64,
+        output: Vec<u8>,
+    },
+    /// `REVERT`: the revert data, for clients to decode.
+    Revert {
+        gas_used: u64,
+        output: Vec<u8>,
+    },
+    /// Out of gas, invalid opcode and the like.
+    Halt {
+        gas_used: u64,
+        reason: String,
+    },
+    /// The call could not run at all (e.g. the sender cannot pay the value).
+    Invalid(String),
+}
+
+/// Runs a call on `overlay` and throws its writes away; the sender's nonce is not checked.
+pub(crate) fn call<S: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, S>,
+    env: &EvmEnv,
+    ctx: &BlockContext,
+    from: Address,
+    call: EvmCall,
+) -> Result<CallOutcome, ExecutionError> {
+    let mut cfg = env.cfg.clone();
+    cfg.disable_nonce_check = true;
+    let tx = tx_env(env, from, call, 0);
+    let mut evm = Context::mainnet()
+        .with_db(StateDb { overlay })
+        .with_cfg(cfg)
+        .with_block(block_env(env, ctx))
+        .build_mainnet();
+    let result = match evm.transact(tx) {
+        Ok(r) => r.result,
+        Err(EVMError::Database(e)) => return Err(e),
+        Err(e) => return Ok(CallOutcome::Invalid(e.to_string())),
+    };
+    let gas_used = result.tx_gas_used();
+    Ok(match result {
+        ExecutionResult::Success { output, .. } => {
+            CallOutcome::Success { gas_used, output: output.data().to_vec() }
+        }
+        ExecutionResult::Revert { output, .. } => {
+            CallOutcome::Revert { gas_used, output: output.to_vec() }
+        }
+        ExecutionResult::Halt { reason, .. } => {
+            CallOutcome::Halt { gas_used, reason: format!("{reason:?}") }
+        }
+    })
+}
+
+/// The message of Solidity's `Error(string)` revert data.
+pub fn revert_reason(data: &[u8]) -> Option<String> {
+    const ERROR_SELECTOR: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
+    let body = data.strip_prefix(&ERROR_SELECTOR)?;
+    let word = |i: usize| -> Option<usize> {
+        let w = body.get(i..i + 32)?;
+        if w[..24].iter().any(|b| *b != 0) {
+            return None;
+        }
+        Some(u64::from_be_bytes(w[24..].try_into().ok()?) as usize)
+    };
+    let offset = word(0)?;
+    let len = word(offset)?;
+    let start = offset.checked_add(32)?;
+    let bytes = body.get(start..start.checked_add(len)?)?;
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The chain-wide EVM settings.
+#[derive(Clone, Debug)]
+pub(crate) struct EvmEnv {
+    pub(crate) chain_id: u64,
+    pub(crate) block_gas_limit: u64,
+    pub(crate) cfg: CfgEnv,
+}
+
+impl EvmEnv {
+    pub(crate) fn new(chain_id: u64, evm_version: &str, block_gas_limit: u64) -> Self {
+        let mut cfg = CfgEnv::new_with_spec(spec(evm_version));
+        cfg.chain_id = chain_id;
+        EvmEnv { chain_id, block_gas_limit, cfg }
+    }
+}

@@ -1,0 +1,951 @@
+//! Ethereum JSON-RPC 2.0 at `POST /rpc` (and `POST /`), so web3.py, ethers and Foundry work
+//! unchanged.
+//!
+//! Blocks are final when committed, so `latest`, `safe`, `finalized` and `pending` name the same
+//! block (`pending` nonces also count the sender's transactions in the pool). The base fee is 0
+//! and `eth_gasPrice` is 0: gas is metered and limited, not paid (see `consortia-execution`).
+//! Errors use the JSON-RPC codes: -32700 parse error, -32600 invalid request, -32601 unknown
+//! method, -32602 invalid params, -32000 for a refused transaction or a failed call, and 3 with
+//! the revert data for a reverted call, as geth reports it, so clients decode the reason.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::Transaction as _;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use consortia_crypto::{Address, Hash, keccak256};
+use consortia_execution::{
+    Account, BlockContext, CallOutcome, code_key, notary, revert_reason, slot_key,
+};
+use consortia_node::Node;
+use consortia_storage::{BlockReader, StateReader, StoredHeader, StoredTx, TxReader};
+use consortia_types::{EvmCall, Height, Payload, Receipt, ReceiptStatus, Transaction, encode};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+/// Most requests one batch may carry.
+pub const MAX_RPC_BATCH: usize = 100;
+/// Most blocks one `eth_getLogs` may scan.
+pub const MAX_LOG_RANGE: u64 = 10_000;
+/// Most live filters; a filter not polled for [`FILTER_TTL`] is dropped.
+const MAX_FILTERS: usize = 1_000;
+const FILTER_TTL: Duration = Duration::from_secs(300);
+/// Gas a call gets when it names none (and the most it may name).
+const CALL_GAS_CAP: u64 = 50_000_000;
+/// keccak256(rlp([])): the uncles hash of a block without uncles.
+const EMPTY_UNCLES: &str = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
+
+/// A JSON-RPC error object.
+#[derive(Debug)]
+pub struct RpcError {
+    code: i64,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError { code, message: message.into(), data: None }
+    }
+
+    fn params(message: impl Into<String>) -> Self {
+        RpcError::new(-32602, message)
+    }
+
+    fn server(message: impl std::fmt::Display) -> Self {
+        RpcError::new(-32000, message.to_string())
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            e["data"] = data.clone();
+        }
+        e
+    }
+}
+
+type RpcResult = Result<Value, RpcError>;
+
+/// The filters of `eth_newFilter` / `eth_newBlockFilter`, polled by id.
+#[derive(Debug, Default)]
+pub struct Filters {
+    inner: Mutex<FilterTable>,
+}
+
+#[derive(Debug, Default)]
+struct FilterTable {
+    next_id: u64,
+    live: HashMap<u64, Filter>,
+}
+
+#[derive(Debug, Clone)]
+struct Filter {
+    logs: Option<LogFilter>,
+    /// The last block whose changes were returned.
+    seen: Height,
+    polled: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+struct LogFilter {
+    from: Option<Height>,
+    to: Option<Height>,
+    addresses: Vec<Address>,
+    /// Per position: any of these (empty: anything).
+    topics: Vec<Vec<Hash>>,
+}
+
+/// `POST /rpc`: one request or a batch.
+pub(crate) async fn rpc(
+    State(node): State<Arc<Node>>,
+    Extension(filters): Extension<Arc<Filters>>,
+    body: Bytes,
+) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return reply(error_response(
+                Value::Null,
+                &RpcError::new(-32700, format!("parse error: {e}")),
+            ));
+        }
+    };
+    let node2 = node.clone();
+    let answer = tokio::task::spawn_blocking(move || match request {
+        Value::Array(batch) if batch.is_empty() => {
+            Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
+        }
+        Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
+            Value::Null,
+            &RpcError::new(
+                -32600,
+                format!("a batch of {} requests is over the limit of {MAX_RPC_BATCH}", batch.len()),
+            ),
+        )),
+        Value::Array(batch) => {
+            let out: Vec<Value> =
+                batch.into_iter().filter_map(|r| handle(&node2, &filters, r)).collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        single => handle(&node2, &filters, single),
+    })
+    .await;
+    match answer {
+        Ok(Some(v)) => reply(v),
+        Ok(None) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Err(e) => reply(error_response(Value::Null, &RpcError::new(-32603, e.to_string()))),
+    }
+}
+
+fn reply(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn error_response(id: Value, e: &RpcError) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
+}
+
+/// One request; `None` for a notification (no id), which gets no answer.
+fn handle(node: &Arc<Node>, filters: &Filters, request: Value) -> Option<Value> {
+    let Value::Object(mut req) = request else {
+        return Some(error_response(
+            Value::Null,
+            &RpcError::new(-32600, "a request must be an object"),
+        ));
+    };
+    let id = req.remove("id");
+    let notification = id.is_none();
+    let id = id.unwrap_or(Value::Null);
+    if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Some(error_response(id, &RpcError::new(-32600, "jsonrpc must be \"2.0\"")));
+    }
+    let Some(method) = req.get("method").and_then(Value::as_str).map(str::to_owned) else {
+        return Some(error_response(id, &RpcError::new(-32600, "method must be a string")));
+    };
+    let params = match req.remove("params") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(p)) => p,
+        Some(_) => {
+            return Some(error_response(id, &RpcError::params("params must be an array")));
+        }
+    };
+    let result = Eth { node, filters, params: &params }.dispatch(&method);
+    if notification {
+        return None;
+    }
+    Some(match result {
+        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+        Err(e) => error_response(id, &e),
+    })
+}
+
+fn qty(n: impl Into<u128>) -> Value {
+    Value::String(format!("{:#x}", n.into()))
+}
+
+fn data(b: &[u8]) -> Value {
+    Value::String(format!("0x{}", hex::encode(b)))
+}
+
+fn addr(a: &Address) -> Value {
+    Value::String(a.to_checksum_hex())
+}
+
+fn hash(h: &Hash) -> Value {
+    Value::String(h.to_hex())
+}
+
+fn parse_qty(v: &Value, what: &str) -> Result<u128, RpcError> {
+    let s = v.as_str().ok_or_else(|| RpcError::params(format!("{what} must be a hex quantity")))?;
+    let digits = s
+        .strip_prefix("0x")
+        .ok_or_else(|| RpcError::params(format!("{what} `{s}` must start with 0x")))?;
+    if digits.is_empty() || digits.len() > 32 {
+        return Err(RpcError::params(format!("{what} `{s}` is not a quantity")));
+    }
+    u128::from_str_radix(digits, 16)
+        .map_err(|_| RpcError::params(format!("{what} `{s}` is not a hex quantity")))
+}
+
+fn parse_u64(v: &Value, what: &str) -> Result<u64, RpcError> {
+    u64::try_from(parse_qty(v, what)?).map_err(|_| RpcError::params(format!("{what} is too large")))
+}
+
+fn parse_bytes(v: &Value, what: &str) -> Result<Vec<u8>, RpcError> {
+    let s = v.as_str().ok_or_else(|| RpcError::params(format!("{what} must be hex data")))?;
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    hex::decode(digits).map_err(|e| RpcError::params(format!("{what}: {e}")))
+}
+
+fn parse_address(v: &Value, what: &str) -> Result<Address, RpcError> {
+    let s = v.as_str().ok_or_else(|| RpcError::params(format!("{what} must be an address")))?;
+    Address::from_hex(s).map_err(|e| RpcError::params(format!("{what}: {e}")))
+}
+
+fn parse_hash(v: &Value, what: &str) -> Result<Hash, RpcError> {
+    let s = v.as_str().ok_or_else(|| RpcError::params(format!("{what} must be a 32-byte hash")))?;
+    Hash::from_hex(s).map_err(|e| RpcError::params(format!("{what}: {e}")))
+}
+
+/// Adds `item`'s bits to a 2048-bit logs bloom (the Yellow Paper's M3:2048).
+fn bloom_add(bloom: &mut [u8; 256], item: &[u8]) {
+    let h = keccak256(item);
+    for i in [0, 2, 4] {
+        let bit = (usize::from(h.0[i]) << 8 | usize::from(h.0[i + 1])) & 2047;
+        bloom[255 - bit / 8] |= 1 << (bit % 8);
+    }
+}
+
+fn bloom_of<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> [u8; 256] {
+    let mut bloom = [0u8; 256];
+    for r in receipts {
+        for e in &r.events {
+            bloom_add(&mut bloom, &e.contract.0);
+            for t in &e.topics {
+                bloom_add(&mut bloom, &t.0);
+            }
+        }
+    }
+    bloom
+}
+
+struct Eth<'a> {
+    node: &'a Arc<Node>,
+    filters: &'a Filters,
+    params: &'a [Value],
+}
+
+impl Eth<'_> {
+    fn param(&self, i: usize, what: &str) -> Result<&Value, RpcError> {
+        self.params.get(i).ok_or_else(|| RpcError::params(format!("missing parameter {i}: {what}")))
+    }
+
+    fn opt(&self, i: usize) -> Option<&Value> {
+        self.params.get(i).filter(|v| !v.is_null())
+    }
+
+    fn dispatch(&self, method: &str) -> RpcResult {
+        let node = self.node;
+        let chain_id = node.genesis().chain_id;
+        match method {
+            "web3_clientVersion" => Ok(json!(concat!("consortia/v", env!("CARGO_PKG_VERSION")))),
+            "web3_sha3" => Ok(hash(&keccak256(&parse_bytes(self.param(0, "data")?, "data")?))),
+            "net_version" => Ok(json!(chain_id.to_string())),
+            "net_listening" => Ok(json!(true)),
+            "net_peerCount" => Ok(qty(node.peer_count() as u64)),
+            "eth_chainId" => Ok(qty(chain_id)),
+            "eth_blockNumber" => Ok(qty(self.latest()?)),
+            "eth_syncing" | "eth_mining" => Ok(json!(false)),
+            "eth_accounts" => Ok(json!([])),
+            "eth_gasPrice" | "eth_maxPriorityFeePerGas" | "eth_blobBaseFee" => Ok(qty(0u8)),
+            "eth_feeHistory" => self.fee_history(),
+            "eth_getBalance" => {
+                let a = parse_address(self.param(0, "address")?, "address")?;
+                Ok(qty(self.account_at(&a, self.opt(1))?.balance))
+            }
+            "eth_getTransactionCount" => self.transaction_count(),
+            "eth_getCode" => {
+                let a = parse_address(self.param(0, "address")?, "address")?;
+                let height = self.height_of(self.opt(1))?;
+                let state = node.store().state_at(height).map_err(RpcError::server)?;
+                let account = Account::read(&state, &a).map_err(RpcError::server)?;
+                let code = match account.code_hash {
+                    Some(h) => {
+                        state.get(&code_key(&h)).map_err(RpcError::server)?.unwrap_or_default()
+                    }
+                    None => vec![],
+                };
+                Ok(data(&code))
+            }
+            "eth_getStorageAt" => {
+                let a = parse_address(self.param(0, "address")?, "address")?;
+                let slot = parse_qty_or_hash(self.param(1, "slot")?)?;
+                let height = self.height_of(self.opt(2))?;
+                let state = node.store().state_at(height).map_err(RpcError::server)?;
+                let value = state.get(&slot_key(&a, &slot)).map_err(RpcError::server)?;
+                let mut word = [0u8; 32];
+                if let Some(v) = value {
+                    word[32 - v.len().min(32)..].copy_from_slice(&v[v.len().saturating_sub(32)..]);
+                }
+                Ok(data(&word))
+            }
+            "eth_call" => {
+                let height = self.height_of(self.opt(1))?;
+                match self.call(self.param(0, "call")?, height)? {
+                    CallOutcome::Success { output, .. } => Ok(data(&output)),
+                    other => Err(call_error(other)),
+                }
+            }
+            "eth_estimateGas" => self.estimate_gas(),
+            "eth_sendRawTransaction" => self.send_raw(),
+            "eth_getTransactionByHash" => {
+                let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
+                match node.store().transaction(&h).map_err(RpcError::server)? {
+                    Some(stored) => Ok(self.tx_object(&stored)?),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getTransactionReceipt" => {
+                let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
+                match node.store().transaction(&h).map_err(RpcError::server)? {
+                    Some(stored) => self.receipt_object(&stored),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getBlockByNumber" => {
+                let full = self.opt(1).and_then(Value::as_bool).unwrap_or(false);
+                match self.block_height(self.param(0, "block")?)? {
+                    Some(h) => self.block_object(h, full),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getBlockByHash" => {
+                let full = self.opt(1).and_then(Value::as_bool).unwrap_or(false);
+                let h = parse_hash(self.param(0, "block hash")?, "block hash")?;
+                match node.store().height_by_hash(&h).map_err(RpcError::server)? {
+                    Some(height) => self.block_object(height, full),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getBlockTransactionCountByNumber" => {
+                match self.block_height(self.param(0, "block")?)? {
+                    Some(h) => Ok(qty(self.header(h)?.header.tx_count)),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getBlockTransactionCountByHash" => {
+                let h = parse_hash(self.param(0, "block hash")?, "block hash")?;
+                match node.store().height_by_hash(&h).map_err(RpcError::server)? {
+                    Some(height) => Ok(qty(self.header(height)?.header.tx_count)),
+                    None => Ok(Value::Null),
+                }
+            }
+            "eth_getLogs" => {
+                let filter = self.log_filter(self.param(0, "filter")?)?;
+                if let Some(block_hash) = self.param(0, "filter")?.get("blockHash") {
+                    let h = parse_hash(block_hash, "blockHash")?;
+                    let Some(height) = node.store().height_by_hash(&h).map_err(RpcError::server)?
+                    else {
+                        return Err(RpcError::server("unknown block"));
+                    };
+                    return self.logs(&filter, height, height);
+                }
+                let latest = self.latest()?;
+                self.logs(&filter, filter.from.unwrap_or(latest), filter.to.unwrap_or(latest))
+            }
+            "eth_newFilter" => {
+                let filter = self.log_filter(self.param(0, "filter")?)?;
+                self.install(Some(filter))
+            }
+            "eth_newBlockFilter" => self.install(None),
+            "eth_newPendingTransactionFilter" => Err(RpcError::new(
+                -32601,
+                "pending transaction filters are not supported; subscribe to newPendingTransactions over /ws",
+            )),
+            "eth_getFilterChanges" => self.filter_changes(),
+            "eth_getFilterLogs" => {
+                let id = self.filter_id()?;
+                let filter = self.filters.inner.lock().live.get(&id).cloned();
+                let Some(Filter { logs: Some(f), .. }) = filter else {
+                    return Err(RpcError::server("filter not found"));
+                };
+                let latest = self.latest()?;
+                self.logs(&f, f.from.unwrap_or(latest), f.to.unwrap_or(latest))
+            }
+            "eth_uninstallFilter" => {
+                let id = self.filter_id()?;
+                Ok(json!(self.filters.inner.lock().live.remove(&id).is_some()))
+            }
+            _ => Err(RpcError::new(
+                -32601,
+                format!("the method {method} does not exist/is not available"),
+            )),
+        }
+    }
+
+    fn latest(&self) -> Result<Height, RpcError> {
+        self.node.store().latest_height().map_err(RpcError::server)
+    }
+
+    fn header(&self, height: Height) -> Result<StoredHeader, RpcError> {
+        self.node
+            .store()
+            .header(height)
+            .map_err(RpcError::server)?
+            .ok_or_else(|| RpcError::server(format!("block {height} not found")))
+    }
+
+    /// A block tag or number; `None` for a block not produced yet.
+    fn block_height(&self, v: &Value) -> Result<Option<Height>, RpcError> {
+        let latest = self.latest()?;
+        let h = match v.as_str() {
+            Some("latest" | "pending" | "safe" | "finalized") => latest,
+            Some("earliest") => 0,
+            _ => parse_u64(v, "block number")?,
+        };
+        Ok((h <= latest).then_some(h))
+    }
+
+    /// The block whose state a query reads (absent: latest); EIP-1898 objects accepted.
+    fn height_of(&self, v: Option<&Value>) -> Result<Height, RpcError> {
+        let Some(v) = v else { return self.latest() };
+        if let Some(h) = v.get("blockHash") {
+            let h = parse_hash(h, "blockHash")?;
+            return self
+                .node
+                .store()
+                .height_by_hash(&h)
+                .map_err(RpcError::server)?
+                .ok_or_else(|| RpcError::server(format!("block {h} not found")));
+        }
+        let v = v.get("blockNumber").unwrap_or(v);
+        self.block_height(v)?.ok_or_else(|| RpcError::server("header not found"))
+    }
+
+    fn account_at(&self, a: &Address, tag: Option<&Value>) -> Result<Account, RpcError> {
+        let height = self.height_of(tag)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        Account::read(&state, a).map_err(RpcError::server)
+    }
+
+    fn transaction_count(&self) -> RpcResult {
+        let a = parse_address(self.param(0, "address")?, "address")?;
+        let committed = self.account_at(&a, self.opt(1))?.nonce;
+        let pending = self.opt(1).and_then(Value::as_str) == Some("pending");
+        let pooled = if pending { self.node.mempool().pending_nonce(&a) } else { None };
+        Ok(qty(committed.max(pooled.unwrap_or(0))))
+    }
+
+    fn fee_history(&self) -> RpcResult {
+        let count = match self.param(0, "block count")? {
+            Value::Number(n) => n.as_u64().unwrap_or(0),
+            v => parse_u64(v, "block count")?,
+        }
+        .clamp(1, 1024);
+        let newest = self.block_height(self.param(1, "newest block")?)?.unwrap_or(self.latest()?);
+        let oldest = newest.saturating_sub(count - 1);
+        let blocks = newest - oldest + 1;
+        let limit = self.node.executor().block_gas_limit() as f64;
+        let mut ratios = vec![];
+        for h in oldest..=newest {
+            let used = self.gas_used(h)?;
+            ratios.push(json!(used as f64 / limit));
+        }
+        let percentiles = self.opt(2).and_then(Value::as_array).map_or(0, Vec::len);
+        let mut out = json!({
+            "oldestBlock": qty(oldest),
+            "baseFeePerGas": vec![qty(0u8); blocks as usize + 1],
+            "gasUsedRatio": ratios,
+        });
+        if self.opt(2).is_some() {
+            out["reward"] = json!(vec![vec![qty(0u8); percentiles]; blocks as usize]);
+        }
+        Ok(out)
+    }
+
+    fn receipts(&self, height: Height, count: u32) -> Result<Vec<Receipt>, RpcError> {
+        (0..count)
+            .map(|i| {
+                self.node.store().receipt_at(height, i).map_err(RpcError::server)?.ok_or_else(
+                    || RpcError::server(format!("receipt {i} of block {height} missing")),
+                )
+            })
+            .collect()
+    }
+
+    fn gas_used(&self, height: Height) -> Result<u64, RpcError> {
+        let h = self.header(height)?;
+        Ok(self.receipts(height, h.header.tx_count)?.iter().map(|r| r.steps_used).sum())
+    }
+
+    /// Parses a call object (`from`, `to`, `gas`, `value`, `data`/`input`).
+    fn call_request(&self, v: &Value) -> Result<(Address, EvmCall), RpcError> {
+        let field = |name: &str| v.get(name).filter(|x| !x.is_null());
+        let from = field("from").map(|f| parse_address(f, "from")).transpose()?.unwrap_or_default();
+        let to = field("to").map(|t| parse_address(t, "to")).transpose()?;
+        let gas = field("gas").map(|g| parse_u64(g, "gas")).transpose()?;
+        let cap = CALL_GAS_CAP.min(self.node.executor().block_gas_limit());
+        let value = field("value").map(|x| parse_qty(x, "value")).transpose()?.unwrap_or(0);
+        let input = match field("input").or_else(|| field("data")) {
+            Some(d) => parse_bytes(d, "data")?,
+            None => vec![],
+        };
+        Ok((from, EvmCall { to, value, input, gas_limit: gas.unwrap_or(cap).min(cap) }))
+    }
+
+    fn call_at(
+        &self,
+        from: Address,
+        call: EvmCall,
+        height: Height,
+    ) -> Result<CallOutcome, RpcError> {
+        let header = self.header(height)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let ctx = BlockContext {
+            height: height + 1,
+            time_ms: header.header.time_ms.max(consortia_node::now_ms()),
+            proposer: Address::default(),
+            parent_hash: header.hash,
+        };
+        self.node.executor().call(&state, ctx, from, call).map_err(RpcError::server)
+    }
+
+    fn call(&self, v: &Value, height: Height) -> Result<CallOutcome, RpcError> {
+        let (from, call) = self.call_request(v)?;
+        self.call_at(from, call, height)
+    }
+
+    /// The least gas the call succeeds with (binary search: gas refunds and the 63/64 rule make
+    /// the gas a call uses less than the gas it needs).
+    fn estimate_gas(&self) -> RpcResult {
+        let height = self.height_of(self.opt(1))?;
+        let (from, call) = self.call_request(self.param(0, "call")?)?;
+        let mut hi = call.gas_limit;
+        let used = match self.call_at(from, call.clone(), height)? {
+            CallOutcome::Success { gas_used, .. } => gas_used,
+            other => return Err(call_error(other)),
+        };
+        let ok = |gas: u64| -> Result<bool, RpcError> {
+            let call = EvmCall { gas_limit: gas, ..call.clone() };
+            Ok(matches!(self.call_at(from, call, height)?, CallOutcome::Success { .. }))
+        };
+        let mut lo = used.saturating_sub(1).max(20_999);
+        // Most calls succeed with a little more than they used: try that before searching.
+        let guess = (used + used / 8).max(21_000);
+        if guess < hi && ok(guess)? {
+            hi = guess;
+        }
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if ok(mid)? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(qty(hi))
+    }
+
+    fn send_raw(&self) -> RpcResult {
+        let raw = parse_bytes(self.param(0, "raw transaction")?, "raw transaction")?;
+        let max = self.node.genesis().params.max_tx_bytes as usize;
+        if raw.len() > max {
+            return Err(RpcError::server(format!(
+                "oversized data: transaction is {} bytes, over the limit of {max}",
+                raw.len()
+            )));
+        }
+        let tx = consortia_types::EthTx::decode(&raw)
+            .map_err(|e| RpcError::new(-32602, format!("invalid raw transaction: {e}")))?;
+        let encoded = encode(&Transaction::Ethereum(tx));
+        let result = tokio::runtime::Handle::current()
+            .block_on(self.node.submit(vec![encoded]))
+            .pop()
+            .ok_or_else(|| RpcError::server("no admission result"))?;
+        match result {
+            Ok(admitted) => Ok(hash(&admitted.hash)),
+            Err(e) => Err(RpcError::server(geth_message(&e))),
+        }
+    }
+
+    fn tx_object(&self, stored: &StoredTx) -> RpcResult {
+        let header = self.header(stored.height)?;
+        Ok(tx_json(&stored.transaction, &stored.hash, Some((&header, stored.position))))
+    }
+
+    fn receipt_object(&self, stored: &StoredTx) -> RpcResult {
+        let header = self.header(stored.height)?;
+        let receipts = self.receipts(stored.height, stored.position + 1)?;
+        let cumulative: u64 = receipts.iter().map(|r| r.steps_used).sum();
+        let first_log: usize =
+            receipts[..stored.position as usize].iter().map(|r| r.events.len()).sum();
+        let r = &stored.receipt;
+        let tx = &stored.transaction;
+        let call = tx.evm_call();
+        let created = matches!(&call, Some(c) if c.to.is_none())
+            && r.status == ReceiptStatus::Success
+            && r.output.len() == 20;
+        let located =
+            LogPlace { header: &header, tx_hash: &stored.hash, position: stored.position };
+        Ok(json!({
+            "transactionHash": hash(&stored.hash),
+            "transactionIndex": qty(stored.position),
+            "blockHash": hash(&header.hash),
+            "blockNumber": qty(stored.height),
+            "from": addr(&tx.sender()),
+            "to": to_of(tx).map_or(Value::Null, |a| addr(&a)),
+            "cumulativeGasUsed": qty(cumulative),
+            "gasUsed": qty(r.steps_used),
+            "effectiveGasPrice": qty(effective_gas_price(tx)),
+            "contractAddress": if created { addr(&Address::from_slice(&r.output)) } else { Value::Null },
+            "logs": r.events.iter().enumerate().map(|(i, e)| log_json(e, &located, first_log + i)).collect::<Vec<_>>(),
+            "logsBloom": data(&bloom_of([r])),
+            "status": qty(u8::from(r.status == ReceiptStatus::Success)),
+            "type": qty(tx_type(tx)),
+        }))
+    }
+
+    fn block_object(&self, height: Height, full: bool) -> RpcResult {
+        let header = self.header(height)?;
+        let h = &header.header;
+        let receipts = self.receipts(height, h.tx_count)?;
+        let gas_used: u64 = receipts.iter().map(|r| r.steps_used).sum();
+        let transactions: Vec<Value> = if full {
+            let block = self
+                .node
+                .store()
+                .block(height)
+                .map_err(RpcError::server)?
+                .ok_or_else(|| RpcError::server(format!("block {height} not found")))?;
+            block
+                .transactions
+                .iter()
+                .zip(&header.tx_hashes)
+                .enumerate()
+                .map(|(i, (tx, th))| tx_json(tx, th, Some((&header, i as u32))))
+                .collect()
+        } else {
+            header.tx_hashes.iter().map(hash).collect()
+        };
+        Ok(json!({
+            "number": qty(height),
+            "hash": hash(&header.hash),
+            "parentHash": hash(&h.parent_hash),
+            "nonce": "0x0000000000000000",
+            "sha3Uncles": EMPTY_UNCLES,
+            "logsBloom": data(&bloom_of(&receipts)),
+            "transactionsRoot": hash(&h.tx_root),
+            "stateRoot": hash(&h.state_root),
+            "receiptsRoot": hash(&h.receipts_root),
+            "miner": addr(&h.proposer),
+            "difficulty": "0x0",
+            "totalDifficulty": "0x0",
+            "extraData": "0x",
+            "size": qty(encode(h).len() as u64 + header.tx_hashes.len() as u64 * 32),
+            "gasLimit": qty(self.node.executor().block_gas_limit()),
+            "gasUsed": qty(gas_used),
+            "timestamp": qty(h.time_ms / 1_000),
+            "baseFeePerGas": "0x0",
+            "mixHash": hash(&Hash::ZERO),
+            "transactions": transactions,
+            "uncles": [],
+        }))
+    }
+
+    fn log_filter(&self, v: &Value) -> Result<LogFilter, RpcError> {
+        let field = |name: &str| v.get(name).filter(|x| !x.is_null());
+        let bound = |name: &str| -> Result<Option<Height>, RpcError> {
+            match field(name) {
+                None => Ok(None),
+                Some(b) => match b.as_str() {
+                    Some("latest" | "pending" | "safe" | "finalized") => Ok(None),
+                    Some("earliest") => Ok(Some(0)),
+                    _ => parse_u64(b, name).map(Some),
+                },
+            }
+        };
+        let addresses = match field("address") {
+            None => vec![],
+            Some(Value::Array(list)) => {
+                list.iter().map(|a| parse_address(a, "address")).collect::<Result<_, _>>()?
+            }
+            Some(a) => vec![parse_address(a, "address")?],
+        };
+        let topics = match field("topics") {
+            None => vec![],
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|t| match t {
+                    Value::Null => Ok(vec![]),
+                    Value::Array(any) => any.iter().map(|x| parse_hash(x, "topic")).collect(),
+                    one => Ok(vec![parse_hash(one, "topic")?]),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(RpcError::params("topics must be an array")),
+        };
+        Ok(LogFilter { from: bound("fromBlock")?, to: bound("toBlock")?, addresses, topics })
+    }
+
+    fn logs(&self, f: &LogFilter, from: Height, to: Height) -> RpcResult {
+        let to = to.min(self.latest()?);
+        if from > to {
+            return Ok(json!([]));
+        }
+        if to - from >= MAX_LOG_RANGE {
+            return Err(RpcError::server(format!(
+                "the range {from}..={to} is over {MAX_LOG_RANGE} blocks; query a smaller range"
+            )));
+        }
+        let mut out = vec![];
+        for height in from..=to {
+            let header = self.header(height)?;
+            if header.header.tx_count == 0 {
+                continue;
+            }
+            let receipts = self.receipts(height, header.header.tx_count)?;
+            let mut log_index = 0;
+            for (position, r) in receipts.iter().enumerate() {
+                let place = LogPlace {
+                    header: &header,
+                    tx_hash: &header.tx_hashes[position],
+                    position: position as u32,
+                };
+                for e in &r.events {
+                    if matches(f, e) {
+                        out.push(log_json(e, &place, log_index));
+                    }
+                    log_index += 1;
+                }
+            }
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn install(&self, logs: Option<LogFilter>) -> RpcResult {
+        let seen = self.latest()?;
+        let mut table = self.filters.inner.lock();
+        table.live.retain(|_, f| f.polled.elapsed() < FILTER_TTL);
+        if table.live.len() >= MAX_FILTERS {
+            return Err(RpcError::server(format!(
+                "too many filters ({MAX_FILTERS}); uninstall some or poll the ones you have"
+            )));
+        }
+        table.next_id += 1;
+        let id = table.next_id;
+        table.live.insert(id, Filter { logs, seen, polled: Instant::now() });
+        Ok(qty(id))
+    }
+
+    fn filter_id(&self) -> Result<u64, RpcError> {
+        parse_u64(self.param(0, "filter id")?, "filter id")
+    }
+
+    fn filter_changes(&self) -> RpcResult {
+        let id = self.filter_id()?;
+        let latest = self.latest()?;
+        let filter = {
+            let mut table = self.filters.inner.lock();
+            let Some(f) = table.live.get_mut(&id) else {
+                return Err(RpcError::server("filter not found"));
+            };
+            let before = f.clone();
+            f.seen = latest.max(f.seen);
+            f.polled = Instant::now();
+            before
+        };
+        match &filter.logs {
+            None => (filter.seen + 1..=latest)
+                .map(|h| Ok(hash(&self.header(h)?.hash)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Some(f) => {
+                let from = f.from.unwrap_or(0).max(filter.seen + 1);
+                let to = f.to.unwrap_or(latest);
+                self.logs(f, from, to.min(from.saturating_add(MAX_LOG_RANGE - 1)))
+            }
+        }
+    }
+}
+
+/// A storage slot, as a quantity (`0x0`) or a 32-byte word.
+fn parse_qty_or_hash(v: &Value) -> Result<[u8; 32], RpcError> {
+    let s = v.as_str().ok_or_else(|| RpcError::params("slot must be hex"))?;
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    let padded = if digits.len() % 2 == 1 { format!("0{digits}") } else { digits.to_owned() };
+    let bytes = hex::decode(padded).map_err(|e| RpcError::params(format!("slot: {e}")))?;
+    if bytes.len() > 32 {
+        return Err(RpcError::params("slot is over 32 bytes"));
+    }
+    let mut slot = [0u8; 32];
+    slot[32 - bytes.len()..].copy_from_slice(&bytes);
+    Ok(slot)
+}
+
+fn matches(f: &LogFilter, e: &consortia_types::Event) -> bool {
+    (f.addresses.is_empty() || f.addresses.contains(&e.contract))
+        && f.topics
+            .iter()
+            .enumerate()
+            .all(|(i, any)| any.is_empty() || e.topics.get(i).is_some_and(|t| any.contains(t)))
+}
+
+struct LogPlace<'a> {
+    header: &'a StoredHeader,
+    tx_hash: &'a Hash,
+    position: u32,
+}
+
+fn log_json(e: &consortia_types::Event, at: &LogPlace<'_>, log_index: usize) -> Value {
+    json!({
+        "address": addr(&e.contract),
+        "topics": e.topics.iter().map(hash).collect::<Vec<_>>(),
+        "data": data(&e.data),
+        "blockNumber": qty(at.header.header.height),
+        "blockHash": hash(&at.header.hash),
+        "transactionHash": hash(at.tx_hash),
+        "transactionIndex": qty(at.position),
+        "logIndex": qty(log_index as u64),
+        "removed": false,
+    })
+}
+
+/// Who a transaction calls: the contract (or account) of an EVM call, the notary system
+/// contract for a notarization, nothing for a creation.
+fn to_of(tx: &Transaction) -> Option<Address> {
+    match tx {
+        Transaction::Native(n) => match &n.body.payload {
+            Payload::Notarize(_) => Some(notary::ADDRESS),
+            Payload::Evm(c) => c.to,
+        },
+        Transaction::Ethereum(e) => e.call().to,
+    }
+}
+
+fn tx_type(tx: &Transaction) -> u8 {
+    match tx {
+        Transaction::Native(_) => 0,
+        Transaction::Ethereum(e) => alloy_consensus::Typed2718::ty(e.envelope()),
+    }
+}
+
+/// What a transaction pays per gas with a base fee of 0.
+fn effective_gas_price(tx: &Transaction) -> u128 {
+    match tx {
+        Transaction::Native(_) => 0,
+        Transaction::Ethereum(e) => e.envelope().effective_gas_price(Some(0)),
+    }
+}
+
+fn tx_json(tx: &Transaction, tx_hash: &Hash, at: Option<(&StoredHeader, u32)>) -> Value {
+    let call = tx.evm_call();
+    let mut out = json!({
+        "hash": hash(tx_hash),
+        "nonce": qty(tx.nonce()),
+        "blockHash": at.map_or(Value::Null, |(h, _)| hash(&h.hash)),
+        "blockNumber": at.map_or(Value::Null, |(h, _)| qty(h.header.height)),
+        "transactionIndex": at.map_or(Value::Null, |(_, i)| qty(i)),
+        "from": addr(&tx.sender()),
+        "to": to_of(tx).map_or(Value::Null, |a| addr(&a)),
+        "value": qty(call.as_ref().map_or(0, |c| c.value)),
+        "gas": qty(call.as_ref().map_or(0, |c| c.gas_limit)),
+        "gasPrice": qty(effective_gas_price(tx)),
+        "input": data(call.as_ref().map_or(&[][..], |c| &c.input)),
+        "type": qty(tx_type(tx)),
+        "chainId": tx.chain_id().map_or(Value::Null, qty),
+        "v": "0x0",
+        "r": "0x0",
+        "s": "0x0",
+    });
+    if let Transaction::Ethereum(eth) = tx {
+        let e = eth.envelope();
+        let sig = e.signature();
+        out["r"] = qty_u256(sig.r());
+        out["s"] = qty_u256(sig.s());
+        out["yParity"] = qty(u8::from(sig.v()));
+        out["v"] = match e {
+            alloy_consensus::TxEnvelope::Legacy(l) => {
+                let parity = u128::from(sig.v());
+                qty(l.tx().chain_id.map_or(27 + parity, |c| u128::from(c) * 2 + 35 + parity))
+            }
+            _ => qty(u8::from(sig.v())),
+        };
+        if let Some(list) = e.access_list() {
+            out["accessList"] = list
+                .iter()
+                .map(|item| {
+                    json!({
+                        "address": Value::String(item.address.to_checksum(None)),
+                        "storageKeys": item.storage_keys.iter().map(|k| data(k.as_slice())).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+        }
+        if e.is_dynamic_fee() {
+            out["maxFeePerGas"] = qty(e.max_fee_per_gas());
+            out["maxPriorityFeePerGas"] = qty(e.max_priority_fee_per_gas().unwrap_or(0));
+        }
+        debug_assert_eq!(Hash(e.tx_hash().0), *tx_hash);
+    }
+    out
+}
+
+fn qty_u256(v: alloy_primitives::U256) -> Value {
+    Value::String(format!("{v:#x}"))
+}
+
+/// A failed call, as geth reports it: a revert is code 3 with the revert data.
+fn call_error(outcome: CallOutcome) -> RpcError {
+    match outcome {
+        CallOutcome::Revert { output, .. } => RpcError {
+            code: 3,
+            message: match revert_reason(&output) {
+                Some(reason) => format!("execution reverted: {reason}"),
+                None => "execution reverted".into(),
+            },
+            data: Some(data(&output)),
+        },
+        CallOutcome::Halt { reason, .. } => RpcError::server(format!("execution halted: {reason}")),
+        CallOutcome::Invalid(reason) => RpcError::server(reason),
+        CallOutcome::Success { .. } => RpcError::server("the call succeeded"),
+    }
+}
+
+/// Admission errors in the words Ethereum clients match on (`nonce too low`, …), with ours.
+fn geth_message(e: &consortia_node::mempool::AdmitError) -> String {
+    use consortia_node::mempool::AdmitError as E;
+    let prefix = match e {
+        E::NonceTooLow { .. } => "nonce too low",
+        E::NonceConflict { .. } => "replacement transaction underpriced",
+        E::PoolFull { .. } => "txpool is full",
+        E::BadSignature => "invalid sender",
+        E::WrongChain { .. } => "invalid chain id",
+        E::TooLarge { .. } => "oversized data",
+        _ => return e.to_string(),
+    };
+    format!("{prefix}: {e}")
+}
