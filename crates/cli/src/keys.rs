@@ -43,6 +43,23 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Funded genesis accounts from `--account ADDRESS=BALANCE` flags (balance in wei).
+pub(crate) fn parse_accounts(specs: &[String]) -> Result<Vec<GenesisAccount>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let Some((address, balance)) = spec.split_once('=') else {
+                bail!("--account `{spec}`: expected ADDRESS=BALANCE");
+            };
+            let address: Address =
+                address.parse().with_context(|| format!("--account `{spec}`"))?;
+            let balance: u128 =
+                balance.parse().with_context(|| format!("--account `{spec}`: balance"))?;
+            Ok(GenesisAccount { address, balance })
+        })
+        .collect()
+}
+
 pub(crate) fn genesis_new(
     chain_id: u64,
     name: String,
@@ -53,15 +70,7 @@ pub(crate) fn genesis_new(
 ) -> Result<()> {
     let key = read_key(validator_key)?;
     let mut genesis = Genesis::solo(chain_id, name, suite, key.public_key(), now_ms());
-    for spec in accounts {
-        let Some((address, balance)) = spec.split_once('=') else {
-            bail!("--account `{spec}`: expected ADDRESS=BALANCE");
-        };
-        let address: Address = address.parse().with_context(|| format!("--account `{spec}`"))?;
-        let balance: u128 =
-            balance.parse().with_context(|| format!("--account `{spec}`: balance"))?;
-        genesis.accounts.push(GenesisAccount { address, balance });
-    }
+    genesis.accounts = parse_accounts(accounts)?;
     genesis.validate()?;
     if out.exists() {
         bail!("{} exists already; choose another --out", out.display());

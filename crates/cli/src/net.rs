@@ -42,6 +42,9 @@ pub(crate) struct UpArgs {
     suite: Suite,
     #[arg(long, default_value_t = 1001)]
     chain_id: u64,
+    /// Fund an account of a new network: `ADDRESS=BALANCE` (in wei; repeatable).
+    #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
+    accounts: Vec<String>,
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -143,7 +146,7 @@ fn create(args: &UpArgs) -> Result<()> {
         suite: args.suite,
         time_ms: now_ms(),
         validators,
-        accounts: vec![],
+        accounts: crate::keys::parse_accounts(&args.accounts)?,
         params: ChainParams { consensus: args.consensus, ..ChainParams::default() },
         nodes,
     };

@@ -386,7 +386,8 @@ impl Node {
                 return bad(format!("a transaction is invalid: {e}"));
             }
             bytes += raw.len() as u64;
-            hashes.push(algo.digest(&raw));
+            // Not a digest of `raw`: an Ethereum transaction's id is keccak of its own bytes.
+            hashes.push(tx.hash(algo));
         }
         if bytes > params.max_block_bytes {
             return bad("the block is over the size limit".into());
