@@ -162,13 +162,12 @@ impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
 
 /// Runs one transaction's EVM call and commits its writes into the overlay. `Ok(Err(reason))`
 /// is a transaction that cannot be included at all (Ethereum's invalid transactions: nonce,
-/// funds for value plus gas, gas over what the block has left).
+/// funds for value plus gas). The caller checks the gas limit against what the block has left.
 pub(crate) fn execute<S: StateReader + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     env: &EvmEnv,
     ctx: &BlockContext,
     tx: &Transaction,
-    gas_left: u64,
 ) -> Result<Result<Receipt, String>, ExecutionError> {
     let Some(call) = tx.evm_call() else {
         return Err(ExecutionError::CorruptState {
@@ -176,12 +175,6 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
             detail: "not an EVM call".into(),
         });
     };
-    if call.gas_limit > gas_left {
-        return Ok(Err(format!(
-            "gas limit {} is over the {gas_left} gas the block has left",
-            call.gas_limit
-        )));
-    }
     let mut tx_env = tx_env(env, tx.sender(), call, tx.nonce());
     if let Transaction::Ethereum(eth) = tx {
         let e = eth.envelope();
