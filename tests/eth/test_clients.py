@@ -2,9 +2,11 @@
 Vyper and solc-js (solc) compile, and py-evm (eth-tester) runs the same ERC-20 flow as the
 reference the chain's gas, status and logs must equal.
 
-Run by scripts/eth-clients with CONSORTIA_RPC (a node's JSON-RPC URL) and EVM_VERSION.
+Run by scripts/eth-clients with CONSORTIA_RPC (a node's JSON-RPC URL), CONSORTIA_WS (another
+node's WebSocket URL) and EVM_VERSION.
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
+from web3 import AsyncWeb3, EthereumTesterProvider, Web3, WebSocketProvider
 from web3.exceptions import ContractLogicError
 
 HERE = Path(__file__).parent
@@ -157,7 +159,38 @@ def main():
         check(False, "a taken key reverts")
     except ContractLogicError as e:
         check("key taken" in str(e), f"Solidity revert reason: {e}")
+    # A WebSocket logs subscription on another validator receives the events of a transfer
+    # sent to the first one; newHeads announces its block.
+    asyncio.run(subscriptions(ours, token, transfer_topic))
     print("all Ethereum client checks passed")
+
+
+async def subscriptions(ours, token, transfer_topic):
+    _, bob, carol = KEYS
+    async with AsyncWeb3(WebSocketProvider(os.environ["CONSORTIA_WS"])) as ws:
+        check(await ws.eth.chain_id == ours.chain_id, "JSON-RPC over WebSocket")
+        logs = await ws.eth.subscribe("logs", {"address": token.address, "topics": [transfer_topic]})
+        heads = await ws.eth.subscribe("newHeads")
+        data = token.functions.transfer(carol.address, 7)._encode_transaction_data()
+        receipt = await asyncio.to_thread(ours.send, bob, {"to": token.address, "data": data})
+        got_log = got_head = None
+
+        async def listen():
+            nonlocal got_log, got_head
+            async for msg in ws.socket.process_subscriptions():
+                if msg["subscription"] == logs:
+                    got_log = msg["result"]
+                elif msg["subscription"] == heads and msg["result"]["number"] == receipt["blockNumber"]:
+                    got_head = msg["result"]
+                if got_log is not None and got_head is not None:
+                    return
+
+        await asyncio.wait_for(listen(), timeout=30)
+        check(got_log["transactionHash"] == receipt["transactionHash"], "the logs subscription got the transfer")
+        event = token.events.Transfer().process_log(got_log)
+        check((event["args"]["sender"], event["args"]["value"]) == (bob.address, 7), f"web3 decodes the pushed event: {event['args']}")
+        check(got_head["hash"] == receipt["blockHash"], "newHeads announced the block")
+        check(await ws.eth.unsubscribe(logs) and await ws.eth.unsubscribe(heads), "unsubscribed")
 
 
 def vm_class(name):

@@ -215,3 +215,164 @@ fn web3_flow_over_json_rpc() {
     let root = Rpc { url: format!("{}/", node.url), client: http() };
     assert_eq!(root.ok("eth_chainId", json!([])), json!(format!("{chain_id:#x}")));
 }
+
+/// A JSON-RPC client over `/ws` that keeps the notifications it reads while waiting for
+/// answers.
+struct Ws {
+    socket: tungstenite::WebSocket<std::net::TcpStream>,
+    next_id: u64,
+    notifications: Vec<Value>,
+}
+
+impl Ws {
+    fn connect(http_url: &str) -> Ws {
+        let host = http_url.trim_start_matches("http://");
+        let stream = std::net::TcpStream::connect(host).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let (socket, _) = tungstenite::client(format!("ws://{host}/ws"), stream).unwrap();
+        Ws { socket, next_id: 0, notifications: vec![] }
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.socket.read().unwrap() {
+                tungstenite::Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `text` and returns the first answer (not a notification).
+    fn raw(&mut self, text: &str) -> Value {
+        self.socket.send(tungstenite::Message::text(text)).unwrap();
+        loop {
+            let v = self.read();
+            if v["method"] == "eth_subscription" {
+                self.notifications.push(v);
+            } else {
+                return v;
+            }
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let answer = self.raw(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        );
+        assert_eq!(answer["id"], id, "{answer}");
+        answer
+    }
+
+    fn ok(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// The next notification of `subscription` (read earlier or now).
+    fn notification(&mut self, subscription: &Value) -> Value {
+        let of = |n: &Value| n["params"]["subscription"] == *subscription;
+        if let Some(i) = self.notifications.iter().position(of) {
+            return self.notifications.remove(i)["params"]["result"].clone();
+        }
+        loop {
+            let v = self.read();
+            if of(&v) {
+                return v["params"]["result"].clone();
+            }
+            self.notifications.push(v);
+        }
+    }
+}
+
+#[test]
+fn websocket_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let chain_id = node.chain_id();
+    let rpc = Rpc { url: format!("{}/rpc", node.url), client: http() };
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let deploy =
+        EthTx::sign(eip1559(chain_id, 0, TxKind::Create, init_code(&echo_runtime())), &key)
+            .unwrap();
+    let receipt = rpc.receipt(&rpc.send(&deploy));
+    let contract = receipt["contractAddress"].clone();
+
+    // Subscriptions need the WebSocket; over HTTP they are an unknown method.
+    let over_http = rpc.call("eth_subscribe", json!(["newHeads"]));
+    assert_eq!(over_http["error"]["code"], -32601, "{over_http}");
+    assert!(over_http["error"]["message"].as_str().unwrap().contains("/ws"));
+
+    let mut ws = Ws::connect(&node.url);
+    // Every HTTP method works over the socket too.
+    assert_eq!(ws.ok("eth_chainId", json!([])), json!(format!("{chain_id:#x}")));
+    let heads = ws.ok("eth_subscribe", json!(["newHeads"]));
+    let logs = ws.ok(
+        "eth_subscribe",
+        json!(["logs", {"address": contract, "topics": [format!("0x{:064x}", ECHO_TOPIC)]}]),
+    );
+    let other_logs =
+        ws.ok("eth_subscribe", json!(["logs", {"address": format!("0x{}", "11".repeat(20))}]));
+    let pending = ws.ok("eth_subscribe", json!(["newPendingTransactions"]));
+    assert_eq!(heads.as_str().unwrap().len(), 34, "geth-style 16-byte ids: {heads}");
+
+    let word = format!("0x{}", "cd".repeat(32));
+    let call = EthTx::sign(
+        eip1559(
+            chain_id,
+            1,
+            TxKind::Call(alloy_primitives::Address::from_slice(
+                &hex::decode(&contract.as_str().unwrap()[2..]).unwrap(),
+            )),
+            hex::decode(&word[2..]).unwrap(),
+        ),
+        &key,
+    )
+    .unwrap();
+    let call_hash = rpc.send(&call);
+    assert_eq!(ws.notification(&pending), json!(call_hash), "the admitted transaction's hash");
+    let log = ws.notification(&logs);
+    assert_eq!(log["transactionHash"], json!(call_hash), "{log}");
+    assert_eq!(log["data"], json!(word));
+    let mined = rpc.receipt(&call_hash);
+    // Heads arrive in order; the one of the call's block carries its number and hash.
+    let head = loop {
+        let head = ws.notification(&heads);
+        assert!(head.get("transactions").is_none(), "a head carries no body: {head}");
+        if head["number"] == mined["blockNumber"] {
+            break head;
+        }
+    };
+    assert_eq!(head["hash"], mined["blockHash"]);
+    assert!(head["logsBloom"].as_str().unwrap().len() == 2 + 512);
+
+    // Unsubscribing stops notifications; the filter for another address never matched.
+    assert_eq!(ws.ok("eth_unsubscribe", json!([logs])), json!(true));
+    assert_eq!(ws.ok("eth_unsubscribe", json!([logs])), json!(false));
+    assert!(ws.notifications.iter().all(|n| n["params"]["subscription"] != other_logs));
+
+    // Bad input gets the standard errors and the connection goes on.
+    assert_eq!(ws.raw("{not json")["error"]["code"], -32700);
+    assert_eq!(ws.call("eth_subscribe", json!(["syncing2"]))["error"]["code"], -32602);
+    assert_eq!(ws.call("eth_subscribe", json!([7]))["error"]["code"], -32602);
+    assert_eq!(ws.call("eth_subscribe", json!(["logs", {"topics": 5}]))["error"]["code"], -32602);
+    let batch = ws.raw(
+        &json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"},
+        ])
+        .to_string(),
+    );
+    assert_eq!(batch.as_array().unwrap().len(), 2, "{batch}");
+    let mut taken = 4; // heads, other_logs, pending, and the batch's
+    while taken < consortia_rpc::eth::MAX_SUBSCRIPTIONS {
+        ws.ok("eth_subscribe", json!(["newHeads"]));
+        taken += 1;
+    }
+    let over = ws.call("eth_subscribe", json!(["newHeads"]));
+    assert_eq!(over["error"]["code"], -32000, "{over}");
+    assert!(ws.ok("eth_blockNumber", json!([])).is_string());
+}

@@ -25,7 +25,7 @@ use consortia_storage::{
     BlockReader, BlockWriter, PendingState, PreparedState, RedbStore, StorageError,
 };
 use consortia_types::{Block, ConsensusKind, Genesis, Header, Height, Receipt};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::mempool::{AdmitError, Admitted, Mempool, MempoolConfig, PoolTx};
 
@@ -94,7 +94,12 @@ pub struct Node {
     /// Wakes the driver when transactions arrive.
     arrivals: Notify,
     committed: watch::Sender<Height>,
+    /// The hashes of newly admitted transactions, one message per admitted batch.
+    admitted: broadcast::Sender<Arc<[Hash]>>,
 }
+
+/// Batches of admitted transaction hashes kept for slow [`Node::admitted`] receivers.
+pub const ADMITTED_BACKLOG: usize = 1024;
 
 /// Milliseconds since the Unix epoch by this machine's clock.
 pub fn now_ms() -> u64 {
@@ -162,6 +167,7 @@ impl Node {
             decided: parking_lot::Mutex::new(None),
             arrivals: Notify::new(),
             committed: watch::Sender::new(height),
+            admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
         }))
     }
 
@@ -192,6 +198,12 @@ impl Node {
     /// Follows the height of the last committed block.
     pub fn committed(&self) -> watch::Receiver<Height> {
         self.committed.subscribe()
+    }
+
+    /// Follows newly admitted transactions (from clients and from peers), by hash. A receiver
+    /// that falls more than [`ADMITTED_BACKLOG`] batches behind skips ahead.
+    pub fn admitted(&self) -> broadcast::Receiver<Arc<[Hash]>> {
+        self.admitted.subscribe()
     }
 
     /// Whether a transaction waits in the pool or in a block decided but not yet on disk.
@@ -240,6 +252,16 @@ impl Node {
         .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
+            if self.admitted.receiver_count() > 0 {
+                let fresh: Arc<[Hash]> = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().filter(|a| !a.already_known).map(|a| a.hash))
+                    .collect();
+                if !fresh.is_empty() {
+                    // No receiver left between the check and the send is harmless.
+                    let _ = self.admitted.send(fresh);
+                }
+            }
         }
         results
     }

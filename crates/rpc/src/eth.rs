@@ -27,6 +27,10 @@ use consortia_types::{EvmCall, Height, Payload, Receipt, ReceiptStatus, Transact
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+mod ws;
+pub use ws::{MAX_CATCH_UP, MAX_SUBSCRIPTIONS, SEND_TIMEOUT};
+pub(crate) use ws::{WsLimits, upgrade as ws_upgrade};
+
 /// Most requests one batch may carry.
 pub const MAX_RPC_BATCH: usize = 100;
 /// Most blocks one `eth_getLogs` may scan.
@@ -106,40 +110,57 @@ pub(crate) async fn rpc(
     Extension(filters): Extension<Arc<Filters>>,
     body: Bytes,
 ) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
+    match answer(&node, &filters, None, &body).await {
+        Some(v) => reply(v),
+        None => axum::http::StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The answer to one request or a batch (`None` when it held only notifications). Requests
+/// run on the blocking pool: they read the store.
+async fn answer(
+    node: &Arc<Node>,
+    filters: &Arc<Filters>,
+    session: Option<&Arc<ws::Session>>,
+    body: &[u8],
+) -> Option<Value> {
+    let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            return reply(error_response(
+            return Some(error_response(
                 Value::Null,
                 &RpcError::new(-32700, format!("parse error: {e}")),
             ));
         }
     };
-    let node2 = node.clone();
-    let answer = tokio::task::spawn_blocking(move || match request {
-        Value::Array(batch) if batch.is_empty() => {
-            Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
+    let (node, filters, session) = (node.clone(), filters.clone(), session.cloned());
+    let answer = tokio::task::spawn_blocking(move || {
+        let handle = |r| handle(&node, &filters, session.as_deref(), r);
+        match request {
+            Value::Array(batch) if batch.is_empty() => {
+                Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
+            }
+            Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
+                Value::Null,
+                &RpcError::new(
+                    -32600,
+                    format!(
+                        "a batch of {} requests is over the limit of {MAX_RPC_BATCH}",
+                        batch.len()
+                    ),
+                ),
+            )),
+            Value::Array(batch) => {
+                let out: Vec<Value> = batch.into_iter().filter_map(handle).collect();
+                (!out.is_empty()).then_some(Value::Array(out))
+            }
+            single => handle(single),
         }
-        Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
-            Value::Null,
-            &RpcError::new(
-                -32600,
-                format!("a batch of {} requests is over the limit of {MAX_RPC_BATCH}", batch.len()),
-            ),
-        )),
-        Value::Array(batch) => {
-            let out: Vec<Value> =
-                batch.into_iter().filter_map(|r| handle(&node2, &filters, r)).collect();
-            (!out.is_empty()).then_some(Value::Array(out))
-        }
-        single => handle(&node2, &filters, single),
     })
     .await;
-    match answer {
-        Ok(Some(v)) => reply(v),
-        Ok(None) => axum::http::StatusCode::NO_CONTENT.into_response(),
-        Err(e) => reply(error_response(Value::Null, &RpcError::new(-32603, e.to_string()))),
-    }
+    answer.unwrap_or_else(|e| {
+        Some(error_response(Value::Null, &RpcError::new(-32603, e.to_string())))
+    })
 }
 
 fn reply(v: Value) -> Response {
@@ -151,7 +172,12 @@ fn error_response(id: Value, e: &RpcError) -> Value {
 }
 
 /// One request; `None` for a notification (no id), which gets no answer.
-fn handle(node: &Arc<Node>, filters: &Filters, request: Value) -> Option<Value> {
+fn handle(
+    node: &Arc<Node>,
+    filters: &Filters,
+    session: Option<&ws::Session>,
+    request: Value,
+) -> Option<Value> {
     let Value::Object(mut req) = request else {
         return Some(error_response(
             Value::Null,
@@ -174,7 +200,7 @@ fn handle(node: &Arc<Node>, filters: &Filters, request: Value) -> Option<Value> 
             return Some(error_response(id, &RpcError::params("params must be an array")));
         }
     };
-    let result = Eth { node, filters, params: &params }.dispatch(&method);
+    let result = Eth { node, filters, params: &params, session }.dispatch(&method);
     if notification {
         return None;
     }
@@ -258,6 +284,8 @@ struct Eth<'a> {
     node: &'a Arc<Node>,
     filters: &'a Filters,
     params: &'a [Value],
+    /// The WebSocket connection the request came on, for `eth_subscribe`.
+    session: Option<&'a ws::Session>,
 }
 
 impl Eth<'_> {
@@ -396,6 +424,21 @@ impl Eth<'_> {
                 };
                 let latest = self.latest()?;
                 self.logs(&f, f.from.unwrap_or(latest), f.to.unwrap_or(latest))
+            }
+            "eth_subscribe" | "eth_unsubscribe" => {
+                let Some(session) = self.session else {
+                    return Err(RpcError::new(
+                        -32601,
+                        format!(
+                            "{method} needs a WebSocket connection: connect to ws://HOST:PORT/ws"
+                        ),
+                    ));
+                };
+                if method == "eth_subscribe" {
+                    self.subscribe(session)
+                } else {
+                    self.unsubscribe(session)
+                }
             }
             "eth_uninstallFilter" => {
                 let id = self.filter_id()?;
@@ -677,6 +720,17 @@ impl Eth<'_> {
         }))
     }
 
+    /// A block's header fields, as `newHeads` notifications carry them.
+    fn head_object(&self, height: Height) -> RpcResult {
+        let mut block = self.block_object(height, false)?;
+        if let Value::Object(fields) = &mut block {
+            for body_only in ["transactions", "uncles", "totalDifficulty", "size"] {
+                fields.remove(body_only);
+            }
+        }
+        Ok(block)
+    }
+
     fn log_filter(&self, v: &Value) -> Result<LogFilter, RpcError> {
         let field = |name: &str| v.get(name).filter(|x| !x.is_null());
         let bound = |name: &str| -> Result<Option<Height>, RpcError> {
@@ -722,6 +776,21 @@ impl Eth<'_> {
             )));
         }
         let mut out = vec![];
+        self.each_log(from, to, |e, place, index| {
+            if matches(f, e) {
+                out.push(log_json(e, &place, index));
+            }
+        })?;
+        Ok(Value::Array(out))
+    }
+
+    /// Calls `f` with every log of blocks `from..=to`, where it is and its index in its block.
+    fn each_log(
+        &self,
+        from: Height,
+        to: Height,
+        mut f: impl FnMut(&consortia_types::Event, LogPlace<'_>, usize),
+    ) -> Result<(), RpcError> {
         for height in from..=to {
             let header = self.header(height)?;
             if header.header.tx_count == 0 {
@@ -730,20 +799,18 @@ impl Eth<'_> {
             let receipts = self.receipts(height, header.header.tx_count)?;
             let mut log_index = 0;
             for (position, r) in receipts.iter().enumerate() {
-                let place = LogPlace {
-                    header: &header,
-                    tx_hash: &header.tx_hashes[position],
-                    position: position as u32,
-                };
                 for e in &r.events {
-                    if matches(f, e) {
-                        out.push(log_json(e, &place, log_index));
-                    }
+                    let place = LogPlace {
+                        header: &header,
+                        tx_hash: &header.tx_hashes[position],
+                        position: position as u32,
+                    };
+                    f(e, place, log_index);
                     log_index += 1;
                 }
             }
         }
-        Ok(Value::Array(out))
+        Ok(())
     }
 
     fn install(&self, logs: Option<LogFilter>) -> RpcResult {

@@ -3,7 +3,8 @@
 //! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
 //! proofs, notarization records, and `/openapi.json` with Swagger UI at `/docs`. Every REST
 //! error is JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]). The
-//! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`.
+//! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`, and over WebSocket at
+//! `GET /ws` with `eth_subscribe`.
 //!
 //! The response types in [`views`] are public so clients (the CLI, tests) read them with the
 //! same definitions the server writes them with.
@@ -23,6 +24,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
+
+/// Most WebSocket connections (`/ws`) a node serves at once.
+pub const MAX_WS_CONNECTIONS: usize = 1_000;
 
 /// Most transactions one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -78,7 +82,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/accounts/{address}", get(handlers::account))
         .route("/rpc", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
+        .route("/ws", get(eth::ws_upgrade))
         .layer(axum::Extension(Arc::new(eth::Filters::default())))
+        .layer(axum::Extension(eth::WsLimits {
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_WS_CONNECTIONS)),
+            max_message: rpc_limit,
+        }))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(handlers::no_route)
         .with_state(node)
