@@ -1,4 +1,5 @@
 // Compiles one Solidity file with solc-js for an EVM version; prints {abi, bytecode} per contract.
+// Imports resolve from the repository root (e.g. "contracts/system/INotary.sol").
 // Usage: node compile_sol.js FILE EVM_VERSION
 const fs = require("fs");
 const path = require("path");
@@ -14,7 +15,15 @@ const input = {
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
   },
 };
-const output = JSON.parse(solc.compile(JSON.stringify(input)));
+const root = path.join(__dirname, "..", "..");
+const findImports = (p) => {
+  try {
+    return { contents: fs.readFileSync(path.join(root, p), "utf8") };
+  } catch (e) {
+    return { error: `${p}: ${e.message}` };
+  }
+};
+const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 const errors = (output.errors || []).filter((e) => e.severity === "error");
 if (errors.length) {
   console.error(errors.map((e) => e.formattedMessage).join("\n"));

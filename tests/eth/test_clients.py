@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from eth_account import Account
@@ -19,6 +20,9 @@ from web3 import AsyncWeb3, EthereumTesterProvider, Web3, WebSocketProvider
 from web3.exceptions import ContractLogicError
 
 HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+# The notary system contract (contracts/system/INotary.sol).
+NOTARY = "0x0000000000000000000000000000000000001001"
 EVM_VERSION = os.environ.get("EVM_VERSION", "cancun")
 # eth-tester's funded accounts are the keys 1, 2, 3...; scripts/eth-clients funds the same
 # addresses in the chain's genesis.
@@ -159,10 +163,50 @@ def main():
         check(False, "a taken key reverts")
     except ContractLogicError as e:
         check("key taken" in str(e), f"Solidity revert reason: {e}")
+    notary_checks(ours)
+
     # A WebSocket logs subscription on another validator receives the events of a transfer
     # sent to the first one; newHeads announces its block.
     asyncio.run(subscriptions(ours, token, transfer_topic))
     print("all Ethereum client checks passed")
+
+
+def notary_checks(ours):
+    """The notary system contract from web3 (its ABI compiled from INotary.sol) and from
+    Solidity; records show through the REST API too."""
+    alice, bob, _ = KEYS
+    w3 = ours.w3
+    notary_abi, _ = solidity(ROOT / "contracts" / "system" / "INotary.sol", "INotary")
+    notary = w3.eth.contract(address=NOTARY, abi=notary_abi)
+    digest = Web3.keccak(text="the contract text")
+    call = notary.functions.notarizeWithFields("deal-1", digest, "signed", ["buyer", "seller"], ["acme", "globex"])
+    r = ours.send(alice, {"to": NOTARY, "data": call._encode_transaction_data()})
+    check(r["status"] == 1, "web3 notarizes through the system contract")
+    event = notary.events.Notarized().process_receipt(r)[0]["args"]
+    check((event["id"], event["contentHash"], event["owner"]) == ("deal-1", digest, alice.address), f"Notarized event decoded: {event}")
+    record = notary.functions.getRecord("deal-1").call()
+    check(record[0] and record[2] == alice.address and record[5] == r["transactionHash"], "getRecord: exists, owner, transaction")
+    check((record[7], record[8]) == (["buyer", "seller"], ["acme", "globex"]), "getRecord: fields")
+    try:
+        notary.functions.notarize("deal-1", digest, "again").call({"from": bob.address})
+        check(False, "a taken id reverts")
+    except ContractLogicError as e:
+        check("already exists" in str(e), f"taken id reason: {e}")
+    base = os.environ["CONSORTIA_RPC"].rsplit("/rpc", 1)[0]
+    rest = json.load(urllib.request.urlopen(f"{base}/v1/notary/records/deal-1"))
+    check(rest["owner"].lower() == alice.address.lower(), "the REST API shows the record web3 made")
+    by_hash = json.load(urllib.request.urlopen(f"{base}/v1/notary/by-hash/{digest.hex()}"))
+    check("deal-1" in json.dumps(by_hash), f"found by content hash: {by_hash}")
+
+    abi, bytecode = solidity(HERE / "contracts" / "Invoices.sol", "Invoices")
+    r = ours.send(bob, {"data": w3.eth.contract(abi=abi, bytecode=bytecode).constructor().data_in_transaction})
+    invoices = w3.eth.contract(address=r["contractAddress"], abi=abi)
+    r = ours.send(bob, {"to": invoices.address, "data": invoices.functions.file("inv-9", digest)._encode_transaction_data()})
+    check(r["status"] == 1 and len(r["logs"]) == 2, "Solidity calls the notary (Notarized + Filed)")
+    check(invoices.functions.ownerOf("inv-9").call() == invoices.address, "Solidity reads the record: the contract owns it")
+    r = ours.send(bob, {"to": invoices.address, "data": invoices.functions.tryFile("inv-10", digest)._encode_transaction_data(), "gas": 300_000})
+    check(r["status"] == 1 and len(r["logs"]) == 0, "try/catch around a reverting filing succeeds")
+    check(not notary.functions.getRecord("inv-10").call()[0], "the reverted filing left no record")
 
 
 async def subscriptions(ours, token, transfer_topic):

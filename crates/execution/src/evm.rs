@@ -17,15 +17,21 @@ use consortia_storage::StateReader;
 use consortia_types::{Event, EvmCall, Receipt, ReceiptStatus, Transaction, decode, encode};
 use revm::context::result::EVMError;
 use revm::context::result::{ExecutionResult, Output};
-use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context::{BlockEnv, Cfg, CfgEnv, TxEnv};
+use revm::context_interface::ContextTr;
 use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::database_interface::{DBErrorMarker, Database, DatabaseCommit};
+use revm::handler::{EthPrecompiles, PrecompileProvider};
+use revm::interpreter::{CallInputs, InterpreterResult};
 use revm::primitives::hardfork::SpecId;
-use revm::primitives::{AddressMap, B256, KECCAK_EMPTY, StorageKey, StorageValue, TxKind, U256};
+use revm::primitives::{
+    AddressMap, AddressSet, B256, KECCAK_EMPTY, StorageKey, StorageValue, TxKind, U256,
+};
 use revm::state::{AccountInfo, Bytecode};
 use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::accounts::{self, Account, code_key, slot_key};
+use crate::notary::{self, RecordSource};
 use crate::{BlockContext, ExecutionError, Overlay};
 
 /// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
@@ -46,11 +52,11 @@ pub(crate) fn block_hash_key(height: u64) -> Vec<u8> {
     [b"sys/bh/".as_slice(), &(height % BLOCK_HASH_WINDOW).to_be_bytes()].concat()
 }
 
-fn to_revm(a: Address) -> revm::primitives::Address {
+pub(crate) fn to_revm(a: Address) -> revm::primitives::Address {
     revm::primitives::Address::from(a.0)
 }
 
-fn from_revm(a: revm::primitives::Address) -> Address {
+pub(crate) fn from_revm(a: revm::primitives::Address) -> Address {
     Address(a.0.0)
 }
 
@@ -116,6 +122,71 @@ impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
     }
 }
 
+impl<S: StateReader + ?Sized> RecordSource for StateDb<'_, '_, S> {
+    fn record_bytes(&mut self, id: &str) -> Result<Option<Vec<u8>>, ExecutionError> {
+        self.overlay.get(&notary::record_key(id))
+    }
+}
+
+/// Ethereum's precompiles and the chain's system contracts (the notary at
+/// [`notary::ADDRESS`]), for one transaction.
+struct Precompiles {
+    eth: EthPrecompiles,
+    warm: AddressSet,
+    notary: notary::Precompile,
+    /// A storage failure inside a system contract: it voids the transaction's result.
+    fault: Option<ExecutionError>,
+}
+
+impl Precompiles {
+    fn new(env: &EvmEnv, notary: notary::Precompile) -> Self {
+        let eth = EthPrecompiles::new(env.cfg.spec);
+        let mut warm = eth.warm_addresses().clone();
+        warm.insert(to_revm(notary::ADDRESS));
+        Precompiles { eth, warm, notary, fault: None }
+    }
+}
+
+impl<CTX> PrecompileProvider<CTX> for Precompiles
+where
+    CTX: ContextTr<Db: RecordSource + Database<Error = ExecutionError>>,
+{
+    type Output = InterpreterResult;
+
+    fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
+        let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
+        self.warm.clone_from(self.eth.warm_addresses());
+        self.warm.insert(to_revm(notary::ADDRESS));
+        changed
+    }
+
+    fn run(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<Option<InterpreterResult>, String> {
+        if inputs.bytecode_address != to_revm(notary::ADDRESS) {
+            return <EthPrecompiles as PrecompileProvider<CTX>>::run(
+                &mut self.eth,
+                context,
+                inputs,
+            );
+        }
+        match self.notary.run(context, inputs) {
+            Ok(result) => Ok(Some(result)),
+            Err(e) => {
+                let message = e.to_string();
+                self.fault = Some(e);
+                Err(message)
+            }
+        }
+    }
+
+    fn warm_addresses(&self) -> &AddressSet {
+        &self.warm
+    }
+}
+
 impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
     fn commit(&mut self, changes: AddressMap<revm::state::Account>) {
         // Sorted, so the writes (and any first error) do not depend on hash map order.
@@ -168,6 +239,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     env: &EvmEnv,
     ctx: &BlockContext,
     tx: &Transaction,
+    tx_hash: Hash,
 ) -> Result<Result<Receipt, String>, ExecutionError> {
     let Some(call) = tx.evm_call() else {
         return Err(ExecutionError::CorruptState {
@@ -189,12 +261,23 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
         .with_db(StateDb { overlay })
         .with_cfg(env.cfg.clone())
         .with_block(block_env(env, ctx))
-        .build_mainnet();
-    let result = match evm.transact_commit(tx_env) {
-        Ok(result) => result,
+        .build_mainnet()
+        .with_precompiles(Precompiles::new(env, notary::Precompile::new(ctx, tx_hash)));
+    let outcome = evm.transact(tx_env);
+    if let Some(fault) = evm.precompiles.fault.take() {
+        return Err(fault);
+    }
+    let (result, mut changes) = match outcome {
+        Ok(out) => (out.result, out.state),
         Err(EVMError::Database(e)) => return Err(e),
         Err(e) => return Ok(Err(e.to_string())),
     };
+    let records = evm.precompiles.notary.finish(&mut changes);
+    evm.commit(changes);
+    drop(evm);
+    for (key, value) in records {
+        overlay.put(key, value);
+    }
     let gas_used = result.tx_gas_used();
     let events = |logs: Vec<revm::primitives::Log>| -> Vec<Event> {
         logs.into_iter()
@@ -299,8 +382,13 @@ pub(crate) fn call<S: StateReader + ?Sized>(
         .with_db(StateDb { overlay })
         .with_cfg(cfg)
         .with_block(block_env(env, ctx))
-        .build_mainnet();
-    let result = match evm.transact(tx) {
+        .build_mainnet()
+        .with_precompiles(Precompiles::new(env, notary::Precompile::new(ctx, Hash::ZERO)));
+    let outcome = evm.transact(tx);
+    if let Some(fault) = evm.precompiles.fault.take() {
+        return Err(fault);
+    }
+    let result = match outcome {
         Ok(r) => r.result,
         Err(EVMError::Database(e)) => return Err(e),
         Err(e) => return Ok(CallOutcome::Invalid(e.to_string())),

@@ -186,7 +186,7 @@ impl Executor {
         if gas_limit > *gas_left {
             return Err(ExecutionError::BlockFull { index });
         }
-        match evm::execute(overlay, &self.evm, ctx, tx)? {
+        match evm::execute(overlay, &self.evm, ctx, tx, tx.hash(self.hash))? {
             Ok(receipt) => {
                 *gas_left -= receipt.steps_used;
                 Ok(receipt)

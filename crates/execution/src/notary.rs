@@ -4,14 +4,30 @@
 //! with a state proof). Each record emits a `Notarized` event whose second topic is the content
 //! hash; the store's log-topic index finds records by content hash, so that derived index costs
 //! no state writes.
+//!
+//! Two doors lead in: native `Notarize` transactions, and EVM calls to [`ADDRESS`] with the
+//! Solidity ABI of `contracts/system/INotary.sol` ([`INotary`]), from any contract or web3
+//! client. Both write the same records and emit the same event.
+//!
+//! An EVM call is a precompile ([`Precompile`]), and a precompile cannot write our key-value
+//! state through revm's journal, so a call that later reverts could not take its record back.
+//! So the precompile keeps the records of the transaction aside and marks each with a journaled
+//! storage slot of [`ADDRESS`] (`keccak(id)` → 1). revm reverts the mark with its frame; at the
+//! end of the transaction the records whose marks survived are written, and the marks dropped.
 
+use alloy_sol_types::{SolCall, SolError, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_storage::{LogReader, StateReader, TxReader};
 use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, decode, encode};
-use std::collections::BTreeMap;
+use revm::context_interface::{ContextTr, JournalTr};
+use revm::interpreter::{CallInputs, CallScheme, Gas, InstructionResult, InterpreterResult};
+use revm::primitives::{B256, Bytes, Log, U256};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::{BlockContext, ExecutionError, Overlay, failed};
+
+alloy_sol_types::sol!("../../contracts/system/INotary.sol");
 
 /// The contract's reserved address; its events carry it.
 pub const ADDRESS: Address =
@@ -20,6 +36,9 @@ pub const ADDRESS: Address =
 /// Fixed step cost of one notarization plus a cost per byte stored.
 const BASE_STEPS: u64 = 20_000;
 const STEPS_PER_BYTE: u64 = 16;
+/// Gas of `getRecord`: a cold storage read plus a copy cost per word returned.
+const READ_GAS: u64 = 2_100;
+const READ_GAS_PER_WORD: u64 = 3;
 
 const RECORD_PREFIX: &[u8] = b"notary/rec/";
 
@@ -36,9 +55,30 @@ pub struct StoredRecord {
     pub time_ms: u64,
 }
 
-/// Topic 0 of the `Notarized(string id, bytes32 contentHash, address owner)` event.
+/// Topic 0 of the `Notarized(string id, bytes32 indexed contentHash, address owner)` event.
 pub fn notarized_topic() -> Hash {
-    keccak256(b"Notarized(string,bytes32,address)")
+    Hash(INotary::Notarized::SIGNATURE_HASH.0)
+}
+
+/// The `Notarized` event of a record, ABI-encoded as Solidity emits it.
+fn notarized_event(record: &StoredRecord) -> Event {
+    let log = INotary::Notarized {
+        id: record.id.clone(),
+        contentHash: B256::from(record.content_hash.0),
+        owner: record.owner.0.into(),
+    }
+    .encode_log_data();
+    Event {
+        contract: ADDRESS,
+        topics: log.topics().iter().map(|t| Hash(t.0)).collect(),
+        data: log.data.to_vec(),
+    }
+}
+
+/// The id a `Notarized` event names.
+fn notarized_id(event: &Event) -> Option<String> {
+    let (id, _owner) = INotary::Notarized::abi_decode_data(&event.data).ok()?;
+    Some(id)
 }
 
 /// The state key of a record (for state proofs).
@@ -72,18 +112,19 @@ pub(crate) fn notarize<S: StateReader + ?Sized>(
         time_ms: ctx.time_ms,
     };
     let bytes = encode(&stored);
-    let steps = BASE_STEPS + STEPS_PER_BYTE * bytes.len() as u64;
+    let steps = write_steps(&bytes);
+    let event = notarized_event(&stored);
     overlay.put(key, bytes);
     Ok(Receipt {
         status: ReceiptStatus::Success,
         steps_used: steps,
-        events: vec![Event {
-            contract: ADDRESS,
-            topics: vec![notarized_topic(), record.content_hash],
-            data: record.id.as_bytes().to_vec(),
-        }],
+        events: vec![event],
         output: record.id.as_bytes().to_vec(),
     })
+}
+
+fn write_steps(stored: &[u8]) -> u64 {
+    BASE_STEPS + STEPS_PER_BYTE * stored.len() as u64
 }
 
 /// The committed record with this id.
@@ -115,8 +156,271 @@ pub fn find_by_hash<S: LogReader + TxReader + ?Sized>(
         let Some(receipt) = store.receipt_at(at.height, at.position)? else { continue };
         let Some(event) = receipt.events.get(usize::from(at.event)) else { continue };
         if event.contract == ADDRESS && event.topics.first() == Some(&notarized_topic()) {
-            ids.push(String::from_utf8_lossy(&event.data).into_owned());
+            ids.extend(notarized_id(event));
         }
     }
     Ok(ids)
+}
+
+/// Committed records, as the notary precompile reads them (through revm's database).
+pub(crate) trait RecordSource {
+    fn record_bytes(&mut self, id: &str) -> Result<Option<Vec<u8>>, ExecutionError>;
+}
+
+/// The notary as an EVM precompile, for one transaction (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Precompile {
+    height: u64,
+    time_ms: u64,
+    tx_hash: Hash,
+    /// Records notarized by this transaction, by their mark slot.
+    pending: HashMap<U256, StoredRecord>,
+}
+
+/// The journaled storage slot of [`ADDRESS`] that marks `id` as notarized in this transaction.
+fn mark(id: &str) -> U256 {
+    U256::from_be_bytes(keccak256(id.as_bytes()).0)
+}
+
+fn revert(gas: Gas, message: impl Into<String>) -> InterpreterResult {
+    let data = alloy_sol_types::Revert::from(message.into()).abi_encode();
+    InterpreterResult::new(InstructionResult::Revert, data.into(), gas)
+}
+
+fn out_of_gas(mut gas: Gas) -> InterpreterResult {
+    gas.spend_all();
+    InterpreterResult::new(InstructionResult::PrecompileOOG, Bytes::new(), gas)
+}
+
+impl Precompile {
+    pub(crate) fn new(ctx: &BlockContext, tx_hash: Hash) -> Self {
+        Precompile { height: ctx.height, time_ms: ctx.time_ms, tx_hash, pending: HashMap::new() }
+    }
+
+    /// Runs a call to [`ADDRESS`]. `Err` is a storage failure, never the caller's mistake:
+    /// those revert with an `Error(string)` reason.
+    pub(crate) fn run<CTX>(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<InterpreterResult, ExecutionError>
+    where
+        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+    {
+        let gas = Gas::new(inputs.gas_limit);
+        if !matches!(inputs.scheme, CallScheme::Call | CallScheme::StaticCall)
+            || inputs.target_address != crate::evm::to_revm(ADDRESS)
+        {
+            return Ok(revert(
+                gas,
+                "notary: call it directly (CALL or STATICCALL), not through DELEGATECALL or CALLCODE",
+            ));
+        }
+        if inputs.transfers_value() {
+            return Ok(revert(gas, "notary: the notary takes no value"));
+        }
+        let input = inputs.input.bytes(context);
+        let selector: [u8; 4] = match input.get(..4) {
+            Some(s) => s.try_into().unwrap_or_default(),
+            None => return Ok(revert(gas, "notary: no function selector; see INotary.sol")),
+        };
+        let malformed = |name: &str| format!("notary: malformed arguments for {name}");
+        match selector {
+            INotary::notarizeCall::SELECTOR => match INotary::notarizeCall::abi_decode(&input) {
+                Ok(call) => {
+                    let record = NotarizeRecord {
+                        id: call.id,
+                        fields: BTreeMap::new(),
+                        content_hash: Hash(call.contentHash.0),
+                        metadata: call.metadata,
+                    };
+                    self.notarize(context, inputs, record, gas)
+                }
+                Err(_) => Ok(revert(gas, malformed("notarize"))),
+            },
+            INotary::notarizeWithFieldsCall::SELECTOR => {
+                let Ok(call) = INotary::notarizeWithFieldsCall::abi_decode(&input) else {
+                    return Ok(revert(gas, malformed("notarizeWithFields")));
+                };
+                if call.fieldNames.len() != call.fieldValues.len() {
+                    return Ok(revert(gas, "notary: fieldNames and fieldValues differ in length"));
+                }
+                let count = call.fieldNames.len();
+                let fields: BTreeMap<String, String> =
+                    call.fieldNames.into_iter().zip(call.fieldValues).collect();
+                if fields.len() != count {
+                    return Ok(revert(gas, "notary: field names must be unique"));
+                }
+                let record = NotarizeRecord {
+                    id: call.id,
+                    fields,
+                    content_hash: Hash(call.contentHash.0),
+                    metadata: call.metadata,
+                };
+                self.notarize(context, inputs, record, gas)
+            }
+            INotary::getRecordCall::SELECTOR => match INotary::getRecordCall::abi_decode(&input) {
+                Ok(call) => self.get_record(context, &call.id, gas),
+                Err(_) => Ok(revert(gas, malformed("getRecord"))),
+            },
+            other => Ok(revert(
+                gas,
+                format!(
+                    "notary: unknown function selector 0x{}; see INotary.sol",
+                    alloy_primitives::hex::encode(other)
+                ),
+            )),
+        }
+    }
+
+    /// The record with `id` as this transaction sees it: its own pending records first.
+    fn lookup<CTX>(
+        &self,
+        context: &mut CTX,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, ExecutionError>
+    where
+        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+    {
+        let slot = mark(id);
+        let journal = context.journal_mut();
+        journal.load_account(crate::evm::to_revm(ADDRESS))?;
+        if !journal.sload(crate::evm::to_revm(ADDRESS), slot)?.data.is_zero() {
+            return Ok(self.pending.get(&slot).cloned());
+        }
+        context
+            .db_mut()
+            .record_bytes(id)?
+            .map(|bytes| {
+                decode(&bytes).map_err(|e| ExecutionError::CorruptState {
+                    key: format!("notary record `{id}`"),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    fn notarize<CTX>(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+        record: NotarizeRecord,
+        mut gas: Gas,
+    ) -> Result<InterpreterResult, ExecutionError>
+    where
+        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+    {
+        if inputs.is_static {
+            return Ok(revert(
+                gas,
+                "notary: notarize writes state; it cannot run in a view (static) call",
+            ));
+        }
+        if let Err(e) = record.check() {
+            return Ok(revert(gas, format!("notary: {e}")));
+        }
+        if !gas.record_regular_cost(READ_GAS) {
+            return Ok(out_of_gas(gas));
+        }
+        if self.lookup(context, &record.id)?.is_some() {
+            return Ok(revert(
+                gas,
+                format!(
+                    "notary: a record with id `{}` already exists; ids are write-once",
+                    record.id
+                ),
+            ));
+        }
+        let stored = StoredRecord {
+            id: record.id,
+            fields: record.fields,
+            content_hash: record.content_hash,
+            metadata: record.metadata,
+            owner: crate::evm::from_revm(inputs.caller),
+            tx_hash: self.tx_hash,
+            height: self.height,
+            time_ms: self.time_ms,
+        };
+        if !gas.record_regular_cost(write_steps(&encode(&stored)).saturating_sub(READ_GAS)) {
+            return Ok(out_of_gas(gas));
+        }
+        let event = notarized_event(&stored);
+        let slot = mark(&stored.id);
+        let journal = context.journal_mut();
+        journal.sstore(crate::evm::to_revm(ADDRESS), slot, U256::from(1))?;
+        journal.log(Log::new_unchecked(
+            crate::evm::to_revm(ADDRESS),
+            event.topics.iter().map(|t| B256::from(t.0)).collect(),
+            event.data.into(),
+        ));
+        self.pending.insert(slot, stored);
+        let done = INotary::notarizeCall::abi_encode_returns(&true);
+        Ok(InterpreterResult::new(InstructionResult::Return, done.into(), gas))
+    }
+
+    fn get_record<CTX>(
+        &mut self,
+        context: &mut CTX,
+        id: &str,
+        mut gas: Gas,
+    ) -> Result<InterpreterResult, ExecutionError>
+    where
+        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+    {
+        if !gas.record_regular_cost(READ_GAS) {
+            return Ok(out_of_gas(gas));
+        }
+        let found = self.lookup(context, id)?;
+        let out = match found {
+            Some(r) => {
+                let (names, values) = r.fields.into_iter().unzip();
+                INotary::getRecordReturn {
+                    exists: true,
+                    contentHash: B256::from(r.content_hash.0),
+                    owner: r.owner.0.into(),
+                    height: r.height,
+                    timeMs: r.time_ms,
+                    txHash: B256::from(r.tx_hash.0),
+                    metadata: r.metadata,
+                    fieldNames: names,
+                    fieldValues: values,
+                }
+            }
+            None => INotary::getRecordReturn {
+                exists: false,
+                contentHash: B256::ZERO,
+                owner: Default::default(),
+                height: 0,
+                timeMs: 0,
+                txHash: B256::ZERO,
+                metadata: String::new(),
+                fieldNames: vec![],
+                fieldValues: vec![],
+            },
+        };
+        let encoded = INotary::getRecordCall::abi_encode_returns(&out);
+        if !gas.record_regular_cost(READ_GAS_PER_WORD * encoded.len().div_ceil(32) as u64) {
+            return Ok(out_of_gas(gas));
+        }
+        Ok(InterpreterResult::new(InstructionResult::Return, encoded.into(), gas))
+    }
+
+    /// Ends the transaction: takes the marks out of revm's changes (they are not state) and
+    /// returns the state writes of the records whose marks survived.
+    pub(crate) fn finish(
+        &mut self,
+        changes: &mut revm::primitives::AddressMap<revm::state::Account>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(account) = changes.get_mut(&crate::evm::to_revm(ADDRESS)) else {
+            return vec![];
+        };
+        let marks = std::mem::take(&mut account.storage);
+        let mut kept: Vec<StoredRecord> = marks
+            .into_iter()
+            .filter(|(_, slot)| !slot.present_value.is_zero())
+            .filter_map(|(slot, _)| self.pending.remove(&slot))
+            .collect();
+        kept.sort_by(|a, b| a.id.cmp(&b.id));
+        kept.into_iter().map(|r| (record_key(&r.id), encode(&r))).collect()
+    }
 }

@@ -189,3 +189,114 @@ fn evm_execution_is_deterministic() {
         .collect();
     assert_eq!(roots[0], roots[1]);
 }
+
+/// Runtime that forwards its calldata to `target` with CALL, then returns (or reverts) empty.
+fn forwarder(target: Address, then_revert: bool) -> Vec<u8> {
+    let mut code = vec![0x36, 0x5f, 0x5f, 0x37]; // CALLDATACOPY(0, 0, CALLDATASIZE)
+    code.extend_from_slice(&[0x5f, 0x5f, 0x36, 0x5f, 0x5f, 0x73]); // ret 0 0, args 0 size, value 0
+    code.extend_from_slice(&target.0); // PUSH20 target
+    code.extend_from_slice(&[0x5a, 0xf1, 0x50]); // GAS CALL POP
+    code.extend_from_slice(&[0x5f, 0x5f, if then_revert { 0xfd } else { 0xf3 }]);
+    code
+}
+
+#[test]
+fn the_notary_is_a_solidity_system_contract() {
+    use alloy_sol_types::{SolCall, SolEvent};
+    use consortia_execution::notary::{self, INotary};
+
+    let user = PrivateKey::generate(Scheme::Secp256k1);
+    let mut chain = Chain::new(&genesis(&[user.public_key().address()]));
+    let notarize = |id: &str, byte: u8| {
+        INotary::notarizeCall {
+            id: id.into(),
+            contentHash: [byte; 32].into(),
+            metadata: format!("meta {id}"),
+        }
+        .abi_encode()
+    };
+
+    // A web3 client calls it directly: the record is the native one, with its event.
+    let tx = eth(&user, 0, notary::ADDRESS, 0, notarize("invoice-1", 1));
+    let tx_hash = tx.hash(consortia_crypto::HashAlgorithm::Sha256);
+    let out = chain.run(vec![tx]);
+    let r = &out.receipts[0];
+    assert_eq!(r.status, ReceiptStatus::Success, "{r:?}");
+    let record = notary::get_record(&chain.store, "invoice-1").unwrap().unwrap();
+    assert_eq!(record.owner, user.public_key().address());
+    assert_eq!((record.content_hash, record.height), (Hash([1; 32]), 1));
+    assert_eq!(record.tx_hash, tx_hash, "the Ethereum transaction's hash (keccak of its bytes)");
+    let event = &r.events[0];
+    assert_eq!(event.topics, vec![notary::notarized_topic(), Hash([1; 32])]);
+    let decoded = INotary::Notarized::abi_decode_data(&event.data).unwrap();
+    assert_eq!(decoded.0, "invoice-1");
+    assert!(chain.store.get(&slot_key(&notary::ADDRESS, &[0; 32])).unwrap().is_none());
+
+    // Taken ids, limits, bad arguments and value revert with a reason.
+    let out = chain.run(vec![
+        eth(&user, 1, notary::ADDRESS, 0, notarize("invoice-1", 2)),
+        eth(&user, 2, notary::ADDRESS, 0, notarize("", 2)),
+        eth(&user, 3, notary::ADDRESS, 0, vec![1, 2, 3]),
+        eth(&user, 4, notary::ADDRESS, 0, notarize("invoice-1", 2)[..40].to_vec()),
+        eth(&user, 5, notary::ADDRESS, 5, notarize("paid", 2)),
+    ]);
+    let reasons: Vec<String> = out
+        .receipts
+        .iter()
+        .map(|r| match &r.status {
+            ReceiptStatus::Failed { code, message } if code == "reverted" => message.clone(),
+            other => panic!("expected a revert, got {other:?}"),
+        })
+        .collect();
+    assert!(reasons[0].contains("already exists"), "{}", reasons[0]);
+    assert!(reasons[1].contains("record id must be"), "{}", reasons[1]);
+    assert!(reasons[2].contains("no function selector"), "{}", reasons[2]);
+    assert!(reasons[3].contains("malformed arguments for notarize"), "{}", reasons[3]);
+    assert!(reasons[4].contains("takes no value"), "{}", reasons[4]);
+
+    // A record written in a call that reverts is not kept, even when the transaction goes on:
+    // `outer` calls `inner` (notarizes, then reverts), then notarizes the same id itself.
+    let deployer = PrivateKey::generate(Scheme::Ed25519);
+    let inner = create_address(deployer.public_key().address(), 0);
+    let outer = create_address(deployer.public_key().address(), 1);
+    let mut outer_code = vec![0x36, 0x5f, 0x5f, 0x37];
+    for target in [inner, notary::ADDRESS] {
+        outer_code.extend_from_slice(&[0x5f, 0x5f, 0x36, 0x5f, 0x5f, 0x73]);
+        outer_code.extend_from_slice(&target.0);
+        outer_code.extend_from_slice(&[0x5a, 0xf1, 0x50]);
+    }
+    outer_code.extend_from_slice(&[0x5f, 0x5f, 0xf3]);
+    chain.run(vec![
+        native(&deployer, 0, None, 0, init_code(&forwarder(notary::ADDRESS, true))),
+        native(&deployer, 1, None, 0, init_code(&outer_code)),
+    ]);
+    let out = chain.run(vec![native(&deployer, 2, Some(outer), 0, notarize("po-7", 7))]);
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+    assert_eq!(out.receipts[0].events.len(), 1, "the reverted call's event is gone too");
+    let record = notary::get_record(&chain.store, "po-7").unwrap().unwrap();
+    assert_eq!(record.owner, outer, "the caller that did not revert owns it");
+    // Only the inner, reverting path: nothing is kept, though the transaction succeeds.
+    let out = chain.run(vec![native(&deployer, 3, Some(inner), 0, notarize("po-8", 8))]);
+    assert!(matches!(out.receipts[0].status, ReceiptStatus::Failed { .. }));
+    assert!(notary::get_record(&chain.store, "po-8").unwrap().is_none());
+
+    // getRecord reads committed records (and says when there is none).
+    let read = |id: &str| {
+        let call = EvmCall {
+            to: Some(notary::ADDRESS),
+            value: 0,
+            input: INotary::getRecordCall { id: id.into() }.abi_encode(),
+            gas_limit: 100_000,
+        };
+        match chain.exec.call(&chain.store, ctx(9), Address::default(), call).unwrap() {
+            consortia_execution::CallOutcome::Success { output, .. } => {
+                INotary::getRecordCall::abi_decode_returns(&output).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let got = read("po-7");
+    assert!(got.exists);
+    assert_eq!((got.owner.0.0, got.height, got.metadata.as_str()), (outer.0, 4, "meta po-7"));
+    assert!(!read("po-8").exists);
+}

@@ -52,7 +52,8 @@ pub const NOTARY_LIMITS: NotaryLimits = NotaryLimits {
 };
 
 impl NotarizeRecord {
-    fn check(&self) -> Result<(), TypesError> {
+    /// Checks the limits of [`NOTARY_LIMITS`].
+    pub fn check(&self) -> Result<(), TypesError> {
         let l = NOTARY_LIMITS;
         let bad = |m: String| Err(TypesError::InvalidPayload(m));
         if self.id.is_empty() || self.id.len() > l.max_id_len {
