@@ -6,74 +6,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy_primitives::{TxKind, U256};
-use common::{DevNode, http};
+use common::{DevNode, Rpc, eip1559, http};
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
 use consortia_types::EthTx;
 use serde_json::{Value, json};
-
-struct Rpc {
-    url: String,
-    client: reqwest::blocking::Client,
-}
-
-impl Rpc {
-    fn raw(&self, body: &str) -> Value {
-        let r = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .unwrap();
-        r.json().unwrap()
-    }
-
-    /// Calls `method`; the whole response object.
-    fn call(&self, method: &str, params: Value) -> Value {
-        self.raw(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(),
-        )
-    }
-
-    fn ok(&self, method: &str, params: Value) -> Value {
-        let r = self.call(method, params);
-        assert!(r.get("error").is_none(), "{method} failed: {r}");
-        r["result"].clone()
-    }
-
-    fn send(&self, tx: &EthTx) -> String {
-        let hash =
-            self.ok("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(tx.raw()))]));
-        hash.as_str().unwrap().to_owned()
-    }
-
-    fn receipt(&self, hash: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.ok("eth_getTransactionReceipt", json!([hash]));
-            if !r.is_null() {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "{hash} not mined");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn eip1559(chain_id: u64, nonce: u64, to: TxKind, input: Vec<u8>) -> alloy_consensus::TxEip1559 {
-    alloy_consensus::TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 200_000,
-        to,
-        input: input.into(),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn web3_flow_over_json_rpc() {

@@ -1,12 +1,12 @@
 //! A 4-validator BFT network of real `consortia node` processes over mutual TLS on loopback:
-//! commits, crash faults, resync from peers, and a refused outsider.
+//! commits, crash faults, resync from peers, a refused outsider, and contracts across restarts.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Net, notarize_tx, tx_hash, wait_committed};
+use common::{Net, Rpc, eip1559, notarize_tx, tx_hash, wait_committed};
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_types::Transaction;
 
@@ -362,4 +362,63 @@ fn an_sm_suite_network_commits_with_sm2_votes_and_sm3_hashes() {
     // Block certificates are SM2 precommit signatures of 3 or 4 validators.
     let (_, block) = common::get_json(&client, &format!("{}/v1/blocks/latest", net.urls[2]));
     assert!(block["certificate"]["signatures"].as_array().unwrap().len() >= 3, "{block}");
+}
+
+#[test]
+fn a_contract_deployed_before_a_restart_is_callable_after_it_on_every_node() {
+    use alloy_primitives::TxKind;
+    use consortia_execution::test_utils::{echo_runtime, init_code};
+    use consortia_types::EthTx;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up(dir.path(), 4);
+    let urls = net.urls.clone();
+    let rpc = |i: usize| Rpc { url: format!("{}/rpc", urls[i]), client: common::http() };
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let deploy = EthTx::sign(eip1559(CHAIN, 0, TxKind::Create, init_code(&echo_runtime())), &key);
+    let receipt = rpc(0).receipt(&rpc(0).send(&deploy.unwrap()));
+    let contract = receipt["contractAddress"].as_str().unwrap().to_owned();
+    let to = TxKind::Call(contract.parse().unwrap());
+    let word = |b: u8| format!("0x{}", hex::encode([b; 32]));
+    let store = |nonce: u64, b: u8| {
+        let tx = EthTx::sign(eip1559(CHAIN, nonce, to, vec![b; 32]), &key).unwrap();
+        let hash = rpc((nonce % 4) as usize).send(&tx);
+        for i in 0..4 {
+            assert_eq!(rpc(i).receipt(&hash)["status"], "0x1");
+        }
+    };
+    store(1, 0x11);
+
+    // Every node serves the contract: its code, its slot, and a call; and one state root.
+    let check_all = |expected: &str| {
+        let heights = (0..4).map(|i| rpc(i).ok("eth_blockNumber", json!([])));
+        let at =
+            heights.min_by_key(|h| u64::from_str_radix(&h.as_str().unwrap()[2..], 16).unwrap());
+        let at = at.unwrap();
+        let mut roots = vec![];
+        for i in 0..4 {
+            let rpc = rpc(i);
+            let code = rpc.ok("eth_getCode", json!([contract, at]));
+            assert_eq!(code, json!(format!("0x{}", hex::encode(echo_runtime()))), "node {i}");
+            assert_eq!(rpc.ok("eth_getStorageAt", json!([contract, "0x0", at])), json!(expected));
+            let out = rpc.ok("eth_call", json!([{"to": contract, "data": word(0x77)}, at]));
+            assert_eq!(out, json!(word(0x77)), "node {i} runs the contract");
+            roots.push(rpc.ok("eth_getBlockByNumber", json!([at, false]))["stateRoot"].clone());
+        }
+        assert!(roots.windows(2).all(|w| w[0] == w[1]), "state roots at {at}: {roots:?}");
+    };
+    check_all(&word(0x11));
+
+    // One validator killed -9 and restarted; then the whole network stopped and started.
+    net.kill9(1);
+    net.restart(1);
+    net.down();
+    let stdout = common::up_command(dir.path(), &[]);
+    assert!(stdout.contains("network resumed"), "{stdout}");
+    check_all(&word(0x11));
+    // And the contract still takes transactions, on every node.
+    store(2, 0x22);
+    check_all(&word(0x22));
+    net.assert_same_chain(&[0, 1, 2, 3]);
 }

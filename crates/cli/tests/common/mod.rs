@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{Hash, PrivateKey};
-use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
+use consortia_types::{EthTx, NotarizeRecord, Payload, Transaction, TxBody, encode};
+use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_consortia");
 
@@ -339,5 +340,73 @@ impl Drop for Net {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A JSON-RPC client over HTTP.
+pub struct Rpc {
+    pub url: String,
+    pub client: reqwest::blocking::Client,
+}
+
+impl Rpc {
+    pub fn raw(&self, body: &str) -> Value {
+        let r = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        r.json().unwrap()
+    }
+
+    /// Calls `method`; the whole response object.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        self.raw(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(),
+        )
+    }
+
+    pub fn ok(&self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    pub fn send(&self, tx: &EthTx) -> String {
+        let hash =
+            self.ok("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(tx.raw()))]));
+        hash.as_str().unwrap().to_owned()
+    }
+
+    /// Waits for the receipt of `hash`.
+    pub fn receipt(&self, hash: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.ok("eth_getTransactionReceipt", json!([hash]));
+            if !r.is_null() {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "{hash} not mined");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// An EIP-1559 transaction at gas price 0 with a 200,000 gas limit.
+pub fn eip1559(
+    chain_id: u64,
+    nonce: u64,
+    to: alloy_primitives::TxKind,
+    input: Vec<u8>,
+) -> alloy_consensus::TxEip1559 {
+    alloy_consensus::TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 200_000,
+        to,
+        input: input.into(),
+        ..Default::default()
     }
 }
