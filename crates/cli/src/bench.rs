@@ -1,7 +1,13 @@
-//! The load generator (WORKLOADS.md `notarize-<size>`): pre-signs notarization transactions
-//! from many senders, submits them over HTTP in batches with a fixed number of requests in
-//! flight (a fixed backlog), and follows the chain's blocks to time each transaction from
-//! submission to the moment its block is readable from the node.
+//! The load generator (WORKLOADS.md `notarize-<size>` and `erc20-transfer`): pre-signs
+//! transactions from many senders, submits them in batches with a fixed number of requests in
+//! flight (a fixed backlog) or at a fixed rate, and follows the chain's blocks to time each
+//! transaction from submission to the moment its block is readable from the node.
+//!
+//! `notarize` sends native transactions to the REST batch endpoint. `erc20-transfer` deploys
+//! the Vyper ERC-20 of `tests/eth/contracts/Token.vy` (its bytecode is `assets/erc20-token.hex`,
+//! compiled with vyper 0.4.3 for cancun; `scripts/eth-clients` checks it still matches), gives
+//! every sender tokens, then sends signed EIP-1559 `transfer`s between random holders as
+//! JSON-RPC batches of `eth_sendRawTransaction`, and reads every receipt at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,23 +18,40 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_crypto::{PrivateKey, Scheme, hex0x};
 use consortia_rpc::views::{BlockView, SubmitBatchRequest, SubmitBatchResponse};
-use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
+use consortia_types::{EthTx, NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
 use std::sync::Mutex;
 
 use crate::client::{DEFAULT_NODE, NodeClient};
+
+/// The ERC-20 the `erc20-transfer` workload deploys (init code, without constructor arguments).
+const ERC20_INIT_CODE: &str = include_str!("../assets/erc20-token.hex");
+/// Tokens each sender gets before the run (it sends 1 per transfer).
+const ERC20_GRANT: u64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// Native notarizations through `POST /v1/transactions/batch`.
+    Notarize,
+    /// ERC-20 `transfer`s through JSON-RPC `eth_sendRawTransaction` (secp256k1, EIP-1559).
+    Erc20Transfer,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
     node: String,
+    /// What each transaction does (WORKLOADS.md).
+    #[arg(long, value_enum, default_value_t = Workload::Notarize)]
+    workload: Workload,
     /// Transactions to submit (WORKLOADS.md asks for at least 10,000).
     #[arg(long, default_value_t = 100_000)]
     txs: usize,
     /// Distinct signing keys; transaction i is sent by key i mod senders.
     #[arg(long, default_value_t = 1_000)]
     senders: usize,
-    /// Transactions per HTTP request.
+    /// Transactions per HTTP request (JSON-RPC batches hold at most 100).
     #[arg(long, default_value_t = 500)]
     batch: usize,
     /// Requests in flight at most.
@@ -41,6 +64,7 @@ pub(crate) struct BenchArgs {
     /// Metadata bytes per record (notarize-100 by default).
     #[arg(long, default_value_t = 100)]
     payload_bytes: usize,
+    /// Signature scheme of `notarize` (`erc20-transfer` always signs with secp256k1).
     #[arg(long, default_value = "ed25519", value_parser = crate::parse_scheme)]
     scheme: Scheme,
     /// Send batches as JSON with hex transactions instead of the binary (borsh) batch body.
@@ -90,54 +114,20 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let algo = algo.hash();
 
     // Sign everything first, so signing costs nothing during the measured run.
-    let bar = ProgressBar::new(args.txs as u64).with_style(
-        ProgressStyle::with_template("signing {bar:30} {pos}/{len} {per_sec}")
-            .expect("valid template"),
-    );
-    let run_id = crate::keys::now_ms();
-    let metadata = "m".repeat(args.payload_bytes);
-    let keys: Arc<Vec<PrivateKey>> =
-        Arc::new((0..args.senders).map(|_| PrivateKey::generate(args.scheme)).collect());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = args.txs.div_ceil(threads);
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let (keys, metadata, bar) = (keys.clone(), metadata.clone(), bar.clone());
-        let (senders, chain_id, total) = (args.senders, status.chain_id, args.txs);
-        handles.push(std::thread::spawn(move || {
-            let range = (t * chunk)..((t + 1) * chunk).min(total);
-            range
-                .map(|i| {
-                    let key = &keys[i % senders];
-                    let tx = Transaction::sign(
-                        TxBody {
-                            chain_id,
-                            nonce: (i / senders) as u64,
-                            public_key: key.public_key(),
-                            payload: Payload::Notarize(NotarizeRecord {
-                                id: format!("bench-{run_id}-{i}"),
-                                fields: BTreeMap::from([("i".to_owned(), i.to_string())]),
-                                content_hash: algo.digest(&i.to_le_bytes()),
-                                metadata: metadata.clone(),
-                            }),
-                        },
-                        key,
-                    );
-                    bar.inc(1);
-                    let bytes = encode(&tx);
-                    (algo.digest(&bytes).to_hex(), bytes)
-                })
-                .collect::<Vec<_>>()
-        }));
-    }
-    let mut signed = Vec::with_capacity(args.txs);
-    for h in handles {
-        signed.extend(h.join().map_err(|_| anyhow::anyhow!("a signing thread panicked"))?);
-    }
-    bar.finish_and_clear();
+    let signed = match args.workload {
+        Workload::Notarize => sign_notarizations(&args, status.chain_id, algo)?,
+        Workload::Erc20Transfer => prepare_erc20(&args, &client, status.chain_id).await?,
+    };
     let index: HashMap<String, usize> =
         signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
+    let hashes: Vec<String> = signed.iter().map(|(h, _)| h.clone()).collect();
     let payloads: Arc<Vec<Vec<u8>>> = Arc::new(signed.into_iter().map(|(_, p)| p).collect());
+    // The measured run starts after any setup's blocks.
+    let status = client.status().await?;
+    let batch_size = match args.workload {
+        Workload::Notarize => args.batch,
+        Workload::Erc20Transfer => args.batch.min(consortia_rpc::eth::MAX_RPC_BATCH),
+    };
 
     let submitted = Arc::new(Slots::new(args.txs));
     let next_batch = Arc::new(AtomicUsize::new(0));
@@ -154,7 +144,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             next_batch.clone(),
             rejected.clone(),
         );
-        let (batch, rate, json) = (args.batch, args.rate, args.json);
+        let (batch, rate, json, workload) = (batch_size, args.rate, args.json, args.workload);
         workers.push(tokio::spawn(async move {
             loop {
                 let first = next_batch.fetch_add(batch, Ordering::Relaxed);
@@ -171,23 +161,19 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
                     if Instant::now() > deadline {
                         bail!("timed out while submitting");
                     }
-let txs = todo.iter().map(|&i| payloads[i].clone());
                     submitted.set(todo.iter().copied(), Instant::now());
-                    let response: SubmitBatchResponse = if json {
-                        let body = SubmitBatchRequest { txs: txs.map(|tx| hex0x(&tx)).collect() };
-                        client.post("/v1/transactions/batch", &body).await?
-                    } else {
-                        let body = encode(&txs.collect::<Vec<Vec<u8>>>());
-                        client.post_bytes("/v1/transactions/batch", body).await?
+                    let outcomes = match workload {
+                        Workload::Notarize => submit_rest(&client, &payloads, &todo, json).await?,
+                        Workload::Erc20Transfer => submit_rpc(&client, &payloads, &todo).await?,
                     };
                     let mut retry = Vec::new();
-                    for (&i, item) in todo.iter().zip(&response.results) {
-                        match &item.error {
-                            None => {}
-                            Some(e) if e.code == "pool_full" => retry.push(i),
-                            Some(e) => {
+                    for (&i, outcome) in todo.iter().zip(outcomes) {
+                        match outcome {
+                            Admission::Admitted => {}
+                            Admission::Retry => retry.push(i),
+                            Admission::Rejected(why) => {
                                 rejected.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(target: "cli::bench", code = %e.code, message = %e.message, "rejected");
+                                tracing::warn!(target: "cli::bench", %why, "rejected");
                             }
                         }
                     }
@@ -213,6 +199,10 @@ let txs = todo.iter().map(|&i| payloads[i].clone());
     while committed + rejected.load(Ordering::Relaxed) < args.txs {
         if Instant::now() > deadline {
             bail!("timed out: {committed} of {} committed", args.txs);
+        }
+        // A submitter that failed stops the run now, with its error.
+        if let Some(i) = workers.iter().position(|w| w.is_finished()) {
+            workers.swap_remove(i).await.context("a submitter panicked")??;
         }
         let latest: BlockView = client.get("/v1/blocks/latest").await?;
         while height < latest.height {
@@ -245,23 +235,35 @@ let txs = todo.iter().map(|&i| payloads[i].clone());
         .collect();
     latencies.sort();
     let elapsed = last_commit.duration_since(started).as_secs_f64();
-    let tps = committed as f64 / elapsed.max(1e-9);
-    println!(
-        "workload:    notarize-{} ({} scheme, {} senders)",
-        args.payload_bytes, args.scheme, args.senders
-    );
-    let encoding = if args.json { "JSON batches" } else { "binary batches" };
+    let encoding = match args.workload {
+        Workload::Notarize => {
+            println!(
+                "workload:    notarize-{} ({} scheme, {} senders)",
+                args.payload_bytes, args.scheme, args.senders
+            );
+            if args.json { "JSON batches" } else { "binary batches" }
+        }
+        Workload::Erc20Transfer => {
+            println!("workload:    erc20-transfer (secp256k1 EIP-1559, {} holders)", args.senders);
+            "JSON-RPC batches of eth_sendRawTransaction"
+        }
+    };
     if args.rate > 0 {
-        println!("offered:     {} tx/s in batches of {} ({})", args.rate, args.batch, encoding);
+        println!("offered:     {} tx/s in batches of {batch_size} ({encoding})", args.rate);
     } else {
         println!(
-            "offered:     fixed backlog, {} requests x {} txs in flight ({})",
-            args.concurrency, args.batch, encoding
+            "offered:     fixed backlog, {} requests x {batch_size} txs in flight ({encoding})",
+            args.concurrency
         );
     }
     println!("committed:   {committed} of {} in {elapsed:.2} s over {blocks} blocks", args.txs);
     println!("rejected:    {}", rejected.load(Ordering::Relaxed));
-    println!("throughput:  {tps:.0} tx/s");
+    if args.workload == Workload::Erc20Transfer {
+        let failed = count_failed_receipts(&client, &hashes).await?;
+        println!("failed:      {failed} (committed with a failed receipt; not in throughput)");
+        committed -= failed;
+    }
+    println!("throughput:  {:.0} tx/s", committed as f64 / elapsed.max(1e-9));
     println!(
         "latency:     p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         percentile(&latencies, 50.0).as_secs_f64() * 1e3,
@@ -272,6 +274,267 @@ let txs = todo.iter().map(|&i| payloads[i].clone());
         println!("load generator: peak RSS {} MiB", rss / 1024);
     }
     Ok(())
+}
+
+/// What the node said to one submitted transaction.
+enum Admission {
+    Admitted,
+    /// The pool is full: submit it again shortly.
+    Retry,
+    Rejected(String),
+}
+
+/// Notarizations `notarize-<payload_bytes>` from `senders` keys.
+fn sign_notarizations(
+    args: &BenchArgs,
+    chain_id: u64,
+    algo: consortia_crypto::HashAlgorithm,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let run_id = crate::keys::now_ms();
+    let metadata = "m".repeat(args.payload_bytes);
+    let keys: Vec<PrivateKey> =
+        (0..args.senders).map(|_| PrivateKey::generate(args.scheme)).collect();
+    let senders = args.senders;
+    sign_parallel(args.txs, |i| {
+        let key = &keys[i % senders];
+        let tx = Transaction::sign(
+            TxBody {
+                chain_id,
+                nonce: (i / senders) as u64,
+                public_key: key.public_key(),
+                payload: Payload::Notarize(NotarizeRecord {
+                    id: format!("bench-{run_id}-{i}"),
+                    fields: BTreeMap::from([("i".to_owned(), i.to_string())]),
+                    content_hash: algo.digest(&i.to_le_bytes()),
+                    metadata: metadata.clone(),
+                }),
+            },
+            key,
+        );
+        let bytes = encode(&tx);
+        (algo.digest(&bytes).to_hex(), bytes)
+    })
+}
+
+/// `make(i)` for every `i < count` on every core, in order, with a progress bar.
+fn sign_parallel<T: Send>(count: usize, make: impl Fn(usize) -> T + Sync) -> Result<Vec<T>> {
+    let bar = ProgressBar::new(count as u64).with_style(
+        ProgressStyle::with_template("signing {bar:30} {pos}/{len} {per_sec}")
+            .expect("valid template"),
+    );
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = count.div_ceil(threads).max(1);
+    let out = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (make, bar) = (&make, bar.clone());
+                scope.spawn(move || {
+                    ((t * chunk).min(count)..((t + 1) * chunk).min(count))
+                        .map(|i| {
+                            bar.inc(1);
+                            make(i)
+                        })
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a signing thread panicked")))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    bar.finish_and_clear();
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// An EIP-1559 call at gas price 0, signed; its hash (keccak of the bytes) and bytes.
+fn eth_call_tx(
+    key: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+    to: alloy_primitives::TxKind,
+    input: Vec<u8>,
+    gas_limit: u64,
+) -> Result<(String, Vec<u8>)> {
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit,
+        to,
+        input: input.into(),
+        ..Default::default()
+    };
+    let tx = EthTx::sign(tx, key)?;
+    Ok((consortia_crypto::keccak256(tx.raw()).to_hex(), tx.raw().to_vec()))
+}
+
+/// ABI call data of ERC-20 `transfer(to, amount)`.
+fn erc20_transfer(to: &consortia_crypto::Address, amount: u64) -> Vec<u8> {
+    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+    data.extend_from_slice(&[0; 12]);
+    data.extend_from_slice(&to.0);
+    data.extend_from_slice(&[0; 24]);
+    data.extend_from_slice(&amount.to_be_bytes());
+    data
+}
+
+/// Deploys the ERC-20 and funds `senders` holders (not measured), then signs the transfers.
+async fn prepare_erc20(
+    args: &BenchArgs,
+    client: &NodeClient,
+    chain_id: u64,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let owner = PrivateKey::generate(Scheme::Secp256k1);
+    let holders: Vec<PrivateKey> =
+        (0..args.senders).map(|_| PrivateKey::generate(Scheme::Secp256k1)).collect();
+    let addresses: Vec<consortia_crypto::Address> =
+        holders.iter().map(|k| k.public_key().address()).collect();
+    let mut init = hex::decode(ERC20_INIT_CODE.trim().trim_start_matches("0x"))
+        .context("assets/erc20-token.hex is not hex")?;
+    let supply = ERC20_GRANT as u128 * args.senders as u128;
+    init.extend_from_slice(&[0; 16]);
+    init.extend_from_slice(&supply.to_be_bytes());
+    let token = alloy_primitives::Address::from(owner.public_key().address().0).create(0);
+    let to = alloy_primitives::TxKind::Call(token);
+    let mut setup =
+        vec![eth_call_tx(&owner, chain_id, 0, alloy_primitives::TxKind::Create, init, 3_000_000)?];
+    for (i, holder) in addresses.iter().enumerate() {
+        let data = erc20_transfer(holder, ERC20_GRANT);
+        setup.push(eth_call_tx(&owner, chain_id, i as u64 + 1, to, data, 100_000)?);
+    }
+    let spinner = ProgressBar::new_spinner()
+        .with_message(format!("deploying the ERC-20 and funding {} holders", args.senders));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let payloads: Vec<Vec<u8>> = setup.iter().map(|(_, raw)| raw.clone()).collect();
+    for chunk in (0..payloads.len()).collect::<Vec<_>>().chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
+        let mut todo = chunk.to_vec();
+        while !todo.is_empty() {
+            let outcomes = submit_rpc(client, &payloads, &todo).await?;
+            let mut retry = vec![];
+            for (&i, outcome) in todo.iter().zip(outcomes) {
+                match outcome {
+                    Admission::Admitted => {}
+                    Admission::Retry => retry.push(i),
+                    Admission::Rejected(why) => bail!("setup transaction {i} refused: {why}"),
+                }
+            }
+            if !retry.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            todo = retry;
+        }
+    }
+    let hashes: Vec<String> = setup.iter().map(|(h, _)| h.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    loop {
+        let last = rpc_call(client, "eth_getTransactionReceipt", json!([hashes.last()])).await?;
+        if !last.is_null() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("timed out deploying and funding the ERC-20");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = count_failed_receipts(client, &hashes).await?;
+    if failed > 0 {
+        bail!(
+            "{failed} of the ERC-20's setup transactions failed; is the chain's evm_version cancun or later?"
+        );
+    }
+    spinner.finish_and_clear();
+
+    let senders = args.senders;
+    sign_parallel(args.txs, |i| {
+        let from = i % senders;
+        // A pseudo-random receiver other than the sender.
+        let receiver = (from + 1 + (i.wrapping_mul(7919) % (senders.max(2) - 1))) % senders;
+        let data = erc20_transfer(&addresses[receiver], 1);
+        eth_call_tx(&holders[from], chain_id, (i / senders) as u64, to, data, 100_000)
+    })?
+    .into_iter()
+    .collect()
+}
+
+async fn rpc_call(client: &NodeClient, method: &str, params: Value) -> Result<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut answer: Value = client.post("/rpc", &body).await?;
+    if let Some(e) = answer.get("error") {
+        bail!("{method}: {e}");
+    }
+    Ok(answer["result"].take())
+}
+
+/// How many of these transactions have a receipt with status 0 (read in JSON-RPC batches).
+async fn count_failed_receipts(client: &NodeClient, hashes: &[String]) -> Result<usize> {
+    let mut failed = 0;
+    for chunk in hashes.chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, h)| json!({"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}))
+            .collect();
+        let answers: Vec<Value> = client.post("/rpc", &batch).await?;
+        failed += answers.iter().filter(|a| a["result"]["status"] == "0x0").count();
+    }
+    Ok(failed)
+}
+
+/// Submits transactions `todo` in one REST batch (binary, or JSON with `json`).
+async fn submit_rest(
+    client: &NodeClient,
+    payloads: &[Vec<u8>],
+    todo: &[usize],
+    json: bool,
+) -> Result<Vec<Admission>> {
+    let txs = todo.iter().map(|&i| payloads[i].clone());
+    let response: SubmitBatchResponse = if json {
+        let body = SubmitBatchRequest { txs: txs.map(|tx| hex0x(&tx)).collect() };
+        client.post("/v1/transactions/batch", &body).await?
+    } else {
+        let body = encode(&txs.collect::<Vec<Vec<u8>>>());
+        client.post_bytes("/v1/transactions/batch", body).await?
+    };
+    Ok(response
+        .results
+        .into_iter()
+        .map(|item| match item.error {
+            None => Admission::Admitted,
+            Some(e) if e.code == "pool_full" => Admission::Retry,
+            Some(e) => Admission::Rejected(format!("{}: {}", e.code, e.message)),
+        })
+        .collect())
+}
+
+/// Submits raw Ethereum transactions `todo` as one JSON-RPC batch of `eth_sendRawTransaction`.
+async fn submit_rpc(
+    client: &NodeClient,
+    payloads: &[Vec<u8>],
+    todo: &[usize],
+) -> Result<Vec<Admission>> {
+    let batch: Vec<Value> = todo
+        .iter()
+        .enumerate()
+        .map(|(id, &i)| {
+            json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [hex0x(&payloads[i])]})
+        })
+        .collect();
+    let answers: Vec<Value> = client.post("/rpc", &batch).await?;
+    let mut out: Vec<Admission> =
+        (0..todo.len()).map(|_| Admission::Rejected("no answer".into())).collect();
+    for a in answers {
+        let Some(id) = a["id"].as_u64().map(|i| i as usize).filter(|i| *i < out.len()) else {
+            continue;
+        };
+        out[id] = match a.get("error") {
+            None => Admission::Admitted,
+            Some(e) if e["message"].as_str().is_some_and(|m| m.starts_with("txpool is full")) => {
+                Admission::Retry
+            }
+            Some(e) => Admission::Rejected(e.to_string()),
+        };
+    }
+    Ok(out)
 }
 
 /// This process's peak resident set (Linux `VmHWM`), in KiB.

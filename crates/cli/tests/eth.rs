@@ -316,3 +316,55 @@ fn websocket_subscriptions() {
     assert_eq!(over["error"]["code"], -32000, "{over}");
     assert!(ws.ok("eth_blockNumber", json!([])).is_string());
 }
+
+/// Many clients sending JSON-RPC batches of raw transactions at once: each batch is admitted
+/// together, and the node keeps committing (it once deadlocked when as many batches as the
+/// runtime has blocking threads each waited for an admission task).
+#[test]
+fn concurrent_raw_transaction_batches_are_all_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let chain_id = node.chain_id();
+    let url = format!("{}/rpc", node.url);
+    let clients = 16;
+    let per_client = 20u64;
+    let hashes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let key = PrivateKey::generate(Scheme::Secp256k1);
+                    let to = TxKind::Call(alloy_primitives::Address::repeat_byte(7));
+                    let txs: Vec<EthTx> = (0..per_client)
+                        .map(|n| EthTx::sign(eip1559(chain_id, n, to, vec![]), &key).unwrap())
+                        .collect();
+                    let batch: Vec<Value> = txs
+                        .iter()
+                        .enumerate()
+                        .map(|(id, tx)| {
+                            json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction",
+                                   "params": [format!("0x{}", hex::encode(tx.raw()))]})
+                        })
+                        .collect();
+                    let rpc = Rpc { url, client: http() };
+                    let answers = rpc.raw(&Value::Array(batch).to_string());
+                    let answers = answers.as_array().unwrap();
+                    assert_eq!(answers.len(), per_client as usize);
+                    answers
+                        .iter()
+                        .map(|a| {
+                            assert!(a.get("error").is_none(), "{a}");
+                            a["result"].as_str().unwrap().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let rpc = Rpc { url, client: http() };
+    for h in &hashes {
+        assert_eq!(rpc.receipt(h)["status"], "0x1");
+    }
+    assert_eq!(hashes.len(), clients * per_client as usize);
+}

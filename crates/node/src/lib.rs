@@ -225,7 +225,17 @@ impl Node {
     /// Admits encoded transactions (signature checks run on the blocking pool) and gossips the
     /// new ones to the other nodes.
     pub async fn submit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
-        let results = self.admit(raws.clone()).await;
+        let node = Arc::clone(self);
+        tokio::task::spawn_blocking(move || node.submit_blocking(raws))
+            .await
+            .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))])
+    }
+
+    /// [`Node::submit`] on the calling thread, for callers already on the blocking pool (which
+    /// must not wait there for another blocking task: the pool is small, see `consortia`'s
+    /// runtime, and a pool full of waiters deadlocks).
+    pub fn submit_blocking(&self, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
+        let results = self.admit_blocking(&raws);
         if let Some(network) = self.gossip.get() {
             let fresh: Vec<Vec<u8>> = raws
                 .into_iter()
@@ -243,13 +253,17 @@ impl Node {
     /// Admits transactions without gossiping them (they came from a peer).
     async fn admit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
         let node = Arc::clone(self);
-        let results = tokio::task::spawn_blocking(move || {
-            let decided = node.decided.lock().clone();
+        tokio::task::spawn_blocking(move || node.admit_blocking(&raws))
+            .await
+            .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))])
+    }
+
+    fn admit_blocking(&self, raws: &[Vec<u8>]) -> Vec<Result<Admitted, AdmitError>> {
+        let results = {
+            let decided = self.decided.lock().clone();
             let pending = decided.as_ref().map(|b| &b.state);
-            node.mempool.admit_batch(&PendingState { store: &node.store, pending }, &raws)
-        })
-        .await
-        .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))]);
+            self.mempool.admit_batch(&PendingState { store: &self.store, pending }, raws)
+        };
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
             if self.admitted.receiver_count() > 0 {

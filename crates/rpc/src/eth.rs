@@ -27,6 +27,8 @@ use consortia_types::{EvmCall, Height, Payload, Receipt, ReceiptStatus, Transact
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use crate::QueryPool;
+
 mod ws;
 pub use ws::{MAX_CATCH_UP, MAX_SUBSCRIPTIONS, SEND_TIMEOUT};
 pub(crate) use ws::{WsLimits, upgrade as ws_upgrade};
@@ -108,19 +110,21 @@ struct LogFilter {
 pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
     Extension(filters): Extension<Arc<Filters>>,
+    Extension(pool): Extension<QueryPool>,
     body: Bytes,
 ) -> Response {
-    match answer(&node, &filters, None, &body).await {
+    match answer(&node, &filters, &pool, None, &body).await {
         Some(v) => reply(v),
         None => axum::http::StatusCode::NO_CONTENT.into_response(),
     }
 }
 
 /// The answer to one request or a batch (`None` when it held only notifications). Requests
-/// run on the blocking pool: they read the store.
+/// run on the query pool: they read the store.
 async fn answer(
     node: &Arc<Node>,
     filters: &Arc<Filters>,
+    pool: &QueryPool,
     session: Option<&Arc<ws::Session>>,
     body: &[u8],
 ) -> Option<Value> {
@@ -134,30 +138,35 @@ async fn answer(
         }
     };
     let (node, filters, session) = (node.clone(), filters.clone(), session.cloned());
-    let answer = tokio::task::spawn_blocking(move || {
-        let handle = |r| handle(&node, &filters, session.as_deref(), r);
-        match request {
-            Value::Array(batch) if batch.is_empty() => {
-                Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
-            }
-            Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
-                Value::Null,
-                &RpcError::new(
-                    -32600,
-                    format!(
-                        "a batch of {} requests is over the limit of {MAX_RPC_BATCH}",
-                        batch.len()
+    let answer = pool
+        .run(move || {
+            let no_sends = HashMap::new();
+            match request {
+                Value::Array(batch) if batch.is_empty() => {
+                    Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
+                }
+                Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
+                    Value::Null,
+                    &RpcError::new(
+                        -32600,
+                        format!(
+                            "a batch of {} requests is over the limit of {MAX_RPC_BATCH}",
+                            batch.len()
+                        ),
                     ),
-                ),
-            )),
-            Value::Array(batch) => {
-                let out: Vec<Value> = batch.into_iter().filter_map(handle).collect();
-                (!out.is_empty()).then_some(Value::Array(out))
+                )),
+                Value::Array(batch) => {
+                    let sends = admit_sends(&node, &batch);
+                    let out: Vec<Value> = batch
+                        .into_iter()
+                        .filter_map(|r| handle(&node, &filters, session.as_deref(), &sends, r))
+                        .collect();
+                    (!out.is_empty()).then_some(Value::Array(out))
+                }
+                single => handle(&node, &filters, session.as_deref(), &no_sends, single),
             }
-            single => handle(single),
-        }
-    })
-    .await;
+        })
+        .await;
     answer.unwrap_or_else(|e| {
         Some(error_response(Value::Null, &RpcError::new(-32603, e.to_string())))
     })
@@ -171,11 +180,57 @@ fn error_response(id: Value, e: &RpcError) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
 }
 
+/// The outcomes of a batch's `eth_sendRawTransaction`s, by transaction hash: the hash, or the
+/// error message.
+type Sends = HashMap<Hash, Result<Hash, String>>;
+
+/// Admits a batch's raw transactions together (one admission, one gossip message), before its
+/// requests are answered in order. Requests with bad parameters are left to their answer.
+fn admit_sends(node: &Node, batch: &[Value]) -> Sends {
+    let mut hashes = vec![];
+    let mut encoded = vec![];
+    for request in batch {
+        if request.get("method").and_then(Value::as_str) != Some("eth_sendRawTransaction") {
+            continue;
+        }
+        let Some(param) = request.get("params").and_then(|p| p.get(0)) else { continue };
+        if let Ok((h, tx)) = raw_transaction(node, param) {
+            hashes.push(h);
+            encoded.push(tx);
+        }
+    }
+    if encoded.is_empty() {
+        return Sends::new();
+    }
+    let results = node.submit_blocking(encoded);
+    hashes
+        .into_iter()
+        .zip(results)
+        .map(|(h, r)| (h, r.map(|a| a.hash).map_err(|e| geth_message(&e))))
+        .collect()
+}
+
+/// An `eth_sendRawTransaction` parameter: the transaction's hash and its encoding for the pool.
+fn raw_transaction(node: &Node, param: &Value) -> Result<(Hash, Vec<u8>), RpcError> {
+    let raw = parse_bytes(param, "raw transaction")?;
+    let max = node.genesis().params.max_tx_bytes as usize;
+    if raw.len() > max {
+        return Err(RpcError::server(format!(
+            "oversized data: transaction is {} bytes, over the limit of {max}",
+            raw.len()
+        )));
+    }
+    let tx = consortia_types::EthTx::decode(&raw)
+        .map_err(|e| RpcError::new(-32602, format!("invalid raw transaction: {e}")))?;
+    Ok((keccak256(&raw), encode(&Transaction::Ethereum(tx))))
+}
+
 /// One request; `None` for a notification (no id), which gets no answer.
 fn handle(
     node: &Arc<Node>,
     filters: &Filters,
     session: Option<&ws::Session>,
+    sends: &Sends,
     request: Value,
 ) -> Option<Value> {
     let Value::Object(mut req) = request else {
@@ -200,7 +255,7 @@ fn handle(
             return Some(error_response(id, &RpcError::params("params must be an array")));
         }
     };
-    let result = Eth { node, filters, params: &params, session }.dispatch(&method);
+    let result = Eth { node, filters, params: &params, session, sends }.dispatch(&method);
     if notification {
         return None;
     }
@@ -286,6 +341,8 @@ struct Eth<'a> {
     params: &'a [Value],
     /// The WebSocket connection the request came on, for `eth_subscribe`.
     session: Option<&'a ws::Session>,
+    /// Raw transactions of the request's batch, already admitted.
+    sends: &'a Sends,
 }
 
 impl Eth<'_> {
@@ -615,25 +672,15 @@ impl Eth<'_> {
     }
 
     fn send_raw(&self) -> RpcResult {
-        let raw = parse_bytes(self.param(0, "raw transaction")?, "raw transaction")?;
-        let max = self.node.genesis().params.max_tx_bytes as usize;
-        if raw.len() > max {
-            return Err(RpcError::server(format!(
-                "oversized data: transaction is {} bytes, over the limit of {max}",
-                raw.len()
-            )));
-        }
-        let tx = consortia_types::EthTx::decode(&raw)
-            .map_err(|e| RpcError::new(-32602, format!("invalid raw transaction: {e}")))?;
-        let encoded = encode(&Transaction::Ethereum(tx));
-        let result = tokio::runtime::Handle::current()
-            .block_on(self.node.submit(vec![encoded]))
-            .pop()
-            .ok_or_else(|| RpcError::server("no admission result"))?;
-        match result {
-            Ok(admitted) => Ok(hash(&admitted.hash)),
-            Err(e) => Err(RpcError::server(geth_message(&e))),
-        }
+        let (tx_hash, encoded) = raw_transaction(self.node, self.param(0, "raw transaction")?)?;
+        let outcome = match self.sends.get(&tx_hash) {
+            Some(done) => done.clone(),
+            None => match self.node.submit_blocking(vec![encoded]).pop() {
+                Some(r) => r.map(|a| a.hash).map_err(|e| geth_message(&e)),
+                None => Err("no admission result".to_owned()),
+            },
+        };
+        outcome.map(|h| hash(&h)).map_err(RpcError::server)
     }
 
     fn tx_object(&self, stored: &StoredTx) -> RpcResult {

@@ -308,6 +308,7 @@ pub(crate) struct AtHeight {
     ))]
 pub(crate) async fn state_with_proof(
     State(node): AppState,
+    axum::Extension(pool): axum::Extension<crate::QueryPool>,
     Path(key): Path<String>,
     q: Result<Query<AtHeight>, QueryRejection>,
 ) -> ApiResult<Json<StateProofView>> {
@@ -323,11 +324,10 @@ pub(crate) async fn state_with_proof(
         None => node.store().latest_height().map_err(storage)?,
     };
     let store = Arc::clone(node.store());
-    let proof = tokio::task::spawn_blocking(move || {
-        store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p))
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let proof = pool
+        .run(move || store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p)))
+        .await
+        .map_err(ApiError::internal)?;
     let (key_bytes, proof) = proof.map_err(storage)?;
     let header = stored_header(&node, height)?;
     Ok(Json(StateProofView {

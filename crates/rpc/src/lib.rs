@@ -25,6 +25,30 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
 
+/// Requests that read the store or run the EVM at once, each on a blocking thread. Fewer than
+/// the runtime's blocking threads, so consensus (WAL, building, commits) always finds one.
+pub const QUERY_THREADS: usize = 4;
+
+/// Runs queries on the blocking pool, at most [`QUERY_THREADS`] at once (the rest wait here,
+/// in async land, holding no thread).
+#[derive(Clone, Debug)]
+pub(crate) struct QueryPool(Arc<tokio::sync::Semaphore>);
+
+impl QueryPool {
+    fn new() -> Self {
+        QueryPool(Arc::new(tokio::sync::Semaphore::new(QUERY_THREADS)))
+    }
+
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        query: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // The semaphore is never closed.
+        let _permit = self.0.acquire().await.ok();
+        tokio::task::spawn_blocking(query).await
+    }
+}
+
 /// Most WebSocket connections (`/ws`) a node serves at once.
 pub const MAX_WS_CONNECTIONS: usize = 1_000;
 
@@ -84,6 +108,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/ws", get(eth::ws_upgrade))
         .layer(axum::Extension(Arc::new(eth::Filters::default())))
+        .layer(axum::Extension(QueryPool::new()))
         .layer(axum::Extension(eth::WsLimits {
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_WS_CONNECTIONS)),
             max_message: rpc_limit,

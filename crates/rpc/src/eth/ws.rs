@@ -23,6 +23,8 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
+use crate::QueryPool;
+
 use super::{Eth, Filters, LogFilter, RpcError, RpcResult, answer, hash, log_json, matches};
 
 /// Most subscriptions one connection may hold.
@@ -159,6 +161,7 @@ fn notification(subscription: &str, result: Value) -> Value {
 pub(crate) async fn upgrade(
     State(node): State<Arc<Node>>,
     Extension(filters): Extension<Arc<Filters>>,
+    Extension(pool): Extension<QueryPool>,
     Extension(limits): Extension<WsLimits>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -170,13 +173,14 @@ pub(crate) async fn upgrade(
             .into_response();
     };
     ws.max_message_size(limits.max_message)
-        .on_upgrade(move |socket| serve(socket, node, filters, permit))
+        .on_upgrade(move |socket| serve(socket, node, filters, pool, permit))
 }
 
 async fn serve(
     mut socket: WebSocket,
     node: Arc<Node>,
     filters: Arc<Filters>,
+    pool: QueryPool,
     _permit: OwnedSemaphorePermit,
 ) {
     let session = Arc::new(Session::default());
@@ -188,10 +192,10 @@ async fn serve(
         let out: Vec<Value> = tokio::select! {
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    answer(&node, &filters, Some(&session), text.as_bytes()).await.into_iter().collect()
+                    answer(&node, &filters, &pool, Some(&session), text.as_bytes()).await.into_iter().collect()
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    answer(&node, &filters, Some(&session), &bytes).await.into_iter().collect()
+                    answer(&node, &filters, &pool, Some(&session), &bytes).await.into_iter().collect()
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
@@ -208,8 +212,9 @@ async fn serve(
                     continue;
                 }
                 let (node, filters) = (node.clone(), filters.clone());
-                tokio::task::spawn_blocking(move || {
-                    let eth = Eth { node: &node, filters: &filters, params: &[], session: None };
+                pool.run(move || {
+                    let sends = HashMap::new();
+                    let eth = Eth { node: &node, filters: &filters, params: &[], session: None, sends: &sends };
                     (from..=latest).flat_map(|h| eth.block_notifications(h, &subs)).collect()
                 })
                 .await
