@@ -117,6 +117,8 @@ def main():
 
     # The Vyper ERC-20 flow, on our chain and on py-evm (eth-tester) at the same fork.
     abi, bytecode = vyper(HERE / "contracts" / "Token.vy")
+    bench_copy = (ROOT / "crates" / "cli" / "assets" / "erc20-token.hex").read_text().strip()
+    check(bench_copy == bytecode, "the load generator's ERC-20 (crates/cli/assets/erc20-token.hex) is Token.vy's bytecode")
     token, receipts, reason = erc20_flow(ours, abi, bytecode)
     check(token.functions.balanceOf(bob.address).call() == 500, "transfer")
     check(token.functions.balanceOf(carol.address).call() == 200, "transferFrom to carol")

@@ -389,7 +389,16 @@ impl Mempool {
             let inner = self.inner.lock();
             txs.iter()
                 .zip(hashes)
-                .filter(|(_, h)| !inner.by_hash.contains_key(h))
+                .filter(|(tx, h)| match inner.by_hash.get(h) {
+                    // Same hash, same bytes: the signer the pool recovered holds.
+                    Some((sender, _)) => {
+                        if let Transaction::Ethereum(eth) = tx {
+                            eth.assume_sender(*sender);
+                        }
+                        false
+                    }
+                    None => true,
+                })
                 .map(|(t, _)| t)
                 .collect()
         };

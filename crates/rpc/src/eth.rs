@@ -8,7 +8,7 @@
 //! method, -32602 invalid params, -32000 for a refused transaction or a failed call, and 3 with
 //! the revert data for a reverted call, as geth reports it, so clients decode the reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,10 +77,23 @@ impl RpcError {
 
 type RpcResult = Result<Value, RpcError>;
 
-/// The filters of `eth_newFilter` / `eth_newBlockFilter`, polled by id.
+/// What the Ethereum API keeps between requests: the filters of `eth_newFilter` /
+/// `eth_newBlockFilter` (polled by id), and the gas and log sums of recent blocks.
 #[derive(Debug, Default)]
-pub struct Filters {
-    inner: Mutex<FilterTable>,
+pub struct EthState {
+    filters: Mutex<FilterTable>,
+    sums: Mutex<VecDeque<(Height, Arc<[TxSums]>)>>,
+}
+
+/// Blocks whose [`TxSums`] are kept: receipts are asked for in bursts, block by block.
+const SUMS_KEPT: usize = 16;
+
+/// Per transaction of a block: the gas used by it and those before it, and the logs before it
+/// (a receipt's `cumulativeGasUsed` and its first `logIndex`).
+#[derive(Clone, Copy, Debug)]
+struct TxSums {
+    cumulative_gas: u64,
+    logs_before: usize,
 }
 
 #[derive(Debug, Default)]
@@ -109,11 +122,11 @@ struct LogFilter {
 /// `POST /rpc`: one request or a batch.
 pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
-    Extension(filters): Extension<Arc<Filters>>,
+    Extension(shared): Extension<Arc<EthState>>,
     Extension(pool): Extension<QueryPool>,
     body: Bytes,
 ) -> Response {
-    match answer(&node, &filters, &pool, None, &body).await {
+    match answer(&node, &shared, &pool, None, &body).await {
         Some(v) => reply(v),
         None => axum::http::StatusCode::NO_CONTENT.into_response(),
     }
@@ -123,7 +136,7 @@ pub(crate) async fn rpc(
 /// run on the query pool: they read the store.
 async fn answer(
     node: &Arc<Node>,
-    filters: &Arc<Filters>,
+    shared: &Arc<EthState>,
     pool: &QueryPool,
     session: Option<&Arc<ws::Session>>,
     body: &[u8],
@@ -137,7 +150,7 @@ async fn answer(
             ));
         }
     };
-    let (node, filters, session) = (node.clone(), filters.clone(), session.cloned());
+    let (node, shared, session) = (node.clone(), shared.clone(), session.cloned());
     let answer = pool
         .run(move || {
             let no_sends = HashMap::new();
@@ -159,11 +172,11 @@ async fn answer(
                     let sends = admit_sends(&node, &batch);
                     let out: Vec<Value> = batch
                         .into_iter()
-                        .filter_map(|r| handle(&node, &filters, session.as_deref(), &sends, r))
+                        .filter_map(|r| handle(&node, &shared, session.as_deref(), &sends, r))
                         .collect();
                     (!out.is_empty()).then_some(Value::Array(out))
                 }
-                single => handle(&node, &filters, session.as_deref(), &no_sends, single),
+                single => handle(&node, &shared, session.as_deref(), &no_sends, single),
             }
         })
         .await;
@@ -228,7 +241,7 @@ fn raw_transaction(node: &Node, param: &Value) -> Result<(Hash, Vec<u8>), RpcErr
 /// One request; `None` for a notification (no id), which gets no answer.
 fn handle(
     node: &Arc<Node>,
-    filters: &Filters,
+    shared: &EthState,
     session: Option<&ws::Session>,
     sends: &Sends,
     request: Value,
@@ -255,7 +268,7 @@ fn handle(
             return Some(error_response(id, &RpcError::params("params must be an array")));
         }
     };
-    let result = Eth { node, filters, params: &params, session, sends }.dispatch(&method);
+    let result = Eth { node, shared, params: &params, session, sends }.dispatch(&method);
     if notification {
         return None;
     }
@@ -337,7 +350,7 @@ fn bloom_of<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> [u8; 256] {
 
 struct Eth<'a> {
     node: &'a Arc<Node>,
-    filters: &'a Filters,
+    shared: &'a EthState,
     params: &'a [Value],
     /// The WebSocket connection the request came on, for `eth_subscribe`.
     session: Option<&'a ws::Session>,
@@ -475,7 +488,7 @@ impl Eth<'_> {
             "eth_getFilterChanges" => self.filter_changes(),
             "eth_getFilterLogs" => {
                 let id = self.filter_id()?;
-                let filter = self.filters.inner.lock().live.get(&id).cloned();
+                let filter = self.shared.filters.lock().live.get(&id).cloned();
                 let Some(Filter { logs: Some(f), .. }) = filter else {
                     return Err(RpcError::server("filter not found"));
                 };
@@ -499,7 +512,7 @@ impl Eth<'_> {
             }
             "eth_uninstallFilter" => {
                 let id = self.filter_id()?;
-                Ok(json!(self.filters.inner.lock().live.remove(&id).is_some()))
+                Ok(json!(self.shared.filters.lock().live.remove(&id).is_some()))
             }
             _ => Err(RpcError::new(
                 -32601,
@@ -688,12 +701,38 @@ impl Eth<'_> {
         Ok(tx_json(&stored.transaction, &stored.hash, Some((&header, stored.position))))
     }
 
+    /// The [`TxSums`] of block `height` (computed once per block, not once per receipt: a
+    /// block of n transactions would cost n² receipt reads).
+    fn sums(&self, height: Height, tx_count: u32) -> Result<Arc<[TxSums]>, RpcError> {
+        if let Some((_, sums)) = self.shared.sums.lock().iter().find(|(h, _)| *h == height) {
+            return Ok(sums.clone());
+        }
+        let mut cumulative_gas = 0;
+        let mut logs_before = 0;
+        let sums: Arc<[TxSums]> = self
+            .receipts(height, tx_count)?
+            .iter()
+            .map(|r| {
+                cumulative_gas += r.steps_used;
+                let sums = TxSums { cumulative_gas, logs_before };
+                logs_before += r.events.len();
+                sums
+            })
+            .collect();
+        let mut kept = self.shared.sums.lock();
+        if kept.len() >= SUMS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((height, sums.clone()));
+        Ok(sums)
+    }
+
     fn receipt_object(&self, stored: &StoredTx) -> RpcResult {
         let header = self.header(stored.height)?;
-        let receipts = self.receipts(stored.height, stored.position + 1)?;
-        let cumulative: u64 = receipts.iter().map(|r| r.steps_used).sum();
-        let first_log: usize =
-            receipts[..stored.position as usize].iter().map(|r| r.events.len()).sum();
+        let sums = self.sums(stored.height, header.header.tx_count)?;
+        let TxSums { cumulative_gas: cumulative, logs_before: first_log } = *sums
+            .get(stored.position as usize)
+            .ok_or_else(|| RpcError::server("transaction position outside its block"))?;
         let r = &stored.receipt;
         let tx = &stored.transaction;
         let call = tx.evm_call();
@@ -862,7 +901,7 @@ impl Eth<'_> {
 
     fn install(&self, logs: Option<LogFilter>) -> RpcResult {
         let seen = self.latest()?;
-        let mut table = self.filters.inner.lock();
+        let mut table = self.shared.filters.lock();
         table.live.retain(|_, f| f.polled.elapsed() < FILTER_TTL);
         if table.live.len() >= MAX_FILTERS {
             return Err(RpcError::server(format!(
@@ -883,7 +922,7 @@ impl Eth<'_> {
         let id = self.filter_id()?;
         let latest = self.latest()?;
         let filter = {
-            let mut table = self.filters.inner.lock();
+            let mut table = self.shared.filters.lock();
             let Some(f) = table.live.get_mut(&id) else {
                 return Err(RpcError::server("filter not found"));
             };

@@ -107,7 +107,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/rpc", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/ws", get(eth::ws_upgrade))
-        .layer(axum::Extension(Arc::new(eth::Filters::default())))
+        .layer(axum::Extension(Arc::new(eth::EthState::default())))
         .layer(axum::Extension(QueryPool::new()))
         .layer(axum::Extension(eth::WsLimits {
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_WS_CONNECTIONS)),

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::QueryPool;
 
-use super::{Eth, Filters, LogFilter, RpcError, RpcResult, answer, hash, log_json, matches};
+use super::{Eth, EthState, LogFilter, RpcError, RpcResult, answer, hash, log_json, matches};
 
 /// Most subscriptions one connection may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -160,7 +160,7 @@ fn notification(subscription: &str, result: Value) -> Value {
 /// `GET /ws`.
 pub(crate) async fn upgrade(
     State(node): State<Arc<Node>>,
-    Extension(filters): Extension<Arc<Filters>>,
+    Extension(shared): Extension<Arc<EthState>>,
     Extension(pool): Extension<QueryPool>,
     Extension(limits): Extension<WsLimits>,
     ws: WebSocketUpgrade,
@@ -173,13 +173,13 @@ pub(crate) async fn upgrade(
             .into_response();
     };
     ws.max_message_size(limits.max_message)
-        .on_upgrade(move |socket| serve(socket, node, filters, pool, permit))
+        .on_upgrade(move |socket| serve(socket, node, shared, pool, permit))
 }
 
 async fn serve(
     mut socket: WebSocket,
     node: Arc<Node>,
-    filters: Arc<Filters>,
+    shared: Arc<EthState>,
     pool: QueryPool,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -192,10 +192,10 @@ async fn serve(
         let out: Vec<Value> = tokio::select! {
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    answer(&node, &filters, &pool, Some(&session), text.as_bytes()).await.into_iter().collect()
+                    answer(&node, &shared, &pool, Some(&session), text.as_bytes()).await.into_iter().collect()
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    answer(&node, &filters, &pool, Some(&session), &bytes).await.into_iter().collect()
+                    answer(&node, &shared, &pool, Some(&session), &bytes).await.into_iter().collect()
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
@@ -211,10 +211,10 @@ async fn serve(
                 if subs.iter().all(|(_, k)| matches!(k, Kind::PendingTransactions)) {
                     continue;
                 }
-                let (node, filters) = (node.clone(), filters.clone());
+                let (node, shared) = (node.clone(), shared.clone());
                 pool.run(move || {
                     let sends = HashMap::new();
-                    let eth = Eth { node: &node, filters: &filters, params: &[], session: None, sends: &sends };
+                    let eth = Eth { node: &node, shared: &shared, params: &[], session: None, sends: &sends };
                     (from..=latest).flat_map(|h| eth.block_notifications(h, &subs)).collect()
                 })
                 .await
