@@ -36,6 +36,10 @@ enum Workload {
     Notarize,
     /// ERC-20 `transfer`s through JSON-RPC `eth_sendRawTransaction` (secp256k1, EIP-1559).
     Erc20Transfer,
+    /// Reads: ERC-20 `balanceOf` through `eth_call` (`--txs` requests).
+    EthCall,
+    /// Reads: `eth_getBalance` of existing accounts (`--txs` requests).
+    EthGetBalance,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +121,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let signed = match args.workload {
         Workload::Notarize => sign_notarizations(&args, status.chain_id, algo)?,
         Workload::Erc20Transfer => prepare_erc20(&args, &client, status.chain_id).await?,
+        Workload::EthCall | Workload::EthGetBalance => {
+            return run_reads(&args, &client, status.chain_id).await;
+        }
     };
     let index: HashMap<String, usize> =
         signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
@@ -126,7 +133,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let status = client.status().await?;
     let batch_size = match args.workload {
         Workload::Notarize => args.batch,
-        Workload::Erc20Transfer => args.batch.min(consortia_rpc::eth::MAX_RPC_BATCH),
+        _ => args.batch.min(consortia_rpc::eth::MAX_RPC_BATCH),
     };
 
     let submitted = Arc::new(Slots::new(args.txs));
@@ -164,7 +171,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
                     submitted.set(todo.iter().copied(), Instant::now());
                     let outcomes = match workload {
                         Workload::Notarize => submit_rest(&client, &payloads, &todo, json).await?,
-                        Workload::Erc20Transfer => submit_rpc(&client, &payloads, &todo).await?,
+                        _ => submit_rpc(&client, &payloads, &todo).await?,
                     };
                     let mut retry = Vec::new();
                     for (&i, outcome) in todo.iter().zip(outcomes) {
@@ -243,7 +250,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             );
             if args.json { "JSON batches" } else { "binary batches" }
         }
-        Workload::Erc20Transfer => {
+        _ => {
             println!("workload:    erc20-transfer (secp256k1 EIP-1559, {} holders)", args.senders);
             "JSON-RPC batches of eth_sendRawTransaction"
         }
@@ -264,15 +271,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         committed -= failed;
     }
     println!("throughput:  {:.0} tx/s", committed as f64 / elapsed.max(1e-9));
-    println!(
-        "latency:     p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-    );
-    if let Some(rss) = peak_rss_kib() {
-        println!("load generator: peak RSS {} MiB", rss / 1024);
-    }
+    print_latency_and_memory(&latencies);
     Ok(())
 }
 
@@ -384,26 +383,48 @@ async fn prepare_erc20(
     client: &NodeClient,
     chain_id: u64,
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    let owner = PrivateKey::generate(Scheme::Secp256k1);
     let holders: Vec<PrivateKey> =
         (0..args.senders).map(|_| PrivateKey::generate(Scheme::Secp256k1)).collect();
     let addresses: Vec<consortia_crypto::Address> =
         holders.iter().map(|k| k.public_key().address()).collect();
+    let token = deploy_erc20(args, client, chain_id, &addresses).await?;
+    let to = alloy_primitives::TxKind::Call(token);
+    let senders = args.senders;
+    sign_parallel(args.txs, |i| {
+        let from = i % senders;
+        // A pseudo-random receiver other than the sender.
+        let receiver = (from + 1 + (i.wrapping_mul(7919) % (senders.max(2) - 1))) % senders;
+        let data = erc20_transfer(&addresses[receiver], 1);
+        eth_call_tx(&holders[from], chain_id, (i / senders) as u64, to, data, 100_000)
+    })?
+    .into_iter()
+    .collect()
+}
+
+/// Deploys the ERC-20 from a fresh key and gives each holder [`ERC20_GRANT`] tokens; returns
+/// the token's address once every setup transaction succeeded.
+async fn deploy_erc20(
+    args: &BenchArgs,
+    client: &NodeClient,
+    chain_id: u64,
+    holders: &[consortia_crypto::Address],
+) -> Result<alloy_primitives::Address> {
+    let owner = PrivateKey::generate(Scheme::Secp256k1);
     let mut init = hex::decode(ERC20_INIT_CODE.trim().trim_start_matches("0x"))
         .context("assets/erc20-token.hex is not hex")?;
-    let supply = ERC20_GRANT as u128 * args.senders as u128;
+    let supply = ERC20_GRANT as u128 * holders.len() as u128;
     init.extend_from_slice(&[0; 16]);
     init.extend_from_slice(&supply.to_be_bytes());
     let token = alloy_primitives::Address::from(owner.public_key().address().0).create(0);
     let to = alloy_primitives::TxKind::Call(token);
     let mut setup =
         vec![eth_call_tx(&owner, chain_id, 0, alloy_primitives::TxKind::Create, init, 3_000_000)?];
-    for (i, holder) in addresses.iter().enumerate() {
+    for (i, holder) in holders.iter().enumerate() {
         let data = erc20_transfer(holder, ERC20_GRANT);
         setup.push(eth_call_tx(&owner, chain_id, i as u64 + 1, to, data, 100_000)?);
     }
     let spinner = ProgressBar::new_spinner()
-        .with_message(format!("deploying the ERC-20 and funding {} holders", args.senders));
+        .with_message(format!("deploying the ERC-20 and funding {} holders", holders.len()));
     spinner.enable_steady_tick(Duration::from_millis(100));
     let payloads: Vec<Vec<u8>> = setup.iter().map(|(_, raw)| raw.clone()).collect();
     for chunk in (0..payloads.len()).collect::<Vec<_>>().chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
@@ -443,17 +464,89 @@ async fn prepare_erc20(
         );
     }
     spinner.finish_and_clear();
+    Ok(token)
+}
 
-    let senders = args.senders;
-    sign_parallel(args.txs, |i| {
-        let from = i % senders;
-        // A pseudo-random receiver other than the sender.
-        let receiver = (from + 1 + (i.wrapping_mul(7919) % (senders.max(2) - 1))) % senders;
-        let data = erc20_transfer(&addresses[receiver], 1);
-        eth_call_tx(&holders[from], chain_id, (i / senders) as u64, to, data, 100_000)
-    })?
-    .into_iter()
-    .collect()
+/// The read workloads: `--txs` single JSON-RPC requests, `--concurrency` in flight, against
+/// accounts that exist (ERC-20 holders: `balanceOf` through `eth_call`, or `eth_getBalance`).
+async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Result<()> {
+    let holders: Vec<consortia_crypto::Address> = (0..args.senders)
+        .map(|_| PrivateKey::generate(Scheme::Secp256k1).public_key().address())
+        .collect();
+    let token = deploy_erc20(args, client, chain_id, &holders).await?;
+    let requests: Arc<Vec<Value>> = Arc::new(
+        (0..args.txs)
+            .map(|i| {
+                let holder = &holders[i % holders.len()];
+                let params = match args.workload {
+                    Workload::EthCall => {
+                        let mut data = vec![0x70, 0xa0, 0x82, 0x31]; // balanceOf(address)
+                        data.extend_from_slice(&[0; 12]);
+                        data.extend_from_slice(&holder.0);
+                        json!([{"to": format!("{token:#x}"), "data": hex0x(&data)}, "latest"])
+                    }
+                    _ => json!([holder.to_checksum_hex(), "latest"]),
+                };
+                let method = match args.workload {
+                    Workload::EthCall => "eth_call",
+                    _ => "eth_getBalance",
+                };
+                json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, requests, next) = (client.clone(), requests.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = vec![];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(i) else {
+                    return Ok::<_, anyhow::Error>(latencies);
+                };
+                let sent = Instant::now();
+                let answer: Value = client.post("/rpc", request).await?;
+                if let Some(e) = answer.get("error") {
+                    bail!("request {i} failed: {e}");
+                }
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut latencies = vec![];
+    for w in workers {
+        latencies.extend(w.await.context("a reader panicked")??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let method = if args.workload == Workload::EthCall {
+        "eth_call (ERC-20 balanceOf)"
+    } else {
+        "eth_getBalance"
+    };
+    println!("workload:    {method}, {} accounts", holders.len());
+    println!("offered:     {} requests in flight, one request per HTTP call", args.concurrency);
+    println!("answered:    {} in {elapsed:.2} s", latencies.len());
+    println!("throughput:  {:.0} requests/s", latencies.len() as f64 / elapsed.max(1e-9));
+    print_latency_and_memory(&latencies);
+    Ok(())
+}
+
+/// The closing lines of every run: latency percentiles of the sorted `latencies`, and this
+/// process's peak memory.
+fn print_latency_and_memory(latencies: &[Duration]) {
+    println!(
+        "latency:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(latencies, 99.0).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    if let Some(rss) = peak_rss_kib() {
+        println!("load generator: peak RSS {} MiB", rss / 1024);
+    }
 }
 
 async fn rpc_call(client: &NodeClient, method: &str, params: Value) -> Result<Value> {
