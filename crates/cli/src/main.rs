@@ -6,6 +6,7 @@ mod dev;
 mod keys;
 mod net;
 mod node;
+mod platform;
 mod serve;
 
 use std::net::SocketAddr;
@@ -68,6 +69,9 @@ enum Command {
     /// Load generator: signed notarization transactions over HTTP; reports committed TPS and
     /// latency (p50, p99, max).
     Bench(bench::BenchArgs),
+    /// Run the control plane: users, organizations, roles and policies, the audit log
+    /// (REST API with OpenAPI at /openapi.json, Swagger UI at /docs).
+    Platform(platform::PlatformArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +139,7 @@ fn main() -> Result<()> {
                 keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
             }
             Command::Dev(args) => dev::run(args).await,
+            Command::Platform(args) => platform::run(args).await,
             Command::Up(args) => net::up(args).await,
             Command::Down(args) => net::down(args).await,
             Command::Node { config } => node::run(&config).await,

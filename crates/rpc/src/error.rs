@@ -70,4 +70,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Reads a JSON body ourselves, so malformed or oversized bodies get our error shape
+/// (`malformed_body` 400, `body_too_large` 413) instead of axum's plain-text rejections.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<T> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
+        } else {
+            ApiError::bad_request("malformed_body", e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
+}

@@ -10,10 +10,9 @@ use consortia_execution::{Account, notary};
 use consortia_node::Node;
 use consortia_storage::{BlockReader, StateProofReader, StorageError, StoredHeader, TxReader};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use crate::MAX_BATCH;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, json_body};
 use crate::views::{
     AccountView, BatchItem, BlockListView, BlockView, RecordView, RecordsByHashView,
     StateProofView, StatusView, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
@@ -27,19 +26,6 @@ fn storage(e: StorageError) -> ApiError {
         StorageError::FutureHeight { .. } => ApiError::not_found(e.to_string()),
         other => ApiError::internal(other),
     }
-}
-
-/// Reads a JSON body ourselves, so malformed or oversized bodies get our error shape.
-fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
-        } else {
-            ApiError::bad_request("malformed_body", e.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {

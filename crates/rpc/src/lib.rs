@@ -23,7 +23,7 @@ use consortia_node::Node;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ApiResult, ErrorBody, json_body};
 
 /// Requests that read the store or run the EVM at once, each on a blocking thread. Fewer than
 /// the runtime's blocking threads, so consensus (WAL, building, commits) always finds one.

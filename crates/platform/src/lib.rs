@@ -1,0 +1,175 @@
+//! The Consortia control plane (`consortia platform`): users and access, organizations with
+//! roles and IAM-style policies, an audit log of every mutating call; consortiums, chains,
+//! hosts and nodes build on these.
+//!
+//! Metadata lives in SQLite (a file in the data directory) or PostgreSQL ([`db`]). Every
+//! endpoint but login, refresh and health needs a bearer credential ([`auth`]); what it may do
+//! is decided per organization ([`authz`]). The REST API is described at `/openapi.json`
+//! (Swagger UI at `/docs`), and its errors are the node API's `{"code", "message"}`.
+
+pub mod api;
+pub mod auth;
+pub mod authz;
+pub mod db;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use consortia_rpc::ApiError;
+use sqlx::{AnyPool, Row};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Why the platform cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How to run the platform.
+#[derive(Clone, Debug)]
+pub struct PlatformConfig {
+    /// Holds the SQLite database (unless `database_url` names another), the token key and
+    /// the platform's generated files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; default: `sqlite://<data_dir>/platform.db`.
+    pub database_url: Option<String>,
+}
+
+/// The running platform's shared state.
+#[derive(Debug)]
+pub struct Platform {
+    pub db: AnyPool,
+    pub tokens: auth::TokenKey,
+    pub data_dir: PathBuf,
+    /// An argon2 hash that matches nothing, checked when a login names an unknown user so
+    /// that unknown users and wrong passwords take the same time.
+    dummy_hash: String,
+}
+
+/// A first start: the administrator account it created and its one-time password.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub username: String,
+    pub password: String,
+}
+
+impl Platform {
+    /// Opens (creating on first start) the database and the token key. On a first start it
+    /// also creates the platform administrator `admin` and returns its password, which is
+    /// shown once and stored nowhere but as a hash.
+    pub async fn open(
+        config: PlatformConfig,
+    ) -> Result<(Arc<Platform>, Option<Bootstrap>), PlatformError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| PlatformError::Config(format!("{}: {e}", config.data_dir.display())))?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db::sqlite_url(&config.data_dir.join("platform.db")));
+        let pool = db::open(&url).await?;
+        let tokens = auth::TokenKey::load_or_create(&config.data_dir.join("platform.key"))?;
+        let platform = Arc::new(Platform {
+            db: pool,
+            tokens,
+            data_dir: config.data_dir,
+            dummy_hash: auth::hash_password(&auth::random_secret())?,
+        });
+        let bootstrap = platform.bootstrap_admin().await?;
+        Ok((platform, bootstrap))
+    }
+
+    async fn bootstrap_admin(&self) -> Result<Option<Bootstrap>, PlatformError> {
+        let db = |e: sqlx::Error| PlatformError::Config(format!("database: {e}"));
+        let users: i64 =
+            sqlx::query("SELECT COUNT(*) FROM users").fetch_one(&self.db).await.map_err(db)?.get(0);
+        if users > 0 {
+            return Ok(None);
+        }
+        let password = auth::random_secret()[..20].to_owned();
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, parent_id, admin, created_ms) VALUES ($1, 'admin', $2, NULL, 1, $3)",
+        )
+        .bind(db::new_id("usr"))
+        .bind(auth::hash_password(&password)?)
+        .bind(db::now_ms())
+        .execute(&self.db)
+        .await
+        .map_err(db)?;
+        Ok(Some(Bootstrap { username: "admin".into(), password }))
+    }
+}
+
+/// A database error as the API reports it: duplicates are 409, dangling references 400.
+pub fn db_error(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return ApiError::new(StatusCode::CONFLICT, "conflict", "that name is already taken");
+        }
+        if d.is_foreign_key_violation() {
+            return ApiError::bad_request("unknown_reference", "a referenced id does not exist");
+        }
+    }
+    ApiError::internal(e)
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Consortia platform API",
+        description = "The control plane: users, organizations, roles and policies, the audit log. \
+            Authenticate with `POST /v1/auth/login`, then send `Authorization: Bearer <access_token>` \
+            (or an API key)."
+    ),
+    paths(
+        api::health,
+        api::login,
+        api::refresh,
+        api::logout,
+        api::create_user,
+        api::me,
+        api::create_api_key,
+        api::create_org,
+        api::list_orgs,
+        api::get_org,
+        api::list_members,
+        api::add_member,
+        api::set_member_role,
+        api::remove_member,
+        api::create_policy,
+        api::list_policies,
+        api::attach_policy,
+        api::detach_policy,
+        api::audit,
+    ),
+    components(schemas(consortia_rpc::ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The platform's HTTP API.
+pub fn router(platform: Arc<Platform>) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(api::no_route)
+        .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))
+        .with_state(platform)
+}
