@@ -1,6 +1,7 @@
-//! Identity and access over the platform's HTTP API, on a real SQLite database file: login,
-//! tokens and their forgeries, API keys, users and sub-users, organizations and roles,
-//! policies that deny, the audit log, bad input, and a restart that keeps everything.
+//! Identity and access over the platform's HTTP API, on a real SQLite database file and on a
+//! real PostgreSQL server (the same suite): login, tokens and their forgeries, API keys, users
+//! and sub-users, organizations and roles, policies that deny, the audit log, bad input, and a
+//! restart that keeps everything.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -19,9 +20,39 @@ struct Api {
     platform: Arc<Platform>,
 }
 
+/// Where a test keeps its metadata.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database URL of one test (`None`: the default SQLite file), or `None` when PostgreSQL
+/// is not available outside CI. A PostgreSQL test gets a database of its own.
+async fn database(backend: Backend) -> Option<Option<String>> {
+    use sqlx::Connection;
+    let Backend::Postgres = backend else { return Some(None) };
+    let Ok(server) = std::env::var("CONSORTIA_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the PostgreSQL suite: set CONSORTIA_TEST_POSTGRES (scripts/test does, from scripts/postgres)"
+        );
+        eprintln!("skipped: set CONSORTIA_TEST_POSTGRES=$(scripts/postgres) to run on PostgreSQL");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
+    let name = consortia_platform::db::new_id("consortia_test");
+    // `name` is ours: `consortia_test_` and hex.
+    let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
+    sqlx::query(create).execute(&mut admin).await.unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    Some(Some(format!("{base}/{name}")))
+}
+
 impl Api {
-    async fn open(dir: &std::path::Path) -> (Api, Option<String>) {
-        let config = PlatformConfig { data_dir: dir.to_path_buf(), database_url: None };
+    async fn open(dir: &std::path::Path, database_url: Option<String>) -> (Api, Option<String>) {
+        let config = PlatformConfig { data_dir: dir.to_path_buf(), database_url };
         let (platform, bootstrap) = Platform::open(config).await.unwrap();
         let api = Api { router: router(platform.clone()), platform };
         (api, bootstrap.map(|b| b.password))
@@ -78,9 +109,19 @@ impl Api {
 }
 
 #[tokio::test]
-async fn identity_roles_policies_and_audit() {
+async fn identity_roles_policies_and_audit_on_sqlite() {
+    identity_roles_policies_and_audit(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn identity_roles_policies_and_audit_on_postgres() {
+    identity_roles_policies_and_audit(Backend::Postgres).await;
+}
+
+async fn identity_roles_policies_and_audit(backend: Backend) {
+    let Some(url) = database(backend).await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (api, password) = Api::open(dir.path()).await;
+    let (api, password) = Api::open(dir.path(), url.clone()).await;
     let password = password.expect("a first start creates the administrator");
     let admin = api.token("admin", &password).await;
 
@@ -362,7 +403,7 @@ async fn identity_roles_policies_and_audit() {
 
     // A restart keeps users, organizations and signed-in sessions; no second administrator.
     drop(api);
-    let (api, again) = Api::open(dir.path()).await;
+    let (api, again) = Api::open(dir.path(), url).await;
     assert!(again.is_none());
     let orgs = api.call(Method::GET, "/v1/orgs", Some(&alice), Value::Null).await.1;
     assert_eq!(orgs[0]["id"], json!(org1));
@@ -371,7 +412,7 @@ async fn identity_roles_policies_and_audit() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_swagger_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (api, _) = Api::open(dir.path()).await;
+    let (api, _) = Api::open(dir.path(), None).await;
     let (status, doc) = api.call(Method::GET, "/openapi.json", None, Value::Null).await;
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().unwrap();
