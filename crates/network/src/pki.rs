@@ -49,9 +49,30 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
         params.distinguished_name.push(DnType::CommonName, format!("{consortium} CA"));
         params.distinguished_name.push(DnType::OrganizationName, consortium);
+        // One level of member-organization CAs may sit under it.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Ok(params)
+    }
+
+    fn member_params(consortium: &str, org: &str) -> Result<CertificateParams, NetError> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name.push(DnType::CommonName, format!("{org} CA"));
+        params.distinguished_name.push(DnType::OrganizationName, org);
+        params.distinguished_name.push(DnType::OrganizationalUnitName, consortium);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         Ok(params)
+    }
+
+    /// A member organization's identity: a CA certificate under this one, with which the
+    /// organization issues its nodes' certificates.
+    pub fn issue_member(&self, consortium: &str, org: &str) -> Result<Ca, NetError> {
+        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(rcgen_error)?;
+        let params = Self::member_params(consortium, org)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
+        let key_pem = key.serialize_pem();
+        Ok(Ca { issuer: Issuer::new(params, key), cert_pem: cert.pem(), key_pem })
     }
 
     pub fn cert_pem(&self) -> &str {

@@ -47,7 +47,7 @@ impl FromRequestParts<Arc<Platform>> for Ctx {
 }
 
 /// 400 unless `name` (trimmed) is 1 to 64 characters; the trimmed name.
-fn check_name<'a>(kind: &str, name: &'a str) -> ApiResult<&'a str> {
+pub(crate) fn check_name<'a>(kind: &str, name: &'a str) -> ApiResult<&'a str> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 {
         return Err(ApiError::bad_request(
@@ -392,8 +392,19 @@ fn org_view(r: &sqlx::any::AnyRow) -> OrgView {
     }
 }
 
+/// The id of the user called `username` (404 if none).
+pub(crate) async fn user_id_by_name(platform: &Platform, username: &str) -> ApiResult<String> {
+    Ok(sqlx::query("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(&platform.db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no user {username}")))?
+        .get(0))
+}
+
 /// 404 unless the organization exists.
-async fn org_exists(platform: &Platform, org: &str) -> ApiResult<()> {
+pub(crate) async fn org_exists(platform: &Platform, org: &str) -> ApiResult<()> {
     let found = sqlx::query("SELECT 1 FROM orgs WHERE id = $1")
         .bind(org)
         .fetch_optional(&platform.db)
@@ -485,13 +496,7 @@ pub async fn add_member(
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let req: AddMemberRequest = json_body(body)?;
     allowed(&platform, &caller, &org, "member:add").await?;
-    let user_id: String = sqlx::query("SELECT id FROM users WHERE username = $1")
-        .bind(&req.username)
-        .fetch_optional(&platform.db)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no user {}", req.username)))?
-        .get(0);
+    let user_id = user_id_by_name(&platform, &req.username).await?;
     sqlx::query("INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(&org)
         .bind(&user_id)

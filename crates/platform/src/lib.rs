@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod consortiums;
 pub mod db;
 
 use std::path::PathBuf;
@@ -120,7 +121,7 @@ pub fn db_error(e: sqlx::Error) -> ApiError {
 #[openapi(
     info(
         title = "Consortia platform API",
-        description = "The control plane: users, organizations, roles and policies, the audit log. \
+        description = "The control plane: users, organizations, roles and policies, consortiums (invitations, join requests, approvals), the audit log. \
             Authenticate with `POST /v1/auth/login`, then send `Authorization: Bearer <access_token>` \
             (or an API key)."
     ),
@@ -144,6 +145,17 @@ pub fn db_error(e: sqlx::Error) -> ApiError {
         api::attach_policy,
         api::detach_policy,
         api::audit,
+        consortiums::create,
+        consortiums::list,
+        consortiums::show,
+        consortiums::invite,
+        consortiums::my_invitations,
+        consortiums::accept,
+        consortiums::decline,
+        consortiums::request_join,
+        consortiums::list_requests,
+        consortiums::approve,
+        consortiums::reject,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -168,6 +180,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(consortiums::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))
