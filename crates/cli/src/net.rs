@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_hosts::process::Signal;
 use consortia_node::network::pki::Ca;
 use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validator};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -332,7 +333,7 @@ pub(crate) async fn down(args: DownArgs) -> Result<()> {
     let mut stopping = Vec::new();
     for node_dir in &dirs {
         if let Some(pid) = running_pid(node_dir) {
-            kill(pid, "TERM")?;
+            kill(pid, Signal::Term)?;
             stopping.push((node_dir.clone(), pid));
         }
     }
@@ -343,7 +344,7 @@ pub(crate) async fn down(args: DownArgs) -> Result<()> {
     for (node_dir, pid) in &stopping {
         if running_pid(node_dir).is_some() {
             eprintln!("{} did not stop in 15 s; killing it", node_dir.display());
-            kill(*pid, "KILL")?;
+            kill(*pid, Signal::Kill)?;
         }
         let _ = std::fs::remove_file(node_dir.join("node.pid"));
     }
@@ -351,13 +352,8 @@ pub(crate) async fn down(args: DownArgs) -> Result<()> {
     Ok(())
 }
 
-fn kill(pid: u32, signal: &str) -> Result<()> {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .context("cannot run `kill`")?;
-    if !status.success() {
+fn kill(pid: u32, signal: Signal) -> Result<()> {
+    if !consortia_hosts::process::signal(pid, signal) {
         bail!("could not signal process {pid}");
     }
     Ok(())

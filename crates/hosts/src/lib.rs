@@ -1,0 +1,81 @@
+//! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, and [`local`], which
+//! runs nodes as processes of this machine.
+//!
+//! The platform talks to hosts only through [`HostDriver`]: create a node from a
+//! [`NodeSpec`] (its command line and files), start, stop, remove, read its log, ask its
+//! status. A Docker driver (containers from an image, files as a volume) and a Kubernetes
+//! driver (a StatefulSet per node) implement the same calls; nothing above the trait changes.
+//! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
+
+pub mod local;
+pub mod process;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+/// A future a driver returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a host could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("no node `{0}` on this host")]
+    UnknownNode(String),
+    #[error("a node `{0}` already exists on this host")]
+    Exists(String),
+    #[error("node name `{0}` is not usable: use letters, digits, `-` and `_`")]
+    BadName(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What to run for one node: the node program's arguments, its environment, and the files it
+/// reads (configuration, genesis, keys, certificates), by path relative to its directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// Unique on the host; also the node's directory name.
+    pub name: String,
+    /// Arguments of the node program (`node --config node.toml`).
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// What a node is doing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Created, or stopped on request.
+    Stopped,
+    Running {
+        pid: u32,
+        /// Times the driver restarted it after it exited on its own.
+        restarts: u32,
+    },
+    /// It exited on its own; the driver starts it again after a pause.
+    Restarting { restarts: u32, last_exit: String },
+}
+
+/// A host that runs nodes.
+pub trait HostDriver: Send + Sync + std::fmt::Debug {
+    /// `local`, `docker`, `kubernetes`.
+    fn kind(&self) -> &'static str;
+    /// Prepares a node (writes its files); it does not start it.
+    fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>>;
+    /// Starts the node and keeps it running: a node that exits on its own is started again
+    /// with backoff. Starting a running node does nothing.
+    fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    /// Stops the node (SIGTERM, then SIGKILL after a grace period) and keeps its files.
+    fn stop<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    /// Stops the node and deletes its files.
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    /// The last `lines` lines of the node's output.
+    fn logs<'a>(
+        &'a self,
+        name: &'a str,
+        lines: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, HostError>>;
+    fn status<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<NodeStatus, HostError>>;
+}

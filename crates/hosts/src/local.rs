@@ -1,0 +1,358 @@
+//! Nodes as processes of this machine: each in its own directory under the driver's root
+//! (its files, `node.log`, `node.pid`) and its own process group, so nodes outlive the
+//! platform (a chain never needs the platform). A node that exits on its own is started again
+//! after 1 s, 2 s, 4 s … up to 30 s (a run of a minute resets the pause). A driver opened on a
+//! root whose nodes still run (the platform restarted) adopts them and supervises them again.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::process::{cmdline, terminate};
+use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus};
+
+/// How long a node gets to stop after SIGTERM before SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(10);
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// How often an adopted process (not our child: no exit notification) is checked.
+const POLL: Duration = Duration::from_millis(200);
+/// Most bytes of a log read for a tail.
+const LOG_TAIL_BYTES: u64 = 1 << 20;
+
+/// Runs nodes as local processes of `program` (the `consortia` binary).
+#[derive(Debug)]
+pub struct LocalDriver {
+    root: PathBuf,
+    program: PathBuf,
+    nodes: Mutex<HashMap<String, Supervisor>>,
+}
+
+#[derive(Debug)]
+struct Supervisor {
+    status: Arc<Mutex<NodeStatus>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn io(e: impl std::fmt::Display) -> HostError {
+    HostError::Io(e.to_string())
+}
+
+fn check_name(name: &str) -> Result<(), HostError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(HostError::BadName(name.to_owned())) }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LocalDriver {
+    /// A driver whose nodes live under `root`, run with `program`. Nodes of an earlier driver
+    /// on the same root that still run are adopted: supervised again, restarted if they exit.
+    pub fn open(root: &Path, program: &Path) -> Result<LocalDriver, HostError> {
+        std::fs::create_dir_all(root).map_err(io)?;
+        let driver = LocalDriver {
+            root: root.to_path_buf(),
+            program: program.to_path_buf(),
+            nodes: Mutex::new(HashMap::new()),
+        };
+        for entry in std::fs::read_dir(root).map_err(io)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = driver.live_pid(&name) {
+                tracing::info!(target: "hosts::local", node = %name, pid, "adopting a running node");
+                driver.supervise(&name, Some(pid))?;
+            }
+        }
+        Ok(driver)
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn spec(&self, name: &str) -> Result<NodeSpec, HostError> {
+        check_name(name)?;
+        let raw = std::fs::read(self.dir(name).join("spec.json"))
+            .map_err(|_| HostError::UnknownNode(name.to_owned()))?;
+        serde_json::from_slice(&raw).map_err(io)
+    }
+
+    /// The pid in the node's pid file, if that process runs our program.
+    fn live_pid(&self, name: &str) -> Option<u32> {
+        let pid: u32 =
+            std::fs::read_to_string(self.dir(name).join("node.pid")).ok()?.trim().parse().ok()?;
+        let program = self.program.file_name()?.to_string_lossy().into_owned();
+        cmdline(pid).filter(|c| c.contains(&program)).map(|_| pid)
+    }
+
+    fn supervise(&self, name: &str, adopt: Option<u32>) -> Result<(), HostError> {
+        let spec = self.spec(name)?;
+        let mut nodes = lock(&self.nodes);
+        if nodes.get(name).is_some_and(|s| !s.task.is_finished()) {
+            return Ok(());
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let status = Arc::new(Mutex::new(match adopt {
+            Some(pid) => NodeStatus::Running { pid, restarts: 0 },
+            None => NodeStatus::Stopped,
+        }));
+        let run = Run {
+            dir: self.dir(name),
+            program: self.program.clone(),
+            spec,
+            status: status.clone(),
+        };
+        let task = tokio::spawn(run.supervise(stop_rx, adopt));
+        nodes.insert(name.to_owned(), Supervisor { status, stop, task });
+        Ok(())
+    }
+}
+
+impl Drop for LocalDriver {
+    /// The nodes keep running (they are their own process groups); only supervision ends, and
+    /// a driver opened later on the same root adopts them.
+    fn drop(&mut self) {
+        for s in lock(&self.nodes).values() {
+            s.task.abort();
+        }
+    }
+}
+
+/// One node's supervision.
+struct Run {
+    dir: PathBuf,
+    program: PathBuf,
+    spec: NodeSpec,
+    status: Arc<Mutex<NodeStatus>>,
+}
+
+impl Run {
+    fn set(&self, status: NodeStatus) {
+        *lock(&self.status) = status;
+    }
+
+    fn note(&self, line: &str) {
+        if let Ok(mut log) =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("node.log"))
+        {
+            let _ = writeln!(log, "[consortia-hosts] {line}");
+        }
+    }
+
+    async fn supervise(self, mut stop: watch::Receiver<bool>, mut adopt: Option<u32>) {
+        let mut restarts = 0;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let started = Instant::now();
+            let exit = match adopt.take() {
+                Some(pid) => self.watch_adopted(pid, restarts, &mut stop).await,
+                None => self.run_child(restarts, &mut stop).await,
+            };
+            let Some(exit) = exit else {
+                // Stopped on request.
+                let _ = std::fs::remove_file(self.dir.join("node.pid"));
+                self.set(NodeStatus::Stopped);
+                return;
+            };
+            let _ = std::fs::remove_file(self.dir.join("node.pid"));
+            if started.elapsed() >= HEALTHY_RUN {
+                pause = FIRST_PAUSE;
+            }
+            restarts += 1;
+            self.note(&format!("node exited ({exit}); starting it again in {} s", pause.as_secs()));
+            tracing::warn!(target: "hosts::local", node = %self.spec.name, %exit, restarts, "node exited; restarting");
+            self.set(NodeStatus::Restarting { restarts, last_exit: exit });
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {
+                    self.set(NodeStatus::Stopped);
+                    return;
+                }
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// Runs the node as our child until it exits (`Some(how)`) or is stopped (`None`).
+    async fn run_child(&self, restarts: u32, stop: &mut watch::Receiver<bool>) -> Option<String> {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("node.log"));
+        let (out, err) = match log.and_then(|l| Ok((l.try_clone()?, l))) {
+            Ok(pair) => pair,
+            Err(e) => return Some(format!("cannot open its log: {e}")),
+        };
+        let child = tokio::process::Command::new(&self.program)
+            .args(&self.spec.args)
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return Some(format!("cannot start {}: {e}", self.program.display())),
+        };
+        let pid = child.id().unwrap_or(0);
+        let _ = std::fs::write(self.dir.join("node.pid"), pid.to_string());
+        self.set(NodeStatus::Running { pid, restarts });
+        tokio::select! {
+            status = child.wait() => Some(match status {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            }),
+            _ = stop.changed() => {
+                terminate(pid, GRACE).await;
+                let _ = child.wait().await;
+                None
+            }
+        }
+    }
+
+    /// Watches a node another driver started, until it exits or is stopped.
+    async fn watch_adopted(
+        &self,
+        pid: u32,
+        restarts: u32,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<String> {
+        self.set(NodeStatus::Running { pid, restarts });
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {
+                    if cmdline(pid).is_none() {
+                        return Some("exited while adopted".into());
+                    }
+                }
+                _ = stop.changed() => {
+                    terminate(pid, GRACE).await;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// A relative path inside a node's directory (no `..`, not absolute).
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf, HostError> {
+    let path = Path::new(rel);
+    if rel.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(HostError::Io(format!("file path `{rel}` must be relative, without `..`")));
+    }
+    Ok(dir.join(path))
+}
+
+impl HostDriver for LocalDriver {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>> {
+        Box::pin(async move {
+            check_name(&spec.name)?;
+            let dir = self.dir(&spec.name);
+            if dir.join("spec.json").exists() {
+                return Err(HostError::Exists(spec.name));
+            }
+            for (rel, _) in &spec.files {
+                inside(&dir, rel)?;
+            }
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            for (rel, bytes) in &spec.files {
+                let path = inside(&dir, rel)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io)?;
+                }
+                std::fs::write(&path, bytes).map_err(io)?;
+            }
+            let json = serde_json::to_vec_pretty(&spec).map_err(io)?;
+            std::fs::write(dir.join("spec.json"), json).map_err(io)
+        })
+    }
+
+    fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            let adopt = self.live_pid(name);
+            self.supervise(name, adopt)
+        })
+    }
+
+    fn stop<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            self.spec(name)?;
+            let supervisor = lock(&self.nodes).remove(name);
+            match supervisor {
+                Some(s) => {
+                    let _ = s.stop.send(true);
+                    let _ = s.task.await;
+                }
+                // Running without supervision (nobody started it since the driver opened).
+                None => {
+                    if let Some(pid) = self.live_pid(name) {
+                        terminate(pid, GRACE).await;
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(self.dir(name).join("node.pid"));
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            self.stop(name).await?;
+            std::fs::remove_dir_all(self.dir(name)).map_err(io)
+        })
+    }
+
+    fn logs<'a>(
+        &'a self,
+        name: &'a str,
+        lines: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, HostError>> {
+        Box::pin(async move {
+            self.spec(name)?;
+            let path = self.dir(name).join("node.log");
+            let Ok(bytes) = tail_bytes(&path, LOG_TAIL_BYTES) else { return Ok(vec![]) };
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            Ok(all[all.len().saturating_sub(lines)..].iter().map(|l| (*l).to_owned()).collect())
+        })
+    }
+
+    fn status<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<NodeStatus, HostError>> {
+        Box::pin(async move {
+            self.spec(name)?;
+            if let Some(s) = lock(&self.nodes).get(name) {
+                return Ok(lock(&s.status).clone());
+            }
+            Ok(match self.live_pid(name) {
+                Some(pid) => NodeStatus::Running { pid, restarts: 0 },
+                None => NodeStatus::Stopped,
+            })
+        })
+    }
+}
+
+/// The last `max` bytes of a file.
+fn tail_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
