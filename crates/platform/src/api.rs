@@ -18,10 +18,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, ACCESS_TTL_S, Caller};
 use crate::authz::{self, PolicyDocument, Role};
 use crate::db::{new_id, now_ms};
-use crate::{Platform, db_error};
+use crate::{Platform, db_error, db_error_or_duplicate};
 
 type AppState = State<Arc<Platform>>;
-type Body = Result<Bytes, BytesRejection>;
+/// A request body, read by [`json_body`].
+pub(crate) type Body = Result<Bytes, BytesRejection>;
 
 /// The platform and the authenticated caller of a request (the middleware put it there).
 #[derive(Debug)]
@@ -503,13 +504,9 @@ pub async fn add_member(
         .bind(req.role.as_str())
         .execute(&platform.db)
         .await
-        .map_err(|e| match db_error(e) {
-            c if c.status == StatusCode::CONFLICT => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{} is already a member; change the role with PUT", req.username),
-            ),
-            other => other,
+        .map_err(|e| {
+            let message = format!("{} is already a member; change the role with PUT", req.username);
+            db_error_or_duplicate(e, "conflict", message)
         })?;
     let view = MemberView { user_id, username: req.username, role: req.role };
     Ok((StatusCode::CREATED, Json(view)))

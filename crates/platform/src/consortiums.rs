@@ -6,9 +6,7 @@
 //! issues its nodes' certificates). A user takes part in a consortium through one
 //! organization only.
 
-use axum::body::Bytes;
 use axum::extract::Path;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,13 +16,11 @@ use sqlx::Row;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-use crate::api::{Ctx, check_name, org_exists, user_id_by_name};
+use crate::api::{Body, Ctx, check_name, org_exists, user_id_by_name};
 use crate::auth::Caller;
 use crate::authz;
 use crate::db::{new_id, now_ms};
-use crate::{Platform, db_error};
-
-type Body = Result<Bytes, BytesRejection>;
+use crate::{Platform, db_error, db_error_or_duplicate};
 
 pub(crate) fn routes() -> Router<Arc<Platform>> {
     Router::new()
@@ -673,10 +669,7 @@ async fn vote(
     .bind(now)
     .execute(&mut *tx)
     .await
-    .map_err(|e| match db_error(e) {
-        c if c.status == StatusCode::CONFLICT => conflict("already_voted", format!("{voter} has already voted")),
-        other => other,
-    })?;
+    .map_err(|e| db_error_or_duplicate(e, "already_voted", format!("{voter} has already voted")))?;
     let members: i64 =
         sqlx::query("SELECT COUNT(*) FROM consortium_members WHERE consortium_id = $1")
             .bind(consortium)

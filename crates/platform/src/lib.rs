@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod chains;
 pub mod consortiums;
 pub mod db;
 
@@ -117,6 +118,14 @@ pub fn db_error(e: sqlx::Error) -> ApiError {
     ApiError::internal(e)
 }
 
+/// [`db_error`], with a duplicate reported as `code` and `message`.
+pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<String>) -> ApiError {
+    match db_error(e) {
+        c if c.status == StatusCode::CONFLICT => ApiError::new(StatusCode::CONFLICT, code, message),
+        other => other,
+    }
+}
+
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
@@ -156,6 +165,12 @@ pub fn db_error(e: sqlx::Error) -> ApiError {
         consortiums::list_requests,
         consortiums::approve,
         consortiums::reject,
+        chains::create_host,
+        chains::list_hosts,
+        chains::create_chain,
+        chains::show_chain,
+        chains::invite_org,
+        chains::add_node,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -181,6 +196,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(consortiums::routes())
+        .merge(chains::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))
