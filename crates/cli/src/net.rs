@@ -18,7 +18,7 @@ use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validat
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::keys::{now_ms, write_secret};
-use crate::node::{NodeFile, P2pFile};
+use consortia_node::config::{NodeFile, P2pFile};
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -237,8 +237,10 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             started_here.push((node_dir.clone(), start_node(node_dir)?));
         }
     }
-    let files: Vec<NodeFile> =
-        dirs.iter().map(|d| NodeFile::read(&d.join("node.toml"))).collect::<Result<_>>()?;
+    let files: Vec<NodeFile> = dirs
+        .iter()
+        .map(|d| crate::node::read_node_file(&d.join("node.toml")))
+        .collect::<Result<_>>()?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")?);

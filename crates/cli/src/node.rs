@@ -1,98 +1,58 @@
 //! `consortia node --config FILE`: one validator or observer of a multi-node chain.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use consortia_node::config::NodeFile;
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::network::{NetworkConfig, PeerId, TlsIdentity};
 use consortia_node::{Node, NodeConfig};
 use consortia_types::Genesis;
-use serde::{Deserialize, Serialize};
 
 use crate::keys::read_key;
 
-/// A node's configuration file (TOML). Relative paths are relative to the file's directory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NodeFile {
-    /// A name for logs and people.
-    pub(crate) name: String,
-    pub(crate) data_dir: PathBuf,
-    pub(crate) genesis: PathBuf,
-    /// The consensus key (PKCS#8 PEM). Leave it out to run an observer: a full node that
-    /// follows the chain without voting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) validator_key: Option<PathBuf>,
-    /// The HTTP API (REST) address.
-    pub(crate) http: SocketAddr,
-    pub(crate) p2p: P2pFile,
-    #[serde(default = "default_max_txs")]
-    pub(crate) mempool_max_txs: usize,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct P2pFile {
-    pub(crate) listen: SocketAddr,
-    /// Other nodes' P2P addresses (`host:port`), dialed and kept connected.
-    #[serde(default)]
-    pub(crate) peers: Vec<String>,
-    /// The consortium CA certificate (PEM).
-    pub(crate) ca: PathBuf,
-    /// This node's TLS certificate (PEM), issued by the CA for its node key.
-    pub(crate) cert: PathBuf,
-    /// This node's Ed25519 node key (PKCS#8 PEM); genesis lists its public key.
-    pub(crate) key: PathBuf,
-}
-
-fn default_max_txs() -> usize {
-    MempoolConfig::default().max_txs
-}
-
-impl NodeFile {
-    pub(crate) fn read(path: &Path) -> Result<NodeFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read node config {}", path.display()))?;
-        let mut file: NodeFile = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid node config", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut file.data_dir,
-            &mut file.genesis,
-            &mut file.p2p.ca,
-            &mut file.p2p.cert,
-            &mut file.p2p.key,
-        ] {
-            *p = base.join(&*p);
-        }
-        if let Some(k) = file.validator_key.as_mut() {
-            *k = base.join(&*k);
-        }
-        file.validate()?;
-        Ok(file)
+/// Reads a node's configuration file, resolving its paths against the file's directory.
+pub(crate) fn read_node_file(path: &Path) -> Result<NodeFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read node config {}", path.display()))?;
+    let mut file: NodeFile = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid node config", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in [
+        &mut file.data_dir,
+        &mut file.genesis,
+        &mut file.p2p.ca,
+        &mut file.p2p.cert,
+        &mut file.p2p.key,
+    ] {
+        *p = base.join(&*p);
     }
-
-    /// Every problem at once, so a hand-edited file is fixed in one pass.
-    fn validate(&self) -> Result<()> {
-        let mut problems = Vec::new();
-        let mut need = |what: &str, p: &Path| {
-            if !p.is_file() {
-                problems.push(format!("{what} {} does not exist", p.display()));
-            }
-        };
-        need("genesis", &self.genesis);
-        need("p2p.ca", &self.p2p.ca);
-        need("p2p.cert", &self.p2p.cert);
-        need("p2p.key", &self.p2p.key);
-        if let Some(k) = &self.validator_key {
-            need("validator_key", k);
-        }
-        if self.http == self.p2p.listen {
-            problems.push("http and p2p.listen must be different addresses".into());
-        }
-        if problems.is_empty() { Ok(()) } else { bail!("node config: {}", problems.join("; ")) }
+    if let Some(k) = file.validator_key.as_mut() {
+        *k = base.join(&*k);
     }
+    validate(&file)?;
+    Ok(file)
+}
+
+/// Every problem at once, so a hand-edited file is fixed in one pass.
+fn validate(file: &NodeFile) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut need = |what: &str, p: &Path| {
+        if !p.is_file() {
+            problems.push(format!("{what} {} does not exist", p.display()));
+        }
+    };
+    need("genesis", &file.genesis);
+    need("p2p.ca", &file.p2p.ca);
+    need("p2p.cert", &file.p2p.cert);
+    need("p2p.key", &file.p2p.key);
+    if let Some(k) = &file.validator_key {
+        need("validator_key", k);
+    }
+    if file.http == file.p2p.listen {
+        problems.push("http and p2p.listen must be different addresses".into());
+    }
+    if problems.is_empty() { Ok(()) } else { bail!("node config: {}", problems.join("; ")) }
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -129,7 +89,7 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
 }
 
 pub(crate) async fn run(config: &Path) -> Result<()> {
-    let file = NodeFile::read(config)?;
+    let file = read_node_file(config)?;
     let node = open(&file)?;
     let name = file.name.clone();
     let p2p = file.p2p.listen;

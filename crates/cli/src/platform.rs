@@ -21,8 +21,12 @@ pub(crate) struct PlatformArgs {
 }
 
 pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
-    let config =
-        PlatformConfig { data_dir: args.data_dir.clone(), database_url: args.database_url };
+    let program = std::env::current_exe().context("cannot find this program's path")?;
+    let config = PlatformConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url,
+        node_program: Some(program),
+    };
     let (platform, bootstrap) = Platform::open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {} (is a platform already running there?)", args.listen)

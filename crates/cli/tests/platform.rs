@@ -1,5 +1,8 @@
 //! `consortia platform` as a process: the one-time administrator credentials, login over
-//! HTTP, and a restart that keeps the data and prints no new credentials.
+//! HTTP, a restart that keeps the data and prints no new credentials; and the whole Baidu flow
+//! with two users through to a running 4-validator chain on local hosts and a committed
+//! transaction, which keeps running while the platform is down and is still there after it
+//! comes back.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -8,7 +11,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{BIN, http};
+use common::{BIN, hex_tx, http, notarize_tx, post_json, tx_hash, wait_committed};
+use consortia_crypto::{PrivateKey, Scheme};
 use serde_json::{Value, json};
 
 struct Platform {
@@ -94,4 +98,157 @@ fn platform_prints_its_admin_once_and_keeps_data_across_restarts() {
         .json()
         .unwrap();
     assert_eq!(orgs[0]["name"], "Acme", "{orgs}");
+}
+
+/// Calls the platform API with a bearer token; the status and JSON body.
+fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = http().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// Kills the nodes the platform's local hosts started (they outlive the platform on purpose).
+struct Nodes(std::path::PathBuf);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        let Ok(hosts) = std::fs::read_dir(self.0.join("hosts")) else { return };
+        for host in hosts.flatten() {
+            for node in std::fs::read_dir(host.path()).into_iter().flatten().flatten() {
+                if let Ok(pid) = std::fs::read_to_string(node.path().join("node.pid")) {
+                    let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let platform = Platform::start(dir.path());
+    let url = platform.url.clone();
+    let admin = login(&url, "admin", &platform.credential("password").unwrap()).1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |token: &str, path: &str, body: Value| {
+        let (status, body) =
+            call(reqwest::Method::POST, &format!("{url}{path}"), token, Some(body));
+        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
+        body
+    };
+    for user in ["user1", "user2"] {
+        post(
+            &admin,
+            "/v1/users",
+            json!({"username": user, "password": format!("{user}-password")}),
+        );
+    }
+    let token = |user: &str| {
+        login(&url, user, &format!("{user}-password")).1["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (u1, u2) = (token("user1"), token("user2"));
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+
+    // The consortium: user 1 leads with org 1, invites user 2, who joins with org 2.
+    let org1 = id(&post(&u1, "/v1/orgs", json!({"name": "Bank"})));
+    let cons = id(&post(&u1, "/v1/consortiums", json!({"name": "Trade", "org_id": org1})));
+    let inv = id(&post(
+        &u1,
+        &format!("/v1/consortiums/{cons}/invitations"),
+        json!({"username": "user2"}),
+    ));
+    post(&u2, &format!("/v1/invitations/{inv}/accept"), json!({}));
+    let org2 = id(&post(&u2, "/v1/orgs", json!({"name": "Shipper"})));
+    let req = id(&post(
+        &u2,
+        &format!("/v1/consortiums/{cons}/join-requests"),
+        json!({"org_id": org2, "invitation_id": inv}),
+    ));
+    let decided =
+        post(&u1, &format!("/v1/consortiums/{cons}/join-requests/{req}/approve"), json!({}));
+    assert_eq!(decided["status"], "approved");
+
+    // The chain wizard: each organization brings two validators on its own local host.
+    let h1 =
+        id(&post(&u1, "/v1/hosts", json!({"org_id": org1, "name": "bank-host", "kind": "local"})));
+    let h2 = id(&post(
+        &u2,
+        "/v1/hosts",
+        json!({"org_id": org2, "name": "shipper-host", "kind": "local"}),
+    ));
+    let chain = post(
+        &u1,
+        "/v1/chains",
+        json!({"consortium_id": cons, "org_id": org1, "name": "ledger", "consensus": "bft"}),
+    );
+    let (chain, chain_id) = (id(&chain), chain["chain_id"].as_u64().unwrap());
+    for n in 0..2 {
+        post(
+            &u1,
+            &format!("/v1/chains/{chain}/nodes"),
+            json!({"org_id": org1, "host_id": h1, "name": format!("bank-{n}")}),
+        );
+    }
+    post(&u1, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org2}));
+    for n in 0..2 {
+        post(
+            &u2,
+            &format!("/v1/chains/{chain}/nodes"),
+            json!({"org_id": org2, "host_id": h2, "name": format!("ship-{n}")}),
+        );
+    }
+    let started = post(&u2, &format!("/v1/chains/{chain}/start"), json!({}));
+    assert_eq!(started["status"], "running", "{started}");
+    let nodes: Vec<String> = started["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["http_url"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(nodes.len(), 4);
+    // Starting twice is an illegal step.
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{url}/v1/chains/{chain}/start"),
+        &u1,
+        Some(json!({})),
+    );
+    assert_eq!((status, body["code"].as_str()), (409, Some("illegal_step")), "{body}");
+
+    // A transaction sent to one organization's node is committed on the other's.
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let tx = notarize_tx(&key, chain_id, 0, "bill-of-lading-1", b"cargo");
+    let (status, body) =
+        post_json(&http(), &format!("{}/v1/transactions", nodes[0]), &json!({"tx": hex_tx(&tx)}));
+    assert_eq!(status, 202, "{body}");
+    wait_committed(&http(), &nodes[3], &tx_hash(&tx));
+
+    // The platform goes away; the chain does not need it.
+    drop(platform);
+    let tx = notarize_tx(&key, chain_id, 1, "bill-of-lading-2", b"cargo");
+    post_json(&http(), &format!("{}/v1/transactions", nodes[1]), &json!({"tx": hex_tx(&tx)}));
+    wait_committed(&http(), &nodes[2], &tx_hash(&tx));
+
+    // Back again: everything is still there, and the chain is still running.
+    let platform = Platform::start(dir.path());
+    let (status, view) =
+        call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}", platform.url), &u1, None);
+    assert_eq!((status, view["status"].as_str()), (200, Some("running")), "{view}");
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 4);
+    let (_, consortium) =
+        call(reqwest::Method::GET, &format!("{}/v1/consortiums/{cons}", platform.url), &u2, None);
+    assert_eq!(consortium["members"].as_array().unwrap().len(), 2);
+    let tx = notarize_tx(&key, chain_id, 2, "bill-of-lading-3", b"cargo");
+    post_json(&http(), &format!("{}/v1/transactions", nodes[2]), &json!({"tx": hex_tx(&tx)}));
+    wait_committed(&http(), &nodes[0], &tx_hash(&tx));
 }

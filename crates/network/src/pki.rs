@@ -65,6 +65,18 @@ impl Ca {
         Ok(params)
     }
 
+    /// A member organization's CA that [`Ca::issue_member`] made, from its certificate and key.
+    pub fn load_member(
+        consortium: &str,
+        org: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<Ca, NetError> {
+        let key = KeyPair::from_pem(key_pem).map_err(rcgen_error)?;
+        let issuer = Issuer::new(Self::member_params(consortium, org)?, key);
+        Ok(Ca { issuer, cert_pem: cert_pem.to_owned(), key_pem: key_pem.to_owned() })
+    }
+
     /// A member organization's identity: a CA certificate under this one, with which the
     /// organization issues its nodes' certificates.
     pub fn issue_member(&self, consortium: &str, org: &str) -> Result<Ca, NetError> {

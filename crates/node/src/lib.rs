@@ -9,6 +9,7 @@
 //!
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 
+pub mod config;
 mod driver;
 pub mod mempool;
 mod p2p;

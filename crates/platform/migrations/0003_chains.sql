@@ -24,6 +24,8 @@ CREATE TABLE chains (
     block_interval_ms BIGINT NOT NULL,
     -- configuring | starting | running | failed
     status TEXT NOT NULL,
+    -- Why the last start failed.
+    failure TEXT,
     created_by TEXT NOT NULL REFERENCES users (id),
     created_ms BIGINT NOT NULL,
     UNIQUE (consortium_id, name)
@@ -44,6 +46,9 @@ CREATE TABLE chain_nodes (
     name TEXT NOT NULL,
     -- validator | observer
     role TEXT NOT NULL,
+    -- Assigned when the chain starts.
+    http_port BIGINT,
+    p2p_port BIGINT,
     created_ms BIGINT NOT NULL,
     UNIQUE (chain_id, name)
 );

@@ -212,6 +212,10 @@ pub struct ChainNodeView {
     pub host_id: String,
     /// `validator` or `observer`.
     pub role: String,
+    /// The node's REST API (its Ethereum JSON-RPC is at `/rpc`), once the chain started.
+    pub http_url: Option<String>,
+    /// Its peer-to-peer address, once the chain started.
+    pub p2p_address: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -234,6 +238,8 @@ pub struct ChainView {
     pub next_step: String,
     /// What still keeps it from starting.
     pub problems: Vec<String>,
+    /// Why the last start failed.
+    pub failure: Option<String>,
 }
 
 /// Step 1: create a chain in a consortium (the chain id is assigned at once)
@@ -331,9 +337,9 @@ async fn consortium_member(platform: &Platform, consortium: &str, org: &str) -> 
     })
 }
 
-async fn chain_view(platform: &Platform, id: &str) -> ApiResult<ChainView> {
+pub(crate) async fn chain_view(platform: &Platform, id: &str) -> ApiResult<ChainView> {
     let r = sqlx::query(
-        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status FROM chains WHERE id = $1",
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure FROM chains WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&platform.db)
@@ -350,14 +356,29 @@ async fn chain_view(platform: &Platform, id: &str) -> ApiResult<ChainView> {
             .map(|o| o.get(0))
             .collect();
     let nodes: Vec<ChainNodeView> =
-        sqlx::query("SELECT id, name, org_id, host_id, role FROM chain_nodes WHERE chain_id = $1 ORDER BY created_ms, name")
-            .bind(id)
-            .fetch_all(&platform.db)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|n| ChainNodeView { id: n.get(0), name: n.get(1), org_id: n.get(2), host_id: n.get(3), role: n.get(4) })
-            .collect();
+        sqlx::query(
+            "SELECT n.id, n.name, n.org_id, n.host_id, n.role, h.address, n.http_port, n.p2p_port \
+             FROM chain_nodes n JOIN hosts h ON h.id = n.host_id WHERE n.chain_id = $1 ORDER BY n.created_ms, n.name",
+        )
+        .bind(id)
+        .fetch_all(&platform.db)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|n| {
+            let address: String = n.get(5);
+            let at = |port: Option<i64>| port.map(|p| std::net::SocketAddr::new(address.parse().unwrap_or([127, 0, 0, 1].into()), p as u16));
+            ChainNodeView {
+                id: n.get(0),
+                name: n.get(1),
+                org_id: n.get(2),
+                host_id: n.get(3),
+                role: n.get(4),
+                http_url: at(n.get(6)).map(|a| format!("http://{a}")),
+                p2p_address: at(n.get(7)).map(|a| a.to_string()),
+            }
+        })
+        .collect();
     let consensus = Consensus::parse(&r.get::<String, _>(4));
     let status: String = r.get(8);
     let validators = nodes.iter().filter(|n| n.role == "validator").count();
@@ -381,11 +402,16 @@ async fn chain_view(platform: &Platform, id: &str) -> ApiResult<ChainView> {
         nodes,
         next_step: next_step.into(),
         problems,
+        failure: r.get(9),
     })
 }
 
 /// The chain, and 403 unless the caller is in one of its organizations.
-async fn visible_chain(platform: &Platform, caller: &Caller, id: &str) -> ApiResult<ChainView> {
+pub(crate) async fn visible_chain(
+    platform: &Platform,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<ChainView> {
     let chain = chain_view(platform, id).await?;
     if caller.admin {
         return Ok(chain);
@@ -412,8 +438,31 @@ pub async fn show_chain(
     Ok(Json(visible_chain(&platform, &caller, &id).await?))
 }
 
+/// 403 unless the caller may do `action` in one of the chain's organizations.
+pub(crate) async fn allowed_in_any_org(
+    platform: &Platform,
+    caller: &Caller,
+    chain: &ChainView,
+    action: &str,
+) -> ApiResult<()> {
+    if caller.admin {
+        return Ok(());
+    }
+    for org in &chain.orgs {
+        let resource = format!("org/{org}/chains/{}", chain.id);
+        if authz::authorize(&platform.db, caller, org, action, &resource).await.is_ok() {
+            return Ok(());
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("no organization of yours in chain {} allows you {action}", chain.id),
+    ))
+}
+
 /// 409 unless the chain is still being configured.
-fn configuring(chain: &ChainView) -> ApiResult<()> {
+pub(crate) fn configuring(chain: &ChainView) -> ApiResult<()> {
     if chain.status == "configuring" {
         Ok(())
     } else {
@@ -443,20 +492,7 @@ pub async fn invite_org(
     let req: InviteOrgRequest = json_body(body)?;
     let chain = visible_chain(&platform, &caller, &id).await?;
     configuring(&chain)?;
-    let mut allowed = caller.admin;
-    for org in &chain.orgs {
-        let resource = format!("org/{org}/chains/{id}");
-        if authz::authorize(&platform.db, &caller, org, "chain:invite", &resource).await.is_ok() {
-            allowed = true;
-        }
-    }
-    if !allowed {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you may not invite organizations to this chain",
-        ));
-    }
+    allowed_in_any_org(&platform, &caller, &chain, "chain:invite").await?;
     consortium_member(&platform, &chain.consortium_id, &req.org_id).await?;
     sqlx::query("INSERT INTO chain_orgs (chain_id, org_id, joined_ms) VALUES ($1, $2, $3)")
         .bind(&id)
@@ -538,6 +574,12 @@ pub async fn add_node(
         Some(n) => check_name("node", n)?.to_owned(),
         None => format!("node-{}", chain.nodes.len()),
     };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::bad_request(
+            "bad_name",
+            "node names use letters, digits, `-` and `_` (they name directories and certificates)",
+        ));
+    }
     sqlx::query("INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(new_id("node"))
         .bind(&id)

@@ -13,6 +13,7 @@ pub mod authz;
 pub mod chains;
 pub mod consortiums;
 pub mod db;
+pub mod start;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct PlatformConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; default: `sqlite://<data_dir>/platform.db`.
     pub database_url: Option<String>,
+    /// The `consortia` binary local hosts run nodes with (`consortia platform` passes itself).
+    pub node_program: Option<PathBuf>,
 }
 
 /// The running platform's shared state.
@@ -47,6 +50,11 @@ pub struct Platform {
     pub db: AnyPool,
     pub tokens: auth::TokenKey,
     pub data_dir: PathBuf,
+    node_program: Option<PathBuf>,
+    /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
+    /// that local nodes still running are supervised again).
+    hosts:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<dyn consortia_hosts::HostDriver>>>,
     /// An argon2 hash that matches nothing, checked when a login names an unknown user so
     /// that unknown users and wrong passwords take the same time.
     dummy_hash: String,
@@ -78,10 +86,48 @@ impl Platform {
             db: pool,
             tokens,
             data_dir: config.data_dir,
+            node_program: config.node_program,
+            hosts: Default::default(),
             dummy_hash: auth::hash_password(&auth::random_secret())?,
         });
         let bootstrap = platform.bootstrap_admin().await?;
+        if platform.node_program.is_some() {
+            let hosts = sqlx::query("SELECT id FROM hosts")
+                .fetch_all(&platform.db)
+                .await
+                .map_err(|e| PlatformError::Config(format!("database: {e}")))?;
+            for host in hosts {
+                platform.driver(&host.get::<String, _>(0)).map_err(|e| {
+                    PlatformError::Config(format!(
+                        "host {}: {}",
+                        host.get::<String, _>(0),
+                        e.body.message
+                    ))
+                })?;
+            }
+        }
         Ok((platform, bootstrap))
+    }
+
+    /// The driver of a host (all hosts are local for now).
+    pub fn driver(&self, host_id: &str) -> Result<Arc<dyn consortia_hosts::HostDriver>, ApiError> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = hosts.get(host_id) {
+            return Ok(d.clone());
+        }
+        let program = self.node_program.as_deref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_node_program",
+                "this platform was started without a node program; run it as `consortia platform`",
+            )
+        })?;
+        let root = self.data_dir.join("hosts").join(host_id);
+        let driver = consortia_hosts::local::LocalDriver::open(&root, program)
+            .map_err(|e| ApiError::internal(format!("host {host_id}: {e}")))?;
+        let driver: Arc<dyn consortia_hosts::HostDriver> = Arc::new(driver);
+        hosts.insert(host_id.to_owned(), driver.clone());
+        Ok(driver)
     }
 
     async fn bootstrap_admin(&self) -> Result<Option<Bootstrap>, PlatformError> {
@@ -171,6 +217,7 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         chains::show_chain,
         chains::invite_org,
         chains::add_node,
+        start::start_chain,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -197,6 +244,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .merge(api::routes())
         .merge(consortiums::routes())
         .merge(chains::routes())
+        .route("/v1/chains/{id}/start", axum::routing::post(start::start_chain))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))

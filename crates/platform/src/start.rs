@@ -1,0 +1,326 @@
+//! Step 4 of the chain wizard: start. The platform makes what the chain needs (a node key and
+//! a TLS certificate from its organization's CA per node, consensus keys, the genesis, each
+//! node's configuration), hands every node to its host's driver, and waits for the first
+//! committed block. After that the chain needs the platform no more.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_hosts::NodeSpec;
+use consortia_network::pki::Ca;
+use consortia_node::config::{NodeFile, P2pFile};
+use consortia_rpc::{ApiError, ApiResult, ErrorBody};
+use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validator};
+use sqlx::Row;
+
+use crate::api::Ctx;
+use crate::chains::{ChainView, allowed_in_any_org, chain_view, configuring, visible_chain};
+use crate::db::now_ms;
+use crate::{Platform, db_error};
+
+/// How long a start waits for the first committed block.
+const FIRST_BLOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn start_failed(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "start_failed", message)
+}
+
+/// One node as the start sees it.
+struct Planned {
+    row_id: String,
+    name: String,
+    host_id: String,
+    validator: bool,
+    http: SocketAddr,
+    p2p: SocketAddr,
+}
+
+/// Free ports on `address`: held open together so no two are the same, then released for the
+/// nodes (another process could take one in between; the start then fails and says so).
+fn free_ports(address: IpAddr, count: usize) -> Result<Vec<u16>, ApiError> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind((address, 0)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| start_failed(format!("no free ports on {address}: {e}")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)
+}
+
+/// Step 4: start the chain (genesis, certificates, configurations; nodes started through their
+/// hosts; returns once block 1 is committed)
+#[utoipa::path(post, path = "/v1/chains/{id}/start", tag = "chains",
+    responses(
+        (status = 200, description = "Running: block 1 is committed", body = ChainView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not ready (see `problems`) or already started", body = ErrorBody),
+        (status = 502, description = "The nodes did not commit a first block; see `failure` and the node logs", body = ErrorBody),
+    ))]
+pub async fn start_chain(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChainView>> {
+    let chain = visible_chain(&platform, &caller, &id).await?;
+    allowed_in_any_org(&platform, &caller, &chain, "chain:start").await?;
+    configuring(&chain)?;
+    if !chain.problems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_ready",
+            format!("the chain cannot start yet: {}", chain.problems.join("; ")),
+        ));
+    }
+    let claimed = sqlx::query(
+        "UPDATE chains SET status = 'starting', failure = NULL WHERE id = $1 AND status = 'configuring'",
+    )
+    .bind(&id)
+    .execute(&platform.db)
+    .await
+    .map_err(db_error)?;
+    if claimed.rows_affected() == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_step",
+            "the chain is already starting",
+        ));
+    }
+    match launch(&platform, &chain).await {
+        Ok(()) => {
+            sqlx::query("UPDATE chains SET status = 'running' WHERE id = $1")
+                .bind(&id)
+                .execute(&platform.db)
+                .await
+                .map_err(db_error)?;
+            Ok(Json(chain_view(&platform, &id).await?))
+        }
+        Err(e) => {
+            tracing::warn!(target: "platform::start", chain = %id, error = %e.body.message, "start failed");
+            for node in &chain.nodes {
+                if let Ok(driver) = platform.driver(&node.host_id) {
+                    let _ = driver.remove(&spec_name(&id, &node.name)).await;
+                }
+            }
+            sqlx::query("UPDATE chains SET status = 'configuring', failure = $1 WHERE id = $2")
+                .bind(&e.body.message)
+                .bind(&id)
+                .execute(&platform.db)
+                .await
+                .map_err(db_error)?;
+            Err(e)
+        }
+    }
+}
+
+/// A node's name on its host: unique across chains.
+fn spec_name(chain: &str, node: &str) -> String {
+    format!("{chain}-{node}")
+}
+
+async fn launch(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
+    let consortium: (String, String) = {
+        let r = sqlx::query("SELECT name, ca_cert_pem FROM consortiums WHERE id = $1")
+            .bind(&chain.consortium_id)
+            .fetch_one(&platform.db)
+            .await
+            .map_err(db_error)?;
+        (r.get(0), r.get(1))
+    };
+    // Each organization's CA (its identity in the consortium) issues its nodes' certificates.
+    let mut org_cas: HashMap<String, Ca> = HashMap::new();
+    for org in &chain.orgs {
+        let r = sqlx::query(
+            "SELECT o.name, m.cert_pem, m.key_pem FROM consortium_members m JOIN orgs o ON o.id = m.org_id \
+             WHERE m.consortium_id = $1 AND m.org_id = $2",
+        )
+        .bind(&chain.consortium_id)
+        .bind(org)
+        .fetch_one(&platform.db)
+        .await
+        .map_err(db_error)?;
+        let ca = Ca::load_member(
+            &consortium.0,
+            &r.get::<String, _>(0),
+            &r.get::<String, _>(1),
+            &r.get::<String, _>(2),
+        )
+        .map_err(|e| ApiError::internal(format!("organization CA: {e}")))?;
+        org_cas.insert(org.clone(), ca);
+    }
+    let mut planned = Vec::with_capacity(chain.nodes.len());
+    for node in &chain.nodes {
+        let address: String = sqlx::query("SELECT address FROM hosts WHERE id = $1")
+            .bind(&node.host_id)
+            .fetch_one(&platform.db)
+            .await
+            .map_err(db_error)?
+            .get(0);
+        let ip: IpAddr = address.parse().map_err(ApiError::internal)?;
+        let ports = free_ports(ip, 2)?;
+        planned.push(Planned {
+            row_id: node.id.clone(),
+            name: node.name.clone(),
+            host_id: node.host_id.clone(),
+            validator: node.role == "validator",
+            http: SocketAddr::new(ip, ports[0]),
+            p2p: SocketAddr::new(ip, ports[1]),
+        });
+    }
+    let suite = if chain.suite == "sm" { Suite::Sm } else { Suite::Standard };
+    let scheme = if suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
+    let mut validators = vec![];
+    let mut identities = vec![];
+    let mut keys = vec![];
+    for (node, org) in planned.iter().zip(chain.nodes.iter().map(|n| &n.org_id)) {
+        let node_key = PrivateKey::generate(Scheme::Ed25519);
+        let ca = &org_cas[org];
+        let cert = ca
+            .issue(&node.name, &node_key)
+            .map_err(|e| ApiError::internal(format!("certificate: {e}")))?;
+        identities.push(NodeIdentity { name: node.name.clone(), key: node_key.public_key() });
+        let validator_key = node.validator.then(|| PrivateKey::generate(scheme));
+        if let Some(k) = &validator_key {
+            validators.push(Validator {
+                name: node.name.clone(),
+                public_key: k.public_key(),
+                power: 1,
+            });
+        }
+        // The certificate followed by its issuer's: the chain up to the consortium CA.
+        keys.push((node_key, format!("{cert}{}", ca.cert_pem()), validator_key));
+    }
+    let consensus = match chain.consensus {
+        crate::chains::Consensus::Bft => ConsensusKind::Bft,
+        crate::chains::Consensus::Raft => ConsensusKind::Raft,
+        crate::chains::Consensus::Solo => ConsensusKind::Solo,
+    };
+    let genesis = Genesis {
+        chain_id: chain.chain_id as u64,
+        chain_name: chain.name.clone(),
+        suite,
+        time_ms: now_ms() as u64,
+        validators,
+        accounts: vec![],
+        params: ChainParams {
+            consensus,
+            max_block_txs: chain.max_block_txs as u32,
+            block_interval_ms: chain.block_interval_ms as u64,
+            ..ChainParams::default()
+        },
+        nodes: identities,
+    };
+    genesis.validate().map_err(|e| ApiError::bad_request("bad_genesis", e.to_string()))?;
+    let genesis_json = serde_json::to_vec_pretty(&genesis).map_err(ApiError::internal)?;
+    for (i, (node, (node_key, cert_chain, validator_key))) in planned.iter().zip(keys).enumerate() {
+        let file = NodeFile {
+            name: node.name.clone(),
+            data_dir: "data".into(),
+            genesis: "genesis.json".into(),
+            validator_key: validator_key.as_ref().map(|_| "validator.pem".into()),
+            http: node.http,
+            p2p: P2pFile {
+                listen: node.p2p,
+                peers: planned
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, p)| p.p2p.to_string())
+                    .collect(),
+                ca: "ca.crt".into(),
+                cert: "node.crt".into(),
+                key: "node.key".into(),
+            },
+            mempool_max_txs: consortia_node::mempool::MempoolConfig::default().max_txs,
+        };
+        let mut files = vec![
+            (
+                "node.toml".to_owned(),
+                toml::to_string_pretty(&file).map_err(ApiError::internal)?.into_bytes(),
+            ),
+            ("genesis.json".to_owned(), genesis_json.clone()),
+            ("ca.crt".to_owned(), consortium.1.clone().into_bytes()),
+            ("node.crt".to_owned(), cert_chain.into_bytes()),
+            ("node.key".to_owned(), node_key.to_pkcs8_pem().into_bytes()),
+        ];
+        if let Some(k) = validator_key {
+            files.push(("validator.pem".to_owned(), k.to_pkcs8_pem().into_bytes()));
+        }
+        let spec = NodeSpec {
+            name: spec_name(&chain.id, &node.name),
+            args: vec!["node".into(), "--config".into(), "node.toml".into()],
+            // As `consortia up` does: fewer malloc arenas, less resident memory.
+            env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+            files,
+        };
+        let driver = platform.driver(&node.host_id)?;
+        driver.create(spec).await.map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
+        sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
+            .bind(i64::from(node.http.port()))
+            .bind(i64::from(node.p2p.port()))
+            .bind(&node.row_id)
+            .execute(&platform.db)
+            .await
+            .map_err(db_error)?;
+    }
+    for node in &planned {
+        let driver = platform.driver(&node.host_id)?;
+        driver
+            .start(&spec_name(&chain.id, &node.name))
+            .await
+            .map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
+    }
+    wait_for_first_block(platform, chain, &planned).await
+}
+
+/// Polls every node's status until each has committed block 1.
+async fn wait_for_first_block(
+    platform: &Platform,
+    chain: &ChainView,
+    planned: &[Planned],
+) -> ApiResult<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(ApiError::internal)?;
+    let deadline = tokio::time::Instant::now() + FIRST_BLOCK_TIMEOUT;
+    let mut waiting: Vec<&Planned> = planned.iter().collect();
+    while !waiting.is_empty() {
+        let mut still = vec![];
+        for node in waiting {
+            let url = format!("http://{}/v1/status", node.http);
+            let height = match client.get(&url).send().await {
+                Ok(r) => {
+                    r.json::<serde_json::Value>().await.ok().and_then(|v| v["height"].as_u64())
+                }
+                Err(_) => None,
+            };
+            if height.unwrap_or(0) < 1 {
+                still.push(node);
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let node = waiting[0];
+            let driver = platform.driver(&node.host_id)?;
+            let log = driver.logs(&spec_name(&chain.id, &node.name), 8).await.unwrap_or_default();
+            return Err(start_failed(format!(
+                "{} node(s) had not committed block 1 after {} s; node {} logs: {}",
+                waiting.len(),
+                FIRST_BLOCK_TIMEOUT.as_secs(),
+                node.name,
+                log.join(" | ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
