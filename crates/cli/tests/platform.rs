@@ -233,6 +233,62 @@ fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
     assert_eq!(status, 202, "{body}");
     wait_committed(&http(), &nodes[3], &tx_hash(&tx));
 
+    // Nodes: status polled from each, logs, and control authorized by the owning organization
+    // (org 2's operator restarts org 2's node, but cannot touch org 1's; a viewer cannot).
+    post(&admin, "/v1/users", json!({"username": "ops2", "password": "ops2-password"}));
+    post(&u2, &format!("/v1/orgs/{org2}/members"), json!({"username": "ops2", "role": "operator"}));
+    post(&admin, "/v1/users", json!({"username": "viewer1", "password": "viewer1-password"}));
+    post(
+        &u1,
+        &format!("/v1/orgs/{org1}/members"),
+        json!({"username": "viewer1", "role": "viewer"}),
+    );
+    let (ops2, viewer1) = (token("ops2"), token("viewer1"));
+    let (status, statuses) =
+        call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}/nodes"), &ops2, None);
+    assert_eq!(status, 200, "{statuses}");
+    for node in statuses.as_array().unwrap() {
+        assert_eq!(
+            (node["process"].as_str(), node["health"].as_str()),
+            (Some("running"), Some("healthy")),
+            "{node}"
+        );
+        assert!(
+            node["height"].as_u64().unwrap() >= 1 && node["peers"].as_u64().unwrap() == 3,
+            "{node}"
+        );
+    }
+    let control = |token: &str, node: &str, verb: &str| {
+        call(
+            reqwest::Method::POST,
+            &format!("{url}/v1/chains/{chain}/nodes/{node}/{verb}"),
+            token,
+            Some(json!({})),
+        )
+    };
+    assert_eq!(control(&ops2, "bank-0", "restart").0, 403);
+    assert_eq!(control(&viewer1, "bank-0", "stop").0, 403);
+    assert_eq!(control(&ops2, "nope", "restart").0, 404);
+    let (status, restarted) = control(&ops2, "ship-0", "restart");
+    assert_eq!((status, restarted["health"].as_str()), (200, Some("healthy")), "{restarted}");
+    let (status, logs) = call(
+        reqwest::Method::GET,
+        &format!("{url}/v1/chains/{chain}/nodes/ship-0/logs?lines=20"),
+        &ops2,
+        None,
+    );
+    assert!(status == 200 && !logs.as_array().unwrap().is_empty(), "{status} {logs}");
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            &format!("{url}/v1/chains/{chain}/nodes/bank-0/logs"),
+            &ops2,
+            None
+        )
+        .0,
+        403
+    );
+
     // The platform goes away; the chain does not need it.
     drop(platform);
     let tx = notarize_tx(&key, chain_id, 1, "bill-of-lading-2", b"cargo");

@@ -33,7 +33,7 @@ pub(crate) fn routes() -> Router<Arc<Platform>> {
         .route("/v1/chains", post(create_chain))
         .route("/v1/chains/{id}", get(show_chain))
         .route("/v1/chains/{id}/orgs", post(invite_org))
-        .route("/v1/chains/{id}/nodes", post(add_node))
+        .route("/v1/chains/{id}/nodes", post(add_node).get(crate::nodes::list))
 }
 
 /// Where a host's nodes run.

@@ -13,6 +13,7 @@ pub mod authz;
 pub mod chains;
 pub mod consortiums;
 pub mod db;
+pub mod nodes;
 pub mod start;
 
 use std::path::PathBuf;
@@ -218,6 +219,11 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         chains::invite_org,
         chains::add_node,
         start::start_chain,
+        nodes::list,
+        nodes::logs,
+        nodes::stop,
+        nodes::start,
+        nodes::restart,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -245,6 +251,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .merge(consortiums::routes())
         .merge(chains::routes())
         .route("/v1/chains/{id}/start", axum::routing::post(start::start_chain))
+        .route("/v1/chains/{id}/nodes/{node}/logs", axum::routing::get(nodes::logs))
+        .route("/v1/chains/{id}/nodes/{node}/stop", axum::routing::post(nodes::stop))
+        .route("/v1/chains/{id}/nodes/{node}/start", axum::routing::post(nodes::start))
+        .route("/v1/chains/{id}/nodes/{node}/restart", axum::routing::post(nodes::restart))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))

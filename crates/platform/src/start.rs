@@ -119,7 +119,7 @@ pub async fn start_chain(
 }
 
 /// A node's name on its host: unique across chains.
-fn spec_name(chain: &str, node: &str) -> String {
+pub(crate) fn spec_name(chain: &str, node: &str) -> String {
     format!("{chain}-{node}")
 }
 
