@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+mod control;
 mod dev;
 mod keys;
 mod net;
@@ -45,11 +46,37 @@ enum Command {
     Up(net::UpArgs),
     /// Stop the network `up` started.
     Down(net::DownArgs),
-    /// Run one validator or observer of a multi-node chain.
+    /// Run one validator or observer of a multi-node chain (`--config`), or manage a
+    /// platform-run node (`logs`, `restart`).
+    #[command(args_conflicts_with_subcommands = true)]
     Node {
         /// The node's configuration file (TOML); `consortia up` writes one per node.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<control::NodeCommand>,
+    },
+    /// Log in to a platform (the session is kept for the commands below).
+    Login(control::LoginArgs),
+    /// Organizations on the platform.
+    Org {
+        #[command(subcommand)]
+        command: control::OrgCommand,
+    },
+    /// Consortiums: create, invite, accept, join, approve.
+    Consortium {
+        #[command(subcommand)]
+        command: control::ConsortiumCommand,
+    },
+    /// Hosts that run an organization's nodes.
+    Host {
+        #[command(subcommand)]
+        command: control::HostCommand,
+    },
+    /// The chain wizard: create, add-node, invite, start, status.
+    Chain {
+        #[command(subcommand)]
+        command: control::ChainCommand,
     },
     /// Transactions.
     Tx {
@@ -142,7 +169,16 @@ fn main() -> Result<()> {
             Command::Platform(args) => platform::run(args).await,
             Command::Up(args) => net::up(args).await,
             Command::Down(args) => net::down(args).await,
-            Command::Node { config } => node::run(&config).await,
+            Command::Node { command: Some(command), .. } => control::node(command).await,
+            Command::Node { config: Some(config), command: None } => node::run(&config).await,
+            Command::Node { config: None, command: None } => {
+                anyhow::bail!("`consortia node` needs --config FILE (or a subcommand: logs, restart)")
+            }
+            Command::Login(args) => control::login(args).await,
+            Command::Org { command } => control::org(command).await,
+            Command::Consortium { command } => control::consortium(command).await,
+            Command::Host { command } => control::host(command).await,
+            Command::Chain { command } => control::chain(command).await,
             Command::Tx { command: TxCommand::Notarize(args) } => client::notarize(args).await,
             Command::Block { command: BlockCommand::Get { node, height } } => {
                 client::block_get(&node, &height).await

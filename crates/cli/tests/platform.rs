@@ -45,6 +45,15 @@ impl Platform {
         Platform { child, url, banner }
     }
 
+    /// A first start, and the administrator's access token.
+    fn start_as_admin(dir: &std::path::Path) -> (Platform, String) {
+        let platform = Platform::start(dir);
+        let password = platform.credential("password").expect("a first start");
+        let (_, tokens) = login(&platform.url, "admin", &password);
+        let token = tokens["access_token"].as_str().unwrap().to_owned();
+        (platform, token)
+    }
+
     fn credential(&self, field: &str) -> Option<String> {
         self.banner.iter().find_map(|l| l.strip_prefix(&format!("{field}: ")).map(str::to_owned))
     }
@@ -131,12 +140,8 @@ impl Drop for Nodes {
 fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
-    let platform = Platform::start(dir.path());
+    let (platform, admin) = Platform::start_as_admin(dir.path());
     let url = platform.url.clone();
-    let admin = login(&url, "admin", &platform.credential("password").unwrap()).1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let post = |token: &str, path: &str, body: Value| {
         let (status, body) =
             call(reqwest::Method::POST, &format!("{url}{path}"), token, Some(body));
@@ -307,4 +312,86 @@ fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
     let tx = notarize_tx(&key, chain_id, 2, "bill-of-lading-3", b"cargo");
     post_json(&http(), &format!("{}/v1/transactions", nodes[2]), &json!({"tx": hex_tx(&tx)}));
     wait_committed(&http(), &nodes[0], &tx_hash(&tx));
+}
+
+/// Runs `consortia ARGS` as the user whose session lives in `home`; the JSON it printed.
+fn cli(home: &std::path::Path, platform: &str, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("CONSORTIA_HOME", home)
+        .env("CONSORTIA_PLATFORM", platform)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "consortia {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (platform, admin) = Platform::start_as_admin(dir.path());
+    let url = platform.url.clone();
+    for user in ["user1", "user2"] {
+        let body = json!({"username": user, "password": format!("{user}-password")});
+        assert_eq!(
+            call(reqwest::Method::POST, &format!("{url}/v1/users"), &admin, Some(body)).0,
+            201
+        );
+    }
+    let (home1, home2) = (dir.path().join("home1"), dir.path().join("home2"));
+    let as1 = |args: &[&str]| cli(&home1, &url, args);
+    let as2 = |args: &[&str]| cli(&home2, &url, args);
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    as1(&["login", "--username", "user1", "--password", "user1-password"]);
+    as2(&["login", "--username", "user2", "--password", "user2-password"]);
+
+    let org1 = id(as1(&["org", "create", "Bank"]));
+    let cons = id(as1(&["consortium", "create", "Trade", "--org", &org1]));
+    let inv = id(as1(&["consortium", "invite", &cons, "--user", "user2"]));
+    as2(&["consortium", "accept", &inv]);
+    let org2 = id(as2(&["org", "create", "Shipper"]));
+    let req = id(as2(&["consortium", "join", &cons, "--org", &org2, "--invitation", &inv]));
+    assert_eq!(as1(&["consortium", "approve", &cons, &req])["status"], "approved");
+
+    let host = id(as1(&["host", "create", "bank-host", "--org", &org1]));
+    let chain = id(as1(&["chain", "create", "ledger", "--consortium", &cons, "--org", &org1]));
+    for n in 0..4 {
+        as1(&[
+            "chain",
+            "add-node",
+            &chain,
+            "--org",
+            &org1,
+            "--host",
+            &host,
+            "--name",
+            &format!("v{n}"),
+        ]);
+    }
+    as1(&["chain", "invite", &chain, "--org", &org2]);
+    assert_eq!(as1(&["chain", "start", &chain])["status"], "running");
+    assert_eq!(as2(&["chain", "status", &chain])["status"], "running", "org 2 sees the chain");
+    let logs = as1(&["node", "logs", &chain, "v0", "--lines", "5"]);
+    assert!(!logs.as_array().unwrap().is_empty());
+    assert_eq!(as1(&["node", "restart", &chain, "v1"])["health"], "healthy");
+    // Org 2 may not restart org 1's node: the command fails with the platform's reason.
+    let out = Command::new(BIN)
+        .args(["node", "restart", &chain, "v1"])
+        .env("CONSORTIA_HOME", &home2)
+        .env("CONSORTIA_PLATFORM", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
