@@ -1,4 +1,4 @@
-//! The platform's REST API from the command line: `consortia login`, then `org`,
+//! The platform's REST API from the command line: `consortia login`, then `user`, `org`,
 //! `consortium`, `host`, `chain` and `node` commands. The session (platform URL and tokens)
 //! is kept in `$CONSORTIA_HOME/session.json` (default `~/.consortia`, mode 0600); an expired
 //! access token is refreshed once, transparently. Every command prints the platform's JSON
@@ -23,6 +23,17 @@ pub(crate) struct LoginArgs {
     /// Default: read from the `CONSORTIA_PASSWORD` environment variable.
     #[arg(long, env = "CONSORTIA_PASSWORD", hide_env_values = true)]
     password: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user (a platform administrator) or a sub-user of yours (anyone else).
+    Create {
+        username: String,
+        /// Default: read from the `CONSORTIA_NEW_PASSWORD` environment variable.
+        #[arg(long, env = "CONSORTIA_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +237,14 @@ async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Resul
 
 async fn post(path: &str, body: Value) -> Result<()> {
     call(reqwest::Method::POST, path, Some(body)).await
+}
+
+pub(crate) async fn user(command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Create { username, password } => {
+            post("/v1/users", json!({"username": username, "password": password})).await
+        }
+    }
 }
 
 pub(crate) async fn org(command: OrgCommand) -> Result<()> {

@@ -58,6 +58,11 @@ enum Command {
     },
     /// Log in to a platform (the session is kept for the commands below).
     Login(control::LoginArgs),
+    /// Users on the platform.
+    User {
+        #[command(subcommand)]
+        command: control::UserCommand,
+    },
     /// Organizations on the platform.
     Org {
         #[command(subcommand)]
@@ -175,6 +180,7 @@ fn main() -> Result<()> {
                 anyhow::bail!("`consortia node` needs --config FILE (or a subcommand: logs, restart)")
             }
             Command::Login(args) => control::login(args).await,
+            Command::User { command } => control::user(command).await,
             Command::Org { command } => control::org(command).await,
             Command::Consortium { command } => control::consortium(command).await,
             Command::Host { command } => control::host(command).await,

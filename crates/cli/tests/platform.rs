@@ -336,16 +336,17 @@ fn cli(home: &std::path::Path, platform: &str, args: &[&str]) -> Value {
 fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
-    let (platform, admin) = Platform::start_as_admin(dir.path());
+    let platform = Platform::start(dir.path());
     let url = platform.url.clone();
+    let (home0, home1, home2) =
+        (dir.path().join("home0"), dir.path().join("home1"), dir.path().join("home2"));
+    let password = platform.credential("password").unwrap();
+    cli(&home0, &url, &["login", "--username", "admin", "--password", &password]);
     for user in ["user1", "user2"] {
-        let body = json!({"username": user, "password": format!("{user}-password")});
-        assert_eq!(
-            call(reqwest::Method::POST, &format!("{url}/v1/users"), &admin, Some(body)).0,
-            201
-        );
+        let created =
+            cli(&home0, &url, &["user", "create", user, "--password", &format!("{user}-password")]);
+        assert_eq!(created["username"], user);
     }
-    let (home1, home2) = (dir.path().join("home1"), dir.path().join("home2"));
     let as1 = |args: &[&str]| cli(&home1, &url, args);
     let as2 = |args: &[&str]| cli(&home2, &url, args);
     let id = |v: Value| v["id"].as_str().unwrap().to_owned();

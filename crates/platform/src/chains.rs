@@ -30,9 +30,10 @@ use crate::{Platform, db_error, db_error_or_duplicate};
 pub(crate) fn routes() -> Router<Arc<Platform>> {
     Router::new()
         .route("/v1/hosts", post(create_host).get(list_hosts))
-        .route("/v1/chains", post(create_chain))
+        .route("/v1/chains", post(create_chain).get(list_chains))
         .route("/v1/chains/{id}", get(show_chain))
         .route("/v1/chains/{id}/orgs", post(invite_org))
+        .route("/v1/chains/{id}/nodes/{node}", axum::routing::delete(remove_node))
         .route("/v1/chains/{id}/nodes", post(add_node).get(crate::nodes::list))
 }
 
@@ -592,4 +593,57 @@ pub async fn add_node(
         .await
         .map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(chain_view(&platform, &id).await?)))
+}
+
+/// Chains the caller's organizations take part in (all for a platform administrator)
+#[utoipa::path(get, path = "/v1/chains", tag = "chains", responses((status = 200, body = Vec<ChainView>)))]
+pub async fn list_chains(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ChainView>>> {
+    let ids: Vec<String> = sqlx::query(
+        "SELECT DISTINCT c.id, c.created_ms FROM chains c \
+         LEFT JOIN chain_orgs co ON co.chain_id = c.id \
+         LEFT JOIN org_members m ON m.org_id = co.org_id AND m.user_id = $1 \
+         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY c.created_ms",
+    )
+    .bind(&caller.user_id)
+    .bind(i64::from(caller.admin))
+    .fetch_all(&platform.db)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(chain_view(&platform, &id).await?);
+    }
+    Ok(Json(out))
+}
+
+/// Remove a node from a chain that has not started (the wizard's step 2, undone)
+#[utoipa::path(delete, path = "/v1/chains/{id}/nodes/{node}", tag = "chains",
+    responses(
+        (status = 200, body = ChainView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has started", body = ErrorBody),
+    ))]
+pub async fn remove_node(
+    Ctx { platform, caller }: Ctx,
+    Path((id, node)): Path<(String, String)>,
+) -> ApiResult<Json<ChainView>> {
+    let chain = visible_chain(&platform, &caller, &id).await?;
+    let found = chain
+        .nodes
+        .iter()
+        .find(|n| n.id == node || n.name == node)
+        .ok_or_else(|| ApiError::not_found(format!("no node {node} in chain {id}")))?;
+    let resource = format!("org/{}/nodes/{}", found.org_id, found.id);
+    authz::authorize(&platform.db, &caller, &found.org_id, "node:delete", &resource).await?;
+    configuring(&chain)?;
+    sqlx::query("DELETE FROM chain_nodes WHERE id = $1 AND chain_id = $2")
+        .bind(&found.id)
+        .bind(&id)
+        .execute(&platform.db)
+        .await
+        .map_err(db_error)?;
+    Ok(Json(chain_view(&platform, &id).await?))
 }

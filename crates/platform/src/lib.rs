@@ -218,6 +218,8 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         chains::show_chain,
         chains::invite_org,
         chains::add_node,
+        chains::list_chains,
+        chains::remove_node,
         start::start_chain,
         nodes::list,
         nodes::logs,

@@ -228,4 +228,20 @@ async fn chain_wizard(backend: Backend) {
     );
     let hosts = api.call(Method::GET, "/v1/hosts", Some(&u2), Value::Null).await.1;
     assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+    let listed = api.call(Method::GET, "/v1/chains", Some(&u2), Value::Null).await.1;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(api.call(Method::GET, "/v1/chains", Some(&u3), Value::Null).await.1, json!([]));
+
+    // Step 2 undone: a node leaves before the start (its organization only); then 3
+    // validators are not enough for BFT again.
+    let remove = |token: &str, node: &str| {
+        let (api, token, path) =
+            (&api, token.to_owned(), format!("/v1/chains/{chain}/nodes/{node}"));
+        async move { api.call(Method::DELETE, &path, Some(&token), Value::Null).await }
+    };
+    assert_eq!(remove(&ops2, "one-0").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(remove(&u1, "ghost").await.0, StatusCode::NOT_FOUND);
+    let (status, view) = remove(&u1, "one-0").await;
+    assert_eq!((status, view["next_step"].as_str()), (StatusCode::OK, Some("add_nodes")), "{view}");
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
 }
