@@ -393,6 +393,24 @@ fn org_view(r: &sqlx::any::AnyRow) -> OrgView {
     }
 }
 
+/// The ids a listing query selects for the caller: the query binds `$1` to the caller's user id
+/// and `$2` to 1 for a platform administrator, and selects the id first.
+pub(crate) async fn ids_for(
+    platform: &Platform,
+    caller: &Caller,
+    query: &'static str,
+) -> ApiResult<Vec<String>> {
+    Ok(sqlx::query(query)
+        .bind(&caller.user_id)
+        .bind(i64::from(caller.admin))
+        .fetch_all(&platform.db)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// The id of the user called `username` (404 if none).
 pub(crate) async fn user_id_by_name(platform: &Platform, username: &str) -> ApiResult<String> {
     Ok(sqlx::query("SELECT id FROM users WHERE username = $1")

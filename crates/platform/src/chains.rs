@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::api::{Body, Ctx, check_name, org_exists};
+use crate::api::{Body, Ctx, check_name, ids_for, org_exists};
 use crate::auth::Caller;
 use crate::authz;
 use crate::db::{new_id, now_ms};
@@ -205,7 +205,7 @@ pub struct CreateChainRequest {
     pub block_interval_ms: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChainNodeView {
     pub id: String,
     pub name: String,
@@ -407,6 +407,16 @@ pub(crate) async fn chain_view(platform: &Platform, id: &str) -> ApiResult<Chain
     })
 }
 
+impl ChainView {
+    /// Its node with this id or name (404 if none).
+    pub(crate) fn node(&self, node: &str) -> ApiResult<&ChainNodeView> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == node || n.name == node)
+            .ok_or_else(|| ApiError::not_found(format!("no node {node} in chain {}", self.id)))
+    }
+}
+
 /// The chain, and 403 unless the caller is in one of its organizations.
 pub(crate) async fn visible_chain(
     platform: &Platform,
@@ -598,20 +608,15 @@ pub async fn add_node(
 /// Chains the caller's organizations take part in (all for a platform administrator)
 #[utoipa::path(get, path = "/v1/chains", tag = "chains", responses((status = 200, body = Vec<ChainView>)))]
 pub async fn list_chains(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ChainView>>> {
-    let ids: Vec<String> = sqlx::query(
+    let ids = ids_for(
+        &platform,
+        &caller,
         "SELECT DISTINCT c.id, c.created_ms FROM chains c \
          LEFT JOIN chain_orgs co ON co.chain_id = c.id \
          LEFT JOIN org_members m ON m.org_id = co.org_id AND m.user_id = $1 \
          WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY c.created_ms",
     )
-    .bind(&caller.user_id)
-    .bind(i64::from(caller.admin))
-    .fetch_all(&platform.db)
-    .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
+    .await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         out.push(chain_view(&platform, &id).await?);
@@ -631,11 +636,7 @@ pub async fn remove_node(
     Path((id, node)): Path<(String, String)>,
 ) -> ApiResult<Json<ChainView>> {
     let chain = visible_chain(&platform, &caller, &id).await?;
-    let found = chain
-        .nodes
-        .iter()
-        .find(|n| n.id == node || n.name == node)
-        .ok_or_else(|| ApiError::not_found(format!("no node {node} in chain {id}")))?;
+    let found = chain.node(&node)?;
     let resource = format!("org/{}/nodes/{}", found.org_id, found.id);
     authz::authorize(&platform.db, &caller, &found.org_id, "node:delete", &resource).await?;
     configuring(&chain)?;

@@ -16,7 +16,7 @@ use sqlx::Row;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-use crate::api::{Body, Ctx, check_name, org_exists, user_id_by_name};
+use crate::api::{Body, Ctx, check_name, ids_for, org_exists, user_id_by_name};
 use crate::auth::Caller;
 use crate::authz;
 use crate::db::{new_id, now_ms};
@@ -268,20 +268,15 @@ async fn acting_org(
 #[utoipa::path(get, path = "/v1/consortiums", tag = "consortiums",
     responses((status = 200, body = Vec<ConsortiumView>)))]
 pub async fn list(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ConsortiumView>>> {
-    let ids: Vec<String> = sqlx::query(
+    let ids = ids_for(
+        &platform,
+        &caller,
         "SELECT DISTINCT c.id, c.name FROM consortiums c \
          LEFT JOIN consortium_members cm ON cm.consortium_id = c.id \
          LEFT JOIN org_members m ON m.org_id = cm.org_id AND m.user_id = $1 \
          WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY c.name",
     )
-    .bind(&caller.user_id)
-    .bind(i64::from(caller.admin))
-    .fetch_all(&platform.db)
-    .await
-    .map_err(db_error)?
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
+    .await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         out.push(view(&platform, &id).await?);

@@ -107,11 +107,7 @@ async fn owned_node(
     action: &str,
 ) -> ApiResult<ChainNodeView> {
     let view = visible_chain(platform, caller, chain).await?;
-    let found = view
-        .nodes
-        .into_iter()
-        .find(|n| n.id == node || n.name == node)
-        .ok_or_else(|| ApiError::not_found(format!("no node {node} in chain {chain}")))?;
+    let found = view.node(node)?.clone();
     let resource = format!("org/{}/nodes/{}", found.org_id, found.id);
     authz::authorize(&platform.db, caller, &found.org_id, action, &resource).await?;
     if view.status == "configuring" {
