@@ -11,6 +11,8 @@
 //! default gas price of 0 (what `eth_gasPrice` reports) gas is metered and limited but costs
 //! nothing, and balances only move by value transfers.
 
+use std::sync::Arc;
+
 use alloy_consensus::{Transaction as _, Typed2718};
 use consortia_crypto::{Address, Hash};
 use consortia_storage::StateReader;
@@ -132,18 +134,24 @@ impl<S: StateReader + ?Sized> RecordSource for StateDb<'_, '_, S> {
 /// [`notary::ADDRESS`]), for one transaction.
 struct Precompiles {
     eth: EthPrecompiles,
-    warm: AddressSet,
+    /// Built once per chain (see [`EvmEnv`]), not per transaction.
+    warm: Arc<AddressSet>,
     notary: notary::Precompile,
     /// A storage failure inside a system contract: it voids the transaction's result.
     fault: Option<ExecutionError>,
 }
 
+/// The addresses that start warm: Ethereum's precompiles and the system contracts.
+fn warm_set(eth: &EthPrecompiles) -> Arc<AddressSet> {
+    let mut warm = eth.warm_addresses().clone();
+    warm.insert(to_revm(notary::ADDRESS));
+    Arc::new(warm)
+}
+
 impl Precompiles {
     fn new(env: &EvmEnv, notary: notary::Precompile) -> Self {
         let eth = EthPrecompiles::new(env.cfg.spec);
-        let mut warm = eth.warm_addresses().clone();
-        warm.insert(to_revm(notary::ADDRESS));
-        Precompiles { eth, warm, notary, fault: None }
+        Precompiles { eth, warm: env.warm.clone(), notary, fault: None }
     }
 }
 
@@ -155,8 +163,9 @@ where
 
     fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
         let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
-        self.warm.clone_from(self.eth.warm_addresses());
-        self.warm.insert(to_revm(notary::ADDRESS));
+        if changed {
+            self.warm = warm_set(&self.eth);
+        }
         changed
     }
 
@@ -183,7 +192,7 @@ where
     }
 
     fn warm_addresses(&self) -> &AddressSet {
-        &self.warm
+        self.warm.as_ref()
     }
 }
 
@@ -431,12 +440,15 @@ pub(crate) struct EvmEnv {
     pub(crate) chain_id: u64,
     pub(crate) block_gas_limit: u64,
     pub(crate) cfg: CfgEnv,
+    /// Addresses warm from the start of every transaction.
+    warm: Arc<AddressSet>,
 }
 
 impl EvmEnv {
     pub(crate) fn new(chain_id: u64, evm_version: &str, block_gas_limit: u64) -> Self {
         let mut cfg = CfgEnv::new_with_spec(spec(evm_version));
         cfg.chain_id = chain_id;
-        EvmEnv { chain_id, block_gas_limit, cfg }
+        let warm = warm_set(&EthPrecompiles::new(cfg.spec));
+        EvmEnv { chain_id, block_gas_limit, cfg, warm }
     }
 }

@@ -327,7 +327,7 @@ pub struct InvitationView {
     pub created_ms: i64,
 }
 
-const INVITATION_COLUMNS: &str = "SELECT i.id, i.consortium_id, c.name, u.username, b.username, i.status, i.created_ms \
+const INVITATION_COLUMNS: &str = "SELECT i.id, i.consortium_id, c.name, u.username, b.username, i.status, i.created_ms, i.invitee_id \
      FROM invitations i JOIN consortiums c ON c.id = i.consortium_id \
      JOIN users u ON u.id = i.invitee_id JOIN users b ON b.id = i.invited_by";
 
@@ -353,13 +353,7 @@ async fn invitation(platform: &Platform, id: &str) -> ApiResult<(InvitationView,
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::not_found(format!("no invitation {id}")))?;
-    let invitee: String = sqlx::query("SELECT invitee_id FROM invitations WHERE id = $1")
-        .bind(id)
-        .fetch_one(&platform.db)
-        .await
-        .map_err(db_error)?
-        .get(0);
-    Ok((invitation_view(&row), invitee))
+    Ok((invitation_view(&row), row.get(7)))
 }
 
 /// Invite a user into the consortium

@@ -52,6 +52,8 @@ pub struct Platform {
     pub tokens: auth::TokenKey,
     pub data_dir: PathBuf,
     node_program: Option<PathBuf>,
+    /// For polling nodes' status (one connection pool for all of them).
+    http: reqwest::Client,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).
     hosts:
@@ -88,6 +90,10 @@ impl Platform {
             tokens,
             data_dir: config.data_dir,
             node_program: config.node_program,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(1))
+                .build()
+                .map_err(|e| PlatformError::Config(format!("HTTP client: {e}")))?,
             hosts: Default::default(),
             dummy_hash: auth::hash_password(&auth::random_secret())?,
         });

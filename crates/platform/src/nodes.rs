@@ -53,7 +53,7 @@ async fn status_of(platform: &Platform, chain: &str, node: &ChainNodeView) -> No
         Some(NodeStatus::Stopped) | None => ("stopped", 0, None),
     };
     let polled = match (&node.http_url, process) {
-        (Some(url), "running") => poll(url).await,
+        (Some(url), "running") => poll(platform, url).await,
         _ => None,
     };
     let health = match (process, &polled) {
@@ -77,9 +77,10 @@ async fn status_of(platform: &Platform, chain: &str, node: &ChainNodeView) -> No
     }
 }
 
-async fn poll(url: &str) -> Option<StatusView> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().ok()?;
-    client.get(format!("{url}/v1/status")).send().await.ok()?.json().await.ok()
+/// A node's own status (`None` if it does not answer within a second).
+pub(crate) async fn poll(platform: &Platform, url: &str) -> Option<StatusView> {
+    let response = platform.http.get(format!("{url}/v1/status")).send().await.ok()?;
+    response.json().await.ok()
 }
 
 /// The nodes of a chain with their status, polled from each node
@@ -164,7 +165,7 @@ async fn control(
         // Give it a moment to bind its port, so the answer says how it came up.
         for _ in 0..50 {
             if let Some(url) = &found.http_url
-                && poll(url).await.is_some()
+                && poll(platform, url).await.is_some()
             {
                 break;
             }

@@ -284,22 +284,13 @@ async fn wait_for_first_block(
     chain: &ChainView,
     planned: &[Planned],
 ) -> ApiResult<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(ApiError::internal)?;
     let deadline = tokio::time::Instant::now() + FIRST_BLOCK_TIMEOUT;
     let mut waiting: Vec<&Planned> = planned.iter().collect();
     while !waiting.is_empty() {
         let mut still = vec![];
         for node in waiting {
-            let url = format!("http://{}/v1/status", node.http);
-            let height = match client.get(&url).send().await {
-                Ok(r) => {
-                    r.json::<serde_json::Value>().await.ok().and_then(|v| v["height"].as_u64())
-                }
-                Err(_) => None,
-            };
+            let url = format!("http://{}", node.http);
+            let height = crate::nodes::poll(platform, &url).await.map(|s| s.height);
             if height.unwrap_or(0) < 1 {
                 still.push(node);
             }
