@@ -116,8 +116,22 @@ pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
+/// GETs `url`. A GET is idempotent, so one that fails in transport (a pooled connection the
+/// server closed under it: `IncompleteMessage`, seen once in CI while nodes were being killed)
+/// is sent again, twice at most; a node that is really down still fails the test.
 pub fn get_json(client: &reqwest::blocking::Client, url: &str) -> (u16, serde_json::Value) {
-    let r = client.get(url).send().expect("GET");
+    let mut attempt = 0;
+    let r = loop {
+        match client.get(url).send() {
+            Ok(r) => break r,
+            Err(e) if attempt < 2 => {
+                eprintln!("GET {url} failed ({e}); retrying");
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("GET {url}: {e}"),
+        }
+    };
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(serde_json::Value::Null))
 }
