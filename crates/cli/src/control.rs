@@ -191,18 +191,27 @@ async fn tokens(
 }
 
 pub(crate) async fn login(args: LoginArgs) -> Result<()> {
-    let client = reqwest::Client::new();
     let platform = args.platform.trim_end_matches('/');
-    let body = json!({"username": args.username, "password": args.password});
-    let session = tokens(&client, platform, "/v1/auth/login", body).await?;
-    save(&session)?;
+    log_in(platform, &args.username, &args.password).await?;
     println!("logged in to {platform} as {}", args.username);
     Ok(())
 }
 
-/// Calls the platform as the logged-in user (refreshing an expired token once) and prints the
-/// JSON answer.
-async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
+/// Logs in and keeps the session for the commands that follow.
+pub(crate) async fn log_in(platform: &str, username: &str, password: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    let body = json!({"username": username, "password": password});
+    let session = tokens(&client, platform, "/v1/auth/login", body).await?;
+    save(&session)
+}
+
+/// Calls the platform as the logged-in user (refreshing an expired token once); the JSON
+/// answer of a success, an error with the platform's message otherwise.
+pub(crate) async fn request(
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value> {
     let client = reqwest::Client::new();
     let mut session = load()?;
     for attempt in 0..2 {
@@ -226,13 +235,19 @@ async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Resul
             save(&session)?;
             continue;
         }
-        println!("{}", serde_json::to_string_pretty(&answer)?);
         if !status.is_success() {
             bail!("{status}: {}", answer["message"].as_str().unwrap_or("refused"));
         }
-        return Ok(());
+        return Ok(answer);
     }
     bail!("the platform refused the refreshed session: run `consortia login` again")
+}
+
+/// [`request`], printing the JSON answer.
+async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
+    let answer = request(method, path, body).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 async fn post(path: &str, body: Value) -> Result<()> {

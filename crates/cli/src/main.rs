@@ -3,12 +3,14 @@
 mod bench;
 mod client;
 mod control;
+mod detached;
 mod dev;
 mod keys;
 mod net;
 mod node;
 mod platform;
 mod serve;
+mod up;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,16 +43,23 @@ enum Command {
     },
     /// Run a single-validator development chain with its HTTP API.
     Dev(dev::DevArgs),
-    /// Start a local BFT network (4 validators by default, each its own process) and wait
-    /// until it commits; run again to resume it.
-    Up(net::UpArgs),
-    /// Stop the network `up` started.
-    Down(net::DownArgs),
+    /// Start the platform with a demo organization, consortium and 4-validator BFT chain
+    /// made through it, and print the console, the administrator and the JSON-RPC URL; run
+    /// again to resume.
+    Up(up::UpArgs),
+    /// Stop the platform and every node it runs.
+    Down(up::DownArgs),
+    /// A bare local network without the platform (for scripts and benchmarks).
+    Net {
+        #[command(subcommand)]
+        command: NetCommand,
+    },
     /// Run one validator or observer of a multi-node chain (`--config`), or manage a
     /// platform-run node (`logs`, `restart`).
     #[command(args_conflicts_with_subcommands = true)]
     Node {
-        /// The node's configuration file (TOML); `consortia up` writes one per node.
+        /// The node's configuration file (TOML); the platform and `consortia net up` write one
+        /// per node.
         #[arg(long)]
         config: Option<PathBuf>,
         #[command(subcommand)]
@@ -129,6 +138,15 @@ enum GenesisCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum NetCommand {
+    /// Start a local network (4 BFT validators by default, each its own process) and wait
+    /// until it commits; run again to resume it.
+    Up(net::UpArgs),
+    /// Stop the network `net up` started.
+    Down(net::DownArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum TxCommand {
     /// Notarize a record: sign, submit, wait for the commit, print the receipt.
     Notarize(client::NotarizeArgs),
@@ -154,9 +172,15 @@ fn parse_suite(s: &str) -> Result<Suite, String> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // `up` and `down` print what they did; the drivers' notes would only clutter that.
+    let default_filter = match cli.command {
+        Command::Up(_) | Command::Down(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -172,8 +196,10 @@ fn main() -> Result<()> {
             }
             Command::Dev(args) => dev::run(args).await,
             Command::Platform(args) => platform::run(args).await,
-            Command::Up(args) => net::up(args).await,
-            Command::Down(args) => net::down(args).await,
+            Command::Up(args) => up::up(args).await,
+            Command::Down(args) => up::down(args).await,
+            Command::Net { command: NetCommand::Up(args) } => net::up(args).await,
+            Command::Net { command: NetCommand::Down(args) } => net::down(args).await,
             Command::Node { command: Some(command), .. } => control::node(command).await,
             Command::Node { config: Some(config), command: None } => node::run(&config).await,
             Command::Node { config: None, command: None } => {

@@ -1,4 +1,5 @@
-//! `consortia up` and `consortia down`: a local BFT network of validator processes.
+//! `consortia net up` and `consortia net down`: a bare local BFT network of validator processes,
+//! without the platform (scripts, benchmarks and tests use it; `consortia up` runs the platform).
 //!
 //! `up` creates the network the first time (consortium CA, validator and node keys, node
 //! certificates, genesis, one config per node), starts every validator as its own OS process
@@ -6,7 +7,6 @@
 //! works. Run again, it starts whatever is not running and resumes the chain. `down` stops them.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -158,47 +158,27 @@ fn create(args: &UpArgs) -> Result<()> {
 
 /// The pid of a node process started from `node_dir`, if it still runs.
 fn running_pid(node_dir: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(node_dir.join("node.pid")).ok()?.trim().parse().ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let config = node_dir.join("node.toml");
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    // The pid may have been reused by another program since.
-    (cmdline.contains("node") && cmdline.contains(&*config.to_string_lossy())).then_some(pid)
+    crate::detached::running(&node_dir.join("node.pid"), &["node", &config.to_string_lossy()])
 }
 
 fn start_node(node_dir: &Path) -> Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(node_dir.join("node.log"))
-        .with_context(|| format!("cannot open {}/node.log", node_dir.display()))?;
-    let exe = std::env::current_exe().context("cannot find the consortia executable")?;
-    let mut command = std::process::Command::new(exe);
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // glibc gives every thread that allocates its own arena; a validator's blocking threads
-        // then hold freed memory apart. Two arenas halve its peak RSS under load (measured:
-        // 134-196 MiB -> 94-106 MiB at 2,000 tx/s), at no measurable cost in throughput.
-        command.env("MALLOC_ARENA_MAX", "2");
-    }
-    let child = command
-        .arg("node")
-        .arg("--config")
-        .arg(node_dir.join("node.toml"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: Ctrl-C in this terminal does not reach the validators.
-        .process_group(0)
-        .spawn()
-        .context("cannot start a node process")?;
-    std::fs::write(node_dir.join("node.pid"), child.id().to_string())?;
-    Ok(child)
+    // glibc gives every thread that allocates its own arena; a validator's blocking threads
+    // then hold freed memory apart. Two arenas halve its peak RSS under load (measured:
+    // 134-196 MiB -> 94-106 MiB at 2,000 tx/s), at no measurable cost in throughput.
+    let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into());
+    let config = node_dir.join("node.toml");
+    crate::detached::spawn(
+        &["node".as_ref(), "--config".as_ref(), config.as_os_str()],
+        &[("MALLOC_ARENA_MAX", &arenas)],
+        &node_dir.join("node.log"),
+        &node_dir.join("node.pid"),
+    )
 }
 
-/// What to show of a node's log when it exited: its error, or its last lines.
-fn log_tail(node_dir: &Path) -> String {
-    let text = std::fs::read_to_string(node_dir.join("node.log")).unwrap_or_default();
+/// What to show of a log when its process exited: its error, or its last lines.
+pub(crate) fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     // An error report (with RUST_BACKTRACE set, followed by a long backtrace that would push it
     // out of a plain tail).
@@ -215,6 +195,52 @@ struct Status {
     peers: usize,
 }
 
+/// A spinner for a wait: a message and the time spent.
+pub(crate) fn spinner() -> Result<ProgressBar> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")?);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Ok(bar)
+}
+
+/// Polls the nodes at `urls` until every one answers, is connected to all the others and has
+/// committed a block, showing how far they are on `bar`. Between polls `check` may end the
+/// wait with an error (a node process exited). False if `deadline` passed first.
+pub(crate) async fn wait_until_committing(
+    urls: &[String],
+    deadline: Instant,
+    bar: &ProgressBar,
+    mut check: impl FnMut() -> Result<()>,
+) -> Result<bool> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let n = urls.len();
+    loop {
+        let mut statuses = Vec::new();
+        for url in urls {
+            if let Ok(resp) = client.get(format!("{url}/v1/status")).send().await
+                && let Ok(status) = resp.json::<Status>().await
+            {
+                statuses.push(status);
+            }
+        }
+        let height = statuses.iter().map(|s| s.height).min().unwrap_or(0);
+        let connected = statuses.len() == n && statuses.iter().all(|s| s.peers + 1 >= n);
+        bar.set_message(format!(
+            "{} of {n} nodes up, all connected: {}, height {height}",
+            statuses.len(),
+            if connected { "yes" } else { "not yet" }
+        ));
+        if connected && height >= 1 {
+            return Ok(true);
+        }
+        check()?;
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let started = Instant::now();
     let dir = args.data_dir.clone();
@@ -225,7 +251,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let dirs = node_dirs(&dir)?;
     if dirs.is_empty() {
         bail!(
-            "{} holds a genesis but no node directories; remove it and run `consortia up` again",
+            "{} holds a genesis but no node directories; remove it and run `consortia net up` again",
             dir.display()
         );
     }
@@ -241,58 +267,37 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         .iter()
         .map(|d| crate::node::read_node_file(&d.join("node.toml")))
         .collect::<Result<_>>()?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")?);
-    bar.enable_steady_tick(Duration::from_millis(100));
+    let bar = spinner()?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let n = files.len();
-    let first_block = loop {
-        let mut statuses = Vec::new();
-        for file in &files {
-            let url = format!("http://{}/v1/status", file.http);
-            if let Ok(resp) = client.get(&url).send().await
-                && let Ok(status) = resp.json::<Status>().await
-            {
-                statuses.push(status);
-            }
-        }
-        let height = statuses.iter().map(|s| s.height).min().unwrap_or(0);
-        let connected = statuses.iter().all(|s| s.peers + 1 >= n);
-        bar.set_message(format!(
-            "{} of {n} nodes up, all connected: {}, height {height}",
-            statuses.len(),
-            if connected && statuses.len() == n { "yes" } else { "not yet" }
-        ));
-        if statuses.len() == n && height >= 1 && connected {
-            break started.elapsed();
-        }
-        let mut exited = |d: &PathBuf| match started_here.iter_mut().find(|(sd, _)| sd == d) {
-            Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
-            None => running_pid(d).is_none(),
-        };
+    let urls: Vec<String> = files.iter().map(|f| format!("http://{}", f.http)).collect();
+    let came_up = wait_until_committing(&urls, deadline, &bar, || {
         for node_dir in &dirs {
-            if exited(node_dir) {
-                bar.finish_and_clear();
+            let exited = match started_here.iter_mut().find(|(sd, _)| sd == node_dir) {
+                Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
+                None => running_pid(node_dir).is_none(),
+            };
+            if exited {
                 bail!(
                     "node {} exited; the end of its log ({}/node.log):\n{}",
                     node_dir.display(),
                     node_dir.display(),
-                    log_tail(node_dir)
+                    log_tail(&node_dir.join("node.log"))
                 );
             }
         }
-        if Instant::now() > deadline {
-            bar.finish_and_clear();
-            bail!(
-                "the chain did not come up within {} s; see the node logs in {}/node-*/node.log",
-                args.timeout,
-                dir.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        Ok(())
+    })
+    .await;
     bar.finish_and_clear();
+    if !came_up? {
+        bail!(
+            "the chain did not come up within {} s; see the node logs in {}/node-*/node.log",
+            args.timeout,
+            dir.display()
+        );
+    }
+    let first_block = started.elapsed();
+    let n = files.len();
     let verb = if fresh { "created" } else { "resumed" };
     let validators = files.iter().filter(|f| f.validator_key.is_some()).count();
     let observers = match n - validators {
@@ -326,7 +331,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             node_dir.join("node.log").display()
         );
     }
-    println!("stop it with: consortia down --data-dir {}", dir.display());
+    println!("stop it with: consortia net down --data-dir {}", dir.display());
     Ok(())
 }
 
@@ -371,13 +376,13 @@ mod tests {
         let backtrace: String = (0..40).map(|i| format!("  {i}: frame\n")).collect();
         let log = format!("INFO started\nError: address in use\n\nStack backtrace:\n{backtrace}");
         std::fs::write(dir.path().join("node.log"), log).unwrap();
-        let shown = log_tail(dir.path());
+        let shown = log_tail(&dir.path().join("node.log"));
         assert!(shown.starts_with("Error: address in use"), "{shown}");
         assert_eq!(shown.lines().count(), 15);
 
         let plain: String = (0..40).map(|i| format!("line {i}\n")).collect();
         std::fs::write(dir.path().join("node.log"), plain).unwrap();
-        let shown = log_tail(dir.path());
+        let shown = log_tail(&dir.path().join("node.log"));
         assert!(shown.starts_with("line 25") && shown.ends_with("line 39"), "{shown}");
     }
 }

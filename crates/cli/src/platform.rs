@@ -18,6 +18,9 @@ pub(crate) struct PlatformArgs {
     /// Address of the REST API (and, later, the console).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The administrator's password on a first start (default: a random one, printed once).
+    #[arg(long, env = "CONSORTIA_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
 }
 
 pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
@@ -26,6 +29,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url,
         node_program: Some(program),
+        admin_password: args.admin_password.clone(),
     };
     let (platform, bootstrap) = Platform::open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
@@ -36,7 +40,10 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
     if let Some(admin) = bootstrap {
         println!("first start: the platform administrator, shown this once (store it now):");
         println!("username: {}", admin.username);
-        println!("password: {}", admin.password);
+        match args.admin_password {
+            Some(_) => println!("password: (the one given to this command)"),
+            None => println!("password: {}", admin.password),
+        }
     }
     // Last: scripts wait for this line.
     println!("Consortia platform: http://{addr}  (API reference: http://{addr}/docs)");

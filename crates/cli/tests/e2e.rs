@@ -380,20 +380,7 @@ fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
 fn readme_cli_commands_work() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(&dir.path().join("chain"), &[]);
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .args(args)
-            .env("CONSORTIA_NODE", &node.url)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "consortia {args:?}: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let run = |args: &[&str]| consortia(args, &[("CONSORTIA_NODE", &node.url)]);
     let key = dir.path().join("alice.pem");
     let key = key.to_str().unwrap();
     let keygen = run(&["keygen", "--scheme", "ed25519", "--out", key]);

@@ -294,13 +294,22 @@ fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
         403
     );
 
-    // The platform goes away; the chain does not need it.
+    // A node stopped on purpose stays stopped, even across a platform restart.
+    let (status, stopped) = control(&u2, "ship-1", "stop");
+    assert_eq!((status, stopped["process"].as_str()), (200, Some("stopped")), "{stopped}");
+
+    // The platform goes away; the chain (3 of 4 validators) does not need it.
     drop(platform);
     let tx = notarize_tx(&key, chain_id, 1, "bill-of-lading-2", b"cargo");
     post_json(&http(), &format!("{}/v1/transactions", nodes[1]), &json!({"tx": hex_tx(&tx)}));
     wait_committed(&http(), &nodes[2], &tx_hash(&tx));
+    // With nobody to restart it, a crashed node stays down, and the chain (2 of 4) waits.
+    let ship0 = dir.path().join("hosts").join(&h2).join(format!("{chain}-ship-0"));
+    let pid = std::fs::read_to_string(ship0.join("node.pid")).unwrap();
+    Command::new("kill").args(["-KILL", pid.trim()]).status().unwrap();
 
-    // Back again: everything is still there, and the chain is still running.
+    // Back again: everything is still there; the platform starts the node that should run
+    // (not the one stopped on purpose), and the chain commits again.
     let platform = Platform::start(dir.path());
     let (status, view) =
         call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}", platform.url), &u1, None);
@@ -310,8 +319,15 @@ fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
         call(reqwest::Method::GET, &format!("{}/v1/consortiums/{cons}", platform.url), &u2, None);
     assert_eq!(consortium["members"].as_array().unwrap().len(), 2);
     let tx = notarize_tx(&key, chain_id, 2, "bill-of-lading-3", b"cargo");
-    post_json(&http(), &format!("{}/v1/transactions", nodes[2]), &json!({"tx": hex_tx(&tx)}));
-    wait_committed(&http(), &nodes[0], &tx_hash(&tx));
+    post_json(&http(), &format!("{}/v1/transactions", nodes[0]), &json!({"tx": hex_tx(&tx)}));
+    wait_committed(&http(), &nodes[2], &tx_hash(&tx));
+    let (_, statuses) =
+        call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}/nodes", platform.url), &u2, None);
+    let process = |name: &str| {
+        let node = statuses.as_array().unwrap().iter().find(|n| n["name"] == name).unwrap();
+        node["process"].as_str().unwrap().to_owned()
+    };
+    assert_eq!((process("ship-0"), process("ship-1")), ("running".into(), "stopped".into()));
 }
 
 /// Runs `consortia ARGS` as the user whose session lives in `home`; the JSON it printed.

@@ -81,6 +81,19 @@ impl LocalDriver {
         self.root.join(name)
     }
 
+    /// The names of the nodes created on this host, sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("spec.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     fn spec(&self, name: &str) -> Result<NodeSpec, HostError> {
         check_name(name)?;
         let raw = std::fs::read(self.dir(name).join("spec.json"))

@@ -232,10 +232,10 @@ pub async fn create_user(
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let req: CreateUserRequest = json_body(body)?;
     check_username(&req.username)?;
-    if req.password.chars().count() < 10 {
+    if req.password.chars().count() < auth::MIN_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
             "weak_password",
-            "passwords have at least 10 characters",
+            format!("passwords have at least {} characters", auth::MIN_PASSWORD_CHARS),
         ));
     }
     let hash = auth::hash_password(&req.password).map_err(ApiError::internal)?;

@@ -122,6 +122,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
 /// An argon2id hash (PHC string) of a password.
 pub fn hash_password(password: &str) -> Result<String, PlatformError> {
     let salt = SaltString::generate(&mut OsRng);
@@ -257,7 +260,7 @@ async fn resolve(platform: &Platform, credential: &str) -> Result<Caller, ApiErr
 
 /// Paths anyone may call.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/v1/auth/login" | "/v1/auth/refresh" | "/v1/health" | "/openapi.json")
+    matches!(path, "/" | "/v1/auth/login" | "/v1/auth/refresh" | "/v1/health" | "/openapi.json")
         || path.starts_with("/docs")
 }
 

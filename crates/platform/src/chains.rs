@@ -213,9 +213,10 @@ pub struct ChainNodeView {
     pub host_id: String,
     /// `validator` or `observer`.
     pub role: String,
-    /// The node's REST API (its Ethereum JSON-RPC is at `/rpc`), once the chain started.
+    /// The node's REST API (its Ethereum JSON-RPC is at `/rpc`), once its port is known
+    /// (chosen when it was added, or picked at the start).
     pub http_url: Option<String>,
-    /// Its peer-to-peer address, once the chain started.
+    /// Its peer-to-peer address, once its port is known.
     pub p2p_address: Option<String>,
 }
 
@@ -527,6 +528,10 @@ pub struct AddNodeRequest {
     pub name: Option<String>,
     /// `validator` (default) or `observer`.
     pub role: Option<String>,
+    /// Port of its REST API and JSON-RPC (default: a free port picked at the start).
+    pub http_port: Option<u16>,
+    /// Port of its peer-to-peer listener (default: a free port picked at the start).
+    pub p2p_port: Option<u16>,
 }
 
 /// Step 2: add a node of a participating organization on one of its hosts
@@ -536,7 +541,7 @@ pub struct AddNodeRequest {
         (status = 201, body = ChainView),
         (status = 400, description = "Bad role, or a host of another organization", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Name taken, or the chain is past configuration", body = ErrorBody),
+        (status = 409, description = "Name or port taken, or the chain is past configuration", body = ErrorBody),
     ))]
 pub async fn add_node(
     Ctx { platform, caller }: Ctx,
@@ -558,7 +563,7 @@ pub async fn add_node(
     }
     authorize_in(&platform, &caller, &req.org_id, "node:create", &format!("chains/{id}/nodes"))
         .await?;
-    let role = req.role.unwrap_or_else(|| "validator".into());
+    let role = req.role.clone().unwrap_or_else(|| "validator".into());
     if role != "validator" && role != "observer" {
         return Err(ApiError::bad_request(
             "bad_role",
@@ -591,18 +596,55 @@ pub async fn add_node(
             "node names use letters, digits, `-` and `_` (they name directories and certificates)",
         ));
     }
-    sqlx::query("INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    check_ports(&platform, &req).await?;
+    sqlx::query("INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, http_port, p2p_port, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(new_id("node"))
         .bind(&id)
         .bind(&req.org_id)
         .bind(&req.host_id)
         .bind(&name)
         .bind(&role)
+        .bind(req.http_port.map(i64::from))
+        .bind(req.p2p_port.map(i64::from))
         .bind(now_ms())
         .execute(&platform.db)
         .await
         .map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(chain_view(&platform, &id).await?)))
+}
+
+/// Refuses chosen ports that are 0, equal, or already given to a node on the same address.
+async fn check_ports(platform: &Platform, req: &AddNodeRequest) -> ApiResult<()> {
+    let chosen: Vec<u16> = [req.http_port, req.p2p_port].into_iter().flatten().collect();
+    if chosen.contains(&0) {
+        return Err(ApiError::bad_request(
+            "bad_port",
+            "a port is 1 to 65535 (omit it to have one picked)",
+        ));
+    }
+    if req.http_port.is_some() && req.http_port == req.p2p_port {
+        return Err(ApiError::bad_request("bad_port", "the HTTP and P2P ports must differ"));
+    }
+    for port in chosen {
+        let taken: Option<String> = sqlx::query(
+            "SELECT n.name FROM chain_nodes n JOIN hosts h ON h.id = n.host_id \
+             WHERE h.address = (SELECT address FROM hosts WHERE id = $1) AND (n.http_port = $2 OR n.p2p_port = $2)",
+        )
+        .bind(&req.host_id)
+        .bind(i64::from(port))
+        .fetch_optional(&platform.db)
+        .await
+        .map_err(db_error)?
+        .map(|r| r.get(0));
+        if let Some(node) = taken {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "port_taken",
+                format!("port {port} is already node {node}'s on that address; choose another"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Chains the caller's organizations take part in (all for a platform administrator)

@@ -43,6 +43,8 @@ pub struct PlatformConfig {
     pub database_url: Option<String>,
     /// The `consortia` binary local hosts run nodes with (`consortia platform` passes itself).
     pub node_program: Option<PathBuf>,
+    /// The administrator's password on a first start (default: a random one, returned once).
+    pub admin_password: Option<String>,
 }
 
 /// The running platform's shared state.
@@ -52,6 +54,7 @@ pub struct Platform {
     pub tokens: auth::TokenKey,
     pub data_dir: PathBuf,
     node_program: Option<PathBuf>,
+    admin_password: Option<String>,
     /// For polling nodes' status (one connection pool for all of them).
     http: reqwest::Client,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
@@ -90,6 +93,7 @@ impl Platform {
             tokens,
             data_dir: config.data_dir,
             node_program: config.node_program,
+            admin_password: config.admin_password,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(1))
                 .build()
@@ -112,8 +116,39 @@ impl Platform {
                     ))
                 })?;
             }
+            platform.reconcile().await?;
         }
         Ok((platform, bootstrap))
+    }
+
+    /// Starts the nodes of running chains that should run but do not: the machine rebooted,
+    /// or `consortia down` stopped them with the platform. Nodes stopped through the API stay
+    /// stopped.
+    async fn reconcile(&self) -> Result<(), PlatformError> {
+        let rows = sqlx::query(
+            "SELECT n.chain_id, n.name, n.host_id FROM chain_nodes n JOIN chains c ON c.id = n.chain_id \
+             WHERE c.status = 'running' AND n.desired = 'running'",
+        )
+        .fetch_all(&self.db)
+        .await
+        .map_err(|e| PlatformError::Config(format!("database: {e}")))?;
+        for row in rows {
+            let (chain, node, host): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let name = start::spec_name(&chain, &node);
+            let Ok(driver) = self.driver(&host) else { continue };
+            if matches!(driver.status(&name).await, Ok(consortia_hosts::NodeStatus::Stopped)) {
+                match driver.start(&name).await {
+                    Ok(()) => {
+                        tracing::info!(target: "platform", %chain, %node, "started a node that should run")
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "platform", %chain, %node, error = %e, "cannot start a node that should run")
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The driver of a host (all hosts are local for now).
@@ -144,7 +179,16 @@ impl Platform {
         if users > 0 {
             return Ok(None);
         }
-        let password = auth::random_secret()[..20].to_owned();
+        let password = match &self.admin_password {
+            Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
+                return Err(PlatformError::Config(format!(
+                    "the administrator's password needs at least {} characters",
+                    auth::MIN_PASSWORD_CHARS
+                )));
+            }
+            Some(p) => p.clone(),
+            None => auth::random_secret()[..20].to_owned(),
+        };
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, parent_id, admin, created_ms) VALUES ($1, 'admin', $2, NULL, 1, $3)",
         )
@@ -255,6 +299,8 @@ impl utoipa::Modify for BearerAuth {
 /// The platform's HTTP API.
 pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
+        // The web console will live here; until then, the API reference.
+        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/docs/") }))
         .merge(api::routes())
         .merge(consortiums::routes())
         .merge(chains::routes())

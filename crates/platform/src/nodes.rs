@@ -157,6 +157,13 @@ async fn control(
     let driver = platform.driver(&found.host_id)?;
     let name = spec_name(chain, &found.name);
     let host = |e: consortia_hosts::HostError| ApiError::internal(e.to_string());
+    // Recorded first: a platform that restarts in between does what was asked last.
+    sqlx::query("UPDATE chain_nodes SET desired = $1 WHERE id = $2")
+        .bind(if verb == "stop" { "stopped" } else { "running" })
+        .bind(&found.id)
+        .execute(&platform.db)
+        .await
+        .map_err(crate::db_error)?;
     if verb != "start" {
         driver.stop(&name).await.map_err(host)?;
     }

@@ -40,18 +40,28 @@ struct Planned {
     p2p: SocketAddr,
 }
 
-/// Free ports on `address`: held open together so no two are the same, then released for the
-/// nodes (another process could take one in between; the start then fails and says so).
-fn free_ports(address: IpAddr, count: usize) -> Result<Vec<u16>, ApiError> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind((address, 0)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| start_failed(format!("no free ports on {address}: {e}")))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)
+/// The ports of every node: the ones chosen when it was added, and free ones for the rest.
+/// All are held open together, so none is given twice and a chosen one that another program
+/// holds is reported now; then they are released for the nodes (another program could take
+/// one in between: the start then fails and says so).
+fn plan_ports(wanted: &[(IpAddr, [Option<u16>; 2])]) -> Result<Vec<[u16; 2]>, ApiError> {
+    let mut held = Vec::with_capacity(wanted.len() * 2);
+    let mut ports = Vec::with_capacity(wanted.len());
+    for (ip, chosen) in wanted {
+        let mut pair = [0; 2];
+        for (slot, port) in pair.iter_mut().zip(chosen) {
+            let listener = TcpListener::bind((*ip, port.unwrap_or(0))).map_err(|e| match port {
+                Some(p) => start_failed(format!(
+                    "port {p} on {ip} is in use by another program ({e}): stop it, or remove the node and add it with another port"
+                )),
+                None => start_failed(format!("no free ports on {ip}: {e}")),
+            })?;
+            *slot = listener.local_addr().map_err(ApiError::internal)?.port();
+            held.push(listener);
+        }
+        ports.push(pair);
+    }
+    Ok(ports)
 }
 
 /// Step 4: start the chain (genesis, certificates, configurations; nodes started through their
@@ -153,25 +163,33 @@ async fn launch(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
         .map_err(|e| ApiError::internal(format!("organization CA: {e}")))?;
         org_cas.insert(org.clone(), ca);
     }
-    let mut planned = Vec::with_capacity(chain.nodes.len());
+    let mut wanted = Vec::with_capacity(chain.nodes.len());
     for node in &chain.nodes {
-        let address: String = sqlx::query("SELECT address FROM hosts WHERE id = $1")
-            .bind(&node.host_id)
-            .fetch_one(&platform.db)
-            .await
-            .map_err(db_error)?
-            .get(0);
-        let ip: IpAddr = address.parse().map_err(ApiError::internal)?;
-        let ports = free_ports(ip, 2)?;
-        planned.push(Planned {
+        let r = sqlx::query(
+            "SELECT h.address, n.http_port, n.p2p_port FROM chain_nodes n JOIN hosts h ON h.id = n.host_id WHERE n.id = $1",
+        )
+        .bind(&node.id)
+        .fetch_one(&platform.db)
+        .await
+        .map_err(db_error)?;
+        let ip: IpAddr = r.get::<String, _>(0).parse().map_err(ApiError::internal)?;
+        let chosen = |i| r.get::<Option<i64>, _>(i).map(|p| p as u16);
+        wanted.push((ip, [chosen(1), chosen(2)]));
+    }
+    let ports = plan_ports(&wanted)?;
+    let planned: Vec<Planned> = chain
+        .nodes
+        .iter()
+        .zip(wanted.iter().zip(ports))
+        .map(|(node, ((ip, _), [http, p2p]))| Planned {
             row_id: node.id.clone(),
             name: node.name.clone(),
             host_id: node.host_id.clone(),
             validator: node.role == "validator",
-            http: SocketAddr::new(ip, ports[0]),
-            p2p: SocketAddr::new(ip, ports[1]),
-        });
-    }
+            http: SocketAddr::new(*ip, http),
+            p2p: SocketAddr::new(*ip, p2p),
+        })
+        .collect();
     let suite = if chain.suite == "sm" { Suite::Sm } else { Suite::Standard };
     let scheme = if suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
     let mut validators = vec![];
@@ -260,13 +278,6 @@ async fn launch(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
         };
         let driver = platform.driver(&node.host_id)?;
         driver.create(spec).await.map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
-        sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
-            .bind(i64::from(node.http.port()))
-            .bind(i64::from(node.p2p.port()))
-            .bind(&node.row_id)
-            .execute(&platform.db)
-            .await
-            .map_err(db_error)?;
     }
     for node in &planned {
         let driver = platform.driver(&node.host_id)?;
@@ -275,7 +286,18 @@ async fn launch(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
             .await
             .map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
     }
-    wait_for_first_block(platform, chain, &planned).await
+    wait_for_first_block(platform, chain, &planned).await?;
+    // Only now: the ports picked for a start that failed are picked afresh by the next.
+    for node in &planned {
+        sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
+            .bind(i64::from(node.http.port()))
+            .bind(i64::from(node.p2p.port()))
+            .bind(&node.row_id)
+            .execute(&platform.db)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 /// Polls every node's status until each has committed block 1.

@@ -178,6 +178,21 @@ async fn chain_wizard(backend: Backend) {
         post(&u1, &nodes, json!({"org_id": org1, "host_id": host1, "role": "king"})).await.0,
         StatusCode::BAD_REQUEST
     );
+    // Ports may be chosen: not 0, not twice on one address.
+    let with_ports = |name: &str, http: u16, p2p: u16| json!({"org_id": org1, "host_id": host1, "name": name, "http_port": http, "p2p_port": p2p});
+    for (http, p2p) in [(0, 19_101), (19_001, 19_001)] {
+        let (status, body) = post(&u1, &nodes, with_ports("one-9", http, p2p)).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_port")));
+    }
+    let (status, view) = post(&u1, &nodes, with_ports("one-9", 19_001, 19_101)).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let pinned = view["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "one-9").unwrap();
+    assert_eq!(pinned["http_url"], "http://127.0.0.1:19001", "{view}");
+    let (status, body) = post(&u1, &nodes, with_ports("one-8", 19_002, 19_001)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("port_taken")));
+    let (status, _) =
+        api.call(Method::DELETE, &format!("{nodes}/one-9"), Some(&u1), Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
 
     // Step 3: invite org 2; its operator adds its nodes but cannot touch org 1's.
     assert_eq!(
@@ -244,4 +259,21 @@ async fn chain_wizard(backend: Backend) {
     let (status, view) = remove(&u1, "one-0").await;
     assert_eq!((status, view["next_step"].as_str()), (StatusCode::OK, Some("add_nodes")), "{view}");
     assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
+
+    // A chosen port that another program holds fails the start before any node is made, and
+    // says which; the chain is configuring again, with the reason.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = holder.local_addr().unwrap().port();
+    let body = json!({"org_id": org1, "host_id": host1, "name": "one-9", "http_port": held});
+    assert_eq!(post(&u1, &nodes, body).await.0, StatusCode::CREATED);
+    let (status, body) = post(&u1, &format!("/v1/chains/{chain}/start"), Value::Null).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("start_failed")));
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(&format!("port {held}")) && message.contains("in use"), "{message}");
+    let view =
+        api.call(Method::GET, &format!("/v1/chains/{chain}"), Some(&u1), Value::Null).await.1;
+    assert_eq!(view["status"], "configuring", "{view}");
+    assert!(view["failure"].as_str().unwrap().contains("in use"), "{view}");
+    let unpinned = view["nodes"].as_array().unwrap().iter().filter(|n| n["http_url"].is_null());
+    assert_eq!(unpinned.count(), 3, "ports picked for a failed start are not kept: {view}");
 }

@@ -163,7 +163,7 @@ pub fn wait_committed(
     }
 }
 
-/// A local BFT network started with `consortia up`; its node processes are stopped on drop.
+/// A local BFT network started with `consortia net up`; its node processes are stopped on drop.
 pub struct Net {
     pub dir: PathBuf,
     pub urls: Vec<String>,
@@ -187,12 +187,12 @@ pub fn free_base_port(n: u16) -> u16 {
 }
 
 impl Net {
-    /// `consortia up` with `n` validators in `dir`.
+    /// `consortia net up` with `n` validators in `dir`.
     pub fn up(dir: &Path, n: usize) -> Net {
         Net::up_with(dir, n, 0)
     }
 
-    /// `consortia up` with validators and observers (nodes `validators..` are the observers).
+    /// `consortia net up` with validators and observers (nodes `validators..` are the observers).
     pub fn up_with(dir: &Path, validators: usize, observers: usize) -> Net {
         Net::up_consensus(dir, validators, observers, "bft")
     }
@@ -201,7 +201,7 @@ impl Net {
         Net::up_args(dir, validators, observers, &["--consensus", consensus])
     }
 
-    /// `consortia up` with more arguments (`--suite sm`, `--consensus raft`, ...).
+    /// `consortia net up` with more arguments (`--suite sm`, `--consensus raft`, ...).
     pub fn up_args(dir: &Path, validators: usize, observers: usize, more: &[&str]) -> Net {
         let n = validators + observers;
         let base = free_base_port(n as u16);
@@ -221,9 +221,10 @@ impl Net {
         Net { dir: dir.to_path_buf(), urls, children: vec![] }
     }
 
-    /// `consortia down`; the processes are gone when it returns.
+    /// `consortia net down`; the processes are gone when it returns.
     pub fn down(&mut self) {
-        let out = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.dir).output().unwrap();
+        let out =
+            Command::new(BIN).args(["net", "down", "--data-dir"]).arg(&self.dir).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         for child in &mut self.children {
             let _ = child.wait();
@@ -324,22 +325,28 @@ impl Net {
     }
 }
 
-/// Runs `consortia up --data-dir DIR ARGS…`, which must succeed; returns its stdout.
-pub fn up_command(dir: &Path, args: &[String]) -> String {
+/// Runs `consortia ARGS…` with `env` added, which must succeed; returns its stdout.
+pub fn consortia(args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(BIN)
-        .args(["up", "--data-dir"])
-        .arg(dir)
         .args(args)
-        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .output()
-        .expect("run consortia up");
+        .unwrap_or_else(|e| panic!("cannot run consortia {args:?}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "consortia up failed: {stdout}{}",
+        "consortia {args:?} failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Runs `consortia net up --data-dir DIR ARGS…`, which must succeed; returns its stdout.
+pub fn up_command(dir: &Path, args: &[String]) -> String {
+    let dir = dir.to_str().unwrap();
+    let mut all = vec!["net", "up", "--data-dir", dir];
+    all.extend(args.iter().map(String::as_str));
+    consortia(&all, &[("RUST_LOG", "info")])
 }
 
 pub fn alive(pid: u32) -> bool {
@@ -349,7 +356,7 @@ pub fn alive(pid: u32) -> bool {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.dir).output();
+        let _ = Command::new(BIN).args(["net", "down", "--data-dir"]).arg(&self.dir).output();
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();

@@ -53,8 +53,12 @@ impl Api {
         dir: &std::path::Path,
         database_url: Option<String>,
     ) -> (Api, Option<String>) {
-        let config =
-            PlatformConfig { data_dir: dir.to_path_buf(), database_url, node_program: None };
+        let config = PlatformConfig {
+            data_dir: dir.to_path_buf(),
+            database_url,
+            node_program: None,
+            admin_password: None,
+        };
         let (platform, bootstrap) = Platform::open(config).await.unwrap();
         let api = Api { router: router(platform.clone()), platform };
         (api, bootstrap.map(|b| b.password))

@@ -1,0 +1,302 @@
+//! `consortia up` and `consortia down`: the whole product on this machine. `up` starts the
+//! platform (detached, logging to `platform.log`) and, the first time, makes a demo
+//! organization, consortium and 4-validator BFT chain through the platform's own REST API, as
+//! a user would; then it waits until the chain commits and prints where everything is. Run
+//! again, it starts what is not running: the platform starts the chain's nodes that should run.
+//! `down` stops the platform and every node it runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use consortia_hosts::local::LocalDriver;
+use consortia_hosts::process::terminate;
+use consortia_hosts::{HostDriver, HostError};
+use consortia_platform::api::OrgView;
+use consortia_platform::chains::{ChainView, HostView};
+use consortia_platform::consortiums::ConsortiumView;
+use indicatif::ProgressBar;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::control::{log_in, request};
+use crate::net::{log_tail, spinner, wait_until_committing};
+
+/// The demo's names: organization, consortium, host and chain.
+const DEMO: &str = "demo";
+const DEMO_HOST: &str = "local";
+const DEMO_VALIDATORS: u16 = 4;
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Where everything lives: the platform's database and keys, its nodes
+    /// (`platform/hosts/`), its log.
+    #[arg(long, default_value = ".consortia")]
+    data_dir: PathBuf,
+    /// Address of the platform: its console and REST API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Ports of a new demo chain: validator i serves REST and JSON-RPC on BASE+i and P2P on
+    /// BASE+100+i.
+    #[arg(long, default_value_t = 8545)]
+    base_port: u16,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownArgs {
+    #[arg(long, default_value = ".consortia")]
+    data_dir: PathBuf,
+}
+
+/// What `up` made, kept in `up.json` so that a later `up` finds the chain without logging in.
+#[derive(Debug, Serialize, Deserialize)]
+struct Demo {
+    platform: String,
+    chain: String,
+    chain_id: i64,
+    nodes: Vec<String>,
+}
+
+fn platform_dir(dir: &Path) -> PathBuf {
+    dir.join("platform")
+}
+
+/// The platform process started from `dir`, if it still runs.
+fn platform_pid(dir: &Path) -> Option<u32> {
+    let data = platform_dir(dir);
+    crate::detached::running(&dir.join("platform.pid"), &[" platform ", &data.to_string_lossy()])
+}
+
+/// Starts `consortia platform` detached, logging to `platform.log`, with the password its
+/// administrator gets if this is its first start (in the environment, so it never lands in a
+/// log; the platform ignores it otherwise).
+fn spawn_platform(dir: &Path, listen: SocketAddr, admin_password: &str) -> Result<Child> {
+    let data = platform_dir(dir);
+    let listen = listen.to_string();
+    let args = [
+        "platform".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--listen".as_ref(),
+        listen.as_ref(),
+    ];
+    let env = [("CONSORTIA_ADMIN_PASSWORD", admin_password)];
+    crate::detached::spawn(&args, &env, &dir.join("platform.log"), &dir.join("platform.pid"))
+}
+
+/// Waits until the platform answers its health check; fails early if the process it started
+/// exited (with the end of its log).
+async fn wait_for_platform(
+    dir: &Path,
+    url: &str,
+    child: &mut Option<Child>,
+    deadline: Instant,
+) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    loop {
+        if let Some(c) = child
+            && !matches!(c.try_wait(), Ok(None))
+        {
+            bail!(
+                "the platform exited; the end of its log ({}):\n{}",
+                dir.join("platform.log").display(),
+                log_tail(&dir.join("platform.log"))
+            );
+        }
+        let healthy = client
+            .get(format!("{url}/v1/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if healthy {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the platform did not answer at {url}; see {}",
+                dir.join("platform.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> Result<T> {
+    Ok(serde_json::from_value(request(Method::GET, path, None).await?)?)
+}
+
+async fn post<T: DeserializeOwned>(path: &str, body: Value) -> Result<T> {
+    Ok(serde_json::from_value(request(Method::POST, path, Some(body)).await?)?)
+}
+
+/// Makes the demo through the platform's API as the logged-in administrator. Each step first
+/// looks for what an interrupted earlier `up` made, so running again finishes the job.
+async fn make_demo(args: &UpArgs, platform: &str, bar: &ProgressBar) -> Result<Demo> {
+    bar.set_message("creating the demo organization, consortium and host");
+    let orgs: Vec<OrgView> = get("/v1/orgs").await?;
+    let org = match orgs.into_iter().find(|o| o.name == DEMO) {
+        Some(o) => o,
+        None => post::<OrgView>("/v1/orgs", json!({ "name": DEMO })).await?,
+    };
+    let consortiums: Vec<ConsortiumView> = get("/v1/consortiums").await?;
+    let consortium = match consortiums.into_iter().find(|c| c.name == DEMO) {
+        Some(c) => c,
+        None => {
+            let body = json!({ "name": DEMO, "org_id": org.id, "approval_policy": "leader" });
+            post::<ConsortiumView>("/v1/consortiums", body).await?
+        }
+    };
+    let hosts: Vec<HostView> = get("/v1/hosts").await?;
+    let host = match hosts.into_iter().find(|h| h.name == DEMO_HOST && h.org_id == org.id) {
+        Some(h) => h,
+        None => {
+            let body = json!({ "org_id": org.id, "name": DEMO_HOST, "kind": "local" });
+            post::<HostView>("/v1/hosts", body).await?
+        }
+    };
+    bar.set_message("chain wizard: create, add 4 validators");
+    let chains: Vec<ChainView> = get("/v1/chains").await?;
+    let mut chain = match chains
+        .into_iter()
+        .find(|c| c.name == DEMO && c.consortium_id == consortium.id)
+    {
+        Some(c) => c,
+        None => {
+            let body = json!({
+                "consortium_id": consortium.id, "org_id": org.id, "name": DEMO, "consensus": "bft",
+            });
+            post::<ChainView>("/v1/chains", body).await?
+        }
+    };
+    for i in 0..DEMO_VALIDATORS {
+        let name = format!("node-{i}");
+        if chain.status == "configuring" && !chain.nodes.iter().any(|n| n.name == name) {
+            let body = json!({
+                "org_id": org.id, "host_id": host.id, "name": name, "role": "validator",
+                "http_port": args.base_port + i, "p2p_port": args.base_port + 100 + i,
+            });
+            chain = post(&format!("/v1/chains/{}/nodes", chain.id), body).await?;
+        }
+    }
+    if chain.status == "configuring" {
+        bar.set_message("chain wizard: start (keys, certificates, genesis; first block)");
+        chain = post(&format!("/v1/chains/{}/start", chain.id), json!({})).await?;
+    }
+    Ok(Demo {
+        platform: platform.to_owned(),
+        chain: chain.id,
+        chain_id: chain.chain_id,
+        nodes: chain.nodes.into_iter().filter_map(|n| n.http_url).collect(),
+    })
+}
+
+/// A password for the administrator: 20 URL-safe random characters.
+fn new_password() -> String {
+    consortia_platform::auth::random_secret()[..20].to_owned()
+}
+
+pub(crate) async fn up(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    // Absolute, so that the platform's command line names it wherever `up` runs from.
+    let dir = args.data_dir.canonicalize()?;
+    let url = format!("http://{}", args.listen);
+    let password = new_password();
+    let bar = spinner()?;
+    bar.set_message("starting the platform");
+    let mut child = match platform_pid(&dir) {
+        Some(_) => None,
+        None => Some(spawn_platform(&dir, args.listen, &password)?),
+    };
+    let result = async {
+        wait_for_platform(&dir, &url, &mut child, deadline).await?;
+        // The password works only if the platform just started for the first time.
+        let fresh = child.is_some() && log_in(&url, "admin", &password).await.is_ok();
+        let demo_file = dir.join("up.json");
+        let demo: Demo = match std::fs::read(&demo_file) {
+            Ok(raw) => serde_json::from_slice(&raw)
+                .with_context(|| format!("{} is damaged", demo_file.display()))?,
+            Err(_) => {
+                let demo = make_demo(&args, &url, &bar).await.context(
+                    "making the demo chain through the platform failed (run `consortia up` again to resume)",
+                )?;
+                std::fs::write(&demo_file, serde_json::to_vec_pretty(&demo)?)?;
+                demo
+            }
+        };
+        let came_up = wait_until_committing(&demo.nodes, deadline, &bar, || Ok(())).await?;
+        if !came_up {
+            bail!(
+                "the demo chain did not come up within {} s; its nodes' logs are in {}/hosts/*/*/node.log",
+                args.timeout,
+                platform_dir(&dir).display()
+            );
+        }
+        Ok((demo, fresh))
+    }
+    .await;
+    bar.finish_and_clear();
+    let (demo, fresh) = result?;
+    let first = demo.nodes.first().context("the demo chain has no nodes")?;
+    println!(
+        "Consortia is up in {:.1} s: the platform and a {DEMO_VALIDATORS}-validator BFT chain `{DEMO}` (chain id {})",
+        started.elapsed().as_secs_f64(),
+        demo.chain_id
+    );
+    println!("console: {}/", demo.platform);
+    if fresh {
+        println!("first start: the administrator, shown this once (store it now):");
+        println!("username: admin");
+        println!("password: {password}");
+    } else {
+        println!("log in as admin with the password the first `consortia up` printed");
+    }
+    println!("JSON-RPC: {first}/rpc   (WebSocket: {}/ws)", first.replacen("http", "ws", 1));
+    for (i, node) in demo.nodes.iter().enumerate() {
+        println!("  node-{i}: REST API {node}/v1/status");
+    }
+    if fresh {
+        println!("the CLI is logged in as admin: try `consortia chain status {}`", demo.chain);
+    }
+    println!("data in {}; stop everything with: consortia down", dir.display());
+    Ok(())
+}
+
+pub(crate) async fn down(args: DownArgs) -> Result<()> {
+    let dir = &args.data_dir.canonicalize().unwrap_or(args.data_dir.clone());
+    // The platform first, so that it does not restart the nodes stopped next.
+    let platform = match platform_pid(dir) {
+        Some(pid) => terminate(pid, consortia_hosts::local::GRACE).await,
+        None => false,
+    };
+    let _ = std::fs::remove_file(dir.join("platform.pid"));
+    let exe = std::env::current_exe().context("cannot find the consortia executable")?;
+    let mut stopped = 0;
+    let hosts = platform_dir(dir).join("hosts");
+    for host in std::fs::read_dir(&hosts).into_iter().flatten().flatten() {
+        let driver = LocalDriver::open(&host.path(), &exe).map_err(host_error)?;
+        for node in driver.nodes() {
+            if !matches!(driver.status(&node).await, Ok(consortia_hosts::NodeStatus::Stopped)) {
+                driver.stop(&node).await.map_err(host_error)?;
+                stopped += 1;
+            }
+        }
+    }
+    let platform = if platform { "the platform and " } else { "" };
+    println!("stopped {platform}{stopped} node(s) of {}", dir.display());
+    Ok(())
+}
+
+fn host_error(e: HostError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
