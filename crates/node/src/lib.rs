@@ -99,6 +99,16 @@ pub struct Node {
     admitted: broadcast::Sender<Arc<[Hash]>>,
 }
 
+/// Admission reads a sender's next nonce through the block decided at that moment (taken per
+/// read, as [`mempool::NonceSource`] requires).
+impl mempool::NonceSource for Node {
+    fn committed_nonce(&self, sender: &consortia_crypto::Address) -> Result<u64, String> {
+        let decided = self.decided.lock().clone();
+        let pending = decided.as_ref().map(|b| &b.state);
+        PendingState { store: &self.store, pending }.committed_nonce(sender)
+    }
+}
+
 /// Batches of admitted transaction hashes kept for slow [`Node::admitted`] receivers.
 pub const ADMITTED_BACKLOG: usize = 1024;
 
@@ -260,11 +270,7 @@ impl Node {
     }
 
     fn admit_blocking(&self, raws: &[Vec<u8>]) -> Vec<Result<Admitted, AdmitError>> {
-        let results = {
-            let decided = self.decided.lock().clone();
-            let pending = decided.as_ref().map(|b| &b.state);
-            self.mempool.admit_batch(&PendingState { store: &self.store, pending }, raws)
-        };
+        let results = self.mempool.admit_batch(self, raws);
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
             if self.admitted.receiver_count() > 0 {

@@ -16,6 +16,22 @@ use consortia_storage::StateReader;
 use consortia_types::{Transaction, TypesError};
 use parking_lot::Mutex;
 
+/// Where admission reads the next nonce of a sender the pool does not track.
+///
+/// The pool calls it with no lock held, after noting how many blocks it has forgotten, and
+/// asks again if a block was forgotten meanwhile: so the view it reads must be taken when it is
+/// called. A view taken once before admission began can be a block behind the pool, and a
+/// transaction admitted against it would wait forever for nonces already committed.
+pub trait NonceSource {
+    fn committed_nonce(&self, sender: &Address) -> Result<u64, String>;
+}
+
+impl<S: StateReader + ?Sized> NonceSource for S {
+    fn committed_nonce(&self, sender: &Address) -> Result<u64, String> {
+        Account::read(self, sender).map(|a| a.nonce).map_err(|e| e.to_string())
+    }
+}
+
 /// Pool limits.
 #[derive(Clone, Debug)]
 pub struct MempoolConfig {
@@ -226,7 +242,7 @@ impl Mempool {
 
     /// Admits a batch of encoded transactions; CPU-bound (signature checks), so call it off the
     /// async runtime. One result per input, in order.
-    pub fn admit_batch<S: StateReader + ?Sized>(
+    pub fn admit_batch<S: NonceSource + ?Sized>(
         &self,
         state: &S,
         raws: &[Vec<u8>],
@@ -275,7 +291,7 @@ impl Mempool {
             .collect()
     }
 
-    fn insert<S: StateReader + ?Sized>(
+    fn insert<S: NonceSource + ?Sized>(
         &self,
         state: &S,
         ptx: PoolTx,
@@ -283,7 +299,8 @@ impl Mempool {
         let nonce = ptx.tx.nonce();
         // Read the committed nonce before taking the lock (it is only needed for new senders,
         // but a store read under the lock would serialize every admission behind the disk).
-        // If a block was removed from the pool meanwhile, the read may be a block old: read again.
+        // If a block was removed from the pool meanwhile, the read may be a block old: read again
+        // (through a view taken now: see [`NonceSource`]).
         let (base, mut inner) = loop {
             let (known, removals) = {
                 let inner = self.inner.lock();
@@ -291,11 +308,7 @@ impl Mempool {
             };
             let base = match known {
                 Some(base) => base,
-                None => {
-                    Account::read(state, &ptx.sender)
-                        .map_err(|e| AdmitError::State(e.to_string()))?
-                        .nonce
-                }
+                None => state.committed_nonce(&ptx.sender).map_err(AdmitError::State)?,
             };
             let inner = self.inner.lock();
             if inner.removals == removals {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
-use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig};
+use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig, NonceSource};
 use consortia_node::{Node, NodeConfig};
 use consortia_types::{
     EthTx, Genesis, NativeTx, NotarizeRecord, Payload, Transaction, TxBody, encode,
@@ -271,6 +271,37 @@ fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
     // Ready transactions are never evicted.
     assert_eq!(pool.evict_gapped(Duration::ZERO), 0);
     assert_eq!(pool.len(), 1);
+}
+
+/// A committed block is forgotten by the pool while a new sender's nonce is being read: the
+/// pool reads again, through a fresh view, and the transaction is ready (found by the e2e test:
+/// one in seven runs left a transaction pending forever behind nonces already committed).
+#[test]
+fn a_block_forgotten_during_a_nonce_read_makes_admission_read_again() {
+    struct Racing<'a> {
+        pool: &'a Mempool,
+        sender: consortia_crypto::Address,
+        reads: std::cell::Cell<u32>,
+    }
+    impl NonceSource for Racing<'_> {
+        fn committed_nonce(&self, _: &consortia_crypto::Address) -> Result<u64, String> {
+            self.reads.set(self.reads.get() + 1);
+            if self.reads.get() == 1 {
+                // The driver commits the sender's nonces 3 and 4 meanwhile; this read saw
+                // the state before that block.
+                self.pool.remove_committed([(self.sender, 4)]);
+                return Ok(3);
+            }
+            Ok(5)
+        }
+    }
+    let pool = pool(100);
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let source =
+        Racing { pool: &pool, sender: key.public_key().address(), reads: Default::default() };
+    pool.admit_batch(&source, &[encode(&tx(&key, CHAIN, 5, "next"))]).pop().unwrap().unwrap();
+    assert_eq!(source.reads.get(), 2, "the nonce is read again");
+    assert_eq!(pool.ready_count(), 1, "nonce 5 is ready, not waiting for 3 and 4 again");
 }
 
 fn eip1559(chain_id: u64, nonce: u64) -> alloy_consensus::TxEip1559 {
