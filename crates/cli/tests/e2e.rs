@@ -347,6 +347,103 @@ fn sm_suite_chain_commits_sm2_transactions_with_sm3_proofs() {
     );
 }
 
+/// The explorer's reads: latest transactions and blocks (pages), an address's transactions,
+/// a block by hash, the volume per minute and hour; bad queries are 400s.
+#[test]
+fn explorer_reads_latest_transactions_addresses_blocks_and_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let (client, url) = (http(), node.url.clone());
+    let chain_id = node.chain_id();
+    let (alice, bob) =
+        (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Secp256k1));
+    let mut hashes = vec![];
+    for (i, key) in [&alice, &bob, &alice, &bob, &alice].into_iter().enumerate() {
+        let nonce = (i / 2) as u64;
+        let tx = notarize_tx(key, chain_id, nonce, &format!("ex-{i}"), b"x");
+        let (code, body) =
+            post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
+        assert_eq!(code, 202, "{body}");
+        wait_committed(&client, &url, &tx_hash(&tx));
+        hashes.push(tx_hash(&tx).to_hex());
+    }
+    let list = |path: &str| {
+        let (code, body) = get_json(&client, &format!("{url}{path}"));
+        assert_eq!(code, 200, "{path}: {body}");
+        body
+    };
+    let page_hashes = |page: &serde_json::Value| -> Vec<String> {
+        let txs = page["transactions"].as_array().unwrap();
+        txs.iter().map(|t| t["hash"].as_str().unwrap().to_owned()).collect()
+    };
+    let newest_first: Vec<String> = hashes.iter().rev().cloned().collect();
+
+    // Latest transactions, newest first, in pages.
+    let first = list("/v1/transactions?limit=3");
+    assert_eq!(page_hashes(&first), newest_first[..3]);
+    let tx0 = &first["transactions"][0];
+    assert_eq!((tx0["kind"].as_str(), tx0["status"].as_str()), (Some("notarize"), Some("success")));
+    assert!(tx0["time_ms"].as_u64().unwrap() > 0, "{tx0}");
+    let next = first["next"].as_str().unwrap();
+    let second = list(&format!("/v1/transactions?limit=3&before={next}"));
+    assert_eq!(page_hashes(&second), newest_first[3..]);
+    assert!(second["next"].is_null(), "{second}");
+
+    // By address: the sender's own, and the notary's (every notarization calls it).
+    let alice_address = alice.public_key().address().to_checksum_hex();
+    let mine = list(&format!("/v1/addresses/{alice_address}/transactions"));
+    assert_eq!(page_hashes(&mine), vec![hashes[4].clone(), hashes[2].clone(), hashes[0].clone()]);
+    let notary = list("/v1/addresses/0x0000000000000000000000000000000000001001/transactions");
+    assert_eq!(page_hashes(&notary), newest_first);
+    let (code, account) = get_json(&client, &format!("{url}/v1/accounts/{alice_address}"));
+    assert_eq!(
+        (code, account["nonce"].as_u64(), account["contract"].as_bool()),
+        (200, Some(3), Some(false))
+    );
+
+    // Latest blocks, newest first, without their transaction lists; a block by its hash.
+    let blocks = list("/v1/blocks?order=desc&limit=2&tx_hashes=false");
+    let heights: Vec<u64> = blocks["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["height"].as_u64().unwrap())
+        .collect();
+    assert!(heights.len() == 2 && heights[0] > heights[1], "{blocks}");
+    assert_eq!(blocks["blocks"][0]["tx_hashes"], json!([]));
+    let latest_hash = blocks["blocks"][0]["hash"].as_str().unwrap();
+    assert_eq!(list(&format!("/v1/blocks/{latest_hash}"))["height"], heights[0]);
+
+    // Volume: every transaction counted in this hour's minutes and in the hour.
+    let per_minute = list("/v1/stats/volume?bucket=minute");
+    let buckets = per_minute["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 60);
+    let total: u64 = buckets.iter().map(|b| b["txs"].as_u64().unwrap()).sum();
+    assert_eq!(total, 5, "{per_minute}");
+    let hourly = list("/v1/stats/volume?bucket=hour");
+    let total: u64 =
+        hourly["buckets"].as_array().unwrap().iter().map(|b| b["txs"].as_u64().unwrap()).sum();
+    assert_eq!(total, 5, "{hourly}");
+
+    // Bad queries.
+    for path in [
+        "/v1/transactions?limit=0",
+        "/v1/transactions?limit=201",
+        "/v1/transactions?before=yesterday",
+        "/v1/addresses/0x12/transactions",
+        "/v1/stats/volume?from_time=2000&to_time=1000",
+        "/v1/stats/volume?bucket=minute&from_time=0&to_time=1000000000000",
+        "/v1/stats/volume?bucket=week",
+        "/v1/blocks/0x1234",
+        "/v1/blocks?order=sideways",
+    ] {
+        let (code, body) = get_json(&client, &format!("{url}{path}"));
+        assert_eq!(code, 400, "{path}: {body}");
+    }
+    let unknown = format!("/v1/blocks/0x{}", "ab".repeat(32));
+    assert_eq!(get_json(&client, &format!("{url}{unknown}")).0, 404);
+}
+
 #[test]
 fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -367,6 +464,8 @@ fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
         "/v1/notary/records/{id}",
         "/v1/notary/by-hash/{content_hash}",
         "/v1/accounts/{address}",
+        "/v1/addresses/{address}/transactions",
+        "/v1/stats/volume",
     ] {
         assert!(paths.contains(&route), "{route} missing from the OpenAPI document: {paths:?}");
     }

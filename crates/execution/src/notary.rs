@@ -30,8 +30,7 @@ use crate::{BlockContext, ExecutionError, Overlay, failed};
 alloy_sol_types::sol!("../../contracts/system/INotary.sol");
 
 /// The contract's reserved address; its events carry it.
-pub const ADDRESS: Address =
-    Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01]);
+pub const ADDRESS: Address = consortia_types::NOTARY_ADDRESS;
 
 /// Fixed step cost of one notarization plus a cost per byte stored.
 const BASE_STEPS: u64 = 20_000;

@@ -18,12 +18,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use consortia_crypto::{Address, Hash, keccak256};
-use consortia_execution::{
-    Account, BlockContext, CallOutcome, code_key, notary, revert_reason, slot_key,
-};
+use consortia_execution::{Account, BlockContext, CallOutcome, code_key, revert_reason, slot_key};
 use consortia_node::Node;
 use consortia_storage::{BlockReader, StateReader, StoredHeader, StoredTx, TxReader};
-use consortia_types::{EvmCall, Height, Payload, Receipt, ReceiptStatus, Transaction, encode};
+use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -747,7 +745,7 @@ impl Eth<'_> {
             "blockHash": hash(&header.hash),
             "blockNumber": qty(stored.height),
             "from": addr(&tx.sender()),
-            "to": to_of(tx).map_or(Value::Null, |a| addr(&a)),
+            "to": tx.to().map_or(Value::Null, |a| addr(&a)),
             "cumulativeGasUsed": qty(cumulative),
             "gasUsed": qty(r.steps_used),
             "effectiveGasPrice": qty(effective_gas_price(tx)),
@@ -987,18 +985,6 @@ fn log_json(e: &consortia_types::Event, at: &LogPlace<'_>, log_index: usize) -> 
     })
 }
 
-/// Who a transaction calls: the contract (or account) of an EVM call, the notary system
-/// contract for a notarization, nothing for a creation.
-fn to_of(tx: &Transaction) -> Option<Address> {
-    match tx {
-        Transaction::Native(n) => match &n.body.payload {
-            Payload::Notarize(_) => Some(notary::ADDRESS),
-            Payload::Evm(c) => c.to,
-        },
-        Transaction::Ethereum(e) => e.call().to,
-    }
-}
-
 fn tx_type(tx: &Transaction) -> u8 {
     match tx {
         Transaction::Native(_) => 0,
@@ -1023,7 +1009,7 @@ fn tx_json(tx: &Transaction, tx_hash: &Hash, at: Option<(&StoredHeader, u32)>) -
         "blockNumber": at.map_or(Value::Null, |(h, _)| qty(h.header.height)),
         "transactionIndex": at.map_or(Value::Null, |(_, i)| qty(i)),
         "from": addr(&tx.sender()),
-        "to": to_of(tx).map_or(Value::Null, |a| addr(&a)),
+        "to": tx.to().map_or(Value::Null, |a| addr(&a)),
         "value": qty(call.as_ref().map_or(0, |c| c.value)),
         "gas": qty(call.as_ref().map_or(0, |c| c.gas_limit)),
         "gasPrice": qty(effective_gas_price(tx)),

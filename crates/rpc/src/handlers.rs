@@ -21,14 +21,14 @@ use crate::views::{
 
 type AppState = State<Arc<Node>>;
 
-fn storage(e: StorageError) -> ApiError {
+pub(crate) fn storage(e: StorageError) -> ApiError {
     match e {
         StorageError::FutureHeight { .. } => ApiError::not_found(e.to_string()),
         other => ApiError::internal(other),
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
@@ -200,22 +200,28 @@ pub(crate) async fn latest_block(State(node): AppState) -> ApiResult<Json<BlockV
     Ok(Json(block_view(&node, latest)?))
 }
 
-/// A block by height
+/// A block by height or hash
 #[utoipa::path(get, path = "/v1/blocks/{height}", tag = "blocks",
-    params(("height" = u64, Path, description = "Block height (0 is genesis)")),
+    params(("height" = String, Path, description = "Block height (0 is genesis), or its hash (0x + 64 hex digits)")),
     responses(
         (status = 200, body = BlockView),
-        (status = 400, description = "Not a height", body = ErrorBody),
-        (status = 404, description = "No such block yet", body = ErrorBody),
+        (status = 400, description = "Neither a height nor a hash", body = ErrorBody),
+        (status = 404, description = "No such block (yet)", body = ErrorBody),
     ))]
 pub(crate) async fn block_by_height(
     State(node): AppState,
     Path(height): Path<String>,
 ) -> ApiResult<Json<BlockView>> {
+    if height.starts_with("0x") {
+        let hash = parse_hash(&height)?;
+        let found = node.store().height_by_hash(&hash).map_err(storage)?;
+        let at = found.ok_or_else(|| ApiError::not_found(format!("no block has hash {hash}")))?;
+        return Ok(Json(block_view(&node, at)?));
+    }
     let height: u64 = height.parse().map_err(|_| {
         ApiError::bad_request(
             "bad_height",
-            format!("`{height}` is not a block height (a whole number ≥ 0)"),
+            format!("`{height}` is not a block height (a whole number ≥ 0) or a block hash (0x…)"),
         )
     })?;
     Ok(Json(block_view(&node, height)?))
@@ -229,9 +235,20 @@ pub(crate) struct TimeRange {
     to_time: Option<u64>,
     /// At most this many blocks (default 100, at most 1000).
     limit: Option<usize>,
+    /// `asc` (default: oldest first) or `desc` (newest first: with no range, the latest blocks).
+    order: Option<Order>,
+    /// Include each block's transaction hashes (default true).
+    tx_hashes: Option<bool>,
 }
 
-/// Blocks in a time range, oldest first
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Order {
+    Asc,
+    Desc,
+}
+
+/// Blocks in a time range, oldest or newest first (the latest blocks: `?order=desc`)
 #[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(TimeRange),
     responses(
         (status = 200, body = BlockListView),
@@ -251,8 +268,13 @@ pub(crate) async fn blocks_by_time(
     if from > to {
         return Err(ApiError::bad_request("bad_query", "from_time is after to_time"));
     }
-    let headers = node.store().headers_by_time(from, to, limit).map_err(storage)?;
-    Ok(Json(BlockListView { blocks: headers.into_iter().map(BlockView::from).collect() }))
+    let newest_first = q.order == Some(Order::Desc);
+    let headers = node.store().headers_by_time(from, to, limit, newest_first).map_err(storage)?;
+    let mut blocks: Vec<BlockView> = headers.into_iter().map(BlockView::from).collect();
+    if q.tx_hashes == Some(false) {
+        blocks.iter_mut().for_each(|b| b.tx_hashes.clear());
+    }
+    Ok(Json(BlockListView { blocks }))
 }
 
 /// Chain and node status
@@ -384,6 +406,7 @@ pub(crate) async fn account(
         address: address.to_checksum_hex(),
         nonce: account.nonce,
         balance: account.balance.to_string(),
+        contract: account.code_hash.is_some(),
     }))
 }
 

@@ -1,7 +1,8 @@
 //! The node's HTTP API for Consortia: REST with OpenAPI, and Ethereum JSON-RPC.
 //!
 //! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
-//! proofs, notarization records, and `/openapi.json` with Swagger UI at `/docs`. Every REST
+//! proofs, notarization records, the block explorer's indexed reads ([`explorer`]), and
+//! `/openapi.json` with Swagger UI at `/docs`. Every REST
 //! error is JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]). The
 //! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`, and over WebSocket at
 //! `GET /ws` with `eth_subscribe`.
@@ -11,6 +12,7 @@
 
 mod error;
 pub mod eth;
+pub mod explorer;
 mod handlers;
 pub mod views;
 
@@ -73,6 +75,9 @@ pub const MAX_BATCH: usize = 10_000;
         handlers::notary_record,
         handlers::notary_by_hash,
         handlers::account,
+        explorer::recent,
+        explorer::by_address,
+        explorer::volume,
     ),
     components(schemas(ErrorBody))
 )]
@@ -95,7 +100,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/transactions/batch",
             post(handlers::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),
         )
+        .route("/v1/transactions", get(explorer::recent))
         .route("/v1/transactions/{hash}", get(handlers::get_transaction))
+        .route("/v1/addresses/{address}/transactions", get(explorer::by_address))
+        .route("/v1/stats/volume", get(explorer::volume))
         .route("/v1/blocks", get(handlers::blocks_by_time))
         .route("/v1/blocks/latest", get(handlers::latest_block))
         .route("/v1/blocks/{height}", get(handlers::block_by_height))

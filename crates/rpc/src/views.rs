@@ -314,4 +314,6 @@ pub struct AccountView {
     pub nonce: u64,
     /// Decimal string.
     pub balance: String,
+    /// It holds contract code.
+    pub contract: bool,
 }

@@ -1,9 +1,9 @@
 //! Block store, indexes and versioned authenticated state for Consortia.
 //!
 //! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`LogReader`],
-//! [`StateReader`] and [`StateProofReader`] for reads, [`BlockWriter`] for the one write the
-//! chain makes, a whole block at a time. Nothing in
-//! the traits names the engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
+//! [`ExplorerReader`], [`StateReader`] and [`StateProofReader`] for reads, [`BlockWriter`] for
+//! the one write the chain makes, a whole block at a time. Nothing in the traits names the
+//! engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
 //! commit) with the state authenticated by a Jellyfish Merkle tree (`jmt`) whose version is the
 //! block height, so any past state can be read with a proof against that block's state root.
 //!
@@ -16,7 +16,7 @@ mod redb_store;
 
 use std::collections::BTreeMap;
 
-use consortia_crypto::Hash;
+use consortia_crypto::{Address, Hash};
 use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt, Transaction};
 
 pub use error::StorageError;
@@ -55,8 +55,14 @@ pub trait BlockReader {
     fn latest_height(&self) -> Result<Height>;
     fn header(&self, height: Height) -> Result<Option<StoredHeader>>;
     fn height_by_hash(&self, hash: &Hash) -> Result<Option<Height>>;
-    /// Headers with `from_ms <= time < to_ms`, oldest first, at most `limit`.
-    fn headers_by_time(&self, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<StoredHeader>>;
+    /// Headers with `from_ms <= time < to_ms`, oldest (or newest) first, at most `limit`.
+    fn headers_by_time(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredHeader>>;
     /// A whole block, transactions included.
     fn block(&self, height: Height) -> Result<Option<Block>>;
 }
@@ -65,6 +71,33 @@ pub trait TxReader {
     fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>>;
     /// The receipt of the transaction at `position` in block `height`.
     fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>>;
+}
+
+/// Blocks and transactions committed in one minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinuteVolume {
+    /// Minutes since the Unix epoch.
+    pub minute: u64,
+    pub blocks: u64,
+    pub txs: u64,
+}
+
+/// What a block explorer asks, each answered from an index (no scan of the chain).
+pub trait ExplorerReader {
+    /// Committed transactions, newest first, from just before `before` (height, position; none:
+    /// the latest), at most `limit`.
+    fn recent_txs(&self, before: Option<(Height, u32)>, limit: usize) -> Result<Vec<StoredTx>>;
+    /// The transactions `address` sent, called or created, newest first, from just before
+    /// `before`, at most `limit`.
+    fn txs_by_address(
+        &self,
+        address: &Address,
+        before: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<StoredTx>>;
+    /// Blocks and transactions per minute for the minutes `from_minute..to_minute` (since the
+    /// Unix epoch); minutes without a block are absent.
+    fn volume(&self, from_minute: u64, to_minute: u64) -> Result<Vec<MinuteVolume>>;
 }
 
 /// Where an event sits: block, transaction position, index among the transaction's events.

@@ -1,7 +1,9 @@
 use std::path::Path;
 
-use consortia_crypto::{Hash, Suite};
-use consortia_types::{Block, Genesis, Height, Receipt, Transaction, decode, encode};
+use consortia_crypto::{Address, Hash, Suite};
+use consortia_types::{
+    Block, Genesis, Height, Receipt, ReceiptStatus, Transaction, decode, encode,
+};
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
 use redb::{
@@ -9,8 +11,9 @@ use redb::{
 };
 
 use crate::{
-    BlockReader, BlockWriter, LogLocation, LogReader, Result, StateChanges, StateProof,
-    StateProofReader, StateReader, StorageError, StoredHeader, StoredTx, TxReader,
+    BlockReader, BlockWriter, ExplorerReader, LogLocation, LogReader, MinuteVolume, Result,
+    StateChanges, StateProof, StateProofReader, StateReader, StorageError, StoredHeader, StoredTx,
+    TxReader,
 };
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -24,6 +27,12 @@ const TIME_INDEX: TableDefinition<(u64, u64), ()> = TableDefinition::new("time_i
 /// topic (32) || height (8, BE) || position (4, BE) || event index (2, BE) → (): logs by topic,
 /// oldest first (`eth_getLogs`-style lookups, notarizations by content hash).
 const LOG_TOPICS: TableDefinition<&[u8], ()> = TableDefinition::new("log_topics");
+/// address (20) || height (8, BE) || position (4, BE) → (): the transactions an address sent,
+/// called or created (an explorer's address view), newest last.
+const ADDRESS_TXS: TableDefinition<&[u8], ()> = TableDefinition::new("address_txs");
+/// minute since the Unix epoch → (blocks, transactions): an explorer's volume chart without
+/// reading blocks.
+const VOLUME: TableDefinition<u64, (u64, u64)> = TableDefinition::new("volume");
 /// version (8, BE) || nibble path → node; see [`node_key`].
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 /// version (8, BE) || key hash (32) → 0 (deleted) or 1 || value: appended block by block.
@@ -37,6 +46,9 @@ const KEY_VERSIONS: TableDefinition<&[u8], ()> = TableDefinition::new("key_versi
 
 const META_GENESIS: &str = "genesis";
 const META_HEAD: &str = "head";
+/// Present once the explorer indexes ([`ADDRESS_TXS`], [`VOLUME`]) cover every block; a store
+/// made before they existed is indexed when opened.
+const META_EXPLORER: &str = "explorer_indexes";
 
 /// redb's page cache. Its default (1 GiB) is too much for four validators on one laptop; 16 MiB
 /// measured as fast as 64 MiB under load (the OS page cache backs it) and 30 MiB smaller.
@@ -90,6 +102,8 @@ impl RedbStore {
             txn.open_table(TX_INDEX)?;
             txn.open_table(TIME_INDEX)?;
             txn.open_table(LOG_TOPICS)?;
+            txn.open_table(ADDRESS_TXS)?;
+            txn.open_table(VOLUME)?;
             txn.open_table(JMT_NODES)?;
             txn.open_table(JMT_VALUES)?;
             txn.open_table(KEY_VERSIONS)?;
@@ -112,8 +126,48 @@ impl RedbStore {
                     found_hash: found.hash().to_hex(),
                 })
             }
-            Some(Ok(_)) => Ok((store, false)),
+            Some(Ok(_)) => {
+                store.index_old_blocks()?;
+                Ok((store, false))
+            }
         }
+    }
+
+    /// Fills the explorer indexes for the blocks of a store made before they existed, in one
+    /// write transaction (once: a marker records it).
+    fn index_old_blocks(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        if txn.open_table(META)?.get(META_EXPLORER)?.is_some() {
+            return Ok(());
+        }
+        let head = Self::head_in(&txn)?.unwrap_or(0);
+        for height in 1..=head {
+            let header: StoredHeader = {
+                let headers = txn.open_table(HEADERS)?;
+                let raw = headers.get(height)?.ok_or_else(|| corrupt("headers", "a gap"))?;
+                decode(raw.value()).map_err(|e| corrupt("headers", e))?
+            };
+            let (txs, receipts) = {
+                let txs = txn.open_table(TXS)?;
+                let receipts = txn.open_table(RECEIPTS)?;
+                let mut all = (Vec::new(), Vec::new());
+                for entry in txs.range((height, 0)..=(height, u32::MAX))? {
+                    let (key, raw) = entry?;
+                    all.0.push(decode(raw.value()).map_err(|e| corrupt("txs", e))?);
+                    let receipt =
+                        receipts.get(key.value())?.ok_or_else(|| corrupt("receipts", "missing"))?;
+                    all.1.push(decode(receipt.value()).map_err(|e| corrupt("receipts", e))?);
+                }
+                all
+            };
+            index_for_explorer(&txn, height, header.header.time_ms, &txs, &receipts)?;
+        }
+        txn.open_table(META)?.insert(META_EXPLORER, [1u8].as_slice())?;
+        txn.commit()?;
+        if head > 0 {
+            tracing::info!(target: "storage", blocks = head, "indexed old blocks for the explorer");
+        }
+        Ok(())
     }
 
     /// Checks every page and checksum of the database file (slow: reads the whole file).
@@ -179,6 +233,7 @@ impl RedbStore {
                     }
                 }
             }
+            index_for_explorer(&txn, height, block.header.time_ms, &block.transactions, receipts)?;
             let mut nodes = txn.open_table(JMT_NODES)?;
             for (key, node) in state.nodes.nodes() {
                 nodes.insert(node_key(key).as_slice(), encode(node).as_slice())?;
@@ -200,6 +255,7 @@ impl RedbStore {
             let mut meta = txn.open_table(META)?;
             if let Some(genesis) = genesis {
                 meta.insert(META_GENESIS, encode(genesis).as_slice())?;
+                meta.insert(META_EXPLORER, [1u8].as_slice())?;
             }
             meta.insert(META_HEAD, height.to_be_bytes().as_slice())?;
         }
@@ -246,6 +302,50 @@ fn node_key(key: &NodeKey) -> Vec<u8> {
     let mut out = key.version().to_be_bytes().to_vec();
     out.extend(encode(key.nibble_path()));
     out
+}
+
+/// The accounts a transaction touches for the explorer: its sender, whom it calls, and the
+/// contract it created.
+fn parties(tx: &Transaction, receipt: &Receipt) -> Vec<Address> {
+    let mut out = vec![tx.sender()];
+    match tx.to() {
+        Some(to) => out.push(to),
+        None if receipt.status == ReceiptStatus::Success && receipt.output.len() == 20 => {
+            out.push(Address::from_slice(&receipt.output));
+        }
+        None => {}
+    }
+    out.dedup();
+    out
+}
+
+fn address_key(address: &Address, height: Height, position: u32) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..20].copy_from_slice(&address.0);
+    key[20..28].copy_from_slice(&height.to_be_bytes());
+    key[28..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// Adds a block to the explorer indexes (address → transactions, volume per minute).
+fn index_for_explorer(
+    txn: &WriteTransaction,
+    height: Height,
+    time_ms: u64,
+    txs: &[Transaction],
+    receipts: &[Receipt],
+) -> Result<()> {
+    let mut addresses = txn.open_table(ADDRESS_TXS)?;
+    for (pos, (tx, receipt)) in txs.iter().zip(receipts).enumerate() {
+        for party in parties(tx, receipt) {
+            addresses.insert(address_key(&party, height, pos as u32).as_slice(), ())?;
+        }
+    }
+    let mut volume = txn.open_table(VOLUME)?;
+    let minute = time_ms / 60_000;
+    let (blocks, count) = volume.get(minute)?.map_or((0, 0), |v| v.value());
+    volume.insert(minute, (blocks + 1, count + txs.len() as u64))?;
+    Ok(())
 }
 
 fn log_key(topic: &Hash, height: Height, pos: u32, index: u16) -> [u8; 46] {
@@ -378,7 +478,13 @@ impl BlockReader for RedbStore {
         Ok(table.get(hash.0.as_slice())?.map(|v| v.value()))
     }
 
-    fn headers_by_time(&self, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<StoredHeader>> {
+    fn headers_by_time(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredHeader>> {
         let read = self.db.begin_read()?;
         let index = read.open_table(TIME_INDEX)?;
         let headers = read.open_table(HEADERS)?;
@@ -386,7 +492,10 @@ impl BlockReader for RedbStore {
         if from_ms >= to_ms {
             return Ok(out);
         }
-        for entry in index.range((from_ms, 0)..(to_ms, 0))?.take(limit) {
+        let range = index.range((from_ms, 0)..(to_ms, 0))?;
+        let entries: Box<dyn Iterator<Item = _>> =
+            if newest_first { Box::new(range.rev()) } else { Box::new(range) };
+        for entry in entries.take(limit) {
             let (key, _) = entry?;
             let (_, height) = key.value();
             let header = headers.get(height)?.ok_or_else(|| {
@@ -437,6 +546,89 @@ impl LogReader for RedbStore {
     }
 }
 
+impl RedbStore {
+    /// The committed transaction at (`height`, `position`), in the read transaction `read`.
+    fn stored_tx(
+        &self,
+        txs: &ReadOnlyTable<(u64, u32), &[u8]>,
+        receipts: &ReadOnlyTable<(u64, u32), &[u8]>,
+        height: Height,
+        position: u32,
+    ) -> Result<StoredTx> {
+        let raw = txs
+            .get((height, position))?
+            .ok_or_else(|| corrupt("txs", "an index points at a missing transaction"))?;
+        let transaction: Transaction = decode(raw.value()).map_err(|e| corrupt("txs", e))?;
+        let receipt =
+            receipts.get((height, position))?.ok_or_else(|| corrupt("receipts", "missing"))?;
+        Ok(StoredTx {
+            hash: transaction.hash(self.suite.hash()),
+            height,
+            position,
+            transaction,
+            receipt: decode(receipt.value()).map_err(|e| corrupt("receipts", e))?,
+        })
+    }
+}
+
+impl ExplorerReader for RedbStore {
+    fn recent_txs(&self, before: Option<(Height, u32)>, limit: usize) -> Result<Vec<StoredTx>> {
+        let read = self.db.begin_read()?;
+        let txs = read.open_table(TXS)?;
+        let receipts = read.open_table(RECEIPTS)?;
+        let end = before.unwrap_or((Height::MAX, u32::MAX));
+        let mut out = Vec::new();
+        for entry in txs.range(..end)?.rev().take(limit) {
+            let (key, _) = entry?;
+            let (height, position) = key.value();
+            out.push(self.stored_tx(&txs, &receipts, height, position)?);
+        }
+        Ok(out)
+    }
+
+    fn txs_by_address(
+        &self,
+        address: &Address,
+        before: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<StoredTx>> {
+        let read = self.db.begin_read()?;
+        let index = read.open_table(ADDRESS_TXS)?;
+        let txs = read.open_table(TXS)?;
+        let receipts = read.open_table(RECEIPTS)?;
+        let (height, position) = before.unwrap_or((Height::MAX, u32::MAX));
+        let from = address_key(address, 0, 0);
+        let to = address_key(address, height, position);
+        let mut out = Vec::new();
+        for entry in index.range(from.as_slice()..to.as_slice())?.rev().take(limit) {
+            let (key, _) = entry?;
+            let k: [u8; 32] = key
+                .value()
+                .try_into()
+                .map_err(|_| corrupt("address_txs", "key is not 32 bytes"))?;
+            let height = u64::from_be_bytes(k[20..28].try_into().unwrap_or_default());
+            let position = u32::from_be_bytes(k[28..].try_into().unwrap_or_default());
+            out.push(self.stored_tx(&txs, &receipts, height, position)?);
+        }
+        Ok(out)
+    }
+
+    fn volume(&self, from_minute: u64, to_minute: u64) -> Result<Vec<MinuteVolume>> {
+        let read = self.db.begin_read()?;
+        let volume = read.open_table(VOLUME)?;
+        let mut out = Vec::new();
+        if from_minute >= to_minute {
+            return Ok(out);
+        }
+        for entry in volume.range(from_minute..to_minute)? {
+            let (minute, counts) = entry?;
+            let (blocks, txs) = counts.value();
+            out.push(MinuteVolume { minute: minute.value(), blocks, txs });
+        }
+        Ok(out)
+    }
+}
+
 impl TxReader for RedbStore {
     fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>> {
         let read = self.db.begin_read()?;
@@ -452,16 +644,9 @@ impl TxReader for RedbStore {
         let (height, position) = location.value();
         let txs = read.open_table(TXS)?;
         let receipts = read.open_table(RECEIPTS)?;
-        let tx = txs.get((height, position))?.ok_or_else(|| corrupt("tx_index", "dangling"))?;
-        let receipt =
-            receipts.get((height, position))?.ok_or_else(|| corrupt("receipts", "missing"))?;
-        Ok(Some(StoredTx {
-            hash: *hash,
-            height,
-            position,
-            transaction: decode(tx.value()).map_err(|e| corrupt("txs", e))?,
-            receipt: decode(receipt.value()).map_err(|e| corrupt("receipts", e))?,
-        }))
+        let mut found = self.stored_tx(&txs, &receipts, height, position)?;
+        found.hash = *hash;
+        Ok(Some(found))
     }
 }
 
@@ -746,9 +931,11 @@ mod tests {
         assert_eq!(store.block(1).unwrap().unwrap(), block);
         let bh = block.header.hash(Suite::Standard.hash());
         assert_eq!(store.height_by_hash(&bh).unwrap(), Some(1));
-        let in_range = store.headers_by_time(1005, 2000, 10).unwrap();
+        let in_range = store.headers_by_time(1005, 2000, 10, false).unwrap();
         assert_eq!(in_range.iter().map(|h| h.header.height).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(store.headers_by_time(0, 2000, 1).unwrap().len(), 1);
+        assert_eq!(store.headers_by_time(0, 2000, 1, false).unwrap().len(), 1);
+        let newest = store.headers_by_time(0, 2000, 1, true).unwrap();
+        assert_eq!(newest[0].header.height, 1);
         assert!(store.block(2).unwrap().is_none());
         let at = LogLocation { height: 1, position: 0, event: 0 };
         assert_eq!(store.logs_by_topic(&topic, 10).unwrap(), vec![at]);
@@ -756,5 +943,127 @@ mod tests {
         assert!(store.logs_by_topic(&Hash([0x12; 32]), 10).unwrap().is_empty());
         assert_eq!(store.receipt_at(1, 0).unwrap(), Some(receipt));
         assert_eq!(store.receipt_at(1, 1).unwrap(), None);
+    }
+
+    /// Notarizations (to the notary) and EVM calls (to a contract, and a creation) from two
+    /// senders over three minutes, committed block by block.
+    fn explorer_chain(store: &RedbStore) -> (Address, Address, Address) {
+        commit(store, 0, &[]);
+        let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
+        let contract = Address([0xcc; 20]);
+        let created = Address([0xdd; 20]);
+        let sign = |key: &PrivateKey, nonce, payload| {
+            Transaction::sign(
+                consortia_types::TxBody {
+                    chain_id: 9,
+                    nonce,
+                    public_key: key.public_key(),
+                    payload,
+                },
+                key,
+            )
+        };
+        let notarize = |id: &str| {
+            consortia_types::Payload::Notarize(consortia_types::NotarizeRecord {
+                id: id.into(),
+                fields: Default::default(),
+                content_hash: Hash::ZERO,
+                metadata: String::new(),
+            })
+        };
+        let call = |to| {
+            consortia_types::Payload::Evm(consortia_types::EvmCall {
+                to,
+                value: 0,
+                input: vec![],
+                gas_limit: 100_000,
+            })
+        };
+        let ok = |output: Vec<u8>| Receipt {
+            status: ReceiptStatus::Success,
+            steps_used: 1,
+            events: vec![],
+            output,
+        };
+        // Block 1 (minute 0): a notarizes; block 2 (minute 0): b calls the contract twice;
+        // block 3 (minute 2): a creates a contract.
+        let blocks = [
+            (60_000 * 10, vec![(sign(&a, 0, notarize("x")), ok(vec![]))]),
+            (
+                60_000 * 10 + 500,
+                vec![
+                    (sign(&b, 0, call(Some(contract))), ok(vec![])),
+                    (sign(&b, 1, call(Some(contract))), ok(vec![])),
+                ],
+            ),
+            (60_000 * 12, vec![(sign(&a, 1, call(None)), ok(created.0.to_vec()))]),
+        ];
+        for (i, (time, txs)) in blocks.into_iter().enumerate() {
+            let height = i as u64 + 1;
+            let prepared = store.prepare_state(height, StateChanges::new(), None).unwrap();
+            let (transactions, receipts): (Vec<_>, Vec<_>) = txs.into_iter().unzip();
+            let block = Block {
+                header: header(height, prepared.root(), time),
+                transactions,
+                certificate: None,
+            };
+            store.commit_block(&block, &receipts, &prepared).unwrap();
+        }
+        (a.public_key().address(), b.public_key().address(), contract)
+    }
+
+    fn places(txs: &[StoredTx]) -> Vec<(Height, u32)> {
+        txs.iter().map(|t| (t.height, t.position)).collect()
+    }
+
+    fn check_explorer_indexes(store: &RedbStore, a: Address, b: Address, contract: Address) {
+        let recent = store.recent_txs(None, 10).unwrap();
+        assert_eq!(places(&recent), vec![(3, 0), (2, 1), (2, 0), (1, 0)]);
+        assert_eq!(recent[0].hash, recent[0].transaction.hash(Suite::Standard.hash()));
+        assert_eq!(places(&store.recent_txs(Some((2, 1)), 2).unwrap()), vec![(2, 0), (1, 0)]);
+        assert_eq!(places(&store.txs_by_address(&a, None, 10).unwrap()), vec![(3, 0), (1, 0)]);
+        assert_eq!(places(&store.txs_by_address(&b, None, 1).unwrap()), vec![(2, 1)]);
+        assert_eq!(places(&store.txs_by_address(&b, Some((2, 1)), 5).unwrap()), vec![(2, 0)]);
+        assert_eq!(places(&store.txs_by_address(&contract, None, 10).unwrap()).len(), 2);
+        let notary = consortia_types::NOTARY_ADDRESS;
+        assert_eq!(places(&store.txs_by_address(&notary, None, 10).unwrap()), vec![(1, 0)]);
+        let created = Address([0xdd; 20]);
+        assert_eq!(places(&store.txs_by_address(&created, None, 10).unwrap()), vec![(3, 0)]);
+        assert!(store.txs_by_address(&Address([9; 20]), None, 10).unwrap().is_empty());
+        let volume = store.volume(10, 13).unwrap();
+        let counts: Vec<_> = volume.iter().map(|v| (v.minute, v.blocks, v.txs)).collect();
+        assert_eq!(counts, vec![(10, 2, 3), (12, 1, 1)]);
+        assert!(store.volume(13, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn explorer_indexes_serve_recent_transactions_addresses_and_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(Suite::Standard);
+        let (store, _) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+        let (a, b, contract) = explorer_chain(&store);
+        check_explorer_indexes(&store, a, b, contract);
+    }
+
+    #[test]
+    fn a_store_made_before_the_explorer_indexes_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = genesis(Suite::Standard);
+        let path = dir.path().join("db");
+        let (a, b, contract) = {
+            let (store, _) = RedbStore::open(&path, &g).unwrap();
+            let parties = explorer_chain(&store);
+            // As an older version left it: no indexes, no marker.
+            let txn = store.db.begin_write().unwrap();
+            txn.delete_table(ADDRESS_TXS).unwrap();
+            txn.delete_table(VOLUME).unwrap();
+            txn.open_table(META).unwrap().remove(META_EXPLORER).unwrap();
+            txn.commit().unwrap();
+            assert!(store.txs_by_address(&parties.0, None, 10).is_err());
+            parties
+        };
+        let (store, fresh) = RedbStore::open(&path, &g).unwrap();
+        assert!(!fresh);
+        check_explorer_indexes(&store, a, b, contract);
     }
 }

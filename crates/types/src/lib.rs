@@ -22,8 +22,8 @@ pub use genesis::{
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{
-    EthTx, EvmCall, MAX_INITCODE_BYTES, NOTARY_LIMITS, NativeTx, NotarizeRecord, NotaryLimits,
-    Payload, Transaction, TxBody,
+    EthTx, EvmCall, MAX_INITCODE_BYTES, NOTARY_ADDRESS, NOTARY_LIMITS, NativeTx, NotarizeRecord,
+    NotaryLimits, Payload, Transaction, TxBody,
 };
 
 pub use consortia_crypto as crypto;

@@ -109,6 +109,11 @@ pub struct NativeTx {
     pub signature: Signature,
 }
 
+/// The notary system contract's reserved address (`0x…1001`; the system contracts have
+/// `0x…1000`–`0x…1fff`). Its events carry it, and notarizations are calls to it.
+pub const NOTARY_ADDRESS: Address =
+    Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01]);
+
 /// A transaction: the chain's own envelope, or an Ethereum transaction exactly as a web3
 /// client signed it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -147,6 +152,15 @@ impl Transaction {
         match self {
             Transaction::Native(tx) => tx.body.public_key.address(),
             Transaction::Ethereum(tx) => tx.sender().unwrap_or(Address([0; 20])),
+        }
+    }
+
+    /// Who it calls: the contract (or account) of an EVM call, the notary system contract for
+    /// a notarization, nothing for a contract creation.
+    pub fn to(&self) -> Option<Address> {
+        match self.evm_call() {
+            Some(call) => call.to,
+            None => Some(NOTARY_ADDRESS),
         }
     }
 
