@@ -119,6 +119,8 @@ def main():
     abi, bytecode = vyper(HERE / "contracts" / "Token.vy")
     bench_copy = (ROOT / "crates" / "cli" / "assets" / "erc20-token.hex").read_text().strip()
     check(bench_copy == bytecode, "the load generator's ERC-20 (crates/cli/assets/erc20-token.hex) is Token.vy's bytecode")
+    abi_copy = json.loads((ROOT / "crates" / "cli" / "assets" / "erc20-token.abi.json").read_text())
+    check(abi_copy == abi, "crates/cli/assets/erc20-token.abi.json is Token.vy's ABI")
     token, receipts, reason = erc20_flow(ours, abi, bytecode)
     check(token.functions.balanceOf(bob.address).call() == 500, "transfer")
     check(token.functions.balanceOf(carol.address).call() == 200, "transferFrom to carol")

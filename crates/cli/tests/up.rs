@@ -35,12 +35,8 @@ impl Drop for Down<'_> {
     }
 }
 
-#[test]
-fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let data = dir.path().join("consortia");
-    let _down = Down(&data);
+/// `consortia up` in `data` on free ports: its output, the `up` arguments, and the base port.
+fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
     let base = free_base_port(4);
     let listen = loop {
         let p = free_base_port(1);
@@ -48,7 +44,7 @@ fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume
             break p;
         }
     };
-    let args = [
+    let args: Vec<String> = [
         "up",
         "--data-dir",
         data.to_str().unwrap(),
@@ -56,8 +52,35 @@ fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume
         &format!("127.0.0.1:{listen}"),
         "--base-port",
         &base.to_string(),
-    ];
-    let out = run(home.path(), &args);
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let out = run(home, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    (out, args, base)
+}
+
+/// Logs in with what `up` printed: the console URL and the administrator's access token.
+fn admin(out: &str) -> (String, String) {
+    let console = line(out, "console").expect(out).trim_end_matches('/').to_owned();
+    let password = line(out, "password").expect(out);
+    let (status, tokens) = post_json(
+        &http(),
+        &format!("{console}/v1/auth/login"),
+        &json!({"username": "admin", "password": password}),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    (console, tokens["access_token"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = dir.path().join("consortia");
+    let _down = Down(&data);
+    let (out, args, base) = up(home.path(), &data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let listen: u16 = args[4].rsplit(':').next().unwrap().parse().unwrap();
 
     // What it prints: the console, the one-time administrator, the chain's JSON-RPC.
     let console = line(&out, "console").expect(&out).trim_end_matches('/').to_owned();
@@ -71,13 +94,9 @@ fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume
 
     // The credentials work, and the demo was made through the platform: an organization, a
     // consortium it leads, and a running 4-validator BFT chain of its nodes.
-    let (status, tokens) = post_json(
-        &http(),
-        &format!("{console}/v1/auth/login"),
-        &json!({"username": "admin", "password": password}),
-    );
-    assert_eq!(status, 200, "{tokens}");
-    let token = tokens["access_token"].as_str().unwrap();
+    let (_, token) = admin(&out);
+    let token = token.as_str();
+    assert!(!password.is_empty());
     let get = |path: &str| -> Value {
         let r = http().get(format!("{console}{path}")).bearer_auth(token).send().unwrap();
         assert_eq!(r.status().as_u16(), 200, "GET {path}");
@@ -144,4 +163,136 @@ fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_resume
     assert!(again["height"].as_u64().unwrap() > height, "{again}");
     let chains_after = get("/v1/chains");
     assert_eq!(chains_after.as_array().unwrap().len(), 1, "no second demo: {chains_after}");
+}
+
+/// The Vyper ERC-20 of `tests/eth/contracts/Token.vy` (checked against vyper's output by
+/// `tests/eth/test_clients.py`).
+const TOKEN_BYTECODE: &str = include_str!("../assets/erc20-token.hex");
+const TOKEN_ABI: &str = include_str!("../assets/erc20-token.abi.json");
+
+/// What the console does with contracts, through the platform's API on the demo chain: upload
+/// with a hash check, deploy, query and transact through the ABI (the platform signs for the
+/// organization), find the transaction decoded in the explorer; refusals are clear 4xx.
+#[test]
+fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_the_explorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = dir.path().join("consortia");
+    let _down = Down(&data);
+    let (out, _, _) = up(home.path(), &data);
+    let (console, token) = admin(&out);
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| -> (u16, Value) {
+        let mut request = http().request(method, format!("{console}{path}")).bearer_auth(&token);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().unwrap();
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    };
+    let post = |path: &str, body: Value| call(reqwest::Method::POST, path, Some(body));
+    let get = |path: &str| call(reqwest::Method::GET, path, None);
+    let (_, chains) = get("/v1/chains");
+    let chain = chains[0]["id"].as_str().unwrap().to_owned();
+    let org = chains[0]["orgs"][0].as_str().unwrap().to_owned();
+    let contracts = format!("/v1/chains/{chain}/contracts");
+
+    // Upload: the stated hash must be the bytecode's Keccak-256.
+    let bytecode = TOKEN_BYTECODE.trim();
+    let code = hex::decode(bytecode.trim_start_matches("0x")).unwrap();
+    let hash = format!("0x{}", hex::encode(alloy_primitives::keccak256(&code)));
+    let upload = |name: &str, abi: Value, code_hash: &str| json!({"org_id": org, "name": name, "abi": abi, "bytecode": bytecode, "code_hash": code_hash});
+    let abi: Value = serde_json::from_str(TOKEN_ABI).unwrap();
+    let (status, body) =
+        post(&contracts, upload("token", abi.clone(), &format!("0x{}", "00".repeat(32))));
+    assert_eq!((status, body["code"].as_str()), (400, Some("hash_mismatch")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains(&hash), "{body}");
+    let (status, body) = post(&contracts, upload("token", json!({"not": "an abi"}), &hash));
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_abi")), "{body}");
+    let (status, uploaded) = post(&contracts, upload("token", abi.clone(), &hash));
+    assert_eq!(status, 201, "{uploaded}");
+    assert_eq!(uploaded["status"], "uploaded");
+    let functions = uploaded["functions"].as_array().unwrap();
+    let find = |name: &str| functions.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(find("transfer")["read_only"], false);
+    assert_eq!(find("balanceOf")["read_only"], true);
+    assert_eq!(uploaded["constructor"][0]["type"], "uint256");
+    assert_eq!(post(&contracts, upload("token", abi, &hash)).0, 409);
+
+    // Deploy with the constructor's argument; the creation's Transfer event comes decoded.
+    let token_path = format!("{contracts}/token");
+    let (status, body) = post(&format!("{token_path}/deploy"), json!({"args": []}));
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_arguments")), "{body}");
+    let (status, deployed) = post(&format!("{token_path}/deploy"), json!({"args": ["1000"]}));
+    assert_eq!(status, 200, "{deployed}");
+    assert_eq!(deployed["contract"]["status"], "deployed");
+    let address = deployed["contract"]["address"].as_str().unwrap().to_owned();
+    let minted = &deployed["outcome"]["events"][0];
+    assert_eq!(minted["event"], "Transfer", "{deployed}");
+    let owner = minted["args"][1]["value"].as_str().unwrap().to_owned();
+    assert_eq!(minted["args"][2]["value"], "1000");
+    assert_eq!(post(&format!("{token_path}/deploy"), json!({"args": ["1"]})).0, 409);
+
+    // A transaction and a query through the ABI.
+    let bob = "0x00000000000000000000000000000000000000bb";
+    let (status, sent) =
+        post(&format!("{token_path}/call"), json!({"function": "transfer", "args": [bob, "250"]}));
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        (sent["kind"].as_str(), sent["outcome"]["status"].as_str()),
+        (Some("transaction"), Some("success"))
+    );
+    assert_eq!(sent["outcome"]["events"][0]["args"][2]["value"], "250");
+    let tx_hash = sent["outcome"]["tx_hash"].as_str().unwrap().to_owned();
+    let balance = |who: &str| {
+        let (status, r) =
+            post(&format!("{token_path}/call"), json!({"function": "balanceOf", "args": [who]}));
+        assert_eq!((status, r["kind"].as_str()), (200, Some("query")), "{r}");
+        r["outputs"][0]["value"].as_str().unwrap().to_owned()
+    };
+    assert_eq!((balance(bob), balance(&owner)), ("250".into(), "750".into()));
+    let (status, body) = post(
+        &format!("{token_path}/call"),
+        json!({"function": "transfer", "args": [bob, "100000"]}),
+    );
+    assert_eq!((status, body["code"].as_str()), (400, Some("would_revert")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("insufficient balance"), "{body}");
+    for (request, code) in [
+        (json!({"function": "mint", "args": []}), "unknown_function"),
+        (json!({"function": "transfer", "args": [bob]}), "bad_arguments"),
+        (json!({"function": "transfer", "args": ["not-an-address", "1"]}), "bad_arguments"),
+    ] {
+        let (status, body) = post(&format!("{token_path}/call"), request);
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{body}");
+    }
+    assert_eq!(get(&format!("{contracts}/nope")).0, 404);
+
+    // The explorer: the transfer decoded with the ABI, the contract's transactions, the latest.
+    let (status, found) = get(&format!("/v1/chains/{chain}/transactions/{tx_hash}"));
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["status"], "committed");
+    assert_eq!(found["decoded"]["contract"]["name"], "token", "{found}");
+    assert_eq!(found["decoded"]["call"]["function"], "transfer");
+    assert_eq!(found["decoded"]["call"]["args"][1]["value"], "250");
+    assert_eq!(found["decoded"]["events"][0]["event"], "Transfer");
+    let (status, mine) =
+        get(&format!("/v1/chains/{chain}/explorer/addresses/{address}/transactions"));
+    assert_eq!(status, 200, "{mine}");
+    let kinds: Vec<&str> = mine["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["call", "create"], "{mine}");
+    let (_, latest) = get(&format!("/v1/chains/{chain}/explorer/transactions?limit=1"));
+    assert_eq!(latest["transactions"][0]["hash"], json!(tx_hash));
+    let (status, volume) = get(&format!("/v1/chains/{chain}/explorer/stats/volume?bucket=hour"));
+    assert_eq!(status, 200, "{volume}");
+    for path in ["explorer/state/x", "explorer/transactions/../../v1/status"] {
+        assert_eq!(get(&format!("/v1/chains/{chain}/{path}")).0, 404, "{path}");
+    }
+    assert_eq!(get("/v1/chains/chain_nope/explorer/status").0, 404);
+    let anonymous =
+        http().get(format!("{console}/v1/chains/{chain}/explorer/status")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
 }

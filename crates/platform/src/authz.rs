@@ -20,7 +20,8 @@ use crate::db_error;
 pub enum Role {
     /// Everything in the organization, members and policies included.
     Admin,
-    /// Reads, and operates chains and nodes (start, stop, restart, add).
+    /// Reads, and operates chains, nodes and contracts (start, stop, restart, add, deploy,
+    /// call).
     Operator,
     /// Reads only.
     Viewer,
@@ -52,6 +53,7 @@ impl Role {
                 matches!(verb, "get" | "list")
                     || action.starts_with("node:")
                     || action.starts_with("chain:")
+                    || action.starts_with("contract:")
             }
             Role::Viewer => matches!(verb, "get" | "list"),
         }

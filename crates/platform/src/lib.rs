@@ -12,7 +12,9 @@ pub mod auth;
 pub mod authz;
 pub mod chains;
 pub mod consortiums;
+pub mod contracts;
 pub mod db;
+pub mod explorer;
 pub mod nodes;
 pub mod start;
 
@@ -57,6 +59,12 @@ pub struct Platform {
     admin_password: Option<String>,
     /// For polling nodes' status (one connection pool for all of them).
     http: reqwest::Client,
+    /// For calls into chains on a user's behalf (explorer reads, contract calls): longer
+    /// timeouts than status polls.
+    chain_http: reqwest::Client,
+    /// Contract transactions are signed one at a time (a nonce read and its send must not
+    /// interleave).
+    signing: tokio::sync::Mutex<()>,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).
     hosts:
@@ -98,6 +106,11 @@ impl Platform {
                 .timeout(std::time::Duration::from_secs(1))
                 .build()
                 .map_err(|e| PlatformError::Config(format!("HTTP client: {e}")))?,
+            chain_http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| PlatformError::Config(format!("HTTP client: {e}")))?,
+            signing: Default::default(),
             hosts: Default::default(),
             dummy_hash: auth::hash_password(&auth::random_secret())?,
         });
@@ -276,6 +289,13 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         nodes::stop,
         nodes::start,
         nodes::restart,
+        contracts::upload,
+        contracts::list,
+        contracts::show,
+        contracts::deploy,
+        contracts::call,
+        explorer::read,
+        explorer::transaction,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -309,6 +329,18 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/v1/chains/{id}/nodes/{node}/stop", axum::routing::post(nodes::stop))
         .route("/v1/chains/{id}/nodes/{node}/start", axum::routing::post(nodes::start))
         .route("/v1/chains/{id}/nodes/{node}/restart", axum::routing::post(nodes::restart))
+        .route(
+            "/v1/chains/{id}/contracts",
+            axum::routing::post(contracts::upload).get(contracts::list),
+        )
+        .route("/v1/chains/{id}/contracts/{contract}", axum::routing::get(contracts::show))
+        .route(
+            "/v1/chains/{id}/contracts/{contract}/deploy",
+            axum::routing::post(contracts::deploy),
+        )
+        .route("/v1/chains/{id}/contracts/{contract}/call", axum::routing::post(contracts::call))
+        .route("/v1/chains/{id}/explorer/{*path}", axum::routing::get(explorer::read))
+        .route("/v1/chains/{id}/transactions/{hash}", axum::routing::get(explorer::transaction))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))
