@@ -65,7 +65,7 @@ pub(crate) fn routes() -> Router<Arc<Platform>> {
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
-        .route("/v1/users", post(create_user))
+        .route("/v1/users", post(create_user).get(list_users))
         .route("/v1/users/me", get(me))
         .route("/v1/users/me/api-keys", post(create_api_key))
         .route("/v1/orgs", post(create_org).get(list_orgs))
@@ -255,6 +255,30 @@ pub async fn create_user(
     let view =
         UserView { id, username: req.username, admin: false, parent_id: parent, orgs: vec![] };
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Users: every user for a platform administrator, otherwise the caller's sub-users
+#[utoipa::path(get, path = "/v1/users", tag = "users", responses((status = 200, body = Vec<UserView>)))]
+pub async fn list_users(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<UserView>>> {
+    let rows = sqlx::query(
+        "SELECT id, username, admin, parent_id FROM users WHERE $1 = 1 OR parent_id = $2 ORDER BY username",
+    )
+    .bind(i64::from(caller.admin))
+    .bind(&caller.user_id)
+    .fetch_all(&platform.db)
+    .await
+    .map_err(db_error)?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| UserView {
+                id: r.get(0),
+                username: r.get(1),
+                admin: r.get::<i64, _>(2) != 0,
+                parent_id: r.get(3),
+                orgs: vec![],
+            })
+            .collect(),
+    ))
 }
 
 /// The calling user and their organizations

@@ -260,8 +260,9 @@ async fn resolve(platform: &Platform, credential: &str) -> Result<Caller, ApiErr
 
 /// Paths anyone may call.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/v1/auth/login" | "/v1/auth/refresh" | "/v1/health" | "/openapi.json")
+    matches!(path, "/v1/auth/login" | "/v1/auth/refresh" | "/v1/health" | "/openapi.json")
         || path.starts_with("/docs")
+        || consortia_console::is_console_path(path)
 }
 
 /// Authenticates every request but the public ones (401 with `WWW-Authenticate: Bearer`

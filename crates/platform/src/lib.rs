@@ -250,6 +250,7 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         api::refresh,
         api::logout,
         api::create_user,
+        api::list_users,
         api::me,
         api::create_api_key,
         api::create_org,
@@ -319,8 +320,7 @@ impl utoipa::Modify for BearerAuth {
 /// The platform's HTTP API.
 pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
-        // The web console will live here; until then, the API reference.
-        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/docs/") }))
+        .merge(consortia_console::router())
         .merge(api::routes())
         .merge(consortiums::routes())
         .merge(chains::routes())

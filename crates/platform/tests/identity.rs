@@ -102,6 +102,12 @@ async fn identity_roles_policies_and_audit(backend: Backend) {
     let alice = api.token("alice", "alice-password").await;
     let bob = api.token("bob", "bob-password").await;
     let carol = api.token("carol", "carol-password").await;
+    // The administrator lists every user; anyone else their own sub-users (none yet).
+    let users = api.call(Method::GET, "/v1/users", Some(&admin), Value::Null).await.1;
+    let names: Vec<&str> =
+        users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "alice", "bob", "carol"]);
+    assert_eq!(api.call(Method::GET, "/v1/users", Some(&alice), Value::Null).await.1, json!([]));
 
     // Organizations: the creator is admin; names are unique; others cannot read them.
     let (status, org1) =

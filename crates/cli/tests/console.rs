@@ -1,0 +1,383 @@
+//! The web console in a real browser (Debian's chromium, driven through chromedriver with
+//! fantoccini), against `consortia up`: a newcomer logs in with the printed credentials and,
+//! from the console alone, creates users, an organization and a consortium, invites a second
+//! user who accepts and asks to join, approves the join, runs the chain wizard to a running
+//! 4-validator chain, uploads, deploys and calls a contract, finds the transaction in the
+//! explorer by its hash (decoded), and sees the volume chart drawn; the Chinese switch works.
+//!
+//! Needs `chromedriver` (scripts/chromium installs it; `scripts/test` sets
+//! `CONSORTIA_TEST_CHROMEDRIVER`). Without it the test is skipped, except under CI where it
+//! fails. With `CONSORTIA_SCREENSHOTS=DIR` it saves the main pages as PNG files there (how
+//! `docs/screenshots/` is made).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, consortia, free_base_port};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const TOKEN_BYTECODE: &str = include_str!("../assets/erc20-token.hex");
+const TOKEN_ABI: &str = include_str!("../assets/erc20-token.abi.json");
+
+/// chromedriver as a child process, killed on drop.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops what `up` started, even when the test fails.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.0).output();
+    }
+}
+
+fn chromedriver() -> Option<String> {
+    if let Ok(path) = std::env::var("CONSORTIA_TEST_CHROMEDRIVER") {
+        return Some(path);
+    }
+    let found = Command::new("sh").args(["-c", "command -v chromedriver"]).output().ok()?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+    if !path.is_empty() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "chromedriver is missing under CI: scripts/test installs it with scripts/chromium"
+    );
+    eprintln!("skipping the browser test: no chromedriver (run scripts/chromium)");
+    None
+}
+
+async fn browser(profile: &Path) -> (Driver, Client) {
+    let port = free_base_port(1);
+    let child = Command::new(chromedriver().unwrap())
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1366,900", "--lang=en-US",
+            format!("--user-data-dir={}", profile.display()),
+        ]}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot start a browser session: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The page, driven by CSS selectors; every wait says what the page showed when it gave up.
+struct Page {
+    client: Client,
+    url: String,
+    shots: Option<PathBuf>,
+}
+
+impl Page {
+    async fn errors(&self) -> String {
+        let mut out = vec![];
+        for sel in ["[data-test=error]", "[data-test=toast-error]"] {
+            for e in self.client.find_all(Locator::Css(sel)).await.unwrap_or_default() {
+                out.push(e.text().await.unwrap_or_default());
+            }
+        }
+        out.join(" | ")
+    }
+
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                return e;
+            }
+            if Instant::now() > deadline {
+                let url =
+                    self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                panic!("no `{css}` on {url} after 60 s; errors shown: {}", self.errors().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the element's text contains `text`; returns the text.
+    async fn wait_text(&self, css: &str, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let seen = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if seen.contains(text) {
+                return seen;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "`{css}` never showed `{text}` (it shows `{seen}`); errors: {}",
+                    self.errors().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.wait(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    /// Sets a long value at once (typing kilobytes of bytecode key by key is slow) and lets
+    /// the page know, as typing would.
+    async fn paste(&self, css: &str, text: &str) {
+        self.wait(css).await;
+        self.client
+            .execute(
+                "const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));",
+                vec![json!(css), json!(text)],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn select(&self, css: &str, label: &str) {
+        self.wait(css).await.select_by_label(label).await.unwrap();
+    }
+
+    async fn go(&self, hash: &str) {
+        self.client.goto(&format!("{}/{hash}", self.url)).await.unwrap();
+    }
+
+    async fn login(&self, username: &str, password: &str) {
+        self.go("#/login").await;
+        self.fill("[data-test=username]", username).await;
+        self.fill("[data-test=password]", password).await;
+        self.click("[data-test=login-submit]").await;
+        self.wait_text("[data-test=who]", username).await;
+    }
+
+    async fn logout(&self) {
+        self.click("[data-test=logout]").await;
+        self.wait("[data-test=login-form]").await;
+    }
+
+    async fn shot(&self, name: &str) {
+        if let Some(dir) = &self.shots {
+            // Let charts and live tables settle.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_runs_the_whole_flow_from_the_console() {
+    if chromedriver().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("consortia");
+    let _down = Down(data.clone());
+    let base = free_base_port(4);
+    let listen = loop {
+        let p = free_base_port(1);
+        if !(base..base + 4).contains(&p) && !(base + 100..base + 104).contains(&p) {
+            break p;
+        }
+    };
+    let home = dir.path().join("home");
+    let listen_arg = format!("127.0.0.1:{listen}");
+    let out = consortia(
+        &[
+            "up",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &listen_arg,
+            "--base-port",
+            &base.to_string(),
+        ],
+        &[("CONSORTIA_HOME", home.to_str().unwrap()), ("RUST_LOG", "warn")],
+    );
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .expect(&out)
+            .trim()
+            .to_owned()
+    };
+    let (url, password) = (field("console").trim_end_matches('/').to_owned(), field("password"));
+    let (_driver, client) = browser(&dir.path().join("chrome")).await;
+    let shots = std::env::var_os("CONSORTIA_SCREENSHOTS").map(PathBuf::from);
+    if let Some(d) = &shots {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let page = Page { client, url, shots };
+
+    // The administrator logs in with what `up` printed and makes two users.
+    page.go("").await;
+    page.wait("[data-test=login-form]").await;
+    page.shot("login").await;
+    page.login("admin", &password).await;
+    page.wait_text("[data-test=stat-chains]", "1 / 1").await;
+    page.shot("overview").await;
+    page.click("[data-test=nav-orgs]").await;
+    for user in ["alice", "bob"] {
+        page.fill("[data-test=new-username]", user).await;
+        page.fill("[data-test=new-password]", &format!("{user}-password")).await;
+        page.click("[data-test=create-user-submit]").await;
+        page.wait_text("main", user).await;
+    }
+    page.logout().await;
+
+    // Alice: an organization and a consortium it leads; she invites Bob.
+    page.login("alice", "alice-password").await;
+    page.click("[data-test=nav-orgs]").await;
+    page.fill("[data-test=org-name]", "Alice Bank").await;
+    page.click("[data-test=create-org-submit]").await;
+    page.wait_text("main", "Members of Alice Bank").await;
+    page.shot("organizations").await;
+    page.click("[data-test=nav-consortiums]").await;
+    page.fill("[data-test=consortium-name]", "Trade").await;
+    page.click("[data-test=create-consortium-submit]").await;
+    page.fill("[data-test='invite-user-Trade']", "bob").await;
+    page.click("[data-test='invite-submit-Trade']").await;
+    page.wait_text("[data-test=toast]", "Invited bob").await;
+    page.logout().await;
+
+    // Bob: an organization; accepts the invitation and asks to join with it.
+    page.login("bob", "bob-password").await;
+    page.click("[data-test=nav-orgs]").await;
+    page.fill("[data-test=org-name]", "Bob Shipping").await;
+    page.click("[data-test=create-org-submit]").await;
+    page.wait_text("main", "Members of Bob Shipping").await;
+    page.click("[data-test=nav-consortiums]").await;
+    page.click("[data-test='accept-Trade']").await;
+    page.click("[data-test='join-submit-Trade']").await;
+    page.wait_text("[data-test=toast]", "Join request sent").await;
+    page.logout().await;
+
+    // Alice approves; Bob Shipping is a member.
+    page.login("alice", "alice-password").await;
+    page.click("[data-test=nav-consortiums]").await;
+    page.click("[data-test='approve-Bob Shipping']").await;
+    page.wait_text("main", "approved").await;
+    page.shot("consortiums").await;
+
+    // The chain wizard: create, a host, four validators, invite Bob Shipping, start.
+    page.click("[data-test=nav-chains]").await;
+    page.click("[data-test=new-chain]").await;
+    page.select("[data-test=chain-consortium]", "Trade").await;
+    page.fill("[data-test=chain-name]", "ledger").await;
+    page.click("[data-test=create-chain-submit]").await;
+    page.wait_text("[data-test=steps]", "Add nodes").await;
+    page.click("[data-test=create-host-submit]").await;
+    for n in 0..4 {
+        page.wait("[data-test=node-host] option").await;
+        page.fill("[data-test=node-name]", &format!("v{n}")).await;
+        page.click("[data-test=add-node-submit]").await;
+        page.wait_text("main", &format!("v{n}")).await;
+    }
+    page.select("[data-test=invite-org]", "Bob Shipping").await;
+    page.click("[data-test=invite-chain-org-submit]").await;
+    page.wait_text("main", "Taking part: Alice Bank, Bob Shipping").await;
+    page.shot("chain-wizard").await;
+    page.click("[data-test=start-chain]").await;
+    page.wait_text("main", "The chain runs.").await;
+
+    // Nodes: all healthy.
+    page.click("[data-test=nav-nodes]").await;
+    for _ in 0..4 {
+        page.wait_text("main", "healthy").await;
+    }
+    page.shot("nodes").await;
+
+    // A contract: upload with its hash, deploy, call through the ABI's form.
+    page.click("[data-test=nav-contracts]").await;
+    let code = hex::decode(TOKEN_BYTECODE.trim().trim_start_matches("0x")).unwrap();
+    let hash = format!("0x{}", hex::encode(alloy_primitives::keccak256(&code)));
+    page.fill("[data-test=contract-name]", "token").await;
+    page.paste("[data-test=contract-abi]", TOKEN_ABI).await;
+    page.paste("[data-test=contract-bytecode]", TOKEN_BYTECODE.trim()).await;
+    page.fill("[data-test=contract-hash]", &hash).await;
+    page.click("[data-test=upload-contract-submit]").await;
+    page.fill("[data-test=ctor-supply]", "1000").await;
+    page.click("[data-test=deploy-submit]").await;
+    page.wait_text("[data-test=contract-address]", "0x").await;
+    let bob = "0x00000000000000000000000000000000000000bb";
+    page.fill("[data-test=arg-transfer-to]", bob).await;
+    page.fill("[data-test=arg-transfer-amount]", "250").await;
+    page.click("[data-test=call-submit-transfer]").await;
+    let link = page.wait("[data-test=result-transfer] [data-test=tx-link]").await;
+    let tx_hash = link.text().await.unwrap();
+    page.fill("[data-test=arg-balanceOf-arg0]", bob).await;
+    page.click("[data-test=call-submit-balanceOf]").await;
+    page.wait_text("[data-test=result-balanceOf]", "\"250\"").await;
+    page.shot("contracts").await;
+
+    // The explorer: the transaction found by its hash, decoded; the volume chart drawn.
+    page.click("[data-test=nav-explorer]").await;
+    page.fill("[data-test=search]", &tx_hash).await;
+    page.click("[data-test=search-submit]").await;
+    page.wait_text("[data-test=tx-hash]", &tx_hash).await;
+    page.wait_text("[data-test=decoded-function]", "transfer(address,uint256)").await;
+    page.wait_text("[data-test=decoded-contract]", "token").await;
+    page.shot("explorer-transaction").await;
+    page.click("[data-test=nav-explorer]").await;
+    page.wait("[data-test=tx-row]").await;
+    let chart = page.wait("[data-test=volume-chart][data-total]").await;
+    let total: u64 = chart.attr("data-total").await.unwrap().unwrap().parse().unwrap();
+    assert!(total >= 2, "the volume chart counts the deploy and the transfer: {total}");
+    let points: u64 = chart.attr("data-points").await.unwrap().unwrap().parse().unwrap();
+    assert_eq!(points, 60, "a bar per minute of the last hour");
+    page.select("[data-test=bucket]", "per hour (last 60 hours)").await;
+    page.wait_text("[data-test=volume-total]", "hours").await;
+    page.shot("explorer").await;
+    page.click("[data-test=nav-monitor]").await;
+    page.wait("[data-test=interval-chart][data-points]").await;
+    page.shot("monitoring").await;
+
+    // 中文.
+    page.click("[data-test=nav-overview]").await;
+    page.wait("[data-test=stat-nodes]").await;
+    page.select("[data-test=lang]", "中文").await;
+    page.wait_text("[data-test=nav-overview]", "概览").await;
+    page.shot("overview-zh").await;
+    page.select("[data-test=lang]", "English").await;
+    page.wait_text("[data-test=nav-overview]", "Overview").await;
+}

@@ -1,0 +1,91 @@
+// The platform's REST API from the browser: the session (tokens in localStorage), one retry
+// after refreshing an expired access token, and errors carrying the platform's code and message.
+
+const KEY = 'consortia.session';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(localStorage.getItem(KEY) || 'null');
+  } catch {
+    return null;
+  }
+}
+
+function save(s) {
+  if (s) localStorage.setItem(KEY, JSON.stringify(s));
+  else localStorage.removeItem(KEY);
+}
+
+async function send(method, path, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', 'The platform does not answer. Is `consortia up` (or `consortia platform`) running?');
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  return { status: response.status, ok: response.ok, data };
+}
+
+export async function login(username, password) {
+  const r = await send('POST', '/v1/auth/login', { username, password });
+  if (!r.ok) throw new ApiError(r.status, r.data?.code, r.data?.message || 'login failed');
+  save({ access: r.data.access_token, refresh: r.data.refresh_token, username });
+}
+
+export async function logout() {
+  const s = session();
+  save(null);
+  if (s) await send('POST', '/v1/auth/logout', { refresh_token: s.refresh }, s.access).catch(() => {});
+}
+
+let refreshing = null;
+
+async function refresh(s) {
+  // Several requests may find the token expired at once: one refresh serves them all.
+  refreshing ||= send('POST', '/v1/auth/refresh', { refresh_token: s.refresh }).finally(() => {
+    setTimeout(() => (refreshing = null), 0);
+  });
+  const r = await refreshing;
+  if (!r.ok) return false;
+  save({ ...s, access: r.data.access_token, refresh: r.data.refresh_token });
+  return true;
+}
+
+export async function api(method, path, body) {
+  let s = session();
+  let r = await send(method, path, body, s?.access);
+  if (r.status === 401 && s?.refresh && (await refresh(s))) {
+    s = session();
+    r = await send(method, path, body, s.access);
+  }
+  if (r.status === 401) {
+    save(null);
+    location.hash = '#/login';
+    throw new ApiError(401, 'unauthorized', 'Your session ended; log in again.');
+  }
+  if (!r.ok) throw new ApiError(r.status, r.data?.code || 'error', r.data?.message || `HTTP ${r.status}`);
+  return r.data;
+}
+
+export const get = (path) => api('GET', path);
+export const post = (path, body) => api('POST', path, body ?? {});
+export const put = (path, body) => api('PUT', path, body ?? {});
+export const del = (path) => api('DELETE', path);

@@ -1,0 +1,160 @@
+// The console's shell: the router (`#/…`), the layout (top bar with the chain selector and the
+// language switch, side navigation), and the pages.
+import { session, get, logout } from './api.js';
+import { h, clear, loading, errorBox } from './ui.js';
+import { t, lang, setLang } from './i18n.js';
+import * as login from './pages/login.js';
+import * as overview from './pages/overview.js';
+import * as orgs from './pages/orgs.js';
+import * as consortiums from './pages/consortiums.js';
+import * as chains from './pages/chains.js';
+import * as nodes from './pages/nodes.js';
+import * as contracts from './pages/contracts.js';
+import * as explorer from './pages/explorer.js';
+import * as monitor from './pages/monitor.js';
+
+const CHAIN_KEY = 'consortia.chain';
+
+// The page of a route: [module, params].
+function route(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const [first, id, sub, ...rest] = parts;
+  switch (first) {
+    case 'login': return [login, {}];
+    case 'orgs': return [orgs, {}];
+    case 'consortiums': return [consortiums, {}];
+    case 'chains':
+      if (!id) return [chains, {}];
+      if (id === 'new') return [chains, { create: true }];
+      if (sub === 'nodes') return [nodes, { chain: id }];
+      if (sub === 'contracts') return [contracts, { chain: id }];
+      if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
+      if (sub === 'monitor') return [monitor, { chain: id }];
+      return [chains, { chain: id }];
+    default: return [overview, {}];
+  }
+}
+
+let leave = null;
+let me = null;
+let chainList = [];
+
+export function currentChain() {
+  return localStorage.getItem(CHAIN_KEY) || chainList.find((c) => c.status === 'running')?.id || chainList[0]?.id || null;
+}
+
+export function selectChain(id) {
+  localStorage.setItem(CHAIN_KEY, id);
+}
+
+export function user() {
+  return me;
+}
+
+// Called by pages after they change the set of chains.
+export async function refreshChains() {
+  chainList = await get('/v1/chains').catch(() => chainList);
+  return chainList;
+}
+
+function nav(active, chain) {
+  const item = (href, label, key) => h('a', { href, class: active === key ? 'active' : '', 'data-test': `nav-${key}` }, label);
+  const links = [
+    item('#/overview', t('nav_overview'), 'overview'),
+    item('#/orgs', t('nav_orgs'), 'orgs'),
+    item('#/consortiums', t('nav_consortiums'), 'consortiums'),
+    item('#/chains', t('nav_chains'), 'chains'),
+  ];
+  if (chain) {
+    const c = chainList.find((x) => x.id === chain);
+    links.push(h('div', { class: 'group' }, c ? c.name : t('chain')));
+    links.push(item(`#/chains/${chain}/nodes`, t('nav_nodes'), 'nodes'));
+    links.push(item(`#/chains/${chain}/contracts`, t('nav_contracts'), 'contracts'));
+    links.push(item(`#/chains/${chain}/explorer`, t('nav_explorer'), 'explorer'));
+    links.push(item(`#/chains/${chain}/monitor`, t('nav_monitor'), 'monitor'));
+  }
+  return h('nav', { class: 'side' }, links);
+}
+
+function topBar(chain) {
+  const chooser = chainList.length
+    ? h('select', {
+        'aria-label': t('chain'),
+        'data-test': 'chain-select',
+        onchange: (e) => {
+          selectChain(e.target.value);
+          const m = location.hash.match(/^#\/chains\/[^/]+\/(\w+)/);
+          location.hash = m ? `#/chains/${e.target.value}/${m[1]}` : `#/chains/${e.target.value}/explorer`;
+        },
+      }, chainList.map((c) => h('option', { value: c.id, selected: c.id === chain }, `${c.name} (${t(`status_${c.status}`)})`)))
+    : null;
+  const language = h('select', {
+    'aria-label': 'Language / 语言',
+    'data-test': 'lang',
+    onchange: (e) => {
+      setLang(e.target.value);
+      render();
+    },
+  }, h('option', { value: 'en', selected: lang() === 'en' }, 'English'), h('option', { value: 'zh', selected: lang() === 'zh' }, '中文'));
+  return h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/assets/favicon.svg', alt: '' }), 'Consortia'),
+    chooser,
+    h('div', { class: 'spacer' }),
+    language,
+    h('span', { class: 'who', 'data-test': 'who' }, me ? me.username : ''),
+    h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); me = null; location.hash = '#/login'; } }, t('logout')));
+}
+
+async function render() {
+  if (leave) {
+    leave();
+    leave = null;
+  }
+  const root = document.getElementById('app');
+  root.classList.remove('booting');
+  document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
+  const [page, params] = route(location.hash);
+  if (page === login || !session()) {
+    if (page !== login) {
+      location.hash = '#/login';
+      return;
+    }
+    clear(root);
+    leave = (await login.render(root, params)) || null;
+    return;
+  }
+  if (!me) {
+    clear(root, loading());
+    try {
+      me = await get('/v1/users/me');
+      await refreshChains();
+    } catch (err) {
+      clear(root, errorBox(err));
+      return;
+    }
+  }
+  const chain = params.chain || currentChain();
+  if (params.chain) selectChain(params.chain);
+  const main = h('main', { 'data-test': 'main' }, loading());
+  const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
+    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor' : 'chains';
+  clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));
+  try {
+    const cleanup = await page.render(main, params);
+    leave = cleanup || null;
+  } catch (err) {
+    clear(main, errorBox(err));
+  }
+}
+
+export function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+export function forgetUser() {
+  me = null;
+}
+
+window.addEventListener('hashchange', render);
+render();

@@ -1,0 +1,181 @@
+// Chains and the chain wizard (resumable at any time, as every step is saved): 1 create
+// (consensus, crypto suite, block parameters) → 2 add nodes (per organization, on its hosts)
+// → 3 invite member organizations (they add their own nodes) → 4 start.
+import { get, post, del } from '../api.js';
+import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading } from '../ui.js';
+import { t } from '../i18n.js';
+import { refreshChains, selectChain, go } from '../app.js';
+
+export async function render(main, params) {
+  if (params.create) return createPage(main);
+  if (params.chain) return chainPage(main, params.chain);
+  const chains = await refreshChains();
+  const consortiums = await get('/v1/consortiums');
+  const name = (id) => consortiums.find((c) => c.id === id)?.name || id;
+  clear(main,
+    h('div', { class: 'between' }, h('h1', {}, t('nav_chains')), link('#/chains/new', t('new_chain'), { 'data-test': 'new-chain', class: 'button' })),
+    card(null, table([
+      { label: t('name'), render: (c) => link(`#/chains/${c.id}`, c.name, { 'data-test': `chain-${c.name}` }) },
+      { label: t('consortium'), render: (c) => name(c.consortium_id) },
+      { label: t('status'), render: (c) => chip(t(`status_${c.status}`), c.status === 'running' ? 'ok' : 'warn') },
+      { label: t('consensus'), render: (c) => c.consensus.toUpperCase() },
+      { label: t('nodes'), render: (c) => String(c.nodes.length) },
+      { label: t('chain_id'), render: (c) => String(c.chain_id) },
+      { label: t('next_step'), render: (c) => t(`next_${c.next_step}`) },
+    ], chains, t('no_chains_yet'))));
+}
+
+function steps(chain) {
+  const current = !chain ? 1 : chain.status === 'running' ? 5 : chain.status === 'starting' ? 4 : chain.next_step === 'add_nodes' ? 2 : 3;
+  const names = [t('step_create'), t('step_nodes'), t('step_invite'), t('step_start')];
+  return h('div', { class: 'steps', 'data-test': 'steps' }, names.map((n, i) => {
+    const k = i + 1;
+    const cls = k < current ? 'step done' : k === current || (current === 3 && k === 4) ? 'step current' : 'step';
+    return h('div', { class: cls }, h('span', { class: 'n' }, k < current ? '✓' : String(k)), n);
+  }));
+}
+
+async function createPage(main) {
+  const [consortiums, orgs] = await Promise.all([get('/v1/consortiums'), get('/v1/orgs')]);
+  if (!consortiums.length) {
+    clear(main, h('h1', {}, t('new_chain')), steps(null), card(null, empty(t('no_consortiums'), t('chain_needs_consortium'), link('#/consortiums', t('go_consortiums')))));
+    return;
+  }
+  const mine = new Set(orgs.map((o) => o.id));
+  const orgSelect = h('select', { name: 'org_id', required: true, 'data-test': 'chain-org' });
+  const consortiumSelect = h('select', { name: 'consortium_id', required: true, 'data-test': 'chain-consortium' }, consortiums.map((c) => h('option', { value: c.id }, c.name)));
+  const fillOrgs = () => {
+    const c = consortiums.find((x) => x.id === consortiumSelect.value);
+    clear(orgSelect, (c?.members || []).filter((m) => mine.has(m.org_id)).map((m) => h('option', { value: m.org_id }, m.org_name)));
+  };
+  consortiumSelect.addEventListener('change', fillOrgs);
+  fillOrgs();
+  clear(main, h('h1', {}, t('new_chain')), steps(null), card(t('step_create'),
+    form([
+      h('div', { class: 'grid' },
+        field(t('name'), h('input', { name: 'name', required: true, 'data-test': 'chain-name' })),
+        field(t('consortium'), consortiumSelect),
+        field(t('creating_org'), orgSelect),
+        field(t('consensus'), h('select', { name: 'consensus', 'data-test': 'chain-consensus' },
+          h('option', { value: 'bft' }, t('consensus_bft')), h('option', { value: 'raft' }, t('consensus_raft')), h('option', { value: 'solo' }, t('consensus_solo')))),
+        field(t('suite'), h('select', { name: 'suite' }, h('option', { value: 'standard' }, t('suite_standard')), h('option', { value: 'sm' }, t('suite_sm')))),
+        field(t('max_block_txs'), h('input', { name: 'max_block_txs', type: 'number', min: 1, max: 100000, value: 2000 })),
+        field(t('block_interval_ms'), h('input', { name: 'block_interval_ms', type: 'number', min: 1, max: 10000, value: 20 }))),
+    ], t('create_chain'), async (v) => {
+      const chain = await post('/v1/chains', {
+        consortium_id: v.consortium_id, org_id: v.org_id, name: v.name.trim(), consensus: v.consensus, suite: v.suite,
+        max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms),
+      });
+      await refreshChains();
+      selectChain(chain.id);
+      go(`#/chains/${chain.id}`);
+    }, { test: 'create-chain', submitTest: 'create-chain-submit' })));
+}
+
+async function chainPage(main, id) {
+  const body = h('div', {});
+  clear(main, body);
+  const draw = async () => {
+    try {
+      await drawChain(body, id, draw);
+    } catch (err) {
+      clear(body, errorBox(err));
+    }
+  };
+  await draw();
+}
+
+async function drawChain(body, id, redraw) {
+  const [chain, orgs, hosts] = await Promise.all([get(`/v1/chains/${id}`), get('/v1/orgs'), get('/v1/hosts')]);
+  const consortium = await get(`/v1/consortiums/${chain.consortium_id}`).catch(() => null);
+  const orgName = (oid) => consortium?.members.find((m) => m.org_id === oid)?.org_name || orgs.find((o) => o.id === oid)?.name || oid;
+  const mine = orgs.filter((o) => chain.orgs.includes(o.id));
+  const configuring = chain.status === 'configuring';
+  const head = h('div', { class: 'between' },
+    h('h1', {}, chain.name, ' ', chip(t(`status_${chain.status}`), chain.status === 'running' ? 'ok' : 'warn')),
+    h('span', { class: 'muted' }, `${t('chain_id')} ${chain.chain_id} · ${chain.consensus.toUpperCase()} · ${t(`suite_${chain.suite}`)}`));
+
+  const nodesTable = table([
+    { label: t('name'), render: (n) => n.name },
+    { label: t('org'), render: (n) => orgName(n.org_id) },
+    { label: t('role'), render: (n) => t(`node_${n.role}`) },
+    { label: t('host'), render: (n) => hosts.find((x) => x.id === n.host_id)?.name || n.host_id },
+    { label: t('endpoint'), render: (n) => n.http_url ? h('code', {}, n.http_url) : h('span', { class: 'muted' }, t('assigned_at_start')) },
+    { label: '', render: (n) => configuring && mine.some((o) => o.id === n.org_id) ? action(t('remove'), async () => { await del(`/v1/chains/${id}/nodes/${n.id}`); redraw(); }, { class: 'danger' }) : '' },
+  ], chain.nodes, t('no_nodes_yet'));
+
+  const sections = [head, steps(chain)];
+  if (chain.failure) sections.push(h('div', { class: 'error' }, t('last_start_failed'), ' ', chain.failure));
+  if (chain.status === 'running') {
+    sections.push(card(null, h('p', {}, t('chain_running')), h('div', { class: 'row' },
+      link(`#/chains/${id}/nodes`, t('nav_nodes')), ' · ', link(`#/chains/${id}/contracts`, t('nav_contracts')), ' · ',
+      link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')))));
+  }
+  sections.push(card(t('step_nodes'), nodesTable, configuring && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
+  if (configuring) {
+    const invitable = (consortium?.members || []).filter((m) => !chain.orgs.includes(m.org_id));
+    sections.push(card(t('step_invite'),
+      h('p', {}, t('participating'), ' ', chain.orgs.map(orgName).join(', ')),
+      invitable.length
+        ? form([field(t('org'), h('select', { name: 'org_id', 'data-test': 'invite-org' }, invitable.map((m) => h('option', { value: m.org_id }, m.org_name))))], t('invite'), async (v) => {
+          await post(`/v1/chains/${id}/orgs`, { org_id: v.org_id });
+          toast(t('invited', { who: orgName(v.org_id) }));
+          redraw();
+        }, { inline: true, test: 'invite-chain-org', submitTest: 'invite-chain-org-submit' })
+        : h('p', { class: 'muted' }, t('all_members_take_part'))));
+    const status = h('div', {});
+    const start = h('button', { type: 'button', disabled: chain.problems.length > 0, 'data-test': 'start-chain' }, t('start_chain'));
+    start.addEventListener('click', async () => {
+      start.disabled = true;
+      clear(status, loading(t('starting_hint')));
+      try {
+        await post(`/v1/chains/${id}/start`);
+        await refreshChains();
+        toast(t('chain_started'));
+        redraw();
+      } catch (err) {
+        clear(status, errorBox(err));
+        start.disabled = false;
+      }
+    });
+    sections.push(card(t('step_start'),
+      chain.problems.length ? h('div', { class: 'notice', 'data-test': 'problems' }, t('not_ready'), h('ul', {}, chain.problems.map((p) => h('li', {}, p)))) : h('p', {}, t('ready_to_start')),
+      start, status));
+  }
+  clear(body, sections);
+}
+
+function addNodeForm(id, chain, mine, hosts, redraw) {
+  const orgSelect = h('select', { name: 'org_id', 'data-test': 'node-org' }, mine.map((o) => h('option', { value: o.id }, o.name)));
+  const hostSelect = h('select', { name: 'host_id', 'data-test': 'node-host' });
+  const hostBox = h('div', {});
+  const fill = () => {
+    const own = hosts.filter((x) => x.org_id === orgSelect.value);
+    clear(hostSelect, own.map((x) => h('option', { value: x.id }, `${x.name} (${x.address})`)));
+    clear(hostBox, own.length ? null : h('div', { class: 'notice' }, t('org_has_no_host'), ' ',
+      form([field(t('host_name'), h('input', { name: 'name', required: true, value: 'local', 'data-test': 'host-name' }))], t('add_local_host'), async (v) => {
+        await post('/v1/hosts', { org_id: orgSelect.value, name: v.name.trim(), kind: 'local' });
+        redraw();
+      }, { inline: true, test: 'create-host', submitTest: 'create-host-submit' })));
+  };
+  orgSelect.addEventListener('change', fill);
+  fill();
+  return h('div', {}, h('h3', {}, t('add_node')), hostBox, form([
+    h('div', { class: 'inline-form' },
+      field(t('org'), orgSelect),
+      field(t('host'), hostSelect),
+      field(t('node_name_optional'), h('input', { name: 'name', placeholder: `node-${chain.nodes.length}`, 'data-test': 'node-name' })),
+      field(t('role'), h('select', { name: 'role' }, h('option', { value: 'validator' }, t('node_validator')), h('option', { value: 'observer' }, t('node_observer')))),
+      field(t('http_port_optional'), h('input', { name: 'http_port', type: 'number', min: 1, max: 65535 })),
+      field(t('p2p_port_optional'), h('input', { name: 'p2p_port', type: 'number', min: 1, max: 65535 }))),
+  ], t('add_node'), async (v, f) => {
+    if (!v.host_id) throw new Error(t('org_has_no_host'));
+    const body = { org_id: v.org_id, host_id: v.host_id, role: v.role };
+    if (v.name.trim()) body.name = v.name.trim();
+    if (v.http_port) body.http_port = Number(v.http_port);
+    if (v.p2p_port) body.p2p_port = Number(v.p2p_port);
+    await post(`/v1/chains/${id}/nodes`, body);
+    f.reset();
+    redraw();
+  }, { test: 'add-node', submitTest: 'add-node-submit' }));
+}

@@ -1,0 +1,101 @@
+// Contracts of a chain: upload bytecode and ABI (the stated Keccak-256 must match), deploy with
+// the constructor's arguments, and call any function through a form built from the ABI: view
+// functions are queried, others sent as transactions the platform signs for the organization.
+import { get, post } from '../api.js';
+import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime } from '../ui.js';
+import { t } from '../i18n.js';
+
+export async function render(main, params) {
+  const id = params.chain;
+  const chain = await get(`/v1/chains/${id}`);
+  const listBox = h('div', {});
+  const detail = h('div', {});
+  clear(main, h('h1', {}, t('contracts_of', { chain: chain.name })), listBox, detail);
+  if (chain.status !== 'running') {
+    clear(listBox, card(null, empty(t('not_started'), t('not_started_hint'), link(`#/chains/${id}`, t('continue_wizard')))));
+    return;
+  }
+  const orgs = (await get('/v1/orgs')).filter((o) => chain.orgs.includes(o.id));
+  let selected = null;
+
+  const drawList = async () => {
+    const contracts = await get(`/v1/chains/${id}/contracts`);
+    clear(listBox, h('div', { class: 'grid' },
+      card(t('contracts'), table([
+        { label: t('name'), render: (c) => h('a', { href: `#/chains/${id}/contracts`, 'data-test': `contract-${c.name}`, onclick: (e) => { e.preventDefault(); selected = c.id; drawDetail(); } }, c.name) },
+        { label: t('status'), render: (c) => chip(t(`contract_${c.status}`), c.status === 'deployed' ? 'ok' : 'warn') },
+        { label: t('address'), render: (c) => (c.address ? link(`#/chains/${id}/explorer/address/${c.address}`, short(c.address, 12)) : '—') },
+        { label: t('code_hash'), render: (c) => h('code', { title: c.code_hash }, short(c.code_hash, 12)) },
+      ], contracts, t('no_contracts'))),
+      card(t('upload_contract'), orgs.length ? form([
+        field(t('owner_org'), h('select', { name: 'org_id', 'data-test': 'contract-org' }, orgs.map((o) => h('option', { value: o.id }, o.name)))),
+        field(t('name'), h('input', { name: 'name', required: true, 'data-test': 'contract-name' })),
+        field(t('abi_json'), h('textarea', { name: 'abi', required: true, placeholder: '[{"type":"function", …}]', 'data-test': 'contract-abi' })),
+        field(t('bytecode_hex'), h('textarea', { name: 'bytecode', required: true, placeholder: '0x6080…', 'data-test': 'contract-bytecode' })),
+        field(t('code_hash_hint'), h('input', { name: 'code_hash', required: true, placeholder: '0x…', 'data-test': 'contract-hash' })),
+      ], t('upload'), async (v, f) => {
+        const c = await post(`/v1/chains/${id}/contracts`, { org_id: v.org_id, name: v.name.trim(), abi: v.abi, bytecode: v.bytecode.trim(), code_hash: v.code_hash.trim() });
+        selected = c.id;
+        f.reset();
+        await drawList();
+        await drawDetail();
+      }, { test: 'upload-contract', submitTest: 'upload-contract-submit' }) : empty(t('no_org_in_chain')))));
+  };
+
+  const drawDetail = async () => {
+    if (!selected) return clear(detail);
+    try {
+      const c = await get(`/v1/chains/${id}/contracts/${selected}`);
+      const info = h('dl', { class: 'kv' },
+        h('dt', {}, t('status')), h('dd', {}, chip(t(`contract_${c.status}`), c.status === 'deployed' ? 'ok' : 'warn')),
+        h('dt', {}, t('address')), h('dd', { 'data-test': 'contract-address' }, c.address ? h('code', {}, c.address) : '—'),
+        h('dt', {}, t('code_hash')), h('dd', {}, h('code', {}, c.code_hash)),
+        h('dt', {}, t('bytecode_size')), h('dd', {}, `${c.bytecode_size} B`),
+        h('dt', {}, t('deploy_tx')), h('dd', {}, c.deploy_tx ? link(`#/chains/${id}/explorer/tx/${c.deploy_tx}`, short(c.deploy_tx, 16)) : '—'),
+        h('dt', {}, t('created')), h('dd', {}, fmtTime(c.created_ms)));
+      const parts = [info];
+      if (c.status === 'uploaded') {
+        const result = h('div', {});
+        parts.push(h('h3', {}, t('deploy')), form(c.constructor.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `ctor-${p.name || i}` }))),
+          t('deploy'), async (v) => {
+            const args = c.constructor.map((_, i) => v[`a${i}`]);
+            const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args });
+            clear(result, outcome(id, r.outcome));
+            await drawList();
+            await drawDetail();
+          }, { test: 'deploy', submitTest: 'deploy-submit' }), result);
+      } else {
+        parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f)));
+      }
+      clear(detail, card(c.name, parts));
+    } catch (err) {
+      clear(detail, errorBox(err));
+    }
+  };
+
+  await drawList();
+}
+
+function functionForm(chain, c, f) {
+  const result = h('div', { 'data-test': `result-${f.name}` });
+  return h('div', { class: 'card' },
+    h('div', { class: 'between' }, h('code', {}, f.signature), chip(f.read_only ? t('query') : t('transaction'), f.read_only ? '' : 'warn')),
+    form(h('div', { class: 'inline-form' }, f.inputs.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `arg-${f.name}-${p.name || i}` })))),
+      f.read_only ? t('query') : t('send_transaction'), async (v) => {
+        const args = f.inputs.map((_, i) => v[`a${i}`]);
+        const r = await post(`/v1/chains/${chain}/contracts/${c.id}/call`, { function: f.signature, args });
+        clear(result, r.kind === 'query'
+          ? h('dl', { class: 'kv' }, r.outputs.map((o, i) => [h('dt', {}, `${o.name || `out${i}`} (${o.type})`), h('dd', { 'data-test': 'output' }, h('code', {}, JSON.stringify(o.value)))]))
+          : outcome(chain, r.outcome));
+      }, { inline: true, test: `call-${f.name}`, submitTest: `call-submit-${f.name}` }),
+    result);
+}
+
+function outcome(chain, o) {
+  return h('div', { class: 'notice' }, h('dl', { class: 'kv' },
+    h('dt', {}, t('transaction')), h('dd', {}, link(`#/chains/${chain}/explorer/tx/${o.tx_hash}`, o.tx_hash, { 'data-test': 'tx-link' })),
+    h('dt', {}, t('status')), h('dd', {}, chip(t(`tx_${o.status}`), o.status === 'success' ? 'ok' : 'bad')),
+    h('dt', {}, t('block')), h('dd', {}, link(`#/chains/${chain}/explorer/block/${o.height}`, String(o.height))),
+    h('dt', {}, t('gas_used')), h('dd', {}, String(o.gas_used)),
+    h('dt', {}, t('events')), h('dd', {}, o.events.length ? o.events.map((e) => h('div', {}, h('code', {}, `${e.event}(${e.args.map((a) => `${a.name}=${JSON.stringify(a.value)}`).join(', ')})`))) : '—')));
+}

@@ -1,0 +1,211 @@
+// The block explorer: one search box (height, hash or address), the latest blocks and
+// transactions live, the transaction volume per minute or hour, blocks in a time range; a
+// block, a transaction (decoded with the contract's ABI when the chain knows it) and an address.
+import { get } from '../api.js';
+import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, ago, loading } from '../ui.js';
+import { t } from '../i18n.js';
+import { barChart } from '../chart.js';
+import { go } from '../app.js';
+
+const read = (chain, path) => get(`/v1/chains/${chain}/explorer/${path}`);
+
+export async function render(main, params) {
+  const chain = await get(`/v1/chains/${params.chain}`);
+  const base = `#/chains/${chain.id}/explorer`;
+  const view = h('div', {});
+  clear(main, h('div', { class: 'between' }, h('h1', {}, t('explorer_of', { chain: chain.name })), link(base, t('explorer_home'))), searchBox(chain.id, base), view);
+  if (chain.status !== 'running') {
+    clear(view, card(null, empty(t('not_started'), t('not_started_hint'))));
+    return;
+  }
+  try {
+    switch (params.view) {
+      case 'block': return await blockView(view, chain.id, base, params.arg);
+      case 'tx': return await txView(view, chain.id, base, params.arg);
+      case 'address': return await addressView(view, chain.id, base, params.arg);
+      default: return await home(view, chain.id, base);
+    }
+  } catch (err) {
+    clear(view, errorBox(err));
+  }
+}
+
+function searchBox(chain, base) {
+  const status = h('div', {});
+  const input = h('input', { name: 'q', placeholder: t('search_placeholder'), 'aria-label': t('search'), 'data-test': 'search' });
+  const f = h('form', { class: 'search', 'data-test': 'search-form' }, input, h('button', { type: 'submit', 'data-test': 'search-submit' }, t('search')));
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const q = input.value.trim();
+    clear(status);
+    try {
+      if (/^\d+$/.test(q)) return go(`${base}/block/${q}`);
+      if (/^0x[0-9a-fA-F]{40}$/.test(q)) return go(`${base}/address/${q}`);
+      if (/^0x[0-9a-fA-F]{64}$/.test(q)) {
+        const tx = await get(`/v1/chains/${chain}/transactions/${q}`).catch((err) => (err.status === 404 ? null : Promise.reject(err)));
+        if (tx) return go(`${base}/tx/${q}`);
+        const block = await read(chain, `blocks/${q}`).catch((err) => (err.status === 404 ? null : Promise.reject(err)));
+        if (block) return go(`${base}/block/${block.height}`);
+        throw new Error(t('not_found', { q }));
+      }
+      throw new Error(t('search_help'));
+    } catch (err) {
+      clear(status, errorBox(err));
+    }
+  });
+  return h('div', {}, f, status);
+}
+
+const txColumns = (base) => [
+  { label: t('hash'), render: (x) => link(`${base}/tx/${x.hash}`, short(x.hash, 14), { 'data-test': 'tx-row' }) },
+  { label: t('block'), render: (x) => link(`${base}/block/${x.height}`, String(x.height)) },
+  { label: t('age'), render: (x) => ago(x.time_ms) },
+  { label: t('kind'), render: (x) => t(`kind_${x.kind}`) },
+  { label: t('from'), render: (x) => link(`${base}/address/${x.sender}`, short(x.sender, 10)) },
+  { label: t('to'), render: (x) => (x.to ? link(`${base}/address/${x.to}`, short(x.to, 10)) : '—') },
+  { label: t('status'), render: (x) => chip(t(`tx_${x.status}`), x.status === 'success' ? 'ok' : 'bad') },
+];
+
+async function home(view, chain, base) {
+  const blocksBox = h('div', {}, loading());
+  const txsBox = h('div', {}, loading());
+  const canvas = h('canvas', { class: 'chart', 'data-test': 'volume-chart', role: 'img', 'aria-label': t('volume') });
+  const bucket = h('select', { 'aria-label': t('bucket'), 'data-test': 'bucket' }, h('option', { value: 'minute' }, t('per_minute')), h('option', { value: 'hour' }, t('per_hour')));
+  const volumeNote = h('div', { class: 'muted small', 'data-test': 'volume-total' });
+  const rangeBox = h('div', {});
+  const now = new Date();
+  const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  clear(view,
+    card(null, h('div', { class: 'between' }, h('h2', {}, t('volume')), bucket), canvas, volumeNote),
+    h('div', { class: 'grid' }, card(t('latest_blocks'), blocksBox), card(t('latest_transactions'), txsBox)),
+    card(t('time_range'), form([
+      field(t('from_time'), h('input', { type: 'datetime-local', name: 'from', required: true, value: local(new Date(now - 3600e3)), 'data-test': 'range-from' })),
+      field(t('to_time'), h('input', { type: 'datetime-local', name: 'to', required: true, value: local(new Date(now.getTime() + 60e3)), 'data-test': 'range-to' })),
+    ], t('find_blocks'), async (v) => {
+      const from = new Date(v.from).getTime();
+      const to = new Date(v.to).getTime();
+      if (!(from < to)) throw new Error(t('range_order'));
+      const r = await read(chain, `blocks?from_time=${from}&to_time=${to}&limit=100&order=desc&tx_hashes=false`);
+      clear(rangeBox, blockTable(base, r.blocks, t('no_blocks_in_range')), r.blocks.length === 100 ? h('p', { class: 'muted' }, t('first_100')) : null);
+    }, { inline: true, test: 'range' }), rangeBox));
+  const drawVolume = async () => {
+    const v = await read(chain, `stats/volume?bucket=${bucket.value}`);
+    const fmt = (ms) => {
+      const d = new Date(ms);
+      return bucket.value === 'hour' ? `${d.getHours()}:00` : `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    };
+    const values = v.buckets.map((b) => b.txs);
+    barChart(canvas, v.buckets.map((b) => fmt(b.start_ms)), values);
+    volumeNote.textContent = t('volume_total', { txs: values.reduce((a, b) => a + b, 0), blocks: v.buckets.reduce((a, b) => a + b.blocks, 0), n: v.buckets.length, unit: t(bucket.value === 'hour' ? 'hours' : 'minutes') });
+  };
+  bucket.addEventListener('change', drawVolume);
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    try {
+      const [blocks, txs] = await Promise.all([read(chain, 'blocks?order=desc&limit=10&tx_hashes=false'), read(chain, 'transactions?limit=10')]);
+      clear(blocksBox, blockTable(base, blocks.blocks));
+      clear(txsBox, table(txColumns(base).filter((c) => c.label !== t('to')), txs.transactions, t('no_transactions')));
+      await drawVolume();
+    } catch (err) {
+      clear(txsBox, errorBox(err));
+    }
+    if (!stopped) timer = setTimeout(tick, 3000);
+  };
+  await tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+function blockTable(base, blocks, emptyText) {
+  return table([
+    { label: t('height'), render: (b) => link(`${base}/block/${b.height}`, String(b.height), { 'data-test': 'block-row' }) },
+    { label: t('age'), render: (b) => ago(b.time_ms) },
+    { label: t('txs'), render: (b) => String(b.tx_count) },
+    { label: t('hash'), render: (b) => h('code', {}, short(b.hash, 12)) },
+  ], blocks, emptyText);
+}
+
+async function blockView(view, chain, base, arg) {
+  const b = await read(chain, `blocks/${arg}`);
+  const nav = h('div', { class: 'row' },
+    b.height > 0 ? link(`${base}/block/${b.height - 1}`, `← ${b.height - 1}`) : null,
+    link(`${base}/block/${b.height + 1}`, `${b.height + 1} →`));
+  clear(view, card(t('block_n', { n: b.height }), nav, h('dl', { class: 'kv', 'data-test': 'block' },
+    h('dt', {}, t('hash')), h('dd', {}, h('code', {}, b.hash)),
+    h('dt', {}, t('parent')), h('dd', {}, b.height > 0 ? link(`${base}/block/${b.height - 1}`, b.parent_hash) : h('code', {}, b.parent_hash)),
+    h('dt', {}, t('time')), h('dd', {}, `${fmtTime(b.time_ms)} (${ago(b.time_ms)})`),
+    h('dt', {}, t('proposer')), h('dd', {}, h('code', {}, b.proposer)),
+    h('dt', {}, t('txs')), h('dd', {}, String(b.tx_count)),
+    h('dt', {}, t('state_root')), h('dd', {}, h('code', {}, b.state_root)),
+    h('dt', {}, t('receipts_root')), h('dd', {}, h('code', {}, b.receipts_root)),
+    h('dt', {}, t('signatures')), h('dd', {}, b.certificate ? t('n_signatures', { n: b.certificate.signatures.length, round: b.certificate.round }) : '—'))),
+  card(t('transactions'), b.tx_hashes.length ? h('ul', {}, b.tx_hashes.map((x) => h('li', {}, link(`${base}/tx/${x}`, x)))) : empty(t('no_transactions'))));
+}
+
+function value(v) {
+  return h('code', {}, typeof v === 'string' ? v : JSON.stringify(v));
+}
+
+async function txView(view, chain, base, hash) {
+  const x = await get(`/v1/chains/${chain}/transactions/${hash}`);
+  if (x.status === 'pending') {
+    clear(view, card(t('transaction'), h('p', {}, chip(t('tx_pending'), 'warn'), ' ', t('pending_hint'))));
+    return;
+  }
+  const tx = x.transaction;
+  const p = tx.payload;
+  const r = x.receipt;
+  const d = x.decoded || {};
+  const rows = [
+    [t('hash'), h('code', { 'data-test': 'tx-hash' }, x.hash)],
+    [t('status'), chip(t(`tx_${r.status}`), r.status === 'success' ? 'ok' : 'bad')],
+    [t('block'), link(`${base}/block/${x.height}`, `${x.height} (#${x.position})`)],
+    [t('from'), link(`${base}/address/${tx.sender}`, tx.sender)],
+    [t('envelope'), `${tx.envelope} · ${t('nonce')} ${tx.nonce}`],
+  ];
+  if (p.type === 'evm') {
+    rows.push([t('to'), p.to ? link(`${base}/address/${p.to}`, p.to) : t('contract_creation')]);
+    if (d.contract) rows.push([t('contract'), h('span', { 'data-test': 'decoded-contract' }, `${d.contract.name} (${d.contract.address})`)]);
+    rows.push([t('value'), p.value]);
+  } else {
+    rows.push([t('notarization'), h('code', {}, `${p.id} → ${p.content_hash}`)]);
+  }
+  if (r.error) rows.push([t('error'), `${r.error.code}: ${r.error.message}`]);
+  const parts = [card(t('transaction'), h('dl', { class: 'kv', 'data-test': 'tx' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])))];
+  if (d.call) {
+    parts.push(card(t('decoded_input'), h('p', {}, h('code', { 'data-test': 'decoded-function' }, d.call.signature)),
+      table([{ label: t('name'), render: (a) => a.name }, { label: t('type'), render: (a) => a.type }, { label: t('value'), render: (a) => value(a.value) }], d.call.args)));
+  } else if (p.type === 'evm' && p.input && p.input !== '0x') {
+    parts.push(card(t('input'), h('p', { class: 'muted' }, t('abi_unknown')), h('pre', { class: 'logs' }, p.input)));
+  }
+  parts.push(card(t('events'), r.events.length ? r.events.map((e, i) => {
+    const known = d.events?.[i];
+    return h('div', { class: 'card', 'data-test': 'event' },
+      known ? h('div', {}, h('strong', {}, known.event), ' ', h('span', { class: 'muted' }, `${known.contract} · ${e.contract}`),
+        table([{ label: t('name'), render: (a) => a.name }, { label: t('type'), render: (a) => a.type }, { label: t('value'), render: (a) => value(a.value) }], known.args))
+        : h('dl', { class: 'kv' }, h('dt', {}, t('contract')), h('dd', {}, h('code', {}, e.contract)), h('dt', {}, t('topics')), h('dd', {}, e.topics.map((x) => h('div', {}, h('code', {}, x)))), h('dt', {}, t('data')), h('dd', {}, h('code', {}, e.data))));
+  }) : empty(t('no_events'))));
+  clear(view, parts);
+}
+
+async function addressView(view, chain, base, address) {
+  const [account, first] = await Promise.all([read(chain, `accounts/${address}`), read(chain, `addresses/${address}/transactions?limit=25`)]);
+  const list = h('div', {});
+  const more = h('div', { class: 'row end' });
+  const show = (page, append) => {
+    const tbl = table(txColumns(base), page.transactions, t('no_transactions'));
+    if (append) list.append(tbl);
+    else clear(list, tbl);
+    clear(more, page.next ? h('button', { class: 'secondary', onclick: async () => show(await read(chain, `addresses/${address}/transactions?limit=25&before=${page.next}`), true) }, t('older')) : null);
+  };
+  clear(view, card(t('address'), h('dl', { class: 'kv', 'data-test': 'address' },
+    h('dt', {}, t('address')), h('dd', {}, h('code', {}, account.address)),
+    h('dt', {}, t('kind')), h('dd', {}, account.contract ? t('contract') : t('account')),
+    h('dt', {}, t('balance')), h('dd', {}, account.balance),
+    h('dt', {}, t('nonce')), h('dd', {}, String(account.nonce)))),
+  card(t('transactions'), list, more));
+  show(first, false);
+}

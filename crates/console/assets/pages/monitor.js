@@ -1,0 +1,58 @@
+// Monitoring: TPS per minute over the last hour, and, over the latest 100 blocks, the block
+// interval and the transactions per block. Refreshed every few seconds.
+import { get } from '../api.js';
+import { h, clear, card, errorBox, empty } from '../ui.js';
+import { t } from '../i18n.js';
+import { barChart, lineChart } from '../chart.js';
+
+export async function render(main, params) {
+  const chain = await get(`/v1/chains/${params.chain}`);
+  const stats = h('div', { class: 'stats' });
+  const tps = h('canvas', { class: 'chart', 'data-test': 'tps-chart', role: 'img', 'aria-label': t('tps') });
+  const interval = h('canvas', { class: 'chart', 'data-test': 'interval-chart', role: 'img', 'aria-label': t('block_interval') });
+  const perBlock = h('canvas', { class: 'chart', 'data-test': 'txs-per-block-chart', role: 'img', 'aria-label': t('txs_per_block') });
+  const status = h('div', {});
+  clear(main, h('h1', {}, t('monitor_of', { chain: chain.name })), status, stats,
+    card(t('tps_per_minute'), tps),
+    h('div', { class: 'grid' }, card(t('block_interval_ms'), interval), card(t('txs_per_block'), perBlock)));
+  if (chain.status !== 'running') {
+    clear(main, h('h1', {}, t('monitor_of', { chain: chain.name })), card(null, empty(t('not_started'), t('not_started_hint'))));
+    return;
+  }
+  const stat = (label, value) => h('div', { class: 'stat' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+  const draw = async () => {
+    const [volume, recent] = await Promise.all([
+      get(`/v1/chains/${chain.id}/explorer/stats/volume?bucket=minute`),
+      get(`/v1/chains/${chain.id}/explorer/blocks?order=desc&limit=100&tx_hashes=false`),
+    ]);
+    const hm = (ms) => { const d = new Date(ms); return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`; };
+    lineChart(tps, volume.buckets.map((b) => hm(b.start_ms)), [{ values: volume.buckets.map((b) => b.txs / 60) }]);
+    const blocks = recent.blocks.slice().reverse();
+    const gaps = blocks.slice(1).map((b, i) => b.time_ms - blocks[i].time_ms);
+    lineChart(interval, blocks.slice(1).map((b) => String(b.height)), [{ values: gaps, color: '#12805c' }]);
+    barChart(perBlock, blocks.map((b) => String(b.height)), blocks.map((b) => b.tx_count), '#b26a00');
+    const avg = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+    const last = volume.buckets.length > 1 ? volume.buckets[volume.buckets.length - 2].txs / 60 : 0;
+    clear(stats,
+      stat(t('tps_last_minute'), last.toFixed(2)),
+      stat(t('avg_block_interval'), `${avg(gaps).toFixed(0)} ms`),
+      stat(t('avg_txs_per_block'), avg(blocks.map((b) => b.tx_count)).toFixed(2)),
+      stat(t('height'), String(blocks.length ? blocks[blocks.length - 1].height : 0)));
+  };
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    try {
+      await draw();
+      clear(status);
+    } catch (err) {
+      clear(status, errorBox(err));
+    }
+    if (!stopped) timer = setTimeout(tick, 5000);
+  };
+  await tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,61 @@
+// A chain's nodes: each node's process (from its host) and its own view (height, peers, last
+// block), refreshed every few seconds; logs, restart, stop and start.
+import { get, post } from '../api.js';
+import { h, clear, card, table, action, toast, errorBox, chip, ago, empty } from '../ui.js';
+import { t } from '../i18n.js';
+
+export async function render(main, params) {
+  const id = params.chain;
+  const chain = await get(`/v1/chains/${id}`);
+  const list = h('div', {});
+  const logs = h('div', {});
+  clear(main, h('h1', {}, t('nodes_of', { chain: chain.name })), list, logs);
+  if (chain.status === 'configuring') {
+    clear(list, card(null, empty(t('not_started'), t('not_started_hint'), h('a', { href: `#/chains/${id}` }, t('continue_wizard')))));
+    return;
+  }
+  let timer = null;
+  let stopped = false;
+  const showLogs = async (node) => {
+    const lines = await get(`/v1/chains/${id}/nodes/${node.id}/logs?lines=200`);
+    clear(logs, card(t('logs_of', { node: node.name }),
+      h('div', { class: 'row end' }, action(t('refresh'), () => showLogs(node), { class: 'secondary' })),
+      h('pre', { class: 'logs', 'data-test': 'logs' }, lines.length ? lines.join('\n') : t('no_log_lines'))));
+  };
+  const control = (node, verb) => action(t(verb), async () => {
+    const status = await post(`/v1/chains/${id}/nodes/${node.id}/${verb}`);
+    toast(t('node_now', { node: node.name, state: t(`health_${status.health}`) }));
+    await draw();
+  }, { class: verb === 'stop' ? 'danger' : 'secondary', 'data-test': `${verb}-${node.name}` });
+  const draw = async () => {
+    try {
+      const nodes = await get(`/v1/chains/${id}/nodes`);
+      clear(list, card(null, table([
+        { label: t('name'), render: (n) => n.name },
+        { label: t('role'), render: (n) => t(`node_${n.role}`) },
+        { label: t('process'), render: (n) => chip(t(`process_${n.process}`), n.process === 'running' ? 'ok' : n.process === 'restarting' ? 'bad' : 'warn') },
+        { label: t('health'), render: (n) => chip(t(`health_${n.health}`), n.health === 'healthy' ? 'ok' : 'bad') },
+        { label: t('height'), render: (n) => (n.height ?? '—').toString() },
+        { label: t('peers'), render: (n) => (n.peers ?? '—').toString() },
+        { label: t('last_block'), render: (n) => ago(n.latest_block_time_ms) },
+        { label: t('restarts'), render: (n) => String(n.restarts) + (n.last_exit ? ` (${n.last_exit})` : '') },
+        { label: t('endpoint'), render: (n) => (n.http_url ? h('code', {}, n.http_url) : '—') },
+        { label: '', render: (n) => h('div', { class: 'row' },
+          action(t('logs'), () => showLogs(n), { class: 'secondary', 'data-test': `logs-${n.name}` }),
+          control(n, 'restart'),
+          n.process === 'stopped' ? control(n, 'start') : control(n, 'stop')) },
+      ], nodes)));
+    } catch (err) {
+      clear(list, errorBox(err));
+    }
+  };
+  const tick = async () => {
+    await draw();
+    if (!stopped) timer = setTimeout(tick, 3000);
+  };
+  await tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
