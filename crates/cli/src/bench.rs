@@ -40,6 +40,9 @@ enum Workload {
     EthCall,
     /// Reads: `eth_getBalance` of existing accounts (`--txs` requests).
     EthGetBalance,
+    /// Reads: the explorer's queries on the chain as it is (`--txs` requests, a quarter each:
+    /// latest blocks, latest transactions, a time range, an address's transactions).
+    Explorer,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +127,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         Workload::EthCall | Workload::EthGetBalance => {
             return run_reads(&args, &client, status.chain_id).await;
         }
+        Workload::Explorer => return run_explorer(&args, &client).await,
     };
     let index: HashMap<String, usize> =
         signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
@@ -532,6 +536,103 @@ async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Resu
     println!("answered:    {} in {elapsed:.2} s", latencies.len());
     println!("throughput:  {:.0} requests/s", latencies.len() as f64 / elapsed.max(1e-9));
     print_latency_and_memory(&latencies);
+    Ok(())
+}
+
+/// The explorer's queries against the chain as it is: `--txs` GETs, `--concurrency` in
+/// flight, a quarter each of latest blocks, latest transactions, a one-minute time range at a
+/// random place in the chain's life, and the latest transactions of an address (senders seen
+/// in the chain, and the notary, which every notarization calls). Latency per query.
+async fn run_explorer(args: &BenchArgs, client: &NodeClient) -> Result<()> {
+    use rand_core::{OsRng, RngCore};
+    let status = client.status().await?;
+    let first: Value = client.get("/v1/blocks/1").await.context("the chain has no block 1")?;
+    let (start, end) = (first["time_ms"].as_u64().unwrap_or(0), status.latest_block_time_ms);
+    let seen: Value = client.get("/v1/transactions?limit=200").await?;
+    let mut addresses: Vec<String> = seen["transactions"]
+        .as_array()
+        .map(|txs| txs.iter().filter_map(|t| t["sender"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    addresses.sort();
+    addresses.dedup();
+    addresses.push(consortia_types::NOTARY_ADDRESS.to_checksum_hex());
+    const KINDS: [&str; 4] = [
+        "latest blocks (20)",
+        "latest transactions (20)",
+        "time range (1 min, ≤100 blocks)",
+        "address transactions (20)",
+    ];
+    let paths: Arc<Vec<(usize, String)>> = Arc::new(
+        (0..args.txs)
+            .map(|i| {
+                let kind = i % 4;
+                let path = match kind {
+                    0 => "/v1/blocks?order=desc&limit=20&tx_hashes=false".to_owned(),
+                    1 => "/v1/transactions?limit=20".to_owned(),
+                    2 => {
+                        let from = start + OsRng.next_u64() % end.saturating_sub(start).max(1);
+                        format!(
+                            "/v1/blocks?from_time={from}&to_time={}&limit=100&tx_hashes=false",
+                            from + 60_000
+                        )
+                    }
+                    _ => {
+                        let a = &addresses[OsRng.next_u64() as usize % addresses.len()];
+                        format!("/v1/addresses/{a}/transactions?limit=20")
+                    }
+                };
+                (kind, path)
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, paths, next) = (client.clone(), paths.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = vec![];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((kind, path)) = paths.get(i) else {
+                    return Ok::<_, anyhow::Error>(latencies);
+                };
+                let sent = Instant::now();
+                let _: Value = client.get(path).await.with_context(|| format!("GET {path}"))?;
+                latencies.push((*kind, sent.elapsed()));
+            }
+        }));
+    }
+    let mut latencies = vec![];
+    for w in workers {
+        latencies.extend(w.await.context("a reader panicked")??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "workload:    explorer reads on a chain of {} blocks, {} addresses",
+        status.height,
+        addresses.len()
+    );
+    println!("offered:     {} requests in flight, one request per HTTP call", args.concurrency);
+    println!(
+        "answered:    {} in {elapsed:.2} s ({:.0} requests/s)",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.max(1e-9)
+    );
+    for (k, name) in KINDS.iter().enumerate() {
+        let mut of: Vec<Duration> =
+            latencies.iter().filter(|(kind, _)| *kind == k).map(|(_, d)| *d).collect();
+        of.sort();
+        println!(
+            "  {name:<34} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            percentile(&of, 50.0).as_secs_f64() * 1e3,
+            percentile(&of, 99.0).as_secs_f64() * 1e3,
+            of.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+    }
+    let mut all: Vec<Duration> = latencies.into_iter().map(|(_, d)| d).collect();
+    all.sort();
+    print_latency_and_memory(&all);
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! from the console alone, creates users, an organization and a consortium, invites a second
 //! user who accepts and asks to join, approves the join, runs the chain wizard to a running
 //! 4-validator chain, uploads, deploys and calls a contract, finds the transaction in the
-//! explorer by its hash (decoded), and sees the volume chart drawn; the Chinese switch works.
+//! explorer by its hash (decoded), and sees the volume chart drawn; the Chinese switch works,
+//! and the layout holds at tablet width.
 //!
 //! Needs `chromedriver` (scripts/chromium installs it; `scripts/test` sets
 //! `CONSORTIA_TEST_CHROMEDRIVER`). Without it the test is skipped, except under CI where it
@@ -380,4 +381,17 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("overview-zh").await;
     page.select("[data-test=lang]", "English").await;
     page.wait_text("[data-test=nav-overview]", "Overview").await;
+
+    // Tablet width: the side navigation folds into a bar above the page, nothing overflows.
+    page.client.set_window_size(820, 1100).await.unwrap();
+    let layout = page
+        .client
+        .execute(
+            "return [getComputedStyle(document.querySelector('.side')).display, document.documentElement.scrollWidth <= window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout, json!(["flex", true]), "the tablet layout");
+    page.shot("overview-tablet").await;
 }
