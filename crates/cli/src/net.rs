@@ -193,6 +193,7 @@ pub(crate) fn log_tail(log: &Path) -> String {
 struct Status {
     height: u64,
     peers: usize,
+    genesis_hash: String,
 }
 
 /// A spinner for a wait: a message and the time spent.
@@ -204,10 +205,13 @@ pub(crate) fn spinner() -> Result<ProgressBar> {
 }
 
 /// Polls the nodes at `urls` until every one answers, is connected to all the others and has
-/// committed a block, showing how far they are on `bar`. Between polls `check` may end the
-/// wait with an error (a node process exited). False if `deadline` passed first.
+/// committed a block, showing how far they are on `bar`. A node of another chain answering at
+/// one of the URLs (a port already taken) fails the wait when `genesis` names the expected
+/// genesis hash. Between polls `check` may end the wait with an error (a node process
+/// exited). False if `deadline` passed first.
 pub(crate) async fn wait_until_committing(
     urls: &[String],
+    genesis: Option<&str>,
     deadline: Instant,
     bar: &ProgressBar,
     mut check: impl FnMut() -> Result<()>,
@@ -220,6 +224,14 @@ pub(crate) async fn wait_until_committing(
             if let Ok(resp) = client.get(format!("{url}/v1/status")).send().await
                 && let Ok(status) = resp.json::<Status>().await
             {
+                if let Some(expected) = genesis
+                    && status.genesis_hash != expected
+                {
+                    bail!(
+                        "{url} is a node of another chain (genesis {}): its port is taken; stop that chain or choose another --base-port",
+                        status.genesis_hash
+                    );
+                }
                 statuses.push(status);
             }
         }
@@ -270,7 +282,10 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let bar = spinner()?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let urls: Vec<String> = files.iter().map(|f| format!("http://{}", f.http)).collect();
-    let came_up = wait_until_committing(&urls, deadline, &bar, || {
+    let genesis: Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
+    let genesis_hash = genesis.hash().to_hex();
+    let came_up = wait_until_committing(&urls, Some(&genesis_hash), deadline, &bar, || {
         for node_dir in &dirs {
             let exited = match started_here.iter_mut().find(|(sd, _)| sd == node_dir) {
                 Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
@@ -304,8 +319,6 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         0 => String::new(),
         k => format!(" and {k} observer(s)"),
     };
-    let genesis: Genesis =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
     let consensus = match genesis.params.consensus {
         ConsensusKind::Raft => "Raft",
         ConsensusKind::Bft => "BFT",

@@ -234,7 +234,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
                 demo
             }
         };
-        let came_up = wait_until_committing(&demo.nodes, deadline, &bar, || Ok(())).await?;
+        let came_up = wait_until_committing(&demo.nodes, None, deadline, &bar, || Ok(())).await?;
         if !came_up {
             bail!(
                 "the demo chain did not come up within {} s; its nodes' logs are in {}/hosts/*/*/node.log",

@@ -422,3 +422,30 @@ fn a_contract_deployed_before_a_restart_is_callable_after_it_on_every_node() {
     check_all(&word(0x22));
     net.assert_same_chain(&[0, 1, 2, 3]);
 }
+
+/// `net up` on ports another chain's nodes hold fails and says so, instead of taking the other
+/// chain's answers for its own (seen: a leftover demo on 18545 made the Ethereum-client script
+/// send its transactions to the wrong chain).
+#[test]
+fn net_up_on_ports_another_chain_holds_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(&dir.path().join("a"), 4);
+    let base = net.urls[0].rsplit(':').next().unwrap().to_owned();
+    let other = dir.path().join("b");
+    let out = std::process::Command::new(common::BIN)
+        .args(["net", "up", "--timeout", "20", "--base-port", &base, "--data-dir"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "net up succeeded on taken ports");
+    assert!(
+        stderr.contains("another chain") || stderr.contains("in use"),
+        "the error names the cause: {stderr}"
+    );
+    let _ = std::process::Command::new(common::BIN)
+        .args(["net", "down", "--data-dir"])
+        .arg(&other)
+        .output();
+    assert!(net.try_status(0).is_some(), "the first chain still runs");
+}

@@ -24,9 +24,18 @@ struct Platform {
 
 impl Platform {
     fn start(dir: &std::path::Path) -> Platform {
-        let mut child = Command::new(BIN)
-            .args(["platform", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
+        Platform::start_on(dir, None)
+    }
+
+    /// A platform whose metadata is in `database` (PostgreSQL), or in SQLite under `dir`.
+    fn start_on(dir: &std::path::Path, database: Option<&str>) -> Platform {
+        let mut command = Command::new(BIN);
+        command.args(["platform", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
+        match database {
+            Some(url) => command.env("CONSORTIA_DATABASE_URL", url),
+            None => command.env_remove("CONSORTIA_DATABASE_URL"),
+        };
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -46,8 +55,8 @@ impl Platform {
     }
 
     /// A first start, and the administrator's access token.
-    fn start_as_admin(dir: &std::path::Path) -> (Platform, String) {
-        let platform = Platform::start(dir);
+    fn start_as_admin(dir: &std::path::Path, database: Option<&str>) -> (Platform, String) {
+        let platform = Platform::start_on(dir, database);
         let password = platform.credential("password").expect("a first start");
         let (_, tokens) = login(&platform.url, "admin", &password);
         let token = tokens["access_token"].as_str().unwrap().to_owned();
@@ -138,9 +147,40 @@ impl Drop for Nodes {
 
 #[test]
 fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
+    baidu_flow(None);
+}
+
+/// The same with the platform's metadata in PostgreSQL (`CONSORTIA_TEST_POSTGRES`, a server
+/// where a new database is made for the test; required under CI, as for the platform suite).
+#[test]
+fn the_baidu_flow_runs_on_postgresql_too() {
+    let Ok(server) = std::env::var("CONSORTIA_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs this on PostgreSQL: set CONSORTIA_TEST_POSTGRES (scripts/test does)"
+        );
+        eprintln!("skipped: set CONSORTIA_TEST_POSTGRES=$(scripts/postgres) to run on PostgreSQL");
+        return;
+    };
+    let name = format!(
+        "consortia_e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let made = Command::new("psql")
+        .arg(&server)
+        .args(["-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .unwrap();
+    assert!(made.success(), "cannot create database {name} on {server}");
+    let (base, _) = server.rsplit_once('/').unwrap();
+    baidu_flow(Some(&format!("{base}/{name}")));
+}
+
+fn baidu_flow(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
-    let (platform, admin) = Platform::start_as_admin(dir.path());
+    let (platform, admin) = Platform::start_as_admin(dir.path(), database);
     let url = platform.url.clone();
     let post = |token: &str, path: &str, body: Value| {
         let (status, body) =
@@ -310,7 +350,7 @@ fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
 
     // Back again: everything is still there; the platform starts the node that should run
     // (not the one stopped on purpose), and the chain commits again.
-    let platform = Platform::start(dir.path());
+    let platform = Platform::start_on(dir.path(), database);
     let (status, view) =
         call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}", platform.url), &u1, None);
     assert_eq!((status, view["status"].as_str()), (200, Some("running")), "{view}");

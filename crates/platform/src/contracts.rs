@@ -538,8 +538,7 @@ pub async fn deploy(
     body: Body,
 ) -> ApiResult<Json<DeployView>> {
     let req: DeployRequest = consortia_rpc::json_body(body)?;
-    let chain = running_chain(&platform, &caller, &chain_id).await?;
-    let stored = load(&platform, &chain.id, &contract).await?;
+    let (chain, stored) = running_contract(&platform, &caller, &chain_id, &contract).await?;
     authorize(&platform, &caller, &stored.view.org_id, "contract:deploy", &chain).await?;
     if stored.view.status == "deployed" {
         return Err(ApiError::new(
@@ -578,6 +577,18 @@ pub async fn deploy(
         .map_err(db_error)?;
     let contract = load(&platform, &chain.id, &stored.view.id).await?.view;
     Ok(Json(DeployView { contract, outcome }))
+}
+
+/// A contract of a running chain the caller sees.
+async fn running_contract(
+    platform: &Platform,
+    caller: &Caller,
+    chain: &str,
+    contract: &str,
+) -> ApiResult<(ChainView, Stored)> {
+    let chain = running_chain(platform, caller, chain).await?;
+    let stored = load(platform, &chain.id, contract).await?;
+    Ok((chain, stored))
 }
 
 async fn running_chain(platform: &Platform, caller: &Caller, id: &str) -> ApiResult<ChainView> {
@@ -630,8 +641,7 @@ pub async fn call(
     body: Body,
 ) -> ApiResult<Json<CallView>> {
     let req: CallRequest = consortia_rpc::json_body(body)?;
-    let chain = running_chain(&platform, &caller, &chain_id).await?;
-    let stored = load(&platform, &chain.id, &contract).await?;
+    let (chain, stored) = running_contract(&platform, &caller, &chain_id, &contract).await?;
     let Some(address) = stored.view.address.as_deref() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
