@@ -39,8 +39,11 @@ let leave = null;
 let me = null;
 let chainList = [];
 
+// The chain the chain pages show: the one last chosen, if this user sees it.
 export function currentChain() {
-  return localStorage.getItem(CHAIN_KEY) || chainList.find((c) => c.status === 'running')?.id || chainList[0]?.id || null;
+  const saved = localStorage.getItem(CHAIN_KEY);
+  if (saved && chainList.some((c) => c.id === saved)) return saved;
+  return chainList.find((c) => c.status === 'running')?.id || chainList[0]?.id || null;
 }
 
 export function selectChain(id) {
@@ -102,7 +105,7 @@ function topBar(chain) {
     h('div', { class: 'spacer' }),
     language,
     h('span', { class: 'who', 'data-test': 'who' }, me ? me.username : ''),
-    h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); me = null; location.hash = '#/login'; } }, t('logout')));
+    h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); forgetUser(); location.hash = '#/login'; } }, t('logout')));
 }
 
 async function render() {
@@ -152,8 +155,11 @@ export function go(hash) {
   else location.hash = hash;
 }
 
+// After a logout or a login: the next user sees their own chains.
 export function forgetUser() {
   me = null;
+  chainList = [];
+  localStorage.removeItem(CHAIN_KEY);
 }
 
 window.addEventListener('hashchange', render);

@@ -263,20 +263,24 @@ pub async fn show(
     Ok(Json(load(&platform, &chain.id, &contract).await?.view))
 }
 
-/// The organization's signing key (made on first use).
-async fn org_key(platform: &Platform, org: &str) -> ApiResult<PrivateKey> {
-    let found: Option<String> = sqlx::query("SELECT key_pem FROM org_accounts WHERE org_id = $1")
+/// The organization's signing key, if it has one.
+async fn stored_key(platform: &Platform, org: &str) -> ApiResult<Option<PrivateKey>> {
+    let row = sqlx::query("SELECT key_pem FROM org_accounts WHERE org_id = $1")
         .bind(org)
         .fetch_optional(&platform.db)
         .await
-        .map_err(db_error)?
-        .map(|r| r.get(0));
-    if let Some(pem) = found {
-        return PrivateKey::from_pkcs8_pem(&pem).map_err(ApiError::internal);
+        .map_err(db_error)?;
+    row.map(|r| PrivateKey::from_pkcs8_pem(&r.get::<String, _>(0)).map_err(ApiError::internal))
+        .transpose()
+}
+
+/// The organization's signing key (made on first use).
+async fn org_key(platform: &Platform, org: &str) -> ApiResult<PrivateKey> {
+    if let Some(key) = stored_key(platform, org).await? {
+        return Ok(key);
     }
     let key = PrivateKey::generate(Scheme::Secp256k1);
-    // Two first uses at once: one insert wins, and both use the key stored.
-    let _ = sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO org_accounts (org_id, address, key_pem, created_ms) VALUES ($1, $2, $3, $4)",
     )
     .bind(org)
@@ -285,7 +289,12 @@ async fn org_key(platform: &Platform, org: &str) -> ApiResult<PrivateKey> {
     .bind(now_ms())
     .execute(&platform.db)
     .await;
-    Box::pin(org_key(platform, org)).await
+    // Two first uses at once: one insert wins, and both use the key stored.
+    match (inserted, stored_key(platform, org).await?) {
+        (_, Some(key)) => Ok(key),
+        (Err(e), None) => Err(db_error(e)),
+        (Ok(_), None) => Err(ApiError::internal("the organization's new key was not stored")),
+    }
 }
 
 /// Calls the chain's JSON-RPC on the first node that answers.
