@@ -59,7 +59,6 @@ pub(crate) struct DownArgs {
 /// What `up` made, kept in `up.json` so that a later `up` finds the chain without logging in.
 #[derive(Debug, Serialize, Deserialize)]
 struct Demo {
-    platform: String,
     chain: String,
     chain_id: i64,
     nodes: Vec<String>,
@@ -139,7 +138,7 @@ async fn post<T: DeserializeOwned>(path: &str, body: Value) -> Result<T> {
 
 /// Makes the demo through the platform's API as the logged-in administrator. Each step first
 /// looks for what an interrupted earlier `up` made, so running again finishes the job.
-async fn make_demo(args: &UpArgs, platform: &str, bar: &ProgressBar) -> Result<Demo> {
+async fn make_demo(args: &UpArgs, bar: &ProgressBar) -> Result<Demo> {
     bar.set_message("creating the demo organization, consortium and host");
     let orgs: Vec<OrgView> = get("/v1/orgs").await?;
     let org = match orgs.into_iter().find(|o| o.name == DEMO) {
@@ -191,7 +190,6 @@ async fn make_demo(args: &UpArgs, platform: &str, bar: &ProgressBar) -> Result<D
         chain = post(&format!("/v1/chains/{}/start", chain.id), json!({})).await?;
     }
     Ok(Demo {
-        platform: platform.to_owned(),
         chain: chain.id,
         chain_id: chain.chain_id,
         nodes: chain.nodes.into_iter().filter_map(|n| n.http_url).collect(),
@@ -227,7 +225,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             Ok(raw) => serde_json::from_slice(&raw)
                 .with_context(|| format!("{} is damaged", demo_file.display()))?,
             Err(_) => {
-                let demo = make_demo(&args, &url, &bar).await.context(
+                let demo = make_demo(&args, &bar).await.context(
                     "making the demo chain through the platform failed (run `consortia up` again to resume)",
                 )?;
                 std::fs::write(&demo_file, serde_json::to_vec_pretty(&demo)?)?;
@@ -253,7 +251,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         demo.chain_id
     );
-    println!("console: {}/", demo.platform);
+    println!("console: {url}/");
     if fresh {
         println!("first start: the administrator, shown this once (store it now):");
         println!("username: admin");
