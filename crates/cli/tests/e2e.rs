@@ -466,6 +466,7 @@ fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
         "/v1/accounts/{address}",
         "/v1/addresses/{address}/transactions",
         "/v1/stats/volume",
+        "/metrics",
     ] {
         assert!(paths.contains(&route), "{route} missing from the OpenAPI document: {paths:?}");
     }

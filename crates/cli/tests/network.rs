@@ -449,3 +449,105 @@ fn net_up_on_ports_another_chain_holds_fails_clearly() {
         .output();
     assert!(net.try_status(0).is_some(), "the first chain still runs");
 }
+
+/// One metric sample from an OpenMetrics text: `name{labels}` → value.
+fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_follow_the_chain_with_bounded_labels_and_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let client = common::http();
+    let senders: Vec<PrivateKey> = (0..5).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let mut nonces = vec![0u64; senders.len()];
+    let batch = txs("metrics", &senders, &mut nonces, 50);
+    net.submit(0, &batch);
+    wait_all(&net, 0, &batch);
+    // A refused transaction, two block reads (one route pattern), two JSON-RPC calls (one of a
+    // method that does not exist, whose name must not become a label).
+    let wrong_chain = notarize_tx(&senders[0], CHAIN + 1, 0, "x", b"x");
+    let (code, _) = common::post_json(
+        &client,
+        &format!("{}/v1/transactions", net.urls[0]),
+        &serde_json::json!({"tx": common::hex_tx(&wrong_chain)}),
+    );
+    assert_eq!(code, 400);
+    for height in [1, 2] {
+        assert_eq!(
+            common::get_json(&client, &format!("{}/v1/blocks/{height}", net.urls[0])).0,
+            200
+        );
+    }
+    let rpc = Rpc { url: format!("{}/rpc", net.urls[0]), client: common::http() };
+    rpc.ok("eth_chainId", serde_json::json!([]));
+    assert_eq!(rpc.call("eth_noSuchMethodXyz", serde_json::json!([]))["error"]["code"], -32601);
+
+    let response = client.get(format!("{}/metrics", net.urls[0])).send().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().unwrap();
+    let m = samples(&text);
+    let get = |series: &str| *m.get(series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+    let height = get("consortia_chain_height");
+    assert!(height >= 1.0 && height <= net.height(0) as f64, "height {height}");
+    assert_eq!(get("consortia_transactions_committed_total"), 50.0);
+    assert!(get("consortia_blocks_committed_total") >= 1.0);
+    assert_eq!(get("consortia_mempool_admitted_total"), 50.0);
+    assert_eq!(get(r#"consortia_mempool_refused_total{reason="wrong_chain_id"}"#), 1.0);
+    assert_eq!(get("consortia_mempool_transactions"), 0.0);
+    assert_eq!(get("consortia_peers"), 3.0);
+    assert!(get("consortia_block_commit_seconds_count") >= 1.0);
+    assert!(
+        get("consortia_block_build_seconds_count") + get("consortia_block_validate_seconds_count")
+            >= 1.0
+    );
+    assert_eq!(
+        get(
+            r#"consortia_http_requests_total{route="/v1/blocks/{height}",method="GET",status="200"}"#
+        ),
+        2.0
+    );
+    assert_eq!(get(r#"consortia_jsonrpc_calls_total{method="eth_chainId",outcome="ok"}"#), 1.0);
+    assert_eq!(get(r#"consortia_jsonrpc_calls_total{method="unknown",outcome="error"}"#), 1.0);
+    assert!(!text.contains("eth_noSuchMethodXyz") && !text.contains("/v1/blocks/1\""), "{text}");
+    assert!(get("consortia_process_resident_memory_bytes") > 1e6);
+    assert!(get("consortia_process_open_fds") > 0.0);
+    assert!(text.contains(r#"consortia_node_info{chain_id="1001",consensus="bft""#), "{text}");
+
+    // Prometheus' own linter; scripts/test installs it, so CI always runs this part.
+    match std::env::var("CONSORTIA_TEST_PROMTOOL") {
+        Ok(promtool) => {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+        }
+        Err(_) if std::env::var_os("CI").is_some() => panic!("CONSORTIA_TEST_PROMTOOL is not set"),
+        Err(_) => eprintln!("promtool not installed (scripts/prometheus installs it): skipped"),
+    }
+}

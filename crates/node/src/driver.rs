@@ -217,11 +217,15 @@ impl Driver {
                     }
                 }
             }
-            Output::Invalid { reason } => match (from, &self.network) {
-                (Some(peer), Some(network)) => network.disconnect(peer, &reason),
-                _ => tracing::warn!(target: "node::consensus", reason, "refused a message"),
-            },
+            Output::Invalid { reason } => {
+                self.node.metrics.invalid_messages.inc();
+                match (from, &self.network) {
+                    (Some(peer), Some(network)) => network.disconnect(peer, &reason),
+                    _ => tracing::warn!(target: "node::consensus", reason, "refused a message"),
+                }
+            }
             Output::Equivocation { validator, height, round, kind } => {
+                self.node.metrics.equivocations.inc();
                 tracing::warn!(target: "node::consensus", validator, height, round, ?kind, "validator signed two different votes for one step (Byzantine evidence)");
             }
         }
@@ -320,6 +324,10 @@ impl Driver {
     ) -> Result<(), NodeError> {
         built.block.certificate = Some(certificate);
         let height = built.block.header.height;
+        if self.tip.height + 1 == height {
+            let interval = built.block.header.time_ms.saturating_sub(self.tip.time_ms);
+            self.node.metrics.block_interval.observe(interval as f64 / 1000.0);
+        }
         if let Some(previous) = self.committing.take() {
             previous.await.map_err(|e| NodeError::Task(e.to_string()))??;
         }
@@ -498,6 +506,7 @@ impl Driver {
                 },
             };
             tracing::info!(target: "node::sync", height, peer = %peer, "committed a block from sync");
+            self.node.metrics.synced_blocks.inc();
             self.commit_decided(built, certificate).await?;
             self.push(Input::Synced { height, now_ms: now_ms() });
         }

@@ -12,6 +12,7 @@
 pub mod config;
 mod driver;
 pub mod mempool;
+pub mod metrics;
 mod p2p;
 mod wal;
 
@@ -97,6 +98,7 @@ pub struct Node {
     committed: watch::Sender<Height>,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
+    metrics: metrics::Metrics,
 }
 
 /// Admission reads a sender's next nonce through the block decided at that moment (taken per
@@ -165,7 +167,9 @@ impl Node {
             genesis.params.max_tx_bytes as usize,
             config.mempool,
         );
+        let metrics = metrics::Metrics::new(&genesis, config.validator_key.is_some());
         Ok(Arc::new(Node {
+            metrics,
             store: Arc::new(store),
             mempool: Arc::new(mempool),
             genesis_hash: genesis.hash(),
@@ -271,6 +275,7 @@ impl Node {
 
     fn admit_blocking(&self, raws: &[Vec<u8>]) -> Vec<Result<Admitted, AdmitError>> {
         let results = self.mempool.admit_batch(self, raws);
+        self.metrics.admissions(&results);
         if results.iter().any(Result::is_ok) {
             self.arrivals.notify_one();
             if self.admitted.receiver_count() > 0 {
@@ -360,6 +365,7 @@ impl Node {
                 receipts_root: self.executor.receipts_root(&outcome.receipts),
             };
             let hash = header.hash(self.hash_algorithm());
+            self.metrics.block_build.observe(started.elapsed().as_secs_f64());
             tracing::debug!(target: "node::build", height, txs = txs.len(), ms = started.elapsed().as_millis() as u64, "built");
             return Ok(Built {
                 block: Block { header, transactions, certificate: None },
@@ -379,9 +385,14 @@ impl Node {
         block: Block,
         parent: Tip,
     ) -> Result<Result<Built, Rejection>, NodeError> {
-        tokio::task::spawn_blocking(move || self.execute_received_blocking(block, &parent))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = self.execute_received_blocking(block, &parent);
+            self.metrics.block_validate.observe(started.elapsed().as_secs_f64());
+            result
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))?
     }
 
     fn execute_received_blocking(
@@ -489,7 +500,14 @@ impl Node {
         let started = std::time::Instant::now();
         self.store.commit_block(&built.block, &built.receipts, &built.state)?;
         let height = built.block.header.height;
-        let ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let m = &self.metrics;
+        m.block_commit.observe(elapsed.as_secs_f64());
+        m.blocks_committed.inc();
+        m.transactions_committed.inc_by(built.block.transactions.len() as u64);
+        let round = built.block.certificate.as_ref().map_or(0, |c| c.round);
+        m.commit_round.set(i64::from(round));
+        let ms = elapsed.as_millis() as u64;
         tracing::debug!(target: "node::commit", height, txs = built.block.transactions.len(), ms, "committed");
         self.committed.send_replace(height);
         Ok(())

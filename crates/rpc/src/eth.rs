@@ -43,6 +43,9 @@ const CALL_GAS_CAP: u64 = 50_000_000;
 /// keccak256(rlp([])): the uncles hash of a block without uncles.
 const EMPTY_UNCLES: &str = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
 
+/// JSON-RPC's "method not found".
+const METHOD_NOT_FOUND: i64 = -32601;
+
 /// A JSON-RPC error object.
 #[derive(Debug)]
 pub struct RpcError {
@@ -54,6 +57,18 @@ pub struct RpcError {
 impl RpcError {
     fn new(code: i64, message: impl Into<String>) -> Self {
         RpcError { code, message: message.into(), data: None }
+    }
+
+    /// The answer to a method this node does not serve (metrics count it as `unknown`).
+    fn no_such_method(method: &str) -> Self {
+        RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("the method {method} does not exist/is not available"),
+        )
+    }
+
+    fn is_no_such_method(&self) -> bool {
+        self.code == METHOD_NOT_FOUND && self.message.starts_with("the method ")
     }
 
     fn params(message: impl Into<String>) -> Self {
@@ -267,6 +282,8 @@ fn handle(
         }
     };
     let result = Eth { node, shared, params: &params, session, sends }.dispatch(&method);
+    let served = !matches!(&result, Err(e) if e.is_no_such_method());
+    node.metrics().rpc_call(if served { &method } else { "unknown" }, result.is_ok());
     if notification {
         return None;
     }
@@ -480,7 +497,7 @@ impl Eth<'_> {
             }
             "eth_newBlockFilter" => self.install(None),
             "eth_newPendingTransactionFilter" => Err(RpcError::new(
-                -32601,
+                METHOD_NOT_FOUND,
                 "pending transaction filters are not supported; subscribe to newPendingTransactions over /ws",
             )),
             "eth_getFilterChanges" => self.filter_changes(),
@@ -496,7 +513,7 @@ impl Eth<'_> {
             "eth_subscribe" | "eth_unsubscribe" => {
                 let Some(session) = self.session else {
                     return Err(RpcError::new(
-                        -32601,
+                        METHOD_NOT_FOUND,
                         format!(
                             "{method} needs a WebSocket connection: connect to ws://HOST:PORT/ws"
                         ),
@@ -512,10 +529,7 @@ impl Eth<'_> {
                 let id = self.filter_id()?;
                 Ok(json!(self.shared.filters.lock().live.remove(&id).is_some()))
             }
-            _ => Err(RpcError::new(
-                -32601,
-                format!("the method {method} does not exist/is not available"),
-            )),
+            _ => Err(RpcError::no_such_method(method)),
         }
     }
 

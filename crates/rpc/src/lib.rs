@@ -2,7 +2,7 @@
 //!
 //! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
 //! proofs, notarization records, the block explorer's indexed reads ([`explorer`]), and
-//! `/openapi.json` with Swagger UI at `/docs`. Every REST
+//! `/openapi.json` with Swagger UI at `/docs`, and Prometheus metrics at `/metrics`. Every REST
 //! error is JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]). The
 //! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`, and over WebSocket at
 //! `GET /ws` with `eth_subscribe`.
@@ -14,6 +14,7 @@ mod error;
 pub mod eth;
 pub mod explorer;
 mod handlers;
+mod metrics;
 pub mod views;
 
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub const MAX_BATCH: usize = 10_000;
         explorer::recent,
         explorer::by_address,
         explorer::volume,
+        metrics::metrics,
     ),
     components(schemas(ErrorBody))
 )]
@@ -115,6 +117,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/rpc", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
         .route("/ws", get(eth::ws_upgrade))
+        .route("/metrics", get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
         .layer(axum::Extension(Arc::new(eth::EthState::default())))
         .layer(axum::Extension(QueryPool::new()))
         .layer(axum::Extension(eth::WsLimits {
