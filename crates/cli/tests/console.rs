@@ -371,7 +371,23 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("explorer").await;
     page.click("[data-test=nav-monitor]").await;
     page.wait("[data-test=interval-chart][data-points]").await;
+    // Every node's resources, from its metrics through the platform.
+    page.wait_text("[data-test=node-metrics]", "MiB").await;
+    let rows = page
+        .client
+        .execute(
+            "return document.querySelectorAll('[data-test=node-metrics] tbody tr').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, json!(4), "a row per node");
     page.shot("monitoring").await;
+    page.client
+        .execute("document.querySelector('[data-test=node-metrics]').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    page.shot("monitoring-nodes").await;
 
     // 中文.
     page.click("[data-test=nav-overview]").await;

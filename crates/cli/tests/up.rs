@@ -295,4 +295,35 @@ fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_the_expl
     let anonymous =
         http().get(format!("{console}/v1/chains/{chain}/explorer/status")).send().unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
+
+    // Monitoring: every node's metrics summed up, and the nodes as Prometheus targets.
+    let (status, metrics) = get(&format!("/v1/chains/{chain}/metrics"));
+    assert_eq!(status, 200, "{metrics}");
+    let metrics = metrics.as_array().unwrap();
+    assert_eq!(metrics.len(), 4);
+    for node in metrics {
+        assert!(node["error"].is_null(), "{node}");
+        assert_eq!(node["peers"], 3.0, "{node}");
+        assert!(node["height"].as_f64().unwrap() >= 3.0, "{node}");
+        assert!(node["transactions_committed"].as_f64().unwrap() >= 1.0, "{node}");
+        assert!(node["resident_memory_bytes"].as_f64().unwrap() > 1e6, "{node}");
+        assert!(node["commit_seconds_mean"].as_f64().unwrap() > 0.0, "{node}");
+    }
+    let (status, targets) = get(&format!("/v1/chains/{chain}/prometheus-targets"));
+    assert_eq!(status, 200, "{targets}");
+    let targets = targets.as_array().unwrap();
+    assert_eq!(targets.len(), 4);
+    let target = targets[0]["targets"][0].as_str().unwrap();
+    let scraped = http().get(format!("http://{target}/metrics")).send().unwrap().text().unwrap();
+    assert!(scraped.contains("consortia_chain_height "), "{scraped}");
+    assert_eq!(targets[0]["labels"]["chain_id"], json!(chains[0]["chain_id"].to_string()));
+    // A stopped node is reported, not hidden, and the others still answer.
+    let node = metrics[3]["node_id"].as_str().unwrap();
+    assert_eq!(post(&format!("/v1/chains/{chain}/nodes/{node}/stop"), json!({})).0, 200);
+    let (_, metrics) = get(&format!("/v1/chains/{chain}/metrics"));
+    assert!(metrics[3]["error"].as_str().unwrap().contains("do not answer"), "{metrics}");
+    assert!(metrics[3]["height"].is_null() && metrics[0]["error"].is_null(), "{metrics}");
+    assert_eq!(get("/v1/chains/chain_nope/metrics").0, 404);
+    let anonymous = http().get(format!("{console}/v1/chains/{chain}/metrics")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
 }

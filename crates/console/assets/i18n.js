@@ -278,6 +278,14 @@ const en = {
   txs_per_block: "Transactions per block (latest 100 blocks)",
   avg_block_interval: "Average block interval",
   avg_txs_per_block: "Average transactions per block",
+  node_resources: "Nodes: resources and faults (from each node's /metrics)",
+  memory: "Memory (RSS)",
+  cpu: "CPU",
+  pool: "Pool",
+  commit_ms: "Commit (ms, mean)",
+  round: "Round",
+  faults: "Consensus faults",
+  refused: "Refused txs",
 };
 
 const zh = {
@@ -556,6 +564,14 @@ const zh = {
   txs_per_block: "每块交易数（最新 100 个区块）",
   avg_block_interval: "平均出块间隔",
   avg_txs_per_block: "平均每块交易数",
+  node_resources: "节点：资源与故障（来自各节点的 /metrics）",
+  memory: "内存（RSS）",
+  cpu: "CPU",
+  pool: "交易池",
+  commit_ms: "落盘（毫秒，平均）",
+  round: "轮次",
+  faults: "共识故障",
+  refused: "拒绝的交易",
 };
 
 const TABLES = { en, zh };

@@ -43,7 +43,8 @@ async fn from_node(
     ))
 }
 
-async fn readable(
+/// The chain `id` if it runs and the caller may read it.
+pub(crate) async fn readable(
     platform: &Platform,
     ctx_caller: &crate::auth::Caller,
     id: &str,

@@ -15,6 +15,7 @@ pub mod consortiums;
 pub mod contracts;
 pub mod db;
 pub mod explorer;
+pub mod monitor;
 pub mod nodes;
 pub mod start;
 
@@ -297,6 +298,8 @@ pub fn db_error_or_duplicate(e: sqlx::Error, code: &str, message: impl Into<Stri
         contracts::call,
         explorer::read,
         explorer::transaction,
+        monitor::chain_metrics,
+        monitor::prometheus_targets,
     ),
     components(schemas(consortia_rpc::ErrorBody)),
     modifiers(&BearerAuth),
@@ -341,6 +344,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/v1/chains/{id}/contracts/{contract}/call", axum::routing::post(contracts::call))
         .route("/v1/chains/{id}/explorer/{*path}", axum::routing::get(explorer::read))
         .route("/v1/chains/{id}/transactions/{hash}", axum::routing::get(explorer::transaction))
+        .route("/v1/chains/{id}/metrics", axum::routing::get(monitor::chain_metrics))
+        .route(
+            "/v1/chains/{id}/prometheus-targets",
+            axum::routing::get(monitor::prometheus_targets),
+        )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), auth::middleware))
