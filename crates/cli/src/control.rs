@@ -243,6 +243,45 @@ pub(crate) async fn request(
     bail!("the platform refused the refreshed session: run `consortia login` again")
 }
 
+/// Starts a chain in the background and follows it (`on_progress` gets a line whenever the
+/// progress changes) until it runs; the platform's reason if it does not.
+pub(crate) async fn start_chain(
+    chain: &str,
+    mut on_progress: impl FnMut(&str),
+) -> Result<consortia_platform::chains::ChainView> {
+    let path = format!("/v1/chains/{chain}");
+    let mut answer =
+        request(reqwest::Method::POST, &format!("{path}/start?wait=false"), Some(json!({})))
+            .await?;
+    let mut said = String::new();
+    loop {
+        let view: consortia_platform::chains::ChainView = serde_json::from_value(answer)?;
+        match view.status.as_str() {
+            "running" => return Ok(view),
+            "starting" => {}
+            _ => bail!(
+                "the chain did not start: {}",
+                view.failure.as_deref().unwrap_or("see `consortia node logs`")
+            ),
+        }
+        if let Some(p) = &view.progress {
+            let line = match p.step.as_str() {
+                "starting_nodes" => format!("starting nodes: {}/{}", p.done, p.total),
+                "first_block" => {
+                    format!("waiting for block 1: {}/{} nodes have it", p.done, p.total)
+                }
+                _ => "making keys, certificates, the genesis and configurations".to_owned(),
+            };
+            if line != said {
+                on_progress(&line);
+                said = line;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        answer = request(reqwest::Method::GET, &path, None).await?;
+    }
+}
+
 /// [`request`], printing the JSON answer.
 async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
     let answer = request(method, path, body).await?;
@@ -321,7 +360,11 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
         C::Invite { chain, org } => {
             post(&format!("/v1/chains/{chain}/orgs"), json!({"org_id": org})).await
         }
-        C::Start { chain } => post(&format!("/v1/chains/{chain}/start"), json!({})).await,
+        C::Start { chain } => {
+            let view = start_chain(&chain, |line| eprintln!("{line}")).await?;
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
+        }
         C::Status { chain } => {
             call(reqwest::Method::GET, &format!("/v1/chains/{chain}"), None).await
         }

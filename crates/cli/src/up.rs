@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::control::{log_in, request};
+use crate::control::{log_in, request, start_chain};
 use crate::net::{log_tail, spinner, wait_until_committing};
 
 /// The demo's names: organization, consortium, host and chain.
@@ -186,8 +186,9 @@ async fn make_demo(args: &UpArgs, bar: &ProgressBar) -> Result<Demo> {
         }
     }
     if chain.status == "configuring" {
-        bar.set_message("chain wizard: start (keys, certificates, genesis; first block)");
-        chain = post(&format!("/v1/chains/{}/start", chain.id), json!({})).await?;
+        chain =
+            start_chain(&chain.id, |line| bar.set_message(format!("starting the chain: {line}")))
+                .await?;
     }
     Ok(Demo {
         chain: chain.id,

@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{BIN, hex_tx, http, notarize_tx, post_json, tx_hash, wait_committed};
+use common::{BIN, alive, hex_tx, http, notarize_tx, post_json, tx_hash, wait_committed};
 use consortia_crypto::{PrivateKey, Scheme};
 use serde_json::{Value, json};
 
@@ -433,7 +433,18 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
         ]);
     }
     as1(&["chain", "invite", &chain, "--org", &org2]);
-    assert_eq!(as1(&["chain", "start", &chain])["status"], "running");
+    // `chain start` follows the start, saying how far it is on stderr.
+    let out = Command::new(BIN)
+        .args(["chain", "start", &chain])
+        .env("CONSORTIA_HOME", &home1)
+        .env("CONSORTIA_PLATFORM", &url)
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("making keys, certificates"), "{stderr}");
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "running");
     assert_eq!(as2(&["chain", "status", &chain])["status"], "running", "org 2 sees the chain");
     let logs = as1(&["node", "logs", &chain, "v0", "--lines", "5"]);
     assert!(!logs.as_array().unwrap().is_empty());
@@ -451,4 +462,120 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A start runs in the background with progress (`wait=false`); one the platform did not
+/// finish (killed mid-start) is undone when it starts again, and the chain then starts.
+#[test]
+fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (mut platform, admin) = Platform::start_as_admin(dir.path(), None);
+    let url = platform.url.clone();
+    let post = |path: &str, body: Value| {
+        let (status, body) =
+            call(reqwest::Method::POST, &format!("{url}{path}"), &admin, Some(body));
+        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
+        (status, body)
+    };
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let org = id(&post("/v1/orgs", json!({"name": "Bank"})).1);
+    let cons = id(&post("/v1/consortiums", json!({"name": "Trade", "org_id": org})).1);
+    let host = id(&post("/v1/hosts", json!({"org_id": org, "name": "h", "kind": "local"})).1);
+    let chain = post(
+        "/v1/chains",
+        json!({"consortium_id": cons, "org_id": org, "name": "ledger", "consensus": "bft"}),
+    );
+    let (chain, chain_id) = (id(&chain.1), chain.1["chain_id"].as_u64().unwrap());
+    for n in 0..4 {
+        post(
+            &format!("/v1/chains/{chain}/nodes"),
+            json!({"org_id": org, "host_id": host, "name": format!("v{n}")}),
+        );
+    }
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{url}/v1/chains/{chain}/start?wait=maybe"),
+        &admin,
+        Some(json!({})),
+    );
+    assert_eq!(status, 400, "a bad `wait` is refused");
+
+    // Cut short: the platform is killed once its first node runs.
+    let pids = || -> Vec<u32> {
+        let nodes = dir.path().join("hosts").join(&host);
+        std::fs::read_dir(nodes)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|n| std::fs::read_to_string(n.path().join("node.pid")).ok())
+            .filter_map(|pid| pid.trim().parse().ok())
+            .filter(|pid| alive(*pid))
+            .collect()
+    };
+    let (status, view) = post(&format!("/v1/chains/{chain}/start?wait=false"), json!({}));
+    assert_eq!((status, view["status"].as_str()), (202, Some("starting")), "{view}");
+    assert_eq!(view["progress"]["total"], 4, "{view}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pids().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no node started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = Command::new("kill").args(["-KILL", &platform.child.id().to_string()]).status();
+    let half_started = pids();
+    let _ = platform.child.wait();
+    drop(platform);
+    let platform = Platform::start(dir.path());
+    let url = platform.url.clone();
+    let (_, view) = call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}"), &admin, None);
+    assert_eq!(view["status"], "configuring", "{view}");
+    assert!(view["failure"].as_str().unwrap().contains("stopped while this chain was starting"));
+    assert!(view["progress"].is_null(), "{view}");
+    assert!(
+        half_started.iter().all(|pid| !alive(*pid)),
+        "the half-started nodes are removed: {half_started:?}"
+    );
+
+    // Started again in the background: the progress goes forward to running.
+    let (status, view) = call(
+        reqwest::Method::POST,
+        &format!("{url}/v1/chains/{chain}/start?wait=false"),
+        &admin,
+        Some(json!({})),
+    );
+    assert_eq!((status, view["status"].as_str()), (202, Some("starting")), "{view}");
+    let (status, again) = call(
+        reqwest::Method::POST,
+        &format!("{url}/v1/chains/{chain}/start"),
+        &admin,
+        Some(json!({})),
+    );
+    assert_eq!((status, again["code"].as_str()), (409, Some("illegal_step")), "{again}");
+    let mut steps = vec![];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let view = loop {
+        let (_, view) =
+            call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}"), &admin, None);
+        if view["status"] != "starting" {
+            break view;
+        }
+        let step = view["progress"]["step"].as_str().unwrap_or_else(|| panic!("{view}")).to_owned();
+        if steps.last() != Some(&step) {
+            steps.push(step);
+        }
+        assert!(std::time::Instant::now() < deadline, "still starting: {view}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(view["status"], "running", "{view}");
+    assert!(view["failure"].is_null() && view["progress"].is_null(), "{view}");
+    let order = ["preparing", "starting_nodes", "first_block"];
+    let ranks: Vec<usize> =
+        steps.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
+    assert!(ranks.windows(2).all(|w| w[0] < w[1]), "steps go forward: {steps:?}");
+    let node = view["nodes"][0]["http_url"].as_str().unwrap().to_owned();
+    let tx = notarize_tx(&PrivateKey::generate(Scheme::Ed25519), chain_id, 0, "after", b"x");
+    let (status, body) =
+        post_json(&http(), &format!("{node}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
+    assert_eq!(status, 202, "{body}");
+    wait_committed(&http(), &node, &tx_hash(&tx));
 }

@@ -242,6 +242,8 @@ pub struct ChainView {
     pub problems: Vec<String>,
     /// Why the last start failed.
     pub failure: Option<String>,
+    /// While `starting`: how far the start has come.
+    pub progress: Option<crate::start::StartProgress>,
 }
 
 /// Step 1: create a chain in a consortium (the chain id is assigned at once)
@@ -390,6 +392,7 @@ pub(crate) async fn chain_view(platform: &Platform, id: &str) -> ApiResult<Chain
         ("configuring", true) => "invite_or_start",
         _ => "none",
     };
+    let progress = if status == "starting" { platform.start_progress(id) } else { None };
     Ok(ChainView {
         id: r.get(0),
         consortium_id: r.get(1),
@@ -405,6 +408,7 @@ pub(crate) async fn chain_view(platform: &Platform, id: &str) -> ApiResult<Chain
         next_step: next_step.into(),
         problems,
         failure: r.get(9),
+        progress,
     })
 }
 

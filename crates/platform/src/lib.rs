@@ -73,6 +73,8 @@ pub struct Platform {
     /// An argon2 hash that matches nothing, checked when a login names an unknown user so
     /// that unknown users and wrong passwords take the same time.
     dummy_hash: String,
+    /// Starts under way, by chain id.
+    starts: std::sync::Mutex<std::collections::HashMap<String, start::StartProgress>>,
 }
 
 /// A first start: the administrator account it created and its one-time password.
@@ -114,6 +116,7 @@ impl Platform {
             signing: Default::default(),
             hosts: Default::default(),
             dummy_hash: auth::hash_password(&auth::random_secret())?,
+            starts: Default::default(),
         });
         let bootstrap = platform.bootstrap_admin().await?;
         if platform.node_program.is_some() {
@@ -132,6 +135,10 @@ impl Platform {
             }
             platform.reconcile().await?;
         }
+        platform
+            .undo_interrupted_starts()
+            .await
+            .map_err(|e| PlatformError::Config(format!("database: {}", e.body.message)))?;
         Ok((platform, bootstrap))
     }
 

@@ -2,13 +2,18 @@
 //! a TLS certificate from its organization's CA per node, consensus keys, the genesis, each
 //! node's configuration), hands every node to its host's driver, and waits for the first
 //! committed block. After that the chain needs the platform no more.
+//!
+//! A start runs as a task of its own, so a client that stops waiting (`wait=false`, or a
+//! dropped connection) does not cut it short; `GET /v1/chains/{id}` shows its progress.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_hosts::NodeSpec;
@@ -16,7 +21,9 @@ use consortia_network::pki::Ca;
 use consortia_node::config::{NodeFile, P2pFile};
 use consortia_rpc::{ApiError, ApiResult, ErrorBody};
 use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validator};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::Ctx;
 use crate::chains::{ChainView, allowed_in_any_org, chain_view, configuring, visible_chain};
@@ -64,11 +71,101 @@ fn plan_ports(wanted: &[(IpAddr, [Option<u16>; 2])]) -> Result<Vec<[u16; 2]>, Ap
     Ok(ports)
 }
 
+/// How far a start has come. Kept in memory: a start runs in this process (one the platform
+/// did not finish when it stopped is undone when it starts again). Shown while the chain is
+/// `starting`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartProgress {
+    /// `preparing` (ports, certificates, configurations), `starting_nodes` or `first_block`.
+    pub step: String,
+    /// Nodes done in this step, of `total`.
+    pub done: usize,
+    pub total: usize,
+    pub started_ms: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StartQuery {
+    /// `false`: answer 202 at once and start in the background (follow `progress` and `status`
+    /// on `GET /v1/chains/{id}`). Default `true`: answer once block 1 is committed.
+    wait: Option<bool>,
+}
+
+/// The reason left on a chain whose start the platform did not finish.
+pub(crate) const INTERRUPTED: &str =
+    "the platform stopped while this chain was starting; its nodes were removed: start it again";
+
+impl Platform {
+    fn progress(&self, chain: &str, step: &str, done: usize, total: usize) {
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = starts.get_mut(chain) {
+            (p.step, p.done, p.total) = (step.to_owned(), done, total);
+        }
+    }
+
+    pub(crate) fn start_progress(&self, chain: &str) -> Option<StartProgress> {
+        self.starts.lock().unwrap_or_else(|e| e.into_inner()).get(chain).cloned()
+    }
+
+    /// Removes the nodes a start made and puts the chain back to `configuring` with the reason.
+    async fn undo_start(&self, chain: &ChainView, reason: &str) -> ApiResult<()> {
+        for node in &chain.nodes {
+            if let Ok(driver) = self.driver(&node.host_id) {
+                let _ = driver.remove(&spec_name(&chain.id, &node.name)).await;
+            }
+        }
+        sqlx::query("UPDATE chains SET status = 'configuring', failure = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(&chain.id)
+            .execute(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Undoes the starts a previous run of the platform left half done (it was killed, or the
+    /// machine went down), so that the chains can be started again.
+    pub(crate) async fn undo_interrupted_starts(&self) -> ApiResult<()> {
+        let rows = sqlx::query("SELECT id FROM chains WHERE status = 'starting'")
+            .fetch_all(&self.db)
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let chain = chain_view(self, &row.get::<String, _>(0)).await?;
+            tracing::warn!(target: "platform::start", chain = %chain.id, "undoing a start the platform did not finish");
+            self.undo_start(&chain, INTERRUPTED).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a start to its end, whoever still waits for it: a client that goes away does not
+/// leave the chain half started. Its progress entry stays (one per chain started by this
+/// process; the next start replaces it): a read that found the chain `starting` just before
+/// the start ended still finds progress to show.
+async fn run_start(platform: Arc<Platform>, chain: ChainView) -> ApiResult<()> {
+    match launch(&platform, &chain).await {
+        Ok(()) => sqlx::query("UPDATE chains SET status = 'running' WHERE id = $1")
+            .bind(&chain.id)
+            .execute(&platform.db)
+            .await
+            .map(|_| ())
+            .map_err(db_error),
+        Err(e) => {
+            tracing::warn!(target: "platform::start", chain = %chain.id, error = %e.body.message, "start failed");
+            platform.undo_start(&chain, &e.body.message).await?;
+            Err(e)
+        }
+    }
+}
+
 /// Step 4: start the chain (genesis, certificates, configurations; nodes started through their
-/// hosts; returns once block 1 is committed)
+/// hosts; by default answers once block 1 is committed, with `wait=false` at once)
 #[utoipa::path(post, path = "/v1/chains/{id}/start", tag = "chains",
+    params(StartQuery),
     responses(
         (status = 200, description = "Running: block 1 is committed", body = ChainView),
+        (status = 202, description = "`wait=false`: starting; `progress` tells how far it is", body = ChainView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Not ready (see `problems`) or already started", body = ErrorBody),
         (status = 502, description = "The nodes did not commit a first block; see `failure` and the node logs", body = ErrorBody),
@@ -76,7 +173,9 @@ fn plan_ports(wanted: &[(IpAddr, [Option<u16>; 2])]) -> Result<Vec<[u16; 2]>, Ap
 pub async fn start_chain(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
-) -> ApiResult<Json<ChainView>> {
+    query: Result<Query<StartQuery>, QueryRejection>,
+) -> ApiResult<(StatusCode, Json<ChainView>)> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let chain = visible_chain(&platform, &caller, &id).await?;
     allowed_in_any_org(&platform, &caller, &chain, "chain:start").await?;
     configuring(&chain)?;
@@ -101,31 +200,21 @@ pub async fn start_chain(
             "the chain is already starting",
         ));
     }
-    match launch(&platform, &chain).await {
-        Ok(()) => {
-            sqlx::query("UPDATE chains SET status = 'running' WHERE id = $1")
-                .bind(&id)
-                .execute(&platform.db)
-                .await
-                .map_err(db_error)?;
-            Ok(Json(chain_view(&platform, &id).await?))
-        }
-        Err(e) => {
-            tracing::warn!(target: "platform::start", chain = %id, error = %e.body.message, "start failed");
-            for node in &chain.nodes {
-                if let Ok(driver) = platform.driver(&node.host_id) {
-                    let _ = driver.remove(&spec_name(&id, &node.name)).await;
-                }
-            }
-            sqlx::query("UPDATE chains SET status = 'configuring', failure = $1 WHERE id = $2")
-                .bind(&e.body.message)
-                .bind(&id)
-                .execute(&platform.db)
-                .await
-                .map_err(db_error)?;
-            Err(e)
-        }
+    platform.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        id.clone(),
+        StartProgress {
+            step: "preparing".into(),
+            done: 0,
+            total: chain.nodes.len(),
+            started_ms: now_ms(),
+        },
+    );
+    let job = tokio::spawn(run_start(platform.clone(), chain));
+    if query.wait == Some(false) {
+        return Ok((StatusCode::ACCEPTED, Json(chain_view(&platform, &id).await?)));
     }
+    job.await.map_err(|e| ApiError::internal(format!("the start failed: {e}")))??;
+    Ok((StatusCode::OK, Json(chain_view(&platform, &id).await?)))
 }
 
 /// A node's name on its host: unique across chains.
@@ -279,7 +368,9 @@ async fn launch(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
         let driver = platform.driver(&node.host_id)?;
         driver.create(spec).await.map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
     }
-    for node in &planned {
+    let total = planned.len();
+    for (i, node) in planned.iter().enumerate() {
+        platform.progress(&chain.id, "starting_nodes", i, total);
         let driver = platform.driver(&node.host_id)?;
         driver
             .start(&spec_name(&chain.id, &node.name))
@@ -309,6 +400,7 @@ async fn wait_for_first_block(
     let deadline = tokio::time::Instant::now() + FIRST_BLOCK_TIMEOUT;
     let mut waiting: Vec<&Planned> = planned.iter().collect();
     while !waiting.is_empty() {
+        platform.progress(&chain.id, "first_block", planned.len() - waiting.len(), planned.len());
         let mut still = vec![];
         for node in waiting {
             let url = format!("http://{}", node.http);

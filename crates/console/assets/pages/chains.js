@@ -75,14 +75,41 @@ async function createPage(main) {
 async function chainPage(main, id) {
   const body = h('div', {});
   clear(main, body);
+  // While the chain starts, the page follows it: redrawn every half second until it runs or
+  // the start fails (then the wizard shows why).
+  let stopped = false;
+  let timer = null;
+  let was = null;
   const draw = async () => {
+    clearTimeout(timer);
     try {
-      await drawChain(body, id, draw);
+      const chain = await drawChain(body, id, draw);
+      if (was === 'starting' && chain.status === 'running') {
+        await refreshChains();
+        toast(t('chain_started'));
+      }
+      was = chain.status;
+      if (chain.status === 'starting' && !stopped) timer = setTimeout(draw, 500);
     } catch (err) {
       clear(body, errorBox(err));
     }
   };
   await draw();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+// How far a start has come, as a bar and a line: preparing, then each node started, then each
+// node with block 1.
+function startProgress(progress) {
+  const p = progress || { step: 'preparing', done: 0, total: 1 };
+  const part = p.total ? p.done / p.total : 0;
+  const value = p.step === 'first_block' ? 0.5 + 0.5 * part : p.step === 'starting_nodes' ? 0.1 + 0.4 * part : 0.05;
+  return h('div', { 'data-test': 'start-progress', 'data-step': p.step },
+    h('progress', { max: 100, value: Math.round(value * 100) }),
+    h('p', { class: 'muted' }, t(`start_step_${p.step}`, { done: p.done, total: p.total })));
 }
 
 async function drawChain(body, id, redraw) {
@@ -111,6 +138,7 @@ async function drawChain(body, id, redraw) {
       link(`#/chains/${id}/nodes`, t('nav_nodes')), ' · ', link(`#/chains/${id}/contracts`, t('nav_contracts')), ' · ',
       link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')))));
   }
+  if (chain.status === 'starting') sections.push(card(t('step_start'), startProgress(chain.progress)));
   sections.push(card(t('step_nodes'), nodesTable, configuring && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
   if (configuring) {
     const invitable = (consortium?.members || []).filter((m) => !chain.orgs.includes(m.org_id));
@@ -129,10 +157,8 @@ async function drawChain(body, id, redraw) {
       start.disabled = true;
       clear(status, loading(t('starting_hint')));
       try {
-        await post(`/v1/chains/${id}/start`);
-        await refreshChains();
-        toast(t('chain_started'));
-        redraw();
+        await post(`/v1/chains/${id}/start?wait=false`);
+        await redraw();
       } catch (err) {
         clear(status, errorBox(err));
         start.disabled = false;
@@ -143,6 +169,7 @@ async function drawChain(body, id, redraw) {
       start, status));
   }
   clear(body, sections);
+  return chain;
 }
 
 function addNodeForm(id, chain, mine, hosts, redraw) {
