@@ -578,4 +578,15 @@ fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() {
         post_json(&http(), &format!("{node}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
     assert_eq!(status, 202, "{body}");
     wait_committed(&http(), &node, &tx_hash(&tx));
+    // The audit log says how the background start ended, and who began it.
+    let (_, audit) = call(
+        reqwest::Method::GET,
+        &format!("{url}/v1/audit?method=JOB&path_prefix=/v1/chains/{chain}/start"),
+        &admin,
+        None,
+    );
+    assert_eq!(
+        (audit[0]["status"].as_i64(), audit[0]["actor"].as_str()),
+        (Some(200), Some("admin"))
+    );
 }

@@ -813,9 +813,11 @@ pub struct AuditEntry {
     pub at_ms: i64,
     /// The user, or none for an unauthenticated call (a login).
     pub actor: Option<String>,
+    /// The HTTP method, or `JOB` for how work that a call began in the background ended (a
+    /// chain start).
     pub method: String,
     pub path: String,
-    /// The HTTP status the call got.
+    /// The HTTP status the call got (for a `JOB`: 200, or the status of its failure).
     pub status: i64,
 }
 

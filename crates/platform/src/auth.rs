@@ -305,22 +305,36 @@ pub async fn middleware(
     }
     let response = next.run(request).await;
     if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let recorded = sqlx::query(
-            "INSERT INTO audit_log (id, at_ms, actor, method, path, status) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(new_id("aud"))
-        .bind(now_ms())
-        .bind(actor)
-        .bind(method.as_str())
-        .bind(&path)
-        .bind(i64::from(response.status().as_u16()))
-        .execute(&platform.db)
-        .await;
-        if let Err(e) = recorded {
-            tracing::error!(target: "platform::audit", error = %e, %path, "audit log write failed");
-        }
+        audit(&platform.db, actor.as_deref(), method.as_str(), &path, response.status()).await;
     }
     response
+}
+
+/// What a job that a call began ended with is audited under this method.
+pub const AUDIT_JOB: &str = "JOB";
+
+/// Writes an audit entry (a failure to write is logged, never the caller's failure).
+pub(crate) async fn audit(
+    db: &sqlx::AnyPool,
+    actor: Option<&str>,
+    method: &str,
+    path: &str,
+    status: StatusCode,
+) {
+    let recorded = sqlx::query(
+        "INSERT INTO audit_log (id, at_ms, actor, method, path, status) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id("aud"))
+    .bind(now_ms())
+    .bind(actor)
+    .bind(method)
+    .bind(path)
+    .bind(i64::from(status.as_u16()))
+    .execute(db)
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(target: "platform::audit", error = %e, %path, "audit log write failed");
+    }
 }
 
 #[cfg(test)]

@@ -143,8 +143,16 @@ impl Platform {
 /// leave the chain half started. Its progress entry stays (one per chain started by this
 /// process; the next start replaces it): a read that found the chain `starting` just before
 /// the start ended still finds progress to show.
-async fn run_start(platform: Arc<Platform>, chain: ChainView) -> ApiResult<()> {
-    match launch(&platform, &chain).await {
+async fn run_start(platform: Arc<Platform>, chain: ChainView, actor: String) -> ApiResult<()> {
+    let outcome = finish_start(&platform, &chain).await;
+    let status = outcome.as_ref().map_or_else(|e| e.status, |()| StatusCode::OK);
+    let path = format!("/v1/chains/{}/start", chain.id);
+    crate::auth::audit(&platform.db, Some(&actor), crate::auth::AUDIT_JOB, &path, status).await;
+    outcome
+}
+
+async fn finish_start(platform: &Platform, chain: &ChainView) -> ApiResult<()> {
+    match launch(platform, chain).await {
         Ok(()) => sqlx::query("UPDATE chains SET status = 'running' WHERE id = $1")
             .bind(&chain.id)
             .execute(&platform.db)
@@ -153,7 +161,7 @@ async fn run_start(platform: Arc<Platform>, chain: ChainView) -> ApiResult<()> {
             .map_err(db_error),
         Err(e) => {
             tracing::warn!(target: "platform::start", chain = %chain.id, error = %e.body.message, "start failed");
-            platform.undo_start(&chain, &e.body.message).await?;
+            platform.undo_start(chain, &e.body.message).await?;
             Err(e)
         }
     }
@@ -209,7 +217,7 @@ pub async fn start_chain(
             started_ms: now_ms(),
         },
     );
-    let job = tokio::spawn(run_start(platform.clone(), chain));
+    let job = tokio::spawn(run_start(platform.clone(), chain, caller.username.clone()));
     if query.wait == Some(false) {
         return Ok((StatusCode::ACCEPTED, Json(chain_view(&platform, &id).await?)));
     }
