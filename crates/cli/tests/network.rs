@@ -450,7 +450,7 @@ fn net_up_on_ports_another_chain_holds_fails_clearly() {
     assert!(net.try_status(0).is_some(), "the first chain still runs");
 }
 
-/// One metric sample from an OpenMetrics text: `name{labels}` → value.
+/// One metric sample from a Prometheus text: `name{labels}` → value.
 fn samples(text: &str) -> std::collections::HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -496,7 +496,7 @@ fn metrics_follow_the_chain_with_bounded_labels_and_pass_promtool() {
         response.headers()["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("application/openmetrics-text")
+            .starts_with("text/plain; version=0.0.4")
     );
     let text = response.text().unwrap();
     let m = samples(&text);

@@ -1,14 +1,15 @@
 //! The node's Prometheus metrics: one registry per node (no global one), served by the HTTP API
-//! at `GET /metrics` in the OpenMetrics text format.
+//! at `GET /metrics` in the Prometheus text format (0.0.4): what every scraper reads and what
+//! `promtool check metrics` checks (it reads OpenMetrics' `_total` samples under a family named
+//! without it as metrics without help).
 //!
 //! Events are counted where they happen (commits, admissions, HTTP requests); levels that are
 //! cheap to read (height, pool size, peers, the process's memory) are read when scraped, so
 //! they are never stale and cost nothing between scrapes.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use prometheus_client::encoding::{EncodeLabelSet, text};
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -18,7 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::Node;
 
 /// The content type of [`Node::encode_metrics`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Labels of a refused transaction: the API's error code (`AdmitError::code`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -134,8 +135,7 @@ impl Metrics {
             process: ProcessMetrics::default(),
         };
         let registry = &mut m.registry;
-        // A gauge at 1 rather than OpenMetrics' `info` type: Prometheus' text parser (and so
-        // `promtool check metrics`) knows no `info`, and `*_info` gauges are what exporters use.
+        // A gauge at 1, as exporters do: the Prometheus text format has no `info` type.
         let info = Family::<InfoLabels, Gauge>::default();
         info.get_or_create(&InfoLabels {
             chain_id: genesis.chain_id.to_string(),
@@ -341,7 +341,7 @@ impl Node {
         &self.metrics
     }
 
-    /// The node's metrics in the OpenMetrics text format ([`CONTENT_TYPE`]), levels read now.
+    /// The node's metrics in the Prometheus text format ([`CONTENT_TYPE`]), levels read now.
     pub fn encode_metrics(self: &Arc<Self>) -> String {
         let m = &self.metrics;
         m.height.set(*self.committed.borrow() as i64);
@@ -350,10 +350,9 @@ impl Node {
         m.peers.set(self.peer_count() as i64);
         m.process.read();
         let mut out = String::with_capacity(16 * 1024);
-        if text::encode(&mut out, &m.registry).is_err() {
+        if prometheus_text::encode(&mut out, &m.registry).is_err() {
             // Writing to a String cannot fail; keep the scrape well-formed regardless.
             out.clear();
-            let _ = writeln!(out, "# EOF");
         }
         out
     }

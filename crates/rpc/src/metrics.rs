@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use consortia_node::Node;
 use consortia_node::metrics::{HttpLabels, RouteLabels};
 
-/// The node's metrics for Prometheus, in the OpenMetrics text format.
+/// The node's metrics for Prometheus, in the Prometheus text format (0.0.4).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Metrics in the OpenMetrics text format: height, commits and their latencies, consensus rounds, the pool, peers, HTTP and JSON-RPC traffic, and the process (memory, CPU, descriptors)", content_type = "application/openmetrics-text"))
+    responses((status = 200, description = "Metrics in the Prometheus text format (0.0.4): height, commits and their latencies, consensus rounds, the pool, peers, HTTP and JSON-RPC traffic, and the process (memory, CPU, descriptors)", content_type = "text/plain"))
 )]
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     ([(CONTENT_TYPE, consortia_node::metrics::CONTENT_TYPE)], node.encode_metrics()).into_response()
