@@ -95,6 +95,9 @@ pub struct Metrics {
     mempool_ready: Gauge,
     peers: Gauge,
     process: ProcessMetrics,
+    /// One scrape at a time: the CPU counter is brought up to the reading by adding the
+    /// difference, which two scrapes at once would add twice.
+    scraping: parking_lot::Mutex<()>,
 }
 
 /// What a process exports under the names Prometheus' own client libraries use, so stock
@@ -133,6 +136,7 @@ impl Metrics {
             mempool_ready: Gauge::default(),
             peers: Gauge::default(),
             process: ProcessMetrics::default(),
+            scraping: parking_lot::Mutex::new(()),
         };
         let registry = &mut m.registry;
         // A gauge at 1, as exporters do: the Prometheus text format has no `info` type.
@@ -344,6 +348,7 @@ impl Node {
     /// The node's metrics in the Prometheus text format ([`CONTENT_TYPE`]), levels read now.
     pub fn encode_metrics(self: &Arc<Self>) -> String {
         let m = &self.metrics;
+        let _one_at_a_time = m.scraping.lock();
         m.height.set(*self.committed.borrow() as i64);
         m.mempool_transactions.set(self.mempool.len() as i64);
         m.mempool_ready.set(self.mempool.ready_count() as i64);
