@@ -73,7 +73,7 @@ pub struct Platform {
     /// An argon2 hash that matches nothing, checked when a login names an unknown user so
     /// that unknown users and wrong passwords take the same time.
     dummy_hash: String,
-    /// Starts under way, by chain id.
+    /// The progress of the latest start of each chain this process ran (shown while `starting`).
     starts: std::sync::Mutex<std::collections::HashMap<String, start::StartProgress>>,
 }
 

@@ -52,23 +52,24 @@ pub struct RpcError {
     code: i64,
     message: String,
     data: Option<Value>,
+    /// The method is not one this node serves (metrics count it as `unknown`, not by name).
+    unknown_method: bool,
 }
 
 impl RpcError {
     fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError { code, message: message.into(), data: None }
+        RpcError { code, message: message.into(), data: None, unknown_method: false }
     }
 
-    /// The answer to a method this node does not serve (metrics count it as `unknown`).
+    /// The answer to a method this node does not serve.
     fn no_such_method(method: &str) -> Self {
-        RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("the method {method} does not exist/is not available"),
-        )
-    }
-
-    fn is_no_such_method(&self) -> bool {
-        self.code == METHOD_NOT_FOUND && self.message.starts_with("the method ")
+        RpcError {
+            unknown_method: true,
+            ..RpcError::new(
+                METHOD_NOT_FOUND,
+                format!("the method {method} does not exist/is not available"),
+            )
+        }
     }
 
     fn params(message: impl Into<String>) -> Self {
@@ -282,7 +283,7 @@ fn handle(
         }
     };
     let result = Eth { node, shared, params: &params, session, sends }.dispatch(&method);
-    let served = !matches!(&result, Err(e) if e.is_no_such_method());
+    let served = !matches!(&result, Err(e) if e.unknown_method);
     node.metrics().rpc_call(if served { &method } else { "unknown" }, result.is_ok());
     if notification {
         return None;
@@ -1081,6 +1082,7 @@ fn call_error(outcome: CallOutcome) -> RpcError {
                 None => "execution reverted".into(),
             },
             data: Some(data(&output)),
+            unknown_method: false,
         },
         CallOutcome::Halt { reason, .. } => RpcError::server(format!("execution halted: {reason}")),
         CallOutcome::Invalid(reason) => RpcError::server(reason),
