@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use consortia_api::NodeClient;
+use consortia_api::node::{BlocksQuery, Order, PageQuery, SubmitBatchRequest, SubmitBatchResponse};
 use consortia_crypto::{PrivateKey, Scheme, hex0x};
-use consortia_rpc::views::{BlockView, SubmitBatchRequest, SubmitBatchResponse};
 use consortia_types::{EthTx, NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 
-use crate::client::{DEFAULT_NODE, NodeClient};
+use crate::client::DEFAULT_NODE;
 
 /// The ERC-20 the `erc20-transfer` workload deploys (init code, without constructor arguments).
 const ERC20_INIT_CODE: &str = include_str!("../assets/erc20-token.hex");
@@ -215,10 +216,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         if let Some(i) = workers.iter().position(|w| w.is_finished()) {
             workers.swap_remove(i).await.context("a submitter panicked")??;
         }
-        let latest: BlockView = client.get("/v1/blocks/latest").await?;
+        let latest = client.latest_block().await?;
         while height < latest.height {
             height += 1;
-            let block: BlockView = client.get(&format!("/v1/blocks/{height}")).await?;
+            let block = client.block(height).await?;
             let now = Instant::now();
             blocks += 1;
             for hash in &block.tx_hashes {
@@ -452,7 +453,7 @@ async fn deploy_erc20(
     let hashes: Vec<String> = setup.iter().map(|(h, _)| h.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     loop {
-        let last = rpc_call(client, "eth_getTransactionReceipt", json!([hashes.last()])).await?;
+        let last = client.rpc("eth_getTransactionReceipt", json!([hashes.last()])).await?;
         if !last.is_null() {
             break;
         }
@@ -478,7 +479,7 @@ async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Resu
         .map(|_| PrivateKey::generate(Scheme::Secp256k1).public_key().address())
         .collect();
     let token = deploy_erc20(args, client, chain_id, &holders).await?;
-    let requests: Arc<Vec<Value>> = Arc::new(
+    let requests: Arc<Vec<(&str, Value)>> = Arc::new(
         (0..args.txs)
             .map(|i| {
                 let holder = &holders[i % holders.len()];
@@ -495,7 +496,7 @@ async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Resu
                     Workload::EthCall => "eth_call",
                     _ => "eth_getBalance",
                 };
-                json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+                (method, params)
             })
             .collect(),
     );
@@ -508,14 +509,11 @@ async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Resu
             let mut latencies = vec![];
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(request) = requests.get(i) else {
+                let Some((method, params)) = requests.get(i) else {
                     return Ok::<_, anyhow::Error>(latencies);
                 };
                 let sent = Instant::now();
-                let answer: Value = client.post("/rpc", request).await?;
-                if let Some(e) = answer.get("error") {
-                    bail!("request {i} failed: {e}");
-                }
+                client.rpc(method, params.clone()).await.with_context(|| format!("request {i}"))?;
                 latencies.push(sent.elapsed());
             }
         }));
@@ -546,13 +544,10 @@ async fn run_reads(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Resu
 async fn run_explorer(args: &BenchArgs, client: &NodeClient) -> Result<()> {
     use rand_core::{OsRng, RngCore};
     let status = client.status().await?;
-    let first: Value = client.get("/v1/blocks/1").await.context("the chain has no block 1")?;
-    let (start, end) = (first["time_ms"].as_u64().unwrap_or(0), status.latest_block_time_ms);
-    let seen: Value = client.get("/v1/transactions?limit=200").await?;
-    let mut addresses: Vec<String> = seen["transactions"]
-        .as_array()
-        .map(|txs| txs.iter().filter_map(|t| t["sender"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
+    let first = client.block(1).await.context("the chain has no block 1")?;
+    let (start, end) = (first.time_ms, status.latest_block_time_ms);
+    let seen = client.recent_transactions(&PageQuery { limit: Some(200), before: None }).await?;
+    let mut addresses: Vec<String> = seen.transactions.into_iter().map(|t| t.sender).collect();
     addresses.sort();
     addresses.dedup();
     addresses.push(consortia_types::NOTARY_ADDRESS.to_checksum_hex());
@@ -562,26 +557,31 @@ async fn run_explorer(args: &BenchArgs, client: &NodeClient) -> Result<()> {
         "time range (1 min, ≤100 blocks)",
         "address transactions (20)",
     ];
-    let paths: Arc<Vec<(usize, String)>> = Arc::new(
+    let page = PageQuery { limit: Some(20), before: None };
+    let reads: Arc<Vec<Read>> = Arc::new(
         (0..args.txs)
-            .map(|i| {
-                let kind = i % 4;
-                let path = match kind {
-                    0 => "/v1/blocks?order=desc&limit=20&tx_hashes=false".to_owned(),
-                    1 => "/v1/transactions?limit=20".to_owned(),
-                    2 => {
-                        let from = start + OsRng.next_u64() % end.saturating_sub(start).max(1);
-                        format!(
-                            "/v1/blocks?from_time={from}&to_time={}&limit=100&tx_hashes=false",
-                            from + 60_000
-                        )
-                    }
-                    _ => {
-                        let a = &addresses[OsRng.next_u64() as usize % addresses.len()];
-                        format!("/v1/addresses/{a}/transactions?limit=20")
-                    }
-                };
-                (kind, path)
+            .map(|i| match i % 4 {
+                0 => Read::Blocks(BlocksQuery {
+                    order: Some(Order::Desc),
+                    limit: Some(20),
+                    tx_hashes: Some(false),
+                    ..BlocksQuery::default()
+                }),
+                1 => Read::Latest(page.clone()),
+                2 => {
+                    let from = start + OsRng.next_u64() % end.saturating_sub(start).max(1);
+                    Read::Blocks(BlocksQuery {
+                        from_time: Some(from),
+                        to_time: Some(from + 60_000),
+                        limit: Some(100),
+                        tx_hashes: Some(false),
+                        ..BlocksQuery::default()
+                    })
+                }
+                _ => {
+                    let a = &addresses[OsRng.next_u64() as usize % addresses.len()];
+                    Read::Address(a.clone(), page.clone())
+                }
             })
             .collect(),
     );
@@ -589,17 +589,22 @@ async fn run_explorer(args: &BenchArgs, client: &NodeClient) -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, paths, next) = (client.clone(), paths.clone(), next.clone());
+        let (client, reads, next) = (client.clone(), reads.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = vec![];
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((kind, path)) = paths.get(i) else {
+                let Some(read) = reads.get(i) else {
                     return Ok::<_, anyhow::Error>(latencies);
                 };
                 let sent = Instant::now();
-                let _: Value = client.get(path).await.with_context(|| format!("GET {path}"))?;
-                latencies.push((*kind, sent.elapsed()));
+                match read {
+                    Read::Blocks(q) => client.blocks(q).await.map(drop),
+                    Read::Latest(q) => client.recent_transactions(q).await.map(drop),
+                    Read::Address(a, q) => client.address_transactions(a, q).await.map(drop),
+                }
+                .with_context(|| format!("read {i}"))?;
+                latencies.push((i % 4, sent.elapsed()));
             }
         }));
     }
@@ -650,26 +655,21 @@ fn print_latency_and_memory(latencies: &[Duration]) {
     }
 }
 
-async fn rpc_call(client: &NodeClient, method: &str, params: Value) -> Result<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let mut answer: Value = client.post("/rpc", &body).await?;
-    if let Some(e) = answer.get("error") {
-        bail!("{method}: {e}");
-    }
-    Ok(answer["result"].take())
+/// One read of the explorer workload.
+enum Read {
+    Blocks(BlocksQuery),
+    Latest(PageQuery),
+    Address(String, PageQuery),
 }
 
 /// How many of these transactions have a receipt with status 0 (read in JSON-RPC batches).
 async fn count_failed_receipts(client: &NodeClient, hashes: &[String]) -> Result<usize> {
     let mut failed = 0;
     for chunk in hashes.chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
-        let batch: Vec<Value> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, h)| json!({"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}))
-            .collect();
-        let answers: Vec<Value> = client.post("/rpc", &batch).await?;
-        failed += answers.iter().filter(|a| a["result"]["status"] == "0x0").count();
+        let calls: Vec<(&str, Value)> =
+            chunk.iter().map(|h| ("eth_getTransactionReceipt", json!([h]))).collect();
+        let answers = client.rpc_batch(&calls).await?;
+        failed += answers.iter().filter(|a| matches!(a, Ok(r) if r["status"] == "0x0")).count();
     }
     Ok(failed)
 }
@@ -684,10 +684,9 @@ async fn submit_rest(
     let txs = todo.iter().map(|&i| payloads[i].clone());
     let response: SubmitBatchResponse = if json {
         let body = SubmitBatchRequest { txs: txs.map(|tx| hex0x(&tx)).collect() };
-        client.post("/v1/transactions/batch", &body).await?
+        client.submit_batch_json(&body).await?
     } else {
-        let body = encode(&txs.collect::<Vec<Vec<u8>>>());
-        client.post_bytes("/v1/transactions/batch", body).await?
+        client.submit_batch(&txs.collect::<Vec<Vec<u8>>>()).await?
     };
     Ok(response
         .results
@@ -706,29 +705,17 @@ async fn submit_rpc(
     payloads: &[Vec<u8>],
     todo: &[usize],
 ) -> Result<Vec<Admission>> {
-    let batch: Vec<Value> = todo
-        .iter()
-        .enumerate()
-        .map(|(id, &i)| {
-            json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [hex0x(&payloads[i])]})
+    let calls: Vec<(&str, Value)> =
+        todo.iter().map(|&i| ("eth_sendRawTransaction", json!([hex0x(&payloads[i])]))).collect();
+    let answers = client.rpc_batch(&calls).await?;
+    Ok(answers
+        .into_iter()
+        .map(|a| match a {
+            Ok(_) => Admission::Admitted,
+            Err(e) if e.message.starts_with("txpool is full") => Admission::Retry,
+            Err(e) => Admission::Rejected(e.to_string()),
         })
-        .collect();
-    let answers: Vec<Value> = client.post("/rpc", &batch).await?;
-    let mut out: Vec<Admission> =
-        (0..todo.len()).map(|_| Admission::Rejected("no answer".into())).collect();
-    for a in answers {
-        let Some(id) = a["id"].as_u64().map(|i| i as usize).filter(|i| *i < out.len()) else {
-            continue;
-        };
-        out[id] = match a.get("error") {
-            None => Admission::Admitted,
-            Some(e) if e["message"].as_str().is_some_and(|m| m.starts_with("txpool is full")) => {
-                Admission::Retry
-            }
-            Some(e) => Admission::Rejected(e.to_string()),
-        };
-    }
-    Ok(out)
+        .collect())
 }
 
 /// This process's peak resident set (Linux `VmHWM`), in KiB.

@@ -1,84 +1,19 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use consortia_api::NodeClient;
+use consortia_api::node::SubmitRequest;
 use consortia_crypto::{Hash, HashAlgorithm, Suite};
-use consortia_rpc::ErrorBody;
-use consortia_rpc::views::{
-    AccountView, BlockView, StatusView, SubmitRequest, SubmitResponse, TxLookupView,
-};
 use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::de::DeserializeOwned;
 
 use crate::keys::read_key;
 
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:8545";
-
-/// A thin client of the node REST API.
-#[derive(Clone, Debug)]
-pub(crate) struct NodeClient {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl NodeClient {
-    pub(crate) fn new(base: &str) -> Self {
-        NodeClient { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
-    }
-
-    async fn read<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T> {
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).context("unexpected response from the node");
-        }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => bail!("node refused ({status}, {}): {}", e.code, e.message),
-            Err(_) => bail!("node answered {status}: {}", String::from_utf8_lossy(&bytes)),
-        }
-    }
-
-    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
-    }
-
-    pub(crate) async fn post<B: serde::Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
-    }
-
-    /// POSTs raw bytes (`application/octet-stream`).
-    pub(crate) async fn post_bytes<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-    ) -> Result<T> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/octet-stream")
-            .body(body);
-        self.send(request).await
-    }
-
-    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
-        let response = request.send().await.with_context(|| {
-            format!("cannot reach the node at {} (is it running? set --node)", self.base)
-        })?;
-        self.read(response).await
-    }
-
-    pub(crate) async fn status(&self) -> Result<StatusView> {
-        self.get("/v1/status").await
-    }
-}
 
 #[derive(Debug, Args)]
 pub(crate) struct NotarizeArgs {
@@ -145,7 +80,7 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
         fields.insert(k.to_owned(), v.to_owned());
     }
     let sender = key.public_key().address();
-    let account: AccountView = client.get(&format!("/v1/accounts/{sender}")).await?;
+    let account = client.account(&sender.to_string()).await?;
     let tx = Transaction::sign(
         TxBody {
             chain_id: status.chain_id,
@@ -160,35 +95,34 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
         },
         &key,
     );
-    let submitted: SubmitResponse = client
-        .post("/v1/transactions", &SubmitRequest { tx: consortia_crypto::hex0x(&encode(&tx)) })
-        .await?;
+    let request = SubmitRequest { tx: consortia_crypto::hex0x(&encode(&tx)) };
+    let submitted = client.submit_json(&request).await?;
     eprintln!("submitted {} (content hash {content_hash}); waiting for the commit", submitted.hash);
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    loop {
-        let lookup: TxLookupView =
-            client.get(&format!("/v1/transactions/{}", submitted.hash)).await?;
-        if lookup.status == "committed" {
-            println!("{}", serde_json::to_string_pretty(&lookup)?);
-            if lookup.receipt.as_ref().is_some_and(|r| r.status != "success") {
-                bail!("the transaction was committed but failed (see the receipt above)");
-            }
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "not committed after {} s; it is still {}: check `consortia status`",
-                args.timeout,
-                lookup.status
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let lookup = client
+        .wait_committed(&submitted.hash, Duration::from_secs(args.timeout))
+        .await
+        .context("check `consortia status`")?;
+    println!("{}", serde_json::to_string_pretty(&lookup)?);
+    if lookup.receipt.as_ref().is_some_and(|r| r.status != "success") {
+        bail!("the transaction was committed but failed (see the receipt above)");
     }
+    Ok(())
 }
 
 pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {
     let client = NodeClient::new(node);
-    let block: BlockView = client.get(&format!("/v1/blocks/{height}")).await?;
+    let block = match height {
+        "latest" => client.latest_block().await?,
+        h if h.starts_with("0x") => client.block_by_hash(h).await?,
+        h => {
+            client
+                .block(
+                    h.parse()
+                        .with_context(|| format!("`{h}` is not a height, 0x hash or `latest`"))?,
+                )
+                .await?
+        }
+    };
     println!("{}", serde_json::to_string_pretty(&block)?);
     Ok(())
 }

@@ -1,15 +1,22 @@
 //! The platform's REST API from the command line: `consortia login`, then `user`, `org`,
 //! `consortium`, `host`, `chain` and `node` commands. The session (platform URL and tokens)
 //! is kept in `$CONSORTIA_HOME/session.json` (default `~/.consortia`, mode 0600); an expired
-//! access token is refreshed once, transparently. Every command prints the platform's JSON
-//! answer, so scripts can read ids with `jq`.
+//! access token is refreshed once, transparently (the SDK's `PlatformClient` does it, and the
+//! new tokens are saved). Every command prints the platform's JSON answer, so scripts can read
+//! ids with `jq`.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use consortia_api::platform::{
+    AddNodeRequest, ChainView, CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
+    CreateUserRequest, Decision, HostKind, InviteRequest, JoinRequest, StartStep, VoteRequest,
+};
+use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 /// Where `consortia platform` listens by default.
 pub(crate) const DEFAULT_PLATFORM: &str = "http://127.0.0.1:8080";
@@ -69,8 +76,10 @@ pub(crate) enum ConsortiumCommand {
         #[arg(long)]
         invitation: String,
     },
-    /// Approve a join request on behalf of your member organization.
+    /// Vote to approve a join request on behalf of your member organization.
     Approve { consortium: String, request: String },
+    /// Vote to reject a join request on behalf of your member organization.
+    Reject { consortium: String, request: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,42 +160,42 @@ fn session_path() -> Result<PathBuf> {
     Ok(home.join("session.json"))
 }
 
-fn save(session: &Session) -> Result<()> {
+/// Keeps the client's tokens for the commands that follow.
+fn save(client: &PlatformClient) -> Result<()> {
+    let Some(Credentials::Tokens { access_token, refresh_token }) = client.credentials() else {
+        return Ok(());
+    };
+    let session = Session { platform: client.base().to_owned(), access_token, refresh_token };
     let path = session_path()?;
     // A new file each time, so it is created 0600.
     let _ = std::fs::remove_file(&path);
-    crate::keys::write_secret(&path, &serde_json::to_string_pretty(session)?)
+    crate::keys::write_secret(&path, &serde_json::to_string_pretty(&session)?)
 }
 
-fn load() -> Result<Session> {
+/// A client of the platform the CLI is logged in to.
+pub(crate) fn session() -> Result<PlatformClient> {
     let path = session_path()?;
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!("not logged in ({} missing): run `consortia login` first", path.display())
     })?;
-    Ok(serde_json::from_str(&text)?)
+    let s: Session = serde_json::from_str(&text)
+        .with_context(|| format!("{} is damaged: run `consortia login` again", path.display()))?;
+    let tokens =
+        Credentials::Tokens { access_token: s.access_token, refresh_token: s.refresh_token };
+    Ok(PlatformClient::with_credentials(&s.platform, Some(tokens)))
 }
 
-async fn tokens(
-    client: &reqwest::Client,
-    platform: &str,
-    path: &str,
-    body: Value,
-) -> Result<Session> {
-    let response = client
-        .post(format!("{platform}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the platform at {platform}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{}: {}", status, body["message"].as_str().unwrap_or("refused"));
-    }
-    Ok(Session {
-        platform: platform.to_owned(),
-        access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
-        refresh_token: body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+/// Runs one call as the logged-in user, keeps the (possibly refreshed) session, and turns a
+/// refused refresh into advice.
+pub(crate) async fn with_session<T>(
+    call: impl AsyncFnOnce(&PlatformClient) -> ClientResult<T>,
+) -> Result<T> {
+    let client = session()?;
+    let result = call(&client).await;
+    save(&client)?;
+    result.map_err(|e| match e.status() {
+        Some(401) => anyhow::anyhow!("{e}\nthe session expired: run `consortia login` again"),
+        _ => anyhow::anyhow!(e),
     })
 }
 
@@ -199,48 +208,9 @@ pub(crate) async fn login(args: LoginArgs) -> Result<()> {
 
 /// Logs in and keeps the session for the commands that follow.
 pub(crate) async fn log_in(platform: &str, username: &str, password: &str) -> Result<()> {
-    let client = reqwest::Client::new();
-    let body = json!({"username": username, "password": password});
-    let session = tokens(&client, platform, "/v1/auth/login", body).await?;
-    save(&session)
-}
-
-/// Calls the platform as the logged-in user (refreshing an expired token once); the JSON
-/// answer of a success, an error with the platform's message otherwise.
-pub(crate) async fn request(
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value> {
-    let client = reqwest::Client::new();
-    let mut session = load()?;
-    for attempt in 0..2 {
-        let mut request = client
-            .request(method.clone(), format!("{}{path}", session.platform))
-            .bearer_auth(&session.access_token);
-        if let Some(b) = &body {
-            request = request.json(b);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the platform at {}", session.platform))?;
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-            let refresh = json!({"refresh_token": session.refresh_token});
-            session = tokens(&client, &session.platform, "/v1/auth/refresh", refresh)
-                .await
-                .context("the session expired: run `consortia login` again")?;
-            save(&session)?;
-            continue;
-        }
-        if !status.is_success() {
-            bail!("{status}: {}", answer["message"].as_str().unwrap_or("refused"));
-        }
-        return Ok(answer);
-    }
-    bail!("the platform refused the refreshed session: run `consortia login` again")
+    let client = PlatformClient::new(platform);
+    client.login(username, password).await?;
+    save(&client)
 }
 
 /// Starts a chain in the background and follows it (`on_progress` gets a line whenever the
@@ -248,62 +218,47 @@ pub(crate) async fn request(
 pub(crate) async fn start_chain(
     chain: &str,
     mut on_progress: impl FnMut(&str),
-) -> Result<consortia_platform::chains::ChainView> {
-    let path = format!("/v1/chains/{chain}");
-    let mut answer =
-        request(reqwest::Method::POST, &format!("{path}/start?wait=false"), Some(json!({})))
-            .await?;
-    let mut said = String::new();
-    loop {
-        let view: consortia_platform::chains::ChainView = serde_json::from_value(answer)?;
-        match view.status.as_str() {
-            "running" => return Ok(view),
-            "starting" => {}
-            _ => bail!(
-                "the chain did not start: {}",
-                view.failure.as_deref().unwrap_or("see `consortia node logs`")
-            ),
-        }
-        if let Some(p) = &view.progress {
-            let line = match p.step.as_str() {
-                "starting_nodes" => format!("starting nodes: {}/{}", p.done, p.total),
-                "first_block" => {
+) -> Result<ChainView> {
+    with_session(async |c| {
+        c.start_and_follow(chain, START_TIMEOUT, |p| {
+            on_progress(&match p.step {
+                StartStep::StartingNodes => format!("starting nodes: {}/{}", p.done, p.total),
+                StartStep::FirstBlock => {
                     format!("waiting for block 1: {}/{} nodes have it", p.done, p.total)
                 }
-                _ => "making keys, certificates, the genesis and configurations".to_owned(),
-            };
-            if line != said {
-                on_progress(&line);
-                said = line;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        answer = request(reqwest::Method::GET, &path, None).await?;
-    }
+                StartStep::Preparing => {
+                    "making keys, certificates, the genesis and configurations".to_owned()
+                }
+            })
+        })
+        .await
+    })
+    .await
 }
 
-/// [`request`], printing the JSON answer.
-async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
-    let answer = request(method, path, body).await?;
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+/// How long a chain start is followed.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Prints a value as pretty JSON.
+fn print(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-async fn post(path: &str, body: Value) -> Result<()> {
-    call(reqwest::Method::POST, path, Some(body)).await
 }
 
 pub(crate) async fn user(command: UserCommand) -> Result<()> {
     match command {
         UserCommand::Create { username, password } => {
-            post("/v1/users", json!({"username": username, "password": password})).await
+            let request = CreateUserRequest { username, password };
+            print(&with_session(async |c| c.create_user(&request).await).await?)
         }
     }
 }
 
 pub(crate) async fn org(command: OrgCommand) -> Result<()> {
     match command {
-        OrgCommand::Create { name } => post("/v1/orgs", json!({"name": name})).await,
+        OrgCommand::Create { name } => {
+            print(&with_session(async |c| c.create_org(&name).await).await?)
+        }
     }
 }
 
@@ -311,29 +266,29 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
     use ConsortiumCommand as C;
     match command {
         C::Create { name, org, approval } => {
-            post(
-                "/v1/consortiums",
-                json!({"name": name, "org_id": org, "approval_policy": approval}),
-            )
-            .await
+            let approval_policy =
+                Some(approval.parse().map_err(|e| anyhow::anyhow!("--approval: {e}"))?);
+            let request = CreateConsortiumRequest { name, org_id: org, approval_policy };
+            print(&with_session(async |c| c.create_consortium(&request).await).await?)
         }
         C::Invite { consortium, user } => {
-            post(&format!("/v1/consortiums/{consortium}/invitations"), json!({"username": user}))
-                .await
+            let request = InviteRequest { username: user, org_id: None };
+            print(&with_session(async |c| c.invite(&consortium, &request).await).await?)
         }
         C::Accept { invitation } => {
-            post(&format!("/v1/invitations/{invitation}/accept"), json!({})).await
+            print(&with_session(async |c| c.accept_invitation(&invitation).await).await?)
         }
         C::Join { consortium, org, invitation } => {
-            let body = json!({"org_id": org, "invitation_id": invitation});
-            post(&format!("/v1/consortiums/{consortium}/join-requests"), body).await
+            let request = JoinRequest { org_id: org, invitation_id: invitation };
+            print(&with_session(async |c| c.request_join(&consortium, &request).await).await?)
         }
         C::Approve { consortium, request } => {
-            post(
-                &format!("/v1/consortiums/{consortium}/join-requests/{request}/approve"),
-                json!({}),
-            )
-            .await
+            let vote = VoteRequest { decision: Decision::Approve, org_id: None };
+            print(&with_session(async |c| c.vote(&consortium, &request, &vote).await).await?)
+        }
+        C::Reject { consortium, request } => {
+            let vote = VoteRequest { decision: Decision::Reject, org_id: None };
+            print(&with_session(async |c| c.vote(&consortium, &request, &vote).await).await?)
         }
     }
 }
@@ -341,7 +296,9 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
         HostCommand::Create { name, org } => {
-            post("/v1/hosts", json!({"org_id": org, "name": name, "kind": "local"})).await
+            let request =
+                CreateHostRequest { org_id: org, name, kind: HostKind::Local, address: None };
+            print(&with_session(async |c| c.create_host(&request).await).await?)
         }
     }
 }
@@ -350,35 +307,45 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
     use ChainCommand as C;
     match command {
         C::Create { name, consortium, org, consensus } => {
-            let body = json!({"consortium_id": consortium, "org_id": org, "name": name, "consensus": consensus});
-            post("/v1/chains", body).await
+            let consensus = consensus.parse().map_err(|e| anyhow::anyhow!("--consensus: {e}"))?;
+            let request = CreateChainRequest {
+                consortium_id: consortium,
+                org_id: org,
+                name,
+                consensus,
+                suite: None,
+                max_block_txs: None,
+                block_interval_ms: None,
+            };
+            print(&with_session(async |c| c.create_chain(&request).await).await?)
         }
         C::AddNode { chain, org, host, name, role } => {
-            let body = json!({"org_id": org, "host_id": host, "name": name, "role": role});
-            post(&format!("/v1/chains/{chain}/nodes"), body).await
+            let role = Some(role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?);
+            let request = AddNodeRequest {
+                org_id: org,
+                host_id: host,
+                name,
+                role,
+                http_port: None,
+                p2p_port: None,
+            };
+            print(&with_session(async |c| c.add_node(&chain, &request).await).await?)
         }
         C::Invite { chain, org } => {
-            post(&format!("/v1/chains/{chain}/orgs"), json!({"org_id": org})).await
+            print(&with_session(async |c| c.invite_org(&chain, &org).await).await?)
         }
-        C::Start { chain } => {
-            let view = start_chain(&chain, |line| eprintln!("{line}")).await?;
-            println!("{}", serde_json::to_string_pretty(&view)?);
-            Ok(())
-        }
-        C::Status { chain } => {
-            call(reqwest::Method::GET, &format!("/v1/chains/{chain}"), None).await
-        }
+        C::Start { chain } => print(&start_chain(&chain, |line| eprintln!("{line}")).await?),
+        C::Status { chain } => print(&with_session(async |c| c.chain(&chain).await).await?),
     }
 }
 
 pub(crate) async fn node(command: NodeCommand) -> Result<()> {
     match command {
         NodeCommand::Logs { chain, node, lines } => {
-            let path = format!("/v1/chains/{chain}/nodes/{node}/logs?lines={lines}");
-            call(reqwest::Method::GET, &path, None).await
+            print(&with_session(async |c| c.node_logs(&chain, &node, lines).await).await?)
         }
         NodeCommand::Restart { chain, node } => {
-            post(&format!("/v1/chains/{chain}/nodes/{node}/restart"), json!({})).await
+            print(&with_session(async |c| c.restart_node(&chain, &node).await).await?)
         }
     }
 }

@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_api::NodeClient;
+use consortia_crypto::Suite;
+use consortia_crypto::pki::Ca;
 use consortia_hosts::process::Signal;
-use consortia_node::network::pki::Ca;
-use consortia_types::{ChainParams, ConsensusKind, Genesis, NodeIdentity, Validator};
+use consortia_platform::provision::{ChainPlan, NodePlan, plan};
+use consortia_types::config::NodeFile;
+use consortia_types::{ChainParams, ConsensusKind, Genesis};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::keys::{now_ms, write_secret};
-use consortia_node::config::{NodeFile, P2pFile};
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -79,7 +81,9 @@ fn node_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-/// Creates keys, certificates, genesis and configs for a new network.
+/// Creates keys, certificates, genesis and configs for a new network: the provisioning plan
+/// the platform's start makes too, written into one directory per node, with the genesis and
+/// the CA beside them (`genesis.json`, `ca.crt`, `ca.key`).
 fn create(args: &UpArgs) -> Result<()> {
     match args.consensus {
         ConsensusKind::Bft if args.validators < 4 => bail!(
@@ -99,60 +103,33 @@ fn create(args: &UpArgs) -> Result<()> {
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ca = Ca::generate(&format!("consortium-{}", args.chain_id))?;
-    std::fs::write(dir.join("ca.crt"), ca.cert_pem())?;
-    write_secret(&dir.join("ca.key"), ca.key_pem())?;
-    let scheme = if args.suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
-    let http = |i: usize| args.base_port + i as u16;
-    let p2p = |i: usize| args.base_port + 100 + i as u16;
-    let mut validators = Vec::new();
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let name = format!("node-{i}");
-        let node_dir = dir.join(&name);
-        std::fs::create_dir_all(&node_dir)?;
-        let node_key = PrivateKey::generate(Scheme::Ed25519);
-        write_secret(&node_dir.join("node.key"), &node_key.to_pkcs8_pem())?;
-        std::fs::write(node_dir.join("node.crt"), ca.issue(&name, &node_key)?)?;
-        nodes.push(NodeIdentity { name: name.clone(), key: node_key.public_key() });
-        let validator = i < args.validators;
-        if validator {
-            let validator_key = PrivateKey::generate(scheme);
-            write_secret(&node_dir.join("validator.pem"), &validator_key.to_pkcs8_pem())?;
-            let public_key = validator_key.public_key();
-            validators.push(Validator { name: name.clone(), public_key, power: 1 });
-        }
-        let file = NodeFile {
-            name,
-            data_dir: "data".into(),
-            genesis: "../genesis.json".into(),
-            validator_key: validator.then(|| "validator.pem".into()),
-            http: ([127, 0, 0, 1], http(i)).into(),
-            p2p: P2pFile {
-                listen: ([127, 0, 0, 1], p2p(i)).into(),
-                peers: (0..n)
-                    .filter(|j| *j != i)
-                    .map(|j| format!("127.0.0.1:{}", p2p(j)))
-                    .collect(),
-                ca: "../ca.crt".into(),
-                cert: "node.crt".into(),
-                key: "node.key".into(),
-            },
-            mempool_max_txs: consortia_node::mempool::MempoolConfig::default().max_txs,
-        };
-        std::fs::write(node_dir.join("node.toml"), toml::to_string_pretty(&file)?)?;
-    }
-    let genesis = Genesis {
+    let nodes = (0..n)
+        .map(|i| NodePlan {
+            name: format!("node-{i}"),
+            spec_name: format!("node-{i}"),
+            validator: i < args.validators,
+            issuer: &ca,
+            http: ([127, 0, 0, 1], args.base_port + i as u16).into(),
+            p2p: ([127, 0, 0, 1], args.base_port + 100 + i as u16).into(),
+        })
+        .collect();
+    let chain = ChainPlan {
         chain_id: args.chain_id,
         chain_name: "consortia-local".into(),
         suite: args.suite,
-        time_ms: now_ms(),
-        validators,
-        accounts: crate::keys::parse_accounts(&args.accounts)?,
         params: ChainParams { consensus: args.consensus, ..ChainParams::default() },
+        accounts: crate::keys::parse_accounts(&args.accounts)?,
+        time_ms: now_ms(),
+        ca_cert_pem: ca.cert_pem().to_owned(),
         nodes,
     };
-    genesis.validate()?;
-    std::fs::write(dir.join("genesis.json"), serde_json::to_string_pretty(&genesis)?)?;
+    let plan = plan(&chain)?;
+    for spec in &plan.specs {
+        consortia_hosts::write_files(&dir.join(&spec.name), spec)?;
+    }
+    std::fs::write(dir.join("ca.crt"), ca.cert_pem())?;
+    write_secret(&dir.join("ca.key"), ca.key_pem())?;
+    std::fs::write(dir.join("genesis.json"), serde_json::to_string_pretty(&plan.genesis)?)?;
     Ok(())
 }
 
@@ -189,13 +166,6 @@ pub(crate) fn log_tail(log: &Path) -> String {
     lines[from..].iter().take(15).copied().collect::<Vec<_>>().join("\n")
 }
 
-#[derive(serde::Deserialize)]
-struct Status {
-    height: u64,
-    peers: usize,
-    genesis_hash: String,
-}
-
 /// A spinner for a wait: a message and the time spent.
 pub(crate) fn spinner() -> Result<ProgressBar> {
     let bar = ProgressBar::new_spinner();
@@ -221,9 +191,7 @@ pub(crate) async fn wait_until_committing(
     loop {
         let mut statuses = Vec::new();
         for url in urls {
-            if let Ok(resp) = client.get(format!("{url}/v1/status")).send().await
-                && let Ok(status) = resp.json::<Status>().await
-            {
+            if let Ok(status) = NodeClient::with_client(url, client.clone()).status().await {
                 if let Some(expected) = genesis
                     && status.genesis_hash != expected
                 {

@@ -12,19 +12,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use consortia_api::ClientResult;
+use consortia_api::PlatformClient;
+use consortia_api::platform::{
+    AddNodeRequest, ApprovalPolicy, ChainStatus, ChainView, Consensus, CreateChainRequest,
+    CreateConsortiumRequest, CreateHostRequest, HostKind, NodeRole,
+};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
 use consortia_hosts::{HostDriver, HostError};
-use consortia_platform::api::OrgView;
-use consortia_platform::chains::{ChainView, HostView};
-use consortia_platform::consortiums::ConsortiumView;
 use indicatif::ProgressBar;
-use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-use crate::control::{log_in, request, start_chain};
+use crate::control::{log_in, start_chain, with_session};
 use crate::net::{log_tail, spinner, wait_until_committing};
 
 /// The demo's names: organization, consortium, host and chain.
@@ -128,78 +128,94 @@ async fn wait_for_platform(
     }
 }
 
-async fn get<T: DeserializeOwned>(path: &str) -> Result<T> {
-    Ok(serde_json::from_value(request(Method::GET, path, None).await?)?)
-}
-
-async fn post<T: DeserializeOwned>(path: &str, body: Value) -> Result<T> {
-    Ok(serde_json::from_value(request(Method::POST, path, Some(body)).await?)?)
-}
-
 /// Makes the demo through the platform's API as the logged-in administrator. Each step first
 /// looks for what an interrupted earlier `up` made, so running again finishes the job.
 async fn make_demo(args: &UpArgs, bar: &ProgressBar) -> Result<Demo> {
     bar.set_message("creating the demo organization, consortium and host");
-    let orgs: Vec<OrgView> = get("/v1/orgs").await?;
-    let org = match orgs.into_iter().find(|o| o.name == DEMO) {
-        Some(o) => o,
-        None => post::<OrgView>("/v1/orgs", json!({ "name": DEMO })).await?,
+    let chain = with_session(async |c| make_demo_chain(c, args, bar).await).await?;
+    let chain = match chain.status {
+        ChainStatus::Configuring => {
+            start_chain(&chain.id, |line| bar.set_message(format!("starting the chain: {line}")))
+                .await?
+        }
+        _ => chain,
     };
-    let consortiums: Vec<ConsortiumView> = get("/v1/consortiums").await?;
-    let consortium = match consortiums.into_iter().find(|c| c.name == DEMO) {
-        Some(c) => c,
+    Ok(Demo { chain: chain.id.clone(), chain_id: chain.chain_id, nodes: chain.node_urls() })
+}
+
+/// The demo's organization, consortium, host and chain with its validators (steps 1 and 2 of
+/// the wizard), each found if an earlier run made it.
+async fn make_demo_chain(
+    c: &PlatformClient,
+    args: &UpArgs,
+    bar: &ProgressBar,
+) -> ClientResult<ChainView> {
+    let org = match c.orgs().await?.into_iter().find(|o| o.name == DEMO) {
+        Some(o) => o,
+        None => c.create_org(DEMO).await?,
+    };
+    let consortium = match c.consortiums().await?.into_iter().find(|x| x.name == DEMO) {
+        Some(x) => x,
         None => {
-            let body = json!({ "name": DEMO, "org_id": org.id, "approval_policy": "leader" });
-            post::<ConsortiumView>("/v1/consortiums", body).await?
+            let request = CreateConsortiumRequest {
+                name: DEMO.into(),
+                org_id: org.id.clone(),
+                approval_policy: Some(ApprovalPolicy::Leader),
+            };
+            c.create_consortium(&request).await?
         }
     };
-    let hosts: Vec<HostView> = get("/v1/hosts").await?;
+    let hosts = c.hosts().await?;
     let host = match hosts.into_iter().find(|h| h.name == DEMO_HOST && h.org_id == org.id) {
         Some(h) => h,
         None => {
-            let body = json!({ "org_id": org.id, "name": DEMO_HOST, "kind": "local" });
-            post::<HostView>("/v1/hosts", body).await?
+            let request = CreateHostRequest {
+                org_id: org.id.clone(),
+                name: DEMO_HOST.into(),
+                kind: HostKind::Local,
+                address: None,
+            };
+            c.create_host(&request).await?
         }
     };
     bar.set_message("chain wizard: create, add 4 validators");
-    let chains: Vec<ChainView> = get("/v1/chains").await?;
-    let mut chain = match chains
-        .into_iter()
-        .find(|c| c.name == DEMO && c.consortium_id == consortium.id)
-    {
-        Some(c) => c,
-        None => {
-            let body = json!({
-                "consortium_id": consortium.id, "org_id": org.id, "name": DEMO, "consensus": "bft",
-            });
-            post::<ChainView>("/v1/chains", body).await?
-        }
-    };
+    let existing = c.chains().await?.into_iter();
+    let mut chain =
+        match existing.filter(|x| x.consortium_id == consortium.id).find(|x| x.name == DEMO) {
+            Some(x) => x,
+            None => {
+                let request = CreateChainRequest {
+                    consortium_id: consortium.id.clone(),
+                    org_id: org.id.clone(),
+                    name: DEMO.into(),
+                    consensus: Consensus::Bft,
+                    suite: None,
+                    max_block_txs: None,
+                    block_interval_ms: None,
+                };
+                c.create_chain(&request).await?
+            }
+        };
     for i in 0..DEMO_VALIDATORS {
         let name = format!("node-{i}");
-        if chain.status == "configuring" && !chain.nodes.iter().any(|n| n.name == name) {
-            let body = json!({
-                "org_id": org.id, "host_id": host.id, "name": name, "role": "validator",
-                "http_port": args.base_port + i, "p2p_port": args.base_port + 100 + i,
-            });
-            chain = post(&format!("/v1/chains/{}/nodes", chain.id), body).await?;
+        if chain.status == ChainStatus::Configuring && chain.node(&name).is_none() {
+            let request = AddNodeRequest {
+                org_id: org.id.clone(),
+                host_id: host.id.clone(),
+                name: Some(name),
+                role: Some(NodeRole::Validator),
+                http_port: Some(args.base_port + i),
+                p2p_port: Some(args.base_port + 100 + i),
+            };
+            chain = c.add_node(&chain.id, &request).await?;
         }
     }
-    if chain.status == "configuring" {
-        chain =
-            start_chain(&chain.id, |line| bar.set_message(format!("starting the chain: {line}")))
-                .await?;
-    }
-    Ok(Demo {
-        chain: chain.id,
-        chain_id: chain.chain_id,
-        nodes: chain.nodes.into_iter().filter_map(|n| n.http_url).collect(),
-    })
+    Ok(chain)
 }
 
 /// A password for the administrator: 20 URL-safe random characters.
 fn new_password() -> String {
-    consortia_platform::auth::random_secret()[..20].to_owned()
+    consortia_platform::credentials::random_secret()[..20].to_owned()
 }
 
 pub(crate) async fn up(args: UpArgs) -> Result<()> {

@@ -88,7 +88,7 @@ fn four_validators_commit_and_survive_crashes_and_a_wiped_node() {
 
 #[test]
 fn a_node_whose_certificate_is_not_in_genesis_is_refused() {
-    use consortia_node::network::pki::Ca;
+    use consortia_crypto::pki::Ca;
     let dir = tempfile::tempdir().unwrap();
     let net = Net::up(dir.path(), 4);
     // An outsider with a certificate from the consortium's own CA, for a key genesis does not
@@ -104,6 +104,10 @@ fn a_node_whose_certificate_is_not_in_genesis_is_refused() {
     let key = PrivateKey::generate(Scheme::Ed25519);
     std::fs::write(outsider.join("node.key"), key.to_pkcs8_pem()).unwrap();
     std::fs::write(outsider.join("node.crt"), ca.issue("outsider", &key).unwrap()).unwrap();
+    // Like every node's directory: its own copies of the genesis and the CA certificate.
+    for file in ["genesis.json", "ca.crt"] {
+        std::fs::copy(dir.path().join(file), outsider.join(file)).unwrap();
+    }
     let template = std::fs::read_to_string(net.node_dir(0).join("node.toml")).unwrap();
     let port = common::free_base_port(1);
     let config = template

@@ -23,4 +23,6 @@ pub enum CryptoError {
     AeadKeyLength { expected: usize, got: usize },
     #[error("AEAD: decryption failed (wrong key, nonce, associated data, or tampered ciphertext)")]
     AeadOpen,
+    #[error("certificate: {0}")]
+    Certificate(String),
 }

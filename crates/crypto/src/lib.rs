@@ -7,7 +7,8 @@
 //! - [`HashAlgorithm`]: SHA-256, Keccak-256, SHA3-256 and SM3, with the 32-byte [`Hash`];
 //! - [`Aead`]: AES-256-GCM and SM4-GCM;
 //! - [`Address`]: 20-byte account addresses shown as EIP-55 hex or Base58Check;
-//! - [`Suite`]: the per-chain choice (`standard` or `sm`) of hash and AEAD.
+//! - [`Suite`]: the per-chain choice (`standard` or `sm`) of hash and AEAD;
+//! - [`pki`]: the consortium's certificate authorities and node TLS certificates.
 //!
 //! It is not a key store (the platform keeps keys) and does no I/O.
 
@@ -16,6 +17,7 @@ mod aead;
 mod error;
 mod hash;
 mod keys;
+pub mod pki;
 mod suite;
 
 pub use address::Address;

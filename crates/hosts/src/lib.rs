@@ -1,16 +1,20 @@
 //! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, and [`local`], which
 //! runs nodes as processes of this machine.
 //!
-//! The platform talks to hosts only through [`HostDriver`]: create a node from a
-//! [`NodeSpec`] (its command line and files), start, stop, remove, read its log, ask its
-//! status. A Docker driver (containers from an image, files as a volume) and a Kubernetes
+//! The platform talks to hosts only through [`HostDriver`]: choose ports for its nodes,
+//! create a node from a [`NodeSpec`] (its command line and files), start, stop, remove, read
+//! its log, ask its status. A Docker driver (containers from an image, files as a volume) and a Kubernetes
 //! driver (a StatefulSet per node) implement the same calls; nothing above the trait changes.
 //! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
 
 pub mod local;
+mod ports;
 pub mod process;
 
+pub use local::write_files;
+
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +31,12 @@ pub enum HostError {
     Exists(String),
     #[error("node name `{0}` is not usable: use letters, digits, `-` and `_`")]
     BadName(String),
+    #[error(
+        "port {port} on {address} is in use by another program ({detail}): stop it, or remove the node and add it with another port"
+    )]
+    PortInUse { address: IpAddr, port: u16, detail: String },
+    #[error("no free ports on {address}: {detail}")]
+    NoFreePorts { address: IpAddr, detail: String },
     #[error("{0}")]
     Io(String),
 }
@@ -62,6 +72,14 @@ pub enum NodeStatus {
 pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// `local`, `docker`, `kubernetes`.
     fn kind(&self) -> &'static str;
+    /// The ports of nodes about to be created on this host, listening on `address`: for each
+    /// node its HTTP and P2P ports, the chosen ones (checked to be free) or ones the host
+    /// picks. No port is given twice, also across calls.
+    fn assign_ports<'a>(
+        &'a self,
+        address: IpAddr,
+        wanted: &'a [[Option<u16>; 2]],
+    ) -> BoxFuture<'a, Result<Vec<[u16; 2]>, HostError>>;
     /// Prepares a node (writes its files); it does not start it.
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>>;
     /// Starts the node and keeps it running: a node that exits on its own is started again

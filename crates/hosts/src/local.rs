@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -267,9 +268,53 @@ fn inside(dir: &Path, rel: &str) -> Result<PathBuf, HostError> {
     Ok(dir.join(path))
 }
 
+/// Writes a node's files into `dir` (created if missing): the directory is its owner's only
+/// (0700) and so is every file (0600), for they hold the node's keys.
+pub fn write_files(dir: &Path, spec: &NodeSpec) -> Result<(), HostError> {
+    for (rel, _) in &spec.files {
+        inside(dir, rel)?;
+    }
+    private_dir(dir)?;
+    for (rel, bytes) in &spec.files {
+        let path = inside(dir, rel)?;
+        if let Some(parent) = path.parent() {
+            private_dir(parent)?;
+        }
+        write_private(&path, bytes)?;
+    }
+    Ok(())
+}
+
+fn private_dir(dir: &Path) -> Result<(), HostError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)
+}
+
+/// Writes a file readable by its owner only (replacing one that was there).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    f.write_all(bytes).map_err(io)
+}
+
 impl HostDriver for LocalDriver {
     fn kind(&self) -> &'static str {
         "local"
+    }
+
+    fn assign_ports<'a>(
+        &'a self,
+        address: IpAddr,
+        wanted: &'a [[Option<u16>; 2]],
+    ) -> BoxFuture<'a, Result<Vec<[u16; 2]>, HostError>> {
+        Box::pin(async move { crate::ports::assign(address, wanted) })
     }
 
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>> {
@@ -279,19 +324,9 @@ impl HostDriver for LocalDriver {
             if dir.join("spec.json").exists() {
                 return Err(HostError::Exists(spec.name));
             }
-            for (rel, _) in &spec.files {
-                inside(&dir, rel)?;
-            }
-            std::fs::create_dir_all(&dir).map_err(io)?;
-            for (rel, bytes) in &spec.files {
-                let path = inside(&dir, rel)?;
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(io)?;
-                }
-                std::fs::write(&path, bytes).map_err(io)?;
-            }
+            write_files(&dir, &spec)?;
             let json = serde_json::to_vec_pretty(&spec).map_err(io)?;
-            std::fs::write(dir.join("spec.json"), json).map_err(io)
+            write_private(&dir.join("spec.json"), &json)
         })
     }
 

@@ -17,7 +17,7 @@
 //! for a peer whose queue is full is dropped (consensus re-sends, gossip is best effort, sync
 //! asks again).
 
-pub mod pki;
+pub use consortia_crypto::pki;
 mod tls;
 
 use std::collections::{BTreeMap, HashMap};

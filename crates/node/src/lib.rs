@@ -9,7 +9,7 @@
 //!
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 
-pub mod config;
+pub use consortia_types::config;
 mod driver;
 pub mod mempool;
 pub mod metrics;

@@ -47,7 +47,7 @@ pub struct MempoolConfig {
 impl Default for MempoolConfig {
     fn default() -> Self {
         MempoolConfig {
-            max_txs: 30_000,
+            max_txs: consortia_types::config::DEFAULT_MEMPOOL_MAX_TXS,
             max_bytes: 64 * 1024 * 1024,
             nonce_window: 1024,
             gapped_ttl: Duration::from_secs(60),

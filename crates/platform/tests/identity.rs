@@ -60,7 +60,7 @@ async fn identity_roles_policies_and_audit(backend: Backend) {
     let me = api.call(Method::GET, "/v1/users/me", Some(&admin), Value::Null).await.1;
     let admin_id = me["id"].as_str().unwrap().to_owned();
     let expired =
-        api.platform.tokens.issue(&admin_id, consortia_platform::db::now_ms() - 3_600_000, 60);
+        api.platform.tokens().issue(&admin_id, consortia_platform::store::now_ms() - 3_600_000, 60);
     let (status, body) = api.call(Method::GET, "/v1/users/me", Some(&expired), Value::Null).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");

@@ -17,6 +17,10 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use consortia_api::jsonrpc::{
+    self, EXECUTION_REVERTED, ErrorObject, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
+    METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR,
+};
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_execution::{Account, BlockContext, CallOutcome, code_key, revert_reason, slot_key};
 use consortia_node::Node;
@@ -43,22 +47,20 @@ const CALL_GAS_CAP: u64 = 50_000_000;
 /// keccak256(rlp([])): the uncles hash of a block without uncles.
 const EMPTY_UNCLES: &str = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
 
-/// JSON-RPC's "method not found".
-const METHOD_NOT_FOUND: i64 = -32601;
-
-/// A JSON-RPC error object.
+/// A JSON-RPC error object, and whether it answers a method this node does not serve.
 #[derive(Debug)]
 pub struct RpcError {
-    code: i64,
-    message: String,
-    data: Option<Value>,
+    error: ErrorObject,
     /// The method is not one this node serves (metrics count it as `unknown`, not by name).
     unknown_method: bool,
 }
 
 impl RpcError {
     fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError { code, message: message.into(), data: None, unknown_method: false }
+        RpcError {
+            error: ErrorObject { code, message: message.into(), data: None },
+            unknown_method: false,
+        }
     }
 
     /// The answer to a method this node does not serve.
@@ -73,19 +75,11 @@ impl RpcError {
     }
 
     fn params(message: impl Into<String>) -> Self {
-        RpcError::new(-32602, message)
+        RpcError::new(INVALID_PARAMS, message)
     }
 
     fn server(message: impl std::fmt::Display) -> Self {
-        RpcError::new(-32000, message.to_string())
-    }
-
-    fn to_json(&self) -> Value {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(data) = &self.data {
-            e["data"] = data.clone();
-        }
-        e
+        RpcError::new(SERVER_ERROR, message.to_string())
     }
 }
 
@@ -160,7 +154,7 @@ async fn answer(
         Err(e) => {
             return Some(error_response(
                 Value::Null,
-                &RpcError::new(-32700, format!("parse error: {e}")),
+                &RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
             ));
         }
     };
@@ -169,13 +163,14 @@ async fn answer(
         .run(move || {
             let no_sends = HashMap::new();
             match request {
-                Value::Array(batch) if batch.is_empty() => {
-                    Some(error_response(Value::Null, &RpcError::new(-32600, "empty batch")))
-                }
+                Value::Array(batch) if batch.is_empty() => Some(error_response(
+                    Value::Null,
+                    &RpcError::new(INVALID_REQUEST, "empty batch"),
+                )),
                 Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
                     Value::Null,
                     &RpcError::new(
-                        -32600,
+                        INVALID_REQUEST,
                         format!(
                             "a batch of {} requests is over the limit of {MAX_RPC_BATCH}",
                             batch.len()
@@ -195,7 +190,7 @@ async fn answer(
         })
         .await;
     answer.unwrap_or_else(|e| {
-        Some(error_response(Value::Null, &RpcError::new(-32603, e.to_string())))
+        Some(error_response(Value::Null, &RpcError::new(INTERNAL_ERROR, e.to_string())))
     })
 }
 
@@ -204,7 +199,7 @@ fn reply(v: Value) -> Response {
 }
 
 fn error_response(id: Value, e: &RpcError) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
+    serde_json::to_value(jsonrpc::Response::failure(id, e.error.clone())).unwrap_or(Value::Null)
 }
 
 /// The outcomes of a batch's `eth_sendRawTransaction`s, by transaction hash: the hash, or the
@@ -248,7 +243,7 @@ fn raw_transaction(node: &Node, param: &Value) -> Result<(Hash, Vec<u8>), RpcErr
         )));
     }
     let tx = consortia_types::EthTx::decode(&raw)
-        .map_err(|e| RpcError::new(-32602, format!("invalid raw transaction: {e}")))?;
+        .map_err(|e| RpcError::new(INVALID_PARAMS, format!("invalid raw transaction: {e}")))?;
     Ok((keccak256(&raw), encode(&Transaction::Ethereum(tx))))
 }
 
@@ -263,17 +258,23 @@ fn handle(
     let Value::Object(mut req) = request else {
         return Some(error_response(
             Value::Null,
-            &RpcError::new(-32600, "a request must be an object"),
+            &RpcError::new(INVALID_REQUEST, "a request must be an object"),
         ));
     };
     let id = req.remove("id");
     let notification = id.is_none();
     let id = id.unwrap_or(Value::Null);
     if req.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Some(error_response(id, &RpcError::new(-32600, "jsonrpc must be \"2.0\"")));
+        return Some(error_response(
+            id,
+            &RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
+        ));
     }
     let Some(method) = req.get("method").and_then(Value::as_str).map(str::to_owned) else {
-        return Some(error_response(id, &RpcError::new(-32600, "method must be a string")));
+        return Some(error_response(
+            id,
+            &RpcError::new(INVALID_REQUEST, "method must be a string"),
+        ));
     };
     let params = match req.remove("params") {
         None | Some(Value::Null) => vec![],
@@ -289,7 +290,7 @@ fn handle(
         return None;
     }
     Some(match result {
-        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+        Ok(v) => serde_json::to_value(jsonrpc::Response::success(id, v)).unwrap_or(Value::Null),
         Err(e) => error_response(id, &e),
     })
 }
@@ -1076,12 +1077,14 @@ fn qty_u256(v: alloy_primitives::U256) -> Value {
 fn call_error(outcome: CallOutcome) -> RpcError {
     match outcome {
         CallOutcome::Revert { output, .. } => RpcError {
-            code: 3,
-            message: match revert_reason(&output) {
-                Some(reason) => format!("execution reverted: {reason}"),
-                None => "execution reverted".into(),
+            error: ErrorObject {
+                code: EXECUTION_REVERTED,
+                message: match revert_reason(&output) {
+                    Some(reason) => format!("execution reverted: {reason}"),
+                    None => "execution reverted".into(),
+                },
+                data: Some(data(&output)),
             },
-            data: Some(data(&output)),
             unknown_method: false,
         },
         CallOutcome::Halt { reason, .. } => RpcError::server(format!("execution halted: {reason}")),

@@ -6,84 +6,44 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
+use consortia_api::ErrorBody;
+use consortia_api::node::{
+    Bucket, MAX_BUCKETS, MAX_PAGE, PageQuery, TxListView, TxSummaryView, VolumeBucketView,
+    VolumeQuery, VolumeView,
+};
+use consortia_api::server::{ApiError, ApiResult, QueryParams};
 use consortia_crypto::Address;
 use consortia_node::Node;
 use consortia_storage::{BlockReader, ExplorerReader, StorageError, StoredTx};
 use consortia_types::{Height, ReceiptStatus};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::QueryPool;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::handlers::{query, storage};
+use crate::handlers::storage;
 
-/// Most items one page of a list holds.
-pub const MAX_PAGE: usize = 200;
-/// Most buckets one volume query answers (a day of minutes).
-pub const MAX_BUCKETS: u64 = 1_440;
-
-/// One committed transaction in a list.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct TxSummaryView {
-    pub hash: String,
-    pub height: u64,
-    pub position: u32,
-    /// Its block's time, ms since the Unix epoch.
-    pub time_ms: u64,
-    pub sender: String,
-    /// The called contract or account (the notary for a notarization); absent for a creation.
-    pub to: Option<String>,
-    /// `notarize`, `create` or `call`.
-    pub kind: String,
-    /// `success` or `failed`.
-    pub status: String,
-    /// `native` or `ethereum`.
-    pub envelope: String,
-}
-
-/// A page of transactions, newest first.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct TxListView {
-    pub transactions: Vec<TxSummaryView>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PageQuery {
-    /// How many (default 20, at most 200).
-    pub limit: Option<usize>,
-    /// A cursor from an earlier page's `next` (`height:position`): only older transactions.
-    pub before: Option<String>,
-}
-
-impl PageQuery {
-    fn parse(&self) -> ApiResult<(usize, Option<(Height, u32)>)> {
-        let limit = self.limit.unwrap_or(20);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::bad_request(
-                "bad_query",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-        let before = match &self.before {
-            None => None,
-            Some(cursor) => {
-                let parsed = cursor
-                    .split_once(':')
-                    .and_then(|(h, p)| Some((h.parse().ok()?, p.parse().ok()?)));
-                Some(parsed.ok_or_else(|| {
-                    ApiError::bad_request(
-                        "bad_query",
-                        format!("`{cursor}` is not a cursor (height:position, from `next`)"),
-                    )
-                })?)
-            }
-        };
-        Ok((limit, before))
+/// The page size and cursor of a page query.
+fn page(q: &PageQuery) -> ApiResult<(usize, Option<(Height, u32)>)> {
+    let limit = q.limit.unwrap_or(20);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
     }
+    let before = match &q.before {
+        None => None,
+        Some(cursor) => {
+            let parsed =
+                cursor.split_once(':').and_then(|(h, p)| Some((h.parse().ok()?, p.parse().ok()?)));
+            Some(parsed.ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_query",
+                    format!("`{cursor}` is not a cursor (height:position, from `next`)"),
+                )
+            })?)
+        }
+    };
+    Ok((limit, before))
 }
 
 fn summaries(node: &Node, txs: Vec<StoredTx>, limit: usize) -> Result<TxListView, StorageError> {
@@ -139,9 +99,9 @@ async fn on_pool<T: Send + 'static>(
 pub(crate) async fn recent(
     State(node): State<Arc<Node>>,
     Extension(pool): Extension<QueryPool>,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> ApiResult<Json<TxListView>> {
-    let (limit, before) = query(q)?.parse()?;
+    let (limit, before) = page(&q)?;
     on_pool(&pool, move || {
         let txs = node.store().recent_txs(before, limit).map_err(storage)?;
         summaries(&node, txs, limit).map_err(storage)
@@ -158,12 +118,12 @@ pub(crate) async fn by_address(
     State(node): State<Arc<Node>>,
     Extension(pool): Extension<QueryPool>,
     Path(address): Path<String>,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> ApiResult<Json<TxListView>> {
     let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {
         ApiError::bad_request("bad_address", e.to_string())
     })?;
-    let (limit, before) = query(q)?.parse()?;
+    let (limit, before) = page(&q)?;
     on_pool(&pool, move || {
         let txs = node.store().txs_by_address(&address, before, limit).map_err(storage)?;
         summaries(&node, txs, limit).map_err(storage)
@@ -172,46 +132,12 @@ pub(crate) async fn by_address(
     .map(Json)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Bucket {
-    Minute,
-    Hour,
-}
-
-impl Bucket {
-    fn minutes(self) -> u64 {
-        match self {
-            Bucket::Minute => 1,
-            Bucket::Hour => 60,
-        }
+/// The minutes a bucket spans.
+fn minutes(bucket: Bucket) -> u64 {
+    match bucket {
+        Bucket::Minute => 1,
+        Bucket::Hour => 60,
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct VolumeQuery {
-    /// `minute` (default) or `hour`.
-    pub bucket: Option<Bucket>,
-    /// Inclusive start, ms since the Unix epoch (default: 60 buckets before `to_time`).
-    pub from_time: Option<u64>,
-    /// Exclusive end, ms since the Unix epoch (default: the end of the current bucket).
-    pub to_time: Option<u64>,
-}
-
-/// Blocks and transactions committed in one bucket.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct VolumeBucketView {
-    /// The bucket's start, ms since the Unix epoch.
-    pub start_ms: u64,
-    pub blocks: u64,
-    pub txs: u64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct VolumeView {
-    pub bucket: Bucket,
-    /// Every bucket of the range, oldest first, empty ones included.
-    pub buckets: Vec<VolumeBucketView>,
 }
 
 /// Transaction volume per minute or per hour over a time range
@@ -220,16 +146,15 @@ pub struct VolumeView {
 pub(crate) async fn volume(
     State(node): State<Arc<Node>>,
     Extension(pool): Extension<QueryPool>,
-    q: Result<Query<VolumeQuery>, QueryRejection>,
+    QueryParams(q): QueryParams<VolumeQuery>,
 ) -> ApiResult<Json<VolumeView>> {
-    let q = query(q)?;
     if let (Some(from), Some(to)) = (q.from_time, q.to_time)
         && from >= to
     {
         return Err(ApiError::bad_request("bad_query", "from_time must be before to_time"));
     }
     let bucket = q.bucket.unwrap_or(Bucket::Minute);
-    let width = bucket.minutes();
+    let width = minutes(bucket);
     let to_minute = match q.to_time {
         Some(t) => t.div_ceil(60_000).div_ceil(width) * width,
         None => (consortia_node::now_ms() / 60_000 / width + 1) * width,

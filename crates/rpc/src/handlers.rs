@@ -2,22 +2,24 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
+use consortia_api::ErrorBody;
+use consortia_api::node::{
+    AccountView, BatchItem, BlockListView, BlockView, BlocksQuery, HeightQuery, LimitQuery, Order,
+    RecordView, RecordsByHashView, StateProofView, StatusView, SubmitBatchRequest,
+    SubmitBatchResponse, SubmitRequest, SubmitResponse, TxLookupView, TxStatus,
+};
+use consortia_api::server::{ApiError, ApiResult, QueryParams, json_body};
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{Account, notary};
 use consortia_node::Node;
 use consortia_storage::{BlockReader, StateProofReader, StorageError, StoredHeader, TxReader};
-use serde::Deserialize;
 
 use crate::MAX_BATCH;
-use crate::error::{ApiError, ApiResult, ErrorBody, json_body};
-use crate::views::{
-    AccountView, BatchItem, BlockListView, BlockView, RecordView, RecordsByHashView,
-    StateProofView, StatusView, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest,
-    SubmitResponse, TxLookupView, hex0x,
-};
+use crate::error::admit_error;
+use crate::views::{block_view, committed, hex0x, record_view};
 
 type AppState = State<Arc<Node>>;
 
@@ -26,10 +28,6 @@ pub(crate) fn storage(e: StorageError) -> ApiError {
         StorageError::FutureHeight { .. } => ApiError::not_found(e.to_string()),
         other => ApiError::internal(other),
     }
-}
-
-pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
 fn decode_hex(field: &str, s: &str) -> ApiResult<Vec<u8>> {
@@ -67,12 +65,17 @@ pub(crate) async fn submit(
         let req: SubmitRequest = json_body(body)?;
         decode_hex("tx", &req.tx)?
     };
-    let result = node.submit(vec![raw]).await.pop().unwrap_or_else(|| {
-        Err(consortia_node::mempool::AdmitError::State("no admission result".into()))
-    })?;
+    let result = node
+        .submit(vec![raw])
+        .await
+        .pop()
+        .unwrap_or_else(|| {
+            Err(consortia_node::mempool::AdmitError::State("no admission result".into()))
+        })
+        .map_err(admit_error)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(SubmitResponse { hash: result.hash.to_hex(), status: "pending".into() }),
+        Json(SubmitResponse { hash: result.hash.to_hex(), status: TxStatus::Pending }),
     ))
 }
 
@@ -137,7 +140,7 @@ pub(crate) async fn submit_batch(
     for (slot, outcome) in slots.into_iter().zip(node.submit(raws).await) {
         results[slot] = Some(match outcome {
             Ok(a) => BatchItem { hash: Some(a.hash.to_hex()), error: None },
-            Err(e) => BatchItem { hash: None, error: Some(ApiError::from(e).body) },
+            Err(e) => BatchItem { hash: None, error: Some(admit_error(e).body) },
         });
     }
     let results: Vec<BatchItem> = results.into_iter().flatten().collect();
@@ -165,18 +168,10 @@ pub(crate) async fn get_transaction(
         let header = node.store().header(tx.height).map_err(storage)?.ok_or_else(|| {
             ApiError::internal(format!("block {} of a committed transaction is missing", tx.height))
         })?;
-        return Ok(Json(TxLookupView::committed(&tx, header.hash.to_hex())));
+        return Ok(Json(committed(&tx, header.hash.to_hex())));
     }
     if node.is_pending(&hash) {
-        return Ok(Json(TxLookupView {
-            hash: hash.to_hex(),
-            status: "pending".into(),
-            height: None,
-            position: None,
-            block_hash: None,
-            transaction: None,
-            receipt: None,
-        }));
+        return Ok(Json(TxLookupView::pending(hash.to_hex())));
     }
     Err(ApiError::not_found(format!("no transaction {hash} is committed or pending on this node")))
 }
@@ -188,8 +183,8 @@ fn stored_header(node: &Node, height: u64) -> ApiResult<StoredHeader> {
     })
 }
 
-fn block_view(node: &Node, height: u64) -> ApiResult<BlockView> {
-    stored_header(node, height).map(BlockView::from)
+fn block_at(node: &Node, height: u64) -> ApiResult<BlockView> {
+    stored_header(node, height).map(block_view)
 }
 
 /// The latest committed block
@@ -197,7 +192,7 @@ fn block_view(node: &Node, height: u64) -> ApiResult<BlockView> {
     responses((status = 200, body = BlockView)))]
 pub(crate) async fn latest_block(State(node): AppState) -> ApiResult<Json<BlockView>> {
     let latest = node.store().latest_height().map_err(storage)?;
-    Ok(Json(block_view(&node, latest)?))
+    Ok(Json(block_at(&node, latest)?))
 }
 
 /// A block by height or hash
@@ -216,7 +211,7 @@ pub(crate) async fn block_by_height(
         let hash = parse_hash(&height)?;
         let found = node.store().height_by_hash(&hash).map_err(storage)?;
         let at = found.ok_or_else(|| ApiError::not_found(format!("no block has hash {hash}")))?;
-        return Ok(Json(block_view(&node, at)?));
+        return Ok(Json(block_at(&node, at)?));
     }
     let height: u64 = height.parse().map_err(|_| {
         ApiError::bad_request(
@@ -224,41 +219,19 @@ pub(crate) async fn block_by_height(
             format!("`{height}` is not a block height (a whole number ≥ 0) or a block hash (0x…)"),
         )
     })?;
-    Ok(Json(block_view(&node, height)?))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub(crate) struct TimeRange {
-    /// Inclusive lower bound, milliseconds since the Unix epoch (default 0).
-    from_time: Option<u64>,
-    /// Exclusive upper bound, milliseconds since the Unix epoch (default: no bound).
-    to_time: Option<u64>,
-    /// At most this many blocks (default 100, at most 1000).
-    limit: Option<usize>,
-    /// `asc` (default: oldest first) or `desc` (newest first: with no range, the latest blocks).
-    order: Option<Order>,
-    /// Include each block's transaction hashes (default true).
-    tx_hashes: Option<bool>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Order {
-    Asc,
-    Desc,
+    Ok(Json(block_at(&node, height)?))
 }
 
 /// Blocks in a time range, oldest or newest first (the latest blocks: `?order=desc`)
-#[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(TimeRange),
+#[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(BlocksQuery),
     responses(
         (status = 200, body = BlockListView),
         (status = 400, description = "Bad query", body = ErrorBody),
     ))]
 pub(crate) async fn blocks_by_time(
     State(node): AppState,
-    q: Result<Query<TimeRange>, QueryRejection>,
+    QueryParams(q): QueryParams<BlocksQuery>,
 ) -> ApiResult<Json<BlockListView>> {
-    let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::bad_request("bad_query", "limit must be between 1 and 1000"));
@@ -270,7 +243,7 @@ pub(crate) async fn blocks_by_time(
     }
     let newest_first = q.order == Some(Order::Desc);
     let headers = node.store().headers_by_time(from, to, limit, newest_first).map_err(storage)?;
-    let mut blocks: Vec<BlockView> = headers.into_iter().map(BlockView::from).collect();
+    let mut blocks: Vec<BlockView> = headers.into_iter().map(block_view).collect();
     if q.tx_hashes == Some(false) {
         blocks.iter_mut().for_each(|b| b.tx_hashes.clear());
     }
@@ -297,18 +270,12 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
     }))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub(crate) struct AtHeight {
-    /// Read the state after this block (default: the latest).
-    height: Option<u64>,
-}
-
 /// A state value with a Merkle proof
 ///
 /// `key` is `0x`-prefixed hex for binary keys, or else taken as UTF-8 text (e.g.
 /// `notary/rec/invoice-1`). The proof verifies against `state_root`, which is the state root
 /// in the header of block `height`.
-#[utoipa::path(get, path = "/v1/state/{key}", tag = "state", params(("key" = String, Path), AtHeight),
+#[utoipa::path(get, path = "/v1/state/{key}", tag = "state", params(("key" = String, Path), HeightQuery),
     responses(
         (status = 200, body = StateProofView),
         (status = 400, body = ErrorBody),
@@ -318,9 +285,8 @@ pub(crate) async fn state_with_proof(
     State(node): AppState,
     axum::Extension(pool): axum::Extension<crate::QueryPool>,
     Path(key): Path<String>,
-    q: Result<Query<AtHeight>, QueryRejection>,
+    QueryParams(q): QueryParams<HeightQuery>,
 ) -> ApiResult<Json<StateProofView>> {
-    let q = query(q)?;
     let key_bytes = match key.strip_prefix("0x") {
         Some(h) => {
             hex::decode(h).map_err(|e| ApiError::bad_request("bad_key", format!("hex key: {e}")))?
@@ -358,33 +324,27 @@ pub(crate) async fn notary_record(
 ) -> ApiResult<Json<RecordView>> {
     let record = notary::get_record(&**node.store(), &id).map_err(ApiError::internal)?;
     record
-        .map(|r| Json(r.into()))
+        .map(|r| Json(record_view(r)))
         .ok_or_else(|| ApiError::not_found(format!("no notarization record with id `{id}`")))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub(crate) struct Limit {
-    /// At most this many records (default 100, at most 1000).
-    limit: Option<usize>,
 }
 
 /// Notarization records with a content hash
 #[utoipa::path(get, path = "/v1/notary/by-hash/{content_hash}", tag = "notary",
-    params(("content_hash" = String, Path), Limit),
+    params(("content_hash" = String, Path), LimitQuery),
     responses((status = 200, body = RecordsByHashView), (status = 400, body = ErrorBody)))]
 pub(crate) async fn notary_by_hash(
     State(node): AppState,
     Path(content_hash): Path<String>,
-    q: Result<Query<Limit>, QueryRejection>,
+    QueryParams(q): QueryParams<LimitQuery>,
 ) -> ApiResult<Json<RecordsByHashView>> {
-    let limit = query(q)?.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let hash = parse_hash(&content_hash)?;
     let store = &**node.store();
     let ids = notary::find_by_hash(store, &hash, limit).map_err(ApiError::internal)?;
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(r) = notary::get_record(store, &id).map_err(ApiError::internal)? {
-            records.push(r.into());
+            records.push(record_view(r));
         }
     }
     Ok(Json(RecordsByHashView { content_hash: hash.to_hex(), records }))

@@ -3,19 +3,19 @@
 //! [`router`] serves a [`Node`]: transaction submission, blocks, transactions, state with
 //! proofs, notarization records, the block explorer's indexed reads ([`explorer`]), and
 //! `/openapi.json` with Swagger UI at `/docs`, and Prometheus metrics at `/metrics`. Every REST
-//! error is JSON `{"code", "message"}` with the matching HTTP status ([`ErrorBody`]). The
+//! error is JSON `{"code", "message"}` with the matching HTTP status (`consortia_api::ErrorBody`). The
 //! Ethereum JSON-RPC API ([`eth`]) answers `POST /rpc` and `POST /`, and over WebSocket at
 //! `GET /ws` with `eth_subscribe`.
 //!
-//! The response types in [`views`] are public so clients (the CLI, tests) read them with the
-//! same definitions the server writes them with.
+//! The requests and views are `consortia_api::node`'s, so clients (the SDK, the CLI, the
+//! platform, tests) read them with the same definitions the server writes them with.
 
 mod error;
 pub mod eth;
 pub mod explorer;
 mod handlers;
 mod metrics;
-pub mod views;
+mod views;
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use consortia_node::Node;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use error::{ApiError, ApiResult, ErrorBody, json_body};
+use consortia_api::ErrorBody;
 
 /// Requests that read the store or run the EVM at once, each on a blocking thread. Fewer than
 /// the runtime's blocking threads, so consensus (WAL, building, commits) always finds one.

@@ -2,7 +2,10 @@
 //!
 //! Everything that is hashed or signed is encoded with borsh, which is canonical: one value has
 //! one encoding, maps are sorted, and decoding refuses trailing bytes. JSON is only for files
-//! people edit (genesis) and for the API edge, which lives in `consortia-rpc`.
+//! people edit (genesis, `node.toml`) and for the API edge (`consortia-api`).
+//!
+//! The node's configuration file ([`config::NodeFile`]) is here too: the platform and the CLI
+//! write it, the node reads it.
 //!
 //! Main types: [`Transaction`] (the chain's own signed envelope around a [`Payload`], or an
 //! Ethereum transaction as a web3 client signed it: [`EthTx`]), [`Header`] and
@@ -10,6 +13,7 @@
 //! `tests/conformance.rs` pins the hashes of fixed encodings, so a format change is deliberate.
 
 mod block;
+pub mod config;
 mod error;
 mod genesis;
 mod receipt;

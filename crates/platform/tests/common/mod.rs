@@ -40,7 +40,7 @@ pub async fn database(backend: Backend) -> Option<Option<String>> {
     };
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
-    let name = consortia_platform::db::new_id("consortia_test");
+    let name = consortia_platform::store::new_id("consortia_test");
     // `name` is ours: `consortia_test_` and hex.
     let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
     sqlx::query(create).execute(&mut admin).await.unwrap();
@@ -56,7 +56,9 @@ impl Api {
         let config = PlatformConfig {
             data_dir: dir.to_path_buf(),
             database_url,
-            node_program: None,
+            // Hosts' drivers open (they choose nodes' ports), but no node runs in these tests:
+            // a start that got as far as running one would fail.
+            node_program: Some(dir.join("no-node-program")),
             admin_password: None,
         };
         let (platform, bootstrap) = Platform::open(config).await.unwrap();

@@ -139,7 +139,7 @@ impl Eth<'_> {
                         }
                     });
                     if let Err(e) = sent {
-                        tracing::warn!(target: "rpc::ws", height, error = %e.message, "logs of a committed block unreadable");
+                        tracing::warn!(target: "rpc::ws", height, error = %e.error.message, "logs of a committed block unreadable");
                     }
                 }
                 Kind::PendingTransactions => {}

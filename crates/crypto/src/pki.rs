@@ -1,15 +1,14 @@
-//! The consortium PKI: a certificate authority created with the network, and node certificates
-//! issued under it (rcgen, Ed25519). A node's certificate carries its node key, the key genesis
+//! The consortium PKI: a certificate authority made with the consortium (or a bare network),
+//! member organizations' CAs under it, and node certificates issued under those (rcgen,
+//! Ed25519). One place for the platform, which issues, and the network, which verifies. A node's certificate carries its node key, the key genesis
 //! lists for it; the CA proves the certificate was issued by the consortium, the key list says
 //! which nodes belong to this chain.
 
-use consortia_crypto::PrivateKey;
+use crate::{CryptoError, PrivateKey, Scheme};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PKCS_ED25519,
 };
-
-use crate::NetError;
 
 /// Every node certificate carries this DNS name; dialers expect it. Which node a peer is comes
 /// from its certificate's key, not from its name.
@@ -23,13 +22,13 @@ pub struct Ca {
     key_pem: String,
 }
 
-fn rcgen_error(e: rcgen::Error) -> NetError {
-    NetError::Certificate(e.to_string())
+fn rcgen_error(e: rcgen::Error) -> CryptoError {
+    CryptoError::Certificate(e.to_string())
 }
 
 impl Ca {
     /// A new self-signed CA named after the consortium.
-    pub fn generate(consortium: &str) -> Result<Ca, NetError> {
+    pub fn generate(consortium: &str) -> Result<Ca, CryptoError> {
         let key = KeyPair::generate_for(&PKCS_ED25519).map_err(rcgen_error)?;
         let params = Self::params(consortium)?;
         let cert = params.self_signed(&key).map_err(rcgen_error)?;
@@ -39,13 +38,13 @@ impl Ca {
 
     /// The CA `generate` made for this consortium, from its certificate and key: issuing needs
     /// only the CA's name and key, which determine the issuer fields of what it signs.
-    pub fn load(consortium: &str, cert_pem: &str, key_pem: &str) -> Result<Ca, NetError> {
+    pub fn load(consortium: &str, cert_pem: &str, key_pem: &str) -> Result<Ca, CryptoError> {
         let key = KeyPair::from_pem(key_pem).map_err(rcgen_error)?;
         let issuer = Issuer::new(Self::params(consortium)?, key);
         Ok(Ca { issuer, cert_pem: cert_pem.to_owned(), key_pem: key_pem.to_owned() })
     }
 
-    fn params(consortium: &str) -> Result<CertificateParams, NetError> {
+    fn params(consortium: &str) -> Result<CertificateParams, CryptoError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
         params.distinguished_name.push(DnType::CommonName, format!("{consortium} CA"));
         params.distinguished_name.push(DnType::OrganizationName, consortium);
@@ -55,7 +54,7 @@ impl Ca {
         Ok(params)
     }
 
-    fn member_params(consortium: &str, org: &str) -> Result<CertificateParams, NetError> {
+    fn member_params(consortium: &str, org: &str) -> Result<CertificateParams, CryptoError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
         params.distinguished_name.push(DnType::CommonName, format!("{org} CA"));
         params.distinguished_name.push(DnType::OrganizationName, org);
@@ -71,7 +70,7 @@ impl Ca {
         org: &str,
         cert_pem: &str,
         key_pem: &str,
-    ) -> Result<Ca, NetError> {
+    ) -> Result<Ca, CryptoError> {
         let key = KeyPair::from_pem(key_pem).map_err(rcgen_error)?;
         let issuer = Issuer::new(Self::member_params(consortium, org)?, key);
         Ok(Ca { issuer, cert_pem: cert_pem.to_owned(), key_pem: key_pem.to_owned() })
@@ -79,7 +78,7 @@ impl Ca {
 
     /// A member organization's identity: a CA certificate under this one, with which the
     /// organization issues its nodes' certificates.
-    pub fn issue_member(&self, consortium: &str, org: &str) -> Result<Ca, NetError> {
+    pub fn issue_member(&self, consortium: &str, org: &str) -> Result<Ca, CryptoError> {
         let key = KeyPair::generate_for(&PKCS_ED25519).map_err(rcgen_error)?;
         let params = Self::member_params(consortium, org)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
@@ -97,9 +96,9 @@ impl Ca {
     }
 
     /// Issues a TLS certificate (PEM) for a node's Ed25519 key, for both server and client use.
-    pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, NetError> {
-        if node_key.scheme() != consortia_crypto::Scheme::Ed25519 {
-            return Err(NetError::Certificate("node keys are Ed25519 keys".into()));
+    pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, CryptoError> {
+        if node_key.scheme() != Scheme::Ed25519 {
+            return Err(CryptoError::Certificate("node keys are Ed25519 keys".into()));
         }
         let key = KeyPair::from_pem(&node_key.to_pkcs8_pem()).map_err(rcgen_error)?;
         let mut params =

@@ -1,12 +1,10 @@
 //! A node's configuration file (`node.toml`), as `consortia node --config` reads it and as
-//! `consortia up` and the platform write it.
+//! the provisioning plan (the platform's start, `consortia net up`) writes it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-use crate::mempool::MempoolConfig;
 
 /// A node's configuration file (TOML). Relative paths are relative to the file's directory.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -23,6 +21,7 @@ pub struct NodeFile {
     /// The HTTP API (REST) address.
     pub http: SocketAddr,
     pub p2p: P2pFile,
+    /// Most transactions its pool holds.
     #[serde(default = "default_max_txs")]
     pub mempool_max_txs: usize,
 }
@@ -43,6 +42,9 @@ pub struct P2pFile {
     pub key: PathBuf,
 }
 
+/// A node's pool size unless its configuration says otherwise.
+pub const DEFAULT_MEMPOOL_MAX_TXS: usize = 30_000;
+
 fn default_max_txs() -> usize {
-    MempoolConfig::default().max_txs
+    DEFAULT_MEMPOOL_MAX_TXS
 }

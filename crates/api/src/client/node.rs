@@ -1,0 +1,283 @@
+//! A typed client of one node's REST API and Ethereum JSON-RPC.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{ClientError, ClientResult, Http};
+use crate::jsonrpc;
+use crate::node::*;
+
+/// How often a wait polls.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A client of one node (`http://host:port`).
+#[derive(Debug)]
+pub struct NodeClient {
+    http: Http,
+    rpc_ids: AtomicU64,
+}
+
+impl Clone for NodeClient {
+    fn clone(&self) -> Self {
+        NodeClient { http: self.http.clone(), rpc_ids: AtomicU64::new(1) }
+    }
+}
+
+impl NodeClient {
+    pub fn new(base: &str) -> NodeClient {
+        NodeClient::with_client(base, reqwest::Client::new())
+    }
+
+    /// Over a client of the caller's (its timeouts and connection pool).
+    pub fn with_client(base: &str, client: reqwest::Client) -> NodeClient {
+        NodeClient { http: Http::new(base, client), rpc_ids: AtomicU64::new(1) }
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.http.base
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.http.send(self.http.client.get(self.http.url(path))).await
+    }
+
+    async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl serde::Serialize,
+    ) -> ClientResult<T> {
+        self.http.send(self.http.client.get(self.http.url(path)).query(query)).await
+    }
+
+    /// Chain and node status.
+    pub async fn status(&self) -> ClientResult<StatusView> {
+        self.get("/v1/status").await
+    }
+
+    /// A block by height.
+    pub async fn block(&self, height: u64) -> ClientResult<BlockView> {
+        self.get(&format!("/v1/blocks/{height}")).await
+    }
+
+    /// A block by hash (`0x…`).
+    pub async fn block_by_hash(&self, hash: &str) -> ClientResult<BlockView> {
+        self.get(&format!("/v1/blocks/{hash}")).await
+    }
+
+    pub async fn latest_block(&self) -> ClientResult<BlockView> {
+        self.get("/v1/blocks/latest").await
+    }
+
+    /// Blocks in a time range.
+    pub async fn blocks(&self, query: &BlocksQuery) -> ClientResult<BlockListView> {
+        self.get_query("/v1/blocks", query).await
+    }
+
+    /// A transaction by hash, committed or pending.
+    pub async fn transaction(&self, hash: &str) -> ClientResult<TxLookupView> {
+        self.get(&format!("/v1/transactions/{hash}")).await
+    }
+
+    /// Submits one encoded transaction (its canonical bytes, sent as
+    /// `application/octet-stream`).
+    pub async fn submit(&self, raw: &[u8]) -> ClientResult<SubmitResponse> {
+        let request = self
+            .http
+            .client
+            .post(self.http.url("/v1/transactions"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(raw.to_vec());
+        self.http.send(request).await
+    }
+
+    /// Submits one transaction as JSON (`{"tx": "0x…"}`).
+    pub async fn submit_json(&self, request: &SubmitRequest) -> ClientResult<SubmitResponse> {
+        self.http.send(self.http.client.post(self.http.url("/v1/transactions")).json(request)).await
+    }
+
+    /// Submits a batch of encoded transactions in the binary form (the borsh list of them):
+    /// one result per transaction, in order.
+    pub async fn submit_batch(&self, raws: &[Vec<u8>]) -> ClientResult<SubmitBatchResponse> {
+        let body = borsh::to_vec(raws).map_err(|e| ClientError::Unexpected {
+            url: self.http.base.clone(),
+            status: 0,
+            detail: format!("cannot encode the batch: {e}"),
+        })?;
+        let request = self
+            .http
+            .client
+            .post(self.http.url("/v1/transactions/batch"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        self.http.send(request).await
+    }
+
+    /// Submits a batch as JSON (`{"txs": ["0x…", …]}`).
+    pub async fn submit_batch_json(
+        &self,
+        request: &SubmitBatchRequest,
+    ) -> ClientResult<SubmitBatchResponse> {
+        let url = self.http.url("/v1/transactions/batch");
+        self.http.send(self.http.client.post(url).json(request)).await
+    }
+
+    /// Waits until the transaction is committed on this node (a node that does not know it
+    /// yet, because it was submitted elsewhere, is asked again), at most `timeout`.
+    pub async fn wait_committed(
+        &self,
+        hash: &str,
+        timeout: Duration,
+    ) -> ClientResult<TxLookupView> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.transaction(hash).await {
+                Ok(lookup) if lookup.status == TxStatus::Committed => return Ok(lookup),
+                Ok(lookup) => lookup.status.to_string(),
+                Err(e) if e.status() == Some(404) => "unknown to the node".to_owned(),
+                Err(e) => return Err(e),
+            };
+            if Instant::now() > deadline {
+                return Err(ClientError::Timeout(format!(
+                    "transaction {hash} not committed after {} s (it is {last} on {})",
+                    timeout.as_secs_f32(),
+                    self.http.base
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Submits a transaction and waits until it is committed.
+    pub async fn submit_and_wait(
+        &self,
+        raw: &[u8],
+        timeout: Duration,
+    ) -> ClientResult<TxLookupView> {
+        let submitted = self.submit(raw).await?;
+        self.wait_committed(&submitted.hash, timeout).await
+    }
+
+    /// Waits until the node has committed `height`, at most `timeout`.
+    pub async fn wait_height(&self, height: u64, timeout: Duration) -> ClientResult<StatusView> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.status().await {
+                Ok(status) if status.height >= height => return Ok(status),
+                Ok(status) => format!("at height {}", status.height),
+                Err(ClientError::Unreachable { .. }) => "unreachable".to_owned(),
+                Err(e) => return Err(e),
+            };
+            if Instant::now() > deadline {
+                return Err(ClientError::Timeout(format!(
+                    "{} did not reach height {height} in {} s (it is {last})",
+                    self.http.base,
+                    timeout.as_secs_f32()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// An account's next nonce and balance (`0x…` or Base58Check address).
+    pub async fn account(&self, address: &str) -> ClientResult<AccountView> {
+        self.get(&format!("/v1/accounts/{address}")).await
+    }
+
+    /// A state value with its Merkle proof (`key`: `0x` hex or UTF-8 text).
+    pub async fn state(&self, key: &str, query: &HeightQuery) -> ClientResult<StateProofView> {
+        self.get_query(&format!("/v1/state/{key}"), query).await
+    }
+
+    pub async fn notary_record(&self, id: &str) -> ClientResult<RecordView> {
+        self.get(&format!("/v1/notary/records/{id}")).await
+    }
+
+    pub async fn notary_by_hash(
+        &self,
+        content_hash: &str,
+        query: &LimitQuery,
+    ) -> ClientResult<RecordsByHashView> {
+        self.get_query(&format!("/v1/notary/by-hash/{content_hash}"), query).await
+    }
+
+    /// The latest committed transactions, newest first.
+    pub async fn recent_transactions(&self, query: &PageQuery) -> ClientResult<TxListView> {
+        self.get_query("/v1/transactions", query).await
+    }
+
+    /// Transactions an address sent, called or created, newest first.
+    pub async fn address_transactions(
+        &self,
+        address: &str,
+        query: &PageQuery,
+    ) -> ClientResult<TxListView> {
+        self.get_query(&format!("/v1/addresses/{address}/transactions"), query).await
+    }
+
+    pub async fn volume(&self, query: &VolumeQuery) -> ClientResult<VolumeView> {
+        self.get_query("/v1/stats/volume", query).await
+    }
+
+    /// The node's Prometheus metrics, as text.
+    pub async fn metrics(&self) -> ClientResult<String> {
+        let (status, bytes) =
+            self.http.exchange(self.http.client.get(self.http.url("/metrics"))).await?;
+        if !status.is_success() {
+            return self.http.decode(status, &bytes);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A GET of any path of the node's API, answered as status and JSON (`null` if the answer
+    /// is not JSON): for proxies that pass the node's answer on.
+    pub async fn get_raw(&self, path_and_query: &str) -> ClientResult<(u16, Value)> {
+        let (status, bytes) =
+            self.http.exchange(self.http.client.get(self.http.url(path_and_query))).await?;
+        Ok((status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// A JSON-RPC batch at `/rpc`: one outcome per call, in the calls' order (the node may
+    /// answer in any order; a call it did not answer gets an internal error).
+    pub async fn rpc_batch(
+        &self,
+        calls: &[(&str, Value)],
+    ) -> ClientResult<Vec<Result<Value, jsonrpc::ErrorObject>>> {
+        let requests: Vec<jsonrpc::Request> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (method, params))| jsonrpc::Request::new(i as u64, method, params.clone()))
+            .collect();
+        let answers: Vec<jsonrpc::Response> =
+            self.http.send(self.http.client.post(self.http.url("/rpc")).json(&requests)).await?;
+        let mut out: Vec<Result<Value, jsonrpc::ErrorObject>> = calls
+            .iter()
+            .map(|_| {
+                Err(jsonrpc::ErrorObject {
+                    code: jsonrpc::INTERNAL_ERROR,
+                    message: "the node did not answer this call of the batch".into(),
+                    data: None,
+                })
+            })
+            .collect();
+        for answer in answers {
+            if let Some(slot) = answer.id.as_u64().and_then(|i| out.get_mut(i as usize)) {
+                *slot = answer.into_result();
+            }
+        }
+        Ok(out)
+    }
+
+    /// One Ethereum JSON-RPC call at `/rpc`: its result, or the node's error object as
+    /// [`ClientError::JsonRpc`].
+    pub async fn rpc(&self, method: &str, params: Value) -> ClientResult<Value> {
+        let id = self.rpc_ids.fetch_add(1, Ordering::Relaxed);
+        let request = jsonrpc::Request::new(id, method, params);
+        let response: jsonrpc::Response =
+            self.http.send(self.http.client.post(self.http.url("/rpc")).json(&request)).await?;
+        Ok(response.into_result()?)
+    }
+}

@@ -1,0 +1,479 @@
+//! A typed client of the platform's REST API: every call, with login and a transparent
+//! refresh of an expired access token.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ClientError, ClientResult, Http};
+use crate::platform::*;
+
+/// How a client proves who it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credentials {
+    /// From a login: a short-lived access token and the single-use refresh token that renews
+    /// it.
+    Tokens { access_token: String, refresh_token: String },
+    /// An API key (`ck1.…`), for automation.
+    ApiKey(String),
+}
+
+/// A client of the platform (`http://host:port`).
+#[derive(Debug)]
+pub struct PlatformClient {
+    http: Http,
+    credentials: Mutex<Option<Credentials>>,
+}
+
+fn path_of(segments: &[&str]) -> String {
+    segments.concat()
+}
+
+impl PlatformClient {
+    /// A client with no credentials yet: [`PlatformClient::login`] next.
+    pub fn new(base: &str) -> PlatformClient {
+        PlatformClient::with_credentials(base, None)
+    }
+
+    pub fn with_credentials(base: &str, credentials: Option<Credentials>) -> PlatformClient {
+        PlatformClient {
+            http: Http::new(base, reqwest::Client::new()),
+            credentials: Mutex::new(credentials),
+        }
+    }
+
+    /// The platform's base URL.
+    pub fn base(&self) -> &str {
+        &self.http.base
+    }
+
+    /// The credentials now in use (a refresh replaces them: save them again after calls when
+    /// they are kept between runs).
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Credentials>> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bearer(&self) -> Option<String> {
+        match &*self.lock() {
+            Some(Credentials::Tokens { access_token, .. }) => Some(access_token.clone()),
+            Some(Credentials::ApiKey(key)) => Some(key.clone()),
+            None => None,
+        }
+    }
+
+    /// Sends `request` with the bearer credential; an access token refused as expired is
+    /// refreshed once and the request sent again.
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> ClientResult<T> {
+        let retry = request.try_clone();
+        let authed = |r: RequestBuilder| match self.bearer() {
+            Some(b) => r.bearer_auth(b),
+            None => r,
+        };
+        let (status, bytes) = self.http.exchange(authed(request)).await?;
+        let refreshable = matches!(&*self.lock(), Some(Credentials::Tokens { .. }));
+        match retry {
+            Some(again) if status == StatusCode::UNAUTHORIZED && refreshable => {
+                self.refresh().await?;
+                self.http.send(authed(again)).await
+            }
+            _ => self.http.decode(status, &bytes),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.client.request(method, self.http.url(path))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> ClientResult<T> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    /// A POST without a body.
+    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.send(self.request(Method::POST, path)).await
+    }
+
+    async fn delete<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    // ---- identity ------------------------------------------------------------------------
+
+    /// Liveness.
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.get("/v1/health").await
+    }
+
+    /// Logs in; the client keeps the tokens for the calls that follow.
+    pub async fn login(&self, username: &str, password: &str) -> ClientResult<TokenResponse> {
+        let body = LoginRequest { username: username.to_owned(), password: password.to_owned() };
+        let tokens: TokenResponse =
+            self.http.send(self.request(Method::POST, "/v1/auth/login").json(&body)).await?;
+        self.keep(&tokens);
+        Ok(tokens)
+    }
+
+    fn keep(&self, tokens: &TokenResponse) {
+        *self.lock() = Some(Credentials::Tokens {
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+        });
+    }
+
+    /// Trades the refresh token for a new pair (done on its own when an access token expires).
+    pub async fn refresh(&self) -> ClientResult<TokenResponse> {
+        let refresh_token = match &*self.lock() {
+            Some(Credentials::Tokens { refresh_token, .. }) => refresh_token.clone(),
+            _ => return Err(ClientError::NotLoggedIn("no refresh token: log in".into())),
+        };
+        let body = RefreshRequest { refresh_token };
+        let tokens: TokenResponse =
+            self.http.send(self.request(Method::POST, "/v1/auth/refresh").json(&body)).await?;
+        self.keep(&tokens);
+        Ok(tokens)
+    }
+
+    /// Revokes the refresh token and forgets the credentials.
+    pub async fn logout(&self) -> ClientResult<()> {
+        let refresh_token = match &*self.lock() {
+            Some(Credentials::Tokens { refresh_token, .. }) => refresh_token.clone(),
+            _ => return Err(ClientError::NotLoggedIn("no session to log out of".into())),
+        };
+        self.post::<()>("/v1/auth/logout", &RefreshRequest { refresh_token }).await?;
+        *self.lock() = None;
+        Ok(())
+    }
+
+    pub async fn create_user(&self, request: &CreateUserRequest) -> ClientResult<UserView> {
+        self.post("/v1/users", request).await
+    }
+
+    pub async fn users(&self) -> ClientResult<Vec<UserView>> {
+        self.get("/v1/users").await
+    }
+
+    pub async fn me(&self) -> ClientResult<UserView> {
+        self.get("/v1/users/me").await
+    }
+
+    pub async fn create_api_key(&self, name: &str) -> ClientResult<ApiKeyView> {
+        self.post("/v1/users/me/api-keys", &ApiKeyRequest { name: name.to_owned() }).await
+    }
+
+    pub async fn audit(&self, query: &AuditQuery) -> ClientResult<Vec<AuditEntry>> {
+        self.send(self.request(Method::GET, "/v1/audit").query(query)).await
+    }
+
+    // ---- organizations -------------------------------------------------------------------
+
+    pub async fn create_org(&self, name: &str) -> ClientResult<OrgView> {
+        self.post("/v1/orgs", &CreateOrgRequest { name: name.to_owned() }).await
+    }
+
+    pub async fn orgs(&self) -> ClientResult<Vec<OrgView>> {
+        self.get("/v1/orgs").await
+    }
+
+    pub async fn org(&self, org: &str) -> ClientResult<OrgView> {
+        self.get(&path_of(&["/v1/orgs/", org])).await
+    }
+
+    pub async fn members(&self, org: &str) -> ClientResult<Vec<MemberView>> {
+        self.get(&path_of(&["/v1/orgs/", org, "/members"])).await
+    }
+
+    pub async fn add_member(
+        &self,
+        org: &str,
+        request: &AddMemberRequest,
+    ) -> ClientResult<MemberView> {
+        self.post(&path_of(&["/v1/orgs/", org, "/members"]), request).await
+    }
+
+    pub async fn set_member_role(&self, org: &str, user: &str, role: Role) -> ClientResult<()> {
+        let path = path_of(&["/v1/orgs/", org, "/members/", user]);
+        self.send(self.request(Method::PUT, &path).json(&RoleRequest { role })).await
+    }
+
+    pub async fn remove_member(&self, org: &str, user: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/orgs/", org, "/members/", user])).await
+    }
+
+    pub async fn create_policy(
+        &self,
+        org: &str,
+        request: &PolicyRequest,
+    ) -> ClientResult<PolicyView> {
+        self.post(&path_of(&["/v1/orgs/", org, "/policies"]), request).await
+    }
+
+    pub async fn policies(&self, org: &str) -> ClientResult<Vec<PolicyView>> {
+        self.get(&path_of(&["/v1/orgs/", org, "/policies"])).await
+    }
+
+    pub async fn attach_policy(&self, org: &str, policy: &str, user: &str) -> ClientResult<()> {
+        let path = path_of(&["/v1/orgs/", org, "/policies/", policy, "/attachments"]);
+        self.post(&path, &AttachRequest { user_id: user.to_owned() }).await
+    }
+
+    pub async fn detach_policy(&self, org: &str, policy: &str, user: &str) -> ClientResult<()> {
+        let path = path_of(&["/v1/orgs/", org, "/policies/", policy, "/attachments/", user]);
+        self.delete(&path).await
+    }
+
+    // ---- consortiums ---------------------------------------------------------------------
+
+    pub async fn create_consortium(
+        &self,
+        request: &CreateConsortiumRequest,
+    ) -> ClientResult<ConsortiumView> {
+        self.post("/v1/consortiums", request).await
+    }
+
+    pub async fn consortiums(&self) -> ClientResult<Vec<ConsortiumView>> {
+        self.get("/v1/consortiums").await
+    }
+
+    pub async fn consortium(&self, id: &str) -> ClientResult<ConsortiumView> {
+        self.get(&path_of(&["/v1/consortiums/", id])).await
+    }
+
+    pub async fn invite(
+        &self,
+        consortium: &str,
+        request: &InviteRequest,
+    ) -> ClientResult<InvitationView> {
+        self.post(&path_of(&["/v1/consortiums/", consortium, "/invitations"]), request).await
+    }
+
+    /// Invitations addressed to the caller.
+    pub async fn invitations(&self) -> ClientResult<Vec<InvitationView>> {
+        self.get("/v1/invitations").await
+    }
+
+    pub async fn accept_invitation(&self, invitation: &str) -> ClientResult<InvitationView> {
+        self.post_empty(&path_of(&["/v1/invitations/", invitation, "/accept"])).await
+    }
+
+    pub async fn decline_invitation(&self, invitation: &str) -> ClientResult<InvitationView> {
+        self.post_empty(&path_of(&["/v1/invitations/", invitation, "/decline"])).await
+    }
+
+    pub async fn request_join(
+        &self,
+        consortium: &str,
+        request: &JoinRequest,
+    ) -> ClientResult<JoinRequestView> {
+        self.post(&path_of(&["/v1/consortiums/", consortium, "/join-requests"]), request).await
+    }
+
+    pub async fn join_requests(&self, consortium: &str) -> ClientResult<Vec<JoinRequestView>> {
+        self.get(&path_of(&["/v1/consortiums/", consortium, "/join-requests"])).await
+    }
+
+    /// A member organization's vote on a join request: the request, decided once its policy
+    /// is met.
+    pub async fn vote(
+        &self,
+        consortium: &str,
+        request: &str,
+        vote: &VoteRequest,
+    ) -> ClientResult<JoinRequestView> {
+        let path = path_of(&["/v1/consortiums/", consortium, "/join-requests/", request, "/votes"]);
+        self.post(&path, vote).await
+    }
+
+    // ---- hosts and chains ----------------------------------------------------------------
+
+    pub async fn create_host(&self, request: &CreateHostRequest) -> ClientResult<HostView> {
+        self.post("/v1/hosts", request).await
+    }
+
+    pub async fn hosts(&self) -> ClientResult<Vec<HostView>> {
+        self.get("/v1/hosts").await
+    }
+
+    pub async fn create_chain(&self, request: &CreateChainRequest) -> ClientResult<ChainView> {
+        self.post("/v1/chains", request).await
+    }
+
+    pub async fn chains(&self) -> ClientResult<Vec<ChainView>> {
+        self.get("/v1/chains").await
+    }
+
+    pub async fn chain(&self, id: &str) -> ClientResult<ChainView> {
+        self.get(&path_of(&["/v1/chains/", id])).await
+    }
+
+    pub async fn invite_org(&self, chain: &str, org: &str) -> ClientResult<ChainView> {
+        let body = InviteOrgRequest { org_id: org.to_owned() };
+        self.post(&path_of(&["/v1/chains/", chain, "/orgs"]), &body).await
+    }
+
+    pub async fn add_node(&self, chain: &str, request: &AddNodeRequest) -> ClientResult<ChainView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/nodes"]), request).await
+    }
+
+    pub async fn remove_node(&self, chain: &str, node: &str) -> ClientResult<ChainView> {
+        self.delete(&path_of(&["/v1/chains/", chain, "/nodes/", node])).await
+    }
+
+    /// Starts a chain: with `wait`, answers once block 1 is committed; without, at once (the
+    /// chain is `starting`; follow it with [`PlatformClient::chain`]).
+    pub async fn start_chain(&self, chain: &str, wait: bool) -> ClientResult<ChainView> {
+        let path = path_of(&["/v1/chains/", chain, "/start"]);
+        let query = StartQuery { wait: Some(wait) };
+        self.send(self.request(Method::POST, &path).query(&query)).await
+    }
+
+    /// Starts a chain in the background and follows it until it runs, calling `on_progress`
+    /// whenever the progress changes; the platform's reason if it does not start.
+    pub async fn start_and_follow(
+        &self,
+        chain: &str,
+        timeout: Duration,
+        mut on_progress: impl FnMut(&StartProgress),
+    ) -> ClientResult<ChainView> {
+        let deadline = Instant::now() + timeout;
+        let mut view = self.start_chain(chain, false).await?;
+        let mut seen: Option<(StartStep, usize)> = None;
+        loop {
+            match view.status {
+                ChainStatus::Running => return Ok(view),
+                ChainStatus::Starting => {}
+                ChainStatus::Configuring => {
+                    return Err(ClientError::Refused {
+                        url: self.http.base.clone(),
+                        status: 502,
+                        body: crate::ErrorBody::new(
+                            "start_failed",
+                            format!(
+                                "the chain did not start: {}",
+                                view.failure.as_deref().unwrap_or("see the node logs")
+                            ),
+                        ),
+                    });
+                }
+            }
+            if let Some(p) = &view.progress
+                && seen != Some((p.step, p.done))
+            {
+                on_progress(p);
+                seen = Some((p.step, p.done));
+            }
+            if Instant::now() > deadline {
+                return Err(ClientError::Timeout(format!(
+                    "chain {chain} still starting after {} s",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            view = self.chain(chain).await?;
+        }
+    }
+
+    // ---- nodes ---------------------------------------------------------------------------
+
+    pub async fn nodes(&self, chain: &str) -> ClientResult<Vec<NodeStatusView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/nodes"])).await
+    }
+
+    pub async fn node_logs(
+        &self,
+        chain: &str,
+        node: &str,
+        lines: usize,
+    ) -> ClientResult<Vec<String>> {
+        let path = path_of(&["/v1/chains/", chain, "/nodes/", node, "/logs"]);
+        let query = LogQuery { lines: Some(lines) };
+        self.send(self.request(Method::GET, &path).query(&query)).await
+    }
+
+    pub async fn stop_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
+        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/stop"])).await
+    }
+
+    pub async fn start_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
+        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/start"])).await
+    }
+
+    pub async fn restart_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
+        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/restart"])).await
+    }
+
+    // ---- contracts -----------------------------------------------------------------------
+
+    pub async fn upload_contract(
+        &self,
+        chain: &str,
+        request: &UploadRequest,
+    ) -> ClientResult<ContractView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/contracts"]), request).await
+    }
+
+    pub async fn contracts(&self, chain: &str) -> ClientResult<Vec<ContractView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/contracts"])).await
+    }
+
+    pub async fn contract(&self, chain: &str, contract: &str) -> ClientResult<ContractView> {
+        self.get(&path_of(&["/v1/chains/", chain, "/contracts/", contract])).await
+    }
+
+    pub async fn deploy(
+        &self,
+        chain: &str,
+        contract: &str,
+        request: &DeployRequest,
+    ) -> ClientResult<DeployView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/contracts/", contract, "/deploy"]), request)
+            .await
+    }
+
+    pub async fn call(
+        &self,
+        chain: &str,
+        contract: &str,
+        request: &CallRequest,
+    ) -> ClientResult<CallView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/contracts/", contract, "/call"]), request)
+            .await
+    }
+
+    // ---- explorer and monitoring ---------------------------------------------------------
+
+    /// A node API read through the platform (`blocks?order=desc`, `transactions`,
+    /// `stats/volume`, …: the path after `/v1/`, with its query).
+    pub async fn explorer(&self, chain: &str, path: &str) -> ClientResult<Value> {
+        self.get(&path_of(&["/v1/chains/", chain, "/explorer/", path])).await
+    }
+
+    /// A transaction, with `decoded` when a contract of the chain is involved.
+    pub async fn chain_transaction(&self, chain: &str, hash: &str) -> ClientResult<Value> {
+        self.get(&path_of(&["/v1/chains/", chain, "/transactions/", hash])).await
+    }
+
+    pub async fn chain_metrics(&self, chain: &str) -> ClientResult<Vec<NodeMetrics>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/metrics"])).await
+    }
+
+    pub async fn prometheus_targets(&self, chain: &str) -> ClientResult<Vec<ScrapeTargets>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/prometheus-targets"])).await
+    }
+}

@@ -1,0 +1,348 @@
+//! The node's REST API (`consortia node`): requests, views and query parameters. Byte
+//! strings, hashes and addresses are `0x` hex; balances are decimal strings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ErrorBody;
+
+/// A transaction to submit: its canonical (borsh) encoding in hex.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitRequest {
+    #[schema(example = "0x0a000000...", pattern = "^0x([0-9a-fA-F]{2})+$")]
+    pub tx: String,
+}
+
+/// Many transactions at once (at most 10,000); each is admitted or refused on its own.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitBatchRequest {
+    #[schema(max_items = 10_000)]
+    pub txs: Vec<String>,
+}
+
+crate::wire_enum! {
+    /// Where a submitted or looked-up transaction is.
+    pub enum TxStatus {
+        /// Admitted (or already waiting) in the pool: it will be committed.
+        Pending = "pending",
+        /// In a committed block (final).
+        Committed = "committed",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct SubmitResponse {
+    pub hash: String,
+    /// `pending`: admitted (or already waiting) and will be committed.
+    pub status: TxStatus,
+}
+
+/// One result per submitted transaction, in order: a hash, or an error.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitBatchResponse {
+    pub accepted: usize,
+    pub results: Vec<BatchItem>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusView {
+    pub chain_id: u64,
+    pub chain_name: String,
+    /// `standard` or `sm`.
+    pub suite: String,
+    pub genesis_hash: String,
+    pub height: u64,
+    pub latest_block_hash: String,
+    pub latest_block_time_ms: u64,
+    pub pending_txs: usize,
+    /// Peers connected over the chain's network (0 for a solo chain).
+    pub peers: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateView {
+    pub round: u32,
+    /// Validator index → signature.
+    pub signatures: Vec<(u32, String)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockView {
+    pub hash: String,
+    pub height: u64,
+    pub chain_id: u64,
+    pub parent_hash: String,
+    pub time_ms: u64,
+    pub proposer: String,
+    pub tx_count: u32,
+    pub tx_root: String,
+    pub state_root: String,
+    pub receipts_root: String,
+    pub certificate: Option<CertificateView>,
+    pub tx_hashes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockListView {
+    pub blocks: Vec<BlockView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PayloadView {
+    Notarize {
+        id: String,
+        fields: BTreeMap<String, String>,
+        content_hash: String,
+        metadata: String,
+    },
+    /// An EVM call: `to` is absent for a contract creation; `value` in wei, as a decimal string.
+    Evm { to: Option<String>, value: String, input: String, gas_limit: u64 },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransactionView {
+    /// `native` (the chain's own envelope) or `ethereum` (as a web3 client signed it).
+    pub envelope: String,
+    pub chain_id: Option<u64>,
+    pub nonce: u64,
+    /// Native: the sender's key, `scheme:base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub sender: String,
+    pub payload: PayloadView,
+    /// Native: the signature, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Ethereum: the raw EIP-2718 bytes, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub contract: String,
+    pub topics: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptView {
+    /// `success` or `failed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    pub steps_used: u64,
+    pub events: Vec<EventView>,
+    pub output: String,
+}
+
+/// A transaction by hash: committed (with receipt and block) or still pending.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxLookupView {
+    pub hash: String,
+    pub status: TxStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptView>,
+}
+
+impl TxLookupView {
+    /// A transaction still in the pool.
+    pub fn pending(hash: String) -> TxLookupView {
+        TxLookupView {
+            hash,
+            status: TxStatus::Pending,
+            height: None,
+            position: None,
+            block_hash: None,
+            transaction: None,
+            receipt: None,
+        }
+    }
+}
+
+/// A state value at a height, with a Merkle proof against that block's `state_root`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StateProofView {
+    pub key: String,
+    pub height: u64,
+    pub block_hash: String,
+    pub state_root: String,
+    /// `null` when the key is absent; the proof then proves absence.
+    pub value: Option<String>,
+    /// Borsh-encoded sparse Merkle proof (jmt), hex.
+    pub proof: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordView {
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+    pub content_hash: String,
+    pub metadata: String,
+    pub owner: String,
+    pub tx_hash: String,
+    pub height: u64,
+    pub time_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordsByHashView {
+    pub content_hash: String,
+    pub records: Vec<RecordView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    pub address: String,
+    /// The nonce the account's next transaction must carry.
+    pub nonce: u64,
+    /// Decimal string.
+    pub balance: String,
+    /// It holds contract code.
+    pub contract: bool,
+}
+
+/// One committed transaction in a list.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxSummaryView {
+    pub hash: String,
+    pub height: u64,
+    pub position: u32,
+    /// Its block's time, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub sender: String,
+    /// The called contract or account (the notary for a notarization); absent for a creation.
+    pub to: Option<String>,
+    /// `notarize`, `create` or `call`.
+    pub kind: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// `native` or `ethereum`.
+    pub envelope: String,
+}
+
+/// A page of transactions, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxListView {
+    pub transactions: Vec<TxSummaryView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Most items one page of a transaction list holds.
+pub const MAX_PAGE: usize = 200;
+
+/// A page of a transaction list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many (default 20).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// A cursor from an earlier page's `next` (`height:position`): only older transactions.
+    #[param(pattern = "^[0-9]+:[0-9]+$")]
+    pub before: Option<String>,
+}
+
+crate::wire_enum! {
+    /// The width of a volume bucket.
+    pub enum Bucket {
+        Minute = "minute",
+        Hour = "hour",
+    }
+}
+
+/// Most buckets one volume query answers (a day of minutes).
+pub const MAX_BUCKETS: u64 = 1_440;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VolumeQuery {
+    /// `minute` (default) or `hour`.
+    #[param(inline)]
+    pub bucket: Option<Bucket>,
+    /// Inclusive start, ms since the Unix epoch (default: 60 buckets before `to_time`).
+    pub from_time: Option<u64>,
+    /// Exclusive end, ms since the Unix epoch (default: the end of the current bucket).
+    pub to_time: Option<u64>,
+}
+
+/// Blocks and transactions committed in one bucket.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VolumeBucketView {
+    /// The bucket's start, ms since the Unix epoch.
+    pub start_ms: u64,
+    pub blocks: u64,
+    pub txs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VolumeView {
+    pub bucket: Bucket,
+    /// Every bucket of the range, oldest first, empty ones included.
+    pub buckets: Vec<VolumeBucketView>,
+}
+
+crate::wire_enum! {
+    /// An order of blocks by time.
+    pub enum Order {
+        /// Oldest first.
+        Asc = "asc",
+        /// Newest first.
+        Desc = "desc",
+    }
+}
+
+/// Blocks in a time range.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BlocksQuery {
+    /// Inclusive lower bound, milliseconds since the Unix epoch (default 0).
+    pub from_time: Option<u64>,
+    /// Exclusive upper bound, milliseconds since the Unix epoch (default: no bound).
+    pub to_time: Option<u64>,
+    /// At most this many blocks (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// `asc` (default: oldest first) or `desc` (newest first: with no range, the latest blocks).
+    #[param(inline)]
+    pub order: Option<Order>,
+    /// Include each block's transaction hashes (default true).
+    pub tx_hashes: Option<bool>,
+}
+
+/// A read at one height.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeightQuery {
+    /// Read the state after this block (default: the latest).
+    pub height: Option<u64>,
+}
+
+/// A bounded list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LimitQuery {
+    /// At most this many records (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}

@@ -1,0 +1,215 @@
+//! Hosts, and chains through the wizard: create, add nodes, invite organizations, start.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+crate::wire_enum! {
+    /// Where a host's nodes run.
+    pub enum HostKind {
+        /// Processes of the platform's machine (`consortia node`).
+        Local = "local",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateHostRequest {
+    pub org_id: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    pub kind: HostKind,
+    /// The IP address its nodes listen on (default 127.0.0.1).
+    pub address: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HostView {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub kind: HostKind,
+    pub address: String,
+}
+
+crate::wire_enum! {
+    /// The chain's consensus.
+    pub enum Consensus {
+        /// Tendermint: tolerates f Byzantine validators of 3f + 1 (at least 4 validators).
+        Bft = "bft",
+        /// Raft: tolerates crash faults of a minority (at least 3 validators).
+        Raft = "raft",
+        /// One validator: development only.
+        Solo = "solo",
+    }
+}
+
+crate::wire_enum! {
+    /// The chain's crypto suite.
+    pub enum CryptoSuite {
+        /// Ed25519 / secp256k1, SHA-256 / Keccak, AES-GCM.
+        Standard = "standard",
+        /// The Chinese national standards: SM2, SM3, SM4.
+        Sm = "sm",
+    }
+}
+
+/// Bounds of a chain's block parameters.
+pub const MAX_BLOCK_TXS: std::ops::RangeInclusive<i64> = 1..=100_000;
+pub const BLOCK_INTERVAL_MS: std::ops::RangeInclusive<i64> = 1..=10_000;
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateChainRequest {
+    pub consortium_id: String,
+    /// The member organization creating it (the caller must be its admin or operator).
+    pub org_id: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    pub consensus: Consensus,
+    /// Default `standard`.
+    pub suite: Option<CryptoSuite>,
+    /// Most transactions per block (default 2,000).
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub max_block_txs: Option<i64>,
+    /// How long a proposer waits to fill a block, in ms (default 20).
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub block_interval_ms: Option<i64>,
+}
+
+crate::wire_enum! {
+    /// What a node does in its chain.
+    pub enum NodeRole {
+        /// Votes in consensus.
+        Validator = "validator",
+        /// Follows the chain without voting.
+        Observer = "observer",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainNodeView {
+    pub id: String,
+    pub name: String,
+    pub org_id: String,
+    pub host_id: String,
+    pub role: NodeRole,
+    /// The node's REST API (its Ethereum JSON-RPC is at `/rpc`), once its port is known
+    /// (chosen when it was added, or picked at the start).
+    pub http_url: Option<String>,
+    /// Its peer-to-peer address, once its port is known.
+    pub p2p_address: Option<String>,
+}
+
+crate::wire_enum! {
+    /// Where a chain stands.
+    pub enum ChainStatus {
+        /// The wizard's steps 1 to 3: parameters, nodes and organizations may change.
+        Configuring = "configuring",
+        /// Step 4 runs (see `progress`).
+        Starting = "starting",
+        /// Block 1 is committed; the chain lives on without the platform.
+        Running = "running",
+    }
+}
+
+crate::wire_enum! {
+    /// The wizard's next step.
+    pub enum NextStep {
+        /// Add nodes until `problems` is empty.
+        AddNodes = "add_nodes",
+        /// Invite more organizations, or start.
+        InviteOrStart = "invite_or_start",
+        /// The chain is starting or running.
+        None = "none",
+    }
+}
+
+crate::wire_enum! {
+    /// A step of a chain's start.
+    pub enum StartStep {
+        /// Ports, keys, certificates, the genesis and configurations.
+        Preparing = "preparing",
+        /// Nodes handed to their hosts and started.
+        StartingNodes = "starting_nodes",
+        /// Waiting for every node to commit block 1.
+        FirstBlock = "first_block",
+    }
+}
+
+/// How far a start has come.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartProgress {
+    pub step: StartStep,
+    /// Nodes done in this step, of `total`.
+    pub done: usize,
+    pub total: usize,
+    pub started_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainView {
+    pub id: String,
+    pub consortium_id: String,
+    pub name: String,
+    /// The chain id every transaction carries (assigned at creation).
+    pub chain_id: i64,
+    pub consensus: Consensus,
+    pub suite: CryptoSuite,
+    pub max_block_txs: i64,
+    pub block_interval_ms: i64,
+    pub status: ChainStatus,
+    /// Participating organizations.
+    pub orgs: Vec<String>,
+    pub nodes: Vec<ChainNodeView>,
+    pub next_step: NextStep,
+    /// What still keeps it from starting.
+    pub problems: Vec<String>,
+    /// Why the last start failed.
+    pub failure: Option<String>,
+    /// While `starting`: how far the start has come.
+    pub progress: Option<StartProgress>,
+}
+
+impl ChainView {
+    /// Its node with this id or name.
+    pub fn node(&self, id_or_name: &str) -> Option<&ChainNodeView> {
+        self.nodes.iter().find(|n| n.id == id_or_name || n.name == id_or_name)
+    }
+
+    /// The REST URLs of its nodes that have an address.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().filter_map(|n| n.http_url.clone()).collect()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InviteOrgRequest {
+    /// A member organization of the chain's consortium.
+    pub org_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddNodeRequest {
+    /// The participating organization that owns the node.
+    pub org_id: String,
+    /// One of that organization's hosts.
+    pub host_id: String,
+    /// Default `node-<n>` (n: the chain's node count so far); letters, digits, `-` and `_`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub name: Option<String>,
+    /// Default `validator`.
+    pub role: Option<NodeRole>,
+    /// Port of its REST API and JSON-RPC (default: a free port picked at the start).
+    #[schema(minimum = 1, maximum = 65535)]
+    pub http_port: Option<u16>,
+    /// Port of its peer-to-peer listener (default: a free port picked at the start).
+    #[schema(minimum = 1, maximum = 65535)]
+    pub p2p_port: Option<u16>,
+}
+
+/// How to answer a start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// `false`: answer 202 at once and start in the background (follow `progress` and `status`
+    /// on `GET /v1/chains/{id}`). Default `true`: answer once block 1 is committed.
+    pub wait: Option<bool>,
+}

@@ -1,0 +1,135 @@
+//! Contracts of a chain: upload (checked against the stated code hash), deploy, call.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadRequest {
+    /// The organization that owns it (the caller needs `contract:create` there).
+    pub org_id: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// The contract's JSON ABI (an array, or a string holding one).
+    #[schema(value_type = Object)]
+    pub abi: Value,
+    /// Creation bytecode, hex (`0x` optional).
+    #[schema(pattern = "^(0x)?([0-9a-fA-F]{2})+$")]
+    pub bytecode: String,
+    /// Keccak-256 of the bytecode's bytes, hex: the upload is refused if it differs, so what
+    /// was reviewed is what gets deployed.
+    #[schema(pattern = "^(0x)?[0-9a-fA-F]{64}$")]
+    pub code_hash: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ParamView {
+    pub name: String,
+    /// Solidity type (`uint256`, `address`, `string[]`, `(uint256,bool)` …).
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FunctionView {
+    pub name: String,
+    /// `name(type,…)`: names one overload exactly.
+    pub signature: String,
+    pub inputs: Vec<ParamView>,
+    pub outputs: Vec<ParamView>,
+    /// `view` and `pure` functions are queried (no transaction); others send one.
+    pub read_only: bool,
+}
+
+crate::wire_enum! {
+    /// Where a contract stands.
+    pub enum ContractStatus {
+        Uploaded = "uploaded",
+        Deployed = "deployed",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractView {
+    pub id: String,
+    pub chain_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub code_hash: String,
+    pub bytecode_size: usize,
+    pub status: ContractStatus,
+    pub address: Option<String>,
+    pub deploy_tx: Option<String>,
+    pub constructor: Vec<ParamView>,
+    pub functions: Vec<FunctionView>,
+    #[schema(value_type = Object)]
+    pub abi: Value,
+    pub created_ms: i64,
+}
+
+crate::wire_enum! {
+    /// How a sent transaction ended.
+    pub enum TxResult {
+        Success = "success",
+        Reverted = "reverted",
+    }
+}
+
+/// What a sent transaction came to.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxOutcome {
+    pub tx_hash: String,
+    pub height: u64,
+    pub status: TxResult,
+    pub gas_used: u64,
+    /// Events the ABI knows, decoded.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct DeployRequest {
+    /// Constructor arguments, one string per parameter (`123`, `0xabc…`, `true`, `[1,2]`).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeployView {
+    pub contract: ContractView,
+    pub outcome: TxOutcome,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallRequest {
+    /// A function name, or its signature (`transfer(address,uint256)`) for an overload.
+    #[schema(min_length = 1)]
+    pub function: String,
+    /// One string per parameter.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Whose key signs a transaction (default: the contract's organization). Queries need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+}
+
+crate::wire_enum! {
+    /// How a call ran.
+    pub enum CallKind {
+        /// A view function: no transaction.
+        Query = "query",
+        /// A signed transaction.
+        Transaction = "transaction",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallView {
+    pub function: String,
+    pub kind: CallKind,
+    /// A query's decoded results.
+    #[schema(value_type = Option<Object>)]
+    pub outputs: Option<Value>,
+    /// A transaction's outcome.
+    pub outcome: Option<TxOutcome>,
+}

@@ -1,0 +1,17 @@
+//! The platform's REST API (`consortia platform`): requests and views, by area.
+
+pub mod chains;
+pub mod consortiums;
+pub mod contracts;
+pub mod identity;
+pub mod monitoring;
+pub mod nodes;
+pub mod orgs;
+
+pub use chains::*;
+pub use consortiums::*;
+pub use contracts::*;
+pub use identity::*;
+pub use monitoring::*;
+pub use nodes::*;
+pub use orgs::*;

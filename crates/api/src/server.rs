@@ -1,0 +1,174 @@
+//! The servers' side of the wire types (feature `server`): [`ApiError`] as an axum response,
+//! and extractors whose rejections answer with the same `{code, message}` body.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand_core::{OsRng, RngCore};
+use serde::de::DeserializeOwned;
+
+use crate::ErrorBody;
+
+/// An error with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A fresh id for a request whose failure is logged: `req_` and 8 random bytes in hex.
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().fold(String::from("req_"), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    })
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError { status, body: ErrorBody::new(code, message) }
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// A failure of the server itself. The detail goes to the log under a new request id;
+    /// the client gets the id, never the detail (which may name tables, paths or peers).
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let id = new_request_id();
+        tracing::error!(target: "api", request_id = %id, error = %detail, "internal error");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: ErrorBody {
+                code: "internal".into(),
+                message: format!(
+                    "internal error; the server's log has the detail under request id {id}"
+                ),
+                request_id: Some(id),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Reads a JSON body ourselves, so malformed or oversized bodies get our error shape
+/// (`malformed_body` 400, `body_too_large` 413) instead of axum's plain-text rejections.
+pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
+        } else {
+            ApiError::bad_request("malformed_body", e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
+}
+
+/// A JSON request body; anything else is refused with `malformed_body` (400) or
+/// `body_too_large` (413) in the API's error shape. The content type is not checked: clients
+/// that send JSON as `text/plain` (curl's default form) still work.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        json_body(Bytes::from_request(request, state).await).map(JsonBody)
+    }
+}
+
+/// A JSON request body that may also be empty, which reads as `T::default()`.
+#[derive(Debug)]
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Bytes::from_request(request, state).await {
+            Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(JsonOrEmpty(T::default())),
+            other => json_body(other).map(JsonOrEmpty),
+        }
+    }
+}
+
+/// Query parameters; malformed ones are refused with `bad_query` (400).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| QueryParams(q))
+            .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_keep_their_detail_out_of_the_answer() {
+        let e = ApiError::internal("relation \"users\" does not exist");
+        let id = e.body.request_id.clone().unwrap();
+        assert!(id.starts_with("req_") && id.len() == 20, "{id}");
+        assert_eq!(e.body.code, "internal");
+        assert!(!e.body.message.contains("users"), "{}", e.body.message);
+        assert!(e.body.message.contains(&id));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.request_id, Some(id));
+        assert_ne!(
+            ApiError::internal("x").body.request_id,
+            ApiError::internal("x").body.request_id
+        );
+    }
+
+    #[tokio::test]
+    async fn unavailable_answers_say_when_to_retry() {
+        let response =
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "pool_full", "full").into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn malformed_bodies_get_the_error_shape() {
+        let e = json_body::<serde_json::Value>(Ok(Bytes::from_static(b"{nope"))).unwrap_err();
+        assert_eq!((e.status, e.body.code.as_str()), (StatusCode::BAD_REQUEST, "malformed_body"));
+    }
+}

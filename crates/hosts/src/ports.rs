@@ -1,0 +1,105 @@
+//! Ports for nodes of this machine: a chosen port is checked to be free; others are picked at
+//! random from [`RANGE`], just below Linux's ephemeral range (32768–60999) so that a node's
+//! port is not one an outgoing connection may hold when the node restarts (and above the
+//! 10000–30199 the test harnesses give `consortia net up`). A port handed out stays
+//! reserved in this process for [`HOLD`], so two starts at once (or two hosts of one address)
+//! never get the same one; the node binds it soon after.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand_core::{OsRng, RngCore};
+
+use crate::HostError;
+
+/// Where picked ports come from.
+pub(crate) const RANGE: std::ops::Range<u16> = 30_200..32_700;
+/// How long a port handed out is not handed out again.
+const HOLD: Duration = Duration::from_secs(120);
+/// How many random ports are tried for one pick.
+const TRIES: usize = 200;
+
+static HANDED_OUT: Mutex<Option<HashMap<(IpAddr, u16), Instant>>> = Mutex::new(None);
+
+/// Chosen ports checked, the others picked; all bound together while choosing, so none is
+/// given twice.
+pub(crate) fn assign(
+    address: IpAddr,
+    wanted: &[[Option<u16>; 2]],
+) -> Result<Vec<[u16; 2]>, HostError> {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed = handed.get_or_insert_with(HashMap::new);
+    handed.retain(|_, at| at.elapsed() < HOLD);
+    let mut held = Vec::with_capacity(wanted.len() * 2);
+    let mut out = Vec::with_capacity(wanted.len());
+    for pair in wanted {
+        let mut ports = [0; 2];
+        for (slot, chosen) in ports.iter_mut().zip(pair) {
+            let (port, listener) = match chosen {
+                Some(port) => {
+                    let listener = TcpListener::bind((address, *port)).map_err(|e| {
+                        HostError::PortInUse { address, port: *port, detail: e.to_string() }
+                    })?;
+                    (*port, listener)
+                }
+                None => pick(address, handed)?,
+            };
+            handed.insert((address, port), Instant::now());
+            held.push(listener);
+            *slot = port;
+        }
+        out.push(ports);
+    }
+    Ok(out)
+}
+
+fn pick(
+    address: IpAddr,
+    handed: &HashMap<(IpAddr, u16), Instant>,
+) -> Result<(u16, TcpListener), HostError> {
+    let span = u32::from(RANGE.end - RANGE.start);
+    let mut last = String::from("every port tried is taken");
+    for _ in 0..TRIES {
+        let port = RANGE.start + (OsRng.next_u32() % span) as u16;
+        if handed.contains_key(&(address, port)) {
+            continue;
+        }
+        match TcpListener::bind((address, port)) {
+            Ok(listener) => return Ok((port, listener)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(HostError::NoFreePorts { address, detail: last })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn picked_ports_are_distinct_in_range_and_never_handed_out_twice() {
+        let first = assign(LOOPBACK, &[[None, None]; 8]).unwrap();
+        let second = assign(LOOPBACK, &[[None, None]; 8]).unwrap();
+        let all: Vec<u16> = first.iter().chain(&second).flatten().copied().collect();
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len(), "{all:?}");
+        assert!(all.iter().all(|p| RANGE.contains(p)), "{all:?}");
+    }
+
+    #[test]
+    fn a_chosen_port_is_kept_and_one_held_elsewhere_is_refused() {
+        let holder = TcpListener::bind((LOOPBACK, 0)).unwrap();
+        let busy = holder.local_addr().unwrap().port();
+        let free = TcpListener::bind((LOOPBACK, 0)).unwrap().local_addr().unwrap().port();
+        let got = assign(LOOPBACK, &[[Some(free), None]]).unwrap();
+        assert_eq!(got[0][0], free);
+        let err = assign(LOOPBACK, &[[Some(busy), None]]).unwrap_err();
+        assert!(matches!(err, HostError::PortInUse { port, .. } if port == busy), "{err}");
+        assert!(err.to_string().contains(&busy.to_string()));
+    }
+}

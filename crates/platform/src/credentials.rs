@@ -1,0 +1,165 @@
+//! Credentials, without storage: passwords (argon2id), short-lived access tokens, and the
+//! random secrets of refresh tokens and API keys (stored only as hashes).
+//!
+//! Access tokens are `at1.<user id>.<expiry ms>.<HMAC-SHA256>` under a key kept in the data
+//! directory (`platform.key`): checked without a database read of the token, valid for
+//! [`ACCESS_TTL_S`]. Refresh tokens and API keys are random secrets stored only as SHA-256
+//! hashes; a refresh token is single-use (each refresh returns a new pair).
+
+use std::path::Path;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::error::OpenError;
+
+/// Lifetime of an access token, in seconds.
+pub const ACCESS_TTL_S: i64 = 15 * 60;
+/// Lifetime of a refresh token, in seconds.
+pub const REFRESH_TTL_S: i64 = 30 * 24 * 3600;
+
+/// The key access tokens are signed with.
+pub struct TokenKey([u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+impl TokenKey {
+    /// Reads the key from `path`, creating it (mode 0600) on first start.
+    pub fn load_or_create(path: &Path) -> Result<TokenKey, OpenError> {
+        let io = |e: std::io::Error| OpenError(format!("{}: {e}", path.display()));
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    OpenError(format!(
+                        "{} must hold 32 bytes; delete it to make a new key (signing everyone out)",
+                        path.display()
+                    ))
+                })?;
+                Ok(TokenKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = TokenKey::random();
+                write_private(path, &key.0).map_err(io)?;
+                Ok(key)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    pub fn random() -> TokenKey {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        TokenKey(key)
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes keys of any length.
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// An access token for `user_id`, valid for `ttl_s` seconds from `now`.
+    pub fn issue(&self, user_id: &str, now: i64, ttl_s: i64) -> String {
+        let body = format!("at1.{user_id}.{}", now + ttl_s * 1000);
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The user an access token names, if it is genuine and not expired at `now`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<String, &'static str> {
+        let (body, tag) = token.rsplit_once('.').ok_or("malformed token")?;
+        let mut parts = body.split('.');
+        let (Some("at1"), Some(user), Some(expiry), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("malformed token");
+        };
+        let tag = B64.decode(tag).map_err(|_| "malformed token")?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&tag).map_err(|_| "token signature does not verify")?;
+        let expiry: i64 = expiry.parse().map_err(|_| "malformed token")?;
+        if expiry <= now {
+            return Err("token expired; refresh it at POST /v1/auth/refresh or log in again");
+        }
+        Ok(user.to_owned())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// An argon2id hash (PHC string) of a password.
+pub fn hash_password(password: &str) -> Result<String, OpenError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| OpenError(format!("password hashing: {e}")))
+}
+
+pub(crate) fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A random secret, URL-safe.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    B64.encode(bytes)
+}
+
+/// How secrets are stored: SHA-256, hex.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_verify_expire_and_refuse_forgeries() {
+        let key = TokenKey::random();
+        let token = key.issue("usr_1", 1_000, 60);
+        assert_eq!(key.verify(&token, 2_000).unwrap(), "usr_1");
+        assert!(key.verify(&token, 61_000).unwrap_err().contains("expired"));
+        // Another key, another user, a changed expiry, garbage.
+        assert!(TokenKey::random().verify(&token, 2_000).is_err());
+        let forged = token.replace("usr_1", "usr_2");
+        assert!(key.verify(&forged, 2_000).unwrap_err().contains("signature"));
+        let (body, tag) = token.rsplit_once('.').unwrap();
+        let later = body.replace("61000", "99999999");
+        assert!(key.verify(&format!("{later}.{tag}"), 2_000).is_err());
+        for junk in ["", "at1", "at1.a.b", "a.b.c.d.e", "at1.u.1.!!!"] {
+            assert!(key.verify(junk, 0).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn passwords_hash_with_salt_and_verify() {
+        let a = hash_password("correct horse").unwrap();
+        let b = hash_password("correct horse").unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("$argon2id$"));
+        assert!(password_matches("correct horse", &a));
+        assert!(!password_matches("wrong", &a));
+        assert!(!password_matches("correct horse", "not a hash"));
+    }
+}

@@ -1,0 +1,137 @@
+//! `/v1/chains*`: the chain wizard (create, add and remove nodes, invite organizations, start)
+//! and chains' views.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use consortia_api::ErrorBody;
+use consortia_api::platform::{
+    AddNodeRequest, ChainView, CreateChainRequest, InviteOrgRequest, StartQuery,
+};
+use consortia_api::server::{ApiResult, JsonBody, QueryParams};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Ctx;
+use crate::Platform;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_chain, list_chains))
+        .routes(routes!(show_chain))
+        .routes(routes!(invite_org))
+        .routes(routes!(add_node))
+        .routes(routes!(remove_node))
+        .routes(routes!(start_chain))
+}
+
+/// Step 1: create a chain in a consortium (the chain id is assigned at once)
+#[utoipa::path(post, path = "/v1/chains", tag = "chains",
+    request_body = CreateChainRequest,
+    responses(
+        (status = 201, body = ChainView),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 403, description = "The organization is not a member, or the caller may not", body = ErrorBody),
+        (status = 404, description = "Unknown consortium or organization", body = ErrorBody),
+        (status = 409, description = "Name taken in the consortium", body = ErrorBody),
+    ))]
+async fn create_chain(
+    Ctx { platform, caller }: Ctx,
+    JsonBody(req): JsonBody<CreateChainRequest>,
+) -> ApiResult<(StatusCode, Json<ChainView>)> {
+    Ok((StatusCode::CREATED, Json(platform.create_chain(&caller, &req).await?)))
+}
+
+/// Chains the caller's organizations take part in (all for a platform administrator)
+#[utoipa::path(get, path = "/v1/chains", tag = "chains", responses((status = 200, body = Vec<ChainView>)))]
+async fn list_chains(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ChainView>>> {
+    Ok(Json(platform.chains(&caller).await?))
+}
+
+/// A chain: parameters, organizations, nodes, the wizard's next step and open problems
+#[utoipa::path(get, path = "/v1/chains/{id}", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show_chain(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChainView>> {
+    Ok(Json(platform.chain(&caller, &id).await?))
+}
+
+/// Step 3: invite a member organization of the consortium (it brings its own nodes)
+#[utoipa::path(post, path = "/v1/chains/{id}/orgs", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    request_body = InviteOrgRequest,
+    responses(
+        (status = 200, body = ChainView),
+        (status = 403, description = "Not a member of the consortium, or the caller may not", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already taking part, or the chain is past configuration", body = ErrorBody),
+    ))]
+async fn invite_org(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<InviteOrgRequest>,
+) -> ApiResult<Json<ChainView>> {
+    Ok(Json(platform.invite_org(&caller, &id, &req.org_id).await?))
+}
+
+/// Step 2: add a node of a participating organization on one of its hosts
+#[utoipa::path(post, path = "/v1/chains/{id}/nodes", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    request_body = AddNodeRequest,
+    responses(
+        (status = 201, body = ChainView),
+        (status = 400, description = "Bad name or port, or a host of another organization", body = ErrorBody),
+        (status = 403, description = "The organization does not take part, or the caller may not", body = ErrorBody),
+        (status = 404, description = "Unknown chain or host", body = ErrorBody),
+        (status = 409, description = "Name or port taken, or the chain is past configuration", body = ErrorBody),
+    ))]
+async fn add_node(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<AddNodeRequest>,
+) -> ApiResult<(StatusCode, Json<ChainView>)> {
+    Ok((StatusCode::CREATED, Json(platform.add_node(&caller, &id, &req).await?)))
+}
+
+/// Remove a node from a chain that has not started (the wizard's step 2, undone)
+#[utoipa::path(delete, path = "/v1/chains/{id}/nodes/{node}", tag = "chains",
+    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
+    responses(
+        (status = 200, body = ChainView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has started", body = ErrorBody),
+    ))]
+async fn remove_node(
+    Ctx { platform, caller }: Ctx,
+    Path((id, node)): Path<(String, String)>,
+) -> ApiResult<Json<ChainView>> {
+    Ok(Json(platform.remove_node(&caller, &id, &node).await?))
+}
+
+/// Step 4: start the chain (genesis, certificates, configurations; nodes started through their
+/// hosts; by default answers once block 1 is committed, with `wait=false` at once)
+#[utoipa::path(post, path = "/v1/chains/{id}/start", tag = "chains",
+    params(("id" = String, Path, description = "Chain id"), StartQuery),
+    responses(
+        (status = 200, description = "Running: block 1 is committed", body = ChainView),
+        (status = 202, description = "`wait=false`: starting; `progress` tells how far it is", body = ChainView),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not ready (see `problems`) or already started", body = ErrorBody),
+        (status = 502, description = "The nodes did not commit a first block; see `failure` and the node logs", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
+    ))]
+async fn start_chain(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<StartQuery>,
+) -> ApiResult<(StatusCode, Json<ChainView>)> {
+    let wait = query.wait != Some(false);
+    let view = platform.start_chain(&caller, &id, wait).await?;
+    Ok((if wait { StatusCode::OK } else { StatusCode::ACCEPTED }, Json(view)))
+}

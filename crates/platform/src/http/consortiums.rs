@@ -1,0 +1,229 @@
+//! `/v1/consortiums*`, `/v1/invitations*`: consortiums, invitations, join requests and votes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use consortia_api::ErrorBody;
+use consortia_api::platform::{
+    ConsortiumView, CreateConsortiumRequest, Decision, InvitationStatus, InvitationView,
+    InviteRequest, JoinRequest, JoinRequestView, VoteRequest,
+};
+use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Ctx;
+use crate::Platform;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show))
+        .routes(routes!(invite))
+        .routes(routes!(my_invitations))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+        .routes(routes!(request_join, list_requests))
+        .routes(routes!(vote))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+}
+
+/// Create a consortium led by one of the caller's organizations
+#[utoipa::path(post, path = "/v1/consortiums", tag = "consortiums",
+    request_body = CreateConsortiumRequest,
+    responses(
+        (status = 201, body = ConsortiumView),
+        (status = 400, description = "Bad name", body = ErrorBody),
+        (status = 403, description = "Not an admin of the organization", body = ErrorBody),
+        (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody),
+    ))]
+async fn create(
+    Ctx { platform, caller }: Ctx,
+    JsonBody(req): JsonBody<CreateConsortiumRequest>,
+) -> ApiResult<(StatusCode, Json<ConsortiumView>)> {
+    Ok((StatusCode::CREATED, Json(platform.create_consortium(&caller, &req).await?)))
+}
+
+/// Consortiums the caller's organizations belong to (all for a platform administrator)
+#[utoipa::path(get, path = "/v1/consortiums", tag = "consortiums",
+    responses((status = 200, body = Vec<ConsortiumView>)))]
+async fn list(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ConsortiumView>>> {
+    Ok(Json(platform.consortiums(&caller).await?))
+}
+
+/// A consortium, its members and their certificates (members and invitees may read it)
+#[utoipa::path(get, path = "/v1/consortiums/{id}", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    responses((status = 200, body = ConsortiumView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConsortiumView>> {
+    Ok(Json(platform.consortium(&caller, &id).await?))
+}
+
+/// Invite a user into the consortium
+#[utoipa::path(post, path = "/v1/consortiums/{id}/invitations", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    request_body = InviteRequest,
+    responses(
+        (status = 201, body = InvitationView),
+        (status = 400, description = "You are in several member organizations: name one", body = ErrorBody),
+        (status = 403, description = "Not an admin of a member organization", body = ErrorBody),
+        (status = 404, description = "Unknown consortium or user", body = ErrorBody),
+        (status = 409, description = "Already invited and pending", body = ErrorBody),
+    ))]
+async fn invite(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<InviteRequest>,
+) -> ApiResult<(StatusCode, Json<InvitationView>)> {
+    Ok((StatusCode::CREATED, Json(platform.invite(&caller, &id, &req).await?)))
+}
+
+/// Invitations addressed to the caller
+#[utoipa::path(get, path = "/v1/invitations", tag = "consortiums",
+    responses((status = 200, body = Vec<InvitationView>)))]
+async fn my_invitations(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<InvitationView>>> {
+    Ok(Json(platform.my_invitations(&caller).await?))
+}
+
+/// Accept an invitation (then request to join with one of your organizations)
+#[utoipa::path(post, path = "/v1/invitations/{id}/accept", tag = "consortiums",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 200, body = InvitationView),
+        (status = 403, description = "Addressed to another user", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already answered", body = ErrorBody),
+    ))]
+async fn accept(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationView>> {
+    Ok(Json(platform.answer_invitation(&caller, &id, InvitationStatus::Accepted).await?))
+}
+
+/// Decline an invitation
+#[utoipa::path(post, path = "/v1/invitations/{id}/decline", tag = "consortiums",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 200, body = InvitationView),
+        (status = 403, description = "Addressed to another user", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already answered", body = ErrorBody),
+    ))]
+async fn decline(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationView>> {
+    Ok(Json(platform.answer_invitation(&caller, &id, InvitationStatus::Declined).await?))
+}
+
+/// Request to join with one of your organizations (needs your accepted invitation)
+#[utoipa::path(post, path = "/v1/consortiums/{id}/join-requests", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    request_body = JoinRequest,
+    responses(
+        (status = 201, body = JoinRequestView),
+        (status = 400, description = "The invitation is not yours, not for this consortium, or not accepted", body = ErrorBody),
+        (status = 403, description = "Not an admin of the organization", body = ErrorBody),
+        (status = 404, description = "Unknown consortium, organization or invitation", body = ErrorBody),
+        (status = 409, description = "Already a member, already requested, or you take part through another organization", body = ErrorBody),
+    ))]
+async fn request_join(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<JoinRequest>,
+) -> ApiResult<(StatusCode, Json<JoinRequestView>)> {
+    Ok((StatusCode::CREATED, Json(platform.request_join(&caller, &id, &req).await?)))
+}
+
+/// Join requests of a consortium (for its members)
+#[utoipa::path(get, path = "/v1/consortiums/{id}/join-requests", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    responses((status = 200, body = Vec<JoinRequestView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_requests(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<JoinRequestView>>> {
+    Ok(Json(platform.join_requests(&caller, &id).await?))
+}
+
+/// Vote on a join request on behalf of your member organization
+///
+/// Votes on one request are counted one at a time; the vote that meets the consortium's
+/// approval policy decides the request (an approved organization becomes a member with its
+/// CA certificate), and later votes are refused.
+#[utoipa::path(post, path = "/v1/consortiums/{id}/join-requests/{request}/votes", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id"), ("request" = String, Path, description = "Join request id")),
+    request_body = VoteRequest,
+    responses(
+        (status = 200, description = "The request, decided if the policy is met", body = JoinRequestView),
+        (status = 400, description = "You are in several member organizations: name one", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Already decided, or your organization already voted", body = ErrorBody),
+    ))]
+async fn vote(
+    Ctx { platform, caller }: Ctx,
+    Path((id, request)): Path<(String, String)>,
+    JsonBody(req): JsonBody<VoteRequest>,
+) -> ApiResult<Json<JoinRequestView>> {
+    Ok(Json(platform.vote(&caller, &id, &request, &req).await?))
+}
+
+/// The body of the older approve and reject calls: the voting organization, if you are in
+/// several (may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+struct OnBehalfOf {
+    org_id: Option<String>,
+}
+
+async fn vote_as(
+    ctx: Ctx,
+    id: String,
+    request: String,
+    body: OnBehalfOf,
+    decision: Decision,
+) -> ApiResult<Json<JoinRequestView>> {
+    let vote = VoteRequest { decision, org_id: body.org_id };
+    Ok(Json(ctx.platform.vote(&ctx.caller, &id, &request, &vote).await?))
+}
+
+/// Approve a join request (same as a vote with `decision: approve`)
+#[utoipa::path(post, path = "/v1/consortiums/{id}/join-requests/{request}/approve", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id"), ("request" = String, Path, description = "Join request id")),
+    request_body(content = OnBehalfOf, description = "The voting organization, if you are in several"),
+    responses(
+        (status = 200, description = "The request, decided if the policy is met", body = JoinRequestView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn approve(
+    ctx: Ctx,
+    Path((id, request)): Path<(String, String)>,
+    JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,
+) -> ApiResult<Json<JoinRequestView>> {
+    vote_as(ctx, id, request, body, Decision::Approve).await
+}
+
+/// Reject a join request (same as a vote with `decision: reject`)
+#[utoipa::path(post, path = "/v1/consortiums/{id}/join-requests/{request}/reject", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id"), ("request" = String, Path, description = "Join request id")),
+    request_body(content = OnBehalfOf, description = "The voting organization, if you are in several"),
+    responses(
+        (status = 200, description = "The request, decided if the policy is met", body = JoinRequestView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn reject(
+    ctx: Ctx,
+    Path((id, request)): Path<(String, String)>,
+    JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,
+) -> ApiResult<Json<JoinRequestView>> {
+    vote_as(ctx, id, request, body, Decision::Reject).await
+}

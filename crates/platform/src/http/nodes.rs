@@ -1,0 +1,107 @@
+//! `/v1/chains/{id}/nodes*`: a running chain's nodes, their logs, stop / start / restart.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use consortia_api::ErrorBody;
+use consortia_api::platform::{LogQuery, NodeStatusView};
+use consortia_api::server::{ApiResult, QueryParams};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Ctx;
+use crate::Platform;
+use crate::service::nodes::NodeAction;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(logs))
+        .routes(routes!(stop))
+        .routes(routes!(start))
+        .routes(routes!(restart))
+}
+
+/// The nodes of a chain with their status, polled from each node
+#[utoipa::path(get, path = "/v1/chains/{id}/nodes", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id")),
+    responses((status = 200, body = Vec<NodeStatusView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<NodeStatusView>>> {
+    Ok(Json(platform.nodes(&caller, &id).await?))
+}
+
+/// The last lines of a node's log
+#[utoipa::path(get, path = "/v1/chains/{id}/nodes/{node}/logs", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name"), LogQuery),
+    responses(
+        (status = 200, body = Vec<String>),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+        (status = 502, description = "The host failed", body = ErrorBody),
+    ))]
+async fn logs(
+    Ctx { platform, caller }: Ctx,
+    Path((id, node)): Path<(String, String)>,
+    QueryParams(q): QueryParams<LogQuery>,
+) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(platform.node_logs(&caller, &id, &node, q.lines.unwrap_or(100)).await?))
+}
+
+async fn control(
+    ctx: Ctx,
+    id: String,
+    node: String,
+    action: NodeAction,
+) -> ApiResult<Json<NodeStatusView>> {
+    Ok(Json(ctx.platform.control_node(&ctx.caller, &id, &node, action).await?))
+}
+
+/// Stop a node (its data stays)
+#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/stop", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
+    responses(
+        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+        (status = 502, description = "The host failed", body = ErrorBody),
+    ))]
+async fn stop(
+    ctx: Ctx,
+    Path((id, node)): Path<(String, String)>,
+) -> ApiResult<Json<NodeStatusView>> {
+    control(ctx, id, node, NodeAction::Stop).await
+}
+
+/// Start a stopped node
+#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/start", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
+    responses(
+        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+        (status = 502, description = "The host failed", body = ErrorBody),
+    ))]
+async fn start(
+    ctx: Ctx,
+    Path((id, node)): Path<(String, String)>,
+) -> ApiResult<Json<NodeStatusView>> {
+    control(ctx, id, node, NodeAction::Start).await
+}
+
+/// Restart a node
+#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/restart", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
+    responses(
+        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+        (status = 502, description = "The host failed", body = ErrorBody),
+    ))]
+async fn restart(
+    ctx: Ctx,
+    Path((id, node)): Path<(String, String)>,
+) -> ApiResult<Json<NodeStatusView>> {
+    control(ctx, id, node, NodeAction::Restart).await
+}

@@ -1,0 +1,244 @@
+//! The provisioning plan: everything a chain's nodes need to run, made in memory and nowhere
+//! else. For each node: an Ed25519 node key with a TLS certificate from its issuer (its
+//! organization's CA, which chains up to the consortium CA; or the consortium CA itself), a
+//! consensus key for a validator (SM2 on `sm` chains, else Ed25519), and its `node.toml`;
+//! for the chain: the genesis listing every validator and node key. The result is one
+//! [`NodeSpec`] per node, which a host driver creates.
+//!
+//! The platform's start and `consortia net up` both provision through [`plan`], so a node
+//! made either way is the same node. Ports are an input: the hosts choose them.
+
+use std::net::SocketAddr;
+
+use consortia_crypto::pki::Ca;
+use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
+use consortia_hosts::NodeSpec;
+use consortia_types::config::{DEFAULT_MEMPOOL_MAX_TXS, NodeFile, P2pFile};
+use consortia_types::{ChainParams, Genesis, GenesisAccount, NodeIdentity, TypesError, Validator};
+
+/// What keeps a plan from being made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("certificate: {0}")]
+    Certificate(#[from] CryptoError),
+    #[error(transparent)]
+    Genesis(#[from] TypesError),
+    #[error("encoding {file}: {detail}")]
+    Encoding { file: &'static str, detail: String },
+}
+
+/// One node to provision.
+#[derive(Debug)]
+pub struct NodePlan<'a> {
+    /// Its name in the chain (genesis, certificates, logs).
+    pub name: String,
+    /// Its name on its host: unique there.
+    pub spec_name: String,
+    pub validator: bool,
+    /// Who issues its TLS certificate.
+    pub issuer: &'a Ca,
+    /// Its REST API and JSON-RPC.
+    pub http: SocketAddr,
+    /// Its peer-to-peer listener (the other nodes dial it there).
+    pub p2p: SocketAddr,
+}
+
+/// A chain to provision.
+#[derive(Debug)]
+pub struct ChainPlan<'a> {
+    pub chain_id: u64,
+    pub chain_name: String,
+    pub suite: Suite,
+    pub params: ChainParams,
+    /// Accounts funded at genesis.
+    pub accounts: Vec<GenesisAccount>,
+    pub time_ms: u64,
+    /// The consortium CA's certificate: every node trusts it.
+    pub ca_cert_pem: String,
+    pub nodes: Vec<NodePlan<'a>>,
+}
+
+/// The plan: the genesis and each node's spec, in the order of [`ChainPlan::nodes`].
+#[derive(Debug)]
+pub struct Plan {
+    pub genesis: Genesis,
+    pub specs: Vec<NodeSpec>,
+}
+
+/// The files of a node's directory.
+pub const NODE_CONFIG: &str = "node.toml";
+pub const GENESIS: &str = "genesis.json";
+pub const CA_CERT: &str = "ca.crt";
+pub const NODE_CERT: &str = "node.crt";
+pub const NODE_KEY: &str = "node.key";
+pub const VALIDATOR_KEY: &str = "validator.pem";
+
+/// Keys, certificates, genesis and configuration for every node of `chain`.
+pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
+    let scheme = if chain.suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
+    let mut validators = vec![];
+    let mut identities = vec![];
+    let mut keys = vec![];
+    for node in &chain.nodes {
+        let node_key = PrivateKey::generate(Scheme::Ed25519);
+        let cert = node.issuer.issue(&node.name, &node_key)?;
+        // Issued by an organization's CA: followed by that CA's certificate, the chain up to
+        // the consortium CA the peers trust.
+        let cert_chain = if node.issuer.cert_pem() == chain.ca_cert_pem {
+            cert
+        } else {
+            format!("{cert}{}", node.issuer.cert_pem())
+        };
+        identities.push(NodeIdentity { name: node.name.clone(), key: node_key.public_key() });
+        let validator_key = node.validator.then(|| PrivateKey::generate(scheme));
+        if let Some(k) = &validator_key {
+            validators.push(Validator {
+                name: node.name.clone(),
+                public_key: k.public_key(),
+                power: 1,
+            });
+        }
+        keys.push((node_key, cert_chain, validator_key));
+    }
+    let genesis = Genesis {
+        chain_id: chain.chain_id,
+        chain_name: chain.chain_name.clone(),
+        suite: chain.suite,
+        time_ms: chain.time_ms,
+        validators,
+        accounts: chain.accounts.clone(),
+        params: chain.params.clone(),
+        nodes: identities,
+    };
+    genesis.validate()?;
+    let genesis_json = serde_json::to_vec_pretty(&genesis)
+        .map_err(|e| PlanError::Encoding { file: GENESIS, detail: e.to_string() })?;
+    let specs = chain
+        .nodes
+        .iter()
+        .zip(keys)
+        .map(|(node, (node_key, cert_chain, validator_key))| {
+            let file = NodeFile {
+                name: node.name.clone(),
+                data_dir: "data".into(),
+                genesis: GENESIS.into(),
+                validator_key: validator_key.as_ref().map(|_| VALIDATOR_KEY.into()),
+                http: node.http,
+                p2p: P2pFile {
+                    listen: node.p2p,
+                    peers: chain
+                        .nodes
+                        .iter()
+                        .filter(|other| other.name != node.name)
+                        .map(|other| other.p2p.to_string())
+                        .collect(),
+                    ca: CA_CERT.into(),
+                    cert: NODE_CERT.into(),
+                    key: NODE_KEY.into(),
+                },
+                mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
+            };
+            let config = toml::to_string_pretty(&file)
+                .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
+            let mut files = vec![
+                (NODE_CONFIG.to_owned(), config.into_bytes()),
+                (GENESIS.to_owned(), genesis_json.clone()),
+                (CA_CERT.to_owned(), chain.ca_cert_pem.clone().into_bytes()),
+                (NODE_CERT.to_owned(), cert_chain.into_bytes()),
+                (NODE_KEY.to_owned(), node_key.to_pkcs8_pem().into_bytes()),
+            ];
+            if let Some(k) = validator_key {
+                files.push((VALIDATOR_KEY.to_owned(), k.to_pkcs8_pem().into_bytes()));
+            }
+            Ok(NodeSpec {
+                name: node.spec_name.clone(),
+                args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
+                // Fewer malloc arenas, less resident memory (docs/architecture.md).
+                env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+                files,
+            })
+        })
+        .collect::<Result<_, PlanError>>()?;
+    Ok(Plan { genesis, specs })
+}
+
+#[cfg(test)]
+mod tests {
+    use consortia_types::ConsensusKind;
+
+    use super::*;
+
+    fn node<'a>(i: u16, validator: bool, issuer: &'a Ca) -> NodePlan<'a> {
+        NodePlan {
+            name: format!("node-{i}"),
+            spec_name: format!("c-node-{i}"),
+            validator,
+            issuer,
+            http: ([127, 0, 0, 1], 9000 + i).into(),
+            p2p: ([127, 0, 0, 1], 9100 + i).into(),
+        }
+    }
+
+    fn file<'s>(spec: &'s NodeSpec, name: &str) -> &'s [u8] {
+        &spec.files.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[test]
+    fn every_node_gets_its_keys_certificate_chain_and_config() {
+        let root = Ca::generate("Trade").unwrap();
+        let org = root.issue_member("Trade", "Bank").unwrap();
+        let nodes = vec![node(0, true, &org), node(1, true, &root), node(2, false, &org)];
+        let chain = ChainPlan {
+            chain_id: 4242,
+            chain_name: "trade".into(),
+            suite: Suite::Sm,
+            params: ChainParams { consensus: ConsensusKind::Raft, ..ChainParams::default() },
+            accounts: vec![],
+            time_ms: 1,
+            ca_cert_pem: root.cert_pem().to_owned(),
+            nodes,
+        };
+        let plan = plan(&chain).unwrap();
+        assert_eq!(plan.genesis.validators.len(), 2);
+        assert_eq!(plan.genesis.nodes.len(), 3);
+        assert!(plan.genesis.validators.iter().all(|v| v.public_key.scheme() == Scheme::Sm2));
+        assert_eq!(
+            plan.specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["c-node-0", "c-node-1", "c-node-2"]
+        );
+        let config: NodeFile =
+            toml::from_str(std::str::from_utf8(file(&plan.specs[0], NODE_CONFIG)).unwrap())
+                .unwrap();
+        assert_eq!(config.p2p.peers, ["127.0.0.1:9101", "127.0.0.1:9102"]);
+        assert_eq!(config.http, ([127, 0, 0, 1], 9000).into());
+        assert!(config.validator_key.is_some());
+        // An organization's node presents its certificate followed by the organization CA's;
+        // one issued by the root presents its own only.
+        let count = |spec: &NodeSpec| {
+            std::str::from_utf8(file(spec, NODE_CERT)).unwrap().matches("BEGIN CERTIFICATE").count()
+        };
+        assert_eq!((count(&plan.specs[0]), count(&plan.specs[1])), (2, 1));
+        assert!(
+            plan.specs[2].files.iter().all(|(n, _)| n != VALIDATOR_KEY),
+            "an observer has no consensus key"
+        );
+        let genesis: Genesis = serde_json::from_slice(file(&plan.specs[2], GENESIS)).unwrap();
+        assert_eq!(genesis.hash(), plan.genesis.hash());
+    }
+
+    #[test]
+    fn a_chain_without_validators_is_refused() {
+        let root = Ca::generate("Trade").unwrap();
+        let chain = ChainPlan {
+            chain_id: 1,
+            chain_name: "x".into(),
+            suite: Suite::Standard,
+            params: ChainParams::default(),
+            accounts: vec![],
+            time_ms: 1,
+            ca_cert_pem: root.cert_pem().to_owned(),
+            nodes: vec![node(0, false, &root)],
+        };
+        assert!(matches!(plan(&chain), Err(PlanError::Genesis(_))));
+    }
+}

@@ -1,0 +1,32 @@
+//! The service layer: the platform's domain operations, as methods of [`crate::Platform`],
+//! by area. They authorize the caller (the decision needs what they load: the organization
+//! that owns a node, the organizations of a chain), apply the domain's rules, and speak
+//! [`crate::Error`]. SQL is the store's; HTTP is the handlers'.
+//!
+//! The areas build on each other in this order, and call only earlier ones:
+//! `identity` → `orgs` (which also reads roles and policies for every authorization) →
+//! `consortiums` → `hosts` → `chains` → `nodes` → `start` → `contracts` (with the pure
+//! `abi`) → `explorer` → `monitoring`.
+
+pub(crate) mod abi;
+pub mod chains;
+pub mod consortiums;
+pub mod contracts;
+pub mod explorer;
+pub mod hosts;
+pub mod identity;
+pub mod monitoring;
+pub mod nodes;
+pub mod orgs;
+pub mod start;
+
+use crate::error::{Error, Result};
+
+/// The trimmed name, unless it is empty or over 64 characters (400 `bad_name`).
+pub(crate) fn check_name<'a>(kind: &str, name: &'a str) -> Result<&'a str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(Error::invalid("bad_name", format!("{kind} names are 1 to 64 characters")));
+    }
+    Ok(name)
+}

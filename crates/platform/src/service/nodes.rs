@@ -1,0 +1,223 @@
+//! A chain's nodes once it runs: status (the host's view, and the node's own: height, peers,
+//! last block time), the log tail, and stop / start / restart, each authorized against the
+//! organization that owns the node. Each node has a desired state, recorded before acting,
+//! which the platform restores when it starts (a reboot, `consortia down`).
+
+use std::time::Duration;
+
+use consortia_api::node::StatusView;
+use consortia_api::platform::{
+    ChainNodeView, ChainStatus, ChainView, NodeHealth, NodeStatusView, ProcessState,
+};
+use consortia_api::{ClientError, ClientResult, NodeClient};
+use consortia_hosts::NodeStatus;
+
+use super::chains::spec_name;
+use super::hosts::host_error;
+use super::identity::Caller;
+use crate::error::{Error, Result};
+use crate::store::chains as store;
+use crate::{OpenError, Platform};
+
+/// What can be done to a running node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeAction {
+    Stop,
+    Start,
+    Restart,
+}
+
+impl NodeAction {
+    fn verb(self) -> &'static str {
+        match self {
+            NodeAction::Stop => "stop",
+            NodeAction::Start => "start",
+            NodeAction::Restart => "restart",
+        }
+    }
+}
+
+impl Platform {
+    /// A client of a node for status polls (1 s timeout).
+    pub(crate) fn status_client(&self, url: &str) -> NodeClient {
+        NodeClient::with_client(url, self.status_http.clone())
+    }
+
+    /// A client of a node for reads and calls made on a user's behalf (10 s timeout).
+    pub(crate) fn chain_client(&self, url: &str) -> NodeClient {
+        NodeClient::with_client(url, self.chain_http.clone())
+    }
+
+    /// Runs `call` on the chain's nodes in order until one answers (one that cannot be
+    /// reached passes the call on to the next): the first answer, or 502 `chain_unreachable`.
+    pub(crate) async fn on_any_node<T, F, Fut>(
+        &self,
+        chain: &ChainView,
+        call: F,
+    ) -> Result<ClientResult<T>>
+    where
+        F: Fn(NodeClient) -> Fut,
+        Fut: std::future::Future<Output = ClientResult<T>>,
+    {
+        let mut last = String::from("the chain has no node with an address yet");
+        for node in &chain.nodes {
+            let Some(url) = &node.http_url else { continue };
+            match call(self.chain_client(url)).await {
+                Err(e @ ClientError::Unreachable { .. }) => {
+                    last = format!("node {}: {e}", node.name)
+                }
+                answered => return Ok(answered),
+            }
+        }
+        Err(Error::Upstream {
+            code: "chain_unreachable",
+            message: format!(
+                "no node of chain {} answers ({last}); check the nodes page",
+                chain.id
+            ),
+        })
+    }
+
+    /// A node's own status, or none if it does not answer within a second.
+    pub(crate) async fn poll(&self, url: &str) -> Option<StatusView> {
+        self.status_client(url).status().await.ok()
+    }
+
+    async fn status_of(&self, chain: &str, node: &ChainNodeView) -> NodeStatusView {
+        let host = match self.driver(&node.host_id) {
+            Ok(d) => d.status(&spec_name(chain, &node.name)).await.ok(),
+            Err(_) => None,
+        };
+        let (process, restarts, last_exit) = match &host {
+            Some(NodeStatus::Running { restarts, .. }) => (ProcessState::Running, *restarts, None),
+            Some(NodeStatus::Restarting { restarts, last_exit }) => {
+                (ProcessState::Restarting, *restarts, Some(last_exit.clone()))
+            }
+            Some(NodeStatus::Stopped) | None => (ProcessState::Stopped, 0, None),
+        };
+        let polled = match (&node.http_url, process) {
+            (Some(url), ProcessState::Running) => self.poll(url).await,
+            _ => None,
+        };
+        let health = match (process, &polled) {
+            (ProcessState::Stopped, _) => NodeHealth::Stopped,
+            (_, Some(_)) => NodeHealth::Healthy,
+            _ => NodeHealth::Unreachable,
+        };
+        NodeStatusView {
+            id: node.id.clone(),
+            name: node.name.clone(),
+            org_id: node.org_id.clone(),
+            role: node.role,
+            http_url: node.http_url.clone(),
+            process,
+            restarts,
+            last_exit,
+            health,
+            height: polled.as_ref().map(|s| s.height),
+            peers: polled.as_ref().map(|s| s.peers),
+            latest_block_time_ms: polled.as_ref().map(|s| s.latest_block_time_ms),
+        }
+    }
+
+    /// The nodes of a chain with their status.
+    pub async fn nodes(&self, caller: &Caller, chain: &str) -> Result<Vec<NodeStatusView>> {
+        let view = self.visible_chain(caller, chain).await?;
+        let mut out = Vec::with_capacity(view.nodes.len());
+        for node in &view.nodes {
+            out.push(self.status_of(chain, node).await);
+        }
+        Ok(out)
+    }
+
+    /// The node named (by id or name) in a running chain the caller sees, after `action` is
+    /// authorized in the organization that owns it.
+    async fn owned_node(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        node: &str,
+        action: &str,
+    ) -> Result<ChainNodeView> {
+        let view = self.visible_chain(caller, chain).await?;
+        let found = view
+            .node(node)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("no node {node} in chain {chain}")))?;
+        let resource = format!("org/{}/nodes/{}", found.org_id, found.id);
+        self.authorize(caller, &found.org_id, action, &resource).await?;
+        if view.status == ChainStatus::Configuring {
+            return Err(Error::illegal_step(format!(
+                "chain {chain} has not started; its nodes do not run yet"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// The last `lines` lines of a node's log.
+    pub async fn node_logs(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        node: &str,
+        lines: usize,
+    ) -> Result<Vec<String>> {
+        let node = self.owned_node(caller, chain, node, "node:logs").await?;
+        let driver = self.driver(&node.host_id)?;
+        driver.logs(&spec_name(chain, &node.name), lines.clamp(1, 5_000)).await.map_err(host_error)
+    }
+
+    /// Stops, starts or restarts a node; its desired state is recorded first, so a platform
+    /// that restarts in between does what was asked last.
+    pub async fn control_node(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        node: &str,
+        action: NodeAction,
+    ) -> Result<NodeStatusView> {
+        let found =
+            self.owned_node(caller, chain, node, &format!("node:{}", action.verb())).await?;
+        let driver = self.driver(&found.host_id)?;
+        let name = spec_name(chain, &found.name);
+        store::set_desired(&self.db, &found.id, action != NodeAction::Stop).await?;
+        if action != NodeAction::Start {
+            driver.stop(&name).await.map_err(host_error)?;
+        }
+        if action != NodeAction::Stop {
+            driver.start(&name).await.map_err(host_error)?;
+            // Give it a moment to bind its port, so the answer says how it came up.
+            for _ in 0..50 {
+                if let Some(url) = &found.http_url
+                    && self.poll(url).await.is_some()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(self.status_of(chain, &found).await)
+    }
+
+    /// Starts the nodes of running chains that should run but do not: the machine rebooted,
+    /// or `consortia down` stopped them with the platform. Nodes stopped through the API stay
+    /// stopped.
+    pub(crate) async fn reconcile(&self) -> std::result::Result<(), OpenError> {
+        for (chain, node, host) in store::nodes_that_should_run(&self.db).await? {
+            let Ok(driver) = self.driver(&host) else { continue };
+            let name = spec_name(&chain, &node);
+            if !matches!(driver.status(&name).await, Ok(NodeStatus::Stopped)) {
+                continue;
+            }
+            match driver.start(&name).await {
+                Ok(()) => {
+                    tracing::info!(target: "platform::nodes", %chain, %node, "started a node that should run")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "platform::nodes", %chain, %node, error = %e, "cannot start a node that should run")
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Organizations, members and roles, policies; and the authorization every service asks for:
+//! may this caller do this action on this resource of this organization?
+
+use consortia_api::platform::{
+    AddMemberRequest, MemberView, OrgView, PolicyRequest, PolicyView, Role,
+};
+
+use super::check_name;
+use super::identity::Caller;
+use crate::error::{Error, Result};
+use crate::store::orgs as store;
+use crate::{Platform, authz};
+
+fn last_admin() -> Error {
+    Error::conflict(
+        "last_admin",
+        "an organization keeps at least one admin; make another member admin first",
+    )
+}
+
+impl Platform {
+    /// 403 unless `caller` may do `action` on `resource` of organization `org` (see
+    /// [`authz::decide`]).
+    pub(crate) async fn authorize(
+        &self,
+        caller: &Caller,
+        org: &str,
+        action: &str,
+        resource: &str,
+    ) -> Result<()> {
+        if caller.admin {
+            return Ok(());
+        }
+        let role = store::role_in(&self.db, &caller.user_id, org).await?;
+        let policies = store::attached_policies(&self.db, &caller.user_id, org).await?;
+        authz::decide(role, &policies, action, resource).map_err(Error::Forbidden)
+    }
+
+    /// 404 unless the organization exists.
+    pub(crate) async fn org_exists(&self, org: &str) -> Result<String> {
+        store::org_name(&self.db, org)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no organization {org}")))
+    }
+
+    /// 404 for an unknown organization, 403 unless the caller may do `action` in it.
+    pub(crate) async fn authorize_org(
+        &self,
+        caller: &Caller,
+        org: &str,
+        action: &str,
+    ) -> Result<()> {
+        self.org_exists(org).await?;
+        self.authorize(caller, org, action, &format!("org/{org}")).await
+    }
+
+    /// The user's role in an organization, if a member.
+    pub(crate) async fn role_in(&self, user: &str, org: &str) -> Result<Option<Role>> {
+        store::role_in(&self.db, user, org).await
+    }
+
+    /// An organization with the caller as its first admin.
+    pub async fn create_org(&self, caller: &Caller, name: &str) -> Result<OrgView> {
+        let name = check_name("organization", name)?;
+        let mut tx = self.db.begin().await?;
+        let view = store::insert_org(&mut tx, name, &caller.user_id).await.map_err(|e| {
+            e.duplicate_as("conflict", format!("the organization name {name} is taken"))
+        })?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The caller's organizations (all of them for a platform administrator).
+    pub async fn orgs(&self, caller: &Caller) -> Result<Vec<OrgView>> {
+        store::list_orgs(&self.db, &caller.user_id, caller.admin).await
+    }
+
+    pub async fn org(&self, caller: &Caller, org: &str) -> Result<OrgView> {
+        self.authorize_org(caller, org, "org:get").await?;
+        store::org(&self.db, org, &caller.user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no organization {org}")))
+    }
+
+    pub async fn members(&self, caller: &Caller, org: &str) -> Result<Vec<MemberView>> {
+        self.authorize_org(caller, org, "member:list").await?;
+        store::members(&self.db, org).await
+    }
+
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        org: &str,
+        req: &AddMemberRequest,
+    ) -> Result<MemberView> {
+        self.authorize_org(caller, org, "member:add").await?;
+        let user = self.user_id(&req.username).await?;
+        store::insert_member(&self.db, org, &user, req.role).await.map_err(|e| {
+            let message = format!("{} is already a member; change the role with PUT", req.username);
+            e.duplicate_as("conflict", message)
+        })?;
+        Ok(MemberView { user_id: user, username: req.username.clone(), role: req.role })
+    }
+
+    /// Changes a member's role; the last admin stays admin.
+    pub async fn set_member_role(
+        &self,
+        caller: &Caller,
+        org: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<()> {
+        self.authorize_org(caller, org, "member:update").await?;
+        // One membership change at a time: two demotions at once cannot remove both admins.
+        let mut tx = self.db.begin().await?;
+        store::lock_org(&mut tx, org).await?;
+        if role != Role::Admin && store::other_admins(&mut *tx, org, user).await? == 0 {
+            return Err(last_admin());
+        }
+        if !store::set_role(&mut *tx, org, user, role).await? {
+            return Err(Error::NotFound(format!("{user} is not a member of {org}")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a member (and detaches the organization's policies from them); the last admin
+    /// stays.
+    pub async fn remove_member(&self, caller: &Caller, org: &str, user: &str) -> Result<()> {
+        self.authorize_org(caller, org, "member:remove").await?;
+        let mut tx = self.db.begin().await?;
+        store::lock_org(&mut tx, org).await?;
+        if store::other_admins(&mut *tx, org, user).await? == 0
+            && store::role_in(&mut *tx, user, org).await? == Some(Role::Admin)
+        {
+            return Err(last_admin());
+        }
+        if !store::delete_member(&mut tx, org, user).await? {
+            return Err(Error::NotFound(format!("{user} is not a member of {org}")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_policy(
+        &self,
+        caller: &Caller,
+        org: &str,
+        req: &PolicyRequest,
+    ) -> Result<PolicyView> {
+        self.authorize_org(caller, org, "policy:create").await?;
+        authz::check_document(&req.document).map_err(|m| Error::invalid("bad_policy", m))?;
+        let name = check_name("policy", &req.name)?;
+        store::insert_policy(&self.db, org, name, &req.document)
+            .await
+            .map_err(|e| e.duplicate_as("conflict", format!("{org} already has a policy {name}")))
+    }
+
+    pub async fn policies(&self, caller: &Caller, org: &str) -> Result<Vec<PolicyView>> {
+        self.authorize_org(caller, org, "policy:list").await?;
+        store::policies(&self.db, org).await
+    }
+
+    /// 404 unless `policy` belongs to `org` and `user` is a member of it.
+    async fn policy_and_member(&self, org: &str, policy: &str, user: &str) -> Result<()> {
+        if !store::policy_exists(&self.db, org, policy).await? {
+            return Err(Error::NotFound(format!("no policy {policy} in {org}")));
+        }
+        if store::role_in(&self.db, user, org).await?.is_none() {
+            return Err(Error::NotFound(format!("{user} is not a member of {org}")));
+        }
+        Ok(())
+    }
+
+    pub async fn attach_policy(
+        &self,
+        caller: &Caller,
+        org: &str,
+        policy: &str,
+        user: &str,
+    ) -> Result<()> {
+        self.authorize_org(caller, org, "policy:attach").await?;
+        self.policy_and_member(org, policy, user).await?;
+        store::attach(&self.db, policy, user).await.map_err(|e| {
+            e.duplicate_as("conflict", format!("{policy} is already attached to {user}"))
+        })
+    }
+
+    pub async fn detach_policy(
+        &self,
+        caller: &Caller,
+        org: &str,
+        policy: &str,
+        user: &str,
+    ) -> Result<()> {
+        self.authorize_org(caller, org, "policy:detach").await?;
+        self.policy_and_member(org, policy, user).await?;
+        if !store::detach(&self.db, policy, user).await? {
+            return Err(Error::NotFound(format!("{policy} is not attached to {user}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! Hosts, chains (the wizard's rows), their organizations and nodes.
+
+use consortia_api::platform::{ChainStatus, Consensus, CryptoSuite, HostKind, HostView, NodeRole};
+use sqlx::Row;
+
+use super::{Exec, Tx, new_id, now_ms};
+use crate::error::Result;
+
+pub async fn insert_host(
+    db: impl Exec<'_>,
+    org: &str,
+    name: &str,
+    kind: HostKind,
+    address: &str,
+) -> Result<HostView> {
+    let id = new_id("host");
+    sqlx::query(
+        "INSERT INTO hosts (id, org_id, name, kind, address, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(org)
+    .bind(name)
+    .bind(kind.as_str())
+    .bind(address)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(HostView {
+        id,
+        org_id: org.to_owned(),
+        name: name.to_owned(),
+        kind,
+        address: address.to_owned(),
+    })
+}
+
+fn host_view(r: &sqlx::any::AnyRow) -> HostView {
+    HostView {
+        id: r.get(0),
+        org_id: r.get(1),
+        name: r.get(2),
+        kind: r.get::<String, _>(3).parse().unwrap_or(HostKind::Local),
+        address: r.get(4),
+    }
+}
+
+/// The hosts of the user's organizations (every host with `all`).
+pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<HostView>> {
+    let rows = sqlx::query(
+        "SELECT h.id, h.org_id, h.name, h.kind, h.address FROM hosts h \
+         LEFT JOIN org_members m ON m.org_id = h.org_id AND m.user_id = $1 \
+         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name",
+    )
+    .bind(user)
+    .bind(i64::from(all))
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(host_view).collect())
+}
+
+pub async fn host(db: impl Exec<'_>, id: &str) -> Result<Option<HostView>> {
+    let row = sqlx::query("SELECT id, org_id, name, kind, address FROM hosts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(host_view))
+}
+
+pub async fn host_ids(db: impl Exec<'_>) -> Result<Vec<String>> {
+    Ok(sqlx::query("SELECT id FROM hosts ORDER BY id")
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// A new chain's row.
+#[derive(Debug)]
+pub struct NewChain<'a> {
+    pub consortium: &'a str,
+    pub org: &'a str,
+    pub name: &'a str,
+    pub chain_id: i64,
+    pub consensus: Consensus,
+    pub suite: CryptoSuite,
+    pub max_block_txs: i64,
+    pub block_interval_ms: i64,
+    pub created_by: &'a str,
+}
+
+/// Creates a chain in `configuring`, with its creating organization taking part.
+pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
+    let id = new_id("chain");
+    sqlx::query(
+        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10)",
+    )
+    .bind(&id)
+    .bind(new.consortium)
+    .bind(new.name)
+    .bind(new.chain_id)
+    .bind(new.consensus.as_str())
+    .bind(new.suite.as_str())
+    .bind(new.max_block_txs)
+    .bind(new.block_interval_ms)
+    .bind(new.created_by)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    insert_chain_org(&mut **tx, &id, new.org).await?;
+    Ok(id)
+}
+
+pub async fn insert_chain_org(db: impl Exec<'_>, chain: &str, org: &str) -> Result<()> {
+    sqlx::query("INSERT INTO chain_orgs (chain_id, org_id, joined_ms) VALUES ($1, $2, $3)")
+        .bind(chain)
+        .bind(org)
+        .bind(now_ms())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A chain's own row.
+#[derive(Clone, Debug)]
+pub struct ChainRow {
+    pub id: String,
+    pub consortium_id: String,
+    pub name: String,
+    pub chain_id: i64,
+    pub consensus: Consensus,
+    pub suite: CryptoSuite,
+    pub max_block_txs: i64,
+    pub block_interval_ms: i64,
+    pub status: ChainStatus,
+    pub failure: Option<String>,
+}
+
+/// A node of a chain, with its host's address.
+#[derive(Clone, Debug)]
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    pub org_id: String,
+    pub host_id: String,
+    pub role: NodeRole,
+    pub address: String,
+    pub http_port: Option<u16>,
+    pub p2p_port: Option<u16>,
+}
+
+/// A chain with its organizations (in joining order) and nodes (in adding order).
+#[derive(Clone, Debug)]
+pub struct ChainRecord {
+    pub chain: ChainRow,
+    pub orgs: Vec<String>,
+    pub nodes: Vec<NodeRow>,
+}
+
+pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ChainRecord>> {
+    let Some(r) = sqlx::query(
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure \
+         FROM chains WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let chain = ChainRow {
+        id: r.get(0),
+        consortium_id: r.get(1),
+        name: r.get(2),
+        chain_id: r.get(3),
+        consensus: r.get::<String, _>(4).parse().unwrap_or(Consensus::Bft),
+        suite: r.get::<String, _>(5).parse().unwrap_or(CryptoSuite::Standard),
+        max_block_txs: r.get(6),
+        block_interval_ms: r.get(7),
+        status: r.get::<String, _>(8).parse().unwrap_or(ChainStatus::Configuring),
+        failure: r.get(9),
+    };
+    let orgs =
+        sqlx::query("SELECT org_id FROM chain_orgs WHERE chain_id = $1 ORDER BY joined_ms, org_id")
+            .bind(id)
+            .fetch_all(&mut *db)
+            .await?
+            .iter()
+            .map(|o| o.get(0))
+            .collect();
+    let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok());
+    let nodes = sqlx::query(
+        "SELECT n.id, n.name, n.org_id, n.host_id, n.role, h.address, n.http_port, n.p2p_port \
+         FROM chain_nodes n JOIN hosts h ON h.id = n.host_id WHERE n.chain_id = $1 ORDER BY n.created_ms, n.name",
+    )
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?
+    .iter()
+    .map(|n| NodeRow {
+        id: n.get(0),
+        name: n.get(1),
+        org_id: n.get(2),
+        host_id: n.get(3),
+        role: n.get::<String, _>(4).parse().unwrap_or(NodeRole::Validator),
+        address: n.get(5),
+        http_port: port(n.get(6)),
+        p2p_port: port(n.get(7)),
+    })
+    .collect();
+    Ok(Some(ChainRecord { chain, orgs, nodes }))
+}
+
+/// The chains the user's organizations take part in (every one with `all`), oldest first.
+pub async fn ids_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<String>> {
+    Ok(super::ids_for(
+        db,
+        "SELECT DISTINCT c.id, c.created_ms FROM chains c \
+         LEFT JOIN chain_orgs co ON co.chain_id = c.id \
+         LEFT JOIN org_members m ON m.org_id = co.org_id AND m.user_id = $1 \
+         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY c.created_ms",
+        user,
+        all,
+    )
+    .await?)
+}
+
+/// The chains with this status.
+pub async fn ids_with_status(db: impl Exec<'_>, status: ChainStatus) -> Result<Vec<String>> {
+    Ok(sqlx::query("SELECT id FROM chains WHERE status = $1")
+        .bind(status.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Locks the chain's row until `tx` ends (its configuration changes and its start run one at
+/// a time) and reads its status; none if there is no such chain.
+pub async fn lock_chain(tx: &mut Tx, id: &str) -> Result<Option<ChainStatus>> {
+    let done = sqlx::query("UPDATE chains SET status = status WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let status: String = sqlx::query("SELECT status FROM chains WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0);
+    Ok(Some(status.parse().unwrap_or(ChainStatus::Configuring)))
+}
+
+pub async fn set_status(
+    db: impl Exec<'_>,
+    id: &str,
+    status: ChainStatus,
+    failure: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE chains SET status = $1, failure = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(failure)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The node of any chain on the same address as `host` that has `port`, if any.
+pub async fn port_owner(db: impl Exec<'_>, host: &str, port: u16) -> Result<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT n.name FROM chain_nodes n JOIN hosts h ON h.id = n.host_id \
+         WHERE h.address = (SELECT address FROM hosts WHERE id = $1) AND (n.http_port = $2 OR n.p2p_port = $2)",
+    )
+    .bind(host)
+    .bind(i64::from(port))
+    .fetch_optional(db)
+    .await?
+    .map(|r| r.get(0)))
+}
+
+/// A new node's row.
+#[derive(Debug)]
+pub struct NewNode<'a> {
+    pub chain: &'a str,
+    pub org: &'a str,
+    pub host: &'a str,
+    pub name: &'a str,
+    pub role: NodeRole,
+    pub http_port: Option<u16>,
+    pub p2p_port: Option<u16>,
+}
+
+pub async fn insert_node(db: impl Exec<'_>, new: &NewNode<'_>) -> Result<String> {
+    let id = new_id("node");
+    sqlx::query(
+        "INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, http_port, p2p_port, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(new.chain)
+    .bind(new.org)
+    .bind(new.host)
+    .bind(new.name)
+    .bind(new.role.as_str())
+    .bind(new.http_port.map(i64::from))
+    .bind(new.p2p_port.map(i64::from))
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn delete_node(db: impl Exec<'_>, chain: &str, node: &str) -> Result<()> {
+    sqlx::query("DELETE FROM chain_nodes WHERE id = $1 AND chain_id = $2")
+        .bind(node)
+        .bind(chain)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_ports(db: impl Exec<'_>, node: &str, http: u16, p2p: u16) -> Result<()> {
+    sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
+        .bind(i64::from(http))
+        .bind(i64::from(p2p))
+        .bind(node)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records whether the node should run (`running`) or stay stopped (`stopped`).
+pub async fn set_desired(db: impl Exec<'_>, node: &str, running: bool) -> Result<()> {
+    sqlx::query("UPDATE chain_nodes SET desired = $1 WHERE id = $2")
+        .bind(if running { "running" } else { "stopped" })
+        .bind(node)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// (chain, node name, host) of every node of a running chain that should run.
+pub async fn nodes_that_should_run(db: impl Exec<'_>) -> Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query(
+        "SELECT n.chain_id, n.name, n.host_id FROM chain_nodes n JOIN chains c ON c.id = n.chain_id \
+         WHERE c.status = 'running' AND n.desired = 'running'",
+    )
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect())
+}
