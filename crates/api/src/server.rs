@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
@@ -133,6 +133,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             .await
             .map(|axum::extract::Query(q)| QueryParams(q))
             .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+    }
+}
+
+/// The answer to a path no route serves (404 `not_found`, pointing to the API's reference).
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()))
+}
+
+/// The answer to a method a path does not take (405 `method_not_allowed`).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take that method; see /docs for the API",
+    )
+}
+
+/// Documents on every operation the answers it can give without saying so itself: 500 for an
+/// internal failure, 400 and 413 for a body that is not JSON or too large; with `bearer`, 401
+/// unless the operation is public (`security: [{}]`), and the bearer security scheme.
+pub fn document_common_answers(doc: &mut utoipa::openapi::OpenApi, bearer: bool) {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    if bearer {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let public = op.security.as_ref().is_some_and(|s| {
+                s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+            });
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            };
+            if bearer && !public {
+                add("401", "No credential, or one that does not hold (expired, revoked, forged)");
+            }
+            add("500", "An internal failure: `request_id` names the log entry with the detail");
+            if op.request_body.is_some() {
+                add("400", "The body is not what this operation takes (`malformed_body`)");
+                add("413", "The body is too large (`body_too_large`)");
+            }
+        }
     }
 }
 

@@ -113,6 +113,20 @@ enum Command {
     /// Run the control plane: users, organizations, roles and policies, the audit log
     /// (REST API with OpenAPI at /openapi.json, Swagger UI at /docs).
     Platform(platform::PlatformArgs),
+    /// Print an API's OpenAPI 3 document (JSON), as its server serves it at /openapi.json.
+    Openapi {
+        #[arg(value_enum)]
+        api: OpenapiApi,
+    },
+}
+
+/// The HTTP APIs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OpenapiApi {
+    /// The platform's REST API.
+    Platform,
+    /// A node's REST API, Ethereum JSON-RPC and metrics (for the default transaction size).
+    Node,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +231,16 @@ fn main() -> Result<()> {
             }
             Command::Status { node } => client::status(&node).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Openapi { api } => {
+                let doc = match api {
+                    OpenapiApi::Platform => consortia_platform::http::openapi(),
+                    OpenapiApi::Node => consortia_rpc::openapi(
+                        consortia_types::ChainParams::default().max_tx_bytes as usize,
+                    ),
+                };
+                println!("{}", doc.to_pretty_json()?);
+                Ok(())
+            }
         }
     })
 }

@@ -1,279 +1,249 @@
-//! Hosts and the chain wizard's first three steps over the API, on SQLite and on PostgreSQL:
-//! the chain id at once, nodes per organization on its own hosts, inviting a member
-//! organization that brings its nodes, the next step and the open problems, and every illegal
-//! order or foreign resource refused with a clear 4xx.
+//! Hosts and the chain wizard through the SDK, on SQLite and on PostgreSQL: the chain id at
+//! once, nodes per organization on its own hosts, inviting a member organization that brings
+//! its nodes, the next step and the open problems, chosen ports, and every illegal order or
+//! foreign resource refused with a clear 4xx.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::{Api, Backend, database};
-use serde_json::{Value, json};
+use common::{Backend, Server, ask_to_join, bearer, consortium, refused, user, vote};
+use consortia_api::PlatformClient;
+use consortia_api::platform::*;
+use reqwest::Method;
 
-#[tokio::test]
-async fn chain_wizard_on_sqlite() {
-    chain_wizard(Backend::Sqlite).await;
+on_both_databases!(
+    hosts_belong_to_their_organization,
+    a_chain_has_its_id_at_once_and_needs_four_bft_validators,
+    a_node_needs_a_participating_organization_and_one_of_its_hosts,
+    chosen_ports_are_checked_and_shown,
+    an_invited_organization_brings_its_own_nodes,
+    outsiders_see_no_chain_and_unknown_ids_are_not_found,
+    a_node_leaves_before_the_start_by_its_organization_only,
+    a_chosen_port_another_program_holds_fails_the_start_by_name,
+);
+
+/// A consortium of org 1 (user 1) and org 2 (user 2, with ops2 as its operator), a local host
+/// each, and user 3 with an organization outside.
+struct World {
+    server: Server,
+    u1: PlatformClient,
+    u2: PlatformClient,
+    u3: PlatformClient,
+    ops2: PlatformClient,
+    consortium: String,
+    org1: String,
+    org2: String,
+    org3: String,
+    host1: String,
+    host2: String,
 }
 
-#[tokio::test]
-async fn chain_wizard_on_postgres() {
-    chain_wizard(Backend::Postgres).await;
+async fn world(backend: Backend) -> Option<World> {
+    let server = Server::start(backend).await?;
+    let admin = server.admin().await;
+    let u1 = user(&server, &admin, "user1").await;
+    let u2 = user(&server, &admin, "user2").await;
+    let u3 = user(&server, &admin, "user3").await;
+    let ops2 = user(&server, &admin, "ops2").await;
+    let (c, org1) = consortium(&u1, "C", "Org One", ApprovalPolicy::Leader).await;
+    let org2 = u2.create_org("Org Two").await.unwrap();
+    let operator = AddMemberRequest { username: "ops2".into(), role: Role::Operator };
+    u2.add_member(&org2.id, &operator).await.unwrap();
+    let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    let org3 = u3.create_org("Outsider").await.unwrap();
+    let host1 = u1.create_host(&host(&org1.id, "h1")).await.unwrap().id;
+    let host2 = u2.create_host(&host(&org2.id, "h2")).await.unwrap().id;
+    Some(World {
+        server,
+        u1,
+        u2,
+        u3,
+        ops2,
+        consortium: c.id,
+        org1: org1.id,
+        org2: org2.id,
+        org3: org3.id,
+        host1,
+        host2,
+    })
 }
 
-async fn chain_wizard(backend: Backend) {
-    let Some(url) = database(backend).await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (api, password) = Api::open(dir.path(), url).await;
-    let admin = api.token("admin", &password.unwrap()).await;
-    for user in ["user1", "user2", "user3", "ops2"] {
-        let body = json!({"username": user, "password": format!("{user}-password")});
-        api.call(Method::POST, "/v1/users", Some(&admin), body).await;
+fn host(org: &str, name: &str) -> CreateHostRequest {
+    CreateHostRequest {
+        org_id: org.into(),
+        name: name.into(),
+        kind: HostKind::Local,
+        address: None,
     }
-    let u1 = api.token("user1", "user1-password").await;
-    let u2 = api.token("user2", "user2-password").await;
-    let u3 = api.token("user3", "user3-password").await;
-    let ops2 = api.token("ops2", "ops2-password").await;
-    let post = |token: &str, path: &str, body: Value| {
-        let (api, token, path) = (&api, token.to_owned(), path.to_owned());
-        async move { api.call(Method::POST, &path, Some(&token), body).await }
-    };
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+}
 
-    // A consortium of org 1 (user 1) and org 2 (user 2; ops2 is its operator).
-    let org1 = id(&post(&u1, "/v1/orgs", json!({"name": "Org One"})).await.1);
-    let org2 = id(&post(&u2, "/v1/orgs", json!({"name": "Org Two"})).await.1);
-    post(&u2, &format!("/v1/orgs/{org2}/members"), json!({"username": "ops2", "role": "operator"}))
-        .await;
-    let cons = id(&post(&u1, "/v1/consortiums", json!({"name": "C", "org_id": org1})).await.1);
-    let inv = id(&post(
-        &u1,
-        &format!("/v1/consortiums/{cons}/invitations"),
-        json!({"username": "user2"}),
-    )
-    .await
-    .1);
-    post(&u2, &format!("/v1/invitations/{inv}/accept"), Value::Null).await;
-    let req = id(&post(
-        &u2,
-        &format!("/v1/consortiums/{cons}/join-requests"),
-        json!({"org_id": org2, "invitation_id": inv}),
-    )
-    .await
-    .1);
-    post(&u1, &format!("/v1/consortiums/{cons}/join-requests/{req}/approve"), Value::Null).await;
+fn chain_request(w: &World, org: &str, name: &str, consensus: Consensus) -> CreateChainRequest {
+    CreateChainRequest {
+        consortium_id: w.consortium.clone(),
+        org_id: org.into(),
+        name: name.into(),
+        consensus,
+        suite: None,
+        max_block_txs: None,
+        block_interval_ms: None,
+    }
+}
 
-    // Hosts belong to organizations.
-    let (status, host1) =
-        post(&u1, "/v1/hosts", json!({"org_id": org1, "name": "h1", "kind": "local"})).await;
-    assert_eq!(
-        (status, host1["address"].as_str()),
-        (StatusCode::CREATED, Some("127.0.0.1")),
-        "{host1}"
-    );
-    let host1 = id(&host1);
-    let host2 =
-        id(&post(&u2, "/v1/hosts", json!({"org_id": org2, "name": "h2", "kind": "local"})).await.1);
-    assert_eq!(
-        post(&u1, "/v1/hosts", json!({"org_id": org2, "name": "x", "kind": "local"})).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        post(
-            &u1,
-            "/v1/hosts",
-            json!({"org_id": org1, "name": "bad", "kind": "local", "address": "nope"})
-        )
-        .await
-        .0,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        post(&u1, "/v1/hosts", json!({"org_id": org1, "name": "h1", "kind": "local"})).await.0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post(&u1, "/v1/hosts", json!({"org_id": org1, "name": "k", "kind": "mainframe"})).await.0,
-        StatusCode::BAD_REQUEST
-    );
+fn node(org: &str, host: &str, name: &str) -> AddNodeRequest {
+    AddNodeRequest {
+        org_id: org.into(),
+        host_id: host.into(),
+        name: Some(name.into()),
+        role: None,
+        http_port: None,
+        p2p_port: None,
+    }
+}
 
-    // Step 1: the chain and its id exist at once; it needs 4 validators.
-    let bad = post(&u1, "/v1/chains", json!({"consortium_id": cons, "org_id": org1, "name": "c", "consensus": "bft", "max_block_txs": 0})).await;
-    assert_eq!((bad.0, bad.1["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_parameters")));
-    assert_eq!(
-        post(
-            &u3,
-            "/v1/chains",
-            json!({"consortium_id": cons, "org_id": org1, "name": "c", "consensus": "bft"})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    let org3 = id(&post(&u3, "/v1/orgs", json!({"name": "Outsider"})).await.1);
-    let outsider = post(
-        &u3,
-        "/v1/chains",
-        json!({"consortium_id": cons, "org_id": org3, "name": "c", "consensus": "bft"}),
-    )
-    .await;
-    assert_eq!(
-        (outsider.0, outsider.1["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("not_a_member"))
-    );
-    let (status, chain) = post(
-        &u1,
-        "/v1/chains",
-        json!({"consortium_id": cons, "org_id": org1, "name": "trade", "consensus": "bft"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{chain}");
-    assert!(chain["chain_id"].as_i64().unwrap() >= 100_000);
-    assert_eq!(
-        (chain["status"].as_str(), chain["next_step"].as_str()),
-        (Some("configuring"), Some("add_nodes"))
-    );
-    assert!(chain["problems"][0].as_str().unwrap().contains("at least 4 validators"));
-    let chain = id(&chain);
-    assert_eq!(
-        post(
-            &u1,
-            "/v1/chains",
-            json!({"consortium_id": cons, "org_id": org1, "name": "trade", "consensus": "raft"})
-        )
-        .await
-        .0,
-        StatusCode::CONFLICT
-    );
-
-    // Step 2 before step 3: org 2 does not take part yet.
-    let nodes = format!("/v1/chains/{chain}/nodes");
-    let early = post(&u2, &nodes, json!({"org_id": org2, "host_id": host2})).await;
-    assert_eq!(
-        (early.0, early.1["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("not_participating"))
-    );
+/// Org 1's BFT chain `trade` with nodes `one-0` and `one-1`.
+async fn trade(w: &World) -> ChainView {
+    let chain =
+        w.u1.create_chain(&chain_request(w, &w.org1, "trade", Consensus::Bft)).await.unwrap();
     for n in 0..2 {
-        let (status, body) = post(
-            &u1,
-            &nodes,
-            json!({"org_id": org1, "host_id": host1, "name": format!("one-{n}")}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, &format!("one-{n}"))).await.unwrap();
     }
-    assert_eq!(
-        post(&u1, &nodes, json!({"org_id": org1, "host_id": host1, "name": "one-0"})).await.0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post(&u1, &nodes, json!({"org_id": org1, "host_id": host2})).await.1["code"],
-        "foreign_host"
-    );
-    assert_eq!(
-        post(&u1, &nodes, json!({"org_id": org1, "host_id": "host_nope"})).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        post(&u1, &nodes, json!({"org_id": org1, "host_id": host1, "role": "king"})).await.0,
-        StatusCode::BAD_REQUEST
-    );
-    // Ports may be chosen: not 0, not twice on one address.
-    let with_ports = |name: &str, http: u16, p2p: u16| json!({"org_id": org1, "host_id": host1, "name": name, "http_port": http, "p2p_port": p2p});
+    w.u1.chain(&chain.id).await.unwrap()
+}
+
+async fn hosts_belong_to_their_organization(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let listed = w.u1.hosts().await.unwrap();
+    assert_eq!((listed.len(), listed[0].address.as_str()), (1, "127.0.0.1"));
+    assert_eq!(refused(w.u1.create_host(&host(&w.org2, "x")).await).0, 403);
+    let bad = CreateHostRequest { address: Some("nope".into()), ..host(&w.org1, "bad") };
+    assert_eq!(refused(w.u1.create_host(&bad).await), (400, "bad_address".into()));
+    assert_eq!(refused(w.u1.create_host(&host(&w.org1, "h1")).await).0, 409);
+    let token = bearer(&w.u1);
+    let body = format!(r#"{{"org_id":"{}","name":"k","kind":"mainframe"}}"#, w.org1);
+    let (status, _) = w.server.raw(Method::POST, "/v1/hosts", Some(&token), &body).await;
+    assert_eq!(status, 400);
+}
+
+async fn a_chain_has_its_id_at_once_and_needs_four_bft_validators(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let zero = CreateChainRequest {
+        max_block_txs: Some(0),
+        ..chain_request(&w, &w.org1, "c", Consensus::Bft)
+    };
+    assert_eq!(refused(w.u1.create_chain(&zero).await), (400, "bad_parameters".into()));
+    let not_mine = chain_request(&w, &w.org1, "c", Consensus::Bft);
+    assert_eq!(refused(w.u3.create_chain(&not_mine).await).0, 403);
+    let outsider = chain_request(&w, &w.org3, "c", Consensus::Bft);
+    assert_eq!(refused(w.u3.create_chain(&outsider).await), (403, "not_a_member".into()));
+    let chain =
+        w.u1.create_chain(&chain_request(&w, &w.org1, "trade", Consensus::Bft)).await.unwrap();
+    assert!(chain.chain_id >= 100_000);
+    assert_eq!((chain.status, chain.next_step), (ChainStatus::Configuring, NextStep::AddNodes));
+    assert!(chain.problems[0].contains("at least 4 validators"), "{:?}", chain.problems);
+    let again = chain_request(&w, &w.org1, "trade", Consensus::Raft);
+    assert_eq!(refused(w.u1.create_chain(&again).await).0, 409);
+}
+
+async fn a_node_needs_a_participating_organization_and_one_of_its_hosts(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    assert_eq!(chain.nodes.len(), 2);
+    let early = w.u2.add_node(&chain.id, &node(&w.org2, &w.host2, "two-0")).await;
+    assert_eq!(refused(early), (403, "not_participating".into()));
+    let twice = w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, "one-0")).await;
+    assert_eq!(refused(twice).0, 409);
+    let foreign = w.u1.add_node(&chain.id, &node(&w.org1, &w.host2, "x")).await;
+    assert_eq!(refused(foreign), (400, "foreign_host".into()));
+    let unknown = w.u1.add_node(&chain.id, &node(&w.org1, "host_nope", "x")).await;
+    assert_eq!(refused(unknown).0, 404);
+    let bad_name = w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, "a b")).await;
+    assert_eq!(refused(bad_name), (400, "bad_name".into()));
+    let body = format!(r#"{{"org_id":"{}","host_id":"{}","role":"king"}}"#, w.org1, w.host1);
+    let path = format!("/v1/chains/{}/nodes", chain.id);
+    let (status, _) = w.server.raw(Method::POST, &path, Some(&bearer(&w.u1)), &body).await;
+    assert_eq!(status, 400);
+}
+
+async fn chosen_ports_are_checked_and_shown(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    let pinned = |name: &str, http: u16, p2p: u16| AddNodeRequest {
+        http_port: Some(http),
+        p2p_port: Some(p2p),
+        ..node(&w.org1, &w.host1, name)
+    };
     for (http, p2p) in [(0, 19_101), (19_001, 19_001)] {
-        let (status, body) = post(&u1, &nodes, with_ports("one-9", http, p2p)).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_port")));
+        let bad = w.u1.add_node(&chain.id, &pinned("one-9", http, p2p)).await;
+        assert_eq!(refused(bad), (400, "bad_port".into()));
     }
-    let (status, view) = post(&u1, &nodes, with_ports("one-9", 19_001, 19_101)).await;
-    assert_eq!(status, StatusCode::CREATED, "{view}");
-    let pinned = view["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "one-9").unwrap();
-    assert_eq!(pinned["http_url"], "http://127.0.0.1:19001", "{view}");
-    let (status, body) = post(&u1, &nodes, with_ports("one-8", 19_002, 19_001)).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("port_taken")));
-    let (status, _) =
-        api.call(Method::DELETE, &format!("{nodes}/one-9"), Some(&u1), Value::Null).await;
-    assert_eq!(status, StatusCode::OK);
+    let view = w.u1.add_node(&chain.id, &pinned("one-9", 19_001, 19_101)).await.unwrap();
+    let one9 = view.node("one-9").unwrap();
+    assert_eq!(one9.http_url.as_deref(), Some("http://127.0.0.1:19001"));
+    assert_eq!(one9.p2p_address.as_deref(), Some("127.0.0.1:19101"));
+    let taken = w.u1.add_node(&chain.id, &pinned("one-8", 19_002, 19_001)).await;
+    assert_eq!(refused(taken), (409, "port_taken".into()));
+}
 
-    // Step 3: invite org 2; its operator adds its nodes but cannot touch org 1's.
-    assert_eq!(
-        post(&u2, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org2})).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        post(&u1, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org3})).await.0,
-        StatusCode::FORBIDDEN
-    );
-    let (status, invited) =
-        post(&u1, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org2})).await;
-    assert_eq!(status, StatusCode::OK, "{invited}");
-    assert_eq!(
-        post(&u1, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org2})).await.0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post(&ops2, &nodes, json!({"org_id": org1, "host_id": host1})).await.0,
-        StatusCode::FORBIDDEN
-    );
+async fn an_invited_organization_brings_its_own_nodes(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    assert_eq!(refused(w.u2.invite_org(&chain.id, &w.org2).await).0, 403, "not yet in it");
+    assert_eq!(refused(w.u1.invite_org(&chain.id, &w.org3).await), (403, "not_a_member".into()));
+    w.u1.invite_org(&chain.id, &w.org2).await.unwrap();
+    assert_eq!(refused(w.u1.invite_org(&chain.id, &w.org2).await).0, 409);
+    let foreign = w.ops2.add_node(&chain.id, &node(&w.org1, &w.host1, "x")).await;
+    assert_eq!(refused(foreign).0, 403, "an operator of org 2 cannot add org 1's nodes");
     for n in 0..2 {
-        let (status, body) = post(
-            &ops2,
-            &nodes,
-            json!({"org_id": org2, "host_id": host2, "name": format!("two-{n}")}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        w.ops2.add_node(&chain.id, &node(&w.org2, &w.host2, &format!("two-{n}"))).await.unwrap();
     }
-    let view =
-        api.call(Method::GET, &format!("/v1/chains/{chain}"), Some(&u2), Value::Null).await.1;
-    assert_eq!(
-        (view["next_step"].as_str(), view["problems"].as_array().unwrap().len()),
-        (Some("invite_or_start"), 0),
-        "{view}"
-    );
-    assert_eq!(view["nodes"].as_array().unwrap().len(), 4);
-    assert_eq!(view["orgs"], json!([org1, org2]));
-    // Outsiders see nothing; unknown ids are 404.
-    assert_eq!(
-        api.call(Method::GET, &format!("/v1/chains/{chain}"), Some(&u3), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        api.call(Method::GET, "/v1/chains/chain_nope", Some(&u1), Value::Null).await.0,
-        StatusCode::NOT_FOUND
-    );
-    let hosts = api.call(Method::GET, "/v1/hosts", Some(&u2), Value::Null).await.1;
-    assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
-    let listed = api.call(Method::GET, "/v1/chains", Some(&u2), Value::Null).await.1;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(api.call(Method::GET, "/v1/chains", Some(&u3), Value::Null).await.1, json!([]));
+    let view = w.u2.chain(&chain.id).await.unwrap();
+    assert_eq!((view.next_step, view.problems.len()), (NextStep::InviteOrStart, 0));
+    assert_eq!(view.nodes.len(), 4);
+    assert_eq!(view.orgs, [w.org1.clone(), w.org2.clone()]);
+}
 
-    // Step 2 undone: a node leaves before the start (its organization only); then 3
-    // validators are not enough for BFT again.
-    let remove = |token: &str, node: &str| {
-        let (api, token, path) =
-            (&api, token.to_owned(), format!("/v1/chains/{chain}/nodes/{node}"));
-        async move { api.call(Method::DELETE, &path, Some(&token), Value::Null).await }
-    };
-    assert_eq!(remove(&ops2, "one-0").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(remove(&u1, "ghost").await.0, StatusCode::NOT_FOUND);
-    let (status, view) = remove(&u1, "one-0").await;
-    assert_eq!((status, view["next_step"].as_str()), (StatusCode::OK, Some("add_nodes")), "{view}");
-    assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
+async fn outsiders_see_no_chain_and_unknown_ids_are_not_found(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    assert_eq!(refused(w.u3.chain(&chain.id).await).0, 403);
+    assert_eq!(refused(w.u1.chain("chain_nope").await).0, 404);
+    assert!(w.u3.chains().await.unwrap().is_empty());
+    assert_eq!(w.u1.chains().await.unwrap().len(), 1);
+    assert_eq!(w.u2.hosts().await.unwrap().len(), 1, "org 2's own host");
+}
 
-    // A chosen port that another program holds fails the start before any node is made, and
-    // says which; the chain is configuring again, with the reason.
+async fn a_node_leaves_before_the_start_by_its_organization_only(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    w.u1.invite_org(&chain.id, &w.org2).await.unwrap();
+    for n in 0..2 {
+        w.ops2.add_node(&chain.id, &node(&w.org2, &w.host2, &format!("two-{n}"))).await.unwrap();
+    }
+    assert_eq!(refused(w.ops2.remove_node(&chain.id, "one-0").await).0, 403);
+    assert_eq!(refused(w.u1.remove_node(&chain.id, "ghost").await).0, 404);
+    let view = w.u1.remove_node(&chain.id, "one-0").await.unwrap();
+    assert_eq!((view.next_step, view.nodes.len()), (NextStep::AddNodes, 3));
+}
+
+async fn a_chosen_port_another_program_holds_fails_the_start_by_name(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    for n in 2..4 {
+        w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, &format!("one-{n}"))).await.unwrap();
+    }
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let held = holder.local_addr().unwrap().port();
-    let body = json!({"org_id": org1, "host_id": host1, "name": "one-9", "http_port": held});
-    assert_eq!(post(&u1, &nodes, body).await.0, StatusCode::CREATED);
-    let (status, body) = post(&u1, &format!("/v1/chains/{chain}/start"), Value::Null).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("start_failed")));
-    let message = body["message"].as_str().unwrap();
+    let pinned = AddNodeRequest { http_port: Some(held), ..node(&w.org1, &w.host1, "one-9") };
+    w.u1.add_node(&chain.id, &pinned).await.unwrap();
+    let e = w.u1.start_chain(&chain.id, true).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(502), Some("start_failed")));
+    let message = &e.body().unwrap().message;
     assert!(message.contains(&format!("port {held}")) && message.contains("in use"), "{message}");
-    let view =
-        api.call(Method::GET, &format!("/v1/chains/{chain}"), Some(&u1), Value::Null).await.1;
-    assert_eq!(view["status"], "configuring", "{view}");
-    assert!(view["failure"].as_str().unwrap().contains("in use"), "{view}");
-    let unpinned = view["nodes"].as_array().unwrap().iter().filter(|n| n["http_url"].is_null());
-    assert_eq!(unpinned.count(), 3, "ports picked for a failed start are not kept: {view}");
+    let view = w.u1.chain(&chain.id).await.unwrap();
+    assert_eq!(view.status, ChainStatus::Configuring);
+    assert!(view.failure.as_deref().unwrap().contains("in use"), "{view:?}");
+    let unpinned = view.nodes.iter().filter(|n| n.http_url.is_none()).count();
+    assert_eq!(unpinned, 4, "ports picked for a failed start are not kept");
 }

@@ -1,228 +1,220 @@
-//! The seed's Baidu flow over the API, on SQLite and on PostgreSQL: user 1 creates org 1 and a
-//! consortium with it; invites user 2; user 2 accepts, creates org 2 and requests to join; the
-//! request is approved by the policy; org 2 is a member with a certificate under the
-//! consortium CA. Then majority approval, refusals, and the one-organization rule.
+//! The seed's Baidu flow through the SDK, on SQLite and on PostgreSQL: an organization
+//! creates a consortium and leads it; it invites a user, who accepts and asks to join with an
+//! organization of theirs; member organizations vote and the approval policy decides; a new
+//! member gets a CA certificate under the consortium CA. And every refusal on the way.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::{Api, Backend, database};
-use serde_json::{Value, json};
+use common::{Backend, Server, ask_to_join, bearer, consortium, refused, user, vote};
+use consortia_api::platform::*;
+use reqwest::Method;
 
-#[tokio::test]
-async fn consortium_flow_on_sqlite() {
-    consortium_flow(Backend::Sqlite).await;
+on_both_databases!(
+    a_consortium_has_a_ca_and_its_leader_a_certificate_under_it,
+    only_a_member_organization_invites,
+    an_invitee_reads_the_consortium_and_answers_once,
+    a_join_request_needs_ones_own_accepted_invitation,
+    a_user_takes_part_through_one_organization_only,
+    the_leader_alone_decides_under_the_leader_policy,
+    more_than_half_of_the_members_decide_under_the_majority_policy,
+    half_of_the_members_rejecting_rejects_under_the_majority_policy,
+    the_older_approve_and_reject_calls_still_vote,
+    unknown_ids_and_malformed_bodies_are_refused,
+);
+
+async fn a_consortium_has_a_ca_and_its_leader_a_certificate_under_it(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let u1 = user(&server, &admin, "user1").await;
+    let (c, org) = consortium(&u1, "Trade Finance", "Bank One", ApprovalPolicy::Leader).await;
+    assert_eq!(
+        (c.approval_policy, c.leader_org_id.as_str()),
+        (ApprovalPolicy::Leader, org.id.as_str())
+    );
+    assert!(c.ca_cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(c.members.len(), 1);
+    assert_ne!(c.members[0].cert_pem, c.ca_cert_pem);
+    let u2 = user(&server, &admin, "user2").await;
+    let foreign =
+        CreateConsortiumRequest { name: "X".into(), org_id: org.id.clone(), approval_policy: None };
+    assert_eq!(refused(u2.create_consortium(&foreign).await), (403, "forbidden".into()));
+    let again = CreateConsortiumRequest { name: "Trade Finance".into(), ..foreign };
+    assert_eq!(refused(u1.create_consortium(&again).await), (409, "conflict".into()));
 }
 
-#[tokio::test]
-async fn consortium_flow_on_postgres() {
-    consortium_flow(Backend::Postgres).await;
+async fn only_a_member_organization_invites(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let u1 = user(&server, &admin, "user1").await;
+    let u3 = user(&server, &admin, "user3").await;
+    user(&server, &admin, "user2").await;
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let invite = |who: &str| InviteRequest { username: who.into(), org_id: None };
+    u1.invite(&c.id, &invite("user2")).await.unwrap();
+    assert_eq!(refused(u1.invite(&c.id, &invite("user2")).await), (409, "already_invited".into()));
+    assert_eq!(refused(u3.invite(&c.id, &invite("user3")).await), (403, "forbidden".into()));
+    assert_eq!(refused(u1.invite(&c.id, &invite("nobody")).await), (404, "not_found".into()));
 }
 
-async fn consortium_flow(backend: Backend) {
-    let Some(url) = database(backend).await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (api, password) = Api::open(dir.path(), url).await;
-    let admin = api.token("admin", &password.unwrap()).await;
-    for user in ["user1", "user2", "user3"] {
-        let body = json!({"username": user, "password": format!("{user}-password")});
-        assert_eq!(
-            api.call(Method::POST, "/v1/users", Some(&admin), body).await.0,
-            StatusCode::CREATED
-        );
-    }
-    let u1 = api.token("user1", "user1-password").await;
-    let u2 = api.token("user2", "user2-password").await;
-    let u3 = api.token("user3", "user3-password").await;
-    let post = |token: &str, path: String, body: Value| {
-        let (api, token) = (&api, token.to_owned());
-        async move { api.call(Method::POST, &path, Some(&token), body).await }
+async fn an_invitee_reads_the_consortium_and_answers_once(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, u3) = (
+        user(&server, &admin, "user1").await,
+        user(&server, &admin, "user2").await,
+        user(&server, &admin, "user3").await,
+    );
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let invitation =
+        u1.invite(&c.id, &InviteRequest { username: "user2".into(), org_id: None }).await.unwrap();
+    let mine = u2.invitations().await.unwrap();
+    assert_eq!((mine.len(), mine[0].status), (1, InvitationStatus::Pending));
+    u2.consortium(&c.id).await.unwrap();
+    assert_eq!(refused(u3.consortium(&c.id).await).0, 403);
+    assert_eq!(refused(u3.accept_invitation(&invitation.id).await).0, 403);
+    let accepted = u2.accept_invitation(&invitation.id).await.unwrap();
+    assert_eq!(accepted.status, InvitationStatus::Accepted);
+    assert_eq!(
+        refused(u2.decline_invitation(&invitation.id).await),
+        (409, "already_answered".into())
+    );
+}
+
+async fn a_join_request_needs_ones_own_accepted_invitation(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, u3) = (
+        user(&server, &admin, "user1").await,
+        user(&server, &admin, "user2").await,
+        user(&server, &admin, "user3").await,
+    );
+    let (c, org1) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let org3 = u3.create_org("Insurer Three").await.unwrap();
+    let invitation =
+        u1.invite(&c.id, &InviteRequest { username: "user2".into(), org_id: None }).await.unwrap();
+    let join = |org: &OrgView, invitation: &str| JoinRequest {
+        org_id: org.id.clone(),
+        invitation_id: invitation.into(),
     };
+    let not_yet = u2.request_join(&c.id, &join(&org2, &invitation.id)).await;
+    assert_eq!(refused(not_yet), (400, "bad_invitation".into()), "not accepted yet");
+    u2.accept_invitation(&invitation.id).await.unwrap();
+    assert_eq!(refused(u2.request_join(&c.id, &join(&org2, "inv_nope")).await).0, 404);
+    assert_eq!(refused(u2.request_join(&c.id, &join(&org1, &invitation.id)).await).0, 403);
+    let someone_elses = u3.request_join(&c.id, &join(&org3, &invitation.id)).await;
+    assert_eq!(refused(someone_elses), (400, "bad_invitation".into()));
+    let request = u2.request_join(&c.id, &join(&org2, &invitation.id)).await.unwrap();
+    assert_eq!(request.status, JoinRequestStatus::Pending);
+}
 
-    // User 1: org 1, and a consortium it leads (leader-only approval).
-    let org1 = post(&u1, "/v1/orgs".into(), json!({"name": "Bank One"})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, cons) =
-        post(&u1, "/v1/consortiums".into(), json!({"name": "Trade Finance", "org_id": org1})).await;
-    assert_eq!(status, StatusCode::CREATED, "{cons}");
-    assert_eq!(cons["approval_policy"], "leader");
-    assert!(cons["ca_cert_pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_eq!(cons["members"].as_array().unwrap().len(), 1);
-    let cons = cons["id"].as_str().unwrap().to_owned();
-    // Not the admin of someone else's org; not a second consortium of that name.
-    let (status, _) =
-        post(&u2, "/v1/consortiums".into(), json!({"name": "X", "org_id": org1})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let dup =
-        post(&u1, "/v1/consortiums".into(), json!({"name": "Trade Finance", "org_id": org1})).await;
-    assert_eq!(dup.0, StatusCode::CONFLICT);
+async fn a_user_takes_part_through_one_organization_only(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2) = (user(&server, &admin, "user1").await, user(&server, &admin, "user2").await);
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    let org2b = u2.create_org("Shipper Two B").await.unwrap();
+    let invitation = u2.invitations().await.unwrap().remove(0);
+    let second = JoinRequest { org_id: org2b.id, invitation_id: invitation.id };
+    assert_eq!(refused(u2.request_join(&c.id, &second).await), (409, "already_taking_part".into()));
+    assert_eq!(request.org_id, org2.id);
+}
 
-    // User 1 invites user 2; user 2 sees it, may read the consortium, accepts.
-    let (status, inv) =
-        post(&u1, format!("/v1/consortiums/{cons}/invitations"), json!({"username": "user2"}))
-            .await;
-    assert_eq!(status, StatusCode::CREATED, "{inv}");
-    let inv = inv["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        post(&u1, format!("/v1/consortiums/{cons}/invitations"), json!({"username": "user2"}))
-            .await
-            .0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post(&u3, format!("/v1/consortiums/{cons}/invitations"), json!({"username": "user3"}))
-            .await
-            .0,
-        StatusCode::FORBIDDEN
-    );
-    let mine = api.call(Method::GET, "/v1/invitations", Some(&u2), Value::Null).await.1;
-    assert_eq!(mine[0]["status"], "pending");
-    assert_eq!(
-        api.call(Method::GET, &format!("/v1/consortiums/{cons}"), Some(&u2), Value::Null).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api.call(Method::GET, &format!("/v1/consortiums/{cons}"), Some(&u3), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        post(&u3, format!("/v1/invitations/{inv}/accept"), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-    let (status, accepted) = post(&u2, format!("/v1/invitations/{inv}/accept"), Value::Null).await;
-    assert_eq!((status, accepted["status"].as_str()), (StatusCode::OK, Some("accepted")));
-    assert_eq!(
-        post(&u2, format!("/v1/invitations/{inv}/decline"), Value::Null).await.0,
-        StatusCode::CONFLICT
-    );
+async fn the_leader_alone_decides_under_the_leader_policy(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2) = (user(&server, &admin, "user1").await, user(&server, &admin, "user2").await);
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    assert_eq!(refused(u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await).0, 403);
+    let decided = u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    assert_eq!(decided.status, JoinRequestStatus::Approved);
+    let late = u1.vote(&c.id, &request.id, &vote(Decision::Reject)).await;
+    assert_eq!(refused(late), (409, "already_decided".into()));
+    let view = u2.consortium(&c.id).await.unwrap();
+    let names: Vec<&str> = view.members.iter().map(|m| m.org_name.as_str()).collect();
+    assert_eq!(names, ["Bank One", "Shipper Two"]);
+    assert!(view.members[1].cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_ne!(view.members[1].cert_pem, view.members[0].cert_pem);
+    assert_eq!(u2.consortiums().await.unwrap().len(), 1);
+}
 
-    // User 2 creates org 2 and asks to join with it; bad asks are refused first.
-    let org2 = post(&u2, "/v1/orgs".into(), json!({"name": "Shipper Two"})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let path = format!("/v1/consortiums/{cons}/join-requests");
-    assert_eq!(
-        post(&u2, path.clone(), json!({"org_id": org2, "invitation_id": "inv_nope"})).await.0,
-        StatusCode::NOT_FOUND
+async fn more_than_half_of_the_members_decide_under_the_majority_policy(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, u3) = (
+        user(&server, &admin, "user1").await,
+        user(&server, &admin, "user2").await,
+        user(&server, &admin, "user3").await,
     );
-    assert_eq!(
-        post(&u2, path.clone(), json!({"org_id": org1, "invitation_id": inv})).await.0,
-        StatusCode::FORBIDDEN
+    let (c, _) = consortium(&u1, "Open Ledger", "Bank One", ApprovalPolicy::Majority).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let r2 = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    let one_of_one = u1.vote(&c.id, &r2.id, &vote(Decision::Approve)).await.unwrap();
+    assert_eq!(one_of_one.status, JoinRequestStatus::Approved, "1 of 1 member");
+    let org3 = u3.create_org("Insurer Three").await.unwrap();
+    let r3 = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    let one_of_two = u1.vote(&c.id, &r3.id, &vote(Decision::Approve)).await.unwrap();
+    assert_eq!((one_of_two.status, one_of_two.approvals.len()), (JoinRequestStatus::Pending, 1));
+    let twice = u1.vote(&c.id, &r3.id, &vote(Decision::Approve)).await;
+    assert_eq!(refused(twice), (409, "already_voted".into()), "one vote per organization");
+    let two_of_two = u2.vote(&c.id, &r3.id, &vote(Decision::Approve)).await.unwrap();
+    assert_eq!(two_of_two.status, JoinRequestStatus::Approved);
+}
+
+async fn half_of_the_members_rejecting_rejects_under_the_majority_policy(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, u3) = (
+        user(&server, &admin, "user1").await,
+        user(&server, &admin, "user2").await,
+        user(&server, &admin, "user3").await,
     );
-    assert_eq!(post(&u2, path.clone(), json!({"org_id": org2})).await.0, StatusCode::BAD_REQUEST);
-    let (status, request) =
-        post(&u2, path.clone(), json!({"org_id": org2, "invitation_id": inv})).await;
-    assert_eq!(
-        (status, request["status"].as_str()),
-        (StatusCode::CREATED, Some("pending")),
-        "{request}"
-    );
-    let request = request["id"].as_str().unwrap().to_owned();
-    // A second organization of the same user may not ask too.
-    let org2b = post(&u2, "/v1/orgs".into(), json!({"name": "Shipper Two B"})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (c, _) = consortium(&u1, "Open Ledger", "Bank One", ApprovalPolicy::Majority).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let r2 = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    u1.vote(&c.id, &r2.id, &vote(Decision::Approve)).await.unwrap();
+    let org3 = u3.create_org("Insurer Three").await.unwrap();
+    let r3 = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    let rejected = u2.vote(&c.id, &r3.id, &vote(Decision::Reject)).await.unwrap();
+    assert_eq!((rejected.status, rejected.rejections.len()), (JoinRequestStatus::Rejected, 1));
+    assert_eq!(u1.consortium(&c.id).await.unwrap().members.len(), 2);
+}
+
+async fn the_older_approve_and_reject_calls_still_vote(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2) = (user(&server, &admin, "user1").await, user(&server, &admin, "user2").await);
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    let path = format!("/v1/consortiums/{}/join-requests/{}", c.id, request.id);
+    let token = bearer(&u1);
     let (status, body) =
-        post(&u2, path.clone(), json!({"org_id": org2b, "invitation_id": inv})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("already_taking_part"))
-    );
+        server.raw(Method::POST, &format!("{path}/approve"), Some(&token), "").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
+    let (status, body) =
+        server.raw(Method::POST, &format!("{path}/reject"), Some(&token), "{}").await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("already_decided")));
+}
 
-    // Only a member organization votes; the leader's approval decides.
-    assert_eq!(
-        post(&u2, format!("{path}/{request}/approve"), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-    let (status, decided) = post(&u1, format!("{path}/{request}/approve"), Value::Null).await;
-    assert_eq!(
-        (status, decided["status"].as_str()),
-        (StatusCode::OK, Some("approved")),
-        "{decided}"
-    );
-    assert_eq!(
-        post(&u1, format!("{path}/{request}/reject"), Value::Null).await.0,
-        StatusCode::CONFLICT
-    );
-    let consortium =
-        api.call(Method::GET, &format!("/v1/consortiums/{cons}"), Some(&u2), Value::Null).await.1;
-    let members: Vec<&str> = consortium["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["org_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(members, ["Bank One", "Shipper Two"]);
-    let cert = consortium["members"][1]["cert_pem"].as_str().unwrap();
-    assert!(
-        cert.starts_with("-----BEGIN CERTIFICATE-----")
-            && cert != consortium["members"][0]["cert_pem"].as_str().unwrap()
-    );
-    let listed = api.call(Method::GET, "/v1/consortiums", Some(&u2), Value::Null).await.1;
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-
-    // A majority consortium: with two members, one approval is not more than half; two are.
-    let (_, majority) = post(
-        &u1,
-        "/v1/consortiums".into(),
-        json!({"name": "Open Ledger", "org_id": org1, "approval_policy": "majority"}),
-    )
-    .await;
-    let majority = majority["id"].as_str().unwrap().to_owned();
-    let invite = |who: &'static str| {
-        post(&u1, format!("/v1/consortiums/{majority}/invitations"), json!({"username": who}))
-    };
-    let inv2 = invite("user2").await.1["id"].as_str().unwrap().to_owned();
-    post(&u2, format!("/v1/invitations/{inv2}/accept"), Value::Null).await;
-    let mpath = format!("/v1/consortiums/{majority}/join-requests");
-    let r2 = post(&u2, mpath.clone(), json!({"org_id": org2, "invitation_id": inv2})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        post(&u1, format!("{mpath}/{r2}/approve"), Value::Null).await.1["status"],
-        "approved",
-        "1 of 1 member"
-    );
-    let inv3 = invite("user3").await.1["id"].as_str().unwrap().to_owned();
-    post(&u3, format!("/v1/invitations/{inv3}/accept"), Value::Null).await;
-    let org3 = post(&u3, "/v1/orgs".into(), json!({"name": "Insurer Three"})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r3 = post(&u3, mpath.clone(), json!({"org_id": org3, "invitation_id": inv3})).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let one = post(&u1, format!("{mpath}/{r3}/approve"), Value::Null).await.1;
-    assert_eq!(
-        (one["status"].as_str(), one["approvals"].as_array().unwrap().len()),
-        (Some("pending"), 1),
-        "1 of 2 is not a majority"
-    );
-    assert_eq!(
-        post(&u1, format!("{mpath}/{r3}/approve"), Value::Null).await.0,
-        StatusCode::CONFLICT,
-        "one vote per organization"
-    );
-    let two = post(&u2, format!("{mpath}/{r3}/approve"), Value::Null).await.1;
-    assert_eq!(two["status"], "approved", "{two}");
-
-    // Unknown ids and malformed bodies.
-    assert_eq!(
-        api.call(Method::GET, "/v1/consortiums/cons_nope", Some(&u1), Value::Null).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        post(&u1, format!("{path}/join_nope/approve"), Value::Null).await.0,
-        StatusCode::NOT_FOUND
-    );
-    let (status, body) = api.raw(Method::POST, "/v1/consortiums", Some(&u1), "[1,2").await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_body")));
+async fn unknown_ids_and_malformed_bodies_are_refused(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let u1 = user(&server, &admin, "user1").await;
+    let (c, _) = consortium(&u1, "C", "Bank One", ApprovalPolicy::Leader).await;
+    assert_eq!(refused(u1.consortium("cons_nope").await).0, 404);
+    assert_eq!(refused(u1.vote(&c.id, "join_nope", &vote(Decision::Approve)).await).0, 404);
+    let token = bearer(&u1);
+    let (status, body) = server.raw(Method::POST, "/v1/consortiums", Some(&token), "[1,2").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_body")));
+    let votes = format!("/v1/consortiums/{}/join-requests/x/votes", c.id);
+    let (status, body) =
+        server.raw(Method::POST, &votes, Some(&token), r#"{"decision":"maybe"}"#).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_body")));
 }

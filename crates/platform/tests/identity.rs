@@ -1,346 +1,243 @@
-//! Identity and access over the platform's HTTP API, on a real SQLite database file and on a
-//! real PostgreSQL server (the same suite): login, tokens and their forgeries, API keys, users
-//! and sub-users, organizations and roles, policies that deny, the audit log, bad input, and a
-//! restart that keeps everything.
+//! Identity and access through the SDK, on a real SQLite file and on a real PostgreSQL server:
+//! login, tokens and their forgeries, API keys, users and sub-users, organizations and roles,
+//! policies that deny, the audit log, bad input, and a restart that keeps everything.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use common::{Api, Backend, database};
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use common::{Backend, Server, bearer, password_of, refused, user};
+use consortia_api::platform::*;
+use reqwest::Method;
 
-#[tokio::test]
-async fn identity_roles_policies_and_audit_on_sqlite() {
-    identity_roles_policies_and_audit(Backend::Sqlite).await;
+on_both_databases!(
+    a_wrong_password_and_an_unknown_user_get_the_same_answer,
+    forged_and_expired_tokens_are_refused,
+    usernames_passwords_and_duplicates_are_checked,
+    administrators_list_every_user_and_others_their_sub_users,
+    an_organization_is_seen_by_its_members_only,
+    a_viewer_reads_members_but_cannot_add_any,
+    the_last_admin_of_an_organization_stays,
+    a_deny_policy_beats_the_admin_role_until_detached,
+    refresh_tokens_are_single_use_and_api_keys_authenticate,
+    sub_users_start_without_permissions,
+    malformed_bodies_and_unknown_routes_get_the_error_shape,
+    the_audit_log_records_who_did_what_and_shows_others_only_to_admins,
+    a_restart_keeps_users_organizations_and_sessions,
+);
+
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let anonymous = server.anonymous();
+    assert_eq!(anonymous.health().await.unwrap().status, "ok");
+    assert_eq!(refused(anonymous.orgs().await), (401, "unauthorized".into()));
+    let wrong = anonymous.login("admin", "nope").await.unwrap_err();
+    let nobody = anonymous.login("ghost", "nope").await.unwrap_err();
+    assert_eq!(wrong.status(), Some(401));
+    assert_eq!(wrong.body().unwrap().message, nobody.body().unwrap().message);
 }
 
-#[tokio::test]
-async fn identity_roles_policies_and_audit_on_postgres() {
-    identity_roles_policies_and_audit(Backend::Postgres).await;
-}
-
-async fn identity_roles_policies_and_audit(backend: Backend) {
-    let Some(url) = database(backend).await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (api, password) = Api::open(dir.path(), url.clone()).await;
-    let password = password.expect("a first start creates the administrator");
-    let admin = api.token("admin", &password).await;
-
-    // Every endpoint but login and health needs a credential; wrong ones are refused.
-    assert_eq!(api.call(Method::GET, "/v1/health", None, Value::Null).await.0, StatusCode::OK);
-    let (status, body) = api.call(Method::GET, "/v1/orgs", None, Value::Null).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
-    let wrong = api
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            json!({"username": "admin", "password": "nope"}),
-        )
-        .await;
-    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
-    let nobody = api
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            json!({"username": "ghost", "password": "nope"}),
-        )
-        .await;
-    assert_eq!(nobody.1["message"], wrong.1["message"], "unknown users look like wrong passwords");
-    let forged = admin.replace("usr_", "usr_0");
-    assert_eq!(
-        api.call(Method::GET, "/v1/users/me", Some(&forged), Value::Null).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    let me = api.call(Method::GET, "/v1/users/me", Some(&admin), Value::Null).await.1;
-    let admin_id = me["id"].as_str().unwrap().to_owned();
+async fn forged_and_expired_tokens_are_refused(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let token = bearer(&admin);
+    let forged = token.replace("usr_", "usr_0");
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&forged), "").await;
+    assert_eq!(status, 401);
+    let id = admin.me().await.unwrap().id;
     let expired =
-        api.platform.tokens().issue(&admin_id, consortia_platform::store::now_ms() - 3_600_000, 60);
-    let (status, body) = api.call(Method::GET, "/v1/users/me", Some(&expired), Value::Null).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+        server.platform.tokens().issue(&id, consortia_platform::store::now_ms() - 3_600_000, 60);
+    let (status, body) = server.raw(Method::GET, "/v1/users/me", Some(&expired), "").await;
+    assert_eq!(status, 401);
     assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
-
-    // Users: bad names, weak passwords, duplicates.
-    for (user, pw, code) in
-        [("Alice!", "long enough pw", "bad_username"), ("alice", "short", "weak_password")]
-    {
-        let (status, body) = api
-            .call(
-                Method::POST,
-                "/v1/users",
-                Some(&admin),
-                json!({"username": user, "password": pw}),
-            )
-            .await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)));
-    }
-    for user in ["alice", "bob", "carol"] {
-        let (status, body) = api
-            .call(
-                Method::POST,
-                "/v1/users",
-                Some(&admin),
-                json!({"username": user, "password": format!("{user}-password")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let dup = api
-        .call(
-            Method::POST,
-            "/v1/users",
-            Some(&admin),
-            json!({"username": "bob", "password": "bob-password"}),
-        )
-        .await;
-    assert_eq!(dup.0, StatusCode::CONFLICT);
-    let alice = api.token("alice", "alice-password").await;
-    let bob = api.token("bob", "bob-password").await;
-    let carol = api.token("carol", "carol-password").await;
-    // The administrator lists every user; anyone else their own sub-users (none yet).
-    let users = api.call(Method::GET, "/v1/users", Some(&admin), Value::Null).await.1;
-    let names: Vec<&str> =
-        users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
-    assert_eq!(names, ["admin", "alice", "bob", "carol"]);
-    assert_eq!(api.call(Method::GET, "/v1/users", Some(&alice), Value::Null).await.1, json!([]));
-
-    // Organizations: the creator is admin; names are unique; others cannot read them.
-    let (status, org1) =
-        api.call(Method::POST, "/v1/orgs", Some(&alice), json!({"name": "Org One"})).await;
-    assert_eq!((status, org1["role"].as_str()), (StatusCode::CREATED, Some("admin")));
-    let org1 = org1["id"].as_str().unwrap().to_owned();
-    let (_, org2) =
-        api.call(Method::POST, "/v1/orgs", Some(&bob), json!({"name": "Org Two"})).await;
-    let org2 = org2["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        api.call(Method::POST, "/v1/orgs", Some(&bob), json!({"name": "Org One"})).await.0,
-        StatusCode::CONFLICT
-    );
-    let (status, body) =
-        api.call(Method::GET, &format!("/v1/orgs/{org1}/members"), Some(&bob), Value::Null).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(
-        api.call(Method::GET, "/v1/orgs/org_nope", Some(&bob), Value::Null).await.0,
-        StatusCode::NOT_FOUND
-    );
-    let listed = api.call(Method::GET, "/v1/orgs", Some(&bob), Value::Null).await.1;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "bob sees his organization only: {listed}");
-    assert_eq!(
-        api.call(Method::GET, "/v1/orgs", Some(&admin), Value::Null)
-            .await
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-
-    // A viewer reads but cannot change; an operator cannot manage members either.
-    let members = format!("/v1/orgs/{org1}/members");
-    let added = api
-        .call(Method::POST, &members, Some(&alice), json!({"username": "carol", "role": "viewer"}))
-        .await;
-    assert_eq!(added.0, StatusCode::CREATED, "{}", added.1);
-    let carol_id = added.1["user_id"].as_str().unwrap().to_owned();
-    assert_eq!(api.call(Method::GET, &members, Some(&carol), Value::Null).await.0, StatusCode::OK);
-    let (status, body) = api
-        .call(Method::POST, &members, Some(&carol), json!({"username": "bob", "role": "viewer"}))
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body["message"].as_str().unwrap().contains("viewer"), "{body}");
-    let again = api
-        .call(Method::POST, &members, Some(&alice), json!({"username": "carol", "role": "admin"}))
-        .await;
-    assert_eq!(again.0, StatusCode::CONFLICT);
-    assert_eq!(
-        api.call(
-            Method::POST,
-            &members,
-            Some(&alice),
-            json!({"username": "nobody", "role": "admin"})
-        )
-        .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    // The last admin stays.
-    let me_alice = api.call(Method::GET, "/v1/users/me", Some(&alice), Value::Null).await.1;
-    let alice_id = me_alice["id"].as_str().unwrap().to_owned();
-    let demote = api
-        .call(
-            Method::PUT,
-            &format!("{members}/{alice_id}"),
-            Some(&alice),
-            json!({"role": "viewer"}),
-        )
-        .await;
-    assert_eq!((demote.0, demote.1["code"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
-
-    // Carol becomes admin, then a policy that denies adding members binds her.
-    let promote = api
-        .call(Method::PUT, &format!("{members}/{carol_id}"), Some(&alice), json!({"role": "admin"}))
-        .await;
-    assert_eq!(promote.0, StatusCode::NO_CONTENT);
-    let policy = json!({"name": "no-new-members", "document": {"statements": [
-        {"effect": "deny", "actions": ["member:add"], "resources": [format!("org/{org1}*")]}
-    ]}});
-    let (status, policy) =
-        api.call(Method::POST, &format!("/v1/orgs/{org1}/policies"), Some(&alice), policy).await;
-    assert_eq!(status, StatusCode::CREATED, "{policy}");
-    let policy_id = policy["id"].as_str().unwrap().to_owned();
-    let bad_policy = json!({"name": "x", "document": {"statements": [{"effect": "allow", "actions": ["a*b"], "resources": ["*"]}]}});
-    assert_eq!(
-        api.call(Method::POST, &format!("/v1/orgs/{org1}/policies"), Some(&alice), bad_policy)
-            .await
-            .0,
-        StatusCode::BAD_REQUEST
-    );
-    let attach = format!("/v1/orgs/{org1}/policies/{policy_id}/attachments");
-    assert_eq!(
-        api.call(Method::POST, &attach, Some(&alice), json!({"user_id": carol_id})).await.0,
-        StatusCode::NO_CONTENT
-    );
-    let (status, body) = api
-        .call(Method::POST, &members, Some(&carol), json!({"username": "bob", "role": "viewer"}))
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body["message"].as_str().unwrap().contains("no-new-members"), "{body}");
-    let detach = format!("{attach}/{carol_id}");
-    assert_eq!(
-        api.call(Method::DELETE, &detach, Some(&alice), Value::Null).await.0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        api.call(
-            Method::POST,
-            &members,
-            Some(&carol),
-            json!({"username": "bob", "role": "viewer"})
-        )
-        .await
-        .0,
-        StatusCode::CREATED
-    );
-    // Attaching to a non-member or an unknown policy: 404.
-    assert_eq!(
-        api.call(
-            Method::POST,
-            &format!("/v1/orgs/{org2}/policies/{policy_id}/attachments"),
-            Some(&bob),
-            json!({"user_id": carol_id})
-        )
-        .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-
-    // Refresh tokens are single use; API keys authenticate.
-    let tokens = api.login("bob", "bob-password").await;
-    let refresh = json!({"refresh_token": tokens["refresh_token"]});
-    let (status, fresh) = api.call(Method::POST, "/v1/auth/refresh", None, refresh.clone()).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_ne!(fresh["refresh_token"], tokens["refresh_token"]);
-    assert_eq!(
-        api.call(Method::POST, "/v1/auth/refresh", None, refresh).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    let (status, key) =
-        api.call(Method::POST, "/v1/users/me/api-keys", Some(&bob), json!({"name": "ci"})).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let key = key["key"].as_str().unwrap().to_owned();
-    assert_eq!(
-        api.call(Method::GET, "/v1/users/me", Some(&key), Value::Null).await.1["username"],
-        "bob"
-    );
-    let tampered = format!("{}x", key);
-    assert_eq!(
-        api.call(Method::GET, "/v1/users/me", Some(&tampered), Value::Null).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-
-    // Sub-users: a user creates them; they start with no permissions.
-    let (status, sub) = api
-        .call(
-            Method::POST,
-            "/v1/users",
-            Some(&bob),
-            json!({"username": "bob.ci", "password": "bob-ci-password"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    assert!(sub["parent_id"].is_string());
-    let sub = api.token("bob.ci", "bob-ci-password").await;
-    assert_eq!(
-        api.call(Method::GET, &format!("/v1/orgs/{org2}"), Some(&sub), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-
-    // Malformed bodies and unknown routes get the API's error shape.
-    let (status, body) = api.raw(Method::POST, "/v1/orgs", Some(&bob), "{not json").await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_body")));
-    let (status, body) = api.call(Method::GET, "/v1/nowhere", Some(&bob), Value::Null).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-
-    // The audit log: who did what, when, with what result; filtered; others' only for admins.
-    let (status, mine) = api
-        .call(Method::GET, "/v1/audit?method=post&path_prefix=/v1/orgs", Some(&carol), Value::Null)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let statuses: Vec<i64> =
-        mine.as_array().unwrap().iter().map(|e| e["status"].as_i64().unwrap()).collect();
-    assert!(
-        statuses.contains(&403) && statuses.contains(&201),
-        "carol's refused and accepted calls: {mine}"
-    );
-    assert!(mine.as_array().unwrap().iter().all(|e| e["actor"] == "carol"));
-    assert_eq!(
-        api.call(Method::GET, "/v1/audit?actor=alice", Some(&carol), Value::Null).await.0,
-        StatusCode::FORBIDDEN
-    );
-    let (_, all) =
-        api.call(Method::GET, "/v1/audit?actor=alice&limit=500", Some(&admin), Value::Null).await;
-    let org_created =
-        all.as_array().unwrap().iter().any(|e| e["path"] == "/v1/orgs" && e["status"] == 201);
-    assert!(org_created, "{all}");
-    let (_, logins) = api
-        .call(Method::GET, "/v1/audit?path_prefix=/v1/auth/login", Some(&admin), Value::Null)
-        .await;
-    assert!(logins.as_array().unwrap().iter().any(|e| e["status"] == 401 && e["actor"].is_null()));
-
-    // A restart keeps users, organizations and signed-in sessions; no second administrator.
-    drop(api);
-    let (api, again) = Api::open(dir.path(), url).await;
-    assert!(again.is_none());
-    let orgs = api.call(Method::GET, "/v1/orgs", Some(&alice), Value::Null).await.1;
-    assert_eq!(orgs[0]["id"], json!(org1));
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_every_route_and_swagger_is_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let (api, _) = Api::open(dir.path(), None).await;
-    let (status, doc) = api.call(Method::GET, "/openapi.json", None, Value::Null).await;
-    assert_eq!(status, StatusCode::OK);
-    let paths = doc["paths"].as_object().unwrap();
-    for p in [
-        "/v1/auth/login",
-        "/v1/orgs/{org}/members/{user}",
-        "/v1/audit",
-        "/v1/orgs/{org}/policies/{policy}/attachments/{user}",
-    ] {
-        assert!(paths.contains_key(p), "{p} missing");
-    }
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-    let docs = api
-        .router
-        .clone()
-        .oneshot(Request::get("/docs/").body(Body::empty()).unwrap())
+async fn usernames_passwords_and_duplicates_are_checked(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let create = |username: &str, password: &str| CreateUserRequest {
+        username: username.into(),
+        password: password.into(),
+    };
+    let bad_name = admin.create_user(&create("Alice!", "long enough pw")).await;
+    assert_eq!(refused(bad_name), (400, "bad_username".into()));
+    let weak = admin.create_user(&create("alice", "short")).await;
+    assert_eq!(refused(weak), (400, "weak_password".into()));
+    admin.create_user(&create("bob", "bob-password")).await.unwrap();
+    let again = admin.create_user(&create("bob", "bob-password")).await;
+    assert_eq!(refused(again), (409, "conflict".into()));
+}
+
+async fn administrators_list_every_user_and_others_their_sub_users(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    user(&server, &admin, "bob").await;
+    let names: Vec<String> = admin.users().await.unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["admin", "alice", "bob"]);
+    assert!(alice.users().await.unwrap().is_empty());
+}
+
+async fn an_organization_is_seen_by_its_members_only(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (alice, bob) = (user(&server, &admin, "alice").await, user(&server, &admin, "bob").await);
+    let org1 = alice.create_org("Org One").await.unwrap();
+    assert_eq!(org1.role, Some(Role::Admin));
+    bob.create_org("Org Two").await.unwrap();
+    assert_eq!(refused(bob.create_org("Org One").await), (409, "conflict".into()));
+    assert_eq!(refused(bob.members(&org1.id).await), (403, "forbidden".into()));
+    assert_eq!(refused(bob.org("org_nope").await), (404, "not_found".into()));
+    assert_eq!(bob.orgs().await.unwrap().len(), 1, "bob sees his organization only");
+    assert_eq!(admin.orgs().await.unwrap().len(), 2);
+}
+
+async fn a_viewer_reads_members_but_cannot_add_any(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    let carol = user(&server, &admin, "carol").await;
+    user(&server, &admin, "bob").await;
+    let org = alice.create_org("Org One").await.unwrap();
+    let add = |name: &str, role| AddMemberRequest { username: name.into(), role };
+    alice.add_member(&org.id, &add("carol", Role::Viewer)).await.unwrap();
+    assert_eq!(carol.members(&org.id).await.unwrap().len(), 2);
+    let e = carol.add_member(&org.id, &add("bob", Role::Viewer)).await.unwrap_err();
+    assert_eq!(e.status(), Some(403));
+    assert!(e.body().unwrap().message.contains("viewer"), "{e}");
+    assert_eq!(refused(alice.add_member(&org.id, &add("carol", Role::Admin)).await).0, 409);
+    assert_eq!(refused(alice.add_member(&org.id, &add("nobody", Role::Admin)).await).0, 404);
+}
+
+async fn the_last_admin_of_an_organization_stays(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    let org = alice.create_org("Org One").await.unwrap();
+    let me = alice.me().await.unwrap().id;
+    let demote = alice.set_member_role(&org.id, &me, Role::Viewer).await;
+    assert_eq!(refused(demote), (409, "last_admin".into()));
+    assert_eq!(refused(alice.remove_member(&org.id, &me).await), (409, "last_admin".into()));
+}
+
+async fn a_deny_policy_beats_the_admin_role_until_detached(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    let carol = user(&server, &admin, "carol").await;
+    user(&server, &admin, "bob").await;
+    let org = alice.create_org("Org One").await.unwrap();
+    let add = |name: &str| AddMemberRequest { username: name.into(), role: Role::Viewer };
+    let carol_id = alice.add_member(&org.id, &add("carol")).await.unwrap().user_id;
+    alice.set_member_role(&org.id, &carol_id, Role::Admin).await.unwrap();
+    let statement = |effect, action: &str, resource: String| Statement {
+        effect,
+        actions: vec![action.into()],
+        resources: vec![resource],
+    };
+    let deny = PolicyRequest {
+        name: "no-new-members".into(),
+        document: PolicyDocument {
+            statements: vec![statement(Effect::Deny, "member:add", format!("org/{}*", org.id))],
+        },
+    };
+    let policy = alice.create_policy(&org.id, &deny).await.unwrap();
+    let bad = PolicyRequest {
+        name: "x".into(),
+        document: PolicyDocument { statements: vec![statement(Effect::Allow, "a*b", "*".into())] },
+    };
+    assert_eq!(refused(alice.create_policy(&org.id, &bad).await), (400, "bad_policy".into()));
+    alice.attach_policy(&org.id, &policy.id, &carol_id).await.unwrap();
+    let e = carol.add_member(&org.id, &add("bob")).await.unwrap_err();
+    assert!(e.body().unwrap().message.contains("no-new-members"), "{e}");
+    alice.detach_policy(&org.id, &policy.id, &carol_id).await.unwrap();
+    carol.add_member(&org.id, &add("bob")).await.unwrap();
+    // Attaching an unknown policy, or to a non-member: 404.
+    let other = user(&server, &admin, "dave").await;
+    let org2 = other.create_org("Org Two").await.unwrap();
+    assert_eq!(refused(other.attach_policy(&org2.id, &policy.id, &carol_id).await).0, 404);
+}
+
+async fn refresh_tokens_are_single_use_and_api_keys_authenticate(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let first = bob.credentials();
+    bob.refresh().await.unwrap();
+    assert_ne!(bob.credentials(), first);
+    let replay = consortia_api::PlatformClient::with_credentials(&server.url, first);
+    assert_eq!(refused(replay.refresh().await), (401, "unauthorized".into()));
+    let key = bob.create_api_key("ci").await.unwrap().key;
+    let automation = consortia_api::PlatformClient::with_credentials(
+        &server.url,
+        Some(consortia_api::Credentials::ApiKey(key.clone())),
+    );
+    assert_eq!(automation.me().await.unwrap().username, "bob");
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&format!("{key}x")), "").await;
+    assert_eq!(status, 401);
+}
+
+async fn sub_users_start_without_permissions(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let org = bob.create_org("Org Two").await.unwrap();
+    let sub = user(&server, &bob, "bob.ci").await;
+    assert!(sub.me().await.unwrap().parent_id.is_some());
+    assert_eq!(refused(sub.org(&org.id).await), (403, "forbidden".into()));
+    assert_eq!(bob.users().await.unwrap().len(), 1, "bob's own sub-user");
+}
+
+async fn malformed_bodies_and_unknown_routes_get_the_error_shape(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = bearer(&server.admin().await);
+    let (status, body) = server.raw(Method::POST, "/v1/orgs", Some(&admin), "{not json").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_body")));
+    let (status, body) = server.raw(Method::GET, "/v1/nowhere", Some(&admin), "").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = server.raw(Method::PATCH, "/v1/orgs", Some(&admin), "{}").await;
+    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+}
+
+async fn the_audit_log_records_who_did_what_and_shows_others_only_to_admins(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    let carol = user(&server, &admin, "carol").await;
+    let org = alice.create_org("Org One").await.unwrap();
+    carol
+        .add_member(&org.id, &AddMemberRequest { username: "carol".into(), role: Role::Viewer })
         .await
-        .unwrap();
-    assert_eq!(docs.status(), StatusCode::OK);
+        .unwrap_err();
+    carol.create_org("Org Three").await.unwrap();
+    server.anonymous().login("alice", "wrong").await.unwrap_err();
+    let query = AuditQuery {
+        method: Some("post".into()),
+        path_prefix: Some("/v1/orgs".into()),
+        ..AuditQuery::default()
+    };
+    let mine = carol.audit(&query).await.unwrap();
+    let statuses: Vec<i64> = mine.iter().map(|e| e.status).collect();
+    assert!(statuses.contains(&403) && statuses.contains(&201), "{mine:?}");
+    assert!(mine.iter().all(|e| e.actor.as_deref() == Some("carol")));
+    let others = AuditQuery { actor: Some("alice".into()), ..AuditQuery::default() };
+    assert_eq!(refused(carol.audit(&others).await), (403, "forbidden".into()));
+    let alices = admin.audit(&AuditQuery { limit: Some(500), ..others }).await.unwrap();
+    assert!(alices.iter().any(|e| e.path == "/v1/orgs" && e.status == 201), "{alices:?}");
+    let logins = AuditQuery { path_prefix: Some("/v1/auth/login".into()), ..AuditQuery::default() };
+    let logins = admin.audit(&logins).await.unwrap();
+    assert!(logins.iter().any(|e| e.status == 401 && e.actor.is_none()), "{logins:?}");
+}
+
+async fn a_restart_keeps_users_organizations_and_sessions(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let alice = user(&server, &admin, "alice").await;
+    let org = alice.create_org("Org One").await.unwrap();
+    let credentials = alice.credentials();
+    let server = server.restart().await;
+    assert!(server.admin_password.is_none(), "no second administrator");
+    let alice = consortia_api::PlatformClient::with_credentials(&server.url, credentials);
+    assert_eq!(alice.orgs().await.unwrap()[0].id, org.id);
+    server.login("alice", &password_of("alice")).await;
 }

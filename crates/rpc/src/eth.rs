@@ -31,9 +31,9 @@ use serde_json::{Value, json};
 
 use crate::QueryPool;
 
-mod ws;
+pub(crate) mod ws;
+pub(crate) use ws::WsLimits;
 pub use ws::{MAX_CATCH_UP, MAX_SUBSCRIPTIONS, SEND_TIMEOUT};
-pub(crate) use ws::{WsLimits, upgrade as ws_upgrade};
 
 /// Most requests one batch may carry.
 pub const MAX_RPC_BATCH: usize = 100;
@@ -85,6 +85,22 @@ impl RpcError {
 
 type RpcResult = Result<Value, RpcError>;
 
+/// Ethereum JSON-RPC 2.0 at the root path, as many clients expect it (the same as `POST /rpc`)
+#[utoipa::path(post, path = "/", tag = "ethereum",
+    request_body(content = Object, description = "A JSON-RPC 2.0 request, or an array of them", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The response, or an array of responses for a batch", body = Object),
+        (status = 204, description = "Only notifications: nothing to answer"),
+    ))]
+pub(crate) async fn rpc_at_root(
+    state: State<Arc<Node>>,
+    shared: Extension<Arc<EthState>>,
+    pool: Extension<QueryPool>,
+    body: Bytes,
+) -> Response {
+    rpc(state, shared, pool, body).await
+}
+
 /// What the Ethereum API keeps between requests: the filters of `eth_newFilter` /
 /// `eth_newBlockFilter` (polled by id), and the gas and log sums of recent blocks.
 #[derive(Debug, Default)]
@@ -127,7 +143,16 @@ struct LogFilter {
     topics: Vec<Vec<Hash>>,
 }
 
-/// `POST /rpc`: one request or a batch.
+/// Ethereum JSON-RPC 2.0: one request, or a batch (an array) of at most 100
+///
+/// The `eth_*`, `net_*` and `web3_*` methods web3 clients call; errors use the JSON-RPC codes
+/// (-32700, -32600, -32601, -32602, -32000, and 3 with the revert data for a reverted call).
+#[utoipa::path(post, path = "/rpc", tag = "ethereum",
+    request_body(content = Object, description = "A JSON-RPC 2.0 request `{jsonrpc, id, method, params}`, or an array of them", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The response, or an array of responses for a batch (JSON-RPC errors are answered with 200 too)", body = Object),
+        (status = 204, description = "Only notifications (requests without `id`): nothing to answer"),
+    ))]
 pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
     Extension(shared): Extension<Arc<EthState>>,

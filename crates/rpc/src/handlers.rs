@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use consortia_api::ErrorBody;
 use consortia_api::node::{
     AccountView, BatchItem, BlockListView, BlockView, BlocksQuery, HeightQuery, LimitQuery, Order,
@@ -368,8 +368,4 @@ pub(crate) async fn account(
         balance: account.balance.to_string(),
         contract: account.code_hash.is_some(),
     }))
-}
-
-pub(crate) async fn no_route(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()))
 }

@@ -21,12 +21,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use consortia_node::Node;
 use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use consortia_api::ErrorBody;
+use consortia_api::server::{document_common_answers, method_not_allowed, no_route};
 
 /// Requests that read the store or run the EVM at once, each on a blocking thread. Fewer than
 /// the runtime's blocking threads, so consensus (WAL, building, commits) always finds one.
@@ -62,70 +64,81 @@ pub const MAX_BATCH: usize = 10_000;
 #[openapi(
     info(
         title = "Consortia node API",
-        description = "Submit transactions and read the chain of one Consortia node."
-    ),
-    paths(
-        handlers::submit,
-        handlers::submit_batch,
-        handlers::get_transaction,
-        handlers::latest_block,
-        handlers::block_by_height,
-        handlers::blocks_by_time,
-        handlers::status,
-        handlers::state_with_proof,
-        handlers::notary_record,
-        handlers::notary_by_hash,
-        handlers::account,
-        explorer::recent,
-        explorer::by_address,
-        explorer::volume,
-        metrics::metrics,
+        description = "Submit transactions and read the chain of one Consortia node: REST, the \
+            Ethereum JSON-RPC API (`POST /rpc` or `POST /`, and over WebSocket at `/ws`), and \
+            Prometheus metrics. Every REST error is `{\"code\", \"message\"}`; an internal one \
+            (500) adds `request_id`, under which the node's log holds the detail."
     ),
     components(schemas(ErrorBody))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// The node API. Bodies are limited to what the largest batch of largest transactions needs.
+/// Body limits, by what a request carries.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// One transaction: hex doubles its size, and JSON frames it.
+    single: usize,
+    /// A REST batch.
+    batch: usize,
+    /// A JSON-RPC request or batch of raw transactions (and a WebSocket message).
+    rpc: usize,
+}
+
+impl Limits {
+    fn for_transactions_of(max_tx: usize) -> Limits {
+        let single = max_tx * 2 + 4096;
+        Limits { single, batch: 64 * 1024 * 1024, rpc: (single * 8).max(8 * 1024 * 1024) }
+    }
+}
+
+/// The routes with their OpenAPI document. Bodies are limited to what the largest batch of
+/// largest transactions needs.
+fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
+    let limit = DefaultBodyLimit::max;
+    let Limits { single: single_limit, batch: batch_limit, rpc: rpc_limit } = *limits;
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::submit).layer(limit(single_limit)))
+        .routes(routes!(explorer::recent))
+        .routes(routes!(handlers::submit_batch).layer(limit(batch_limit)))
+        .routes(routes!(handlers::get_transaction))
+        .routes(routes!(explorer::by_address))
+        .routes(routes!(explorer::volume))
+        .routes(routes!(handlers::blocks_by_time))
+        .routes(routes!(handlers::latest_block))
+        .routes(routes!(handlers::block_by_height))
+        .routes(routes!(handlers::status))
+        .routes(routes!(handlers::state_with_proof))
+        .routes(routes!(handlers::notary_record))
+        .routes(routes!(handlers::notary_by_hash))
+        .routes(routes!(handlers::account))
+        .routes(routes!(eth::rpc).layer(limit(rpc_limit)))
+        .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)))
+        .routes(routes!(eth::ws::upgrade))
+        .routes(routes!(metrics::metrics))
+        .split_for_parts();
+    document_common_answers(&mut doc, false);
+    (router, doc)
+}
+
+/// The node API's OpenAPI document (served at `/openapi.json`) for a chain whose largest
+/// transaction is `max_tx_bytes`.
+pub fn openapi(max_tx_bytes: usize) -> utoipa::openapi::OpenApi {
+    api(&Limits::for_transactions_of(max_tx_bytes)).1
+}
+
+/// The node API.
 pub fn router(node: Arc<Node>) -> Router {
-    let max_tx = node.genesis().params.max_tx_bytes as usize;
-    // Hex doubles the size; allow JSON framing on top.
-    let single_limit = max_tx * 2 + 4096;
-    let batch_limit = 64 * 1024 * 1024;
-    // A JSON-RPC batch of raw transactions.
-    let rpc_limit = (single_limit * 8).max(8 * 1024 * 1024);
-    Router::new()
-        .route(
-            "/v1/transactions",
-            post(handlers::submit).layer(DefaultBodyLimit::max(single_limit)),
-        )
-        .route(
-            "/v1/transactions/batch",
-            post(handlers::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),
-        )
-        .route("/v1/transactions", get(explorer::recent))
-        .route("/v1/transactions/{hash}", get(handlers::get_transaction))
-        .route("/v1/addresses/{address}/transactions", get(explorer::by_address))
-        .route("/v1/stats/volume", get(explorer::volume))
-        .route("/v1/blocks", get(handlers::blocks_by_time))
-        .route("/v1/blocks/latest", get(handlers::latest_block))
-        .route("/v1/blocks/{height}", get(handlers::block_by_height))
-        .route("/v1/status", get(handlers::status))
-        .route("/v1/state/{key}", get(handlers::state_with_proof))
-        .route("/v1/notary/records/{id}", get(handlers::notary_record))
-        .route("/v1/notary/by-hash/{content_hash}", get(handlers::notary_by_hash))
-        .route("/v1/accounts/{address}", get(handlers::account))
-        .route("/rpc", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
-        .route("/", post(eth::rpc).layer(DefaultBodyLimit::max(rpc_limit)))
-        .route("/ws", get(eth::ws_upgrade))
-        .route("/metrics", get(metrics::metrics))
-        .layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
+    let limits = Limits::for_transactions_of(node.genesis().params.max_tx_bytes as usize);
+    let (api, doc) = api(&limits);
+    api.layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
         .layer(axum::Extension(Arc::new(eth::EthState::default())))
         .layer(axum::Extension(QueryPool::new()))
         .layer(axum::Extension(eth::WsLimits {
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_WS_CONNECTIONS)),
-            max_message: rpc_limit,
+            max_message: limits.rpc,
         }))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .fallback(handlers::no_route)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(node)
 }

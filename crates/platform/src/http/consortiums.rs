@@ -21,16 +21,16 @@ use crate::Platform;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(show))
-        .routes(routes!(invite))
+        .routes(routes!(create_consortium, list_consortiums))
+        .routes(routes!(show_consortium))
+        .routes(routes!(invite_user))
         .routes(routes!(my_invitations))
-        .routes(routes!(accept))
-        .routes(routes!(decline))
+        .routes(routes!(accept_invitation))
+        .routes(routes!(decline_invitation))
         .routes(routes!(request_join, list_requests))
-        .routes(routes!(vote))
-        .routes(routes!(approve))
-        .routes(routes!(reject))
+        .routes(routes!(vote_on_join_request))
+        .routes(routes!(approve_join_request))
+        .routes(routes!(reject_join_request))
 }
 
 /// Create a consortium led by one of the caller's organizations
@@ -43,7 +43,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         (status = 404, description = "Unknown organization", body = ErrorBody),
         (status = 409, description = "Name taken", body = ErrorBody),
     ))]
-async fn create(
+async fn create_consortium(
     Ctx { platform, caller }: Ctx,
     JsonBody(req): JsonBody<CreateConsortiumRequest>,
 ) -> ApiResult<(StatusCode, Json<ConsortiumView>)> {
@@ -53,7 +53,7 @@ async fn create(
 /// Consortiums the caller's organizations belong to (all for a platform administrator)
 #[utoipa::path(get, path = "/v1/consortiums", tag = "consortiums",
     responses((status = 200, body = Vec<ConsortiumView>)))]
-async fn list(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ConsortiumView>>> {
+async fn list_consortiums(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ConsortiumView>>> {
     Ok(Json(platform.consortiums(&caller).await?))
 }
 
@@ -61,7 +61,7 @@ async fn list(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ConsortiumVie
 #[utoipa::path(get, path = "/v1/consortiums/{id}", tag = "consortiums",
     params(("id" = String, Path, description = "Consortium id")),
     responses((status = 200, body = ConsortiumView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn show(
+async fn show_consortium(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConsortiumView>> {
@@ -79,7 +79,7 @@ async fn show(
         (status = 404, description = "Unknown consortium or user", body = ErrorBody),
         (status = 409, description = "Already invited and pending", body = ErrorBody),
     ))]
-async fn invite(
+async fn invite_user(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<InviteRequest>,
@@ -103,7 +103,7 @@ async fn my_invitations(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<Inv
         (status = 404, body = ErrorBody),
         (status = 409, description = "Already answered", body = ErrorBody),
     ))]
-async fn accept(
+async fn accept_invitation(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvitationView>> {
@@ -119,7 +119,7 @@ async fn accept(
         (status = 404, body = ErrorBody),
         (status = 409, description = "Already answered", body = ErrorBody),
     ))]
-async fn decline(
+async fn decline_invitation(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvitationView>> {
@@ -170,7 +170,7 @@ async fn list_requests(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already decided, or your organization already voted", body = ErrorBody),
     ))]
-async fn vote(
+async fn vote_on_join_request(
     Ctx { platform, caller }: Ctx,
     Path((id, request)): Path<(String, String)>,
     JsonBody(req): JsonBody<VoteRequest>,
@@ -204,7 +204,7 @@ async fn vote_as(
         (status = 200, description = "The request, decided if the policy is met", body = JoinRequestView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ))]
-async fn approve(
+async fn approve_join_request(
     ctx: Ctx,
     Path((id, request)): Path<(String, String)>,
     JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,
@@ -220,7 +220,7 @@ async fn approve(
         (status = 200, description = "The request, decided if the policy is met", body = JoinRequestView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ))]
-async fn reject(
+async fn reject_join_request(
     ctx: Ctx,
     Path((id, request)): Path<(String, String)>,
     JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,

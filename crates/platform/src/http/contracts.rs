@@ -18,10 +18,10 @@ use crate::Platform;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
-        .routes(routes!(upload, list))
-        .routes(routes!(show))
-        .routes(routes!(deploy))
-        .routes(routes!(call))
+        .routes(routes!(upload_contract, list_contracts))
+        .routes(routes!(show_contract))
+        .routes(routes!(deploy_contract))
+        .routes(routes!(call_contract))
 }
 
 /// Upload a contract: bytecode and ABI, checked against the stated code hash
@@ -34,7 +34,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Name taken on this chain", body = ErrorBody),
     ))]
-async fn upload(
+async fn upload_contract(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<UploadRequest>,
@@ -46,7 +46,7 @@ async fn upload(
 #[utoipa::path(get, path = "/v1/chains/{id}/contracts", tag = "contracts",
     params(("id" = String, Path, description = "Chain id")),
     responses((status = 200, body = Vec<ContractView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn list(
+async fn list_contracts(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ContractView>>> {
@@ -57,7 +57,7 @@ async fn list(
 #[utoipa::path(get, path = "/v1/chains/{id}/contracts/{contract}", tag = "contracts",
     params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name")),
     responses((status = 200, body = ContractView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn show(
+async fn show_contract(
     Ctx { platform, caller }: Ctx,
     Path((id, contract)): Path<(String, String)>,
 ) -> ApiResult<Json<ContractView>> {
@@ -76,7 +76,7 @@ async fn show(
         (status = 502, description = "No node of the chain answers", body = ErrorBody),
         (status = 504, description = "Sent, but not committed in time", body = ErrorBody),
     ))]
-async fn deploy(
+async fn deploy_contract(
     Ctx { platform, caller }: Ctx,
     Path((id, contract)): Path<(String, String)>,
     JsonOrEmpty(req): JsonOrEmpty<DeployRequest>,
@@ -96,7 +96,7 @@ async fn deploy(
         (status = 502, description = "No node of the chain answers", body = ErrorBody),
         (status = 504, description = "Sent, but not committed in time", body = ErrorBody),
     ))]
-async fn call(
+async fn call_contract(
     Ctx { platform, caller }: Ctx,
     Path((id, contract)): Path<(String, String)>,
     JsonBody(req): JsonBody<CallRequest>,

@@ -16,11 +16,11 @@ use super::auth::Ctx;
 use crate::Platform;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
-    OpenApiRouter::new().routes(routes!(transaction))
+    OpenApiRouter::new().routes(routes!(chain_transaction))
 }
 
 /// The explorer's proxy route: its path parameter is a wildcard (`{*path}`), which OpenAPI
-/// cannot spell, so it is routed here and documented as [`read`] with `{path}`.
+/// cannot spell, so it is routed here and documented as [`explorer_read`] with `{path}`.
 pub(super) const READ_ROUTE: &str = "/v1/chains/{id}/explorer/{*path}";
 
 fn status(code: u16) -> StatusCode {
@@ -43,7 +43,7 @@ fn status(code: u16) -> StatusCode {
         (status = 409, description = "The chain does not run", body = ErrorBody),
         (status = 502, description = "No node answers", body = ErrorBody),
     ))]
-pub(super) async fn read(
+pub(super) async fn explorer_read(
     Ctx { platform, caller }: Ctx,
     Path((id, path)): Path<(String, String)>,
     RawQuery(query): RawQuery,
@@ -62,7 +62,7 @@ pub(super) async fn read(
         (status = 409, description = "The chain does not run", body = ErrorBody),
         (status = 502, description = "No node answers", body = ErrorBody),
     ))]
-async fn transaction(
+async fn chain_transaction(
     Ctx { platform, caller }: Ctx,
     Path((id, hash)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {

@@ -18,12 +18,9 @@ mod orgs;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
 use consortia_api::ErrorBody;
-use consortia_api::server::ApiError;
+use consortia_api::server::{document_common_answers, method_not_allowed, no_route};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -40,7 +37,7 @@ use crate::Platform;
             key). Every error is `{\"code\", \"message\"}`; an internal one (500) adds \
             `request_id`, under which the platform's log holds the detail."
     ),
-    paths(explorer::read),
+    paths(explorer::explorer_read),
     components(schemas(ErrorBody)),
     security(("bearer" = []))
 )]
@@ -59,68 +56,13 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(explorer::routes())
         .merge(monitoring::routes())
         .split_for_parts();
-    complete(&mut doc);
-    (router.route(explorer::READ_ROUTE, axum::routing::get(explorer::read)), doc)
+    document_common_answers(&mut doc, true);
+    (router.route(explorer::READ_ROUTE, axum::routing::get(explorer::explorer_read)), doc)
 }
 
 /// The platform's OpenAPI document (served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
-}
-
-/// The answers every operation can give without saying so itself: 401 unless it is public,
-/// 400 and 413 for a body that is not JSON or too large, 500 for an internal failure. And the
-/// bearer scheme.
-fn complete(doc: &mut utoipa::openapi::OpenApi) {
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-    );
-    let error = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-            )
-            .build()
-    };
-    for item in doc.paths.paths.values_mut() {
-        let operations =
-            [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for op in operations.into_iter().flatten() {
-            let public = op.security.as_ref().is_some_and(|s| {
-                s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
-            });
-            let mut add = |status: &str, description: &str| {
-                op.responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| error(description).into());
-            };
-            if !public {
-                add("401", "No credential, or one that does not hold (expired, revoked, forged)");
-            }
-            add("500", "An internal failure: `request_id` names the log entry with the detail");
-            if op.request_body.is_some() {
-                add("400", "The body is not the JSON this operation takes (`malformed_body`)");
-                add("413", "The body is too large (`body_too_large`)");
-            }
-        }
-    }
-}
-
-async fn no_route(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()))
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this path does not take that method; see /docs for the API",
-    )
 }
 
 /// The platform's HTTP API, with the console at `/` and Swagger UI at `/docs`.

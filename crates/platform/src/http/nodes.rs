@@ -16,18 +16,18 @@ use crate::service::nodes::NodeAction;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(logs))
-        .routes(routes!(stop))
-        .routes(routes!(start))
-        .routes(routes!(restart))
+        .routes(routes!(list_nodes))
+        .routes(routes!(node_logs))
+        .routes(routes!(stop_node))
+        .routes(routes!(start_node))
+        .routes(routes!(restart_node))
 }
 
 /// The nodes of a chain with their status, polled from each node
 #[utoipa::path(get, path = "/v1/chains/{id}/nodes", tag = "nodes",
     params(("id" = String, Path, description = "Chain id")),
     responses((status = 200, body = Vec<NodeStatusView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn list(
+async fn list_nodes(
     Ctx { platform, caller }: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<NodeStatusView>>> {
@@ -44,7 +44,7 @@ async fn list(
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
     ))]
-async fn logs(
+async fn node_logs(
     Ctx { platform, caller }: Ctx,
     Path((id, node)): Path<(String, String)>,
     QueryParams(q): QueryParams<LogQuery>,
@@ -69,7 +69,7 @@ async fn control(
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
     ))]
-async fn stop(
+async fn stop_node(
     ctx: Ctx,
     Path((id, node)): Path<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {
@@ -84,7 +84,7 @@ async fn stop(
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
     ))]
-async fn start(
+async fn start_node(
     ctx: Ctx,
     Path((id, node)): Path<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {
@@ -99,7 +99,7 @@ async fn start(
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
     ))]
-async fn restart(
+async fn restart_node(
     ctx: Ctx,
     Path((id, node)): Path<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {

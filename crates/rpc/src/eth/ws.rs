@@ -157,7 +157,14 @@ fn notification(subscription: &str, result: Value) -> Value {
     })
 }
 
-/// `GET /ws`.
+/// Ethereum JSON-RPC over WebSocket: every HTTP method, plus `eth_subscribe` (`newHeads`,
+/// `logs`, `newPendingTransactions`) and `eth_unsubscribe`
+#[utoipa::path(get, path = "/ws", tag = "ethereum",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request"),
+        (status = 503, description = "Too many connections: retry after the Retry-After header", body = consortia_api::ErrorBody),
+    ))]
 pub(crate) async fn upgrade(
     State(node): State<Arc<Node>>,
     Extension(shared): Extension<Arc<EthState>>,
