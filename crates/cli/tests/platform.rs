@@ -11,9 +11,14 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{BIN, alive, hex_tx, http, notarize_tx, post_json, tx_hash, wait_committed};
+use std::time::Duration;
+
+use common::{BIN, alive, notarize_tx};
+use consortia_api::platform::*;
+use consortia_api::{NodeClient, PlatformClient};
 use consortia_crypto::{PrivateKey, Scheme};
-use serde_json::{Value, json};
+use consortia_types::encode;
+use serde_json::Value;
 
 struct Platform {
     child: Child,
@@ -54,13 +59,27 @@ impl Platform {
         Platform { child, url, banner }
     }
 
-    /// A first start, and the administrator's access token.
-    fn start_as_admin(dir: &std::path::Path, database: Option<&str>) -> (Platform, String) {
+    /// A first start, and the administrator logged in.
+    async fn start_as_admin(
+        dir: &std::path::Path,
+        database: Option<&str>,
+    ) -> (Platform, PlatformClient) {
         let platform = Platform::start_on(dir, database);
         let password = platform.credential("password").expect("a first start");
-        let (_, tokens) = login(&platform.url, "admin", &password);
-        let token = tokens["access_token"].as_str().unwrap().to_owned();
-        (platform, token)
+        let admin = platform.login("admin", &password).await;
+        (platform, admin)
+    }
+
+    /// A client logged in as `username`.
+    async fn login(&self, username: &str, password: &str) -> PlatformClient {
+        let client = PlatformClient::new(&self.url);
+        client.login(username, password).await.unwrap();
+        client
+    }
+
+    /// A client with the credentials of `client` (the same session, after a restart).
+    fn resume(&self, client: &PlatformClient) -> PlatformClient {
+        PlatformClient::with_credentials(&self.url, client.credentials())
     }
 
     fn credential(&self, field: &str) -> Option<String> {
@@ -73,60 +92,6 @@ impl Drop for Platform {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
     }
-}
-
-fn login(url: &str, username: &str, password: &str) -> (u16, Value) {
-    let r = http()
-        .post(format!("{url}/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.json().unwrap())
-}
-
-#[test]
-fn platform_prints_its_admin_once_and_keeps_data_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let platform = Platform::start(dir.path());
-    let username = platform.credential("username").expect("first start prints the username");
-    let password = platform.credential("password").expect("and the password");
-    let (status, tokens) = login(&platform.url, &username, &password);
-    assert_eq!(status, 200, "{tokens}");
-    let token = tokens["access_token"].as_str().unwrap().to_owned();
-    let created = http()
-        .post(format!("{}/v1/orgs", platform.url))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Acme"}))
-        .send()
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
-    let unauthenticated = http().get(format!("{}/v1/orgs", platform.url)).send().unwrap();
-    assert_eq!(unauthenticated.status().as_u16(), 401);
-    drop(platform);
-
-    let platform = Platform::start(dir.path());
-    assert!(platform.credential("password").is_none(), "{:?}", platform.banner);
-    let (status, _) = login(&platform.url, &username, &password);
-    assert_eq!(status, 200);
-    let orgs: Value = http()
-        .get(format!("{}/v1/orgs", platform.url))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(orgs[0]["name"], "Acme", "{orgs}");
-}
-
-/// Calls the platform API with a bearer token; the status and JSON body.
-fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = http().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Value::Null))
 }
 
 /// Kills the nodes the platform's local hosts started (they outlive the platform on purpose).
@@ -145,15 +110,81 @@ impl Drop for Nodes {
     }
 }
 
-#[test]
-fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
-    baidu_flow(None);
+/// A user the administrator creates, logged in (password `<name>-password`).
+async fn user(platform: &Platform, admin: &PlatformClient, name: &str) -> PlatformClient {
+    let password = format!("{name}-password");
+    let request = CreateUserRequest { username: name.into(), password: password.clone() };
+    admin.create_user(&request).await.unwrap();
+    platform.login(name, &password).await
+}
+
+fn host(org: &str, name: &str) -> CreateHostRequest {
+    CreateHostRequest {
+        org_id: org.into(),
+        name: name.into(),
+        kind: HostKind::Local,
+        address: None,
+    }
+}
+
+fn node(org: &str, host: &str, name: &str) -> AddNodeRequest {
+    AddNodeRequest {
+        org_id: org.into(),
+        host_id: host.into(),
+        name: Some(name.into()),
+        role: None,
+        http_port: None,
+        p2p_port: None,
+    }
+}
+
+fn bft_chain(consortium: &str, org: &str, name: &str) -> CreateChainRequest {
+    CreateChainRequest {
+        consortium_id: consortium.into(),
+        org_id: org.into(),
+        name: name.into(),
+        consensus: Consensus::Bft,
+        suite: None,
+        max_block_txs: None,
+        block_interval_ms: None,
+    }
+}
+
+/// A notarization by `key` (nonce `nonce`) sent to `to` and waited for on `on`.
+async fn notarize(to: &str, on: &str, key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) {
+    let tx = notarize_tx(key, chain_id, nonce, id, b"cargo");
+    let sent = NodeClient::new(to).submit(&encode(&tx)).await.unwrap();
+    NodeClient::new(on).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_prints_its_admin_once_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start(dir.path());
+    let username = platform.credential("username").expect("first start prints the username");
+    let password = platform.credential("password").expect("and the password");
+    let admin = platform.login(&username, &password).await;
+    admin.create_org("Acme").await.unwrap();
+    let anonymous = PlatformClient::new(&platform.url).orgs().await.unwrap_err();
+    assert_eq!(anonymous.status(), Some(401));
+    drop(platform);
+
+    let platform = Platform::start(dir.path());
+    assert!(platform.credential("password").is_none(), "{:?}", platform.banner);
+    platform.login(&username, &password).await;
+    let orgs = platform.resume(&admin).orgs().await.unwrap();
+    assert_eq!(orgs[0].name, "Acme");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baidu_flow_runs_a_four_validator_chain_that_outlives_the_platform() {
+    baidu_flow(None).await;
 }
 
 /// The same with the platform's metadata in PostgreSQL (`CONSORTIA_TEST_POSTGRES`, a server
 /// where a new database is made for the test; required under CI, as for the platform suite).
-#[test]
-fn the_baidu_flow_runs_on_postgresql_too() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baidu_flow_runs_on_postgresql_too() {
     let Ok(server) = std::env::var("CONSORTIA_TEST_POSTGRES") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -174,175 +205,84 @@ fn the_baidu_flow_runs_on_postgresql_too() {
         .unwrap();
     assert!(made.success(), "cannot create database {name} on {server}");
     let (base, _) = server.rsplit_once('/').unwrap();
-    baidu_flow(Some(&format!("{base}/{name}")));
+    baidu_flow(Some(&format!("{base}/{name}"))).await;
 }
 
-fn baidu_flow(database: Option<&str>) {
+async fn baidu_flow(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
-    let (platform, admin) = Platform::start_as_admin(dir.path(), database);
-    let url = platform.url.clone();
-    let post = |token: &str, path: &str, body: Value| {
-        let (status, body) =
-            call(reqwest::Method::POST, &format!("{url}{path}"), token, Some(body));
-        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
-        body
-    };
-    for user in ["user1", "user2"] {
-        post(
-            &admin,
-            "/v1/users",
-            json!({"username": user, "password": format!("{user}-password")}),
-        );
-    }
-    let token = |user: &str| {
-        login(&url, user, &format!("{user}-password")).1["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (u1, u2) = (token("user1"), token("user2"));
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let (platform, admin) = Platform::start_as_admin(dir.path(), database).await;
+    let u1 = user(&platform, &admin, "user1").await;
+    let u2 = user(&platform, &admin, "user2").await;
 
     // The consortium: user 1 leads with org 1, invites user 2, who joins with org 2.
-    let org1 = id(&post(&u1, "/v1/orgs", json!({"name": "Bank"})));
-    let cons = id(&post(&u1, "/v1/consortiums", json!({"name": "Trade", "org_id": org1})));
-    let inv = id(&post(
-        &u1,
-        &format!("/v1/consortiums/{cons}/invitations"),
-        json!({"username": "user2"}),
-    ));
-    post(&u2, &format!("/v1/invitations/{inv}/accept"), json!({}));
-    let org2 = id(&post(&u2, "/v1/orgs", json!({"name": "Shipper"})));
-    let req = id(&post(
-        &u2,
-        &format!("/v1/consortiums/{cons}/join-requests"),
-        json!({"org_id": org2, "invitation_id": inv}),
-    ));
-    let decided =
-        post(&u1, &format!("/v1/consortiums/{cons}/join-requests/{req}/approve"), json!({}));
-    assert_eq!(decided["status"], "approved");
+    let org1 = u1.create_org("Bank").await.unwrap().id;
+    let consortium = CreateConsortiumRequest {
+        name: "Trade".into(),
+        org_id: org1.clone(),
+        approval_policy: None,
+    };
+    let cons = u1.create_consortium(&consortium).await.unwrap().id;
+    let invite = InviteRequest { username: "user2".into(), org_id: None };
+    let invitation = u1.invite(&cons, &invite).await.unwrap().id;
+    u2.accept_invitation(&invitation).await.unwrap();
+    let org2 = u2.create_org("Shipper").await.unwrap().id;
+    let join = JoinRequest { org_id: org2.clone(), invitation_id: invitation };
+    let request = u2.request_join(&cons, &join).await.unwrap().id;
+    let approve = VoteRequest { decision: Decision::Approve, org_id: None };
+    let decided = u1.vote(&cons, &request, &approve).await.unwrap();
+    assert_eq!(decided.status, JoinRequestStatus::Approved);
 
     // The chain wizard: each organization brings two validators on its own local host.
-    let h1 =
-        id(&post(&u1, "/v1/hosts", json!({"org_id": org1, "name": "bank-host", "kind": "local"})));
-    let h2 = id(&post(
-        &u2,
-        "/v1/hosts",
-        json!({"org_id": org2, "name": "shipper-host", "kind": "local"}),
-    ));
-    let chain = post(
-        &u1,
-        "/v1/chains",
-        json!({"consortium_id": cons, "org_id": org1, "name": "ledger", "consensus": "bft"}),
-    );
-    let (chain, chain_id) = (id(&chain), chain["chain_id"].as_u64().unwrap());
+    let h1 = u1.create_host(&host(&org1, "bank-host")).await.unwrap().id;
+    let h2 = u2.create_host(&host(&org2, "shipper-host")).await.unwrap().id;
+    let chain = u1.create_chain(&bft_chain(&cons, &org1, "ledger")).await.unwrap();
+    let (chain, chain_id) = (chain.id, chain.chain_id as u64);
     for n in 0..2 {
-        post(
-            &u1,
-            &format!("/v1/chains/{chain}/nodes"),
-            json!({"org_id": org1, "host_id": h1, "name": format!("bank-{n}")}),
-        );
+        u1.add_node(&chain, &node(&org1, &h1, &format!("bank-{n}"))).await.unwrap();
     }
-    post(&u1, &format!("/v1/chains/{chain}/orgs"), json!({"org_id": org2}));
+    u1.invite_org(&chain, &org2).await.unwrap();
     for n in 0..2 {
-        post(
-            &u2,
-            &format!("/v1/chains/{chain}/nodes"),
-            json!({"org_id": org2, "host_id": h2, "name": format!("ship-{n}")}),
-        );
+        u2.add_node(&chain, &node(&org2, &h2, &format!("ship-{n}"))).await.unwrap();
     }
-    let started = post(&u2, &format!("/v1/chains/{chain}/start"), json!({}));
-    assert_eq!(started["status"], "running", "{started}");
-    let nodes: Vec<String> = started["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["http_url"].as_str().unwrap().to_owned())
-        .collect();
+    let started = u2.start_chain(&chain, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let nodes = started.node_urls();
     assert_eq!(nodes.len(), 4);
     // Starting twice is an illegal step.
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{url}/v1/chains/{chain}/start"),
-        &u1,
-        Some(json!({})),
-    );
-    assert_eq!((status, body["code"].as_str()), (409, Some("illegal_step")), "{body}");
+    let again = u1.start_chain(&chain, true).await.unwrap_err();
+    assert_eq!((again.status(), again.code()), (Some(409), Some("illegal_step")), "{again}");
 
     // A transaction sent to one organization's node is committed on the other's.
     let key = PrivateKey::generate(Scheme::Ed25519);
-    let tx = notarize_tx(&key, chain_id, 0, "bill-of-lading-1", b"cargo");
-    let (status, body) =
-        post_json(&http(), &format!("{}/v1/transactions", nodes[0]), &json!({"tx": hex_tx(&tx)}));
-    assert_eq!(status, 202, "{body}");
-    wait_committed(&http(), &nodes[3], &tx_hash(&tx));
+    notarize(&nodes[0], &nodes[3], &key, chain_id, 0, "bill-of-lading-1").await;
 
     // Nodes: status polled from each, logs, and control authorized by the owning organization
     // (org 2's operator restarts org 2's node, but cannot touch org 1's; a viewer cannot).
-    post(&admin, "/v1/users", json!({"username": "ops2", "password": "ops2-password"}));
-    post(&u2, &format!("/v1/orgs/{org2}/members"), json!({"username": "ops2", "role": "operator"}));
-    post(&admin, "/v1/users", json!({"username": "viewer1", "password": "viewer1-password"}));
-    post(
-        &u1,
-        &format!("/v1/orgs/{org1}/members"),
-        json!({"username": "viewer1", "role": "viewer"}),
-    );
-    let (ops2, viewer1) = (token("ops2"), token("viewer1"));
-    let (status, statuses) =
-        call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}/nodes"), &ops2, None);
-    assert_eq!(status, 200, "{statuses}");
-    for node in statuses.as_array().unwrap() {
-        assert_eq!(
-            (node["process"].as_str(), node["health"].as_str()),
-            (Some("running"), Some("healthy")),
-            "{node}"
-        );
-        assert!(
-            node["height"].as_u64().unwrap() >= 1 && node["peers"].as_u64().unwrap() == 3,
-            "{node}"
-        );
+    let ops2 = user(&platform, &admin, "ops2").await;
+    let viewer1 = user(&platform, &admin, "viewer1").await;
+    let member = |name: &str, role| AddMemberRequest { username: name.into(), role };
+    u2.add_member(&org2, &member("ops2", Role::Operator)).await.unwrap();
+    u1.add_member(&org1, &member("viewer1", Role::Viewer)).await.unwrap();
+    for n in ops2.nodes(&chain).await.unwrap() {
+        assert_eq!((n.process, n.health), (ProcessState::Running, NodeHealth::Healthy), "{n:?}");
+        assert!(n.height.unwrap() >= 1 && n.peers == Some(3), "{n:?}");
     }
-    let control = |token: &str, node: &str, verb: &str| {
-        call(
-            reqwest::Method::POST,
-            &format!("{url}/v1/chains/{chain}/nodes/{node}/{verb}"),
-            token,
-            Some(json!({})),
-        )
-    };
-    assert_eq!(control(&ops2, "bank-0", "restart").0, 403);
-    assert_eq!(control(&viewer1, "bank-0", "stop").0, 403);
-    assert_eq!(control(&ops2, "nope", "restart").0, 404);
-    let (status, restarted) = control(&ops2, "ship-0", "restart");
-    assert_eq!((status, restarted["health"].as_str()), (200, Some("healthy")), "{restarted}");
-    let (status, logs) = call(
-        reqwest::Method::GET,
-        &format!("{url}/v1/chains/{chain}/nodes/ship-0/logs?lines=20"),
-        &ops2,
-        None,
-    );
-    assert!(status == 200 && !logs.as_array().unwrap().is_empty(), "{status} {logs}");
-    assert_eq!(
-        call(
-            reqwest::Method::GET,
-            &format!("{url}/v1/chains/{chain}/nodes/bank-0/logs"),
-            &ops2,
-            None
-        )
-        .0,
-        403
-    );
+    assert_eq!(ops2.restart_node(&chain, "bank-0").await.unwrap_err().status(), Some(403));
+    assert_eq!(viewer1.stop_node(&chain, "bank-0").await.unwrap_err().status(), Some(403));
+    assert_eq!(ops2.restart_node(&chain, "nope").await.unwrap_err().status(), Some(404));
+    let restarted = ops2.restart_node(&chain, "ship-0").await.unwrap();
+    assert_eq!(restarted.health, NodeHealth::Healthy, "{restarted:?}");
+    assert!(!ops2.node_logs(&chain, "ship-0", 20).await.unwrap().is_empty());
+    assert_eq!(ops2.node_logs(&chain, "bank-0", 20).await.unwrap_err().status(), Some(403));
 
     // A node stopped on purpose stays stopped, even across a platform restart.
-    let (status, stopped) = control(&u2, "ship-1", "stop");
-    assert_eq!((status, stopped["process"].as_str()), (200, Some("stopped")), "{stopped}");
+    let stopped = u2.stop_node(&chain, "ship-1").await.unwrap();
+    assert_eq!(stopped.process, ProcessState::Stopped, "{stopped:?}");
 
     // The platform goes away; the chain (3 of 4 validators) does not need it.
     drop(platform);
-    let tx = notarize_tx(&key, chain_id, 1, "bill-of-lading-2", b"cargo");
-    post_json(&http(), &format!("{}/v1/transactions", nodes[1]), &json!({"tx": hex_tx(&tx)}));
-    wait_committed(&http(), &nodes[2], &tx_hash(&tx));
+    notarize(&nodes[1], &nodes[2], &key, chain_id, 1, "bill-of-lading-2").await;
     // With nobody to restart it, a crashed node stays down, and the chain (2 of 4) waits.
     let ship0 = dir.path().join("hosts").join(&h2).join(format!("{chain}-ship-0"));
     let pid = std::fs::read_to_string(ship0.join("node.pid")).unwrap();
@@ -351,41 +291,30 @@ fn baidu_flow(database: Option<&str>) {
     // Back again: everything is still there; the platform starts the node that should run
     // (not the one stopped on purpose), and the chain commits again.
     let platform = Platform::start_on(dir.path(), database);
-    let (status, view) =
-        call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}", platform.url), &u1, None);
-    assert_eq!((status, view["status"].as_str()), (200, Some("running")), "{view}");
-    assert_eq!(view["nodes"].as_array().unwrap().len(), 4);
-    let (_, consortium) =
-        call(reqwest::Method::GET, &format!("{}/v1/consortiums/{cons}", platform.url), &u2, None);
-    assert_eq!(consortium["members"].as_array().unwrap().len(), 2);
-    let tx = notarize_tx(&key, chain_id, 2, "bill-of-lading-3", b"cargo");
-    post_json(&http(), &format!("{}/v1/transactions", nodes[0]), &json!({"tx": hex_tx(&tx)}));
-    wait_committed(&http(), &nodes[2], &tx_hash(&tx));
-    let (_, statuses) =
-        call(reqwest::Method::GET, &format!("{}/v1/chains/{chain}/nodes", platform.url), &u2, None);
-    let process = |name: &str| {
-        let node = statuses.as_array().unwrap().iter().find(|n| n["name"] == name).unwrap();
-        node["process"].as_str().unwrap().to_owned()
-    };
-    assert_eq!((process("ship-0"), process("ship-1")), ("running".into(), "stopped".into()));
+    let (u1, u2) = (platform.resume(&u1), platform.resume(&u2));
+    let view = u1.chain(&chain).await.unwrap();
+    assert_eq!((view.status, view.nodes.len()), (ChainStatus::Running, 4), "{view:?}");
+    assert_eq!(u2.consortium(&cons).await.unwrap().members.len(), 2);
+    notarize(&nodes[0], &nodes[2], &key, chain_id, 2, "bill-of-lading-3").await;
+    let statuses = u2.nodes(&chain).await.unwrap();
+    let process = |name: &str| statuses.iter().find(|n| n.name == name).unwrap().process;
+    assert_eq!(
+        (process("ship-0"), process("ship-1")),
+        (ProcessState::Running, ProcessState::Stopped)
+    );
 }
 
 /// Runs `consortia ARGS` as the user whose session lives in `home`; the JSON it printed.
 fn cli(home: &std::path::Path, platform: &str, args: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("CONSORTIA_HOME", home)
-        .env("CONSORTIA_PLATFORM", platform)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "consortia {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::consortia(
+        args,
+        &[
+            ("CONSORTIA_HOME", home.to_str().unwrap()),
+            ("CONSORTIA_PLATFORM", platform),
+            ("RUST_LOG", "warn"),
+        ],
     );
-    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+    serde_json::from_str(&out).unwrap_or(Value::Null)
 }
 
 #[test]
@@ -466,40 +395,35 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
 
 /// A start runs in the background with progress (`wait=false`); one the platform did not
 /// finish (killed mid-start) is undone when it starts again, and the chain then starts.
-#[test]
-fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() {
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
-    let (mut platform, admin) = Platform::start_as_admin(dir.path(), None);
-    let url = platform.url.clone();
-    let post = |path: &str, body: Value| {
-        let (status, body) =
-            call(reqwest::Method::POST, &format!("{url}{path}"), &admin, Some(body));
-        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
-        (status, body)
+    let (mut platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let consortium = CreateConsortiumRequest {
+        name: "Trade".into(),
+        org_id: org.clone(),
+        approval_policy: None,
     };
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    let org = id(&post("/v1/orgs", json!({"name": "Bank"})).1);
-    let cons = id(&post("/v1/consortiums", json!({"name": "Trade", "org_id": org})).1);
-    let host = id(&post("/v1/hosts", json!({"org_id": org, "name": "h", "kind": "local"})).1);
-    let chain = post(
-        "/v1/chains",
-        json!({"consortium_id": cons, "org_id": org, "name": "ledger", "consensus": "bft"}),
-    );
-    let (chain, chain_id) = (id(&chain.1), chain.1["chain_id"].as_u64().unwrap());
+    let cons = admin.create_consortium(&consortium).await.unwrap().id;
+    let host = admin.create_host(&self::host(&org, "h")).await.unwrap().id;
+    let chain = admin.create_chain(&bft_chain(&cons, &org, "ledger")).await.unwrap();
+    let (chain, chain_id) = (chain.id, chain.chain_id as u64);
     for n in 0..4 {
-        post(
-            &format!("/v1/chains/{chain}/nodes"),
-            json!({"org_id": org, "host_id": host, "name": format!("v{n}")}),
-        );
+        admin.add_node(&chain, &node(&org, &host, &format!("v{n}"))).await.unwrap();
     }
-    let (status, _) = call(
-        reqwest::Method::POST,
-        &format!("{url}/v1/chains/{chain}/start?wait=maybe"),
-        &admin,
-        Some(json!({})),
-    );
-    assert_eq!(status, 400, "a bad `wait` is refused");
+    let token = match admin.credentials() {
+        Some(consortia_api::Credentials::Tokens { access_token, .. }) => access_token,
+        other => panic!("{other:?}"),
+    };
+    let bad = reqwest::Client::new()
+        .post(format!("{}/v1/chains/{chain}/start?wait=maybe", platform.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400, "a bad `wait` is refused");
 
     // Cut short: the platform is killed once its first node runs.
     let pids = || -> Vec<u32> {
@@ -513,80 +437,62 @@ fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() {
             .filter(|pid| alive(*pid))
             .collect()
     };
-    let (status, view) = post(&format!("/v1/chains/{chain}/start?wait=false"), json!({}));
-    assert_eq!((status, view["status"].as_str()), (202, Some("starting")), "{view}");
-    assert_eq!(view["progress"]["total"], 4, "{view}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let view = admin.start_chain(&chain, false).await.unwrap();
+    assert_eq!(view.status, ChainStatus::Starting, "{view:?}");
+    assert_eq!(view.progress.as_ref().unwrap().total, 4, "{view:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while pids().is_empty() {
         assert!(std::time::Instant::now() < deadline, "no node started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let _ = Command::new("kill").args(["-KILL", &platform.child.id().to_string()]).status();
     let half_started = pids();
     let _ = platform.child.wait();
     drop(platform);
     let platform = Platform::start(dir.path());
-    let url = platform.url.clone();
-    let (_, view) = call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}"), &admin, None);
-    assert_eq!(view["status"], "configuring", "{view}");
-    assert!(view["failure"].as_str().unwrap().contains("stopped while this chain was starting"));
-    assert!(view["progress"].is_null(), "{view}");
+    let admin = platform.resume(&admin);
+    let view = admin.chain(&chain).await.unwrap();
+    assert_eq!(view.status, ChainStatus::Configuring, "{view:?}");
+    assert!(view.failure.as_deref().unwrap().contains("stopped while this chain was starting"));
+    assert!(view.progress.is_none(), "{view:?}");
     assert!(
         half_started.iter().all(|pid| !alive(*pid)),
         "the half-started nodes are removed: {half_started:?}"
     );
 
     // Started again in the background: the progress goes forward to running.
-    let (status, view) = call(
-        reqwest::Method::POST,
-        &format!("{url}/v1/chains/{chain}/start?wait=false"),
-        &admin,
-        Some(json!({})),
-    );
-    assert_eq!((status, view["status"].as_str()), (202, Some("starting")), "{view}");
-    let (status, again) = call(
-        reqwest::Method::POST,
-        &format!("{url}/v1/chains/{chain}/start"),
-        &admin,
-        Some(json!({})),
-    );
-    assert_eq!((status, again["code"].as_str()), (409, Some("illegal_step")), "{again}");
+    let view = admin.start_chain(&chain, false).await.unwrap();
+    assert_eq!(view.status, ChainStatus::Starting, "{view:?}");
+    let again = admin.start_chain(&chain, true).await.unwrap_err();
+    assert_eq!((again.status(), again.code()), (Some(409), Some("illegal_step")), "{again}");
     let mut steps = vec![];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let view = loop {
-        let (_, view) =
-            call(reqwest::Method::GET, &format!("{url}/v1/chains/{chain}"), &admin, None);
-        if view["status"] != "starting" {
+        let view = admin.chain(&chain).await.unwrap();
+        if view.status != ChainStatus::Starting {
             break view;
         }
-        let step = view["progress"]["step"].as_str().unwrap_or_else(|| panic!("{view}")).to_owned();
+        let step = view.progress.as_ref().unwrap_or_else(|| panic!("{view:?}")).step;
         if steps.last() != Some(&step) {
             steps.push(step);
         }
-        assert!(std::time::Instant::now() < deadline, "still starting: {view}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(std::time::Instant::now() < deadline, "still starting: {view:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(view["status"], "running", "{view}");
-    assert!(view["failure"].is_null() && view["progress"].is_null(), "{view}");
-    let order = ["preparing", "starting_nodes", "first_block"];
+    assert_eq!(view.status, ChainStatus::Running, "{view:?}");
+    assert!(view.failure.is_none() && view.progress.is_none(), "{view:?}");
+    let order = [StartStep::Preparing, StartStep::StartingNodes, StartStep::FirstBlock];
     let ranks: Vec<usize> =
         steps.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
     assert!(ranks.windows(2).all(|w| w[0] < w[1]), "steps go forward: {steps:?}");
-    let node = view["nodes"][0]["http_url"].as_str().unwrap().to_owned();
-    let tx = notarize_tx(&PrivateKey::generate(Scheme::Ed25519), chain_id, 0, "after", b"x");
-    let (status, body) =
-        post_json(&http(), &format!("{node}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
-    assert_eq!(status, 202, "{body}");
-    wait_committed(&http(), &node, &tx_hash(&tx));
+    let url = view.node_urls().remove(0);
+    notarize(&url, &url, &PrivateKey::generate(Scheme::Ed25519), chain_id, 0, "after").await;
     // The audit log says how the background start ended, and who began it.
-    let (_, audit) = call(
-        reqwest::Method::GET,
-        &format!("{url}/v1/audit?method=JOB&path_prefix=/v1/chains/{chain}/start"),
-        &admin,
-        None,
-    );
-    assert_eq!(
-        (audit[0]["status"].as_i64(), audit[0]["actor"].as_str()),
-        (Some(200), Some("admin"))
-    );
+    let query = AuditQuery {
+        method: Some("JOB".into()),
+        path_prefix: Some(format!("/v1/chains/{chain}/start")),
+        ..AuditQuery::default()
+    };
+    let audit = admin.audit(&query).await.unwrap();
+    assert_eq!((audit[0].status, audit[0].actor.as_deref()), (200, Some("admin")));
 }
