@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, ChainView, CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
-    CreateUserRequest, Decision, HostKind, InviteRequest, JoinRequest, StartStep, VoteRequest,
+    CreateUserRequest, Decision, InviteRequest, JoinRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -296,8 +296,7 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
         HostCommand::Create { name, org } => {
-            let request =
-                CreateHostRequest { org_id: org, name, kind: HostKind::Local, address: None };
+            let request = CreateHostRequest::local(&org, &name);
             print(&with_session(async |c| c.create_host(&request).await).await?)
         }
     }
@@ -308,15 +307,7 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
     match command {
         C::Create { name, consortium, org, consensus } => {
             let consensus = consensus.parse().map_err(|e| anyhow::anyhow!("--consensus: {e}"))?;
-            let request = CreateChainRequest {
-                consortium_id: consortium,
-                org_id: org,
-                name,
-                consensus,
-                suite: None,
-                max_block_txs: None,
-                block_interval_ms: None,
-            };
+            let request = CreateChainRequest::new(&consortium, &org, &name, consensus);
             print(&with_session(async |c| c.create_chain(&request).await).await?)
         }
         C::AddNode { chain, org, host, name, role } => {

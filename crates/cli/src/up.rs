@@ -16,7 +16,7 @@ use consortia_api::ClientResult;
 use consortia_api::PlatformClient;
 use consortia_api::platform::{
     AddNodeRequest, ApprovalPolicy, ChainStatus, ChainView, Consensus, CreateChainRequest,
-    CreateConsortiumRequest, CreateHostRequest, HostKind, NodeRole,
+    CreateConsortiumRequest, CreateHostRequest,
 };
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
@@ -168,15 +168,7 @@ async fn make_demo_chain(
     let hosts = c.hosts().await?;
     let host = match hosts.into_iter().find(|h| h.name == DEMO_HOST && h.org_id == org.id) {
         Some(h) => h,
-        None => {
-            let request = CreateHostRequest {
-                org_id: org.id.clone(),
-                name: DEMO_HOST.into(),
-                kind: HostKind::Local,
-                address: None,
-            };
-            c.create_host(&request).await?
-        }
+        None => c.create_host(&CreateHostRequest::local(&org.id, DEMO_HOST)).await?,
     };
     bar.set_message("chain wizard: create, add 4 validators");
     let existing = c.chains().await?.into_iter();
@@ -200,12 +192,9 @@ async fn make_demo_chain(
         let name = format!("node-{i}");
         if chain.status == ChainStatus::Configuring && chain.node(&name).is_none() {
             let request = AddNodeRequest {
-                org_id: org.id.clone(),
-                host_id: host.id.clone(),
-                name: Some(name),
-                role: Some(NodeRole::Validator),
                 http_port: Some(args.base_port + i),
                 p2p_port: Some(args.base_port + 100 + i),
+                ..AddNodeRequest::validator(&org.id, &host.id, &name)
             };
             chain = c.add_node(&chain.id, &request).await?;
         }

@@ -118,38 +118,6 @@ async fn user(platform: &Platform, admin: &PlatformClient, name: &str) -> Platfo
     platform.login(name, &password).await
 }
 
-fn host(org: &str, name: &str) -> CreateHostRequest {
-    CreateHostRequest {
-        org_id: org.into(),
-        name: name.into(),
-        kind: HostKind::Local,
-        address: None,
-    }
-}
-
-fn node(org: &str, host: &str, name: &str) -> AddNodeRequest {
-    AddNodeRequest {
-        org_id: org.into(),
-        host_id: host.into(),
-        name: Some(name.into()),
-        role: None,
-        http_port: None,
-        p2p_port: None,
-    }
-}
-
-fn bft_chain(consortium: &str, org: &str, name: &str) -> CreateChainRequest {
-    CreateChainRequest {
-        consortium_id: consortium.into(),
-        org_id: org.into(),
-        name: name.into(),
-        consensus: Consensus::Bft,
-        suite: None,
-        max_block_txs: None,
-        block_interval_ms: None,
-    }
-}
-
 /// A notarization by `key` (nonce `nonce`) sent to `to` and waited for on `on`.
 async fn notarize(to: &str, on: &str, key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) {
     let tx = notarize_tx(key, chain_id, nonce, id, b"cargo");
@@ -234,16 +202,23 @@ async fn baidu_flow(database: Option<&str>) {
     assert_eq!(decided.status, JoinRequestStatus::Approved);
 
     // The chain wizard: each organization brings two validators on its own local host.
-    let h1 = u1.create_host(&host(&org1, "bank-host")).await.unwrap().id;
-    let h2 = u2.create_host(&host(&org2, "shipper-host")).await.unwrap().id;
-    let chain = u1.create_chain(&bft_chain(&cons, &org1, "ledger")).await.unwrap();
+    let h1 = u1.create_host(&CreateHostRequest::local(&org1, "bank-host")).await.unwrap().id;
+    let h2 = u2.create_host(&CreateHostRequest::local(&org2, "shipper-host")).await.unwrap().id;
+    let chain = u1
+        .create_chain(&CreateChainRequest::new(&cons, &org1, "ledger", Consensus::Bft))
+        .await
+        .unwrap();
     let (chain, chain_id) = (chain.id, chain.chain_id as u64);
     for n in 0..2 {
-        u1.add_node(&chain, &node(&org1, &h1, &format!("bank-{n}"))).await.unwrap();
+        u1.add_node(&chain, &AddNodeRequest::validator(&org1, &h1, &format!("bank-{n}")))
+            .await
+            .unwrap();
     }
     u1.invite_org(&chain, &org2).await.unwrap();
     for n in 0..2 {
-        u2.add_node(&chain, &node(&org2, &h2, &format!("ship-{n}"))).await.unwrap();
+        u2.add_node(&chain, &AddNodeRequest::validator(&org2, &h2, &format!("ship-{n}")))
+            .await
+            .unwrap();
     }
     let started = u2.start_chain(&chain, true).await.unwrap();
     assert_eq!(started.status, ChainStatus::Running, "{started:?}");
@@ -407,11 +382,17 @@ async fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() 
         approval_policy: None,
     };
     let cons = admin.create_consortium(&consortium).await.unwrap().id;
-    let host = admin.create_host(&self::host(&org, "h")).await.unwrap().id;
-    let chain = admin.create_chain(&bft_chain(&cons, &org, "ledger")).await.unwrap();
+    let host = admin.create_host(&CreateHostRequest::local(&org, "h")).await.unwrap().id;
+    let chain = admin
+        .create_chain(&CreateChainRequest::new(&cons, &org, "ledger", Consensus::Bft))
+        .await
+        .unwrap();
     let (chain, chain_id) = (chain.id, chain.chain_id as u64);
     for n in 0..4 {
-        admin.add_node(&chain, &node(&org, &host, &format!("v{n}"))).await.unwrap();
+        admin
+            .add_node(&chain, &AddNodeRequest::validator(&org, &host, &format!("v{n}")))
+            .await
+            .unwrap();
     }
     let token = match admin.credentials() {
         Some(consortia_api::Credentials::Tokens { access_token, .. }) => access_token,

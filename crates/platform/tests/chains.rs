@@ -53,8 +53,8 @@ async fn world(backend: Backend) -> Option<World> {
     let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
     u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
     let org3 = u3.create_org("Outsider").await.unwrap();
-    let host1 = u1.create_host(&host(&org1.id, "h1")).await.unwrap().id;
-    let host2 = u2.create_host(&host(&org2.id, "h2")).await.unwrap().id;
+    let host1 = u1.create_host(&CreateHostRequest::local(&org1.id, "h1")).await.unwrap().id;
+    let host2 = u2.create_host(&CreateHostRequest::local(&org2.id, "h2")).await.unwrap().id;
     Some(World {
         server,
         u1,
@@ -70,44 +70,20 @@ async fn world(backend: Backend) -> Option<World> {
     })
 }
 
-fn host(org: &str, name: &str) -> CreateHostRequest {
-    CreateHostRequest {
-        org_id: org.into(),
-        name: name.into(),
-        kind: HostKind::Local,
-        address: None,
-    }
-}
-
-fn chain_request(w: &World, org: &str, name: &str, consensus: Consensus) -> CreateChainRequest {
-    CreateChainRequest {
-        consortium_id: w.consortium.clone(),
-        org_id: org.into(),
-        name: name.into(),
-        consensus,
-        suite: None,
-        max_block_txs: None,
-        block_interval_ms: None,
-    }
-}
-
-fn node(org: &str, host: &str, name: &str) -> AddNodeRequest {
-    AddNodeRequest {
-        org_id: org.into(),
-        host_id: host.into(),
-        name: Some(name.into()),
-        role: None,
-        http_port: None,
-        p2p_port: None,
-    }
-}
-
 /// Org 1's BFT chain `trade` with nodes `one-0` and `one-1`.
 async fn trade(w: &World) -> ChainView {
-    let chain =
-        w.u1.create_chain(&chain_request(w, &w.org1, "trade", Consensus::Bft)).await.unwrap();
+    let chain = w
+        .u1
+        .create_chain(&CreateChainRequest::new(&w.consortium, &w.org1, "trade", Consensus::Bft))
+        .await
+        .unwrap();
     for n in 0..2 {
-        w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, &format!("one-{n}"))).await.unwrap();
+        w.u1.add_node(
+            &chain.id,
+            &AddNodeRequest::validator(&w.org1, &w.host1, &format!("one-{n}")),
+        )
+        .await
+        .unwrap();
     }
     w.u1.chain(&chain.id).await.unwrap()
 }
@@ -116,10 +92,13 @@ async fn hosts_belong_to_their_organization(backend: Backend) {
     let Some(w) = world(backend).await else { return };
     let listed = w.u1.hosts().await.unwrap();
     assert_eq!((listed.len(), listed[0].address.as_str()), (1, "127.0.0.1"));
-    assert_eq!(refused(w.u1.create_host(&host(&w.org2, "x")).await).0, 403);
-    let bad = CreateHostRequest { address: Some("nope".into()), ..host(&w.org1, "bad") };
+    assert_eq!(refused(w.u1.create_host(&CreateHostRequest::local(&w.org2, "x")).await).0, 403);
+    let bad = CreateHostRequest {
+        address: Some("nope".into()),
+        ..CreateHostRequest::local(&w.org1, "bad")
+    };
     assert_eq!(refused(w.u1.create_host(&bad).await), (400, "bad_address".into()));
-    assert_eq!(refused(w.u1.create_host(&host(&w.org1, "h1")).await).0, 409);
+    assert_eq!(refused(w.u1.create_host(&CreateHostRequest::local(&w.org1, "h1")).await).0, 409);
     let token = bearer(&w.u1);
     let body = format!(r#"{{"org_id":"{}","name":"k","kind":"mainframe"}}"#, w.org1);
     let (status, _) = w.server.raw(Method::POST, "/v1/hosts", Some(&token), &body).await;
@@ -130,19 +109,22 @@ async fn a_chain_has_its_id_at_once_and_needs_four_bft_validators(backend: Backe
     let Some(w) = world(backend).await else { return };
     let zero = CreateChainRequest {
         max_block_txs: Some(0),
-        ..chain_request(&w, &w.org1, "c", Consensus::Bft)
+        ..CreateChainRequest::new(&w.consortium, &w.org1, "c", Consensus::Bft)
     };
     assert_eq!(refused(w.u1.create_chain(&zero).await), (400, "bad_parameters".into()));
-    let not_mine = chain_request(&w, &w.org1, "c", Consensus::Bft);
+    let not_mine = CreateChainRequest::new(&w.consortium, &w.org1, "c", Consensus::Bft);
     assert_eq!(refused(w.u3.create_chain(&not_mine).await).0, 403);
-    let outsider = chain_request(&w, &w.org3, "c", Consensus::Bft);
+    let outsider = CreateChainRequest::new(&w.consortium, &w.org3, "c", Consensus::Bft);
     assert_eq!(refused(w.u3.create_chain(&outsider).await), (403, "not_a_member".into()));
-    let chain =
-        w.u1.create_chain(&chain_request(&w, &w.org1, "trade", Consensus::Bft)).await.unwrap();
+    let chain = w
+        .u1
+        .create_chain(&CreateChainRequest::new(&w.consortium, &w.org1, "trade", Consensus::Bft))
+        .await
+        .unwrap();
     assert!(chain.chain_id >= 100_000);
     assert_eq!((chain.status, chain.next_step), (ChainStatus::Configuring, NextStep::AddNodes));
     assert!(chain.problems[0].contains("at least 4 validators"), "{:?}", chain.problems);
-    let again = chain_request(&w, &w.org1, "trade", Consensus::Raft);
+    let again = CreateChainRequest::new(&w.consortium, &w.org1, "trade", Consensus::Raft);
     assert_eq!(refused(w.u1.create_chain(&again).await).0, 409);
 }
 
@@ -150,15 +132,20 @@ async fn a_node_needs_a_participating_organization_and_one_of_its_hosts(backend:
     let Some(w) = world(backend).await else { return };
     let chain = trade(&w).await;
     assert_eq!(chain.nodes.len(), 2);
-    let early = w.u2.add_node(&chain.id, &node(&w.org2, &w.host2, "two-0")).await;
+    let early =
+        w.u2.add_node(&chain.id, &AddNodeRequest::validator(&w.org2, &w.host2, "two-0")).await;
     assert_eq!(refused(early), (403, "not_participating".into()));
-    let twice = w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, "one-0")).await;
+    let twice =
+        w.u1.add_node(&chain.id, &AddNodeRequest::validator(&w.org1, &w.host1, "one-0")).await;
     assert_eq!(refused(twice).0, 409);
-    let foreign = w.u1.add_node(&chain.id, &node(&w.org1, &w.host2, "x")).await;
+    let foreign =
+        w.u1.add_node(&chain.id, &AddNodeRequest::validator(&w.org1, &w.host2, "x")).await;
     assert_eq!(refused(foreign), (400, "foreign_host".into()));
-    let unknown = w.u1.add_node(&chain.id, &node(&w.org1, "host_nope", "x")).await;
+    let unknown =
+        w.u1.add_node(&chain.id, &AddNodeRequest::validator(&w.org1, "host_nope", "x")).await;
     assert_eq!(refused(unknown).0, 404);
-    let bad_name = w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, "a b")).await;
+    let bad_name =
+        w.u1.add_node(&chain.id, &AddNodeRequest::validator(&w.org1, &w.host1, "a b")).await;
     assert_eq!(refused(bad_name), (400, "bad_name".into()));
     let body = format!(r#"{{"org_id":"{}","host_id":"{}","role":"king"}}"#, w.org1, w.host1);
     let path = format!("/v1/chains/{}/nodes", chain.id);
@@ -172,7 +159,7 @@ async fn chosen_ports_are_checked_and_shown(backend: Backend) {
     let pinned = |name: &str, http: u16, p2p: u16| AddNodeRequest {
         http_port: Some(http),
         p2p_port: Some(p2p),
-        ..node(&w.org1, &w.host1, name)
+        ..AddNodeRequest::validator(&w.org1, &w.host1, name)
     };
     for (http, p2p) in [(0, 19_101), (19_001, 19_001)] {
         let bad = w.u1.add_node(&chain.id, &pinned("one-9", http, p2p)).await;
@@ -193,10 +180,14 @@ async fn an_invited_organization_brings_its_own_nodes(backend: Backend) {
     assert_eq!(refused(w.u1.invite_org(&chain.id, &w.org3).await), (403, "not_a_member".into()));
     w.u1.invite_org(&chain.id, &w.org2).await.unwrap();
     assert_eq!(refused(w.u1.invite_org(&chain.id, &w.org2).await).0, 409);
-    let foreign = w.ops2.add_node(&chain.id, &node(&w.org1, &w.host1, "x")).await;
+    let foreign =
+        w.ops2.add_node(&chain.id, &AddNodeRequest::validator(&w.org1, &w.host1, "x")).await;
     assert_eq!(refused(foreign).0, 403, "an operator of org 2 cannot add org 1's nodes");
     for n in 0..2 {
-        w.ops2.add_node(&chain.id, &node(&w.org2, &w.host2, &format!("two-{n}"))).await.unwrap();
+        w.ops2
+            .add_node(&chain.id, &AddNodeRequest::validator(&w.org2, &w.host2, &format!("two-{n}")))
+            .await
+            .unwrap();
     }
     let view = w.u2.chain(&chain.id).await.unwrap();
     assert_eq!((view.next_step, view.problems.len()), (NextStep::InviteOrStart, 0));
@@ -219,7 +210,10 @@ async fn a_node_leaves_before_the_start_by_its_organization_only(backend: Backen
     let chain = trade(&w).await;
     w.u1.invite_org(&chain.id, &w.org2).await.unwrap();
     for n in 0..2 {
-        w.ops2.add_node(&chain.id, &node(&w.org2, &w.host2, &format!("two-{n}"))).await.unwrap();
+        w.ops2
+            .add_node(&chain.id, &AddNodeRequest::validator(&w.org2, &w.host2, &format!("two-{n}")))
+            .await
+            .unwrap();
     }
     assert_eq!(refused(w.ops2.remove_node(&chain.id, "one-0").await).0, 403);
     assert_eq!(refused(w.u1.remove_node(&chain.id, "ghost").await).0, 404);
@@ -231,11 +225,19 @@ async fn a_chosen_port_another_program_holds_fails_the_start_by_name(backend: Ba
     let Some(w) = world(backend).await else { return };
     let chain = trade(&w).await;
     for n in 2..4 {
-        w.u1.add_node(&chain.id, &node(&w.org1, &w.host1, &format!("one-{n}"))).await.unwrap();
+        w.u1.add_node(
+            &chain.id,
+            &AddNodeRequest::validator(&w.org1, &w.host1, &format!("one-{n}")),
+        )
+        .await
+        .unwrap();
     }
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let held = holder.local_addr().unwrap().port();
-    let pinned = AddNodeRequest { http_port: Some(held), ..node(&w.org1, &w.host1, "one-9") };
+    let pinned = AddNodeRequest {
+        http_port: Some(held),
+        ..AddNodeRequest::validator(&w.org1, &w.host1, "one-9")
+    };
     w.u1.add_node(&chain.id, &pinned).await.unwrap();
     let e = w.u1.start_chain(&chain.id, true).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(502), Some("start_failed")));

@@ -230,22 +230,13 @@ async fn ready_chain(
     };
     let chain = u1.create_chain(&request).await.unwrap();
     for n in 0..4 {
-        u1.add_node(&chain.id, &node(&org.id, &host, &format!("node-{n}"))).await.unwrap();
+        u1.add_node(&chain.id, &AddNodeRequest::validator(&org.id, &host, &format!("node-{n}")))
+            .await
+            .unwrap();
     }
     let chain = u1.chain(&chain.id).await.unwrap();
     assert_eq!(chain.next_step, NextStep::InviteOrStart);
     (Arc::new(u1), chain, org.id, host)
-}
-
-fn node(org: &str, host: &str, name: &str) -> AddNodeRequest {
-    AddNodeRequest {
-        org_id: org.into(),
-        host_id: host.into(),
-        name: Some(name.into()),
-        role: None,
-        http_port: None,
-        p2p_port: None,
-    }
 }
 
 async fn forty_starts_of_one_chain_at_once_start_it_once(backend: Backend) {
@@ -273,7 +264,7 @@ async fn a_node_added_while_the_chain_starts_is_refused_or_part_of_the_start(bac
         let mut calls = vec![];
         for n in 0..12 {
             let (client, id) = (u1.clone(), chain.id.clone());
-            let request = node(&org, &host, &format!("late-{n}"));
+            let request = AddNodeRequest::validator(&org, &host, &format!("late-{n}"));
             calls.push(call(async move { client.add_node(&id, &request).await }));
             if n == 6 {
                 let (client, id) = (u1.clone(), chain.id.clone());

@@ -21,6 +21,18 @@ pub struct CreateHostRequest {
     pub address: Option<String>,
 }
 
+impl CreateHostRequest {
+    /// A local host of `org` listening on 127.0.0.1.
+    pub fn local(org: &str, name: &str) -> CreateHostRequest {
+        CreateHostRequest {
+            org_id: org.to_owned(),
+            name: name.to_owned(),
+            kind: HostKind::Local,
+            address: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct HostView {
     pub id: String,
@@ -72,6 +84,21 @@ pub struct CreateChainRequest {
     /// How long a proposer waits to fill a block, in ms (default 20).
     #[schema(minimum = 1, maximum = 10_000)]
     pub block_interval_ms: Option<i64>,
+}
+
+impl CreateChainRequest {
+    /// A chain with the default suite and block parameters.
+    pub fn new(consortium: &str, org: &str, name: &str, consensus: Consensus) -> Self {
+        CreateChainRequest {
+            consortium_id: consortium.to_owned(),
+            org_id: org.to_owned(),
+            name: name.to_owned(),
+            consensus,
+            suite: None,
+            max_block_txs: None,
+            block_interval_ms: None,
+        }
+    }
 }
 
 crate::wire_enum! {
@@ -203,6 +230,20 @@ pub struct AddNodeRequest {
     /// Port of its peer-to-peer listener (default: a free port picked at the start).
     #[schema(minimum = 1, maximum = 65535)]
     pub p2p_port: Option<u16>,
+}
+
+impl AddNodeRequest {
+    /// A validator `name` of `org` on its host `host`, with ports the host picks.
+    pub fn validator(org: &str, host: &str, name: &str) -> AddNodeRequest {
+        AddNodeRequest {
+            org_id: org.to_owned(),
+            host_id: host.to_owned(),
+            name: Some(name.to_owned()),
+            role: Some(NodeRole::Validator),
+            http_port: None,
+            p2p_port: None,
+        }
+    }
 }
 
 /// How to answer a start.
