@@ -170,7 +170,7 @@ fn kill_9_under_load_never_loses_a_committed_transaction() {
         b"",
     );
     post_json(&client, &format!("{}/v1/transactions", node.url), &json!({"tx": hex_tx(&tx)}));
-    wait_committed(&client, &node.url, &tx_hash(&tx));
+    wait_committed(&node.url, &tx_hash(&tx));
     eprintln!(
         "crash test: {} committed transactions survived {iterations} kills",
         acknowledged.len()

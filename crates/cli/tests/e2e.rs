@@ -56,7 +56,7 @@ fn thousand_notarizations_commit_with_provable_state() {
     });
     let mut heights = HashSet::new();
     for (i, tx) in txs.iter().enumerate() {
-        let found = wait_committed(&client, &url, &tx_hash(tx));
+        let found = wait_committed(&url, &tx_hash(tx));
         assert_eq!(found["receipt"]["status"], "success", "{found}");
         assert_eq!(found["transaction"]["payload"]["id"], format!("doc-{i}"));
         heights.insert(found["height"].as_u64().unwrap());
@@ -70,7 +70,7 @@ fn thousand_notarizations_commit_with_provable_state() {
     let genesis: Genesis =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap())
             .unwrap();
-    let first = wait_committed(&client, &url, &tx_hash(&txs[0]));
+    let first = wait_committed(&url, &tx_hash(&txs[0]));
     let h1 = first["height"].as_u64().unwrap();
     let (_, block) = get_json(&client, &format!("{url}/v1/blocks/{h1}"));
     assert!(block["certificate"]["signatures"].as_array().is_some_and(|s| s.len() == 1));
@@ -204,7 +204,7 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     // A replayed nonce after a commit.
     let ok = notarize_tx(&key, chain_id, 0, "ok", b"");
     assert_eq!(submit(json!({"tx": hex_tx(&ok)})).0, 202);
-    wait_committed(&client, &url, &tx_hash(&ok));
+    wait_committed(&url, &tx_hash(&ok));
     let (code, body) =
         submit(json!({"tx": hex_tx(&notarize_tx(&key, chain_id, 0, "replay", b""))}));
     assert_eq!((code, body["code"].as_str()), (409, Some("nonce_too_low")));
@@ -259,7 +259,7 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(get_json(&client, &format!("{url}/v1/accounts/0x1234")).1["code"], "bad_address");
 
     // Nothing but the three good transactions was committed.
-    wait_committed(&client, &url, &tx_hash(&notarize_tx(&key, chain_id, 2, "bin", b"")));
+    wait_committed(&url, &tx_hash(&notarize_tx(&key, chain_id, 2, "bin", b"")));
     let (_, latest) = get_json(&client, &format!("{url}/v1/blocks/latest"));
     let total: u64 = (1..=latest["height"].as_u64().unwrap())
         .map(|h| get_json(&client, &format!("{url}/v1/blocks/{h}")).1["tx_count"].as_u64().unwrap())
@@ -277,11 +277,11 @@ fn restart_resumes_and_another_genesis_is_refused() {
     let chain_id = status["chain_id"].as_u64().unwrap();
     let tx = notarize_tx(&key, chain_id, 0, "before-restart", b"");
     post_json(&client, &format!("{}/v1/transactions", node.url), &json!({"tx": hex_tx(&tx)}));
-    let before = wait_committed(&client, &node.url, &tx_hash(&tx));
+    let before = wait_committed(&node.url, &tx_hash(&tx));
     node.terminate();
 
     let node = DevNode::start(dir.path(), &[]);
-    let after = wait_committed(&client, &node.url, &tx_hash(&tx));
+    let after = wait_committed(&node.url, &tx_hash(&tx));
     assert_eq!(before, after);
     let (_, status2) = get_json(&client, &format!("{}/v1/status", node.url));
     assert_eq!(status["genesis_hash"], status2["genesis_hash"]);
@@ -325,7 +325,7 @@ fn sm_suite_chain_commits_sm2_transactions_with_sm3_proofs() {
     let (code, body) =
         post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
     assert_eq!((code, body["hash"].as_str()), (202, Some(hash.to_hex().as_str())));
-    let found = wait_committed(&client, &url, &hash);
+    let found = wait_committed(&url, &hash);
     let height = found["height"].as_u64().unwrap();
     let (_, block) = get_json(&client, &format!("{url}/v1/blocks/{height}"));
     let key_bytes = consortia_execution::notary::record_key("gm-doc");
@@ -364,7 +364,7 @@ fn explorer_reads_latest_transactions_addresses_blocks_and_volume() {
         let (code, body) =
             post_json(&client, &format!("{url}/v1/transactions"), &json!({"tx": hex_tx(&tx)}));
         assert_eq!(code, 202, "{body}");
-        wait_committed(&client, &url, &tx_hash(&tx));
+        wait_committed(&url, &tx_hash(&tx));
         hashes.push(tx_hash(&tx).to_hex());
     }
     let list = |path: &str| {

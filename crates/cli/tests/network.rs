@@ -26,9 +26,8 @@ fn txs(tag: &str, senders: &[PrivateKey], nonces: &mut [u64], count: usize) -> V
 }
 
 fn wait_all(net: &Net, node: usize, txs: &[Transaction]) {
-    let client = common::http();
     for tx in txs {
-        wait_committed(&client, &net.urls[node], &tx_hash(tx));
+        wait_committed(&net.urls[node], &tx_hash(tx));
     }
 }
 
@@ -153,7 +152,7 @@ fn a_node_whose_certificate_is_not_in_genesis_is_refused() {
     let (_, status) = common::get_json(&common::http(), &url);
     assert_eq!(status["peers"], 0, "the outsider got connected: {status}");
     for i in 0..4 {
-        assert_eq!(net.try_status(i).unwrap()["peers"], 3);
+        assert_eq!(net.try_status(i).unwrap().peers, 3);
     }
     let log = std::fs::read_to_string(net.node_dir(0).join("node.log")).unwrap();
     assert!(log.contains("is not in this chain's node set"), "refusal not logged");
@@ -360,7 +359,7 @@ fn an_sm_suite_network_commits_with_sm2_votes_and_sm3_hashes() {
     for tx in &batch {
         // Transaction ids are SM3 hashes on this chain.
         let id = tx.hash(consortia_crypto::HashAlgorithm::Sm3);
-        wait_committed(&client, &net.urls[3], &id);
+        wait_committed(&net.urls[3], &id);
     }
     net.assert_same_chain(&[0, 1, 2, 3]);
     // Block certificates are SM2 precommit signatures of 3 or 4 validators.

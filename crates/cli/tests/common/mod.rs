@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use consortia_api::NodeClient;
+use consortia_api::node::StatusView;
 use consortia_crypto::{Hash, PrivateKey};
 use consortia_types::{EthTx, NotarizeRecord, Payload, Transaction, TxBody, encode};
 use serde_json::{Value, json};
@@ -53,8 +55,7 @@ impl DevNode {
 
     /// The chain id the node reports.
     pub fn chain_id(&self) -> u64 {
-        let (_, status) = get_json(&http(), &format!("{}/v1/status", self.url));
-        status["chain_id"].as_u64().expect("status has a chain id")
+        sdk(node_client(&self.url).status()).unwrap().chain_id
     }
 
     pub fn kill9(&mut self) {
@@ -146,21 +147,30 @@ pub fn post_json(
     (status, r.json().unwrap_or(serde_json::Value::Null))
 }
 
-/// Waits until `hash` is committed; returns the lookup.
-pub fn wait_committed(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    hash: &Hash,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = get_json(client, &format!("{url}/v1/transactions/{hash}"));
-        if status == 200 && body["status"] == "committed" {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{hash} not committed in time: {status} {body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Runs an SDK call to its end from these (threaded) tests: one runtime for the test binary.
+pub fn sdk<F: std::future::Future>(call: F) -> F::Output {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime")
+        })
+        .block_on(call)
+}
+
+/// The SDK's client of the node at `url` (30 s timeouts).
+pub fn node_client(url: &str) -> NodeClient {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    NodeClient::with_client(url, client)
+}
+
+/// Waits until `hash` is committed on the node at `url`; returns the lookup as JSON.
+pub fn wait_committed(url: &str, hash: &Hash) -> serde_json::Value {
+    let lookup = sdk(node_client(url).wait_committed(&hash.to_hex(), Duration::from_secs(60)));
+    serde_json::to_value(lookup.unwrap_or_else(|e| panic!("{e}"))).unwrap()
 }
 
 /// A local BFT network started with `consortia net up`; its node processes are stopped on drop.
@@ -289,28 +299,24 @@ impl Net {
         }
     }
 
-    pub fn try_status(&self, i: usize) -> Option<serde_json::Value> {
-        let r = http().get(format!("{}/v1/status", self.urls[i])).send().ok()?;
-        r.json().ok()
+    pub fn try_status(&self, i: usize) -> Option<StatusView> {
+        sdk(node_client(&self.urls[i]).status()).ok()
     }
 
     pub fn height(&self, i: usize) -> u64 {
-        self.try_status(i).expect("node answers")["height"].as_u64().unwrap()
+        self.try_status(i).expect("node answers").height
     }
 
     pub fn block_hash(&self, i: usize, height: u64) -> String {
-        let (status, body) = get_json(&http(), &format!("{}/v1/blocks/{height}", self.urls[i]));
-        assert_eq!(status, 200, "node {i} has no block {height}: {body}");
-        body["hash"].as_str().unwrap().to_owned()
+        let block = sdk(node_client(&self.urls[i]).block(height));
+        block.unwrap_or_else(|e| panic!("node {i} has no block {height}: {e}")).hash
     }
 
     /// Submits transactions to node `i` as one batch; every one must be admitted.
     pub fn submit(&self, i: usize, txs: &[Transaction]) {
-        let body = serde_json::json!({ "txs": txs.iter().map(hex_tx).collect::<Vec<_>>() });
-        let (status, reply) =
-            post_json(&http(), &format!("{}/v1/transactions/batch", self.urls[i]), &body);
-        assert_eq!(status, 200, "batch refused: {reply}");
-        assert_eq!(reply["accepted"].as_u64(), Some(txs.len() as u64), "not all admitted: {reply}");
+        let raws: Vec<Vec<u8>> = txs.iter().map(encode).collect();
+        let reply = sdk(node_client(&self.urls[i]).submit_batch(&raws)).unwrap();
+        assert_eq!(reply.accepted, txs.len(), "not all admitted: {reply:?}");
     }
 
     /// Every node in `nodes` holds the same block at every height up to the lowest height.
