@@ -121,6 +121,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     }
 }
 
+/// Path parameters; undecodable ones (bad percent-encoding, not UTF-8) are refused with
+/// `bad_path` (400).
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| PathParams(p))
+            .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
+    }
+}
+
 /// Query parameters; malformed ones are refused with `bad_query` (400).
 #[derive(Debug)]
 pub struct QueryParams<T>(pub T);

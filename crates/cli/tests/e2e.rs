@@ -217,6 +217,8 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
     assert_eq!(get_json(&client, &format!("{url}/v1/notary/records/nope")).0, 404);
     assert_eq!(get_json(&client, &format!("{url}/v1/state/abc?height=99999")).0, 404);
     assert_eq!(get_json(&client, &format!("{url}/v1/nope")).1["code"], "not_found");
+    let (status, body) = get_json(&client, &format!("{url}/v1/notary/records/%FF"));
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_path")), "not UTF-8: {body}");
     // A batch reports each item.
     let (code, batch) = post_json(
         &client,

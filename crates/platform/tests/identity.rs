@@ -197,6 +197,8 @@ async fn malformed_bodies_and_unknown_routes_get_the_error_shape(backend: Backen
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     let (status, body) = server.raw(Method::PATCH, "/v1/orgs", Some(&admin), "{}").await;
     assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+    let (status, body) = server.raw(Method::GET, "/v1/orgs/%FF", Some(&admin), "").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_path")), "not UTF-8");
 }
 
 async fn the_audit_log_records_who_did_what_and_shows_others_only_to_admins(backend: Backend) {

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use consortia_api::ErrorBody;
 use consortia_api::node::{
     Bucket, MAX_BUCKETS, MAX_PAGE, PageQuery, TxListView, TxSummaryView, VolumeBucketView,
     VolumeQuery, VolumeView,
 };
-use consortia_api::server::{ApiError, ApiResult, QueryParams};
+use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams};
 use consortia_crypto::Address;
 use consortia_node::Node;
 use consortia_storage::{BlockReader, ExplorerReader, StorageError, StoredTx};
@@ -117,7 +117,7 @@ pub(crate) async fn recent(
 pub(crate) async fn by_address(
     State(node): State<Arc<Node>>,
     Extension(pool): Extension<QueryPool>,
-    Path(address): Path<String>,
+    PathParams(address): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> ApiResult<Json<TxListView>> {
     let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use consortia_api::ErrorBody;
 use consortia_api::node::{
@@ -11,7 +11,7 @@ use consortia_api::node::{
     RecordView, RecordsByHashView, StateProofView, StatusView, SubmitBatchRequest,
     SubmitBatchResponse, SubmitRequest, SubmitResponse, TxLookupView, TxStatus,
 };
-use consortia_api::server::{ApiError, ApiResult, QueryParams, json_body};
+use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams, json_body};
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{Account, notary};
 use consortia_node::Node;
@@ -161,7 +161,7 @@ pub(crate) async fn submit_batch(
     ))]
 pub(crate) async fn get_transaction(
     State(node): AppState,
-    Path(hash): Path<String>,
+    PathParams(hash): PathParams<String>,
 ) -> ApiResult<Json<TxLookupView>> {
     let hash = parse_hash(&hash)?;
     if let Some(tx) = node.store().transaction(&hash).map_err(storage)? {
@@ -205,7 +205,7 @@ pub(crate) async fn latest_block(State(node): AppState) -> ApiResult<Json<BlockV
     ))]
 pub(crate) async fn block_by_height(
     State(node): AppState,
-    Path(height): Path<String>,
+    PathParams(height): PathParams<String>,
 ) -> ApiResult<Json<BlockView>> {
     if height.starts_with("0x") {
         let hash = parse_hash(&height)?;
@@ -284,7 +284,7 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
 pub(crate) async fn state_with_proof(
     State(node): AppState,
     axum::Extension(pool): axum::Extension<crate::QueryPool>,
-    Path(key): Path<String>,
+    PathParams(key): PathParams<String>,
     QueryParams(q): QueryParams<HeightQuery>,
 ) -> ApiResult<Json<StateProofView>> {
     let key_bytes = match key.strip_prefix("0x") {
@@ -320,7 +320,7 @@ pub(crate) async fn state_with_proof(
     responses((status = 200, body = RecordView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn notary_record(
     State(node): AppState,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<RecordView>> {
     let record = notary::get_record(&**node.store(), &id).map_err(ApiError::internal)?;
     record
@@ -334,7 +334,7 @@ pub(crate) async fn notary_record(
     responses((status = 200, body = RecordsByHashView), (status = 400, body = ErrorBody)))]
 pub(crate) async fn notary_by_hash(
     State(node): AppState,
-    Path(content_hash): Path<String>,
+    PathParams(content_hash): PathParams<String>,
     QueryParams(q): QueryParams<LimitQuery>,
 ) -> ApiResult<Json<RecordsByHashView>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -356,7 +356,7 @@ pub(crate) async fn notary_by_hash(
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody)))]
 pub(crate) async fn account(
     State(node): AppState,
-    Path(address): Path<String>,
+    PathParams(address): PathParams<String>,
 ) -> ApiResult<Json<AccountView>> {
     let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {
         ApiError::bad_request("bad_address", e.to_string())

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
     AddNodeRequest, ChainView, CreateChainRequest, InviteOrgRequest, StartQuery,
 };
-use consortia_api::server::{ApiResult, JsonBody, QueryParams};
+use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -56,7 +55,7 @@ async fn list_chains(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ChainV
     responses((status = 200, body = ChainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_chain(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<ChainView>> {
     Ok(Json(platform.chain(&caller, &id).await?))
 }
@@ -73,7 +72,7 @@ async fn show_chain(
     ))]
 async fn invite_org(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<InviteOrgRequest>,
 ) -> ApiResult<Json<ChainView>> {
     Ok(Json(platform.invite_org(&caller, &id, &req.org_id).await?))
@@ -92,7 +91,7 @@ async fn invite_org(
     ))]
 async fn add_node(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<AddNodeRequest>,
 ) -> ApiResult<(StatusCode, Json<ChainView>)> {
     Ok((StatusCode::CREATED, Json(platform.add_node(&caller, &id, &req).await?)))
@@ -108,7 +107,7 @@ async fn add_node(
     ))]
 async fn remove_node(
     Ctx { platform, caller }: Ctx,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
 ) -> ApiResult<Json<ChainView>> {
     Ok(Json(platform.remove_node(&caller, &id, &node).await?))
 }
@@ -128,7 +127,7 @@ async fn remove_node(
     ))]
 async fn start_chain(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<StartQuery>,
 ) -> ApiResult<(StatusCode, Json<ChainView>)> {
     let wait = query.wait != Some(false);

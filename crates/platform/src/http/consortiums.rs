@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
     ConsortiumView, CreateConsortiumRequest, Decision, InvitationStatus, InvitationView,
     InviteRequest, JoinRequest, JoinRequestView, VoteRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty};
+use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,7 +62,7 @@ async fn list_consortiums(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<C
     responses((status = 200, body = ConsortiumView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_consortium(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<ConsortiumView>> {
     Ok(Json(platform.consortium(&caller, &id).await?))
 }
@@ -81,7 +80,7 @@ async fn show_consortium(
     ))]
 async fn invite_user(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     Ok((StatusCode::CREATED, Json(platform.invite(&caller, &id, &req).await?)))
@@ -105,7 +104,7 @@ async fn my_invitations(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<Inv
     ))]
 async fn accept_invitation(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<InvitationView>> {
     Ok(Json(platform.answer_invitation(&caller, &id, InvitationStatus::Accepted).await?))
 }
@@ -121,7 +120,7 @@ async fn accept_invitation(
     ))]
 async fn decline_invitation(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<InvitationView>> {
     Ok(Json(platform.answer_invitation(&caller, &id, InvitationStatus::Declined).await?))
 }
@@ -139,7 +138,7 @@ async fn decline_invitation(
     ))]
 async fn request_join(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<JoinRequest>,
 ) -> ApiResult<(StatusCode, Json<JoinRequestView>)> {
     Ok((StatusCode::CREATED, Json(platform.request_join(&caller, &id, &req).await?)))
@@ -151,7 +150,7 @@ async fn request_join(
     responses((status = 200, body = Vec<JoinRequestView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_requests(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<JoinRequestView>>> {
     Ok(Json(platform.join_requests(&caller, &id).await?))
 }
@@ -172,7 +171,7 @@ async fn list_requests(
     ))]
 async fn vote_on_join_request(
     Ctx { platform, caller }: Ctx,
-    Path((id, request)): Path<(String, String)>,
+    PathParams((id, request)): PathParams<(String, String)>,
     JsonBody(req): JsonBody<VoteRequest>,
 ) -> ApiResult<Json<JoinRequestView>> {
     Ok(Json(platform.vote(&caller, &id, &request, &req).await?))
@@ -206,7 +205,7 @@ async fn vote_as(
     ))]
 async fn approve_join_request(
     ctx: Ctx,
-    Path((id, request)): Path<(String, String)>,
+    PathParams((id, request)): PathParams<(String, String)>,
     JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,
 ) -> ApiResult<Json<JoinRequestView>> {
     vote_as(ctx, id, request, body, Decision::Approve).await
@@ -222,7 +221,7 @@ async fn approve_join_request(
     ))]
 async fn reject_join_request(
     ctx: Ctx,
-    Path((id, request)): Path<(String, String)>,
+    PathParams((id, request)): PathParams<(String, String)>,
     JsonOrEmpty(body): JsonOrEmpty<OnBehalfOf>,
 ) -> ApiResult<Json<JoinRequestView>> {
     vote_as(ctx, id, request, body, Decision::Reject).await

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
     CallRequest, CallView, ContractView, DeployRequest, DeployView, UploadRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty};
+use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,7 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     ))]
 async fn upload_contract(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<UploadRequest>,
 ) -> ApiResult<(StatusCode, Json<ContractView>)> {
     Ok((StatusCode::CREATED, Json(platform.upload_contract(&caller, &id, &req).await?)))
@@ -48,7 +47,7 @@ async fn upload_contract(
     responses((status = 200, body = Vec<ContractView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_contracts(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<ContractView>>> {
     Ok(Json(platform.contracts(&caller, &id).await?))
 }
@@ -59,7 +58,7 @@ async fn list_contracts(
     responses((status = 200, body = ContractView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_contract(
     Ctx { platform, caller }: Ctx,
-    Path((id, contract)): Path<(String, String)>,
+    PathParams((id, contract)): PathParams<(String, String)>,
 ) -> ApiResult<Json<ContractView>> {
     Ok(Json(platform.contract(&caller, &id, &contract).await?))
 }
@@ -78,7 +77,7 @@ async fn show_contract(
     ))]
 async fn deploy_contract(
     Ctx { platform, caller }: Ctx,
-    Path((id, contract)): Path<(String, String)>,
+    PathParams((id, contract)): PathParams<(String, String)>,
     JsonOrEmpty(req): JsonOrEmpty<DeployRequest>,
 ) -> ApiResult<Json<DeployView>> {
     Ok(Json(platform.deploy(&caller, &id, &contract, &req).await?))
@@ -98,7 +97,7 @@ async fn deploy_contract(
     ))]
 async fn call_contract(
     Ctx { platform, caller }: Ctx,
-    Path((id, contract)): Path<(String, String)>,
+    PathParams((id, contract)): PathParams<(String, String)>,
     JsonBody(req): JsonBody<CallRequest>,
 ) -> ApiResult<Json<CallView>> {
     Ok(Json(platform.call(&caller, &id, &contract, &req).await?))

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
-use consortia_api::server::ApiResult;
+use consortia_api::server::{ApiResult, PathParams};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,7 +45,7 @@ fn status(code: u16) -> StatusCode {
     ))]
 pub(super) async fn explorer_read(
     Ctx { platform, caller }: Ctx,
-    Path((id, path)): Path<(String, String)>,
+    PathParams((id, path)): PathParams<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (code, body) = platform.explorer_read(&caller, &id, &path, query.as_deref()).await?;
@@ -64,7 +64,7 @@ pub(super) async fn explorer_read(
     ))]
 async fn chain_transaction(
     Ctx { platform, caller }: Ctx,
-    Path((id, hash)): Path<(String, String)>,
+    PathParams((id, hash)): PathParams<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (code, body) = platform.chain_transaction(&caller, &id, &hash).await?;
     Ok((status(code), Json(body)))

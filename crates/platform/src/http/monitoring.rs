@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{NodeMetrics, ScrapeTargets};
-use consortia_api::server::ApiResult;
+use consortia_api::server::{ApiResult, PathParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,7 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     ))]
 async fn chain_metrics(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<NodeMetrics>>> {
     Ok(Json(platform.chain_metrics(&caller, &id).await?))
 }
@@ -43,7 +42,7 @@ async fn chain_metrics(
     ))]
 async fn prometheus_targets(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<ScrapeTargets>>> {
     Ok(Json(platform.prometheus_targets(&caller, &id).await?))
 }

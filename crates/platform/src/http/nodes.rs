@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{LogQuery, NodeStatusView};
-use consortia_api::server::{ApiResult, QueryParams};
+use consortia_api::server::{ApiResult, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,7 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     responses((status = 200, body = Vec<NodeStatusView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_nodes(
     Ctx { platform, caller }: Ctx,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<NodeStatusView>>> {
     Ok(Json(platform.nodes(&caller, &id).await?))
 }
@@ -46,7 +45,7 @@ async fn list_nodes(
     ))]
 async fn node_logs(
     Ctx { platform, caller }: Ctx,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<LogQuery>,
 ) -> ApiResult<Json<Vec<String>>> {
     Ok(Json(platform.node_logs(&caller, &id, &node, q.lines.unwrap_or(100)).await?))
@@ -71,7 +70,7 @@ async fn control(
     ))]
 async fn stop_node(
     ctx: Ctx,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {
     control(ctx, id, node, NodeAction::Stop).await
 }
@@ -86,7 +85,7 @@ async fn stop_node(
     ))]
 async fn start_node(
     ctx: Ctx,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {
     control(ctx, id, node, NodeAction::Start).await
 }
@@ -101,7 +100,7 @@ async fn start_node(
     ))]
 async fn restart_node(
     ctx: Ctx,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
 ) -> ApiResult<Json<NodeStatusView>> {
     control(ctx, id, node, NodeAction::Restart).await
 }

@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
     AddMemberRequest, AttachRequest, CreateOrgRequest, MemberView, OrgView, PolicyRequest,
     PolicyView, RoleRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody};
+use consortia_api::server::{ApiResult, JsonBody, PathParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,7 +54,7 @@ async fn list_orgs(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<OrgView>
     responses((status = 200, body = OrgView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_org(
     Ctx { platform, caller }: Ctx,
-    Path(org): Path<String>,
+    PathParams(org): PathParams<String>,
 ) -> ApiResult<Json<OrgView>> {
     Ok(Json(platform.org(&caller, &org).await?))
 }
@@ -66,7 +65,7 @@ async fn get_org(
     responses((status = 200, body = Vec<MemberView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_members(
     Ctx { platform, caller }: Ctx,
-    Path(org): Path<String>,
+    PathParams(org): PathParams<String>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
     Ok(Json(platform.members(&caller, &org).await?))
 }
@@ -83,7 +82,7 @@ async fn list_members(
     ))]
 async fn add_member(
     Ctx { platform, caller }: Ctx,
-    Path(org): Path<String>,
+    PathParams(org): PathParams<String>,
     JsonBody(req): JsonBody<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     Ok((StatusCode::CREATED, Json(platform.add_member(&caller, &org, &req).await?)))
@@ -101,7 +100,7 @@ async fn add_member(
     ))]
 async fn set_member_role(
     Ctx { platform, caller }: Ctx,
-    Path((org, user)): Path<(String, String)>,
+    PathParams((org, user)): PathParams<(String, String)>,
     JsonBody(req): JsonBody<RoleRequest>,
 ) -> ApiResult<StatusCode> {
     platform.set_member_role(&caller, &org, &user, req.role).await?;
@@ -119,7 +118,7 @@ async fn set_member_role(
     ))]
 async fn remove_member(
     Ctx { platform, caller }: Ctx,
-    Path((org, user)): Path<(String, String)>,
+    PathParams((org, user)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
     platform.remove_member(&caller, &org, &user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -137,7 +136,7 @@ async fn remove_member(
     ))]
 async fn create_policy(
     Ctx { platform, caller }: Ctx,
-    Path(org): Path<String>,
+    PathParams(org): PathParams<String>,
     JsonBody(req): JsonBody<PolicyRequest>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     Ok((StatusCode::CREATED, Json(platform.create_policy(&caller, &org, &req).await?)))
@@ -149,7 +148,7 @@ async fn create_policy(
     responses((status = 200, body = Vec<PolicyView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_policies(
     Ctx { platform, caller }: Ctx,
-    Path(org): Path<String>,
+    PathParams(org): PathParams<String>,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
     Ok(Json(platform.policies(&caller, &org).await?))
 }
@@ -165,7 +164,7 @@ async fn list_policies(
     ))]
 async fn attach_policy(
     Ctx { platform, caller }: Ctx,
-    Path((org, policy)): Path<(String, String)>,
+    PathParams((org, policy)): PathParams<(String, String)>,
     JsonBody(req): JsonBody<AttachRequest>,
 ) -> ApiResult<StatusCode> {
     platform.attach_policy(&caller, &org, &policy, &req.user_id).await?;
@@ -178,7 +177,7 @@ async fn attach_policy(
     responses((status = 204, description = "Detached"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn detach_policy(
     Ctx { platform, caller }: Ctx,
-    Path((org, policy, user)): Path<(String, String, String)>,
+    PathParams((org, policy, user)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     platform.detach_policy(&caller, &org, &policy, &user).await?;
     Ok(StatusCode::NO_CONTENT)
