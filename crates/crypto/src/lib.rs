@@ -1,4 +1,4 @@
-//! Signature schemes, hashes, AEAD, addresses and key encodings for Consortia.
+//! Signature schemes, hashes, AEAD, addresses, key encodings and the consortium PKI for Consortia.
 //!
 //! This crate is the only place that touches cryptographic primitives. It offers:
 //! - [`Scheme`]: ed25519 (RFC 8032), secp256k1 ECDSA with public-key recovery (Ethereum style,

@@ -1,4 +1,4 @@
-//! Deterministic executor for Consortia: accounts, nonces and native system contracts.
+//! Deterministic executor for Consortia: accounts, nonces, the EVM (revm) and native system contracts.
 //!
 //! [`Executor::execute_block`] turns an ordered list of transactions into receipts and the
 //! [`StateChanges`] they make, reading the state through the storage crate's [`StateReader`].

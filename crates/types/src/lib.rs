@@ -1,4 +1,4 @@
-//! Transactions, blocks, receipts, certificates and genesis for Consortia, with their canonical encoding.
+//! Transactions, blocks, receipts, certificates, genesis and node configuration for Consortia, with their canonical encoding.
 //!
 //! Everything that is hashed or signed is encoded with borsh, which is canonical: one value has
 //! one encoding, maps are sorted, and decoding refuses trailing bytes. JSON is only for files

@@ -42,6 +42,7 @@ async fn list_nodes(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
     ))]
 async fn node_logs(
     Ctx { platform, caller }: Ctx,
@@ -67,6 +68,7 @@ async fn control(
         (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
     ))]
 async fn stop_node(
     ctx: Ctx,
@@ -82,6 +84,7 @@ async fn stop_node(
         (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
     ))]
 async fn start_node(
     ctx: Ctx,
@@ -97,6 +100,7 @@ async fn start_node(
         (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
     ))]
 async fn restart_node(
     ctx: Ctx,
