@@ -125,8 +125,9 @@ impl NodeClient {
         self.http.send(self.http.client.post(url).json(request)).await
     }
 
-    /// Waits until the transaction is committed on this node (a node that does not know it
-    /// yet, because it was submitted elsewhere, is asked again), at most `timeout`.
+    /// Waits until the transaction is committed on this node, at most `timeout`. A node that
+    /// does not know it yet (it was submitted elsewhere) or cannot be reached for a moment (it
+    /// is restarting) is asked again.
     pub async fn wait_committed(
         &self,
         hash: &str,
@@ -138,6 +139,7 @@ impl NodeClient {
                 Ok(lookup) if lookup.status == TxStatus::Committed => return Ok(lookup),
                 Ok(lookup) => lookup.status.to_string(),
                 Err(e) if e.status() == Some(404) => "unknown to the node".to_owned(),
+                Err(ClientError::Unreachable { .. }) => "unreachable".to_owned(),
                 Err(e) => return Err(e),
             };
             if Instant::now() > deadline {
@@ -279,5 +281,44 @@ impl NodeClient {
         let response: jsonrpc::Response =
             self.http.send(self.http.client.post(self.http.url("/rpc")).json(&request)).await?;
         Ok(response.into_result()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A node that answers every transaction lookup `committed`, on `listener`.
+    async fn committing_node(listener: tokio::net::TcpListener) {
+        let answer = |axum::extract::Path(hash): axum::extract::Path<String>| async move {
+            let mut lookup = TxLookupView::pending(hash);
+            lookup.status = TxStatus::Committed;
+            axum::Json(lookup)
+        };
+        let app = axum::Router::new().route("/v1/transactions/{hash}", axum::routing::get(answer));
+        axum::serve(listener, app).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_commit_outlasts_a_node_that_is_not_up_yet() {
+        let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let node = NodeClient::new(&format!("http://{address}"));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            committing_node(tokio::net::TcpListener::bind(address).await.unwrap()).await;
+        });
+        let lookup = node.wait_committed("0xab", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(lookup.status, TxStatus::Committed);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_commit_gives_up_at_its_timeout() {
+        let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let node = NodeClient::new(&format!("http://{address}"));
+        let e = node.wait_committed("0xab", Duration::from_millis(200)).await.unwrap_err();
+        assert!(matches!(e, ClientError::Timeout(_)), "{e}");
+        assert!(e.to_string().contains("unreachable"), "{e}");
     }
 }
