@@ -7,14 +7,13 @@ mod common;
 
 use alloy_primitives::{TxKind, U256};
 use common::{ctx, store};
-use consortia_crypto::{Address, Hash, PrivateKey, Scheme, Suite};
+use consortia_crypto::{Address, Hash, PrivateKey, Scheme};
 use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
 use consortia_execution::{Account, BlockOutcome, ExecutionError, Executor, slot_key};
 use consortia_storage::{BlockWriter, RedbStore, StateReader};
-use consortia_types::{
-    Block, EthTx, EvmCall, Genesis, GenesisAccount, Header, Payload, ReceiptStatus, Transaction,
-    TxBody,
-};
+use consortia_test_utils::genesis::solo;
+use consortia_test_utils::tx;
+use consortia_types::{Block, EvmCall, Genesis, Header, Payload, ReceiptStatus, Transaction};
 
 fn native(
     key: &PrivateKey,
@@ -23,30 +22,17 @@ fn native(
     value: u128,
     input: Vec<u8>,
 ) -> Transaction {
-    Transaction::sign(
-        TxBody {
-            chain_id: 5,
-            nonce,
-            public_key: key.public_key(),
-            payload: Payload::Evm(EvmCall { to, value, input, gas_limit: 300_000 }),
-        },
-        key,
-    )
+    let call = EvmCall { to, value, input, gas_limit: 300_000 };
+    tx::native(key, 5, nonce, Payload::Evm(call))
 }
 
 fn eth(key: &PrivateKey, nonce: u64, to: Address, value: u128, input: Vec<u8>) -> Transaction {
-    let tx = alloy_consensus::TxEip1559 {
-        chain_id: 5,
-        nonce,
-        gas_limit: 100_000,
-        max_fee_per_gas: 0,
-        max_priority_fee_per_gas: 0,
-        to: TxKind::Call(alloy_primitives::Address::from(to.0)),
-        value: U256::from(value),
-        access_list: Default::default(),
-        input: input.into(),
-    };
-    Transaction::Ethereum(EthTx::sign(tx, key).unwrap())
+    let to = TxKind::Call(alloy_primitives::Address::from(to.0));
+    let body = tx::eip1559(5, nonce, to, input);
+    tx::eth(
+        alloy_consensus::TxEip1559 { gas_limit: 100_000, value: U256::from(value), ..body },
+        key,
+    )
 }
 
 struct Chain {
@@ -85,11 +71,8 @@ impl Chain {
 }
 
 fn genesis(funded: &[Address]) -> Genesis {
-    let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
-    let mut g = Genesis::solo(5, "evm", Suite::Standard, validator, 0);
-    g.accounts =
-        funded.iter().map(|a| GenesisAccount { address: *a, balance: 1_000_000 }).collect();
-    g
+    let accounts: Vec<(Address, u128)> = funded.iter().map(|a| (*a, 1_000_000)).collect();
+    solo(5, &accounts).0
 }
 
 fn create_address(sender: Address, nonce: u64) -> Address {

@@ -2,41 +2,22 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::collections::BTreeMap;
-
 mod common;
 
 use common::{ctx, store};
-use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
+use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme};
 use consortia_execution::{Account, ExecutionError, Executor, notary};
 use consortia_storage::BlockWriter;
-use consortia_types::{
-    Block, Genesis, GenesisAccount, Header, NotarizeRecord, Payload, ReceiptStatus, Transaction,
-    TxBody,
-};
+use consortia_test_utils::genesis::solo;
+use consortia_test_utils::tx;
+use consortia_types::{Block, Genesis, Header, ReceiptStatus, Transaction};
 
 fn genesis() -> Genesis {
-    let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
-    let mut g = Genesis::solo(5, "exec", Suite::Standard, validator, 0);
-    g.accounts = vec![GenesisAccount { address: Address([1; 20]), balance: 77 }];
-    g
+    solo(5, &[(Address([1; 20]), 77)]).0
 }
 
 fn notarize(key: &PrivateKey, nonce: u64, id: &str, content: &[u8]) -> Transaction {
-    Transaction::sign(
-        TxBody {
-            chain_id: 5,
-            nonce,
-            public_key: key.public_key(),
-            payload: Payload::Notarize(NotarizeRecord {
-                id: id.into(),
-                fields: BTreeMap::from([("k".into(), "v".into())]),
-                content_hash: HashAlgorithm::Sha256.digest(content),
-                metadata: String::new(),
-            }),
-        },
-        key,
-    )
+    tx::notarize(key, 5, nonce, id, content)
 }
 
 #[test]

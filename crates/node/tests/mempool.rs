@@ -2,38 +2,22 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
+use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig, NonceSource};
 use consortia_node::{Node, NodeConfig};
-use consortia_types::{
-    EthTx, Genesis, NativeTx, NotarizeRecord, Payload, Transaction, TxBody, encode,
-};
+use consortia_types::{EthTx, Genesis, NativeTx, Payload, Transaction, encode};
 
 const CHAIN: u64 = 77;
 
 fn tx(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> Transaction {
-    Transaction::Native(native(key, chain_id, nonce, id))
+    consortia_test_utils::tx::notarize(key, chain_id, nonce, id, b"")
 }
 
 fn native(key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) -> NativeTx {
-    let Transaction::Native(tx) = Transaction::sign(
-        TxBody {
-            chain_id,
-            nonce,
-            public_key: key.public_key(),
-            payload: Payload::Notarize(NotarizeRecord {
-                id: id.into(),
-                fields: BTreeMap::new(),
-                content_hash: Hash([1; 32]),
-                metadata: String::new(),
-            }),
-        },
-        key,
-    ) else {
-        unreachable!("sign makes native transactions")
+    let Transaction::Native(tx) = tx(key, chain_id, nonce, id) else {
+        unreachable!("a notarization is native")
     };
     tx
 }
@@ -305,13 +289,8 @@ fn a_block_forgotten_during_a_nonce_read_makes_admission_read_again() {
 }
 
 fn eip1559(chain_id: u64, nonce: u64) -> alloy_consensus::TxEip1559 {
-    alloy_consensus::TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 21_000,
-        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(1)),
-        ..Default::default()
-    }
+    let to = alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(1));
+    consortia_test_utils::tx::eip1559(chain_id, nonce, to, vec![])
 }
 
 #[test]

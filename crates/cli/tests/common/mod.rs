@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of this module
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,9 +10,13 @@ use std::time::{Duration, Instant};
 
 use consortia_api::NodeClient;
 use consortia_api::node::StatusView;
-use consortia_crypto::{Hash, PrivateKey};
-use consortia_types::{EthTx, NotarizeRecord, Payload, Transaction, TxBody, encode};
+use consortia_crypto::Hash;
+use consortia_types::{EthTx, Transaction, encode};
 use serde_json::{Value, json};
+
+// Each test file uses some of them.
+#[allow(unused_imports)]
+pub use consortia_test_utils::tx::{eip1559, notarize as notarize_tx};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_consortia");
 
@@ -80,29 +83,6 @@ impl Drop for DevNode {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-pub fn notarize_tx(
-    key: &PrivateKey,
-    chain_id: u64,
-    nonce: u64,
-    id: &str,
-    content: &[u8],
-) -> Transaction {
-    Transaction::sign(
-        TxBody {
-            chain_id,
-            nonce,
-            public_key: key.public_key(),
-            payload: Payload::Notarize(NotarizeRecord {
-                id: id.into(),
-                fields: BTreeMap::from([("n".into(), nonce.to_string())]),
-                content_hash: consortia_crypto::HashAlgorithm::Sha256.digest(content),
-                metadata: "e2e".into(),
-            }),
-        },
-        key,
-    )
 }
 
 pub fn hex_tx(tx: &Transaction) -> String {
@@ -418,22 +398,5 @@ impl Rpc {
             assert!(Instant::now() < deadline, "{hash} not mined");
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-/// An EIP-1559 transaction at gas price 0 with a 200,000 gas limit.
-pub fn eip1559(
-    chain_id: u64,
-    nonce: u64,
-    to: alloy_primitives::TxKind,
-    input: Vec<u8>,
-) -> alloy_consensus::TxEip1559 {
-    alloy_consensus::TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 200_000,
-        to,
-        input: input.into(),
-        ..Default::default()
     }
 }

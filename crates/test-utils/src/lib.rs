@@ -1,0 +1,9 @@
+//! Shared test fixtures for Consortia's crates, a dev-dependency only (never in the release binary): transaction builders for every envelope and scheme, and genesis files.
+//!
+//! Tests build their transactions here instead of each keeping a copy: [`tx`] signs native
+//! envelopes (a notarization, an EVM call; with any of the key's schemes) and Ethereum ones
+//! (legacy with EIP-155, EIP-2930, EIP-1559) and gives the unsigned Ethereum bodies to adjust;
+//! [`genesis`] makes a solo chain's genesis with funded accounts.
+
+pub mod genesis;
+pub mod tx;
