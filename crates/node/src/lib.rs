@@ -11,6 +11,8 @@
 
 pub use consortia_types::config;
 mod driver;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod mempool;
 pub mod metrics;
 mod p2p;

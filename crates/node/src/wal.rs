@@ -51,7 +51,7 @@ fn checksum(body: &[u8]) -> [u8; 4] {
     [digest.0[0], digest.0[1], digest.0[2], digest.0[3]]
 }
 
-fn record(entry: &WalEntry) -> Vec<u8> {
+pub(crate) fn record(entry: &WalEntry) -> Vec<u8> {
     let body = borsh::to_vec(entry).expect("writing into a Vec cannot fail");
     let mut out = Vec::with_capacity(body.len() + 8);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -62,7 +62,7 @@ fn record(entry: &WalEntry) -> Vec<u8> {
 
 /// Parses records until the first torn or corrupt one; returns the entries and the length of
 /// the valid prefix.
-fn parse(bytes: &[u8]) -> (Vec<WalEntry>, usize) {
+pub(crate) fn parse(bytes: &[u8]) -> (Vec<WalEntry>, usize) {
     let mut entries = Vec::new();
     let mut at = 0;
     while bytes.len() >= at + 8 {
