@@ -191,8 +191,12 @@ pub(crate) async fn with_session<T>(
     call: impl AsyncFnOnce(&PlatformClient) -> ClientResult<T>,
 ) -> Result<T> {
     let client = session()?;
+    let before = client.credentials();
     let result = call(&client).await;
-    save(&client)?;
+    // A refresh replaced the tokens: keep the new pair (the old refresh token is spent).
+    if client.credentials() != before {
+        save(&client)?;
+    }
     result.map_err(|e| match e.status() {
         Some(401) => anyhow::anyhow!("{e}\nthe session expired: run `consortia login` again"),
         _ => anyhow::anyhow!(e),
