@@ -1,7 +1,12 @@
 //! Enums that travel as lowercase strings (in JSON, query strings and database columns).
 
 /// Defines an enum whose variants travel as the given strings, with `as_str`, `FromStr` and
-/// `Display` agreeing with serde.
+/// `Display` agreeing with serde and the OpenAPI schema.
+///
+/// The strings must be the variants' names in snake_case: serde and utoipa take them from
+/// `rename_all = "snake_case"` (utoipa cannot read a per-variant `rename` whose string comes
+/// from a macro argument, and would document the Rust names), and the test below checks that
+/// every wire enum's strings agree.
 #[macro_export]
 macro_rules! wire_enum {
     (
@@ -15,8 +20,9 @@ macro_rules! wire_enum {
             Clone, Copy, Debug, PartialEq, Eq, Hash,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
+            $( $(#[$vmeta])* $variant, )+
         }
 
         impl $name {
@@ -63,6 +69,29 @@ pub struct UnknownVariant {
     pub expected: &'static [&'static str],
 }
 
+/// Checks that every variant's wire string is what serde writes and reads, and what the
+/// OpenAPI schema lists.
+#[cfg(test)]
+pub(crate) fn assert_agrees<T>(all: &[T], as_str: fn(&T) -> &'static str)
+where
+    T: serde::Serialize
+        + serde::de::DeserializeOwned
+        + utoipa::ToSchema
+        + PartialEq
+        + std::fmt::Debug,
+{
+    let schema = serde_json::to_value(T::schema()).unwrap_or_default();
+    let listed: Vec<&str> =
+        schema["enum"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    let strings: Vec<&str> = all.iter().map(as_str).collect();
+    assert_eq!(listed, strings, "{} as the OpenAPI schema lists it", T::name());
+    for v in all {
+        let json = serde_json::to_value(v).unwrap_or_default();
+        assert_eq!(json, serde_json::json!(as_str(v)), "{v:?}");
+        assert_eq!(serde_json::from_value::<T>(json).ok().as_ref(), Some(v));
+    }
+}
+
 #[cfg(test)]
 #[allow(unreachable_pub)]
 mod tests {
@@ -72,6 +101,40 @@ mod tests {
             Red = "red",
             DarkBlue = "dark_blue",
         }
+    }
+
+    #[test]
+    fn every_wire_enum_travels_as_its_string() {
+        use crate::node::*;
+        use crate::platform::*;
+        macro_rules! check {
+            ($($t:ty),*) => {$( super::assert_agrees::<$t>(<$t>::ALL, |v| v.as_str()); )*};
+        }
+        check!(
+            TxStatus,
+            Bucket,
+            Order,
+            Role,
+            Effect,
+            ApprovalPolicy,
+            InvitationStatus,
+            JoinRequestStatus,
+            Decision,
+            HostKind,
+            Consensus,
+            CryptoSuite,
+            NodeRole,
+            ChainStatus,
+            NextStep,
+            StartStep,
+            ProcessState,
+            NodeHealth,
+            NodeAction,
+            ContractStatus,
+            TxResult,
+            CallKind,
+            Color
+        );
     }
 
     #[test]

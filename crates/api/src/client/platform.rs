@@ -406,16 +406,27 @@ impl PlatformClient {
         self.send(self.request(Method::GET, &path).query(&query)).await
     }
 
+    /// Stops, starts or restarts a node of a running chain.
+    pub async fn control_node(
+        &self,
+        chain: &str,
+        node: &str,
+        action: NodeAction,
+    ) -> ClientResult<NodeStatusView> {
+        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/", action.as_str()]))
+            .await
+    }
+
     pub async fn stop_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
-        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/stop"])).await
+        self.control_node(chain, node, NodeAction::Stop).await
     }
 
     pub async fn start_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
-        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/start"])).await
+        self.control_node(chain, node, NodeAction::Start).await
     }
 
     pub async fn restart_node(&self, chain: &str, node: &str) -> ClientResult<NodeStatusView> {
-        self.post_empty(&path_of(&["/v1/chains/", chain, "/nodes/", node, "/restart"])).await
+        self.control_node(chain, node, NodeAction::Restart).await
     }
 
     // ---- contracts -----------------------------------------------------------------------

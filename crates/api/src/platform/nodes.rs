@@ -43,6 +43,18 @@ pub struct NodeStatusView {
     pub latest_block_time_ms: Option<u64>,
 }
 
+crate::wire_enum! {
+    /// What can be done to a running node.
+    pub enum NodeAction {
+        /// Stop it (its data stays); it stays stopped, also across a platform restart.
+        Stop = "stop",
+        /// Start a stopped node.
+        Start = "start",
+        /// Stop it and start it again.
+        Restart = "restart",
+    }
+}
+
 /// How much of a log to read.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -4,22 +4,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use consortia_api::ErrorBody;
-use consortia_api::platform::{LogQuery, NodeStatusView};
+use consortia_api::platform::{LogQuery, NodeAction, NodeStatusView};
 use consortia_api::server::{ApiResult, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Ctx;
 use crate::Platform;
-use crate::service::nodes::NodeAction;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(list_nodes))
         .routes(routes!(node_logs))
-        .routes(routes!(stop_node))
-        .routes(routes!(start_node))
-        .routes(routes!(restart_node))
+        .routes(routes!(control_node))
 }
 
 /// The nodes of a chain with their status, polled from each node
@@ -52,59 +49,28 @@ async fn node_logs(
     Ok(Json(platform.node_logs(&caller, &id, &node, q.lines.unwrap_or(100)).await?))
 }
 
-async fn control(
-    ctx: Ctx,
-    id: String,
-    node: String,
-    action: NodeAction,
-) -> ApiResult<Json<NodeStatusView>> {
-    Ok(Json(ctx.platform.control_node(&ctx.caller, &id, &node, action).await?))
-}
-
-/// Stop a node (its data stays)
-#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/stop", tag = "nodes",
-    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
+/// Stop, start or restart a node of a running chain
+///
+/// `stop` keeps its data, and the node stays stopped (also across a platform restart) until
+/// started; `start` starts a stopped node; `restart` does both. Answers with the node's status
+/// once it answers again (or after five seconds).
+#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/{action}", tag = "nodes",
+    params(
+        ("id" = String, Path, description = "Chain id"),
+        ("node" = String, Path, description = "Node id or name"),
+        ("action" = inline(NodeAction), Path, description = "`stop`, `start` or `restart`"),
+    ),
     responses(
-        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = NodeStatusView),
+        (status = 400, description = "Not an action", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
         (status = 502, description = "The host failed", body = ErrorBody),
         (status = 503, description = "The platform runs without a node program", body = ErrorBody),
     ))]
-async fn stop_node(
-    ctx: Ctx,
-    PathParams((id, node)): PathParams<(String, String)>,
+async fn control_node(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, node, action)): PathParams<(String, String, NodeAction)>,
 ) -> ApiResult<Json<NodeStatusView>> {
-    control(ctx, id, node, NodeAction::Stop).await
-}
-
-/// Start a stopped node
-#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/start", tag = "nodes",
-    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
-    responses(
-        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The chain has not started", body = ErrorBody),
-        (status = 502, description = "The host failed", body = ErrorBody),
-        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
-    ))]
-async fn start_node(
-    ctx: Ctx,
-    PathParams((id, node)): PathParams<(String, String)>,
-) -> ApiResult<Json<NodeStatusView>> {
-    control(ctx, id, node, NodeAction::Start).await
-}
-
-/// Restart a node
-#[utoipa::path(post, path = "/v1/chains/{id}/nodes/{node}/restart", tag = "nodes",
-    params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
-    responses(
-        (status = 200, body = NodeStatusView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The chain has not started", body = ErrorBody),
-        (status = 502, description = "The host failed", body = ErrorBody),
-        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
-    ))]
-async fn restart_node(
-    ctx: Ctx,
-    PathParams((id, node)): PathParams<(String, String)>,
-) -> ApiResult<Json<NodeStatusView>> {
-    control(ctx, id, node, NodeAction::Restart).await
+    Ok(Json(platform.control_node(&caller, &id, &node, action).await?))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use consortia_api::node::StatusView;
 use consortia_api::platform::{
-    ChainNodeView, ChainStatus, ChainView, NodeHealth, NodeStatusView, ProcessState,
+    ChainNodeView, ChainStatus, ChainView, NodeAction, NodeHealth, NodeStatusView, ProcessState,
 };
 use consortia_api::{ClientError, ClientResult, NodeClient};
 use consortia_hosts::NodeStatus;
@@ -18,24 +18,6 @@ use super::identity::Caller;
 use crate::error::{Error, Result};
 use crate::store::chains as store;
 use crate::{OpenError, Platform};
-
-/// What can be done to a running node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeAction {
-    Stop,
-    Start,
-    Restart,
-}
-
-impl NodeAction {
-    fn verb(self) -> &'static str {
-        match self {
-            NodeAction::Stop => "stop",
-            NodeAction::Start => "start",
-            NodeAction::Restart => "restart",
-        }
-    }
-}
 
 impl Platform {
     /// A client of a node for status polls (1 s timeout).
@@ -176,8 +158,7 @@ impl Platform {
         node: &str,
         action: NodeAction,
     ) -> Result<NodeStatusView> {
-        let found =
-            self.owned_node(caller, chain, node, &format!("node:{}", action.verb())).await?;
+        let found = self.owned_node(caller, chain, node, &format!("node:{action}")).await?;
         let driver = self.driver(&found.host_id)?;
         let name = spec_name(chain, &found.name);
         store::set_desired(&self.db, &found.id, action != NodeAction::Stop).await?;
