@@ -65,11 +65,11 @@ fn raft_survives_the_loss_of_its_leader() {
     for n in [3, 5] {
         let mut s = Scenario::calm(21, n);
         s.params.consensus = consortia_types::ConsensusKind::Raft;
-        s.heal_ms = 12_000;
+        s.faults.heal_ms = 12_000;
         // Whoever leads, crash every node once, one after another, each back before the next.
         for node in 0..n {
             let at_ms = 1_000 + node as u64 * 2_000;
-            s.crashes.push(Crash { node, at_ms, restart_ms: at_ms + 1_500 });
+            s.faults.crashes.push(Crash { node, at_ms, restart_ms: at_ms + 1_500 });
         }
         s.liveness_heights = 10;
         let report = Sim::new(s).run();
@@ -107,7 +107,7 @@ fn every_byzantine_behavior_is_survived_whoever_plays_it() {
     for behavior in Behavior::BYZANTINE {
         for who in 0..4 {
             let mut s = Scenario::calm(100 + who as u64, 4);
-            s.behaviors[who] = behavior;
+            s.faults.behaviors[who] = behavior;
             s.liveness_heights = 12; // every validator proposes at least twice
             let report = Sim::new(s).run();
             if matches!(behavior, Behavior::Garbage | Behavior::DoubleVoter) {
@@ -120,8 +120,8 @@ fn every_byzantine_behavior_is_survived_whoever_plays_it() {
 #[test]
 fn a_two_two_partition_halts_and_then_resumes() {
     let mut s = Scenario::calm(9, 4);
-    s.heal_ms = 10_000;
-    s.partitions.push(Partition {
+    s.faults.heal_ms = 10_000;
+    s.faults.partitions.push(Partition {
         from_ms: 2_000,
         until_ms: 10_000,
         groups: vec![vec![0, 1], vec![2, 3]],
@@ -135,10 +135,10 @@ fn crashed_validators_restart_from_their_wal_without_double_signing() {
     let mut rng = Rng::new(5);
     for seed in 0..20 {
         let mut s = Scenario::calm(seed, 4);
-        s.heal_ms = 8_000;
+        s.faults.heal_ms = 8_000;
         for node in 0..4 {
             let at_ms = rng.below(6_000);
-            s.crashes.push(Crash { node, at_ms, restart_ms: at_ms + 1 + rng.below(1_500) });
+            s.faults.crashes.push(Crash { node, at_ms, restart_ms: at_ms + 1 + rng.below(1_500) });
         }
         Sim::new(s).run();
     }
@@ -147,8 +147,8 @@ fn crashed_validators_restart_from_their_wal_without_double_signing() {
 #[test]
 fn a_lagging_validator_catches_up_by_block_sync() {
     let mut s = Scenario::calm(11, 4);
-    s.heal_ms = 6_000;
-    s.crashes.push(Crash { node: 3, at_ms: 100, restart_ms: 5_900 });
+    s.faults.heal_ms = 6_000;
+    s.faults.crashes.push(Crash { node: 3, at_ms: 100, restart_ms: 5_900 });
     let report = Sim::new(s).run();
     assert!(report.trace.iter().any(|t| t.contains("sync n3")), "node 3 never synced");
 }

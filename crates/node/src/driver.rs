@@ -2,22 +2,25 @@
 //! commit), feeds it what happens (time, transactions, peers' messages), and keeps a lagging
 //! node in step by block sync. One loop for every engine: solo simply never asks to validate,
 //! persist or send.
+//!
+//! It is generic over its [`World`] and event-driven: whoever runs it feeds it [`Event`]s and
+//! calls [`Driver::poll`] at [`Driver::next_deadline`]. [`crate::runtime`] runs it on a thread of
+//! its own over TLS and the disk; the node-level simulator runs four of them on a virtual clock.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, Solo};
 use consortia_crypto::Hash;
-use consortia_network::{NetEvent, Network, PeerId};
+use consortia_network::{NetEvent, PeerId};
 use consortia_storage::{BlockReader, StorageError};
 use consortia_types::{Block, CommitCertificate, ConsensusKind, Height};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
-use crate::wal::{Wal, WalEntry};
-use crate::{Built, Node, NodeError, Rejection, Tip, now_ms};
+use crate::pipeline::{Built, Pipeline, Rejection, Tip};
+use crate::wal::WalEntry;
+use crate::world::{Clock, Tasks, Transport, WalStore, World};
+use crate::{Node, NodeError};
 
 /// Blocks received with proposals and kept until executed or stale, at most...
 const MAX_BODIES: usize = 64;
@@ -25,50 +28,87 @@ const MAX_BODIES: usize = 64;
 /// peer sending junk proposals must not crowd out the real one).
 const MAX_BODIES_PER_PEER: usize = 8;
 /// A node this long at one height asks a peer that is ahead for the block.
-const STUCK: Duration = Duration::from_secs(2);
+const STUCK_MS: u64 = 2_000;
+/// How often a node tells its peers its height (and looks for a peer ahead of it).
+const STATUS_EVERY_MS: u64 = 1_000;
+/// Sync requests go out at most this often.
+const SYNC_RETRY_MS: u64 = 500;
 
-pub(crate) struct Driver {
-    node: Arc<Node>,
+/// What happens to a driver.
+#[derive(Debug)]
+pub enum Event {
+    /// Something from the network.
+    Net(NetEvent),
+    /// Transactions were admitted to the pool (see [`Node::take_arrivals`]).
+    TxsArrived,
+}
+
+/// The parts of a [`World`] one driver runs with.
+#[derive(Debug)]
+pub struct Parts<W: World> {
+    /// Peers; none for a solo chain.
+    pub transport: Option<Arc<W::Transport>>,
+    pub clock: W::Clock,
+    /// The WAL and what it held at start; BFT and Raft need one, solo keeps none.
+    pub wal: Option<(W::Wal, Vec<WalEntry>)>,
+    pub tasks: W::Tasks,
+}
+
+/// One node's consensus driver. Its maps are ordered (B-trees), so that a run depends only on
+/// its inputs: the simulator replays a seed to the same trace.
+pub struct Driver<W: World> {
+    pipeline: Pipeline,
     engine: Box<dyn Engine>,
     /// This node's index in the validator set (none for an observer).
     me: Option<u32>,
-    network: Option<Network>,
-    wal: Option<Wal>,
+    transport: Option<Arc<W::Transport>>,
+    clock: W::Clock,
+    wal: Option<W::Wal>,
+    tasks: W::Tasks,
     wal_dirty: bool,
     /// Blocks already in the WAL (for heights not yet decided).
-    wal_blocks: HashSet<Hash>,
+    wal_blocks: BTreeSet<Hash>,
     tip: Tip,
     /// Executed blocks of the height being decided (built here, or received and validated).
-    candidates: HashMap<Hash, Built>,
+    candidates: BTreeMap<Hash, Built>,
     /// Blocks received with proposals, not executed yet.
-    bodies: HashMap<Hash, Block>,
+    bodies: BTreeMap<Hash, Block>,
     /// Who sent each body: one peer may not fill the room (see [`MAX_BODIES_PER_PEER`]).
-    body_senders: HashMap<Hash, PeerId>,
-    committing: Option<JoinHandle<Result<(), NodeError>>>,
+    body_senders: BTreeMap<Hash, PeerId>,
     wake_at: Option<u64>,
-    peer_heights: HashMap<PeerId, Height>,
-    last_sync_request: Option<Instant>,
-    height_since: Instant,
+    next_status_ms: u64,
+    peer_heights: BTreeMap<PeerId, Height>,
+    last_sync_request_ms: Option<u64>,
+    height_since_ms: u64,
     /// Engine inputs waiting, each with the peer it came from.
     inputs: VecDeque<(Input, Option<PeerId>)>,
 }
 
-impl Driver {
-    pub(crate) async fn run(
-        node: Arc<Node>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), NodeError> {
+impl<W: World> std::fmt::Debug for Driver<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("me", &self.me)
+            .field("height", &self.tip.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: World> Driver<W> {
+    /// Sets up the engine from the store's last block and the WAL's content, and lets it start.
+    pub fn new(node: Arc<Node>, parts: Parts<W>) -> Result<Self, NodeError> {
+        let Parts { transport, clock, wal, tasks } = parts;
         let latest = node.store.header(node.store.latest_height()?)?.ok_or_else(|| {
             StorageError::Corrupt { table: "headers", detail: "latest block missing".into() }
         })?;
         let next = latest.header.height + 1;
+        let now_ms = clock.now_ms();
         let genesis = &node.genesis;
         let me = node.key.as_ref().and_then(|k| {
             let public = k.public_key();
             genesis.validators.iter().position(|v| v.public_key == public).map(|i| i as u32)
         });
-        let mut bodies = HashMap::new();
-        let (engine, wal): (Box<dyn Engine>, Option<Wal>) = match genesis.params.consensus {
+        let mut bodies = BTreeMap::new();
+        let (engine, wal): (Box<dyn Engine>, Option<W::Wal>) = match genesis.params.consensus {
             ConsensusKind::Solo => {
                 let key = node.key.clone().ok_or(NodeError::NotValidator)?;
                 let solo = Solo::new(
@@ -77,13 +117,13 @@ impl Driver {
                     key,
                     genesis.params.clone(),
                     next,
-                    now_ms(),
+                    now_ms,
                 );
                 (Box::new(solo), None)
             }
             ConsensusKind::Bft | ConsensusKind::Raft => {
-                let (wal, entries) = Wal::open(&node.data_dir.join("consensus.wal"))
-                    .map_err(|e| NodeError::Wal(e.to_string()))?;
+                let (wal, entries) =
+                    wal.ok_or_else(|| NodeError::Wal("a BFT or Raft node needs its WAL".into()))?;
                 let mut messages = Vec::new();
                 for entry in entries {
                     match entry {
@@ -104,29 +144,24 @@ impl Driver {
                 let engine: Box<dyn Engine> = if genesis.params.consensus == ConsensusKind::Raft {
                     // Terms never go back: the last certificate's round is the least it can be.
                     let last_term = latest.certificate.as_ref().map_or(0, |c| c.round);
-                    Box::new(Raft::new(config, next, last_term, now_ms(), messages))
+                    Box::new(Raft::new(config, next, last_term, now_ms, messages))
                 } else {
-                    Box::new(Bft::new(config, next, now_ms(), messages))
+                    Box::new(Bft::new(config, next, now_ms, messages))
                 };
                 (engine, Some(wal))
             }
         };
-        // Without a network the event channel stays open and silent.
-        let (_silent, mut events) = mpsc::channel(1);
-        let network = match node.network.clone() {
-            Some(config) => {
-                let (network, net_events) = Network::start(config, shutdown.clone()).await?;
-                events = net_events;
-                let _ = node.gossip.set(network.clone());
-                Some(network)
-            }
-            None => None,
-        };
+        if let Some(transport) = &transport {
+            let gossip: Arc<dyn Transport> = transport.clone();
+            let _ = node.gossip.set(gossip);
+        }
         let mut driver = Driver {
             engine,
             me,
-            network,
+            transport,
+            clock,
             wal,
+            tasks,
             wal_dirty: false,
             wal_blocks: bodies.keys().copied().collect(),
             tip: Tip {
@@ -135,47 +170,73 @@ impl Driver {
                 time_ms: latest.header.time_ms,
                 pending: None,
             },
-            candidates: HashMap::new(),
+            candidates: BTreeMap::new(),
             bodies,
-            body_senders: HashMap::new(),
-            committing: None,
+            body_senders: BTreeMap::new(),
             wake_at: None,
-            peer_heights: HashMap::new(),
-            last_sync_request: None,
-            height_since: Instant::now(),
+            next_status_ms: now_ms,
+            peer_heights: BTreeMap::new(),
+            last_sync_request_ms: None,
+            height_since_ms: now_ms,
             inputs: VecDeque::new(),
-            node,
+            pipeline: Pipeline::new(node.clone(), node.key.clone()),
         };
-        driver.push(Input::TxsReady { count: driver.node.mempool.ready_count(), now_ms: now_ms() });
-        let mut status = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            driver.drain().await?;
-            let sleep = match driver.wake_at {
-                Some(at) => Duration::from_millis(at.saturating_sub(now_ms())),
-                None => Duration::from_secs(3600),
-            };
-            tokio::select! {
-                _ = driver.node.arrivals.notified() => {
-                    driver.push(Input::TxsReady { count: driver.node.mempool.ready_count(), now_ms: now_ms() });
-                }
-                _ = tokio::time::sleep(sleep) => {
-                    driver.wake_at = None;
-                    driver.push(Input::Tick { now_ms: now_ms() });
-                }
-                Some(event) = events.recv() => driver.on_network(event).await?,
-                _ = status.tick() => {
-                    driver.send_status(None);
-                    driver.maybe_sync();
-                }
-                _ = shutdown.changed() => {
-                    if let Some(last) = driver.committing.take() {
-                        last.await.map_err(|e| NodeError::Task(e.to_string()))??;
-                    }
-                    tracing::info!(target: "node", "consensus driver stopped");
-                    return Ok(());
-                }
+        driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
+        driver.drain()?;
+        Ok(driver)
+    }
+
+    fn node(&self) -> &Arc<Node> {
+        &self.pipeline.node
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The height of the last block this node decided (its commit may still be under way).
+    pub fn decided_height(&self) -> Height {
+        self.tip.height
+    }
+
+    /// When [`Driver::poll`] has something to do next (a timer of the engine, the status).
+    pub fn next_deadline(&self) -> u64 {
+        self.wake_at.map_or(self.next_status_ms, |at| at.min(self.next_status_ms))
+    }
+
+    /// Carries out an event and everything the engine answers.
+    pub fn handle(&mut self, event: Event) -> Result<(), NodeError> {
+        match event {
+            Event::TxsArrived => {
+                self.node().take_arrivals();
+                let count = self.node().mempool.ready_count();
+                self.push(Input::TxsReady { count, now_ms: self.now_ms() });
             }
+            Event::Net(event) => self.on_network(event)?,
         }
+        self.drain()
+    }
+
+    /// Fires what is due by the clock: the engine's timer, the periodic status and sync check.
+    pub fn poll(&mut self) -> Result<(), NodeError> {
+        let now_ms = self.now_ms();
+        if self.wake_at.is_some_and(|at| at <= now_ms) {
+            self.wake_at = None;
+            self.push(Input::Tick { now_ms });
+        }
+        if self.next_status_ms <= now_ms {
+            self.next_status_ms = now_ms + STATUS_EVERY_MS;
+            self.send_status(None);
+            self.maybe_sync();
+        }
+        self.drain()
+    }
+
+    /// Waits for the last commit to reach the disk.
+    pub fn stop(mut self) -> Result<(), NodeError> {
+        self.tasks.finish_commit()?;
+        tracing::info!(target: "node", "consensus driver stopped");
+        Ok(())
     }
 
     fn push(&mut self, input: Input) {
@@ -183,49 +244,49 @@ impl Driver {
     }
 
     /// Feeds the engine everything waiting and carries out what it answers.
-    async fn drain(&mut self) -> Result<(), NodeError> {
+    fn drain(&mut self) -> Result<(), NodeError> {
         while let Some((input, from)) = self.inputs.pop_front() {
             for output in self.engine.handle(input) {
-                self.carry_out(output, from).await?;
+                self.carry_out(output, from)?;
             }
         }
-        self.sync_wal().await
+        self.sync_wal()
     }
 
-    async fn carry_out(&mut self, output: Output, from: Option<PeerId>) -> Result<(), NodeError> {
+    fn carry_out(&mut self, output: Output, from: Option<PeerId>) -> Result<(), NodeError> {
         if let Output::Persist(message) = output {
             return self.persist(message);
         }
         // Persist before send: anything the engine asks after a Persist waits for the disk.
-        self.sync_wal().await?;
+        self.sync_wal()?;
         match output {
             Output::Persist(_) => unreachable!("handled above"),
             Output::WakeAt { at_ms } => self.wake_at = Some(at_ms),
             Output::BuildProposal { height } => {
-                let built = self.node.clone().build(height, self.tip.clone()).await?;
+                let built = self.pipeline.build(height, &self.tip, self.now_ms())?;
                 let header = built.block.header.clone();
                 self.candidates.insert(built.hash, built);
-                self.push(Input::ProposalBuilt { header, now_ms: now_ms() });
+                self.push(Input::ProposalBuilt { header, now_ms: self.now_ms() });
             }
-            Output::Validate { height, block_hash } => self.validate(height, block_hash).await?,
+            Output::Validate { height, block_hash } => self.validate(height, block_hash)?,
             Output::Broadcast(message) => self.broadcast(message),
             Output::Commit { height, block_hash, certificate } => {
                 match self.candidates.remove(&block_hash) {
-                    Some(built) => self.commit_decided(built, certificate).await?,
+                    Some(built) => self.commit_decided(built, certificate)?,
                     None => {
                         tracing::error!(target: "node::consensus", height, block = %block_hash, "decided a block this node does not hold; block sync will fetch it")
                     }
                 }
             }
             Output::Invalid { reason } => {
-                self.node.metrics.invalid_messages.inc();
-                match (from, &self.network) {
-                    (Some(peer), Some(network)) => network.disconnect(peer, &reason),
+                self.node().metrics.invalid_messages.inc();
+                match (from, &self.transport) {
+                    (Some(peer), Some(transport)) => transport.disconnect(peer, &reason),
                     _ => tracing::warn!(target: "node::consensus", reason, "refused a message"),
                 }
             }
             Output::Equivocation { validator, height, round, kind } => {
-                self.node.metrics.equivocations.inc();
+                self.node().metrics.equivocations.inc();
                 tracing::warn!(target: "node::consensus", validator, height, round, ?kind, "validator signed two different votes for one step (Byzantine evidence)");
             }
         }
@@ -252,36 +313,31 @@ impl Driver {
         // Once per block: a proposer's proposal and its own lock name the same block.
         let block_hash = block_hash.filter(|h| !self.wal_blocks.contains(h));
         let block = block_hash.and_then(|h| self.block_of(&h).cloned());
+        let algo = self.node().hash_algorithm();
         let io = |e: std::io::Error| NodeError::Wal(e.to_string());
         let Some(wal) = self.wal.as_mut() else { return Ok(()) };
         wal.append(&WalEntry::Message(message)).map_err(io)?;
         if let Some(block) = block {
-            self.wal_blocks.insert(block.header.hash(self.node.hash_algorithm()));
+            self.wal_blocks.insert(block.header.hash(algo));
             wal.append(&WalEntry::Block(block)).map_err(io)?;
         }
         self.wal_dirty = true;
         Ok(())
     }
 
-    async fn sync_wal(&mut self) -> Result<(), NodeError> {
+    fn sync_wal(&mut self) -> Result<(), NodeError> {
         if !self.wal_dirty {
             return Ok(());
         }
-        let Some(mut wal) = self.wal.take() else { return Ok(()) };
-        let (wal, result) = tokio::task::spawn_blocking(move || {
-            let result = wal.sync();
-            (wal, result)
-        })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?;
-        self.wal = Some(wal);
-        result.map_err(|e| NodeError::Wal(e.to_string()))?;
+        if let Some(wal) = self.wal.as_mut() {
+            wal.sync().map_err(|e| NodeError::Wal(e.to_string()))?;
+        }
         self.wal_dirty = false;
         Ok(())
     }
 
     fn broadcast(&self, message: Message) {
-        let Some(network) = &self.network else { return };
+        let Some(transport) = &self.transport else { return };
         let block = match &message {
             Message::Proposal(p) => match self.block_of(&p.proposal.block_hash) {
                 Some(block) => Some(Box::new(block.clone())),
@@ -289,20 +345,20 @@ impl Driver {
             },
             Message::Vote(_) | Message::Raft(_) => None,
         };
-        network.broadcast(Wire::Consensus { message, block }.encode());
+        transport.broadcast(Wire::Consensus { message, block }.encode());
     }
 
     /// Re-executes a proposed block on top of the decided parent and tells the engine.
-    async fn validate(&mut self, height: Height, hash: Hash) -> Result<(), NodeError> {
+    fn validate(&mut self, height: Height, hash: Hash) -> Result<(), NodeError> {
         if self.candidates.contains_key(&hash) {
-            self.push(Input::Validated { block_hash: hash, valid: true, now_ms: now_ms() });
+            self.push(Input::Validated { block_hash: hash, valid: true, now_ms: self.now_ms() });
             return Ok(());
         }
         let Some(block) = self.bodies.get(&hash).cloned() else { return Ok(()) };
         if height != self.tip.height + 1 {
             return Ok(());
         }
-        let valid = match self.node.clone().execute_received(block, self.tip.clone()).await? {
+        let valid = match self.pipeline.execute_received(block, &self.tip, self.now_ms())? {
             Ok(built) => {
                 self.candidates.insert(hash, built);
                 true
@@ -312,35 +368,34 @@ impl Driver {
                 false
             }
         };
-        self.push(Input::Validated { block_hash: hash, valid, now_ms: now_ms() });
+        self.push(Input::Validated { block_hash: hash, valid, now_ms: self.now_ms() });
         Ok(())
     }
 
     /// Writes a decided block (in height order, pipelined with the next block's execution).
-    async fn commit_decided(
+    fn commit_decided(
         &mut self,
         mut built: Built,
         certificate: CommitCertificate,
     ) -> Result<(), NodeError> {
         built.block.certificate = Some(certificate);
         let height = built.block.header.height;
+        let node = self.node().clone();
         if self.tip.height + 1 == height {
             let interval = built.block.header.time_ms.saturating_sub(self.tip.time_ms);
-            self.node.metrics.block_interval.observe(interval as f64 / 1000.0);
+            node.metrics.block_interval.observe(interval as f64 / 1000.0);
         }
-        if let Some(previous) = self.committing.take() {
-            previous.await.map_err(|e| NodeError::Task(e.to_string()))??;
-        }
+        self.tasks.finish_commit()?;
         let built = Arc::new(built);
         // The previous block is on disk now: from here on admission reads through this one,
         // before the pool forgets its transactions (or a sender's next nonce would be read from
         // the disk, a block behind).
-        *self.node.decided.lock() = Some(built.clone());
+        *node.decided.lock() = Some(built.clone());
         // Whoever built it, its transactions are done; ours that went into a losing block are
         // offered again.
-        let mempool = &self.node.mempool;
+        let mempool = &node.mempool;
         mempool.remove_committed(built.block.transactions.iter().map(|t| (t.sender(), t.nonce())));
-        for (_, other) in self.candidates.drain() {
+        for (_, other) in std::mem::take(&mut self.candidates) {
             mempool.release(&other.pool_txs);
         }
         self.tip = Tip {
@@ -352,24 +407,24 @@ impl Driver {
         self.bodies.retain(|_, b| b.header.height > height);
         self.wal_blocks.retain(|h| self.bodies.contains_key(h));
         self.body_senders.retain(|h, _| self.bodies.contains_key(h));
-        self.height_since = Instant::now();
+        self.height_since_ms = self.now_ms();
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
         }
-        let node = self.node.clone();
-        self.committing = Some(tokio::task::spawn_blocking(move || node.commit(&built)));
-        self.push(Input::TxsReady { count: mempool.ready_count(), now_ms: now_ms() });
+        let committer = node.clone();
+        self.tasks.start_commit(Box::new(move || Pipeline::commit(&committer, &built)));
+        self.push(Input::TxsReady { count: mempool.ready_count(), now_ms: self.now_ms() });
         Ok(())
     }
 
-    async fn on_network(&mut self, event: NetEvent) -> Result<(), NodeError> {
+    fn on_network(&mut self, event: NetEvent) -> Result<(), NodeError> {
         match event {
             NetEvent::Connected(peer) => self.send_status(Some(peer)),
             NetEvent::Disconnected(peer) => {
                 self.peer_heights.remove(&peer);
             }
             NetEvent::Frame(peer, bytes) => match borsh::from_slice::<Wire>(&bytes) {
-                Ok(wire) => self.on_wire(peer, wire).await?,
+                Ok(wire) => self.on_wire(peer, wire)?,
                 Err(e) => self.misbehaved(peer, &format!("undecodable message: {e}")),
             },
         }
@@ -377,12 +432,12 @@ impl Driver {
     }
 
     fn misbehaved(&self, peer: PeerId, reason: &str) {
-        if let Some(network) = &self.network {
-            network.disconnect(peer, reason);
+        if let Some(transport) = &self.transport {
+            transport.disconnect(peer, reason);
         }
     }
 
-    async fn on_wire(&mut self, peer: PeerId, wire: Wire) -> Result<(), NodeError> {
+    fn on_wire(&mut self, peer: PeerId, wire: Wire) -> Result<(), NodeError> {
         match wire {
             Wire::Status { next_height } => {
                 self.peer_heights.insert(peer, next_height);
@@ -390,7 +445,7 @@ impl Driver {
             }
             Wire::Consensus { message, block } => {
                 if let Message::Proposal(p) = &message {
-                    let algo = self.node.hash_algorithm();
+                    let algo = self.node().hash_algorithm();
                     let Some(block) =
                         block.filter(|b| b.header.hash(algo) == p.proposal.block_hash)
                     else {
@@ -406,32 +461,36 @@ impl Driver {
                         self.bodies.insert(p.proposal.block_hash, *block);
                     }
                 }
-                self.inputs.push_back((Input::Message { message, now_ms: now_ms() }, Some(peer)));
+                let now_ms = self.now_ms();
+                self.inputs.push_back((Input::Message { message, now_ms }, Some(peer)));
             }
             Wire::Txs(raws) => {
-                let node = self.node.clone();
-                tokio::spawn(async move { node.admit(raws).await });
+                let node = self.node().clone();
+                self.tasks.spawn(Box::new(move || {
+                    node.admit_blocking(&raws);
+                }));
             }
             Wire::SyncRequest { from, max } => self.serve_sync(peer, from, max),
-            Wire::SyncBlocks(blocks) => self.apply_synced(peer, blocks).await?,
+            Wire::SyncBlocks(blocks) => self.apply_synced(peer, blocks)?,
         }
         Ok(())
     }
 
     fn send_status(&self, to: Option<PeerId>) {
-        let Some(network) = &self.network else { return };
-        let next_height = *self.node.committed.borrow() + 1;
+        let Some(transport) = &self.transport else { return };
+        let next_height = *self.node().committed.borrow() + 1;
         let frame = Wire::Status { next_height }.encode();
         match to {
-            Some(peer) => network.send(peer, frame),
-            None => network.broadcast(frame),
+            Some(peer) => transport.send(peer, frame),
+            None => transport.broadcast(frame),
         }
     }
 
     /// Asks the most advanced peer for blocks when this node is behind: by two blocks or more,
     /// or by one for a while (an idle chain sends no more votes for a height it decided).
     fn maybe_sync(&mut self) {
-        let Some(network) = &self.network else { return };
+        let Some(transport) = &self.transport else { return };
+        let now_ms = self.clock.now_ms();
         let mine = self.tip.height + 1;
         let Some((peer, theirs)) =
             self.peer_heights.iter().max_by_key(|(_, h)| **h).map(|(p, h)| (*p, *h))
@@ -439,21 +498,22 @@ impl Driver {
             return;
         };
         let behind = theirs.saturating_sub(mine);
-        if behind == 0 || (behind < 2 && self.height_since.elapsed() < STUCK) {
+        if behind == 0 || (behind < 2 && now_ms < self.height_since_ms + STUCK_MS) {
             return;
         }
-        if self.last_sync_request.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+        if self.last_sync_request_ms.is_some_and(|t| now_ms < t + SYNC_RETRY_MS) {
             return;
         }
-        self.last_sync_request = Some(Instant::now());
+        self.last_sync_request_ms = Some(now_ms);
         tracing::debug!(target: "node::sync", peer = %peer, from = mine, theirs, "asking for blocks");
-        network.send(peer, Wire::SyncRequest { from: mine, max: SYNC_BATCH }.encode());
+        transport.send(peer, Wire::SyncRequest { from: mine, max: SYNC_BATCH }.encode());
     }
 
     fn serve_sync(&self, peer: PeerId, from: Height, max: u32) {
-        let Some(network) = self.network.clone() else { return };
-        let store = self.node.store.clone();
-        tokio::task::spawn_blocking(move || {
+        let Some(transport) = self.transport.clone() else { return };
+        let node = self.node().clone();
+        self.tasks.spawn(Box::new(move || {
+            let store = &node.store;
             let mut blocks = Vec::new();
             let mut bytes = 0;
             let latest = store.latest_height().unwrap_or(0);
@@ -467,15 +527,15 @@ impl Driver {
                 }
             }
             if !blocks.is_empty() {
-                network.send(peer, Wire::SyncBlocks(blocks).encode());
+                transport.send(peer, Wire::SyncBlocks(blocks).encode());
             }
-        });
+        }));
     }
 
     /// Verifies and commits blocks a peer sent: each must carry a certificate of more than two
     /// thirds of the validators and re-execute to the roots in its header.
-    async fn apply_synced(&mut self, peer: PeerId, blocks: Vec<Block>) -> Result<(), NodeError> {
-        let algo = self.node.hash_algorithm();
+    fn apply_synced(&mut self, peer: PeerId, blocks: Vec<Block>) -> Result<(), NodeError> {
+        let algo = self.node().hash_algorithm();
         for block in blocks {
             let height = block.header.height;
             if height != self.tip.height + 1 {
@@ -485,8 +545,8 @@ impl Driver {
                 self.misbehaved(peer, "synced block without a certificate");
                 break;
             };
-            let (validators, kind) =
-                (&self.node.genesis.validators, self.node.genesis.params.consensus);
+            let genesis = &self.node().genesis;
+            let (validators, kind) = (&genesis.validators, genesis.params.consensus);
             if let Err(e) = certificate.verify(&block.header, algo, validators, kind) {
                 self.misbehaved(peer, &format!("synced block {height}: {e}"));
                 break;
@@ -494,7 +554,7 @@ impl Driver {
             let hash = block.header.hash(algo);
             let built = match self.candidates.remove(&hash) {
                 Some(built) => built,
-                None => match self.node.clone().execute_received(block, self.tip.clone()).await? {
+                None => match self.pipeline.execute_received(block, &self.tip, self.now_ms())? {
                     Ok(built) => built,
                     Err(Rejection::Malformed(reason)) => {
                         self.misbehaved(peer, &format!("synced block {height}: {reason}"));
@@ -506,11 +566,11 @@ impl Driver {
                 },
             };
             tracing::info!(target: "node::sync", height, peer = %peer, "committed a block from sync");
-            self.node.metrics.synced_blocks.inc();
-            self.commit_decided(built, certificate).await?;
-            self.push(Input::Synced { height, now_ms: now_ms() });
+            self.node().metrics.synced_blocks.inc();
+            self.commit_decided(built, certificate)?;
+            self.push(Input::Synced { height, now_ms: self.now_ms() });
         }
-        self.last_sync_request = None;
+        self.last_sync_request_ms = None;
         self.maybe_sync();
         Ok(())
     }

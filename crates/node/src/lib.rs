@@ -10,33 +10,34 @@
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 
 pub use consortia_types::config;
-mod driver;
+pub mod driver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod mempool;
 pub mod metrics;
-mod p2p;
-mod wal;
+pub mod p2p;
+mod pipeline;
+pub mod runtime;
+pub mod wal;
+pub mod world;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
-use consortia_execution::{BlockContext, ExecutionError, Executor};
-use consortia_network::{NetError, Network, NetworkConfig};
-use consortia_storage::{
-    BlockReader, BlockWriter, PendingState, PreparedState, RedbStore, StorageError,
-};
-use consortia_types::{Block, ConsensusKind, Genesis, Header, Height, Receipt};
-use tokio::sync::{Notify, broadcast, watch};
+use consortia_execution::{ExecutionError, Executor};
+use consortia_network::{NetError, NetworkConfig};
+use consortia_storage::{BlockReader, BlockWriter, PendingState, RedbStore, StorageError};
+use consortia_types::{Block, ConsensusKind, Genesis, Header, Height};
+use tokio::sync::{broadcast, watch};
 
-use crate::mempool::{AdmitError, Admitted, Mempool, MempoolConfig, PoolTx};
+use crate::mempool::{AdmitError, Admitted, Mempool, MempoolConfig};
+use crate::pipeline::Built;
+use crate::world::Transport;
 
 pub use consortia_network as network;
-
-/// How far ahead of this node's clock a proposed block's time may be.
-const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -79,8 +80,8 @@ pub struct NodeConfig {
     pub network: Option<NetworkConfig>,
 }
 
-/// A running node's shared state.
-#[derive(Debug)]
+/// A running node's shared state: the handle the APIs hold (submit, the pool, the committed
+/// height, the store's readers) and the driver shares. The block pipeline is the driver's.
 pub struct Node {
     store: Arc<RedbStore>,
     mempool: Arc<Mempool>,
@@ -90,17 +91,28 @@ pub struct Node {
     key: Option<PrivateKey>,
     data_dir: PathBuf,
     network: Option<NetworkConfig>,
-    /// The running network, once [`Node::run`] started it: admitted transactions go out on it.
-    gossip: OnceLock<Network>,
+    /// The running network, once the driver started: admitted transactions go out on it.
+    gossip: OnceLock<Arc<dyn Transport>>,
     /// The last decided block while its commit may still be under way: admission reads nonces
     /// through it, so a sender's next nonce counts blocks decided but not yet on disk.
     decided: parking_lot::Mutex<Option<Arc<Built>>>,
-    /// Wakes the driver when transactions arrive.
-    arrivals: Notify,
+    /// Set when transactions arrive and until the driver hears of it ([`Node::take_arrivals`]).
+    arrived: AtomicBool,
+    /// Tells the driver that transactions arrived (set by whoever runs it).
+    arrivals_waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
     committed: watch::Sender<Height>,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
     metrics: metrics::Metrics,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("chain_id", &self.genesis.chain_id)
+            .field("committed", &*self.committed.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Admission reads a sender's next nonce through the block decided at that moment (taken per
@@ -124,68 +136,74 @@ pub fn now_ms() -> u64 {
 impl Node {
     /// Opens the store in `data_dir` (creating it, with block 0, on first start).
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
-        let genesis = config.genesis;
-        genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
-        let is_validator =
-            |key: &PrivateKey| genesis.validators.iter().any(|v| v.public_key == key.public_key());
-        match (&genesis.params.consensus, &config.validator_key) {
-            (ConsensusKind::Solo, Some(key)) if is_validator(key) => {}
-            (ConsensusKind::Solo, _) => return Err(NodeError::NotValidator),
-            (ConsensusKind::Bft | ConsensusKind::Raft, Some(key)) if !is_validator(key) => {
-                return Err(NodeError::NotValidator);
-            }
-            (ConsensusKind::Bft | ConsensusKind::Raft, _) if config.network.is_none() => {
-                return Err(NodeError::NoNetwork);
-            }
-            (ConsensusKind::Bft | ConsensusKind::Raft, _) => {}
+        let NodeConfig { data_dir, genesis, validator_key, mempool, network } = config;
+        check_key(&genesis, validator_key.as_ref())?;
+        if genesis.params.consensus != ConsensusKind::Solo && network.is_none() {
+            return Err(NodeError::NoNetwork);
         }
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StorageError::Database(format!("{}: {e}", config.data_dir.display())))?;
-        let (store, fresh) = RedbStore::open(&config.data_dir.join("chain.redb"), &genesis)?;
-        let executor = Executor::new(&genesis);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| StorageError::Database(format!("{}: {e}", data_dir.display())))?;
+        let (store, fresh) = RedbStore::open(&data_dir.join("chain.redb"), &genesis)?;
         if fresh {
-            let prepared = store.prepare_state(0, Executor::genesis_state(&genesis), None)?;
-            let header = Header {
-                chain_id: genesis.chain_id,
-                height: 0,
-                parent_hash: Hash::ZERO,
-                time_ms: genesis.time_ms,
-                proposer: Default::default(),
-                tx_count: 0,
-                tx_root: executor.tx_root(&[]),
-                state_root: prepared.root(),
-                receipts_root: executor.receipts_root(&[]),
-            };
-            store.initialize(
-                &Block { header, transactions: vec![], certificate: None },
-                &prepared,
-            )?;
-            tracing::info!(target: "node", chain_id = genesis.chain_id, "created chain from genesis");
+            initialize(&store, &genesis)?;
         }
+        let mut node = Node::assemble(Arc::new(store), genesis, validator_key, mempool)?;
+        node.data_dir = data_dir;
+        node.network = network;
+        Ok(Arc::new(node))
+    }
+
+    /// A node over a store already created (see [`Node::memory_store`]), without a data
+    /// directory or network configuration of its own: whoever runs its driver supplies the
+    /// world (the node-level simulator does). Opening it again over the same store is a restart.
+    pub fn with_store(
+        store: Arc<RedbStore>,
+        genesis: Genesis,
+        validator_key: Option<PrivateKey>,
+        mempool: MempoolConfig,
+    ) -> Result<Arc<Node>, NodeError> {
+        check_key(&genesis, validator_key.as_ref())?;
+        Ok(Arc::new(Node::assemble(store, genesis, validator_key, mempool)?))
+    }
+
+    /// A store in memory holding block 0 of `genesis`.
+    pub fn memory_store(genesis: &Genesis) -> Result<Arc<RedbStore>, NodeError> {
+        genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
+        let store = RedbStore::in_memory(genesis)?;
+        initialize(&store, genesis)?;
+        Ok(Arc::new(store))
+    }
+
+    fn assemble(
+        store: Arc<RedbStore>,
+        genesis: Genesis,
+        key: Option<PrivateKey>,
+        mempool: MempoolConfig,
+    ) -> Result<Node, NodeError> {
         let height = store.latest_height()?;
-        let mempool = Mempool::new(
+        let pool = Mempool::new(
             genesis.chain_id,
             genesis.suite.hash(),
             genesis.params.max_tx_bytes as usize,
-            config.mempool,
+            mempool,
         );
-        let metrics = metrics::Metrics::new(&genesis, config.validator_key.is_some());
-        Ok(Arc::new(Node {
-            metrics,
-            store: Arc::new(store),
-            mempool: Arc::new(mempool),
+        Ok(Node {
+            metrics: metrics::Metrics::new(&genesis, key.is_some()),
+            store,
+            mempool: Arc::new(pool),
             genesis_hash: genesis.hash(),
+            executor: Executor::new(&genesis),
             genesis,
-            executor,
-            key: config.validator_key,
-            data_dir: config.data_dir,
-            network: config.network,
+            key,
+            data_dir: PathBuf::new(),
+            network: None,
             gossip: OnceLock::new(),
             decided: parking_lot::Mutex::new(None),
-            arrivals: Notify::new(),
+            arrived: AtomicBool::new(false),
+            arrivals_waker: OnceLock::new(),
             committed: watch::Sender::new(height),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
-        }))
+        })
     }
 
     pub fn store(&self) -> &Arc<RedbStore> {
@@ -236,7 +254,17 @@ impl Node {
 
     /// The peers this node is connected to.
     pub fn peer_count(&self) -> usize {
-        self.gossip.get().map_or(0, |n| n.peers().len())
+        self.gossip.get().map_or(0, |n| n.peer_count())
+    }
+
+    /// Whether transactions arrived since the driver last asked (and forgets that they did).
+    pub fn take_arrivals(&self) -> bool {
+        self.arrived.swap(false, Ordering::AcqRel)
+    }
+
+    /// Sets what tells the driver that transactions arrived (once; later calls are ignored).
+    pub fn set_arrivals_waker(&self, waker: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.arrivals_waker.set(waker);
     }
 
     /// Admits encoded transactions (signature checks run on the blocking pool) and gossips the
@@ -268,18 +296,15 @@ impl Node {
     }
 
     /// Admits transactions without gossiping them (they came from a peer).
-    async fn admit(self: &Arc<Self>, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
-        let node = Arc::clone(self);
-        tokio::task::spawn_blocking(move || node.admit_blocking(&raws))
-            .await
-            .unwrap_or_else(|e| vec![Err(AdmitError::State(e.to_string()))])
-    }
-
-    fn admit_blocking(&self, raws: &[Vec<u8>]) -> Vec<Result<Admitted, AdmitError>> {
+    pub(crate) fn admit_blocking(&self, raws: &[Vec<u8>]) -> Vec<Result<Admitted, AdmitError>> {
         let results = self.mempool.admit_batch(self, raws);
         self.metrics.admissions(&results);
         if results.iter().any(Result::is_ok) {
-            self.arrivals.notify_one();
+            if !self.arrived.swap(true, Ordering::AcqRel)
+                && let Some(wake) = self.arrivals_waker.get()
+            {
+                wake();
+            }
             if self.admitted.receiver_count() > 0 {
                 let fresh: Arc<[Hash]> = results
                     .iter()
@@ -293,265 +318,42 @@ impl Node {
         }
         results
     }
+}
 
-    /// Drives consensus until `shutdown` fires. A storage failure stops the node (better to
-    /// stop than to go on from a state that may not be on disk).
-    ///
-    /// Commits are pipelined: once a block is decided, its commit (the fsync) runs on a blocking
-    /// thread while the next block is built (or validated) on top of it, reading through the
-    /// decided block's prepared state. Commits stay in height order, and a transaction is
-    /// visible through the API once its block is durable.
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
-        driver::Driver::run(self, shutdown).await
-    }
-
-    /// Takes ready transactions, executes them on top of `parent` and computes the roots.
-    async fn build(self: Arc<Self>, height: Height, parent: Tip) -> Result<Built, NodeError> {
-        tokio::task::spawn_blocking(move || self.build_blocking(height, &parent))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))?
-    }
-
-    fn build_blocking(&self, height: Height, parent: &Tip) -> Result<Built, NodeError> {
-        let params = &self.genesis.params;
-        let pending = parent.pending.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &self.store, pending };
-        let started = std::time::Instant::now();
-        let mut txs =
-            self.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
-        loop {
-            let transactions: Vec<_> = txs.iter().map(|p| (*p.tx).clone()).collect();
-            let ctx = BlockContext {
-                height,
-                time_ms: now_ms().max(parent.time_ms),
-                proposer: self.key.as_ref().map(|k| k.public_key().address()).unwrap_or_default(),
-                parent_hash: parent.hash,
-            };
-            let outcome = match self.executor.execute_block(&state, ctx, &transactions) {
-                Ok(outcome) => outcome,
-                Err(ExecutionError::BlockFull { index }) => {
-                    // The rest waits for the next block.
-                    self.mempool.release(&txs.split_off(index));
-                    continue;
-                }
-                Err(
-                    e @ (ExecutionError::BadNonce { index, .. }
-                    | ExecutionError::WrongChain { index, .. }
-                    | ExecutionError::InvalidTx { index, .. }),
-                ) => {
-                    tracing::warn!(target: "node::build", tx = %txs[index].hash, error = %e, "evicting a transaction that cannot execute");
-                    self.mempool.evict(&txs[index]);
-                    // What follows it from the same sender went with it.
-                    let gone = txs[index].sender;
-                    txs = txs
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, p)| *i < index || p.sender != gone)
-                        .map(|(_, p)| p)
-                        .collect();
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let tx_hashes: Vec<Hash> = txs.iter().map(|p| p.hash).collect();
-            let prepared = self.store.prepare_state(height, outcome.changes, pending)?;
-            let header = Header {
-                chain_id: self.genesis.chain_id,
-                height,
-                parent_hash: parent.hash,
-                time_ms: ctx.time_ms,
-                proposer: ctx.proposer,
-                tx_count: transactions.len() as u32,
-                tx_root: self.executor.tx_root(&tx_hashes),
-                state_root: prepared.root(),
-                receipts_root: self.executor.receipts_root(&outcome.receipts),
-            };
-            let hash = header.hash(self.hash_algorithm());
-            self.metrics.block_build.observe(started.elapsed().as_secs_f64());
-            tracing::debug!(target: "node::build", height, txs = txs.len(), ms = started.elapsed().as_millis() as u64, "built");
-            return Ok(Built {
-                block: Block { header, transactions, certificate: None },
-                hash,
-                receipts: outcome.receipts,
-                state: prepared,
-                tx_hashes,
-                pool_txs: txs,
-            });
+/// A solo chain needs the key of its one validator; a BFT or Raft node runs with a validator's
+/// key or none (an observer).
+fn check_key(genesis: &Genesis, key: Option<&PrivateKey>) -> Result<(), NodeError> {
+    genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
+    let is_validator = |key: &PrivateKey| {
+        let public = key.public_key();
+        genesis.validators.iter().any(|v| v.public_key == public)
+    };
+    match (genesis.params.consensus, key) {
+        (ConsensusKind::Solo, Some(key)) if is_validator(key) => Ok(()),
+        (ConsensusKind::Solo, _) => Err(NodeError::NotValidator),
+        (ConsensusKind::Bft | ConsensusKind::Raft, Some(key)) if !is_validator(key) => {
+            Err(NodeError::NotValidator)
         }
-    }
-
-    /// Re-executes a block another node built, on top of `parent`: it must extend the parent,
-    /// carry valid transactions, and reproduce every root of its header.
-    async fn execute_received(
-        self: Arc<Self>,
-        block: Block,
-        parent: Tip,
-    ) -> Result<Result<Built, Rejection>, NodeError> {
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let result = self.execute_received_blocking(block, &parent);
-            self.metrics.block_validate.observe(started.elapsed().as_secs_f64());
-            result
-        })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
-    }
-
-    fn execute_received_blocking(
-        &self,
-        block: Block,
-        parent: &Tip,
-    ) -> Result<Result<Built, Rejection>, NodeError> {
-        let bad = |m: String| Ok(Err(Rejection::Malformed(m)));
-        let h = &block.header;
-        let params = &self.genesis.params;
-        if h.chain_id != self.genesis.chain_id
-            || h.height != parent.height + 1
-            || h.parent_hash != parent.hash
-        {
-            return bad(format!("block {} does not extend block {}", h.height, parent.height));
-        }
-        // The builder, not necessarily this round's proposer: a locked block is proposed again
-        // by later proposers as it was built.
-        if !self.genesis.validators.iter().any(|v| v.public_key.address() == h.proposer) {
-            return bad(format!("block proposer {} is not a validator", h.proposer));
-        }
-        if h.time_ms < parent.time_ms || h.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
-            return bad(format!(
-                "block time {} is before its parent's or too far ahead",
-                h.time_ms
-            ));
-        }
-        let txs = &block.transactions;
-        if h.tx_count as usize != txs.len() || txs.len() > params.max_block_txs as usize {
-            return bad(format!(
-                "block holds {} transactions, header says {}",
-                txs.len(),
-                h.tx_count
-            ));
-        }
-        let algo = self.hash_algorithm();
-        let mut hashes = Vec::with_capacity(txs.len());
-        let mut bytes = 0u64;
-        for tx in txs {
-            let raw = consortia_types::encode(tx);
-            if raw.len() > params.max_tx_bytes as usize {
-                return bad("a transaction is over the size limit".into());
-            }
-            if let Err(e) = tx.check_stateless(self.genesis.chain_id) {
-                return bad(format!("a transaction is invalid: {e}"));
-            }
-            bytes += raw.len() as u64;
-            // Not a digest of `raw`: an Ethereum transaction's id is keccak of its own bytes.
-            hashes.push(tx.hash(algo));
-        }
-        if bytes > params.max_block_bytes {
-            return bad("the block is over the size limit".into());
-        }
-        if self.executor.tx_root(&hashes) != h.tx_root {
-            return bad("transaction root does not match the transactions".into());
-        }
-        if !self.mempool.verify_block_signatures(txs, &hashes) {
-            return bad("a transaction signature does not verify".into());
-        }
-        let pending = parent.pending.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &self.store, pending };
-        let ctx = BlockContext {
-            height: h.height,
-            time_ms: h.time_ms,
-            proposer: h.proposer,
-            parent_hash: h.parent_hash,
-        };
-        let outcome = match self.executor.execute_block(&state, ctx, txs) {
-            Ok(outcome) => outcome,
-            Err(
-                e @ (ExecutionError::BadNonce { .. }
-                | ExecutionError::WrongChain { .. }
-                | ExecutionError::InvalidTx { .. }
-                | ExecutionError::BlockFull { .. }),
-            ) => {
-                return bad(e.to_string());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let receipts_root = self.executor.receipts_root(&outcome.receipts);
-        let prepared = self.store.prepare_state(h.height, outcome.changes, pending)?;
-        if prepared.root() != h.state_root || receipts_root != h.receipts_root {
-            let reason = format!(
-                "state root {} / receipts root {} where the header says {} / {}",
-                prepared.root(),
-                receipts_root,
-                h.state_root,
-                h.receipts_root
-            );
-            return Ok(Err(Rejection::Diverged(reason)));
-        }
-        let hash = h.hash(algo);
-        Ok(Ok(Built {
-            block,
-            hash,
-            receipts: outcome.receipts,
-            state: prepared,
-            tx_hashes: hashes,
-            pool_txs: vec![],
-        }))
-    }
-
-    /// Writes a decided block durably, then lets the API know.
-    fn commit(&self, built: &Built) -> Result<(), NodeError> {
-        let started = std::time::Instant::now();
-        self.store.commit_block(&built.block, &built.receipts, &built.state)?;
-        let height = built.block.header.height;
-        let elapsed = started.elapsed();
-        let m = &self.metrics;
-        m.block_commit.observe(elapsed.as_secs_f64());
-        m.blocks_committed.inc();
-        m.transactions_committed.inc_by(built.block.transactions.len() as u64);
-        let round = built.block.certificate.as_ref().map_or(0, |c| c.round);
-        m.commit_round.set(i64::from(round));
-        let ms = elapsed.as_millis() as u64;
-        tracing::debug!(target: "node::commit", height, txs = built.block.transactions.len(), ms, "committed");
-        self.committed.send_replace(height);
-        Ok(())
+        (ConsensusKind::Bft | ConsensusKind::Raft, _) => Ok(()),
     }
 }
 
-/// Why a received block is not voted for.
-#[derive(Debug)]
-enum Rejection {
-    /// The block breaks a rule any node can check without executing it, or a transaction
-    /// cannot execute: its proposer (or the peer that sent it) is at fault.
-    Malformed(String),
-    /// Executing it gives other roots than its header's.
-    Diverged(String),
-}
-
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rejection::Malformed(m) | Rejection::Diverged(m) => f.write_str(m),
-        }
-    }
-}
-
-/// What the next block is built on: the last decided block, and its prepared state while its
-/// commit may still be under way.
-#[derive(Clone)]
-struct Tip {
-    height: Height,
-    hash: Hash,
-    time_ms: u64,
-    pending: Option<Arc<Built>>,
-}
-
-/// An executed block waiting for the engine's decision (built here or received).
-#[derive(Debug)]
-struct Built {
-    block: Block,
-    hash: Hash,
-    receipts: Vec<Receipt>,
-    state: PreparedState,
-    tx_hashes: Vec<Hash>,
-    /// What this node's pool gave the block (empty for blocks received from peers).
-    pool_txs: Vec<PoolTx>,
+/// Writes block 0 with the genesis state into a fresh store.
+fn initialize(store: &RedbStore, genesis: &Genesis) -> Result<(), NodeError> {
+    let executor = Executor::new(genesis);
+    let prepared = store.prepare_state(0, Executor::genesis_state(genesis), None)?;
+    let header = Header {
+        chain_id: genesis.chain_id,
+        height: 0,
+        parent_hash: Hash::ZERO,
+        time_ms: genesis.time_ms,
+        proposer: Default::default(),
+        tx_count: 0,
+        tx_root: executor.tx_root(&[]),
+        state_root: prepared.root(),
+        receipts_root: executor.receipts_root(&[]),
+    };
+    store.initialize(&Block { header, transactions: vec![], certificate: None }, &prepared)?;
+    tracing::info!(target: "node", chain_id = genesis.chain_id, "created chain from genesis");
+    Ok(())
 }

@@ -5,13 +5,13 @@ use consortia_consensus::Message;
 use consortia_types::{Block, Height};
 
 /// Blocks asked for in one sync request, at most.
-pub(crate) const SYNC_BATCH: u32 = 32;
+pub const SYNC_BATCH: u32 = 32;
 /// A sync response stops adding blocks past this many bytes.
-pub(crate) const SYNC_BYTES: usize = 8 * 1024 * 1024;
+pub const SYNC_BYTES: usize = 8 * 1024 * 1024;
 
 /// One frame's content.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
-pub(crate) enum Wire {
+pub enum Wire {
     /// "My next height to commit is this" (one past my last committed block): sent on connect
     /// and every second; a node that learns it is behind asks for blocks.
     Status { next_height: Height },
@@ -26,7 +26,7 @@ pub(crate) enum Wire {
 }
 
 impl Wire {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         borsh::to_vec(self).expect("writing into a Vec cannot fail")
     }
 }

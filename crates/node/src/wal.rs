@@ -24,14 +24,14 @@ const COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub(crate) enum WalEntry {
+pub enum WalEntry {
     Message(Message),
     /// The block named by this validator's proposal or lock.
     Block(Block),
 }
 
 impl WalEntry {
-    pub(crate) fn height(&self) -> Height {
+    pub fn height(&self) -> Height {
         match self {
             WalEntry::Message(m) => m.height(),
             WalEntry::Block(b) => b.header.height,
@@ -40,7 +40,7 @@ impl WalEntry {
 }
 
 #[derive(Debug)]
-pub(crate) struct Wal {
+pub struct Wal {
     path: PathBuf,
     file: BufWriter<File>,
     size: u64,
@@ -82,7 +82,7 @@ pub(crate) fn parse(bytes: &[u8]) -> (Vec<WalEntry>, usize) {
 
 impl Wal {
     /// Opens (or creates) the log and returns what it holds.
-    pub(crate) fn open(path: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
+    pub fn open(path: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
         let mut bytes = Vec::new();
         if path.exists() {
             File::open(path)?.read_to_end(&mut bytes)?;
@@ -99,7 +99,7 @@ impl Wal {
     }
 
     /// Appends an entry (buffered: durable after [`Wal::sync`]).
-    pub(crate) fn append(&mut self, entry: &WalEntry) -> std::io::Result<()> {
+    pub fn append(&mut self, entry: &WalEntry) -> std::io::Result<()> {
         let record = record(entry);
         self.file.write_all(&record)?;
         self.size += record.len() as u64;
@@ -107,13 +107,13 @@ impl Wal {
     }
 
     /// Makes everything appended durable.
-    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
+    pub fn sync(&mut self) -> std::io::Result<()> {
         self.file.flush()?;
         self.file.get_ref().sync_data()
     }
 
     /// Once the log is large, drops the entries of heights at or below `decided`.
-    pub(crate) fn compact(&mut self, decided: Height) -> std::io::Result<()> {
+    pub fn compact(&mut self, decided: Height) -> std::io::Result<()> {
         if self.size < COMPACT_BYTES {
             return Ok(());
         }

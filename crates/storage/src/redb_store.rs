@@ -90,7 +90,21 @@ impl RedbStore {
     /// genesis. A store left by a crash is recovered by redb to its last committed transaction.
     /// Returns whether the store still needs [`RedbStore::initialize`].
     pub fn open(path: &Path, genesis: &Genesis) -> Result<(Self, bool)> {
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
+        Self::open_db(Database::builder().set_cache_size(CACHE_BYTES).create(path)?, genesis)
+    }
+
+    /// A store held in memory (redb's in-memory backend): the same code as on disk, without
+    /// the file or the fsyncs. What the node-level simulator runs: a simulated crash keeps what
+    /// was committed (redb commits atomically) and loses the rest, as a real crash does. Always
+    /// fresh: it needs [`RedbStore::initialize`].
+    pub fn in_memory(genesis: &Genesis) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(redb::backends::InMemoryBackend::new())?;
+        Ok(Self::open_db(db, genesis)?.0)
+    }
+
+    fn open_db(db: Database, genesis: &Genesis) -> Result<(Self, bool)> {
         let txn = db.begin_write()?;
         {
             // Create every table, so readers never meet a missing one.

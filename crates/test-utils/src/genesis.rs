@@ -1,7 +1,7 @@
 //! Genesis files for tests.
 
 use consortia_crypto::{Address, PrivateKey, Scheme, Suite};
-use consortia_types::{Genesis, GenesisAccount};
+use consortia_types::{ConsensusKind, Genesis, GenesisAccount, Validator};
 
 /// A solo chain's genesis (an Ed25519 validator) with `funded` accounts, and the validator's
 /// key.
@@ -13,4 +13,30 @@ pub fn solo(chain_id: u64, funded: &[(Address, u128)]) -> (Genesis, PrivateKey) 
         .map(|(address, balance)| GenesisAccount { address: *address, balance: *balance })
         .collect();
     (genesis, validator)
+}
+
+/// The key of validator `index` in [`bft`]'s chains: derived from the index, so a run's
+/// blocks and signatures are the same every time.
+pub fn validator_key(index: usize) -> PrivateKey {
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&(index as u64 + 1).to_le_bytes());
+    PrivateKey::from_secret_bytes(Scheme::Ed25519, &secret).expect("a valid Ed25519 secret")
+}
+
+/// A BFT chain's genesis with `n` validators of power 1 (keys from [`validator_key`]), and the
+/// keys.
+pub fn bft(chain_id: u64, n: usize) -> (Genesis, Vec<PrivateKey>) {
+    let keys: Vec<PrivateKey> = (0..n).map(validator_key).collect();
+    let mut genesis = Genesis::solo(chain_id, "test", Suite::Standard, keys[0].public_key(), 0);
+    genesis.params.consensus = ConsensusKind::Bft;
+    genesis.validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Validator {
+            name: format!("validator-{i}"),
+            public_key: k.public_key(),
+            power: 1,
+        })
+        .collect();
+    (genesis, keys)
 }

@@ -24,98 +24,15 @@ use consortia_types::{
 pub(crate) const CHAIN_ID: u64 = 77;
 const HASH: HashAlgorithm = HashAlgorithm::Sha256;
 
-/// SplitMix64: small, fast, and the same on every machine.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    pub(crate) fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    pub(crate) fn hash(&mut self) -> Hash {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        Hash(out)
-    }
-}
-
-/// How a validator behaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Behavior {
-    Honest,
-    /// Proposes two different valid blocks in its rounds, one to each half of its peers.
-    EquivocatingProposer,
-    /// Sends each vote for its value to half of its peers and a vote for nil to the others.
-    DoubleVoter,
-    /// Runs but never sends anything.
-    Silent,
-    /// Sends noise instead of its messages: random bytes, bad signatures, votes in other
-    /// validators' names, far rounds and heights, another chain's id.
-    Garbage,
-    /// Proposes blocks whose state root is wrong (they fail re-execution).
-    InvalidProposer,
-}
-
-impl Behavior {
-    pub(crate) const BYZANTINE: [Behavior; 5] = [
-        Behavior::EquivocatingProposer,
-        Behavior::DoubleVoter,
-        Behavior::Silent,
-        Behavior::Garbage,
-        Behavior::InvalidProposer,
-    ];
-}
-
-/// A network partition: from `from_ms` to `until_ms`, messages only flow within a group.
-#[derive(Clone, Debug)]
-pub(crate) struct Partition {
-    pub(crate) from_ms: u64,
-    pub(crate) until_ms: u64,
-    pub(crate) groups: Vec<Vec<usize>>,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Crash {
-    pub(crate) node: usize,
-    pub(crate) at_ms: u64,
-    pub(crate) restart_ms: u64,
-}
+pub(crate) use consortia_test_utils::sim::{Behavior, Crash, Faults, Partition, Rng};
 
 /// One simulated run.
 #[derive(Clone, Debug)]
 pub(crate) struct Scenario {
     pub(crate) seed: u64,
     pub(crate) validators: usize,
-    pub(crate) behaviors: Vec<Behavior>,
-    pub(crate) min_latency_ms: u64,
-    pub(crate) jitter_ms: u64,
-    /// Per mille of messages lost before `heal_ms`.
-    pub(crate) drop_per_mille: u64,
-    pub(crate) partitions: Vec<Partition>,
-    pub(crate) crashes: Vec<Crash>,
-    /// From here on: no loss, no partition, every crashed node restarted.
-    pub(crate) heal_ms: u64,
-    /// Heights every honest node must gain after `heal_ms`...
+    pub(crate) faults: Faults,
+    /// Heights every honest node must gain after `faults.heal_ms`...
     pub(crate) liveness_heights: u64,
     /// ...within this much virtual time.
     pub(crate) liveness_window_ms: u64,
@@ -128,13 +45,7 @@ impl Scenario {
         Scenario {
             seed,
             validators: n,
-            behaviors: vec![Behavior::Honest; n],
-            min_latency_ms: 5,
-            jitter_ms: 20,
-            drop_per_mille: 0,
-            partitions: vec![],
-            crashes: vec![],
-            heal_ms: 1_000,
+            faults: Faults::calm(n),
             liveness_heights: 5,
             liveness_window_ms: 60_000,
             params: ChainParams {
@@ -152,9 +63,9 @@ impl Scenario {
         let mut rng = Rng::new(seed ^ 0x0AF7);
         let n = if rng.chance(500) { 3 } else { 5 };
         s.validators = n;
-        s.behaviors = vec![Behavior::Honest; n];
+        s.faults.behaviors = vec![Behavior::Honest; n];
         s.params.consensus = ConsensusKind::Raft;
-        for p in &mut s.partitions {
+        for p in &mut s.faults.partitions {
             for g in &mut p.groups {
                 g.retain(|v| *v < n);
             }
@@ -162,7 +73,7 @@ impl Scenario {
                 (0..n).filter(|v| !p.groups.iter().any(|g| g.contains(v))).collect();
             p.groups[0].extend(missing);
         }
-        for c in &mut s.crashes {
+        for c in &mut s.faults.crashes {
             c.node %= n;
         }
         s
@@ -172,36 +83,7 @@ impl Scenario {
     /// random latency, loss, partitions and crashes, all drawn from the seed.
     pub(crate) fn random(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0x5CE7_A210);
-        let n = 4;
-        let mut s = Scenario::calm(seed, n);
-        s.min_latency_ms = 1 + rng.below(30);
-        s.jitter_ms = rng.below(100);
-        s.drop_per_mille = [0, 0, 50, 200][rng.below(4) as usize];
-        s.heal_ms = 2_000 + rng.below(6_000);
-        let byzantine = rng.below(n as u64 + 2) as usize; // sometimes nobody
-        if byzantine < n {
-            s.behaviors[byzantine] =
-                Behavior::BYZANTINE[rng.below(Behavior::BYZANTINE.len() as u64) as usize];
-        }
-        if rng.chance(500) {
-            let from_ms = rng.below(s.heal_ms / 2);
-            let until_ms = from_ms + rng.below(s.heal_ms - from_ms);
-            let mut nodes: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                nodes.swap(i, rng.below(i as u64 + 1) as usize);
-            }
-            let cut = 1 + rng.below(n as u64 - 1) as usize;
-            let groups = vec![nodes[..cut].to_vec(), nodes[cut..].to_vec()];
-            s.partitions.push(Partition { from_ms, until_ms, groups });
-        }
-        let crashes = rng.below(3);
-        for _ in 0..crashes {
-            let node = rng.below(n as u64) as usize;
-            let at_ms = rng.below(s.heal_ms);
-            let restart_ms = at_ms + rng.below(s.heal_ms - at_ms);
-            s.crashes.push(Crash { node, at_ms, restart_ms });
-        }
-        s
+        Scenario { faults: Faults::random(&mut rng, 4), ..Scenario::calm(seed, 4) }
     }
 }
 
@@ -318,7 +200,7 @@ impl Sim {
         };
         let nodes = keys
             .into_iter()
-            .zip(&scenario.behaviors)
+            .zip(&scenario.faults.behaviors)
             .map(|(key, behavior)| Node {
                 key,
                 behavior: *behavior,
@@ -350,7 +232,7 @@ impl Sim {
             let jitter = sim.rng.below(500);
             sim.push(jitter, Event::Status { node });
         }
-        for crash in sim.scenario.crashes.clone() {
+        for crash in sim.scenario.faults.crashes.clone() {
             sim.push_at(crash.at_ms, Event::Crash { node: crash.node });
             sim.push_at(crash.restart_ms, Event::Restart { node: crash.node });
         }
@@ -400,26 +282,11 @@ impl Sim {
         self.nodes[node].engine.is_some()
     }
 
-    fn healed(&self) -> bool {
-        self.now_ms >= self.scenario.heal_ms
-    }
-
-    fn connected(&self, a: usize, b: usize) -> bool {
-        !self.scenario.partitions.iter().any(|p| {
-            self.now_ms >= p.from_ms
-                && self.now_ms < p.until_ms
-                && !p.groups.iter().any(|g| g.contains(&a) && g.contains(&b))
-        })
-    }
-
     fn send(&mut self, from: usize, to: usize, wire: Wire) {
-        if from == to || !self.connected(from, to) {
+        if from == to || !self.scenario.faults.connected(self.now_ms, from, to) {
             return;
         }
-        if !self.healed() && self.rng.chance(self.scenario.drop_per_mille) {
-            return;
-        }
-        let latency = self.scenario.min_latency_ms + self.rng.below(self.scenario.jitter_ms + 1);
+        let Some(latency) = self.scenario.faults.link(&mut self.rng, self.now_ms) else { return };
         self.messages += 1;
         self.push(latency, Event::Deliver { to, from, wire });
     }
@@ -823,7 +690,7 @@ impl Sim {
 
     /// Runs the scenario to its end and checks liveness; safety is checked as it runs.
     pub(crate) fn run(mut self) -> Report {
-        let heal_ms = self.scenario.heal_ms;
+        let heal_ms = self.scenario.faults.heal_ms;
         while self.queue.first_key_value().is_some_and(|((at, _), _)| *at < heal_ms) {
             self.step();
         }
