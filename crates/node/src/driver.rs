@@ -78,6 +78,8 @@ pub struct Driver<W: World> {
     wake_at: Option<u64>,
     next_status_ms: u64,
     peer_heights: BTreeMap<PeerId, Height>,
+    /// When each peer was last asked for blocks.
+    sync_asked: BTreeMap<PeerId, u64>,
     last_sync_request_ms: Option<u64>,
     height_since_ms: u64,
     /// Engine inputs waiting, each with the peer it came from.
@@ -176,6 +178,7 @@ impl<W: World> Driver<W> {
             wake_at: None,
             next_status_ms: now_ms,
             peer_heights: BTreeMap::new(),
+            sync_asked: BTreeMap::new(),
             last_sync_request_ms: None,
             height_since_ms: now_ms,
             inputs: VecDeque::new(),
@@ -262,6 +265,11 @@ impl<W: World> Driver<W> {
         match output {
             Output::Persist(_) => unreachable!("handled above"),
             Output::WakeAt { at_ms } => self.wake_at = Some(at_ms),
+            Output::BuildProposal { height } if height != self.tip.height + 1 => {
+                // Asked before the engine heard that sync committed this height (its `Synced`
+                // inputs wait in the queue): building would put the block on the wrong parent.
+                tracing::debug!(target: "node::consensus", height, decided = self.tip.height, "not building a proposal for a height already decided");
+            }
             Output::BuildProposal { height } => {
                 let built = self.pipeline.build(height, &self.tip, self.now_ms())?;
                 let header = built.block.header.clone();
@@ -422,6 +430,7 @@ impl<W: World> Driver<W> {
             NetEvent::Connected(peer) => self.send_status(Some(peer)),
             NetEvent::Disconnected(peer) => {
                 self.peer_heights.remove(&peer);
+                self.sync_asked.remove(&peer);
             }
             NetEvent::Frame(peer, bytes) => match borsh::from_slice::<Wire>(&bytes) {
                 Ok(wire) => self.on_wire(peer, wire)?,
@@ -492,11 +501,7 @@ impl<W: World> Driver<W> {
         let Some(transport) = &self.transport else { return };
         let now_ms = self.clock.now_ms();
         let mine = self.tip.height + 1;
-        let Some((peer, theirs)) =
-            self.peer_heights.iter().max_by_key(|(_, h)| **h).map(|(p, h)| (*p, *h))
-        else {
-            return;
-        };
+        let theirs = self.peer_heights.values().max().copied().unwrap_or(0);
         let behind = theirs.saturating_sub(mine);
         if behind == 0 || (behind < 2 && now_ms < self.height_since_ms + STUCK_MS) {
             return;
@@ -504,8 +509,20 @@ impl<W: World> Driver<W> {
         if self.last_sync_request_ms.is_some_and(|t| now_ms < t + SYNC_RETRY_MS) {
             return;
         }
+        // Of the peers ahead, the one asked longest ago (never asked first): a peer claiming a
+        // height it does not serve then holds up one request in a round, not every request.
+        let Some(peer) = self
+            .peer_heights
+            .iter()
+            .filter(|(_, h)| **h > mine)
+            .min_by_key(|(p, h)| (self.sync_asked.get(*p).copied(), std::cmp::Reverse(**h)))
+            .map(|(p, _)| *p)
+        else {
+            return;
+        };
+        self.sync_asked.insert(peer, now_ms);
         self.last_sync_request_ms = Some(now_ms);
-        tracing::debug!(target: "node::sync", peer = %peer, from = mine, theirs, "asking for blocks");
+        tracing::debug!(target: "node::sync", peer = %peer, from = mine, "asking for blocks");
         transport.send(peer, Wire::SyncRequest { from: mine, max: SYNC_BATCH }.encode());
     }
 

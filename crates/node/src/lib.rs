@@ -29,7 +29,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
 use consortia_execution::{ExecutionError, Executor};
 use consortia_network::{NetError, NetworkConfig};
-use consortia_storage::{BlockReader, BlockWriter, PendingState, RedbStore, StorageError};
+use consortia_storage::{
+    BlockReader, BlockWriter, ChainReader, PendingState, RedbStore, StorageError,
+};
 use consortia_types::{Block, ConsensusKind, Genesis, Header, Height};
 use tokio::sync::{broadcast, watch};
 
@@ -206,8 +208,10 @@ impl Node {
         })
     }
 
-    pub fn store(&self) -> &Arc<RedbStore> {
-        &self.store
+    /// The committed chain, read-only: blocks, transactions, indexes, state now and at any
+    /// past block, proofs. Writes are the driver's.
+    pub fn store(&self) -> &dyn ChainReader {
+        &*self.store
     }
 
     pub fn mempool(&self) -> &Mempool {

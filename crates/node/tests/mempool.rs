@@ -49,7 +49,7 @@ fn pool(max_txs: usize) -> Mempool {
 fn every_bad_input_gets_its_own_error() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = &**node.store();
+    let store = node.store();
     let pool = pool(100);
     let key = PrivateKey::generate(Scheme::Secp256k1);
     let good = encode(&tx(&key, CHAIN, 0, "a"));
@@ -104,7 +104,7 @@ fn every_bad_input_gets_its_own_error() {
 fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = &**node.store();
+    let store = node.store();
     let pool = pool(3);
     let key = PrivateKey::generate(Scheme::Ed25519);
     // Nonce 1 and 2 wait for nonce 0: pending but not ready.
@@ -146,7 +146,6 @@ async fn submitted_transactions_commit_and_replays_are_refused() {
     while !node.mempool().is_empty() {
         committed.changed().await.unwrap();
     }
-    use consortia_storage::TxReader;
     for raw in &raws {
         let hash = Suite::Standard.hash().digest(raw);
         assert!(node.store().transaction(&hash).unwrap().is_some());
@@ -205,7 +204,7 @@ async fn txs_arriving_during_a_build_are_not_stranded() {
 fn regression_blocks_take_transactions_in_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = &**node.store();
+    let store = node.store();
     let pool = pool(100);
     let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
     let admit = |txs: Vec<Transaction>| {
@@ -239,7 +238,7 @@ fn regression_blocks_take_transactions_in_arrival_order() {
 fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = &**node.store();
+    let store = node.store();
     let pool = pool(2); // gapped_ttl 0: any gapped transaction is stale
     let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
     // Two transactions that can never run until nonce 0 comes: they fill the pool.
@@ -299,7 +298,7 @@ fn ethereum_transactions_are_admitted_by_their_recovered_signer() {
     use alloy_eips::eip2718::Encodable2718;
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = &**node.store();
+    let store = node.store();
     let pool = pool(100);
     let key = PrivateKey::generate(Scheme::Secp256k1);
     let eth = |tx| encode(&Transaction::Ethereum(EthTx::sign(tx, &key).unwrap()));

@@ -24,7 +24,7 @@ use consortia_api::jsonrpc::{
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_execution::{Account, BlockContext, CallOutcome, code_key, revert_reason, slot_key};
 use consortia_node::Node;
-use consortia_storage::{BlockReader, StateReader, StoredHeader, StoredTx, TxReader};
+use consortia_storage::{StoredHeader, StoredTx};
 use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -433,7 +433,7 @@ impl Eth<'_> {
                 let a = parse_address(self.param(0, "address")?, "address")?;
                 let height = self.height_of(self.opt(1))?;
                 let state = node.store().state_at(height).map_err(RpcError::server)?;
-                let account = Account::read(&state, &a).map_err(RpcError::server)?;
+                let account = Account::read(&*state, &a).map_err(RpcError::server)?;
                 let code = match account.code_hash {
                     Some(h) => {
                         state.get(&code_key(&h)).map_err(RpcError::server)?.unwrap_or_default()
@@ -602,7 +602,7 @@ impl Eth<'_> {
     fn account_at(&self, a: &Address, tag: Option<&Value>) -> Result<Account, RpcError> {
         let height = self.height_of(tag)?;
         let state = self.node.store().state_at(height).map_err(RpcError::server)?;
-        Account::read(&state, a).map_err(RpcError::server)
+        Account::read(&*state, a).map_err(RpcError::server)
     }
 
     fn transaction_count(&self) -> RpcResult {
@@ -684,7 +684,7 @@ impl Eth<'_> {
             proposer: Address::default(),
             parent_hash: header.hash,
         };
-        self.node.executor().call(&state, ctx, from, call).map_err(RpcError::server)
+        self.node.executor().call(&*state, ctx, from, call).map_err(RpcError::server)
     }
 
     fn call(&self, v: &Value, height: Height) -> Result<CallOutcome, RpcError> {

@@ -15,7 +15,7 @@ use consortia_api::node::{
 use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams};
 use consortia_crypto::Address;
 use consortia_node::Node;
-use consortia_storage::{BlockReader, ExplorerReader, StorageError, StoredTx};
+use consortia_storage::{StorageError, StoredTx};
 use consortia_types::{Height, ReceiptStatus};
 
 use crate::QueryPool;

@@ -15,7 +15,7 @@ use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams, json_b
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{Account, notary};
 use consortia_node::Node;
-use consortia_storage::{BlockReader, StateProofReader, StorageError, StoredHeader, TxReader};
+use consortia_storage::{StorageError, StoredHeader};
 
 use crate::MAX_BATCH;
 use crate::error::admit_error;
@@ -297,9 +297,9 @@ pub(crate) async fn state_with_proof(
         Some(h) => h,
         None => node.store().latest_height().map_err(storage)?,
     };
-    let store = Arc::clone(node.store());
+    let reader = Arc::clone(&node);
     let proof = pool
-        .run(move || store.get_with_proof(&key_bytes, height).map(|p| (key_bytes, p)))
+        .run(move || reader.store().get_with_proof(&key_bytes, height).map(|p| (key_bytes, p)))
         .await
         .map_err(ApiError::internal)?;
     let (key_bytes, proof) = proof.map_err(storage)?;
@@ -322,7 +322,7 @@ pub(crate) async fn notary_record(
     State(node): AppState,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<RecordView>> {
-    let record = notary::get_record(&**node.store(), &id).map_err(ApiError::internal)?;
+    let record = notary::get_record(node.store(), &id).map_err(ApiError::internal)?;
     record
         .map(|r| Json(record_view(r)))
         .ok_or_else(|| ApiError::not_found(format!("no notarization record with id `{id}`")))
@@ -339,7 +339,7 @@ pub(crate) async fn notary_by_hash(
 ) -> ApiResult<Json<RecordsByHashView>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let hash = parse_hash(&content_hash)?;
-    let store = &**node.store();
+    let store = node.store();
     let ids = notary::find_by_hash(store, &hash, limit).map_err(ApiError::internal)?;
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
@@ -361,7 +361,7 @@ pub(crate) async fn account(
     let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {
         ApiError::bad_request("bad_address", e.to_string())
     })?;
-    let account = Account::read(&**node.store(), &address).map_err(ApiError::internal)?;
+    let account = Account::read(node.store(), &address).map_err(ApiError::internal)?;
     Ok(Json(AccountView {
         address: address.to_checksum_hex(),
         nonce: account.nonce,

@@ -1,7 +1,8 @@
 //! Block store, indexes and versioned authenticated state for Consortia.
 //!
 //! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`LogReader`],
-//! [`ExplorerReader`], [`StateReader`] and [`StateProofReader`] for reads, [`BlockWriter`] for
+//! [`ExplorerReader`], [`StateReader`], [`StateHistory`] and [`StateProofReader`] for reads
+//! (together, [`ChainReader`]: what APIs are given), [`BlockWriter`] for
 //! the one write the chain makes, a whole block at a time. Nothing in the traits names the
 //! engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
 //! commit) with the state authenticated by a Jellyfish Merkle tree (`jmt`) whose version is the
@@ -116,6 +117,40 @@ pub trait LogReader {
 pub trait StateReader {
     /// The latest value of `key` this reader sees.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+}
+
+/// The state as it was after any committed block.
+pub trait StateHistory {
+    /// The state after block `height`, read in one snapshot: what a call or a balance query at
+    /// a past block sees (`u64::MAX`: the latest committed state).
+    fn state_at(&self, height: Height) -> Result<Box<dyn StateReader + '_>>;
+}
+
+/// Every read of the committed chain: what a node's APIs are given (never the writer).
+pub trait ChainReader:
+    BlockReader
+    + TxReader
+    + ExplorerReader
+    + LogReader
+    + StateReader
+    + StateProofReader
+    + StateHistory
+    + Send
+    + Sync
+{
+}
+
+impl<T> ChainReader for T where
+    T: BlockReader
+        + TxReader
+        + ExplorerReader
+        + LogReader
+        + StateReader
+        + StateProofReader
+        + StateHistory
+        + Send
+        + Sync
+{
 }
 
 pub trait StateProofReader {

@@ -666,14 +666,20 @@ impl TxReader for RedbStore {
 
 impl StateReader for RedbStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.state_at(Version::MAX)?.get(key)
+        self.snapshot_at(Version::MAX)?.get(key)
+    }
+}
+
+impl crate::StateHistory for RedbStore {
+    fn state_at(&self, height: Height) -> Result<Box<dyn StateReader + '_>> {
+        Ok(Box::new(self.snapshot_at(height)?))
     }
 }
 
 impl RedbStore {
-    /// The state as it was after block `height`, read in one snapshot: what a call or a
-    /// balance query at a past block sees (`u64::MAX`: the latest committed state).
-    pub fn state_at(&self, height: Height) -> Result<StateAt<'_>> {
+    /// The state as it was after block `height`, read in one snapshot (`u64::MAX`: the latest
+    /// committed state).
+    pub fn snapshot_at(&self, height: Height) -> Result<StateAt<'_>> {
         let read = self.db.begin_read()?;
         let values = Values {
             versions: read.open_table(KEY_VERSIONS)?,
@@ -683,7 +689,7 @@ impl RedbStore {
     }
 }
 
-/// A snapshot of the state after one block (see [`RedbStore::state_at`]).
+/// A snapshot of the state after one block (see [`RedbStore::snapshot_at`]).
 pub struct StateAt<'a> {
     store: &'a RedbStore,
     height: Height,
