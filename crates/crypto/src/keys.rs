@@ -5,7 +5,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::OsRng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -136,9 +135,20 @@ impl PublicKey {
                 vk.verify(message, &sig).map_err(|_| CryptoError::BadSignature)
             }
             ParsedPublicKey::Secp256k1(vk) => {
+                // Verified by recovery, so the recovery byte is checked too: verifying (r, s)
+                // alone would accept any last byte, and a relayer could make a valid twin of a
+                // transaction under another hash. Recovery costs about what a verify does.
                 let sig = secp256k1_signature(&signature.0)?;
-                vk.verify_prehash(keccak256(message).as_bytes(), &sig)
-                    .map_err(|_| CryptoError::BadSignature)
+                let recid = k256::ecdsa::RecoveryId::from_byte(signature.0[64])
+                    .filter(|r| !r.is_x_reduced())
+                    .ok_or(CryptoError::BadSignature)?;
+                let signer = k256::ecdsa::VerifyingKey::recover_from_prehash(
+                    keccak256(message).as_bytes(),
+                    &sig,
+                    recid,
+                )
+                .map_err(|_| CryptoError::BadSignature)?;
+                if signer == vk { Ok(()) } else { Err(CryptoError::BadSignature) }
             }
             ParsedPublicKey::Sm2(vk) => {
                 let sig = sm2::dsa::Signature::from_slice(&signature.0)
@@ -636,6 +646,27 @@ mod tests {
             key.public_key().verify(b"msg", &Signature(raw)),
             Err(CryptoError::BadSignature)
         );
+    }
+
+    /// Verification checked (r, s) and ignored the recovery byte, so any of 256 last bytes
+    /// verified: a relayer could re-encode a native transaction under another hash.
+    #[test]
+    fn regression_secp256k1_recovery_byte_is_part_of_the_signature() {
+        let key = PrivateKey::generate(Scheme::Secp256k1);
+        let sig = key.sign(b"msg");
+        assert_eq!(key.public_key().verify(b"msg", &sig), Ok(()));
+        for byte in 0..=u8::MAX {
+            if byte == sig.0[64] {
+                continue;
+            }
+            let mut twin = sig.clone();
+            twin.0[64] = byte;
+            assert_eq!(
+                key.public_key().verify(b"msg", &twin),
+                Err(CryptoError::BadSignature),
+                "recovery byte {byte}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! The REST handlers in-process (router + in-memory store): each route's success shape and its
+//! error answers.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{TestNode, hex0x};
+use consortia_crypto::HashAlgorithm;
+use consortia_types::encode;
+use serde_json::json;
+
+#[tokio::test]
+async fn status_names_the_chain_and_its_height() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("s-1", b"status");
+    let height = t.commit(&[tx]).await;
+    let (status, body) = t.get("/v1/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["chain_id"], common::CHAIN_ID);
+    assert_eq!(body["suite"], "standard");
+    assert!(body["height"].as_u64().unwrap() >= height, "{body}");
+}
+
+#[tokio::test]
+async fn a_submitted_transaction_is_pending_then_committed_with_its_receipt() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("r-1", b"receipt");
+    let (status, body) = t.post("/v1/transactions", json!({"tx": hex0x(&encode(&tx))})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_owned();
+    assert_eq!(hash, tx.hash(HashAlgorithm::Sha256).to_hex());
+    let height = t.commit(&[tx]).await;
+    let (status, body) = t.get(&format!("/v1/transactions/{hash}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "committed", "{body}");
+    assert!(body["height"].as_u64().unwrap() <= height);
+    assert_eq!(body["receipt"]["status"], "success", "{body}");
+}
+
+#[tokio::test]
+async fn a_binary_submission_is_accepted_like_hex() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("b-1", b"binary");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transactions")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(encode(&tx)))
+        .unwrap();
+    let (status, body) = t.send(request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[tokio::test]
+async fn malformed_and_badly_signed_transactions_get_their_own_codes() {
+    let mut t = TestNode::start().await;
+    let (status, body) = t.post("/v1/transactions", json!({"tx": "0xzz"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_tx")));
+    let (status, body) = t.post("/v1/transactions", json!({"tx": "0x0102"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_tx")));
+    let mut raw = encode(&t.notarization("x", b"x"));
+    let last = raw.len() - 1;
+    raw[last] ^= 1; // the signature's last byte
+    let (status, body) = t.post("/v1/transactions", json!({"tx": hex0x(&raw)})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_signature")));
+    let (status, body) = t.post("/v1/transactions", json!({"nope": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn a_used_nonce_is_a_conflict() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("n-1", b"nonce");
+    t.commit(std::slice::from_ref(&tx)).await;
+    let (status, body) = t.post("/v1/transactions", json!({"tx": hex0x(&encode(&tx))})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("nonce_too_low")));
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_transaction_in_order() {
+    let mut t = TestNode::start().await;
+    let good = hex0x(&encode(&t.notarization("batch-1", b"1")));
+    let (status, body) = t.post("/v1/transactions/batch", json!({"txs": [good, "0xzz"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1);
+    assert!(body["results"][0]["hash"].is_string());
+    assert_eq!(body["results"][1]["error"]["code"], "malformed_tx");
+}
+
+#[tokio::test]
+async fn a_batch_over_the_limit_is_refused_whole() {
+    let t = TestNode::start().await;
+    let txs = vec!["0x00"; consortia_rpc::MAX_BATCH + 1];
+    let (status, body) = t.post("/v1/transactions/batch", json!({ "txs": txs })).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("batch_too_large")));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_transaction_hashes_are_told_apart() {
+    let t = TestNode::start().await;
+    let (status, body) = t.get(&format!("/v1/transactions/0x{}", "ab".repeat(32))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = t.get("/v1/transactions/0x1234").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_hash")));
+}
+
+#[tokio::test]
+async fn blocks_by_height_latest_and_beyond_the_head() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("blk", b"block");
+    let height = t.commit(&[tx]).await;
+    let (status, block) = t.get(&format!("/v1/blocks/{height}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(block["height"], height);
+    assert!(block["certificate"].is_object(), "{block}");
+    let (status, latest) = t.get("/v1/blocks/latest").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(latest["height"].as_u64().unwrap() >= height);
+    let (status, body) = t.get("/v1/blocks/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = t.get("/v1/blocks/minus-one").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn blocks_by_time_are_ordered_and_bounded() {
+    let mut t = TestNode::start().await;
+    for i in 0..3 {
+        let tx = t.notarization(&format!("time-{i}"), b"t");
+        t.commit(&[tx]).await;
+    }
+    let (status, body) = t.get("/v1/blocks?from_time=0&to_time=99999999999999&limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert!(blocks[0]["time_ms"].as_u64() <= blocks[1]["time_ms"].as_u64());
+    let (status, body) = t.get("/v1/blocks?from_time=10&to_time=5").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_query")));
+}
+
+#[tokio::test]
+async fn a_state_proof_verifies_against_the_block_state_root() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("proof", b"proof");
+    let height = t.commit(&[tx]).await;
+    let (status, body) = t.get(&format!("/v1/state/some-key?height={height}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, block) = t.get(&format!("/v1/blocks/{height}")).await;
+    assert_eq!(body["state_root"], block["state_root"]);
+    assert!(body["value"].is_null(), "an absent key proves absence: {body}");
+    let (status, _) = t.get("/v1/state/some-key?height=999999").await;
+    assert!(status.is_client_error(), "{status}");
+}
+
+#[tokio::test]
+async fn a_notarization_is_found_by_id_and_by_content_hash() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("doc-7", b"the document");
+    t.commit(&[tx]).await;
+    let (status, record) = t.get("/v1/notary/records/doc-7").await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let content_hash = HashAlgorithm::Sha256.digest(b"the document").to_hex();
+    assert_eq!(record["content_hash"], content_hash);
+    let (status, body) = t.get(&format!("/v1/notary/by-hash/{content_hash}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["records"][0]["id"], "doc-7");
+    let (status, _) = t.get("/v1/notary/records/no-such-record").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_account_shows_its_nonce_and_balance() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("acct", b"a");
+    t.commit(&[tx]).await;
+    let (status, body) = t.get(&format!("/v1/accounts/{}", t.address())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["nonce"], 1);
+    assert_eq!(body["contract"], false);
+    let (status, body) = t.get("/v1/accounts/not-an-address").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_address")));
+}
+
+#[tokio::test]
+async fn the_explorer_lists_recent_transactions_newest_first_and_pages() {
+    let mut t = TestNode::start().await;
+    for i in 0..3 {
+        let tx = t.notarization(&format!("ex-{i}"), b"e");
+        t.commit(&[tx]).await;
+    }
+    let (status, page) = t.get("/v1/transactions?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let txs = page["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 2);
+    assert!(txs[0]["height"].as_u64() >= txs[1]["height"].as_u64());
+    let next = page["next"].as_str().unwrap();
+    let (_, rest) = t.get(&format!("/v1/transactions?limit=2&before={next}")).await;
+    assert_eq!(rest["transactions"].as_array().unwrap().len(), 1, "{rest}");
+    let (status, mine) = t.get(&format!("/v1/addresses/{}/transactions", t.address())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["transactions"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn volume_counts_what_was_committed() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("vol", b"v");
+    t.commit(&[tx]).await;
+    let (status, body) = t.get("/v1/stats/volume?bucket=minute").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let txs: u64 =
+        body["buckets"].as_array().unwrap().iter().map(|b| b["txs"].as_u64().unwrap()).sum();
+    assert!(txs >= 1, "{body}");
+    let (status, _) = t.get("/v1/stats/volume?bucket=fortnight").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_json() {
+    let t = TestNode::start().await;
+    let (status, body) = t.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["code"].is_string(), "{body}");
+    let (status, body) = t.request(Method::DELETE, "/v1/status", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["code"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let t = TestNode::start().await;
+    let (status, body) = t.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.as_str().unwrap().contains("# TYPE"), "{body}");
+}
