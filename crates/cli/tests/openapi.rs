@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::DevNode;
 use consortia_api::PlatformClient;
+use consortia_test_utils::process::DevNode;
 use serde_json::Value;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
+use consortia_test_utils::process as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +34,7 @@ impl Platform {
 
     /// A platform whose metadata is in `database` (PostgreSQL), or in SQLite under `dir`.
     fn start_on(dir: &std::path::Path, database: Option<&str>) -> Platform {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(&*BIN);
         command.args(["platform", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
         match database {
             Some(url) => command.env("CONSORTIA_DATABASE_URL", url),
@@ -338,7 +338,7 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     }
     as1(&["chain", "invite", &chain, "--org", &org2]);
     // `chain start` follows the start, saying how far it is on stderr.
-    let out = Command::new(BIN)
+    let out = Command::new(&*BIN)
         .args(["chain", "start", &chain])
         .env("CONSORTIA_HOME", &home1)
         .env("CONSORTIA_PLATFORM", &url)
@@ -354,7 +354,7 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     assert!(!logs.as_array().unwrap().is_empty());
     assert_eq!(as1(&["node", "restart", &chain, "v1"])["health"], "healthy");
     // Org 2 may not restart org 1's node: the command fails with the platform's reason.
-    let out = Command::new(BIN)
+    let out = Command::new(&*BIN)
         .args(["node", "restart", &chain, "v1"])
         .env("CONSORTIA_HOME", &home2)
         .env("CONSORTIA_PLATFORM", &url)

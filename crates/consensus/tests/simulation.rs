@@ -12,36 +12,19 @@ use sim::{Behavior, Crash, Partition, Rng, Scenario, Sim};
 
 /// The seeds to run: `SIM_SEED` alone if set, else `0..$var` (default `default`).
 fn seeds(var: &str, default: u64) -> Vec<u64> {
-    if let Ok(seed) = std::env::var("SIM_SEED") {
-        return vec![seed.parse().expect("SIM_SEED is a number")];
-    }
-    let count: u64 = std::env::var(var).map_or(default, |n| n.parse().expect("a number of seeds"));
-    (0..count).collect()
+    consortia_test_utils::sim::seeds("SIM_SEED", var, default)
 }
 
 /// Runs every seed's scenario on all cores and prints the totals; any failure panics with its
 /// seed.
 fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = std::time::Instant::now();
-    let totals: Vec<(u64, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let (mut heights, mut messages) = (0, 0);
-                    for seed in seeds.iter().copied().skip(t).step_by(threads) {
-                        let report = Sim::new(scenario(seed)).run();
-                        heights += report.heights.iter().max().copied().unwrap_or(0);
-                        messages += report.messages;
-                    }
-                    (heights, messages)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let reports = consortia_test_utils::sim::run_parallel(seeds, |seed| {
+        let report = Sim::new(scenario(seed)).run();
+        (report.heights.iter().max().copied().unwrap_or(0), report.messages)
     });
-    let heights: u64 = totals.iter().map(|t| t.0).sum();
-    let messages: u64 = totals.iter().map(|t| t.1).sum();
+    let heights: u64 = reports.iter().map(|r| r.0).sum();
+    let messages: u64 = reports.iter().map(|r| r.1).sum();
     println!(
         "{} {what} seeds passed: {heights} heights decided, {messages} messages, {:.1} s",
         seeds.len(),

@@ -13,38 +13,18 @@ use sim::{Scenario, Sim};
 /// The seeds to run: `NODE_SIM_SEED` alone if set, else `0..NODE_SIM_SEEDS` (default
 /// `default`).
 fn seeds(default: u64) -> Vec<u64> {
-    if let Ok(seed) = std::env::var("NODE_SIM_SEED") {
-        return vec![seed.parse().expect("NODE_SIM_SEED is a number")];
-    }
-    let count: u64 =
-        std::env::var("NODE_SIM_SEEDS").map_or(default, |n| n.parse().expect("a number of seeds"));
-    (0..count).collect()
+    consortia_test_utils::sim::seeds("NODE_SIM_SEED", "NODE_SIM_SEEDS", default)
 }
 
 #[test]
 fn random_scenarios() {
     let seeds = seeds(300);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = std::time::Instant::now();
-    let totals: Vec<(u64, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let seeds = &seeds;
-                s.spawn(move || {
-                    let (mut heights, mut acknowledged) = (0, 0);
-                    for seed in seeds.iter().copied().skip(t).step_by(threads) {
-                        let report = Sim::new(Scenario::random(seed)).run();
-                        heights += report.heights.iter().max().copied().unwrap_or(0);
-                        acknowledged += report.acknowledged;
-                    }
-                    (heights, acknowledged)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let reports = consortia_test_utils::sim::run_parallel(&seeds, |seed| {
+        Sim::new(Scenario::random(seed)).run()
     });
-    let heights: u64 = totals.iter().map(|t| t.0).sum();
-    let acknowledged: usize = totals.iter().map(|t| t.1).sum();
+    let heights: u64 = reports.iter().map(|r| r.heights.iter().max().copied().unwrap_or(0)).sum();
+    let acknowledged: usize = reports.iter().map(|r| r.acknowledged).sum();
     println!(
         "{} node-level seeds passed: {heights} heights committed, {acknowledged} transactions acknowledged, {:.1} s",
         seeds.len(),

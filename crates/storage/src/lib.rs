@@ -140,19 +140,6 @@ pub trait ChainReader:
 {
 }
 
-impl<T> ChainReader for T where
-    T: BlockReader
-        + TxReader
-        + ExplorerReader
-        + LogReader
-        + StateReader
-        + StateProofReader
-        + StateHistory
-        + Send
-        + Sync
-{
-}
-
 pub trait StateProofReader {
     /// The value of `key` after block `height`, with a proof against that block's state root.
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof>;

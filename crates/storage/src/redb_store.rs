@@ -670,6 +670,8 @@ impl StateReader for RedbStore {
     }
 }
 
+impl crate::ChainReader for RedbStore {}
+
 impl crate::StateHistory for RedbStore {
     fn state_at(&self, height: Height) -> Result<Box<dyn StateReader + '_>> {
         Ok(Box::new(self.snapshot_at(height)?))

@@ -169,3 +169,33 @@ impl Faults {
         Some(self.min_latency_ms + rng.below(self.jitter_ms + 1))
     }
 }
+
+/// The seeds a simulation test runs: `$one` alone if set, else `0..$count` (default `default`).
+pub fn seeds(one: &str, count: &str, default: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var(one) {
+        return vec![seed.parse().unwrap_or_else(|_| panic!("{one} is a number"))];
+    }
+    let n = std::env::var(count)
+        .map_or(default, |n| n.parse().unwrap_or_else(|_| panic!("{count} is a number of seeds")));
+    (0..n).collect()
+}
+
+/// Runs `run` for every seed on all cores (seed order within a thread); a panic fails with its
+/// seed's message.
+pub fn run_parallel<T: Send>(seeds: &[u64], run: impl Fn(u64) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let run = &run;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    seeds.iter().copied().skip(t).step_by(threads).map(run).collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}

@@ -13,18 +13,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, consortia, free_base_port};
+use consortia_test_utils::process::{BIN, consortia, free_base_port};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-const TOKEN_BYTECODE: &str = include_str!("../assets/erc20-token.hex");
-const TOKEN_ABI: &str = include_str!("../assets/erc20-token.abi.json");
+use consortia_test_utils::contracts::{ERC20_ABI as TOKEN_ABI, ERC20_BYTECODE as TOKEN_BYTECODE};
 
 /// chromedriver as a child process, killed on drop.
 struct Driver(Child);
@@ -41,7 +38,7 @@ struct Down(PathBuf);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["down", "--data-dir"]).arg(&self.0).output();
+        let _ = Command::new(&*BIN).args(["down", "--data-dir"]).arg(&self.0).output();
     }
 }
 
@@ -244,7 +241,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     };
     let (url, password) = (field("console").trim_end_matches('/').to_owned(), field("password"));
     let (_driver, client) = browser(&dir.path().join("chrome")).await;
-    let shots = std::env::var_os("CONSORTIA_SCREENSHOTS").map(PathBuf::from);
+    // A relative directory is the workspace's (tests run in their package's directory).
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shots = std::env::var_os("CONSORTIA_SCREENSHOTS").map(|d| workspace.join(d));
     if let Some(d) = &shots {
         std::fs::create_dir_all(d).unwrap();
     }

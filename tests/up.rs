@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
+use consortia_test_utils::process as common;
 
 use std::path::Path;
 use std::process::Command;
@@ -34,7 +34,7 @@ struct Down<'a>(&'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["down", "--data-dir"]).arg(self.0).output();
+        let _ = Command::new(&*BIN).args(["down", "--data-dir"]).arg(self.0).output();
     }
 }
 
@@ -149,8 +149,7 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
 
 /// The Vyper ERC-20 of `tests/eth/contracts/Token.vy` (checked against vyper's output by
 /// `tests/eth/test_clients.py`).
-const TOKEN_BYTECODE: &str = include_str!("../assets/erc20-token.hex");
-const TOKEN_ABI: &str = include_str!("../assets/erc20-token.abi.json");
+use consortia_test_utils::contracts::{ERC20_ABI as TOKEN_ABI, ERC20_BYTECODE as TOKEN_BYTECODE};
 
 /// What the console does with contracts, through the platform's API on the demo chain: upload
 /// with a hash check, deploy, query and transact through the ABI (the platform signs for the

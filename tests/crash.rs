@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
 use consortia_crypto::{PrivateKey, Scheme};
+use consortia_test_utils::process::*;
 use serde_json::json;
 
 /// xorshift64*: kill timings reproducible from the printed seed.

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
 use std::time::Duration;
 
 use alloy_primitives::{TxKind, U256};
-use common::{DevNode, Rpc, eip1559, http};
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
+use consortia_test_utils::process::{DevNode, Rpc, eip1559, http};
 use consortia_types::EthTx;
 use serde_json::{Value, json};
 

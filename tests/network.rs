@@ -2,7 +2,7 @@
 //! commits, crash faults, resync from peers, a refused outsider, and contracts across restarts.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use consortia_test_utils::process as common;
 
 use std::time::{Duration, Instant};
 
@@ -130,7 +130,7 @@ fn a_node_whose_certificate_is_not_in_genesis_is_refused() {
     let node0_p2p = node0_p2p.trim_start_matches("listen = ").trim_matches('"').to_owned();
     let config = config.replace("peers = [", &format!("peers = [\n    \"{node0_p2p}\","));
     std::fs::write(outsider.join("node.toml"), config).unwrap();
-    let mut child = std::process::Command::new(common::BIN)
+    let mut child = std::process::Command::new(&*common::BIN)
         .args(["node", "--config"])
         .arg(outsider.join("node.toml"))
         .stdout(std::process::Stdio::null())
@@ -435,7 +435,7 @@ fn net_up_on_ports_another_chain_holds_fails_clearly() {
     let net = Net::up(&dir.path().join("a"), 4);
     let base = net.urls[0].rsplit(':').next().unwrap().to_owned();
     let other = dir.path().join("b");
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(&*common::BIN)
         .args(["net", "up", "--timeout", "20", "--base-port", &base, "--data-dir"])
         .arg(&other)
         .output()
@@ -446,7 +446,7 @@ fn net_up_on_ports_another_chain_holds_fails_clearly() {
         stderr.contains("another chain") || stderr.contains("in use"),
         "the error names the cause: {stderr}"
     );
-    let _ = std::process::Command::new(common::BIN)
+    let _ = std::process::Command::new(&*common::BIN)
         .args(["net", "down", "--data-dir"])
         .arg(&other)
         .output();

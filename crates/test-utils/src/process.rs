@@ -1,11 +1,17 @@
-//! Drives the real `consortia` binary: a node is a child process on a loopback port.
+//! Process harnesses (feature `process`) that drive the real `consortia` binary: a `consortia
+//! dev` node ([`DevNode`]), a network made by `consortia net up` ([`Net`]), the CLI itself
+//! ([`consortia`]), and typed calls to a node over HTTP and JSON-RPC. Used by the CLI's tests
+//! and the end-to-end tests in `tests/`.
+//!
+//! The binary is found beside the test executable (`target/<profile>/consortia`, which `cargo
+//! test --workspace` builds), or at `$CONSORTIA_BIN`.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-#![allow(dead_code, unreachable_pub)] // each test file uses its own part of this module
+#![allow(clippy::unwrap_used)] // fixtures fail loudly on purpose
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use consortia_api::NodeClient;
@@ -14,13 +20,30 @@ use consortia_crypto::Hash;
 use consortia_types::{EthTx, Transaction, encode};
 use serde_json::{Value, json};
 
-// Each test file uses some of them.
-#[allow(unused_imports)]
-pub use consortia_test_utils::tx::{eip1559, notarize as notarize_tx};
+pub use crate::tx::{eip1559, notarize as notarize_tx};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_consortia");
+/// The `consortia` binary under test.
+pub static BIN: LazyLock<PathBuf> = LazyLock::new(|| {
+    if let Some(bin) = std::env::var_os("CONSORTIA_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test> → target/<profile>/consortia
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(format!("consortia{}", std::env::consts::EXE_SUFFIX)))
+        .expect("the test executable sits in target/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build -p consortia` first (`cargo test --workspace` builds it), or set CONSORTIA_BIN",
+        bin.display()
+    );
+    bin
+});
 
 /// A `consortia dev` process; killed when dropped.
+#[derive(Debug)]
 pub struct DevNode {
     pub child: Child,
     pub url: String,
@@ -30,7 +53,7 @@ pub struct DevNode {
 impl DevNode {
     /// Starts a node on a free port and waits until it serves.
     pub fn start(data_dir: &Path, extra: &[&str]) -> DevNode {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(&*BIN)
             .args(["dev", "--data-dir"])
             .arg(data_dir)
             .args(["--http", "127.0.0.1:0"])
@@ -154,6 +177,7 @@ pub fn wait_committed(url: &str, hash: &Hash) -> serde_json::Value {
 }
 
 /// A local BFT network started with `consortia net up`; its node processes are stopped on drop.
+#[derive(Debug)]
 pub struct Net {
     pub dir: PathBuf,
     pub urls: Vec<String>,
@@ -213,8 +237,11 @@ impl Net {
 
     /// `consortia net down`; the processes are gone when it returns.
     pub fn down(&mut self) {
-        let out =
-            Command::new(BIN).args(["net", "down", "--data-dir"]).arg(&self.dir).output().unwrap();
+        let out = Command::new(&*BIN)
+            .args(["net", "down", "--data-dir"])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         for child in &mut self.children {
             let _ = child.wait();
@@ -253,7 +280,7 @@ impl Net {
             .append(true)
             .open(self.node_dir(i).join("node.log"))
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(&*BIN)
             .args(["node", "--config"])
             .arg(self.node_dir(i).join("node.toml"))
             .env("RUST_LOG", "info")
@@ -313,7 +340,7 @@ impl Net {
 
 /// Runs `consortia ARGS…` with `env` added, which must succeed; returns its stdout.
 pub fn consortia(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(&*BIN)
         .args(args)
         .envs(env.iter().copied())
         .output()
@@ -342,7 +369,7 @@ pub fn alive(pid: u32) -> bool {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["net", "down", "--data-dir"]).arg(&self.dir).output();
+        let _ = Command::new(&*BIN).args(["net", "down", "--data-dir"]).arg(&self.dir).output();
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
@@ -351,6 +378,7 @@ impl Drop for Net {
 }
 
 /// A JSON-RPC client over HTTP.
+#[derive(Debug)]
 pub struct Rpc {
     pub url: String,
     pub client: reqwest::blocking::Client,
