@@ -199,8 +199,10 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
     assert_eq!(refused(admin.upload_contract(&chain, &upload(abi, &hash)).await).0, 409);
 
     // Deploy with the constructor's argument; the creation's Transfer event comes decoded.
-    let deploy =
-        |args: &[&str]| DeployRequest { args: args.iter().map(|a| (*a).to_owned()).collect() };
+    let deploy = |args: &[&str]| DeployRequest {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        org_id: None,
+    };
     let no_args = admin.deploy(&chain, "token", &deploy(&[])).await;
     assert_eq!(refused(no_args), (400, "bad_arguments".into()));
     let deployed = admin.deploy(&chain, "token", &deploy(&["1000"])).await.unwrap();
@@ -240,6 +242,10 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
         assert_eq!(refused(admin.call(&chain, "token", &request).await), (400, code.into()));
     }
     assert_eq!(refused(admin.contract(&chain, "nope").await).0, 404);
+    // Acting for an organization is explicit: not one that takes no part in the chain.
+    let elsewhere =
+        CallRequest { org_id: Some("org_nope".into()), ..call("transfer", &[bob, "1"]) };
+    assert_eq!(refused(admin.call(&chain, "token", &elsewhere).await).0, 403);
 
     // The explorer: the transfer decoded with the ABI, the contract's transactions, the latest.
     let found = admin.chain_transaction(&chain, &outcome.tx_hash).await.unwrap();

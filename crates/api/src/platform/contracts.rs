@@ -92,6 +92,10 @@ pub struct DeployRequest {
     /// Constructor arguments, one string per parameter (`123`, `0xabc…`, `true`, `[1,2]`).
     #[serde(default)]
     pub args: Vec<String>,
+    /// The organization deploying: the contract's own. Needed only when the caller is in
+    /// several organizations of the chain, or in none (an administrator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -108,7 +112,9 @@ pub struct CallRequest {
     /// One string per parameter.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Whose key signs a transaction (default: the contract's organization). Queries need none.
+    /// The organization the caller acts for, whose key signs a transaction. Needed only when
+    /// the caller is in several organizations of the chain, or in none (an administrator; who
+    /// may query without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
 }

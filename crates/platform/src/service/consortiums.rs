@@ -19,6 +19,7 @@ use consortia_crypto::pki::Ca;
 
 use super::check_name;
 use super::identity::Caller;
+use super::orgs::choose_org;
 use crate::Platform;
 use crate::error::{Error, Result};
 use crate::store::consortiums::{self as store, NewConsortium, Tally};
@@ -101,26 +102,11 @@ impl Platform {
         action: &str,
     ) -> Result<String> {
         let mine = store::user_member_orgs(&self.db, consortium, &caller.user_id).await?;
-        let org = match (requested, mine.as_slice()) {
-            (Some(r), _) if mine.iter().any(|m| m == r) || caller.admin => r.to_owned(),
-            (Some(r), _) => {
-                return Err(Error::Forbidden(format!(
-                    "{r} is not your member organization in {consortium}"
-                )));
-            }
-            (None, [one]) => one.clone(),
-            (None, []) => {
-                return Err(Error::Forbidden(format!(
-                    "none of your organizations is a member of {consortium}"
-                )));
-            }
-            (None, _) => {
-                return Err(Error::invalid(
-                    "org_required",
-                    "you are in several member organizations: name the one you act for (`org_id`)",
-                ));
-            }
+        let named_member = match requested {
+            Some(r) if caller.admin => store::is_member(&self.db, consortium, r).await?,
+            _ => false,
         };
+        let org = choose_org(&mine, |_| named_member, requested, caller.admin, consortium)?;
         let resource = format!("org/{org}/consortiums/{consortium}");
         self.authorize(caller, &org, action, &resource).await?;
         Ok(org)

@@ -11,6 +11,45 @@ use crate::error::{Error, Result};
 use crate::store::orgs as store;
 use crate::{Platform, authz};
 
+/// Which organization a caller acts for, among those taking part in `scope` (`eligible`):
+/// the one they name (one of `mine`, their own eligible organizations; an administrator may
+/// name any eligible one), else their only eligible one. Never another tenant's organization
+/// by default: with none or several of their own, they must name one.
+pub(crate) fn choose_org(
+    mine: &[String],
+    eligible: impl Fn(&str) -> bool,
+    requested: Option<&str>,
+    admin: bool,
+    scope: &str,
+) -> Result<String> {
+    match (requested, mine) {
+        (Some(r), _) if mine.iter().any(|m| m == r) => Ok(r.to_owned()),
+        (Some(r), _) if admin && eligible(r) => Ok(r.to_owned()),
+        (Some(r), _) if admin => {
+            Err(Error::Forbidden(format!("{r} does not take part in {scope}")))
+        }
+        (Some(r), _) => {
+            Err(Error::Forbidden(format!("{r} is not one of your organizations in {scope}")))
+        }
+        (None, [one]) => Ok(one.clone()),
+        (None, []) if admin => Err(Error::invalid(
+            "org_required",
+            format!(
+                "none of your organizations takes part in {scope}: name the organization you act for (`org_id`)"
+            ),
+        )),
+        (None, []) => {
+            Err(Error::Forbidden(format!("none of your organizations takes part in {scope}")))
+        }
+        (None, _) => Err(Error::invalid(
+            "org_required",
+            format!(
+                "you are in several organizations taking part in {scope}: name the one you act for (`org_id`)"
+            ),
+        )),
+    }
+}
+
 fn last_admin() -> Error {
     Error::conflict(
         "last_admin",
@@ -52,6 +91,16 @@ impl Platform {
     ) -> Result<()> {
         self.org_exists(org).await?;
         self.authorize(caller, org, action, &format!("org/{org}")).await
+    }
+
+    /// The caller's own organizations among `eligible`.
+    pub(crate) async fn own_orgs_among(
+        &self,
+        caller: &Caller,
+        eligible: &[String],
+    ) -> Result<Vec<String>> {
+        let mine = store::list_orgs(&self.db, &caller.user_id, false).await?;
+        Ok(mine.into_iter().map(|o| o.id).filter(|id| eligible.contains(id)).collect())
     }
 
     /// The user's role in an organization, if a member.
@@ -199,5 +248,49 @@ impl Platform {
             return Err(Error::NotFound(format!("{policy} is not attached to {user}")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orgs(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn code(result: Result<String>) -> String {
+        match result {
+            Ok(org) => format!("ok {org}"),
+            Err(e) => e.code().to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_member_of_one_organization_acts_for_it_by_default() {
+        assert_eq!(code(choose_org(&orgs(&["a"]), |_| true, None, false, "chain")), "ok a");
+    }
+
+    #[test]
+    fn a_member_of_several_must_name_one_and_may_name_only_their_own() {
+        let mine = orgs(&["a", "b"]);
+        assert_eq!(code(choose_org(&mine, |_| true, None, false, "chain")), "org_required");
+        assert_eq!(code(choose_org(&mine, |_| true, Some("b"), false, "chain")), "ok b");
+        assert_eq!(code(choose_org(&mine, |_| true, Some("c"), false, "chain")), "forbidden");
+    }
+
+    #[test]
+    fn nobody_acts_for_another_tenant_by_default() {
+        // A user with no organization taking part, and an administrator in none: neither
+        // falls back to some other organization.
+        assert_eq!(code(choose_org(&[], |_| true, None, false, "chain")), "forbidden");
+        assert_eq!(code(choose_org(&[], |_| true, None, true, "chain")), "org_required");
+    }
+
+    #[test]
+    fn an_administrator_names_any_organization_that_takes_part_and_no_other() {
+        let eligible = |o: &str| o == "a";
+        assert_eq!(code(choose_org(&[], eligible, Some("a"), true, "chain")), "ok a");
+        assert_eq!(code(choose_org(&[], eligible, Some("z"), true, "chain")), "forbidden");
     }
 }
