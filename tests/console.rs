@@ -271,6 +271,8 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.fill("[data-test=org-name]", "Alice Bank").await;
     page.click("[data-test=create-org-submit]").await;
     page.wait_text("main", "Members of Alice Bank").await;
+    // She acts for her organization, shown in the top bar (never someone else's by default).
+    page.wait_text("[data-test=acting-org]", "Alice Bank").await;
     page.shot("organizations").await;
     page.click("[data-test=nav-consortiums]").await;
     page.fill("[data-test=consortium-name]", "Trade").await;

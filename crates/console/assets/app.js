@@ -1,5 +1,5 @@
-// The console's shell: the router (`#/…`), the layout (top bar with the chain selector and the
-// language switch, side navigation), and the pages.
+// The console's shell: the router (`#/…`), the layout (top bar with the chain selector, the
+// organization the user acts for, and the language switch; side navigation), and the pages.
 import { session, get, logout } from './api.js';
 import { h, clear, loading, errorBox } from './ui.js';
 import { t, lang, setLang } from './i18n.js';
@@ -14,6 +14,7 @@ import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
 
 const CHAIN_KEY = 'consortia.chain';
+const ORG_KEY = 'consortia.org';
 
 // The page of a route: [module, params].
 function route(hash) {
@@ -38,6 +39,8 @@ function route(hash) {
 let leave = null;
 let me = null;
 let chainList = [];
+let orgList = [];
+let orgSelect = null;
 
 // The chain the chain pages show: the one last chosen, if this user sees it.
 export function currentChain() {
@@ -58,6 +61,40 @@ export function user() {
 export async function refreshChains() {
   chainList = await get('/v1/chains').catch(() => chainList);
   return chainList;
+}
+
+// The organization the user acts for: the one chosen in the top bar, else their first own one.
+// Never another tenant's by default (an administrator sees every organization but acts for one
+// only by choosing it).
+export function actingOrg() {
+  const saved = localStorage.getItem(ORG_KEY);
+  if (saved && orgList.some((o) => o.id === saved)) return saved;
+  return orgList.find((o) => o.role)?.id || null;
+}
+
+// What a request that acts for an organization sends: the chosen one when the user has a
+// choice to make (several organizations, or an administrator's), else nothing (the platform
+// takes their only one).
+export function actingFor() {
+  const own = orgList.filter((o) => o.role);
+  const acting = actingOrg();
+  if (!acting || (own.length === 1 && own[0].id === acting)) return {};
+  return { org_id: acting };
+}
+
+// Called by pages after they change the user's organizations.
+export async function refreshOrgs() {
+  orgList = await get('/v1/orgs').catch(() => orgList);
+  fillOrgSelect();
+}
+
+function fillOrgSelect() {
+  if (!orgSelect) return;
+  const acting = actingOrg();
+  clear(orgSelect, orgList.length
+    ? orgList.map((o) => h('option', { value: o.id, selected: o.id === acting }, o.role ? o.name : t('acting_as_admin', { name: o.name })))
+    : h('option', { value: '' }, t('no_acting_org')));
+  if (!acting) orgSelect.value = '';
 }
 
 function nav(active, chain) {
@@ -99,10 +136,21 @@ function topBar(chain) {
       render();
     },
   }, h('option', { value: 'en', selected: lang() === 'en' }, 'English'), h('option', { value: 'zh', selected: lang() === 'zh' }, '中文'));
+  orgSelect = h('select', {
+    'aria-label': t('acting_as'),
+    title: t('acting_as'),
+    'data-test': 'acting-org',
+    onchange: (e) => {
+      localStorage.setItem(ORG_KEY, e.target.value);
+      render();
+    },
+  });
+  fillOrgSelect();
   return h('header', { class: 'top' },
     h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/assets/favicon.svg', alt: '' }), 'Consortia'),
     chooser,
     h('div', { class: 'spacer' }),
+    h('label', { class: 'acting' }, t('acting_as'), ' ', orgSelect),
     language,
     h('span', { class: 'who', 'data-test': 'who' }, me ? me.username : ''),
     h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); forgetUser(); location.hash = '#/login'; } }, t('logout')));
@@ -131,6 +179,7 @@ async function render() {
     try {
       me = await get('/v1/users/me');
       await refreshChains();
+      orgList = await get('/v1/orgs').catch(() => []);
     } catch (err) {
       clear(root, errorBox(err));
       return;
@@ -159,7 +208,9 @@ export function go(hash) {
 export function forgetUser() {
   me = null;
   chainList = [];
+  orgList = [];
   localStorage.removeItem(CHAIN_KEY);
+  localStorage.removeItem(ORG_KEY);
 }
 
 window.addEventListener('hashchange', render);

@@ -4,6 +4,7 @@
 import { get, post } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
+import { actingFor } from '../app.js';
 
 export async function render(main) {
   const body = h('div', {});
@@ -75,8 +76,8 @@ async function drawAll(body, redraw) {
         { label: t('status'), render: (r) => chip(t(`req_${r.status}`), r.status === 'approved' ? 'ok' : r.status === 'rejected' ? 'bad' : 'warn') },
         { label: t('votes'), render: (r) => `${r.approvals.length} ✓ / ${r.rejections.length} ✗` },
         { label: '', render: (r) => r.status === 'pending' ? h('div', { class: 'row' },
-          action(t('approve'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'approve' }); toast(t('approved')); redraw(); }, { 'data-test': `approve-${r.org_name}` }),
-          action(t('reject'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'reject' }); redraw(); }, { class: 'danger' })) : '' },
+          action(t('approve'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'approve', ...actingFor() }); toast(t('approved')); redraw(); }, { 'data-test': `approve-${r.org_name}` }),
+          action(t('reject'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'reject', ...actingFor() }); redraw(); }, { class: 'danger' })) : '' },
       ], requests, t('no_requests')),
       h('h3', {}, t('invite_user')),
       form([field(t('username'), h('input', { name: 'username', required: true, 'data-test': `invite-user-${c.name}` }))], t('invite'), async (v, f) => {

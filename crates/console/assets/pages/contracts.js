@@ -4,6 +4,7 @@
 import { get, post } from '../api.js';
 import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
+import { actingFor } from '../app.js';
 
 export async function render(main, params) {
   const id = params.chain;
@@ -59,7 +60,7 @@ export async function render(main, params) {
         parts.push(h('h3', {}, t('deploy')), form(c.constructor.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `ctor-${p.name || i}` }))),
           t('deploy'), async (v) => {
             const args = c.constructor.map((_, i) => v[`a${i}`]);
-            const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args });
+            const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args, ...actingFor() });
             clear(result, outcome(id, r.outcome));
             await drawList();
             await drawDetail();
@@ -83,7 +84,7 @@ function functionForm(chain, c, f) {
     form(h('div', { class: 'inline-form' }, f.inputs.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `arg-${f.name}-${p.name || i}` })))),
       f.read_only ? t('query') : t('send_transaction'), async (v) => {
         const args = f.inputs.map((_, i) => v[`a${i}`]);
-        const r = await post(`/v1/chains/${chain}/contracts/${c.id}/call`, { function: f.signature, args });
+        const r = await post(`/v1/chains/${chain}/contracts/${c.id}/call`, { function: f.signature, args, ...actingFor() });
         clear(result, r.kind === 'query'
           ? h('dl', { class: 'kv' }, r.outputs.map((o, i) => [h('dt', {}, `${o.name || `out${i}`} (${o.type})`), h('dd', { 'data-test': 'output' }, h('code', {}, JSON.stringify(o.value)))]))
           : outcome(chain, r.outcome));

@@ -3,7 +3,7 @@
 import { get, post, put, del } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, loading, chip } from '../ui.js';
 import { t } from '../i18n.js';
-import { user } from '../app.js';
+import { user, refreshOrgs } from '../app.js';
 
 const ROLES = ['admin', 'operator', 'viewer'];
 const EXAMPLE_POLICY = JSON.stringify({ statements: [{ effect: 'deny', actions: ['node:stop'], resources: ['*'] }] }, null, 1);
@@ -26,6 +26,7 @@ export async function render(main, params) {
       h('h3', {}, t('create_org')),
       form([field(t('name'), h('input', { name: 'name', required: true, 'data-test': 'org-name' }))], t('create'), async (v, f) => {
         const org = await post('/v1/orgs', { name: v.name });
+        await refreshOrgs();
         selected.org = org.id;
         f.reset();
         toast(t('created', { what: org.name }));
