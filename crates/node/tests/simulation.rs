@@ -1,8 +1,9 @@
 //! Deterministic simulation of real nodes: the production consensus driver, mempool, executor
 //! and store under faults and Byzantine peers (see `sim/mod.rs` for what each run checks).
 //!
-//! `NODE_SIM_SEEDS=N` sets how many random seeds `random_scenarios` runs (default 300);
-//! `NODE_SIM_SEED=S` runs one seed. `scripts/sim` runs 10,000 in release mode.
+//! `NODE_SIM_SEEDS=N` sets how many random seeds each random test runs (default 300 for BFT,
+//! 100 with an observer and for Raft); `NODE_SIM_SEED=S` runs one seed. `scripts/sim` runs
+//! 10,000 of each in release mode.
 #![allow(clippy::unwrap_used)]
 
 mod sim;
@@ -16,20 +17,37 @@ fn seeds(default: u64) -> Vec<u64> {
     consortia_test_utils::sim::seeds("NODE_SIM_SEED", "NODE_SIM_SEEDS", default)
 }
 
-#[test]
-fn random_scenarios() {
-    let seeds = seeds(300);
+/// Runs `scenario` for every seed on all cores and prints the totals; any failure panics with
+/// its seed.
+fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) {
     let started = std::time::Instant::now();
-    let reports = consortia_test_utils::sim::run_parallel(&seeds, |seed| {
-        Sim::new(Scenario::random(seed)).run()
-    });
+    let reports =
+        consortia_test_utils::sim::run_parallel(seeds, |seed| Sim::new(scenario(seed)).run());
     let heights: u64 = reports.iter().map(|r| r.heights.iter().max().copied().unwrap_or(0)).sum();
     let acknowledged: usize = reports.iter().map(|r| r.acknowledged).sum();
     println!(
-        "{} node-level seeds passed: {heights} heights committed, {acknowledged} transactions acknowledged, {:.1} s",
+        "{} node-level {what} seeds passed: {heights} heights committed, {acknowledged} transactions acknowledged, {:.1} s",
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn random_scenarios() {
+    run_all("BFT", &seeds(300), Scenario::random);
+}
+
+/// An observer follows the validators through the same faults (it is partitioned, crashed and
+/// restarted like them) and must hold the same chain.
+#[test]
+fn random_scenarios_with_an_observer() {
+    run_all("BFT + observer", &seeds(100), Scenario::random_with_observer);
+}
+
+/// Raft under crash faults (loss, partitions, crashes; no Byzantine validator).
+#[test]
+fn raft_random_crash_scenarios() {
+    run_all("Raft", &seeds(100), Scenario::random_raft);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use consortia_consensus::{Message, SignedVote};
+use consortia_consensus::{Message, RaftKind, SignedVote};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
 use consortia_node::driver::{Driver, Event, Parts};
 use consortia_node::mempool::MempoolConfig;
@@ -52,6 +52,11 @@ pub(crate) struct Scenario {
     pub(crate) liveness_window_ms: u64,
     /// Per mille of crashes that strike at the node's next WAL fsync (the rest between events).
     pub(crate) crash_at_fsync_per_mille: u64,
+    /// BFT, or Raft (crash faults only: no Byzantine behavior).
+    pub(crate) consensus: ConsensusKind,
+    /// Full nodes without a validator key, after the validators (numbered from
+    /// `faults.behaviors.len()`); they follow by consensus messages and block sync.
+    pub(crate) observers: usize,
 }
 
 impl Scenario {
@@ -62,6 +67,8 @@ impl Scenario {
             liveness_heights: 3,
             liveness_window_ms: 60_000,
             crash_at_fsync_per_mille: 500,
+            consensus: ConsensusKind::Bft,
+            observers: 0,
         }
     }
 
@@ -70,6 +77,30 @@ impl Scenario {
     pub(crate) fn random(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0x0DE5_1A7E);
         Scenario { faults: Faults::random(&mut rng, 4), ..Scenario::calm(seed, 4) }
+    }
+
+    /// A random seed's faults with an observer beside the four validators.
+    pub(crate) fn random_with_observer(seed: u64) -> Self {
+        Scenario { observers: 1, ..Scenario::random(seed) }
+    }
+
+    /// A random crash-fault scenario for Raft: three validators, all honest, with the loss,
+    /// partitions and crashes the seed draws.
+    pub(crate) fn random_raft(seed: u64) -> Self {
+        let mut s = Scenario::random(seed);
+        let n = 3;
+        s.consensus = ConsensusKind::Raft;
+        s.faults.behaviors = vec![Behavior::Honest; n];
+        for p in &mut s.faults.partitions {
+            for g in &mut p.groups {
+                g.retain(|v| *v < n);
+            }
+            p.groups.retain(|g| !g.is_empty());
+        }
+        for c in &mut s.faults.crashes {
+            c.node %= n;
+        }
+        s
     }
 }
 
@@ -205,7 +236,8 @@ struct Running {
 }
 
 struct SimNode {
-    key: PrivateKey,
+    /// None for an observer.
+    key: Option<PrivateKey>,
     behavior: Behavior,
     /// What survives a crash: the store (redb commits atomically) and the synced WAL.
     store: Arc<RedbStore>,
@@ -325,14 +357,17 @@ impl Sim {
     pub(crate) fn new(scenario: Scenario) -> Self {
         let n = scenario.faults.behaviors.len();
         let (mut genesis, keys) = consortia_test_utils::genesis::bft(CHAIN_ID, n);
-        genesis.params.consensus = ConsensusKind::Bft;
+        genesis.params.consensus = scenario.consensus;
         let mut rng = Rng::new(scenario.seed);
+        let observers = (0..scenario.observers).map(|_| (None, Behavior::Honest));
         let nodes = keys
             .into_iter()
-            .zip(&scenario.faults.behaviors)
+            .map(Some)
+            .zip(scenario.faults.behaviors.iter().copied())
+            .chain(observers)
             .map(|(key, behavior)| SimNode {
                 key,
-                behavior: *behavior,
+                behavior,
                 store: Node::memory_store(&genesis).expect("a store in memory"),
                 wal: Arc::default(),
                 running: None,
@@ -429,7 +464,7 @@ impl Sim {
         let handle = Node::with_store(
             sim_node.store.clone(),
             self.genesis.clone(),
-            Some(sim_node.key.clone()),
+            sim_node.key.clone(),
             MempoolConfig::default(),
         )
         .unwrap_or_else(|e| panic!("seed {seed}: node {node} does not open: {e}"));
@@ -582,7 +617,9 @@ impl Sim {
         let Ok(Wire::Consensus { message, .. }) = borsh::from_slice::<Wire>(frame) else {
             return;
         };
-        let public = self.nodes[node].key.public_key();
+        let Some(public) = self.nodes[node].key.as_ref().map(PrivateKey::public_key) else {
+            return; // an observer signs nothing
+        };
         let slot = match &message {
             Message::Proposal(p) if p.verify(&public) => {
                 (node, p.proposal.height, p.proposal.round, 0)
@@ -590,6 +627,12 @@ impl Sim {
             Message::Vote(v) if v.validator as usize == node => {
                 (node, v.vote.height, v.vote.round, 1 + v.vote.kind as u8)
             }
+            // One vote request and one vote granted per term, whatever the height.
+            Message::Raft(r) if r.message.from as usize == node => match r.message.kind {
+                RaftKind::RequestVote { .. } => (node, 0, r.message.term, 3),
+                RaftKind::GrantVote { .. } => (node, 0, r.message.term, 4),
+                RaftKind::Heartbeat => return,
+            },
             _ => return,
         };
         if let Some(first) = self.signed.get(&slot) {
@@ -608,7 +651,7 @@ impl Sim {
 
     /// Sends what a Byzantine node's driver sent, rewritten the way its behavior dictates.
     fn send_byzantine(&mut self, from: usize, targets: Vec<usize>, frame: &[u8]) {
-        let key = self.nodes[from].key.clone();
+        let key = self.nodes[from].key.clone().expect("a Byzantine node is a validator");
         let wire = borsh::from_slice::<Wire>(frame).ok();
         match (self.nodes[from].behavior, wire) {
             (Behavior::Silent, _) => {}
@@ -937,7 +980,7 @@ impl Sim {
                     &block.header,
                     HASH,
                     &self.genesis.validators,
-                    ConsensusKind::Bft,
+                    self.scenario.consensus,
                 ) {
                     panic!("seed {seed}: node {node}'s block {height}: {e}");
                 }
