@@ -1,10 +1,10 @@
 //! The node-level deterministic simulator: N real consensus drivers ([`Driver`]) with their
 //! mempools, executors and stores (redb on its in-memory backend), over a simulated world: a
-//! virtual clock, links with latency, jitter (so reordering), loss and partitions that heal, a
-//! WAL in memory that loses its unsynced tail when its node crashes, crashes at any event or at
-//! a WAL fsync, restarts from what was persisted, clients submitting notarizations, and
-//! Byzantine validators (real drivers whose outgoing frames are rewritten). One seed gives one
-//! trace.
+//! virtual clock (each node's running ahead by up to 3 s), links with latency, jitter (so
+//! reordering), loss and partitions that heal, a WAL in memory that loses its unsynced tail when
+//! its node crashes, crashes at any event or at a WAL fsync, restarts from what was persisted,
+//! clients submitting notarizations, and Byzantine validators (real drivers whose outgoing
+//! frames are rewritten). One seed gives one trace.
 //!
 //! Every run checks:
 //! - agreement: no two honest nodes hold different blocks at one height;
@@ -54,6 +54,8 @@ pub(crate) struct Scenario {
     pub(crate) crash_at_fsync_per_mille: u64,
     /// BFT, or Raft (crash faults only: no Byzantine behavior).
     pub(crate) consensus: ConsensusKind,
+    /// Each node's clock runs ahead of the simulation's by up to this much (drawn per node).
+    pub(crate) max_clock_skew_ms: u64,
     /// Full nodes without a validator key, after the validators (numbered from
     /// `faults.behaviors.len()`); they follow by consensus messages and block sync.
     pub(crate) observers: usize,
@@ -69,6 +71,7 @@ impl Scenario {
             crash_at_fsync_per_mille: 500,
             consensus: ConsensusKind::Bft,
             observers: 0,
+            max_clock_skew_ms: 0,
         }
     }
 
@@ -76,7 +79,11 @@ impl Scenario {
     /// random latency, loss, partitions and crashes, all drawn from the seed.
     pub(crate) fn random(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0x0DE5_1A7E);
-        Scenario { faults: Faults::random(&mut rng, 4), ..Scenario::calm(seed, 4) }
+        Scenario {
+            faults: Faults::random(&mut rng, 4),
+            max_clock_skew_ms: 3_000,
+            ..Scenario::calm(seed, 4)
+        }
     }
 
     /// A random seed's faults with an observer beside the four validators.
@@ -166,12 +173,16 @@ impl Transport for Link {
     }
 }
 
+/// A node's clock: the simulation's time, plus how far this node's clock runs ahead.
 #[derive(Clone, Debug)]
-struct VirtualClock(Arc<AtomicU64>);
+struct VirtualClock {
+    time: Arc<AtomicU64>,
+    ahead_ms: u64,
+}
 
 impl Clock for VirtualClock {
     fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.time.load(Ordering::Relaxed) + self.ahead_ms
     }
 }
 
@@ -247,6 +258,8 @@ struct SimNode {
     incarnation: u64,
     poll_at: Option<u64>,
     commit_scheduled: bool,
+    /// How far this node's clock runs ahead of the simulation's.
+    clock_ahead_ms: u64,
 }
 
 #[derive(Debug)]
@@ -360,7 +373,7 @@ impl Sim {
         genesis.params.consensus = scenario.consensus;
         let mut rng = Rng::new(scenario.seed);
         let observers = (0..scenario.observers).map(|_| (None, Behavior::Honest));
-        let nodes = keys
+        let mut nodes = keys
             .into_iter()
             .map(Some)
             .zip(scenario.faults.behaviors.iter().copied())
@@ -374,8 +387,13 @@ impl Sim {
                 incarnation: 0,
                 poll_at: None,
                 commit_scheduled: false,
+                clock_ahead_ms: 0,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut skew = Rng::new(scenario.seed ^ 0xC10C);
+        for node in &mut nodes {
+            node.clock_ahead_ms = skew.below(scenario.max_clock_skew_ms + 1);
+        }
         let clients = (0..CLIENTS)
             .map(|c| Client {
                 key: consortia_test_utils::genesis::validator_key(1_000 + c),
@@ -471,7 +489,7 @@ impl Sim {
         let commit = Arc::new(Mutex::new(None));
         let parts = Parts::<Simulated> {
             transport: Some(Arc::new(Link { me: node, peers: n, outbox: self.outbox.clone() })),
-            clock: VirtualClock(self.clock.clone()),
+            clock: VirtualClock { time: self.clock.clone(), ahead_ms: sim_node.clock_ahead_ms },
             wal: Some((MemoryWal(sim_node.wal.clone()), entries)),
             tasks: SimTasks { commit: commit.clone() },
         };
@@ -541,7 +559,9 @@ impl Sim {
         self.route();
         let Some(running) = self.nodes[node].running.as_ref() else { return };
         let arrived = running.node.take_arrivals();
-        let deadline = running.driver.next_deadline();
+        // The driver speaks its own clock's time; the queue, the simulation's.
+        let deadline =
+            running.driver.next_deadline().saturating_sub(self.nodes[node].clock_ahead_ms);
         let committing = running.commit.lock().is_some();
         if arrived {
             self.call(node, |d| d.handle(Event::TxsArrived));
