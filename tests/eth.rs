@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use alloy_primitives::{TxKind, U256};
+use alloy_primitives::TxKind;
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
 use consortia_test_utils::process::{DevNode, Rpc, eip1559, http};
@@ -58,14 +58,10 @@ fn web3_flow_over_json_rpc() {
     assert!((21_000..200_000).contains(&estimate), "{estimate}");
 
     // A legacy (EIP-155) call that logs; then find the log by address and by topic.
+    let input = hex::decode(&word[2..]).unwrap();
     let legacy = alloy_consensus::TxLegacy {
-        chain_id: Some(chain_id),
-        nonce: 1,
-        gas_price: 0,
         gas_limit: estimate,
-        to: TxKind::Call(expected),
-        value: U256::ZERO,
-        input: hex::decode(&word[2..]).unwrap().into(),
+        ..consortia_test_utils::tx::legacy(chain_id, 1, TxKind::Call(expected), input)
     };
     let filter = rpc.ok("eth_newFilter", json!([{"address": contract}]));
     let blocks = rpc.ok("eth_newBlockFilter", json!([]));
