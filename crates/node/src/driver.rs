@@ -182,7 +182,7 @@ impl<W: World> Driver<W> {
             last_sync_request_ms: None,
             height_since_ms: now_ms,
             inputs: VecDeque::new(),
-            pipeline: Pipeline::new(node.clone(), node.key.clone()),
+            pipeline: Pipeline::new(node.clone()),
         };
         driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
         driver.drain()?;
@@ -195,11 +195,6 @@ impl<W: World> Driver<W> {
 
     fn now_ms(&self) -> u64 {
         self.clock.now_ms()
-    }
-
-    /// The height of the last block this node decided (its commit may still be under way).
-    pub fn decided_height(&self) -> Height {
-        self.tip.height
     }
 
     /// When [`Driver::poll`] has something to do next (a timer of the engine, the status).

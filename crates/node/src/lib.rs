@@ -1,11 +1,14 @@
 //! A Consortia node: mempool, consensus driver, executor and storage assembled.
 //!
-//! [`Node::open`] opens (or creates from genesis) the node's store; [`Node::run`] drives the
-//! consensus engine (solo or BFT) until shutdown: it feeds the engine inputs, builds and
-//! executes the blocks it asks for, re-executes the blocks peers propose, keeps the consensus
-//! WAL, talks to peers over mutual TLS (`consortia-network`), catches up by block sync, and
-//! commits the blocks decided. [`Node::submit`] is the way in for transactions (the HTTP API in
-//! `consortia-rpc` calls it); they are gossiped to the other nodes.
+//! [`Node::open`] opens (or creates from genesis) the node's store; [`Node::run`]
+//! ([`runtime`]) drives the consensus engine (solo, BFT or Raft) until shutdown. The
+//! [`driver::Driver`] feeds the engine inputs, builds and executes the blocks it asks for and
+//! re-executes the blocks peers propose (its `pipeline`), keeps the consensus WAL, talks to
+//! peers, catches up by block sync and commits the blocks decided; it is generic over its
+//! [`world`] (transport, clock, WAL, tasks), so the same code runs over mutual TLS and the disk
+//! in production and over simulated links in `tests/sim`. [`Node`] is what the APIs hold:
+//! [`Node::submit`] is the way in for transactions (the HTTP API in `consortia-rpc` calls it;
+//! they are gossiped to the other nodes), [`Node::store`] the read-only chain.
 //!
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 

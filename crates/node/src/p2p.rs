@@ -5,9 +5,9 @@ use consortia_consensus::Message;
 use consortia_types::{Block, Height};
 
 /// Blocks asked for in one sync request, at most.
-pub const SYNC_BATCH: u32 = 32;
+pub(crate) const SYNC_BATCH: u32 = 32;
 /// A sync response stops adding blocks past this many bytes.
-pub const SYNC_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const SYNC_BYTES: usize = 8 * 1024 * 1024;
 
 /// One frame's content.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]

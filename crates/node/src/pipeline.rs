@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use consortia_crypto::{Hash, PrivateKey};
+use consortia_crypto::Hash;
 use consortia_execution::{BlockContext, ExecutionError};
 use consortia_storage::{BlockWriter, PendingState, PreparedState};
 use consortia_types::{Block, Header, Height, Receipt};
@@ -19,13 +19,11 @@ const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     pub(crate) node: Arc<Node>,
-    /// Names this node as the proposer of the blocks it builds.
-    key: Option<PrivateKey>,
 }
 
 impl Pipeline {
-    pub(crate) fn new(node: Arc<Node>, key: Option<PrivateKey>) -> Self {
-        Pipeline { node, key }
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Pipeline { node }
     }
     /// Takes ready transactions, executes them on top of `parent` and computes the roots.
     pub(crate) fn build(
@@ -46,7 +44,7 @@ impl Pipeline {
             let ctx = BlockContext {
                 height,
                 time_ms: now_ms.max(parent.time_ms),
-                proposer: self.key.as_ref().map(|k| k.public_key().address()).unwrap_or_default(),
+                proposer: node.key.as_ref().map(|k| k.public_key().address()).unwrap_or_default(),
                 parent_hash: parent.hash,
             };
             let outcome = match node.executor.execute_block(&state, ctx, &transactions) {

@@ -87,6 +87,9 @@ impl Node {
         let (wake, woken) = std_mpsc::channel::<Wake>();
         let (transport, wal) = match self.network.clone() {
             Some(config) => {
+                // The WAL first: a node that cannot read it must not join the network.
+                let wal = Wal::open(&self.data_dir.join("consensus.wal"))
+                    .map_err(|e| NodeError::Wal(e.to_string()))?;
                 let (network, mut events) = Network::start(config, shutdown.clone()).await?;
                 let forward = wake.clone();
                 tokio::spawn(async move {
@@ -96,8 +99,6 @@ impl Node {
                         }
                     }
                 });
-                let wal = Wal::open(&self.data_dir.join("consensus.wal"))
-                    .map_err(|e| NodeError::Wal(e.to_string()))?;
                 (Some(Arc::new(network)), Some(wal))
             }
             None => (None, None),

@@ -31,7 +31,7 @@ pub enum WalEntry {
 }
 
 impl WalEntry {
-    pub fn height(&self) -> Height {
+    pub(crate) fn height(&self) -> Height {
         match self {
             WalEntry::Message(m) => m.height(),
             WalEntry::Block(b) => b.header.height,
@@ -82,7 +82,7 @@ pub(crate) fn parse(bytes: &[u8]) -> (Vec<WalEntry>, usize) {
 
 impl Wal {
     /// Opens (or creates) the log and returns what it holds.
-    pub fn open(path: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
+    pub(crate) fn open(path: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
         let mut bytes = Vec::new();
         if path.exists() {
             File::open(path)?.read_to_end(&mut bytes)?;
@@ -99,7 +99,7 @@ impl Wal {
     }
 
     /// Appends an entry (buffered: durable after [`Wal::sync`]).
-    pub fn append(&mut self, entry: &WalEntry) -> std::io::Result<()> {
+    pub(crate) fn append(&mut self, entry: &WalEntry) -> std::io::Result<()> {
         let record = record(entry);
         self.file.write_all(&record)?;
         self.size += record.len() as u64;
@@ -107,13 +107,13 @@ impl Wal {
     }
 
     /// Makes everything appended durable.
-    pub fn sync(&mut self) -> std::io::Result<()> {
+    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
         self.file.flush()?;
         self.file.get_ref().sync_data()
     }
 
     /// Once the log is large, drops the entries of heights at or below `decided`.
-    pub fn compact(&mut self, decided: Height) -> std::io::Result<()> {
+    pub(crate) fn compact(&mut self, decided: Height) -> std::io::Result<()> {
         if self.size < COMPACT_BYTES {
             return Ok(());
         }

@@ -681,7 +681,7 @@ impl crate::StateHistory for RedbStore {
 impl RedbStore {
     /// The state as it was after block `height`, read in one snapshot (`u64::MAX`: the latest
     /// committed state).
-    pub fn snapshot_at(&self, height: Height) -> Result<StateAt<'_>> {
+    fn snapshot_at(&self, height: Height) -> Result<StateAt<'_>> {
         let read = self.db.begin_read()?;
         let values = Values {
             versions: read.open_table(KEY_VERSIONS)?,
