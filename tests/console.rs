@@ -128,17 +128,20 @@ impl Page {
         }
     }
 
-    /// Waits until the element's text contains `text`; returns the text.
+    /// Waits until one of the elements `css` matches has a text containing `text`; returns
+    /// that text. Every match counts: toasts stack, and the one awaited need not be the first
+    /// (waiting on the first alone missed a toast that came and went behind an older one).
     async fn wait_text(&self, css: &str, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let seen = match self.client.find(Locator::Css(css)).await {
-                Ok(e) => e.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            if seen.contains(text) {
-                return seen;
+            let mut texts = Vec::new();
+            for element in self.client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+                texts.push(element.text().await.unwrap_or_default());
             }
+            if let Some(found) = texts.iter().find(|t| t.contains(text)) {
+                return found.clone();
+            }
+            let seen = texts.join(" | ");
             if Instant::now() > deadline {
                 panic!(
                     "`{css}` never showed `{text}` (it shows `{seen}`); errors: {}",
@@ -149,8 +152,18 @@ impl Page {
         }
     }
 
+    /// Clicks the element, waiting (as a person would) while a toast covers it.
     async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.wait(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if Instant::now() < deadline && e.to_string().contains("intercepted") => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("clicking `{css}`: {e}"),
+            }
+        }
     }
 
     async fn fill(&self, css: &str, text: &str) {
