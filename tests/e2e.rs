@@ -108,6 +108,8 @@ fn thousand_notarizations_commit_with_provable_state() {
         tx_root: Hash::from_hex(block["tx_root"].as_str().unwrap()).unwrap(),
         state_root: root,
         receipts_root: Hash::from_hex(block["receipts_root"].as_str().unwrap()).unwrap(),
+        next_validators_hash: Hash::from_hex(block["next_validators_hash"].as_str().unwrap())
+            .unwrap(),
     };
     assert_eq!(header.hash(Suite::Standard.hash()), header_hash);
     let sig = &block["certificate"]["signatures"][0];

@@ -88,6 +88,8 @@ pub struct BlockView {
     pub tx_root: String,
     pub state_root: String,
     pub receipts_root: String,
+    /// Hash of the validator set that signs the next block (see `GET /v1/validators`).
+    pub next_validators_hash: String,
     pub certificate: Option<CertificateView>,
     pub tx_hashes: Vec<String>,
 }

@@ -57,6 +57,8 @@ const MAX_FUTURE_PER_VALIDATOR: usize = 16;
 pub struct BftConfig {
     pub chain_id: u64,
     pub hash: HashAlgorithm,
+    /// The validator set of the height the engine starts at (later heights' sets come as
+    /// [`Input::Validators`]).
     pub validators: Vec<Validator>,
     pub params: ChainParams,
     /// `None` for an observer: it follows the votes but never signs.
@@ -147,8 +149,12 @@ impl VoteSet {
 #[derive(Debug)]
 pub struct Bft {
     config: BftConfig,
+    /// This height's validator set, its total power and this node's index in it.
+    validators: Vec<Validator>,
     total_power: u128,
     me: Option<u32>,
+    /// Sets of later heights, as the driver learned them.
+    upcoming: BTreeMap<Height, Vec<Validator>>,
     now_ms: u64,
     height: Height,
     round: u32,
@@ -184,15 +190,12 @@ impl Bft {
     /// An engine deciding `next_height` (one past the last committed block). `wal` is what this
     /// validator persisted before a restart (entries of other heights are ignored).
     pub fn new(config: BftConfig, next_height: Height, now_ms: u64, wal: Vec<Message>) -> Self {
-        let total_power = config.validators.iter().map(|v| u128::from(v.power)).sum();
-        let me = config.key.as_ref().and_then(|key| {
-            let public = key.public_key();
-            config.validators.iter().position(|v| v.public_key == public).map(|i| i as u32)
-        });
         let mut engine = Bft {
+            validators: vec![],
+            total_power: 0,
+            me: None,
+            upcoming: BTreeMap::new(),
             config,
-            total_power,
-            me,
             now_ms,
             height: next_height,
             round: 0,
@@ -214,6 +217,7 @@ impl Bft {
             pending: 0,
             last_commit_ms: now_ms,
         };
+        engine.install(engine.config.validators.clone());
         engine.restore(wal);
         engine.schedule(TimeoutKind::Rebroadcast, 0, engine.config.params.timeout_propose_ms);
         if next_height == 1 {
@@ -292,19 +296,40 @@ impl Bft {
         self.timeouts.insert(Timeout { at_ms: self.now_ms + after_ms, kind, round });
     }
 
+    /// Makes `validators` this height's set: quorums, proposer rotation and this node's
+    /// index follow it (a validator removed from the set stops voting; one added starts).
+    fn install(&mut self, validators: Vec<Validator>) {
+        self.total_power = validators.iter().map(|v| u128::from(v.power)).sum();
+        let public = self.config.key.as_ref().map(PrivateKey::public_key);
+        self.me = public
+            .and_then(|p| validators.iter().position(|v| v.public_key == p))
+            .map(|i| i as u32);
+        self.validators = validators;
+    }
+
+    /// The set of `height`: this height's, or a later one's if the driver told it.
+    fn set_of(&self, height: Height) -> &[Validator] {
+        match self.upcoming.get(&height) {
+            Some(set) if height != self.height => set,
+            _ => &self.validators,
+        }
+    }
+
     fn power_of(&self, validator: u32) -> u128 {
-        self.config.validators.get(validator as usize).map_or(0, |v| u128::from(v.power))
+        self.validators.get(validator as usize).map_or(0, |v| u128::from(v.power))
     }
 
     fn is_quorum(&self, power: u128) -> bool {
         power * 3 > self.total_power * 2
     }
 
-    /// proposer(h, r): weighted round robin over the validator set.
+    /// proposer(h, r): weighted round robin over the validator set of height h.
     pub fn proposer(&self, height: Height, round: u32) -> u32 {
-        let slot = (u128::from(height) + u128::from(round)) % self.total_power.max(1);
+        let set = self.set_of(height);
+        let total: u128 = set.iter().map(|v| u128::from(v.power)).sum();
+        let slot = (u128::from(height) + u128::from(round)) % total.max(1);
         let mut acc = 0u128;
-        for (i, v) in self.config.validators.iter().enumerate() {
+        for (i, v) in set.iter().enumerate() {
             acc += u128::from(v.power);
             if slot < acc {
                 return i as u32;
@@ -474,6 +499,10 @@ impl Bft {
 
     fn enter_height(&mut self, height: Height, out: &mut Vec<Output>) {
         self.height = height;
+        if let Some(set) = self.upcoming.remove(&height) {
+            self.install(set);
+        }
+        self.upcoming = self.upcoming.split_off(&height);
         self.round = 0;
         self.step = Step::Propose;
         self.locked = None;
@@ -543,8 +572,8 @@ impl Bft {
                 if Some(proposer) == self.me {
                     return; // our own, echoed back
                 }
-                let key = &self.config.validators[proposer as usize].public_key;
-                if !p.verify(key) {
+                let Some(signer) = self.validators.get(proposer as usize) else { return };
+                if !p.verify(&signer.public_key) {
                     out.push(Output::Invalid {
                         reason: format!(
                             "proposal for height {} round {} not signed by its proposer",
@@ -572,7 +601,7 @@ impl Bft {
                 if Some(v.validator) == self.me {
                     return;
                 }
-                let Some(validator) = self.config.validators.get(v.validator as usize) else {
+                let Some(validator) = self.validators.get(v.validator as usize) else {
                     out.push(Output::Invalid {
                         reason: format!("vote from unknown validator {}", v.validator),
                     });
@@ -867,6 +896,11 @@ impl Engine for Bft {
                     self.enter_height(height + 1, &mut out);
                 }
             }
+            Input::Validators { height, validators, .. } => {
+                if height > self.height {
+                    self.upcoming.insert(height, validators);
+                }
+            }
         }
         self.process(&mut out);
         self.fire_timeouts(&mut out);
@@ -927,6 +961,7 @@ mod tests {
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         }
     }
 

@@ -21,7 +21,7 @@ mod raft;
 mod solo;
 
 use consortia_crypto::Hash;
-use consortia_types::{CommitCertificate, Header, Height, VoteKind};
+use consortia_types::{CommitCertificate, Header, Height, Validator, VoteKind};
 
 pub use bft::{Bft, BftConfig};
 pub use message::{
@@ -50,6 +50,11 @@ pub enum Input {
     /// The driver committed the block at `height` from block sync (its certificate verified):
     /// the engine moves past it.
     Synced { height: Height, now_ms: u64 },
+    /// The validator set of `height` (the chain's governance decides it two blocks earlier).
+    /// The driver tells the engine every height's set as soon as it knows it, which is always
+    /// before the engine can reach that height: the set of h + 2 is known once block h is
+    /// committed. An engine never told keeps the set it has.
+    Validators { height: Height, validators: Vec<Validator>, now_ms: u64 },
 }
 
 impl Input {
@@ -61,7 +66,8 @@ impl Input {
             | Input::ProposalBuilt { now_ms, .. }
             | Input::Message { now_ms, .. }
             | Input::Validated { now_ms, .. }
-            | Input::Synced { now_ms, .. } => *now_ms,
+            | Input::Synced { now_ms, .. }
+            | Input::Validators { now_ms, .. } => *now_ms,
         }
     }
 }

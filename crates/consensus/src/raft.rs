@@ -633,6 +633,9 @@ impl Engine for Raft {
                     self.enter_height(height + 1, &mut out);
                 }
             }
+            // The set is fixed at genesis: governance refuses validator changes on Raft chains
+            // until single-server membership changes are built (docs/architecture.md).
+            Input::Validators { .. } => {}
         }
         self.on_timers(&mut out);
         out.push(Output::WakeAt { at_ms: self.next_wake() });

@@ -81,7 +81,10 @@ impl Engine for Solo {
                 self.maybe_cut(now_ms)
             }
             // One validator: there are no peers, so nothing to hear from or catch up with.
-            Input::Message { .. } | Input::Validated { .. } | Input::Synced { .. } => vec![],
+            Input::Message { .. }
+            | Input::Validated { .. }
+            | Input::Synced { .. }
+            | Input::Validators { .. } => vec![],
             Input::ProposalBuilt { header, now_ms } => {
                 if !self.in_flight || header.height != self.height {
                     return vec![]; // not the proposal we asked for
@@ -132,6 +135,7 @@ mod tests {
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         }
     }
 

@@ -39,6 +39,7 @@ fn header(height: u64, state_root: Hash) -> Header {
         tx_root: Hash::ZERO,
         state_root,
         receipts_root: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     }
 }
 

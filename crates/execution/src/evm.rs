@@ -16,7 +16,9 @@ use std::sync::Arc;
 use alloy_consensus::{Transaction as _, Typed2718};
 use consortia_crypto::{Address, Hash};
 use consortia_storage::StateReader;
-use consortia_types::{Event, EvmCall, Receipt, ReceiptStatus, Transaction, decode, encode};
+use consortia_types::{
+    ChainParams, Event, EvmCall, Receipt, ReceiptStatus, Transaction, decode, encode,
+};
 use revm::context::result::EVMError;
 use revm::context::result::{ExecutionResult, Output};
 use revm::context::{BlockEnv, Cfg, CfgEnv, TxEnv};
@@ -33,7 +35,9 @@ use revm::state::{AccountInfo, Bytecode};
 use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::accounts::{self, Account, code_key, slot_key};
-use crate::notary::{self, RecordSource};
+use crate::governance;
+use crate::notary;
+use crate::system::StateSource;
 use crate::{BlockContext, ExecutionError, Overlay};
 
 /// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
@@ -124,19 +128,20 @@ impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
     }
 }
 
-impl<S: StateReader + ?Sized> RecordSource for StateDb<'_, '_, S> {
-    fn record_bytes(&mut self, id: &str) -> Result<Option<Vec<u8>>, ExecutionError> {
-        self.overlay.get(&notary::record_key(id))
+impl<S: StateReader + ?Sized> StateSource for StateDb<'_, '_, S> {
+    fn state_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ExecutionError> {
+        self.overlay.get(key)
     }
 }
 
 /// Ethereum's precompiles and the chain's system contracts (the notary at
-/// [`notary::ADDRESS`]), for one transaction.
+/// [`notary::ADDRESS`], governance at [`governance::ADDRESS`]), for one transaction.
 struct Precompiles {
     eth: EthPrecompiles,
     /// Built once per chain (see [`EvmEnv`]), not per transaction.
     warm: Arc<AddressSet>,
     notary: notary::Precompile,
+    governance: governance::Precompile,
     /// A storage failure inside a system contract: it voids the transaction's result.
     fault: Option<ExecutionError>,
 }
@@ -145,19 +150,40 @@ struct Precompiles {
 fn warm_set(eth: &EthPrecompiles) -> Arc<AddressSet> {
     let mut warm = eth.warm_addresses().clone();
     warm.insert(to_revm(notary::ADDRESS));
+    warm.insert(to_revm(governance::ADDRESS));
     Arc::new(warm)
 }
 
 impl Precompiles {
-    fn new(env: &EvmEnv, notary: notary::Precompile) -> Self {
+    fn new(env: &EvmEnv, ctx: &BlockContext, tx_hash: Hash) -> Self {
         let eth = EthPrecompiles::new(env.cfg.spec);
-        Precompiles { eth, warm: env.warm.clone(), notary, fault: None }
+        Precompiles {
+            eth,
+            warm: env.warm.clone(),
+            notary: notary::Precompile::new(ctx, tx_hash),
+            governance: governance::Precompile::new(
+                ctx.height,
+                ctx.time_ms,
+                env.governance.clone(),
+            ),
+            fault: None,
+        }
+    }
+
+    /// Ends the transaction: the system contracts' state writes that were not reverted.
+    fn finish(
+        &mut self,
+        changes: &mut AddressMap<revm::state::Account>,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut writes = self.notary.finish(changes);
+        writes.extend(self.governance.finish(changes));
+        writes
     }
 }
 
 impl<CTX> PrecompileProvider<CTX> for Precompiles
 where
-    CTX: ContextTr<Db: RecordSource + Database<Error = ExecutionError>>,
+    CTX: ContextTr<Db: StateSource + Database<Error = ExecutionError>>,
 {
     type Output = InterpreterResult;
 
@@ -174,14 +200,18 @@ where
         context: &mut CTX,
         inputs: &CallInputs,
     ) -> Result<Option<InterpreterResult>, String> {
-        if inputs.bytecode_address != to_revm(notary::ADDRESS) {
+        let answer = if inputs.bytecode_address == to_revm(notary::ADDRESS) {
+            self.notary.run(context, inputs)
+        } else if inputs.bytecode_address == to_revm(governance::ADDRESS) {
+            self.governance.run(context, inputs)
+        } else {
             return <EthPrecompiles as PrecompileProvider<CTX>>::run(
                 &mut self.eth,
                 context,
                 inputs,
             );
-        }
-        match self.notary.run(context, inputs) {
+        };
+        match answer {
             Ok(result) => Ok(Some(result)),
             Err(e) => {
                 let message = e.to_string();
@@ -271,7 +301,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
         .with_cfg(env.cfg.clone())
         .with_block(block_env(env, ctx))
         .build_mainnet()
-        .with_precompiles(Precompiles::new(env, notary::Precompile::new(ctx, tx_hash)));
+        .with_precompiles(Precompiles::new(env, ctx, tx_hash));
     let outcome = evm.transact(tx_env);
     if let Some(fault) = evm.precompiles.fault.take() {
         return Err(fault);
@@ -281,11 +311,14 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
         Err(EVMError::Database(e)) => return Err(e),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let records = evm.precompiles.notary.finish(&mut changes);
+    let records = evm.precompiles.finish(&mut changes);
     evm.commit(changes);
     drop(evm);
     for (key, value) in records {
-        overlay.put(key, value);
+        match value {
+            Some(value) => overlay.put(key, value),
+            None => overlay.delete(key),
+        }
     }
     let gas_used = result.tx_gas_used();
     let events = |logs: Vec<revm::primitives::Log>| -> Vec<Event> {
@@ -392,7 +425,7 @@ pub(crate) fn call<S: StateReader + ?Sized>(
         .with_cfg(cfg)
         .with_block(block_env(env, ctx))
         .build_mainnet()
-        .with_precompiles(Precompiles::new(env, notary::Precompile::new(ctx, Hash::ZERO)));
+        .with_precompiles(Precompiles::new(env, ctx, Hash::ZERO));
     let outcome = evm.transact(tx);
     if let Some(fault) = evm.precompiles.fault.take() {
         return Err(fault);
@@ -442,13 +475,18 @@ pub(crate) struct EvmEnv {
     pub(crate) cfg: CfgEnv,
     /// Addresses warm from the start of every transaction.
     warm: Arc<AddressSet>,
+    governance: governance::Settings,
 }
 
 impl EvmEnv {
-    pub(crate) fn new(chain_id: u64, evm_version: &str, block_gas_limit: u64) -> Self {
-        let mut cfg = CfgEnv::new_with_spec(spec(evm_version));
+    pub(crate) fn new(chain_id: u64, params: &ChainParams) -> Self {
+        let mut cfg = CfgEnv::new_with_spec(spec(&params.evm_version));
         cfg.chain_id = chain_id;
         let warm = warm_set(&EthPrecompiles::new(cfg.spec));
-        EvmEnv { chain_id, block_gas_limit, cfg, warm }
+        let governance = governance::Settings {
+            consensus: params.consensus,
+            voting_ms: params.governance_voting_ms,
+        };
+        EvmEnv { chain_id, block_gas_limit: params.block_gas_limit, cfg, warm, governance }
     }
 }

@@ -21,7 +21,9 @@
 
 mod accounts;
 mod evm;
+pub mod governance;
 pub mod notary;
+mod system;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 
@@ -108,7 +110,7 @@ impl Executor {
         Executor {
             chain_id: genesis.chain_id,
             hash: genesis.suite.hash(),
-            evm: evm::EvmEnv::new(genesis.chain_id, &p.evm_version, p.block_gas_limit),
+            evm: evm::EvmEnv::new(genesis.chain_id, p),
         }
     }
 
@@ -118,6 +120,9 @@ impl Executor {
         for account in &genesis.accounts {
             let value = Account { nonce: 0, balance: account.balance, code_hash: None };
             changes.insert(accounts::key(&account.address), Some(encode(&value)));
+        }
+        for (key, value) in governance::genesis_state(genesis) {
+            changes.insert(key, Some(value));
         }
         changes.insert(BLOCK_INFO_KEY.to_vec(), Some(encode(&(0u64, genesis.time_ms))));
         changes

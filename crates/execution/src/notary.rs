@@ -9,22 +9,22 @@
 //! Solidity ABI of `contracts/system/INotary.sol` ([`INotary`]), from any contract or web3
 //! client. Both write the same records and emit the same event.
 //!
-//! An EVM call is a precompile ([`Precompile`]), and a precompile cannot write our key-value
-//! state through revm's journal, so a call that later reverts could not take its record back.
-//! So the precompile keeps the records of the transaction aside and marks each with a journaled
-//! storage slot of [`ADDRESS`] (`keccak(id)` → 1). revm reverts the mark with its frame; at the
-//! end of the transaction the records whose marks survived are written, and the marks dropped.
+//! An EVM call is a precompile ([`Precompile`]); its records are [`JournaledWrites`], so a
+//! record made in a call that later reverts is not kept.
 
-use alloy_sol_types::{SolCall, SolError, SolEvent};
+use alloy_sol_types::{SolCall, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
-use consortia_crypto::{Address, Hash, keccak256};
+use consortia_crypto::{Address, Hash};
 use consortia_storage::{LogReader, StateReader, TxReader};
 use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, decode, encode};
 use revm::context_interface::{ContextTr, JournalTr};
-use revm::interpreter::{CallInputs, CallScheme, Gas, InstructionResult, InterpreterResult};
-use revm::primitives::{B256, Bytes, Log, U256};
-use std::collections::{BTreeMap, HashMap};
+use revm::interpreter::{CallInputs, Gas, InterpreterResult};
+use revm::primitives::{B256, Log};
+use std::collections::BTreeMap;
 
+use crate::system::{
+    JournaledWrites, StateSource, done, open_call, out_of_gas, revert, unknown_selector,
+};
 use crate::{BlockContext, ExecutionError, Overlay, failed};
 
 alloy_sol_types::sol!("../../contracts/system/INotary.sol");
@@ -161,39 +161,24 @@ pub fn find_by_hash<S: LogReader + TxReader + ?Sized>(
     Ok(ids)
 }
 
-/// Committed records, as the notary precompile reads them (through revm's database).
-pub(crate) trait RecordSource {
-    fn record_bytes(&mut self, id: &str) -> Result<Option<Vec<u8>>, ExecutionError>;
-}
-
 /// The notary as an EVM precompile, for one transaction (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Precompile {
     height: u64,
     time_ms: u64,
     tx_hash: Hash,
-    /// Records notarized by this transaction, by their mark slot.
-    pending: HashMap<U256, StoredRecord>,
-}
-
-/// The journaled storage slot of [`ADDRESS`] that marks `id` as notarized in this transaction.
-fn mark(id: &str) -> U256 {
-    U256::from_be_bytes(keccak256(id.as_bytes()).0)
-}
-
-fn revert(gas: Gas, message: impl Into<String>) -> InterpreterResult {
-    let data = alloy_sol_types::Revert::from(message.into()).abi_encode();
-    InterpreterResult::new(InstructionResult::Revert, data.into(), gas)
-}
-
-fn out_of_gas(mut gas: Gas) -> InterpreterResult {
-    gas.spend_all();
-    InterpreterResult::new(InstructionResult::PrecompileOOG, Bytes::new(), gas)
+    /// Records notarized by this transaction.
+    writes: JournaledWrites,
 }
 
 impl Precompile {
     pub(crate) fn new(ctx: &BlockContext, tx_hash: Hash) -> Self {
-        Precompile { height: ctx.height, time_ms: ctx.time_ms, tx_hash, pending: HashMap::new() }
+        Precompile {
+            height: ctx.height,
+            time_ms: ctx.time_ms,
+            tx_hash,
+            writes: JournaledWrites::new(ADDRESS),
+        }
     }
 
     /// Runs a call to [`ADDRESS`]. `Err` is a storage failure, never the caller's mistake:
@@ -204,24 +189,12 @@ impl Precompile {
         inputs: &CallInputs,
     ) -> Result<InterpreterResult, ExecutionError>
     where
-        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
     {
         let gas = Gas::new(inputs.gas_limit);
-        if !matches!(inputs.scheme, CallScheme::Call | CallScheme::StaticCall)
-            || inputs.target_address != crate::evm::to_revm(ADDRESS)
-        {
-            return Ok(revert(
-                gas,
-                "notary: call it directly (CALL or STATICCALL), not through DELEGATECALL or CALLCODE",
-            ));
-        }
-        if inputs.transfers_value() {
-            return Ok(revert(gas, "notary: the notary takes no value"));
-        }
-        let input = inputs.input.bytes(context);
-        let selector: [u8; 4] = match input.get(..4) {
-            Some(s) => s.try_into().unwrap_or_default(),
-            None => return Ok(revert(gas, "notary: no function selector; see INotary.sol")),
+        let (selector, input) = match open_call(context, inputs, ADDRESS, "notary") {
+            Ok(call) => call,
+            Err(refused) => return Ok(refused),
         };
         let malformed = |name: &str| format!("notary: malformed arguments for {name}");
         match selector {
@@ -262,13 +235,7 @@ impl Precompile {
                 Ok(call) => self.get_record(context, &call.id, gas),
                 Err(_) => Ok(revert(gas, malformed("getRecord"))),
             },
-            other => Ok(revert(
-                gas,
-                format!(
-                    "notary: unknown function selector 0x{}; see INotary.sol",
-                    alloy_primitives::hex::encode(other)
-                ),
-            )),
+            other => Ok(unknown_selector(gas, "notary", other)),
         }
     }
 
@@ -279,17 +246,10 @@ impl Precompile {
         id: &str,
     ) -> Result<Option<StoredRecord>, ExecutionError>
     where
-        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
     {
-        let slot = mark(id);
-        let journal = context.journal_mut();
-        journal.load_account(crate::evm::to_revm(ADDRESS))?;
-        if !journal.sload(crate::evm::to_revm(ADDRESS), slot)?.data.is_zero() {
-            return Ok(self.pending.get(&slot).cloned());
-        }
-        context
-            .db_mut()
-            .record_bytes(id)?
+        self.writes
+            .get(context, &record_key(id))?
             .map(|bytes| {
                 decode(&bytes).map_err(|e| ExecutionError::CorruptState {
                     key: format!("notary record `{id}`"),
@@ -307,7 +267,7 @@ impl Precompile {
         mut gas: Gas,
     ) -> Result<InterpreterResult, ExecutionError>
     where
-        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
     {
         if inputs.is_static {
             return Ok(revert(
@@ -344,17 +304,13 @@ impl Precompile {
             return Ok(out_of_gas(gas));
         }
         let event = notarized_event(&stored);
-        let slot = mark(&stored.id);
-        let journal = context.journal_mut();
-        journal.sstore(crate::evm::to_revm(ADDRESS), slot, U256::from(1))?;
-        journal.log(Log::new_unchecked(
+        self.writes.put(context, record_key(&stored.id), Some(encode(&stored)))?;
+        context.journal_mut().log(Log::new_unchecked(
             crate::evm::to_revm(ADDRESS),
             event.topics.iter().map(|t| B256::from(t.0)).collect(),
             event.data.into(),
         ));
-        self.pending.insert(slot, stored);
-        let done = INotary::notarizeCall::abi_encode_returns(&true);
-        Ok(InterpreterResult::new(InstructionResult::Return, done.into(), gas))
+        Ok(done(gas, INotary::notarizeCall::abi_encode_returns(&true)))
     }
 
     fn get_record<CTX>(
@@ -364,7 +320,7 @@ impl Precompile {
         mut gas: Gas,
     ) -> Result<InterpreterResult, ExecutionError>
     where
-        CTX: ContextTr<Db: RecordSource + revm::Database<Error = ExecutionError>>,
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
     {
         if !gas.record_regular_cost(READ_GAS) {
             return Ok(out_of_gas(gas));
@@ -401,25 +357,14 @@ impl Precompile {
         if !gas.record_regular_cost(READ_GAS_PER_WORD * encoded.len().div_ceil(32) as u64) {
             return Ok(out_of_gas(gas));
         }
-        Ok(InterpreterResult::new(InstructionResult::Return, encoded.into(), gas))
+        Ok(done(gas, encoded))
     }
 
-    /// Ends the transaction: takes the marks out of revm's changes (they are not state) and
-    /// returns the state writes of the records whose marks survived.
+    /// Ends the transaction: the state writes of the records kept (see [`JournaledWrites`]).
     pub(crate) fn finish(
         &mut self,
         changes: &mut revm::primitives::AddressMap<revm::state::Account>,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(account) = changes.get_mut(&crate::evm::to_revm(ADDRESS)) else {
-            return vec![];
-        };
-        let marks = std::mem::take(&mut account.storage);
-        let mut kept: Vec<StoredRecord> = marks
-            .into_iter()
-            .filter(|(_, slot)| !slot.present_value.is_zero())
-            .filter_map(|(slot, _)| self.pending.remove(&slot))
-            .collect();
-        kept.sort_by(|a, b| a.id.cmp(&b.id));
-        kept.into_iter().map(|r| (record_key(&r.id), encode(&r))).collect()
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.writes.finish(changes)
     }
 }

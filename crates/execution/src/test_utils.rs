@@ -1,6 +1,8 @@
 //! Fixtures for other crates' tests (feature `test-utils`, never in the release binary): a
 //! tiny hand-assembled contract, so EVM tests need no compiler.
 
+use consortia_crypto::Address;
+
 /// The topic the echo contract logs under.
 pub const ECHO_TOPIC: u8 = 0xaa;
 
@@ -37,5 +39,15 @@ pub fn init_code(runtime: &[u8]) -> Vec<u8> {
     let len = runtime.len() as u8;
     let mut code = vec![0x60, len, 0x80, 0x60, 11, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
     code.extend_from_slice(runtime);
+    code
+}
+
+/// Runtime that forwards its calldata to `target` with CALL, then returns (or reverts) empty.
+pub fn forwarder(target: Address, then_revert: bool) -> Vec<u8> {
+    let mut code = vec![0x36, 0x5f, 0x5f, 0x37]; // CALLDATACOPY(0, 0, CALLDATASIZE)
+    code.extend_from_slice(&[0x5f, 0x5f, 0x36, 0x5f, 0x5f, 0x73]); // ret 0 0, args 0 size, value 0
+    code.extend_from_slice(&target.0); // PUSH20 target
+    code.extend_from_slice(&[0x5a, 0xf1, 0x50]); // GAS CALL POP
+    code.extend_from_slice(&[0x5f, 0x5f, if then_revert { 0xfd } else { 0xf3 }]);
     code
 }

@@ -5,70 +5,14 @@
 
 mod common;
 
-use alloy_primitives::{TxKind, U256};
-use common::{ctx, store};
+use alloy_primitives::U256;
+use common::{Chain, ctx, eth, native};
 use consortia_crypto::{Address, Hash, PrivateKey, Scheme};
-use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, init_code};
-use consortia_execution::{Account, BlockOutcome, ExecutionError, Executor, slot_key};
-use consortia_storage::{BlockWriter, RedbStore, StateReader};
+use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, forwarder, init_code};
+use consortia_execution::{Account, ExecutionError, slot_key};
+use consortia_storage::{BlockWriter, StateReader};
 use consortia_test_utils::genesis::solo;
-use consortia_test_utils::tx;
-use consortia_types::{Block, EvmCall, Genesis, Header, Payload, ReceiptStatus, Transaction};
-
-fn native(
-    key: &PrivateKey,
-    nonce: u64,
-    to: Option<Address>,
-    value: u128,
-    input: Vec<u8>,
-) -> Transaction {
-    let call = EvmCall { to, value, input, gas_limit: 300_000 };
-    tx::native(key, 5, nonce, Payload::Evm(call))
-}
-
-fn eth(key: &PrivateKey, nonce: u64, to: Address, value: u128, input: Vec<u8>) -> Transaction {
-    let to = TxKind::Call(alloy_primitives::Address::from(to.0));
-    let body = tx::eip1559(5, nonce, to, input);
-    tx::eth(
-        alloy_consensus::TxEip1559 { gas_limit: 100_000, value: U256::from(value), ..body },
-        key,
-    )
-}
-
-struct Chain {
-    _dir: tempfile::TempDir,
-    store: RedbStore,
-    exec: Executor,
-    height: u64,
-}
-
-impl Chain {
-    fn new(g: &Genesis) -> Chain {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir, g);
-        Chain { _dir: dir, store, exec: Executor::new(g), height: 0 }
-    }
-
-    fn run(&mut self, txs: Vec<Transaction>) -> BlockOutcome {
-        self.height += 1;
-        let out = self.exec.execute_block(&self.store, ctx(self.height), &txs).unwrap();
-        let prepared = self.store.prepare_state(self.height, out.changes.clone(), None).unwrap();
-        let header = Header {
-            chain_id: 5,
-            height: self.height,
-            parent_hash: Hash::ZERO,
-            time_ms: self.height * 1000,
-            proposer: Address::default(),
-            tx_count: txs.len() as u32,
-            tx_root: Hash::ZERO,
-            state_root: prepared.root(),
-            receipts_root: Hash::ZERO,
-        };
-        let block = Block { header, transactions: txs, certificate: None };
-        self.store.commit_block(&block, &out.receipts, &prepared).unwrap();
-        out
-    }
-}
+use consortia_types::{EvmCall, Genesis, ReceiptStatus};
 
 fn genesis(funded: &[Address]) -> Genesis {
     let accounts: Vec<(Address, u128)> = funded.iter().map(|a| (*a, 1_000_000)).collect();
@@ -171,16 +115,6 @@ fn evm_execution_is_deterministic() {
         })
         .collect();
     assert_eq!(roots[0], roots[1]);
-}
-
-/// Runtime that forwards its calldata to `target` with CALL, then returns (or reverts) empty.
-fn forwarder(target: Address, then_revert: bool) -> Vec<u8> {
-    let mut code = vec![0x36, 0x5f, 0x5f, 0x37]; // CALLDATACOPY(0, 0, CALLDATASIZE)
-    code.extend_from_slice(&[0x5f, 0x5f, 0x36, 0x5f, 0x5f, 0x73]); // ret 0 0, args 0 size, value 0
-    code.extend_from_slice(&target.0); // PUSH20 target
-    code.extend_from_slice(&[0x5a, 0xf1, 0x50]); // GAS CALL POP
-    code.extend_from_slice(&[0x5f, 0x5f, if then_revert { 0xfd } else { 0xf3 }]);
-    code
 }
 
 #[test]

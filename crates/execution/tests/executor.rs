@@ -65,6 +65,7 @@ fn records_are_write_once_even_within_a_block() {
         tx_root: Hash::ZERO,
         state_root: prepared.root(),
         receipts_root: exec.receipts_root(&out.receipts),
+        next_validators_hash: Hash::ZERO,
     };
     let block = Block { header, transactions: txs, certificate: None };
     store.commit_block(&block, &out.receipts, &prepared).unwrap();
@@ -157,6 +158,7 @@ fn building_on_a_pending_block_matches_building_on_a_committed_one() {
             tx_root: Hash::ZERO,
             state_root: prepared1.root(),
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         };
         let b1 = Block { header: header1, transactions: block1.clone(), certificate: None };
         if !pipelined {

@@ -20,7 +20,7 @@
 pub use consortia_crypto::pki;
 mod tls;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,7 +88,8 @@ pub struct NetworkConfig {
     /// Addresses (`host:port`) to dial and keep connected.
     pub peers: Vec<String>,
     pub tls: TlsIdentity,
-    /// The nodes allowed to connect (genesis lists them).
+    /// The nodes allowed to connect at start (genesis lists them; the node then follows the
+    /// chain's node list with [`Network::set_allowed`]).
     pub allowed: Vec<PeerId>,
     /// Sent and expected first on every connection (the genesis hash): nodes of another chain
     /// are turned away.
@@ -116,6 +117,7 @@ struct Inner {
     local_addr: SocketAddr,
     conns: Mutex<BTreeMap<PeerId, Vec<Conn>>>,
     banned: Mutex<HashMap<PeerId, Instant>>,
+    allowed: Mutex<BTreeSet<PeerId>>,
     next_conn: AtomicU64,
     dropped: AtomicU64,
     events: mpsc::Sender<NetEvent>,
@@ -166,6 +168,7 @@ impl Network {
             local_addr,
             conns: Mutex::new(BTreeMap::new()),
             banned: Mutex::new(HashMap::new()),
+            allowed: Mutex::new(config.allowed.iter().copied().collect()),
             next_conn: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             events,
@@ -220,6 +223,21 @@ impl Network {
         }
     }
 
+    /// Admits exactly `peers` from now on and closes the connections of every other peer
+    /// (a node the chain's governance removed).
+    pub fn set_allowed(&self, peers: &[PeerId]) {
+        let allowed: BTreeSet<PeerId> = peers.iter().copied().collect();
+        for (peer, list) in self.inner.conns.lock().iter() {
+            if !allowed.contains(peer) {
+                tracing::info!(target: "network", peer = %peer, "disconnecting a node no longer in the chain's node set");
+                for conn in list {
+                    conn.close.notify_one();
+                }
+            }
+        }
+        *self.inner.allowed.lock() = allowed;
+    }
+
     pub fn peers(&self) -> Vec<PeerStatus> {
         let conns = self.inner.conns.lock();
         conns.iter().map(|(peer, l)| PeerStatus { peer: *peer, connections: l.len() }).collect()
@@ -267,7 +285,7 @@ impl Inner {
     ) -> Result<PeerId, String> {
         let leaf = certs.and_then(|c| c.first()).ok_or("no client certificate")?;
         let peer = tls::ed25519_key(leaf).map(PeerId).ok_or("certificate key is not Ed25519")?;
-        if !self.config.allowed.contains(&peer) {
+        if !self.allowed.lock().contains(&peer) {
             return Err(format!("node {peer} is not in this chain's node set"));
         }
         if self.is_banned(&peer) {

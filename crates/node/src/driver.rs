@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, Solo};
 use consortia_crypto::Hash;
+use consortia_execution::governance;
 use consortia_network::{NetEvent, PeerId};
-use consortia_storage::{BlockReader, StorageError};
-use consortia_types::{Block, CommitCertificate, ConsensusKind, Height};
+use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError};
+use consortia_types::{Block, CommitCertificate, ConsensusKind, Height, Validator};
 
 use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
-use crate::pipeline::{Built, Pipeline, Rejection, Tip};
+use crate::pipeline::{Built, Pipeline, Rejection, Signers, Tip};
 use crate::wal::WalEntry;
 use crate::world::{Clock, Tasks, Transport, WalStore, World};
 use crate::{Node, NodeError};
@@ -59,8 +60,17 @@ pub struct Parts<W: World> {
 pub struct Driver<W: World> {
     pipeline: Pipeline,
     engine: Box<dyn Engine>,
-    /// This node's index in the validator set (none for an observer).
-    me: Option<u32>,
+    /// Validator sets of the heights still to decide, always those of `tip + 1` and `tip + 2`:
+    /// governance's change in block h takes effect at h + 2, so the set of h + 2 is known
+    /// once block h is decided.
+    sets: BTreeMap<Height, Vec<Validator>>,
+    /// The peers of the on-chain node lists of the last three decided blocks, newest first: a
+    /// node added by block h is admitted at once, a node removed by block h only once the
+    /// set that still counts its vote is done (h + 2); cutting it off earlier could leave
+    /// that set without a quorum.
+    recent_peers: VecDeque<Vec<PeerId>>,
+    /// Their union, as last given to the transport.
+    allowed: Vec<PeerId>,
     transport: Option<Arc<W::Transport>>,
     clock: W::Clock,
     wal: Option<W::Wal>,
@@ -88,10 +98,7 @@ pub struct Driver<W: World> {
 
 impl<W: World> std::fmt::Debug for Driver<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("me", &self.me)
-            .field("height", &self.tip.height)
-            .finish_non_exhaustive()
+        f.debug_struct("Driver").field("height", &self.tip.height).finish_non_exhaustive()
     }
 }
 
@@ -105,10 +112,10 @@ impl<W: World> Driver<W> {
         let next = latest.header.height + 1;
         let now_ms = clock.now_ms();
         let genesis = &node.genesis;
-        let me = node.key.as_ref().and_then(|k| {
-            let public = k.public_key();
-            genesis.validators.iter().position(|v| v.public_key == public).map(|i| i as u32)
-        });
+        let sets = BTreeMap::from([
+            (next, validators_at(&node, next)?),
+            (next + 1, validators_at(&node, next + 1)?),
+        ]);
         let mut bodies = BTreeMap::new();
         let (engine, wal): (Box<dyn Engine>, Option<W::Wal>) = match genesis.params.consensus {
             ConsensusKind::Solo => {
@@ -139,7 +146,7 @@ impl<W: World> Driver<W> {
                 let config = BftConfig {
                     chain_id: genesis.chain_id,
                     hash: node.hash_algorithm(),
-                    validators: genesis.validators.clone(),
+                    validators: sets[&next].clone(),
                     params: genesis.params.clone(),
                     key: node.key.clone(),
                 };
@@ -157,9 +164,12 @@ impl<W: World> Driver<W> {
             let gossip: Arc<dyn Transport> = transport.clone();
             let _ = node.gossip.set(gossip);
         }
+        let following = sets[&(next + 1)].clone();
         let mut driver = Driver {
             engine,
-            me,
+            sets,
+            recent_peers: VecDeque::new(),
+            allowed: vec![],
             transport,
             clock,
             wal,
@@ -184,9 +194,72 @@ impl<W: World> Driver<W> {
             inputs: VecDeque::new(),
             pipeline: Pipeline::new(node.clone()),
         };
+        driver.push(Input::Validators { height: next + 1, validators: following, now_ms });
         driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
+        for back in (0..=governance::ACTIVATION_DELAY).rev() {
+            let at = latest.header.height.saturating_sub(back);
+            let nodes = governance::nodes(&*driver.node().store.state_at(at)?)?;
+            driver.admit_nodes(&nodes);
+        }
         driver.drain()?;
         Ok(driver)
+    }
+
+    /// The set of `height` (one of the next two heights; empty for any other: nothing then
+    /// verifies, which fails safe).
+    fn set(&self, height: Height) -> &[Validator] {
+        self.sets.get(&height).map_or(&[], Vec::as_slice)
+    }
+
+    /// The validators that sign block `height`, and the hash its header gives the next set.
+    fn signers(&self, height: Height) -> Signers<'_> {
+        let next = self.set(height + 1);
+        Signers {
+            validators: self.set(height),
+            next_hash: consortia_types::validators_hash(self.node().hash_algorithm(), next),
+        }
+    }
+
+    /// Whether validator `index` of the set of `height` is this node.
+    fn is_me(&self, height: Height, index: u32) -> bool {
+        let Some(key) = &self.node().key else { return false };
+        self.set(height).get(index as usize).is_some_and(|v| v.public_key == key.public_key())
+    }
+
+    /// Follows the node list of a newly decided block: admits the peers of the recent lists
+    /// (see [`Driver::recent_peers`]); a node removed from all of them is disconnected.
+    fn admit_nodes(&mut self, nodes: &[governance::Node]) {
+        let peers = nodes.iter().filter_map(|n| n.tls_key.as_ref().and_then(PeerId::of));
+        self.recent_peers.push_front(peers.collect());
+        self.recent_peers.truncate(governance::ACTIVATION_DELAY as usize + 1);
+        let mut allowed: Vec<PeerId> = self.recent_peers.iter().flatten().copied().collect();
+        allowed.sort();
+        allowed.dedup();
+        if allowed == self.allowed {
+            return;
+        }
+        if let Some(transport) = &self.transport {
+            transport.set_allowed(&allowed);
+        }
+        self.allowed = allowed;
+    }
+
+    /// After block `height` is decided: learns the set of `height + 2` from its state, tells
+    /// the engine, and follows changes of the node list.
+    fn learn_sets(&mut self, built: &Built) -> Result<(), NodeError> {
+        let height = built.block.header.height;
+        let node = self.node().clone();
+        let state = PendingState { store: &node.store, pending: Some(&built.state) };
+        let nodes = governance::nodes(&state)?;
+        let validators = governance::validators_of(&nodes);
+        if validators.as_slice() != self.set(height + 1) {
+            tracing::info!(target: "node::consensus", from = height + 2, validators = validators.len(), "validator set changes");
+        }
+        self.sets.insert(height + 2, validators.clone());
+        self.sets = self.sets.split_off(&(height + 1));
+        self.admit_nodes(&nodes);
+        self.push(Input::Validators { height: height + 2, validators, now_ms: self.now_ms() });
+        Ok(())
     }
 
     fn node(&self) -> &Arc<Node> {
@@ -266,7 +339,8 @@ impl<W: World> Driver<W> {
                 tracing::debug!(target: "node::consensus", height, decided = self.tip.height, "not building a proposal for a height already decided");
             }
             Output::BuildProposal { height } => {
-                let built = self.pipeline.build(height, &self.tip, self.now_ms())?;
+                let signers = self.signers(height);
+                let built = self.pipeline.build(height, &self.tip, &signers, self.now_ms())?;
                 let header = built.block.header.clone();
                 self.candidates.insert(built.hash, built);
                 self.push(Input::ProposalBuilt { header, now_ms: self.now_ms() });
@@ -308,7 +382,7 @@ impl<W: World> Driver<W> {
         }
         let block_hash = match &message {
             Message::Proposal(p) => Some(p.proposal.block_hash),
-            Message::Vote(v) if Some(v.validator) == self.me => {
+            Message::Vote(v) if self.is_me(v.vote.height, v.validator) => {
                 v.vote.block_hash.filter(|_| v.vote.kind == consortia_types::VoteKind::Precommit)
             }
             Message::Vote(_) | Message::Raft(_) => None,
@@ -361,7 +435,13 @@ impl<W: World> Driver<W> {
         if height != self.tip.height + 1 {
             return Ok(());
         }
-        let valid = match self.pipeline.execute_received(block, &self.tip, self.now_ms())? {
+        let signers = self.signers(height);
+        let valid = match self.pipeline.execute_received(
+            block,
+            &self.tip,
+            &signers,
+            self.now_ms(),
+        )? {
             Ok(built) => {
                 self.candidates.insert(hash, built);
                 true
@@ -414,6 +494,7 @@ impl<W: World> Driver<W> {
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
         }
+        self.learn_sets(&built)?;
         let committer = node.clone();
         self.tasks.start_commit(Box::new(move || Pipeline::commit(&committer, &built)));
         self.push(Input::TxsReady { count: mempool.ready_count(), now_ms: self.now_ms() });
@@ -557,16 +638,20 @@ impl<W: World> Driver<W> {
                 self.misbehaved(peer, "synced block without a certificate");
                 break;
             };
-            let genesis = &self.node().genesis;
-            let (validators, kind) = (&genesis.validators, genesis.params.consensus);
-            if let Err(e) = certificate.verify(&block.header, algo, validators, kind) {
+            let kind = self.node().genesis.params.consensus;
+            if let Err(e) = certificate.verify(&block.header, algo, self.set(height), kind) {
                 self.misbehaved(peer, &format!("synced block {height}: {e}"));
                 break;
             }
             let hash = block.header.hash(algo);
             let built = match self.candidates.remove(&hash) {
                 Some(built) => built,
-                None => match self.pipeline.execute_received(block, &self.tip, self.now_ms())? {
+                None => match self.pipeline.execute_received(
+                    block,
+                    &self.tip,
+                    &self.signers(height),
+                    self.now_ms(),
+                )? {
                     Ok(built) => built,
                     Err(Rejection::Malformed(reason)) => {
                         self.misbehaved(peer, &format!("synced block {height}: {reason}"));
@@ -586,4 +671,11 @@ impl<W: World> Driver<W> {
         self.maybe_sync();
         Ok(())
     }
+}
+
+/// The validator set of block `height`: the one the state of block `height - 2` names (the
+/// genesis state's for blocks 1 and 2).
+fn validators_at(node: &Node, height: Height) -> Result<Vec<Validator>, NodeError> {
+    let state = node.store.state_at(height.saturating_sub(governance::ACTIVATION_DELAY))?;
+    Ok(governance::validators(&*state)?)
 }

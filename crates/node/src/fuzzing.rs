@@ -61,6 +61,7 @@ pub fn seeds() -> Vec<((&'static str, &'static str), Vec<u8>)> {
         tx_root: Hash::ZERO,
         state_root: Hash([3; 32]),
         receipts_root: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     let block = Block { header, transactions: vec![], certificate: None };
     let frames = [

@@ -52,9 +52,7 @@ pub enum NodeError {
     Execution(#[from] ExecutionError),
     #[error("invalid genesis: {0}")]
     Genesis(String),
-    #[error(
-        "this node's key is not one of the genesis validators; a solo chain needs the key of its one validator, and a BFT observer runs without a validator key"
-    )]
+    #[error("a solo chain needs the key of its one validator (this node's key is not it)")]
     NotValidator,
     #[error("a blocking task failed: {0}")]
     Task(String),
@@ -327,8 +325,8 @@ impl Node {
     }
 }
 
-/// A solo chain needs the key of its one validator; a BFT or Raft node runs with a validator's
-/// key or none (an observer).
+/// A solo chain needs the key of its one validator; a BFT or Raft node runs with any key or
+/// none: a key the validator set does not hold yet observes until governance adds it.
 fn check_key(genesis: &Genesis, key: Option<&PrivateKey>) -> Result<(), NodeError> {
     genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
     let is_validator = |key: &PrivateKey| {
@@ -338,9 +336,6 @@ fn check_key(genesis: &Genesis, key: Option<&PrivateKey>) -> Result<(), NodeErro
     match (genesis.params.consensus, key) {
         (ConsensusKind::Solo, Some(key)) if is_validator(key) => Ok(()),
         (ConsensusKind::Solo, _) => Err(NodeError::NotValidator),
-        (ConsensusKind::Bft | ConsensusKind::Raft, Some(key)) if !is_validator(key) => {
-            Err(NodeError::NotValidator)
-        }
         (ConsensusKind::Bft | ConsensusKind::Raft, _) => Ok(()),
     }
 }
@@ -359,6 +354,10 @@ fn initialize(store: &RedbStore, genesis: &Genesis) -> Result<(), NodeError> {
         tx_root: executor.tx_root(&[]),
         state_root: prepared.root(),
         receipts_root: executor.receipts_root(&[]),
+        next_validators_hash: consortia_types::validators_hash(
+            genesis.suite.hash(),
+            &genesis.validators,
+        ),
     };
     store.initialize(&Block { header, transactions: vec![], certificate: None }, &prepared)?;
     tracing::info!(target: "node", chain_id = genesis.chain_id, "created chain from genesis");

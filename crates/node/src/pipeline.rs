@@ -7,7 +7,7 @@ use std::sync::Arc;
 use consortia_crypto::Hash;
 use consortia_execution::{BlockContext, ExecutionError};
 use consortia_storage::{BlockWriter, PendingState, PreparedState};
-use consortia_types::{Block, Header, Height, Receipt};
+use consortia_types::{Block, Header, Height, Receipt, Validator};
 
 use crate::mempool::PoolTx;
 use crate::{Node, NodeError};
@@ -30,6 +30,7 @@ impl Pipeline {
         &self,
         height: Height,
         parent: &Tip,
+        signers: &Signers<'_>,
         now_ms: u64,
     ) -> Result<Built, NodeError> {
         let node = &self.node;
@@ -85,6 +86,7 @@ impl Pipeline {
                 tx_root: node.executor.tx_root(&tx_hashes),
                 state_root: prepared.root(),
                 receipts_root: node.executor.receipts_root(&outcome.receipts),
+                next_validators_hash: signers.next_hash,
             };
             let hash = header.hash(node.hash_algorithm());
             node.metrics.block_build.observe(started.elapsed().as_secs_f64());
@@ -106,11 +108,12 @@ impl Pipeline {
         &self,
         block: Block,
         parent: &Tip,
+        signers: &Signers<'_>,
         now_ms: u64,
     ) -> Result<Result<Built, Rejection>, NodeError> {
         let node = &self.node;
         let started = std::time::Instant::now();
-        let result = self.execute_checked(block, parent, now_ms);
+        let result = self.execute_checked(block, parent, signers, now_ms);
         node.metrics.block_validate.observe(started.elapsed().as_secs_f64());
         result
     }
@@ -119,6 +122,7 @@ impl Pipeline {
         &self,
         block: Block,
         parent: &Tip,
+        signers: &Signers<'_>,
         now_ms: u64,
     ) -> Result<Result<Built, Rejection>, NodeError> {
         let node = &self.node;
@@ -133,8 +137,14 @@ impl Pipeline {
         }
         // The builder, not necessarily this round's proposer: a locked block is proposed again
         // by later proposers as it was built.
-        if !node.genesis.validators.iter().any(|v| v.public_key.address() == h.proposer) {
+        if !signers.validators.iter().any(|v| v.public_key.address() == h.proposer) {
             return bad(format!("block proposer {} is not a validator", h.proposer));
+        }
+        if h.next_validators_hash != signers.next_hash {
+            return bad(format!(
+                "block {} names next validators {} where this chain's governance says {}",
+                h.height, h.next_validators_hash, signers.next_hash
+            ));
         }
         if h.time_ms < parent.time_ms || h.time_ms > now_ms + MAX_CLOCK_DRIFT_MS {
             return bad(format!(
@@ -252,6 +262,13 @@ impl std::fmt::Display for Rejection {
             Rejection::Malformed(m) | Rejection::Diverged(m) => f.write_str(m),
         }
     }
+}
+
+/// Who signs a block and the hash of who signs the next (see [`Header::next_validators_hash`]).
+#[derive(Debug)]
+pub(crate) struct Signers<'a> {
+    pub(crate) validators: &'a [Validator],
+    pub(crate) next_hash: Hash,
 }
 
 /// What the next block is built on: the last decided block, and its prepared state while its

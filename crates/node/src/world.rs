@@ -19,6 +19,9 @@ pub trait Transport: Send + Sync {
     fn broadcast(&self, frame: Vec<u8>);
     /// Drops a peer that misbehaved (and refuses it for a while).
     fn disconnect(&self, peer: PeerId, reason: &str);
+    /// Admits exactly these peers from now on (the chain's node list changed); connections
+    /// of peers no longer listed are closed.
+    fn set_allowed(&self, peers: &[PeerId]);
     fn peer_count(&self) -> usize;
 }
 
@@ -33,6 +36,10 @@ impl Transport for Network {
 
     fn disconnect(&self, peer: PeerId, reason: &str) {
         Network::disconnect(self, peer, reason);
+    }
+
+    fn set_allowed(&self, peers: &[PeerId]) {
+        Network::set_allowed(self, peers);
     }
 
     fn peer_count(&self) -> usize {

@@ -9,7 +9,7 @@
 mod sim;
 
 use consortia_test_utils::sim::{Behavior, Crash, Partition};
-use sim::{Scenario, Sim};
+use sim::{Change, Scenario, Sim};
 
 /// The seeds to run: `NODE_SIM_SEED` alone if set, else `0..NODE_SIM_SEEDS` (default
 /// `default`).
@@ -42,6 +42,32 @@ fn random_scenarios() {
 #[test]
 fn random_scenarios_with_an_observer() {
     run_all("BFT + observer", &seeds(100), Scenario::random_with_observer);
+}
+
+/// The members change the validator set while the seed's faults strike: joiners are added and
+/// catch up, powers change, validators are demoted and removed, and every invariant holds
+/// across each change.
+#[test]
+fn random_scenarios_with_validator_changes() {
+    run_all("BFT + validator changes", &seeds(300), Scenario::random_with_changes);
+}
+
+/// Without faults, every kind of change goes through and the chain keeps committing.
+#[test]
+fn a_calm_network_adds_demotes_and_removes_validators() {
+    let mut s = Scenario::calm(90, 4);
+    s.joiners = 2;
+    s.faults.heal_ms = 2_000;
+    s.changes = vec![
+        Change::Add(4),
+        Change::Add(5),
+        Change::Power(4, 2),
+        Change::Power(0, 0),
+        Change::Remove(1),
+    ];
+    let report = Sim::new(s).run();
+    assert_eq!(report.changes, 5, "{report:?}");
+    assert!(report.heights[4] >= report.heights[2] - 1, "the joiner caught up: {report:?}");
 }
 
 /// Raft under crash faults (loss, partitions, crashes; no Byzantine validator).

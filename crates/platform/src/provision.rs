@@ -109,6 +109,7 @@ pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
         accounts: chain.accounts.clone(),
         params: chain.params.clone(),
         nodes: identities,
+        members: vec![],
     };
     genesis.validate()?;
     let genesis_json = serde_json::to_vec_pretty(&genesis)

@@ -25,6 +25,7 @@ pub(crate) fn block_view(s: StoredHeader) -> BlockView {
         tx_root: h.tx_root.to_hex(),
         state_root: h.state_root.to_hex(),
         receipts_root: h.receipts_root.to_hex(),
+        next_validators_hash: h.next_validators_hash.to_hex(),
         certificate: s.certificate.map(|c: CommitCertificate| CertificateView {
             round: c.round,
             signatures: c.signatures.into_iter().map(|(i, sig)| (i, hex0x(&sig.0))).collect(),

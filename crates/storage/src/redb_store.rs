@@ -817,6 +817,7 @@ mod tests {
             tx_root: Hash::ZERO,
             state_root,
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         }
     }
 

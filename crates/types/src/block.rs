@@ -25,12 +25,23 @@ pub struct Header {
     pub state_root: Hash,
     /// Merkle root of the receipts' hashes, in block order.
     pub receipts_root: Hash,
+    /// [`validators_hash`] of the validator set of the next block (height + 1), so that block
+    /// sync and light clients follow validator-set changes from header to header (CometBFT's
+    /// `NextValidatorsHash`). A set decided by block h signs from block h + 2 on: when block
+    /// h + 1 is built, the set of h + 2 is known.
+    pub next_validators_hash: Hash,
 }
 
 impl Header {
     pub fn hash(&self, algo: HashAlgorithm) -> Hash {
         algo.digest(&encode(self))
     }
+}
+
+/// The hash a header commits to for a validator set: the chain's hash of the set's canonical
+/// encoding (keys, powers and names, in set order: a certificate's indexes refer to that order).
+pub fn validators_hash(algo: HashAlgorithm, validators: &[Validator]) -> Hash {
+    algo.digest(&encode(&validators.to_vec()))
 }
 
 /// A block: header, transactions, and the certificate that committed it (absent only for the
@@ -144,6 +155,7 @@ mod tests {
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         }
     }
 

@@ -76,6 +76,8 @@ pub struct ChainParams {
     pub evm_version: String,
     /// Most gas the transactions of one block may use together.
     pub block_gas_limit: u64,
+    /// How long a governance proposal stays open for votes, by block time.
+    pub governance_voting_ms: u64,
 }
 
 /// EVM versions a chain may choose (Cancun and later: `SELFDESTRUCT` only deletes contracts
@@ -96,6 +98,7 @@ impl Default for ChainParams {
             timeout_delta_ms: 250,
             evm_version: "cancun".into(),
             block_gas_limit: 1_000_000_000,
+            governance_voting_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -117,6 +120,27 @@ pub struct Genesis {
     /// the Ed25519 key of their TLS certificate. A peer whose key is not here is refused.
     #[serde(default)]
     pub nodes: Vec<NodeIdentity>,
+    /// The member organizations that govern the chain (`contracts/system/IGovernance.sol`):
+    /// they vote on members, nodes and contracts. A chain without members cannot change its
+    /// validators or approve code after genesis.
+    #[serde(default)]
+    pub members: Vec<GenesisMember>,
+}
+
+/// A member organization at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct GenesisMember {
+    /// The organization's id (the platform's organization id, or any name on a bare network).
+    pub id: String,
+    /// The accounts that vote for it: any one of them casts the organization's one vote.
+    pub admins: Vec<Address>,
+    /// The PEM certificate of the organization's CA (empty: its nodes' certificates come from
+    /// the consortium CA).
+    #[serde(default)]
+    pub ca_cert: String,
+    /// Names of the validators and nodes (above) this organization runs.
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 /// A node of the network: a name for people, and the key its TLS certificate carries.
@@ -149,6 +173,7 @@ impl Genesis {
             accounts: vec![],
             params: ChainParams::default(),
             nodes: vec![],
+            members: vec![],
         }
     }
 
@@ -220,6 +245,10 @@ impl Genesis {
                     .to_owned(),
             );
         }
+        self.validate_members(&mut problems);
+        if p.governance_voting_ms == 0 {
+            problems.push("params.governance_voting_ms must be above 0".to_owned());
+        }
         if p.timeout_propose_ms == 0 || p.timeout_vote_ms == 0 {
             problems
                 .push("params.timeout_propose_ms and timeout_vote_ms must be above 0".to_owned());
@@ -228,6 +257,40 @@ impl Genesis {
             Ok(())
         } else {
             Err(TypesError::InvalidGenesis(problems.join("; ")))
+        }
+    }
+}
+
+impl Genesis {
+    fn validate_members(&self, problems: &mut Vec<String>) {
+        let mut ids: Vec<_> = self.members.iter().map(|m| m.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != self.members.len() {
+            problems.push("member ids must be distinct".to_owned());
+        }
+        for member in &self.members {
+            if member.id.is_empty() || member.id.len() > 64 {
+                problems.push("a member id takes 1 to 64 bytes".to_owned());
+            }
+            if member.admins.is_empty() {
+                problems.push(format!("member `{}` needs at least one admin account", member.id));
+            }
+        }
+        let known = |name: &str| {
+            self.validators.iter().any(|v| v.name == name)
+                || self.nodes.iter().any(|n| n.name == name)
+        };
+        let mut owned: Vec<&str> =
+            self.members.iter().flat_map(|m| m.nodes.iter()).map(String::as_str).collect();
+        if let Some(unknown) = owned.iter().find(|n| !known(n)) {
+            problems.push(format!("member node `{unknown}` is neither a validator nor a node"));
+        }
+        let count = owned.len();
+        owned.sort();
+        owned.dedup();
+        if owned.len() != count {
+            problems.push("a node belongs to one member at most".to_owned());
         }
     }
 }

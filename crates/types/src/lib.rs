@@ -19,15 +19,16 @@ mod genesis;
 mod receipt;
 mod transaction;
 
-pub use block::{Block, CommitCertificate, Header, Vote, VoteKind};
+pub use block::{Block, CommitCertificate, Header, Vote, VoteKind, validators_hash};
 pub use error::TypesError;
 pub use genesis::{
-    ChainParams, ConsensusKind, EVM_VERSIONS, Genesis, GenesisAccount, NodeIdentity, Validator,
+    ChainParams, ConsensusKind, EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember, NodeIdentity,
+    Validator,
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{
-    EthTx, EvmCall, MAX_INITCODE_BYTES, NOTARY_ADDRESS, NOTARY_LIMITS, NativeTx, NotarizeRecord,
-    NotaryLimits, Payload, Transaction, TxBody,
+    EthTx, EvmCall, GOVERNANCE_ADDRESS, MAX_INITCODE_BYTES, NOTARY_ADDRESS, NOTARY_LIMITS,
+    NativeTx, NotarizeRecord, NotaryLimits, Payload, Transaction, TxBody,
 };
 
 pub use consortia_crypto as crypto;

@@ -114,6 +114,10 @@ pub struct NativeTx {
 pub const NOTARY_ADDRESS: Address =
     Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01]);
 
+/// The governance system contract's address (`contracts/system/IGovernance.sol`).
+pub const GOVERNANCE_ADDRESS: Address =
+    Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00]);
+
 /// A transaction: the chain's own envelope, or an Ethereum transaction exactly as a web3
 /// client signed it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_types::{
-    ChainParams, CommitCertificate, EthTx, Genesis, GenesisAccount, Header, NodeIdentity,
-    NotarizeRecord, Payload, Receipt, ReceiptStatus, Transaction, TxBody, Validator, Vote,
-    VoteKind, encode,
+    ChainParams, CommitCertificate, EthTx, Genesis, GenesisAccount, GenesisMember, Header,
+    NodeIdentity, NotarizeRecord, Payload, Receipt, ReceiptStatus, Transaction, TxBody, Validator,
+    Vote, VoteKind, encode,
 };
 
 fn key() -> PrivateKey {
@@ -50,6 +50,7 @@ fn fixed_header() -> Header {
         tx_root: Hash([1; 32]),
         state_root: Hash([2; 32]),
         receipts_root: Hash([3; 32]),
+        next_validators_hash: Hash([4; 32]),
     }
 }
 
@@ -106,7 +107,7 @@ fn header_and_vote_encodings_are_pinned() {
     pin(
         "header",
         &encode(&fixed_header()),
-        "0xd1c6c149f76ebc8b79cac94cd64636eb0d3e547d0c8e6e5f8860c6e8975a77fd",
+        "0xf7aff35757dec2b9fe73edab9d8a2b3455e95bd9b686481b379d195ce5b7d276",
     );
     let vote = Vote {
         chain_id: 1001,
@@ -118,13 +119,13 @@ fn header_and_vote_encodings_are_pinned() {
     pin(
         "vote signing bytes",
         &vote.signing_bytes(),
-        "0x65d06f5f0edca4353d1f54bcf6e60407b97c3e52849270e6b86917aede62a6c7",
+        "0x23a8f4f225d4a425056abf6241a26c86afdb7526b7a5e3140bbcf8180b5b4525",
     );
     let cert = CommitCertificate { round: 2, signatures: vec![(0, vote.sign(&key()))] };
     pin(
         "certificate",
         &encode(&cert),
-        "0x286d949bc855446af409504d2e77bc6fc89b1ce4367d2f8dfaed6d37d910866b",
+        "0xc494ffda1f565a4c5dd2e638a312877749ce25dd2226dd45296e4e9bd0095b91",
     );
 }
 
@@ -150,11 +151,17 @@ fn receipt_and_genesis_encodings_are_pinned() {
         accounts: vec![GenesisAccount { address: Address([9; 20]), balance: 10u128.pow(24) }],
         params: ChainParams::default(),
         nodes: vec![NodeIdentity { name: "node-0".into(), key: key().public_key() }],
+        members: vec![GenesisMember {
+            id: "org-a".into(),
+            admins: vec![Address([7; 20])],
+            ca_cert: String::new(),
+            nodes: vec!["v0".into(), "node-0".into()],
+        }],
     };
     pin(
         "genesis",
         &encode(&genesis),
-        "0x4d57c74d4e0680b6b06ae5ddcd40f2bcf95925b70447c52672e7233c0cf018fb",
+        "0x91e2f4fb2a625805849a6d163ccec86aac50218115fd84b0e68a5dd9284f2cb1",
     );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));

@@ -197,6 +197,7 @@ impl Sim {
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         };
         let nodes = keys
             .into_iter()
@@ -332,6 +333,7 @@ impl Sim {
                     tx_root,
                     state_root,
                     receipts_root: Hash::ZERO,
+                    next_validators_hash: Hash::ZERO,
                 };
                 self.nodes[node].blocks.insert(header_hash(&header), header.clone());
                 let build_ms = 1 + self.rng.below(10);

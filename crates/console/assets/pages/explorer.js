@@ -141,6 +141,7 @@ async function blockView(view, chain, base, arg) {
     h('dt', {}, t('txs')), h('dd', {}, String(b.tx_count)),
     h('dt', {}, t('state_root')), h('dd', {}, h('code', {}, b.state_root)),
     h('dt', {}, t('receipts_root')), h('dd', {}, h('code', {}, b.receipts_root)),
+    h('dt', {}, t('next_validators_hash')), h('dd', {}, h('code', {}, b.next_validators_hash)),
     h('dt', {}, t('signatures')), h('dd', {}, b.certificate ? t('n_signatures', { n: b.certificate.signatures.length, round: b.certificate.round }) : '—'))),
   card(t('transactions'), b.tx_hashes.length ? h('ul', {}, b.tx_hashes.map((x) => h('li', {}, link(`${base}/tx/${x}`, x)))) : empty(t('no_transactions'))));
 }

@@ -4,25 +4,33 @@
 //! reordering), loss and partitions that heal, a WAL in memory that loses its unsynced tail when
 //! its node crashes, crashes at any event or at a WAL fsync, restarts from what was persisted,
 //! clients submitting notarizations, and Byzantine validators (real drivers whose outgoing
-//! frames are rewritten). One seed gives one trace.
+//! frames are rewritten). One seed gives one trace. A scenario may also change the validator
+//! set as the run goes: member organizations' admins propose and vote through the governance
+//! contract (adding nodes that join, changing power, demoting and removing validators), and each
+//! node's peers follow the chain's node list (a removed node is cut off).
 //!
 //! Every run checks:
 //! - agreement: no two honest nodes hold different blocks at one height;
-//! - validity: every committed block carries a certificate that verifies, holds only
-//!   transactions clients submitted, and its header's state root is the root the store computed;
+//! - validity: every committed block carries a certificate that verifies against the validator
+//!   set of its height (as the chain's own state names it), its header commits to the next
+//!   height's set, it holds only transactions clients submitted, and its header's state root is
+//!   the root the store computed;
 //! - no honest double signing: no honest validator signs two different messages for one height,
 //!   round and step, across crashes;
 //! - durability: a transaction a client saw committed stays committed, at the same height, on
 //!   every honest node;
-//! - liveness: once the network heals and crashed nodes are back, every honest node commits new
-//!   blocks within bounded virtual time.
+//! - liveness: once the network heals and crashed nodes are back, every honest node still in
+//!   the chain's node list commits new blocks within bounded virtual time, and every planned
+//!   validator-set change is executed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use alloy_sol_types::SolCall;
 use consortia_consensus::{Message, RaftKind, SignedVote};
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
+use consortia_execution::governance::{self, IGovernance};
 use consortia_node::driver::{Driver, Event, Parts};
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::network::{NetEvent, PeerId};
@@ -30,9 +38,14 @@ use consortia_node::p2p::Wire;
 use consortia_node::wal::WalEntry;
 use consortia_node::world::{Clock, CommitJob, Job, Tasks, Transport, WalStore, World};
 use consortia_node::{Node, NodeError};
-use consortia_storage::{BlockReader, RedbStore, StateProofReader, TxReader};
+use consortia_storage::{BlockReader, RedbStore, StateHistory, StateProofReader, TxReader};
+use consortia_test_utils::genesis::validator_key;
 use consortia_test_utils::sim::{Behavior, Faults, Rng};
-use consortia_types::{CommitCertificate, ConsensusKind, Genesis, Height, Transaction, encode};
+use consortia_test_utils::tx;
+use consortia_types::{
+    CommitCertificate, ConsensusKind, Genesis, GenesisMember, Height, NodeIdentity, ReceiptStatus,
+    Transaction, encode,
+};
 use parking_lot::Mutex;
 
 const CHAIN_ID: u64 = 77;
@@ -59,7 +72,28 @@ pub(crate) struct Scenario {
     /// Full nodes without a validator key, after the validators (numbered from
     /// `faults.behaviors.len()`); they follow by consensus messages and block sync.
     pub(crate) observers: usize,
+    /// Nodes after the observers with a key no genesis set holds: they join when governance
+    /// adds them (until then no peer admits them).
+    pub(crate) joiners: usize,
+    /// Validator-set changes the members make one after another, from `changes_from_ms`.
+    pub(crate) changes: Vec<Change>,
+    pub(crate) changes_from_ms: u64,
 }
+
+/// A validator-set change, by node index (node `i`'s consensus key is `validator_key(i)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Add a joiner as a validator of power 1.
+    Add(usize),
+    /// Remove a node from the chain (it is cut off).
+    Remove(usize),
+    /// Set a validator's power (0 demotes it to an observer, still connected).
+    Power(usize, u64),
+}
+
+/// The number of member organizations (each runs one genesis validator and has one admin);
+/// a proposal passes with the proposer's and two more votes.
+const MEMBERS: usize = 4;
 
 impl Scenario {
     pub(crate) fn calm(seed: u64, n: usize) -> Self {
@@ -72,6 +106,9 @@ impl Scenario {
             consensus: ConsensusKind::Bft,
             observers: 0,
             max_clock_skew_ms: 0,
+            joiners: 0,
+            changes: vec![],
+            changes_from_ms: 0,
         }
     }
 
@@ -89,6 +126,51 @@ impl Scenario {
     /// A random seed's faults with an observer beside the four validators.
     pub(crate) fn random_with_observer(seed: u64) -> Self {
         Scenario { observers: 1, ..Scenario::random(seed) }
+    }
+
+    /// A random seed's faults while the members change the validator set: three joiners, and
+    /// five changes drawn from the seed (additions, removals, power changes, demotions), each
+    /// one the governance contract accepts (BFT keeps 4 validators and moves less than a third
+    /// of the power per change) and none that gives the Byzantine validator more power.
+    pub(crate) fn random_with_changes(seed: u64) -> Self {
+        let mut s = Scenario::random(seed);
+        let mut rng = Rng::new(seed ^ 0x60F_E2A5);
+        s.joiners = 3;
+        s.changes_from_ms = rng.below(3_000);
+        let joiners: Vec<usize> = (4..4 + s.joiners).collect();
+        let mut power: BTreeMap<usize, u64> = (0..4).map(|v| (v, 1)).collect();
+        for _ in 0..5 {
+            let total: u64 = power.values().sum();
+            let validators = power.values().filter(|p| **p > 0).count();
+            let mut options = vec![];
+            for j in &joiners {
+                if !power.contains_key(j) {
+                    options.push(Change::Add(*j));
+                }
+            }
+            for (&v, &p) in &power {
+                let honest = s.faults.behaviors.get(v).is_none_or(|b| *b == Behavior::Honest);
+                let can_leave = validators > 4 && p * 3 < total;
+                if p > 0 && can_leave {
+                    options.push(Change::Remove(v));
+                    options.push(Change::Power(v, 0));
+                }
+                if p == 1 && honest {
+                    options.push(Change::Power(v, 2));
+                }
+                if p == 2 {
+                    options.push(Change::Power(v, 1));
+                }
+            }
+            let change = options[rng.below(options.len() as u64) as usize];
+            match change {
+                Change::Add(j) => drop(power.insert(j, 1)),
+                Change::Remove(v) => drop(power.remove(&v)),
+                Change::Power(v, p) => drop(power.insert(v, p)),
+            }
+            s.changes.push(change);
+        }
+        s
     }
 
     /// A random crash-fault scenario for Raft: three validators, all honest, with the loss,
@@ -135,6 +217,8 @@ struct Outgoing {
 struct Outbox {
     frames: Vec<Outgoing>,
     disconnects: Vec<(usize, usize)>,
+    /// Each node's admitted peers, as its driver last set them.
+    allowed: Vec<(usize, Vec<PeerId>)>,
 }
 
 /// One node's end of the simulated network: frames wait in the outbox until the simulator
@@ -142,21 +226,29 @@ struct Outbox {
 #[derive(Debug)]
 struct Link {
     me: usize,
-    peers: usize,
+    peers: Arc<Vec<PeerId>>,
     outbox: Arc<Mutex<Outbox>>,
 }
 
-fn peer_id(node: usize) -> PeerId {
-    PeerId([node as u8 + 1; 32])
+/// The TLS key of node `i` (its peer identity).
+fn tls_key(node: usize) -> consortia_crypto::PublicKey {
+    validator_key(500 + node).public_key()
 }
 
-fn node_of(peer: PeerId) -> usize {
-    usize::from(peer.0[0]) - 1
+/// The key of the admin of member `i`.
+fn admin_key(member: usize) -> PrivateKey {
+    validator_key(3_000 + member)
+}
+
+impl Link {
+    fn node_of(&self, peer: PeerId) -> usize {
+        self.peers.iter().position(|p| *p == peer).expect("a simulated peer")
+    }
 }
 
 impl Transport for Link {
     fn send(&self, peer: PeerId, frame: Vec<u8>) {
-        let to = Some(node_of(peer));
+        let to = Some(self.node_of(peer));
         self.outbox.lock().frames.push(Outgoing { from: self.me, to, frame });
     }
 
@@ -165,11 +257,16 @@ impl Transport for Link {
     }
 
     fn disconnect(&self, peer: PeerId, _reason: &str) {
-        self.outbox.lock().disconnects.push((self.me, node_of(peer)));
+        let peer = self.node_of(peer);
+        self.outbox.lock().disconnects.push((self.me, peer));
+    }
+
+    fn set_allowed(&self, peers: &[PeerId]) {
+        self.outbox.lock().allowed.push((self.me, peers.to_vec()));
     }
 
     fn peer_count(&self) -> usize {
-        self.peers - 1
+        self.peers.len() - 1
     }
 }
 
@@ -286,6 +383,8 @@ enum Ev {
     Client {
         client: usize,
     },
+    /// The members' next governance step.
+    Govern,
     /// Each side of a link hears that it went down or came back.
     Link {
         node: usize,
@@ -294,12 +393,28 @@ enum Ev {
     },
 }
 
-/// A client: one notarization in flight at a time, resubmitted to another node if it is not
-/// committed in time.
+/// A client: one transaction in flight at a time, resubmitted to another node if it is not
+/// committed in time. A notarizer makes notarizations without end; a member's admin sends the
+/// governance calls queued for it, and keeps the receipt of the last one.
 struct Client {
     key: PrivateKey,
     nonce: u64,
     in_flight: Option<InFlight>,
+    /// Governance calls to send (admins only).
+    calls: Option<VecDeque<Vec<u8>>>,
+    last_receipt: Option<consortia_types::Receipt>,
+}
+
+/// Where the members are in carrying out the scenario's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GovPhase {
+    Idle,
+    /// Admin 0 proposed the next change.
+    Proposed,
+    /// Admins 1 and 2 vote for proposal `id`.
+    Voting {
+        id: u64,
+    },
 }
 
 struct InFlight {
@@ -317,6 +432,8 @@ pub(crate) struct Report {
     pub(crate) heights: Vec<Height>,
     pub(crate) acknowledged: usize,
     pub(crate) disconnects: usize,
+    /// Validator-set changes executed.
+    pub(crate) changes: usize,
 }
 
 pub(crate) struct Sim {
@@ -341,6 +458,16 @@ pub(crate) struct Sim {
     cut: BTreeMap<(usize, usize), u64>,
     /// `NODE_SIM_DEBUG=1`: print every delivery, crash and restart.
     debug: bool,
+    /// Each node's peer identity.
+    peer_ids: Arc<Vec<PeerId>>,
+    /// The peers each node admits (`None` until its driver says).
+    allowed: Vec<Option<BTreeSet<usize>>>,
+    /// Nodes outside the chain's node list: joiners not added yet, and nodes governance
+    /// removed. No peer admits them, so they are not held to liveness.
+    outside: BTreeSet<usize>,
+    changes: VecDeque<Change>,
+    gov_phase: GovPhase,
+    changes_done: usize,
 }
 
 /// A frame in a few words, for debugging.
@@ -371,13 +498,38 @@ impl Sim {
         let n = scenario.faults.behaviors.len();
         let (mut genesis, keys) = consortia_test_utils::genesis::bft(CHAIN_ID, n);
         genesis.params.consensus = scenario.consensus;
-        let mut rng = Rng::new(scenario.seed);
-        let observers = (0..scenario.observers).map(|_| (None, Behavior::Honest));
-        let mut nodes = keys
+        let observers = (n..n + scenario.observers).map(|_| (None, Behavior::Honest));
+        let first_joiner = n + scenario.observers;
+        let joiners = (first_joiner..first_joiner + scenario.joiners)
+            .map(|i| (Some(validator_key(i)), Behavior::Honest));
+        let all: Vec<(Option<PrivateKey>, Behavior)> = keys
             .into_iter()
             .map(Some)
             .zip(scenario.faults.behaviors.iter().copied())
             .chain(observers)
+            .chain(joiners)
+            .collect();
+        // Genesis lists the validators and observers (not the joiners) with their TLS keys,
+        // and the members: member i runs validator i.
+        genesis.nodes = (0..first_joiner)
+            .map(|i| NodeIdentity {
+                name: if i < n { format!("validator-{i}") } else { format!("observer-{i}") },
+                key: tls_key(i),
+            })
+            .collect();
+        genesis.members = (0..MEMBERS.min(n))
+            .map(|i| GenesisMember {
+                id: format!("org-{i}"),
+                admins: vec![admin_key(i).public_key().address()],
+                ca_cert: String::new(),
+                nodes: vec![format!("validator-{i}")],
+            })
+            .collect();
+        let mut rng = Rng::new(scenario.seed);
+        let peer_ids: Vec<PeerId> =
+            (0..all.len()).map(|i| PeerId::of(&tls_key(i)).expect("an Ed25519 key")).collect();
+        let mut nodes = all
+            .into_iter()
             .map(|(key, behavior)| SimNode {
                 key,
                 behavior,
@@ -394,13 +546,22 @@ impl Sim {
         for node in &mut nodes {
             node.clock_ahead_ms = skew.below(scenario.max_clock_skew_ms + 1);
         }
-        let clients = (0..CLIENTS)
-            .map(|c| Client {
-                key: consortia_test_utils::genesis::validator_key(1_000 + c),
-                nonce: 0,
-                in_flight: None,
-            })
-            .collect();
+        let notarizers = (0..CLIENTS).map(|c| Client {
+            key: validator_key(1_000 + c),
+            nonce: 0,
+            in_flight: None,
+            calls: None,
+            last_receipt: None,
+        });
+        let admins = (0..MEMBERS).map(|m| Client {
+            key: admin_key(m),
+            nonce: 0,
+            in_flight: None,
+            calls: Some(VecDeque::new()),
+            last_receipt: None,
+        });
+        let clients = notarizers.chain(admins).collect();
+        let node_count = nodes.len();
         let mut sim = Sim {
             rng: Rng::new(rng.next_u64()),
             genesis,
@@ -418,13 +579,23 @@ impl Sim {
             disconnects: 0,
             cut: BTreeMap::new(),
             debug: std::env::var_os("NODE_SIM_DEBUG").is_some(),
+            peer_ids: Arc::new(peer_ids),
+            allowed: vec![None; node_count],
+            outside: (first_joiner..node_count).collect(),
+            changes: VecDeque::new(),
+            gov_phase: GovPhase::Idle,
+            changes_done: 0,
         };
-        for node in 0..n {
+        sim.changes = sim.scenario.changes.iter().copied().collect();
+        for node in 0..node_count {
             sim.start(node);
         }
-        for client in 0..CLIENTS {
+        for client in 0..CLIENTS + MEMBERS {
             let after = sim.rng.below(200);
             sim.push(after, Ev::Client { client });
+        }
+        if !sim.changes.is_empty() {
+            sim.push_at(sim.scenario.changes_from_ms, Ev::Govern);
         }
         for crash in sim.scenario.faults.crashes.clone() {
             sim.push_at(crash.at_ms, Ev::Crash { node: crash.node });
@@ -488,7 +659,11 @@ impl Sim {
         .unwrap_or_else(|e| panic!("seed {seed}: node {node} does not open: {e}"));
         let commit = Arc::new(Mutex::new(None));
         let parts = Parts::<Simulated> {
-            transport: Some(Arc::new(Link { me: node, peers: n, outbox: self.outbox.clone() })),
+            transport: Some(Arc::new(Link {
+                me: node,
+                peers: self.peer_ids.clone(),
+                outbox: self.outbox.clone(),
+            })),
             clock: VirtualClock { time: self.clock.clone(), ahead_ms: sim_node.clock_ahead_ms },
             wal: Some((MemoryWal(sim_node.wal.clone()), entries)),
             tasks: SimTasks { commit: commit.clone() },
@@ -504,8 +679,9 @@ impl Sim {
         // Peers see it connect, and it sees them.
         for peer in 0..n {
             if peer != node && self.alive(peer) && self.link_up(node, peer) {
-                self.call(node, |d| d.handle(Event::Net(NetEvent::Connected(peer_id(peer)))));
-                self.call(peer, |d| d.handle(Event::Net(NetEvent::Connected(peer_id(node)))));
+                let (them, me) = (self.peer_ids[peer], self.peer_ids[node]);
+                self.call(node, |d| d.handle(Event::Net(NetEvent::Connected(them))));
+                self.call(peer, |d| d.handle(Event::Net(NetEvent::Connected(me))));
             }
         }
     }
@@ -581,9 +757,12 @@ impl Sim {
 
     /// Takes what every node sent and puts it on the simulated links.
     fn route(&mut self) {
-        let Outbox { frames, disconnects } = std::mem::take(&mut *self.outbox.lock());
+        let Outbox { frames, disconnects, allowed } = std::mem::take(&mut *self.outbox.lock());
         for (node, peer) in disconnects {
             self.disconnect(node, peer);
+        }
+        for (node, peers) in allowed {
+            self.set_allowed(node, &peers);
         }
         for out in frames {
             let targets: Vec<usize> = match out.to {
@@ -617,8 +796,29 @@ impl Sim {
         }
     }
 
+    /// A link carries frames when neither side banned the other and each admits the other
+    /// (a TLS session needs both sides' consent).
     fn link_up(&self, a: usize, b: usize) -> bool {
+        let admits = |x: usize, y: usize| self.allowed[x].as_ref().is_none_or(|s| s.contains(&y));
         self.cut.get(&(a.min(b), a.max(b))).is_none_or(|until| *until <= self.now_ms())
+            && admits(a, b)
+            && admits(b, a)
+    }
+
+    /// A node's driver changed whom it admits: links that open or close are announced to both
+    /// sides, as connections made or dropped.
+    fn set_allowed(&mut self, node: usize, peers: &[PeerId]) {
+        let before: Vec<bool> = (0..self.nodes.len()).map(|p| self.link_up(node, p)).collect();
+        let admitted =
+            peers.iter().filter_map(|id| self.peer_ids.iter().position(|p| p == id)).collect();
+        self.allowed[node] = Some(admitted);
+        for (peer, was_up) in before.into_iter().enumerate() {
+            let up = self.link_up(node, peer);
+            if peer != node && up != was_up {
+                self.push(0, Ev::Link { node, peer, up });
+                self.push(0, Ev::Link { node: peer, peer: node, up });
+            }
+        }
     }
 
     fn send(&mut self, from: usize, to: usize, frame: Vec<u8>) {
@@ -644,7 +844,7 @@ impl Sim {
             Message::Proposal(p) if p.verify(&public) => {
                 (node, p.proposal.height, p.proposal.round, 0)
             }
-            Message::Vote(v) if v.validator as usize == node => {
+            Message::Vote(v) if v.verify(&public) => {
                 (node, v.vote.height, v.vote.round, 1 + v.vote.kind as u8)
             }
             // One vote request and one vote granted per term, whatever the height.
@@ -702,7 +902,7 @@ impl Sim {
                 }
             }
             (Behavior::DoubleVoter, Some(Wire::Consensus { message: Message::Vote(v), .. }))
-                if v.validator as usize == from =>
+                if v.verify(&key.public_key()) =>
             {
                 let mut other = v.vote.clone();
                 other.block_hash = match other.block_hash {
@@ -812,8 +1012,10 @@ impl Sim {
 
     fn client_tick(&mut self, client: usize) {
         let now_ms = self.now_ms();
-        let live: Vec<usize> =
-            (0..self.nodes.len()).filter(|n| self.alive(*n) && self.honest(*n)).collect();
+        // Clients reach the nodes of the chain (one outside it has no peers to gossip to).
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|n| self.alive(*n) && self.honest(*n) && !self.outside.contains(n))
+            .collect();
         let c = &self.clients[client];
         let mut resend = None;
         if let Some(f) = &c.in_flight {
@@ -826,17 +1028,27 @@ impl Sim {
                 let c = &mut self.clients[client];
                 c.nonce += 1;
                 c.in_flight = None;
+                c.last_receipt = Some(tx.receipt);
             } else if now_ms >= f.sent_ms + 3_000 {
                 resend = Some(f.raw.clone());
             }
         }
         if self.clients[client].in_flight.is_none() {
-            let c = &self.clients[client];
-            let id = format!("c{client}-{}", c.nonce);
-            let tx: Transaction =
-                consortia_test_utils::tx::notarize(&c.key, CHAIN_ID, c.nonce, &id, id.as_bytes());
-            resend = Some(encode(&tx));
-            self.submitted.insert(tx.hash(HASH));
+            let c = &mut self.clients[client];
+            let tx: Option<Transaction> = match &mut c.calls {
+                None => {
+                    let id = format!("c{client}-{}", c.nonce);
+                    Some(tx::notarize(&c.key, CHAIN_ID, c.nonce, &id, id.as_bytes()))
+                }
+                Some(calls) => calls.pop_front().map(|input| {
+                    let call = tx::evm_call(Some(governance::ADDRESS), 0, input);
+                    tx::native(&c.key, CHAIN_ID, c.nonce, call)
+                }),
+            };
+            if let Some(tx) = tx {
+                resend = Some(encode(&tx));
+                self.submitted.insert(tx.hash(HASH));
+            }
         }
         if let (Some(raw), false) = (resend, live.is_empty()) {
             let node = live[self.rng.below(live.len() as u64) as usize];
@@ -855,6 +1067,113 @@ impl Sim {
         self.push(next, Ev::Client { client });
     }
 
+    /// The name of node `i` in the chain's node list.
+    fn node_name(&self, node: usize) -> String {
+        let validators = self.scenario.faults.behaviors.len();
+        match node {
+            n if n < validators => format!("validator-{n}"),
+            n if n < validators + self.scenario.observers => format!("observer-{n}"),
+            n => format!("joiner-{n}"),
+        }
+    }
+
+    fn proposal_of(&self, change: Change) -> Vec<u8> {
+        match change {
+            Change::Add(node) => IGovernance::proposeAddNodeCall {
+                name: self.node_name(node),
+                org: "org-0".into(),
+                consensusKey: validator_key(node).public_key().to_base64(),
+                power: 1,
+                tlsKey: tls_key(node).to_base64(),
+            }
+            .abi_encode(),
+            Change::Remove(node) => {
+                IGovernance::proposeRemoveNodeCall { name: self.node_name(node) }.abi_encode()
+            }
+            Change::Power(node, power) => {
+                IGovernance::proposeSetPowerCall { name: self.node_name(node), power }.abi_encode()
+            }
+        }
+    }
+
+    /// Member `m`'s admin has sent everything queued for it; its last receipt, if any.
+    fn admin_done(&mut self, member: usize) -> Option<consortia_types::Receipt> {
+        let admin = &mut self.clients[CLIENTS + member];
+        let idle = admin.in_flight.is_none() && admin.calls.as_ref().is_some_and(|c| c.is_empty());
+        if idle { admin.last_receipt.take() } else { None }
+    }
+
+    fn queue_call(&mut self, member: usize, input: Vec<u8>) {
+        let admin = &mut self.clients[CLIENTS + member];
+        admin.last_receipt = None;
+        admin.calls.get_or_insert_default().push_back(input);
+    }
+
+    /// The members carry out the next change: admin 0 proposes, admins 1 and 2 vote (with the
+    /// proposer's, three of four members: more than half).
+    fn govern(&mut self) {
+        let seed = self.seed();
+        let Some(change) = self.changes.front().copied() else { return };
+        match self.gov_phase {
+            GovPhase::Idle => {
+                let input = self.proposal_of(change);
+                self.queue_call(0, input);
+                self.gov_phase = GovPhase::Proposed;
+            }
+            GovPhase::Proposed => {
+                if let Some(receipt) = self.admin_done(0) {
+                    assert_eq!(
+                        receipt.status,
+                        ReceiptStatus::Success,
+                        "seed {seed}: proposing {change:?} failed"
+                    );
+                    let id = IGovernance::proposeAddNodeCall::abi_decode_returns(&receipt.output)
+                        .expect("a proposal id");
+                    for member in [1, 2] {
+                        self.queue_call(
+                            member,
+                            IGovernance::voteCall { id, approve: true }.abi_encode(),
+                        );
+                    }
+                    self.gov_phase = GovPhase::Voting { id };
+                }
+            }
+            GovPhase::Voting { id } => {
+                let admin = |sim: &Sim, m: usize| {
+                    let c = &sim.clients[CLIENTS + m];
+                    c.in_flight.is_none()
+                        && c.calls.as_ref().is_some_and(|c| c.is_empty())
+                        && c.last_receipt.is_some()
+                };
+                if admin(self, 1) && admin(self, 2) {
+                    for member in [1, 2] {
+                        let receipt = self.admin_done(member).expect("checked above");
+                        assert_eq!(
+                            receipt.status,
+                            ReceiptStatus::Success,
+                            "seed {seed}: a vote on proposal {id} ({change:?}) failed"
+                        );
+                    }
+                    match change {
+                        Change::Remove(node) => drop(self.outside.insert(node)),
+                        Change::Add(node) => drop(self.outside.remove(&node)),
+                        Change::Power(..) => {}
+                    }
+                    self.record(&[b'G', self.changes_done as u8]);
+                    if self.debug {
+                        eprintln!("{} executed {change:?} (proposal {id})", self.now_ms());
+                    }
+                    self.changes_done += 1;
+                    self.changes.pop_front();
+                    self.gov_phase = GovPhase::Idle;
+                }
+            }
+        }
+        if !self.changes.is_empty() {
+            self.push(200, Ev::Govern);
+        }
+    }
+
     fn step(&mut self) -> bool {
         let Some(((at_ms, _), ev)) = self.queue.pop_first() else { return false };
         self.clock.store(at_ms, Ordering::Relaxed);
@@ -866,7 +1185,7 @@ impl Sim {
                     }
                     let digest = HASH.digest(&frame);
                     self.record(&[&[b'D', to as u8, from as u8][..], &digest.0[..8]].concat());
-                    let peer = peer_id(from);
+                    let peer = self.peer_ids[from];
                     self.call(to, |d| d.handle(Event::Net(NetEvent::Frame(peer, frame))));
                 }
             }
@@ -911,11 +1230,12 @@ impl Sim {
                 }
             }
             Ev::Client { client } => self.client_tick(client),
+            Ev::Govern => self.govern(),
             Ev::Link { node, peer, up } => {
                 if self.alive(node) && self.alive(peer) && up == self.link_up(node, peer) {
                     let event = match up {
-                        true => NetEvent::Connected(peer_id(peer)),
-                        false => NetEvent::Disconnected(peer_id(peer)),
+                        true => NetEvent::Connected(self.peer_ids[peer]),
+                        false => NetEvent::Disconnected(self.peer_ids[peer]),
                     };
                     self.record(&[b'L', node as u8, peer as u8, up as u8]);
                     self.call(node, |d| d.handle(Event::Net(event)));
@@ -932,9 +1252,10 @@ impl Sim {
             .unwrap_or_else(|e| panic!("seed {}: store read: {e}", self.seed()))
     }
 
+    /// The heights of the honest nodes still in the chain (a removed node is cut off).
     fn honest_heights(&self) -> Vec<Height> {
         (0..self.nodes.len())
-            .filter(|n| self.honest(*n))
+            .filter(|n| self.honest(*n) && !self.outside.contains(n))
             .map(|n| self.committed_height(n))
             .collect()
     }
@@ -958,12 +1279,13 @@ impl Sim {
         let target =
             self.honest_heights().into_iter().max().unwrap_or(0) + self.scenario.liveness_heights;
         let deadline = heal_ms + self.scenario.liveness_window_ms;
-        while self.honest_heights().into_iter().any(|h| h < target) {
+        while self.honest_heights().into_iter().any(|h| h < target) || !self.changes.is_empty() {
             assert!(
                 self.now_ms() <= deadline,
-                "seed {}: no liveness: honest heights {:?} did not reach {target} within {} ms of healing ({:?})",
+                "seed {}: no liveness: honest heights {:?} did not reach {target}, or changes {:?} were left, within {} ms of healing ({:?})",
                 self.seed(),
                 self.honest_heights(),
+                self.changes,
                 self.scenario.liveness_window_ms,
                 self.scenario,
             );
@@ -975,6 +1297,7 @@ impl Sim {
             heights: (0..self.nodes.len()).map(|n| self.committed_height(n)).collect(),
             acknowledged: self.acknowledged.len(),
             disconnects: self.disconnects,
+            changes: self.changes_done,
         }
     }
 
@@ -996,14 +1319,24 @@ impl Sim {
                 let certificate = block.certificate.as_ref().unwrap_or_else(|| {
                     panic!("seed {seed}: node {node}'s block {height} has no certificate")
                 });
+                // The set of a height is the one the state two blocks earlier names.
+                let set_of = |h: Height| {
+                    let state = store.state_at(h.saturating_sub(governance::ACTIVATION_DELAY));
+                    governance::validators(&*state.expect("a past state")).expect("validators")
+                };
                 if let Err(e) = certificate.verify(
                     &block.header,
                     HASH,
-                    &self.genesis.validators,
+                    &set_of(height),
                     self.scenario.consensus,
                 ) {
                     panic!("seed {seed}: node {node}'s block {height}: {e}");
                 }
+                assert_eq!(
+                    block.header.next_validators_hash,
+                    consortia_types::validators_hash(HASH, &set_of(height + 1)),
+                    "seed {seed}: node {node}'s block {height} names another next validator set"
+                );
                 for tx in &block.transactions {
                     assert!(
                         self.submitted.contains(&tx.hash(HASH)),

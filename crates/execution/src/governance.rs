@@ -1,0 +1,1270 @@
+//! The governance system contract: the member organizations decide together, on chain, who
+//! takes part (members, nodes and their voting power) and which policy decides each kind of
+//! proposal. The ABI and the rules users read are in `contracts/system/IGovernance.sol`
+//! ([`IGovernance`]); `docs/system-contracts.md` has the walkthrough.
+//!
+//! State (authenticated, so provable at any height):
+//! - `gov/members` → the [`Member`]s, sorted by id;
+//! - `gov/nodes` → the [`Node`]s, in order; the validators among them, in that order, are the
+//!   consensus set ([`validators`]) that signs from two blocks after the block that wrote it;
+//! - `gov/proposals` → how many proposals were made; `gov/proposal/<id>` → each [`Proposal`];
+//! - `gov/policy/<kind>` → the [`Policy`] of a kind (absent: more than half of the members).
+//!
+//! One door: EVM calls to [`ADDRESS`], from a native envelope or an Ethereum transaction alike.
+//! Writes are [`JournaledWrites`], so a governance call inside a reverting frame has no effect.
+//! Expiry is decided when a proposal is read or voted on (no per-block sweep).
+
+use alloy_sol_types::{SolCall, SolEvent};
+use borsh::{BorshDeserialize, BorshSerialize};
+use consortia_crypto::{Address, PublicKey, Scheme};
+use consortia_storage::StateReader;
+use consortia_types::{ConsensusKind, Genesis, Validator, decode, encode};
+use revm::context_interface::{ContextTr, JournalTr};
+use revm::interpreter::{CallInputs, Gas, InterpreterResult};
+use revm::primitives::Log;
+
+use crate::ExecutionError;
+use crate::evm::{from_revm, to_revm};
+use crate::system::{
+    JournaledWrites, StateSource, done, open_call, out_of_gas, revert, unknown_selector,
+};
+
+alloy_sol_types::sol!("../../contracts/system/IGovernance.sol");
+
+/// The contract's reserved address; its events carry it.
+pub const ADDRESS: Address = consortia_types::GOVERNANCE_ADDRESS;
+
+/// State key of the member list.
+pub const MEMBERS_KEY: &[u8] = b"gov/members";
+/// State key of the node list (and so of the validator set).
+pub const NODES_KEY: &[u8] = b"gov/nodes";
+const COUNT_KEY: &[u8] = b"gov/proposals";
+
+/// Gas of a call that writes: a fixed cost plus a cost per byte stored.
+const WRITE_GAS: u64 = 50_000;
+const WRITE_GAS_PER_BYTE: u64 = 16;
+/// Gas of a read: a cold storage read plus a copy cost per word returned.
+const READ_GAS: u64 = 2_100;
+const READ_GAS_PER_WORD: u64 = 3;
+
+/// Limits that keep one proposal's state small.
+const MAX_ID_BYTES: usize = 64;
+const MAX_ADMINS: usize = 16;
+const MAX_CA_CERT_BYTES: usize = 16 * 1024;
+
+/// A validator set changed by block h signs from block h + [`ACTIVATION_DELAY`] on.
+pub const ACTIVATION_DELAY: u64 = 2;
+
+/// A member organization.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Member {
+    pub id: String,
+    /// Any one of these casts the organization's vote.
+    pub admins: Vec<Address>,
+    /// PEM certificate of the organization's CA (may be empty).
+    pub ca_cert: String,
+}
+
+/// A node of the chain: a validator (power above 0, with its consensus key) or an observer.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Node {
+    pub name: String,
+    /// The member organization that runs it (empty for a genesis node no member claimed).
+    pub org: String,
+    pub consensus_key: Option<PublicKey>,
+    pub power: u64,
+    /// The Ed25519 key of its TLS certificate: peers admit it by this key.
+    pub tls_key: Option<PublicKey>,
+}
+
+/// The kinds of proposal, each with its own [`Policy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum Kind {
+    AddMember = 0,
+    RemoveMember = 1,
+    AddNode = 2,
+    RemoveNode = 3,
+    SetPower = 4,
+    SetPolicy = 5,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::AddMember,
+        Kind::RemoveMember,
+        Kind::AddNode,
+        Kind::RemoveNode,
+        Kind::SetPower,
+        Kind::SetPolicy,
+    ];
+
+    fn from_u8(n: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as u8 == n)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::AddMember => "add-member",
+            Kind::RemoveMember => "remove-member",
+            Kind::AddNode => "add-node",
+            Kind::RemoveNode => "remove-node",
+            Kind::SetPower => "set-power",
+            Kind::SetPolicy => "set-policy",
+        }
+    }
+}
+
+/// How many member organizations must approve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum Rule {
+    /// More than half of the members (the default).
+    Majority = 0,
+    /// At least two thirds of the members.
+    TwoThirds = 1,
+    /// Every member.
+    Unanimous = 2,
+    /// `n` members (all of them if there are fewer).
+    NOfM = 3,
+    /// The `leader` member alone (more than half, if the leader is no longer a member).
+    LeaderOnly = 4,
+}
+
+impl Rule {
+    const ALL: [Rule; 5] =
+        [Rule::Majority, Rule::TwoThirds, Rule::Unanimous, Rule::NOfM, Rule::LeaderOnly];
+
+    fn from_u8(n: u8) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| *r as u8 == n)
+    }
+}
+
+/// What decides the proposals of one kind.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Policy {
+    pub rule: Rule,
+    /// For [`Rule::NOfM`].
+    pub n: u32,
+    /// For [`Rule::LeaderOnly`].
+    pub leader: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { rule: Rule::Majority, n: 0, leader: String::new() }
+    }
+}
+
+impl Policy {
+    /// Approvals needed of `members` members.
+    fn needed(&self, members: usize) -> usize {
+        match self.rule {
+            Rule::Majority | Rule::LeaderOnly => members / 2 + 1,
+            Rule::TwoThirds => (2 * members).div_ceil(3),
+            Rule::Unanimous => members,
+            Rule::NOfM => (self.n as usize).min(members),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.rule {
+            Rule::Majority => "more than half of the members".into(),
+            Rule::TwoThirds => "two thirds of the members".into(),
+            Rule::Unanimous => "every member".into(),
+            Rule::NOfM => format!("{} members", self.n),
+            Rule::LeaderOnly => format!("the leader `{}` alone", self.leader),
+        }
+    }
+}
+
+/// What a proposal changes when executed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Action {
+    AddMember(Member),
+    RemoveMember { org: String },
+    AddNode(Node),
+    RemoveNode { name: String },
+    SetPower { name: String, power: u64 },
+    SetPolicy { kind: Kind, policy: Policy },
+}
+
+impl Action {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Action::AddMember(_) => Kind::AddMember,
+            Action::RemoveMember { .. } => Kind::RemoveMember,
+            Action::AddNode(_) => Kind::AddNode,
+            Action::RemoveNode { .. } => Kind::RemoveNode,
+            Action::SetPower { .. } => Kind::SetPower,
+            Action::SetPolicy { .. } => Kind::SetPolicy,
+        }
+    }
+
+    /// One line for people: what the proposal would change.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::AddMember(m) => format!("add member `{}` ({} admins)", m.id, m.admins.len()),
+            Action::RemoveMember { org } => format!("remove member `{org}`"),
+            Action::AddNode(n) if n.power > 0 => {
+                format!("add validator `{}` of `{}` with power {}", n.name, n.org, n.power)
+            }
+            Action::AddNode(n) => format!("add observer `{}` of `{}`", n.name, n.org),
+            Action::RemoveNode { name } => format!("remove node `{name}`"),
+            Action::SetPower { name, power } => format!("set the power of `{name}` to {power}"),
+            Action::SetPolicy { kind, policy } => {
+                format!("decide {} proposals by {}", kind.name(), policy.describe())
+            }
+        }
+    }
+}
+
+/// A proposal's state. Expiry is not stored: an open proposal past its deadline is expired
+/// ([`Proposal::status_at`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum Status {
+    Open = 0,
+    Executed = 1,
+    Rejected = 2,
+    Cancelled = 3,
+    Expired = 4,
+    /// Approved, but no longer applicable when decided (the reason is in the proposal).
+    Failed = 5,
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Executed => "executed",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One organization's vote.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Ballot {
+    pub org: String,
+    /// The admin account that cast it.
+    pub voter: Address,
+    pub approve: bool,
+    pub height: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Proposal {
+    pub id: u64,
+    pub action: Action,
+    /// The proposing organization and admin account (its proposal is its approval).
+    pub org: String,
+    pub proposer: Address,
+    pub created_height: u64,
+    pub created_ms: u64,
+    /// Block time after which an open proposal is expired.
+    pub deadline_ms: u64,
+    pub ballots: Vec<Ballot>,
+    pub status: Status,
+    /// The block that decided it (executed, rejected, cancelled or failed); 0 while open.
+    pub decided_height: u64,
+    /// Why an approved proposal failed.
+    pub failure: String,
+}
+
+impl Proposal {
+    /// The status at block time `time_ms`.
+    pub fn status_at(&self, time_ms: u64) -> Status {
+        match self.status {
+            Status::Open if time_ms > self.deadline_ms => Status::Expired,
+            ref s => s.clone(),
+        }
+    }
+}
+
+fn proposal_key(id: u64) -> Vec<u8> {
+    format!("gov/proposal/{id}").into_bytes()
+}
+
+fn policy_key(kind: Kind) -> Vec<u8> {
+    format!("gov/policy/{}", kind as u8).into_bytes()
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ExecutionError {
+    ExecutionError::CorruptState { key: what.to_owned(), detail: e.to_string() }
+}
+
+fn decode_or<T: BorshDeserialize + Default>(
+    what: &str,
+    bytes: Option<Vec<u8>>,
+) -> Result<T, ExecutionError> {
+    bytes.map_or(Ok(T::default()), |b| decode(&b).map_err(|e| corrupt(what, e)))
+}
+
+/// The members, sorted by id.
+pub fn members<S: StateReader + ?Sized>(state: &S) -> Result<Vec<Member>, ExecutionError> {
+    decode_or("gov/members", state.get(MEMBERS_KEY)?)
+}
+
+/// The nodes, in order.
+pub fn nodes<S: StateReader + ?Sized>(state: &S) -> Result<Vec<Node>, ExecutionError> {
+    decode_or("gov/nodes", state.get(NODES_KEY)?)
+}
+
+/// The validators of a node list, in order: the nodes with power and a consensus key.
+pub fn validators_of(nodes: &[Node]) -> Vec<Validator> {
+    nodes
+        .iter()
+        .filter(|n| n.power > 0)
+        .filter_map(|n| {
+            let key = n.consensus_key.clone()?;
+            Some(Validator { name: n.name.clone(), public_key: key, power: n.power })
+        })
+        .collect()
+}
+
+/// The validator set this state names: it signs from [`ACTIVATION_DELAY`] blocks after the
+/// state's block.
+pub fn validators<S: StateReader + ?Sized>(state: &S) -> Result<Vec<Validator>, ExecutionError> {
+    Ok(validators_of(&nodes(state)?))
+}
+
+/// The proposal with this id.
+pub fn proposal<S: StateReader + ?Sized>(
+    state: &S,
+    id: u64,
+) -> Result<Option<Proposal>, ExecutionError> {
+    state
+        .get(&proposal_key(id))?
+        .map(|b| decode(&b).map_err(|e| corrupt("gov/proposal", e)))
+        .transpose()
+}
+
+/// How many proposals were made (ids run from 1).
+pub fn proposal_count<S: StateReader + ?Sized>(state: &S) -> Result<u64, ExecutionError> {
+    decode_or("gov/proposals", state.get(COUNT_KEY)?)
+}
+
+/// The policy deciding proposals of `kind`.
+pub fn policy<S: StateReader + ?Sized>(state: &S, kind: Kind) -> Result<Policy, ExecutionError> {
+    decode_or("gov/policy", state.get(&policy_key(kind))?)
+}
+
+/// The governance state of block 0: the genesis members and nodes (validators first, in
+/// genesis order, then the other nodes), each node owned by the member that lists it.
+pub fn genesis_state(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut members: Vec<Member> = genesis
+        .members
+        .iter()
+        .map(|m| Member { id: m.id.clone(), admins: m.admins.clone(), ca_cert: m.ca_cert.clone() })
+        .collect();
+    members.sort_by(|a, b| a.id.cmp(&b.id));
+    let owner = |name: &str| {
+        genesis
+            .members
+            .iter()
+            .find(|m| m.nodes.iter().any(|n| n == name))
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    };
+    let tls_key = |name: &str| genesis.nodes.iter().find(|n| n.name == name).map(|n| n.key.clone());
+    let mut nodes: Vec<Node> = genesis
+        .validators
+        .iter()
+        .map(|v| Node {
+            name: v.name.clone(),
+            org: owner(&v.name),
+            consensus_key: Some(v.public_key.clone()),
+            power: v.power,
+            tls_key: tls_key(&v.name),
+        })
+        .collect();
+    for identity in &genesis.nodes {
+        if !nodes.iter().any(|n| n.name == identity.name) {
+            nodes.push(Node {
+                name: identity.name.clone(),
+                org: owner(&identity.name),
+                consensus_key: None,
+                power: 0,
+                tls_key: Some(identity.key.clone()),
+            });
+        }
+    }
+    vec![(MEMBERS_KEY.to_vec(), encode(&members)), (NODES_KEY.to_vec(), encode(&nodes))]
+}
+
+/// What the contract needs to know about its chain.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) consensus: ConsensusKind,
+    pub(crate) voting_ms: u64,
+}
+
+/// The members and nodes an action is checked against and applied to.
+struct Registry {
+    members: Vec<Member>,
+    nodes: Vec<Node>,
+}
+
+/// What applying an action changed, beyond the registry.
+#[derive(Debug, Default)]
+struct Applied {
+    validators_changed: bool,
+    policy: Option<(Kind, Policy)>,
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_ID_BYTES || name.chars().any(char::is_control) {
+        return Err(format!("{what} takes 1 to {MAX_ID_BYTES} bytes without control characters"));
+    }
+    Ok(())
+}
+
+impl Registry {
+    fn member(&self, org: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == org)
+    }
+
+    fn node_index(&self, name: &str) -> Result<usize, String> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| format!("no node is named `{name}`"))
+    }
+
+    /// Checks `action` against the registry and applies it; on `Err` the registry may be
+    /// half-changed and must be dropped.
+    fn apply(&mut self, action: &Action, settings: &Settings) -> Result<Applied, String> {
+        let before = validators_of(&self.nodes);
+        let mut applied = Applied::default();
+        match action {
+            Action::AddMember(m) => {
+                check_name("a member id", &m.id)?;
+                if self.member(&m.id).is_some() {
+                    return Err(format!("`{}` is already a member", m.id));
+                }
+                if m.admins.is_empty() || m.admins.len() > MAX_ADMINS {
+                    return Err(format!("a member needs 1 to {MAX_ADMINS} admin accounts"));
+                }
+                if m.ca_cert.len() > MAX_CA_CERT_BYTES
+                    || !(m.ca_cert.is_empty()
+                        || m.ca_cert.starts_with("-----BEGIN CERTIFICATE-----"))
+                {
+                    return Err(format!(
+                        "caCert must be empty or one PEM certificate of at most {MAX_CA_CERT_BYTES} bytes"
+                    ));
+                }
+                self.members.push(m.clone());
+                self.members.sort_by(|a, b| a.id.cmp(&b.id));
+            }
+            Action::RemoveMember { org } => {
+                if self.member(org).is_none() {
+                    return Err(format!("`{org}` is not a member"));
+                }
+                let owned: Vec<&str> =
+                    self.nodes.iter().filter(|n| &n.org == org).map(|n| n.name.as_str()).collect();
+                if !owned.is_empty() {
+                    return Err(format!(
+                        "`{org}` still runs nodes {}: remove them first",
+                        owned.join(", ")
+                    ));
+                }
+                if self.members.len() == 1 {
+                    return Err("the last member cannot leave".into());
+                }
+                self.members.retain(|m| &m.id != org);
+            }
+            Action::AddNode(node) => {
+                check_name("a node name", &node.name)?;
+                if self.member(&node.org).is_none() {
+                    return Err(format!("`{}` is not a member; only members add nodes", node.org));
+                }
+                if self.nodes.iter().any(|n| n.name == node.name) {
+                    return Err(format!("a node named `{}` exists", node.name));
+                }
+                if node.power > 0 && node.consensus_key.is_none() {
+                    return Err("a validator (power above 0) needs its consensus key".into());
+                }
+                if node.consensus_key.is_some()
+                    && self.nodes.iter().any(|n| n.consensus_key == node.consensus_key)
+                {
+                    return Err("another node has this consensus key".into());
+                }
+                match &node.tls_key {
+                    Some(key) if key.scheme() != Scheme::Ed25519 => {
+                        return Err("a TLS key must be an Ed25519 key".into());
+                    }
+                    Some(_) if self.nodes.iter().any(|n| n.tls_key == node.tls_key) => {
+                        return Err("another node has this TLS key".into());
+                    }
+                    _ => {}
+                }
+                self.nodes.push(node.clone());
+            }
+            Action::RemoveNode { name } => {
+                let index = self.node_index(name)?;
+                self.nodes.remove(index);
+            }
+            Action::SetPower { name, power } => {
+                let index = self.node_index(name)?;
+                let node = &mut self.nodes[index];
+                if node.power == *power {
+                    return Err(format!("`{name}` already has power {power}"));
+                }
+                if *power > 0 && node.consensus_key.is_none() {
+                    return Err(format!("`{name}` has no consensus key; it can only observe"));
+                }
+                node.power = *power;
+            }
+            Action::SetPolicy { kind, policy } => {
+                match policy.rule {
+                    Rule::NOfM if policy.n == 0 => {
+                        return Err("an N-of-M policy needs n of at least 1".into());
+                    }
+                    Rule::LeaderOnly if self.member(&policy.leader).is_none() => {
+                        return Err(format!("the leader `{}` is not a member", policy.leader));
+                    }
+                    _ => {}
+                }
+                applied.policy = Some((*kind, policy.clone()));
+            }
+        }
+        let after = validators_of(&self.nodes);
+        if after != before {
+            check_validator_change(settings.consensus, &before, &after)?;
+            applied.validators_changed = true;
+        }
+        Ok(applied)
+    }
+}
+
+/// Refuses validator sets a chain cannot safely move to (see `IGovernance.sol`).
+fn check_validator_change(
+    consensus: ConsensusKind,
+    before: &[Validator],
+    after: &[Validator],
+) -> Result<(), String> {
+    if consensus != ConsensusKind::Bft {
+        let name = if consensus == ConsensusKind::Raft { "raft" } else { "solo" };
+        return Err(format!(
+            "this chain runs {name} consensus, whose validators are fixed at genesis (only BFT chains change validators by vote); observers may still be added and removed"
+        ));
+    }
+    if after.len() < 4 {
+        return Err(format!(
+            "the change would leave {} BFT validators; BFT needs at least 4 (3f+1 tolerate f faulty ones)",
+            after.len()
+        ));
+    }
+    let power = |set: &[Validator], key: &PublicKey| {
+        set.iter().find(|v| &v.public_key == key).map_or(0, |v| u128::from(v.power))
+    };
+    let total: u128 = before.iter().map(|v| u128::from(v.power)).sum();
+    let moved: u128 = before
+        .iter()
+        .chain(after)
+        .map(|v| &v.public_key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|key| power(before, key).abs_diff(power(after, key)))
+        .sum();
+    if moved * 3 >= total {
+        return Err(format!(
+            "the change moves {moved} of {total} voting power at once; move less than a third per proposal, so that the old and the new validators' quorums overlap"
+        ));
+    }
+    Ok(())
+}
+
+/// How a tally came out.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    Approved,
+    Rejected,
+    Pending,
+}
+
+fn tally(proposal: &Proposal, members: &[Member], policy: &Policy) -> Decision {
+    let is_member = |org: &str| members.iter().any(|m| m.id == org);
+    if policy.rule == Rule::LeaderOnly && is_member(&policy.leader) {
+        return match proposal.ballots.iter().find(|b| b.org == policy.leader) {
+            Some(b) if b.approve => Decision::Approved,
+            Some(_) => Decision::Rejected,
+            None => Decision::Pending,
+        };
+    }
+    let count = |approve: bool| {
+        proposal.ballots.iter().filter(|b| b.approve == approve && is_member(&b.org)).count()
+    };
+    let needed = policy.needed(members.len()).max(1);
+    if count(true) >= needed {
+        Decision::Approved
+    } else if count(false) > members.len().saturating_sub(needed) {
+        Decision::Rejected
+    } else {
+        Decision::Pending
+    }
+}
+
+/// The governance contract as an EVM precompile, for one transaction.
+#[derive(Debug)]
+pub(crate) struct Precompile {
+    height: u64,
+    time_ms: u64,
+    settings: Settings,
+    writes: JournaledWrites,
+}
+
+/// An answer that is not the caller's mistake fails the transaction's execution.
+type Answer = Result<InterpreterResult, ExecutionError>;
+
+fn parse_key(what: &str, text: &str) -> Result<Option<PublicKey>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    PublicKey::from_base64(text).map(Some).map_err(|e| format!("{what}: {e}"))
+}
+
+impl Precompile {
+    pub(crate) fn new(height: u64, time_ms: u64, settings: Settings) -> Self {
+        Precompile { height, time_ms, settings, writes: JournaledWrites::new(ADDRESS) }
+    }
+
+    /// Runs a call to [`ADDRESS`]. `Err` is a storage failure, never the caller's mistake:
+    /// those revert with an `Error(string)` reason.
+    pub(crate) fn run<CTX>(&mut self, context: &mut CTX, inputs: &CallInputs) -> Answer
+    where
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
+    {
+        let gas = Gas::new(inputs.gas_limit);
+        let (selector, input) = match open_call(context, inputs, ADDRESS, "governance") {
+            Ok(call) => call,
+            Err(refused) => return Ok(refused),
+        };
+        let caller = from_revm(inputs.caller);
+        let malformed =
+            |name: &str| Ok(revert(gas, format!("governance: malformed arguments for {name}")));
+        use IGovernance as G;
+        macro_rules! args {
+            ($call:ty, $name:literal) => {
+                match <$call>::abi_decode(&input) {
+                    Ok(call) => call,
+                    Err(_) => return malformed($name),
+                }
+            };
+        }
+        let writes = matches!(
+            selector,
+            G::proposeAddMemberCall::SELECTOR
+                | G::proposeRemoveMemberCall::SELECTOR
+                | G::proposeAddNodeCall::SELECTOR
+                | G::proposeRemoveNodeCall::SELECTOR
+                | G::proposeSetPowerCall::SELECTOR
+                | G::proposeSetPolicyCall::SELECTOR
+                | G::voteCall::SELECTOR
+                | G::cancelCall::SELECTOR
+        );
+        if writes && inputs.is_static {
+            return Ok(revert(
+                gas,
+                "governance: this function writes state; it cannot run in a view (static) call",
+            ));
+        }
+        let mut call = Call { contract: self, context, gas, caller };
+        match selector {
+            G::proposeAddMemberCall::SELECTOR => {
+                let c = args!(G::proposeAddMemberCall, "proposeAddMember");
+                let admins = c.admins.iter().map(|a| from_revm(*a)).collect();
+                call.propose(Action::AddMember(Member { id: c.org, admins, ca_cert: c.caCert }))
+            }
+            G::proposeRemoveMemberCall::SELECTOR => {
+                let c = args!(G::proposeRemoveMemberCall, "proposeRemoveMember");
+                call.propose(Action::RemoveMember { org: c.org })
+            }
+            G::proposeAddNodeCall::SELECTOR => {
+                let c = args!(G::proposeAddNodeCall, "proposeAddNode");
+                let keys = parse_key("consensusKey", &c.consensusKey)
+                    .and_then(|k| Ok((k, parse_key("tlsKey", &c.tlsKey)?)));
+                match keys {
+                    Ok((consensus_key, tls_key)) => call.propose(Action::AddNode(Node {
+                        name: c.name,
+                        org: c.org,
+                        consensus_key,
+                        power: c.power,
+                        tls_key,
+                    })),
+                    Err(e) => Ok(revert(gas, format!("governance: {e}"))),
+                }
+            }
+            G::proposeRemoveNodeCall::SELECTOR => {
+                let c = args!(G::proposeRemoveNodeCall, "proposeRemoveNode");
+                call.propose(Action::RemoveNode { name: c.name })
+            }
+            G::proposeSetPowerCall::SELECTOR => {
+                let c = args!(G::proposeSetPowerCall, "proposeSetPower");
+                call.propose(Action::SetPower { name: c.name, power: c.power })
+            }
+            G::proposeSetPolicyCall::SELECTOR => {
+                let c = args!(G::proposeSetPolicyCall, "proposeSetPolicy");
+                let (Some(kind), Some(rule)) = (Kind::from_u8(c.kind), Rule::from_u8(c.rule))
+                else {
+                    return Ok(revert(
+                        gas,
+                        "governance: unknown proposal kind or rule; see IGovernance.sol",
+                    ));
+                };
+                call.propose(Action::SetPolicy {
+                    kind,
+                    policy: Policy { rule, n: c.n, leader: c.leader },
+                })
+            }
+            G::voteCall::SELECTOR => {
+                let c = args!(G::voteCall, "vote");
+                call.vote(c.id, c.approve)
+            }
+            G::cancelCall::SELECTOR => {
+                let c = args!(G::cancelCall, "cancel");
+                call.cancel(c.id)
+            }
+            G::proposalCountCall::SELECTOR => {
+                let count: u64 = call.load(COUNT_KEY, "gov/proposals")?;
+                call.answer(G::proposalCountCall::abi_encode_returns(&count))
+            }
+            G::getProposalCall::SELECTOR => {
+                let c = args!(G::getProposalCall, "getProposal");
+                call.get_proposal(c.id)
+            }
+            G::memberIdsCall::SELECTOR => {
+                let members: Vec<Member> = call.load(MEMBERS_KEY, "gov/members")?;
+                let ids: Vec<String> = members.into_iter().map(|m| m.id).collect();
+                call.answer(G::memberIdsCall::abi_encode_returns(&ids))
+            }
+            G::getMemberCall::SELECTOR => {
+                let c = args!(G::getMemberCall, "getMember");
+                call.get_member(&c.org)
+            }
+            G::nodeNamesCall::SELECTOR => {
+                let nodes: Vec<Node> = call.load(NODES_KEY, "gov/nodes")?;
+                let names: Vec<String> = nodes.into_iter().map(|n| n.name).collect();
+                call.answer(G::nodeNamesCall::abi_encode_returns(&names))
+            }
+            G::getNodeCall::SELECTOR => {
+                let c = args!(G::getNodeCall, "getNode");
+                call.get_node(&c.name)
+            }
+            G::getPolicyCall::SELECTOR => {
+                let c = args!(G::getPolicyCall, "getPolicy");
+                let Some(kind) = Kind::from_u8(c.kind) else {
+                    return Ok(revert(
+                        gas,
+                        "governance: unknown proposal kind; see IGovernance.sol",
+                    ));
+                };
+                let p: Policy = call.load(&policy_key(kind), "gov/policy")?;
+                call.answer(G::getPolicyCall::abi_encode_returns(&G::getPolicyReturn {
+                    rule: p.rule as u8,
+                    n: p.n,
+                    leader: p.leader,
+                }))
+            }
+            other => Ok(unknown_selector(gas, "governance", other)),
+        }
+    }
+
+    /// Ends the transaction: the state writes of its governance calls that were not reverted.
+    pub(crate) fn finish(
+        &mut self,
+        changes: &mut revm::primitives::AddressMap<revm::state::Account>,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.writes.finish(changes)
+    }
+}
+
+/// One call into the contract.
+struct Call<'p, 'c, CTX> {
+    contract: &'p mut Precompile,
+    context: &'c mut CTX,
+    gas: Gas,
+    caller: Address,
+}
+
+impl<CTX> Call<'_, '_, CTX>
+where
+    CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
+{
+    fn refuse(&self, reason: impl std::fmt::Display) -> Answer {
+        Ok(revert(self.gas, format!("governance: {reason}")))
+    }
+
+    fn load<T: BorshDeserialize + Default>(
+        &mut self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<T, ExecutionError> {
+        let bytes = self.contract.writes.get(self.context, key)?;
+        decode_or(what, bytes)
+    }
+
+    fn store<T: BorshSerialize>(&mut self, key: &[u8], value: &T) -> Result<u64, ExecutionError> {
+        let bytes = encode(value);
+        let len = bytes.len() as u64;
+        self.contract.writes.put(self.context, key.to_vec(), Some(bytes))?;
+        Ok(len)
+    }
+
+    fn emit(&mut self, event: impl SolEvent) {
+        let log = Log { address: to_revm(ADDRESS), data: event.encode_log_data() };
+        self.context.journal_mut().log(log);
+    }
+
+    /// A read's answer, charged by its size.
+    fn answer(mut self, encoded: Vec<u8>) -> Answer {
+        let cost = READ_GAS + READ_GAS_PER_WORD * encoded.len().div_ceil(32) as u64;
+        if !self.gas.record_regular_cost(cost) {
+            return Ok(out_of_gas(self.gas));
+        }
+        Ok(done(self.gas, encoded))
+    }
+
+    /// A write's answer, charged by the bytes it stored.
+    fn written(mut self, stored: u64, encoded: Vec<u8>) -> Answer {
+        if !self.gas.record_regular_cost(WRITE_GAS + WRITE_GAS_PER_BYTE * stored) {
+            return Ok(out_of_gas(self.gas));
+        }
+        Ok(done(self.gas, encoded))
+    }
+
+    fn registry(&mut self) -> Result<Registry, ExecutionError> {
+        Ok(Registry {
+            members: self.load(MEMBERS_KEY, "gov/members")?,
+            nodes: self.load(NODES_KEY, "gov/nodes")?,
+        })
+    }
+
+    /// The member organization whose admin the caller is.
+    fn callers_org(&self, members: &[Member]) -> Option<String> {
+        members.iter().find(|m| m.admins.contains(&self.caller)).map(|m| m.id.clone())
+    }
+
+    fn proposal(&mut self, id: u64) -> Result<Option<Proposal>, ExecutionError> {
+        let bytes = self.contract.writes.get(self.context, &proposal_key(id))?;
+        bytes.map(|b| decode(&b).map_err(|e| corrupt("gov/proposal", e))).transpose()
+    }
+
+    fn propose(mut self, action: Action) -> Answer {
+        if !self.gas.record_regular_cost(READ_GAS) {
+            return Ok(out_of_gas(self.gas));
+        }
+        let mut registry = self.registry()?;
+        let Some(org) = self.callers_org(&registry.members) else {
+            return self.refuse(format!(
+                "{} is not an admin of a member organization; only members propose",
+                self.caller
+            ));
+        };
+        if let Err(reason) = registry.apply(&action, &self.contract.settings) {
+            return self.refuse(reason);
+        }
+        let id = self.load::<u64>(COUNT_KEY, "gov/proposals")? + 1;
+        let (height, time_ms) = (self.contract.height, self.contract.time_ms);
+        let mut proposal = Proposal {
+            id,
+            action,
+            org: org.clone(),
+            proposer: self.caller,
+            created_height: height,
+            created_ms: time_ms,
+            deadline_ms: time_ms.saturating_add(self.contract.settings.voting_ms),
+            ballots: vec![Ballot { org: org.clone(), voter: self.caller, approve: true, height }],
+            status: Status::Open,
+            decided_height: 0,
+            failure: String::new(),
+        };
+        self.emit(IGovernance::ProposalCreated {
+            id,
+            kind: proposal.action.kind() as u8,
+            org: org.clone(),
+            proposer: to_revm(self.caller),
+            summary: proposal.action.summary(),
+        });
+        self.emit(IGovernance::Voted { id, org, voter: to_revm(self.caller), approve: true });
+        let mut stored = self.store(COUNT_KEY, &id)?;
+        stored += self.decide(&mut proposal)?;
+        stored += self.store(&proposal_key(id), &proposal)?;
+        self.written(stored, IGovernance::proposeAddMemberCall::abi_encode_returns(&id))
+    }
+
+    fn vote(mut self, id: u64, approve: bool) -> Answer {
+        if !self.gas.record_regular_cost(READ_GAS) {
+            return Ok(out_of_gas(self.gas));
+        }
+        let members: Vec<Member> = self.load(MEMBERS_KEY, "gov/members")?;
+        let Some(org) = self.callers_org(&members) else {
+            return self.refuse(format!(
+                "{} is not an admin of a member organization; only members vote",
+                self.caller
+            ));
+        };
+        let Some(mut proposal) = self.proposal(id)? else {
+            return self.refuse(format!("no proposal has id {id}"));
+        };
+        let status = proposal.status_at(self.contract.time_ms);
+        if status != Status::Open {
+            return self.refuse(format!(
+                "proposal {id} is {}; only open proposals take votes",
+                status.name()
+            ));
+        }
+        if proposal.ballots.iter().any(|b| b.org == org) {
+            return self.refuse(format!(
+                "`{org}` already voted on proposal {id}; one vote per organization"
+            ));
+        }
+        proposal.ballots.push(Ballot {
+            org: org.clone(),
+            voter: self.caller,
+            approve,
+            height: self.contract.height,
+        });
+        self.emit(IGovernance::Voted { id, org, voter: to_revm(self.caller), approve });
+        let mut stored = self.decide(&mut proposal)?;
+        stored += self.store(&proposal_key(id), &proposal)?;
+        self.written(stored, IGovernance::voteCall::abi_encode_returns(&(proposal.status as u8)))
+    }
+
+    fn cancel(mut self, id: u64) -> Answer {
+        let Some(mut proposal) = self.proposal(id)? else {
+            return self.refuse(format!("no proposal has id {id}"));
+        };
+        if proposal.proposer != self.caller {
+            return self.refuse(format!(
+                "only the proposer ({}) may cancel proposal {id}",
+                proposal.proposer
+            ));
+        }
+        let status = proposal.status_at(self.contract.time_ms);
+        if status != Status::Open {
+            return self.refuse(format!(
+                "proposal {id} is {}; only open proposals can be cancelled",
+                status.name()
+            ));
+        }
+        proposal.status = Status::Cancelled;
+        proposal.decided_height = self.contract.height;
+        self.emit(IGovernance::ProposalCancelled { id });
+        let stored = self.store(&proposal_key(id), &proposal)?;
+        self.written(stored, IGovernance::cancelCall::abi_encode_returns(&true))
+    }
+
+    /// Tallies an open proposal and, if its policy is met, executes it. Returns bytes stored.
+    fn decide(&mut self, proposal: &mut Proposal) -> Result<u64, ExecutionError> {
+        let kind = proposal.action.kind();
+        let policy: Policy = self.load(&policy_key(kind), "gov/policy")?;
+        let mut registry = self.registry()?;
+        let id = proposal.id;
+        match tally(proposal, &registry.members, &policy) {
+            Decision::Pending => return Ok(0),
+            Decision::Rejected => {
+                proposal.status = Status::Rejected;
+                proposal.decided_height = self.contract.height;
+                self.emit(IGovernance::ProposalRejected { id });
+                return Ok(0);
+            }
+            Decision::Approved => {}
+        }
+        proposal.decided_height = self.contract.height;
+        let applied = match registry.apply(&proposal.action, &self.contract.settings) {
+            Ok(applied) => applied,
+            Err(reason) => {
+                proposal.status = Status::Failed;
+                proposal.failure = reason.clone();
+                self.emit(IGovernance::ProposalFailed { id, reason });
+                return Ok(0);
+            }
+        };
+        proposal.status = Status::Executed;
+        self.emit(IGovernance::ProposalExecuted { id });
+        let mut stored = 0;
+        match &proposal.action {
+            Action::AddMember(m) => self.emit(IGovernance::MemberAdded { org: m.id.clone() }),
+            Action::RemoveMember { org } => {
+                self.emit(IGovernance::MemberRemoved { org: org.clone() })
+            }
+            Action::AddNode(n) => self.emit(IGovernance::NodeAdded {
+                name: n.name.clone(),
+                org: n.org.clone(),
+                power: n.power,
+            }),
+            Action::RemoveNode { name } => {
+                self.emit(IGovernance::NodeRemoved { name: name.clone() })
+            }
+            Action::SetPower { name, power } => {
+                self.emit(IGovernance::NodePowerChanged { name: name.clone(), power: *power })
+            }
+            Action::SetPolicy { kind, policy } => self.emit(IGovernance::PolicyChanged {
+                kind: *kind as u8,
+                rule: policy.rule as u8,
+                n: policy.n,
+                leader: policy.leader.clone(),
+            }),
+        }
+        if let Some((kind, policy)) = applied.policy {
+            stored += self.store(&policy_key(kind), &policy)?;
+        }
+        match proposal.action {
+            Action::AddMember(_) | Action::RemoveMember { .. } => {
+                stored += self.store(MEMBERS_KEY, &registry.members)?;
+            }
+            Action::AddNode(_) | Action::RemoveNode { .. } | Action::SetPower { .. } => {
+                stored += self.store(NODES_KEY, &registry.nodes)?;
+            }
+            Action::SetPolicy { .. } => {}
+        }
+        if applied.validators_changed {
+            let effective = self.contract.height + ACTIVATION_DELAY;
+            self.emit(IGovernance::ValidatorSetChanged { effectiveHeight: effective });
+        }
+        Ok(stored)
+    }
+
+    fn get_proposal(mut self, id: u64) -> Answer {
+        let p = self.proposal(id)?;
+        let time_ms = self.contract.time_ms;
+        let out = match p {
+            Some(p) => {
+                let orgs = |approve: bool| {
+                    p.ballots
+                        .iter()
+                        .filter(|b| b.approve == approve)
+                        .map(|b| b.org.clone())
+                        .collect()
+                };
+                IGovernance::getProposalReturn {
+                    exists: true,
+                    kind: p.action.kind() as u8,
+                    status: p.status_at(time_ms) as u8,
+                    org: p.org.clone(),
+                    proposer: to_revm(p.proposer),
+                    createdHeight: p.created_height,
+                    deadlineMs: p.deadline_ms,
+                    summary: p.action.summary(),
+                    approvals: orgs(true),
+                    rejections: orgs(false),
+                }
+            }
+            None => IGovernance::getProposalReturn {
+                exists: false,
+                kind: 0,
+                status: 0,
+                org: String::new(),
+                proposer: Default::default(),
+                createdHeight: 0,
+                deadlineMs: 0,
+                summary: String::new(),
+                approvals: vec![],
+                rejections: vec![],
+            },
+        };
+        self.answer(IGovernance::getProposalCall::abi_encode_returns(&out))
+    }
+
+    fn get_member(mut self, org: &str) -> Answer {
+        let registry = self.registry()?;
+        let out = match registry.member(org) {
+            Some(m) => IGovernance::getMemberReturn {
+                exists: true,
+                admins: m.admins.iter().map(|a| to_revm(*a)).collect(),
+                caCert: m.ca_cert.clone(),
+                nodes: registry
+                    .nodes
+                    .iter()
+                    .filter(|n| n.org == org)
+                    .map(|n| n.name.clone())
+                    .collect(),
+            },
+            None => IGovernance::getMemberReturn {
+                exists: false,
+                admins: vec![],
+                caCert: String::new(),
+                nodes: vec![],
+            },
+        };
+        self.answer(IGovernance::getMemberCall::abi_encode_returns(&out))
+    }
+
+    fn get_node(mut self, name: &str) -> Answer {
+        let nodes: Vec<Node> = self.load(NODES_KEY, "gov/nodes")?;
+        let key = |k: &Option<PublicKey>| k.as_ref().map(PublicKey::to_base64).unwrap_or_default();
+        let out = match nodes.iter().find(|n| n.name == name) {
+            Some(n) => IGovernance::getNodeReturn {
+                exists: true,
+                org: n.org.clone(),
+                consensusKey: key(&n.consensus_key),
+                power: n.power,
+                tlsKey: key(&n.tls_key),
+            },
+            None => IGovernance::getNodeReturn {
+                exists: false,
+                org: String::new(),
+                consensusKey: String::new(),
+                power: 0,
+                tlsKey: String::new(),
+            },
+        };
+        self.answer(IGovernance::getNodeCall::abi_encode_returns(&out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str) -> Member {
+        Member { id: id.into(), admins: vec![Address([1; 20])], ca_cert: String::new() }
+    }
+
+    fn proposal_with(votes: &[(&str, bool)]) -> Proposal {
+        Proposal {
+            id: 1,
+            action: Action::RemoveMember { org: "x".into() },
+            org: votes[0].0.into(),
+            proposer: Address::default(),
+            created_height: 1,
+            created_ms: 0,
+            deadline_ms: 10,
+            ballots: votes
+                .iter()
+                .map(|(org, approve)| Ballot {
+                    org: (*org).into(),
+                    voter: Address::default(),
+                    approve: *approve,
+                    height: 1,
+                })
+                .collect(),
+            status: Status::Open,
+            decided_height: 0,
+            failure: String::new(),
+        }
+    }
+
+    fn four() -> Vec<Member> {
+        ["a", "b", "c", "d"].into_iter().map(member).collect()
+    }
+
+    #[test]
+    fn majority_needs_more_than_half_of_the_members() {
+        let majority = Policy::default();
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("b", true)]), &four(), &majority),
+            Decision::Pending
+        );
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("b", true), ("c", true)]), &four(), &majority),
+            Decision::Approved
+        );
+    }
+
+    #[test]
+    fn a_proposal_is_rejected_once_its_policy_cannot_be_met() {
+        let majority = Policy::default();
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("b", false)]), &four(), &majority),
+            Decision::Pending
+        );
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("b", false), ("c", false)]), &four(), &majority),
+            Decision::Rejected
+        );
+    }
+
+    #[test]
+    fn votes_of_organizations_no_longer_members_do_not_count() {
+        let majority = Policy::default();
+        let p = proposal_with(&[("a", true), ("gone", true), ("b", true)]);
+        assert_eq!(tally(&p, &four(), &majority), Decision::Pending);
+    }
+
+    #[test]
+    fn each_rule_needs_its_number_of_approvals() {
+        let policy = |rule, n| Policy { rule, n, leader: String::new() };
+        assert_eq!(policy(Rule::TwoThirds, 0).needed(4), 3);
+        assert_eq!(policy(Rule::TwoThirds, 0).needed(3), 2);
+        assert_eq!(policy(Rule::Unanimous, 0).needed(4), 4);
+        assert_eq!(policy(Rule::NOfM, 2).needed(4), 2);
+        assert_eq!(policy(Rule::NOfM, 9).needed(4), 4);
+        assert_eq!(policy(Rule::Majority, 0).needed(1), 1);
+    }
+
+    #[test]
+    fn a_leader_only_policy_follows_the_leader_alone() {
+        let leader = Policy { rule: Rule::LeaderOnly, n: 0, leader: "b".into() };
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("c", true), ("d", true)]), &four(), &leader),
+            Decision::Pending
+        );
+        assert_eq!(
+            tally(&proposal_with(&[("a", false), ("b", true)]), &four(), &leader),
+            Decision::Approved
+        );
+        assert_eq!(
+            tally(&proposal_with(&[("a", true), ("b", false)]), &four(), &leader),
+            Decision::Rejected
+        );
+    }
+
+    fn validator(seed: u8, power: u64) -> Validator {
+        let key =
+            consortia_crypto::PrivateKey::from_secret_bytes(Scheme::Ed25519, &[seed; 32]).unwrap();
+        Validator { name: format!("v{seed}"), public_key: key.public_key(), power }
+    }
+
+    #[test]
+    fn bft_keeps_at_least_four_validators() {
+        let five: Vec<_> = (1..=5).map(|i| validator(i, 1)).collect();
+        assert!(check_validator_change(ConsensusKind::Bft, &five, &five[..4]).is_ok());
+        let err = check_validator_change(ConsensusKind::Bft, &five[..4], &five[..3]).unwrap_err();
+        assert!(err.contains("leave 3 BFT validators"), "{err}");
+    }
+
+    #[test]
+    fn a_change_moves_less_than_a_third_of_the_power() {
+        let four: Vec<_> = (1..=4).map(|i| validator(i, 1)).collect();
+        let six: Vec<_> = (1..=6).map(|i| validator(i, 1)).collect();
+        let err = check_validator_change(ConsensusKind::Bft, &four, &six).unwrap_err();
+        assert!(err.contains("moves 2 of 4"), "{err}");
+        let mut heavier = four.clone();
+        heavier[0].power = 2;
+        assert!(check_validator_change(ConsensusKind::Bft, &four, &heavier).is_ok());
+    }
+
+    #[test]
+    fn raft_and_solo_refuse_validator_changes() {
+        let four: Vec<_> = (1..=4).map(|i| validator(i, 1)).collect();
+        let five: Vec<_> = (1..=5).map(|i| validator(i, 1)).collect();
+        let err = check_validator_change(ConsensusKind::Raft, &four, &five).unwrap_err();
+        assert!(err.contains("raft consensus"), "{err}");
+    }
+
+    #[test]
+    fn removing_a_member_that_runs_nodes_is_refused() {
+        let settings = Settings { consensus: ConsensusKind::Bft, voting_ms: 1 };
+        let mut registry = Registry {
+            members: vec![member("a"), member("b")],
+            nodes: vec![Node {
+                name: "n".into(),
+                org: "b".into(),
+                consensus_key: None,
+                power: 0,
+                tls_key: None,
+            }],
+        };
+        let err = registry.apply(&Action::RemoveMember { org: "b".into() }, &settings).unwrap_err();
+        assert!(err.contains("still runs nodes n"), "{err}");
+    }
+}
