@@ -348,3 +348,168 @@ pub struct LimitQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
+
+/// A member organization of the chain (`GET /v1/governance/members`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub id: String,
+    /// Addresses of its admin accounts: any one casts its vote.
+    pub admins: Vec<String>,
+    /// PEM certificate of its CA (empty if none).
+    pub ca_cert: String,
+    /// Names of the nodes it runs.
+    pub nodes: Vec<String>,
+}
+
+/// A node of the chain's node list (`GET /v1/governance/nodes`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct GovNodeView {
+    pub name: String,
+    /// The member organization that runs it.
+    pub org: String,
+    /// `validator` (power above 0) or `observer`.
+    pub role: String,
+    pub power: u64,
+    /// `scheme:base64`, as in genesis files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus_key: Option<String>,
+    /// The Ed25519 key of its TLS certificate, `ed25519:base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+}
+
+/// A validator of a set.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidatorView {
+    pub name: String,
+    pub public_key: String,
+    /// The address of its key (what a block's `proposer` names).
+    pub address: String,
+    pub power: u64,
+}
+
+/// The validator set that signs a height (`GET /v1/validators`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidatorSetView {
+    pub height: u64,
+    /// What the header of `height - 1` names as `next_validators_hash`.
+    pub hash: String,
+    pub total_power: u64,
+    /// In order: a certificate's signer indexes refer to it.
+    pub validators: Vec<ValidatorView>,
+}
+
+/// The height whose validator set is asked for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValidatorsQuery {
+    /// Default: the next height to commit (the latest set known ahead reaches two heights
+    /// past the latest block).
+    pub height: Option<u64>,
+}
+
+/// What a proposal changes when executed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionView {
+    AddMember {
+        org: String,
+        admins: Vec<String>,
+        ca_cert: String,
+    },
+    RemoveMember {
+        org: String,
+    },
+    AddNode {
+        name: String,
+        org: String,
+        power: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consensus_key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls_key: Option<String>,
+    },
+    RemoveNode {
+        name: String,
+    },
+    SetPower {
+        name: String,
+        power: u64,
+    },
+    SetPolicy {
+        kind: String,
+        policy: PolicyView,
+    },
+}
+
+/// How proposals of one kind are decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// `majority` (more than half of the members), `two_thirds`, `unanimous`, `n_of_m`, or
+    /// `leader_only`.
+    pub rule: String,
+    /// For `n_of_m`.
+    pub n: u32,
+    /// For `leader_only`.
+    pub leader: String,
+}
+
+/// One organization's vote.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BallotView {
+    pub org: String,
+    /// The admin account that cast it.
+    pub voter: String,
+    pub approve: bool,
+    pub height: u64,
+}
+
+/// A governance proposal (`GET /v1/governance/proposals/{id}`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    pub id: u64,
+    /// `add_member`, `remove_member`, `add_node`, `remove_node`, `set_power`, `set_policy`.
+    pub kind: String,
+    /// One line: what it would change.
+    pub summary: String,
+    pub action: ActionView,
+    /// `open`, `executed`, `rejected`, `cancelled`, `expired` or `failed` (as of the latest
+    /// block's time).
+    pub status: String,
+    /// The proposing organization and admin account.
+    pub org: String,
+    pub proposer: String,
+    pub created_height: u64,
+    pub created_ms: u64,
+    pub deadline_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_height: Option<u64>,
+    /// Why an approved proposal could not be applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub votes: Vec<BallotView>,
+    /// The policy its kind is decided by now, and how many approvals it takes of the members
+    /// there are now.
+    pub policy: PolicyView,
+    pub approvals_needed: u64,
+}
+
+/// Proposals, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalListView {
+    pub proposals: Vec<ProposalView>,
+    /// How many proposals were ever made (ids run from 1).
+    pub total: u64,
+}
+
+/// Which proposals to list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProposalsQuery {
+    /// `open` lists only open proposals; default: all.
+    pub status: Option<String>,
+    /// Proposals with ids below this one (paging back); default: from the newest.
+    pub before: Option<u64>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<usize>,
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_api::NodeClient;
-use consortia_api::node::SubmitRequest;
-use consortia_crypto::{Hash, HashAlgorithm, Suite};
+use consortia_api::node::{SubmitRequest, TxLookupView};
+use consortia_crypto::{Hash, HashAlgorithm, PrivateKey, Suite};
 use consortia_types::{NotarizeRecord, Payload, Transaction, TxBody, encode};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -79,34 +79,41 @@ pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
             f.split_once('=').with_context(|| format!("--field `{f}`: expected NAME=VALUE"))?;
         fields.insert(k.to_owned(), v.to_owned());
     }
-    let sender = key.public_key().address();
-    let account = client.account(&sender.to_string()).await?;
-    let tx = Transaction::sign(
-        TxBody {
-            chain_id: status.chain_id,
-            nonce: account.nonce,
-            public_key: key.public_key(),
-            payload: Payload::Notarize(NotarizeRecord {
-                id: args.id.clone(),
-                fields,
-                content_hash,
-                metadata: args.metadata.clone(),
-            }),
-        },
-        &key,
-    );
-    let request = SubmitRequest { tx: consortia_crypto::hex0x(&encode(&tx)) };
-    let submitted = client.submit_json(&request).await?;
-    eprintln!("submitted {} (content hash {content_hash}); waiting for the commit", submitted.hash);
-    let lookup = client
-        .wait_committed(&submitted.hash, Duration::from_secs(args.timeout))
-        .await
-        .context("check `consortia status`")?;
+    let payload = Payload::Notarize(NotarizeRecord {
+        id: args.id.clone(),
+        fields,
+        content_hash,
+        metadata: args.metadata.clone(),
+    });
+    eprintln!("notarizing content hash {content_hash}");
+    let lookup = sign_and_wait(&client, &key, status.chain_id, payload, args.timeout).await?;
     println!("{}", serde_json::to_string_pretty(&lookup)?);
     if lookup.receipt.as_ref().is_some_and(|r| r.status != "success") {
         bail!("the transaction was committed but failed (see the receipt above)");
     }
     Ok(())
+}
+
+/// Signs `payload` with `key` at the sender's next nonce, submits it and waits up to
+/// `timeout_s` for its commit; the lookup holds the receipt.
+pub(crate) async fn sign_and_wait(
+    client: &NodeClient,
+    key: &PrivateKey,
+    chain_id: u64,
+    payload: Payload,
+    timeout_s: u64,
+) -> Result<TxLookupView> {
+    let sender = key.public_key().address();
+    let account = client.account(&sender.to_string()).await?;
+    let body = TxBody { chain_id, nonce: account.nonce, public_key: key.public_key(), payload };
+    let tx = Transaction::sign(body, key);
+    let request = SubmitRequest { tx: consortia_crypto::hex0x(&encode(&tx)) };
+    let submitted = client.submit_json(&request).await?;
+    eprintln!("submitted {}; waiting for the commit", submitted.hash);
+    client
+        .wait_committed(&submitted.hash, Duration::from_secs(timeout_s))
+        .await
+        .context("the transaction was not committed in time; check `consortia status`")
 }
 
 pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {

@@ -5,6 +5,7 @@ mod client;
 mod control;
 mod detached;
 mod dev;
+mod gov;
 mod keys;
 mod net;
 mod node;
@@ -92,6 +93,12 @@ enum Command {
         #[command(subcommand)]
         command: control::ChainCommand,
     },
+    /// On-chain governance: propose, vote, cancel, list and show proposals; members,
+    /// nodes and validator sets.
+    Gov {
+        #[command(subcommand)]
+        command: gov::GovCommand,
+    },
     /// Transactions.
     Tx {
         #[command(subcommand)]
@@ -158,6 +165,11 @@ enum NetCommand {
     Up(net::UpArgs),
     /// Stop the network `net up` started.
     Down(net::DownArgs),
+    /// Add a node to the running network: provision and start it, then propose it and vote
+    /// it in with the network's member admins; waits until it has caught up.
+    AddNode(net::AddNodeArgs),
+    /// Remove a node from the running network by vote, then stop it.
+    RemoveNode(net::RemoveNodeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +226,9 @@ fn main() -> Result<()> {
             Command::Down(args) => up::down(args).await,
             Command::Net { command: NetCommand::Up(args) } => net::up(args).await,
             Command::Net { command: NetCommand::Down(args) } => net::down(args).await,
+            Command::Net { command: NetCommand::AddNode(args) } => net::add_node(args).await,
+            Command::Net { command: NetCommand::RemoveNode(args) } => net::remove_node(args).await,
+            Command::Gov { command } => gov::run(command).await,
             Command::Node { command: Some(command), .. } => control::node(command).await,
             Command::Node { config: Some(config), command: None } => node::run(&config).await,
             Command::Node { config: None, command: None } => {

@@ -5,6 +5,10 @@
 //! certificates, genesis, one config per node), starts every validator as its own OS process
 //! (`consortia node --config …`, detached, logging to its directory), and waits until the chain
 //! works. Run again, it starts whatever is not running and resumes the chain. `down` stops them.
+//!
+//! The network is governed like any chain: validator `i` belongs to member organization
+//! `org-i`, whose admin key is `admins/org-i.pem` in the network's directory. `add-node` and
+//! `remove-node` change the running network by vote, with those keys.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,15 +16,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_api::NodeClient;
-use consortia_crypto::Suite;
+use consortia_api::node::ProposalView;
 use consortia_crypto::pki::Ca;
+use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_hosts::process::Signal;
-use consortia_platform::provision::{ChainPlan, NodePlan, plan};
+use consortia_platform::provision::{ChainPlan, NodePlan, join, plan};
 use consortia_types::config::NodeFile;
-use consortia_types::{ChainParams, ConsensusKind, Genesis};
+use consortia_types::{ChainParams, ConsensusKind, Genesis, GenesisMember};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::keys::{now_ms, write_secret};
+use crate::gov;
+use crate::keys::{now_ms, read_key, write_secret};
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -102,7 +108,7 @@ fn create(args: &UpArgs) -> Result<()> {
     }
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let ca = Ca::generate(&format!("consortium-{}", args.chain_id))?;
+    let ca = Ca::generate(&consortium_name(args.chain_id))?;
     let nodes = (0..n)
         .map(|i| NodePlan {
             name: format!("node-{i}"),
@@ -113,6 +119,24 @@ fn create(args: &UpArgs) -> Result<()> {
             p2p: ([127, 0, 0, 1], args.base_port + 100 + i as u16).into(),
         })
         .collect();
+    // One member per validator, with an admin key kept here (secp256k1, so a web3 wallet can
+    // vote with it too); observers belong to org-0.
+    std::fs::create_dir_all(dir.join(ADMINS))?;
+    let mut members = Vec::with_capacity(args.validators);
+    for i in 0..args.validators {
+        let key = PrivateKey::generate(Scheme::Secp256k1);
+        write_secret(&dir.join(ADMINS).join(format!("org-{i}.pem")), &key.to_pkcs8_pem())?;
+        let mut nodes = vec![format!("node-{i}")];
+        if i == 0 {
+            nodes.extend((args.validators..n).map(|o| format!("node-{o}")));
+        }
+        members.push(GenesisMember {
+            id: format!("org-{i}"),
+            admins: vec![key.public_key().address()],
+            ca_cert: String::new(),
+            nodes,
+        });
+    }
     let chain = ChainPlan {
         chain_id: args.chain_id,
         chain_name: "consortia-local".into(),
@@ -122,6 +146,7 @@ fn create(args: &UpArgs) -> Result<()> {
         time_ms: now_ms(),
         ca_cert_pem: ca.cert_pem().to_owned(),
         nodes,
+        members,
     };
     let plan = plan(&chain)?;
     for spec in &plan.specs {
@@ -131,6 +156,13 @@ fn create(args: &UpArgs) -> Result<()> {
     write_secret(&dir.join("ca.key"), ca.key_pem())?;
     std::fs::write(dir.join("genesis.json"), serde_json::to_string_pretty(&plan.genesis)?)?;
     Ok(())
+}
+
+/// The folder of the member admins' keys in a network's directory.
+const ADMINS: &str = "admins";
+
+fn consortium_name(chain_id: u64) -> String {
+    format!("consortium-{chain_id}")
 }
 
 /// The pid of a node process started from `node_dir`, if it still runs.
@@ -337,6 +369,252 @@ pub(crate) async fn down(args: DownArgs) -> Result<()> {
         let _ = std::fs::remove_file(node_dir.join("node.pid"));
     }
     println!("stopped {} node(s) of {}", stopping.len(), args.data_dir.display());
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AddNodeArgs {
+    #[arg(long, default_value = ".consortia/net")]
+    data_dir: PathBuf,
+    /// Add an observer (a full node that does not vote) instead of a validator.
+    #[arg(long)]
+    observer: bool,
+    /// The member organization that runs it.
+    #[arg(long, default_value = "org-0")]
+    org: String,
+    /// Only provision and start it; propose it yourself (`consortia gov propose add-node
+    /// --node-dir …`).
+    #[arg(long)]
+    no_vote: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoveNodeArgs {
+    #[arg(long, default_value = ".consortia/net")]
+    data_dir: PathBuf,
+    /// The node's name (`node-4`).
+    name: String,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// The member admins' keys of a network, by organization id, in order.
+fn admin_keys(dir: &Path) -> Result<Vec<(String, PrivateKey)>> {
+    let folder = dir.join(ADMINS);
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(&folder).with_context(|| {
+        format!(
+            "cannot read {} (a network made before governance has no admin keys; make a new one)",
+            folder.display()
+        )
+    })? {
+        let path = entry?.path();
+        let Some(org) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        keys.push((org, read_key(&path)?));
+    }
+    keys.sort_by_key(|(org, _)| (org.len(), org.clone()));
+    Ok(keys)
+}
+
+/// A client of the first node of the network that answers.
+async fn any_node(dirs: &[PathBuf]) -> Result<NodeClient> {
+    for d in dirs {
+        let file = crate::node::read_node_file(&d.join("node.toml"))?;
+        let client = NodeClient::new(&format!("http://{}", file.http));
+        if client.status().await.is_ok() {
+            return Ok(client);
+        }
+    }
+    bail!("no node of the network answers; start it with `consortia net up`")
+}
+
+/// Proposes `input` as `proposer`'s organization and votes it through with the other local
+/// admins until it is executed; returns the executed proposal.
+async fn decide(
+    client: &NodeClient,
+    admins: &[(String, PrivateKey)],
+    proposer: &str,
+    input: Vec<u8>,
+    timeout_s: u64,
+) -> Result<ProposalView> {
+    let (_, key) = admins
+        .iter()
+        .find(|(org, _)| org == proposer)
+        .with_context(|| format!("no admin key of `{proposer}` in this network"))?;
+    let id = gov::propose(client, key, input, timeout_s).await?;
+    for (org, key) in admins.iter().filter(|(org, _)| org != proposer) {
+        let proposal = client.proposal(id).await?;
+        if proposal.status != "open" {
+            break;
+        }
+        gov::vote(client, key, id, true, timeout_s)
+            .await
+            .with_context(|| format!("{org}'s vote on proposal {id}"))?;
+    }
+    let proposal = client.proposal(id).await?;
+    if proposal.status != "executed" {
+        bail!(
+            "proposal {id} ({}) is {}{}",
+            proposal.summary,
+            proposal.status,
+            proposal.failure.as_deref().map(|f| format!(": {f}")).unwrap_or_default()
+        );
+    }
+    Ok(proposal)
+}
+
+pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
+    let dir = &args.data_dir;
+    let dirs = node_dirs(dir)?;
+    let first = dirs.first().context("no nodes here: run `consortia net up` first")?;
+    let base = crate::node::read_node_file(&first.join("node.toml"))?;
+    let genesis: Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
+    let ca_cert = std::fs::read_to_string(dir.join("ca.crt"))?;
+    let ca_key = std::fs::read_to_string(dir.join("ca.key"))?;
+    let ca = Ca::load(&consortium_name(genesis.chain_id), &ca_cert, &ca_key)?;
+    // The first free name (a removed node's name and ports are free again).
+    let index = (0..).find(|i| !dir.join(format!("node-{i}")).exists()).unwrap_or(dirs.len());
+    let name = format!("node-{index}");
+    let (http, p2p) = (base.http.port() + index as u16, base.p2p.listen.port() + index as u16);
+    let mut peers = Vec::new();
+    for d in &dirs {
+        peers.push(crate::node::read_node_file(&d.join("node.toml"))?.p2p.listen.to_string());
+    }
+    let node = NodePlan {
+        name: name.clone(),
+        spec_name: name.clone(),
+        validator: !args.observer,
+        issuer: &ca,
+        http: (base.http.ip(), http).into(),
+        p2p: (base.p2p.listen.ip(), p2p).into(),
+    };
+    let joining = join(&node, &genesis, &ca_cert, peers)?;
+    let node_dir = dir.join(&name);
+    consortia_hosts::write_files(&node_dir, &joining.spec)?;
+    let mut child = start_node(&node_dir)?;
+    println!(
+        "{name} started (REST API http://{}, P2P {}); its peers admit it once it is voted in",
+        node.http, node.p2p
+    );
+    if args.no_vote {
+        println!(
+            "propose it with: consortia gov propose add-node --node-dir {} --org {} --key <admin key>",
+            node_dir.display(),
+            args.org
+        );
+        return Ok(());
+    }
+    let client = any_node(&dirs).await?;
+    let admins = admin_keys(dir)?;
+    let consensus = joining.consensus_key.map(|k| k.to_base64()).unwrap_or_default();
+    let power = u64::from(!args.observer);
+    let input = gov::add_node_call(
+        name.clone(),
+        args.org.clone(),
+        consensus,
+        power,
+        joining.tls_key.to_base64(),
+    );
+    let proposal = decide(&client, &admins, &args.org, input, args.timeout).await?;
+    let decided = proposal.decided_height.unwrap_or(0);
+    println!("proposal {} executed at height {decided}: {}", proposal.id, proposal.summary);
+    let own = NodeClient::new(&format!("http://{}", node.http));
+    let bar = spinner()?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let target = decided + gov_activation();
+    loop {
+        let height = own.status().await.map(|s| s.height).unwrap_or(0);
+        let chain = client.status().await.map(|s| s.height).unwrap_or(u64::MAX);
+        bar.set_message(format!("{name} syncing: height {height} of {chain}"));
+        if height >= target.min(chain) && height + 1 >= chain {
+            break;
+        }
+        if !matches!(child.try_wait(), Ok(None)) {
+            bar.finish_and_clear();
+            bail!("{name} exited; the end of its log:\n{}", log_tail(&node_dir.join("node.log")));
+        }
+        if Instant::now() > deadline {
+            bar.finish_and_clear();
+            bail!(
+                "{name} did not catch up within {} s; see {}",
+                args.timeout,
+                node_dir.join("node.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+    let role = if args.observer { "observer" } else { "validator" };
+    println!("{name} joined as a {role}: caught up, signing from height {target}");
+    Ok(())
+}
+
+/// How many blocks after the deciding one a validator-set change takes effect.
+fn gov_activation() -> u64 {
+    consortia_execution::governance::ACTIVATION_DELAY
+}
+
+pub(crate) async fn remove_node(args: RemoveNodeArgs) -> Result<()> {
+    let dir = &args.data_dir;
+    let dirs = node_dirs(dir)?;
+    let node_dir = dir.join(&args.name);
+    if !node_dirs(dir)?.contains(&node_dir) {
+        bail!("{} is not a node of {}", args.name, dir.display());
+    }
+    let others: Vec<PathBuf> = dirs.iter().filter(|d| **d != node_dir).cloned().collect();
+    let client = any_node(&others).await?;
+    let owner = client
+        .governance_nodes()
+        .await?
+        .into_iter()
+        .find(|n| n.name == args.name)
+        .map(|n| n.org)
+        .with_context(|| format!("the chain's node list has no `{}`", args.name))?;
+    let admins = admin_keys(dir)?;
+    let proposer =
+        if admins.iter().any(|(org, _)| *org == owner) { owner } else { "org-0".to_owned() };
+    let input = consortia_execution::governance::IGovernance::proposeRemoveNodeCall {
+        name: args.name.clone(),
+    };
+    let proposal = decide(
+        &client,
+        &admins,
+        &proposer,
+        alloy_sol_types::SolCall::abi_encode(&input),
+        args.timeout,
+    )
+    .await?;
+    let decided = proposal.decided_height.unwrap_or(0);
+    println!("proposal {} executed at height {decided}: {}", proposal.id, proposal.summary);
+    // It signs until the last height of the set that still holds it; stop it once that is
+    // done (the chain decides it at once: a coming change starts the height without waiting
+    // for transactions).
+    client
+        .wait_height(decided + gov_activation() - 1, Duration::from_secs(args.timeout))
+        .await
+        .context("the chain did not reach the removal's last signing height")?;
+    if let Some(pid) = running_pid(&node_dir) {
+        kill(pid, Signal::Term)?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while running_pid(&node_dir).is_some() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Some(pid) = running_pid(&node_dir) {
+            kill(pid, Signal::Kill)?;
+        }
+    }
+    let _ = std::fs::remove_file(node_dir.join("node.pid"));
+    let kept = dir.join("removed").join(format!("{}-at-{decided}", args.name));
+    std::fs::create_dir_all(dir.join("removed"))?;
+    std::fs::rename(&node_dir, &kept)?;
+    println!("{} removed and stopped; its directory is kept in {}", args.name, kept.display());
     Ok(())
 }
 

@@ -898,6 +898,12 @@ impl Engine for Bft {
             }
             Input::Validators { height, validators, .. } => {
                 if height > self.height {
+                    // A change is coming: decide the heights up to it at once, idle or not, so
+                    // it takes effect now rather than with the next transaction (a removed
+                    // validator is needed until then; a joiner waits to sign).
+                    if validators != self.validators {
+                        self.activate(&mut out);
+                    }
                     self.upcoming.insert(height, validators);
                 }
             }

@@ -104,15 +104,22 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| *k as u8 == n)
     }
 
+    /// The kind's name in the APIs and the CLI (`add_member`, …).
     pub fn name(self) -> &'static str {
         match self {
-            Kind::AddMember => "add-member",
-            Kind::RemoveMember => "remove-member",
-            Kind::AddNode => "add-node",
-            Kind::RemoveNode => "remove-node",
-            Kind::SetPower => "set-power",
-            Kind::SetPolicy => "set-policy",
+            Kind::AddMember => "add_member",
+            Kind::RemoveMember => "remove_member",
+            Kind::AddNode => "add_node",
+            Kind::RemoveNode => "remove_node",
+            Kind::SetPower => "set_power",
+            Kind::SetPolicy => "set_policy",
         }
+    }
+
+    /// The kind named `name` (`-` and `_` alike).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        let name = name.replace('-', "_");
+        Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -140,6 +147,23 @@ impl Rule {
     fn from_u8(n: u8) -> Option<Rule> {
         Rule::ALL.into_iter().find(|r| *r as u8 == n)
     }
+
+    /// The rule's name in the APIs and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Majority => "majority",
+            Rule::TwoThirds => "two_thirds",
+            Rule::Unanimous => "unanimous",
+            Rule::NOfM => "n_of_m",
+            Rule::LeaderOnly => "leader_only",
+        }
+    }
+
+    /// The rule named `name` (`-` and `_` alike).
+    pub fn from_name(name: &str) -> Option<Rule> {
+        let name = name.replace('-', "_");
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
 }
 
 /// What decides the proposals of one kind.
@@ -160,7 +184,7 @@ impl Default for Policy {
 
 impl Policy {
     /// Approvals needed of `members` members.
-    fn needed(&self, members: usize) -> usize {
+    pub fn needed(&self, members: usize) -> usize {
         match self.rule {
             Rule::Majority | Rule::LeaderOnly => members / 2 + 1,
             Rule::TwoThirds => (2 * members).div_ceil(3),

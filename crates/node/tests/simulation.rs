@@ -1,8 +1,8 @@
 //! Deterministic simulation of real nodes: the production consensus driver, mempool, executor
 //! and store under faults and Byzantine peers (see `sim/mod.rs` for what each run checks).
 //!
-//! `NODE_SIM_SEEDS=N` sets how many random seeds each random test runs (default 300 for BFT,
-//! 100 with an observer and for Raft); `NODE_SIM_SEED=S` runs one seed. `scripts/sim` runs
+//! `NODE_SIM_SEEDS=N` sets how many random seeds each random test runs (default 300 for BFT and
+//! for validator-set changes, 100 with an observer and for Raft); `NODE_SIM_SEED=S` runs one seed. `scripts/sim` runs
 //! 10,000 of each in release mode.
 #![allow(clippy::unwrap_used)]
 
@@ -148,13 +148,21 @@ fn regression_a_peer_lying_about_its_height_does_not_stall_sync() {
     Sim::new(Scenario::random(113)).run();
 }
 
-/// Replays one seed with its scenario printed: `NODE_SIM_SEED=S cargo test -p consortia-node
-/// --test simulation replay -- --ignored --nocapture`.
+/// Replays one seed with its scenario printed: `NODE_SIM_SEED=S NODE_SIM_KIND=K cargo test -p
+/// consortia-node --test simulation replay -- --ignored --nocapture`, where K is the random
+/// test's kind: `bft` (the default), `observer`, `changes` or `raft`.
 #[test]
 #[ignore = "a debugging aid"]
 fn replay() {
+    let kind = std::env::var("NODE_SIM_KIND").unwrap_or_default();
+    let scenario: fn(u64) -> Scenario = match kind.as_str() {
+        "observer" => Scenario::random_with_observer,
+        "changes" => Scenario::random_with_changes,
+        "raft" => Scenario::random_raft,
+        _ => Scenario::random,
+    };
     for seed in seeds(1) {
-        let scenario = Scenario::random(seed);
+        let scenario = scenario(seed);
         println!("{scenario:#?}");
         println!("{:?}", Sim::new(scenario).run());
     }

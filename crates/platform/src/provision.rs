@@ -14,7 +14,9 @@ use consortia_crypto::pki::Ca;
 use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
 use consortia_hosts::NodeSpec;
 use consortia_types::config::{DEFAULT_MEMPOOL_MAX_TXS, NodeFile, P2pFile};
-use consortia_types::{ChainParams, Genesis, GenesisAccount, NodeIdentity, TypesError, Validator};
+use consortia_types::{
+    ChainParams, Genesis, GenesisAccount, GenesisMember, NodeIdentity, TypesError, Validator,
+};
 
 /// What keeps a plan from being made.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,8 @@ pub struct ChainPlan<'a> {
     /// The consortium CA's certificate: every node trusts it.
     pub ca_cert_pem: String,
     pub nodes: Vec<NodePlan<'a>>,
+    /// The member organizations that govern the chain (their nodes named by [`NodePlan::name`]).
+    pub members: Vec<GenesisMember>,
 }
 
 /// The plan: the genesis and each node's spec, in the order of [`ChainPlan::nodes`].
@@ -73,32 +77,96 @@ pub const NODE_CERT: &str = "node.crt";
 pub const NODE_KEY: &str = "node.key";
 pub const VALIDATOR_KEY: &str = "validator.pem";
 
-/// Keys, certificates, genesis and configuration for every node of `chain`.
-pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
-    let scheme = if chain.suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
-    let mut validators = vec![];
-    let mut identities = vec![];
-    let mut keys = vec![];
-    for node in &chain.nodes {
+/// A node's secrets: its TLS key and certificate chain, and its consensus key if a validator.
+struct NodeKeys {
+    node_key: PrivateKey,
+    cert_chain: String,
+    validator_key: Option<PrivateKey>,
+}
+
+impl NodeKeys {
+    /// New keys for `node`, its certificate issued by its issuer (followed by the issuer's own
+    /// certificate when that is an organization's CA: the chain up to the consortium CA
+    /// `ca_cert_pem` the peers trust).
+    fn new(node: &NodePlan<'_>, ca_cert_pem: &str, suite: Suite) -> Result<Self, PlanError> {
+        let scheme = if suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
         let node_key = PrivateKey::generate(Scheme::Ed25519);
         let cert = node.issuer.issue(&node.name, &node_key)?;
-        // Issued by an organization's CA: followed by that CA's certificate, the chain up to
-        // the consortium CA the peers trust.
-        let cert_chain = if node.issuer.cert_pem() == chain.ca_cert_pem {
+        let cert_chain = if node.issuer.cert_pem() == ca_cert_pem {
             cert
         } else {
             format!("{cert}{}", node.issuer.cert_pem())
         };
-        identities.push(NodeIdentity { name: node.name.clone(), key: node_key.public_key() });
         let validator_key = node.validator.then(|| PrivateKey::generate(scheme));
-        if let Some(k) = &validator_key {
+        Ok(NodeKeys { node_key, cert_chain, validator_key })
+    }
+
+    /// The node's directory: config, genesis, CA certificate, its certificate and keys.
+    fn spec(
+        self,
+        node: &NodePlan<'_>,
+        genesis_json: &[u8],
+        ca_cert_pem: &str,
+        peers: Vec<String>,
+    ) -> Result<NodeSpec, PlanError> {
+        let file = NodeFile {
+            name: node.name.clone(),
+            data_dir: "data".into(),
+            genesis: GENESIS.into(),
+            validator_key: self.validator_key.as_ref().map(|_| VALIDATOR_KEY.into()),
+            http: node.http,
+            p2p: P2pFile {
+                listen: node.p2p,
+                peers,
+                ca: CA_CERT.into(),
+                cert: NODE_CERT.into(),
+                key: NODE_KEY.into(),
+            },
+            mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
+        };
+        let config = toml::to_string_pretty(&file)
+            .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
+        let mut files = vec![
+            (NODE_CONFIG.to_owned(), config.into_bytes()),
+            (GENESIS.to_owned(), genesis_json.to_vec()),
+            (CA_CERT.to_owned(), ca_cert_pem.as_bytes().to_vec()),
+            (NODE_CERT.to_owned(), self.cert_chain.into_bytes()),
+            (NODE_KEY.to_owned(), self.node_key.to_pkcs8_pem().into_bytes()),
+        ];
+        if let Some(k) = self.validator_key {
+            files.push((VALIDATOR_KEY.to_owned(), k.to_pkcs8_pem().into_bytes()));
+        }
+        Ok(NodeSpec {
+            name: node.spec_name.clone(),
+            args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
+            // Fewer malloc arenas, less resident memory (docs/architecture.md).
+            env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+            files,
+        })
+    }
+}
+
+fn genesis_json(genesis: &Genesis) -> Result<Vec<u8>, PlanError> {
+    serde_json::to_vec_pretty(genesis)
+        .map_err(|e| PlanError::Encoding { file: GENESIS, detail: e.to_string() })
+}
+
+/// Keys, certificates, genesis and configuration for every node of `chain`.
+pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
+    let mut validators = vec![];
+    let mut identities = vec![];
+    let mut keys = vec![];
+    for node in &chain.nodes {
+        let k = NodeKeys::new(node, &chain.ca_cert_pem, chain.suite)?;
+        identities.push(NodeIdentity { name: node.name.clone(), key: k.node_key.public_key() });
+        if let Some(v) = &k.validator_key {
             validators.push(Validator {
                 name: node.name.clone(),
-                public_key: k.public_key(),
+                public_key: v.public_key(),
                 power: 1,
             });
         }
-        keys.push((node_key, cert_chain, validator_key));
+        keys.push(k);
     }
     let genesis = Genesis {
         chain_id: chain.chain_id,
@@ -109,58 +177,51 @@ pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
         accounts: chain.accounts.clone(),
         params: chain.params.clone(),
         nodes: identities,
-        members: vec![],
+        members: chain.members.clone(),
     };
     genesis.validate()?;
-    let genesis_json = serde_json::to_vec_pretty(&genesis)
-        .map_err(|e| PlanError::Encoding { file: GENESIS, detail: e.to_string() })?;
+    let genesis_json = genesis_json(&genesis)?;
     let specs = chain
         .nodes
         .iter()
         .zip(keys)
-        .map(|(node, (node_key, cert_chain, validator_key))| {
-            let file = NodeFile {
-                name: node.name.clone(),
-                data_dir: "data".into(),
-                genesis: GENESIS.into(),
-                validator_key: validator_key.as_ref().map(|_| VALIDATOR_KEY.into()),
-                http: node.http,
-                p2p: P2pFile {
-                    listen: node.p2p,
-                    peers: chain
-                        .nodes
-                        .iter()
-                        .filter(|other| other.name != node.name)
-                        .map(|other| other.p2p.to_string())
-                        .collect(),
-                    ca: CA_CERT.into(),
-                    cert: NODE_CERT.into(),
-                    key: NODE_KEY.into(),
-                },
-                mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
-            };
-            let config = toml::to_string_pretty(&file)
-                .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
-            let mut files = vec![
-                (NODE_CONFIG.to_owned(), config.into_bytes()),
-                (GENESIS.to_owned(), genesis_json.clone()),
-                (CA_CERT.to_owned(), chain.ca_cert_pem.clone().into_bytes()),
-                (NODE_CERT.to_owned(), cert_chain.into_bytes()),
-                (NODE_KEY.to_owned(), node_key.to_pkcs8_pem().into_bytes()),
-            ];
-            if let Some(k) = validator_key {
-                files.push((VALIDATOR_KEY.to_owned(), k.to_pkcs8_pem().into_bytes()));
-            }
-            Ok(NodeSpec {
-                name: node.spec_name.clone(),
-                args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
-                // Fewer malloc arenas, less resident memory (docs/architecture.md).
-                env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
-                files,
-            })
+        .map(|(node, keys)| {
+            let peers = chain
+                .nodes
+                .iter()
+                .filter(|other| other.name != node.name)
+                .map(|other| other.p2p.to_string())
+                .collect();
+            keys.spec(node, &genesis_json, &chain.ca_cert_pem, peers)
         })
         .collect::<Result<_, PlanError>>()?;
     Ok(Plan { genesis, specs })
+}
+
+/// A node provisioned to join a running chain, and the keys the proposal adding it names.
+#[derive(Debug)]
+pub struct Joining {
+    pub spec: NodeSpec,
+    /// Its consensus key, if a validator.
+    pub consensus_key: Option<consortia_crypto::PublicKey>,
+    /// The key of its TLS certificate: peers admit it by this key once governance adds it.
+    pub tls_key: consortia_crypto::PublicKey,
+}
+
+/// Keys, certificate and configuration for `node` joining the running chain of `genesis`,
+/// dialing `peers` (`host:port`). Until governance adds it (with the keys returned), its
+/// peers refuse it; it then syncs and, as a validator, signs from its first height in the set.
+pub fn join(
+    node: &NodePlan<'_>,
+    genesis: &Genesis,
+    ca_cert_pem: &str,
+    peers: Vec<String>,
+) -> Result<Joining, PlanError> {
+    let keys = NodeKeys::new(node, ca_cert_pem, genesis.suite)?;
+    let consensus_key = keys.validator_key.as_ref().map(PrivateKey::public_key);
+    let tls_key = keys.node_key.public_key();
+    let spec = keys.spec(node, &genesis_json(genesis)?, ca_cert_pem, peers)?;
+    Ok(Joining { spec, consensus_key, tls_key })
 }
 
 #[cfg(test)]
@@ -198,6 +259,7 @@ mod tests {
             time_ms: 1,
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes,
+            members: vec![],
         };
         let plan = plan(&chain).unwrap();
         assert_eq!(plan.genesis.validators.len(), 2);
@@ -239,6 +301,7 @@ mod tests {
             time_ms: 1,
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes: vec![node(0, false, &root)],
+            members: vec![],
         };
         assert!(matches!(plan(&chain), Err(PlanError::Genesis(_))));
     }

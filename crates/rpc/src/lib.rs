@@ -13,6 +13,7 @@
 mod error;
 pub mod eth;
 pub mod explorer;
+mod governance;
 mod handlers;
 mod metrics;
 mod views;
@@ -111,6 +112,11 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::notary_record))
         .routes(routes!(handlers::notary_by_hash))
         .routes(routes!(handlers::account))
+        .routes(routes!(governance::members))
+        .routes(routes!(governance::nodes))
+        .routes(routes!(governance::validators))
+        .routes(routes!(governance::proposals))
+        .routes(routes!(governance::proposal))
         .routes(routes!(eth::rpc).layer(limit(rpc_limit)))
         .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)))
         .routes(routes!(eth::ws::upgrade))

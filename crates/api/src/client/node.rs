@@ -194,6 +194,30 @@ impl NodeClient {
         self.get_query(&format!("/v1/state/{key}"), query).await
     }
 
+    /// The chain's member organizations.
+    pub async fn members(&self) -> ClientResult<Vec<MemberView>> {
+        self.get("/v1/governance/members").await
+    }
+
+    /// The chain's node list (validators and observers).
+    pub async fn governance_nodes(&self) -> ClientResult<Vec<GovNodeView>> {
+        self.get("/v1/governance/nodes").await
+    }
+
+    /// The validator set that signs `height` (default: the next height to commit).
+    pub async fn validators(&self, height: Option<u64>) -> ClientResult<ValidatorSetView> {
+        self.get_query("/v1/validators", &ValidatorsQuery { height }).await
+    }
+
+    /// Governance proposals, newest first.
+    pub async fn proposals(&self, query: &ProposalsQuery) -> ClientResult<ProposalListView> {
+        self.get_query("/v1/governance/proposals", query).await
+    }
+
+    pub async fn proposal(&self, id: u64) -> ClientResult<ProposalView> {
+        self.get(&format!("/v1/governance/proposals/{id}")).await
+    }
+
     pub async fn notary_record(&self, id: &str) -> ClientResult<RecordView> {
         self.get(&format!("/v1/notary/records/{id}")).await
     }

@@ -193,7 +193,7 @@ impl Platform {
     }
 
     /// The organization's signing key (made on first use).
-    async fn org_key(&self, org: &str) -> Result<PrivateKey> {
+    pub(crate) async fn org_key(&self, org: &str) -> Result<PrivateKey> {
         let parse = |pem: String| PrivateKey::from_pkcs8_pem(&pem).map_err(Error::internal);
         if let Some(pem) = store::org_key(&self.db, org).await? {
             return parse(pem);

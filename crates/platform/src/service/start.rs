@@ -19,7 +19,7 @@ use consortia_api::platform::{
 };
 use consortia_crypto::Suite;
 use consortia_crypto::pki::Ca;
-use consortia_types::{ChainParams, ConsensusKind};
+use consortia_types::{ChainParams, ConsensusKind, GenesisMember};
 
 use super::chains::spec_name;
 use super::identity::{AUDIT_JOB, Caller};
@@ -143,6 +143,34 @@ impl Platform {
             .collect()
     }
 
+    /// The chain's governing members: each organization running a node, voting with the key
+    /// the platform keeps for it (the one that signs its contract transactions), with its CA.
+    async fn genesis_members(
+        &self,
+        record: &ChainRecord,
+        org_cas: &HashMap<&str, Ca>,
+    ) -> Result<Vec<GenesisMember>> {
+        let mut members = Vec::new();
+        for org in &record.orgs {
+            let key = self.org_key(org).await?;
+            members.push(GenesisMember {
+                id: org.clone(),
+                admins: vec![key.public_key().address()],
+                ca_cert: org_cas
+                    .get(org.as_str())
+                    .map(|ca| ca.cert_pem().to_owned())
+                    .unwrap_or_default(),
+                nodes: record
+                    .nodes
+                    .iter()
+                    .filter(|n| &n.org_id == org)
+                    .map(|n| n.name.clone())
+                    .collect(),
+            });
+        }
+        Ok(members)
+    }
+
     /// Provisions, creates and starts every node, and waits for block 1; then records the
     /// ports (those of a start that failed are picked afresh by the next).
     async fn launch(&self, record: &ChainRecord) -> Result<()> {
@@ -194,6 +222,7 @@ impl Platform {
             time_ms: now_ms() as u64,
             ca_cert_pem: ca_cert,
             nodes,
+            members: self.genesis_members(record, &org_cas).await?,
         };
         let plan = plan(&chain_plan).map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         for (node, spec) in record.nodes.iter().zip(plan.specs) {

@@ -1,0 +1,350 @@
+//! `consortia gov`: the chain's on-chain governance from the command line. Writes are
+//! transactions to the governance contract (`contracts/system/IGovernance.sol`) signed with a
+//! member admin's key; reads come from a node's REST API (`/v1/governance/…`).
+
+use std::path::{Path, PathBuf};
+
+use alloy_sol_types::SolCall;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use consortia_api::NodeClient;
+use consortia_api::node::{ProposalView, ProposalsQuery};
+use consortia_crypto::{Address, PrivateKey, PublicKey};
+use consortia_execution::governance::{self, IGovernance, Kind, Rule};
+use consortia_types::{EvmCall, Payload};
+
+use crate::client::{DEFAULT_NODE, sign_and_wait};
+use crate::keys::read_key;
+
+/// Gas a governance call may use: far above what any takes (50,000 plus 16 per byte stored).
+const GAS: u64 = 5_000_000;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GovCommand {
+    /// Propose a change (your organization's approval counts with it).
+    Propose {
+        #[command(flatten)]
+        signer: Signer,
+        #[command(subcommand)]
+        change: Change,
+    },
+    /// Vote for a proposal (or against it, with --reject), once per organization.
+    Vote {
+        #[command(flatten)]
+        signer: Signer,
+        id: u64,
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Cancel an open proposal you made.
+    Cancel {
+        #[command(flatten)]
+        signer: Signer,
+        id: u64,
+    },
+    /// List proposals, newest first (open ones only with --open).
+    List {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        #[arg(long)]
+        open: bool,
+    },
+    /// Show a proposal: what it changes, its votes, its policy.
+    Show {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        id: u64,
+    },
+    /// The member organizations and the node list.
+    Members {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+    },
+    /// The validator set of a height (default: the next one).
+    Validators {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        #[arg(long)]
+        height: Option<u64>,
+    },
+}
+
+/// Who signs, and where to send it.
+#[derive(Debug, Args)]
+pub(crate) struct Signer {
+    #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+    node: String,
+    /// The private key (PKCS#8 PEM) of an admin account of a member organization.
+    #[arg(long)]
+    key: PathBuf,
+    /// Give up waiting for the commit after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Change {
+    /// Add a member organization.
+    AddMember {
+        #[arg(long)]
+        org: String,
+        /// An admin account's address (repeatable): any one casts the organization's vote.
+        #[arg(long = "admin", required = true)]
+        admins: Vec<String>,
+        /// The PEM certificate of the organization's CA.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+    },
+    /// Remove a member organization (it must run no nodes any more).
+    RemoveMember {
+        #[arg(long)]
+        org: String,
+    },
+    /// Add a node: give its directory (`node.toml` with its keys), or its name and keys.
+    AddNode {
+        /// The new node's directory (`consortia net add-node` or the platform makes one): its
+        /// name, consensus key and TLS key are read from it.
+        #[arg(long, conflicts_with_all = ["name", "consensus_key", "tls_key"])]
+        node_dir: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+        /// The member organization that runs it.
+        #[arg(long)]
+        org: String,
+        /// Voting power (0: an observer).
+        #[arg(long, default_value_t = 1)]
+        power: u64,
+        /// `scheme:base64`, as in genesis files.
+        #[arg(long)]
+        consensus_key: Option<String>,
+        /// The Ed25519 key of its TLS certificate, `ed25519:base64`.
+        #[arg(long)]
+        tls_key: Option<String>,
+    },
+    /// Remove a node: it stops signing two blocks after the deciding one, then is disconnected.
+    RemoveNode {
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a node's voting power (0 makes a validator an observer).
+    SetPower {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        power: u64,
+    },
+    /// Set the policy that decides proposals of a kind.
+    SetPolicy {
+        /// add-member, remove-member, add-node, remove-node, set-power or set-policy.
+        #[arg(long)]
+        kind: String,
+        /// majority, two-thirds, unanimous, n-of-m or leader-only.
+        #[arg(long)]
+        rule: String,
+        /// For n-of-m.
+        #[arg(long, default_value_t = 0)]
+        n: u32,
+        /// For leader-only: the member that decides alone.
+        #[arg(long, default_value = "")]
+        leader: String,
+    },
+}
+
+/// A node directory's name, consensus key (if a validator) and TLS key.
+pub(crate) fn node_identity(dir: &Path) -> Result<(String, Option<PublicKey>, PublicKey)> {
+    let file = crate::node::read_node_file(&dir.join("node.toml"))?;
+    let consensus = file.validator_key.as_deref().map(read_key).transpose()?;
+    let tls = read_key(&file.p2p.key)?;
+    Ok((file.name, consensus.map(|k| k.public_key()), tls.public_key()))
+}
+
+fn call_data(change: Change) -> Result<Vec<u8>> {
+    Ok(match change {
+        Change::AddMember { org, admins, ca_cert } => {
+            let admins = admins
+                .iter()
+                .map(|a| a.parse::<Address>().map(|a| a.0.into()))
+                .collect::<Result<Vec<_>, _>>()
+                .context("--admin takes an account address (0x + 40 hex digits)")?;
+            let ca_cert = match ca_cert {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => String::new(),
+            };
+            IGovernance::proposeAddMemberCall { org, admins, caCert: ca_cert }.abi_encode()
+        }
+        Change::RemoveMember { org } => IGovernance::proposeRemoveMemberCall { org }.abi_encode(),
+        Change::AddNode { node_dir, name, org, power, consensus_key, tls_key } => {
+            let (name, consensus_key, tls_key) = match node_dir {
+                Some(dir) => {
+                    let (name, consensus, tls) = node_identity(&dir)?;
+                    let consensus = consensus.map(|k| k.to_base64()).unwrap_or_default();
+                    (name, consensus, tls.to_base64())
+                }
+                None => (
+                    name.context("give --node-dir DIR, or --name with the node's keys")?,
+                    consensus_key.unwrap_or_default(),
+                    tls_key.unwrap_or_default(),
+                ),
+            };
+            let power = if consensus_key.is_empty() { 0 } else { power };
+            add_node_call(name, org, consensus_key, power, tls_key)
+        }
+        Change::RemoveNode { name } => IGovernance::proposeRemoveNodeCall { name }.abi_encode(),
+        Change::SetPower { name, power } => {
+            IGovernance::proposeSetPowerCall { name, power }.abi_encode()
+        }
+        Change::SetPolicy { kind, rule, n, leader } => {
+            let kind = Kind::from_name(&kind)
+                .with_context(|| format!("--kind `{kind}` is not a proposal kind"))?;
+            let rule = Rule::from_name(&rule).with_context(|| {
+                format!(
+                    "--rule `{rule}`: choose majority, two-thirds, unanimous, n-of-m or leader-only"
+                )
+            })?;
+            IGovernance::proposeSetPolicyCall { kind: kind as u8, rule: rule as u8, n, leader }
+                .abi_encode()
+        }
+    })
+}
+
+pub(crate) fn add_node_call(
+    name: String,
+    org: String,
+    consensus_key: String,
+    power: u64,
+    tls_key: String,
+) -> Vec<u8> {
+    IGovernance::proposeAddNodeCall {
+        name,
+        org,
+        consensusKey: consensus_key,
+        power,
+        tlsKey: tls_key,
+    }
+    .abi_encode()
+}
+
+/// Sends a call to the governance contract signed with `key` and returns its output; a
+/// refused call is an error carrying the contract's reason.
+pub(crate) async fn call(
+    client: &NodeClient,
+    key: &PrivateKey,
+    input: Vec<u8>,
+    timeout_s: u64,
+) -> Result<Vec<u8>> {
+    let chain_id = client.status().await?.chain_id;
+    let call = EvmCall { to: Some(governance::ADDRESS), value: 0, input, gas_limit: GAS };
+    let lookup = sign_and_wait(client, key, chain_id, Payload::Evm(call), timeout_s).await?;
+    let receipt = lookup.receipt.context("a committed transaction without a receipt")?;
+    if receipt.status != "success" {
+        let reason = receipt.error.map(|e| e.message).unwrap_or_else(|| receipt.status.clone());
+        bail!("{reason}");
+    }
+    hex::decode(receipt.output.trim_start_matches("0x")).context("the receipt's output")
+}
+
+/// Proposes and returns the new proposal's id.
+pub(crate) async fn propose(
+    client: &NodeClient,
+    key: &PrivateKey,
+    input: Vec<u8>,
+    timeout_s: u64,
+) -> Result<u64> {
+    let output = call(client, key, input, timeout_s).await?;
+    // Every propose function returns the id the same way.
+    IGovernance::proposeRemoveNodeCall::abi_decode_returns(&output).context("a proposal id")
+}
+
+/// Votes for (or against) proposal `id`.
+pub(crate) async fn vote(
+    client: &NodeClient,
+    key: &PrivateKey,
+    id: u64,
+    approve: bool,
+    timeout_s: u64,
+) -> Result<()> {
+    call(client, key, IGovernance::voteCall { id, approve }.abi_encode(), timeout_s).await?;
+    Ok(())
+}
+
+fn print_proposal(p: &ProposalView) {
+    let votes: Vec<String> = p
+        .votes
+        .iter()
+        .map(|v| format!("{} {}", v.org, if v.approve { "yes" } else { "no" }))
+        .collect();
+    println!(
+        "#{} {} [{}] by {}: {} approvals, {} needed ({}); votes: {}",
+        p.id,
+        p.summary,
+        p.status,
+        p.org,
+        p.votes.iter().filter(|v| v.approve).count(),
+        p.approvals_needed,
+        p.policy.rule,
+        votes.join(", ")
+    );
+    if let Some(failure) = &p.failure {
+        println!("   failed: {failure}");
+    }
+}
+
+pub(crate) async fn run(command: GovCommand) -> Result<()> {
+    match command {
+        GovCommand::Propose { signer, change } => {
+            let client = NodeClient::new(&signer.node);
+            let key = read_key(&signer.key)?;
+            let id = propose(&client, &key, call_data(change)?, signer.timeout).await?;
+            print_proposal(&client.proposal(id).await?);
+        }
+        GovCommand::Vote { signer, id, reject } => {
+            let client = NodeClient::new(&signer.node);
+            let key = read_key(&signer.key)?;
+            vote(&client, &key, id, !reject, signer.timeout).await?;
+            print_proposal(&client.proposal(id).await?);
+        }
+        GovCommand::Cancel { signer, id } => {
+            let client = NodeClient::new(&signer.node);
+            let key = read_key(&signer.key)?;
+            call(&client, &key, IGovernance::cancelCall { id }.abi_encode(), signer.timeout)
+                .await?;
+            print_proposal(&client.proposal(id).await?);
+        }
+        GovCommand::List { node, open } => {
+            let status = open.then(|| "open".to_owned());
+            let query = ProposalsQuery { status, ..Default::default() };
+            let list = NodeClient::new(&node).proposals(&query).await?;
+            if list.proposals.is_empty() {
+                println!(
+                    "no {}proposals ({} made in all)",
+                    if open { "open " } else { "" },
+                    list.total
+                );
+            }
+            for p in &list.proposals {
+                print_proposal(p);
+            }
+        }
+        GovCommand::Show { node, id } => {
+            let p = NodeClient::new(&node).proposal(id).await?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        }
+        GovCommand::Members { node } => {
+            let client = NodeClient::new(&node);
+            let members = client.members().await?;
+            let nodes = client.governance_nodes().await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "members": members, "nodes": nodes })
+                )?
+            );
+        }
+        GovCommand::Validators { node, height } => {
+            let set = NodeClient::new(&node).validators(height).await?;
+            println!("{}", serde_json::to_string_pretty(&set)?);
+        }
+    }
+    Ok(())
+}

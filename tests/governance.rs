@@ -1,0 +1,376 @@
+//! On-chain governance on a running network of real `consortia node` processes over mutual
+//! TLS: validators join and leave by vote (`consortia net add-node` and `remove-node`, which
+//! propose and vote with the network's member admins) while clients keep sending transactions.
+#![allow(clippy::unwrap_used)]
+
+use consortia_test_utils::process as common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use alloy_sol_types::SolCall;
+use common::{Net, consortia, node_client, notarize_tx, sdk, tx_hash, wait_committed};
+use consortia_crypto::{Hash, PrivateKey, Scheme};
+use consortia_execution::governance::{self, IGovernance};
+
+const CHAIN: u64 = 1001;
+
+/// Clients sending about `rate` notarizations a second (a batch each 100 ms) to the genesis
+/// validators in turn until `stop`; returns every transaction hash admitted.
+fn steady_load(
+    urls: Vec<String>,
+    rate: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Hash>> {
+    let batch = (rate / 10).max(1) as u64;
+    std::thread::spawn(move || {
+        let senders: Vec<PrivateKey> =
+            (0..4).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+        let mut nonces = [0u64; 4];
+        let mut admitted = Vec::new();
+        let mut round = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let s = round % senders.len();
+            let txs: Vec<_> = (0..batch)
+                .map(|i| {
+                    let id = format!("load-{s}-{}", nonces[s] + i);
+                    notarize_tx(&senders[s], CHAIN, nonces[s] + i, &id, id.as_bytes())
+                })
+                .collect();
+            let raws: Vec<Vec<u8>> = txs.iter().map(consortia_types::encode).collect();
+            let url = &urls[round % urls.len()];
+            if let Ok(reply) = sdk(node_client(url).submit_batch(&raws))
+                && reply.accepted == txs.len()
+            {
+                nonces[s] += txs.len() as u64;
+                admitted.extend(txs.iter().map(tx_hash));
+            }
+            round += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        admitted
+    })
+}
+
+/// The longest time between two consecutive blocks from `from` to `to`, by block time.
+fn longest_gap_ms(url: &str, from: u64, to: u64) -> u64 {
+    let client = node_client(url);
+    let times: Vec<u64> = (from..=to).map(|h| sdk(client.block(h)).unwrap().time_ms).collect();
+    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+}
+
+/// The names of the validators whose signatures certify block `height`.
+fn signers(client: &consortia_api::NodeClient, height: u64) -> Vec<String> {
+    let block = sdk(client.block(height)).unwrap();
+    let set = sdk(client.validators(Some(height))).unwrap().validators;
+    let certificate = block.certificate.expect("a committed block's certificate");
+    certificate.signatures.iter().map(|(i, _)| set[*i as usize].name.clone()).collect()
+}
+
+/// How many of the blocks from `from` to `to` a validator outside the genesis set signed.
+fn blocks_signed_by_joiners(url: &str, from: u64, to: u64) -> usize {
+    let client = node_client(url);
+    let genesis: Vec<String> =
+        sdk(client.validators(Some(1))).unwrap().validators.into_iter().map(|v| v.name).collect();
+    (from..=to).filter(|h| signers(&client, *h).iter().any(|s| !genesis.contains(s))).count()
+}
+
+/// Committed transactions per second over blocks `from + 1 ..= to`, by block time.
+fn committed_tps(client: &consortia_api::NodeClient, from: u64, to: u64) -> f64 {
+    let txs: u64 = (from + 1..=to).map(|h| u64::from(sdk(client.block(h)).unwrap().tx_count)).sum();
+    let time = |h| sdk(client.block(h)).unwrap().time_ms;
+    txs as f64 * 1000.0 / (time(to) - time(from)).max(1) as f64
+}
+
+/// The member admins of a `consortia net up` network, voting through node 0.
+struct Members {
+    client: consortia_api::NodeClient,
+    admins: Vec<PrivateKey>,
+}
+
+fn read_key(path: &std::path::Path) -> PrivateKey {
+    PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+impl Members {
+    fn of(net: &Net) -> Members {
+        let admins =
+            (0..4).map(|i| read_key(&net.dir.join(format!("admins/org-{i}.pem")))).collect();
+        Members { client: node_client(&net.urls[0]), admins }
+    }
+
+    /// Sends a governance call from member `m`'s admin and waits for it; it must succeed.
+    fn call(&self, m: usize, input: Vec<u8>) -> Vec<u8> {
+        let key = &self.admins[m];
+        let nonce =
+            sdk(self.client.account(&key.public_key().address().to_string())).unwrap().nonce;
+        let call = consortia_test_utils::tx::evm_call(Some(governance::ADDRESS), 0, input);
+        let tx = consortia_test_utils::tx::native(key, CHAIN, nonce, call);
+        let hash = tx_hash(&tx);
+        sdk(self.client.submit(&consortia_types::encode(&tx))).unwrap();
+        let lookup = wait_committed(self.client.base(), &hash);
+        assert_eq!(lookup["receipt"]["status"], "success", "{lookup}");
+        hex::decode(lookup["receipt"]["output"].as_str().unwrap().trim_start_matches("0x")).unwrap()
+    }
+
+    /// Proposes as org-0 and votes it through with org-1 and org-2; returns the height that
+    /// executed it.
+    fn decide(&self, input: Vec<u8>) -> u64 {
+        let out = self.call(0, input);
+        let id = IGovernance::proposeRemoveNodeCall::abi_decode_returns(&out).unwrap();
+        for m in [1, 2] {
+            self.call(m, IGovernance::voteCall { id, approve: true }.abi_encode());
+        }
+        let proposal = sdk(self.client.proposal(id)).unwrap();
+        assert_eq!(proposal.status, "executed", "{proposal:?}");
+        proposal.decided_height.unwrap()
+    }
+}
+
+/// A node `consortia net add-node --no-vote` made: its name, consensus key and TLS key.
+fn joiner(net: &Net) -> (String, String, String) {
+    let data_dir = net.dir.to_str().unwrap();
+    let out = consortia(&["net", "add-node", "--no-vote", "--data-dir", data_dir], &[]);
+    let name = out.split_whitespace().next().unwrap().to_owned();
+    let dir = net.dir.join(&name);
+    let consensus = read_key(&dir.join("validator.pem")).public_key().to_base64();
+    let tls = read_key(&dir.join("node.key")).public_key().to_base64();
+    (name, consensus, tls)
+}
+
+/// Waits until the node at `url` is within a block of node 0.
+fn caught_up(net: &Net, url: &str, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let own = sdk(node_client(url).status()).map(|s| s.height).unwrap_or(0);
+        if own >= at_least && own + 1 >= net.height(0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} stuck at {own}; node 0 at {}", net.height(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Three nodes join as validators by vote and leave again, `GOVERNANCE_CYCLES` times (10 by
+/// default), while clients keep sending transactions: the chain never forks, keeps every
+/// transaction, and never waits more than 5 s between blocks; the joiners sign blocks.
+#[test]
+fn validators_join_and_leave_by_vote_under_load() {
+    let cycles: usize =
+        std::env::var("GOVERNANCE_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(10);
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let members = Members::of(&net);
+    // Three nodes, started once: their peers refuse them until they are voted in, and cut
+    // them off again once removed; each return syncs what it missed.
+    let joiners: Vec<_> = (0..3).map(|_| joiner(&net)).collect();
+    let url_of = |name: &str| {
+        let file = std::fs::read_to_string(net.dir.join(name).join("node.toml")).unwrap();
+        let http = file.lines().find(|l| l.starts_with("http")).unwrap();
+        format!("http://{}", http.split('"').nth(1).unwrap())
+    };
+    let start = net.height(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = steady_load(net.urls.clone(), 100, stop.clone());
+    let started = Instant::now();
+    for _ in 0..cycles {
+        for (name, consensus, tls) in &joiners {
+            let input = IGovernance::proposeAddNodeCall {
+                name: name.clone(),
+                org: "org-0".into(),
+                consensusKey: consensus.clone(),
+                power: 1,
+                tlsKey: tls.clone(),
+            };
+            let decided = members.decide(input.abi_encode());
+            caught_up(&net, &url_of(name), decided + governance::ACTIVATION_DELAY);
+        }
+        assert_eq!(sdk(node_client(&net.urls[0]).validators(None)).unwrap().validators.len(), 7);
+        for (name, _, _) in joiners.iter().rev() {
+            members.decide(IGovernance::proposeRemoveNodeCall { name: name.clone() }.abi_encode());
+        }
+    }
+    let changes = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let admitted = load.join().unwrap();
+
+    // Back to the four genesis validators (the last removal signs off at once, idle or not),
+    // which hold one chain with every transaction.
+    let client = node_client(&net.urls[0]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let set = loop {
+        let set = sdk(client.validators(None)).unwrap();
+        if set.validators.len() == 4 || Instant::now() > deadline {
+            break set;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let names: Vec<&str> = set.validators.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["node-0", "node-1", "node-2", "node-3"]);
+    assert!(!admitted.is_empty());
+    for hash in &admitted {
+        wait_committed(&net.urls[3], hash);
+    }
+    net.assert_same_chain(&[0, 1, 2, 3]);
+
+    let end = net.height(0);
+    let gap = longest_gap_ms(&net.urls[0], start, end);
+    let joined = blocks_signed_by_joiners(&net.urls[0], start, end);
+    println!(
+        "{cycles} cycles of 3 additions and 3 removals in {:.1} s: {} blocks, {} transactions, longest gap between blocks {gap} ms, {joined} blocks signed by joiners",
+        changes.as_secs_f64(),
+        end - start,
+        admitted.len()
+    );
+    assert!(gap <= 5_000, "a {gap} ms gap between commits");
+    assert!(joined >= cycles, "joiners signed only {joined} blocks in {cycles} cycles");
+}
+
+/// `consortia gov` with an admin's key: a proposal, the votes that execute it, the list, the
+/// validator set it changed; and a refusal that shows the contract's reason.
+#[test]
+fn the_gov_command_proposes_votes_and_shows_the_reason_of_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let node = net.urls[0].as_str();
+    let key = |i: usize| net.dir.join(format!("admins/org-{i}.pem")).to_str().unwrap().to_owned();
+    let out = consortia(
+        &[
+            "gov",
+            "propose",
+            "--node",
+            node,
+            "--key",
+            &key(0),
+            "set-power",
+            "--name",
+            "node-1",
+            "--power",
+            "2",
+        ],
+        &[],
+    );
+    assert!(out.contains("#1 set the power of `node-1` to 2 [open]"), "{out}");
+    consortia(&["gov", "vote", "1", "--node", node, "--key", &key(1)], &[]);
+    let out = consortia(&["gov", "vote", "1", "--node", node, "--key", &key(2)], &[]);
+    assert!(out.contains("[executed]"), "{out}");
+    let out = consortia(&["gov", "list", "--node", node], &[]);
+    assert!(out.contains("#1 set the power of `node-1` to 2 [executed] by org-0"), "{out}");
+
+    let refused = std::process::Command::new(&*common::BIN)
+        .args([
+            "gov",
+            "propose",
+            "--node",
+            node,
+            "--key",
+            &key(0),
+            "remove-node",
+            "--name",
+            "node-3",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the change would leave 3 BFT validators"), "{stderr}");
+}
+
+/// `consortia net add-node` provisions a node, votes it in and waits until it caught up;
+/// `remove-node` votes it out and stops it.
+#[test]
+fn net_add_node_and_remove_node_change_the_running_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let data_dir = net.dir.to_str().unwrap();
+    let out = consortia(&["net", "add-node", "--data-dir", data_dir], &[]);
+    assert!(out.contains("node-4 joined as a validator"), "{out}");
+    let client = node_client(&net.urls[0]);
+    let names = |client: &consortia_api::NodeClient| -> Vec<String> {
+        let nodes = sdk(client.governance_nodes()).unwrap();
+        nodes.into_iter().map(|n| n.name).collect()
+    };
+    assert!(names(&client).contains(&"node-4".to_owned()));
+    let pid = common::Net::pid(&net, 4);
+    let out = consortia(&["net", "remove-node", "node-4", "--data-dir", data_dir], &[]);
+    assert!(out.contains("node-4 removed and stopped"), "{out}");
+    assert!(!common::alive(pid), "the removed node still runs");
+    assert!(!names(&client).contains(&"node-4".to_owned()));
+}
+
+/// The governance benchmark (`scripts/bench-governance`, a release build): committed throughput
+/// before and during validator-set changes in one run, the longest gap between blocks, and the
+/// time from the deciding vote to the first block the new validator signs.
+#[test]
+#[ignore = "a benchmark: scripts/bench-governance"]
+fn benchmark_validator_set_changes() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let (rate, window_s) = (env("BENCH_RATE", 500) as usize, env("BENCH_WINDOW_S", 20));
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let members = Members::of(&net);
+    let joiners: Vec<_> = (0..3).map(|_| joiner(&net)).collect();
+    let client = node_client(&net.urls[0]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = steady_load(net.urls.clone(), rate, stop.clone());
+    std::thread::sleep(Duration::from_secs(5));
+    let before_from = net.height(0);
+    std::thread::sleep(Duration::from_secs(window_s));
+    let before_to = net.height(0);
+    let mut to_first_signature_ms = Vec::new();
+    for (name, consensus, tls) in &joiners {
+        let input = IGovernance::proposeAddNodeCall {
+            name: name.clone(),
+            org: "org-0".into(),
+            consensusKey: consensus.clone(),
+            power: 1,
+            tlsKey: tls.clone(),
+        };
+        let decided = members.decide(input.abi_encode());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut h = decided + 1;
+        loop {
+            while net.height(0) < h {
+                assert!(Instant::now() < deadline, "{name} never signed a block");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if signers(&client, h).contains(name) {
+                let at = |h| sdk(client.block(h)).unwrap().time_ms;
+                to_first_signature_ms.push(at(h) - at(decided));
+                break;
+            }
+            h += 1;
+        }
+    }
+    for (name, _, _) in joiners.iter().rev() {
+        members.decide(IGovernance::proposeRemoveNodeCall { name: name.clone() }.abi_encode());
+    }
+    let during_to = net.height(0);
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let before = committed_tps(&client, before_from, before_to);
+    let during = committed_tps(&client, before_to, during_to);
+    let gap = longest_gap_ms(&net.urls[0], before_from, during_to);
+    let rss: Vec<String> = (0..7)
+        .map(|i| {
+            let pid = std::fs::read_to_string(net.dir.join(format!("node-{i}/node.pid")));
+            let status = pid
+                .ok()
+                .and_then(|p| std::fs::read_to_string(format!("/proc/{}/status", p.trim())).ok());
+            let peak = status.and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM"))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0))
+            });
+            format!("node-{i} {} MiB", peak.unwrap_or(0) / 1024)
+        })
+        .collect();
+    println!(
+        "offered {rate} tx/s; committed before the changes {before:.0} tx/s ({window_s} s), during 3 additions and 3 removals {during:.0} tx/s ({:.1}% of before); longest gap between blocks {gap} ms; deciding vote to the new validator's first signed block {to_first_signature_ms:?} ms; peak RSS {}",
+        during / before * 100.0,
+        rss.join(", ")
+    );
+}
