@@ -128,6 +128,28 @@ impl Members {
     }
 }
 
+/// Adds a node as a validator in two votes: as an observer first, so it syncs while the chain
+/// does not count on it, then with power 1 once it caught up (what `net add-node` does).
+/// Returns the height of the vote that gave it power.
+fn add_validator(
+    net: &Net,
+    members: &Members,
+    joiner: &(String, String, String),
+    url: &str,
+) -> u64 {
+    let (name, consensus, tls) = joiner;
+    let input = IGovernance::proposeAddNodeCall {
+        name: name.clone(),
+        org: "org-0".into(),
+        consensusKey: consensus.clone(),
+        power: 0,
+        tlsKey: tls.clone(),
+    };
+    let decided = members.decide(input.abi_encode());
+    caught_up(net, url, decided);
+    members.decide(IGovernance::proposeSetPowerCall { name: name.clone(), power: 1 }.abi_encode())
+}
+
 /// A node `consortia net add-node --no-vote` made: its name, consensus key and TLS key.
 fn joiner(net: &Net) -> (String, String, String) {
     let data_dir = net.dir.to_str().unwrap();
@@ -139,12 +161,22 @@ fn joiner(net: &Net) -> (String, String, String) {
     (name, consensus, tls)
 }
 
-/// Waits until the node at `url` is within a block of node 0.
+/// The REST API of the node named `name` in the network's directory.
+fn url_of(net: &Net, name: &str) -> String {
+    let file = std::fs::read_to_string(net.dir.join(name).join("node.toml")).unwrap();
+    let http = file.lines().find(|l| l.starts_with("http")).unwrap();
+    format!("http://{}", http.split('"').nth(1).unwrap())
+}
+
+/// Waits until the node at `url` has kept within a block of node 0 for five checks in a row
+/// (a node that only just caught up by sync may still fall behind).
 fn caught_up(net: &Net, url: &str, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut in_step = 0;
     loop {
         let own = sdk(node_client(url).status()).map(|s| s.height).unwrap_or(0);
-        if own >= at_least && own + 1 >= net.height(0) {
+        in_step = if own >= at_least && own + 1 >= net.height(0) { in_step + 1 } else { 0 };
+        if in_step == 5 {
             return;
         }
         assert!(Instant::now() < deadline, "{url} stuck at {own}; node 0 at {}", net.height(0));
@@ -165,26 +197,13 @@ fn validators_join_and_leave_by_vote_under_load() {
     // Three nodes, started once: their peers refuse them until they are voted in, and cut
     // them off again once removed; each return syncs what it missed.
     let joiners: Vec<_> = (0..3).map(|_| joiner(&net)).collect();
-    let url_of = |name: &str| {
-        let file = std::fs::read_to_string(net.dir.join(name).join("node.toml")).unwrap();
-        let http = file.lines().find(|l| l.starts_with("http")).unwrap();
-        format!("http://{}", http.split('"').nth(1).unwrap())
-    };
     let start = net.height(0);
     let stop = Arc::new(AtomicBool::new(false));
     let load = steady_load(net.urls.clone(), 100, stop.clone());
     let started = Instant::now();
     for _ in 0..cycles {
-        for (name, consensus, tls) in &joiners {
-            let input = IGovernance::proposeAddNodeCall {
-                name: name.clone(),
-                org: "org-0".into(),
-                consensusKey: consensus.clone(),
-                power: 1,
-                tlsKey: tls.clone(),
-            };
-            let decided = members.decide(input.abi_encode());
-            caught_up(&net, &url_of(name), decided + governance::ACTIVATION_DELAY);
+        for joiner in &joiners {
+            add_validator(&net, &members, joiner, &url_of(&net, &joiner.0));
         }
         assert_eq!(sdk(node_client(&net.urls[0]).validators(None)).unwrap().validators.len(), 7);
         for (name, _, _) in joiners.iter().rev() {
@@ -321,15 +340,9 @@ fn benchmark_validator_set_changes() {
     std::thread::sleep(Duration::from_secs(window_s));
     let before_to = net.height(0);
     let mut to_first_signature_ms = Vec::new();
-    for (name, consensus, tls) in &joiners {
-        let input = IGovernance::proposeAddNodeCall {
-            name: name.clone(),
-            org: "org-0".into(),
-            consensusKey: consensus.clone(),
-            power: 1,
-            tlsKey: tls.clone(),
-        };
-        let decided = members.decide(input.abi_encode());
+    for joiner in &joiners {
+        let name = &joiner.0;
+        let decided = add_validator(&net, &members, joiner, &url_of(&net, name));
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut h = decided + 1;
         loop {
@@ -353,7 +366,28 @@ fn benchmark_validator_set_changes() {
     load.join().unwrap();
     let before = committed_tps(&client, before_from, before_to);
     let during = committed_tps(&client, before_to, during_to);
-    let gap = longest_gap_ms(&net.urls[0], before_from, during_to);
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        for h in before_to + 1..=during_to {
+            let (b, p) = (sdk(client.block(h)).unwrap(), sdk(client.block(h - 1)).unwrap());
+            if b.time_ms - p.time_ms > 500 {
+                let round = b.certificate.map_or(0, |c| c.round);
+                println!(
+                    "gap before block {h}: {} ms, round {round}, proposer {}",
+                    b.time_ms - p.time_ms,
+                    b.proposer
+                );
+            }
+        }
+        let list = sdk(client.proposals(&Default::default())).unwrap();
+        for p in list.proposals {
+            println!("proposal {} decided at {:?}: {}", p.id, p.decided_height, p.summary);
+        }
+        println!("network kept in {}", dir.path().display());
+        std::mem::forget(dir);
+        return;
+    }
+    let gap_before = longest_gap_ms(&net.urls[0], before_from, before_to);
+    let gap = longest_gap_ms(&net.urls[0], before_to, during_to);
     let rss: Vec<String> = (0..7)
         .map(|i| {
             let pid = std::fs::read_to_string(net.dir.join(format!("node-{i}/node.pid")));
@@ -369,7 +403,7 @@ fn benchmark_validator_set_changes() {
         })
         .collect();
     println!(
-        "offered {rate} tx/s; committed before the changes {before:.0} tx/s ({window_s} s), during 3 additions and 3 removals {during:.0} tx/s ({:.1}% of before); longest gap between blocks {gap} ms; deciding vote to the new validator's first signed block {to_first_signature_ms:?} ms; peak RSS {}",
+        "offered {rate} tx/s; committed before the changes {before:.0} tx/s ({window_s} s), during 3 additions and 3 removals {during:.0} tx/s ({:.1}% of before); longest gap between blocks {gap_before} ms before, {gap} ms during; deciding vote to the new validator's first signed block {to_first_signature_ms:?} ms; peak RSS {}",
         during / before * 100.0,
         rss.join(", ")
     );

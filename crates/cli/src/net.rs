@@ -13,12 +13,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use alloy_sol_types::SolCall;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use consortia_api::NodeClient;
 use consortia_api::node::ProposalView;
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
+use consortia_execution::governance::IGovernance;
 use consortia_hosts::process::Signal;
 use consortia_platform::provision::{ChainPlan, NodePlan, join, plan};
 use consortia_types::config::NodeFile;
@@ -513,13 +515,15 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
     }
     let client = any_node(&dirs).await?;
     let admins = admin_keys(dir)?;
+    // A validator joins in two votes, as on Cosmos chains: first as an observer, so that it
+    // syncs while the chain does not count on it, then with its power once it caught up (a
+    // validator still syncing would cost the chain a round timeout at each of its turns).
     let consensus = joining.consensus_key.map(|k| k.to_base64()).unwrap_or_default();
-    let power = u64::from(!args.observer);
     let input = gov::add_node_call(
         name.clone(),
         args.org.clone(),
         consensus,
-        power,
+        0,
         joining.tls_key.to_base64(),
     );
     let proposal = decide(&client, &admins, &args.org, input, args.timeout).await?;
@@ -528,12 +532,15 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
     let own = NodeClient::new(&format!("http://{}", node.http));
     let bar = spinner()?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let target = decided + gov_activation();
+    // Caught up: within a block of the chain for five checks in a row (a node that only just
+    // caught up by sync may still fall behind).
+    let mut in_step = 0;
     loop {
         let height = own.status().await.map(|s| s.height).unwrap_or(0);
         let chain = client.status().await.map(|s| s.height).unwrap_or(u64::MAX);
         bar.set_message(format!("{name} syncing: height {height} of {chain}"));
-        if height >= target.min(chain) && height + 1 >= chain {
+        in_step = if height >= decided && height + 1 >= chain { in_step + 1 } else { 0 };
+        if in_step == 5 {
             break;
         }
         if !matches!(child.try_wait(), Ok(None)) {
@@ -551,8 +558,15 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bar.finish_and_clear();
-    let role = if args.observer { "observer" } else { "validator" };
-    println!("{name} joined as a {role}: caught up, signing from height {target}");
+    if args.observer {
+        println!("{name} joined as an observer and caught up");
+        return Ok(());
+    }
+    let input = IGovernance::proposeSetPowerCall { name: name.clone(), power: 1 }.abi_encode();
+    let proposal = decide(&client, &admins, &args.org, input, args.timeout).await?;
+    let from = proposal.decided_height.unwrap_or(0) + gov_activation();
+    println!("proposal {} executed: {}", proposal.id, proposal.summary);
+    println!("{name} joined as a validator: caught up, signing from height {from}");
     Ok(())
 }
 
@@ -580,17 +594,8 @@ pub(crate) async fn remove_node(args: RemoveNodeArgs) -> Result<()> {
     let admins = admin_keys(dir)?;
     let proposer =
         if admins.iter().any(|(org, _)| *org == owner) { owner } else { "org-0".to_owned() };
-    let input = consortia_execution::governance::IGovernance::proposeRemoveNodeCall {
-        name: args.name.clone(),
-    };
-    let proposal = decide(
-        &client,
-        &admins,
-        &proposer,
-        alloy_sol_types::SolCall::abi_encode(&input),
-        args.timeout,
-    )
-    .await?;
+    let input = IGovernance::proposeRemoveNodeCall { name: args.name.clone() };
+    let proposal = decide(&client, &admins, &proposer, input.abi_encode(), args.timeout).await?;
     let decided = proposal.decided_height.unwrap_or(0);
     println!("proposal {} executed at height {decided}: {}", proposal.id, proposal.summary);
     // It signs until the last height of the set that still holds it; stop it once that is
