@@ -990,6 +990,62 @@ mod tests {
         assert_eq!(e.proposer(3, 1), e.proposer(4, 0), "the next round moves to the next slot");
     }
 
+    fn set(keys: &[PrivateKey]) -> Vec<Validator> {
+        keys.iter()
+            .map(|k| Validator { name: String::new(), public_key: k.public_key(), power: 1 })
+            .collect()
+    }
+
+    /// An engine at height 2 for `me`, with `keys` as that height's set.
+    fn engine_with(keys: &[PrivateKey], me: &PrivateKey) -> Bft {
+        let config = BftConfig {
+            chain_id: 9,
+            hash: HashAlgorithm::Sha256,
+            validators: set(keys),
+            params: ChainParams::default(),
+            key: Some(me.clone()),
+        };
+        Bft::new(config, 2, 1_000, vec![])
+    }
+
+    #[test]
+    fn a_validator_added_to_the_set_signs_from_its_height_on() {
+        let keys = keys(5);
+        let mut e = engine_with(&keys[..4], &keys[4]);
+        let out = e.handle(Input::TxsReady { count: 1, now_ms: 1_000 });
+        let out = [out, e.handle(Input::Tick { now_ms: 100_000 })].concat();
+        assert!(signed(&out).is_empty(), "not in the set of height 2: {out:?}");
+        e.handle(Input::Validators { height: 3, validators: set(&keys), now_ms: 100_000 });
+        e.handle(Input::Synced { height: 2, now_ms: 100_000 });
+        e.handle(Input::TxsReady { count: 1, now_ms: 100_000 });
+        let out = e.handle(Input::Tick { now_ms: 200_000 });
+        let Some(Message::Vote(vote)) = signed(&out).first().cloned() else {
+            panic!("the new validator signs at height 3: {out:?}");
+        };
+        assert_eq!((vote.vote.height, vote.validator), (3, 4));
+    }
+
+    #[test]
+    fn a_validator_removed_from_the_set_stops_signing() {
+        let keys = keys(5);
+        let mut e = engine_with(&keys, &keys[0]);
+        e.handle(Input::Validators { height: 3, validators: set(&keys[1..]), now_ms: 1_000 });
+        e.handle(Input::Synced { height: 2, now_ms: 1_000 });
+        let out = e.handle(Input::TxsReady { count: 1, now_ms: 1_000 });
+        let out = [out, e.handle(Input::Tick { now_ms: 100_000 })].concat();
+        assert!(signed(&out).is_empty(), "removed at height 3, it signs nothing: {out:?}");
+    }
+
+    #[test]
+    fn a_coming_validator_set_change_starts_an_idle_height() {
+        let keys = keys(5);
+        // Validator 1 does not propose height 2; with nothing to do, it would wait.
+        let mut e = engine_with(&keys[..4], &keys[1]);
+        e.handle(Input::Validators { height: 4, validators: set(&keys), now_ms: 1_000 });
+        let out = e.handle(Input::Tick { now_ms: 100_000 });
+        assert!(!signed(&out).is_empty(), "the change makes it decide height 2 at once: {out:?}");
+    }
+
     #[test]
     fn an_idle_chain_starts_no_round() {
         let keys = keys(4);

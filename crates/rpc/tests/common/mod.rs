@@ -33,7 +33,14 @@ impl TestNode {
     pub(crate) async fn start() -> TestNode {
         let user = PrivateKey::generate(Scheme::Secp256k1);
         let funded = [(user.public_key().address(), 10u128.pow(24))];
-        let (genesis, key) = consortia_test_utils::genesis::solo(CHAIN_ID, &funded);
+        let (mut genesis, key) = consortia_test_utils::genesis::solo(CHAIN_ID, &funded);
+        // The funded account administers the chain's one member organization.
+        genesis.members = vec![consortia_types::GenesisMember {
+            id: "org-a".into(),
+            admins: vec![user.public_key().address()],
+            ca_cert: String::new(),
+            nodes: vec!["validator-0".into()],
+        }];
         let store = Node::memory_store(&genesis).expect("a store in memory");
         let node = Node::with_store(store, genesis, Some(key), MempoolConfig::default())
             .expect("a node over it");
@@ -50,6 +57,14 @@ impl TestNode {
     /// The next notarization from the funded account.
     pub(crate) fn notarization(&mut self, id: &str, content: &[u8]) -> Transaction {
         let tx = consortia_test_utils::tx::notarize(&self.user, CHAIN_ID, self.nonce, id, content);
+        self.nonce += 1;
+        tx
+    }
+
+    /// The next EVM call from the funded account.
+    pub(crate) fn evm_call(&mut self, to: Address, input: Vec<u8>) -> Transaction {
+        let call = consortia_test_utils::tx::evm_call(Some(to), 0, input);
+        let tx = consortia_test_utils::tx::native(&self.user, CHAIN_ID, self.nonce, call);
         self.nonce += 1;
         tx
     }

@@ -1,0 +1,80 @@
+//! The governance reads in-process: members, the node list, validator sets by height, and
+//! proposals with their votes, action and policy.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use alloy_sol_types::SolCall;
+use axum::http::StatusCode;
+use common::TestNode;
+use consortia_execution::governance::{self, IGovernance};
+
+#[tokio::test]
+async fn members_and_nodes_come_from_the_governance_state() {
+    let t = TestNode::start().await;
+    let (status, members) = t.get("/v1/governance/members").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(members[0]["id"], "org-a");
+    assert_eq!(members[0]["admins"][0], t.address().to_checksum_hex());
+    assert_eq!(members[0]["nodes"][0], "validator-0");
+    let (status, nodes) = t.get("/v1/governance/nodes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(nodes[0]["name"], "validator-0");
+    assert_eq!(nodes[0]["role"], "validator");
+    assert_eq!(nodes[0]["org"], "org-a");
+}
+
+#[tokio::test]
+async fn the_validator_set_of_a_height_matches_what_headers_commit_to() {
+    let t = TestNode::start().await;
+    let (status, set) = t.get("/v1/validators?height=1").await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["validators"].as_array().unwrap().len(), 1);
+    assert_eq!(set["total_power"], 1);
+    let (_, genesis) = t.get("/v1/blocks/0").await;
+    assert_eq!(genesis["next_validators_hash"], set["hash"], "block 0 names the set of block 1");
+    let (status, body) = t.get("/v1/validators?height=1000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not known yet"), "{body}");
+}
+
+#[tokio::test]
+async fn a_proposal_is_listed_with_its_votes_action_and_policy() {
+    let mut t = TestNode::start().await;
+    let admin = format!("0x{}", "11".repeat(20)).parse().unwrap();
+    let call = IGovernance::proposeAddMemberCall {
+        org: "org-b".into(),
+        admins: vec![admin],
+        caCert: String::new(),
+    };
+    let tx = t.evm_call(governance::ADDRESS, call.abi_encode());
+    t.commit(&[tx]).await;
+    let (status, list) = t.get("/v1/governance/proposals").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 1);
+    let p = &list["proposals"][0];
+    // One member: the proposer's approval is a majority, so it executed at once.
+    assert_eq!(p["status"], "executed", "{p}");
+    assert_eq!(p["kind"], "add_member");
+    assert_eq!(p["action"]["type"], "add_member");
+    assert_eq!(p["action"]["org"], "org-b");
+    assert_eq!(p["votes"][0]["org"], "org-a");
+    assert_eq!(p["policy"]["rule"], "majority");
+    let (status, one) = t.get("/v1/governance/proposals/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["summary"], p["summary"]);
+    let (_, open) = t.get("/v1/governance/proposals?status=open").await;
+    assert!(open["proposals"].as_array().unwrap().is_empty(), "{open}");
+    let (_, members) = t.get("/v1/governance/members").await;
+    assert_eq!(members.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_proposals_and_bad_filters_are_refused() {
+    let t = TestNode::start().await;
+    let (status, body) = t.get("/v1/governance/proposals/9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = t.get("/v1/governance/proposals?status=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
