@@ -254,43 +254,24 @@ fn the_gov_command_proposes_votes_and_shows_the_reason_of_a_refusal() {
     let net = Net::up(dir.path(), 4);
     let node = net.urls[0].as_str();
     let key = |i: usize| net.dir.join(format!("admins/org-{i}.pem")).to_str().unwrap().to_owned();
-    let out = consortia(
-        &[
-            "gov",
-            "propose",
-            "--node",
-            node,
-            "--key",
-            &key(0),
-            "set-power",
-            "--name",
-            "node-1",
-            "--power",
-            "2",
-        ],
-        &[],
-    );
+    let gov = |line: String| {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        consortia(&args, &[])
+    };
+    let out = gov(format!(
+        "gov propose --node {node} --key {} set-power --name node-1 --power 2",
+        key(0)
+    ));
     assert!(out.contains("#1 set the power of `node-1` to 2 [open]"), "{out}");
-    consortia(&["gov", "vote", "1", "--node", node, "--key", &key(1)], &[]);
-    let out = consortia(&["gov", "vote", "1", "--node", node, "--key", &key(2)], &[]);
+    gov(format!("gov vote 1 --node {node} --key {}", key(1)));
+    let out = gov(format!("gov vote 1 --node {node} --key {}", key(2)));
     assert!(out.contains("[executed]"), "{out}");
-    let out = consortia(&["gov", "list", "--node", node], &[]);
+    let out = gov(format!("gov list --node {node}"));
     assert!(out.contains("#1 set the power of `node-1` to 2 [executed] by org-0"), "{out}");
 
-    let refused = std::process::Command::new(&*common::BIN)
-        .args([
-            "gov",
-            "propose",
-            "--node",
-            node,
-            "--key",
-            &key(0),
-            "remove-node",
-            "--name",
-            "node-3",
-        ])
-        .output()
-        .unwrap();
+    let line = format!("gov propose --node {node} --key {} remove-node --name node-3", key(0));
+    let refused =
+        std::process::Command::new(&*common::BIN).args(line.split_whitespace()).output().unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("the change would leave 3 BFT validators"), "{stderr}");
