@@ -346,6 +346,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             node_dir.join("node.log").display()
         );
     }
+    if dir.join(ADMINS).is_dir() {
+        println!(
+            "members' admin keys (one per validator's organization): {}/org-N.pem; change the network by vote with `consortia net add-node`, `remove-node` and `consortia gov`",
+            dir.join(ADMINS).display()
+        );
+    }
     println!("stop it with: consortia net down --data-dir {}", dir.display());
     Ok(())
 }
