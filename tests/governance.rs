@@ -202,10 +202,12 @@ fn validators_join_and_leave_by_vote_under_load() {
     let load = steady_load(net.urls.clone(), 100, stop.clone());
     let started = Instant::now();
     for _ in 0..cycles {
+        let mut last = 0;
         for joiner in &joiners {
-            add_validator(&net, &members, joiner, &url_of(&net, &joiner.0));
+            last = add_validator(&net, &members, joiner, &url_of(&net, &joiner.0));
         }
-        assert_eq!(sdk(node_client(&net.urls[0]).validators(None)).unwrap().validators.len(), 7);
+        let set = sdk(node_client(&net.urls[0]).validators(Some(last + 2))).unwrap();
+        assert_eq!(set.validators.len(), 7, "from height {}", last + 2);
         for (name, _, _) in joiners.iter().rev() {
             members.decide(IGovernance::proposeRemoveNodeCall { name: name.clone() }.abi_encode());
         }
