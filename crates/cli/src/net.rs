@@ -20,7 +20,7 @@ use consortia_api::NodeClient;
 use consortia_api::node::ProposalView;
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
-use consortia_execution::governance::IGovernance;
+use consortia_execution::governance::{ACTIVATION_DELAY, IGovernance};
 use consortia_hosts::process::Signal;
 use consortia_platform::provision::{ChainPlan, NodePlan, join, plan};
 use consortia_types::config::NodeFile;
@@ -570,15 +570,10 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
     }
     let input = IGovernance::proposeSetPowerCall { name: name.clone(), power: 1 }.abi_encode();
     let proposal = decide(&client, &admins, &args.org, input, args.timeout).await?;
-    let from = proposal.decided_height.unwrap_or(0) + gov_activation();
+    let from = proposal.decided_height.unwrap_or(0) + ACTIVATION_DELAY;
     println!("proposal {} executed: {}", proposal.id, proposal.summary);
     println!("{name} joined as a validator: caught up, signing from height {from}");
     Ok(())
-}
-
-/// How many blocks after the deciding one a validator-set change takes effect.
-fn gov_activation() -> u64 {
-    consortia_execution::governance::ACTIVATION_DELAY
 }
 
 pub(crate) async fn remove_node(args: RemoveNodeArgs) -> Result<()> {
@@ -608,7 +603,7 @@ pub(crate) async fn remove_node(args: RemoveNodeArgs) -> Result<()> {
     // done (the chain decides it at once: a coming change starts the height without waiting
     // for transactions).
     client
-        .wait_height(decided + gov_activation() - 1, Duration::from_secs(args.timeout))
+        .wait_height(decided + ACTIVATION_DELAY - 1, Duration::from_secs(args.timeout))
         .await
         .context("the chain did not reach the removal's last signing height")?;
     if let Some(pid) = running_pid(&node_dir) {

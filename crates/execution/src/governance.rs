@@ -17,7 +17,7 @@
 use alloy_sol_types::{SolCall, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, PublicKey, Scheme};
-use consortia_storage::StateReader;
+use consortia_storage::{StateHistory, StateReader};
 use consortia_types::{ConsensusKind, Genesis, Validator, decode, encode};
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::{CallInputs, Gas, InterpreterResult};
@@ -357,6 +357,16 @@ pub fn validators_of(nodes: &[Node]) -> Vec<Validator> {
 /// state's block.
 pub fn validators<S: StateReader + ?Sized>(state: &S) -> Result<Vec<Validator>, ExecutionError> {
     Ok(validators_of(&nodes(state)?))
+}
+
+/// The validator set that signs block `height`: the one the state of block `height - 2`
+/// names (the genesis state's for blocks 1 and 2). Known up to two heights past the latest
+/// block; a later height is [`consortia_storage::StorageError::FutureHeight`].
+pub fn validators_at<H: StateHistory + ?Sized>(
+    history: &H,
+    height: u64,
+) -> Result<Vec<Validator>, ExecutionError> {
+    validators(&*history.state_at(height.saturating_sub(ACTIVATION_DELAY))?)
 }
 
 /// The proposal with this id.

@@ -71,6 +71,8 @@ pub struct Driver<W: World> {
     recent_peers: VecDeque<Vec<PeerId>>,
     /// Their union, as last given to the transport.
     allowed: Vec<PeerId>,
+    /// This node's consensus key, if it has one (a validator in some sets, perhaps not all).
+    public_key: Option<consortia_crypto::PublicKey>,
     transport: Option<Arc<W::Transport>>,
     clock: W::Clock,
     wal: Option<W::Wal>,
@@ -113,8 +115,8 @@ impl<W: World> Driver<W> {
         let now_ms = clock.now_ms();
         let genesis = &node.genesis;
         let sets = BTreeMap::from([
-            (next, validators_at(&node, next)?),
-            (next + 1, validators_at(&node, next + 1)?),
+            (next, governance::validators_at(&*node.store, next)?),
+            (next + 1, governance::validators_at(&*node.store, next + 1)?),
         ]);
         let mut bodies = BTreeMap::new();
         let (engine, wal): (Box<dyn Engine>, Option<W::Wal>) = match genesis.params.consensus {
@@ -170,6 +172,7 @@ impl<W: World> Driver<W> {
             sets,
             recent_peers: VecDeque::new(),
             allowed: vec![],
+            public_key: node.key.as_ref().map(|k| k.public_key()),
             transport,
             clock,
             wal,
@@ -222,8 +225,8 @@ impl<W: World> Driver<W> {
 
     /// Whether validator `index` of the set of `height` is this node.
     fn is_me(&self, height: Height, index: u32) -> bool {
-        let Some(key) = &self.node().key else { return false };
-        self.set(height).get(index as usize).is_some_and(|v| v.public_key == key.public_key())
+        let Some(key) = &self.public_key else { return false };
+        self.set(height).get(index as usize).is_some_and(|v| &v.public_key == key)
     }
 
     /// Follows the node list of a newly decided block: admits the peers of the recent lists
@@ -671,11 +674,4 @@ impl<W: World> Driver<W> {
         self.maybe_sync();
         Ok(())
     }
-}
-
-/// The validator set of block `height`: the one the state of block `height - 2` names (the
-/// genesis state's for blocks 1 and 2).
-fn validators_at(node: &Node, height: Height) -> Result<Vec<Validator>, NodeError> {
-    let state = node.store.state_at(height.saturating_sub(governance::ACTIVATION_DELAY))?;
-    Ok(governance::validators(&*state)?)
 }

@@ -166,9 +166,7 @@ pub(crate) async fn validators(
             governance::ACTIVATION_DELAY
         )));
     }
-    let state =
-        store.state_at(height.saturating_sub(governance::ACTIVATION_DELAY)).map_err(storage)?;
-    let set = governance::validators(&*state).map_err(internal)?;
+    let set = governance::validators_at(store, height).map_err(internal)?;
     Ok(Json(ValidatorSetView {
         height,
         hash: consortia_types::validators_hash(node.hash_algorithm(), &set).to_hex(),
