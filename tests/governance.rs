@@ -13,6 +13,8 @@ use alloy_sol_types::SolCall;
 use common::{Net, consortia, node_client, notarize_tx, sdk, tx_hash, wait_committed};
 use consortia_crypto::{Hash, PrivateKey, Scheme};
 use consortia_execution::governance::{self, IGovernance};
+use consortia_execution::test_utils::{echo_runtime, init_code};
+use consortia_test_utils::tx;
 
 const CHAIN: u64 = 1001;
 
@@ -255,11 +257,7 @@ fn the_gov_command_proposes_votes_and_shows_the_reason_of_a_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let net = Net::up(dir.path(), 4);
     let node = net.urls[0].as_str();
-    let key = |i: usize| net.dir.join(format!("admins/org-{i}.pem")).to_str().unwrap().to_owned();
-    let gov = |line: String| {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        consortia(&args, &[])
-    };
+    let key = |i: usize| admin_key(&net, i);
     let out = gov(format!(
         "gov propose --node {node} --key {} set-power --name node-1 --power 2",
         key(0)
@@ -277,6 +275,74 @@ fn the_gov_command_proposes_votes_and_shows_the_reason_of_a_refusal() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("the change would leave 3 BFT validators"), "{stderr}");
+}
+
+/// The path of member org-`i`'s admin key that `consortia net up` wrote.
+fn admin_key(net: &Net, i: usize) -> String {
+    net.dir.join(format!("admins/org-{i}.pem")).to_str().unwrap().to_owned()
+}
+
+/// Runs a `consortia` command line (split on spaces) and returns its output.
+fn gov(line: String) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    consortia(&args, &[])
+}
+
+/// The contract lifecycle on a running network through `consortia gov`: the members switch the
+/// deploy policy to `approved`, an unapproved deployment fails with the policy's reason, a dry
+/// run names the hash to approve, the approved code deploys, and a frozen contract's calls fail.
+#[test]
+fn contracts_are_approved_and_frozen_by_vote_on_a_running_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let node = net.urls[0].as_str();
+    let key = |i: usize| admin_key(&net, i);
+    // Proposed by org-0, approved by org-1 and org-2: three of four members.
+    let pass = |change: String| {
+        let out = gov(format!("gov propose --node {node} --key {} {change}", key(0)));
+        let id = out.split_whitespace().next().unwrap().trim_start_matches('#').to_owned();
+        gov(format!("gov vote {id} --node {node} --key {}", key(1)));
+        let out = gov(format!("gov vote {id} --node {node} --key {}", key(2)));
+        assert!(out.contains("[executed]"), "{out}");
+    };
+    let deployer = PrivateKey::generate(Scheme::Secp256k1);
+    let mut nonce = 0;
+    let mut send = |to: Option<consortia_crypto::Address>, input: Vec<u8>| {
+        let payload = tx::evm_call(to, 0, input);
+        let t = tx::native(&deployer, CHAIN, nonce, payload);
+        nonce += 1;
+        net.submit(0, std::slice::from_ref(&t));
+        wait_committed(node, &tx_hash(&t))["receipt"].clone()
+    };
+    let init = init_code(&echo_runtime());
+    let init_hex = format!("0x{}", hex::encode(&init));
+
+    pass("set-parameter --name deploy-policy --value approved".into());
+    let receipt = send(None, init.clone());
+    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert!(receipt["error"]["message"].as_str().unwrap().contains("is not approved"));
+
+    let simulated: serde_json::Value =
+        serde_json::from_str(&gov(format!("gov simulate --node {node} --data {init_hex}")))
+            .unwrap();
+    assert_eq!(simulated["status"], "success", "{simulated}");
+    assert_eq!(simulated["init_code_hash"], governance::init_code_hash(&init).to_hex());
+    assert!(simulated["deploy_refusal"].is_string(), "{simulated}");
+
+    pass(format!("approve-code --init-code {init_hex} --label echo"));
+    let receipt = send(None, init);
+    assert_eq!(receipt["status"], "success", "{receipt}");
+    let echo: consortia_crypto::Address =
+        format!("0x{}", &receipt["output"].as_str().unwrap()[2..]).parse().unwrap();
+
+    pass(format!("freeze --contract {}", echo.to_checksum_hex()));
+    let receipt = send(Some(echo), vec![1; 32]);
+    assert!(
+        receipt["error"]["message"].as_str().unwrap().starts_with("contract frozen"),
+        "{receipt}"
+    );
+    let status = gov(format!("gov contract --node {node} {}", echo.to_checksum_hex()));
+    assert!(status.contains("\"status\": \"frozen\""), "{status}");
 }
 
 /// `consortia net add-node` provisions a node, votes it in and waits until it caught up;

@@ -22,8 +22,21 @@ pragma solidity ^0.8.0;
 /// old and the new set overlap in honest validators); Raft and solo chains refuse validator-set
 /// changes (observers may still be added and removed).
 ///
+/// Contracts: on a chain whose deploy policy is `approved` (parameter `deploy_policy` 1), a
+/// transaction that deploys a contract needs the keccak-256 hash of its init code (the
+/// transaction's data: creation bytecode with the constructor's arguments appended) approved
+/// first, or it fails with the reason `deploy policy: …` (its nonce used, charged as a plain
+/// call). Contracts created by a running contract (factories) need no approval of their own:
+/// approving the factory approved what it creates. An approved upgrade gives a contract the
+/// code of another deployed contract (the implementation) and keeps its address, balance and
+/// storage. A frozen contract's calls (and DELEGATECALLs into its code) revert with
+/// `contract frozen` until it is unfrozen; a revoked one's revert with `contract revoked`, for
+/// good. Parameters (`deploy_policy` 0 open / 1 approved, `block_gas_limit`,
+/// `governance_voting_ms`) apply from the transaction after the one that changes them.
+///
 /// @dev Kinds: 0 add member, 1 remove member, 2 add node, 3 remove node, 4 set a node's power,
-/// 5 set a kind's policy. Rules: 0 more than half of the members (the default), 1 at least two
+/// 5 set a kind's policy, 6 approve code, 7 upgrade a contract, 8 freeze, 9 unfreeze, 10 revoke,
+/// 11 set a parameter. Contract status: 0 active, 1 frozen, 2 revoked. Rules: 0 more than half of the members (the default), 1 at least two
 /// thirds, 2 all members, 3 `n` members, 4 the `leader` member alone. Status: 0 open, 1 executed,
 /// 2 rejected, 3 cancelled, 4 expired, 5 failed. Keys are `scheme:base64` strings, as in genesis
 /// files (`ed25519:…`, `secp256k1:…`, `sm2:…`); TLS keys are Ed25519. Every call that changes
@@ -44,6 +57,11 @@ interface IGovernance {
     /// @notice The validator set changed; the new set signs from block `effectiveHeight` on.
     event ValidatorSetChanged(uint64 effectiveHeight);
     event PolicyChanged(uint8 kind, uint8 rule, uint32 n, string leader);
+    event CodeApproved(bytes32 indexed codeHash, string label);
+    /// @notice `target` now runs the code whose hash is `codeHash` (its version `version`).
+    event ContractUpgraded(address indexed target, bytes32 codeHash, uint64 version);
+    event ContractStatusChanged(address indexed target, uint8 status);
+    event ParameterChanged(string name, uint64 value);
 
     /// @notice Proposes `org` as a member, voting through any of `admins`; `caCert` is the PEM
     /// certificate of its CA (may be empty). Returns the proposal's id.
@@ -76,6 +94,28 @@ interface IGovernance {
     function proposeSetPolicy(uint8 kind, uint8 rule, uint32 n, string calldata leader)
         external
         returns (uint64 id);
+
+    /// @notice Proposes approving the init code whose keccak-256 hash is `codeHash` for
+    /// deployment (`label` names it for people, e.g. `token v2`).
+    function proposeApproveCode(bytes32 codeHash, string calldata label) external returns (uint64 id);
+
+    /// @notice Proposes giving `target` the code `implementation` runs now, keeping `target`'s
+    /// address, balance and storage.
+    function proposeUpgrade(address target, address implementation) external returns (uint64 id);
+
+    /// @notice Proposes freezing `target`: calls to it revert until it is unfrozen.
+    function proposeFreeze(address target) external returns (uint64 id);
+
+    /// @notice Proposes unfreezing a frozen `target`.
+    function proposeUnfreeze(address target) external returns (uint64 id);
+
+    /// @notice Proposes revoking `target` for good: calls to it revert, and it can be neither
+    /// unfrozen nor upgraded.
+    function proposeRevoke(address target) external returns (uint64 id);
+
+    /// @notice Proposes a chain parameter's value: `deploy_policy` (0 open, 1 approved),
+    /// `block_gas_limit` (at least 1,000,000) or `governance_voting_ms` (at least 1,000).
+    function proposeSetParameter(string calldata name, uint64 value) external returns (uint64 id);
 
     /// @notice Casts the caller's organization's vote; returns the proposal's status after it.
     function vote(uint64 id, bool approve) external returns (uint8 status);
@@ -122,6 +162,20 @@ interface IGovernance {
         external
         view
         returns (bool exists, string memory org, string memory consensusKey, uint64 power, string memory tlsKey);
+
+    /// @notice Whether deploying init code with hash `codeHash` was approved, and by which
+    /// proposal (0 if not).
+    function isCodeApproved(bytes32 codeHash) external view returns (bool approved, uint64 proposal);
+
+    /// @notice A contract's status (0 active, 1 frozen, 2 revoked), how many upgrades it had
+    /// and the hash of the code it runs.
+    function contractStatus(address target)
+        external
+        view
+        returns (uint8 status, uint64 version, bytes32 codeHash);
+
+    /// @notice A chain parameter's current value (see `proposeSetParameter`).
+    function getParameter(string calldata name) external view returns (uint64 value);
 
     /// @notice The policy deciding proposals of `kind`.
     function getPolicy(uint8 kind) external view returns (uint8 rule, uint32 n, string memory leader);

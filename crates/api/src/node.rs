@@ -440,6 +440,120 @@ pub enum ActionView {
         kind: String,
         policy: PolicyView,
     },
+    /// Init code whose keccak-256 hash is `code_hash` may be deployed.
+    ApproveCode {
+        code_hash: String,
+        label: String,
+    },
+    /// `contract` gets the code `implementation` runs (hash `code_hash`), keeping its state.
+    Upgrade {
+        contract: String,
+        implementation: String,
+        code_hash: String,
+    },
+    Freeze {
+        contract: String,
+    },
+    Unfreeze {
+        contract: String,
+    },
+    Revoke {
+        contract: String,
+    },
+    SetParameter {
+        name: String,
+        value: u64,
+    },
+}
+
+/// The chain parameters governance keeps (`GET /v1/governance/params`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ParamsView {
+    /// `open` (anyone deploys) or `approved` (init code approved by a proposal first).
+    pub deploy_policy: String,
+    pub block_gas_limit: u64,
+    pub governance_voting_ms: u64,
+}
+
+/// One upgrade of a contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContractVersionView {
+    pub code_hash: String,
+    pub height: u64,
+    pub proposal: u64,
+}
+
+/// A contract as governance sees it (`GET /v1/governance/contracts/{address}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContractStatusView {
+    pub address: String,
+    /// `active`, `frozen` (calls revert until unfrozen) or `revoked` (for good).
+    pub status: String,
+    /// Hash of the code it runs now.
+    pub code_hash: String,
+    /// Its upgrades, oldest first (its version is their count).
+    pub upgrades: Vec<ContractVersionView>,
+}
+
+/// Whether init code may be deployed (`GET /v1/governance/code/{hash}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CodeApprovalView {
+    pub code_hash: String,
+    pub approved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The proposal that approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+}
+
+/// A transaction to try without committing it (`POST /v1/simulate`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct SimulateRequest {
+    /// The sender (`0x…`); default the zero address.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The contract to call; absent deploys `data` as init code.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Calldata or init code, `0x`-hex.
+    #[serde(default)]
+    pub data: String,
+    /// Wei, as a decimal string.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Default: the chain's block gas limit (capped at 50,000,000).
+    #[serde(default)]
+    pub gas: Option<u64>,
+}
+
+/// What a transaction would do on the latest state.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SimulationView {
+    /// `success`, `reverted`, `halted` or `invalid` (it could not be included at all).
+    pub status: String,
+    pub gas_used: u64,
+    /// Return data (`0x`-hex); for a revert, the revert data.
+    pub output: String,
+    /// Why it reverted, halted or is invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub events: Vec<EventView>,
+    /// For a deployment: the address it would get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_address: Option<String>,
+    /// For a deployment: the hash of the runtime code it would leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_hash: Option<String>,
+    /// For a deployment: the keccak-256 hash of the init code, which an approval names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_code_hash: Option<String>,
+    /// For a deployment the chain's deploy policy would refuse now: why (propose approving
+    /// `init_code_hash` first). The dry run itself ignores the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_refusal: Option<String>,
 }
 
 /// How proposals of one kind are decided.

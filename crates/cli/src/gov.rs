@@ -8,9 +8,9 @@ use alloy_sol_types::SolCall;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use consortia_api::NodeClient;
-use consortia_api::node::{ProposalView, ProposalsQuery};
-use consortia_crypto::{Address, PrivateKey, PublicKey};
-use consortia_execution::governance::{self, IGovernance, Kind, Rule};
+use consortia_api::node::{ProposalView, ProposalsQuery, SimulateRequest};
+use consortia_crypto::{Address, Hash, PrivateKey, PublicKey};
+use consortia_execution::governance::{self, IGovernance, Kind, Param, Rule};
 use consortia_types::{EvmCall, Payload};
 
 use crate::client::{DEFAULT_NODE, sign_and_wait};
@@ -66,6 +66,31 @@ pub(crate) enum GovCommand {
         node: String,
         #[arg(long)]
         height: Option<u64>,
+    },
+    /// The chain parameters governance keeps (deploy policy, block gas limit, voting period).
+    Params {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+    },
+    /// A contract's status (active, frozen, revoked), code and upgrades.
+    Contract {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        address: String,
+    },
+    /// Dry-run a deployment or a call on the latest state: its result, gas, events, the
+    /// contract it would create and the init code hash an approval must name. Nothing is kept.
+    Simulate {
+        #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        /// Init code (or calldata with --to): a file of hex or raw bytes, or `0x…` inline.
+        #[arg(long)]
+        data: String,
+        /// The contract to call; without it, `--data` is deployed.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
     },
 }
 
@@ -135,7 +160,8 @@ pub(crate) enum Change {
     },
     /// Set the policy that decides proposals of a kind.
     SetPolicy {
-        /// add-member, remove-member, add-node, remove-node, set-power or set-policy.
+        /// add-member, remove-member, add-node, remove-node, set-power, set-policy,
+        /// approve-code, upgrade, freeze, unfreeze, revoke or set-parameter.
         #[arg(long)]
         kind: String,
         /// majority, two-thirds, unanimous, n-of-m or leader-only.
@@ -148,6 +174,73 @@ pub(crate) enum Change {
         #[arg(long, default_value = "")]
         leader: String,
     },
+    /// Approve init code for deployment (on chains whose deploy policy is `approved`).
+    ApproveCode {
+        /// The init code: a file of hex or raw bytes, or `0x…` inline (its keccak-256 hash is
+        /// what gets approved; `consortia gov simulate` shows it).
+        #[arg(long, conflicts_with = "code_hash", required_unless_present = "code_hash")]
+        init_code: Option<String>,
+        /// The keccak-256 hash of the init code, `0x…`.
+        #[arg(long)]
+        code_hash: Option<String>,
+        /// A name for people (e.g. `token v2`).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Give a contract the code another deployed contract runs, keeping its address and state.
+    Upgrade {
+        #[arg(long)]
+        contract: String,
+        /// A deployed contract whose code the upgraded one runs from then on.
+        #[arg(long)]
+        implementation: String,
+    },
+    /// Freeze a contract: its calls revert until it is unfrozen.
+    Freeze {
+        #[arg(long)]
+        contract: String,
+    },
+    /// Unfreeze a frozen contract.
+    Unfreeze {
+        #[arg(long)]
+        contract: String,
+    },
+    /// Revoke a contract for good: its calls revert, and it can be neither unfrozen nor
+    /// upgraded.
+    Revoke {
+        #[arg(long)]
+        contract: String,
+    },
+    /// Set a chain parameter: deploy-policy (open or approved), block-gas-limit or
+    /// governance-voting-ms.
+    SetParameter {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        value: String,
+    },
+}
+
+/// Bytes given as `0x…` inline, or a file holding hex (solc's output) or raw bytes.
+fn read_bytes(arg: &str) -> Result<Vec<u8>> {
+    if let Some(hex) = arg.strip_prefix("0x") {
+        return hex::decode(hex).context("inline bytes are 0x and hex digits");
+    }
+    let raw = std::fs::read(arg).with_context(|| format!("cannot read {arg}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex::decode(digits)
+            .with_context(|| format!("{arg} holds an odd number of hex digits"));
+    }
+    Ok(raw)
+}
+
+fn contract_address(text: &str) -> Result<alloy_primitives::Address> {
+    let address: Address =
+        text.parse().with_context(|| format!("`{text}` is not an address (0x + 40 hex digits)"))?;
+    Ok(address.0.into())
 }
 
 /// A node directory's name, consensus key (if a validator) and TLS key.
@@ -204,6 +297,46 @@ fn call_data(change: Change) -> Result<Vec<u8>> {
             })?;
             IGovernance::proposeSetPolicyCall { kind: kind as u8, rule: rule as u8, n, leader }
                 .abi_encode()
+        }
+        Change::ApproveCode { init_code, code_hash, label } => {
+            let hash = match (init_code, code_hash) {
+                (Some(init), _) => governance::init_code_hash(&read_bytes(&init)?),
+                (None, Some(hash)) => Hash::from_hex(&hash)
+                    .with_context(|| format!("--code-hash `{hash}` is not 32 bytes of hex"))?,
+                (None, None) => bail!("give --init-code FILE or --code-hash HASH"),
+            };
+            IGovernance::proposeApproveCodeCall { codeHash: hash.0.into(), label }.abi_encode()
+        }
+        Change::Upgrade { contract, implementation } => IGovernance::proposeUpgradeCall {
+            target: contract_address(&contract)?,
+            implementation: contract_address(&implementation)?,
+        }
+        .abi_encode(),
+        Change::Freeze { contract } => {
+            IGovernance::proposeFreezeCall { target: contract_address(&contract)? }.abi_encode()
+        }
+        Change::Unfreeze { contract } => {
+            IGovernance::proposeUnfreezeCall { target: contract_address(&contract)? }.abi_encode()
+        }
+        Change::Revoke { contract } => {
+            IGovernance::proposeRevokeCall { target: contract_address(&contract)? }.abi_encode()
+        }
+        Change::SetParameter { name, value } => {
+            let param = Param::from_name(&name).with_context(|| {
+                format!(
+                    "--name `{name}`: choose deploy-policy, block-gas-limit or governance-voting-ms"
+                )
+            })?;
+            let value = match (param, value.as_str()) {
+                (Param::DeployPolicy, "open") => 0,
+                (Param::DeployPolicy, "approved") => 1,
+                (_, v) => v.parse().with_context(|| {
+                    format!(
+                        "--value `{v}` is not a number (deploy-policy also takes open or approved)"
+                    )
+                })?,
+            };
+            IGovernance::proposeSetParameterCall { name: param.name().into(), value }.abi_encode()
         }
     })
 }
@@ -344,6 +477,24 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
         GovCommand::Validators { node, height } => {
             let set = NodeClient::new(&node).validators(height).await?;
             println!("{}", serde_json::to_string_pretty(&set)?);
+        }
+        GovCommand::Params { node } => {
+            let params = NodeClient::new(&node).params().await?;
+            println!("{}", serde_json::to_string_pretty(&params)?);
+        }
+        GovCommand::Contract { node, address } => {
+            let status = NodeClient::new(&node).contract_status(&address).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        GovCommand::Simulate { node, data, to, from } => {
+            let request = SimulateRequest {
+                from,
+                to,
+                data: format!("0x{}", hex::encode(read_bytes(&data)?)),
+                ..Default::default()
+            };
+            let simulation = NodeClient::new(&node).simulate(&request).await?;
+            println!("{}", serde_json::to_string_pretty(&simulation)?);
         }
     }
     Ok(())

@@ -93,8 +93,8 @@ enum Command {
         #[command(subcommand)]
         command: control::ChainCommand,
     },
-    /// On-chain governance: propose, vote, cancel, list and show proposals; members,
-    /// nodes and validator sets.
+    /// On-chain governance: propose, vote, cancel, list and show proposals; members, nodes,
+    /// validator sets, chain parameters, contract status and dry runs.
     Gov {
         #[command(subcommand)]
         command: gov::GovCommand,

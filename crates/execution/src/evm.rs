@@ -35,9 +35,9 @@ use revm::state::{AccountInfo, Bytecode};
 use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::accounts::{self, Account, code_key, slot_key};
-use crate::governance;
+use crate::governance::{self, ContractStatus, Rules};
 use crate::notary;
-use crate::system::StateSource;
+use crate::system::{StateSource, revert};
 use crate::{BlockContext, ExecutionError, Overlay};
 
 /// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
@@ -142,6 +142,8 @@ struct Precompiles {
     warm: Arc<AddressSet>,
     notary: notary::Precompile,
     governance: governance::Precompile,
+    /// Contracts governance froze or revoked: every call frame is checked against them.
+    blocked: Arc<Vec<(Address, ContractStatus)>>,
     /// A storage failure inside a system contract: it voids the transaction's result.
     fault: Option<ExecutionError>,
 }
@@ -155,7 +157,7 @@ fn warm_set(eth: &EthPrecompiles) -> Arc<AddressSet> {
 }
 
 impl Precompiles {
-    fn new(env: &EvmEnv, ctx: &BlockContext, tx_hash: Hash) -> Self {
+    fn new(env: &EvmEnv, rules: &Rules, ctx: &BlockContext, tx_hash: Hash) -> Self {
         let eth = EthPrecompiles::new(env.cfg.spec);
         Precompiles {
             eth,
@@ -166,6 +168,7 @@ impl Precompiles {
                 ctx.time_ms,
                 env.governance.clone(),
             ),
+            blocked: rules.blocked(),
             fault: None,
         }
     }
@@ -200,6 +203,15 @@ where
         context: &mut CTX,
         inputs: &CallInputs,
     ) -> Result<Option<InterpreterResult>, String> {
+        if !self.blocked.is_empty()
+            && let Some(reason) = governance::call_refusal(
+                &self.blocked,
+                from_revm(inputs.target_address),
+                from_revm(inputs.bytecode_address),
+            )
+        {
+            return Ok(Some(revert(revm::interpreter::Gas::new(inputs.gas_limit), reason)));
+        }
         let answer = if inputs.bytecode_address == to_revm(notary::ADDRESS) {
             self.notary.run(context, inputs)
         } else if inputs.bytecode_address == to_revm(governance::ADDRESS) {
@@ -273,9 +285,11 @@ impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
 /// Runs one transaction's EVM call and commits its writes into the overlay. `Ok(Err(reason))`
 /// is a transaction that cannot be included at all (Ethereum's invalid transactions: nonce,
 /// funds for value plus gas). The caller checks the gas limit against what the block has left.
+/// `rules` are reloaded when the transaction changed them.
 pub(crate) fn execute<S: StateReader + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     env: &EvmEnv,
+    rules: &mut Rules,
     ctx: &BlockContext,
     tx: &Transaction,
     tx_hash: Hash,
@@ -286,7 +300,18 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
             detail: "not an EVM call".into(),
         });
     };
+    let refusal = match call.to {
+        None => rules.deploy_refusal(&mut |k| overlay.get(k), &call.input)?,
+        Some(_) => None,
+    };
     let mut tx_env = tx_env(env, tx.sender(), call, tx.nonce());
+    if refusal.is_some() {
+        // A refused deployment runs as a call to the governance contract that it refuses (no
+        // input, no value moved): the nonce is used and the gas of a plain call charged, and
+        // the receipt carries the policy's reason.
+        tx_env.kind = TxKind::Call(to_revm(governance::ADDRESS));
+        tx_env.data = Default::default();
+    }
     if let Transaction::Ethereum(eth) = tx {
         let e = eth.envelope();
         tx_env.tx_type = e.ty();
@@ -299,9 +324,9 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
         .with_cfg(env.cfg.clone())
-        .with_block(block_env(env, ctx))
+        .with_block(block_env(rules, ctx))
         .build_mainnet()
-        .with_precompiles(Precompiles::new(env, ctx, tx_hash));
+        .with_precompiles(Precompiles::new(env, rules, ctx, tx_hash));
     let outcome = evm.transact(tx_env);
     if let Some(fault) = evm.precompiles.fault.take() {
         return Err(fault);
@@ -314,22 +339,27 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     let records = evm.precompiles.finish(&mut changes);
     evm.commit(changes);
     drop(evm);
+    let rules_changed = records.iter().any(|(key, _)| Rules::changed_by(key));
     for (key, value) in records {
         match value {
             Some(value) => overlay.put(key, value),
             None => overlay.delete(key),
         }
     }
+    if rules_changed {
+        *rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
+    }
+    if let Some(reason) = refusal {
+        let output =
+            alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Revert::from(reason.clone()));
+        return Ok(Ok(Receipt {
+            status: ReceiptStatus::Failed { code: "reverted".into(), message: reason },
+            steps_used: result.tx_gas_used(),
+            events: vec![],
+            output,
+        }));
+    }
     let gas_used = result.tx_gas_used();
-    let events = |logs: Vec<revm::primitives::Log>| -> Vec<Event> {
-        logs.into_iter()
-            .map(|log| Event {
-                contract: from_revm(log.address),
-                topics: log.data.topics().iter().map(|t| Hash(t.0)).collect(),
-                data: log.data.data.to_vec(),
-            })
-            .collect()
-    };
     Ok(Ok(match result {
         ExecutionResult::Success { logs, output, .. } => Receipt {
             status: ReceiptStatus::Success,
@@ -374,12 +404,12 @@ fn tx_env(env: &EvmEnv, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
     }
 }
 
-fn block_env(env: &EvmEnv, ctx: &BlockContext) -> BlockEnv {
+fn block_env(rules: &Rules, ctx: &BlockContext) -> BlockEnv {
     BlockEnv {
         number: U256::from(ctx.height),
         beneficiary: to_revm(ctx.proposer),
         timestamp: U256::from(ctx.time_ms / 1_000),
-        gas_limit: env.block_gas_limit,
+        gas_limit: rules.params.block_gas_limit,
         basefee: 0,
         difficulty: U256::ZERO,
         prevrandao: Some(B256::from(ctx.parent_hash.0)),
@@ -409,44 +439,93 @@ pub enum CallOutcome {
     Invalid(String),
 }
 
+/// What a dry run of a transaction would do ([`crate::Executor::simulate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Simulation {
+    pub outcome: CallOutcome,
+    /// The events it would emit (none if it reverts).
+    pub events: Vec<Event>,
+    /// For a deployment: the contract's address and the hash of its runtime code.
+    pub created: Option<(Address, Hash)>,
+    /// For a deployment: why the chain's deploy policy would refuse it now (the dry run itself
+    /// ignores the policy, so that code can be tried before it is proposed).
+    pub deploy_refusal: Option<String>,
+}
+
 /// Runs a call on `overlay` and throws its writes away; the sender's nonce is not checked.
-pub(crate) fn call<S: StateReader + ?Sized>(
+/// With `enforce_deploy_policy` false a refused deployment runs anyway (a dry run).
+pub(crate) fn simulate<S: StateReader + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     env: &EvmEnv,
     ctx: &BlockContext,
     from: Address,
     call: EvmCall,
-) -> Result<CallOutcome, ExecutionError> {
+    enforce_deploy_policy: bool,
+) -> Result<Simulation, ExecutionError> {
+    let rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
+    let deploy_refusal = match call.to {
+        None => rules.deploy_refusal(&mut |k| overlay.get(k), &call.input)?,
+        Some(_) => None,
+    };
+    let simulation = |outcome| Simulation {
+        outcome,
+        events: vec![],
+        created: None,
+        deploy_refusal: deploy_refusal.clone(),
+    };
+    if let (true, Some(reason)) = (enforce_deploy_policy, &deploy_refusal) {
+        let output =
+            alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Revert::from(reason.clone()));
+        return Ok(simulation(CallOutcome::Revert { gas_used: 0, output }));
+    }
     let mut cfg = env.cfg.clone();
     cfg.disable_nonce_check = true;
     let tx = tx_env(env, from, call, 0);
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
         .with_cfg(cfg)
-        .with_block(block_env(env, ctx))
+        .with_block(block_env(&rules, ctx))
         .build_mainnet()
-        .with_precompiles(Precompiles::new(env, ctx, Hash::ZERO));
+        .with_precompiles(Precompiles::new(env, &rules, ctx, Hash::ZERO));
     let outcome = evm.transact(tx);
     if let Some(fault) = evm.precompiles.fault.take() {
         return Err(fault);
     }
-    let result = match outcome {
-        Ok(r) => r.result,
+    let (result, state) = match outcome {
+        Ok(r) => (r.result, r.state),
         Err(EVMError::Database(e)) => return Err(e),
-        Err(e) => return Ok(CallOutcome::Invalid(e.to_string())),
+        Err(e) => return Ok(simulation(CallOutcome::Invalid(e.to_string()))),
     };
     let gas_used = result.tx_gas_used();
     Ok(match result {
-        ExecutionResult::Success { output, .. } => {
-            CallOutcome::Success { gas_used, output: output.data().to_vec() }
+        ExecutionResult::Success { output, logs, .. } => {
+            let created = output.address().map(|a| {
+                let code_hash = state.get(a).map_or(KECCAK_EMPTY, |acct| acct.info.code_hash);
+                (from_revm(*a), Hash(code_hash.0))
+            });
+            Simulation {
+                events: events(logs),
+                created,
+                ..simulation(CallOutcome::Success { gas_used, output: output.data().to_vec() })
+            }
         }
         ExecutionResult::Revert { output, .. } => {
-            CallOutcome::Revert { gas_used, output: output.to_vec() }
+            simulation(CallOutcome::Revert { gas_used, output: output.to_vec() })
         }
         ExecutionResult::Halt { reason, .. } => {
-            CallOutcome::Halt { gas_used, reason: format!("{reason:?}") }
+            simulation(CallOutcome::Halt { gas_used, reason: format!("{reason:?}") })
         }
     })
+}
+
+fn events(logs: Vec<revm::primitives::Log>) -> Vec<Event> {
+    logs.into_iter()
+        .map(|log| Event {
+            contract: from_revm(log.address),
+            topics: log.data.topics().iter().map(|t| Hash(t.0)).collect(),
+            data: log.data.data.to_vec(),
+        })
+        .collect()
 }
 
 /// The message of Solidity's `Error(string)` revert data.
@@ -471,11 +550,10 @@ pub fn revert_reason(data: &[u8]) -> Option<String> {
 #[derive(Clone, Debug)]
 pub(crate) struct EvmEnv {
     pub(crate) chain_id: u64,
-    pub(crate) block_gas_limit: u64,
     pub(crate) cfg: CfgEnv,
     /// Addresses warm from the start of every transaction.
     warm: Arc<AddressSet>,
-    governance: governance::Settings,
+    pub(crate) governance: governance::Settings,
 }
 
 impl EvmEnv {
@@ -485,8 +563,8 @@ impl EvmEnv {
         let warm = warm_set(&EthPrecompiles::new(cfg.spec));
         let governance = governance::Settings {
             consensus: params.consensus,
-            voting_ms: params.governance_voting_ms,
+            genesis: governance::Params::from_genesis(params),
         };
-        EvmEnv { chain_id, block_gas_limit: params.block_gas_limit, cfg, warm, governance }
+        EvmEnv { chain_id, cfg, warm, governance }
     }
 }

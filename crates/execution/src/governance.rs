@@ -8,7 +8,11 @@
 //! - `gov/nodes` → the [`Node`]s, in order; the validators among them, in that order, are the
 //!   consensus set ([`validators`]) that signs from two blocks after the block that wrote it;
 //! - `gov/proposals` → how many proposals were made; `gov/proposal/<id>` → each [`Proposal`];
-//! - `gov/policy/<kind>` → the [`Policy`] of a kind (absent: more than half of the members).
+//! - `gov/policy/<kind>` → the [`Policy`] of a kind (absent: more than half of the members);
+//! - `gov/params` → the chain's [`Params`] (deploy policy, block gas limit, voting period);
+//! - `gov/code/<init code hash>` → a [`CodeApproval`]; `gov/contract/<address>` → a
+//!   [`ContractRecord`] (status, upgrades) of a contract governance acted on; `gov/blocked` →
+//!   the frozen and revoked contracts, which every call frame is checked against ([`Rules`]).
 //!
 //! One door: EVM calls to [`ADDRESS`], from a native envelope or an Ethereum transaction alike.
 //! Writes are [`JournaledWrites`], so a governance call inside a reverting frame has no effect.
@@ -16,12 +20,16 @@
 
 use alloy_sol_types::{SolCall, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
-use consortia_crypto::{Address, PublicKey, Scheme};
+use std::sync::Arc;
+
+use consortia_crypto::{Address, Hash, PublicKey, Scheme};
 use consortia_storage::{StateHistory, StateReader};
-use consortia_types::{ConsensusKind, Genesis, Validator, decode, encode};
+use consortia_types::{
+    ChainParams, ConsensusKind, DeployPolicy, Genesis, Validator, decode, encode,
+};
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::{CallInputs, Gas, InterpreterResult};
-use revm::primitives::Log;
+use revm::primitives::{B256, KECCAK_EMPTY, Log};
 
 use crate::ExecutionError;
 use crate::evm::{from_revm, to_revm};
@@ -39,6 +47,10 @@ pub const MEMBERS_KEY: &[u8] = b"gov/members";
 /// State key of the node list (and so of the validator set).
 pub const NODES_KEY: &[u8] = b"gov/nodes";
 const COUNT_KEY: &[u8] = b"gov/proposals";
+/// State key of the chain's [`Params`].
+pub const PARAMS_KEY: &[u8] = b"gov/params";
+/// State key of the frozen and revoked contracts.
+pub const BLOCKED_KEY: &[u8] = b"gov/blocked";
 
 /// Gas of a call that writes: a fixed cost plus a cost per byte stored.
 const WRITE_GAS: u64 = 50_000;
@@ -51,6 +63,9 @@ const READ_GAS_PER_WORD: u64 = 3;
 const MAX_ID_BYTES: usize = 64;
 const MAX_ADMINS: usize = 16;
 const MAX_CA_CERT_BYTES: usize = 16 * 1024;
+/// Bounds of the parameters governance may set.
+const MIN_BLOCK_GAS_LIMIT: u64 = 1_000_000;
+const MIN_VOTING_MS: u64 = 1_000;
 
 /// A validator set changed by block h signs from block h + [`ACTIVATION_DELAY`] on.
 pub const ACTIVATION_DELAY: u64 = 2;
@@ -88,16 +103,28 @@ pub enum Kind {
     RemoveNode = 3,
     SetPower = 4,
     SetPolicy = 5,
+    ApproveCode = 6,
+    Upgrade = 7,
+    Freeze = 8,
+    Unfreeze = 9,
+    Revoke = 10,
+    SetParameter = 11,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 12] = [
         Kind::AddMember,
         Kind::RemoveMember,
         Kind::AddNode,
         Kind::RemoveNode,
         Kind::SetPower,
         Kind::SetPolicy,
+        Kind::ApproveCode,
+        Kind::Upgrade,
+        Kind::Freeze,
+        Kind::Unfreeze,
+        Kind::Revoke,
+        Kind::SetParameter,
     ];
 
     fn from_u8(n: u8) -> Option<Kind> {
@@ -113,6 +140,12 @@ impl Kind {
             Kind::RemoveNode => "remove_node",
             Kind::SetPower => "set_power",
             Kind::SetPolicy => "set_policy",
+            Kind::ApproveCode => "approve_code",
+            Kind::Upgrade => "upgrade",
+            Kind::Freeze => "freeze",
+            Kind::Unfreeze => "unfreeze",
+            Kind::Revoke => "revoke",
+            Kind::SetParameter => "set_parameter",
         }
     }
 
@@ -204,15 +237,177 @@ impl Policy {
     }
 }
 
+/// A chain parameter governance sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum Param {
+    /// 0 open, 1 approved.
+    DeployPolicy = 0,
+    BlockGasLimit = 1,
+    VotingMs = 2,
+}
+
+impl Param {
+    pub const ALL: [Param; 3] = [Param::DeployPolicy, Param::BlockGasLimit, Param::VotingMs];
+
+    /// The parameter's name in the ABI, the APIs and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::DeployPolicy => "deploy_policy",
+            Param::BlockGasLimit => "block_gas_limit",
+            Param::VotingMs => "governance_voting_ms",
+        }
+    }
+
+    /// The parameter named `name` (`-` and `_` alike).
+    pub fn from_name(name: &str) -> Option<Param> {
+        let name = name.replace('-', "_");
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// The chain parameters governance keeps (seeded from genesis).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Params {
+    pub deploy_policy: DeployPolicy,
+    pub block_gas_limit: u64,
+    pub voting_ms: u64,
+}
+
+impl Params {
+    pub fn from_genesis(p: &ChainParams) -> Params {
+        Params {
+            deploy_policy: p.deploy_policy,
+            block_gas_limit: p.block_gas_limit,
+            voting_ms: p.governance_voting_ms,
+        }
+    }
+
+    pub fn get(&self, param: Param) -> u64 {
+        match param {
+            Param::DeployPolicy => self.deploy_policy as u64,
+            Param::BlockGasLimit => self.block_gas_limit,
+            Param::VotingMs => self.voting_ms,
+        }
+    }
+
+    /// Sets `param` to `value` if it is within the parameter's bounds.
+    fn set(&mut self, param: Param, value: u64) -> Result<(), String> {
+        if self.get(param) == value {
+            return Err(format!("{} is already {value}", param.name()));
+        }
+        match param {
+            Param::DeployPolicy => {
+                self.deploy_policy = match value {
+                    0 => DeployPolicy::Open,
+                    1 => DeployPolicy::Approved,
+                    _ => return Err("deploy_policy is 0 (open) or 1 (approved)".into()),
+                }
+            }
+            Param::BlockGasLimit if value < MIN_BLOCK_GAS_LIMIT => {
+                return Err(format!("block_gas_limit must be at least {MIN_BLOCK_GAS_LIMIT}"));
+            }
+            Param::BlockGasLimit => self.block_gas_limit = value,
+            Param::VotingMs if value < MIN_VOTING_MS => {
+                return Err(format!("governance_voting_ms must be at least {MIN_VOTING_MS}"));
+            }
+            Param::VotingMs => self.voting_ms = value,
+        }
+        Ok(())
+    }
+}
+
+/// Whether a contract's calls run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum ContractStatus {
+    #[default]
+    Active = 0,
+    /// Calls revert until unfrozen.
+    Frozen = 1,
+    /// Calls revert for good.
+    Revoked = 2,
+}
+
+impl ContractStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ContractStatus::Active => "active",
+            ContractStatus::Frozen => "frozen",
+            ContractStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// One upgrade of a contract.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Version {
+    /// The code it runs from then on.
+    pub code_hash: Hash,
+    pub height: u64,
+    pub proposal: u64,
+}
+
+/// What governance did to a contract (the default for one it never acted on).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ContractRecord {
+    pub status: ContractStatus,
+    pub upgrades: Vec<Version>,
+}
+
+/// An approval of init code for deployment.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CodeApproval {
+    pub label: String,
+    pub proposal: u64,
+    pub height: u64,
+}
+
 /// What a proposal changes when executed.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Action {
     AddMember(Member),
-    RemoveMember { org: String },
+    RemoveMember {
+        org: String,
+    },
     AddNode(Node),
-    RemoveNode { name: String },
-    SetPower { name: String, power: u64 },
-    SetPolicy { kind: Kind, policy: Policy },
+    RemoveNode {
+        name: String,
+    },
+    SetPower {
+        name: String,
+        power: u64,
+    },
+    SetPolicy {
+        kind: Kind,
+        policy: Policy,
+    },
+    /// Init code whose keccak-256 hash is `code_hash` may be deployed.
+    ApproveCode {
+        code_hash: Hash,
+        label: String,
+    },
+    /// `contract` runs `code_hash`, the code `implementation` ran when proposed.
+    Upgrade {
+        contract: Address,
+        implementation: Address,
+        code_hash: Hash,
+    },
+    Freeze {
+        contract: Address,
+    },
+    Unfreeze {
+        contract: Address,
+    },
+    Revoke {
+        contract: Address,
+    },
+    SetParameter {
+        param: Param,
+        value: u64,
+    },
 }
 
 impl Action {
@@ -224,6 +419,12 @@ impl Action {
             Action::RemoveNode { .. } => Kind::RemoveNode,
             Action::SetPower { .. } => Kind::SetPower,
             Action::SetPolicy { .. } => Kind::SetPolicy,
+            Action::ApproveCode { .. } => Kind::ApproveCode,
+            Action::Upgrade { .. } => Kind::Upgrade,
+            Action::Freeze { .. } => Kind::Freeze,
+            Action::Unfreeze { .. } => Kind::Unfreeze,
+            Action::Revoke { .. } => Kind::Revoke,
+            Action::SetParameter { .. } => Kind::SetParameter,
         }
     }
 
@@ -241,6 +442,23 @@ impl Action {
             Action::SetPolicy { kind, policy } => {
                 format!("decide {} proposals by {}", kind.name(), policy.describe())
             }
+            Action::ApproveCode { code_hash, label } if label.is_empty() => {
+                format!("approve deploying code {code_hash}")
+            }
+            Action::ApproveCode { code_hash, label } => {
+                format!("approve deploying `{label}` (code {code_hash})")
+            }
+            Action::Upgrade { contract, implementation, .. } => format!(
+                "upgrade {} to the code of {}",
+                contract.to_checksum_hex(),
+                implementation.to_checksum_hex()
+            ),
+            Action::Freeze { contract } => format!("freeze {}", contract.to_checksum_hex()),
+            Action::Unfreeze { contract } => format!("unfreeze {}", contract.to_checksum_hex()),
+            Action::Revoke { contract } => {
+                format!("revoke {} for good", contract.to_checksum_hex())
+            }
+            Action::SetParameter { param, value } => format!("set {} to {value}", param.name()),
         }
     }
 }
@@ -320,6 +538,14 @@ fn policy_key(kind: Kind) -> Vec<u8> {
     format!("gov/policy/{}", kind as u8).into_bytes()
 }
 
+fn approval_key(code_hash: &Hash) -> Vec<u8> {
+    format!("gov/code/{}", code_hash.to_hex()).into_bytes()
+}
+
+fn contract_key(contract: &Address) -> Vec<u8> {
+    format!("gov/contract/{}", alloy_primitives::hex::encode(contract.0)).into_bytes()
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ExecutionError {
     ExecutionError::CorruptState { key: what.to_owned(), detail: e.to_string() }
 }
@@ -390,6 +616,112 @@ pub fn policy<S: StateReader + ?Sized>(state: &S, kind: Kind) -> Result<Policy, 
     decode_or("gov/policy", state.get(&policy_key(kind))?)
 }
 
+/// The chain's parameters (`genesis` until governance wrote them).
+pub fn params<S: StateReader + ?Sized>(
+    state: &S,
+    genesis: &Params,
+) -> Result<Params, ExecutionError> {
+    decode_params(state.get(PARAMS_KEY)?, genesis)
+}
+
+fn decode_params(bytes: Option<Vec<u8>>, genesis: &Params) -> Result<Params, ExecutionError> {
+    match bytes {
+        Some(bytes) => decode(&bytes).map_err(|e| corrupt("gov/params", e)),
+        None => Ok(genesis.clone()),
+    }
+}
+
+/// The approval of init code with hash `code_hash`, if any.
+pub fn code_approval<S: StateReader + ?Sized>(
+    state: &S,
+    code_hash: &Hash,
+) -> Result<Option<CodeApproval>, ExecutionError> {
+    state
+        .get(&approval_key(code_hash))?
+        .map(|b| decode(&b).map_err(|e| corrupt("gov/code", e)))
+        .transpose()
+}
+
+/// What governance did to `contract` (status and upgrades).
+pub fn contract_record<S: StateReader + ?Sized>(
+    state: &S,
+    contract: &Address,
+) -> Result<ContractRecord, ExecutionError> {
+    decode_or("gov/contract", state.get(&contract_key(contract))?)
+}
+
+/// A state read as the executor makes it (through the block's overlay).
+pub(crate) type Get<'a> = dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, ExecutionError> + 'a;
+
+/// What governance decided that every transaction obeys: the parameters and the frozen and
+/// revoked contracts. Read once per block, and again after a transaction that changed them,
+/// so a change applies from the next transaction on.
+#[derive(Clone, Debug)]
+pub(crate) struct Rules {
+    pub(crate) params: Params,
+    blocked: Arc<Vec<(Address, ContractStatus)>>,
+}
+
+impl Rules {
+    pub(crate) fn load(get: &mut Get<'_>, genesis: &Params) -> Result<Rules, ExecutionError> {
+        let params = decode_params(get(PARAMS_KEY)?, genesis)?;
+        let blocked = Arc::new(decode_or("gov/blocked", get(BLOCKED_KEY)?)?);
+        Ok(Rules { params, blocked })
+    }
+
+    /// Whether writing `key` changes the rules.
+    pub(crate) fn changed_by(key: &[u8]) -> bool {
+        key == PARAMS_KEY || key == BLOCKED_KEY
+    }
+
+    /// The contracts calls must not reach.
+    pub(crate) fn blocked(&self) -> Arc<Vec<(Address, ContractStatus)>> {
+        self.blocked.clone()
+    }
+
+    /// Why deploying `init_code` is refused, if it is.
+    pub(crate) fn deploy_refusal(
+        &self,
+        get: &mut Get<'_>,
+        init_code: &[u8],
+    ) -> Result<Option<String>, ExecutionError> {
+        if self.params.deploy_policy == DeployPolicy::Open {
+            return Ok(None);
+        }
+        let hash = init_code_hash(init_code);
+        Ok(get(&approval_key(&hash))?.is_none().then(|| {
+            format!(
+                "deploy policy: code {hash} is not approved on this chain; propose approving it (IGovernance.proposeApproveCode) and deploy once the members agree"
+            )
+        }))
+    }
+}
+
+/// The hash an approval names: keccak-256 of the init code (a deployment's data).
+pub fn init_code_hash(init_code: &[u8]) -> Hash {
+    Hash(alloy_primitives::keccak256(init_code).0)
+}
+
+/// Why a call frame running `target`'s storage with `code`'s code may not run, if it may not.
+pub(crate) fn call_refusal(
+    blocked: &[(Address, ContractStatus)],
+    target: Address,
+    code: Address,
+) -> Option<String> {
+    let status =
+        |a: &Address| blocked.binary_search_by(|(b, _)| b.cmp(a)).ok().map(|i| (blocked[i].1, *a));
+    match status(&target).or_else(|| status(&code))? {
+        (ContractStatus::Frozen, a) => Some(format!(
+            "contract frozen: {} is frozen by governance; its calls revert until it is unfrozen",
+            a.to_checksum_hex()
+        )),
+        (_, a) => Some(format!(
+            "contract revoked: {} was revoked by governance; its calls revert for good",
+            a.to_checksum_hex()
+        )),
+    }
+}
+
 /// The governance state of block 0: the genesis members and nodes (validators first, in
 /// genesis order, then the other nodes), each node owned by the member that lists it.
 pub fn genesis_state(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -430,14 +762,19 @@ pub fn genesis_state(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
             });
         }
     }
-    vec![(MEMBERS_KEY.to_vec(), encode(&members)), (NODES_KEY.to_vec(), encode(&nodes))]
+    vec![
+        (MEMBERS_KEY.to_vec(), encode(&members)),
+        (NODES_KEY.to_vec(), encode(&nodes)),
+        (PARAMS_KEY.to_vec(), encode(&Params::from_genesis(&genesis.params))),
+    ]
 }
 
 /// What the contract needs to know about its chain.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) consensus: ConsensusKind,
-    pub(crate) voting_ms: u64,
+    /// The parameters at genesis (until governance writes `gov/params`).
+    pub(crate) genesis: Params,
 }
 
 /// The members and nodes an action is checked against and applied to.
@@ -568,6 +905,13 @@ impl Registry {
                 }
                 applied.policy = Some((*kind, policy.clone()));
             }
+            // Checked against the chain's code and contracts by the call (`Call::check_other`).
+            Action::ApproveCode { .. }
+            | Action::Upgrade { .. }
+            | Action::Freeze { .. }
+            | Action::Unfreeze { .. }
+            | Action::Revoke { .. }
+            | Action::SetParameter { .. } => {}
         }
         let after = validators_of(&self.nodes);
         if after != before {
@@ -658,6 +1002,11 @@ pub(crate) struct Precompile {
 /// An answer that is not the caller's mistake fails the transaction's execution.
 type Answer = Result<InterpreterResult, ExecutionError>;
 
+fn unknown_param(name: &str) -> String {
+    let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+    format!("unknown parameter `{name}`; the parameters are {}", names.join(", "))
+}
+
 fn parse_key(what: &str, text: &str) -> Result<Option<PublicKey>, String> {
     if text.is_empty() {
         return Ok(None);
@@ -701,6 +1050,12 @@ impl Precompile {
                 | G::proposeRemoveNodeCall::SELECTOR
                 | G::proposeSetPowerCall::SELECTOR
                 | G::proposeSetPolicyCall::SELECTOR
+                | G::proposeApproveCodeCall::SELECTOR
+                | G::proposeUpgradeCall::SELECTOR
+                | G::proposeFreezeCall::SELECTOR
+                | G::proposeUnfreezeCall::SELECTOR
+                | G::proposeRevokeCall::SELECTOR
+                | G::proposeSetParameterCall::SELECTOR
                 | G::voteCall::SELECTOR
                 | G::cancelCall::SELECTOR
         );
@@ -757,6 +1112,66 @@ impl Precompile {
                     kind,
                     policy: Policy { rule, n: c.n, leader: c.leader },
                 })
+            }
+            G::proposeApproveCodeCall::SELECTOR => {
+                let c = args!(G::proposeApproveCodeCall, "proposeApproveCode");
+                call.propose(Action::ApproveCode { code_hash: Hash(c.codeHash.0), label: c.label })
+            }
+            G::proposeUpgradeCall::SELECTOR => {
+                let c = args!(G::proposeUpgradeCall, "proposeUpgrade");
+                let implementation = from_revm(c.implementation);
+                let code_hash = call.code_hash_of(implementation)?.unwrap_or(Hash::ZERO);
+                call.propose(Action::Upgrade {
+                    contract: from_revm(c.target),
+                    implementation,
+                    code_hash,
+                })
+            }
+            G::proposeFreezeCall::SELECTOR => {
+                let c = args!(G::proposeFreezeCall, "proposeFreeze");
+                call.propose(Action::Freeze { contract: from_revm(c.target) })
+            }
+            G::proposeUnfreezeCall::SELECTOR => {
+                let c = args!(G::proposeUnfreezeCall, "proposeUnfreeze");
+                call.propose(Action::Unfreeze { contract: from_revm(c.target) })
+            }
+            G::proposeRevokeCall::SELECTOR => {
+                let c = args!(G::proposeRevokeCall, "proposeRevoke");
+                call.propose(Action::Revoke { contract: from_revm(c.target) })
+            }
+            G::proposeSetParameterCall::SELECTOR => {
+                let c = args!(G::proposeSetParameterCall, "proposeSetParameter");
+                let Some(param) = Param::from_name(&c.name) else {
+                    return Ok(revert(gas, format!("governance: {}", unknown_param(&c.name))));
+                };
+                call.propose(Action::SetParameter { param, value: c.value })
+            }
+            G::isCodeApprovedCall::SELECTOR => {
+                let c = args!(G::isCodeApprovedCall, "isCodeApproved");
+                let approval = call.approval(&Hash(c.codeHash.0))?;
+                call.answer(G::isCodeApprovedCall::abi_encode_returns(&G::isCodeApprovedReturn {
+                    approved: approval.is_some(),
+                    proposal: approval.map_or(0, |a| a.proposal),
+                }))
+            }
+            G::contractStatusCall::SELECTOR => {
+                let c = args!(G::contractStatusCall, "contractStatus");
+                let target = from_revm(c.target);
+                let record = call.record(&target)?;
+                let code_hash = call.code_hash_of(target)?.unwrap_or(Hash::ZERO);
+                call.answer(G::contractStatusCall::abi_encode_returns(&G::contractStatusReturn {
+                    status: record.status as u8,
+                    version: record.upgrades.len() as u64,
+                    codeHash: B256::from(code_hash.0),
+                }))
+            }
+            G::getParameterCall::SELECTOR => {
+                let c = args!(G::getParameterCall, "getParameter");
+                let Some(param) = Param::from_name(&c.name) else {
+                    return Ok(revert(gas, format!("governance: {}", unknown_param(&c.name))));
+                };
+                let value = call.params()?.get(param);
+                call.answer(G::getParameterCall::abi_encode_returns(&value))
             }
             G::voteCall::SELECTOR => {
                 let c = args!(G::voteCall, "vote");
@@ -902,9 +1317,10 @@ where
                 self.caller
             ));
         };
-        if let Err(reason) = registry.apply(&action, &self.contract.settings) {
+        if let Err(reason) = self.check(&mut registry, &action)? {
             return self.refuse(reason);
         }
+        let voting_ms = self.params()?.voting_ms;
         let id = self.load::<u64>(COUNT_KEY, "gov/proposals")? + 1;
         let (height, time_ms) = (self.contract.height, self.contract.time_ms);
         let mut proposal = Proposal {
@@ -914,7 +1330,7 @@ where
             proposer: self.caller,
             created_height: height,
             created_ms: time_ms,
-            deadline_ms: time_ms.saturating_add(self.contract.settings.voting_ms),
+            deadline_ms: time_ms.saturating_add(voting_ms),
             ballots: vec![Ballot { org: org.clone(), voter: self.caller, approve: true, height }],
             status: Status::Open,
             decided_height: 0,
@@ -1013,7 +1429,7 @@ where
             Decision::Approved => {}
         }
         proposal.decided_height = self.contract.height;
-        let applied = match registry.apply(&proposal.action, &self.contract.settings) {
+        let applied = match self.check(&mut registry, &proposal.action)? {
             Ok(applied) => applied,
             Err(reason) => {
                 proposal.status = Status::Failed;
@@ -1047,6 +1463,7 @@ where
                 n: policy.n,
                 leader: policy.leader.clone(),
             }),
+            _ => stored += self.apply_other(proposal)?,
         }
         if let Some((kind, policy)) = applied.policy {
             stored += self.store(&policy_key(kind), &policy)?;
@@ -1058,13 +1475,184 @@ where
             Action::AddNode(_) | Action::RemoveNode { .. } | Action::SetPower { .. } => {
                 stored += self.store(NODES_KEY, &registry.nodes)?;
             }
-            Action::SetPolicy { .. } => {}
+            _ => {}
         }
         if applied.validators_changed {
             let effective = self.contract.height + ACTIVATION_DELAY;
             self.emit(IGovernance::ValidatorSetChanged { effectiveHeight: effective });
         }
         Ok(stored)
+    }
+
+    fn params(&mut self) -> Result<Params, ExecutionError> {
+        let bytes = self.contract.writes.get(self.context, PARAMS_KEY)?;
+        decode_params(bytes, &self.contract.settings.genesis)
+    }
+
+    fn approval(&mut self, code_hash: &Hash) -> Result<Option<CodeApproval>, ExecutionError> {
+        let bytes = self.contract.writes.get(self.context, &approval_key(code_hash))?;
+        bytes.map(|b| decode(&b).map_err(|e| corrupt("gov/code", e))).transpose()
+    }
+
+    fn record(&mut self, contract: &Address) -> Result<ContractRecord, ExecutionError> {
+        self.load(&contract_key(contract), "gov/contract")
+    }
+
+    /// The hash of the code `address` runs (`None` for an account without code).
+    fn code_hash_of(&mut self, address: Address) -> Result<Option<Hash>, ExecutionError> {
+        let account = self.context.journal_mut().load_account_with_code(to_revm(address))?;
+        let hash = account.data.info.code_hash;
+        Ok((hash != KECCAK_EMPTY && hash != B256::ZERO).then_some(Hash(hash.0)))
+    }
+
+    /// Checks `action` against the chain as it is now; member, node and policy actions are
+    /// applied to `registry` on the way.
+    fn check(
+        &mut self,
+        registry: &mut Registry,
+        action: &Action,
+    ) -> Result<Result<Applied, String>, ExecutionError> {
+        let applied = match registry.apply(action, &self.contract.settings) {
+            Ok(applied) => applied,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(self.check_other(action)?.map(|()| applied))
+    }
+
+    /// Checks a contract or parameter action.
+    fn check_other(&mut self, action: &Action) -> Result<Result<(), String>, ExecutionError> {
+        let no_contract = |a: &Address| format!("{} holds no contract", a.to_checksum_hex());
+        Ok(match action {
+            Action::ApproveCode { label, .. }
+                if label.len() > MAX_ID_BYTES || label.chars().any(char::is_control) =>
+            {
+                Err(format!(
+                    "a label takes at most {MAX_ID_BYTES} bytes without control characters"
+                ))
+            }
+            Action::ApproveCode { code_hash, .. } => match self.approval(code_hash)? {
+                Some(a) => {
+                    Err(format!("code {code_hash} is already approved (proposal {})", a.proposal))
+                }
+                None => Ok(()),
+            },
+            Action::Upgrade { contract, implementation, code_hash } => {
+                let status = self.record(contract)?.status;
+                let current = self.code_hash_of(*contract)?;
+                let implemented = self.code_hash_of(*implementation)?;
+                match (status, current, implemented) {
+                    (ContractStatus::Revoked, ..) => Err(format!(
+                        "{} was revoked; a revoked contract cannot be upgraded",
+                        contract.to_checksum_hex()
+                    )),
+                    (_, None, _) => Err(no_contract(contract)),
+                    (_, _, None) => {
+                        Err(format!("the implementation {}", no_contract(implementation)))
+                    }
+                    (_, _, Some(h)) if h != *code_hash => Err(format!(
+                        "the implementation {} runs other code than when proposed",
+                        implementation.to_checksum_hex()
+                    )),
+                    (_, Some(h), _) if h == *code_hash => {
+                        Err(format!("{} already runs this code", contract.to_checksum_hex()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Action::Freeze { contract } | Action::Revoke { contract } => {
+                let status = self.record(contract)?.status;
+                if self.code_hash_of(*contract)?.is_none() {
+                    Err(no_contract(contract))
+                } else if status == ContractStatus::Revoked
+                    || (status == ContractStatus::Frozen && matches!(action, Action::Freeze { .. }))
+                {
+                    Err(format!("{} is {} already", contract.to_checksum_hex(), status.name()))
+                } else {
+                    Ok(())
+                }
+            }
+            Action::Unfreeze { contract } => match self.record(contract)?.status {
+                ContractStatus::Frozen => Ok(()),
+                other => Err(format!(
+                    "{} is {}, not frozen{}",
+                    contract.to_checksum_hex(),
+                    other.name(),
+                    if other == ContractStatus::Revoked { "; revoking is final" } else { "" }
+                )),
+            },
+            Action::SetParameter { param, value } => self.params()?.set(*param, *value),
+            _ => Ok(()),
+        })
+    }
+
+    /// Executes a checked contract or parameter action; returns the bytes stored.
+    fn apply_other(&mut self, proposal: &Proposal) -> Result<u64, ExecutionError> {
+        let (id, height) = (proposal.id, self.contract.height);
+        match &proposal.action {
+            Action::ApproveCode { code_hash, label } => {
+                self.emit(IGovernance::CodeApproved {
+                    codeHash: B256::from(code_hash.0),
+                    label: label.clone(),
+                });
+                let approval = CodeApproval { label: label.clone(), proposal: id, height };
+                self.store(&approval_key(code_hash), &approval)
+            }
+            Action::Upgrade { contract, implementation, code_hash } => {
+                let journal = self.context.journal_mut();
+                let code = journal
+                    .load_account_with_code(to_revm(*implementation))?
+                    .data
+                    .info
+                    .code
+                    .clone()
+                    .unwrap_or_default();
+                journal.load_account(to_revm(*contract))?;
+                journal.set_code_with_hash(to_revm(*contract), code, B256::from(code_hash.0));
+                let mut record = self.record(contract)?;
+                record.upgrades.push(Version { code_hash: *code_hash, height, proposal: id });
+                self.emit(IGovernance::ContractUpgraded {
+                    target: to_revm(*contract),
+                    codeHash: B256::from(code_hash.0),
+                    version: record.upgrades.len() as u64,
+                });
+                self.store(&contract_key(contract), &record)
+            }
+            Action::Freeze { contract } => self.set_status(contract, ContractStatus::Frozen),
+            Action::Unfreeze { contract } => self.set_status(contract, ContractStatus::Active),
+            Action::Revoke { contract } => self.set_status(contract, ContractStatus::Revoked),
+            Action::SetParameter { param, value } => {
+                let mut params = self.params()?;
+                if let Err(reason) = params.set(*param, *value) {
+                    return Err(corrupt("gov/params", reason));
+                }
+                self.emit(IGovernance::ParameterChanged {
+                    name: param.name().into(),
+                    value: *value,
+                });
+                self.store(PARAMS_KEY, &params)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    fn set_status(
+        &mut self,
+        contract: &Address,
+        status: ContractStatus,
+    ) -> Result<u64, ExecutionError> {
+        let mut record = self.record(contract)?;
+        record.status = status;
+        let mut blocked: Vec<(Address, ContractStatus)> = self.load(BLOCKED_KEY, "gov/blocked")?;
+        blocked.retain(|(a, _)| a != contract);
+        if status != ContractStatus::Active {
+            let at = blocked.partition_point(|(a, _)| a < contract);
+            blocked.insert(at, (*contract, status));
+        }
+        self.emit(IGovernance::ContractStatusChanged {
+            target: to_revm(*contract),
+            status: status as u8,
+        });
+        Ok(self.store(&contract_key(contract), &record)? + self.store(BLOCKED_KEY, &blocked)?)
     }
 
     fn get_proposal(mut self, id: u64) -> Answer {
@@ -1287,7 +1875,10 @@ mod tests {
 
     #[test]
     fn removing_a_member_that_runs_nodes_is_refused() {
-        let settings = Settings { consensus: ConsensusKind::Bft, voting_ms: 1 };
+        let settings = Settings {
+            consensus: ConsensusKind::Bft,
+            genesis: Params::from_genesis(&ChainParams::default()),
+        };
         let mut registry = Registry {
             members: vec![member("a"), member("b")],
             nodes: vec![Node {

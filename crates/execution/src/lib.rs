@@ -34,7 +34,7 @@ use consortia_types::{
 };
 
 pub use accounts::{Account, code_key, slot_key};
-pub use evm::{CallOutcome, revert_reason};
+pub use evm::{CallOutcome, Simulation, revert_reason};
 
 /// State key of the last executed block's (height, time): written every block, so every height
 /// has its own state version and root even when no transaction ran.
@@ -137,7 +137,9 @@ impl Executor {
     ) -> Result<BlockOutcome, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
         let mut receipts = Vec::with_capacity(txs.len());
-        let mut gas_left = self.evm.block_gas_limit;
+        let mut rules =
+            governance::Rules::load(&mut |k| overlay.get(k), &self.evm.governance.genesis)?;
+        let mut gas_left = rules.params.block_gas_limit;
         for (index, tx) in txs.iter().enumerate() {
             if tx.chain_id() != Some(self.chain_id) {
                 return Err(ExecutionError::WrongChain {
@@ -164,10 +166,12 @@ impl Executor {
                         let tx_hash = tx.hash(self.hash);
                         notary::notarize(&mut overlay, &ctx, sender, tx_hash, record)?
                     }
-                    Payload::Evm(_) => self.evm_tx(&mut overlay, &ctx, tx, index, &mut gas_left)?,
+                    Payload::Evm(_) => {
+                        self.evm_tx(&mut overlay, &mut rules, &ctx, tx, index, &mut gas_left)?
+                    }
                 },
                 Transaction::Ethereum(_) => {
-                    self.evm_tx(&mut overlay, &ctx, tx, index, &mut gas_left)?
+                    self.evm_tx(&mut overlay, &mut rules, &ctx, tx, index, &mut gas_left)?
                 }
             };
             receipts.push(receipt);
@@ -182,6 +186,7 @@ impl Executor {
     fn evm_tx<S: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, S>,
+        rules: &mut governance::Rules,
         ctx: &BlockContext,
         tx: &Transaction,
         index: usize,
@@ -191,7 +196,7 @@ impl Executor {
         if gas_limit > *gas_left {
             return Err(ExecutionError::BlockFull { index });
         }
-        match evm::execute(overlay, &self.evm, ctx, tx, tx.hash(self.hash))? {
+        match evm::execute(overlay, &self.evm, rules, ctx, tx, tx.hash(self.hash))? {
             Ok(receipt) => {
                 *gas_left -= receipt.steps_used;
                 Ok(receipt)
@@ -210,12 +215,29 @@ impl Executor {
         call: EvmCall,
     ) -> Result<CallOutcome, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
-        evm::call(&mut overlay, &self.evm, &ctx, from, call)
+        Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, true)?.outcome)
     }
 
-    /// The most gas one block's transactions may use together.
-    pub fn block_gas_limit(&self) -> u64 {
-        self.evm.block_gas_limit
+    /// A dry run of a transaction from `from` on `state` as block `ctx` would run it: its
+    /// outcome, events and (for a deployment) the contract it would create, ignoring the deploy
+    /// policy (it says whether the policy would refuse it). Nothing is kept.
+    pub fn simulate<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        ctx: BlockContext,
+        from: Address,
+        call: EvmCall,
+    ) -> Result<Simulation, ExecutionError> {
+        let mut overlay = Overlay { base: state, changes: StateChanges::new() };
+        evm::simulate(&mut overlay, &self.evm, &ctx, from, call, false)
+    }
+
+    /// The chain parameters governance keeps, as of `state`.
+    pub fn params<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+    ) -> Result<governance::Params, ExecutionError> {
+        governance::params(state, &self.evm.governance.genesis)
     }
 
     /// The receipts root a header commits to.

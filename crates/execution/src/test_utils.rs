@@ -51,3 +51,10 @@ pub fn forwarder(target: Address, then_revert: bool) -> Vec<u8> {
     code.extend_from_slice(&[0x5f, 0x5f, if then_revert { 0xfd } else { 0xf3 }]);
     code
 }
+
+/// Runtime of the "reader" contract: returns slot 0 (what an echo contract stored), so an echo
+/// upgraded to it shows that its storage stayed.
+pub fn reader_runtime() -> Vec<u8> {
+    // SLOAD(0); MSTORE(0, v); RETURN(0, 32)
+    vec![0x60, 0x00, 0x54, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3]
+}

@@ -8,11 +8,12 @@ mod common;
 use alloy_sol_types::{SolCall, SolEvent};
 use common::{Chain, ctx, eth, native};
 use consortia_crypto::{Address, PrivateKey, Scheme};
+use consortia_execution::Account;
 use consortia_execution::governance::{self, IGovernance, Status};
-use consortia_execution::test_utils::{forwarder, init_code};
+use consortia_execution::test_utils::{echo_runtime, forwarder, init_code, reader_runtime};
 use consortia_execution::{BlockOutcome, CallOutcome, revert_reason};
 use consortia_test_utils::genesis::{bft, validator_key};
-use consortia_types::{EvmCall, Genesis, GenesisMember, ReceiptStatus};
+use consortia_types::{DeployPolicy, EvmCall, Genesis, GenesisMember, Payload, ReceiptStatus};
 
 const ORGS: [&str; 4] = ["org-a", "org-b", "org-c", "org-d"];
 
@@ -43,9 +44,57 @@ fn genesis(admins: &[PrivateKey]) -> Genesis {
 
 impl Gov {
     fn new() -> Gov {
+        Gov::with(|_| {})
+    }
+
+    /// A chain whose genesis `tweak` changed.
+    fn with(tweak: impl FnOnce(&mut Genesis)) -> Gov {
         let admins: Vec<_> = (0..5).map(|_| PrivateKey::generate(Scheme::Secp256k1)).collect();
-        let chain = Chain::new(&genesis(&admins[..4]));
-        Gov { chain, admins, nonces: vec![0; 5] }
+        let mut g = genesis(&admins[..4]);
+        tweak(&mut g);
+        Gov { chain: Chain::new(&g), admins, nonces: vec![0; 5] }
+    }
+
+    /// A chain whose deploy policy is `approved`.
+    fn approving() -> Gov {
+        Gov::with(|g| g.params.deploy_policy = DeployPolicy::Approved)
+    }
+
+    /// Proposes with org-a's admin and approves with org-b's and org-c's: a majority of 4.
+    fn pass(&mut self, proposal: Vec<u8>) -> BlockOutcome {
+        let out = self.succeeds(0, proposal);
+        let id =
+            IGovernance::proposeAddNodeCall::abi_decode_returns(&out.receipts[0].output).unwrap();
+        self.succeeds(1, vote(id, true));
+        let out = self.succeeds(2, vote(id, true));
+        assert_eq!(self.proposal(id).status, Status::Executed, "{:?}", self.proposal(id));
+        out
+    }
+
+    /// Deploys `init` from the non-member account 4; the receipt of the deployment.
+    fn deploy(&mut self, init: Vec<u8>) -> (Address, ReceiptStatus) {
+        let nonce = self.nonces[4];
+        self.nonces[4] += 1;
+        let sender = alloy_primitives::Address::from(self.admins[4].public_key().address().0);
+        let address = Address(sender.create(nonce).0.0);
+        let out = self.chain.run(vec![native(&self.admins[4], nonce, None, 0, init)]);
+        (address, out.receipts[0].status.clone())
+    }
+
+    /// Calls `to` from account 4.
+    fn call_contract(&mut self, to: Address, input: Vec<u8>) -> BlockOutcome {
+        let nonce = self.nonces[4];
+        self.nonces[4] += 1;
+        self.chain.run(vec![native(&self.admins[4], nonce, Some(to), 0, input)])
+    }
+
+    /// An echo contract with `value` stored, deployed on an open chain.
+    fn echo_holding(&mut self, value: u8) -> Address {
+        let (echo, status) = self.deploy(init_code(&echo_runtime()));
+        assert_eq!(status, ReceiptStatus::Success);
+        let out = self.call_contract(echo, vec![value; 32]);
+        assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+        echo
     }
 
     /// Runs one block with `admin`'s call to the contract.
@@ -354,4 +403,239 @@ fn views_read_proposals_members_and_nodes() {
         .unwrap();
     let CallOutcome::Revert { output, .. } = outcome else { panic!("{outcome:?}") };
     assert!(revert_reason(&output).unwrap().contains("not an admin"));
+}
+
+fn approve_code(init: &[u8]) -> Vec<u8> {
+    let code_hash = governance::init_code_hash(init).0.into();
+    IGovernance::proposeApproveCodeCall { codeHash: code_hash, label: "echo".into() }.abi_encode()
+}
+
+fn target(contract: Address) -> alloy_primitives::Address {
+    alloy_primitives::Address::from(contract.0)
+}
+
+fn failure(status: &ReceiptStatus) -> &str {
+    match status {
+        ReceiptStatus::Failed { message, .. } => message,
+        ReceiptStatus::Success => panic!("expected a failure"),
+    }
+}
+
+fn code_hash(gov: &Gov, contract: Address) -> Option<consortia_crypto::Hash> {
+    Account::read(&gov.chain.store, &contract).unwrap().code_hash
+}
+
+#[test]
+fn deploying_unapproved_code_fails_with_the_policys_reason_and_uses_the_nonce() {
+    let mut gov = Gov::approving();
+    let (echo, status) = gov.deploy(init_code(&echo_runtime()));
+    let reason = failure(&status);
+    assert!(reason.starts_with("deploy policy: code 0x"), "{reason}");
+    assert!(reason.contains("is not approved"), "{reason}");
+    assert_eq!(code_hash(&gov, echo), None, "nothing was deployed");
+    let sender = gov.admins[4].public_key().address();
+    assert_eq!(Account::read(&gov.chain.store, &sender).unwrap().nonce, 1, "the nonce is used");
+}
+
+#[test]
+fn approved_code_deploys() {
+    let mut gov = Gov::approving();
+    let init = init_code(&echo_runtime());
+    let out = gov.pass(approve_code(&init));
+    assert!(
+        out.receipts[0]
+            .events
+            .iter()
+            .any(|e| e.topics[0].0 == IGovernance::CodeApproved::SIGNATURE_HASH.0)
+    );
+    let (echo, status) = gov.deploy(init);
+    assert_eq!(status, ReceiptStatus::Success);
+    assert!(code_hash(&gov, echo).is_some());
+}
+
+#[test]
+fn other_code_stays_refused_after_an_approval() {
+    let mut gov = Gov::approving();
+    gov.pass(approve_code(&init_code(&echo_runtime())));
+    let (_, status) = gov.deploy(init_code(&reader_runtime()));
+    assert!(failure(&status).contains("is not approved"));
+}
+
+#[test]
+fn an_open_chain_deploys_without_approval() {
+    let mut gov = Gov::new();
+    let (_, status) = gov.deploy(init_code(&echo_runtime()));
+    assert_eq!(status, ReceiptStatus::Success);
+}
+
+#[test]
+fn approving_the_same_code_twice_is_refused() {
+    let mut gov = Gov::approving();
+    let init = init_code(&echo_runtime());
+    gov.pass(approve_code(&init));
+    let reason = gov.reverts(0, approve_code(&init));
+    assert!(reason.contains("is already approved (proposal 1)"), "{reason}");
+}
+
+#[test]
+fn an_upgrade_keeps_the_address_and_the_state() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(7);
+    let (reader, _) = gov.deploy(init_code(&reader_runtime()));
+    gov.pass(
+        IGovernance::proposeUpgradeCall { target: target(echo), implementation: target(reader) }
+            .abi_encode(),
+    );
+    assert_eq!(code_hash(&gov, echo), code_hash(&gov, reader), "the echo runs the reader's code");
+    let out = gov.call_contract(echo, vec![]);
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success, "the reader does not revert");
+    assert_eq!(out.receipts[0].output, vec![7; 32], "slot 0 kept what the echo stored");
+    let record = governance::contract_record(&gov.chain.store, &echo).unwrap();
+    assert_eq!(record.upgrades.len(), 1);
+    assert_eq!(Some(record.upgrades[0].code_hash), code_hash(&gov, reader));
+}
+
+#[test]
+fn an_upgrade_to_an_address_without_code_is_refused() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(1);
+    let reason = gov.reverts(
+        0,
+        IGovernance::proposeUpgradeCall { target: target(echo), implementation: target(echo) }
+            .abi_encode(),
+    );
+    assert!(reason.contains("already runs this code"), "{reason}");
+    let nobody = target(Address([9; 20]));
+    let reason = gov.reverts(
+        0,
+        IGovernance::proposeUpgradeCall { target: target(echo), implementation: nobody }
+            .abi_encode(),
+    );
+    assert!(reason.contains("the implementation 0x0909"), "{reason}");
+    assert!(reason.contains("holds no contract"), "{reason}");
+}
+
+#[test]
+fn a_frozen_contract_reverts_until_unfrozen() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(1);
+    gov.pass(IGovernance::proposeFreezeCall { target: target(echo) }.abi_encode());
+    let out = gov.call_contract(echo, vec![2; 32]);
+    let reason = failure(&out.receipts[0].status);
+    assert!(reason.starts_with("contract frozen: "), "{reason}");
+    gov.pass(IGovernance::proposeUnfreezeCall { target: target(echo) }.abi_encode());
+    let out = gov.call_contract(echo, vec![3; 32]);
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+    assert_eq!(out.receipts[0].output, vec![3; 32]);
+}
+
+#[test]
+fn a_call_through_another_contract_to_a_frozen_one_reverts_inside() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(1);
+    let (relay, _) = gov.deploy(init_code(&forwarder(echo, false)));
+    gov.pass(IGovernance::proposeFreezeCall { target: target(echo) }.abi_encode());
+    let out = gov.call_contract(relay, vec![2; 32]);
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success, "the relay ignores the failure");
+    assert!(out.receipts[0].events.is_empty(), "the frozen echo logged nothing");
+    let slot = consortia_execution::slot_key(&echo, &[0; 32]);
+    let stored = consortia_storage::StateReader::get(&gov.chain.store, &slot).unwrap();
+    assert_eq!(stored, Some(vec![1; 32]), "nor stored anything");
+}
+
+#[test]
+fn revoking_is_final() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(1);
+    let (reader, _) = gov.deploy(init_code(&reader_runtime()));
+    gov.pass(IGovernance::proposeRevokeCall { target: target(echo) }.abi_encode());
+    let out = gov.call_contract(echo, vec![2; 32]);
+    assert!(failure(&out.receipts[0].status).starts_with("contract revoked: "));
+    let reason =
+        gov.reverts(0, IGovernance::proposeUnfreezeCall { target: target(echo) }.abi_encode());
+    assert!(reason.contains("revoking is final"), "{reason}");
+    let reason = gov.reverts(
+        0,
+        IGovernance::proposeUpgradeCall { target: target(echo), implementation: target(reader) }
+            .abi_encode(),
+    );
+    assert!(reason.contains("a revoked contract cannot be upgraded"), "{reason}");
+}
+
+#[test]
+fn freezing_an_address_without_code_is_refused() {
+    let mut gov = Gov::new();
+    let reason = gov.reverts(
+        0,
+        IGovernance::proposeFreezeCall { target: target(Address([9; 20])) }.abi_encode(),
+    );
+    assert!(reason.contains("holds no contract"), "{reason}");
+}
+
+fn set_parameter(name: &str, value: u64) -> Vec<u8> {
+    IGovernance::proposeSetParameterCall { name: name.into(), value }.abi_encode()
+}
+
+#[test]
+fn the_deploy_policy_changes_by_vote() {
+    let mut gov = Gov::new();
+    gov.pass(set_parameter("deploy_policy", 1));
+    let (_, status) = gov.deploy(init_code(&echo_runtime()));
+    assert!(failure(&status).contains("is not approved"));
+    let params = gov.chain.exec.params(&gov.chain.store).unwrap();
+    assert_eq!(params.deploy_policy, DeployPolicy::Approved);
+}
+
+#[test]
+fn the_block_gas_limit_changes_by_vote() {
+    let mut gov = Gov::new();
+    gov.pass(set_parameter("block_gas_limit", 1_000_000));
+    let call =
+        EvmCall { to: Some(Address([9; 20])), value: 0, input: vec![], gas_limit: 1_000_001 };
+    let txs = vec![consortia_test_utils::tx::native(&gov.admins[4], 5, 0, Payload::Evm(call))];
+    let err = gov.chain.exec.execute_block(&gov.chain.store, ctx(gov.chain.height + 1), &txs);
+    assert!(
+        matches!(err, Err(consortia_execution::ExecutionError::BlockFull { index: 0 })),
+        "a transaction whose gas limit passes the new block gas limit does not fit: {err:?}"
+    );
+}
+
+#[test]
+fn a_parameter_out_of_bounds_or_unknown_is_refused() {
+    let mut gov = Gov::new();
+    let reason = gov.reverts(0, set_parameter("block_gas_limit", 5));
+    assert!(reason.contains("must be at least 1000000"), "{reason}");
+    let reason = gov.reverts(0, set_parameter("colour", 5));
+    assert!(reason.contains("unknown parameter `colour`"), "{reason}");
+    let reason = gov.reverts(0, set_parameter("deploy_policy", 0));
+    assert!(reason.contains("deploy_policy is already 0"), "{reason}");
+}
+
+#[test]
+fn a_dry_run_shows_the_deployment_and_keeps_nothing() {
+    let gov = Gov::approving();
+    let init = init_code(&echo_runtime());
+    let call = EvmCall { to: None, value: 0, input: init, gas_limit: 1_000_000 };
+    let from = gov.admins[4].public_key().address();
+    let sim = gov.chain.exec.simulate(&gov.chain.store, ctx(1), from, call).unwrap();
+    assert!(matches!(sim.outcome, CallOutcome::Success { .. }), "{:?}", sim.outcome);
+    let (address, runtime_hash) = sim.created.expect("a created contract");
+    assert_eq!(runtime_hash.0, alloy_primitives::keccak256(echo_runtime()).0);
+    assert!(sim.deploy_refusal.unwrap().contains("is not approved"));
+    assert!(Account::read(&gov.chain.store, &address).unwrap().code_hash.is_none());
+}
+
+#[test]
+fn a_dry_run_of_a_call_shows_its_events() {
+    let mut gov = Gov::new();
+    let echo = gov.echo_holding(1);
+    let call = EvmCall { to: Some(echo), value: 0, input: vec![5; 32], gas_limit: 1_000_000 };
+    let sim = gov
+        .chain
+        .exec
+        .simulate(&gov.chain.store, ctx(gov.chain.height + 1), Address::default(), call)
+        .unwrap();
+    assert_eq!(sim.events.len(), 1);
+    assert_eq!(sim.events[0].data, vec![5; 32]);
+    assert_eq!(sim.deploy_refusal, None);
 }

@@ -22,7 +22,7 @@ use consortia_api::jsonrpc::{
     METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR,
 };
 use consortia_crypto::{Address, Hash, keccak256};
-use consortia_execution::{Account, BlockContext, CallOutcome, code_key, revert_reason, slot_key};
+use consortia_execution::{Account, CallOutcome, code_key, revert_reason, slot_key};
 use consortia_node::Node;
 use consortia_storage::{StoredHeader, StoredTx};
 use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
@@ -30,6 +30,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::QueryPool;
+use crate::handlers::call_context;
 
 pub(crate) mod ws;
 pub(crate) use ws::WsLimits;
@@ -622,7 +623,7 @@ impl Eth<'_> {
         let newest = self.block_height(self.param(1, "newest block")?)?.unwrap_or(self.latest()?);
         let oldest = newest.saturating_sub(count - 1);
         let blocks = newest - oldest + 1;
-        let limit = self.node.executor().block_gas_limit() as f64;
+        let limit = self.gas_limit(newest)? as f64;
         let mut ratios = vec![];
         for h in oldest..=newest {
             let used = self.gas_used(h)?;
@@ -650,6 +651,13 @@ impl Eth<'_> {
             .collect()
     }
 
+    /// The gas limit of block `height`: governance's parameter as its parent's state held it.
+    fn gas_limit(&self, height: Height) -> Result<u64, RpcError> {
+        let state =
+            self.node.store().state_at(height.saturating_sub(1)).map_err(RpcError::server)?;
+        Ok(self.node.executor().params(&*state).map_err(RpcError::server)?.block_gas_limit)
+    }
+
     fn gas_used(&self, height: Height) -> Result<u64, RpcError> {
         let h = self.header(height)?;
         Ok(self.receipts(height, h.header.tx_count)?.iter().map(|r| r.steps_used).sum())
@@ -661,7 +669,7 @@ impl Eth<'_> {
         let from = field("from").map(|f| parse_address(f, "from")).transpose()?.unwrap_or_default();
         let to = field("to").map(|t| parse_address(t, "to")).transpose()?;
         let gas = field("gas").map(|g| parse_u64(g, "gas")).transpose()?;
-        let cap = CALL_GAS_CAP.min(self.node.executor().block_gas_limit());
+        let cap = CALL_GAS_CAP.min(self.gas_limit(self.latest()?)?);
         let value = field("value").map(|x| parse_qty(x, "value")).transpose()?.unwrap_or(0);
         let input = match field("input").or_else(|| field("data")) {
             Some(d) => parse_bytes(d, "data")?,
@@ -678,12 +686,7 @@ impl Eth<'_> {
     ) -> Result<CallOutcome, RpcError> {
         let header = self.header(height)?;
         let state = self.node.store().state_at(height).map_err(RpcError::server)?;
-        let ctx = BlockContext {
-            height: height + 1,
-            time_ms: header.header.time_ms.max(consortia_node::now_ms()),
-            proposer: Address::default(),
-            parent_hash: header.hash,
-        };
+        let ctx = call_context(&header);
         self.node.executor().call(&*state, ctx, from, call).map_err(RpcError::server)
     }
 
@@ -835,7 +838,7 @@ impl Eth<'_> {
             "totalDifficulty": "0x0",
             "extraData": "0x",
             "size": qty(encode(h).len() as u64 + header.tx_hashes.len() as u64 * 32),
-            "gasLimit": qty(self.node.executor().block_gas_limit()),
+            "gasLimit": qty(self.gas_limit(height)?),
             "gasUsed": qty(gas_used),
             "timestamp": qty(h.time_ms / 1_000),
             "baseFeePerGas": "0x0",

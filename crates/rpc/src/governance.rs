@@ -4,20 +4,26 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use consortia_api::ErrorBody;
 use consortia_api::node::{
-    ActionView, BallotView, GovNodeView, MemberView, PolicyView, ProposalListView, ProposalView,
-    ProposalsQuery, ValidatorSetView, ValidatorView, ValidatorsQuery,
+    ActionView, BallotView, CodeApprovalView, ContractStatusView, ContractVersionView, GovNodeView,
+    MemberView, ParamsView, PolicyView, ProposalListView, ProposalView, ProposalsQuery,
+    SimulateRequest, SimulationView, ValidatorSetView, ValidatorView, ValidatorsQuery,
 };
-use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams};
+use consortia_api::server::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use consortia_crypto::PublicKey;
 use consortia_execution::governance::{self, Action, Member, Node, Policy, Proposal, Status};
+use consortia_execution::{Account, CallOutcome, revert_reason};
 use consortia_node::Node as ChainNode;
 use consortia_storage::StateReader;
+use consortia_types::EvmCall;
 
-use crate::handlers::storage;
+use crate::QueryPool;
+use crate::handlers::{call_context, decode_hex, parse_address, parse_hash, storage};
+use crate::views::{event_view, hex0x};
 
 type AppState = State<Arc<ChainNode>>;
 
@@ -54,6 +60,22 @@ fn action_view(action: &Action) -> ActionView {
         }
         Action::SetPolicy { kind, policy } => {
             ActionView::SetPolicy { kind: kind.name().into(), policy: policy_view(policy) }
+        }
+        Action::ApproveCode { code_hash, label } => {
+            ActionView::ApproveCode { code_hash: code_hash.to_hex(), label: label.clone() }
+        }
+        Action::Upgrade { contract, implementation, code_hash } => ActionView::Upgrade {
+            contract: contract.to_checksum_hex(),
+            implementation: implementation.to_checksum_hex(),
+            code_hash: code_hash.to_hex(),
+        },
+        Action::Freeze { contract } => ActionView::Freeze { contract: contract.to_checksum_hex() },
+        Action::Unfreeze { contract } => {
+            ActionView::Unfreeze { contract: contract.to_checksum_hex() }
+        }
+        Action::Revoke { contract } => ActionView::Revoke { contract: contract.to_checksum_hex() },
+        Action::SetParameter { param, value } => {
+            ActionView::SetParameter { name: param.name().into(), value: *value }
         }
     }
 }
@@ -235,4 +257,146 @@ pub(crate) async fn proposal(
         .ok_or_else(|| ApiError::not_found(format!("no proposal has id {id}")))?;
     let members = governance::members(store).map_err(internal)?.len();
     Ok(Json(proposal_view(p, store, members, latest_time_ms(&node)?)?))
+}
+
+/// The chain parameters
+///
+/// The values governance keeps (seeded from genesis, changed by `set_parameter` proposals):
+/// the deploy policy, the block gas limit and the voting period.
+#[utoipa::path(get, path = "/v1/governance/params", tag = "governance",
+    responses((status = 200, body = ParamsView)))]
+pub(crate) async fn params(State(node): AppState) -> ApiResult<Json<ParamsView>> {
+    let p = node.executor().params(node.store()).map_err(internal)?;
+    Ok(Json(ParamsView {
+        deploy_policy: p.deploy_policy.name().into(),
+        block_gas_limit: p.block_gas_limit,
+        governance_voting_ms: p.voting_ms,
+    }))
+}
+
+/// A contract's governance status
+///
+/// Whether its calls run (`active`), revert until unfrozen (`frozen`) or for good
+/// (`revoked`), the code it runs and its upgrades. 404 for an address without code.
+#[utoipa::path(get, path = "/v1/governance/contracts/{address}", tag = "governance",
+    params(("address" = String, Path, description = "0x hex")),
+    responses((status = 200, body = ContractStatusView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn contract_status(
+    State(node): AppState,
+    PathParams(address): PathParams<String>,
+) -> ApiResult<Json<ContractStatusView>> {
+    let address = parse_address(&address)?;
+    let store = node.store();
+    let account = Account::read(store, &address).map_err(internal)?;
+    let Some(code_hash) = account.code_hash else {
+        return Err(ApiError::not_found(format!(
+            "{} holds no contract",
+            address.to_checksum_hex()
+        )));
+    };
+    let record = governance::contract_record(store, &address).map_err(internal)?;
+    Ok(Json(ContractStatusView {
+        address: address.to_checksum_hex(),
+        status: record.status.name().into(),
+        code_hash: code_hash.to_hex(),
+        upgrades: record
+            .upgrades
+            .into_iter()
+            .map(|v| ContractVersionView {
+                code_hash: v.code_hash.to_hex(),
+                height: v.height,
+                proposal: v.proposal,
+            })
+            .collect(),
+    }))
+}
+
+/// Whether init code is approved
+///
+/// `hash` is the keccak-256 hash of a deployment's init code (what `POST /v1/simulate`
+/// reports as `init_code_hash`).
+#[utoipa::path(get, path = "/v1/governance/code/{hash}", tag = "governance",
+    params(("hash" = String, Path, description = "0x hex, 32 bytes")),
+    responses((status = 200, body = CodeApprovalView), (status = 400, body = ErrorBody)))]
+pub(crate) async fn code_approval(
+    State(node): AppState,
+    PathParams(hash): PathParams<String>,
+) -> ApiResult<Json<CodeApprovalView>> {
+    let code_hash = parse_hash(&hash)?;
+    let approval = governance::code_approval(node.store(), &code_hash).map_err(internal)?;
+    Ok(Json(CodeApprovalView {
+        code_hash: code_hash.to_hex(),
+        approved: approval.is_some(),
+        label: approval.as_ref().map(|a| a.label.clone()),
+        proposal: approval.as_ref().map(|a| a.proposal),
+        height: approval.map(|a| a.height),
+    }))
+}
+
+/// Gas a dry run may use at most.
+const SIMULATE_GAS_CAP: u64 = 50_000_000;
+
+/// Dry-run a transaction
+///
+/// Runs a call or a deployment on the latest state and keeps nothing: its outcome, gas,
+/// events and, for a deployment, the address and code it would create and the hash an
+/// approval must name. The chain's deploy policy is ignored (and reported), so code can be
+/// tried before it is proposed; the sender's nonce and balance for gas are not checked.
+#[utoipa::path(post, path = "/v1/simulate", tag = "governance", request_body = SimulateRequest,
+    responses((status = 200, body = SimulationView), (status = 400, body = ErrorBody)))]
+pub(crate) async fn simulate(
+    State(node): AppState,
+    Extension(pool): Extension<QueryPool>,
+    JsonBody(req): JsonBody<SimulateRequest>,
+) -> ApiResult<Json<SimulationView>> {
+    let from = req.from.as_deref().map(parse_address).transpose()?.unwrap_or_default();
+    let to = req.to.as_deref().map(parse_address).transpose()?;
+    let input = decode_hex("data", &req.data)?;
+    let value = match req.value.as_deref() {
+        Some(v) => v.parse::<u128>().map_err(|e| {
+            ApiError::bad_request("bad_value", format!("`value` is a decimal wei amount: {e}"))
+        })?,
+        None => 0,
+    };
+    let init_code_hash = to.is_none().then(|| governance::init_code_hash(&input));
+    let reader = Arc::clone(&node);
+    let simulation = pool
+        .run(move || -> Result<_, String> {
+            let store = reader.store();
+            let latest = store.latest_height().map_err(|e| e.to_string())?;
+            let parent = store
+                .header(latest)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("block {latest} is missing"))?;
+            let state = store.state_at(latest).map_err(|e| e.to_string())?;
+            let executor = reader.executor();
+            let cap = executor.params(&*state).map_err(|e| e.to_string())?.block_gas_limit;
+            let gas_limit = req.gas.unwrap_or(SIMULATE_GAS_CAP).min(cap).min(SIMULATE_GAS_CAP);
+            let call = EvmCall { to, value, input, gas_limit };
+            executor.simulate(&*state, call_context(&parent), from, call).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(internal)?
+        .map_err(ApiError::internal)?;
+    let (status, gas_used, output, reason) = match simulation.outcome {
+        CallOutcome::Success { gas_used, output } => ("success", gas_used, output, None),
+        CallOutcome::Revert { gas_used, output } => {
+            let reason = revert_reason(&output).unwrap_or_else(|| "execution reverted".into());
+            ("reverted", gas_used, output, Some(reason))
+        }
+        CallOutcome::Halt { gas_used, reason } => ("halted", gas_used, vec![], Some(reason)),
+        CallOutcome::Invalid(reason) => ("invalid", 0, vec![], Some(reason)),
+    };
+    Ok(Json(SimulationView {
+        status: status.into(),
+        gas_used,
+        output: hex0x(&output),
+        reason,
+        events: simulation.events.iter().map(event_view).collect(),
+        contract_address: simulation.created.map(|(a, _)| a.to_checksum_hex()),
+        code_hash: simulation.created.map(|(_, h)| h.to_hex()),
+        init_code_hash: init_code_hash.map(|h| h.to_hex()),
+        deploy_refusal: simulation.deploy_refusal,
+    }))
 }

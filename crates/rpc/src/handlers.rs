@@ -13,7 +13,7 @@ use consortia_api::node::{
 };
 use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams, json_body};
 use consortia_crypto::{Address, Hash};
-use consortia_execution::{Account, notary};
+use consortia_execution::{Account, BlockContext, notary};
 use consortia_node::Node;
 use consortia_storage::{StorageError, StoredHeader};
 
@@ -30,12 +30,28 @@ pub(crate) fn storage(e: StorageError) -> ApiError {
     }
 }
 
-fn decode_hex(field: &str, s: &str) -> ApiResult<Vec<u8>> {
+/// The context a read-only call on top of block `parent` runs in: the next height, now.
+pub(crate) fn call_context(parent: &StoredHeader) -> BlockContext {
+    BlockContext {
+        height: parent.header.height + 1,
+        time_ms: parent.header.time_ms.max(consortia_node::now_ms()),
+        proposer: Address::default(),
+        parent_hash: parent.hash,
+    }
+}
+
+pub(crate) fn decode_hex(field: &str, s: &str) -> ApiResult<Vec<u8>> {
     hex::decode(s.strip_prefix("0x").unwrap_or(s))
         .map_err(|e| ApiError::bad_request("malformed_tx", format!("`{field}` is not hex: {e}")))
 }
 
-fn parse_hash(s: &str) -> ApiResult<Hash> {
+pub(crate) fn parse_address(text: &str) -> ApiResult<Address> {
+    text.parse().map_err(|e: consortia_crypto::CryptoError| {
+        ApiError::bad_request("bad_address", format!("`{text}`: {e}"))
+    })
+}
+
+pub(crate) fn parse_hash(s: &str) -> ApiResult<Hash> {
     Hash::from_hex(s).map_err(|e| ApiError::bad_request("bad_hash", e.to_string()))
 }
 
@@ -358,9 +374,7 @@ pub(crate) async fn account(
     State(node): AppState,
     PathParams(address): PathParams<String>,
 ) -> ApiResult<Json<AccountView>> {
-    let address: Address = address.parse().map_err(|e: consortia_crypto::CryptoError| {
-        ApiError::bad_request("bad_address", e.to_string())
-    })?;
+    let address = parse_address(&address)?;
     let account = Account::read(node.store(), &address).map_err(ApiError::internal)?;
     Ok(Json(AccountView {
         address: address.to_checksum_hex(),

@@ -82,16 +82,16 @@ pub(crate) fn receipt_view(r: &Receipt) -> ReceiptView {
         status: status.to_owned(),
         error,
         steps_used: r.steps_used,
-        events: r
-            .events
-            .iter()
-            .map(|e| EventView {
-                contract: e.contract.to_checksum_hex(),
-                topics: e.topics.iter().map(|t| t.to_hex()).collect(),
-                data: hex0x(&e.data),
-            })
-            .collect(),
+        events: r.events.iter().map(event_view).collect(),
         output: hex0x(&r.output),
+    }
+}
+
+pub(crate) fn event_view(e: &consortia_types::Event) -> EventView {
+    EventView {
+        contract: e.contract.to_checksum_hex(),
+        topics: e.topics.iter().map(|t| t.to_hex()).collect(),
+        data: hex0x(&e.data),
     }
 }
 

@@ -9,6 +9,8 @@ use alloy_sol_types::SolCall;
 use axum::http::StatusCode;
 use common::TestNode;
 use consortia_execution::governance::{self, IGovernance};
+use consortia_execution::test_utils::{echo_runtime, init_code};
+use serde_json::json;
 
 #[tokio::test]
 async fn members_and_nodes_come_from_the_governance_state() {
@@ -77,4 +79,61 @@ async fn unknown_proposals_and_bad_filters_are_refused() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = t.get("/v1/governance/proposals?status=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn the_chain_parameters_are_read_from_governance() {
+    let t = TestNode::start().await;
+    let (status, params) = t.get("/v1/governance/params").await;
+    assert_eq!(status, StatusCode::OK, "{params}");
+    assert_eq!(params["deploy_policy"], "open");
+    assert_eq!(params["block_gas_limit"], 1_000_000_000u64);
+}
+
+#[tokio::test]
+async fn a_dry_run_of_a_deployment_shows_its_address_code_and_the_hash_to_approve() {
+    let t = TestNode::start().await;
+    let init = init_code(&echo_runtime());
+    let body = json!({ "from": t.address().to_checksum_hex(), "data": common::hex0x(&init) });
+    let (status, sim) = t.post("/v1/simulate", body).await;
+    assert_eq!(status, StatusCode::OK, "{sim}");
+    assert_eq!(sim["status"], "success", "{sim}");
+    assert_eq!(sim["init_code_hash"], governance::init_code_hash(&init).to_hex());
+    let runtime_hash = alloy_primitives::keccak256(echo_runtime());
+    assert_eq!(sim["code_hash"], format!("{runtime_hash}"));
+    assert!(sim["contract_address"].as_str().unwrap().starts_with("0x"));
+    assert!(sim.get("deploy_refusal").is_none(), "an open chain deploys anything: {sim}");
+    let (status, _) = t
+        .get(&format!("/v1/governance/contracts/{}", sim["contract_address"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a dry run deploys nothing");
+}
+
+#[tokio::test]
+async fn a_dry_run_with_malformed_data_is_refused() {
+    let t = TestNode::start().await;
+    let (status, body) = t.post("/v1/simulate", json!({ "data": "0xzz" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn an_approval_of_code_is_visible_once_executed() {
+    let mut t = TestNode::start().await;
+    let init = init_code(&echo_runtime());
+    let hash = governance::init_code_hash(&init);
+    let path = format!("/v1/governance/code/{}", hash.to_hex());
+    let (status, before) = t.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["approved"], false);
+    let call =
+        IGovernance::proposeApproveCodeCall { codeHash: hash.0.into(), label: "echo".into() };
+    let tx = t.evm_call(governance::ADDRESS, call.abi_encode());
+    t.commit(&[tx]).await;
+    let (_, after) = t.get(&path).await;
+    assert_eq!(after["approved"], true, "{after}");
+    assert_eq!(after["proposal"], 1);
+    assert_eq!(after["label"], "echo");
+    let (_, p) = t.get("/v1/governance/proposals/1").await;
+    assert_eq!(p["action"]["type"], "approve_code", "{p}");
+    assert_eq!(p["action"]["code_hash"], hash.to_hex());
 }

@@ -48,7 +48,42 @@ impl ConsensusKind {
     }
 }
 
-/// Chain parameters fixed at genesis (governance may change some later).
+/// Who may deploy contracts.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[borsh(use_discriminant = true)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum DeployPolicy {
+    /// Anyone deploys anything (development chains).
+    #[default]
+    Open = 0,
+    /// A deployment's init code must be approved by a governance proposal first.
+    Approved = 1,
+}
+
+impl DeployPolicy {
+    /// The policy's name in genesis files, the APIs and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeployPolicy::Open => "open",
+            DeployPolicy::Approved => "approved",
+        }
+    }
+}
+
+/// Chain parameters fixed at genesis. Governance changes the deploy policy, the block gas limit
+/// and the voting period later (`gov/params` in the state holds the current values).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChainParams {
@@ -78,6 +113,8 @@ pub struct ChainParams {
     pub block_gas_limit: u64,
     /// How long a governance proposal stays open for votes, by block time.
     pub governance_voting_ms: u64,
+    /// Whether deploying a contract needs its code approved by governance first.
+    pub deploy_policy: DeployPolicy,
 }
 
 /// EVM versions a chain may choose (Cancun and later: `SELFDESTRUCT` only deletes contracts
@@ -99,6 +136,7 @@ impl Default for ChainParams {
             evm_version: "cancun".into(),
             block_gas_limit: 1_000_000_000,
             governance_voting_ms: 7 * 24 * 3_600_000,
+            deploy_policy: DeployPolicy::Open,
         }
     }
 }

@@ -22,8 +22,8 @@ mod transaction;
 pub use block::{Block, CommitCertificate, Header, Vote, VoteKind, validators_hash};
 pub use error::TypesError;
 pub use genesis::{
-    ChainParams, ConsensusKind, EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember, NodeIdentity,
-    Validator,
+    ChainParams, ConsensusKind, DeployPolicy, EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember,
+    NodeIdentity, Validator,
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{

@@ -161,7 +161,7 @@ fn receipt_and_genesis_encodings_are_pinned() {
     pin(
         "genesis",
         &encode(&genesis),
-        "0x3c20b4ec46428a3667aba46ca51e85275173ddd9b0281ec8d33abd149a08f8f5",
+        "0x778eb3cd99e99aefbce1b5f1c05c954831767f87d872e3e52acfbd632713e78c",
     );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));

@@ -218,6 +218,26 @@ impl NodeClient {
         self.get(&format!("/v1/governance/proposals/{id}")).await
     }
 
+    /// The chain parameters governance keeps.
+    pub async fn params(&self) -> ClientResult<ParamsView> {
+        self.get("/v1/governance/params").await
+    }
+
+    /// A contract's governance status (active, frozen, revoked) and upgrades.
+    pub async fn contract_status(&self, address: &str) -> ClientResult<ContractStatusView> {
+        self.get(&format!("/v1/governance/contracts/{address}")).await
+    }
+
+    /// Whether init code with keccak-256 hash `hash` is approved for deployment.
+    pub async fn code_approval(&self, hash: &str) -> ClientResult<CodeApprovalView> {
+        self.get(&format!("/v1/governance/code/{hash}")).await
+    }
+
+    /// A dry run of a call or a deployment on the latest state.
+    pub async fn simulate(&self, request: &SimulateRequest) -> ClientResult<SimulationView> {
+        self.http.send(self.http.client.post(self.http.url("/v1/simulate")).json(request)).await
+    }
+
     pub async fn notary_record(&self, id: &str) -> ClientResult<RecordView> {
         self.get(&format!("/v1/notary/records/{id}")).await
     }
