@@ -477,3 +477,149 @@ async fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() 
     let audit = admin.audit(&query).await.unwrap();
     assert_eq!((audit[0].status, audit[0].actor.as_deref()), (200, Some("admin")));
 }
+
+/// Item 3 of the governance issue through the platform: an organization invited onto a running
+/// chain joins by vote, runs a validator that proposes blocks, then removes it and leaves; the
+/// platform signs every proposal and vote for the organization its user acts for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let u1 = user(&platform, &admin, "user1").await;
+    let u2 = user(&platform, &admin, "user2").await;
+    let org1 = u1.create_org("Bank").await.unwrap().id;
+    let consortium = CreateConsortiumRequest {
+        name: "Trade".into(),
+        org_id: org1.clone(),
+        approval_policy: None,
+    };
+    let cons = u1.create_consortium(&consortium).await.unwrap().id;
+    let invite = InviteRequest { username: "user2".into(), org_id: None };
+    let invitation = u1.invite(&cons, &invite).await.unwrap().id;
+    u2.accept_invitation(&invitation).await.unwrap();
+    let org2 = u2.create_org("Shipper").await.unwrap().id;
+    let join = JoinRequest { org_id: org2.clone(), invitation_id: invitation };
+    let request = u2.request_join(&cons, &join).await.unwrap().id;
+    u1.vote(&cons, &request, &VoteRequest { decision: Decision::Approve, org_id: None })
+        .await
+        .unwrap();
+
+    // A running chain of Bank's four validators.
+    let h1 = u1.create_host(&CreateHostRequest::local(&org1, "bank-host")).await.unwrap().id;
+    let h2 = u2.create_host(&CreateHostRequest::local(&org2, "shipper-host")).await.unwrap().id;
+    let chain = u1
+        .create_chain(&CreateChainRequest::new(&cons, &org1, "ledger", Consensus::Bft))
+        .await
+        .unwrap();
+    let (chain, chain_id) = (chain.id, chain.chain_id as u64);
+    for n in 0..4 {
+        u1.add_node(&chain, &AddNodeRequest::validator(&org1, &h1, &format!("bank-{n}")))
+            .await
+            .unwrap();
+    }
+    let started = u1.start_chain(&chain, true).await.unwrap();
+    let bank0 = started.node_urls()[0].clone();
+
+    // Bank, the only member, invites Shipper: its proposal decides at once.
+    u1.invite_org(&chain, &org2).await.unwrap();
+    let members = NodeClient::new(&bank0).members().await.unwrap();
+    assert!(members.iter().any(|m| m.id == org2), "{members:?}");
+
+    // Shipper's validator is provisioned, started and proposed; Bank's vote admits it.
+    let view = u2.add_node(&chain, &AddNodeRequest::validator(&org2, &h2, "ship-0")).await.unwrap();
+    assert_eq!(view.nodes.len(), 5);
+    let open = u1
+        .chain_proposals(&chain, &ChainProposalsQuery { status: Some("open".into()) })
+        .await
+        .unwrap();
+    let proposal = &open.proposals[0];
+    assert_eq!((proposal.kind.as_str(), proposal.org.as_str()), ("add_node", org2.as_str()));
+    let refused = u2
+        .vote_on_proposal(
+            &chain,
+            proposal.id,
+            &ProposalVoteRequest { org_id: org1.clone(), approve: true },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(403), "Shipper's user cannot vote as Bank: {refused}");
+    let decided = u1
+        .vote_on_proposal(
+            &chain,
+            proposal.id,
+            &ProposalVoteRequest { org_id: org1.clone(), approve: true },
+        )
+        .await
+        .unwrap();
+    assert_eq!(decided.status, "executed", "{decided:?}");
+
+    // It proposes blocks in its turn (transactions keep the chain cutting blocks).
+    let set = NodeClient::new(&bank0).validators(None).await.unwrap();
+    let ship = set.validators.iter().find(|v| v.name == "ship-0").unwrap().address.clone();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let mut nonce = 0;
+    let mut proposed = false;
+    while !proposed && nonce < 40 {
+        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        nonce += 1;
+        let block = NodeClient::new(&bank0).latest_block().await.unwrap();
+        proposed = block.proposer.eq_ignore_ascii_case(&ship);
+    }
+    assert!(proposed, "the new validator proposed no block");
+
+    // Shipper leaves: its validator is voted out and stopped by the platform, then Shipper.
+    u2.remove_node(&chain, "ship-0").await.unwrap();
+    let open = u1
+        .chain_proposals(&chain, &ChainProposalsQuery { status: Some("open".into()) })
+        .await
+        .unwrap();
+    let removal = open.proposals[0].id;
+    u1.vote_on_proposal(
+        &chain,
+        removal,
+        &ProposalVoteRequest { org_id: org1.clone(), approve: true },
+    )
+    .await
+    .unwrap();
+    let gone = loop {
+        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        nonce += 1;
+        if u1.chain(&chain).await.unwrap().nodes.len() == 4 {
+            break true;
+        }
+        if nonce > 150 {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(gone, "the platform did not stop the removed node");
+    let leave = ProposeRequest {
+        org_id: org2.clone(),
+        change: ChangeRequest::RemoveMember { org: org2.clone() },
+    };
+    let leaving = u2.propose(&chain, &leave).await.unwrap();
+    let left = u1
+        .vote_on_proposal(
+            &chain,
+            leaving.id,
+            &ProposalVoteRequest { org_id: org1.clone(), approve: true },
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.status, "executed", "{left:?}");
+    let members = NodeClient::new(&bank0).members().await.unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    // Once it left, the platform no longer shows Shipper the chain.
+    let mut hidden = false;
+    for _ in 0..50 {
+        hidden = u2.chain(&chain).await.is_err_and(|e| e.status() == Some(403));
+        if hidden {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hidden, "Shipper still takes part on the platform");
+    drop(platform);
+}

@@ -323,8 +323,57 @@ impl PlatformClient {
     }
 
     pub async fn invite_org(&self, chain: &str, org: &str) -> ClientResult<ChainView> {
-        let body = InviteOrgRequest { org_id: org.to_owned() };
+        let body = InviteOrgRequest { org_id: org.to_owned(), as_org_id: None };
         self.post(&path_of(&["/v1/chains/", chain, "/orgs"]), &body).await
+    }
+
+    /// Invites `org` onto a running chain, proposed by `as_org` (see [`InviteOrgRequest`]).
+    pub async fn invite_org_as(
+        &self,
+        chain: &str,
+        org: &str,
+        as_org: &str,
+    ) -> ClientResult<ChainView> {
+        let body = InviteOrgRequest { org_id: org.to_owned(), as_org_id: Some(as_org.to_owned()) };
+        self.post(&path_of(&["/v1/chains/", chain, "/orgs"]), &body).await
+    }
+
+    /// A running chain's governance proposals, newest first (`status`: `open` or `all`).
+    pub async fn chain_proposals(
+        &self,
+        chain: &str,
+        query: &ChainProposalsQuery,
+    ) -> ClientResult<crate::node::ProposalListView> {
+        let path = path_of(&["/v1/chains/", chain, "/proposals"]);
+        self.send(self.request(Method::GET, &path).query(query)).await
+    }
+
+    pub async fn chain_proposal(
+        &self,
+        chain: &str,
+        id: u64,
+    ) -> ClientResult<crate::node::ProposalView> {
+        self.get(&format!("{}/{id}", path_of(&["/v1/chains/", chain, "/proposals"]))).await
+    }
+
+    /// Proposes a change, signed for `request.org_id` by the platform.
+    pub async fn propose(
+        &self,
+        chain: &str,
+        request: &ProposeRequest,
+    ) -> ClientResult<crate::node::ProposalView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/proposals"]), request).await
+    }
+
+    /// Votes on proposal `id`, signed for `request.org_id` by the platform.
+    pub async fn vote_on_proposal(
+        &self,
+        chain: &str,
+        id: u64,
+        request: &ProposalVoteRequest,
+    ) -> ClientResult<crate::node::ProposalView> {
+        let path = format!("{}/{id}/votes", path_of(&["/v1/chains/", chain, "/proposals"]));
+        self.post(&path, request).await
     }
 
     pub async fn add_node(&self, chain: &str, request: &AddNodeRequest) -> ClientResult<ChainView> {

@@ -211,6 +211,10 @@ impl ChainView {
 pub struct InviteOrgRequest {
     /// A member organization of the chain's consortium.
     pub org_id: String,
+    /// On a running chain: the organization of the chain you act for, which proposes the new
+    /// member to the chain's governance (default: your only organization in the chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_org_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

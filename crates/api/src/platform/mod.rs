@@ -3,6 +3,7 @@
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;
+pub mod governance;
 pub mod identity;
 pub mod monitoring;
 pub mod nodes;
@@ -11,6 +12,7 @@ pub mod orgs;
 pub use chains::*;
 pub use consortiums::*;
 pub use contracts::*;
+pub use governance::*;
 pub use identity::*;
 pub use monitoring::*;
 pub use nodes::*;

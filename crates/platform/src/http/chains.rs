@@ -60,7 +60,8 @@ async fn show_chain(
     Ok(Json(platform.chain(&caller, &id).await?))
 }
 
-/// Step 3: invite a member organization of the consortium (it brings its own nodes)
+/// Step 3: invite a member organization of the consortium (it brings its own nodes); on a
+/// running chain, the organization you act for (`as_org_id`) proposes it as a member
 #[utoipa::path(post, path = "/v1/chains/{id}/orgs", tag = "chains",
     params(("id" = String, Path, description = "Chain id")),
     request_body = InviteOrgRequest,
@@ -68,17 +69,19 @@ async fn show_chain(
         (status = 200, body = ChainView),
         (status = 403, description = "Not a member of the consortium, or the caller may not", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Already taking part, or the chain is past configuration", body = ErrorBody),
+        (status = 409, description = "Already taking part, the chain is starting, or its governance refused the proposal", body = ErrorBody),
     ))]
 async fn invite_org(
     Ctx { platform, caller }: Ctx,
     PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<InviteOrgRequest>,
 ) -> ApiResult<Json<ChainView>> {
-    Ok(Json(platform.invite_org(&caller, &id, &req.org_id).await?))
+    Ok(Json(platform.invite_org(&caller, &id, &req.org_id, req.as_org_id.as_deref()).await?))
 }
 
-/// Step 2: add a node of a participating organization on one of its hosts
+/// Step 2: add a node of a participating organization on one of its hosts; on a running
+/// chain the node is provisioned, started, and proposed to the chain's governance by its
+/// organization (it signs once the proposal executed)
 #[utoipa::path(post, path = "/v1/chains/{id}/nodes", tag = "chains",
     params(("id" = String, Path, description = "Chain id")),
     request_body = AddNodeRequest,
@@ -87,7 +90,8 @@ async fn invite_org(
         (status = 400, description = "Bad name or port, or a host of another organization", body = ErrorBody),
         (status = 403, description = "The organization does not take part, or the caller may not", body = ErrorBody),
         (status = 404, description = "Unknown chain or host", body = ErrorBody),
-        (status = 409, description = "Name or port taken, or the chain is past configuration", body = ErrorBody),
+        (status = 409, description = "Name or port taken, the chain is starting, or its governance refused the node", body = ErrorBody),
+        (status = 502, description = "The host could not start the node", body = ErrorBody),
     ))]
 async fn add_node(
     Ctx { platform, caller }: Ctx,
@@ -97,13 +101,14 @@ async fn add_node(
     Ok((StatusCode::CREATED, Json(platform.add_node(&caller, &id, &req).await?)))
 }
 
-/// Remove a node from a chain that has not started (the wizard's step 2, undone)
+/// Remove a node: from a chain not started yet at once; from a running chain its organization
+/// proposes the removal, and the platform stops the node once it executed
 #[utoipa::path(delete, path = "/v1/chains/{id}/nodes/{node}", tag = "chains",
     params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name")),
     responses(
         (status = 200, body = ChainView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The chain has started", body = ErrorBody),
+        (status = 409, description = "The chain is starting, or its governance refused the removal", body = ErrorBody),
     ))]
 async fn remove_node(
     Ctx { platform, caller }: Ctx,

@@ -9,6 +9,7 @@ mod consortiums;
 mod contracts;
 pub mod error;
 mod explorer;
+mod governance;
 mod hosts;
 mod identity;
 mod monitoring;
@@ -54,6 +55,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(nodes::routes())
         .merge(contracts::routes())
         .merge(explorer::routes())
+        .merge(governance::routes())
         .merge(monitoring::routes())
         .split_for_parts();
     document_common_answers(&mut doc, true);

@@ -18,7 +18,11 @@ use consortia_api::platform::{
 use rand_core::{OsRng, RngCore};
 
 use super::check_name;
+use std::sync::Arc;
+
+use super::governance::check_free_ports;
 use super::identity::Caller;
+use super::orgs::choose_org;
 use crate::error::{Error, Result};
 use crate::store::Tx;
 use crate::store::chains::{self as store, ChainRecord, NewChain, NewNode, NodeRow};
@@ -186,6 +190,40 @@ impl Platform {
         )))
     }
 
+    /// 403 unless `org` takes part in the chain and the caller may do `action` on its `area`
+    /// (`contracts`, `governance`).
+    pub(crate) async fn authorize_in_chain(
+        &self,
+        caller: &Caller,
+        org: &str,
+        action: &str,
+        chain: &ChainView,
+        area: &str,
+    ) -> Result<()> {
+        if !chain.orgs.iter().any(|o| o == org) {
+            return Err(Error::NotParticipating { org: org.into(), chain: chain.id.clone() });
+        }
+        let resource = format!("org/{org}/chains/{}/{area}", chain.id);
+        self.authorize(caller, org, action, &resource).await
+    }
+
+    /// The organization the caller acts for on `chain` (see [`choose_org`]), once `action` on
+    /// its `area` is authorized there.
+    pub(crate) async fn acting_on_chain(
+        &self,
+        caller: &Caller,
+        chain: &ChainView,
+        requested: Option<&str>,
+        action: &str,
+        area: &str,
+    ) -> Result<String> {
+        let mine = self.own_orgs_among(caller, &chain.orgs).await?;
+        let eligible = |o: &str| chain.orgs.iter().any(|c| c == o);
+        let org = choose_org(&mine, eligible, requested, caller.admin, &chain.id)?;
+        self.authorize_in_chain(caller, &org, action, chain, area).await?;
+        Ok(org)
+    }
+
     /// A running chain the caller may read (`chain:get` in one of its organizations).
     pub(crate) async fn readable_chain(&self, caller: &Caller, id: &str) -> Result<ChainView> {
         let chain = self.visible_chain(caller, id).await?;
@@ -256,8 +294,19 @@ impl Platform {
     }
 
     /// Step 3: a member organization of the consortium takes part (it brings its own nodes).
-    pub async fn invite_org(&self, caller: &Caller, id: &str, org: &str) -> Result<ChainView> {
+    /// On a running chain the organization the caller acts for (`as_org`) proposes it to the
+    /// chain's governance ([`Platform::invite_to_running_chain`]).
+    pub async fn invite_org(
+        &self,
+        caller: &Caller,
+        id: &str,
+        org: &str,
+        as_org: Option<&str>,
+    ) -> Result<ChainView> {
         let chain = self.visible_chain(caller, id).await?;
+        if chain.status == ChainStatus::Running {
+            return self.invite_to_running_chain(caller, &chain, org, as_org).await;
+        }
         configuring(id, chain.status)?;
         self.allowed_in_any_org(caller, &chain, "chain:invite").await?;
         self.consortium_member(&chain.consortium_id, org).await?;
@@ -278,7 +327,9 @@ impl Platform {
         req: &AddNodeRequest,
     ) -> Result<ChainView> {
         let chain = self.load_chain(id).await?;
-        configuring(id, chain.status)?;
+        if chain.status != ChainStatus::Running {
+            configuring(id, chain.status)?;
+        }
         if !chain.orgs.contains(&req.org_id) {
             return Err(Error::NotParticipating { org: req.org_id.clone(), chain: id.into() });
         }
@@ -300,16 +351,12 @@ impl Platform {
         };
         check_node_name(&name)?;
         check_chosen_ports(req)?;
+        if chain.status == ChainStatus::Running {
+            return self.add_node_to_running_chain(&chain, req, &name).await;
+        }
         let mut tx = self.db.begin().await?;
         lock_configuring(&mut tx, id).await?;
-        for port in [req.http_port, req.p2p_port].into_iter().flatten() {
-            if let Some(node) = store::port_owner(&mut *tx, &req.host_id, port).await? {
-                return Err(Error::conflict(
-                    "port_taken",
-                    format!("port {port} is already node {node}'s on that address; choose another"),
-                ));
-            }
-        }
+        check_free_ports(&mut tx, req).await?;
         let new = NewNode {
             chain: id,
             org: &req.org_id,
@@ -326,14 +373,23 @@ impl Platform {
         self.load_chain(id).await
     }
 
-    /// Removes a node from a chain that has not started (step 2 undone).
-    pub async fn remove_node(&self, caller: &Caller, id: &str, node: &str) -> Result<ChainView> {
+    /// Removes a node from a chain that has not started (step 2 undone); on a running chain,
+    /// proposes its removal ([`Platform::remove_node_from_running_chain`]).
+    pub async fn remove_node(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        node: &str,
+    ) -> Result<ChainView> {
         let chain = self.visible_chain(caller, id).await?;
         let found = chain
             .node(node)
             .ok_or_else(|| Error::NotFound(format!("no node {node} in chain {id}")))?;
         let resource = format!("org/{}/nodes/{}", found.org_id, found.id);
         self.authorize(caller, &found.org_id, "node:delete", &resource).await?;
+        if chain.status == ChainStatus::Running {
+            return self.remove_node_from_running_chain(&chain, found).await;
+        }
         configuring(id, chain.status)?;
         let mut tx = self.db.begin().await?;
         lock_configuring(&mut tx, id).await?;

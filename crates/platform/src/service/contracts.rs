@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use super::abi::{self, decode_events, qty, receipt_logs};
 use super::check_name;
 use super::identity::Caller;
-use super::orgs::choose_org;
 use crate::Platform;
 use crate::error::{Error, Result};
 use crate::store::contracts::{self as store, ContractRow, NewContract};
@@ -89,27 +88,7 @@ impl Platform {
         action: &str,
         chain: &ChainView,
     ) -> Result<()> {
-        if !chain.orgs.iter().any(|o| o == org) {
-            return Err(Error::NotParticipating { org: org.into(), chain: chain.id.clone() });
-        }
-        let resource = format!("org/{org}/chains/{}/contracts", chain.id);
-        self.authorize(caller, org, action, &resource).await
-    }
-
-    /// The organization the caller acts for on `chain` (see [`choose_org`]), once `action` on
-    /// its contracts is authorized there.
-    async fn acting_on_chain(
-        &self,
-        caller: &Caller,
-        chain: &ChainView,
-        requested: Option<&str>,
-        action: &str,
-    ) -> Result<String> {
-        let mine = self.own_orgs_among(caller, &chain.orgs).await?;
-        let eligible = |o: &str| chain.orgs.iter().any(|c| c == o);
-        let org = choose_org(&mine, eligible, requested, caller.admin, &chain.id)?;
-        self.authorize_contract(caller, &org, action, chain).await?;
-        Ok(org)
+        self.authorize_in_chain(caller, org, action, chain, "contracts").await
     }
 
     /// Uploads bytecode and ABI, refused unless the bytecode's Keccak-256 is the one stated
@@ -231,7 +210,7 @@ impl Platform {
 
     /// Signs `input` to `to` (none: a creation) for the organization, sends it, and waits for
     /// its receipt.
-    async fn transact(
+    pub(crate) async fn transact(
         &self,
         chain: &ChainView,
         org: &str,
@@ -318,8 +297,9 @@ impl Platform {
     ) -> Result<DeployView> {
         let (chain, stored) = self.running_contract(caller, chain, contract).await?;
         let row = &stored.row;
-        let org =
-            self.acting_on_chain(caller, &chain, req.org_id.as_deref(), "contract:deploy").await?;
+        let org = self
+            .acting_on_chain(caller, &chain, req.org_id.as_deref(), "contract:deploy", "contracts")
+            .await?;
         if org != row.org_id {
             return Err(Error::Forbidden(format!(
                 "contract {} belongs to {}: only that organization deploys it",
@@ -404,7 +384,8 @@ impl Platform {
         if abi::read_only(&function) {
             // A query signs nothing: an administrator reads without acting for anyone.
             if !caller.admin || requested.is_some() {
-                self.acting_on_chain(caller, &chain, requested, "contract:get").await?;
+                self.acting_on_chain(caller, &chain, requested, "contract:get", "contracts")
+                    .await?;
             }
             let call = json!({"to": address.to_checksum(None), "data": format!("0x{}", hex::encode(&input))});
             let out = self.rpc(&chain, "eth_call", json!([call, "latest"])).await?;
@@ -418,7 +399,8 @@ impl Platform {
                 outcome: None,
             });
         }
-        let org = self.acting_on_chain(caller, &chain, requested, "contract:invoke").await?;
+        let org =
+            self.acting_on_chain(caller, &chain, requested, "contract:invoke", "contracts").await?;
         let (mut outcome, receipt) = self.transact(&chain, &org, Some(address), input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         Ok(CallView {

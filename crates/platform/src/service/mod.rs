@@ -13,6 +13,7 @@ pub mod chains;
 pub mod consortiums;
 pub mod contracts;
 pub mod explorer;
+pub mod governance;
 pub mod hosts;
 pub mod identity;
 pub mod monitoring;

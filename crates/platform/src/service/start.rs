@@ -143,6 +143,15 @@ impl Platform {
             .collect()
     }
 
+    /// The CA of `org` in `consortium` (its identity there), which issues its nodes'
+    /// certificates.
+    pub(crate) async fn org_ca(&self, consortium: &str, org: &str) -> Result<Ca> {
+        let (consortium_name, _, _) = consortium_store::ca(&self.db, consortium).await?;
+        let (name, cert, key) = consortium_store::member_ca(&self.db, consortium, org).await?;
+        Ca::load_member(&consortium_name, &name, &cert, &key)
+            .map_err(|e| Error::internal(format!("organization CA: {e}")))
+    }
+
     /// The chain's governing members: each organization running a node, voting with the key
     /// the platform keeps for it (the one that signs its contract transactions), with its CA.
     async fn genesis_members(
@@ -175,16 +184,12 @@ impl Platform {
     /// ports (those of a start that failed are picked afresh by the next).
     async fn launch(&self, record: &ChainRecord) -> Result<()> {
         let chain = &record.chain;
-        let (consortium, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
+        let (_, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
         // Each organization's CA (its identity in the consortium) issues its nodes'
         // certificates.
         let mut org_cas: HashMap<&str, Ca> = HashMap::new();
         for org in &record.orgs {
-            let (name, cert, key) =
-                consortium_store::member_ca(&self.db, &chain.consortium_id, org).await?;
-            let ca = Ca::load_member(&consortium, &name, &cert, &key)
-                .map_err(|e| Error::internal(format!("organization CA: {e}")))?;
-            org_cas.insert(org, ca);
+            org_cas.insert(org, self.org_ca(&chain.consortium_id, org).await?);
         }
         let ports = self.assign_ports(record).await?;
         let mut nodes = Vec::with_capacity(record.nodes.len());
@@ -225,6 +230,8 @@ impl Platform {
             members: self.genesis_members(record, &org_cas).await?,
         };
         let plan = plan(&chain_plan).map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
+        let genesis = serde_json::to_string(&plan.genesis).map_err(Error::internal)?;
+        store::record_genesis(&self.db, &chain.id, &genesis).await?;
         for (node, spec) in record.nodes.iter().zip(plan.specs) {
             let driver = self.driver(&node.host_id)?;
             driver

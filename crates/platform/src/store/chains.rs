@@ -324,6 +324,35 @@ pub async fn delete_node(db: impl Exec<'_>, chain: &str, node: &str) -> Result<(
     Ok(())
 }
 
+/// Keeps the genesis (JSON) a chain started with.
+pub async fn record_genesis(db: impl Exec<'_>, chain: &str, genesis: &str) -> Result<()> {
+    sqlx::query("UPDATE chains SET genesis = $1 WHERE id = $2")
+        .bind(genesis)
+        .bind(chain)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The genesis (JSON) a chain started with, once it did.
+pub async fn genesis(db: impl Exec<'_>, chain: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT genesis FROM chains WHERE id = $1")
+        .bind(chain)
+        .fetch_optional(db)
+        .await?
+        .and_then(|r| r.get::<Option<String>, _>(0)))
+}
+
+/// The organization no longer takes part in the chain.
+pub async fn delete_chain_org(db: impl Exec<'_>, chain: &str, org: &str) -> Result<()> {
+    sqlx::query("DELETE FROM chain_orgs WHERE chain_id = $1 AND org_id = $2")
+        .bind(chain)
+        .bind(org)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn record_ports(db: impl Exec<'_>, node: &str, http: u16, p2p: u16) -> Result<()> {
     sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
         .bind(i64::from(http))
