@@ -403,6 +403,40 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         .unwrap();
     page.shot("monitoring-nodes").await;
 
+    // Governance: Alice Bank proposes the `approved` deploy policy; it waits for Bob
+    // Shipping's vote (two members: both must agree), which Bob casts from his console.
+    page.click("[data-test=nav-governance]").await;
+    page.select("[data-test=proposal-type]", "Set a chain parameter").await;
+    page.select("[data-test=proposal-name]", "deploy_policy").await;
+    page.fill("[data-test=proposal-value]", "1").await;
+    page.click("[data-test=propose-submit]").await;
+    page.wait_text("[data-test=proposal-1]", "set deploy_policy to 1").await;
+    page.shot("governance").await;
+    page.logout().await;
+    page.login("bob", "bob-password").await;
+    page.click("[data-test=nav-governance]").await;
+    page.click("[data-test=approve-1]").await;
+    page.wait_text("[data-test=status-1]", "executed").await;
+    page.logout().await;
+    page.login("alice", "alice-password").await;
+    // The token's on-chain status, and a proposal to freeze it.
+    page.click("[data-test=nav-contracts]").await;
+    page.click("[data-test=contract-token]").await;
+    page.wait_text("[data-test=governance-status]", "active").await;
+    page.click("[data-test=propose-freeze]").await;
+    page.wait_text("[data-test=toast]", "Proposal #2: open").await;
+    // Deploying another contract now needs an approval: the refusal offers the proposal.
+    page.fill("[data-test=contract-name]", "token2").await;
+    page.paste("[data-test=contract-abi]", TOKEN_ABI).await;
+    page.paste("[data-test=contract-bytecode]", TOKEN_BYTECODE.trim()).await;
+    page.fill("[data-test=contract-hash]", &hash).await;
+    page.click("[data-test=upload-contract-submit]").await;
+    page.fill("[data-test=ctor-supply]", "5").await;
+    page.click("[data-test=deploy-submit]").await;
+    page.click("[data-test=propose-approval]").await;
+    page.wait_text("[data-test=toast]", "Proposal #3: open").await;
+    page.shot("contracts-governance").await;
+
     // 中文.
     page.click("[data-test=nav-overview]").await;
     page.wait("[data-test=stat-nodes]").await;

@@ -10,6 +10,7 @@ import * as consortiums from './pages/consortiums.js';
 import * as chains from './pages/chains.js';
 import * as nodes from './pages/nodes.js';
 import * as contracts from './pages/contracts.js';
+import * as proposals from './pages/proposals.js';
 import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
 
@@ -29,6 +30,7 @@ function route(hash) {
       if (id === 'new') return [chains, { create: true }];
       if (sub === 'nodes') return [nodes, { chain: id }];
       if (sub === 'contracts') return [contracts, { chain: id }];
+      if (sub === 'governance') return [proposals, { chain: id }];
       if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
       if (sub === 'monitor') return [monitor, { chain: id }];
       return [chains, { chain: id }];
@@ -110,6 +112,7 @@ function nav(active, chain) {
     links.push(h('div', { class: 'group' }, c ? c.name : t('chain')));
     links.push(item(`#/chains/${chain}/nodes`, t('nav_nodes'), 'nodes'));
     links.push(item(`#/chains/${chain}/contracts`, t('nav_contracts'), 'contracts'));
+    links.push(item(`#/chains/${chain}/governance`, t('nav_governance'), 'governance'));
     links.push(item(`#/chains/${chain}/explorer`, t('nav_explorer'), 'explorer'));
     links.push(item(`#/chains/${chain}/monitor`, t('nav_monitor'), 'monitor'));
   }

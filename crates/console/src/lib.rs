@@ -30,6 +30,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pages/chains.js", JS, include_bytes!("../assets/pages/chains.js")),
     ("pages/nodes.js", JS, include_bytes!("../assets/pages/nodes.js")),
     ("pages/contracts.js", JS, include_bytes!("../assets/pages/contracts.js")),
+    ("pages/proposals.js", JS, include_bytes!("../assets/pages/proposals.js")),
     ("pages/explorer.js", JS, include_bytes!("../assets/pages/explorer.js")),
     ("pages/monitor.js", JS, include_bytes!("../assets/pages/monitor.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),

@@ -4,7 +4,7 @@
 import { get, post, del } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading } from '../ui.js';
 import { t } from '../i18n.js';
-import { refreshChains, selectChain, go } from '../app.js';
+import { refreshChains, selectChain, go, actingOrg } from '../app.js';
 
 export async function render(main, params) {
   if (params.create) return createPage(main);
@@ -118,6 +118,9 @@ async function drawChain(body, id, redraw) {
   const orgName = (oid) => consortium?.members.find((m) => m.org_id === oid)?.org_name || orgs.find((o) => o.id === oid)?.name || oid;
   const mine = orgs.filter((o) => chain.orgs.includes(o.id));
   const configuring = chain.status === 'configuring';
+  const running = chain.status === 'running';
+  // On a running chain nodes and organizations change by proposal (see the governance page).
+  const changeable = configuring || running;
   const head = h('div', { class: 'between' },
     h('h1', {}, chain.name, ' ', chip(t(`status_${chain.status}`), chain.status === 'running' ? 'ok' : 'warn')),
     h('span', { class: 'muted' }, `${t('chain_id')} ${chain.chain_id} · ${chain.consensus.toUpperCase()} · ${t(`suite_${chain.suite}`)}`));
@@ -128,7 +131,11 @@ async function drawChain(body, id, redraw) {
     { label: t('role'), render: (n) => t(`node_${n.role}`) },
     { label: t('host'), render: (n) => hosts.find((x) => x.id === n.host_id)?.name || n.host_id },
     { label: t('endpoint'), render: (n) => n.http_url ? h('code', {}, n.http_url) : h('span', { class: 'muted' }, t('assigned_at_start')) },
-    { label: '', render: (n) => configuring && mine.some((o) => o.id === n.org_id) ? action(t('remove'), async () => { await del(`/v1/chains/${id}/nodes/${n.id}`); redraw(); }, { class: 'danger' }) : '' },
+    { label: '', render: (n) => changeable && mine.some((o) => o.id === n.org_id) ? action(running ? t('propose_removal') : t('remove'), async () => {
+      await del(`/v1/chains/${id}/nodes/${n.id}`);
+      if (running) toast(t('proposed_see_governance'));
+      redraw();
+    }, { class: 'danger', 'data-test': `remove-node-${n.name}` }) : '' },
   ], chain.nodes, t('no_nodes_yet'));
 
   const sections = [head, steps(chain)];
@@ -136,21 +143,28 @@ async function drawChain(body, id, redraw) {
   if (chain.status === 'running') {
     sections.push(card(null, h('p', {}, t('chain_running')), h('div', { class: 'row' },
       link(`#/chains/${id}/nodes`, t('nav_nodes')), ' · ', link(`#/chains/${id}/contracts`, t('nav_contracts')), ' · ',
-      link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')))));
+      link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')), ' · ',
+      link(`#/chains/${id}/governance`, t('nav_governance')))));
   }
   if (chain.status === 'starting') sections.push(card(t('step_start'), startProgress(chain.progress)));
-  sections.push(card(t('step_nodes'), nodesTable, configuring && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
-  if (configuring) {
+  sections.push(card(t('step_nodes'), nodesTable, changeable && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
+  if (changeable) {
     const invitable = (consortium?.members || []).filter((m) => !chain.orgs.includes(m.org_id));
+    const acting = actingOrg();
     sections.push(card(t('step_invite'),
       h('p', {}, t('participating'), ' ', chain.orgs.map(orgName).join(', ')),
+      running ? h('p', { class: 'muted' }, t('invite_running_hint')) : null,
       invitable.length
         ? form([field(t('org'), h('select', { name: 'org_id', 'data-test': 'invite-org' }, invitable.map((m) => h('option', { value: m.org_id }, m.org_name))))], t('invite'), async (v) => {
-          await post(`/v1/chains/${id}/orgs`, { org_id: v.org_id });
+          const body = { org_id: v.org_id };
+          if (running && chain.orgs.includes(acting)) body.as_org_id = acting;
+          await post(`/v1/chains/${id}/orgs`, body);
           toast(t('invited', { who: orgName(v.org_id) }));
           redraw();
         }, { inline: true, test: 'invite-chain-org', submitTest: 'invite-chain-org-submit' })
         : h('p', { class: 'muted' }, t('all_members_take_part'))));
+  }
+  if (configuring) {
     const status = h('div', {});
     const start = h('button', { type: 'button', disabled: chain.problems.length > 0, 'data-test': 'start-chain' }, t('start_chain'));
     start.addEventListener('click', async () => {
@@ -202,6 +216,7 @@ function addNodeForm(id, chain, mine, hosts, redraw) {
     if (v.http_port) body.http_port = Number(v.http_port);
     if (v.p2p_port) body.p2p_port = Number(v.p2p_port);
     await post(`/v1/chains/${id}/nodes`, body);
+    if (chain.status === 'running') toast(t('proposed_see_governance'));
     f.reset();
     redraw();
   }, { test: 'add-node', submitTest: 'add-node-submit' }));

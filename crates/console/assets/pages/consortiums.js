@@ -64,7 +64,7 @@ async function drawAll(body, redraw) {
       h('dl', { class: 'kv' },
         h('dt', {}, t('leader_org')), h('dd', {}, leader ? leader.org_name : c.leader_org_id),
         h('dt', {}, t('approval_policy')), h('dd', {}, t(`policy_${c.approval_policy}`)),
-        h('dt', {}, t('created')), h('dd', {}, fmtTime(c.created_ms))),
+        h('dt', {}, t('created_at')), h('dd', {}, fmtTime(c.created_ms))),
       h('h3', {}, t('members')),
       table([
         { label: t('org'), render: (m) => m.org_name },

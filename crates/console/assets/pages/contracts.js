@@ -2,9 +2,12 @@
 // the constructor's arguments, and call any function through a form built from the ABI: view
 // functions are queried, others sent as transactions the platform signs for the organization.
 import { get, post } from '../api.js';
-import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime } from '../ui.js';
+import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, action, toast } from '../ui.js';
 import { t } from '../i18n.js';
-import { actingFor } from '../app.js';
+import { actingFor, actingOrg } from '../app.js';
+
+// What a chain's governance may do to a deployed contract, by its status.
+const GOVERNANCE_ACTIONS = { active: ['freeze', 'revoke'], frozen: ['unfreeze', 'revoke'], revoked: [] };
 
 export async function render(main, params) {
   const id = params.chain;
@@ -53,19 +56,44 @@ export async function render(main, params) {
         h('dt', {}, t('code_hash')), h('dd', {}, h('code', {}, c.code_hash)),
         h('dt', {}, t('bytecode_size')), h('dd', {}, `${c.bytecode_size} B`),
         h('dt', {}, t('deploy_tx')), h('dd', {}, c.deploy_tx ? link(`#/chains/${id}/explorer/tx/${c.deploy_tx}`, short(c.deploy_tx, 16)) : '—'),
-        h('dt', {}, t('created')), h('dd', {}, fmtTime(c.created_ms)));
+        h('dt', {}, t('created_at')), h('dd', {}, fmtTime(c.created_ms)));
       const parts = [info];
+      const acting = actingOrg();
+      const mine = acting && chain.orgs.includes(acting) ? acting : null;
       if (c.status === 'uploaded') {
         const result = h('div', {});
         parts.push(h('h3', {}, t('deploy')), form(c.constructor.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `ctor-${p.name || i}` }))),
           t('deploy'), async (v) => {
             const args = c.constructor.map((_, i) => v[`a${i}`]);
-            const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args, ...actingFor() });
-            clear(result, outcome(id, r.outcome));
+            try {
+              const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args, ...actingFor() });
+              clear(result, outcome(id, r.outcome));
+            } catch (err) {
+              // The chain approves deployments first: offer the proposal that does.
+              if (!err.message.includes('deploy policy') || !mine) throw err;
+              clear(result, errorBox(err), action(t('propose_deploy_approval'), async () => {
+                const p = await post(`/v1/chains/${id}/contracts/${c.id}/approval`, { args, org_id: mine });
+                toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
+                clear(result, link(`#/chains/${id}/governance`, t('see_proposal', { id: p.id })));
+              }, { 'data-test': 'propose-approval' }));
+              return;
+            }
             await drawList();
             await drawDetail();
           }, { test: 'deploy', submitTest: 'deploy-submit' }), result);
       } else {
+        const gov = await get(`/v1/chains/${id}/explorer/governance/contracts/${c.address}`).catch(() => null);
+        if (gov) {
+          info.append(h('dt', {}, t('governance_status')), h('dd', { 'data-test': 'governance-status' },
+            chip(t(`contract_gov_${gov.status}`), gov.status === 'active' ? 'ok' : 'bad'),
+            ` ${t('contract_version', { n: gov.upgrades.length + 1 })}`));
+          const propose = (kind) => action(t(`propose_${kind}`), async () => {
+            const p = await post(`/v1/chains/${id}/proposals`, { org_id: mine, change: { type: kind, contract: c.address } });
+            toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
+            await drawDetail();
+          }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}` });
+          if (mine) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
+        }
         parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f)));
       }
       clear(detail, card(c.name, parts));

@@ -20,6 +20,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(upload_contract, list_contracts))
         .routes(routes!(show_contract))
         .routes(routes!(deploy_contract))
+        .routes(routes!(propose_deploy_approval))
         .routes(routes!(call_contract))
 }
 
@@ -61,6 +62,28 @@ async fn show_contract(
     PathParams((id, contract)): PathParams<(String, String)>,
 ) -> ApiResult<Json<ContractView>> {
     Ok(Json(platform.contract(&caller, &id, &contract).await?))
+}
+
+/// Propose approving the deployment of an uploaded contract with these constructor arguments
+/// (on chains whose deploy policy is `approved`): the keccak-256 of its init code, proposed
+/// for the organization you act for; deploy once the proposal executed
+#[utoipa::path(post, path = "/v1/chains/{id}/contracts/{contract}/approval", tag = "contracts",
+    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name")),
+    request_body = DeployRequest,
+    responses(
+        (status = 201, body = consortia_api::node::ProposalView),
+        (status = 400, description = "Bad arguments", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Refused by the chain's governance (already approved), or the chain is not running", body = ErrorBody),
+        (status = 502, description = "No node of the chain answers", body = ErrorBody),
+    ))]
+async fn propose_deploy_approval(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, contract)): PathParams<(String, String)>,
+    JsonOrEmpty(req): JsonOrEmpty<DeployRequest>,
+) -> ApiResult<(StatusCode, Json<consortia_api::node::ProposalView>)> {
+    let proposal = platform.propose_deploy_approval(&caller, &id, &contract, &req).await?;
+    Ok((StatusCode::CREATED, Json(proposal)))
 }
 
 /// Deploy an uploaded contract (signed for its organization)

@@ -72,6 +72,19 @@ fn not_committed(hash: &str) -> Error {
     ))
 }
 
+impl Contract {
+    /// The deployment's init code: the bytecode, then the constructor's arguments.
+    fn init_code(&self, args: &[String]) -> Result<Vec<u8>> {
+        let inputs = self.abi.constructor.as_ref().map(|c| c.inputs.clone()).unwrap_or_default();
+        let values = abi::arguments(&inputs, args)?;
+        let mut input = self.row.bytecode.clone();
+        if !values.is_empty() {
+            input.extend(DynSolValue::Tuple(values).abi_encode_params());
+        }
+        Ok(input)
+    }
+}
+
 impl Platform {
     async fn contract_of(&self, chain: &str, id: &str) -> Result<Contract> {
         let row = store::by_id_or_name(&self.db, chain, id)
@@ -288,6 +301,25 @@ impl Platform {
     }
 
     /// Deploys an uploaded contract, signed for its organization.
+    /// Proposes approving the deployment of an uploaded contract with these constructor
+    /// arguments (the chain's `approved` deploy policy asks for it): the keccak-256 of its
+    /// init code, labelled with the contract's name, proposed for the organization the caller
+    /// acts for.
+    pub async fn propose_deploy_approval(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        contract: &str,
+        req: &DeployRequest,
+    ) -> Result<consortia_api::node::ProposalView> {
+        let (chain, stored) = self.running_contract(caller, chain, contract).await?;
+        let org = self
+            .acting_on_chain(caller, &chain, req.org_id.as_deref(), "chain:govern", "governance")
+            .await?;
+        let hash = alloy_primitives::keccak256(stored.init_code(&req.args)?);
+        self.propose_code_approval(&chain, &org, hash.0, &stored.row.name).await
+    }
+
     pub async fn deploy(
         &self,
         caller: &Caller,
@@ -312,12 +344,7 @@ impl Platform {
                 row.name
             )));
         }
-        let inputs = stored.abi.constructor.as_ref().map(|c| c.inputs.clone()).unwrap_or_default();
-        let values = abi::arguments(&inputs, &req.args)?;
-        let mut input = row.bytecode.clone();
-        if !values.is_empty() {
-            input.extend(DynSolValue::Tuple(values).abi_encode_params());
-        }
+        let input = stored.init_code(&req.args)?;
         let (mut outcome, receipt) = self.transact(&chain, &row.org_id, None, input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         let address = match (&outcome.status, receipt["contractAddress"].as_str()) {

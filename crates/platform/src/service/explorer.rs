@@ -12,8 +12,8 @@ use crate::Platform;
 use crate::error::{Error, Result};
 
 /// The node API reads the explorer may make: the first segment of the path after `/v1/`.
-pub const READS: [&str; 7] =
-    ["blocks", "transactions", "addresses", "stats", "accounts", "status", "notary"];
+pub const READS: [&str; 8] =
+    ["blocks", "transactions", "addresses", "stats", "accounts", "status", "notary", "governance"];
 
 /// Whether a path (after `/v1/`, without its query) is one of the explorer's reads: its first
 /// segment is allowed, and no segment climbs or smuggles a query, however often it was

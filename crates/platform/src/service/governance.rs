@@ -180,6 +180,19 @@ impl Platform {
         self.governance_read(chain, |node| async move { node.proposal(id).await }).await
     }
 
+    /// Proposes approving init code with keccak-256 `code_hash` for `org`.
+    pub(crate) async fn propose_code_approval(
+        &self,
+        chain: &ChainView,
+        org: &str,
+        code_hash: [u8; 32],
+        label: &str,
+    ) -> Result<ProposalView> {
+        let change =
+            ChangeRequest::ApproveCode { code_hash: Hash(code_hash).to_hex(), label: label.into() };
+        self.propose_as(chain, org, call_data(&change)?).await
+    }
+
     /// Sends a governance call signed for `org`; a refusal carries the contract's reason.
     async fn govern(&self, chain: &ChainView, org: &str, input: Vec<u8>) -> Result<Value> {
         let (outcome, receipt) =
