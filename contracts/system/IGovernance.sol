@@ -31,8 +31,11 @@ pragma solidity ^0.8.0;
 /// code of another deployed contract (the implementation) and keeps its address, balance and
 /// storage. A frozen contract's calls (and DELEGATECALLs into its code) revert with
 /// `contract frozen` until it is unfrozen; a revoked one's revert with `contract revoked`, for
-/// good. Parameters (`deploy_policy` 0 open / 1 approved, `block_gas_limit`,
-/// `governance_voting_ms`) apply from the transaction after the one that changes them.
+/// good. Parameters: `deploy_policy` (0 open, 1 approved), `block_gas_limit`, `max_block_txs`,
+/// `max_block_bytes`, `block_interval_ms`, `empty_block_interval_ms`, `timeout_propose_ms`,
+/// `timeout_vote_ms`, `timeout_delta_ms`, `governance_voting_ms`. The deploy policy and the gas
+/// limit bind from the next transaction, block limits from the next block, timing from when
+/// each node decided the block that changed them.
 ///
 /// @dev Kinds: 0 add member, 1 remove member, 2 add node, 3 remove node, 4 set a node's power,
 /// 5 set a kind's policy, 6 approve code, 7 upgrade a contract, 8 freeze, 9 unfreeze, 10 revoke,
@@ -113,8 +116,12 @@ interface IGovernance {
     /// unfrozen nor upgraded.
     function proposeRevoke(address target) external returns (uint64 id);
 
-    /// @notice Proposes a chain parameter's value: `deploy_policy` (0 open, 1 approved),
-    /// `block_gas_limit` (at least 1,000,000) or `governance_voting_ms` (at least 1,000).
+    /// @notice Proposes a chain parameter's value (names as in genesis files' `params`):
+    /// `deploy_policy` (0 open, 1 approved), `block_gas_limit` (at least 1,000,000),
+    /// `max_block_txs` (1 to 100,000), `max_block_bytes` (the largest transaction to 1 GiB),
+    /// `block_interval_ms` (1 to 60,000), `empty_block_interval_ms` (0, none, to a day),
+    /// `timeout_propose_ms` and `timeout_vote_ms` (10 to 600,000), `timeout_delta_ms` (0 to
+    /// 600,000) or `governance_voting_ms` (at least 1,000).
     function proposeSetParameter(string calldata name, uint64 value) external returns (uint64 id);
 
     /// @notice Casts the caller's organization's vote; returns the proposal's status after it.

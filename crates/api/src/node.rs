@@ -473,6 +473,16 @@ pub struct ParamsView {
     pub deploy_policy: String,
     pub block_gas_limit: u64,
     pub governance_voting_ms: u64,
+    pub max_block_txs: u64,
+    pub max_block_bytes: u64,
+    pub block_interval_ms: u64,
+    /// 0: no empty blocks.
+    pub empty_block_interval_ms: u64,
+    pub timeout_propose_ms: u64,
+    pub timeout_vote_ms: u64,
+    pub timeout_delta_ms: u64,
+    /// Fixed at genesis.
+    pub max_tx_bytes: u64,
 }
 
 /// One upgrade of a contract.

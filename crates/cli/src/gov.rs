@@ -211,8 +211,9 @@ pub(crate) enum Change {
         #[arg(long)]
         contract: String,
     },
-    /// Set a chain parameter: deploy-policy (open or approved), block-gas-limit or
-    /// governance-voting-ms.
+    /// Set a chain parameter: deploy-policy (open or approved), block-gas-limit,
+    /// max-block-txs, max-block-bytes, block-interval-ms, empty-block-interval-ms,
+    /// timeout-propose-ms, timeout-vote-ms, timeout-delta-ms or governance-voting-ms.
     SetParameter {
         #[arg(long)]
         name: String,
@@ -323,9 +324,8 @@ fn call_data(change: Change) -> Result<Vec<u8>> {
         }
         Change::SetParameter { name, value } => {
             let param = Param::from_name(&name).with_context(|| {
-                format!(
-                    "--name `{name}`: choose deploy-policy, block-gas-limit or governance-voting-ms"
-                )
+                let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+                format!("--name `{name}`: choose one of {}", names.join(", "))
             })?;
             let value = match (param, value.as_str()) {
                 (Param::DeployPolicy, "open") => 0,

@@ -896,6 +896,10 @@ impl Engine for Bft {
                     self.enter_height(height + 1, &mut out);
                 }
             }
+            Input::Params { params, .. } => {
+                self.config.params =
+                    ChainParams { consensus: self.config.params.consensus, ..params };
+            }
             Input::Validators { height, validators, .. } => {
                 if height > self.height {
                     // A change is coming: decide the heights up to it at once, idle or not, so
@@ -1044,6 +1048,20 @@ mod tests {
         e.handle(Input::Validators { height: 4, validators: set(&keys), now_ms: 1_000 });
         let out = e.handle(Input::Tick { now_ms: 100_000 });
         assert!(!signed(&out).is_empty(), "the change makes it decide height 2 at once: {out:?}");
+    }
+
+    #[test]
+    fn new_timeouts_from_governance_time_the_rounds_that_follow() {
+        let keys = keys(4);
+        // Validator 2 does not propose height 2, round 0: it waits out the propose timeout.
+        let mut e = engine_at(2, &keys, 1, &[1; 4], vec![]);
+        let params = ChainParams { timeout_propose_ms: 50_000, ..ChainParams::default() };
+        e.handle(Input::Params { params, now_ms: 1_000 });
+        e.handle(Input::TxsReady { count: 1, now_ms: 1_000 });
+        let out = e.handle(Input::Tick { now_ms: 10_000 });
+        assert!(signed(&out).is_empty(), "the default 1 s would have timed out: {out:?}");
+        let out = e.handle(Input::Tick { now_ms: 51_000 });
+        assert!(!signed(&out).is_empty(), "a nil prevote once the new timeout passed");
     }
 
     #[test]

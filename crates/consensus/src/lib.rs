@@ -21,7 +21,7 @@ mod raft;
 mod solo;
 
 use consortia_crypto::Hash;
-use consortia_types::{CommitCertificate, Header, Height, Validator, VoteKind};
+use consortia_types::{ChainParams, CommitCertificate, Header, Height, Validator, VoteKind};
 
 pub use bft::{Bft, BftConfig};
 pub use message::{
@@ -55,6 +55,10 @@ pub enum Input {
     /// before the engine can reach that height: the set of h + 2 is known once block h is
     /// committed. An engine never told keeps the set it has.
     Validators { height: Height, validators: Vec<Validator>, now_ms: u64 },
+    /// The chain's parameters changed by governance (block size, block interval, consensus
+    /// timeouts): the engine uses them from now on, for timers it sets from now on. Its
+    /// consensus kind never changes.
+    Params { params: ChainParams, now_ms: u64 },
 }
 
 impl Input {
@@ -67,7 +71,8 @@ impl Input {
             | Input::Message { now_ms, .. }
             | Input::Validated { now_ms, .. }
             | Input::Synced { now_ms, .. }
-            | Input::Validators { now_ms, .. } => *now_ms,
+            | Input::Validators { now_ms, .. }
+            | Input::Params { now_ms, .. } => *now_ms,
         }
     }
 }

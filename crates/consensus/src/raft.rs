@@ -27,7 +27,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use consortia_crypto::{Hash, HashAlgorithm};
-use consortia_types::{CommitCertificate, ConsensusKind, Header, Height, Vote, VoteKind};
+use consortia_types::{
+    ChainParams, CommitCertificate, ConsensusKind, Header, Height, Vote, VoteKind,
+};
 
 use crate::bft::BftConfig;
 use crate::message::{
@@ -636,6 +638,10 @@ impl Engine for Raft {
             // The set is fixed at genesis: governance refuses validator changes on Raft chains
             // until single-server membership changes are built (docs/architecture.md).
             Input::Validators { .. } => {}
+            Input::Params { params, .. } => {
+                self.config.params =
+                    ChainParams { consensus: self.config.params.consensus, ..params };
+            }
         }
         self.on_timers(&mut out);
         out.push(Output::WakeAt { at_ms: self.next_wake() });

@@ -85,6 +85,10 @@ impl Engine for Solo {
             | Input::Validated { .. }
             | Input::Synced { .. }
             | Input::Validators { .. } => vec![],
+            Input::Params { params, now_ms } => {
+                self.params = ChainParams { consensus: self.params.consensus, ..params };
+                self.maybe_cut(now_ms)
+            }
             Input::ProposalBuilt { header, now_ms } => {
                 if !self.in_flight || header.height != self.height {
                     return vec![]; // not the proposal we asked for

@@ -246,17 +246,42 @@ pub enum Param {
     DeployPolicy = 0,
     BlockGasLimit = 1,
     VotingMs = 2,
+    MaxBlockTxs = 3,
+    MaxBlockBytes = 4,
+    BlockIntervalMs = 5,
+    EmptyBlockIntervalMs = 6,
+    TimeoutProposeMs = 7,
+    TimeoutVoteMs = 8,
+    TimeoutDeltaMs = 9,
 }
 
 impl Param {
-    pub const ALL: [Param; 3] = [Param::DeployPolicy, Param::BlockGasLimit, Param::VotingMs];
+    pub const ALL: [Param; 10] = [
+        Param::DeployPolicy,
+        Param::BlockGasLimit,
+        Param::VotingMs,
+        Param::MaxBlockTxs,
+        Param::MaxBlockBytes,
+        Param::BlockIntervalMs,
+        Param::EmptyBlockIntervalMs,
+        Param::TimeoutProposeMs,
+        Param::TimeoutVoteMs,
+        Param::TimeoutDeltaMs,
+    ];
 
-    /// The parameter's name in the ABI, the APIs and the CLI.
+    /// The parameter's name in the ABI, the APIs and the CLI (as in genesis files' `params`).
     pub fn name(self) -> &'static str {
         match self {
             Param::DeployPolicy => "deploy_policy",
             Param::BlockGasLimit => "block_gas_limit",
             Param::VotingMs => "governance_voting_ms",
+            Param::MaxBlockTxs => "max_block_txs",
+            Param::MaxBlockBytes => "max_block_bytes",
+            Param::BlockIntervalMs => "block_interval_ms",
+            Param::EmptyBlockIntervalMs => "empty_block_interval_ms",
+            Param::TimeoutProposeMs => "timeout_propose_ms",
+            Param::TimeoutVoteMs => "timeout_vote_ms",
+            Param::TimeoutDeltaMs => "timeout_delta_ms",
         }
     }
 
@@ -265,14 +290,41 @@ impl Param {
         let name = name.replace('-', "_");
         Param::ALL.into_iter().find(|p| p.name() == name)
     }
+
+    /// The values it may take (`max_block_bytes` must also hold the largest transaction).
+    fn bounds(self) -> (u64, u64) {
+        const MINUTE: u64 = 60_000;
+        match self {
+            Param::DeployPolicy => (0, 1),
+            Param::BlockGasLimit => (MIN_BLOCK_GAS_LIMIT, u64::MAX),
+            Param::VotingMs => (MIN_VOTING_MS, u64::MAX),
+            Param::MaxBlockTxs => (1, 100_000),
+            Param::MaxBlockBytes => (1, 1 << 30),
+            Param::BlockIntervalMs => (1, MINUTE),
+            Param::EmptyBlockIntervalMs => (0, 24 * 60 * MINUTE),
+            Param::TimeoutProposeMs | Param::TimeoutVoteMs => (10, 10 * MINUTE),
+            Param::TimeoutDeltaMs => (0, 10 * MINUTE),
+        }
+    }
 }
 
-/// The chain parameters governance keeps (seeded from genesis).
+/// The chain parameters governance keeps (seeded from genesis). Those of blocks (size, gas)
+/// bind a block by its parent's state; those of timing (interval, timeouts) each node applies
+/// once it decided the block that changed them.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Params {
     pub deploy_policy: DeployPolicy,
     pub block_gas_limit: u64,
     pub voting_ms: u64,
+    pub max_block_txs: u64,
+    pub max_block_bytes: u64,
+    pub block_interval_ms: u64,
+    pub empty_block_interval_ms: u64,
+    pub timeout_propose_ms: u64,
+    pub timeout_vote_ms: u64,
+    pub timeout_delta_ms: u64,
+    /// Fixed at genesis (not governed): `max_block_bytes` must hold one such transaction.
+    pub max_tx_bytes: u64,
 }
 
 impl Params {
@@ -281,7 +333,47 @@ impl Params {
             deploy_policy: p.deploy_policy,
             block_gas_limit: p.block_gas_limit,
             voting_ms: p.governance_voting_ms,
+            max_block_txs: u64::from(p.max_block_txs),
+            max_block_bytes: p.max_block_bytes,
+            block_interval_ms: p.block_interval_ms,
+            empty_block_interval_ms: p.empty_block_interval_ms,
+            timeout_propose_ms: p.timeout_propose_ms,
+            timeout_vote_ms: p.timeout_vote_ms,
+            timeout_delta_ms: p.timeout_delta_ms,
+            max_tx_bytes: u64::from(p.max_tx_bytes),
         }
+    }
+
+    /// `chain` with the governed values of these parameters.
+    pub fn apply_to(&self, chain: &ChainParams) -> ChainParams {
+        ChainParams {
+            deploy_policy: self.deploy_policy,
+            block_gas_limit: self.block_gas_limit,
+            governance_voting_ms: self.voting_ms,
+            max_block_txs: u32::try_from(self.max_block_txs).unwrap_or(u32::MAX),
+            max_block_bytes: self.max_block_bytes,
+            block_interval_ms: self.block_interval_ms,
+            empty_block_interval_ms: self.empty_block_interval_ms,
+            timeout_propose_ms: self.timeout_propose_ms,
+            timeout_vote_ms: self.timeout_vote_ms,
+            timeout_delta_ms: self.timeout_delta_ms,
+            ..chain.clone()
+        }
+    }
+
+    fn slot(&mut self, param: Param) -> Option<&mut u64> {
+        Some(match param {
+            Param::DeployPolicy => return None,
+            Param::BlockGasLimit => &mut self.block_gas_limit,
+            Param::VotingMs => &mut self.voting_ms,
+            Param::MaxBlockTxs => &mut self.max_block_txs,
+            Param::MaxBlockBytes => &mut self.max_block_bytes,
+            Param::BlockIntervalMs => &mut self.block_interval_ms,
+            Param::EmptyBlockIntervalMs => &mut self.empty_block_interval_ms,
+            Param::TimeoutProposeMs => &mut self.timeout_propose_ms,
+            Param::TimeoutVoteMs => &mut self.timeout_vote_ms,
+            Param::TimeoutDeltaMs => &mut self.timeout_delta_ms,
+        })
     }
 
     pub fn get(&self, param: Param) -> u64 {
@@ -289,6 +381,13 @@ impl Params {
             Param::DeployPolicy => self.deploy_policy as u64,
             Param::BlockGasLimit => self.block_gas_limit,
             Param::VotingMs => self.voting_ms,
+            Param::MaxBlockTxs => self.max_block_txs,
+            Param::MaxBlockBytes => self.max_block_bytes,
+            Param::BlockIntervalMs => self.block_interval_ms,
+            Param::EmptyBlockIntervalMs => self.empty_block_interval_ms,
+            Param::TimeoutProposeMs => self.timeout_propose_ms,
+            Param::TimeoutVoteMs => self.timeout_vote_ms,
+            Param::TimeoutDeltaMs => self.timeout_delta_ms,
         }
     }
 
@@ -297,22 +396,26 @@ impl Params {
         if self.get(param) == value {
             return Err(format!("{} is already {value}", param.name()));
         }
-        match param {
-            Param::DeployPolicy => {
-                self.deploy_policy = match value {
-                    0 => DeployPolicy::Open,
-                    1 => DeployPolicy::Approved,
-                    _ => return Err("deploy_policy is 0 (open) or 1 (approved)".into()),
-                }
+        let (low, high) = param.bounds();
+        if value < low || value > high {
+            return Err(match param {
+                Param::DeployPolicy => "deploy_policy is 0 (open) or 1 (approved)".into(),
+                _ if high == u64::MAX => format!("{} must be at least {low}", param.name()),
+                _ => format!("{} must be {low} to {high}", param.name()),
+            });
+        }
+        if param == Param::MaxBlockBytes && value < self.max_tx_bytes {
+            return Err(format!(
+                "max_block_bytes must hold the largest transaction ({} bytes)",
+                self.max_tx_bytes
+            ));
+        }
+        match self.slot(param) {
+            Some(slot) => *slot = value,
+            None => {
+                self.deploy_policy =
+                    if value == 0 { DeployPolicy::Open } else { DeployPolicy::Approved }
             }
-            Param::BlockGasLimit if value < MIN_BLOCK_GAS_LIMIT => {
-                return Err(format!("block_gas_limit must be at least {MIN_BLOCK_GAS_LIMIT}"));
-            }
-            Param::BlockGasLimit => self.block_gas_limit = value,
-            Param::VotingMs if value < MIN_VOTING_MS => {
-                return Err(format!("governance_voting_ms must be at least {MIN_VOTING_MS}"));
-            }
-            Param::VotingMs => self.voting_ms = value,
         }
         Ok(())
     }

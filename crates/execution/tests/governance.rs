@@ -601,6 +601,27 @@ fn the_block_gas_limit_changes_by_vote() {
 }
 
 #[test]
+fn timing_and_size_parameters_change_by_vote() {
+    let mut gov = Gov::new();
+    gov.pass(set_parameter("block_interval_ms", 250));
+    gov.pass(set_parameter("timeout_propose_ms", 3_000));
+    gov.pass(set_parameter("max_block_txs", 10));
+    let params = gov.chain.exec.params(&gov.chain.store).unwrap();
+    assert_eq!((params.block_interval_ms, params.timeout_propose_ms), (250, 3_000));
+    let chain = params.apply_to(&consortia_types::ChainParams::default());
+    assert_eq!(chain.max_block_txs, 10, "what the engine and the builder are given");
+}
+
+#[test]
+fn a_block_size_below_the_largest_transaction_is_refused() {
+    let mut gov = Gov::new();
+    let reason = gov.reverts(0, set_parameter("max_block_bytes", 1_000));
+    assert!(reason.contains("must hold the largest transaction"), "{reason}");
+    let reason = gov.reverts(0, set_parameter("timeout_vote_ms", 5));
+    assert!(reason.contains("timeout_vote_ms must be 10 to 600000"), "{reason}");
+}
+
+#[test]
 fn a_parameter_out_of_bounds_or_unknown_is_refused() {
     let mut gov = Gov::new();
     let reason = gov.reverts(0, set_parameter("block_gas_limit", 5));

@@ -64,6 +64,8 @@ pub struct Driver<W: World> {
     /// governance's change in block h takes effect at h + 2, so the set of h + 2 is known
     /// once block h is decided.
     sets: BTreeMap<Height, Vec<Validator>>,
+    /// The chain parameters as of the tip (the engine's timing follows them).
+    params: governance::Params,
     /// The peers of the on-chain node lists of the last three decided blocks, newest first: a
     /// node added by block h is admitted at once, a node removed by block h only once the
     /// set that still counts its vote is done (h + 2); cutting it off earlier could leave
@@ -118,6 +120,9 @@ impl<W: World> Driver<W> {
             (next, governance::validators_at(&*node.store, next)?),
             (next + 1, governance::validators_at(&*node.store, next + 1)?),
         ]);
+        // Governance may have changed the timing and size parameters since genesis.
+        let params = node.executor.params(&*node.store)?;
+        let chain_params = params.apply_to(&genesis.params);
         let mut bodies = BTreeMap::new();
         let (engine, wal): (Box<dyn Engine>, Option<W::Wal>) = match genesis.params.consensus {
             ConsensusKind::Solo => {
@@ -126,7 +131,7 @@ impl<W: World> Driver<W> {
                     genesis.chain_id,
                     node.hash_algorithm(),
                     key,
-                    genesis.params.clone(),
+                    chain_params,
                     next,
                     now_ms,
                 );
@@ -149,7 +154,7 @@ impl<W: World> Driver<W> {
                     chain_id: genesis.chain_id,
                     hash: node.hash_algorithm(),
                     validators: sets[&next].clone(),
-                    params: genesis.params.clone(),
+                    params: chain_params,
                     key: node.key.clone(),
                 };
                 let engine: Box<dyn Engine> = if genesis.params.consensus == ConsensusKind::Raft {
@@ -170,6 +175,7 @@ impl<W: World> Driver<W> {
         let mut driver = Driver {
             engine,
             sets,
+            params,
             recent_peers: VecDeque::new(),
             allowed: vec![],
             public_key: node.key.as_ref().map(|k| k.public_key()),
@@ -249,7 +255,7 @@ impl<W: World> Driver<W> {
 
     /// After block `height` is decided: learns the set of `height + 2` from its state, tells
     /// the engine, and follows changes of the node list.
-    fn learn_sets(&mut self, built: &Built) -> Result<(), NodeError> {
+    fn learn_governance(&mut self, built: &Built) -> Result<(), NodeError> {
         let height = built.block.header.height;
         let node = self.node().clone();
         let state = PendingState { store: &node.store, pending: Some(&built.state) };
@@ -262,6 +268,13 @@ impl<W: World> Driver<W> {
         self.sets = self.sets.split_off(&(height + 1));
         self.admit_nodes(&nodes);
         self.push(Input::Validators { height: height + 2, validators, now_ms: self.now_ms() });
+        let params = node.executor.params(&state)?;
+        if params != self.params {
+            tracing::info!(target: "node::consensus", height, "chain parameters change");
+            let chain = params.apply_to(&node.genesis.params);
+            self.push(Input::Params { params: chain, now_ms: self.now_ms() });
+            self.params = params;
+        }
         Ok(())
     }
 
@@ -497,7 +510,7 @@ impl<W: World> Driver<W> {
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
         }
-        self.learn_sets(&built)?;
+        self.learn_governance(&built)?;
         let committer = node.clone();
         self.tasks.start_commit(Box::new(move || Pipeline::commit(&committer, &built)));
         self.push(Input::TxsReady { count: mempool.ready_count(), now_ms: self.now_ms() });

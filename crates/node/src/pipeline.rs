@@ -34,10 +34,11 @@ impl Pipeline {
         now_ms: u64,
     ) -> Result<Built, NodeError> {
         let node = &self.node;
-        let params = &node.genesis.params;
         let pending = parent.pending.as_ref().map(|b| &b.state);
         let state = PendingState { store: &node.store, pending };
         let started = std::time::Instant::now();
+        // A block's size limits are those its parent's state holds (governance changes them).
+        let params = node.executor.params(&state)?;
         let mut txs =
             node.mempool.take_for_block(params.max_block_txs as usize, params.max_block_bytes);
         loop {
@@ -128,7 +129,9 @@ impl Pipeline {
         let node = &self.node;
         let bad = |m: String| Ok(Err(Rejection::Malformed(m)));
         let h = &block.header;
-        let params = &node.genesis.params;
+        let pending = parent.pending.as_ref().map(|b| &b.state);
+        let state = PendingState { store: &node.store, pending };
+        let params = node.executor.params(&state)?;
         if h.chain_id != node.genesis.chain_id
             || h.height != parent.height + 1
             || h.parent_hash != parent.hash
@@ -153,7 +156,7 @@ impl Pipeline {
             ));
         }
         let txs = &block.transactions;
-        if h.tx_count as usize != txs.len() || txs.len() > params.max_block_txs as usize {
+        if h.tx_count as usize != txs.len() || txs.len() as u64 > params.max_block_txs {
             return bad(format!(
                 "block holds {} transactions, header says {}",
                 txs.len(),
@@ -165,7 +168,7 @@ impl Pipeline {
         let mut bytes = 0u64;
         for tx in txs {
             let raw = consortia_types::encode(tx);
-            if raw.len() > params.max_tx_bytes as usize {
+            if raw.len() as u64 > params.max_tx_bytes {
                 return bad("a transaction is over the size limit".into());
             }
             if let Err(e) = tx.check_stateless(node.genesis.chain_id) {
@@ -184,8 +187,6 @@ impl Pipeline {
         if !node.mempool.verify_block_signatures(txs, &hashes) {
             return bad("a transaction signature does not verify".into());
         }
-        let pending = parent.pending.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &node.store, pending };
         let ctx = BlockContext {
             height: h.height,
             time_ms: h.time_ms,

@@ -262,7 +262,8 @@ pub(crate) async fn proposal(
 /// The chain parameters
 ///
 /// The values governance keeps (seeded from genesis, changed by `set_parameter` proposals):
-/// the deploy policy, the block gas limit and the voting period.
+/// the deploy policy, block limits (gas, transactions, bytes), the block interval, the
+/// consensus timeouts and the voting period.
 #[utoipa::path(get, path = "/v1/governance/params", tag = "governance",
     responses((status = 200, body = ParamsView)))]
 pub(crate) async fn params(State(node): AppState) -> ApiResult<Json<ParamsView>> {
@@ -271,6 +272,14 @@ pub(crate) async fn params(State(node): AppState) -> ApiResult<Json<ParamsView>>
         deploy_policy: p.deploy_policy.name().into(),
         block_gas_limit: p.block_gas_limit,
         governance_voting_ms: p.voting_ms,
+        max_block_txs: p.max_block_txs,
+        max_block_bytes: p.max_block_bytes,
+        block_interval_ms: p.block_interval_ms,
+        empty_block_interval_ms: p.empty_block_interval_ms,
+        timeout_propose_ms: p.timeout_propose_ms,
+        timeout_vote_ms: p.timeout_vote_ms,
+        timeout_delta_ms: p.timeout_delta_ms,
+        max_tx_bytes: p.max_tx_bytes,
     }))
 }
 

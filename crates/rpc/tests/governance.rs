@@ -137,3 +137,20 @@ async fn an_approval_of_code_is_visible_once_executed() {
     assert_eq!(p["action"]["type"], "approve_code", "{p}");
     assert_eq!(p["action"]["code_hash"], hash.to_hex());
 }
+
+#[tokio::test]
+async fn a_smaller_max_block_txs_decided_by_vote_bounds_the_next_blocks() {
+    let mut t = TestNode::start().await;
+    let call = IGovernance::proposeSetParameterCall { name: "max_block_txs".into(), value: 2 };
+    let tx = t.evm_call(governance::ADDRESS, call.abi_encode());
+    let decided = t.commit(&[tx]).await;
+    let (_, params) = t.get("/v1/governance/params").await;
+    assert_eq!(params["max_block_txs"], 2, "{params}");
+    let txs: Vec<_> = (0..7).map(|i| t.notarization(&format!("n-{i}"), b"x")).collect();
+    let last = t.commit(&txs).await;
+    assert!(last >= decided + 4, "7 transactions need at least 4 blocks of 2: {decided}..{last}");
+    for height in decided + 1..=last {
+        let (_, block) = t.get(&format!("/v1/blocks/{height}")).await;
+        assert!(block["tx_count"].as_u64().unwrap() <= 2, "{block}");
+    }
+}

@@ -54,7 +54,9 @@ pub enum ChangeRequest {
     Revoke {
         contract: String,
     },
-    /// `deploy_policy` (0 open, 1 approved), `block_gas_limit` or `governance_voting_ms`.
+    /// `deploy_policy` (0 open, 1 approved), `block_gas_limit`, `max_block_txs`,
+    /// `max_block_bytes`, `block_interval_ms`, `empty_block_interval_ms`,
+    /// `timeout_propose_ms`, `timeout_vote_ms`, `timeout_delta_ms` or `governance_voting_ms`.
     SetParameter {
         name: String,
         value: u64,

@@ -20,7 +20,8 @@ const KINDS = {
   set_parameter: [['name', 'param', 'field_parameter'], ['value', 'number', 'field_value']],
 };
 
-const PARAMETERS = ['deploy_policy', 'block_gas_limit', 'governance_voting_ms'];
+const PARAMETERS = ['deploy_policy', 'block_gas_limit', 'max_block_txs', 'max_block_bytes', 'block_interval_ms',
+  'empty_block_interval_ms', 'timeout_propose_ms', 'timeout_vote_ms', 'timeout_delta_ms', 'governance_voting_ms'];
 
 const STATUS_KIND = { open: 'warn', executed: 'ok', failed: 'bad', rejected: 'bad', expired: '', cancelled: '' };
 
