@@ -121,9 +121,31 @@ struct Inner {
     next_conn: AtomicU64,
     dropped: AtomicU64,
     events: mpsc::Sender<NetEvent>,
+    /// The TLS sides, rebuilt when the CAs trusted besides the consortium CA change.
+    tls: Mutex<Tls>,
+    shutdown: watch::Receiver<bool>,
+}
+
+struct Tls {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
-    shutdown: watch::Receiver<bool>,
+    /// The member CAs (PEM) trusted besides the consortium CA.
+    extra_cas: Vec<String>,
+}
+
+impl Tls {
+    fn new(identity: &TlsIdentity, extra_cas: Vec<String>) -> Result<Tls, NetError> {
+        let mut identity = identity.clone();
+        for ca in &extra_cas {
+            identity.ca_pem.push('\n');
+            identity.ca_pem.push_str(ca);
+        }
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(tls::server_config(&identity)?),
+            connector: TlsConnector::from(tls::client_config(&identity)?),
+            extra_cas,
+        })
+    }
 }
 
 /// A running network endpoint. Cheap to clone.
@@ -153,8 +175,7 @@ impl Network {
         config: NetworkConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Network, mpsc::Receiver<NetEvent>), NetError> {
-        let acceptor = TlsAcceptor::from(tls::server_config(&config.tls)?);
-        let connector = TlsConnector::from(tls::client_config(&config.tls)?);
+        let tls = Tls::new(&config.tls, vec![])?;
         let me = own_peer_id(&config.tls)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -172,8 +193,7 @@ impl Network {
             next_conn: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             events,
-            acceptor,
-            connector,
+            tls: Mutex::new(tls),
             shutdown,
             config,
         });
@@ -238,6 +258,37 @@ impl Network {
         *self.inner.allowed.lock() = allowed;
     }
 
+    /// Trusts certificates issued by `cas` (PEM, each a member organization's CA) besides the
+    /// consortium CA, from the next connection on. Admission still asks for a listed key
+    /// ([`Network::set_allowed`]): a member's CA vouches only for its own listed nodes. A PEM
+    /// that is no certificate is skipped with a warning.
+    pub fn set_trusted_cas(&self, cas: &[String]) {
+        let mut valid: Vec<String> = cas
+            .iter()
+            .filter(|pem| {
+                let ok = tls::is_certificate(pem);
+                if !ok {
+                    tracing::warn!(target: "network", "a member CA is not a PEM certificate; not trusted");
+                }
+                ok
+            })
+            .cloned()
+            .collect();
+        valid.sort();
+        valid.dedup();
+        let mut current = self.inner.tls.lock();
+        if current.extra_cas == valid {
+            return;
+        }
+        match Tls::new(&self.inner.config.tls, valid) {
+            Ok(tls) => {
+                tracing::info!(target: "network", cas = tls.extra_cas.len(), "trusting member CAs");
+                *current = tls;
+            }
+            Err(e) => tracing::warn!(target: "network", error = %e, "member CAs not trusted"),
+        }
+    }
+
     pub fn peers(&self) -> Vec<PeerStatus> {
         let conns = self.inner.conns.lock();
         conns.iter().map(|(peer, l)| PeerStatus { peer: *peer, connections: l.len() }).collect()
@@ -260,6 +311,14 @@ fn own_peer_id(identity: &TlsIdentity) -> Result<PeerId, NetError> {
 }
 
 impl Inner {
+    fn acceptor(&self) -> TlsAcceptor {
+        self.tls.lock().acceptor.clone()
+    }
+
+    fn connector(&self) -> TlsConnector {
+        self.tls.lock().connector.clone()
+    }
+
     fn queue(&self, conn: &Conn, frame: Arc<[u8]>) {
         if conn.tx.try_send(frame).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -314,7 +373,7 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
         let inner = inner.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, inner.acceptor.accept(tcp))
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, inner.acceptor().accept(tcp))
                 .await
             {
                 Ok(Ok(tls)) => tls,
@@ -378,7 +437,7 @@ async fn dial(
         .map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     let name = ServerName::try_from(pki::NODE_DNS_NAME).map_err(|e| e.to_string())?;
-    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, inner.connector.connect(name, tcp))
+    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, inner.connector().connect(name, tcp))
         .await
         .map_err(|_| "TLS handshake timed out".to_owned())?
         .map_err(|e| format!("TLS: {e}"))?;

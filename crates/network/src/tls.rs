@@ -53,6 +53,12 @@ fn parse(identity: &TlsIdentity) -> Result<Parsed, NetError> {
     Ok(Parsed { roots: Arc::new(roots), chain, key })
 }
 
+/// Whether `pem` holds one or more certificates and nothing malformed.
+pub(crate) fn is_certificate(pem: &str) -> bool {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+    certs.is_ok_and(|c| !c.is_empty())
+}
+
 /// Accepts only clients whose certificate chains to the consortium CA.
 pub(crate) fn server_config(identity: &TlsIdentity) -> Result<Arc<ServerConfig>, NetError> {
     let p = parse(identity)?;

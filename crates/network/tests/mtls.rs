@@ -169,3 +169,26 @@ async fn a_reloaded_ca_issues_certificates_peers_accept() {
     let (_nb, _eb, _sb) = start(&b, vec![na.local_addr().to_string()], allowed, b"chain").await;
     expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(&b)).then_some(())).await;
 }
+
+#[tokio::test]
+async fn a_member_ca_trusted_later_admits_its_listed_nodes_only() {
+    let consortium = Ca::generate("consortium").unwrap();
+    let member_ca = Ca::generate("new member").unwrap();
+    let a = node(&consortium, "a");
+    let joiner = node(&member_ca, "joiner");
+    let unlisted = node(&member_ca, "unlisted");
+    let allowed = vec![id(&a), id(&joiner)];
+    let (na, mut ea, _sa) = start(&a, vec![], allowed.clone(), b"chain").await;
+    let addr = na.local_addr().to_string();
+    let (nj, _ej, _sj) = start(&joiner, vec![addr.clone()], allowed.clone(), b"chain").await;
+    nj.set_trusted_cas(&[consortium.cert_pem().to_owned()]);
+    let everyone = vec![id(&a), id(&joiner), id(&unlisted)];
+    let (nu, _eu, _su) = start(&unlisted, vec![addr.clone()], everyone, b"chain").await;
+    nu.set_trusted_cas(&[consortium.cert_pem().to_owned()]);
+    never(&mut ea, |e| matches!(e, NetEvent::Connected(_))).await;
+    // The chain's governance added the member with its CA: its listed node gets in.
+    na.set_trusted_cas(&[member_ca.cert_pem().to_owned(), "not a certificate".into()]);
+    expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(&joiner)).then_some(()))
+        .await;
+    never(&mut ea, |e| matches!(e, NetEvent::Connected(p) if *p == id(&unlisted))).await;
+}

@@ -73,6 +73,8 @@ pub struct Driver<W: World> {
     recent_peers: VecDeque<Vec<PeerId>>,
     /// Their union, as last given to the transport.
     allowed: Vec<PeerId>,
+    /// The member CAs the transport trusts (see [`Driver::admit_nodes`]).
+    trusted_cas: Vec<String>,
     /// This node's consensus key, if it has one (a validator in some sets, perhaps not all).
     public_key: Option<consortia_crypto::PublicKey>,
     transport: Option<Arc<W::Transport>>,
@@ -178,6 +180,7 @@ impl<W: World> Driver<W> {
             params,
             recent_peers: VecDeque::new(),
             allowed: vec![],
+            trusted_cas: vec![],
             public_key: node.key.as_ref().map(|k| k.public_key()),
             transport,
             clock,
@@ -207,8 +210,9 @@ impl<W: World> Driver<W> {
         driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
         for back in (0..=governance::ACTIVATION_DELAY).rev() {
             let at = latest.header.height.saturating_sub(back);
-            let nodes = governance::nodes(&*driver.node().store.state_at(at)?)?;
-            driver.admit_nodes(&nodes);
+            let state = node.store.state_at(at)?;
+            let (nodes, members) = (governance::nodes(&*state)?, governance::members(&*state)?);
+            driver.admit_nodes(&nodes, &members);
         }
         driver.drain()?;
         Ok(driver)
@@ -237,20 +241,24 @@ impl<W: World> Driver<W> {
 
     /// Follows the node list of a newly decided block: admits the peers of the recent lists
     /// (see [`Driver::recent_peers`]); a node removed from all of them is disconnected.
-    fn admit_nodes(&mut self, nodes: &[governance::Node]) {
+    fn admit_nodes(&mut self, nodes: &[governance::Node], members: &[governance::Member]) {
         let peers = nodes.iter().filter_map(|n| n.tls_key.as_ref().and_then(PeerId::of));
         self.recent_peers.push_front(peers.collect());
         self.recent_peers.truncate(governance::ACTIVATION_DELAY as usize + 1);
         let mut allowed: Vec<PeerId> = self.recent_peers.iter().flatten().copied().collect();
         allowed.sort();
         allowed.dedup();
-        if allowed == self.allowed {
+        // Members' CAs vouch for their nodes' certificates (the keys must still be listed).
+        let cas: Vec<String> =
+            members.iter().filter(|m| !m.ca_cert.is_empty()).map(|m| m.ca_cert.clone()).collect();
+        if allowed == self.allowed && cas == self.trusted_cas {
             return;
         }
         if let Some(transport) = &self.transport {
-            transport.set_allowed(&allowed);
+            transport.set_allowed(&allowed, &cas);
         }
         self.allowed = allowed;
+        self.trusted_cas = cas;
     }
 
     /// After block `height` is decided: learns the set of `height + 2` from its state, tells
@@ -260,13 +268,14 @@ impl<W: World> Driver<W> {
         let node = self.node().clone();
         let state = PendingState { store: &node.store, pending: Some(&built.state) };
         let nodes = governance::nodes(&state)?;
+        let members = governance::members(&state)?;
         let validators = governance::validators_of(&nodes);
         if validators.as_slice() != self.set(height + 1) {
             tracing::info!(target: "node::consensus", from = height + 2, validators = validators.len(), "validator set changes");
         }
         self.sets.insert(height + 2, validators.clone());
         self.sets = self.sets.split_off(&(height + 1));
-        self.admit_nodes(&nodes);
+        self.admit_nodes(&nodes, &members);
         self.push(Input::Validators { height: height + 2, validators, now_ms: self.now_ms() });
         let params = node.executor.params(&state)?;
         if params != self.params {

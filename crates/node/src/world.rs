@@ -19,9 +19,10 @@ pub trait Transport: Send + Sync {
     fn broadcast(&self, frame: Vec<u8>);
     /// Drops a peer that misbehaved (and refuses it for a while).
     fn disconnect(&self, peer: PeerId, reason: &str);
-    /// Admits exactly these peers from now on (the chain's node list changed); connections
-    /// of peers no longer listed are closed.
-    fn set_allowed(&self, peers: &[PeerId]);
+    /// Admits exactly these peers from now on (the chain's node list changed), with
+    /// certificates from the consortium CA or one of `cas` (the member organizations' CAs,
+    /// PEM); connections of peers no longer listed are closed.
+    fn set_allowed(&self, peers: &[PeerId], cas: &[String]);
     fn peer_count(&self) -> usize;
 }
 
@@ -38,7 +39,8 @@ impl Transport for Network {
         Network::disconnect(self, peer, reason);
     }
 
-    fn set_allowed(&self, peers: &[PeerId]) {
+    fn set_allowed(&self, peers: &[PeerId], cas: &[String]) {
+        Network::set_trusted_cas(self, cas);
         Network::set_allowed(self, peers);
     }
 

@@ -261,7 +261,7 @@ impl Transport for Link {
         self.outbox.lock().disconnects.push((self.me, peer));
     }
 
-    fn set_allowed(&self, peers: &[PeerId]) {
+    fn set_allowed(&self, peers: &[PeerId], _cas: &[String]) {
         self.outbox.lock().allowed.push((self.me, peers.to_vec()));
     }
 
