@@ -319,6 +319,8 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=new-chain]").await;
     page.select("[data-test=chain-consortium]", "Trade").await;
     page.fill("[data-test=chain-name]", "ledger").await;
+    // Contracts deploy freely at first; the members require approvals later, by vote.
+    page.select("[data-test=chain-deploy-policy]", "open to everyone").await;
     page.click("[data-test=create-chain-submit]").await;
     page.wait_text("[data-test=steps]", "Add nodes").await;
     page.click("[data-test=create-host-submit]").await;
@@ -425,7 +427,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=governance-status]", "active").await;
     page.click("[data-test=propose-freeze]").await;
     page.wait_text("[data-test=toast]", "Proposal #2: open").await;
-    // Deploying another contract now needs an approval: the refusal offers the proposal.
+    // Deploying another contract now needs the members' approval: the platform proposes it.
     page.fill("[data-test=contract-name]", "token2").await;
     page.paste("[data-test=contract-abi]", TOKEN_ABI).await;
     page.paste("[data-test=contract-bytecode]", TOKEN_BYTECODE.trim()).await;
@@ -433,9 +435,21 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=upload-contract-submit]").await;
     page.fill("[data-test=ctor-supply]", "5").await;
     page.click("[data-test=deploy-submit]").await;
-    page.click("[data-test=propose-approval]").await;
-    page.wait_text("[data-test=toast]", "Proposal #3: open").await;
+    page.wait_text("[data-test=approval-pending]", "proposal #3").await;
     page.shot("contracts-governance").await;
+    // Bob Shipping approves; then the deployment goes through.
+    page.logout().await;
+    page.login("bob", "bob-password").await;
+    page.click("[data-test=nav-governance]").await;
+    page.click("[data-test=approve-3]").await;
+    page.wait_text("[data-test=status-3]", "executed").await;
+    page.logout().await;
+    page.login("alice", "alice-password").await;
+    page.click("[data-test=nav-contracts]").await;
+    page.click("[data-test=contract-token2]").await;
+    page.fill("[data-test=ctor-supply]", "5").await;
+    page.click("[data-test=deploy-submit]").await;
+    page.wait_text("[data-test=contract-address]", "0x").await;
 
     // 中文.
     page.click("[data-test=nav-overview]").await;

@@ -104,6 +104,9 @@ pub(crate) enum ChainCommand {
         /// `bft`, `raft` or `solo`.
         #[arg(long, default_value = "bft")]
         consensus: String,
+        /// `approved` (the members approve each deployment first) or `open`.
+        #[arg(long, default_value = "approved")]
+        deploy_policy: String,
     },
     /// Step 2: add a node of a participating organization on one of its hosts.
     AddNode {
@@ -309,9 +312,14 @@ pub(crate) async fn host(command: HostCommand) -> Result<()> {
 pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
     use ChainCommand as C;
     match command {
-        C::Create { name, consortium, org, consensus } => {
+        C::Create { name, consortium, org, consensus, deploy_policy } => {
             let consensus = consensus.parse().map_err(|e| anyhow::anyhow!("--consensus: {e}"))?;
-            let request = CreateChainRequest::new(&consortium, &org, &name, consensus);
+            let policy =
+                deploy_policy.parse().map_err(|e| anyhow::anyhow!("--deploy-policy: {e}"))?;
+            let request = CreateChainRequest {
+                deploy_policy: Some(policy),
+                ..CreateChainRequest::new(&consortium, &org, &name, consensus)
+            };
             print(&with_session(async |c| c.create_chain(&request).await).await?)
         }
         C::AddNode { chain, org, host, name, role } => {

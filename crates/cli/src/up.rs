@@ -15,8 +15,8 @@ use clap::Args;
 use consortia_api::ClientResult;
 use consortia_api::PlatformClient;
 use consortia_api::platform::{
-    AddNodeRequest, ApprovalPolicy, ChainStatus, ChainView, Consensus, CreateChainRequest,
-    CreateConsortiumRequest, CreateHostRequest,
+    AddNodeRequest, ApprovalPolicy, ChainStatus, ChainView, Consensus, ContractPolicy,
+    CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
 };
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
@@ -184,6 +184,9 @@ async fn make_demo_chain(
                     suite: None,
                     max_block_txs: None,
                     block_interval_ms: None,
+                    // A development chain: web3 tools deploy as on any Ethereum node; the
+                    // members can require approvals later by vote.
+                    deploy_policy: Some(ContractPolicy::Open),
                 };
                 c.create_chain(&request).await?
             }

@@ -227,6 +227,7 @@ async fn ready_chain(
         suite: None,
         max_block_txs: None,
         block_interval_ms: None,
+        deploy_policy: None,
     };
     let chain = u1.create_chain(&request).await.unwrap();
     for n in 0..4 {

@@ -64,6 +64,16 @@ crate::wire_enum! {
     }
 }
 
+crate::wire_enum! {
+    /// Who may deploy contracts on the chain (its governance may change it later).
+    pub enum ContractPolicy {
+        /// The members approve each deployment first (a proposal naming its init code).
+        Approved = "approved",
+        /// Anyone deploys anything (development chains).
+        Open = "open",
+    }
+}
+
 /// Bounds of a chain's block parameters.
 pub const MAX_BLOCK_TXS: std::ops::RangeInclusive<i64> = 1..=100_000;
 pub const BLOCK_INTERVAL_MS: std::ops::RangeInclusive<i64> = 1..=10_000;
@@ -84,6 +94,9 @@ pub struct CreateChainRequest {
     /// How long a proposer waits to fill a block, in ms (default 20).
     #[schema(minimum = 1, maximum = 10_000)]
     pub block_interval_ms: Option<i64>,
+    /// The deploy policy the chain starts with (default `approved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_policy: Option<ContractPolicy>,
 }
 
 impl CreateChainRequest {
@@ -97,6 +110,7 @@ impl CreateChainRequest {
             suite: None,
             max_block_txs: None,
             block_interval_ms: None,
+            deploy_policy: None,
         }
     }
 }
@@ -182,6 +196,9 @@ pub struct ChainView {
     pub suite: CryptoSuite,
     pub max_block_txs: i64,
     pub block_interval_ms: i64,
+    /// The deploy policy it starts with (on a running chain, governance may have changed it:
+    /// `GET /v1/chains/{id}/explorer/governance/params` has the current one).
+    pub deploy_policy: ContractPolicy,
     pub status: ChainStatus,
     /// Participating organizations.
     pub orgs: Vec<String>,

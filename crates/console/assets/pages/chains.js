@@ -60,11 +60,13 @@ async function createPage(main) {
           h('option', { value: 'bft' }, t('consensus_bft')), h('option', { value: 'raft' }, t('consensus_raft')), h('option', { value: 'solo' }, t('consensus_solo')))),
         field(t('suite'), h('select', { name: 'suite' }, h('option', { value: 'standard' }, t('suite_standard')), h('option', { value: 'sm' }, t('suite_sm')))),
         field(t('max_block_txs'), h('input', { name: 'max_block_txs', type: 'number', min: 1, max: 100000, value: 2000 })),
-        field(t('block_interval_ms'), h('input', { name: 'block_interval_ms', type: 'number', min: 1, max: 10000, value: 20 }))),
+        field(t('block_interval_ms'), h('input', { name: 'block_interval_ms', type: 'number', min: 1, max: 10000, value: 20 })),
+        field(t('deploy_policy'), h('select', { name: 'deploy_policy', 'data-test': 'chain-deploy-policy' },
+          h('option', { value: 'approved' }, t('deploy_policy_approved')), h('option', { value: 'open' }, t('deploy_policy_open'))))),
     ], t('create_chain'), async (v) => {
       const chain = await post('/v1/chains', {
         consortium_id: v.consortium_id, org_id: v.org_id, name: v.name.trim(), consensus: v.consensus, suite: v.suite,
-        max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms),
+        max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms), deploy_policy: v.deploy_policy,
       });
       await refreshChains();
       selectChain(chain.id);

@@ -69,13 +69,10 @@ export async function render(main, params) {
               const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args, ...actingFor() });
               clear(result, outcome(id, r.outcome));
             } catch (err) {
-              // The chain approves deployments first: offer the proposal that does.
-              if (!err.message.includes('deploy policy') || !mine) throw err;
-              clear(result, errorBox(err), action(t('propose_deploy_approval'), async () => {
-                const p = await post(`/v1/chains/${id}/contracts/${c.id}/approval`, { args, org_id: mine });
-                toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
-                clear(result, link(`#/chains/${id}/governance`, t('see_proposal', { id: p.id })));
-              }, { 'data-test': 'propose-approval' }));
+              // The chain's members approve deployments first: the platform proposed it.
+              if (err.code !== 'approval_pending') throw err;
+              clear(result, h('div', { class: 'notice', 'data-test': 'approval-pending' }, err.message, ' ',
+                link(`#/chains/${id}/governance`, t('nav_governance'))));
               return;
             }
             await drawList();

@@ -94,7 +94,7 @@ async fn propose_deploy_approval(
         (status = 200, body = DeployView),
         (status = 400, description = "Bad arguments, or the creation would fail", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already deployed, or the chain is not running", body = ErrorBody),
+        (status = 409, description = "Already deployed, the chain is not running, or (`approval_pending`) the chain's members approve deployments and the platform proposed this one: deploy again once the proposal executed", body = ErrorBody),
         (status = 502, description = "No node of the chain answers", body = ErrorBody),
         (status = 504, description = "Sent, but not committed in time", body = ErrorBody),
     ))]

@@ -13,7 +13,8 @@
 
 use consortia_api::platform::{
     AddNodeRequest, BLOCK_INTERVAL_MS, ChainNodeView, ChainStatus, ChainView, Consensus,
-    CreateChainRequest, CryptoSuite, MAX_BLOCK_TXS, NextStep, NodeRole, StartProgress, StartStep,
+    ContractPolicy, CreateChainRequest, CryptoSuite, MAX_BLOCK_TXS, NextStep, NodeRole,
+    StartProgress, StartStep,
 };
 use rand_core::{OsRng, RngCore};
 
@@ -140,6 +141,7 @@ impl Platform {
             suite: chain.suite,
             max_block_txs: chain.max_block_txs,
             block_interval_ms: chain.block_interval_ms,
+            deploy_policy: chain.deploy_policy,
             status: chain.status,
             orgs,
             nodes: nodes.iter().map(node_view).collect(),
@@ -268,6 +270,7 @@ impl Platform {
             suite: req.suite.unwrap_or(CryptoSuite::Standard),
             max_block_txs,
             block_interval_ms: interval,
+            deploy_policy: req.deploy_policy.unwrap_or(ContractPolicy::Approved),
             created_by: &caller.user_id,
         };
         let mut tx = self.db.begin().await?;

@@ -345,6 +345,7 @@ impl Platform {
             )));
         }
         let input = stored.init_code(&req.args)?;
+        self.approve_deployment(&chain, &row.org_id, &input, &row.name).await?;
         let (mut outcome, receipt) = self.transact(&chain, &row.org_id, None, input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         let address = match (&outcome.status, receipt["contractAddress"].as_str()) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_sol_types::{SolCall, SolEvent};
-use consortia_api::node::{ProposalListView, ProposalView, ProposalsQuery};
+use consortia_api::node::{ActionView, ProposalListView, ProposalView, ProposalsQuery};
 use consortia_api::platform::{
     AddNodeRequest, ChainNodeView, ChainProposalsQuery, ChainStatus, ChainView, ChangeRequest,
     NodeRole, ProposalVoteRequest, ProposeRequest, TxResult,
@@ -191,6 +191,50 @@ impl Platform {
         let change =
             ChangeRequest::ApproveCode { code_hash: Hash(code_hash).to_hex(), label: label.into() };
         self.propose_as(chain, org, call_data(&change)?).await
+    }
+
+    /// Makes sure the chain's deploy policy lets `org` deploy `init_code`: nothing to do on an
+    /// `open` chain or for approved code; otherwise `org` proposes approving it (once: an open
+    /// proposal for the same code is reused). Ok once approved (a chain whose policy `org`
+    /// meets alone decides at once); 409 `approval_pending`, naming the proposal, while the
+    /// members vote.
+    pub(crate) async fn approve_deployment(
+        &self,
+        chain: &ChainView,
+        org: &str,
+        init_code: &[u8],
+        label: &str,
+    ) -> Result<()> {
+        let params = self.governance_read(chain, |n| async move { n.params().await }).await?;
+        if params.deploy_policy != "approved" {
+            return Ok(());
+        }
+        let hash = alloy_primitives::keccak256(init_code).0;
+        let hex = &Hash(hash).to_hex();
+        let approval =
+            self.governance_read(chain, |n| async move { n.code_approval(hex).await }).await?;
+        if approval.approved {
+            return Ok(());
+        }
+        let query = &ProposalsQuery { status: Some("open".into()), ..Default::default() };
+        let open = self.governance_read(chain, |n| async move { n.proposals(query).await }).await?;
+        let proposal = match open.proposals.into_iter().find(
+            |p| matches!(&p.action, ActionView::ApproveCode { code_hash, .. } if code_hash == hex),
+        ) {
+            Some(p) => p,
+            None => self.propose_code_approval(chain, org, hash, label).await?,
+        };
+        if proposal.status == "executed" {
+            return Ok(());
+        }
+        let approvals = proposal.votes.iter().filter(|v| v.approve).count();
+        Err(Error::conflict(
+            "approval_pending",
+            format!(
+                "deploying {label} needs the chain members' approval: proposal #{} ({}) has {approvals} of {} approvals; deploy again once it executed",
+                proposal.id, proposal.summary, proposal.approvals_needed
+            ),
+        ))
     }
 
     /// Sends a governance call signed for `org`; a refusal carries the contract's reason.

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consortia_api::platform::{
-    ChainStatus, ChainView, Consensus, CryptoSuite, NodeRole, StartStep,
+    ChainStatus, ChainView, Consensus, ContractPolicy, CryptoSuite, NodeRole, StartStep,
 };
 use consortia_crypto::Suite;
 use consortia_crypto::pki::Ca;
-use consortia_types::{ChainParams, ConsensusKind, GenesisMember};
+use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisMember};
 
 use super::chains::spec_name;
 use super::identity::{AUDIT_JOB, Caller};
@@ -221,6 +221,10 @@ impl Platform {
                 },
                 max_block_txs: chain.max_block_txs as u32,
                 block_interval_ms: chain.block_interval_ms as u64,
+                deploy_policy: match chain.deploy_policy {
+                    ContractPolicy::Approved => DeployPolicy::Approved,
+                    ContractPolicy::Open => DeployPolicy::Open,
+                },
                 ..ChainParams::default()
             },
             accounts: vec![],

@@ -1,6 +1,8 @@
 //! Hosts, chains (the wizard's rows), their organizations and nodes.
 
-use consortia_api::platform::{ChainStatus, Consensus, CryptoSuite, HostKind, HostView, NodeRole};
+use consortia_api::platform::{
+    ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView, NodeRole,
+};
 use sqlx::Row;
 
 use super::{Exec, Tx, new_id, now_ms};
@@ -86,6 +88,7 @@ pub struct NewChain<'a> {
     pub suite: CryptoSuite,
     pub max_block_txs: i64,
     pub block_interval_ms: i64,
+    pub deploy_policy: ContractPolicy,
     pub created_by: &'a str,
 }
 
@@ -93,8 +96,8 @@ pub struct NewChain<'a> {
 pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     let id = new_id("chain");
     sqlx::query(
-        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10)",
+        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11)",
     )
     .bind(&id)
     .bind(new.consortium)
@@ -106,6 +109,7 @@ pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     .bind(new.block_interval_ms)
     .bind(new.created_by)
     .bind(now_ms())
+    .bind(new.deploy_policy.as_str())
     .execute(&mut **tx)
     .await?;
     insert_chain_org(&mut **tx, &id, new.org).await?;
@@ -135,6 +139,7 @@ pub struct ChainRow {
     pub block_interval_ms: i64,
     pub status: ChainStatus,
     pub failure: Option<String>,
+    pub deploy_policy: ContractPolicy,
 }
 
 /// A node of a chain, with its host's address.
@@ -160,7 +165,7 @@ pub struct ChainRecord {
 
 pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ChainRecord>> {
     let Some(r) = sqlx::query(
-        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure \
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy \
          FROM chains WHERE id = $1",
     )
     .bind(id)
@@ -180,6 +185,7 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
         block_interval_ms: r.get(7),
         status: r.get::<String, _>(8).parse().unwrap_or(ChainStatus::Configuring),
         failure: r.get(9),
+        deploy_policy: r.get::<String, _>(10).parse().unwrap_or(ContractPolicy::Approved),
     };
     let orgs =
         sqlx::query("SELECT org_id FROM chain_orgs WHERE chain_id = $1 ORDER BY joined_ms, org_id")
