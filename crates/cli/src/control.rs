@@ -12,8 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use consortia_api::platform::{
-    AddNodeRequest, ChainView, CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
-    CreateUserRequest, Decision, InviteRequest, JoinRequest, StartStep, VoteRequest,
+    AddNodeRequest, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
+    CreateConsortiumRequest, CreateHostRequest, CreateUserRequest, Decision, InviteRequest,
+    JoinRequest, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,35 @@ pub(crate) enum ChainCommand {
     Start { chain: String },
     /// The chain, its nodes, the next step and what keeps it from starting.
     Status { chain: String },
+    /// A running chain's governance proposals, newest first.
+    Proposals {
+        chain: String,
+        /// Only those still open for votes.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Propose a change to a running chain for one of your organizations, e.g.
+    /// `--change '{"type":"set_parameter","name":"block_interval_ms","value":50}'` (types:
+    /// remove_member, remove_node, set_power, approve_code, upgrade, freeze, unfreeze, revoke,
+    /// set_parameter; see the platform's OpenAPI). Nodes and organizations are added with
+    /// `chain add-node` and `chain invite`.
+    Propose {
+        chain: String,
+        #[arg(long)]
+        org: String,
+        /// The change, as JSON.
+        #[arg(long)]
+        change: String,
+    },
+    /// Vote on a proposal for one of your organizations (for it; against it with --reject).
+    Vote {
+        chain: String,
+        id: u64,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        reject: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,6 +369,21 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
         }
         C::Start { chain } => print(&start_chain(&chain, |line| eprintln!("{line}")).await?),
         C::Status { chain } => print(&with_session(async |c| c.chain(&chain).await).await?),
+        C::Proposals { chain, open } => {
+            let query = ChainProposalsQuery { status: open.then(|| "open".to_owned()) };
+            print(&with_session(async |c| c.chain_proposals(&chain, &query).await).await?)
+        }
+        C::Propose { chain, org, change } => {
+            let change: ChangeRequest = serde_json::from_str(&change).context(
+                "--change takes a JSON change, e.g. {\"type\":\"freeze\",\"contract\":\"0x…\"}",
+            )?;
+            let request = ProposeRequest { org_id: org, change };
+            print(&with_session(async |c| c.propose(&chain, &request).await).await?)
+        }
+        C::Vote { chain, id, org, reject } => {
+            let request = ProposalVoteRequest { org_id: org, approve: !reject };
+            print(&with_session(async |c| c.vote_on_proposal(&chain, id, &request).await).await?)
+        }
     }
 }
 

@@ -350,6 +350,13 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     assert!(stderr.contains("making keys, certificates"), "{stderr}");
     assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "running");
     assert_eq!(as2(&["chain", "status", &chain])["status"], "running", "org 2 sees the chain");
+    // Governance from the command line: org 1 proposes, org 2's vote decides.
+    let change = r#"{"type":"set_parameter","name":"block_interval_ms","value":30}"#;
+    let proposed = as1(&["chain", "propose", &chain, "--org", &org1, "--change", change]);
+    assert_eq!(proposed["status"], "open", "{proposed}");
+    let id = proposed["id"].to_string();
+    assert_eq!(as2(&["chain", "vote", &chain, &id, "--org", &org2])["status"], "executed");
+    assert_eq!(as1(&["chain", "proposals", &chain])["total"], 1);
     let logs = as1(&["node", "logs", &chain, "v0", "--lines", "5"]);
     assert!(!logs.as_array().unwrap().is_empty());
     assert_eq!(as1(&["node", "restart", &chain, "v1"])["health"], "healthy");

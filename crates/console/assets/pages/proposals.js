@@ -46,7 +46,8 @@ export async function render(main, params) {
   const mine = acting && chain.orgs.includes(acting) ? acting : null;
   const name = namer(await get(`/v1/consortiums/${chain.consortium_id}`));
   const votes = (p) => (p.votes.length
-    ? h('span', {}, p.votes.map((v) => chip(`${name(v.org)} ${v.approve ? '✓' : '✗'}`, v.approve ? 'ok' : 'bad')))
+    ? h('span', {}, p.votes.map((v) => h('span', { title: t('voted_by', { voter: v.voter, height: v.height }) },
+      chip(`${name(v.org)} ${v.approve ? '✓' : '✗'}`, v.approve ? 'ok' : 'bad'))))
     : '—');
 
   const draw = async () => {
