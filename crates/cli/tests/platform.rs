@@ -356,7 +356,14 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     assert_eq!(proposed["status"], "open", "{proposed}");
     let id = proposed["id"].to_string();
     assert_eq!(as2(&["chain", "vote", &chain, &id, "--org", &org2])["status"], "executed");
-    assert_eq!(as1(&["chain", "proposals", &chain])["total"], 1);
+    let leader = format!(
+        r#"{{"type":"set_policy","kind":"freeze","rule":"leader_only","leader":"{org1}"}}"#
+    );
+    let proposed = as1(&["chain", "propose", &chain, "--org", &org1, "--change", &leader]);
+    let id = proposed["id"].to_string();
+    let decided = as2(&["chain", "vote", &chain, &id, "--org", &org2]);
+    assert_eq!(decided["status"], "executed", "{decided}");
+    assert_eq!(as1(&["chain", "proposals", &chain])["total"], 2);
     let logs = as1(&["node", "logs", &chain, "v0", "--lines", "5"]);
     assert!(!logs.as_array().unwrap().is_empty());
     assert_eq!(as1(&["node", "restart", &chain, "v1"])["health"], "healthy");

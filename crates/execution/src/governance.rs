@@ -133,20 +133,7 @@ impl Kind {
 
     /// The kind's name in the APIs and the CLI (`add_member`, …).
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::AddMember => "add_member",
-            Kind::RemoveMember => "remove_member",
-            Kind::AddNode => "add_node",
-            Kind::RemoveNode => "remove_node",
-            Kind::SetPower => "set_power",
-            Kind::SetPolicy => "set_policy",
-            Kind::ApproveCode => "approve_code",
-            Kind::Upgrade => "upgrade",
-            Kind::Freeze => "freeze",
-            Kind::Unfreeze => "unfreeze",
-            Kind::Revoke => "revoke",
-            Kind::SetParameter => "set_parameter",
-        }
+        consortia_types::GOVERNANCE_KINDS[self as usize]
     }
 
     /// The kind named `name` (`-` and `_` alike).
@@ -183,13 +170,7 @@ impl Rule {
 
     /// The rule's name in the APIs and the CLI.
     pub fn name(self) -> &'static str {
-        match self {
-            Rule::Majority => "majority",
-            Rule::TwoThirds => "two_thirds",
-            Rule::Unanimous => "unanimous",
-            Rule::NOfM => "n_of_m",
-            Rule::LeaderOnly => "leader_only",
-        }
+        consortia_types::GOVERNANCE_RULES[self as usize]
     }
 
     /// The rule named `name` (`-` and `_` alike).

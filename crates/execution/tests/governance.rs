@@ -153,6 +153,18 @@ fn remove_node(name: &str) -> Vec<u8> {
 }
 
 #[test]
+fn every_kind_and_rule_is_named_by_its_abi_number() {
+    for (n, kind) in governance::Kind::ALL.iter().enumerate() {
+        assert_eq!(*kind as usize, n, "kinds are numbered in order");
+        assert_eq!(governance::Kind::from_name(kind.name()), Some(*kind));
+    }
+    assert_eq!(governance::Kind::ALL.len(), consortia_types::GOVERNANCE_KINDS.len());
+    for name in consortia_types::GOVERNANCE_RULES {
+        assert_eq!(governance::Rule::from_name(name).map(governance::Rule::name), Some(name));
+    }
+}
+
+#[test]
 fn genesis_seeds_the_members_and_the_validators() {
     let gov = Gov::new();
     let members = governance::members(&gov.chain.store).unwrap();

@@ -27,8 +27,9 @@ pub use genesis::{
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{
-    EthTx, EvmCall, GOVERNANCE_ADDRESS, MAX_INITCODE_BYTES, NOTARY_ADDRESS, NOTARY_LIMITS,
-    NativeTx, NotarizeRecord, NotaryLimits, Payload, Transaction, TxBody,
+    EthTx, EvmCall, GOVERNANCE_ADDRESS, GOVERNANCE_KINDS, GOVERNANCE_RULES, MAX_INITCODE_BYTES,
+    NOTARY_ADDRESS, NOTARY_LIMITS, NativeTx, NotarizeRecord, NotaryLimits, Payload, Transaction,
+    TxBody,
 };
 
 pub use consortia_crypto as crypto;

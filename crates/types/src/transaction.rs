@@ -118,6 +118,28 @@ pub const NOTARY_ADDRESS: Address =
 pub const GOVERNANCE_ADDRESS: Address =
     Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00]);
 
+/// The governance contract's proposal kinds by number (its ABI's `uint8 kind`), as the APIs
+/// and the CLI name them.
+pub const GOVERNANCE_KINDS: [&str; 12] = [
+    "add_member",
+    "remove_member",
+    "add_node",
+    "remove_node",
+    "set_power",
+    "set_policy",
+    "approve_code",
+    "upgrade",
+    "freeze",
+    "unfreeze",
+    "revoke",
+    "set_parameter",
+];
+
+/// The governance contract's policy rules by number (its ABI's `uint8 rule`), as the APIs and
+/// the CLI name them.
+pub const GOVERNANCE_RULES: [&str; 5] =
+    ["majority", "two_thirds", "unanimous", "n_of_m", "leader_only"];
+
 /// A transaction: the chain's own envelope, or an Ethereum transaction exactly as a web3
 /// client signed it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

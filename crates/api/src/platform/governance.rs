@@ -28,6 +28,17 @@ pub enum ChangeRequest {
     RemoveNode {
         name: String,
     },
+    /// Set the policy deciding proposals of `kind` (`add_member`, …, `set_parameter`): `rule`
+    /// `majority`, `two_thirds`, `unanimous`, `n_of_m` (with `n`) or `leader_only` (with
+    /// `leader`, a member organization).
+    SetPolicy {
+        kind: String,
+        rule: String,
+        #[serde(default)]
+        n: u32,
+        #[serde(default)]
+        leader: String,
+    },
     /// Set a node's voting power (0 makes a validator an observer).
     SetPower {
         name: String,

@@ -18,7 +18,13 @@ const KINDS = {
   unfreeze: [['contract', 'text', 'field_contract']],
   revoke: [['contract', 'text', 'field_contract']],
   set_parameter: [['name', 'param', 'field_parameter'], ['value', 'number', 'field_value']],
+  set_policy: [['kind', 'kind', 'field_kind'], ['rule', 'rule', 'field_rule'], ['n', 'optional', 'field_n'], ['leader', 'org', 'field_leader']],
 };
+
+// The proposal kinds a policy decides, and the rules (IGovernance.sol numbers them).
+const POLICY_KINDS = ['add_member', 'remove_member', 'add_node', 'remove_node', 'set_power', 'set_policy',
+  'approve_code', 'upgrade', 'freeze', 'unfreeze', 'revoke', 'set_parameter'];
+const RULES = ['majority', 'two_thirds', 'unanimous', 'n_of_m', 'leader_only'];
 
 const PARAMETERS = ['deploy_policy', 'block_gas_limit', 'max_block_txs', 'max_block_bytes', 'block_interval_ms',
   'empty_block_interval_ms', 'timeout_propose_ms', 'timeout_vote_ms', 'timeout_delta_ms', 'governance_voting_ms'];
@@ -91,6 +97,9 @@ export async function render(main, params) {
   const input = (key, type) => {
     const attrs = { name: key, 'data-test': `proposal-${key}` };
     if (type === 'param') return h('select', attrs, PARAMETERS.map((p) => h('option', { value: p }, p)));
+    if (type === 'kind') return h('select', attrs, POLICY_KINDS.map((k) => h('option', { value: k }, t(`kind_${k}`))));
+    if (type === 'rule') return h('select', attrs, RULES.map((r) => h('option', { value: r }, t(`rule_${r}`))));
+    if (type === 'optional') return h('input', { ...attrs, type: 'number', min: 0 });
     if (type === 'org') return h('select', attrs, chain.orgs.map((o) => h('option', { value: o }, name(o))));
     return h('input', { ...attrs, type, required: key !== 'label' });
   };
@@ -101,7 +110,12 @@ export async function render(main, params) {
   clear(createBox, card(t('new_proposal'), mine
     ? form([field(t('kind'), kindSelect), fieldsBox], t('propose'), async (v, f) => {
       const change = { type: v.type };
-      for (const [name, type] of KINDS[v.type]) change[name] = type === 'number' ? Number(v[name]) : (v[name] || '').trim();
+      for (const [name, type] of KINDS[v.type]) change[name] = ['number', 'optional'].includes(type) ? Number(v[name] || 0) : (v[name] || '').trim();
+      // A policy's `n` and `leader` only matter to the rules that use them.
+      if (v.type === 'set_policy') {
+        if (change.rule !== 'n_of_m') change.n = 0;
+        if (change.rule !== 'leader_only') change.leader = '';
+      }
       const p = await post(`/v1/chains/${id}/proposals`, { org_id: mine, change });
       toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
       f.reset();

@@ -60,6 +60,23 @@ fn call_data(change: &ChangeRequest) -> Result<Vec<u8>> {
         ChangeRequest::SetPower { name, power } => {
             G::proposeSetPowerCall { name: name.clone(), power: *power }.abi_encode()
         }
+        ChangeRequest::SetPolicy { kind, rule, n, leader } => {
+            let number = |names: &[&str], name: &str, what: &str| {
+                names.iter().position(|k| *k == name).map(|i| i as u8).ok_or_else(|| {
+                    Error::invalid(
+                        "bad_policy",
+                        format!("{what} `{name}` is not one of {}", names.join(", ")),
+                    )
+                })
+            };
+            G::proposeSetPolicyCall {
+                kind: number(&consortia_types::GOVERNANCE_KINDS, kind, "kind")?,
+                rule: number(&consortia_types::GOVERNANCE_RULES, rule, "rule")?,
+                n: *n,
+                leader: leader.clone(),
+            }
+            .abi_encode()
+        }
         ChangeRequest::ApproveCode { code_hash, label } => {
             let hash = Hash::from_hex(code_hash)
                 .map_err(|e| Error::invalid("bad_hash", format!("code_hash `{code_hash}`: {e}")))?;
