@@ -176,14 +176,9 @@ async fn the_baidu_flow_runs_on_postgresql_too() {
     baidu_flow(Some(&format!("{base}/{name}"))).await;
 }
 
-async fn baidu_flow(database: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let _nodes = Nodes(dir.path().to_path_buf());
-    let (platform, admin) = Platform::start_as_admin(dir.path(), database).await;
-    let u1 = user(&platform, &admin, "user1").await;
-    let u2 = user(&platform, &admin, "user2").await;
-
-    // The consortium: user 1 leads with org 1, invites user 2, who joins with org 2.
+/// The consortium: user 1 leads with org 1 ("Bank"), invites user 2, who joins with org 2
+/// ("Shipper"); returns (org 1, org 2, consortium).
+async fn trade_consortium(u1: &PlatformClient, u2: &PlatformClient) -> (String, String, String) {
     let org1 = u1.create_org("Bank").await.unwrap().id;
     let consortium = CreateConsortiumRequest {
         name: "Trade".into(),
@@ -200,6 +195,17 @@ async fn baidu_flow(database: Option<&str>) {
     let approve = VoteRequest { decision: Decision::Approve, org_id: None };
     let decided = u1.vote(&cons, &request, &approve).await.unwrap();
     assert_eq!(decided.status, JoinRequestStatus::Approved);
+    (org1, org2, cons)
+}
+
+async fn baidu_flow(database: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (platform, admin) = Platform::start_as_admin(dir.path(), database).await;
+    let u1 = user(&platform, &admin, "user1").await;
+    let u2 = user(&platform, &admin, "user2").await;
+
+    let (org1, org2, cons) = trade_consortium(&u1, &u2).await;
 
     // The chain wizard: each organization brings two validators on its own local host.
     let h1 = u1.create_host(&CreateHostRequest::local(&org1, "bank-host")).await.unwrap().id;
@@ -498,27 +504,11 @@ async fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leaves() {
     let dir = tempfile::tempdir().unwrap();
-
     let _nodes = Nodes(dir.path().to_path_buf());
     let (platform, admin) = Platform::start_as_admin(dir.path(), None).await;
     let u1 = user(&platform, &admin, "user1").await;
     let u2 = user(&platform, &admin, "user2").await;
-    let org1 = u1.create_org("Bank").await.unwrap().id;
-    let consortium = CreateConsortiumRequest {
-        name: "Trade".into(),
-        org_id: org1.clone(),
-        approval_policy: None,
-    };
-    let cons = u1.create_consortium(&consortium).await.unwrap().id;
-    let invite = InviteRequest { username: "user2".into(), org_id: None };
-    let invitation = u1.invite(&cons, &invite).await.unwrap().id;
-    u2.accept_invitation(&invitation).await.unwrap();
-    let org2 = u2.create_org("Shipper").await.unwrap().id;
-    let join = JoinRequest { org_id: org2.clone(), invitation_id: invitation };
-    let request = u2.request_join(&cons, &join).await.unwrap().id;
-    u1.vote(&cons, &request, &VoteRequest { decision: Decision::Approve, org_id: None })
-        .await
-        .unwrap();
+    let (org1, org2, cons) = trade_consortium(&u1, &u2).await;
 
     // A running chain of Bank's four validators.
     let h1 = u1.create_host(&CreateHostRequest::local(&org1, "bank-host")).await.unwrap().id;
