@@ -15,6 +15,10 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// A refused transaction or a failed call (geth's generic server error).
 pub const SERVER_ERROR: i64 = -32000;
+/// A transaction refused for what its sender's account or its gas cannot cover: nonce too low,
+/// insufficient funds, intrinsic gas too low (EIP-1474's "transaction rejected"; wallets match
+/// the message words, as they do geth's).
+pub const TRANSACTION_REJECTED: i64 = -32003;
 /// A reverted call; `data` holds the revert data (as geth reports it).
 pub const EXECUTION_REVERTED: i64 = 3;
 

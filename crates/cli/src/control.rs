@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use consortia_api::platform::{
-    AddNodeRequest, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
-    CreateConsortiumRequest, CreateHostRequest, CreateUserRequest, Decision, InviteRequest,
-    JoinRequest, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
+    AddNodeRequest, Allocation, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
+    CreateConsortiumRequest, CreateHostRequest, CreateUserRequest, Decision, FaucetRequest,
+    InviteRequest, JoinRequest, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -108,6 +108,17 @@ pub(crate) enum ChainCommand {
         /// `approved` (the members approve each deployment first) or `open`.
         #[arg(long, default_value = "approved")]
         deploy_policy: String,
+        /// Base fee per gas in wei, constant and burned (0: gas is free, and ethers v6 then
+        /// sends legacy transactions).
+        #[arg(long, default_value_t = 1)]
+        base_fee: i64,
+        /// Fund an account at genesis: `0xADDRESS=WEI` (repeat it).
+        #[arg(long = "alloc", value_name = "ADDRESS=WEI")]
+        allocations: Vec<String>,
+        /// A web origin whose pages may call the nodes (repeat it; `*` allows any site).
+        /// Default: `http://localhost:*` and `http://127.0.0.1:*`.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Step 2: add a node of a participating organization on one of its hosts.
     AddNode {
@@ -151,6 +162,17 @@ pub(crate) enum ChainCommand {
         /// The change, as JSON.
         #[arg(long)]
         change: String,
+    },
+    /// Send wei from one of your organizations' accounts to an address (a wallet needs a
+    /// balance to pay the chain's base fee).
+    Faucet {
+        chain: String,
+        address: String,
+        #[arg(long)]
+        org: String,
+        /// Wei (default 10^18).
+        #[arg(long)]
+        amount: Option<String>,
     },
     /// Vote on a proposal for one of your organizations (for it; against it with --reject).
     Vote {
@@ -342,12 +364,33 @@ pub(crate) async fn host(command: HostCommand) -> Result<()> {
 pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
     use ChainCommand as C;
     match command {
-        C::Create { name, consortium, org, consensus, deploy_policy } => {
+        C::Create {
+            name,
+            consortium,
+            org,
+            consensus,
+            deploy_policy,
+            base_fee,
+            allocations,
+            cors_origins,
+        } => {
             let consensus = consensus.parse().map_err(|e| anyhow::anyhow!("--consensus: {e}"))?;
             let policy =
                 deploy_policy.parse().map_err(|e| anyhow::anyhow!("--deploy-policy: {e}"))?;
+            let allocations = allocations
+                .iter()
+                .map(|a| {
+                    let (address, balance) = a
+                        .split_once('=')
+                        .context("--alloc takes 0xADDRESS=WEI, e.g. 0xabc…=1000000000000000000")?;
+                    Ok(Allocation { address: address.to_owned(), balance: balance.to_owned() })
+                })
+                .collect::<Result<_>>()?;
             let request = CreateChainRequest {
                 deploy_policy: Some(policy),
+                base_fee_per_gas: Some(base_fee),
+                allocations,
+                cors_origins: (!cors_origins.is_empty()).then_some(cors_origins),
                 ..CreateChainRequest::new(&consortium, &org, &name, consensus)
             };
             print(&with_session(async |c| c.create_chain(&request).await).await?)
@@ -379,6 +422,10 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             )?;
             let request = ProposeRequest { org_id: org, change };
             print(&with_session(async |c| c.propose(&chain, &request).await).await?)
+        }
+        C::Faucet { chain, address, org, amount } => {
+            let request = FaucetRequest { org_id: org, address, amount };
+            print(&with_session(async |c| c.faucet(&chain, &request).await).await?)
         }
         C::Vote { chain, id, org, reject } => {
             let request = ProposalVoteRequest { org_id: org, approve: !reject };

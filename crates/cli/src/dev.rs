@@ -7,6 +7,7 @@ use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::{Node, NodeConfig};
 use consortia_types::Genesis;
+use consortia_types::config::LOCAL_CORS_ORIGINS;
 
 use crate::keys::{now_ms, read_key, write_secret};
 
@@ -32,6 +33,10 @@ pub(crate) struct DevArgs {
     /// Most transactions the pool holds before it answers "pool full, retry".
     #[arg(long, default_value_t = MempoolConfig::default().max_txs)]
     mempool_max_txs: usize,
+    /// A web origin allowed to call the API from a browser (repeat it; `*` allows any site).
+    /// Default: pages served from this machine, `http://localhost:*` and `http://127.0.0.1:*`.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
 }
 
 fn load_or_create(args: &DevArgs) -> Result<(Genesis, PrivateKey)> {
@@ -80,7 +85,12 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.clone();
     let shown = node.clone();
-    crate::serve::serve(node, args.http, move |addr| {
+    let cors = if args.cors_origins.is_empty() {
+        LOCAL_CORS_ORIGINS.map(String::from).to_vec()
+    } else {
+        args.cors_origins.clone()
+    };
+    crate::serve::serve(node, args.http, &cors, move |addr| {
         let g = shown.genesis();
         println!(
             "consortia dev chain `{}` (chain id {}, suite {})",

@@ -55,7 +55,7 @@ pub(crate) fn parse_accounts(specs: &[String]) -> Result<Vec<GenesisAccount>> {
                 address.parse().with_context(|| format!("--account `{spec}`"))?;
             let balance: u128 =
                 balance.parse().with_context(|| format!("--account `{spec}`: balance"))?;
-            Ok(GenesisAccount { address, balance })
+            Ok(GenesisAccount::funded(address, balance))
         })
         .collect()
 }
@@ -70,7 +70,7 @@ pub(crate) fn genesis_new(
 ) -> Result<()> {
     let key = read_key(validator_key)?;
     let mut genesis = Genesis::solo(chain_id, name, suite, key.public_key(), now_ms());
-    genesis.accounts = parse_accounts(accounts)?;
+    genesis.accounts.extend(parse_accounts(accounts)?);
     genesis.validate()?;
     if out.exists() {
         bail!("{} exists already; choose another --out", out.display());

@@ -23,7 +23,7 @@ use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_execution::governance::{ACTIVATION_DELAY, IGovernance};
 use consortia_hosts::process::Signal;
 use consortia_platform::provision::{ChainPlan, NodePlan, join, plan};
-use consortia_types::config::NodeFile;
+use consortia_types::config::{LOCAL_CORS_ORIGINS, NodeFile};
 use consortia_types::{ChainParams, ConsensusKind, Genesis, GenesisMember};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -149,6 +149,7 @@ fn create(args: &UpArgs) -> Result<()> {
         ca_cert_pem: ca.cert_pem().to_owned(),
         nodes,
         members,
+        cors_origins: LOCAL_CORS_ORIGINS.map(String::from).to_vec(),
     };
     let plan = plan(&chain)?;
     for spec in &plan.specs {
@@ -503,7 +504,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         http: (base.http.ip(), http).into(),
         p2p: (base.p2p.listen.ip(), p2p).into(),
     };
-    let joining = join(&node, &genesis, &ca_cert, peers)?;
+    let joining = join(&node, &genesis, &ca_cert, peers, &LOCAL_CORS_ORIGINS.map(String::from))?;
     let node_dir = dir.join(&name);
     consortia_hosts::write_files(&node_dir, &joining.spec)?;
     let mut child = start_node(&node_dir)?;

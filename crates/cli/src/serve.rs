@@ -7,19 +7,28 @@ use anyhow::{Context, Result};
 use consortia_node::Node;
 use tokio::sync::watch;
 
-/// Serves `node`'s API on `http` and drives its consensus; `banner` gets the bound address
-/// once the port is open. Returns when a signal stops the node, or with the driver's error.
+/// Serves `node`'s API on `http` (to browsers of `cors_origins`) and drives its consensus;
+/// `banner` gets the bound address once the port is open. Returns when a signal stops the
+/// node, or with the driver's error.
 pub(crate) async fn serve(
     node: Arc<Node>,
     http: SocketAddr,
+    cors_origins: &[String],
     banner: impl FnOnce(SocketAddr),
 ) -> Result<()> {
+    let cors = consortia_rpc::cors::layer(cors_origins)
+        .map_err(anyhow::Error::msg)
+        .context("the node's CORS origins are invalid")?;
     let listener = tokio::net::TcpListener::bind(http).await.with_context(|| {
         format!("cannot listen on {http} (is another node running there? pick another address)")
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
     let app = consortia_rpc::router(node.clone());
+    let app = match cors {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
     banner(listener.local_addr()?);
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

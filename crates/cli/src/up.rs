@@ -15,9 +15,11 @@ use clap::Args;
 use consortia_api::ClientResult;
 use consortia_api::PlatformClient;
 use consortia_api::platform::{
-    AddNodeRequest, ApprovalPolicy, ChainStatus, ChainView, Consensus, ContractPolicy,
+    AddNodeRequest, Allocation, ApprovalPolicy, ChainStatus, ChainView, Consensus, ContractPolicy,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
 };
+use consortia_crypto::keystore::Keystore;
+use consortia_crypto::{PrivateKey, Scheme};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
 use consortia_hosts::{HostDriver, HostError};
@@ -25,12 +27,17 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::control::{log_in, start_chain, with_session};
+use crate::keys::write_secret;
 use crate::net::{log_tail, spinner, wait_until_committing};
 
 /// The demo's names: organization, consortium, host and chain.
 const DEMO: &str = "demo";
 const DEMO_HOST: &str = "local";
 const DEMO_VALIDATORS: u16 = 4;
+/// What the demo account holds at genesis: 10^6 units of 10^18 wei.
+const DEMO_BALANCE: u128 = 1_000_000 * 1_000_000_000_000_000_000;
+/// The demo account's keystore in the data dir (Web3 Secret Storage v3).
+const DEMO_KEYSTORE: &str = "demo-account.json";
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -62,6 +69,31 @@ struct Demo {
     chain: String,
     chain_id: i64,
     nodes: Vec<String>,
+}
+
+/// The demo's funded account: its address, and the keystore's password when `up` just made it
+/// (printed once; the keystore holds the key encrypted under it, never in clear).
+struct DemoAccount {
+    address: String,
+    new_password: Option<String>,
+}
+
+/// The demo account's keystore in `dir`, made with a fresh key and password if absent.
+fn demo_account(dir: &Path) -> Result<DemoAccount> {
+    let path = dir.join(DEMO_KEYSTORE);
+    if let Ok(raw) = std::fs::read(&path) {
+        let store: Keystore = serde_json::from_slice(&raw)
+            .with_context(|| format!("{} is not a keystore", path.display()))?;
+        return Ok(DemoAccount { address: format!("0x{}", store.address), new_password: None });
+    }
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let password = new_password();
+    let store = Keystore::encrypt(&key, &password)?;
+    write_secret(&path, &serde_json::to_string_pretty(&store)?)?;
+    Ok(DemoAccount {
+        address: key.public_key().address().to_checksum_hex(),
+        new_password: Some(password),
+    })
 }
 
 fn platform_dir(dir: &Path) -> PathBuf {
@@ -130,9 +162,9 @@ async fn wait_for_platform(
 
 /// Makes the demo through the platform's API as the logged-in administrator. Each step first
 /// looks for what an interrupted earlier `up` made, so running again finishes the job.
-async fn make_demo(args: &UpArgs, bar: &ProgressBar) -> Result<Demo> {
+async fn make_demo(args: &UpArgs, account: &str, bar: &ProgressBar) -> Result<Demo> {
     bar.set_message("creating the demo organization, consortium and host");
-    let chain = with_session(async |c| make_demo_chain(c, args, bar).await).await?;
+    let chain = with_session(async |c| make_demo_chain(c, args, account, bar).await).await?;
     let chain = match chain.status {
         ChainStatus::Configuring => {
             start_chain(&chain.id, |line| bar.set_message(format!("starting the chain: {line}")))
@@ -148,6 +180,7 @@ async fn make_demo(args: &UpArgs, bar: &ProgressBar) -> Result<Demo> {
 async fn make_demo_chain(
     c: &PlatformClient,
     args: &UpArgs,
+    account: &str,
     bar: &ProgressBar,
 ) -> ClientResult<ChainView> {
     let org = match c.orgs().await?.into_iter().find(|o| o.name == DEMO) {
@@ -177,16 +210,14 @@ async fn make_demo_chain(
             Some(x) => x,
             None => {
                 let request = CreateChainRequest {
-                    consortium_id: consortium.id.clone(),
-                    org_id: org.id.clone(),
-                    name: DEMO.into(),
-                    consensus: Consensus::Bft,
-                    suite: None,
-                    max_block_txs: None,
-                    block_interval_ms: None,
                     // A development chain: web3 tools deploy as on any Ethereum node; the
                     // members can require approvals later by vote.
                     deploy_policy: Some(ContractPolicy::Open),
+                    allocations: vec![Allocation {
+                        address: account.to_owned(),
+                        balance: DEMO_BALANCE.to_string(),
+                    }],
+                    ..CreateChainRequest::new(&consortium.id, &org.id, DEMO, Consensus::Bft)
                 };
                 c.create_chain(&request).await?
             }
@@ -219,6 +250,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let dir = args.data_dir.canonicalize()?;
     let url = format!("http://{}", args.listen);
     let password = new_password();
+    let account = demo_account(&dir)?;
     let bar = spinner()?;
     bar.set_message("starting the platform");
     let mut child = match platform_pid(&dir) {
@@ -234,7 +266,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
             Ok(raw) => serde_json::from_slice(&raw)
                 .with_context(|| format!("{} is damaged", demo_file.display()))?,
             Err(_) => {
-                let demo = make_demo(&args, &bar).await.context(
+                let demo = make_demo(&args, &account.address, &bar).await.context(
                     "making the demo chain through the platform failed (run `consortia up` again to resume)",
                 )?;
                 std::fs::write(&demo_file, serde_json::to_vec_pretty(&demo)?)?;
@@ -269,6 +301,14 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         println!("log in as admin with the password the first `consortia up` printed");
     }
     println!("JSON-RPC: {first}/rpc   (WebSocket: {}/ws)", first.replacen("http", "ws", 1));
+    println!(
+        "funded account: {} (keystore {}; base fee 1 wei per gas)",
+        account.address,
+        dir.join(DEMO_KEYSTORE).display()
+    );
+    if let Some(password) = &account.new_password {
+        println!("keystore password, shown this once (store it now): {password}");
+    }
     for (i, node) in demo.nodes.iter().enumerate() {
         println!("  node-{i}: REST API {node}/v1/status");
     }

@@ -238,6 +238,22 @@ async fn baidu_flow(database: Option<&str>) {
     let key = PrivateKey::generate(Scheme::Ed25519);
     notarize(&nodes[0], &nodes[3], &key, chain_id, 0, "bill-of-lading-1").await;
 
+    // Fees: the base fee is 1 wei per gas, paid by the sender; each member organization's
+    // account is funded at genesis, and its operators fund wallets from it.
+    let node = NodeClient::new(&nodes[0]);
+    assert_eq!(node.rpc("eth_gasPrice", serde_json::json!([])).await.unwrap(), "0x1");
+    let wallet = PrivateKey::generate(Scheme::Secp256k1).public_key().address().to_checksum_hex();
+    let grant = FaucetRequest {
+        org_id: org2.clone(),
+        address: wallet.clone(),
+        amount: Some("5000".into()),
+    };
+    let sent = u2.faucet(&chain, &grant).await.unwrap();
+    assert_eq!((sent.to.as_str(), sent.amount.as_str()), (wallet.as_str(), "5000"));
+    let balance = node.rpc("eth_getBalance", serde_json::json!([wallet, "latest"])).await;
+    assert_eq!(balance.unwrap(), "0x1388");
+    assert_eq!(u1.faucet(&chain, &grant).await.unwrap_err().status(), Some(403));
+
     // Nodes: status polled from each, logs, and control authorized by the owning organization
     // (org 2's operator restarts org 2's node, but cannot touch org 1's; a viewer cannot).
     let ops2 = user(&platform, &admin, "ops2").await;

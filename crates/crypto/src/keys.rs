@@ -326,6 +326,15 @@ impl PrivateKey {
         })
     }
 
+    /// The 32 secret bytes [`PrivateKey::from_secret_bytes`] takes (wiped when dropped).
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(match self {
+            PrivateKey::Ed25519(k) => k.to_bytes().to_vec(),
+            PrivateKey::Secp256k1(k) => k.to_bytes().to_vec(),
+            PrivateKey::Sm2(k) => k.to_bytes().to_vec(),
+        })
+    }
+
     pub fn scheme(&self) -> Scheme {
         match self {
             PrivateKey::Ed25519(_) => Scheme::Ed25519,

@@ -17,6 +17,7 @@ mod aead;
 mod error;
 mod hash;
 mod keys;
+pub mod keystore;
 pub mod pki;
 mod suite;
 

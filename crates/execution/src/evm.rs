@@ -304,7 +304,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
         None => rules.deploy_refusal(&mut |k| overlay.get(k), &call.input)?,
         Some(_) => None,
     };
-    let mut tx_env = tx_env(env, tx.sender(), call, tx.nonce());
+    let mut tx_env = tx_env(env.chain_id, tx.sender(), call, tx.nonce());
     if refusal.is_some() {
         // A refused deployment runs as a call to the governance contract that it refuses (no
         // input, no value moved): the nonce is used and the gas of a plain call charged, and
@@ -321,10 +321,13 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
             tx_env.access_list = list.clone();
         }
     }
+    let mut cfg = env.cfg.clone();
+    // Native transactions carry no fee: they run free of the base fee (and pay nothing).
+    cfg.disable_base_fee = matches!(tx, Transaction::Native(_));
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
-        .with_cfg(env.cfg.clone())
-        .with_block(block_env(rules, ctx))
+        .with_cfg(cfg)
+        .with_block(block_env(env, rules, ctx))
         .build_mainnet()
         .with_precompiles(Precompiles::new(env, rules, ctx, tx_hash));
     let outcome = evm.transact(tx_env);
@@ -388,7 +391,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     }))
 }
 
-fn tx_env(env: &EvmEnv, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
+fn tx_env(chain_id: u64, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
     TxEnv {
         caller: to_revm(caller),
         gas_limit: call.gas_limit,
@@ -399,22 +402,73 @@ fn tx_env(env: &EvmEnv, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
         value: U256::from(call.value),
         data: call.input.into(),
         nonce,
-        chain_id: Some(env.chain_id),
+        chain_id: Some(chain_id),
         ..Default::default()
     }
 }
 
-fn block_env(rules: &Rules, ctx: &BlockContext) -> BlockEnv {
+fn block_env(env: &EvmEnv, rules: &Rules, ctx: &BlockContext) -> BlockEnv {
     BlockEnv {
         number: U256::from(ctx.height),
         beneficiary: to_revm(ctx.proposer),
         timestamp: U256::from(ctx.time_ms / 1_000),
         gas_limit: rules.params.block_gas_limit,
-        basefee: 0,
+        basefee: env.base_fee_per_gas,
         difficulty: U256::ZERO,
         prevrandao: Some(B256::from(ctx.parent_hash.0)),
         blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, 1)),
         ..Default::default()
+    }
+}
+
+/// What an EVM transaction may cost its sender and the least gas it needs: what admission
+/// checks before it takes a transaction, so that what it takes executes (revm checks the same
+/// when the block runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxCharge {
+    pub gas_limit: u64,
+    /// Intrinsic gas (EIP-2028 calldata, EIP-2930 access list, EIP-3860 init code, and the
+    /// EIP-7623 floor from Prague): a gas limit below it cannot even start.
+    pub intrinsic_gas: u64,
+    /// The fee cap per gas (`gasPrice` or `maxFeePerGas`); native transactions pay no fee.
+    pub max_fee_per_gas: u128,
+    /// `gas limit × fee cap + value`, what the sender's balance must cover (geth's `Cost`);
+    /// saturates, so an absurd fee cap is simply unaffordable.
+    pub max_cost: u128,
+}
+
+/// The admission side of the EVM rules of one chain: its hard fork and base fee.
+#[derive(Clone, Copy, Debug)]
+pub struct FeeRules {
+    spec: SpecId,
+    /// The base fee per gas every block charges (constant; see the module's fee notes).
+    pub base_fee_per_gas: u64,
+}
+
+impl FeeRules {
+    pub fn new(params: &ChainParams) -> Self {
+        FeeRules { spec: spec(&params.evm_version), base_fee_per_gas: params.base_fee_per_gas }
+    }
+
+    /// The charge of `tx`, `None` for a transaction that runs no EVM code (a notarization).
+    pub fn charge(&self, tx: &Transaction) -> Option<TxCharge> {
+        let call = tx.evm_call()?;
+        let (gas_limit, value) = (call.gas_limit, call.value);
+        let mut tx_env = tx_env(0, tx.sender(), call, tx.nonce());
+        let mut max_fee_per_gas = 0;
+        if let Transaction::Ethereum(eth) = tx {
+            let e = eth.envelope();
+            max_fee_per_gas = e.max_fee_per_gas();
+            if let Some(list) = e.access_list() {
+                tx_env.access_list = list.clone();
+            }
+        }
+        let gas = revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx(
+            &tx_env, self.spec, None,
+        );
+        let intrinsic_gas = (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas);
+        let max_cost = u128::from(gas_limit).saturating_mul(max_fee_per_gas).saturating_add(value);
+        Some(TxCharge { gas_limit, intrinsic_gas, max_fee_per_gas, max_cost })
     }
 }
 
@@ -480,11 +534,13 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     }
     let mut cfg = env.cfg.clone();
     cfg.disable_nonce_check = true;
-    let tx = tx_env(env, from, call, 0);
+    // A call names no price: it runs free of the base fee, as geth's `eth_call` does.
+    cfg.disable_base_fee = true;
+    let tx = tx_env(env.chain_id, from, call, 0);
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
         .with_cfg(cfg)
-        .with_block(block_env(&rules, ctx))
+        .with_block(block_env(env, &rules, ctx))
         .build_mainnet()
         .with_precompiles(Precompiles::new(env, &rules, ctx, Hash::ZERO));
     let outcome = evm.transact(tx);
@@ -554,6 +610,7 @@ pub(crate) struct EvmEnv {
     /// Addresses warm from the start of every transaction.
     warm: Arc<AddressSet>,
     pub(crate) governance: governance::Settings,
+    base_fee_per_gas: u64,
 }
 
 impl EvmEnv {
@@ -565,6 +622,6 @@ impl EvmEnv {
             consensus: params.consensus,
             genesis: governance::Params::from_genesis(params),
         };
-        EvmEnv { chain_id, cfg, warm, governance }
+        EvmEnv { chain_id, cfg, warm, governance, base_fee_per_gas: params.base_fee_per_gas }
     }
 }

@@ -34,7 +34,7 @@ use consortia_types::{
 };
 
 pub use accounts::{Account, code_key, slot_key};
-pub use evm::{CallOutcome, Simulation, revert_reason};
+pub use evm::{CallOutcome, FeeRules, Simulation, TxCharge, revert_reason};
 
 /// State key of the last executed block's (height, time): written every block, so every height
 /// has its own state version and root even when no transaction ran.
@@ -118,7 +118,14 @@ impl Executor {
     pub fn genesis_state(genesis: &Genesis) -> StateChanges {
         let mut changes = StateChanges::new();
         for account in &genesis.accounts {
-            let value = Account { nonce: 0, balance: account.balance, code_hash: None };
+            let code_hash = (!account.code.is_empty()).then(|| {
+                let hash = consortia_crypto::keccak256(&account.code);
+                changes.insert(code_key(&hash), Some(account.code.clone()));
+                hash
+            });
+            // A contract starts at nonce 1 (EIP-161), as one created by a transaction does.
+            let nonce = u64::from(code_hash.is_some());
+            let value = Account { nonce, balance: account.balance, code_hash };
             changes.insert(accounts::key(&account.address), Some(encode(&value)));
         }
         for (key, value) in governance::genesis_state(genesis) {

@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
-use consortia_execution::{ExecutionError, Executor};
+use consortia_execution::{Account, ExecutionError, Executor, FeeRules};
 use consortia_network::{NetError, NetworkConfig};
 use consortia_storage::{
     BlockReader, BlockWriter, ChainReader, PendingState, RedbStore, StorageError,
@@ -118,13 +118,21 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// Admission reads a sender's next nonce through the block decided at that moment (taken per
-/// read, as [`mempool::NonceSource`] requires).
-impl mempool::NonceSource for Node {
-    fn committed_nonce(&self, sender: &consortia_crypto::Address) -> Result<u64, String> {
+/// Admission reads through the block decided at that moment (taken per read, as
+/// [`mempool::AdmissionState`] requires).
+impl mempool::AdmissionState for Node {
+    fn account(&self, sender: &consortia_crypto::Address) -> Result<Account, String> {
         let decided = self.decided.lock().clone();
         let pending = decided.as_ref().map(|b| &b.state);
-        PendingState { store: &self.store, pending }.committed_nonce(sender)
+        Account::read(&PendingState { store: &self.store, pending }, sender)
+            .map_err(|e| e.to_string())
+    }
+
+    fn block_gas_limit(&self) -> Result<u64, String> {
+        let decided = self.decided.lock().clone();
+        let pending = decided.as_ref().map(|b| &b.state);
+        let state = PendingState { store: &self.store, pending };
+        Ok(self.executor.params(&state).map_err(|e| e.to_string())?.block_gas_limit)
     }
 }
 
@@ -188,6 +196,7 @@ impl Node {
             genesis.chain_id,
             genesis.suite.hash(),
             genesis.params.max_tx_bytes as usize,
+            FeeRules::new(&genesis.params),
             mempool,
         );
         Ok(Node {
@@ -225,6 +234,11 @@ impl Node {
 
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// This node's validator address (the `miner` of the blocks it proposes), if it has a key.
+    pub fn address(&self) -> Option<consortia_crypto::Address> {
+        self.key.as_ref().map(|k| k.public_key().address())
     }
 
     pub fn genesis_hash(&self) -> Hash {

@@ -1,36 +1,42 @@
 //! Admission and the pool of transactions waiting for a block.
 //!
 //! Admission runs every check that does not need a block: size, decoding, chain id, payload
-//! limits, signature (in batches), and the nonce window against the committed state. A
-//! transaction that passes is kept until it commits; nothing admitted is ever dropped silently.
+//! limits, signature (in batches), and, against the last decided state, what execution will
+//! check (as geth's pool does): the nonce window, intrinsic gas, the block gas limit, the fee
+//! cap against the base fee, and the sender's balance for `gas × fee cap + value` of this
+//! transaction and those it has pending before it. So what the pool takes executes; one that
+//! later cannot (its sender spent the balance meanwhile) is dropped and remembered with the
+//! reason ([`Mempool::dropped`]), never dropped silently.
 //! When the pool is full, admission answers [`AdmitError::PoolFull`] and the client retries.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, KeyCache, verify_batch};
-use consortia_execution::Account;
-use consortia_storage::StateReader;
+use consortia_execution::{Account, FeeRules};
 use consortia_types::{Transaction, TypesError};
 use parking_lot::Mutex;
 
-/// Where admission reads the next nonce of a sender the pool does not track.
+/// What admission reads of the chain: a sender's account and the block gas limit.
 ///
 /// The pool calls it with no lock held, after noting how many blocks it has forgotten, and
 /// asks again if a block was forgotten meanwhile: so the view it reads must be taken when it is
 /// called. A view taken once before admission began can be a block behind the pool, and a
 /// transaction admitted against it would wait forever for nonces already committed.
-pub trait NonceSource {
-    fn committed_nonce(&self, sender: &Address) -> Result<u64, String>;
+pub trait AdmissionState {
+    /// The sender's account (next nonce, balance) as of the last decided block.
+    fn account(&self, sender: &Address) -> Result<Account, String>;
+    /// The most gas the next block may use (governance changes it).
+    fn block_gas_limit(&self) -> Result<u64, String>;
 }
 
-impl<S: StateReader + ?Sized> NonceSource for S {
-    fn committed_nonce(&self, sender: &Address) -> Result<u64, String> {
-        Account::read(self, sender).map(|a| a.nonce).map_err(|e| e.to_string())
-    }
-}
+/// How many admissions the pool remembers for [`Mempool::admitted_since`].
+pub const RECENT_KEPT: usize = 10_000;
+
+/// How many dropped transactions the pool remembers (with why), for clients asking after them.
+pub const DROPPED_KEPT: usize = 10_000;
 
 /// Pool limits.
 #[derive(Clone, Debug)]
@@ -56,7 +62,7 @@ impl Default for MempoolConfig {
 }
 
 /// Why a transaction was not admitted. [`AdmitError::code`] is stable for clients.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AdmitError {
     #[error("transaction is {size} bytes, over the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
@@ -68,6 +74,10 @@ pub enum AdmitError {
     InvalidPayload(String),
     #[error("signature does not verify for the transaction's public key")]
     BadSignature,
+    #[error(
+        "only replay-protected (EIP-155) transactions allowed: sign it with chain id {chain_id}"
+    )]
+    Unprotected { chain_id: u64 },
     #[error("nonce {got} is already used; the sender's next nonce is {next}")]
     NonceTooLow { next: u64, got: u64 },
     #[error(
@@ -78,6 +88,16 @@ pub enum AdmitError {
     NonceConflict { nonce: u64 },
     #[error("the pool is full ({pending} transactions pending); retry shortly")]
     PoolFull { pending: usize },
+    #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
+    IntrinsicGas { gas: u64, needed: u64 },
+    #[error("exceeds block gas limit: gas {gas}, block gas limit {limit}")]
+    GasLimit { gas: u64, limit: u64 },
+    #[error("max fee per gas less than block base fee: maxFeePerGas {max_fee}, baseFee {base_fee}")]
+    FeeCapTooLow { max_fee: u128, base_fee: u64 },
+    #[error(
+        "insufficient funds for gas * price + value: address {address} have {have} want {want}"
+    )]
+    InsufficientFunds { address: Address, have: u128, want: u128 },
     #[error("state unavailable: {0}")]
     State(String),
 }
@@ -90,10 +110,15 @@ impl AdmitError {
             AdmitError::WrongChain { .. } => "wrong_chain_id",
             AdmitError::InvalidPayload(_) => "invalid_payload",
             AdmitError::BadSignature => "bad_signature",
+            AdmitError::Unprotected { .. } => "unprotected_tx",
             AdmitError::NonceTooLow { .. } => "nonce_too_low",
             AdmitError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
             AdmitError::NonceConflict { .. } => "nonce_conflict",
             AdmitError::PoolFull { .. } => "pool_full",
+            AdmitError::IntrinsicGas { .. } => "intrinsic_gas_too_low",
+            AdmitError::GasLimit { .. } => "exceeds_block_gas_limit",
+            AdmitError::FeeCapTooLow { .. } => "fee_cap_too_low",
+            AdmitError::InsufficientFunds { .. } => "insufficient_funds",
             AdmitError::State(_) => "internal",
         }
     }
@@ -105,6 +130,7 @@ impl From<TypesError> for AdmitError {
             TypesError::TooLarge { size, limit } => AdmitError::TooLarge { size, limit },
             TypesError::WrongChain { expected, got } => AdmitError::WrongChain { expected, got },
             TypesError::InvalidPayload(m) => AdmitError::InvalidPayload(m),
+            TypesError::Unprotected { chain_id } => AdmitError::Unprotected { chain_id },
             TypesError::Signature(_) | TypesError::EthSignature(_) => AdmitError::BadSignature,
             other => AdmitError::Malformed(other.to_string()),
         }
@@ -118,6 +144,8 @@ pub struct PoolTx {
     pub sender: Address,
     pub tx: Arc<Transaction>,
     pub size: usize,
+    /// The most it may take from its sender's balance (`gas × fee cap + value`).
+    cost: u128,
     /// Admission order across the whole pool: blocks take transactions first come, first
     /// served (within each sender's nonce order).
     arrival: u64,
@@ -167,9 +195,25 @@ struct Inner {
     ready: usize,
     /// Bumped by every [`Mempool::remove_committed`].
     removals: u64,
+    /// Transactions dropped after admission, with why: the most recent [`DROPPED_KEPT`].
+    dropped: HashMap<Hash, Arc<str>>,
+    dropped_order: VecDeque<Hash>,
+    /// The last [`RECENT_KEPT`] admissions, by arrival number (pending-transaction filters).
+    recent: VecDeque<(u64, Hash)>,
 }
 
 impl Inner {
+    fn note_dropped(&mut self, hash: Hash, reason: &Arc<str>) {
+        if self.dropped.insert(hash, reason.clone()).is_none() {
+            self.dropped_order.push_back(hash);
+        }
+        while self.dropped_order.len() > DROPPED_KEPT {
+            if let Some(old) = self.dropped_order.pop_front() {
+                self.dropped.remove(&old);
+            }
+        }
+    }
+
     /// Applies `change` to one sender's queue, keeping `ready` in step, and forgets the sender
     /// once it has nothing pending.
     fn update(&mut self, sender: &Address, change: impl FnOnce(&mut SenderQueue, &mut Self)) {
@@ -189,6 +233,7 @@ pub struct Mempool {
     chain_id: u64,
     hash: HashAlgorithm,
     max_tx_bytes: usize,
+    fees: FeeRules,
     config: MempoolConfig,
     keys: KeyCache,
     /// When a full pool last looked for gapped transactions (at most once a second: the scan
@@ -202,12 +247,14 @@ impl Mempool {
         chain_id: u64,
         hash: HashAlgorithm,
         max_tx_bytes: usize,
+        fees: FeeRules,
         config: MempoolConfig,
     ) -> Self {
         Mempool {
             chain_id,
             hash,
             max_tx_bytes,
+            fees,
             config,
             keys: KeyCache::default(),
             last_sweep: Mutex::new(None),
@@ -228,21 +275,27 @@ impl Mempool {
         self.inner.lock().by_hash.contains_key(hash)
     }
 
-    /// Transactions that could go into the next block: no nonce gap before them, and not in a
-    /// block already built or decided.
+    /// Why a transaction admitted earlier was dropped without a block, if it was (among the
+    /// last [`DROPPED_KEPT`]).
+    pub fn dropped(&self, hash: &Hash) -> Option<Arc<str>> {
+        self.inner.lock().dropped.get(hash).cloned()
+    }
+
     /// The nonce after `sender`'s pending run of consecutive transactions, if it has any: what
     /// a wallet asking for the "pending" nonce should sign next.
     pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
         self.inner.lock().senders.get(sender).map(|q| q.ready_end)
     }
 
+    /// Transactions that could go into the next block: no nonce gap before them, and not in a
+    /// block already built or decided.
     pub fn ready_count(&self) -> usize {
         self.inner.lock().ready
     }
 
     /// Admits a batch of encoded transactions; CPU-bound (signature checks), so call it off the
     /// async runtime. One result per input, in order.
-    pub fn admit_batch<S: NonceSource + ?Sized>(
+    pub fn admit_batch<S: AdmissionState + ?Sized>(
         &self,
         state: &S,
         raws: &[Vec<u8>],
@@ -254,27 +307,41 @@ impl Mempool {
             self.evict_gapped(self.config.gapped_ttl);
         }
         let mut room = self.config.max_txs.saturating_sub(self.len());
-        let decoded: Vec<Result<Transaction, AdmitError>> = raws
+        let mut gas_limit = None;
+        let decoded: Vec<Result<(Transaction, u128), AdmitError>> = raws
             .iter()
             .map(|raw| {
                 if room == 0 {
                     return Err(AdmitError::PoolFull { pending: self.config.max_txs });
                 }
                 let tx = Transaction::decode(raw, self.max_tx_bytes)?;
+                let cost = match self.fees.charge(&tx) {
+                    Some(charge) => {
+                        let limit = match gas_limit {
+                            Some(limit) => limit,
+                            None => *gas_limit
+                                .insert(state.block_gas_limit().map_err(AdmitError::State)?),
+                        };
+                        self.check_charge(&tx, &charge, limit)?;
+                        charge.max_cost
+                    }
+                    None => 0,
+                };
                 tx.check_stateless(self.chain_id)?;
                 room -= 1;
-                Ok(tx)
+                Ok((tx, cost))
             })
             .collect();
         let mut verdicts = {
-            let txs: Vec<&Transaction> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+            let txs: Vec<&Transaction> =
+                decoded.iter().filter_map(|d| d.as_ref().ok().map(|(tx, _)| tx)).collect();
             verify_transactions(&txs, &self.keys).into_iter()
         };
         decoded
             .into_iter()
             .zip(raws)
             .map(|(d, raw)| {
-                let tx = d?;
+                let (tx, cost) = d?;
                 if !verdicts.next().unwrap_or(false) {
                     return Err(AdmitError::BadSignature);
                 }
@@ -282,6 +349,7 @@ impl Mempool {
                     hash: tx.hash(self.hash),
                     sender: tx.sender(),
                     size: raw.len(),
+                    cost,
                     tx: Arc::new(tx),
                     arrival: 0, // set under the pool's lock
                     admitted_at: Instant::now(),
@@ -291,28 +359,54 @@ impl Mempool {
             .collect()
     }
 
-    fn insert<S: NonceSource + ?Sized>(
+    /// The checks of an EVM transaction's gas and fee that need no account: intrinsic gas,
+    /// the block gas limit, and the fee cap against the base fee (constant on our chains, so a
+    /// transaction under it would never run).
+    fn check_charge(
+        &self,
+        tx: &Transaction,
+        charge: &consortia_execution::TxCharge,
+        block_gas_limit: u64,
+    ) -> Result<(), AdmitError> {
+        if charge.gas_limit < charge.intrinsic_gas {
+            return Err(AdmitError::IntrinsicGas {
+                gas: charge.gas_limit,
+                needed: charge.intrinsic_gas,
+            });
+        }
+        if charge.gas_limit > block_gas_limit {
+            return Err(AdmitError::GasLimit { gas: charge.gas_limit, limit: block_gas_limit });
+        }
+        let base_fee = self.fees.base_fee_per_gas;
+        if matches!(tx, Transaction::Ethereum(_)) && charge.max_fee_per_gas < u128::from(base_fee) {
+            return Err(AdmitError::FeeCapTooLow { max_fee: charge.max_fee_per_gas, base_fee });
+        }
+        Ok(())
+    }
+
+    fn insert<S: AdmissionState + ?Sized>(
         &self,
         state: &S,
         ptx: PoolTx,
     ) -> Result<Admitted, AdmitError> {
         let nonce = ptx.tx.nonce();
-        // Read the committed nonce before taking the lock (it is only needed for new senders,
-        // but a store read under the lock would serialize every admission behind the disk).
-        // If a block was removed from the pool meanwhile, the read may be a block old: read again
-        // (through a view taken now: see [`NonceSource`]).
-        let (base, mut inner) = loop {
+        // Read the account before taking the lock (a store read under the lock would serialize
+        // every admission behind the disk). If a block was removed from the pool meanwhile, the
+        // read may be a block old: read again (through a view taken now: see
+        // [`AdmissionState`]). The balance is needed only for a transaction that costs
+        // something, the nonce only for a sender the pool does not track.
+        let (base, balance, mut inner) = loop {
             let (known, removals) = {
                 let inner = self.inner.lock();
                 (inner.senders.get(&ptx.sender).map(|q| q.base), inner.removals)
             };
-            let base = match known {
-                Some(base) => base,
-                None => state.committed_nonce(&ptx.sender).map_err(AdmitError::State)?,
+            let account = match (known, ptx.cost) {
+                (Some(base), 0) => Account { nonce: base, ..Account::default() },
+                _ => state.account(&ptx.sender).map_err(AdmitError::State)?,
             };
             let inner = self.inner.lock();
             if inner.removals == removals {
-                break (base, inner);
+                break (known.unwrap_or(account.nonce), account.balance, inner);
             }
         };
         if inner.by_hash.contains_key(&ptx.hash) {
@@ -333,6 +427,20 @@ impl Mempool {
         if inner.senders.get(&ptx.sender).is_some_and(|q| q.txs.contains_key(&nonce)) {
             return Err(AdmitError::NonceConflict { nonce });
         }
+        if ptx.cost > 0 {
+            // This transaction runs after the sender's pending ones: they may spend first.
+            let pending: u128 = inner.senders.get(&ptx.sender).map_or(0, |q| {
+                q.txs.range(..nonce).map(|(_, p)| p.cost).fold(0, u128::saturating_add)
+            });
+            let want = pending.saturating_add(ptx.cost);
+            if balance < want {
+                return Err(AdmitError::InsufficientFunds {
+                    address: ptx.sender,
+                    have: balance,
+                    want,
+                });
+            }
+        }
         if inner.by_hash.len() >= self.config.max_txs
             || inner.bytes + ptx.size > self.config.max_bytes
         {
@@ -350,6 +458,10 @@ impl Mempool {
         inner.by_hash.insert(ptx.hash, (ptx.sender, nonce));
         inner.bytes += ptx.size;
         let (hash, sender) = (ptx.hash, ptx.sender);
+        inner.recent.push_back((ptx.arrival, hash));
+        if inner.recent.len() > RECENT_KEPT {
+            inner.recent.pop_front();
+        }
         inner.update(&sender, |queue, _| {
             queue.txs.insert(nonce, ptx);
             queue.extend_ready();
@@ -363,36 +475,48 @@ impl Mempool {
     /// offered again.
     pub fn take_for_block(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
         let mut inner = self.inner.lock();
-        let inner = &mut *inner;
-        // Each sender's next transaction, earliest arrival first.
-        let mut next: BinaryHeap<Reverse<(u64, Address)>> = inner
-            .senders
-            .iter()
-            .filter_map(|(sender, q)| {
-                let ptx = q.txs.get(&q.base.max(q.proposed_end)).filter(|_| q.unproposed() > 0)?;
-                Some(Reverse((ptx.arrival, *sender)))
-            })
-            .collect();
-        let mut out = Vec::new();
-        let mut bytes = 0u64;
-        while let Some(Reverse((_, sender))) = next.pop() {
-            let Some(queue) = inner.senders.get_mut(&sender) else { continue };
-            let nonce = queue.base.max(queue.proposed_end);
-            let Some(ptx) = queue.txs.get(&nonce) else { continue };
-            if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
-                break;
-            }
-            bytes += ptx.size as u64;
-            out.push(ptx.clone());
-            queue.proposed_end = nonce + 1;
-            inner.ready -= 1;
-            if queue.unproposed() > 0
-                && let Some(following) = queue.txs.get(&(nonce + 1))
-            {
-                next.push(Reverse((following.arrival, sender)));
-            }
+        let out = pick(&inner, max_txs, max_bytes);
+        for ptx in &out {
+            let nonce = ptx.tx.nonce();
+            inner.update(&ptx.sender, |queue, _| queue.proposed_end = nonce + 1);
         }
         out
+    }
+
+    /// What [`Mempool::take_for_block`] would take now, taking nothing: the pending block.
+    pub fn preview_block(&self, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
+        pick(&self.inner.lock(), max_txs, max_bytes)
+    }
+
+    /// A pooled transaction.
+    pub fn get(&self, hash: &Hash) -> Option<PoolTx> {
+        let inner = self.inner.lock();
+        let (sender, nonce) = inner.by_hash.get(hash)?;
+        inner.senders.get(sender)?.txs.get(nonce).cloned()
+    }
+
+    /// Every pooled transaction by sender in nonce order, each with whether it is executable
+    /// (no nonce gap before it: geth's "pending") or waits behind a gap ("queued").
+    pub fn content(&self) -> Vec<(Address, Vec<(PoolTx, bool)>)> {
+        let inner = self.inner.lock();
+        let mut out: Vec<_> = inner
+            .senders
+            .iter()
+            .map(|(sender, q)| {
+                let txs = q.txs.iter().map(|(n, p)| (p.clone(), *n < q.ready_end)).collect();
+                (*sender, txs)
+            })
+            .collect();
+        out.sort_by_key(|(sender, _)| *sender);
+        out
+    }
+
+    /// The hashes admitted at or after arrival number `since` (among the last
+    /// [`RECENT_KEPT`]), and the number to ask from next time.
+    pub fn admitted_since(&self, since: u64) -> (Vec<Hash>, u64) {
+        let inner = self.inner.lock();
+        let hashes = inner.recent.iter().filter(|(a, _)| *a >= since).map(|(_, h)| *h).collect();
+        (hashes, inner.next_arrival)
     }
 
     /// Checks the signatures of a proposed block's transactions, skipping those this pool
@@ -463,6 +587,11 @@ impl Mempool {
             .map(|(sender, _)| *sender)
             .collect();
         let mut evicted = 0;
+        let gapped: Arc<str> = format!(
+            "waited over {} s behind a missing nonce of its sender while the pool was full",
+            ttl.as_secs()
+        )
+        .into();
         for sender in senders {
             inner.update(&sender, |queue, inner| {
                 let stale: Vec<u64> = queue
@@ -475,6 +604,7 @@ impl Mempool {
                     if let Some(gone) = queue.txs.remove(&nonce) {
                         inner.by_hash.remove(&gone.hash);
                         inner.bytes -= gone.size;
+                        inner.note_dropped(gone.hash, &gapped);
                         evicted += 1;
                     }
                 }
@@ -497,20 +627,58 @@ impl Mempool {
         }
     }
 
-    /// Drops one transaction that turned out not to execute (defensive: an honest pool never
-    /// holds one), with everything after it from the same sender.
-    pub fn evict(&self, bad: &PoolTx) {
+    /// Drops one transaction that turned out not to execute (its sender spent the balance it
+    /// was admitted with, say), with everything after it from the same sender; each is
+    /// remembered with `reason` ([`Mempool::dropped`]).
+    pub fn evict(&self, bad: &PoolTx, reason: &str) {
         let mut inner = self.inner.lock();
         let nonce = bad.tx.nonce();
+        let first: Arc<str> = reason.into();
+        let after: Arc<str> =
+            format!("an earlier transaction of its sender (nonce {nonce}) was dropped: {reason}")
+                .into();
         inner.update(&bad.sender, |queue, inner| {
             for (_, gone) in queue.txs.split_off(&nonce) {
                 inner.by_hash.remove(&gone.hash);
                 inner.bytes -= gone.size;
+                inner.note_dropped(gone.hash, if gone.hash == bad.hash { &first } else { &after });
             }
             queue.ready_end = queue.ready_end.min(nonce).max(queue.base);
             queue.proposed_end = queue.proposed_end.min(nonce);
         });
     }
+}
+
+/// The ready transactions a block would take, in arrival order (each sender's in nonce order)
+/// within the limits; changes nothing.
+fn pick(inner: &Inner, max_txs: usize, max_bytes: u64) -> Vec<PoolTx> {
+    // Each sender's next transaction, earliest arrival first.
+    let mut next: BinaryHeap<Reverse<(u64, Address, u64)>> = inner
+        .senders
+        .iter()
+        .filter_map(|(sender, q)| {
+            let nonce = q.base.max(q.proposed_end);
+            let ptx = q.txs.get(&nonce).filter(|_| q.unproposed() > 0)?;
+            Some(Reverse((ptx.arrival, *sender, nonce)))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(Reverse((_, sender, nonce))) = next.pop() {
+        let Some(queue) = inner.senders.get(&sender) else { continue };
+        let Some(ptx) = queue.txs.get(&nonce) else { continue };
+        if out.len() == max_txs || bytes + ptx.size as u64 > max_bytes {
+            break;
+        }
+        bytes += ptx.size as u64;
+        out.push(ptx.clone());
+        if nonce + 1 < queue.ready_end
+            && let Some(following) = queue.txs.get(&(nonce + 1))
+        {
+            next.push(Reverse((following.arrival, sender, nonce + 1)));
+        }
+    }
+    out
 }
 
 /// Verifies transactions' signatures, one verdict each, in order: native ed25519 ones in one

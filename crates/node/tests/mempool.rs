@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use consortia_crypto::{PrivateKey, Scheme, Suite};
-use consortia_node::mempool::{AdmitError, Mempool, MempoolConfig, NonceSource};
+use consortia_execution::{Account, FeeRules};
+use consortia_node::mempool::{AdmissionState, AdmitError, Mempool, MempoolConfig};
 use consortia_node::{Node, NodeConfig};
-use consortia_types::{EthTx, Genesis, NativeTx, Payload, Transaction, encode};
+use consortia_types::{ChainParams, EthTx, Genesis, NativeTx, Payload, Transaction, encode};
 
 const CHAIN: u64 = 77;
 
@@ -41,6 +42,7 @@ fn pool(max_txs: usize) -> Mempool {
         CHAIN,
         Suite::Standard.hash(),
         2048,
+        FeeRules::new(&ChainParams::default()),
         MempoolConfig { max_txs, max_bytes: 1 << 20, nonce_window: 4, gapped_ttl: Duration::ZERO },
     )
 }
@@ -49,7 +51,7 @@ fn pool(max_txs: usize) -> Mempool {
 fn every_bad_input_gets_its_own_error() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = node.store();
+    let store = &*node;
     let pool = pool(100);
     let key = PrivateKey::generate(Scheme::Secp256k1);
     let good = encode(&tx(&key, CHAIN, 0, "a"));
@@ -104,7 +106,7 @@ fn every_bad_input_gets_its_own_error() {
 fn full_pool_refuses_with_retry_and_gaps_are_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = node.store();
+    let store = &*node;
     let pool = pool(3);
     let key = PrivateKey::generate(Scheme::Ed25519);
     // Nonce 1 and 2 wait for nonce 0: pending but not ready.
@@ -204,7 +206,7 @@ async fn txs_arriving_during_a_build_are_not_stranded() {
 fn regression_blocks_take_transactions_in_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = node.store();
+    let store = &*node;
     let pool = pool(100);
     let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
     let admit = |txs: Vec<Transaction>| {
@@ -238,7 +240,7 @@ fn regression_blocks_take_transactions_in_arrival_order() {
 fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = node.store();
+    let store = &*node;
     let pool = pool(2); // gapped_ttl 0: any gapped transaction is stale
     let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
     // Two transactions that can never run until nonce 0 comes: they fill the pool.
@@ -266,16 +268,20 @@ fn a_block_forgotten_during_a_nonce_read_makes_admission_read_again() {
         sender: consortia_crypto::Address,
         reads: std::cell::Cell<u32>,
     }
-    impl NonceSource for Racing<'_> {
-        fn committed_nonce(&self, _: &consortia_crypto::Address) -> Result<u64, String> {
+    impl AdmissionState for Racing<'_> {
+        fn account(&self, _: &consortia_crypto::Address) -> Result<Account, String> {
             self.reads.set(self.reads.get() + 1);
             if self.reads.get() == 1 {
                 // The driver commits the sender's nonces 3 and 4 meanwhile; this read saw
                 // the state before that block.
                 self.pool.remove_committed([(self.sender, 4)]);
-                return Ok(3);
+                return Ok(Account { nonce: 3, ..Account::default() });
             }
-            Ok(5)
+            Ok(Account { nonce: 5, ..Account::default() })
+        }
+
+        fn block_gas_limit(&self) -> Result<u64, String> {
+            Ok(u64::MAX)
         }
     }
     let pool = pool(100);
@@ -298,7 +304,7 @@ fn ethereum_transactions_are_admitted_by_their_recovered_signer() {
     use alloy_eips::eip2718::Encodable2718;
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir);
-    let store = node.store();
+    let store = &*node;
     let pool = pool(100);
     let key = PrivateKey::generate(Scheme::Secp256k1);
     let eth = |tx| encode(&Transaction::Ethereum(EthTx::sign(tx, &key).unwrap()));
@@ -319,4 +325,139 @@ fn ethereum_transactions_are_admitted_by_their_recovered_signer() {
     let taken = pool.take_for_block(10, 1 << 20);
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].sender, key.public_key().address());
+}
+
+/// A node whose genesis funds a fresh secp256k1 key with `balance` wei and charges `base_fee`
+/// per gas; its directory, the key and the node.
+fn funded_node(
+    balance: u128,
+    base_fee: u64,
+) -> (tempfile::TempDir, PrivateKey, std::sync::Arc<Node>) {
+    let dir = tempfile::tempdir().unwrap();
+    let funded = PrivateKey::generate(Scheme::Secp256k1);
+    let validator = PrivateKey::generate(Scheme::Ed25519);
+    let mut genesis = Genesis::solo(CHAIN, "fees", Suite::Standard, validator.public_key(), 0);
+    genesis.params.base_fee_per_gas = base_fee;
+    genesis.params.block_gas_limit = 10_000_000;
+    genesis
+        .accounts
+        .push(consortia_types::GenesisAccount::funded(funded.public_key().address(), balance));
+    let node = Node::open(NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        genesis,
+        validator_key: Some(validator),
+        network: None,
+        mempool: MempoolConfig::default(),
+    })
+    .unwrap();
+    (dir, funded, node)
+}
+
+/// An EIP-1559 transfer of `value` with `gas` and a fee cap of `max_fee`.
+fn transfer(key: &PrivateKey, nonce: u64, gas: u64, max_fee: u128, value: u128) -> Vec<u8> {
+    let mut tx = eip1559(CHAIN, nonce);
+    tx.gas_limit = gas;
+    tx.max_fee_per_gas = max_fee;
+    tx.max_priority_fee_per_gas = max_fee;
+    tx.value = alloy_primitives::U256::from(value);
+    encode(&Transaction::Ethereum(EthTx::sign(tx, key).unwrap()))
+}
+
+fn admit_one(node: &Node, raw: Vec<u8>) -> Result<(), AdmitError> {
+    node.submit_blocking(vec![raw]).pop().unwrap().map(|_| ())
+}
+
+/// Regression (accept-then-drop): a sender without a balance offering a 1 wei fee got a hash
+/// back, the proposer then evicted the transaction with a log line, and the client waited for
+/// a receipt until its timeout. Admission now refuses it at once, in geth's words.
+#[test]
+fn regression_an_unaffordable_transaction_is_refused_at_submission() {
+    let (_dir, _, node) = funded_node(0, 0);
+    let broke = PrivateKey::generate(Scheme::Secp256k1);
+    let err = admit_one(&node, transfer(&broke, 0, 21_000, 1, 0)).unwrap_err();
+    assert_eq!(err.code(), "insufficient_funds");
+    assert!(err.to_string().starts_with("insufficient funds for gas * price + value"), "{err}");
+    assert_eq!(
+        err,
+        AdmitError::InsufficientFunds {
+            address: broke.public_key().address(),
+            have: 0,
+            want: 21_000
+        }
+    );
+    assert!(node.mempool().is_empty());
+}
+
+#[test]
+fn a_free_transaction_needs_no_balance() {
+    let (_dir, _, node) = funded_node(0, 0);
+    let broke = PrivateKey::generate(Scheme::Secp256k1);
+    admit_one(&node, transfer(&broke, 0, 21_000, 0, 0)).unwrap();
+}
+
+#[test]
+fn value_beyond_the_balance_is_refused() {
+    let (_dir, funded, node) = funded_node(1_000, 0);
+    let err = admit_one(&node, transfer(&funded, 0, 21_000, 0, 1_001)).unwrap_err();
+    assert_eq!(err.code(), "insufficient_funds");
+    admit_one(&node, transfer(&funded, 0, 21_000, 0, 1_000)).unwrap();
+}
+
+#[test]
+fn pending_transactions_of_the_sender_count_against_its_balance() {
+    // Enough for two transfers of 21,000 gas at 1 wei, not three.
+    let (_dir, funded, node) = funded_node(50_000, 0);
+    admit_one(&node, transfer(&funded, 0, 21_000, 1, 0)).unwrap();
+    admit_one(&node, transfer(&funded, 1, 21_000, 1, 0)).unwrap();
+    let err = admit_one(&node, transfer(&funded, 2, 21_000, 1, 0)).unwrap_err();
+    assert_eq!(
+        err,
+        AdmitError::InsufficientFunds {
+            address: funded.public_key().address(),
+            have: 50_000,
+            want: 63_000
+        }
+    );
+}
+
+#[test]
+fn a_gas_limit_below_the_intrinsic_gas_is_refused() {
+    let (_dir, funded, node) = funded_node(0, 0);
+    let mut tx = eip1559(CHAIN, 0);
+    tx.input = vec![1u8; 100].into(); // 100 non-zero bytes: 21,000 + 1,600
+    tx.gas_limit = 22_000;
+    let raw = encode(&Transaction::Ethereum(EthTx::sign(tx, &funded).unwrap()));
+    assert_eq!(
+        admit_one(&node, raw).unwrap_err(),
+        AdmitError::IntrinsicGas { gas: 22_000, needed: 22_600 }
+    );
+}
+
+#[test]
+fn a_gas_limit_over_the_block_gas_limit_is_refused() {
+    let (_dir, funded, node) = funded_node(0, 0);
+    let err = admit_one(&node, transfer(&funded, 0, 10_000_001, 0, 0)).unwrap_err();
+    assert_eq!(err, AdmitError::GasLimit { gas: 10_000_001, limit: 10_000_000 });
+}
+
+#[test]
+fn a_fee_cap_below_the_base_fee_is_refused() {
+    let (_dir, funded, node) = funded_node(u128::from(u64::MAX), 7);
+    let err = admit_one(&node, transfer(&funded, 0, 21_000, 6, 0)).unwrap_err();
+    assert_eq!(err, AdmitError::FeeCapTooLow { max_fee: 6, base_fee: 7 });
+    admit_one(&node, transfer(&funded, 0, 21_000, 7, 0)).unwrap();
+}
+
+#[test]
+fn an_evicted_transaction_is_remembered_as_dropped_with_its_successors() {
+    let (_dir, funded, node) = funded_node(1_000_000, 0);
+    let pool = node.mempool();
+    admit_one(&node, transfer(&funded, 0, 21_000, 1, 0)).unwrap();
+    admit_one(&node, transfer(&funded, 1, 21_000, 1, 0)).unwrap();
+    let taken = pool.take_for_block(10, 1 << 20);
+    pool.evict(&taken[0], "lack of funds");
+    assert!(pool.is_empty());
+    assert_eq!(pool.dropped(&taken[0].hash).as_deref(), Some("lack of funds"));
+    let second = pool.dropped(&taken[1].hash).unwrap();
+    assert!(second.contains("an earlier transaction of its sender (nonce 0)"), "{second}");
 }

@@ -60,6 +60,8 @@ pub struct ChainPlan<'a> {
     pub nodes: Vec<NodePlan<'a>>,
     /// The member organizations that govern the chain (their nodes named by [`NodePlan::name`]).
     pub members: Vec<GenesisMember>,
+    /// Web origins allowed to call the nodes' HTTP APIs from a browser.
+    pub cors_origins: Vec<String>,
 }
 
 /// The plan: the genesis and each node's spec, in the order of [`ChainPlan::nodes`].
@@ -108,6 +110,7 @@ impl NodeKeys {
         genesis_json: &[u8],
         ca_cert_pem: &str,
         peers: Vec<String>,
+        cors_origins: &[String],
     ) -> Result<NodeSpec, PlanError> {
         let file = NodeFile {
             name: node.name.clone(),
@@ -123,6 +126,7 @@ impl NodeKeys {
                 key: NODE_KEY.into(),
             },
             mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
+            cors_origins: cors_origins.to_vec(),
         };
         let config = toml::to_string_pretty(&file)
             .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
@@ -174,7 +178,10 @@ pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
         suite: chain.suite,
         time_ms: chain.time_ms,
         validators,
-        accounts: chain.accounts.clone(),
+        accounts: consortia_types::standard_accounts()
+            .into_iter()
+            .chain(chain.accounts.iter().cloned())
+            .collect(),
         params: chain.params.clone(),
         nodes: identities,
         members: chain.members.clone(),
@@ -192,7 +199,7 @@ pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
                 .filter(|other| other.name != node.name)
                 .map(|other| other.p2p.to_string())
                 .collect();
-            keys.spec(node, &genesis_json, &chain.ca_cert_pem, peers)
+            keys.spec(node, &genesis_json, &chain.ca_cert_pem, peers, &chain.cors_origins)
         })
         .collect::<Result<_, PlanError>>()?;
     Ok(Plan { genesis, specs })
@@ -216,11 +223,12 @@ pub fn join(
     genesis: &Genesis,
     ca_cert_pem: &str,
     peers: Vec<String>,
+    cors_origins: &[String],
 ) -> Result<Joining, PlanError> {
     let keys = NodeKeys::new(node, ca_cert_pem, genesis.suite)?;
     let consensus_key = keys.validator_key.as_ref().map(PrivateKey::public_key);
     let tls_key = keys.node_key.public_key();
-    let spec = keys.spec(node, &genesis_json(genesis)?, ca_cert_pem, peers)?;
+    let spec = keys.spec(node, &genesis_json(genesis)?, ca_cert_pem, peers, cors_origins)?;
     Ok(Joining { spec, consensus_key, tls_key })
 }
 
@@ -260,6 +268,7 @@ mod tests {
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes,
             members: vec![],
+            cors_origins: vec![],
         };
         let plan = plan(&chain).unwrap();
         assert_eq!(plan.genesis.validators.len(), 2);
@@ -302,6 +311,7 @@ mod tests {
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes: vec![node(0, false, &root)],
             members: vec![],
+            cors_origins: vec![],
         };
         assert!(matches!(plan(&chain), Err(PlanError::Genesis(_))));
     }

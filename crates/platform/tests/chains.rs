@@ -21,6 +21,8 @@ on_both_databases!(
     outsiders_see_no_chain_and_unknown_ids_are_not_found,
     a_node_leaves_before_the_start_by_its_organization_only,
     a_chosen_port_another_program_holds_fails_the_start_by_name,
+    a_chain_keeps_its_base_fee_allocations_and_origins,
+    bad_fees_allocations_and_origins_are_refused,
 );
 
 /// A consortium of org 1 (user 1) and org 2 (user 2, with ops2 as its operator), a local host
@@ -248,4 +250,55 @@ async fn a_chosen_port_another_program_holds_fails_the_start_by_name(backend: Ba
     assert!(view.failure.as_deref().unwrap().contains("in use"), "{view:?}");
     let unpinned = view.nodes.iter().filter(|n| n.http_url.is_none()).count();
     assert_eq!(unpinned, 4, "ports picked for a failed start are not kept");
+}
+
+async fn a_chain_keeps_its_base_fee_allocations_and_origins(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let defaults = trade(&w).await;
+    assert_eq!(defaults.base_fee_per_gas, 1);
+    assert!(defaults.allocations.is_empty());
+    assert_eq!(defaults.cors_origins, ["http://localhost:*", "http://127.0.0.1:*"]);
+    let funded = Allocation {
+        address: "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf".into(),
+        balance: "1000000000000000000".into(),
+    };
+    let request = CreateChainRequest {
+        base_fee_per_gas: Some(0),
+        allocations: vec![funded.clone()],
+        cors_origins: Some(vec!["https://dapp.example".into()]),
+        ..CreateChainRequest::new(&w.consortium, &w.org1, "free", Consensus::Bft)
+    };
+    let chain = w.u1.create_chain(&request).await.unwrap();
+    let shown = w.u1.chain(&chain.id).await.unwrap();
+    assert_eq!(shown.base_fee_per_gas, 0);
+    assert_eq!(shown.allocations, [funded]);
+    assert_eq!(shown.cors_origins, ["https://dapp.example"]);
+}
+
+async fn bad_fees_allocations_and_origins_are_refused(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let base = CreateChainRequest::new(&w.consortium, &w.org1, "c", Consensus::Bft);
+    let negative = CreateChainRequest { base_fee_per_gas: Some(-1), ..base.clone() };
+    assert_eq!(refused(w.u1.create_chain(&negative).await), (400, "bad_parameters".into()));
+    let allocation = |address: &str, balance: &str| Allocation {
+        address: address.into(),
+        balance: balance.into(),
+    };
+    let twice = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf";
+    let bad = CreateChainRequest {
+        allocations: vec![
+            allocation("0xnope", "1"),
+            allocation(twice, "1"),
+            allocation(twice, "one"),
+        ],
+        ..base.clone()
+    };
+    let e = w.u1.create_chain(&bad).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(400), Some("bad_allocations")));
+    let message = e.to_string();
+    for problem in ["0xnope", "allocated twice", "`one`"] {
+        assert!(message.contains(problem), "{problem} missing from {message}");
+    }
+    let origins = CreateChainRequest { cors_origins: Some(vec!["localhost".into()]), ..base };
+    assert_eq!(refused(w.u1.create_chain(&origins).await), (400, "bad_cors_origins".into()));
 }

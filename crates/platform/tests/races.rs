@@ -219,16 +219,7 @@ async fn ready_chain(
         address: None,
     };
     let host = u1.create_host(&host).await.unwrap().id;
-    let request = CreateChainRequest {
-        consortium_id: c.id,
-        org_id: org.id.clone(),
-        name: "trade".into(),
-        consensus: Consensus::Bft,
-        suite: None,
-        max_block_txs: None,
-        block_interval_ms: None,
-        deploy_policy: None,
-    };
+    let request = CreateChainRequest::new(&c.id, &org.id, "trade", Consensus::Bft);
     let chain = u1.create_chain(&request).await.unwrap();
     for n in 0..4 {
         u1.add_node(&chain.id, &AddNodeRequest::validator(&org.id, &host, &format!("node-{n}")))

@@ -15,6 +15,11 @@ pub(crate) fn admit_error(e: AdmitError) -> ApiError {
         | AdmitError::WrongChain { .. }
         | AdmitError::InvalidPayload(_)
         | AdmitError::BadSignature
+        | AdmitError::Unprotected { .. }
+        | AdmitError::IntrinsicGas { .. }
+        | AdmitError::GasLimit { .. }
+        | AdmitError::FeeCapTooLow { .. }
+        | AdmitError::InsufficientFunds { .. }
         | AdmitError::NonceTooFarAhead { .. } => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code(), e.to_string())

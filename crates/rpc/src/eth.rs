@@ -19,11 +19,12 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use consortia_api::jsonrpc::{
     self, EXECUTION_REVERTED, ErrorObject, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
-    METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR,
+    METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR, TRANSACTION_REJECTED,
 };
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_execution::{Account, CallOutcome, code_key, revert_reason, slot_key};
 use consortia_node::Node;
+use consortia_node::mempool::AdmitError;
 use consortia_storage::{StoredHeader, StoredTx};
 use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
 use parking_lot::Mutex;
@@ -32,6 +33,7 @@ use serde_json::{Value, json};
 use crate::QueryPool;
 use crate::handlers::call_context;
 
+mod txpool;
 pub(crate) mod ws;
 pub(crate) use ws::WsLimits;
 pub use ws::{MAX_CATCH_UP, MAX_SUBSCRIPTIONS, SEND_TIMEOUT};
@@ -45,6 +47,9 @@ const MAX_FILTERS: usize = 1_000;
 const FILTER_TTL: Duration = Duration::from_secs(300);
 /// Gas a call gets when it names none (and the most it may name).
 const CALL_GAS_CAP: u64 = 50_000_000;
+/// The root of an empty Merkle-Patricia trie (keccak256(rlp(""))): `withdrawalsRoot` of a
+/// block without withdrawals.
+const EMPTY_TRIE_ROOT: &str = "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421";
 /// keccak256(rlp([])): the uncles hash of a block without uncles.
 const EMPTY_UNCLES: &str = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
 
@@ -129,10 +134,21 @@ struct FilterTable {
 
 #[derive(Debug, Clone)]
 struct Filter {
-    logs: Option<LogFilter>,
+    kind: FilterKind,
     /// The last block whose changes were returned.
     seen: Height,
     polled: Instant,
+}
+
+#[derive(Debug, Clone)]
+enum FilterKind {
+    /// New block hashes.
+    Blocks,
+    Logs(LogFilter),
+    /// Hashes of transactions admitted since; `next` is the pool's arrival number to ask from.
+    Pending {
+        next: u64,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -229,8 +245,8 @@ fn error_response(id: Value, e: &RpcError) -> Value {
 }
 
 /// The outcomes of a batch's `eth_sendRawTransaction`s, by transaction hash: the hash, or the
-/// error message.
-type Sends = HashMap<Hash, Result<Hash, String>>;
+/// refusal.
+type Sends = HashMap<Hash, Result<Hash, AdmitError>>;
 
 /// Admits a batch's raw transactions together (one admission, one gossip message), before its
 /// requests are answered in order. Requests with bad parameters are left to their answer.
@@ -251,11 +267,7 @@ fn admit_sends(node: &Node, batch: &[Value]) -> Sends {
         return Sends::new();
     }
     let results = node.submit_blocking(encoded);
-    hashes
-        .into_iter()
-        .zip(results)
-        .map(|(h, r)| (h, r.map(|a| a.hash).map_err(|e| geth_message(&e))))
-        .collect()
+    hashes.into_iter().zip(results).map(|(h, r)| (h, r.map(|a| a.hash))).collect()
 }
 
 /// An `eth_sendRawTransaction` parameter: the transaction's hash and its encoding for the pool.
@@ -423,7 +435,13 @@ impl Eth<'_> {
             "eth_blockNumber" => Ok(qty(self.latest()?)),
             "eth_syncing" | "eth_mining" => Ok(json!(false)),
             "eth_accounts" => Ok(json!([])),
-            "eth_gasPrice" | "eth_maxPriorityFeePerGas" | "eth_blobBaseFee" => Ok(qty(0u8)),
+            "eth_coinbase" => Ok(addr(&node.address().unwrap_or_default())),
+            "eth_protocolVersion" => Ok(json!("0x44")),
+            // The base fee is constant and no tip buys a place: a wallet pays the base fee.
+            "eth_gasPrice" => Ok(qty(self.base_fee())),
+            "eth_maxPriorityFeePerGas" => Ok(qty(0u8)),
+            // Blobs are refused; the blob base fee at zero excess blob gas is 1 wei.
+            "eth_blobBaseFee" => Ok(qty(1u8)),
             "eth_feeHistory" => self.fee_history(),
             "eth_getBalance" => {
                 let a = parse_address(self.param(0, "address")?, "address")?;
@@ -468,19 +486,74 @@ impl Eth<'_> {
                 let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
                 match node.store().transaction(&h).map_err(RpcError::server)? {
                     Some(stored) => Ok(self.tx_object(&stored)?),
-                    None => Ok(Value::Null),
+                    None => match node.mempool().get(&h) {
+                        Some(pooled) => Ok(tx_json(&pooled.tx, &h, None)),
+                        None => self.not_found(&h),
+                    },
                 }
             }
             "eth_getTransactionReceipt" => {
                 let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
                 match node.store().transaction(&h).map_err(RpcError::server)? {
                     Some(stored) => self.receipt_object(&stored),
+                    None => self.not_found(&h),
+                }
+            }
+            "eth_getBlockReceipts" => {
+                let Some(height) = self.block_id(self.param(0, "block")?)? else {
+                    return Ok(Value::Null);
+                };
+                let header = self.header(height)?;
+                (0..header.header.tx_count)
+                    .map(|i| {
+                        let stored = self
+                            .node
+                            .store()
+                            .transaction(&header.tx_hashes[i as usize])
+                            .map_err(RpcError::server)?
+                            .ok_or_else(|| RpcError::server("a block's transaction is missing"))?;
+                        self.receipt_object(&stored)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
+            "eth_getTransactionByBlockNumberAndIndex" | "eth_getTransactionByBlockHashAndIndex" => {
+                let index = parse_u64(self.param(1, "index")?, "index")?;
+                if method.contains("Number") && self.is_pending(self.param(0, "block")?) {
+                    let pending = self.pending_txs();
+                    return Ok(pending
+                        .get(index as usize)
+                        .map_or(Value::Null, |p| tx_json(&p.tx, &p.hash, None)));
+                }
+                let Some(height) = self.block_id(self.param(0, "block")?)? else {
+                    return Ok(Value::Null);
+                };
+                let header = self.header(height)?;
+                let Some(h) = header.tx_hashes.get(index as usize) else { return Ok(Value::Null) };
+                match node.store().transaction(h).map_err(RpcError::server)? {
+                    Some(stored) => self.tx_object(&stored),
                     None => Ok(Value::Null),
                 }
             }
+            "eth_getUncleCountByBlockHash" | "eth_getUncleCountByBlockNumber" => {
+                Ok(match self.block_id(self.param(0, "block")?)? {
+                    Some(_) => qty(0u8),
+                    None => Value::Null,
+                })
+            }
+            "eth_getUncleByBlockHashAndIndex" | "eth_getUncleByBlockNumberAndIndex" => {
+                Ok(Value::Null)
+            }
+            "txpool_status" | "txpool_content" | "txpool_contentFrom" | "txpool_inspect" => {
+                self.txpool(method)
+            }
             "eth_getBlockByNumber" => {
                 let full = self.opt(1).and_then(Value::as_bool).unwrap_or(false);
-                match self.block_height(self.param(0, "block")?)? {
+                let block = self.param(0, "block")?;
+                if self.is_pending(block) {
+                    return self.pending_block(full);
+                }
+                match self.block_height(block)? {
                     Some(h) => self.block_object(h, full),
                     None => Ok(Value::Null),
                 }
@@ -494,6 +567,9 @@ impl Eth<'_> {
                 }
             }
             "eth_getBlockTransactionCountByNumber" => {
+                if self.is_pending(self.param(0, "block")?) {
+                    return Ok(qty(self.pending_txs().len() as u64));
+                }
                 match self.block_height(self.param(0, "block")?)? {
                     Some(h) => Ok(qty(self.header(h)?.header.tx_count)),
                     None => Ok(Value::Null),
@@ -507,8 +583,20 @@ impl Eth<'_> {
                 }
             }
             "eth_getLogs" => {
-                let filter = self.log_filter(self.param(0, "filter")?)?;
-                if let Some(block_hash) = self.param(0, "filter")?.get("blockHash") {
+                let spec = self.param(0, "filter")?;
+                let filter = self.log_filter(spec)?;
+                let named = |f: &str| spec.get(f).is_some_and(|v| !v.is_null());
+                if named("blockHash") && (named("fromBlock") || named("toBlock")) {
+                    return Err(RpcError::params(
+                        "cannot specify both BlockHash and FromBlock/ToBlock, choose one or the other",
+                    ));
+                }
+                if let (Some(from), Some(to)) = (filter.from, filter.to)
+                    && from > to
+                {
+                    return Err(RpcError::params("invalid block range params"));
+                }
+                if let Some(block_hash) = spec.get("blockHash").filter(|v| !v.is_null()) {
                     let h = parse_hash(block_hash, "blockHash")?;
                     let Some(height) = node.store().height_by_hash(&h).map_err(RpcError::server)?
                     else {
@@ -521,18 +609,18 @@ impl Eth<'_> {
             }
             "eth_newFilter" => {
                 let filter = self.log_filter(self.param(0, "filter")?)?;
-                self.install(Some(filter))
+                self.install(FilterKind::Logs(filter))
             }
-            "eth_newBlockFilter" => self.install(None),
-            "eth_newPendingTransactionFilter" => Err(RpcError::new(
-                METHOD_NOT_FOUND,
-                "pending transaction filters are not supported; subscribe to newPendingTransactions over /ws",
-            )),
+            "eth_newBlockFilter" => self.install(FilterKind::Blocks),
+            "eth_newPendingTransactionFilter" => {
+                let (_, next) = node.mempool().admitted_since(u64::MAX);
+                self.install(FilterKind::Pending { next })
+            }
             "eth_getFilterChanges" => self.filter_changes(),
             "eth_getFilterLogs" => {
                 let id = self.filter_id()?;
                 let filter = self.shared.filters.lock().live.get(&id).cloned();
-                let Some(Filter { logs: Some(f), .. }) = filter else {
+                let Some(Filter { kind: FilterKind::Logs(f), .. }) = filter else {
                     return Err(RpcError::server("filter not found"));
                 };
                 let latest = self.latest()?;
@@ -559,6 +647,67 @@ impl Eth<'_> {
             }
             _ => Err(RpcError::no_such_method(method)),
         }
+    }
+
+    fn base_fee(&self) -> u64 {
+        self.node.genesis().params.base_fee_per_gas
+    }
+
+    /// A transaction neither committed nor pooled: `null`, as geth answers, unless the pool
+    /// dropped it after admitting it; then an error with why, so a client waiting for its
+    /// receipt stops at once instead of at its timeout.
+    fn not_found(&self, h: &Hash) -> RpcResult {
+        match self.node.mempool().dropped(h) {
+            Some(reason) => Err(RpcError::server(format!(
+                "transaction {h} was dropped without a block: {reason}"
+            ))),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn is_pending(&self, block: &Value) -> bool {
+        block.as_str() == Some("pending")
+    }
+
+    /// A block by number, tag or hash (`null` answers for one not produced yet).
+    fn block_id(&self, v: &Value) -> Result<Option<Height>, RpcError> {
+        match v.as_str() {
+            Some(s) if s.len() == 66 => self
+                .node
+                .store()
+                .height_by_hash(&parse_hash(v, "block hash")?)
+                .map_err(RpcError::server),
+            _ => self.block_height(v),
+        }
+    }
+
+    /// The transactions the next block would take now.
+    fn pending_txs(&self) -> Vec<consortia_node::mempool::PoolTx> {
+        let p = &self.node.genesis().params;
+        self.node.mempool().preview_block(p.max_block_txs as usize, p.max_block_bytes)
+    }
+
+    /// The block being built: the transactions the next block would take, on top of the
+    /// latest; `hash`, `nonce` and `miner` are null, as geth shows its pending block.
+    fn pending_block(&self, full: bool) -> RpcResult {
+        let latest = self.latest()?;
+        let mut block = self.block_object(latest, false)?;
+        let parent = self.header(latest)?;
+        let txs = self.pending_txs();
+        let gas: u64 = txs.iter().filter_map(|p| p.tx.evm_call()).map(|c| c.gas_limit).sum();
+        block["number"] = qty(latest + 1);
+        block["parentHash"] = hash(&parent.hash);
+        block["timestamp"] = qty(consortia_node::now_ms().max(parent.header.time_ms) / 1_000);
+        block["gasUsed"] = qty(gas.min(self.gas_limit(latest + 1)?));
+        block["logsBloom"] = data(&[0u8; 256]);
+        for unknown in ["hash", "nonce", "miner", "stateRoot", "receiptsRoot", "transactionsRoot"] {
+            block[unknown] = Value::Null;
+        }
+        block["transactions"] = txs
+            .iter()
+            .map(|p| if full { tx_json(&p.tx, &p.hash, None) } else { hash(&p.hash) })
+            .collect();
+        Ok(block)
     }
 
     fn latest(&self) -> Result<Height, RpcError> {
@@ -632,7 +781,7 @@ impl Eth<'_> {
         let percentiles = self.opt(2).and_then(Value::as_array).map_or(0, Vec::len);
         let mut out = json!({
             "oldestBlock": qty(oldest),
-            "baseFeePerGas": vec![qty(0u8); blocks as usize + 1],
+            "baseFeePerGas": vec![qty(self.base_fee()); blocks as usize + 1],
             "gasUsedRatio": ratios,
         });
         if self.opt(2).is_some() {
@@ -731,16 +880,20 @@ impl Eth<'_> {
         let outcome = match self.sends.get(&tx_hash) {
             Some(done) => done.clone(),
             None => match self.node.submit_blocking(vec![encoded]).pop() {
-                Some(r) => r.map(|a| a.hash).map_err(|e| geth_message(&e)),
-                None => Err("no admission result".to_owned()),
+                Some(r) => r.map(|a| a.hash),
+                None => Err(AdmitError::State("no admission result".to_owned())),
             },
         };
-        outcome.map(|h| hash(&h)).map_err(RpcError::server)
+        outcome.map(|h| hash(&h)).map_err(|e| refusal(&e))
     }
 
     fn tx_object(&self, stored: &StoredTx) -> RpcResult {
         let header = self.header(stored.height)?;
-        Ok(tx_json(&stored.transaction, &stored.hash, Some((&header, stored.position))))
+        Ok(tx_json(
+            &stored.transaction,
+            &stored.hash,
+            Some((&header, stored.position, self.base_fee())),
+        ))
     }
 
     /// The [`TxSums`] of block `height` (computed once per block, not once per receipt: a
@@ -792,7 +945,10 @@ impl Eth<'_> {
             "to": tx.to().map_or(Value::Null, |a| addr(&a)),
             "cumulativeGasUsed": qty(cumulative),
             "gasUsed": qty(r.steps_used),
-            "effectiveGasPrice": qty(effective_gas_price(tx)),
+            "effectiveGasPrice": qty(effective_gas_price(tx, Some(self.base_fee()))),
+            "blockTimestamp": qty(header.header.time_ms / 1_000),
+            // Blob transactions are refused; what one would pay at zero excess blob gas.
+            "blobGasPrice": qty(1u8),
             "contractAddress": if created { addr(&Address::from_slice(&r.output)) } else { Value::Null },
             "logs": r.events.iter().enumerate().map(|(i, e)| log_json(e, &located, first_log + i)).collect::<Vec<_>>(),
             "logsBloom": data(&bloom_of([r])),
@@ -818,7 +974,7 @@ impl Eth<'_> {
                 .iter()
                 .zip(&header.tx_hashes)
                 .enumerate()
-                .map(|(i, (tx, th))| tx_json(tx, th, Some((&header, i as u32))))
+                .map(|(i, (tx, th))| tx_json(tx, th, Some((&header, i as u32, self.base_fee()))))
                 .collect()
         } else {
             header.tx_hashes.iter().map(hash).collect()
@@ -841,8 +997,14 @@ impl Eth<'_> {
             "gasLimit": qty(self.gas_limit(height)?),
             "gasUsed": qty(gas_used),
             "timestamp": qty(h.time_ms / 1_000),
-            "baseFeePerGas": "0x0",
+            "baseFeePerGas": qty(self.base_fee()),
             "mixHash": hash(&Hash::ZERO),
+            // Cancun's fields, empty: no withdrawals, blobs or beacon chain here.
+            "withdrawals": [],
+            "withdrawalsRoot": EMPTY_TRIE_ROOT,
+            "blobGasUsed": "0x0",
+            "excessBlobGas": "0x0",
+            "parentBeaconBlockRoot": hash(&Hash::ZERO),
             "transactions": transactions,
             "uncles": [],
         }))
@@ -941,7 +1103,7 @@ impl Eth<'_> {
         Ok(())
     }
 
-    fn install(&self, logs: Option<LogFilter>) -> RpcResult {
+    fn install(&self, kind: FilterKind) -> RpcResult {
         let seen = self.latest()?;
         let mut table = self.shared.filters.lock();
         table.live.retain(|_, f| f.polled.elapsed() < FILTER_TTL);
@@ -952,7 +1114,7 @@ impl Eth<'_> {
         }
         table.next_id += 1;
         let id = table.next_id;
-        table.live.insert(id, Filter { logs, seen, polled: Instant::now() });
+        table.live.insert(id, Filter { kind, seen, polled: Instant::now() });
         Ok(qty(id))
     }
 
@@ -971,14 +1133,20 @@ impl Eth<'_> {
             let before = f.clone();
             f.seen = latest.max(f.seen);
             f.polled = Instant::now();
+            if let FilterKind::Pending { next } = &mut f.kind {
+                let (hashes, upto) = self.node.mempool().admitted_since(*next);
+                *next = upto;
+                return Ok(Value::Array(hashes.iter().map(hash).collect()));
+            }
             before
         };
-        match &filter.logs {
-            None => (filter.seen + 1..=latest)
+        match &filter.kind {
+            FilterKind::Pending { .. } => Ok(json!([])),
+            FilterKind::Blocks => (filter.seen + 1..=latest)
                 .map(|h| Ok(hash(&self.header(h)?.hash)))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
-            Some(f) => {
+            FilterKind::Logs(f) => {
                 let from = f.from.unwrap_or(0).max(filter.seen + 1);
                 let to = f.to.unwrap_or(latest);
                 self.logs(f, from, to.min(from.saturating_add(MAX_LOG_RANGE - 1)))
@@ -1025,6 +1193,7 @@ fn log_json(e: &consortia_types::Event, at: &LogPlace<'_>, log_index: usize) -> 
         "transactionHash": hash(at.tx_hash),
         "transactionIndex": qty(at.position),
         "logIndex": qty(log_index as u64),
+        "blockTimestamp": qty(at.header.header.time_ms / 1_000),
         "removed": false,
     })
 }
@@ -1036,27 +1205,31 @@ fn tx_type(tx: &Transaction) -> u8 {
     }
 }
 
-/// What a transaction pays per gas with a base fee of 0.
-fn effective_gas_price(tx: &Transaction) -> u128 {
+/// What a transaction pays per gas at `base_fee`; without one (not in a block yet), its fee
+/// cap, as geth shows pending transactions. Native transactions pay nothing.
+fn effective_gas_price(tx: &Transaction, base_fee: Option<u64>) -> u128 {
     match tx {
         Transaction::Native(_) => 0,
-        Transaction::Ethereum(e) => e.envelope().effective_gas_price(Some(0)),
+        Transaction::Ethereum(e) => e.envelope().effective_gas_price(base_fee),
     }
 }
 
-fn tx_json(tx: &Transaction, tx_hash: &Hash, at: Option<(&StoredHeader, u32)>) -> Value {
+/// A transaction as geth shows it; `at` is its block and position and the chain's base fee
+/// (`None`: pending).
+fn tx_json(tx: &Transaction, tx_hash: &Hash, at: Option<(&StoredHeader, u32, u64)>) -> Value {
     let call = tx.evm_call();
     let mut out = json!({
         "hash": hash(tx_hash),
         "nonce": qty(tx.nonce()),
-        "blockHash": at.map_or(Value::Null, |(h, _)| hash(&h.hash)),
-        "blockNumber": at.map_or(Value::Null, |(h, _)| qty(h.header.height)),
-        "transactionIndex": at.map_or(Value::Null, |(_, i)| qty(i)),
+        "blockHash": at.map_or(Value::Null, |(h, _, _)| hash(&h.hash)),
+        "blockNumber": at.map_or(Value::Null, |(h, _, _)| qty(h.header.height)),
+        "blockTimestamp": at.map_or(Value::Null, |(h, _, _)| qty(h.header.time_ms / 1_000)),
+        "transactionIndex": at.map_or(Value::Null, |(_, i, _)| qty(i)),
         "from": addr(&tx.sender()),
         "to": tx.to().map_or(Value::Null, |a| addr(&a)),
         "value": qty(call.as_ref().map_or(0, |c| c.value)),
         "gas": qty(call.as_ref().map_or(0, |c| c.gas_limit)),
-        "gasPrice": qty(effective_gas_price(tx)),
+        "gasPrice": qty(effective_gas_price(tx, at.map(|(_, _, base_fee)| base_fee))),
         "input": data(call.as_ref().map_or(&[][..], |c| &c.input)),
         "type": qty(tx_type(tx)),
         "chainId": tx.chain_id().map_or(Value::Null, qty),
@@ -1121,17 +1294,26 @@ fn call_error(outcome: CallOutcome) -> RpcError {
     }
 }
 
-/// Admission errors in the words Ethereum clients match on (`nonce too low`, …), with ours.
-fn geth_message(e: &consortia_node::mempool::AdmitError) -> String {
-    use consortia_node::mempool::AdmitError as E;
-    let prefix = match e {
-        E::NonceTooLow { .. } => "nonce too low",
-        E::NonceConflict { .. } => "replacement transaction underpriced",
-        E::PoolFull { .. } => "txpool is full",
-        E::BadSignature => "invalid sender",
-        E::WrongChain { .. } => "invalid chain id",
-        E::TooLarge { .. } => "oversized data",
-        _ => return e.to_string(),
+/// A refused transaction in the words and codes Ethereum clients match on (geth's messages:
+/// ethers, viem and web3.py turn `insufficient funds`, `nonce too low` and the like into their
+/// own error types), with ours after them.
+fn refusal(e: &AdmitError) -> RpcError {
+    use AdmitError as E;
+    let (code, prefix) = match e {
+        E::NonceTooLow { .. } => (TRANSACTION_REJECTED, Some("nonce too low")),
+        // These carry geth's words already.
+        E::InsufficientFunds { .. } | E::IntrinsicGas { .. } => (TRANSACTION_REJECTED, None),
+        E::GasLimit { .. } | E::FeeCapTooLow { .. } | E::Unprotected { .. } => (SERVER_ERROR, None),
+        E::NonceTooFarAhead { .. } => (SERVER_ERROR, Some("nonce too high")),
+        E::NonceConflict { .. } => (SERVER_ERROR, Some("replacement transaction underpriced")),
+        E::PoolFull { .. } => (SERVER_ERROR, Some("txpool is full")),
+        E::BadSignature => (SERVER_ERROR, Some("invalid sender")),
+        E::WrongChain { .. } => (SERVER_ERROR, Some("invalid chain id")),
+        E::TooLarge { .. } => (SERVER_ERROR, Some("oversized data")),
+        E::Malformed(_) | E::InvalidPayload(_) | E::State(_) => (SERVER_ERROR, None),
     };
-    format!("{prefix}: {e}")
+    match prefix {
+        Some(prefix) => RpcError::new(code, format!("{prefix}: {e}")),
+        None => RpcError::new(code, e.to_string()),
+    }
 }

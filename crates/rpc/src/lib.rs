@@ -10,6 +10,7 @@
 //! The requests and views are `consortia_api::node`'s, so clients (the SDK, the CLI, the
 //! platform, tests) read them with the same definitions the server writes them with.
 
+pub mod cors;
 mod error;
 pub mod eth;
 pub mod explorer;

@@ -8,10 +8,9 @@ use consortia_types::{ConsensusKind, Genesis, GenesisAccount, Validator};
 pub fn solo(chain_id: u64, funded: &[(Address, u128)]) -> (Genesis, PrivateKey) {
     let validator = PrivateKey::generate(Scheme::Ed25519);
     let mut genesis = Genesis::solo(chain_id, "test", Suite::Standard, validator.public_key(), 0);
-    genesis.accounts = funded
-        .iter()
-        .map(|(address, balance)| GenesisAccount { address: *address, balance: *balance })
-        .collect();
+    genesis
+        .accounts
+        .extend(funded.iter().map(|(address, balance)| GenesisAccount::funded(*address, *balance)));
     (genesis, validator)
 }
 

@@ -24,7 +24,15 @@ pub struct NodeFile {
     /// Most transactions its pool holds.
     #[serde(default = "default_max_txs")]
     pub mempool_max_txs: usize,
+    /// Web origins allowed to call the HTTP API from a browser (CORS): exact origins,
+    /// `scheme://host:*` for any port, or `*` for any site. Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
 }
+
+/// The origins local tooling allows (`consortia dev`, `net up`, `up`): pages served from this
+/// machine, on any port, so a dapp under development reaches its chain.
+pub const LOCAL_CORS_ORIGINS: [&str; 2] = ["http://localhost:*", "http://127.0.0.1:*"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,4 +55,88 @@ pub const DEFAULT_MEMPOOL_MAX_TXS: usize = 30_000;
 
 fn default_max_txs() -> usize {
     DEFAULT_MEMPOOL_MAX_TXS
+}
+
+/// One entry of a CORS allow-list ([`NodeFile::cors_origins`]): `*`, an exact origin
+/// (`https://app.example.com`), or an origin with any port (`http://localhost:*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigin {
+    Any,
+    Exact(String),
+    /// `scheme://host:` followed by any port (or none).
+    AnyPort(String),
+}
+
+impl CorsOrigin {
+    pub fn parse(entry: &str) -> Result<CorsOrigin, String> {
+        let entry = entry.trim().trim_end_matches('/');
+        if entry == "*" {
+            return Ok(CorsOrigin::Any);
+        }
+        let bad = || format!("CORS origin `{entry}` must be `*` or http(s)://host[:port|:*]");
+        let (scheme, rest) = entry.split_once("://").ok_or_else(bad)?;
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+            return Err(bad());
+        }
+        match rest.strip_suffix(":*") {
+            Some(host) if !host.contains('*') => {
+                Ok(CorsOrigin::AnyPort(format!("{scheme}://{host}:").to_ascii_lowercase()))
+            }
+            None if !rest.contains('*') => Ok(CorsOrigin::Exact(entry.to_ascii_lowercase())),
+            _ => Err(format!("CORS origin `{entry}`: only the port may be `*`")),
+        }
+    }
+
+    /// Whether a browser's `Origin` header value matches.
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        match self {
+            CorsOrigin::Any => true,
+            CorsOrigin::Exact(o) => origin == *o,
+            CorsOrigin::AnyPort(prefix) => {
+                origin == prefix.trim_end_matches(':')
+                    || origin.strip_prefix(prefix.as_str()).is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+            }
+        }
+    }
+
+    /// Checks an allow-list, every problem at once.
+    pub fn validate_all(origins: &[String]) -> Result<(), String> {
+        let problems: Vec<String> =
+            origins.iter().filter_map(|o| CorsOrigin::parse(o).err()).collect();
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(entry: &str, origin: &str) -> bool {
+        CorsOrigin::parse(entry).unwrap().allows(origin)
+    }
+
+    #[test]
+    fn any_port_matches_only_digits_after_the_host() {
+        assert!(allows("http://localhost:*", "http://localhost:5173"));
+        assert!(allows("http://localhost:*", "http://localhost"));
+        assert!(!allows("http://localhost:*", "http://localhost.evil.com:80"));
+        assert!(!allows("http://localhost:*", "https://localhost:5173"));
+        assert!(!allows("http://localhost:*", "http://localhost:80x"));
+    }
+
+    #[test]
+    fn exact_origins_ignore_case_and_a_trailing_slash() {
+        assert!(allows("https://App.example.com/", "https://app.example.com"));
+        assert!(!allows("https://app.example.com", "https://app.example.com:8443"));
+    }
+
+    #[test]
+    fn malformed_entries_are_all_reported() {
+        let entries = ["localhost".into(), "http://*.example.com".into(), "*".into()];
+        let err = CorsOrigin::validate_all(&entries).unwrap_err();
+        assert!(err.contains("`localhost`") && err.contains("*.example.com"), "{err}");
+    }
 }

@@ -10,6 +10,10 @@ pub enum TypesError {
     WrongChain { expected: u64, got: u64 },
     #[error("invalid payload: {0}")]
     InvalidPayload(String),
+    #[error(
+        "only replay-protected (EIP-155) transactions allowed: sign it with chain id {chain_id}"
+    )]
+    Unprotected { chain_id: u64 },
     #[error("bad signature: {0}")]
     Signature(#[from] CryptoError),
     #[error("bad signature: no signer recovers from it ({0})")]

@@ -12,12 +12,56 @@ pub struct Validator {
     pub power: u64,
 }
 
-/// An account funded at genesis. Balances are strings in JSON so no client rounds them.
+/// An account at genesis: funded, and optionally holding contract code (as geth's `alloc`).
+/// Balances are strings in JSON so no client rounds them; code is 0x-hex.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct GenesisAccount {
     pub address: Address,
     #[serde(with = "u128_string")]
     pub balance: u128,
+    #[serde(default, with = "hex_code", skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<u8>,
+}
+
+impl GenesisAccount {
+    /// An account holding `balance` and no code.
+    pub fn funded(address: Address, balance: u128) -> Self {
+        GenesisAccount { address, balance, code: vec![] }
+    }
+
+    /// The deterministic deployment proxy (Arachnid's CREATE2 factory) at its standard
+    /// address `0x4e59b44847b379578588920ca78fbf26c0b4956c`, as anvil, Hardhat and many L2s
+    /// hold it: Foundry's `forge create --salt` and CREATE2 factories expect it. Its usual
+    /// installation is a pre-EIP-155 transaction, which no node of ours accepts, so every new
+    /// genesis carries it.
+    pub fn create2_deployer() -> Self {
+        GenesisAccount {
+            address: Address(CREATE2_DEPLOYER),
+            balance: 0,
+            code: CREATE2_DEPLOYER_CODE.to_vec(),
+        }
+    }
+}
+
+/// The deterministic deployment proxy's address.
+pub const CREATE2_DEPLOYER: [u8; 20] = [
+    0x4e, 0x59, 0xb4, 0x48, 0x47, 0xb3, 0x79, 0x57, 0x85, 0x88, 0x92, 0x0c, 0xa7, 0x8f, 0xbf, 0x26,
+    0xc0, 0xb4, 0x95, 0x6c,
+];
+
+/// Its runtime code: `salt (32 bytes) || init code` in, `CREATE2(salt, init code)` out (the
+/// new address, 20 bytes), reverting when the creation fails.
+pub const CREATE2_DEPLOYER_CODE: [u8; 69] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xe0, 0x36, 0x01, 0x60, 0x00, 0x81, 0x60, 0x20, 0x82, 0x37, 0x80, 0x35, 0x82, 0x82, 0x34, 0xf5,
+    0x80, 0x15, 0x15, 0x60, 0x39, 0x57, 0x81, 0x82, 0xfd, 0x5b, 0x80, 0x82, 0x52, 0x50, 0x50, 0x50,
+    0x60, 0x14, 0x60, 0x0c, 0xf3,
+];
+
+/// The accounts every new genesis starts with: [`GenesisAccount::create2_deployer`].
+pub fn standard_accounts() -> Vec<GenesisAccount> {
+    vec![GenesisAccount::create2_deployer()]
 }
 
 /// How blocks are agreed on.
@@ -115,6 +159,11 @@ pub struct ChainParams {
     pub governance_voting_ms: u64,
     /// Whether deploying a contract needs its code approved by governance first.
     pub deploy_policy: DeployPolicy,
+    /// The base fee per gas of every block, in wei, burned (EIP-1559, but constant: a
+    /// consortium chain has no fee market). Ethereum-envelope transactions must offer at least
+    /// this; native transactions pay no fee. 0 makes gas free (ethers v6 then sends legacy
+    /// transactions); 1 wei makes wallets send EIP-1559 at a negligible, burned cost.
+    pub base_fee_per_gas: u64,
 }
 
 /// EVM versions a chain may choose (Cancun and later: `SELFDESTRUCT` only deletes contracts
@@ -137,6 +186,7 @@ impl Default for ChainParams {
             block_gas_limit: 1_000_000_000,
             governance_voting_ms: 7 * 24 * 3_600_000,
             deploy_policy: DeployPolicy::Open,
+            base_fee_per_gas: 0,
         }
     }
 }
@@ -208,7 +258,7 @@ impl Genesis {
                 public_key: validator,
                 power: 1,
             }],
-            accounts: vec![],
+            accounts: standard_accounts(),
             params: ChainParams::default(),
             nodes: vec![],
             members: vec![],
@@ -330,6 +380,37 @@ impl Genesis {
         if owned.len() != count {
             problems.push("a node belongs to one member at most".to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create2_deployer_is_the_standard_one() {
+        assert_eq!(
+            hex::encode(CREATE2_DEPLOYER_CODE),
+            "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe036016000816020823780\
+             35828234f58015156039578182fd5b8082525050506014600cf3"
+        );
+        assert_eq!(
+            Address(CREATE2_DEPLOYER).to_checksum_hex(),
+            "0x4e59b44847b379578588920cA78FbF26c0B4956C"
+        );
+    }
+}
+
+mod hex_code {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(v)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text.strip_prefix("0x").unwrap_or(&text)).map_err(serde::de::Error::custom)
     }
 }
 

@@ -22,8 +22,9 @@ mod transaction;
 pub use block::{Block, CommitCertificate, Header, Vote, VoteKind, validators_hash};
 pub use error::TypesError;
 pub use genesis::{
-    ChainParams, ConsensusKind, DeployPolicy, EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember,
-    NodeIdentity, Validator,
+    CREATE2_DEPLOYER, CREATE2_DEPLOYER_CODE, ChainParams, ConsensusKind, DeployPolicy,
+    EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember, NodeIdentity, Validator,
+    standard_accounts,
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{

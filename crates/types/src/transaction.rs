@@ -219,11 +219,7 @@ impl Transaction {
         match self.chain_id() {
             Some(got) if got == chain_id => {}
             Some(got) => return Err(TypesError::WrongChain { expected: chain_id, got }),
-            None => {
-                return Err(TypesError::InvalidPayload(format!(
-                    "the transaction is not bound to a chain; sign it with EIP-155 chain id {chain_id}"
-                )));
-            }
+            None => return Err(TypesError::Unprotected { chain_id }),
         }
         match self {
             Transaction::Native(tx) => match &tx.body.payload {
@@ -536,7 +532,7 @@ mod tests {
             input: Default::default(),
         };
         let tx = Transaction::Ethereum(EthTx::sign(legacy, &key).unwrap());
-        assert!(matches!(tx.check_stateless(7), Err(TypesError::InvalidPayload(_))));
+        assert_eq!(tx.check_stateless(7), Err(TypesError::Unprotected { chain_id: 7 }));
         // Below intrinsic gas; a priority fee above the fee cap.
         let mut low = eip1559(7);
         low.gas_limit = 20_999;

@@ -148,7 +148,7 @@ fn receipt_and_genesis_encodings_are_pinned() {
         suite: Suite::Sm,
         time_ms: 1_790_000_000_000,
         validators: vec![Validator { name: "v0".into(), public_key: key().public_key(), power: 1 }],
-        accounts: vec![GenesisAccount { address: Address([9; 20]), balance: 10u128.pow(24) }],
+        accounts: vec![GenesisAccount::funded(Address([9; 20]), 10u128.pow(24))],
         params: ChainParams::default(),
         nodes: vec![NodeIdentity { name: "node-0".into(), key: key().public_key() }],
         members: vec![GenesisMember {
@@ -161,7 +161,7 @@ fn receipt_and_genesis_encodings_are_pinned() {
     pin(
         "genesis",
         &encode(&genesis),
-        "0x778eb3cd99e99aefbce1b5f1c05c954831767f87d872e3e52acfbd632713e78c",
+        "0x1a2e0280cabe30ac1ad81aebc14a66e535a43776e3ed1d01e912be290f64c4ff",
     );
     // The sm suite names the chain with SM3.
     assert_eq!(genesis.hash(), HashAlgorithm::Sm3.digest(&encode(&genesis)));

@@ -97,6 +97,60 @@ pub struct CreateChainRequest {
     /// The deploy policy the chain starts with (default `approved`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_policy: Option<ContractPolicy>,
+    /// The base fee per gas in wei, constant and burned (default 1: Ethereum wallets then send
+    /// EIP-1559 transactions, each costing its gas in wei; 0 makes gas free and ethers v6
+    /// falls back to legacy transactions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub base_fee_per_gas: Option<i64>,
+    /// Accounts funded at genesis (each member organization's own account is funded too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocations: Vec<Allocation>,
+    /// Web origins whose pages may call the nodes' APIs from a browser (CORS): exact
+    /// origins, `scheme://host:*`, or `*` for any site (default: `http://localhost:*` and
+    /// `http://127.0.0.1:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// An account funded at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Allocation {
+    /// 0x-hex address.
+    pub address: String,
+    /// Balance in wei, a decimal string (no client rounds it).
+    pub balance: String,
+}
+
+/// The most a base fee may be (1,000 gwei): past it, no wallet's default fee cap pays.
+pub const MAX_BASE_FEE_PER_GAS: i64 = 1_000_000_000_000;
+
+/// What each member organization's own account holds at genesis, in wei (10^9 units of
+/// 10^18): its gas for the platform's contract gateway and governance, and what its
+/// operators grant with the faucet.
+pub const MEMBER_BALANCE: u128 = 1_000_000_000 * 1_000_000_000_000_000_000;
+
+/// `POST /v1/chains/{id}/faucet`: the organization sends wei from its own account.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FaucetRequest {
+    /// The organization whose account pays (the caller must be its admin or operator).
+    pub org_id: String,
+    /// 0x-hex address to fund.
+    pub address: String,
+    /// Wei, a decimal string (default 10^18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+}
+
+/// The transfer a faucet request made, committed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FaucetView {
+    pub tx_hash: String,
+    pub height: i64,
+    pub from: String,
+    pub to: String,
+    /// Wei, a decimal string.
+    pub amount: String,
 }
 
 impl CreateChainRequest {
@@ -111,6 +165,9 @@ impl CreateChainRequest {
             max_block_txs: None,
             block_interval_ms: None,
             deploy_policy: None,
+            base_fee_per_gas: None,
+            allocations: vec![],
+            cors_origins: None,
         }
     }
 }
@@ -199,6 +256,12 @@ pub struct ChainView {
     /// The deploy policy it starts with (on a running chain, governance may have changed it:
     /// `GET /v1/chains/{id}/explorer/governance/params` has the current one).
     pub deploy_policy: ContractPolicy,
+    /// Wei per gas, constant and burned.
+    pub base_fee_per_gas: i64,
+    /// Accounts funded at genesis besides the member organizations' own.
+    pub allocations: Vec<Allocation>,
+    /// Web origins allowed to call its nodes from a browser.
+    pub cors_origins: Vec<String>,
     pub status: ChainStatus,
     /// Participating organizations.
     pub orgs: Vec<String>,

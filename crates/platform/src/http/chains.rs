@@ -7,7 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    AddNodeRequest, ChainView, CreateChainRequest, InviteOrgRequest, StartQuery,
+    AddNodeRequest, ChainView, CreateChainRequest, FaucetRequest, FaucetView, InviteOrgRequest,
+    StartQuery,
 };
 use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +25,27 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(add_node))
         .routes(routes!(remove_node))
         .routes(routes!(start_chain))
+        .routes(routes!(faucet))
+}
+
+/// Fund an address from an organization's own account (its operators' faucet): the chain's
+/// base fee is paid by the sender, so wallets and web3 tools need a balance
+#[utoipa::path(post, path = "/v1/chains/{id}/faucet", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    request_body = FaucetRequest,
+    responses(
+        (status = 200, description = "Committed", body = FaucetView),
+        (status = 400, description = "Bad address or amount, or the organization's account cannot pay it", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain is not running", body = ErrorBody),
+        (status = 502, description = "No node answered", body = ErrorBody),
+    ))]
+async fn faucet(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    JsonBody(req): JsonBody<FaucetRequest>,
+) -> ApiResult<Json<FaucetView>> {
+    Ok(Json(platform.faucet(&caller, &id, &req).await?))
 }
 
 /// Step 1: create a chain in a consortium (the chain id is assigned at once)

@@ -12,10 +12,11 @@
 //! start: a node is either refused or part of the chain that starts.
 
 use consortia_api::platform::{
-    AddNodeRequest, BLOCK_INTERVAL_MS, ChainNodeView, ChainStatus, ChainView, Consensus,
-    ContractPolicy, CreateChainRequest, CryptoSuite, MAX_BLOCK_TXS, NextStep, NodeRole,
-    StartProgress, StartStep,
+    AddNodeRequest, Allocation, BLOCK_INTERVAL_MS, ChainNodeView, ChainStatus, ChainView,
+    Consensus, ContractPolicy, CreateChainRequest, CryptoSuite, MAX_BASE_FEE_PER_GAS,
+    MAX_BLOCK_TXS, NextStep, NodeRole, StartProgress, StartStep,
 };
+use consortia_types::config::{CorsOrigin, LOCAL_CORS_ORIGINS};
 use rand_core::{OsRng, RngCore};
 
 use super::check_name;
@@ -142,6 +143,9 @@ impl Platform {
             max_block_txs: chain.max_block_txs,
             block_interval_ms: chain.block_interval_ms,
             deploy_policy: chain.deploy_policy,
+            base_fee_per_gas: chain.base_fee_per_gas,
+            allocations: chain.allocations,
+            cors_origins: chain.cors_origins,
             status: chain.status,
             orgs,
             nodes: nodes.iter().map(node_view).collect(),
@@ -256,6 +260,20 @@ impl Platform {
                 "max_block_txs is 1 to 100,000 and block_interval_ms 1 to 10,000",
             ));
         }
+        let base_fee_per_gas = req.base_fee_per_gas.unwrap_or(1);
+        if !(0..=MAX_BASE_FEE_PER_GAS).contains(&base_fee_per_gas) {
+            return Err(Error::invalid(
+                "bad_parameters",
+                format!("base_fee_per_gas is 0 to {MAX_BASE_FEE_PER_GAS} wei"),
+            ));
+        }
+        check_allocations(&req.allocations)?;
+        let cors_origins = req
+            .cors_origins
+            .clone()
+            .unwrap_or_else(|| LOCAL_CORS_ORIGINS.map(String::from).to_vec());
+        CorsOrigin::validate_all(&cors_origins)
+            .map_err(|e| Error::invalid("bad_cors_origins", e))?;
         self.org_exists(&req.org_id).await?;
         let resource = format!("org/{}/consortiums/{}", req.org_id, req.consortium_id);
         self.authorize(caller, &req.org_id, "chain:create", &resource).await?;
@@ -271,6 +289,9 @@ impl Platform {
             max_block_txs,
             block_interval_ms: interval,
             deploy_policy: req.deploy_policy.unwrap_or(ContractPolicy::Approved),
+            base_fee_per_gas,
+            allocations: &req.allocations,
+            cors_origins: &cors_origins,
             created_by: &caller.user_id,
         };
         let mut tx = self.db.begin().await?;
@@ -414,4 +435,27 @@ fn check_chosen_ports(req: &AddNodeRequest) -> Result<()> {
         return Err(Error::invalid("bad_port", "the HTTP and P2P ports must differ"));
     }
     Ok(())
+}
+
+/// Genesis allocations: valid addresses, each once, with decimal wei balances.
+fn check_allocations(allocations: &[Allocation]) -> Result<()> {
+    let mut problems = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for a in allocations {
+        match consortia_crypto::Address::from_hex(&a.address) {
+            Ok(address) if !seen.insert(address) => {
+                problems.push(format!("{} is allocated twice", a.address));
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("allocation address `{}`: {e}", a.address)),
+        }
+        if a.balance.parse::<u128>().is_err() {
+            problems.push(format!("allocation balance `{}` is not a wei amount", a.balance));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid("bad_allocations", problems.join("; ")))
+    }
 }

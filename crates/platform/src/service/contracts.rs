@@ -228,11 +228,16 @@ impl Platform {
         chain: &ChainView,
         org: &str,
         to: Option<alloy_primitives::Address>,
+        value: u128,
         input: Vec<u8>,
     ) -> Result<(TxOutcome, Value)> {
         let key = self.org_key(org).await?;
         let from = key.public_key().address().to_checksum_hex();
-        let mut call = json!({"from": from, "data": format!("0x{}", hex::encode(&input))});
+        let mut call = json!({
+            "from": from,
+            "value": format!("{value:#x}"),
+            "data": format!("0x{}", hex::encode(&input)),
+        });
         if let Some(to) = to {
             call["to"] = json!(to.to_checksum(None));
         }
@@ -240,6 +245,8 @@ impl Platform {
             Error::invalid("would_revert", format!("the transaction would fail: {e}"))
         })?;
         let gas = qty(&estimate);
+        // The chain's base fee (constant; the organization's account pays it, burned).
+        let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
         let hash = {
             // One signer at a time: the nonce read and the send must not interleave.
             let _turn = self.signing.lock().await;
@@ -249,10 +256,10 @@ impl Platform {
                 chain_id: chain.chain_id as u64,
                 nonce,
                 gas_limit: gas + gas / 5 + 10_000,
-                max_fee_per_gas: 0,
+                max_fee_per_gas: fee,
                 max_priority_fee_per_gas: 0,
                 to: to.map_or(alloy_primitives::TxKind::Create, alloy_primitives::TxKind::Call),
-                value: alloy_primitives::U256::ZERO,
+                value: alloy_primitives::U256::from(value),
                 access_list: Default::default(),
                 input: input.into(),
             };
@@ -346,7 +353,7 @@ impl Platform {
         }
         let input = stored.init_code(&req.args)?;
         self.approve_deployment(&chain, &row.org_id, &input, &row.name).await?;
-        let (mut outcome, receipt) = self.transact(&chain, &row.org_id, None, input).await?;
+        let (mut outcome, receipt) = self.transact(&chain, &row.org_id, None, 0, input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         let address = match (&outcome.status, receipt["contractAddress"].as_str()) {
             (TxResult::Success, Some(address)) => address.to_owned(),
@@ -429,7 +436,7 @@ impl Platform {
         }
         let org =
             self.acting_on_chain(caller, &chain, requested, "contract:invoke", "contracts").await?;
-        let (mut outcome, receipt) = self.transact(&chain, &org, Some(address), input).await?;
+        let (mut outcome, receipt) = self.transact(&chain, &org, Some(address), 0, input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         Ok(CallView {
             function: function.signature(),

@@ -257,7 +257,7 @@ impl Platform {
     /// Sends a governance call signed for `org`; a refusal carries the contract's reason.
     async fn govern(&self, chain: &ChainView, org: &str, input: Vec<u8>) -> Result<Value> {
         let (outcome, receipt) =
-            self.transact(chain, org, Some(governance()), input).await.map_err(|e| match e {
+            self.transact(chain, org, Some(governance()), 0, input).await.map_err(|e| match e {
                 Error::Invalid { code: "would_revert", message } => {
                     Error::conflict("governance_refused", message)
                 }
@@ -414,7 +414,7 @@ impl Platform {
             p2p: SocketAddr::new(ip, p2p),
         };
         let peers = chain.nodes.iter().filter_map(|n| n.p2p_address.clone()).collect();
-        let joining = provision::join(&plan, genesis, &ca_cert, peers)
+        let joining = provision::join(&plan, genesis, &ca_cert, peers, &chain.cors_origins)
             .map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         driver.create(joining.spec).await.map_err(|e| failed(&e))?;
         driver.start(&spec_name).await.map_err(|e| failed(&e))?;

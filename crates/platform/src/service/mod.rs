@@ -9,6 +9,7 @@
 //! `abi`) → `explorer` → `monitoring`.
 
 pub(crate) mod abi;
+pub mod accounts;
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consortia_api::platform::{
-    ChainStatus, ChainView, Consensus, ContractPolicy, CryptoSuite, NodeRole, StartStep,
+    ChainStatus, ChainView, Consensus, ContractPolicy, CryptoSuite, MEMBER_BALANCE, NodeRole,
+    StartStep,
 };
-use consortia_crypto::Suite;
 use consortia_crypto::pki::Ca;
-use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisMember};
+use consortia_crypto::{Address, Suite};
+use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisAccount, GenesisMember};
 
 use super::chains::spec_name;
 use super::identity::{AUDIT_JOB, Caller};
@@ -180,6 +181,25 @@ impl Platform {
         Ok(members)
     }
 
+    /// The chain's allocations, and each member organization's own account with
+    /// [`MEMBER_BALANCE`] (its gas for the gateway and governance, and its faucet), unless an
+    /// allocation names that account already.
+    async fn genesis_accounts(&self, record: &ChainRecord) -> Result<Vec<GenesisAccount>> {
+        let mut accounts = Vec::new();
+        for a in &record.chain.allocations {
+            let address = Address::from_hex(&a.address).map_err(Error::internal)?;
+            let balance = a.balance.parse().map_err(Error::internal)?;
+            accounts.push(GenesisAccount::funded(address, balance));
+        }
+        for org in &record.orgs {
+            let address = self.org_key(org).await?.public_key().address();
+            if !accounts.iter().any(|a| a.address == address) {
+                accounts.push(GenesisAccount::funded(address, MEMBER_BALANCE));
+            }
+        }
+        Ok(accounts)
+    }
+
     /// Provisions, creates and starts every node, and waits for block 1; then records the
     /// ports (those of a start that failed are picked afresh by the next).
     async fn launch(&self, record: &ChainRecord) -> Result<()> {
@@ -225,13 +245,15 @@ impl Platform {
                     ContractPolicy::Approved => DeployPolicy::Approved,
                     ContractPolicy::Open => DeployPolicy::Open,
                 },
+                base_fee_per_gas: u64::try_from(chain.base_fee_per_gas).unwrap_or(0),
                 ..ChainParams::default()
             },
-            accounts: vec![],
+            accounts: self.genesis_accounts(record).await?,
             time_ms: now_ms() as u64,
             ca_cert_pem: ca_cert,
             nodes,
             members: self.genesis_members(record, &org_cas).await?,
+            cors_origins: chain.cors_origins.clone(),
         };
         let plan = plan(&chain_plan).map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         let genesis = serde_json::to_string(&plan.genesis).map_err(Error::internal)?;

@@ -1,7 +1,7 @@
 //! Hosts, chains (the wizard's rows), their organizations and nodes.
 
 use consortia_api::platform::{
-    ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView, NodeRole,
+    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView, NodeRole,
 };
 use sqlx::Row;
 
@@ -89,6 +89,9 @@ pub struct NewChain<'a> {
     pub max_block_txs: i64,
     pub block_interval_ms: i64,
     pub deploy_policy: ContractPolicy,
+    pub base_fee_per_gas: i64,
+    pub allocations: &'a [Allocation],
+    pub cors_origins: &'a [String],
     pub created_by: &'a str,
 }
 
@@ -96,8 +99,8 @@ pub struct NewChain<'a> {
 pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     let id = new_id("chain");
     sqlx::query(
-        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11)",
+        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy, base_fee_per_gas, allocations, cors_origins) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11, $12, $13, $14)",
     )
     .bind(&id)
     .bind(new.consortium)
@@ -110,6 +113,9 @@ pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     .bind(new.created_by)
     .bind(now_ms())
     .bind(new.deploy_policy.as_str())
+    .bind(new.base_fee_per_gas)
+    .bind(serde_json::to_string(new.allocations).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(new.cors_origins).unwrap_or_else(|_| "[]".into()))
     .execute(&mut **tx)
     .await?;
     insert_chain_org(&mut **tx, &id, new.org).await?;
@@ -140,6 +146,9 @@ pub struct ChainRow {
     pub status: ChainStatus,
     pub failure: Option<String>,
     pub deploy_policy: ContractPolicy,
+    pub base_fee_per_gas: i64,
+    pub allocations: Vec<Allocation>,
+    pub cors_origins: Vec<String>,
 }
 
 /// A node of a chain, with its host's address.
@@ -165,7 +174,7 @@ pub struct ChainRecord {
 
 pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ChainRecord>> {
     let Some(r) = sqlx::query(
-        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy \
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy, base_fee_per_gas, allocations, cors_origins \
          FROM chains WHERE id = $1",
     )
     .bind(id)
@@ -186,6 +195,9 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
         status: r.get::<String, _>(8).parse().unwrap_or(ChainStatus::Configuring),
         failure: r.get(9),
         deploy_policy: r.get::<String, _>(10).parse().unwrap_or(ContractPolicy::Approved),
+        base_fee_per_gas: r.get(11),
+        allocations: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
+        cors_origins: serde_json::from_str(&r.get::<String, _>(13)).unwrap_or_default(),
     };
     let orgs =
         sqlx::query("SELECT org_id FROM chain_orgs WHERE chain_id = $1 ORDER BY joined_ms, org_id")

@@ -1,0 +1,247 @@
+//! What Ethereum wallets and tools rely on beyond the basics (issue 15): refusals at submission
+//! in geth's codes and words, pending transactions and the pool, the pending block, Cancun's
+//! header fields, `blockTimestamp`, strict `eth_getLogs`, by-block-and-index reads, and CORS.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use alloy_primitives::{TxKind, U256};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{CHAIN_ID, TestNode, hex0x};
+use consortia_api::jsonrpc::{INVALID_PARAMS, SERVER_ERROR, TRANSACTION_REJECTED};
+use consortia_crypto::{PrivateKey, Scheme};
+use consortia_types::EthTx;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A signed EIP-1559 transfer to 0x01…01, as raw hex.
+fn transfer(key: &PrivateKey, nonce: u64, max_fee: u128, value: u128) -> String {
+    let to = TxKind::Call(alloy_primitives::Address::repeat_byte(1));
+    let mut tx = consortia_test_utils::tx::eip1559(CHAIN_ID, nonce, to, vec![]);
+    tx.gas_limit = 21_000;
+    tx.max_fee_per_gas = max_fee;
+    tx.value = U256::from(value);
+    hex0x(EthTx::sign(tx, key).unwrap().raw())
+}
+
+async fn send(t: &TestNode, raw: String) -> Value {
+    t.rpc("eth_sendRawTransaction", json!([raw])).await
+}
+
+/// Regression (accept-then-drop): the hash came back, the proposer later evicted the
+/// transaction, and the wallet waited for a receipt until its timeout.
+#[tokio::test]
+async fn regression_an_unfunded_sender_is_refused_with_insufficient_funds() {
+    let t = TestNode::start().await;
+    let broke = PrivateKey::generate(Scheme::Secp256k1);
+    let answer = send(&t, transfer(&broke, 0, 1, 0)).await;
+    assert_eq!(answer["error"]["code"], TRANSACTION_REJECTED, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("insufficient funds for gas * price + value"), "{message}");
+}
+
+#[tokio::test]
+async fn a_used_nonce_is_refused_as_nonce_too_low() {
+    let t = TestNode::start().await;
+    let hash = send(&t, transfer(&t.user, 0, 1, 0)).await["result"].clone();
+    wait_for_receipt(&t, &hash).await;
+    let answer = send(&t, transfer(&t.user, 0, 2, 0)).await;
+    assert_eq!(answer["error"]["code"], TRANSACTION_REJECTED, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().starts_with("nonce too low"));
+}
+
+#[tokio::test]
+async fn an_unprotected_legacy_transaction_is_refused_as_geth_does() {
+    let t = TestNode::start().await;
+    let to = TxKind::Call(alloy_primitives::Address::repeat_byte(1));
+    let mut tx = consortia_test_utils::tx::legacy(CHAIN_ID, 0, to, vec![]);
+    tx.chain_id = None;
+    let answer = send(&t, hex0x(EthTx::sign(tx, &t.user).unwrap().raw())).await;
+    assert_eq!(answer["error"]["code"], SERVER_ERROR, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().starts_with("only replay-protected"));
+}
+
+async fn wait_for_receipt(t: &TestNode, hash: &Value) -> Value {
+    for _ in 0..300 {
+        let receipt = t.result("eth_getTransactionReceipt", json!([hash])).await;
+        if !receipt.is_null() {
+            return receipt;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no receipt for {hash}");
+}
+
+/// A transaction one nonce ahead of its sender's next waits in the pool ("queued").
+async fn queued(t: &TestNode) -> Value {
+    let answer = send(t, transfer(&t.user, 1, 1, 0)).await;
+    answer["result"].clone()
+}
+
+#[tokio::test]
+async fn a_pooled_transaction_is_visible_by_hash_without_a_block() {
+    let t = TestNode::start().await;
+    let hash = queued(&t).await;
+    let tx = t.result("eth_getTransactionByHash", json!([hash])).await;
+    assert_eq!(tx["hash"], hash);
+    assert!(tx["blockNumber"].is_null() && tx["blockHash"].is_null(), "{tx}");
+    assert_eq!(tx["gasPrice"], "0x1", "a pending 1559 transaction shows its fee cap");
+    assert!(t.result("eth_getTransactionReceipt", json!([hash])).await.is_null());
+}
+
+#[tokio::test]
+async fn txpool_methods_split_executable_from_queued() {
+    let t = TestNode::start().await;
+    let hash = queued(&t).await;
+    let status = t.result("txpool_status", json!([])).await;
+    assert_eq!(status, json!({"pending": "0x0", "queued": "0x1"}));
+    let sender = t.address().to_checksum_hex();
+    let content = t.result("txpool_content", json!([])).await;
+    assert_eq!(content["queued"][&sender]["1"]["hash"], hash, "{content}");
+    let from = t.result("txpool_contentFrom", json!([sender])).await;
+    assert_eq!(from["queued"]["1"]["hash"], hash, "{from}");
+    let inspect = t.result("txpool_inspect", json!([])).await;
+    let line = inspect["queued"][&sender]["1"].as_str().unwrap();
+    assert!(line.ends_with(": 0 wei + 21000 gas × 1 wei"), "{line}");
+}
+
+#[tokio::test]
+async fn a_dropped_transaction_is_reported_instead_of_null() {
+    let t = TestNode::start().await;
+    let hash = queued(&t).await;
+    let h = consortia_crypto::Hash::from_hex(hash.as_str().unwrap()).unwrap();
+    let pooled = t.node.mempool().get(&h).unwrap();
+    t.node.mempool().evict(&pooled, "the sender cannot pay");
+    for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
+        let answer = t.rpc(method, json!([hash])).await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("dropped") && message.contains("cannot pay"), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_pending_transaction_filter_reports_admitted_hashes() {
+    let t = TestNode::start().await;
+    let id = t.result("eth_newPendingTransactionFilter", json!([])).await;
+    let hash = queued(&t).await;
+    assert_eq!(t.result("eth_getFilterChanges", json!([id])).await, json!([hash]));
+    assert_eq!(t.result("eth_getFilterChanges", json!([id])).await, json!([]));
+}
+
+#[tokio::test]
+async fn the_pending_block_is_the_next_one_with_null_hash_and_miner() {
+    let t = TestNode::start().await;
+    let latest = t.result("eth_blockNumber", json!([])).await;
+    let pending = t.result("eth_getBlockByNumber", json!(["pending", false])).await;
+    let next = u64::from_str_radix(latest.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let number = pending["number"].as_str().unwrap().trim_start_matches("0x").to_owned();
+    assert!(u64::from_str_radix(&number, 16).unwrap() > next, "{pending}");
+    assert!(pending["hash"].is_null() && pending["miner"].is_null(), "{pending}");
+    assert!(pending["transactions"].is_array());
+}
+
+#[tokio::test]
+async fn blocks_carry_cancun_fields_and_objects_carry_block_timestamp() {
+    let t = TestNode::start().await;
+    let hash = send(&t, transfer(&t.user, 0, 1, 5)).await["result"].clone();
+    let receipt = wait_for_receipt(&t, &hash).await;
+    let block = t.result("eth_getBlockByHash", json!([receipt["blockHash"], true])).await;
+    for field in ["withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot"] {
+        assert!(block[field].is_string(), "{field} missing: {block}");
+    }
+    assert_eq!(block["withdrawals"], json!([]));
+    assert_eq!(block["baseFeePerGas"], "0x0");
+    assert_eq!(receipt["blockTimestamp"], block["timestamp"]);
+    assert_eq!(block["transactions"][0]["blockTimestamp"], block["timestamp"]);
+    assert!(receipt["blobGasPrice"].is_string(), "{receipt}");
+}
+
+#[tokio::test]
+async fn transactions_and_receipts_are_found_by_block_and_index() {
+    let t = TestNode::start().await;
+    let hash = send(&t, transfer(&t.user, 0, 1, 5)).await["result"].clone();
+    let receipt = wait_for_receipt(&t, &hash).await;
+    let (number, block_hash) = (&receipt["blockNumber"], &receipt["blockHash"]);
+    let index = &receipt["transactionIndex"];
+    let by_number =
+        t.result("eth_getTransactionByBlockNumberAndIndex", json!([number, index])).await;
+    let by_hash =
+        t.result("eth_getTransactionByBlockHashAndIndex", json!([block_hash, index])).await;
+    assert_eq!((&by_number["hash"], &by_hash["hash"]), (&hash, &hash));
+    let past_end = t.result("eth_getTransactionByBlockNumberAndIndex", json!([number, "0x99"]));
+    assert!(past_end.await.is_null());
+    let receipts = t.result("eth_getBlockReceipts", json!([number])).await;
+    assert_eq!(
+        receipts.as_array().unwrap().iter().filter(|r| r["transactionHash"] == hash).count(),
+        1
+    );
+    assert_eq!(t.result("eth_getBlockReceipts", json!([block_hash])).await, receipts);
+    assert_eq!(t.result("eth_getUncleCountByBlockNumber", json!([number])).await, "0x0");
+    assert!(t.result("eth_getUncleByBlockNumberAndIndex", json!([number, "0x0"])).await.is_null());
+}
+
+#[tokio::test]
+async fn get_logs_refuses_a_block_hash_with_a_range_and_a_backwards_range() {
+    let t = TestNode::start().await;
+    let genesis = t.result("eth_getBlockByNumber", json!(["0x0", false])).await;
+    let both = json!([{"blockHash": genesis["hash"], "fromBlock": "0x0"}]);
+    assert_eq!(t.error_code("eth_getLogs", both).await, INVALID_PARAMS);
+    let backwards = json!([{"fromBlock": "0x2", "toBlock": "0x1"}]);
+    assert_eq!(t.error_code("eth_getLogs", backwards).await, INVALID_PARAMS);
+}
+
+#[tokio::test]
+async fn coinbase_and_protocol_version_answer() {
+    let t = TestNode::start().await;
+    let coinbase = t.result("eth_coinbase", json!([])).await;
+    assert_eq!(coinbase.as_str().unwrap().len(), 42);
+    assert!(t.result("eth_protocolVersion", json!([])).await.is_string());
+}
+
+#[tokio::test]
+async fn the_create2_deployer_is_in_genesis() {
+    let t = TestNode::start().await;
+    let address = "0x4e59b44847b379578588920ca78fbf26c0b4956c";
+    let code = t.result("eth_getCode", json!([address, "latest"])).await;
+    assert_eq!(code, hex0x(&consortia_types::CREATE2_DEPLOYER_CODE));
+}
+
+async fn preflight(origins: &[&str], origin: &str) -> (StatusCode, Option<String>) {
+    let t = TestNode::start().await;
+    let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+    let layer = consortia_rpc::cors::layer(&origins).unwrap().unwrap();
+    let app = consortia_rpc::router(t.node.clone()).layer(layer);
+    let request = Request::options("/rpc")
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let allowed = response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), allowed)
+}
+
+#[tokio::test]
+async fn a_preflight_from_an_allowed_origin_is_answered() {
+    let (status, allowed) = preflight(&["http://localhost:*"], "http://localhost:5173").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allowed.as_deref(), Some("http://localhost:5173"));
+}
+
+#[tokio::test]
+async fn a_preflight_from_another_origin_gets_no_allowance() {
+    let (_, allowed) = preflight(&["http://localhost:*"], "https://evil.example").await;
+    assert_eq!(allowed, None);
+}
+
+#[tokio::test]
+async fn a_star_allows_any_origin_without_credentials() {
+    let (_, allowed) = preflight(&["*"], "https://remix.ethereum.org").await;
+    assert_eq!(allowed.as_deref(), Some("*"));
+}
