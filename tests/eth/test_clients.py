@@ -100,7 +100,9 @@ def erc20_flow(chain, abi, bytecode):
 
 def main():
     w3 = Web3(Web3.HTTPProvider(os.environ["CONSORTIA_RPC"]))
-    ours = Chain(w3, {"gasPrice": 0})
+    # The chain's base fee (scripts/eth-clients starts it at 1 wei): what eth_gasPrice says.
+    ours = Chain(w3, {"gasPrice": w3.eth.gas_price})
+    check(w3.eth.gas_price == 1, "eth_gasPrice is the base fee")
     alice, bob, carol = KEYS
 
     # Transfers: legacy (EIP-155) and EIP-1559.
@@ -109,7 +111,7 @@ def main():
     check(r["status"] == 1 and r["gasUsed"] == 21_000, "legacy transfer")
     tx = {"to": carol.address, "value": 2000, "gas": 21_000, "type": 2,
           "nonce": w3.eth.get_transaction_count(alice.address, "pending"), "chainId": ours.chain_id,
-          "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+          "maxFeePerGas": 1, "maxPriorityFeePerGas": 0}
     h = w3.eth.send_raw_transaction(alice.sign_transaction(tx).raw_transaction)
     r = w3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.05)
     check(r["status"] == 1 and r["type"] == 2, "EIP-1559 transfer")

@@ -29,6 +29,9 @@ crate::wire_enum! {
         Pending = "pending",
         /// In a committed block (final).
         Committed = "committed",
+        /// Admitted, then dropped without a block (`reason` says why): it will not be
+        /// committed; sign it again (with a fresh nonce if needed).
+        Dropped = "dropped",
     }
 }
 
@@ -164,6 +167,9 @@ pub struct TxLookupView {
     pub transaction: Option<TransactionView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptView>,
+    /// Why a `dropped` transaction was dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl TxLookupView {
@@ -177,6 +183,16 @@ impl TxLookupView {
             block_hash: None,
             transaction: None,
             receipt: None,
+            reason: None,
+        }
+    }
+
+    /// A transaction the pool dropped after admitting it.
+    pub fn dropped(hash: String, reason: String) -> TxLookupView {
+        TxLookupView {
+            status: TxStatus::Dropped,
+            reason: Some(reason),
+            ..TxLookupView::pending(hash)
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct UpArgs {
     /// Fund an account of a new network: `ADDRESS=BALANCE` (in wei; repeatable).
     #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
     accounts: Vec<String>,
+    /// Base fee per gas of a new network, in wei (constant, burned; 0: gas is free).
+    #[arg(long, default_value_t = 0)]
+    base_fee: u64,
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -143,7 +146,11 @@ fn create(args: &UpArgs) -> Result<()> {
         chain_id: args.chain_id,
         chain_name: "consortia-local".into(),
         suite: args.suite,
-        params: ChainParams { consensus: args.consensus, ..ChainParams::default() },
+        params: ChainParams {
+            consensus: args.consensus,
+            base_fee_per_gas: args.base_fee,
+            ..ChainParams::default()
+        },
         accounts: crate::keys::parse_accounts(&args.accounts)?,
         time_ms: now_ms(),
         ca_cert_pem: ca.cert_pem().to_owned(),

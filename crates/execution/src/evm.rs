@@ -6,10 +6,10 @@
 //! - `slot/<address><slot>` → the slot's 32-byte value (a zero value is deleted);
 //! - `sys/bh/<n mod 256>` → (n, hash of block n), for `BLOCKHASH` over the last 256 blocks.
 //!
-//! Fees: the block's base fee is 0 and nothing is burned. A transaction pays
-//! `gas used × effective gas price` to the block's proposer, as on Ethereum; with the consortium
-//! default gas price of 0 (what `eth_gasPrice` reports) gas is metered and limited but costs
-//! nothing, and balances only move by value transfers.
+//! Fees: every block's base fee is the genesis' `base_fee_per_gas` (constant), burned as
+//! EIP-1559 burns it; a tip goes to the block's proposer. Native transactions carry no price
+//! and run with the base-fee check off: gas is metered and limited but costs them nothing.
+//! [`FeeRules::charge`] is what admission checks before taking a transaction.
 
 use std::sync::Arc;
 

@@ -1,12 +1,14 @@
 //! Ethereum JSON-RPC 2.0 at `POST /rpc` (and `POST /`), so web3.py, ethers and Foundry work
 //! unchanged.
 //!
-//! Blocks are final when committed, so `latest`, `safe`, `finalized` and `pending` name the same
-//! block (`pending` nonces also count the sender's transactions in the pool). The base fee is 0
-//! and `eth_gasPrice` is 0: gas is metered and limited, not paid (see `consortia-execution`).
-//! Errors use the JSON-RPC codes: -32700 parse error, -32600 invalid request, -32601 unknown
-//! method, -32602 invalid params, -32000 for a refused transaction or a failed call, and 3 with
-//! the revert data for a reverted call, as geth reports it, so clients decode the reason.
+//! Blocks are final when committed, so `latest`, `safe` and `finalized` name the same block;
+//! `pending` is the next block as the pool would fill it where a block is asked for, and the
+//! latest state where state is read (nonces also count the sender's pooled transactions).
+//! `eth_gasPrice` is the chain's constant base fee (see `consortia-execution`). Errors use the
+//! JSON-RPC codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602
+//! invalid params, -32003 for a transaction refused for its nonce, funds or intrinsic gas,
+//! -32000 for other refusals and failed calls, and 3 with the revert data for a reverted call,
+//! as geth reports it, so clients decode the reason. `docs/ethereum.md` lists every method.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -167,7 +167,8 @@ pub(crate) async fn submit_batch(
 /// A transaction by hash
 ///
 /// A committed transaction comes with its receipt, height, position and block hash; one still
-/// in the pool has status `pending`.
+/// in the pool has status `pending`; one the pool dropped after admitting it (its sender could
+/// no longer pay, say) has status `dropped` and the `reason`.
 #[utoipa::path(get, path = "/v1/transactions/{hash}", tag = "transactions",
     params(("hash" = String, Path, description = "Transaction hash, 0x + 64 hex digits")),
     responses(
@@ -188,6 +189,9 @@ pub(crate) async fn get_transaction(
     }
     if node.is_pending(&hash) {
         return Ok(Json(TxLookupView::pending(hash.to_hex())));
+    }
+    if let Some(reason) = node.mempool().dropped(&hash) {
+        return Ok(Json(TxLookupView::dropped(hash.to_hex(), reason.to_string())));
     }
     Err(ApiError::not_found(format!("no transaction {hash} is committed or pending on this node")))
 }

@@ -105,6 +105,7 @@ pub(crate) fn committed(tx: &StoredTx, block_hash: String) -> TxLookupView {
         block_hash: Some(block_hash),
         transaction: Some(transaction_view(&tx.transaction)),
         receipt: Some(receipt_view(&tx.receipt)),
+        reason: None,
     }
 }
 

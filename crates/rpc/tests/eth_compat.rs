@@ -119,6 +119,12 @@ async fn a_dropped_transaction_is_reported_instead_of_null() {
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("dropped") && message.contains("cannot pay"), "{answer}");
     }
+    let (status, lookup) = t.get(&format!("/v1/transactions/{}", hash.as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&lookup["status"], &lookup["reason"]),
+        (&json!("dropped"), &json!("the sender cannot pay"))
+    );
 }
 
 #[tokio::test]

@@ -35,6 +35,9 @@ pub enum ClientError {
     /// A wait ran out (a transaction not committed, a chain not started).
     #[error("{0}")]
     Timeout(String),
+    /// The transaction waited for was dropped without a block: it will never commit.
+    #[error("{0}")]
+    Dropped(String),
     /// The call needs a login first.
     #[error("not logged in: {0}")]
     NotLoggedIn(String),

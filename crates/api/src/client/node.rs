@@ -137,6 +137,12 @@ impl NodeClient {
         loop {
             let last = match self.transaction(hash).await {
                 Ok(lookup) if lookup.status == TxStatus::Committed => return Ok(lookup),
+                Ok(lookup) if lookup.status == TxStatus::Dropped => {
+                    return Err(ClientError::Dropped(format!(
+                        "transaction {hash} was dropped without a block: {}",
+                        lookup.reason.unwrap_or_default()
+                    )));
+                }
                 Ok(lookup) => lookup.status.to_string(),
                 Err(e) if e.status() == Some(404) => "unknown to the node".to_owned(),
                 Err(ClientError::Unreachable { .. }) => "unreachable".to_owned(),
