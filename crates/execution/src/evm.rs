@@ -20,11 +20,12 @@ use consortia_types::{
     ChainParams, Event, EvmCall, Receipt, ReceiptStatus, Transaction, decode, encode,
 };
 use revm::context::result::EVMError;
-use revm::context::result::{ExecutionResult, Output};
+use revm::context::result::{ExecutionResult, Output, ResultAndState};
+use revm::context::transaction::AccessList;
 use revm::context::{BlockEnv, Cfg, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr;
 use revm::context_interface::block::BlobExcessGasAndPrice;
-use revm::database_interface::{DBErrorMarker, Database, DatabaseCommit};
+use revm::database_interface::{DBErrorMarker, Database, DatabaseCommit, DatabaseRef};
 use revm::handler::{EthPrecompiles, PrecompileProvider};
 use revm::interpreter::{CallInputs, InterpreterResult};
 use revm::primitives::hardfork::SpecId;
@@ -32,7 +33,7 @@ use revm::primitives::{
     AddressMap, AddressSet, B256, KECCAK_EMPTY, StorageKey, StorageValue, TxKind, U256,
 };
 use revm::state::{AccountInfo, Bytecode};
-use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
+use revm::{Context, ExecuteCommitEvm, ExecuteEvm, InspectEvm, MainBuilder, MainContext};
 
 use crate::accounts::{self, Account, code_key, slot_key};
 use crate::governance::{self, ContractStatus, Rules};
@@ -67,8 +68,68 @@ pub(crate) fn from_revm(a: revm::primitives::Address) -> Address {
 }
 
 /// revm's view of the state: the block's overlay, then the committed state.
-struct StateDb<'o, 'a, S: ?Sized> {
+pub(crate) struct StateDb<'o, 'a, S: ?Sized> {
     overlay: &'o mut Overlay<'a, S>,
+}
+
+/// revm's reads of the overlay, shared by [`StateDb`] (execution) and [`StateRef`] (tracers
+/// that read the state a transaction started from).
+fn account_info<S: StateReader + ?Sized>(
+    overlay: &Overlay<'_, S>,
+    address: revm::primitives::Address,
+) -> Result<Option<AccountInfo>, ExecutionError> {
+    let address = from_revm(address);
+    if overlay.get(&accounts::key(&address))?.is_none() {
+        return Ok(None);
+    }
+    let account = accounts::load(overlay, &address)?;
+    Ok(Some(AccountInfo {
+        balance: U256::from(account.balance),
+        nonce: account.nonce,
+        code_hash: account.code_hash.map_or(KECCAK_EMPTY, |h| B256::from(h.0)),
+        code: None,
+        ..Default::default()
+    }))
+}
+
+fn code_of<S: StateReader + ?Sized>(
+    overlay: &Overlay<'_, S>,
+    code_hash: B256,
+) -> Result<Bytecode, ExecutionError> {
+    if code_hash == KECCAK_EMPTY {
+        return Ok(Bytecode::default());
+    }
+    let code = overlay.get(&code_key(&Hash(code_hash.0)))?.ok_or_else(|| {
+        ExecutionError::CorruptState {
+            key: format!("code {code_hash}"),
+            detail: "an account names code the state does not hold".into(),
+        }
+    })?;
+    Ok(Bytecode::new_raw(code.into()))
+}
+
+fn slot_of<S: StateReader + ?Sized>(
+    overlay: &Overlay<'_, S>,
+    address: revm::primitives::Address,
+    index: StorageKey,
+) -> Result<StorageValue, ExecutionError> {
+    let key = slot_key(&from_revm(address), &index.to_be_bytes());
+    Ok(match overlay.get(&key)? {
+        Some(v) => U256::from_be_slice(&v),
+        None => U256::ZERO,
+    })
+}
+
+fn block_hash_of<S: StateReader + ?Sized>(
+    overlay: &Overlay<'_, S>,
+    number: u64,
+) -> Result<B256, ExecutionError> {
+    let Some(raw) = overlay.get(&block_hash_key(number))? else { return Ok(B256::ZERO) };
+    let (height, hash): (u64, Hash) = decode(&raw).map_err(|e| ExecutionError::CorruptState {
+        key: format!("block hash {number}"),
+        detail: e.to_string(),
+    })?;
+    Ok(if height == number { B256::from(hash.0) } else { B256::ZERO })
 }
 
 impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
@@ -78,31 +139,11 @@ impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
         &mut self,
         address: revm::primitives::Address,
     ) -> Result<Option<AccountInfo>, Self::Error> {
-        let address = from_revm(address);
-        if self.overlay.get(&accounts::key(&address))?.is_none() {
-            return Ok(None);
-        }
-        let account = accounts::load(self.overlay, &address)?;
-        Ok(Some(AccountInfo {
-            balance: U256::from(account.balance),
-            nonce: account.nonce,
-            code_hash: account.code_hash.map_or(KECCAK_EMPTY, |h| B256::from(h.0)),
-            code: None,
-            ..Default::default()
-        }))
+        account_info(self.overlay, address)
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        if code_hash == KECCAK_EMPTY {
-            return Ok(Bytecode::default());
-        }
-        let code = self.overlay.get(&code_key(&Hash(code_hash.0)))?.ok_or_else(|| {
-            ExecutionError::CorruptState {
-                key: format!("code {code_hash}"),
-                detail: "an account names code the state does not hold".into(),
-            }
-        })?;
-        Ok(Bytecode::new_raw(code.into()))
+        code_of(self.overlay, code_hash)
     }
 
     fn storage(
@@ -110,21 +151,41 @@ impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
         address: revm::primitives::Address,
         index: StorageKey,
     ) -> Result<StorageValue, Self::Error> {
-        let key = slot_key(&from_revm(address), &index.to_be_bytes());
-        Ok(match self.overlay.get(&key)? {
-            Some(v) => U256::from_be_slice(&v),
-            None => U256::ZERO,
-        })
+        slot_of(self.overlay, address, index)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
-        let Some(raw) = self.overlay.get(&block_hash_key(number))? else { return Ok(B256::ZERO) };
-        let (height, hash): (u64, Hash) =
-            decode(&raw).map_err(|e| ExecutionError::CorruptState {
-                key: format!("block hash {number}"),
-                detail: e.to_string(),
-            })?;
-        Ok(if height == number { B256::from(hash.0) } else { B256::ZERO })
+        block_hash_of(self.overlay, number)
+    }
+}
+
+/// A read-only view of the overlay, as revm's `DatabaseRef`: what the prestate tracer reads.
+pub(crate) struct StateRef<'o, 'a, S: ?Sized>(&'o Overlay<'a, S>);
+
+impl<S: StateReader + ?Sized> DatabaseRef for StateRef<'_, '_, S> {
+    type Error = ExecutionError;
+
+    fn basic_ref(
+        &self,
+        address: revm::primitives::Address,
+    ) -> Result<Option<AccountInfo>, Self::Error> {
+        account_info(self.0, address)
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        code_of(self.0, code_hash)
+    }
+
+    fn storage_ref(
+        &self,
+        address: revm::primitives::Address,
+        index: StorageKey,
+    ) -> Result<StorageValue, Self::Error> {
+        slot_of(self.0, address, index)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        block_hash_of(self.0, number)
     }
 }
 
@@ -282,18 +343,15 @@ impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
     }
 }
 
-/// Runs one transaction's EVM call and commits its writes into the overlay. `Ok(Err(reason))`
-/// is a transaction that cannot be included at all (Ethereum's invalid transactions: nonce,
-/// funds for value plus gas). The caller checks the gas limit against what the block has left.
-/// `rules` are reloaded when the transaction changed them.
-pub(crate) fn execute<S: StateReader + ?Sized>(
+/// A block transaction's revm environment: the transaction (a refused deployment turned into
+/// the plain call it is charged as), the configuration (native transactions run free of the
+/// base fee), and the deploy policy's refusal, if any.
+fn prepare<S: StateReader + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     env: &EvmEnv,
-    rules: &mut Rules,
-    ctx: &BlockContext,
+    rules: &Rules,
     tx: &Transaction,
-    tx_hash: Hash,
-) -> Result<Result<Receipt, String>, ExecutionError> {
+) -> Result<(TxEnv, CfgEnv, Option<String>), ExecutionError> {
     let Some(call) = tx.evm_call() else {
         return Err(ExecutionError::CorruptState {
             key: "transaction".into(),
@@ -324,6 +382,22 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     let mut cfg = env.cfg.clone();
     // Native transactions carry no fee: they run free of the base fee (and pay nothing).
     cfg.disable_base_fee = matches!(tx, Transaction::Native(_));
+    Ok((tx_env, cfg, refusal))
+}
+
+/// Runs one transaction's EVM call and commits its writes into the overlay. `Ok(Err(reason))`
+/// is a transaction that cannot be included at all (Ethereum's invalid transactions: nonce,
+/// funds for value plus gas). The caller checks the gas limit against what the block has left.
+/// `rules` are reloaded when the transaction changed them.
+pub(crate) fn execute<S: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, S>,
+    env: &EvmEnv,
+    rules: &mut Rules,
+    ctx: &BlockContext,
+    tx: &Transaction,
+    tx_hash: Hash,
+) -> Result<Result<Receipt, String>, ExecutionError> {
+    let (tx_env, cfg, refusal) = prepare(overlay, env, rules, tx)?;
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
         .with_cfg(cfg)
@@ -407,6 +481,15 @@ fn tx_env(chain_id: u64, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
     }
 }
 
+/// A call's revm environment: any sender nonce, and no base fee (a call names no price, as
+/// with geth's `eth_call`).
+fn call_env(env: &EvmEnv, from: Address, call: EvmCall) -> (TxEnv, CfgEnv) {
+    let mut cfg = env.cfg.clone();
+    cfg.disable_nonce_check = true;
+    cfg.disable_base_fee = true;
+    (tx_env(env.chain_id, from, call, 0), cfg)
+}
+
 fn block_env(env: &EvmEnv, rules: &Rules, ctx: &BlockContext) -> BlockEnv {
     BlockEnv {
         number: U256::from(ctx.height),
@@ -472,6 +555,82 @@ impl FeeRules {
     }
 }
 
+/// What an inspected run runs: a block's transaction (by its hash) or a call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Run<'t> {
+    Tx(&'t Transaction, Hash),
+    Call(Address, &'t EvmCall),
+}
+
+/// The revm context transactions run in.
+pub(crate) type EvmContext<'o, 'a, S> =
+    Context<BlockEnv, TxEnv, CfgEnv, StateDb<'o, 'a, S>, revm::Journal<StateDb<'o, 'a, S>>, ()>;
+
+/// What an inspected run hands to its `finish`: the inspector, the environment, the result,
+/// and the state the run started from (nothing it wrote is kept).
+pub(crate) struct Inspected<'r, 'o, 'a, I, S: ?Sized> {
+    pub inspector: I,
+    pub tx_env: &'r TxEnv,
+    pub block_env: &'r BlockEnv,
+    pub result: &'r ResultAndState,
+    pub state: &'r mut StateRef<'o, 'a, S>,
+}
+
+/// Runs `run` on `overlay` under `inspector` (revm calls it at every step, call and log),
+/// keeps none of its writes, and returns what `finish` makes of it. `Ok(Err(reason))`: the
+/// transaction could not run at all.
+pub(crate) fn inspect<'a, S, I, R>(
+    overlay: &mut Overlay<'a, S>,
+    env: &EvmEnv,
+    rules: &Rules,
+    ctx: &BlockContext,
+    run: Run<'_>,
+    inspector: I,
+    finish: impl FnOnce(Inspected<'_, '_, 'a, I, S>) -> R,
+) -> Result<Result<R, String>, ExecutionError>
+where
+    S: StateReader + ?Sized,
+    I: for<'o> revm::Inspector<EvmContext<'o, 'a, S>>,
+{
+    let (tx_env, cfg, tx_hash) = match run {
+        Run::Tx(tx, hash) => {
+            let (tx_env, cfg, _) = prepare(overlay, env, rules, tx)?;
+            (tx_env, cfg, hash)
+        }
+        Run::Call(from, call) => {
+            let (tx_env, cfg) = call_env(env, from, call.clone());
+            (tx_env, cfg, Hash::ZERO)
+        }
+    };
+    let block = block_env(env, rules, ctx);
+    let (outcome, inspector) = {
+        let mut evm = Context::mainnet()
+            .with_db(StateDb { overlay: &mut *overlay })
+            .with_cfg(cfg)
+            .with_block(block.clone())
+            .build_mainnet_with_inspector(inspector)
+            .with_precompiles(Precompiles::new(env, rules, ctx, tx_hash));
+        let outcome = evm.inspect_tx(tx_env.clone());
+        if let Some(fault) = evm.precompiles.fault.take() {
+            return Err(fault);
+        }
+        (outcome, evm.inspector)
+    };
+    let result = match outcome {
+        Ok(result) => result,
+        Err(EVMError::Database(e)) => return Err(e),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let mut state = StateRef(&*overlay);
+    Ok(Ok(finish(Inspected {
+        inspector,
+        tx_env: &tx_env,
+        block_env: &block,
+        result: &result,
+        state: &mut state,
+    })))
+}
+
 /// What a read-only call (`eth_call`, `eth_estimateGas`) gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallOutcome {
@@ -515,6 +674,7 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     from: Address,
     call: EvmCall,
     enforce_deploy_policy: bool,
+    access_list: Option<&AccessList>,
 ) -> Result<Simulation, ExecutionError> {
     let rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
     let deploy_refusal = match call.to {
@@ -532,11 +692,12 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
             alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Revert::from(reason.clone()));
         return Ok(simulation(CallOutcome::Revert { gas_used: 0, output }));
     }
-    let mut cfg = env.cfg.clone();
-    cfg.disable_nonce_check = true;
-    // A call names no price: it runs free of the base fee, as geth's `eth_call` does.
-    cfg.disable_base_fee = true;
-    let tx = tx_env(env.chain_id, from, call, 0);
+    let (mut tx, cfg) = call_env(env, from, call);
+    if let Some(list) = access_list {
+        // As an EIP-1559 transaction carrying the list (its intrinsic gas counts it).
+        tx.tx_type = 2;
+        tx.access_list = list.clone();
+    }
     let mut evm = Context::mainnet()
         .with_db(StateDb { overlay })
         .with_cfg(cfg)

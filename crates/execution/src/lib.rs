@@ -26,6 +26,7 @@ pub mod notary;
 mod system;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
+pub mod trace;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm};
 use consortia_storage::{StateChanges, StateReader, StorageError};
@@ -148,46 +149,67 @@ impl Executor {
             governance::Rules::load(&mut |k| overlay.get(k), &self.evm.governance.genesis)?;
         let mut gas_left = rules.params.block_gas_limit;
         for (index, tx) in txs.iter().enumerate() {
-            if tx.chain_id() != Some(self.chain_id) {
-                return Err(ExecutionError::WrongChain {
-                    index,
-                    expected: self.chain_id,
-                    got: tx.chain_id().unwrap_or(0),
-                });
-            }
-            let sender = tx.sender();
-            let mut account = accounts::load(&overlay, &sender)?;
-            if tx.nonce() != account.nonce {
-                return Err(ExecutionError::BadNonce {
-                    index,
-                    sender,
-                    expected: account.nonce,
-                    got: tx.nonce(),
-                });
-            }
-            let receipt = match tx {
-                Transaction::Native(NativeTx { body, .. }) => match &body.payload {
-                    Payload::Notarize(record) => {
-                        account.nonce += 1;
-                        overlay.put(accounts::key(&sender), encode(&account));
-                        let tx_hash = tx.hash(self.hash);
-                        notary::notarize(&mut overlay, &ctx, sender, tx_hash, record)?
-                    }
-                    Payload::Evm(_) => {
-                        self.evm_tx(&mut overlay, &mut rules, &ctx, tx, index, &mut gas_left)?
-                    }
-                },
-                Transaction::Ethereum(_) => {
-                    self.evm_tx(&mut overlay, &mut rules, &ctx, tx, index, &mut gas_left)?
-                }
-            };
-            receipts.push(receipt);
+            receipts.push(self.apply(&mut overlay, &mut rules, &ctx, tx, index, &mut gas_left)?);
         }
         if let Some(parent) = ctx.height.checked_sub(1) {
             overlay.put(evm::block_hash_key(parent), encode(&(parent, ctx.parent_hash)));
         }
         overlay.put(BLOCK_INFO_KEY.to_vec(), encode(&(ctx.height, ctx.time_ms)));
         Ok(BlockOutcome { receipts, changes: overlay.changes })
+    }
+
+    /// Executes one transaction of a block (its `index`th) on `overlay`.
+    fn apply<S: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, S>,
+        rules: &mut governance::Rules,
+        ctx: &BlockContext,
+        tx: &Transaction,
+        index: usize,
+        gas_left: &mut u64,
+    ) -> Result<Receipt, ExecutionError> {
+        self.check_sender(overlay, tx, index)?;
+        match tx {
+            Transaction::Native(NativeTx { body, .. }) => match &body.payload {
+                Payload::Notarize(record) => {
+                    let sender = tx.sender();
+                    let mut account = accounts::load(overlay, &sender)?;
+                    account.nonce += 1;
+                    overlay.put(accounts::key(&sender), encode(&account));
+                    let tx_hash = tx.hash(self.hash);
+                    notary::notarize(overlay, ctx, sender, tx_hash, record)
+                }
+                Payload::Evm(_) => self.evm_tx(overlay, rules, ctx, tx, index, gas_left),
+            },
+            Transaction::Ethereum(_) => self.evm_tx(overlay, rules, ctx, tx, index, gas_left),
+        }
+    }
+
+    /// A block's transaction must be for this chain and carry its sender's next nonce.
+    fn check_sender<S: StateReader + ?Sized>(
+        &self,
+        overlay: &Overlay<'_, S>,
+        tx: &Transaction,
+        index: usize,
+    ) -> Result<(), ExecutionError> {
+        if tx.chain_id() != Some(self.chain_id) {
+            return Err(ExecutionError::WrongChain {
+                index,
+                expected: self.chain_id,
+                got: tx.chain_id().unwrap_or(0),
+            });
+        }
+        let sender = tx.sender();
+        let account = accounts::load(overlay, &sender)?;
+        if tx.nonce() != account.nonce {
+            return Err(ExecutionError::BadNonce {
+                index,
+                sender,
+                expected: account.nonce,
+                got: tx.nonce(),
+            });
+        }
+        Ok(())
     }
 
     fn evm_tx<S: StateReader + ?Sized>(
@@ -222,7 +244,7 @@ impl Executor {
         call: EvmCall,
     ) -> Result<CallOutcome, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
-        Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, true)?.outcome)
+        Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, true, None)?.outcome)
     }
 
     /// A dry run of a transaction from `from` on `state` as block `ctx` would run it: its
@@ -236,7 +258,7 @@ impl Executor {
         call: EvmCall,
     ) -> Result<Simulation, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
-        evm::simulate(&mut overlay, &self.evm, &ctx, from, call, false)
+        evm::simulate(&mut overlay, &self.evm, &ctx, from, call, false, None)
     }
 
     /// The chain parameters governance keeps, as of `state`.

@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use crate::QueryPool;
 use crate::handlers::call_context;
 
+mod debug;
 mod txpool;
 pub(crate) mod ws;
 pub(crate) use ws::WsLimits;
@@ -546,6 +547,10 @@ impl Eth<'_> {
             "eth_getUncleByBlockHashAndIndex" | "eth_getUncleByBlockNumberAndIndex" => {
                 Ok(Value::Null)
             }
+            "debug_traceTransaction" => self.debug_trace_transaction(),
+            "debug_traceCall" => self.debug_trace_call(),
+            "trace_transaction" => self.trace_transaction(),
+            "eth_createAccessList" => self.create_access_list(),
             "txpool_status" | "txpool_content" | "txpool_contentFrom" | "txpool_inspect" => {
                 self.txpool(method)
             }

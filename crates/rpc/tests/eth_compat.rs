@@ -251,3 +251,143 @@ async fn a_star_allows_any_origin_without_credentials() {
     let (_, allowed) = preflight(&["*"], "https://remix.ethereum.org").await;
     assert_eq!(allowed.as_deref(), Some("*"));
 }
+
+alloy_sol_types::sol! {
+    function transfer(address to, uint256 amount) returns (bool);
+    function balanceOf(address owner) returns (uint256);
+}
+
+/// Sends a signed EIP-1559 transaction from the funded account; its receipt.
+async fn transact(t: &TestNode, nonce: u64, to: TxKind, input: Vec<u8>) -> Value {
+    let mut tx = consortia_test_utils::tx::eip1559(CHAIN_ID, nonce, to, input);
+    tx.gas_limit = 3_000_000;
+    let raw = hex0x(EthTx::sign(tx, &t.user).unwrap().raw());
+    let hash = send(t, raw).await["result"].clone();
+    wait_for_receipt(t, &hash).await
+}
+
+/// The ERC-20 of the test contracts, deployed with a supply of 1,000 to the funded account,
+/// and a transfer of 250 to 0x…01; the token's address and the transfer's receipt.
+async fn token_and_transfer(t: &TestNode) -> (alloy_primitives::Address, Value) {
+    use alloy_sol_types::{SolCall, SolValue};
+    let mut init = hex::decode(
+        consortia_test_utils::contracts::ERC20_BYTECODE.trim().trim_start_matches("0x"),
+    )
+    .unwrap();
+    init.extend(U256::from(1_000).abi_encode());
+    let deployed = transact(t, 0, TxKind::Create, init).await;
+    let token: alloy_primitives::Address =
+        deployed["contractAddress"].as_str().unwrap().parse().unwrap();
+    let to = alloy_primitives::Address::repeat_byte(1);
+    let input = transferCall { to, amount: U256::from(250) }.abi_encode();
+    (token, transact(t, 1, TxKind::Call(token), input).await)
+}
+
+fn gas(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+#[tokio::test]
+async fn the_call_tracer_shows_the_transaction_frame() {
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let options = json!({"tracer": "callTracer"});
+    let frame =
+        t.result("debug_traceTransaction", json!([receipt["transactionHash"], options])).await;
+    assert_eq!(frame["type"], "CALL", "{frame}");
+    assert_eq!(frame["to"].as_str().unwrap().to_lowercase(), token.to_string().to_lowercase());
+    assert_eq!(gas(&frame["gasUsed"]), gas(&receipt["gasUsed"]), "{frame}");
+    assert!(frame["output"].as_str().unwrap().ends_with('1'), "transfer returned true: {frame}");
+}
+
+#[tokio::test]
+async fn the_prestate_tracer_shows_what_the_transaction_read() {
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let options = json!({"tracer": "prestateTracer"});
+    let pre =
+        t.result("debug_traceTransaction", json!([receipt["transactionHash"], options])).await;
+    let account = pre
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(a, _)| a.to_lowercase() == token.to_string().to_lowercase())
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no token in {pre}"));
+    assert!(account["storage"].as_object().is_some_and(|s| !s.is_empty()), "{account}");
+    assert!(account["code"].is_string(), "{account}");
+}
+
+#[tokio::test]
+async fn the_struct_logger_records_steps_and_memory_on_request() {
+    let t = TestNode::start().await;
+    let (_, receipt) = token_and_transfer(&t).await;
+    let hash = &receipt["transactionHash"];
+    let plain = t.result("debug_traceTransaction", json!([hash])).await;
+    assert_eq!(plain["gas"].as_u64(), Some(gas(&receipt["gasUsed"])), "{}", plain["gas"]);
+    let logs = plain["structLogs"].as_array().unwrap();
+    assert!(logs.len() > 10 && logs[0]["op"].is_string(), "{}", logs.len());
+    assert!(logs.iter().all(|l| l.get("memory").is_none()), "memory is off by default");
+    let with_memory = json!([hash, {"enableMemory": true, "disableStack": true}]);
+    let traced = t.result("debug_traceTransaction", with_memory).await;
+    let logs = traced["structLogs"].as_array().unwrap();
+    assert!(logs.iter().any(|l| l.get("memory").is_some()), "memory recorded");
+    assert!(logs.iter().all(|l| l.get("stack").is_none()), "stack off");
+}
+
+#[tokio::test]
+async fn trace_call_and_parity_traces_and_access_lists_answer() {
+    use alloy_sol_types::SolCall;
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let query =
+        hex0x(&balanceOfCall { owner: alloy_primitives::Address::repeat_byte(1) }.abi_encode());
+    let call = json!({"to": token.to_string(), "data": query});
+    let frame =
+        t.result("debug_traceCall", json!([call, "latest", {"tracer": "callTracer"}])).await;
+    assert_eq!(
+        U256::from_str_radix(frame["output"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap(),
+        U256::from(250)
+    );
+    let parity = t.result("trace_transaction", json!([receipt["transactionHash"]])).await;
+    let first = &parity.as_array().unwrap()[0];
+    assert_eq!(
+        (first["type"].as_str(), first["action"]["callType"].as_str()),
+        (Some("call"), Some("call")),
+        "{first}"
+    );
+    assert_eq!(first["transactionHash"], receipt["transactionHash"]);
+    let transfer = json!({
+        "from": t.address().to_checksum_hex(),
+        "to": token.to_string(),
+        "data": hex0x(&transferCall { to: alloy_primitives::Address::repeat_byte(2), amount: U256::from(1) }.abi_encode()),
+    });
+    let listed = t.result("eth_createAccessList", json!([transfer, "latest"])).await;
+    let entries = listed["accessList"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["storageKeys"].as_array().unwrap().len(), 2, "both balances: {listed}");
+    assert!(gas(&listed["gasUsed"]) > 21_000 && listed.get("error").is_none(), "{listed}");
+}
+
+#[tokio::test]
+async fn a_trace_that_runs_too_long_is_stopped_with_a_reason() {
+    let t = TestNode::start().await;
+    // Runtime code `JUMPDEST PUSH1 0 JUMP`: a loop until the gas runs out.
+    let init = hex::decode("635b6000566000526004601cf3").unwrap();
+    let deployed = transact(&t, 0, TxKind::Create, init).await;
+    let call = json!({"to": deployed["contractAddress"], "gas": "0x2faf080"});
+    let answer = t.rpc("debug_traceCall", json!([call, "latest", {"tracer": "callTracer"}])).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("tracing stopped: over 500000 EVM steps"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_unknown_tracer_is_refused() {
+    let t = TestNode::start().await;
+    let (_, receipt) = token_and_transfer(&t).await;
+    let options = json!({"tracer": "noSuchTracer"});
+    let answer =
+        t.rpc("debug_traceTransaction", json!([receipt["transactionHash"], options])).await;
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+}
