@@ -1,6 +1,7 @@
 //! The `consortia` command: run a node, make keys and genesis files, talk to a node, load-test it.
 
 mod bench;
+mod bench_rpc;
 mod client;
 mod control;
 mod detached;
@@ -117,6 +118,9 @@ enum Command {
     /// Load generator: signed notarization transactions over HTTP; reports committed TPS and
     /// latency (p50, p99, max).
     Bench(bench::BenchArgs),
+    /// JSON-RPC read throughput of any Ethereum node (ours, anvil, geth) with the same client
+    /// and requests: `eth_blockNumber`, `eth_getBalance`, ERC-20 `balanceOf` through `eth_call`.
+    BenchRpc(bench_rpc::BenchRpcArgs),
     /// Run the control plane: users, organizations, roles and policies, the audit log
     /// (REST API with OpenAPI at /openapi.json, Swagger UI at /docs).
     Platform(platform::PlatformArgs),
@@ -246,6 +250,7 @@ fn main() -> Result<()> {
             }
             Command::Status { node } => client::status(&node).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchRpc(args) => bench_rpc::run(args).await,
             Command::Openapi { api } => {
                 let doc = match api {
                     OpenapiApi::Platform => consortia_platform::http::openapi(),

@@ -11,6 +11,7 @@
 //! and run with the base-fee check off: gas is metered and limited but costs them nothing.
 //! [`FeeRules::charge`] is what admission checks before taking a transaction.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use alloy_consensus::{Transaction as _, Typed2718};
@@ -70,6 +71,36 @@ pub(crate) fn from_revm(a: revm::primitives::Address) -> Address {
 /// revm's view of the state: the block's overlay, then the committed state.
 pub(crate) struct StateDb<'o, 'a, S: ?Sized> {
     overlay: &'o mut Overlay<'a, S>,
+    codes: &'o CodeCache,
+}
+
+/// Analyzed contract code by hash (revm's jump-table analysis of a contract costs more than
+/// a short call to it): code is content-addressed, so an entry never goes stale. Bounded by
+/// clearing when full, which a chain's working set of contracts rarely reaches.
+#[derive(Debug, Default)]
+pub(crate) struct CodeCache(std::sync::Mutex<HashMap<B256, Bytecode>>);
+
+/// Contracts whose analyzed code is kept.
+const CODE_CACHE_ENTRIES: usize = 1_024;
+
+impl CodeCache {
+    fn get_or_load(
+        &self,
+        code_hash: B256,
+        load: impl FnOnce() -> Result<Bytecode, ExecutionError>,
+    ) -> Result<Bytecode, ExecutionError> {
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(code) = lock().get(&code_hash) {
+            return Ok(code.clone());
+        }
+        let code = load()?;
+        let mut cache = lock();
+        if cache.len() >= CODE_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(code_hash, code.clone());
+        Ok(code)
+    }
 }
 
 /// revm's reads of the overlay, shared by [`StateDb`] (execution) and [`StateRef`] (tracers
@@ -143,7 +174,8 @@ impl<S: StateReader + ?Sized> Database for StateDb<'_, '_, S> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        code_of(self.overlay, code_hash)
+        let overlay = &*self.overlay;
+        self.codes.get_or_load(code_hash, || code_of(overlay, code_hash))
     }
 
     fn storage(
@@ -399,7 +431,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
 ) -> Result<Result<Receipt, String>, ExecutionError> {
     let (tx_env, cfg, refusal) = prepare(overlay, env, rules, tx)?;
     let mut evm = Context::mainnet()
-        .with_db(StateDb { overlay })
+        .with_db(StateDb { overlay, codes: &env.codes })
         .with_cfg(cfg)
         .with_block(block_env(env, rules, ctx))
         .build_mainnet()
@@ -605,7 +637,7 @@ where
     let block = block_env(env, rules, ctx);
     let (outcome, inspector) = {
         let mut evm = Context::mainnet()
-            .with_db(StateDb { overlay: &mut *overlay })
+            .with_db(StateDb { overlay: &mut *overlay, codes: &env.codes })
             .with_cfg(cfg)
             .with_block(block.clone())
             .build_mainnet_with_inspector(inspector)
@@ -665,6 +697,53 @@ pub struct Simulation {
     pub deploy_refusal: Option<String>,
 }
 
+/// [`simulate`] without a step budget (so it always has an outcome).
+pub(crate) fn simulate_fully<S: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, S>,
+    env: &EvmEnv,
+    ctx: &BlockContext,
+    from: Address,
+    call: EvmCall,
+    options: CallOptions<'_>,
+) -> Result<Simulation, ExecutionError> {
+    let options = CallOptions { max_steps: None, ..options };
+    Ok(simulate(overlay, env, ctx, from, call, &options)?.unwrap_or_else(|| Simulation {
+        outcome: CallOutcome::Invalid("stopped without a step budget".into()),
+        events: vec![],
+        created: None,
+        deploy_refusal: None,
+    }))
+}
+
+/// How a call runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallOptions<'l> {
+    /// Refuse a deployment the chain's deploy policy refuses (a dry run tries it anyway).
+    pub enforce_deploy_policy: bool,
+    /// Run as a transaction carrying this access list.
+    pub access_list: Option<&'l AccessList>,
+    /// Give up past this many EVM steps (the caller then runs it elsewhere, unbounded).
+    pub max_steps: Option<u64>,
+}
+
+/// Counts a run's steps and halts it once `left` runs out.
+struct StepBudget {
+    left: u64,
+    exceeded: bool,
+}
+
+impl<CTX> revm::Inspector<CTX> for StepBudget {
+    fn step(&mut self, interp: &mut revm::interpreter::Interpreter, _: &mut CTX) {
+        match self.left.checked_sub(1) {
+            Some(left) => self.left = left,
+            None => {
+                self.exceeded = true;
+                interp.halt(revm::interpreter::InstructionResult::OutOfGas);
+            }
+        }
+    }
+}
+
 /// Runs a call on `overlay` and throws its writes away; the sender's nonce is not checked.
 /// With `enforce_deploy_policy` false a refused deployment runs anyway (a dry run).
 pub(crate) fn simulate<S: StateReader + ?Sized>(
@@ -673,9 +752,9 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     ctx: &BlockContext,
     from: Address,
     call: EvmCall,
-    enforce_deploy_policy: bool,
-    access_list: Option<&AccessList>,
-) -> Result<Simulation, ExecutionError> {
+    options: &CallOptions<'_>,
+) -> Result<Option<Simulation>, ExecutionError> {
+    let CallOptions { enforce_deploy_policy, access_list, max_steps } = *options;
     let rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
     let deploy_refusal = match call.to {
         None => rules.deploy_refusal(&mut |k| overlay.get(k), &call.input)?,
@@ -690,7 +769,7 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     if let (true, Some(reason)) = (enforce_deploy_policy, &deploy_refusal) {
         let output =
             alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Revert::from(reason.clone()));
-        return Ok(simulation(CallOutcome::Revert { gas_used: 0, output }));
+        return Ok(Some(simulation(CallOutcome::Revert { gas_used: 0, output })));
     }
     let (mut tx, cfg) = call_env(env, from, call);
     if let Some(list) = access_list {
@@ -698,23 +777,28 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
         tx.tx_type = 2;
         tx.access_list = list.clone();
     }
+    let budget = StepBudget { left: max_steps.unwrap_or(u64::MAX), exceeded: false };
     let mut evm = Context::mainnet()
-        .with_db(StateDb { overlay })
+        .with_db(StateDb { overlay, codes: &env.codes })
         .with_cfg(cfg)
         .with_block(block_env(env, &rules, ctx))
-        .build_mainnet()
+        .build_mainnet_with_inspector(budget)
         .with_precompiles(Precompiles::new(env, &rules, ctx, Hash::ZERO));
-    let outcome = evm.transact(tx);
+    // Counting steps costs an inspector call per step: only when a budget is asked for.
+    let outcome = if max_steps.is_some() { evm.inspect_tx(tx) } else { evm.transact(tx) };
     if let Some(fault) = evm.precompiles.fault.take() {
         return Err(fault);
+    }
+    if evm.inspector.exceeded {
+        return Ok(None);
     }
     let (result, state) = match outcome {
         Ok(r) => (r.result, r.state),
         Err(EVMError::Database(e)) => return Err(e),
-        Err(e) => return Ok(simulation(CallOutcome::Invalid(e.to_string()))),
+        Err(e) => return Ok(Some(simulation(CallOutcome::Invalid(e.to_string())))),
     };
     let gas_used = result.tx_gas_used();
-    Ok(match result {
+    Ok(Some(match result {
         ExecutionResult::Success { output, logs, .. } => {
             let created = output.address().map(|a| {
                 let code_hash = state.get(a).map_or(KECCAK_EMPTY, |acct| acct.info.code_hash);
@@ -732,7 +816,7 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
         ExecutionResult::Halt { reason, .. } => {
             simulation(CallOutcome::Halt { gas_used, reason: format!("{reason:?}") })
         }
-    })
+    }))
 }
 
 fn events(logs: Vec<revm::primitives::Log>) -> Vec<Event> {
@@ -772,6 +856,7 @@ pub(crate) struct EvmEnv {
     warm: Arc<AddressSet>,
     pub(crate) governance: governance::Settings,
     base_fee_per_gas: u64,
+    codes: Arc<CodeCache>,
 }
 
 impl EvmEnv {
@@ -783,6 +868,13 @@ impl EvmEnv {
             consensus: params.consensus,
             genesis: governance::Params::from_genesis(params),
         };
-        EvmEnv { chain_id, cfg, warm, governance, base_fee_per_gas: params.base_fee_per_gas }
+        EvmEnv {
+            chain_id,
+            cfg,
+            warm,
+            governance,
+            base_fee_per_gas: params.base_fee_per_gas,
+            codes: Arc::default(),
+        }
     }
 }

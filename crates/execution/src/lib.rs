@@ -244,7 +244,25 @@ impl Executor {
         call: EvmCall,
     ) -> Result<CallOutcome, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
-        Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, true, None)?.outcome)
+        let options = evm::CallOptions { enforce_deploy_policy: true, ..Default::default() };
+        Ok(evm::simulate_fully(&mut overlay, &self.evm, &ctx, from, call, options)?.outcome)
+    }
+
+    /// [`Executor::call`] within `max_steps` EVM steps: `None` if it needs more (the caller
+    /// runs it again unbounded, elsewhere). A node answers short calls on its async runtime
+    /// this way and hands only long ones to a query thread.
+    pub fn call_within<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        ctx: BlockContext,
+        from: Address,
+        call: EvmCall,
+        max_steps: Option<u64>,
+    ) -> Result<Option<CallOutcome>, ExecutionError> {
+        let mut overlay = Overlay { base: state, changes: StateChanges::new() };
+        let options =
+            evm::CallOptions { enforce_deploy_policy: true, access_list: None, max_steps };
+        Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, &options)?.map(|s| s.outcome))
     }
 
     /// A dry run of a transaction from `from` on `state` as block `ctx` would run it: its
@@ -258,7 +276,7 @@ impl Executor {
         call: EvmCall,
     ) -> Result<Simulation, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
-        evm::simulate(&mut overlay, &self.evm, &ctx, from, call, false, None)
+        evm::simulate_fully(&mut overlay, &self.evm, &ctx, from, call, Default::default())
     }
 
     /// The chain parameters governance keeps, as of `state`.

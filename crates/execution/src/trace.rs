@@ -255,8 +255,13 @@ impl Executor {
             .map_err(TraceError::Invalid)?;
         guard.outcome()?;
         let list = collector.into_access_list();
+        let options = evm::CallOptions {
+            enforce_deploy_policy: true,
+            access_list: Some(&list),
+            max_steps: None,
+        };
         let with_list =
-            evm::simulate(&mut overlay, &self.evm, &ctx, from, call.clone(), true, Some(&list))?;
+            evm::simulate_fully(&mut overlay, &self.evm, &ctx, from, call.clone(), options)?;
         Ok((list, with_list.outcome))
     }
 }

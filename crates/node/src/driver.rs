@@ -207,6 +207,9 @@ impl<W: World> Driver<W> {
             pipeline: Pipeline::new(node.clone()),
         };
         driver.push(Input::Validators { height: next + 1, validators: following, now_ms });
+        // Take what arrived before this driver could be woken (the flag would otherwise stay
+        // up, and later admissions would wake nobody), then count everything waiting.
+        node.take_arrivals();
         driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
         for back in (0..=governance::ACTIVATION_DELAY).rev() {
             let at = latest.header.height.saturating_sub(back);

@@ -236,6 +236,11 @@ impl Node {
         &self.genesis
     }
 
+    /// The height of the last block durably committed (in memory: no store read).
+    pub fn committed_height(&self) -> Height {
+        *self.committed.borrow()
+    }
+
     /// This node's validator address (the `miner` of the blocks it proposes), if it has a key.
     pub fn address(&self) -> Option<consortia_crypto::Address> {
         self.key.as_ref().map(|k| k.public_key().address())

@@ -461,3 +461,32 @@ fn an_evicted_transaction_is_remembered_as_dropped_with_its_successors() {
     let second = pool.dropped(&taken[1].hash).unwrap();
     assert!(second.contains("an earlier transaction of its sender (nonce 0)"), "{second}");
 }
+
+/// Regression (found by the rpc tests, one run in twenty): a transaction admitted before the
+/// driver had set its wake-up left the "arrived" flag set and nobody took it, so every later
+/// admission saw the flag up and woke nobody: the next transaction waited forever on a chain
+/// without empty blocks.
+#[tokio::test]
+async fn regression_a_transaction_admitted_before_the_driver_starts_does_not_mute_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    node.submit(vec![encode(&tx(&key, CHAIN, 0, "early"))]).await.pop().unwrap().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let driver = tokio::spawn(node.clone().run(stopped));
+    let mut committed = node.committed();
+    while !node.mempool().is_empty() {
+        committed.changed().await.unwrap();
+    }
+    node.submit(vec![encode(&tx(&key, CHAIN, 1, "later"))]).await.pop().unwrap().unwrap();
+    let later = async {
+        while !node.mempool().is_empty() {
+            committed.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), later)
+        .await
+        .expect("the later transaction is committed");
+    stop.send(true).unwrap();
+    driver.await.unwrap().unwrap();
+}

@@ -203,40 +203,102 @@ async fn answer(
             ));
         }
     };
+    if light(&request) {
+        return respond(node, shared, session.map(Arc::as_ref), request, true);
+    }
+    if request.get("method").and_then(Value::as_str) == Some("eth_call") {
+        // A short call is answered here; one past the step budget runs on a query thread.
+        let answer = respond(node, shared, session.map(Arc::as_ref), request.clone(), true);
+        if !answer.as_ref().is_some_and(is_deferred) {
+            return answer;
+        }
+    }
     let (node, shared, session) = (node.clone(), shared.clone(), session.cloned());
-    let answer = pool
-        .run(move || {
-            let no_sends = HashMap::new();
-            match request {
-                Value::Array(batch) if batch.is_empty() => Some(error_response(
-                    Value::Null,
-                    &RpcError::new(INVALID_REQUEST, "empty batch"),
-                )),
-                Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
-                    Value::Null,
-                    &RpcError::new(
-                        INVALID_REQUEST,
-                        format!(
-                            "a batch of {} requests is over the limit of {MAX_RPC_BATCH}",
-                            batch.len()
-                        ),
-                    ),
-                )),
-                Value::Array(batch) => {
-                    let sends = admit_sends(&node, &batch);
-                    let out: Vec<Value> = batch
-                        .into_iter()
-                        .filter_map(|r| handle(&node, &shared, session.as_deref(), &sends, r))
-                        .collect();
-                    (!out.is_empty()).then_some(Value::Array(out))
-                }
-                single => handle(&node, &shared, session.as_deref(), &no_sends, single),
-            }
-        })
-        .await;
+    let answer =
+        pool.run(move || respond(&node, &shared, session.as_deref(), request, false)).await;
     answer.unwrap_or_else(|e| {
         Some(error_response(Value::Null, &RpcError::new(INTERNAL_ERROR, e.to_string())))
     })
+}
+
+/// Methods answered on the async runtime, without a query thread: they read memory or a few
+/// state keys (microseconds). Handing them to the blocking pool cost more than the read, two
+/// thread switches per request (`scripts/bench-rpc`: 0.5x of anvil's throughput that way).
+const LIGHT_METHODS: [&str; 17] = [
+    "eth_blockNumber",
+    "eth_chainId",
+    "net_version",
+    "net_listening",
+    "net_peerCount",
+    "web3_clientVersion",
+    "eth_syncing",
+    "eth_mining",
+    "eth_accounts",
+    "eth_coinbase",
+    "eth_protocolVersion",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_getBalance",
+    "eth_getTransactionCount",
+    "eth_getCode",
+    "eth_getStorageAt",
+];
+
+/// EVM steps an `eth_call` may take on the async runtime (a token's `balanceOf` takes a few
+/// hundred; this many run in well under a millisecond). A call that needs more starts again on
+/// a query thread, so a long call never holds a runtime thread that consensus shares.
+const INLINE_CALL_STEPS: u64 = 20_000;
+
+/// The code of the error an inline `eth_call` gives when it needs more than
+/// [`INLINE_CALL_STEPS`]: never sent (the call is run again on a query thread).
+const DEFERRED: i64 = i64::MIN;
+
+fn is_deferred(answer: &Value) -> bool {
+    answer["error"]["code"].as_i64() == Some(DEFERRED)
+}
+
+/// Whether a request (or a small batch) holds only [`LIGHT_METHODS`].
+fn light(request: &Value) -> bool {
+    let is_light = |r: &Value| {
+        r.get("method").and_then(Value::as_str).is_some_and(|m| LIGHT_METHODS.contains(&m))
+    };
+    match request {
+        Value::Array(batch) => batch.len() <= 8 && batch.iter().all(is_light),
+        single => is_light(single),
+    }
+}
+
+/// The answer to a parsed request or batch (`None` when it held only notifications).
+/// `inline`: on the async runtime (an `eth_call` then stops at [`INLINE_CALL_STEPS`]).
+fn respond(
+    node: &Arc<Node>,
+    shared: &EthState,
+    session: Option<&ws::Session>,
+    request: Value,
+    inline: bool,
+) -> Option<Value> {
+    let no_sends = HashMap::new();
+    match request {
+        Value::Array(batch) if batch.is_empty() => {
+            Some(error_response(Value::Null, &RpcError::new(INVALID_REQUEST, "empty batch")))
+        }
+        Value::Array(batch) if batch.len() > MAX_RPC_BATCH => Some(error_response(
+            Value::Null,
+            &RpcError::new(
+                INVALID_REQUEST,
+                format!("a batch of {} requests is over the limit of {MAX_RPC_BATCH}", batch.len()),
+            ),
+        )),
+        Value::Array(batch) => {
+            let sends = admit_sends(node, &batch);
+            let out: Vec<Value> = batch
+                .into_iter()
+                .filter_map(|r| handle(node, shared, session, &sends, r, inline))
+                .collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        single => handle(node, shared, session, &no_sends, single, inline),
+    }
 }
 
 fn reply(v: Value) -> Response {
@@ -295,6 +357,7 @@ fn handle(
     session: Option<&ws::Session>,
     sends: &Sends,
     request: Value,
+    inline: bool,
 ) -> Option<Value> {
     let Value::Object(mut req) = request else {
         return Some(error_response(
@@ -324,14 +387,18 @@ fn handle(
             return Some(error_response(id, &RpcError::params("params must be an array")));
         }
     };
-    let result = Eth { node, shared, params: &params, session, sends }.dispatch(&method);
+    let result = Eth { node, shared, params: &params, session, sends, inline }.dispatch(&method);
+    if matches!(&result, Err(e) if e.error.code == DEFERRED) {
+        return Some(error_response(id, &RpcError::new(DEFERRED, "deferred")));
+    }
     let served = !matches!(&result, Err(e) if e.unknown_method);
     node.metrics().rpc_call(if served { &method } else { "unknown" }, result.is_ok());
     if notification {
         return None;
     }
     Some(match result {
-        Ok(v) => serde_json::to_value(jsonrpc::Response::success(id, v)).unwrap_or(Value::Null),
+        // The shape of `jsonrpc::Response::success`, built in place (no second copy of `v`).
+        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
         Err(e) => error_response(id, &e),
     })
 }
@@ -414,6 +481,8 @@ struct Eth<'a> {
     session: Option<&'a ws::Session>,
     /// Raw transactions of the request's batch, already admitted.
     sends: &'a Sends,
+    /// Answered on the async runtime: an `eth_call` stops at [`INLINE_CALL_STEPS`].
+    inline: bool,
 }
 
 impl Eth<'_> {
@@ -717,8 +786,10 @@ impl Eth<'_> {
         Ok(block)
     }
 
+    /// The latest committed height, from memory (the node publishes it once the block is
+    /// durable, so every read of it finds the block).
     fn latest(&self) -> Result<Height, RpcError> {
-        self.node.store().latest_height().map_err(RpcError::server)
+        Ok(self.node.committed_height())
     }
 
     fn header(&self, height: Height) -> Result<StoredHeader, RpcError> {
@@ -846,9 +917,18 @@ impl Eth<'_> {
         self.node.executor().call(&*state, ctx, from, call).map_err(RpcError::server)
     }
 
+    /// `eth_call`: within [`INLINE_CALL_STEPS`] when answered inline (deferred past them).
     fn call(&self, v: &Value, height: Height) -> Result<CallOutcome, RpcError> {
         let (from, call) = self.call_request(v)?;
-        self.call_at(from, call, height)
+        if !self.inline {
+            return self.call_at(from, call, height);
+        }
+        let header = self.header(height)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let ctx = call_context(&header);
+        let bounded =
+            self.node.executor().call_within(&*state, ctx, from, call, Some(INLINE_CALL_STEPS));
+        bounded.map_err(RpcError::server)?.ok_or_else(|| RpcError::new(DEFERRED, "deferred"))
     }
 
     /// The least gas the call succeeds with (binary search: gas refunds and the 63/64 rule make

@@ -63,15 +63,17 @@ async fn an_unprotected_legacy_transaction_is_refused_as_geth_does() {
     assert!(answer["error"]["message"].as_str().unwrap().starts_with("only replay-protected"));
 }
 
+/// The receipt of `hash`, waiting up to 30 s (tests run many nodes at once).
 async fn wait_for_receipt(t: &TestNode, hash: &Value) -> Value {
-    for _ in 0..300 {
+    assert!(hash.is_string(), "not a transaction hash: {hash}");
+    for _ in 0..600 {
         let receipt = t.result("eth_getTransactionReceipt", json!([hash])).await;
         if !receipt.is_null() {
             return receipt;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("no receipt for {hash}");
+    panic!("no receipt for {hash} within 30 s");
 }
 
 /// A transaction one nonce ahead of its sender's next waits in the pool ("queued").
@@ -262,8 +264,8 @@ async fn transact(t: &TestNode, nonce: u64, to: TxKind, input: Vec<u8>) -> Value
     let mut tx = consortia_test_utils::tx::eip1559(CHAIN_ID, nonce, to, input);
     tx.gas_limit = 3_000_000;
     let raw = hex0x(EthTx::sign(tx, &t.user).unwrap().raw());
-    let hash = send(t, raw).await["result"].clone();
-    wait_for_receipt(t, &hash).await
+    let answer = send(t, raw).await;
+    wait_for_receipt(t, &answer["result"]).await
 }
 
 /// The ERC-20 of the test contracts, deployed with a supply of 1,000 to the funded account,
@@ -390,4 +392,17 @@ async fn an_unknown_tracer_is_refused() {
     let answer =
         t.rpc("debug_traceTransaction", json!([receipt["transactionHash"], options])).await;
     assert!(answer["error"]["message"].is_string(), "{answer}");
+}
+
+/// A call past the inline step budget is not cut short: it runs again on a query thread and
+/// ends as the EVM says (here: out of gas, after ~75,000 steps).
+#[tokio::test]
+async fn a_call_past_the_inline_step_budget_still_runs_to_its_end() {
+    let t = TestNode::start().await;
+    let init = hex::decode("635b6000566000526004601cf3").unwrap();
+    let deployed = transact(&t, 0, TxKind::Create, init).await;
+    let call = json!({"to": deployed["contractAddress"], "gas": "0x493e0"});
+    let answer = t.rpc("eth_call", json!([call, "latest"])).await;
+    assert_eq!(answer["error"]["code"], SERVER_ERROR, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("OutOfGas"), "{answer}");
 }

@@ -221,7 +221,14 @@ async fn serve(
                 let (node, shared) = (node.clone(), shared.clone());
                 pool.run(move || {
                     let sends = HashMap::new();
-                    let eth = Eth { node: &node, shared: &shared, params: &[], session: None, sends: &sends };
+                    let eth = Eth {
+                        node: &node,
+                        shared: &shared,
+                        params: &[],
+                        session: None,
+                        sends: &sends,
+                        inline: false,
+                    };
                     (from..=latest).flat_map(|h| eth.block_notifications(h, &subs)).collect()
                 })
                 .await
