@@ -26,6 +26,11 @@ impl Account {
     }
 }
 
+/// State key of an account.
+pub fn account_key(address: &Address) -> Vec<u8> {
+    key(address)
+}
+
 pub(crate) fn key(address: &Address) -> Vec<u8> {
     [PREFIX, &address.0].concat()
 }

@@ -34,7 +34,7 @@ use consortia_types::{
     EvmCall, Genesis, Height, NativeTx, Payload, Receipt, ReceiptStatus, Transaction, encode,
 };
 
-pub use accounts::{Account, code_key, slot_key};
+pub use accounts::{Account, account_key, code_key, slot_key};
 pub use evm::{CallOutcome, FeeRules, Simulation, TxCharge, revert_reason};
 
 /// State key of the last executed block's (height, time): written every block, so every height

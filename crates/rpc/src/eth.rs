@@ -36,6 +36,7 @@ use crate::QueryPool;
 use crate::handlers::call_context;
 
 mod debug;
+mod proof;
 mod txpool;
 pub(crate) mod ws;
 pub(crate) use ws::WsLimits;
@@ -620,6 +621,7 @@ impl Eth<'_> {
             "debug_traceCall" => self.debug_trace_call(),
             "trace_transaction" => self.trace_transaction(),
             "eth_createAccessList" => self.create_access_list(),
+            "eth_getProof" => self.get_proof(),
             "txpool_status" | "txpool_content" | "txpool_contentFrom" | "txpool_inspect" => {
                 self.txpool(method)
             }
