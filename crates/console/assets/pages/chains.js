@@ -62,11 +62,20 @@ async function createPage(main) {
         field(t('max_block_txs'), h('input', { name: 'max_block_txs', type: 'number', min: 1, max: 100000, value: 2000 })),
         field(t('block_interval_ms'), h('input', { name: 'block_interval_ms', type: 'number', min: 1, max: 10000, value: 20 })),
         field(t('deploy_policy'), h('select', { name: 'deploy_policy', 'data-test': 'chain-deploy-policy' },
-          h('option', { value: 'approved' }, t('deploy_policy_approved')), h('option', { value: 'open' }, t('deploy_policy_open'))))),
+          h('option', { value: 'approved' }, t('deploy_policy_approved')), h('option', { value: 'open' }, t('deploy_policy_open')))),
+        field(t('base_fee'), h('input', { name: 'base_fee_per_gas', type: 'number', min: 0, value: 1, 'data-test': 'chain-base-fee' }))),
+      field(t('allocations'), h('textarea', { name: 'allocations', rows: 3, placeholder: '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf=1000000000000000000', 'data-test': 'chain-allocations' })),
+      field(t('cors_origins'), h('input', { name: 'cors_origins', value: 'http://localhost:* http://127.0.0.1:*', 'data-test': 'chain-cors' })),
     ], t('create_chain'), async (v) => {
+      // One `0xADDRESS=WEI` per line (or separated by spaces).
+      const allocations = v.allocations.split(/\s+/).filter(Boolean).map((line) => {
+        const [address, balance] = line.split('=');
+        return { address, balance: balance || '' };
+      });
       const chain = await post('/v1/chains', {
         consortium_id: v.consortium_id, org_id: v.org_id, name: v.name.trim(), consensus: v.consensus, suite: v.suite,
         max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms), deploy_policy: v.deploy_policy,
+        base_fee_per_gas: Number(v.base_fee_per_gas), allocations, cors_origins: v.cors_origins.split(/\s+/).filter(Boolean),
       });
       await refreshChains();
       selectChain(chain.id);
