@@ -629,23 +629,27 @@ impl Mempool {
 
     /// Drops one transaction that turned out not to execute (its sender spent the balance it
     /// was admitted with, say), with everything after it from the same sender; each is
-    /// remembered with `reason` ([`Mempool::dropped`]).
-    pub fn evict(&self, bad: &PoolTx, reason: &str) {
+    /// remembered with `reason` ([`Mempool::dropped`]). Returns them, with their reasons.
+    pub fn evict(&self, bad: &PoolTx, reason: &str) -> Vec<(Hash, Arc<str>)> {
         let mut inner = self.inner.lock();
         let nonce = bad.tx.nonce();
         let first: Arc<str> = reason.into();
         let after: Arc<str> =
             format!("an earlier transaction of its sender (nonce {nonce}) was dropped: {reason}")
                 .into();
+        let mut dropped = Vec::new();
         inner.update(&bad.sender, |queue, inner| {
             for (_, gone) in queue.txs.split_off(&nonce) {
                 inner.by_hash.remove(&gone.hash);
                 inner.bytes -= gone.size;
-                inner.note_dropped(gone.hash, if gone.hash == bad.hash { &first } else { &after });
+                let why = if gone.hash == bad.hash { &first } else { &after };
+                inner.note_dropped(gone.hash, why);
+                dropped.push((gone.hash, why.clone()));
             }
             queue.ready_end = queue.ready_end.min(nonce).max(queue.base);
             queue.proposed_end = queue.proposed_end.min(nonce);
         });
+        dropped
     }
 }
 

@@ -115,7 +115,7 @@ async fn a_dropped_transaction_is_reported_instead_of_null() {
     let hash = queued(&t).await;
     let h = consortia_crypto::Hash::from_hex(hash.as_str().unwrap()).unwrap();
     let pooled = t.node.mempool().get(&h).unwrap();
-    t.node.mempool().evict(&pooled, "the sender cannot pay");
+    t.node.evict(&pooled, "the sender cannot pay");
     for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
         let answer = t.rpc(method, json!([hash])).await;
         let message = answer["error"]["message"].as_str().unwrap_or_default();
@@ -455,4 +455,36 @@ async fn get_proof_proves_an_account_and_its_slots_against_the_state_root() {
         )
         .unwrap_or_else(|e| panic!("slot {}: {e}", entry["key"]));
     }
+}
+
+/// A WebSocket client of `droppedTransactions` hears of a transaction the pool drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscribers_hear_of_dropped_transactions() {
+    let t = TestNode::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = consortia_rpc::router(t.node.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    let client = tokio::task::spawn_blocking(move || {
+        let stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let (mut socket, _) = tungstenite::client(format!("ws://{address}/ws"), stream).unwrap();
+        let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["droppedTransactions"]});
+        socket.send(tungstenite::Message::text(subscribe.to_string())).unwrap();
+        let mut read_next = || match socket.read().unwrap() {
+            tungstenite::Message::Text(text) => serde_json::from_str::<Value>(&text).unwrap(),
+            other => panic!("unexpected frame {other:?}"),
+        };
+        let id = read_next()["result"].clone();
+        subscribed_tx.send(()).unwrap();
+        (id, read_next())
+    });
+    subscribed.await.unwrap();
+    let hash = queued(&t).await;
+    let h = consortia_crypto::Hash::from_hex(hash.as_str().unwrap()).unwrap();
+    t.node.evict(&t.node.mempool().get(&h).unwrap(), "the sender cannot pay");
+    let (id, note) = client.await.unwrap();
+    assert_eq!(note["params"]["subscription"], id, "{note}");
+    assert_eq!(note["params"]["result"], json!({"hash": hash, "reason": "the sender cannot pay"}));
 }

@@ -2,8 +2,10 @@
 //! own account (funded at genesis with [`MEMBER_BALANCE`]), so users of wallets and web3 tools
 //! can pay the chain's base fee.
 
-use consortia_api::platform::{FaucetRequest, FaucetView, TxResult};
+use consortia_api::platform::{ChainView, FaucetRequest, FaucetView, TxOutcome, TxResult};
+use serde_json::json;
 
+use super::abi::qty;
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
@@ -11,7 +13,44 @@ use crate::error::{Error, Result};
 /// What a faucet request sends unless it names an amount: 1 unit of 10^18 wei.
 pub const DEFAULT_FAUCET_AMOUNT: u128 = 1_000_000_000_000_000_000;
 
+/// What an organization invited onto a running chain gets from its inviter's account, so it
+/// can pay the gas of its governance votes and gateway calls: 10^6 units of 10^18 wei.
+pub const NEW_MEMBER_GRANT: u128 = 1_000_000 * DEFAULT_FAUCET_AMOUNT;
+
 impl Platform {
+    /// Sends `amount` wei from `org`'s account to `to` and waits until it is committed.
+    async fn grant(
+        &self,
+        chain: &ChainView,
+        org: &str,
+        to: alloy_primitives::Address,
+        amount: u128,
+    ) -> Result<TxOutcome> {
+        let (outcome, _) = self.transact(chain, org, Some(to), amount, vec![]).await?;
+        if outcome.status != TxResult::Success {
+            return Err(Error::invalid(
+                "transfer_failed",
+                format!("the transfer {} failed on chain", outcome.tx_hash),
+            ));
+        }
+        Ok(outcome)
+    }
+
+    /// On a chain that charges gas, funds a newly invited organization's account from its
+    /// inviter's ([`NEW_MEMBER_GRANT`]); on a chain with free gas nothing needs funds.
+    pub(crate) async fn fund_new_member(
+        &self,
+        chain: &ChainView,
+        inviter: &str,
+        member: consortia_crypto::Address,
+    ) -> Result<()> {
+        if qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?) == 0 {
+            return Ok(());
+        }
+        let to = alloy_primitives::Address::from(member.0);
+        self.grant(chain, inviter, to, NEW_MEMBER_GRANT).await.map(|_| ())
+    }
+
     /// Sends `amount` wei (default [`DEFAULT_FAUCET_AMOUNT`]) from the organization's own
     /// account to `address`, and waits until it is committed (`chain:faucet`, audited as
     /// every mutating call).
@@ -37,13 +76,7 @@ impl Platform {
             .acting_on_chain(caller, &chain, Some(&req.org_id), "chain:faucet", "accounts")
             .await?;
         let from = self.org_key(&org).await?.public_key().address().to_checksum_hex();
-        let (outcome, _) = self.transact(&chain, &org, Some(to), amount, vec![]).await?;
-        if outcome.status != TxResult::Success {
-            return Err(Error::invalid(
-                "transfer_failed",
-                format!("the transfer {} failed on chain", outcome.tx_hash),
-            ));
-        }
+        let outcome = self.grant(&chain, &org, to, amount).await?;
         Ok(FaucetView {
             tx_hash: outcome.tx_hash,
             height: outcome.height as i64,

@@ -303,7 +303,7 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 impl Platform {
     /// Invites `org` onto a running chain: the organization the caller acts for (`as_org`)
     /// proposes it as a member, voting with the key the platform keeps for it and trusted for
-    /// its CA. It takes part on the platform at once (it sees the chain, prepares its nodes);
+    /// its CA, and (on a chain that charges gas) funds the new member's account from its own. It takes part on the platform at once (it sees the chain, prepares its nodes);
     /// on chain it governs, and its nodes may be added, once the proposal executed.
     pub(crate) async fn invite_to_running_chain(
         &self,
@@ -327,6 +327,7 @@ impl Platform {
         }
         .abi_encode();
         self.propose_as(chain, &acting, input).await?;
+        self.fund_new_member(chain, &acting, admin).await?;
         store::insert_chain_org(&self.db, &chain.id, org)
             .await
             .map_err(|e| e.duplicate_as("conflict", format!("{org} already takes part")))?;

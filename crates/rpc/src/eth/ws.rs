@@ -1,6 +1,8 @@
 //! Ethereum JSON-RPC over WebSocket at `GET /ws`: every method of the HTTP endpoint, plus
 //! `eth_subscribe` / `eth_unsubscribe` for `newHeads`, `logs` and `newPendingTransactions`,
-//! with notifications as geth sends them (`eth_subscription` with `{subscription, result}`).
+//! with notifications as geth sends them (`eth_subscription` with `{subscription, result}`),
+//! and ours, `droppedTransactions` (`{hash, reason}` for a transaction the pool admitted and
+//! then dropped without a block), so a dapp waiting on a transaction learns it at once.
 //!
 //! One task serves a connection: it answers requests in order and, between them, turns
 //! committed blocks and admitted transactions into notifications. A client that stops reading
@@ -58,11 +60,12 @@ enum Kind {
     NewHeads,
     Logs(LogFilter),
     PendingTransactions,
+    DroppedTransactions,
 }
 
 impl Session {
-    fn wants_pending(&self) -> bool {
-        self.inner.lock().live.values().any(|k| matches!(k, Kind::PendingTransactions))
+    fn wants(&self, kind: fn(&Kind) -> bool) -> bool {
+        self.inner.lock().live.values().any(kind)
     }
 
     fn snapshot(&self) -> Vec<(String, Kind)> {
@@ -90,9 +93,10 @@ impl Eth<'_> {
                 }
                 Kind::PendingTransactions
             }
+            Some("droppedTransactions") => Kind::DroppedTransactions,
             Some(other) => {
                 return Err(RpcError::params(format!(
-                    "unknown subscription `{other}`; use newHeads, logs or newPendingTransactions"
+                    "unknown subscription `{other}`; use newHeads, logs, newPendingTransactions or droppedTransactions"
                 )));
             }
             None => return Err(RpcError::params("the subscription kind must be a string")),
@@ -142,7 +146,7 @@ impl Eth<'_> {
                         tracing::warn!(target: "rpc::ws", height, error = %e.error.message, "logs of a committed block unreadable");
                     }
                 }
-                Kind::PendingTransactions => {}
+                Kind::PendingTransactions | Kind::DroppedTransactions => {}
             }
         }
         out
@@ -193,8 +197,9 @@ async fn serve(
     let session = Arc::new(Session::default());
     let mut committed = node.committed();
     let mut seen = *committed.borrow_and_update();
-    // Subscribed only while some subscription wants pending transactions.
+    // Subscribed only while some subscription wants pending (or dropped) transactions.
     let mut admitted: Option<broadcast::Receiver<Arc<[Hash]>>> = None;
+    let mut dropped: Option<broadcast::Receiver<consortia_node::DroppedBatch>> = None;
     loop {
         let out: Vec<Value> = tokio::select! {
             message = socket.recv() => match message {
@@ -215,7 +220,9 @@ async fn serve(
                 let from = (seen + 1).max(latest.saturating_sub(MAX_CATCH_UP - 1));
                 seen = latest;
                 let subs = session.snapshot();
-                if subs.iter().all(|(_, k)| matches!(k, Kind::PendingTransactions)) {
+                if subs.iter().all(|(_, k)| {
+                    matches!(k, Kind::PendingTransactions | Kind::DroppedTransactions)
+                }) {
                     continue;
                 }
                 let (node, shared) = (node.clone(), shared.clone());
@@ -234,7 +241,7 @@ async fn serve(
                 .await
                 .unwrap_or_default()
             },
-            batch = next_admitted(&mut admitted) => match batch {
+            batch = next_message(&mut admitted) => match batch {
                 Ok(hashes) => session
                     .snapshot()
                     .iter()
@@ -247,10 +254,32 @@ async fn serve(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            gone = next_message(&mut dropped) => match gone {
+                Ok(gone) => session
+                    .snapshot()
+                    .iter()
+                    .filter(|(_, k)| matches!(k, Kind::DroppedTransactions))
+                    .flat_map(|(id, _)| {
+                        gone.iter().map(|(h, why)| {
+                            notification(id, json!({"hash": hash(h), "reason": why.as_ref()}))
+                        })
+                    })
+                    .collect(),
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::debug!(target: "rpc::ws", skipped, "dropped-transaction subscriber lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
         };
-        match (session.wants_pending(), admitted.is_some()) {
+        match (session.wants(|k| matches!(k, Kind::PendingTransactions)), admitted.is_some()) {
             (true, false) => admitted = Some(node.admitted()),
             (false, true) => admitted = None,
+            _ => {}
+        }
+        match (session.wants(|k| matches!(k, Kind::DroppedTransactions)), dropped.is_some()) {
+            (true, false) => dropped = Some(node.dropped()),
+            (false, true) => dropped = None,
             _ => {}
         }
         for v in out {
@@ -263,10 +292,10 @@ async fn serve(
     }
 }
 
-/// The next batch of admitted hashes, or never when nothing is subscribed.
-async fn next_admitted(
-    rx: &mut Option<broadcast::Receiver<Arc<[Hash]>>>,
-) -> Result<Arc<[Hash]>, broadcast::error::RecvError> {
+/// The next message of a broadcast, or never when nothing is subscribed.
+async fn next_message<T: Clone>(
+    rx: &mut Option<broadcast::Receiver<T>>,
+) -> Result<T, broadcast::error::RecvError> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
