@@ -488,3 +488,23 @@ async fn websocket_subscribers_hear_of_dropped_transactions() {
     assert_eq!(note["params"]["subscription"], id, "{note}");
     assert_eq!(note["params"]["result"], json!({"hash": hash, "reason": "the sender cannot pay"}));
 }
+
+/// Topic queries are answered from the topic index: the same logs, with the same places and
+/// log indexes, as the receipts hold.
+#[tokio::test]
+async fn logs_by_topic_come_from_the_index_as_the_receipts_show_them() {
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let transfer_topic = receipt["logs"][0]["topics"][0].clone();
+    let query = json!([{"fromBlock": "0x0", "toBlock": "latest", "topics": [transfer_topic]}]);
+    let logs = t.result("eth_getLogs", query).await;
+    let logs = logs.as_array().unwrap();
+    assert_eq!(logs.len(), 2, "the mint and the transfer: {logs:?}");
+    assert_eq!(logs[1], receipt["logs"][0], "same log as the receipt's");
+    let by_address =
+        json!([{"fromBlock": "0x0", "address": token.to_string(), "topics": [transfer_topic]}]);
+    assert_eq!(t.result("eth_getLogs", by_address).await.as_array().unwrap().len(), 2);
+    let nobody = format!("0x{}07", "00".repeat(31));
+    let other = json!([{"fromBlock": "0x0", "topics": [null, nobody]}]);
+    assert_eq!(t.result("eth_getLogs", other).await, json!([]));
+}

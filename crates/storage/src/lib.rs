@@ -111,7 +111,19 @@ pub struct LogLocation {
 
 /// Events indexed by each of their topics, oldest first.
 pub trait LogReader {
-    fn logs_by_topic(&self, topic: &Hash, limit: usize) -> Result<Vec<LogLocation>>;
+    fn logs_by_topic(&self, topic: &Hash, limit: usize) -> Result<Vec<LogLocation>> {
+        self.logs_by_topic_in(topic, 0, Height::MAX, limit)
+    }
+
+    /// The events carrying `topic` (at any position) in blocks `from..=to`, oldest first, at
+    /// most `limit`.
+    fn logs_by_topic_in(
+        &self,
+        topic: &Hash,
+        from: Height,
+        to: Height,
+        limit: usize,
+    ) -> Result<Vec<LogLocation>>;
 }
 
 pub trait StateReader {

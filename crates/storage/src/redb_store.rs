@@ -538,11 +538,17 @@ impl BlockReader for RedbStore {
 }
 
 impl LogReader for RedbStore {
-    fn logs_by_topic(&self, topic: &Hash, limit: usize) -> Result<Vec<LogLocation>> {
+    fn logs_by_topic_in(
+        &self,
+        topic: &Hash,
+        from: Height,
+        to: Height,
+        limit: usize,
+    ) -> Result<Vec<LogLocation>> {
         let read = self.db.begin_read()?;
         let index = read.open_table(LOG_TOPICS)?;
-        let from = log_key(topic, 0, 0, 0);
-        let to = log_key(topic, Height::MAX, u32::MAX, u16::MAX);
+        let from = log_key(topic, from, 0, 0);
+        let to = log_key(topic, to, u32::MAX, u16::MAX);
         let mut out = Vec::new();
         for entry in index.range(from.as_slice()..=to.as_slice())?.take(limit) {
             let (key, _) = entry?;
