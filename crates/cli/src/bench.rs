@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use crate::client::DEFAULT_NODE;
 
 /// The ERC-20 the `erc20-transfer` workload deploys (init code, without constructor arguments).
-const ERC20_INIT_CODE: &str = include_str!("../assets/erc20-token.hex");
+pub(crate) const ERC20_INIT_CODE: &str = include_str!("../assets/erc20-token.hex");
 /// Tokens each sender gets before the run (it sends 1 per transfer).
 const ERC20_GRANT: u64 = 1_000_000_000;
 

@@ -19,8 +19,8 @@ use consortia_crypto::{PrivateKey, Scheme, hex0x};
 use consortia_types::EthTx;
 use serde_json::{Value, json};
 
-/// The token's init code (`erc20-transfer`'s).
-const ERC20_INIT_CODE: &str = include_str!("../assets/erc20-token.hex");
+use crate::bench::ERC20_INIT_CODE;
+
 /// Accounts the reads spread over.
 const ACCOUNTS: usize = 1_000;
 

@@ -168,12 +168,11 @@ impl Executor {
         index: usize,
         gas_left: &mut u64,
     ) -> Result<Receipt, ExecutionError> {
-        self.check_sender(overlay, tx, index)?;
+        let mut account = self.check_sender(overlay, tx, index)?;
         match tx {
             Transaction::Native(NativeTx { body, .. }) => match &body.payload {
                 Payload::Notarize(record) => {
                     let sender = tx.sender();
-                    let mut account = accounts::load(overlay, &sender)?;
                     account.nonce += 1;
                     overlay.put(accounts::key(&sender), encode(&account));
                     let tx_hash = tx.hash(self.hash);
@@ -185,13 +184,14 @@ impl Executor {
         }
     }
 
-    /// A block's transaction must be for this chain and carry its sender's next nonce.
+    /// A block's transaction must be for this chain and carry its sender's next nonce; the
+    /// sender's account.
     fn check_sender<S: StateReader + ?Sized>(
         &self,
         overlay: &Overlay<'_, S>,
         tx: &Transaction,
         index: usize,
-    ) -> Result<(), ExecutionError> {
+    ) -> Result<Account, ExecutionError> {
         if tx.chain_id() != Some(self.chain_id) {
             return Err(ExecutionError::WrongChain {
                 index,
@@ -209,7 +209,7 @@ impl Executor {
                 got: tx.nonce(),
             });
         }
-        Ok(())
+        Ok(account)
     }
 
     fn evm_tx<S: StateReader + ?Sized>(
