@@ -7,6 +7,7 @@ node's WebSocket URL) and EVM_VERSION.
 """
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -170,6 +171,7 @@ def main():
     except ContractLogicError as e:
         check("key taken" in str(e), f"Solidity revert reason: {e}")
     notary_checks(ours)
+    extension_checks(ours)
 
     # A WebSocket logs subscription on another validator receives the events of a transfer
     # sent to the first one; newHeads announces its block.
@@ -213,6 +215,71 @@ def notary_checks(ours):
     r = ours.send(bob, {"to": invoices.address, "data": invoices.functions.tryFile("inv-10", digest)._encode_transaction_data(), "gas": 300_000})
     check(r["status"] == 1 and len(r["logs"]) == 0, "try/catch around a reverting filing succeeds")
     check(not notary.functions.getRecord("inv-10").call()[0], "the reverted filing left no record")
+
+
+def extension_checks(ours):
+    """The contract extensions (contracts/system/ICrypto.sol, IBase64.sol, IJson.sol) called from
+    Solidity, with keys and signatures made here by PyCryptodome (RSA, ed25519) or taken from the
+    standards (SM3 and SM2, which PyCryptodome lacks)."""
+    from Crypto.Hash import SHA256
+    from Crypto.PublicKey import ECC, RSA
+    from Crypto.Signature import eddsa, pkcs1_15, pss
+
+    _, bob, _ = KEYS
+    w3 = ours.w3
+    partner = RSA.generate(2048)
+    n = partner.n.to_bytes(256, "big")
+    e = partner.e.to_bytes(3, "big")
+    abi, bytecode = solidity(HERE / "contracts" / "SignedOrders.sol", "SignedOrders")
+    r = ours.send(bob, {"data": w3.eth.contract(abi=abi, bytecode=bytecode).constructor(n, e).data_in_transaction})
+    check(r["status"] == 1, "SignedOrders deployed")
+    orders = w3.eth.contract(address=r["contractAddress"], abi=abi)
+
+    order = json.dumps({"id": "po-42", "paid": True, "items": [{"sku": "A-1", "qty": 12}]})
+    signature = pkcs1_15.new(partner).sign(SHA256.new(order.encode()))
+    b64 = base64.b64encode(signature).decode()
+    r = ours.send(bob, {"to": orders.address, "data": orders.functions.accept(order, b64)._encode_transaction_data()})
+    event = orders.events.Accepted().process_receipt(r)[0]["args"]
+    check(r["status"] == 1 and (event["id"], event["qty"], event["paid"]) == ("po-42", 12, True),
+          f"an RSA-signed JSON order, Base64 signature: verified and read in Solidity ({r['gasUsed']} gas)")
+    forged = order.replace("12", "99")
+    try:
+        orders.functions.accept(forged, b64).call({"from": bob.address})
+        check(False, "a forged order reverts")
+    except ContractLogicError as err:
+        check("not signed by the partner" in str(err), f"forged order refused: {err}")
+
+    message = b"settlement 2026-12"
+    salted = pss.new(partner, salt_bytes=32).sign(SHA256.new(message))
+    check(orders.functions.pss(message, salted, 32).call(), "RSA-PSS (salt 32) verifies")
+    check(not orders.functions.pss(message, salted, 20).call(), "RSA-PSS with another salt length does not")
+
+    device = ECC.generate(curve="ed25519")
+    key = device.public_key().export_key(format="raw")
+    sig = eddsa.new(device, "rfc8032").sign(message)
+    check(orders.functions.ed25519(key, message, sig).call(), "ed25519 (PyCryptodome's signature) verifies")
+    check(not orders.functions.ed25519(key, message + b"!", sig).call(), "ed25519 over another message does not")
+
+    abc = orders.functions.sm3(b"abc").call()
+    check(abc.hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0", "SM3 of 'abc' is the standard's")
+    # GB/T 32918.2's example on the recommended curve (default id), key as raw x || y.
+    sm2_key = bytes.fromhex("09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020"
+                            "CCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13")
+    sm2_sig = bytes.fromhex("F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3"
+                            "B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA")
+    check(orders.functions.sm2(sm2_key, b"message digest", sm2_sig).call(), "SM2: the standard's signature verifies")
+    check(not orders.functions.sm2(sm2_key, b"message digesT", sm2_sig).call(), "SM2 over another message does not")
+
+    data = bytes([0xFB, 0xFF, 0xBF, 0x00, 0x61])
+    check(orders.functions.base64(data).call() == [base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("=")],
+          "Base64 in both alphabets equals Python's")
+    check(orders.functions.json('{"d":[-7,3]}', "/d").call() == [True, 2, -7], "JSON: has, length, getInt")
+    check(orders.functions.json('{"d":[-7,3]}', "/e").call() == [False, 0, 0], "JSON: a missing member")
+    try:
+        orders.functions.json('{"d":', "/d").call()
+        check(False, "a document that is not JSON reverts")
+    except ContractLogicError as err:
+        check("IJson: not JSON" in str(err), f"not JSON: {err}")
 
 
 async def subscriptions(ours, token, transfer_topic):

@@ -87,6 +87,32 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// A secp256k1 or SM2 key in any form other systems hand out: SEC1 compressed (33 bytes),
+    /// uncompressed (65 bytes, `04 || x || y`) or raw `x || y` (64 bytes). Keeps it compressed.
+    pub fn from_sec1(scheme: Scheme, bytes: &[u8]) -> Result<Self, CryptoError> {
+        let invalid = || CryptoError::InvalidPublicKey { scheme: scheme.name() };
+        let sec1 = match bytes.len() {
+            64 => [&[4u8][..], bytes].concat(),
+            33 | 65 => bytes.to_vec(),
+            _ => return Err(invalid()),
+        };
+        let compressed = match scheme {
+            Scheme::Ed25519 => return Err(invalid()),
+            Scheme::Secp256k1 => k256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                .map_err(|_| invalid())?
+                .to_encoded_point(true)
+                .as_bytes()
+                .to_vec(),
+            Scheme::Sm2 => sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_ID, &sec1)
+                .map_err(|_| invalid())?
+                .as_affine()
+                .to_encoded_point(true)
+                .as_bytes()
+                .to_vec(),
+        };
+        Ok(PublicKey { scheme, bytes: compressed })
+    }
+
     pub fn scheme(&self) -> Scheme {
         self.scheme
     }
@@ -621,6 +647,24 @@ mod tests {
             key.public_key().verify(b"message digesT", &sig),
             Err(CryptoError::BadSignature)
         );
+    }
+
+    #[test]
+    fn from_sec1_takes_compressed_uncompressed_and_raw_keys_alike() {
+        for scheme in [Scheme::Secp256k1, Scheme::Sm2] {
+            let key = PrivateKey::generate(scheme).public_key();
+            let uncompressed = match key.parse().unwrap() {
+                ParsedPublicKey::Secp256k1(vk) => vk.to_encoded_point(false).as_bytes().to_vec(),
+                ParsedPublicKey::Sm2(vk) => vk.to_sec1_bytes_uncompressed(),
+                ParsedPublicKey::Ed25519(_) => unreachable!(),
+            };
+            assert_eq!(PublicKey::from_sec1(scheme, key.as_bytes()).unwrap(), key);
+            assert_eq!(PublicKey::from_sec1(scheme, &uncompressed).unwrap(), key);
+            assert_eq!(PublicKey::from_sec1(scheme, &uncompressed[1..]).unwrap(), key);
+            assert!(PublicKey::from_sec1(scheme, &uncompressed[2..]).is_err());
+            assert!(PublicKey::from_sec1(scheme, &[7; 64]).is_err());
+        }
+        assert!(PublicKey::from_sec1(Scheme::Ed25519, &[7; 33]).is_err());
     }
 
     #[test]

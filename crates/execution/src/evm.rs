@@ -38,9 +38,9 @@ use revm::{Context, ExecuteCommitEvm, ExecuteEvm, InspectEvm, MainBuilder, MainC
 
 use crate::accounts::{self, Account, code_key, slot_key};
 use crate::governance::{self, ContractStatus, Rules};
-use crate::notary;
 use crate::system::{StateSource, revert};
 use crate::{BlockContext, ExecutionError, Overlay};
+use crate::{extensions, notary};
 
 /// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
 const BLOCK_HASH_WINDOW: u64 = 256;
@@ -227,8 +227,8 @@ impl<S: StateReader + ?Sized> StateSource for StateDb<'_, '_, S> {
     }
 }
 
-/// Ethereum's precompiles and the chain's system contracts (the notary at
-/// [`notary::ADDRESS`], governance at [`governance::ADDRESS`]), for one transaction.
+/// Ethereum's precompiles, the chain's system contracts (the notary at [`notary::ADDRESS`],
+/// governance at [`governance::ADDRESS`]) and the [`extensions`], for one transaction.
 struct Precompiles {
     eth: EthPrecompiles,
     /// Built once per chain (see [`EvmEnv`]), not per transaction.
@@ -246,6 +246,7 @@ fn warm_set(eth: &EthPrecompiles) -> Arc<AddressSet> {
     let mut warm = eth.warm_addresses().clone();
     warm.insert(to_revm(notary::ADDRESS));
     warm.insert(to_revm(governance::ADDRESS));
+    warm.extend(extensions::ADDRESSES.map(to_revm));
     Arc::new(warm)
 }
 
@@ -309,6 +310,8 @@ where
             self.notary.run(context, inputs)
         } else if inputs.bytecode_address == to_revm(governance::ADDRESS) {
             self.governance.run(context, inputs)
+        } else if let Some(result) = extensions::run(context, inputs) {
+            return Ok(Some(result));
         } else {
             return <EthPrecompiles as PrecompileProvider<CTX>>::run(
                 &mut self.eth,

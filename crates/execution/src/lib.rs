@@ -21,6 +21,7 @@
 
 mod accounts;
 mod evm;
+pub mod extensions;
 pub mod governance;
 pub mod notary;
 mod system;

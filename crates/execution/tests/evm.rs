@@ -217,3 +217,22 @@ fn the_notary_is_a_solidity_system_contract() {
     assert_eq!((got.owner.0.0, got.height, got.metadata.as_str()), (outer.0, 4, "meta po-7"));
     assert!(!read("po-8").exists);
 }
+
+#[test]
+fn extensions_answer_transactions_and_refuse_value() {
+    use alloy_sol_types::SolCall;
+    use consortia_execution::extensions::{IJson, JSON_ADDRESS};
+    let user = PrivateKey::generate(Scheme::Secp256k1);
+    let mut chain = Chain::new(&genesis(&[user.public_key().address()]));
+    let get_qty = IJson::getUintCall { json: r#"{"qty":3}"#.into(), pointer: "/qty".into() };
+    let out = chain.run(vec![
+        eth(&user, 0, JSON_ADDRESS, 0, get_qty.abi_encode()),
+        eth(&user, 1, JSON_ADDRESS, 5, get_qty.abi_encode()),
+    ]);
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+    assert_eq!(IJson::getUintCall::abi_decode_returns(&out.receipts[0].output), Ok(U256::from(3)));
+    assert_eq!(
+        out.receipts[1].status,
+        ReceiptStatus::Failed { code: "reverted".into(), message: "IJson: takes no value".into() }
+    );
+}
