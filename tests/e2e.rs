@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 
+use consortia_api::node::StateProofView;
+use consortia_api::proof::verify_state;
 use consortia_crypto::{Hash, PrivateKey, Scheme, Suite};
-use consortia_storage::verify_state_proof;
 use consortia_test_utils::process::*;
 use consortia_types::{Genesis, Header};
 use serde_json::json;
@@ -83,18 +84,17 @@ fn thousand_notarizations_commit_with_provable_state() {
     assert_eq!(code, 200, "{proof}");
     assert_eq!(proof["state_root"], block["state_root"]);
     let root = Hash::from_hex(block["state_root"].as_str().unwrap()).unwrap();
-    let value = unhex(&proof["value"]);
-    verify_state_proof(Suite::Standard, root, &key, Some(&value), &unhex(&proof["proof"])).unwrap();
-    assert!(
-        verify_state_proof(Suite::Standard, root, &key, Some(b"forged"), &unhex(&proof["proof"]))
-            .is_err()
-    );
+    let view: StateProofView = serde_json::from_value(proof).unwrap();
+    assert!(verify_state(&view, Suite::Standard, root).unwrap().is_some(), "the SDK checks it");
+    let forged = StateProofView { value: Some("0x666f72676564".into()), ..view };
+    assert!(verify_state(&forged, Suite::Standard, root).is_err());
     let (_, before) =
         get_json(&client, &format!("{url}/v1/state/0x{}?height={}", hex::encode(&key), h1 - 1));
     assert!(before["value"].is_null());
     let (_, prev_block) = get_json(&client, &format!("{url}/v1/blocks/{}", h1 - 1));
     let prev_root = Hash::from_hex(prev_block["state_root"].as_str().unwrap()).unwrap();
-    verify_state_proof(Suite::Standard, prev_root, &key, None, &unhex(&before["proof"])).unwrap();
+    let before: StateProofView = serde_json::from_value(before).unwrap();
+    assert_eq!(verify_state(&before, Suite::Standard, prev_root), Ok(None), "proven absent");
 
     // The header the proof's root comes from is certified by the genesis validator set.
     let header_hash = Hash::from_hex(block["hash"].as_str().unwrap()).unwrap();
@@ -334,19 +334,10 @@ fn sm_suite_chain_commits_sm2_transactions_with_sm3_proofs() {
     let (_, proof) =
         get_json(&client, &format!("{url}/v1/state/0x{}?height={height}", hex::encode(&key_bytes)));
     let root = Hash::from_hex(block["state_root"].as_str().unwrap()).unwrap();
-    let value = unhex(&proof["value"]);
-    verify_state_proof(Suite::Sm, root, &key_bytes, Some(&value), &unhex(&proof["proof"])).unwrap();
+    let view: StateProofView = serde_json::from_value(proof).unwrap();
+    assert!(verify_state(&view, Suite::Sm, root).unwrap().is_some());
     // An SM3 proof does not verify as a SHA-256 one.
-    assert!(
-        verify_state_proof(
-            Suite::Standard,
-            root,
-            &key_bytes,
-            Some(&value),
-            &unhex(&proof["proof"])
-        )
-        .is_err()
-    );
+    assert!(verify_state(&view, Suite::Standard, root).is_err());
 }
 
 /// The explorer's reads: latest transactions and blocks (pages), an address's transactions,

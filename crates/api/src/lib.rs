@@ -5,7 +5,8 @@
 //! shapes of the node's Ethereum API ([`jsonrpc`]) and the one error body of every API
 //! ([`ErrorBody`]). The SDK ([`NodeClient`], [`PlatformClient`]) speaks them; the CLI, the
 //! platform (towards nodes) and the tests use it. With the `server` feature, [`server`] adds
-//! the servers' side: the error as an axum response and extractors that answer with it.
+//! the servers' side: the error as an axum response and extractors that answer with it. With
+//! `proofs` (on by default), [`proof`] checks the nodes' state proofs against a trusted root.
 //!
 //! This crate holds no logic of either server: no database, no chain, no policy.
 
@@ -14,6 +15,8 @@ mod error;
 pub mod jsonrpc;
 pub mod node;
 pub mod platform;
+#[cfg(feature = "proofs")]
+pub mod proof;
 #[cfg(feature = "server")]
 pub mod server;
 mod wire_enum;

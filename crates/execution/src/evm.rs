@@ -110,7 +110,7 @@ fn account_info<S: StateReader + ?Sized>(
     address: revm::primitives::Address,
 ) -> Result<Option<AccountInfo>, ExecutionError> {
     let address = from_revm(address);
-    if overlay.get(&accounts::key(&address))?.is_none() {
+    if overlay.get(&accounts::account_key(&address))?.is_none() {
         return Ok(None);
     }
     let account = accounts::load(overlay, &address)?;
@@ -348,7 +348,7 @@ impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
                 for (slot, _) in account.storage.iter() {
                     self.overlay.delete(slot_key(&address, &slot.to_be_bytes()));
                 }
-                self.overlay.delete(accounts::key(&address));
+                self.overlay.delete(accounts::account_key(&address));
                 continue;
             }
             for (slot, value) in slots {
@@ -373,7 +373,7 @@ impl<S: StateReader + ?Sized> DatabaseCommit for StateDb<'_, '_, S> {
                 balance: info.balance.try_into().unwrap_or(u128::MAX),
                 code_hash,
             };
-            self.overlay.put(accounts::key(&address), encode(&stored));
+            self.overlay.put(accounts::account_key(&address), encode(&stored));
         }
     }
 }

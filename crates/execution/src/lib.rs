@@ -35,7 +35,7 @@ use consortia_types::{
     EvmCall, Genesis, Height, NativeTx, Payload, Receipt, ReceiptStatus, Transaction, encode,
 };
 
-pub use accounts::{Account, account_key, code_key, slot_key};
+pub use accounts::{Account, account_key, code_key, read_account, slot_key};
 pub use evm::{CallOutcome, FeeRules, Simulation, TxCharge, revert_reason};
 
 /// State key of the last executed block's (height, time): written every block, so every height
@@ -128,7 +128,7 @@ impl Executor {
             // A contract starts at nonce 1 (EIP-161), as one created by a transaction does.
             let nonce = u64::from(code_hash.is_some());
             let value = Account { nonce, balance: account.balance, code_hash };
-            changes.insert(accounts::key(&account.address), Some(encode(&value)));
+            changes.insert(accounts::account_key(&account.address), Some(encode(&value)));
         }
         for (key, value) in governance::genesis_state(genesis) {
             changes.insert(key, Some(value));
@@ -175,7 +175,7 @@ impl Executor {
                 Payload::Notarize(record) => {
                     let sender = tx.sender();
                     account.nonce += 1;
-                    overlay.put(accounts::key(&sender), encode(&account));
+                    overlay.put(accounts::account_key(&sender), encode(&account));
                     let tx_hash = tx.hash(self.hash);
                     notary::notarize(overlay, ctx, sender, tx_hash, record)
                 }

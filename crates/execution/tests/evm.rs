@@ -9,7 +9,7 @@ use alloy_primitives::U256;
 use common::{Chain, ctx, eth, native};
 use consortia_crypto::{Address, Hash, PrivateKey, Scheme};
 use consortia_execution::test_utils::{ECHO_TOPIC, echo_runtime, forwarder, init_code};
-use consortia_execution::{Account, ExecutionError, slot_key};
+use consortia_execution::{ExecutionError, read_account, slot_key};
 use consortia_storage::{BlockWriter, StateReader};
 use consortia_test_utils::genesis::solo;
 use consortia_types::{EvmCall, Genesis, ReceiptStatus};
@@ -33,7 +33,7 @@ fn a_contract_is_created_called_and_reverts_with_its_reason() {
     let out = chain.run(vec![native(&deployer, 0, None, 0, init_code(&echo_runtime()))]);
     assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
     assert_eq!(out.receipts[0].output, contract.0.to_vec(), "output is the new address");
-    let account = Account::read(&chain.store, &contract).unwrap();
+    let account = read_account(&chain.store, &contract).unwrap();
     assert_eq!(account.nonce, 1, "a new contract starts at nonce 1 (EIP-161)");
     assert!(account.code_hash.is_some());
 
@@ -63,7 +63,7 @@ fn a_contract_is_created_called_and_reverts_with_its_reason() {
     assert_eq!(&r.output[..4], &[0x08, 0xc3, 0x79, 0xa0], "revert data is kept for clients");
     assert!(r.events.is_empty());
     assert_eq!(chain.store.get(&slot_key(&contract, &[0; 32])).unwrap(), Some(other.to_vec()));
-    assert_eq!(Account::read(&chain.store, &user.public_key().address()).unwrap().nonce, 2);
+    assert_eq!(read_account(&chain.store, &user.public_key().address()).unwrap().nonce, 2);
 }
 
 #[test]
@@ -75,8 +75,8 @@ fn value_moves_only_with_funds_and_gas_only_within_the_block() {
     let out = chain.run(vec![eth(&rich, 0, poor_a, 400, vec![])]);
     assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
     assert_eq!(out.receipts[0].steps_used, 21_000);
-    assert_eq!(Account::read(&chain.store, &poor_a).unwrap().balance, 400);
-    assert_eq!(Account::read(&chain.store, &rich_a).unwrap().balance, 1_000_000 - 400);
+    assert_eq!(read_account(&chain.store, &poor_a).unwrap().balance, 400);
+    assert_eq!(read_account(&chain.store, &rich_a).unwrap().balance, 1_000_000 - 400);
 
     // More than the sender holds: the transaction cannot be included at all.
     let broke = vec![eth(&poor, 0, rich_a, 401, vec![])];

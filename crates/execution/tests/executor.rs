@@ -6,7 +6,7 @@ mod common;
 
 use common::{ctx, store};
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme};
-use consortia_execution::{Account, ExecutionError, Executor, notary};
+use consortia_execution::{Account, ExecutionError, Executor, notary, read_account};
 use consortia_storage::BlockWriter;
 use consortia_test_utils::genesis::solo;
 use consortia_test_utils::tx;
@@ -26,10 +26,10 @@ fn genesis_accounts_are_funded() {
     let g = genesis();
     let store = store(&dir, &g);
     assert_eq!(
-        Account::read(&store, &Address([1; 20])).unwrap(),
+        read_account(&store, &Address([1; 20])).unwrap(),
         Account { nonce: 0, balance: 77, code_hash: None }
     );
-    assert_eq!(Account::read(&store, &Address([2; 20])).unwrap(), Account::default());
+    assert_eq!(read_account(&store, &Address([2; 20])).unwrap(), Account::default());
 }
 
 #[test]
@@ -77,8 +77,8 @@ fn records_are_write_once_even_within_a_block() {
     assert_eq!(notary::find_by_hash(&store, &one, 1).unwrap(), vec!["a"]);
     assert!(notary::get_record(&store, "zzz").unwrap().is_none());
     // The failed transaction still used bob's nonce.
-    assert_eq!(Account::read(&store, &bob.public_key().address()).unwrap().nonce, 1);
-    assert_eq!(Account::read(&store, &alice.public_key().address()).unwrap().nonce, 2);
+    assert_eq!(read_account(&store, &bob.public_key().address()).unwrap().nonce, 1);
+    assert_eq!(read_account(&store, &alice.public_key().address()).unwrap().nonce, 2);
 }
 
 #[test]

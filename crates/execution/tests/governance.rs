@@ -8,10 +8,9 @@ mod common;
 use alloy_sol_types::{SolCall, SolEvent};
 use common::{Chain, ctx, eth, native};
 use consortia_crypto::{Address, PrivateKey, Scheme};
-use consortia_execution::Account;
 use consortia_execution::governance::{self, IGovernance, Status};
 use consortia_execution::test_utils::{echo_runtime, forwarder, init_code, reader_runtime};
-use consortia_execution::{BlockOutcome, CallOutcome, revert_reason};
+use consortia_execution::{BlockOutcome, CallOutcome, read_account, revert_reason};
 use consortia_test_utils::genesis::{bft, validator_key};
 use consortia_types::{DeployPolicy, EvmCall, Genesis, GenesisMember, Payload, ReceiptStatus};
 
@@ -434,7 +433,7 @@ fn failure(status: &ReceiptStatus) -> &str {
 }
 
 fn code_hash(gov: &Gov, contract: Address) -> Option<consortia_crypto::Hash> {
-    Account::read(&gov.chain.store, &contract).unwrap().code_hash
+    read_account(&gov.chain.store, &contract).unwrap().code_hash
 }
 
 #[test]
@@ -446,7 +445,7 @@ fn deploying_unapproved_code_fails_with_the_policys_reason_and_uses_the_nonce() 
     assert!(reason.contains("is not approved"), "{reason}");
     assert_eq!(code_hash(&gov, echo), None, "nothing was deployed");
     let sender = gov.admins[4].public_key().address();
-    assert_eq!(Account::read(&gov.chain.store, &sender).unwrap().nonce, 1, "the nonce is used");
+    assert_eq!(read_account(&gov.chain.store, &sender).unwrap().nonce, 1, "the nonce is used");
 }
 
 #[test]
@@ -655,7 +654,7 @@ fn a_dry_run_shows_the_deployment_and_keeps_nothing() {
     let (address, runtime_hash) = sim.created.expect("a created contract");
     assert_eq!(runtime_hash.0, alloy_primitives::keccak256(echo_runtime()).0);
     assert!(sim.deploy_refusal.unwrap().contains("is not approved"));
-    assert!(Account::read(&gov.chain.store, &address).unwrap().code_hash.is_none());
+    assert!(read_account(&gov.chain.store, &address).unwrap().code_hash.is_none());
 }
 
 #[test]

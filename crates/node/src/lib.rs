@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
-use consortia_execution::{Account, ExecutionError, Executor, FeeRules};
+use consortia_execution::{Account, ExecutionError, Executor, FeeRules, read_account};
 use consortia_network::{NetError, NetworkConfig};
 use consortia_storage::{
     BlockReader, BlockWriter, ChainReader, PendingState, RedbStore, StorageError,
@@ -126,7 +126,7 @@ impl mempool::AdmissionState for Node {
     fn account(&self, sender: &consortia_crypto::Address) -> Result<Account, String> {
         let decided = self.decided.lock().clone();
         let pending = decided.as_ref().map(|b| &b.state);
-        Account::read(&PendingState { store: &self.store, pending }, sender)
+        read_account(&PendingState { store: &self.store, pending }, sender)
             .map_err(|e| e.to_string())
     }
 

@@ -24,7 +24,7 @@ use consortia_api::jsonrpc::{
     METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR, TRANSACTION_REJECTED,
 };
 use consortia_crypto::{Address, Hash, keccak256};
-use consortia_execution::{Account, CallOutcome, code_key, revert_reason, slot_key};
+use consortia_execution::{Account, CallOutcome, code_key, read_account, revert_reason, slot_key};
 use consortia_node::Node;
 use consortia_node::mempool::AdmitError;
 use consortia_storage::{StoredHeader, StoredTx};
@@ -528,7 +528,7 @@ impl Eth<'_> {
                 let a = parse_address(self.param(0, "address")?, "address")?;
                 let height = self.height_of(self.opt(1))?;
                 let state = node.store().state_at(height).map_err(RpcError::server)?;
-                let account = Account::read(&*state, &a).map_err(RpcError::server)?;
+                let account = read_account(&*state, &a).map_err(RpcError::server)?;
                 let code = match account.code_hash {
                     Some(h) => {
                         state.get(&code_key(&h)).map_err(RpcError::server)?.unwrap_or_default()
@@ -835,7 +835,7 @@ impl Eth<'_> {
     fn account_at(&self, a: &Address, tag: Option<&Value>) -> Result<Account, RpcError> {
         let height = self.height_of(tag)?;
         let state = self.node.store().state_at(height).map_err(RpcError::server)?;
-        Account::read(&*state, a).map_err(RpcError::server)
+        read_account(&*state, a).map_err(RpcError::server)
     }
 
     fn transaction_count(&self) -> RpcResult {

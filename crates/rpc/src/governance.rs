@@ -16,7 +16,7 @@ use consortia_api::node::{
 use consortia_api::server::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use consortia_crypto::PublicKey;
 use consortia_execution::governance::{self, Action, Member, Node, Policy, Proposal, Status};
-use consortia_execution::{Account, CallOutcome, revert_reason};
+use consortia_execution::{CallOutcome, read_account, revert_reason};
 use consortia_node::Node as ChainNode;
 use consortia_storage::StateReader;
 use consortia_types::EvmCall;
@@ -297,7 +297,7 @@ pub(crate) async fn contract_status(
 ) -> ApiResult<Json<ContractStatusView>> {
     let address = parse_address(&address)?;
     let store = node.store();
-    let account = Account::read(store, &address).map_err(internal)?;
+    let account = read_account(store, &address).map_err(internal)?;
     let Some(code_hash) = account.code_hash else {
         return Err(ApiError::not_found(format!(
             "{} holds no contract",

@@ -13,7 +13,7 @@ use consortia_api::node::{
 };
 use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams, json_body};
 use consortia_crypto::{Address, Hash};
-use consortia_execution::{Account, BlockContext, notary};
+use consortia_execution::{BlockContext, notary, read_account};
 use consortia_node::Node;
 use consortia_storage::{StorageError, StoredHeader};
 
@@ -379,7 +379,7 @@ pub(crate) async fn account(
     PathParams(address): PathParams<String>,
 ) -> ApiResult<Json<AccountView>> {
     let address = parse_address(&address)?;
-    let account = Account::read(node.store(), &address).map_err(ApiError::internal)?;
+    let account = read_account(node.store(), &address).map_err(ApiError::internal)?;
     Ok(Json(AccountView {
         address: address.to_checksum_hex(),
         nonce: account.nonce,

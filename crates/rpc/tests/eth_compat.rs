@@ -407,54 +407,53 @@ async fn a_call_past_the_inline_step_budget_still_runs_to_its_end() {
     assert!(answer["error"]["message"].as_str().unwrap().contains("OutOfGas"), "{answer}");
 }
 
-fn unhex(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap()
+/// A token's `eth_getProof` answer and the state root of the latest header.
+async fn token_proof(t: &TestNode) -> (Value, consortia_crypto::Hash) {
+    let (token, _) = token_and_transfer(t).await;
+    let slots = json!(["0x0", "0x99"]);
+    let proof = t.result("eth_getProof", json!([token.to_string(), slots, "latest"])).await;
+    let block = t.result("eth_getBlockByNumber", json!(["latest", false])).await;
+    let root = consortia_crypto::Hash::from_hex(block["stateRoot"].as_str().unwrap()).unwrap();
+    (proof, root)
 }
 
 #[tokio::test]
-async fn get_proof_proves_an_account_and_its_slots_against_the_state_root() {
-    use consortia_crypto::{Hash, Suite};
-    use consortia_storage::verify_state_proof;
+async fn get_proof_proves_an_account_and_its_slots_with_the_sdk_verifier() {
+    use consortia_api::proof::{Suite, verify_eth_proof};
     let t = TestNode::start().await;
-    let (token, _) = token_and_transfer(&t).await;
-    let slots = json!(["0x0", "0x99"]);
-    let proof = t.result("eth_getProof", json!([token.to_string(), slots, "latest"])).await;
-    let root = Hash::from_hex(proof["stateRoot"].as_str().unwrap()).unwrap();
-    let block = t.result("eth_getBlockByNumber", json!(["latest", false])).await;
-    assert_eq!(block["stateRoot"], proof["stateRoot"], "the root the header commits to");
-    let account_value = unhex(&proof["accountValue"]);
-    let account_proof = unhex(&proof["accountProof"][0]);
-    let key = unhex(&proof["accountKey"]);
-    verify_state_proof(Suite::Standard, root, &key, Some(&account_value), &account_proof).unwrap();
-    let mut forged = account_value.clone();
-    forged[0] ^= 1;
-    assert!(
-        verify_state_proof(Suite::Standard, root, &key, Some(&forged), &account_proof).is_err()
-    );
-    assert_ne!(
-        proof["codeHash"],
-        "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-    );
-    let address = consortia_crypto::Address(token.0.0);
-    for entry in proof["storageProof"].as_array().unwrap() {
-        let slot: [u8; 32] =
-            U256::from_str_radix(entry["key"].as_str().unwrap().trim_start_matches("0x"), 16)
-                .unwrap()
-                .to_be_bytes();
-        let word =
-            U256::from_str_radix(entry["value"].as_str().unwrap().trim_start_matches("0x"), 16)
-                .unwrap();
-        let value = (!word.is_zero()).then(|| word.to_be_bytes::<32>().to_vec());
-        let key = consortia_execution::slot_key(&address, &slot);
-        verify_state_proof(
-            Suite::Standard,
-            root,
-            &key,
-            value.as_deref(),
-            &unhex(&entry["proof"][0]),
-        )
-        .unwrap_or_else(|e| panic!("slot {}: {e}", entry["key"]));
-    }
+    let (proof, root) = token_proof(&t).await;
+    let proven = verify_eth_proof(&proof, Suite::Standard, root).unwrap();
+    assert!(proven.account.code_hash.is_some(), "a contract");
+    assert_eq!(proven.storage.len(), 2);
+    assert_ne!(proven.storage[0].1, [0; 32], "slot 0 holds a value");
+    assert_eq!(proven.storage[1].1, [0; 32], "slot 0x99 is proven absent");
+}
+
+#[tokio::test]
+async fn the_sdk_verifier_refuses_a_lying_answer() {
+    use consortia_api::proof::{ProofError, Suite, verify_eth_proof};
+    let t = TestNode::start().await;
+    let (proof, root) = token_proof(&t).await;
+    let verify = |answer: &Value| verify_eth_proof(answer, Suite::Standard, root);
+
+    let mut richer = proof.clone();
+    richer["balance"] = json!("0xde0b6b3a7640000");
+    assert!(matches!(verify(&richer), Err(ProofError::Mismatch { field: "balance", .. })));
+
+    let mut forged = proof.clone();
+    let value = forged["accountValue"].as_str().unwrap().to_owned();
+    forged["accountValue"] = json!(format!("{}{}", &value[..value.len() - 2], "ff"));
+    assert!(matches!(verify(&forged), Err(ProofError::Invalid { .. })), "{:?}", verify(&forged));
+
+    let mut slot = proof.clone();
+    slot["storageProof"][1]["value"] = json!("0x1");
+    assert!(matches!(verify(&slot), Err(ProofError::Invalid { .. })));
+
+    let other_root = consortia_crypto::Hash([7; 32]);
+    assert!(matches!(
+        verify_eth_proof(&proof, Suite::Standard, other_root),
+        Err(ProofError::OtherRoot { .. })
+    ));
 }
 
 /// A WebSocket client of `droppedTransactions` hears of a transaction the pool drops.

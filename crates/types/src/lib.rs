@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 mod genesis;
 mod receipt;
+mod state;
 mod transaction;
 
 pub use block::{Block, CommitCertificate, Header, Vote, VoteKind, validators_hash};
@@ -27,6 +28,7 @@ pub use genesis::{
     standard_accounts,
 };
 pub use receipt::{Event, Receipt, ReceiptStatus};
+pub use state::{Account, account_key, code_key, slot_key};
 pub use transaction::{
     EthTx, EvmCall, GOVERNANCE_ADDRESS, GOVERNANCE_KINDS, GOVERNANCE_RULES, MAX_INITCODE_BYTES,
     NOTARY_ADDRESS, NOTARY_LIMITS, NativeTx, NotarizeRecord, NotaryLimits, Payload, Transaction,

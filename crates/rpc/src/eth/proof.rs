@@ -3,8 +3,8 @@
 //! JMT sparse Merkle proofs rather than fake Patricia nodes. Each `accountProof` and storage
 //! `proof` holds one element: the borsh-encoded `jmt::proof::SparseMerkleProof`, hex, proving
 //! the state key's value (or absence) against `stateRoot`, the state root the block header of
-//! that height commits to. `consortia_storage::verify_state_proof(suite, stateRoot, key,
-//! value, proof)` checks one; the keys and values are:
+//! that height commits to. The SDK's `consortia_api::proof::verify_eth_proof` checks an answer;
+//! the keys and values are:
 //! - account: key `"acct/" ‖ address` (`accountKey`), value `accountValue` (borsh of nonce,
 //!   balance, code hash), `null` for an account that does not exist;
 //! - slot: key `"slot/" ‖ address ‖ slot` (32 bytes), value the 32-byte word, absent for zero.
