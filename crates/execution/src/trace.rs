@@ -122,9 +122,23 @@ impl<CTX> Inspector<CTX> for Guard {
     }
 }
 
+/// Only EVM transactions have traces: a native notarization runs no EVM code.
+fn evm_only(tx: &Transaction) -> Result<(), TraceError> {
+    match tx.evm_call() {
+        Some(_) => Ok(()),
+        None => Err(TraceError::Invalid(
+            "a native notarization runs no EVM code, so it has no trace; its receipt has its event"
+                .into(),
+        )),
+    }
+}
+
 fn b256(h: &Hash) -> B256 {
     B256::from(h.0)
 }
+
+/// A block's traces: each transaction's hash with its trace, or why it has none.
+pub type BlockTraces = Vec<(Hash, Result<GethTrace, String>)>;
 
 /// Where a block's transaction is, for the tracers' transaction context.
 #[derive(Clone, Copy, Debug)]
@@ -162,6 +176,95 @@ impl Executor {
         run(&mut overlay, &rules)
     }
 
+    /// Runs `trace` on each of a block's transactions in turn (its index and hash given), each
+    /// on the state the transactions before it left; the whole walk stops past
+    /// [`MAX_TRACE_TIMEOUT`]. A storage failure ends the walk; `trace`'s other errors are the
+    /// caller's to keep per transaction.
+    fn each_in_block<'a, S, R>(
+        &self,
+        parent: &'a S,
+        ctx: &BlockContext,
+        txs: &[Transaction],
+        mut trace: impl FnMut(&mut Overlay<'a, S>, &governance::Rules, usize, Hash) -> R,
+    ) -> Result<Vec<R>, TraceError>
+    where
+        S: StateReader + ?Sized,
+    {
+        let deadline = Instant::now() + MAX_TRACE_TIMEOUT;
+        let mut overlay = Overlay { base: parent, changes: StateChanges::new() };
+        let mut rules =
+            governance::Rules::load(&mut |k| overlay.get(k), &self.evm.governance.genesis)?;
+        let mut gas_left = rules.params.block_gas_limit;
+        let mut traces = Vec::with_capacity(txs.len());
+        for (index, tx) in txs.iter().enumerate() {
+            if Instant::now() > deadline {
+                return Err(TraceError::Limit(format!(
+                    "the block's traces took over {MAX_TRACE_TIMEOUT:?} by transaction {index}; \
+                     trace its transactions one by one (debug_traceTransaction)"
+                )));
+            }
+            self.check_sender(&overlay, tx, index)?;
+            traces.push(trace(&mut overlay, &rules, index, tx.hash(self.hash)));
+            self.apply(&mut overlay, &mut rules, ctx, tx, index, &mut gas_left)?;
+        }
+        Ok(traces)
+    }
+
+    /// geth's `debug_traceBlockByNumber` / `ByHash`: every transaction of the block traced with
+    /// `opts`, in order, each with its hash; a transaction the tracer could not trace (a native
+    /// notarization has no EVM frames) carries its error instead.
+    pub fn trace_block<S: StateReader + ?Sized>(
+        &self,
+        parent: &S,
+        ctx: BlockContext,
+        txs: &[Transaction],
+        block_hash: Hash,
+        opts: GethDebugTracingOptions,
+    ) -> Result<BlockTraces, TraceError> {
+        let limits = TraceLimits::with_timeout(opts.timeout.as_deref())?;
+        let traces = self.each_in_block(parent, &ctx, txs, |overlay, rules, index, hash| {
+            let tx_context = TransactionContext {
+                block_hash: Some(b256(&block_hash)),
+                tx_index: Some(index),
+                tx_hash: Some(b256(&hash)),
+            };
+            let run = Run::Tx(&txs[index], hash);
+            let trace = evm_only(&txs[index]).and_then(|()| {
+                geth_trace(self, overlay, rules, &ctx, run, opts.clone(), Some(tx_context), limits)
+            });
+            (hash, trace)
+        })?;
+        traces
+            .into_iter()
+            .map(|(hash, trace)| match trace {
+                Err(TraceError::Execution(e)) => Err(TraceError::Execution(e)),
+                other => Ok((hash, other.map_err(|e| e.to_string()))),
+            })
+            .collect()
+    }
+
+    /// Parity's `trace_block`: every call frame of every transaction of the block, flat.
+    pub fn parity_trace_block<S: StateReader + ?Sized>(
+        &self,
+        parent: &S,
+        ctx: BlockContext,
+        txs: &[Transaction],
+        block_hash: Hash,
+        base_fee: u64,
+    ) -> Result<Vec<LocalizedTransactionTrace>, TraceError> {
+        let limits = TraceLimits::with_timeout(None)?;
+        let traces = self.each_in_block(parent, &ctx, txs, |overlay, rules, index, hash| {
+            let place = TxPlace { block_hash, index, tx_hash: hash };
+            match evm_only(&txs[index]) {
+                Ok(()) => {
+                    parity_trace(self, overlay, rules, &ctx, &txs[index], place, base_fee, limits)
+                }
+                Err(_) => Ok(vec![]), // no frames
+            }
+        })?;
+        Ok(traces.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
+    }
+
     /// geth's `debug_traceTransaction`: the block's transaction `place.index` traced with
     /// `opts` after the transactions before it, on `parent` (the state before the block).
     pub fn trace_transaction<S: StateReader + ?Sized>(
@@ -179,6 +282,7 @@ impl Executor {
             tx_hash: Some(b256(&place.tx_hash)),
         };
         self.after(parent, &ctx, txs, place.index, |overlay, rules| {
+            evm_only(&txs[place.index])?;
             let run = Run::Tx(&txs[place.index], place.tx_hash);
             geth_trace(self, overlay, rules, &ctx, run, opts, Some(tx_context), limits)
         })
@@ -210,27 +314,9 @@ impl Executor {
         base_fee: u64,
     ) -> Result<Vec<LocalizedTransactionTrace>, TraceError> {
         let limits = TraceLimits::with_timeout(None)?;
-        let info = TransactionInfo {
-            hash: Some(b256(&place.tx_hash)),
-            index: Some(place.index as u64),
-            block_hash: Some(b256(&place.block_hash)),
-            block_number: Some(ctx.height),
-            base_fee: Some(base_fee),
-            ..Default::default()
-        };
         self.after(parent, &ctx, txs, place.index, |overlay, rules| {
-            let inspector = (
-                TracingInspector::new(TracingInspectorConfig::default_parity()),
-                Guard::new(limits),
-            );
-            let run = Run::Tx(&txs[place.index], place.tx_hash);
-            let (tracer, guard) =
-                evm::inspect(overlay, &self.evm, rules, &ctx, run, inspector, |done| {
-                    done.inspector
-                })?
-                .map_err(TraceError::Invalid)?;
-            guard.outcome()?;
-            Ok(tracer.into_parity_builder().into_localized_transaction_traces(info))
+            evm_only(&txs[place.index])?;
+            parity_trace(self, overlay, rules, &ctx, &txs[place.index], place, base_fee, limits)
         })
     }
 
@@ -264,6 +350,36 @@ impl Executor {
             evm::simulate_fully(&mut overlay, &self.evm, &ctx, from, call.clone(), options)?;
         Ok((list, with_list.outcome))
     }
+}
+
+/// Parity's traces of the block's transaction `tx` at `place`, run on `overlay`.
+#[allow(clippy::too_many_arguments)] // the run, where it is, and its bounds, each needed
+fn parity_trace<'a, S: StateReader + ?Sized>(
+    executor: &Executor,
+    overlay: &mut Overlay<'a, S>,
+    rules: &governance::Rules,
+    ctx: &BlockContext,
+    tx: &Transaction,
+    place: TxPlace,
+    base_fee: u64,
+    limits: TraceLimits,
+) -> Result<Vec<LocalizedTransactionTrace>, TraceError> {
+    let info = TransactionInfo {
+        hash: Some(b256(&place.tx_hash)),
+        index: Some(place.index as u64),
+        block_hash: Some(b256(&place.block_hash)),
+        block_number: Some(ctx.height),
+        base_fee: Some(base_fee),
+        ..Default::default()
+    };
+    let inspector =
+        (TracingInspector::new(TracingInspectorConfig::default_parity()), Guard::new(limits));
+    let run = Run::Tx(tx, place.tx_hash);
+    let (tracer, guard) =
+        evm::inspect(overlay, &executor.evm, rules, ctx, run, inspector, |done| done.inspector)?
+            .map_err(TraceError::Invalid)?;
+    guard.outcome()?;
+    Ok(tracer.into_parity_builder().into_localized_transaction_traces(info))
 }
 
 /// Runs `run` under the geth tracer `opts` names, within `limits`.

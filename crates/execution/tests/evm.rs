@@ -236,3 +236,53 @@ fn extensions_answer_transactions_and_refuse_value() {
         ReceiptStatus::Failed { code: "reverted".into(), message: "IJson: takes no value".into() }
     );
 }
+
+/// Block 2 of a chain whose block 1 deployed an echo contract: a store, two echo calls with a
+/// native notarization between them, and the echo's address.
+fn echo_block() -> (Chain, Vec<consortia_types::Transaction>, Address) {
+    let user = PrivateKey::generate(Scheme::Secp256k1);
+    let mut chain = Chain::new(&genesis(&[user.public_key().address()]));
+    chain.run(vec![native(&user, 0, None, 0, init_code(&echo_runtime()))]);
+    let echo = create_address(user.public_key().address(), 0);
+    let block = vec![
+        eth(&user, 1, echo, 0, vec![1; 32]),
+        consortia_test_utils::tx::notarize(&user, 5, 2, "between", b"x"),
+        eth(&user, 3, echo, 0, vec![2; 32]),
+    ];
+    (chain, block, echo)
+}
+
+#[test]
+fn a_block_trace_runs_each_transaction_on_what_the_ones_before_left() {
+    use consortia_execution::trace::{GethDebugTracingOptions, GethTrace};
+    let (chain, block, echo) = echo_block();
+    let opts: GethDebugTracingOptions =
+        serde_json::from_value(serde_json::json!({"tracer": "prestateTracer"})).unwrap();
+    let traces = chain.exec.trace_block(&chain.store, ctx(2), &block, Hash([9; 32]), opts).unwrap();
+    assert_eq!(traces.len(), 3);
+    assert_eq!(traces[0].0, block[0].hash(consortia_crypto::HashAlgorithm::Keccak256));
+    let slot0 = |trace: &Result<GethTrace, String>| {
+        let GethTrace::PreStateTracer(pre) = trace.as_ref().unwrap() else { panic!("{trace:?}") };
+        let json = serde_json::to_value(pre).unwrap();
+        json.get(format!("0x{}", alloy_primitives::hex::encode(echo.0)))
+            .and_then(|a| a["storage"].as_object().cloned())
+            .unwrap_or_default()
+    };
+    assert!(slot0(&traces[0].1).values().all(|v| v.as_str().unwrap().ends_with("00")));
+    assert!(traces[1].1.as_ref().unwrap_err().contains("native notarization runs no EVM code"));
+    let seen = slot0(&traces[2].1);
+    assert!(
+        seen.values().any(|v| v.as_str().unwrap().ends_with("0101")),
+        "the third transaction read what the first wrote: {seen:?}"
+    );
+}
+
+#[test]
+fn a_parity_block_trace_lists_the_frames_of_every_evm_transaction() {
+    let (chain, block, echo) = echo_block();
+    let traces =
+        chain.exec.parity_trace_block(&chain.store, ctx(2), &block, Hash([9; 32]), 0).unwrap();
+    assert_eq!(traces.len(), 2, "one frame per echo call; the notarization has none");
+    assert!(traces.iter().all(|t| t.trace.action.as_call().is_some_and(|c| c.to.0 == echo.0)));
+    assert_eq!(traces[1].transaction_position, Some(2));
+}

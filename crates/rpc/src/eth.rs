@@ -623,6 +623,8 @@ impl Eth<'_> {
             "debug_traceTransaction" => self.debug_trace_transaction(),
             "debug_traceCall" => self.debug_trace_call(),
             "trace_transaction" => self.trace_transaction(),
+            "debug_traceBlockByNumber" | "debug_traceBlockByHash" => self.debug_trace_block(),
+            "trace_block" => self.trace_block(),
             "eth_createAccessList" => self.create_access_list(),
             "eth_getProof" => self.get_proof(),
             "txpool_status" | "txpool_content" | "txpool_contentFrom" | "txpool_inspect" => {
@@ -801,6 +803,14 @@ impl Eth<'_> {
         self.node
             .store()
             .header(height)
+            .map_err(RpcError::server)?
+            .ok_or_else(|| RpcError::server(format!("block {height} not found")))
+    }
+
+    fn block(&self, height: Height) -> Result<consortia_types::Block, RpcError> {
+        self.node
+            .store()
+            .block(height)
             .map_err(RpcError::server)?
             .ok_or_else(|| RpcError::server(format!("block {height} not found")))
     }
@@ -1055,13 +1065,7 @@ impl Eth<'_> {
         let receipts = self.receipts(height, h.tx_count)?;
         let gas_used: u64 = receipts.iter().map(|r| r.steps_used).sum();
         let transactions: Vec<Value> = if full {
-            let block = self
-                .node
-                .store()
-                .block(height)
-                .map_err(RpcError::server)?
-                .ok_or_else(|| RpcError::server(format!("block {height} not found")))?;
-            block
+            self.block(height)?
                 .transactions
                 .iter()
                 .zip(&header.tx_hashes)

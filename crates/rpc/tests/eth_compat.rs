@@ -373,6 +373,35 @@ async fn trace_call_and_parity_traces_and_access_lists_answer() {
 }
 
 #[tokio::test]
+async fn block_traces_answer_by_number_and_hash_with_geths_shape() {
+    let t = TestNode::start().await;
+    let (_, receipt) = token_and_transfer(&t).await;
+    let options = json!({"tracer": "callTracer"});
+    let by_number =
+        t.result("debug_traceBlockByNumber", json!([receipt["blockNumber"], options])).await;
+    let entry = by_number
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["txHash"] == receipt["transactionHash"])
+        .unwrap_or_else(|| panic!("no entry for the transfer: {by_number}"));
+    assert_eq!(entry["result"]["type"], "CALL", "{entry}");
+    assert_eq!(gas(&entry["result"]["gasUsed"]), gas(&receipt["gasUsed"]));
+    let by_hash = t.result("debug_traceBlockByHash", json!([receipt["blockHash"], options])).await;
+    assert_eq!(by_hash, by_number);
+    let parity = t.result("trace_block", json!([receipt["blockNumber"]])).await;
+    assert!(
+        parity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["transactionHash"] == receipt["transactionHash"]),
+        "{parity}"
+    );
+    assert_eq!(t.result("trace_block", json!(["0x0"])).await, json!([]), "genesis has none");
+}
+
+#[tokio::test]
 async fn a_trace_that_runs_too_long_is_stopped_with_a_reason() {
     let t = TestNode::start().await;
     // Runtime code `JUMPDEST PUSH1 0 JUMP`: a loop until the gas runs out.

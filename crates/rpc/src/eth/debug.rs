@@ -1,16 +1,18 @@
-//! The debug and trace methods tools call: geth's `debug_traceTransaction` and
-//! `debug_traceCall` (every tracer `revm-inspectors` knows: `callTracer`, `prestateTracer`, the
-//! default struct logger with `enableMemory`, `disableStack`, `disableStorage`, and `timeout`),
-//! parity's `trace_transaction`, and `eth_createAccessList`. They re-execute on a query thread;
+//! The debug and trace methods tools call: geth's `debug_traceTransaction`,
+//! `debug_traceBlockByNumber` / `ByHash` and `debug_traceCall` (every tracer `revm-inspectors`
+//! knows: `callTracer`, `prestateTracer`, the default struct logger with `enableMemory`,
+//! `disableStack`, `disableStorage`, and `timeout`), parity's `trace_transaction` and
+//! `trace_block`, and `eth_createAccessList`. They re-execute on a query thread;
 //! `consortia_execution::trace` bounds each run (steps and time) and this module the size of
 //! its answer.
 
+use consortia_crypto::Hash;
 use consortia_execution::trace::{GethDebugTracingOptions, TraceError, TxPlace};
 use consortia_execution::{BlockContext, CallOutcome};
-use consortia_storage::{StoredHeader, StoredTx};
+use consortia_storage::{StateReader, StoredHeader, StoredTx};
 use serde_json::{Value, json};
 
-use super::{Eth, RpcError, RpcResult, call_error, parse_hash, qty};
+use super::{Eth, RpcError, RpcResult, call_error, hash, parse_hash, qty};
 use crate::handlers::call_context;
 
 /// The largest trace answered (the struct logger with memory grows fast).
@@ -64,13 +66,8 @@ impl Eth<'_> {
             .map_err(RpcError::server)?
             .ok_or_else(|| RpcError::server(format!("transaction {h} not found")))?;
         let header = self.header(stored.height)?;
-        let block = self
-            .node
-            .store()
-            .block(stored.height)
-            .map_err(RpcError::server)?
-            .ok_or_else(|| RpcError::server(format!("block {} not found", stored.height)))?;
-        Ok((stored, header, block.transactions))
+        let txs = self.block(stored.height)?.transactions;
+        Ok((stored, header, txs))
     }
 
     pub(super) fn debug_trace_transaction(&self) -> RpcResult {
@@ -84,6 +81,54 @@ impl Eth<'_> {
             .trace_transaction(&*parent, block_context(&header), &txs, place, opts)
             .map_err(trace_error)?;
         bounded(&trace)
+    }
+
+    /// Traces the committed block named by parameter 0 (number, tag or hash) with `trace`,
+    /// given the state before it; a block without transactions has no traces.
+    fn trace_block_with<R: serde::Serialize>(
+        &self,
+        trace: impl FnOnce(
+            &dyn StateReader,
+            BlockContext,
+            &[consortia_types::Transaction],
+            Hash,
+        ) -> Result<R, TraceError>,
+    ) -> RpcResult {
+        let height = self
+            .block_id(self.param(0, "block")?)?
+            .ok_or_else(|| RpcError::server("block not found"))?;
+        let header = self.header(height)?;
+        let txs = self.block(height)?.transactions;
+        if txs.is_empty() {
+            return Ok(json!([]));
+        }
+        let parent = self.node.store().state_at(height - 1).map_err(RpcError::server)?;
+        let traces =
+            trace(&*parent, block_context(&header), &txs, header.hash).map_err(trace_error)?;
+        bounded(&traces)
+    }
+
+    /// geth's answer: `[{txHash, result}]`, or `{txHash, error}` for a transaction it could not
+    /// trace.
+    pub(super) fn debug_trace_block(&self) -> RpcResult {
+        let opts = self.tracing_options(1)?;
+        self.trace_block_with(|parent, ctx, txs, block_hash| {
+            let traces = self.node.executor().trace_block(parent, ctx, txs, block_hash, opts)?;
+            Ok(traces
+                .into_iter()
+                .map(|(tx_hash, trace)| match trace {
+                    Ok(result) => json!({ "txHash": hash(&tx_hash), "result": result }),
+                    Err(error) => json!({ "txHash": hash(&tx_hash), "error": error }),
+                })
+                .collect::<Vec<_>>())
+        })
+    }
+
+    pub(super) fn trace_block(&self) -> RpcResult {
+        let base_fee = self.base_fee();
+        self.trace_block_with(|parent, ctx, txs, block_hash| {
+            self.node.executor().parity_trace_block(parent, ctx, txs, block_hash, base_fee)
+        })
     }
 
     pub(super) fn debug_trace_call(&self) -> RpcResult {
