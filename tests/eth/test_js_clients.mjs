@@ -172,6 +172,18 @@ async function viemFlow(registry, chainId) {
   const logs = await client.getContractEvents({ address, abi: registry.abi, eventName: "Registered", fromBlock: written.blockNumber, toBlock: written.blockNumber });
   check(logs.length === 1 && logs[0].args.value === "viem", "viem: getContractEvents decodes the event");
   check((await client.readContract({ address, abi: registry.abi, functionName: "values", args: [key] })) === "viem", "viem: readContract");
+  // eth_simulateV1: a write in one simulated block, read in the next; nothing is kept.
+  const simKey = "0x" + "ef".repeat(32);
+  const [first, second] = await client.simulateBlocks({
+    blocks: [
+      { calls: [{ to: address, abi: registry.abi, functionName: "register", args: [simKey, "simulated"], from: funder.account.address }] },
+      { calls: [{ to: address, abi: registry.abi, functionName: "values", args: [simKey] }] },
+    ],
+  });
+  check(first.calls[0].status === "success" && first.calls[0].logs.length === 1, "viem: simulateBlocks runs a write with its event");
+  check(second.calls[0].result === "simulated", `viem: simulateBlocks' next block reads it (${second.calls[0].result})`);
+  check(second.number === first.number + 1n, "viem: simulated blocks are numbered in order");
+  check((await client.readContract({ address, abi: registry.abi, functionName: "values", args: [simKey] })) === "", "viem: nothing simulated is kept");
   const reverted = await caught(() =>
     client.simulateContract({ address, abi: registry.abi, functionName: "register", args: [key, "again"], account: funder.account }),
   );

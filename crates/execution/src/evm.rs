@@ -451,14 +451,7 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
     let records = evm.precompiles.finish(&mut changes);
     evm.commit(changes);
     drop(evm);
-    let rules_changed = records.iter().any(|(key, _)| Rules::changed_by(key));
-    for (key, value) in records {
-        match value {
-            Some(value) => overlay.put(key, value),
-            None => overlay.delete(key),
-        }
-    }
-    if rules_changed {
+    if put_records(overlay, records) {
         *rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
     }
     if let Some(reason) = refusal {
@@ -498,6 +491,30 @@ pub(crate) fn execute<S: StateReader + ?Sized>(
             output: vec![],
         },
     }))
+}
+
+/// Writes the system contracts' records of a run into `overlay`; whether they changed the
+/// governance rules.
+fn put_records<S: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, S>,
+    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+) -> bool {
+    let rules_changed = records.iter().any(|(key, _)| Rules::changed_by(key));
+    for (key, value) in records {
+        match value {
+            Some(value) => overlay.put(key, value),
+            None => overlay.delete(key),
+        }
+    }
+    rules_changed
+}
+
+/// The contract a successful deployment created.
+fn output_address(result: &ExecutionResult) -> Option<revm::primitives::Address> {
+    match result {
+        ExecutionResult::Success { output, .. } => output.address().copied(),
+        _ => None,
+    }
 }
 
 fn tx_env(chain_id: u64, caller: Address, call: EvmCall, nonce: u64) -> TxEnv {
@@ -727,6 +744,8 @@ pub(crate) struct CallOptions<'l> {
     pub access_list: Option<&'l AccessList>,
     /// Give up past this many EVM steps (the caller then runs it elsewhere, unbounded).
     pub max_steps: Option<u64>,
+    /// Keep the call's writes in the overlay (a simulation's later calls see them).
+    pub keep_writes: bool,
 }
 
 /// Counts a run's steps and halts it once `left` runs out.
@@ -747,7 +766,8 @@ impl<CTX> revm::Inspector<CTX> for StepBudget {
     }
 }
 
-/// Runs a call on `overlay` and throws its writes away; the sender's nonce is not checked.
+/// Runs a call on `overlay` and throws its writes away (unless `keep_writes`); the sender's
+/// nonce is not checked.
 /// With `enforce_deploy_policy` false a refused deployment runs anyway (a dry run).
 pub(crate) fn simulate<S: StateReader + ?Sized>(
     overlay: &mut Overlay<'_, S>,
@@ -757,7 +777,7 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     call: EvmCall,
     options: &CallOptions<'_>,
 ) -> Result<Option<Simulation>, ExecutionError> {
-    let CallOptions { enforce_deploy_policy, access_list, max_steps } = *options;
+    let CallOptions { enforce_deploy_policy, access_list, max_steps, keep_writes } = *options;
     let rules = Rules::load(&mut |k| overlay.get(k), &env.governance.genesis)?;
     let deploy_refusal = match call.to {
         None => rules.deploy_refusal(&mut |k| overlay.get(k), &call.input)?,
@@ -795,24 +815,28 @@ pub(crate) fn simulate<S: StateReader + ?Sized>(
     if evm.inspector.exceeded {
         return Ok(None);
     }
-    let (result, state) = match outcome {
+    let (result, mut state) = match outcome {
         Ok(r) => (r.result, r.state),
         Err(EVMError::Database(e)) => return Err(e),
         Err(e) => return Ok(Some(simulation(CallOutcome::Invalid(e.to_string())))),
     };
+    let created = output_address(&result).map(|a| {
+        let code_hash = state.get(&a).map_or(KECCAK_EMPTY, |acct| acct.info.code_hash);
+        (from_revm(a), Hash(code_hash.0))
+    });
+    if keep_writes {
+        let records = evm.precompiles.finish(&mut state);
+        evm.commit(state);
+        drop(evm);
+        put_records(overlay, records);
+    }
     let gas_used = result.tx_gas_used();
     Ok(Some(match result {
-        ExecutionResult::Success { output, logs, .. } => {
-            let created = output.address().map(|a| {
-                let code_hash = state.get(a).map_or(KECCAK_EMPTY, |acct| acct.info.code_hash);
-                (from_revm(*a), Hash(code_hash.0))
-            });
-            Simulation {
-                events: events(logs),
-                created,
-                ..simulation(CallOutcome::Success { gas_used, output: output.data().to_vec() })
-            }
-        }
+        ExecutionResult::Success { output, logs, .. } => Simulation {
+            events: events(logs),
+            created,
+            ..simulation(CallOutcome::Success { gas_used, output: output.data().to_vec() })
+        },
         ExecutionResult::Revert { output, .. } => {
             simulation(CallOutcome::Revert { gas_used, output: output.to_vec() })
         }

@@ -24,6 +24,7 @@ mod evm;
 pub mod extensions;
 pub mod governance;
 pub mod notary;
+pub mod simulate;
 mod system;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
@@ -262,7 +263,7 @@ impl Executor {
     ) -> Result<Option<CallOutcome>, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
         let options =
-            evm::CallOptions { enforce_deploy_policy: true, access_list: None, max_steps };
+            evm::CallOptions { enforce_deploy_policy: true, max_steps, ..Default::default() };
         Ok(evm::simulate(&mut overlay, &self.evm, &ctx, from, call, &options)?.map(|s| s.outcome))
     }
 

@@ -344,7 +344,7 @@ impl Executor {
         let options = evm::CallOptions {
             enforce_deploy_policy: true,
             access_list: Some(&list),
-            max_steps: None,
+            ..Default::default()
         };
         let with_list =
             evm::simulate_fully(&mut overlay, &self.evm, &ctx, from, call.clone(), options)?;

@@ -37,6 +37,7 @@ use crate::handlers::call_context;
 
 mod debug;
 mod proof;
+mod simulate;
 mod txpool;
 pub(crate) mod ws;
 pub(crate) use ws::WsLimits;
@@ -549,6 +550,12 @@ impl Eth<'_> {
                 }
                 Ok(data(&word))
             }
+            "eth_call"
+                if self.opt(2).is_some_and(|v| !v.is_null())
+                    || self.opt(3).is_some_and(|v| !v.is_null()) =>
+            {
+                self.call_with_overrides()
+            }
             "eth_call" => {
                 let height = self.height_of(self.opt(1))?;
                 match self.call(self.param(0, "call")?, height)? {
@@ -627,6 +634,7 @@ impl Eth<'_> {
             "trace_block" => self.trace_block(),
             "eth_createAccessList" => self.create_access_list(),
             "eth_getProof" => self.get_proof(),
+            "eth_simulateV1" => self.simulate_v1(),
             "txpool_status" | "txpool_content" | "txpool_contentFrom" | "txpool_inspect" => {
                 self.txpool(method)
             }
@@ -1036,8 +1044,7 @@ impl Eth<'_> {
         let created = matches!(&call, Some(c) if c.to.is_none())
             && r.status == ReceiptStatus::Success
             && r.output.len() == 20;
-        let located =
-            LogPlace { header: &header, tx_hash: &stored.hash, position: stored.position };
+        let located = LogPlace::in_block(&header, &stored.hash, stored.position);
         Ok(json!({
             "transactionHash": hash(&stored.hash),
             "transactionIndex": qty(stored.position),
@@ -1213,8 +1220,7 @@ impl Eth<'_> {
                 continue;
             }
             let first = sums.get(position as usize).map_or(0, |s| s.logs_before);
-            let place =
-                LogPlace { header, tx_hash: &header.tx_hashes[position as usize], position };
+            let place = LogPlace::in_block(header, &header.tx_hashes[position as usize], position);
             out.push(log_json(e, &place, first + usize::from(event)));
         }
         Ok(Value::Array(out))
@@ -1236,11 +1242,8 @@ impl Eth<'_> {
             let mut log_index = 0;
             for (position, r) in receipts.iter().enumerate() {
                 for e in &r.events {
-                    let place = LogPlace {
-                        header: &header,
-                        tx_hash: &header.tx_hashes[position],
-                        position: position as u32,
-                    };
+                    let place =
+                        LogPlace::in_block(&header, &header.tx_hashes[position], position as u32);
                     f(e, place, log_index);
                     log_index += 1;
                 }
@@ -1324,9 +1327,23 @@ fn matches(f: &LogFilter, e: &consortia_types::Event) -> bool {
 }
 
 struct LogPlace<'a> {
-    header: &'a StoredHeader,
+    height: Height,
+    block_hash: &'a Hash,
+    time_ms: u64,
     tx_hash: &'a Hash,
     position: u32,
+}
+
+impl<'a> LogPlace<'a> {
+    fn in_block(header: &'a StoredHeader, tx_hash: &'a Hash, position: u32) -> Self {
+        LogPlace {
+            height: header.header.height,
+            block_hash: &header.hash,
+            time_ms: header.header.time_ms,
+            tx_hash,
+            position,
+        }
+    }
 }
 
 fn log_json(e: &consortia_types::Event, at: &LogPlace<'_>, log_index: usize) -> Value {
@@ -1334,12 +1351,12 @@ fn log_json(e: &consortia_types::Event, at: &LogPlace<'_>, log_index: usize) -> 
         "address": addr(&e.contract),
         "topics": e.topics.iter().map(hash).collect::<Vec<_>>(),
         "data": data(&e.data),
-        "blockNumber": qty(at.header.header.height),
-        "blockHash": hash(&at.header.hash),
+        "blockNumber": qty(at.height),
+        "blockHash": hash(at.block_hash),
         "transactionHash": hash(at.tx_hash),
         "transactionIndex": qty(at.position),
         "logIndex": qty(log_index as u64),
-        "blockTimestamp": qty(at.header.header.time_ms / 1_000),
+        "blockTimestamp": qty(at.time_ms / 1_000),
         "removed": false,
     })
 }

@@ -536,3 +536,127 @@ async fn logs_by_topic_come_from_the_index_as_the_receipts_show_them() {
     let other = json!([{"fromBlock": "0x0", "topics": [null, nobody]}]);
     assert_eq!(t.result("eth_getLogs", other).await, json!([]));
 }
+
+/// A 32-byte word as JSON-RPC data.
+fn word(n: u8) -> String {
+    format!("0x{:064x}", n)
+}
+
+#[tokio::test]
+async fn simulate_v1_runs_blocks_of_calls_each_on_what_the_last_wrote() {
+    use alloy_sol_types::SolCall;
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let two = alloy_primitives::Address::repeat_byte(2);
+    let send = transferCall { to: two, amount: U256::from(10) }.abi_encode();
+    let read = balanceOfCall { owner: two }.abi_encode();
+    let from = t.address().to_checksum_hex();
+    let payload = json!({"blockStateCalls": [
+        {"calls": [{"from": from, "to": token.to_string(), "data": hex0x(&send)}]},
+        {"calls": [{"to": token.to_string(), "data": hex0x(&read)}]},
+    ]});
+    let blocks = t.result("eth_simulateV1", json!([payload, receipt["blockNumber"]])).await;
+    let base = gas(&receipt["blockNumber"]);
+    assert_eq!(gas(&blocks[0]["number"]), base + 1);
+    assert_eq!(gas(&blocks[1]["number"]), base + 2);
+    assert_eq!(gas(&blocks[1]["timestamp"]) - gas(&blocks[0]["timestamp"]), 12, "geth's step");
+    assert_eq!(blocks[1]["parentHash"], blocks[0]["hash"]);
+    let sent = &blocks[0]["calls"][0];
+    assert_eq!(sent["status"], "0x1", "{sent}");
+    assert_eq!(sent["logs"].as_array().unwrap().len(), 1, "the Transfer event: {sent}");
+    assert_eq!(sent["logs"][0]["transactionHash"], blocks[0]["transactions"][0]);
+    assert_eq!(blocks[1]["calls"][0]["returnData"], word(10), "block 2 saw block 1's transfer");
+    let now = t.result("eth_call", json!([{"to": token.to_string(), "data": hex0x(&read)}])).await;
+    assert_eq!(now, word(0), "nothing simulated was kept");
+}
+
+#[tokio::test]
+async fn simulate_v1_reports_a_revert_per_call_with_its_data() {
+    let t = TestNode::start().await;
+    // Runtime `PUSH0 PUSH0 REVERT`: reverts with no data.
+    let deployed =
+        transact(&t, 0, TxKind::Create, hex::decode("60038060093d393df35f5ffd").unwrap()).await;
+    let payload = json!({"blockStateCalls": [{"calls": [{"to": deployed["contractAddress"]}]}]});
+    let blocks = t.result("eth_simulateV1", json!([payload, "latest"])).await;
+    let call = &blocks[0]["calls"][0];
+    assert_eq!(
+        (call["status"].as_str(), call["error"]["code"].as_i64()),
+        (Some("0x0"), Some(3)),
+        "{call}"
+    );
+}
+
+#[tokio::test]
+async fn simulate_v1_state_overrides_fund_a_sender_for_its_block() {
+    let t = TestNode::start().await;
+    let broke = "0x00000000000000000000000000000000000000bb";
+    let to = "0x00000000000000000000000000000000000000cc";
+    let payload = json!({"blockStateCalls": [{
+        "stateOverrides": {broke: {"balance": "0xde0b6b3a7640000"}},
+        "calls": [{"from": broke, "to": to, "value": "0x1"}],
+    }]});
+    let blocks = t.result("eth_simulateV1", json!([payload, "latest"])).await;
+    assert_eq!(blocks[0]["calls"][0]["status"], "0x1", "{blocks}");
+    let unfunded =
+        json!({"blockStateCalls": [{"calls": [{"from": broke, "to": to, "value": "0x1"}]}]});
+    let answer = t.rpc("eth_simulateV1", json!([unfunded, "latest"])).await;
+    assert!(answer["error"]["message"].as_str().unwrap().contains("block 0, call 0"), "{answer}");
+}
+
+#[tokio::test]
+async fn simulate_v1_refuses_what_it_does_not_do_by_name() {
+    let t = TestNode::start().await;
+    let calls = json!([{"to": "0x00000000000000000000000000000000000000cc"}]);
+    let cases = [
+        (
+            json!({"blockStateCalls": [{"calls": calls}], "validation": true}),
+            INVALID_PARAMS,
+            "validation",
+        ),
+        (json!({"blockStateCalls": []}), INVALID_PARAMS, "1 to 256 blocks"),
+        (
+            json!({"blockStateCalls": [{"blockOverrides": {"number": "0x64"}}, {"blockOverrides": {"number": "0x63"}}]}),
+            -38020,
+            "block numbers must increase",
+        ),
+        (
+            json!({"blockStateCalls": [{"stateOverrides": {"0x00000000000000000000000000000000000000cc": {"state": {}}}}]}),
+            INVALID_PARAMS,
+            "stateDiff",
+        ),
+        (
+            json!({"blockStateCalls": [{"blockOverrides": {"baseFeePerGas": "0x1"}}]}),
+            INVALID_PARAMS,
+            "governance",
+        ),
+    ];
+    for (payload, code, words) in cases {
+        let answer = t.rpc("eth_simulateV1", json!([payload, "latest"])).await;
+        assert_eq!(answer["error"]["code"].as_i64(), Some(code), "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(words), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn eth_call_takes_code_and_storage_overrides() {
+    let t = TestNode::start().await;
+    let at = "0x00000000000000000000000000000000000000dd";
+    // Runtime `PUSH1 0 SLOAD PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`: returns slot 0.
+    let overrides =
+        json!({at: {"code": "0x60005460005260206000f3", "stateDiff": {"0x0": word(7)}}});
+    let answer = t.result("eth_call", json!([{"to": at}, "latest", overrides])).await;
+    assert_eq!(answer, word(7));
+    let plain = t.result("eth_call", json!([{"to": at}, "latest"])).await;
+    assert_eq!(plain, "0x", "without overrides the address has no code");
+}
+
+#[tokio::test]
+async fn eth_call_takes_block_overrides() {
+    let t = TestNode::start().await;
+    let at = "0x00000000000000000000000000000000000000dd";
+    // Runtime `NUMBER PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`.
+    let code = json!({at: {"code": "0x4360005260206000f3"}});
+    let answer =
+        t.result("eth_call", json!([{"to": at}, "latest", code, {"number": "0x2a"}])).await;
+    assert_eq!(answer, word(42));
+}
