@@ -44,18 +44,26 @@ impl Address {
     /// Parses `0x` + 40 hex digits. Mixed case must carry a correct EIP-55 checksum; all-lower
     /// or all-upper is accepted as is (EIP-55's rule).
     pub fn from_hex(s: &str) -> Result<Self, CryptoError> {
+        let address = Address::from_hex_any_case(s)?;
         let raw = s.strip_prefix("0x").unwrap_or(s);
-        let mut out = [0u8; 20];
-        hex::decode_to_slice(raw, &mut out).map_err(|e| {
-            CryptoError::InvalidAddress(format!("`{s}`: {e} (expected 40 hex digits)"))
-        })?;
-        let address = Address(out);
         let mixed = raw.chars().any(|c| c.is_ascii_lowercase())
             && raw.chars().any(|c| c.is_ascii_uppercase());
         if mixed && address.to_checksum_hex()[2..] != *raw {
             return Err(CryptoError::InvalidAddress(format!("`{s}`: EIP-55 checksum mismatch")));
         }
         Ok(address)
+    }
+
+    /// Parses `0x` + 40 hex digits in any case, without checking an EIP-55 checksum: what
+    /// geth's JSON-RPC does, so tools that send mis-cased addresses work alike (and the keccak of
+    /// a checksum is not paid per request).
+    pub fn from_hex_any_case(s: &str) -> Result<Self, CryptoError> {
+        let raw = s.strip_prefix("0x").unwrap_or(s);
+        let mut out = [0u8; 20];
+        hex::decode_to_slice(raw, &mut out).map_err(|e| {
+            CryptoError::InvalidAddress(format!("`{s}`: {e} (expected 40 hex digits)"))
+        })?;
+        Ok(Address(out))
     }
 
     /// Base58Check of version byte || address (double SHA-256 checksum).

@@ -448,7 +448,7 @@ fn parse_bytes(v: &Value, what: &str) -> Result<Vec<u8>, RpcError> {
 
 fn parse_address(v: &Value, what: &str) -> Result<Address, RpcError> {
     let s = v.as_str().ok_or_else(|| RpcError::params(format!("{what} must be an address")))?;
-    Address::from_hex(s).map_err(|e| RpcError::params(format!("{what}: {e}")))
+    Address::from_hex_any_case(s).map_err(|e| RpcError::params(format!("{what}: {e}")))
 }
 
 fn parse_hash(v: &Value, what: &str) -> Result<Hash, RpcError> {

@@ -660,3 +660,20 @@ async fn eth_call_takes_block_overrides() {
         t.result("eth_call", json!([{"to": at}, "latest", code, {"number": "0x2a"}])).await;
     assert_eq!(answer, word(42));
 }
+
+#[tokio::test]
+async fn addresses_are_taken_in_any_case_as_geth_takes_them() {
+    let t = TestNode::start().await;
+    let checksummed = t.address().to_checksum_hex();
+    let flipped: String =
+        checksummed[2..]
+            .chars()
+            .map(|c| {
+                if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }
+            })
+            .collect();
+    let balance = t.result("eth_getBalance", json!([checksummed, "latest"])).await;
+    let miscased = t.result("eth_getBalance", json!([format!("0x{flipped}"), "latest"])).await;
+    assert_eq!(miscased, balance, "a checksum that does not match is not refused");
+    assert_ne!(balance, "0x0");
+}
