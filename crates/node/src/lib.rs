@@ -106,8 +106,6 @@ pub struct Node {
     committed: watch::Sender<Height>,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
-    /// Transactions dropped after admission, with why, one message per eviction.
-    dropped: broadcast::Sender<DroppedBatch>,
     metrics: metrics::Metrics,
 }
 
@@ -138,8 +136,7 @@ impl mempool::AdmissionState for Node {
     }
 }
 
-/// Transactions dropped together, each with why (what [`Node::dropped`] sends).
-pub type DroppedBatch = Arc<[(Hash, Arc<str>)]>;
+pub use mempool::DroppedBatch;
 
 /// Batches of admitted transaction hashes kept for slow [`Node::admitted`] receivers.
 pub const ADMITTED_BACKLOG: usize = 1024;
@@ -220,7 +217,6 @@ impl Node {
             arrivals_waker: OnceLock::new(),
             committed: watch::Sender::new(height),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
-            dropped: broadcast::Sender::new(ADMITTED_BACKLOG),
         })
     }
 
@@ -280,22 +276,6 @@ impl Node {
         decided.as_ref().is_some_and(|b| {
             b.block.header.height > *self.committed.borrow() && b.tx_hashes.contains(hash)
         })
-    }
-
-    /// Transactions dropped after admission (with why), one message per eviction: what
-    /// WebSocket `droppedTransactions` subscribers hear.
-    pub fn dropped(&self) -> broadcast::Receiver<DroppedBatch> {
-        self.dropped.subscribe()
-    }
-
-    /// Drops a pooled transaction that cannot execute (with its sender's later ones),
-    /// remembers why, and tells [`Node::dropped`]'s subscribers.
-    pub fn evict(&self, bad: &mempool::PoolTx, reason: &str) {
-        let dropped = self.mempool.evict(bad, reason);
-        if !dropped.is_empty() && self.dropped.receiver_count() > 0 {
-            // No receiver left between the check and the send is harmless.
-            let _ = self.dropped.send(dropped.into());
-        }
     }
 
     /// The peers this node is connected to.

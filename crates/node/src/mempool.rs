@@ -18,6 +18,7 @@ use consortia_crypto::{Address, Hash, HashAlgorithm, KeyCache, verify_batch};
 use consortia_execution::{Account, FeeRules};
 use consortia_types::{Transaction, TypesError};
 use parking_lot::Mutex;
+use tokio::sync::broadcast;
 
 /// What admission reads of the chain: a sender's account and the block gas limit.
 ///
@@ -228,6 +229,12 @@ impl Inner {
 }
 
 /// The transaction pool of one node. Shared behind an `Arc`; every method takes `&self`.
+/// Transactions dropped together, each with why (what [`Mempool::subscribe_dropped`] sends).
+pub type DroppedBatch = Arc<[(Hash, Arc<str>)]>;
+
+/// Batches of dropped transactions kept for slow [`Mempool::subscribe_dropped`] receivers.
+const DROPPED_BACKLOG: usize = 1024;
+
 #[derive(Debug)]
 pub struct Mempool {
     chain_id: u64,
@@ -240,6 +247,8 @@ pub struct Mempool {
     /// visits every sender, and a full pool sees many retries).
     last_sweep: Mutex<Option<Instant>>,
     inner: Mutex<Inner>,
+    /// Every drop after admission, announced (WebSocket `droppedTransactions` listens).
+    dropped_out: broadcast::Sender<DroppedBatch>,
 }
 
 impl Mempool {
@@ -259,6 +268,21 @@ impl Mempool {
             keys: KeyCache::default(),
             last_sweep: Mutex::new(None),
             inner: Mutex::new(Inner::default()),
+            dropped_out: broadcast::Sender::new(DROPPED_BACKLOG),
+        }
+    }
+
+    /// Transactions dropped after admission (with why), one message per eviction: a
+    /// transaction found unexecutable, with its sender's later ones, or gapped ones a full pool
+    /// evicted. A receiver more than 1,024 batches behind skips ahead.
+    pub fn subscribe_dropped(&self) -> broadcast::Receiver<DroppedBatch> {
+        self.dropped_out.subscribe()
+    }
+
+    fn announce(&self, dropped: &[(Hash, Arc<str>)]) {
+        if !dropped.is_empty() && self.dropped_out.receiver_count() > 0 {
+            // No receiver left between the check and the send is harmless.
+            let _ = self.dropped_out.send(dropped.into());
         }
     }
 
@@ -586,7 +610,7 @@ impl Mempool {
             .filter(|(_, q)| q.txs.range(q.ready_end..).next().is_some())
             .map(|(sender, _)| *sender)
             .collect();
-        let mut evicted = 0;
+        let mut evicted = Vec::new();
         let gapped: Arc<str> = format!(
             "waited over {} s behind a missing nonce of its sender while the pool was full",
             ttl.as_secs()
@@ -605,15 +629,17 @@ impl Mempool {
                         inner.by_hash.remove(&gone.hash);
                         inner.bytes -= gone.size;
                         inner.note_dropped(gone.hash, &gapped);
-                        evicted += 1;
+                        evicted.push((gone.hash, gapped.clone()));
                     }
                 }
             });
         }
-        if evicted > 0 {
-            tracing::info!(target: "node::mempool", evicted, "evicted transactions stuck behind nonce gaps");
+        drop(inner);
+        if !evicted.is_empty() {
+            tracing::info!(target: "node::mempool", evicted = evicted.len(), "evicted transactions stuck behind nonce gaps");
+            self.announce(&evicted);
         }
-        evicted
+        evicted.len()
     }
 
     /// Offers transactions taken for a block that was not built again.
@@ -629,7 +655,8 @@ impl Mempool {
 
     /// Drops one transaction that turned out not to execute (its sender spent the balance it
     /// was admitted with, say), with everything after it from the same sender; each is
-    /// remembered with `reason` ([`Mempool::dropped`]). Returns them, with their reasons.
+    /// remembered with `reason` ([`Mempool::dropped`]) and announced
+    /// ([`Mempool::subscribe_dropped`]). Returns them, with their reasons.
     pub fn evict(&self, bad: &PoolTx, reason: &str) -> Vec<(Hash, Arc<str>)> {
         let mut inner = self.inner.lock();
         let nonce = bad.tx.nonce();
@@ -649,6 +676,8 @@ impl Mempool {
             queue.ready_end = queue.ready_end.min(nonce).max(queue.base);
             queue.proposed_end = queue.proposed_end.min(nonce);
         });
+        drop(inner);
+        self.announce(&dropped);
         dropped
     }
 }

@@ -62,7 +62,7 @@ impl Pipeline {
                     | ExecutionError::InvalidTx { index, .. }),
                 ) => {
                     tracing::warn!(target: "node::build", tx = %txs[index].hash, error = %e, "evicting a transaction that cannot execute");
-                    node.evict(&txs[index], &e.to_string());
+                    node.mempool().evict(&txs[index], &e.to_string());
                     // What follows it from the same sender went with it.
                     let gone = txs[index].sender;
                     txs = txs

@@ -250,9 +250,13 @@ fn a_full_pool_evicts_transactions_stuck_behind_nonce_gaps_for_ready_ones() {
         r.unwrap();
     }
     assert_eq!((pool.len(), pool.ready_count()), (2, 0));
+    let mut heard = pool.subscribe_dropped();
     // A transaction that can run gets in: the gapped ones make room.
     pool.admit_batch(store, &[encode(&tx(&b, CHAIN, 0, "ready"))]).pop().unwrap().unwrap();
     assert_eq!((pool.len(), pool.ready_count()), (1, 1));
+    let announced = heard.try_recv().expect("the eviction is announced");
+    assert_eq!(announced.len(), 2);
+    assert!(announced[0].1.contains("behind a missing nonce"), "{}", announced[0].1);
     // Ready transactions are never evicted.
     assert_eq!(pool.evict_gapped(Duration::ZERO), 0);
     assert_eq!(pool.len(), 1);

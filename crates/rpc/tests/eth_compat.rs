@@ -115,7 +115,7 @@ async fn a_dropped_transaction_is_reported_instead_of_null() {
     let hash = queued(&t).await;
     let h = consortia_crypto::Hash::from_hex(hash.as_str().unwrap()).unwrap();
     let pooled = t.node.mempool().get(&h).unwrap();
-    t.node.evict(&pooled, "the sender cannot pay");
+    t.node.mempool().evict(&pooled, "the sender cannot pay");
     for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
         let answer = t.rpc(method, json!([hash])).await;
         let message = answer["error"]["message"].as_str().unwrap_or_default();
@@ -511,7 +511,7 @@ async fn websocket_subscribers_hear_of_dropped_transactions() {
     subscribed.await.unwrap();
     let hash = queued(&t).await;
     let h = consortia_crypto::Hash::from_hex(hash.as_str().unwrap()).unwrap();
-    t.node.evict(&t.node.mempool().get(&h).unwrap(), "the sender cannot pay");
+    t.node.mempool().evict(&t.node.mempool().get(&h).unwrap(), "the sender cannot pay");
     let (id, note) = client.await.unwrap();
     assert_eq!(note["params"]["subscription"], id, "{note}");
     assert_eq!(note["params"]["result"], json!({"hash": hash, "reason": "the sender cannot pay"}));

@@ -278,7 +278,7 @@ async fn serve(
             _ => {}
         }
         match (session.wants(|k| matches!(k, Kind::DroppedTransactions)), dropped.is_some()) {
-            (true, false) => dropped = Some(node.dropped()),
+            (true, false) => dropped = Some(node.mempool().subscribe_dropped()),
             (false, true) => dropped = None,
             _ => {}
         }
