@@ -15,43 +15,40 @@ use crate::error::{Error, Result};
 pub const READS: [&str; 8] =
     ["blocks", "transactions", "addresses", "stats", "accounts", "status", "notary", "governance"];
 
-/// Whether a path (after `/v1/`, without its query) is one of the explorer's reads: its first
-/// segment is allowed, and no segment climbs or smuggles a query, however often it was
-/// percent-encoded (URL parsers resolve `%2e%2e` as `..`, so a proxied `blocks/%2e%2e/x` would
-/// reach `/v1/x`).
-pub fn is_explorer_read(path: &str) -> bool {
-    let mut decoded = path.to_owned();
-    for _ in 0..4 {
-        let next = percent_decode(&decoded);
-        if next == decoded {
-            let first = decoded.split('/').next().unwrap_or_default();
-            return READS.contains(&first)
-                && !decoded.split('/').any(|s| s == ".." || s == ".")
-                && !decoded.contains(['\\', '?', '#']);
-        }
-        decoded = next;
+/// The node API path (after `/v1/`, without its query) that an explorer read of `path`
+/// forwards, or `None` if `path` is not one of the explorer's reads.
+///
+/// `path` is what the router decoded once. It is checked, then re-encoded segment by segment,
+/// so that the node, decoding once, sees exactly what was checked: no URL parser or router
+/// after this point can find a `..` in it. Refused: a first segment not in [`READS`], a `.` or
+/// `..` segment, a backslash, `?` or `#`, and anything still percent-encoding a dot, slash,
+/// backslash or percent sign (a path encoded twice, as `%252e%252e` arrives).
+pub fn explorer_path(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let refused = |s: &&str| {
+        *s == "."
+            || *s == ".."
+            || s.contains(['\\', '?', '#'])
+            || ["%2e", "%2f", "%5c", "%25"].iter().any(|e| s.to_ascii_lowercase().contains(e))
+    };
+    if !READS.contains(&segments[0]) || segments.iter().any(refused) {
+        return None;
     }
-    false
+    Some(segments.iter().map(|s| encode_segment(s)).collect::<Vec<_>>().join("/"))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
+/// Percent-encodes every byte of a path segment but RFC 3986's unreserved characters.
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
             }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        })
+        .collect()
 }
 
 impl Platform {
@@ -74,16 +71,16 @@ impl Platform {
         path: &str,
         query: Option<&str>,
     ) -> Result<(u16, Value)> {
-        if !is_explorer_read(path) {
+        let Some(forwarded) = explorer_path(path) else {
             return Err(Error::NotFound(format!(
                 "the explorer reads {}; not `{path}`",
                 READS.join(", ")
             )));
-        }
+        };
         let chain = self.readable_chain(caller, chain).await?;
         let path = match query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_owned(),
+            Some(q) => format!("{forwarded}?{q}"),
+            None => forwarded,
         };
         self.read_from_nodes(&chain, &path).await
     }
@@ -150,35 +147,102 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
-    fn explorer_reads_are_allowed_and_climbs_are_not_however_encoded() {
-        for ok in [
-            "blocks",
-            "blocks/12",
-            "transactions",
-            "addresses/0xab/transactions",
-            "stats/volume",
-            "notary/records/a%20b",
-        ] {
-            assert!(is_explorer_read(ok), "{ok}");
-        }
+    fn explorer_reads_are_forwarded_encoded_for_one_decode() {
+        assert_eq!(explorer_path("blocks").as_deref(), Some("blocks"));
+        assert_eq!(explorer_path("blocks/12").as_deref(), Some("blocks/12"));
+        assert_eq!(
+            explorer_path("addresses/0xab/transactions").as_deref(),
+            Some("addresses/0xab/transactions")
+        );
+        assert_eq!(explorer_path("notary/records/a b").as_deref(), Some("notary/records/a%20b"));
+        assert_eq!(explorer_path("notary/records/v1.2").as_deref(), Some("notary/records/v1.2"));
+    }
+
+    #[test]
+    fn climbs_and_twice_encoded_paths_are_refused() {
         for bad in [
             "metrics",
-            "blocks/../metrics",
-            "blocks/%2e%2e/%2e%2e/metrics",
-            "blocks/%252e%252e/metrics",
-            "blocks/%25252e%25252e/metrics",
-            "blocks/%2E%2E/metrics",
-            "blocks/./x",
-            "blocks%2f..%2fmetrics",
-            "blocks/x%3fy",
-            "blocks/x%23y",
-            "blocks\\..",
             "",
+            "blocks/../metrics",
+            "blocks/./x",
+            "blocks/%2e%2e/metrics",
+            "blocks/%2E%2E/metrics",
+            "blocks/.%2e/metrics",
+            "blocks/%252e%252e/metrics",
+            "blocks%2f..%2fmetrics",
+            "blocks/x%2fy",
+            "blocks/x%5cy",
+            "blocks/x?y",
+            "blocks/x#y",
+            "blocks\\..",
         ] {
-            assert!(!is_explorer_read(bad), "{bad}");
+            assert_eq!(explorer_path(bad), None, "{bad}");
         }
+    }
+
+    /// Pieces a path is made of, encoded any number of times.
+    fn piece() -> impl Strategy<Value = String> {
+        let atom = prop_oneof![
+            Just("blocks".to_owned()),
+            Just("notary".to_owned()),
+            Just("metrics".to_owned()),
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just("/".to_owned()),
+            Just("\\".to_owned()),
+            Just("%".to_owned()),
+            Just("a".to_owned()),
+            Just("7".to_owned()),
+        ];
+        (atom, 0..4usize).prop_map(|(atom, times)| {
+            (0..times).fold(atom, |s, _| s.bytes().map(|b| format!("%{b:02x}")).collect())
+        })
+    }
+
+    proptest! {
+        /// Whatever was encoded how often, a forwarded path, resolved by a URL parser (what the
+        /// HTTP client does) and decoded once (what the node's router does), stays under an
+        /// allowed first segment and never climbs.
+        #[test]
+        fn no_encoding_of_a_path_reaches_outside_the_reads(pieces in prop::collection::vec(piece(), 1..8)) {
+            let path = pieces.concat();
+            if let Some(forwarded) = explorer_path(&path) {
+                let url = reqwest::Url::parse(&format!("http://node/v1/{forwarded}")).unwrap();
+                let segments: Vec<String> = url
+                    .path_segments()
+                    .unwrap()
+                    .map(|s| String::from_utf8_lossy(&percent_decode(s)).into_owned())
+                    .collect();
+                prop_assert_eq!(&segments[0], "v1");
+                prop_assert!(READS.contains(&segments[1].as_str()), "{} -> {}", path, url);
+                prop_assert!(segments.iter().all(|s| s != ".." && s != "."), "{} -> {}", path, url);
+            }
+        }
+    }
+
+    /// One percent-decoding pass, as a router does.
+    fn percent_decode(s: &str) -> Vec<u8> {
+        let bytes = s.as_bytes();
+        let hex = |i: usize| bytes.get(i).and_then(|b| char::from(*b).to_digit(16));
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match (bytes[i], hex(i + 1), hex(i + 2)) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (b, _, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        out
     }
 }
