@@ -202,6 +202,17 @@ fn kill_9_under_load_never_loses_or_changes_a_committed_block() {
     wait_all(&net, 2, &committed);
 }
 
+/// Keys, ledgers, logs: nothing a network writes is open to other users of the machine.
+#[test]
+fn a_network_leaves_nothing_open_to_other_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let mut net = Net::up(&data, 4);
+    let open = common::open_to_others(&data);
+    net.down();
+    assert!(open.is_empty(), "open to other users: {open:#?}");
+}
+
 #[test]
 fn an_observer_follows_and_up_resumes_a_stopped_network() {
     let dir = tempfile::tempdir().unwrap();

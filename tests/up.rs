@@ -96,6 +96,8 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     assert_eq!(rpc_url, format!("http://127.0.0.1:{base}/rpc"), "{out}");
     let page = reqwest::get(format!("{console}/")).await.unwrap();
     assert_eq!(page.status().as_u16(), 200, "the console URL answers");
+    let open = common::open_to_others(&data);
+    assert!(open.is_empty(), "open to other users of the machine: {open:#?}");
 
     // The credentials work, and the demo was made through the platform: an organization, a
     // consortium it leads, and a running 4-validator BFT chain of its nodes.

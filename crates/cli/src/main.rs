@@ -201,6 +201,10 @@ fn parse_suite(s: &str) -> Result<Suite, String> {
 }
 
 fn main() -> Result<()> {
+    // Everything Consortia writes (keys, ledgers, databases, logs, keystores) is its user's
+    // alone: other users of the machine can neither read nor list it. What is meant to be
+    // shared (a genesis file, a certificate) is shared on purpose, by copying or chmod.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     // `up` and `down` print what they did; the drivers' notes would only clutter that.
     let default_filter = match cli.command {

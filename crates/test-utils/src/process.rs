@@ -362,6 +362,30 @@ pub fn up_command(dir: &Path, args: &[String]) -> String {
     consortia(&all, &[("RUST_LOG", "info")])
 }
 
+/// Every file and directory under `dir` (itself included) that users other than its owner may
+/// read, write or enter.
+pub fn open_to_others(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        // A file may go between listing and looking (a node rotating its write-ahead log).
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_symlink() {
+            continue;
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            open.push(path.clone());
+        }
+        if meta.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&path)
+        {
+            stack.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    open
+}
+
 pub fn alive(pid: u32) -> bool {
     // A zombie has an empty command line: it is dead.
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
