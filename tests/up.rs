@@ -302,3 +302,78 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
     assert_eq!(refused(admin.chain_metrics("chain_nope").await).0, 404);
     assert_eq!(refused(anonymous.chain_metrics(&chain).await).0, 401);
 }
+
+/// Kills a child process when dropped (the test's Prometheus), even when the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The shipped Prometheus configuration (`deploy/prometheus`), filled in as its comments say,
+/// against `up`'s chain: a real Prometheus discovers every node through the platform, scrapes
+/// each one, and loads the alert rules.
+#[tokio::test]
+async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
+    let Ok(prometheus) = std::env::var("CONSORTIA_TEST_PROMETHEUS") else {
+        eprintln!("skipped: CONSORTIA_TEST_PROMETHEUS is not set (scripts/test sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = dir.path().join("consortia");
+    let _down = Down(&data);
+    let (out, _, _) = up(home.path(), &data);
+    let (console, admin) = admin(&out).await;
+    let key = admin.create_api_key("prometheus").await.unwrap().key;
+    let chain = admin.chains().await.unwrap().remove(0);
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    let config = std::fs::read_to_string(shipped.join("prometheus.yml"))
+        .unwrap()
+        .replace("CHAIN_ID", &chain.id)
+        .replace("REPLACE_WITH_AN_API_KEY", &key)
+        .replace("http://127.0.0.1:8080", &console);
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    std::fs::copy(shipped.join("alerts.yml"), dir.path().join("alerts.yml")).unwrap();
+    let port = free_base_port(1);
+    let _prometheus = Killed(
+        Command::new(prometheus)
+            .current_dir(dir.path())
+            .arg("--config.file=prometheus.yml")
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let api = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}/api/v1/{path}");
+        async move {
+            match reqwest::get(url).await {
+                Ok(answer) => answer.json::<Value>().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let targets = loop {
+        let answer = api("targets").await;
+        let targets = answer["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        if targets.len() == 4 && targets.iter().all(|t| t["health"] == "up") {
+            break targets;
+        }
+        assert!(std::time::Instant::now() < deadline, "targets never all up: {answer}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let platform_chain = |t: &Value| t["labels"]["platform_chain"].clone();
+    assert!(targets.iter().all(|t| platform_chain(t) == json!(chain.id)), "{targets:?}");
+    let rules = api("rules").await;
+    let groups = rules["data"]["groups"].as_array().cloned().unwrap_or_default();
+    assert!(groups.iter().any(|g| !g["rules"].as_array().unwrap().is_empty()), "{rules}");
+}
