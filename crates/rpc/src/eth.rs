@@ -105,14 +105,32 @@ type RpcResult = Result<Value, RpcError>;
     responses(
         (status = 200, description = "The response, or an array of responses for a batch", body = Object),
         (status = 204, description = "Only notifications: nothing to answer"),
+        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)"),
     ))]
 pub(crate) async fn rpc_at_root(
     state: State<Arc<Node>>,
     shared: Extension<Arc<EthState>>,
     pool: Extension<QueryPool>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    rpc(state, shared, pool, body).await
+    rpc(state, shared, pool, headers, body).await
+}
+
+/// Whether a request declares a JSON body, as geth requires of a JSON-RPC POST
+/// (`application/json`, `application/json-rpc` or `application/jsonrequest`, any parameters).
+/// Refusing the rest (415) keeps web pages from posting to a node: a cross-origin `text/plain`
+/// POST is a "simple" request that needs no CORS preflight, a JSON one does.
+fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    let media_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    matches!(
+        media_type.as_deref(),
+        Some("application/json" | "application/json-rpc" | "application/jsonrequest")
+    )
 }
 
 /// What the Ethereum API keeps between requests: the filters of `eth_newFilter` /
@@ -177,13 +195,22 @@ struct LogFilter {
     responses(
         (status = 200, description = "The response, or an array of responses for a batch (JSON-RPC errors are answered with 200 too)", body = Object),
         (status = 204, description = "Only notifications (requests without `id`): nothing to answer"),
+        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)"),
     ))]
 pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
     Extension(shared): Extension<Arc<EthState>>,
     Extension(pool): Extension<QueryPool>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !declares_json(&headers) {
+        return (
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid content type, only application/json is supported",
+        )
+            .into_response();
+    }
     match answer(&node, &shared, &pool, None, &body).await {
         Some(v) => reply(v),
         None => axum::http::StatusCode::NO_CONTENT.into_response(),

@@ -677,3 +677,28 @@ async fn addresses_are_taken_in_any_case_as_geth_takes_them() {
     assert_eq!(miscased, balance, "a checksum that does not match is not refused");
     assert_ne!(balance, "0x0");
 }
+
+/// A JSON-RPC POST with this content type (none when `None`): its HTTP status.
+async fn rpc_with_content_type(content_type: Option<&str>) -> StatusCode {
+    let t = TestNode::start().await;
+    let mut request = Request::post("/rpc");
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+    t.send(request.body(Body::from(body.to_string())).unwrap()).await.0
+}
+
+#[tokio::test]
+async fn a_json_rpc_post_not_declared_json_is_refused_as_geth_refuses_it() {
+    for refused in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        assert_eq!(
+            rpc_with_content_type(refused).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{refused:?}"
+        );
+    }
+    for taken in ["application/json", "application/json; charset=utf-8", "application/json-rpc"] {
+        assert_eq!(rpc_with_content_type(Some(taken)).await, StatusCode::OK, "{taken}");
+    }
+}
