@@ -149,7 +149,12 @@ fn bad_input_gets_clear_errors_and_commits_nothing() {
         |body: serde_json::Value| post_json(&client, &format!("{url}/v1/transactions"), &body);
 
     // Malformed bodies.
-    let r = client.post(format!("{url}/v1/transactions")).body("{not json").send().unwrap();
+    let r = client
+        .post(format!("{url}/v1/transactions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.json::<serde_json::Value>().unwrap()["code"], "malformed_body");
     assert_eq!(submit(json!({"tx": "0xzz"})).1["code"], "malformed_tx");

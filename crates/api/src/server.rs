@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
@@ -92,9 +92,34 @@ pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Ap
         .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
 }
 
-/// A JSON request body; anything else is refused with `malformed_body` (400) or
-/// `body_too_large` (413) in the API's error shape. The content type is not checked: clients
-/// that send JSON as `text/plain` (curl's default form) still work.
+/// Whether a request declares a JSON body: `application/json`, `application/json-rpc` or
+/// `application/jsonrequest` (geth's list), with any parameters. A body declared otherwise is
+/// refused (415): a cross-origin `text/plain` or form POST is a CORS "simple" request that a
+/// browser sends without asking, a JSON one needs a preflight the server can deny.
+pub fn declares_json(headers: &HeaderMap) -> bool {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    matches!(
+        media_type.as_deref(),
+        Some("application/json" | "application/json-rpc" | "application/jsonrequest")
+    )
+}
+
+/// The refusal of a body not declared JSON (415, `unsupported_media_type`).
+pub fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as JSON, with `Content-Type: application/json`",
+    )
+}
+
+/// A JSON request body, declared so ([`declares_json`]; otherwise `unsupported_media_type`,
+/// 415); anything else is refused with `malformed_body` (400) or `body_too_large` (413) in the
+/// API's error shape.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -102,11 +127,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !declares_json(request.headers()) {
+            return Err(not_json());
+        }
         json_body(Bytes::from_request(request, state).await).map(JsonBody)
     }
 }
 
-/// A JSON request body that may also be empty, which reads as `T::default()`.
+/// A JSON request body that may also be empty, which reads as `T::default()` (whatever its
+/// declared type); a body that is not empty must be declared JSON, as [`JsonBody`]'s.
 #[derive(Debug)]
 pub struct JsonOrEmpty<T>(pub T);
 
@@ -114,8 +143,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = declares_json(request.headers());
         match Bytes::from_request(request, state).await {
             Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(JsonOrEmpty(T::default())),
+            _ if !json => Err(not_json()),
             other => json_body(other).map(JsonOrEmpty),
         }
     }

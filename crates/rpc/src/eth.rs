@@ -117,22 +117,6 @@ pub(crate) async fn rpc_at_root(
     rpc(state, shared, pool, headers, body).await
 }
 
-/// Whether a request declares a JSON body, as geth requires of a JSON-RPC POST
-/// (`application/json`, `application/json-rpc` or `application/jsonrequest`, any parameters).
-/// Refusing the rest (415) keeps web pages from posting to a node: a cross-origin `text/plain`
-/// POST is a "simple" request that needs no CORS preflight, a JSON one does.
-fn declares_json(headers: &axum::http::HeaderMap) -> bool {
-    let media_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase());
-    matches!(
-        media_type.as_deref(),
-        Some("application/json" | "application/json-rpc" | "application/jsonrequest")
-    )
-}
-
 /// What the Ethereum API keeps between requests: the filters of `eth_newFilter` /
 /// `eth_newBlockFilter` (polled by id), and the gas and log sums of recent blocks.
 #[derive(Debug, Default)]
@@ -204,7 +188,8 @@ pub(crate) async fn rpc(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !declares_json(&headers) {
+    // As geth: a POST not declared JSON is refused (see `declares_json` for why).
+    if !consortia_api::server::declares_json(&headers) {
         return (
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid content type, only application/json is supported",
@@ -858,7 +843,13 @@ impl Eth<'_> {
             Some("earliest") => 0,
             _ => parse_u64(v, "block number")?,
         };
-        Ok((h <= latest).then_some(h))
+        if h <= latest {
+            return Ok(Some(h));
+        }
+        // The store commits a block just before the node's in-memory height moves: a client
+        // that saw the block's receipt may name it in between.
+        let stored = self.node.store().latest_height().map_err(RpcError::server)?;
+        Ok((h <= stored).then_some(h))
     }
 
     /// The block whose state a query reads (absent: latest); EIP-1898 objects accepted.

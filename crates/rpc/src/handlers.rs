@@ -11,7 +11,9 @@ use consortia_api::node::{
     RecordView, RecordsByHashView, StateProofView, StatusView, SubmitBatchRequest,
     SubmitBatchResponse, SubmitRequest, SubmitResponse, TxLookupView, TxStatus,
 };
-use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams, json_body};
+use consortia_api::server::{
+    ApiError, ApiResult, PathParams, QueryParams, declares_json, json_body, not_json,
+};
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{BlockContext, notary, read_account};
 use consortia_node::Node;
@@ -77,6 +79,8 @@ pub(crate) async fn submit(
 ) -> ApiResult<(StatusCode, Json<SubmitResponse>)> {
     let raw = if is_binary(&headers) {
         raw_body(body)?.to_vec()
+    } else if !declares_json(&headers) {
+        return Err(not_json());
     } else {
         let req: SubmitRequest = json_body(body)?;
         decode_hex("tx", &req.tx)?
@@ -131,6 +135,8 @@ pub(crate) async fn submit_batch(
             )
         })?;
         raws.into_iter().map(Ok).collect()
+    } else if !declares_json(&headers) {
+        return Err(not_json());
     } else {
         let req: SubmitBatchRequest = json_body(body)?;
         req.txs.iter().map(|tx| decode_hex("txs[]", tx)).collect()

@@ -237,3 +237,19 @@ async fn metrics_are_prometheus_text() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.as_str().unwrap().contains("# TYPE"), "{body}");
 }
+
+#[tokio::test]
+async fn a_body_not_declared_json_is_refused_with_415() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("plain", b"x");
+    let body = json!({"tx": hex0x(&encode(&tx))}).to_string();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transactions")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, answer) = t.send(request).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    assert_eq!(answer["code"], "unsupported_media_type");
+}
