@@ -38,6 +38,30 @@ impl Drop for Down<'_> {
     }
 }
 
+/// `up` in fresh directories, logged in as its administrator; stopped when dropped.
+struct Demo {
+    dir: tempfile::TempDir,
+    _home: tempfile::TempDir,
+    console: String,
+    admin: PlatformClient,
+}
+
+impl Demo {
+    async fn up() -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let (out, _, _) = up(home.path(), &dir.path().join("consortia"));
+        let (console, admin) = admin(&out).await;
+        Demo { dir, _home: home, console, admin }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        drop(Down(&self.dir.path().join("consortia")));
+    }
+}
+
 /// `consortia up` in `data` on free ports: its output, the `up` arguments, and the base port.
 fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
     let base = free_base_port(4);
@@ -164,12 +188,8 @@ fn refused<T: std::fmt::Debug>(result: consortia_api::ClientResult<T>) -> (u16, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_the_explorer() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let data = dir.path().join("consortia");
-    let _down = Down(&data);
-    let (out, _, _) = up(home.path(), &data);
-    let (console, admin) = admin(&out).await;
+    let demo = Demo::up().await;
+    let (console, admin) = (&demo.console, &demo.admin);
     let chains = admin.chains().await.unwrap();
     let (chain, org) = (chains[0].id.clone(), chains[0].orgs[0].clone());
 
@@ -274,7 +294,7 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
         assert_eq!(refused(admin.explorer(&chain, path).await).0, 404, "{path}");
     }
     assert_eq!(refused(admin.explorer("chain_nope", "status").await).0, 404);
-    let anonymous = PlatformClient::new(&console);
+    let anonymous = PlatformClient::new(console);
     assert_eq!(refused(anonymous.explorer(&chain, "status").await).0, 401);
 
     // Monitoring: every node's metrics summed up, and the nodes as Prometheus targets.
@@ -322,12 +342,8 @@ async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
         eprintln!("skipped: CONSORTIA_TEST_PROMETHEUS is not set (scripts/test sets it)");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let data = dir.path().join("consortia");
-    let _down = Down(&data);
-    let (out, _, _) = up(home.path(), &data);
-    let (console, admin) = admin(&out).await;
+    let demo = Demo::up().await;
+    let (console, admin, dir) = (&demo.console, &demo.admin, &demo.dir);
     let key = admin.create_api_key("prometheus").await.unwrap().key;
     let chain = admin.chains().await.unwrap().remove(0);
 
@@ -336,7 +352,7 @@ async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
         .unwrap()
         .replace("CHAIN_ID", &chain.id)
         .replace("REPLACE_WITH_AN_API_KEY", &key)
-        .replace("http://127.0.0.1:8080", &console);
+        .replace("http://127.0.0.1:8080", console);
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     std::fs::copy(shipped.join("alerts.yml"), dir.path().join("alerts.yml")).unwrap();
     let port = free_base_port(1);

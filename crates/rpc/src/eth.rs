@@ -105,7 +105,7 @@ type RpcResult = Result<Value, RpcError>;
     responses(
         (status = 200, description = "The response, or an array of responses for a batch", body = Object),
         (status = 204, description = "Only notifications: nothing to answer"),
-        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)"),
+        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)", body = consortia_api::ErrorBody),
     ))]
 pub(crate) async fn rpc_at_root(
     state: State<Arc<Node>>,
@@ -179,7 +179,7 @@ struct LogFilter {
     responses(
         (status = 200, description = "The response, or an array of responses for a batch (JSON-RPC errors are answered with 200 too)", body = Object),
         (status = 204, description = "Only notifications (requests without `id`): nothing to answer"),
-        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)"),
+        (status = 415, description = "The body is not declared JSON (`Content-Type: application/json`)", body = consortia_api::ErrorBody),
     ))]
 pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
@@ -190,11 +190,7 @@ pub(crate) async fn rpc(
 ) -> Response {
     // As geth: a POST not declared JSON is refused (see `declares_json` for why).
     if !consortia_api::server::declares_json(&headers) {
-        return (
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid content type, only application/json is supported",
-        )
-            .into_response();
+        return consortia_api::server::not_json().into_response();
     }
     match answer(&node, &shared, &pool, None, &body).await {
         Some(v) => reply(v),
