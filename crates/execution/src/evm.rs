@@ -704,6 +704,18 @@ pub enum CallOutcome {
     Invalid(String),
 }
 
+impl CallOutcome {
+    /// The gas the call used (none if it could not run).
+    pub fn gas_used(&self) -> u64 {
+        match self {
+            CallOutcome::Success { gas_used, .. }
+            | CallOutcome::Revert { gas_used, .. }
+            | CallOutcome::Halt { gas_used, .. } => *gas_used,
+            CallOutcome::Invalid(_) => 0,
+        }
+    }
+}
+
 /// What a dry run of a transaction would do ([`crate::Executor::simulate`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulation {

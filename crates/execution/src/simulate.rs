@@ -26,11 +26,13 @@ pub struct AccountOverride {
 /// Overrides by account.
 pub type StateOverrides = BTreeMap<Address, AccountOverride>;
 
-/// One block of a simulation: its context, what to pretend before it, and its calls (sender
-/// and call) in order.
+/// One block of a simulation: its context and gas limit, what to pretend before it, and its
+/// calls (sender and call) in order.
 #[derive(Clone, Debug)]
 pub struct SimulatedBlock {
     pub ctx: BlockContext,
+    /// What the block's calls may use together; a call gets at most what is left.
+    pub gas_limit: u64,
     pub overrides: StateOverrides,
     pub calls: Vec<(Address, EvmCall)>,
 }
@@ -45,30 +47,50 @@ pub struct SimulatedCall {
 
 impl Executor {
     /// `eth_simulateV1`: the blocks' calls in order on `state`, each on what the ones before
-    /// it left (overrides applied at the start of their block); nothing is kept.
+    /// it left (overrides applied at the start of their block); nothing is kept. As geth's, the
+    /// gas the calls use is bounded twice: each call gets at most what its block has left, and
+    /// all of them together at most `gas_cap` (so one request's work is bounded whatever it
+    /// asks); a call that would get none is [`CallOutcome::Invalid`].
     pub fn simulate_blocks<S: StateReader + ?Sized>(
         &self,
         state: &S,
         blocks: &[SimulatedBlock],
+        gas_cap: u64,
     ) -> Result<Vec<Vec<SimulatedCall>>, ExecutionError> {
         let mut overlay = Overlay { base: state, changes: StateChanges::new() };
         let options = CallOptions { keep_writes: true, ..Default::default() };
+        let mut budget = gas_cap;
         blocks
             .iter()
             .map(|block| {
                 apply_overrides(&mut overlay, &block.overrides)?;
+                let mut left = block.gas_limit;
                 block
                     .calls
                     .iter()
                     .map(|(from, call)| {
+                        let gas = call.gas_limit.min(left).min(budget);
+                        if gas == 0 {
+                            let why = if budget == 0 {
+                                format!("the simulation's gas cap of {gas_cap} is spent")
+                            } else {
+                                format!("block gas limit {} reached", block.gas_limit)
+                            };
+                            let outcome = CallOutcome::Invalid(why);
+                            return Ok(SimulatedCall { outcome, events: vec![] });
+                        }
+                        let call = EvmCall { gas_limit: gas, ..call.clone() };
                         let run = evm::simulate_fully(
                             &mut overlay,
                             &self.evm,
                             &block.ctx,
                             *from,
-                            call.clone(),
+                            call,
                             options,
                         )?;
+                        let used = run.outcome.gas_used();
+                        left = left.saturating_sub(used);
+                        budget = budget.saturating_sub(used);
                         Ok(SimulatedCall { outcome: run.outcome, events: run.events })
                     })
                     .collect()

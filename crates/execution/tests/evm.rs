@@ -286,3 +286,40 @@ fn a_parity_block_trace_lists_the_frames_of_every_evm_transaction() {
     assert!(traces.iter().all(|t| t.trace.action.as_call().is_some_and(|c| c.to.0 == echo.0)));
     assert_eq!(traces[1].transaction_position, Some(2));
 }
+
+/// Three calls to a contract that spins until its gas is gone, in blocks of 100,000 gas.
+fn spin(blocks: usize, gas_cap: u64) -> Vec<Vec<consortia_execution::CallOutcome>> {
+    use consortia_execution::simulate::{AccountOverride, SimulatedBlock};
+    let chain = Chain::new(&genesis(&[]));
+    let spinner = Address([0xee; 20]);
+    // Runtime `JUMPDEST PUSH1 0 JUMP`.
+    let code = AccountOverride { code: Some(vec![0x5b, 0x60, 0x00, 0x56]), ..Default::default() };
+    let call = EvmCall { to: Some(spinner), value: 0, input: vec![], gas_limit: 60_000 };
+    let block = |n: u64| SimulatedBlock {
+        ctx: ctx(n),
+        gas_limit: 100_000,
+        overrides: [(spinner, code.clone())].into(),
+        calls: vec![(Address::default(), call.clone()); 3],
+    };
+    let blocks: Vec<_> = (1..=blocks as u64).map(block).collect();
+    let results = chain.exec.simulate_blocks(&chain.store, &blocks, gas_cap).unwrap();
+    results.into_iter().map(|calls| calls.into_iter().map(|c| c.outcome).collect()).collect()
+}
+
+#[test]
+fn a_simulated_call_gets_at_most_what_its_block_has_left() {
+    use consortia_execution::CallOutcome;
+    let calls = spin(1, u64::MAX).remove(0);
+    assert_eq!(calls.iter().map(CallOutcome::gas_used).collect::<Vec<_>>(), [60_000, 40_000, 0]);
+    assert_eq!(calls[2], CallOutcome::Invalid("block gas limit 100000 reached".into()));
+}
+
+#[test]
+fn a_simulation_stops_at_its_gas_cap_across_blocks() {
+    use consortia_execution::CallOutcome;
+    let blocks = spin(2, 150_000);
+    assert_eq!(blocks[1].iter().map(CallOutcome::gas_used).collect::<Vec<_>>(), [50_000, 0, 0]);
+    assert!(
+        matches!(&blocks[1][1], CallOutcome::Invalid(why) if why.contains("gas cap of 150000"))
+    );
+}
