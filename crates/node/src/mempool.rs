@@ -656,8 +656,8 @@ impl Mempool {
     /// Drops one transaction that turned out not to execute (its sender spent the balance it
     /// was admitted with, say), with everything after it from the same sender; each is
     /// remembered with `reason` ([`Mempool::dropped`]) and announced
-    /// ([`Mempool::subscribe_dropped`]). Returns them, with their reasons.
-    pub fn evict(&self, bad: &PoolTx, reason: &str) -> Vec<(Hash, Arc<str>)> {
+    /// ([`Mempool::subscribe_dropped`]).
+    pub fn evict(&self, bad: &PoolTx, reason: &str) {
         let mut inner = self.inner.lock();
         let nonce = bad.tx.nonce();
         let first: Arc<str> = reason.into();
@@ -678,7 +678,6 @@ impl Mempool {
         });
         drop(inner);
         self.announce(&dropped);
-        dropped
     }
 }
 
