@@ -473,3 +473,60 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     assert_eq!(layout, json!(["flex", true]), "the tablet layout");
     page.shot("overview-tablet").await;
 }
+
+/// A platform process, killed on drop.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A sealed platform (two shares, both needed): the console opens on its unseal screen, two
+/// holders give their shares there one after the other, and the login screen follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_holders_unseal_the_platform_from_the_console() {
+    use std::io::BufRead;
+    if chromedriver().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("platform");
+    let data_arg = data.to_str().unwrap();
+    let init = consortia(
+        &["platform", "init", "--data-dir", data_arg, "--shares", "2", "--threshold", "2"],
+        &[],
+    );
+    let shares: Vec<&str> = init.lines().filter_map(|l| l.split_once(": ").map(|x| x.1)).collect();
+    let shares: Vec<&str> = shares.into_iter().filter(|s| s.starts_with("cshare1-")).collect();
+    assert_eq!(shares.len(), 2, "{init}");
+    let mut child = Command::new(&*BIN)
+        .args(["platform", "--listen", "127.0.0.1:0", "--data-dir", data_arg])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _platform = Serving(child);
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("Consortia platform: ").map(|r| r.split(' ').next().unwrap().to_owned())
+        })
+        .expect("the platform serves");
+
+    let (_driver, client) = browser(&dir.path().join("chrome")).await;
+    let page = Page { client, url, shots: None };
+    page.go("#/overview").await;
+    page.wait_text("[data-test=unseal-progress]", "0 of 2").await;
+    page.fill("[data-test=share]", shares[1]).await;
+    page.click("[data-test=unseal-submit]").await;
+    page.wait_text("[data-test=unseal-progress]", "1 of 2").await;
+    page.fill("[data-test=share]", shares[0]).await;
+    page.click("[data-test=unseal-submit]").await;
+    page.wait("[data-test=login-form]").await;
+    page.client.close().await.unwrap();
+}

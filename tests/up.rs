@@ -122,6 +122,14 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     assert_eq!(page.status().as_u16(), 200, "the console URL answers");
     let open = common::open_to_others(&data);
     assert!(open.is_empty(), "open to other users of the machine: {open:#?}");
+    // The platform's keys are sealed under the demo's one share, which `up` names.
+    let keys = line(&out, "keys").expect(&out);
+    assert!(keys.contains("unseal.share") && keys.contains("0600"), "{out}");
+    let share = std::fs::read_to_string(data.join("unseal.share")).unwrap();
+    assert!(share.starts_with("cshare1-"));
+    assert!(!data.join("platform/platform.key").exists(), "the token key is sealed");
+    let clear = common::files_with_pem_private_keys(&data.join("platform"), &["hosts"]);
+    assert!(clear.is_empty(), "private keys in clear: {clear:#?}");
 
     // The credentials work, and the demo was made through the platform: an organization, a
     // consortium it leads, and a running 4-validator BFT chain of its nodes.

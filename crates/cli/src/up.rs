@@ -100,6 +100,29 @@ fn platform_dir(dir: &Path) -> PathBuf {
     dir.join("platform")
 }
 
+/// The demo keystore's one share, with which the platform unseals itself at start.
+fn unseal_file(dir: &Path) -> PathBuf {
+    dir.join("unseal.share")
+}
+
+/// Initializes the demo platform's keystore with one share in [`unseal_file`], unless an
+/// earlier `up` did (a platform made before the keystore existed gets its keys sealed now).
+async fn demo_keystore(dir: &Path) -> Result<()> {
+    let file = unseal_file(dir);
+    if file.exists() {
+        return Ok(());
+    }
+    let init = crate::platform::InitArgs::demo(&platform_dir(dir), &file);
+    let shares = crate::platform::initialize(&init).await.with_context(|| {
+        format!(
+            "{} is missing: unseal the platform with its shares (`consortia platform unseal`)",
+            file.display()
+        )
+    })?;
+    let share = shares.first().context("no share made")?;
+    crate::keys::write_secret(&file, &format!("{share}\n"))
+}
+
 /// The platform process started from `dir`, if it still runs.
 fn platform_pid(dir: &Path) -> Option<u32> {
     let data = platform_dir(dir);
@@ -111,6 +134,7 @@ fn platform_pid(dir: &Path) -> Option<u32> {
 /// log; the platform ignores it otherwise).
 fn spawn_platform(dir: &Path, listen: SocketAddr, admin_password: &str) -> Result<Child> {
     let data = platform_dir(dir);
+    let share = unseal_file(dir);
     let listen = listen.to_string();
     let args = [
         "platform".as_ref(),
@@ -118,6 +142,8 @@ fn spawn_platform(dir: &Path, listen: SocketAddr, admin_password: &str) -> Resul
         data.as_os_str(),
         "--listen".as_ref(),
         listen.as_ref(),
+        "--unseal-file".as_ref(),
+        share.as_os_str(),
     ];
     let env = [("CONSORTIA_ADMIN_PASSWORD", admin_password)];
     crate::detached::spawn(&args, &env, &dir.join("platform.log"), &dir.join("platform.pid"))
@@ -255,7 +281,10 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     bar.set_message("starting the platform");
     let mut child = match platform_pid(&dir) {
         Some(_) => None,
-        None => Some(spawn_platform(&dir, args.listen, &password)?),
+        None => {
+            demo_keystore(&dir).await?;
+            Some(spawn_platform(&dir, args.listen, &password)?)
+        }
     };
     let result = async {
         wait_for_platform(&dir, &url, &mut child, deadline).await?;
@@ -315,6 +344,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     if fresh {
         println!("the CLI is logged in as admin: try `consortia chain status {}`", demo.chain);
     }
+    println!(
+        "keys: sealed under one key share in {} (mode 0600), with which the platform unseals \
+         itself: a demo convenience; a real platform splits its root key with \
+         `consortia platform init --shares 5 --threshold 3`",
+        unseal_file(&dir).display()
+    );
     println!("data in {}; stop everything with: consortia down", dir.display());
     Ok(())
 }

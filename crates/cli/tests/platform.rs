@@ -32,14 +32,33 @@ impl Platform {
         Platform::start_on(dir, None)
     }
 
-    /// A platform whose metadata is in `database` (PostgreSQL), or in SQLite under `dir`.
+    /// A platform whose metadata is in `database` (PostgreSQL), or in SQLite under `dir`,
+    /// and whose keystore has one share, in `test.share` beside its data (made on a first
+    /// start), with which it unseals itself.
     fn start_on(dir: &std::path::Path, database: Option<&str>) -> Platform {
+        let share = dir.join("test.share");
+        if !share.exists() {
+            let args = ["platform", "init", "--shares", "1", "--threshold", "1", "--data-dir"];
+            let mut init = Command::new(&*BIN);
+            init.args(args).arg(dir).arg("--share-file").arg(&share);
+            let out = with_database(&mut init, database).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Platform::serve(dir, database, Some(&share))
+    }
+
+    /// `consortia platform` on `dir`, unsealing itself with `unseal` if given.
+    fn serve(
+        dir: &std::path::Path,
+        database: Option<&str>,
+        unseal: Option<&std::path::Path>,
+    ) -> Platform {
         let mut command = Command::new(&*BIN);
         command.args(["platform", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
-        match database {
-            Some(url) => command.env("CONSORTIA_DATABASE_URL", url),
-            None => command.env_remove("CONSORTIA_DATABASE_URL"),
-        };
+        if let Some(share) = unseal {
+            command.arg("--unseal-file").arg(share);
+        }
+        with_database(&mut command, database);
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -94,6 +113,14 @@ impl Drop for Platform {
     }
 }
 
+/// The platform's metadata in `database` (PostgreSQL), or in SQLite in its data directory.
+fn with_database<'a>(command: &'a mut Command, database: Option<&str>) -> &'a mut Command {
+    match database {
+        Some(url) => command.env("CONSORTIA_DATABASE_URL", url),
+        None => command.env_remove("CONSORTIA_DATABASE_URL"),
+    }
+}
+
 /// Kills the nodes the platform's local hosts started (they outlive the platform on purpose).
 struct Nodes(std::path::PathBuf);
 
@@ -142,6 +169,60 @@ async fn platform_prints_its_admin_once_and_keeps_data_across_restarts() {
     platform.login(&username, &password).await;
     let orgs = platform.resume(&admin).orgs().await.unwrap();
     assert_eq!(orgs[0].name, "Acme");
+}
+
+/// `consortia platform init` shows five shares once and refuses a second initialization; the
+/// platform starts sealed, and three holders each run `consortia platform unseal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keystore_is_split_at_init_and_unsealed_by_three_of_five_holders() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |extra: &[&str]| {
+        let mut command = Command::new(&*BIN);
+        command.args(["platform", "init", "--data-dir"]).arg(dir.path()).args(extra);
+        with_database(&mut command, None).output().unwrap()
+    };
+    let out = init(&["--shares", "5", "--threshold", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let shares: Vec<&str> =
+        stdout.lines().filter_map(|l| l.split_once(": cshare1-").map(|(_, s)| s)).collect();
+    assert_eq!(shares.len(), 5, "{stdout}");
+    let again = init(&["--shares", "1", "--threshold", "1"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialized"));
+
+    let platform = Platform::serve(dir.path(), None, None);
+    assert!(platform.banner.iter().any(|l| l.starts_with("sealed: give 3 key shares")));
+    let anonymous = PlatformClient::new(&platform.url);
+    assert_eq!(anonymous.orgs().await.unwrap_err().status(), Some(503));
+    let unseal = |file: &std::path::Path| {
+        let out = Command::new(&*BIN)
+            .args(["platform", "unseal", "--platform", &platform.url, "--share-file"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let open_file = dir.path().join("open.share");
+    std::fs::write(&open_file, format!("cshare1-{}\n", shares[0])).unwrap();
+    std::fs::set_permissions(&open_file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .unwrap();
+    let (ok, said) = unseal(&open_file);
+    assert!(!ok && said.contains("chmod 600"), "{said}");
+    for (i, share) in [shares[0], shares[2], shares[4]].into_iter().enumerate() {
+        let file = dir.path().join(format!("holder-{i}.share"));
+        consortia_test_utils::process::write_private(&file, &format!("cshare1-{share}\n"));
+        let (ok, said) = unseal(&file);
+        assert!(ok, "{said}");
+        let expected = if i < 2 { format!("sealed: {} of 3", i + 1) } else { "unsealed".into() };
+        assert!(said.starts_with(&expected), "{said}");
+    }
+    let password = platform.credential("password").unwrap();
+    platform.login("admin", &password).await.orgs().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

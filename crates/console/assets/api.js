@@ -44,8 +44,27 @@ async function send(method, path, body, token) {
   return { status: response.status, ok: response.ok, data };
 }
 
+// A sealed platform answers 503 `sealed` to everything but its unseal screen's calls.
+function sealedGoesToUnseal(r) {
+  if (r.status === 503 && r.data?.code === 'sealed') location.hash = '#/unseal';
+}
+
+export async function sealStatus() {
+  const r = await send('GET', '/v1/sys/seal-status');
+  if (!r.ok) throw new ApiError(r.status, r.data?.code || 'error', r.data?.message || `HTTP ${r.status}`);
+  return r.data;
+}
+
+// One key holder's share; answers the seal status after it.
+export async function unseal(share) {
+  const r = await send('POST', '/v1/sys/unseal', { share });
+  if (!r.ok) throw new ApiError(r.status, r.data?.code || 'error', r.data?.message || `HTTP ${r.status}`);
+  return r.data;
+}
+
 export async function login(username, password) {
   const r = await send('POST', '/v1/auth/login', { username, password });
+  sealedGoesToUnseal(r);
   if (!r.ok) throw new ApiError(r.status, r.data?.code, r.data?.message || 'login failed');
   save({ access: r.data.access_token, refresh: r.data.refresh_token, username });
 }
@@ -76,6 +95,7 @@ export async function api(method, path, body) {
     s = session();
     r = await send(method, path, body, s.access);
   }
+  sealedGoesToUnseal(r);
   if (r.status === 401) {
     save(null);
     location.hash = '#/login';

@@ -1,9 +1,10 @@
 // The console's shell: the router (`#/…`), the layout (top bar with the chain selector, the
 // organization the user acts for, and the language switch; side navigation), and the pages.
-import { session, get, logout } from './api.js';
+import { session, get, logout, sealStatus } from './api.js';
 import { h, clear, loading, errorBox } from './ui.js';
 import { t, lang, setLang } from './i18n.js';
 import * as login from './pages/login.js';
+import * as unseal from './pages/unseal.js';
 import * as overview from './pages/overview.js';
 import * as orgs from './pages/orgs.js';
 import * as consortiums from './pages/consortiums.js';
@@ -23,6 +24,7 @@ function route(hash) {
   const [first, id, sub, ...rest] = parts;
   switch (first) {
     case 'login': return [login, {}];
+    case 'unseal': return [unseal, {}];
     case 'orgs': return [orgs, {}];
     case 'consortiums': return [consortiums, {}];
     case 'chains':
@@ -40,6 +42,9 @@ function route(hash) {
 
 let leave = null;
 let me = null;
+// Whether this page load has asked if the platform is sealed (later, a 503 `sealed` sends the
+// console to the unseal screen).
+let sealChecked = false;
 let chainList = [];
 let orgList = [];
 let orgSelect = null;
@@ -168,6 +173,23 @@ async function render() {
   root.classList.remove('booting');
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
   const [page, params] = route(location.hash);
+  if (!sealChecked && page !== unseal) {
+    sealChecked = true;
+    const status = await sealStatus().catch(() => null);
+    if (status?.sealed) {
+      location.hash = '#/unseal';
+      return;
+    }
+  }
+  if (page === unseal) {
+    clear(root);
+    try {
+      leave = (await unseal.render(root, params)) || null;
+    } catch (err) {
+      clear(root, errorBox(err));
+    }
+    return;
+  }
   if (page === login || !session()) {
     if (page !== login) {
       location.hash = '#/login';

@@ -24,6 +24,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("i18n.js", JS, include_bytes!("../assets/i18n.js")),
     ("chart.js", JS, include_bytes!("../assets/chart.js")),
     ("pages/login.js", JS, include_bytes!("../assets/pages/login.js")),
+    ("pages/unseal.js", JS, include_bytes!("../assets/pages/unseal.js")),
     ("pages/overview.js", JS, include_bytes!("../assets/pages/overview.js")),
     ("pages/orgs.js", JS, include_bytes!("../assets/pages/orgs.js")),
     ("pages/consortiums.js", JS, include_bytes!("../assets/pages/consortiums.js")),

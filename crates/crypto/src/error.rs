@@ -23,6 +23,8 @@ pub enum CryptoError {
     AeadKeyLength { expected: usize, got: usize },
     #[error("AEAD: decryption failed (wrong key, nonce, associated data, or tampered ciphertext)")]
     AeadOpen,
+    #[error("key share: {0}")]
+    KeyShare(String),
     #[error("certificate: {0}")]
     Certificate(String),
 }

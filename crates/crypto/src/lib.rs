@@ -9,6 +9,7 @@
 //! - [`Address`]: 20-byte account addresses shown as EIP-55 hex or Base58Check;
 //! - [`Suite`]: the per-chain choice (`standard` or `sm`) of hash and AEAD;
 //! - [`pki`]: the consortium's certificate authorities and node TLS certificates.
+//! - [`shamir`]: a root key split M of N, and its shares as text.
 //!
 //! It is not a key store (the platform keeps keys) and does no I/O.
 
@@ -19,6 +20,7 @@ mod hash;
 mod keys;
 pub mod keystore;
 pub mod pki;
+pub mod shamir;
 mod suite;
 
 pub use address::Address;

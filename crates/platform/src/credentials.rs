@@ -6,8 +6,6 @@
 //! [`ACCESS_TTL_S`]. Refresh tokens and API keys are random secrets stored only as SHA-256
 //! hashes; a refresh token is single-use (each refresh returns a new pair).
 
-use std::path::Path;
-
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
@@ -26,6 +24,12 @@ pub const REFRESH_TTL_S: i64 = 30 * 24 * 3600;
 /// The key access tokens are signed with.
 pub struct TokenKey([u8; 32]);
 
+impl Drop for TokenKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenKey(..)")
@@ -33,26 +37,14 @@ impl std::fmt::Debug for TokenKey {
 }
 
 impl TokenKey {
-    /// Reads the key from `path`, creating it (mode 0600) on first start.
-    pub fn load_or_create(path: &Path) -> Result<TokenKey, OpenError> {
-        let io = |e: std::io::Error| OpenError(format!("{}: {e}", path.display()));
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    OpenError(format!(
-                        "{} must hold 32 bytes; delete it to make a new key (signing everyone out)",
-                        path.display()
-                    ))
-                })?;
-                Ok(TokenKey(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = TokenKey::random();
-                write_private(path, &key.0).map_err(io)?;
-                Ok(key)
-            }
-            Err(e) => Err(io(e)),
-        }
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<TokenKey> {
+        bytes.try_into().ok().map(TokenKey)
+    }
+
+    /// The key's bytes (to seal it, or for a test that writes an older platform's file).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0)
     }
 
     pub fn random() -> TokenKey {
@@ -93,15 +85,6 @@ impl TokenKey {
         }
         Ok(user.to_owned())
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// An argon2id hash (PHC string) of a password.

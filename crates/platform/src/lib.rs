@@ -18,8 +18,9 @@
 //!
 //! Beside them: [`provision`] makes a chain's keys, certificates, genesis and node
 //! configurations (a pure plan the platform's start and `consortia net up` share);
-//! [`credentials`] hashes passwords and signs access tokens; [`authz`] decides a request
-//! from a role and policies.
+//! [`credentials`] hashes passwords and signs access tokens; [`keystore`] seals every private
+//! key under a data key wrapped by a Shamir-split root key; [`authz`] decides a request from a
+//! role and policies.
 //!
 //! Wire types (requests, views) are `consortia_api::platform`'s, shared with the SDK, the CLI
 //! and the console's tests.
@@ -28,6 +29,7 @@ pub mod authz;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod keystore;
 pub mod provision;
 pub mod service;
 pub mod store;
@@ -55,6 +57,29 @@ pub struct PlatformConfig {
     pub node_program: Option<PathBuf>,
     /// The administrator's password on a first start (default: a random one, returned once).
     pub admin_password: Option<String>,
+    /// Shares to unseal with at once (`--unseal-file`; the demo's 1-of-1 share). Without
+    /// them the platform starts sealed.
+    pub unseal: Vec<consortia_crypto::shamir::KeyShare>,
+}
+
+impl PlatformConfig {
+    /// The configuration of a platform in `data_dir`, with the default database.
+    pub fn new(data_dir: impl Into<PathBuf>) -> PlatformConfig {
+        PlatformConfig {
+            data_dir: data_dir.into(),
+            database_url: None,
+            node_program: None,
+            admin_password: None,
+            unseal: vec![],
+        }
+    }
+
+    /// The database URL (by default SQLite in the data directory).
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| store::sqlite_url(&self.data_dir.join("platform.db")))
+    }
 }
 
 /// The running platform: its database, keys, clients and the state its jobs share. Services
@@ -62,7 +87,8 @@ pub struct PlatformConfig {
 #[derive(Debug)]
 pub struct Platform {
     db: AnyPool,
-    tokens: credentials::TokenKey,
+    /// The sealed keystore: the keys while unsealed (`Platform::keys`), unseal progress.
+    keystore: Mutex<service::keystore::Vault>,
     data_dir: PathBuf,
     node_program: Option<PathBuf>,
     /// For polling nodes' status (1 s timeouts, one connection pool for all nodes).
@@ -96,22 +122,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Platform {
-    /// Opens (creating on first start) the database and the token key. On a first start it
-    /// also creates the platform administrator `admin` and returns its password, which is
-    /// shown once and stored nowhere but as a hash. With a node program, it supervises the
-    /// nodes of its hosts again and starts those that should run; a start a previous run left
-    /// half done is undone.
+    /// Opens the database, whose keystore must be initialized
+    /// ([`service::keystore::initialize`]). On a first start it also creates the platform
+    /// administrator `admin` and returns its password, which is shown once and stored nowhere
+    /// but as a hash. The platform opens sealed unless the configuration brings shares; once
+    /// unsealed, with a node program, it supervises the nodes of its hosts again and starts
+    /// those that should run, and a start a previous run left half done is undone.
     pub async fn open(
         config: PlatformConfig,
     ) -> std::result::Result<(Arc<Platform>, Option<Bootstrap>), OpenError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| OpenError(format!("{}: {e}", config.data_dir.display())))?;
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| store::sqlite_url(&config.data_dir.join("platform.db")));
-        let db = store::open(&url).await?;
-        let tokens = credentials::TokenKey::load_or_create(&config.data_dir.join("platform.key"))?;
+        let db = store::open(&config.database_url()).await?;
+        let sealing = store::keystore::sealing(&db).await?.ok_or_else(|| {
+            OpenError(
+                "the platform's keystore is not initialized: run `consortia platform init \
+                 --shares 5 --threshold 3` first (docs/security.md)"
+                    .into(),
+            )
+        })?;
         let http = |timeout_s| {
             reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(timeout_s))
@@ -120,7 +149,7 @@ impl Platform {
         };
         let platform = Arc::new(Platform {
             db,
-            tokens,
+            keystore: Mutex::new(service::keystore::Vault::sealed(sealing)),
             data_dir: config.data_dir,
             node_program: config.node_program,
             status_http: http(1)?,
@@ -131,21 +160,14 @@ impl Platform {
             starts: Default::default(),
         });
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;
-        if platform.node_program.is_some() {
-            platform.open_hosts().await?;
-            platform.reconcile().await?;
+        if !config.unseal.is_empty() {
+            platform.unseal_with(&config.unseal).await?;
         }
-        platform.undo_interrupted_starts().await?;
         Ok((platform, bootstrap))
     }
 
     /// The metadata database (tests use it to set up what the API cannot).
     pub fn db(&self) -> &AnyPool {
         &self.db
-    }
-
-    /// The key access tokens are signed with (tests forge expired tokens with it).
-    pub fn tokens(&self) -> &credentials::TokenKey {
-        &self.tokens
     }
 }

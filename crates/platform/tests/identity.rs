@@ -45,8 +45,11 @@ async fn forged_and_expired_tokens_are_refused(backend: Backend) {
     let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&forged), "").await;
     assert_eq!(status, 401);
     let id = admin.me().await.unwrap().id;
-    let expired =
-        server.platform.tokens().issue(&id, consortia_platform::store::now_ms() - 3_600_000, 60);
+    let expired = server.platform.keys().unwrap().tokens.issue(
+        &id,
+        consortia_platform::store::now_ms() - 3_600_000,
+        60,
+    );
     let (status, body) = server.raw(Method::GET, "/v1/users/me", Some(&expired), "").await;
     assert_eq!(status, 401);
     assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");

@@ -386,6 +386,41 @@ pub fn open_to_others(dir: &Path) -> Vec<PathBuf> {
     open
 }
 
+/// Every file under `dir` (but in the subdirectories named in `skip`) that holds a PEM private
+/// key (`-----BEGIN … PRIVATE KEY-----`, encrypted ones aside).
+pub fn files_with_pem_private_keys(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            let skipped =
+                path != dir && path.file_name().is_some_and(|n| skip.iter().any(|s| n == *s));
+            if !skipped && let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            const MARK: &[u8] = b"PRIVATE KEY-----";
+            let clear = bytes
+                .windows(MARK.len())
+                .enumerate()
+                .any(|(i, w)| w == MARK && !bytes[..i].ends_with(b"ENCRYPTED "));
+            if clear {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Writes `text` to a new file only its owner may read (mode 0600), as a secret is kept.
+pub fn write_private(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
 pub fn alive(pid: u32) -> bool {
     // A zombie has an empty command line: it is dead.
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())

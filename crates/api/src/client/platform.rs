@@ -181,6 +181,35 @@ impl PlatformClient {
         self.send(self.request(Method::GET, "/v1/audit").query(query)).await
     }
 
+    // ---- the keystore ---------------------------------------------------------------------
+
+    /// Whether the platform is sealed, and an unseal's progress (no credentials needed).
+    pub async fn seal_status(&self) -> ClientResult<SealStatus> {
+        self.http.send(self.request(Method::GET, "/v1/sys/seal-status")).await
+    }
+
+    /// Gives one share towards unsealing (no credentials needed: the share is the credential).
+    pub async fn unseal(&self, share: &str) -> ClientResult<SealStatus> {
+        let body = UnsealRequest { share: Some(share.to_owned()), reset: false };
+        self.http.send(self.request(Method::POST, "/v1/sys/unseal").json(&body)).await
+    }
+
+    /// Seals the platform: its keys leave memory until M holders unseal it (administrators).
+    pub async fn seal(&self) -> ClientResult<SealStatus> {
+        self.post_empty("/v1/sys/seal").await
+    }
+
+    /// Begins a rekey to a new share set (administrators).
+    pub async fn rekey(&self, shares: u8, threshold: u8) -> ClientResult<RekeyStatus> {
+        self.post("/v1/sys/rekey", &RekeyRequest { shares, threshold }).await
+    }
+
+    /// Gives one current share towards the rekey `nonce` (no credentials needed).
+    pub async fn rekey_share(&self, nonce: &str, share: &str) -> ClientResult<RekeyStatus> {
+        let body = RekeyShareRequest { nonce: nonce.to_owned(), share: share.to_owned() };
+        self.http.send(self.request(Method::POST, "/v1/sys/rekey/shares").json(&body)).await
+    }
+
     // ---- organizations -------------------------------------------------------------------
 
     pub async fn create_org(&self, name: &str) -> ClientResult<OrgView> {

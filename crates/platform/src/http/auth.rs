@@ -1,4 +1,5 @@
-//! Who is calling: the middleware that turns `Authorization: Bearer …` into a [`Caller`] (401
+//! Who is calling: the middleware that answers 503 `sealed` while the keystore is sealed (but
+//! for the few paths that unseal it), turns `Authorization: Bearer …` into a [`Caller`] (401
 //! with `WWW-Authenticate: Bearer` otherwise) and writes the audit log, and the [`Ctx`]
 //! extractor handlers take it from.
 
@@ -37,7 +38,16 @@ impl FromRequestParts<Arc<Platform>> for Ctx {
 
 /// Paths anyone may call.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/v1/auth/login" | "/v1/auth/refresh" | "/v1/health" | "/openapi.json")
+    matches!(path, "/v1/auth/login" | "/v1/auth/refresh")
+        || super::keystore::PUBLIC.contains(&path)
+        || answers_while_sealed(path)
+}
+
+/// Paths a sealed platform answers: health, the keystore's status and unseal, and the static
+/// console (whose unseal screen uses them) and API reference.
+fn answers_while_sealed(path: &str) -> bool {
+    matches!(path, "/v1/health" | "/openapi.json")
+        || super::keystore::WHILE_SEALED.contains(&path)
         || path.starts_with("/docs")
         || consortia_console::is_console_path(path)
 }
@@ -52,6 +62,11 @@ pub async fn middleware(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut actor = None;
+    if !answers_while_sealed(&path)
+        && let Err(sealed) = platform.keys()
+    {
+        return ApiError::from(sealed).into_response();
+    }
     if !is_public(&path) {
         let credential = request
             .headers()

@@ -12,6 +12,7 @@ mod explorer;
 mod governance;
 mod hosts;
 mod identity;
+mod keystore;
 mod monitoring;
 mod nodes;
 mod orgs;
@@ -48,6 +49,7 @@ struct ApiDoc;
 fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(identity::routes())
+        .merge(keystore::routes())
         .merge(orgs::routes())
         .merge(consortiums::routes())
         .merge(hosts::routes())

@@ -22,7 +22,9 @@ use super::identity::Caller;
 use super::orgs::choose_org;
 use crate::Platform;
 use crate::error::{Error, Result};
+use crate::keystore::Secret;
 use crate::store::consortiums::{self as store, NewConsortium, Tally};
+use crate::store::new_id;
 
 fn pki(e: consortia_crypto::CryptoError) -> Error {
     Error::internal(format!("certificate authority: {e}"))
@@ -57,22 +59,29 @@ impl Platform {
         let org_name = self.org_exists(&req.org_id).await?;
         let resource = format!("org/{}", req.org_id);
         self.authorize(caller, &req.org_id, "consortium:create", &resource).await?;
+        let keys = self.keys()?;
         let ca = Ca::generate(name).map_err(pki)?;
         let member = ca.issue_member(name, &org_name).map_err(pki)?;
+        let id = new_id("cons");
+        let ca_key = keys.seal(&Secret::ConsortiumCa { consortium: id.clone() }, ca.key_pem())?;
+        let member_key = keys.seal(
+            &Secret::MemberCa { consortium: id.clone(), org: req.org_id.clone() },
+            member.key_pem(),
+        )?;
         let mut tx = self.db.begin().await?;
         let new = NewConsortium {
+            id: &id,
             name,
             leader: &req.org_id,
             policy: req.approval_policy.unwrap_or(ApprovalPolicy::Leader),
             ca_cert_pem: ca.cert_pem(),
-            ca_key_pem: ca.key_pem(),
+            ca_key_pem: &ca_key,
             created_by: &caller.user_id,
         };
-        let id = store::insert_consortium(&mut tx, &new).await.map_err(|e| {
+        store::insert_consortium(&mut tx, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("the consortium name {name} is taken"))
         })?;
-        store::insert_member(&mut tx, &id, &req.org_id, member.cert_pem(), member.key_pem())
-            .await?;
+        store::insert_member(&mut tx, &id, &req.org_id, member.cert_pem(), &member_key).await?;
         tx.commit().await?;
         self.consortium_view(&id).await
     }
@@ -297,15 +306,21 @@ impl Platform {
                 if approved { JoinRequestStatus::Approved } else { JoinRequestStatus::Rejected };
             store::decide_request(&mut tx, request, status).await?;
             if approved {
+                let keys = self.keys()?;
                 let (name, cert, key) = store::ca(&mut *tx, consortium).await?;
+                let key =
+                    keys.open(&Secret::ConsortiumCa { consortium: consortium.into() }, &key)?;
                 let ca = Ca::load(&name, &cert, &key).map_err(pki)?;
                 let identity = ca.issue_member(&name, &current.org_name).map_err(pki)?;
+                let member =
+                    Secret::MemberCa { consortium: consortium.into(), org: current.org_id.clone() };
+                let member_key = keys.seal(&member, identity.key_pem())?;
                 store::insert_member(
                     &mut tx,
                     consortium,
                     &current.org_id,
                     identity.cert_pem(),
-                    identity.key_pem(),
+                    &member_key,
                 )
                 .await?;
             }

@@ -23,7 +23,9 @@ use super::check_name;
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
+use crate::keystore::Secret;
 use crate::store::contracts::{self as store, ContractRow, NewContract};
+use zeroize::Zeroizing;
 
 /// How long a deploy or a transaction waits for its receipt.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -184,15 +186,20 @@ impl Platform {
             .collect()
     }
 
-    /// The organization's signing key (made on first use).
+    /// The organization's signing key (made on first use, kept sealed).
     pub(crate) async fn org_key(&self, org: &str) -> Result<PrivateKey> {
-        let parse = |pem: String| PrivateKey::from_pkcs8_pem(&pem).map_err(Error::internal);
-        if let Some(pem) = store::org_key(&self.db, org).await? {
-            return parse(pem);
+        let keys = self.keys()?;
+        let secret = Secret::OrgAccount { org: org.into() };
+        let parse = |sealed: String| {
+            PrivateKey::from_pkcs8_pem(&keys.open(&secret, &sealed)?).map_err(Error::internal)
+        };
+        if let Some(sealed) = store::org_key(&self.db, org).await? {
+            return parse(sealed);
         }
         let key = PrivateKey::generate(Scheme::Secp256k1);
         let address = key.public_key().address().to_checksum_hex();
-        let inserted = store::insert_org_key(&self.db, org, &address, &key.to_pkcs8_pem()).await;
+        let sealed = keys.seal(&secret, &Zeroizing::new(key.to_pkcs8_pem()))?;
+        let inserted = store::insert_org_key(&self.db, org, &address, &sealed).await;
         // Two first uses at once: one insert wins, and both use the key stored.
         match (inserted, store::org_key(&self.db, org).await?) {
             (_, Some(pem)) => parse(pem),

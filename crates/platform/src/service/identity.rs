@@ -97,7 +97,7 @@ impl Platform {
         )
         .await?;
         Ok(TokenResponse {
-            access_token: self.tokens.issue(user, now, ACCESS_TTL_S),
+            access_token: self.keys()?.tokens.issue(user, now, ACCESS_TTL_S),
             refresh_token: refresh,
             expires_in: ACCESS_TTL_S,
             token_type: "Bearer".into(),
@@ -149,7 +149,7 @@ impl Platform {
             }
             user
         } else {
-            self.tokens.verify(credential, now_ms()).map_err(unauthorized)?
+            self.keys()?.tokens.verify(credential, now_ms()).map_err(unauthorized)?
         };
         let user = users::user_by_id(&self.db, &user_id)
             .await?

@@ -17,6 +17,7 @@ pub mod explorer;
 pub mod governance;
 pub mod hosts;
 pub mod identity;
+pub mod keystore;
 pub mod monitoring;
 pub mod nodes;
 pub mod orgs;

@@ -25,6 +25,7 @@ use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisAccount, 
 use super::chains::spec_name;
 use super::identity::{AUDIT_JOB, Caller};
 use crate::error::{Error, Result};
+use crate::keystore::Secret;
 use crate::provision::{ChainPlan, NodePlan, plan};
 use crate::store::chains::{self as store, ChainRecord};
 use crate::store::{consortiums as consortium_store, now_ms};
@@ -149,6 +150,8 @@ impl Platform {
     pub(crate) async fn org_ca(&self, consortium: &str, org: &str) -> Result<Ca> {
         let (consortium_name, _, _) = consortium_store::ca(&self.db, consortium).await?;
         let (name, cert, key) = consortium_store::member_ca(&self.db, consortium, org).await?;
+        let secret = Secret::MemberCa { consortium: consortium.into(), org: org.into() };
+        let key = self.keys()?.open(&secret, &key)?;
         Ca::load_member(&consortium_name, &name, &cert, &key)
             .map_err(|e| Error::internal(format!("organization CA: {e}")))
     }

@@ -13,21 +13,22 @@ use crate::error::Result;
 /// A new consortium's row.
 #[derive(Debug)]
 pub struct NewConsortium<'a> {
+    pub id: &'a str,
     pub name: &'a str,
     pub leader: &'a str,
     pub policy: ApprovalPolicy,
     pub ca_cert_pem: &'a str,
+    /// Sealed by the keystore.
     pub ca_key_pem: &'a str,
     pub created_by: &'a str,
 }
 
-pub async fn insert_consortium(tx: &mut Tx, new: &NewConsortium<'_>) -> Result<String> {
-    let id = new_id("cons");
+pub async fn insert_consortium(tx: &mut Tx, new: &NewConsortium<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO consortiums (id, name, leader_org_id, approval_policy, ca_cert_pem, ca_key_pem, created_by, created_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(&id)
+    .bind(new.id)
     .bind(new.name)
     .bind(new.leader)
     .bind(new.policy.as_str())
@@ -37,10 +38,10 @@ pub async fn insert_consortium(tx: &mut Tx, new: &NewConsortium<'_>) -> Result<S
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
-/// Makes `org` a member with its CA certificate and key.
+/// Makes `org` a member with its CA certificate and key (sealed by the keystore).
 pub async fn insert_member(
     tx: &mut Tx,
     consortium: &str,
@@ -120,7 +121,7 @@ pub async fn ids_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<Str
     .await?)
 }
 
-/// The consortium's name and its CA's certificate and key.
+/// The consortium's name and its CA's certificate and key (sealed).
 pub async fn ca(db: impl Exec<'_>, id: &str) -> Result<(String, String, String)> {
     let r = sqlx::query("SELECT name, ca_cert_pem, ca_key_pem FROM consortiums WHERE id = $1")
         .bind(id)
@@ -129,7 +130,7 @@ pub async fn ca(db: impl Exec<'_>, id: &str) -> Result<(String, String, String)>
     Ok((r.get(0), r.get(1), r.get(2)))
 }
 
-/// A member organization's name and its CA's certificate and key.
+/// A member organization's name and its CA's certificate and key (sealed).
 pub async fn member_ca(
     db: impl Exec<'_>,
     consortium: &str,

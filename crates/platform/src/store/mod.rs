@@ -15,6 +15,7 @@ pub mod chains;
 pub mod consortiums;
 pub mod contracts;
 pub mod identity;
+pub mod keystore;
 pub mod orgs;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use consortia_api::platform::*;
 use consortia_api::{ClientResult, Credentials, PlatformClient};
+use consortia_crypto::Aead;
+use consortia_crypto::shamir::KeyShare;
+use consortia_platform::service::keystore::initialize;
 use consortia_platform::{Platform, PlatformConfig, router};
 use serde_json::Value;
 
@@ -61,6 +64,17 @@ async fn database(backend: Backend) -> Option<Option<String>> {
     Some(Some(format!("{base}/{name}")))
 }
 
+/// The keystore's one share: made on a first start (1 of 1), kept beside the data.
+async fn unseal_share(config: PlatformConfig) -> Vec<KeyShare> {
+    let file = config.data_dir.join("test.share");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return vec![text.parse().unwrap()];
+    }
+    let shares = initialize(&config, 1, 1, Aead::Aes256Gcm).await.unwrap();
+    std::fs::write(&file, shares[0].to_string()).unwrap();
+    shares
+}
+
 /// A platform serving on a loopback port.
 pub struct Server {
     pub url: String,
@@ -85,15 +99,33 @@ impl Server {
         Some(Server::open(Arc::new(tempfile::tempdir().unwrap()), database_url).await)
     }
 
+    /// A fresh platform on SQLite whose keystore splits into `shares` with `threshold`,
+    /// started sealed, and its shares.
+    pub async fn start_sealed(shares: u8, threshold: u8) -> (Server, Vec<KeyShare>) {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let config = PlatformConfig::new(dir.path());
+        let made = initialize(&config, shares, threshold, Aead::Aes256Gcm).await.unwrap();
+        (Server::open_with(dir, None, |_| async { vec![] }).await, made)
+    }
+
     async fn open(dir: Arc<tempfile::TempDir>, database_url: Option<String>) -> Server {
-        let config = PlatformConfig {
-            data_dir: dir.path().to_path_buf(),
+        Server::open_with(dir, database_url, unseal_share).await
+    }
+
+    /// Opens the platform in `dir`, unsealed with the shares `unseal` finds for it.
+    async fn open_with<F: Future<Output = Vec<KeyShare>>>(
+        dir: Arc<tempfile::TempDir>,
+        database_url: Option<String>,
+        unseal: impl FnOnce(PlatformConfig) -> F,
+    ) -> Server {
+        let mut config = PlatformConfig {
             database_url: database_url.clone(),
             // Hosts' drivers open (they choose nodes' ports), but no node runs in these
             // tests: a start that got as far as running one would wait for it in vain.
             node_program: Some(PathBuf::from("/nonexistent/consortia")),
-            admin_password: None,
+            ..PlatformConfig::new(dir.path())
         };
+        config.unseal = unseal(config.clone()).await;
         let (platform, bootstrap) = Platform::open(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -116,6 +148,11 @@ impl Server {
         let (dir, url) = (self.dir.clone(), self.database_url.clone());
         drop(self);
         Server::open(dir, url).await
+    }
+
+    /// The platform's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
     }
 
     /// A client without credentials.

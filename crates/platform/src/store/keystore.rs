@@ -1,0 +1,110 @@
+//! The keystore's row and the private-key cells it seals.
+
+use sqlx::Row;
+
+use super::{Exec, Tx, now_ms};
+use crate::error::{Error, Result};
+use crate::keystore::{Sealing, Secret, cipher_from_name, cipher_name};
+
+const ROW: &str = "root";
+
+pub async fn sealing(db: impl Exec<'_>) -> Result<Option<Sealing>> {
+    let Some(r) = sqlx::query(
+        "SELECT share_set, shares, threshold, cipher, data_key, token_key FROM keystore WHERE id = $1",
+    )
+    .bind(ROW)
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let cipher: String = r.get(3);
+    let small = |n: i64| u8::try_from(n).map_err(|_| Error::internal("keystore row: bad count"));
+    Ok(Some(Sealing {
+        set: r.get(0),
+        shares: small(r.get(1))?,
+        threshold: small(r.get(2))?,
+        cipher: cipher_from_name(&cipher)
+            .ok_or_else(|| Error::internal(format!("keystore row: unknown cipher {cipher}")))?,
+        data_key: r.get(4),
+        token_key: r.get(5),
+    }))
+}
+
+pub async fn insert_sealing(tx: &mut Tx, s: &Sealing) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO keystore (id, share_set, shares, threshold, cipher, data_key, token_key, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(ROW)
+    .bind(&s.set)
+    .bind(i64::from(s.shares))
+    .bind(i64::from(s.threshold))
+    .bind(cipher_name(s.cipher))
+    .bind(&s.data_key)
+    .bind(&s.token_key)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the share set `old_set` by `new`'s; false if another rekey got there first.
+pub async fn replace_sealing(db: impl Exec<'_>, old_set: &str, new: &Sealing) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE keystore SET share_set = $1, shares = $2, threshold = $3, data_key = $4, rekeyed_ms = $5 \
+         WHERE id = $6 AND share_set = $7",
+    )
+    .bind(&new.set)
+    .bind(i64::from(new.shares))
+    .bind(i64::from(new.threshold))
+    .bind(&new.data_key)
+    .bind(now_ms())
+    .bind(ROW)
+    .bind(old_set)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every private-key cell of the database, with its stored value.
+pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
+    let mut out = vec![];
+    for r in sqlx::query("SELECT id, ca_key_pem FROM consortiums").fetch_all(&mut **tx).await? {
+        out.push((Secret::ConsortiumCa { consortium: r.get(0) }, r.get(1)));
+    }
+    for r in sqlx::query("SELECT consortium_id, org_id, key_pem FROM consortium_members")
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        out.push((Secret::MemberCa { consortium: r.get(0), org: r.get(1) }, r.get(2)));
+    }
+    for r in sqlx::query("SELECT org_id, key_pem FROM org_accounts").fetch_all(&mut **tx).await? {
+        out.push((Secret::OrgAccount { org: r.get(0) }, r.get(1)));
+    }
+    Ok(out)
+}
+
+/// Stores `value` in the cell `secret` names.
+pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()> {
+    let query = match secret {
+        Secret::ConsortiumCa { consortium } => {
+            sqlx::query("UPDATE consortiums SET ca_key_pem = $1 WHERE id = $2")
+                .bind(value)
+                .bind(consortium)
+        }
+        Secret::MemberCa { consortium, org } => sqlx::query(
+            "UPDATE consortium_members SET key_pem = $1 WHERE consortium_id = $2 AND org_id = $3",
+        )
+        .bind(value)
+        .bind(consortium)
+        .bind(org),
+        Secret::OrgAccount { org } => {
+            sqlx::query("UPDATE org_accounts SET key_pem = $1 WHERE org_id = $2")
+                .bind(value)
+                .bind(org)
+        }
+    };
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
