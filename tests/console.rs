@@ -474,59 +474,157 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("overview-tablet").await;
 }
 
-/// A platform process, killed on drop.
-struct Serving(Child);
+/// A platform process, killed on drop, with what it printed up to its address.
+struct Serving {
+    child: Child,
+    url: String,
+    banner: Vec<String>,
+}
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// `consortia platform init` in `data` with `shares` and `threshold`: the shares it printed.
+fn init_keystore(data: &Path, shares: u8, threshold: u8) -> Vec<String> {
+    let (n, m) = (shares.to_string(), threshold.to_string());
+    let data = data.to_str().unwrap();
+    let args = ["platform", "init", "--data-dir", data, "--shares", &n, "--threshold", &m];
+    consortia(&args, &[])
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|x| x.1.to_owned()))
+        .filter(|s| s.starts_with("cshare1-"))
+        .collect()
+}
+
+/// `consortia platform` on `data`, unsealing itself with the shares in `unseal` if given.
+fn serve_platform(data: &Path, unseal: Option<&Path>) -> Serving {
+    use std::io::BufRead;
+    let mut command = Command::new(&*BIN);
+    command.args(["platform", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data);
+    if let Some(file) = unseal {
+        command.arg("--unseal-file").arg(file);
+    }
+    let mut child = command.env("RUST_LOG", "warn").stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = vec![];
+    let url = loop {
+        let line = lines.next().expect("the platform serves").unwrap();
+        banner.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Consortia platform: ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Serving { child, url, banner }
 }
 
 /// A sealed platform (two shares, both needed): the console opens on its unseal screen, two
 /// holders give their shares there one after the other, and the login screen follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_holders_unseal_the_platform_from_the_console() {
-    use std::io::BufRead;
     if chromedriver().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("platform");
-    let data_arg = data.to_str().unwrap();
-    let init = consortia(
-        &["platform", "init", "--data-dir", data_arg, "--shares", "2", "--threshold", "2"],
-        &[],
-    );
-    let shares: Vec<&str> = init.lines().filter_map(|l| l.split_once(": ").map(|x| x.1)).collect();
-    let shares: Vec<&str> = shares.into_iter().filter(|s| s.starts_with("cshare1-")).collect();
-    assert_eq!(shares.len(), 2, "{init}");
-    let mut child = Command::new(&*BIN)
-        .args(["platform", "--listen", "127.0.0.1:0", "--data-dir", data_arg])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _platform = Serving(child);
-    let url = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("Consortia platform: ").map(|r| r.split(' ').next().unwrap().to_owned())
-        })
-        .expect("the platform serves");
+    let shares = init_keystore(&data, 2, 2);
+    assert_eq!(shares.len(), 2);
+    let platform = serve_platform(&data, None);
 
     let (_driver, client) = browser(&dir.path().join("chrome")).await;
-    let page = Page { client, url, shots: None };
+    let page = Page { client, url: platform.url.clone(), shots: None };
     page.go("#/overview").await;
     page.wait_text("[data-test=unseal-progress]", "0 of 2").await;
-    page.fill("[data-test=share]", shares[1]).await;
+    page.fill("[data-test=share]", &shares[1]).await;
     page.click("[data-test=unseal-submit]").await;
     page.wait_text("[data-test=unseal-progress]", "1 of 2").await;
-    page.fill("[data-test=share]", shares[0]).await;
+    page.fill("[data-test=share]", &shares[0]).await;
     page.click("[data-test=unseal-submit]").await;
     page.wait("[data-test=login-form]").await;
+    page.client.close().await.unwrap();
+}
+
+/// The status of `GET /v1/users/me` with `bearer`.
+async fn me_status(url: &str, bearer: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(format!("{url}/v1/users/me"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// The account page: an API key made with an expiry works until revoked there; another
+/// session ends from the list; the password changes; the audit log page finds those calls by
+/// method and path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_manages_keys_sessions_and_password_and_reads_the_audit_log_in_the_console() {
+    if chromedriver().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("platform");
+    let share = init_keystore(&data, 1, 1).remove(0);
+    let share_file = dir.path().join("unseal.share");
+    consortia_test_utils::process::write_private(&share_file, &share);
+    let platform = serve_platform(&data, Some(&share_file));
+    let password = platform.banner.iter().find_map(|l| l.strip_prefix("password: ")).unwrap();
+    let url = platform.url.clone();
+
+    let (_driver, client) = browser(&dir.path().join("chrome")).await;
+    let page = Page { client, url: url.clone(), shots: None };
+    page.login("admin", password).await;
+    page.click("[data-test=who]").await;
+
+    // An API key, shown once, that works until revoked.
+    page.fill("[data-test=key-name]", "ci").await;
+    page.fill("[data-test=key-days]", "30").await;
+    page.click("[data-test=create-key-submit]").await;
+    let key = page.wait_text("[data-test=new-key-secret]", "ck1.").await;
+    page.wait_text("[data-test=key-state-ci]", "active").await;
+    assert_eq!(me_status(&url, &key).await, 200);
+    page.click("[data-test=revoke-key-ci]").await;
+    page.wait_text("[data-test=key-state-ci]", "revoked").await;
+    assert_eq!(me_status(&url, &key).await, 401);
+
+    // Another session (a CLI elsewhere) ends from the list.
+    let elsewhere = consortia_api::PlatformClient::new(&url);
+    let token = elsewhere.login("admin", password).await.unwrap().access_token;
+    page.go("#/audit").await;
+    page.click("[data-test=who]").await;
+    page.click("[data-test=end-session]").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while me_status(&url, &token).await != 401 {
+        assert!(Instant::now() < deadline, "the other session still works");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The password changes; this session stays.
+    page.fill("[data-test=current-password]", password).await;
+    page.fill("[data-test=new-password]", "a brand new password").await;
+    page.click("[data-test=password-submit]").await;
+    page.wait_text("[data-test=toast]", "Password changed").await;
+    consortia_api::PlatformClient::new(&url).login("admin", "a brand new password").await.unwrap();
+
+    // The audit log finds the revocation by method, and the password change by path.
+    page.click("[data-test=nav-audit]").await;
+    page.wait_text("[data-test=audit-results]", "/v1/users/me/api-keys").await;
+    page.select("[data-test=audit-method]", "DELETE").await;
+    page.click("[data-test=audit-search]").await;
+    let deleted = page.wait_text("[data-test=audit-results]", "/v1/users/me/sessions/").await;
+    assert!(
+        deleted.contains("/v1/users/me/api-keys/key_") && !deleted.contains("POST"),
+        "{deleted}"
+    );
+    page.select("[data-test=audit-method]", "any").await;
+    page.fill("[data-test=audit-path]", "/v1/users/me/password").await;
+    page.click("[data-test=audit-search]").await;
+    let changed = page.wait_text("[data-test=audit-results]", "/v1/users/me/password").await;
+    assert!(!changed.contains("api-keys"), "{changed}");
     page.client.close().await.unwrap();
 }

@@ -352,7 +352,7 @@ async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
     };
     let demo = Demo::up().await;
     let (console, admin, dir) = (&demo.console, &demo.admin, &demo.dir);
-    let key = admin.create_api_key("prometheus").await.unwrap().key;
+    let key = admin.create_api_key("prometheus", None).await.unwrap().key;
     let chain = admin.chains().await.unwrap().remove(0);
 
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");

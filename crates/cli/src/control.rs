@@ -42,6 +42,45 @@ pub(crate) enum UserCommand {
         #[arg(long, env = "CONSORTIA_NEW_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Disable a user (an administrator, or a sub-user's parent): their sessions end and their
+    /// API keys stop working until enabled.
+    Disable { id: String },
+    /// Enable a disabled user.
+    Enable { id: String },
+    /// Delete a user for good (their memberships, sessions and keys go).
+    Delete { id: String },
+    /// Change your password (your other sessions end). Passwords come from the environment.
+    Password {
+        #[arg(long, env = "CONSORTIA_PASSWORD", hide_env_values = true)]
+        current: String,
+        #[arg(long, env = "CONSORTIA_NEW_PASSWORD", hide_env_values = true)]
+        new: String,
+    },
+    /// Your live sessions; `--revoke ID` ends one.
+    Sessions {
+        #[arg(long)]
+        revoke: Option<String>,
+    },
+    /// Your API keys: `create NAME [--expires-in-days N]`, `list`, `revoke ID`.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key (printed once); it expires in 90 days unless told otherwise (0: never).
+    Create {
+        name: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    List,
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +348,41 @@ pub(crate) async fn user(command: UserCommand) -> Result<()> {
         UserCommand::Create { username, password } => {
             let request = CreateUserRequest { username, password };
             print(&with_session(async |c| c.create_user(&request).await).await?)
+        }
+        UserCommand::Disable { id } => {
+            print(&with_session(async |c| c.set_user_disabled(&id, true).await).await?)
+        }
+        UserCommand::Enable { id } => {
+            print(&with_session(async |c| c.set_user_disabled(&id, false).await).await?)
+        }
+        UserCommand::Delete { id } => {
+            with_session(async |c| c.delete_user(&id).await).await?;
+            println!("deleted {id}");
+            Ok(())
+        }
+        UserCommand::Password { current, new } => {
+            with_session(async |c| c.change_password(&current, &new).await).await?;
+            println!("password changed; your other sessions ended");
+            Ok(())
+        }
+        UserCommand::Sessions { revoke: Some(id) } => {
+            with_session(async |c| c.revoke_session(&id).await).await?;
+            println!("ended {id}");
+            Ok(())
+        }
+        UserCommand::Sessions { revoke: None } => {
+            print(&with_session(async |c| c.sessions().await).await?)
+        }
+        UserCommand::ApiKey { command: ApiKeyCommand::Create { name, expires_in_days } } => {
+            print(&with_session(async |c| c.create_api_key(&name, expires_in_days).await).await?)
+        }
+        UserCommand::ApiKey { command: ApiKeyCommand::List } => {
+            print(&with_session(async |c| c.api_keys().await).await?)
+        }
+        UserCommand::ApiKey { command: ApiKeyCommand::Revoke { id } } => {
+            with_session(async |c| c.revoke_api_key(&id).await).await?;
+            println!("revoked {id}");
+            Ok(())
         }
     }
 }

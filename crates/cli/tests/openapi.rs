@@ -127,10 +127,21 @@ fn every_operation_documents_its_error_answers_with_the_error_body() {
 async fn check_routes(base: &str, doc: &Value, bearer: Option<&str>) {
     let client = reqwest::Client::new();
     let mut served = 0;
-    // Sealing stops everything after it (503 `sealed`): it goes last.
-    let mut paths: Vec<_> = doc["paths"].as_object().unwrap().iter().collect();
-    paths.sort_by_key(|(path, _)| *path == "/v1/sys/seal");
-    for (path, item) in paths {
+    // Logging out ends the session (401 after it) and sealing stops everything (503): they
+    // go last, in that order.
+    let ending = |path: &str, method: &str| match (path, method) {
+        ("/v1/auth/logout", "post") => 1,
+        ("/v1/sys/seal", "post") => 2,
+        _ => 0,
+    };
+    let mut calls: Vec<_> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| METHODS.iter().map(move |m| (path, item, *m)))
+        .collect();
+    calls.sort_by_key(|(path, _, method)| ending(path, method));
+    for (path, item, method) in calls {
         let url = format!(
             "{base}{}",
             path.split('/')
@@ -138,31 +149,27 @@ async fn check_routes(base: &str, doc: &Value, bearer: Option<&str>) {
                 .collect::<Vec<_>>()
                 .join("/")
         );
-        let mut methods = METHODS.to_vec();
-        methods.sort_by_key(|m| *path == "/v1/sys/seal" && *m == "post");
-        for method in methods {
-            let mut request = client
-                .request(method.to_uppercase().parse().unwrap(), &url)
-                .header("content-type", "application/json")
-                .body("{}");
-            if let Some(b) = bearer {
-                request = request.bearer_auth(b);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            let unrouted = status == 404
-                && body["message"].as_str().is_some_and(|m| m.starts_with("no route "));
-            if item.get(method).is_some() {
-                assert!(
-                    !unrouted && status != 405,
-                    "{method} {path} is documented but not served: {status} {body}"
-                );
-                served += 1;
-            } else {
-                assert_eq!(status, 405, "{method} {path} is served but not documented: {body}");
-                assert_eq!(body["code"], "method_not_allowed");
-            }
+        let mut request = client
+            .request(method.to_uppercase().parse().unwrap(), &url)
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(b) = bearer {
+            request = request.bearer_auth(b);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let unrouted =
+            status == 404 && body["message"].as_str().is_some_and(|m| m.starts_with("no route "));
+        if item.get(method).is_some() {
+            assert!(
+                !unrouted && status != 405,
+                "{method} {path} is documented but not served: {status} {body}"
+            );
+            served += 1;
+        } else {
+            assert_eq!(status, 405, "{method} {path} is served but not documented: {body}");
+            assert_eq!(body["code"], "method_not_allowed");
         }
     }
     assert_eq!(served, operations(doc).len());

@@ -14,6 +14,8 @@ import * as contracts from './pages/contracts.js';
 import * as proposals from './pages/proposals.js';
 import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
+import * as settings from './pages/settings.js';
+import * as audit from './pages/audit.js';
 
 const CHAIN_KEY = 'consortia.chain';
 const ORG_KEY = 'consortia.org';
@@ -27,6 +29,8 @@ function route(hash) {
     case 'unseal': return [unseal, {}];
     case 'orgs': return [orgs, {}];
     case 'consortiums': return [consortiums, {}];
+    case 'settings': return [settings, {}];
+    case 'audit': return [audit, {}];
     case 'chains':
       if (!id) return [chains, {}];
       if (id === 'new') return [chains, { create: true }];
@@ -111,6 +115,8 @@ function nav(active, chain) {
     item('#/orgs', t('nav_orgs'), 'orgs'),
     item('#/consortiums', t('nav_consortiums'), 'consortiums'),
     item('#/chains', t('nav_chains'), 'chains'),
+    item('#/audit', t('nav_audit'), 'audit'),
+    item('#/settings', t('nav_settings'), 'settings'),
   ];
   if (chain) {
     const c = chainList.find((x) => x.id === chain);
@@ -160,7 +166,7 @@ function topBar(chain) {
     h('div', { class: 'spacer' }),
     h('label', { class: 'acting' }, t('acting_as'), ' ', orgSelect),
     language,
-    h('span', { class: 'who', 'data-test': 'who' }, me ? me.username : ''),
+    h('a', { class: 'who', href: '#/settings', title: t('nav_settings'), 'data-test': 'who' }, me ? me.username : ''),
     h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); forgetUser(); location.hash = '#/login'; } }, t('logout')));
 }
 
@@ -214,7 +220,8 @@ async function render() {
   if (params.chain) selectChain(params.chain);
   const main = h('main', { 'data-test': 'main' }, loading());
   const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
-    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor' : 'chains';
+    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor'
+    : page === settings ? 'settings' : page === audit ? 'audit' : 'chains';
   clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));
   try {
     const cleanup = await page.render(main, params);

@@ -34,6 +34,8 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pages/proposals.js", JS, include_bytes!("../assets/pages/proposals.js")),
     ("pages/explorer.js", JS, include_bytes!("../assets/pages/explorer.js")),
     ("pages/monitor.js", JS, include_bytes!("../assets/pages/monitor.js")),
+    ("pages/settings.js", JS, include_bytes!("../assets/pages/settings.js")),
+    ("pages/audit.js", JS, include_bytes!("../assets/pages/audit.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
 ];
 

@@ -1,10 +1,11 @@
 //! Credentials, without storage: passwords (argon2id), short-lived access tokens, and the
 //! random secrets of refresh tokens and API keys (stored only as hashes).
 //!
-//! Access tokens are `at1.<user id>.<expiry ms>.<HMAC-SHA256>` under a key kept in the data
-//! directory (`platform.key`): checked without a database read of the token, valid for
-//! [`ACCESS_TTL_S`]. Refresh tokens and API keys are random secrets stored only as SHA-256
-//! hashes; a refresh token is single-use (each refresh returns a new pair).
+//! Access tokens are `at2.<user id>.<session id>.<expiry ms>.<HMAC-SHA256>` under a key sealed
+//! in the keystore: their signature and expiry are checked without the database, valid for
+//! [`ACCESS_TTL_S`]; the session they name must still be live (one row read with the user's).
+//! Refresh tokens and API keys are random secrets stored only as SHA-256 hashes; a refresh
+//! token is single-use (each refresh returns a new pair in the same session).
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -58,22 +59,22 @@ impl TokenKey {
         <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
     }
 
-    /// An access token for `user_id`, valid for `ttl_s` seconds from `now`.
-    pub fn issue(&self, user_id: &str, now: i64, ttl_s: i64) -> String {
-        let body = format!("at1.{user_id}.{}", now + ttl_s * 1000);
+    /// An access token for `user_id` in `session`, valid for `ttl_s` seconds from `now`.
+    pub fn issue(&self, user_id: &str, session: &str, now: i64, ttl_s: i64) -> String {
+        let body = format!("at2.{user_id}.{session}.{}", now + ttl_s * 1000);
         let mut mac = self.mac();
         mac.update(body.as_bytes());
         format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
     }
 
-    /// The user an access token names, if it is genuine and not expired at `now`.
-    pub fn verify(&self, token: &str, now: i64) -> Result<String, &'static str> {
+    /// The user and session an access token names, if it is genuine and not expired at `now`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<(String, String), &'static str> {
         let (body, tag) = token.rsplit_once('.').ok_or("malformed token")?;
         let mut parts = body.split('.');
-        let (Some("at1"), Some(user), Some(expiry), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some("at2"), Some(user), Some(session), Some(expiry), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err("malformed token");
+            return Err("malformed token; log in again");
         };
         let tag = B64.decode(tag).map_err(|_| "malformed token")?;
         let mut mac = self.mac();
@@ -83,7 +84,7 @@ impl TokenKey {
         if expiry <= now {
             return Err("token expired; refresh it at POST /v1/auth/refresh or log in again");
         }
-        Ok(user.to_owned())
+        Ok((user.to_owned(), session.to_owned()))
     }
 }
 
@@ -120,17 +121,19 @@ mod tests {
     #[test]
     fn access_tokens_verify_expire_and_refuse_forgeries() {
         let key = TokenKey::random();
-        let token = key.issue("usr_1", 1_000, 60);
-        assert_eq!(key.verify(&token, 2_000).unwrap(), "usr_1");
+        let token = key.issue("usr_1", "ses_1", 1_000, 60);
+        assert_eq!(key.verify(&token, 2_000).unwrap(), ("usr_1".into(), "ses_1".into()));
         assert!(key.verify(&token, 61_000).unwrap_err().contains("expired"));
         // Another key, another user, a changed expiry, garbage.
         assert!(TokenKey::random().verify(&token, 2_000).is_err());
         let forged = token.replace("usr_1", "usr_2");
         assert!(key.verify(&forged, 2_000).unwrap_err().contains("signature"));
+        let other_session = token.replace("ses_1", "ses_2");
+        assert!(key.verify(&other_session, 2_000).unwrap_err().contains("signature"));
         let (body, tag) = token.rsplit_once('.').unwrap();
         let later = body.replace("61000", "99999999");
         assert!(key.verify(&format!("{later}.{tag}"), 2_000).is_err());
-        for junk in ["", "at1", "at1.a.b", "a.b.c.d.e", "at1.u.1.!!!"] {
+        for junk in ["", "at2", "at2.a.b", "a.b.c.d.e.f", "at2.u.s.1.!!!", "at1.u.1.x"] {
             assert!(key.verify(junk, 0).is_err(), "{junk}");
         }
     }

@@ -24,7 +24,195 @@ on_both_databases!(
     malformed_bodies_and_unknown_routes_get_the_error_shape,
     the_audit_log_records_who_did_what_and_shows_others_only_to_admins,
     a_restart_keeps_users_organizations_and_sessions,
+    logout_ends_the_session_and_its_access_token_at_once,
+    a_reused_refresh_token_ends_its_whole_session,
+    changing_the_password_ends_the_other_sessions_but_this_one,
+    api_keys_are_listed_and_revoking_one_stops_it_at_once,
+    an_expired_api_key_is_refused,
+    a_disabled_user_cannot_log_in_or_use_tokens_or_keys_until_enabled,
+    a_deleted_user_loses_every_credential_and_membership,
+    the_last_admin_of_an_organization_cannot_be_deleted,
+    only_an_administrator_or_the_parent_disables_a_user,
+    sessions_are_listed_and_one_can_be_ended,
 );
+
+/// A client with the same credentials as `client` (another copy of its tokens or key).
+fn copy_of(
+    server: &Server,
+    client: &consortia_api::PlatformClient,
+) -> consortia_api::PlatformClient {
+    consortia_api::PlatformClient::with_credentials(&server.url, client.credentials())
+}
+
+async fn logout_ends_the_session_and_its_access_token_at_once(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let token = bearer(&bob);
+    let stolen = copy_of(&server, &bob);
+    bob.logout().await.unwrap();
+    let (status, body) = server.raw(Method::GET, "/v1/users/me", Some(&token), "").await;
+    assert_eq!(status, 401, "the access token died with its session: {body}");
+    assert_eq!(refused(stolen.refresh().await), (401, "unauthorized".into()));
+}
+
+async fn a_reused_refresh_token_ends_its_whole_session(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let copied = copy_of(&server, &bob);
+    bob.refresh().await.unwrap();
+    bob.me().await.unwrap();
+    // The copy comes back with the used refresh token: the whole family is revoked, so the
+    // legitimate client's fresh tokens stop working too (it logs in again).
+    assert_eq!(refused(copied.refresh().await), (401, "unauthorized".into()));
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&bearer(&bob)), "").await;
+    assert_eq!(status, 401);
+    assert_eq!(refused(bob.refresh().await), (401, "unauthorized".into()));
+}
+
+async fn changing_the_password_ends_the_other_sessions_but_this_one(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let elsewhere = server.login("bob", &password_of("bob")).await;
+    let wrong = bob.change_password("not the password", "a-new-password").await;
+    assert_eq!(refused(wrong), (403, "forbidden".into()));
+    let weak = bob.change_password(&password_of("bob"), "short").await;
+    assert_eq!(refused(weak), (400, "weak_password".into()));
+    bob.change_password(&password_of("bob"), "a-new-password").await.unwrap();
+    bob.me().await.unwrap();
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&bearer(&elsewhere)), "").await;
+    assert_eq!(status, 401, "the other session ended");
+    assert!(server.anonymous().login("bob", &password_of("bob")).await.is_err());
+    server.login("bob", "a-new-password").await;
+}
+
+async fn api_keys_are_listed_and_revoking_one_stops_it_at_once(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let made = bob.create_api_key("ci", None).await.unwrap();
+    let day = 86_400_000;
+    let expires = made.expires_ms.expect("a default expiry");
+    let in_90_days = consortia_platform::store::now_ms() + 90 * day;
+    assert!((in_90_days - day..=in_90_days).contains(&expires), "{expires}");
+    let forever = bob.create_api_key("monitoring", Some(0)).await.unwrap();
+    assert_eq!(forever.expires_ms, None);
+    let listed = bob.api_keys().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|k| k.revoked_ms.is_none()));
+    assert!(!serde_json::to_string(&listed).unwrap().contains(&made.key), "no secrets listed");
+    assert!(admin.api_keys().await.unwrap().is_empty(), "one's own keys only");
+
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&made.key), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(refused(admin.revoke_api_key(&made.id).await), (404, "not_found".into()));
+    bob.revoke_api_key(&made.id).await.unwrap();
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&made.key), "").await;
+    assert_eq!(status, 401);
+    let listed = bob.api_keys().await.unwrap();
+    assert!(listed.iter().find(|k| k.id == made.id).unwrap().revoked_ms.is_some());
+    let too_long = bob.create_api_key("x", Some(5000)).await;
+    assert_eq!(refused(too_long), (400, "bad_expiry".into()));
+}
+
+async fn an_expired_api_key_is_refused(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let made = admin.create_api_key("old", Some(1)).await.unwrap();
+    sqlx::query("UPDATE api_keys SET expires_ms = $1 WHERE id = $2")
+        .bind(consortia_platform::store::now_ms() - 1)
+        .bind(&made.id)
+        .execute(server.platform.db())
+        .await
+        .unwrap();
+    let (status, body) = server.raw(Method::GET, "/v1/users/me", Some(&made.key), "").await;
+    assert_eq!(status, 401);
+    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+}
+
+async fn a_disabled_user_cannot_log_in_or_use_tokens_or_keys_until_enabled(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let key = bob.create_api_key("ci", None).await.unwrap().key;
+    let id = bob.me().await.unwrap().id;
+    assert!(admin.set_user_disabled(&id, true).await.unwrap().disabled);
+    for credential in [bearer(&bob), key.clone()] {
+        let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&credential), "").await;
+        assert_eq!(status, 401);
+    }
+    let login = server.anonymous().login("bob", &password_of("bob")).await.unwrap_err();
+    assert!(login.body().unwrap().message.contains("disabled"), "{login}");
+    assert!(admin.users().await.unwrap().iter().any(|u| u.username == "bob" && u.disabled));
+
+    admin.set_user_disabled(&id, false).await.unwrap();
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&key), "").await;
+    assert_eq!(status, 200, "the key works again; the sessions stay ended");
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&bearer(&bob)), "").await;
+    assert_eq!(status, 401);
+}
+
+async fn a_deleted_user_loses_every_credential_and_membership(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let org = admin.create_org("Acme").await.unwrap();
+    let member = AddMemberRequest { username: "bob".into(), role: Role::Viewer };
+    admin.add_member(&org.id, &member).await.unwrap();
+    let key = bob.create_api_key("ci", None).await.unwrap().key;
+    let id = bob.me().await.unwrap().id;
+    admin.delete_user(&id).await.unwrap();
+    let (status, _) = server.raw(Method::GET, "/v1/users/me", Some(&key), "").await;
+    assert_eq!(status, 401);
+    assert!(server.anonymous().login("bob", &password_of("bob")).await.is_err());
+    assert!(admin.members(&org.id).await.unwrap().iter().all(|m| m.username != "bob"));
+    assert!(admin.users().await.unwrap().iter().all(|u| u.username != "bob"));
+    let again = CreateUserRequest { username: "bob".into(), password: password_of("bob") };
+    assert_eq!(refused(admin.create_user(&again).await).0, 409, "the name stays taken");
+}
+
+async fn the_last_admin_of_an_organization_cannot_be_deleted(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    bob.create_org("Bob's").await.unwrap();
+    let id = bob.me().await.unwrap().id;
+    assert_eq!(refused(admin.delete_user(&id).await), (409, "last_admin".into()));
+    bob.me().await.unwrap();
+}
+
+async fn only_an_administrator_or_the_parent_disables_a_user(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let carol = user(&server, &admin, "carol").await;
+    let ci = user(&server, &bob, "bob.ci").await;
+    let ci_id = ci.me().await.unwrap().id;
+    let bob_id = bob.me().await.unwrap().id;
+    assert_eq!(refused(carol.set_user_disabled(&ci_id, true).await), (403, "forbidden".into()));
+    assert_eq!(refused(ci.set_user_disabled(&bob_id, true).await), (403, "forbidden".into()));
+    assert_eq!(refused(bob.set_user_disabled(&bob_id, true).await), (400, "self".into()));
+    bob.set_user_disabled(&ci_id, true).await.unwrap();
+    assert_eq!(refused(ci.me().await).0, 401);
+    assert_eq!(refused(admin.set_user_disabled("usr_nobody", true).await).0, 404);
+}
+
+async fn sessions_are_listed_and_one_can_be_ended(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let bob = user(&server, &admin, "bob").await;
+    let laptop = server.login("bob", &password_of("bob")).await;
+    let sessions = bob.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s.current).count(), 1);
+    let other = sessions.iter().find(|s| !s.current).unwrap();
+    assert_eq!(refused(admin.revoke_session(&other.id).await), (404, "not_found".into()));
+    bob.revoke_session(&other.id).await.unwrap();
+    assert_eq!(refused(laptop.me().await).0, 401);
+    assert_eq!(bob.sessions().await.unwrap().len(), 1);
+}
 
 async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(backend: Backend) {
     let Some(server) = Server::start(backend).await else { return };
@@ -47,6 +235,7 @@ async fn forged_and_expired_tokens_are_refused(backend: Backend) {
     let id = admin.me().await.unwrap().id;
     let expired = server.platform.keys().unwrap().tokens.issue(
         &id,
+        "ses_any",
         consortia_platform::store::now_ms() - 3_600_000,
         60,
     );
@@ -170,7 +359,9 @@ async fn refresh_tokens_are_single_use_and_api_keys_authenticate(backend: Backen
     assert_ne!(bob.credentials(), first);
     let replay = consortia_api::PlatformClient::with_credentials(&server.url, first);
     assert_eq!(refused(replay.refresh().await), (401, "unauthorized".into()));
-    let key = bob.create_api_key("ci").await.unwrap().key;
+    // The replay ended the session (a_reused_refresh_token_ends_its_whole_session).
+    let bob = server.login("bob", &password_of("bob")).await;
+    let key = bob.create_api_key("ci", None).await.unwrap().key;
     let automation = consortia_api::PlatformClient::with_credentials(
         &server.url,
         Some(consortia_api::Credentials::ApiKey(key.clone())),

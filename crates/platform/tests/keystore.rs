@@ -170,7 +170,7 @@ async fn initializing_seals_the_keys_of_a_platform_made_before_the_keystore() {
     let clear = keys.open(&secret, &sealed).unwrap().to_string();
     sqlx::query("UPDATE consortiums SET ca_key_pem = $1").bind(&clear).execute(&db).await.unwrap();
     sqlx::query("DELETE FROM keystore").execute(&db).await.unwrap();
-    let token_key = keys.tokens.issue("usr_x", 0, 1);
+    let token_key = keys.tokens.issue("usr_x", "ses_x", 0, 1);
     drop(keys);
     let dir = server.data_dir();
     std::fs::write(dir.join("platform.key"), legacy_token_key(&server)).unwrap();
@@ -192,7 +192,11 @@ async fn initializing_seals_the_keys_of_a_platform_made_before_the_keystore() {
     let server = server.restart().await;
     let keys = server.platform.keys().unwrap();
     assert_eq!(keys.open(&secret, &now).unwrap().as_str(), clear);
-    assert_eq!(keys.tokens.issue("usr_x", 0, 1), token_key, "the same token key, imported");
+    assert_eq!(
+        keys.tokens.issue("usr_x", "ses_x", 0, 1),
+        token_key,
+        "the same token key, imported"
+    );
 }
 
 /// The token key's bytes, as an older platform kept them in `platform.key`.

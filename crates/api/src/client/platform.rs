@@ -150,13 +150,15 @@ impl PlatformClient {
         Ok(tokens)
     }
 
-    /// Revokes the refresh token and forgets the credentials.
+    /// Ends the session (its access and refresh tokens stop working) and forgets the
+    /// credentials.
     pub async fn logout(&self) -> ClientResult<()> {
         let refresh_token = match &*self.lock() {
             Some(Credentials::Tokens { refresh_token, .. }) => refresh_token.clone(),
             _ => return Err(ClientError::NotLoggedIn("no session to log out of".into())),
         };
-        self.post::<()>("/v1/auth/logout", &RefreshRequest { refresh_token }).await?;
+        let request = LogoutRequest { refresh_token: Some(refresh_token) };
+        self.post::<()>("/v1/auth/logout", &request).await?;
         *self.lock() = None;
         Ok(())
     }
@@ -173,8 +175,54 @@ impl PlatformClient {
         self.get("/v1/users/me").await
     }
 
-    pub async fn create_api_key(&self, name: &str) -> ClientResult<ApiKeyView> {
-        self.post("/v1/users/me/api-keys", &ApiKeyRequest { name: name.to_owned() }).await
+    /// A new API key of the caller's, expiring in `expires_in_days` (default 90; 0: never).
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> ClientResult<ApiKeyView> {
+        let request = ApiKeyRequest { name: name.to_owned(), expires_in_days };
+        self.post("/v1/users/me/api-keys", &request).await
+    }
+
+    /// The caller's API keys (without their secrets).
+    pub async fn api_keys(&self) -> ClientResult<Vec<ApiKeyInfo>> {
+        self.get("/v1/users/me/api-keys").await
+    }
+
+    /// Revokes one of the caller's API keys: it stops working at once.
+    pub async fn revoke_api_key(&self, id: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/users/me/api-keys/", id])).await
+    }
+
+    /// Changes the caller's password; their other sessions end.
+    pub async fn change_password(&self, current: &str, new: &str) -> ClientResult<()> {
+        let request = ChangePasswordRequest {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.post("/v1/users/me/password", &request).await
+    }
+
+    /// The caller's live sessions (logins).
+    pub async fn sessions(&self) -> ClientResult<Vec<SessionView>> {
+        self.get("/v1/users/me/sessions").await
+    }
+
+    /// Ends one of the caller's sessions: its tokens stop working at once.
+    pub async fn revoke_session(&self, id: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/users/me/sessions/", id])).await
+    }
+
+    /// Disables or enables a user (an administrator, or a sub-user's parent).
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> ClientResult<UserView> {
+        let request = UpdateUserRequest { disabled };
+        self.send(self.request(Method::PATCH, &path_of(&["/v1/users/", id])).json(&request)).await
+    }
+
+    /// Deletes a user for good (an administrator, or a sub-user's parent).
+    pub async fn delete_user(&self, id: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/users/", id])).await
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> ClientResult<Vec<AuditEntry>> {

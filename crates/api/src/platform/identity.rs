@@ -62,12 +62,59 @@ pub struct UserView {
     /// The user who created this sub-user.
     pub parent_id: Option<String>,
     pub orgs: Vec<MembershipView>,
+    /// A disabled user can neither log in nor use a token or an API key.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Changes the caller's password; every other session of theirs ends.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 10 characters.
+    #[schema(min_length = 10)]
+    pub new_password: String,
+}
+
+/// Disables or enables a user (a platform administrator, or the parent of a sub-user).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    pub disabled: bool,
+}
+
+/// One login of the caller's: its refresh tokens and the access tokens that name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_ms: i64,
+    /// The last refresh (or the login).
+    pub refreshed_ms: i64,
+    pub expires_ms: i64,
+    /// The session the request came with.
+    pub current: bool,
+}
+
+/// An API key, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+    /// None: never expires.
+    pub expires_ms: Option<i64>,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyRequest {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
+    /// Days until it expires (1 to 3650); default 90. `0` makes a key that never expires
+    /// (for monitoring; prefer an expiry).
+    #[serde(default)]
+    #[schema(maximum = 3650)]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -76,6 +123,15 @@ pub struct ApiKeyView {
     pub name: String,
     /// Shown once: send as `Authorization: Bearer <key>`.
     pub key: String,
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+}
+
+/// Ends a session: the one whose refresh token is given, else the caller's current one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 /// Which audit entries to read.

@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    ApiKeyRequest, ApiKeyView, AuditEntry, AuditQuery, CreateUserRequest, Health, LoginRequest,
-    RefreshRequest, TokenResponse, UserView,
+    ApiKeyInfo, ApiKeyRequest, ApiKeyView, AuditEntry, AuditQuery, ChangePasswordRequest,
+    CreateUserRequest, Health, LoginRequest, LogoutRequest, RefreshRequest, SessionView,
+    TokenResponse, UpdateUserRequest, UserView,
 };
-use consortia_api::server::{ApiResult, JsonBody, QueryParams};
+use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,8 +27,13 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(create_user, list_users))
+        .routes(routes!(update_user, delete_user))
         .routes(routes!(me))
-        .routes(routes!(create_api_key))
+        .routes(routes!(change_password))
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(revoke_api_key))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
         .routes(routes!(audit))
 }
 
@@ -65,15 +72,18 @@ async fn refresh(
     Ok(Json(platform.refresh(&req.refresh_token).await?))
 }
 
-/// Revoke a refresh token
+/// Log out: end the session
+///
+/// Ends the session the refresh token belongs to (if given) and the one of this request: their
+/// access and refresh tokens stop working at once.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
-    request_body = RefreshRequest,
-    responses((status = 204, description = "Revoked (or already unusable)")))]
+    request_body(content = Option<LogoutRequest>, description = "Optional"),
+    responses((status = 204, description = "Ended (or already over)")))]
 async fn logout(
     Ctx { platform, caller }: Ctx,
-    JsonBody(req): JsonBody<RefreshRequest>,
+    JsonOrEmpty(req): JsonOrEmpty<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
-    platform.logout(&caller, &req.refresh_token).await?;
+    platform.logout(&caller, req.refresh_token.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,22 +111,123 @@ async fn list_users(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<UserVie
     Ok(Json(platform.users(&caller).await?))
 }
 
+/// Disable or enable a user
+///
+/// A platform administrator, or the user who created a sub-user. A disabled user's sessions
+/// end at once, and their API keys stop working while disabled.
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, description = "Oneself", body = ErrorBody),
+        (status = 403, description = "Neither an administrator nor the parent", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
+async fn update_user(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateUserRequest>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(platform.set_user_disabled(&caller, &id, req.disabled).await?))
+}
+
+/// Delete a user for good
+///
+/// As disabling, and the user leaves every organization and policy; their sessions and API
+/// keys are revoked. The username stays taken (the audit log names it).
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Oneself", body = ErrorBody),
+        (status = 403, description = "Neither an administrator nor the parent", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The only admin of an organization", body = ErrorBody),
+    ))]
+async fn delete_user(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    platform.delete_user(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change your password (your other sessions end)
+#[utoipa::path(post, path = "/v1/users/me/password", tag = "users",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "A weak new password", body = ErrorBody),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+    ))]
+async fn change_password(
+    Ctx { platform, caller }: Ctx,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    platform.change_password(&caller, &req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your live sessions (logins)
+#[utoipa::path(get, path = "/v1/users/me/sessions", tag = "users",
+    responses((status = 200, body = Vec<SessionView>)))]
+async fn list_sessions(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<SessionView>>> {
+    Ok(Json(platform.sessions(&caller).await?))
+}
+
+/// End one of your sessions (its tokens stop working at once)
+#[utoipa::path(delete, path = "/v1/users/me/sessions/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No live session of yours", body = ErrorBody),
+    ))]
+async fn revoke_session(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    platform.revoke_session(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The calling user and their organizations
 #[utoipa::path(get, path = "/v1/users/me", tag = "users", responses((status = 200, body = UserView)))]
 async fn me(Ctx { platform, caller }: Ctx) -> ApiResult<Json<UserView>> {
     Ok(Json(platform.me(&caller).await?))
 }
 
-/// Create an API key for automation
+/// Create an API key for automation (expires in 90 days unless told otherwise)
 #[utoipa::path(post, path = "/v1/users/me/api-keys", tag = "users",
     request_body = ApiKeyRequest,
-    responses((status = 201, body = ApiKeyView), (status = 400, description = "Bad name", body = ErrorBody)))]
+    responses((status = 201, body = ApiKeyView), (status = 400, description = "Bad name or expiry", body = ErrorBody)))]
 async fn create_api_key(
     Ctx { platform, caller }: Ctx,
     JsonBody(req): JsonBody<ApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
-    let (id, key) = platform.create_api_key(&caller, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(ApiKeyView { id, name: req.name.trim().to_owned(), key })))
+    Ok((StatusCode::CREATED, Json(platform.create_api_key(&caller, &req).await?)))
+}
+
+/// Your API keys, without their secrets
+#[utoipa::path(get, path = "/v1/users/me/api-keys", tag = "users",
+    responses((status = 200, body = Vec<ApiKeyInfo>)))]
+async fn list_api_keys(Ctx { platform, caller }: Ctx) -> ApiResult<Json<Vec<ApiKeyInfo>>> {
+    Ok(Json(platform.api_keys(&caller).await?))
+}
+
+/// Revoke one of your API keys (it stops working at once)
+#[utoipa::path(delete, path = "/v1/users/me/api-keys/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No live API key of yours", body = ErrorBody),
+    ))]
+async fn revoke_api_key(
+    Ctx { platform, caller }: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    platform.revoke_api_key(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The audit log: every mutating call, who, what, when and the result

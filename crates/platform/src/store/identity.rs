@@ -1,9 +1,11 @@
 //! Users, refresh tokens, API keys and the audit log.
 
-use consortia_api::platform::{AuditEntry, AuditQuery, MembershipView, Role, UserView};
+use consortia_api::platform::{
+    ApiKeyInfo, AuditEntry, AuditQuery, MembershipView, Role, SessionView, UserView,
+};
 use sqlx::Row;
 
-use super::{Exec, new_id, now_ms};
+use super::{Exec, Tx, new_id, now_ms};
 use crate::error::Result;
 
 /// A user as login and authentication need it.
@@ -13,6 +15,8 @@ pub struct UserRow {
     pub username: String,
     pub password_hash: String,
     pub admin: bool,
+    /// Disabled (or deleted): no login, no token, no key.
+    pub disabled: bool,
 }
 
 pub async fn count_users(db: impl Exec<'_>) -> Result<i64> {
@@ -47,30 +51,103 @@ fn user_row(r: &sqlx::any::AnyRow) -> UserRow {
         username: r.get(1),
         password_hash: r.get(2),
         admin: r.get::<i64, _>(3) != 0,
+        disabled: r.get::<i64, _>(4) != 0,
     }
 }
 
+const USER_COLUMNS: &str = "u.id, u.username, u.password_hash, u.admin, u.disabled";
+
 pub async fn user_by_name(db: impl Exec<'_>, username: &str) -> Result<Option<UserRow>> {
-    let row =
-        sqlx::query("SELECT id, username, password_hash, admin FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(db)
-            .await?;
+    let query = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(query)).bind(username).fetch_optional(db).await?;
     Ok(row.as_ref().map(user_row))
 }
 
 pub async fn user_by_id(db: impl Exec<'_>, id: &str) -> Result<Option<UserRow>> {
-    let row = sqlx::query("SELECT id, username, password_hash, admin FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let query = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(query)).bind(id).fetch_optional(db).await?;
     Ok(row.as_ref().map(user_row))
+}
+
+/// The user of a live session of theirs (none if the session ended or is someone else's).
+pub async fn user_in_session(
+    db: impl Exec<'_>,
+    user: &str,
+    session: &str,
+) -> Result<Option<UserRow>> {
+    let query = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN sessions s ON s.user_id = u.id \
+         WHERE u.id = $1 AND s.id = $2 AND s.revoked_ms IS NULL"
+    );
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(query)).bind(user).bind(session).fetch_optional(db).await?;
+    Ok(row.as_ref().map(user_row))
+}
+
+pub async fn set_password(db: impl Exec<'_>, user: &str, password_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_disabled(db: impl Exec<'_>, user: &str, disabled: bool) -> Result<()> {
+    sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 AND deleted_ms IS NULL")
+        .bind(i64::from(disabled))
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user for good: disabled, out of every organization and policy, with every
+/// session and API key revoked. The row stays (the audit log and what they made name it).
+pub async fn delete_user(tx: &mut Tx, user: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query("UPDATE users SET disabled = 1, deleted_ms = $1 WHERE id = $2")
+        .bind(now)
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    for statement in [
+        "DELETE FROM org_members WHERE user_id = $1",
+        "DELETE FROM policy_attachments WHERE user_id = $1",
+    ] {
+        sqlx::query(statement).bind(user).execute(&mut **tx).await?;
+    }
+    revoke_sessions_of(&mut **tx, user, None, "user deleted").await?;
+    sqlx::query(
+        "UPDATE api_keys SET revoked = 1, revoked_ms = $1 WHERE user_id = $2 AND revoked = 0",
+    )
+    .bind(now)
+    .bind(user)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The organizations `user` is the only admin of.
+pub async fn orgs_only_administered_by(db: impl Exec<'_>, user: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query(
+        "SELECT o.name FROM org_members m JOIN orgs o ON o.id = m.org_id \
+         WHERE m.user_id = $1 AND m.role = 'admin' AND NOT EXISTS (SELECT 1 FROM org_members x \
+         WHERE x.org_id = m.org_id AND x.role = 'admin' AND x.user_id <> $1) ORDER BY o.name",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
 }
 
 /// Every user (for an administrator: `all`), or the sub-users of `parent`.
 pub async fn list_users(db: impl Exec<'_>, all: bool, parent: &str) -> Result<Vec<UserView>> {
     let rows = sqlx::query(
-        "SELECT id, username, admin, parent_id FROM users WHERE $1 = 1 OR parent_id = $2 ORDER BY username",
+        "SELECT id, username, admin, parent_id, disabled FROM users \
+         WHERE ($1 = 1 OR parent_id = $2) AND deleted_ms IS NULL ORDER BY username",
     )
     .bind(i64::from(all))
     .bind(parent)
@@ -84,6 +161,7 @@ pub async fn list_users(db: impl Exec<'_>, all: bool, parent: &str) -> Result<Ve
             admin: r.get::<i64, _>(2) != 0,
             parent_id: r.get(3),
             orgs: vec![],
+            disabled: r.get::<i64, _>(4) != 0,
         })
         .collect())
 }
@@ -116,42 +194,164 @@ pub async fn memberships(db: impl Exec<'_>, user: &str) -> Result<Vec<Membership
         .collect())
 }
 
+pub async fn insert_session(db: impl Exec<'_>, user: &str, expires_ms: i64) -> Result<String> {
+    let id = new_id("ses");
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_ms, refreshed_ms, expires_ms) VALUES ($1, $2, $3, $3, $4)",
+    )
+    .bind(&id)
+    .bind(user)
+    .bind(now)
+    .bind(expires_ms)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// Marks a live session refreshed; false if it ended (revoked or expired).
+pub async fn refresh_session(db: impl Exec<'_>, session: &str, expires_ms: i64) -> Result<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE sessions SET refreshed_ms = $1, expires_ms = $2 \
+         WHERE id = $3 AND revoked_ms IS NULL AND expires_ms > $1",
+    )
+    .bind(now)
+    .bind(expires_ms)
+    .bind(session)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a live session (of `user`, if given); false if there was none.
+pub async fn revoke_session(
+    db: impl Exec<'_>,
+    session: &str,
+    user: Option<&str>,
+    reason: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_ms = $1, revoked_reason = $2 \
+         WHERE id = $3 AND revoked_ms IS NULL AND ($4 IS NULL OR user_id = $4)",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .bind(session)
+    .bind(user)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every live session of `user` but `except`.
+pub async fn revoke_sessions_of(
+    db: impl Exec<'_>,
+    user: &str,
+    except: Option<&str>,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_ms = $1, revoked_reason = $2 \
+         WHERE user_id = $3 AND revoked_ms IS NULL AND ($4 IS NULL OR id <> $4)",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .bind(user)
+    .bind(except)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The live sessions of `user`, newest first (`current` is left false).
+pub async fn sessions_of(db: impl Exec<'_>, user: &str) -> Result<Vec<SessionView>> {
+    Ok(sqlx::query(
+        "SELECT id, created_ms, refreshed_ms, expires_ms FROM sessions \
+         WHERE user_id = $1 AND revoked_ms IS NULL AND expires_ms > $2 ORDER BY created_ms DESC",
+    )
+    .bind(user)
+    .bind(now_ms())
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| SessionView {
+        id: r.get(0),
+        created_ms: r.get(1),
+        refreshed_ms: r.get(2),
+        expires_ms: r.get(3),
+        current: false,
+    })
+    .collect())
+}
+
 pub async fn insert_refresh_token(
     db: impl Exec<'_>,
     token_hash: &str,
     user: &str,
+    session: &str,
     expires_ms: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, user_id, expires_ms, revoked) VALUES ($1, $2, $3, 0)",
+        "INSERT INTO refresh_tokens (token_hash, user_id, session_id, expires_ms, revoked) VALUES ($1, $2, $3, $4, 0)",
     )
     .bind(token_hash)
     .bind(user)
+    .bind(session)
     .bind(expires_ms)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Uses up a live refresh token: the user it was issued to.
-pub async fn redeem_refresh_token(db: impl Exec<'_>, token_hash: &str) -> Result<Option<String>> {
-    Ok(sqlx::query(
-        "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0 AND expires_ms > $2 RETURNING user_id",
+/// What presenting a refresh token found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redeemed {
+    /// A live token, now used up: its user and session.
+    Fresh { user: String, session: String },
+    /// A token of `session` that was already used: a sign it was copied.
+    Reused { session: String },
+    /// Unknown, expired, or from before sessions.
+    Unknown,
+}
+
+/// Uses up a refresh token.
+pub async fn redeem_refresh_token(tx: &mut Tx, token_hash: &str) -> Result<Redeemed> {
+    let fresh = sqlx::query(
+        "UPDATE refresh_tokens SET revoked = 1 \
+         WHERE token_hash = $1 AND revoked = 0 AND expires_ms > $2 AND session_id IS NOT NULL \
+         RETURNING user_id, session_id",
     )
     .bind(token_hash)
     .bind(now_ms())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(r) = fresh {
+        return Ok(Redeemed::Fresh { user: r.get(0), session: r.get(1) });
+    }
+    let used = sqlx::query(
+        "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND revoked = 1 AND session_id IS NOT NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(used.map_or(Redeemed::Unknown, |r| Redeemed::Reused { session: r.get(0) }))
+}
+
+/// The session of a refresh token of `user`'s (used or not).
+pub async fn session_of_refresh_token(
+    db: impl Exec<'_>,
+    token_hash: &str,
+    user: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2 AND session_id IS NOT NULL",
+    )
+    .bind(token_hash)
+    .bind(user)
     .fetch_optional(db)
     .await?
     .map(|r| r.get(0)))
-}
-
-pub async fn revoke_refresh_token(db: impl Exec<'_>, token_hash: &str, user: &str) -> Result<()> {
-    sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1 AND user_id = $2")
-        .bind(token_hash)
-        .bind(user)
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 pub async fn insert_api_key(
@@ -159,28 +359,69 @@ pub async fn insert_api_key(
     user: &str,
     name: &str,
     secret_hash: &str,
+    expires_ms: Option<i64>,
 ) -> Result<String> {
     let id = new_id("key");
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, name, secret_hash, created_ms, revoked) VALUES ($1, $2, $3, $4, $5, 0)",
+        "INSERT INTO api_keys (id, user_id, name, secret_hash, created_ms, expires_ms, revoked) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0)",
     )
     .bind(&id)
     .bind(user)
     .bind(name)
     .bind(secret_hash)
     .bind(now_ms())
+    .bind(expires_ms)
     .execute(db)
     .await?;
     Ok(id)
 }
 
-/// A live API key's user and secret hash.
+/// A live (not revoked, not expired) API key's user and secret hash.
 pub async fn api_key(db: impl Exec<'_>, id: &str) -> Result<Option<(String, String)>> {
-    Ok(sqlx::query("SELECT user_id, secret_hash FROM api_keys WHERE id = $1 AND revoked = 0")
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .map(|r| (r.get(0), r.get(1))))
+    Ok(sqlx::query(
+        "SELECT user_id, secret_hash FROM api_keys \
+         WHERE id = $1 AND revoked = 0 AND (expires_ms IS NULL OR expires_ms > $2)",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .fetch_optional(db)
+    .await?
+    .map(|r| (r.get(0), r.get(1))))
+}
+
+/// Every API key of `user`'s, newest first.
+pub async fn api_keys_of(db: impl Exec<'_>, user: &str) -> Result<Vec<ApiKeyInfo>> {
+    Ok(sqlx::query(
+        "SELECT id, name, created_ms, expires_ms, revoked_ms, revoked FROM api_keys \
+         WHERE user_id = $1 ORDER BY created_ms DESC",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| ApiKeyInfo {
+        id: r.get(0),
+        name: r.get(1),
+        created_ms: r.get(2),
+        expires_ms: r.get(3),
+        // Keys revoked before revocation times were kept say 0.
+        revoked_ms: r.get::<Option<i64>, _>(4).or((r.get::<i64, _>(5) != 0).then_some(0)),
+    })
+    .collect())
+}
+
+/// Revokes an API key of `user`'s; false if there is no such live key.
+pub async fn revoke_api_key(db: impl Exec<'_>, id: &str, user: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked = 1, revoked_ms = $1 WHERE id = $2 AND user_id = $3 AND revoked = 0",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(user)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn insert_audit(
