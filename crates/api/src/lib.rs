@@ -19,6 +19,8 @@ pub mod platform;
 pub mod proof;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod serving;
 mod wire_enum;
 
 pub use client::{ClientError, ClientResult, Credentials, NodeClient, PlatformClient};

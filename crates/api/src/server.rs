@@ -17,6 +17,9 @@ use crate::ErrorBody;
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds the client should wait before trying again (`Retry-After`; a 503 says 1
+    /// unless told).
+    pub retry_after_s: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -33,7 +36,7 @@ fn new_request_id() -> String {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, body: ErrorBody::new(code, message) }
+        ApiError { status, body: ErrorBody::new(code, message), retry_after_s: None }
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -58,6 +61,7 @@ impl ApiError {
                 ),
                 request_id: Some(id),
             },
+            retry_after_s: None,
         }
     }
 }
@@ -70,25 +74,98 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = match self.retry_after_s {
+            Some(s) => Some(s),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            None => None,
+        };
         let mut response = (self.status, axum::Json(self.body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(s) = retry {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         response
     }
 }
 
-/// Reads a JSON body ourselves, so malformed or oversized bodies get our error shape
-/// (`malformed_body` 400, `body_too_large` 413) instead of axum's plain-text rejections.
-pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
-        } else {
-            ApiError::bad_request("malformed_body", e.body_text())
+/// A body that could not be read, in our error shape: `body_too_large` 413, `body_timeout`
+/// 408 (it did not arrive within the server's body timeout, `serving::Limits`), else
+/// `malformed_body` 400.
+pub fn body_rejection(e: BytesRejection) -> ApiError {
+    if timed_out(&e) {
+        return body_timeout();
+    }
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
+    } else {
+        ApiError::bad_request("malformed_body", e.body_text())
+    }
+}
+
+/// Whether a body error is the server's body timeout (`serving::Limits::body_timeout`).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
         }
-    })?;
-    serde_json::from_slice(&bytes)
+        source = error.source();
+    }
+    false
+}
+
+fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body did not arrive in time",
+    )
+}
+
+/// Reads a body of at most `limit` bytes into one buffer sized from its `Content-Length`.
+/// axum's `Bytes` collects the chunks and then copies them into one buffer, so a 60 MB batch
+/// briefly took 120 MB; large routes read with this instead.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<Vec<u8>> {
+    use axum::body::HttpBody;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is over {limit} bytes"),
+        )
+    };
+    let hint = body.size_hint();
+    if hint.lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(hint.exact().map_or(0, |n| n as usize));
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            if timed_out(&e) {
+                body_timeout()
+            } else {
+                ApiError::bad_request("malformed_body", format!("cannot read the body: {e}"))
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// Reads a JSON body ourselves, so malformed, oversized or late bodies get our error shape
+/// ([`body_rejection`]) instead of axum's plain-text rejections.
+pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    json_from(&body.map_err(body_rejection)?)
+}
+
+/// Parses JSON that may borrow from `bytes` (a large body's strings need not be copied).
+pub fn json_from<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
 }
 

@@ -37,6 +37,10 @@ pub(crate) struct DevArgs {
     /// Default: pages served from this machine, `http://localhost:*` and `http://127.0.0.1:*`.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// A DNS name the API answers for (repeat it; `*.domain` for its subdomains, `*` for any).
+    /// IP addresses and `localhost` always work; other names are refused (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
 }
 
 fn load_or_create(args: &DevArgs) -> Result<(Genesis, PrivateKey)> {
@@ -90,7 +94,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     } else {
         args.cors_origins.clone()
     };
-    crate::serve::serve(node, args.http, &cors, move |addr| {
+    crate::serve::serve(node, args.http, &cors, &args.allowed_hosts, move |addr| {
         let g = shown.genesis();
         println!(
             "consortia dev chain `{}` (chain id {}, suite {})",

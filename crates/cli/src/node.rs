@@ -94,7 +94,8 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
     let name = file.name.clone();
     let p2p = file.p2p.listen;
     let role = if file.validator_key.is_some() { "validator" } else { "observer" };
-    crate::serve::serve(node.clone(), file.http, &file.cors_origins, move |addr| {
+    let (cors, hosts) = (&file.cors_origins, &file.allowed_hosts);
+    crate::serve::serve(node.clone(), file.http, cors, hosts, move |addr| {
         let g = node.genesis();
         println!(
             "consortia node `{name}` ({role}) of chain `{}` (chain id {})",

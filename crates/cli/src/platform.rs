@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use consortia_api::PlatformClient;
 use consortia_api::platform::SealStatus;
+use consortia_api::serving::{AllowedHosts, Limits};
 use consortia_crypto::shamir::KeyShare;
 use consortia_platform::keystore::cipher_from_name;
 use consortia_platform::{Platform, PlatformConfig};
@@ -78,6 +79,11 @@ struct ServeArgs {
     /// The administrator's password on a first start (default: a random one, printed once).
     #[arg(long, env = "CONSORTIA_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// A DNS name the platform answers for (repeat it; `*.domain` for its subdomains, `*` for
+    /// any). IP addresses and `localhost` always work; other names are refused (DNS
+    /// rebinding protection).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// Unseal at start with the shares in this file (mode 0600, one per line): for a demo or
     /// a single-operator test platform. Without it the platform starts sealed.
     #[arg(long)]
@@ -323,8 +329,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // Last: scripts wait for this line.
     println!("Consortia platform: http://{addr}  (API reference: http://{addr}/docs)");
-    axum::serve(listener, consortia_platform::router(platform))
-        .with_graceful_shutdown(crate::serve::shutdown_signal())
+    let limits = Limits { hosts: AllowedHosts::new(&args.allowed_hosts), ..Limits::default() };
+    let app = consortia_platform::router(platform);
+    consortia_api::serving::serve(listener, app, limits, crate::serve::shutdown_signal())
         .await
         .context("platform HTTP server")?;
     Ok(())

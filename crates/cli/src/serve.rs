@@ -4,16 +4,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use consortia_api::serving::{AllowedHosts, Limits};
 use consortia_node::Node;
 use tokio::sync::watch;
 
-/// Serves `node`'s API on `http` (to browsers of `cors_origins`) and drives its consensus;
-/// `banner` gets the bound address once the port is open. Returns when a signal stops the
-/// node, or with the driver's error.
+/// Serves `node`'s API on `http` (to browsers of `cors_origins`, for the `Host` names in
+/// `allowed_hosts`) under the servers' limits, and drives its consensus; `banner` gets the
+/// bound address once the port is open. Returns when a signal stops the node, or with the
+/// driver's error.
 pub(crate) async fn serve(
     node: Arc<Node>,
     http: SocketAddr,
     cors_origins: &[String],
+    allowed_hosts: &[String],
     banner: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let cors = consortia_rpc::cors::layer(cors_origins)
@@ -31,10 +34,11 @@ pub(crate) async fn serve(
     };
     banner(listener.local_addr()?);
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let limits = Limits { hosts: AllowedHosts::new(allowed_hosts), ..Limits::default() };
+    let server = consortia_api::serving::serve(listener, app, limits, async move {
         let _ = server_stop.changed().await;
     });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server);
     tokio::select! {
         _ = shutdown_signal() => {}
         result = &mut driver => {

@@ -192,7 +192,10 @@ async fn every_documented_platform_route_is_served_and_no_other_method() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = consortia_platform::router(platform);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        let limits = consortia_api::serving::Limits::default();
+        consortia_api::serving::serve(listener, app, limits, std::future::pending()).await
+    });
     let admin = PlatformClient::new(&base);
     let token = admin.login("admin", "administrator").await.unwrap().access_token;
     let served: Value =

@@ -30,6 +30,9 @@ pub enum Error {
     /// `already_decided`, `port_taken`, …).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Too many attempts: try again after `retry_after_s` (429 `too_many_requests`).
+    #[error("{message}")]
+    Throttled { retry_after_s: u64, message: String },
     /// The platform cannot do it as it runs (503, with its code).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
@@ -76,6 +79,7 @@ impl Error {
             Error::Forbidden(_) | Error::NotAMember { .. } | Error::NotParticipating { .. } => 403,
             Error::Invalid { .. } => 400,
             Error::Conflict { .. } => 409,
+            Error::Throttled { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Upstream { .. } => 502,
             Error::Timeout(_) => 504,
@@ -99,6 +103,7 @@ impl Error {
             | Error::Unavailable { code, .. }
             | Error::Upstream { code, .. } => code,
             Error::Timeout(_) => "not_committed",
+            Error::Throttled { .. } => "too_many_requests",
             Error::Database(_) if self.status() == 409 => "conflict",
             Error::Database(_) if self.status() == 400 => "unknown_reference",
             Error::Internal(_) | Error::Database(_) => "internal",

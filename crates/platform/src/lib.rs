@@ -33,6 +33,7 @@ pub mod keystore;
 pub mod provision;
 pub mod service;
 pub mod store;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -102,6 +103,10 @@ pub struct Platform {
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).
     hosts: Mutex<HashMap<String, Arc<dyn consortia_hosts::HostDriver>>>,
+    /// Failed logins, by user, address and both.
+    throttle: throttle::LoginThrottle,
+    /// Every password hash and check waits here (bounded).
+    hashing: throttle::HashingQueue,
     /// An argon2 hash that matches nothing, checked when a login names an unknown user so
     /// that unknown users and wrong passwords take the same time.
     dummy_hash: String,
@@ -109,6 +114,10 @@ pub struct Platform {
     /// `starting`).
     starts: Mutex<HashMap<String, StartProgress>>,
 }
+
+/// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
+/// Waiting costs only the request (the 19 MiB of argon2's memory is taken when one runs).
+const HASHING_QUEUE: usize = 256;
 
 /// A first start: the administrator account it created and its one-time password.
 #[derive(Debug)]
@@ -156,7 +165,15 @@ impl Platform {
             chain_http: http(10)?,
             signing: Default::default(),
             hosts: Default::default(),
-            dummy_hash: credentials::hash_password(&credentials::random_secret())?,
+            throttle: Default::default(),
+            hashing: throttle::HashingQueue::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                HASHING_QUEUE,
+            ),
+            dummy_hash: credentials::hash_password_in(
+                &credentials::random_secret(),
+                &mut credentials::HashMemory::default(),
+            )?,
             starts: Default::default(),
         });
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;

@@ -127,6 +127,7 @@ impl NodeKeys {
             },
             mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
             cors_origins: cors_origins.to_vec(),
+            allowed_hosts: vec![],
         };
         let config = toml::to_string_pretty(&file)
             .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Backend, Server, bearer, password_of, refused, user};
+use consortia_api::ErrorBody;
 use consortia_api::platform::*;
 use reqwest::Method;
 
@@ -34,7 +35,39 @@ on_both_databases!(
     the_last_admin_of_an_organization_cannot_be_deleted,
     only_an_administrator_or_the_parent_disables_a_user,
     sessions_are_listed_and_one_can_be_ended,
+    repeated_wrong_passwords_wait_with_retry_after,
 );
+
+async fn repeated_wrong_passwords_wait_with_retry_after(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    user(&server, &admin, "bob").await;
+    let body = |password: &str| format!(r#"{{"username":"bob","password":"{password}"}}"#);
+    let login = |password: String| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/auth/login", server.url))
+            .header("content-type", "application/json")
+            .body(body(&password))
+            .send()
+    };
+    for _ in 0..6 {
+        assert_eq!(login("wrong password".into()).await.unwrap().status(), 401);
+    }
+    // Throttled before the password is even checked: the right one waits too.
+    let throttled = login(password_of("bob")).await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    let wait: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let error: ErrorBody = throttled.json().await.unwrap();
+    assert_eq!(error.code, "too_many_requests");
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(login(password_of("bob")).await.unwrap().status(), 200);
+    // Another user from the same address is not held back by bob's failures.
+    assert_eq!(
+        server.anonymous().login("admin", "wrong password").await.unwrap_err().status(),
+        Some(401)
+    );
+}
 
 /// A client with the same credentials as `client` (another copy of its tokens or key).
 fn copy_of(

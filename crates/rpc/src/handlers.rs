@@ -12,7 +12,8 @@ use consortia_api::node::{
     SubmitBatchResponse, SubmitRequest, SubmitResponse, TxLookupView, TxStatus,
 };
 use consortia_api::server::{
-    ApiError, ApiResult, PathParams, QueryParams, declares_json, json_body, not_json,
+    ApiError, ApiResult, PathParams, QueryParams, declares_json, json_body, json_from, not_json,
+    read_body,
 };
 use consortia_crypto::{Address, Hash};
 use consortia_execution::{BlockContext, notary, read_account};
@@ -100,7 +101,7 @@ pub(crate) async fn submit(
 }
 
 fn raw_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| ApiError::new(e.status(), "malformed_body", e.body_text()))
+    body.map_err(consortia_api::server::body_rejection)
 }
 
 fn is_binary(headers: &HeaderMap) -> bool {
@@ -125,22 +126,31 @@ fn is_binary(headers: &HeaderMap) -> bool {
 pub(crate) async fn submit_batch(
     State(node): AppState,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> ApiResult<Json<SubmitBatchResponse>> {
+    if !is_binary(&headers) && !declares_json(&headers) {
+        return Err(not_json());
+    }
+    let bytes = read_body(body, crate::BATCH_BODY_LIMIT).await?;
     let items: Vec<ApiResult<Vec<u8>>> = if is_binary(&headers) {
-        let raws: Vec<Vec<u8>> = consortia_types::decode(&raw_body(body)?).map_err(|e| {
+        let raws: Vec<Vec<u8>> = consortia_types::decode(&bytes).map_err(|e| {
             ApiError::bad_request(
                 "malformed_body",
                 format!("not a borsh list of transactions: {e}"),
             )
         })?;
         raws.into_iter().map(Ok).collect()
-    } else if !declares_json(&headers) {
-        return Err(not_json());
     } else {
-        let req: SubmitBatchRequest = json_body(body)?;
+        // Borrowed from the body: a 60 MB batch is not copied into strings first.
+        #[derive(serde::Deserialize)]
+        struct Batch<'a> {
+            #[serde(borrow)]
+            txs: Vec<std::borrow::Cow<'a, str>>,
+        }
+        let req: Batch<'_> = json_from(&bytes)?;
         req.txs.iter().map(|tx| decode_hex("txs[]", tx)).collect()
     };
+    drop(bytes);
     if items.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "batch_too_large",

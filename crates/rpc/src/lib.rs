@@ -62,6 +62,44 @@ pub const MAX_WS_CONNECTIONS: usize = 1_000;
 /// Most transactions one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
 
+/// The largest batch body (`POST /v1/transactions/batch`).
+pub const BATCH_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A body over this (or of unknown length) is *large*: large bodies are read one at a time.
+pub const LARGE_BODY: u64 = 1024 * 1024;
+/// How long a large body waits for its turn before the request is refused (503 `busy`).
+const LARGE_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The one turn large bodies take (`one_large_body_at_a_time`): with a 64 MiB batch limit,
+/// eight concurrent 60 MB batches would otherwise hold half a gigabyte at once.
+#[derive(Clone, Debug)]
+struct LargeBodies(Arc<tokio::sync::Semaphore>);
+
+/// Reads large bodies one at a time: the others wait (their bytes stay in the kernel's socket
+/// buffers, not in memory), up to [`LARGE_BODY_WAIT`].
+async fn one_large_body_at_a_time(
+    axum::Extension(gate): axum::Extension<LargeBodies>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::HttpBody;
+    use axum::response::IntoResponse;
+    // The body's own account of its length: `Content-Length`, or none for a chunked one.
+    let large = request.body().size_hint().exact().is_none_or(|n| n > LARGE_BODY);
+    if !large {
+        return next.run(request).await;
+    }
+    let Ok(Ok(_turn)) = tokio::time::timeout(LARGE_BODY_WAIT, gate.0.acquire()).await else {
+        return consortia_api::server::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many large requests at once: retry shortly",
+        )
+        .into_response();
+    };
+    next.run(request).await
+}
+
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
@@ -80,8 +118,6 @@ struct ApiDoc;
 struct Limits {
     /// One transaction: hex doubles its size, and JSON frames it.
     single: usize,
-    /// A REST batch.
-    batch: usize,
     /// A JSON-RPC request or batch of raw transactions (and a WebSocket message).
     rpc: usize,
 }
@@ -89,7 +125,7 @@ struct Limits {
 impl Limits {
     fn for_transactions_of(max_tx: usize) -> Limits {
         let single = max_tx * 2 + 4096;
-        Limits { single, batch: 64 * 1024 * 1024, rpc: (single * 8).max(8 * 1024 * 1024) }
+        Limits { single, rpc: (single * 8).max(8 * 1024 * 1024) }
     }
 }
 
@@ -97,11 +133,13 @@ impl Limits {
 /// largest transactions needs.
 fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
     let limit = DefaultBodyLimit::max;
-    let Limits { single: single_limit, batch: batch_limit, rpc: rpc_limit } = *limits;
+    let turn = || axum::middleware::from_fn(one_large_body_at_a_time);
+    let Limits { single: single_limit, rpc: rpc_limit } = *limits;
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::submit).layer(limit(single_limit)))
         .routes(routes!(explorer::recent))
-        .routes(routes!(handlers::submit_batch).layer(limit(batch_limit)))
+        // Reads its body itself, up to BATCH_BODY_LIMIT (`api::server::read_body`).
+        .routes(routes!(handlers::submit_batch).layer(turn()))
         .routes(routes!(handlers::get_transaction))
         .routes(routes!(explorer::by_address))
         .routes(routes!(explorer::volume))
@@ -122,8 +160,8 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(governance::contract_status))
         .routes(routes!(governance::code_approval))
         .routes(routes!(governance::simulate).layer(limit(single_limit)))
-        .routes(routes!(eth::rpc).layer(limit(rpc_limit)))
-        .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)))
+        .routes(routes!(eth::rpc).layer(limit(rpc_limit)).layer(turn()))
+        .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)).layer(turn()))
         .routes(routes!(eth::ws::upgrade))
         .routes(routes!(metrics::metrics))
         .split_for_parts();
@@ -144,6 +182,7 @@ pub fn router(node: Arc<Node>) -> Router {
     api.layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
         .layer(axum::Extension(Arc::new(eth::EthState::default())))
         .layer(axum::Extension(QueryPool::new()))
+        .layer(axum::Extension(LargeBodies(Arc::new(tokio::sync::Semaphore::new(1)))))
         .layer(axum::Extension(eth::WsLimits {
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_WS_CONNECTIONS)),
             max_message: limits.rpc,

@@ -11,6 +11,7 @@ use common::{TestNode, hex0x};
 use consortia_crypto::HashAlgorithm;
 use consortia_types::encode;
 use serde_json::json;
+use tower::ServiceExt;
 
 #[tokio::test]
 async fn status_names_the_chain_and_its_height() {
@@ -252,4 +253,56 @@ async fn a_body_not_declared_json_is_refused_with_415() {
     let (status, answer) = t.send(request).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
     assert_eq!(answer["code"], "unsupported_media_type");
+}
+
+/// A large body (over 1 MiB) waits while another is being read, so eight 60 MB batches at
+/// once hold one in memory, not eight; small requests do not wait.
+#[tokio::test]
+async fn large_bodies_are_read_one_at_a_time_and_small_ones_pass() {
+    let t = TestNode::start().await;
+    let large = 2 * 1024 * 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let slow = Request::post("/v1/transactions/batch")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, large)
+        .body(Body::from_stream(Chunks(rx)))
+        .unwrap();
+    let first = {
+        let t = t.clone_router();
+        tokio::spawn(async move { t.oneshot(slow).await.unwrap().status() })
+    };
+    tx.send(Ok(vec![b' '; 1024])).await.unwrap();
+    let garbage = || {
+        Request::post("/v1/transactions/batch")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b'x'; large]))
+            .unwrap()
+    };
+    let second = {
+        let t = t.clone_router();
+        let request = garbage();
+        tokio::spawn(async move { t.oneshot(request).await.unwrap().status() })
+    };
+    let (status, _) = t.post("/v1/transactions/batch", json!({"txs": []})).await;
+    assert_eq!(status, StatusCode::OK, "a small batch does not wait");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "a second large body was read beside the first");
+    tx.send(Ok(vec![b'x'; large - 1024])).await.unwrap();
+    drop(tx);
+    assert_eq!(first.await.unwrap(), StatusCode::BAD_REQUEST);
+    assert_eq!(second.await.unwrap(), StatusCode::BAD_REQUEST, "then its turn came");
+}
+
+/// The receiving end of a channel as a body stream.
+struct Chunks(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Vec<u8>, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }

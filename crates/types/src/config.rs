@@ -28,6 +28,10 @@ pub struct NodeFile {
     /// `scheme://host:*` for any port, or `*` for any site. Empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cors_origins: Vec<String>,
+    /// DNS names the HTTP API answers for besides IP addresses and `localhost` (the `Host`
+    /// header; DNS rebinding protection): exact names, `*.domain`, or `*` for any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The origins local tooling allows (`consortia dev`, `net up`, `up`): pages served from this

@@ -13,7 +13,11 @@ impl From<Error> for ApiError {
             return ApiError::internal(e);
         }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, e.code(), e.public_message())
+        let mut answer = ApiError::new(status, e.code(), e.public_message());
+        if let Error::Throttled { retry_after_s, .. } = e {
+            answer.retry_after_s = Some(retry_after_s);
+        }
+        answer
     }
 }
 

@@ -14,6 +14,7 @@ use consortia_api::platform::{
     TokenResponse, UpdateUserRequest, UserView,
 };
 use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, QueryParams};
+use consortia_api::serving::ClientAddr;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,12 +51,15 @@ async fn health() -> Json<Health> {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this user or address: wait for `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Too many logins at once (`busy`): retry in a second", body = ErrorBody),
     ))]
 async fn login(
     State(platform): State<Arc<Platform>>,
+    ClientAddr(address): ClientAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    Ok(Json(platform.login(&req.username, &req.password).await?))
+    Ok(Json(platform.login(&req.username, &req.password, address).await?))
 }
 
 /// Trade a refresh token for a new token pair

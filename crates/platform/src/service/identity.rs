@@ -41,14 +41,6 @@ fn disabled() -> Error {
     Error::Unauthorized("this account is disabled; ask a platform administrator".into())
 }
 
-/// Whether `password` matches the stored argon2 hash (on a blocking thread).
-async fn verify_password(password: &str, stored: String) -> Result<bool> {
-    let password = zeroize::Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || credentials::password_matches(&password, &stored))
-        .await
-        .map_err(Error::internal)
-}
-
 fn check_username(name: &str) -> Result<()> {
     let ok = (3..=64).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
@@ -72,16 +64,24 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// An argon2id hash, made on a blocking thread (it takes tens of milliseconds).
-async fn hash(password: &str) -> Result<String> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || credentials::hash_password(&password))
-        .await
-        .map_err(Error::internal)?
-        .map_err(Error::internal)
-}
-
 impl Platform {
+    /// An argon2id hash, made through the hashing queue (19 MiB, tens of milliseconds).
+    async fn hash(&self, password: &str) -> Result<String> {
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        self.hashing
+            .run(move |memory| credentials::hash_password_in(&password, memory))
+            .await?
+            .map_err(Error::internal)
+    }
+
+    /// Whether `password` matches the stored argon2 hash (through the hashing queue).
+    async fn verify_password(&self, password: &str, stored: String) -> Result<bool> {
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        self.hashing
+            .run(move |memory| credentials::password_matches_in(&password, &stored, memory))
+            .await
+    }
+
     /// On a first start (no users), creates the administrator `admin` with `password` (or a
     /// random one) and returns the credentials, shown once.
     pub(crate) async fn bootstrap_admin(
@@ -100,7 +100,7 @@ impl Platform {
             Some(p) => p,
             None => random_secret()[..20].to_owned(),
         };
-        users::insert_user(&self.db, "admin", &hash(&password).await?, None, true).await?;
+        users::insert_user(&self.db, "admin", &self.hash(&password).await?, None, true).await?;
         Ok(Some(Bootstrap { username: "admin".into(), password }))
     }
 
@@ -124,9 +124,16 @@ impl Platform {
         })
     }
 
-    /// A token pair for a right username and password. Unknown users cost the same time as
-    /// wrong passwords.
-    pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse> {
+    /// A token pair for a right username and password, from `address` (if known). Unknown
+    /// users cost the same time as wrong passwords; failures are throttled per user, address
+    /// and both (`throttle`), before any hashing.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<TokenResponse> {
+        self.throttle.check(username, address, now_ms())?;
         let user = users::user_by_name(&self.db, username).await?;
         let (user, stored) = match user {
             Some(u) => {
@@ -135,7 +142,12 @@ impl Platform {
             }
             None => (None, self.dummy_hash.clone()),
         };
-        let matches = verify_password(password, stored).await?;
+        let matches = self.verify_password(password, stored).await?;
+        if matches {
+            self.throttle.succeeded(username, address);
+        } else {
+            self.throttle.failed(username, address, now_ms());
+        }
         match user.filter(|_| matches) {
             Some(u) if u.disabled => Err(disabled()),
             Some(u) => {
@@ -231,10 +243,11 @@ impl Platform {
     ) -> Result<()> {
         check_password(&req.new_password)?;
         let user = self.user_row(&caller.user_id).await?;
-        if !verify_password(&req.current_password, user.password_hash).await? {
+        if !self.verify_password(&req.current_password, user.password_hash).await? {
             return Err(Error::Forbidden("the current password is wrong".into()));
         }
-        users::set_password(&self.db, &caller.user_id, &hash(&req.new_password).await?).await?;
+        users::set_password(&self.db, &caller.user_id, &self.hash(&req.new_password).await?)
+            .await?;
         users::revoke_sessions_of(
             &self.db,
             &caller.user_id,
@@ -328,7 +341,7 @@ impl Platform {
         check_username(&req.username)?;
         check_password(&req.password)?;
         let parent = (!caller.admin).then_some(caller.user_id.as_str());
-        let hash = hash(&req.password).await?;
+        let hash = self.hash(&req.password).await?;
         let id = users::insert_user(&self.db, &req.username, &hash, parent, false).await.map_err(
             |e| e.duplicate_as("conflict", format!("the username {} is taken", req.username)),
         )?;

@@ -131,7 +131,10 @@ impl Server {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = router(platform.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            let limits = consortia_api::serving::Limits::default();
+            consortia_api::serving::serve(listener, app, limits, std::future::pending())
+                .await
+                .unwrap();
         });
         Server {
             url,

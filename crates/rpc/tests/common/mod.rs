@@ -110,6 +110,11 @@ impl TestNode {
         self.send(request.body(body).expect("a request")).await
     }
 
+    /// The router, to send a request from another task.
+    pub(crate) fn clone_router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub(crate) async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self.router.clone().oneshot(request).await.expect("infallible");
         let status = response.status();

@@ -1,0 +1,225 @@
+//! The connection loop every Consortia HTTP server runs (the platform, nodes): axum's router
+//! under limits that a slow or hostile client cannot outlast. `axum::serve` sets none: without
+//! a timer hyper's header timeout never fires, so a client that sends half a header (slowloris)
+//! held its connection, and so its task and buffers, forever.
+//!
+//! - a new connection must send its first byte, and each request its whole head, within
+//!   [`Limits::header_timeout`] (the connection is closed otherwise);
+//! - its body within [`Limits::body_timeout`] (408 otherwise);
+//! - at most [`Limits::max_connections`] connections at once: the loop stops accepting until
+//!   one closes, and the kernel's backlog holds the rest;
+//! - the `Host` a request names must be allowed ([`AllowedHosts`]; 403 otherwise): a web page
+//!   on a DNS name that resolves to 127.0.0.1 (DNS rebinding) cannot read a local server's
+//!   answers;
+//! - handlers learn the client's address ([`ClientAddr`]).
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::server::ApiError;
+
+/// What every connection and request is held to.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    pub hosts: AllowedHosts,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            hosts: AllowedHosts::default(),
+        }
+    }
+}
+
+/// Which `Host` names a server answers: always IP literals (a rebinding attack needs a name)
+/// and `localhost` (with its subdomains), plus the names given; `*` allows every name (as
+/// geth's `--http.vhosts`). A name may start with `*.` for its subdomains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedHosts(Arc<Vec<String>>);
+
+impl AllowedHosts {
+    pub fn new(names: impl IntoIterator<Item = impl AsRef<str>>) -> AllowedHosts {
+        AllowedHosts(Arc::new(
+            names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase()).collect(),
+        ))
+    }
+
+    /// Whether a `Host` header's value (name or address, with or without a port) is allowed.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        let name = match host.strip_prefix('[') {
+            // [v6]:port
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) { name } else { host.as_str() }
+            }),
+        };
+        let name = name.trim_end_matches('.');
+        name.parse::<IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.0.iter().any(|allowed| match allowed.strip_prefix("*.") {
+                _ if allowed == "*" => true,
+                Some(domain) => name.ends_with(&format!(".{domain}")),
+                None => allowed == name,
+            })
+    }
+}
+
+/// The client's address, when the server loop knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<SocketAddr>().map(SocketAddr::ip)))
+    }
+}
+
+async fn check_host(hosts: AllowedHosts, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(host) if !hosts.allows(&host) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            format!(
+                "this server does not answer for the host `{host}` (DNS rebinding protection); \
+                 its operator can allow the name with --allowed-host"
+            ),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// Serves `app` on `listener` under `limits` until `shutdown` completes, then lets open
+/// requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hosts = limits.hosts.clone();
+    let app = app
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(axum::middleware::from_fn(move |r, n| check_host(hosts.clone(), r, n)));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a little, as axum::serve does.
+                Err(e) => {
+                    tracing::warn!(target: "api::serving", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(move |mut request: Request<_>| {
+            request.extensions_mut().insert(peer);
+            request
+        });
+        let (builder, watcher, header_timeout) =
+            (builder.clone(), graceful.watcher(), limits.header_timeout);
+        tokio::spawn(async move {
+            // hyper's header timer starts with the first byte: a client that connects and says
+            // nothing would hold its slot for ever.
+            let mut first = [0u8; 1];
+            if tokio::time::timeout(header_timeout, stream.peek(&mut first)).await.is_err() {
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            // A client that goes away or times out ends its connection; nothing to report.
+            let _ = watcher.watch(connection).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_and_localhost_names_are_always_allowed() {
+        let hosts = AllowedHosts::default();
+        for host in [
+            "127.0.0.1:8545",
+            "10.1.2.3",
+            "[::1]:8080",
+            "[fe80::1]",
+            "localhost:3000",
+            "LocalHost",
+            "app.localhost",
+            "localhost.",
+        ] {
+            assert!(hosts.allows(host), "{host}");
+        }
+        for host in
+            ["evil.example", "evil.example:8545", "localhost.evil.example", "127.0.0.1.nip.io"]
+        {
+            assert!(!hosts.allows(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn named_hosts_wildcards_and_star_are_allowed_when_given() {
+        let hosts = AllowedHosts::new(["node0.chain.internal", "*.consortia.example"]);
+        assert!(hosts.allows("node0.chain.internal:30200"));
+        assert!(hosts.allows("a.b.consortia.example"));
+        assert!(!hosts.allows("consortia.example.evil"));
+        assert!(!hosts.allows("node1.chain.internal"));
+        assert!(AllowedHosts::new(["*"]).allows("anything.at.all"));
+    }
+}

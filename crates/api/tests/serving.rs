@@ -1,0 +1,124 @@
+//! The servers' connection loop against clients that misbehave on purpose, over real sockets:
+//! half a header (slowloris), a body that stalls, more connections than the cap, and a `Host`
+//! that is not the server's (DNS rebinding).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::{get, post};
+use consortia_api::serving::{AllowedHosts, ClientAddr, Limits, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server with short limits (so the tests wait little) answering `GET /` with the client's
+/// address and echoing `POST /echo`.
+async fn server(max_connections: usize) -> String {
+    let app = Router::new()
+        .route("/", get(|ClientAddr(a): ClientAddr| async move { format!("{a:?}") }))
+        .route(
+            "/echo",
+            post(
+                |body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>| async {
+                    body.map_err(consortia_api::server::body_rejection)
+                },
+            ),
+        );
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+        max_connections,
+        hosts: AllowedHosts::new(["node0.chain.internal"]),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    addr
+}
+
+/// Reads until the server closes the connection (or 10 s pass); what it sent.
+async fn read_to_close(stream: &mut TcpStream) -> (String, bool) {
+    let mut out = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await.is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn half_a_header_is_cut_off() {
+    let addr = server(16).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
+    let (_, closed) = read_to_close(&mut stream).await;
+    assert!(closed, "the server still holds a connection whose header never ends");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let addr = server(16).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let (_, closed) = read_to_close(&mut stream).await;
+    assert!(closed);
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_refused_with_408() {
+    let addr = server(16).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let head = "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_client_waits_for_a_free_slot() {
+    let addr = server(2).await;
+    let mut held = vec![];
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        // A request in flight keeps each slot busy: its body never comes (until the timeout).
+        let head = "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\n";
+        s.write_all(head.as_bytes()).await.unwrap();
+        held.push(s);
+    }
+    let started = Instant::now();
+    let answer = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    // It was served once the held connections timed out, not before.
+    assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_refused_and_the_servers_names_answer() {
+    let addr = server(16).await;
+    let client = reqwest::Client::new();
+    let ask =
+        |host: &'static str| client.get(format!("http://{addr}/")).header("host", host).send();
+    let refused = ask("evil.example:8545").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "host_not_allowed");
+    for host in ["localhost:8545", "node0.chain.internal", "127.0.0.1"] {
+        assert_eq!(ask(host).await.unwrap().status(), 200, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn handlers_learn_the_clients_address() {
+    let addr = server(16).await;
+    let text = reqwest::get(format!("http://{addr}/")).await.unwrap().text().await.unwrap();
+    assert_eq!(text, "Some(127.0.0.1)");
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_left_idle_is_closed() {
+    let addr = server(16).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let (answer, closed) = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "a keep-alive connection with no next request stays open");
+}
