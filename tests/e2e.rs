@@ -441,3 +441,46 @@ fn explorer_reads_latest_transactions_addresses_blocks_and_volume() {
     let unknown = format!("/v1/blocks/0x{}", "ab".repeat(32));
     assert_eq!(get_json(&client, &format!("{url}{unknown}")).0, 404);
 }
+
+/// A validator key made encrypted (`keygen --encrypt`) holds no clear key; the node refuses to
+/// start without its passphrase, or with a wrong one, and starts with the right one in
+/// `CONSORTIA_KEY_PASSPHRASE`.
+#[test]
+fn an_encrypted_validator_key_opens_with_the_passphrase_from_the_environment() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    const PASSPHRASE: &str = "CONSORTIA_KEY_PASSPHRASE";
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("validator.pem");
+    let made = Command::new(&*BIN)
+        .args(["keygen", "--encrypt", "--out"])
+        .arg(&key)
+        .env(PASSPHRASE, "a long passphrase")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{pem}");
+    assert!(files_with_pem_private_keys(dir.path(), &[]).is_empty());
+
+    let dev = |passphrase: Option<&str>| {
+        let mut command = Command::new(&*BIN);
+        command.args(["dev", "--http", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+        match passphrase {
+            Some(p) => command.env(PASSPHRASE, p),
+            None => command.env_remove(PASSPHRASE),
+        };
+        command
+    };
+    for (passphrase, said) in [(None, PASSPHRASE), (Some("wrong"), "does not open")] {
+        let out = dev(passphrase).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(said), "{stderr}");
+    }
+    let mut node = dev(Some("a long passphrase")).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = std::io::BufReader::new(node.stdout.take().unwrap()).lines();
+    let served = lines.map_while(Result::ok).any(|l| l.contains("REST API"));
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert!(served, "the node did not start with the right passphrase");
+}

@@ -19,17 +19,62 @@ pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
+/// The environment variable that holds the passphrase of encrypted key files.
+pub(crate) const PASSPHRASE_ENV: &str = "CONSORTIA_KEY_PASSPHRASE";
+
+/// A private key file: PKCS#8 PEM, or encrypted PKCS#8 opened with the passphrase in
+/// `CONSORTIA_KEY_PASSPHRASE`.
 pub(crate) fn read_key(path: &Path) -> Result<PrivateKey> {
-    let pem = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
-    PrivateKey::from_pkcs8_pem(&pem).with_context(|| {
-        format!("{} is not a PKCS#8 PEM key; make one with `consortia keygen`", path.display())
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
+    let passphrase = passphrase_for(path, &pem)?;
+    PrivateKey::from_pem(&pem, passphrase.as_deref().map(|p| p.as_str())).with_context(|| {
+        if passphrase.is_some() {
+            format!("{} does not open with the passphrase in {PASSPHRASE_ENV}", path.display())
+        } else {
+            format!("{} is not a PKCS#8 PEM key; make one with `consortia keygen`", path.display())
+        }
     })
 }
 
-pub(crate) fn keygen(scheme: Scheme, out: &Path) -> Result<()> {
+/// A private key file as clear PKCS#8 PEM in memory (TLS takes PEM), decrypted if it is
+/// encrypted.
+pub(crate) fn read_key_pem(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    if !consortia_crypto::is_encrypted_pem(&pem) {
+        return Ok(zeroize::Zeroizing::new(pem));
+    }
+    Ok(zeroize::Zeroizing::new(read_key(path)?.to_pkcs8_pem()))
+}
+
+/// The passphrase an encrypted key needs, from the environment.
+fn passphrase_for(path: &Path, pem: &str) -> Result<Option<zeroize::Zeroizing<String>>> {
+    if !consortia_crypto::is_encrypted_pem(pem) {
+        return Ok(None);
+    }
+    match std::env::var(PASSPHRASE_ENV) {
+        Ok(p) if !p.is_empty() => Ok(Some(zeroize::Zeroizing::new(p))),
+        _ => bail!("{} is encrypted: set {PASSPHRASE_ENV} to its passphrase", path.display()),
+    }
+}
+
+/// Writes a new key to `out` (0600): encrypted under the passphrase in
+/// `CONSORTIA_KEY_PASSPHRASE` with `encrypt`.
+pub(crate) fn keygen(scheme: Scheme, out: &Path, encrypt: bool) -> Result<()> {
     let key = PrivateKey::generate(scheme);
-    write_secret(out, &key.to_pkcs8_pem())?;
+    let pem = if encrypt {
+        let passphrase = std::env::var(PASSPHRASE_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .with_context(|| format!("--encrypt takes the passphrase from {PASSPHRASE_ENV}"))?;
+        key.to_encrypted_pem(&passphrase)?
+    } else {
+        key.to_pkcs8_pem()
+    };
+    write_secret(out, &pem)?;
     let address = key.public_key().address();
     println!("scheme:     {scheme}");
     println!("public key: {}", key.public_key());

@@ -37,6 +37,10 @@ enum Command {
         /// Where to write the key (created with mode 0600; an existing file is not overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt the key (PKCS#8, scrypt and AES-256-CBC) under the passphrase in
+        /// `CONSORTIA_KEY_PASSPHRASE`; nodes open it with the same variable.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Genesis files.
     Genesis {
@@ -224,7 +228,7 @@ fn main() -> Result<()> {
         tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Keygen { scheme, out } => keys::keygen(scheme, &out),
+            Command::Keygen { scheme, out, encrypt } => keys::keygen(scheme, &out, encrypt),
             Command::Genesis { command: GenesisCommand::New { chain_id, name, suite, validator_key, accounts, out } } => {
                 keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
             }

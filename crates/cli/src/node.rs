@@ -72,7 +72,7 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
         tls: TlsIdentity {
             ca_pem: read_text(&file.p2p.ca)?,
             cert_pem: read_text(&file.p2p.cert)?,
-            key_pem: read_text(&file.p2p.key)?,
+            key_pem: crate::keys::read_key_pem(&file.p2p.key)?.to_string(),
         },
         allowed,
         handshake: genesis.hash().0.to_vec(),

@@ -434,27 +434,38 @@ impl PrivateKey {
 
     /// PEM (`-----BEGIN PRIVATE KEY-----`) around the PKCS#8 DER.
     pub fn to_pkcs8_pem(&self) -> String {
-        let body = B64.encode(self.to_pkcs8_der());
-        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-        for line in body.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-            pem.push('\n');
-        }
-        pem.push_str("-----END PRIVATE KEY-----\n");
-        pem
+        pem_wrap("PRIVATE KEY", &self.to_pkcs8_der())
     }
 
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, CryptoError> {
-        let body: String = pem
-            .trim()
-            .strip_prefix("-----BEGIN PRIVATE KEY-----")
-            .and_then(|rest| rest.trim_end().strip_suffix("-----END PRIVATE KEY-----"))
-            .ok_or_else(|| {
-                CryptoError::KeyEncoding("expected a `BEGIN PRIVATE KEY` (PKCS#8) PEM".to_owned())
-            })?
-            .split_whitespace()
-            .collect();
-        Self::from_base64(&body)
+        Self::from_base64(&pem_body(pem, "PRIVATE KEY")?)
+    }
+
+    /// The PKCS#8 key encrypted under `passphrase`, as PEM (`ENCRYPTED PRIVATE KEY`: PBES2 with
+    /// scrypt and AES-256-CBC, which `openssl pkey` reads).
+    pub fn to_encrypted_pem(&self, passphrase: &str) -> Result<String, CryptoError> {
+        let der = zeroize::Zeroizing::new(self.to_pkcs8_der());
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).map_err(encoding)?;
+        let sealed = info.encrypt(rand_core::OsRng, passphrase).map_err(encoding)?;
+        Ok(pem_wrap("ENCRYPTED PRIVATE KEY", sealed.as_bytes()))
+    }
+
+    /// A key from PEM: `PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` opened with `passphrase`.
+    pub fn from_pem(pem: &str, passphrase: Option<&str>) -> Result<Self, CryptoError> {
+        if !is_encrypted_pem(pem) {
+            return Self::from_pkcs8_pem(pem);
+        }
+        let passphrase = passphrase.ok_or_else(|| {
+            CryptoError::KeyEncoding("the key is encrypted and no passphrase was given".into())
+        })?;
+        let der = B64
+            .decode(pem_body(pem, "ENCRYPTED PRIVATE KEY")?)
+            .map_err(|e| CryptoError::KeyEncoding(e.to_string()))?;
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(encoding)?;
+        let clear = info
+            .decrypt(passphrase)
+            .map_err(|_| CryptoError::KeyEncoding("the passphrase does not open the key".into()))?;
+        Self::from_pkcs8_der(clear.as_bytes())
     }
 
     /// Base64 of the PKCS#8 DER (the PEM body on one line).
@@ -466,6 +477,38 @@ impl PrivateKey {
         let der = B64.decode(s.trim()).map_err(|e| CryptoError::KeyEncoding(e.to_string()))?;
         Self::from_pkcs8_der(&der)
     }
+}
+
+/// Whether a PEM text holds an encrypted PKCS#8 key.
+pub fn is_encrypted_pem(pem: &str) -> bool {
+    pem.trim_start().starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+}
+
+fn encoding(e: impl std::fmt::Display) -> CryptoError {
+    CryptoError::KeyEncoding(e.to_string())
+}
+
+/// `der` as PEM with `label`, 64 characters a line.
+fn pem_wrap(label: &str, der: &[u8]) -> String {
+    let body = B64.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// The base64 body of a PEM with `label`.
+fn pem_body(pem: &str, label: &str) -> Result<String, CryptoError> {
+    Ok(pem
+        .trim()
+        .strip_prefix(&format!("-----BEGIN {label}-----"))
+        .and_then(|rest| rest.trim_end().strip_suffix(&format!("-----END {label}-----")))
+        .ok_or_else(|| CryptoError::KeyEncoding(format!("expected a `BEGIN {label}` PEM")))?
+        .split_whitespace()
+        .collect())
 }
 
 /// Decompressed ed25519 public keys, by their bytes. Decompressing a key (a field square root)
@@ -742,6 +785,21 @@ mod tests {
             .is_err()
         );
         assert!(PrivateKey::from_pkcs8_pem("garbage").is_err());
+    }
+
+    #[test]
+    fn an_encrypted_key_opens_only_with_its_passphrase() {
+        for scheme in [Scheme::Ed25519, Scheme::Secp256k1, Scheme::Sm2] {
+            let key = PrivateKey::generate(scheme);
+            let pem = key.to_encrypted_pem("correct horse").unwrap();
+            assert!(is_encrypted_pem(&pem) && !pem.contains("BEGIN PRIVATE KEY"));
+            let back = PrivateKey::from_pem(&pem, Some("correct horse")).unwrap();
+            assert_eq!(back.public_key(), key.public_key());
+            assert!(PrivateKey::from_pem(&pem, Some("wrong")).is_err());
+            assert!(PrivateKey::from_pem(&pem, None).is_err());
+            let clear = PrivateKey::from_pem(&key.to_pkcs8_pem(), None).unwrap();
+            assert_eq!(clear.public_key(), key.public_key());
+        }
         assert!(PublicKey::from_base64("rsa:AAAA").is_err());
         let mut not_a_point = [0u8; 33];
         not_a_point[0] = 9; // no SEC1 tag 9 exists

@@ -27,7 +27,9 @@ pub use address::Address;
 pub use aead::Aead;
 pub use error::CryptoError;
 pub use hash::{Hash, HashAlgorithm, hex0x, keccak256, merkle_root};
-pub use keys::{KeyCache, PrivateKey, PublicKey, Scheme, Signature, verify_batch};
+pub use keys::{
+    KeyCache, PrivateKey, PublicKey, Scheme, Signature, is_encrypted_pem, verify_batch,
+};
 pub use suite::Suite;
 
 /// The SM2 distinguishing identifier (GM/T 0003, "default user id").
