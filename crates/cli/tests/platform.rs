@@ -656,13 +656,21 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
         .unwrap();
     assert_eq!(decided.status, "executed", "{decided:?}");
 
-    // It proposes blocks in its turn (transactions keep the chain cutting blocks).
-    let set = NodeClient::new(&bank0).validators(None).await.unwrap();
-    let ship = set.validators.iter().find(|v| v.name == "ship-0").unwrap().address.clone();
+    // It joins the set a fixed number of blocks after the vote (transactions keep the chain
+    // cutting blocks), then proposes blocks in its turn.
     let key = PrivateKey::generate(Scheme::Ed25519);
     let mut nonce = 0;
+    let ship = loop {
+        let set = NodeClient::new(&bank0).validators(None).await.unwrap();
+        if let Some(v) = set.validators.iter().find(|v| v.name == "ship-0") {
+            break v.address.clone();
+        }
+        assert!(nonce < 20, "ship-0 never joined the validator set: {set:?}");
+        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        nonce += 1;
+    };
     let mut proposed = false;
-    while !proposed && nonce < 40 {
+    while !proposed && nonce < 60 {
         notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
         nonce += 1;
         let block = NodeClient::new(&bank0).latest_block().await.unwrap();
