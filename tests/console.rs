@@ -337,6 +337,17 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=start-chain]").await;
     page.wait_text("main", "The chain runs.").await;
 
+    // Connect: a credential for the nodes, shown once with snippets; the wallet URL answers.
+    page.select("[data-test=credential-role]", "read and send transactions").await;
+    page.click("[data-test=issue-credential-submit]").await;
+    let url = page.wait_text("[data-test=snippet-url]", "@127.0.0.1:").await;
+    page.wait_text("[data-test=snippet-web3py]", &url).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []});
+    let answer: serde_json::Value =
+        reqwest::Client::new().post(&url).json(&call).send().await.unwrap().json().await.unwrap();
+    assert!(answer["result"].is_string(), "{answer}");
+    page.shot("connect").await;
+
     // Nodes: all healthy.
     page.click("[data-test=nav-nodes]").await;
     for _ in 0..4 {

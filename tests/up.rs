@@ -44,6 +44,8 @@ struct Demo {
     _home: tempfile::TempDir,
     console: String,
     admin: PlatformClient,
+    /// The write credential for the nodes that `up` printed in the JSON-RPC URL.
+    token: String,
 }
 
 impl Demo {
@@ -52,8 +54,21 @@ impl Demo {
         let home = tempfile::tempdir().unwrap();
         let (out, _, _) = up(home.path(), &dir.path().join("consortia"));
         let (console, admin) = admin(&out).await;
-        Demo { dir, _home: home, console, admin }
+        let (_, token) = printed_rpc(&out);
+        Demo { dir, _home: home, console, admin, token }
     }
+}
+
+/// The JSON-RPC URL `up` printed, and the credential in it (the URL's password).
+fn printed_rpc(out: &str) -> (String, String) {
+    let url = line(out, "JSON-RPC").expect(out).split_whitespace().next().unwrap().to_owned();
+    let token = reqwest::Url::parse(&url).unwrap().password().expect(&url).to_owned();
+    (url, token)
+}
+
+/// A client of the node at `url` with the demo's credential.
+fn node(url: &str, token: &str) -> NodeClient {
+    NodeClient::new(url).with_token(token)
 }
 
 impl Drop for Demo {
@@ -95,11 +110,17 @@ async fn admin(out: &str) -> (String, PlatformClient) {
     (console, client)
 }
 
-/// A notarization sent to `to` and waited for on `on`.
-async fn notarize(to: &str, on: &str, key: &PrivateKey, chain_id: u64, nonce: u64) -> TxLookupView {
+/// A notarization sent to `to` and waited for on `on`, with the credential `token`.
+async fn notarize(
+    [to, on]: [&str; 2],
+    token: &str,
+    key: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+) -> TxLookupView {
     let tx = notarize_tx(key, chain_id, nonce, &format!("up-demo-{nonce}"), b"demo");
-    let sent = NodeClient::new(to).submit(&encode(&tx)).await.unwrap();
-    NodeClient::new(on).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap()
+    let sent = node(to, token).submit(&encode(&tx)).await.unwrap();
+    node(on, token).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,8 +137,8 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     let console = line(&out, "console").expect(&out).trim_end_matches('/').to_owned();
     assert_eq!(console, format!("http://127.0.0.1:{listen}"), "{out}");
     assert_eq!(line(&out, "username"), Some("admin"), "{out}");
-    let rpc_url = line(&out, "JSON-RPC").expect(&out).split_whitespace().next().unwrap();
-    assert_eq!(rpc_url, format!("http://127.0.0.1:{base}/rpc"), "{out}");
+    let (rpc_url, token) = printed_rpc(&out);
+    assert!(rpc_url.ends_with(&format!("@127.0.0.1:{base}/")), "{out}");
     let page = reqwest::get(format!("{console}/")).await.unwrap();
     assert_eq!(page.status().as_u16(), 200, "the console URL answers");
     let open = common::open_to_others(&data);
@@ -149,11 +170,16 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     let health = admin.nodes(&chain.id).await.unwrap();
     assert!(health.iter().all(|n| n.health == NodeHealth::Healthy), "{health:?}");
 
-    // The chain takes transactions; the JSON-RPC URL answers for it.
-    let rpc = NodeClient::new(rpc_url.trim_end_matches("/rpc"));
+    // The nodes take members only; the JSON-RPC URL carries a credential and answers as it
+    // is (basic auth from the URL, as web3 clients and wallets send it).
+    let rpc = NodeClient::new(&rpc_url);
     assert_eq!(rpc.rpc("eth_chainId", json!([])).await.unwrap(), json!(format!("{chain_id:#x}")));
+    let anonymous = NodeClient::new(&urls[0]).status().await;
+    assert_eq!(anonymous.unwrap_err().status(), Some(401));
+    let health = reqwest::get(format!("{}/v1/health", urls[0])).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "probes need no credential");
     let key = PrivateKey::generate(Scheme::Ed25519);
-    let first = notarize(&urls[1], &urls[0], &key, chain_id, 0).await;
+    let first = notarize([&urls[1], &urls[0]], &token, &key, chain_id, 0).await;
 
     // The CLI was logged in as the administrator.
     let shown = run(home.path(), &["chain", "status", &chain.id]);
@@ -173,9 +199,10 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     let out = run(home.path(), &args);
     assert!(line(&out, "password").is_none(), "{out}");
     assert_eq!(line(&out, "console").map(|c| c.trim_end_matches('/')), Some(&*console));
-    let found = NodeClient::new(&urls[2]).transaction(&first.hash).await.unwrap();
+    let found = node(&urls[2], &token).transaction(&first.hash).await.unwrap();
     assert_eq!(found.status, TxStatus::Committed);
-    let second = notarize(&urls[0], &urls[3], &key, chain_id, 1).await;
+    assert_eq!(printed_rpc(&out), (rpc_url.clone(), token.clone()), "the same credential");
+    let second = notarize([&urls[0], &urls[3]], &token, &key, chain_id, 1).await;
     assert!(second.height > first.height);
     let admin = PlatformClient::with_credentials(&console, admin.credentials());
     assert_eq!(admin.chains().await.unwrap().len(), 1, "no second demo");
@@ -319,7 +346,7 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
     let targets = admin.prometheus_targets(&chain).await.unwrap();
     assert_eq!(targets.len(), 4);
     let scraped =
-        NodeClient::new(&format!("http://{}", targets[0].targets[0])).metrics().await.unwrap();
+        node(&format!("http://{}", targets[0].targets[0]), &demo.token).metrics().await.unwrap();
     assert!(scraped.contains("consortia_chain_height "), "{scraped}");
     assert_eq!(targets[0].labels["chain_id"], chains[0].chain_id.to_string());
     // A stopped node is reported, not hidden, and the others still answer.
@@ -354,12 +381,20 @@ async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
     let (console, admin, dir) = (&demo.console, &demo.admin, &demo.dir);
     let key = admin.create_api_key("prometheus", None).await.unwrap().key;
     let chain = admin.chains().await.unwrap().remove(0);
+    let read = CreateNodeCredentialRequest {
+        org_id: None,
+        role: CredentialRole::Read,
+        name: Some("prometheus".into()),
+        expires_in_days: Some(365),
+    };
+    let credential = admin.issue_node_credential(&chain.id, &read).await.unwrap();
 
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
     let config = std::fs::read_to_string(shipped.join("prometheus.yml"))
         .unwrap()
         .replace("CHAIN_ID", &chain.id)
         .replace("REPLACE_WITH_AN_API_KEY", &key)
+        .replace("REPLACE_WITH_A_NODE_CREDENTIAL", &credential.token)
         .replace("http://127.0.0.1:8080", console);
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     std::fs::copy(shipped.join("alerts.yml"), dir.path().join("alerts.yml")).unwrap();

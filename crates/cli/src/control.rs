@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
-    CreateConsortiumRequest, CreateHostRequest, CreateUserRequest, Decision, FaucetRequest,
-    InviteRequest, JoinRequest, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
+    CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest, CreateUserRequest,
+    CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest, ProposalVoteRequest,
+    ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -201,6 +202,23 @@ pub(crate) enum ChainCommand {
         /// The change, as JSON.
         #[arg(long)]
         change: String,
+    },
+    /// Issue a credential for the chain's node APIs, signed by your organization's CA: prints
+    /// the token and the JSON-RPC URL that carries it (shown once).
+    Credential {
+        chain: String,
+        /// `read`, or `write` to send transactions too.
+        #[arg(long, default_value = "read")]
+        role: CredentialRole,
+        /// The organization it speaks for (default: your one organization in the chain).
+        #[arg(long)]
+        org: Option<String>,
+        /// A name for its holder (default: your user name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Days until it expires (default 30, at most 365).
+        #[arg(long)]
+        days: Option<u32>,
     },
     /// Send wei from one of your organizations' accounts to an address (a wallet needs a
     /// balance to pay the chain's base fee).
@@ -496,6 +514,11 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             )?;
             let request = ProposeRequest { org_id: org, change };
             print(&with_session(async |c| c.propose(&chain, &request).await).await?)
+        }
+        C::Credential { chain, role, org, name, days } => {
+            let request =
+                CreateNodeCredentialRequest { org_id: org, role, name, expires_in_days: days };
+            print(&with_session(async |c| c.issue_node_credential(&chain, &request).await).await?)
         }
         C::Faucet { chain, address, org, amount } => {
             let request = FaucetRequest { org_id: org, address, amount };

@@ -94,7 +94,8 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     } else {
         args.cors_origins.clone()
     };
-    crate::serve::serve(node, args.http, &cors, &args.allowed_hosts, move |addr| {
+    let open = consortia_rpc::AccessPolicy::open();
+    crate::serve::serve(node, args.http, &cors, &args.allowed_hosts, open, move |addr| {
         let g = shown.genesis();
         println!(
             "consortia dev chain `{}` (chain id {}, suite {})",

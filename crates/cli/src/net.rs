@@ -22,8 +22,8 @@ use consortia_crypto::pki::Ca;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_execution::governance::{ACTIVATION_DELAY, IGovernance};
 use consortia_hosts::process::Signal;
-use consortia_platform::provision::{ChainPlan, NodePlan, join, plan};
-use consortia_types::config::{LOCAL_CORS_ORIGINS, NodeFile};
+use consortia_platform::provision::{ChainPlan, NodeApi, NodePlan, join, plan};
+use consortia_types::config::{Access, LOCAL_CORS_ORIGINS, NodeFile};
 use consortia_types::{ChainParams, ConsensusKind, Genesis, GenesisMember};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,6 +62,13 @@ pub(crate) struct UpArgs {
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+}
+
+/// The nodes' HTTP APIs of a network made here: open to pages and tools of this machine. A
+/// network made with `net up` listens on loopback only, a development network as `dev` is
+/// (a chain others reach is made by the platform, whose nodes take member credentials).
+fn local_api() -> NodeApi {
+    NodeApi { cors_origins: LOCAL_CORS_ORIGINS.map(String::from).to_vec(), access: Access::Open }
 }
 
 fn parse_consensus(s: &str) -> Result<ConsensusKind, String> {
@@ -156,7 +163,7 @@ fn create(args: &UpArgs) -> Result<()> {
         ca_cert_pem: ca.cert_pem().to_owned(),
         nodes,
         members,
-        cors_origins: LOCAL_CORS_ORIGINS.map(String::from).to_vec(),
+        api: local_api(),
     };
     let plan = plan(&chain)?;
     for spec in &plan.specs {
@@ -223,6 +230,7 @@ pub(crate) fn spinner() -> Result<ProgressBar> {
 /// exited). False if `deadline` passed first.
 pub(crate) async fn wait_until_committing(
     urls: &[String],
+    token: Option<&str>,
     genesis: Option<&str>,
     deadline: Instant,
     bar: &ProgressBar,
@@ -233,7 +241,11 @@ pub(crate) async fn wait_until_committing(
     loop {
         let mut statuses = Vec::new();
         for url in urls {
-            if let Ok(status) = NodeClient::with_client(url, client.clone()).status().await {
+            let mut node = NodeClient::with_client(url, client.clone());
+            if let Some(token) = token {
+                node = node.with_token(token);
+            }
+            if let Ok(status) = node.status().await {
                 if let Some(expected) = genesis
                     && status.genesis_hash != expected
                 {
@@ -295,7 +307,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let genesis: Genesis =
         serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
     let genesis_hash = genesis.hash().to_hex();
-    let came_up = wait_until_committing(&urls, Some(&genesis_hash), deadline, &bar, || {
+    let came_up = wait_until_committing(&urls, None, Some(&genesis_hash), deadline, &bar, || {
         for node_dir in &dirs {
             let exited = match started_here.iter_mut().find(|(sd, _)| sd == node_dir) {
                 Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
@@ -511,7 +523,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         http: (base.http.ip(), http).into(),
         p2p: (base.p2p.listen.ip(), p2p).into(),
     };
-    let joining = join(&node, &genesis, &ca_cert, peers, &LOCAL_CORS_ORIGINS.map(String::from))?;
+    let joining = join(&node, &genesis, &ca_cert, peers, &local_api())?;
     let node_dir = dir.join(&name);
     consortia_hosts::write_files(&node_dir, &joining.spec)?;
     let mut child = start_node(&node_dir)?;

@@ -95,7 +95,13 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
     let p2p = file.p2p.listen;
     let role = if file.validator_key.is_some() { "validator" } else { "observer" };
     let (cors, hosts) = (&file.cors_origins, &file.allowed_hosts);
-    crate::serve::serve(node.clone(), file.http, cors, hosts, move |addr| {
+    let ca = read_text(&file.p2p.ca)?;
+    let policy = consortia_rpc::AccessPolicy {
+        access: file.access,
+        consortium_ca: consortia_crypto::pki::ed25519_key_of_pem(&ca),
+    };
+    let access = file.access.as_str();
+    crate::serve::serve(node.clone(), file.http, cors, hosts, policy, move |addr| {
         let g = node.genesis();
         println!(
             "consortia node `{name}` ({role}) of chain `{}` (chain id {})",
@@ -103,7 +109,7 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
         );
         println!("  height:   {}", *node.committed().borrow());
         println!("  P2P:      {p2p} (mutual TLS)");
-        println!("  REST API: http://{addr}/v1/status");
+        println!("  REST API: http://{addr}/v1/status (access: {access})");
     })
     .await
 }

@@ -9,7 +9,8 @@ use consortia_node::Node;
 use tokio::sync::watch;
 
 /// Serves `node`'s API on `http` (to browsers of `cors_origins`, for the `Host` names in
-/// `allowed_hosts`) under the servers' limits, and drives its consensus; `banner` gets the
+/// `allowed_hosts`, to the callers `policy` lets in) under the servers' limits, and drives its
+/// consensus; `banner` gets the
 /// bound address once the port is open. Returns when a signal stops the node, or with the
 /// driver's error.
 pub(crate) async fn serve(
@@ -17,6 +18,7 @@ pub(crate) async fn serve(
     http: SocketAddr,
     cors_origins: &[String],
     allowed_hosts: &[String],
+    policy: consortia_rpc::AccessPolicy,
     banner: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let cors = consortia_rpc::cors::layer(cors_origins)
@@ -27,7 +29,7 @@ pub(crate) async fn serve(
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
-    let app = consortia_rpc::router(node.clone());
+    let app = consortia_rpc::router(node.clone(), policy);
     let app = match cors {
         Some(layer) => app.layer(layer),
         None => app,

@@ -16,7 +16,8 @@ use consortia_api::ClientResult;
 use consortia_api::PlatformClient;
 use consortia_api::platform::{
     AddNodeRequest, Allocation, ApprovalPolicy, ChainStatus, ChainView, Consensus, ContractPolicy,
-    CreateChainRequest, CreateConsortiumRequest, CreateHostRequest,
+    CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
+    CredentialRole, MAX_CREDENTIAL_DAYS, NodeCredentialView,
 };
 use consortia_crypto::keystore::Keystore;
 use consortia_crypto::{PrivateKey, Scheme};
@@ -69,6 +70,9 @@ struct Demo {
     chain: String,
     chain_id: i64,
     nodes: Vec<String>,
+    /// A write credential for the chain's nodes (the demo's nodes take members only), and
+    /// the JSON-RPC URL carrying it. The file is the user's alone (umask 077).
+    credential: NodeCredentialView,
 }
 
 /// The demo's funded account: its address, and the keystore's password when `up` just made it
@@ -198,7 +202,21 @@ async fn make_demo(args: &UpArgs, account: &str, bar: &ProgressBar) -> Result<De
         }
         _ => chain,
     };
-    Ok(Demo { chain: chain.id.clone(), chain_id: chain.chain_id, nodes: chain.node_urls() })
+    bar.set_message("issuing a credential for the nodes");
+    let request = CreateNodeCredentialRequest {
+        org_id: None,
+        role: CredentialRole::Write,
+        name: Some("consortia up".into()),
+        expires_in_days: Some(MAX_CREDENTIAL_DAYS),
+    };
+    let credential =
+        with_session(async |c| c.issue_node_credential(&chain.id, &request).await).await?;
+    Ok(Demo {
+        chain: chain.id.clone(),
+        chain_id: chain.chain_id,
+        nodes: chain.node_urls(),
+        credential,
+    })
 }
 
 /// The demo's organization, consortium, host and chain with its validators (steps 1 and 2 of
@@ -293,7 +311,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         let demo_file = dir.join("up.json");
         let demo: Demo = match std::fs::read(&demo_file) {
             Ok(raw) => serde_json::from_slice(&raw)
-                .with_context(|| format!("{} is damaged", demo_file.display()))?,
+                .with_context(|| {
+                    format!(
+                        "{} is damaged or from an older `consortia up`: remove it and run `consortia up` again (logged in as admin) to find the chain and issue a new credential",
+                        demo_file.display()
+                    )
+                })?,
             Err(_) => {
                 let demo = make_demo(&args, &account.address, &bar).await.context(
                     "making the demo chain through the platform failed (run `consortia up` again to resume)",
@@ -302,7 +325,15 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
                 demo
             }
         };
-        let came_up = wait_until_committing(&demo.nodes, None, deadline, &bar, || Ok(())).await?;
+        let came_up = wait_until_committing(
+            &demo.nodes,
+            Some(&demo.credential.token),
+            None,
+            deadline,
+            &bar,
+            || Ok(()),
+        )
+        .await?;
         if !came_up {
             bail!(
                 "the demo chain did not come up within {} s; its nodes' logs are in {}/hosts/*/*/node.log",
@@ -329,7 +360,20 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     } else {
         println!("log in as admin with the password the first `consortia up` printed");
     }
-    println!("JSON-RPC: {first}/rpc   (WebSocket: {}/ws)", first.replacen("http", "ws", 1));
+    let credential = &demo.credential;
+    let rpc = credential.rpc_url.as_deref().unwrap_or(first);
+    println!(
+        "JSON-RPC: {rpc}   (a URL with a write credential: web3 clients and wallets take it as it is)"
+    );
+    if let Some(ws) = &credential.ws_url {
+        println!("WebSocket: {ws}");
+    }
+    println!(
+        "the nodes take members only: the URL above carries a write credential ({MAX_CREDENTIAL_DAYS} days; \
+         for the REST API send its token as `Authorization: Bearer TOKEN`: it is in {}; \
+         more with `consortia chain credential`). Plain HTTP on loopback: a demo",
+        dir.join("up.json").display()
+    );
     println!(
         "funded account: {} (keystore {}; base fee 1 wei per gas)",
         account.address,

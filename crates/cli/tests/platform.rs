@@ -145,11 +145,30 @@ async fn user(platform: &Platform, admin: &PlatformClient, name: &str) -> Platfo
     platform.login(name, &password).await
 }
 
-/// A notarization by `key` (nonce `nonce`) sent to `to` and waited for on `on`.
-async fn notarize(to: &str, on: &str, key: &PrivateKey, chain_id: u64, nonce: u64, id: &str) {
+/// A credential for the chain's nodes, issued to `client` (for its one organization there).
+async fn credential(client: &PlatformClient, chain: &str, role: CredentialRole) -> String {
+    let request =
+        CreateNodeCredentialRequest { org_id: None, role, name: None, expires_in_days: None };
+    client.issue_node_credential(chain, &request).await.unwrap().token
+}
+
+/// A client of the node at `url` with the credential `token`.
+fn node(url: &str, token: &str) -> NodeClient {
+    NodeClient::new(url).with_token(token)
+}
+
+/// A notarization by `key` (nonce `nonce`) sent to `to` and waited for on `on`, with the
+/// credential `token`.
+async fn notarize(
+    [to, on]: [&str; 2],
+    token: &str,
+    key: &PrivateKey,
+    (chain_id, nonce): (u64, u64),
+    id: &str,
+) {
     let tx = notarize_tx(key, chain_id, nonce, id, b"cargo");
-    let sent = NodeClient::new(to).submit(&encode(&tx)).await.unwrap();
-    NodeClient::new(on).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap();
+    let sent = node(to, token).submit(&encode(&tx)).await.unwrap();
+    node(on, token).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,14 +334,19 @@ async fn baidu_flow(database: Option<&str>) {
     let again = u1.start_chain(&chain, true).await.unwrap_err();
     assert_eq!((again.status(), again.code()), (Some(409), Some("illegal_step")), "{again}");
 
+    // The nodes take members only: credentials the platform issues for an organization.
+    let anonymous = NodeClient::new(&nodes[0]).status().await.unwrap_err();
+    assert_eq!(anonymous.status(), Some(401), "{anonymous}");
+    let token = credential(&u1, &chain, CredentialRole::Write).await;
+
     // A transaction sent to one organization's node is committed on the other's.
     let key = PrivateKey::generate(Scheme::Ed25519);
-    notarize(&nodes[0], &nodes[3], &key, chain_id, 0, "bill-of-lading-1").await;
+    notarize([&nodes[0], &nodes[3]], &token, &key, (chain_id, 0), "bill-of-lading-1").await;
 
     // Fees: the base fee is 1 wei per gas, paid by the sender; each member organization's
     // account is funded at genesis, and its operators fund wallets from it.
-    let node = NodeClient::new(&nodes[0]);
-    assert_eq!(node.rpc("eth_gasPrice", serde_json::json!([])).await.unwrap(), "0x1");
+    let first = node(&nodes[0], &token);
+    assert_eq!(first.rpc("eth_gasPrice", serde_json::json!([])).await.unwrap(), "0x1");
     let wallet = PrivateKey::generate(Scheme::Secp256k1).public_key().address().to_checksum_hex();
     let grant = FaucetRequest {
         org_id: org2.clone(),
@@ -331,7 +355,7 @@ async fn baidu_flow(database: Option<&str>) {
     };
     let sent = u2.faucet(&chain, &grant).await.unwrap();
     assert_eq!((sent.to.as_str(), sent.amount.as_str()), (wallet.as_str(), "5000"));
-    let balance = node.rpc("eth_getBalance", serde_json::json!([wallet, "latest"])).await;
+    let balance = first.rpc("eth_getBalance", serde_json::json!([wallet, "latest"])).await;
     assert_eq!(balance.unwrap(), "0x1388");
     assert_eq!(u1.faucet(&chain, &grant).await.unwrap_err().status(), Some(403));
 
@@ -354,13 +378,31 @@ async fn baidu_flow(database: Option<&str>) {
     assert!(!ops2.node_logs(&chain, "ship-0", 20).await.unwrap().is_empty());
     assert_eq!(ops2.node_logs(&chain, "bank-0", 20).await.unwrap_err().status(), Some(403));
 
+    // A viewer gets a read credential, not a write one; it reads from any node of the chain
+    // (signed by its organization's CA, which the chain's members list), and cannot send.
+    let write = CreateNodeCredentialRequest {
+        org_id: Some(org1.clone()),
+        role: CredentialRole::Write,
+        name: None,
+        expires_in_days: None,
+    };
+    let refused = viewer1.issue_node_credential(&chain, &write).await.unwrap_err();
+    assert_eq!(refused.status(), Some(403), "{refused}");
+    let read = credential(&viewer1, &chain, CredentialRole::Read).await;
+    assert!(node(&nodes[3], &read).status().await.unwrap().height >= 1);
+    let tx = notarize_tx(&key, chain_id, 9, "not-sent", b"cargo");
+    let sent = node(&nodes[0], &read).submit(&encode(&tx)).await.unwrap_err();
+    assert_eq!(sent.status(), Some(403), "{sent}");
+    let ops = credential(&ops2, &chain, CredentialRole::Write).await;
+    assert!(node(&nodes[0], &ops).status().await.is_ok(), "org 2's credential, org 1's node");
+
     // A node stopped on purpose stays stopped, even across a platform restart.
     let stopped = u2.stop_node(&chain, "ship-1").await.unwrap();
     assert_eq!(stopped.process, ProcessState::Stopped, "{stopped:?}");
 
     // The platform goes away; the chain (3 of 4 validators) does not need it.
     drop(platform);
-    notarize(&nodes[1], &nodes[2], &key, chain_id, 1, "bill-of-lading-2").await;
+    notarize([&nodes[1], &nodes[2]], &token, &key, (chain_id, 1), "bill-of-lading-2").await;
     // With nobody to restart it, a crashed node stays down, and the chain (2 of 4) waits.
     let ship0 = dir.path().join("hosts").join(&h2).join(format!("{chain}-ship-0"));
     let pid = std::fs::read_to_string(ship0.join("node.pid")).unwrap();
@@ -373,7 +415,7 @@ async fn baidu_flow(database: Option<&str>) {
     let view = u1.chain(&chain).await.unwrap();
     assert_eq!((view.status, view.nodes.len()), (ChainStatus::Running, 4), "{view:?}");
     assert_eq!(u2.consortium(&cons).await.unwrap().members.len(), 2);
-    notarize(&nodes[0], &nodes[2], &key, chain_id, 2, "bill-of-lading-3").await;
+    notarize([&nodes[0], &nodes[2]], &token, &key, (chain_id, 2), "bill-of-lading-3").await;
     let statuses = u2.nodes(&chain).await.unwrap();
     let process = |name: &str| statuses.iter().find(|n| n.name == name).unwrap().process;
     assert_eq!(
@@ -453,6 +495,17 @@ fn the_cli_drives_the_consortium_flow_and_the_chain_wizard() {
     assert!(stderr.contains("making keys, certificates"), "{stderr}");
     assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "running");
     assert_eq!(as2(&["chain", "status", &chain])["status"], "running", "org 2 sees the chain");
+    // A credential for the nodes, with the URL a wallet takes; curl-like clients use it as is.
+    let issued = as2(&["chain", "credential", &chain, "--role", "read", "--days", "7"]);
+    assert_eq!(
+        (&issued["role"], &issued["org_id"]),
+        (&Value::from("read"), &Value::from(org2.clone()))
+    );
+    let rpc_url = issued["rpc_url"].as_str().unwrap();
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"});
+    let (status, answer) = common::post_json(&common::http(), rpc_url, &call);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["result"].is_string(), "{answer}");
     // Governance from the command line: org 1 proposes, org 2's vote decides.
     let change = r#"{"type":"set_parameter","name":"block_interval_ms","value":30}"#;
     let proposed = as1(&["chain", "propose", &chain, "--org", &org1, "--change", change]);
@@ -584,7 +637,9 @@ async fn a_start_in_the_background_shows_progress_and_one_cut_short_is_undone() 
         steps.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
     assert!(ranks.windows(2).all(|w| w[0] < w[1]), "steps go forward: {steps:?}");
     let url = view.node_urls().remove(0);
-    notarize(&url, &url, &PrivateKey::generate(Scheme::Ed25519), chain_id, 0, "after").await;
+    let token = credential(&admin, &chain, CredentialRole::Write).await;
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    notarize([&url, &url], &token, &key, (chain_id, 0), "after").await;
     // The audit log says how the background start ended, and who began it.
     let query = AuditQuery {
         method: Some("JOB".into()),
@@ -622,10 +677,11 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
     }
     let started = u1.start_chain(&chain, true).await.unwrap();
     let bank0 = started.node_urls()[0].clone();
+    let token = credential(&u1, &chain, CredentialRole::Write).await;
 
     // Bank, the only member, invites Shipper: its proposal decides at once.
     u1.invite_org(&chain, &org2).await.unwrap();
-    let members = NodeClient::new(&bank0).members().await.unwrap();
+    let members = node(&bank0, &token).members().await.unwrap();
     assert!(members.iter().any(|m| m.id == org2), "{members:?}");
 
     // Shipper's validator is provisioned, started and proposed; Bank's vote admits it.
@@ -661,19 +717,21 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
     let key = PrivateKey::generate(Scheme::Ed25519);
     let mut nonce = 0;
     let ship = loop {
-        let set = NodeClient::new(&bank0).validators(None).await.unwrap();
+        let set = node(&bank0, &token).validators(None).await.unwrap();
         if let Some(v) = set.validators.iter().find(|v| v.name == "ship-0") {
             break v.address.clone();
         }
         assert!(nonce < 20, "ship-0 never joined the validator set: {set:?}");
-        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        notarize([&bank0, &bank0], &token, &key, (chain_id, nonce), &format!("cargo-{nonce}"))
+            .await;
         nonce += 1;
     };
     let mut proposed = false;
     while !proposed && nonce < 60 {
-        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        notarize([&bank0, &bank0], &token, &key, (chain_id, nonce), &format!("cargo-{nonce}"))
+            .await;
         nonce += 1;
-        let block = NodeClient::new(&bank0).latest_block().await.unwrap();
+        let block = node(&bank0, &token).latest_block().await.unwrap();
         proposed = block.proposer.eq_ignore_ascii_case(&ship);
     }
     assert!(proposed, "the new validator proposed no block");
@@ -693,7 +751,8 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
     .await
     .unwrap();
     let gone = loop {
-        notarize(&bank0, &bank0, &key, chain_id, nonce, &format!("cargo-{nonce}")).await;
+        notarize([&bank0, &bank0], &token, &key, (chain_id, nonce), &format!("cargo-{nonce}"))
+            .await;
         nonce += 1;
         if u1.chain(&chain).await.unwrap().nodes.len() == 4 {
             break true;
@@ -718,7 +777,7 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
         .await
         .unwrap();
     assert_eq!(left.status, "executed", "{left:?}");
-    let members = NodeClient::new(&bank0).members().await.unwrap();
+    let members = node(&bank0, &token).members().await.unwrap();
     assert_eq!(members.len(), 1, "{members:?}");
     // Once it left, the platform no longer shows Shipper the chain.
     let mut hidden = false;

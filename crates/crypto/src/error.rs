@@ -27,4 +27,6 @@ pub enum CryptoError {
     KeyShare(String),
     #[error("certificate: {0}")]
     Certificate(String),
+    #[error("access token: {0}")]
+    Token(String),
 }

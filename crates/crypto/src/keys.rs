@@ -511,6 +511,15 @@ fn pem_body(pem: &str, label: &str) -> Result<String, CryptoError> {
         .collect())
 }
 
+/// The base64 body of the first PEM block with `label` in `pem` (which may hold several, as a
+/// certificate chain does).
+pub(crate) fn pem_body_first(pem: &str, label: &str) -> Option<String> {
+    let begin = format!("-----BEGIN {label}-----");
+    let rest = &pem[pem.find(&begin)? + begin.len()..];
+    let body = &rest[..rest.find(&format!("-----END {label}-----"))?];
+    Some(body.split_whitespace().collect())
+}
+
 /// Decompressed ed25519 public keys, by their bytes. Decompressing a key (a field square root)
 /// costs about a third of a batched signature check, and a chain's senders sign again and again.
 /// Bounded: when full it starts over, which keeps it O(1) and its memory under ~4 MiB.

@@ -10,6 +10,7 @@
 //! - [`Suite`]: the per-chain choice (`standard` or `sm`) of hash and AEAD;
 //! - [`pki`]: the consortium's certificate authorities and node TLS certificates.
 //! - [`shamir`]: a root key split M of N, and its shares as text.
+//! - [`token`]: access tokens for node APIs (JWT signed by a CA's Ed25519 key).
 //!
 //! It is not a key store (the platform keeps keys) and does no I/O.
 
@@ -22,6 +23,7 @@ pub mod keystore;
 pub mod pki;
 pub mod shamir;
 mod suite;
+pub mod token;
 
 pub use address::Address;
 pub use aead::Aead;

@@ -111,3 +111,102 @@ impl Ca {
         Ok(cert.pem())
     }
 }
+
+/// The DER encoding of an Ed25519 SubjectPublicKeyInfo up to the key bytes (RFC 8410).
+const ED25519_SPKI_PREFIX: [u8; 12] =
+    [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// Reads one DER element at `at`: (tag, content start, content end).
+fn der_element(der: &[u8], at: usize) -> Option<(u8, usize, usize)> {
+    let tag = *der.get(at)?;
+    let first = *der.get(at + 1)? as usize;
+    let (len, start) = if first < 0x80 {
+        (first, at + 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = der.get(at + 2..at + 2 + n)?;
+        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize), at + 2 + n)
+    };
+    let end = start.checked_add(len)?;
+    (end <= der.len()).then_some((tag, start, end))
+}
+
+/// The Ed25519 key of an X.509 certificate, read from `tbsCertificate.subjectPublicKeyInfo`
+/// (RFC 5280 section 4.1): `None` for any other key type or a malformed certificate.
+pub fn ed25519_key(cert: &[u8]) -> Option<[u8; 32]> {
+    let (_, cert_start, _) = der_element(cert, 0)?;
+    let (_, tbs_start, tbs_end) = der_element(cert, cert_start)?;
+    let mut at = tbs_start;
+    // [0] version (optional), serialNumber, signature, issuer, validity, subject, then SPKI.
+    let (tag, _, end) = der_element(cert, at)?;
+    if tag == 0xa0 {
+        at = end;
+    }
+    for _ in 0..5 {
+        at = der_element(cert, at)?.2;
+    }
+    let (_, _, spki_end) = der_element(cert, at)?;
+    if spki_end > tbs_end {
+        return None;
+    }
+    let spki = &cert[at..spki_end];
+    let key = spki.strip_prefix(&ED25519_SPKI_PREFIX[..])?;
+    key.try_into().ok()
+}
+
+/// The Ed25519 key of the first certificate in `pem` (a CA's, say), or `None`.
+pub fn ed25519_key_of_pem(pem: &str) -> Option<[u8; 32]> {
+    let body = crate::keys::pem_body_first(pem, "CERTIFICATE")?;
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()?;
+    ed25519_key(&der)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The certificate walker reads attacker-supplied bytes: it must never panic, and only
+        /// well-formed Ed25519 certificates yield a key.
+        #[test]
+        fn certificate_key_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = ed25519_key(&bytes);
+        }
+    }
+
+    #[test]
+    fn reads_the_key_of_an_issued_certificate() {
+        let ca = Ca::generate("t").unwrap();
+        let key = crate::PrivateKey::generate(crate::Scheme::Ed25519);
+        let pem = ca.issue("n", &key).unwrap();
+        let der = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            crate::keys::pem_body_first(&pem, "CERTIFICATE").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ed25519_key(&der).map(|k| k.to_vec()),
+            Some(key.public_key().as_bytes().to_vec())
+        );
+        // Every truncation is refused, not misread.
+        for len in 0..der.len() {
+            assert_eq!(ed25519_key(&der[..len]), None, "read a key from {len} bytes");
+        }
+    }
+
+    #[test]
+    fn reads_the_key_of_a_ca_certificate_in_pem() {
+        let ca = Ca::generate("t").unwrap();
+        let key = crate::PrivateKey::from_pem(ca.key_pem(), None).unwrap();
+        assert_eq!(
+            ed25519_key_of_pem(ca.cert_pem()).map(|k| k.to_vec()),
+            Some(key.public_key().as_bytes().to_vec())
+        );
+        assert_eq!(ed25519_key_of_pem("not a certificate"), None);
+    }
+}

@@ -305,7 +305,7 @@ fn own_peer_id(identity: &TlsIdentity) -> Result<PeerId, NetError> {
     use rustls::pki_types::pem::PemObject;
     let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
         .map_err(|e| NetError::Tls(format!("node certificate: {e}")))?;
-    tls::ed25519_key(&cert)
+    consortia_crypto::pki::ed25519_key(&cert)
         .map(PeerId)
         .ok_or_else(|| NetError::Certificate("the node certificate's key is not Ed25519".into()))
 }
@@ -343,7 +343,9 @@ impl Inner {
         certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
     ) -> Result<PeerId, String> {
         let leaf = certs.and_then(|c| c.first()).ok_or("no client certificate")?;
-        let peer = tls::ed25519_key(leaf).map(PeerId).ok_or("certificate key is not Ed25519")?;
+        let peer = consortia_crypto::pki::ed25519_key(leaf)
+            .map(PeerId)
+            .ok_or("certificate key is not Ed25519")?;
         if !self.allowed.lock().contains(&peer) {
             return Err(format!("node {peer} is not in this chain's node set"));
         }

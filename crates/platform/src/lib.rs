@@ -97,6 +97,8 @@ pub struct Platform {
     /// For calls into chains on a user's behalf (explorer reads, contract calls): longer
     /// timeouts than status polls.
     chain_http: reqwest::Client,
+    /// The platform's own token for each chain's nodes, and when to mint the next.
+    node_tokens: Mutex<HashMap<String, (String, u64)>>,
     /// Contract transactions are signed one at a time (a nonce read and its send must not
     /// interleave).
     signing: tokio::sync::Mutex<()>,
@@ -163,6 +165,7 @@ impl Platform {
             node_program: config.node_program,
             status_http: http(1)?,
             chain_http: http(10)?,
+            node_tokens: Default::default(),
             signing: Default::default(),
             hosts: Default::default(),
             throttle: Default::default(),

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
 use consortia_hosts::NodeSpec;
-use consortia_types::config::{DEFAULT_MEMPOOL_MAX_TXS, NodeFile, P2pFile};
+use consortia_types::config::{Access, DEFAULT_MEMPOOL_MAX_TXS, NodeFile, P2pFile};
 use consortia_types::{
     ChainParams, Genesis, GenesisAccount, GenesisMember, NodeIdentity, TypesError, Validator,
 };
@@ -60,8 +60,16 @@ pub struct ChainPlan<'a> {
     pub nodes: Vec<NodePlan<'a>>,
     /// The member organizations that govern the chain (their nodes named by [`NodePlan::name`]).
     pub members: Vec<GenesisMember>,
-    /// Web origins allowed to call the nodes' HTTP APIs from a browser.
+    pub api: NodeApi,
+}
+
+/// Settings of the nodes' HTTP APIs.
+#[derive(Clone, Debug, Default)]
+pub struct NodeApi {
+    /// Web origins allowed to call them from a browser.
     pub cors_origins: Vec<String>,
+    /// Who may use them.
+    pub access: Access,
 }
 
 /// The plan: the genesis and each node's spec, in the order of [`ChainPlan::nodes`].
@@ -110,7 +118,7 @@ impl NodeKeys {
         genesis_json: &[u8],
         ca_cert_pem: &str,
         peers: Vec<String>,
-        cors_origins: &[String],
+        api: &NodeApi,
     ) -> Result<NodeSpec, PlanError> {
         let file = NodeFile {
             name: node.name.clone(),
@@ -126,8 +134,9 @@ impl NodeKeys {
                 key: NODE_KEY.into(),
             },
             mempool_max_txs: DEFAULT_MEMPOOL_MAX_TXS,
-            cors_origins: cors_origins.to_vec(),
+            cors_origins: api.cors_origins.clone(),
             allowed_hosts: vec![],
+            access: api.access,
         };
         let config = toml::to_string_pretty(&file)
             .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
@@ -200,7 +209,7 @@ pub fn plan(chain: &ChainPlan<'_>) -> Result<Plan, PlanError> {
                 .filter(|other| other.name != node.name)
                 .map(|other| other.p2p.to_string())
                 .collect();
-            keys.spec(node, &genesis_json, &chain.ca_cert_pem, peers, &chain.cors_origins)
+            keys.spec(node, &genesis_json, &chain.ca_cert_pem, peers, &chain.api)
         })
         .collect::<Result<_, PlanError>>()?;
     Ok(Plan { genesis, specs })
@@ -224,12 +233,12 @@ pub fn join(
     genesis: &Genesis,
     ca_cert_pem: &str,
     peers: Vec<String>,
-    cors_origins: &[String],
+    api: &NodeApi,
 ) -> Result<Joining, PlanError> {
     let keys = NodeKeys::new(node, ca_cert_pem, genesis.suite)?;
     let consensus_key = keys.validator_key.as_ref().map(PrivateKey::public_key);
     let tls_key = keys.node_key.public_key();
-    let spec = keys.spec(node, &genesis_json(genesis)?, ca_cert_pem, peers, cors_origins)?;
+    let spec = keys.spec(node, &genesis_json(genesis)?, ca_cert_pem, peers, api)?;
     Ok(Joining { spec, consensus_key, tls_key })
 }
 
@@ -269,7 +278,7 @@ mod tests {
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes,
             members: vec![],
-            cors_origins: vec![],
+            api: NodeApi::default(),
         };
         let plan = plan(&chain).unwrap();
         assert_eq!(plan.genesis.validators.len(), 2);
@@ -312,7 +321,7 @@ mod tests {
             ca_cert_pem: root.cert_pem().to_owned(),
             nodes: vec![node(0, false, &root)],
             members: vec![],
-            cors_origins: vec![],
+            api: NodeApi::default(),
         };
         assert!(matches!(plan(&chain), Err(PlanError::Genesis(_))));
     }

@@ -33,6 +33,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::QueryPool;
+use crate::access::{Permit, WRITE_METHODS};
 use crate::handlers::call_context;
 
 mod debug;
@@ -111,10 +112,11 @@ pub(crate) async fn rpc_at_root(
     state: State<Arc<Node>>,
     shared: Extension<Arc<EthState>>,
     pool: Extension<QueryPool>,
+    permit: Extension<Permit>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    rpc(state, shared, pool, headers, body).await
+    rpc(state, shared, pool, permit, headers, body).await
 }
 
 /// What the Ethereum API keeps between requests: the filters of `eth_newFilter` /
@@ -185,6 +187,7 @@ pub(crate) async fn rpc(
     State(node): State<Arc<Node>>,
     Extension(shared): Extension<Arc<EthState>>,
     Extension(pool): Extension<QueryPool>,
+    Extension(permit): Extension<Permit>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -192,19 +195,20 @@ pub(crate) async fn rpc(
     if !consortia_api::server::declares_json(&headers) {
         return consortia_api::server::not_json().into_response();
     }
-    match answer(&node, &shared, &pool, None, &body).await {
+    match answer(&node, &shared, &pool, None, permit, &body).await {
         Some(v) => reply(v),
         None => axum::http::StatusCode::NO_CONTENT.into_response(),
     }
 }
 
-/// The answer to one request or a batch (`None` when it held only notifications). Requests
-/// run on the query pool: they read the store.
+/// The answer to one request or a batch (`None` when it held only notifications), sending
+/// transactions only as `permit` allows. Requests run on the query pool: they read the store.
 async fn answer(
     node: &Arc<Node>,
     shared: &Arc<EthState>,
     pool: &QueryPool,
     session: Option<&Arc<ws::Session>>,
+    permit: Permit,
     body: &[u8],
 ) -> Option<Value> {
     let request: Value = match serde_json::from_slice(body) {
@@ -217,18 +221,18 @@ async fn answer(
         }
     };
     if light(&request) {
-        return respond(node, shared, session.map(Arc::as_ref), request, true);
+        return respond(node, shared, session.map(Arc::as_ref), permit, request, true);
     }
     if request.get("method").and_then(Value::as_str) == Some("eth_call") {
         // A short call is answered here; one past the step budget runs on a query thread.
-        let answer = respond(node, shared, session.map(Arc::as_ref), request.clone(), true);
+        let answer = respond(node, shared, session.map(Arc::as_ref), permit, request.clone(), true);
         if !answer.as_ref().is_some_and(is_deferred) {
             return answer;
         }
     }
     let (node, shared, session) = (node.clone(), shared.clone(), session.cloned());
     let answer =
-        pool.run(move || respond(&node, &shared, session.as_deref(), request, false)).await;
+        pool.run(move || respond(&node, &shared, session.as_deref(), permit, request, false)).await;
     answer.unwrap_or_else(|e| {
         Some(error_response(Value::Null, &RpcError::new(INTERNAL_ERROR, e.to_string())))
     })
@@ -287,6 +291,7 @@ fn respond(
     node: &Arc<Node>,
     shared: &EthState,
     session: Option<&ws::Session>,
+    permit: Permit,
     request: Value,
     inline: bool,
 ) -> Option<Value> {
@@ -303,14 +308,14 @@ fn respond(
             ),
         )),
         Value::Array(batch) => {
-            let sends = admit_sends(node, &batch);
+            let sends = if permit.write { admit_sends(node, &batch) } else { Sends::new() };
             let out: Vec<Value> = batch
                 .into_iter()
-                .filter_map(|r| handle(node, shared, session, &sends, r, inline))
+                .filter_map(|r| handle(node, shared, session, permit, &sends, r, inline))
                 .collect();
             (!out.is_empty()).then_some(Value::Array(out))
         }
-        single => handle(node, shared, session, &no_sends, single, inline),
+        single => handle(node, shared, session, permit, &no_sends, single, inline),
     }
 }
 
@@ -368,6 +373,7 @@ fn handle(
     node: &Arc<Node>,
     shared: &EthState,
     session: Option<&ws::Session>,
+    permit: Permit,
     sends: &Sends,
     request: Value,
     inline: bool,
@@ -393,6 +399,13 @@ fn handle(
             &RpcError::new(INVALID_REQUEST, "method must be a string"),
         ));
     };
+    if !permit.write && WRITE_METHODS.contains(&method.as_str()) {
+        let refused = RpcError::new(
+            TRANSACTION_REJECTED,
+            "transaction rejected: sending transactions needs a write credential",
+        );
+        return (!notification).then(|| error_response(id, &refused));
+    }
     let params = match req.remove("params") {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(p)) => p,

@@ -286,6 +286,13 @@ pub(crate) async fn blocks_by_time(
     Ok(Json(BlockListView { blocks }))
 }
 
+/// Liveness, for probes (no credential in any access mode)
+#[utoipa::path(get, path = "/v1/health", tag = "node", security(()),
+    responses((status = 200, body = consortia_api::platform::Health)))]
+pub(crate) async fn health() -> Json<consortia_api::platform::Health> {
+    Json(consortia_api::platform::Health { status: "ok".into() })
+}
+
 /// Chain and node status
 #[utoipa::path(get, path = "/v1/status", tag = "node", responses((status = 200, body = StatusView)))]
 pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>> {

@@ -10,6 +10,7 @@
 //! The requests and views are `consortia_api::node`'s, so clients (the SDK, the CLI, the
 //! platform, tests) read them with the same definitions the server writes them with.
 
+pub mod access;
 pub mod cors;
 mod error;
 pub mod eth;
@@ -24,6 +25,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use consortia_node::Node;
+
+pub use access::AccessPolicy;
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -107,9 +110,14 @@ async fn one_large_body_at_a_time(
         description = "Submit transactions and read the chain of one Consortia node: REST, the \
             Ethereum JSON-RPC API (`POST /rpc` or `POST /`, and over WebSocket at `/ws`), and \
             Prometheus metrics. Every REST error is `{\"code\", \"message\"}`; an internal one \
-            (500) adds `request_id`, under which the node's log holds the detail."
+            (500) adds `request_id`, under which the node's log holds the detail. Unless the \
+            chain is open, calls take a credential the platform issues: `Authorization: Bearer \
+            TOKEN`, or the token as the password of basic auth (`http://app:TOKEN@host/`); \
+            which reads need one is the chain's setting, writes always do (401 without one, \
+            403 with a read-only one). `GET /v1/health` answers everyone."
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody)),
+    security(("bearer" = []), ("basic" = []))
 )]
 struct ApiDoc;
 
@@ -164,8 +172,18 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)).layer(turn()))
         .routes(routes!(eth::ws::upgrade))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(handlers::health))
         .split_for_parts();
-    document_common_answers(&mut doc, false);
+    document_common_answers(&mut doc, true);
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(
+        "basic",
+        utoipa::openapi::security::SecurityScheme::Http(
+            utoipa::openapi::security::HttpBuilder::new()
+                .scheme(utoipa::openapi::security::HttpAuthScheme::Basic)
+                .description(Some("Any user name; the access token as the password"))
+                .build(),
+        ),
+    );
     (router, doc)
 }
 
@@ -175,11 +193,13 @@ pub fn openapi(max_tx_bytes: usize) -> utoipa::openapi::OpenApi {
     api(&Limits::for_transactions_of(max_tx_bytes)).1
 }
 
-/// The node API.
-pub fn router(node: Arc<Node>) -> Router {
+/// The node API, to the callers `policy` lets in.
+pub fn router(node: Arc<Node>, policy: AccessPolicy) -> Router {
     let limits = Limits::for_transactions_of(node.genesis().params.max_tx_bytes as usize);
     let (api, doc) = api(&limits);
-    api.layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
+    let gate = access::Gate::new(node.clone(), policy);
+    api.layer(axum::middleware::from_fn_with_state(gate, access::authenticate))
+        .layer(axum::middleware::from_fn_with_state(node.clone(), metrics::track))
         .layer(axum::Extension(Arc::new(eth::EthState::default())))
         .layer(axum::Extension(QueryPool::new()))
         .layer(axum::Extension(LargeBodies(Arc::new(tokio::sync::Semaphore::new(1)))))

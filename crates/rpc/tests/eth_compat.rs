@@ -220,7 +220,8 @@ async fn preflight(origins: &[&str], origin: &str) -> (StatusCode, Option<String
     let t = TestNode::start().await;
     let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
     let layer = consortia_rpc::cors::layer(&origins).unwrap().unwrap();
-    let app = consortia_rpc::router(t.node.clone()).layer(layer);
+    let app =
+        consortia_rpc::router(t.node.clone(), consortia_rpc::AccessPolicy::open()).layer(layer);
     let request = Request::options("/rpc")
         .header("origin", origin)
         .header("access-control-request-method", "POST")
@@ -491,7 +492,7 @@ async fn websocket_subscribers_hear_of_dropped_transactions() {
     let t = TestNode::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = consortia_rpc::router(t.node.clone());
+    let app = consortia_rpc::router(t.node.clone(), consortia_rpc::AccessPolicy::open());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
     let client = tokio::task::spawn_blocking(move || {

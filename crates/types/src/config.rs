@@ -32,6 +32,48 @@ pub struct NodeFile {
     /// header; DNS rebinding protection): exact names, `*.domain`, or `*` for any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Who may use the HTTP API (REST, JSON-RPC, WebSocket, metrics); `members` unless given.
+    #[serde(default)]
+    pub access: Access,
+}
+
+/// Who may use a node's HTTP API. Credentials are access tokens a CA of the chain signed
+/// (`consortia_crypto::token`), as `Authorization: Bearer`, or as the password of HTTP basic
+/// auth (`http://any:TOKEN@host/`, for wallets that take only a URL). `GET /v1/health` and
+/// the API's documentation are open to all in every mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Only holders of a token: reads need a read token, writes a write token.
+    #[default]
+    Members,
+    /// Anyone reads; writes need a write token.
+    PublicReads,
+    /// Anyone reads and writes (a development chain on loopback: `consortia dev`).
+    Open,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Members => "members",
+            Access::PublicReads => "public-reads",
+            Access::Open => "open",
+        }
+    }
+}
+
+impl std::str::FromStr for Access {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "members" => Ok(Access::Members),
+            "public-reads" => Ok(Access::PublicReads),
+            "open" => Ok(Access::Open),
+            other => Err(format!("unknown access `{other}` (members, public-reads or open)")),
+        }
+    }
 }
 
 /// The origins local tooling allows (`consortia dev`, `net up`, `up`): pages served from this

@@ -17,12 +17,18 @@ const POLL: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct NodeClient {
     http: Http,
+    /// The access token sent with every request, if the node takes members only.
+    token: Option<String>,
     rpc_ids: AtomicU64,
 }
 
 impl Clone for NodeClient {
     fn clone(&self) -> Self {
-        NodeClient { http: self.http.clone(), rpc_ids: AtomicU64::new(1) }
+        NodeClient {
+            http: self.http.clone(),
+            token: self.token.clone(),
+            rpc_ids: AtomicU64::new(1),
+        }
     }
 }
 
@@ -33,7 +39,31 @@ impl NodeClient {
 
     /// Over a client of the caller's (its timeouts and connection pool).
     pub fn with_client(base: &str, client: reqwest::Client) -> NodeClient {
-        NodeClient { http: Http::new(base, client), rpc_ids: AtomicU64::new(1) }
+        NodeClient { http: Http::new(base, client), token: None, rpc_ids: AtomicU64::new(1) }
+    }
+
+    /// Sends `token` (an access token for the node's chain) with every request, as
+    /// `Authorization: Bearer`. A base URL with the token as its password (`http://app:TOKEN@
+    /// host:port`) works as well: it is sent as basic auth.
+    pub fn with_token(mut self, token: impl Into<String>) -> NodeClient {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.client.request(method, self.http.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    fn get_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    fn post_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
     }
 
     /// The node's base URL.
@@ -42,7 +72,7 @@ impl NodeClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        self.http.send(self.http.client.get(self.http.url(path))).await
+        self.http.send(self.get_request(path)).await
     }
 
     async fn get_query<T: DeserializeOwned>(
@@ -50,7 +80,7 @@ impl NodeClient {
         path: &str,
         query: &impl serde::Serialize,
     ) -> ClientResult<T> {
-        self.http.send(self.http.client.get(self.http.url(path)).query(query)).await
+        self.http.send(self.get_request(path).query(query)).await
     }
 
     /// Chain and node status.
@@ -86,9 +116,7 @@ impl NodeClient {
     /// `application/octet-stream`).
     pub async fn submit(&self, raw: &[u8]) -> ClientResult<SubmitResponse> {
         let request = self
-            .http
-            .client
-            .post(self.http.url("/v1/transactions"))
+            .post_request("/v1/transactions")
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(raw.to_vec());
         self.http.send(request).await
@@ -96,7 +124,7 @@ impl NodeClient {
 
     /// Submits one transaction as JSON (`{"tx": "0x…"}`).
     pub async fn submit_json(&self, request: &SubmitRequest) -> ClientResult<SubmitResponse> {
-        self.http.send(self.http.client.post(self.http.url("/v1/transactions")).json(request)).await
+        self.http.send(self.post_request("/v1/transactions").json(request)).await
     }
 
     /// Submits a batch of encoded transactions in the binary form (the borsh list of them):
@@ -108,9 +136,7 @@ impl NodeClient {
             detail: format!("cannot encode the batch: {e}"),
         })?;
         let request = self
-            .http
-            .client
-            .post(self.http.url("/v1/transactions/batch"))
+            .post_request("/v1/transactions/batch")
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body);
         self.http.send(request).await
@@ -121,8 +147,8 @@ impl NodeClient {
         &self,
         request: &SubmitBatchRequest,
     ) -> ClientResult<SubmitBatchResponse> {
-        let url = self.http.url("/v1/transactions/batch");
-        self.http.send(self.http.client.post(url).json(request)).await
+        let url = "/v1/transactions/batch";
+        self.http.send(self.post_request(url).json(request)).await
     }
 
     /// Waits until the transaction is committed on this node, at most `timeout`. A node that
@@ -241,7 +267,7 @@ impl NodeClient {
 
     /// A dry run of a call or a deployment on the latest state.
     pub async fn simulate(&self, request: &SimulateRequest) -> ClientResult<SimulationView> {
-        self.http.send(self.http.client.post(self.http.url("/v1/simulate")).json(request)).await
+        self.http.send(self.post_request("/v1/simulate").json(request)).await
     }
 
     pub async fn notary_record(&self, id: &str) -> ClientResult<RecordView> {
@@ -276,8 +302,7 @@ impl NodeClient {
 
     /// The node's Prometheus metrics, as text.
     pub async fn metrics(&self) -> ClientResult<String> {
-        let (status, bytes) =
-            self.http.exchange(self.http.client.get(self.http.url("/metrics"))).await?;
+        let (status, bytes) = self.http.exchange(self.get_request("/metrics")).await?;
         if !status.is_success() {
             return self.http.decode(status, &bytes);
         }
@@ -287,8 +312,7 @@ impl NodeClient {
     /// A GET of any path of the node's API, answered as status and JSON (`null` if the answer
     /// is not JSON): for proxies that pass the node's answer on.
     pub async fn get_raw(&self, path_and_query: &str) -> ClientResult<(u16, Value)> {
-        let (status, bytes) =
-            self.http.exchange(self.http.client.get(self.http.url(path_and_query))).await?;
+        let (status, bytes) = self.http.exchange(self.get_request(path_and_query)).await?;
         Ok((status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
@@ -304,7 +328,7 @@ impl NodeClient {
             .map(|(i, (method, params))| jsonrpc::Request::new(i as u64, method, params.clone()))
             .collect();
         let answers: Vec<jsonrpc::Response> =
-            self.http.send(self.http.client.post(self.http.url("/rpc")).json(&requests)).await?;
+            self.http.send(self.post_request("/rpc").json(&requests)).await?;
         let mut out: Vec<Result<Value, jsonrpc::ErrorObject>> = calls
             .iter()
             .map(|_| {
@@ -329,7 +353,7 @@ impl NodeClient {
         let id = self.rpc_ids.fetch_add(1, Ordering::Relaxed);
         let request = jsonrpc::Request::new(id, method, params);
         let response: jsonrpc::Response =
-            self.http.send(self.http.client.post(self.http.url("/rpc")).json(&request)).await?;
+            self.http.send(self.post_request("/rpc").json(&request)).await?;
         Ok(response.into_result()?)
     }
 }
@@ -361,6 +385,34 @@ mod tests {
         });
         let lookup = node.wait_committed("0xab", Duration::from_secs(10)).await.unwrap();
         assert_eq!(lookup.status, TxStatus::Committed);
+    }
+
+    /// Every request of a client with a token carries it: the server answers 418 to those
+    /// that do and 401 to those that do not.
+    #[tokio::test]
+    async fn a_token_goes_with_every_kind_of_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let check = |headers: axum::http::HeaderMap| async move {
+            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+            let (status, code) = match bearer {
+                Some("Bearer t0ken") => (axum::http::StatusCode::IM_A_TEAPOT, "seen"),
+                _ => (axum::http::StatusCode::UNAUTHORIZED, "unauthorized"),
+            };
+            (status, axum::Json(crate::ErrorBody::new(code, "")))
+        };
+        tokio::spawn(async move {
+            axum::serve(listener, axum::Router::new().fallback(check)).await.unwrap();
+        });
+        let node = NodeClient::new(&format!("http://{address}")).with_token("t0ken");
+        let seen = |r: Result<(), ClientError>| r.unwrap_err().status() == Some(418);
+        assert!(seen(node.status().await.map(drop)), "status");
+        assert!(seen(node.submit(b"x").await.map(drop)), "submit");
+        assert!(seen(node.submit_batch(&[vec![1]]).await.map(drop)), "batch");
+        assert!(seen(node.metrics().await.map(drop)), "metrics");
+        assert!(seen(node.rpc("eth_chainId", Value::Null).await.map(drop)), "rpc");
+        let (status, _) = node.get_raw("/v1/blocks/1").await.unwrap();
+        assert_eq!(status, 418, "raw");
     }
 
     #[tokio::test]

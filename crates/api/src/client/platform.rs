@@ -461,13 +461,22 @@ impl PlatformClient {
         self.delete(&path_of(&["/v1/chains/", chain, "/nodes/", node])).await
     }
 
-    /// Starts a chain: with `wait`, answers once block 1 is committed; without, at once (the
-    /// chain is `starting`; follow it with [`PlatformClient::chain`]).
     /// Sends wei from an organization's account to an address (`POST /v1/chains/{id}/faucet`).
     pub async fn faucet(&self, chain: &str, request: &FaucetRequest) -> ClientResult<FaucetView> {
         self.post(&path_of(&["/v1/chains/", chain, "/faucet"]), request).await
     }
 
+    /// A credential for the chain's node APIs (`POST /v1/chains/{id}/credentials`): shown once.
+    pub async fn issue_node_credential(
+        &self,
+        chain: &str,
+        request: &CreateNodeCredentialRequest,
+    ) -> ClientResult<NodeCredentialView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/credentials"]), request).await
+    }
+
+    /// Starts a chain: with `wait`, answers once block 1 is committed; without, at once (the
+    /// chain is `starting`; follow it with [`PlatformClient::chain`]).
     pub async fn start_chain(&self, chain: &str, wait: bool) -> ClientResult<ChainView> {
         let path = path_of(&["/v1/chains/", chain, "/start"]);
         let query = StartQuery { wait: Some(wait) };

@@ -65,6 +65,21 @@ crate::wire_enum! {
 }
 
 crate::wire_enum! {
+    /// Who may use the chain's node APIs (REST, JSON-RPC, WebSocket, metrics). Credentials are
+    /// tokens the platform issues (`POST /v1/chains/{id}/credentials`), sent as
+    /// `Authorization: Bearer`, or as the password in the URL (`http://app:TOKEN@host/`).
+    /// Each node's `GET /v1/health` answers everyone.
+    pub enum NodeAccess {
+        /// Members only: reads need a read credential, writes a write credential.
+        Members = "members",
+        /// Anyone reads; writes need a write credential.
+        PublicReads = "public-reads",
+        /// Anyone reads and writes (a chain on a private network, for development).
+        Open = "open",
+    }
+}
+
+crate::wire_enum! {
     /// Who may deploy contracts on the chain (its governance may change it later).
     pub enum ContractPolicy {
         /// The members approve each deployment first (a proposal naming its init code).
@@ -111,6 +126,59 @@ pub struct CreateChainRequest {
     /// `http://127.0.0.1:*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_origins: Option<Vec<String>>,
+    /// Who may use its nodes' APIs (default `members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_access: Option<NodeAccess>,
+}
+
+crate::wire_enum! {
+    /// What a node credential lets its holder do.
+    pub enum CredentialRole {
+        /// Read blocks, transactions, state, events and metrics.
+        Read = "read",
+        /// Read, and send transactions.
+        Write = "write",
+    }
+}
+
+/// The longest a node credential may live, in days: a node checks credentials offline, so
+/// one cannot be withdrawn before it expires (unless its organization leaves the chain).
+pub const MAX_CREDENTIAL_DAYS: u32 = 365;
+
+/// `POST /v1/chains/{id}/credentials`: a credential for the chain's node APIs, signed by
+/// the organization's CA (its identity in the consortium).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateNodeCredentialRequest {
+    /// The organization it speaks for (a read credential needs `chain:get` in it, a write
+    /// credential `chain:write`). Default: the caller's one organization in the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    pub role: CredentialRole,
+    /// A name for whoever holds it (an application, a person); default the caller's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
+    pub name: Option<String>,
+    /// Days until it expires (default 30, at most 365).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A node credential, shown once: the platform keeps no copy.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeCredentialView {
+    /// Its id (the token's `jti`), for the audit trail.
+    pub id: String,
+    /// The access token: `Authorization: Bearer TOKEN`, or the password of basic auth.
+    pub token: String,
+    pub org_id: String,
+    pub role: CredentialRole,
+    pub expires_ms: i64,
+    /// The first node's JSON-RPC URL with the token in it, as web3 clients and wallets take
+    /// it (`http://ORG:TOKEN@host:port/`).
+    pub rpc_url: Option<String>,
+    /// The same for WebSocket subscriptions (`ws://…/ws`).
+    pub ws_url: Option<String>,
 }
 
 /// An account funded at genesis.
@@ -168,6 +236,7 @@ impl CreateChainRequest {
             base_fee_per_gas: None,
             allocations: vec![],
             cors_origins: None,
+            node_access: None,
         }
     }
 }
@@ -262,6 +331,8 @@ pub struct ChainView {
     pub allocations: Vec<Allocation>,
     /// Web origins allowed to call its nodes from a browser.
     pub cors_origins: Vec<String>,
+    /// Who may use its nodes' APIs.
+    pub node_access: NodeAccess,
     pub status: ChainStatus,
     /// Participating organizations.
     pub orgs: Vec<String>,

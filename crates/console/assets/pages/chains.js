@@ -66,6 +66,8 @@ async function createPage(main) {
         field(t('base_fee'), h('input', { name: 'base_fee_per_gas', type: 'number', min: 0, value: 1, 'data-test': 'chain-base-fee' }))),
       field(t('allocations'), h('textarea', { name: 'allocations', rows: 3, placeholder: '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf=1000000000000000000', 'data-test': 'chain-allocations' })),
       field(t('cors_origins'), h('input', { name: 'cors_origins', value: 'http://localhost:* http://127.0.0.1:*', 'data-test': 'chain-cors' })),
+      field(t('node_access'), h('select', { name: 'node_access', 'data-test': 'chain-node-access' },
+        ['members', 'public-reads', 'open'].map((a) => h('option', { value: a }, t(`node_access_${a}`))))),
     ], t('create_chain'), async (v) => {
       // One `0xADDRESS=WEI` per line (or separated by spaces).
       const allocations = v.allocations.split(/\s+/).filter(Boolean).map((line) => {
@@ -76,6 +78,7 @@ async function createPage(main) {
         consortium_id: v.consortium_id, org_id: v.org_id, name: v.name.trim(), consensus: v.consensus, suite: v.suite,
         max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms), deploy_policy: v.deploy_policy,
         base_fee_per_gas: Number(v.base_fee_per_gas), allocations, cors_origins: v.cors_origins.split(/\s+/).filter(Boolean),
+        node_access: v.node_access,
       });
       await refreshChains();
       selectChain(chain.id);
@@ -157,6 +160,7 @@ async function drawChain(body, id, redraw) {
       link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')), ' · ',
       link(`#/chains/${id}/governance`, t('nav_governance')))));
   }
+  if (running) sections.push(connectCard(chain));
   if (chain.status === 'starting') sections.push(card(t('step_start'), startProgress(chain.progress)));
   sections.push(card(t('step_nodes'), nodesTable, changeable && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
   if (changeable) {
@@ -195,6 +199,40 @@ async function drawChain(body, id, redraw) {
   }
   clear(body, sections);
   return chain;
+}
+
+// How applications reach the chain's nodes: its access setting, and a credential issued here
+// (shown once) with snippets for wallets, web3.py, ethers and curl that carry it.
+function connectCard(chain) {
+  const shown = h('div', { 'data-test': 'credential' });
+  const issue = form([
+    h('div', { class: 'grid' },
+      field(t('credential_role'), h('select', { name: 'role', 'data-test': 'credential-role' },
+        h('option', { value: 'read' }, t('credential_read')), h('option', { value: 'write' }, t('credential_write')))),
+      field(t('credential_name'), h('input', { name: 'name', placeholder: t('credential_name_hint') })),
+      field(t('expires_in_days'), h('input', { name: 'days', type: 'number', min: 1, max: 365, value: 30 }))),
+  ], t('issue_credential'), async (v) => {
+    const body = { role: v.role, expires_in_days: Number(v.days) };
+    if (v.name.trim()) body.name = v.name.trim();
+    const acting = actingOrg();
+    if (chain.orgs.includes(acting)) body.org_id = acting;
+    clear(shown, snippets(await post(`/v1/chains/${chain.id}/credentials`, body)));
+  }, { inline: true, test: 'issue-credential', submitTest: 'issue-credential-submit' });
+  return card(t('connect'),
+    h('p', {}, t(`node_access_${chain.node_access}`), ' ', h('span', { class: 'muted' }, t('node_access_hint'))),
+    issue, shown);
+}
+
+function snippets(c) {
+  const base = c.rpc_url ? c.rpc_url.replace(/\/\/[^@]*@/, '//').replace(/\/$/, '') : '';
+  const code = (label, text, test) => h('div', {}, h('p', { class: 'muted' }, label), h('pre', { class: 'snippet', 'data-test': test }, text));
+  return h('div', {},
+    h('div', { class: 'notice' }, t('credential_shown_once')),
+    code(t('snippet_wallet'), c.rpc_url || '', 'snippet-url'),
+    code('web3.py', `from web3 import Web3\nw3 = Web3(Web3.HTTPProvider("${c.rpc_url}"))\nprint(w3.eth.block_number)`, 'snippet-web3py'),
+    code('ethers v6', `const req = new ethers.FetchRequest("${base}/");\nreq.setHeader("Authorization", "Bearer ${c.token}");\nconst provider = new ethers.JsonRpcProvider(req);`, 'snippet-ethers'),
+    code('curl', `curl -H "Authorization: Bearer ${c.token}" ${base}/v1/status`, 'snippet-curl'),
+    c.ws_url ? code(t('snippet_ws'), c.ws_url, 'snippet-ws') : null);
 }
 
 function addNodeForm(id, chain, mine, hosts, redraw) {

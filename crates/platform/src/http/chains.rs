@@ -7,8 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    AddNodeRequest, ChainView, CreateChainRequest, FaucetRequest, FaucetView, InviteOrgRequest,
-    StartQuery,
+    AddNodeRequest, ChainView, CreateChainRequest, CreateNodeCredentialRequest, FaucetRequest,
+    FaucetView, InviteOrgRequest, NodeCredentialView, StartQuery,
 };
 use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,28 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(remove_node))
         .routes(routes!(start_chain))
         .routes(routes!(faucet))
+        .routes(routes!(issue_node_credential))
+}
+
+/// Issue a credential for the chain's node APIs (REST, JSON-RPC, WebSocket, metrics), signed
+/// by the organization's CA; nodes check it offline. Shown once, with the JSON-RPC URL that
+/// carries it for wallets and web3 clients
+#[utoipa::path(post, path = "/v1/chains/{id}/credentials", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    request_body = CreateNodeCredentialRequest,
+    responses(
+        (status = 201, description = "Issued", body = NodeCredentialView),
+        (status = 400, description = "Bad name or expiry", body = ErrorBody),
+        (status = 403, description = "The caller may not read (or, for `write`, write to) the chain for the organization", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain is not running", body = ErrorBody),
+    ))]
+async fn issue_node_credential(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    JsonBody(req): JsonBody<CreateNodeCredentialRequest>,
+) -> ApiResult<(StatusCode, Json<NodeCredentialView>)> {
+    Ok((StatusCode::CREATED, Json(platform.issue_node_credential(&caller, &id, &req).await?)))
 }
 
 /// Fund an address from an organization's own account (its operators' faucet): the chain's

@@ -14,12 +14,13 @@
 use consortia_api::platform::{
     AddNodeRequest, Allocation, BLOCK_INTERVAL_MS, ChainNodeView, ChainStatus, ChainView,
     Consensus, ContractPolicy, CreateChainRequest, CryptoSuite, MAX_BASE_FEE_PER_GAS,
-    MAX_BLOCK_TXS, NextStep, NodeRole, StartProgress, StartStep,
+    MAX_BLOCK_TXS, NextStep, NodeAccess, NodeRole, StartProgress, StartStep,
 };
 use consortia_types::config::{CorsOrigin, LOCAL_CORS_ORIGINS};
 use rand_core::{OsRng, RngCore};
 
 use super::check_name;
+use crate::provision::NodeApi;
 use std::sync::Arc;
 
 use super::governance::check_free_ports;
@@ -146,6 +147,7 @@ impl Platform {
             base_fee_per_gas: chain.base_fee_per_gas,
             allocations: chain.allocations,
             cors_origins: chain.cors_origins,
+            node_access: chain.node_access,
             status: chain.status,
             orgs,
             nodes: nodes.iter().map(node_view).collect(),
@@ -292,6 +294,7 @@ impl Platform {
             base_fee_per_gas,
             allocations: &req.allocations,
             cors_origins: &cors_origins,
+            node_access: req.node_access.unwrap_or(NodeAccess::Members),
             created_by: &caller.user_id,
         };
         let mut tx = self.db.begin().await?;
@@ -458,4 +461,15 @@ fn check_allocations(allocations: &[Allocation]) -> Result<()> {
     } else {
         Err(Error::invalid("bad_allocations", problems.join("; ")))
     }
+}
+
+/// The settings of a chain's node APIs, as its nodes' configuration has them.
+pub(crate) fn node_api(cors_origins: &[String], access: NodeAccess) -> NodeApi {
+    use consortia_types::config::Access;
+    let access = match access {
+        NodeAccess::Members => Access::Members,
+        NodeAccess::PublicReads => Access::PublicReads,
+        NodeAccess::Open => Access::Open,
+    };
+    NodeApi { cors_origins: cors_origins.to_vec(), access }
 }

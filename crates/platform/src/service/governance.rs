@@ -24,7 +24,7 @@ use consortia_types::Genesis;
 use serde_json::Value;
 
 use super::abi::receipt_logs;
-use super::chains::spec_name;
+use super::chains::{node_api, spec_name};
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
@@ -415,8 +415,14 @@ impl Platform {
             p2p: SocketAddr::new(ip, p2p),
         };
         let peers = chain.nodes.iter().filter_map(|n| n.p2p_address.clone()).collect();
-        let joining = provision::join(&plan, genesis, &ca_cert, peers, &chain.cors_origins)
-            .map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
+        let joining = provision::join(
+            &plan,
+            genesis,
+            &ca_cert,
+            peers,
+            &node_api(&chain.cors_origins, chain.node_access),
+        )
+        .map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         driver.create(joining.spec).await.map_err(|e| failed(&e))?;
         driver.start(&spec_name).await.map_err(|e| failed(&e))?;
         store::record_ports(&self.db, node, http, p2p).await?;

@@ -5,7 +5,7 @@
 //!
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
-//! `consortiums` → `hosts` → `chains` → `nodes` → `start` → `contracts` (with the pure
+//! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `contracts` (with the pure
 //! `abi`) → `explorer` → `monitoring`.
 
 pub(crate) mod abi;
@@ -19,6 +19,7 @@ pub mod hosts;
 pub mod identity;
 pub mod keystore;
 pub mod monitoring;
+pub mod node_access;
 pub mod nodes;
 pub mod orgs;
 pub mod start;

@@ -73,7 +73,7 @@ impl Platform {
         let mut scrapes = tokio::task::JoinSet::new();
         for (i, node) in chain.nodes.iter().enumerate() {
             let Some(url) = node.http_url.clone() else { continue };
-            let client = self.chain_client(&url);
+            let client = self.chain_client(&chain.id, &url).await?;
             scrapes.spawn(async move {
                 let read = tokio::time::timeout(SCRAPE_TIMEOUT, client.metrics()).await;
                 let text = match read {

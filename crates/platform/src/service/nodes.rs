@@ -20,16 +20,6 @@ use crate::store::chains as store;
 use crate::{OpenError, Platform};
 
 impl Platform {
-    /// A client of a node for status polls (1 s timeout).
-    pub(crate) fn status_client(&self, url: &str) -> NodeClient {
-        NodeClient::with_client(url, self.status_http.clone())
-    }
-
-    /// A client of a node for reads and calls made on a user's behalf (10 s timeout).
-    pub(crate) fn chain_client(&self, url: &str) -> NodeClient {
-        NodeClient::with_client(url, self.chain_http.clone())
-    }
-
     /// Runs `call` on the chain's nodes in order until one answers (one that cannot be
     /// reached passes the call on to the next): the first answer, or 502 `chain_unreachable`.
     pub(crate) async fn on_any_node<T, F, Fut>(
@@ -44,7 +34,7 @@ impl Platform {
         let mut last = String::from("the chain has no node with an address yet");
         for node in &chain.nodes {
             let Some(url) = &node.http_url else { continue };
-            match call(self.chain_client(url)).await {
+            match call(self.chain_client(&chain.id, url).await?).await {
                 Err(e @ ClientError::Unreachable { .. }) => {
                     last = format!("node {}: {e}", node.name)
                 }
@@ -61,8 +51,8 @@ impl Platform {
     }
 
     /// A node's own status, or none if it does not answer within a second.
-    pub(crate) async fn poll(&self, url: &str) -> Option<StatusView> {
-        self.status_client(url).status().await.ok()
+    pub(crate) async fn poll(&self, chain: &str, url: &str) -> Option<StatusView> {
+        self.status_client(chain, url).await.ok()?.status().await.ok()
     }
 
     async fn status_of(&self, chain: &str, node: &ChainNodeView) -> NodeStatusView {
@@ -78,7 +68,7 @@ impl Platform {
             Some(NodeStatus::Stopped) | None => (ProcessState::Stopped, 0, None),
         };
         let polled = match (&node.http_url, process) {
-            (Some(url), ProcessState::Running) => self.poll(url).await,
+            (Some(url), ProcessState::Running) => self.poll(chain, url).await,
             _ => None,
         };
         let health = match (process, &polled) {
@@ -170,7 +160,7 @@ impl Platform {
             // Give it a moment to bind its port, so the answer says how it came up.
             for _ in 0..50 {
                 if let Some(url) = &found.http_url
-                    && self.poll(url).await.is_some()
+                    && self.poll(chain, url).await.is_some()
                 {
                     break;
                 }

@@ -22,7 +22,7 @@ use consortia_crypto::pki::Ca;
 use consortia_crypto::{Address, Suite};
 use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisAccount, GenesisMember};
 
-use super::chains::spec_name;
+use super::chains::{node_api, spec_name};
 use super::identity::{AUDIT_JOB, Caller};
 use crate::error::{Error, Result};
 use crate::keystore::Secret;
@@ -256,7 +256,7 @@ impl Platform {
             ca_cert_pem: ca_cert,
             nodes,
             members: self.genesis_members(record, &org_cas).await?,
-            cors_origins: chain.cors_origins.clone(),
+            api: node_api(&chain.cors_origins, chain.node_access),
         };
         let plan = plan(&chain_plan).map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         let genesis = serde_json::to_string(&plan.genesis).map_err(Error::internal)?;
@@ -299,7 +299,7 @@ impl Platform {
             let mut still = vec![];
             for i in waiting {
                 let url = format!("http://{}", ports[i].0);
-                if self.poll(&url).await.map_or(0, |s| s.height) < 1 {
+                if self.poll(chain, &url).await.map_or(0, |s| s.height) < 1 {
                     still.push(i);
                 }
             }

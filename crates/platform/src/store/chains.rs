@@ -1,7 +1,8 @@
 //! Hosts, chains (the wizard's rows), their organizations and nodes.
 
 use consortia_api::platform::{
-    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView, NodeRole,
+    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView,
+    NodeAccess, NodeRole,
 };
 use sqlx::Row;
 
@@ -92,6 +93,7 @@ pub struct NewChain<'a> {
     pub base_fee_per_gas: i64,
     pub allocations: &'a [Allocation],
     pub cors_origins: &'a [String],
+    pub node_access: NodeAccess,
     pub created_by: &'a str,
 }
 
@@ -99,8 +101,8 @@ pub struct NewChain<'a> {
 pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     let id = new_id("chain");
     sqlx::query(
-        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy, base_fee_per_gas, allocations, cors_origins) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&id)
     .bind(new.consortium)
@@ -116,6 +118,7 @@ pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     .bind(new.base_fee_per_gas)
     .bind(serde_json::to_string(new.allocations).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(new.cors_origins).unwrap_or_else(|_| "[]".into()))
+    .bind(new.node_access.as_str())
     .execute(&mut **tx)
     .await?;
     insert_chain_org(&mut **tx, &id, new.org).await?;
@@ -149,6 +152,7 @@ pub struct ChainRow {
     pub base_fee_per_gas: i64,
     pub allocations: Vec<Allocation>,
     pub cors_origins: Vec<String>,
+    pub node_access: NodeAccess,
 }
 
 /// A node of a chain, with its host's address.
@@ -174,7 +178,7 @@ pub struct ChainRecord {
 
 pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ChainRecord>> {
     let Some(r) = sqlx::query(
-        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy, base_fee_per_gas, allocations, cors_origins \
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access \
          FROM chains WHERE id = $1",
     )
     .bind(id)
@@ -198,6 +202,8 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
         base_fee_per_gas: r.get(11),
         allocations: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
         cors_origins: serde_json::from_str(&r.get::<String, _>(13)).unwrap_or_default(),
+        // Unknown values fail closed.
+        node_access: r.get::<String, _>(14).parse().unwrap_or(NodeAccess::Members),
     };
     let orgs =
         sqlx::query("SELECT org_id FROM chain_orgs WHERE chain_id = $1 ORDER BY joined_ms, org_id")
@@ -231,6 +237,15 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
 }
 
 /// The chains the user's organizations take part in (every one with `all`), oldest first.
+/// A chain's consortium and its chain id (what its nodes' tokens name).
+pub async fn consortium_and_chain_id(db: impl Exec<'_>, id: &str) -> Result<Option<(String, i64)>> {
+    Ok(sqlx::query("SELECT consortium_id, chain_id FROM chains WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
 pub async fn ids_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<String>> {
     Ok(super::ids_for(
         db,

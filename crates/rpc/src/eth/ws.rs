@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::QueryPool;
+use crate::access::Permit;
 
 use super::{Eth, EthState, LogFilter, RpcError, RpcResult, answer, hash, log_json, matches};
 
@@ -174,9 +175,10 @@ pub(crate) async fn upgrade(
     Extension(shared): Extension<Arc<EthState>>,
     Extension(pool): Extension<QueryPool>,
     Extension(limits): Extension<WsLimits>,
+    Extension(permit): Extension<Permit>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Ok(permit) = limits.slots.clone().try_acquire_owned() else {
+    let Ok(slot) = limits.slots.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "too many WebSocket connections to this node; retry later or use another node",
@@ -184,7 +186,7 @@ pub(crate) async fn upgrade(
             .into_response();
     };
     ws.max_message_size(limits.max_message)
-        .on_upgrade(move |socket| serve(socket, node, shared, pool, permit))
+        .on_upgrade(move |socket| serve(socket, node, shared, pool, permit, slot))
 }
 
 async fn serve(
@@ -192,7 +194,8 @@ async fn serve(
     node: Arc<Node>,
     shared: Arc<EthState>,
     pool: QueryPool,
-    _permit: OwnedSemaphorePermit,
+    permit: Permit,
+    _slot: OwnedSemaphorePermit,
 ) {
     let session = Arc::new(Session::default());
     let mut committed = node.committed();
@@ -204,10 +207,10 @@ async fn serve(
         let out: Vec<Value> = tokio::select! {
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    answer(&node, &shared, &pool, Some(&session), text.as_bytes()).await.into_iter().collect()
+                    answer(&node, &shared, &pool, Some(&session), permit, text.as_bytes()).await.into_iter().collect()
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    answer(&node, &shared, &pool, Some(&session), &bytes).await.into_iter().collect()
+                    answer(&node, &shared, &pool, Some(&session), permit, &bytes).await.into_iter().collect()
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,

@@ -29,8 +29,17 @@ pub(crate) struct TestNode {
 }
 
 impl TestNode {
-    /// A solo node with one funded account, its driver running.
+    /// A solo node with one funded account, its driver running, open to all.
     pub(crate) async fn start() -> TestNode {
+        TestNode::start_with(consortia_rpc::AccessPolicy::open(), String::new()).await
+    }
+
+    /// The same node serving the callers `policy` lets in, its member organization `org-a`
+    /// holding the CA certificate `member_ca` (PEM; may be empty).
+    pub(crate) async fn start_with(
+        policy: consortia_rpc::AccessPolicy,
+        member_ca: String,
+    ) -> TestNode {
         let user = PrivateKey::generate(Scheme::Secp256k1);
         let funded = [(user.public_key().address(), 10u128.pow(24))];
         let (mut genesis, key) = consortia_test_utils::genesis::solo(CHAIN_ID, &funded);
@@ -38,7 +47,7 @@ impl TestNode {
         genesis.members = vec![consortia_types::GenesisMember {
             id: "org-a".into(),
             admins: vec![user.public_key().address()],
-            ca_cert: String::new(),
+            ca_cert: member_ca,
             nodes: vec!["validator-0".into()],
         }];
         let store = Node::memory_store(&genesis).expect("a store in memory");
@@ -46,7 +55,7 @@ impl TestNode {
             .expect("a node over it");
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(node.clone().run(shutdown));
-        let router = consortia_rpc::router(node.clone());
+        let router = consortia_rpc::router(node.clone(), policy);
         TestNode { node, router, user, nonce: 0, _stop: stop }
     }
 

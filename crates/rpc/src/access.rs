@@ -1,0 +1,197 @@
+//! Who may use the node API: the chain's [`Access`] setting and the caller's credential.
+//!
+//! A credential is an access token (`consortia_crypto::token`) signed by the consortium's CA
+//! (whose key the node has from its configuration) or by a member organization's CA (whose
+//! certificate the chain's governance lists now: a member voted out takes its tokens with it).
+//! It comes as `Authorization: Bearer TOKEN`, as the password of HTTP basic auth
+//! (`http://app:TOKEN@host:port/`: wallets and web3 clients that take only a URL send it so),
+//! or, for a browser's WebSocket (which cannot set headers), as `?access_token=TOKEN`
+//! (RFC 6750 section 2.3). The node checks it offline: no call to the platform.
+//!
+//! Reads are every route but the writes; writes are `POST /v1/transactions`, its batch, and
+//! the JSON-RPC methods that send transactions (checked by the dispatcher with [`Permit`]).
+//! `GET /v1/health` and the API's documentation are open in every mode, for probes and people.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use consortia_api::server::ApiError;
+use consortia_crypto::token::{self, CONSORTIUM_ISSUER, Claims, Role};
+use consortia_execution::governance;
+use consortia_node::Node;
+use consortia_types::Height;
+use consortia_types::config::Access;
+use parking_lot::Mutex;
+
+/// The JSON-RPC methods that write (send a transaction).
+pub(crate) const WRITE_METHODS: [&str; 2] = ["eth_sendRawTransaction", "eth_sendTransaction"];
+
+/// Who may use this node's API, and whom it trusts to say so.
+#[derive(Clone, Debug)]
+pub struct AccessPolicy {
+    pub access: Access,
+    /// The consortium CA's Ed25519 key (from its certificate): its tokens are the platform's,
+    /// or the network operator's.
+    pub consortium_ca: Option<[u8; 32]>,
+}
+
+impl AccessPolicy {
+    /// Anyone reads and writes (`consortia dev`, tests of other things).
+    pub fn open() -> AccessPolicy {
+        AccessPolicy { access: Access::Open, consortium_ca: None }
+    }
+}
+
+/// What the caller of a request may do, for the handlers that decide per call (JSON-RPC).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Permit {
+    pub(crate) write: bool,
+}
+
+/// Member organizations by their CA's Ed25519 key.
+type MemberCas = Arc<HashMap<[u8; 32], String>>;
+
+/// The policy and the member CAs' keys as of the last height read (re-read when the chain
+/// has moved on, so a vote that removes a member ends its tokens at the next request).
+#[derive(Debug)]
+pub(crate) struct Gate {
+    node: Arc<Node>,
+    policy: AccessPolicy,
+    members: Mutex<Option<(Height, MemberCas)>>,
+}
+
+impl Gate {
+    pub(crate) fn new(node: Arc<Node>, policy: AccessPolicy) -> Arc<Gate> {
+        Arc::new(Gate { node, policy, members: Mutex::new(None) })
+    }
+
+    /// The issuer names of the keys the chain trusts now: member organizations' CAs.
+    fn member_cas(&self) -> Result<MemberCas, ApiError> {
+        let height = self.node.committed_height();
+        if let Some((at, keys)) = &*self.members.lock()
+            && *at == height
+        {
+            return Ok(keys.clone());
+        }
+        let members = governance::members(self.node.store())
+            .map_err(|e| ApiError::internal(format!("reading the chain's members: {e}")))?;
+        let keys: HashMap<[u8; 32], String> = members
+            .into_iter()
+            .filter_map(|m| Some((consortia_crypto::pki::ed25519_key_of_pem(&m.ca_cert)?, m.id)))
+            .collect();
+        let keys = Arc::new(keys);
+        *self.members.lock() = Some((height, keys.clone()));
+        Ok(keys)
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let members = self.member_cas()?;
+        let trusted = |key: &[u8; 32]| {
+            if self.policy.consortium_ca.as_ref() == Some(key) {
+                return Some(CONSORTIUM_ISSUER.to_owned());
+            }
+            members.get(key).cloned()
+        };
+        let now = consortia_node::now_ms() / 1000;
+        token::verify(token, self.node.genesis().chain_id, now, trusted)
+            .map_err(|e| unauthorized(&format!("{e}; ask the platform for a new credential")))
+    }
+}
+
+/// 401 with the challenge RFC 6750 asks for.
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+fn with_challenge(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"consortia node\""),
+        );
+    }
+    response
+}
+
+/// The token a request carries, if any: malformed credentials are an error, not "none".
+fn credential(request: &Request) -> Result<Option<String>, ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let value =
+            value.to_str().map_err(|_| unauthorized("the Authorization header is not text"))?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        return match scheme.to_ascii_lowercase().as_str() {
+            "bearer" => Ok(Some(rest.trim().to_owned())),
+            "basic" => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(rest.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| unauthorized("the basic credentials are not base64 text"))?;
+                let (_, password) = decoded.split_once(':').unwrap_or(("", &decoded));
+                Ok(Some(password.to_owned()))
+            }
+            _ => Err(unauthorized("use `Authorization: Bearer TOKEN` or basic auth")),
+        };
+    }
+    let query = request.uri().query().unwrap_or("");
+    Ok(query.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_owned))
+}
+
+/// Open to everyone in every mode.
+fn is_open(path: &str) -> bool {
+    path == "/v1/health" || path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")
+}
+
+/// Whether the route itself writes (JSON-RPC is decided per method by the dispatcher).
+fn is_write_route(method: &Method, path: &str) -> bool {
+    method == Method::POST && (path == "/v1/transactions" || path == "/v1/transactions/batch")
+}
+
+/// Lets a request through if the chain's access and its credential allow it, with the
+/// [`Permit`] the JSON-RPC dispatcher reads.
+pub(crate) async fn authenticate(
+    State(gate): State<Arc<Gate>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if is_open(path) || request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let writes = is_write_route(request.method(), path);
+    let role = match credential(&request) {
+        Err(e) => return with_challenge(e),
+        Ok(Some(token)) => match gate.verify(&token) {
+            Ok(claims) => Some(claims.role),
+            Err(e) => return with_challenge(e),
+        },
+        Ok(None) => None,
+    };
+    let access = gate.policy.access;
+    let may_read = access != Access::Members || role.is_some();
+    let may_write = access == Access::Open || role == Some(Role::Write);
+    if !may_read {
+        return with_challenge(unauthorized(
+            "this node serves members only: send a credential the platform issued \
+             (Authorization: Bearer TOKEN, or http://app:TOKEN@host/)",
+        ));
+    }
+    if writes && !may_write {
+        return with_challenge(match role {
+            None => unauthorized("sending transactions needs a write credential"),
+            Some(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this credential only reads: sending transactions needs a write credential",
+            ),
+        });
+    }
+    request.extensions_mut().insert(Permit { write: may_write });
+    next.run(request).await
+}
