@@ -19,8 +19,7 @@ pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
-/// The environment variable that holds the passphrase of encrypted key files.
-pub(crate) const PASSPHRASE_ENV: &str = "CONSORTIA_KEY_PASSPHRASE";
+pub(crate) use consortia_types::config::KEY_PASSPHRASE_ENV as PASSPHRASE_ENV;
 
 /// A private key file: PKCS#8 PEM, or encrypted PKCS#8 opened with the passphrase in
 /// `CONSORTIA_KEY_PASSPHRASE`.

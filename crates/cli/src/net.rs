@@ -129,6 +129,9 @@ fn create(args: &UpArgs) -> Result<()> {
             issuer: &ca,
             http: ([127, 0, 0, 1], args.base_port + i as u16).into(),
             p2p: ([127, 0, 0, 1], args.base_port + 100 + i as u16).into(),
+            // In clear, 0600 in 0700 directories: `net up` starts and restarts its nodes
+            // with no keystore to hold a secret (docs/security.md).
+            key_secret: None,
         })
         .collect();
     // One member per validator, with an admin key kept here (secp256k1, so a web3 wallet can
@@ -522,6 +525,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         issuer: &ca,
         http: (base.http.ip(), http).into(),
         p2p: (base.p2p.listen.ip(), p2p).into(),
+        key_secret: None,
     };
     let joining = join(&node, &genesis, &ca_cert, peers, &local_api())?;
     let node_dir = dir.join(&name);

@@ -334,6 +334,10 @@ async fn baidu_flow(database: Option<&str>) {
     let again = u1.start_chain(&chain, true).await.unwrap_err();
     assert_eq!((again.status(), again.code()), (Some(409), Some("illegal_step")), "{again}");
 
+    // No private key of the platform or of its nodes is in clear in any file it wrote.
+    let clear = common::files_with_pem_private_keys(dir.path(), &[]);
+    assert!(clear.is_empty(), "private keys in clear: {clear:#?}");
+
     // The nodes take members only: credentials the platform issues for an organization.
     let anonymous = NodeClient::new(&nodes[0]).status().await.unwrap_err();
     assert_eq!(anonymous.status(), Some(401), "{anonymous}");

@@ -450,6 +450,31 @@ impl PrivateKey {
         Ok(pem_wrap("ENCRYPTED PRIVATE KEY", sealed.as_bytes()))
     }
 
+    /// The key encrypted under `secret`, a random secret of at least 128 bits (not a password a
+    /// person chose), as [`PrivateKey::to_encrypted_pem`] writes it but with scrypt's cost at
+    /// N = 2^10 (1 MiB, about a millisecond): stretching makes a password expensive to guess,
+    /// and a random secret is out of a guesser's reach without it. The platform seals such a
+    /// secret per node and hands it to the node at start, which then opens its keys quickly
+    /// and without scrypt's 128 MiB.
+    pub fn to_encrypted_pem_under_secret(&self, secret: &str) -> Result<String, CryptoError> {
+        if secret.len() < 22 {
+            return Err(CryptoError::KeyEncoding(
+                "the secret is too short to skip stretching".into(),
+            ));
+        }
+        let der = zeroize::Zeroizing::new(self.to_pkcs8_der());
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).map_err(encoding)?;
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut iv);
+        let cost = scrypt::Params::new(10, 8, 1, 32).map_err(encoding)?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(cost, &salt, &iv)
+            .map_err(encoding)?;
+        let sealed = info.encrypt_with_params(params, secret).map_err(encoding)?;
+        Ok(pem_wrap("ENCRYPTED PRIVATE KEY", sealed.as_bytes()))
+    }
+
     /// A key from PEM: `PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` opened with `passphrase`.
     pub fn from_pem(pem: &str, passphrase: Option<&str>) -> Result<Self, CryptoError> {
         if !is_encrypted_pem(pem) {
@@ -794,6 +819,21 @@ mod tests {
             .is_err()
         );
         assert!(PrivateKey::from_pkcs8_pem("garbage").is_err());
+    }
+
+    #[test]
+    fn a_key_encrypted_under_a_random_secret_opens_with_it_only() {
+        let secret = "Kc3pQzS0dV9mL2xY7wN4bR8tH1fJ6gA5";
+        for scheme in [Scheme::Ed25519, Scheme::Sm2] {
+            let key = PrivateKey::generate(scheme);
+            let pem = key.to_encrypted_pem_under_secret(secret).unwrap();
+            assert!(is_encrypted_pem(&pem));
+            let back = PrivateKey::from_pem(&pem, Some(secret)).unwrap();
+            assert_eq!(back.public_key(), key.public_key());
+            assert!(PrivateKey::from_pem(&pem, Some("Kc3pQzS0dV9mL2xY7wN4bR8tH1fJ6gA6")).is_err());
+        }
+        let short = PrivateKey::generate(Scheme::Ed25519).to_encrypted_pem_under_secret("hunter2");
+        assert!(short.is_err(), "a password gets the stretched kind");
     }
 
     #[test]

@@ -83,8 +83,14 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// Prepares a node (writes its files); it does not start it.
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>>;
     /// Starts the node and keeps it running: a node that exits on its own is started again
-    /// with backoff. Starting a running node does nothing.
-    fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    /// with backoff. `secret_env` joins the spec's environment (the secret its key files are
+    /// encrypted under): kept in memory for restarts, never written to the host's disk.
+    /// Starting a running node only hands it the secrets for its next restart.
+    fn start<'a>(
+        &'a self,
+        name: &'a str,
+        secret_env: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), HostError>>;
     /// Stops the node (SIGTERM, then SIGKILL after a grace period) and keeps its files.
     fn stop<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
     /// Stops the node and deletes its files.

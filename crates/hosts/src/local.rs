@@ -39,9 +39,13 @@ pub struct LocalDriver {
 #[derive(Debug)]
 struct Supervisor {
     status: Arc<Mutex<NodeStatus>>,
+    /// Environment given at start, for every (re)start; in memory only.
+    secret_env: SecretEnv,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
+
+type SecretEnv = Arc<Mutex<Vec<(String, String)>>>;
 
 fn io(e: impl std::fmt::Display) -> HostError {
     HostError::Io(e.to_string())
@@ -72,7 +76,7 @@ impl LocalDriver {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(pid) = driver.live_pid(&name) {
                 tracing::info!(target: "hosts::local", node = %name, pid, "adopting a running node");
-                driver.supervise(&name, Some(pid))?;
+                driver.supervise(&name, Some(pid), &[])?;
             }
         }
         Ok(driver)
@@ -110,10 +114,18 @@ impl LocalDriver {
         cmdline(pid).filter(|c| c.contains(&program)).map(|_| pid)
     }
 
-    fn supervise(&self, name: &str, adopt: Option<u32>) -> Result<(), HostError> {
+    fn supervise(
+        &self,
+        name: &str,
+        adopt: Option<u32>,
+        secrets: &[(String, String)],
+    ) -> Result<(), HostError> {
         let spec = self.spec(name)?;
         let mut nodes = lock(&self.nodes);
-        if nodes.get(name).is_some_and(|s| !s.task.is_finished()) {
+        if let Some(running) = nodes.get(name).filter(|s| !s.task.is_finished()) {
+            if !secrets.is_empty() {
+                *lock(&running.secret_env) = secrets.to_vec();
+            }
             return Ok(());
         }
         let (stop, stop_rx) = watch::channel(false);
@@ -121,14 +133,16 @@ impl LocalDriver {
             Some(pid) => NodeStatus::Running { pid, restarts: 0 },
             None => NodeStatus::Stopped,
         }));
+        let secret_env = Arc::new(Mutex::new(secrets.to_vec()));
         let run = Run {
             dir: self.dir(name),
             program: self.program.clone(),
             spec,
             status: status.clone(),
+            secret_env: secret_env.clone(),
         };
         let task = tokio::spawn(run.supervise(stop_rx, adopt));
-        nodes.insert(name.to_owned(), Supervisor { status, stop, task });
+        nodes.insert(name.to_owned(), Supervisor { status, secret_env, stop, task });
         Ok(())
     }
 }
@@ -149,6 +163,7 @@ struct Run {
     program: PathBuf,
     spec: NodeSpec,
     status: Arc<Mutex<NodeStatus>>,
+    secret_env: SecretEnv,
 }
 
 impl Run {
@@ -209,6 +224,7 @@ impl Run {
         let child = tokio::process::Command::new(&self.program)
             .args(&self.spec.args)
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .envs(lock(&self.secret_env).iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
             .stdin(std::process::Stdio::null())
             .stdout(out)
@@ -330,10 +346,14 @@ impl HostDriver for LocalDriver {
         })
     }
 
-    fn start<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+    fn start<'a>(
+        &'a self,
+        name: &'a str,
+        secret_env: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             let adopt = self.live_pid(name);
-            self.supervise(name, adopt)
+            self.supervise(name, adopt, secret_env)
         })
     }
 

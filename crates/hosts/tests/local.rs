@@ -51,8 +51,8 @@ async fn a_node_runs_logs_stops_and_outlives_its_driver() {
         .unwrap();
     assert_eq!(driver.status("n1").await.unwrap(), NodeStatus::Stopped);
     assert!(matches!(driver.create(sh("n1", "true")).await, Err(HostError::Exists(_))));
-    driver.start("n1").await.unwrap();
-    driver.start("n1").await.unwrap(); // starting a running node does nothing
+    driver.start("n1", &[]).await.unwrap();
+    driver.start("n1", &[]).await.unwrap(); // starting a running node does nothing
     let pid = pid_of(&wait_for(&driver, "n1", |s| matches!(s, NodeStatus::Running { .. })).await);
     for _ in 0..100 {
         if !driver.logs("n1", 10).await.unwrap().is_empty() {
@@ -77,11 +77,40 @@ async fn a_node_runs_logs_stops_and_outlives_its_driver() {
 }
 
 #[tokio::test]
+async fn the_secret_environment_reaches_every_restart_but_never_the_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let driver = LocalDriver::open(root.path(), std::path::Path::new("/bin/sh")).unwrap();
+    driver.create(sh("keyed", "echo key=$SECRET; exit 3")).await.unwrap();
+    let secret = [("SECRET".to_owned(), "s3cr3t-value".to_owned())];
+    driver.start("keyed", &secret).await.unwrap();
+    wait_for(
+        &driver,
+        "keyed",
+        |s| matches!(s, NodeStatus::Restarting { restarts, .. } if *restarts >= 2),
+    )
+    .await;
+    let logs = driver.logs("keyed", 50).await.unwrap();
+    let seen = logs.iter().filter(|l| *l == "key=s3cr3t-value").count();
+    assert!(seen >= 2, "the first run and a restart: {logs:?}");
+    driver.stop("keyed").await.unwrap();
+    let mut stack = vec![root.path().to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+        } else if path.file_name().is_some_and(|n| n != "node.log") {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("s3cr3t-value"), "{} holds the secret", path.display());
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_crashing_node_is_restarted_with_backoff_until_stopped() {
     let root = tempfile::tempdir().unwrap();
     let driver = LocalDriver::open(root.path(), std::path::Path::new("/bin/sh")).unwrap();
     driver.create(sh("crashy", "echo run; exit 3")).await.unwrap();
-    driver.start("crashy").await.unwrap();
+    driver.start("crashy", &[]).await.unwrap();
     let status = wait_for(
         &driver,
         "crashy",
@@ -114,14 +143,14 @@ async fn bad_names_paths_and_unknown_nodes_are_refused() {
     escape.files = vec![("../outside".into(), vec![])];
     assert!(driver.create(escape).await.is_err());
     assert!(!root.path().join("outside").exists());
-    assert!(matches!(driver.start("ghost").await, Err(HostError::UnknownNode(_))));
+    assert!(matches!(driver.start("ghost", &[]).await, Err(HostError::UnknownNode(_))));
     assert!(matches!(driver.stop("ghost").await, Err(HostError::UnknownNode(_))));
     assert!(matches!(driver.logs("ghost", 5).await, Err(HostError::UnknownNode(_))));
     // A program that cannot start is retried, with the reason shown.
     let missing =
         LocalDriver::open(root.path(), std::path::Path::new("/nonexistent/consortia")).unwrap();
     missing.create(sh("m", "true")).await.unwrap();
-    missing.start("m").await.unwrap();
+    missing.start("m", &[]).await.unwrap();
     let status = wait_for(&missing, "m", |s| matches!(s, NodeStatus::Restarting { .. })).await;
     assert!(format!("{status:?}").contains("cannot start"), "{status:?}");
     missing.stop("m").await.unwrap();

@@ -44,6 +44,8 @@ pub enum Secret {
     MemberCa { consortium: String, org: String },
     /// The key the contract gateway signs with for an organization.
     OrgAccount { org: String },
+    /// The secret a node's key files are encrypted under.
+    NodeKeys { node: String },
 }
 
 impl Secret {
@@ -53,6 +55,7 @@ impl Secret {
             Secret::ConsortiumCa { consortium } => format!("consortium-ca/{consortium}"),
             Secret::MemberCa { consortium, org } => format!("member-ca/{consortium}/{org}"),
             Secret::OrgAccount { org } => format!("org-account/{org}"),
+            Secret::NodeKeys { node } => format!("node-keys/{node}"),
         }
     }
 }

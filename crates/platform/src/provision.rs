@@ -43,6 +43,9 @@ pub struct NodePlan<'a> {
     pub http: SocketAddr,
     /// Its peer-to-peer listener (the other nodes dial it there).
     pub p2p: SocketAddr,
+    /// A random secret its key files are encrypted under (given to the node at start as
+    /// `CONSORTIA_KEY_PASSPHRASE`, never written next to them); `None` writes them in clear.
+    pub key_secret: Option<&'a str>,
 }
 
 /// A chain to provision.
@@ -145,10 +148,10 @@ impl NodeKeys {
             (GENESIS.to_owned(), genesis_json.to_vec()),
             (CA_CERT.to_owned(), ca_cert_pem.as_bytes().to_vec()),
             (NODE_CERT.to_owned(), self.cert_chain.into_bytes()),
-            (NODE_KEY.to_owned(), self.node_key.to_pkcs8_pem().into_bytes()),
+            (NODE_KEY.to_owned(), key_file(&self.node_key, node.key_secret)?),
         ];
-        if let Some(k) = self.validator_key {
-            files.push((VALIDATOR_KEY.to_owned(), k.to_pkcs8_pem().into_bytes()));
+        if let Some(k) = &self.validator_key {
+            files.push((VALIDATOR_KEY.to_owned(), key_file(k, node.key_secret)?));
         }
         Ok(NodeSpec {
             name: node.spec_name.clone(),
@@ -158,6 +161,14 @@ impl NodeKeys {
             files,
         })
     }
+}
+
+/// A key file: PKCS#8 PEM, encrypted under `secret` if given.
+fn key_file(key: &PrivateKey, secret: Option<&str>) -> Result<Vec<u8>, PlanError> {
+    Ok(match secret {
+        Some(secret) => key.to_encrypted_pem_under_secret(secret)?.into_bytes(),
+        None => key.to_pkcs8_pem().into_bytes(),
+    })
 }
 
 fn genesis_json(genesis: &Genesis) -> Result<Vec<u8>, PlanError> {
@@ -256,6 +267,7 @@ mod tests {
             issuer,
             http: ([127, 0, 0, 1], 9000 + i).into(),
             p2p: ([127, 0, 0, 1], 9100 + i).into(),
+            key_secret: None,
         }
     }
 

@@ -387,7 +387,8 @@ pub fn open_to_others(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Every file under `dir` (but in the subdirectories named in `skip`) that holds a PEM private
-/// key (`-----BEGIN … PRIVATE KEY-----`, encrypted ones aside).
+/// key (`-----BEGIN … PRIVATE KEY-----`, encrypted ones aside), also inside a host's
+/// `spec.json`, which keeps a node's files as JSON arrays of bytes.
 pub fn files_with_pem_private_keys(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -398,7 +399,15 @@ pub fn files_with_pem_private_keys(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
             if !skipped && let Ok(entries) = std::fs::read_dir(&path) {
                 stack.extend(entries.flatten().map(|e| e.path()));
             }
-        } else if let Ok(bytes) = std::fs::read(&path) {
+        } else if let Ok(mut bytes) = std::fs::read(&path) {
+            if path.file_name().is_some_and(|n| n == "spec.json") {
+                let spec: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let files = spec["files"].as_array().cloned().unwrap_or_default();
+                for file in files {
+                    let content = file[1].as_array().cloned().unwrap_or_default();
+                    bytes.extend(content.iter().filter_map(|b| b.as_u64()).map(|b| b as u8));
+                }
+            }
             const MARK: &[u8] = b"PRIVATE KEY-----";
             let clear = bytes
                 .windows(MARK.len())

@@ -76,6 +76,10 @@ impl std::str::FromStr for Access {
     }
 }
 
+/// The environment variable a node reads the passphrase of its encrypted key files from
+/// (`consortia keygen --encrypt`, or the secret the platform gives the nodes it makes).
+pub const KEY_PASSPHRASE_ENV: &str = "CONSORTIA_KEY_PASSPHRASE";
+
 /// The origins local tooling allows (`consortia dev`, `net up`, `up`): pages served from this
 /// machine, on any port, so a dapp under development reaches its chain.
 pub const LOCAL_CORS_ORIGINS: [&str; 2] = ["http://localhost:*", "http://127.0.0.1:*"];

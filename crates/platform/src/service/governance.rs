@@ -406,6 +406,7 @@ impl Platform {
         let issuer = self.org_ca(&chain.consortium_id, &req.org_id).await?;
         let (_, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
         let spec_name = spec_name(&chain.id, name);
+        let secret = self.new_key_secret(node).await?;
         let plan = NodePlan {
             name: name.to_owned(),
             spec_name: spec_name.clone(),
@@ -413,6 +414,7 @@ impl Platform {
             issuer: &issuer,
             http: SocketAddr::new(ip, http),
             p2p: SocketAddr::new(ip, p2p),
+            key_secret: Some(secret.as_str()),
         };
         let peers = chain.nodes.iter().filter_map(|n| n.p2p_address.clone()).collect();
         let joining = provision::join(
@@ -424,7 +426,8 @@ impl Platform {
         )
         .map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         driver.create(joining.spec).await.map_err(|e| failed(&e))?;
-        driver.start(&spec_name).await.map_err(|e| failed(&e))?;
+        let secrets = self.secret_env(&chain.id, name).await?;
+        driver.start(&spec_name, &secrets).await.map_err(|e| failed(&e))?;
         store::record_ports(&self.db, node, http, p2p).await?;
         let input = IGovernance::proposeAddNodeCall {
             name: name.to_owned(),

@@ -11,11 +11,14 @@ use consortia_api::platform::{
 };
 use consortia_api::{ClientError, ClientResult, NodeClient};
 use consortia_hosts::NodeStatus;
+use consortia_types::config::KEY_PASSPHRASE_ENV;
+use zeroize::Zeroizing;
 
 use super::chains::spec_name;
 use super::hosts::host_error;
 use super::identity::Caller;
 use crate::error::{Error, Result};
+use crate::keystore::Secret;
 use crate::store::chains as store;
 use crate::{OpenError, Platform};
 
@@ -48,6 +51,32 @@ impl Platform {
                 chain.id
             ),
         })
+    }
+
+    /// A new secret for the key files of node `node_id`, sealed and recorded before any file
+    /// is encrypted under it.
+    pub(crate) async fn new_key_secret(&self, node_id: &str) -> Result<Zeroizing<String>> {
+        let secret = Zeroizing::new(crate::credentials::random_secret());
+        let cell = Secret::NodeKeys { node: node_id.into() };
+        let sealed = self.keys()?.seal(&cell, &secret)?;
+        let mut tx = self.db.begin().await?;
+        crate::store::keystore::set_secret(&mut tx, &cell, &sealed).await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+
+    /// What a node's host adds to its environment at start: the secret its key files are
+    /// encrypted under (nothing for a node made before they were).
+    pub(crate) async fn secret_env(
+        &self,
+        chain: &str,
+        node: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let Some((id, Some(sealed))) = store::key_secret(&self.db, chain, node).await? else {
+            return Ok(vec![]);
+        };
+        let secret = self.keys()?.open(&Secret::NodeKeys { node: id }, &sealed)?;
+        Ok(vec![(KEY_PASSPHRASE_ENV.to_owned(), secret.to_string())])
     }
 
     /// A node's own status, or none if it does not answer within a second.
@@ -156,7 +185,8 @@ impl Platform {
             driver.stop(&name).await.map_err(host_error)?;
         }
         if action != NodeAction::Stop {
-            driver.start(&name).await.map_err(host_error)?;
+            let secrets = self.secret_env(chain, &found.name).await?;
+            driver.start(&name, &secrets).await.map_err(host_error)?;
             // Give it a moment to bind its port, so the answer says how it came up.
             for _ in 0..50 {
                 if let Some(url) = &found.http_url
@@ -172,15 +202,25 @@ impl Platform {
 
     /// Starts the nodes of running chains that should run but do not: the machine rebooted,
     /// or `consortia down` stopped them with the platform. Nodes stopped through the API stay
-    /// stopped.
+    /// stopped. Nodes still running (adopted by their host) get their key secret for their
+    /// next restart.
     pub(crate) async fn reconcile(&self) -> std::result::Result<(), OpenError> {
         for (chain, node, host) in store::nodes_that_should_run(&self.db).await? {
             let Ok(driver) = self.driver(&host) else { continue };
             let name = spec_name(&chain, &node);
-            if !matches!(driver.status(&name).await, Ok(NodeStatus::Stopped)) {
+            let stopped = matches!(driver.status(&name).await, Ok(NodeStatus::Stopped));
+            let secrets = match self.secret_env(&chain, &node).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(target: "platform::nodes", %chain, %node, error = %e, "cannot open a node's key secret");
+                    continue;
+                }
+            };
+            if !stopped {
+                let _ = driver.start(&name, &secrets).await;
                 continue;
             }
-            match driver.start(&name).await {
+            match driver.start(&name, &secrets).await {
                 Ok(()) => {
                     tracing::info!(target: "platform::nodes", %chain, %node, "started a node that should run")
                 }

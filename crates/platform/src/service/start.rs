@@ -215,8 +215,12 @@ impl Platform {
             org_cas.insert(org, self.org_ca(&chain.consortium_id, org).await?);
         }
         let ports = self.assign_ports(record).await?;
+        let mut secrets = Vec::with_capacity(record.nodes.len());
+        for node in &record.nodes {
+            secrets.push(self.new_key_secret(&node.id).await?);
+        }
         let mut nodes = Vec::with_capacity(record.nodes.len());
-        for (node, (http, p2p)) in record.nodes.iter().zip(&ports) {
+        for ((node, (http, p2p)), secret) in record.nodes.iter().zip(&ports).zip(&secrets) {
             let issuer = org_cas
                 .get(node.org_id.as_str())
                 .ok_or_else(|| Error::internal(format!("no CA for {}", node.org_id)))?;
@@ -227,6 +231,7 @@ impl Platform {
                 issuer,
                 http: *http,
                 p2p: *p2p,
+                key_secret: Some(secret.as_str()),
             });
         }
         let chain_plan = ChainPlan {
@@ -272,8 +277,9 @@ impl Platform {
         for (i, node) in record.nodes.iter().enumerate() {
             self.set_progress(&chain.id, StartStep::StartingNodes, i, total);
             let driver = self.driver(&node.host_id)?;
+            let secrets = self.secret_env(&chain.id, &node.name).await?;
             driver
-                .start(&spec_name(&chain.id, &node.name))
+                .start(&spec_name(&chain.id, &node.name), &secrets)
                 .await
                 .map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
         }

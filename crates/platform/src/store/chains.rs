@@ -386,6 +386,21 @@ pub async fn delete_chain_org(db: impl Exec<'_>, chain: &str, org: &str) -> Resu
     Ok(())
 }
 
+/// A node's id and the sealed secret of its key files (none for a node made before keys were
+/// encrypted), by its chain and name.
+pub async fn key_secret(
+    db: impl Exec<'_>,
+    chain: &str,
+    name: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    Ok(sqlx::query("SELECT id, key_secret FROM chain_nodes WHERE chain_id = $1 AND name = $2")
+        .bind(chain)
+        .bind(name)
+        .fetch_optional(db)
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
 pub async fn record_ports(db: impl Exec<'_>, node: &str, http: u16, p2p: u16) -> Result<()> {
     sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
         .bind(i64::from(http))

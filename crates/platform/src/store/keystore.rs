@@ -82,6 +82,10 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     for r in sqlx::query("SELECT org_id, key_pem FROM org_accounts").fetch_all(&mut **tx).await? {
         out.push((Secret::OrgAccount { org: r.get(0) }, r.get(1)));
     }
+    let keyed = "SELECT id, key_secret FROM chain_nodes WHERE key_secret IS NOT NULL";
+    for r in sqlx::query(keyed).fetch_all(&mut **tx).await? {
+        out.push((Secret::NodeKeys { node: r.get(0) }, r.get(1)));
+    }
     Ok(out)
 }
 
@@ -103,6 +107,11 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
             sqlx::query("UPDATE org_accounts SET key_pem = $1 WHERE org_id = $2")
                 .bind(value)
                 .bind(org)
+        }
+        Secret::NodeKeys { node } => {
+            sqlx::query("UPDATE chain_nodes SET key_secret = $1 WHERE id = $2")
+                .bind(value)
+                .bind(node)
         }
     };
     query.execute(&mut **tx).await?;
