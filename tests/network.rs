@@ -565,3 +565,63 @@ fn metrics_follow_the_chain_with_bounded_labels_and_pass_promtool() {
         Err(_) => eprintln!("promtool not installed (scripts/prometheus installs it): skipped"),
     }
 }
+
+/// A client of an HTTPS network trusting its CA, presenting `identity` if given.
+fn https_client(
+    dir: &std::path::Path,
+    identity: Option<reqwest::Identity>,
+) -> reqwest::blocking::Client {
+    let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+    let mut builder = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder.build().unwrap()
+}
+
+/// A client certificate with `role` from the network's CA, with its key, as reqwest takes it.
+fn client_identity(dir: &std::path::Path, role: &str) -> reqwest::Identity {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let ca = consortia_crypto::pki::Ca::load("consortium-1001", &read("ca.crt"), &read("ca.key"))
+        .unwrap();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let public: [u8; 32] = key.public_key().as_bytes().try_into().unwrap();
+    let cert = ca.issue_client("app", role, &public, 1).unwrap();
+    reqwest::Identity::from_pem(format!("{cert}{}", key.to_pkcs8_pem()).as_bytes()).unwrap()
+}
+
+#[test]
+fn an_https_network_takes_client_certificates_and_tokens_but_not_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up_args(dir.path(), 4, 0, &["--https", "--access", "members"]);
+    let https = net.urls[0].replacen("http://", "https://", 1);
+    let status = format!("{https}/v1/status");
+    let code = |client: &reqwest::blocking::Client, url: &str| {
+        client.get(url).send().unwrap().status().as_u16()
+    };
+    // Plain HTTP gets no answer; HTTPS answers probes without a credential.
+    assert!(common::http().get(format!("{}/v1/health", net.urls[0])).send().is_err());
+    let anonymous = https_client(dir.path(), None);
+    assert_eq!(code(&anonymous, &format!("{https}/v1/health")), 200);
+    assert_eq!(code(&anonymous, &status), 401);
+    // The token `net up` wrote for itself.
+    let token = std::fs::read_to_string(dir.path().join("client.token")).unwrap();
+    let answer = anonymous.get(&status).bearer_auth(token.trim()).send().unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    // A client certificate from the network's CA is a credential; its role decides writes.
+    let reader = https_client(dir.path(), Some(client_identity(dir.path(), "read")));
+    assert_eq!(code(&reader, &status), 200);
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let tx = consortia_types::encode(&notarize_tx(&key, CHAIN, 0, "over-tls", b"x"));
+    let submit = |client: &reqwest::blocking::Client| {
+        let url = format!("{https}/v1/transactions");
+        let body = tx.clone();
+        let sent = client.post(url).header("content-type", "application/octet-stream").body(body);
+        sent.send().unwrap().status().as_u16()
+    };
+    assert_eq!(submit(&reader), 403);
+    let writer = https_client(dir.path(), Some(client_identity(dir.path(), "write")));
+    assert_eq!(submit(&writer), 202);
+}

@@ -11,7 +11,10 @@
 //! - the `Host` a request names must be allowed ([`AllowedHosts`]; 403 otherwise): a web page
 //!   on a DNS name that resolves to 127.0.0.1 (DNS rebinding) cannot read a local server's
 //!   answers;
-//! - handlers learn the client's address ([`ClientAddr`]).
+//! - handlers learn the client's address ([`ClientAddr`]);
+//! - with [`Limits::tls`], connections speak TLS (rustls; the handshake must end within the
+//!   header timeout) and a client may present a certificate, which handlers get unchecked as
+//!   [`PeerCertificate`] to judge against their own trust (see [`tls_config`]).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +44,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     pub max_connections: usize,
     pub hosts: AllowedHosts,
+    /// HTTPS: the server's certificate and key (see [`tls_config`]); plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Limits {
@@ -50,6 +55,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             hosts: AllowedHosts::default(),
+            tls: None,
         }
     }
 }
@@ -98,6 +104,106 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
         Ok(ClientAddr(parts.extensions.get::<SocketAddr>().map(SocketAddr::ip)))
+    }
+}
+
+/// The certificate a TLS client presented (DER), as it came: the TLS layer checked only that
+/// the client holds its key. Whoever reads it decides whom it trusts ([`tls_config`]).
+#[derive(Clone, Debug)]
+pub struct PeerCertificate(pub Arc<[u8]>);
+
+/// Why a TLS configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS: {0}")]
+pub struct TlsError(String);
+
+/// A TLS server configuration (TLS 1.2 and 1.3, ring, HTTP/2 and HTTP/1.1 by ALPN) for the
+/// certificate chain `cert_pem` (the server's certificate first) and its PKCS#8 key (DER).
+/// Clients may present a certificate; the handshake checks only that they hold its key and
+/// hands it to the application as [`PeerCertificate`], so trust can follow what changes at run
+/// time (a chain's member CAs change by vote) without a new TLS configuration.
+pub fn tls_config(
+    cert_pem: &str,
+    key_pkcs8_der: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError(format!("certificate: {e}")))?;
+    if chain.is_empty() {
+        return Err(TlsError("the certificate file holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8_der.to_vec()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyClientCertificate(provider.clone()));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError(format!("certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Asks for a client certificate without requiring one, and checks of one only that the client
+/// signed the handshake with its key: which issuers to trust is the application's decision.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -164,6 +270,7 @@ pub async fn serve(
         });
         let (builder, watcher, header_timeout) =
             (builder.clone(), graceful.watcher(), limits.header_timeout);
+        let tls = limits.tls.clone();
         tokio::spawn(async move {
             // hyper's header timer starts with the first byte: a client that connects and says
             // nothing would hold its slot for ever.
@@ -171,13 +278,42 @@ pub async fn serve(
             if tokio::time::timeout(header_timeout, stream.peek(&mut first)).await.is_err() {
                 return;
             }
+            let Some(config) = tls else {
+                let connection = builder
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(stream),
+                        TowerToHyperService::new(service),
+                    )
+                    .into_owned();
+                // A client that goes away or times out ends its connection: nothing to report.
+                let _ = watcher.watch(connection).await;
+                drop(slot);
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let certificate = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| PeerCertificate(Arc::from(c.as_ref())));
+            let service = service.map_request(move |mut request: Request<_>| {
+                if let Some(c) = &certificate {
+                    request.extensions_mut().insert(c.clone());
+                }
+                request
+            });
             let connection = builder
                 .serve_connection_with_upgrades(
                     TokioIo::new(stream),
                     TowerToHyperService::new(service),
                 )
                 .into_owned();
-            // A client that goes away or times out ends its connection; nothing to report.
             let _ = watcher.watch(connection).await;
             drop(slot);
         });

@@ -30,6 +30,7 @@ async fn server(max_connections: usize) -> String {
         body_timeout: Duration::from_millis(300),
         max_connections,
         hosts: AllowedHosts::new(["node0.chain.internal"]),
+        tls: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -121,4 +122,59 @@ async fn a_keep_alive_connection_left_idle_is_closed() {
     let (answer, closed) = read_to_close(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(closed, "a keep-alive connection with no next request stays open");
+}
+
+/// A TLS server whose certificate the consortium CA `ca` issued for 127.0.0.1, answering
+/// `GET /` with whether the client presented a certificate.
+async fn tls_server(ca: &consortia_crypto::pki::Ca) -> String {
+    use consortia_api::serving::{PeerCertificate, tls_config};
+    let key = consortia_crypto::PrivateKey::generate(consortia_crypto::Scheme::Ed25519);
+    let cert = ca.issue_server("server", &key, &["127.0.0.1".to_owned()]).unwrap();
+    let config = tls_config(&cert, &key.to_pkcs8_der()).unwrap();
+    let app = Router::new().route(
+        "/",
+        get(|c: Option<axum::Extension<PeerCertificate>>| async move {
+            if c.is_some() { "a client certificate" } else { "none" }
+        }),
+    );
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        tls: Some(config),
+        ..Limits::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    addr
+}
+
+#[tokio::test]
+async fn over_tls_a_client_certificate_reaches_the_handlers() {
+    let ca = consortia_crypto::pki::Ca::generate("t").unwrap();
+    let addr = tls_server(&ca).await;
+    let root = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap();
+    let anonymous = reqwest::Client::builder().add_root_certificate(root.clone()).build().unwrap();
+    let url = format!("https://{addr}/");
+    assert_eq!(anonymous.get(&url).send().await.unwrap().text().await.unwrap(), "none");
+    let key = consortia_crypto::PrivateKey::generate(consortia_crypto::Scheme::Ed25519);
+    let public: [u8; 32] = key.public_key().as_bytes().try_into().unwrap();
+    let cert = ca.issue_client("app", "read", &public, 1).unwrap();
+    let identity =
+        reqwest::Identity::from_pem(format!("{cert}{}", key.to_pkcs8_pem()).as_bytes()).unwrap();
+    let client =
+        reqwest::Client::builder().add_root_certificate(root).identity(identity).build().unwrap();
+    let answer = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(answer, "a client certificate");
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_stalls_is_cut_off() {
+    let ca = consortia_crypto::pki::Ca::generate("t").unwrap();
+    let addr = tls_server(&ca).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    // The first byte of a TLS record (handshake), then nothing.
+    stream.write_all(&[0x16]).await.unwrap();
+    let started = Instant::now();
+    let (_, closed) = read_to_close(&mut stream).await;
+    assert!(closed && started.elapsed() < Duration::from_secs(5), "a stalled handshake held on");
 }

@@ -116,7 +116,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     if args.txs == 0 || args.senders == 0 || args.batch == 0 || args.concurrency == 0 {
         bail!("--txs, --senders, --batch and --concurrency must be at least 1");
     }
-    let client = NodeClient::new(&args.node);
+    let client = crate::client::node_client(&args.node)?;
     let status = client.status().await?;
     let algo: consortia_crypto::Suite = status.suite.parse()?;
     let algo = algo.hash();

@@ -15,6 +15,45 @@ use crate::keys::read_key;
 
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:8545";
 
+/// The CA certificate (PEM file) an HTTPS node's certificate is checked against.
+const NODE_CA_ENV: &str = "CONSORTIA_NODE_CA";
+/// A node credential (access token) sent to every node.
+const NODE_TOKEN_ENV: &str = "CONSORTIA_NODE_TOKEN";
+
+/// A client of the node at `url` as the command line's environment says: the node's CA
+/// (`CONSORTIA_NODE_CA`, for HTTPS with a consortium's certificate) and a credential
+/// (`CONSORTIA_NODE_TOKEN`; one in the URL, `http://ORG:TOKEN@host/`, works as well).
+pub(crate) fn node_client(url: &str) -> Result<NodeClient> {
+    let ca = std::env::var_os(NODE_CA_ENV).map(PathBuf::from);
+    let token = std::env::var(NODE_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+    node_client_with(url, ca.as_deref(), token, Duration::from_secs(60))
+}
+
+/// A client of the node at `url` trusting the CA in `ca` (PEM file; no other), with `token`,
+/// giving up on a request after `timeout`.
+pub(crate) fn node_client_with(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    token: Option<String>,
+    timeout: Duration,
+) -> Result<NodeClient> {
+    let mut http = reqwest::Client::builder().timeout(timeout);
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the node CA {}", path.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} holds no PEM certificate", path.display()))?
+        {
+            http = http.add_root_certificate(cert);
+        }
+    }
+    let client = NodeClient::with_client(url, http.build()?);
+    Ok(match token {
+        Some(t) => client.with_token(t),
+        None => client,
+    })
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct NotarizeArgs {
     #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
@@ -64,7 +103,7 @@ fn hash_file(path: &PathBuf, algo: HashAlgorithm) -> Result<Hash> {
 }
 
 pub(crate) async fn notarize(args: NotarizeArgs) -> Result<()> {
-    let client = NodeClient::new(&args.node);
+    let client = node_client(&args.node)?;
     let key = read_key(&args.key)?;
     let status = client.status().await?;
     let suite: Suite = status.suite.parse()?;
@@ -117,7 +156,7 @@ pub(crate) async fn sign_and_wait(
 }
 
 pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {
-    let client = NodeClient::new(node);
+    let client = node_client(node)?;
     let block = match height {
         "latest" => client.latest_block().await?,
         h if h.starts_with("0x") => client.block_by_hash(h).await?,
@@ -135,7 +174,7 @@ pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {
 }
 
 pub(crate) async fn status(node: &str) -> Result<()> {
-    let status = NodeClient::new(node).status().await?;
+    let status = node_client(node)?.status().await?;
     println!("{}", serde_json::to_string_pretty(&status)?);
     Ok(())
 }

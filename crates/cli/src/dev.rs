@@ -94,8 +94,13 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     } else {
         args.cors_origins.clone()
     };
-    let open = consortia_rpc::AccessPolicy::open();
-    crate::serve::serve(node, args.http, &cors, &args.allowed_hosts, open, move |addr| {
+    let api = crate::serve::Api {
+        cors_origins: &cors,
+        allowed_hosts: &args.allowed_hosts,
+        policy: consortia_rpc::AccessPolicy::open(),
+        tls: None,
+    };
+    crate::serve::serve(node, args.http, api, move |addr| {
         let g = shown.genesis();
         println!(
             "consortia dev chain `{}` (chain id {}, suite {})",

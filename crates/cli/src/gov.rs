@@ -426,19 +426,19 @@ fn print_proposal(p: &ProposalView) {
 pub(crate) async fn run(command: GovCommand) -> Result<()> {
     match command {
         GovCommand::Propose { signer, change } => {
-            let client = NodeClient::new(&signer.node);
+            let client = crate::client::node_client(&signer.node)?;
             let key = read_key(&signer.key)?;
             let id = propose(&client, &key, call_data(change)?, signer.timeout).await?;
             print_proposal(&client.proposal(id).await?);
         }
         GovCommand::Vote { signer, id, reject } => {
-            let client = NodeClient::new(&signer.node);
+            let client = crate::client::node_client(&signer.node)?;
             let key = read_key(&signer.key)?;
             vote(&client, &key, id, !reject, signer.timeout).await?;
             print_proposal(&client.proposal(id).await?);
         }
         GovCommand::Cancel { signer, id } => {
-            let client = NodeClient::new(&signer.node);
+            let client = crate::client::node_client(&signer.node)?;
             let key = read_key(&signer.key)?;
             call(&client, &key, IGovernance::cancelCall { id }.abi_encode(), signer.timeout)
                 .await?;
@@ -447,7 +447,7 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
         GovCommand::List { node, open } => {
             let status = open.then(|| "open".to_owned());
             let query = ProposalsQuery { status, ..Default::default() };
-            let list = NodeClient::new(&node).proposals(&query).await?;
+            let list = crate::client::node_client(&node)?.proposals(&query).await?;
             if list.proposals.is_empty() {
                 println!(
                     "no {}proposals ({} made in all)",
@@ -460,11 +460,11 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
             }
         }
         GovCommand::Show { node, id } => {
-            let p = NodeClient::new(&node).proposal(id).await?;
+            let p = crate::client::node_client(&node)?.proposal(id).await?;
             println!("{}", serde_json::to_string_pretty(&p)?);
         }
         GovCommand::Members { node } => {
-            let client = NodeClient::new(&node);
+            let client = crate::client::node_client(&node)?;
             let members = client.members().await?;
             let nodes = client.governance_nodes().await?;
             println!(
@@ -475,15 +475,15 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
             );
         }
         GovCommand::Validators { node, height } => {
-            let set = NodeClient::new(&node).validators(height).await?;
+            let set = crate::client::node_client(&node)?.validators(height).await?;
             println!("{}", serde_json::to_string_pretty(&set)?);
         }
         GovCommand::Params { node } => {
-            let params = NodeClient::new(&node).params().await?;
+            let params = crate::client::node_client(&node)?.params().await?;
             println!("{}", serde_json::to_string_pretty(&params)?);
         }
         GovCommand::Contract { node, address } => {
-            let status = NodeClient::new(&node).contract_status(&address).await?;
+            let status = crate::client::node_client(&node)?.contract_status(&address).await?;
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
         GovCommand::Simulate { node, data, to, from } => {
@@ -493,7 +493,7 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
                 data: format!("0x{}", hex::encode(read_bytes(&data)?)),
                 ..Default::default()
             };
-            let simulation = NodeClient::new(&node).simulate(&request).await?;
+            let simulation = crate::client::node_client(&node)?.simulate(&request).await?;
             println!("{}", serde_json::to_string_pretty(&simulation)?);
         }
     }

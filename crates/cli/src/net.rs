@@ -62,13 +62,20 @@ pub(crate) struct UpArgs {
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Who may use the nodes' APIs: `open` (a network on this machine), `public-reads` or
+    /// `members` (credentials: tokens or client certificates the network's CA issues; `net
+    /// up` writes one for itself, `client.token`).
+    #[arg(long, default_value = "open")]
+    access: Access,
+    /// Serve the nodes' APIs over HTTPS, with certificates from the network's CA (`ca.crt`).
+    #[arg(long)]
+    https: bool,
 }
 
-/// The nodes' HTTP APIs of a network made here: open to pages and tools of this machine. A
-/// network made with `net up` listens on loopback only, a development network as `dev` is
-/// (a chain others reach is made by the platform, whose nodes take member credentials).
-fn local_api() -> NodeApi {
-    NodeApi { cors_origins: LOCAL_CORS_ORIGINS.map(String::from).to_vec(), access: Access::Open }
+/// The nodes' HTTP APIs of a network made here: pages and tools of this machine may call them
+/// (CORS), as `access` and `https` say.
+fn local_api(access: Access, https: bool) -> NodeApi {
+    NodeApi { cors_origins: LOCAL_CORS_ORIGINS.map(String::from).to_vec(), access, https }
 }
 
 fn parse_consensus(s: &str) -> Result<ConsensusKind, String> {
@@ -166,7 +173,7 @@ fn create(args: &UpArgs) -> Result<()> {
         ca_cert_pem: ca.cert_pem().to_owned(),
         nodes,
         members,
-        api: local_api(),
+        api: local_api(args.access, args.https),
     };
     let plan = plan(&chain)?;
     for spec in &plan.specs {
@@ -175,7 +182,28 @@ fn create(args: &UpArgs) -> Result<()> {
     std::fs::write(dir.join("ca.crt"), ca.cert_pem())?;
     write_secret(&dir.join("ca.key"), ca.key_pem())?;
     std::fs::write(dir.join("genesis.json"), serde_json::to_string_pretty(&plan.genesis)?)?;
+    if args.access != Access::Open {
+        write_secret(&dir.join(CLIENT_TOKEN), &own_token(&ca, args.chain_id)?)?;
+    }
     Ok(())
+}
+
+/// A write credential for the network's nodes, signed by its CA: what `net up` and its
+/// operator use when the nodes take members only (a year).
+fn own_token(ca: &Ca, chain_id: u64) -> Result<String> {
+    use consortia_crypto::token::{CONSORTIUM_ISSUER, Claims, Role, issue};
+    let now = now_ms() / 1000;
+    let claims = Claims {
+        iss: CONSORTIUM_ISSUER.into(),
+        sub: "net-up".into(),
+        aud: chain_id.to_string(),
+        role: Role::Write,
+        iat: now,
+        exp: now + 365 * 86_400,
+        jti: format!("net-up-{now}"),
+    };
+    let key = consortia_crypto::PrivateKey::from_pem(ca.key_pem(), None)?;
+    Ok(issue(&claims, &key)?)
 }
 
 /// The folder of the member admins' keys in a network's directory.
@@ -232,22 +260,17 @@ pub(crate) fn spinner() -> Result<ProgressBar> {
 /// genesis hash. Between polls `check` may end the wait with an error (a node process
 /// exited). False if `deadline` passed first.
 pub(crate) async fn wait_until_committing(
-    urls: &[String],
-    token: Option<&str>,
+    nodes: &[NodeClient],
     genesis: Option<&str>,
     deadline: Instant,
     bar: &ProgressBar,
     mut check: impl FnMut() -> Result<()>,
 ) -> Result<bool> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    let n = urls.len();
+    let n = nodes.len();
     loop {
         let mut statuses = Vec::new();
-        for url in urls {
-            let mut node = NodeClient::with_client(url, client.clone());
-            if let Some(token) = token {
-                node = node.with_token(token);
-            }
+        for node in nodes {
+            let url = node.base();
             if let Ok(status) = node.status().await {
                 if let Some(expected) = genesis
                     && status.genesis_hash != expected
@@ -306,11 +329,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let bar = spinner()?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let urls: Vec<String> = files.iter().map(|f| format!("http://{}", f.http)).collect();
+    let nodes =
+        files.iter().map(|f| net_client(&dir, f, POLL_TIMEOUT)).collect::<Result<Vec<_>>>()?;
     let genesis: Genesis =
         serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
     let genesis_hash = genesis.hash().to_hex();
-    let came_up = wait_until_committing(&urls, None, Some(&genesis_hash), deadline, &bar, || {
+    let came_up = wait_until_committing(&nodes, Some(&genesis_hash), deadline, &bar, || {
         for node_dir in &dirs {
             let exited = match started_here.iter_mut().find(|(sd, _)| sd == node_dir) {
                 Some((_, child)) => !matches!(child.try_wait(), Ok(None)),
@@ -362,11 +386,23 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     for (file, node_dir) in files.iter().zip(&dirs) {
         let role = if file.validator_key.is_some() { "validator" } else { "observer" };
         println!(
-            "  {} ({role}): REST API http://{}/v1/status   P2P {}   log {}",
+            "  {} ({role}): REST API {}/v1/status   P2P {}   log {}",
             file.name,
-            file.http,
+            node_url(file),
             file.p2p.listen,
             node_dir.join("node.log").display()
+        );
+    }
+    if files.iter().any(|f| f.https.is_some()) {
+        println!(
+            "HTTPS: the nodes' certificates are from the network's CA, {}",
+            dir.join("ca.crt").display()
+        );
+    }
+    if dir.join(CLIENT_TOKEN).is_file() {
+        println!(
+            "the nodes take credentials: a write token is in {} (Authorization: Bearer, or CONSORTIA_NODE_TOKEN for the CLI)",
+            dir.join(CLIENT_TOKEN).display()
         );
     }
     if dir.join(ADMINS).is_dir() {
@@ -453,11 +489,30 @@ fn admin_keys(dir: &Path) -> Result<Vec<(String, PrivateKey)>> {
     Ok(keys)
 }
 
+/// How long a poll of a node's status may take.
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The credential `net up` made for itself when its nodes take members only.
+const CLIENT_TOKEN: &str = "client.token";
+
+/// A node's base URL: `https://` when its API speaks TLS.
+fn node_url(file: &NodeFile) -> String {
+    let scheme = if file.https.is_some() { "https" } else { "http" };
+    format!("{scheme}://{}", file.http)
+}
+
+/// A client of the node `file` describes, in the network in `dir`: trusting the network's CA
+/// (`ca.crt`), with `net up`'s own credential (`client.token`) if it made one.
+fn net_client(dir: &Path, file: &NodeFile, timeout: Duration) -> Result<NodeClient> {
+    let token = std::fs::read_to_string(dir.join(CLIENT_TOKEN)).ok().map(|t| t.trim().to_owned());
+    crate::client::node_client_with(&node_url(file), Some(&dir.join("ca.crt")), token, timeout)
+}
+
 /// A client of the first node of the network that answers.
-async fn any_node(dirs: &[PathBuf]) -> Result<NodeClient> {
+async fn any_node(dir: &Path, dirs: &[PathBuf]) -> Result<NodeClient> {
     for d in dirs {
         let file = crate::node::read_node_file(&d.join("node.toml"))?;
-        let client = NodeClient::new(&format!("http://{}", file.http));
+        let client = net_client(dir, &file, Duration::from_secs(60))?;
         if client.status().await.is_ok() {
             return Ok(client);
         }
@@ -527,13 +582,15 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         p2p: (base.p2p.listen.ip(), p2p).into(),
         key_secret: None,
     };
-    let joining = join(&node, &genesis, &ca_cert, peers, &local_api())?;
+    let api = local_api(base.access, base.https.is_some());
+    let joining = join(&node, &genesis, &ca_cert, peers, &api)?;
     let node_dir = dir.join(&name);
     consortia_hosts::write_files(&node_dir, &joining.spec)?;
     let mut child = start_node(&node_dir)?;
     println!(
-        "{name} started (REST API http://{}, P2P {}); its peers admit it once it is voted in",
-        node.http, node.p2p
+        "{name} started (REST API {}, P2P {}); its peers admit it once it is voted in",
+        node_url(&crate::node::read_node_file(&node_dir.join("node.toml"))?),
+        node.p2p
     );
     if args.no_vote {
         println!(
@@ -543,7 +600,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let client = any_node(&dirs).await?;
+    let client = any_node(dir, &dirs).await?;
     let admins = admin_keys(dir)?;
     // A validator joins in two votes, as on Cosmos chains: first as an observer, so that it
     // syncs while the chain does not count on it, then with its power once it caught up (a
@@ -559,7 +616,8 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
     let proposal = decide(&client, &admins, &args.org, input, args.timeout).await?;
     let decided = proposal.decided_height.unwrap_or(0);
     println!("proposal {} executed at height {decided}: {}", proposal.id, proposal.summary);
-    let own = NodeClient::new(&format!("http://{}", node.http));
+    let own_file = crate::node::read_node_file(&node_dir.join("node.toml"))?;
+    let own = net_client(dir, &own_file, POLL_TIMEOUT)?;
     let bar = spinner()?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     // Caught up: within a block of the chain for five checks in a row (a node that only just
@@ -608,7 +666,7 @@ pub(crate) async fn remove_node(args: RemoveNodeArgs) -> Result<()> {
         bail!("{} is not a node of {}", args.name, dir.display());
     }
     let others: Vec<PathBuf> = dirs.iter().filter(|d| **d != node_dir).cloned().collect();
-    let client = any_node(&others).await?;
+    let client = any_node(dir, &others).await?;
     let owner = client
         .governance_nodes()
         .await?

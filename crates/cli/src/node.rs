@@ -30,6 +30,10 @@ pub(crate) fn read_node_file(path: &Path) -> Result<NodeFile> {
     if let Some(k) = file.validator_key.as_mut() {
         *k = base.join(&*k);
     }
+    if let Some(https) = file.https.as_mut() {
+        https.cert = base.join(&https.cert);
+        https.key = base.join(&https.key);
+    }
     validate(&file)?;
     Ok(file)
 }
@@ -49,6 +53,10 @@ fn validate(file: &NodeFile) -> Result<()> {
     if let Some(k) = &file.validator_key {
         need("validator_key", k);
     }
+    if let Some(https) = &file.https {
+        need("https.cert", &https.cert);
+        need("https.key", &https.key);
+    }
     if file.http == file.p2p.listen {
         problems.push("http and p2p.listen must be different addresses".into());
     }
@@ -57,6 +65,17 @@ fn validate(file: &NodeFile) -> Result<()> {
 
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The HTTP API's TLS configuration from its certificate and key files.
+pub(crate) fn https_config(
+    https: &consortia_types::config::HttpsFile,
+) -> Result<std::sync::Arc<rustls::ServerConfig>> {
+    let cert = read_text(&https.cert)?;
+    let key = crate::keys::read_key(&https.key)?;
+    let der = zeroize::Zeroizing::new(key.to_pkcs8_der());
+    consortia_api::serving::tls_config(&cert, &der)
+        .with_context(|| format!("HTTPS with {} and {}", https.cert.display(), https.key.display()))
 }
 
 /// Opens the node a config file describes.
@@ -101,7 +120,10 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
         consortium_ca: consortia_crypto::pki::ed25519_key_of_pem(&ca),
     };
     let access = file.access.as_str();
-    crate::serve::serve(node.clone(), file.http, cors, hosts, policy, move |addr| {
+    let tls = file.https.as_ref().map(https_config).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let api = crate::serve::Api { cors_origins: cors, allowed_hosts: hosts, policy, tls };
+    crate::serve::serve(node.clone(), file.http, api, move |addr| {
         let g = node.genesis();
         println!(
             "consortia node `{name}` ({role}) of chain `{}` (chain id {})",
@@ -109,7 +131,7 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
         );
         println!("  height:   {}", *node.committed().borrow());
         println!("  P2P:      {p2p} (mutual TLS)");
-        println!("  REST API: http://{addr}/v1/status (access: {access})");
+        println!("  REST API: {scheme}://{addr}/v1/status (access: {access})");
     })
     .await
 }

@@ -12,6 +12,7 @@ use consortia_api::serving::{AllowedHosts, Limits};
 use consortia_crypto::shamir::KeyShare;
 use consortia_platform::keystore::cipher_from_name;
 use consortia_platform::{Platform, PlatformConfig};
+use consortia_types::config::HttpsFile;
 use zeroize::Zeroizing;
 
 use crate::control::{DEFAULT_PLATFORM, with_session};
@@ -88,6 +89,14 @@ struct ServeArgs {
     /// a single-operator test platform. Without it the platform starts sealed.
     #[arg(long)]
     unseal_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate (PEM, then its chain), operator-provided; needs
+    /// `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PKCS#8 PEM; may be encrypted, opened with
+    /// `CONSORTIA_KEY_PASSPHRASE`).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +316,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         unseal,
         ..args.data.config()
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(crate::node::https_config(&HttpsFile { cert: cert.clone(), key: key.clone() })?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (platform, bootstrap) = Platform::open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {} (is a platform already running there?)", args.listen)
@@ -328,8 +344,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     // Last: scripts wait for this line.
-    println!("Consortia platform: http://{addr}  (API reference: http://{addr}/docs)");
-    let limits = Limits { hosts: AllowedHosts::new(&args.allowed_hosts), ..Limits::default() };
+    println!("Consortia platform: {scheme}://{addr}  (API reference: {scheme}://{addr}/docs)");
+    let limits = Limits { hosts: AllowedHosts::new(&args.allowed_hosts), tls, ..Limits::default() };
     let app = consortia_platform::router(platform);
     consortia_api::serving::serve(listener, app, limits, crate::serve::shutdown_signal())
         .await

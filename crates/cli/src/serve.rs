@@ -8,20 +8,28 @@ use consortia_api::serving::{AllowedHosts, Limits};
 use consortia_node::Node;
 use tokio::sync::watch;
 
-/// Serves `node`'s API on `http` (to browsers of `cors_origins`, for the `Host` names in
-/// `allowed_hosts`, to the callers `policy` lets in) under the servers' limits, and drives its
-/// consensus; `banner` gets the
-/// bound address once the port is open. Returns when a signal stops the node, or with the
-/// driver's error.
+/// How a node's HTTP API is served.
+pub(crate) struct Api<'a> {
+    /// Web origins whose pages may call it.
+    pub cors_origins: &'a [String],
+    /// The `Host` names it answers for.
+    pub allowed_hosts: &'a [String],
+    /// Whom it lets in.
+    pub policy: consortia_rpc::AccessPolicy,
+    /// HTTPS, or plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Serves `node`'s API on `http` as `api` says, under the servers' limits, and drives its
+/// consensus; `banner` gets the bound address once the port is open. Returns when a signal
+/// stops the node, or with the driver's error.
 pub(crate) async fn serve(
     node: Arc<Node>,
     http: SocketAddr,
-    cors_origins: &[String],
-    allowed_hosts: &[String],
-    policy: consortia_rpc::AccessPolicy,
+    api: Api<'_>,
     banner: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let cors = consortia_rpc::cors::layer(cors_origins)
+    let cors = consortia_rpc::cors::layer(api.cors_origins)
         .map_err(anyhow::Error::msg)
         .context("the node's CORS origins are invalid")?;
     let listener = tokio::net::TcpListener::bind(http).await.with_context(|| {
@@ -29,14 +37,15 @@ pub(crate) async fn serve(
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut driver = tokio::spawn(node.clone().run(stop_rx.clone()));
-    let app = consortia_rpc::router(node.clone(), policy);
+    let app = consortia_rpc::router(node.clone(), api.policy);
     let app = match cors {
         Some(layer) => app.layer(layer),
         None => app,
     };
     banner(listener.local_addr()?);
     let mut server_stop = stop_rx.clone();
-    let limits = Limits { hosts: AllowedHosts::new(allowed_hosts), ..Limits::default() };
+    let limits =
+        Limits { hosts: AllowedHosts::new(api.allowed_hosts), tls: api.tls, ..Limits::default() };
     let server = consortia_api::serving::serve(listener, app, limits, async move {
         let _ = server_stop.changed().await;
     });

@@ -27,9 +27,10 @@ use consortia_hosts::{HostDriver, HostError};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
+use crate::client::node_client_with;
 use crate::control::{log_in, start_chain, with_session};
 use crate::keys::write_secret;
-use crate::net::{log_tail, spinner, wait_until_committing};
+use crate::net::{POLL_TIMEOUT, log_tail, spinner, wait_until_committing};
 
 /// The demo's names: organization, consortium, host and chain.
 const DEMO: &str = "demo";
@@ -325,15 +326,13 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
                 demo
             }
         };
-        let came_up = wait_until_committing(
-            &demo.nodes,
-            Some(&demo.credential.token),
-            None,
-            deadline,
-            &bar,
-            || Ok(()),
-        )
-        .await?;
+        let token = Some(demo.credential.token.clone());
+        let nodes = demo
+            .nodes
+            .iter()
+            .map(|url| node_client_with(url, None, token.clone(), POLL_TIMEOUT))
+            .collect::<Result<Vec<_>>>()?;
+        let came_up = wait_until_committing(&nodes, None, deadline, &bar, || Ok(())).await?;
         if !came_up {
             bail!(
                 "the demo chain did not come up within {} s; its nodes' logs are in {}/hosts/*/*/node.log",

@@ -95,12 +95,53 @@ impl Ca {
         &self.key_pem
     }
 
+    /// Issues an HTTPS server certificate (PEM) for `key` (a node's key), valid for `hosts`
+    /// (IP addresses or DNS names clients connect to) and `NODE_DNS_NAME`.
+    pub fn issue_server(
+        &self,
+        name: &str,
+        key: &PrivateKey,
+        hosts: &[String],
+    ) -> Result<String, CryptoError> {
+        let key = signing_key(key)?;
+        let mut names = hosts.to_vec();
+        names.push(NODE_DNS_NAME.to_owned());
+        let mut params = CertificateParams::new(names).map_err(rcgen_error)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
+    }
+
+    /// Issues a client certificate (PEM) for the Ed25519 public key `public_key`: its holder
+    /// is `name`, its role (what it may do) the organizational unit, valid from today for
+    /// `days` days.
+    pub fn issue_client(
+        &self,
+        name: &str,
+        role: &str,
+        public_key: &[u8; 32],
+        days: u32,
+    ) -> Result<String, CryptoError> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.distinguished_name.push(DnType::OrganizationalUnitName, role);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let today = unix_days(now_s());
+        let date = |days: i64| {
+            let (y, m, d) = civil_from_days(days);
+            rcgen::date_time_ymd(y, m, d)
+        };
+        params.not_before = date(today);
+        params.not_after = date(today + i64::from(days));
+        let key = Ed25519Public(*public_key);
+        Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
+    }
+
     /// Issues a TLS certificate (PEM) for a node's Ed25519 key, for both server and client use.
     pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, CryptoError> {
-        if node_key.scheme() != Scheme::Ed25519 {
-            return Err(CryptoError::Certificate("node keys are Ed25519 keys".into()));
-        }
-        let key = KeyPair::from_pem(&node_key.to_pkcs8_pem()).map_err(rcgen_error)?;
+        let key = signing_key(node_key)?;
         let mut params =
             CertificateParams::new(vec![NODE_DNS_NAME.to_owned()]).map_err(rcgen_error)?;
         params.distinguished_name.push(DnType::CommonName, node_name);
@@ -110,6 +151,158 @@ impl Ca {
         let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
         Ok(cert.pem())
     }
+}
+
+/// A node key as rcgen signs with it.
+fn signing_key(key: &PrivateKey) -> Result<KeyPair, CryptoError> {
+    if key.scheme() != Scheme::Ed25519 {
+        return Err(CryptoError::Certificate("node keys are Ed25519 keys".into()));
+    }
+    let pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
+    KeyPair::from_pem(&pem).map_err(rcgen_error)
+}
+
+/// An Ed25519 public key as rcgen certifies it (the holder keeps the private key).
+struct Ed25519Public([u8; 32]);
+
+impl rcgen::PublicKeyData for Ed25519Public {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &PKCS_ED25519
+    }
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn unix_days(seconds: u64) -> i64 {
+    (seconds / 86_400) as i64
+}
+
+/// The civil date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the epoch of an X.509 time: UTCTime (`YYMMDDHHMMSSZ`, tag 0x17) or
+/// GeneralizedTime (`YYYYMMDDHHMMSSZ`, tag 0x18).
+fn x509_time(tag: u8, text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 12) => {
+            let yy: i64 = text[..2].parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+        }
+        (0x18, 14) => (text[..4].parse().ok()?, &text[4..]),
+        _ => return None,
+    };
+    let field = |i: usize| rest[i..i + 2].parse::<u32>().ok();
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
+}
+
+/// A client certificate whose signature an issuer's key checked: who holds it, its role (the
+/// subject's organizational unit) and when it is valid (seconds since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub name: String,
+    pub role: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// Ed25519's AlgorithmIdentifier (RFC 8410): the only signature this PKI makes.
+const ED25519_ALGORITHM: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+const OID_COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
+const OID_ORGANIZATIONAL_UNIT: [u8; 3] = [0x55, 0x04, 0x0b];
+
+/// Reads the certificate `der` if `issuer_key` (Ed25519) signed it; `None` for any other
+/// issuer, signature algorithm, or malformed bytes. Validity is returned, not checked.
+pub fn client_certificate(der: &[u8], issuer_key: &[u8; 32]) -> Option<ClientCertificate> {
+    let (_, cert_start, cert_end) = der_element(der, 0)?;
+    let (_, tbs_start, tbs_end) = der_element(der, cert_start)?;
+    let tbs = &der[cert_start..tbs_end];
+    let (_, alg_start, alg_end) = der_element(der, tbs_end)?;
+    if der.get(tbs_end..alg_end)? != ED25519_ALGORITHM || alg_start == alg_end {
+        return None;
+    }
+    let (tag, sig_start, sig_end) = der_element(der, alg_end)?;
+    if tag != 0x03 || sig_end != cert_end || der.get(sig_start) != Some(&0) {
+        return None;
+    }
+    let signature = crate::Signature(der.get(sig_start + 1..sig_end)?.to_vec());
+    let key = crate::PublicKey::from_bytes(Scheme::Ed25519, issuer_key).ok()?;
+    key.verify(tbs, &signature).ok()?;
+    // [0] version (optional), serialNumber, signature, issuer, then validity and subject.
+    let mut at = tbs_start;
+    if der_element(der, at)?.0 == 0xa0 {
+        at = der_element(der, at)?.2;
+    }
+    for _ in 0..3 {
+        at = der_element(der, at)?.2;
+    }
+    let (_, validity_start, validity_end) = der_element(der, at)?;
+    let (tag, start, end) = der_element(der, validity_start)?;
+    let not_before = x509_time(tag, &der[start..end])?;
+    let (tag, start, after_end) = der_element(der, end)?;
+    let not_after = x509_time(tag, &der[start..after_end])?;
+    if after_end != validity_end {
+        return None;
+    }
+    let (_, subject_start, subject_end) = der_element(der, validity_end)?;
+    let (mut name, mut role) = (None, None);
+    let mut rdn = subject_start;
+    while rdn < subject_end {
+        let (_, set_start, set_end) = der_element(der, rdn)?;
+        let (_, pair_start, _) = der_element(der, set_start)?;
+        let (_, oid_start, oid_end) = der_element(der, pair_start)?;
+        let (_, value_start, value_end) = der_element(der, oid_end)?;
+        let value = std::str::from_utf8(&der[value_start..value_end]).ok()?.to_owned();
+        match &der[oid_start..oid_end] {
+            oid if oid == OID_COMMON_NAME => name = Some(value),
+            oid if oid == OID_ORGANIZATIONAL_UNIT => role = Some(value),
+            _ => {}
+        }
+        rdn = set_end;
+    }
+    Some(ClientCertificate { name: name?, role: role?, not_before, not_after })
 }
 
 /// The DER encoding of an Ed25519 SubjectPublicKeyInfo up to the key bytes (RFC 8410).
@@ -176,6 +369,7 @@ mod tests {
         #[test]
         fn certificate_key_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = ed25519_key(&bytes);
+            let _ = client_certificate(&bytes, &[7; 32]);
         }
     }
 
@@ -197,6 +391,46 @@ mod tests {
         for len in 0..der.len() {
             assert_eq!(ed25519_key(&der[..len]), None, "read a key from {len} bytes");
         }
+    }
+
+    #[test]
+    fn a_client_certificate_names_its_holder_role_and_validity_under_its_issuer_only() {
+        let ca = Ca::generate("t").unwrap();
+        let member = ca.issue_member("t", "org-a").unwrap();
+        let holder = crate::PrivateKey::generate(Scheme::Ed25519);
+        let public: [u8; 32] = holder.public_key().as_bytes().try_into().unwrap();
+        let pem = member.issue_client("alice", "write", &public, 30).unwrap();
+        let der = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            crate::keys::pem_body_first(&pem, "CERTIFICATE").unwrap(),
+        )
+        .unwrap();
+        let member_key = ed25519_key_of_pem(member.cert_pem()).unwrap();
+        let read = client_certificate(&der, &member_key).unwrap();
+        assert_eq!((read.name.as_str(), read.role.as_str()), ("alice", "write"));
+        let now = now_s() as i64;
+        assert!(read.not_before <= now && now < read.not_after, "{read:?}");
+        assert_eq!((read.not_after - read.not_before) / 86_400, 30);
+        let root_key = ed25519_key_of_pem(ca.cert_pem()).unwrap();
+        assert_eq!(client_certificate(&der, &root_key), None, "another issuer");
+        for len in 0..der.len() {
+            assert_eq!(client_certificate(&der[..len], &member_key), None, "{len} bytes");
+        }
+        let mut flipped = der.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(client_certificate(&flipped, &member_key), None, "a bad signature");
+    }
+
+    #[test]
+    fn x509_times_and_civil_dates_convert_both_ways() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(days_from_civil(2026, 12, 2), 20_789);
+        assert_eq!(x509_time(0x17, b"250101000000Z"), Some(1_735_689_600));
+        assert_eq!(x509_time(0x18, b"20250101000000Z"), Some(1_735_689_600));
+        assert_eq!(x509_time(0x17, b"251301000000Z"), None, "month 13");
+        assert_eq!(x509_time(0x17, b"2501010000Z"), None, "short");
     }
 
     #[test]

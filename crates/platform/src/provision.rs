@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
 use consortia_hosts::NodeSpec;
-use consortia_types::config::{Access, DEFAULT_MEMPOOL_MAX_TXS, NodeFile, P2pFile};
+use consortia_types::config::{Access, DEFAULT_MEMPOOL_MAX_TXS, HttpsFile, NodeFile, P2pFile};
 use consortia_types::{
     ChainParams, Genesis, GenesisAccount, GenesisMember, NodeIdentity, TypesError, Validator,
 };
@@ -73,6 +73,8 @@ pub struct NodeApi {
     pub cors_origins: Vec<String>,
     /// Who may use them.
     pub access: Access,
+    /// HTTPS, with a certificate from the node's issuer for its HTTP address and `localhost`.
+    pub https: bool,
 }
 
 /// The plan: the genesis and each node's spec, in the order of [`ChainPlan::nodes`].
@@ -89,6 +91,8 @@ pub const CA_CERT: &str = "ca.crt";
 pub const NODE_CERT: &str = "node.crt";
 pub const NODE_KEY: &str = "node.key";
 pub const VALIDATOR_KEY: &str = "validator.pem";
+/// The HTTP API's certificate (HTTPS), for the node key.
+pub const HTTPS_CERT: &str = "https.crt";
 
 /// A node's secrets: its TLS key and certificate chain, and its consensus key if a validator.
 struct NodeKeys {
@@ -112,6 +116,18 @@ impl NodeKeys {
         };
         let validator_key = node.validator.then(|| PrivateKey::generate(scheme));
         Ok(NodeKeys { node_key, cert_chain, validator_key })
+    }
+
+    /// The node's certificate for HTTPS (its node key, the HTTP address and `localhost`),
+    /// followed by its issuer's when that is an organization's CA.
+    fn https_chain(&self, node: &NodePlan<'_>, ca_cert_pem: &str) -> Result<String, PlanError> {
+        let hosts = [node.http.ip().to_string(), "localhost".to_owned()];
+        let cert = node.issuer.issue_server(&node.name, &self.node_key, &hosts)?;
+        Ok(if node.issuer.cert_pem() == ca_cert_pem {
+            cert
+        } else {
+            format!("{cert}{}", node.issuer.cert_pem())
+        })
     }
 
     /// The node's directory: config, genesis, CA certificate, its certificate and keys.
@@ -140,7 +156,9 @@ impl NodeKeys {
             cors_origins: api.cors_origins.clone(),
             allowed_hosts: vec![],
             access: api.access,
+            https: api.https.then(|| HttpsFile { cert: HTTPS_CERT.into(), key: NODE_KEY.into() }),
         };
+        let https_chain = api.https.then(|| self.https_chain(node, ca_cert_pem)).transpose()?;
         let config = toml::to_string_pretty(&file)
             .map_err(|e| PlanError::Encoding { file: NODE_CONFIG, detail: e.to_string() })?;
         let mut files = vec![
@@ -152,6 +170,9 @@ impl NodeKeys {
         ];
         if let Some(k) = &self.validator_key {
             files.push((VALIDATOR_KEY.to_owned(), key_file(k, node.key_secret)?));
+        }
+        if let Some(chain) = https_chain {
+            files.push((HTTPS_CERT.to_owned(), chain.into_bytes()));
         }
         Ok(NodeSpec {
             name: node.spec_name.clone(),

@@ -6,7 +6,9 @@
 //! It comes as `Authorization: Bearer TOKEN`, as the password of HTTP basic auth
 //! (`http://app:TOKEN@host:port/`: wallets and web3 clients that take only a URL send it so),
 //! or, for a browser's WebSocket (which cannot set headers), as `?access_token=TOKEN`
-//! (RFC 6750 section 2.3). The node checks it offline: no call to the platform.
+//! (RFC 6750 section 2.3). Over HTTPS a client certificate is a credential too (Fabric's
+//! way): issued by the same CAs, its holder in the common name and its role (`read`, `write`)
+//! in the organizational unit. The node checks both offline: no call to the platform.
 //!
 //! Reads are every route but the writes; writes are `POST /v1/transactions`, its batch, and
 //! the JSON-RPC methods that send transactions (checked by the dispatcher with [`Permit`]).
@@ -21,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use consortia_api::server::ApiError;
+use consortia_api::serving::PeerCertificate;
 use consortia_crypto::token::{self, CONSORTIUM_ISSUER, Claims, Role};
 use consortia_execution::governance;
 use consortia_node::Node;
@@ -87,6 +90,27 @@ impl Gate {
         let keys = Arc::new(keys);
         *self.members.lock() = Some((height, keys.clone()));
         Ok(keys)
+    }
+
+    /// The role of a client certificate one of the chain's CAs issued, if valid now.
+    fn verify_certificate(&self, der: &[u8]) -> Result<Role, ApiError> {
+        let members = self.member_cas()?;
+        let issuers = self.policy.consortium_ca.iter().chain(members.keys());
+        let certificate = issuers
+            .filter_map(|key| consortia_crypto::pki::client_certificate(der, key))
+            .next()
+            .ok_or_else(|| unauthorized("the client certificate is not from a CA of this chain"))?;
+        let now = (consortia_node::now_ms() / 1000) as i64;
+        if now < certificate.not_before || now >= certificate.not_after {
+            return Err(unauthorized("the client certificate has expired or is not valid yet"));
+        }
+        match certificate.role.as_str() {
+            "read" => Ok(Role::Read),
+            "write" => Ok(Role::Write),
+            other => Err(unauthorized(&format!(
+                "the client certificate's role `{other}` is neither read nor write"
+            ))),
+        }
     }
 
     fn verify(&self, token: &str) -> Result<Claims, ApiError> {
@@ -165,13 +189,18 @@ pub(crate) async fn authenticate(
         return next.run(request).await;
     }
     let writes = is_write_route(request.method(), path);
-    let role = match credential(&request) {
-        Err(e) => return with_challenge(e),
-        Ok(Some(token)) => match gate.verify(&token) {
+    let certificate = request.extensions().get::<PeerCertificate>().cloned();
+    let role = match (credential(&request), certificate) {
+        (Err(e), _) => return with_challenge(e),
+        (Ok(Some(token)), _) => match gate.verify(&token) {
             Ok(claims) => Some(claims.role),
             Err(e) => return with_challenge(e),
         },
-        Ok(None) => None,
+        (Ok(None), Some(certificate)) => match gate.verify_certificate(&certificate.0) {
+            Ok(role) => Some(role),
+            Err(e) => return with_challenge(e),
+        },
+        (Ok(None), None) => None,
     };
     let access = gate.policy.access;
     let may_read = access != Access::Members || role.is_some();

@@ -265,3 +265,77 @@ async fn a_member_voted_in_is_trusted_at_once_and_voted_out_loses_its_tokens() {
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(status_b(&t).await, StatusCode::UNAUTHORIZED, "voted out");
 }
+
+/// The DER of a client certificate `issuer` (a CA's PEM key and certificate) issues.
+fn client_certificate(issuer: &Ca, role: &str, days: u32) -> Vec<u8> {
+    let holder = PrivateKey::generate(consortia_crypto::Scheme::Ed25519);
+    let public: [u8; 32] = holder.public_key().as_bytes().try_into().unwrap();
+    let pem = issuer.issue_client("app", role, &public, days).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+}
+
+impl Chain {
+    /// A request over a TLS connection whose client presented `certificate`.
+    async fn with_certificate(&mut self, method: Method, path: &str, der: &[u8]) -> StatusCode {
+        let body = match method {
+            Method::POST => {
+                let tx = self.node.notarization("n-1", b"x");
+                Body::from(json!({"tx": hex0x(&encode(&tx))}).to_string())
+            }
+            _ => Body::empty(),
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap();
+        let certificate = consortia_api::serving::PeerCertificate(der.into());
+        request.extensions_mut().insert(certificate);
+        self.node.send(request).await.0
+    }
+}
+
+/// A chain whose member `org-a` holds `member` as its CA.
+async fn chain_of(member: &Ca, consortium: &Ca) -> Chain {
+    let policy = AccessPolicy {
+        access: Access::Members,
+        consortium_ca: ed25519_key_of_pem(consortium.cert_pem()),
+    };
+    let node = TestNode::start_with(policy, member.cert_pem().to_owned()).await;
+    let key = |ca: &Ca| PrivateKey::from_pem(ca.key_pem(), None).unwrap();
+    Chain { node, consortium: key(consortium), member: key(member) }
+}
+
+#[tokio::test]
+async fn a_members_client_certificate_is_a_credential_whose_role_decides_writes() {
+    let consortium = Ca::generate("c").unwrap();
+    let member = consortium.issue_member("c", "org-a").unwrap();
+    let mut c = chain_of(&member, &consortium).await;
+    let read = client_certificate(&member, "read", 30);
+    assert_eq!(c.with_certificate(Method::GET, "/v1/status", &read).await, StatusCode::OK);
+    let sent = c.with_certificate(Method::POST, "/v1/transactions", &read).await;
+    assert_eq!(sent, StatusCode::FORBIDDEN);
+    let write = client_certificate(&member, "write", 30);
+    let sent = c.with_certificate(Method::POST, "/v1/transactions", &write).await;
+    assert_eq!(sent, StatusCode::ACCEPTED);
+    let platform = client_certificate(&consortium, "read", 30);
+    assert_eq!(c.with_certificate(Method::GET, "/v1/status", &platform).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_certificate_of_a_stranger_expired_or_without_a_role_is_refused() {
+    let consortium = Ca::generate("c").unwrap();
+    let member = consortium.issue_member("c", "org-a").unwrap();
+    let mut c = chain_of(&member, &consortium).await;
+    let stranger = Ca::generate("other").unwrap();
+    for der in [
+        client_certificate(&stranger, "write", 30),
+        client_certificate(&member, "write", 0),
+        client_certificate(&member, "admin", 30),
+    ] {
+        let status = c.with_certificate(Method::GET, "/v1/status", &der).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}

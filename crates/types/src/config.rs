@@ -35,6 +35,21 @@ pub struct NodeFile {
     /// Who may use the HTTP API (REST, JSON-RPC, WebSocket, metrics); `members` unless given.
     #[serde(default)]
     pub access: Access,
+    /// HTTPS for the HTTP API; plain HTTP without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<HttpsFile>,
+}
+
+/// The HTTP API's TLS certificate and key. Clients may present a certificate of their own,
+/// issued by a CA of the chain (a credential, as a token is).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsFile {
+    /// The server's certificate, then the chain up to its CA (PEM): from the consortium CA,
+    /// or the operator's own.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8 PEM; may be encrypted, opened with `CONSORTIA_KEY_PASSPHRASE`).
+    pub key: PathBuf,
 }
 
 /// Who may use a node's HTTP API. Credentials are access tokens a CA of the chain signed

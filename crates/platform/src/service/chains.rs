@@ -471,5 +471,6 @@ pub(crate) fn node_api(cors_origins: &[String], access: NodeAccess) -> NodeApi {
         NodeAccess::PublicReads => Access::PublicReads,
         NodeAccess::Open => Access::Open,
     };
-    NodeApi { cors_origins: cors_origins.to_vec(), access }
+    // HTTPS for platform chains comes with certificates for their hosts' addresses (open).
+    NodeApi { cors_origins: cors_origins.to_vec(), access, https: false }
 }
