@@ -387,6 +387,7 @@ async fn the_shipped_prometheus_configuration_finds_and_scrapes_every_node() {
         role: CredentialRole::Read,
         name: Some("prometheus".into()),
         expires_in_days: Some(365),
+        public_key: None,
     };
     let credential = admin.issue_node_credential(&chain.id, &read).await.unwrap();
 

@@ -14,8 +14,8 @@ use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
     CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest, CreateUserRequest,
-    CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest, ProposalVoteRequest,
-    ProposeRequest, StartStep, VoteRequest,
+    CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest, NodeAccess,
+    ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,13 @@ pub(crate) enum ChainCommand {
         /// Default: `http://localhost:*` and `http://127.0.0.1:*`.
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
+        /// Who may use the nodes' APIs: `members` (credentials from `chain credential`),
+        /// `public-reads` or `open`.
+        #[arg(long, default_value = "members")]
+        node_access: NodeAccess,
+        /// The nodes serve HTTPS (certificates from the consortium CA).
+        #[arg(long)]
+        https: bool,
     },
     /// Step 2: add a node of a participating organization on one of its hosts.
     AddNode {
@@ -219,6 +226,13 @@ pub(crate) enum ChainCommand {
         /// Days until it expires (default 30, at most 365).
         #[arg(long)]
         days: Option<u32>,
+        /// Also a client certificate (for nodes that serve HTTPS) for this Ed25519 key
+        /// (`consortia keygen --scheme ed25519`); only its public key is sent.
+        #[arg(long, requires = "cert_out")]
+        key: Option<PathBuf>,
+        /// Where to write the client certificate (PEM).
+        #[arg(long, requires = "key")]
+        cert_out: Option<PathBuf>,
     },
     /// Send wei from one of your organizations' accounts to an address (a wallet needs a
     /// balance to pay the chain's base fee).
@@ -465,6 +479,8 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             base_fee,
             allocations,
             cors_origins,
+            node_access,
+            https,
         } => {
             let consensus = consensus.parse().map_err(|e| anyhow::anyhow!("--consensus: {e}"))?;
             let policy =
@@ -483,6 +499,8 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
                 base_fee_per_gas: Some(base_fee),
                 allocations,
                 cors_origins: (!cors_origins.is_empty()).then_some(cors_origins),
+                node_access: Some(node_access),
+                node_https: Some(https),
                 ..CreateChainRequest::new(&consortium, &org, &name, consensus)
             };
             print(&with_session(async |c| c.create_chain(&request).await).await?)
@@ -515,10 +533,26 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             let request = ProposeRequest { org_id: org, change };
             print(&with_session(async |c| c.propose(&chain, &request).await).await?)
         }
-        C::Credential { chain, role, org, name, days } => {
-            let request =
-                CreateNodeCredentialRequest { org_id: org, role, name, expires_in_days: days };
-            print(&with_session(async |c| c.issue_node_credential(&chain, &request).await).await?)
+        C::Credential { chain, role, org, name, days, key, cert_out } => {
+            let public_key = key
+                .as_deref()
+                .map(crate::keys::read_key)
+                .transpose()?
+                .map(|k| k.public_key().to_base64());
+            let request = CreateNodeCredentialRequest {
+                org_id: org,
+                role,
+                name,
+                expires_in_days: days,
+                public_key,
+            };
+            let issued =
+                with_session(async |c| c.issue_node_credential(&chain, &request).await).await?;
+            if let (Some(path), Some(pem)) = (&cert_out, &issued.certificate) {
+                std::fs::write(path, pem)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            print(&issued)
         }
         C::Faucet { chain, address, org, amount } => {
             let request = FaucetRequest { org_id: org, address, amount };

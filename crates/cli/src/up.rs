@@ -209,6 +209,7 @@ async fn make_demo(args: &UpArgs, account: &str, bar: &ProgressBar) -> Result<De
         role: CredentialRole::Write,
         name: Some("consortia up".into()),
         expires_in_days: Some(MAX_CREDENTIAL_DAYS),
+        public_key: None,
     };
     let credential =
         with_session(async |c| c.issue_node_credential(&chain.id, &request).await).await?;

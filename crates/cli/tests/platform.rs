@@ -147,8 +147,13 @@ async fn user(platform: &Platform, admin: &PlatformClient, name: &str) -> Platfo
 
 /// A credential for the chain's nodes, issued to `client` (for its one organization there).
 async fn credential(client: &PlatformClient, chain: &str, role: CredentialRole) -> String {
-    let request =
-        CreateNodeCredentialRequest { org_id: None, role, name: None, expires_in_days: None };
+    let request = CreateNodeCredentialRequest {
+        org_id: None,
+        role,
+        name: None,
+        expires_in_days: None,
+        public_key: None,
+    };
     client.issue_node_credential(chain, &request).await.unwrap().token
 }
 
@@ -389,6 +394,7 @@ async fn baidu_flow(database: Option<&str>) {
         role: CredentialRole::Write,
         name: None,
         expires_in_days: None,
+        public_key: None,
     };
     let refused = viewer1.issue_node_credential(&chain, &write).await.unwrap_err();
     assert_eq!(refused.status(), Some(403), "{refused}");
@@ -794,4 +800,88 @@ async fn an_organization_joins_a_running_chain_by_vote_runs_a_validator_and_leav
     }
     assert!(hidden, "Shipper still takes part on the platform");
     drop(platform);
+}
+
+/// An organization, a consortium `name` it leads alone, and a local host of it.
+async fn one_org(admin: &PlatformClient, name: &str) -> (String, ConsortiumView, String) {
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let consortium =
+        CreateConsortiumRequest { name: name.into(), org_id: org.clone(), approval_policy: None };
+    let cons = admin.create_consortium(&consortium).await.unwrap();
+    let host = admin.create_host(&CreateHostRequest::local(&org, "h")).await.unwrap().id;
+    (org, cons, host)
+}
+
+/// A chain whose nodes serve HTTPS: certificates from the organization's CA under the
+/// consortium CA (the root clients trust), the platform's own calls over it, and the
+/// credentials it issues, a token or a client certificate for the caller's own key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_over_https_serves_members_with_tokens_and_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let (org, cons, host) = one_org(&admin, "Trade").await;
+    let request = CreateChainRequest {
+        node_https: Some(true),
+        ..CreateChainRequest::new(&cons.id, &org, "ledger", Consensus::Bft)
+    };
+    let chain = admin.create_chain(&request).await.unwrap();
+    for n in 0..4 {
+        let node = AddNodeRequest::validator(&org, &host, &format!("v{n}"));
+        admin.add_node(&chain.id, &node).await.unwrap();
+    }
+    let started = admin.start_chain(&chain.id, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let url = started.node_urls().remove(0);
+    assert!(url.starts_with("https://"), "{url}");
+    // The platform polls its nodes over HTTPS, trusting the consortium CA.
+    let health = admin.nodes(&chain.id).await.unwrap();
+    assert!(health.iter().all(|n| n.health == NodeHealth::Healthy), "{health:?}");
+
+    let holder = PrivateKey::generate(Scheme::Ed25519);
+    let request = CreateNodeCredentialRequest {
+        org_id: None,
+        role: CredentialRole::Write,
+        name: Some("app".into()),
+        expires_in_days: Some(1),
+        public_key: Some(holder.public_key().to_base64()),
+    };
+    let issued = admin.issue_node_credential(&chain.id, &request).await.unwrap();
+    let certificate = issued.certificate.expect("a client certificate for the key");
+    let root = reqwest::Certificate::from_pem(cons.ca_cert_pem.as_bytes()).unwrap();
+    let client = |identity: Option<reqwest::Identity>| {
+        let builder = reqwest::Client::builder().add_root_certificate(root.clone());
+        match identity {
+            Some(i) => builder.identity(i),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    let status = format!("{url}/v1/status");
+    let anonymous = client(None).get(&status).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let bearer = client(None).get(&status).bearer_auth(&issued.token).send().await.unwrap();
+    assert_eq!(bearer.status().as_u16(), 200);
+    let pem = format!("{certificate}{}", holder.to_pkcs8_pem());
+    let identity = reqwest::Identity::from_pem(pem.as_bytes()).unwrap();
+    let mutual = client(Some(identity)).get(&status).send().await.unwrap();
+    assert_eq!(mutual.status().as_u16(), 200);
+    let plain = url.replacen("https://", "http://", 1);
+    assert!(reqwest::get(format!("{plain}/v1/health")).await.is_err(), "plain HTTP answered");
+}
+
+/// A solo chain cuts no empty block, so its start used to wait for block 1 until it failed
+/// (60 s); it starts once its node answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_solo_chain_starts_without_a_first_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let (org, cons, host) = one_org(&admin, "Solo").await;
+    let request = CreateChainRequest::new(&cons.id, &org, "dev", Consensus::Solo);
+    let chain = admin.create_chain(&request).await.unwrap().id;
+    admin.add_node(&chain, &AddNodeRequest::validator(&org, &host, "v0")).await.unwrap();
+    let started = admin.start_chain(&chain, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
 }

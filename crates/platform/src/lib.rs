@@ -92,13 +92,9 @@ pub struct Platform {
     keystore: Mutex<service::keystore::Vault>,
     data_dir: PathBuf,
     node_program: Option<PathBuf>,
-    /// For polling nodes' status (1 s timeouts, one connection pool for all nodes).
-    status_http: reqwest::Client,
-    /// For calls into chains on a user's behalf (explorer reads, contract calls): longer
-    /// timeouts than status polls.
-    chain_http: reqwest::Client,
-    /// The platform's own token for each chain's nodes, and when to mint the next.
-    node_tokens: Mutex<HashMap<String, (String, u64)>>,
+    /// How the platform calls each chain's nodes (its token, clients trusting its CA), by
+    /// chain id.
+    node_calls: Mutex<HashMap<String, service::node_access::NodeCalls>>,
     /// Contract transactions are signed one at a time (a nonce read and its send must not
     /// interleave).
     signing: tokio::sync::Mutex<()>,
@@ -152,20 +148,12 @@ impl Platform {
                     .into(),
             )
         })?;
-        let http = |timeout_s| {
-            reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(timeout_s))
-                .build()
-                .map_err(|e| OpenError(format!("HTTP client: {e}")))
-        };
         let platform = Arc::new(Platform {
             db,
             keystore: Mutex::new(service::keystore::Vault::sealed(sealing)),
             data_dir: config.data_dir,
             node_program: config.node_program,
-            status_http: http(1)?,
-            chain_http: http(10)?,
-            node_tokens: Default::default(),
+            node_calls: Default::default(),
             signing: Default::default(),
             hosts: Default::default(),
             throttle: Default::default(),

@@ -129,6 +129,11 @@ pub struct CreateChainRequest {
     /// Who may use its nodes' APIs (default `members`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_access: Option<NodeAccess>,
+    /// Whether its nodes serve HTTPS, with certificates from their organizations' CAs under
+    /// the consortium CA (`GET /v1/consortiums/{id}`'s `ca_cert_pem` is the root to trust);
+    /// default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_https: Option<bool>,
 }
 
 crate::wire_enum! {
@@ -162,6 +167,11 @@ pub struct CreateNodeCredentialRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: Option<u32>,
+    /// An Ed25519 public key (`ed25519:BASE64`, as `consortia keygen` prints it): the answer
+    /// then holds a client certificate for it too, for nodes that serve HTTPS (the holder
+    /// keeps the private key; the platform never sees it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// A node credential, shown once: the platform keeps no copy.
@@ -179,6 +189,10 @@ pub struct NodeCredentialView {
     pub rpc_url: Option<String>,
     /// The same for WebSocket subscriptions (`ws://…/ws`).
     pub ws_url: Option<String>,
+    /// With `public_key`: a client certificate for it (PEM), signed by the organization's CA,
+    /// the role in its organizational unit, expiring with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// An account funded at genesis.
@@ -237,6 +251,7 @@ impl CreateChainRequest {
             allocations: vec![],
             cors_origins: None,
             node_access: None,
+            node_https: None,
         }
     }
 }
@@ -333,6 +348,8 @@ pub struct ChainView {
     pub cors_origins: Vec<String>,
     /// Who may use its nodes' APIs.
     pub node_access: NodeAccess,
+    /// Whether its nodes serve HTTPS.
+    pub node_https: bool,
     pub status: ChainStatus,
     /// Participating organizations.
     pub orgs: Vec<String>,

@@ -68,6 +68,8 @@ async function createPage(main) {
       field(t('cors_origins'), h('input', { name: 'cors_origins', value: 'http://localhost:* http://127.0.0.1:*', 'data-test': 'chain-cors' })),
       field(t('node_access'), h('select', { name: 'node_access', 'data-test': 'chain-node-access' },
         ['members', 'public-reads', 'open'].map((a) => h('option', { value: a }, t(`node_access_${a}`))))),
+      field(t('node_https'), h('select', { name: 'node_https', 'data-test': 'chain-node-https' },
+        h('option', { value: 'false' }, t('node_https_off')), h('option', { value: 'true' }, t('node_https_on')))),
     ], t('create_chain'), async (v) => {
       // One `0xADDRESS=WEI` per line (or separated by spaces).
       const allocations = v.allocations.split(/\s+/).filter(Boolean).map((line) => {
@@ -78,7 +80,7 @@ async function createPage(main) {
         consortium_id: v.consortium_id, org_id: v.org_id, name: v.name.trim(), consensus: v.consensus, suite: v.suite,
         max_block_txs: Number(v.max_block_txs), block_interval_ms: Number(v.block_interval_ms), deploy_policy: v.deploy_policy,
         base_fee_per_gas: Number(v.base_fee_per_gas), allocations, cors_origins: v.cors_origins.split(/\s+/).filter(Boolean),
-        node_access: v.node_access,
+        node_access: v.node_access, node_https: v.node_https === 'true',
       });
       await refreshChains();
       selectChain(chain.id);
@@ -220,6 +222,7 @@ function connectCard(chain) {
   }, { inline: true, test: 'issue-credential', submitTest: 'issue-credential-submit' });
   return card(t('connect'),
     h('p', {}, t(`node_access_${chain.node_access}`), ' ', h('span', { class: 'muted' }, t('node_access_hint'))),
+    chain.node_https ? h('p', { class: 'muted' }, t('node_https_hint')) : null,
     issue, shown);
 }
 

@@ -53,7 +53,8 @@ pub fn validator_problem(consensus: Consensus, validators: usize) -> Option<Stri
 }
 
 /// A node's REST URL, once its port is known.
-fn node_view(n: &NodeRow) -> ChainNodeView {
+fn node_view(n: &NodeRow, https: bool) -> ChainNodeView {
+    let scheme = if https { "https" } else { "http" };
     let ip = n.address.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let at = |port: Option<u16>| port.map(|p| std::net::SocketAddr::new(ip, p));
     ChainNodeView {
@@ -62,7 +63,7 @@ fn node_view(n: &NodeRow) -> ChainNodeView {
         org_id: n.org_id.clone(),
         host_id: n.host_id.clone(),
         role: n.role,
-        http_url: at(n.http_port).map(|a| format!("http://{a}")),
+        http_url: at(n.http_port).map(|a| format!("{scheme}://{a}")),
         p2p_address: at(n.p2p_port).map(|a| a.to_string()),
     }
 }
@@ -122,6 +123,7 @@ impl Platform {
     /// progress of a start this process runs.
     pub(crate) fn chain_view(&self, record: ChainRecord) -> ChainView {
         let ChainRecord { chain, orgs, nodes } = record;
+        let https = chain.node_https;
         let validators = nodes.iter().filter(|n| n.role == NodeRole::Validator).count();
         let problems: Vec<String> =
             validator_problem(chain.consensus, validators).into_iter().collect();
@@ -148,9 +150,10 @@ impl Platform {
             allocations: chain.allocations,
             cors_origins: chain.cors_origins,
             node_access: chain.node_access,
+            node_https: chain.node_https,
             status: chain.status,
             orgs,
-            nodes: nodes.iter().map(node_view).collect(),
+            nodes: nodes.iter().map(|n| node_view(n, https)).collect(),
             next_step,
             problems,
             failure: chain.failure,
@@ -295,6 +298,7 @@ impl Platform {
             allocations: &req.allocations,
             cors_origins: &cors_origins,
             node_access: req.node_access.unwrap_or(NodeAccess::Members),
+            node_https: req.node_https.unwrap_or(false),
             created_by: &caller.user_id,
         };
         let mut tx = self.db.begin().await?;
@@ -464,13 +468,12 @@ fn check_allocations(allocations: &[Allocation]) -> Result<()> {
 }
 
 /// The settings of a chain's node APIs, as its nodes' configuration has them.
-pub(crate) fn node_api(cors_origins: &[String], access: NodeAccess) -> NodeApi {
+pub(crate) fn node_api(cors_origins: &[String], access: NodeAccess, https: bool) -> NodeApi {
     use consortia_types::config::Access;
     let access = match access {
         NodeAccess::Members => Access::Members,
         NodeAccess::PublicReads => Access::PublicReads,
         NodeAccess::Open => Access::Open,
     };
-    // HTTPS for platform chains comes with certificates for their hosts' addresses (open).
-    NodeApi { cors_origins: cors_origins.to_vec(), access, https: false }
+    NodeApi { cors_origins: cors_origins.to_vec(), access, https }
 }

@@ -422,7 +422,7 @@ impl Platform {
             genesis,
             &ca_cert,
             peers,
-            &node_api(&chain.cors_origins, chain.node_access),
+            &node_api(&chain.cors_origins, chain.node_access, chain.node_https),
         )
         .map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         driver.create(joining.spec).await.map_err(|e| failed(&e))?;

@@ -33,6 +33,19 @@ fn token_error(e: consortia_crypto::CryptoError) -> Error {
     Error::internal(format!("signing a node token: {e}"))
 }
 
+/// The 32 bytes of an `ed25519:BASE64` public key (400 `bad_public_key` otherwise).
+fn ed25519_public_key(text: &str) -> Result<[u8; 32]> {
+    let bad = |why: String| Error::invalid("bad_public_key", why);
+    let key = consortia_crypto::PublicKey::from_base64(text)
+        .map_err(|e| bad(format!("public_key `{text}`: {e}")))?;
+    if key.scheme() != consortia_crypto::Scheme::Ed25519 {
+        return Err(bad(
+            "client certificates are for Ed25519 keys (consortia keygen --scheme ed25519)".into(),
+        ));
+    }
+    key.as_bytes().try_into().map_err(|_| bad("an Ed25519 key is 32 bytes".into()))
+}
+
 /// `http://host:port` with `user:token@` after the scheme.
 fn with_credentials(url: &str, user: &str, token: &str) -> String {
     match url.split_once("://") {
@@ -41,20 +54,42 @@ fn with_credentials(url: &str, user: &str, token: &str) -> String {
     }
 }
 
+/// How the platform calls one chain's nodes: its own token, and clients that trust the
+/// consortium CA (the root of the nodes' HTTPS certificates).
+#[derive(Clone, Debug)]
+pub(crate) struct NodeCalls {
+    token: String,
+    /// When to mint the next token (seconds since the epoch).
+    renew_at: u64,
+    /// For status polls: 1 s timeouts.
+    status_http: reqwest::Client,
+    /// For calls on a user's behalf (explorer reads, contract calls): 10 s timeouts.
+    chain_http: reqwest::Client,
+}
+
+/// A client trusting `root` (PEM) that gives up after `timeout_s`.
+fn http_client(root: &reqwest::Certificate, timeout_s: u64) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout_s))
+        .add_root_certificate(root.clone())
+        .build()
+        .map_err(|e| Error::internal(format!("HTTP client: {e}")))
+}
+
 impl Platform {
-    /// The platform's token for the nodes of `chain` (a platform chain id): the consortium
-    /// CA's, with the write role, minted again before it expires.
-    pub(crate) async fn node_token(&self, chain: &str) -> Result<String> {
+    /// How to call the nodes of `chain` (a platform chain id): the platform's token, the
+    /// consortium CA's with the write role, minted again before it expires.
+    async fn node_calls(&self, chain: &str) -> Result<NodeCalls> {
         let now = now_s();
-        if let Some((token, renew_at)) = crate::lock(&self.node_tokens).get(chain)
-            && now < *renew_at
+        if let Some(calls) = crate::lock(&self.node_calls).get(chain)
+            && now < calls.renew_at
         {
-            return Ok(token.clone());
+            return Ok(calls.clone());
         }
         let (consortium, chain_id) = store::consortium_and_chain_id(&self.db, chain)
             .await?
             .ok_or_else(|| Error::NotFound(format!("chain {chain}")))?;
-        let (_, _, sealed) = consortium_store::ca(&self.db, &consortium).await?;
+        let (_, cert, sealed) = consortium_store::ca(&self.db, &consortium).await?;
         let pem = self.keys()?.open(&Secret::ConsortiumCa { consortium }, &sealed)?;
         let key = PrivateKey::from_pem(&pem, None).map_err(token_error)?;
         let claims = Claims {
@@ -67,22 +102,29 @@ impl Platform {
             jti: new_id("ntok"),
         };
         let token = token::issue(&claims, &key).map_err(token_error)?;
-        let renew_at = now + OWN_TOKEN_LIFETIME * 2 / 3;
-        crate::lock(&self.node_tokens).insert(chain.to_owned(), (token.clone(), renew_at));
-        Ok(token)
+        let root = reqwest::Certificate::from_pem(cert.as_bytes())
+            .map_err(|e| Error::internal(format!("the consortium CA certificate: {e}")))?;
+        let calls = NodeCalls {
+            token,
+            renew_at: now + OWN_TOKEN_LIFETIME * 2 / 3,
+            status_http: http_client(&root, 1)?,
+            chain_http: http_client(&root, 10)?,
+        };
+        crate::lock(&self.node_calls).insert(chain.to_owned(), calls.clone());
+        Ok(calls)
     }
 
     /// A client of a node of `chain` for status polls (1 s timeout), with the platform's token.
     pub(crate) async fn status_client(&self, chain: &str, url: &str) -> Result<NodeClient> {
-        let token = self.node_token(chain).await?;
-        Ok(NodeClient::with_client(url, self.status_http.clone()).with_token(token))
+        let calls = self.node_calls(chain).await?;
+        Ok(NodeClient::with_client(url, calls.status_http).with_token(calls.token))
     }
 
     /// A client of a node of `chain` for reads and calls made on a user's behalf (10 s
     /// timeout), with the platform's token.
     pub(crate) async fn chain_client(&self, chain: &str, url: &str) -> Result<NodeClient> {
-        let token = self.node_token(chain).await?;
-        Ok(NodeClient::with_client(url, self.chain_http.clone()).with_token(token))
+        let calls = self.node_calls(chain).await?;
+        Ok(NodeClient::with_client(url, calls.chain_http).with_token(calls.token))
     }
 
     /// A credential for the nodes of `chain`, signed by the organization's CA.
@@ -111,8 +153,13 @@ impl Platform {
         let org = self
             .acting_on_chain(caller, &chain, req.org_id.as_deref(), action, "credentials")
             .await?;
+        let holder_key = req.public_key.as_deref().map(ed25519_public_key).transpose()?;
         let ca = self.org_ca(&chain.consortium_id, &org).await?;
         let key = PrivateKey::from_pem(ca.key_pem(), None).map_err(token_error)?;
+        let certificate = holder_key
+            .map(|public| ca.issue_client(&name, role.as_str(), &public, days))
+            .transpose()
+            .map_err(|e| Error::internal(format!("issuing a client certificate: {e}")))?;
         let now = now_s();
         let claims = Claims {
             iss: org.clone(),
@@ -137,6 +184,7 @@ impl Platform {
             expires_ms: (claims.exp * 1000) as i64,
             rpc_url,
             ws_url,
+            certificate,
         })
     }
 }

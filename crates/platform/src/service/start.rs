@@ -261,7 +261,7 @@ impl Platform {
             ca_cert_pem: ca_cert,
             nodes,
             members: self.genesis_members(record, &org_cas).await?,
-            api: node_api(&chain.cors_origins, chain.node_access),
+            api: node_api(&chain.cors_origins, chain.node_access, chain.node_https),
         };
         let plan = plan(&chain_plan).map_err(|e| Error::invalid("bad_genesis", e.to_string()))?;
         let genesis = serde_json::to_string(&plan.genesis).map_err(Error::internal)?;
@@ -290,7 +290,8 @@ impl Platform {
         Ok(())
     }
 
-    /// Polls every node's status until each has committed block 1.
+    /// Polls every node's status until each has committed block 1 (a solo chain cuts no
+    /// empty blocks: there, until its node answers).
     async fn wait_for_first_block(
         &self,
         record: &ChainRecord,
@@ -300,12 +301,14 @@ impl Platform {
         let deadline = tokio::time::Instant::now() + FIRST_BLOCK_TIMEOUT;
         let total = record.nodes.len();
         let mut waiting: Vec<usize> = (0..total).collect();
+        let needed = u64::from(record.chain.consensus != Consensus::Solo);
+        let scheme = if record.chain.node_https { "https" } else { "http" };
         loop {
             self.set_progress(chain, StartStep::FirstBlock, total - waiting.len(), total);
             let mut still = vec![];
             for i in waiting {
-                let url = format!("http://{}", ports[i].0);
-                if self.poll(chain, &url).await.map_or(0, |s| s.height) < 1 {
+                let url = format!("{scheme}://{}", ports[i].0);
+                if self.poll(chain, &url).await.is_none_or(|s| s.height < needed) {
                     still.push(i);
                 }
             }

@@ -94,6 +94,7 @@ pub struct NewChain<'a> {
     pub allocations: &'a [Allocation],
     pub cors_origins: &'a [String],
     pub node_access: NodeAccess,
+    pub node_https: bool,
     pub created_by: &'a str,
 }
 
@@ -101,8 +102,8 @@ pub struct NewChain<'a> {
 pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     let id = new_id("chain");
     sqlx::query(
-        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11, $12, $13, $14, $15)",
+        "INSERT INTO chains (id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, created_by, created_ms, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access, node_https) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'configuring', $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&id)
     .bind(new.consortium)
@@ -119,6 +120,7 @@ pub async fn insert_chain(tx: &mut Tx, new: &NewChain<'_>) -> Result<String> {
     .bind(serde_json::to_string(new.allocations).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(new.cors_origins).unwrap_or_else(|_| "[]".into()))
     .bind(new.node_access.as_str())
+    .bind(i64::from(new.node_https))
     .execute(&mut **tx)
     .await?;
     insert_chain_org(&mut **tx, &id, new.org).await?;
@@ -153,6 +155,7 @@ pub struct ChainRow {
     pub allocations: Vec<Allocation>,
     pub cors_origins: Vec<String>,
     pub node_access: NodeAccess,
+    pub node_https: bool,
 }
 
 /// A node of a chain, with its host's address.
@@ -178,7 +181,7 @@ pub struct ChainRecord {
 
 pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ChainRecord>> {
     let Some(r) = sqlx::query(
-        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access \
+        "SELECT id, consortium_id, name, chain_id, consensus, suite, max_block_txs, block_interval_ms, status, failure, deploy_policy, base_fee_per_gas, allocations, cors_origins, node_access, node_https \
          FROM chains WHERE id = $1",
     )
     .bind(id)
@@ -204,6 +207,7 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
         cors_origins: serde_json::from_str(&r.get::<String, _>(13)).unwrap_or_default(),
         // Unknown values fail closed.
         node_access: r.get::<String, _>(14).parse().unwrap_or(NodeAccess::Members),
+        node_https: r.get::<i64, _>(15) != 0,
     };
     let orgs =
         sqlx::query("SELECT org_id FROM chain_orgs WHERE chain_id = $1 ORDER BY joined_ms, org_id")
