@@ -624,4 +624,12 @@ fn an_https_network_takes_client_certificates_and_tokens_but_not_plain_http() {
     assert_eq!(submit(&reader), 403);
     let writer = https_client(dir.path(), Some(client_identity(dir.path(), "write")));
     assert_eq!(submit(&writer), 202);
+    // Every certificate the node holds has its expiry on /metrics, for the alerts.
+    let metrics = reader.get(format!("{https}/metrics")).send().unwrap().text().unwrap();
+    for certificate in ["p2p", "https", "ca"] {
+        let series = format!(
+            "consortia_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}}"
+        );
+        assert!(metrics.contains(&series), "{series} missing from:\n{metrics}");
+    }
 }

@@ -121,6 +121,9 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
     };
     let access = file.access.as_str();
     let tls = file.https.as_ref().map(https_config).transpose()?;
+    if let Some(https) = &file.https {
+        node.metrics().certificate_expires("https", &read_text(&https.cert)?);
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api = crate::serve::Api { cors_origins: cors, allowed_hosts: hosts, policy, tls };
     crate::serve::serve(node.clone(), file.http, api, move |addr| {

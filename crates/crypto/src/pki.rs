@@ -248,6 +248,34 @@ pub struct ClientCertificate {
     pub not_after: i64,
 }
 
+/// The validity of the `tbsCertificate` whose content starts at `tbs_start` (seconds since
+/// the epoch), and where its subject starts.
+fn validity_in(der: &[u8], tbs_start: usize) -> Option<((i64, i64), usize)> {
+    // [0] version (optional), serialNumber, signature, issuer, then validity and subject.
+    let mut at = tbs_start;
+    if der_element(der, at)?.0 == 0xa0 {
+        at = der_element(der, at)?.2;
+    }
+    for _ in 0..3 {
+        at = der_element(der, at)?.2;
+    }
+    let (_, validity_start, validity_end) = der_element(der, at)?;
+    let (tag, start, end) = der_element(der, validity_start)?;
+    let not_before = x509_time(tag, &der[start..end])?;
+    let (tag, start, after_end) = der_element(der, end)?;
+    let not_after = x509_time(tag, &der[start..after_end])?;
+    (after_end == validity_end).then_some(((not_before, not_after), validity_end))
+}
+
+/// When the first certificate in `pem` expires (seconds since the epoch), or `None`.
+pub fn not_after_of_pem(pem: &str) -> Option<i64> {
+    let body = crate::keys::pem_body_first(pem, "CERTIFICATE")?;
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()?;
+    let (_, cert_start, _) = der_element(&der, 0)?;
+    let (_, tbs_start, _) = der_element(&der, cert_start)?;
+    Some(validity_in(&der, tbs_start)?.0.1)
+}
+
 /// Ed25519's AlgorithmIdentifier (RFC 8410): the only signature this PKI makes.
 const ED25519_ALGORITHM: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
 const OID_COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
@@ -270,23 +298,8 @@ pub fn client_certificate(der: &[u8], issuer_key: &[u8; 32]) -> Option<ClientCer
     let signature = crate::Signature(der.get(sig_start + 1..sig_end)?.to_vec());
     let key = crate::PublicKey::from_bytes(Scheme::Ed25519, issuer_key).ok()?;
     key.verify(tbs, &signature).ok()?;
-    // [0] version (optional), serialNumber, signature, issuer, then validity and subject.
-    let mut at = tbs_start;
-    if der_element(der, at)?.0 == 0xa0 {
-        at = der_element(der, at)?.2;
-    }
-    for _ in 0..3 {
-        at = der_element(der, at)?.2;
-    }
-    let (_, validity_start, validity_end) = der_element(der, at)?;
-    let (tag, start, end) = der_element(der, validity_start)?;
-    let not_before = x509_time(tag, &der[start..end])?;
-    let (tag, start, after_end) = der_element(der, end)?;
-    let not_after = x509_time(tag, &der[start..after_end])?;
-    if after_end != validity_end {
-        return None;
-    }
-    let (_, subject_start, subject_end) = der_element(der, validity_end)?;
+    let ((not_before, not_after), subject_at) = validity_in(der, tbs_start)?;
+    let (_, subject_start, subject_end) = der_element(der, subject_at)?;
     let (mut name, mut role) = (None, None);
     let mut rdn = subject_start;
     while rdn < subject_end {
@@ -420,6 +433,19 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert_eq!(client_certificate(&flipped, &member_key), None, "a bad signature");
+    }
+
+    #[test]
+    fn the_expiry_of_a_certificate_is_read_from_its_pem() {
+        let ca = Ca::generate("t").unwrap();
+        let key = crate::PrivateKey::from_secret_bytes(Scheme::Ed25519, &[3; 32]).unwrap();
+        let holder: [u8; 32] = key.public_key().as_bytes().try_into().unwrap();
+        let pem = ca.issue_client("app", "read", &holder, 10).unwrap();
+        let today = unix_days(now_s()) * 86_400;
+        assert_eq!(not_after_of_pem(&pem), Some(today + 10 * 86_400));
+        // rcgen's default validity for certificates made without one: 4096-01-01.
+        assert_eq!(not_after_of_pem(ca.cert_pem()), Some(days_from_civil(4096, 1, 1) * 86_400));
+        assert_eq!(not_after_of_pem("nothing"), None);
     }
 
     #[test]

@@ -161,6 +161,10 @@ impl Node {
             initialize(&store, &genesis)?;
         }
         let mut node = Node::assemble(Arc::new(store), genesis, validator_key, mempool)?;
+        if let Some(network) = &network {
+            node.metrics.certificate_expires("p2p", &network.tls.cert_pem);
+            node.metrics.certificate_expires("ca", &network.tls.ca_pem);
+        }
         node.data_dir = data_dir;
         node.network = network;
         Ok(Arc::new(node))

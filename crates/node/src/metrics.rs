@@ -50,6 +50,13 @@ pub struct RpcLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a certificate the node holds: `p2p` (its TLS identity among peers), `https` (its
+/// API's), `ca` (the consortium CA it trusts).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabels {
+    pub certificate: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InfoLabels {
     chain_id: String,
@@ -89,6 +96,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram>,
     pub rpc_calls: Family<RpcLabels, Counter>,
+    /// When each certificate expires (Unix seconds), for alerts well before it does.
+    pub certificate_expiry: Family<CertificateLabels, Gauge>,
     // Read at scrape time by `Node::encode_metrics`.
     height: Gauge,
     mempool_transactions: Gauge,
@@ -113,6 +122,13 @@ struct ProcessMetrics {
 }
 
 impl Metrics {
+    /// Records when the first certificate of `pem` expires, as `certificate`.
+    pub fn certificate_expires(&self, certificate: &'static str, pem: &str) {
+        if let Some(at) = consortia_crypto::pki::not_after_of_pem(pem) {
+            self.certificate_expiry.get_or_create(&CertificateLabels { certificate }).set(at);
+        }
+    }
+
     pub(crate) fn new(genesis: &consortia_types::Genesis, validator: bool) -> Metrics {
         let mut m = Metrics {
             registry: Registry::with_prefix("consortia"),
@@ -131,6 +147,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(seconds_histogram),
             rpc_calls: Family::default(),
+            certificate_expiry: Family::default(),
             height: Gauge::default(),
             mempool_transactions: Gauge::default(),
             mempool_ready: Gauge::default(),
@@ -151,6 +168,12 @@ impl Metrics {
         .set(1);
         registry.register("node_info", "What this node runs", info);
         registry.register("chain_height", "Height of the last committed block", m.height.clone());
+        registry.register_with_unit(
+            "certificate_expiry_timestamp",
+            "When a certificate this node holds expires (p2p: its TLS identity; https: its API's; ca: the consortium CA), in Unix time",
+            Unit::Seconds,
+            m.certificate_expiry.clone(),
+        );
         registry.register(
             "blocks_committed",
             "Blocks this node committed since it started",
