@@ -633,3 +633,83 @@ fn an_https_network_takes_client_certificates_and_tokens_but_not_plain_http() {
         assert!(metrics.contains(&series), "{series} missing from:\n{metrics}");
     }
 }
+
+/// When node `i`'s P2P certificate expires, by its metrics (Unix seconds).
+fn p2p_expiry(net: &Net, i: usize) -> Option<i64> {
+    let text = common::http().get(format!("{}/metrics", net.urls[i])).send().ok()?.text().ok()?;
+    let line = text.lines().find(|l| {
+        l.starts_with("consortia_certificate_expiry_timestamp_seconds{certificate=\"p2p\"}")
+    })?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+/// Item 5 of the security issue: every node's certificate is renewed on a running 4-validator
+/// chain under load, with no commit gap over 2 s; the nodes present the new certificates
+/// without a restart, and a node that reconnects afterwards is admitted with its new one.
+#[test]
+fn every_nodes_certificate_is_renewed_under_load_without_a_commit_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up(dir.path(), 4);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (urls, stop) = (net.urls.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let key = PrivateKey::generate(Scheme::Ed25519);
+            let client = common::http();
+            let mut nonce = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tx = notarize_tx(&key, CHAIN, nonce, &format!("renew-{nonce}"), b"load");
+                let body = serde_json::json!({"tx": common::hex_tx(&tx)});
+                let url = format!("{}/v1/transactions", urls[nonce as usize % urls.len()]);
+                if common::post_json(&client, &url, &body).0 == 202 {
+                    nonce += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            nonce
+        })
+    };
+    let wait_height = |net: &Net, above: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while net.height(0) <= above {
+            assert!(Instant::now() < deadline, "the chain stopped at {above}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_height(&net, 3);
+    let from = net.height(0);
+    let before: Vec<Option<i64>> = (0..4).map(|i| p2p_expiry(&net, i)).collect();
+    let dir_arg = dir.path().to_str().unwrap();
+    let out =
+        common::consortia(&["net", "renew-certs", "--data-dir", dir_arg, "--days", "30"], &[]);
+    assert_eq!(out.matches("certificates renewed").count(), 4, "{out}");
+    // Each node presents its new certificate (30 days, not the old one's end) within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, old) in before.iter().enumerate() {
+        while p2p_expiry(&net, i) == *old {
+            assert!(Instant::now() < deadline, "node {i} still presents its old certificate");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let left = p2p_expiry(&net, i).unwrap() - now.as_secs() as i64;
+        assert!((28 * 86_400..=31 * 86_400).contains(&left), "node {i}: {left} s left");
+    }
+    let to = net.height(0) + 5;
+    wait_height(&net, to);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = load.join().unwrap();
+    assert!(sent > 20, "the load ran: {sent} transactions");
+    let client = common::node_client(&net.urls[0]);
+    let times: Vec<u64> =
+        (from..=to).map(|h| common::sdk(client.block(h)).unwrap().time_ms).collect();
+    let widest = times.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap();
+    assert!(widest <= 2_000, "a commit gap of {widest} ms during the renewal");
+    // New connections use the new certificates: a node killed and restarted is admitted.
+    net.kill9(3);
+    net.restart(3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while net.try_status(3).is_none_or(|s| s.peers < 3) {
+        assert!(Instant::now() < deadline, "node 3 was not admitted with its new certificate");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

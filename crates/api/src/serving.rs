@@ -117,15 +117,38 @@ pub struct PeerCertificate(pub Arc<[u8]>);
 #[error("TLS: {0}")]
 pub struct TlsError(String);
 
-/// A TLS server configuration (TLS 1.2 and 1.3, ring, HTTP/2 and HTTP/1.1 by ALPN) for the
-/// certificate chain `cert_pem` (the server's certificate first) and its PKCS#8 key (DER).
-/// Clients may present a certificate; the handshake checks only that they hold its key and
-/// hands it to the application as [`PeerCertificate`], so trust can follow what changes at run
-/// time (a chain's member CAs change by vote) without a new TLS configuration.
-pub fn tls_config(
+/// The certificate a TLS server presents, which a renewal replaces while it runs: the next
+/// handshake presents the new one, connections already open keep theirs.
+#[derive(Debug)]
+pub struct ServerCertificate(std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>);
+
+impl ServerCertificate {
+    /// The certificate chain `cert_pem` (the server's certificate first) with its PKCS#8 key.
+    pub fn new(cert_pem: &str, key_pkcs8_der: &[u8]) -> Result<Arc<ServerCertificate>, TlsError> {
+        Ok(Arc::new(ServerCertificate(std::sync::RwLock::new(certified(cert_pem, key_pkcs8_der)?))))
+    }
+
+    /// Presents `cert_pem` with its key from the next handshake on.
+    pub fn replace(&self, cert_pem: &str, key_pkcs8_der: &[u8]) -> Result<(), TlsError> {
+        let next = certified(cert_pem, key_pkcs8_der)?;
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServerCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+fn certified(
     cert_pem: &str,
     key_pkcs8_der: &[u8],
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
@@ -135,14 +158,30 @@ pub fn tls_config(
         return Err(TlsError("the certificate file holds no certificate".into()));
     }
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8_der.to_vec()));
+    let signer = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError(format!("key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signer);
+    certified.keys_match().map_err(|e| TlsError(format!("certificate and key: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+/// A TLS server configuration (TLS 1.2 and 1.3, ring, HTTP/2 and HTTP/1.1 by ALPN) that
+/// presents `certificate`. Clients may present a certificate; the handshake checks only that
+/// they hold its key and hands it to the application as [`PeerCertificate`], so trust can
+/// follow what changes at run time (a chain's member CAs change by vote) without a new TLS
+/// configuration.
+pub fn tls_config(
+    certificate: Arc<ServerCertificate>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(AnyClientCertificate(provider.clone()));
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError(format!("certificate and key: {e}")))?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

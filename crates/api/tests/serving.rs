@@ -127,10 +127,10 @@ async fn a_keep_alive_connection_left_idle_is_closed() {
 /// A TLS server whose certificate the consortium CA `ca` issued for 127.0.0.1, answering
 /// `GET /` with whether the client presented a certificate.
 async fn tls_server(ca: &consortia_crypto::pki::Ca) -> String {
-    use consortia_api::serving::{PeerCertificate, tls_config};
+    use consortia_api::serving::{PeerCertificate, ServerCertificate, tls_config};
     let key = consortia_crypto::PrivateKey::generate(consortia_crypto::Scheme::Ed25519);
     let cert = ca.issue_server("server", &key, &["127.0.0.1".to_owned()]).unwrap();
-    let config = tls_config(&cert, &key.to_pkcs8_der()).unwrap();
+    let config = tls_config(ServerCertificate::new(&cert, &key.to_pkcs8_der()).unwrap()).unwrap();
     let app = Router::new().route(
         "/",
         get(|c: Option<axum::Extension<PeerCertificate>>| async move {
@@ -177,4 +177,35 @@ async fn a_tls_handshake_that_stalls_is_cut_off() {
     let started = Instant::now();
     let (_, closed) = read_to_close(&mut stream).await;
     assert!(closed && started.elapsed() < Duration::from_secs(5), "a stalled handshake held on");
+}
+
+#[tokio::test]
+async fn a_replaced_server_certificate_is_presented_from_the_next_handshake() {
+    use consortia_api::serving::{ServerCertificate, tls_config};
+    use consortia_crypto::{PrivateKey, Scheme, pki::Ca};
+    let (old_ca, new_ca) = (Ca::generate("old").unwrap(), Ca::generate("new").unwrap());
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let hosts = ["127.0.0.1".to_owned()];
+    let certificate = ServerCertificate::new(
+        &old_ca.issue_server("s", &key, &hosts).unwrap(),
+        &key.to_pkcs8_der(),
+    )
+    .unwrap();
+    let limits =
+        Limits { tls: Some(tls_config(certificate.clone()).unwrap()), ..Limits::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    // A fresh client per request: a pooled connection would keep the first handshake's.
+    let trusting = |ca: &Ca| {
+        let root = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap();
+        reqwest::Client::builder().add_root_certificate(root).build().unwrap()
+    };
+    assert!(trusting(&old_ca).get(&url).send().await.is_ok());
+    assert!(trusting(&new_ca).get(&url).send().await.is_err());
+    let renewed = new_ca.issue_server("s", &key, &hosts).unwrap();
+    certificate.replace(&renewed, &key.to_pkcs8_der()).unwrap();
+    assert!(trusting(&new_ca).get(&url).send().await.is_ok());
+    assert!(trusting(&old_ca).get(&url).send().await.is_err());
 }

@@ -178,6 +178,9 @@ enum NetCommand {
     AddNode(net::AddNodeArgs),
     /// Remove a node from the running network by vote, then stop it.
     RemoveNode(net::RemoveNodeArgs),
+    /// Issue every node a new certificate for its key (P2P, and HTTPS if it serves it) from
+    /// the network's CA; running nodes present it from their next connection, with no restart.
+    RenewCerts(net::RenewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +243,7 @@ fn main() -> Result<()> {
             Command::Net { command: NetCommand::Down(args) } => net::down(args).await,
             Command::Net { command: NetCommand::AddNode(args) } => net::add_node(args).await,
             Command::Net { command: NetCommand::RemoveNode(args) } => net::remove_node(args).await,
+            Command::Net { command: NetCommand::RenewCerts(args) } => net::renew_certs(&args),
             Command::Gov { command } => gov::run(command).await,
             Command::Node { command: Some(command), .. } => control::node(command).await,
             Command::Node { config: Some(config), command: None } => node::run(&config).await,

@@ -469,6 +469,47 @@ pub(crate) struct RemoveNodeArgs {
     timeout: u64,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct RenewArgs {
+    #[arg(long, default_value = ".consortia/net")]
+    data_dir: PathBuf,
+    /// Days the new certificates are valid for, from today.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+}
+
+/// Issues every node of the network in `args.data_dir` new certificates for its own key and
+/// replaces its files (each written whole, then renamed over the old one, so a node never
+/// reads half a certificate); nodes watch the files and present the new ones.
+pub(crate) fn renew_certs(args: &RenewArgs) -> Result<()> {
+    let dir = &args.data_dir;
+    let genesis: Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json"))?)?;
+    let ca_cert = std::fs::read_to_string(dir.join("ca.crt"))?;
+    let ca_key = zeroize::Zeroizing::new(std::fs::read_to_string(dir.join("ca.key"))?);
+    let ca = Ca::load(&consortium_name(genesis.chain_id), &ca_cert, &ca_key)?;
+    let days = Some(args.days);
+    for node_dir in node_dirs(dir)? {
+        let file = crate::node::read_node_file(&node_dir.join("node.toml"))?;
+        let key = read_key(&file.p2p.key)?;
+        replace_file(&file.p2p.cert, &ca.issue_for(&file.name, &key, days)?)?;
+        if let Some(https) = &file.https {
+            let hosts = [file.http.ip().to_string(), "localhost".to_owned()];
+            replace_file(&https.cert, &ca.issue_server_for(&file.name, &key, &hosts, days)?)?;
+        }
+        println!("{}: certificates renewed for {} days", file.name, args.days);
+    }
+    Ok(())
+}
+
+/// Writes `contents` beside `path`, then renames it over `path`.
+fn replace_file(path: &Path, contents: &str) -> Result<()> {
+    let next = path.with_extension("next");
+    std::fs::write(&next, contents).with_context(|| format!("cannot write {}", next.display()))?;
+    std::fs::rename(&next, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
 /// The member admins' keys of a network, by organization id, in order.
 fn admin_keys(dir: &Path) -> Result<Vec<(String, PrivateKey)>> {
     let folder = dir.join(ADMINS);

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use consortia_api::serving::ServerCertificate;
 use consortia_node::config::NodeFile;
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::network::{NetworkConfig, PeerId, TlsIdentity};
@@ -67,15 +68,65 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// The HTTP API's TLS configuration from its certificate and key files.
-pub(crate) fn https_config(
+/// The HTTP API's certificate and key, from their files.
+pub(crate) fn https_certificate(
     https: &consortia_types::config::HttpsFile,
-) -> Result<std::sync::Arc<rustls::ServerConfig>> {
+) -> Result<std::sync::Arc<ServerCertificate>> {
     let cert = read_text(&https.cert)?;
     let key = crate::keys::read_key(&https.key)?;
     let der = zeroize::Zeroizing::new(key.to_pkcs8_der());
-    consortia_api::serving::tls_config(&cert, &der)
+    ServerCertificate::new(&cert, &der)
         .with_context(|| format!("HTTPS with {} and {}", https.cert.display(), https.key.display()))
+}
+
+/// How often a node looks whether its certificate files were renewed.
+const CERTIFICATE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Presents renewed certificates without a restart: when the P2P certificate file (or the
+/// HTTPS one) changes, the node reads it again and presents it from the next connection on
+/// (open ones keep theirs, so consensus does not pause). A file that does not load (half
+/// written, another key) is reported and the current certificate stays.
+async fn watch_certificates(
+    node: std::sync::Arc<Node>,
+    file: NodeFile,
+    https: Option<std::sync::Arc<ServerCertificate>>,
+) {
+    let read = |path: &Path| std::fs::read_to_string(path).ok();
+    let mut p2p = read(&file.p2p.cert);
+    let mut api = file.https.as_ref().and_then(|h| read(&h.cert));
+    loop {
+        tokio::time::sleep(CERTIFICATE_CHECK).await;
+        let now = read(&file.p2p.cert);
+        if now.is_some() && now != p2p {
+            match node.renew_certificate(now.as_deref().unwrap_or_default()) {
+                Ok(()) => {
+                    tracing::info!(target: "cli::node", path = %file.p2p.cert.display(), "presenting the renewed P2P certificate")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "cli::node", error = %e, "the renewed P2P certificate was not taken")
+                }
+            }
+            p2p = now;
+        }
+        let (Some(paths), Some(certificate)) = (&file.https, &https) else { continue };
+        let now = read(&paths.cert);
+        if now.is_some() && now != api {
+            let renewed = crate::keys::read_key(&paths.key).and_then(|key| {
+                let der = zeroize::Zeroizing::new(key.to_pkcs8_der());
+                Ok(certificate.replace(now.as_deref().unwrap_or_default(), &der)?)
+            });
+            match renewed {
+                Ok(()) => {
+                    node.metrics().certificate_expires("https", now.as_deref().unwrap_or_default());
+                    tracing::info!(target: "cli::node", "presenting the renewed HTTPS certificate");
+                }
+                Err(e) => {
+                    tracing::warn!(target: "cli::node", error = %e, "the renewed HTTPS certificate was not taken")
+                }
+            }
+            api = now;
+        }
+    }
 }
 
 /// Opens the node a config file describes.
@@ -120,10 +171,12 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
         consortium_ca: consortia_crypto::pki::ed25519_key_of_pem(&ca),
     };
     let access = file.access.as_str();
-    let tls = file.https.as_ref().map(https_config).transpose()?;
+    let certificate = file.https.as_ref().map(https_certificate).transpose()?;
     if let Some(https) = &file.https {
         node.metrics().certificate_expires("https", &read_text(&https.cert)?);
     }
+    tokio::spawn(watch_certificates(node.clone(), file.clone(), certificate.clone()));
+    let tls = certificate.map(consortia_api::serving::tls_config).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api = crate::serve::Api { cors_origins: cors, allowed_hosts: hosts, policy, tls };
     crate::serve::serve(node.clone(), file.http, api, move |addr| {

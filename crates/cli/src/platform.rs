@@ -318,7 +318,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            Some(crate::node::https_config(&HttpsFile { cert: cert.clone(), key: key.clone() })?)
+            let files = HttpsFile { cert: cert.clone(), key: key.clone() };
+            Some(consortia_api::serving::tls_config(crate::node::https_certificate(&files)?)?)
         }
         _ => None,
     };

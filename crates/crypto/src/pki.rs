@@ -103,6 +103,17 @@ impl Ca {
         key: &PrivateKey,
         hosts: &[String],
     ) -> Result<String, CryptoError> {
+        self.issue_server_for(name, key, hosts, None)
+    }
+
+    /// [`Ca::issue_server`], valid from today for `days` days (`None`: without an end).
+    pub fn issue_server_for(
+        &self,
+        name: &str,
+        key: &PrivateKey,
+        hosts: &[String],
+        days: Option<u32>,
+    ) -> Result<String, CryptoError> {
         let key = signing_key(key)?;
         let mut names = hosts.to_vec();
         names.push(NODE_DNS_NAME.to_owned());
@@ -110,6 +121,9 @@ impl Ca {
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        if let Some(days) = days {
+            valid_for(&mut params, days);
+        }
         Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
     }
 
@@ -128,19 +142,24 @@ impl Ca {
         params.distinguished_name.push(DnType::OrganizationalUnitName, role);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let today = unix_days(now_s());
-        let date = |days: i64| {
-            let (y, m, d) = civil_from_days(days);
-            rcgen::date_time_ymd(y, m, d)
-        };
-        params.not_before = date(today);
-        params.not_after = date(today + i64::from(days));
+        valid_for(&mut params, days);
         let key = Ed25519Public(*public_key);
         Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
     }
 
     /// Issues a TLS certificate (PEM) for a node's Ed25519 key, for both server and client use.
     pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, CryptoError> {
+        self.issue_for(node_name, node_key, None)
+    }
+
+    /// [`Ca::issue`], valid from today for `days` days (`None`: without an end): a renewal
+    /// for the same key, which peers admit as before.
+    pub fn issue_for(
+        &self,
+        node_name: &str,
+        node_key: &PrivateKey,
+        days: Option<u32>,
+    ) -> Result<String, CryptoError> {
         let key = signing_key(node_key)?;
         let mut params =
             CertificateParams::new(vec![NODE_DNS_NAME.to_owned()]).map_err(rcgen_error)?;
@@ -148,9 +167,23 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages =
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        if let Some(days) = days {
+            valid_for(&mut params, days);
+        }
         let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
         Ok(cert.pem())
     }
+}
+
+/// Valid from the start of today (UTC) for `days` days.
+fn valid_for(params: &mut CertificateParams, days: u32) {
+    let today = unix_days(now_s());
+    let date = |days: i64| {
+        let (y, m, d) = civil_from_days(days);
+        rcgen::date_time_ymd(y, m, d)
+    };
+    params.not_before = date(today);
+    params.not_after = date(today + i64::from(days));
 }
 
 /// A node key as rcgen signs with it.

@@ -129,20 +129,23 @@ struct Inner {
 struct Tls {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
+    /// The node's identity as it presents it now (its certificate may be renewed).
+    identity: TlsIdentity,
     /// The member CAs (PEM) trusted besides the consortium CA.
     extra_cas: Vec<String>,
 }
 
 impl Tls {
     fn new(identity: &TlsIdentity, extra_cas: Vec<String>) -> Result<Tls, NetError> {
-        let mut identity = identity.clone();
+        let mut trusted = identity.clone();
         for ca in &extra_cas {
-            identity.ca_pem.push('\n');
-            identity.ca_pem.push_str(ca);
+            trusted.ca_pem.push('\n');
+            trusted.ca_pem.push_str(ca);
         }
         Ok(Tls {
-            acceptor: TlsAcceptor::from(tls::server_config(&identity)?),
-            connector: TlsConnector::from(tls::client_config(&identity)?),
+            acceptor: TlsAcceptor::from(tls::server_config(&trusted)?),
+            connector: TlsConnector::from(tls::client_config(&trusted)?),
+            identity: identity.clone(),
             extra_cas,
         })
     }
@@ -280,13 +283,27 @@ impl Network {
         if current.extra_cas == valid {
             return;
         }
-        match Tls::new(&self.inner.config.tls, valid) {
+        match Tls::new(&current.identity.clone(), valid) {
             Ok(tls) => {
                 tracing::info!(target: "network", cas = tls.extra_cas.len(), "trusting member CAs");
                 *current = tls;
             }
             Err(e) => tracing::warn!(target: "network", error = %e, "member CAs not trusted"),
         }
+    }
+
+    /// Presents `cert_pem` (a renewed certificate for this node's key, then its chain) from
+    /// the next connection on; connections already open keep the certificate they began with.
+    /// Refused if it is for another key: peers admit this node by its key.
+    pub fn set_certificate(&self, cert_pem: &str) -> Result<(), NetError> {
+        let mut current = self.inner.tls.lock();
+        let identity = TlsIdentity { cert_pem: cert_pem.to_owned(), ..current.identity.clone() };
+        if own_peer_id(&identity)? != self.inner.me {
+            return Err(NetError::Certificate("the renewed certificate is for another key".into()));
+        }
+        *current = Tls::new(&identity, current.extra_cas.clone())?;
+        tracing::info!(target: "network", "presenting a renewed certificate");
+        Ok(())
     }
 
     pub fn peers(&self) -> Vec<PeerStatus> {

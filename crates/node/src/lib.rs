@@ -96,6 +96,8 @@ pub struct Node {
     network: Option<NetworkConfig>,
     /// The running network, once the driver started: admitted transactions go out on it.
     gossip: OnceLock<Arc<dyn Transport>>,
+    /// The running network, to renew the certificate it presents.
+    live_network: OnceLock<consortia_network::Network>,
     /// The last decided block while its commit may still be under way: admission reads nonces
     /// through it, so a sender's next nonce counts blocks decided but not yet on disk.
     decided: parking_lot::Mutex<Option<Arc<Built>>>,
@@ -216,12 +218,23 @@ impl Node {
             data_dir: PathBuf::new(),
             network: None,
             gossip: OnceLock::new(),
+            live_network: OnceLock::new(),
             decided: parking_lot::Mutex::new(None),
             arrived: AtomicBool::new(false),
             arrivals_waker: OnceLock::new(),
             committed: watch::Sender::new(height),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
         })
+    }
+
+    /// Presents `cert_pem` (a renewed certificate for this node's key, with its chain) to
+    /// peers from the next connection on, and exports its expiry. Fails before the network
+    /// runs, or for a certificate of another key.
+    pub fn renew_certificate(&self, cert_pem: &str) -> Result<(), NodeError> {
+        let network = self.live_network.get().ok_or(NodeError::NoNetwork)?;
+        network.set_certificate(cert_pem)?;
+        self.metrics.certificate_expires("p2p", cert_pem);
+        Ok(())
     }
 
     /// The committed chain, read-only: blocks, transactions, indexes, state now and at any

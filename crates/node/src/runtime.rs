@@ -91,6 +91,7 @@ impl Node {
                 let wal = Wal::open(&self.data_dir.join("consensus.wal"))
                     .map_err(|e| NodeError::Wal(e.to_string()))?;
                 let (network, mut events) = Network::start(config, shutdown.clone()).await?;
+                let _ = self.live_network.set(network.clone());
                 let forward = wake.clone();
                 tokio::spawn(async move {
                     while let Some(event) = events.recv().await {
