@@ -234,6 +234,9 @@ pub(crate) enum ChainCommand {
         #[arg(long, requires = "key")]
         cert_out: Option<PathBuf>,
     },
+    /// Renew the certificates of the chain's nodes you manage (the platform also renews them
+    /// at two thirds of their lifetime); nodes take them without a restart.
+    RenewCerts { chain: String },
     /// Send wei from one of your organizations' accounts to an address (a wallet needs a
     /// balance to pay the chain's base fee).
     Faucet {
@@ -553,6 +556,9 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             print(&issued)
+        }
+        C::RenewCerts { chain } => {
+            print(&with_session(async |c| c.renew_certificates(&chain).await).await?)
         }
         C::Faucet { chain, address, org, amount } => {
             let request = FaucetRequest { org_id: org, address, amount };

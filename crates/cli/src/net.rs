@@ -139,6 +139,7 @@ fn create(args: &UpArgs) -> Result<()> {
             // In clear, 0600 in 0700 directories: `net up` starts and restarts its nodes
             // with no keystore to hold a secret (docs/security.md).
             key_secret: None,
+            cert_days: None,
         })
         .collect();
     // One member per validator, with an admin key kept here (secp256k1, so a web3 wallet can
@@ -491,7 +492,11 @@ pub(crate) fn renew_certs(args: &RenewArgs) -> Result<()> {
     let days = Some(args.days);
     for node_dir in node_dirs(dir)? {
         let file = crate::node::read_node_file(&node_dir.join("node.toml"))?;
-        let key = read_key(&file.p2p.key)?;
+        let key: [u8; 32] = read_key(&file.p2p.key)?
+            .public_key()
+            .as_bytes()
+            .try_into()
+            .context("node keys are Ed25519 keys")?;
         replace_file(&file.p2p.cert, &ca.issue_for(&file.name, &key, days)?)?;
         if let Some(https) = &file.https {
             let hosts = [file.http.ip().to_string(), "localhost".to_owned()];
@@ -622,6 +627,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         http: (base.http.ip(), http).into(),
         p2p: (base.p2p.listen.ip(), p2p).into(),
         key_secret: None,
+        cert_days: None,
     };
     let api = local_api(base.access, base.https.is_some());
     let joining = join(&node, &genesis, &ca_cert, peers, &api)?;

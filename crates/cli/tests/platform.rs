@@ -59,8 +59,9 @@ impl Platform {
             command.arg("--unseal-file").arg(share);
         }
         with_database(&mut command, database);
+        // The nodes it starts inherit this: they say when they take renewed certificates.
         let mut child = command
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,cli::node=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -869,6 +870,42 @@ async fn a_chain_over_https_serves_members_with_tokens_and_client_certificates()
     assert_eq!(mutual.status().as_u16(), 200);
     let plain = url.replacen("https://", "http://", 1);
     assert!(reqwest::get(format!("{plain}/v1/health")).await.is_err(), "plain HTTP answered");
+
+    // Renewal: new certificates for the same keys, taken by the running nodes.
+    let renewed = admin.renew_certificates(&chain.id).await.unwrap();
+    assert_eq!(renewed.len(), 4, "{renewed:?}");
+    let year_ms = i64::from(365u32) * 86_400_000;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(
+        renewed
+            .iter()
+            .all(|r| (r.expires_ms - now_ms.as_millis() as i64 - year_ms).abs() < 86_400_000)
+    );
+    for node in &started.nodes {
+        let log = dir
+            .path()
+            .join("hosts")
+            .join(&host)
+            .join(format!("{}-{}", chain.id, node.name))
+            .join("node.log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("presenting the renewed P2P certificate")
+                && text.contains("presenting the renewed HTTPS certificate")
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not take its new certificates:\n{text}",
+                node.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let after = client(None).get(&status).bearer_auth(&issued.token).send().await.unwrap();
+    assert_eq!(after.status().as_u16(), 200, "the renewed HTTPS certificate verifies");
 }
 
 /// A solo chain cuts no empty block, so its start used to wait for block 1 until it failed

@@ -46,6 +46,7 @@ impl Ca {
 
     fn params(consortium: &str) -> Result<CertificateParams, CryptoError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        random_serial(&mut params);
         params.distinguished_name.push(DnType::CommonName, format!("{consortium} CA"));
         params.distinguished_name.push(DnType::OrganizationName, consortium);
         // One level of member-organization CAs may sit under it.
@@ -56,6 +57,7 @@ impl Ca {
 
     fn member_params(consortium: &str, org: &str) -> Result<CertificateParams, CryptoError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        random_serial(&mut params);
         params.distinguished_name.push(DnType::CommonName, format!("{org} CA"));
         params.distinguished_name.push(DnType::OrganizationName, org);
         params.distinguished_name.push(DnType::OrganizationalUnitName, consortium);
@@ -103,27 +105,29 @@ impl Ca {
         key: &PrivateKey,
         hosts: &[String],
     ) -> Result<String, CryptoError> {
-        self.issue_server_for(name, key, hosts, None)
+        self.issue_server_for(name, &node_public_key(key)?, hosts, None)
     }
 
-    /// [`Ca::issue_server`], valid from today for `days` days (`None`: without an end).
+    /// [`Ca::issue_server`] for the node key `public_key` (a renewal needs no private key),
+    /// valid from today for `days` days (`None`: without an end).
     pub fn issue_server_for(
         &self,
         name: &str,
-        key: &PrivateKey,
+        public_key: &[u8; 32],
         hosts: &[String],
         days: Option<u32>,
     ) -> Result<String, CryptoError> {
-        let key = signing_key(key)?;
         let mut names = hosts.to_vec();
         names.push(NODE_DNS_NAME.to_owned());
         let mut params = CertificateParams::new(names).map_err(rcgen_error)?;
+        random_serial(&mut params);
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         if let Some(days) = days {
             valid_for(&mut params, days);
         }
+        let key = Ed25519Public(*public_key);
         Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
     }
 
@@ -138,6 +142,7 @@ impl Ca {
         days: u32,
     ) -> Result<String, CryptoError> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        random_serial(&mut params);
         params.distinguished_name.push(DnType::CommonName, name);
         params.distinguished_name.push(DnType::OrganizationalUnitName, role);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -149,20 +154,20 @@ impl Ca {
 
     /// Issues a TLS certificate (PEM) for a node's Ed25519 key, for both server and client use.
     pub fn issue(&self, node_name: &str, node_key: &PrivateKey) -> Result<String, CryptoError> {
-        self.issue_for(node_name, node_key, None)
+        self.issue_for(node_name, &node_public_key(node_key)?, None)
     }
 
-    /// [`Ca::issue`], valid from today for `days` days (`None`: without an end): a renewal
-    /// for the same key, which peers admit as before.
+    /// [`Ca::issue`] for the node key `public_key`, valid from today for `days` days (`None`:
+    /// without an end): a renewal needs only the public key, and peers admit it as before.
     pub fn issue_for(
         &self,
         node_name: &str,
-        node_key: &PrivateKey,
+        public_key: &[u8; 32],
         days: Option<u32>,
     ) -> Result<String, CryptoError> {
-        let key = signing_key(node_key)?;
         let mut params =
             CertificateParams::new(vec![NODE_DNS_NAME.to_owned()]).map_err(rcgen_error)?;
+        random_serial(&mut params);
         params.distinguished_name.push(DnType::CommonName, node_name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages =
@@ -170,9 +175,18 @@ impl Ca {
         if let Some(days) = days {
             valid_for(&mut params, days);
         }
-        let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
-        Ok(cert.pem())
+        let key = Ed25519Public(*public_key);
+        Ok(params.signed_by(&key, &self.issuer).map_err(rcgen_error)?.pem())
     }
+}
+
+/// A random serial number (RFC 5280 asks an issuer for unique ones; rcgen's default is
+/// derived from the key, so two certificates for one key, a renewal, would share it).
+fn random_serial(params: &mut CertificateParams) {
+    let mut serial = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
+    serial[0] &= 0x7f; // positive
+    params.serial_number = Some(serial.to_vec().into());
 }
 
 /// Valid from the start of today (UTC) for `days` days.
@@ -186,13 +200,15 @@ fn valid_for(params: &mut CertificateParams, days: u32) {
     params.not_after = date(today + i64::from(days));
 }
 
-/// A node key as rcgen signs with it.
-fn signing_key(key: &PrivateKey) -> Result<KeyPair, CryptoError> {
+/// The public half of a node key (Ed25519), as certificates carry it.
+fn node_public_key(key: &PrivateKey) -> Result<[u8; 32], CryptoError> {
     if key.scheme() != Scheme::Ed25519 {
         return Err(CryptoError::Certificate("node keys are Ed25519 keys".into()));
     }
-    let pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
-    KeyPair::from_pem(&pem).map_err(rcgen_error)
+    key.public_key()
+        .as_bytes()
+        .try_into()
+        .map_err(|_| CryptoError::Certificate("an Ed25519 key is 32 bytes".into()))
 }
 
 /// An Ed25519 public key as rcgen certifies it (the holder keeps the private key).

@@ -95,6 +95,14 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     fn stop<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
     /// Stops the node and deletes its files.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    /// Replaces one of the node's files (a renewed certificate) while it may run: the new
+    /// contents appear whole, never half written; the node's spec has them from now on.
+    fn replace_file<'a>(
+        &'a self,
+        name: &'a str,
+        path: &'a str,
+        contents: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), HostError>>;
     /// The last `lines` lines of the node's output.
     fn logs<'a>(
         &'a self,

@@ -385,6 +385,30 @@ impl HostDriver for LocalDriver {
         })
     }
 
+    fn replace_file<'a>(
+        &'a self,
+        name: &'a str,
+        path: &'a str,
+        contents: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            let mut spec = self.spec(name)?;
+            let dir = self.dir(name);
+            let target = inside(&dir, path)?;
+            let next = target.with_extension("next");
+            write_private(&next, &contents)?;
+            std::fs::rename(&next, &target).map_err(io)?;
+            match spec.files.iter_mut().find(|(p, _)| p == path) {
+                Some(file) => file.1 = contents,
+                None => spec.files.push((path.to_owned(), contents)),
+            }
+            let json = serde_json::to_vec_pretty(&spec).map_err(io)?;
+            let spec_next = dir.join("spec.json.next");
+            write_private(&spec_next, &json)?;
+            std::fs::rename(&spec_next, dir.join("spec.json")).map_err(io)
+        })
+    }
+
     fn logs<'a>(
         &'a self,
         name: &'a str,

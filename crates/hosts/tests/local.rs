@@ -155,3 +155,18 @@ async fn bad_names_paths_and_unknown_nodes_are_refused() {
     assert!(format!("{status:?}").contains("cannot start"), "{status:?}");
     missing.stop("m").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_replaced_file_appears_whole_and_stays_in_the_spec() {
+    let root = tempfile::tempdir().unwrap();
+    let driver = LocalDriver::open(root.path(), std::path::Path::new("/bin/sh")).unwrap();
+    driver.create(sh("r", "sleep 30")).await.unwrap();
+    driver.replace_file("r", "conf/node.toml", b"x = 2\n".to_vec()).await.unwrap();
+    let path = root.path().join("r/conf/node.toml");
+    assert_eq!(std::fs::read(&path).unwrap(), b"x = 2\n");
+    let spec = std::fs::read_to_string(root.path().join("r/spec.json")).unwrap();
+    let spec: NodeSpec = serde_json::from_str(&spec).unwrap();
+    assert_eq!(spec.files, vec![("conf/node.toml".to_owned(), b"x = 2\n".to_vec())]);
+    assert!(driver.replace_file("r", "../escape", vec![]).await.is_err(), "outside its directory");
+    assert!(driver.replace_file("ghost", "a", vec![]).await.is_err());
+}

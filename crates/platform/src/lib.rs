@@ -167,6 +167,7 @@ impl Platform {
             )?,
             starts: Default::default(),
         });
+        tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;
         if !config.unseal.is_empty() {
             platform.unseal_with(&config.unseal).await?;

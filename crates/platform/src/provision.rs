@@ -46,6 +46,8 @@ pub struct NodePlan<'a> {
     /// A random secret its key files are encrypted under (given to the node at start as
     /// `CONSORTIA_KEY_PASSPHRASE`, never written next to them); `None` writes them in clear.
     pub key_secret: Option<&'a str>,
+    /// Days its certificates are valid for (`None`: without an end).
+    pub cert_days: Option<u32>,
 }
 
 /// A chain to provision.
@@ -108,12 +110,9 @@ impl NodeKeys {
     fn new(node: &NodePlan<'_>, ca_cert_pem: &str, suite: Suite) -> Result<Self, PlanError> {
         let scheme = if suite == Suite::Sm { Scheme::Sm2 } else { Scheme::Ed25519 };
         let node_key = PrivateKey::generate(Scheme::Ed25519);
-        let cert = node.issuer.issue(&node.name, &node_key)?;
-        let cert_chain = if node.issuer.cert_pem() == ca_cert_pem {
-            cert
-        } else {
-            format!("{cert}{}", node.issuer.cert_pem())
-        };
+        let public = public_bytes(&node_key)?;
+        let cert_chain =
+            p2p_certificate(node.issuer, ca_cert_pem, &node.name, &public, node.cert_days)?;
         let validator_key = node.validator.then(|| PrivateKey::generate(scheme));
         Ok(NodeKeys { node_key, cert_chain, validator_key })
     }
@@ -121,13 +120,9 @@ impl NodeKeys {
     /// The node's certificate for HTTPS (its node key, the HTTP address and `localhost`),
     /// followed by its issuer's when that is an organization's CA.
     fn https_chain(&self, node: &NodePlan<'_>, ca_cert_pem: &str) -> Result<String, PlanError> {
-        let hosts = [node.http.ip().to_string(), "localhost".to_owned()];
-        let cert = node.issuer.issue_server(&node.name, &self.node_key, &hosts)?;
-        Ok(if node.issuer.cert_pem() == ca_cert_pem {
-            cert
-        } else {
-            format!("{cert}{}", node.issuer.cert_pem())
-        })
+        let public = public_bytes(&self.node_key)?;
+        let (issuer, name, days) = (node.issuer, &node.name, node.cert_days);
+        https_certificate(issuer, ca_cert_pem, name, &public, node.http.ip(), days)
     }
 
     /// The node's directory: config, genesis, CA certificate, its certificate and keys.
@@ -182,6 +177,45 @@ impl NodeKeys {
             files,
         })
     }
+}
+
+/// The 32 bytes of a node key's public half.
+fn public_bytes(key: &PrivateKey) -> Result<[u8; 32], PlanError> {
+    key.public_key().as_bytes().try_into().map_err(|_| {
+        PlanError::Certificate(CryptoError::Certificate("node keys are Ed25519".into()))
+    })
+}
+
+/// `cert` followed by its issuer's certificate when that is an organization's CA (the chain up
+/// to the consortium CA `ca_cert_pem` that peers and clients trust).
+fn with_issuer(cert: String, issuer: &Ca, ca_cert_pem: &str) -> String {
+    if issuer.cert_pem() == ca_cert_pem { cert } else { format!("{cert}{}", issuer.cert_pem()) }
+}
+
+/// A node's P2P certificate (with its chain) for its key `public_key`, from `issuer`, valid
+/// for `days` days (`None`: without an end). Renewing one needs no private key.
+pub fn p2p_certificate(
+    issuer: &Ca,
+    ca_cert_pem: &str,
+    name: &str,
+    public_key: &[u8; 32],
+    days: Option<u32>,
+) -> Result<String, PlanError> {
+    Ok(with_issuer(issuer.issue_for(name, public_key, days)?, issuer, ca_cert_pem))
+}
+
+/// A node's HTTPS certificate (with its chain) for its key, its HTTP address and `localhost`.
+pub fn https_certificate(
+    issuer: &Ca,
+    ca_cert_pem: &str,
+    name: &str,
+    public_key: &[u8; 32],
+    address: std::net::IpAddr,
+    days: Option<u32>,
+) -> Result<String, PlanError> {
+    let hosts = [address.to_string(), "localhost".to_owned()];
+    let cert = issuer.issue_server_for(name, public_key, &hosts, days)?;
+    Ok(with_issuer(cert, issuer, ca_cert_pem))
 }
 
 /// A key file: PKCS#8 PEM, encrypted under `secret` if given.
@@ -289,6 +323,7 @@ mod tests {
             http: ([127, 0, 0, 1], 9000 + i).into(),
             p2p: ([127, 0, 0, 1], 9100 + i).into(),
             key_secret: None,
+            cert_days: None,
         }
     }
 

@@ -466,6 +466,16 @@ impl PlatformClient {
         self.post(&path_of(&["/v1/chains/", chain, "/faucet"]), request).await
     }
 
+    /// Renews the certificates of the chain's nodes the caller may manage
+    /// (`POST /v1/chains/{id}/certificates/renew`).
+    pub async fn renew_certificates(
+        &self,
+        chain: &str,
+    ) -> ClientResult<Vec<CertificateRenewalView>> {
+        let path = path_of(&["/v1/chains/", chain, "/certificates/renew"]);
+        self.send(self.request(Method::POST, &path)).await
+    }
+
     /// A credential for the chain's node APIs (`POST /v1/chains/{id}/credentials`): shown once.
     pub async fn issue_node_credential(
         &self,

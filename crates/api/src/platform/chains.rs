@@ -224,6 +224,15 @@ pub struct FaucetRequest {
     pub amount: Option<String>,
 }
 
+/// A node whose certificates were renewed (`POST /v1/chains/{id}/certificates/renew`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateRenewalView {
+    pub node_id: String,
+    pub name: String,
+    /// When the new certificates expire (ms since the epoch).
+    pub expires_ms: i64,
+}
+
 /// The transfer a faucet request made, committed.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct FaucetView {

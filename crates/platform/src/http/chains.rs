@@ -7,8 +7,9 @@ use axum::Json;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    AddNodeRequest, ChainView, CreateChainRequest, CreateNodeCredentialRequest, FaucetRequest,
-    FaucetView, InviteOrgRequest, NodeCredentialView, StartQuery,
+    AddNodeRequest, CertificateRenewalView, ChainView, CreateChainRequest,
+    CreateNodeCredentialRequest, FaucetRequest, FaucetView, InviteOrgRequest, NodeCredentialView,
+    StartQuery,
 };
 use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +28,26 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(start_chain))
         .routes(routes!(faucet))
         .routes(routes!(issue_node_credential))
+        .routes(routes!(renew_certificates))
+}
+
+/// Renew the certificates of the chain's nodes the caller may manage (`node:renew`), for the
+/// same node keys: P2P, and HTTPS where the chain serves it. Nodes present them from their next
+/// connection, without a restart (the platform also renews at two thirds of their lifetime)
+#[utoipa::path(post, path = "/v1/chains/{id}/certificates/renew", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    responses(
+        (status = 200, description = "Renewed", body = Vec<CertificateRenewalView>),
+        (status = 403, description = "The caller may renew no node of the chain", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain is not running", body = ErrorBody),
+        (status = 502, description = "No node answered, or a host refused the new files", body = ErrorBody),
+    ))]
+async fn renew_certificates(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Vec<CertificateRenewalView>>> {
+    Ok(Json(platform.renew_certificates(&caller, &id).await?))
 }
 
 /// Issue a credential for the chain's node APIs (REST, JSON-RPC, WebSocket, metrics), signed

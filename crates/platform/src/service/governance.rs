@@ -125,7 +125,7 @@ fn node_error(e: ClientError) -> Error {
 
 impl Platform {
     /// A read from the first node of the chain that answers.
-    async fn governance_read<T, F, Fut>(&self, chain: &ChainView, read: F) -> Result<T>
+    pub(crate) async fn governance_read<T, F, Fut>(&self, chain: &ChainView, read: F) -> Result<T>
     where
         F: Fn(NodeClient) -> Fut,
         Fut: std::future::Future<Output = ClientResult<T>>,
@@ -415,6 +415,7 @@ impl Platform {
             http: SocketAddr::new(ip, http),
             p2p: SocketAddr::new(ip, p2p),
             key_secret: Some(secret.as_str()),
+            cert_days: Some(super::certificates::NODE_CERT_DAYS),
         };
         let peers = chain.nodes.iter().filter_map(|n| n.p2p_address.clone()).collect();
         let joining = provision::join(
@@ -429,6 +430,8 @@ impl Platform {
         let secrets = self.secret_env(&chain.id, name).await?;
         driver.start(&spec_name, &secrets).await.map_err(|e| failed(&e))?;
         store::record_ports(&self.db, node, http, p2p).await?;
+        let expires = super::certificates::expiry_ms(super::certificates::NODE_CERT_DAYS);
+        store::set_cert_expiry(&self.db, node, expires).await?;
         let input = IGovernance::proposeAddNodeCall {
             name: name.to_owned(),
             org: req.org_id.clone(),

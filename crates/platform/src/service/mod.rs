@@ -6,10 +6,12 @@
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
 //! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `contracts` (with the pure
-//! `abi`) → `explorer` → `monitoring`.
+//! `abi`) → `explorer` → `monitoring`; `governance` → `certificates` (nodes' certificates over
+//! their lifetime).
 
 pub(crate) mod abi;
 pub mod accounts;
+pub mod certificates;
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;

@@ -22,6 +22,7 @@ use consortia_crypto::pki::Ca;
 use consortia_crypto::{Address, Suite};
 use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisAccount, GenesisMember};
 
+use super::certificates::NODE_CERT_DAYS;
 use super::chains::{node_api, spec_name};
 use super::identity::{AUDIT_JOB, Caller};
 use crate::error::{Error, Result};
@@ -232,6 +233,7 @@ impl Platform {
                 http: *http,
                 p2p: *p2p,
                 key_secret: Some(secret.as_str()),
+                cert_days: Some(NODE_CERT_DAYS),
             });
         }
         let chain_plan = ChainPlan {
@@ -284,8 +286,10 @@ impl Platform {
                 .map_err(|e| start_failed(format!("node {}: {e}", node.name)))?;
         }
         self.wait_for_first_block(record, &ports).await?;
+        let expires = super::certificates::expiry_ms(NODE_CERT_DAYS);
         for (node, (http, p2p)) in record.nodes.iter().zip(&ports) {
             store::record_ports(&self.db, &node.id, http.port(), p2p.port()).await?;
+            store::set_cert_expiry(&self.db, &node.id, expires).await?;
         }
         Ok(())
     }

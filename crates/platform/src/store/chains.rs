@@ -390,6 +390,33 @@ pub async fn delete_chain_org(db: impl Exec<'_>, chain: &str, org: &str) -> Resu
     Ok(())
 }
 
+/// Records when a node's certificates expire.
+pub async fn set_cert_expiry(db: impl Exec<'_>, node: &str, expires_ms: i64) -> Result<()> {
+    sqlx::query("UPDATE chain_nodes SET cert_expires_ms = $1 WHERE id = $2")
+        .bind(expires_ms)
+        .bind(node)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The running chains with a node whose certificates expire before `before_ms`.
+pub async fn chains_with_certificates_due(
+    db: impl Exec<'_>,
+    before_ms: i64,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query(
+        "SELECT DISTINCT n.chain_id FROM chain_nodes n JOIN chains c ON c.id = n.chain_id \
+         WHERE c.status = 'running' AND n.cert_expires_ms IS NOT NULL AND n.cert_expires_ms < $1",
+    )
+    .bind(before_ms)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
+}
+
 /// A node's id and the sealed secret of its key files (none for a node made before keys were
 /// encrypted), by its chain and name.
 pub async fn key_secret(
