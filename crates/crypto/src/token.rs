@@ -81,9 +81,8 @@ pub fn issue(claims: &Claims, key: &PrivateKey) -> Result<String, CryptoError> {
     Ok(format!("{signing_input}.{}", B64URL.encode(&signature.0)))
 }
 
-/// A token whose signature verified, before its claims are checked against a chain and a
-/// time: the issuer's key (the header's `kid`) and the claims.
-#[derive(Debug)]
+/// A token that verified: the issuer's key (the header's `kid`) and the claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signed {
     pub issuer_key: [u8; 32],
     pub claims: Claims,
@@ -97,7 +96,7 @@ pub fn verify(
     chain_id: u64,
     now: u64,
     trusted: impl Fn(&[u8; 32]) -> Option<String>,
-) -> Result<Claims, CryptoError> {
+) -> Result<Signed, CryptoError> {
     let bad = |why: &str| CryptoError::Token(why.to_owned());
     if token.len() > MAX_TOKEN_LEN {
         return Err(bad("the token is too long"));
@@ -132,7 +131,7 @@ pub fn verify(
     if now >= claims.exp {
         return Err(bad("the token has expired"));
     }
-    Ok(claims)
+    Ok(Signed { issuer_key, claims })
 }
 
 /// A JSON part of a token, base64url-encoded.
@@ -169,7 +168,7 @@ mod tests {
         let ca = PrivateKey::generate(Scheme::Ed25519);
         let token = issue(&claims("org-a"), &ca).unwrap();
         let trusted = trusting(&ca, "org-a");
-        assert_eq!(verify(&token, CHAIN, NOW, &trusted).unwrap(), claims("org-a"));
+        assert_eq!(verify(&token, CHAIN, NOW, &trusted).unwrap().claims, claims("org-a"));
         assert!(verify(&token, CHAIN, NOW + 60, &trusted).is_err(), "expired");
     }
 

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use consortia_api::server::ApiError;
 use consortia_api::serving::PeerCertificate;
-use consortia_crypto::token::{self, CONSORTIUM_ISSUER, Claims, Role};
+use consortia_crypto::token::{self, CONSORTIUM_ISSUER, Claims, Role, Signed};
 use consortia_execution::governance;
 use consortia_node::Node;
 use consortia_types::Height;
@@ -66,11 +66,17 @@ pub(crate) struct Gate {
     node: Arc<Node>,
     policy: AccessPolicy,
     members: Mutex<Option<(Height, MemberCas)>>,
+    /// Tokens whose signature verified (bounded by [`VERIFIED_KEPT`]).
+    verified: Mutex<HashMap<String, Signed>>,
 }
+
+/// Most verified tokens a node remembers (a few hundred bytes each); past it, it forgets all
+/// and verifies again: clients hold few tokens each, and a signature check costs ~50 µs.
+const VERIFIED_KEPT: usize = 4096;
 
 impl Gate {
     pub(crate) fn new(node: Arc<Node>, policy: AccessPolicy) -> Arc<Gate> {
-        Arc::new(Gate { node, policy, members: Mutex::new(None) })
+        Arc::new(Gate { node, policy, members: Mutex::new(None), verified: Mutex::default() })
     }
 
     /// The issuer names of the keys the chain trusts now: member organizations' CAs.
@@ -122,8 +128,23 @@ impl Gate {
             members.get(key).cloned()
         };
         let now = consortia_node::now_ms() / 1000;
-        token::verify(token, self.node.genesis().chain_id, now, trusted)
-            .map_err(|e| unauthorized(&format!("{e}; ask the platform for a new credential")))
+        // A token seen before skips its signature check, not the others: its issuer must
+        // still be trusted (a member voted out, a CA replaced) and it must not have expired.
+        let seen = self.verified.lock().get(token).cloned();
+        if let Some(signed) = seen
+            && now < signed.claims.exp
+            && trusted(&signed.issuer_key).as_deref() == Some(signed.claims.iss.as_str())
+        {
+            return Ok(signed.claims);
+        }
+        let signed = token::verify(token, self.node.genesis().chain_id, now, trusted)
+            .map_err(|e| unauthorized(&format!("{e}; ask the platform for a new credential")))?;
+        let mut verified = self.verified.lock();
+        if verified.len() >= VERIFIED_KEPT {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), signed.clone());
+        Ok(signed.claims)
     }
 }
 
