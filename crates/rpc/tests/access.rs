@@ -339,3 +339,34 @@ async fn a_client_certificate_of_a_stranger_expired_or_without_a_role_is_refused
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// A dapp's page on an allowed origin calls a members-only node with a bearer token: the
+/// preflight (browsers send it without credentials) allows the `Authorization` header, and the
+/// call itself gets its answer with the origin allowed.
+#[tokio::test]
+async fn the_cors_allow_list_works_with_credentials() {
+    let c = chain(Access::Members).await;
+    let layer = consortia_rpc::cors::layer(&["http://localhost:*".to_owned()]).unwrap().unwrap();
+    let app = c.node.clone_router().layer(layer);
+    let preflight = Request::options("/rpc")
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .body(Body::empty())
+        .unwrap();
+    let answer = tower::ServiceExt::oneshot(app.clone(), preflight).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let allowed = answer.headers().get("access-control-allow-headers").unwrap();
+    assert!(allowed.to_str().unwrap().contains("authorization"), "{allowed:?}");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+    let call = Request::post("/rpc")
+        .header("origin", "http://localhost:5173")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {}", c.member_token(Role::Read)))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let answer = tower::ServiceExt::oneshot(app, call).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let origin = answer.headers().get("access-control-allow-origin").unwrap();
+    assert_eq!(origin, "http://localhost:5173");
+}
