@@ -7,7 +7,9 @@
 //!   [`Limits::header_timeout`] (the connection is closed otherwise);
 //! - its body within [`Limits::body_timeout`] (408 otherwise);
 //! - at most [`Limits::max_connections`] connections at once: the loop stops accepting until
-//!   one closes, and the kernel's backlog holds the rest;
+//!   one closes, and the kernel's backlog holds the rest; and at most
+//!   [`Limits::max_per_client`] of them from one address (more are closed at once), so one
+//!   client cannot take every slot;
 //! - the `Host` a request names must be allowed ([`AllowedHosts`]; 403 otherwise): a web page
 //!   on a DNS name that resolves to 127.0.0.1 (DNS rebinding) cannot read a local server's
 //!   answers;
@@ -43,6 +45,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
+    /// Most connections one client address may hold at once.
+    pub max_per_client: usize,
     pub hosts: AllowedHosts,
     /// HTTPS: the server's certificate and key (see [`tls_config`]); plain HTTP without.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -54,6 +58,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_per_client: 256,
             hosts: AllowedHosts::default(),
             tls: None,
         }
@@ -104,6 +109,40 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
         Ok(ClientAddr(parts.extensions.get::<SocketAddr>().map(SocketAddr::ip)))
+    }
+}
+
+/// Connections open per client address.
+type Counts = Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>;
+
+/// One connection counted against its client's share; uncounted when dropped.
+struct PerClient {
+    counts: Counts,
+    client: IpAddr,
+}
+
+impl PerClient {
+    /// Counts a connection from `client`, unless it already holds `max`.
+    fn enter(counts: &Counts, client: IpAddr, max: usize) -> Option<PerClient> {
+        let mut held = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(client).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PerClient { counts: counts.clone(), client })
+    }
+}
+
+impl Drop for PerClient {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -280,6 +319,7 @@ pub async fn serve(
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(axum::middleware::from_fn(move |r, n| check_host(hosts.clone(), r, n)));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
@@ -301,6 +341,10 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(client) = PerClient::enter(&per_client, peer.ip(), limits.max_per_client) else {
+            tracing::debug!(target: "api::serving", client = %peer.ip(), "too many connections from one client");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = app.clone().map_request(move |mut request: Request<_>| {
@@ -326,7 +370,7 @@ pub async fn serve(
                     .into_owned();
                 // A client that goes away or times out ends its connection: nothing to report.
                 let _ = watcher.watch(connection).await;
-                drop(slot);
+                drop((slot, client));
                 return;
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -354,7 +398,7 @@ pub async fn serve(
                 )
                 .into_owned();
             let _ = watcher.watch(connection).await;
-            drop(slot);
+            drop((slot, client));
         });
     }
     drop(listener);

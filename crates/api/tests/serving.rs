@@ -29,6 +29,7 @@ async fn server(max_connections: usize) -> String {
         header_timeout: Duration::from_millis(300),
         body_timeout: Duration::from_millis(300),
         max_connections,
+        max_per_client: max_connections,
         hosts: AllowedHosts::new(["node0.chain.internal"]),
         tls: None,
     };
@@ -208,4 +209,28 @@ async fn a_replaced_server_certificate_is_presented_from_the_next_handshake() {
     certificate.replace(&renewed, &key.to_pkcs8_der()).unwrap();
     assert!(trusting(&new_ca).get(&url).send().await.is_ok());
     assert!(trusting(&old_ca).get(&url).send().await.is_err());
+}
+
+#[tokio::test]
+async fn one_client_cannot_take_more_than_its_share_of_connections() {
+    let limits =
+        Limits { header_timeout: Duration::from_secs(5), max_per_client: 2, ..Limits::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    let mut held = vec![];
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap(); // half a head
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(&addr).await.unwrap();
+    let (said, closed) = read_to_close(&mut third).await;
+    assert!(closed && said.is_empty(), "a third connection of one client was served: {said}");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answer = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(answer.status(), 200, "a freed share serves again");
 }
