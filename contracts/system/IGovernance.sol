@@ -39,7 +39,7 @@ pragma solidity ^0.8.0;
 ///
 /// @dev Kinds: 0 add member, 1 remove member, 2 add node, 3 remove node, 4 set a node's power,
 /// 5 set a kind's policy, 6 approve code, 7 upgrade a contract, 8 freeze, 9 unfreeze, 10 revoke,
-/// 11 set a parameter. Contract status: 0 active, 1 frozen, 2 revoked. Rules: 0 more than half of the members (the default), 1 at least two
+/// 11 set a parameter, 12 rotate a member's CA. Contract status: 0 active, 1 frozen, 2 revoked. Rules: 0 more than half of the members (the default), 1 at least two
 /// thirds, 2 all members, 3 `n` members, 4 the `leader` member alone. Status: 0 open, 1 executed,
 /// 2 rejected, 3 cancelled, 4 expired, 5 failed. Keys are `scheme:base64` strings, as in genesis
 /// files (`ed25519:…`, `secp256k1:…`, `sm2:…`); TLS keys are Ed25519. Every call that changes
@@ -65,6 +65,9 @@ interface IGovernance {
     event ContractUpgraded(address indexed target, bytes32 codeHash, uint64 version);
     event ContractStatusChanged(address indexed target, uint8 status);
     event ParameterChanged(string name, uint64 value);
+    /// @notice `org` has a new CA; the one it replaced is trusted until block time
+    /// `previousTrustedUntilMs` (0: not at all).
+    event MemberCaRotated(string org, uint64 previousTrustedUntilMs);
 
     /// @notice Proposes `org` as a member, voting through any of `admins`; `caCert` is the PEM
     /// certificate of its CA (may be empty). Returns the proposal's id.
@@ -123,6 +126,16 @@ interface IGovernance {
     /// `timeout_propose_ms` and `timeout_vote_ms` (10 to 600,000), `timeout_delta_ms` (0 to
     /// 600,000) or `governance_voting_ms` (at least 1,000).
     function proposeSetParameter(string calldata name, uint64 value) external returns (uint64 id);
+
+    /// @notice Proposes `caCert` (one PEM certificate) as member `org`'s CA. Nodes trust the CA it
+    /// replaces for `overlapMs` more of block time (at most 90 days), for peers' certificates
+    /// and clients' credentials alike, so the member's nodes move to certificates of the new CA
+    /// with no moment their peers refuse them; `overlapMs` 0 distrusts the old CA at once (a
+    /// compromised key). The overlap ends with the first block whose time is past it. At most
+    /// two replaced CAs of one member are in overlap at a time.
+    function proposeRotateMemberCa(string calldata org, string calldata caCert, uint64 overlapMs)
+        external
+        returns (uint64 id);
 
     /// @notice Casts the caller's organization's vote; returns the proposal's status after it.
     function vote(uint64 id, bool approve) external returns (uint8 status);

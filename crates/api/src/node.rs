@@ -373,8 +373,18 @@ pub struct MemberView {
     pub admins: Vec<String>,
     /// PEM certificate of its CA (empty if none).
     pub ca_cert: String,
+    /// CAs a rotation replaced that nodes still trust until their overlap ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retiring_cas: Vec<RetiringCaView>,
     /// Names of the nodes it runs.
     pub nodes: Vec<String>,
+}
+
+/// A member's CA replaced by a rotation, trusted until block time `until_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RetiringCaView {
+    pub ca_cert: String,
+    pub until_ms: u64,
 }
 
 /// A node of the chain's node list (`GET /v1/governance/nodes`).
@@ -479,6 +489,12 @@ pub enum ActionView {
     SetParameter {
         name: String,
         value: u64,
+    },
+    /// `org`'s CA becomes `ca_cert`; the replaced one stays trusted for `overlap_ms`.
+    RotateCa {
+        org: String,
+        ca_cert: String,
+        overlap_ms: u64,
     },
 }
 

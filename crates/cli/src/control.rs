@@ -12,10 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use consortia_api::platform::{
-    AddNodeRequest, Allocation, ChainProposalsQuery, ChainView, ChangeRequest, CreateChainRequest,
-    CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest, CreateUserRequest,
-    CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest, NodeAccess,
-    ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
+    AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
+    CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
+    CreateUserRequest, CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest,
+    NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,17 @@ pub(crate) enum ConsortiumCommand {
     Approve { consortium: String, request: String },
     /// Vote to reject a join request on behalf of your member organization.
     Reject { consortium: String, request: String },
+    /// Rotate your member organization's CA: a new CA, proposed on each running chain it takes
+    /// part in; once a chain approves, its nodes get certificates of the new CA.
+    RotateCa {
+        consortium: String,
+        #[arg(long)]
+        org: String,
+        /// How long chains trust the replaced CA beside the new one: `30m`, `24h` (default),
+        /// `7d` (at most 90 days), or `0` to distrust it at once (a compromised key).
+        #[arg(long, value_parser = crate::gov::parse_overlap)]
+        overlap: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -457,6 +468,10 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
         C::Reject { consortium, request } => {
             let vote = VoteRequest { decision: Decision::Reject, org_id: None };
             print(&with_session(async |c| c.vote(&consortium, &request, &vote).await).await?)
+        }
+        C::RotateCa { consortium, org, overlap } => {
+            let req = CaRotationRequest { overlap_ms: overlap };
+            print(&with_session(async |c| c.rotate_member_ca(&consortium, &org, &req).await).await?)
         }
     }
 }

@@ -220,6 +220,43 @@ pub(crate) enum Change {
         #[arg(long)]
         value: String,
     },
+    /// Replace a member organization's CA. Its nodes and clients need certificates and
+    /// credentials of the new CA before the overlap ends (the platform's rotation, `consortia
+    /// consortium rotate-ca`, reissues its nodes' certificates itself).
+    RotateCa {
+        #[arg(long)]
+        org: String,
+        /// The PEM certificate of the new CA.
+        #[arg(long)]
+        ca_cert: PathBuf,
+        /// How long the replaced CA stays trusted beside the new one, by block time: `90s`,
+        /// `30m`, `24h`, `7d` (at most 90 days), or `0` to distrust it at once (a compromised
+        /// key).
+        #[arg(long, value_parser = parse_overlap)]
+        overlap: u64,
+    },
+}
+
+/// A duration of whole seconds, minutes, hours or days (`90s`, `30m`, `24h`, `7d`, `0`), in ms.
+pub(crate) fn parse_overlap(text: &str) -> Result<u64, String> {
+    if text == "0" {
+        return Ok(0);
+    }
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}`: give a number and s, m, h or d (`24h`), or 0")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("`{text}`: `{number}` is not a number"))?;
+    n.checked_mul(unit_ms).ok_or_else(|| format!("`{text}` is too long"))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Bytes given as `0x…` inline, or a file holding hex (solc's output) or raw bytes.
@@ -260,11 +297,7 @@ fn call_data(change: Change) -> Result<Vec<u8>> {
                 .map(|a| a.parse::<Address>().map(|a| a.0.into()))
                 .collect::<Result<Vec<_>, _>>()
                 .context("--admin takes an account address (0x + 40 hex digits)")?;
-            let ca_cert = match ca_cert {
-                Some(path) => std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                None => String::new(),
-            };
+            let ca_cert = ca_cert.as_deref().map(read_text).transpose()?.unwrap_or_default();
             IGovernance::proposeAddMemberCall { org, admins, caCert: ca_cert }.abi_encode()
         }
         Change::RemoveMember { org } => IGovernance::proposeRemoveMemberCall { org }.abi_encode(),
@@ -338,6 +371,12 @@ fn call_data(change: Change) -> Result<Vec<u8>> {
             };
             IGovernance::proposeSetParameterCall { name: param.name().into(), value }.abi_encode()
         }
+        Change::RotateCa { org, ca_cert, overlap } => IGovernance::proposeRotateMemberCaCall {
+            org,
+            caCert: read_text(&ca_cert)?,
+            overlapMs: overlap,
+        }
+        .abi_encode(),
     })
 }
 
@@ -498,4 +537,25 @@ pub(crate) async fn run(command: GovCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_overlap;
+
+    #[test]
+    fn an_overlap_takes_a_unit_or_zero() {
+        assert_eq!(parse_overlap("90s"), Ok(90_000));
+        assert_eq!(parse_overlap("30m"), Ok(1_800_000));
+        assert_eq!(parse_overlap("24h"), Ok(86_400_000));
+        assert_eq!(parse_overlap("7d"), Ok(604_800_000));
+        assert_eq!(parse_overlap("0"), Ok(0));
+    }
+
+    #[test]
+    fn an_overlap_without_a_unit_or_number_is_refused_with_the_forms_it_takes() {
+        assert!(parse_overlap("24").unwrap_err().contains("s, m, h or d"));
+        assert!(parse_overlap("xh").unwrap_err().contains("is not a number"));
+        assert!(parse_overlap("").is_err());
+    }
 }

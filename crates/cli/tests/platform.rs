@@ -813,6 +813,23 @@ async fn one_org(admin: &PlatformClient, name: &str) -> (String, ConsortiumView,
     (org, cons, host)
 }
 
+/// The chain `request` creates with validators v0 to v3 of its organization on `host`,
+/// started.
+async fn four_validators(
+    admin: &PlatformClient,
+    request: &CreateChainRequest,
+    host: &str,
+) -> ChainView {
+    let chain = admin.create_chain(request).await.unwrap();
+    for n in 0..4 {
+        let node = AddNodeRequest::validator(&request.org_id, host, &format!("v{n}"));
+        admin.add_node(&chain.id, &node).await.unwrap();
+    }
+    let started = admin.start_chain(&chain.id, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    started
+}
+
 /// A chain whose nodes serve HTTPS: certificates from the organization's CA under the
 /// consortium CA (the root clients trust), the platform's own calls over it, and the
 /// credentials it issues, a token or a client certificate for the caller's own key.
@@ -826,13 +843,8 @@ async fn a_chain_over_https_serves_members_with_tokens_and_client_certificates()
         node_https: Some(true),
         ..CreateChainRequest::new(&cons.id, &org, "ledger", Consensus::Bft)
     };
-    let chain = admin.create_chain(&request).await.unwrap();
-    for n in 0..4 {
-        let node = AddNodeRequest::validator(&org, &host, &format!("v{n}"));
-        admin.add_node(&chain.id, &node).await.unwrap();
-    }
-    let started = admin.start_chain(&chain.id, true).await.unwrap();
-    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let started = four_validators(&admin, &request, &host).await;
+    let chain = &started;
     let url = started.node_urls().remove(0);
     assert!(url.starts_with("https://"), "{url}");
     // The platform polls its nodes over HTTPS, trusting the consortium CA.
@@ -882,30 +894,87 @@ async fn a_chain_over_https_serves_members_with_tokens_and_client_certificates()
             .all(|r| (r.expires_ms - now_ms.as_millis() as i64 - year_ms).abs() < 86_400_000)
     );
     for node in &started.nodes {
-        let log = dir
-            .path()
-            .join("hosts")
-            .join(&host)
-            .join(format!("{}-{}", chain.id, node.name))
-            .join("node.log");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("presenting the renewed P2P certificate")
-                && text.contains("presenting the renewed HTTPS certificate")
-            {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} did not take its new certificates:\n{text}",
-                node.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let log = node_log(dir.path(), &host, &chain.id, &node.name);
+        let wanted =
+            ["presenting the renewed P2P certificate", "presenting the renewed HTTPS certificate"];
+        wait_for_log(&log, &wanted).await;
     }
     let after = client(None).get(&status).bearer_auth(&issued.token).send().await.unwrap();
     assert_eq!(after.status().as_u16(), 200, "the renewed HTTPS certificate verifies");
+}
+
+/// The log of the platform-made node `name` of `chain` on the local host `host`.
+fn node_log(dir: &std::path::Path, host: &str, chain: &str, name: &str) -> std::path::PathBuf {
+    dir.join("hosts").join(host).join(format!("{chain}-{name}")).join("node.log")
+}
+
+/// Waits up to 30 s for every line of `wanted` in the log.
+async fn wait_for_log(log: &std::path::Path, wanted: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if wanted.iter().all(|w| text.contains(w)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} has no {wanted:?}:\n{text}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A member CA rotated by a governance proposal: the chain trusts the new CA at once and the
+/// old one until the overlap ends; the platform moves every node to certificates of the new
+/// CA, so after the overlap a restarted node still joins its peers, and only the old CA's
+/// credentials stop working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_ca_rotated_by_vote_moves_every_node_to_the_new_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let (org, cons, host) = one_org(&admin, "Rotating").await;
+    let request = CreateChainRequest::new(&cons.id, &org, "ledger", Consensus::Bft);
+    let started = four_validators(&admin, &request, &host).await;
+    let chain = &started;
+    let urls = started.node_urls();
+    let old_token = credential(&admin, &chain.id, CredentialRole::Write).await;
+    let old_ca = admin.consortium(&cons.id).await.unwrap().members[0].cert_pem.clone();
+
+    let overlap_ms = 15_000;
+    let request = CaRotationRequest { overlap_ms: Some(overlap_ms) };
+    let rotation = admin.rotate_member_ca(&cons.id, &org, &request).await.unwrap();
+    assert_ne!(rotation.ca_cert_pem, old_ca);
+    assert_eq!(rotation.proposals.len(), 1, "{rotation:?}");
+    assert_eq!(rotation.proposals[0].status, "executed", "the one member decides alone");
+    let members = node(&urls[0], &old_token).members().await.unwrap();
+    assert_eq!(members[0].ca_cert, rotation.ca_cert_pem);
+    assert_eq!(members[0].retiring_cas.len(), 1, "the old CA in overlap: {members:?}");
+    assert_eq!(members[0].retiring_cas[0].ca_cert, old_ca);
+    let clear = common::files_with_pem_private_keys(dir.path(), &[]);
+    assert!(clear.is_empty(), "the new and the kept CA keys are sealed: {clear:#?}");
+    for node in &started.nodes {
+        let log = node_log(dir.path(), &host, &chain.id, &node.name);
+        wait_for_log(&log, &["presenting the renewed P2P certificate"]).await;
+    }
+    let new_token = credential(&admin, &chain.id, CredentialRole::Write).await;
+    assert!(node(&urls[0], &old_token).status().await.is_ok(), "old credentials in overlap");
+    assert!(node(&urls[0], &new_token).status().await.is_ok());
+
+    // Past the overlap (ended by the first block after it), only the new CA is trusted.
+    let until_ms = members[0].retiring_cas[0].until_ms;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let wait_ms = until_ms.saturating_sub(now_ms.as_millis() as u64) + 500;
+    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let chain_id = started.chain_id as u64;
+    notarize([&urls[0], &urls[1]], &new_token, &key, (chain_id, 0), "after-overlap").await;
+    let refused = node(&urls[0], &old_token).status().await.unwrap_err();
+    assert_eq!(refused.status(), Some(401), "{refused}");
+    // A restarted node connects anew: its peers and it trust the new CA only now.
+    admin.restart_node(&chain.id, "v3").await.unwrap();
+    notarize([&urls[0], &urls[3]], &new_token, &key, (chain_id, 1), "via-restarted").await;
 }
 
 /// A solo chain cuts no empty block, so its start used to wait for block 1 until it failed

@@ -51,6 +51,8 @@ const COUNT_KEY: &[u8] = b"gov/proposals";
 pub const PARAMS_KEY: &[u8] = b"gov/params";
 /// State key of the frozen and revoked contracts.
 pub const BLOCKED_KEY: &[u8] = b"gov/blocked";
+/// State key of the [`RetiringCa`]s: members' replaced CAs still trusted for a while.
+pub const RETIRING_CAS_KEY: &[u8] = b"gov/retiring-cas";
 
 /// Gas of a call that writes: a fixed cost plus a cost per byte stored.
 const WRITE_GAS: u64 = 50_000;
@@ -63,6 +65,10 @@ const READ_GAS_PER_WORD: u64 = 3;
 const MAX_ID_BYTES: usize = 64;
 const MAX_ADMINS: usize = 16;
 const MAX_CA_CERT_BYTES: usize = 16 * 1024;
+/// Longest overlap a CA rotation may keep the replaced CA trusted for (90 days).
+pub const MAX_CA_OVERLAP_MS: u64 = 90 * 24 * 3600 * 1000;
+/// Most replaced CAs one member may have in overlap at once.
+const MAX_RETIRING_PER_MEMBER: usize = 2;
 /// Bounds of the parameters governance may set.
 const MIN_BLOCK_GAS_LIMIT: u64 = 1_000_000;
 const MIN_VOTING_MS: u64 = 1_000;
@@ -78,6 +84,23 @@ pub struct Member {
     pub admins: Vec<Address>,
     /// PEM certificate of the organization's CA (may be empty).
     pub ca_cert: String,
+}
+
+/// A member's CA that a rotation replaced, still trusted (for its nodes' certificates and its
+/// credentials) until block time `until_ms`, so nodes can move to certificates of the new CA
+/// without a moment in which their peers refuse them.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RetiringCa {
+    pub org: String,
+    pub ca_cert: String,
+    pub until_ms: u64,
+}
+
+impl RetiringCa {
+    /// Whether its overlap still runs at block time `time_ms`.
+    pub fn trusted_at(&self, time_ms: u64) -> bool {
+        self.until_ms >= time_ms
+    }
 }
 
 /// A node of the chain: a validator (power above 0, with its consensus key) or an observer.
@@ -109,10 +132,11 @@ pub enum Kind {
     Unfreeze = 9,
     Revoke = 10,
     SetParameter = 11,
+    RotateCa = 12,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::AddMember,
         Kind::RemoveMember,
         Kind::AddNode,
@@ -125,6 +149,7 @@ impl Kind {
         Kind::Unfreeze,
         Kind::Revoke,
         Kind::SetParameter,
+        Kind::RotateCa,
     ];
 
     fn from_u8(n: u8) -> Option<Kind> {
@@ -492,6 +517,13 @@ pub enum Action {
         param: Param,
         value: u64,
     },
+    /// `org`'s CA becomes `ca_cert`; the one it replaces stays trusted for `overlap_ms` of
+    /// block time (0: distrusted at once, for a compromised CA).
+    RotateCa {
+        org: String,
+        ca_cert: String,
+        overlap_ms: u64,
+    },
 }
 
 impl Action {
@@ -509,6 +541,7 @@ impl Action {
             Action::Unfreeze { .. } => Kind::Unfreeze,
             Action::Revoke { .. } => Kind::Revoke,
             Action::SetParameter { .. } => Kind::SetParameter,
+            Action::RotateCa { .. } => Kind::RotateCa,
         }
     }
 
@@ -543,6 +576,13 @@ impl Action {
                 format!("revoke {} for good", contract.to_checksum_hex())
             }
             Action::SetParameter { param, value } => format!("set {} to {value}", param.name()),
+            Action::RotateCa { org, overlap_ms, .. } if *overlap_ms == 0 => {
+                format!("replace the CA of `{org}`, distrusting the old one at once")
+            }
+            Action::RotateCa { org, overlap_ms, .. } => format!(
+                "replace the CA of `{org}`, trusting the old one for {} more",
+                describe_ms(*overlap_ms)
+            ),
         }
     }
 }
@@ -644,6 +684,32 @@ fn decode_or<T: BorshDeserialize + Default>(
 /// The members, sorted by id.
 pub fn members<S: StateReader + ?Sized>(state: &S) -> Result<Vec<Member>, ExecutionError> {
     decode_or("gov/members", state.get(MEMBERS_KEY)?)
+}
+
+/// The replaced CAs of members, whether or not their overlap has ended.
+pub fn retiring_cas<S: StateReader + ?Sized>(state: &S) -> Result<Vec<RetiringCa>, ExecutionError> {
+    decode_or("gov/retiring-cas", state.get(RETIRING_CAS_KEY)?)
+}
+
+/// The CAs the chain trusts at block time `time_ms`, as `(member id, PEM)`: every member's
+/// current CA and the CAs rotations replaced whose overlap has not ended. Nodes judge peers'
+/// certificates and clients' credentials by these.
+pub fn trusted_cas<S: StateReader + ?Sized>(
+    state: &S,
+    time_ms: u64,
+) -> Result<Vec<(String, String)>, ExecutionError> {
+    let members = members(state)?;
+    let retiring: Vec<(String, String)> = retiring_cas(state)?
+        .into_iter()
+        .filter(|r| r.trusted_at(time_ms) && members.iter().any(|m| m.id == r.org))
+        .map(|r| (r.org, r.ca_cert))
+        .collect();
+    Ok(members
+        .into_iter()
+        .filter(|m| !m.ca_cert.is_empty())
+        .map(|m| (m.id, m.ca_cert))
+        .chain(retiring)
+        .collect())
 }
 
 /// The nodes, in order.
@@ -861,17 +927,47 @@ pub(crate) struct Settings {
     pub(crate) genesis: Params,
 }
 
-/// The members and nodes an action is checked against and applied to.
+/// The members, nodes and replaced CAs an action is checked against and applied to, at block
+/// time `time_ms`.
 struct Registry {
     members: Vec<Member>,
     nodes: Vec<Node>,
+    retiring: Vec<RetiringCa>,
+    time_ms: u64,
 }
 
 /// What applying an action changed, beyond the registry.
 #[derive(Debug, Default)]
 struct Applied {
     validators_changed: bool,
+    retiring_changed: bool,
     policy: Option<(Kind, Policy)>,
+}
+
+/// Refuses a CA certificate that is not one PEM certificate of bounded size (empty only where
+/// `may_be_empty`).
+fn check_ca_cert(pem: &str, may_be_empty: bool) -> Result<(), String> {
+    let empty_ok = if may_be_empty { "empty or " } else { "" };
+    if pem.len() > MAX_CA_CERT_BYTES
+        || !((may_be_empty && pem.is_empty()) || pem.starts_with("-----BEGIN CERTIFICATE-----"))
+    {
+        return Err(format!(
+            "caCert must be {empty_ok}one PEM certificate of at most {MAX_CA_CERT_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// `ms` for people: in days, hours, minutes or seconds, whichever divides it.
+fn describe_ms(ms: u64) -> String {
+    let units = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1_000, "second")];
+    match units.iter().find(|(unit, _)| ms.is_multiple_of(*unit)) {
+        Some((unit, name)) => {
+            let n = ms / unit;
+            format!("{n} {name}{}", if n == 1 { "" } else { "s" })
+        }
+        None => format!("{ms} ms"),
+    }
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), String> {
@@ -907,14 +1003,7 @@ impl Registry {
                 if m.admins.is_empty() || m.admins.len() > MAX_ADMINS {
                     return Err(format!("a member needs 1 to {MAX_ADMINS} admin accounts"));
                 }
-                if m.ca_cert.len() > MAX_CA_CERT_BYTES
-                    || !(m.ca_cert.is_empty()
-                        || m.ca_cert.starts_with("-----BEGIN CERTIFICATE-----"))
-                {
-                    return Err(format!(
-                        "caCert must be empty or one PEM certificate of at most {MAX_CA_CERT_BYTES} bytes"
-                    ));
-                }
+                check_ca_cert(&m.ca_cert, true)?;
                 self.members.push(m.clone());
                 self.members.sort_by(|a, b| a.id.cmp(&b.id));
             }
@@ -934,6 +1023,41 @@ impl Registry {
                     return Err("the last member cannot leave".into());
                 }
                 self.members.retain(|m| &m.id != org);
+                let before = self.retiring.len();
+                self.retiring.retain(|r| &r.org != org);
+                applied.retiring_changed = self.retiring.len() != before;
+            }
+            Action::RotateCa { org, ca_cert, overlap_ms } => {
+                check_ca_cert(ca_cert, false)?;
+                if *overlap_ms > MAX_CA_OVERLAP_MS {
+                    return Err(format!(
+                        "an overlap takes at most {} ({MAX_CA_OVERLAP_MS} ms)",
+                        describe_ms(MAX_CA_OVERLAP_MS)
+                    ));
+                }
+                let time_ms = self.time_ms;
+                self.retiring.retain(|r| r.trusted_at(time_ms));
+                let in_overlap = self.retiring.iter().filter(|r| &r.org == org).count();
+                let member = self
+                    .members
+                    .iter_mut()
+                    .find(|m| &m.id == org)
+                    .ok_or_else(|| format!("`{org}` is not a member"))?;
+                if &member.ca_cert == ca_cert {
+                    return Err(format!("`{org}` has this CA already"));
+                }
+                let keeps_old = !member.ca_cert.is_empty() && *overlap_ms > 0;
+                if keeps_old && in_overlap >= MAX_RETIRING_PER_MEMBER {
+                    return Err(format!(
+                        "`{org}` already has {in_overlap} replaced CAs in overlap; rotate again once one retired, or with no overlap"
+                    ));
+                }
+                let old = std::mem::replace(&mut member.ca_cert, ca_cert.clone());
+                if keeps_old {
+                    let until_ms = time_ms.saturating_add(*overlap_ms);
+                    self.retiring.push(RetiringCa { org: org.clone(), ca_cert: old, until_ms });
+                }
+                applied.retiring_changed = true;
             }
             Action::AddNode(node) => {
                 check_name("a node name", &node.name)?;
@@ -1140,6 +1264,7 @@ impl Precompile {
                 | G::proposeUnfreezeCall::SELECTOR
                 | G::proposeRevokeCall::SELECTOR
                 | G::proposeSetParameterCall::SELECTOR
+                | G::proposeRotateMemberCaCall::SELECTOR
                 | G::voteCall::SELECTOR
                 | G::cancelCall::SELECTOR
         );
@@ -1229,6 +1354,14 @@ impl Precompile {
                     return Ok(revert(gas, format!("governance: {}", unknown_param(&c.name))));
                 };
                 call.propose(Action::SetParameter { param, value: c.value })
+            }
+            G::proposeRotateMemberCaCall::SELECTOR => {
+                let c = args!(G::proposeRotateMemberCaCall, "proposeRotateMemberCa");
+                call.propose(Action::RotateCa {
+                    org: c.org,
+                    ca_cert: c.caCert,
+                    overlap_ms: c.overlapMs,
+                })
             }
             G::isCodeApprovedCall::SELECTOR => {
                 let c = args!(G::isCodeApprovedCall, "isCodeApproved");
@@ -1377,6 +1510,8 @@ where
         Ok(Registry {
             members: self.load(MEMBERS_KEY, "gov/members")?,
             nodes: self.load(NODES_KEY, "gov/nodes")?,
+            retiring: self.load(RETIRING_CAS_KEY, "gov/retiring-cas")?,
+            time_ms: self.contract.time_ms,
         })
     }
 
@@ -1547,19 +1682,29 @@ where
                 n: policy.n,
                 leader: policy.leader.clone(),
             }),
+            Action::RotateCa { org, .. } => {
+                let until = registry.retiring.iter().filter(|r| &r.org == org).map(|r| r.until_ms);
+                self.emit(IGovernance::MemberCaRotated {
+                    org: org.clone(),
+                    previousTrustedUntilMs: until.max().unwrap_or(0),
+                })
+            }
             _ => stored += self.apply_other(proposal)?,
         }
         if let Some((kind, policy)) = applied.policy {
             stored += self.store(&policy_key(kind), &policy)?;
         }
         match proposal.action {
-            Action::AddMember(_) | Action::RemoveMember { .. } => {
+            Action::AddMember(_) | Action::RemoveMember { .. } | Action::RotateCa { .. } => {
                 stored += self.store(MEMBERS_KEY, &registry.members)?;
             }
             Action::AddNode(_) | Action::RemoveNode { .. } | Action::SetPower { .. } => {
                 stored += self.store(NODES_KEY, &registry.nodes)?;
             }
             _ => {}
+        }
+        if applied.retiring_changed {
+            stored += self.store(RETIRING_CAS_KEY, &registry.retiring)?;
         }
         if applied.validators_changed {
             let effective = self.contract.height + ACTIVATION_DELAY;
@@ -1957,23 +2102,77 @@ mod tests {
         assert!(err.contains("raft consensus"), "{err}");
     }
 
-    #[test]
-    fn removing_a_member_that_runs_nodes_is_refused() {
-        let settings = Settings {
+    fn registry_at(time_ms: u64, ca: &str) -> Registry {
+        let mut a = member("a");
+        a.ca_cert = ca.into();
+        Registry { members: vec![a, member("b")], nodes: vec![], retiring: vec![], time_ms }
+    }
+
+    fn settings() -> Settings {
+        Settings {
             consensus: ConsensusKind::Bft,
             genesis: Params::from_genesis(&ChainParams::default()),
-        };
-        let mut registry = Registry {
-            members: vec![member("a"), member("b")],
-            nodes: vec![Node {
-                name: "n".into(),
-                org: "b".into(),
-                consensus_key: None,
-                power: 0,
-                tls_key: None,
-            }],
-        };
-        let err = registry.apply(&Action::RemoveMember { org: "b".into() }, &settings).unwrap_err();
+        }
+    }
+
+    fn pem(name: &str) -> String {
+        format!("-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n")
+    }
+
+    fn rotate(ca: &str, overlap_ms: u64) -> Action {
+        Action::RotateCa { org: "a".into(), ca_cert: pem(ca), overlap_ms }
+    }
+
+    #[test]
+    fn a_member_rotates_at_most_two_cas_into_overlap_at_once() {
+        let mut registry = registry_at(1_000, &pem("ca-1"));
+        registry.apply(&rotate("ca-2", 10_000), &settings()).unwrap();
+        registry.apply(&rotate("ca-3", 10_000), &settings()).unwrap();
+        let err = registry.apply(&rotate("ca-4", 10_000), &settings()).unwrap_err();
+        assert!(err.contains("already has 2 replaced CAs in overlap"), "{err}");
+        registry.apply(&rotate("ca-4", 0), &settings()).unwrap();
+        assert_eq!(registry.retiring.len(), 2, "a rotation without overlap keeps none");
+    }
+
+    #[test]
+    fn a_rotation_forgets_the_replaced_cas_whose_overlap_ended() {
+        let mut registry = registry_at(1_000, &pem("ca-1"));
+        registry.apply(&rotate("ca-2", 1_000), &settings()).unwrap();
+        registry.time_ms = 2_001;
+        registry.apply(&rotate("ca-3", 1_000), &settings()).unwrap();
+        let cas: Vec<String> = registry.retiring.iter().map(|r| r.ca_cert.clone()).collect();
+        assert_eq!(cas, [pem("ca-2")], "ca-1's overlap ended at 2000");
+    }
+
+    #[test]
+    fn a_member_without_a_ca_gets_one_with_nothing_in_overlap() {
+        let mut registry = registry_at(1_000, "");
+        registry.apply(&rotate("ca-1", 10_000), &settings()).unwrap();
+        assert_eq!(registry.members[0].ca_cert, pem("ca-1"));
+        assert!(registry.retiring.is_empty());
+    }
+
+    #[test]
+    fn removing_a_member_forgets_its_replaced_cas() {
+        let mut registry = registry_at(1_000, &pem("ca-1"));
+        registry.apply(&rotate("ca-2", 10_000), &settings()).unwrap();
+        let applied = registry.apply(&Action::RemoveMember { org: "a".into() }, &settings());
+        assert!(applied.unwrap().retiring_changed);
+        assert!(registry.retiring.is_empty());
+    }
+
+    #[test]
+    fn removing_a_member_that_runs_nodes_is_refused() {
+        let mut registry = registry_at(0, "");
+        registry.nodes.push(Node {
+            name: "n".into(),
+            org: "b".into(),
+            consensus_key: None,
+            power: 0,
+            tls_key: None,
+        });
+        let err =
+            registry.apply(&Action::RemoveMember { org: "b".into() }, &settings()).unwrap_err();
         assert!(err.contains("still runs nodes n"), "{err}");
     }
 }

@@ -671,3 +671,80 @@ fn a_dry_run_of_a_call_shows_its_events() {
     assert_eq!(sim.events[0].data, vec![5; 32]);
     assert_eq!(sim.deploy_refusal, None);
 }
+
+const OLD_CA: &str = "-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n";
+const NEW_CA: &str = "-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n";
+
+fn rotate_ca(org: &str, ca_cert: &str, overlap_ms: u64) -> Vec<u8> {
+    IGovernance::proposeRotateMemberCaCall {
+        org: org.into(),
+        caCert: ca_cert.into(),
+        overlapMs: overlap_ms,
+    }
+    .abi_encode()
+}
+
+/// A chain whose member org-a has the CA `OLD_CA`.
+fn with_org_a_ca() -> Gov {
+    Gov::with(|g| g.members[0].ca_cert = OLD_CA.into())
+}
+
+fn trusted_cas_of_org_a(gov: &Gov, time_ms: u64) -> Vec<String> {
+    let trusted = governance::trusted_cas(&gov.chain.store, time_ms).unwrap();
+    trusted.into_iter().filter(|(org, _)| org == "org-a").map(|(_, pem)| pem).collect()
+}
+
+#[test]
+fn a_rotated_ca_is_trusted_beside_the_new_one_until_the_overlap_ends() {
+    let mut gov = with_org_a_ca();
+    let out = gov.pass(rotate_ca("org-a", NEW_CA, 5_000));
+    let decided_ms = gov.chain.height * 1000;
+    let members = governance::members(&gov.chain.store).unwrap();
+    assert_eq!(members[0].ca_cert, NEW_CA);
+    assert_eq!(trusted_cas_of_org_a(&gov, decided_ms), [NEW_CA, OLD_CA]);
+    assert_eq!(trusted_cas_of_org_a(&gov, decided_ms + 5_000), [NEW_CA, OLD_CA]);
+    assert_eq!(trusted_cas_of_org_a(&gov, decided_ms + 5_001), [NEW_CA]);
+    let rotated = out.receipts[0]
+        .events
+        .iter()
+        .find(|e| e.topics[0].0 == IGovernance::MemberCaRotated::SIGNATURE_HASH.0)
+        .expect("a MemberCaRotated event");
+    let event = IGovernance::MemberCaRotated::abi_decode_data(&rotated.data).unwrap();
+    assert_eq!(event, ("org-a".to_owned(), decided_ms + 5_000));
+}
+
+#[test]
+fn a_rotation_without_overlap_distrusts_the_old_ca_at_once() {
+    let mut gov = with_org_a_ca();
+    gov.pass(rotate_ca("org-a", NEW_CA, 0));
+    assert_eq!(trusted_cas_of_org_a(&gov, gov.chain.height * 1000), [NEW_CA]);
+}
+
+#[test]
+fn a_rotation_to_no_ca_or_to_the_same_ca_is_refused() {
+    let mut gov = with_org_a_ca();
+    let reason = gov.reverts(0, rotate_ca("org-a", "", 1_000));
+    assert!(reason.contains("caCert must be one PEM certificate"), "{reason}");
+    let reason = gov.reverts(0, rotate_ca("org-a", OLD_CA, 1_000));
+    assert!(reason.contains("`org-a` has this CA already"), "{reason}");
+    let reason = gov.reverts(0, rotate_ca("org-z", NEW_CA, 1_000));
+    assert!(reason.contains("`org-z` is not a member"), "{reason}");
+    let too_long = governance::MAX_CA_OVERLAP_MS + 1;
+    let reason = gov.reverts(0, rotate_ca("org-a", NEW_CA, too_long));
+    assert!(reason.contains("an overlap takes at most 90 days"), "{reason}");
+    assert_eq!(governance::proposal_count(&gov.chain.store).unwrap(), 0);
+}
+
+#[test]
+fn a_rotation_takes_effect_when_a_majority_approved_it() {
+    let mut gov = with_org_a_ca();
+    let out = gov.succeeds(0, rotate_ca("org-a", NEW_CA, 1_000));
+    let id = IGovernance::proposeRotateMemberCaCall::abi_decode_returns(&out.receipts[0].output)
+        .unwrap();
+    gov.succeeds(1, vote(id, true));
+    assert_eq!(gov.proposal(id).status, Status::Open, "2 of 4 is not more than half");
+    assert_eq!(trusted_cas_of_org_a(&gov, gov.chain.height * 1000), [OLD_CA]);
+    gov.succeeds(2, vote(id, true));
+    assert_eq!(gov.proposal(id).status, Status::Executed);
+    assert_eq!(trusted_cas_of_org_a(&gov, gov.chain.height * 1000), [NEW_CA, OLD_CA]);
+}

@@ -214,8 +214,9 @@ impl<W: World> Driver<W> {
         for back in (0..=governance::ACTIVATION_DELAY).rev() {
             let at = latest.header.height.saturating_sub(back);
             let state = node.store.state_at(at)?;
-            let (nodes, members) = (governance::nodes(&*state)?, governance::members(&*state)?);
-            driver.admit_nodes(&nodes, &members);
+            let nodes = governance::nodes(&*state)?;
+            let cas = governance::trusted_cas(&*state, latest.header.time_ms)?;
+            driver.admit_nodes(&nodes, cas);
         }
         driver.drain()?;
         Ok(driver)
@@ -243,17 +244,18 @@ impl<W: World> Driver<W> {
     }
 
     /// Follows the node list of a newly decided block: admits the peers of the recent lists
-    /// (see [`Driver::recent_peers`]); a node removed from all of them is disconnected.
-    fn admit_nodes(&mut self, nodes: &[governance::Node], members: &[governance::Member]) {
+    /// (see [`Driver::recent_peers`]); a node removed from all of them is disconnected. `cas`
+    /// are the CAs the chain trusts as of that block (members' CAs, and the ones rotations
+    /// replaced while their overlap runs): they vouch for their nodes' certificates (the keys
+    /// must still be listed).
+    fn admit_nodes(&mut self, nodes: &[governance::Node], cas: Vec<(String, String)>) {
+        let cas: Vec<String> = cas.into_iter().map(|(_, pem)| pem).collect();
         let peers = nodes.iter().filter_map(|n| n.tls_key.as_ref().and_then(PeerId::of));
         self.recent_peers.push_front(peers.collect());
         self.recent_peers.truncate(governance::ACTIVATION_DELAY as usize + 1);
         let mut allowed: Vec<PeerId> = self.recent_peers.iter().flatten().copied().collect();
         allowed.sort();
         allowed.dedup();
-        // Members' CAs vouch for their nodes' certificates (the keys must still be listed).
-        let cas: Vec<String> =
-            members.iter().filter(|m| !m.ca_cert.is_empty()).map(|m| m.ca_cert.clone()).collect();
         if allowed == self.allowed && cas == self.trusted_cas {
             return;
         }
@@ -271,14 +273,14 @@ impl<W: World> Driver<W> {
         let node = self.node().clone();
         let state = PendingState { store: &node.store, pending: Some(&built.state) };
         let nodes = governance::nodes(&state)?;
-        let members = governance::members(&state)?;
+        let cas = governance::trusted_cas(&state, built.block.header.time_ms)?;
         let validators = governance::validators_of(&nodes);
         if validators.as_slice() != self.set(height + 1) {
             tracing::info!(target: "node::consensus", from = height + 2, validators = validators.len(), "validator set changes");
         }
         self.sets.insert(height + 2, validators.clone());
         self.sets = self.sets.split_off(&(height + 1));
-        self.admit_nodes(&nodes, &members);
+        self.admit_nodes(&nodes, cas);
         self.push(Input::Validators { height: height + 2, validators, now_ms: self.now_ms() });
         let params = node.executor.params(&state)?;
         if params != self.params {

@@ -42,6 +42,8 @@ pub enum Secret {
     ConsortiumCa { consortium: String },
     /// A member organization's CA key in a consortium.
     MemberCa { consortium: String, org: String },
+    /// The CA key a rotation replaced, kept while a chain may still trust only it.
+    PreviousMemberCa { consortium: String, org: String },
     /// The key the contract gateway signs with for an organization.
     OrgAccount { org: String },
     /// The secret a node's key files are encrypted under.
@@ -54,6 +56,9 @@ impl Secret {
         match self {
             Secret::ConsortiumCa { consortium } => format!("consortium-ca/{consortium}"),
             Secret::MemberCa { consortium, org } => format!("member-ca/{consortium}/{org}"),
+            Secret::PreviousMemberCa { consortium, org } => {
+                format!("previous-member-ca/{consortium}/{org}")
+            }
             Secret::OrgAccount { org } => format!("org-account/{org}"),
             Secret::NodeKeys { node } => format!("node-keys/{node}"),
         }

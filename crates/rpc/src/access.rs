@@ -60,7 +60,8 @@ pub(crate) struct Permit {
 type MemberCas = Arc<HashMap<[u8; 32], String>>;
 
 /// The policy and the member CAs' keys as of the last height read (re-read when the chain
-/// has moved on, so a vote that removes a member ends its tokens at the next request).
+/// has moved on, so a vote that removes a member, or a CA rotation's overlap that ended, ends
+/// their tokens at the next request).
 #[derive(Debug)]
 pub(crate) struct Gate {
     node: Arc<Node>,
@@ -87,11 +88,12 @@ impl Gate {
         {
             return Ok(keys.clone());
         }
-        let members = governance::members(self.node.store())
+        let time_ms = crate::governance::latest_time_ms(&self.node)?;
+        let cas = governance::trusted_cas(self.node.store(), time_ms)
             .map_err(|e| ApiError::internal(format!("reading the chain's members: {e}")))?;
-        let keys: HashMap<[u8; 32], String> = members
+        let keys: HashMap<[u8; 32], String> = cas
             .into_iter()
-            .filter_map(|m| Some((consortia_crypto::pki::ed25519_key_of_pem(&m.ca_cert)?, m.id)))
+            .filter_map(|(org, pem)| Some((consortia_crypto::pki::ed25519_key_of_pem(&pem)?, org)))
             .collect();
         let keys = Arc::new(keys);
         *self.members.lock() = Some((height, keys.clone()));

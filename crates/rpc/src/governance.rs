@@ -11,11 +11,14 @@ use consortia_api::ErrorBody;
 use consortia_api::node::{
     ActionView, BallotView, CodeApprovalView, ContractStatusView, ContractVersionView, GovNodeView,
     MemberView, ParamsView, PolicyView, ProposalListView, ProposalView, ProposalsQuery,
-    SimulateRequest, SimulationView, ValidatorSetView, ValidatorView, ValidatorsQuery,
+    RetiringCaView, SimulateRequest, SimulationView, ValidatorSetView, ValidatorView,
+    ValidatorsQuery,
 };
 use consortia_api::server::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use consortia_crypto::PublicKey;
-use consortia_execution::governance::{self, Action, Member, Node, Policy, Proposal, Status};
+use consortia_execution::governance::{
+    self, Action, Member, Node, Policy, Proposal, RetiringCa, Status,
+};
 use consortia_execution::{CallOutcome, read_account, revert_reason};
 use consortia_node::Node as ChainNode;
 use consortia_storage::StateReader;
@@ -77,6 +80,11 @@ fn action_view(action: &Action) -> ActionView {
         Action::SetParameter { param, value } => {
             ActionView::SetParameter { name: param.name().into(), value: *value }
         }
+        Action::RotateCa { org, ca_cert, overlap_ms } => ActionView::RotateCa {
+            org: org.clone(),
+            ca_cert: ca_cert.clone(),
+            overlap_ms: *overlap_ms,
+        },
     }
 }
 
@@ -116,17 +124,22 @@ fn proposal_view(
     })
 }
 
-fn member_view(m: Member, nodes: &[Node]) -> MemberView {
+fn member_view(m: Member, nodes: &[Node], retiring: &[RetiringCa], time_ms: u64) -> MemberView {
     MemberView {
         nodes: nodes.iter().filter(|n| n.org == m.id).map(|n| n.name.clone()).collect(),
         admins: m.admins.iter().map(|a| a.to_checksum_hex()).collect(),
         ca_cert: m.ca_cert,
+        retiring_cas: retiring
+            .iter()
+            .filter(|r| r.org == m.id && r.trusted_at(time_ms))
+            .map(|r| RetiringCaView { ca_cert: r.ca_cert.clone(), until_ms: r.until_ms })
+            .collect(),
         id: m.id,
     }
 }
 
 /// The latest block's time: what proposals' expiry is judged by.
-fn latest_time_ms(node: &ChainNode) -> ApiResult<u64> {
+pub(crate) fn latest_time_ms(node: &ChainNode) -> ApiResult<u64> {
     let store = node.store();
     let height = store.latest_height().map_err(storage)?;
     let header = store.header(height).map_err(storage)?;
@@ -142,7 +155,9 @@ pub(crate) async fn members(State(node): AppState) -> ApiResult<Json<Vec<MemberV
     let store = node.store();
     let nodes = governance::nodes(store).map_err(internal)?;
     let members = governance::members(store).map_err(internal)?;
-    Ok(Json(members.into_iter().map(|m| member_view(m, &nodes)).collect()))
+    let retiring = governance::retiring_cas(store).map_err(internal)?;
+    let time_ms = latest_time_ms(&node)?;
+    Ok(Json(members.into_iter().map(|m| member_view(m, &nodes, &retiring, time_ms)).collect()))
 }
 
 /// The node list

@@ -16,6 +16,7 @@ use consortia_rpc::AccessPolicy;
 use consortia_types::config::Access;
 use consortia_types::encode;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// A node of `access`, its consortium CA and its member organization `org-a`'s CA.
 struct Chain {
@@ -233,14 +234,7 @@ async fn a_member_voted_in_is_trusted_at_once_and_voted_out_loses_its_tokens() {
     let mut t = TestNode::start_with(policy, member_a.cert_pem().to_owned()).await;
     let key_b = PrivateKey::from_pem(member_b.key_pem(), None).unwrap();
     let token_b = token::issue(&claims("org-b", Role::Read), &key_b).unwrap();
-    let status_b = async |t: &TestNode| {
-        let request = Request::get("/v1/status")
-            .header(header::AUTHORIZATION, format!("Bearer {token_b}"))
-            .body(Body::empty())
-            .unwrap();
-        t.send(request).await.0
-    };
-    assert_eq!(status_b(&t).await, StatusCode::UNAUTHORIZED, "not a member yet");
+    assert_eq!(status_for(&t, &token_b).await, StatusCode::UNAUTHORIZED, "not a member yet");
 
     let admin_b = PrivateKey::generate(consortia_crypto::Scheme::Secp256k1);
     let add = IGovernance::proposeAddMemberCall {
@@ -250,7 +244,7 @@ async fn a_member_voted_in_is_trusted_at_once_and_voted_out_loses_its_tokens() {
     };
     let tx = t.evm_call(governance::ADDRESS, add.abi_encode());
     t.commit(&[tx]).await;
-    assert_eq!(status_b(&t).await, StatusCode::OK, "a member once voted in");
+    assert_eq!(status_for(&t, &token_b).await, StatusCode::OK, "a member once voted in");
 
     // org-a proposes, org-b's admin approves (gas is free here): two of two.
     let remove = IGovernance::proposeRemoveMemberCall { org: "org-b".into() };
@@ -263,7 +257,73 @@ async fn a_member_voted_in_is_trusted_at_once_and_voted_out_loses_its_tokens() {
     t.commit(&[tx]).await;
     let members = governance::members(t.node.store()).unwrap();
     assert_eq!(members.len(), 1, "{members:?}");
-    assert_eq!(status_b(&t).await, StatusCode::UNAUTHORIZED, "voted out");
+    assert_eq!(status_for(&t, &token_b).await, StatusCode::UNAUTHORIZED, "voted out");
+}
+
+/// What `/v1/status` answers a bearer of `token`.
+async fn status_for(t: &TestNode, token: &str) -> StatusCode {
+    let request = Request::get("/v1/status")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    t.send(request).await.0
+}
+
+/// A members-only node whose member org-a has a CA, the read tokens of that CA and of its
+/// successor, and the successor's certificate.
+async fn node_before_rotation() -> (TestNode, String, String, String) {
+    let consortium = Ca::generate("c").unwrap();
+    let old = consortium.issue_member("c", "org-a").unwrap();
+    let new = consortium.issue_member("c", "org-a").unwrap();
+    let policy = AccessPolicy {
+        access: Access::Members,
+        consortium_ca: ed25519_key_of_pem(consortium.cert_pem()),
+    };
+    let t = TestNode::start_with(policy, old.cert_pem().to_owned()).await;
+    let token_of = |ca: &Ca| {
+        let key = PrivateKey::from_pem(ca.key_pem(), None).unwrap();
+        token::issue(&claims("org-a", Role::Read), &key).unwrap()
+    };
+    (t, token_of(&old), token_of(&new), new.cert_pem().to_owned())
+}
+
+/// Org-a (the chain's one member, so its proposal passes at once) rotates its CA to `ca_cert`.
+async fn rotate(t: &mut TestNode, ca_cert: String, overlap_ms: u64) {
+    use alloy_sol_types::SolCall;
+    use consortia_execution::governance::{self, IGovernance};
+    let rotate = IGovernance::proposeRotateMemberCaCall {
+        org: "org-a".into(),
+        caCert: ca_cert.clone(),
+        overlapMs: overlap_ms,
+    };
+    let tx = t.evm_call(governance::ADDRESS, rotate.abi_encode());
+    t.commit(&[tx]).await;
+    assert_eq!(governance::members(t.node.store()).unwrap()[0].ca_cert, ca_cert);
+}
+
+#[tokio::test]
+async fn a_rotated_ca_keeps_its_tokens_valid_until_the_overlap_ends() {
+    let (mut t, old_token, new_token, new_ca) = node_before_rotation().await;
+    assert_eq!(status_for(&t, &old_token).await, StatusCode::OK);
+    assert_eq!(status_for(&t, &new_token).await, StatusCode::UNAUTHORIZED, "not voted yet");
+    rotate(&mut t, new_ca, 1_500).await;
+    assert_eq!(status_for(&t, &new_token).await, StatusCode::OK, "the new CA at once");
+    assert_eq!(status_for(&t, &old_token).await, StatusCode::OK, "the old one in overlap");
+    // The overlap ends with the first block whose time is past it.
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let tx = t.notarization("after-overlap", b"x");
+    t.commit(&[tx]).await;
+    assert_eq!(status_for(&t, &old_token).await, StatusCode::UNAUTHORIZED, "overlap over");
+    assert_eq!(status_for(&t, &new_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rotation_without_overlap_ends_the_old_cas_tokens_at_once() {
+    let (mut t, old_token, new_token, new_ca) = node_before_rotation().await;
+    assert_eq!(status_for(&t, &old_token).await, StatusCode::OK, "cached as verified");
+    rotate(&mut t, new_ca, 0).await;
+    assert_eq!(status_for(&t, &old_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_for(&t, &new_token).await, StatusCode::OK);
 }
 
 /// The DER of a client certificate `issuer` (a CA's PEM key and certificate) issues.

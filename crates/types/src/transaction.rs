@@ -120,7 +120,7 @@ pub const GOVERNANCE_ADDRESS: Address =
 
 /// The governance contract's proposal kinds by number (its ABI's `uint8 kind`), as the APIs
 /// and the CLI name them.
-pub const GOVERNANCE_KINDS: [&str; 12] = [
+pub const GOVERNANCE_KINDS: [&str; 13] = [
     "add_member",
     "remove_member",
     "add_node",
@@ -133,6 +133,7 @@ pub const GOVERNANCE_KINDS: [&str; 12] = [
     "unfreeze",
     "revoke",
     "set_parameter",
+    "rotate_ca",
 ];
 
 /// The governance contract's policy rules by number (its ABI's `uint8 rule`), as the APIs and

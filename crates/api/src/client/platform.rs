@@ -466,6 +466,18 @@ impl PlatformClient {
         self.post(&path_of(&["/v1/chains/", chain, "/faucet"]), request).await
     }
 
+    /// Rotates a member organization's CA
+    /// (`POST /v1/consortiums/{id}/members/{org}/ca-rotation`).
+    pub async fn rotate_member_ca(
+        &self,
+        consortium: &str,
+        org: &str,
+        req: &CaRotationRequest,
+    ) -> ClientResult<CaRotationView> {
+        let path = path_of(&["/v1/consortiums/", consortium, "/members/", org, "/ca-rotation"]);
+        self.send(self.request(Method::POST, &path).json(req)).await
+    }
+
     /// Renews the certificates of the chain's nodes the caller may manage
     /// (`POST /v1/chains/{id}/certificates/renew`).
     pub async fn renew_certificates(

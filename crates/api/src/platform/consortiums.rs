@@ -117,3 +117,33 @@ pub struct VoteRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
 }
+
+/// A rotation of a member organization's CA (`POST
+/// /v1/consortiums/{id}/members/{org}/ca-rotation`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct CaRotationRequest {
+    /// How long the chains keep trusting the replaced CA beside the new one, in ms of block
+    /// time (default a day, at most 90 days); 0 distrusts it at once (a compromised key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_ms: Option<u64>,
+}
+
+/// A rotation under way: the new CA, and the proposal that brings it onto each running chain
+/// the organization takes part in. Once a proposal executes, the platform reissues the
+/// organization's node certificates on that chain from the new CA.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaRotationView {
+    pub ca_cert_pem: String,
+    pub overlap_ms: u64,
+    pub proposals: Vec<ChainProposalRef>,
+}
+
+/// A proposal on one chain.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainProposalRef {
+    pub chain_id: String,
+    pub proposal_id: u64,
+    /// `open` until the chain's members approve it (`executed` at once where the organization
+    /// decides alone).
+    pub status: String,
+}

@@ -23,7 +23,7 @@ const KINDS = {
 
 // The proposal kinds a policy decides, and the rules (IGovernance.sol numbers them).
 const POLICY_KINDS = ['add_member', 'remove_member', 'add_node', 'remove_node', 'set_power', 'set_policy',
-  'approve_code', 'upgrade', 'freeze', 'unfreeze', 'revoke', 'set_parameter'];
+  'approve_code', 'upgrade', 'freeze', 'unfreeze', 'revoke', 'set_parameter', 'rotate_ca'];
 const RULES = ['majority', 'two_thirds', 'unanimous', 'n_of_m', 'leader_only'];
 
 const PARAMETERS = ['deploy_policy', 'block_gas_limit', 'max_block_txs', 'max_block_bytes', 'block_interval_ms',

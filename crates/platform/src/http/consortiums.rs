@@ -6,8 +6,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    ConsortiumView, CreateConsortiumRequest, Decision, InvitationStatus, InvitationView,
-    InviteRequest, JoinRequest, JoinRequestView, VoteRequest,
+    CaRotationRequest, CaRotationView, ConsortiumView, CreateConsortiumRequest, Decision,
+    InvitationStatus, InvitationView, InviteRequest, JoinRequest, JoinRequestView, VoteRequest,
 };
 use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams};
 use serde::Deserialize;
@@ -30,6 +30,33 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(vote_on_join_request))
         .routes(routes!(approve_join_request))
         .routes(routes!(reject_join_request))
+        .routes(routes!(rotate_member_ca))
+}
+
+/// Rotate a member organization's CA (`consortium:rotate-ca`: its admins)
+///
+/// The platform makes a new CA for the organization and proposes it on every running chain
+/// the organization takes part in (`proposeRotateMemberCa`); the chains' members vote as on
+/// any proposal. Once a chain executes it, the platform reissues the organization's node
+/// certificates there from the new CA; until the overlap ends, that chain trusts both CAs,
+/// for peers and credentials alike. New chains get the new CA at once. Asked again while a
+/// chain still trusts only the replaced CA (its proposal was rejected or expired), it proposes
+/// the current CA there again.
+#[utoipa::path(post, path = "/v1/consortiums/{id}/members/{org}/ca-rotation", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id"), ("org" = String, Path, description = "Member organization id")),
+    request_body = CaRotationRequest,
+    responses(
+        (status = 202, description = "Proposed on the organization's running chains", body = CaRotationView),
+        (status = 400, description = "An overlap a chain refuses (over 90 days)", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+async fn rotate_member_ca(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, org)): PathParams<(String, String)>,
+    JsonOrEmpty(req): JsonOrEmpty<CaRotationRequest>,
+) -> ApiResult<(StatusCode, Json<CaRotationView>)> {
+    let rotation = platform.rotate_member_ca(&caller, &id, &org, &req).await?;
+    Ok((StatusCode::ACCEPTED, Json(rotation)))
 }
 
 /// Create a consortium led by one of the caller's organizations

@@ -403,7 +403,7 @@ impl Platform {
             .await
             .map_err(|e| failed(&e))?;
         let [http, p2p] = ports[0];
-        let issuer = self.org_ca(&chain.consortium_id, &req.org_id).await?;
+        let issuer = self.chain_org_ca(chain, &req.org_id).await?;
         let (_, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
         let spec_name = spec_name(&chain.id, name);
         let secret = self.new_key_secret(node).await?;
@@ -487,17 +487,18 @@ impl Platform {
         });
     }
 
-    async fn settle_when_decided(
+    /// Polls `proposal` until it is decided or its deadline passed: the proposal if it
+    /// executed.
+    pub(crate) async fn executed(
         &self,
         chain: &str,
         mut proposal: ProposalView,
-        settle: Settle,
-    ) -> Result<()> {
+    ) -> Result<Option<ProposalView>> {
         let id = proposal.id;
         let give_up = proposal.deadline_ms + 60_000;
         while proposal.status == "open" {
             if now_ms() as u64 > give_up {
-                return Ok(());
+                return Ok(None);
             }
             tokio::time::sleep(FOLLOW_EVERY).await;
             let view = self.load_chain(chain).await?;
@@ -507,9 +508,16 @@ impl Platform {
                 proposal = p;
             }
         }
-        if proposal.status != "executed" {
-            return Ok(());
-        }
+        Ok((proposal.status == "executed").then_some(proposal))
+    }
+
+    async fn settle_when_decided(
+        &self,
+        chain: &str,
+        proposal: ProposalView,
+        settle: Settle,
+    ) -> Result<()> {
+        let Some(proposal) = self.executed(chain, proposal).await? else { return Ok(()) };
         match settle {
             Settle::DropNode(node) => {
                 // The removed node signs up to the deciding block + 2; its peers still count on

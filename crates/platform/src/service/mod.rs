@@ -7,7 +7,8 @@
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
 //! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `contracts` (with the pure
 //! `abi`) → `explorer` → `monitoring`; `governance` → `certificates` (nodes' certificates over
-//! their lifetime).
+//! their lifetime, and member CAs' rotation: the issuing CA of an organization on a chain,
+//! [`crate::Platform::chain_org_ca`], which `node_access` and `governance` ask too).
 
 pub(crate) mod abi;
 pub mod accounts;

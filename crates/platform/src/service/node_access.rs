@@ -154,7 +154,7 @@ impl Platform {
             .acting_on_chain(caller, &chain, req.org_id.as_deref(), action, "credentials")
             .await?;
         let holder_key = req.public_key.as_deref().map(ed25519_public_key).transpose()?;
-        let ca = self.org_ca(&chain.consortium_id, &org).await?;
+        let ca = self.chain_org_ca(&chain, &org).await?;
         let key = PrivateKey::from_pem(ca.key_pem(), None).map_err(token_error)?;
         let certificate = holder_key
             .map(|public| ca.issue_client(&name, role.as_str(), &public, days))

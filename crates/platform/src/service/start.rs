@@ -149,11 +149,24 @@ impl Platform {
     /// The CA of `org` in `consortium` (its identity there), which issues its nodes'
     /// certificates.
     pub(crate) async fn org_ca(&self, consortium: &str, org: &str) -> Result<Ca> {
-        let (consortium_name, _, _) = consortium_store::ca(&self.db, consortium).await?;
         let (name, cert, key) = consortium_store::member_ca(&self.db, consortium, org).await?;
         let secret = Secret::MemberCa { consortium: consortium.into(), org: org.into() };
-        let key = self.keys()?.open(&secret, &key)?;
-        Ca::load_member(&consortium_name, &name, &cert, &key)
+        self.load_org_ca(consortium, &name, &cert, &secret, &key).await
+    }
+
+    /// The CA of the organization named `org_name` in `consortium` whose key is `secret`,
+    /// sealed as `sealed_key`.
+    pub(crate) async fn load_org_ca(
+        &self,
+        consortium: &str,
+        org_name: &str,
+        cert: &str,
+        secret: &Secret,
+        sealed_key: &str,
+    ) -> Result<Ca> {
+        let (consortium_name, _, _) = consortium_store::ca(&self.db, consortium).await?;
+        let key = self.keys()?.open(secret, sealed_key)?;
+        Ca::load_member(&consortium_name, org_name, cert, &key)
             .map_err(|e| Error::internal(format!("organization CA: {e}")))
     }
 

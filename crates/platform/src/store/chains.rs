@@ -464,3 +464,23 @@ pub async fn nodes_that_should_run(db: impl Exec<'_>) -> Result<Vec<(String, Str
     .map(|r| (r.get(0), r.get(1), r.get(2)))
     .collect())
 }
+
+/// The running chains of `consortium` that `org` takes part in.
+pub async fn running_chains_of(
+    db: impl Exec<'_>,
+    consortium: &str,
+    org: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query(
+        "SELECT c.id FROM chains c JOIN chain_orgs o ON o.chain_id = c.id \
+         WHERE c.consortium_id = $1 AND o.org_id = $2 AND c.status = $3 ORDER BY c.id",
+    )
+    .bind(consortium)
+    .bind(org)
+    .bind(ChainStatus::Running.as_str())
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
+}

@@ -437,3 +437,60 @@ pub async fn decide_request(tx: &mut Tx, request: &str, status: JoinRequestStatu
         .await?;
     Ok(())
 }
+
+/// The CA a rotation replaced for a member organization: its certificate and key (sealed).
+pub async fn previous_member_ca(
+    db: impl Exec<'_>,
+    consortium: &str,
+    org: &str,
+) -> Result<Option<(String, String)>> {
+    let r = sqlx::query(
+        "SELECT previous_cert_pem, previous_key_pem FROM consortium_members \
+         WHERE consortium_id = $1 AND org_id = $2 AND previous_key_pem IS NOT NULL",
+    )
+    .bind(consortium)
+    .bind(org)
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Makes `cert` and `key` (sealed) the member organization's CA, keeping the one it had as
+/// the previous CA, whose key comes resealed as `previous_key`.
+pub async fn rotate_member_ca(
+    db: impl Exec<'_>,
+    consortium: &str,
+    org: &str,
+    (cert, key): (&str, &str),
+    previous_key: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE consortium_members SET previous_cert_pem = cert_pem, previous_key_pem = $1, \
+         cert_pem = $2, key_pem = $3 WHERE consortium_id = $4 AND org_id = $5",
+    )
+    .bind(previous_key)
+    .bind(cert)
+    .bind(key)
+    .bind(consortium)
+    .bind(org)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the member organization's previous CA (no chain trusts only it any more).
+pub async fn forget_previous_member_ca(
+    db: impl Exec<'_>,
+    consortium: &str,
+    org: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE consortium_members SET previous_cert_pem = NULL, previous_key_pem = NULL \
+         WHERE consortium_id = $1 AND org_id = $2",
+    )
+    .bind(consortium)
+    .bind(org)
+    .execute(db)
+    .await?;
+    Ok(())
+}

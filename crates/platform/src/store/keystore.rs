@@ -79,6 +79,11 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     {
         out.push((Secret::MemberCa { consortium: r.get(0), org: r.get(1) }, r.get(2)));
     }
+    let previous = "SELECT consortium_id, org_id, previous_key_pem FROM consortium_members \
+                    WHERE previous_key_pem IS NOT NULL";
+    for r in sqlx::query(previous).fetch_all(&mut **tx).await? {
+        out.push((Secret::PreviousMemberCa { consortium: r.get(0), org: r.get(1) }, r.get(2)));
+    }
     for r in sqlx::query("SELECT org_id, key_pem FROM org_accounts").fetch_all(&mut **tx).await? {
         out.push((Secret::OrgAccount { org: r.get(0) }, r.get(1)));
     }
@@ -99,6 +104,13 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
         }
         Secret::MemberCa { consortium, org } => sqlx::query(
             "UPDATE consortium_members SET key_pem = $1 WHERE consortium_id = $2 AND org_id = $3",
+        )
+        .bind(value)
+        .bind(consortium)
+        .bind(org),
+        Secret::PreviousMemberCa { consortium, org } => sqlx::query(
+            "UPDATE consortium_members SET previous_key_pem = $1 \
+             WHERE consortium_id = $2 AND org_id = $3",
         )
         .bind(value)
         .bind(consortium)
