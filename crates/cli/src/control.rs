@@ -14,8 +14,8 @@ use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
-    CreateUserRequest, CredentialRole, Decision, FaucetRequest, InviteRequest, JoinRequest,
-    NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
+    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, InviteRequest,
+    JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -136,11 +136,21 @@ pub(crate) enum ConsortiumCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum HostCommand {
-    /// Register a local host of an organization.
+    /// Register a host of an organization: local processes of the platform's machine (the
+    /// default), or containers of a Docker Engine (`--docker`).
     Create {
         name: String,
         #[arg(long)]
         org: String,
+        /// Run the host's nodes as containers of a Docker Engine.
+        #[arg(long)]
+        docker: bool,
+        /// The Docker Engine's API socket (default `unix:///var/run/docker.sock`).
+        #[arg(long, requires = "docker")]
+        endpoint: Option<String>,
+        /// The IP address the host's nodes listen on (default 127.0.0.1).
+        #[arg(long)]
+        address: Option<String>,
     },
 }
 
@@ -478,8 +488,14 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
-        HostCommand::Create { name, org } => {
-            let request = CreateHostRequest::local(&org, &name);
+        HostCommand::Create { name, org, docker, endpoint, address } => {
+            let kind = if docker { HostKind::Docker } else { HostKind::Local };
+            let request = CreateHostRequest {
+                kind,
+                endpoint,
+                address,
+                ..CreateHostRequest::local(&org, &name)
+            };
             print(&with_session(async |c| c.create_host(&request).await).await?)
         }
     }

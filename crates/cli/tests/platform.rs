@@ -977,6 +977,117 @@ async fn a_member_ca_rotated_by_vote_moves_every_node_to_the_new_ca() {
     notarize([&urls[0], &urls[3]], &new_token, &key, (chain_id, 1), "via-restarted").await;
 }
 
+/// Removes the containers and volumes of a chain's nodes on the local Docker Engine.
+struct Containers(String);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let prefix = format!("consortia-{}-", self.0);
+        let list = |what: &[&str]| {
+            let out = Command::new("docker").args(what).output().map(|o| o.stdout);
+            let text = String::from_utf8_lossy(&out.unwrap_or_default()).into_owned();
+            text.lines().filter(|l| l.starts_with(&prefix)).map(str::to_owned).collect::<Vec<_>>()
+        };
+        for container in list(&["ps", "-a", "--format", "{{.Names}}"]) {
+            let _ = Command::new("docker").args(["rm", "-f", &container]).output();
+        }
+        for volume in list(&["volume", "ls", "--format", "{{.Name}}"]) {
+            let _ = Command::new("docker").args(["volume", "rm", "-f", &volume]).output();
+        }
+    }
+}
+
+/// A host whose Docker Engine does not answer is refused when registered, naming the host
+/// and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_host_whose_engine_does_not_answer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let request = CreateHostRequest {
+        endpoint: Some(format!("unix://{}/no-docker.sock", dir.path().display())),
+        ..CreateHostRequest::docker(&org, "far")
+    };
+    let refused = admin.create_host(&request).await.unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (Some(502), Some("host_unreachable")));
+    let message = refused.to_string();
+    assert!(message.contains("host far") && message.contains("start dockerd"), "{message}");
+    assert!(admin.hosts().await.unwrap().is_empty(), "nothing half-made");
+}
+
+/// A 4-validator chain whose nodes are containers of a real Docker Engine (the image made
+/// from this build's binary): it commits, a node process killed with SIGKILL is restarted by
+/// the engine and takes part again, and renewed certificates reach the running nodes. Needs `CONSORTIA_TEST_DOCKER` (`scripts/docker`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
+    let Ok(endpoint) = std::env::var("CONSORTIA_TEST_DOCKER") else {
+        eprintln!("skipped: CONSORTIA_TEST_DOCKER is not set (scripts/docker prints it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let consortium = CreateConsortiumRequest {
+        name: "Boxed".into(),
+        org_id: org.clone(),
+        approval_policy: None,
+    };
+    let cons = admin.create_consortium(&consortium).await.unwrap();
+    let request =
+        CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
+    let host = admin.create_host(&request).await.unwrap();
+    assert_eq!(host.kind, HostKind::Docker);
+    let chain = CreateChainRequest::new(&cons.id, &org, "boxed", Consensus::Bft);
+    let created = admin.create_chain(&chain).await.unwrap();
+    let _containers = Containers(created.id.clone());
+    for n in 0..4 {
+        let node = AddNodeRequest::validator(&org, &host.id, &format!("v{n}"));
+        admin.add_node(&created.id, &node).await.unwrap();
+    }
+    let started = admin.start_chain(&created.id, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let urls = started.node_urls();
+    let token = credential(&admin, &started.id, CredentialRole::Write).await;
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let chain_id = started.chain_id as u64;
+    notarize([&urls[0], &urls[3]], &token, &key, (chain_id, 0), "boxed-0").await;
+    let clear = common::files_with_pem_private_keys(dir.path(), &[]);
+    assert!(clear.is_empty(), "private keys in clear: {clear:#?}");
+
+    // A crash, not a stop: `docker kill` counts as stopped by hand, which the engine's
+    // restart policy respects.
+    let container = format!("consortia-{}-v1", started.id);
+    let inspect = ["inspect", "--format", "{{.State.Pid}}", container.as_str()];
+    let pid = Command::new("docker").args(inspect).output().unwrap().stdout;
+    let pid = String::from_utf8_lossy(&pid).trim().to_owned();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = admin.nodes(&started.id).await.unwrap();
+        let v1 = nodes.iter().find(|n| n.name == "v1").unwrap();
+        if v1.restarts >= 1 && v1.health == NodeHealth::Healthy {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "v1 did not come back: {v1:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    notarize([&urls[1], &urls[1]], &token, &key, (chain_id, 1), "boxed-1").await;
+
+    // Renewed certificates reach the running containers' volumes; their logs come through
+    // the engine.
+    assert_eq!(admin.renew_certificates(&started.id).await.unwrap().len(), 4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = admin.node_logs(&started.id, "v2", 200).await.unwrap();
+        if log.iter().any(|l| l.contains("presenting the renewed P2P certificate")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "v2 took no renewal:\n{}", log.join("\n"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A solo chain cuts no empty block, so its start used to wait for block 1 until it failed
 /// (60 s); it starts once its node answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

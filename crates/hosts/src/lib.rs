@@ -1,12 +1,14 @@
-//! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, and [`local`], which
-//! runs nodes as processes of this machine.
+//! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, [`local`], which runs
+//! nodes as processes of this machine, and [`docker`], which runs them as containers of a
+//! Docker Engine.
 //!
 //! The platform talks to hosts only through [`HostDriver`]: choose ports for its nodes,
 //! create a node from a [`NodeSpec`] (its command line and files), start, stop, remove, read
-//! its log, ask its status. A Docker driver (containers from an image, files as a volume) and a Kubernetes
-//! driver (a StatefulSet per node) implement the same calls; nothing above the trait changes.
+//! its log, ask its status. A Kubernetes driver (a StatefulSet per node) will implement the
+//! same calls; nothing above the trait changes.
 //! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
 
+pub mod docker;
 pub mod local;
 mod ports;
 pub mod process;
@@ -15,9 +17,27 @@ pub use local::write_files;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::{Component, Path};
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
+
+/// Refuses node names a host cannot use as a directory or object name.
+pub(crate) fn check_name(name: &str) -> Result<(), HostError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(HostError::BadName(name.to_owned())) }
+}
+
+/// `rel` as a path inside a node's directory: relative, without `..`.
+pub(crate) fn relative(rel: &str) -> Result<&Path, HostError> {
+    let path = Path::new(rel);
+    if rel.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(HostError::Io(format!("file path `{rel}` must be relative, without `..`")));
+    }
+    Ok(path)
+}
 
 /// A future a driver returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::process::{cmdline, terminate};
-use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus};
+use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, check_name};
 
 /// How long a node gets to stop after SIGTERM before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -49,13 +49,6 @@ type SecretEnv = Arc<Mutex<Vec<(String, String)>>>;
 
 fn io(e: impl std::fmt::Display) -> HostError {
     HostError::Io(e.to_string())
-}
-
-fn check_name(name: &str) -> Result<(), HostError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(HostError::BadName(name.to_owned())) }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -277,11 +270,7 @@ impl Run {
 
 /// A relative path inside a node's directory (no `..`, not absolute).
 fn inside(dir: &Path, rel: &str) -> Result<PathBuf, HostError> {
-    let path = Path::new(rel);
-    if rel.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(HostError::Io(format!("file path `{rel}` must be relative, without `..`")));
-    }
-    Ok(dir.join(path))
+    Ok(dir.join(crate::relative(rel)?))
 }
 
 /// Writes a node's files into `dir` (created if missing): the directory is its owner's only

@@ -212,12 +212,7 @@ async fn ready_chain(
         ApprovalPolicy::Leader,
     )
     .await;
-    let host = CreateHostRequest {
-        org_id: org.id.clone(),
-        name: "h".into(),
-        kind: HostKind::Local,
-        address: None,
-    };
+    let host = CreateHostRequest::local(&org.id, "h");
     let host = u1.create_host(&host).await.unwrap().id;
     let request = CreateChainRequest::new(&c.id, &org.id, "trade", Consensus::Bft);
     let chain = u1.create_chain(&request).await.unwrap();

@@ -8,6 +8,9 @@ crate::wire_enum! {
     pub enum HostKind {
         /// Processes of the platform's machine (`consortia node`).
         Local = "local",
+        /// Containers of a Docker Engine (`endpoint`), one per node with its own volume, on
+        /// the host's network.
+        Docker = "docker",
     }
 }
 
@@ -19,6 +22,10 @@ pub struct CreateHostRequest {
     pub kind: HostKind,
     /// The IP address its nodes listen on (default 127.0.0.1).
     pub address: Option<String>,
+    /// How the platform reaches the host's engine: for `docker`, the Engine API socket
+    /// (default `unix:///var/run/docker.sock`). Not for `local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl CreateHostRequest {
@@ -29,7 +36,13 @@ impl CreateHostRequest {
             name: name.to_owned(),
             kind: HostKind::Local,
             address: None,
+            endpoint: None,
         }
+    }
+
+    /// A host of `org` on the local Docker Engine, its nodes listening on 127.0.0.1.
+    pub fn docker(org: &str, name: &str) -> CreateHostRequest {
+        CreateHostRequest { kind: HostKind::Docker, ..CreateHostRequest::local(org, name) }
     }
 }
 
@@ -40,6 +53,8 @@ pub struct HostView {
     pub name: String,
     pub kind: HostKind,
     pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 crate::wire_enum! {

@@ -244,10 +244,14 @@ function addNodeForm(id, chain, mine, hosts, redraw) {
   const hostBox = h('div', {});
   const fill = () => {
     const own = hosts.filter((x) => x.org_id === orgSelect.value);
-    clear(hostSelect, own.map((x) => h('option', { value: x.id }, `${x.name} (${x.address})`)));
+    clear(hostSelect, own.map((x) => h('option', { value: x.id }, `${x.name} (${x.kind}, ${x.address})`)));
     clear(hostBox, own.length ? null : h('div', { class: 'notice' }, t('org_has_no_host'), ' ',
-      form([field(t('host_name'), h('input', { name: 'name', required: true, value: 'local', 'data-test': 'host-name' }))], t('add_local_host'), async (v) => {
-        await post('/v1/hosts', { org_id: orgSelect.value, name: v.name.trim(), kind: 'local' });
+      form([
+        field(t('host_name'), h('input', { name: 'name', required: true, value: 'local', 'data-test': 'host-name' })),
+        field(t('host_kind'), h('select', { name: 'kind', 'data-test': 'host-kind' },
+          h('option', { value: 'local' }, t('host_kind_local')), h('option', { value: 'docker' }, t('host_kind_docker')))),
+      ], t('add_host'), async (v) => {
+        await post('/v1/hosts', { org_id: orgSelect.value, name: v.name.trim(), kind: v.kind });
         redraw();
       }, { inline: true, test: 'create-host', submitTest: 'create-host-submit' })));
   };

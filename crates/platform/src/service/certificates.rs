@@ -101,7 +101,7 @@ impl Platform {
             let days = Some(NODE_CERT_DAYS);
             let p2p =
                 p2p_certificate(&issuer, &ca_cert, &node.name, key, days).map_err(plan_error)?;
-            let driver = self.driver(&node.host_id)?;
+            let driver = self.driver(&node.host_id).await?;
             let name = spec_name(&chain.id, &node.name);
             let failed = |e: consortia_hosts::HostError| Error::Upstream {
                 code: "renewal_failed",

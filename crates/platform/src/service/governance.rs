@@ -371,7 +371,7 @@ impl Platform {
         })?;
         tx.commit().await?;
         if let Err(e) = self.join_node(chain, &genesis, &node, name, req, role).await {
-            if let Ok(driver) = self.driver(&req.host_id) {
+            if let Ok(driver) = self.driver(&req.host_id).await {
                 let _ = driver.remove(&spec_name(&chain.id, name)).await;
             }
             store::delete_node(&self.db, &chain.id, &node).await?;
@@ -393,7 +393,7 @@ impl Platform {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no host {}", req.host_id)))?;
         let ip: IpAddr = host.address.parse().map_err(Error::internal)?;
-        let driver = self.driver(&req.host_id)?;
+        let driver = self.driver(&req.host_id).await?;
         let failed = |e: &dyn std::fmt::Display| Error::Upstream {
             code: "start_failed",
             message: format!("node {name}: {e}"),
@@ -468,7 +468,8 @@ impl Platform {
     }
 
     async fn drop_node(&self, chain: &str, node: &ChainNodeView) -> Result<()> {
-        self.driver(&node.host_id)?
+        self.driver(&node.host_id)
+            .await?
             .remove(&spec_name(chain, &node.name))
             .await
             .map_err(|e| Error::Upstream { code: "host_failed", message: e.to_string() })?;

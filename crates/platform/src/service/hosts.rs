@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use consortia_api::platform::{CreateHostRequest, HostView};
+use std::path::Path;
+
+use consortia_api::platform::{CreateHostRequest, HostKind, HostView};
+use consortia_hosts::docker::{self, DockerDriver};
+use consortia_hosts::local::LocalDriver;
 use consortia_hosts::{HostDriver, HostError};
 
 use super::check_name;
 use super::identity::Caller;
 use crate::error::{Error, Result};
-use crate::store::chains as store;
+use crate::store::chains::{self as store, NewHost};
 use crate::{OpenError, Platform, lock};
 
 /// A host's failure as the domain sees it: an unknown node is 404, anything else the host's
@@ -20,36 +24,55 @@ pub(crate) fn host_error(e: HostError) -> Error {
     }
 }
 
+/// 502 `host_unreachable`: the host `name`'s engine did not answer.
+fn unreachable_host(name: &str, e: HostError) -> Error {
+    Error::Upstream { code: "host_unreachable", message: format!("host {name}: {e}") }
+}
+
 impl Platform {
-    /// The driver of a host (all hosts are local processes of this machine for now).
-    pub(crate) fn driver(&self, host: &str) -> Result<Arc<dyn HostDriver>> {
-        let mut hosts = lock(&self.hosts);
-        if let Some(d) = hosts.get(host) {
+    /// The driver of a host, made on first use from its row: local processes of this
+    /// machine, or containers of a Docker Engine.
+    pub(crate) async fn driver(&self, host: &str) -> Result<Arc<dyn HostDriver>> {
+        if let Some(d) = lock(&self.hosts).get(host) {
             return Ok(d.clone());
         }
+        let view = store::host(&self.db, host)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no host {host}")))?;
+        let driver = self.make_driver(&view)?;
+        Ok(lock(&self.hosts).entry(host.to_owned()).or_insert(driver).clone())
+    }
+
+    fn make_driver(&self, host: &HostView) -> Result<Arc<dyn HostDriver>> {
         let program = self.node_program.as_deref().ok_or_else(|| Error::Unavailable {
             code: "no_node_program",
             message:
                 "this platform was started without a node program; run it as `consortia platform`"
                     .into(),
         })?;
-        let root = self.data_dir.join("hosts").join(host);
-        let driver = consortia_hosts::local::LocalDriver::open(&root, program)
-            .map_err(|e| Error::internal(format!("host {host}: {e}")))?;
-        let driver: Arc<dyn HostDriver> = Arc::new(driver);
-        hosts.insert(host.to_owned(), driver.clone());
-        Ok(driver)
+        let failed = |e: HostError| Error::internal(format!("host {}: {e}", host.id));
+        Ok(match host.kind {
+            HostKind::Local => {
+                let root = self.data_dir.join("hosts").join(&host.id);
+                Arc::new(LocalDriver::open(&root, program).map_err(failed)?)
+            }
+            HostKind::Docker => {
+                let endpoint = host.endpoint.as_deref().unwrap_or_default();
+                Arc::new(DockerDriver::new(endpoint, program).map_err(failed)?)
+            }
+        })
     }
 
     /// Opens every host's driver, so nodes still running from before are supervised again.
     pub(crate) async fn open_hosts(&self) -> std::result::Result<(), OpenError> {
         for host in store::host_ids(&self.db).await? {
-            self.driver(&host).map_err(|e| OpenError(format!("host {host}: {e}")))?;
+            self.driver(&host).await.map_err(|e| OpenError(format!("host {host}: {e}")))?;
         }
         Ok(())
     }
 
-    /// Registers a host of an organization.
+    /// Registers a host of an organization, once its engine answered (a Docker host): 502
+    /// `host_unreachable` with what to fix if not.
     pub async fn create_host(&self, caller: &Caller, req: &CreateHostRequest) -> Result<HostView> {
         let name = check_name("host", &req.name)?;
         self.org_exists(&req.org_id).await?;
@@ -59,7 +82,25 @@ impl Platform {
         if address.parse::<std::net::IpAddr>().is_err() {
             return Err(Error::invalid("bad_address", format!("`{address}` is not an IP address")));
         }
-        store::insert_host(&self.db, &req.org_id, name, req.kind, &address).await.map_err(|e| {
+        let endpoint = match req.kind {
+            HostKind::Local if req.endpoint.is_some() => {
+                return Err(Error::invalid(
+                    "bad_endpoint",
+                    "a local host has no endpoint: its nodes are processes of the platform's machine",
+                ));
+            }
+            HostKind::Local => None,
+            HostKind::Docker => {
+                let endpoint = req.endpoint.as_deref().unwrap_or(docker::DEFAULT_SOCKET);
+                let probe = DockerDriver::new(endpoint, Path::new(""))
+                    .map_err(|e| unreachable_host(name, e))?;
+                let version = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
+                tracing::info!(target: "platform::hosts", host = name, endpoint, version, "the Docker Engine answers");
+                Some(endpoint)
+            }
+        };
+        let new = NewHost { org: &req.org_id, name, kind: req.kind, address: &address, endpoint };
+        store::insert_host(&self.db, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("{} already has a host {name}", req.org_id))
         })
     }

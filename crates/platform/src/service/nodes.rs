@@ -85,7 +85,7 @@ impl Platform {
     }
 
     async fn status_of(&self, chain: &str, node: &ChainNodeView) -> NodeStatusView {
-        let host = match self.driver(&node.host_id) {
+        let host = match self.driver(&node.host_id).await {
             Ok(d) => d.status(&spec_name(chain, &node.name)).await.ok(),
             Err(_) => None,
         };
@@ -164,7 +164,7 @@ impl Platform {
         lines: usize,
     ) -> Result<Vec<String>> {
         let node = self.owned_node(caller, chain, node, "node:logs").await?;
-        let driver = self.driver(&node.host_id)?;
+        let driver = self.driver(&node.host_id).await?;
         driver.logs(&spec_name(chain, &node.name), lines.clamp(1, 5_000)).await.map_err(host_error)
     }
 
@@ -178,7 +178,7 @@ impl Platform {
         action: NodeAction,
     ) -> Result<NodeStatusView> {
         let found = self.owned_node(caller, chain, node, &format!("node:{action}")).await?;
-        let driver = self.driver(&found.host_id)?;
+        let driver = self.driver(&found.host_id).await?;
         let name = spec_name(chain, &found.name);
         store::set_desired(&self.db, &found.id, action != NodeAction::Stop).await?;
         if action != NodeAction::Start {
@@ -206,7 +206,7 @@ impl Platform {
     /// next restart.
     pub(crate) async fn reconcile(&self) -> std::result::Result<(), OpenError> {
         for (chain, node, host) in store::nodes_that_should_run(&self.db).await? {
-            let Ok(driver) = self.driver(&host) else { continue };
+            let Ok(driver) = self.driver(&host).await else { continue };
             let name = spec_name(&chain, &node);
             let stopped = matches!(driver.status(&name).await, Ok(NodeStatus::Stopped));
             let secrets = match self.secret_env(&chain, &node).await {

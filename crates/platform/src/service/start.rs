@@ -98,7 +98,7 @@ impl Platform {
     /// Removes the nodes a start made and puts the chain back to `configuring` with the reason.
     async fn undo_start(&self, record: &ChainRecord, reason: &str) -> Result<()> {
         for node in &record.nodes {
-            if let Ok(driver) = self.driver(&node.host_id) {
+            if let Ok(driver) = self.driver(&node.host_id).await {
                 let _ = driver.remove(&spec_name(&record.chain.id, &node.name)).await;
             }
         }
@@ -133,7 +133,8 @@ impl Platform {
                 .map(|&i| [record.nodes[i].http_port, record.nodes[i].p2p_port])
                 .collect();
             let ports = self
-                .driver(&host)?
+                .driver(&host)
+                .await?
                 .assign_ports(ip, &wanted)
                 .await
                 .map_err(|e| start_failed(e.to_string()))?;
@@ -282,7 +283,7 @@ impl Platform {
         let genesis = serde_json::to_string(&plan.genesis).map_err(Error::internal)?;
         store::record_genesis(&self.db, &chain.id, &genesis).await?;
         for (node, spec) in record.nodes.iter().zip(plan.specs) {
-            let driver = self.driver(&node.host_id)?;
+            let driver = self.driver(&node.host_id).await?;
             driver
                 .create(spec)
                 .await
@@ -291,7 +292,7 @@ impl Platform {
         let total = record.nodes.len();
         for (i, node) in record.nodes.iter().enumerate() {
             self.set_progress(&chain.id, StartStep::StartingNodes, i, total);
-            let driver = self.driver(&node.host_id)?;
+            let driver = self.driver(&node.host_id).await?;
             let secrets = self.secret_env(&chain.id, &node.name).await?;
             driver
                 .start(&spec_name(&chain.id, &node.name), &secrets)
@@ -333,7 +334,7 @@ impl Platform {
             let Some(&first) = waiting.first() else { return Ok(()) };
             if tokio::time::Instant::now() > deadline {
                 let node = &record.nodes[first];
-                let driver = self.driver(&node.host_id)?;
+                let driver = self.driver(&node.host_id).await?;
                 let log = driver.logs(&spec_name(chain, &node.name), 8).await.unwrap_or_default();
                 return Err(start_failed(format!(
                     "{} node(s) had not committed block 1 after {} s; node {} logs: {}",

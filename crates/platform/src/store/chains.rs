@@ -9,31 +9,38 @@ use sqlx::Row;
 use super::{Exec, Tx, new_id, now_ms};
 use crate::error::Result;
 
-pub async fn insert_host(
-    db: impl Exec<'_>,
-    org: &str,
-    name: &str,
-    kind: HostKind,
-    address: &str,
-) -> Result<HostView> {
+/// A new host's row.
+#[derive(Debug)]
+pub struct NewHost<'a> {
+    pub org: &'a str,
+    pub name: &'a str,
+    pub kind: HostKind,
+    pub address: &'a str,
+    pub endpoint: Option<&'a str>,
+}
+
+pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostView> {
     let id = new_id("host");
     sqlx::query(
-        "INSERT INTO hosts (id, org_id, name, kind, address, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
-    .bind(org)
-    .bind(name)
-    .bind(kind.as_str())
-    .bind(address)
+    .bind(new.org)
+    .bind(new.name)
+    .bind(new.kind.as_str())
+    .bind(new.address)
+    .bind(new.endpoint)
     .bind(now_ms())
     .execute(db)
     .await?;
     Ok(HostView {
         id,
-        org_id: org.to_owned(),
-        name: name.to_owned(),
-        kind,
-        address: address.to_owned(),
+        org_id: new.org.to_owned(),
+        name: new.name.to_owned(),
+        kind: new.kind,
+        address: new.address.to_owned(),
+        endpoint: new.endpoint.map(str::to_owned),
     })
 }
 
@@ -44,13 +51,14 @@ fn host_view(r: &sqlx::any::AnyRow) -> HostView {
         name: r.get(2),
         kind: r.get::<String, _>(3).parse().unwrap_or(HostKind::Local),
         address: r.get(4),
+        endpoint: r.get(5),
     }
 }
 
 /// The hosts of the user's organizations (every host with `all`).
 pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<HostView>> {
     let rows = sqlx::query(
-        "SELECT h.id, h.org_id, h.name, h.kind, h.address FROM hosts h \
+        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint FROM hosts h \
          LEFT JOIN org_members m ON m.org_id = h.org_id AND m.user_id = $1 \
          WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name",
     )
@@ -62,10 +70,11 @@ pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<H
 }
 
 pub async fn host(db: impl Exec<'_>, id: &str) -> Result<Option<HostView>> {
-    let row = sqlx::query("SELECT id, org_id, name, kind, address FROM hosts WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, org_id, name, kind, address, endpoint FROM hosts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
     Ok(row.as_ref().map(host_view))
 }
 
