@@ -79,6 +79,11 @@ impl Drop for Demo {
 
 /// `consortia up` in `data` on free ports: its output, the `up` arguments, and the base port.
 fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
+    up_with(home, data, &[])
+}
+
+/// `up` with `extra` arguments.
+fn up_with(home: &Path, data: &Path, extra: &[&str]) -> (String, Vec<String>, u16) {
     let base = free_base_port(4);
     let listen = loop {
         let p = free_base_port(1);
@@ -96,7 +101,9 @@ fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
         &base.to_string(),
     ]
     .map(str::to_owned)
-    .to_vec();
+    .into_iter()
+    .chain(extra.iter().map(|a| (*a).to_owned()))
+    .collect();
     let out = run(home, &args.iter().map(String::as_str).collect::<Vec<_>>());
     (out, args, base)
 }
@@ -217,6 +224,63 @@ use consortia_test_utils::contracts::{ERC20_ABI as TOKEN_ABI, ERC20_BYTECODE as 
 /// with a hash check, deploy, query and transact through the ABI (the platform signs for the
 /// organization), find the transaction decoded in the explorer; refusals are clear 4xx.
 /// A refusal's status and code.
+/// The names and states (`running`, `exited`) of the containers of `chain`'s nodes.
+fn containers(chain: &str) -> Vec<(String, String)> {
+    let list = ["ps", "-a", "--format", "{{.Names}} {{.State}}"];
+    let out = Command::new("docker").args(list).output().unwrap().stdout;
+    let mut found: Vec<(String, String)> = String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(name, _)| name.starts_with(&format!("consortia-{chain}-")))
+        .map(|(name, state)| (name.to_owned(), state.to_owned()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// `up --host docker`: the demo chain's nodes are containers of the Docker Engine, it commits,
+/// and `down` stops them. Needs `CONSORTIA_TEST_DOCKER` (`scripts/docker`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_on_docker_runs_the_demo_as_containers_and_down_stops_them() {
+    let Ok(endpoint) = std::env::var("CONSORTIA_TEST_DOCKER") else {
+        eprintln!("skipped: CONSORTIA_TEST_DOCKER is not set (scripts/docker prints it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = dir.path().join("consortia");
+    let _down = Down(&data);
+    let extra = ["--host", "docker", "--docker-endpoint", &endpoint];
+    let (out, _, base) = up_with(home.path(), &data, &extra);
+    let demo: Value =
+        serde_json::from_slice(&std::fs::read(data.join("up.json")).unwrap()).unwrap();
+    let chain = demo["chain"].as_str().unwrap().to_owned();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for (name, _) in containers(&self.0) {
+                let _ = Command::new("docker").args(["rm", "-f", "-v", &name]).output();
+                let _ = Command::new("docker").args(["volume", "rm", "-f", &name]).output();
+            }
+        }
+    }
+    let _remove = Remove(chain.clone());
+    let running = containers(&chain);
+    assert_eq!(running.len(), 4, "{running:?}\n{out}");
+    assert!(running.iter().all(|(_, state)| state == "running"), "{running:?}");
+
+    let (_, token) = printed_rpc(&out);
+    let urls: Vec<String> = (0..4).map(|i| format!("http://127.0.0.1:{}", base + i)).collect();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let chain_id = demo["chain_id"].as_u64().unwrap();
+    notarize([&urls[0], &urls[2]], &token, &key, chain_id, 0).await;
+
+    let stopped = run(home.path(), &["down", "--data-dir", data.to_str().unwrap()]);
+    assert!(stopped.contains("4 node(s)"), "{stopped}");
+    let after = containers(&chain);
+    assert!(after.iter().all(|(_, state)| state == "exited"), "{after:?}");
+}
+
 fn refused<T: std::fmt::Debug>(result: consortia_api::ClientResult<T>) -> (u16, String) {
     let e = result.expect_err("refused");
     (e.status().unwrap_or(0), e.code().unwrap_or_default().to_owned())

@@ -21,6 +21,7 @@ use consortia_api::platform::{
 };
 use consortia_crypto::keystore::Keystore;
 use consortia_crypto::{PrivateKey, Scheme};
+use consortia_hosts::docker::DockerDriver;
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
 use consortia_hosts::{HostDriver, HostError};
@@ -35,6 +36,7 @@ use crate::net::{POLL_TIMEOUT, log_tail, spinner, wait_until_committing};
 /// The demo's names: organization, consortium, host and chain.
 const DEMO: &str = "demo";
 const DEMO_HOST: &str = "local";
+const DEMO_DOCKER_HOST: &str = "docker";
 const DEMO_VALIDATORS: u16 = 4;
 /// What the demo account holds at genesis: 10^6 units of 10^18 wei.
 const DEMO_BALANCE: u128 = 1_000_000 * 1_000_000_000_000_000_000;
@@ -57,6 +59,19 @@ pub(crate) struct UpArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Where a new demo chain's nodes run: `local` processes, or `docker` containers of the
+    /// Docker Engine at `--docker-endpoint` (`scripts/docker` starts one).
+    #[arg(long, value_enum, default_value = "local")]
+    host: DemoHost,
+    /// The Docker Engine's API socket for `--host docker`.
+    #[arg(long, default_value = "unix:///var/run/docker.sock")]
+    docker_endpoint: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DemoHost {
+    Local,
+    Docker,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +89,9 @@ struct Demo {
     /// A write credential for the chain's nodes (the demo's nodes take members only), and
     /// the JSON-RPC URL carrying it. The file is the user's alone (umask 077).
     credential: NodeCredentialView,
+    /// The Docker Engine the nodes are containers of (none: local processes), for `down`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    docker: Option<String>,
 }
 
 /// The demo's funded account: its address, and the keystore's password when `up` just made it
@@ -213,11 +231,13 @@ async fn make_demo(args: &UpArgs, account: &str, bar: &ProgressBar) -> Result<De
     };
     let credential =
         with_session(async |c| c.issue_node_credential(&chain.id, &request).await).await?;
+    let docker = (args.host == DemoHost::Docker).then(|| args.docker_endpoint.clone());
     Ok(Demo {
         chain: chain.id.clone(),
         chain_id: chain.chain_id,
         nodes: chain.node_urls(),
         credential,
+        docker,
     })
 }
 
@@ -245,9 +265,19 @@ async fn make_demo_chain(
         }
     };
     let hosts = c.hosts().await?;
-    let host = match hosts.into_iter().find(|h| h.name == DEMO_HOST && h.org_id == org.id) {
+    let (name, request) = match args.host {
+        DemoHost::Local => (DEMO_HOST, CreateHostRequest::local(&org.id, DEMO_HOST)),
+        DemoHost::Docker => (
+            DEMO_DOCKER_HOST,
+            CreateHostRequest {
+                endpoint: Some(args.docker_endpoint.clone()),
+                ..CreateHostRequest::docker(&org.id, DEMO_DOCKER_HOST)
+            },
+        ),
+    };
+    let host = match hosts.into_iter().find(|h| h.name == name && h.org_id == org.id) {
         Some(h) => h,
-        None => c.create_host(&CreateHostRequest::local(&org.id, DEMO_HOST)).await?,
+        None => c.create_host(&request).await?,
     };
     bar.set_message("chain wizard: create, add 4 validators");
     let existing = c.chains().await?.into_iter();
@@ -418,9 +448,28 @@ pub(crate) async fn down(args: DownArgs) -> Result<()> {
             }
         }
     }
+    stopped += stop_demo_containers(dir, &exe).await?;
     let platform = if platform { "the platform and " } else { "" };
     println!("stopped {platform}{stopped} node(s) of {}", dir.display());
     Ok(())
+}
+
+/// Stops the demo chain's containers if `up --host docker` made it: how many.
+async fn stop_demo_containers(dir: &Path, exe: &Path) -> Result<usize> {
+    let Ok(raw) = std::fs::read(dir.join("up.json")) else { return Ok(0) };
+    let Ok(Demo { chain, docker: Some(endpoint), .. }) = serde_json::from_slice(&raw) else {
+        return Ok(0);
+    };
+    let driver = DockerDriver::new(&endpoint, exe).map_err(host_error)?;
+    let mut stopped = 0;
+    for i in 0..DEMO_VALIDATORS {
+        let name = format!("{chain}-node-{i}");
+        if matches!(driver.status(&name).await, Ok(consortia_hosts::NodeStatus::Running { .. })) {
+            driver.stop(&name).await.map_err(host_error)?;
+            stopped += 1;
+        }
+    }
+    Ok(stopped)
 }
 
 fn host_error(e: HostError) -> anyhow::Error {

@@ -1057,6 +1057,9 @@ async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
     // A crash, not a stop: `docker kill` counts as stopped by hand, which the engine's
     // restart policy respects.
     let container = format!("consortia-{}-v1", started.id);
+    let limit = ["inspect", "--format", "{{.HostConfig.Memory}}", container.as_str()];
+    let limit = Command::new("docker").args(limit).output().unwrap().stdout;
+    assert_eq!(String::from_utf8_lossy(&limit).trim(), (1u64 << 30).to_string(), "memory limit");
     let inspect = ["inspect", "--format", "{{.State.Pid}}", container.as_str()];
     let pid = Command::new("docker").args(inspect).output().unwrap().stdout;
     let pid = String::from_utf8_lossy(&pid).trim().to_owned();
@@ -1086,6 +1089,38 @@ async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
         assert!(std::time::Instant::now() < deadline, "v2 took no renewal:\n{}", log.join("\n"));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// One chain, two kinds of host: two validators as local processes and two as containers
+/// of the Docker Engine, all on the host's network; it commits through either kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_spanning_docker_and_local_processes_commits() {
+    let Ok(endpoint) = std::env::var("CONSORTIA_TEST_DOCKER") else {
+        eprintln!("skipped: CONSORTIA_TEST_DOCKER is not set (scripts/docker prints it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let _nodes = Nodes(dir.path().to_path_buf());
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let (org, cons, local) = one_org(&admin, "Mixed").await;
+    let request =
+        CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
+    let docker = admin.create_host(&request).await.unwrap().id;
+    let chain = CreateChainRequest::new(&cons.id, &org, "mixed", Consensus::Bft);
+    let created = admin.create_chain(&chain).await.unwrap();
+    let _containers = Containers(created.id.clone());
+    for (n, host) in [&local, &local, &docker, &docker].into_iter().enumerate() {
+        let node = AddNodeRequest::validator(&org, host, &format!("v{n}"));
+        admin.add_node(&created.id, &node).await.unwrap();
+    }
+    let started = admin.start_chain(&created.id, true).await.unwrap();
+    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let urls = started.node_urls();
+    let token = credential(&admin, &started.id, CredentialRole::Write).await;
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let chain_id = started.chain_id as u64;
+    notarize([&urls[0], &urls[3]], &token, &key, (chain_id, 0), "local-to-docker").await;
+    notarize([&urls[2], &urls[1]], &token, &key, (chain_id, 1), "docker-to-local").await;
 }
 
 /// A solo chain cuts no empty block, so its start used to wait for block 1 until it failed

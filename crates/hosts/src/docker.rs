@@ -36,7 +36,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, check_name};
+use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, check_name};
 
 /// The user and group a node runs as in its container (`nobody`): not root.
 const NODE_UID: u64 = 65534;
@@ -163,8 +163,8 @@ impl DockerDriver {
     async fn make_container(
         &self,
         name: &str,
-        args: Vec<String>,
-        env: Vec<String>,
+        (args, env): (Vec<String>, Vec<String>),
+        resources: Resources,
     ) -> Result<(), HostError> {
         let labels = HashMap::from([(NODE_LABEL.to_owned(), name.to_owned())]);
         let body = ContainerCreateBody {
@@ -176,6 +176,8 @@ impl DockerDriver {
             stop_timeout: Some(i64::from(STOP_GRACE_S)),
             host_config: Some(HostConfig {
                 network_mode: Some("host".into()),
+                memory: resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+                nano_cpus: resources.cpu_millis.map(|m| i64::from(m) * 1_000_000),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
@@ -332,7 +334,7 @@ impl HostDriver for DockerDriver {
             };
             self.docker.create_volume(volume).await.map_err(|e| refused(name, e))?;
             let env = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let made = self.make_container(name, spec.args.clone(), env).await;
+            let made = self.make_container(name, (spec.args.clone(), env), spec.resources).await;
             let uploaded = match made {
                 Ok(()) => self.upload(name, &spec.files).await,
                 Err(e) => Err(e),
@@ -376,7 +378,18 @@ impl HostDriver for DockerDriver {
                     .remove_container(&container, Some(remove))
                     .await
                     .map_err(|e| refused(name, e))?;
-                self.make_container(name, config.cmd.unwrap_or_default(), env).await?;
+                let host = found.host_config.unwrap_or_default();
+                let resources = Resources {
+                    memory_bytes: host
+                        .memory
+                        .and_then(|b| u64::try_from(b).ok())
+                        .filter(|b| *b > 0),
+                    cpu_millis: host
+                        .nano_cpus
+                        .and_then(|n| u32::try_from(n / 1_000_000).ok())
+                        .filter(|m| *m > 0),
+                };
+                self.make_container(name, (config.cmd.unwrap_or_default(), env), resources).await?;
             }
             self.docker.start_container(&container, None).await.map_err(|e| refused(name, e))
         })

@@ -71,6 +71,19 @@ pub struct NodeSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub files: Vec<(String, Vec<u8>)>,
+    /// What the node may use, where the host can hold it to that (containers; a local process
+    /// is not limited).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// Limits of a node's memory and CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Most resident memory, in bytes: past it the host kills the node (and restarts it).
+    pub memory_bytes: Option<u64>,
+    /// Most CPU time, in thousandths of a core.
+    pub cpu_millis: Option<u32>,
 }
 
 /// What a node is doing.

@@ -16,6 +16,7 @@ fn sh(name: &str, script: &str) -> NodeSpec {
         args: vec!["-c".into(), script.into()],
         env: vec![("GREETING".into(), "hello".into())],
         files: vec![("conf/node.toml".into(), b"x = 1\n".to_vec())],
+        resources: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
-use consortia_hosts::NodeSpec;
+use consortia_hosts::{NodeSpec, Resources};
 use consortia_types::config::{Access, DEFAULT_MEMPOOL_MAX_TXS, HttpsFile, NodeFile, P2pFile};
 use consortia_types::{
     ChainParams, Genesis, GenesisAccount, GenesisMember, NodeIdentity, TypesError, Validator,
@@ -87,6 +87,11 @@ pub struct Plan {
 }
 
 /// The files of a node's directory.
+/// The memory a platform-made node may hold where its host can limit it (a container): five
+/// times the 200 MiB a validator keeps under sustained load, so a leak ends in a restart of
+/// that node, not in its neighbors starved.
+pub const NODE_MEMORY_BYTES: u64 = 1 << 30;
+
 pub const NODE_CONFIG: &str = "node.toml";
 pub const GENESIS: &str = "genesis.json";
 pub const CA_CERT: &str = "ca.crt";
@@ -175,6 +180,7 @@ impl NodeKeys {
             // Fewer malloc arenas, less resident memory (docs/architecture.md).
             env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
             files,
+            resources: Resources { memory_bytes: Some(NODE_MEMORY_BYTES), cpu_millis: None },
         })
     }
 }
