@@ -820,14 +820,25 @@ async fn four_validators(
     request: &CreateChainRequest,
     host: &str,
 ) -> ChainView {
+    validators_on(admin, request, [host; 4]).await.0
+}
+
+/// The chain `request` creates with validator v<i> on `hosts[i]`, started, and a guard that
+/// removes its containers (on Docker hosts).
+async fn validators_on(
+    admin: &PlatformClient,
+    request: &CreateChainRequest,
+    hosts: [&str; 4],
+) -> (ChainView, Containers) {
     let chain = admin.create_chain(request).await.unwrap();
-    for n in 0..4 {
+    let containers = Containers(chain.id.clone());
+    for (n, host) in hosts.into_iter().enumerate() {
         let node = AddNodeRequest::validator(&request.org_id, host, &format!("v{n}"));
         admin.add_node(&chain.id, &node).await.unwrap();
     }
     let started = admin.start_chain(&chain.id, true).await.unwrap();
     assert_eq!(started.status, ChainStatus::Running, "{started:?}");
-    started
+    (started, containers)
 }
 
 /// A chain whose nodes serve HTTPS: certificates from the organization's CA under the
@@ -1038,14 +1049,7 @@ async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
     let host = admin.create_host(&request).await.unwrap();
     assert_eq!(host.kind, HostKind::Docker);
     let chain = CreateChainRequest::new(&cons.id, &org, "boxed", Consensus::Bft);
-    let created = admin.create_chain(&chain).await.unwrap();
-    let _containers = Containers(created.id.clone());
-    for n in 0..4 {
-        let node = AddNodeRequest::validator(&org, &host.id, &format!("v{n}"));
-        admin.add_node(&created.id, &node).await.unwrap();
-    }
-    let started = admin.start_chain(&created.id, true).await.unwrap();
-    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let (started, _containers) = validators_on(&admin, &chain, [host.id.as_str(); 4]).await;
     let urls = started.node_urls();
     let token = credential(&admin, &started.id, CredentialRole::Write).await;
     let key = PrivateKey::generate(Scheme::Ed25519);
@@ -1107,14 +1111,8 @@ async fn a_chain_spanning_docker_and_local_processes_commits() {
         CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
     let docker = admin.create_host(&request).await.unwrap().id;
     let chain = CreateChainRequest::new(&cons.id, &org, "mixed", Consensus::Bft);
-    let created = admin.create_chain(&chain).await.unwrap();
-    let _containers = Containers(created.id.clone());
-    for (n, host) in [&local, &local, &docker, &docker].into_iter().enumerate() {
-        let node = AddNodeRequest::validator(&org, host, &format!("v{n}"));
-        admin.add_node(&created.id, &node).await.unwrap();
-    }
-    let started = admin.start_chain(&created.id, true).await.unwrap();
-    assert_eq!(started.status, ChainStatus::Running, "{started:?}");
+    let hosts = [local.as_str(), &local, &docker, &docker];
+    let (started, _containers) = validators_on(&admin, &chain, hosts).await;
     let urls = started.node_urls();
     let token = credential(&admin, &started.id, CredentialRole::Write).await;
     let key = PrivateKey::generate(Scheme::Ed25519);
