@@ -59,6 +59,11 @@ pub(crate) struct UpArgs {
     /// Base fee per gas of a new network, in wei (constant, burned; 0: gas is free).
     #[arg(long, default_value_t = 0)]
     base_fee: u64,
+    /// Cut an empty block after this many ms without transactions (0: none, blocks only with
+    /// transactions). Clients that wait for a receipt by watching new blocks (ethers, viem)
+    /// never miss one when blocks keep coming, as on geth with a block period.
+    #[arg(long, default_value_t = 0)]
+    empty_block_interval_ms: u64,
     /// Give up waiting for the chain after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -167,6 +172,7 @@ fn create(args: &UpArgs) -> Result<()> {
         params: ChainParams {
             consensus: args.consensus,
             base_fee_per_gas: args.base_fee,
+            empty_block_interval_ms: args.empty_block_interval_ms,
             ..ChainParams::default()
         },
         accounts: crate::keys::parse_accounts(&args.accounts)?,

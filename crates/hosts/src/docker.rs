@@ -97,8 +97,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl DockerDriver {
     /// A driver for the engine at `endpoint` (`unix:///var/run/docker.sock`, or a socket path;
     /// empty: the default socket) running `program` in its node image. It connects on each
-    /// call, so an engine that was down is used again once it is back; [`Self::preflight`]
-    /// checks it answers.
+    /// call, so an engine that was down is used again once it is back; `preflight` checks it
+    /// answers.
     pub fn new(endpoint: &str, program: &Path) -> Result<DockerDriver, HostError> {
         let path = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
         let path = if path.is_empty() { DEFAULT_SOCKET } else { path };
@@ -112,14 +112,6 @@ impl DockerDriver {
             image: Mutex::new(None),
             secrets: Mutex::default(),
         })
-    }
-
-    /// Checks that the engine answers and speaks API 1.41 or later: its version.
-    pub async fn preflight(&self) -> Result<String, HostError> {
-        let endpoint = &self.endpoint;
-        self.docker.ping().await.map_err(|e| engine(endpoint, e))?;
-        let version = self.docker.version().await.map_err(|e| engine(endpoint, e))?;
-        Ok(version.version.unwrap_or_default())
     }
 
     /// The node image, made from the node program unless the engine has it already.
@@ -307,6 +299,18 @@ fn private_archive(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, HostError> {
 impl HostDriver for DockerDriver {
     fn kind(&self) -> &'static str {
         "docker"
+    }
+
+    /// The engine answers (API 1.41 or later) and has the node image, made now if missing.
+    fn preflight(&self) -> BoxFuture<'_, Result<String, HostError>> {
+        Box::pin(async move {
+            let endpoint = &self.endpoint;
+            self.docker.ping().await.map_err(|e| engine(endpoint, e))?;
+            let version = self.docker.version().await.map_err(|e| engine(endpoint, e))?;
+            let image = self.image().await?;
+            let version = version.version.unwrap_or_default();
+            Ok(format!("Docker Engine {version} at {endpoint}, image {image}"))
+        })
     }
 
     fn assign_ports<'a>(

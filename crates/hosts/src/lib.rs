@@ -105,6 +105,9 @@ pub enum NodeStatus {
 pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// `local`, `docker`, `kubernetes`.
     fn kind(&self) -> &'static str;
+    /// Checks that the host can run nodes now (its engine answers, the node image is there or
+    /// made, the node program exists): what it runs them with, for people.
+    fn preflight(&self) -> BoxFuture<'_, Result<String, HostError>>;
     /// The ports of nodes about to be created on this host, listening on `address`: for each
     /// node its HTTP and P2P ports, the chosen ones (checked to be free) or ones the host
     /// picks. No port is given twice, also across calls.

@@ -314,6 +314,19 @@ impl HostDriver for LocalDriver {
         "local"
     }
 
+    fn preflight(&self) -> BoxFuture<'_, Result<String, HostError>> {
+        Box::pin(async move {
+            let program = &self.program;
+            if !program.is_file() {
+                return Err(HostError::Io(format!(
+                    "the node program {} is missing: reinstall consortia",
+                    program.display()
+                )));
+            }
+            Ok(format!("local processes of {}", program.display()))
+        })
+    }
+
     fn assign_ports<'a>(
         &'a self,
         address: IpAddr,

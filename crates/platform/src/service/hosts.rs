@@ -92,10 +92,11 @@ impl Platform {
             HostKind::Local => None,
             HostKind::Docker => {
                 let endpoint = req.endpoint.as_deref().unwrap_or(docker::DEFAULT_SOCKET);
-                let probe = DockerDriver::new(endpoint, Path::new(""))
-                    .map_err(|e| unreachable_host(name, e))?;
-                let version = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
-                tracing::info!(target: "platform::hosts", host = name, endpoint, version, "the Docker Engine answers");
+                let program = self.node_program.as_deref().unwrap_or(Path::new(""));
+                let probe =
+                    DockerDriver::new(endpoint, program).map_err(|e| unreachable_host(name, e))?;
+                let ready = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
+                tracing::info!(target: "platform::hosts", host = name, ready, "the host can run nodes");
                 Some(endpoint)
             }
         };

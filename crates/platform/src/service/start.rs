@@ -132,12 +132,10 @@ impl Platform {
                 .iter()
                 .map(|&i| [record.nodes[i].http_port, record.nodes[i].p2p_port])
                 .collect();
-            let ports = self
-                .driver(&host)
-                .await?
-                .assign_ports(ip, &wanted)
-                .await
-                .map_err(|e| start_failed(e.to_string()))?;
+            let driver = self.driver(&host).await?;
+            driver.preflight().await.map_err(|e| start_failed(format!("host {host}: {e}")))?;
+            let ports =
+                driver.assign_ports(ip, &wanted).await.map_err(|e| start_failed(e.to_string()))?;
             for (&i, [http, p2p]) in members.iter().zip(ports) {
                 out[i] = Some((SocketAddr::new(ip, http), SocketAddr::new(ip, p2p)));
             }
