@@ -30,8 +30,9 @@ use bollard::models::{
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, StopContainerOptions, UploadToContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListImagesOptions, LogsOptions,
+    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
+    UploadToContainerOptions,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -51,6 +52,8 @@ const REQUEST_TIMEOUT_S: u64 = 300;
 /// The Engine API version spoken: Docker 20.10's, which later engines still take.
 const API_VERSION: &bollard::ClientVersion =
     &bollard::ClientVersion { major_version: 1, minor_version: 41 };
+/// The repository of node images.
+const IMAGE_REPO: &str = "consortia-node";
 /// The label every object the driver makes carries: the node's name.
 const NODE_LABEL: &str = "io.consortia.node";
 
@@ -122,9 +125,24 @@ impl DockerDriver {
         let image = image_tag(&self.program)?;
         if self.docker.inspect_image(&image).await.is_err() {
             self.import_image(&image).await?;
+            self.remove_unused_images(&image).await;
         }
         *lock(&self.image) = Some(image.clone());
         Ok(image)
+    }
+
+    /// Removes node images of other builds that no container uses (the engine refuses to
+    /// remove one that a container, even a stopped one, still uses), so that rebuilding does
+    /// not fill the disk.
+    async fn remove_unused_images(&self, current: &str) {
+        let filters = HashMap::from([("reference".to_owned(), vec![format!("{IMAGE_REPO}:*")])]);
+        let options = ListImagesOptions { filters: Some(filters), ..Default::default() };
+        let Ok(images) = self.docker.list_images(Some(options)).await else { return };
+        for tag in images.iter().flat_map(|i| &i.repo_tags).filter(|t| *t != current) {
+            if self.docker.remove_image(tag, None::<RemoveImageOptions>, None).await.is_ok() {
+                tracing::info!(target: "hosts::docker", image = %tag, "removed an unused node image");
+            }
+        }
     }
 
     async fn import_image(&self, image: &str) -> Result<(), HostError> {
@@ -206,7 +224,7 @@ fn image_tag(program: &Path) -> Result<String, HostError> {
         HostError::Io(format!("reading the node program {}: {e}", program.display()))
     })?;
     let digest = hex_prefix(&Sha256::digest(&bytes), 6);
-    Ok(format!("consortia-node:{}-{digest}", env!("CARGO_PKG_VERSION")))
+    Ok(format!("{IMAGE_REPO}:{}-{digest}", env!("CARGO_PKG_VERSION")))
 }
 
 fn hex_prefix(bytes: &[u8], n: usize) -> String {
