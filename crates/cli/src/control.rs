@@ -152,6 +152,8 @@ pub(crate) enum HostCommand {
         #[arg(long)]
         address: Option<String>,
     },
+    /// Check that a host can run nodes now (what a chain's start checks first).
+    Check { host: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -497,6 +499,9 @@ pub(crate) async fn host(command: HostCommand) -> Result<()> {
                 ..CreateHostRequest::local(&org, &name)
             };
             print(&with_session(async |c| c.create_host(&request).await).await?)
+        }
+        HostCommand::Check { host } => {
+            print(&with_session(async |c| c.check_host(&host).await).await?)
         }
     }
 }

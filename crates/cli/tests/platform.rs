@@ -1021,6 +1021,8 @@ async fn a_docker_host_whose_engine_does_not_answer_is_refused() {
     };
     let refused = admin.create_host(&request).await.unwrap_err();
     assert_eq!((refused.status(), refused.code()), (Some(502), Some("host_unreachable")));
+    let unknown = admin.check_host("host_nope").await.unwrap_err();
+    assert_eq!(unknown.status(), Some(404));
     let message = refused.to_string();
     assert!(message.contains("host far") && message.contains("start dockerd"), "{message}");
     assert!(admin.hosts().await.unwrap().is_empty(), "nothing half-made");
@@ -1048,6 +1050,8 @@ async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
         CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
     let host = admin.create_host(&request).await.unwrap();
     assert_eq!(host.kind, HostKind::Docker);
+    let check = admin.check_host(&host.id).await.unwrap();
+    assert!(check.ready.starts_with("Docker Engine ") && check.ready.contains("consortia-node:"));
     let chain = CreateChainRequest::new(&cons.id, &org, "boxed", Consensus::Bft);
     let (started, _containers) = validators_on(&admin, &chain, [host.id.as_str(); 4]).await;
     let urls = started.node_urls();
@@ -1110,6 +1114,8 @@ async fn a_chain_spanning_docker_and_local_processes_commits() {
     let request =
         CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
     let docker = admin.create_host(&request).await.unwrap().id;
+    let check = admin.check_host(&local).await.unwrap();
+    assert!(check.ready.starts_with("local processes of "), "{check:?}");
     let chain = CreateChainRequest::new(&cons.id, &org, "mixed", Consensus::Bft);
     let hosts = [local.as_str(), &local, &docker, &docker];
     let (started, _containers) = validators_on(&admin, &chain, hosts).await;

@@ -383,6 +383,11 @@ impl PlatformClient {
         self.post("/v1/hosts", request).await
     }
 
+    /// Checks that a host can run nodes now (`POST /v1/hosts/{id}/check`).
+    pub async fn check_host(&self, id: &str) -> ClientResult<HostCheckView> {
+        self.post_empty(&path_of(&["/v1/hosts/", id, "/check"])).await
+    }
+
     pub async fn hosts(&self) -> ClientResult<Vec<HostView>> {
         self.get("/v1/hosts").await
     }

@@ -57,6 +57,15 @@ pub struct HostView {
     pub endpoint: Option<String>,
 }
 
+/// What a host's check found (`POST /v1/hosts/{id}/check`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HostCheckView {
+    pub host_id: String,
+    /// What the host runs nodes with, e.g. `Docker Engine 20.10.24 at unix:///var/run/docker.sock,
+    /// image consortia-node:0.1.0-4ac1073d3cac`.
+    pub ready: String,
+}
+
 crate::wire_enum! {
     /// The chain's consensus.
     pub enum Consensus {

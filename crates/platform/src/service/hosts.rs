@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use consortia_api::platform::{CreateHostRequest, HostKind, HostView};
+use consortia_api::platform::{CreateHostRequest, HostCheckView, HostKind, HostView};
 use consortia_hosts::docker::{self, DockerDriver};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::{HostDriver, HostError};
@@ -104,6 +104,24 @@ impl Platform {
         store::insert_host(&self.db, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("{} already has a host {name}", req.org_id))
         })
+    }
+
+    /// Checks that a host of the caller's organizations (`host:get`) can run nodes now.
+    pub async fn check_host(&self, caller: &Caller, id: &str) -> Result<HostCheckView> {
+        let host = store::host(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no host {id}")))?;
+        let resource = format!("org/{}/hosts", host.org_id);
+        self.authorize(caller, &host.org_id, "host:get", &resource)
+            .await
+            .map_err(|_| Error::NotFound(format!("no host {id}")))?;
+        let ready = self
+            .driver(id)
+            .await?
+            .preflight()
+            .await
+            .map_err(|e| unreachable_host(&host.name, e))?;
+        Ok(HostCheckView { host_id: host.id, ready })
     }
 
     /// The hosts of the caller's organizations.
