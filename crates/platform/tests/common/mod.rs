@@ -120,9 +120,10 @@ impl Server {
     ) -> Server {
         let mut config = PlatformConfig {
             database_url: database_url.clone(),
-            // Hosts' drivers open (they choose nodes' ports), but no node runs in these
-            // tests: a start that got as far as running one would wait for it in vain.
-            node_program: Some(PathBuf::from("/nonexistent/consortia")),
+            // Hosts' drivers open (they choose nodes' ports) and pass their preflight (the
+            // program exists), but no node runs in these tests: `false` exits at once, so a
+            // start that got as far as running one would wait for it in vain.
+            node_program: Some(PathBuf::from("/bin/false")),
             ..PlatformConfig::new(dir.path())
         };
         config.unseal = unseal(config.clone()).await;
