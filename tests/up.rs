@@ -261,7 +261,11 @@ async fn up_on_docker_runs_the_demo_as_containers_and_down_stops_them() {
             for (name, _) in containers(&self.0) {
                 let _ = Command::new("docker").args(["rm", "-f", "-v", &name]).output();
                 let _ = Command::new("docker").args(["volume", "rm", "-f", &name]).output();
+                let data = format!("{name}-data");
+                let _ = Command::new("docker").args(["volume", "rm", "-f", &data]).output();
             }
+            let network = format!("consortia-{}", self.0);
+            let _ = Command::new("docker").args(["network", "rm", &network]).output();
         }
     }
     let _remove = Remove(chain.clone());
@@ -270,7 +274,13 @@ async fn up_on_docker_runs_the_demo_as_containers_and_down_stops_them() {
     assert!(running.iter().all(|(_, state)| state == "running"), "{running:?}");
 
     let (_, token) = printed_rpc(&out);
-    let urls: Vec<String> = (0..4).map(|i| format!("http://127.0.0.1:{}", base + i)).collect();
+    // Each node at an address of its own on the chain's bridge network, ports as asked.
+    let urls: Vec<String> =
+        demo["nodes"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_owned()).collect();
+    let addresses: std::collections::HashSet<_> =
+        urls.iter().map(|u| u.rsplit_once(':').unwrap().0.to_owned()).collect();
+    assert_eq!(addresses.len(), 4, "{urls:?}");
+    assert!(urls.iter().enumerate().all(|(i, u)| u.ends_with(&format!(":{}", base + i as u16))));
     let key = PrivateKey::generate(Scheme::Ed25519);
     let chain_id = demo["chain_id"].as_u64().unwrap();
     notarize([&urls[0], &urls[2]], &token, &key, chain_id, 0).await;

@@ -121,6 +121,7 @@ mod tests {
             JoinRequestStatus,
             Decision,
             HostKind,
+            HostNetwork,
             Consensus,
             CryptoSuite,
             NodeRole,

@@ -14,8 +14,9 @@ use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
-    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, InviteRequest,
-    JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep, VoteRequest,
+    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostNetwork,
+    InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep,
+    VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,11 @@ pub(crate) enum HostCommand {
         /// The Docker Engine's API socket (default `unix:///var/run/docker.sock`).
         #[arg(long, requires = "docker")]
         endpoint: Option<String>,
+        /// How a Docker host's nodes are networked: `bridge` (each chain a network of its
+        /// own, each node an address there; the default) or `host` (the machine's network,
+        /// at `--address`: for chains that span machines).
+        #[arg(long, requires = "docker", value_parser = |s: &str| s.parse::<HostNetwork>())]
+        network: Option<HostNetwork>,
         /// The IP address the host's nodes listen on (default 127.0.0.1).
         #[arg(long)]
         address: Option<String>,
@@ -490,11 +496,12 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
-        HostCommand::Create { name, org, docker, endpoint, address } => {
+        HostCommand::Create { name, org, docker, endpoint, network, address } => {
             let kind = if docker { HostKind::Docker } else { HostKind::Local };
             let request = CreateHostRequest {
                 kind,
                 endpoint,
+                network,
                 address,
                 ..CreateHostRequest::local(&org, &name)
             };

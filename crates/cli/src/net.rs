@@ -137,6 +137,7 @@ fn create(args: &UpArgs) -> Result<()> {
         .map(|i| NodePlan {
             name: format!("node-{i}"),
             spec_name: format!("node-{i}"),
+            group: String::new(),
             validator: i < args.validators,
             issuer: &ca,
             http: ([127, 0, 0, 1], args.base_port + i as u16).into(),
@@ -628,6 +629,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
     let node = NodePlan {
         name: name.clone(),
         spec_name: name.clone(),
+        group: String::new(),
         validator: !args.observer,
         issuer: &ca,
         http: (base.http.ip(), http).into(),

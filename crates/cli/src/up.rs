@@ -21,7 +21,7 @@ use consortia_api::platform::{
 };
 use consortia_crypto::keystore::Keystore;
 use consortia_crypto::{PrivateKey, Scheme};
-use consortia_hosts::docker::DockerDriver;
+use consortia_hosts::docker::{DockerDriver, Networking};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
 use consortia_hosts::{HostDriver, HostError};
@@ -460,7 +460,8 @@ async fn stop_demo_containers(dir: &Path, exe: &Path) -> Result<usize> {
     let Ok(Demo { chain, docker: Some(endpoint), .. }) = serde_json::from_slice(&raw) else {
         return Ok(0);
     };
-    let driver = DockerDriver::new(&endpoint, exe).map_err(host_error)?;
+    // Networking matters only to making nodes, not to stopping them.
+    let driver = DockerDriver::new(&endpoint, exe, Networking::Bridge).map_err(host_error)?;
     let mut stopped = 0;
     for i in 0..DEMO_VALIDATORS {
         let name = format!("{chain}-node-{i}");

@@ -988,7 +988,7 @@ async fn a_member_ca_rotated_by_vote_moves_every_node_to_the_new_ca() {
     notarize([&urls[0], &urls[3]], &new_token, &key, (chain_id, 1), "via-restarted").await;
 }
 
-/// Removes the containers and volumes of a chain's nodes on the local Docker Engine.
+/// Removes the containers, volumes and network of a chain's nodes on the local Docker Engine.
 struct Containers(String);
 
 impl Drop for Containers {
@@ -1005,6 +1005,8 @@ impl Drop for Containers {
         for volume in list(&["volume", "ls", "--format", "{{.Name}}"]) {
             let _ = Command::new("docker").args(["volume", "rm", "-f", &volume]).output();
         }
+        let network = format!("consortia-{}", self.0);
+        let _ = Command::new("docker").args(["network", "rm", &network]).output();
     }
 }
 
@@ -1028,91 +1030,304 @@ async fn a_docker_host_whose_engine_does_not_answer_is_refused() {
     assert!(admin.hosts().await.unwrap().is_empty(), "nothing half-made");
 }
 
-/// A 4-validator chain whose nodes are containers of a real Docker Engine (the image made
-/// from this build's binary): it commits, a node process killed with SIGKILL is restarted by
-/// the engine and takes part again, and renewed certificates reach the running nodes. Needs `CONSORTIA_TEST_DOCKER` (`scripts/docker`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_on_a_docker_host_commits_and_a_killed_container_comes_back() {
-    let Ok(endpoint) = std::env::var("CONSORTIA_TEST_DOCKER") else {
+/// The Docker Engine the tests use (`scripts/docker` prints it); none skips the test.
+fn docker_endpoint() -> Option<String> {
+    let endpoint = std::env::var("CONSORTIA_TEST_DOCKER").ok();
+    if endpoint.is_none() {
         eprintln!("skipped: CONSORTIA_TEST_DOCKER is not set (scripts/docker prints it)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
-    let org = admin.create_org("Bank").await.unwrap().id;
-    let consortium = CreateConsortiumRequest {
-        name: "Boxed".into(),
-        org_id: org.clone(),
-        approval_policy: None,
-    };
-    let cons = admin.create_consortium(&consortium).await.unwrap();
-    let request =
-        CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
-    let host = admin.create_host(&request).await.unwrap();
-    assert_eq!(host.kind, HostKind::Docker);
-    let check = admin.check_host(&host.id).await.unwrap();
+    }
+    endpoint
+}
+
+/// Runs `docker` with `args`; its output.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A started chain of two organizations, Bank and Shipper, each with a host on the Docker
+/// Engine (bridge networking: the chain's own network) and two validators there (`bank-0`,
+/// `bank-1`, `ship-0`, `ship-1`), with a write credential and a key to notarize with.
+struct DockerChain {
+    chain: ChainView,
+    u1: PlatformClient,
+    token: String,
+    key: PrivateKey,
+    nonce: u64,
+    _containers: Containers,
+    _platform: Platform,
+    _dir: tempfile::TempDir,
+}
+
+impl DockerChain {
+    async fn start(endpoint: &str) -> DockerChain {
+        let dir = tempfile::tempdir().unwrap();
+        let (platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+        let u1 = user(&platform, &admin, "user1").await;
+        let u2 = user(&platform, &admin, "user2").await;
+        let (org1, org2, cons) = trade_consortium(&u1, &u2).await;
+        let host = |org: &str, name: &str| CreateHostRequest {
+            endpoint: Some(endpoint.to_owned()),
+            ..CreateHostRequest::docker(org, name)
+        };
+        let h1 = u1.create_host(&host(&org1, "bank-engine")).await.unwrap();
+        let h2 = u2.create_host(&host(&org2, "ship-engine")).await.unwrap();
+        assert_eq!((h1.kind, h1.network), (HostKind::Docker, HostNetwork::Bridge));
+        let request = CreateChainRequest::new(&cons, &org1, "boxed", Consensus::Bft);
+        let chain = u1.create_chain(&request).await.unwrap();
+        let containers = Containers(chain.id.clone());
+        u1.invite_org(&chain.id, &org2).await.unwrap();
+        for (client, org, host, prefix) in [(&u1, &org1, &h1, "bank"), (&u2, &org2, &h2, "ship")] {
+            for n in 0..2 {
+                let node = AddNodeRequest::validator(org, &host.id, &format!("{prefix}-{n}"));
+                client.add_node(&chain.id, &node).await.unwrap();
+            }
+        }
+        let chain = u1.start_chain(&chain.id, true).await.unwrap();
+        assert_eq!(chain.status, ChainStatus::Running, "{chain:?}");
+        let token = credential(&u1, &chain.id, CredentialRole::Write).await;
+        let key = PrivateKey::generate(Scheme::Ed25519);
+        DockerChain {
+            chain,
+            u1,
+            token,
+            key,
+            nonce: 0,
+            _containers: containers,
+            _platform: platform,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        self.chain.node_urls().remove(i)
+    }
+
+    fn container(&self, i: usize) -> String {
+        format!("consortia-{}-{}", self.chain.id, self.chain.nodes[i].name)
+    }
+
+    fn network(&self) -> String {
+        format!("consortia-{}", self.chain.id)
+    }
+
+    /// Node `i`'s address on the chain network.
+    fn address(&self, i: usize) -> std::net::SocketAddr {
+        self.chain.nodes[i].p2p_address.as_deref().unwrap().parse().unwrap()
+    }
+
+    fn node(&self, i: usize) -> NodeClient {
+        node(&self.url(i), &self.token)
+    }
+
+    /// A notarization sent to node `to`: its hash, once node `on` committed it.
+    async fn notarize(&mut self, to: usize, on: usize, id: &str) -> String {
+        let tx = notarize_tx(&self.key, self.chain.chain_id as u64, self.nonce, id, b"cargo");
+        self.nonce += 1;
+        let sent = self.node(to).submit(&encode(&tx)).await.unwrap();
+        self.node(on).wait_committed(&sent.hash, Duration::from_secs(60)).await.unwrap();
+        sent.hash
+    }
+
+    /// Node `i`'s height, if it answers within a second.
+    async fn height(&self, i: usize) -> Option<u64> {
+        let status = tokio::time::timeout(Duration::from_secs(1), self.node(i).status()).await;
+        status.ok()?.ok().map(|s| s.height)
+    }
+
+    /// Waits up to a minute for node `i` to reach `height`.
+    async fn wait_height(&self, i: usize, height: u64) {
+        let reached = self.node(i).wait_height(height, Duration::from_secs(60)).await;
+        assert!(reached.is_ok(), "node {i} did not reach height {height}: {reached:?}");
+    }
+
+    /// Every node holds the same blocks up to `height`, and `txs` committed.
+    async fn agree(&self, height: u64, txs: &[String]) {
+        for h in 1..=height {
+            let first = self.node(0).block(h).await.unwrap().hash;
+            for i in 1..4 {
+                assert_eq!(self.node(i).block(h).await.unwrap().hash, first, "node {i}, block {h}");
+            }
+        }
+        for i in 0..4 {
+            for tx in txs {
+                let found = self.node(i).transaction(tx).await.unwrap();
+                assert_eq!(
+                    found.status,
+                    consortia_api::node::TxStatus::Committed,
+                    "node {i}: {tx}"
+                );
+            }
+        }
+    }
+
+    /// Cuts node `i` off from the chain network.
+    fn disconnect(&self, i: usize) {
+        docker(&["network", "disconnect", &self.network(), &self.container(i)]);
+    }
+
+    /// Brings node `i` back to the chain network at its address.
+    fn connect(&self, i: usize) {
+        let ip = self.address(i).ip().to_string();
+        docker(&["network", "connect", "--ip", &ip, &self.network(), &self.container(i)]);
+    }
+}
+
+/// A 4-validator chain of two organizations whose nodes are containers of a real Docker
+/// Engine (the image made from this build's binary), each at an address of its own on the
+/// chain's bridge network: it commits, a node process killed with SIGKILL is restarted by the
+/// engine and takes part again, and renewed certificates reach the running nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_two_orgs_on_docker_commits_and_a_killed_container_comes_back() {
+    let Some(endpoint) = docker_endpoint() else { return };
+    let mut net = DockerChain::start(&endpoint).await;
+    let addresses: Vec<_> = (0..4).map(|i| net.address(i)).collect();
+    let ips: std::collections::HashSet<_> = addresses.iter().map(|a| a.ip()).collect();
+    assert_eq!(ips.len(), 4, "each node has an address of its own: {addresses:?}");
+    assert!(addresses.iter().all(|a| a.port() == addresses[0].port()), "{addresses:?}");
+    let subnet = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        &net.network(),
+    ]);
+    assert!(!subnet.is_empty(), "the chain's network has a subnet");
+    let check = net.u1.check_host(&net.chain.nodes[0].host_id).await.unwrap();
     assert!(check.ready.starts_with("Docker Engine ") && check.ready.contains("consortia-node:"));
-    let chain = CreateChainRequest::new(&cons.id, &org, "boxed", Consensus::Bft);
-    let (started, _containers) = validators_on(&admin, &chain, [host.id.as_str(); 4]).await;
-    let urls = started.node_urls();
-    let token = credential(&admin, &started.id, CredentialRole::Write).await;
-    let key = PrivateKey::generate(Scheme::Ed25519);
-    let chain_id = started.chain_id as u64;
-    notarize([&urls[0], &urls[3]], &token, &key, (chain_id, 0), "boxed-0").await;
-    let clear = common::files_with_pem_private_keys(dir.path(), &[]);
+    net.notarize(0, 3, "boxed-0").await;
+    let clear = common::files_with_pem_private_keys(net._dir.path(), &[]);
     assert!(clear.is_empty(), "private keys in clear: {clear:#?}");
 
     // A crash, not a stop: `docker kill` counts as stopped by hand, which the engine's
     // restart policy respects.
-    let container = format!("consortia-{}-v1", started.id);
-    let limit = ["inspect", "--format", "{{.HostConfig.Memory}}", container.as_str()];
-    let limit = Command::new("docker").args(limit).output().unwrap().stdout;
-    assert_eq!(String::from_utf8_lossy(&limit).trim(), (1u64 << 30).to_string(), "memory limit");
-    let inspect = ["inspect", "--format", "{{.State.Pid}}", container.as_str()];
-    let pid = Command::new("docker").args(inspect).output().unwrap().stdout;
-    let pid = String::from_utf8_lossy(&pid).trim().to_owned();
+    let container = net.container(1);
+    let limit = docker(&["inspect", "--format", "{{.HostConfig.Memory}}", &container]);
+    assert_eq!(limit, (1u64 << 30).to_string(), "memory limit");
+    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &container]);
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(killed.success(), "kill -KILL {pid}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let nodes = admin.nodes(&started.id).await.unwrap();
-        let v1 = nodes.iter().find(|n| n.name == "v1").unwrap();
-        if v1.restarts >= 1 && v1.health == NodeHealth::Healthy {
+        let nodes = net.u1.nodes(&net.chain.id).await.unwrap();
+        let node = nodes.iter().find(|n| n.name == "bank-1").unwrap();
+        if node.restarts >= 1 && node.health == NodeHealth::Healthy {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "v1 did not come back: {v1:?}");
+        assert!(std::time::Instant::now() < deadline, "bank-1 did not come back: {node:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    notarize([&urls[1], &urls[1]], &token, &key, (chain_id, 1), "boxed-1").await;
+    net.notarize(1, 1, "boxed-1").await;
 
     // Renewed certificates reach the running containers' volumes; their logs come through
     // the engine.
-    assert_eq!(admin.renew_certificates(&started.id).await.unwrap().len(), 4);
+    assert_eq!(net.u1.renew_certificates(&net.chain.id).await.unwrap().len(), 2, "Bank's nodes");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let log = admin.node_logs(&started.id, "v2", 200).await.unwrap();
+        let log = net.u1.node_logs(&net.chain.id, "bank-0", 200).await.unwrap();
         if log.iter().any(|l| l.contains("presenting the renewed P2P certificate")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "v2 took no renewal:\n{}", log.join("\n"));
+        assert!(std::time::Instant::now() < deadline, "no renewal taken:\n{}", log.join("\n"));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
+/// One validator of four cut off from the chain's network (`docker network disconnect`):
+/// the other three keep committing; brought back, it catches up with the same blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_cut_off_leaves_the_chain_committing_and_catches_up() {
+    let Some(endpoint) = docker_endpoint() else { return };
+    let mut net = DockerChain::start(&endpoint).await;
+    let before = net.notarize(0, 3, "before").await;
+    net.disconnect(3);
+    let during = net.notarize(0, 2, "during").await;
+    let height = net.node(0).status().await.unwrap().height;
+    assert!(net.height(3).await.is_none(), "node 3 is cut off");
+    net.connect(3);
+    net.wait_height(3, height).await;
+    net.agree(height, &[before, during]).await;
+}
+
+/// Two validators of four cut off: no quorum, so nothing commits (and nothing forks); once
+/// they are back, the chain commits again, what was sent meanwhile included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_of_two_validators_stops_commits_and_healing_resumes_them() {
+    let Some(endpoint) = docker_endpoint() else { return };
+    let mut net = DockerChain::start(&endpoint).await;
+    let before = net.notarize(0, 3, "before").await;
+    net.disconnect(2);
+    net.disconnect(3);
+    // A block under way when the cut came may still be decided: let it settle first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = net.node(0).status().await.unwrap().height;
+    let tx = notarize_tx(&net.key, net.chain.chain_id as u64, net.nonce, "held", b"cargo");
+    net.nonce += 1;
+    let held = net.node(0).submit(&encode(&tx)).await.unwrap().hash;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for i in 0..2 {
+        let height = net.node(i).status().await.unwrap().height;
+        assert_eq!(height, stalled, "node {i} committed without a quorum");
+    }
+    net.connect(2);
+    net.connect(3);
+    net.node(1).wait_committed(&held, Duration::from_secs(60)).await.unwrap();
+    let height = net.node(1).status().await.unwrap().height;
+    for i in 0..4 {
+        net.wait_height(i, height).await;
+    }
+    net.agree(height, &[before, held]).await;
+}
+
+/// A paused validator (`docker pause`, a frozen process) is passed by the others; unpaused,
+/// it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_validator_catches_up_when_unpaused() {
+    let Some(endpoint) = docker_endpoint() else { return };
+    let mut net = DockerChain::start(&endpoint).await;
+    docker(&["pause", &net.container(2)]);
+    let during = net.notarize(0, 1, "while-paused").await;
+    let height = net.node(0).status().await.unwrap().height;
+    docker(&["unpause", &net.container(2)]);
+    net.wait_height(2, height).await;
+    net.agree(height, &[during]).await;
+}
+
+/// A validator that lost its disk (its container and data volume removed): started again
+/// through the platform, its container is made anew from its recipe (its keys and
+/// configuration kept in its files volume), and it syncs the chain from its peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_whose_data_volume_was_wiped_syncs_the_chain_again() {
+    let Some(endpoint) = docker_endpoint() else { return };
+    let mut net = DockerChain::start(&endpoint).await;
+    let before = net.notarize(0, 3, "before").await;
+    let (chain, name) = (net.chain.id.clone(), net.chain.nodes[1].name.clone());
+    net.u1.stop_node(&chain, &name).await.unwrap();
+    docker(&["rm", &net.container(1)]);
+    docker(&["volume", "rm", &format!("{}-data", net.container(1))]);
+    let during = net.notarize(0, 2, "while-gone").await;
+    let height = net.node(0).status().await.unwrap().height;
+    net.u1.start_node(&chain, &name).await.unwrap();
+    net.wait_height(1, height).await;
+    net.agree(height, &[before, during]).await;
+}
+
 /// One chain, two kinds of host: two validators as local processes and two as containers
-/// of the Docker Engine, all on the host's network; it commits through either kind.
+/// of the Docker Engine, all on the host's network (a Docker host's `host` networking, for
+/// chains that span machines); it commits through either kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_spanning_docker_and_local_processes_commits() {
-    let Ok(endpoint) = std::env::var("CONSORTIA_TEST_DOCKER") else {
-        eprintln!("skipped: CONSORTIA_TEST_DOCKER is not set (scripts/docker prints it)");
-        return;
-    };
+    let Some(endpoint) = docker_endpoint() else { return };
     let dir = tempfile::tempdir().unwrap();
     let _nodes = Nodes(dir.path().to_path_buf());
     let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
     let (org, cons, local) = one_org(&admin, "Mixed").await;
-    let request =
-        CreateHostRequest { endpoint: Some(endpoint), ..CreateHostRequest::docker(&org, "engine") };
+    let request = CreateHostRequest {
+        endpoint: Some(endpoint),
+        network: Some(HostNetwork::Host),
+        ..CreateHostRequest::docker(&org, "engine")
+    };
     let docker = admin.create_host(&request).await.unwrap().id;
     let check = admin.check_host(&local).await.unwrap();
     assert!(check.ready.starts_with("local processes of "), "{check:?}");

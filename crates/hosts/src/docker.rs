@@ -1,5 +1,6 @@
-//! Nodes as containers of a Docker Engine, reached through its API (`bollard`): one container
-//! and one named volume per node, both named `consortia-<node>`.
+//! Nodes as containers of a Docker Engine, reached through its API (`bollard`): per node one
+//! container `consortia-<node>`, a volume of its files `consortia-<node>` and a volume of its
+//! data `consortia-<node>-data`.
 //!
 //! - **Image.** The node image is made by the driver from the node program itself: a root
 //!   filesystem holding the `consortia` binary and the shared libraries it links (read off
@@ -7,42 +8,55 @@
 //!   what `docker import` does). No registry is needed, and an image is never rebuilt for the
 //!   same binary.
 //! - **Files.** The node's files (configuration, genesis, encrypted keys, certificates) go into
-//!   its volume at `/node` through the archive API, owned by the unprivileged user the node runs
-//!   as (65534) and readable by it alone (0600 in a 0700 directory). Nothing is written to the
-//!   platform machine's disk.
+//!   its files volume at `/node` through the archive API, owned by the unprivileged user the
+//!   node runs as (65534) and readable by it alone (0600 in a 0700 directory). Nothing is
+//!   written to the platform machine's disk. Its chain data lives apart, in its data volume at
+//!   `/node/data`: a node that lost it (a wiped disk) syncs the chain again from its peers.
+//! - **Recipe.** How the container is made (command line, environment, limits, network and
+//!   address) is kept as a label of the files volume, so a container that is gone (removed,
+//!   its machine replaced) is made again at the next start.
 //! - **Secrets.** The secret that unlocks a node's keys is given at start: the container is
 //!   (re)made with it in its environment, held by the engine (root-only), never in the image or
-//!   the volume.
+//!   a volume.
 //! - **Supervision** is the engine's: restart policy `unless-stopped` restarts a node that exits
 //!   (with the engine's backoff), and nodes outlive the platform.
-//! - **Network.** Containers share the host's network (`network_mode: host`): a node listens on
-//!   the host's address and ports as a local process would, so ports are chosen the same way.
+//! - **Network** ([`Networking`]). By default each chain gets a bridge network of its own,
+//!   `consortia-<chain>`, and each node an address there (ports need not differ): nodes are
+//!   apart from other chains, and a node can be cut off and brought back (`docker network
+//!   disconnect`/`connect`), which is how partitions are tested. Or containers share the
+//!   host's network (`network_mode: host`) and listen on the host's address and ports as a
+//!   local process would: for chains that span machines.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig, Mount,
+    MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListImagesOptions, LogsOptions,
+    CreateContainerOptions, CreateImageOptions, ListImagesOptions, ListVolumesOptions, LogsOptions,
     RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
     UploadToContainerOptions,
 };
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, check_name};
 
 /// The user and group a node runs as in its container (`nobody`): not root.
 const NODE_UID: u64 = 65534;
-/// Where a node's volume is mounted, and its working directory.
+/// Where a node's files volume is mounted, and its working directory.
 const NODE_DIR: &str = "/node";
+/// Where its data volume is mounted: the `data` directory of its configuration.
+const DATA_DIR: &str = "/node/data";
 /// The local engine's socket when a host names no endpoint.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Seconds a node gets to stop after SIGTERM before the engine kills it.
@@ -56,6 +70,37 @@ const API_VERSION: &bollard::ClientVersion =
 const IMAGE_REPO: &str = "consortia-node";
 /// The label every object the driver makes carries: the node's name.
 const NODE_LABEL: &str = "io.consortia.node";
+/// The label of a node's files volume and of a chain's network: the chain.
+const GROUP_LABEL: &str = "io.consortia.chain";
+/// The label of a node's files volume that holds its [`Recipe`].
+const RECIPE_LABEL: &str = "io.consortia.recipe";
+/// A node's ports on a chain network, unless chosen: every node has an address of its own.
+const BRIDGE_PORTS: [u16; 2] = [8545, 30303];
+/// How long an address handed out for a node about to be made is not handed out again.
+const ADDRESS_HOLD: Duration = Duration::from_secs(120);
+
+/// How a Docker host's nodes are networked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Networking {
+    /// On the engine machine's network (`network_mode: host`), at the host's address, each
+    /// node on ports of its own.
+    Host,
+    /// Each chain on a bridge network of its own (`consortia-<chain>`, a subnet the engine
+    /// picks), each node at an address of its own there.
+    Bridge,
+}
+
+/// How a node's container is made; kept as a label of its files volume.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Recipe {
+    args: Vec<String>,
+    /// `KEY=value`, without the secrets given at start.
+    env: Vec<String>,
+    resources: Resources,
+    /// The chain network it is attached to, at `address`; none on the host's network.
+    network: Option<String>,
+    address: Option<Ipv4Addr>,
+}
 
 /// Runs nodes as containers of one Docker Engine.
 #[derive(Debug)]
@@ -66,9 +111,18 @@ pub struct DockerDriver {
     program: PathBuf,
     /// The node image, once known to be on the engine.
     image: Mutex<Option<String>>,
-    /// Environment given at start, per node; in memory only.
-    secrets: Mutex<HashMap<String, Vec<(String, String)>>>,
+    networking: Networking,
 }
+
+/// Addresses handed out on chain networks for nodes about to be made (by engine endpoint,
+/// network and address), and when: shared by every driver of this process, since two hosts
+/// may share an engine and a chain.
+static HANDED_OUT: Mutex<Option<HashMap<HeldAddress, Instant>>> = Mutex::new(None);
+
+/// An engine's endpoint, a network's name and an address on it.
+type HeldAddress = (String, String, Ipv4Addr);
+/// One placement at a time in this process: making a network and choosing addresses.
+static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn engine(endpoint: &str, e: DockerError) -> HostError {
     HostError::Io(format!(
@@ -93,16 +147,28 @@ fn object(name: &str) -> String {
     format!("consortia-{name}")
 }
 
+fn data_volume(name: &str) -> String {
+    format!("consortia-{name}-data")
+}
+
+fn network_name(group: &str) -> String {
+    format!("consortia-{group}")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl DockerDriver {
     /// A driver for the engine at `endpoint` (`unix:///var/run/docker.sock`, or a socket path;
-    /// empty: the default socket) running `program` in its node image. It connects on each
-    /// call, so an engine that was down is used again once it is back; `preflight` checks it
-    /// answers.
-    pub fn new(endpoint: &str, program: &Path) -> Result<DockerDriver, HostError> {
+    /// empty: the default socket) running `program` in its node image, its nodes networked as
+    /// `networking` says. It connects on each call, so an engine that was down is used again
+    /// once it is back; `preflight` checks it answers.
+    pub fn new(
+        endpoint: &str,
+        program: &Path,
+        networking: Networking,
+    ) -> Result<DockerDriver, HostError> {
         let path = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
         let path = if path.is_empty() { DEFAULT_SOCKET } else { path };
         let endpoint = format!("unix://{path}");
@@ -113,7 +179,7 @@ impl DockerDriver {
             endpoint,
             program: program.to_path_buf(),
             image: Mutex::new(None),
-            secrets: Mutex::default(),
+            networking,
         })
     }
 
@@ -168,43 +234,185 @@ impl DockerDriver {
         Ok(())
     }
 
-    /// Makes the node's container from its command line and environment (`env`, with the
-    /// secrets given at start), over its volume.
+    /// Makes the node's container from its recipe, with `secrets` (`KEY=value`) added to its
+    /// environment, over its volumes.
     async fn make_container(
         &self,
         name: &str,
-        (args, env): (Vec<String>, Vec<String>),
-        resources: Resources,
+        recipe: &Recipe,
+        secrets: Vec<String>,
     ) -> Result<(), HostError> {
         let labels = HashMap::from([(NODE_LABEL.to_owned(), name.to_owned())]);
+        let volume = |source: String, target: &str| Mount {
+            target: Some(target.into()),
+            source: Some(source),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        };
+        let (network_mode, networking_config) = match &recipe.network {
+            Some(network) => {
+                let endpoint = EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: recipe.address.map(|a| a.to_string()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let endpoints = HashMap::from([(network.clone(), endpoint)]);
+                let config = NetworkingConfig { endpoints_config: Some(endpoints) };
+                (network.clone(), Some(config))
+            }
+            None => ("host".to_owned(), None),
+        };
         let body = ContainerCreateBody {
             image: Some(self.image().await?),
-            cmd: Some(args),
-            env: Some(env),
+            cmd: Some(recipe.args.clone()),
+            env: Some(recipe.env.iter().cloned().chain(secrets).collect()),
             working_dir: Some(NODE_DIR.into()),
             labels: Some(labels),
             stop_timeout: Some(i64::from(STOP_GRACE_S)),
             host_config: Some(HostConfig {
-                network_mode: Some("host".into()),
-                memory: resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
-                nano_cpus: resources.cpu_millis.map(|m| i64::from(m) * 1_000_000),
+                network_mode: Some(network_mode),
+                memory: recipe.resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+                nano_cpus: recipe.resources.cpu_millis.map(|m| i64::from(m) * 1_000_000),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
-                mounts: Some(vec![Mount {
-                    target: Some(NODE_DIR.into()),
-                    source: Some(object(name)),
-                    typ: Some(MountType::VOLUME),
-                    ..Default::default()
-                }]),
+                mounts: Some(vec![
+                    volume(object(name), NODE_DIR),
+                    volume(data_volume(name), DATA_DIR),
+                ]),
                 ..Default::default()
             }),
+            networking_config,
             ..Default::default()
         };
         let options = CreateContainerOptions { name: Some(object(name)), ..Default::default() };
         self.docker.create_container(Some(options), body).await.map_err(|e| refused(name, e))?;
         Ok(())
+    }
+
+    /// The node's recipe, off its files volume.
+    async fn recipe(&self, name: &str) -> Result<Recipe, HostError> {
+        let volume =
+            self.docker.inspect_volume(&object(name)).await.map_err(|e| refused(name, e))?;
+        let json = volume.labels.get(RECIPE_LABEL).ok_or_else(|| {
+            HostError::Io(format!(
+                "node {name}: its volume carries no recipe: remove the node and add it again"
+            ))
+        })?;
+        serde_json::from_str(json)
+            .map_err(|e| HostError::Io(format!("node {name}: a bad recipe on its volume: {e}")))
+    }
+
+    /// The chain network `group`, made if missing: its subnet and gateway. The engine picks a
+    /// subnet that clashes with none of its networks nor the machine's routes; the network is
+    /// then made again with that subnet named, since the engine gives chosen addresses only
+    /// on networks whose subnet was named.
+    async fn chain_network(&self, group: &str) -> Result<(Ipv4Addr, u8, Ipv4Addr), HostError> {
+        let name = network_name(group);
+        let failed = |e: DockerError| HostError::Io(format!("docker: network {name}: {e}"));
+        let subnet = |n: &bollard::models::NetworkInspect| {
+            n.ipam
+                .as_ref()
+                .and_then(|i| i.config.as_ref())
+                .and_then(|c| c.first())
+                .and_then(|c| Some((c.subnet.clone()?, c.gateway.clone()?)))
+        };
+        if let Ok(found) = self.docker.inspect_network(&name, None).await {
+            let (cidr, gateway) = subnet(&found)
+                .ok_or_else(|| HostError::Io(format!("network {name} has no IPv4 subnet")))?;
+            return parse_subnet(&cidr, &gateway);
+        }
+        let labels = HashMap::from([(GROUP_LABEL.to_owned(), group.to_owned())]);
+        let mut request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker.create_network(request.clone()).await.map_err(failed)?;
+        let probe = self.docker.inspect_network(&name, None).await.map_err(failed)?;
+        self.docker.remove_network(&name).await.map_err(failed)?;
+        let (cidr, gateway) = subnet(&probe)
+            .ok_or_else(|| HostError::Io(format!("the engine gave network {name} no subnet")))?;
+        request.ipam = Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(cidr.clone()),
+                gateway: Some(gateway.clone()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        self.docker.create_network(request).await.map_err(failed)?;
+        tracing::info!(target: "hosts::docker", network = %name, subnet = %cidr, "made a chain network");
+        parse_subnet(&cidr, &gateway)
+    }
+
+    /// The recipes of every node of the chain `group` on this engine.
+    async fn group_recipes(&self, group: &str) -> Result<Vec<Recipe>, HostError> {
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{GROUP_LABEL}={group}")])]);
+        let options = ListVolumesOptions { filters: Some(filters) };
+        let volumes = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|e| HostError::Io(format!("docker: listing volumes: {e}")))?;
+        Ok(volumes
+            .volumes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| serde_json::from_str(v.labels.get(RECIPE_LABEL)?).ok())
+            .collect())
+    }
+
+    /// Addresses on the chain network `group` for `count` new nodes: free of its gateway, of
+    /// its nodes (also those cut off from it now) and of addresses just handed out.
+    async fn assign_addresses(
+        &self,
+        group: &str,
+        count: usize,
+    ) -> Result<Vec<Ipv4Addr>, HostError> {
+        let (base, prefix, gateway) = self.chain_network(group).await?;
+        let taken: HashSet<Ipv4Addr> =
+            self.group_recipes(group).await?.iter().filter_map(|r| r.address).collect();
+        let network = network_name(group);
+        let held = |a: Ipv4Addr| (self.endpoint.clone(), network.clone(), a);
+        let mut handed = lock(&HANDED_OUT);
+        let handed = handed.get_or_insert_with(HashMap::new);
+        handed.retain(|_, at| at.elapsed() < ADDRESS_HOLD);
+        let hosts = (1u64 << (32 - u32::from(prefix))).saturating_sub(2);
+        let mut out = Vec::with_capacity(count);
+        for n in 1..=hosts {
+            if out.len() == count {
+                break;
+            }
+            let Ok(n) = u32::try_from(n) else { break };
+            let address = Ipv4Addr::from(u32::from(base) + n);
+            if address != gateway
+                && !taken.contains(&address)
+                && !handed.contains_key(&held(address))
+            {
+                out.push(address);
+            }
+        }
+        if out.len() < count {
+            return Err(HostError::NoFreeAddress { network });
+        }
+        for a in &out {
+            handed.insert(held(*a), Instant::now());
+        }
+        Ok(out)
+    }
+
+    /// Removes the chain network `group` once none of its nodes is left on this engine.
+    async fn remove_network_if_unused(&self, group: &str) {
+        if self.group_recipes(group).await.is_ok_and(|r| r.is_empty())
+            && self.docker.remove_network(&network_name(group)).await.is_ok()
+        {
+            tracing::info!(target: "hosts::docker", network = %network_name(group), "removed a chain network");
+        }
     }
 
     /// Puts `files` (path relative to the node's directory, contents) into the node's volume.
@@ -225,6 +433,22 @@ fn image_tag(program: &Path) -> Result<String, HostError> {
     })?;
     let digest = hex_prefix(&Sha256::digest(&bytes), 6);
     Ok(format!("{IMAGE_REPO}:{}-{digest}", env!("CARGO_PKG_VERSION")))
+}
+
+/// `172.18.0.0/16` and `172.18.0.1`: the network's first address, prefix length and gateway.
+fn parse_subnet(cidr: &str, gateway: &str) -> Result<(Ipv4Addr, u8, Ipv4Addr), HostError> {
+    let bad = || {
+        HostError::Io(format!("an IPv4 subnet and gateway were expected, not {cidr} via {gateway}"))
+    };
+    let (base, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+    let base: Ipv4Addr = base.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let gateway: Ipv4Addr = gateway.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&prefix) {
+        return Err(bad());
+    }
+    let mask = u32::MAX << (32 - u32::from(prefix));
+    Ok((Ipv4Addr::from(u32::from(base) & mask), prefix, gateway))
 }
 
 fn hex_prefix(bytes: &[u8], n: usize) -> String {
@@ -276,7 +500,11 @@ fn root_filesystem(program: &Path) -> Result<Vec<u8>, HostError> {
     dir.set_gid(NODE_UID);
     dir.set_size(0);
     dir.set_cksum();
-    tar.append_data(&mut dir, NODE_DIR.trim_start_matches('/'), std::io::empty()).map_err(io)?;
+    // A new data volume takes the owner and mode of the image's directory it is mounted on.
+    for path in [NODE_DIR, DATA_DIR] {
+        let mut dir = dir.clone();
+        tar.append_data(&mut dir, path.trim_start_matches('/'), std::io::empty()).map_err(io)?;
+    }
     tar.into_inner().map_err(io)
 }
 
@@ -331,32 +559,70 @@ impl HostDriver for DockerDriver {
         })
     }
 
-    fn assign_ports<'a>(
+    fn place<'a>(
         &'a self,
+        group: &'a str,
         address: IpAddr,
         wanted: &'a [[Option<u16>; 2]],
-    ) -> BoxFuture<'a, Result<Vec<[u16; 2]>, HostError>> {
-        // Host networking: the node's ports are the host's, so they are chosen as a local
-        // process's are.
-        Box::pin(async move { crate::ports::assign(address, wanted) })
+    ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>> {
+        Box::pin(async move {
+            if self.networking == Networking::Host {
+                // The node's ports are the host's, so they are chosen as a local process's are.
+                return crate::ports::place(address, wanted);
+            }
+            check_name(group)?;
+            let _placing = PLACING.lock().await;
+            let addresses = self.assign_addresses(group, wanted.len()).await?;
+            Ok(addresses
+                .into_iter()
+                .zip(wanted)
+                .map(|(ip, [http, p2p])| {
+                    let at = |port: Option<u16>, default| {
+                        SocketAddr::new(ip.into(), port.unwrap_or(default))
+                    };
+                    [at(*http, BRIDGE_PORTS[0]), at(*p2p, BRIDGE_PORTS[1])]
+                })
+                .collect())
+        })
     }
 
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>> {
         Box::pin(async move {
             check_name(&spec.name)?;
             let name = &spec.name;
-            if self.docker.inspect_container(&object(name), None).await.is_ok() {
+            if self.docker.inspect_volume(&object(name)).await.is_ok() {
                 return Err(HostError::Exists(name.clone()));
             }
-            let labels = HashMap::from([(NODE_LABEL.to_owned(), name.clone())]);
+            let address = match (self.networking, spec.address) {
+                (Networking::Bridge, Some(IpAddr::V4(a))) => Some(a),
+                (Networking::Bridge, _) => {
+                    return Err(HostError::Io(format!(
+                        "node {name} was not placed on its chain's network"
+                    )));
+                }
+                (Networking::Host, _) => None,
+            };
+            let recipe = Recipe {
+                args: spec.args.clone(),
+                env: spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                resources: spec.resources,
+                network: address.map(|_| network_name(&spec.group)),
+                address,
+            };
+            let json = serde_json::to_string(&recipe)
+                .map_err(|e| HostError::Io(format!("node {name}: {e}")))?;
+            let labels = HashMap::from([
+                (NODE_LABEL.to_owned(), name.clone()),
+                (GROUP_LABEL.to_owned(), spec.group.clone()),
+                (RECIPE_LABEL.to_owned(), json),
+            ]);
             let volume = VolumeCreateRequest {
                 name: Some(object(name)),
                 labels: Some(labels),
                 ..Default::default()
             };
             self.docker.create_volume(volume).await.map_err(|e| refused(name, e))?;
-            let env = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let made = self.make_container(name, (spec.args.clone(), env), spec.resources).await;
+            let made = self.make_container(name, &recipe, vec![]).await;
             let uploaded = match made {
                 Ok(()) => self.upload(name, &spec.files).await,
                 Err(e) => Err(e),
@@ -369,6 +635,7 @@ impl HostDriver for DockerDriver {
         })
     }
 
+    /// Starts the node's container, made anew when it is gone or lacks the secrets.
     fn start<'a>(
         &'a self,
         name: &'a str,
@@ -376,43 +643,40 @@ impl HostDriver for DockerDriver {
     ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_name(name)?;
-            lock(&self.secrets).insert(name.to_owned(), secret_env.to_vec());
+            let recipe = self.recipe(name).await?;
             let container = object(name);
-            let found = self
-                .docker
-                .inspect_container(&container, None)
-                .await
-                .map_err(|e| refused(name, e))?;
-            if found.state.as_ref().and_then(|s| s.running) == Some(true) {
-                return Ok(());
+            let secrets: Vec<String> = secret_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let found = match self.docker.inspect_container(&container, None).await {
+                Ok(found) => Some(found),
+                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => None,
+                Err(e) => return Err(refused(name, e)),
+            };
+            match found {
+                Some(found) => {
+                    if found.state.as_ref().and_then(|s| s.running) == Some(true) {
+                        return Ok(());
+                    }
+                    let env = found.config.and_then(|c| c.env).unwrap_or_default();
+                    if secrets.iter().all(|s| env.contains(s)) {
+                        return self
+                            .docker
+                            .start_container(&container, None)
+                            .await
+                            .map_err(|e| refused(name, e));
+                    }
+                    // The secrets go into the container's own configuration: make it anew
+                    // (the volumes keep the node's files and data).
+                    let remove = RemoveContainerOptions { force: true, ..Default::default() };
+                    self.docker
+                        .remove_container(&container, Some(remove))
+                        .await
+                        .map_err(|e| refused(name, e))?;
+                }
+                None => {
+                    tracing::info!(target: "hosts::docker", node = name, "making the node's container again from its recipe");
+                }
             }
-            let config = found.config.unwrap_or_default();
-            let wanted: Vec<String> = secret_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let mut env = config.env.unwrap_or_default();
-            if !wanted.iter().all(|w| env.contains(w)) {
-                // The secrets go into the container's own configuration: make it anew (the
-                // volume keeps the node's files and data).
-                let secret_keys: Vec<&str> = secret_env.iter().map(|(k, _)| k.as_str()).collect();
-                env.retain(|e| !secret_keys.iter().any(|k| e.starts_with(&format!("{k}="))));
-                env.extend(wanted);
-                let remove = RemoveContainerOptions { force: true, ..Default::default() };
-                self.docker
-                    .remove_container(&container, Some(remove))
-                    .await
-                    .map_err(|e| refused(name, e))?;
-                let host = found.host_config.unwrap_or_default();
-                let resources = Resources {
-                    memory_bytes: host
-                        .memory
-                        .and_then(|b| u64::try_from(b).ok())
-                        .filter(|b| *b > 0),
-                    cpu_millis: host
-                        .nano_cpus
-                        .and_then(|n| u32::try_from(n / 1_000_000).ok())
-                        .filter(|m| *m > 0),
-                };
-                self.make_container(name, (config.cmd.unwrap_or_default(), env), resources).await?;
-            }
+            self.make_container(name, &recipe, secrets).await?;
             self.docker.start_container(&container, None).await.map_err(|e| refused(name, e))
         })
     }
@@ -431,18 +695,27 @@ impl HostDriver for DockerDriver {
         })
     }
 
+    /// Removes the node's container and volumes, and its chain's network once no node of the
+    /// chain is left here.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_name(name)?;
-            lock(&self.secrets).remove(name);
+            let group = match self.docker.inspect_volume(&object(name)).await {
+                Ok(v) => v.labels.get(GROUP_LABEL).cloned(),
+                Err(_) => None,
+            };
             let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
             let container = self.docker.remove_container(&object(name), Some(options)).await;
-            let volume = self
-                .docker
-                .remove_volume(&object(name), Some(RemoveVolumeOptions { force: true }))
-                .await;
-            match (container, volume) {
-                (Err(c), Err(_)) => Err(refused(name, c)),
+            let mut volumes = 0;
+            for volume in [object(name), data_volume(name)] {
+                let options = Some(RemoveVolumeOptions { force: true });
+                volumes += usize::from(self.docker.remove_volume(&volume, options).await.is_ok());
+            }
+            if let Some(group) = group.filter(|g| !g.is_empty()) {
+                self.remove_network_if_unused(&group).await;
+            }
+            match container {
+                Err(c) if volumes == 0 => Err(refused(name, c)),
                 _ => Ok(()),
             }
         })
@@ -537,6 +810,15 @@ mod tests {
                 ("node.toml".to_owned(), 0o600, NODE_UID),
             ]
         );
+    }
+
+    #[test]
+    fn a_subnet_is_read_as_its_first_address_prefix_and_gateway() {
+        let parsed = parse_subnet("172.18.0.5/16", "172.18.0.1").unwrap();
+        assert_eq!(parsed, (Ipv4Addr::new(172, 18, 0, 0), 16, Ipv4Addr::new(172, 18, 0, 1)));
+        assert!(parse_subnet("fd00::/64", "fd00::1").is_err(), "IPv6");
+        assert!(parse_subnet("10.0.0.0/31", "10.0.0.1").is_err(), "no room for nodes");
+        assert!(parse_subnet("10.0.0.0", "10.0.0.1").is_err(), "no prefix");
     }
 
     #[test]

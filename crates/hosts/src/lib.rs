@@ -2,9 +2,9 @@
 //! nodes as processes of this machine, and [`docker`], which runs them as containers of a
 //! Docker Engine.
 //!
-//! The platform talks to hosts only through [`HostDriver`]: choose ports for its nodes,
-//! create a node from a [`NodeSpec`] (its command line and files), start, stop, remove, read
-//! its log, ask its status. A Kubernetes driver (a StatefulSet per node) will implement the
+//! The platform talks to hosts only through [`HostDriver`]: place its nodes (the address and
+//! ports each listens on), create a node from a [`NodeSpec`] (its command line and files),
+//! start, stop, remove, read its log, ask its status. A Kubernetes driver (a StatefulSet per node) will implement the
 //! same calls; nothing above the trait changes.
 //! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
 
@@ -16,7 +16,7 @@ pub mod process;
 pub use local::write_files;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path};
 use std::pin::Pin;
 
@@ -57,6 +57,8 @@ pub enum HostError {
     PortInUse { address: IpAddr, port: u16, detail: String },
     #[error("no free ports on {address}: {detail}")]
     NoFreePorts { address: IpAddr, detail: String },
+    #[error("no free address on network {network}: remove nodes of its chain, or use another host")]
+    NoFreeAddress { network: String },
     #[error("{0}")]
     Io(String),
 }
@@ -67,6 +69,14 @@ pub enum HostError {
 pub struct NodeSpec {
     /// Unique on the host; also the node's directory name.
     pub name: String,
+    /// The chain the node belongs to: a host that gives each chain a network of its own
+    /// attaches the node there.
+    #[serde(default)]
+    pub group: String,
+    /// The address it was placed at ([`HostDriver::place`]); a host that hands out addresses
+    /// (a container's own) gives it this one.
+    #[serde(default)]
+    pub address: Option<IpAddr>,
     /// Arguments of the node program (`node --config node.toml`).
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -108,14 +118,17 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// Checks that the host can run nodes now (its engine answers, the node image is there or
     /// made, the node program exists): what it runs them with, for people.
     fn preflight(&self) -> BoxFuture<'_, Result<String, HostError>>;
-    /// The ports of nodes about to be created on this host, listening on `address`: for each
-    /// node its HTTP and P2P ports, the chosen ones (checked to be free) or ones the host
-    /// picks. No port is given twice, also across calls.
-    fn assign_ports<'a>(
+    /// Where nodes about to be created for the chain `group` listen: for each node its HTTP
+    /// and P2P addresses. A host on its machine's network places them at `address` (the
+    /// host's) on the chosen ports (checked to be free) or ones it picks, never giving a port
+    /// twice; a host that gives each chain a network of its own gives each node an address
+    /// there, and then ports need not differ.
+    fn place<'a>(
         &'a self,
+        group: &'a str,
         address: IpAddr,
         wanted: &'a [[Option<u16>; 2]],
-    ) -> BoxFuture<'a, Result<Vec<[u16; 2]>, HostError>>;
+    ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>>;
     /// Prepares a node (writes its files); it does not start it.
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>>;
     /// Starts the node and keeps it running: a node that exits on its own is started again

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -327,12 +327,13 @@ impl HostDriver for LocalDriver {
         })
     }
 
-    fn assign_ports<'a>(
+    fn place<'a>(
         &'a self,
+        _group: &'a str,
         address: IpAddr,
         wanted: &'a [[Option<u16>; 2]],
-    ) -> BoxFuture<'a, Result<Vec<[u16; 2]>, HostError>> {
-        Box::pin(async move { crate::ports::assign(address, wanted) })
+    ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>> {
+        Box::pin(async move { crate::ports::place(address, wanted) })
     }
 
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>> {

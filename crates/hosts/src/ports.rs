@@ -6,7 +6,7 @@
 //! never get the same one; the node binds it soon after.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,12 +23,18 @@ const TRIES: usize = 200;
 
 static HANDED_OUT: Mutex<Option<HashMap<(IpAddr, u16), Instant>>> = Mutex::new(None);
 
-/// Chosen ports checked, the others picked; all bound together while choosing, so none is
-/// given twice.
-pub(crate) fn assign(
+/// [`assign`]'s ports at `address`: what a host on its machine's network places nodes at.
+pub(crate) fn place(
     address: IpAddr,
     wanted: &[[Option<u16>; 2]],
-) -> Result<Vec<[u16; 2]>, HostError> {
+) -> Result<Vec<[SocketAddr; 2]>, HostError> {
+    let ports = assign(address, wanted)?;
+    Ok(ports.into_iter().map(|p| p.map(|port| SocketAddr::new(address, port))).collect())
+}
+
+/// Chosen ports checked, the others picked; all bound together while choosing, so none is
+/// given twice.
+fn assign(address: IpAddr, wanted: &[[Option<u16>; 2]]) -> Result<Vec<[u16; 2]>, HostError> {
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let handed = handed.get_or_insert_with(HashMap::new);
     handed.retain(|_, at| at.elapsed() < HOLD);

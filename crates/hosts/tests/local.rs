@@ -13,6 +13,8 @@ use consortia_hosts::{HostDriver, HostError, NodeSpec, NodeStatus};
 fn sh(name: &str, script: &str) -> NodeSpec {
     NodeSpec {
         name: name.into(),
+        group: "chain".into(),
+        address: None,
         args: vec!["-c".into(), script.into()],
         env: vec![("GREETING".into(), "hello".into())],
         files: vec![("conf/node.toml".into(), b"x = 1\n".to_vec())],

@@ -36,6 +36,8 @@ pub struct NodePlan<'a> {
     pub name: String,
     /// Its name on its host: unique there.
     pub spec_name: String,
+    /// The chain it belongs to on its host (a host may give each chain a network of its own).
+    pub group: String,
     pub validator: bool,
     /// Who issues its TLS certificate.
     pub issuer: &'a Ca,
@@ -176,6 +178,8 @@ impl NodeKeys {
         }
         Ok(NodeSpec {
             name: node.spec_name.clone(),
+            group: node.group.clone(),
+            address: Some(node.http.ip()),
             args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
             // Fewer malloc arenas, less resident memory (docs/architecture.md).
             env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
@@ -324,6 +328,7 @@ mod tests {
         NodePlan {
             name: format!("node-{i}"),
             spec_name: format!("c-node-{i}"),
+            group: "c".into(),
             validator,
             issuer,
             http: ([127, 0, 0, 1], 9000 + i).into(),

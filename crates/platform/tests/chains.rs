@@ -94,6 +94,12 @@ async fn hosts_belong_to_their_organization(backend: Backend) {
     let Some(w) = world(backend).await else { return };
     let listed = w.u1.hosts().await.unwrap();
     assert_eq!((listed.len(), listed[0].address.as_str()), (1, "127.0.0.1"));
+    assert_eq!(listed[0].network, HostNetwork::Host);
+    let bridged = CreateHostRequest {
+        network: Some(HostNetwork::Bridge),
+        ..CreateHostRequest::local(&w.org1, "bridged")
+    };
+    assert_eq!(refused(w.u1.create_host(&bridged).await), (400, "bad_network".into()));
     assert_eq!(refused(w.u1.create_host(&CreateHostRequest::local(&w.org2, "x")).await).0, 403);
     let bad = CreateHostRequest {
         address: Some("nope".into()),

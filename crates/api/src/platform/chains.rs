@@ -8,9 +8,21 @@ crate::wire_enum! {
     pub enum HostKind {
         /// Processes of the platform's machine (`consortia node`).
         Local = "local",
-        /// Containers of a Docker Engine (`endpoint`), one per node with its own volume, on
-        /// the host's network.
+        /// Containers of a Docker Engine (`endpoint`), one per node with its own volumes.
         Docker = "docker",
+    }
+}
+
+crate::wire_enum! {
+    /// How a host's nodes are networked.
+    pub enum HostNetwork {
+        /// On the host machine's own network, at the host's `address`, each node on ports of
+        /// its own: what local processes use, and containers of a chain that spans machines.
+        Host = "host",
+        /// Each chain on a bridge network of its own on the host, each node at an address of
+        /// its own there (ports need not differ); reachable from the host's machine. Docker
+        /// hosts' default.
+        Bridge = "bridge",
     }
 }
 
@@ -26,6 +38,10 @@ pub struct CreateHostRequest {
     /// (default `unix:///var/run/docker.sock`). Not for `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// How its nodes are networked: `host` for a local host (the only choice there), `bridge`
+    /// by default for a Docker host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<HostNetwork>,
 }
 
 impl CreateHostRequest {
@@ -37,10 +53,11 @@ impl CreateHostRequest {
             kind: HostKind::Local,
             address: None,
             endpoint: None,
+            network: None,
         }
     }
 
-    /// A host of `org` on the local Docker Engine, its nodes listening on 127.0.0.1.
+    /// A host of `org` on the local Docker Engine, each chain on a bridge network of its own.
     pub fn docker(org: &str, name: &str) -> CreateHostRequest {
         CreateHostRequest { kind: HostKind::Docker, ..CreateHostRequest::local(org, name) }
     }
@@ -55,6 +72,7 @@ pub struct HostView {
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    pub network: HostNetwork,
 }
 
 /// What a host's check found (`POST /v1/hosts/{id}/check`).

@@ -244,7 +244,9 @@ function addNodeForm(id, chain, mine, hosts, redraw) {
   const hostBox = h('div', {});
   const fill = () => {
     const own = hosts.filter((x) => x.org_id === orgSelect.value);
-    clear(hostSelect, own.map((x) => h('option', { value: x.id }, `${x.name} (${x.kind}, ${x.address})`)));
+    // A bridge-networked host gives each node an address of its own: its `address` is moot.
+    const where = (x) => (x.network === 'bridge' ? t('host_network_bridge') : x.address);
+    clear(hostSelect, own.map((x) => h('option', { value: x.id }, `${x.name} (${x.kind}, ${where(x)})`)));
     clear(hostBox, own.length ? null : h('div', { class: 'notice' }, t('org_has_no_host'), ' ',
       form([
         field(t('host_name'), h('input', { name: 'name', required: true, value: 'local', 'data-test': 'host-name' })),

@@ -8,7 +8,7 @@
 //! proposes it as a member; adding a node provisions and starts it on its host, then proposes
 //! it; removing a node proposes its removal and stops it once the removal executed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -398,11 +398,11 @@ impl Platform {
             code: "start_failed",
             message: format!("node {name}: {e}"),
         };
-        let ports = driver
-            .assign_ports(ip, &[[req.http_port, req.p2p_port]])
+        let placed = driver
+            .place(&chain.id, ip, &[[req.http_port, req.p2p_port]])
             .await
             .map_err(|e| failed(&e))?;
-        let [http, p2p] = ports[0];
+        let [http, p2p] = placed[0];
         let issuer = self.chain_org_ca(chain, &req.org_id).await?;
         let (_, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
         let spec_name = spec_name(&chain.id, name);
@@ -410,10 +410,11 @@ impl Platform {
         let plan = NodePlan {
             name: name.to_owned(),
             spec_name: spec_name.clone(),
+            group: chain.id.clone(),
             validator: role == NodeRole::Validator,
             issuer: &issuer,
-            http: SocketAddr::new(ip, http),
-            p2p: SocketAddr::new(ip, p2p),
+            http,
+            p2p,
             key_secret: Some(secret.as_str()),
             cert_days: Some(super::certificates::NODE_CERT_DAYS),
         };
@@ -429,7 +430,7 @@ impl Platform {
         driver.create(joining.spec).await.map_err(|e| failed(&e))?;
         let secrets = self.secret_env(&chain.id, name).await?;
         driver.start(&spec_name, &secrets).await.map_err(|e| failed(&e))?;
-        store::record_ports(&self.db, node, http, p2p).await?;
+        store::record_placement(&self.db, node, http, p2p).await?;
         let expires = super::certificates::expiry_ms(super::certificates::NODE_CERT_DAYS);
         store::set_cert_expiry(&self.db, node, expires).await?;
         let input = IGovernance::proposeAddNodeCall {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use consortia_api::platform::{CreateHostRequest, HostCheckView, HostKind, HostView};
-use consortia_hosts::docker::{self, DockerDriver};
+use consortia_api::platform::{CreateHostRequest, HostCheckView, HostKind, HostNetwork, HostView};
+use consortia_hosts::docker::{self, DockerDriver, Networking};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::{HostDriver, HostError};
 
@@ -21,6 +21,14 @@ pub(crate) fn host_error(e: HostError) -> Error {
     match e {
         HostError::UnknownNode(_) => Error::NotFound(e.to_string()),
         other => Error::Upstream { code: "host_failed", message: other.to_string() },
+    }
+}
+
+/// The Docker driver's networking for a host's.
+fn networking(network: HostNetwork) -> Networking {
+    match network {
+        HostNetwork::Host => Networking::Host,
+        HostNetwork::Bridge => Networking::Bridge,
     }
 }
 
@@ -58,7 +66,8 @@ impl Platform {
             }
             HostKind::Docker => {
                 let endpoint = host.endpoint.as_deref().unwrap_or_default();
-                Arc::new(DockerDriver::new(endpoint, program).map_err(failed)?)
+                let networking = networking(host.network);
+                Arc::new(DockerDriver::new(endpoint, program, networking).map_err(failed)?)
             }
         })
     }
@@ -82,25 +91,39 @@ impl Platform {
         if address.parse::<std::net::IpAddr>().is_err() {
             return Err(Error::invalid("bad_address", format!("`{address}` is not an IP address")));
         }
-        let endpoint = match req.kind {
+        let (endpoint, network) = match req.kind {
             HostKind::Local if req.endpoint.is_some() => {
                 return Err(Error::invalid(
                     "bad_endpoint",
                     "a local host has no endpoint: its nodes are processes of the platform's machine",
                 ));
             }
-            HostKind::Local => None,
+            HostKind::Local if req.network == Some(HostNetwork::Bridge) => {
+                return Err(Error::invalid(
+                    "bad_network",
+                    "a local host's nodes use the machine's network (`host`); chain networks are for Docker hosts",
+                ));
+            }
+            HostKind::Local => (None, HostNetwork::Host),
             HostKind::Docker => {
                 let endpoint = req.endpoint.as_deref().unwrap_or(docker::DEFAULT_SOCKET);
+                let network = req.network.unwrap_or(HostNetwork::Bridge);
                 let program = self.node_program.as_deref().unwrap_or(Path::new(""));
-                let probe =
-                    DockerDriver::new(endpoint, program).map_err(|e| unreachable_host(name, e))?;
+                let probe = DockerDriver::new(endpoint, program, networking(network))
+                    .map_err(|e| unreachable_host(name, e))?;
                 let ready = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
                 tracing::info!(target: "platform::hosts", host = name, ready, "the host can run nodes");
-                Some(endpoint)
+                (Some(endpoint), network)
             }
         };
-        let new = NewHost { org: &req.org_id, name, kind: req.kind, address: &address, endpoint };
+        let new = NewHost {
+            org: &req.org_id,
+            name,
+            kind: req.kind,
+            address: &address,
+            endpoint,
+            network,
+        };
         store::insert_host(&self.db, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("{} already has a host {name}", req.org_id))
         })

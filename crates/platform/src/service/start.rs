@@ -116,8 +116,9 @@ impl Platform {
         Ok(())
     }
 
-    /// Every node's ports, chosen by its host: grouped by host, in the chain's order.
-    async fn assign_ports(&self, record: &ChainRecord) -> Result<Vec<(SocketAddr, SocketAddr)>> {
+    /// Where every node listens, chosen by its host (after a preflight): grouped by host, in
+    /// the chain's order.
+    async fn place(&self, record: &ChainRecord) -> Result<Vec<(SocketAddr, SocketAddr)>> {
         let mut by_host: Vec<(String, IpAddr, Vec<usize>)> = vec![];
         for (i, node) in record.nodes.iter().enumerate() {
             let ip: IpAddr = node.address.parse().map_err(Error::internal)?;
@@ -134,10 +135,12 @@ impl Platform {
                 .collect();
             let driver = self.driver(&host).await?;
             driver.preflight().await.map_err(|e| start_failed(format!("host {host}: {e}")))?;
-            let ports =
-                driver.assign_ports(ip, &wanted).await.map_err(|e| start_failed(e.to_string()))?;
-            for (&i, [http, p2p]) in members.iter().zip(ports) {
-                out[i] = Some((SocketAddr::new(ip, http), SocketAddr::new(ip, p2p)));
+            let placed = driver
+                .place(&record.chain.id, ip, &wanted)
+                .await
+                .map_err(|e| start_failed(format!("host {host}: {e}")))?;
+            for (&i, [http, p2p]) in members.iter().zip(placed) {
+                out[i] = Some((http, p2p));
             }
         }
         out.into_iter()
@@ -227,7 +230,7 @@ impl Platform {
         for org in &record.orgs {
             org_cas.insert(org, self.org_ca(&chain.consortium_id, org).await?);
         }
-        let ports = self.assign_ports(record).await?;
+        let ports = self.place(record).await?;
         let mut secrets = Vec::with_capacity(record.nodes.len());
         for node in &record.nodes {
             secrets.push(self.new_key_secret(&node.id).await?);
@@ -240,6 +243,7 @@ impl Platform {
             nodes.push(NodePlan {
                 name: node.name.clone(),
                 spec_name: spec_name(&chain.id, &node.name),
+                group: chain.id.clone(),
                 validator: node.role == NodeRole::Validator,
                 issuer,
                 http: *http,
@@ -300,7 +304,7 @@ impl Platform {
         self.wait_for_first_block(record, &ports).await?;
         let expires = super::certificates::expiry_ms(NODE_CERT_DAYS);
         for (node, (http, p2p)) in record.nodes.iter().zip(&ports) {
-            store::record_ports(&self.db, &node.id, http.port(), p2p.port()).await?;
+            store::record_placement(&self.db, &node.id, *http, *p2p).await?;
             store::set_cert_expiry(&self.db, &node.id, expires).await?;
         }
         Ok(())

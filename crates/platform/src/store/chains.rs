@@ -1,9 +1,11 @@
 //! Hosts, chains (the wizard's rows), their organizations and nodes.
 
 use consortia_api::platform::{
-    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostView,
-    NodeAccess, NodeRole,
+    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostNetwork,
+    HostView, NodeAccess, NodeRole,
 };
+use std::net::SocketAddr;
+
 use sqlx::Row;
 
 use super::{Exec, Tx, new_id, now_ms};
@@ -17,13 +19,14 @@ pub struct NewHost<'a> {
     pub kind: HostKind,
     pub address: &'a str,
     pub endpoint: Option<&'a str>,
+    pub network: HostNetwork,
 }
 
 pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostView> {
     let id = new_id("host");
     sqlx::query(
-        "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, network, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(new.org)
@@ -31,6 +34,7 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
     .bind(new.kind.as_str())
     .bind(new.address)
     .bind(new.endpoint)
+    .bind(new.network.as_str())
     .bind(now_ms())
     .execute(db)
     .await?;
@@ -41,6 +45,7 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
         kind: new.kind,
         address: new.address.to_owned(),
         endpoint: new.endpoint.map(str::to_owned),
+        network: new.network,
     })
 }
 
@@ -52,13 +57,14 @@ fn host_view(r: &sqlx::any::AnyRow) -> HostView {
         kind: r.get::<String, _>(3).parse().unwrap_or(HostKind::Local),
         address: r.get(4),
         endpoint: r.get(5),
+        network: r.get::<String, _>(6).parse().unwrap_or(HostNetwork::Host),
     }
 }
 
 /// The hosts of the user's organizations (every host with `all`).
 pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<HostView>> {
     let rows = sqlx::query(
-        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint FROM hosts h \
+        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint, h.network FROM hosts h \
          LEFT JOIN org_members m ON m.org_id = h.org_id AND m.user_id = $1 \
          WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name",
     )
@@ -70,11 +76,12 @@ pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<H
 }
 
 pub async fn host(db: impl Exec<'_>, id: &str) -> Result<Option<HostView>> {
-    let row =
-        sqlx::query("SELECT id, org_id, name, kind, address, endpoint FROM hosts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, org_id, name, kind, address, endpoint, network FROM hosts WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.as_ref().map(host_view))
 }
 
@@ -167,7 +174,8 @@ pub struct ChainRow {
     pub node_https: bool,
 }
 
-/// A node of a chain, with its host's address.
+/// A node of a chain, with its address: its own once placed on a chain network, else its
+/// host's.
 #[derive(Clone, Debug)]
 pub struct NodeRow {
     pub id: String,
@@ -228,7 +236,7 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
             .collect();
     let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok());
     let nodes = sqlx::query(
-        "SELECT n.id, n.name, n.org_id, n.host_id, n.role, h.address, n.http_port, n.p2p_port \
+        "SELECT n.id, n.name, n.org_id, n.host_id, n.role, COALESCE(n.address, h.address), n.http_port, n.p2p_port \
          FROM chain_nodes n JOIN hosts h ON h.id = n.host_id WHERE n.chain_id = $1 ORDER BY n.created_ms, n.name",
     )
     .bind(id)
@@ -320,7 +328,8 @@ pub async fn set_status(
 pub async fn port_owner(db: impl Exec<'_>, host: &str, port: u16) -> Result<Option<String>> {
     Ok(sqlx::query(
         "SELECT n.name FROM chain_nodes n JOIN hosts h ON h.id = n.host_id \
-         WHERE h.address = (SELECT address FROM hosts WHERE id = $1) AND (n.http_port = $2 OR n.p2p_port = $2)",
+         WHERE h.network = 'host' AND (n.http_port = $2 OR n.p2p_port = $2) \
+         AND h.address = (SELECT address FROM hosts WHERE id = $1 AND network = 'host')",
     )
     .bind(host)
     .bind(i64::from(port))
@@ -441,10 +450,17 @@ pub async fn key_secret(
         .map(|r| (r.get(0), r.get(1))))
 }
 
-pub async fn record_ports(db: impl Exec<'_>, node: &str, http: u16, p2p: u16) -> Result<()> {
-    sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2 WHERE id = $3")
-        .bind(i64::from(http))
-        .bind(i64::from(p2p))
+/// Records where a node listens once it runs: its address and ports.
+pub async fn record_placement(
+    db: impl Exec<'_>,
+    node: &str,
+    http: SocketAddr,
+    p2p: SocketAddr,
+) -> Result<()> {
+    sqlx::query("UPDATE chain_nodes SET http_port = $1, p2p_port = $2, address = $3 WHERE id = $4")
+        .bind(i64::from(http.port()))
+        .bind(i64::from(p2p.port()))
+        .bind(http.ip().to_string())
         .bind(node)
         .execute(db)
         .await?;
