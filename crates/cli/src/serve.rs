@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use consortia_api::serving::{AllowedHosts, Limits};
@@ -58,11 +59,31 @@ pub(crate) async fn serve(
             anyhow::bail!("the consensus driver stopped unexpectedly");
         }
     }
+    drain(&node).await;
     tracing::info!(target: "cli::serve", "shutting down");
     let _ = stop_tx.send(true);
     driver.await.context("consensus driver panicked")??;
     server.await.context("HTTP server panicked")??;
     Ok(())
+}
+
+/// The most a stopping node waits for its pool to empty.
+const DRAIN_WAIT: Duration = Duration::from_secs(3);
+
+/// Before a node stops: refuses clients' transactions, and lets those in its pool commit (a
+/// transaction a client handed this node just before, and whose gossip to the peers is still
+/// on its way, would be lost otherwise), for at most [`DRAIN_WAIT`]: under load the pool
+/// never empties, as peers gossip new transactions.
+async fn drain(node: &Node) {
+    node.drain();
+    let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+    let pending = node.pending();
+    if pending > 0 {
+        tracing::info!(target: "cli::serve", pending, "draining: refusing new transactions while the pool commits");
+    }
+    while node.pending() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -103,6 +103,8 @@ pub struct Node {
     decided: parking_lot::Mutex<Option<Arc<Built>>>,
     /// Set when transactions arrive and until the driver hears of it ([`Node::take_arrivals`]).
     arrived: AtomicBool,
+    /// Set once the node is about to stop: clients' transactions are refused ([`Node::drain`]).
+    draining: AtomicBool,
     /// Tells the driver that transactions arrived (set by whoever runs it).
     arrivals_waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
     committed: watch::Sender<Height>,
@@ -221,6 +223,7 @@ impl Node {
             live_network: OnceLock::new(),
             decided: parking_lot::Mutex::new(None),
             arrived: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             arrivals_waker: OnceLock::new(),
             committed: watch::Sender::new(height),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
@@ -300,6 +303,17 @@ impl Node {
         self.gossip.get().map_or(0, |n| n.peer_count())
     }
 
+    /// Refuses transactions from clients from now on ([`AdmitError::Draining`], so they go to
+    /// another node), before the node stops: what its pool holds can still commit meanwhile.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// How many transactions wait in the pool.
+    pub fn pending(&self) -> usize {
+        self.mempool.len()
+    }
+
     /// Whether transactions arrived since the driver last asked (and forgets that they did).
     pub fn take_arrivals(&self) -> bool {
         self.arrived.swap(false, Ordering::AcqRel)
@@ -323,6 +337,9 @@ impl Node {
     /// must not wait there for another blocking task: the pool is small, see `consortia`'s
     /// runtime, and a pool full of waiters deadlocks).
     pub fn submit_blocking(&self, raws: Vec<Vec<u8>>) -> Vec<Result<Admitted, AdmitError>> {
+        if self.draining.load(Ordering::Acquire) {
+            return raws.iter().map(|_| Err(AdmitError::Draining)).collect();
+        }
         let results = self.admit_blocking(&raws);
         if let Some(network) = self.gossip.get() {
             let fresh: Vec<Vec<u8>> = raws

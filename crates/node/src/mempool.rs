@@ -101,6 +101,8 @@ pub enum AdmitError {
     InsufficientFunds { address: Address, have: u128, want: u128 },
     #[error("state unavailable: {0}")]
     State(String),
+    #[error("this node is shutting down: send the transaction to another node of the chain")]
+    Draining,
 }
 
 impl AdmitError {
@@ -121,6 +123,7 @@ impl AdmitError {
             AdmitError::FeeCapTooLow { .. } => "fee_cap_too_low",
             AdmitError::InsufficientFunds { .. } => "insufficient_funds",
             AdmitError::State(_) => "internal",
+            AdmitError::Draining => "node_draining",
         }
     }
 }

@@ -494,3 +494,19 @@ async fn regression_a_transaction_admitted_before_the_driver_starts_does_not_mut
     stop.send(true).unwrap();
     driver.await.unwrap().unwrap();
 }
+
+/// A node about to stop refuses clients' transactions with their own error, so clients send
+/// them to another node, while what its pool holds stays there to commit.
+#[test]
+fn a_draining_node_refuses_new_transactions_and_keeps_its_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir);
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let first = node.submit_blocking(vec![encode(&tx(&key, CHAIN, 0, "before"))]);
+    assert!(first[0].is_ok(), "{first:?}");
+    node.drain();
+    let refused = node.submit_blocking(vec![encode(&tx(&key, CHAIN, 1, "after"))]);
+    assert!(matches!(refused[0], Err(AdmitError::Draining)), "{refused:?}");
+    assert_eq!(refused[0].as_ref().unwrap_err().code(), "node_draining");
+    assert_eq!(node.pending(), 1, "the transaction admitted before stays");
+}

@@ -9,7 +9,7 @@ pub(crate) fn admit_error(e: AdmitError) -> ApiError {
     let status = match e {
         AdmitError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AdmitError::NonceTooLow { .. } | AdmitError::NonceConflict { .. } => StatusCode::CONFLICT,
-        AdmitError::PoolFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AdmitError::PoolFull { .. } | AdmitError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         AdmitError::State(_) => return ApiError::internal(e),
         AdmitError::Malformed(_)
         | AdmitError::WrongChain { .. }

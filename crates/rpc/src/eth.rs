@@ -1500,7 +1500,7 @@ fn refusal(e: &AdmitError) -> RpcError {
         E::BadSignature => (SERVER_ERROR, Some("invalid sender")),
         E::WrongChain { .. } => (SERVER_ERROR, Some("invalid chain id")),
         E::TooLarge { .. } => (SERVER_ERROR, Some("oversized data")),
-        E::Malformed(_) | E::InvalidPayload(_) | E::State(_) => (SERVER_ERROR, None),
+        E::Malformed(_) | E::InvalidPayload(_) | E::State(_) | E::Draining => (SERVER_ERROR, None),
     };
     match prefix {
         Some(prefix) => RpcError::new(code, format!("{prefix}: {e}")),

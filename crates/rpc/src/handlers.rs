@@ -71,7 +71,7 @@ pub(crate) fn parse_hash(s: &str) -> ApiResult<Hash> {
         (status = 400, description = "Malformed, wrong chain, bad signature, invalid payload, or nonce too far ahead", body = ErrorBody),
         (status = 409, description = "Nonce already used or taken by another pending transaction", body = ErrorBody),
         (status = 413, description = "Transaction too large", body = ErrorBody),
-        (status = 503, description = "Pool full: retry after the Retry-After header", body = ErrorBody),
+        (status = 503, description = "Pool full (`pool_full`: retry after the Retry-After header), or the node is shutting down (`node_draining`: send it to another node)", body = ErrorBody),
     ))]
 pub(crate) async fn submit(
     State(node): AppState,
