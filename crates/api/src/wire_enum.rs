@@ -131,6 +131,7 @@ mod tests {
             ProcessState,
             NodeHealth,
             NodeAction,
+            UpgradeOutcome,
             ContractStatus,
             TxResult,
             CallKind,

@@ -16,7 +16,7 @@ use consortia_api::platform::{
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
     CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostNetwork,
     InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep,
-    VoteRequest,
+    UpgradeRequest, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -217,6 +217,19 @@ pub(crate) enum ChainCommand {
     },
     /// Step 4: start the chain (returns once block 1 is committed).
     Start { chain: String },
+    /// Rolling upgrade: move your organizations' nodes of a running chain to the build the
+    /// platform is installed with, one at a time (returns when every node is done).
+    Upgrade {
+        chain: String,
+        /// The build expected (as `chain nodes` shows versions); refused if the hosts offer
+        /// another.
+        #[arg(long)]
+        version: Option<String>,
+        /// Seconds a node on the new build gets to catch up before it is put back and the
+        /// upgrade stops (default 60).
+        #[arg(long)]
+        node_timeout: Option<u32>,
+    },
     /// The chain, its nodes, the next step and what keeps it from starting.
     Status { chain: String },
     /// A running chain's governance proposals, newest first.
@@ -567,6 +580,11 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             print(&with_session(async |c| c.invite_org(&chain, &org).await).await?)
         }
         C::Start { chain } => print(&start_chain(&chain, |line| eprintln!("{line}")).await?),
+        C::Upgrade { chain, version, node_timeout } => {
+            eprintln!("upgrading the nodes of {chain} one at a time…");
+            let request = UpgradeRequest { version, node_timeout_s: node_timeout };
+            print(&with_session(async |c| c.upgrade_chain(&chain, &request).await).await?)
+        }
         C::Status { chain } => print(&with_session(async |c| c.chain(&chain).await).await?),
         C::Proposals { chain, open } => {
             let query = ChainProposalsQuery { status: open.then(|| "open".to_owned()) };

@@ -47,7 +47,6 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, check_name};
 
@@ -183,12 +182,13 @@ impl DockerDriver {
         })
     }
 
-    /// The node image, made from the node program unless the engine has it already.
+    /// The node image of the node program as installed now, made from it unless the engine
+    /// has it already.
     async fn image(&self) -> Result<String, HostError> {
-        if let Some(image) = lock(&self.image).clone() {
+        let image = image_of(&crate::version::installed_version(&self.program).await?);
+        if lock(&self.image).as_ref() == Some(&image) {
             return Ok(image);
         }
-        let image = image_tag(&self.program)?;
         if self.docker.inspect_image(&image).await.is_err() {
             self.import_image(&image).await?;
             self.remove_unused_images(&image).await;
@@ -234,12 +234,12 @@ impl DockerDriver {
         Ok(())
     }
 
-    /// Makes the node's container from its recipe, with `secrets` (`KEY=value`) added to its
-    /// environment, over its volumes.
+    /// Makes the node's container of `image` from its recipe, with `secrets` (`KEY=value`)
+    /// added to its environment, over its volumes.
     async fn make_container(
         &self,
         name: &str,
-        recipe: &Recipe,
+        (recipe, image): (&Recipe, String),
         secrets: Vec<String>,
     ) -> Result<(), HostError> {
         let labels = HashMap::from([(NODE_LABEL.to_owned(), name.to_owned())]);
@@ -265,7 +265,7 @@ impl DockerDriver {
             None => ("host".to_owned(), None),
         };
         let body = ContainerCreateBody {
-            image: Some(self.image().await?),
+            image: Some(image),
             cmd: Some(recipe.args.clone()),
             env: Some(recipe.env.iter().cloned().chain(secrets).collect()),
             working_dir: Some(NODE_DIR.into()),
@@ -291,6 +291,15 @@ impl DockerDriver {
         let options = CreateContainerOptions { name: Some(object(name)), ..Default::default() };
         self.docker.create_container(Some(options), body).await.map_err(|e| refused(name, e))?;
         Ok(())
+    }
+
+    /// The node's container as the engine sees it.
+    async fn inspect(
+        &self,
+        name: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, HostError> {
+        check_name(name)?;
+        self.docker.inspect_container(&object(name), None).await.map_err(|e| refused(name, e))
     }
 
     /// The node's recipe, off its files volume.
@@ -426,13 +435,14 @@ impl DockerDriver {
     }
 }
 
-/// `consortia-node:<version>-<first 12 hex digits of the program's SHA-256>`.
-fn image_tag(program: &Path) -> Result<String, HostError> {
-    let bytes = std::fs::read(program).map_err(|e| {
-        HostError::Io(format!("reading the node program {}: {e}", program.display()))
-    })?;
-    let digest = hex_prefix(&Sha256::digest(&bytes), 6);
-    Ok(format!("{IMAGE_REPO}:{}-{digest}", env!("CARGO_PKG_VERSION")))
+/// The node image of a build: `consortia-node:<version>` ([`crate::program_version`]).
+fn image_of(version: &str) -> String {
+    format!("{IMAGE_REPO}:{version}")
+}
+
+/// The build of a node image ([`image_of`] undone).
+fn build_of(image: &str) -> String {
+    image.strip_prefix(IMAGE_REPO).and_then(|t| t.strip_prefix(':')).unwrap_or(image).to_owned()
 }
 
 /// `172.18.0.0/16` and `172.18.0.1`: the network's first address, prefix length and gateway.
@@ -449,10 +459,6 @@ fn parse_subnet(cidr: &str, gateway: &str) -> Result<(Ipv4Addr, u8, Ipv4Addr), H
     }
     let mask = u32::MAX << (32 - u32::from(prefix));
     Ok((Ipv4Addr::from(u32::from(base) & mask), prefix, gateway))
-}
-
-fn hex_prefix(bytes: &[u8], n: usize) -> String {
-    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The shared libraries `program` links, by absolute path (none for a static binary).
@@ -622,7 +628,10 @@ impl HostDriver for DockerDriver {
                 ..Default::default()
             };
             self.docker.create_volume(volume).await.map_err(|e| refused(name, e))?;
-            let made = self.make_container(name, &recipe, vec![]).await;
+            let made = match self.image().await {
+                Ok(image) => self.make_container(name, (&recipe, image), vec![]).await,
+                Err(e) => Err(e),
+            };
             let uploaded = match made {
                 Ok(()) => self.upload(name, &spec.files).await,
                 Err(e) => Err(e),
@@ -651,12 +660,14 @@ impl HostDriver for DockerDriver {
                 Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => None,
                 Err(e) => return Err(refused(name, e)),
             };
-            match found {
+            // A container made anew keeps the build it ran; one that is gone gets the current.
+            let image = match found {
                 Some(found) => {
                     if found.state.as_ref().and_then(|s| s.running) == Some(true) {
                         return Ok(());
                     }
-                    let env = found.config.and_then(|c| c.env).unwrap_or_default();
+                    let config = found.config.unwrap_or_default();
+                    let env = config.env.unwrap_or_default();
                     if secrets.iter().all(|s| env.contains(s)) {
                         return self
                             .docker
@@ -671,12 +682,17 @@ impl HostDriver for DockerDriver {
                         .remove_container(&container, Some(remove))
                         .await
                         .map_err(|e| refused(name, e))?;
+                    match config.image {
+                        Some(image) => image,
+                        None => self.image().await?,
+                    }
                 }
                 None => {
                     tracing::info!(target: "hosts::docker", node = name, "making the node's container again from its recipe");
+                    self.image().await?
                 }
-            }
-            self.make_container(name, &recipe, secrets).await?;
+            };
+            self.make_container(name, (&recipe, image), secrets).await?;
             self.docker.start_container(&container, None).await.map_err(|e| refused(name, e))
         })
     }
@@ -758,12 +774,7 @@ impl HostDriver for DockerDriver {
 
     fn status<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<NodeStatus, HostError>> {
         Box::pin(async move {
-            check_name(name)?;
-            let found = self
-                .docker
-                .inspect_container(&object(name), None)
-                .await
-                .map_err(|e| refused(name, e))?;
+            let found = self.inspect(name).await?;
             let restarts = u32::try_from(found.restart_count.unwrap_or(0)).unwrap_or(u32::MAX);
             let state = found.state.unwrap_or_default();
             Ok(if state.restarting == Some(true) {
@@ -775,6 +786,47 @@ impl HostDriver for DockerDriver {
             } else {
                 NodeStatus::Stopped
             })
+        })
+    }
+
+    fn version<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, HostError>> {
+        Box::pin(async move {
+            let found = self.inspect(name).await?;
+            Ok(build_of(&found.config.and_then(|c| c.image).unwrap_or_default()))
+        })
+    }
+
+    fn available_version(&self) -> BoxFuture<'_, Result<String, HostError>> {
+        Box::pin(async move { Ok(build_of(&self.image().await?)) })
+    }
+
+    /// Makes the node's container anew on the image of `version` and starts it.
+    fn run_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+        secret_env: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            check_name(name)?;
+            let recipe = self.recipe(name).await?;
+            let image = image_of(version);
+            if self.docker.inspect_image(&image).await.is_err() {
+                return Err(HostError::Io(format!(
+                    "the engine at {} has no image {image} (any more): install that build of consortia where the platform runs",
+                    self.endpoint
+                )));
+            }
+            let container = object(name);
+            let secrets = secret_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.stop(name).await?;
+            let remove = RemoveContainerOptions { force: true, ..Default::default() };
+            self.docker
+                .remove_container(&container, Some(remove))
+                .await
+                .map_err(|e| refused(name, e))?;
+            self.make_container(name, (&recipe, image), secrets).await?;
+            self.docker.start_container(&container, None).await.map_err(|e| refused(name, e))
         })
     }
 }

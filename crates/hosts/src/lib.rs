@@ -12,8 +12,10 @@ pub mod docker;
 pub mod local;
 mod ports;
 pub mod process;
+mod version;
 
 pub use local::write_files;
+pub use version::program_version;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -159,4 +161,19 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
         lines: usize,
     ) -> BoxFuture<'a, Result<Vec<String>, HostError>>;
     fn status<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<NodeStatus, HostError>>;
+    /// The build the node runs ([`program_version`] of the program it runs: its image's, or
+    /// the program's when the process last started).
+    fn version<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, HostError>>;
+    /// The build a node made or upgraded now would run: the host's node program as installed
+    /// now (on a Docker host, its image is made if missing).
+    fn available_version(&self) -> BoxFuture<'_, Result<String, HostError>>;
+    /// Runs the node on build `version` (the available one, or one it ran before: a rollback),
+    /// keeping its files and data: it stops, then starts on that build with `secret_env` (as
+    /// [`HostDriver::start`]). A host that cannot run that build any more says so.
+    fn run_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+        secret_env: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), HostError>>;
 }

@@ -27,6 +27,8 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(200);
 /// Most bytes of a log read for a tail.
 const LOG_TAIL_BYTES: u64 = 1 << 20;
+/// The file in a node's directory naming the build its process last started from.
+const VERSION_FILE: &str = "node.version";
 
 /// Runs nodes as local processes of `program` (the `consortia` binary).
 #[derive(Debug)]
@@ -231,6 +233,13 @@ impl Run {
         let pid = child.id().unwrap_or(0);
         let _ = std::fs::write(self.dir.join("node.pid"), pid.to_string());
         self.set(NodeStatus::Running { pid, restarts });
+        // Hashing the program reads all of it once (then it is remembered): off this thread.
+        let (program, version_file) = (self.program.clone(), self.dir.join(VERSION_FILE));
+        tokio::task::spawn_blocking(move || {
+            if let Ok(version) = crate::program_version(&program) {
+                let _ = std::fs::write(version_file, version);
+            }
+        });
         tokio::select! {
             status = child.wait() => Some(match status {
                 Ok(s) => s.to_string(),
@@ -437,6 +446,39 @@ impl HostDriver for LocalDriver {
                 Some(pid) => NodeStatus::Running { pid, restarts: 0 },
                 None => NodeStatus::Stopped,
             })
+        })
+    }
+
+    fn version<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, HostError>> {
+        Box::pin(async move {
+            self.spec(name)?;
+            let version = std::fs::read_to_string(self.dir(name).join(VERSION_FILE));
+            version.map_err(|_| HostError::Io(format!("node {name} has not run yet")))
+        })
+    }
+
+    fn available_version(&self) -> BoxFuture<'_, Result<String, HostError>> {
+        Box::pin(crate::version::installed_version(&self.program))
+    }
+
+    /// Restarts the node on the program as installed; a local host keeps no other build, so
+    /// it cannot go back to one it replaced.
+    fn run_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+        secret_env: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), HostError>> {
+        Box::pin(async move {
+            let installed = crate::version::installed_version(&self.program).await?;
+            if version != installed {
+                return Err(HostError::Io(format!(
+                    "this local host runs the node program installed at {} ({installed}); build {version} is not there any more",
+                    self.program.display()
+                )));
+            }
+            self.stop(name).await?;
+            self.start(name, secret_env).await
         })
     }
 }

@@ -111,6 +111,8 @@ pub struct Platform {
     /// The progress of the latest start of each chain this process ran (shown while
     /// `starting`).
     starts: Mutex<HashMap<String, StartProgress>>,
+    /// The chains whose rolling upgrade this process runs: one at a time per chain.
+    upgrades: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
@@ -166,6 +168,7 @@ impl Platform {
                 &mut credentials::HashMemory::default(),
             )?,
             starts: Default::default(),
+            upgrades: Default::default(),
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;

@@ -596,6 +596,15 @@ impl PlatformClient {
         self.control_node(chain, node, NodeAction::Restart).await
     }
 
+    /// Moves the chain's nodes of the caller's organizations to another build, one at a time.
+    pub async fn upgrade_chain(
+        &self,
+        chain: &str,
+        request: &UpgradeRequest,
+    ) -> ClientResult<UpgradeView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/upgrade"]), request).await
+    }
+
     // ---- contracts -----------------------------------------------------------------------
 
     pub async fn upload_contract(

@@ -1,11 +1,12 @@
-//! `/v1/chains/{id}/nodes*`: a running chain's nodes, their logs, stop / start / restart.
+//! `/v1/chains/{id}/nodes*`: a running chain's nodes, their logs, stop / start / restart;
+//! `/v1/chains/{id}/upgrade`: a rolling upgrade.
 
 use std::sync::Arc;
 
 use axum::Json;
 use consortia_api::ErrorBody;
-use consortia_api::platform::{LogQuery, NodeAction, NodeStatusView};
-use consortia_api::server::{ApiResult, PathParams, QueryParams};
+use consortia_api::platform::{LogQuery, NodeAction, NodeStatusView, UpgradeRequest, UpgradeView};
+use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +18,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(list_nodes))
         .routes(routes!(node_logs))
         .routes(routes!(control_node))
+        .routes(routes!(upgrade_chain))
 }
 
 /// The nodes of a chain with their status, polled from each node
@@ -73,4 +75,32 @@ async fn control_node(
     PathParams((id, node, action)): PathParams<(String, String, NodeAction)>,
 ) -> ApiResult<Json<NodeStatusView>> {
     Ok(Json(platform.control_node(&caller, &id, &node, action).await?))
+}
+
+/// Rolling upgrade: move the chain's nodes of the caller's organizations to another build
+///
+/// One node at a time: refused first if taking it down could cost the chain its quorum; its
+/// host stops it gracefully and starts it on the new build (files, data and secrets kept);
+/// the next goes once it has caught up with the chain and is connected to its peers again. A node
+/// that does not within 60 s is put back on the build it ran and the upgrade stops (502).
+/// The build is the one the hosts offer: the platform's node program as installed (on a
+/// Docker host, the image made from it). Answers when every node is done.
+#[utoipa::path(post, path = "/v1/chains/{id}/upgrade", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id")),
+    request_body = UpgradeRequest,
+    responses(
+        (status = 200, description = "Every node of the caller's organizations runs the build", body = UpgradeView),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 403, description = "The caller may upgrade none of the chain's nodes", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not running, an upgrade runs already, the build is not offered (`version_unavailable`), or the quorum is at risk (`quorum_at_risk`)", body = ErrorBody),
+        (status = 502, description = "A host did not answer, or a node did not come back on the new build (`upgrade_failed`; it was put back)", body = ErrorBody),
+        (status = 503, description = "The platform runs without a node program", body = ErrorBody),
+    ))]
+async fn upgrade_chain(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    JsonBody(req): JsonBody<UpgradeRequest>,
+) -> ApiResult<Json<UpgradeView>> {
+    Ok(Json(platform.upgrade_chain(&caller, &id, &req).await?))
 }

@@ -26,6 +26,7 @@ pub mod node_access;
 pub mod nodes;
 pub mod orgs;
 pub mod start;
+pub mod upgrade;
 
 use crate::error::{Error, Result};
 

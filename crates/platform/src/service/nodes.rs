@@ -85,9 +85,10 @@ impl Platform {
     }
 
     async fn status_of(&self, chain: &str, node: &ChainNodeView) -> NodeStatusView {
-        let host = match self.driver(&node.host_id).await {
-            Ok(d) => d.status(&spec_name(chain, &node.name)).await.ok(),
-            Err(_) => None,
+        let name = spec_name(chain, &node.name);
+        let (host, version) = match self.driver(&node.host_id).await {
+            Ok(d) => (d.status(&name).await.ok(), d.version(&name).await.ok()),
+            Err(_) => (None, None),
         };
         let (process, restarts, last_exit) = match &host {
             Some(NodeStatus::Running { restarts, .. }) => (ProcessState::Running, *restarts, None),
@@ -118,6 +119,7 @@ impl Platform {
             height: polled.as_ref().map(|s| s.height),
             peers: polled.as_ref().map(|s| s.peers),
             latest_block_time_ms: polled.as_ref().map(|s| s.latest_block_time_ms),
+            version,
         }
     }
 
