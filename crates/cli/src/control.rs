@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
-    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostNetwork,
+    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostNetwork, HostTls,
     InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep,
     UpgradeRequest, VoteRequest,
 };
@@ -146,9 +146,15 @@ pub(crate) enum HostCommand {
         /// Run the host's nodes as containers of a Docker Engine.
         #[arg(long)]
         docker: bool,
-        /// The Docker Engine's API socket (default `unix:///var/run/docker.sock`).
+        /// The Docker Engine's API: its socket (default `unix:///var/run/docker.sock`), or
+        /// `tcp://HOST:2376` for an engine on another machine (with `--tls-dir`).
         #[arg(long, requires = "docker")]
         endpoint: Option<String>,
+        /// A directory with Docker's TLS files for a TCP endpoint: `ca.pem` (the engine's CA),
+        /// `cert.pem` and `key.pem` (a client certificate it trusts): what `DOCKER_CERT_PATH`
+        /// names. The key is sent to the platform, which seals it.
+        #[arg(long, requires = "endpoint")]
+        tls_dir: Option<std::path::PathBuf>,
         /// How a Docker host's nodes are networked: `bridge` (each chain a network of its
         /// own, each node an address there; the default) or `host` (the machine's network,
         /// at `--address`: for chains that span machines).
@@ -509,11 +515,27 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
-        HostCommand::Create { name, org, docker, endpoint, network, address } => {
+        HostCommand::Create { name, org, docker, endpoint, tls_dir, network, address } => {
             let kind = if docker { HostKind::Docker } else { HostKind::Local };
+            let tls = match tls_dir {
+                Some(dir) => {
+                    let read = |file: &str| {
+                        let path = dir.join(file);
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))
+                    };
+                    Some(HostTls {
+                        ca_cert_pem: read("ca.pem")?,
+                        cert_pem: read("cert.pem")?,
+                        key_pem: read("key.pem")?,
+                    })
+                }
+                None => None,
+            };
             let request = CreateHostRequest {
                 kind,
                 endpoint,
+                tls,
                 network,
                 address,
                 ..CreateHostRequest::local(&org, &name)

@@ -21,7 +21,7 @@ use consortia_api::platform::{
 };
 use consortia_crypto::keystore::Keystore;
 use consortia_crypto::{PrivateKey, Scheme};
-use consortia_hosts::docker::{DockerDriver, Networking};
+use consortia_hosts::docker::{DockerDriver, Engine, Networking};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::process::terminate;
 use consortia_hosts::{HostDriver, HostError};
@@ -461,7 +461,8 @@ async fn stop_demo_containers(dir: &Path, exe: &Path) -> Result<usize> {
         return Ok(0);
     };
     // Networking matters only to making nodes, not to stopping them.
-    let driver = DockerDriver::new(&endpoint, exe, Networking::Bridge).map_err(host_error)?;
+    let engine = Engine::at(&endpoint);
+    let driver = DockerDriver::new(&engine, exe, Networking::Bridge).map_err(host_error)?;
     let mut stopped = 0;
     for i in 0..DEMO_VALIDATORS {
         let name = format!("{chain}-node-{i}");

@@ -1542,6 +1542,106 @@ async fn an_upgrade_that_could_cost_the_quorum_is_refused_until_the_validators_a
     assert!(new.iter().all(|v| v.as_ref() == Some(&upgraded.version)), "{new:?}");
 }
 
+/// The test engine's TLS listener and the directory of its client credentials
+/// (`scripts/docker --tls`); none skips the test.
+fn docker_tls() -> Option<(String, std::path::PathBuf)> {
+    let dir = std::env::var("CONSORTIA_TEST_DOCKER_TLS").ok().filter(|d| !d.is_empty());
+    if dir.is_none() {
+        eprintln!("skipped: CONSORTIA_TEST_DOCKER_TLS is not set (scripts/docker --tls prints it)");
+    }
+    Some(("tcp://127.0.0.1:2376".to_owned(), dir?.into()))
+}
+
+/// Docker's `ca.pem`, `cert.pem` and `key.pem` from `dir`.
+fn tls_files(dir: &std::path::Path) -> HostTls {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    HostTls { ca_cert_pem: read("ca.pem"), cert_pem: read("cert.pem"), key_pem: read("key.pem") }
+}
+
+/// A Docker host reached over TCP with mutual TLS, as an engine on another machine would be:
+/// its client key is sealed (in no file in clear), a chain runs on it, and after a platform
+/// restart the driver is made again from the sealed key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_host_over_tcp_with_mutual_tls_runs_a_chain() {
+    let Some((endpoint, dir_tls)) = docker_tls() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let consortium =
+        CreateConsortiumRequest { name: "Far".into(), org_id: org.clone(), approval_policy: None };
+    let cons = admin.create_consortium(&consortium).await.unwrap();
+    let request = CreateHostRequest {
+        endpoint: Some(endpoint.clone()),
+        tls: Some(tls_files(&dir_tls)),
+        ..CreateHostRequest::docker(&org, "far")
+    };
+    let host = admin.create_host(&request).await.unwrap();
+    assert!(host.tls && host.endpoint.as_deref() == Some(endpoint.as_str()), "{host:?}");
+    assert_eq!(host.network, HostNetwork::Host, "a remote engine's nodes are at its address");
+    let check = admin.check_host(&host.id).await.unwrap();
+    assert!(check.ready.contains(&endpoint), "{check:?}");
+    let clear = common::files_with_pem_private_keys(dir.path(), &[]);
+    assert!(clear.is_empty(), "the client key is sealed: {clear:#?}");
+    let chain = CreateChainRequest::new(&cons.id, &org, "far", Consensus::Bft);
+    let (started, _containers) = validators_on(&admin, &chain, [host.id.as_str(); 4]).await;
+    let urls = started.node_urls();
+    let token = credential(&admin, &started.id, CredentialRole::Write).await;
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    notarize([&urls[0], &urls[3]], &token, &key, (started.chain_id as u64, 0), "far-0").await;
+
+    drop(platform);
+    let platform = Platform::start_on(dir.path(), None);
+    let admin = platform.resume(&admin);
+    let nodes = admin.nodes(&started.id).await.unwrap();
+    assert!(nodes.iter().all(|n| n.version.is_some()), "the engine answers again: {nodes:?}");
+}
+
+/// A Docker host over TCP without TLS, with credentials that do not parse, with a client
+/// certificate the engine does not trust, or a CA that did not issue the engine's certificate,
+/// is refused naming the host and what to check; nothing is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_host_with_wrong_tls_credentials_is_refused() {
+    let Some((endpoint, dir_tls)) = docker_tls() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Bank").await.unwrap().id;
+    let good = tls_files(&dir_tls);
+    let host = |tls: Option<HostTls>| CreateHostRequest {
+        endpoint: Some(endpoint.clone()),
+        tls,
+        ..CreateHostRequest::docker(&org, "far")
+    };
+    let refused = |r: consortia_api::ClientResult<HostView>| {
+        let e = r.unwrap_err();
+        (e.status().unwrap_or(0), e.code().unwrap_or_default().to_owned(), e.to_string())
+    };
+    let (status, code, _) = refused(admin.create_host(&host(None)).await);
+    assert_eq!((status, code.as_str()), (400, "tls_required"));
+    let garbage = HostTls { key_pem: "not a key".into(), ..good.clone() };
+    let (status, code, _) = refused(admin.create_host(&host(Some(garbage))).await);
+    assert_eq!((status, code.as_str()), (400, "bad_tls"));
+    let bridged =
+        CreateHostRequest { network: Some(HostNetwork::Bridge), ..host(Some(good.clone())) };
+    let (status, code, _) = refused(admin.create_host(&bridged).await);
+    assert_eq!((status, code.as_str()), (400, "bad_network"));
+
+    let stranger = consortia_crypto::pki::Ca::generate("Strangers").unwrap();
+    let key = PrivateKey::generate(Scheme::Ed25519);
+    let public: [u8; 32] = key.public_key().as_bytes().try_into().unwrap();
+    let untrusted = HostTls {
+        cert_pem: stranger.issue_client("intruder", "ops", &public, 1).unwrap(),
+        key_pem: key.to_pkcs8_pem(),
+        ..good.clone()
+    };
+    let wrong_ca = HostTls { ca_cert_pem: stranger.cert_pem().to_owned(), ..good };
+    for tls in [untrusted, wrong_ca] {
+        let (status, code, message) = refused(admin.create_host(&host(Some(tls))).await);
+        assert_eq!((status, code.as_str()), (502, "host_unreachable"), "{message}");
+        assert!(message.contains("host far") && message.contains("--tlsverify"), "{message}");
+    }
+    assert!(admin.hosts().await.unwrap().is_empty(), "nothing half-made");
+}
+
 /// One chain, two kinds of host: two validators as local processes and two as containers
 /// of the Docker Engine, all on the host's network (a Docker host's `host` networking, for
 /// chains that span machines); it commits through either kind.

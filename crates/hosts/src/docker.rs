@@ -48,6 +48,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+pub use consortia_network::TlsIdentity;
+
 use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, check_name};
 
 /// The user and group a node runs as in its container (`nobody`): not root.
@@ -124,9 +126,22 @@ type HeldAddress = (String, String, Ipv4Addr);
 static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn engine(endpoint: &str, e: DockerError) -> HostError {
-    HostError::Io(format!(
-        "cannot reach the Docker Engine at {endpoint}: {e}; start dockerd (`scripts/docker` does) or register the host with its engine's endpoint"
-    ))
+    // The cause's own words (a refused certificate, a refused connection) come last.
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(inner) = source {
+        let words = inner.to_string();
+        if !cause.contains(&words) {
+            cause = format!("{cause}: {words}");
+        }
+        source = inner.source();
+    }
+    let fix = if Engine::is_remote(endpoint) {
+        "check that dockerd listens there with --tlsverify, and that the host's CA certificate is the one that issued the engine's certificate and its client certificate one the engine trusts"
+    } else {
+        "start dockerd (`scripts/docker` does) or register the host with its engine's endpoint"
+    };
+    HostError::Io(format!("cannot reach the Docker Engine at {endpoint}: {cause}; {fix}"))
 }
 
 /// An engine refusal about `name`: 404 is an unknown node, 409 one that exists.
@@ -158,21 +173,87 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How the platform reaches a Docker Engine: its endpoint, `unix:///var/run/docker.sock` (or
+/// a socket path; empty: the default socket) on this machine, or `tcp://host:2376` on another,
+/// which takes mutual TLS: the CA that issued the engine's certificate, and the client
+/// certificate and key the platform presents (Docker's `ca.pem`, `cert.pem`, `key.pem`).
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    pub endpoint: String,
+    pub tls: Option<TlsIdentity>,
+}
+
+impl Engine {
+    /// The engine at `endpoint`, without TLS.
+    pub fn at(endpoint: &str) -> Engine {
+        Engine { endpoint: endpoint.to_owned(), tls: None }
+    }
+
+    /// Checks that TLS credentials parse: a CA certificate, a client certificate and its key.
+    pub fn check_tls(tls: &TlsIdentity) -> Result<(), HostError> {
+        consortia_network::tls_client_config(tls)
+            .map(drop)
+            .map_err(|e| HostError::Io(e.to_string()))
+    }
+
+    /// Whether the endpoint is a TCP one (which needs TLS).
+    pub fn is_remote(endpoint: &str) -> bool {
+        endpoint.starts_with("tcp://") || endpoint.starts_with("https://")
+    }
+
+    /// A client of the engine, and its endpoint as shown.
+    fn connect(&self) -> Result<(Docker, String), HostError> {
+        let remote =
+            self.endpoint.strip_prefix("tcp://").or(self.endpoint.strip_prefix("https://"));
+        let Some(address) = remote else {
+            let path = self.endpoint.strip_prefix("unix://").unwrap_or(&self.endpoint);
+            let path = if path.is_empty() { DEFAULT_SOCKET } else { path };
+            let endpoint = format!("unix://{path}");
+            let docker = Docker::connect_with_unix(path, REQUEST_TIMEOUT_S, API_VERSION)
+                .map_err(|e| engine(&endpoint, e))?;
+            return Ok((docker, endpoint));
+        };
+        let endpoint = format!("tcp://{address}");
+        let tls = self.tls.as_ref().ok_or_else(|| {
+            HostError::Io(format!(
+                "{endpoint} is reached over TCP, which takes mutual TLS: give the engine's CA certificate and a client certificate and key it trusts (Docker's ca.pem, cert.pem, key.pem)"
+            ))
+        })?;
+        let config = consortia_network::tls_client_config(tls)
+            .map_err(|e| HostError::Io(format!("the TLS credentials for {endpoint}: {e}")))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*config).clone())
+            .https_only()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        let transport = move |request: bollard::BollardRequest| {
+            let client = client.clone();
+            async move { Ok(client.request(request).await?) }
+        };
+        let docker = Docker::connect_with_custom_transport(
+            transport,
+            Some(format!("https://{address}")),
+            REQUEST_TIMEOUT_S,
+            API_VERSION,
+        )
+        .map_err(|e| engine(&endpoint, e))?;
+        Ok((docker, endpoint))
+    }
+}
+
 impl DockerDriver {
-    /// A driver for the engine at `endpoint` (`unix:///var/run/docker.sock`, or a socket path;
-    /// empty: the default socket) running `program` in its node image, its nodes networked as
+    /// A driver for `engine` running `program` in its node image, its nodes networked as
     /// `networking` says. It connects on each call, so an engine that was down is used again
     /// once it is back; `preflight` checks it answers.
     pub fn new(
-        endpoint: &str,
+        engine: &Engine,
         program: &Path,
         networking: Networking,
     ) -> Result<DockerDriver, HostError> {
-        let path = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
-        let path = if path.is_empty() { DEFAULT_SOCKET } else { path };
-        let endpoint = format!("unix://{path}");
-        let docker = Docker::connect_with_unix(path, REQUEST_TIMEOUT_S, API_VERSION)
-            .map_err(|e| engine(&endpoint, e))?;
+        let (docker, endpoint) = engine.connect()?;
         Ok(DockerDriver {
             docker,
             endpoint,
@@ -573,8 +654,13 @@ impl HostDriver for DockerDriver {
     ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>> {
         Box::pin(async move {
             if self.networking == Networking::Host {
-                // The node's ports are the host's, so they are chosen as a local process's are.
-                return crate::ports::place(address, wanted);
+                // The node's ports are the host's: chosen as a local process's are, or, on
+                // another machine, where nothing can be checked from here.
+                return if Engine::is_remote(&self.endpoint) {
+                    crate::ports::place_elsewhere(address, wanted)
+                } else {
+                    crate::ports::place(address, wanted)
+                };
             }
             check_name(group)?;
             let _placing = PLACING.lock().await;

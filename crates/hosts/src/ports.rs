@@ -32,6 +32,38 @@ pub(crate) fn place(
     Ok(ports.into_iter().map(|p| p.map(|port| SocketAddr::new(address, port))).collect())
 }
 
+/// Ports on another machine (`address` is not this one's, so nothing can be checked here):
+/// the chosen ones as they are, the others picked from [`RANGE`] among those not handed out.
+pub(crate) fn place_elsewhere(
+    address: IpAddr,
+    wanted: &[[Option<u16>; 2]],
+) -> Result<Vec<[SocketAddr; 2]>, HostError> {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed = handed.get_or_insert_with(HashMap::new);
+    handed.retain(|_, at| at.elapsed() < HOLD);
+    let span = u32::from(RANGE.end - RANGE.start);
+    let mut out = Vec::with_capacity(wanted.len());
+    for pair in wanted {
+        let mut placed = [SocketAddr::new(address, 0); 2];
+        for (slot, chosen) in placed.iter_mut().zip(pair) {
+            let port = match chosen {
+                Some(port) => *port,
+                None => (0..TRIES)
+                    .map(|_| RANGE.start + (OsRng.next_u32() % span) as u16)
+                    .find(|p| !handed.contains_key(&(address, *p)))
+                    .ok_or_else(|| HostError::NoFreePorts {
+                        address,
+                        detail: "every port tried was handed out lately".into(),
+                    })?,
+            };
+            handed.insert((address, port), Instant::now());
+            slot.set_port(port);
+        }
+        out.push(placed);
+    }
+    Ok(out)
+}
+
 /// Chosen ports checked, the others picked; all bound together while choosing, so none is
 /// given twice.
 fn assign(address: IpAddr, wanted: &[[Option<u16>; 2]]) -> Result<Vec<[u16; 2]>, HostError> {
@@ -95,6 +127,16 @@ mod tests {
         let all: Vec<u16> = first.iter().chain(&second).flatten().copied().collect();
         assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len(), "{all:?}");
         assert!(all.iter().all(|p| RANGE.contains(p)), "{all:?}");
+    }
+
+    #[test]
+    fn ports_on_another_machine_are_picked_without_binding_here() {
+        let far = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5));
+        let placed = place_elsewhere(far, &[[Some(8545), None], [None, None]]).unwrap();
+        assert_eq!(placed[0][0], SocketAddr::new(far, 8545));
+        let picked: Vec<u16> = placed.iter().flatten().skip(1).map(|a| a.port()).collect();
+        assert!(picked.iter().all(|p| RANGE.contains(p)), "{picked:?}");
+        assert_eq!(picked.iter().collect::<HashSet<_>>().len(), 3, "{picked:?}");
     }
 
     #[test]

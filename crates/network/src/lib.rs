@@ -35,7 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-pub use crate::tls::TlsIdentity;
+pub use crate::tls::{TlsIdentity, client_config as tls_client_config};
 
 /// Frames queued per connection before new ones are dropped.
 const SEND_QUEUE: usize = 1024;

@@ -48,6 +48,8 @@ pub enum Secret {
     OrgAccount { org: String },
     /// The secret a node's key files are encrypted under.
     NodeKeys { node: String },
+    /// The client key the platform presents to a host's Docker Engine over TLS.
+    HostKey { host: String },
 }
 
 impl Secret {
@@ -61,6 +63,7 @@ impl Secret {
             }
             Secret::OrgAccount { org } => format!("org-account/{org}"),
             Secret::NodeKeys { node } => format!("node-keys/{node}"),
+            Secret::HostKey { host } => format!("host-key/{host}"),
         }
     }
 }

@@ -20,8 +20,8 @@ crate::wire_enum! {
         /// its own: what local processes use, and containers of a chain that spans machines.
         Host = "host",
         /// Each chain on a bridge network of its own on the host, each node at an address of
-        /// its own there (ports need not differ); reachable from the host's machine. Docker
-        /// hosts' default.
+        /// its own there (ports need not differ); reachable from the host's machine only. The
+        /// default for the Docker Engine of the platform's machine.
         Bridge = "bridge",
     }
 }
@@ -35,11 +35,16 @@ pub struct CreateHostRequest {
     /// The IP address its nodes listen on (default 127.0.0.1).
     pub address: Option<String>,
     /// How the platform reaches the host's engine: for `docker`, the Engine API socket
-    /// (default `unix:///var/run/docker.sock`). Not for `local`.
+    /// (default `unix:///var/run/docker.sock`), or `tcp://host:2376` for an engine on another
+    /// machine (which takes `tls`). Not for `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// How its nodes are networked: `host` for a local host (the only choice there), `bridge`
-    /// by default for a Docker host.
+    /// Mutual TLS to an engine reached over TCP. The key is sealed by the platform's keystore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<HostTls>,
+    /// How its nodes are networked: `host` for a local host (the only choice there); for a
+    /// Docker host, `bridge` by default on this machine's engine, `host` for one reached over
+    /// TCP (its bridge networks are out of the platform's reach: refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<HostNetwork>,
 }
@@ -53,6 +58,7 @@ impl CreateHostRequest {
             kind: HostKind::Local,
             address: None,
             endpoint: None,
+            tls: None,
             network: None,
         }
     }
@@ -60,6 +66,24 @@ impl CreateHostRequest {
     /// A host of `org` on the local Docker Engine, each chain on a bridge network of its own.
     pub fn docker(org: &str, name: &str) -> CreateHostRequest {
         CreateHostRequest { kind: HostKind::Docker, ..CreateHostRequest::local(org, name) }
+    }
+}
+
+/// The TLS credentials of a Docker Engine reached over TCP, all PEM: Docker's `ca.pem`,
+/// `cert.pem` and `key.pem` (what `DOCKER_CERT_PATH` holds).
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostTls {
+    /// The CA that issued the engine's certificate.
+    pub ca_cert_pem: String,
+    /// The client certificate the platform presents, issued by a CA the engine trusts.
+    pub cert_pem: String,
+    /// Its private key (sealed once received; never shown again).
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for HostTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostTls").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
     }
 }
 
@@ -73,6 +97,9 @@ pub struct HostView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     pub network: HostNetwork,
+    /// Whether the platform reaches the engine over mutual TLS.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// What a host's check found (`POST /v1/hosts/{id}/check`).

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::path::Path;
 
 use consortia_api::platform::{CreateHostRequest, HostCheckView, HostKind, HostNetwork, HostView};
-use consortia_hosts::docker::{self, DockerDriver, Networking};
+use consortia_hosts::docker::{self, DockerDriver, Engine, Networking, TlsIdentity};
 use consortia_hosts::local::LocalDriver;
 use consortia_hosts::{HostDriver, HostError};
 
 use super::check_name;
 use super::identity::Caller;
 use crate::error::{Error, Result};
+use crate::keystore::Secret;
 use crate::store::chains::{self as store, NewHost};
+use crate::store::keystore as ks_store;
 use crate::{OpenError, Platform, lock};
 
 /// A host's failure as the domain sees it: an unknown node is 404, anything else the host's
@@ -22,6 +24,38 @@ pub(crate) fn host_error(e: HostError) -> Error {
         HostError::UnknownNode(_) => Error::NotFound(e.to_string()),
         other => Error::Upstream { code: "host_failed", message: other.to_string() },
     }
+}
+
+/// The TLS credentials a request gives for a Docker Engine: required for a TCP endpoint (400
+/// `tls_required`), refused for a socket (400 `bad_endpoint`), and checked to parse (400
+/// `bad_tls`).
+fn engine_tls(req: &CreateHostRequest) -> Result<Option<TlsIdentity>> {
+    let endpoint = req.endpoint.as_deref().unwrap_or_default();
+    let Some(tls) = &req.tls else {
+        if Engine::is_remote(endpoint) {
+            return Err(Error::invalid(
+                "tls_required",
+                format!(
+                    "{endpoint} is reached over TCP, which takes mutual TLS: give `tls` (the engine's CA, a client certificate it trusts and its key: Docker's ca.pem, cert.pem, key.pem)"
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if !Engine::is_remote(endpoint) {
+        return Err(Error::invalid(
+            "bad_endpoint",
+            "TLS is for an engine reached over TCP (`tcp://host:2376`), not a local socket",
+        ));
+    }
+    let identity = TlsIdentity {
+        ca_pem: tls.ca_cert_pem.clone(),
+        cert_pem: tls.cert_pem.clone(),
+        key_pem: tls.key_pem.clone(),
+    };
+    Engine::check_tls(&identity)
+        .map_err(|e| Error::invalid("bad_tls", format!("the TLS credentials: {e}")))?;
+    Ok(Some(identity))
 }
 
 /// The Docker driver's networking for a host's.
@@ -47,11 +81,22 @@ impl Platform {
         let view = store::host(&self.db, host)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no host {host}")))?;
-        let driver = self.make_driver(&view)?;
+        let tls = match store::host_tls(&self.db, host).await? {
+            Some((ca_pem, cert_pem, sealed)) => {
+                let key = self.keys()?.open(&Secret::HostKey { host: host.into() }, &sealed)?;
+                Some(TlsIdentity { ca_pem, cert_pem, key_pem: key.to_string() })
+            }
+            None => None,
+        };
+        let driver = self.make_driver(&view, tls)?;
         Ok(lock(&self.hosts).entry(host.to_owned()).or_insert(driver).clone())
     }
 
-    fn make_driver(&self, host: &HostView) -> Result<Arc<dyn HostDriver>> {
+    fn make_driver(
+        &self,
+        host: &HostView,
+        tls: Option<TlsIdentity>,
+    ) -> Result<Arc<dyn HostDriver>> {
         let program = self.node_program.as_deref().ok_or_else(|| Error::Unavailable {
             code: "no_node_program",
             message:
@@ -65,17 +110,23 @@ impl Platform {
                 Arc::new(LocalDriver::open(&root, program).map_err(failed)?)
             }
             HostKind::Docker => {
-                let endpoint = host.endpoint.as_deref().unwrap_or_default();
+                let endpoint = host.endpoint.clone().unwrap_or_default();
+                let engine = Engine { endpoint, tls };
                 let networking = networking(host.network);
-                Arc::new(DockerDriver::new(endpoint, program, networking).map_err(failed)?)
+                Arc::new(DockerDriver::new(&engine, program, networking).map_err(failed)?)
             }
         })
     }
 
-    /// Opens every host's driver, so nodes still running from before are supervised again.
+    /// Opens every local host's driver, so nodes still running from before are supervised
+    /// again. A Docker host's driver is only a client of an engine that supervises its nodes
+    /// itself: it is made when first used (its engine may be down, its TLS key sealed now).
     pub(crate) async fn open_hosts(&self) -> std::result::Result<(), OpenError> {
-        for host in store::host_ids(&self.db).await? {
-            self.driver(&host).await.map_err(|e| OpenError(format!("host {host}: {e}")))?;
+        for id in store::host_ids(&self.db).await? {
+            let host = store::host(&self.db, &id).await?;
+            if host.is_some_and(|h| h.kind == HostKind::Local) {
+                self.driver(&id).await.map_err(|e| OpenError(format!("host {id}: {e}")))?;
+            }
         }
         Ok(())
     }
@@ -107,15 +158,28 @@ impl Platform {
             HostKind::Local => (None, HostNetwork::Host),
             HostKind::Docker => {
                 let endpoint = req.endpoint.as_deref().unwrap_or(docker::DEFAULT_SOCKET);
-                let network = req.network.unwrap_or(HostNetwork::Bridge);
+                let engine = Engine { endpoint: endpoint.to_owned(), tls: engine_tls(req)? };
+                let remote = Engine::is_remote(endpoint);
+                let network = match req.network {
+                    Some(HostNetwork::Bridge) if remote => {
+                        return Err(Error::invalid(
+                            "bad_network",
+                            "the bridge networks of an engine on another machine cannot be reached from the platform: use network `host` (its nodes at the host's `address`)",
+                        ));
+                    }
+                    Some(network) => network,
+                    None if remote => HostNetwork::Host,
+                    None => HostNetwork::Bridge,
+                };
                 let program = self.node_program.as_deref().unwrap_or(Path::new(""));
-                let probe = DockerDriver::new(endpoint, program, networking(network))
+                let probe = DockerDriver::new(&engine, program, networking(network))
                     .map_err(|e| unreachable_host(name, e))?;
                 let ready = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
                 tracing::info!(target: "platform::hosts", host = name, ready, "the host can run nodes");
                 (Some(endpoint), network)
             }
         };
+        let tls = req.tls.as_ref().map(|t| (t.ca_cert_pem.as_str(), t.cert_pem.as_str()));
         let new = NewHost {
             org: &req.org_id,
             name,
@@ -123,10 +187,19 @@ impl Platform {
             address: &address,
             endpoint,
             network,
+            tls,
         };
-        store::insert_host(&self.db, &new).await.map_err(|e| {
+        let mut tx = self.db.begin().await?;
+        let host = store::insert_host(&mut *tx, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("{} already has a host {name}", req.org_id))
-        })
+        })?;
+        if let Some(t) = &req.tls {
+            let cell = Secret::HostKey { host: host.id.clone() };
+            let sealed = self.keys()?.seal(&cell, &t.key_pem)?;
+            ks_store::set_secret(&mut tx, &cell, &sealed).await?;
+        }
+        tx.commit().await?;
+        Ok(host)
     }
 
     /// Checks that a host of the caller's organizations (`host:get`) can run nodes now.

@@ -20,13 +20,15 @@ pub struct NewHost<'a> {
     pub address: &'a str,
     pub endpoint: Option<&'a str>,
     pub network: HostNetwork,
+    /// The engine's CA and the client certificate, for TLS (the key is sealed apart).
+    pub tls: Option<(&'a str, &'a str)>,
 }
 
 pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostView> {
     let id = new_id("host");
     sqlx::query(
-        "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, network, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, network, tls_ca_pem, \
+         tls_cert_pem, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(new.org)
@@ -35,6 +37,8 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
     .bind(new.address)
     .bind(new.endpoint)
     .bind(new.network.as_str())
+    .bind(new.tls.map(|t| t.0))
+    .bind(new.tls.map(|t| t.1))
     .bind(now_ms())
     .execute(db)
     .await?;
@@ -46,6 +50,7 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
         address: new.address.to_owned(),
         endpoint: new.endpoint.map(str::to_owned),
         network: new.network,
+        tls: new.tls.is_some(),
     })
 }
 
@@ -58,13 +63,14 @@ fn host_view(r: &sqlx::any::AnyRow) -> HostView {
         address: r.get(4),
         endpoint: r.get(5),
         network: r.get::<String, _>(6).parse().unwrap_or(HostNetwork::Host),
+        tls: r.get::<Option<String>, _>(7).is_some(),
     }
 }
 
 /// The hosts of the user's organizations (every host with `all`).
 pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<HostView>> {
     let rows = sqlx::query(
-        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint, h.network FROM hosts h \
+        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint, h.network, h.tls_ca_pem FROM hosts h \
          LEFT JOIN org_members m ON m.org_id = h.org_id AND m.user_id = $1 \
          WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name",
     )
@@ -75,9 +81,20 @@ pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<H
     Ok(rows.iter().map(host_view).collect())
 }
 
+/// A host's TLS material: the engine's CA, the client certificate and the sealed client key.
+pub async fn host_tls(db: impl Exec<'_>, id: &str) -> Result<Option<(String, String, String)>> {
+    let row = sqlx::query(
+        "SELECT tls_ca_pem, tls_cert_pem, tls_key FROM hosts WHERE id = $1 AND tls_key IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
 pub async fn host(db: impl Exec<'_>, id: &str) -> Result<Option<HostView>> {
     let row = sqlx::query(
-        "SELECT id, org_id, name, kind, address, endpoint, network FROM hosts WHERE id = $1",
+        "SELECT id, org_id, name, kind, address, endpoint, network, tls_ca_pem FROM hosts WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)

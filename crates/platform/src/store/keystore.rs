@@ -91,6 +91,10 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     for r in sqlx::query(keyed).fetch_all(&mut **tx).await? {
         out.push((Secret::NodeKeys { node: r.get(0) }, r.get(1)));
     }
+    let hosts = "SELECT id, tls_key FROM hosts WHERE tls_key IS NOT NULL";
+    for r in sqlx::query(hosts).fetch_all(&mut **tx).await? {
+        out.push((Secret::HostKey { host: r.get(0) }, r.get(1)));
+    }
     Ok(out)
 }
 
@@ -124,6 +128,9 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
             sqlx::query("UPDATE chain_nodes SET key_secret = $1 WHERE id = $2")
                 .bind(value)
                 .bind(node)
+        }
+        Secret::HostKey { host } => {
+            sqlx::query("UPDATE hosts SET tls_key = $1 WHERE id = $2").bind(value).bind(host)
         }
     };
     query.execute(&mut **tx).await?;
