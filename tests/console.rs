@@ -353,7 +353,16 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     for _ in 0..4 {
         page.wait_text("main", "healthy").await;
     }
+    // Each node's build: the version and the start of the program's digest.
+    page.wait_text("[data-test=build-v0]", concat!(env!("CARGO_PKG_VERSION"), "-")).await;
     page.shot("nodes").await;
+    // Hosts: the one the wizard made, the chain's four nodes on it, and a check that it can
+    // run nodes now.
+    page.click("[data-test=nav-hosts]").await;
+    page.wait_text("[data-test=host-nodes-local]", "ledger/v3").await;
+    page.click("[data-test=check-host-local]").await;
+    page.wait_text("[data-test=check-local]", "local processes of").await;
+    page.shot("hosts").await;
 
     // A contract: upload with its hash, deploy, call through the ABI's form.
     page.click("[data-test=nav-contracts]").await;

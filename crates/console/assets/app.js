@@ -16,6 +16,7 @@ import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
 import * as settings from './pages/settings.js';
 import * as audit from './pages/audit.js';
+import * as hosts from './pages/hosts.js';
 
 const CHAIN_KEY = 'consortia.chain';
 const ORG_KEY = 'consortia.org';
@@ -31,6 +32,7 @@ function route(hash) {
     case 'consortiums': return [consortiums, {}];
     case 'settings': return [settings, {}];
     case 'audit': return [audit, {}];
+    case 'hosts': return [hosts, {}];
     case 'chains':
       if (!id) return [chains, {}];
       if (id === 'new') return [chains, { create: true }];
@@ -115,6 +117,7 @@ function nav(active, chain) {
     item('#/orgs', t('nav_orgs'), 'orgs'),
     item('#/consortiums', t('nav_consortiums'), 'consortiums'),
     item('#/chains', t('nav_chains'), 'chains'),
+    item('#/hosts', t('nav_hosts'), 'hosts'),
     item('#/audit', t('nav_audit'), 'audit'),
     item('#/settings', t('nav_settings'), 'settings'),
   ];
@@ -221,7 +224,7 @@ async function render() {
   const main = h('main', { 'data-test': 'main' }, loading());
   const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
     : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor'
-    : page === settings ? 'settings' : page === audit ? 'audit' : 'chains';
+    : page === settings ? 'settings' : page === audit ? 'audit' : page === hosts ? 'hosts' : 'chains';
   clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));
   try {
     const cleanup = await page.render(main, params);

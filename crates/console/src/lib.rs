@@ -36,6 +36,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pages/monitor.js", JS, include_bytes!("../assets/pages/monitor.js")),
     ("pages/settings.js", JS, include_bytes!("../assets/pages/settings.js")),
     ("pages/audit.js", JS, include_bytes!("../assets/pages/audit.js")),
+    ("pages/hosts.js", JS, include_bytes!("../assets/pages/hosts.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
 ];
 

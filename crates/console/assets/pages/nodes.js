@@ -40,6 +40,7 @@ export async function render(main, params) {
         { label: t('last_block'), render: (n) => ago(n.latest_block_time_ms) },
         { label: t('restarts'), render: (n) => String(n.restarts) + (n.last_exit ? ` (${n.last_exit})` : '') },
         { label: t('endpoint'), render: (n) => (n.http_url ? h('code', {}, n.http_url) : '—') },
+        { label: t('build'), render: (n) => h('code', { 'data-test': `build-${n.name}` }, n.version || '—') },
         { label: '', render: (n) => h('div', { class: 'row' },
           action(t('logs'), () => showLogs(n), { class: 'secondary', 'data-test': `logs-${n.name}` }),
           control(n, 'restart'),
