@@ -214,6 +214,12 @@ pub(crate) enum ChainCommand {
         /// `validator` or `observer`.
         #[arg(long, default_value = "validator")]
         role: String,
+        /// The most memory it may use, in MiB (default 1024; containers are held to it).
+        #[arg(long)]
+        memory_mib: Option<u32>,
+        /// The most CPU it may use, in thousandths of a core (default: no limit).
+        #[arg(long)]
+        cpu_millis: Option<u32>,
     },
     /// Step 3: invite a member organization of the consortium.
     Invite {
@@ -586,7 +592,7 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
             };
             print(&with_session(async |c| c.create_chain(&request).await).await?)
         }
-        C::AddNode { chain, org, host, name, role } => {
+        C::AddNode { chain, org, host, name, role, memory_mib, cpu_millis } => {
             let role = Some(role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?);
             let request = AddNodeRequest {
                 org_id: org,
@@ -595,6 +601,8 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
                 role,
                 http_port: None,
                 p2p_port: None,
+                memory_mib,
+                cpu_millis,
             };
             print(&with_session(async |c| c.add_node(&chain, &request).await).await?)
         }

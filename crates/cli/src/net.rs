@@ -22,7 +22,7 @@ use consortia_crypto::pki::Ca;
 use consortia_crypto::{PrivateKey, Scheme, Suite};
 use consortia_execution::governance::{ACTIVATION_DELAY, IGovernance};
 use consortia_hosts::process::Signal;
-use consortia_platform::provision::{ChainPlan, NodeApi, NodePlan, join, plan};
+use consortia_platform::provision::{ChainPlan, NodeApi, NodePlan, join, plan, resources};
 use consortia_types::config::{Access, LOCAL_CORS_ORIGINS, NodeFile};
 use consortia_types::{ChainParams, ConsensusKind, Genesis, GenesisMember};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -138,6 +138,7 @@ fn create(args: &UpArgs) -> Result<()> {
             name: format!("node-{i}"),
             spec_name: format!("node-{i}"),
             group: String::new(),
+            resources: resources(None, None),
             validator: i < args.validators,
             issuer: &ca,
             http: ([127, 0, 0, 1], args.base_port + i as u16).into(),
@@ -630,6 +631,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         name: name.clone(),
         spec_name: name.clone(),
         group: String::new(),
+        resources: resources(None, None),
         validator: !args.observer,
         issuer: &ca,
         http: (base.http.ip(), http).into(),

@@ -1106,6 +1106,13 @@ impl DockerChain {
         for (client, org, host, prefix) in [(&u1, &org1, &h1, "bank"), (&u2, &org2, &h2, "ship")] {
             for n in 0..2 {
                 let node = AddNodeRequest::validator(org, &host.id, &format!("{prefix}-{n}"));
+                // Shipper holds its second node to half a core and 512 MiB.
+                let node = match (prefix, n) {
+                    ("ship", 1) => {
+                        AddNodeRequest { memory_mib: Some(512), cpu_millis: Some(500), ..node }
+                    }
+                    _ => node,
+                };
                 client.add_node(&chain.id, &node).await.unwrap();
             }
         }
@@ -1228,8 +1235,11 @@ async fn a_chain_of_two_orgs_on_docker_commits_and_a_killed_container_comes_back
     // A crash, not a stop: `docker kill` counts as stopped by hand, which the engine's
     // restart policy respects.
     let container = net.container(1);
-    let limit = docker(&["inspect", "--format", "{{.HostConfig.Memory}}", &container]);
-    assert_eq!(limit, (1u64 << 30).to_string(), "memory limit");
+    let limits = |c: &str| {
+        docker(&["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", c])
+    };
+    assert_eq!(limits(&container), format!("{} 0", 1u64 << 30), "the default limits");
+    assert_eq!(limits(&net.container(3)), format!("{} 500000000", 512u64 << 20), "as asked");
     let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &container]);
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(killed.success(), "kill -KILL {pid}");

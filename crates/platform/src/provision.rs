@@ -38,6 +38,8 @@ pub struct NodePlan<'a> {
     pub spec_name: String,
     /// The chain it belongs to on its host (a host may give each chain a network of its own).
     pub group: String,
+    /// What it may use, where its host can hold it to that.
+    pub resources: Resources,
     pub validator: bool,
     /// Who issues its TLS certificate.
     pub issuer: &'a Ca,
@@ -88,11 +90,16 @@ pub struct Plan {
     pub specs: Vec<NodeSpec>,
 }
 
-/// The files of a node's directory.
-/// The memory a platform-made node may hold where its host can limit it (a container): five
-/// times the 200 MiB a validator keeps under sustained load, so a leak ends in a restart of
-/// that node, not in its neighbors starved.
-pub const NODE_MEMORY_BYTES: u64 = 1 << 30;
+/// The memory a platform-made node may hold where its host can limit it (a container), unless
+/// asked otherwise: five times the 200 MiB a validator keeps under sustained load, so a leak
+/// ends in a restart of that node, not in its neighbors starved.
+pub const NODE_MEMORY_MIB: u32 = 1024;
+
+/// What a node may use: `memory_mib` (default [`NODE_MEMORY_MIB`]) and `cpu_millis`.
+pub fn resources(memory_mib: Option<u32>, cpu_millis: Option<u32>) -> Resources {
+    let mib = u64::from(memory_mib.unwrap_or(NODE_MEMORY_MIB));
+    Resources { memory_bytes: Some(mib << 20), cpu_millis }
+}
 
 pub const NODE_CONFIG: &str = "node.toml";
 pub const GENESIS: &str = "genesis.json";
@@ -184,7 +191,7 @@ impl NodeKeys {
             // Fewer malloc arenas, less resident memory (docs/architecture.md).
             env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
             files,
-            resources: Resources { memory_bytes: Some(NODE_MEMORY_BYTES), cpu_millis: None },
+            resources: node.resources,
         })
     }
 }
@@ -329,6 +336,7 @@ mod tests {
             name: format!("node-{i}"),
             spec_name: format!("c-node-{i}"),
             group: "c".into(),
+            resources: resources(None, None),
             validator,
             issuer,
             http: ([127, 0, 0, 1], 9000 + i).into(),

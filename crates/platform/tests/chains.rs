@@ -17,6 +17,7 @@ on_both_databases!(
     a_chain_has_its_id_at_once_and_needs_four_bft_validators,
     a_node_needs_a_participating_organization_and_one_of_its_hosts,
     chosen_ports_are_checked_and_shown,
+    a_node_s_memory_and_cpu_limits_are_checked_and_shown,
     an_invited_organization_brings_its_own_nodes,
     outsiders_see_no_chain_and_unknown_ids_are_not_found,
     a_node_leaves_before_the_start_by_its_organization_only,
@@ -179,6 +180,27 @@ async fn chosen_ports_are_checked_and_shown(backend: Backend) {
     assert_eq!(one9.p2p_address.as_deref(), Some("127.0.0.1:19101"));
     let taken = w.u1.add_node(&chain.id, &pinned("one-8", 19_002, 19_001)).await;
     assert_eq!(refused(taken), (409, "port_taken".into()));
+}
+
+async fn a_node_s_memory_and_cpu_limits_are_checked_and_shown(backend: Backend) {
+    let Some(w) = world(backend).await else { return };
+    let chain = trade(&w).await;
+    let limited = |name: &str, memory_mib: u32, cpu_millis: u32| AddNodeRequest {
+        memory_mib: Some(memory_mib),
+        cpu_millis: Some(cpu_millis),
+        ..AddNodeRequest::validator(&w.org1, &w.host1, name)
+    };
+    for (memory, cpu) in [(64, 500), (512, 10), (100_000, 500)] {
+        let bad = w.u1.add_node(&chain.id, &limited("small", memory, cpu)).await;
+        assert_eq!(refused(bad), (400, "bad_resources".into()), "{memory} MiB, {cpu} m");
+    }
+    let view = w.u1.add_node(&chain.id, &limited("small", 512, 500)).await.unwrap();
+    let small = view.node("small").unwrap();
+    assert_eq!((small.memory_mib, small.cpu_millis), (512, Some(500)));
+    let plain = AddNodeRequest::validator(&w.org1, &w.host1, "plain");
+    let view = w.u1.add_node(&chain.id, &plain).await.unwrap();
+    let plain = view.node("plain").unwrap();
+    assert_eq!((plain.memory_mib, plain.cpu_millis), (1024, None), "the defaults");
 }
 
 async fn an_invited_organization_brings_its_own_nodes(backend: Backend) {

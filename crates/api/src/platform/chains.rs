@@ -356,6 +356,11 @@ pub struct ChainNodeView {
     pub http_url: Option<String>,
     /// Its peer-to-peer address, once its port is known.
     pub p2p_address: Option<String>,
+    /// The most memory it may use, in MiB.
+    pub memory_mib: u32,
+    /// The most CPU it may use, in thousandths of a core (none: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millis: Option<u32>,
 }
 
 crate::wire_enum! {
@@ -480,6 +485,15 @@ pub struct AddNodeRequest {
     /// Port of its peer-to-peer listener (default: a free port picked at the start).
     #[schema(minimum = 1, maximum = 65535)]
     pub p2p_port: Option<u16>,
+    /// The most memory it may use, in MiB (default 1024): past it, a host that can hold it
+    /// to that (a container) stops and restarts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 128, maximum = 65536)]
+    pub memory_mib: Option<u32>,
+    /// The most CPU it may use, in thousandths of a core (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 100, maximum = 64000)]
+    pub cpu_millis: Option<u32>,
 }
 
 impl AddNodeRequest {
@@ -492,6 +506,8 @@ impl AddNodeRequest {
             role: Some(NodeRole::Validator),
             http_port: None,
             p2p_port: None,
+            memory_mib: None,
+            cpu_millis: None,
         }
     }
 }

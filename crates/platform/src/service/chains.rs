@@ -52,7 +52,7 @@ pub fn validator_problem(consensus: Consensus, validators: usize) -> Option<Stri
     }
 }
 
-/// A node's REST URL, once its port is known.
+/// A node's view: its REST URL once its port is known, and what it may use.
 fn node_view(n: &NodeRow, https: bool) -> ChainNodeView {
     let scheme = if https { "https" } else { "http" };
     let ip = n.address.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
@@ -65,6 +65,8 @@ fn node_view(n: &NodeRow, https: bool) -> ChainNodeView {
         role: n.role,
         http_url: at(n.http_port).map(|a| format!("{scheme}://{a}")),
         p2p_address: at(n.p2p_port).map(|a| a.to_string()),
+        memory_mib: n.memory_mib.unwrap_or(crate::provision::NODE_MEMORY_MIB),
+        cpu_millis: n.cpu_millis,
     }
 }
 
@@ -382,6 +384,7 @@ impl Platform {
         };
         check_node_name(&name)?;
         check_chosen_ports(req)?;
+        check_resources(req)?;
         if chain.status == ChainStatus::Running {
             return self.add_node_to_running_chain(&chain, req, &name).await;
         }
@@ -396,6 +399,8 @@ impl Platform {
             role: req.role.unwrap_or(NodeRole::Validator),
             http_port: req.http_port,
             p2p_port: req.p2p_port,
+            memory_mib: req.memory_mib,
+            cpu_millis: req.cpu_millis,
         };
         store::insert_node(&mut *tx, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("chain {id} already has a node {name}"))
@@ -440,6 +445,17 @@ fn check_chosen_ports(req: &AddNodeRequest) -> Result<()> {
     }
     if req.http_port.is_some() && req.http_port == req.p2p_port {
         return Err(Error::invalid("bad_port", "the HTTP and P2P ports must differ"));
+    }
+    Ok(())
+}
+
+/// 400 `bad_resources` unless the memory is 128 MiB to 64 GiB and the CPU 0.1 to 64 cores.
+fn check_resources(req: &AddNodeRequest) -> Result<()> {
+    if req.memory_mib.is_some_and(|m| !(128..=65_536).contains(&m)) {
+        return Err(Error::invalid("bad_resources", "memory_mib is 128 to 65536"));
+    }
+    if req.cpu_millis.is_some_and(|c| !(100..=64_000).contains(&c)) {
+        return Err(Error::invalid("bad_resources", "cpu_millis is 100 to 64000"));
     }
     Ok(())
 }

@@ -365,6 +365,8 @@ impl Platform {
             role,
             http_port: req.http_port,
             p2p_port: req.p2p_port,
+            memory_mib: req.memory_mib,
+            cpu_millis: req.cpu_millis,
         };
         let node = store::insert_node(&mut *tx, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("chain {} already has a node {name}", chain.id))
@@ -411,6 +413,7 @@ impl Platform {
             name: name.to_owned(),
             spec_name: spec_name.clone(),
             group: chain.id.clone(),
+            resources: provision::resources(req.memory_mib, req.cpu_millis),
             validator: role == NodeRole::Validator,
             issuer: &issuer,
             http,

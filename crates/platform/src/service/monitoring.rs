@@ -163,6 +163,8 @@ mod tests {
             role: NodeRole::Validator,
             http_url: None,
             p2p_address: None,
+            memory_mib: 1024,
+            cpu_millis: None,
         };
         let m = from_text(&node, text);
         assert_eq!(m.refused_transactions, Some(5.0));

@@ -203,6 +203,9 @@ pub struct NodeRow {
     pub address: String,
     pub http_port: Option<u16>,
     pub p2p_port: Option<u16>,
+    /// What it may use (none: the default).
+    pub memory_mib: Option<u32>,
+    pub cpu_millis: Option<u32>,
 }
 
 /// A chain with its organizations (in joining order) and nodes (in adding order).
@@ -253,7 +256,8 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
             .collect();
     let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok());
     let nodes = sqlx::query(
-        "SELECT n.id, n.name, n.org_id, n.host_id, n.role, COALESCE(n.address, h.address), n.http_port, n.p2p_port \
+        "SELECT n.id, n.name, n.org_id, n.host_id, n.role, COALESCE(n.address, h.address), n.http_port, n.p2p_port, \
+         n.memory_mib, n.cpu_millis \
          FROM chain_nodes n JOIN hosts h ON h.id = n.host_id WHERE n.chain_id = $1 ORDER BY n.created_ms, n.name",
     )
     .bind(id)
@@ -269,6 +273,8 @@ pub async fn chain(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Chai
         address: n.get(5),
         http_port: port(n.get(6)),
         p2p_port: port(n.get(7)),
+        memory_mib: n.get::<Option<i64>, _>(8).and_then(|m| u32::try_from(m).ok()),
+        cpu_millis: n.get::<Option<i64>, _>(9).and_then(|m| u32::try_from(m).ok()),
     })
     .collect();
     Ok(Some(ChainRecord { chain, orgs, nodes }))
@@ -365,13 +371,15 @@ pub struct NewNode<'a> {
     pub role: NodeRole,
     pub http_port: Option<u16>,
     pub p2p_port: Option<u16>,
+    pub memory_mib: Option<u32>,
+    pub cpu_millis: Option<u32>,
 }
 
 pub async fn insert_node(db: impl Exec<'_>, new: &NewNode<'_>) -> Result<String> {
     let id = new_id("node");
     sqlx::query(
-        "INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, http_port, p2p_port, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO chain_nodes (id, chain_id, org_id, host_id, name, role, http_port, p2p_port, \
+         memory_mib, cpu_millis, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(new.chain)
@@ -381,6 +389,8 @@ pub async fn insert_node(db: impl Exec<'_>, new: &NewNode<'_>) -> Result<String>
     .bind(new.role.as_str())
     .bind(new.http_port.map(i64::from))
     .bind(new.p2p_port.map(i64::from))
+    .bind(new.memory_mib.map(i64::from))
+    .bind(new.cpu_millis.map(i64::from))
     .bind(now_ms())
     .execute(db)
     .await?;
