@@ -68,6 +68,15 @@ enum Command {
         /// per node.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Keep the chain here instead of the configuration's `data_dir` (a container whose
+        /// configuration is mounted read-only keeps its data on a volume of its own).
+        #[arg(long, requires = "config")]
+        data_dir: Option<PathBuf>,
+        /// Bind both listeners to this address instead of the configuration's, on the same
+        /// ports: `0.0.0.0` in a container reached through another address (a Kubernetes
+        /// Service's).
+        #[arg(long, requires = "config")]
+        bind: Option<std::net::IpAddr>,
         #[command(subcommand)]
         command: Option<control::NodeCommand>,
     },
@@ -246,8 +255,10 @@ fn main() -> Result<()> {
             Command::Net { command: NetCommand::RenewCerts(args) } => net::renew_certs(&args),
             Command::Gov { command } => gov::run(command).await,
             Command::Node { command: Some(command), .. } => control::node(command).await,
-            Command::Node { config: Some(config), command: None } => node::run(&config).await,
-            Command::Node { config: None, command: None } => {
+            Command::Node { config: Some(config), data_dir, bind, command: None } => {
+                node::run(&config, node::Overrides { data_dir, bind }).await
+            }
+            Command::Node { config: None, command: None, .. } => {
                 anyhow::bail!("`consortia node` needs --config FILE (or a subcommand: logs, restart)")
             }
             Command::Login(args) => control::login(args).await,

@@ -158,8 +158,28 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
     .with_context(|| format!("cannot start node `{}` in {}", file.name, file.data_dir.display()))
 }
 
-pub(crate) async fn run(config: &Path) -> Result<()> {
-    let file = read_node_file(config)?;
+/// What the command line says instead of the configuration file.
+#[derive(Debug, Default)]
+pub(crate) struct Overrides {
+    pub data_dir: Option<std::path::PathBuf>,
+    pub bind: Option<std::net::IpAddr>,
+}
+
+impl Overrides {
+    fn apply(self, file: &mut NodeFile) {
+        if let Some(dir) = self.data_dir {
+            file.data_dir = dir;
+        }
+        if let Some(ip) = self.bind {
+            file.http.set_ip(ip);
+            file.p2p.listen.set_ip(ip);
+        }
+    }
+}
+
+pub(crate) async fn run(config: &Path, overrides: Overrides) -> Result<()> {
+    let mut file = read_node_file(config)?;
+    overrides.apply(&mut file);
     let node = open(&file)?;
     let name = file.name.clone();
     let p2p = file.p2p.listen;
@@ -190,4 +210,31 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
         println!("  REST API: {scheme}://{addr}/v1/status (access: {access})");
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_moves_the_data_and_the_listeners_but_keeps_the_ports() {
+        let text = r#"
+            name = "n"
+            data_dir = "data"
+            genesis = "genesis.json"
+            http = "10.0.0.5:8545"
+            [p2p]
+            listen = "10.0.0.5:30303"
+            ca = "ca.crt"
+            cert = "node.crt"
+            key = "node.key"
+        "#;
+        let mut file: NodeFile = toml::from_str(text).unwrap();
+        let overrides =
+            Overrides { data_dir: Some("/node/data".into()), bind: Some([0, 0, 0, 0].into()) };
+        overrides.apply(&mut file);
+        assert_eq!(file.data_dir, Path::new("/node/data"));
+        assert_eq!(file.http, "0.0.0.0:8545".parse().unwrap());
+        assert_eq!(file.p2p.listen, "0.0.0.0:30303".parse().unwrap());
+    }
 }
