@@ -1,6 +1,6 @@
 //! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, [`local`], which runs
-//! nodes as processes of this machine, and [`docker`], which runs them as containers of a
-//! Docker Engine.
+//! nodes as processes of this machine, [`docker`], which runs them as containers of a Docker
+//! Engine, and [`kubernetes`], the objects that run them on a Kubernetes cluster.
 //!
 //! The platform talks to hosts only through [`HostDriver`]: place its nodes (the address and
 //! ports each listens on), create a node from a [`NodeSpec`] (its command line and files),
@@ -9,6 +9,7 @@
 //! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
 
 pub mod docker;
+pub mod kubernetes;
 pub mod local;
 mod ports;
 pub mod process;
@@ -87,6 +88,9 @@ pub struct NodeSpec {
     /// is not limited).
     #[serde(default)]
     pub resources: Resources,
+    /// Whether its API serves HTTPS (a host's health checks ask it so).
+    #[serde(default)]
+    pub https: bool,
 }
 
 /// Limits of a node's memory and CPU.

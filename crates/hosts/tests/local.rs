@@ -19,6 +19,7 @@ fn sh(name: &str, script: &str) -> NodeSpec {
         env: vec![("GREETING".into(), "hello".into())],
         files: vec![("conf/node.toml".into(), b"x = 1\n".to_vec())],
         resources: Default::default(),
+        https: false,
     }
 }
 

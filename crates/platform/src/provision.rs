@@ -192,6 +192,7 @@ impl NodeKeys {
             env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
             files,
             resources: node.resources,
+            https: api.https,
         })
     }
 }
