@@ -640,6 +640,10 @@ impl HostDriver for DockerDriver {
             let endpoint = &self.endpoint;
             self.docker.ping().await.map_err(|e| engine(endpoint, e))?;
             let version = self.docker.version().await.map_err(|e| engine(endpoint, e))?;
+            let info = self.docker.info().await.map_err(|e| engine(endpoint, e))?;
+            if let Some(time) = info.system_time.as_deref() {
+                crate::preflight::check_clock(&format!("the Docker Engine at {endpoint}"), time)?;
+            }
             let image = self.image().await?;
             let version = version.version.unwrap_or_default();
             Ok(format!("Docker Engine {version} at {endpoint}, image {image}"))

@@ -12,6 +12,7 @@ pub mod docker;
 pub mod kubernetes;
 pub mod local;
 mod ports;
+mod preflight;
 pub mod process;
 mod version;
 
@@ -121,8 +122,9 @@ pub enum NodeStatus {
 pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// `local`, `docker`, `kubernetes`.
     fn kind(&self) -> &'static str;
-    /// Checks that the host can run nodes now (its engine answers, the node image is there or
-    /// made, the node program exists): what it runs them with, for people.
+    /// Checks that the host can run nodes now (its engine answers, its clock agrees with this
+    /// machine's, the node image is there or made, the node program exists, there is room for
+    /// data): what it runs them with, for people.
     fn preflight(&self) -> BoxFuture<'_, Result<String, HostError>>;
     /// Where nodes about to be created for the chain `group` listen: for each node its HTTP
     /// and P2P addresses. A host on its machine's network places them at `address` (the

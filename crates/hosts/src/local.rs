@@ -332,6 +332,7 @@ impl HostDriver for LocalDriver {
                     program.display()
                 )));
             }
+            crate::preflight::check_free_space(&self.root)?;
             Ok(format!("local processes of {}", program.display()))
         })
     }
