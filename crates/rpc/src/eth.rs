@@ -822,10 +822,13 @@ impl Eth<'_> {
         Ok(block)
     }
 
-    /// The latest committed height, from memory (the node publishes it once the block is
-    /// durable, so every read of it finds the block).
+    /// The latest committed height: the store's as well as the node's in memory. The store
+    /// commits a block just before the node's height moves, so a client that saw a block's
+    /// receipt must find that block `latest` (as geth orders them), or a call at `latest`
+    /// right after a receipt reads the state before it.
     fn latest(&self) -> Result<Height, RpcError> {
-        Ok(self.node.committed_height())
+        let stored = self.node.store().latest_height().map_err(RpcError::server)?;
+        Ok(self.node.committed_height().max(stored))
     }
 
     fn header(&self, height: Height) -> Result<StoredHeader, RpcError> {
@@ -852,13 +855,7 @@ impl Eth<'_> {
             Some("earliest") => 0,
             _ => parse_u64(v, "block number")?,
         };
-        if h <= latest {
-            return Ok(Some(h));
-        }
-        // The store commits a block just before the node's in-memory height moves: a client
-        // that saw the block's receipt may name it in between.
-        let stored = self.node.store().latest_height().map_err(RpcError::server)?;
-        Ok((h <= stored).then_some(h))
+        Ok((h <= latest).then_some(h))
     }
 
     /// The block whose state a query reads (absent: latest); EIP-1898 objects accepted.
