@@ -1354,7 +1354,23 @@ fn installed_program(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     let program = bin.join("consortia");
     std::fs::copy(&*BIN, &program).unwrap();
+    settle(&program);
     program
+}
+
+/// Waits until `program`, just written, can be run: a process another test forks meanwhile
+/// holds the file's write descriptor until it execs, and running the file fails with "text
+/// file busy" (ETXTBSY) until then.
+fn settle(program: &std::path::Path) {
+    for _ in 0..250 {
+        match Command::new(program).arg("--version").output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => return,
+        }
+    }
+    panic!("{} stays busy", program.display());
 }
 
 /// Installs `bytes` as a new build over `program`, as an installer does: a new file renamed
@@ -1365,6 +1381,7 @@ fn install_build(program: &std::path::Path, bytes: &[u8]) {
     std::fs::write(&next, bytes).unwrap();
     std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::rename(&next, program).unwrap();
+    settle(program);
 }
 
 /// This build with one byte more at its end: another build that runs the same.

@@ -111,10 +111,12 @@ impl Platform {
             let before = self.quorum_without(chain, node).await?;
             tracing::info!(target: "platform::upgrade", chain = %chain.id, node = %node.name, %from, to = %target, "upgrading a node");
             let secrets = self.secret_env(&chain.id, &node.name).await?;
-            driver.run_version(&name, &target, &secrets).await.map_err(|e| {
-                upgrade_failed(format!("node {} could not move to {target}: {e}", node.name))
-            })?;
-            if let Err(why) = self.follows(chain, node, before, timeout).await {
+            // A move that failed half way (stopped, not started again) is put back too.
+            let moved = match driver.run_version(&name, &target, &secrets).await {
+                Ok(()) => self.follows(chain, node, before, timeout).await,
+                Err(e) => Err(format!("it could not move: {e}")),
+            };
+            if let Err(why) = moved {
                 let back = match driver.run_version(&name, &from, &secrets).await {
                     Ok(()) => match self.follows(chain, node, before, NODE_TIMEOUT).await {
                         Ok(()) => format!("it was put back on {from}"),
