@@ -14,9 +14,9 @@ use clap::{Args, Subcommand};
 use consortia_api::platform::{
     AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
-    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostNetwork, HostTls,
-    InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest, ProposeRequest, StartStep,
-    UpgradeRequest, VoteRequest,
+    CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostKubernetes,
+    HostNetwork, HostTls, InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest,
+    ProposeRequest, StartStep, UpgradeRequest, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -138,14 +138,34 @@ pub(crate) enum ConsortiumCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum HostCommand {
     /// Register a host of an organization: local processes of the platform's machine (the
-    /// default), or containers of a Docker Engine (`--docker`).
+    /// default), containers of a Docker Engine (`--docker`), or Deployments of a Kubernetes
+    /// cluster (`--kubernetes`).
     Create {
         name: String,
         #[arg(long)]
         org: String,
         /// Run the host's nodes as containers of a Docker Engine.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kubernetes")]
         docker: bool,
+        /// Run the host's nodes on a Kubernetes cluster (with `--image-repository`, and
+        /// `--kubeconfig` unless the platform runs in that cluster).
+        #[arg(long, requires = "image_repository")]
+        kubernetes: bool,
+        /// The kubeconfig whose current context reaches the cluster (default: the platform's
+        /// own cluster, through its service account). It is sent to the platform, which
+        /// seals it.
+        #[arg(long, requires = "kubernetes")]
+        kubeconfig: Option<std::path::PathBuf>,
+        /// Where the cluster pulls node images from (`registry.example/consortia-node`); a
+        /// node of build B runs the tag B, pushed there beforehand (`scripts/k8s-smoke`).
+        #[arg(long, requires = "kubernetes")]
+        image_repository: Option<String>,
+        /// The storage class of the nodes' data volumes (default: the cluster's).
+        #[arg(long, requires = "kubernetes")]
+        storage_class: Option<String>,
+        /// The size of each node's data volume in GiB (default 10).
+        #[arg(long, requires = "kubernetes")]
+        storage_gib: Option<u32>,
         /// The Docker Engine's API: its socket (default `unix:///var/run/docker.sock`), or
         /// `tcp://HOST:2376` for an engine on another machine (with `--tls-dir`).
         #[arg(long, requires = "docker")]
@@ -157,8 +177,9 @@ pub(crate) enum HostCommand {
         tls_dir: Option<std::path::PathBuf>,
         /// How a Docker host's nodes are networked: `bridge` (each chain a network of its
         /// own, each node an address there; the default) or `host` (the machine's network,
-        /// at `--address`: for chains that span machines).
-        #[arg(long, requires = "docker", value_parser = |s: &str| s.parse::<HostNetwork>())]
+        /// at `--address`: for chains that span machines). A Kubernetes host's are the
+        /// cluster's (`cluster`).
+        #[arg(long, value_parser = |s: &str| s.parse::<HostNetwork>())]
         network: Option<HostNetwork>,
         /// The IP address the host's nodes listen on (default 127.0.0.1).
         #[arg(long)]
@@ -521,8 +542,38 @@ pub(crate) async fn consortium(command: ConsortiumCommand) -> Result<()> {
 
 pub(crate) async fn host(command: HostCommand) -> Result<()> {
     match command {
-        HostCommand::Create { name, org, docker, endpoint, tls_dir, network, address } => {
-            let kind = if docker { HostKind::Docker } else { HostKind::Local };
+        HostCommand::Create {
+            name,
+            org,
+            docker,
+            kubernetes,
+            kubeconfig,
+            image_repository,
+            storage_class,
+            storage_gib,
+            endpoint,
+            tls_dir,
+            network,
+            address,
+        } => {
+            let kind = match (docker, kubernetes) {
+                (true, _) => HostKind::Docker,
+                (_, true) => HostKind::Kubernetes,
+                _ => HostKind::Local,
+            };
+            let kubeconfig = match kubeconfig {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let cluster = image_repository.map(|image_repository| HostKubernetes {
+                kubeconfig,
+                image_repository,
+                storage_class,
+                storage_gib,
+            });
             let tls = match tls_dir {
                 Some(dir) => {
                     let read = |file: &str| {
@@ -544,6 +595,7 @@ pub(crate) async fn host(command: HostCommand) -> Result<()> {
                 tls,
                 network,
                 address,
+                kubernetes: cluster,
                 ..CreateHostRequest::local(&org, &name)
             };
             print(&with_session(async |c| c.create_host(&request).await).await?)

@@ -42,6 +42,14 @@ enum Command {
         #[arg(long)]
         encrypt: bool,
     },
+    /// Write the node image's root filesystem (this program and the libraries it links) as a
+    /// tar, and print its build: the tag a Kubernetes host's nodes run, to import
+    /// (`docker import`, with the printed `--change`s) and push where the cluster pulls from.
+    NodeImage {
+        /// Where to write the tar.
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Genesis files.
     Genesis {
         #[command(subcommand)]
@@ -241,6 +249,7 @@ fn main() -> Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Keygen { scheme, out, encrypt } => keys::keygen(scheme, &out, encrypt),
+            Command::NodeImage { output } => node::image(&output),
             Command::Genesis { command: GenesisCommand::New { chain_id, name, suite, validator_key, accounts, out } } => {
                 keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
             }

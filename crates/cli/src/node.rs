@@ -212,6 +212,26 @@ pub(crate) async fn run(config: &Path, overrides: Overrides) -> Result<()> {
     .await
 }
 
+/// `consortia node-image`: the node image's root filesystem at `output`; prints the build (its
+/// tag) and how to import it.
+pub(crate) fn image(output: &Path) -> Result<()> {
+    let program = std::env::current_exe().context("cannot find this program")?;
+    let build = consortia_hosts::program_version(&program)?;
+    let rootfs = consortia_hosts::docker::root_filesystem(&program)?;
+    std::fs::write(output, rootfs).with_context(|| format!("cannot write {}", output.display()))?;
+    let changes: Vec<String> = consortia_hosts::docker::image_changes()
+        .iter()
+        .map(|c| format!("--change '{c}'"))
+        .collect();
+    eprintln!(
+        "import it as REPOSITORY:{build} with: docker import {} {} REPOSITORY:{build}",
+        changes.join(" "),
+        output.display()
+    );
+    println!("{build}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

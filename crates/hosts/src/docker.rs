@@ -50,7 +50,9 @@ use serde::{Deserialize, Serialize};
 
 pub use consortia_network::TlsIdentity;
 
-use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, check_name};
+use crate::{
+    BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, Wanted, check_name,
+};
 
 /// The user and group a node runs as in its container (`nobody`): not root.
 const NODE_UID: u64 = 65534;
@@ -300,11 +302,7 @@ impl DockerDriver {
             from_src: Some("-".into()),
             repo: Some(repo.into()),
             tag: Some(tag.into()),
-            changes: vec![
-                "ENTRYPOINT [\"/bin/consortia\"]".into(),
-                format!("WORKDIR {NODE_DIR}"),
-                format!("USER {NODE_UID}:{NODE_UID}"),
-            ],
+            changes: image_changes(),
             ..Default::default()
         };
         let mut progress =
@@ -561,9 +559,20 @@ fn linked_libraries(program: &Path) -> Result<Vec<PathBuf>, HostError> {
         .collect())
 }
 
+/// The settings an image imported from [`root_filesystem`] takes (`docker import --change`):
+/// the node program as its entry point, the node's directory, the node's user.
+pub fn image_changes() -> Vec<String> {
+    vec![
+        "ENTRYPOINT [\"/bin/consortia\"]".into(),
+        format!("WORKDIR {NODE_DIR}"),
+        format!("USER {NODE_UID}:{NODE_UID}"),
+    ]
+}
+
 /// A tar of the node image's root: `/bin/consortia`, the libraries it links, and the node's
-/// directory owned by the node's user.
-fn root_filesystem(program: &Path) -> Result<Vec<u8>, HostError> {
+/// directory owned by the node's user. The same image runs on Docker hosts and, pushed to a
+/// registry, on Kubernetes ones (`consortia node-image`).
+pub fn root_filesystem(program: &Path) -> Result<Vec<u8>, HostError> {
     let io = |e: std::io::Error| HostError::Io(format!("making the node image: {e}"));
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, bytes: &[u8], mode: u32| {
@@ -654,7 +663,7 @@ impl HostDriver for DockerDriver {
         &'a self,
         group: &'a str,
         address: IpAddr,
-        wanted: &'a [[Option<u16>; 2]],
+        wanted: &'a [Wanted],
     ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>> {
         Box::pin(async move {
             if self.networking == Networking::Host {
@@ -672,7 +681,7 @@ impl HostDriver for DockerDriver {
             Ok(addresses
                 .into_iter()
                 .zip(wanted)
-                .map(|(ip, [http, p2p])| {
+                .map(|(ip, Wanted { ports: [http, p2p], .. })| {
                     let at = |port: Option<u16>, default| {
                         SocketAddr::new(ip.into(), port.unwrap_or(default))
                     };

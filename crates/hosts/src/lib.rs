@@ -1,11 +1,11 @@
 //! Drivers that run Consortia nodes on hosts: the [`HostDriver`] seam, [`local`], which runs
 //! nodes as processes of this machine, [`docker`], which runs them as containers of a Docker
-//! Engine, and [`kubernetes`], the objects that run them on a Kubernetes cluster.
+//! Engine, and [`kubernetes`], which runs them as Deployments of a Kubernetes cluster.
 //!
 //! The platform talks to hosts only through [`HostDriver`]: place its nodes (the address and
 //! ports each listens on), create a node from a [`NodeSpec`] (its command line and files),
-//! start, stop, remove, read its log, ask its status. A Kubernetes driver (a StatefulSet per node) will implement the
-//! same calls; nothing above the trait changes.
+//! start, stop, remove, read its log, ask its status; nothing above the trait knows which
+//! kind of host it speaks to.
 //! Methods return boxed futures so drivers of different kinds sit behind one `dyn HostDriver`.
 
 pub mod docker;
@@ -16,6 +16,7 @@ mod preflight;
 pub mod process;
 mod version;
 
+pub use kubernetes::KubernetesDriver;
 pub use local::write_files;
 pub use version::program_version;
 
@@ -63,6 +64,9 @@ pub enum HostError {
     NoFreePorts { address: IpAddr, detail: String },
     #[error("no free address on network {network}: remove nodes of its chain, or use another host")]
     NoFreeAddress { network: String },
+    /// The host's own configuration (a kubeconfig) does not do: what to fix in it.
+    #[error("{0}")]
+    Config(String),
     #[error("{0}")]
     Io(String),
 }
@@ -118,6 +122,15 @@ pub enum NodeStatus {
     Restarting { restarts: u32, last_exit: String },
 }
 
+/// A node about to be placed ([`HostDriver::place`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// Its name on the host, as it will be created.
+    pub name: String,
+    /// The HTTP and P2P ports asked for (none: the host picks).
+    pub ports: [Option<u16>; 2],
+}
+
 /// A host that runs nodes.
 pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// `local`, `docker`, `kubernetes`.
@@ -130,12 +143,13 @@ pub trait HostDriver: Send + Sync + std::fmt::Debug {
     /// and P2P addresses. A host on its machine's network places them at `address` (the
     /// host's) on the chosen ports (checked to be free) or ones it picks, never giving a port
     /// twice; a host that gives each chain a network of its own gives each node an address
-    /// there, and then ports need not differ.
+    /// there, and then ports need not differ; a cluster gives each node a Service, whose
+    /// address is the node's.
     fn place<'a>(
         &'a self,
         group: &'a str,
         address: IpAddr,
-        wanted: &'a [[Option<u16>; 2]],
+        wanted: &'a [Wanted],
     ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>>;
     /// Prepares a node (writes its files); it does not start it.
     fn create(&self, spec: NodeSpec) -> BoxFuture<'_, Result<(), HostError>>;

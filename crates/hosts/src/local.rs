@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::process::{cmdline, terminate};
-use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, check_name};
+use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Wanted, check_name};
 
 /// How long a node gets to stop after SIGTERM before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -341,7 +341,7 @@ impl HostDriver for LocalDriver {
         &'a self,
         _group: &'a str,
         address: IpAddr,
-        wanted: &'a [[Option<u16>; 2]],
+        wanted: &'a [Wanted],
     ) -> BoxFuture<'a, Result<Vec<[SocketAddr; 2]>, HostError>> {
         Box::pin(async move { crate::ports::place(address, wanted) })
     }

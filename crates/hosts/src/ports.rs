@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
 
-use crate::HostError;
+use crate::{HostError, Wanted};
 
 /// Where picked ports come from.
 pub(crate) const RANGE: std::ops::Range<u16> = 30_200..32_700;
@@ -24,11 +24,9 @@ const TRIES: usize = 200;
 static HANDED_OUT: Mutex<Option<HashMap<(IpAddr, u16), Instant>>> = Mutex::new(None);
 
 /// [`assign`]'s ports at `address`: what a host on its machine's network places nodes at.
-pub(crate) fn place(
-    address: IpAddr,
-    wanted: &[[Option<u16>; 2]],
-) -> Result<Vec<[SocketAddr; 2]>, HostError> {
-    let ports = assign(address, wanted)?;
+pub(crate) fn place(address: IpAddr, wanted: &[Wanted]) -> Result<Vec<[SocketAddr; 2]>, HostError> {
+    let wanted: Vec<[Option<u16>; 2]> = wanted.iter().map(|w| w.ports).collect();
+    let ports = assign(address, &wanted)?;
     Ok(ports.into_iter().map(|p| p.map(|port| SocketAddr::new(address, port))).collect())
 }
 
@@ -36,16 +34,16 @@ pub(crate) fn place(
 /// the chosen ones as they are, the others picked from [`RANGE`] among those not handed out.
 pub(crate) fn place_elsewhere(
     address: IpAddr,
-    wanted: &[[Option<u16>; 2]],
+    wanted: &[Wanted],
 ) -> Result<Vec<[SocketAddr; 2]>, HostError> {
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let handed = handed.get_or_insert_with(HashMap::new);
     handed.retain(|_, at| at.elapsed() < HOLD);
     let span = u32::from(RANGE.end - RANGE.start);
     let mut out = Vec::with_capacity(wanted.len());
-    for pair in wanted {
+    for node in wanted {
         let mut placed = [SocketAddr::new(address, 0); 2];
-        for (slot, chosen) in placed.iter_mut().zip(pair) {
+        for (slot, chosen) in placed.iter_mut().zip(&node.ports) {
             let port = match chosen {
                 Some(port) => *port,
                 None => (0..TRIES)
@@ -132,7 +130,9 @@ mod tests {
     #[test]
     fn ports_on_another_machine_are_picked_without_binding_here() {
         let far = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5));
-        let placed = place_elsewhere(far, &[[Some(8545), None], [None, None]]).unwrap();
+        let wanted = |ports| Wanted { name: "n".into(), ports };
+        let placed =
+            place_elsewhere(far, &[wanted([Some(8545), None]), wanted([None, None])]).unwrap();
         assert_eq!(placed[0][0], SocketAddr::new(far, 8545));
         let picked: Vec<u16> = placed.iter().flatten().skip(1).map(|a| a.port()).collect();
         assert!(picked.iter().all(|p| RANGE.contains(p)), "{picked:?}");

@@ -23,6 +23,18 @@ pub(crate) fn check_clock(host: &str, remote: &str) -> Result<(), HostError> {
     let Some(theirs) = rfc3339_ms(remote) else {
         return Err(HostError::Io(format!("{host} gave an unreadable time `{remote}`")));
     };
+    check_skew(host, theirs)
+}
+
+/// [`check_clock`] of a time read already (an HTTP `Date`, to the second).
+pub(crate) fn check_clock_at(host: &str, remote: std::time::SystemTime) -> Result<(), HostError> {
+    let theirs = remote.duration_since(std::time::UNIX_EPOCH);
+    let theirs = theirs.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0);
+    // A `Date` drops the fraction of its second: give it back half of one.
+    check_skew(host, theirs + 500)
+}
+
+fn check_skew(host: &str, theirs: i64) -> Result<(), HostError> {
     let skew = theirs - now_ms();
     if skew.abs() > MAX_CLOCK_SKEW_MS {
         let side = if skew > 0 { "ahead of" } else { "behind" };

@@ -50,6 +50,8 @@ pub enum Secret {
     NodeKeys { node: String },
     /// The client key the platform presents to a host's Docker Engine over TLS.
     HostKey { host: String },
+    /// The kubeconfig (with its credentials) the platform reaches a Kubernetes host with.
+    KubeConfig { host: String },
 }
 
 impl Secret {
@@ -64,6 +66,7 @@ impl Secret {
             Secret::OrgAccount { org } => format!("org-account/{org}"),
             Secret::NodeKeys { node } => format!("node-keys/{node}"),
             Secret::HostKey { host } => format!("host-key/{host}"),
+            Secret::KubeConfig { host } => format!("kubeconfig/{host}"),
         }
     }
 }

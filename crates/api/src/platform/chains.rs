@@ -10,6 +10,9 @@ crate::wire_enum! {
         Local = "local",
         /// Containers of a Docker Engine (`endpoint`), one per node with its own volumes.
         Docker = "docker",
+        /// Deployments of a Kubernetes cluster (`kubernetes`), one per node with its Service,
+        /// Secret, ConfigMap and volume claim, each chain in a namespace of its own.
+        Kubernetes = "kubernetes",
     }
 }
 
@@ -23,6 +26,9 @@ crate::wire_enum! {
         /// its own there (ports need not differ); reachable from the host's machine only. The
         /// default for the Docker Engine of the platform's machine.
         Bridge = "bridge",
+        /// A Kubernetes cluster's own network: each node at its Service's cluster IP, reached
+        /// from inside the cluster (the platform runs there, or routes to it).
+        Cluster = "cluster",
     }
 }
 
@@ -47,6 +53,9 @@ pub struct CreateHostRequest {
     /// TCP (its bridge networks are out of the platform's reach: refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<HostNetwork>,
+    /// The cluster of a `kubernetes` host, and how its nodes run there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<HostKubernetes>,
 }
 
 impl CreateHostRequest {
@@ -60,6 +69,7 @@ impl CreateHostRequest {
             endpoint: None,
             tls: None,
             network: None,
+            kubernetes: None,
         }
     }
 
@@ -67,6 +77,45 @@ impl CreateHostRequest {
     pub fn docker(org: &str, name: &str) -> CreateHostRequest {
         CreateHostRequest { kind: HostKind::Docker, ..CreateHostRequest::local(org, name) }
     }
+}
+
+/// A Kubernetes cluster as a host.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostKubernetes {
+    /// The kubeconfig (YAML) whose current context reaches the cluster, with its credentials
+    /// (sealed once received; never shown again). None: the cluster the platform runs in,
+    /// through its pod's service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+    /// Where the cluster pulls node images from (`registry.example/consortia-node`): a node of
+    /// build `b` runs `<image_repository>:<b>`, pushed there beforehand.
+    pub image_repository: String,
+    /// The storage class of the nodes' data volumes (none: the cluster's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The size of each node's data volume, in GiB (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65536)]
+    pub storage_gib: Option<u32>,
+}
+
+impl std::fmt::Debug for HostKubernetes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostKubernetes")
+            .field("image_repository", &self.image_repository)
+            .field("storage_class", &self.storage_class)
+            .field("storage_gib", &self.storage_gib)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a Kubernetes host runs its nodes (its kubeconfig is never shown).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HostKubernetesView {
+    pub image_repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    pub storage_gib: u32,
 }
 
 /// The TLS credentials of a Docker Engine reached over TCP, all PEM: Docker's `ca.pem`,
@@ -100,6 +149,9 @@ pub struct HostView {
     /// Whether the platform reaches the engine over mutual TLS.
     #[serde(default)]
     pub tls: bool,
+    /// How a Kubernetes host runs its nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<HostKubernetesView>,
 }
 
 /// What a host's check found (`POST /v1/hosts/{id}/check`).

@@ -20,6 +20,7 @@ use consortia_api::platform::{
 };
 use consortia_api::{ClientError, ClientResult, NodeClient};
 use consortia_crypto::{Address, Hash};
+use consortia_hosts::Wanted;
 use consortia_types::Genesis;
 use serde_json::Value;
 
@@ -400,14 +401,12 @@ impl Platform {
             code: "start_failed",
             message: format!("node {name}: {e}"),
         };
-        let placed = driver
-            .place(&chain.id, ip, &[[req.http_port, req.p2p_port]])
-            .await
-            .map_err(|e| failed(&e))?;
+        let spec_name = spec_name(&chain.id, name);
+        let wanted = Wanted { name: spec_name.clone(), ports: [req.http_port, req.p2p_port] };
+        let placed = driver.place(&chain.id, ip, &[wanted]).await.map_err(|e| failed(&e))?;
         let [http, p2p] = placed[0];
         let issuer = self.chain_org_ca(chain, &req.org_id).await?;
         let (_, ca_cert, _) = consortium_store::ca(&self.db, &chain.consortium_id).await?;
-        let spec_name = spec_name(&chain.id, name);
         let secret = self.new_key_secret(node).await?;
         let plan = NodePlan {
             name: name.to_owned(),

@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use consortia_api::platform::{CreateHostRequest, HostCheckView, HostKind, HostNetwork, HostView};
+use consortia_api::platform::{
+    CreateHostRequest, HostCheckView, HostKind, HostKubernetesView, HostNetwork, HostView,
+};
 use consortia_hosts::docker::{self, DockerDriver, Engine, Networking, TlsIdentity};
+use consortia_hosts::kubernetes::Cluster;
 use consortia_hosts::local::LocalDriver;
-use consortia_hosts::{HostDriver, HostError};
+use consortia_hosts::{HostDriver, HostError, KubernetesDriver};
 
 use super::check_name;
 use super::identity::Caller;
@@ -61,8 +64,54 @@ fn engine_tls(req: &CreateHostRequest) -> Result<Option<TlsIdentity>> {
 /// The Docker driver's networking for a host's.
 fn networking(network: HostNetwork) -> Networking {
     match network {
-        HostNetwork::Host => Networking::Host,
         HostNetwork::Bridge => Networking::Bridge,
+        HostNetwork::Host | HostNetwork::Cluster => Networking::Host,
+    }
+}
+
+/// The size of a Kubernetes node's data volume when none is asked for, in GiB.
+const DEFAULT_STORAGE_GIB: u32 = 10;
+
+/// How a Kubernetes host runs nodes, as asked (400 `kubernetes_required`, `bad_image`,
+/// `bad_storage` when it does not do).
+fn kubernetes_view(req: &CreateHostRequest) -> Result<HostKubernetesView> {
+    let Some(k) = &req.kubernetes else {
+        return Err(Error::invalid(
+            "kubernetes_required",
+            "a kubernetes host needs `kubernetes`: the `image_repository` its cluster pulls node images from, and the `kubeconfig` that reaches it",
+        ));
+    };
+    let repository = k.image_repository.trim();
+    let tagged = repository.rsplit_once(':').is_some_and(|(_, tag)| !tag.contains('/'));
+    if repository.is_empty()
+        || repository.contains(char::is_whitespace)
+        || tagged
+        || repository.contains('@')
+    {
+        return Err(Error::invalid(
+            "bad_image",
+            format!(
+                "`{repository}` is not an image repository: give one without a tag (`registry.example/consortia-node`); each node runs the tag of its build"
+            ),
+        ));
+    }
+    let storage_gib = k.storage_gib.unwrap_or(DEFAULT_STORAGE_GIB);
+    if !(1..=65536).contains(&storage_gib) {
+        return Err(Error::invalid("bad_storage", "storage_gib is 1 to 65536"));
+    }
+    Ok(HostKubernetesView {
+        image_repository: repository.to_owned(),
+        storage_class: k.storage_class.clone().filter(|c| !c.is_empty()),
+        storage_gib,
+    })
+}
+
+/// The driver's view of a cluster.
+fn cluster(view: &HostKubernetesView) -> Cluster {
+    Cluster {
+        repository: view.image_repository.clone(),
+        storage_class: view.storage_class.clone(),
+        storage_bytes: u64::from(view.storage_gib) << 30,
     }
 }
 
@@ -73,7 +122,7 @@ fn unreachable_host(name: &str, e: HostError) -> Error {
 
 impl Platform {
     /// The driver of a host, made on first use from its row: local processes of this
-    /// machine, or containers of a Docker Engine.
+    /// machine, containers of a Docker Engine, or Deployments of a Kubernetes cluster.
     pub(crate) async fn driver(&self, host: &str) -> Result<Arc<dyn HostDriver>> {
         if let Some(d) = lock(&self.hosts).get(host) {
             return Ok(d.clone());
@@ -81,22 +130,11 @@ impl Platform {
         let view = store::host(&self.db, host)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no host {host}")))?;
-        let tls = match store::host_tls(&self.db, host).await? {
-            Some((ca_pem, cert_pem, sealed)) => {
-                let key = self.keys()?.open(&Secret::HostKey { host: host.into() }, &sealed)?;
-                Some(TlsIdentity { ca_pem, cert_pem, key_pem: key.to_string() })
-            }
-            None => None,
-        };
-        let driver = self.make_driver(&view, tls)?;
+        let driver = self.make_driver(&view).await?;
         Ok(lock(&self.hosts).entry(host.to_owned()).or_insert(driver).clone())
     }
 
-    fn make_driver(
-        &self,
-        host: &HostView,
-        tls: Option<TlsIdentity>,
-    ) -> Result<Arc<dyn HostDriver>> {
+    async fn make_driver(&self, host: &HostView) -> Result<Arc<dyn HostDriver>> {
         let program = self.node_program.as_deref().ok_or_else(|| Error::Unavailable {
             code: "no_node_program",
             message:
@@ -110,10 +148,35 @@ impl Platform {
                 Arc::new(LocalDriver::open(&root, program).map_err(failed)?)
             }
             HostKind::Docker => {
+                let tls = match store::host_tls(&self.db, &host.id).await? {
+                    Some((ca_pem, cert_pem, sealed)) => {
+                        let cell = Secret::HostKey { host: host.id.clone() };
+                        let key = self.keys()?.open(&cell, &sealed)?;
+                        Some(TlsIdentity { ca_pem, cert_pem, key_pem: key.to_string() })
+                    }
+                    None => None,
+                };
                 let endpoint = host.endpoint.clone().unwrap_or_default();
                 let engine = Engine { endpoint, tls };
                 let networking = networking(host.network);
                 Arc::new(DockerDriver::new(&engine, program, networking).map_err(failed)?)
+            }
+            HostKind::Kubernetes => {
+                let kubeconfig = match store::host_kubeconfig(&self.db, &host.id).await? {
+                    Some(sealed) => {
+                        let cell = Secret::KubeConfig { host: host.id.clone() };
+                        Some(self.keys()?.open(&cell, &sealed)?.to_string())
+                    }
+                    None => None,
+                };
+                let view = host.kubernetes.as_ref().ok_or_else(|| {
+                    Error::internal(format!("host {} has no cluster settings", host.id))
+                })?;
+                let driver =
+                    KubernetesDriver::connect(kubeconfig.as_deref(), cluster(view), program)
+                        .await
+                        .map_err(|e| unreachable_host(&host.name, e))?;
+                Arc::new(driver)
             }
         })
     }
@@ -142,17 +205,27 @@ impl Platform {
         if address.parse::<std::net::IpAddr>().is_err() {
             return Err(Error::invalid("bad_address", format!("`{address}` is not an IP address")));
         }
+        if req.kind != HostKind::Kubernetes && req.kubernetes.is_some() {
+            return Err(Error::invalid("bad_kubernetes", "`kubernetes` is for a kubernetes host"));
+        }
+        if req.kind != HostKind::Docker && req.network == Some(HostNetwork::Bridge)
+            || req.kind != HostKind::Kubernetes && req.network == Some(HostNetwork::Cluster)
+        {
+            let network = req.network.map(|n| n.as_str()).unwrap_or_default();
+            return Err(Error::invalid(
+                "bad_network",
+                format!(
+                    "a {} host's nodes cannot use network `{network}`: `bridge` is for Docker hosts, `cluster` for Kubernetes ones",
+                    req.kind.as_str()
+                ),
+            ));
+        }
+        let mut kubernetes = None;
         let (endpoint, network) = match req.kind {
             HostKind::Local if req.endpoint.is_some() => {
                 return Err(Error::invalid(
                     "bad_endpoint",
                     "a local host has no endpoint: its nodes are processes of the platform's machine",
-                ));
-            }
-            HostKind::Local if req.network == Some(HostNetwork::Bridge) => {
-                return Err(Error::invalid(
-                    "bad_network",
-                    "a local host's nodes use the machine's network (`host`); chain networks are for Docker hosts",
                 ));
             }
             HostKind::Local => (None, HostNetwork::Host),
@@ -176,7 +249,34 @@ impl Platform {
                     .map_err(|e| unreachable_host(name, e))?;
                 let ready = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
                 tracing::info!(target: "platform::hosts", host = name, ready, "the host can run nodes");
-                (Some(endpoint), network)
+                (Some(endpoint.to_owned()), network)
+            }
+            HostKind::Kubernetes => {
+                if req.endpoint.is_some() || req.tls.is_some() {
+                    return Err(Error::invalid(
+                        "bad_endpoint",
+                        "a kubernetes host is reached through its kubeconfig (its server and credentials): give no `endpoint` or `tls`",
+                    ));
+                }
+                if req.network == Some(HostNetwork::Host) {
+                    return Err(Error::invalid(
+                        "bad_network",
+                        "a kubernetes host's nodes are on the cluster's network (`cluster`)",
+                    ));
+                }
+                let view = kubernetes_view(req)?;
+                let kubeconfig = req.kubernetes.as_ref().and_then(|k| k.kubeconfig.as_deref());
+                let program = self.node_program.as_deref().unwrap_or(Path::new(""));
+                let probe = KubernetesDriver::connect(kubeconfig, cluster(&view), program)
+                    .await
+                    .map_err(|e| match e {
+                        HostError::Config(message) => Error::invalid("bad_kubeconfig", message),
+                        e => unreachable_host(name, e),
+                    })?;
+                let ready = probe.preflight().await.map_err(|e| unreachable_host(name, e))?;
+                tracing::info!(target: "platform::hosts", host = name, ready, "the host can run nodes");
+                kubernetes = Some(view);
+                (Some(probe.server().to_owned()), HostNetwork::Cluster)
             }
         };
         let tls = req.tls.as_ref().map(|t| (t.ca_cert_pem.as_str(), t.cert_pem.as_str()));
@@ -185,9 +285,10 @@ impl Platform {
             name,
             kind: req.kind,
             address: &address,
-            endpoint,
+            endpoint: endpoint.as_deref(),
             network,
             tls,
+            kubernetes: kubernetes.as_ref(),
         };
         let mut tx = self.db.begin().await?;
         let host = store::insert_host(&mut *tx, &new).await.map_err(|e| {
@@ -196,6 +297,11 @@ impl Platform {
         if let Some(t) = &req.tls {
             let cell = Secret::HostKey { host: host.id.clone() };
             let sealed = self.keys()?.seal(&cell, &t.key_pem)?;
+            ks_store::set_secret(&mut tx, &cell, &sealed).await?;
+        }
+        if let Some(kubeconfig) = req.kubernetes.as_ref().and_then(|k| k.kubeconfig.as_ref()) {
+            let cell = Secret::KubeConfig { host: host.id.clone() };
+            let sealed = self.keys()?.seal(&cell, kubeconfig)?;
             ks_store::set_secret(&mut tx, &cell, &sealed).await?;
         }
         tx.commit().await?;

@@ -20,6 +20,7 @@ use consortia_api::platform::{
 };
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{Address, Suite};
+use consortia_hosts::Wanted;
 use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, GenesisAccount, GenesisMember};
 
 use super::certificates::NODE_CERT_DAYS;
@@ -129,9 +130,13 @@ impl Platform {
         }
         let mut out = vec![None; record.nodes.len()];
         for (host, ip, members) in by_host {
-            let wanted: Vec<[Option<u16>; 2]> = members
+            let wanted: Vec<Wanted> = members
                 .iter()
-                .map(|&i| [record.nodes[i].http_port, record.nodes[i].p2p_port])
+                .map(|&i| {
+                    let node = &record.nodes[i];
+                    let name = spec_name(&record.chain.id, &node.name);
+                    Wanted { name, ports: [node.http_port, node.p2p_port] }
+                })
                 .collect();
             let driver = self.driver(&host).await?;
             driver.preflight().await.map_err(|e| start_failed(format!("host {host}: {e}")))?;

@@ -1,8 +1,8 @@
 //! Hosts, chains (the wizard's rows), their organizations and nodes.
 
 use consortia_api::platform::{
-    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostNetwork,
-    HostView, NodeAccess, NodeRole,
+    Allocation, ChainStatus, Consensus, ContractPolicy, CryptoSuite, HostKind, HostKubernetesView,
+    HostNetwork, HostView, NodeAccess, NodeRole,
 };
 use std::net::SocketAddr;
 
@@ -22,13 +22,16 @@ pub struct NewHost<'a> {
     pub network: HostNetwork,
     /// The engine's CA and the client certificate, for TLS (the key is sealed apart).
     pub tls: Option<(&'a str, &'a str)>,
+    /// How a Kubernetes host runs nodes (its kubeconfig is sealed apart).
+    pub kubernetes: Option<&'a HostKubernetesView>,
 }
 
 pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostView> {
     let id = new_id("host");
     sqlx::query(
         "INSERT INTO hosts (id, org_id, name, kind, address, endpoint, network, tls_ca_pem, \
-         tls_cert_pem, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         tls_cert_pem, created_ms, image_repository, storage_class, storage_gib) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(new.org)
@@ -40,6 +43,9 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
     .bind(new.tls.map(|t| t.0))
     .bind(new.tls.map(|t| t.1))
     .bind(now_ms())
+    .bind(new.kubernetes.map(|k| k.image_repository.as_str()))
+    .bind(new.kubernetes.and_then(|k| k.storage_class.as_deref()))
+    .bind(new.kubernetes.map(|k| i64::from(k.storage_gib)))
     .execute(db)
     .await?;
     Ok(HostView {
@@ -51,8 +57,13 @@ pub async fn insert_host(db: impl Exec<'_>, new: &NewHost<'_>) -> Result<HostVie
         endpoint: new.endpoint.map(str::to_owned),
         network: new.network,
         tls: new.tls.is_some(),
+        kubernetes: new.kubernetes.cloned(),
     })
 }
+
+/// The columns [`host_view`] reads, of `hosts h`.
+const HOST_COLUMNS: &str = "h.id, h.org_id, h.name, h.kind, h.address, h.endpoint, h.network, \
+    h.tls_ca_pem, h.image_repository, h.storage_class, h.storage_gib";
 
 fn host_view(r: &sqlx::any::AnyRow) -> HostView {
     HostView {
@@ -64,16 +75,24 @@ fn host_view(r: &sqlx::any::AnyRow) -> HostView {
         endpoint: r.get(5),
         network: r.get::<String, _>(6).parse().unwrap_or(HostNetwork::Host),
         tls: r.get::<Option<String>, _>(7).is_some(),
+        kubernetes: r.get::<Option<String>, _>(8).map(|image_repository| HostKubernetesView {
+            image_repository,
+            storage_class: r.get(9),
+            storage_gib: r
+                .get::<Option<i64>, _>(10)
+                .and_then(|g| u32::try_from(g).ok())
+                .unwrap_or(0),
+        }),
     }
 }
 
 /// The hosts of the user's organizations (every host with `all`).
 pub async fn hosts_for(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<HostView>> {
-    let rows = sqlx::query(
-        "SELECT h.id, h.org_id, h.name, h.kind, h.address, h.endpoint, h.network, h.tls_ca_pem FROM hosts h \
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {HOST_COLUMNS} FROM hosts h \
          LEFT JOIN org_members m ON m.org_id = h.org_id AND m.user_id = $1 \
-         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name",
-    )
+         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY h.name"
+    )))
     .bind(user)
     .bind(i64::from(all))
     .fetch_all(db)
@@ -92,10 +111,19 @@ pub async fn host_tls(db: impl Exec<'_>, id: &str) -> Result<Option<(String, Str
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
+/// A Kubernetes host's sealed kubeconfig, if it has one.
+pub async fn host_kubeconfig(db: impl Exec<'_>, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT kubeconfig FROM hosts WHERE id = $1 AND kubeconfig IS NOT NULL")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 pub async fn host(db: impl Exec<'_>, id: &str) -> Result<Option<HostView>> {
-    let row = sqlx::query(
-        "SELECT id, org_id, name, kind, address, endpoint, network, tls_ca_pem FROM hosts WHERE id = $1",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {HOST_COLUMNS} FROM hosts h WHERE h.id = $1"
+    )))
     .bind(id)
     .fetch_optional(db)
     .await?;

@@ -95,6 +95,10 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     for r in sqlx::query(hosts).fetch_all(&mut **tx).await? {
         out.push((Secret::HostKey { host: r.get(0) }, r.get(1)));
     }
+    let kubeconfigs = "SELECT id, kubeconfig FROM hosts WHERE kubeconfig IS NOT NULL";
+    for r in sqlx::query(kubeconfigs).fetch_all(&mut **tx).await? {
+        out.push((Secret::KubeConfig { host: r.get(0) }, r.get(1)));
+    }
     Ok(out)
 }
 
@@ -131,6 +135,9 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
         }
         Secret::HostKey { host } => {
             sqlx::query("UPDATE hosts SET tls_key = $1 WHERE id = $2").bind(value).bind(host)
+        }
+        Secret::KubeConfig { host } => {
+            sqlx::query("UPDATE hosts SET kubeconfig = $1 WHERE id = $2").bind(value).bind(host)
         }
     };
     query.execute(&mut **tx).await?;

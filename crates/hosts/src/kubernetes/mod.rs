@@ -1,11 +1,11 @@
 //! Nodes on a Kubernetes cluster: the objects that run one node, typed by the Kubernetes
-//! API's own OpenAPI types (`k8s-openapi`, Kubernetes 1.33), for the Kubernetes driver to
-//! apply with server-side apply (applying again changes nothing; the driver itself is not
-//! written yet: docs/architecture.md). Per node, in its chain's namespace:
+//! API's own OpenAPI types (`k8s-openapi`, Kubernetes 1.33), and [`KubernetesDriver`], which
+//! applies them with server-side apply (applying again changes nothing). Per node, in its
+//! chain's namespace:
 //!
-//! - a **Secret** with its key files (every file holding a `PRIVATE KEY`) and the secret that
-//!   unlocks them (`CONSORTIA_KEY_PASSPHRASE`), which the cluster encrypts at rest where it is
-//!   configured to;
+//! - a **Secret** with its key files (every file holding a `PRIVATE KEY`), and a second one,
+//!   `<node>-env`, with the secret that unlocks them (`CONSORTIA_KEY_PASSPHRASE`), written at
+//!   each start; the cluster encrypts both at rest where it is configured to;
 //! - a **ConfigMap** with its other files (configuration, genesis, certificates);
 //! - a **PersistentVolumeClaim** for its chain data;
 //! - a **Deployment** of one replica (zero while stopped), strategy `Recreate` since the volume
@@ -14,22 +14,28 @@
 //!   hold), its data at `/node/data` (`--data-dir`), both listeners bound to `0.0.0.0`
 //!   (`--bind`); readiness and liveness probes ask its `/v1/health`; requests and limits from
 //!   its [`Resources`];
-//! - a **Service** with its API and P2P ports, whose name is its address in the cluster.
+//! - a **Service** with its API and P2P ports, made first: its cluster IP is the node's address.
 //!
 //! Every object carries `app.kubernetes.io/name: consortia-node`,
 //! `app.kubernetes.io/managed-by: consortia`, and the chain and node (`io.consortia/chain`,
 //! `io.consortia/node`). Kubernetes names are DNS labels: [`object_name`] makes one of a node's
 //! name.
 
+mod driver;
+#[cfg(test)]
+mod fake;
+
+pub use driver::KubernetesDriver;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapProjection, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ConfigMap, ConfigMapProjection, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction,
     KeyToPath, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ProjectedVolumeSource, ResourceRequirements, Secret, SecretKeySelector, SecretProjection,
+    ProjectedVolumeSource, ResourceRequirements, Secret, SecretEnvSource, SecretProjection,
     SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeProjection,
     VolumeResourceRequirements,
 };
@@ -51,15 +57,28 @@ pub const NODE_LABEL: &str = "io.consortia/node";
 /// The label naming its chain.
 pub const CHAIN_LABEL: &str = "io.consortia/chain";
 
+/// The API port a node's Service gives when none was asked for.
+pub const API_PORT: u16 = 8545;
+/// The P2P port a node's Service gives when none was asked for.
+pub const P2P_PORT: u16 = 30303;
+
 /// Where and how nodes of a cluster run.
 #[derive(Clone, Debug)]
 pub struct Cluster {
-    /// The node image, pushed where the cluster pulls from (`registry/consortia-node:<build>`).
-    pub image: String,
+    /// The repository of node images, where the cluster pulls from
+    /// (`registry.example/consortia-node`): a node of build `b` runs `<repository>:<b>`.
+    pub repository: String,
     /// The storage class of data volumes (none: the cluster's default).
     pub storage_class: Option<String>,
     /// The size each data volume asks for.
     pub storage_bytes: u64,
+}
+
+impl Cluster {
+    /// The image of build `build`.
+    pub fn image(&self, build: &str) -> String {
+        format!("{}:{build}", self.repository)
+    }
 }
 
 /// The objects that run one node.
@@ -93,7 +112,7 @@ pub fn object_name(name: &str) -> String {
 pub fn namespace(group: &str) -> Namespace {
     Namespace {
         metadata: ObjectMeta {
-            name: Some(object_name(&format!("consortia-{group}"))),
+            name: Some(namespace_name(group)),
             labels: Some(BTreeMap::from([
                 ("app.kubernetes.io/managed-by".to_owned(), "consortia".to_owned()),
                 (CHAIN_LABEL.to_owned(), object_name(group)),
@@ -104,29 +123,80 @@ pub fn namespace(group: &str) -> Namespace {
     }
 }
 
-/// The objects of the node `spec` listening on `ports` (API, P2P), with `secret_env` in its
-/// environment from its Secret; `running` sets one replica, or none.
+/// The namespace name of the chain `group`.
+pub fn namespace_name(group: &str) -> String {
+    object_name(&format!("consortia-{group}"))
+}
+
+/// The labels of the node `node` of the chain `group`.
+fn node_labels(node: &str, group: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "consortia-node".to_owned()),
+        ("app.kubernetes.io/managed-by".to_owned(), "consortia".to_owned()),
+        (CHAIN_LABEL.to_owned(), object_name(group)),
+        (NODE_LABEL.to_owned(), object_name(node)),
+    ])
+}
+
+/// The metadata of the object `name` of the node `node` of the chain `group`.
+fn node_meta(name: String, node: &str, group: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace_name(group)),
+        labels: Some(node_labels(node, group)),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The name of the Secret holding a node's environment secrets.
+pub fn env_secret_name(node: &str) -> String {
+    format!("{}-env", object_name(node))
+}
+
+/// The Secret with the environment secrets of the node `node` of the chain `group` (the key
+/// files' passphrase), which its pod reads at each start.
+pub fn env_secret(node: &str, group: &str, secret_env: &[(String, String)]) -> Secret {
+    let data = secret_env.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())));
+    Secret {
+        metadata: node_meta(env_secret_name(node), node, group),
+        data: Some(data.collect()),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
+
+/// The Service of the node `node` of the chain `group`, with its API and P2P `ports`.
+pub fn node_service(node: &str, group: &str, ports: [u16; 2]) -> Service {
+    let port = |name: &str, port: u16| ServicePort {
+        name: Some(name.into()),
+        port: port.into(),
+        target_port: Some(IntOrString::String(name.into())),
+        ..ServicePort::default()
+    };
+    Service {
+        metadata: node_meta(object_name(node), node, group),
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([(NODE_LABEL.to_owned(), object_name(node))])),
+            ports: Some(vec![port("api", ports[0]), port("p2p", ports[1])]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The objects of the node `spec` running `build`, listening on `ports` (API, P2P), its
+/// environment secrets read from [`env_secret`]; `running` sets one replica, or none.
 pub fn node_objects(
     spec: &NodeSpec,
     cluster: &Cluster,
+    build: &str,
     ports: [u16; 2],
-    secret_env: &[(String, String)],
     running: bool,
 ) -> Result<NodeObjects, HostError> {
     crate::check_name(&spec.name)?;
     let name = object_name(&spec.name);
-    let labels = BTreeMap::from([
-        ("app.kubernetes.io/name".to_owned(), "consortia-node".to_owned()),
-        ("app.kubernetes.io/managed-by".to_owned(), "consortia".to_owned()),
-        (CHAIN_LABEL.to_owned(), object_name(&spec.group)),
-        (NODE_LABEL.to_owned(), name.clone()),
-    ]);
-    let meta = ObjectMeta {
-        name: Some(name.clone()),
-        namespace: Some(namespace(&spec.group).metadata.name.unwrap_or_default()),
-        labels: Some(labels.clone()),
-        ..ObjectMeta::default()
-    };
+    let labels = node_labels(&spec.name, &spec.group);
+    let meta = node_meta(name.clone(), &spec.name, &spec.group);
     let (mut secret_files, mut config_files) = (BTreeMap::new(), BTreeMap::new());
     let mut secret_items = Vec::new();
     let mut config_items = Vec::new();
@@ -145,9 +215,6 @@ pub fn node_objects(
             config_files.insert(key, text);
             config_items.push(item);
         }
-    }
-    for (key, value) in secret_env {
-        secret_files.insert(key.clone(), ByteString(value.clone().into_bytes()));
     }
     let secret = Secret {
         metadata: meta.clone(),
@@ -173,25 +240,11 @@ pub fn node_objects(
         }),
         ..PersistentVolumeClaim::default()
     };
-    let mut env: Vec<EnvVar> = spec
+    let env: Vec<EnvVar> = spec
         .env
         .iter()
         .map(|(k, v)| EnvVar { name: k.clone(), value: Some(v.clone()), value_from: None })
         .collect();
-    for (key, _) in secret_env {
-        env.push(EnvVar {
-            name: key.clone(),
-            value: None,
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: name.clone(),
-                    key: key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-        });
-    }
     let mut args = spec.args.clone();
     args.extend(["--data-dir".into(), DATA_DIR.into(), "--bind".into(), "0.0.0.0".into()]);
     let probe = |period: i32, failures: i32| Probe {
@@ -207,11 +260,19 @@ pub fn node_objects(
     };
     let container = Container {
         name: "node".into(),
-        image: Some(cluster.image.clone()),
+        image: Some(cluster.image(build)),
         image_pull_policy: Some("IfNotPresent".into()),
         args: Some(args),
         working_dir: Some(FILES_DIR.into()),
         env: Some(env),
+        // Not optional: a pod started before its secrets were written waits for them.
+        env_from: Some(vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: env_secret_name(&spec.name),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
         ports: Some(vec![
             ContainerPort {
                 name: Some("api".into()),
@@ -251,7 +312,7 @@ pub fn node_objects(
         ..Container::default()
     };
     let deployment = Deployment {
-        metadata: meta.clone(),
+        metadata: meta,
         spec: Some(DeploymentSpec {
             replicas: Some(i32::from(running)),
             selector: LabelSelector {
@@ -318,28 +379,7 @@ pub fn node_objects(
         }),
         ..Deployment::default()
     };
-    let service = Service {
-        metadata: meta,
-        spec: Some(ServiceSpec {
-            selector: Some(BTreeMap::from([(NODE_LABEL.to_owned(), name)])),
-            ports: Some(vec![
-                ServicePort {
-                    name: Some("api".into()),
-                    port: ports[0].into(),
-                    target_port: Some(IntOrString::String("api".into())),
-                    ..ServicePort::default()
-                },
-                ServicePort {
-                    name: Some("p2p".into()),
-                    port: ports[1].into(),
-                    target_port: Some(IntOrString::String("p2p".into())),
-                    ..ServicePort::default()
-                },
-            ]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    };
+    let service = node_service(&spec.name, &spec.group, ports);
     Ok(NodeObjects { secret, config_map, claim, deployment, service })
 }
 
@@ -368,6 +408,7 @@ mod tests {
 
     /// The environment variable of the secret a node's key files are encrypted under.
     const PASSPHRASE: &str = "CONSORTIA_KEY_PASSPHRASE";
+    const BUILD: &str = "0.1.0-4ac1073d3cac";
 
     fn spec() -> NodeSpec {
         let key =
@@ -390,15 +431,14 @@ mod tests {
 
     fn cluster() -> Cluster {
         Cluster {
-            image: "registry.example/consortia-node:0.1.0-4ac1073d3cac".into(),
+            repository: "registry.example/consortia-node".into(),
             storage_class: None,
             storage_bytes: 10 << 30,
         }
     }
 
     fn objects(running: bool) -> NodeObjects {
-        let secret = [(PASSPHRASE.to_owned(), "s3cret".to_owned())];
-        node_objects(&spec(), &cluster(), [8545, 30303], &secret, running).unwrap()
+        node_objects(&spec(), &cluster(), BUILD, [8545, 30303], running).unwrap()
     }
 
     fn is_dns_label(s: &str) -> bool {
@@ -428,7 +468,6 @@ mod tests {
         assert_eq!(config.len(), 2, "node.toml and genesis.json");
         assert!(config.values().all(|v| !v.contains("PRIVATE KEY")), "{config:?}");
         let secret = o.secret.data.unwrap();
-        assert_eq!(secret[PASSPHRASE].0, b"s3cret");
         assert!(secret.values().any(|v| v.0.windows(11).any(|w| w == b"PRIVATE KEY")));
         let projected = o.deployment.spec.unwrap().template.spec.unwrap().volumes.unwrap()[0]
             .projected
@@ -465,6 +504,7 @@ mod tests {
         check(&o.deployment);
         check(&o.service);
         check(&namespace(&spec().group));
+        check(&env_secret(&spec().name, &spec().group, &[]));
     }
 
     #[test]
@@ -487,11 +527,24 @@ mod tests {
         let limits = node.resources.clone().unwrap().limits.unwrap();
         assert_eq!(limits["memory"].0, (1u64 << 30).to_string());
         assert_eq!(limits["cpu"].0, "500m");
+        assert_eq!(
+            node.image.as_deref(),
+            Some("registry.example/consortia-node:0.1.0-4ac1073d3cac")
+        );
         let env = node.env.clone().unwrap();
-        let passphrase = env.iter().find(|e| e.name == PASSPHRASE).unwrap();
-        assert!(passphrase.value.is_none(), "the secret comes from the Secret, not the manifest");
+        assert!(env.iter().all(|e| e.name != PASSPHRASE), "no secret in the manifest");
+        let from = node.env_from.clone().unwrap()[0].secret_ref.clone().unwrap();
+        assert_eq!(from.name, env_secret_name(&spec().name));
         let stopped = objects(false).deployment.spec.unwrap();
         assert_eq!(stopped.replicas, Some(0));
+    }
+
+    #[test]
+    fn the_environment_secret_holds_the_passphrase_under_its_variable_name() {
+        let secret = [(PASSPHRASE.to_owned(), "s3cret".to_owned())];
+        let object = env_secret(&spec().name, &spec().group, &secret);
+        assert_eq!(object.data.unwrap()[PASSPHRASE].0, b"s3cret");
+        assert_eq!(object.metadata.name.unwrap(), format!("{}-env", object_name(&spec().name)));
     }
 
     #[test]
@@ -507,7 +560,7 @@ mod tests {
     fn a_file_outside_the_node_directory_is_refused() {
         let mut bad = spec();
         bad.files.push(("../etc/passwd".into(), b"x".to_vec()));
-        let refused = node_objects(&bad, &cluster(), [8545, 30303], &[], true);
+        let refused = node_objects(&bad, &cluster(), BUILD, [8545, 30303], true);
         assert!(refused.is_err());
     }
 }
