@@ -138,6 +138,8 @@ fn create(args: &UpArgs) -> Result<()> {
             name: format!("node-{i}"),
             spec_name: format!("node-{i}"),
             group: String::new(),
+            // Observers belong to org-0 (below).
+            org: format!("org-{}", if i < args.validators { i } else { 0 }),
             resources: resources(None, None),
             validator: i < args.validators,
             issuer: &ca,
@@ -631,6 +633,7 @@ pub(crate) async fn add_node(args: AddNodeArgs) -> Result<()> {
         name: name.clone(),
         spec_name: name.clone(),
         group: String::new(),
+        org: String::new(),
         resources: resources(None, None),
         validator: !args.observer,
         issuer: &ca,

@@ -1240,6 +1240,13 @@ async fn a_chain_of_two_orgs_on_docker_commits_and_a_killed_container_comes_back
     };
     assert_eq!(limits(&container), format!("{} 0", 1u64 << 30), "the default limits");
     assert_eq!(limits(&net.container(3)), format!("{} 500000000", 512u64 << 20), "as asked");
+    let org = docker(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"io.consortia.org\"}}",
+        &container,
+    ]);
+    assert_eq!(org, net.chain.nodes[1].org_id, "labelled with its organization");
     let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &container]);
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(killed.success(), "kill -KILL {pid}");

@@ -138,8 +138,12 @@ fn for_podman(spec: &NodeSpec, build: &str, passphrase: &str) -> [String; 3] {
         serde_json::to_string(&objects.config_map).unwrap(),
         serde_json::to_string(&objects.deployment).unwrap(),
     ];
-    let env =
-        env_secret(&spec.name, &spec.group, &[(KEY_PASSPHRASE_ENV.into(), passphrase.into())]);
+    let env = env_secret(
+        &spec.name,
+        &spec.group,
+        &spec.org,
+        &[(KEY_PASSPHRASE_ENV.into(), passphrase.into())],
+    );
     [
         serde_json::to_string(&objects.claim).unwrap(),
         docs.join("\n---\n"),
@@ -184,6 +188,7 @@ impl PodmanChain {
                 name: format!("v{i}"),
                 spec_name: format!("{group}-v{i}"),
                 group: group.clone(),
+                org: "org".into(),
                 resources: resources(Some(256), None),
                 validator: true,
                 issuer: &ca,

@@ -75,6 +75,8 @@ const IMAGE_REPO: &str = "consortia-node";
 const NODE_LABEL: &str = "io.consortia.node";
 /// The label of a node's files volume and of a chain's network: the chain.
 const GROUP_LABEL: &str = "io.consortia.chain";
+/// The label naming its organization.
+const ORG_LABEL: &str = "io.consortia.org";
 /// The label of a node's files volume that holds its [`Recipe`].
 const RECIPE_LABEL: &str = "io.consortia.recipe";
 /// A node's ports on a chain network, unless chosen: every node has an address of its own.
@@ -103,6 +105,9 @@ struct Recipe {
     /// The chain network it is attached to, at `address`; none on the host's network.
     network: Option<String>,
     address: Option<Ipv4Addr>,
+    /// The organization that runs it.
+    #[serde(default)]
+    org: String,
 }
 
 /// Runs nodes as containers of one Docker Engine.
@@ -321,7 +326,10 @@ impl DockerDriver {
         (recipe, image): (&Recipe, String),
         secrets: Vec<String>,
     ) -> Result<(), HostError> {
-        let labels = HashMap::from([(NODE_LABEL.to_owned(), name.to_owned())]);
+        let labels = HashMap::from([
+            (NODE_LABEL.to_owned(), name.to_owned()),
+            (ORG_LABEL.to_owned(), recipe.org.clone()),
+        ]);
         let volume = |source: String, target: &str| Mount {
             target: Some(target.into()),
             source: Some(source),
@@ -713,12 +721,14 @@ impl HostDriver for DockerDriver {
                 resources: spec.resources,
                 network: address.map(|_| network_name(&spec.group)),
                 address,
+                org: spec.org.clone(),
             };
             let json = serde_json::to_string(&recipe)
                 .map_err(|e| HostError::Io(format!("node {name}: {e}")))?;
             let labels = HashMap::from([
                 (NODE_LABEL.to_owned(), name.clone()),
                 (GROUP_LABEL.to_owned(), spec.group.clone()),
+                (ORG_LABEL.to_owned(), spec.org.clone()),
                 (RECIPE_LABEL.to_owned(), json),
             ]);
             let volume = VolumeCreateRequest {

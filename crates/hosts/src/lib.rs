@@ -81,6 +81,9 @@ pub struct NodeSpec {
     /// attaches the node there.
     #[serde(default)]
     pub group: String,
+    /// The organization that runs it (a label on what the host makes for it).
+    #[serde(default)]
+    pub org: String,
     /// The address it was placed at ([`HostDriver::place`]); a host that hands out addresses
     /// (a container's own) gives it this one.
     #[serde(default)]

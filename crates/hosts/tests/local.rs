@@ -14,6 +14,7 @@ fn sh(name: &str, script: &str) -> NodeSpec {
     NodeSpec {
         name: name.into(),
         group: "chain".into(),
+        org: "org".into(),
         address: None,
         args: vec!["-c".into(), script.into()],
         env: vec![("GREETING".into(), "hello".into())],

@@ -38,6 +38,8 @@ pub struct NodePlan<'a> {
     pub spec_name: String,
     /// The chain it belongs to on its host (a host may give each chain a network of its own).
     pub group: String,
+    /// The organization that runs it.
+    pub org: String,
     /// What it may use, where its host can hold it to that.
     pub resources: Resources,
     pub validator: bool,
@@ -186,6 +188,7 @@ impl NodeKeys {
         Ok(NodeSpec {
             name: node.spec_name.clone(),
             group: node.group.clone(),
+            org: node.org.clone(),
             address: Some(node.http.ip()),
             args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
             // Fewer malloc arenas, less resident memory (docs/architecture.md).
@@ -337,6 +340,7 @@ mod tests {
             name: format!("node-{i}"),
             spec_name: format!("c-node-{i}"),
             group: "c".into(),
+            org: "org".into(),
             resources: resources(None, None),
             validator,
             issuer,

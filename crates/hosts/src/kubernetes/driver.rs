@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::{
-    API_PORT, Cluster, NODE_LABEL, P2P_PORT, env_secret, env_secret_name, namespace,
+    API_PORT, Cluster, NODE_LABEL, ORG_LABEL, P2P_PORT, env_secret, env_secret_name, namespace,
     namespace_name, node_objects, node_service, object_name,
 };
 use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Wanted, check_name};
@@ -183,8 +183,10 @@ impl KubernetesDriver {
         secret_env: &[(String, String)],
     ) -> Result<(), HostError> {
         let group = Self::group_of(name)?;
-        self.deployment(name).await?;
-        self.apply(&self.api(group), &env_secret(name, group, secret_env)).await?;
+        let deployment = self.deployment(name).await?;
+        let labels = deployment.metadata.labels.unwrap_or_default();
+        let org = labels.get(ORG_LABEL).map_or("", String::as_str);
+        self.apply(&self.api(group), &env_secret(name, group, org, secret_env)).await?;
         let mut patch = json!({ "spec": { "replicas": 1 } });
         if let Some(image) = image {
             // A strategic merge patch merges containers by name: only the image changes.
@@ -356,7 +358,9 @@ impl HostDriver for KubernetesDriver {
             for node in wanted {
                 check_name(&node.name)?;
                 let ports = [node.ports[0].unwrap_or(API_PORT), node.ports[1].unwrap_or(P2P_PORT)];
-                let service = self.apply(&api, &node_service(&node.name, group, ports)).await?;
+                // Its organization's label comes with the node's other objects (`create`).
+                let service = node_service(&node.name, group, "", ports);
+                let service = self.apply(&api, &service).await?;
                 let ip = service
                     .spec
                     .and_then(|s| s.cluster_ip)
@@ -585,6 +589,7 @@ mod tests {
         NodeSpec {
             name: node(name),
             group: CHAIN.into(),
+            org: "org_1".into(),
             address: None,
             args: vec!["node".into(), "--config".into(), "node.toml".into()],
             env: vec![],

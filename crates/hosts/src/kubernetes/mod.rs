@@ -56,6 +56,8 @@ const DATA_DIR: &str = "/node/data";
 pub const NODE_LABEL: &str = "io.consortia/node";
 /// The label naming its chain.
 pub const CHAIN_LABEL: &str = "io.consortia/chain";
+/// The label naming the organization that runs it.
+pub const ORG_LABEL: &str = "io.consortia/org";
 
 /// The API port a node's Service gives when none was asked for.
 pub const API_PORT: u16 = 8545;
@@ -128,22 +130,24 @@ pub fn namespace_name(group: &str) -> String {
     object_name(&format!("consortia-{group}"))
 }
 
-/// The labels of the node `node` of the chain `group`.
-fn node_labels(node: &str, group: &str) -> BTreeMap<String, String> {
+/// The labels of the node `node` of the chain `group`, run by `org` (a label value is a
+/// DNS label too, or empty).
+fn node_labels(node: &str, group: &str, org: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_owned(), "consortia-node".to_owned()),
         ("app.kubernetes.io/managed-by".to_owned(), "consortia".to_owned()),
         (CHAIN_LABEL.to_owned(), object_name(group)),
+        (ORG_LABEL.to_owned(), object_name(org)),
         (NODE_LABEL.to_owned(), object_name(node)),
     ])
 }
 
-/// The metadata of the object `name` of the node `node` of the chain `group`.
-fn node_meta(name: String, node: &str, group: &str) -> ObjectMeta {
+/// The metadata of the object `name` of the node `node` of the chain `group`, run by `org`.
+fn node_meta(name: String, node: &str, group: &str, org: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(namespace_name(group)),
-        labels: Some(node_labels(node, group)),
+        labels: Some(node_labels(node, group, org)),
         ..ObjectMeta::default()
     }
 }
@@ -153,20 +157,21 @@ pub fn env_secret_name(node: &str) -> String {
     format!("{}-env", object_name(node))
 }
 
-/// The Secret with the environment secrets of the node `node` of the chain `group` (the key
-/// files' passphrase), which its pod reads at each start.
-pub fn env_secret(node: &str, group: &str, secret_env: &[(String, String)]) -> Secret {
+/// The Secret with the environment secrets of the node `node` of the chain `group` run by
+/// `org` (the key files' passphrase), which its pod reads at each start.
+pub fn env_secret(node: &str, group: &str, org: &str, secret_env: &[(String, String)]) -> Secret {
     let data = secret_env.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())));
     Secret {
-        metadata: node_meta(env_secret_name(node), node, group),
+        metadata: node_meta(env_secret_name(node), node, group, org),
         data: Some(data.collect()),
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
 }
 
-/// The Service of the node `node` of the chain `group`, with its API and P2P `ports`.
-pub fn node_service(node: &str, group: &str, ports: [u16; 2]) -> Service {
+/// The Service of the node `node` of the chain `group` run by `org`, with its API and P2P
+/// `ports`.
+pub fn node_service(node: &str, group: &str, org: &str, ports: [u16; 2]) -> Service {
     let port = |name: &str, port: u16| ServicePort {
         name: Some(name.into()),
         port: port.into(),
@@ -174,7 +179,7 @@ pub fn node_service(node: &str, group: &str, ports: [u16; 2]) -> Service {
         ..ServicePort::default()
     };
     Service {
-        metadata: node_meta(object_name(node), node, group),
+        metadata: node_meta(object_name(node), node, group, org),
         spec: Some(ServiceSpec {
             selector: Some(BTreeMap::from([(NODE_LABEL.to_owned(), object_name(node))])),
             ports: Some(vec![port("api", ports[0]), port("p2p", ports[1])]),
@@ -195,8 +200,8 @@ pub fn node_objects(
 ) -> Result<NodeObjects, HostError> {
     crate::check_name(&spec.name)?;
     let name = object_name(&spec.name);
-    let labels = node_labels(&spec.name, &spec.group);
-    let meta = node_meta(name.clone(), &spec.name, &spec.group);
+    let labels = node_labels(&spec.name, &spec.group, &spec.org);
+    let meta = node_meta(name.clone(), &spec.name, &spec.group, &spec.org);
     let (mut secret_files, mut config_files) = (BTreeMap::new(), BTreeMap::new());
     let mut secret_items = Vec::new();
     let mut config_items = Vec::new();
@@ -379,7 +384,7 @@ pub fn node_objects(
         }),
         ..Deployment::default()
     };
-    let service = node_service(&spec.name, &spec.group, ports);
+    let service = node_service(&spec.name, &spec.group, &spec.org, ports);
     Ok(NodeObjects { secret, config_map, claim, deployment, service })
 }
 
@@ -416,6 +421,7 @@ mod tests {
         NodeSpec {
             name: "chain_98303c901332a613a6974f425133f0b3-v0".into(),
             group: "chain_98303c901332a613a6974f425133f0b3".into(),
+            org: "org_5b1e0c".into(),
             address: None,
             args: vec!["node".into(), "--config".into(), "node.toml".into()],
             env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
@@ -497,6 +503,12 @@ mod tests {
             assert_eq!(serde_json::to_value(&back).unwrap(), json);
             let labels = &json["metadata"]["labels"];
             assert_eq!(labels["app.kubernetes.io/managed-by"], "consortia", "{json}");
+            if T::KIND != "Namespace" {
+                let node = object_name(&spec().name);
+                assert_eq!(labels[NODE_LABEL], node.as_str(), "{json}");
+                assert_eq!(labels[CHAIN_LABEL], object_name(&spec().group).as_str());
+                assert_eq!(labels[ORG_LABEL], object_name(&spec().org).as_str());
+            }
         }
         check(&o.secret);
         check(&o.config_map);
@@ -504,7 +516,7 @@ mod tests {
         check(&o.deployment);
         check(&o.service);
         check(&namespace(&spec().group));
-        check(&env_secret(&spec().name, &spec().group, &[]));
+        check(&env_secret(&spec().name, &spec().group, &spec().org, &[]));
     }
 
     #[test]
@@ -542,7 +554,7 @@ mod tests {
     #[test]
     fn the_environment_secret_holds_the_passphrase_under_its_variable_name() {
         let secret = [(PASSPHRASE.to_owned(), "s3cret".to_owned())];
-        let object = env_secret(&spec().name, &spec().group, &secret);
+        let object = env_secret(&spec().name, &spec().group, &spec().org, &secret);
         assert_eq!(object.data.unwrap()[PASSPHRASE].0, b"s3cret");
         assert_eq!(object.metadata.name.unwrap(), format!("{}-env", object_name(&spec().name)));
     }

@@ -412,6 +412,7 @@ impl Platform {
             name: name.to_owned(),
             spec_name: spec_name.clone(),
             group: chain.id.clone(),
+            org: req.org_id.clone(),
             resources: provision::resources(req.memory_mib, req.cpu_millis),
             validator: role == NodeRole::Validator,
             issuer: &issuer,

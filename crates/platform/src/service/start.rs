@@ -249,6 +249,7 @@ impl Platform {
                 name: node.name.clone(),
                 spec_name: spec_name(&chain.id, &node.name),
                 group: chain.id.clone(),
+                org: node.org_id.clone(),
                 resources: crate::provision::resources(node.memory_mib, node.cpu_millis),
                 validator: node.role == NodeRole::Validator,
                 issuer,
