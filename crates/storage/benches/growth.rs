@@ -1,0 +1,179 @@
+//! `storage::commit/growth`: what one block costs to prepare (the JMT) and commit (every table,
+//! one fsync) as the chain grows, through the real store API (`BlockWriter`), with blocks of
+//! `notarize-100` transactions as a validator commits them: per transaction a signed
+//! notarization, its receipt with the notary's event (two topics), and two state writes (the
+//! record, the sender's nonce), from 1,000 senders.
+//!
+//! Prints one row per window of `--every` transactions: the blocks' mean and p50/p90 commit
+//! and prepare times, the commit cost per transaction, the store's size and this process' peak
+//! RSS. A cost that grows with the chain shows as rising rows.
+//!
+//! ```sh
+//! cargo bench -p consortia-storage --bench growth -- --txs 1000000 --block 2000 --every 100000
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
+use consortia_storage::{BlockWriter, RedbStore, StateChanges};
+use consortia_test_utils::tx::notarize;
+use consortia_types::{Block, Event, Genesis, Header, Receipt, ReceiptStatus, Transaction};
+
+const CHAIN_ID: u64 = 9;
+const SENDERS: usize = 1_000;
+
+struct Args {
+    txs: u64,
+    block: u64,
+    every: u64,
+}
+
+fn args() -> Args {
+    let mut out = Args { txs: 1_000_000, block: 2_000, every: 100_000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number after the flag");
+        match flag.as_str() {
+            "--txs" => out.txs = value(),
+            "--block" => out.block = value(),
+            "--every" => out.every = value(),
+            // `cargo bench` passes `--bench`.
+            _ => {}
+        }
+    }
+    out
+}
+
+/// This process' peak resident memory, in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+fn dir_mib(path: &std::path::Path) -> u64 {
+    let files = std::fs::read_dir(path).into_iter().flatten().flatten();
+    files.filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum::<u64>() >> 20
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// One block of `n` notarizations from `senders` (nonces in `nonces`), with receipts and the
+/// state it writes.
+fn block_of(
+    n: u64,
+    first: u64,
+    senders: &[PrivateKey],
+    nonces: &mut [u64],
+) -> (Vec<Transaction>, Vec<Receipt>, StateChanges) {
+    let notary = Address::from_slice(&[0x70; 20]);
+    let notarized = HashAlgorithm::Sha256.digest(b"Notarized(string,bytes32)");
+    let mut txs = Vec::with_capacity(n as usize);
+    let mut receipts = Vec::with_capacity(n as usize);
+    let mut changes = BTreeMap::new();
+    for i in first..first + n {
+        let s = (i % SENDERS as u64) as usize;
+        let id = format!("doc-{i}");
+        let content = i.to_be_bytes();
+        let tx = notarize(&senders[s], CHAIN_ID, nonces[s], &id, &content);
+        nonces[s] += 1;
+        let event = Event {
+            contract: notary,
+            topics: vec![notarized, HashAlgorithm::Sha256.digest(&content)],
+            data: id.clone().into_bytes(),
+        };
+        receipts.push(Receipt {
+            status: ReceiptStatus::Success,
+            steps_used: 100,
+            events: vec![event],
+            output: vec![],
+        });
+        changes.insert(format!("notary/{id}").into_bytes(), Some(vec![7u8; 100]));
+        let sender = senders[s].public_key().address();
+        changes.insert(
+            [b"nonce/".as_slice(), &sender.0].concat(),
+            Some(nonces[s].to_be_bytes().to_vec()),
+        );
+        txs.push(tx);
+    }
+    (txs, receipts, changes)
+}
+
+fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
+    let genesis = Genesis::solo(CHAIN_ID, "growth", Suite::Standard, validator, 1000);
+    let (store, _) = RedbStore::open(&dir.path().join("store"), &genesis).expect("a store");
+    let senders: Vec<PrivateKey> =
+        (0..SENDERS).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let mut nonces = vec![0u64; SENDERS];
+    let start_ms = 1_700_000_000_000u64;
+    let header = |height, state_root, tx_count| Header {
+        chain_id: CHAIN_ID,
+        height,
+        parent_hash: Hash::ZERO,
+        time_ms: start_ms + height * 100,
+        proposer: Address::default(),
+        tx_count,
+        tx_root: Hash::ZERO,
+        state_root,
+        receipts_root: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
+    };
+    let prepared = store.prepare_state(0, StateChanges::new(), None).expect("genesis state");
+    let block =
+        Block { header: header(0, prepared.root(), 0), transactions: vec![], certificate: None };
+    store.initialize(&block, &prepared).expect("genesis");
+    println!(
+        "storage::commit/growth block={} txs={}: per window of {} transactions",
+        args.block, args.txs, args.every
+    );
+    println!(
+        "| chain (txs) | blocks | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | store MiB | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let (mut commits, mut prepares) = (Vec::new(), Vec::new());
+    let mut done = 0u64;
+    let mut height = 1;
+    while done < args.txs {
+        let n = args.block.min(args.txs - done);
+        let (transactions, receipts, changes) = block_of(n, done, &senders, &mut nonces);
+        let t = Instant::now();
+        let prepared = store.prepare_state(height, changes, None).expect("prepared");
+        prepares.push(t.elapsed());
+        let header = header(height, prepared.root(), n as u32);
+        let block = Block { header, transactions, certificate: None };
+        let t = Instant::now();
+        store.commit_block(&block, &receipts, &prepared).expect("committed");
+        commits.push(t.elapsed());
+        done += n;
+        height += 1;
+        if done.is_multiple_of(args.every) || done == args.txs {
+            let blocks = commits.len();
+            let mean =
+                |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() * 1e3 / d.len() as f64;
+            let commit_mean = mean(&commits);
+            let window_txs = (blocks as u64 * args.block).min(args.every) as f64;
+            let per_tx = commits.iter().sum::<Duration>().as_secs_f64() * 1e6 / window_txs;
+            let prepare_mean = mean(&prepares);
+            commits.sort();
+            println!(
+                "| {done} | {blocks} | {commit_mean:.1} / {:.1} / {:.1} | {per_tx:.1} | {prepare_mean:.1} | {} | {} |",
+                percentile(&commits, 0.5),
+                percentile(&commits, 0.9),
+                dir_mib(dir.path()),
+                peak_rss_mib()
+            );
+            commits.clear();
+            prepares.clear();
+        }
+    }
+}
