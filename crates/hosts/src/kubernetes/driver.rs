@@ -322,9 +322,25 @@ impl HostDriver for KubernetesDriver {
             let request = http::Request::get("/version")
                 .body(kube::client::Body::empty())
                 .map_err(|e| HostError::Io(e.to_string()))?;
-            let response =
-                self.client.send(request).await.map_err(self.error("asking its version"))?;
-            if let Some(date) = response.headers().get(http::header::DATE) {
+            // One request gives both the version and the server's clock (its `Date`).
+            let asking = "asking its version";
+            let response = self.client.send(request).await.map_err(self.error(asking))?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect_bytes().await.map_err(self.error(asking))?;
+            if !parts.status.is_success() {
+                let status = serde_json::from_slice::<kube::core::Status>(&body)
+                    .unwrap_or_else(|_| kube::core::Status::failure(&parts.status.to_string(), ""))
+                    .with_code(parts.status.as_u16());
+                return Err(api_error(&self.server, asking, kube::Error::Api(status.boxed())));
+            }
+            let version: k8s_openapi::apimachinery::pkg::version::Info =
+                serde_json::from_slice(&body).map_err(|e| {
+                    HostError::Io(format!(
+                        "the Kubernetes API at {} gave no version: {e}",
+                        self.server
+                    ))
+                })?;
+            if let Some(date) = parts.headers.get(http::header::DATE) {
                 let date = date.to_str().unwrap_or_default();
                 let theirs = httpdate::parse_http_date(date).map_err(|_| {
                     HostError::Io(format!("the Kubernetes API at {} gave a bad Date", self.server))
@@ -334,8 +350,6 @@ impl HostDriver for KubernetesDriver {
                     theirs,
                 )?;
             }
-            let version =
-                self.client.apiserver_version().await.map_err(self.error("asking its version"))?;
             let image = self.cluster.image(&crate::program_version(&self.program)?);
             Ok(format!(
                 "Kubernetes {} at {}, image {image} (pushed where the cluster pulls from)",
@@ -852,8 +866,9 @@ mod tests {
 
     #[tokio::test]
     async fn preflight_names_the_cluster_version_and_image() {
-        let (driver, _state, _dir) = driver();
+        let (driver, state, _dir) = driver();
         let ready = driver.preflight().await.unwrap();
+        assert_eq!(state.lock().unwrap().requests.len(), 1, "version and clock in one request");
         assert!(ready.contains("Kubernetes v1.33.1 at https://k8s.example:6443"), "{ready}");
         assert!(ready.contains("registry.example/consortia-node:"), "{ready}");
     }
