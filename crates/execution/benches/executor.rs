@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
 use consortia_execution::{BlockContext, Executor};
-use consortia_storage::{BlockReader, BlockWriter, RedbStore};
+use consortia_storage::{BlockReader, BlockWriter, ChainStore};
 use consortia_types::{Block, Genesis, Header, NotarizeRecord, Payload, Transaction, TxBody};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -18,8 +18,8 @@ fn genesis() -> Genesis {
     )
 }
 
-fn open(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
-    let (store, _) = RedbStore::open(&dir.path().join("db"), g).expect("open");
+fn open(dir: &tempfile::TempDir, g: &Genesis) -> ChainStore {
+    let (store, _) = ChainStore::open(&dir.path().join("db"), g).expect("open");
     let prepared = store.prepare_state(0, Executor::genesis_state(g), None).expect("prepare");
     let header = header(0, prepared.root());
     store

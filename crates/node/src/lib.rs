@@ -33,7 +33,7 @@ use consortia_crypto::{Hash, HashAlgorithm, PrivateKey};
 use consortia_execution::{Account, ExecutionError, Executor, FeeRules, read_account};
 use consortia_network::{NetError, NetworkConfig};
 use consortia_storage::{
-    BlockReader, BlockWriter, ChainReader, PendingState, RedbStore, StorageError,
+    BlockReader, BlockWriter, ChainReader, ChainStore, PendingState, StorageError,
 };
 use consortia_types::{Block, ConsensusKind, Genesis, Header, Height};
 use tokio::sync::{broadcast, watch};
@@ -86,7 +86,7 @@ pub struct NodeConfig {
 /// A running node's shared state: the handle the APIs hold (submit, the pool, the committed
 /// height, the store's readers) and the driver shares. The block pipeline is the driver's.
 pub struct Node {
-    store: Arc<RedbStore>,
+    store: Arc<ChainStore>,
     mempool: Arc<Mempool>,
     genesis: Genesis,
     genesis_hash: Hash,
@@ -160,7 +160,7 @@ impl Node {
         }
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| StorageError::Database(format!("{}: {e}", data_dir.display())))?;
-        let (store, fresh) = RedbStore::open(&data_dir.join("chain.redb"), &genesis)?;
+        let (store, fresh) = ChainStore::open(&data_dir.join("chain.redb"), &genesis)?;
         if fresh {
             initialize(&store, &genesis)?;
         }
@@ -178,7 +178,7 @@ impl Node {
     /// directory or network configuration of its own: whoever runs its driver supplies the
     /// world (the node-level simulator does). Opening it again over the same store is a restart.
     pub fn with_store(
-        store: Arc<RedbStore>,
+        store: Arc<ChainStore>,
         genesis: Genesis,
         validator_key: Option<PrivateKey>,
         mempool: MempoolConfig,
@@ -188,15 +188,15 @@ impl Node {
     }
 
     /// A store in memory holding block 0 of `genesis`.
-    pub fn memory_store(genesis: &Genesis) -> Result<Arc<RedbStore>, NodeError> {
+    pub fn memory_store(genesis: &Genesis) -> Result<Arc<ChainStore>, NodeError> {
         genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
-        let store = RedbStore::in_memory(genesis)?;
+        let store = ChainStore::in_memory(genesis)?;
         initialize(&store, genesis)?;
         Ok(Arc::new(store))
     }
 
     fn assemble(
-        store: Arc<RedbStore>,
+        store: Arc<ChainStore>,
         genesis: Genesis,
         key: Option<PrivateKey>,
         mempool: MempoolConfig,
@@ -396,7 +396,7 @@ fn check_key(genesis: &Genesis, key: Option<&PrivateKey>) -> Result<(), NodeErro
 }
 
 /// Writes block 0 with the genesis state into a fresh store.
-fn initialize(store: &RedbStore, genesis: &Genesis) -> Result<(), NodeError> {
+fn initialize(store: &ChainStore, genesis: &Genesis) -> Result<(), NodeError> {
     let executor = Executor::new(genesis);
     let prepared = store.prepare_state(0, Executor::genesis_state(genesis), None)?;
     let header = Header {

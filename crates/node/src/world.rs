@@ -3,7 +3,7 @@
 //! TLS ([`Network`]), the system clock, the file WAL and tokio's blocking pool
 //! ([`crate::runtime`]); the node-level simulator (`tests/sim`) wires simulated links, a virtual
 //! clock, a WAL in memory that can lose its unsynced tail, and work run in the simulator's own
-//! order. The block store is the same [`consortia_storage::RedbStore`] in both, on a file or
+//! order. The block store is the same [`consortia_storage::ChainStore`] in both, on a file or
 //! on redb's in-memory backend.
 
 use consortia_network::{Network, PeerId};

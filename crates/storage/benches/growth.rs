@@ -6,7 +6,8 @@
 //!
 //! Prints one row per window of `--every` transactions: the blocks' mean and p50/p90 commit
 //! and prepare times, the commit cost per transaction, the store's size and this process' peak
-//! RSS. A cost that grows with the chain shows as rising rows.
+//! RSS, and the process' CPU per transaction (the index's background work included). A cost
+//! that grows with the chain shows as rising rows.
 //!
 //! ```sh
 //! cargo bench -p consortia-storage --bench growth -- --txs 1000000 --block 2000 --every 100000
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
-use consortia_storage::{BlockWriter, RedbStore, StateChanges};
+use consortia_storage::{BlockWriter, ChainStore, StateChanges};
 use consortia_test_utils::tx::notarize;
 use consortia_types::{Block, Event, Genesis, Header, Receipt, ReceiptStatus, Transaction};
 
@@ -55,9 +56,28 @@ fn peak_rss_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
-fn dir_mib(path: &std::path::Path) -> u64 {
-    let files = std::fs::read_dir(path).into_iter().flatten().flatten();
-    files.filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum::<u64>() >> 20
+/// The bytes of the files under `path` (the redb file and the index directory).
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let entries = std::fs::read_dir(path).into_iter().flatten().flatten();
+    entries
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(p, m)| if m.is_dir() { dir_bytes(&p) } else { m.len() })
+        .sum()
+}
+
+/// This process' CPU time so far (user and system, every thread: the index's background
+/// flushes and compactions included).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -111,7 +131,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
     let genesis = Genesis::solo(CHAIN_ID, "growth", Suite::Standard, validator, 1000);
-    let (store, _) = RedbStore::open(&dir.path().join("store"), &genesis).expect("a store");
+    let (store, _) = ChainStore::open(&dir.path().join("store"), &genesis).expect("a store");
     let senders: Vec<PrivateKey> =
         (0..SENDERS).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
     let mut nonces = vec![0u64; SENDERS];
@@ -137,9 +157,10 @@ fn main() {
         args.block, args.txs, args.every
     );
     println!(
-        "| chain (txs) | blocks | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | store MiB | peak RSS MiB |"
+        "| chain (txs) | blocks | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | CPU µs/tx | store MiB | peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut cpu = process_cpu();
     let (mut commits, mut prepares) = (Vec::new(), Vec::new());
     let mut done = 0u64;
     let mut height = 1;
@@ -164,12 +185,15 @@ fn main() {
             let window_txs = (blocks as u64 * args.block).min(args.every) as f64;
             let per_tx = commits.iter().sum::<Duration>().as_secs_f64() * 1e6 / window_txs;
             let prepare_mean = mean(&prepares);
+            let cpu_now = process_cpu();
+            let cpu_per_tx = (cpu_now - cpu).as_secs_f64() * 1e6 / window_txs;
+            cpu = cpu_now;
             commits.sort();
             println!(
-                "| {done} | {blocks} | {commit_mean:.1} / {:.1} / {:.1} | {per_tx:.1} | {prepare_mean:.1} | {} | {} |",
+                "| {done} | {blocks} | {commit_mean:.1} / {:.1} / {:.1} | {per_tx:.1} | {prepare_mean:.1} | {cpu_per_tx:.0} | {} | {} |",
                 percentile(&commits, 0.5),
                 percentile(&commits, 0.9),
-                dir_mib(dir.path()),
+                dir_bytes(dir.path()) >> 20,
                 peak_rss_mib()
             );
             commits.clear();

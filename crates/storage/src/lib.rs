@@ -4,16 +4,19 @@
 //! [`ExplorerReader`], [`StateReader`], [`StateHistory`] and [`StateProofReader`] for reads
 //! (together, [`ChainReader`]: what APIs are given), [`BlockWriter`] for
 //! the one write the chain makes, a whole block at a time. Nothing in the traits names the
-//! engine; [`RedbStore`] implements them on `redb` (ACID, one fsync per
-//! commit) with the state authenticated by a Jellyfish Merkle tree (`jmt`) whose version is the
-//! block height, so any past state can be read with a proof against that block's state root.
+//! engine; [`ChainStore`] implements them on `redb` (ACID, one fsync per commit) for what is
+//! appended in height order (blocks, receipts, the state's nodes and values) and an LSM tree
+//! (`fjall`) for the random-keyed indexes (see `index.rs`), with the state authenticated by a
+//! Jellyfish Merkle tree (`jmt`) whose version is the block height, so any past state can be
+//! read with a proof against that block's state root.
 //!
 //! It is not an executor: it stores the [`StateChanges`] the executor produced and computes
 //! their root ([`BlockWriter::prepare_state`]) before the block is proposed or voted on.
 
 mod error;
+mod index;
 mod proof;
-mod redb_store;
+mod store;
 
 use std::collections::BTreeMap;
 
@@ -22,7 +25,7 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
-pub use redb_store::{PendingState, PreparedState, RedbStore, StateAt};
+pub use store::{ChainStore, PendingState, PreparedState, StateAt};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

@@ -6,13 +6,13 @@
 use alloy_primitives::{TxKind, U256};
 use consortia_crypto::{Address, Hash, PrivateKey};
 use consortia_execution::{BlockContext, BlockOutcome, Executor};
-use consortia_storage::{BlockWriter, RedbStore};
+use consortia_storage::{BlockWriter, ChainStore};
 use consortia_test_utils::tx;
 use consortia_types::{Block, EvmCall, Genesis, Header, Payload, Transaction};
 
 /// A store initialized with `g`'s block 0.
-pub fn store(dir: &tempfile::TempDir, g: &Genesis) -> RedbStore {
-    let (store, _) = RedbStore::open(&dir.path().join("db"), g).unwrap();
+pub fn store(dir: &tempfile::TempDir, g: &Genesis) -> ChainStore {
+    let (store, _) = ChainStore::open(&dir.path().join("db"), g).unwrap();
     let prepared = store.prepare_state(0, Executor::genesis_state(g), None).unwrap();
     let header = Header {
         chain_id: g.chain_id,
@@ -64,7 +64,7 @@ pub fn eth(key: &PrivateKey, nonce: u64, to: Address, value: u128, input: Vec<u8
 
 pub struct Chain {
     _dir: tempfile::TempDir,
-    pub store: RedbStore,
+    pub store: ChainStore,
     pub exec: Executor,
     pub height: u64,
 }

@@ -38,7 +38,7 @@ use consortia_node::p2p::Wire;
 use consortia_node::wal::WalEntry;
 use consortia_node::world::{Clock, CommitJob, Job, Tasks, Transport, WalStore, World};
 use consortia_node::{Node, NodeError};
-use consortia_storage::{BlockReader, RedbStore, StateHistory, StateProofReader, TxReader};
+use consortia_storage::{BlockReader, ChainStore, StateHistory, StateProofReader, TxReader};
 use consortia_test_utils::genesis::validator_key;
 use consortia_test_utils::sim::{Behavior, Faults, Rng};
 use consortia_test_utils::tx;
@@ -348,7 +348,7 @@ struct SimNode {
     key: Option<PrivateKey>,
     behavior: Behavior,
     /// What survives a crash: the store (redb commits atomically) and the synced WAL.
-    store: Arc<RedbStore>,
+    store: Arc<ChainStore>,
     wal: Arc<Mutex<WalDisk>>,
     running: Option<Running>,
     /// Bumped on every restart, so events meant for an earlier life are dropped.

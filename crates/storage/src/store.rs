@@ -8,9 +8,11 @@ use consortia_types::{
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
 use redb::{
-    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    TableHandle, WriteTransaction,
 };
 
+use crate::index::{Index, IndexBatch, Indexes};
 use crate::{
     BlockReader, BlockWriter, ExplorerReader, LogLocation, LogReader, MinuteVolume, Result,
     StateChanges, StateProof, StateProofReader, StateReader, StorageError, StoredHeader, StoredTx,
@@ -22,15 +24,8 @@ const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BLOCK_HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_hashes");
 const TXS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("txs");
 const RECEIPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("receipts");
-const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
 /// (block time in ms, height): blocks in a time range without scanning the chain.
 const TIME_INDEX: TableDefinition<(u64, u64), ()> = TableDefinition::new("time_index");
-/// topic (32) || height (8, BE) || position (4, BE) || event index (2, BE) → (): logs by topic,
-/// oldest first (`eth_getLogs`-style lookups, notarizations by content hash).
-const LOG_TOPICS: TableDefinition<&[u8], ()> = TableDefinition::new("log_topics");
-/// address (20) || height (8, BE) || position (4, BE) → (): the transactions an address sent,
-/// called or created (an explorer's address view), newest last.
-const ADDRESS_TXS: TableDefinition<&[u8], ()> = TableDefinition::new("address_txs");
 /// minute since the Unix epoch → (blocks, transactions): an explorer's volume chart without
 /// reading blocks.
 const VOLUME: TableDefinition<u64, (u64, u64)> = TableDefinition::new("volume");
@@ -38,33 +33,36 @@ const VOLUME: TableDefinition<u64, (u64, u64)> = TableDefinition::new("volume");
 const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 /// version (8, BE) || key hash (32) → 0 (deleted) or 1 || value: appended block by block.
 const JMT_VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
-/// key hash (32) || version (8, BE) → (): the versions at which each key changed. Its newest
-/// entry at or below a version finds the value then, so this small index serves latest reads and
-/// proofs alike. Only these 40-byte entries are inserted at random places; the values themselves
-/// append (a copy-on-write B-tree rewrites a page per random insert, so small random entries
-/// dirty far fewer pages than the values would).
-const KEY_VERSIONS: TableDefinition<&[u8], ()> = TableDefinition::new("key_versions");
+/// Tables earlier versions kept in redb, now in the [`Indexes`]: dropped when a store is opened
+/// (the indexes are rebuilt from the blocks).
+const MOVED_TO_INDEXES: [&str; 4] = ["tx_index", "log_topics", "address_txs", "key_versions"];
 
 const META_GENESIS: &str = "genesis";
 const META_HEAD: &str = "head";
-/// Present once the explorer indexes ([`ADDRESS_TXS`], [`VOLUME`]) cover every block; a store
-/// made before they existed is indexed when opened.
+/// Present once [`VOLUME`] covers every block; a store made before it existed is counted when
+/// opened.
 const META_EXPLORER: &str = "explorer_indexes";
 
 /// redb's page cache. Its default (1 GiB) is too much for four validators on one laptop; 16 MiB
 /// measured as fast as 64 MiB under load (the OS page cache backs it) and 30 MiB smaller.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The redb-backed store. Cheap to share behind an `Arc`: reads run concurrently with the
-/// single writer (redb is MVCC).
+/// Index entries written per batch while the indexes catch up with the blocks.
+const CATCH_UP_BATCH: usize = 200_000;
+
+/// The store: blocks, receipts and state in redb, the random-keyed indexes beside it (see
+/// [`crate::index`]). Cheap to share behind an `Arc`: reads run concurrently with the single
+/// writer (redb is MVCC).
 #[derive(Debug)]
-pub struct RedbStore {
+pub struct ChainStore {
     db: Database,
+    indexes: Indexes,
     suite: Suite,
     genesis: Genesis,
-    /// The last committed height, set right after each commit: `latest_height` is asked by
-    /// every JSON-RPC call (`latest`), and a read transaction for it cost ~10 µs of a 20 µs
-    /// request (scripts/bench-rpc).
+    /// The last committed height, set right after each commit and its indexes: `latest_height`
+    /// is asked by every JSON-RPC call (`latest`), and a read transaction for it cost ~10 µs of
+    /// a 20 µs request (scripts/bench-rpc). Reads of the indexes are bounded by it, so none
+    /// sees a block redb holds but the indexes do not yet.
     head: AtomicU64,
 }
 
@@ -90,26 +88,38 @@ fn corrupt(table: &'static str, detail: impl ToString) -> StorageError {
     StorageError::Corrupt { table, detail: detail.to_string() }
 }
 
-impl RedbStore {
-    /// Opens (or creates) the store at `path` for `genesis`. Refuses a store made from another
-    /// genesis. A store left by a crash is recovered by redb to its last committed transaction.
-    /// Returns whether the store still needs [`RedbStore::initialize`].
+impl ChainStore {
+    /// Opens (or creates) the store at `path` for `genesis`, with its indexes in the directory
+    /// beside it (`path` with the extension `index`). Refuses a store made from another
+    /// genesis. A store left by a crash is recovered by redb to its last committed transaction,
+    /// and the indexes are caught up with it; indexes that cannot be opened are rebuilt.
+    /// Returns whether the store still needs [`ChainStore::initialize`].
     pub fn open(path: &Path, genesis: &Genesis) -> Result<(Self, bool)> {
-        Self::open_db(Database::builder().set_cache_size(CACHE_BYTES).create(path)?, genesis)
+        // redb first: its lock keeps a second process away from both.
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
+        let dir = path.with_extension("index");
+        let indexes = Indexes::open(&dir).or_else(|e| {
+            tracing::warn!(target: "storage", dir = %dir.display(), error = %e,
+                "the indexes cannot be opened; rebuilding them from the blocks");
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| StorageError::Database(format!("{}: {e}", dir.display())))?;
+            Indexes::open(&dir)
+        })?;
+        Self::open_db(db, indexes, genesis)
     }
 
     /// A store held in memory (redb's in-memory backend): the same code as on disk, without
     /// the file or the fsyncs. What the node-level simulator runs: a simulated crash keeps what
     /// was committed (redb commits atomically) and loses the rest, as a real crash does. Always
-    /// fresh: it needs [`RedbStore::initialize`].
+    /// fresh: it needs [`ChainStore::initialize`].
     pub fn in_memory(genesis: &Genesis) -> Result<Self> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create_with_backend(redb::backends::InMemoryBackend::new())?;
-        Ok(Self::open_db(db, genesis)?.0)
+        Ok(Self::open_db(db, Indexes::in_memory(), genesis)?.0)
     }
 
-    fn open_db(db: Database, genesis: &Genesis) -> Result<(Self, bool)> {
+    fn open_db(db: Database, indexes: Indexes, genesis: &Genesis) -> Result<(Self, bool)> {
         let txn = db.begin_write()?;
         {
             // Create every table, so readers never meet a missing one.
@@ -118,14 +128,15 @@ impl RedbStore {
             txn.open_table(BLOCK_HASHES)?;
             txn.open_table(TXS)?;
             txn.open_table(RECEIPTS)?;
-            txn.open_table(TX_INDEX)?;
             txn.open_table(TIME_INDEX)?;
-            txn.open_table(LOG_TOPICS)?;
-            txn.open_table(ADDRESS_TXS)?;
             txn.open_table(VOLUME)?;
             txn.open_table(JMT_NODES)?;
             txn.open_table(JMT_VALUES)?;
-            txn.open_table(KEY_VERSIONS)?;
+        }
+        let moved: Vec<_> =
+            txn.list_tables()?.filter(|t| MOVED_TO_INDEXES.contains(&t.name())).collect();
+        for table in moved {
+            txn.delete_table(table)?;
         }
         txn.commit()?;
         let head = {
@@ -134,8 +145,9 @@ impl RedbStore {
             let head = meta.get(META_HEAD)?;
             head.map(|v| head_value(v.value())).transpose()?.unwrap_or(0)
         };
-        let store = RedbStore {
+        let store = ChainStore {
             db,
+            indexes,
             suite: genesis.suite,
             genesis: genesis.clone(),
             head: AtomicU64::new(head),
@@ -146,7 +158,13 @@ impl RedbStore {
             meta.get(META_GENESIS)?.map(|g| decode::<Genesis>(g.value()))
         };
         match stored {
-            None => Ok((store, true)),
+            None => {
+                // A fresh redb beside indexes of a removed one.
+                if store.indexes.indexed()?.is_some() {
+                    store.indexes.clear()?;
+                }
+                Ok((store, true))
+            }
             Some(Err(e)) => Err(corrupt("meta", e)),
             Some(Ok(found)) if found.hash() != genesis.hash() => {
                 Err(StorageError::GenesisMismatch {
@@ -157,46 +175,101 @@ impl RedbStore {
                 })
             }
             Some(Ok(_)) => {
-                store.index_old_blocks()?;
+                store.count_old_blocks()?;
+                store.catch_up_indexes()?;
                 Ok((store, false))
             }
         }
     }
 
-    /// Fills the explorer indexes for the blocks of a store made before they existed, in one
-    /// write transaction (once: a marker records it).
-    fn index_old_blocks(&self) -> Result<()> {
+    /// Fills [`VOLUME`] for the blocks of a store made before it existed, in one write
+    /// transaction (once: a marker records it).
+    fn count_old_blocks(&self) -> Result<()> {
         let txn = self.db.begin_write()?;
         if txn.open_table(META)?.get(META_EXPLORER)?.is_some() {
             return Ok(());
         }
         let head = Self::head_in(&txn)?.unwrap_or(0);
         for height in 1..=head {
-            let header: StoredHeader = {
-                let headers = txn.open_table(HEADERS)?;
-                let raw = headers.get(height)?.ok_or_else(|| corrupt("headers", "a gap"))?;
-                decode(raw.value()).map_err(|e| corrupt("headers", e))?
-            };
-            let (txs, receipts) = {
-                let txs = txn.open_table(TXS)?;
-                let receipts = txn.open_table(RECEIPTS)?;
-                let mut all = (Vec::new(), Vec::new());
-                for entry in txs.range((height, 0)..=(height, u32::MAX))? {
-                    let (key, raw) = entry?;
-                    all.0.push(decode(raw.value()).map_err(|e| corrupt("txs", e))?);
-                    let receipt =
-                        receipts.get(key.value())?.ok_or_else(|| corrupt("receipts", "missing"))?;
-                    all.1.push(decode(receipt.value()).map_err(|e| corrupt("receipts", e))?);
-                }
-                all
-            };
-            index_for_explorer(&txn, height, header.header.time_ms, &txs, &receipts)?;
+            let header = header_in(&txn.open_table(HEADERS)?, height)?;
+            count_block(&txn, header.header.time_ms, header.tx_hashes.len())?;
         }
         txn.open_table(META)?.insert(META_EXPLORER, [1u8].as_slice())?;
         txn.commit()?;
         if head > 0 {
-            tracing::info!(target: "storage", blocks = head, "indexed old blocks for the explorer");
+            tracing::info!(target: "storage", blocks = head, "counted old blocks for the explorer");
         }
+        Ok(())
+    }
+
+    /// Brings the indexes up to the last committed block: after a crash they may be a few
+    /// blocks behind (they are written after redb's commit, without an fsync of their own), and
+    /// a store from before they existed has none. Indexes ahead of the blocks (redb restored
+    /// from an older copy) are rebuilt from nothing.
+    fn catch_up_indexes(&self) -> Result<()> {
+        let head = self.head.load(Ordering::Acquire);
+        let indexed = match self.indexes.indexed()? {
+            Some(indexed) if indexed > head => {
+                tracing::warn!(target: "storage", indexed, head,
+                    "the indexes are ahead of the blocks; rebuilding them");
+                self.indexes.clear()?;
+                None
+            }
+            indexed => indexed,
+        };
+        let from = indexed.map_or(0, |h| h + 1);
+        if from > head {
+            return Ok(());
+        }
+        tracing::info!(target: "storage", from, to = head, "indexing blocks");
+        let read = self.db.begin_read()?;
+        let (headers, txs, receipts, values) = (
+            read.open_table(HEADERS)?,
+            read.open_table(TXS)?,
+            read.open_table(RECEIPTS)?,
+            read.open_table(JMT_VALUES)?,
+        );
+        let mut batch = IndexBatch::default();
+        let mut reported = std::time::Instant::now();
+        for height in from..=head {
+            let header = header_in(&headers, height)?;
+            let mut block_txs = Vec::with_capacity(header.tx_hashes.len());
+            let mut block_receipts = Vec::with_capacity(header.tx_hashes.len());
+            for position in 0..header.tx_hashes.len() as u32 {
+                let (tx, receipt) = tx_in(&txs, &receipts, height, position)?;
+                block_txs.push(tx);
+                block_receipts.push(receipt);
+            }
+            let changed = values
+                .range(
+                    value_key(height, &KeyHash([0; 32])).as_slice()
+                        ..=value_key(height, &KeyHash([0xff; 32])).as_slice(),
+                )?
+                .map(|entry| {
+                    let (key, _) = entry?;
+                    let hash: [u8; 32] = key.value()[8..]
+                        .try_into()
+                        .map_err(|_| corrupt("jmt_values", "key is not 40 bytes"))?;
+                    Ok((height, KeyHash(hash)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            index_block(
+                &mut batch,
+                height,
+                &header.tx_hashes,
+                &block_txs,
+                &block_receipts,
+                &changed,
+            );
+            if batch.len() >= CATCH_UP_BATCH || height == head {
+                self.indexes.write(std::mem::take(&mut batch), height)?;
+            }
+            if reported.elapsed().as_secs() >= 10 {
+                tracing::info!(target: "storage", height, head, "indexing blocks");
+                reported = std::time::Instant::now();
+            }
+        }
+        tracing::info!(target: "storage", blocks = head + 1 - from, "indexed");
         Ok(())
     }
 
@@ -221,6 +294,13 @@ impl RedbStore {
         let height = block.header.height;
         let txn = self.db.begin_write()?;
         let head = Self::head_in(&txn)?;
+        if head.is_some_and(|h| h != self.head.load(Ordering::Acquire)) {
+            return Err(StorageError::Database(
+                "an earlier block was committed but not indexed (its index write failed); \
+                 restart the node to index it"
+                    .into(),
+            ));
+        }
         let expected = head.map_or(0, |h| h + 1);
         if height != expected || state.height != height || (height == 0) != genesis.is_some() {
             return Err(StorageError::OutOfOrder { head: head.unwrap_or(0), got: height });
@@ -243,33 +323,17 @@ impl RedbStore {
             txn.open_table(TIME_INDEX)?.insert((block.header.time_ms, height), ())?;
             let mut txs = txn.open_table(TXS)?;
             let mut rcpts = txn.open_table(RECEIPTS)?;
-            let mut index = txn.open_table(TX_INDEX)?;
-            for (i, ((tx, receipt), hash)) in
-                block.transactions.iter().zip(receipts).zip(&tx_hashes).enumerate()
-            {
+            for (i, (tx, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
                 let pos = i as u32;
                 txs.insert((height, pos), encode(tx).as_slice())?;
                 rcpts.insert((height, pos), encode(receipt).as_slice())?;
-                index.insert(hash.0.as_slice(), (height, pos))?;
             }
-            let mut topics = txn.open_table(LOG_TOPICS)?;
-            for (pos, receipt) in receipts.iter().enumerate() {
-                for (index, event) in receipt.events.iter().enumerate() {
-                    for topic in &event.topics {
-                        topics.insert(
-                            log_key(topic, height, pos as u32, index as u16).as_slice(),
-                            (),
-                        )?;
-                    }
-                }
-            }
-            index_for_explorer(&txn, height, block.header.time_ms, &block.transactions, receipts)?;
+            count_block(&txn, block.header.time_ms, block.transactions.len())?;
             let mut nodes = txn.open_table(JMT_NODES)?;
             for (key, node) in state.nodes.nodes() {
                 nodes.insert(node_key(key).as_slice(), encode(node).as_slice())?;
             }
             let mut values = txn.open_table(JMT_VALUES)?;
-            let mut versions = txn.open_table(KEY_VERSIONS)?;
             for ((version, key_hash), value) in state.nodes.values() {
                 let mut stored = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
                 match value {
@@ -280,7 +344,6 @@ impl RedbStore {
                     None => stored.push(0),
                 }
                 values.insert(value_key(*version, key_hash).as_slice(), stored.as_slice())?;
-                versions.insert(version_key(key_hash, *version).as_slice(), ())?;
             }
             let mut meta = txn.open_table(META)?;
             if let Some(genesis) = genesis {
@@ -290,6 +353,11 @@ impl RedbStore {
             meta.insert(META_HEAD, height.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
+        // The indexes after the commit: they are rebuilt from what it wrote if this is lost.
+        let mut batch = IndexBatch::default();
+        let changed: Vec<_> = state.nodes.values().keys().copied().collect();
+        index_block(&mut batch, height, &tx_hashes, &block.transactions, receipts, &changed);
+        self.indexes.write(batch, height)?;
         self.head.store(height, Ordering::Release);
         tracing::debug!(target: "storage::commit", height, txs = tx_hashes.len(), "block committed");
         Ok(())
@@ -301,16 +369,18 @@ impl RedbStore {
         head.map(|v| head_value(v.value())).transpose()
     }
 
-    fn jmt_reader<'a>(&self, pending: Option<&'a PreparedState>) -> Result<JmtReader<'a>> {
+    fn jmt_reader<'a>(&'a self, pending: Option<&'a PreparedState>) -> Result<JmtReader<'a>> {
+        let (read, values) = self.values()?;
+        Ok(JmtReader { nodes: read.open_table(JMT_NODES)?, values, pending })
+    }
+
+    /// The state's values as of the head, with the read transaction they are read in. The head
+    /// is taken first: redb then holds at least every block the indexes cover up to it.
+    fn values(&self) -> Result<(ReadTransaction, Values<'_>)> {
+        let head = self.head.load(Ordering::Acquire);
         let read = self.db.begin_read()?;
-        Ok(JmtReader {
-            nodes: read.open_table(JMT_NODES)?,
-            values: Values {
-                versions: read.open_table(KEY_VERSIONS)?,
-                values: read.open_table(JMT_VALUES)?,
-            },
-            pending,
-        })
+        let values = Values { head, versions: &self.indexes, values: read.open_table(JMT_VALUES)? };
+        Ok((read, values))
     }
 
     fn key_hash(&self, key: &[u8]) -> KeyHash {
@@ -359,25 +429,69 @@ fn address_key(address: &Address, height: Height, position: u32) -> [u8; 32] {
     key
 }
 
-/// Adds a block to the explorer indexes (address → transactions, volume per minute).
-fn index_for_explorer(
-    txn: &WriteTransaction,
-    height: Height,
-    time_ms: u64,
-    txs: &[Transaction],
-    receipts: &[Receipt],
-) -> Result<()> {
-    let mut addresses = txn.open_table(ADDRESS_TXS)?;
-    for (pos, (tx, receipt)) in txs.iter().zip(receipts).enumerate() {
-        for party in parties(tx, receipt) {
-            addresses.insert(address_key(&party, height, pos as u32).as_slice(), ())?;
-        }
-    }
+/// Counts a block of `txs` transactions made at `time_ms` in [`VOLUME`].
+fn count_block(txn: &WriteTransaction, time_ms: u64, txs: usize) -> Result<()> {
     let mut volume = txn.open_table(VOLUME)?;
     let minute = time_ms / 60_000;
     let (blocks, count) = volume.get(minute)?.map_or((0, 0), |v| v.value());
-    volume.insert(minute, (blocks + 1, count + txs.len() as u64))?;
+    volume.insert(minute, (blocks + 1, count + txs as u64))?;
     Ok(())
+}
+
+/// The index entries of block `height`: its transactions by hash, its events by topic, its
+/// transactions by the accounts they touch, and the state keys it changed (`changed`: version,
+/// key hash).
+fn index_block(
+    batch: &mut IndexBatch,
+    height: Height,
+    tx_hashes: &[Hash],
+    txs: &[Transaction],
+    receipts: &[Receipt],
+    changed: &[(Version, KeyHash)],
+) {
+    for (pos, ((hash, tx), receipt)) in tx_hashes.iter().zip(txs).zip(receipts).enumerate() {
+        let pos = pos as u32;
+        let location = [height.to_be_bytes().as_slice(), &pos.to_be_bytes()].concat();
+        batch.insert(Index::Tx, &hash.0, &location);
+        for (index, event) in receipt.events.iter().enumerate() {
+            for topic in &event.topics {
+                batch.insert(Index::LogTopics, &log_key(topic, height, pos, index as u16), &[]);
+            }
+        }
+        for party in parties(tx, receipt) {
+            batch.insert(Index::AddressTxs, &address_key(&party, height, pos), &[]);
+        }
+    }
+    for (version, key_hash) in changed {
+        batch.insert(Index::KeyVersions, &version_key(key_hash, *version), &[]);
+    }
+}
+
+/// The stored header of block `height`, which must be there.
+fn header_in(
+    headers: &impl ReadableTable<u64, &'static [u8]>,
+    height: Height,
+) -> Result<StoredHeader> {
+    let raw = headers
+        .get(height)?
+        .ok_or_else(|| corrupt("headers", format!("block {height} is missing")))?;
+    decode(raw.value()).map_err(|e| corrupt("headers", e))
+}
+
+/// The transaction at (`height`, `position`) and its receipt, which must be there.
+fn tx_in(
+    txs: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    receipts: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    height: Height,
+    position: u32,
+) -> Result<(Transaction, Receipt)> {
+    let raw = txs
+        .get((height, position))?
+        .ok_or_else(|| corrupt("txs", "an index points at a missing transaction"))?;
+    let transaction = decode(raw.value()).map_err(|e| corrupt("txs", e))?;
+    let receipt =
+        receipts.get((height, position))?.ok_or_else(|| corrupt("receipts", "missing"))?;
+    Ok((transaction, decode(receipt.value()).map_err(|e| corrupt("receipts", e))?))
 }
 
 fn log_key(topic: &Hash, height: Height, pos: u32, index: u16) -> [u8; 46] {
@@ -403,25 +517,25 @@ fn version_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     out
 }
 
-/// The versioned values of the state, read in one snapshot.
-struct Values {
-    versions: ReadOnlyTable<&'static [u8], ()>,
+/// The versioned values of the state, read in one snapshot of redb, as of `head` at most.
+struct Values<'a> {
+    head: Height,
+    versions: &'a Indexes,
     values: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl Values {
+impl Values<'_> {
     /// The value of `key_hash` as of `max_version` (set at its newest change at or before it).
     fn at(&self, max_version: Version, key_hash: KeyHash) -> Result<Option<OwnedValue>> {
         let from = version_key(&key_hash, 0);
-        let to = version_key(&key_hash, max_version);
-        let Some(entry) = self.versions.range(from.as_slice()..=to.as_slice())?.next_back() else {
+        let to = version_key(&key_hash, max_version.min(self.head));
+        let newest = self.versions.keys(Index::KeyVersions, &from, &to, true, 1)?;
+        let Some(key) = newest.first() else {
             return Ok(None);
         };
-        let (key, _) = entry?;
         let mut version = [0u8; 8];
-        version.copy_from_slice(
-            key.value().get(32..40).ok_or_else(|| corrupt("key_versions", "short key"))?,
-        );
+        version
+            .copy_from_slice(key.get(32..40).ok_or_else(|| corrupt("key_versions", "short key"))?);
         let stored = self
             .values
             .get(value_key(u64::from_be_bytes(version), &key_hash).as_slice())?
@@ -437,7 +551,7 @@ impl Values {
 /// the prepared (decided, maybe not yet durable) state of the block before.
 struct JmtReader<'a> {
     nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    values: Values,
+    values: Values<'a>,
     pending: Option<&'a PreparedState>,
 }
 
@@ -478,7 +592,7 @@ impl TreeReader for JmtReader<'_> {
     }
 }
 
-impl BlockReader for RedbStore {
+impl BlockReader for ChainStore {
     fn genesis(&self) -> Result<Genesis> {
         Ok(self.genesis.clone())
     }
@@ -545,7 +659,7 @@ impl BlockReader for RedbStore {
     }
 }
 
-impl LogReader for RedbStore {
+impl LogReader for ChainStore {
     fn logs_by_topic_in(
         &self,
         topic: &Hash,
@@ -553,15 +667,16 @@ impl LogReader for RedbStore {
         to: Height,
         limit: usize,
     ) -> Result<Vec<LogLocation>> {
-        let read = self.db.begin_read()?;
-        let index = read.open_table(LOG_TOPICS)?;
+        let to = to.min(self.head.load(Ordering::Acquire));
+        if from > to {
+            return Ok(Vec::new());
+        }
         let from = log_key(topic, from, 0, 0);
         let to = log_key(topic, to, u32::MAX, u16::MAX);
         let mut out = Vec::new();
-        for entry in index.range(from.as_slice()..=to.as_slice())?.take(limit) {
-            let (key, _) = entry?;
+        for key in self.indexes.keys(Index::LogTopics, &from, &to, false, limit)? {
             let k: [u8; 46] =
-                key.value().try_into().map_err(|_| corrupt("log_topics", "key is not 46 bytes"))?;
+                key.try_into().map_err(|_| corrupt("log_topics", "key is not 46 bytes"))?;
             let mut height = [0u8; 8];
             height.copy_from_slice(&k[32..40]);
             out.push(LogLocation {
@@ -574,7 +689,7 @@ impl LogReader for RedbStore {
     }
 }
 
-impl RedbStore {
+impl ChainStore {
     /// The committed transaction at (`height`, `position`), in the read transaction `read`.
     fn stored_tx(
         &self,
@@ -583,23 +698,18 @@ impl RedbStore {
         height: Height,
         position: u32,
     ) -> Result<StoredTx> {
-        let raw = txs
-            .get((height, position))?
-            .ok_or_else(|| corrupt("txs", "an index points at a missing transaction"))?;
-        let transaction: Transaction = decode(raw.value()).map_err(|e| corrupt("txs", e))?;
-        let receipt =
-            receipts.get((height, position))?.ok_or_else(|| corrupt("receipts", "missing"))?;
+        let (transaction, receipt) = tx_in(txs, receipts, height, position)?;
         Ok(StoredTx {
             hash: transaction.hash(self.suite.hash()),
             height,
             position,
             transaction,
-            receipt: decode(receipt.value()).map_err(|e| corrupt("receipts", e))?,
+            receipt,
         })
     }
 }
 
-impl ExplorerReader for RedbStore {
+impl ExplorerReader for ChainStore {
     fn recent_txs(&self, before: Option<(Height, u32)>, limit: usize) -> Result<Vec<StoredTx>> {
         let read = self.db.begin_read()?;
         let txs = read.open_table(TXS)?;
@@ -620,20 +730,24 @@ impl ExplorerReader for RedbStore {
         before: Option<(Height, u32)>,
         limit: usize,
     ) -> Result<Vec<StoredTx>> {
+        let head = self.head.load(Ordering::Acquire);
         let read = self.db.begin_read()?;
-        let index = read.open_table(ADDRESS_TXS)?;
         let txs = read.open_table(TXS)?;
         let receipts = read.open_table(RECEIPTS)?;
-        let (height, position) = before.unwrap_or((Height::MAX, u32::MAX));
+        // Just before `before`, and at the head at most.
+        let last = match before {
+            Some((0, 0)) => return Ok(Vec::new()),
+            Some((height, 0)) => (height - 1, u32::MAX),
+            Some((height, position)) => (height, position - 1),
+            None => (Height::MAX, u32::MAX),
+        };
+        let last = last.min((head, u32::MAX));
         let from = address_key(address, 0, 0);
-        let to = address_key(address, height, position);
+        let to = address_key(address, last.0, last.1);
         let mut out = Vec::new();
-        for entry in index.range(from.as_slice()..to.as_slice())?.rev().take(limit) {
-            let (key, _) = entry?;
-            let k: [u8; 32] = key
-                .value()
-                .try_into()
-                .map_err(|_| corrupt("address_txs", "key is not 32 bytes"))?;
+        for key in self.indexes.keys(Index::AddressTxs, &from, &to, true, limit)? {
+            let k: [u8; 32] =
+                key.try_into().map_err(|_| corrupt("address_txs", "key is not 32 bytes"))?;
             let height = u64::from_be_bytes(k[20..28].try_into().unwrap_or_default());
             let position = u32::from_be_bytes(k[28..].try_into().unwrap_or_default());
             out.push(self.stored_tx(&txs, &receipts, height, position)?);
@@ -657,7 +771,7 @@ impl ExplorerReader for RedbStore {
     }
 }
 
-impl TxReader for RedbStore {
+impl TxReader for ChainStore {
     fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>> {
         let read = self.db.begin_read()?;
         let receipts = read.open_table(RECEIPTS)?;
@@ -666,10 +780,16 @@ impl TxReader for RedbStore {
     }
 
     fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>> {
+        let head = self.head.load(Ordering::Acquire);
+        let Some(location) = self.indexes.get(Index::Tx, &hash.0)? else { return Ok(None) };
+        let location: [u8; 12] =
+            location.try_into().map_err(|_| corrupt("tx_index", "location is not 12 bytes"))?;
+        let height = u64::from_be_bytes(location[..8].try_into().unwrap_or_default());
+        let position = u32::from_be_bytes(location[8..].try_into().unwrap_or_default());
+        if height > head {
+            return Ok(None);
+        }
         let read = self.db.begin_read()?;
-        let index = read.open_table(TX_INDEX)?;
-        let Some(location) = index.get(hash.0.as_slice())? else { return Ok(None) };
-        let (height, position) = location.value();
         let txs = read.open_table(TXS)?;
         let receipts = read.open_table(RECEIPTS)?;
         let mut found = self.stored_tx(&txs, &receipts, height, position)?;
@@ -678,38 +798,34 @@ impl TxReader for RedbStore {
     }
 }
 
-impl StateReader for RedbStore {
+impl StateReader for ChainStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.snapshot_at(Version::MAX)?.get(key)
     }
 }
 
-impl crate::ChainReader for RedbStore {}
+impl crate::ChainReader for ChainStore {}
 
-impl crate::StateHistory for RedbStore {
+impl crate::StateHistory for ChainStore {
     fn state_at(&self, height: Height) -> Result<Box<dyn StateReader + '_>> {
         Ok(Box::new(self.snapshot_at(height)?))
     }
 }
 
-impl RedbStore {
+impl ChainStore {
     /// The state as it was after block `height`, read in one snapshot (`u64::MAX`: the latest
     /// committed state).
     fn snapshot_at(&self, height: Height) -> Result<StateAt<'_>> {
-        let read = self.db.begin_read()?;
-        let values = Values {
-            versions: read.open_table(KEY_VERSIONS)?,
-            values: read.open_table(JMT_VALUES)?,
-        };
+        let (_, values) = self.values()?;
         Ok(StateAt { store: self, height, values })
     }
 }
 
-/// A snapshot of the state after one block (see [`RedbStore::snapshot_at`]).
+/// A snapshot of the state after one block (see [`ChainStore::snapshot_at`]).
 pub struct StateAt<'a> {
-    store: &'a RedbStore,
+    store: &'a ChainStore,
     height: Height,
-    values: Values,
+    values: Values<'a>,
 }
 
 impl std::fmt::Debug for StateAt<'_> {
@@ -728,7 +844,7 @@ impl StateReader for StateAt<'_> {
 /// the executor reads while it builds the next block.
 #[derive(Debug)]
 pub struct PendingState<'a> {
-    pub store: &'a RedbStore,
+    pub store: &'a ChainStore,
     pub pending: Option<&'a PreparedState>,
 }
 
@@ -741,7 +857,7 @@ impl StateReader for PendingState<'_> {
     }
 }
 
-impl StateProofReader for RedbStore {
+impl StateProofReader for ChainStore {
     fn get_with_proof(&self, key: &[u8], height: Height) -> Result<StateProof> {
         let latest = self.latest_height()?;
         if height > latest {
@@ -766,7 +882,7 @@ impl StateProofReader for RedbStore {
     }
 }
 
-impl BlockWriter for RedbStore {
+impl BlockWriter for ChainStore {
     fn prepare_state(
         &self,
         height: Height,
@@ -813,7 +929,7 @@ mod tests {
     use consortia_types::{Header, ReceiptStatus};
 
     use super::*;
-    use crate::verify_state_proof;
+    use crate::{StateHistory, verify_state_proof};
 
     fn genesis(suite: Suite) -> Genesis {
         let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
@@ -835,7 +951,7 @@ mod tests {
         }
     }
 
-    fn commit(store: &RedbStore, height: Height, changes: &[(&str, Option<&str>)]) -> Hash {
+    fn commit(store: &ChainStore, height: Height, changes: &[(&str, Option<&str>)]) -> Hash {
         let changes: StateChanges = changes
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
@@ -860,14 +976,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(Suite::Standard);
         {
-            let (store, _) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+            let (store, _) = ChainStore::open(&dir.path().join("db"), &g).unwrap();
             assert_eq!(store.latest_height().unwrap(), 0);
             for height in 0..=3 {
                 commit(&store, height, &[("k", Some("v"))]);
                 assert_eq!(store.latest_height().unwrap(), height);
             }
         }
-        let (store, fresh) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+        let (store, fresh) = ChainStore::open(&dir.path().join("db"), &g).unwrap();
         assert!(!fresh);
         assert_eq!(store.latest_height().unwrap(), 3);
     }
@@ -877,7 +993,7 @@ mod tests {
         for suite in [Suite::Standard, Suite::Sm] {
             let dir = tempfile::tempdir().unwrap();
             let g = genesis(suite);
-            let (store, fresh) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+            let (store, fresh) = ChainStore::open(&dir.path().join("db"), &g).unwrap();
             assert!(fresh);
             let r0 = commit(&store, 0, &[("a", Some("1"))]);
             let r1 = commit(&store, 1, &[("a", Some("2")), ("b", Some("x"))]);
@@ -913,7 +1029,7 @@ mod tests {
         let path = dir.path().join("db");
         let g = genesis(Suite::Standard);
         {
-            let (store, _) = RedbStore::open(&path, &g).unwrap();
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
             commit(&store, 0, &[("k", Some("v"))]);
             commit(&store, 1, &[("k", Some("w"))]);
             // Out of order and replayed heights are refused.
@@ -925,14 +1041,14 @@ mod tests {
                 Err(StorageError::OutOfOrder { head: 1, got: 5 })
             ));
         }
-        let (store, fresh) = RedbStore::open(&path, &g).unwrap();
+        let (store, fresh) = ChainStore::open(&path, &g).unwrap();
         assert!(!fresh);
         assert_eq!(store.latest_height().unwrap(), 1);
         assert_eq!(store.get(b"k").unwrap(), Some(b"w".to_vec()));
         drop(store);
         let other = genesis(Suite::Standard);
         assert!(matches!(
-            RedbStore::open(&path, &other),
+            ChainStore::open(&path, &other),
             Err(StorageError::GenesisMismatch { .. })
         ));
     }
@@ -941,7 +1057,7 @@ mod tests {
     fn blocks_transactions_and_time_index() {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(Suite::Standard);
-        let (store, _) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+        let (store, _) = ChainStore::open(&dir.path().join("db"), &g).unwrap();
         commit(&store, 0, &[]);
         let key = PrivateKey::generate(Scheme::Ed25519);
         let tx = consortia_types::Transaction::sign(
@@ -1001,8 +1117,13 @@ mod tests {
 
     /// Notarizations (to the notary) and EVM calls (to a contract, and a creation) from two
     /// senders over three minutes, committed block by block.
-    fn explorer_chain(store: &RedbStore) -> (Address, Address, Address) {
+    fn explorer_chain(store: &ChainStore) -> (Address, Address, Address) {
         commit(store, 0, &[]);
+        explorer_blocks(store)
+    }
+
+    /// Blocks 1 to 3 of [`explorer_chain`]; each also sets the state key `block` to its height.
+    fn explorer_blocks(store: &ChainStore) -> (Address, Address, Address) {
         let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
         let contract = Address([0xcc; 20]);
         let created = Address([0xdd; 20]);
@@ -1054,7 +1175,9 @@ mod tests {
         ];
         for (i, (time, txs)) in blocks.into_iter().enumerate() {
             let height = i as u64 + 1;
-            let prepared = store.prepare_state(height, StateChanges::new(), None).unwrap();
+            let changes =
+                StateChanges::from([(b"block".to_vec(), Some(height.to_string().into_bytes()))]);
+            let prepared = store.prepare_state(height, changes, None).unwrap();
             let (transactions, receipts): (Vec<_>, Vec<_>) = txs.into_iter().unzip();
             let block = Block {
                 header: header(height, prepared.root(), time),
@@ -1070,7 +1193,7 @@ mod tests {
         txs.iter().map(|t| (t.height, t.position)).collect()
     }
 
-    fn check_explorer_indexes(store: &RedbStore, a: Address, b: Address, contract: Address) {
+    fn check_explorer_indexes(store: &ChainStore, a: Address, b: Address, contract: Address) {
         let recent = store.recent_txs(None, 10).unwrap();
         assert_eq!(places(&recent), vec![(3, 0), (2, 1), (2, 0), (1, 0)]);
         assert_eq!(recent[0].hash, recent[0].transaction.hash(Suite::Standard.hash()));
@@ -1094,30 +1217,192 @@ mod tests {
     fn explorer_indexes_serve_recent_transactions_addresses_and_volume() {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(Suite::Standard);
-        let (store, _) = RedbStore::open(&dir.path().join("db"), &g).unwrap();
+        let (store, _) = ChainStore::open(&dir.path().join("db"), &g).unwrap();
         let (a, b, contract) = explorer_chain(&store);
         check_explorer_indexes(&store, a, b, contract);
     }
 
     #[test]
-    fn a_store_made_before_the_explorer_indexes_is_indexed_when_opened() {
+    fn a_store_made_before_the_volume_table_is_counted_when_opened() {
         let dir = tempfile::tempdir().unwrap();
         let g = genesis(Suite::Standard);
         let path = dir.path().join("db");
         let (a, b, contract) = {
-            let (store, _) = RedbStore::open(&path, &g).unwrap();
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
             let parties = explorer_chain(&store);
-            // As an older version left it: no indexes, no marker.
+            // As an older version left it: no volume, no marker.
             let txn = store.db.begin_write().unwrap();
-            txn.delete_table(ADDRESS_TXS).unwrap();
             txn.delete_table(VOLUME).unwrap();
             txn.open_table(META).unwrap().remove(META_EXPLORER).unwrap();
             txn.commit().unwrap();
-            assert!(store.txs_by_address(&parties.0, None, 10).is_err());
+            assert!(store.volume(10, 13).is_err());
             parties
         };
-        let (store, fresh) = RedbStore::open(&path, &g).unwrap();
+        let (store, fresh) = ChainStore::open(&path, &g).unwrap();
         assert!(!fresh);
         check_explorer_indexes(&store, a, b, contract);
+    }
+
+    /// The answers every index gives on [`explorer_chain`], with a state key of each block.
+    fn check_indexes(store: &ChainStore, parties: (Address, Address, Address)) {
+        check_explorer_indexes(store, parties.0, parties.1, parties.2);
+        for stored in store.recent_txs(None, 10).unwrap() {
+            let found = store.transaction(&stored.hash).unwrap().unwrap();
+            assert_eq!((found.height, found.position), (stored.height, stored.position));
+        }
+        assert_eq!(store.get(b"block").unwrap(), Some(b"3".to_vec()));
+        let at_1 = store.state_at(1).unwrap().get(b"block").unwrap();
+        assert_eq!(at_1, Some(b"1".to_vec()));
+        verify_state_proof(
+            Suite::Standard,
+            store.header(2).unwrap().unwrap().header.state_root,
+            b"block",
+            Some(b"2"),
+            &store.get_with_proof(b"block", 2).unwrap().proof,
+        )
+        .unwrap();
+    }
+
+    fn index_dir(path: &Path) -> std::path::PathBuf {
+        path.with_extension("index")
+    }
+
+    #[test]
+    fn indexes_lost_with_their_directory_are_rebuilt_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let parties = explorer_chain(&ChainStore::open(&path, &g).unwrap().0);
+        std::fs::remove_dir_all(index_dir(&path)).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn indexes_a_crash_left_behind_the_blocks_catch_up_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let early = dir.path().join("early.index");
+        let parties = {
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
+            commit(&store, 0, &[]);
+            drop(store);
+            // The indexes as a crash right after block 0's redb commit could leave them.
+            copy_dir(&index_dir(&path), &early);
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
+            explorer_blocks(&store)
+        };
+        std::fs::remove_dir_all(index_dir(&path)).unwrap();
+        std::fs::rename(&early, index_dir(&path)).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn indexes_ahead_of_the_blocks_are_rebuilt_from_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        commit(&store, 0, &[]);
+        drop(store);
+        let early = dir.path().join("early.redb");
+        std::fs::copy(&path, &early).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        explorer_blocks(&store);
+        let tx = store.recent_txs(None, 1).unwrap().remove(0);
+        drop(store);
+        // redb restored from an older copy: the indexes know blocks it does not.
+        std::fs::rename(&early, &path).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        assert_eq!(store.latest_height().unwrap(), 0);
+        assert_eq!(store.get(b"block").unwrap(), None);
+        // The chain grows again with other transactions at the same heights: nothing of the
+        // forgotten ones is found.
+        let parties = explorer_blocks(&store);
+        assert_eq!(store.transaction(&tx.hash).unwrap(), None);
+        assert!(store.txs_by_address(&tx.transaction.sender(), None, 10).unwrap().is_empty());
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn an_index_directory_that_cannot_be_opened_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let parties = explorer_chain(&ChainStore::open(&path, &g).unwrap().0);
+        // Every file of the indexes overwritten with junk.
+        for file in files(&index_dir(&path)) {
+            std::fs::write(file, b"not an index").unwrap();
+        }
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn a_store_with_its_indexes_in_redb_moves_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let parties = {
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
+            let parties = explorer_chain(&store);
+            // As an older version left it: the indexes as redb tables, no index directory.
+            let txn = store.db.begin_write().unwrap();
+            for name in MOVED_TO_INDEXES {
+                let table: TableDefinition<&[u8], ()> = TableDefinition::new(name);
+                txn.open_table(table).unwrap().insert([1u8].as_slice(), ()).unwrap();
+            }
+            txn.commit().unwrap();
+            parties
+        };
+        std::fs::remove_dir_all(index_dir(&path)).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        let read = store.db.begin_read().unwrap();
+        let left: Vec<String> = read.list_tables().unwrap().map(|t| t.name().to_owned()).collect();
+        assert!(MOVED_TO_INDEXES.iter().all(|name| !left.iter().any(|l| l == name)), "{left:?}");
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn a_fresh_store_beside_old_indexes_starts_them_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let tx = {
+            let (store, _) = ChainStore::open(&path, &g).unwrap();
+            explorer_chain(&store);
+            store.recent_txs(None, 1).unwrap().remove(0)
+        };
+        std::fs::remove_file(&path).unwrap();
+        let (store, fresh) = ChainStore::open(&path, &g).unwrap();
+        assert!(fresh);
+        commit(&store, 0, &[]);
+        assert_eq!(store.transaction(&tx.hash).unwrap(), None);
+        assert_eq!(store.get(b"block").unwrap(), None);
+    }
+
+    #[test]
+    fn the_memory_store_answers_as_the_disk_store_does() {
+        let store = ChainStore::in_memory(&genesis(Suite::Standard)).unwrap();
+        let parties = explorer_chain(&store);
+        check_indexes(&store, parties);
+    }
+
+    fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { out.extend(files(&path)) } else { out.push(path) }
+        }
+        out
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy_dir(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
     }
 }

@@ -1,0 +1,230 @@
+//! The store's random-keyed indexes (transaction by hash, logs by topic, transactions by
+//! address, the versions at which each state key changed) in an LSM tree (`fjall`), beside the
+//! redb file that holds what is appended in height order.
+//!
+//! A copy-on-write B-tree rewrites a 4 KiB page for each random insert, and the pages a block
+//! touches grow with the tables: in redb these four indexes made a block's commit cost triple
+//! from 100,000 to 1,000,000 transactions (docs/benchmarks.md, `storage::commit/growth`). An
+//! LSM appends them to a journal and sorts them in the background.
+//!
+//! The indexes are derived data: everything in them can be computed again from the blocks,
+//! receipts and state values redb holds. So they are written after the redb commit, without an
+//! fsync of their own, together with the height they now cover (one atomic batch). After a crash
+//! they may be behind redb; the store catches them up when it opens (see
+//! [`crate::ChainStore::open`]), and an index directory that cannot be opened is rebuilt.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::RwLock;
+
+use consortia_types::Height;
+
+use crate::{Result, StorageError};
+
+/// One of the indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Index {
+    /// tx hash (32) → height (8, BE) ‖ position (4, BE).
+    Tx = 0,
+    /// topic (32) ‖ height (8, BE) ‖ position (4, BE) ‖ event index (2, BE) → (): logs by
+    /// topic, oldest first (`eth_getLogs`-style lookups, notarizations by content hash).
+    LogTopics = 1,
+    /// address (20) ‖ height (8, BE) ‖ position (4, BE) → (): the transactions an address sent,
+    /// called or created (an explorer's address view), newest last.
+    AddressTxs = 2,
+    /// key hash (32) ‖ version (8, BE) → (): the versions at which each state key changed. Its
+    /// newest entry at or below a version says where the value then is (in redb's values,
+    /// which are stored by version).
+    KeyVersions = 3,
+}
+
+impl Index {
+    const ALL: [Index; 4] = [Index::Tx, Index::LogTopics, Index::AddressTxs, Index::KeyVersions];
+
+    fn name(self) -> &'static str {
+        match self {
+            Index::Tx => "tx_index",
+            Index::LogTopics => "log_topics",
+            Index::AddressTxs => "address_txs",
+            Index::KeyVersions => "key_versions",
+        }
+    }
+}
+
+/// Entries to write at once, with the height they bring the indexes to.
+#[derive(Debug, Default)]
+pub(crate) struct IndexBatch {
+    entries: Vec<(Index, Vec<u8>, Vec<u8>)>,
+}
+
+impl IndexBatch {
+    pub(crate) fn insert(&mut self, index: Index, key: &[u8], value: &[u8]) {
+        self.entries.push((index, key.to_vec(), value.to_vec()));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The LSM's memory bounds. fjall's defaults (64 MiB memtables per keyspace, journals up to
+/// 512 MiB) took a process to 550 MiB; four validators share a laptop, and a validator's budget
+/// is ~200 MiB in all. Measured in `storage::commit/growth` (docs/benchmarks.md).
+const MEMTABLE_BYTES: u64 = 4 << 20;
+const WRITE_BUFFER_BYTES: u64 = 16 << 20;
+const JOURNAL_BYTES: u64 = 64 << 20;
+const CACHE_BYTES: u64 = 8 << 20;
+/// Flushes and compactions in the background: one thread, so four validators on two cores
+/// leave the cores to execution and consensus.
+const WORKER_THREADS: usize = 1;
+
+/// Where the indexes live: on disk beside the redb file, or in memory (the simulator).
+pub(crate) enum Indexes {
+    Lsm { db: fjall::Database, keyspaces: Vec<fjall::Keyspace>, meta: fjall::Keyspace },
+    Memory(RwLock<Memory>),
+}
+
+#[derive(Default)]
+pub(crate) struct Memory {
+    maps: [BTreeMap<Vec<u8>, Vec<u8>>; 4],
+    indexed: Option<Height>,
+}
+
+impl std::fmt::Debug for Indexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Indexes::Lsm { .. } => f.write_str("Indexes::Lsm"),
+            Indexes::Memory(_) => f.write_str("Indexes::Memory"),
+        }
+    }
+}
+
+const META_INDEXED: &[u8] = b"indexed";
+
+fn lsm_error(e: impl ToString) -> StorageError {
+    StorageError::Database(format!("indexes: {}", e.to_string()))
+}
+
+impl Indexes {
+    /// Opens (or creates) the indexes in the directory `path`.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        // fjall marks the global write-buffer bound deprecated ("todo"); it is what bounds the
+        // memtables of all keyspaces together, and it works.
+        #[allow(deprecated)]
+        let db = fjall::Database::builder(path)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(JOURNAL_BYTES)
+            .max_write_buffer_size(Some(WRITE_BUFFER_BYTES))
+            .worker_threads(WORKER_THREADS)
+            .open()
+            .map_err(lsm_error)?;
+        let options = || fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let keyspaces = Index::ALL
+            .iter()
+            .map(|index| db.keyspace(index.name(), options).map_err(lsm_error))
+            .collect::<Result<Vec<_>>>()?;
+        let meta = db.keyspace("meta", options).map_err(lsm_error)?;
+        Ok(Indexes::Lsm { db, keyspaces, meta })
+    }
+
+    pub(crate) fn in_memory() -> Self {
+        Indexes::Memory(RwLock::new(Memory::default()))
+    }
+
+    /// The height through which every block is indexed (`None`: none is).
+    pub(crate) fn indexed(&self) -> Result<Option<Height>> {
+        match self {
+            Indexes::Lsm { meta, .. } => {
+                let Some(raw) = meta.get(META_INDEXED).map_err(lsm_error)? else { return Ok(None) };
+                let bytes: [u8; 8] =
+                    raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                        table: "indexes",
+                        detail: "the indexed height is not 8 bytes".into(),
+                    })?;
+                Ok(Some(u64::from_be_bytes(bytes)))
+            }
+            Indexes::Memory(memory) => Ok(read(memory).indexed),
+        }
+    }
+
+    /// Writes `batch` and records that the indexes now cover every block through `through`, in
+    /// one atomic write (handed to the OS, not synced: see the module's docs).
+    pub(crate) fn write(&self, batch: IndexBatch, through: Height) -> Result<()> {
+        match self {
+            Indexes::Lsm { db, keyspaces, meta } => {
+                let mut write = db.batch();
+                for (index, key, value) in batch.entries {
+                    write.insert(&keyspaces[index as usize], key, value);
+                }
+                write.insert(meta, META_INDEXED, through.to_be_bytes());
+                write.commit().map_err(lsm_error)
+            }
+            Indexes::Memory(memory) => {
+                let mut memory = memory.write().unwrap_or_else(|e| e.into_inner());
+                for (index, key, value) in batch.entries {
+                    memory.maps[index as usize].insert(key, value);
+                }
+                memory.indexed = Some(through);
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes every entry (an index that is ahead of the blocks is rebuilt from nothing).
+    pub(crate) fn clear(&self) -> Result<()> {
+        match self {
+            Indexes::Lsm { keyspaces, meta, .. } => {
+                for keyspace in keyspaces.iter().chain([meta]) {
+                    keyspace.clear().map_err(lsm_error)?;
+                }
+                Ok(())
+            }
+            Indexes::Memory(memory) => {
+                *memory.write().unwrap_or_else(|e| e.into_inner()) = Memory::default();
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self {
+            Indexes::Lsm { keyspaces, .. } => {
+                let found = keyspaces[index as usize].get(key).map_err(lsm_error)?;
+                Ok(found.map(|v| v.to_vec()))
+            }
+            Indexes::Memory(memory) => Ok(read(memory).maps[index as usize].get(key).cloned()),
+        }
+    }
+
+    /// The keys of `index` in `from..=to`, in order (or newest first), at most `limit`.
+    pub(crate) fn keys(
+        &self,
+        index: Index,
+        from: &[u8],
+        to: &[u8],
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        match self {
+            Indexes::Lsm { keyspaces, .. } => {
+                let range = keyspaces[index as usize].range(from..=to);
+                let keys: Box<dyn Iterator<Item = fjall::Guard>> =
+                    if newest_first { Box::new(range.rev()) } else { Box::new(range) };
+                keys.take(limit).map(|g| g.key().map(|k| k.to_vec()).map_err(lsm_error)).collect()
+            }
+            Indexes::Memory(memory) => {
+                let memory = read(memory);
+                let bounds = (Bound::Included(from), Bound::Included(to));
+                let range = memory.maps[index as usize].range::<[u8], _>(bounds);
+                let keys: Box<dyn Iterator<Item = (&Vec<u8>, &Vec<u8>)>> =
+                    if newest_first { Box::new(range.rev()) } else { Box::new(range) };
+                Ok(keys.take(limit).map(|(k, _)| k.clone()).collect())
+            }
+        }
+    }
+}
+
+fn read(memory: &RwLock<Memory>) -> std::sync::RwLockReadGuard<'_, Memory> {
+    memory.read().unwrap_or_else(|e| e.into_inner())
+}
