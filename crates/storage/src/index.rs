@@ -119,12 +119,21 @@ impl Indexes {
             .worker_threads(WORKER_THREADS)
             .open()
             .map_err(lsm_error)?;
-        let options = || fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let options = |index: Option<Index>| {
+            let options = fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+            match index {
+                // Bloom filters only help point reads: the other indexes are read by range.
+                Some(Index::LogTopics | Index::AddressTxs | Index::KeyVersions) => {
+                    options.filter_policy(fjall::config::FilterPolicy::disabled())
+                }
+                Some(Index::Tx) | None => options,
+            }
+        };
         let keyspaces = Index::ALL
             .iter()
-            .map(|index| db.keyspace(index.name(), options).map_err(lsm_error))
+            .map(|&index| db.keyspace(index.name(), || options(Some(index))).map_err(lsm_error))
             .collect::<Result<Vec<_>>>()?;
-        let meta = db.keyspace("meta", options).map_err(lsm_error)?;
+        let meta = db.keyspace("meta", || options(None)).map_err(lsm_error)?;
         Ok(Indexes::Lsm { db, keyspaces, meta })
     }
 
