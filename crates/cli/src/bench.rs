@@ -81,6 +81,10 @@ pub(crate) struct BenchArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Also print throughput and latency per window of this many seconds (by commit time),
+    /// when the run is longer than one window: whether a sustained rate holds.
+    #[arg(long, default_value_t = 60)]
+    window: u64,
 }
 
 /// One timestamp slot per transaction.
@@ -102,6 +106,49 @@ impl Slots {
     fn take(&self) -> Vec<Option<Instant>> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// The transactions committed in one window of the run.
+#[derive(Debug, PartialEq)]
+struct Window {
+    /// Seconds since the start of the run at which the window starts.
+    from_s: u64,
+    committed: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Committed transactions grouped by the window of `window` seconds (since `started`) they
+/// were committed in, with the latencies (from `submitted`) of each group.
+fn windows(
+    started: Instant,
+    window: Duration,
+    committed_at: &[Option<Instant>],
+    submitted: &[Option<Instant>],
+) -> Vec<Window> {
+    let mut groups: Vec<Vec<Duration>> = Vec::new();
+    for (c, s) in committed_at.iter().zip(submitted) {
+        let (Some(c), Some(s)) = (c, s) else { continue };
+        let k =
+            (c.saturating_duration_since(started).as_secs_f64() / window.as_secs_f64()) as usize;
+        if groups.len() <= k {
+            groups.resize_with(k + 1, Vec::new);
+        }
+        groups[k].push(c.saturating_duration_since(*s));
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut latencies)| {
+            latencies.sort();
+            Window {
+                from_s: k as u64 * window.as_secs(),
+                committed: latencies.len(),
+                p50: percentile(&latencies, 50.0),
+                p99: percentile(&latencies, 99.0),
+            }
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -277,6 +324,22 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     }
     println!("throughput:  {:.0} tx/s", committed as f64 / elapsed.max(1e-9));
     print_latency_and_memory(&latencies);
+    let window = Duration::from_secs(args.window.max(1));
+    if elapsed > window.as_secs_f64() {
+        println!(
+            "per {} s (by commit time): from s, committed tx/s, p50 / p99 ms",
+            window.as_secs()
+        );
+        for w in windows(started, window, &committed_at, &submitted) {
+            println!(
+                "  {:>5}  {:>7.0}  {:.0} / {:.0}",
+                w.from_s,
+                w.committed as f64 / window.as_secs_f64(),
+                w.p50.as_secs_f64() * 1e3,
+                w.p99.as_secs_f64() * 1e3
+            );
+        }
+    }
     Ok(())
 }
 
@@ -723,4 +786,28 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_group_transactions_by_commit_time_with_their_latencies() {
+        let t0 = Instant::now();
+        let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
+        // Committed at 0.5 s and 0.9 s (window 0), 2.5 s (window 2); one never committed.
+        let committed = [at(500), at(900), at(2_500), None];
+        let submitted = [at(400), at(100), at(2_000), at(0)];
+        let got = windows(t0, Duration::from_secs(1), &committed, &submitted);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            got,
+            vec![
+                Window { from_s: 0, committed: 2, p50: ms(100), p99: ms(800) },
+                Window { from_s: 1, committed: 0, p50: Duration::ZERO, p99: Duration::ZERO },
+                Window { from_s: 2, committed: 1, p50: ms(500), p99: ms(500) },
+            ]
+        );
+    }
 }
