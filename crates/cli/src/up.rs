@@ -110,7 +110,7 @@ fn demo_account(dir: &Path) -> Result<DemoAccount> {
         return Ok(DemoAccount { address: format!("0x{}", store.address), new_password: None });
     }
     let key = PrivateKey::generate(Scheme::Secp256k1);
-    let password = new_password();
+    let password = consortia_platform::credentials::random_password();
     let store = Keystore::encrypt(&key, &password)?;
     write_secret(&path, &serde_json::to_string_pretty(&store)?)?;
     Ok(DemoAccount {
@@ -312,11 +312,6 @@ async fn make_demo_chain(
     Ok(chain)
 }
 
-/// A password for the administrator: 20 URL-safe random characters.
-fn new_password() -> String {
-    consortia_platform::credentials::random_secret()[..20].to_owned()
-}
-
 pub(crate) async fn up(args: UpArgs) -> Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
@@ -325,7 +320,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     // Absolute, so that the platform's command line names it wherever `up` runs from.
     let dir = args.data_dir.canonicalize()?;
     let url = format!("http://{}", args.listen);
-    let password = new_password();
+    let password = consortia_platform::credentials::random_password();
     let account = demo_account(&dir)?;
     let bar = spinner()?;
     bar.set_message("starting the platform");

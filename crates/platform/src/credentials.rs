@@ -171,6 +171,19 @@ pub fn random_secret() -> String {
     B64.encode(bytes)
 }
 
+/// A random password of 20 letters and digits (~119 bits). Only alphanumerics: a generated
+/// password is typed on command lines, where one starting with `-` reads as a flag
+/// (`consortia login --password -8H…` fails).
+pub fn random_password() -> String {
+    let mut out = String::with_capacity(20);
+    while out.len() < 20 {
+        out.extend(
+            random_secret().chars().filter(char::is_ascii_alphanumeric).take(20 - out.len()),
+        );
+    }
+    out
+}
+
 /// How secrets are stored: SHA-256, hex.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -179,6 +192,15 @@ pub fn secret_hash(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_passwords_are_20_letters_and_digits() {
+        for _ in 0..2_000 {
+            let password = random_password();
+            assert_eq!(password.len(), 20);
+            assert!(password.chars().all(|c| c.is_ascii_alphanumeric()), "{password}");
+        }
+    }
 
     #[test]
     fn access_tokens_verify_expire_and_refuse_forgeries() {

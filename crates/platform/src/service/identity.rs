@@ -98,7 +98,7 @@ impl Platform {
                 )));
             }
             Some(p) => p,
-            None => random_secret()[..20].to_owned(),
+            None => credentials::random_password(),
         };
         users::insert_user(&self.db, "admin", &self.hash(&password).await?, None, true).await?;
         Ok(Some(Bootstrap { username: "admin".into(), password }))
