@@ -32,13 +32,18 @@ use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 pub use crate::tls::{TlsIdentity, client_config as tls_client_config};
 
 /// Frames queued per connection before new ones are dropped.
 const SEND_QUEUE: usize = 1024;
+/// Bytes of one connection's frames received but not yet done with (see [`Frame`]). When a
+/// peer's frames are not being handled as fast as they come, its connection stops reading and
+/// TCP pushes back on the sender: memory stays bounded per peer, and a peer that floods holds up
+/// only its own frames.
+const RECEIVE_BUDGET: usize = 8 * 1024 * 1024;
 /// How long a peer that sent invalid data is refused.
 const BAN: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,7 +107,44 @@ pub struct NetworkConfig {
 pub enum NetEvent {
     Connected(PeerId),
     Disconnected(PeerId),
-    Frame(PeerId, Vec<u8>),
+    Frame(PeerId, Frame),
+}
+
+/// A received frame. It holds its share of its connection's receive budget until it is dropped,
+/// or, through [`Frame::into_credit`], until the work it started is done.
+#[derive(Debug)]
+pub struct Frame {
+    bytes: Vec<u8>,
+    credit: Credit,
+}
+
+/// A share of a connection's receive budget, given back when dropped.
+#[derive(Debug, Default)]
+pub struct Credit {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Frame {
+    /// Drops the bytes but keeps the budget they took: for work that outlives the frame (its
+    /// transactions being admitted), so the peer cannot start more of it than the budget allows.
+    pub fn into_credit(self) -> Credit {
+        self.credit
+    }
+}
+
+impl std::ops::Deref for Frame {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// A frame outside any budget (tests, simulations).
+impl From<Vec<u8>> for Frame {
+    fn from(bytes: Vec<u8>) -> Self {
+        Frame { bytes, credit: Credit::default() }
+    }
 }
 
 struct Conn {
@@ -470,6 +512,11 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> std::io:
 }
 
 async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Vec<u8>> {
+    let len = read_len(r, max).await?;
+    read_body(r, len).await
+}
+
+async fn read_len<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<usize> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -479,9 +526,27 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Res
             format!("frame of {len} bytes exceeds the {max}-byte limit"),
         ));
     }
+    Ok(len)
+}
+
+async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> std::io::Result<Vec<u8>> {
     let mut frame = vec![0u8; len];
     r.read_exact(&mut frame).await?;
     Ok(frame)
+}
+
+/// Reads the next frame once the connection's budget has room for it (a frame larger than the
+/// whole budget waits for all of it).
+async fn read_budgeted<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    budget: &Arc<Semaphore>,
+) -> std::io::Result<Frame> {
+    let len = read_len(r, max).await?;
+    let cost = len.clamp(1, RECEIVE_BUDGET) as u32;
+    let permit = budget.clone().acquire_many_owned(cost).await.map_err(std::io::Error::other)?;
+    let bytes = read_body(r, len).await?;
+    Ok(Frame { bytes, credit: Credit { _permit: Some(permit) } })
 }
 
 /// Runs one authenticated connection until it closes; false if it never got past the chain
@@ -528,9 +593,10 @@ async fn run_connection(
         }
         Ok::<(), std::io::Error>(())
     };
+    let budget = Arc::new(Semaphore::new(RECEIVE_BUDGET));
     let reading = async {
         loop {
-            let frame = read_frame(&mut reader, max).await?;
+            let frame = read_budgeted(&mut reader, max, &budget).await?;
             if inner.events.send(NetEvent::Frame(peer, frame)).await.is_err() {
                 return Ok::<(), std::io::Error>(());
             }

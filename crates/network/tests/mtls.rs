@@ -31,6 +31,16 @@ async fn start(
     allowed: Vec<PeerId>,
     handshake: &[u8],
 ) -> (Network, mpsc::Receiver<NetEvent>, watch::Sender<bool>) {
+    start_with_max_frame(n, peers, allowed, handshake, 1024).await
+}
+
+async fn start_with_max_frame(
+    n: &Node,
+    peers: Vec<String>,
+    allowed: Vec<PeerId>,
+    handshake: &[u8],
+    max_frame_bytes: usize,
+) -> (Network, mpsc::Receiver<NetEvent>, watch::Sender<bool>) {
     let (stop, shutdown) = watch::channel(false);
     let config = NetworkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -38,7 +48,7 @@ async fn start(
         tls: n.tls.clone(),
         allowed,
         handshake: handshake.to_vec(),
-        max_frame_bytes: 1024,
+        max_frame_bytes,
     };
     let (net, events) = Network::start(config, shutdown).await.unwrap();
     (net, events, stop)
@@ -92,7 +102,7 @@ async fn nodes_of_the_set_connect_and_exchange_frames() {
             _ => None,
         })
         .await;
-        assert_eq!((from, frame.as_slice()), (id(&a), &b"hello"[..]));
+        assert_eq!((from, &frame[..]), (id(&a), &b"hello"[..]));
     }
     nc.send(id(&b), b"direct".to_vec());
     let frame = expect(&mut eb, |e| match e {
@@ -100,7 +110,7 @@ async fn nodes_of_the_set_connect_and_exchange_frames() {
         _ => None,
     })
     .await;
-    assert_eq!(frame, b"direct");
+    assert_eq!(&frame[..], b"direct");
     assert_eq!(na.peers().len(), 2);
 }
 
@@ -191,4 +201,32 @@ async fn a_member_ca_trusted_later_admits_its_listed_nodes_only() {
     expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(&joiner)).then_some(()))
         .await;
     never(&mut ea, |e| matches!(e, NetEvent::Connected(p) if *p == id(&unlisted))).await;
+}
+
+#[tokio::test]
+async fn a_peer_whose_frames_are_not_handled_stops_at_the_receive_budget() {
+    const MIB: usize = 1024 * 1024;
+    let ca = Ca::generate("test").unwrap();
+    let (a, b) = (node(&ca, "a"), node(&ca, "b"));
+    let allowed = vec![id(&a), id(&b)];
+    let (na, mut ea, _sa) =
+        start_with_max_frame(&a, vec![], allowed.clone(), b"chain", 2 * MIB).await;
+    let addr = na.local_addr().to_string();
+    let (nb, mut eb, _sb) = start_with_max_frame(&b, vec![addr], allowed, b"chain", 2 * MIB).await;
+    expect(&mut ea, |e| matches!(e, NetEvent::Connected(_)).then_some(())).await;
+    expect(&mut eb, |e| matches!(e, NetEvent::Connected(_)).then_some(())).await;
+    for _ in 0..12 {
+        nb.send(id(&a), vec![7; MIB]);
+    }
+    // The receiver holds on to what it got: 8 MiB of frames is all b may have outstanding.
+    let mut held = vec![];
+    for _ in 0..8 {
+        held.push(expect(&mut ea, |e| matches!(e, NetEvent::Frame(..)).then_some(e)).await);
+    }
+    never(&mut ea, |e| matches!(e, NetEvent::Frame(..))).await;
+    // Done with them: the rest come, nothing was lost.
+    drop(held);
+    for _ in 0..4 {
+        expect(&mut ea, |e| matches!(e, NetEvent::Frame(..)).then_some(())).await;
+    }
 }

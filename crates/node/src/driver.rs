@@ -13,7 +13,7 @@ use std::sync::Arc;
 use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, Solo};
 use consortia_crypto::Hash;
 use consortia_execution::governance;
-use consortia_network::{NetEvent, PeerId};
+use consortia_network::{Credit, NetEvent, PeerId};
 use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError};
 use consortia_types::{Block, CommitCertificate, ConsensusKind, Height, Validator};
 
@@ -538,8 +538,8 @@ impl<W: World> Driver<W> {
                 self.peer_heights.remove(&peer);
                 self.sync_asked.remove(&peer);
             }
-            NetEvent::Frame(peer, bytes) => match borsh::from_slice::<Wire>(&bytes) {
-                Ok(wire) => self.on_wire(peer, wire)?,
+            NetEvent::Frame(peer, frame) => match borsh::from_slice::<Wire>(&frame) {
+                Ok(wire) => self.on_wire(peer, wire, frame.into_credit())?,
                 Err(e) => self.misbehaved(peer, &format!("undecodable message: {e}")),
             },
         }
@@ -552,7 +552,9 @@ impl<W: World> Driver<W> {
         }
     }
 
-    fn on_wire(&mut self, peer: PeerId, wire: Wire) -> Result<(), NodeError> {
+    /// Handles a peer's message; `credit` is the frame's share of the peer's receive budget,
+    /// held until the work the message starts is done.
+    fn on_wire(&mut self, peer: PeerId, wire: Wire, credit: Credit) -> Result<(), NodeError> {
         match wire {
             Wire::Status { next_height } => {
                 self.peer_heights.insert(peer, next_height);
@@ -583,6 +585,7 @@ impl<W: World> Driver<W> {
                 let node = self.node().clone();
                 self.tasks.spawn(Box::new(move || {
                     node.admit_blocking(&raws);
+                    drop(credit);
                 }));
             }
             Wire::SyncRequest { from, max } => self.serve_sync(peer, from, max),

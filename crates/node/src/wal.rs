@@ -2,24 +2,33 @@
 //! persisted before it is sent, so a restarted validator never signs two different messages for
 //! one height, round and step.
 //!
+//! The log is a row of segment files: `consensus.wal` (segment 0, also the whole log of nodes
+//! from before segments), then `consensus.wal.00000001`, `.00000002` and so on. Entries are
+//! appended to the last; once it passes [`SEGMENT_BYTES`] it is synced and sealed and a new one
+//! begins. Compaction deletes sealed segments whose entries are all of decided heights: it never
+//! reads the log back (the single-file log read and decoded all 64 MiB of it on the consensus
+//! thread, several hundred MiB of heap for a moment, and the consensus loop stood still meanwhile).
+//!
 //! A record is `length (u32 LE) ‖ checksum (first 4 bytes of SHA-256 of the body) ‖ body`, the
 //! body a borsh [`WalEntry`]. A crash can tear the last record; reading stops at the first record
-//! that is short or fails its checksum and cuts the file there. Entries of decided heights are
-//! dropped when the file grows past [`COMPACT_BYTES`] (rewritten to a temporary file, synced,
-//! renamed over the log), except Raft's election messages of the latest term: a term and the
-//! vote cast in it must survive any number of heights.
+//! that is short or fails its checksum, cuts the segment there and deletes any later segment, so
+//! what remains is always a prefix of what was appended.
+//!
+//! Raft's term and the vote cast in it must outlive any number of heights: each new segment
+//! begins with a copy of the latest term's vote and election message, so deleting the segments
+//! that held the originals loses nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use consortia_consensus::Message;
+use consortia_consensus::{Message, RaftKind};
 use consortia_crypto::HashAlgorithm;
 use consortia_types::{Block, Height};
 
-/// The log is compacted when it grows past this.
-const COMPACT_BYTES: u64 = 64 * 1024 * 1024;
+/// A segment is sealed once it is this large (a larger record gets a segment of its own).
+const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// No single record is larger (a block is at most 16 MiB by the chain's limits).
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 
@@ -39,11 +48,58 @@ impl WalEntry {
     }
 }
 
+/// A sealed segment: synced, never written again.
+#[derive(Debug)]
+struct Sealed {
+    path: PathBuf,
+    /// The highest height of its entries: it can go once that height is decided.
+    max_height: Height,
+}
+
+/// Raft's latest term as the log holds it: the vote cast in it and the latest election message.
+#[derive(Debug, Default)]
+struct Election {
+    term: u32,
+    vote: Option<WalEntry>,
+    last: Option<WalEntry>,
+}
+
+impl Election {
+    fn note(&mut self, entry: &WalEntry) {
+        let WalEntry::Message(Message::Raft(r)) = entry else { return };
+        let term = r.message.term;
+        if term < self.term {
+            return;
+        }
+        if term > self.term {
+            *self = Election { term, ..Election::default() };
+        }
+        if matches!(r.message.kind, RaftKind::RequestVote { .. } | RaftKind::GrantVote { .. }) {
+            self.vote = Some(entry.clone());
+        }
+        self.last = Some(entry.clone());
+    }
+
+    /// What a new segment must begin with, in the order it was appended.
+    fn entries(&self) -> impl Iterator<Item = &WalEntry> {
+        let last = self.last.as_ref().filter(|last| Some(*last) != self.vote.as_ref());
+        self.vote.iter().chain(last)
+    }
+}
+
 #[derive(Debug)]
 pub struct Wal {
-    path: PathBuf,
+    /// Segment 0's path; segment n is this path with `.n` (8 digits) appended.
+    base: PathBuf,
+    sealed: Vec<Sealed>,
+    /// [`SEGMENT_BYTES`], smaller in tests.
+    segment_bytes: u64,
     file: BufWriter<File>,
+    /// The open segment's number, size and highest height.
+    seq: u64,
     size: u64,
+    max_height: Height,
+    election: Election,
 }
 
 fn checksum(body: &[u8]) -> [u8; 4] {
@@ -80,30 +136,126 @@ pub(crate) fn parse(bytes: &[u8]) -> (Vec<WalEntry>, usize) {
     (entries, at)
 }
 
+fn segment_path(base: &Path, seq: u64) -> PathBuf {
+    match seq {
+        0 => base.to_owned(),
+        n => {
+            let mut name = base.as_os_str().to_owned();
+            name.push(format!(".{n:08}"));
+            PathBuf::from(name)
+        }
+    }
+}
+
+/// The segments beside `base`, by number.
+fn segments(base: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let dir = base.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Some(stem) = base.file_name().and_then(|n| n.to_str()) else {
+        return Ok(vec![]);
+    };
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let seq = match name.strip_prefix(stem) {
+            Some("") => 0,
+            Some(rest) => match rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) if n > 0 => n,
+                _ => continue,
+            },
+            None => continue,
+        };
+        found.push((seq, entry.path()));
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn sync_dir(base: &Path) -> std::io::Result<()> {
+    match base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 impl Wal {
-    /// Opens (or creates) the log and returns what it holds.
-    pub(crate) fn open(path: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
-        let mut bytes = Vec::new();
-        if path.exists() {
-            File::open(path)?.read_to_end(&mut bytes)?;
+    /// Opens (or creates) the log whose first segment is `base` and returns what it holds.
+    pub(crate) fn open(base: &Path) -> std::io::Result<(Wal, Vec<WalEntry>)> {
+        let mut found = segments(base)?.into_iter();
+        let mut sealed = vec![];
+        let mut entries = vec![];
+        let mut open: Option<(u64, PathBuf, u64, Height)> = None;
+        for (seq, path) in found.by_ref() {
+            let bytes = std::fs::read(&path)?;
+            let (read, valid) = parse(&bytes);
+            let max_height = read.iter().map(WalEntry::height).max().unwrap_or(0);
+            entries.extend(read);
+            if let Some((_, path, _, max_height)) = open.take() {
+                sealed.push(Sealed { path, max_height });
+            }
+            open = Some((seq, path.clone(), valid as u64, max_height));
+            if valid < bytes.len() {
+                tracing::warn!(target: "node::wal", path = %path.display(), kept = valid, dropped = bytes.len() - valid, "cut a torn consensus WAL record");
+                let file = OpenOptions::new().write(true).open(&path)?;
+                file.set_len(valid as u64)?;
+                file.sync_all()?;
+                break;
+            }
         }
-        let (entries, valid) = parse(&bytes);
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        if valid < bytes.len() {
-            tracing::warn!(target: "node::wal", path = %path.display(), kept = valid, dropped = bytes.len() - valid, "cut a torn consensus WAL record");
-            file.set_len(valid as u64)?;
-            file.sync_all()?;
+        // Whatever follows a cut is not part of the log's prefix.
+        for (_, path) in found {
+            tracing::warn!(target: "node::wal", path = %path.display(), "removed a WAL segment after a torn one");
+            std::fs::remove_file(path)?;
         }
-        let wal = Wal { path: path.to_owned(), file: BufWriter::new(file), size: valid as u64 };
+        let (seq, path, size, max_height) = open.unwrap_or((0, base.to_owned(), 0, 0));
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut election = Election::default();
+        entries.iter().for_each(|e| election.note(e));
+        let wal = Wal {
+            base: base.to_owned(),
+            sealed,
+            segment_bytes: SEGMENT_BYTES,
+            file: BufWriter::new(file),
+            seq,
+            size,
+            max_height,
+            election,
+        };
         Ok((wal, entries))
     }
 
     /// Appends an entry (buffered: durable after [`Wal::sync`]).
     pub(crate) fn append(&mut self, entry: &WalEntry) -> std::io::Result<()> {
+        if self.size >= self.segment_bytes {
+            self.seal()?;
+        }
+        self.election.note(entry);
+        self.write(entry)
+    }
+
+    fn write(&mut self, entry: &WalEntry) -> std::io::Result<()> {
         let record = record(entry);
         self.file.write_all(&record)?;
         self.size += record.len() as u64;
+        self.max_height = self.max_height.max(entry.height());
         Ok(())
+    }
+
+    /// Syncs the open segment, then starts the next with the latest Raft election.
+    fn seal(&mut self) -> std::io::Result<()> {
+        self.sync()?;
+        let path = segment_path(&self.base, self.seq + 1);
+        let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+        sync_dir(&self.base)?;
+        self.sealed
+            .push(Sealed { path: segment_path(&self.base, self.seq), max_height: self.max_height });
+        self.file = BufWriter::new(file);
+        self.seq += 1;
+        self.size = 0;
+        self.max_height = 0;
+        let carried: Vec<WalEntry> = self.election.entries().cloned().collect();
+        carried.iter().try_for_each(|e| self.write(e))
     }
 
     /// Makes everything appended durable.
@@ -112,40 +264,23 @@ impl Wal {
         self.file.get_ref().sync_data()
     }
 
-    /// Once the log is large, drops the entries of heights at or below `decided`.
+    /// Deletes the sealed segments whose entries are all of heights at or below `decided`.
     pub(crate) fn compact(&mut self, decided: Height) -> std::io::Result<()> {
-        if self.size < COMPACT_BYTES {
+        if !self.sealed.iter().any(|s| s.max_height <= decided) {
             return Ok(());
         }
+        // The open segment's copy of the Raft election must be on disk before the original goes.
         self.sync()?;
-        let (entries, _) = parse(&std::fs::read(&self.path)?);
-        // Raft's term and vote outlive heights: the election messages of the latest term stay.
-        let raft_term = |e: &WalEntry| match e {
-            WalEntry::Message(Message::Raft(r)) => Some(r.message.term),
-            _ => None,
-        };
-        let latest_term = entries.iter().filter_map(raft_term).max();
-        let keep = |e: &&WalEntry| {
-            e.height() > decided || (raft_term(e).is_some() && raft_term(e) == latest_term)
-        };
-        let tmp = self.path.with_extension("compact");
-        let mut out = BufWriter::new(File::create(&tmp)?);
-        let mut size = 0;
-        for entry in entries.iter().filter(keep) {
-            let record = record(entry);
-            out.write_all(&record)?;
-            size += record.len() as u64;
+        let mut kept = Vec::with_capacity(self.sealed.len());
+        for segment in std::mem::take(&mut self.sealed) {
+            if segment.max_height <= decided {
+                std::fs::remove_file(&segment.path)?;
+            } else {
+                kept.push(segment);
+            }
         }
-        out.flush()?;
-        out.get_ref().sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        let file = OpenOptions::new().append(true).open(&self.path)?;
-        self.file = BufWriter::new(file);
-        self.size = size;
-        Ok(())
+        self.sealed = kept;
+        sync_dir(&self.base)
     }
 }
 
@@ -204,41 +339,130 @@ mod tests {
         }
     }
 
+    /// A log whose segments are sealed after every entry.
+    fn tiny_segments(path: &Path) -> Wal {
+        let (mut wal, _) = Wal::open(path).unwrap();
+        wal.segment_bytes = 1;
+        wal
+    }
+
+    /// A closed log of three segments, one vote each (heights 1, 2, 3).
+    fn three_segments() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consensus.wal");
+        let mut wal = tiny_segments(&path);
+        for h in 1..=3 {
+            wal.append(&vote(h)).unwrap();
+        }
+        wal.sync().unwrap();
+        (dir, path)
+    }
+
+    fn heights(path: &Path) -> Vec<Height> {
+        Wal::open(path).unwrap().1.iter().map(WalEntry::height).collect()
+    }
+
+    fn grant(key: &PrivateKey, term: u32, height: Height) -> WalEntry {
+        use consortia_consensus::RaftMessage;
+        let kind = RaftKind::GrantVote { candidate: 1 };
+        let m = RaftMessage { chain_id: 1, height, term, from: 0, kind };
+        WalEntry::Message(Message::Raft(m.sign(key)))
+    }
+
+    fn heartbeat(key: &PrivateKey, term: u32, height: Height) -> WalEntry {
+        use consortia_consensus::RaftMessage;
+        let m = RaftMessage { chain_id: 1, height, term, from: 0, kind: RaftKind::Heartbeat };
+        WalEntry::Message(Message::Raft(m.sign(key)))
+    }
+
     #[test]
-    fn compaction_keeps_undecided_heights() {
+    fn compaction_deletes_only_segments_of_decided_heights() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consensus.wal");
+        let mut wal = tiny_segments(&path);
+        for h in [1, 2, 2, 3] {
+            wal.append(&vote(h)).unwrap();
+        }
+        wal.compact(2).unwrap();
+        wal.append(&vote(4)).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(heights(&path), vec![3, 4]);
+        assert!(!path.exists(), "segment 0 held heights 1 and 2 only");
+    }
+
+    #[test]
+    fn compaction_leaves_the_open_segment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("consensus.wal");
         let (mut wal, _) = Wal::open(&path).unwrap();
         for h in 1..=3 {
             wal.append(&vote(h)).unwrap();
         }
-        wal.size = COMPACT_BYTES; // as if large
-        wal.compact(2).unwrap();
-        wal.append(&vote(4)).unwrap();
+        wal.compact(3).unwrap();
         wal.sync().unwrap();
-        let heights: Vec<Height> =
-            Wal::open(&path).unwrap().1.iter().map(WalEntry::height).collect();
-        assert_eq!(heights, vec![3, 4]);
+        assert_eq!(heights(&path), vec![1, 2, 3], "nothing sealed, nothing deleted");
     }
 
     #[test]
-    fn compaction_keeps_the_latest_raft_vote_of_any_height() {
-        use consortia_consensus::{RaftKind, RaftMessage};
+    fn a_reopened_log_goes_on_in_its_last_segment() {
+        let (_dir, path) = three_segments();
+        let (mut wal, entries) = Wal::open(&path).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(wal.seq, 2);
+        wal.append(&vote(4)).unwrap();
+        wal.compact(3).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(heights(&path), vec![3, 4], "the reopened log knows its sealed segments");
+    }
+
+    #[test]
+    fn a_torn_segment_ends_the_log_there() {
+        let (_dir, path) = three_segments();
+        // A disk fault in the middle segment: what follows it is not a prefix of the log.
+        let middle = segment_path(&path, 1);
+        let mut bytes = std::fs::read(&middle).unwrap();
+        bytes.truncate(bytes.len() - 1);
+        std::fs::write(&middle, &bytes).unwrap();
+        assert_eq!(heights(&path), vec![1]);
+        assert!(!segment_path(&path, 2).exists());
+        assert_eq!(std::fs::metadata(&middle).unwrap().len(), 0, "the torn record is cut");
+    }
+
+    #[test]
+    fn the_raft_vote_of_the_latest_term_outlives_its_segment() {
         let key = PrivateKey::generate(Scheme::Ed25519);
-        let grant = |term, height| {
-            let kind = RaftKind::GrantVote { candidate: 1 };
-            let m = RaftMessage { chain_id: 1, height, term, from: 0, kind };
-            WalEntry::Message(Message::Raft(m.sign(&key)))
-        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("consensus.wal");
-        let (mut wal, _) = Wal::open(&path).unwrap();
-        let newest = vote(5);
-        for entry in [grant(1, 1), grant(2, 1), newest.clone()] {
+        let mut wal = tiny_segments(&path);
+        let vote_of_term_2 = grant(&key, 2, 1);
+        let newest = heartbeat(&key, 2, 3);
+        let undecided = vote(5);
+        let entries =
+            [grant(&key, 1, 1), vote_of_term_2.clone(), vote(2), newest.clone(), undecided.clone()];
+        for entry in entries {
             wal.append(&entry).unwrap();
         }
-        wal.size = COMPACT_BYTES;
         wal.compact(4).unwrap();
-        assert_eq!(Wal::open(&path).unwrap().1, vec![grant(2, 1), newest]);
+        wal.sync().unwrap();
+        // Each segment began with the term's vote and its latest election message; the last
+        // one holds them and height 5.
+        let kept = Wal::open(&path).unwrap().1;
+        assert_eq!(kept, vec![vote_of_term_2, newest, undecided]);
+    }
+
+    #[test]
+    fn a_log_from_before_segments_is_segment_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consensus.wal");
+        let old: Vec<u8> = [vote(1), vote(2)].iter().flat_map(record).collect();
+        std::fs::write(&path, old).unwrap();
+        let (mut wal, entries) = Wal::open(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        wal.segment_bytes = 1;
+        wal.append(&vote(3)).unwrap();
+        wal.compact(2).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(heights(&path), vec![3]);
+        assert!(segment_path(&path, 1).exists());
     }
 }

@@ -1186,7 +1186,7 @@ impl Sim {
                     let digest = HASH.digest(&frame);
                     self.record(&[&[b'D', to as u8, from as u8][..], &digest.0[..8]].concat());
                     let peer = self.peer_ids[from];
-                    self.call(to, |d| d.handle(Event::Net(NetEvent::Frame(peer, frame))));
+                    self.call(to, |d| d.handle(Event::Net(NetEvent::Frame(peer, frame.into()))));
                 }
             }
             Ev::Poll { node, incarnation } => {
