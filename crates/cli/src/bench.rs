@@ -1,7 +1,10 @@
-//! The load generator (WORKLOADS.md `notarize-<size>` and `erc20-transfer`): pre-signs
-//! transactions from many senders, submits them in batches with a fixed number of requests in
-//! flight (a fixed backlog) or at a fixed rate, and follows the chain's blocks to time each
-//! transaction from submission to the moment its block is readable from the node.
+//! The load generator (WORKLOADS.md `notarize-<size>` and `erc20-transfer`): signs
+//! transactions from many senders (the first `--presign` before the run, the rest a batch at a
+//! time as they come due), submits them in batches with a fixed number of requests in flight
+//! (a fixed backlog) or at a fixed rate, and follows the chain's blocks to time each
+//! transaction from submission to the moment its block is readable from the node. Past the
+//! presigned ones, only transactions in flight are held: a run of millions keeps 8 bytes for
+//! each of the others.
 //!
 //! `notarize` sends native transactions to the REST batch endpoint. `erc20-transfer` deploys
 //! the Vyper ERC-20 of `tests/eth/contracts/Token.vy` (its bytecode is `assets/erc20-token.hex`,
@@ -81,30 +84,79 @@ pub(crate) struct BenchArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Transactions signed before the run starts; the rest are signed during the run, a batch
+    /// at a time just before it is due, so a long run holds only what is in flight.
+    #[arg(long, default_value_t = 200_000)]
+    presign: usize,
     /// Also print throughput and latency per window of this many seconds (by commit time),
     /// when the run is longer than one window: whether a sustained rate holds.
     #[arg(long, default_value_t = 60)]
     window: u64,
 }
 
-/// One timestamp slot per transaction.
-#[derive(Debug)]
-struct Slots(Mutex<Vec<Option<Instant>>>);
+/// Transaction `i` of the run: its hash (hex, as the node's APIs write it) and its encoding.
+/// Deterministic in `i`, so a run need not hold every transaction at once.
+type Make = Arc<dyn Fn(usize) -> Result<(String, Vec<u8>)> + Send + Sync>;
 
-impl Slots {
-    fn new(n: usize) -> Self {
-        Slots(Mutex::new(vec![None; n]))
+/// The transactions of the run: the first ones signed before it starts, the rest on demand.
+struct Source {
+    presigned: Vec<(String, Vec<u8>)>,
+    make: Make,
+    count: usize,
+}
+
+impl Source {
+    /// Signs the first `presign` of `count` transactions on every core.
+    fn new(count: usize, presign: usize, make: Make) -> Result<Self> {
+        let presigned = sign_parallel(count.min(presign), |i| make(i))?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Source { presigned, make, count })
     }
 
-    fn set(&self, range: impl Iterator<Item = usize>, at: Instant) {
-        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for i in range {
-            v[i] = Some(at);
+    /// Transactions `range`, signing (off the async runtime) what was not signed before.
+    async fn batch(
+        self: &Arc<Self>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        if range.end <= self.presigned.len() {
+            return Ok(self.presigned[range].to_vec());
         }
+        let source = self.clone();
+        tokio::task::spawn_blocking(move || {
+            range
+                .map(|i| match source.presigned.get(i) {
+                    Some(tx) => Ok(tx.clone()),
+                    None => (source.make)(i),
+                })
+                .collect()
+        })
+        .await
+        .context("a signing task panicked")?
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A committed transaction: when (since the run started) and how long after its submission.
+/// Two `u32`s, so a run of millions of transactions keeps its figures in a few bytes each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Commit {
+    at_ms: u32,
+    latency_us: u32,
+}
+
+impl Commit {
+    fn new(started: Instant, submitted: Instant, now: Instant) -> Self {
+        let ms = now.saturating_duration_since(started).as_millis();
+        let us = now.saturating_duration_since(submitted).as_micros();
+        Commit { at_ms: ms.min(u32::MAX.into()) as u32, latency_us: us.min(u32::MAX.into()) as u32 }
     }
 
-    fn take(&self) -> Vec<Option<Instant>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us.into())
     }
 }
 
@@ -118,23 +170,16 @@ struct Window {
     p99: Duration,
 }
 
-/// Committed transactions grouped by the window of `window` seconds (since `started`) they
-/// were committed in, with the latencies (from `submitted`) of each group.
-fn windows(
-    started: Instant,
-    window: Duration,
-    committed_at: &[Option<Instant>],
-    submitted: &[Option<Instant>],
-) -> Vec<Window> {
+/// Committed transactions grouped by the window of `window` seconds they were committed in,
+/// with the latencies of each group.
+fn windows(window: Duration, commits: &[Commit]) -> Vec<Window> {
     let mut groups: Vec<Vec<Duration>> = Vec::new();
-    for (c, s) in committed_at.iter().zip(submitted) {
-        let (Some(c), Some(s)) = (c, s) else { continue };
-        let k =
-            (c.saturating_duration_since(started).as_secs_f64() / window.as_secs_f64()) as usize;
+    for c in commits {
+        let k = (u128::from(c.at_ms) / window.as_millis().max(1)) as usize;
         if groups.len() <= k {
             groups.resize_with(k + 1, Vec::new);
         }
-        groups[k].push(c.saturating_duration_since(*s));
+        groups[k].push(c.latency());
     }
     groups
         .into_iter()
@@ -168,19 +213,16 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let algo: consortia_crypto::Suite = status.suite.parse()?;
     let algo = algo.hash();
 
-    // Sign everything first, so signing costs nothing during the measured run.
-    let signed = match args.workload {
-        Workload::Notarize => sign_notarizations(&args, status.chain_id, algo)?,
-        Workload::Erc20Transfer => prepare_erc20(&args, &client, status.chain_id).await?,
+    // Sign ahead (up to `--presign`), so signing costs little during the measured run.
+    let make = match args.workload {
+        Workload::Notarize => notarizations(&args, status.chain_id, algo),
+        Workload::Erc20Transfer => erc20_transfers(&args, &client, status.chain_id).await?,
         Workload::EthCall | Workload::EthGetBalance => {
             return run_reads(&args, &client, status.chain_id).await;
         }
         Workload::Explorer => return run_explorer(&args, &client).await,
     };
-    let index: HashMap<String, usize> =
-        signed.iter().enumerate().map(|(i, (h, _))| (h.clone(), i)).collect();
-    let hashes: Vec<String> = signed.iter().map(|(h, _)| h.clone()).collect();
-    let payloads: Arc<Vec<Vec<u8>>> = Arc::new(signed.into_iter().map(|(_, p)| p).collect());
+    let source = Arc::new(Source::new(args.txs, args.presign, make)?);
     // The measured run starts after any setup's blocks.
     let status = client.status().await?;
     let batch_size = match args.workload {
@@ -188,7 +230,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         _ => args.batch.min(consortia_rpc::eth::MAX_RPC_BATCH),
     };
 
-    let submitted = Arc::new(Slots::new(args.txs));
+    // Submitted and not yet seen committed (or rejected): hash -> when last submitted.
+    let in_flight: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let next_batch = Arc::new(AtomicUsize::new(0));
     let rejected = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
@@ -196,10 +239,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, payloads, submitted, next_batch, rejected) = (
+        let (client, source, in_flight, next_batch, rejected) = (
             client.clone(),
-            payloads.clone(),
-            submitted.clone(),
+            source.clone(),
+            in_flight.clone(),
             next_batch.clone(),
             rejected.clone(),
         );
@@ -207,30 +250,34 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         workers.push(tokio::spawn(async move {
             loop {
                 let first = next_batch.fetch_add(batch, Ordering::Relaxed);
-                if first >= payloads.len() {
+                if first >= source.count {
                     return Ok::<(), anyhow::Error>(());
                 }
+                let txs = source.batch(first..(first + batch).min(source.count)).await?;
                 if rate > 0 {
                     // Transaction `first` is due `first / rate` seconds into the run.
                     let due = started + Duration::from_secs_f64(first as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let mut todo: Vec<usize> = (first..(first + batch).min(payloads.len())).collect();
+                let mut todo: Vec<&(String, Vec<u8>)> = txs.iter().collect();
                 while !todo.is_empty() {
                     if Instant::now() > deadline {
                         bail!("timed out while submitting");
                     }
-                    submitted.set(todo.iter().copied(), Instant::now());
+                    let now = Instant::now();
+                    lock(&in_flight).extend(todo.iter().map(|(hash, _)| (hash.clone(), now)));
+                    let raws: Vec<&[u8]> = todo.iter().map(|(_, raw)| raw.as_slice()).collect();
                     let outcomes = match workload {
-                        Workload::Notarize => submit_rest(&client, &payloads, &todo, json).await?,
-                        _ => submit_rpc(&client, &payloads, &todo).await?,
+                        Workload::Notarize => submit_rest(&client, &raws, json).await?,
+                        _ => submit_rpc(&client, &raws).await?,
                     };
                     let mut retry = Vec::new();
-                    for (&i, outcome) in todo.iter().zip(outcomes) {
+                    for (tx, outcome) in todo.into_iter().zip(outcomes) {
                         match outcome {
                             Admission::Admitted => {}
-                            Admission::Retry => retry.push(i),
+                            Admission::Retry => retry.push(tx),
                             Admission::Rejected(why) => {
+                                lock(&in_flight).remove(&tx.0);
                                 rejected.fetch_add(1, Ordering::Relaxed);
                                 tracing::warn!(target: "cli::bench", %why, "rejected");
                             }
@@ -250,14 +297,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         ProgressStyle::with_template("committed {bar:30} {pos}/{len} {per_sec}")
             .expect("valid template"),
     );
-    let mut committed_at: Vec<Option<Instant>> = vec![None; args.txs];
-    let mut committed = 0usize;
+    let mut commits: Vec<Commit> = Vec::with_capacity(args.txs);
+    // The ERC-20 workload reads every receipt at the end (failed transfers are not throughput).
+    let mut committed_hashes: Vec<String> = Vec::new();
     let mut height = start_height;
     let mut blocks = 0usize;
     let mut last_commit = started;
-    while committed + rejected.load(Ordering::Relaxed) < args.txs {
+    while commits.len() + rejected.load(Ordering::Relaxed) < args.txs {
         if Instant::now() > deadline {
-            bail!("timed out: {committed} of {} committed", args.txs);
+            bail!("timed out: {} of {} committed", commits.len(), args.txs);
         }
         // A submitter that failed stops the run now, with its error.
         if let Some(i) = workers.iter().position(|w| w.is_finished()) {
@@ -269,16 +317,17 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             let block = client.block(height).await?;
             let now = Instant::now();
             blocks += 1;
-            for hash in &block.tx_hashes {
-                if let Some(&i) = index.get(hash)
-                    && committed_at[i].is_none()
-                {
-                    committed_at[i] = Some(now);
-                    committed += 1;
+            let mut in_flight = lock(&in_flight);
+            for hash in block.tx_hashes {
+                if let Some(submitted) = in_flight.remove(&hash) {
+                    commits.push(Commit::new(started, submitted, now));
                     last_commit = now;
+                    if args.workload == Workload::Erc20Transfer {
+                        committed_hashes.push(hash);
+                    }
                 }
             }
-            progress.set_position(committed as u64);
+            progress.set_position(commits.len() as u64);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -286,12 +335,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     for w in workers {
         w.await.context("a submitter panicked")??;
     }
-    let submitted = submitted.take();
-    let mut latencies: Vec<Duration> = committed_at
-        .iter()
-        .zip(&submitted)
-        .filter_map(|(c, s)| Some(c.as_ref()?.saturating_duration_since(*s.as_ref()?)))
-        .collect();
+    let mut committed = commits.len();
+    let mut latencies: Vec<Duration> = commits.iter().map(Commit::latency).collect();
     latencies.sort();
     let elapsed = last_commit.duration_since(started).as_secs_f64();
     let encoding = match args.workload {
@@ -318,7 +363,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     println!("committed:   {committed} of {} in {elapsed:.2} s over {blocks} blocks", args.txs);
     println!("rejected:    {}", rejected.load(Ordering::Relaxed));
     if args.workload == Workload::Erc20Transfer {
-        let failed = count_failed_receipts(&client, &hashes).await?;
+        let failed = count_failed_receipts(&client, &committed_hashes).await?;
         println!("failed:      {failed} (committed with a failed receipt; not in throughput)");
         committed -= failed;
     }
@@ -330,7 +375,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             "per {} s (by commit time): from s, committed tx/s, p50 / p99 ms",
             window.as_secs()
         );
-        for w in windows(started, window, &committed_at, &submitted) {
+        for w in windows(window, &commits) {
             println!(
                 "  {:>5}  {:>7.0}  {:.0} / {:.0}",
                 w.from_s,
@@ -352,17 +397,13 @@ enum Admission {
 }
 
 /// Notarizations `notarize-<payload_bytes>` from `senders` keys.
-fn sign_notarizations(
-    args: &BenchArgs,
-    chain_id: u64,
-    algo: consortia_crypto::HashAlgorithm,
-) -> Result<Vec<(String, Vec<u8>)>> {
+fn notarizations(args: &BenchArgs, chain_id: u64, algo: consortia_crypto::HashAlgorithm) -> Make {
     let run_id = crate::keys::now_ms();
     let metadata = "m".repeat(args.payload_bytes);
     let keys: Vec<PrivateKey> =
         (0..args.senders).map(|_| PrivateKey::generate(args.scheme)).collect();
     let senders = args.senders;
-    sign_parallel(args.txs, |i| {
+    Arc::new(move |i| {
         let key = &keys[i % senders];
         let tx = Transaction::sign(
             TxBody {
@@ -379,7 +420,7 @@ fn sign_notarizations(
             key,
         );
         let bytes = encode(&tx);
-        (algo.digest(&bytes).to_hex(), bytes)
+        Ok((algo.digest(&bytes).to_hex(), bytes))
     })
 }
 
@@ -445,12 +486,8 @@ fn erc20_transfer(to: &consortia_crypto::Address, amount: u64) -> Vec<u8> {
     data
 }
 
-/// Deploys the ERC-20 and funds `senders` holders (not measured), then signs the transfers.
-async fn prepare_erc20(
-    args: &BenchArgs,
-    client: &NodeClient,
-    chain_id: u64,
-) -> Result<Vec<(String, Vec<u8>)>> {
+/// Deploys the ERC-20 and funds `senders` holders (not measured); then the transfers.
+async fn erc20_transfers(args: &BenchArgs, client: &NodeClient, chain_id: u64) -> Result<Make> {
     let holders: Vec<PrivateKey> =
         (0..args.senders).map(|_| PrivateKey::generate(Scheme::Secp256k1)).collect();
     let addresses: Vec<consortia_crypto::Address> =
@@ -458,15 +495,13 @@ async fn prepare_erc20(
     let token = deploy_erc20(args, client, chain_id, &addresses).await?;
     let to = alloy_primitives::TxKind::Call(token);
     let senders = args.senders;
-    sign_parallel(args.txs, |i| {
+    Ok(Arc::new(move |i| {
         let from = i % senders;
         // A pseudo-random receiver other than the sender.
         let receiver = (from + 1 + (i.wrapping_mul(7919) % (senders.max(2) - 1))) % senders;
         let data = erc20_transfer(&addresses[receiver], 1);
         eth_call_tx(&holders[from], chain_id, (i / senders) as u64, to, data, 100_000)
-    })?
-    .into_iter()
-    .collect()
+    }))
 }
 
 /// Deploys the ERC-20 from a fresh key and gives each holder [`ERC20_GRANT`] tokens; returns
@@ -494,17 +529,17 @@ async fn deploy_erc20(
     let spinner = ProgressBar::new_spinner()
         .with_message(format!("deploying the ERC-20 and funding {} holders", holders.len()));
     spinner.enable_steady_tick(Duration::from_millis(100));
-    let payloads: Vec<Vec<u8>> = setup.iter().map(|(_, raw)| raw.clone()).collect();
-    for chunk in (0..payloads.len()).collect::<Vec<_>>().chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
+    let setup_raws: Vec<&[u8]> = setup.iter().map(|(_, raw)| raw.as_slice()).collect();
+    for chunk in setup_raws.chunks(consortia_rpc::eth::MAX_RPC_BATCH) {
         let mut todo = chunk.to_vec();
         while !todo.is_empty() {
-            let outcomes = submit_rpc(client, &payloads, &todo).await?;
+            let outcomes = submit_rpc(client, &todo).await?;
             let mut retry = vec![];
-            for (&i, outcome) in todo.iter().zip(outcomes) {
+            for (raw, outcome) in todo.into_iter().zip(outcomes) {
                 match outcome {
                     Admission::Admitted => {}
-                    Admission::Retry => retry.push(i),
-                    Admission::Rejected(why) => bail!("setup transaction {i} refused: {why}"),
+                    Admission::Retry => retry.push(raw),
+                    Admission::Rejected(why) => bail!("a setup transaction was refused: {why}"),
                 }
             }
             if !retry.is_empty() {
@@ -714,7 +749,8 @@ fn print_latency_and_memory(latencies: &[Duration]) {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     if let Some(rss) = peak_rss_kib() {
-        println!("load generator: peak RSS {} MiB", rss / 1024);
+        let cpu = cpu_seconds().map(|s| format!(", CPU {s:.1} s")).unwrap_or_default();
+        println!("load generator: peak RSS {} MiB{cpu}", rss / 1024);
     }
 }
 
@@ -737,14 +773,9 @@ async fn count_failed_receipts(client: &NodeClient, hashes: &[String]) -> Result
     Ok(failed)
 }
 
-/// Submits transactions `todo` in one REST batch (binary, or JSON with `json`).
-async fn submit_rest(
-    client: &NodeClient,
-    payloads: &[Vec<u8>],
-    todo: &[usize],
-    json: bool,
-) -> Result<Vec<Admission>> {
-    let txs = todo.iter().map(|&i| payloads[i].clone());
+/// Submits encoded transactions in one REST batch (binary, or JSON with `json`).
+async fn submit_rest(client: &NodeClient, raws: &[&[u8]], json: bool) -> Result<Vec<Admission>> {
+    let txs = raws.iter().map(|raw| raw.to_vec());
     let response: SubmitBatchResponse = if json {
         let body = SubmitBatchRequest { txs: txs.map(|tx| hex0x(&tx)).collect() };
         client.submit_batch_json(&body).await?
@@ -762,14 +793,10 @@ async fn submit_rest(
         .collect())
 }
 
-/// Submits raw Ethereum transactions `todo` as one JSON-RPC batch of `eth_sendRawTransaction`.
-async fn submit_rpc(
-    client: &NodeClient,
-    payloads: &[Vec<u8>],
-    todo: &[usize],
-) -> Result<Vec<Admission>> {
+/// Submits raw Ethereum transactions as one JSON-RPC batch of `eth_sendRawTransaction`.
+async fn submit_rpc(client: &NodeClient, raws: &[&[u8]]) -> Result<Vec<Admission>> {
     let calls: Vec<(&str, Value)> =
-        todo.iter().map(|&i| ("eth_sendRawTransaction", json!([hex0x(&payloads[i])]))).collect();
+        raws.iter().map(|raw| ("eth_sendRawTransaction", json!([hex0x(raw)]))).collect();
     let answers = client.rpc_batch(&calls).await?;
     Ok(answers
         .into_iter()
@@ -779,6 +806,15 @@ async fn submit_rpc(
             Err(e) => Admission::Rejected(e.to_string()),
         })
         .collect())
+}
+
+/// This process's user + system CPU time (Linux `/proc/self/stat`, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// This process's peak resident set (Linux `VmHWM`), in KiB.
@@ -794,12 +830,10 @@ mod tests {
 
     #[test]
     fn windows_group_transactions_by_commit_time_with_their_latencies() {
-        let t0 = Instant::now();
-        let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
-        // Committed at 0.5 s and 0.9 s (window 0), 2.5 s (window 2); one never committed.
-        let committed = [at(500), at(900), at(2_500), None];
-        let submitted = [at(400), at(100), at(2_000), at(0)];
-        let got = windows(t0, Duration::from_secs(1), &committed, &submitted);
+        let commit = |at_ms, latency_ms: u32| Commit { at_ms, latency_us: latency_ms * 1_000 };
+        // Committed at 0.5 s and 0.9 s (window 0), 2.5 s (window 2).
+        let commits = [commit(500, 100), commit(900, 800), commit(2_500, 500)];
+        let got = windows(Duration::from_secs(1), &commits);
         let ms = Duration::from_millis;
         assert_eq!(
             got,
@@ -809,5 +843,15 @@ mod tests {
                 Window { from_s: 2, committed: 1, p50: ms(500), p99: ms(500) },
             ]
         );
+    }
+
+    #[test]
+    fn a_commit_measures_from_its_submission_and_the_run_start() {
+        let started = Instant::now();
+        let submitted = started + Duration::from_millis(250);
+        let now = started + Duration::from_millis(1_000);
+        let c = Commit::new(started, submitted, now);
+        assert_eq!(c, Commit { at_ms: 1_000, latency_us: 750_000 });
+        assert_eq!(c.latency(), Duration::from_millis(750));
     }
 }
