@@ -4,8 +4,12 @@
 //! notarization, its receipt with the notary's event (two topics), and two state writes (the
 //! record, the sender's nonce), from 1,000 senders.
 //!
-//! Prints one row per window of `--every` transactions: the blocks' mean and p50/p90 commit
-//! and prepare times, the commit cost per transaction, the store's size and this process' peak
+//! Before each block is prepared, the keys it writes are read as its execution reads them
+//! (`StateReader::get` on the latest state): the notarization's id, absent, and the sender's
+//! nonce, present after its first transaction.
+//!
+//! Prints one row per window of `--every` transactions: the reads' cost per transaction, the
+//! blocks' mean and p50/p90 commit and prepare times, the commit cost per transaction, the store's size and this process' peak
 //! RSS, and the process' CPU per transaction (the index's background work included). A cost
 //! that grows with the chain shows as rising rows.
 //!
@@ -17,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
-use consortia_storage::{BlockWriter, ChainStore, StateChanges};
+use consortia_storage::{BlockWriter, ChainStore, StateChanges, StateReader};
 use consortia_test_utils::tx::notarize;
 use consortia_types::{Block, Event, Genesis, Header, Receipt, ReceiptStatus, Transaction};
 
@@ -157,16 +161,21 @@ fn main() {
         args.block, args.txs, args.every
     );
     println!(
-        "| chain (txs) | blocks | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | CPU µs/tx | store MiB | peak RSS MiB |"
+        "| chain (txs) | blocks | reads µs/tx | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | CPU µs/tx | store MiB | peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut cpu = process_cpu();
-    let (mut commits, mut prepares) = (Vec::new(), Vec::new());
+    let (mut commits, mut prepares, mut reads) = (Vec::new(), Vec::new(), Duration::ZERO);
     let mut done = 0u64;
     let mut height = 1;
     while done < args.txs {
         let n = args.block.min(args.txs - done);
         let (transactions, receipts, changes) = block_of(n, done, &senders, &mut nonces);
+        let t = Instant::now();
+        for key in changes.keys() {
+            std::hint::black_box(store.get(key).expect("a state read"));
+        }
+        reads += t.elapsed();
         let t = Instant::now();
         let prepared = store.prepare_state(height, changes, None).expect("prepared");
         prepares.push(t.elapsed());
@@ -184,13 +193,14 @@ fn main() {
             let commit_mean = mean(&commits);
             let window_txs = (blocks as u64 * args.block).min(args.every) as f64;
             let per_tx = commits.iter().sum::<Duration>().as_secs_f64() * 1e6 / window_txs;
+            let reads_per_tx = std::mem::take(&mut reads).as_secs_f64() * 1e6 / window_txs;
             let prepare_mean = mean(&prepares);
             let cpu_now = process_cpu();
             let cpu_per_tx = (cpu_now - cpu).as_secs_f64() * 1e6 / window_txs;
             cpu = cpu_now;
             commits.sort();
             println!(
-                "| {done} | {blocks} | {commit_mean:.1} / {:.1} / {:.1} | {per_tx:.1} | {prepare_mean:.1} | {cpu_per_tx:.0} | {} | {} |",
+                "| {done} | {blocks} | {reads_per_tx:.1} | {commit_mean:.1} / {:.1} / {:.1} | {per_tx:.1} | {prepare_mean:.1} | {cpu_per_tx:.0} | {} | {} |",
                 percentile(&commits, 0.5),
                 percentile(&commits, 0.9),
                 dir_bytes(dir.path()) >> 20,

@@ -464,6 +464,8 @@ fn index_block(
     }
     for (version, key_hash) in changed {
         batch.insert(Index::KeyVersions, &version_key(key_hash, *version), &[]);
+        // Blocks are indexed in height order, so the last write is the newest version.
+        batch.insert(Index::LatestVersion, &key_hash.0, &version.to_be_bytes());
     }
 }
 
@@ -527,18 +529,34 @@ struct Values<'a> {
 impl Values<'_> {
     /// The value of `key_hash` as of `max_version` (set at its newest change at or before it).
     fn at(&self, max_version: Version, key_hash: KeyHash) -> Result<Option<OwnedValue>> {
-        let from = version_key(&key_hash, 0);
-        let to = version_key(&key_hash, max_version.min(self.head));
-        let newest = self.versions.keys(Index::KeyVersions, &from, &to, true, 1)?;
-        let Some(key) = newest.first() else {
+        let bound = max_version.min(self.head);
+        // The indexes cover every block through `head` at least, so a key without a latest
+        // version never changed at or before `bound`.
+        let Some(latest) = self.versions.get(Index::LatestVersion, &key_hash.0)? else {
             return Ok(None);
         };
-        let mut version = [0u8; 8];
-        version
-            .copy_from_slice(key.get(32..40).ok_or_else(|| corrupt("key_versions", "short key"))?);
+        let latest = u64::from_be_bytes(
+            latest.as_slice().try_into().map_err(|_| corrupt("latest_version", "not 8 bytes"))?,
+        );
+        let version = if latest <= bound {
+            latest
+        } else {
+            // Changed since `bound` (a read of the past, or of a block being indexed).
+            let from = version_key(&key_hash, 0);
+            let to = version_key(&key_hash, bound);
+            let newest = self.versions.keys(Index::KeyVersions, &from, &to, true, 1)?;
+            let Some(key) = newest.first() else {
+                return Ok(None);
+            };
+            let version: [u8; 8] = key
+                .get(32..40)
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| corrupt("key_versions", "short key"))?;
+            u64::from_be_bytes(version)
+        };
         let stored = self
             .values
-            .get(value_key(u64::from_be_bytes(version), &key_hash).as_slice())?
+            .get(value_key(version, &key_hash).as_slice())?
             .ok_or_else(|| corrupt("jmt_values", "a version without its value"))?;
         Ok(match stored.value().split_first() {
             Some((1, rest)) => Some(rest.to_vec()),
@@ -1251,6 +1269,7 @@ mod tests {
             assert_eq!((found.height, found.position), (stored.height, stored.position));
         }
         assert_eq!(store.get(b"block").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(store.get(b"never written").unwrap(), None);
         let at_1 = store.state_at(1).unwrap().get(b"block").unwrap();
         assert_eq!(at_1, Some(b"1".to_vec()));
         verify_state_proof(
@@ -1273,6 +1292,22 @@ mod tests {
         let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
         let parties = explorer_chain(&ChainStore::open(&path, &g).unwrap().0);
         std::fs::remove_dir_all(index_dir(&path)).unwrap();
+        let (store, _) = ChainStore::open(&path, &g).unwrap();
+        check_indexes(&store, parties);
+    }
+
+    #[test]
+    fn indexes_of_an_older_layout_are_rebuilt_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, path) = (genesis(Suite::Standard), dir.path().join("db"));
+        let parties = explorer_chain(&ChainStore::open(&path, &g).unwrap().0);
+        // As a store from before `latest_version` left them: no layout, that index empty.
+        let Indexes::Lsm { keyspaces, meta, .. } = Indexes::open(&index_dir(&path)).unwrap() else {
+            unreachable!("on disk")
+        };
+        keyspaces[Index::LatestVersion as usize].clear().unwrap();
+        meta.remove(crate::index::META_LAYOUT).unwrap();
+        drop((keyspaces, meta));
         let (store, _) = ChainStore::open(&path, &g).unwrap();
         check_indexes(&store, parties);
     }
