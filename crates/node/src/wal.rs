@@ -204,12 +204,20 @@ impl Wal {
             }
         }
         // Whatever follows a cut is not part of the log's prefix.
+        let mut removed = false;
         for (_, path) in found {
             tracing::warn!(target: "node::wal", path = %path.display(), "removed a WAL segment after a torn one");
             std::fs::remove_file(path)?;
+            removed = true;
         }
         let (seq, path, size, max_height) = open.unwrap_or((0, base.to_owned(), 0, 0));
+        let created = !path.exists();
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // Durable before anything is appended: a removed segment that came back after a crash
+        // would follow newer entries, and a new segment's entry could be lost with its records.
+        if removed || created {
+            sync_dir(base)?;
+        }
         let mut election = Election::default();
         entries.iter().for_each(|e| election.note(e));
         let wal = Wal {
