@@ -93,7 +93,7 @@ impl Platform {
         (version, timeout): (Option<String>, Duration),
     ) -> Result<UpgradeView> {
         let target = self.offered_build(nodes, version).await?;
-        let mut done = Vec::with_capacity(nodes.len());
+        let mut done: Vec<NodeUpgradeView> = Vec::with_capacity(nodes.len());
         for node in nodes {
             let driver = self.driver(&node.host_id).await?;
             let name = spec_name(&chain.id, &node.name);
@@ -108,7 +108,11 @@ impl Platform {
                 done.push(view(UpgradeOutcome::Current));
                 continue;
             }
-            let before = self.quorum_without(chain, node).await?;
+            // A chain at risk before the upgrade is refused at once; after a node moved, the
+            // others get the node timeout to settle (the one just back may trail for a moment).
+            let upgraded = done.iter().any(|n| n.outcome == UpgradeOutcome::Upgraded);
+            let patience = if upgraded { timeout } else { Duration::ZERO };
+            let before = self.quorum_without(chain, node, patience).await?;
             tracing::info!(target: "platform::upgrade", chain = %chain.id, node = %node.name, %from, to = %target, "upgrading a node");
             let secrets = self.secret_env(&chain.id, &node.name).await?;
             // A move that failed half way (stopped, not started again) is put back too.
@@ -126,7 +130,7 @@ impl Platform {
                 };
                 let upgraded: Vec<&str> = done
                     .iter()
-                    .filter(|n: &&NodeUpgradeView| n.outcome == UpgradeOutcome::Upgraded)
+                    .filter(|n| n.outcome == UpgradeOutcome::Upgraded)
                     .map(|n| n.name.as_str())
                     .collect();
                 return Err(upgrade_failed(format!(
@@ -178,47 +182,55 @@ impl Platform {
     }
 
     /// The chain as the nodes other than `node` see it, after checking that the validators
-    /// among them that answer and keep up still make a quorum (409 `quorum_at_risk` if not):
-    /// taking `node` down then cannot stop the chain.
-    async fn quorum_without(&self, chain: &ChainView, node: &ChainNodeView) -> Result<Seen> {
-        let mut heights = Vec::new();
-        let mut validators = 0;
+    /// among them that answer and keep up still make a quorum: taking `node` down then cannot
+    /// stop the chain. Checked again until `patience` runs out, then 409 `quorum_at_risk`.
+    async fn quorum_without(
+        &self,
+        chain: &ChainView,
+        node: &ChainNodeView,
+        patience: Duration,
+    ) -> Result<Seen> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let others = self.others(chain, node).await;
+            let (live, quorum) = others.keeping_up();
+            if node.role != NodeRole::Validator || live >= quorum {
+                return Ok(others.seen());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::conflict(
+                    "quorum_at_risk",
+                    format!(
+                        "taking node {} down would leave {live} of {} validators keeping up, and the chain needs {quorum} to commit: bring the others back first",
+                        node.name, others.validators
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The heights of the chain's nodes other than `node` that answer.
+    async fn others(&self, chain: &ChainView, node: &ChainNodeView) -> Others {
+        let mut others = Others { heights: Vec::new(), validators: 0 };
         for other in &chain.nodes {
             if other.role == NodeRole::Validator {
-                validators += 1;
+                others.validators += 1;
             }
             let Some(url) = &other.http_url else { continue };
             if other.id == node.id {
                 continue;
             }
             if let Some(status) = self.poll(&chain.id, url).await {
-                heights.push((other.role, status.height));
+                others.heights.push((other.role, status.height));
             }
         }
-        let top = heights.iter().map(|(_, h)| *h).max().unwrap_or(0);
-        let seen = Seen { height: top, answering: heights.len() };
-        if node.role != NodeRole::Validator {
-            return Ok(seen);
-        }
-        let live = heights
-            .iter()
-            .filter(|(role, h)| *role == NodeRole::Validator && h + LAG_BLOCKS >= top)
-            .count();
-        let quorum = validators - (validators - 1) / 3;
-        if live < quorum {
-            return Err(Error::conflict(
-                "quorum_at_risk",
-                format!(
-                    "taking node {} down would leave {live} of {validators} validators keeping up, and the chain needs {quorum} to commit: bring the others back first",
-                    node.name
-                ),
-            ));
-        }
-        Ok(seen)
+        others
     }
 
-    /// Waits until `node` has reached the height `before` saw and is connected to as many
-    /// peers as answered then: what went wrong if it does not within `timeout`.
+    /// Waits until `node` has reached the height `before` saw, is connected to as many peers
+    /// as answered then, and keeps up with the others (within [`LAG_BLOCKS`] of the highest
+    /// now, so the next node's quorum counts it): what went wrong if not within `timeout`.
     async fn follows(
         &self,
         chain: &ChainView,
@@ -231,7 +243,10 @@ impl Platform {
         let mut last = None;
         while tokio::time::Instant::now() < deadline {
             if let Some(status) = self.poll(&chain.id, url).await {
-                if status.height >= before.height && status.peers >= before.answering {
+                if status.height >= before.height
+                    && status.peers >= before.answering
+                    && status.height + LAG_BLOCKS >= self.others(chain, node).await.seen().height
+                {
                     return Ok(());
                 }
                 last = Some(status);
@@ -246,6 +261,33 @@ impl Platform {
                 s.height, before.height, s.peers, before.answering
             ),
         })
+    }
+}
+
+/// The heights of the nodes other than one, as they answered.
+struct Others {
+    /// The role and height of each that answered.
+    heights: Vec<(NodeRole, u64)>,
+    /// How many validators the chain has, the one left out included.
+    validators: usize,
+}
+
+impl Others {
+    fn seen(&self) -> Seen {
+        let height = self.heights.iter().map(|(_, h)| *h).max().unwrap_or(0);
+        Seen { height, answering: self.heights.len() }
+    }
+
+    /// How many validators among them keep up with the highest, and how many the chain needs
+    /// to commit.
+    fn keeping_up(&self) -> (usize, usize) {
+        let top = self.seen().height;
+        let live = self
+            .heights
+            .iter()
+            .filter(|(role, h)| *role == NodeRole::Validator && h + LAG_BLOCKS >= top)
+            .count();
+        (live, self.validators - (self.validators - 1) / 3)
     }
 }
 
