@@ -71,6 +71,8 @@ const API_VERSION: &bollard::ClientVersion =
     &bollard::ClientVersion { major_version: 1, minor_version: 41 };
 /// The repository of node images.
 const IMAGE_REPO: &str = "consortia-node";
+/// How long a node image no container uses is kept before a newer build's import removes it.
+const UNUSED_IMAGE_TTL: Duration = Duration::from_secs(3600);
 /// The label every object the driver makes carries: the node's name.
 const NODE_LABEL: &str = "io.consortia.node";
 /// The label of a node's files volume and of a chain's network: the chain.
@@ -286,13 +288,20 @@ impl DockerDriver {
     }
 
     /// Removes node images of other builds that no container uses (the engine refuses to
-    /// remove one that a container, even a stopped one, still uses), so that rebuilding does
-    /// not fill the disk.
+    /// remove one that a container, even a stopped one, still uses) and that are older than
+    /// [`UNUSED_IMAGE_TTL`], so that rebuilding does not fill the disk. The age spares an image
+    /// another platform on the same engine has just made and is about to run (an upgrade
+    /// removes a node's container before making it again), and the build an upgrade may roll
+    /// back to: the kubelet's image collection keeps a minimum age for the same reason.
     async fn remove_unused_images(&self, current: &str) {
         let filters = HashMap::from([("reference".to_owned(), vec![format!("{IMAGE_REPO}:*")])]);
         let options = ListImagesOptions { filters: Some(filters), ..Default::default() };
         let Ok(images) = self.docker.list_images(Some(options)).await else { return };
-        for tag in images.iter().flat_map(|i| &i.repo_tags).filter(|t| *t != current) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let old = images.iter().filter(|i| i.created + UNUSED_IMAGE_TTL.as_secs() as i64 <= now);
+        for tag in old.flat_map(|i| &i.repo_tags).filter(|t| *t != current) {
             if self.docker.remove_image(tag, None::<RemoveImageOptions>, None).await.is_ok() {
                 tracing::info!(target: "hosts::docker", image = %tag, "removed an unused node image");
             }
