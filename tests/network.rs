@@ -313,6 +313,7 @@ fn a_peer_sending_invalid_data_is_disconnected_and_the_chain_goes_on() {
             allowed: genesis.nodes.iter().filter_map(|n| PeerId::of(&n.key)).collect(),
             handshake: genesis.hash().0.to_vec(),
             max_frame_bytes: 1 << 20,
+            protocol: consortia_node::p2p::PROTOCOL,
         };
         let (rogue, mut events) = Network::start(config, shutdown).await.unwrap();
         // Garbage bytes.

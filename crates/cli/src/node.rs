@@ -147,6 +147,7 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
         allowed,
         handshake: genesis.hash().0.to_vec(),
         max_frame_bytes,
+        protocol: consortia_node::p2p::PROTOCOL,
     };
     Node::open(NodeConfig {
         data_dir: file.data_dir.clone(),

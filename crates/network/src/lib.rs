@@ -11,6 +11,12 @@
 //! node's business: this crate moves bytes, and the node asks it to [`Network::disconnect`] a
 //! peer that sent something invalid (the peer is then refused for a while).
 //!
+//! Nodes of different builds speak the versions of the node protocol they share: TLS's
+//! application-layer protocol negotiation (ALPN) picks the highest both offer (`consortia/2`,
+//! ...), and a peer that offers none (a build from before versions were negotiated) speaks 1.
+//! [`Network::protocol_of`] says what a peer speaks, and [`Network::broadcast_by_protocol`]
+//! sends each peer the frame for its version.
+//!
 //! Each configured address is dialed and redialed with exponential backoff; inbound
 //! connections are accepted from any allowed peer. Two nodes that dial each other hold two
 //! connections; frames go out on one, and are read from both. Sending never blocks: a frame
@@ -100,6 +106,21 @@ pub struct NetworkConfig {
     /// are turned away.
     pub handshake: Vec<u8>,
     pub max_frame_bytes: usize,
+    /// The newest version of the node protocol this node speaks; it speaks every older one
+    /// too. 1 is the version of builds that negotiate none.
+    pub protocol: u32,
+}
+
+/// The ALPN names of the protocol versions from `newest` down to 2, newest first (rustls picks
+/// the first of the server's list that the client offers).
+fn alpn_names(newest: u32) -> Vec<Vec<u8>> {
+    (2..=newest).rev().map(|v| format!("consortia/{v}").into_bytes()).collect()
+}
+
+/// The protocol version an ALPN name stands for; 1 when none was negotiated.
+fn version_of(alpn: Option<&[u8]>) -> u32 {
+    alpn.and_then(|name| std::str::from_utf8(name).ok()?.strip_prefix("consortia/")?.parse().ok())
+        .unwrap_or(1)
 }
 
 /// What the network tells the node.
@@ -149,6 +170,8 @@ impl From<Vec<u8>> for Frame {
 
 struct Conn {
     id: u64,
+    /// The protocol version negotiated for this connection.
+    protocol: u32,
     tx: mpsc::Sender<Arc<[u8]>>,
     close: Arc<Notify>,
 }
@@ -178,15 +201,19 @@ struct Tls {
 }
 
 impl Tls {
-    fn new(identity: &TlsIdentity, extra_cas: Vec<String>) -> Result<Tls, NetError> {
+    fn new(identity: &TlsIdentity, extra_cas: Vec<String>, protocol: u32) -> Result<Tls, NetError> {
         let mut trusted = identity.clone();
         for ca in &extra_cas {
             trusted.ca_pem.push('\n');
             trusted.ca_pem.push_str(ca);
         }
+        let mut server = Arc::unwrap_or_clone(tls::server_config(&trusted)?);
+        server.alpn_protocols = alpn_names(protocol);
+        let mut client = Arc::unwrap_or_clone(tls::client_config(&trusted)?);
+        client.alpn_protocols = alpn_names(protocol);
         Ok(Tls {
-            acceptor: TlsAcceptor::from(tls::server_config(&trusted)?),
-            connector: TlsConnector::from(tls::client_config(&trusted)?),
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
             identity: identity.clone(),
             extra_cas,
         })
@@ -220,7 +247,7 @@ impl Network {
         config: NetworkConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Network, mpsc::Receiver<NetEvent>), NetError> {
-        let tls = Tls::new(&config.tls, vec![])?;
+        let tls = Tls::new(&config.tls, vec![], config.protocol)?;
         let me = own_peer_id(&config.tls)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -267,6 +294,27 @@ impl Network {
                 self.inner.queue(conn, frame.clone());
             }
         }
+    }
+
+    /// Sends each connected peer the frame `frame_for` makes for the protocol version the peer
+    /// speaks (made once per version, outside the lock on the connections).
+    pub fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>) {
+        let targets: Vec<(mpsc::Sender<Arc<[u8]>>, u32)> = {
+            let conns = self.inner.conns.lock();
+            conns.values().filter_map(|l| l.first()).map(|c| (c.tx.clone(), c.protocol)).collect()
+        };
+        let mut frames: BTreeMap<u32, Arc<[u8]>> = BTreeMap::new();
+        for (tx, protocol) in targets {
+            let frame = frames.entry(protocol).or_insert_with(|| frame_for(protocol).into());
+            if tx.try_send(frame.clone()).is_err() {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The protocol version a connected peer speaks (on the connection frames go out on).
+    pub fn protocol_of(&self, peer: PeerId) -> Option<u32> {
+        self.inner.conns.lock().get(&peer).and_then(|l| l.first()).map(|c| c.protocol)
     }
 
     /// Sends a frame to one peer (dropped if it is not connected).
@@ -325,7 +373,7 @@ impl Network {
         if current.extra_cas == valid {
             return;
         }
-        match Tls::new(&current.identity.clone(), valid) {
+        match Tls::new(&current.identity.clone(), valid, self.inner.config.protocol) {
             Ok(tls) => {
                 tracing::info!(target: "network", cas = tls.extra_cas.len(), "trusting member CAs");
                 *current = tls;
@@ -343,7 +391,7 @@ impl Network {
         if own_peer_id(&identity)? != self.inner.me {
             return Err(NetError::Certificate("the renewed certificate is for another key".into()));
         }
-        *current = Tls::new(&identity, current.extra_cas.clone())?;
+        *current = Tls::new(&identity, current.extra_cas.clone(), self.inner.config.protocol)?;
         tracing::info!(target: "network", "presenting a renewed certificate");
         Ok(())
     }
@@ -571,16 +619,17 @@ async fn run_connection(
         _ => return false,
     }
     let id = inner.next_conn.fetch_add(1, Ordering::Relaxed);
+    let protocol = version_of(stream.get_ref().1.alpn_protocol());
     let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(SEND_QUEUE);
     let close = Arc::new(Notify::new());
     let first = {
         let mut conns = inner.conns.lock();
         let list = conns.entry(peer).or_default();
-        list.push(Conn { id, tx, close: close.clone() });
+        list.push(Conn { id, protocol, tx, close: close.clone() });
         list.len() == 1
     };
     if first {
-        tracing::info!(target: "network", peer = %peer, "peer connected");
+        tracing::info!(target: "network", peer = %peer, protocol, "peer connected");
         let _ = inner.events.send(NetEvent::Connected(peer)).await;
     }
     let (mut reader, mut writer) = tokio::io::split(stream);

@@ -41,6 +41,16 @@ async fn start_with_max_frame(
     handshake: &[u8],
     max_frame_bytes: usize,
 ) -> (Network, mpsc::Receiver<NetEvent>, watch::Sender<bool>) {
+    start_speaking(n, (peers, allowed), handshake, max_frame_bytes, 2).await
+}
+
+async fn start_speaking(
+    n: &Node,
+    (peers, allowed): (Vec<String>, Vec<PeerId>),
+    handshake: &[u8],
+    max_frame_bytes: usize,
+    protocol: u32,
+) -> (Network, mpsc::Receiver<NetEvent>, watch::Sender<bool>) {
     let (stop, shutdown) = watch::channel(false);
     let config = NetworkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -49,6 +59,7 @@ async fn start_with_max_frame(
         allowed,
         handshake: handshake.to_vec(),
         max_frame_bytes,
+        protocol,
     };
     let (net, events) = Network::start(config, shutdown).await.unwrap();
     (net, events, stop)
@@ -112,6 +123,35 @@ async fn nodes_of_the_set_connect_and_exchange_frames() {
     .await;
     assert_eq!(&frame[..], b"direct");
     assert_eq!(na.peers().len(), 2);
+}
+
+/// Peers speak the newest protocol version both offer, and a peer offering none (a build from
+/// before versions were negotiated) speaks 1; each gets the frame made for its version.
+#[tokio::test]
+async fn peers_speak_the_newest_protocol_both_know_and_get_frames_for_it() {
+    let ca = Ca::generate("test").unwrap();
+    let (a, b, c, d) = (node(&ca, "a"), node(&ca, "b"), node(&ca, "c"), node(&ca, "d"));
+    let allowed = vec![id(&a), id(&b), id(&c), id(&d)];
+    let to = |net: &Network| (vec![net.local_addr().to_string()], allowed.clone());
+    let (na, mut ea, _sa) = start_speaking(&a, (vec![], allowed.clone()), b"x", 1024, 3).await;
+    let (_nb, mut eb, _sb) = start_speaking(&b, to(&na), b"x", 1024, 3).await;
+    let (_nc, mut ec, _sc) = start_speaking(&c, to(&na), b"x", 1024, 2).await;
+    let (_nd, mut ed, _sd) = start_speaking(&d, to(&na), b"x", 1024, 1).await;
+    for peer in [&b, &c, &d] {
+        expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(peer)).then_some(()))
+            .await;
+    }
+    let speaks: Vec<_> = [&b, &c, &d].map(|p| na.protocol_of(id(p))).into();
+    assert_eq!(speaks, [Some(3), Some(2), Some(1)]);
+    na.broadcast_by_protocol(&mut |v| format!("v{v}").into_bytes());
+    for (events, want) in [(&mut eb, "v3"), (&mut ec, "v2"), (&mut ed, "v1")] {
+        let frame = expect(events, |e| match e {
+            NetEvent::Frame(_, f) => Some(f),
+            _ => None,
+        })
+        .await;
+        assert_eq!(&frame[..], want.as_bytes());
+    }
 }
 
 #[tokio::test]

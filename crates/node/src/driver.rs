@@ -15,15 +15,19 @@ use consortia_crypto::Hash;
 use consortia_execution::governance;
 use consortia_network::{Credit, NetEvent, PeerId};
 use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError};
-use consortia_types::{Block, CommitCertificate, ConsensusKind, Height, Validator};
+use consortia_types::{
+    Block, CommitCertificate, ConsensusKind, Header, Height, Transaction, Validator,
+};
 
+use crate::compact::{self, Assembly};
 use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
 use crate::pipeline::{Built, Pipeline, Rejection, Signers, Tip};
 use crate::wal::WalEntry;
 use crate::world::{Clock, Tasks, Transport, WalStore, World};
 use crate::{Node, NodeError};
 
-/// Blocks received with proposals and kept until executed or stale, at most...
+/// Blocks received with proposals (whole, or compact and being filled in) and kept until
+/// executed or stale, at most...
 const MAX_BODIES: usize = 64;
 /// ...and from one peer (proposals are checked by the engine after the body is kept, so a
 /// peer sending junk proposals must not crowd out the real one).
@@ -89,7 +93,11 @@ pub struct Driver<W: World> {
     candidates: BTreeMap<Hash, Built>,
     /// Blocks received with proposals, not executed yet.
     bodies: BTreeMap<Hash, Block>,
-    /// Who sent each body: one peer may not fill the room (see [`MAX_BODIES_PER_PEER`]).
+    /// Compact blocks of proposals waiting for the transactions this node's pool lacked; the
+    /// proposal goes to the engine once its block is whole.
+    assembling: BTreeMap<Hash, Assembly>,
+    /// Who sent each body, whole or compact: one peer may not fill the room (see
+    /// [`MAX_BODIES_PER_PEER`]).
     body_senders: BTreeMap<Hash, PeerId>,
     wake_at: Option<u64>,
     next_status_ms: u64,
@@ -196,6 +204,7 @@ impl<W: World> Driver<W> {
             },
             candidates: BTreeMap::new(),
             bodies,
+            assembling: BTreeMap::new(),
             body_senders: BTreeMap::new(),
             wake_at: None,
             next_status_ms: now_ms,
@@ -443,16 +452,31 @@ impl<W: World> Driver<W> {
         Ok(())
     }
 
+    /// Sends a consensus message to every peer; a proposal goes with its block, compact to
+    /// peers that speak protocol 2.
     fn broadcast(&self, message: Message) {
         let Some(transport) = &self.transport else { return };
-        let block = match &message {
-            Message::Proposal(p) => match self.block_of(&p.proposal.block_hash) {
-                Some(block) => Some(Box::new(block.clone())),
-                None => return, // proposed before a restart and not kept: nothing to send
-            },
-            Message::Vote(_) | Message::Raft(_) => None,
+        let Message::Proposal(p) = &message else {
+            transport.broadcast(Wire::Consensus { message, block: None }.encode());
+            return;
         };
-        transport.broadcast(Wire::Consensus { message, block }.encode());
+        let hash = p.proposal.block_hash;
+        let Some(block) = self.block_of(&hash) else {
+            return; // proposed before a restart and not kept: nothing to send
+        };
+        transport.broadcast_by_protocol(&mut |protocol| {
+            let message = message.clone();
+            if protocol < 2 {
+                return Wire::Consensus { message, block: Some(Box::new(block.clone())) }.encode();
+            }
+            let algo = self.node().hash_algorithm();
+            let hashes = match self.candidates.get(&hash) {
+                Some(built) => built.tx_hashes.clone(),
+                None => block.transactions.iter().map(|t| t.hash(algo)).collect(),
+            };
+            let header = Box::new(block.header.clone());
+            Wire::CompactProposal { message, header, hashes }.encode()
+        });
     }
 
     /// Re-executes a proposed block on top of the decided parent and tells the engine.
@@ -518,8 +542,10 @@ impl<W: World> Driver<W> {
             pending: Some(built.clone()),
         };
         self.bodies.retain(|_, b| b.header.height > height);
+        self.assembling.retain(|_, a| a.height() > height);
         self.wal_blocks.retain(|h| self.bodies.contains_key(h));
-        self.body_senders.retain(|h, _| self.bodies.contains_key(h));
+        self.body_senders
+            .retain(|h, _| self.bodies.contains_key(h) || self.assembling.contains_key(h));
         self.height_since_ms = self.now_ms();
         if let Some(wal) = self.wal.as_mut() {
             wal.compact(height).map_err(|e| NodeError::Wal(e.to_string()))?;
@@ -569,18 +595,27 @@ impl<W: World> Driver<W> {
                         self.misbehaved(peer, "proposal without its block");
                         return Ok(());
                     };
-                    let height = block.header.height;
-                    let useful = height > self.tip.height && height <= self.tip.height + 2;
-                    let from_peer = self.body_senders.values().filter(|p| **p == peer).count();
-                    let room = self.bodies.len() < MAX_BODIES && from_peer < MAX_BODIES_PER_PEER;
-                    if useful && room && !self.bodies.contains_key(&p.proposal.block_hash) {
-                        self.body_senders.insert(p.proposal.block_hash, peer);
-                        self.bodies.insert(p.proposal.block_hash, *block);
+                    let hash = p.proposal.block_hash;
+                    if let Some(assembly) = self.assembling.remove(&hash) {
+                        // A peer speaking protocol 1 sent whole what was being filled in.
+                        self.bodies.insert(hash, *block);
+                        for (from, held) in assembly.into_proposals() {
+                            self.hand_to_engine(from, held);
+                        }
+                    } else if self.room_for(peer, hash, block.header.height) {
+                        self.body_senders.insert(hash, peer);
+                        self.bodies.insert(hash, *block);
                     }
                 }
-                let now_ms = self.now_ms();
-                self.inputs.push_back((Input::Message { message, now_ms }, Some(peer)));
+                self.hand_to_engine(peer, message);
             }
+            Wire::CompactProposal { message, header, hashes } => {
+                self.on_compact(peer, message, header, hashes);
+            }
+            Wire::GetBlockTxs { block_hash, positions } => {
+                self.serve_block_txs(peer, block_hash, &positions);
+            }
+            Wire::BlockTxs { block_hash, txs } => self.on_block_txs(peer, block_hash, txs),
             Wire::Txs(raws) => {
                 let node = self.node().clone();
                 self.tasks.spawn(Box::new(move || {
@@ -592,6 +627,113 @@ impl<W: World> Driver<W> {
             Wire::SyncBlocks(blocks) => self.apply_synced(peer, blocks)?,
         }
         Ok(())
+    }
+
+    fn hand_to_engine(&mut self, peer: PeerId, message: Message) {
+        let now_ms = self.now_ms();
+        self.inputs.push_back((Input::Message { message, now_ms }, Some(peer)));
+    }
+
+    /// Whether a proposed block of `height` from `peer` is worth keeping (of the next two
+    /// heights, and not known yet) and fits in the room the peer has.
+    fn room_for(&self, peer: PeerId, hash: Hash, height: Height) -> bool {
+        let useful = height > self.tip.height && height <= self.tip.height + 2;
+        let known = self.bodies.contains_key(&hash) || self.assembling.contains_key(&hash);
+        let from_peer = self.body_senders.values().filter(|p| **p == peer).count();
+        let held = self.bodies.len() + self.assembling.len();
+        useful && !known && held < MAX_BODIES && from_peer < MAX_BODIES_PER_PEER
+    }
+
+    /// A proposal with its block compact: the block is filled in from the pool, and what the
+    /// pool lacks is asked of the sender; the proposal reaches the engine once the block is
+    /// whole. A block this node holds already, or has no room for, is not assembled (the
+    /// engine then hears the proposal as with a whole block it did not keep).
+    fn on_compact(
+        &mut self,
+        peer: PeerId,
+        message: Message,
+        header: Box<Header>,
+        hashes: Vec<Hash>,
+    ) {
+        let Message::Proposal(p) = &message else {
+            self.misbehaved(peer, "a compact block without a proposal");
+            return;
+        };
+        let hash = p.proposal.block_hash;
+        let node = self.node().clone();
+        if header.hash(node.hash_algorithm()) != hash {
+            self.misbehaved(peer, "proposal without its block");
+            return;
+        }
+        if let Some(mut assembly) = self.assembling.remove(&hash) {
+            // Proposed again (a later round, a leader's resend): the ask or its answer may
+            // have been lost, so the missing transactions are asked of this sender.
+            assembly.also(peer, message);
+            self.assembled(hash, assembly);
+            return;
+        }
+        if self.block_of(&hash).is_some() || !self.room_for(peer, hash, header.height) {
+            self.hand_to_engine(peer, message);
+            return;
+        }
+        let tx_root = |hashes: &[Hash]| node.executor.tx_root(hashes);
+        let assembly =
+            match Assembly::start(peer, message, (*header, hashes), &node.mempool, tx_root) {
+                Ok(assembly) => assembly,
+                Err(reason) => return self.misbehaved(peer, &reason),
+            };
+        self.body_senders.insert(hash, peer);
+        self.assembled(hash, assembly);
+    }
+
+    /// Hands a whole block and its proposal on, or asks the sender for what is missing.
+    fn assembled(&mut self, hash: Hash, assembly: Assembly) {
+        match assembly.finish() {
+            Ok((block, proposals)) => {
+                self.bodies.insert(hash, block);
+                for (peer, message) in proposals {
+                    self.hand_to_engine(peer, message);
+                }
+            }
+            Err(assembly) => {
+                let mut assembly = *assembly;
+                let positions = assembly.ask();
+                tracing::debug!(target: "node::consensus", block = %hash, missing = positions.len(), "asking the proposer for transactions");
+                if let Some(transport) = &self.transport {
+                    transport.send(
+                        assembly.from,
+                        Wire::GetBlockTxs { block_hash: hash, positions }.encode(),
+                    );
+                }
+                self.assembling.insert(hash, assembly);
+            }
+        }
+    }
+
+    fn on_block_txs(&mut self, peer: PeerId, hash: Hash, txs: Vec<Transaction>) {
+        let Some(mut assembly) = self.assembling.remove(&hash) else { return };
+        if !assembly.was_asked(&peer) {
+            self.assembling.insert(hash, assembly);
+            return;
+        }
+        match assembly.fill(txs, self.node().hash_algorithm()) {
+            Ok(()) => self.assembled(hash, assembly),
+            Err(reason) => {
+                self.body_senders.remove(&hash);
+                self.misbehaved(peer, &reason);
+            }
+        }
+    }
+
+    /// Answers a peer assembling a block this node proposed (or holds).
+    fn serve_block_txs(&self, peer: PeerId, hash: Hash, positions: &[u32]) {
+        let (Some(transport), Some(block)) = (&self.transport, self.block_of(&hash)) else {
+            return;
+        };
+        match compact::transactions_at(block, positions) {
+            Some(txs) => transport.send(peer, Wire::BlockTxs { block_hash: hash, txs }.encode()),
+            None => self.misbehaved(peer, "asked for transactions a block does not hold"),
+        }
     }
 
     fn send_status(&self, to: Option<PeerId>) {

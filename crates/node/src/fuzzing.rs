@@ -70,6 +70,16 @@ pub fn seeds() -> Vec<((&'static str, &'static str), Vec<u8>)> {
         ("txs", Wire::Txs(vec![vec![1, 2, 3]])),
         ("sync-request", Wire::SyncRequest { from: 1, max: 32 }),
         ("sync-blocks", Wire::SyncBlocks(vec![block.clone()])),
+        (
+            "compact-proposal",
+            Wire::CompactProposal {
+                message: message.clone(),
+                header: Box::new(block.header.clone()),
+                hashes: vec![Hash([4; 32])],
+            },
+        ),
+        ("get-block-txs", Wire::GetBlockTxs { block_hash: Hash([5; 32]), positions: vec![0, 2] }),
+        ("block-txs", Wire::BlockTxs { block_hash: Hash([5; 32]), txs: vec![] }),
     ];
     let mut out: Vec<((&'static str, &'static str), Vec<u8>)> =
         frames.into_iter().map(|(name, wire)| (("p2p_frame", name), wire.encode())).collect();

@@ -522,6 +522,16 @@ impl Mempool {
         inner.senders.get(sender)?.txs.get(nonce).cloned()
     }
 
+    /// The pooled transactions of these hashes (under one lock), `None` for those not pooled.
+    pub fn transactions(&self, hashes: &[Hash]) -> Vec<Option<Arc<Transaction>>> {
+        let inner = self.inner.lock();
+        let get = |hash| {
+            let (sender, nonce) = inner.by_hash.get(hash)?;
+            Some(inner.senders.get(sender)?.txs.get(nonce)?.tx.clone())
+        };
+        hashes.iter().map(get).collect()
+    }
+
     /// Every pooled transaction by sender in nonce order, each with whether it is executable
     /// (no nonce gap before it: geth's "pending") or waits behind a gap ("queued").
     pub fn content(&self) -> Vec<(Address, Vec<(PoolTx, bool)>)> {

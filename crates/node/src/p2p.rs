@@ -2,7 +2,13 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_consensus::Message;
-use consortia_types::{Block, Height};
+use consortia_crypto::Hash;
+use consortia_types::{Block, Header, Height, Transaction};
+
+/// The newest version of this protocol a node speaks (negotiated per connection; see
+/// `consortia-network`). 1: proposals carry whole blocks. 2: proposals to peers speaking 2 carry
+/// compact blocks ([`Wire::CompactProposal`]), and their missing transactions are asked for.
+pub const PROTOCOL: u32 = 2;
 
 /// Blocks asked for in one sync request, at most.
 pub(crate) const SYNC_BATCH: u32 = 32;
@@ -23,6 +29,14 @@ pub enum Wire {
     SyncRequest { from: Height, max: u32 },
     /// Committed blocks, in height order, each with its certificate.
     SyncBlocks(Vec<Block>),
+    /// A proposal with its block compact (protocol 2): the header and the transactions'
+    /// hashes in block order. The receiver takes the transactions from its pool and asks the
+    /// sender for the others ([`Wire::GetBlockTxs`]).
+    CompactProposal { message: Message, header: Box<Header>, hashes: Vec<Hash> },
+    /// "Send me the transactions at these positions of the block you proposed."
+    GetBlockTxs { block_hash: Hash, positions: Vec<u32> },
+    /// The transactions asked for, in the order asked.
+    BlockTxs { block_hash: Hash, txs: Vec<Transaction> },
 }
 
 impl Wire {

@@ -17,6 +17,9 @@ use crate::wal::{Wal, WalEntry};
 pub trait Transport: Send + Sync {
     fn send(&self, peer: PeerId, frame: Vec<u8>);
     fn broadcast(&self, frame: Vec<u8>);
+    /// Sends each peer the frame `frame_for` makes for the protocol version the peer speaks
+    /// (see [`crate::p2p::PROTOCOL`]), made once per version.
+    fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>);
     /// Drops a peer that misbehaved (and refuses it for a while).
     fn disconnect(&self, peer: PeerId, reason: &str);
     /// Admits exactly these peers from now on (the chain's node list changed), with
@@ -33,6 +36,10 @@ impl Transport for Network {
 
     fn broadcast(&self, frame: Vec<u8>) {
         Network::broadcast(self, frame);
+    }
+
+    fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>) {
+        Network::broadcast_by_protocol(self, frame_for);
     }
 
     fn disconnect(&self, peer: PeerId, reason: &str) {

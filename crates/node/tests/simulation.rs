@@ -93,6 +93,29 @@ fn a_calm_network_commits_what_clients_send() {
 }
 
 #[test]
+fn proposals_travel_compact_and_missing_transactions_are_fetched() {
+    let mut fetched = 0;
+    for seed in 1..=4 {
+        let report = Sim::new(Scenario::random(seed)).run();
+        assert!(report.compact_proposals > 0, "seed {seed}: {report:?}");
+        fetched += report.block_tx_requests;
+    }
+    assert!(fetched > 0, "no receiver ever lacked a transaction of a compact block");
+}
+
+#[test]
+fn nodes_speaking_whole_and_compact_blocks_commit_together() {
+    for legacy in [vec![1], vec![0, 2]] {
+        let mut scenario = Scenario::calm(5, 4);
+        scenario.legacy = legacy.iter().copied().collect();
+        let report = Sim::new(scenario).run();
+        assert!(report.acknowledged > 0, "legacy {legacy:?}: {report:?}");
+        assert!(report.compact_proposals > 0, "legacy {legacy:?}: {report:?}");
+        assert_eq!(report.disconnects, 0, "legacy {legacy:?}: {report:?}");
+    }
+}
+
+#[test]
 fn each_byzantine_behavior_is_survived() {
     for behavior in Behavior::BYZANTINE {
         for who in 0..4 {

@@ -34,7 +34,7 @@ use consortia_execution::governance::{self, IGovernance};
 use consortia_node::driver::{Driver, Event, Parts};
 use consortia_node::mempool::MempoolConfig;
 use consortia_node::network::{NetEvent, PeerId};
-use consortia_node::p2p::Wire;
+use consortia_node::p2p::{PROTOCOL, Wire};
 use consortia_node::wal::WalEntry;
 use consortia_node::world::{Clock, CommitJob, Job, Tasks, Transport, WalStore, World};
 use consortia_node::{Node, NodeError};
@@ -78,6 +78,8 @@ pub(crate) struct Scenario {
     /// Validator-set changes the members make one after another, from `changes_from_ms`.
     pub(crate) changes: Vec<Change>,
     pub(crate) changes_from_ms: u64,
+    /// Honest nodes that speak protocol 1 (a build before compact blocks), by index.
+    pub(crate) legacy: BTreeSet<usize>,
 }
 
 /// A validator-set change, by node index (node `i`'s consensus key is `validator_key(i)`).
@@ -109,6 +111,7 @@ impl Scenario {
             joiners: 0,
             changes: vec![],
             changes_from_ms: 0,
+            legacy: BTreeSet::new(),
         }
     }
 
@@ -227,6 +230,8 @@ struct Outbox {
 struct Link {
     me: usize,
     peers: Arc<Vec<PeerId>>,
+    /// The newest protocol version each node speaks; a link speaks the lower of its ends'.
+    protocols: Arc<Vec<u32>>,
     outbox: Arc<Mutex<Outbox>>,
 }
 
@@ -254,6 +259,21 @@ impl Transport for Link {
 
     fn broadcast(&self, frame: Vec<u8>) {
         self.outbox.lock().frames.push(Outgoing { from: self.me, to: None, frame });
+    }
+
+    fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>) {
+        let spoken = |peer: usize| self.protocols[self.me].min(self.protocols[peer]);
+        let peers: Vec<usize> = (0..self.peers.len()).filter(|p| *p != self.me).collect();
+        let versions: BTreeSet<u32> = peers.iter().map(|p| spoken(*p)).collect();
+        if let [only] = versions.iter().copied().collect::<Vec<_>>()[..] {
+            return self.broadcast(frame_for(only));
+        }
+        let frames: BTreeMap<u32, Vec<u8>> = versions.iter().map(|v| (*v, frame_for(*v))).collect();
+        let mut outbox = self.outbox.lock();
+        for to in peers {
+            let frame = frames[&spoken(to)].clone();
+            outbox.frames.push(Outgoing { from: self.me, to: Some(to), frame });
+        }
     }
 
     fn disconnect(&self, peer: PeerId, _reason: &str) {
@@ -434,6 +454,9 @@ pub(crate) struct Report {
     pub(crate) disconnects: usize,
     /// Validator-set changes executed.
     pub(crate) changes: usize,
+    /// Compact proposals sent, and asks for transactions a receiver's pool lacked.
+    pub(crate) compact_proposals: usize,
+    pub(crate) block_tx_requests: usize,
 }
 
 pub(crate) struct Sim {
@@ -460,6 +483,12 @@ pub(crate) struct Sim {
     debug: bool,
     /// Each node's peer identity.
     peer_ids: Arc<Vec<PeerId>>,
+    /// The newest protocol version each node speaks: Byzantine nodes and the scenario's legacy
+    /// nodes speak 1 (whole blocks), the others [`PROTOCOL`].
+    protocols: Arc<Vec<u32>>,
+    /// Frames routed, by kind: compact proposals and asks for their missing transactions.
+    compact_proposals: usize,
+    block_tx_requests: usize,
     /// The peers each node admits (`None` until its driver says).
     allowed: Vec<Option<BTreeSet<usize>>>,
     /// Nodes outside the chain's node list: joiners not added yet, and nodes governance
@@ -562,6 +591,12 @@ impl Sim {
         });
         let clients = notarizers.chain(admins).collect();
         let node_count = nodes.len();
+        let protocols = (0..node_count)
+            .map(|i| match nodes[i].behavior == Behavior::Honest && !scenario.legacy.contains(&i) {
+                true => PROTOCOL,
+                false => 1,
+            })
+            .collect();
         let mut sim = Sim {
             rng: Rng::new(rng.next_u64()),
             genesis,
@@ -580,6 +615,9 @@ impl Sim {
             cut: BTreeMap::new(),
             debug: std::env::var_os("NODE_SIM_DEBUG").is_some(),
             peer_ids: Arc::new(peer_ids),
+            protocols: Arc::new(protocols),
+            compact_proposals: 0,
+            block_tx_requests: 0,
             allowed: vec![None; node_count],
             outside: (first_joiner..node_count).collect(),
             changes: VecDeque::new(),
@@ -662,6 +700,7 @@ impl Sim {
             transport: Some(Arc::new(Link {
                 me: node,
                 peers: self.peer_ids.clone(),
+                protocols: self.protocols.clone(),
                 outbox: self.outbox.clone(),
             })),
             clock: VirtualClock { time: self.clock.clone(), ahead_ms: sim_node.clock_ahead_ms },
@@ -765,6 +804,11 @@ impl Sim {
             self.set_allowed(node, &peers);
         }
         for out in frames {
+            match borsh::from_slice::<Wire>(&out.frame) {
+                Ok(Wire::CompactProposal { .. }) => self.compact_proposals += 1,
+                Ok(Wire::GetBlockTxs { .. }) => self.block_tx_requests += 1,
+                _ => {}
+            }
             let targets: Vec<usize> = match out.to {
                 Some(to) => vec![to],
                 None => (0..self.nodes.len()).filter(|p| *p != out.from).collect(),
@@ -834,8 +878,9 @@ impl Sim {
     }
 
     fn check_no_double_sign(&mut self, node: usize, frame: &[u8]) {
-        let Ok(Wire::Consensus { message, .. }) = borsh::from_slice::<Wire>(frame) else {
-            return;
+        let message = match borsh::from_slice::<Wire>(frame) {
+            Ok(Wire::Consensus { message, .. } | Wire::CompactProposal { message, .. }) => message,
+            _ => return,
         };
         let Some(public) = self.nodes[node].key.as_ref().map(PrivateKey::public_key) else {
             return; // an observer signs nothing
@@ -1298,6 +1343,8 @@ impl Sim {
             acknowledged: self.acknowledged.len(),
             disconnects: self.disconnects,
             changes: self.changes_done,
+            compact_proposals: self.compact_proposals,
+            block_tx_requests: self.block_tx_requests,
         }
     }
 
