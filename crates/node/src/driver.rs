@@ -683,6 +683,7 @@ impl<W: World> Driver<W> {
                 Err(reason) => return self.misbehaved(peer, &reason),
             };
         self.body_senders.insert(hash, peer);
+        node.metrics.compact_blocks.inc();
         self.assembled(hash, assembly);
     }
 
@@ -698,6 +699,7 @@ impl<W: World> Driver<W> {
             Err(assembly) => {
                 let mut assembly = *assembly;
                 let positions = assembly.ask();
+                self.node().metrics.compact_txs_fetched.inc_by(positions.len() as u64);
                 tracing::debug!(target: "node::consensus", block = %hash, missing = positions.len(), "asking the proposer for transactions");
                 if let Some(transport) = &self.transport {
                     transport.send(

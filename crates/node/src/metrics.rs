@@ -91,6 +91,9 @@ pub struct Metrics {
     pub equivocations: Counter,
     pub invalid_messages: Counter,
     pub synced_blocks: Counter,
+    /// Proposed blocks received compact, and the transactions of them the pool lacked.
+    pub compact_blocks: Counter,
+    pub compact_txs_fetched: Counter,
     pub admitted: Counter,
     pub refused: Family<ReasonLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
@@ -142,6 +145,8 @@ impl Metrics {
             equivocations: Counter::default(),
             invalid_messages: Counter::default(),
             synced_blocks: Counter::default(),
+            compact_blocks: Counter::default(),
+            compact_txs_fetched: Counter::default(),
             admitted: Counter::default(),
             refused: Family::default(),
             http_requests: Family::default(),
@@ -227,6 +232,16 @@ impl Metrics {
             "sync_blocks",
             "Blocks applied from peers by block sync",
             m.synced_blocks.clone(),
+        );
+        registry.register(
+            "compact_blocks",
+            "Proposed blocks received compact (transaction hashes) and filled in from the pool",
+            m.compact_blocks.clone(),
+        );
+        registry.register(
+            "compact_fetched_transactions",
+            "Transactions of compact blocks the pool lacked, asked of the proposer",
+            m.compact_txs_fetched.clone(),
         );
         registry.register(
             "mempool_transactions",
