@@ -165,7 +165,7 @@ fn building_on_a_pending_block_matches_building_on_a_committed_one() {
             store.commit_block(&b1, &out1.receipts, &prepared1).unwrap();
         }
         let parent = pipelined.then_some(&prepared1);
-        let view = PendingState { store: &store, pending: parent };
+        let view = PendingState::new(&store, parent);
         let out2 = exec.execute_block(&view, ctx(2), &block2).unwrap();
         let root2 = store.prepare_state(2, out2.changes, parent).unwrap().root();
         (out2.receipts, root2)

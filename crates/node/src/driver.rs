@@ -280,7 +280,7 @@ impl<W: World> Driver<W> {
     fn learn_governance(&mut self, built: &Built) -> Result<(), NodeError> {
         let height = built.block.header.height;
         let node = self.node().clone();
-        let state = PendingState { store: &node.store, pending: Some(&built.state) };
+        let state = PendingState::new(&node.store, Some(&built.state));
         let nodes = governance::nodes(&state)?;
         let cas = governance::trusted_cas(&state, built.block.header.time_ms)?;
         let validators = governance::validators_of(&nodes);

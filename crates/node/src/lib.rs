@@ -129,14 +129,13 @@ impl mempool::AdmissionState for Node {
     fn account(&self, sender: &consortia_crypto::Address) -> Result<Account, String> {
         let decided = self.decided.lock().clone();
         let pending = decided.as_ref().map(|b| &b.state);
-        read_account(&PendingState { store: &self.store, pending }, sender)
-            .map_err(|e| e.to_string())
+        read_account(&PendingState::new(&self.store, pending), sender).map_err(|e| e.to_string())
     }
 
     fn block_gas_limit(&self) -> Result<u64, String> {
         let decided = self.decided.lock().clone();
         let pending = decided.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &self.store, pending };
+        let state = PendingState::new(&self.store, pending);
         Ok(self.executor.params(&state).map_err(|e| e.to_string())?.block_gas_limit)
     }
 }

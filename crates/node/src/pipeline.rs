@@ -35,7 +35,7 @@ impl Pipeline {
     ) -> Result<Built, NodeError> {
         let node = &self.node;
         let pending = parent.pending.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &node.store, pending };
+        let state = PendingState::new(&node.store, pending);
         let started = std::time::Instant::now();
         // A block's size limits are those its parent's state holds (governance changes them).
         let params = node.executor.params(&state)?;
@@ -130,7 +130,7 @@ impl Pipeline {
         let bad = |m: String| Ok(Err(Rejection::Malformed(m)));
         let h = &block.header;
         let pending = parent.pending.as_ref().map(|b| &b.state);
-        let state = PendingState { store: &node.store, pending };
+        let state = PendingState::new(&node.store, pending);
         let params = node.executor.params(&state)?;
         if h.chain_id != node.genesis.chain_id
             || h.height != parent.height + 1

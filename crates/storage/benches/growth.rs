@@ -5,7 +5,7 @@
 //! record, the sender's nonce), from 1,000 senders.
 //!
 //! Before each block is prepared, the keys it writes are read as its execution reads them
-//! (`StateReader::get` on the latest state): the notarization's id, absent, and the sender's
+//! (`StateReader::get` through a `PendingState`, one per block): the notarization's id, absent, and the sender's
 //! nonce, present after its first transaction.
 //!
 //! Prints one row per window of `--every` transactions: the reads' cost per transaction, the
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{Address, Hash, HashAlgorithm, PrivateKey, Scheme, Suite};
-use consortia_storage::{BlockWriter, ChainStore, StateChanges, StateReader};
+use consortia_storage::{BlockWriter, ChainStore, PendingState, StateChanges, StateReader};
 use consortia_test_utils::tx::notarize;
 use consortia_types::{Block, Event, Genesis, Header, Receipt, ReceiptStatus, Transaction};
 
@@ -172,8 +172,9 @@ fn main() {
         let n = args.block.min(args.txs - done);
         let (transactions, receipts, changes) = block_of(n, done, &senders, &mut nonces);
         let t = Instant::now();
+        let state = PendingState::new(&store, None);
         for key in changes.keys() {
-            std::hint::black_box(store.get(key).expect("a state read"));
+            std::hint::black_box(state.get(key).expect("a state read"));
         }
         reads += t.elapsed();
         let t = Instant::now();

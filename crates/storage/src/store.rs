@@ -860,18 +860,38 @@ impl StateReader for StateAt<'_> {
 
 /// The committed state seen through a decided block whose commit may still be under way: what
 /// the executor reads while it builds the next block.
+///
+/// The committed state is read in one snapshot, taken at the first read that `pending` does
+/// not answer: one read transaction per block executed, not one per read. If `pending`
+/// commits meanwhile, the snapshot may predate it, which changes nothing: `pending` answers
+/// every key it wrote.
 #[derive(Debug)]
 pub struct PendingState<'a> {
-    pub store: &'a ChainStore,
-    pub pending: Option<&'a PreparedState>,
+    store: &'a ChainStore,
+    pending: Option<&'a PreparedState>,
+    committed: std::cell::OnceCell<StateAt<'a>>,
+}
+
+impl<'a> PendingState<'a> {
+    pub fn new(store: &'a ChainStore, pending: Option<&'a PreparedState>) -> Self {
+        PendingState { store, pending, committed: std::cell::OnceCell::new() }
+    }
 }
 
 impl StateReader for PendingState<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(value) = self.pending.and_then(|p| p.value(self.store.key_hash(key))) {
+        let hash = self.store.key_hash(key);
+        if let Some(value) = self.pending.and_then(|p| p.value(hash)) {
             return Ok(value.clone());
         }
-        self.store.get(key)
+        let committed = match self.committed.get() {
+            Some(snapshot) => snapshot,
+            None => {
+                let snapshot = self.store.snapshot_at(Version::MAX)?;
+                self.committed.get_or_init(|| snapshot)
+            }
+        };
+        committed.values.at(committed.height, hash)
     }
 }
 
@@ -987,6 +1007,24 @@ mod tests {
             store.commit_block(&block, &[], &prepared).unwrap();
         }
         root
+    }
+
+    #[test]
+    fn a_pending_state_reads_one_snapshot_with_its_pending_block_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) =
+            ChainStore::open(&dir.path().join("db"), &genesis(Suite::Standard)).unwrap();
+        commit(&store, 0, &[("a", Some("1")), ("b", Some("1"))]);
+        let changes: StateChanges = [(b"b".to_vec(), Some(b"2".to_vec()))].into_iter().collect();
+        let pending = store.prepare_state(1, changes, None).unwrap();
+        let state = PendingState::new(&store, Some(&pending));
+        assert_eq!(state.get(b"a").unwrap(), Some(b"1".to_vec()));
+        // Blocks committed while a block executes do not change what it reads.
+        commit(&store, 1, &[("a", Some("2")), ("b", Some("2"))]);
+        commit(&store, 2, &[("a", Some("3"))]);
+        assert_eq!(state.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(state.get(b"b").unwrap(), Some(b"2".to_vec()), "the pending block answers");
+        assert_eq!(PendingState::new(&store, None).get(b"a").unwrap(), Some(b"3".to_vec()));
     }
 
     #[test]
