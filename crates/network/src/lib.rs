@@ -14,8 +14,7 @@
 //! Nodes of different builds speak the versions of the node protocol they share: TLS's
 //! application-layer protocol negotiation (ALPN) picks the highest both offer (`consortia/2`,
 //! ...), and a peer that offers none (a build from before versions were negotiated) speaks 1.
-//! [`Network::protocol_of`] says what a peer speaks, and [`Network::broadcast_by_protocol`]
-//! sends each peer the frame for its version.
+//! [`Network::broadcast_by_protocol`] sends each peer the frame made for its version.
 //!
 //! Each configured address is dialed and redialed with exponential backoff; inbound
 //! connections are accepted from any allowed peer. Two nodes that dial each other hold two
@@ -310,11 +309,6 @@ impl Network {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-    }
-
-    /// The protocol version a connected peer speaks (on the connection frames go out on).
-    pub fn protocol_of(&self, peer: PeerId) -> Option<u32> {
-        self.inner.conns.lock().get(&peer).and_then(|l| l.first()).map(|c| c.protocol)
     }
 
     /// Sends a frame to one peer (dropped if it is not connected).

@@ -141,8 +141,6 @@ async fn peers_speak_the_newest_protocol_both_know_and_get_frames_for_it() {
         expect(&mut ea, |e| matches!(e, NetEvent::Connected(p) if p == id(peer)).then_some(()))
             .await;
     }
-    let speaks: Vec<_> = [&b, &c, &d].map(|p| na.protocol_of(id(p))).into();
-    assert_eq!(speaks, [Some(3), Some(2), Some(1)]);
     na.broadcast_by_protocol(&mut |v| format!("v{v}").into_bytes());
     for (events, want) in [(&mut eb, "v3"), (&mut ec, "v2"), (&mut ed, "v1")] {
         let frame = expect(events, |e| match e {

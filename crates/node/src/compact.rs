@@ -3,7 +3,7 @@
 //! from its pool and asks the sender for the transactions it lacks; the proposal reaches the
 //! engine once the block is whole. Peers speaking protocol 1 still get whole blocks.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use consortia_consensus::Message;
@@ -78,12 +78,13 @@ impl Assembly {
         for position in self.missing().into_iter().rev() {
             wanted.entry(self.hashes[position as usize]).or_default().push(position as usize);
         }
+        let named: HashSet<&Hash> = self.hashes.iter().collect();
         let mut found = Vec::with_capacity(txs.len());
         for tx in txs {
             let hash = tx.hash(algo);
             match wanted.get_mut(&hash).and_then(Vec::pop) {
                 Some(position) => found.push((position, tx)),
-                None if self.hashes.contains(&hash) => {}
+                None if named.contains(&hash) => {}
                 None => return Err(format!("transaction {hash} is not in the block")),
             }
         }
