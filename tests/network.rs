@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Net, Rpc, eip1559, notarize_tx, tx_hash, wait_committed};
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_types::Transaction;
+use serde_json::json;
 
 const CHAIN: u64 = 1001;
 
@@ -723,4 +724,61 @@ fn every_nodes_certificate_is_renewed_under_load_without_a_commit_gap() {
         assert!(Instant::now() < deadline, "node 3 was not admitted with its new certificate");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until node `i`'s status satisfies `done`, for at most 60 s.
+fn wait_status(
+    net: &Net,
+    i: usize,
+    what: &str,
+    done: impl Fn(&consortia_api::node::StatusView) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = net.try_status(i);
+        if status.as_ref().is_some_and(&done) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {i}: {what}; status {status:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_history_policy_written_to_node_toml_archives_and_prunes_while_the_node_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up(dir.path(), 4);
+    // Over 400 blocks: small batches, a block for each or so.
+    let senders: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect();
+    let mut nonces = vec![0u64; senders.len()];
+    let mut round = 0;
+    while net.height(0) < 420 {
+        net.submit(round % 4, &txs(&format!("h{round}"), &senders, &mut nonces, 4));
+        std::thread::sleep(Duration::from_millis(10));
+        round += 1;
+    }
+    let config = net.node_dir(1).join("node.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let policy = "\n[history]\nkeep_blocks = 300\narchive_dir = \"cold\"\nhot_blocks = 256\n";
+    std::fs::write(&config, format!("{original}{policy}")).unwrap();
+    wait_status(&net, 1, "archived and pruned", |s| s.first_block > 1 && s.archived_blocks > 0);
+    let status = net.try_status(1).unwrap();
+    let (first, hot) = (status.first_block, status.first_block + status.archived_blocks);
+    assert!(net.node_dir(1).join("cold").join("blocks.redb").is_file());
+    let rpc = Rpc { url: format!("{}/rpc", net.urls[1]), client: common::http() };
+    let pruned = rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", first - 1), false]));
+    assert_eq!(pruned["error"]["code"], 4444, "{pruned}");
+    let archived = rpc.ok("eth_getBlockByNumber", json!([format!("{:#x}", hot - 1), false]));
+    assert_eq!(archived["hash"], net.block_hash(0, hot - 1), "an archived block reads as before");
+    // Survives kill -9 and a restart with the policy in force.
+    net.kill9(1);
+    net.restart(1);
+    let archived = rpc.ok("eth_getBlockByNumber", json!([format!("{:#x}", first), false]));
+    assert_eq!(archived["hash"], net.block_hash(0, first));
+    // Without the archive in the policy, its blocks come back to the main disk.
+    std::fs::write(&config, format!("{original}\n[history]\nkeep_blocks = 300\n")).unwrap();
+    wait_status(&net, 1, "archive restored", |s| s.archived_blocks == 0);
+    assert!(!net.node_dir(1).join("cold").join("blocks.redb").exists());
+    assert_eq!(net.block_hash(1, first), net.block_hash(0, first));
+    assert_eq!(net.try_status(1).unwrap().first_block, first, "pruned blocks stay pruned");
 }

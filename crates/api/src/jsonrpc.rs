@@ -19,6 +19,9 @@ pub const SERVER_ERROR: i64 = -32000;
 /// insufficient funds, intrinsic gas too low (EIP-1474's "transaction rejected"; wallets match
 /// the message words, as they do geth's).
 pub const TRANSACTION_REJECTED: i64 = -32003;
+/// A read of blocks, transactions, receipts or logs this node pruned from its history (geth's
+/// "pruned history unavailable"); `data.firstBlock` is the first block it still holds.
+pub const PRUNED_HISTORY: i64 = 4444;
 /// A reverted call; `data` holds the revert data (as geth reports it).
 pub const EXECUTION_REVERTED: i64 = 3;
 

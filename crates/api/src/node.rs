@@ -70,6 +70,19 @@ pub struct StatusView {
     pub pending_txs: usize,
     /// Peers connected over the chain's network (0 for a solo chain).
     pub peers: usize,
+    /// The first block whose transactions and receipts this node holds besides block 0 (1
+    /// when it keeps them all); reads of earlier ones answer `pruned` (HTTP 410, JSON-RPC
+    /// 4444). Set by the `[history]` table of the node's configuration.
+    #[serde(default = "first_block")]
+    pub first_block: u64,
+    /// How many of the blocks it holds are in its archive directory rather than on its main
+    /// disk (read all the same).
+    #[serde(default)]
+    pub archived_blocks: u64,
+}
+
+fn first_block() -> u64 {
+    1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -84,6 +84,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         genesis,
         validator_key: Some(key),
         network: None,
+        history: Default::default(),
         mempool: MempoolConfig { max_txs: args.mempool_max_txs, ..Default::default() },
     })
     .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;

@@ -35,6 +35,9 @@ pub(crate) fn read_node_file(path: &Path) -> Result<NodeFile> {
         https.cert = base.join(&https.cert);
         https.key = base.join(&https.key);
     }
+    if let Some(dir) = file.history.archive_dir.as_mut() {
+        *dir = base.join(&*dir);
+    }
     validate(&file)?;
     Ok(file)
 }
@@ -58,6 +61,7 @@ fn validate(file: &NodeFile) -> Result<()> {
         need("https.cert", &https.cert);
         need("https.key", &https.key);
     }
+    problems.extend(file.history.problems());
     if file.http == file.p2p.listen {
         problems.push("http and p2p.listen must be different addresses".into());
     }
@@ -129,6 +133,27 @@ async fn watch_certificates(
     }
 }
 
+/// Puts a changed `[history]` table of the node's configuration file in force without a
+/// restart. A file that does not load (half written, invalid) is reported and the policy in
+/// force stays.
+async fn watch_history(node: std::sync::Arc<Node>, config: std::path::PathBuf) {
+    let mut seen = std::fs::read_to_string(&config).ok();
+    loop {
+        tokio::time::sleep(CERTIFICATE_CHECK).await;
+        let now = std::fs::read_to_string(&config).ok();
+        if now.is_none() || now == seen {
+            continue;
+        }
+        seen = now;
+        match read_node_file(&config) {
+            Ok(file) => node.set_history_policy(file.history),
+            Err(e) => {
+                tracing::warn!(target: "cli::node", error = %format!("{e:#}"), "the changed node config was not taken")
+            }
+        }
+    }
+}
+
 /// Opens the node a config file describes.
 pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
     let genesis: Genesis = serde_json::from_str(&read_text(&file.genesis)?)
@@ -155,6 +180,7 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
         validator_key,
         mempool: MempoolConfig { max_txs: file.mempool_max_txs, ..Default::default() },
         network: Some(network),
+        history: file.history.clone(),
     })
     .with_context(|| format!("cannot start node `{}` in {}", file.name, file.data_dir.display()))
 }
@@ -197,6 +223,7 @@ pub(crate) async fn run(config: &Path, overrides: Overrides) -> Result<()> {
         node.metrics().certificate_expires("https", &read_text(&https.cert)?);
     }
     tokio::spawn(watch_certificates(node.clone(), file.clone(), certificate.clone()));
+    tokio::spawn(watch_history(node.clone(), config.to_path_buf()));
     let tls = certificate.map(consortia_api::serving::tls_config).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api = crate::serve::Api { cors_origins: cors, allowed_hosts: hosts, policy, tls };
@@ -257,5 +284,39 @@ mod tests {
         assert_eq!(file.data_dir, Path::new("/node/data"));
         assert_eq!(file.http, "0.0.0.0:8545".parse().unwrap());
         assert_eq!(file.p2p.listen, "0.0.0.0:30303".parse().unwrap());
+    }
+
+    /// A node config in `dir` whose files exist, with `more` appended.
+    fn config_with(dir: &Path, more: &str) -> std::path::PathBuf {
+        for f in ["genesis.json", "ca.crt", "node.crt", "node.key"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let text = format!(
+            "name = \"n\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n\
+             http = \"127.0.0.1:8545\"\n{more}\n[p2p]\nlisten = \"127.0.0.1:30303\"\n\
+             ca = \"ca.crt\"\ncert = \"node.crt\"\nkey = \"node.key\"\n"
+        );
+        let path = dir.join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_history_archive_directory_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = "[history]\nkeep_blocks = 1000\narchive_dir = \"cold\"\n";
+        let file = read_node_file(&config_with(dir.path(), history)).unwrap();
+        assert_eq!(file.history.archive_dir, Some(dir.path().join("cold")));
+        assert_eq!(file.history.keep_blocks, Some(1000));
+    }
+
+    #[test]
+    fn a_history_policy_keeping_too_few_blocks_is_refused_with_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = "[history]\nkeep_blocks = 10\nhot_blocks = 5\n";
+        let e = read_node_file(&config_with(dir.path(), history)).unwrap_err().to_string();
+        assert!(e.contains("history.keep_blocks must be at least 256"), "{e}");
+        assert!(e.contains("history.hot_blocks needs history.archive_dir"), "{e}");
+        assert!(e.contains("history.hot_blocks must be at least 256"), "{e}");
     }
 }

@@ -17,6 +17,7 @@ mod compact;
 pub mod driver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod history;
 pub mod mempool;
 pub mod metrics;
 pub mod p2p;
@@ -80,6 +81,8 @@ pub struct NodeConfig {
     /// without voting.
     pub validator_key: Option<PrivateKey>,
     pub mempool: MempoolConfig,
+    /// How much block history to keep, and where.
+    pub history: config::HistoryFile,
     /// Peers and TLS identity; required for BFT, unused by solo.
     pub network: Option<NetworkConfig>,
 }
@@ -109,6 +112,9 @@ pub struct Node {
     /// Tells the driver that transactions arrived (set by whoever runs it).
     arrivals_waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
     committed: watch::Sender<Height>,
+    /// The history policy in force (see `history.rs`), and its changes.
+    history: parking_lot::Mutex<config::HistoryFile>,
+    history_changed: tokio::sync::Notify,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
     metrics: metrics::Metrics,
@@ -153,7 +159,7 @@ pub fn now_ms() -> u64 {
 impl Node {
     /// Opens the store in `data_dir` (creating it, with block 0, on first start).
     pub fn open(config: NodeConfig) -> Result<Arc<Node>, NodeError> {
-        let NodeConfig { data_dir, genesis, validator_key, mempool, network } = config;
+        let NodeConfig { data_dir, genesis, validator_key, mempool, network, history } = config;
         check_key(&genesis, validator_key.as_ref())?;
         if genesis.params.consensus != ConsensusKind::Solo && network.is_none() {
             return Err(NodeError::NoNetwork);
@@ -171,6 +177,7 @@ impl Node {
         }
         node.data_dir = data_dir;
         node.network = network;
+        node.history = parking_lot::Mutex::new(history);
         Ok(Arc::new(node))
     }
 
@@ -226,6 +233,8 @@ impl Node {
             draining: AtomicBool::new(false),
             arrivals_waker: OnceLock::new(),
             committed: watch::Sender::new(height),
+            history: Default::default(),
+            history_changed: tokio::sync::Notify::new(),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
         })
     }

@@ -106,6 +106,8 @@ pub struct Metrics {
     mempool_transactions: Gauge,
     mempool_ready: Gauge,
     peers: Gauge,
+    history_first_block: Gauge,
+    history_archived_blocks: Gauge,
     process: ProcessMetrics,
     /// One scrape at a time: the CPU counter is brought up to the reading by adding the
     /// difference, which two scrapes at once would add twice.
@@ -157,6 +159,8 @@ impl Metrics {
             mempool_transactions: Gauge::default(),
             mempool_ready: Gauge::default(),
             peers: Gauge::default(),
+            history_first_block: Gauge::default(),
+            history_archived_blocks: Gauge::default(),
             process: ProcessMetrics::default(),
             scraping: parking_lot::Mutex::new(()),
         };
@@ -173,6 +177,16 @@ impl Metrics {
         .set(1);
         registry.register("node_info", "What this node runs", info);
         registry.register("chain_height", "Height of the last committed block", m.height.clone());
+        registry.register(
+            "history_first_block",
+            "First block whose transactions and receipts the node holds (earlier ones are pruned)",
+            m.history_first_block.clone(),
+        );
+        registry.register(
+            "history_archived_blocks",
+            "Blocks the node holds in its archive directory rather than on its main disk",
+            m.history_archived_blocks.clone(),
+        );
         registry.register_with_unit(
             "certificate_expiry_timestamp",
             "When a certificate this node holds expires (p2p: its TLS identity; https: its API's; ca: the consortium CA), in Unix time",
@@ -391,6 +405,10 @@ impl Node {
         m.mempool_transactions.set(self.mempool.len() as i64);
         m.mempool_ready.set(self.mempool.ready_count() as i64);
         m.peers.set(self.peer_count() as i64);
+        if let Ok(history) = self.history() {
+            m.history_first_block.set(history.first_block as i64);
+            m.history_archived_blocks.set((history.first_hot - history.first_block) as i64);
+        }
         m.process.read();
         let mut out = String::with_capacity(16 * 1024);
         if prometheus_text::encode(&mut out, &m.registry).is_err() {

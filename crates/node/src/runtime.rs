@@ -104,6 +104,7 @@ impl Node {
             }
             None => (None, None),
         };
+        tokio::spawn(self.clone().keep_history(shutdown.clone()));
         let arrivals = wake.clone();
         self.set_arrivals_waker(Box::new(move || {
             let _ = arrivals.send(Wake::Event(Event::TxsArrived));

@@ -32,6 +32,7 @@ fn node(dir: &tempfile::TempDir) -> std::sync::Arc<Node> {
         genesis,
         validator_key: Some(validator),
         network: None,
+        history: Default::default(),
         mempool: MempoolConfig::default(),
     })
     .unwrap()
@@ -351,6 +352,7 @@ fn funded_node(
         genesis,
         validator_key: Some(validator),
         network: None,
+        history: Default::default(),
         mempool: MempoolConfig::default(),
     })
     .unwrap();

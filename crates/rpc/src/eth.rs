@@ -21,13 +21,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use consortia_api::jsonrpc::{
     self, EXECUTION_REVERTED, ErrorObject, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
-    METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR, TRANSACTION_REJECTED,
+    METHOD_NOT_FOUND, PARSE_ERROR, PRUNED_HISTORY, SERVER_ERROR, TRANSACTION_REJECTED,
 };
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_execution::{Account, CallOutcome, code_key, read_account, revert_reason, slot_key};
 use consortia_node::Node;
 use consortia_node::mempool::AdmitError;
-use consortia_storage::{StoredHeader, StoredTx};
+use consortia_storage::{StorageError, StoredHeader, StoredTx};
 use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -95,6 +95,28 @@ impl RpcError {
 
     fn server(message: impl std::fmt::Display) -> Self {
         RpcError::new(SERVER_ERROR, message.to_string())
+    }
+}
+
+/// Reads of the chain: pruned history answers as geth does (4444), an archive that cannot be
+/// read says so without its path (logged), the rest is a server error.
+impl From<StorageError> for RpcError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Pruned { first, .. } => RpcError {
+                error: ErrorObject {
+                    code: PRUNED_HISTORY,
+                    message: "pruned history unavailable".into(),
+                    data: Some(json!({ "firstBlock": format!("{first:#x}") })),
+                },
+                unknown_method: false,
+            },
+            StorageError::Archive(detail) => {
+                tracing::warn!(target: "rpc::eth", error = %detail, "an archived block cannot be read");
+                RpcError::server("archived history unavailable: this node cannot read its archive")
+            }
+            other => RpcError::server(other),
+        }
     }
 }
 
@@ -549,11 +571,11 @@ impl Eth<'_> {
             "eth_getCode" => {
                 let a = parse_address(self.param(0, "address")?, "address")?;
                 let height = self.height_of(self.opt(1))?;
-                let state = node.store().state_at(height).map_err(RpcError::server)?;
+                let state = node.store().state_at(height).map_err(RpcError::from)?;
                 let account = read_account(&*state, &a).map_err(RpcError::server)?;
                 let code = match account.code_hash {
                     Some(h) => {
-                        state.get(&code_key(&h)).map_err(RpcError::server)?.unwrap_or_default()
+                        state.get(&code_key(&h)).map_err(RpcError::from)?.unwrap_or_default()
                     }
                     None => vec![],
                 };
@@ -563,8 +585,8 @@ impl Eth<'_> {
                 let a = parse_address(self.param(0, "address")?, "address")?;
                 let slot = parse_qty_or_hash(self.param(1, "slot")?)?;
                 let height = self.height_of(self.opt(2))?;
-                let state = node.store().state_at(height).map_err(RpcError::server)?;
-                let value = state.get(&slot_key(&a, &slot)).map_err(RpcError::server)?;
+                let state = node.store().state_at(height).map_err(RpcError::from)?;
+                let value = state.get(&slot_key(&a, &slot)).map_err(RpcError::from)?;
                 let mut word = [0u8; 32];
                 if let Some(v) = value {
                     word[32 - v.len().min(32)..].copy_from_slice(&v[v.len().saturating_sub(32)..]);
@@ -588,7 +610,7 @@ impl Eth<'_> {
             "eth_sendRawTransaction" => self.send_raw(),
             "eth_getTransactionByHash" => {
                 let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
-                match node.store().transaction(&h).map_err(RpcError::server)? {
+                match node.store().transaction(&h).map_err(RpcError::from)? {
                     Some(stored) => Ok(self.tx_object(&stored)?),
                     None => match node.mempool().get(&h) {
                         Some(pooled) => Ok(tx_json(&pooled.tx, &h, None)),
@@ -598,7 +620,7 @@ impl Eth<'_> {
             }
             "eth_getTransactionReceipt" => {
                 let h = parse_hash(self.param(0, "transaction hash")?, "transaction hash")?;
-                match node.store().transaction(&h).map_err(RpcError::server)? {
+                match node.store().transaction(&h).map_err(RpcError::from)? {
                     Some(stored) => self.receipt_object(&stored),
                     None => self.not_found(&h),
                 }
@@ -614,7 +636,7 @@ impl Eth<'_> {
                             .node
                             .store()
                             .transaction(&header.tx_hashes[i as usize])
-                            .map_err(RpcError::server)?
+                            .map_err(RpcError::from)?
                             .ok_or_else(|| RpcError::server("a block's transaction is missing"))?;
                         self.receipt_object(&stored)
                     })
@@ -634,7 +656,7 @@ impl Eth<'_> {
                 };
                 let header = self.header(height)?;
                 let Some(h) = header.tx_hashes.get(index as usize) else { return Ok(Value::Null) };
-                match node.store().transaction(h).map_err(RpcError::server)? {
+                match node.store().transaction(h).map_err(RpcError::from)? {
                     Some(stored) => self.tx_object(&stored),
                     None => Ok(Value::Null),
                 }
@@ -673,7 +695,7 @@ impl Eth<'_> {
             "eth_getBlockByHash" => {
                 let full = self.opt(1).and_then(Value::as_bool).unwrap_or(false);
                 let h = parse_hash(self.param(0, "block hash")?, "block hash")?;
-                match node.store().height_by_hash(&h).map_err(RpcError::server)? {
+                match node.store().height_by_hash(&h).map_err(RpcError::from)? {
                     Some(height) => self.block_object(height, full),
                     None => Ok(Value::Null),
                 }
@@ -689,7 +711,7 @@ impl Eth<'_> {
             }
             "eth_getBlockTransactionCountByHash" => {
                 let h = parse_hash(self.param(0, "block hash")?, "block hash")?;
-                match node.store().height_by_hash(&h).map_err(RpcError::server)? {
+                match node.store().height_by_hash(&h).map_err(RpcError::from)? {
                     Some(height) => Ok(qty(self.header(height)?.header.tx_count)),
                     None => Ok(Value::Null),
                 }
@@ -710,7 +732,7 @@ impl Eth<'_> {
                 }
                 if let Some(block_hash) = spec.get("blockHash").filter(|v| !v.is_null()) {
                     let h = parse_hash(block_hash, "blockHash")?;
-                    let Some(height) = node.store().height_by_hash(&h).map_err(RpcError::server)?
+                    let Some(height) = node.store().height_by_hash(&h).map_err(RpcError::from)?
                     else {
                         return Err(RpcError::server("unknown block"));
                     };
@@ -788,7 +810,7 @@ impl Eth<'_> {
                 .node
                 .store()
                 .height_by_hash(&parse_hash(v, "block hash")?)
-                .map_err(RpcError::server),
+                .map_err(RpcError::from),
             _ => self.block_height(v),
         }
     }
@@ -827,7 +849,7 @@ impl Eth<'_> {
     /// receipt must find that block `latest` (as geth orders them), or a call at `latest`
     /// right after a receipt reads the state before it.
     fn latest(&self) -> Result<Height, RpcError> {
-        let stored = self.node.store().latest_height().map_err(RpcError::server)?;
+        let stored = self.node.store().latest_height().map_err(RpcError::from)?;
         Ok(self.node.committed_height().max(stored))
     }
 
@@ -835,7 +857,7 @@ impl Eth<'_> {
         self.node
             .store()
             .header(height)
-            .map_err(RpcError::server)?
+            .map_err(RpcError::from)?
             .ok_or_else(|| RpcError::server(format!("block {height} not found")))
     }
 
@@ -843,7 +865,7 @@ impl Eth<'_> {
         self.node
             .store()
             .block(height)
-            .map_err(RpcError::server)?
+            .map_err(RpcError::from)?
             .ok_or_else(|| RpcError::server(format!("block {height} not found")))
     }
 
@@ -867,7 +889,7 @@ impl Eth<'_> {
                 .node
                 .store()
                 .height_by_hash(&h)
-                .map_err(RpcError::server)?
+                .map_err(RpcError::from)?
                 .ok_or_else(|| RpcError::server(format!("block {h} not found")));
         }
         let v = v.get("blockNumber").unwrap_or(v);
@@ -876,7 +898,7 @@ impl Eth<'_> {
 
     fn account_at(&self, a: &Address, tag: Option<&Value>) -> Result<Account, RpcError> {
         let height = self.height_of(tag)?;
-        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::from)?;
         read_account(&*state, a).map_err(RpcError::server)
     }
 
@@ -918,17 +940,16 @@ impl Eth<'_> {
     fn receipts(&self, height: Height, count: u32) -> Result<Vec<Receipt>, RpcError> {
         (0..count)
             .map(|i| {
-                self.node.store().receipt_at(height, i).map_err(RpcError::server)?.ok_or_else(
-                    || RpcError::server(format!("receipt {i} of block {height} missing")),
-                )
+                self.node.store().receipt_at(height, i).map_err(RpcError::from)?.ok_or_else(|| {
+                    RpcError::server(format!("receipt {i} of block {height} missing"))
+                })
             })
             .collect()
     }
 
     /// The gas limit of block `height`: governance's parameter as its parent's state held it.
     fn gas_limit(&self, height: Height) -> Result<u64, RpcError> {
-        let state =
-            self.node.store().state_at(height.saturating_sub(1)).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height.saturating_sub(1)).map_err(RpcError::from)?;
         Ok(self.node.executor().params(&*state).map_err(RpcError::server)?.block_gas_limit)
     }
 
@@ -959,7 +980,7 @@ impl Eth<'_> {
         height: Height,
     ) -> Result<CallOutcome, RpcError> {
         let header = self.header(height)?;
-        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::from)?;
         let ctx = call_context(&header);
         self.node.executor().call(&*state, ctx, from, call).map_err(RpcError::server)
     }
@@ -971,7 +992,7 @@ impl Eth<'_> {
             return self.call_at(from, call, height);
         }
         let header = self.header(height)?;
-        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::from)?;
         let ctx = call_context(&header);
         let bounded =
             self.node.executor().call_within(&*state, ctx, from, call, Some(INLINE_CALL_STEPS));
@@ -1187,6 +1208,11 @@ impl Eth<'_> {
         if from > to {
             return Ok(json!([]));
         }
+        // As geth: a range reaching into pruned history is refused, not answered in part.
+        let first = self.node.store().first_block()?;
+        if from.max(1) < first && to > 0 {
+            return Err(StorageError::Pruned { height: from, first }.into());
+        }
         if let Some(alternatives) = f.topics.iter().find(|any| !any.is_empty()) {
             return self.indexed_logs(f, alternatives, from, to);
         }
@@ -1218,7 +1244,7 @@ impl Eth<'_> {
         let mut found = std::collections::BTreeSet::new();
         for topic in alternatives {
             let hits =
-                store.logs_by_topic_in(topic, from, to, MAX_LOGS + 1).map_err(RpcError::server)?;
+                store.logs_by_topic_in(topic, from, to, MAX_LOGS + 1).map_err(RpcError::from)?;
             found.extend(hits.into_iter().map(|at| (at.height, at.position, at.event)));
             if found.len() > MAX_LOGS {
                 return Err(RpcError::server(format!(
@@ -1236,7 +1262,7 @@ impl Eth<'_> {
             }
             let Some((header, sums)) = &block else { continue };
             let receipt =
-                store.receipt_at(height, position).map_err(RpcError::server)?.ok_or_else(|| {
+                store.receipt_at(height, position).map_err(RpcError::from)?.ok_or_else(|| {
                     RpcError::server(format!("receipt {position} of block {height} missing"))
                 })?;
             let Some(e) = receipt.events.get(usize::from(event)) else { continue };

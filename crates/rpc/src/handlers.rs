@@ -29,6 +29,16 @@ type AppState = State<Arc<Node>>;
 pub(crate) fn storage(e: StorageError) -> ApiError {
     match e {
         StorageError::FutureHeight { .. } => ApiError::not_found(e.to_string()),
+        StorageError::Pruned { .. } => ApiError::new(StatusCode::GONE, "pruned", e.to_string()),
+        StorageError::Archive(detail) => {
+            tracing::warn!(target: "rpc", error = %detail, "an archived block cannot be read");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "archive_unavailable",
+                "this block is in the node's archive, which cannot be read now; ask the node's \
+                 operator, or another node",
+            )
+        }
         other => ApiError::internal(other),
     }
 }
@@ -191,6 +201,8 @@ pub(crate) async fn submit_batch(
         (status = 200, body = TxLookupView),
         (status = 400, description = "Not a hash", body = ErrorBody),
         (status = 404, description = "Unknown transaction", body = ErrorBody),
+        (status = 410, description = "The transaction's block was pruned from this node's history (code `pruned`)", body = ErrorBody),
+        (status = 503, description = "The block is in the node's archive, which cannot be read now (code `archive_unavailable`)", body = ErrorBody),
     ))]
 pub(crate) async fn get_transaction(
     State(node): AppState,
@@ -238,6 +250,8 @@ pub(crate) async fn latest_block(State(node): AppState) -> ApiResult<Json<BlockV
         (status = 200, body = BlockView),
         (status = 400, description = "Neither a height nor a hash", body = ErrorBody),
         (status = 404, description = "No such block (yet)", body = ErrorBody),
+        (status = 410, description = "The block was pruned from this node's history (code `pruned`)", body = ErrorBody),
+        (status = 503, description = "The block is in the node's archive, which cannot be read now (code `archive_unavailable`)", body = ErrorBody),
     ))]
 pub(crate) async fn block_by_height(
     State(node): AppState,
@@ -299,6 +313,7 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
     let height = node.store().latest_height().map_err(storage)?;
     // Only the header's hash and time: not the block view, which hex-encodes every tx hash.
     let latest = stored_header(&node, height)?;
+    let history = node.history().map_err(storage)?;
     let g = node.genesis();
     Ok(Json(StatusView {
         chain_id: g.chain_id,
@@ -310,6 +325,8 @@ pub(crate) async fn status(State(node): AppState) -> ApiResult<Json<StatusView>>
         latest_block_time_ms: latest.header.time_ms,
         pending_txs: node.mempool().len(),
         peers: node.peer_count(),
+        first_block: history.first_block,
+        archived_blocks: history.first_hot - history.first_block,
     }))
 }
 

@@ -8,7 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use common::TestNode;
 use consortia_api::jsonrpc::{
-    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR,
+    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, PRUNED_HISTORY, SERVER_ERROR,
 };
 use consortia_crypto::HashAlgorithm;
 use serde_json::{Value, json};
@@ -177,4 +177,59 @@ async fn unknown_transactions_and_receipts_are_null() {
     let hash = format!("0x{}", "ab".repeat(32));
     assert!(t.result("eth_getTransactionByHash", json!([hash])).await.is_null());
     assert!(t.result("eth_getTransactionReceipt", json!([hash])).await.is_null());
+}
+
+/// Three notarizations in three blocks, then the first two blocks pruned: their heights, the
+/// transactions' hashes, and the first block kept.
+async fn pruned_chain() -> (TestNode, Vec<u64>, Vec<String>) {
+    let mut t = TestNode::start().await;
+    let mut heights = vec![];
+    let mut hashes = vec![];
+    for i in 0..3 {
+        let tx = t.notarization(&format!("p{i}"), b"pruned");
+        heights.push(t.commit(std::slice::from_ref(&tx)).await);
+        hashes.push(common::hex0x(&tx.hash(HashAlgorithm::Sha256).0));
+    }
+    t.store.prune(heights[2]).unwrap();
+    (t, heights, hashes)
+}
+
+fn assert_pruned(response: &Value, first: u64) {
+    assert_eq!(response["error"]["code"], PRUNED_HISTORY, "{response}");
+    assert_eq!(response["error"]["message"], "pruned history unavailable");
+    assert_eq!(response["error"]["data"]["firstBlock"], format!("{first:#x}"));
+}
+
+#[tokio::test]
+async fn a_pruned_block_answers_4444_as_geth_does() {
+    let (t, heights, _) = pruned_chain().await;
+    let old = json!([format!("{:#x}", heights[0]), false]);
+    assert_pruned(&t.rpc("eth_getBlockByNumber", old).await, heights[2]);
+    let kept = json!([format!("{:#x}", heights[2]), false]);
+    assert!(t.result("eth_getBlockByNumber", kept).await.is_object());
+}
+
+#[tokio::test]
+async fn a_pruned_transaction_and_its_receipt_answer_4444() {
+    let (t, heights, hashes) = pruned_chain().await;
+    assert_pruned(&t.rpc("eth_getTransactionByHash", json!([hashes[1]])).await, heights[2]);
+    assert_pruned(&t.rpc("eth_getTransactionReceipt", json!([hashes[0]])).await, heights[2]);
+    let kept = t.result("eth_getTransactionReceipt", json!([hashes[2]])).await;
+    assert_eq!(kept["status"], "0x1");
+}
+
+#[tokio::test]
+async fn logs_reaching_into_pruned_history_answer_4444_and_later_ranges_answer() {
+    let (t, heights, _) = pruned_chain().await;
+    let all = json!([{"fromBlock": "earliest", "toBlock": "latest"}]);
+    assert_pruned(&t.rpc("eth_getLogs", all).await, heights[2]);
+    let kept = json!([{"fromBlock": format!("{:#x}", heights[2]), "toBlock": "latest"}]);
+    assert!(t.result("eth_getLogs", kept).await.is_array());
+}
+
+#[tokio::test]
+async fn the_state_at_a_pruned_block_is_still_read() {
+    let (t, heights, _) = pruned_chain().await;
+    let at = json!([t.address().to_string(), format!("{:#x}", heights[0])]);
+    assert!(t.result("eth_getTransactionCount", at).await.is_string());
 }

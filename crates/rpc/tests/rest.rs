@@ -23,6 +23,7 @@ async fn status_names_the_chain_and_its_height() {
     assert_eq!(body["chain_id"], common::CHAIN_ID);
     assert_eq!(body["suite"], "standard");
     assert!(body["height"].as_u64().unwrap() >= height, "{body}");
+    assert_eq!((&body["first_block"], &body["archived_blocks"]), (&json!(1), &json!(0)));
 }
 
 #[tokio::test]
@@ -305,4 +306,25 @@ impl futures_core::Stream for Chunks {
     ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
+}
+
+#[tokio::test]
+async fn a_pruned_block_and_its_transaction_answer_410_pruned() {
+    let mut t = TestNode::start().await;
+    let tx = t.notarization("gone", b"pruned");
+    let height = t.commit(std::slice::from_ref(&tx)).await;
+    let later = t.notarization("kept", b"kept");
+    let kept = t.commit(&[later]).await;
+    t.store.prune(kept).unwrap();
+    let (status, body) = t.get(&format!("/v1/blocks/{height}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["code"], "pruned");
+    assert!(body["message"].as_str().unwrap().contains(&format!("keeps blocks from {kept}")));
+    let hash = hex0x(&tx.hash(HashAlgorithm::Sha256).0);
+    let (status, body) = t.get(&format!("/v1/transactions/{hash}")).await;
+    assert_eq!((status, &body["code"]), (StatusCode::GONE, &json!("pruned")), "{body}");
+    let (status, _) = t.get(&format!("/v1/blocks/{kept}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = t.get("/v1/status").await;
+    assert_eq!(body["first_block"], kept, "{body}");
 }

@@ -17,6 +17,15 @@ pub enum StorageError {
     GenesisMismatch { expected: String, expected_hash: String, found: String, found_hash: String },
     #[error("height {requested} is beyond the latest block {latest}")]
     FutureHeight { requested: Height, latest: Height },
+    /// The block was pruned from this node's history (geth answers such reads with
+    /// "pruned history unavailable").
+    #[error(
+        "block {height} was pruned from this node's history (it keeps blocks from {first}); \
+         ask an archive node"
+    )]
+    Pruned { height: Height, first: Height },
+    #[error("block archive: {0}")]
+    Archive(String),
     #[error("invalid proof: {0}")]
     InvalidProof(String),
 }

@@ -25,7 +25,7 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
-pub use store::{ChainStore, PendingState, PreparedState, StateAt};
+pub use store::{ChainStore, History, PendingState, PreparedState, StateAt};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -57,6 +57,9 @@ pub trait BlockReader {
     fn genesis(&self) -> Result<Genesis>;
     /// Height of the last committed block (0 = only genesis).
     fn latest_height(&self) -> Result<Height>;
+    /// The first block whose body this store holds besides block 0 (1 when nothing was
+    /// pruned); reads of the blocks in between answer [`StorageError::Pruned`].
+    fn first_block(&self) -> Result<Height>;
     fn header(&self, height: Height) -> Result<Option<StoredHeader>>;
     fn height_by_hash(&self, hash: &Hash) -> Result<Option<Height>>;
     /// Headers with `from_ms <= time < to_ms`, oldest (or newest) first, at most `limit`.

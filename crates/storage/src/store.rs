@@ -18,6 +18,10 @@ use crate::{
     StateChanges, StateProof, StateProofReader, StateReader, StorageError, StoredHeader, StoredTx,
     TxReader,
 };
+pub use history::History;
+use history::{ArchiveSlot, Blocks};
+
+mod history;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
@@ -64,6 +68,10 @@ pub struct ChainStore {
     /// a 20 µs request (scripts/bench-rpc). Reads of the indexes are bounded by it, so none
     /// sees a block redb holds but the indexes do not yet.
     head: AtomicU64,
+    /// The archive tier of the block history (see `history.rs`).
+    archive: parking_lot::RwLock<ArchiveSlot>,
+    /// One history change (prune, archive, restore) at a time.
+    history_lock: parking_lot::Mutex<()>,
 }
 
 /// A state root computed ahead of commit (see [`BlockWriter::prepare_state`]).
@@ -151,6 +159,8 @@ impl ChainStore {
             suite: genesis.suite,
             genesis: genesis.clone(),
             head: AtomicU64::new(head),
+            archive: Default::default(),
+            history_lock: Default::default(),
         };
         let stored = {
             let read = store.db.begin_read()?;
@@ -175,6 +185,7 @@ impl ChainStore {
                 })
             }
             Some(Ok(_)) => {
+                store.attach_recorded_archive()?;
                 store.count_old_blocks()?;
                 store.catch_up_indexes()?;
                 Ok((store, false))
@@ -222,23 +233,24 @@ impl ChainStore {
             return Ok(());
         }
         tracing::info!(target: "storage", from, to = head, "indexing blocks");
+        let blocks = self.blocks()?;
         let read = self.db.begin_read()?;
-        let (headers, txs, receipts, values) = (
-            read.open_table(HEADERS)?,
-            read.open_table(TXS)?,
-            read.open_table(RECEIPTS)?,
-            read.open_table(JMT_VALUES)?,
-        );
+        let values = read.open_table(JMT_VALUES)?;
         let mut batch = IndexBatch::default();
         let mut reported = std::time::Instant::now();
         for height in from..=head {
-            let header = header_in(&headers, height)?;
-            let mut block_txs = Vec::with_capacity(header.tx_hashes.len());
-            let mut block_receipts = Vec::with_capacity(header.tx_hashes.len());
-            for position in 0..header.tx_hashes.len() as u32 {
-                let (tx, receipt) = tx_in(&txs, &receipts, height, position)?;
-                block_txs.push(tx);
-                block_receipts.push(receipt);
+            // A pruned block's transactions are not indexed again (a lookup of one finds
+            // nothing); the state keys it changed are, from the state's own history.
+            let (mut tx_hashes, mut block_txs, mut block_receipts) =
+                (Vec::new(), Vec::<Transaction>::new(), Vec::<Receipt>::new());
+            if !blocks.tiers().is_pruned(height) {
+                let tables = blocks.at(height)?;
+                tx_hashes = header_in(&tables.headers, height)?.tx_hashes;
+                for position in 0..tx_hashes.len() as u32 {
+                    let (tx, receipt) = tx_in(&tables.txs, &tables.receipts, height, position)?;
+                    block_txs.push(tx);
+                    block_receipts.push(receipt);
+                }
             }
             let changed = values
                 .range(
@@ -253,14 +265,7 @@ impl ChainStore {
                     Ok((height, KeyHash(hash)))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            index_block(
-                &mut batch,
-                height,
-                &header.tx_hashes,
-                &block_txs,
-                &block_receipts,
-                &changed,
-            );
+            index_block(&mut batch, height, &tx_hashes, &block_txs, &block_receipts, &changed);
             if batch.len() >= CATCH_UP_BATCH || height == head {
                 self.indexes.write(std::mem::take(&mut batch), height)?;
             }
@@ -619,10 +624,13 @@ impl BlockReader for ChainStore {
         Ok(self.head.load(Ordering::Acquire))
     }
 
+    fn first_block(&self) -> Result<Height> {
+        Ok(self.blocks()?.tiers().first_held())
+    }
+
     fn header(&self, height: Height) -> Result<Option<StoredHeader>> {
-        let read = self.db.begin_read()?;
-        let headers = read.open_table(HEADERS)?;
-        let found = headers.get(height)?;
+        let blocks = self.blocks()?;
+        let found = blocks.at(height)?.headers.get(height)?;
         found.map(|v| decode(v.value()).map_err(|e| corrupt("headers", e))).transpose()
     }
 
@@ -639,9 +647,8 @@ impl BlockReader for ChainStore {
         limit: usize,
         newest_first: bool,
     ) -> Result<Vec<StoredHeader>> {
-        let read = self.db.begin_read()?;
-        let index = read.open_table(TIME_INDEX)?;
-        let headers = read.open_table(HEADERS)?;
+        let blocks = self.blocks()?;
+        let index = blocks.read().open_table(TIME_INDEX)?;
         let mut out = Vec::new();
         if from_ms >= to_ms {
             return Ok(out);
@@ -652,7 +659,7 @@ impl BlockReader for ChainStore {
         for entry in entries.take(limit) {
             let (key, _) = entry?;
             let (_, height) = key.value();
-            let header = headers.get(height)?.ok_or_else(|| {
+            let header = blocks.at(height)?.headers.get(height)?.ok_or_else(|| {
                 corrupt("time_index", format!("points at missing block {height}"))
             })?;
             out.push(decode(header.value()).map_err(|e| corrupt("headers", e))?);
@@ -661,12 +668,12 @@ impl BlockReader for ChainStore {
     }
 
     fn block(&self, height: Height) -> Result<Option<Block>> {
-        let read = self.db.begin_read()?;
-        let headers = read.open_table(HEADERS)?;
-        let Some(stored) = headers.get(height)? else { return Ok(None) };
+        let blocks = self.blocks()?;
+        let tables = blocks.at(height)?;
+        let Some(stored) = tables.headers.get(height)? else { return Ok(None) };
         let stored: StoredHeader = decode(stored.value()).map_err(|e| corrupt("headers", e))?;
-        let txs = read.open_table(TXS)?;
-        let transactions = txs
+        let transactions = tables
+            .txs
             .range((height, 0)..=(height, u32::MAX))?
             .map(|entry| {
                 let (_, bytes) = entry?;
@@ -709,14 +716,9 @@ impl LogReader for ChainStore {
 
 impl ChainStore {
     /// The committed transaction at (`height`, `position`), in the read transaction `read`.
-    fn stored_tx(
-        &self,
-        txs: &ReadOnlyTable<(u64, u32), &[u8]>,
-        receipts: &ReadOnlyTable<(u64, u32), &[u8]>,
-        height: Height,
-        position: u32,
-    ) -> Result<StoredTx> {
-        let (transaction, receipt) = tx_in(txs, receipts, height, position)?;
+    fn stored_tx(&self, blocks: &Blocks, height: Height, position: u32) -> Result<StoredTx> {
+        let tables = blocks.at(height)?;
+        let (transaction, receipt) = tx_in(&tables.txs, &tables.receipts, height, position)?;
         Ok(StoredTx {
             hash: transaction.hash(self.suite.hash()),
             height,
@@ -729,15 +731,21 @@ impl ChainStore {
 
 impl ExplorerReader for ChainStore {
     fn recent_txs(&self, before: Option<(Height, u32)>, limit: usize) -> Result<Vec<StoredTx>> {
-        let read = self.db.begin_read()?;
-        let txs = read.open_table(TXS)?;
-        let receipts = read.open_table(RECEIPTS)?;
+        let blocks = self.blocks()?;
         let end = before.unwrap_or((Height::MAX, u32::MAX));
         let mut out = Vec::new();
-        for entry in txs.range(..end)?.rev().take(limit) {
-            let (key, _) = entry?;
-            let (height, position) = key.value();
-            out.push(self.stored_tx(&txs, &receipts, height, position)?);
+        // The hot tier, then the archive below it; pruned transactions are not listed.
+        let archived = blocks.tiers().first_hot() > blocks.tiers().first_held();
+        for tables in [Some(blocks.hot()), archived.then(|| blocks.archived()).transpose()?] {
+            let Some(tables) = tables else { continue };
+            for entry in tables.txs.range(..end)?.rev().take(limit - out.len()) {
+                let (key, _) = entry?;
+                let (height, position) = key.value();
+                out.push(self.stored_tx(&blocks, height, position)?);
+            }
+            if out.len() == limit {
+                break;
+            }
         }
         Ok(out)
     }
@@ -749,9 +757,7 @@ impl ExplorerReader for ChainStore {
         limit: usize,
     ) -> Result<Vec<StoredTx>> {
         let head = self.head.load(Ordering::Acquire);
-        let read = self.db.begin_read()?;
-        let txs = read.open_table(TXS)?;
-        let receipts = read.open_table(RECEIPTS)?;
+        let blocks = self.blocks()?;
         // Just before `before`, and at the head at most.
         let last = match before {
             Some((0, 0)) => return Ok(Vec::new()),
@@ -760,15 +766,18 @@ impl ExplorerReader for ChainStore {
             None => (Height::MAX, u32::MAX),
         };
         let last = last.min((head, u32::MAX));
-        let from = address_key(address, 0, 0);
+        let from = address_key(address, blocks.tiers().first_held(), 0);
         let to = address_key(address, last.0, last.1);
+        if last.0 < blocks.tiers().first_held() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for key in self.indexes.keys(Index::AddressTxs, &from, &to, true, limit)? {
             let k: [u8; 32] =
                 key.try_into().map_err(|_| corrupt("address_txs", "key is not 32 bytes"))?;
             let height = u64::from_be_bytes(k[20..28].try_into().unwrap_or_default());
             let position = u32::from_be_bytes(k[28..].try_into().unwrap_or_default());
-            out.push(self.stored_tx(&txs, &receipts, height, position)?);
+            out.push(self.stored_tx(&blocks, height, position)?);
         }
         Ok(out)
     }
@@ -791,9 +800,8 @@ impl ExplorerReader for ChainStore {
 
 impl TxReader for ChainStore {
     fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>> {
-        let read = self.db.begin_read()?;
-        let receipts = read.open_table(RECEIPTS)?;
-        let found = receipts.get((height, position))?;
+        let blocks = self.blocks()?;
+        let found = blocks.at(height)?.receipts.get((height, position))?;
         found.map(|v| decode(v.value()).map_err(|e| corrupt("receipts", e))).transpose()
     }
 
@@ -807,10 +815,7 @@ impl TxReader for ChainStore {
         if height > head {
             return Ok(None);
         }
-        let read = self.db.begin_read()?;
-        let txs = read.open_table(TXS)?;
-        let receipts = read.open_table(RECEIPTS)?;
-        let mut found = self.stored_tx(&txs, &receipts, height, position)?;
+        let mut found = self.stored_tx(&self.blocks()?, height, position)?;
         found.hash = *hash;
         Ok(Some(found))
     }
@@ -969,12 +974,12 @@ mod tests {
     use super::*;
     use crate::{StateHistory, verify_state_proof};
 
-    fn genesis(suite: Suite) -> Genesis {
+    pub(super) fn genesis(suite: Suite) -> Genesis {
         let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
         Genesis::solo(9, "test", suite, validator, 1000)
     }
 
-    fn header(height: Height, state_root: Hash, time_ms: u64) -> Header {
+    pub(super) fn header(height: Height, state_root: Hash, time_ms: u64) -> Header {
         Header {
             chain_id: 9,
             height,

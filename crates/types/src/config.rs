@@ -38,6 +38,62 @@ pub struct NodeFile {
     /// HTTPS for the HTTP API; plain HTTP without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https: Option<HttpsFile>,
+    /// How much block history the node keeps, and where. Read again while the node runs.
+    #[serde(default, skip_serializing_if = "HistoryFile::keeps_everything")]
+    pub history: HistoryFile,
+}
+
+/// How much block history (blocks, transactions, receipts) a node keeps, and where; the state
+/// and its history are always kept. By default every block stays on the main disk. The node
+/// applies it as blocks commit, and again when the file changes (no restart).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryFile {
+    /// Keep the last N blocks; older ones are pruned from both tiers, and reads of them
+    /// answer "pruned" (JSON-RPC 4444, HTTP 410). At least [`HistoryFile::MIN_KEEP_BLOCKS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_blocks: Option<u64>,
+    /// Move blocks older than the last `hot_blocks` to this directory (e.g. another disk), from
+    /// where they are still read. Removing it from the file moves them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_dir: Option<PathBuf>,
+    /// How many recent blocks stay on the main disk when `archive_dir` is set
+    /// ([`HistoryFile::DEFAULT_HOT_BLOCKS`] unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_blocks: Option<u64>,
+}
+
+impl HistoryFile {
+    /// Peers a little behind sync from recent blocks, so a node keeps at least these.
+    pub const MIN_KEEP_BLOCKS: u64 = 256;
+    pub const DEFAULT_HOT_BLOCKS: u64 = 100_000;
+
+    pub fn keeps_everything(&self) -> bool {
+        *self == HistoryFile::default()
+    }
+
+    /// The recent blocks kept on the main disk when archiving.
+    pub fn hot_blocks(&self) -> u64 {
+        self.hot_blocks.unwrap_or(Self::DEFAULT_HOT_BLOCKS)
+    }
+
+    /// Every problem with it, for the file's validation.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.keep_blocks.is_some_and(|n| n < Self::MIN_KEEP_BLOCKS) {
+            problems.push(format!(
+                "history.keep_blocks must be at least {} (peers sync recent blocks from it)",
+                Self::MIN_KEEP_BLOCKS
+            ));
+        }
+        if self.hot_blocks.is_some() && self.archive_dir.is_none() {
+            problems.push("history.hot_blocks needs history.archive_dir".into());
+        }
+        if self.hot_blocks.is_some_and(|n| n < Self::MIN_KEEP_BLOCKS) {
+            problems.push(format!("history.hot_blocks must be at least {}", Self::MIN_KEEP_BLOCKS));
+        }
+        problems
+    }
 }
 
 /// The HTTP API's TLS certificate and key. Clients may present a certificate of their own,

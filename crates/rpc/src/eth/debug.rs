@@ -63,7 +63,7 @@ impl Eth<'_> {
             .node
             .store()
             .transaction(&h)
-            .map_err(RpcError::server)?
+            .map_err(RpcError::from)?
             .ok_or_else(|| RpcError::server(format!("transaction {h} not found")))?;
         let header = self.header(stored.height)?;
         let txs = self.block(stored.height)?.transactions;
@@ -73,7 +73,7 @@ impl Eth<'_> {
     pub(super) fn debug_trace_transaction(&self) -> RpcResult {
         let opts = self.tracing_options(1)?;
         let (stored, header, txs) = self.located()?;
-        let parent = self.node.store().state_at(stored.height - 1).map_err(RpcError::server)?;
+        let parent = self.node.store().state_at(stored.height - 1).map_err(RpcError::from)?;
         let place = place(&stored, &header);
         let trace = self
             .node
@@ -102,7 +102,7 @@ impl Eth<'_> {
         if txs.is_empty() {
             return Ok(json!([]));
         }
-        let parent = self.node.store().state_at(height - 1).map_err(RpcError::server)?;
+        let parent = self.node.store().state_at(height - 1).map_err(RpcError::from)?;
         let traces =
             trace(&*parent, block_context(&header), &txs, header.hash).map_err(trace_error)?;
         bounded(&traces)
@@ -135,7 +135,7 @@ impl Eth<'_> {
         let (from, call) = self.call_request(self.param(0, "call")?)?;
         let height = self.height_of(self.opt(1))?;
         let opts = self.tracing_options(2)?;
-        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::from)?;
         let ctx = call_context(&self.header(height)?);
         let trace = self
             .node
@@ -147,7 +147,7 @@ impl Eth<'_> {
 
     pub(super) fn trace_transaction(&self) -> RpcResult {
         let (stored, header, txs) = self.located()?;
-        let parent = self.node.store().state_at(stored.height - 1).map_err(RpcError::server)?;
+        let parent = self.node.store().state_at(stored.height - 1).map_err(RpcError::from)?;
         let traces = self
             .node
             .executor()
@@ -166,7 +166,7 @@ impl Eth<'_> {
     pub(super) fn create_access_list(&self) -> RpcResult {
         let (from, call) = self.call_request(self.param(0, "call")?)?;
         let height = self.height_of(self.opt(1))?;
-        let state = self.node.store().state_at(height).map_err(RpcError::server)?;
+        let state = self.node.store().state_at(height).map_err(RpcError::from)?;
         let ctx = call_context(&self.header(height)?);
         let (list, outcome) = self
             .node

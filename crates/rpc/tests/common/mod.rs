@@ -21,6 +21,8 @@ pub(crate) const CHAIN_ID: u64 = 77;
 
 pub(crate) struct TestNode {
     pub(crate) node: Arc<Node>,
+    /// The node's store, to change its history as an operator's policy would.
+    pub(crate) store: Arc<consortia_storage::ChainStore>,
     router: Router,
     /// A funded account's key.
     pub(crate) user: PrivateKey,
@@ -51,12 +53,12 @@ impl TestNode {
             nodes: vec!["validator-0".into()],
         }];
         let store = Node::memory_store(&genesis).expect("a store in memory");
-        let node = Node::with_store(store, genesis, Some(key), MempoolConfig::default())
+        let node = Node::with_store(store.clone(), genesis, Some(key), MempoolConfig::default())
             .expect("a node over it");
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(node.clone().run(shutdown));
         let router = consortia_rpc::router(node.clone(), policy);
-        TestNode { node, router, user, nonce: 0, _stop: stop }
+        TestNode { node, store, router, user, nonce: 0, _stop: stop }
     }
 
     pub(crate) fn address(&self) -> Address {
