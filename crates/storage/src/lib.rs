@@ -25,7 +25,9 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
-pub use store::{ChainStore, History, PendingState, PreparedState, StateAt};
+pub use store::{
+    ChainStore, History, PendingState, PreparedState, StateAt, StateChunk, StateRestore,
+};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

@@ -20,8 +20,10 @@ use crate::{
 };
 pub use history::History;
 use history::{ArchiveSlot, Blocks};
+pub use snapshot::{StateChunk, StateRestore};
 
 mod history;
+mod snapshot;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
@@ -72,6 +74,8 @@ pub struct ChainStore {
     archive: parking_lot::RwLock<ArchiveSlot>,
     /// One history change (prune, archive, restore) at a time.
     history_lock: parking_lot::Mutex<()>,
+    /// The first version of the state held: 0, or the block a state snapshot restored.
+    state_from: AtomicU64,
 }
 
 /// A state root computed ahead of commit (see [`BlockWriter::prepare_state`]).
@@ -147,11 +151,14 @@ impl ChainStore {
             txn.delete_table(table)?;
         }
         txn.commit()?;
-        let head = {
+        let (head, state_from) = {
             let read = db.begin_read()?;
             let meta = read.open_table(META)?;
-            let head = meta.get(META_HEAD)?;
-            head.map(|v| head_value(v.value())).transpose()?.unwrap_or(0)
+            let height = |name| -> Result<Height> {
+                let found = meta.get(name)?;
+                Ok(found.map(|v| head_value(v.value())).transpose()?.unwrap_or(0))
+            };
+            (height(META_HEAD)?, height(snapshot::META_STATE_FROM)?)
         };
         let store = ChainStore {
             db,
@@ -161,6 +168,7 @@ impl ChainStore {
             head: AtomicU64::new(head),
             archive: Default::default(),
             history_lock: Default::default(),
+            state_from: AtomicU64::new(state_from),
         };
         let stored = {
             let read = store.db.begin_read()?;
@@ -188,6 +196,7 @@ impl ChainStore {
                 store.attach_recorded_archive()?;
                 store.count_old_blocks()?;
                 store.catch_up_indexes()?;
+                store.wipe_unfinished_restore()?;
                 Ok((store, false))
             }
         }
@@ -310,44 +319,15 @@ impl ChainStore {
         if height != expected || state.height != height || (height == 0) != genesis.is_some() {
             return Err(StorageError::OutOfOrder { head: head.unwrap_or(0), got: height });
         }
-        if receipts.len() != block.transactions.len() {
-            return Err(corrupt("receipts", "one receipt per transaction is required"));
-        }
-        let algo = self.suite.hash();
-        let tx_hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash(algo)).collect();
-        let block_hash = block.header.hash(algo);
+        let tx_hashes = self.put_block(&txn, block, receipts)?;
         {
-            let stored = StoredHeader {
-                hash: block_hash,
-                header: block.header.clone(),
-                certificate: block.certificate.clone(),
-                tx_hashes: tx_hashes.clone(),
-            };
-            txn.open_table(HEADERS)?.insert(height, encode(&stored).as_slice())?;
-            txn.open_table(BLOCK_HASHES)?.insert(block_hash.0.as_slice(), height)?;
-            txn.open_table(TIME_INDEX)?.insert((block.header.time_ms, height), ())?;
-            let mut txs = txn.open_table(TXS)?;
-            let mut rcpts = txn.open_table(RECEIPTS)?;
-            for (i, (tx, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
-                let pos = i as u32;
-                txs.insert((height, pos), encode(tx).as_slice())?;
-                rcpts.insert((height, pos), encode(receipt).as_slice())?;
-            }
-            count_block(&txn, block.header.time_ms, block.transactions.len())?;
             let mut nodes = txn.open_table(JMT_NODES)?;
             for (key, node) in state.nodes.nodes() {
                 nodes.insert(node_key(key).as_slice(), encode(node).as_slice())?;
             }
             let mut values = txn.open_table(JMT_VALUES)?;
             for ((version, key_hash), value) in state.nodes.values() {
-                let mut stored = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
-                match value {
-                    Some(v) => {
-                        stored.push(1);
-                        stored.extend_from_slice(v);
-                    }
-                    None => stored.push(0),
-                }
+                let stored = stored_value(value.as_deref());
                 values.insert(value_key(*version, key_hash).as_slice(), stored.as_slice())?;
             }
             let mut meta = txn.open_table(META)?;
@@ -366,6 +346,41 @@ impl ChainStore {
         self.head.store(height, Ordering::Release);
         tracing::debug!(target: "storage::commit", height, txs = tx_hashes.len(), "block committed");
         Ok(())
+    }
+
+    /// Writes `block` and its receipts (header, hash, time index, transactions, receipts,
+    /// volume) in `txn`; returns its transactions' hashes.
+    fn put_block(
+        &self,
+        txn: &WriteTransaction,
+        block: &Block,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Hash>> {
+        if receipts.len() != block.transactions.len() {
+            return Err(corrupt("receipts", "one receipt per transaction is required"));
+        }
+        let height = block.header.height;
+        let algo = self.suite.hash();
+        let tx_hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash(algo)).collect();
+        let block_hash = block.header.hash(algo);
+        let stored = StoredHeader {
+            hash: block_hash,
+            header: block.header.clone(),
+            certificate: block.certificate.clone(),
+            tx_hashes: tx_hashes.clone(),
+        };
+        txn.open_table(HEADERS)?.insert(height, encode(&stored).as_slice())?;
+        txn.open_table(BLOCK_HASHES)?.insert(block_hash.0.as_slice(), height)?;
+        txn.open_table(TIME_INDEX)?.insert((block.header.time_ms, height), ())?;
+        let mut txs = txn.open_table(TXS)?;
+        let mut rcpts = txn.open_table(RECEIPTS)?;
+        for (i, (tx, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
+            let pos = i as u32;
+            txs.insert((height, pos), encode(tx).as_slice())?;
+            rcpts.insert((height, pos), encode(receipt).as_slice())?;
+        }
+        count_block(txn, block.header.time_ms, block.transactions.len())?;
+        Ok(tx_hashes)
     }
 
     fn head_in(txn: &WriteTransaction) -> Result<Option<Height>> {
@@ -393,6 +408,14 @@ impl ChainStore {
             Suite::Standard => KeyHash::with::<sha2::Sha256>(key),
             Suite::Sm => KeyHash::with::<sm3::Sm3>(key),
         }
+    }
+}
+
+/// A state value as `jmt_values` stores it: 0 (deleted), or 1 and the value.
+fn stored_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        Some(v) => [&[1u8], v].concat(),
+        None => vec![0],
     }
 }
 
@@ -609,8 +632,8 @@ impl TreeReader for JmtReader<'_> {
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only jmt's snapshot restore asks for this, and this store never restores that way
-        // (lagging nodes replay blocks instead).
+        // Only jmt's resumable snapshot restore asks for this; ours (`snapshot.rs`) begins
+        // again instead of resuming, with `new_overwrite`, which does not.
         anyhow::bail!("state snapshot restore is not supported by this store")
     }
 }
@@ -839,6 +862,7 @@ impl ChainStore {
     /// The state as it was after block `height`, read in one snapshot (`u64::MAX`: the latest
     /// committed state).
     fn snapshot_at(&self, height: Height) -> Result<StateAt<'_>> {
+        self.check_state_held(height)?;
         let (_, values) = self.values()?;
         Ok(StateAt { store: self, height, values })
     }
@@ -906,6 +930,7 @@ impl StateProofReader for ChainStore {
         if height > latest {
             return Err(StorageError::FutureHeight { requested: height, latest });
         }
+        self.check_state_held(height)?;
         let reader = self.jmt_reader(None)?;
         fn run<H: SimpleHasher>(
             reader: &JmtReader<'_>,
@@ -999,10 +1024,19 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
             .collect();
+        commit_state(store, height, changes, 1000 + height * 10).header.state_root
+    }
+
+    /// Commits an empty block `height` (block 0: initializes) with `changes`, at `time_ms`.
+    pub(super) fn commit_state(
+        store: &ChainStore,
+        height: Height,
+        changes: StateChanges,
+        time_ms: u64,
+    ) -> Block {
         let prepared = store.prepare_state(height, changes, None).unwrap();
-        let root = prepared.root();
         let block = Block {
-            header: header(height, root, 1000 + height * 10),
+            header: header(height, prepared.root(), time_ms),
             transactions: vec![],
             certificate: None,
         };
@@ -1011,7 +1045,7 @@ mod tests {
         } else {
             store.commit_block(&block, &[], &prepared).unwrap();
         }
-        root
+        block
     }
 
     #[test]

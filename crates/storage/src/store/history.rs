@@ -82,7 +82,12 @@ impl Tiers {
         })
     }
 
-    fn write(&self, txn: &WriteTransaction) -> Result<()> {
+    /// A history that starts at block `first` (a store restored from a state snapshot).
+    pub(super) fn starting_at(first: Height) -> Tiers {
+        Tiers { pruned_below: first, archived_below: first }
+    }
+
+    pub(super) fn write(&self, txn: &WriteTransaction) -> Result<()> {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_PRUNED_BELOW, self.pruned_below.to_be_bytes().as_slice())?;
         meta.insert(META_ARCHIVED_BELOW, self.archived_below.to_be_bytes().as_slice())?;
