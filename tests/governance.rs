@@ -457,3 +457,55 @@ fn benchmark_validator_set_changes() {
         rss.join(", ")
     );
 }
+
+/// A validator added to a chain well under way starts from a recent block's state (state sync:
+/// headers verified from genesis, the state proven chunk by chunk) instead of replaying every
+/// block: it holds the chain from that block, says "pruned" below it, and signs blocks.
+#[test]
+fn a_validator_added_late_starts_by_state_sync_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::up(dir.path(), 4);
+    let members = Members::of(&net);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = steady_load(net.urls.clone(), 100, stop.clone());
+    while net.height(0) < 150 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let joiner = joiner(&net);
+    // Restarted with a low threshold, so that 150 blocks count as far behind.
+    let node_dir = net.dir.join(&joiner.0);
+    let pid = std::fs::read_to_string(node_dir.join("node.pid")).unwrap();
+    let _ = std::process::Command::new("kill").args(["-KILL", pid.trim()]).status();
+    while common::alive(pid.trim().parse().unwrap()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let config = node_dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[sync]\nstate_sync_after = 50\n")).unwrap();
+    let log = std::fs::File::create(node_dir.join("node.log")).unwrap();
+    let mut child = std::process::Command::new(&*common::BIN)
+        .args(["node", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = url_of(&net, &joiner.0);
+    let decided = add_validator(&net, &members, &joiner, &url);
+    let status = sdk(node_client(&url).status()).unwrap();
+    assert!(status.first_block >= 100, "it replayed blocks instead: {status:?}");
+    let (code, body) = common::get_json(&common::http(), &format!("{url}/v1/blocks/1"));
+    assert_eq!((code, body["code"].as_str()), (410, Some("pruned")), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while blocks_signed_by_joiners(&net.urls[0], decided + 2, net.height(0)) == 0 {
+        assert!(Instant::now() < deadline, "the state-synced validator never signed a block");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for hash in load.join().unwrap().iter().rev().take(20) {
+        wait_committed(&url, hash);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

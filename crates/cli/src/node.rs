@@ -174,7 +174,7 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
         max_frame_bytes,
         protocol: consortia_node::p2p::PROTOCOL,
     };
-    Node::open(NodeConfig {
+    let node = Node::open(NodeConfig {
         data_dir: file.data_dir.clone(),
         genesis,
         validator_key,
@@ -182,7 +182,11 @@ pub(crate) fn open(file: &NodeFile) -> Result<std::sync::Arc<Node>> {
         network: Some(network),
         history: file.history.clone(),
     })
-    .with_context(|| format!("cannot start node `{}` in {}", file.name, file.data_dir.display()))
+    .with_context(|| format!("cannot start node `{}` in {}", file.name, file.data_dir.display()))?;
+    if let Some(after) = file.sync.state_sync_after {
+        node.set_state_sync_after((after > 0).then_some(after));
+    }
+    Ok(node)
 }
 
 /// What the command line says instead of the configuration file.

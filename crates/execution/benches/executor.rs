@@ -29,18 +29,7 @@ fn open(dir: &tempfile::TempDir, g: &Genesis) -> ChainStore {
 }
 
 fn header(height: u64, state_root: Hash) -> Header {
-    Header {
-        chain_id: 1,
-        height,
-        parent_hash: Hash::ZERO,
-        time_ms: height,
-        proposer: Address::default(),
-        tx_count: 0,
-        tx_root: Hash::ZERO,
-        state_root,
-        receipts_root: Hash::ZERO,
-        next_validators_hash: Hash::ZERO,
-    }
+    consortia_test_utils::genesis::header(1, height, state_root, height)
 }
 
 /// `n` notarizations from `n / 10` senders, ids unique per `round`.

@@ -311,6 +311,11 @@ impl Network {
         }
     }
 
+    /// The protocol version a connected peer speaks.
+    pub fn protocol_of(&self, peer: PeerId) -> Option<u32> {
+        self.inner.conns.lock().get(&peer).and_then(|l| l.first()).map(|c| c.protocol)
+    }
+
     /// Sends a frame to one peer (dropped if it is not connected).
     pub fn send(&self, peer: PeerId, frame: Vec<u8>) {
         let conns = self.inner.conns.lock();

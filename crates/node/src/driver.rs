@@ -14,14 +14,15 @@ use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, 
 use consortia_crypto::Hash;
 use consortia_execution::governance;
 use consortia_network::{Credit, NetEvent, PeerId};
-use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError};
+use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError, StoredHeader};
 use consortia_types::{
     Block, CommitCertificate, ConsensusKind, Header, Height, Transaction, Validator,
 };
 
 use crate::compact::{self, Assembly};
-use crate::p2p::{SYNC_BATCH, SYNC_BYTES, Wire};
+use crate::p2p::{STATE_SYNC_PROTOCOL, SYNC_BATCH, SYNC_BYTES, Wire};
 use crate::pipeline::{Built, Pipeline, Rejection, Signers, Tip};
+use crate::state_sync::{self, Answer, Ask, StateSync};
 use crate::wal::WalEntry;
 use crate::world::{Clock, Tasks, Transport, WalStore, World};
 use crate::{Node, NodeError};
@@ -105,6 +106,10 @@ pub struct Driver<W: World> {
     /// When each peer was last asked for blocks.
     sync_asked: BTreeMap<PeerId, u64>,
     last_sync_request_ms: Option<u64>,
+    /// A state sync under way (see `state_sync.rs`).
+    state_sync: Option<StateSync>,
+    /// One was tried (done or given up): the node replays blocks from now on.
+    state_sync_tried: bool,
     height_since_ms: u64,
     /// Engine inputs waiting, each with the peer it came from.
     inputs: VecDeque<(Input, Option<PeerId>)>,
@@ -120,37 +125,16 @@ impl<W: World> Driver<W> {
     /// Sets up the engine from the store's last block and the WAL's content, and lets it start.
     pub fn new(node: Arc<Node>, parts: Parts<W>) -> Result<Self, NodeError> {
         let Parts { transport, clock, wal, tasks } = parts;
-        let latest = node.store.header(node.store.latest_height()?)?.ok_or_else(|| {
-            StorageError::Corrupt { table: "headers", detail: "latest block missing".into() }
-        })?;
+        let latest = head_header(&node)?;
         let next = latest.header.height + 1;
         let now_ms = clock.now_ms();
-        let genesis = &node.genesis;
-        let sets = BTreeMap::from([
-            (next, governance::validators_at(&*node.store, next)?),
-            (next + 1, governance::validators_at(&*node.store, next + 1)?),
-        ]);
-        // Governance may have changed the timing and size parameters since genesis.
-        let params = node.executor.params(&*node.store)?;
-        let chain_params = params.apply_to(&genesis.params);
         let mut bodies = BTreeMap::new();
-        let (engine, wal): (Box<dyn Engine>, Option<W::Wal>) = match genesis.params.consensus {
-            ConsensusKind::Solo => {
-                let key = node.key.clone().ok_or(NodeError::NotValidator)?;
-                let solo = Solo::new(
-                    genesis.chain_id,
-                    node.hash_algorithm(),
-                    key,
-                    chain_params,
-                    next,
-                    now_ms,
-                );
-                (Box::new(solo), None)
-            }
+        let mut messages = Vec::new();
+        let wal = match node.genesis.params.consensus {
+            ConsensusKind::Solo => None,
             ConsensusKind::Bft | ConsensusKind::Raft => {
                 let (wal, entries) =
                     wal.ok_or_else(|| NodeError::Wal("a BFT or Raft node needs its WAL".into()))?;
-                let mut messages = Vec::new();
                 for entry in entries {
                     match entry {
                         WalEntry::Message(m) => messages.push(m),
@@ -160,28 +144,17 @@ impl<W: World> Driver<W> {
                         WalEntry::Block(_) => {}
                     }
                 }
-                let config = BftConfig {
-                    chain_id: genesis.chain_id,
-                    hash: node.hash_algorithm(),
-                    validators: sets[&next].clone(),
-                    params: chain_params,
-                    key: node.key.clone(),
-                };
-                let engine: Box<dyn Engine> = if genesis.params.consensus == ConsensusKind::Raft {
-                    // Terms never go back: the last certificate's round is the least it can be.
-                    let last_term = latest.certificate.as_ref().map_or(0, |c| c.round);
-                    Box::new(Raft::new(config, next, last_term, now_ms, messages))
-                } else {
-                    Box::new(Bft::new(config, next, now_ms, messages))
-                };
-                (engine, Some(wal))
+                Some(wal)
             }
         };
+        let sets = sets_after(&node, &latest)?;
+        // Governance may have changed the timing and size parameters since genesis.
+        let params = node.executor.params(&*node.store)?;
+        let engine = engine_after(&node, &latest, &sets, &params, now_ms, messages)?;
         if let Some(transport) = &transport {
             let gossip: Arc<dyn Transport> = transport.clone();
             let _ = node.gossip.set(gossip);
         }
-        let following = sets[&(next + 1)].clone();
         let mut driver = Driver {
             engine,
             sets,
@@ -196,12 +169,7 @@ impl<W: World> Driver<W> {
             tasks,
             wal_dirty: false,
             wal_blocks: bodies.keys().copied().collect(),
-            tip: Tip {
-                height: latest.header.height,
-                hash: latest.hash,
-                time_ms: latest.header.time_ms,
-                pending: None,
-            },
+            tip: Tip::of(&latest),
             candidates: BTreeMap::new(),
             bodies,
             assembling: BTreeMap::new(),
@@ -211,24 +179,66 @@ impl<W: World> Driver<W> {
             peer_heights: BTreeMap::new(),
             sync_asked: BTreeMap::new(),
             last_sync_request_ms: None,
+            state_sync: None,
+            state_sync_tried: false,
             height_since_ms: now_ms,
             inputs: VecDeque::new(),
             pipeline: Pipeline::new(node.clone()),
         };
-        driver.push(Input::Validators { height: next + 1, validators: following, now_ms });
+        driver.start(&latest)?;
+        Ok(driver)
+    }
+
+    /// Tells a new engine what comes after the tip, follows the recent node lists, and lets it
+    /// start.
+    fn start(&mut self, latest: &StoredHeader) -> Result<(), NodeError> {
+        let node = self.node().clone();
+        let now_ms = self.now_ms();
+        let next = latest.header.height + 1;
+        let following = self.set(next + 1).to_vec();
+        self.push(Input::Validators { height: next + 1, validators: following, now_ms });
         // Take what arrived before this driver could be woken (the flag would otherwise stay
         // up, and later admissions would wake nobody), then count everything waiting.
         node.take_arrivals();
-        driver.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
+        self.push(Input::TxsReady { count: node.mempool.ready_count(), now_ms });
         for back in (0..=governance::ACTIVATION_DELAY).rev() {
             let at = latest.header.height.saturating_sub(back);
-            let state = node.store.state_at(at)?;
+            // A store restored by state sync holds no state before its first block.
+            let state = match node.store.state_at(at) {
+                Err(StorageError::Pruned { .. }) => continue,
+                state => state?,
+            };
             let nodes = governance::nodes(&*state)?;
             let cas = governance::trusted_cas(&*state, latest.header.time_ms)?;
-            driver.admit_nodes(&nodes, cas);
+            self.admit_nodes(&nodes, cas);
         }
-        driver.drain()?;
-        Ok(driver)
+        self.drain()
+    }
+
+    /// After a state sync restored the store at a later block: starts over from there, as a
+    /// node restarted on that store would.
+    fn restart_at_head(&mut self) -> Result<(), NodeError> {
+        let node = self.node().clone();
+        let latest = head_header(&node)?;
+        let now_ms = self.now_ms();
+        self.sets = sets_after(&node, &latest)?;
+        self.params = node.executor.params(&*node.store)?;
+        self.engine = engine_after(&node, &latest, &self.sets, &self.params, now_ms, vec![])?;
+        self.tip = Tip::of(&latest);
+        self.pipeline = Pipeline::new(node.clone());
+        self.candidates.clear();
+        self.bodies.clear();
+        self.assembling.clear();
+        self.body_senders.clear();
+        self.wal_blocks.clear();
+        self.inputs.clear();
+        self.recent_peers.clear();
+        self.wake_at = None;
+        self.height_since_ms = now_ms;
+        node.committed.send_replace(latest.header.height);
+        self.start(&latest)?;
+        self.send_status(None);
+        Ok(())
     }
 
     /// The set of `height` (one of the next two heights; empty for any other: nothing then
@@ -625,6 +635,29 @@ impl<W: World> Driver<W> {
             }
             Wire::SyncRequest { from, max } => self.serve_sync(peer, from, max),
             Wire::SyncBlocks(blocks) => self.apply_synced(peer, blocks)?,
+            Wire::GetHeaders { from, max } => self.serve(peer, move |node| {
+                let headers = state_sync::serve_headers(
+                    &node.store,
+                    node.hash_algorithm(),
+                    from,
+                    max,
+                    SYNC_BYTES,
+                );
+                (!headers.is_empty()).then_some(Wire::Headers(headers))
+            }),
+            Wire::GetStateChunk { height, after, max } => self.serve(peer, move |node| {
+                let max = max.min(state_sync::CHUNK_LEAVES) as usize;
+                node.store.state_chunk(height, after, max).ok().map(Wire::StateChunk)
+            }),
+            Wire::GetBaseBlock { height } => self.serve(peer, move |node| {
+                let (block, receipts) = state_sync::serve_base(&node.store, height)?;
+                Some(Wire::BaseBlock { block: Box::new(block), receipts })
+            }),
+            Wire::Headers(headers) => self.state_synced(peer, Answer::Headers(headers))?,
+            Wire::StateChunk(chunk) => self.state_synced(peer, Answer::Chunk(chunk))?,
+            Wire::BaseBlock { block, receipts } => {
+                self.state_synced(peer, Answer::Base(block, receipts))?;
+            }
         }
         Ok(())
     }
@@ -751,8 +784,11 @@ impl<W: World> Driver<W> {
     /// Asks the most advanced peer for blocks when this node is behind: by two blocks or more,
     /// or by one for a while (an idle chain sends no more votes for a height it decided).
     fn maybe_sync(&mut self) {
-        let Some(transport) = &self.transport else { return };
         let now_ms = self.clock.now_ms();
+        if self.state_syncing(now_ms) {
+            return;
+        }
+        let Some(transport) = &self.transport else { return };
         let mine = self.tip.height + 1;
         let theirs = self.peer_heights.values().max().copied().unwrap_or(0);
         let behind = theirs.saturating_sub(mine);
@@ -780,9 +816,7 @@ impl<W: World> Driver<W> {
     }
 
     fn serve_sync(&self, peer: PeerId, from: Height, max: u32) {
-        let Some(transport) = self.transport.clone() else { return };
-        let node = self.node().clone();
-        self.tasks.spawn(Box::new(move || {
+        self.serve(peer, move |node| {
             let store = &node.store;
             let mut blocks = Vec::new();
             let mut bytes = 0;
@@ -796,10 +830,88 @@ impl<W: World> Driver<W> {
                     break;
                 }
             }
-            if !blocks.is_empty() {
-                transport.send(peer, Wire::SyncBlocks(blocks).encode());
+            (!blocks.is_empty()).then_some(Wire::SyncBlocks(blocks))
+        });
+    }
+
+    /// Answers a peer's request off the consensus thread: `answer` reads the store.
+    fn serve(&self, peer: PeerId, answer: impl FnOnce(&Node) -> Option<Wire> + Send + 'static) {
+        let Some(transport) = self.transport.clone() else { return };
+        let node = self.node().clone();
+        self.tasks.spawn(Box::new(move || {
+            if let Some(wire) = answer(&node) {
+                transport.send(peer, wire.encode());
             }
         }));
+    }
+
+    /// Whether a state sync runs (then block sync waits): one begins when this node holds
+    /// only block 0 and a peer is far ahead, and it asks its next question here.
+    fn state_syncing(&mut self, now_ms: u64) -> bool {
+        let Some(transport) = self.transport.clone() else { return false };
+        if self.state_sync.is_none() {
+            // The median of the peers' heights: a peer claiming a height far ahead could
+            // otherwise set a target no honest peer can reach.
+            let mut heights: Vec<Height> = self.peer_heights.values().copied().collect();
+            heights.sort_unstable();
+            let theirs = heights.get(heights.len().saturating_sub(1) / 2).copied().unwrap_or(0);
+            let after = self.node().state_sync_after();
+            let far = after.is_some_and(|after| theirs.saturating_sub(1) >= after.max(1));
+            if self.state_sync_tried || self.tip.height != 0 || !far {
+                return false;
+            }
+            let target = theirs - 1;
+            tracing::info!(target: "node::sync", target, "far behind with no blocks: state sync");
+            match StateSync::new(self.node(), target, now_ms) {
+                Ok(sync) => self.state_sync = Some(sync),
+                Err(e) => {
+                    tracing::warn!(target: "node::sync", error = %e, "state sync cannot begin; replaying blocks");
+                    self.state_sync_tried = true;
+                    return false;
+                }
+            }
+        }
+        let Some(sync) = self.state_sync.as_mut() else { return false };
+        if sync.given_up(now_ms) {
+            tracing::warn!(target: "node::sync", "state sync made no progress; replaying blocks instead");
+            self.state_sync = None;
+            self.state_sync_tried = true;
+            return false;
+        }
+        let ahead: Vec<PeerId> = self
+            .peer_heights
+            .iter()
+            .filter(|(p, h)| **h > sync.target() && transport.protocol(**p) >= STATE_SYNC_PROTOCOL)
+            .map(|(p, _)| *p)
+            .collect();
+        if let Some((peer, ask)) = sync.next(&ahead, now_ms) {
+            let wire = match ask {
+                Ask::Headers { from, max } => Wire::GetHeaders { from, max },
+                Ask::Chunk { height, after, max } => Wire::GetStateChunk { height, after, max },
+                Ask::Base { height } => Wire::GetBaseBlock { height },
+            };
+            transport.send(peer, wire.encode());
+        }
+        true
+    }
+
+    /// A peer's answer to this node's state sync.
+    fn state_synced(&mut self, peer: PeerId, answer: Answer) -> Result<(), NodeError> {
+        let node = self.node().clone();
+        let now_ms = self.clock.now_ms();
+        let Some(sync) = self.state_sync.as_mut() else { return Ok(()) };
+        match sync.answer(&node, peer, answer, now_ms) {
+            Ok(true) => {
+                self.state_sync = None;
+                self.state_sync_tried = true;
+                node.metrics.state_syncs.inc();
+                self.restart_at_head()?;
+            }
+            Ok(false) => {}
+            Err(reason) => self.misbehaved(peer, &reason),
+        }
+        self.maybe_sync();
+        Ok(())
     }
 
     /// Verifies and commits blocks a peer sent: each must carry a certificate of more than two
@@ -848,4 +960,65 @@ impl<W: World> Driver<W> {
         self.maybe_sync();
         Ok(())
     }
+}
+
+/// The store's last block.
+fn head_header(node: &Node) -> Result<StoredHeader, NodeError> {
+    Ok(node.store.header(node.store.latest_height()?)?.ok_or_else(|| StorageError::Corrupt {
+        table: "headers",
+        detail: "latest block missing".into(),
+    })?)
+}
+
+/// The validator sets of the two heights after `latest`. A store restored by state sync has
+/// no state for the first of them; it recorded that set with the restore.
+fn sets_after(
+    node: &Node,
+    latest: &StoredHeader,
+) -> Result<BTreeMap<Height, Vec<Validator>>, NodeError> {
+    let next = latest.header.height + 1;
+    let restored = node.store.base_validators()?;
+    let set_of = |height| match &restored {
+        Some((at, set)) if *at == height => Ok(set.clone()),
+        _ => governance::validators_at(&*node.store, height),
+    };
+    Ok(BTreeMap::from([(next, set_of(next)?), (next + 1, set_of(next + 1)?)]))
+}
+
+/// The consensus engine for the height after `latest`, given the messages a WAL kept.
+fn engine_after(
+    node: &Node,
+    latest: &StoredHeader,
+    sets: &BTreeMap<Height, Vec<Validator>>,
+    params: &governance::Params,
+    now_ms: u64,
+    messages: Vec<Message>,
+) -> Result<Box<dyn Engine>, NodeError> {
+    let genesis = &node.genesis;
+    let next = latest.header.height + 1;
+    let chain_params = params.apply_to(&genesis.params);
+    Ok(match genesis.params.consensus {
+        ConsensusKind::Solo => {
+            let key = node.key.clone().ok_or(NodeError::NotValidator)?;
+            let solo =
+                Solo::new(genesis.chain_id, node.hash_algorithm(), key, chain_params, next, now_ms);
+            Box::new(solo)
+        }
+        kind => {
+            let config = BftConfig {
+                chain_id: genesis.chain_id,
+                hash: node.hash_algorithm(),
+                validators: sets[&next].clone(),
+                params: chain_params,
+                key: node.key.clone(),
+            };
+            if kind == ConsensusKind::Raft {
+                // Terms never go back: the last certificate's round is the least it can be.
+                let last_term = latest.certificate.as_ref().map_or(0, |c| c.round);
+                Box::new(Raft::new(config, next, last_term, now_ms, messages))
+            } else {
+                Box::new(Bft::new(config, next, now_ms, messages))
+            }
+        }
+    })
 }

@@ -80,6 +80,27 @@ pub fn seeds() -> Vec<((&'static str, &'static str), Vec<u8>)> {
         ),
         ("get-block-txs", Wire::GetBlockTxs { block_hash: Hash([5; 32]), positions: vec![0, 2] }),
         ("block-txs", Wire::BlockTxs { block_hash: Hash([5; 32]), txs: vec![] }),
+        ("get-headers", Wire::GetHeaders { from: 1, max: 1_000 }),
+        (
+            "headers",
+            Wire::Headers(vec![crate::state_sync::SyncHeader {
+                header: block.header.clone(),
+                certificate: consortia_types::CommitCertificate { round: 0, signatures: vec![] },
+                next_validators: Some(vec![]),
+            }]),
+        ),
+        ("get-state-chunk", Wire::GetStateChunk { height: 3, after: Some([6; 32]), max: 64 }),
+        (
+            "state-chunk",
+            Wire::StateChunk(consortia_storage::StateChunk {
+                height: 3,
+                leaves: vec![([7; 32], vec![8])],
+                proof: vec![0],
+                last: true,
+            }),
+        ),
+        ("get-base-block", Wire::GetBaseBlock { height: 3 }),
+        ("base-block", Wire::BaseBlock { block: Box::new(block.clone()), receipts: vec![] }),
     ];
     let mut out: Vec<((&'static str, &'static str), Vec<u8>)> =
         frames.into_iter().map(|(name, wire)| (("p2p_frame", name), wire.encode())).collect();

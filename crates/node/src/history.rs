@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use consortia_storage::{BlockReader, History, StorageError};
+use consortia_types::Height;
 use consortia_types::config::HistoryFile;
 use tokio::sync::watch;
 
@@ -34,6 +35,16 @@ impl Node {
             *current = policy;
             self.history_changed.notify_one();
         }
+    }
+
+    /// How far behind its peers a node holding only block 0 must be to start from a recent
+    /// block's state rather than replay every block (`None`: it always replays).
+    pub fn state_sync_after(&self) -> Option<Height> {
+        *self.state_sync_after.lock()
+    }
+
+    pub fn set_state_sync_after(&self, blocks: Option<Height>) {
+        *self.state_sync_after.lock() = blocks;
     }
 
     /// Where the block history is kept now.

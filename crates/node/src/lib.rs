@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod p2p;
 mod pipeline;
 pub mod runtime;
+pub mod state_sync;
 pub mod wal;
 pub mod world;
 
@@ -115,6 +116,8 @@ pub struct Node {
     /// The history policy in force (see `history.rs`), and its changes.
     history: parking_lot::Mutex<config::HistoryFile>,
     history_changed: tokio::sync::Notify,
+    /// See [`Node::state_sync_after`].
+    state_sync_after: parking_lot::Mutex<Option<Height>>,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
     metrics: metrics::Metrics,
@@ -147,6 +150,10 @@ impl mempool::AdmissionState for Node {
 }
 
 pub use mempool::DroppedBatch;
+
+/// How far behind its peers a fresh node must be to start by state sync, unless set otherwise
+/// ([`Node::set_state_sync_after`]): replaying fewer blocks is about as quick.
+pub const STATE_SYNC_AFTER: Height = 1_000;
 
 /// Batches of admitted transaction hashes kept for slow [`Node::admitted`] receivers.
 pub const ADMITTED_BACKLOG: usize = 1024;
@@ -235,6 +242,7 @@ impl Node {
             committed: watch::Sender::new(height),
             history: Default::default(),
             history_changed: tokio::sync::Notify::new(),
+            state_sync_after: parking_lot::Mutex::new(Some(STATE_SYNC_AFTER)),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
         })
     }

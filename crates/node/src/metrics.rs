@@ -91,6 +91,8 @@ pub struct Metrics {
     pub equivocations: Counter,
     pub invalid_messages: Counter,
     pub synced_blocks: Counter,
+    /// State syncs finished (a fresh node started from a recent block's state).
+    pub state_syncs: Counter,
     /// Proposed blocks received compact, and the transactions of them the pool lacked.
     pub compact_blocks: Counter,
     pub compact_txs_fetched: Counter,
@@ -147,6 +149,7 @@ impl Metrics {
             equivocations: Counter::default(),
             invalid_messages: Counter::default(),
             synced_blocks: Counter::default(),
+            state_syncs: Counter::default(),
             compact_blocks: Counter::default(),
             compact_txs_fetched: Counter::default(),
             admitted: Counter::default(),
@@ -246,6 +249,11 @@ impl Metrics {
             "sync_blocks",
             "Blocks applied from peers by block sync",
             m.synced_blocks.clone(),
+        );
+        registry.register(
+            "state_syncs",
+            "State syncs finished: the node started from a recent block's state",
+            m.state_syncs.clone(),
         );
         registry.register(
             "compact_blocks",

@@ -3,12 +3,19 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_consensus::Message;
 use consortia_crypto::Hash;
-use consortia_types::{Block, Header, Height, Transaction};
+use consortia_storage::StateChunk;
+use consortia_types::{Block, Header, Height, Receipt, Transaction};
+
+use crate::state_sync::SyncHeader;
 
 /// The newest version of this protocol a node speaks (negotiated per connection; see
 /// `consortia-network`). 1: proposals carry whole blocks. 2: proposals to peers speaking 2 carry
 /// compact blocks ([`Wire::CompactProposal`]), and their missing transactions are asked for.
-pub const PROTOCOL: u32 = 2;
+/// 3: state sync ([`Wire::GetHeaders`], [`Wire::GetStateChunk`], [`Wire::GetBaseBlock`]) is
+/// asked of peers speaking 3 (an older one would disconnect on a frame it cannot decode).
+pub const PROTOCOL: u32 = 3;
+/// The first version that serves state sync.
+pub const STATE_SYNC_PROTOCOL: u32 = 3;
 
 /// Blocks asked for in one sync request, at most.
 pub(crate) const SYNC_BATCH: u32 = 32;
@@ -37,6 +44,19 @@ pub enum Wire {
     GetBlockTxs { block_hash: Hash, positions: Vec<u32> },
     /// The transactions asked for, in the order asked.
     BlockTxs { block_hash: Hash, txs: Vec<Transaction> },
+    /// State sync: "send me the headers from this height on, with their certificates."
+    GetHeaders { from: Height, max: u32 },
+    /// Headers in height order, each with its certificate and, where the set changes, the
+    /// next validator set.
+    Headers(Vec<SyncHeader>),
+    /// State sync: "send me the leaves of the state after block `height` that follow `after`."
+    GetStateChunk { height: Height, after: Option<[u8; 32]>, max: u32 },
+    /// Leaves of a block's state with their range proof.
+    StateChunk(StateChunk),
+    /// State sync: "send me block `height` with its receipts" (the block it starts at).
+    GetBaseBlock { height: Height },
+    /// A block with its receipts.
+    BaseBlock { block: Box<Block>, receipts: Vec<Receipt> },
 }
 
 impl Wire {

@@ -282,6 +282,18 @@ pub(crate) struct Tip {
     pub(crate) pending: Option<Arc<Built>>,
 }
 
+impl Tip {
+    /// The tip at a committed block.
+    pub(crate) fn of(stored: &consortia_storage::StoredHeader) -> Tip {
+        Tip {
+            height: stored.header.height,
+            hash: stored.hash,
+            time_ms: stored.header.time_ms,
+            pending: None,
+        }
+    }
+}
+
 /// An executed block waiting for the engine's decision (built here or received).
 #[derive(Debug)]
 pub(crate) struct Built {

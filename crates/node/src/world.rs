@@ -20,6 +20,8 @@ pub trait Transport: Send + Sync {
     /// Sends each peer the frame `frame_for` makes for the protocol version the peer speaks
     /// (see [`crate::p2p::PROTOCOL`]), made once per version.
     fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>);
+    /// The protocol version a connected peer speaks (0 when it is not connected).
+    fn protocol(&self, peer: PeerId) -> u32;
     /// Drops a peer that misbehaved (and refuses it for a while).
     fn disconnect(&self, peer: PeerId, reason: &str);
     /// Admits exactly these peers from now on (the chain's node list changed), with
@@ -40,6 +42,10 @@ impl Transport for Network {
 
     fn broadcast_by_protocol(&self, frame_for: &mut dyn FnMut(u32) -> Vec<u8>) {
         Network::broadcast_by_protocol(self, frame_for);
+    }
+
+    fn protocol(&self, peer: PeerId) -> u32 {
+        self.protocol_of(peer).unwrap_or(0)
     }
 
     fn disconnect(&self, peer: PeerId, reason: &str) {

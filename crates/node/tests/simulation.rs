@@ -8,6 +8,7 @@
 
 mod sim;
 
+use consortia_node::p2p::PROTOCOL;
 use consortia_test_utils::sim::{Behavior, Crash, Partition};
 use sim::{Change, Scenario, Sim};
 
@@ -19,7 +20,7 @@ fn seeds(default: u64) -> Vec<u64> {
 
 /// Runs `scenario` for every seed on all cores and prints the totals; any failure panics with
 /// its seed.
-fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) {
+fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) -> Vec<sim::Report> {
     let started = std::time::Instant::now();
     let reports =
         consortia_test_utils::sim::run_parallel(seeds, |seed| Sim::new(scenario(seed)).run());
@@ -30,6 +31,7 @@ fn run_all(what: &str, seeds: &[u64], scenario: fn(u64) -> Scenario) {
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
+    reports
 }
 
 #[test]
@@ -68,6 +70,64 @@ fn a_calm_network_adds_demotes_and_removes_validators() {
     let report = Sim::new(s).run();
     assert_eq!(report.changes, 5, "{report:?}");
     assert!(report.heights[4] >= report.heights[2] - 1, "the joiner caught up: {report:?}");
+}
+
+/// A validator added once the chain is well under way starts from a recent block's state (its
+/// headers verified from genesis, the state proven chunk by chunk) instead of replaying every
+/// block, then votes.
+#[test]
+fn a_validator_added_late_joins_by_state_sync_and_votes() {
+    let mut s = Scenario::calm(92, 4);
+    s.joiners = 1;
+    s.state_sync_after = Some(10);
+    s.changes_from_ms = 3_000;
+    s.faults.heal_ms = 4_000;
+    s.changes = vec![Change::Add(4), Change::Power(0, 0)];
+    let report = Sim::new(s).run();
+    assert_eq!(report.changes, 2, "{report:?}");
+    assert_eq!(report.restored, 1, "the joiner did not start by state sync: {report:?}");
+    assert!(report.heights[4] >= report.heights[1] - 1, "the joiner caught up: {report:?}");
+    assert!(report.signed[4] > 0, "the joiner never voted: {report:?}");
+}
+
+/// A joiner whose peers include a liar (forged headers, state leaves and receipts) and a node
+/// sending noise still starts from a recent state, from the honest peers, and the liar is cut
+/// off.
+#[test]
+fn state_sync_survives_peers_that_lie() {
+    let mut lies = 0;
+    for (seed, behavior) in [(93, Behavior::InvalidProposer), (94, Behavior::Garbage)] {
+        for who in 0..4 {
+            let mut s = Scenario::calm(seed + 10 * who as u64, 4);
+            s.faults.behaviors[who] = behavior;
+            s.byzantine_protocol = PROTOCOL;
+            s.joiners = 1;
+            // Faults slow the chain: by the time the joiner is added it is a few blocks on.
+            s.state_sync_after = Some(4);
+            s.changes_from_ms = 3_000;
+            s.faults.heal_ms = 4_000;
+            s.changes = vec![Change::Add(4)];
+            s.liveness_heights = 10;
+            let report = Sim::new(s).run();
+            assert_eq!(report.restored, 1, "{behavior:?} as node {who}: {report:?}");
+            assert!(report.signed[4] > 0, "{behavior:?} as node {who}: {report:?}");
+            lies += report.state_sync_lies;
+        }
+    }
+    assert!(lies > 0, "no liar was ever asked");
+}
+
+/// Random faults while the members add validators that join by state sync: loss, latency,
+/// partitions, crashes (of the joiners too, mid-restore) and a Byzantine validator.
+#[test]
+fn random_scenarios_with_joiners_by_state_sync() {
+    let reports = run_all("BFT + state sync", &seeds(60), |seed| Scenario {
+        state_sync_after: Some(5),
+        ..Scenario::random_with_changes(seed)
+    });
+    let restored: usize = reports.iter().map(|r| r.restored).sum();
+    println!("{restored} joiners started by state sync");
+    assert!(restored > 0 || reports.len() < 10, "no joiner ever started by state sync");
 }
 
 /// Raft under crash faults (loss, partitions, crashes; no Byzantine validator).

@@ -169,6 +169,7 @@ impl NodeKeys {
             access: api.access,
             https: api.https.then(|| HttpsFile { cert: HTTPS_CERT.into(), key: NODE_KEY.into() }),
             history: Default::default(),
+            sync: Default::default(),
         };
         let https_chain = api.https.then(|| self.https_chain(node, ca_cert_pem)).transpose()?;
         let config = toml::to_string_pretty(&file)

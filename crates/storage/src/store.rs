@@ -1005,18 +1005,7 @@ mod tests {
     }
 
     pub(super) fn header(height: Height, state_root: Hash, time_ms: u64) -> Header {
-        Header {
-            chain_id: 9,
-            height,
-            parent_hash: Hash::ZERO,
-            time_ms,
-            proposer: Address::default(),
-            tx_count: 0,
-            tx_root: Hash::ZERO,
-            state_root,
-            receipts_root: Hash::ZERO,
-            next_validators_hash: Hash::ZERO,
-        }
+        consortia_test_utils::genesis::header(9, height, state_root, time_ms)
     }
 
     fn commit(store: &ChainStore, height: Height, changes: &[(&str, Option<&str>)]) -> Hash {

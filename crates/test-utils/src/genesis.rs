@@ -39,3 +39,26 @@ pub fn bft(chain_id: u64, n: usize) -> (Genesis, Vec<PrivateKey>) {
         .collect();
     (genesis, keys)
 }
+
+/// A header of chain `chain_id` at `height` with `state_root` and `time_ms`, zero elsewhere:
+/// what store and executor tests and benchmarks commit blocks under.
+pub fn header(
+    chain_id: u64,
+    height: u64,
+    state_root: consortia_crypto::Hash,
+    time_ms: u64,
+) -> consortia_types::Header {
+    use consortia_crypto::{Address, Hash};
+    consortia_types::Header {
+        chain_id,
+        height,
+        parent_hash: Hash::ZERO,
+        time_ms,
+        proposer: Address::default(),
+        tx_count: 0,
+        tx_root: Hash::ZERO,
+        state_root,
+        receipts_root: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
+    }
+}

@@ -41,6 +41,26 @@ pub struct NodeFile {
     /// How much block history the node keeps, and where. Read again while the node runs.
     #[serde(default, skip_serializing_if = "HistoryFile::keeps_everything")]
     pub history: HistoryFile,
+    /// How the node catches up with its peers.
+    #[serde(default, skip_serializing_if = "SyncFile::is_default")]
+    pub sync: SyncFile,
+}
+
+/// How a node catches up with its peers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncFile {
+    /// A node holding no block but genesis starts from a recent block's state (state sync)
+    /// when its peers are at least this many blocks ahead; 0 never does (it replays every
+    /// block: what an archive node wants). The node's default unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_sync_after: Option<u64>,
+}
+
+impl SyncFile {
+    pub fn is_default(&self) -> bool {
+        *self == SyncFile::default()
+    }
 }
 
 /// How much block history (blocks, transactions, receipts) a node keeps, and where; the state

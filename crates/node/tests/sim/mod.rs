@@ -80,6 +80,11 @@ pub(crate) struct Scenario {
     pub(crate) changes_from_ms: u64,
     /// Honest nodes that speak protocol 1 (a build before compact blocks), by index.
     pub(crate) legacy: BTreeSet<usize>,
+    /// How far behind a node holding only block 0 starts by state sync (`None`: never).
+    pub(crate) state_sync_after: Option<Height>,
+    /// The protocol Byzantine nodes speak: 1 by default, so their rewrites act on whole blocks;
+    /// the newest to be asked for state sync (and lie in it).
+    pub(crate) byzantine_protocol: u32,
 }
 
 /// A validator-set change, by node index (node `i`'s consensus key is `validator_key(i)`).
@@ -112,6 +117,8 @@ impl Scenario {
             changes: vec![],
             changes_from_ms: 0,
             legacy: BTreeSet::new(),
+            state_sync_after: Some(consortia_node::STATE_SYNC_AFTER),
+            byzantine_protocol: 1,
         }
     }
 
@@ -274,6 +281,10 @@ impl Transport for Link {
             let frame = frames[&spoken(to)].clone();
             outbox.frames.push(Outgoing { from: self.me, to: Some(to), frame });
         }
+    }
+
+    fn protocol(&self, peer: PeerId) -> u32 {
+        self.protocols[self.me].min(self.protocols[self.node_of(peer)])
     }
 
     fn disconnect(&self, peer: PeerId, _reason: &str) {
@@ -457,6 +468,12 @@ pub(crate) struct Report {
     /// Compact proposals sent, and asks for transactions a receiver's pool lacked.
     pub(crate) compact_proposals: usize,
     pub(crate) block_tx_requests: usize,
+    /// Nodes whose store starts after block 0: they joined by state sync.
+    pub(crate) restored: usize,
+    /// Consensus messages each honest validator signed (one per height, round and step).
+    pub(crate) signed: Vec<usize>,
+    /// Answers to a node in state sync that a Byzantine node forged.
+    pub(crate) state_sync_lies: usize,
 }
 
 pub(crate) struct Sim {
@@ -488,6 +505,7 @@ pub(crate) struct Sim {
     protocols: Arc<Vec<u32>>,
     /// Frames routed, by kind: compact proposals and asks for their missing transactions.
     compact_proposals: usize,
+    state_sync_lies: usize,
     block_tx_requests: usize,
     /// The peers each node admits (`None` until its driver says).
     allowed: Vec<Option<BTreeSet<usize>>>,
@@ -592,9 +610,10 @@ impl Sim {
         let clients = notarizers.chain(admins).collect();
         let node_count = nodes.len();
         let protocols = (0..node_count)
-            .map(|i| match nodes[i].behavior == Behavior::Honest && !scenario.legacy.contains(&i) {
-                true => PROTOCOL,
-                false => 1,
+            .map(|i| match (nodes[i].behavior, scenario.legacy.contains(&i)) {
+                (_, true) => 1,
+                (Behavior::Honest, false) => PROTOCOL,
+                _ => scenario.byzantine_protocol,
             })
             .collect();
         let mut sim = Sim {
@@ -617,6 +636,7 @@ impl Sim {
             peer_ids: Arc::new(peer_ids),
             protocols: Arc::new(protocols),
             compact_proposals: 0,
+            state_sync_lies: 0,
             block_tx_requests: 0,
             allowed: vec![None; node_count],
             outside: (first_joiner..node_count).collect(),
@@ -707,6 +727,7 @@ impl Sim {
             wal: Some((MemoryWal(sim_node.wal.clone()), entries)),
             tasks: SimTasks { commit: commit.clone() },
         };
+        handle.set_state_sync_after(self.scenario.state_sync_after);
         let driver = Driver::new(handle.clone(), parts)
             .unwrap_or_else(|e| panic!("seed {seed}: node {node} does not start: {e}"));
         sim_node.running = Some(Running { node: handle, driver, commit });
@@ -981,6 +1002,42 @@ impl Sim {
                     block: Some(block),
                 };
                 let frame = wire.encode();
+                for to in targets {
+                    self.send(from, to, frame.clone());
+                }
+            }
+            // It lies to nodes in state sync: a header that its certificate does not sign, a
+            // state leaf changed, a receipt that is not the block's.
+            (Behavior::InvalidProposer, Some(Wire::Headers(mut headers))) => {
+                if let Some(last) = headers.last_mut() {
+                    last.header.state_root = self.rng.hash();
+                }
+                self.state_sync_lies += 1;
+                let frame = Wire::Headers(headers).encode();
+                for to in targets {
+                    self.send(from, to, frame.clone());
+                }
+            }
+            (Behavior::InvalidProposer, Some(Wire::StateChunk(mut chunk))) => {
+                let at = self.rng.below(chunk.leaves.len().max(1) as u64) as usize;
+                if let Some((_, value)) = chunk.leaves.get_mut(at) {
+                    value.push(0x5a);
+                }
+                self.state_sync_lies += 1;
+                let frame = Wire::StateChunk(chunk).encode();
+                for to in targets {
+                    self.send(from, to, frame.clone());
+                }
+            }
+            (Behavior::InvalidProposer, Some(Wire::BaseBlock { block, mut receipts })) => {
+                receipts.push(consortia_types::Receipt {
+                    status: consortia_types::ReceiptStatus::Success,
+                    steps_used: 1,
+                    events: vec![],
+                    output: vec![],
+                });
+                self.state_sync_lies += 1;
+                let frame = Wire::BaseBlock { block, receipts }.encode();
                 for to in targets {
                     self.send(from, to, frame.clone());
                 }
@@ -1345,6 +1402,11 @@ impl Sim {
             changes: self.changes_done,
             compact_proposals: self.compact_proposals,
             block_tx_requests: self.block_tx_requests,
+            restored: self.nodes.iter().filter(|n| n.store.first_block().unwrap_or(1) > 1).count(),
+            signed: (0..self.nodes.len())
+                .map(|n| self.signed.keys().filter(|(node, ..)| *node == n).count())
+                .collect(),
+            state_sync_lies: self.state_sync_lies,
         }
     }
 
@@ -1354,7 +1416,10 @@ impl Sim {
         let mut chain: BTreeMap<Height, Hash> = BTreeMap::new();
         for node in (0..self.nodes.len()).filter(|n| self.honest(*n)) {
             let store = &self.nodes[node].store;
-            for height in 1..=self.committed_height(node) {
+            // A node that joined by state sync holds the chain from the block it restored.
+            let first_held = store.first_block().expect("a store read");
+            let restored = store.base_validators().expect("a store read");
+            for height in first_held..=self.committed_height(node) {
                 let block = store
                     .block(height)
                     .ok()
@@ -1366,22 +1431,34 @@ impl Sim {
                 let certificate = block.certificate.as_ref().unwrap_or_else(|| {
                     panic!("seed {seed}: node {node}'s block {height} has no certificate")
                 });
-                // The set of a height is the one the state two blocks earlier names.
-                let set_of = |h: Height| {
-                    let state = store.state_at(h.saturating_sub(governance::ACTIVATION_DELAY));
-                    governance::validators(&*state.expect("a past state")).expect("validators")
+                // The set of a height is the one the state two blocks earlier names (a
+                // restored store recorded the one its state cannot tell; the restored block's
+                // own certificate was checked by the sync that fetched it).
+                let set_of = |h: Height| match &restored {
+                    Some((at, set)) if *at == h => Some(set.clone()),
+                    _ if first_held > 1
+                        && h.saturating_sub(governance::ACTIVATION_DELAY) < first_held =>
+                    {
+                        None
+                    }
+                    _ => {
+                        let state = store.state_at(h.saturating_sub(governance::ACTIVATION_DELAY));
+                        Some(
+                            governance::validators(&*state.expect("a past state"))
+                                .expect("validators"),
+                        )
+                    }
                 };
-                if let Err(e) = certificate.verify(
-                    &block.header,
-                    HASH,
-                    &set_of(height),
-                    self.scenario.consensus,
-                ) {
+                if let Some(set) = set_of(height)
+                    && let Err(e) =
+                        certificate.verify(&block.header, HASH, &set, self.scenario.consensus)
+                {
                     panic!("seed {seed}: node {node}'s block {height}: {e}");
                 }
+                let next = set_of(height + 1).expect("the set after a held block is known");
                 assert_eq!(
                     block.header.next_validators_hash,
-                    consortia_types::validators_hash(HASH, &set_of(height + 1)),
+                    consortia_types::validators_hash(HASH, &next),
                     "seed {seed}: node {node}'s block {height} names another next validator set"
                 );
                 for tx in &block.transactions {
@@ -1400,7 +1477,7 @@ impl Sim {
                 );
             }
             for (hash, height) in &self.acknowledged {
-                if *height <= self.committed_height(node) {
+                if (first_held..=self.committed_height(node)).contains(height) {
                     let found = store.transaction(hash).ok().flatten().map(|t| t.height);
                     assert_eq!(
                         found,

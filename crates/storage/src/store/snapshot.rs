@@ -112,7 +112,7 @@ impl ChainStore {
 
     /// Starts restoring the state after block `height`, whose header names `root`, into this
     /// store, which must hold nothing but block 0.
-    pub fn begin_restore(&self, height: Height, root: Hash) -> Result<StateRestore<'_>> {
+    pub fn begin_restore(self: &Arc<Self>, height: Height, root: Hash) -> Result<StateRestore> {
         if self.head.load(Ordering::Acquire) != 0 || height == 0 {
             return Err(StorageError::State(
                 "a state snapshot restores only into a store holding block 0 alone".into(),
@@ -133,7 +133,8 @@ impl ChainStore {
                     .map_err(state_error)?,
             ),
         };
-        Ok(StateRestore { store: self, height, root, sink, receiver, after: None, leaves: 0 })
+        let store = self.clone();
+        Ok(StateRestore { store, height, root, sink, receiver, after: None, leaves: 0 })
     }
 
     /// Removes what an unfinished restore wrote: state nodes and values of versions above the
@@ -249,8 +250,8 @@ enum Receiver {
 }
 
 /// A state restore under way (see [`ChainStore::begin_restore`]).
-pub struct StateRestore<'a> {
-    store: &'a ChainStore,
+pub struct StateRestore {
+    store: Arc<ChainStore>,
     height: Height,
     root: Hash,
     sink: Arc<Sink>,
@@ -260,7 +261,7 @@ pub struct StateRestore<'a> {
     leaves: u64,
 }
 
-impl std::fmt::Debug for StateRestore<'_> {
+impl std::fmt::Debug for StateRestore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateRestore")
             .field("height", &self.height)
@@ -269,7 +270,7 @@ impl std::fmt::Debug for StateRestore<'_> {
     }
 }
 
-impl StateRestore<'_> {
+impl StateRestore {
     pub fn height(&self) -> Height {
         self.height
     }
@@ -314,7 +315,7 @@ impl StateRestore<'_> {
             }
         }
         .map_err(|e| StorageError::InvalidProof(e.to_string()))?;
-        flush(self.store, self.height, &self.sink)?;
+        flush(&self.store, self.height, &self.sink)?;
         self.after = Some(last);
         self.leaves += count;
         Ok(())
@@ -343,7 +344,7 @@ impl StateRestore<'_> {
             Receiver::Sm(r) => r.finish(),
         }
         .map_err(state_error)?;
-        flush(store, height, &sink)?;
+        flush(&store, height, &sink)?;
         let found = store.root_at(height)?;
         if found != root {
             return Err(StorageError::InvalidProof(format!(
@@ -416,7 +417,7 @@ mod tests {
 
     struct Pair {
         source: ChainStore,
-        target: ChainStore,
+        target: Arc<ChainStore>,
         head: Block,
         validators: Vec<Validator>,
     }
@@ -425,7 +426,7 @@ mod tests {
         let g = genesis(suite);
         let source = ChainStore::in_memory(&g).unwrap();
         let head = (0..=BLOCKS).map(|h| commit(&source, h)).last().unwrap();
-        let target = ChainStore::in_memory(&g).unwrap();
+        let target = Arc::new(ChainStore::in_memory(&g).unwrap());
         commit(&target, 0);
         let key = PrivateKey::generate(Scheme::Ed25519).public_key();
         let validators = vec![Validator { name: "v".into(), public_key: key, power: 1 }];
@@ -550,12 +551,12 @@ mod tests {
         let path = dir.path().join("db");
         let g = p.target.genesis().unwrap();
         {
-            let (target, _) = ChainStore::open(&path, &g).unwrap();
+            let target = Arc::new(ChainStore::open(&path, &g).unwrap().0);
             commit(&target, 0);
             let mut restore = target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
             restore.add_chunk(p.source.state_chunk(BLOCKS, None, 50).unwrap()).unwrap();
         }
-        let (target, _) = ChainStore::open(&path, &g).unwrap();
+        let target = Arc::new(ChainStore::open(&path, &g).unwrap().0);
         let before = p.source.state_at(0).unwrap().get(&key(150)).unwrap();
         assert_eq!(target.get(&key(150)).unwrap(), before);
         let read = target.db.begin_read().unwrap();
@@ -571,7 +572,8 @@ mod tests {
     #[test]
     fn only_a_store_holding_block_0_alone_restores() {
         let p = pair(Suite::Standard);
-        let e = p.source.begin_restore(BLOCKS, p.head.header.state_root).unwrap_err();
+        let source = Arc::new(p.source);
+        let e = source.begin_restore(BLOCKS, p.head.header.state_root).unwrap_err();
         assert!(e.to_string().contains("block 0 alone"), "{e}");
     }
 }
