@@ -14,7 +14,9 @@ use consortia_consensus::{Bft, BftConfig, Engine, Input, Message, Output, Raft, 
 use consortia_crypto::Hash;
 use consortia_execution::governance;
 use consortia_network::{Credit, NetEvent, PeerId};
-use consortia_storage::{BlockReader, PendingState, StateHistory, StorageError, StoredHeader};
+use consortia_storage::{
+    BlockReader, ChunkLimit, PendingState, StateHistory, StorageError, StoredHeader,
+};
 use consortia_types::{
     Block, CommitCertificate, ConsensusKind, Header, Height, Transaction, Validator,
 };
@@ -646,8 +648,9 @@ impl<W: World> Driver<W> {
                 (!headers.is_empty()).then_some(Wire::Headers(headers))
             }),
             Wire::GetStateChunk { height, after, max } => self.serve(peer, move |node| {
-                let max = max.min(state_sync::CHUNK_LEAVES) as usize;
-                node.store.state_chunk(height, after, max).ok().map(Wire::StateChunk)
+                let leaves = max.min(state_sync::CHUNK_LEAVES) as usize;
+                let limit = ChunkLimit { leaves, bytes: state_sync::CHUNK_BYTES };
+                node.store.state_chunk(height, after, limit).ok().map(Wire::StateChunk)
             }),
             Wire::GetBaseBlock { height } => self.serve(peer, move |node| {
                 let (block, receipts) = state_sync::serve_base(&node.store, height)?;

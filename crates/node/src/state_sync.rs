@@ -33,8 +33,12 @@ use crate::{Node, NodeError};
 
 /// Headers asked for in one request, at most.
 pub(crate) const HEADERS_BATCH: u32 = 1_000;
-/// State leaves asked for in one request, at most.
-pub(crate) const CHUNK_LEAVES: u32 = 4_096;
+/// State leaves asked for in one request, at most (`storage::state_sync/restore` measured
+/// 16,384 a sixth faster than 4,096: fewer proofs and write transactions)...
+pub(crate) const CHUNK_LEAVES: u32 = 16_384;
+/// ...and the bytes of keys and values a chunk stops at: below any chain's frame limit (its
+/// largest block and 4 MiB).
+pub(crate) const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// A request unanswered for this long is asked of another peer.
 const RETRY_MS: u64 = 3_000;
 /// With no progress for this long, the node replays blocks instead.

@@ -8,7 +8,7 @@
 //! and write them, the leaves per second end to end, both stores' sizes, and peak RSS.
 //!
 //! ```sh
-//! cargo bench -p consortia-storage --bench state_sync -- --keys 1000000 --chunk 4096
+//! cargo bench -p consortia-storage --bench state_sync -- --keys 1000000 --chunk 16384
 //! ```
 
 #[path = "support/measure.rs"]
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consortia_crypto::{PrivateKey, Scheme, Suite};
-use consortia_storage::{BlockWriter, ChainStore, StateChanges};
+use consortia_storage::{BlockWriter, ChainStore, ChunkLimit, StateChanges};
 use consortia_types::{Block, Genesis, Validator};
 use measure::{dir_bytes, peak_rss_mib, process_cpu};
 
@@ -26,10 +26,11 @@ struct Args {
     keys: u64,
     block: u64,
     chunk: usize,
+    chunk_bytes: usize,
 }
 
 fn args() -> Args {
-    let mut out = Args { keys: 1_000_000, block: 20_000, chunk: 4_096 };
+    let mut out = Args { keys: 1_000_000, block: 20_000, chunk: 16_384, chunk_bytes: 4 << 20 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number after the flag");
@@ -37,6 +38,7 @@ fn args() -> Args {
             "--keys" => out.keys = value(),
             "--block" => out.block = value(),
             "--chunk" => out.chunk = value() as usize,
+            "--chunk-bytes" => out.chunk_bytes = value() as usize,
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -65,7 +67,13 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let validator = PrivateKey::generate(Scheme::Ed25519).public_key();
     let genesis = Genesis::solo(9, "state-sync", Suite::Standard, validator.clone(), 1000);
-    let (source, _) = ChainStore::open(&dir.path().join("source"), &genesis).expect("open");
+    let place = |name: &str| {
+        let at = dir.path().join(name);
+        std::fs::create_dir_all(&at).expect("a directory");
+        at
+    };
+    let (source, _) =
+        ChainStore::open(&place("source").join("chain.redb"), &genesis).expect("open");
     commit(&source, 0, StateChanges::new());
     let started = Instant::now();
     let mut head = None;
@@ -94,7 +102,8 @@ fn main() {
         dir_bytes(&dir.path().join("source")) >> 20
     );
 
-    let (target, _) = ChainStore::open(&dir.path().join("target"), &genesis).expect("open");
+    let (target, _) =
+        ChainStore::open(&place("target").join("chain.redb"), &genesis).expect("open");
     let target = Arc::new(target);
     commit(&target, 0, StateChanges::new());
     let cpu = process_cpu();
@@ -104,7 +113,8 @@ fn main() {
     let mut chunks = 0;
     loop {
         let at = Instant::now();
-        let chunk = source.state_chunk(height, restore.after(), args.chunk).expect("chunk");
+        let limit = ChunkLimit { leaves: args.chunk, bytes: args.chunk_bytes };
+        let chunk = source.state_chunk(height, restore.after(), limit).expect("chunk");
         reading += at.elapsed();
         let last = chunk.last;
         let at = Instant::now();

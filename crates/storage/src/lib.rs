@@ -26,7 +26,7 @@ use consortia_types::{Block, CommitCertificate, Genesis, Header, Height, Receipt
 pub use error::StorageError;
 pub use proof::{StateProof, verify_state_proof};
 pub use store::{
-    ChainStore, History, PendingState, PreparedState, StateAt, StateChunk, StateRestore,
+    ChainStore, ChunkLimit, History, PendingState, PreparedState, StateAt, StateChunk, StateRestore,
 };
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

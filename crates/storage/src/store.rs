@@ -20,7 +20,7 @@ use crate::{
 };
 pub use history::History;
 use history::{ArchiveSlot, Blocks};
-pub use snapshot::{StateChunk, StateRestore};
+pub use snapshot::{ChunkLimit, StateChunk, StateRestore};
 
 mod history;
 mod snapshot;

@@ -50,14 +50,29 @@ pub struct StateChunk {
     pub last: bool,
 }
 
+/// How much one [`StateChunk`] holds at most: leaves, and bytes of keys and values (a chunk
+/// holds one leaf at least, whatever its size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkLimit {
+    pub leaves: usize,
+    pub bytes: usize,
+}
+
+impl ChunkLimit {
+    pub fn leaves(leaves: usize) -> ChunkLimit {
+        ChunkLimit { leaves, bytes: usize::MAX }
+    }
+}
+
 impl ChainStore {
     /// The leaves of the state after block `height` whose key hash follows `after` (from the
-    /// first when `None`), at most `max`, with their range proof.
+    /// first when `None`), at most `limit.leaves`, and no more once they hold `limit.bytes`
+    /// (one at least), with their range proof.
     pub fn state_chunk(
         &self,
         height: Height,
         after: Option<[u8; 32]>,
-        max: usize,
+        limit: ChunkLimit,
     ) -> Result<StateChunk> {
         let head = self.head.load(Ordering::Acquire);
         if height > head {
@@ -73,15 +88,20 @@ impl ChainStore {
             reader: Arc<R>,
             height: Height,
             start: Option<KeyHash>,
-            max: usize,
+            limit: ChunkLimit,
         ) -> anyhow::Result<StateChunk> {
             let mut leaves = Vec::new();
             let mut last = true;
             if let Some(start) = start {
                 let mut iter = JellyfishMerkleIterator::new(reader.clone(), height, start)?;
-                for leaf in iter.by_ref().take(max.max(1)) {
+                let mut bytes = 0;
+                for leaf in iter.by_ref() {
                     let (key, value) = leaf?;
+                    bytes += key.0.len() + value.len();
                     leaves.push((key.0, value));
+                    if leaves.len() >= limit.leaves || bytes >= limit.bytes {
+                        break;
+                    }
                 }
                 last = iter.next().is_none();
             }
@@ -95,8 +115,8 @@ impl ChainStore {
             Ok(StateChunk { height, leaves, proof, last })
         }
         match self.suite {
-            Suite::Standard => run::<sha2::Sha256, _>(reader, height, start, max),
-            Suite::Sm => run::<sm3::Sm3, _>(reader, height, start, max),
+            Suite::Standard => run::<sha2::Sha256, _>(reader, height, start, limit),
+            Suite::Sm => run::<sm3::Sm3, _>(reader, height, start, limit),
         }
         .map_err(|e| StorageError::State(e.to_string()))
     }
@@ -359,7 +379,11 @@ impl StateRestore {
 /// still 0, so no reader sees them yet).
 fn flush(store: &ChainStore, height: Height, sink: &Sink) -> Result<()> {
     let batches = std::mem::take(&mut *sink.batches.lock());
-    let txn = store.db.begin_write()?;
+    let mut txn = store.db.begin_write()?;
+    // No fsync per chunk: a restore a crash interrupts is wiped anyway, and `finish` commits
+    // durably (which persists these writes too).
+    txn.set_durability(redb::Durability::None)
+        .map_err(|e| StorageError::Database(e.to_string()))?;
     let mut index = IndexBatch::default();
     {
         let mut nodes = txn.open_table(JMT_NODES)?;
@@ -437,7 +461,8 @@ mod tests {
     fn restore(p: &Pair, per_chunk: usize) -> Result<()> {
         let mut restore = p.target.begin_restore(BLOCKS, p.head.header.state_root)?;
         loop {
-            let chunk = p.source.state_chunk(BLOCKS, restore.after(), per_chunk)?;
+            let chunk =
+                p.source.state_chunk(BLOCKS, restore.after(), ChunkLimit::leaves(per_chunk))?;
             let last = chunk.last;
             restore.add_chunk(chunk)?;
             if last {
@@ -467,6 +492,27 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_stops_at_its_byte_budget_and_the_state_restores_all_the_same() {
+        let p = pair(Suite::Standard);
+        let limit = ChunkLimit { leaves: 1_000, bytes: 500 };
+        let chunk = p.source.state_chunk(BLOCKS, None, limit).unwrap();
+        assert!(chunk.leaves.len() < 20 && !chunk.leaves.is_empty(), "{}", chunk.leaves.len());
+        let one = p.source.state_chunk(BLOCKS, None, ChunkLimit { leaves: 9, bytes: 0 }).unwrap();
+        assert_eq!(one.leaves.len(), 1, "a chunk holds one leaf at least");
+        let mut restore = p.target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
+        loop {
+            let chunk = p.source.state_chunk(BLOCKS, restore.after(), limit).unwrap();
+            let last = chunk.last;
+            restore.add_chunk(chunk).unwrap();
+            if last {
+                break;
+            }
+        }
+        restore.finish(&p.head, &[], &p.validators).unwrap();
+        assert_eq!(p.target.get(&key(420)).unwrap(), p.source.get(&key(420)).unwrap());
+    }
+
+    #[test]
     fn a_restored_store_commits_the_next_block_to_the_sources_root() {
         let p = pair(Suite::Standard);
         restore(&p, 100).unwrap();
@@ -490,14 +536,17 @@ mod tests {
         assert!(matches!(p.target.block(1), Err(StorageError::Pruned { .. })));
         assert_eq!(p.target.first_block().unwrap(), BLOCKS);
         assert_eq!(p.target.base_validators().unwrap(), Some((BLOCKS + 1, p.validators.clone())));
-        assert!(matches!(p.target.state_chunk(1, None, 10), Err(StorageError::Pruned { .. })));
+        assert!(matches!(
+            p.target.state_chunk(1, None, ChunkLimit::leaves(10)),
+            Err(StorageError::Pruned { .. })
+        ));
     }
 
     /// The first chunk of the source's head state, changed by `tamper`, offered to a restore.
     fn tampered(tamper: impl FnOnce(&mut StateChunk)) -> StorageError {
         let p = pair(Suite::Standard);
         let mut restore = p.target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
-        let mut chunk = p.source.state_chunk(BLOCKS, None, 50).unwrap();
+        let mut chunk = p.source.state_chunk(BLOCKS, None, ChunkLimit::leaves(50)).unwrap();
         tamper(&mut chunk);
         restore.add_chunk(chunk).unwrap_err()
     }
@@ -529,7 +578,7 @@ mod tests {
         assert!(matches!(e, StorageError::InvalidProof(_)), "{e}");
         let p = pair(Suite::Standard);
         let mut restore = p.target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
-        let first = p.source.state_chunk(BLOCKS, None, 50).unwrap();
+        let first = p.source.state_chunk(BLOCKS, None, ChunkLimit::leaves(50)).unwrap();
         restore.add_chunk(first.clone()).unwrap();
         assert!(matches!(restore.add_chunk(first), Err(StorageError::InvalidProof(_))));
     }
@@ -538,7 +587,9 @@ mod tests {
     fn a_restore_finished_before_its_last_chunk_is_refused() {
         let p = pair(Suite::Standard);
         let mut restore = p.target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
-        restore.add_chunk(p.source.state_chunk(BLOCKS, None, 50).unwrap()).unwrap();
+        restore
+            .add_chunk(p.source.state_chunk(BLOCKS, None, ChunkLimit::leaves(50)).unwrap())
+            .unwrap();
         let e = restore.finish(&p.head, &[], &p.validators).unwrap_err();
         assert!(e.to_string().contains("leaves are missing"), "{e}");
         assert_eq!(p.target.latest_height().unwrap(), 0);
@@ -554,7 +605,9 @@ mod tests {
             let target = Arc::new(ChainStore::open(&path, &g).unwrap().0);
             commit(&target, 0);
             let mut restore = target.begin_restore(BLOCKS, p.head.header.state_root).unwrap();
-            restore.add_chunk(p.source.state_chunk(BLOCKS, None, 50).unwrap()).unwrap();
+            restore
+                .add_chunk(p.source.state_chunk(BLOCKS, None, ChunkLimit::leaves(50)).unwrap())
+                .unwrap();
         }
         let target = Arc::new(ChainStore::open(&path, &g).unwrap().0);
         let before = p.source.state_at(0).unwrap().get(&key(150)).unwrap();
