@@ -118,12 +118,15 @@ fn state_sync_survives_peers_that_lie() {
 }
 
 /// Random faults while the members add validators that join by state sync: loss, latency,
-/// partitions, crashes (of the joiners too, mid-restore) and a Byzantine validator.
+/// partitions, crashes (of a joiner too, at a random time after the changes begin: during its
+/// state sync or after) and a Byzantine validator.
 #[test]
 fn random_scenarios_with_joiners_by_state_sync() {
-    let reports = run_all("BFT + state sync", &seeds(60), |seed| Scenario {
-        state_sync_after: Some(5),
-        ..Scenario::random_with_changes(seed)
+    let reports = run_all("BFT + state sync", &seeds(60), |seed| {
+        let mut s = Scenario { state_sync_after: Some(5), ..Scenario::random_with_changes(seed) };
+        let at_ms = s.changes_from_ms + 500 + (seed * 397) % 3_000;
+        s.faults.crashes.push(Crash { node: 4, at_ms, restart_ms: at_ms + 300 + seed % 700 });
+        s
     });
     let restored: usize = reports.iter().map(|r| r.restored).sum();
     println!("{restored} joiners started by state sync");
