@@ -24,7 +24,7 @@ use consortia_types::{
 use crate::compact::{self, Assembly};
 use crate::p2p::{STATE_SYNC_PROTOCOL, SYNC_BATCH, SYNC_BYTES, Wire};
 use crate::pipeline::{Built, Pipeline, Rejection, Signers, Tip};
-use crate::state_sync::{self, Answer, Ask, StateSync};
+use crate::state_sync::{self, Answer, StateSync};
 use crate::wal::WalEntry;
 use crate::world::{Clock, Tasks, Transport, WalStore, World};
 use crate::{Node, NodeError};
@@ -888,12 +888,7 @@ impl<W: World> Driver<W> {
             .map(|(p, _)| *p)
             .collect();
         if let Some((peer, ask)) = sync.next(&ahead, now_ms) {
-            let wire = match ask {
-                Ask::Headers { from, max } => Wire::GetHeaders { from, max },
-                Ask::Chunk { height, after, max } => Wire::GetStateChunk { height, after, max },
-                Ask::Base { height } => Wire::GetBaseBlock { height },
-            };
-            transport.send(peer, wire.encode());
+            transport.send(peer, ask.into_wire().encode());
         }
         true
     }
@@ -903,6 +898,11 @@ impl<W: World> Driver<W> {
         let node = self.node().clone();
         let now_ms = self.clock.now_ms();
         let Some(sync) = self.state_sync.as_mut() else { return Ok(()) };
+        if let (Answer::Chunk(chunk), Some(transport)) = (&answer, &self.transport)
+            && let Some(ask) = sync.ask_ahead(peer, chunk, now_ms)
+        {
+            transport.send(peer, ask.into_wire().encode());
+        }
         match sync.answer(&node, peer, answer, now_ms) {
             Ok(true) => {
                 self.state_sync = None;

@@ -15,7 +15,7 @@
 //! comes for a while the node gives up and replays blocks instead (peers of an older version
 //! do not speak this).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -67,8 +67,11 @@ pub(crate) struct StateSync {
     restore: Option<StateRestore>,
     /// Its last chunk is in.
     state_complete: bool,
-    /// Whose answer is awaited, and since when.
-    asked: Option<(PeerId, u64)>,
+    /// Whose answers are awaited, and since when, in the order asked (two when the next chunk
+    /// was asked before the last one was checked).
+    asked: VecDeque<(PeerId, u64)>,
+    /// The peer asked last (the next try goes to the one after it).
+    last_asked: Option<PeerId>,
     progress_ms: u64,
     /// Peers whose answers did not verify.
     refused: BTreeSet<PeerId>,
@@ -89,6 +92,17 @@ pub(crate) enum Ask {
     Base { height: Height },
 }
 
+impl Ask {
+    pub(crate) fn into_wire(self) -> crate::p2p::Wire {
+        use crate::p2p::Wire;
+        match self {
+            Ask::Headers { from, max } => Wire::GetHeaders { from, max },
+            Ask::Chunk { height, after, max } => Wire::GetStateChunk { height, after, max },
+            Ask::Base { height } => Wire::GetBaseBlock { height },
+        }
+    }
+}
+
 impl StateSync {
     /// Begins toward `target` from the store's block 0.
     pub(crate) fn new(node: &Node, target: Height, now_ms: u64) -> Result<Self, NodeError> {
@@ -105,7 +119,8 @@ impl StateSync {
             set: governance::validators_at(&*node.store, 1)?,
             restore: None,
             state_complete: false,
-            asked: None,
+            asked: VecDeque::new(),
+            last_asked: None,
             progress_ms: now_ms,
             refused: BTreeSet::new(),
         })
@@ -123,13 +138,15 @@ impl StateSync {
     /// The next request, and the peer to send it to (of `peers`, those far enough ahead),
     /// unless an answer is awaited.
     pub(crate) fn next(&mut self, peers: &[PeerId], now_ms: u64) -> Option<(PeerId, Ask)> {
-        if let Some((peer, at)) = self.asked
+        if let Some(&(peer, at)) = self.asked.front()
             && now_ms < at + RETRY_MS
             && peers.contains(&peer)
         {
             return None;
         }
-        let previous = self.asked.map(|(p, _)| p);
+        // Unanswered (or the peer left): whatever it was asked is asked of another.
+        self.asked.clear();
+        let previous = self.last_asked;
         let fresh: Vec<PeerId> =
             peers.iter().filter(|p| !self.refused.contains(p)).copied().collect();
         // Round robin past the one asked last, so a silent peer holds up one try.
@@ -142,8 +159,29 @@ impl StateSync {
             }
             Some(r) => Ask::Base { height: r.height() },
         };
-        self.asked = Some((peer, now_ms));
+        self.asked.push_back((peer, now_ms));
+        self.last_asked = Some(peer);
         Some((peer, ask))
+    }
+
+    /// The chunk after `chunk`, asked of the peer that sent it before `chunk` is checked, so
+    /// that the peer reads it while this node checks and writes (`None` when `chunk` is not
+    /// the awaited one, or is the last). If `chunk` turns out bad, the peer is refused and its
+    /// answer to this ignored.
+    pub(crate) fn ask_ahead(
+        &mut self,
+        peer: PeerId,
+        chunk: &StateChunk,
+        now_ms: u64,
+    ) -> Option<Ask> {
+        let restore = self.restore.as_ref()?;
+        let awaited = self.asked.len() == 1 && self.asked.front().is_some_and(|(p, _)| *p == peer);
+        if !awaited || self.state_complete || chunk.last || chunk.height != restore.height() {
+            return None;
+        }
+        let (after, _) = chunk.leaves.last()?;
+        self.asked.push_back((peer, now_ms));
+        Some(Ask::Chunk { height: restore.height(), after: Some(*after), max: CHUNK_LEAVES })
     }
 
     /// Takes a peer's answer. `Ok(true)`: the state is restored, and the node starts at the
@@ -155,10 +193,10 @@ impl StateSync {
         answer: Answer,
         now_ms: u64,
     ) -> Result<bool, String> {
-        if self.asked.is_none_or(|(p, _)| p != peer) {
+        if self.asked.front().is_none_or(|(p, _)| *p != peer) {
             return Ok(false);
         }
-        self.asked = None;
+        self.asked.pop_front();
         let outcome = match answer {
             Answer::Headers(headers) => self.headers(node, headers),
             Answer::Chunk(chunk) => self.chunk(node, chunk),
@@ -171,6 +209,7 @@ impl StateSync {
             }
             Err(reason) => {
                 self.refused.insert(peer);
+                self.asked.clear();
                 Err(reason)
             }
         }
