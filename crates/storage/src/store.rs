@@ -254,9 +254,9 @@ impl ChainStore {
                 (Vec::new(), Vec::<Transaction>::new(), Vec::<Receipt>::new());
             if !blocks.tiers().is_pruned(height) {
                 let tables = blocks.at(height)?;
-                tx_hashes = header_in(&tables.headers, height)?.tx_hashes;
+                tx_hashes = header_in(tables.headers()?, height)?.tx_hashes;
                 for position in 0..tx_hashes.len() as u32 {
-                    let (tx, receipt) = tx_in(&tables.txs, &tables.receipts, height, position)?;
+                    let (tx, receipt) = tx_in(tables.txs()?, tables.receipts()?, height, position)?;
                     block_txs.push(tx);
                     block_receipts.push(receipt);
                 }
@@ -653,7 +653,7 @@ impl BlockReader for ChainStore {
 
     fn header(&self, height: Height) -> Result<Option<StoredHeader>> {
         let blocks = self.blocks()?;
-        let found = blocks.at(height)?.headers.get(height)?;
+        let found = blocks.at(height)?.headers()?.get(height)?;
         found.map(|v| decode(v.value()).map_err(|e| corrupt("headers", e))).transpose()
     }
 
@@ -682,7 +682,7 @@ impl BlockReader for ChainStore {
         for entry in entries.take(limit) {
             let (key, _) = entry?;
             let (_, height) = key.value();
-            let header = blocks.at(height)?.headers.get(height)?.ok_or_else(|| {
+            let header = blocks.at(height)?.headers()?.get(height)?.ok_or_else(|| {
                 corrupt("time_index", format!("points at missing block {height}"))
             })?;
             out.push(decode(header.value()).map_err(|e| corrupt("headers", e))?);
@@ -693,10 +693,10 @@ impl BlockReader for ChainStore {
     fn block(&self, height: Height) -> Result<Option<Block>> {
         let blocks = self.blocks()?;
         let tables = blocks.at(height)?;
-        let Some(stored) = tables.headers.get(height)? else { return Ok(None) };
+        let Some(stored) = tables.headers()?.get(height)? else { return Ok(None) };
         let stored: StoredHeader = decode(stored.value()).map_err(|e| corrupt("headers", e))?;
         let transactions = tables
-            .txs
+            .txs()?
             .range((height, 0)..=(height, u32::MAX))?
             .map(|entry| {
                 let (_, bytes) = entry?;
@@ -741,7 +741,7 @@ impl ChainStore {
     /// The committed transaction at (`height`, `position`), in the read transaction `read`.
     fn stored_tx(&self, blocks: &Blocks, height: Height, position: u32) -> Result<StoredTx> {
         let tables = blocks.at(height)?;
-        let (transaction, receipt) = tx_in(&tables.txs, &tables.receipts, height, position)?;
+        let (transaction, receipt) = tx_in(tables.txs()?, tables.receipts()?, height, position)?;
         Ok(StoredTx {
             hash: transaction.hash(self.suite.hash()),
             height,
@@ -761,7 +761,7 @@ impl ExplorerReader for ChainStore {
         let archived = blocks.tiers().first_hot() > blocks.tiers().first_held();
         for tables in [Some(blocks.hot()), archived.then(|| blocks.archived()).transpose()?] {
             let Some(tables) = tables else { continue };
-            for entry in tables.txs.range(..end)?.rev().take(limit - out.len()) {
+            for entry in tables.txs()?.range(..end)?.rev().take(limit - out.len()) {
                 let (key, _) = entry?;
                 let (height, position) = key.value();
                 out.push(self.stored_tx(&blocks, height, position)?);
@@ -824,7 +824,7 @@ impl ExplorerReader for ChainStore {
 impl TxReader for ChainStore {
     fn receipt_at(&self, height: Height, position: u32) -> Result<Option<Receipt>> {
         let blocks = self.blocks()?;
-        let found = blocks.at(height)?.receipts.get((height, position))?;
+        let found = blocks.at(height)?.receipts()?.get((height, position))?;
         found.map(|v| decode(v.value()).map_err(|e| corrupt("receipts", e))).transpose()
     }
 

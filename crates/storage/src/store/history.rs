@@ -16,6 +16,7 @@
 //! first and removes from the archive after, and restoring copies back (and then marks it
 //! restored) in one hot transaction per step.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,21 +114,44 @@ impl Tiers {
     }
 }
 
-/// The tables of one tier, opened in one read transaction.
+type OnceTable<K, V> = OnceCell<ReadOnlyTable<K, V>>;
+
+/// The block tables of one tier in one read transaction, each opened at its first use (a
+/// header read, the most frequent, opens one table).
 pub(super) struct Tables {
-    pub(super) headers: ReadOnlyTable<u64, &'static [u8]>,
-    pub(super) txs: ReadOnlyTable<(u64, u32), &'static [u8]>,
-    pub(super) receipts: ReadOnlyTable<(u64, u32), &'static [u8]>,
+    read: ReadTransaction,
+    headers: OnceTable<u64, &'static [u8]>,
+    txs: OnceTable<(u64, u32), &'static [u8]>,
+    receipts: OnceTable<(u64, u32), &'static [u8]>,
 }
 
 impl Tables {
-    fn open(read: &ReadTransaction) -> Result<Tables> {
-        Ok(Tables {
-            headers: read.open_table(HEADERS)?,
-            txs: read.open_table(TXS)?,
-            receipts: read.open_table(RECEIPTS)?,
-        })
+    fn new(read: ReadTransaction) -> Tables {
+        Tables { read, headers: OnceCell::new(), txs: OnceCell::new(), receipts: OnceCell::new() }
     }
+
+    pub(super) fn headers(&self) -> Result<&ReadOnlyTable<u64, &'static [u8]>> {
+        opened(&self.headers, || self.read.open_table(HEADERS))
+    }
+
+    pub(super) fn txs(&self) -> Result<&ReadOnlyTable<(u64, u32), &'static [u8]>> {
+        opened(&self.txs, || self.read.open_table(TXS))
+    }
+
+    pub(super) fn receipts(&self) -> Result<&ReadOnlyTable<(u64, u32), &'static [u8]>> {
+        opened(&self.receipts, || self.read.open_table(RECEIPTS))
+    }
+}
+
+fn opened<T>(
+    cell: &OnceCell<T>,
+    open: impl FnOnce() -> std::result::Result<T, redb::TableError>,
+) -> Result<&T> {
+    if let Some(table) = cell.get() {
+        return Ok(table);
+    }
+    let table = open()?;
+    Ok(cell.get_or_init(|| table))
 }
 
 /// The archive: its directory and its database.
@@ -187,17 +211,16 @@ impl Archive {
 /// The block history as one read sees it: the hot tables, and the archive's when a block is
 /// there (opened at the first such read).
 pub(super) struct Blocks {
-    read: ReadTransaction,
     tiers: Tiers,
     hot: Tables,
     archive: Option<std::result::Result<Arc<Database>, String>>,
-    archive_tables: std::cell::OnceCell<Tables>,
+    archive_tables: OnceCell<Tables>,
 }
 
 impl Blocks {
     /// The hot store's read transaction the tiers were read in, for its other tables.
     pub(super) fn read(&self) -> &ReadTransaction {
-        &self.read
+        &self.hot.read
     }
 
     pub(super) fn tiers(&self) -> Tiers {
@@ -230,7 +253,7 @@ impl Blocks {
             Some(Err(e)) => return Err(StorageError::Archive(e.clone())),
             None => return Err(StorageError::Archive("no archive is attached".into())),
         };
-        let tables = Tables::open(&db.begin_read()?)?;
+        let tables = Tables::new(db.begin_read()?);
         Ok(self.archive_tables.get_or_init(|| tables))
     }
 }
@@ -278,13 +301,7 @@ impl ChainStore {
         } else {
             None
         };
-        Ok(Blocks {
-            tiers,
-            hot: Tables::open(&read)?,
-            read,
-            archive,
-            archive_tables: std::cell::OnceCell::new(),
-        })
+        Ok(Blocks { tiers, hot: Tables::new(read), archive, archive_tables: OnceCell::new() })
     }
 
     /// Where the history is kept.
@@ -361,8 +378,8 @@ impl ChainStore {
             if from >= target {
                 return Ok(from);
             }
-            let hot = Tables::open(&read)?;
-            let end = step_end(&hot.headers, None, from, target, &tiers)?;
+            let hot = Tables::new(read);
+            let end = step_end(hot.headers()?, None, from, target, &tiers)?;
             let txn = archive.begin_write()?;
             copy_blocks(&hot, &txn, from, end)?;
             txn.commit()?;
@@ -405,7 +422,7 @@ impl ChainStore {
     /// The archive's tables, if one is open.
     fn archived_tables(&self) -> Result<Option<Tables>> {
         match &*self.archive.read() {
-            ArchiveSlot::Open(archive) => Ok(Some(Tables::open(&archive.db.begin_read()?)?)),
+            ArchiveSlot::Open(archive) => Ok(Some(Tables::new(archive.db.begin_read()?))),
             _ => Ok(None),
         }
     }
@@ -470,7 +487,10 @@ fn step_end(
     let mut end = from;
     while end < target && end - from < STEP_BLOCKS && txs < STEP_TXS {
         let raw = if tiers.is_archived(end) {
-            archive.map(|a| a.headers.get(end)).transpose()?.flatten()
+            match archive {
+                Some(a) => a.headers()?.get(end)?,
+                None => None,
+            }
         } else {
             hot.get(end)?
         };
@@ -507,11 +527,11 @@ fn remove_blocks(txn: &WriteTransaction, from: Height, to: Height, timed: bool) 
 /// Copies blocks `from..to` from `source` into the tables `txn` writes.
 fn copy_blocks(source: &Tables, txn: &WriteTransaction, from: Height, to: Height) -> Result<()> {
     let mut headers = txn.open_table(HEADERS)?;
-    for entry in source.headers.range(from..to)? {
+    for entry in source.headers()?.range(from..to)? {
         let (height, raw) = entry?;
         headers.insert(height.value(), raw.value())?;
     }
-    for (source, table) in [(&source.txs, TXS), (&source.receipts, RECEIPTS)] {
+    for (source, table) in [(source.txs()?, TXS), (source.receipts()?, RECEIPTS)] {
         let mut target = txn.open_table(table)?;
         for entry in source.range((from, 0)..(to, 0))? {
             let (key, raw) = entry?;
@@ -623,7 +643,15 @@ mod tests {
         }
 
         fn hot_has(&self, height: Height) -> bool {
-            self.store.blocks().unwrap().hot().headers.get(height).unwrap().is_some()
+            self.store.blocks().unwrap().hot().headers().unwrap().get(height).unwrap().is_some()
+        }
+    }
+
+    /// The message of an archive error (panics on anything else).
+    fn archive_error(result: Result<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(StorageError::Archive(e)) => e,
+            other => panic!("expected an archive error, got {other:?}"),
         }
     }
 
@@ -716,10 +744,7 @@ mod tests {
         std::fs::write(f.dir.path().join("cold"), b"not a directory").unwrap();
         let (store, _) = ChainStore::open(&f.dir.path().join("db"), &f.genesis).unwrap();
         let f = Fixture { store, ..f };
-        match f.store.block(2) {
-            Err(StorageError::Archive(e)) => assert!(e.contains("cold"), "{e}"),
-            other => panic!("expected an archive error, got {other:?}"),
-        }
+        assert!(archive_error(f.store.block(2)).contains("cold"));
         assert!(f.store.block(7).unwrap().is_some());
     }
 
@@ -742,10 +767,7 @@ mod tests {
         let f = fixture(8);
         f.store.archive(&f.archive_dir(), 4).unwrap();
         let elsewhere = f.dir.path().join("elsewhere");
-        match f.store.archive(&elsewhere, 6) {
-            Err(StorageError::Archive(e)) => assert!(e.contains("restore them"), "{e}"),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        assert!(archive_error(f.store.archive(&elsewhere, 6)).contains("restore them"));
         f.store.restore().unwrap();
         assert_eq!(f.store.archive(&elsewhere, 6).unwrap(), 6);
         assert!(f.read(2).is_ok());
@@ -758,10 +780,7 @@ mod tests {
         other.store.archive(&other.archive_dir(), 3).unwrap();
         let cold = other.archive_dir();
         drop(other.store);
-        match f.store.archive(&cold, 3) {
-            Err(StorageError::Archive(e)) => assert!(e.contains("another chain"), "{e}"),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        assert!(archive_error(f.store.archive(&cold, 3)).contains("another chain"));
     }
 
     #[test]
@@ -772,8 +791,8 @@ mod tests {
         assert_eq!(pruned(f.store.block(2)), (2, 3));
         assert!(f.read(4).is_ok());
         let archive = f.store.archived_tables().unwrap().unwrap();
-        assert!(archive.headers.get(2).unwrap().is_none());
-        assert!(archive.headers.get(4).unwrap().is_some());
+        assert!(archive.headers().unwrap().get(2).unwrap().is_none());
+        assert!(archive.headers().unwrap().get(4).unwrap().is_some());
         // Pruning past the archive empties it and reaches into the hot store.
         assert_eq!(f.store.prune(7).unwrap(), 7);
         assert_eq!(pruned(f.store.block(6)), (6, 7));
