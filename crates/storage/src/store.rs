@@ -1,6 +1,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use anyhow::Context as _;
 use consortia_crypto::{Address, Hash, Suite};
 use consortia_types::{
     Block, Genesis, Height, Receipt, ReceiptStatus, Transaction, decode, encode,
@@ -950,6 +951,31 @@ impl StateProofReader for ChainStore {
     }
 }
 
+/// The state tree after `changes`, as the root and the nodes to write.
+///
+/// A block without deletions goes through the JMT's batch insert, which builds each changed node
+/// once. `put_value_set` rebuilds and rehashes the path from the root for every key: for a block
+/// of 2,000 notarizations (4,000 keys) the root was hashed 4,000 times, and SHA-256 was a fifth
+/// of a block's prepare. The batch insert takes no deletions, so a block that deletes a key goes
+/// key by key. Both give the same tree: a JMT's shape depends only on the keys it holds
+/// (`batched_and_key_by_key_updates_make_the_same_tree`).
+fn update_tree<H: SimpleHasher>(
+    reader: &JmtReader<'_>,
+    height: Height,
+    changes: StateChanges,
+) -> anyhow::Result<(RootHash, NodeBatch)> {
+    let tree = JellyfishMerkleTree::<_, H>::new(reader);
+    if changes.is_empty() || changes.values().any(Option::is_none) {
+        let set = changes.into_iter().map(|(k, v)| (KeyHash::with::<H>(&k), v));
+        let (root, batch) = tree.put_value_set(set, height)?;
+        return Ok((root, batch.node_batch));
+    }
+    let set = changes.into_iter().filter_map(|(k, v)| Some((KeyHash::with::<H>(&k), v?))).collect();
+    let (roots, batch) = tree.batch_put_value_sets(vec![set], None, height)?;
+    let root = roots.first().copied().context("the batch insert returned no root")?;
+    Ok((root, batch.node_batch))
+}
+
 impl BlockWriter for ChainStore {
     fn prepare_state(
         &self,
@@ -963,19 +989,9 @@ impl BlockWriter for ChainStore {
             return Err(StorageError::OutOfOrder { head: p.height, got: height });
         }
         let reader = self.jmt_reader(parent)?;
-        fn run<H: SimpleHasher>(
-            reader: &JmtReader<'_>,
-            height: Height,
-            changes: &StateChanges,
-        ) -> anyhow::Result<(RootHash, NodeBatch)> {
-            let tree = JellyfishMerkleTree::<_, H>::new(reader);
-            let set = changes.iter().map(|(k, v)| (KeyHash::with::<H>(k), v.clone()));
-            let (root, batch) = tree.put_value_set(set, height)?;
-            Ok((root, batch.node_batch))
-        }
         let (root, nodes) = match self.suite {
-            Suite::Standard => run::<sha2::Sha256>(&reader, height, &changes),
-            Suite::Sm => run::<sm3::Sm3>(&reader, height, &changes),
+            Suite::Standard => update_tree::<sha2::Sha256>(&reader, height, changes),
+            Suite::Sm => update_tree::<sm3::Sm3>(&reader, height, changes),
         }
         .map_err(|e| StorageError::State(e.to_string()))?;
         Ok(PreparedState { height, root: Hash(root.0), nodes })
@@ -1035,6 +1051,42 @@ mod tests {
             store.commit_block(&block, &[], &prepared).unwrap();
         }
         block
+    }
+
+    /// A block's changes from `(key, value)` pairs, `None` a deletion.
+    fn changes_of(pairs: &[(u8, Option<u8>)]) -> StateChanges {
+        pairs.iter().map(|(k, v)| (vec![*k], v.map(|v| vec![v]))).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The batch insert (blocks without deletions) and the key-by-key insert must build the
+        /// same tree, node for node, over any history of inserts, updates and deletions.
+        #[test]
+        fn batched_and_key_by_key_updates_make_the_same_tree(
+            history in proptest::collection::vec(
+                proptest::collection::vec((0u8..48, proptest::option::weighted(0.8, proptest::prelude::any::<u8>())), 1..24),
+                1..8,
+            ),
+            last in proptest::collection::vec((0u8..64, proptest::prelude::any::<u8>()), 1..32),
+        ) {
+            let store = ChainStore::in_memory(&genesis(Suite::Standard)).unwrap();
+            commit_state(&store, 0, changes_of(&[(255, Some(0))]), 1000);
+            for (i, block) in history.iter().enumerate() {
+                commit_state(&store, i as u64 + 1, changes_of(block), 2000 + i as u64);
+            }
+            let height = history.len() as u64 + 1;
+            let last: Vec<_> = last.into_iter().map(|(k, v)| (k, Some(v))).collect();
+            let reader = store.jmt_reader(None).unwrap();
+            let (root, nodes) =
+                update_tree::<sha2::Sha256>(&reader, height, changes_of(&last)).unwrap();
+            let tree = JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader);
+            let set = changes_of(&last).into_iter().map(|(k, v)| (KeyHash::with::<sha2::Sha256>(&k), v));
+            let (expected_root, expected) = tree.put_value_set(set, height).unwrap();
+            proptest::prop_assert_eq!(root, expected_root);
+            proptest::prop_assert_eq!(nodes, expected.node_batch);
+        }
     }
 
     #[test]
