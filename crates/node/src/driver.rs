@@ -21,6 +21,7 @@ use consortia_types::{
     Block, CommitCertificate, ConsensusKind, Header, Height, Transaction, Validator,
 };
 
+use crate::block_sync::BlockSync;
 use crate::compact::{self, Assembly};
 use crate::p2p::{STATE_SYNC_PROTOCOL, SYNC_BATCH, SYNC_BYTES, Wire};
 use crate::pipeline::{Built, Pipeline, Rejection, Signers, Tip};
@@ -39,8 +40,6 @@ const MAX_BODIES_PER_PEER: usize = 8;
 const STUCK_MS: u64 = 2_000;
 /// How often a node tells its peers its height (and looks for a peer ahead of it).
 const STATUS_EVERY_MS: u64 = 1_000;
-/// Sync requests go out at most this often.
-const SYNC_RETRY_MS: u64 = 500;
 
 /// What happens to a driver.
 #[derive(Debug)]
@@ -105,9 +104,8 @@ pub struct Driver<W: World> {
     wake_at: Option<u64>,
     next_status_ms: u64,
     peer_heights: BTreeMap<PeerId, Height>,
-    /// When each peer was last asked for blocks.
-    sync_asked: BTreeMap<PeerId, u64>,
-    last_sync_request_ms: Option<u64>,
+    /// Block sync's requests and the blocks it holds (see `block_sync.rs`).
+    block_sync: BlockSync,
     /// A state sync under way (see `state_sync.rs`).
     state_sync: Option<StateSync>,
     /// One was tried (done or given up): the node replays blocks from now on.
@@ -179,8 +177,7 @@ impl<W: World> Driver<W> {
             wake_at: None,
             next_status_ms: now_ms,
             peer_heights: BTreeMap::new(),
-            sync_asked: BTreeMap::new(),
-            last_sync_request_ms: None,
+            block_sync: BlockSync::default(),
             state_sync: None,
             state_sync_tried: false,
             height_since_ms: now_ms,
@@ -574,7 +571,7 @@ impl<W: World> Driver<W> {
             NetEvent::Connected(peer) => self.send_status(Some(peer)),
             NetEvent::Disconnected(peer) => {
                 self.peer_heights.remove(&peer);
-                self.sync_asked.remove(&peer);
+                self.block_sync.forget(peer);
             }
             NetEvent::Frame(peer, frame) => match borsh::from_slice::<Wire>(&frame) {
                 Ok(wire) => self.on_wire(peer, wire, frame.into_credit())?,
@@ -582,6 +579,13 @@ impl<W: World> Driver<W> {
             },
         }
         Ok(())
+    }
+
+    /// A peer sent a block by sync that does not verify: what it sent is dropped, and asked of
+    /// others.
+    fn sync_refused(&mut self, peer: PeerId, reason: &str) {
+        self.block_sync.forget(peer);
+        self.misbehaved(peer, reason);
     }
 
     fn misbehaved(&self, peer: PeerId, reason: &str) {
@@ -784,8 +788,8 @@ impl<W: World> Driver<W> {
         }
     }
 
-    /// Asks the most advanced peer for blocks when this node is behind: by two blocks or more,
-    /// or by one for a while (an idle chain sends no more votes for a height it decided).
+    /// Asks peers ahead for blocks when this node is behind: by two blocks or more, or by one
+    /// for a while (an idle chain sends no more votes for a height it decided).
     fn maybe_sync(&mut self) {
         let now_ms = self.clock.now_ms();
         if self.state_syncing(now_ms) {
@@ -798,24 +802,10 @@ impl<W: World> Driver<W> {
         if behind == 0 || (behind < 2 && now_ms < self.height_since_ms + STUCK_MS) {
             return;
         }
-        if self.last_sync_request_ms.is_some_and(|t| now_ms < t + SYNC_RETRY_MS) {
-            return;
+        for (peer, ask) in self.block_sync.requests(self.tip.height, &self.peer_heights, now_ms) {
+            tracing::debug!(target: "node::sync", peer = %peer, from = ask.from, max = ask.max, "asking for blocks");
+            transport.send(peer, Wire::SyncRequest { from: ask.from, max: ask.max }.encode());
         }
-        // Of the peers ahead, the one asked longest ago (never asked first): a peer claiming a
-        // height it does not serve then holds up one request in a round, not every request.
-        let Some(peer) = self
-            .peer_heights
-            .iter()
-            .filter(|(_, h)| **h > mine)
-            .min_by_key(|(p, h)| (self.sync_asked.get(*p).copied(), std::cmp::Reverse(**h)))
-            .map(|(p, _)| *p)
-        else {
-            return;
-        };
-        self.sync_asked.insert(peer, now_ms);
-        self.last_sync_request_ms = Some(now_ms);
-        tracing::debug!(target: "node::sync", peer = %peer, from = mine, "asking for blocks");
-        transport.send(peer, Wire::SyncRequest { from: mine, max: SYNC_BATCH }.encode());
     }
 
     fn serve_sync(&self, peer: PeerId, from: Height, max: u32) {
@@ -917,22 +907,22 @@ impl<W: World> Driver<W> {
         Ok(())
     }
 
-    /// Verifies and commits blocks a peer sent: each must carry a certificate of more than two
-    /// thirds of the validators and re-execute to the roots in its header.
+    /// Takes blocks a peer sent, then verifies and commits those next in line, whoever sent
+    /// them: each must carry a certificate of more than two thirds of the validators and
+    /// re-execute to the roots in its header. A sender whose block does not is disconnected and
+    /// its blocks dropped, to be asked of others.
     fn apply_synced(&mut self, peer: PeerId, blocks: Vec<Block>) -> Result<(), NodeError> {
         let algo = self.node().hash_algorithm();
-        for block in blocks {
+        self.block_sync.received(peer, blocks, self.tip.height);
+        while let Some((peer, block)) = self.block_sync.next(self.tip.height) {
             let height = block.header.height;
-            if height != self.tip.height + 1 {
-                continue;
-            }
             let Some(certificate) = block.certificate.clone() else {
-                self.misbehaved(peer, "synced block without a certificate");
+                self.sync_refused(peer, "synced block without a certificate");
                 break;
             };
             let kind = self.node().genesis.params.consensus;
             if let Err(e) = certificate.verify(&block.header, algo, self.set(height), kind) {
-                self.misbehaved(peer, &format!("synced block {height}: {e}"));
+                self.sync_refused(peer, &format!("synced block {height}: {e}"));
                 break;
             }
             let hash = block.header.hash(algo);
@@ -946,7 +936,7 @@ impl<W: World> Driver<W> {
                 )? {
                     Ok(built) => built,
                     Err(Rejection::Malformed(reason)) => {
-                        self.misbehaved(peer, &format!("synced block {height}: {reason}"));
+                        self.sync_refused(peer, &format!("synced block {height}: {reason}"));
                         break;
                     }
                     Err(Rejection::Diverged(reason)) => {
@@ -959,7 +949,6 @@ impl<W: World> Driver<W> {
             self.commit_decided(built, certificate)?;
             self.push(Input::Synced { height, now_ms: self.now_ms() });
         }
-        self.last_sync_request_ms = None;
         self.maybe_sync();
         Ok(())
     }

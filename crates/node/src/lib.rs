@@ -13,6 +13,7 @@
 //! The node knows nothing of HTTP; the binary serves `consortia-rpc`'s router over a [`Node`].
 
 pub use consortia_types::config;
+mod block_sync;
 mod compact;
 pub mod driver;
 #[cfg(feature = "fuzzing")]

@@ -218,6 +218,25 @@ fn a_minority_cut_off_catches_up_by_sync_after_the_partition_heals() {
     assert!(report.heights[3] >= report.heights[0] - 1, "{report:?}");
 }
 
+/// A validator cut off while the others commit more blocks than one sync request holds
+/// catches up from several peers at once (`block_sync.rs`), each answering its own range.
+#[test]
+fn a_validator_far_behind_syncs_from_several_peers_at_once() {
+    let mut s = Scenario::calm(81, 4);
+    // Empty blocks besides the clients' transactions, so the chain gets well ahead.
+    s.empty_block_interval_ms = 50;
+    s.faults.heal_ms = 25_000;
+    s.faults.partitions.push(Partition {
+        from_ms: 200,
+        until_ms: 24_000,
+        groups: vec![vec![0, 1, 2], vec![3]],
+    });
+    let report = Sim::new(s).run();
+    assert!(report.heights[0] > 2 * 32, "the chain did not get far enough ahead: {report:?}");
+    assert!(report.heights[3] >= report.heights[0] - 1, "{report:?}");
+    assert!(report.sync_parallel[3] >= 2, "one peer asked at a time: {report:?}");
+}
+
 /// A validator that synced past the height its engine was at was asked to build a proposal for
 /// that height, built it on the synced block, and stopped ("block 4 cannot follow block 5"):
 /// the driver now ignores a build request for a height already decided.

@@ -85,6 +85,8 @@ pub(crate) struct Scenario {
     /// The protocol Byzantine nodes speak: 1 by default, so their rewrites act on whole blocks;
     /// the newest to be asked for state sync (and lie in it).
     pub(crate) byzantine_protocol: u32,
+    /// The chain's `empty_block_interval_ms` (0: blocks only for transactions).
+    pub(crate) empty_block_interval_ms: u64,
 }
 
 /// A validator-set change, by node index (node `i`'s consensus key is `validator_key(i)`).
@@ -119,6 +121,7 @@ impl Scenario {
             legacy: BTreeSet::new(),
             state_sync_after: Some(consortia_node::STATE_SYNC_AFTER),
             byzantine_protocol: 1,
+            empty_block_interval_ms: 0,
         }
     }
 
@@ -474,6 +477,9 @@ pub(crate) struct Report {
     pub(crate) signed: Vec<usize>,
     /// Answers to a node in state sync that a Byzantine node forged.
     pub(crate) state_sync_lies: usize,
+    /// For each node, the most block-sync requests it had in flight at once (to different
+    /// peers, unanswered).
+    pub(crate) sync_parallel: Vec<usize>,
 }
 
 pub(crate) struct Sim {
@@ -507,6 +513,9 @@ pub(crate) struct Sim {
     compact_proposals: usize,
     state_sync_lies: usize,
     block_tx_requests: usize,
+    /// Each node's block-sync requests in flight (the peers asked), and the most at once.
+    sync_asked: Vec<BTreeSet<usize>>,
+    sync_parallel: Vec<usize>,
     /// The peers each node admits (`None` until its driver says).
     allowed: Vec<Option<BTreeSet<usize>>>,
     /// Nodes outside the chain's node list: joiners not added yet, and nodes governance
@@ -545,6 +554,7 @@ impl Sim {
         let n = scenario.faults.behaviors.len();
         let (mut genesis, keys) = consortia_test_utils::genesis::bft(CHAIN_ID, n);
         genesis.params.consensus = scenario.consensus;
+        genesis.params.empty_block_interval_ms = scenario.empty_block_interval_ms;
         let observers = (n..n + scenario.observers).map(|_| (None, Behavior::Honest));
         let first_joiner = n + scenario.observers;
         let joiners = (first_joiner..first_joiner + scenario.joiners)
@@ -638,6 +648,8 @@ impl Sim {
             compact_proposals: 0,
             state_sync_lies: 0,
             block_tx_requests: 0,
+            sync_asked: vec![BTreeSet::new(); node_count],
+            sync_parallel: vec![0; node_count],
             allowed: vec![None; node_count],
             outside: (first_joiner..node_count).collect(),
             changes: VecDeque::new(),
@@ -828,6 +840,19 @@ impl Sim {
             match borsh::from_slice::<Wire>(&out.frame) {
                 Ok(Wire::CompactProposal { .. }) => self.compact_proposals += 1,
                 Ok(Wire::GetBlockTxs { .. }) => self.block_tx_requests += 1,
+                Ok(Wire::SyncRequest { .. }) => {
+                    if let Some(to) = out.to {
+                        let asked = &mut self.sync_asked[out.from];
+                        asked.insert(to);
+                        self.sync_parallel[out.from] =
+                            self.sync_parallel[out.from].max(asked.len());
+                    }
+                }
+                Ok(Wire::SyncBlocks(_)) => {
+                    if let Some(to) = out.to {
+                        self.sync_asked[to].remove(&out.from);
+                    }
+                }
                 _ => {}
             }
             let targets: Vec<usize> = match out.to {
@@ -1407,6 +1432,7 @@ impl Sim {
                 .map(|n| self.signed.keys().filter(|(node, ..)| *node == n).count())
                 .collect(),
             state_sync_lies: self.state_sync_lies,
+            sync_parallel: std::mem::take(&mut self.sync_parallel),
         }
     }
 
