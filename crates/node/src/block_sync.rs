@@ -7,8 +7,8 @@
 //! only plans requests and holds answers, with who sent them, so a block that does not verify
 //! disconnects its sender and is asked again of another peer.
 //!
-//! Memory is bounded: at most [`WINDOW`] ranges ahead of the tip are asked or held, and each
-//! answer is at most [`SYNC_BYTES`](crate::p2p::SYNC_BYTES) and one block.
+//! Memory is bounded: only blocks of a range a peer was asked for are kept, at most
+//! [`WINDOW`] ranges ahead of the tip are asked, and each answer is at most one frame.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,10 @@ pub(crate) const WINDOW: u64 = 4;
 /// does not answer, so this is also how long a peer that claims blocks it does not serve holds
 /// up its range.
 pub(crate) const RETRY_MS: u64 = 1_000;
+/// A peer's late answer is still taken for this long after it was asked, and the peer is not
+/// asked anything else meanwhile: on a loaded machine an answer of 8 MiB can take longer than
+/// [`RETRY_MS`], and dropping every late answer could stall sync.
+pub(crate) const ANSWER_MS: u64 = 4 * RETRY_MS;
 
 /// A request in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +36,17 @@ pub(crate) struct Ask {
     pub at_ms: u64,
 }
 
+impl Ask {
+    fn covers(&self, height: Height) -> bool {
+        (self.from..self.from + u64::from(self.max)).contains(&height)
+    }
+}
+
 /// What block sync has asked for and holds (see the module's documentation).
 #[derive(Debug, Default)]
 pub(crate) struct BlockSync {
-    /// The request each peer is answering: one per peer.
+    /// The request each peer is answering: one per peer. Past [`RETRY_MS`] its range is asked
+    /// of another peer too; its answer is taken until [`ANSWER_MS`].
     asked: BTreeMap<PeerId, Ask>,
     /// Blocks received after the tip, each with its sender, not verified yet.
     ahead: BTreeMap<Height, (PeerId, Block)>,
@@ -55,12 +66,11 @@ impl BlockSync {
     ) -> Vec<(PeerId, Ask)> {
         self.ahead.retain(|h, _| *h > tip);
         self.asked
-            .retain(|_, a| now_ms < a.at_ms + RETRY_MS && a.from + u64::from(a.max) > tip + 1);
+            .retain(|_, a| now_ms < a.at_ms + ANSWER_MS && a.from + u64::from(a.max) > tip + 1);
         let end = tip + 1 + WINDOW * u64::from(SYNC_BATCH);
         let mut out = Vec::new();
         let mut from = tip + 1;
-        while let Some(gap) = self.next_gap(from, end) {
-            let (start, len) = gap;
+        while let Some((start, len)) = self.next_gap(from, end, now_ms) {
             let Some(peer) = self.free_peer(start, peers) else { break };
             let ask = Ask { from: start, max: len, at_ms: now_ms };
             self.asked.insert(peer, ask);
@@ -71,12 +81,12 @@ impl BlockSync {
         out
     }
 
-    /// The first run of heights in `from..end` neither asked nor held: its start and length
-    /// (at most [`SYNC_BATCH`]).
-    fn next_gap(&self, mut from: Height, end: Height) -> Option<(Height, u32)> {
+    /// The first run of heights in `from..end` neither held nor asked within [`RETRY_MS`]:
+    /// its start and length (at most [`SYNC_BATCH`]).
+    fn next_gap(&self, mut from: Height, end: Height, now_ms: u64) -> Option<(Height, u32)> {
         let covered = |h: Height| {
             self.ahead.contains_key(&h)
-                || self.asked.values().any(|a| (a.from..a.from + u64::from(a.max)).contains(&h))
+                || self.asked.values().any(|a| now_ms < a.at_ms + RETRY_MS && a.covers(h))
         };
         while from < end && covered(from) {
             from += 1;
@@ -101,14 +111,14 @@ impl BlockSync {
             .map(|(p, _)| *p)
     }
 
-    /// A peer's answer: its request is done, and the blocks in the window after `tip` are kept
-    /// (the first copy of each height).
+    /// A peer's answer: its request is done, and the blocks of the range it was asked for
+    /// after `tip` are kept (the first copy of each height). Blocks nobody asked it for are
+    /// dropped, so a peer cannot make this node hold more than one answer of its own.
     pub(crate) fn received(&mut self, peer: PeerId, blocks: Vec<Block>, tip: Height) {
-        self.asked.remove(&peer);
-        let end = tip + 1 + WINDOW * u64::from(SYNC_BATCH);
+        let Some(ask) = self.asked.remove(&peer) else { return };
         for block in blocks {
             let height = block.header.height;
-            if height > tip && height < end {
+            if height > tip && ask.covers(height) {
                 self.ahead.entry(height).or_insert((peer, block));
             }
         }
@@ -223,6 +233,25 @@ mod tests {
     }
 
     #[test]
+    fn a_late_answer_is_taken_while_its_range_is_asked_again() {
+        let mut sync = BlockSync::default();
+        sync.requests(0, &peers(&[(1, 1000)]), 0);
+        let again = sync.requests(0, &peers(&[(1, 1000), (2, 1000)]), RETRY_MS);
+        assert_eq!(again, [(peer(2), Ask { from: 1, max: SYNC_BATCH, at_ms: RETRY_MS })]);
+        sync.received(peer(1), blocks(1, B), 0);
+        assert_eq!(sync.next(0).unwrap().0, peer(1), "the slow peer's late answer counts");
+    }
+
+    #[test]
+    fn a_peer_silent_past_the_answer_time_is_asked_again() {
+        let mut sync = BlockSync::default();
+        let heights = peers(&[(1, 1000)]);
+        sync.requests(0, &heights, 0);
+        assert!(sync.requests(0, &heights, ANSWER_MS - 1).is_empty(), "still waited for");
+        assert_eq!(sync.requests(0, &heights, ANSWER_MS)[0].0, peer(1));
+    }
+
+    #[test]
     fn a_short_answer_leaves_the_rest_of_its_range_to_ask_again() {
         let mut sync = BlockSync::default();
         let heights = peers(&[(1, 1000)]);
@@ -235,18 +264,31 @@ mod tests {
     #[test]
     fn a_gap_between_held_blocks_is_asked_for_alone() {
         let mut sync = BlockSync::default();
-        sync.received(peer(1), blocks(1, 3), 0);
-        sync.received(peer(1), blocks(6, 3), 0);
-        let asks = sync.requests(0, &peers(&[(2, 1000)]), 0);
-        assert_eq!(asks[0].1, Ask { from: 4, max: 2, at_ms: 0 });
+        let heights = peers(&[(1, 1000), (2, 1000)]);
+        let asks = sync.requests(0, &heights, 0);
+        let (first, second) = (asks[0].0, asks[1].0);
+        sync.received(first, blocks(1, 3), 0);
+        sync.received(second, blocks(1 + B, 3), 0);
+        let again = sync.requests(0, &heights, 1);
+        assert_eq!(again[0].1, Ask { from: 4, max: SYNC_BATCH - 3, at_ms: 1 });
     }
 
     #[test]
-    fn blocks_outside_the_window_are_not_kept() {
+    fn blocks_nobody_asked_for_are_not_kept() {
         let mut sync = BlockSync::default();
-        sync.received(peer(1), blocks(1, 3), 5);
-        sync.received(peer(1), vec![block(6 + WINDOW * B)], 5);
-        assert_eq!(sync.held(), 0, "at or below the tip, or past the window");
+        sync.received(peer(1), blocks(1, 3), 0);
+        assert_eq!(sync.held(), 0, "peer 1 was not asked");
+        sync.requests(0, &peers(&[(1, 1000)]), 0);
+        sync.received(peer(1), blocks(1 + B, 3), 0);
+        assert_eq!(sync.held(), 0, "past the range peer 1 was asked for");
+    }
+
+    #[test]
+    fn blocks_at_or_below_the_tip_are_not_kept() {
+        let mut sync = BlockSync::default();
+        sync.requests(0, &peers(&[(1, 1000)]), 0);
+        sync.received(peer(1), blocks(1, 5), 3);
+        assert_eq!(sync.held(), 2, "blocks 4 and 5");
     }
 
     #[test]
@@ -267,8 +309,13 @@ mod tests {
     #[test]
     fn the_first_copy_of_a_height_is_kept() {
         let mut sync = BlockSync::default();
+        let heights = peers(&[(1, 1000)]);
+        sync.requests(0, &heights, 0);
         sync.received(peer(1), blocks(1, 1), 0);
-        sync.received(peer(2), blocks(1, 1), 0);
-        assert_eq!(sync.next(0).unwrap().0, peer(1));
+        // Block 1 is taken (held), so peer 2's range starts after it.
+        sync.requests(0, &peers(&[(1, 1000), (2, 1000)]), 1);
+        sync.received(peer(2), blocks(1, 2), 0);
+        let (from, _) = sync.next(0).unwrap();
+        assert_eq!(from, peer(1));
     }
 }
