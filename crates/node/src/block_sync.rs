@@ -309,13 +309,12 @@ mod tests {
     #[test]
     fn the_first_copy_of_a_height_is_kept() {
         let mut sync = BlockSync::default();
-        let heights = peers(&[(1, 1000)]);
-        sync.requests(0, &heights, 0);
+        sync.requests(0, &peers(&[(1, 1000)]), 0);
+        // Past the retry time the same range goes to peer 2, which answers first.
+        sync.requests(0, &peers(&[(1, 1000), (2, 1000)]), RETRY_MS);
+        sync.received(peer(2), blocks(1, 1), 0);
         sync.received(peer(1), blocks(1, 1), 0);
-        // Block 1 is taken (held), so peer 2's range starts after it.
-        sync.requests(0, &peers(&[(1, 1000), (2, 1000)]), 1);
-        sync.received(peer(2), blocks(1, 2), 0);
-        let (from, _) = sync.next(0).unwrap();
-        assert_eq!(from, peer(1));
+        assert_eq!(sync.next(0).unwrap().0, peer(2));
+        assert_eq!(sync.held(), 0, "peer 1's late copy was not kept beside it");
     }
 }

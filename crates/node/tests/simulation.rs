@@ -205,15 +205,20 @@ fn a_validator_crashing_at_its_wal_fsync_comes_back_without_double_signing() {
     }
 }
 
+/// Node 3 cut off from the other three from 200 ms until `until_ms`; faults heal 1 s later.
+fn cut_off_node_3(s: &mut Scenario, until_ms: u64) {
+    s.faults.heal_ms = until_ms + 1_000;
+    s.faults.partitions.push(Partition {
+        from_ms: 200,
+        until_ms,
+        groups: vec![vec![0, 1, 2], vec![3]],
+    });
+}
+
 #[test]
 fn a_minority_cut_off_catches_up_by_sync_after_the_partition_heals() {
     let mut s = Scenario::calm(80, 4);
-    s.faults.heal_ms = 6_000;
-    s.faults.partitions.push(Partition {
-        from_ms: 200,
-        until_ms: 5_000,
-        groups: vec![vec![0, 1, 2], vec![3]],
-    });
+    cut_off_node_3(&mut s, 5_000);
     let report = Sim::new(s).run();
     assert!(report.heights[3] >= report.heights[0] - 1, "{report:?}");
 }
@@ -225,12 +230,7 @@ fn a_validator_far_behind_syncs_from_several_peers_at_once() {
     let mut s = Scenario::calm(81, 4);
     // Empty blocks besides the clients' transactions, so the chain gets well ahead.
     s.empty_block_interval_ms = 50;
-    s.faults.heal_ms = 25_000;
-    s.faults.partitions.push(Partition {
-        from_ms: 200,
-        until_ms: 24_000,
-        groups: vec![vec![0, 1, 2], vec![3]],
-    });
+    cut_off_node_3(&mut s, 24_000);
     let report = Sim::new(s).run();
     assert!(report.heights[0] > 2 * 32, "the chain did not get far enough ahead: {report:?}");
     assert!(report.heights[3] >= report.heights[0] - 1, "{report:?}");
