@@ -40,7 +40,7 @@ use crate::accounts::{self, Account, code_key, slot_key};
 use crate::governance::{self, ContractStatus, Rules};
 use crate::system::{StateSource, revert};
 use crate::{BlockContext, ExecutionError, Overlay};
-use crate::{extensions, notary};
+use crate::{extensions, ledger, notary};
 
 /// How many past block hashes `BLOCKHASH` sees (as on Ethereum).
 const BLOCK_HASH_WINDOW: u64 = 256;
@@ -228,13 +228,15 @@ impl<S: StateReader + ?Sized> StateSource for StateDb<'_, '_, S> {
 }
 
 /// Ethereum's precompiles, the chain's system contracts (the notary at [`notary::ADDRESS`],
-/// governance at [`governance::ADDRESS`]) and the [`extensions`], for one transaction.
+/// governance at [`governance::ADDRESS`], the ledger tables at [`ledger::ADDRESS`]) and the
+/// [`extensions`], for one transaction.
 struct Precompiles {
     eth: EthPrecompiles,
     /// Built once per chain (see [`EvmEnv`]), not per transaction.
     warm: Arc<AddressSet>,
     notary: notary::Precompile,
     governance: governance::Precompile,
+    ledger: ledger::Precompile,
     /// Contracts governance froze or revoked: every call frame is checked against them.
     blocked: Arc<Vec<(Address, ContractStatus)>>,
     /// A storage failure inside a system contract: it voids the transaction's result.
@@ -246,6 +248,7 @@ fn warm_set(eth: &EthPrecompiles) -> Arc<AddressSet> {
     let mut warm = eth.warm_addresses().clone();
     warm.insert(to_revm(notary::ADDRESS));
     warm.insert(to_revm(governance::ADDRESS));
+    warm.insert(to_revm(ledger::ADDRESS));
     warm.extend(extensions::ADDRESSES.map(to_revm));
     Arc::new(warm)
 }
@@ -262,6 +265,7 @@ impl Precompiles {
                 ctx.time_ms,
                 env.governance.clone(),
             ),
+            ledger: ledger::Precompile::new(ctx.height, ctx.time_ms, tx_hash),
             blocked: rules.blocked(),
             fault: None,
         }
@@ -274,6 +278,7 @@ impl Precompiles {
     ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let mut writes = self.notary.finish(changes);
         writes.extend(self.governance.finish(changes));
+        writes.extend(self.ledger.finish(changes));
         writes
     }
 }
@@ -310,6 +315,8 @@ where
             self.notary.run(context, inputs)
         } else if inputs.bytecode_address == to_revm(governance::ADDRESS) {
             self.governance.run(context, inputs)
+        } else if inputs.bytecode_address == to_revm(ledger::ADDRESS) {
+            self.ledger.run(context, inputs)
         } else if let Some(result) = extensions::run(context, inputs) {
             return Ok(Some(result));
         } else {

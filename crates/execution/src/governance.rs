@@ -24,18 +24,16 @@ use std::sync::Arc;
 
 use consortia_crypto::{Address, Hash, PublicKey, Scheme};
 use consortia_storage::{StateHistory, StateReader};
-use consortia_types::{
-    ChainParams, ConsensusKind, DeployPolicy, Genesis, Validator, decode, encode,
-};
+use consortia_types::{ChainParams, ConsensusKind, DeployPolicy, Genesis, Validator, encode};
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::{CallInputs, Gas, InterpreterResult};
 use revm::primitives::{B256, KECCAK_EMPTY, Log};
 
-use crate::ExecutionError;
 use crate::evm::{from_revm, to_revm};
 use crate::system::{
     JournaledWrites, StateSource, done, open_call, out_of_gas, revert, unknown_selector,
 };
+use crate::{ExecutionError, decode_state};
 
 alloy_sol_types::sol!("../../contracts/system/IGovernance.sol");
 
@@ -670,15 +668,11 @@ fn contract_key(contract: &Address) -> Vec<u8> {
     format!("gov/contract/{}", alloy_primitives::hex::encode(contract.0)).into_bytes()
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> ExecutionError {
-    ExecutionError::CorruptState { key: what.to_owned(), detail: e.to_string() }
-}
-
 fn decode_or<T: BorshDeserialize + Default>(
     what: &str,
     bytes: Option<Vec<u8>>,
 ) -> Result<T, ExecutionError> {
-    bytes.map_or(Ok(T::default()), |b| decode(&b).map_err(|e| corrupt(what, e)))
+    bytes.map_or(Ok(T::default()), |b| decode_state(what, &b))
 }
 
 /// The members, sorted by id.
@@ -750,10 +744,7 @@ pub fn proposal<S: StateReader + ?Sized>(
     state: &S,
     id: u64,
 ) -> Result<Option<Proposal>, ExecutionError> {
-    state
-        .get(&proposal_key(id))?
-        .map(|b| decode(&b).map_err(|e| corrupt("gov/proposal", e)))
-        .transpose()
+    state.get(&proposal_key(id))?.map(|b| decode_state("gov/proposal", &b)).transpose()
 }
 
 /// How many proposals were made (ids run from 1).
@@ -776,7 +767,7 @@ pub fn params<S: StateReader + ?Sized>(
 
 fn decode_params(bytes: Option<Vec<u8>>, genesis: &Params) -> Result<Params, ExecutionError> {
     match bytes {
-        Some(bytes) => decode(&bytes).map_err(|e| corrupt("gov/params", e)),
+        Some(bytes) => decode_state("gov/params", &bytes),
         None => Ok(genesis.clone()),
     }
 }
@@ -786,10 +777,7 @@ pub fn code_approval<S: StateReader + ?Sized>(
     state: &S,
     code_hash: &Hash,
 ) -> Result<Option<CodeApproval>, ExecutionError> {
-    state
-        .get(&approval_key(code_hash))?
-        .map(|b| decode(&b).map_err(|e| corrupt("gov/code", e)))
-        .transpose()
+    state.get(&approval_key(code_hash))?.map(|b| decode_state("gov/code", &b)).transpose()
 }
 
 /// What governance did to `contract` (status and upgrades).
@@ -1522,7 +1510,7 @@ where
 
     fn proposal(&mut self, id: u64) -> Result<Option<Proposal>, ExecutionError> {
         let bytes = self.contract.writes.get(self.context, &proposal_key(id))?;
-        bytes.map(|b| decode(&b).map_err(|e| corrupt("gov/proposal", e))).transpose()
+        bytes.map(|b| decode_state("gov/proposal", &b)).transpose()
     }
 
     fn propose(mut self, action: Action) -> Answer {
@@ -1720,7 +1708,7 @@ where
 
     fn approval(&mut self, code_hash: &Hash) -> Result<Option<CodeApproval>, ExecutionError> {
         let bytes = self.contract.writes.get(self.context, &approval_key(code_hash))?;
-        bytes.map(|b| decode(&b).map_err(|e| corrupt("gov/code", e))).transpose()
+        bytes.map(|b| decode_state("gov/code", &b)).transpose()
     }
 
     fn record(&mut self, contract: &Address) -> Result<ContractRecord, ExecutionError> {
@@ -1852,7 +1840,7 @@ where
             Action::SetParameter { param, value } => {
                 let mut params = self.params()?;
                 if let Err(reason) = params.set(*param, *value) {
-                    return Err(corrupt("gov/params", reason));
+                    return Err(ExecutionError::corrupt("gov/params", reason));
                 }
                 self.emit(IGovernance::ParameterChanged {
                     name: param.name().into(),

@@ -23,6 +23,7 @@ mod accounts;
 mod evm;
 pub mod extensions;
 pub mod governance;
+pub mod ledger;
 pub mod notary;
 pub mod simulate;
 mod system;
@@ -57,6 +58,21 @@ pub enum ExecutionError {
     Storage(#[from] StorageError),
     #[error("corrupt state at `{key}`: {detail}")]
     CorruptState { key: String, detail: String },
+}
+
+impl ExecutionError {
+    /// The state entry `what` did not decode.
+    pub(crate) fn corrupt(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        ExecutionError::CorruptState { key: what.into(), detail: e.to_string() }
+    }
+}
+
+/// Decodes the state entry `what` (named in the error if it does not decode).
+pub(crate) fn decode_state<T: borsh::BorshDeserialize>(
+    what: impl Into<String>,
+    bytes: &[u8],
+) -> Result<T, ExecutionError> {
+    consortia_types::decode(bytes).map_err(|e| ExecutionError::corrupt(what, e))
 }
 
 /// What a block is executed in.

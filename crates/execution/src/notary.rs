@@ -16,7 +16,7 @@ use alloy_sol_types::{SolCall, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash};
 use consortia_storage::{LogReader, StateReader, TxReader};
-use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, decode, encode};
+use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, encode};
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::{CallInputs, Gas, InterpreterResult};
 use revm::primitives::{B256, Log};
@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use crate::system::{
     JournaledWrites, StateSource, done, open_call, out_of_gas, revert, unknown_selector,
 };
-use crate::{BlockContext, ExecutionError, Overlay, failed};
+use crate::{BlockContext, ExecutionError, Overlay, decode_state, failed};
 
 alloy_sol_types::sol!("../../contracts/system/INotary.sol");
 
@@ -133,12 +133,7 @@ pub fn get_record<S: StateReader + ?Sized>(
 ) -> Result<Option<StoredRecord>, ExecutionError> {
     state
         .get(&record_key(id))?
-        .map(|bytes| {
-            decode(&bytes).map_err(|e| ExecutionError::CorruptState {
-                key: format!("notary record `{id}`"),
-                detail: e.to_string(),
-            })
-        })
+        .map(|bytes| decode_state(format!("notary record `{id}`"), &bytes))
         .transpose()
 }
 
@@ -250,12 +245,7 @@ impl Precompile {
     {
         self.writes
             .get(context, &record_key(id))?
-            .map(|bytes| {
-                decode(&bytes).map_err(|e| ExecutionError::CorruptState {
-                    key: format!("notary record `{id}`"),
-                    detail: e.to_string(),
-                })
-            })
+            .map(|bytes| decode_state(format!("notary record `{id}`"), &bytes))
             .transpose()
     }
 

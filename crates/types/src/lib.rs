@@ -16,6 +16,7 @@ mod block;
 pub mod config;
 mod error;
 mod genesis;
+pub mod ledger;
 mod receipt;
 mod state;
 mod transaction;
@@ -27,6 +28,7 @@ pub use genesis::{
     EVM_VERSIONS, Genesis, GenesisAccount, GenesisMember, NodeIdentity, Validator,
     standard_accounts,
 };
+pub use ledger::{LEDGER_ADDRESS, SqlValue, TableSchema};
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use state::{Account, account_key, code_key, slot_key};
 pub use transaction::{
