@@ -682,3 +682,38 @@ pub struct ProposalsQuery {
     /// At most this many (default 50, at most 200).
     pub limit: Option<usize>,
 }
+
+/// A read-only SQL query over the chain's ledger tables (`POST /v1/sql/query`): one `SELECT`
+/// in SQLite's dialect (which takes MySQL's backquotes and `LIMIT a, b`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlQuery {
+    pub sql: String,
+    /// Values of the statement's `?` parameters, in order: null, numbers and strings.
+    #[serde(default)]
+    pub params: Vec<serde_json::Value>,
+    /// Answer only once the node's projection has applied this block (waiting up to 5 s): a
+    /// read that must see a write committed at that height.
+    #[serde(default)]
+    pub min_height: Option<u64>,
+}
+
+/// A column of a SQL result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SqlColumn {
+    pub name: String,
+    /// The MySQL type of a table's column (`BIGINT UNSIGNED`, `VARCHAR(32)`, …); absent for an
+    /// expression.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub decl_type: Option<String>,
+}
+
+/// What a SQL query answered.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlResult {
+    /// The block the projection had applied when the query ran.
+    pub height: u64,
+    pub columns: Vec<SqlColumn>,
+    /// Rows of values: null, numbers, strings, and `0x` hex for binary columns.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+}

@@ -2,7 +2,9 @@
 //! authenticated state, with the key of its signer, its transaction and its height.
 //!
 //! State layout (each provable with a state proof):
+//! - `sql/tables` → the tables' names (`Vec<String>`), in the order they were created;
 //! - `sql/table/<name>` → [`StoredTable`] (the schema, who created it, when);
+//! - `sql/count/<name>` → how many rows the table has (`u64`), once it has one;
 //! - `sql/seq/<name>` → the next `AUTO_INCREMENT` number (`u64`), once one was given;
 //! - `sql/row/<name>` 0x00 `<primary key>` → [`StoredRow`], the key being the canonical
 //!   encoding of the row's primary key values ([`TableSchema::key_of`]). Names hold no 0x00,
@@ -19,7 +21,7 @@
 use alloy_sol_types::{SolCall, SolEvent};
 use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash};
-use consortia_storage::StateReader;
+use consortia_storage::{StateChanges, StateReader};
 use consortia_types::ledger::{SqlValue, TableSchema};
 use consortia_types::{decode, encode};
 use revm::context_interface::{ContextTr, JournalTr};
@@ -46,7 +48,10 @@ const READ_GAS: u64 = 2_100;
 
 /// Prefix of every key the contract writes.
 pub const PREFIX: &[u8] = b"sql/";
+/// State key of the tables' names.
+pub const TABLES_KEY: &[u8] = b"sql/tables";
 const TABLE_PREFIX: &[u8] = b"sql/table/";
+const COUNT_PREFIX: &[u8] = b"sql/count/";
 const SEQ_PREFIX: &[u8] = b"sql/seq/";
 /// Prefix of every row's key.
 pub const ROW_PREFIX: &[u8] = b"sql/row/";
@@ -75,6 +80,11 @@ pub fn table_key(name: &str) -> Vec<u8> {
     [TABLE_PREFIX, name.as_bytes()].concat()
 }
 
+/// The state key of a table's row count.
+pub fn count_key(name: &str) -> Vec<u8> {
+    [COUNT_PREFIX, name.as_bytes()].concat()
+}
+
 fn seq_key(name: &str) -> Vec<u8> {
     [SEQ_PREFIX, name.as_bytes()].concat()
 }
@@ -82,6 +92,15 @@ fn seq_key(name: &str) -> Vec<u8> {
 /// The state key of the row of `table` whose primary key values are `key`.
 pub fn row_key(table: &str, key: &[SqlValue]) -> Vec<u8> {
     [ROW_PREFIX, table.as_bytes(), &[0], &encode(&key.to_vec())].concat()
+}
+
+/// The entries a block's state changes wrote under [`PREFIX`] (the contract never deletes).
+pub fn entries(changes: &StateChanges) -> Vec<(Vec<u8>, Vec<u8>)> {
+    changes
+        .range(PREFIX.to_vec()..)
+        .take_while(|(key, _)| key.starts_with(PREFIX))
+        .filter_map(|(key, value)| Some((key.clone(), value.clone()?)))
+        .collect()
 }
 
 /// What a state key of this contract holds.
@@ -113,6 +132,18 @@ pub fn decode_entry(key: &[u8], value: &[u8]) -> Result<Entry, ExecutionError> {
         return Ok(Entry::Row { table, row });
     }
     Ok(Entry::Other)
+}
+
+/// The committed tables' names, in the order they were created.
+pub fn table_names<S: StateReader + ?Sized>(state: &S) -> Result<Vec<String>, ExecutionError> {
+    state.get(TABLES_KEY)?.map_or(Ok(vec![]), |bytes| decode_state("ledger table list", &bytes))
+}
+
+/// How many rows the committed table `name` has.
+pub fn row_count<S: StateReader + ?Sized>(state: &S, name: &str) -> Result<u64, ExecutionError> {
+    state
+        .get(&count_key(name))?
+        .map_or(Ok(0), |bytes| decode_state(format!("ledger row count of `{name}`"), &bytes))
 }
 
 /// The committed table named `name`.
@@ -210,6 +241,15 @@ impl Precompile {
         Ok(Some(decode_state(format!("ledger table `{name}`"), &bytes)?))
     }
 
+    /// A `u64` this contract keeps under `key` (0 if absent), as this transaction sees it.
+    fn counter<CTX>(&self, context: &mut CTX, key: &[u8]) -> Result<Option<u64>, Refusal>
+    where
+        CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
+    {
+        let Some(bytes) = self.writes.get(context, key)? else { return Ok(None) };
+        Ok(Some(decode_state(String::from_utf8_lossy(key), &bytes)?))
+    }
+
     fn create_table<CTX>(
         &mut self,
         context: &mut CTX,
@@ -242,6 +282,13 @@ impl Precompile {
         charge(gas, (TABLE_GAS + GAS_PER_BYTE * bytes.len() as u64).saturating_sub(READ_GAS))?;
         let name = stored.schema.name.clone();
         self.writes.put(context, table_key(&name), Some(bytes))?;
+        let mut names: Vec<String> = match self.writes.get(context, TABLES_KEY)? {
+            Some(bytes) => decode_state("ledger table list", &bytes)?,
+            None => vec![],
+        };
+        names.push(name.clone());
+        charge(gas, GAS_PER_BYTE * (name.len() as u64 + 4))?;
+        self.writes.put(context, TABLES_KEY.to_vec(), Some(encode(&names)))?;
         let event = ILedger::TableCreated { name, creator: to_revm(caller) }.encode_log_data();
         context.journal_mut().log(Log { address: to_revm(ADDRESS), data: event });
         Ok(())
@@ -271,10 +318,7 @@ impl Precompile {
         }
         let auto = schema.auto_increment();
         let mut next = match auto {
-            Some(_) => match self.writes.get(context, &seq_key(table))? {
-                Some(bytes) => decode_state(format!("ledger counter of `{table}`"), &bytes)?,
-                None => 1,
-            },
+            Some(_) => self.counter(context, &seq_key(table))?.unwrap_or(1),
             None => 0,
         };
         let mut first_auto = 0;
@@ -318,6 +362,8 @@ impl Precompile {
         if auto.is_some() {
             self.writes.put(context, seq_key(table), Some(encode(&next)))?;
         }
+        let total = self.counter(context, &count_key(table))?.unwrap_or(0) + count;
+        self.writes.put(context, count_key(table), Some(encode(&total)))?;
         let event =
             ILedger::RowsInserted { table: table.to_owned(), rows: count, firstAutoId: first_auto }
                 .encode_log_data();

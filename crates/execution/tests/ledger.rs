@@ -13,26 +13,9 @@ use consortia_execution::ledger::{self, ILedger, StoredRow};
 use consortia_execution::test_utils::{forwarder, init_code};
 use consortia_storage::StateReader;
 use consortia_test_utils::genesis::solo;
-use consortia_types::ledger::{Column, ColumnType, SqlValue as V, TableIndex, TableSchema};
+use consortia_test_utils::ledger::orders;
+use consortia_types::ledger::{SqlValue as V, TableSchema};
 use consortia_types::{ReceiptStatus, decode, encode};
-
-fn orders() -> TableSchema {
-    let col =
-        |name: &str, ty| Column { name: name.into(), ty, nullable: false, auto_increment: false };
-    TableSchema {
-        name: "orders".into(),
-        columns: vec![
-            Column {
-                auto_increment: true,
-                ..col("id", ColumnType::Int { bytes: 8, unsigned: true })
-            },
-            col("customer", ColumnType::Varchar(32)),
-            Column { nullable: true, ..col("amount", ColumnType::Double) },
-        ],
-        primary_key: vec![0],
-        indexes: vec![TableIndex { name: "by_customer".into(), columns: vec![1] }],
-    }
-}
 
 fn create(schema: &TableSchema) -> Vec<u8> {
     ILedger::createTableCall { schema: encode(schema).into() }.abi_encode()
@@ -73,6 +56,8 @@ fn a_created_table_is_in_the_state_with_its_creator() {
     let table = ledger::get_table(&chain.store, "orders").unwrap().unwrap();
     assert_eq!(table.schema, orders());
     assert_eq!((table.creator, table.height), (user.public_key().address(), 1));
+    assert_eq!(ledger::table_names(&chain.store).unwrap(), vec!["orders".to_owned()]);
+    assert_eq!(ledger::row_count(&chain.store, "orders").unwrap(), 0);
 }
 
 #[test]
@@ -107,6 +92,7 @@ fn auto_increment_numbers_rows_after_the_highest_given() {
     let out =
         chain.run(vec![eth(&user, 2, ledger::ADDRESS, 0, insert("orders", vec![row(None, "d")]))]);
     assert_eq!(ILedger::insertCall::abi_decode_returns(&out.receipts[0].output).unwrap(), 12);
+    assert_eq!(ledger::row_count(&chain.store, "orders").unwrap(), 4, "rows are counted");
 }
 
 #[test]
@@ -119,6 +105,7 @@ fn a_duplicate_primary_key_reverts_the_whole_insert() {
     let reason = revert_reason(&out.receipts[0].status);
     assert!(reason.contains("row 2: duplicate entry"), "{reason}");
     assert!(stored(&chain, "orders", 2).is_none(), "all rows or none");
+    assert_eq!(ledger::row_count(&chain.store, "orders").unwrap(), 1);
     assert_eq!(stored(&chain, "orders", 1).unwrap().values[1], V::Text("a".into()));
 }
 
@@ -232,8 +219,11 @@ fn state_entries_decode_as_tables_and_rows() {
     let out =
         chain.run(vec![eth(&user, 1, ledger::ADDRESS, 0, insert("orders", vec![row(None, "a")]))]);
     let mut rows = 0;
-    for (key, value) in out.changes.iter().filter(|(k, _)| k.starts_with(ledger::PREFIX)) {
-        match ledger::decode_entry(key, value.as_deref().unwrap()).unwrap() {
+    let entries = ledger::entries(&out.changes);
+    assert!(entries.iter().all(|(k, _)| k.starts_with(ledger::PREFIX)));
+    assert!(out.changes.keys().filter(|k| k.starts_with(ledger::PREFIX)).count() == entries.len());
+    for (key, value) in &entries {
+        match ledger::decode_entry(key, value).unwrap() {
             ledger::Entry::Row { table, row } => {
                 assert_eq!((table.as_str(), &row.values[1]), ("orders", &V::Text("a".into())));
                 rows += 1;

@@ -19,6 +19,7 @@ pub mod driver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod history;
+pub mod ledger;
 pub mod mempool;
 pub mod metrics;
 pub mod p2p;
@@ -121,6 +122,8 @@ pub struct Node {
     state_sync_after: parking_lot::Mutex<Option<Height>>,
     /// The hashes of newly admitted transactions, one message per admitted batch.
     admitted: broadcast::Sender<Arc<[Hash]>>,
+    /// The SQL projection of the ledger tables (nodes with a data directory).
+    ledger: Option<ledger::Ledger>,
     metrics: metrics::Metrics,
 }
 
@@ -178,7 +181,10 @@ impl Node {
         if fresh {
             initialize(&store, &genesis)?;
         }
+        let ledger =
+            ledger::Ledger::open(&data_dir.join("ledger.sqlite"), &store, &Executor::new(&genesis));
         let mut node = Node::assemble(Arc::new(store), genesis, validator_key, mempool)?;
+        node.ledger = Some(ledger);
         if let Some(network) = &network {
             node.metrics.certificate_expires("p2p", &network.tls.cert_pem);
             node.metrics.certificate_expires("ca", &network.tls.ca_pem);
@@ -245,6 +251,7 @@ impl Node {
             history_changed: tokio::sync::Notify::new(),
             state_sync_after: parking_lot::Mutex::new(Some(STATE_SYNC_AFTER)),
             admitted: broadcast::Sender::new(ADMITTED_BACKLOG),
+            ledger: None,
         })
     }
 
@@ -262,6 +269,11 @@ impl Node {
     /// past block, proofs. Writes are the driver's.
     pub fn store(&self) -> &dyn ChainReader {
         &*self.store
+    }
+
+    /// The SQL projection of the ledger tables, if this node keeps one.
+    pub fn ledger(&self) -> Option<&ledger::Ledger> {
+        self.ledger.as_ref()
     }
 
     pub fn mempool(&self) -> &Mempool {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use consortia_crypto::Hash;
-use consortia_execution::{BlockContext, ExecutionError};
+use consortia_execution::{BlockContext, ExecutionError, ledger};
 use consortia_storage::{BlockWriter, PendingState, PreparedState};
 use consortia_types::{Block, Header, Height, Receipt, Validator};
 
@@ -76,6 +76,7 @@ impl Pipeline {
                 Err(e) => return Err(e.into()),
             };
             let tx_hashes: Vec<Hash> = txs.iter().map(|p| p.hash).collect();
+            let ledger = ledger::entries(&outcome.changes);
             let prepared = node.store.prepare_state(height, outcome.changes, pending)?;
             let header = Header {
                 chain_id: node.genesis.chain_id,
@@ -97,6 +98,7 @@ impl Pipeline {
                 hash,
                 receipts: outcome.receipts,
                 state: prepared,
+                ledger,
                 tx_hashes,
                 pool_txs: txs,
             });
@@ -206,6 +208,7 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         };
         let receipts_root = node.executor.receipts_root(&outcome.receipts);
+        let ledger = ledger::entries(&outcome.changes);
         let prepared = node.store.prepare_state(h.height, outcome.changes, pending)?;
         if prepared.root() != h.state_root || receipts_root != h.receipts_root {
             let reason = format!(
@@ -223,6 +226,7 @@ impl Pipeline {
             hash,
             receipts: outcome.receipts,
             state: prepared,
+            ledger,
             tx_hashes: hashes,
             pool_txs: vec![],
         }))
@@ -233,6 +237,9 @@ impl Pipeline {
         let started = std::time::Instant::now();
         node.store.commit_block(&built.block, &built.receipts, &built.state)?;
         let height = built.block.header.height;
+        if let Some(ledger) = &node.ledger {
+            ledger.committed(height, built.ledger.clone());
+        }
         let elapsed = started.elapsed();
         let m = &node.metrics;
         m.block_commit.observe(elapsed.as_secs_f64());
@@ -301,6 +308,8 @@ pub(crate) struct Built {
     pub(crate) hash: Hash,
     pub(crate) receipts: Vec<Receipt>,
     pub(crate) state: PreparedState,
+    /// The block's state entries under `sql/`, for the SQL projection.
+    pub(crate) ledger: Vec<(Vec<u8>, Vec<u8>)>,
     pub(crate) tx_hashes: Vec<Hash>,
     /// What this node's pool gave the block (empty for blocks received from peers).
     pub(crate) pool_txs: Vec<PoolTx>,

@@ -7,10 +7,11 @@
 //! validators with keys derived from their index; [`sim`] is the fault model (a seeded
 //! generator, Byzantine behaviors, partitions, crashes) both deterministic simulators draw from;
 //! [`process`] (feature `process`) drives the built binary: a dev node, a network, the CLI;
-//! [`contracts`] holds compiled contracts.
+//! [`contracts`] holds compiled contracts; [`ledger`] a ledger table's schema.
 
 pub mod contracts;
 pub mod genesis;
+pub mod ledger;
 #[cfg(feature = "process")]
 pub mod process;
 pub mod sim;

@@ -21,8 +21,9 @@ pub(crate) const CHAIN_ID: u64 = 77;
 
 pub(crate) struct TestNode {
     pub(crate) node: Arc<Node>,
-    /// The node's store, to change its history as an operator's policy would.
-    pub(crate) store: Arc<consortia_storage::ChainStore>,
+    /// The node's store, to change its history as an operator's policy would (nodes in
+    /// memory only).
+    pub(crate) store: Option<Arc<consortia_storage::ChainStore>>,
     router: Router,
     /// A funded account's key.
     pub(crate) user: PrivateKey,
@@ -42,23 +43,63 @@ impl TestNode {
         policy: consortia_rpc::AccessPolicy,
         member_ca: String,
     ) -> TestNode {
-        let user = PrivateKey::generate(Scheme::Secp256k1);
-        let funded = [(user.public_key().address(), 10u128.pow(24))];
-        let (mut genesis, key) = consortia_test_utils::genesis::solo(CHAIN_ID, &funded);
-        // The funded account administers the chain's one member organization.
-        genesis.members = vec![consortia_types::GenesisMember {
-            id: "org-a".into(),
-            admins: vec![user.public_key().address()],
-            ca_cert: member_ca,
-            nodes: vec!["validator-0".into()],
-        }];
-        let store = Node::memory_store(&genesis).expect("a store in memory");
-        let node = Node::with_store(store.clone(), genesis, Some(key), MempoolConfig::default())
-            .expect("a node over it");
+        let chain = Chain::new(member_ca);
+        let store = Node::memory_store(&chain.genesis).expect("a store in memory");
+        let node = Node::with_store(
+            store.clone(),
+            chain.genesis,
+            Some(chain.validator),
+            MempoolConfig::default(),
+        )
+        .expect("a node over it");
+        TestNode::serve(node, Some(store), policy, chain.user)
+    }
+
+    /// A node of `chain` with its data directory in `dir` (so with its SQL projection), open
+    /// to all. Starting it again on the same directory is a restart.
+    pub(crate) async fn start_in(dir: &std::path::Path, chain: &Chain) -> TestNode {
+        let config = consortia_node::NodeConfig {
+            data_dir: dir.to_owned(),
+            genesis: chain.genesis.clone(),
+            validator_key: Some(chain.validator.clone()),
+            mempool: MempoolConfig::default(),
+            history: Default::default(),
+            network: None,
+        };
+        let node = Node::open(config).expect("a node on disk");
+        let mut t =
+            TestNode::serve(node, None, consortia_rpc::AccessPolicy::open(), chain.user.clone());
+        t.nonce = {
+            let state = t.node.store().state_at(u64::MAX).expect("the latest state");
+            consortia_execution::read_account(&*state, &t.address()).expect("an account").nonce
+        };
+        t
+    }
+
+    fn serve(
+        node: Arc<Node>,
+        store: Option<Arc<consortia_storage::ChainStore>>,
+        policy: consortia_rpc::AccessPolicy,
+        user: PrivateKey,
+    ) -> TestNode {
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(node.clone().run(shutdown));
         let router = consortia_rpc::router(node.clone(), policy);
         TestNode { node, store, router, user, nonce: 0, _stop: stop }
+    }
+
+    /// Stops the node and waits until nothing holds it (its store and files are closed).
+    pub(crate) async fn stop(self) {
+        let node = Arc::downgrade(&self.node);
+        let _ = self._stop.send(true);
+        drop(self);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while node.strong_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the node stops within 30 s");
     }
 
     pub(crate) fn address(&self) -> Address {
@@ -166,6 +207,32 @@ impl TestNode {
     pub(crate) async fn error_code(&self, method: &str, params: Value) -> i64 {
         let response = self.rpc(method, params).await;
         response["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method}: {response}"))
+    }
+}
+
+/// A solo chain with one funded account whose owner administers its one member organization
+/// `org-a`.
+#[derive(Clone)]
+pub(crate) struct Chain {
+    pub(crate) genesis: consortia_types::Genesis,
+    pub(crate) validator: PrivateKey,
+    /// The funded account's key.
+    pub(crate) user: PrivateKey,
+}
+
+impl Chain {
+    /// A new chain whose member holds the CA certificate `member_ca` (PEM; may be empty).
+    pub(crate) fn new(member_ca: String) -> Chain {
+        let user = PrivateKey::generate(Scheme::Secp256k1);
+        let funded = [(user.public_key().address(), 10u128.pow(24))];
+        let (mut genesis, validator) = consortia_test_utils::genesis::solo(CHAIN_ID, &funded);
+        genesis.members = vec![consortia_types::GenesisMember {
+            id: "org-a".into(),
+            admins: vec![user.public_key().address()],
+            ca_cert: member_ca,
+            nodes: vec!["validator-0".into()],
+        }];
+        Chain { genesis, validator, user }
     }
 }
 
