@@ -717,3 +717,36 @@ pub struct SqlResult {
     #[schema(value_type = Vec<Vec<Object>>)]
     pub rows: Vec<Vec<serde_json::Value>>,
 }
+
+/// A ledger table as the chain keeps it (`GET /v1/sql/tables`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlTableView {
+    pub name: String,
+    pub columns: Vec<SqlColumnView>,
+    /// The primary key's columns, in key order.
+    pub primary_key: Vec<String>,
+    pub indexes: Vec<SqlIndexView>,
+    /// The account whose transaction created it.
+    pub creator: String,
+    pub tx_hash: String,
+    pub height: u64,
+    pub rows: u64,
+}
+
+/// A column of a ledger table.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlColumnView {
+    pub name: String,
+    /// The MySQL type (`bigint unsigned`, `varchar(32)`, …).
+    #[serde(rename = "type")]
+    pub column_type: String,
+    pub nullable: bool,
+    pub auto_increment: bool,
+}
+
+/// A secondary index of a ledger table.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlIndexView {
+    pub name: String,
+    pub columns: Vec<String>,
+}

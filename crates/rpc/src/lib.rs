@@ -170,6 +170,7 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(governance::code_approval))
         .routes(routes!(governance::simulate).layer(limit(single_limit)))
         .routes(routes!(sql::query).layer(limit(single_limit)))
+        .routes(routes!(sql::tables))
         .routes(routes!(eth::rpc).layer(limit(rpc_limit)).layer(turn()))
         .routes(routes!(eth::rpc_at_root).layer(limit(rpc_limit)).layer(turn()))
         .routes(routes!(eth::ws::upgrade))

@@ -9,8 +9,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use consortia_api::ErrorBody;
-use consortia_api::node::{SqlColumn, SqlQuery, SqlResult};
+use consortia_api::node::{
+    SqlColumn, SqlColumnView, SqlIndexView, SqlQuery, SqlResult, SqlTableView,
+};
 use consortia_api::server::{ApiError, ApiResult, JsonBody};
+use consortia_execution::ledger::{self, StoredTable};
 use consortia_node::Node;
 use consortia_sql::{Cell, Limits, SqlError};
 use serde_json::Value;
@@ -69,6 +72,56 @@ pub(crate) async fn query(
         .map(|c| SqlColumn { name: c.name, decl_type: c.decl_type })
         .collect();
     Ok(Json(SqlResult { height, columns, rows }))
+}
+
+/// The chain's ledger tables and their schemas
+#[utoipa::path(get, path = "/v1/sql/tables", tag = "sql",
+    responses((status = 200, body = Vec<SqlTableView>, description = "in the order they were created")))]
+pub(crate) async fn tables(State(node): State<Arc<Node>>) -> ApiResult<Json<Vec<SqlTableView>>> {
+    let state = node.store().state_at(u64::MAX).map_err(ApiError::internal)?;
+    let mut views = vec![];
+    for name in ledger::table_names(&*state).map_err(ApiError::internal)? {
+        let Some(table) = ledger::get_table(&*state, &name).map_err(ApiError::internal)? else {
+            continue;
+        };
+        let rows = ledger::row_count(&*state, &name).map_err(ApiError::internal)?;
+        views.push(table_view(table, rows));
+    }
+    Ok(Json(views))
+}
+
+fn table_view(table: StoredTable, rows: u64) -> SqlTableView {
+    let schema = table.schema;
+    let names = |positions: &[u16]| {
+        positions
+            .iter()
+            .filter_map(|i| schema.columns.get(usize::from(*i)))
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    SqlTableView {
+        primary_key: names(&schema.primary_key),
+        indexes: schema
+            .indexes
+            .iter()
+            .map(|i| SqlIndexView { name: i.name.clone(), columns: names(&i.columns) })
+            .collect(),
+        columns: schema
+            .columns
+            .iter()
+            .map(|c| SqlColumnView {
+                name: c.name.clone(),
+                column_type: c.ty.mysql_name(),
+                nullable: c.nullable,
+                auto_increment: c.auto_increment,
+            })
+            .collect(),
+        name: schema.name.clone(),
+        creator: table.creator.to_checksum_hex(),
+        tx_hash: table.tx_hash.to_hex(),
+        height: table.height,
+        rows,
+    }
 }
 
 fn param(value: &Value) -> Result<Cell, ApiError> {

@@ -138,3 +138,26 @@ async fn an_edited_projection_is_caught_and_rebuilt_on_restart() {
     let t = TestNode::start_in(dir.path(), &chain).await;
     assert_eq!(customers(&t, height).await, json!([["ann"], ["bob"]]));
 }
+
+#[tokio::test]
+async fn tables_are_listed_with_their_schema_and_row_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = TestNode::start_in(dir.path(), &Chain::new(String::new())).await;
+    let height = insert(&mut t, &["ann", "bob"], true).await;
+    let (status, body) = t.get("/v1/sql/tables").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let table = &body[0];
+    assert_eq!((table["name"].as_str(), table["rows"].as_u64()), (Some("orders"), Some(2)));
+    assert_eq!(
+        table["columns"][0],
+        json!({"name": "id", "type": "bigint unsigned", "nullable": false, "auto_increment": true})
+    );
+    assert_eq!(
+        (&table["primary_key"], &table["indexes"][0]),
+        (&json!(["id"]), &json!({"name": "by_customer", "columns": ["customer"]}))
+    );
+    assert_eq!(
+        (table["creator"].as_str(), table["height"].as_u64()),
+        (Some(t.address().to_checksum_hex().as_str()), Some(height))
+    );
+}
