@@ -21,6 +21,7 @@ pub mod governance;
 pub mod hosts;
 pub mod identity;
 pub mod keystore;
+pub mod ledger_sql;
 pub mod monitoring;
 pub mod node_access;
 pub mod nodes;
