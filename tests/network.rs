@@ -439,6 +439,58 @@ fn a_contract_deployed_before_a_restart_is_callable_after_it_on_every_node() {
     net.assert_same_chain(&[0, 1, 2, 3]);
 }
 
+/// The SQL ledger on a real network: rows inserted through one node are answered by every
+/// node's projection, and a node killed -9 while rows are written answers them all after its
+/// restart.
+#[test]
+fn ledger_rows_are_answered_on_every_node_and_after_a_kill_9() {
+    use alloy_primitives::TxKind;
+    use alloy_sol_types::SolCall;
+    use consortia_execution::ledger::{self, ILedger};
+    use consortia_types::ledger::SqlValue;
+    use consortia_types::{EthTx, encode};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::up(dir.path(), 4);
+    let urls = net.urls.clone();
+    let rpc = |i: usize| Rpc { url: format!("{}/rpc", urls[i]), client: common::http() };
+    let key = PrivateKey::generate(Scheme::Secp256k1);
+    let to = TxKind::Call(alloy_primitives::Address::from(ledger::ADDRESS.0));
+    // Sends a ledger call through node `via` and returns the height it was committed at.
+    let send = |via: usize, nonce: u64, input: Vec<u8>| {
+        let tx = EthTx::sign(eip1559(CHAIN, nonce, to, input), &key).unwrap();
+        let receipt = rpc(via).receipt(&rpc(via).send(&tx));
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+        u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap()
+    };
+    let insert = |customers: &[&str]| {
+        let rows: Vec<Vec<SqlValue>> = customers
+            .iter()
+            .map(|c| vec![SqlValue::Null, SqlValue::Text((*c).into()), SqlValue::Null])
+            .collect();
+        ILedger::insertCall { table: "orders".into(), rows: encode(&rows).into() }.abi_encode()
+    };
+    let customers = |i: usize, at: u64| {
+        let body = json!({"sql": "SELECT customer FROM orders ORDER BY id", "min_height": at});
+        let (status, answer) =
+            common::post_json(&common::http(), &format!("{}/v1/sql/query", urls[i]), &body);
+        assert_eq!(status, 200, "node {i}: {answer}");
+        answer["rows"].clone()
+    };
+    let schema = consortia_test_utils::ledger::orders();
+    send(0, 0, ILedger::createTableCall { schema: encode(&schema).into() }.abi_encode());
+    let at = send(0, 1, insert(&["ann", "bob"]));
+    for i in 0..4 {
+        assert_eq!(customers(i, at), json!([["ann"], ["bob"]]), "node {i}");
+    }
+
+    net.kill9(2);
+    let at = send(1, 2, insert(&["cy"]));
+    net.restart(2);
+    assert_eq!(customers(2, at), json!([["ann"], ["bob"], ["cy"]]), "the restarted node");
+}
+
 /// `net up` on ports another chain's nodes hold fails and says so, instead of taking the other
 /// chain's answers for its own (seen: a leftover demo on 18545 made the Ethereum-client script
 /// send its transactions to the wrong chain).
