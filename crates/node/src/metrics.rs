@@ -110,6 +110,7 @@ pub struct Metrics {
     peers: Gauge,
     history_first_block: Gauge,
     history_archived_blocks: Gauge,
+    sql_projection_height: Gauge,
     process: ProcessMetrics,
     /// One scrape at a time: the CPU counter is brought up to the reading by adding the
     /// difference, which two scrapes at once would add twice.
@@ -163,6 +164,7 @@ impl Metrics {
             mempool_ready: Gauge::default(),
             peers: Gauge::default(),
             history_first_block: Gauge::default(),
+            sql_projection_height: Gauge::default(),
             history_archived_blocks: Gauge::default(),
             process: ProcessMetrics::default(),
             scraping: parking_lot::Mutex::new(()),
@@ -184,6 +186,11 @@ impl Metrics {
             "history_first_block",
             "First block whose transactions and receipts the node holds (earlier ones are pruned)",
             m.history_first_block.clone(),
+        );
+        registry.register(
+            "sql_projection_height",
+            "Last block the SQL projection of the ledger tables applied (-1: the node keeps none, or it stopped); behind chain_height while it catches up",
+            m.sql_projection_height.clone(),
         );
         registry.register(
             "history_archived_blocks",
@@ -417,6 +424,8 @@ impl Node {
             m.history_first_block.set(history.first_block as i64);
             m.history_archived_blocks.set((history.first_hot - history.first_block) as i64);
         }
+        let projected = self.ledger().and_then(|l| l.projected().ok()).map(|h| *h.borrow());
+        m.sql_projection_height.set(projected.map_or(-1, |h| h as i64));
         m.process.read();
         let mut out = String::with_capacity(16 * 1024);
         if prometheus_text::encode(&mut out, &m.registry).is_err() {

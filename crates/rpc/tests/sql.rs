@@ -161,3 +161,22 @@ async fn tables_are_listed_with_their_schema_and_row_count() {
         (Some(t.address().to_checksum_hex().as_str()), Some(height))
     );
 }
+
+#[tokio::test]
+async fn the_projections_height_is_exported_as_a_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = TestNode::start_in(dir.path(), &Chain::new(String::new())).await;
+    let height = insert(&mut t, &["ann"], true).await;
+    customers(&t, height).await;
+    let (status, body) = t.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let line = body
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("consortia_sql_projection_height"))
+        .unwrap_or_else(|| panic!("no projection height in {body}"))
+        .to_owned();
+    let value: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value >= height, "{line}");
+}
