@@ -155,6 +155,28 @@ pub(crate) async fn sign_and_wait(
         .context("the transaction was not committed in time; check `consortia status`")
 }
 
+/// Signs a call of `input` to the system contract at `to` with `key`, waits for its commit and
+/// returns its output and height; a refused call is an error carrying the contract's reason.
+pub(crate) async fn call_contract(
+    client: &NodeClient,
+    key: &PrivateKey,
+    to: consortia_crypto::Address,
+    input: Vec<u8>,
+    gas_limit: u64,
+    timeout_s: u64,
+) -> Result<(Vec<u8>, u64)> {
+    let chain_id = client.status().await?.chain_id;
+    let call = consortia_types::EvmCall { to: Some(to), value: 0, input, gas_limit };
+    let lookup = sign_and_wait(client, key, chain_id, Payload::Evm(call), timeout_s).await?;
+    let receipt = lookup.receipt.context("a committed transaction without a receipt")?;
+    if receipt.status != "success" {
+        bail!("{}", receipt.error.map(|e| e.message).unwrap_or(receipt.status));
+    }
+    let output =
+        hex::decode(receipt.output.trim_start_matches("0x")).context("the receipt's output")?;
+    Ok((output, lookup.height.unwrap_or_default()))
+}
+
 pub(crate) async fn block_get(node: &str, height: &str) -> Result<()> {
     let client = node_client(node)?;
     let block = match height {

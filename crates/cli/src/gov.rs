@@ -11,9 +11,8 @@ use consortia_api::NodeClient;
 use consortia_api::node::{ProposalView, ProposalsQuery, SimulateRequest};
 use consortia_crypto::{Address, Hash, PrivateKey, PublicKey};
 use consortia_execution::governance::{self, IGovernance, Kind, Param, Rule};
-use consortia_types::{EvmCall, Payload};
 
-use crate::client::{DEFAULT_NODE, sign_and_wait};
+use crate::client::DEFAULT_NODE;
 use crate::keys::read_key;
 
 /// Gas a governance call may use: far above what any takes (50,000 plus 16 per byte stored).
@@ -405,15 +404,8 @@ pub(crate) async fn call(
     input: Vec<u8>,
     timeout_s: u64,
 ) -> Result<Vec<u8>> {
-    let chain_id = client.status().await?.chain_id;
-    let call = EvmCall { to: Some(governance::ADDRESS), value: 0, input, gas_limit: GAS };
-    let lookup = sign_and_wait(client, key, chain_id, Payload::Evm(call), timeout_s).await?;
-    let receipt = lookup.receipt.context("a committed transaction without a receipt")?;
-    if receipt.status != "success" {
-        let reason = receipt.error.map(|e| e.message).unwrap_or_else(|| receipt.status.clone());
-        bail!("{reason}");
-    }
-    hex::decode(receipt.output.trim_start_matches("0x")).context("the receipt's output")
+    let to = governance::ADDRESS;
+    Ok(crate::client::call_contract(client, key, to, input, GAS, timeout_s).await?.0)
 }
 
 /// Proposes and returns the new proposal's id.

@@ -12,6 +12,7 @@ mod net;
 mod node;
 mod platform;
 mod serve;
+mod sql;
 mod up;
 
 use std::net::SocketAddr;
@@ -126,6 +127,9 @@ enum Command {
         #[command(subcommand)]
         command: TxCommand,
     },
+    /// One SQL statement on the chain's ledger tables: `SELECT` (answered by the node),
+    /// `CREATE TABLE` and `INSERT` (transactions signed with `--key`), `SHOW TABLES`, `DESCRIBE`.
+    Sql(sql::SqlArgs),
     /// Blocks.
     Block {
         #[command(subcommand)]
@@ -281,6 +285,7 @@ fn main() -> Result<()> {
                 client::block_get(&node, &height).await
             }
             Command::Status { node } => client::status(&node).await,
+            Command::Sql(args) => sql::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchRpc(args) => bench_rpc::run(args).await,
             Command::Openapi { api } => {

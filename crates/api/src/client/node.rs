@@ -270,6 +270,16 @@ impl NodeClient {
         self.http.send(self.post_request("/v1/simulate").json(request)).await
     }
 
+    /// Runs a read-only SQL query over the chain's ledger tables.
+    pub async fn sql_query(&self, query: &SqlQuery) -> ClientResult<SqlResult> {
+        self.http.send(self.post_request("/v1/sql/query").json(query)).await
+    }
+
+    /// The chain's ledger tables, in the order they were created.
+    pub async fn sql_tables(&self) -> ClientResult<Vec<SqlTableView>> {
+        self.get("/v1/sql/tables").await
+    }
+
     pub async fn notary_record(&self, id: &str) -> ClientResult<RecordView> {
         self.get(&format!("/v1/notary/records/{id}")).await
     }
