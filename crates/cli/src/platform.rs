@@ -97,6 +97,11 @@ struct ServeArgs {
     /// `CONSORTIA_KEY_PASSPHRASE`).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve the SQL gateway to MySQL clients here (a chain is a database; log in as a
+    /// platform user with one of their API keys as the password). With `--tls-cert`, clients
+    /// must use TLS.
+    #[arg(long, value_name = "ADDR")]
+    mysql_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -316,15 +321,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
         unseal,
         ..args.data.config()
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let files = HttpsFile { cert: cert.clone(), key: key.clone() };
-            Some(consortia_api::serving::tls_config(crate::node::https_certificate(&files)?)?)
-        }
+    let files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(HttpsFile { cert: cert.clone(), key: key.clone() }),
         _ => None,
+    };
+    let tls = match &files {
+        Some(files) => {
+            Some(consortia_api::serving::tls_config(crate::node::https_certificate(files)?)?)
+        }
+        None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (platform, bootstrap) = Platform::open(config).await?;
+    let mysql = match args.mysql_listen {
+        Some(addr) => Some(mysql_listener(addr, files.as_ref()).await?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {} (is a platform already running there?)", args.listen)
     })?;
@@ -344,6 +356,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
             platform.seal_status().threshold
         );
     }
+    if let Some((listener, tls)) = mysql {
+        println!(
+            "MySQL gateway: {} (TLS {})",
+            listener.local_addr()?,
+            if tls.is_some() { "required" } else { "off" }
+        );
+        tokio::spawn(consortia_platform::mysql::serve(listener, platform.clone(), tls));
+    }
     // Last: scripts wait for this line.
     println!("Consortia platform: {scheme}://{addr}  (API reference: {scheme}://{addr}/docs)");
     let limits = Limits { hosts: AllowedHosts::new(&args.allowed_hosts), tls, ..Limits::default() };
@@ -352,4 +372,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .context("platform HTTP server")?;
     Ok(())
+}
+
+/// The SQL gateway's listener on `addr`, with TLS from the HTTPS certificate files if given.
+async fn mysql_listener(
+    addr: SocketAddr,
+    files: Option<&HttpsFile>,
+) -> Result<(tokio::net::TcpListener, Option<consortia_platform::mysql::TlsConfig>)> {
+    let tls = match files {
+        Some(files) => {
+            let cert = std::fs::read_to_string(&files.cert)
+                .with_context(|| format!("cannot read {}", files.cert.display()))?;
+            let key = crate::keys::read_key(&files.key)?;
+            let der = zeroize::Zeroizing::new(key.to_pkcs8_der());
+            Some(
+                consortia_platform::mysql::tls_config(&cert, &der)
+                    .map_err(|e| anyhow::anyhow!("MySQL TLS with {}: {e}", files.cert.display()))?,
+            )
+        }
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for MySQL clients on {addr} (is it taken?)"))?;
+    Ok((listener, tls))
 }

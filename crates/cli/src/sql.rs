@@ -92,6 +92,9 @@ pub(crate) async fn run(args: SqlArgs) -> Result<()> {
         Statement::ShowDatabases | Statement::Use(_) | Statement::Accepted => {
             println!("nothing to do: a chain is one database of ledger tables");
         }
+        Statement::Session(_) => {
+            println!("session values (@@variables, DATABASE()) are the MySQL gateway's to answer");
+        }
     }
     Ok(())
 }

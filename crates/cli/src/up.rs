@@ -52,6 +52,9 @@ pub(crate) struct UpArgs {
     /// Address of the platform: its console and REST API.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address of the SQL gateway for MySQL clients.
+    #[arg(long, default_value = "127.0.0.1:3307")]
+    mysql_listen: SocketAddr,
     /// Ports of a new demo chain: validator i serves REST and JSON-RPC on BASE+i and P2P on
     /// BASE+100+i.
     #[arg(long, default_value_t = 8545)]
@@ -155,16 +158,24 @@ fn platform_pid(dir: &Path) -> Option<u32> {
 /// Starts `consortia platform` detached, logging to `platform.log`, with the password its
 /// administrator gets if this is its first start (in the environment, so it never lands in a
 /// log; the platform ignores it otherwise).
-fn spawn_platform(dir: &Path, listen: SocketAddr, admin_password: &str) -> Result<Child> {
+fn spawn_platform(
+    dir: &Path,
+    listen: SocketAddr,
+    mysql_listen: SocketAddr,
+    admin_password: &str,
+) -> Result<Child> {
     let data = platform_dir(dir);
     let share = unseal_file(dir);
     let listen = listen.to_string();
+    let mysql_listen = mysql_listen.to_string();
     let args = [
         "platform".as_ref(),
         "--data-dir".as_ref(),
         data.as_os_str(),
         "--listen".as_ref(),
         listen.as_ref(),
+        "--mysql-listen".as_ref(),
+        mysql_listen.as_ref(),
         "--unseal-file".as_ref(),
         share.as_os_str(),
     ];
@@ -328,7 +339,7 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
         Some(_) => None,
         None => {
             demo_keystore(&dir).await?;
-            Some(spawn_platform(&dir, args.listen, &password)?)
+            Some(spawn_platform(&dir, args.listen, args.mysql_listen, &password)?)
         }
     };
     let result = async {
@@ -407,6 +418,12 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     if let Some(password) = &account.new_password {
         println!("keystore password, shown this once (store it now): {password}");
     }
+    println!(
+        "MySQL: mysql -h {} -P {} -u admin -p'<API key>' {}   (make a key: consortia user api-key create sql)",
+        args.mysql_listen.ip(),
+        args.mysql_listen.port(),
+        demo.chain
+    );
     for (i, node) in demo.nodes.iter().enumerate() {
         println!("  node-{i}: REST API {node}/v1/status");
     }

@@ -19,9 +19,12 @@
 //! governance, as the deploy policy is, is the next step (docs/architecture.md, *SQL ledger*).
 
 use alloy_sol_types::{SolCall, SolEvent};
-use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash};
 use consortia_storage::{StateChanges, StateReader};
+pub use consortia_types::ledger::{
+    COUNT_PREFIX, PREFIX, ROW_PREFIX, SEQ_PREFIX, StoredRow, StoredTable, TABLE_PREFIX, TABLES_KEY,
+    count_key, row_key, seq_key, table_key,
+};
 use consortia_types::ledger::{SqlValue, TableSchema};
 use consortia_types::{decode, encode};
 use revm::context_interface::{ContextTr, JournalTr};
@@ -45,54 +48,6 @@ const ROW_GAS: u64 = 20_000;
 const GAS_PER_BYTE: u64 = 16;
 /// Gas of a cold state read (the table, a row's key).
 const READ_GAS: u64 = 2_100;
-
-/// Prefix of every key the contract writes.
-pub const PREFIX: &[u8] = b"sql/";
-/// State key of the tables' names.
-pub const TABLES_KEY: &[u8] = b"sql/tables";
-const TABLE_PREFIX: &[u8] = b"sql/table/";
-const COUNT_PREFIX: &[u8] = b"sql/count/";
-const SEQ_PREFIX: &[u8] = b"sql/seq/";
-/// Prefix of every row's key.
-pub const ROW_PREFIX: &[u8] = b"sql/row/";
-
-/// A table as the chain keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct StoredTable {
-    pub schema: TableSchema,
-    pub creator: Address,
-    pub tx_hash: Hash,
-    pub height: u64,
-    pub time_ms: u64,
-}
-
-/// A row as the chain keeps it: its values (normalized, in column order) and who wrote it when.
-#[derive(Clone, Debug, PartialEq, BorshSerialize, BorshDeserialize)]
-pub struct StoredRow {
-    pub values: Vec<SqlValue>,
-    pub signer: Address,
-    pub tx_hash: Hash,
-    pub height: u64,
-}
-
-/// The state key of a table's schema.
-pub fn table_key(name: &str) -> Vec<u8> {
-    [TABLE_PREFIX, name.as_bytes()].concat()
-}
-
-/// The state key of a table's row count.
-pub fn count_key(name: &str) -> Vec<u8> {
-    [COUNT_PREFIX, name.as_bytes()].concat()
-}
-
-fn seq_key(name: &str) -> Vec<u8> {
-    [SEQ_PREFIX, name.as_bytes()].concat()
-}
-
-/// The state key of the row of `table` whose primary key values are `key`.
-pub fn row_key(table: &str, key: &[SqlValue]) -> Vec<u8> {
-    [ROW_PREFIX, table.as_bytes(), &[0], &encode(&key.to_vec())].concat()
-}
 
 /// The entries a block's state changes wrote under [`PREFIX`] (the contract never deletes).
 pub fn entries(changes: &StateChanges) -> Vec<(Vec<u8>, Vec<u8>)> {

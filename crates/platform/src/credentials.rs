@@ -189,9 +189,82 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// What the MySQL gateway keeps of an API key to check a client's scramble without the key:
+/// `SHA1(SHA1(key))` for `mysql_native_password` and `SHA256(SHA256(key))` for
+/// `caching_sha2_password`'s fast path, hex (as MySQL's own `mysql.user` keeps them). Neither
+/// logs in by itself; the keys are 256-bit random, so neither can be searched back to a key.
+pub fn mysql_verifiers(key: &str) -> (String, String) {
+    let native = sha1::Sha1::digest(sha1::Sha1::digest(key.as_bytes()));
+    let sha2 = Sha256::digest(Sha256::digest(key.as_bytes()));
+    (hex::encode(native), hex::encode(sha2))
+}
+
+/// Whether a MySQL client's `response` to `salt` proves it holds the key of these verifiers
+/// (hex, from [`mysql_verifiers`]): a 20-byte `mysql_native_password` response
+/// (`SHA1(key) ⊕ SHA1(salt ‖ SHA1(SHA1(key)))`) or a 32-byte `caching_sha2_password` one
+/// (`SHA256(key) ⊕ SHA256(SHA256(SHA256(key)) ‖ salt)`).
+pub fn mysql_response_matches(native: &str, sha2: &str, salt: &[u8], response: &[u8]) -> bool {
+    fn unmask<D: Digest>(stage2: &[u8], mask: &[u8], response: &[u8]) -> bool {
+        let stage1: Vec<u8> = response.iter().zip(mask).map(|(r, m)| r ^ m).collect();
+        D::digest(&stage1).as_slice() == stage2
+    }
+    match response.len() {
+        20 => hex::decode(native).is_ok_and(|stage2| {
+            let mask = sha1::Sha1::new().chain_update(salt).chain_update(&stage2).finalize();
+            unmask::<sha1::Sha1>(&stage2, &mask, response)
+        }),
+        32 => hex::decode(sha2).is_ok_and(|stage2| {
+            let mask = Sha256::new().chain_update(&stage2).chain_update(salt).finalize();
+            unmask::<Sha256>(&stage2, &mask, response)
+        }),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client's scramble, computed as MySQL's client libraries do.
+    fn client_response(plugin: &str, key: &str, salt: &[u8]) -> Vec<u8> {
+        fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+            a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+        }
+        if plugin == "mysql_native_password" {
+            let stage1 = sha1::Sha1::digest(key.as_bytes());
+            let stage2 = sha1::Sha1::digest(stage1);
+            xor(&stage1, &sha1::Sha1::new().chain_update(salt).chain_update(stage2).finalize())
+        } else {
+            let stage1 = Sha256::digest(key.as_bytes());
+            let stage2 = Sha256::digest(stage1);
+            xor(&stage1, &Sha256::new().chain_update(stage2).chain_update(salt).finalize())
+        }
+    }
+
+    #[test]
+    fn mysql_scrambles_of_the_key_match_its_verifiers_in_both_plugins() {
+        let (native, sha2) = mysql_verifiers("ck1.key_1.secret");
+        let salt = b"0123456789abcdefghij";
+        for plugin in ["mysql_native_password", "caching_sha2_password"] {
+            let response = client_response(plugin, "ck1.key_1.secret", salt);
+            assert!(mysql_response_matches(&native, &sha2, salt, &response), "{plugin}");
+        }
+    }
+
+    #[test]
+    fn mysql_scrambles_of_another_key_or_salt_do_not_match() {
+        let (native, sha2) = mysql_verifiers("ck1.key_1.secret");
+        let salt = b"0123456789abcdefghij";
+        for plugin in ["mysql_native_password", "caching_sha2_password"] {
+            let wrong = client_response(plugin, "ck1.key_1.secreT", salt);
+            assert!(!mysql_response_matches(&native, &sha2, salt, &wrong), "{plugin}");
+            let replayed = client_response(plugin, "ck1.key_1.secret", b"another salt 0123456");
+            assert!(!mysql_response_matches(&native, &sha2, salt, &replayed), "{plugin}");
+        }
+        for junk in [&b""[..], &[0u8; 20], &[0u8; 32], &[1u8; 7]] {
+            assert!(!mysql_response_matches(&native, &sha2, salt, junk));
+        }
+    }
 
     #[test]
     fn generated_passwords_are_20_letters_and_digits() {

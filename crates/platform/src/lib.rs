@@ -30,6 +30,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod keystore;
+pub mod mysql;
 pub mod provision;
 pub mod service;
 pub mod store;
@@ -113,6 +114,8 @@ pub struct Platform {
     starts: Mutex<HashMap<String, StartProgress>>,
     /// The chains whose rolling upgrade this process runs: one at a time per chain.
     upgrades: Mutex<std::collections::HashSet<String>>,
+    /// Ledger tables' schemas the SQL gateway has read (they never change).
+    sql_schemas: service::sql_gateway::SchemaCache,
 }
 
 /// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
@@ -169,6 +172,7 @@ impl Platform {
             )?,
             starts: Default::default(),
             upgrades: Default::default(),
+            sql_schemas: Default::default(),
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;

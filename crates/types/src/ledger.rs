@@ -14,7 +14,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use consortia_crypto::Address;
+use consortia_crypto::{Address, Hash};
 
 /// The ledger system contract's address (`0x…1002`).
 pub const LEDGER_ADDRESS: Address =
@@ -412,6 +412,60 @@ impl SqlValue {
             SqlValue::Bytes(_) => "binary",
         }
     }
+}
+
+// The ledger contract's state (its layout: execution's `ledger` module).
+
+/// Prefix of every key the contract writes.
+pub const PREFIX: &[u8] = b"sql/";
+/// State key of the tables' names.
+pub const TABLES_KEY: &[u8] = b"sql/tables";
+/// Prefix of each table's schema key.
+pub const TABLE_PREFIX: &[u8] = b"sql/table/";
+/// Prefix of each table's row count key.
+pub const COUNT_PREFIX: &[u8] = b"sql/count/";
+/// Prefix of each table's `AUTO_INCREMENT` counter key.
+pub const SEQ_PREFIX: &[u8] = b"sql/seq/";
+/// Prefix of every row's key.
+pub const ROW_PREFIX: &[u8] = b"sql/row/";
+
+/// A table as the chain keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct StoredTable {
+    pub schema: TableSchema,
+    pub creator: Address,
+    pub tx_hash: Hash,
+    pub height: u64,
+    pub time_ms: u64,
+}
+
+/// A row as the chain keeps it: its values (normalized, in column order) and who wrote it when.
+#[derive(Clone, Debug, PartialEq, BorshSerialize, BorshDeserialize)]
+pub struct StoredRow {
+    pub values: Vec<SqlValue>,
+    pub signer: Address,
+    pub tx_hash: Hash,
+    pub height: u64,
+}
+
+/// The state key of a table's schema.
+pub fn table_key(name: &str) -> Vec<u8> {
+    [TABLE_PREFIX, name.as_bytes()].concat()
+}
+
+/// The state key of a table's row count.
+pub fn count_key(name: &str) -> Vec<u8> {
+    [COUNT_PREFIX, name.as_bytes()].concat()
+}
+
+/// The state key of a table's next `AUTO_INCREMENT` number.
+pub fn seq_key(name: &str) -> Vec<u8> {
+    [SEQ_PREFIX, name.as_bytes()].concat()
+}
+
+/// The state key of the row of `table` whose primary key values are `key`.
+pub fn row_key(table: &str, key: &[SqlValue]) -> Vec<u8> {
+    [ROW_PREFIX, table.as_bytes(), &[0], &crate::encode(&key.to_vec())].concat()
 }
 
 #[cfg(test)]

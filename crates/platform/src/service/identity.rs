@@ -6,7 +6,7 @@ use consortia_api::platform::{
     CreateUserRequest, MIN_PASSWORD_CHARS, SessionView, TokenResponse, UserView,
 };
 
-use crate::credentials::{self, random_secret, secret_hash};
+use crate::credentials::{self, mysql_verifiers, random_secret, secret_hash};
 use crate::error::{Error, Result};
 use crate::store::identity::{self as users, Redeemed, UserRow};
 use crate::store::now_ms;
@@ -390,15 +390,16 @@ impl Platform {
         }
         let expires_ms = (days > 0).then(|| now_ms() + i64::from(days) * 86_400_000);
         let secret = random_secret();
-        let id = users::insert_api_key(
-            &self.db,
-            &caller.user_id,
-            name,
-            &secret_hash(&secret),
-            expires_ms,
-        )
-        .await?;
+        let id = crate::store::new_id("key");
         let key = format!("ck1.{id}.{secret}");
+        let (mysql_native, mysql_sha2) = mysql_verifiers(&key);
+        let stored = users::StoredKey {
+            id: id.clone(),
+            secret_hash: secret_hash(&secret),
+            mysql_native,
+            mysql_sha2,
+        };
+        users::insert_api_key(&self.db, &caller.user_id, name, &stored, expires_ms).await?;
         Ok(ApiKeyView { id, name: name.to_owned(), key, expires_ms })
     }
 

@@ -25,7 +25,7 @@ pub struct MysqlError {
 }
 
 impl MysqlError {
-    fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
         MysqlError { code, state, message: message.into() }
     }
 
@@ -84,6 +84,94 @@ pub enum Statement {
     /// `SET …`, `BEGIN`, `COMMIT`, `ROLLBACK`: accepted and without effect (each `INSERT`
     /// commits on its own, through consensus).
     Accepted,
+    /// A `SELECT` of the session's own values without a table (`SELECT @@version_comment`,
+    /// `SELECT DATABASE()`): what clients ask on connecting, answered by the gateway. Each item
+    /// is the column's label and what it asks.
+    Session(Vec<(String, SessionItem)>),
+}
+
+/// What a session `SELECT` asks of the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionItem {
+    /// A system variable (`@@version`, `@@session.autocommit`), lower-cased, without scope.
+    Variable(String),
+    /// `DATABASE()`, `SCHEMA()`.
+    Database,
+    /// `USER()`, `CURRENT_USER()`, `SESSION_USER()`, `SYSTEM_USER()`.
+    User,
+    /// `VERSION()`.
+    Version,
+    /// `CONNECTION_ID()`.
+    ConnectionId,
+    /// `LAST_INSERT_ID()`: the first `AUTO_INCREMENT` value the session's latest `INSERT` gave.
+    LastInsertId,
+}
+
+/// How many `?` parameters a statement has (for a prepared statement's answer).
+pub fn placeholders(sql: &str) -> Result<usize, MysqlError> {
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| MysqlError::parse(format!("You have an error in your SQL syntax: {e}")))?;
+    Ok(tokens
+        .iter()
+        .filter(|t| matches!(t, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"))
+        .count())
+}
+
+/// The items of a `SELECT` without `FROM` whose every item is a session value, if it is one.
+fn session_items(query: &ast::Query) -> Option<Vec<(String, SessionItem)>> {
+    let SetExpr::Select(select) = &*query.body else { return None };
+    if !select.from.is_empty() || select.selection.is_some() {
+        return None;
+    }
+    select
+        .projection
+        .iter()
+        .map(|item| {
+            let (expr, alias) = match item {
+                ast::SelectItem::UnnamedExpr(e) => (e, None),
+                ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+                _ => return None,
+            };
+            let asked = match expr {
+                Expr::Identifier(id) if id.value.starts_with("@@") => {
+                    SessionItem::Variable(variable(&id.value))
+                }
+                Expr::CompoundIdentifier(parts) if parts[0].value.starts_with("@@") => {
+                    SessionItem::Variable(variable(&parts.last()?.value))
+                }
+                Expr::Function(f) => match last_part(&f.name).as_str() {
+                    "database" | "schema" => SessionItem::Database,
+                    "user" | "current_user" | "session_user" | "system_user" => SessionItem::User,
+                    "version" => SessionItem::Version,
+                    "connection_id" => SessionItem::ConnectionId,
+                    "last_insert_id" if no_arguments(&f.args) => SessionItem::LastInsertId,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            Some((alias.unwrap_or_else(|| expr.to_string()), asked))
+        })
+        .collect()
+}
+
+fn no_arguments(args: &ast::FunctionArguments) -> bool {
+    match args {
+        ast::FunctionArguments::None => true,
+        ast::FunctionArguments::List(list) => list.args.is_empty(),
+        ast::FunctionArguments::Subquery(_) => false,
+    }
+}
+
+/// A system variable's name without `@@` and scope (`@@SESSION.autocommit` → `autocommit`).
+fn variable(name: &str) -> String {
+    let name = name.trim_start_matches("@@").to_lowercase();
+    for scope in ["session.", "global.", "local."] {
+        if let Some(rest) = name.strip_prefix(scope) {
+            return rest.to_owned();
+        }
+    }
+    name
 }
 
 /// Reads one statement.
@@ -105,7 +193,10 @@ pub fn parse(sql: &str) -> Result<Statement, MysqlError> {
         ))
     };
     match statement {
-        ast::Statement::Query(_) => Ok(Statement::Select(sql.trim().to_owned())),
+        ast::Statement::Query(query) => Ok(match session_items(&query) {
+            Some(items) => Statement::Session(items),
+            None => Statement::Select(sql.trim().to_owned()),
+        }),
         ast::Statement::Insert(insert) if insert.replace_into => {
             refused("REPLACE", "it would overwrite a committed row")
         }
@@ -320,7 +411,7 @@ fn create_table(create: ast::CreateTable) -> Result<TableSchema, MysqlError> {
     let schema = TableSchema { name, columns, primary_key, indexes };
     schema.check().map_err(|e| {
         let (code, state) = if e.contains("PRIMARY KEY") {
-            (3750, "HY000") // ER_TABLE_WITHOUT_PK
+            (1173, "42000") // ER_REQUIRES_PRIMARY_KEY
         } else if e.starts_with("table name") {
             (1103, "42000") // ER_WRONG_TABLE_NAME
         } else if e.starts_with("column name") {
@@ -461,6 +552,47 @@ fn row_error(message: &str, row: usize) -> MysqlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_clients_ask_on_connecting_is_a_session_select() {
+        let Statement::Session(items) = parse("select @@version_comment limit 1").unwrap() else {
+            panic!("not a session select")
+        };
+        assert_eq!(
+            items,
+            [("@@version_comment".into(), SessionItem::Variable("version_comment".into()))]
+        );
+        let Statement::Session(items) =
+            parse("SELECT DATABASE(), @@SESSION.autocommit AS ac, CONNECTION_ID()").unwrap()
+        else {
+            panic!("not a session select")
+        };
+        let asked: Vec<_> = items.into_iter().map(|(_, item)| item).collect();
+        assert_eq!(
+            asked,
+            [
+                SessionItem::Database,
+                SessionItem::Variable("autocommit".into()),
+                SessionItem::ConnectionId
+            ]
+        );
+    }
+
+    #[test]
+    fn a_select_of_a_table_or_an_expression_goes_to_the_projection() {
+        for sql in ["SELECT @@version FROM t", "SELECT 1 + 1", "SELECT DATABASE() WHERE 1"] {
+            assert!(matches!(parse(sql).unwrap(), Statement::Select(_)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_counted_outside_strings() {
+        assert_eq!(
+            placeholders("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)").unwrap(),
+            3
+        );
+        assert_eq!(placeholders("SELECT 1").unwrap(), 0);
+    }
     use SqlValue as V;
 
     fn create(sql: &str) -> Result<TableSchema, MysqlError> {
@@ -504,7 +636,7 @@ mod tests {
 
     #[test]
     fn a_table_without_a_key_or_with_an_unknown_type_is_refused() {
-        assert_eq!(create("CREATE TABLE t (n INT)").unwrap_err().code, 3750);
+        assert_eq!(create("CREATE TABLE t (n INT)").unwrap_err().code, 1173);
         assert_eq!(create("CREATE TABLE t (n INT PRIMARY KEY, N INT)").unwrap_err().code, 1060);
         assert_eq!(
             create("CREATE TABLE t (n INT PRIMARY KEY, g GEOMETRY)").unwrap_err().code,
@@ -539,10 +671,6 @@ mod tests {
 
     #[test]
     fn what_clients_send_on_connect_is_understood() {
-        assert_eq!(
-            parse("SELECT @@version_comment LIMIT 1").unwrap(),
-            Statement::Select("SELECT @@version_comment LIMIT 1".into())
-        );
         assert_eq!(parse("SET NAMES utf8mb4").unwrap(), Statement::Accepted);
         assert_eq!(parse("SHOW DATABASES").unwrap(), Statement::ShowDatabases);
         assert_eq!(parse("SHOW TABLES").unwrap(), Statement::ShowTables);

@@ -26,6 +26,7 @@ pub mod monitoring;
 pub mod node_access;
 pub mod nodes;
 pub mod orgs;
+pub mod sql_gateway;
 pub mod start;
 pub mod upgrade;
 

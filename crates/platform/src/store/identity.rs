@@ -358,23 +358,50 @@ pub async fn insert_api_key(
     db: impl Exec<'_>,
     user: &str,
     name: &str,
-    secret_hash: &str,
+    stored: &StoredKey,
     expires_ms: Option<i64>,
-) -> Result<String> {
-    let id = new_id("key");
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, name, secret_hash, created_ms, expires_ms, revoked) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        "INSERT INTO api_keys (id, user_id, name, secret_hash, mysql_native, mysql_sha2, \
+         created_ms, expires_ms, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
     )
-    .bind(&id)
+    .bind(&stored.id)
     .bind(user)
     .bind(name)
-    .bind(secret_hash)
+    .bind(&stored.secret_hash)
+    .bind(&stored.mysql_native)
+    .bind(&stored.mysql_sha2)
     .bind(now_ms())
     .bind(expires_ms)
     .execute(db)
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// What is kept of an API key: never the key, only what checks it.
+#[derive(Debug)]
+pub struct StoredKey {
+    pub id: String,
+    /// SHA-256 of the secret (the REST API's check).
+    pub secret_hash: String,
+    /// The MySQL gateway's verifiers (`credentials::mysql_verifiers`).
+    pub mysql_native: String,
+    pub mysql_sha2: String,
+}
+
+/// The MySQL verifiers (native, sha2) of `user`'s live API keys.
+pub async fn mysql_verifiers_of(db: impl Exec<'_>, user: &str) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query(
+        "SELECT mysql_native, mysql_sha2 FROM api_keys WHERE user_id = $1 AND revoked = 0 \
+         AND (expires_ms IS NULL OR expires_ms > $2) AND mysql_native IS NOT NULL",
+    )
+    .bind(user)
+    .bind(now_ms())
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
 }
 
 /// A live (not revoked, not expired) API key's user and secret hash.
