@@ -106,9 +106,9 @@ class PyMySQL(unittest.TestCase):
         t = new_table(self.cur)
         self.cur.execute(f"INSERT INTO {t} (customer, photo, placed) "
                          "VALUES ('dan', X'00FF6279', '2026-12-03')")
-        self.cur.execute(f"SELECT hex(photo), placed FROM {t}")
+        self.cur.execute(f"SELECT photo, placed FROM {t}")
         photo, placed = self.cur.fetchone()
-        self.assertEqual(photo, "00FF6279")
+        self.assertEqual(photo, b"\x00\xffby")
         self.assertEqual(str(placed), "2026-12-03")
 
     def test_rows_carry_their_signer_transaction_and_height(self):
@@ -156,7 +156,7 @@ class PyMySQL(unittest.TestCase):
     def test_a_wrong_key_is_refused(self):
         with self.assertRaises(pymysql.err.OperationalError) as caught:
             pymysql.connect(host=HOST, port=PORT, user=USER, password=KEY + "x", database=DB)
-        self.assertIn(caught.exception.args[0], (1045, 1698))
+        self.assertEqual(caught.exception.args[0], 1045)
 
     def test_an_unknown_database_is_refused(self):
         with self.assertRaises(pymysql.err.OperationalError) as caught:
@@ -205,8 +205,8 @@ class Connector(unittest.TestCase):
         self.cur.execute(f"INSERT INTO {t} (customer, amount, qty, photo) VALUES (?, ?, ?, ?)",
                          ("alice", 2.5, 3, b"\x01\x02"))
         self.assertEqual(self.cur.rowcount, 1)
-        self.text.execute(f"SELECT customer, amount, qty, hex(photo) FROM {t}")
-        self.assertEqual(self.text.fetchall(), [("alice", 2.5, 3, "0102")])
+        self.text.execute(f"SELECT customer, amount, qty, photo FROM {t}")
+        self.assertEqual(self.text.fetchall(), [("alice", 2.5, 3, bytearray(b"\x01\x02"))])
 
     def test_a_prepared_select_with_parameters_filters_aggregates_and_reads_dates(self):
         t = new_table(self.text)
@@ -219,13 +219,16 @@ class Connector(unittest.TestCase):
         self.assertEqual((count, total, first), (2, 3.5, 1))
         self.assertEqual(str(placed), "2026-03-04")
 
-    @unittest.skip("known bug (docs/architecture.md, SQL gateway): after a prepared INSERT's "
-                   "execution the next prepare on the connection reads a stray OK packet")
-    def test_a_prepared_select_after_a_prepared_insert(self):
+    def test_pipelined_statements_after_a_prepared_insert_stay_in_step(self):
+        # mysql-connector sends COM_STMT_CLOSE and the next COM_STMT_PREPARE in one write;
+        # opensrv-mysql 0.7.0 read the second from freed memory (vendor/opensrv-mysql).
         t = new_table(self.text)
         self.cur.execute(f"INSERT INTO {t} (customer, qty) VALUES (?, ?)", ("alice", 3))
         self.cur.execute(f"SELECT COUNT(*) FROM {t} WHERE qty >= ?", (1,))
         self.assertEqual(self.cur.fetchall(), [(1,)])
+        self.cur.execute(f"INSERT INTO {t} (customer, qty) VALUES (?, ?)", ("bob", 5))
+        self.cur.execute(f"SELECT customer FROM {t} WHERE qty > ? ORDER BY id", (0,))
+        self.assertEqual(self.cur.fetchall(), [("alice",), ("bob",)])
 
     def test_caching_sha2_password_logs_in(self):
         conn = connector_connect(auth_plugin="caching_sha2_password")
