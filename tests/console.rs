@@ -248,6 +248,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
             &listen_arg,
             "--base-port",
             &base.to_string(),
+            // Tests run side by side: no fixed MySQL port.
+            "--mysql-listen",
+            "127.0.0.1:0",
         ],
         &[("CONSORTIA_HOME", home.to_str().unwrap()), ("RUST_LOG", "warn")],
     );

@@ -99,6 +99,9 @@ fn up_with(home: &Path, data: &Path, extra: &[&str]) -> (String, Vec<String>, u1
         &format!("127.0.0.1:{listen}"),
         "--base-port",
         &base.to_string(),
+        // Tests run side by side: no fixed MySQL port.
+        "--mysql-listen",
+        "127.0.0.1:0",
     ]
     .map(str::to_owned)
     .into_iter()

@@ -343,6 +343,29 @@ crate::wire_enum! {
     }
 }
 
+/// A run of certified headers from a height (`GET /v1/headers`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadersQuery {
+    /// The first height (default 1).
+    pub from: Option<u64>,
+    /// At most this many headers (default and maximum 1000; fewer when they pass 4 MiB).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A block header with its commit certificate and, where the validator set changes after it,
+/// the next set: what a light client follows from the chain's genesis
+/// (`consortia_types::HeaderChain`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertifiedHeaderView {
+    pub height: u64,
+    pub hash: String,
+    pub state_root: String,
+    /// The canonical (borsh) encoding of `consortia_types::CertifiedHeader`, hex.
+    pub encoded: String,
+}
+
 /// Blocks in a time range.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

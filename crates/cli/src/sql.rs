@@ -7,12 +7,15 @@ use std::path::PathBuf;
 
 use alloy_sol_types::SolCall;
 use anyhow::{Context, Result, anyhow, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use consortia_api::NodeClient;
-use consortia_api::node::SqlQuery;
-use consortia_execution::ledger::{self, ILedger, StoredTable};
-use consortia_platform::service::ledger_sql::{MysqlError, Statement, insert_rows, parse};
-use consortia_types::{decode, encode};
+use consortia_api::node::{HeadersQuery, HeightQuery, SqlQuery};
+use consortia_api::proof::verify_state;
+use consortia_execution::ledger::{self, ILedger, StoredRow, StoredTable};
+use consortia_platform::service::ledger_sql::{
+    MysqlError, Statement, insert_rows, json_value, key_values, parse,
+};
+use consortia_types::{CertifiedHeader, Genesis, HeaderChain, decode, encode};
 use serde_json::Value;
 
 use crate::client::{DEFAULT_NODE, call_contract, node_client};
@@ -22,8 +25,11 @@ use crate::keys::read_key;
 const GAS: u64 = 30_000_000;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct SqlArgs {
-    #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE)]
+    #[command(subcommand)]
+    command: Option<SqlCommand>,
+    #[arg(long, env = "CONSORTIA_NODE", default_value = DEFAULT_NODE, global = true)]
     node: String,
     /// The private key (PKCS#8 PEM) that signs `CREATE TABLE` and `INSERT`.
     #[arg(long)]
@@ -32,13 +38,38 @@ pub(crate) struct SqlArgs {
     #[arg(long, default_value_t = 30)]
     timeout: u64,
     /// One statement: `SELECT`, `INSERT`, `CREATE TABLE`, `SHOW TABLES` or `DESCRIBE t`.
-    statement: String,
+    statement: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum SqlCommand {
+    /// Proves a row offline: its state proof under a block whose certificate is checked by
+    /// following the chain's headers from the validators of `--genesis` (no trust in the node),
+    /// then compares the node's SQL projection with it.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The chain's genesis file: the one thing trusted (its validators certify block 1).
+    #[arg(long)]
+    genesis: PathBuf,
+    #[arg(long)]
+    table: String,
+    /// The row's primary key value (repeat it, in key order, for a composite key; `0x` hex
+    /// for a binary column).
+    #[arg(long = "pk", required = true)]
+    pk: Vec<String>,
 }
 
 pub(crate) async fn run(args: SqlArgs) -> Result<()> {
     let client = node_client(&args.node)?;
+    if let Some(SqlCommand::Verify(verify)) = &args.command {
+        return verify_row(&client, verify).await;
+    }
+    let statement = args.statement.as_deref().context("give a statement (or `verify`)")?;
     let mysql = |e: MysqlError| anyhow!("{e}");
-    match parse(&args.statement).map_err(mysql)? {
+    match parse(statement).map_err(mysql)? {
         Statement::Select(sql) => {
             // Whatever was committed before this command is in the answer.
             let min_height = Some(client.status().await?.height);
@@ -97,6 +128,97 @@ pub(crate) async fn run(args: SqlArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks a row as `consortia sql verify` does (see [`SqlCommand::Verify`]).
+async fn verify_row(client: &NodeClient, args: &VerifyArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.genesis)
+        .with_context(|| format!("cannot read genesis {}", args.genesis.display()))?;
+    let genesis: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a genesis file", args.genesis.display()))?;
+    let algo = genesis.suite.hash();
+    let height = client.status().await?.height;
+    let at = HeightQuery { height: Some(height) };
+    // Every header from block 1 to `height`, each certified by the set that signs it.
+    let mut chain = HeaderChain::new(
+        algo,
+        genesis.params.consensus,
+        genesis.chain_id,
+        None,
+        genesis.validators.clone(),
+    );
+    while chain.next_height() <= height {
+        let from = chain.next_height();
+        let page = client.headers(&HeadersQuery { from: Some(from), limit: None }).await?;
+        if page.is_empty() {
+            bail!("the node serves no certified header {from}");
+        }
+        for view in page.into_iter().filter(|v| v.height <= height) {
+            let bytes = hex::decode(view.encoded.trim_start_matches("0x"))
+                .context("a header's encoding")?;
+            let header: CertifiedHeader =
+                decode(&bytes).map_err(|e| anyhow!("header {}: {e}", view.height))?;
+            chain.follow(header).map_err(|e| anyhow!("not verified: {e}"))?;
+        }
+    }
+    let root = chain.last().context("no block yet")?.state_root;
+    let proven = async |key: Vec<u8>| -> Result<Option<Vec<u8>>> {
+        let answer = client.state(&format!("0x{}", hex::encode(key)), &at).await?;
+        verify_state(&answer, genesis.suite, root).map_err(|e| anyhow!("not verified: {e}"))
+    };
+    let table = proven(ledger::table_key(&args.table))
+        .await?
+        .ok_or_else(|| anyhow!("{}", MysqlError::no_such_table(&args.table)))?;
+    let table: StoredTable = decode(&table).map_err(|e| anyhow!("the table's entry: {e}"))?;
+    let schema = &table.schema;
+    let key = key_values(schema, &args.pk).map_err(|e| anyhow!("{e}"))?;
+    let entry = proven(ledger::row_key(&args.table, &key)).await?.ok_or_else(|| {
+        anyhow!("no row of `{}` has that key (proven absent at block {height})", args.table)
+    })?;
+    let row: StoredRow = decode(&entry).map_err(|e| anyhow!("the row's entry: {e}"))?;
+    let row_hash = algo.digest(&entry).to_hex();
+    for (column, value) in schema.columns.iter().zip(&row.values) {
+        println!("{}\t{}", column.name, cell(&json_value(value)));
+    }
+    println!(
+        "_tx\t{}\n_height\t{}\n_signer\t{}",
+        row.tx_hash.to_hex(),
+        row.height,
+        row.signer.to_checksum_hex()
+    );
+    println!("_row_hash\t{row_hash}");
+    println!(
+        "verified: the row is in the state of block {height}, whose certificate was checked by \
+         following {height} header(s) from the validators of {}",
+        args.genesis.display()
+    );
+    // The node's projection must say the same.
+    let filter: Vec<String> = schema
+        .primary_key
+        .iter()
+        .map(|&k| format!("`{}` = ?", schema.columns[usize::from(k)].name))
+        .collect();
+    let sql = format!("SELECT * FROM `{}` WHERE {}", args.table, filter.join(" AND "));
+    let params = key.iter().map(json_value).collect();
+    let answer = client.sql_query(&SqlQuery { sql, params, min_height: Some(height) }).await?;
+    let mut expected: Vec<Value> = row.values.iter().map(json_value).collect();
+    expected.extend([
+        Value::from(row.tx_hash.to_hex()),
+        Value::from(row.height),
+        Value::from(row.signer.to_checksum_hex()),
+        Value::from(row_hash),
+    ]);
+    match answer.rows.as_slice() {
+        [projected] if *projected == expected => {
+            println!("the node's SQL projection holds the same row");
+            Ok(())
+        }
+        [projected] => bail!(
+            "the node's SQL projection differs from the proven row (tampered?): it answers {}",
+            Value::from(projected.clone())
+        ),
+        _ => bail!("the node's SQL projection lacks the proven row (tampered?)"),
+    }
 }
 
 /// The committed table `name`, read from the node's state.

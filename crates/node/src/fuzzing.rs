@@ -83,7 +83,7 @@ pub fn seeds() -> Vec<((&'static str, &'static str), Vec<u8>)> {
         ("get-headers", Wire::GetHeaders { from: 1, max: 1_000 }),
         (
             "headers",
-            Wire::Headers(vec![crate::state_sync::SyncHeader {
+            Wire::Headers(vec![consortia_types::CertifiedHeader {
                 header: block.header.clone(),
                 certificate: consortia_types::CommitCertificate { round: 0, signatures: vec![] },
                 next_validators: Some(vec![]),

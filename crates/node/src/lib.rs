@@ -306,6 +306,15 @@ impl Node {
         self.genesis.suite.hash()
     }
 
+    /// Certified headers from `from` (at most `max`, within 4 MiB), as state sync serves them.
+    pub fn certified_headers(
+        &self,
+        from: Height,
+        max: u32,
+    ) -> Vec<consortia_types::CertifiedHeader> {
+        state_sync::serve_headers(&self.store, self.hash_algorithm(), from, max, 4 << 20)
+    }
+
     /// Follows the height of the last committed block.
     pub fn committed(&self) -> watch::Receiver<Height> {
         self.committed.subscribe()

@@ -6,7 +6,7 @@ use consortia_crypto::Hash;
 use consortia_storage::StateChunk;
 use consortia_types::{Block, Header, Height, Receipt, Transaction};
 
-use crate::state_sync::SyncHeader;
+use consortia_types::CertifiedHeader;
 
 /// The newest version of this protocol a node speaks (negotiated per connection; see
 /// `consortia-network`). 1: proposals carry whole blocks. 2: proposals to peers speaking 2 carry
@@ -48,7 +48,7 @@ pub enum Wire {
     GetHeaders { from: Height, max: u32 },
     /// Headers in height order, each with its certificate and, where the set changes, the
     /// next validator set.
-    Headers(Vec<SyncHeader>),
+    Headers(Vec<CertifiedHeader>),
     /// State sync: "send me the leaves of the state after block `height` that follow `after`."
     GetStateChunk { height: Height, after: Option<[u8; 32]>, max: u32 },
     /// Leaves of a block's state with their range proof.

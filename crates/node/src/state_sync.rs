@@ -18,7 +18,6 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Hash, HashAlgorithm};
 use consortia_execution::governance;
 use consortia_network::PeerId;
@@ -26,7 +25,7 @@ use consortia_storage::{
     BlockReader, ChainStore, StateChunk, StateRestore, StorageError, TxReader,
 };
 use consortia_types::{
-    Block, CommitCertificate, ConsensusKind, Header, Height, Receipt, Validator, validators_hash,
+    Block, CertifiedHeader, CommitCertificate, HeaderChain, Height, Receipt, validators_hash,
 };
 
 use crate::{Node, NodeError};
@@ -44,25 +43,14 @@ const RETRY_MS: u64 = 3_000;
 /// With no progress for this long, the node replays blocks instead.
 const GIVE_UP_MS: u64 = 30_000;
 
-/// A header with what a node verifying headers one after another needs besides: its
-/// certificate, and the validator set of the next height when it differs from this one's.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct SyncHeader {
-    pub header: Header,
-    pub certificate: CommitCertificate,
-    pub next_validators: Option<Vec<Validator>>,
-}
-
 /// A state sync under way (see the module's documentation).
 pub(crate) struct StateSync {
     algo: HashAlgorithm,
-    consensus: ConsensusKind,
     /// The height to reach: peers were this far when it began.
     target: Height,
-    /// The last header verified (block 0's at first), and the set that signs the next.
-    last: Header,
+    /// The headers verified (from block 0's), and the set that signs the next.
+    chain: HeaderChain,
     last_certificate: Option<CommitCertificate>,
-    set: Vec<Validator>,
     /// The state restore, once the headers reached the target.
     restore: Option<StateRestore>,
     /// Its last chunk is in.
@@ -79,7 +67,7 @@ pub(crate) struct StateSync {
 
 /// What a peer sends a node in state sync.
 pub(crate) enum Answer {
-    Headers(Vec<SyncHeader>),
+    Headers(Vec<CertifiedHeader>),
     Chunk(StateChunk),
     Base(Box<Block>, Vec<Receipt>),
 }
@@ -112,11 +100,15 @@ impl StateSync {
         })?;
         Ok(StateSync {
             algo: node.hash_algorithm(),
-            consensus: node.genesis.params.consensus,
             target,
-            last: genesis.header,
+            chain: HeaderChain::new(
+                node.hash_algorithm(),
+                node.genesis.params.consensus,
+                node.genesis.chain_id,
+                Some(genesis.header),
+                governance::validators_at(&*node.store, 1)?,
+            ),
             last_certificate: None,
-            set: governance::validators_at(&*node.store, 1)?,
             restore: None,
             state_complete: false,
             asked: VecDeque::new(),
@@ -153,7 +145,7 @@ impl StateSync {
         let peer =
             fresh.iter().find(|p| Some(**p) > previous).or_else(|| fresh.first()).copied()?;
         let ask = match &self.restore {
-            None => Ask::Headers { from: self.last.height + 1, max: HEADERS_BATCH },
+            None => Ask::Headers { from: self.chain.next_height(), max: HEADERS_BATCH },
             Some(r) if !self.state_complete => {
                 Ask::Chunk { height: r.height(), after: r.after(), max: CHUNK_LEAVES }
             }
@@ -216,42 +208,34 @@ impl StateSync {
     }
 
     /// Verifies headers one after another; the restore begins once the target is reached.
-    fn headers(&mut self, node: &Arc<Node>, headers: Vec<SyncHeader>) -> Result<bool, String> {
+    fn headers(&mut self, node: &Arc<Node>, headers: Vec<CertifiedHeader>) -> Result<bool, String> {
         if self.restore.is_some() {
             return Ok(false);
         }
-        for SyncHeader { header, certificate, next_validators } in headers {
-            let height = header.height;
-            if height != self.last.height + 1 || height > self.target {
+        for next in headers {
+            let height = next.header.height;
+            if height != self.chain.next_height() || height > self.target {
                 break;
             }
-            if header.parent_hash != self.last.hash(self.algo) {
-                return Err(format!("header {height} does not follow its parent"));
-            }
-            certificate
-                .verify(&header, self.algo, &self.set, self.consensus)
-                .map_err(|e| format!("header {height}: {e}"))?;
-            if header.next_validators_hash != validators_hash(self.algo, &self.set) {
-                let next = next_validators
-                    .ok_or_else(|| format!("header {height} changes the set without naming it"))?;
-                if validators_hash(self.algo, &next) != header.next_validators_hash {
-                    return Err(format!("the validator set after header {height} is not its"));
-                }
-                self.set = next;
-            }
-            self.last = header;
+            let certificate = next.certificate.clone();
+            self.chain.follow(next).map_err(|e| e.to_string())?;
             self.last_certificate = Some(certificate);
         }
-        if self.last.height >= self.target {
-            tracing::info!(target: "node::sync", height = self.last.height,
-                "headers verified; fetching the state");
+        let (height, root) = self.last();
+        if height >= self.target {
+            tracing::info!(target: "node::sync", height, "headers verified; fetching the state");
             let restore = node
                 .store
-                .begin_restore(self.last.height, self.last.state_root)
+                .begin_restore(height, root)
                 .map_err(|e| format!("the state restore cannot begin: {e}"))?;
             self.restore = Some(restore);
         }
         Ok(false)
+    }
+
+    /// The height and state root of the last header verified.
+    fn last(&self) -> (Height, Hash) {
+        self.chain.last().map_or((0, Hash::ZERO), |h| (h.height, h.state_root))
     }
 
     fn chunk(&mut self, node: &Arc<Node>, chunk: StateChunk) -> Result<bool, String> {
@@ -262,7 +246,7 @@ impl StateSync {
         let last = chunk.last;
         if let Err(e) = restore.add_chunk(chunk) {
             // A restore cannot go on past a refused chunk: the state starts over.
-            let (height, root) = (self.last.height, self.last.state_root);
+            let (height, root) = self.last();
             self.restore = Some(
                 node.store
                     .begin_restore(height, root)
@@ -288,7 +272,7 @@ impl StateSync {
         if !self.state_complete {
             return Ok(false);
         }
-        let header = &self.last;
+        let Some(header) = self.chain.last() else { return Ok(false) };
         if block.header != *header {
             return Err(format!("block {} is not the verified one", block.header.height));
         }
@@ -303,7 +287,7 @@ impl StateSync {
         let Some(restore) = self.restore.take() else { return Ok(false) };
         let height = block.header.height;
         restore
-            .finish(&block, &receipts, &self.set)
+            .finish(&block, &receipts, self.chain.next_set())
             .map_err(|e| format!("the state restore cannot end: {e}"))?;
         tracing::info!(target: "node::sync", height, "state sync done: starting at this block");
         Ok(true)
@@ -318,7 +302,7 @@ pub(crate) fn serve_headers(
     from: Height,
     max: u32,
     bytes: usize,
-) -> Vec<SyncHeader> {
+) -> Vec<CertifiedHeader> {
     let mut out = Vec::new();
     let mut size = 0;
     let latest = store.latest_height().unwrap_or(0);
@@ -339,7 +323,7 @@ pub(crate) fn serve_headers(
             }
         };
         previous = Some(next_hash);
-        let header = SyncHeader { header: stored.header, certificate, next_validators };
+        let header = CertifiedHeader { header: stored.header, certificate, next_validators };
         size += borsh::object_length(&header).unwrap_or(0);
         out.push(header);
         if size > bytes {

@@ -7,9 +7,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use consortia_api::ErrorBody;
 use consortia_api::node::{
-    AccountView, BatchItem, BlockListView, BlockView, BlocksQuery, HeightQuery, LimitQuery, Order,
-    RecordView, RecordsByHashView, StateProofView, StatusView, SubmitBatchRequest,
-    SubmitBatchResponse, SubmitRequest, SubmitResponse, TxLookupView, TxStatus,
+    AccountView, BatchItem, BlockListView, BlockView, BlocksQuery, CertifiedHeaderView,
+    HeadersQuery, HeightQuery, LimitQuery, Order, RecordView, RecordsByHashView, StateProofView,
+    StatusView, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, SubmitResponse,
+    TxLookupView, TxStatus,
 };
 use consortia_api::server::{
     ApiError, ApiResult, PathParams, QueryParams, declares_json, json_body, json_from, not_json,
@@ -273,6 +274,36 @@ pub(crate) async fn block_by_height(
 }
 
 /// Blocks in a time range, oldest or newest first (the latest blocks: `?order=desc`)
+/// Certified headers from a height: each header with its commit certificate and, where the
+/// validator set changes after it, the next set (what a light client follows from genesis)
+#[utoipa::path(get, path = "/v1/headers", tag = "blocks", params(HeadersQuery),
+    responses(
+        (status = 200, body = Vec<CertifiedHeaderView>),
+        (status = 400, description = "Bad query", body = ErrorBody),
+    ))]
+pub(crate) async fn headers(
+    State(node): AppState,
+    QueryParams(q): QueryParams<HeadersQuery>,
+) -> ApiResult<Json<Vec<CertifiedHeaderView>>> {
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("bad_query", "limit must be between 1 and 1000"));
+    }
+    let algo = node.hash_algorithm();
+    let headers = node.certified_headers(q.from.unwrap_or(1), limit);
+    Ok(Json(
+        headers
+            .iter()
+            .map(|h| CertifiedHeaderView {
+                height: h.header.height,
+                hash: h.header.hash(algo).to_hex(),
+                state_root: h.header.state_root.to_hex(),
+                encoded: format!("0x{}", hex::encode(consortia_types::encode(h))),
+            })
+            .collect(),
+    ))
+}
+
 #[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(BlocksQuery),
     responses(
         (status = 200, body = BlockListView),

@@ -153,6 +153,7 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(explorer::by_address))
         .routes(routes!(explorer::volume))
         .routes(routes!(handlers::blocks_by_time))
+        .routes(routes!(handlers::headers))
         .routes(routes!(handlers::latest_block))
         .routes(routes!(handlers::block_by_height))
         .routes(routes!(handlers::status))

@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 mod genesis;
 pub mod ledger;
+mod light;
 mod receipt;
 mod state;
 mod transaction;
@@ -29,6 +30,7 @@ pub use genesis::{
     standard_accounts,
 };
 pub use ledger::{LEDGER_ADDRESS, SqlValue, TableSchema};
+pub use light::{CertifiedHeader, HeaderChain};
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use state::{Account, account_key, code_key, slot_key};
 pub use transaction::{

@@ -107,6 +107,11 @@ impl NodeClient {
         self.get_query("/v1/blocks", query).await
     }
 
+    /// Certified headers from a height, for following the chain from its genesis.
+    pub async fn headers(&self, query: &HeadersQuery) -> ClientResult<Vec<CertifiedHeaderView>> {
+        self.get_query("/v1/headers", query).await
+    }
+
     /// A transaction by hash, committed or pending.
     pub async fn transaction(&self, hash: &str) -> ClientResult<TxLookupView> {
         self.get(&format!("/v1/transactions/{hash}")).await

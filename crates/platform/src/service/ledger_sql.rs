@@ -518,6 +518,52 @@ pub fn insert_rows(
         .collect()
 }
 
+/// The primary key values of a row of `schema`, from their text (`--pk` arguments), in key
+/// order: numbers for numeric columns, `0x` hex for binary ones.
+pub fn key_values(schema: &TableSchema, given: &[String]) -> Result<Vec<SqlValue>, MysqlError> {
+    if given.len() != schema.primary_key.len() {
+        return Err(MysqlError::new(
+            1136,
+            "21S01",
+            format!(
+                "the primary key of `{}` has {} column(s); {} value(s) given",
+                schema.name,
+                schema.primary_key.len(),
+                given.len()
+            ),
+        ));
+    }
+    schema
+        .primary_key
+        .iter()
+        .zip(given)
+        .map(|(&column, text)| {
+            let column = usize::from(column);
+            let ty = schema.columns[column].ty;
+            let value = match (ty, text.strip_prefix("0x")) {
+                (ColumnType::Varbinary(_) | ColumnType::Blob, Some(hex)) => SqlValue::Bytes(
+                    hex::decode(hex).map_err(|e| MysqlError::parse(format!("{text}: {e}")))?,
+                ),
+                _ => coerce(ty, SqlValue::Text(text.clone())),
+            };
+            schema.normalize_column(column, value).map_err(|e| row_error(&e, 1))
+        })
+        .collect()
+}
+
+/// A value as the node's SQL API renders it: null, numbers, strings, `0x` hex for bytes.
+pub fn json_value(value: &SqlValue) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(n) => Value::from(*n),
+        SqlValue::UInt(n) => Value::from(*n),
+        SqlValue::Double(x) => Value::from(*x),
+        SqlValue::Text(s) => Value::from(s.as_str()),
+        SqlValue::Bytes(b) => Value::from(format!("0x{}", hex::encode(b))),
+    }
+}
+
 /// A string given to a numeric column as the number it spells (anything else is left for the
 /// check to refuse).
 fn coerce(ty: ColumnType, value: SqlValue) -> SqlValue {

@@ -23,7 +23,7 @@ use consortia_types::{decode, encode};
 use serde_json::Value;
 
 use super::abi::receipt_logs;
-use super::ledger_sql::{Literal, MysqlError, insert_rows};
+use super::ledger_sql::{Literal, MysqlError, insert_rows, json_value};
 use crate::Platform;
 use crate::credentials::mysql_response_matches;
 use crate::error::Error;
@@ -144,7 +144,7 @@ impl Platform {
     ) -> Result<SqlResult, MysqlError> {
         let query = SqlQuery {
             sql: sql.to_owned(),
-            params: params.iter().map(json_param).collect(),
+            params: params.iter().map(json_value).collect(),
             min_height: Some(min_height),
         };
         let answer = self
@@ -258,18 +258,6 @@ impl Platform {
             ));
         }
         Ok((outcome.height, receipt))
-    }
-}
-
-/// A parameter of a read, as the node's SQL API takes it.
-fn json_param(value: &SqlValue) -> Value {
-    match value {
-        SqlValue::Null => Value::Null,
-        SqlValue::Int(n) => Value::from(*n),
-        SqlValue::UInt(n) => Value::from(*n),
-        SqlValue::Double(x) => Value::from(*x),
-        SqlValue::Text(s) => Value::from(s.as_str()),
-        SqlValue::Bytes(b) => Value::from(format!("0x{}", hex::encode(b))),
     }
 }
 
