@@ -43,8 +43,9 @@ pub type TlsConfig = Arc<rustls_022::ServerConfig>;
 /// How long a new connection may take to answer the server's greeting.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed at once.
-pub const MAX_CONNECTIONS: usize = 256;
-/// The longest statement (MySQL's `max_allowed_packet` answers the same).
+pub const MAX_CONNECTIONS: usize = 128;
+/// The longest statement (`@@max_allowed_packet` answers the same; the protocol reader closes
+/// a connection whose packet passes 5 MiB, so a connection buffers at most that).
 pub const MAX_STATEMENT: usize = 4 << 20;
 /// What `@@version` and the handshake say: MySQL 8 as clients expect, and what it is.
 const VERSION: &str = "8.0.36-consortia";

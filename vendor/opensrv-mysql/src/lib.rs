@@ -582,7 +582,9 @@ where
                                 match var {
                                     b"max_allowed_packet" => {
                                         let mut w = w.start(cols).await?;
-                                        w.write_row(iter::once(67108864u32)).await?;
+                                        // Consortia: the gateway's statement limit (`mysql::MAX_STATEMENT`), which drivers
+                                        // size their batches by.
+                                        w.write_row(iter::once(4_194_304u32)).await?;
                                         w.finish().await?;
                                     }
                                     _ => {

@@ -20,8 +20,10 @@ use tokio::io::AsyncReadExt;
 
 const PACKET_BUFFER_SIZE: usize = 4_096;
 const PACKET_LARGE_BUFFER_SIZE: usize = 1_048_576;
-/// The largest packet read (what `@@max_allowed_packet` answers), with its frames' headers.
-pub const MAX_PACKET_BYTES: usize = 64 * 1_048_576 + 1_024;
+/// Consortia: the largest packet read, with its frames' headers: a little over the 4 MiB
+/// statements the gateway takes (`@@max_allowed_packet`), so that one just over gets its
+/// MySQL error (1153) and a far larger one closes the connection before it is buffered.
+pub const MAX_PACKET_BYTES: usize = 5 * 1_048_576;
 
 pub struct PacketReader<R> {
     bytes: Vec<u8>,
