@@ -92,3 +92,112 @@ impl HeaderChain {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use consortia_crypto::{Address, Hash, PrivateKey, Scheme};
+
+    use super::*;
+    use crate::{Vote, VoteKind};
+
+    const ALGO: HashAlgorithm = HashAlgorithm::Sha256;
+
+    struct Signers(Vec<PrivateKey>);
+
+    impl Signers {
+        fn new(n: usize) -> Signers {
+            Signers((0..n).map(|_| PrivateKey::generate(Scheme::Ed25519)).collect())
+        }
+
+        fn set(&self) -> Vec<Validator> {
+            let validator = |k: &PrivateKey| Validator {
+                name: String::new(),
+                public_key: k.public_key(),
+                power: 1,
+            };
+            self.0.iter().map(validator).collect()
+        }
+
+        /// Header `height` after `parent`, naming `next` as the set after it, certified by all.
+        fn certify(&self, height: u64, parent: Hash, next: &[Validator]) -> CertifiedHeader {
+            let header = Header {
+                chain_id: 7,
+                height,
+                parent_hash: parent,
+                time_ms: height,
+                proposer: Address([2; 20]),
+                tx_count: 0,
+                tx_root: Hash::ZERO,
+                state_root: Hash([height as u8; 32]),
+                receipts_root: Hash::ZERO,
+                next_validators_hash: validators_hash(ALGO, next),
+            };
+            let vote = Vote {
+                chain_id: 7,
+                height,
+                round: 0,
+                kind: VoteKind::Precommit,
+                block_hash: Some(header.hash(ALGO)),
+            };
+            let signatures = self.0.iter().enumerate().map(|(i, k)| (i as u32, vote.sign(k)));
+            let certificate = CommitCertificate { round: 0, signatures: signatures.collect() };
+            let changes = next != self.set().as_slice();
+            CertifiedHeader { header, certificate, next_validators: changes.then(|| next.to_vec()) }
+        }
+    }
+
+    fn chain(genesis: &Signers) -> HeaderChain {
+        HeaderChain::new(ALGO, ConsensusKind::Bft, 7, None, genesis.set())
+    }
+
+    #[test]
+    fn headers_certified_by_the_genesis_set_are_followed() {
+        let signers = Signers::new(4);
+        let mut chain = chain(&signers);
+        let first = signers.certify(1, Hash::ZERO, &signers.set());
+        let parent = first.header.hash(ALGO);
+        chain.follow(first).unwrap();
+        chain.follow(signers.certify(2, parent, &signers.set())).unwrap();
+        assert_eq!(chain.next_height(), 3);
+        assert_eq!(chain.last().unwrap().state_root, Hash([2; 32]));
+    }
+
+    #[test]
+    fn a_header_signed_by_another_set_is_refused() {
+        let mut chain = chain(&Signers::new(4));
+        let others = Signers::new(4);
+        let forged = others.certify(1, Hash::ZERO, &others.set());
+        assert!(chain.follow(forged).unwrap_err().to_string().contains("header 1"));
+    }
+
+    #[test]
+    fn a_header_out_of_order_of_another_chain_or_parent_is_refused() {
+        let signers = Signers::new(4);
+        let mut chain = chain(&signers);
+        assert!(chain.follow(signers.certify(2, Hash::ZERO, &signers.set())).is_err());
+        let mut other_chain = signers.certify(1, Hash::ZERO, &signers.set());
+        other_chain.header.chain_id = 8;
+        assert!(chain.follow(other_chain).is_err());
+        chain.follow(signers.certify(1, Hash::ZERO, &signers.set())).unwrap();
+        let orphan = signers.certify(2, Hash([9; 32]), &signers.set());
+        assert!(chain.follow(orphan).unwrap_err().to_string().contains("parent"));
+    }
+
+    #[test]
+    fn a_new_set_takes_over_only_with_the_set_its_header_names() {
+        let old = Signers::new(4);
+        let new = Signers::new(4);
+        let mut chain = chain(&old);
+        let mut hidden = old.certify(1, Hash::ZERO, &new.set());
+        hidden.next_validators = None;
+        assert!(chain.follow(hidden).unwrap_err().to_string().contains("without naming"));
+        let mut swapped = old.certify(1, Hash::ZERO, &new.set());
+        swapped.next_validators = Some(Signers::new(4).set());
+        assert!(chain.follow(swapped).unwrap_err().to_string().contains("not its"));
+        let handover = old.certify(1, Hash::ZERO, &new.set());
+        let parent = handover.header.hash(ALGO);
+        chain.follow(handover).unwrap();
+        assert!(chain.follow(old.certify(2, parent, &old.set())).is_err(), "the old set is done");
+        chain.follow(new.certify(2, parent, &new.set())).unwrap();
+    }
+}
