@@ -97,8 +97,10 @@ pub struct Platform {
     /// chain id.
     node_calls: Mutex<HashMap<String, service::node_access::NodeCalls>>,
     /// Contract transactions are signed one at a time (a nonce read and its send must not
-    /// interleave).
-    signing: tokio::sync::Mutex<()>,
+    /// interleave), and the next nonce of each account the platform signs for is kept, by
+    /// chain id and address: a node's pending count can lag behind transactions just sent
+    /// (they leave its pool for a block before the block's state is readable).
+    signing: tokio::sync::Mutex<HashMap<(String, String), u64>>,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).
     hosts: Mutex<HashMap<String, Arc<dyn consortia_hosts::HostDriver>>>,

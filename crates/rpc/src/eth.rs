@@ -26,7 +26,7 @@ use consortia_api::jsonrpc::{
 use consortia_crypto::{Address, Hash, keccak256};
 use consortia_execution::{Account, CallOutcome, code_key, read_account, revert_reason, slot_key};
 use consortia_node::Node;
-use consortia_node::mempool::AdmitError;
+use consortia_node::mempool::{AdmissionState, AdmitError};
 use consortia_storage::{StorageError, StoredHeader, StoredTx};
 use consortia_types::{EvmCall, Height, Receipt, ReceiptStatus, Transaction, encode};
 use parking_lot::Mutex;
@@ -904,10 +904,16 @@ impl Eth<'_> {
 
     fn transaction_count(&self) -> RpcResult {
         let a = parse_address(self.param(0, "address")?, "address")?;
-        let committed = self.account_at(&a, self.opt(1))?.nonce;
-        let pending = self.opt(1).and_then(Value::as_str) == Some("pending");
-        let pooled = if pending { self.node.mempool().pending_nonce(&a) } else { None };
-        Ok(qty(committed.max(pooled.unwrap_or(0))))
+        if self.opt(1).and_then(Value::as_str) != Some("pending") {
+            return Ok(qty(self.account_at(&a, self.opt(1))?.nonce));
+        }
+        // As admission counts: the pool, then the account through the block decided but
+        // perhaps not yet on disk. A block's transactions leave the pool once it is decided,
+        // so in this order neither read misses them (the disk's latest state, read instead,
+        // could be a block behind the pool and answer a nonce already used).
+        let pooled = self.node.mempool().pending_nonce(&a);
+        let decided = AdmissionState::account(&**self.node, &a).map_err(RpcError::server)?.nonce;
+        Ok(qty(decided.max(pooled.unwrap_or(0))))
     }
 
     fn fee_history(&self) -> RpcResult {

@@ -256,9 +256,11 @@ impl Platform {
         let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
         let hash = {
             // One signer at a time: the nonce read and the send must not interleave.
-            let _turn = self.signing.lock().await;
-            let nonce =
+            let mut next = self.signing.lock().await;
+            let account = (chain.id.clone(), from.clone());
+            let pending =
                 qty(&self.rpc(chain, "eth_getTransactionCount", json!([from, "pending"])).await?);
+            let nonce = next.get(&account).map_or(pending, |&sent| sent.max(pending));
             let tx = alloy_consensus::TxEip1559 {
                 chain_id: chain.chain_id as u64,
                 nonce,
@@ -272,7 +274,17 @@ impl Platform {
             };
             let signed = EthTx::sign(tx, &key).map_err(Error::internal)?;
             let raw = format!("0x{}", hex::encode(signed.raw()));
-            self.rpc(chain, "eth_sendRawTransaction", json!([raw])).await?
+            // A refused send leaves the count to the node again.
+            match self.rpc(chain, "eth_sendRawTransaction", json!([raw])).await {
+                Ok(hash) => {
+                    next.insert(account, nonce + 1);
+                    hash
+                }
+                Err(e) => {
+                    next.remove(&account);
+                    return Err(e);
+                }
+            }
         };
         let hash = hash.as_str().unwrap_or_default().to_owned();
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
@@ -282,6 +294,8 @@ impl Platform {
                 break r;
             }
             if tokio::time::Instant::now() > deadline {
+                // Perhaps dropped: the next transaction asks the node for the nonce again.
+                self.signing.lock().await.remove(&(chain.id.clone(), from.clone()));
                 return Err(not_committed(&hash));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
