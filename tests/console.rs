@@ -212,6 +212,18 @@ impl Page {
         self.wait("[data-test=login-form]").await;
     }
 
+    /// Bob Shipping approves proposal `id` from his console, which then executes; Alice is
+    /// logged in again after.
+    async fn bob_approves(&self, id: u64) {
+        self.logout().await;
+        self.login("bob", "bob-password").await;
+        self.click("[data-test=nav-governance]").await;
+        self.click(&format!("[data-test=approve-{id}]")).await;
+        self.wait_text(&format!("[data-test=status-{id}]"), "executed").await;
+        self.logout().await;
+        self.login("alice", "alice-password").await;
+    }
+
     async fn shot(&self, name: &str) {
         if let Some(dir) = &self.shots {
             // Let charts and live tables settle.
@@ -443,13 +455,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=propose-submit]").await;
     page.wait_text("[data-test=proposal-1]", "set deploy_policy to 1").await;
     page.shot("governance").await;
-    page.logout().await;
-    page.login("bob", "bob-password").await;
-    page.click("[data-test=nav-governance]").await;
-    page.click("[data-test=approve-1]").await;
-    page.wait_text("[data-test=status-1]", "executed").await;
-    page.logout().await;
-    page.login("alice", "alice-password").await;
+    page.bob_approves(1).await;
     // The token's on-chain status, and a proposal to freeze it.
     page.click("[data-test=nav-contracts]").await;
     page.click("[data-test=contract-token]").await;
@@ -467,18 +473,43 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=approval-pending]", "proposal #3").await;
     page.shot("contracts-governance").await;
     // Bob Shipping approves; then the deployment goes through.
-    page.logout().await;
-    page.login("bob", "bob-password").await;
-    page.click("[data-test=nav-governance]").await;
-    page.click("[data-test=approve-3]").await;
-    page.wait_text("[data-test=status-3]", "executed").await;
-    page.logout().await;
-    page.login("alice", "alice-password").await;
+    page.bob_approves(3).await;
     page.click("[data-test=nav-contracts]").await;
     page.click("[data-test=contract-token2]").await;
     page.fill("[data-test=ctor-supply]", "5").await;
     page.click("[data-test=deploy-submit]").await;
     page.wait_text("[data-test=contract-address]", "0x").await;
+
+    // The SQL ledger: a new table needs the members' approval too; the platform proposes it.
+    let create = "CREATE TABLE shipments (id INT PRIMARY KEY, item VARCHAR(20) NOT NULL)";
+    page.click("[data-test=nav-sql]").await;
+    page.wait_text("[data-test=main]", "No ledger tables yet").await;
+    page.fill("[data-test=sql-editor]", create).await;
+    page.click("[data-test=sql-run]").await;
+    page.wait_text("[data-test=error]", "proposal #4").await;
+    page.bob_approves(4).await;
+    page.click("[data-test=nav-sql]").await;
+    page.fill("[data-test=sql-editor]", create).await;
+    page.click("[data-test=sql-run]").await;
+    page.wait_text("[data-test=sql-result]", "Done at block").await;
+    page.fill("[data-test=sql-editor]", "INSERT INTO shipments VALUES (1, 'steel'), (2, 'grain')")
+        .await;
+    page.click("[data-test=sql-run]").await;
+    page.wait_text("[data-test=sql-result]", "2 row(s) inserted").await;
+    page.fill("[data-test=sql-editor]", "UPDATE shipments SET item = 'sand'").await;
+    page.click("[data-test=sql-run]").await;
+    page.wait_text("[data-test=error]", "ERROR 1290").await;
+    // The table's schema and rows, a row's detail, and its proof verified from the genesis.
+    page.click("[data-test=table-shipments]").await;
+    page.wait_text("[data-test=schema-shipments]", "varchar(20)").await;
+    page.click("[data-test=sql-run]").await;
+    page.wait_text("[data-test=sql-result]", "grain").await;
+    page.shot("sql").await;
+    page.click("[data-test=row-1]").await;
+    page.wait_text("[data-test=row-detail]", "grain").await;
+    page.click("[data-test=verify-row]").await;
+    page.wait_text("[data-test=verify-result]", "verified").await;
+    page.shot("sql-verify").await;
 
     // 中文.
     page.click("[data-test=nav-overview]").await;

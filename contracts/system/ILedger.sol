@@ -21,7 +21,8 @@ interface ILedger {
     event RowsInserted(string table, uint64 rows, uint64 firstAutoId);
 
     /// @notice Creates a table. Reverts if the name is taken or the schema breaks a rule (the
-    /// reason says which).
+    /// reason says which). On a chain whose deploy policy is `approved`, the keccak-256 hash of
+    /// `schema` must first be approved as code is (`IGovernance.proposeApproveCode`).
     function createTable(bytes calldata schema) external returns (bool);
 
     /// @notice Inserts rows (each a list of values in column order; NULL in an AUTO_INCREMENT

@@ -9,13 +9,11 @@ use alloy_sol_types::SolCall;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use consortia_api::NodeClient;
-use consortia_api::node::{HeadersQuery, HeightQuery, SqlQuery};
-use consortia_api::proof::verify_state;
-use consortia_execution::ledger::{self, ILedger, StoredRow, StoredTable};
-use consortia_platform::service::ledger_sql::{
-    MysqlError, Statement, insert_rows, json_value, key_values, parse,
-};
-use consortia_types::{CertifiedHeader, Genesis, HeaderChain, decode, encode};
+use consortia_api::node::SqlQuery;
+use consortia_execution::ledger::{self, ILedger, StoredTable};
+use consortia_platform::service::ledger_sql::{MysqlError, Statement, insert_rows, parse};
+use consortia_platform::service::ledger_verify;
+use consortia_types::{Genesis, decode, encode};
 use serde_json::Value;
 
 use crate::client::{DEFAULT_NODE, call_contract, node_client};
@@ -136,88 +134,25 @@ async fn verify_row(client: &NodeClient, args: &VerifyArgs) -> Result<()> {
         .with_context(|| format!("cannot read genesis {}", args.genesis.display()))?;
     let genesis: Genesis = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a genesis file", args.genesis.display()))?;
-    let algo = genesis.suite.hash();
-    let height = client.status().await?.height;
-    let at = HeightQuery { height: Some(height) };
-    // Every header from block 1 to `height`, each certified by the set that signs it.
-    let mut chain = HeaderChain::new(
-        algo,
-        genesis.params.consensus,
-        genesis.chain_id,
-        None,
-        genesis.validators.clone(),
-    );
-    while chain.next_height() <= height {
-        let from = chain.next_height();
-        let page = client.headers(&HeadersQuery { from: Some(from), limit: None }).await?;
-        if page.is_empty() {
-            bail!("the node serves no certified header {from}");
-        }
-        for view in page.into_iter().filter(|v| v.height <= height) {
-            let bytes = hex::decode(view.encoded.trim_start_matches("0x"))
-                .context("a header's encoding")?;
-            let header: CertifiedHeader =
-                decode(&bytes).map_err(|e| anyhow!("header {}: {e}", view.height))?;
-            chain.follow(header).map_err(|e| anyhow!("not verified: {e}"))?;
-        }
-    }
-    let root = chain.last().context("no block yet")?.state_root;
-    let proven = async |key: Vec<u8>| -> Result<Option<Vec<u8>>> {
-        let answer = client.state(&format!("0x{}", hex::encode(key)), &at).await?;
-        verify_state(&answer, genesis.suite, root).map_err(|e| anyhow!("not verified: {e}"))
-    };
-    let table = proven(ledger::table_key(&args.table))
-        .await?
-        .ok_or_else(|| anyhow!("{}", MysqlError::no_such_table(&args.table)))?;
-    let table: StoredTable = decode(&table).map_err(|e| anyhow!("the table's entry: {e}"))?;
-    let schema = &table.schema;
-    let key = key_values(schema, &args.pk).map_err(|e| anyhow!("{e}"))?;
-    let entry = proven(ledger::row_key(&args.table, &key)).await?.ok_or_else(|| {
-        anyhow!("no row of `{}` has that key (proven absent at block {height})", args.table)
-    })?;
-    let row: StoredRow = decode(&entry).map_err(|e| anyhow!("the row's entry: {e}"))?;
-    let row_hash = algo.digest(&entry).to_hex();
-    for (column, value) in schema.columns.iter().zip(&row.values) {
-        println!("{}\t{}", column.name, cell(&json_value(value)));
+    let proven = ledger_verify::verify_row(client, &genesis, &args.table, &args.pk).await?;
+    let names = proven.schema.columns.iter().map(|c| c.name.as_str());
+    let names = names.chain(["_tx", "_height", "_signer", "_row_hash"]);
+    for (name, value) in names.zip(proven.values()) {
+        println!("{name}\t{}", cell(&value));
     }
     println!(
-        "_tx\t{}\n_height\t{}\n_signer\t{}",
-        row.tx_hash.to_hex(),
-        row.height,
-        row.signer.to_checksum_hex()
-    );
-    println!("_row_hash\t{row_hash}");
-    println!(
-        "verified: the row is in the state of block {height}, whose certificate was checked by \
-         following {height} header(s) from the validators of {}",
+        "verified: the row is in the state of block {}, whose certificate was checked by \
+         following {} header(s) from the validators of {}",
+        proven.certificate.height,
+        proven.headers,
         args.genesis.display()
     );
-    // The node's projection must say the same.
-    let filter: Vec<String> = schema
-        .primary_key
-        .iter()
-        .map(|&k| format!("`{}` = ?", schema.columns[usize::from(k)].name))
-        .collect();
-    let sql = format!("SELECT * FROM `{}` WHERE {}", args.table, filter.join(" AND "));
-    let params = key.iter().map(json_value).collect();
-    let answer = client.sql_query(&SqlQuery { sql, params, min_height: Some(height) }).await?;
-    let mut expected: Vec<Value> = row.values.iter().map(json_value).collect();
-    expected.extend([
-        Value::from(row.tx_hash.to_hex()),
-        Value::from(row.height),
-        Value::from(row.signer.to_checksum_hex()),
-        Value::from(row_hash),
-    ]);
-    match answer.rows.as_slice() {
-        [projected] if *projected == expected => {
+    match proven.projection {
+        Ok(()) => {
             println!("the node's SQL projection holds the same row");
             Ok(())
         }
-        [projected] => bail!(
-            "the node's SQL projection differs from the proven row (tampered?): it answers {}",
-            Value::from(projected.clone())
-        ),
-        _ => bail!("the node's SQL projection lacks the proven row (tampered?)"),
+        Err(differs) => bail!("{differs}"),
     }
 }
 

@@ -32,6 +32,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pages/nodes.js", JS, include_bytes!("../assets/pages/nodes.js")),
     ("pages/contracts.js", JS, include_bytes!("../assets/pages/contracts.js")),
     ("pages/proposals.js", JS, include_bytes!("../assets/pages/proposals.js")),
+    ("pages/sql.js", JS, include_bytes!("../assets/pages/sql.js")),
     ("pages/explorer.js", JS, include_bytes!("../assets/pages/explorer.js")),
     ("pages/monitor.js", JS, include_bytes!("../assets/pages/monitor.js")),
     ("pages/settings.js", JS, include_bytes!("../assets/pages/settings.js")),

@@ -265,7 +265,12 @@ impl Precompiles {
                 ctx.time_ms,
                 env.governance.clone(),
             ),
-            ledger: ledger::Precompile::new(ctx.height, ctx.time_ms, tx_hash),
+            ledger: ledger::Precompile::new(
+                ctx.height,
+                ctx.time_ms,
+                tx_hash,
+                rules.params.deploy_policy,
+            ),
             blocked: rules.blocked(),
             fault: None,
         }

@@ -660,7 +660,7 @@ fn policy_key(kind: Kind) -> Vec<u8> {
     format!("gov/policy/{}", kind as u8).into_bytes()
 }
 
-fn approval_key(code_hash: &Hash) -> Vec<u8> {
+pub(crate) fn approval_key(code_hash: &Hash) -> Vec<u8> {
     format!("gov/code/{}", code_hash.to_hex()).into_bytes()
 }
 

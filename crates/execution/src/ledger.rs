@@ -15,8 +15,10 @@
 //! key) or a native envelope's EVM call (the SDK). Writes are [`JournaledWrites`], so rows
 //! inserted in a call that later reverts are not kept. An `insert` keeps all its rows or none.
 //!
-//! Any account may create a table (the chain is permissioned at its nodes); a table policy in
-//! governance, as the deploy policy is, is the next step (docs/architecture.md, *SQL ledger*).
+//! Any account may create a table on a chain whose deploy policy is `open` (the chain is
+//! permissioned at its nodes). Where it is `approved`, a table is treated as code: its schema
+//! (the canonical encoding `createTable` takes) must be approved first, as init code is, by
+//! `IGovernance.proposeApproveCode` with the schema's keccak-256 hash.
 
 use alloy_sol_types::{SolCall, SolEvent};
 use consortia_crypto::{Address, Hash};
@@ -26,12 +28,13 @@ pub use consortia_types::ledger::{
     count_key, row_key, seq_key, table_key,
 };
 use consortia_types::ledger::{SqlValue, TableSchema};
-use consortia_types::{decode, encode};
+use consortia_types::{DeployPolicy, decode, encode};
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::{CallInputs, Gas, InterpreterResult};
 use revm::primitives::Log;
 
 use crate::evm::{from_revm, to_revm};
+use crate::governance::{approval_key, init_code_hash};
 use crate::system::{
     JournaledWrites, StateSource, done, open_call, out_of_gas, revert, unknown_selector,
 };
@@ -118,6 +121,8 @@ pub(crate) struct Precompile {
     height: u64,
     time_ms: u64,
     tx_hash: Hash,
+    /// The chain's deploy policy as this transaction runs: it binds tables too.
+    deploy_policy: DeployPolicy,
     writes: JournaledWrites,
 }
 
@@ -139,8 +144,19 @@ fn charge(gas: &mut Gas, cost: u64) -> Result<(), Refusal> {
 }
 
 impl Precompile {
-    pub(crate) fn new(height: u64, time_ms: u64, tx_hash: Hash) -> Self {
-        Precompile { height, time_ms, tx_hash, writes: JournaledWrites::new(ADDRESS) }
+    pub(crate) fn new(
+        height: u64,
+        time_ms: u64,
+        tx_hash: Hash,
+        deploy_policy: DeployPolicy,
+    ) -> Self {
+        Precompile {
+            height,
+            time_ms,
+            tx_hash,
+            deploy_policy,
+            writes: JournaledWrites::new(ADDRESS),
+        }
     }
 
     /// Runs a call to [`ADDRESS`]. `Err` is a storage failure, never the caller's mistake:
@@ -215,10 +231,21 @@ impl Precompile {
     where
         CTX: ContextTr<Db: StateSource + revm::Database<Error = ExecutionError>>,
     {
-        let schema: TableSchema = decode(schema).map_err(|e| {
+        let encoded = schema;
+        let schema: TableSchema = decode(encoded).map_err(|e| {
             Refusal::Revert(format!("ledger: the schema is not a canonical TableSchema: {e}"))
         })?;
         schema.check().map_err(|e| Refusal::Revert(format!("ledger: {e}")))?;
+        if self.deploy_policy == DeployPolicy::Approved {
+            let hash = init_code_hash(encoded);
+            charge(gas, READ_GAS)?;
+            if self.writes.get(context, &approval_key(&hash))?.is_none() {
+                return Err(Refusal::Revert(format!(
+                    "ledger: deploy policy: table `{}` (schema {hash}) is not approved on this chain; propose approving it (IGovernance.proposeApproveCode with that hash) and create the table once the members agree",
+                    schema.name
+                )));
+            }
+        }
         charge(gas, READ_GAS)?;
         if self.table(context, &schema.name)?.is_some() {
             return Err(Refusal::Revert(format!(

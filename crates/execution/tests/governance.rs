@@ -9,10 +9,14 @@ use alloy_sol_types::{SolCall, SolEvent};
 use common::{Chain, ctx, eth, native};
 use consortia_crypto::{Address, PrivateKey, Scheme};
 use consortia_execution::governance::{self, IGovernance, Status};
+use consortia_execution::ledger;
 use consortia_execution::test_utils::{echo_runtime, forwarder, init_code, reader_runtime};
 use consortia_execution::{BlockOutcome, CallOutcome, read_account, revert_reason};
 use consortia_test_utils::genesis::{bft, validator_key};
-use consortia_types::{DeployPolicy, EvmCall, Genesis, GenesisMember, Payload, ReceiptStatus};
+use consortia_test_utils::ledger::orders;
+use consortia_types::{
+    DeployPolicy, EvmCall, Genesis, GenesisMember, Payload, ReceiptStatus, encode,
+};
 
 const ORGS: [&str; 4] = ["org-a", "org-b", "org-c", "org-d"];
 
@@ -747,4 +751,37 @@ fn a_rotation_takes_effect_when_a_majority_approved_it() {
     gov.succeeds(2, vote(id, true));
     assert_eq!(gov.proposal(id).status, Status::Executed);
     assert_eq!(trusted_cas_of_org_a(&gov, gov.chain.height * 1000), [NEW_CA, OLD_CA]);
+}
+
+fn create_orders() -> Vec<u8> {
+    ledger::ILedger::createTableCall { schema: encode(&orders()).into() }.abi_encode()
+}
+
+#[test]
+fn an_unapproved_table_is_refused_where_deploying_needs_approval() {
+    let mut gov = Gov::approving();
+    let out = gov.call_contract(ledger::ADDRESS, create_orders());
+    let reason = failure(&out.receipts[0].status);
+    assert!(reason.contains("deploy policy: table `orders` (schema 0x"), "{reason}");
+    assert!(reason.contains("proposeApproveCode"), "{reason}");
+    assert!(ledger::get_table(&gov.chain.store, "orders").unwrap().is_none());
+}
+
+#[test]
+fn an_approved_schema_creates_its_table() {
+    let mut gov = Gov::approving();
+    gov.pass(approve_code(&encode(&orders())));
+    let out = gov.call_contract(ledger::ADDRESS, create_orders());
+    assert_eq!(out.receipts[0].status, ReceiptStatus::Success);
+    assert!(ledger::get_table(&gov.chain.store, "orders").unwrap().is_some());
+}
+
+#[test]
+fn approving_one_schema_leaves_another_refused() {
+    let mut gov = Gov::approving();
+    let mut other = orders();
+    other.name = "refunds".into();
+    gov.pass(approve_code(&encode(&other)));
+    let out = gov.call_contract(ledger::ADDRESS, create_orders());
+    assert!(failure(&out.receipts[0].status).contains("is not approved"));
 }

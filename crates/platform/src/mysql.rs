@@ -197,7 +197,7 @@ impl Session {
                 let chain = self.chain()?;
                 let write = self
                     .platform
-                    .mysql_insert(&caller, chain, &table, columns.as_deref(), &rows, params)
+                    .mysql_insert(&caller, chain, None, &table, columns.as_deref(), &rows, params)
                     .await?;
                 self.min_height = self.min_height.max(write.height);
                 if write.last_insert_id > 0 {
@@ -217,7 +217,7 @@ impl Session {
             Statement::CreateTable(schema) => {
                 let caller = self.caller()?;
                 let chain = self.chain()?;
-                let write = self.platform.mysql_create_table(&caller, chain, &schema).await?;
+                let write = self.platform.mysql_create_table(&caller, chain, None, &schema).await?;
                 self.min_height = self.min_height.max(write.height);
                 Ok(Answer::ok())
             }

@@ -13,6 +13,7 @@ mod governance;
 mod hosts;
 mod identity;
 mod keystore;
+mod ledger;
 mod monitoring;
 mod nodes;
 mod orgs;
@@ -58,6 +59,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(contracts::routes())
         .merge(explorer::routes())
         .merge(governance::routes())
+        .merge(ledger::routes())
         .merge(monitoring::routes())
         .split_for_parts();
     document_common_answers(&mut doc, true);

@@ -22,6 +22,8 @@ pub mod hosts;
 pub mod identity;
 pub mod keystore;
 pub mod ledger_sql;
+pub mod ledger_tables;
+pub mod ledger_verify;
 pub mod monitoring;
 pub mod node_access;
 pub mod nodes;

@@ -193,25 +193,40 @@ impl Platform {
         Ok(tables.into_iter().map(|t| t.name).collect())
     }
 
-    /// `CREATE TABLE`, signed for the organization the caller acts for on the chain.
+    /// `CREATE TABLE`, signed for the organization the caller acts for on the chain. Where the
+    /// chain's deploy policy is `approved`, a schema is approved as code is: that organization
+    /// proposes approving it (once) and the statement fails, naming the proposal, until the
+    /// members have agreed (at once if the organization decides alone).
     pub async fn mysql_create_table(
         &self,
         caller: &Caller,
         chain: &ChainView,
+        org: Option<&str>,
         schema: &TableSchema,
     ) -> Result<SqlWrite, MysqlError> {
-        let input = ILedger::createTableCall { schema: encode(schema).into() }.abi_encode();
-        let (height, _) = self.ledger_transaction(caller, chain, input).await?;
+        let org = self.ledger_org(caller, chain, org).await?;
+        let encoded = encode(schema);
+        let label = format!("table {}", schema.name);
+        self.approve_deployment(chain, &org, &encoded, &label).await.map_err(|e| match e {
+            Error::Conflict { code: "approval_pending", message } => {
+                MysqlError::new(1290, "HY000", message.replace("deploy again", "create it again"))
+            }
+            e => MysqlError::from(&e),
+        })?;
+        let input = ILedger::createTableCall { schema: encoded.into() }.abi_encode();
+        let (height, _) = self.ledger_transaction(chain, &org, input).await?;
         self.sql_schemas.put(&chain.id, schema);
         Ok(SqlWrite { affected_rows: 0, last_insert_id: 0, height })
     }
 
     /// `INSERT` of `rows` (literals, or the `?`s of `params`), signed for the organization
     /// the caller acts for on the chain.
+    #[allow(clippy::too_many_arguments)] // a statement's parts, as the gateway read them
     pub async fn mysql_insert(
         &self,
         caller: &Caller,
         chain: &ChainView,
+        org: Option<&str>,
         table: &str,
         columns: Option<&[String]>,
         rows: &[Vec<Literal>],
@@ -222,7 +237,8 @@ impl Platform {
         let affected_rows = rows.len() as u64;
         let input = ILedger::insertCall { table: table.to_owned(), rows: encode(&rows).into() }
             .abi_encode();
-        let (height, receipt) = self.ledger_transaction(caller, chain, input).await?;
+        let org = self.ledger_org(caller, chain, org).await?;
+        let (height, receipt) = self.ledger_transaction(chain, &org, input).await?;
         let last_insert_id = receipt_logs(&receipt)
             .iter()
             .find_map(|(topics, data)| ILedger::RowsInserted::decode_raw_log(topics, data).ok())
@@ -230,21 +246,30 @@ impl Platform {
         Ok(SqlWrite { affected_rows, last_insert_id, height })
     }
 
-    /// Sends `input` to the ledger contract for the caller's organization on the chain and
-    /// waits for its block: the height and the receipt.
-    async fn ledger_transaction(
+    /// The organization the caller writes ledger rows for on the chain: `requested`, or their
+    /// only one there.
+    async fn ledger_org(
         &self,
         caller: &Caller,
         chain: &ChainView,
+        requested: Option<&str>,
+    ) -> Result<String, MysqlError> {
+        self.acting_on_chain(caller, chain, requested, "contract:invoke", "contracts")
+            .await
+            .map_err(|e| MysqlError::from(&e))
+    }
+
+    /// Sends `input` to the ledger contract for `org` and waits for its block: the height and
+    /// the receipt.
+    async fn ledger_transaction(
+        &self,
+        chain: &ChainView,
+        org: &str,
         input: Vec<u8>,
     ) -> Result<(u64, Value), MysqlError> {
-        let org = self
-            .acting_on_chain(caller, chain, None, "contract:invoke", "contracts")
-            .await
-            .map_err(|e| MysqlError::from(&e))?;
         let to = alloy_primitives::Address::from(LEDGER_ADDRESS.0);
         let (outcome, receipt) = self
-            .transact(chain, &org, Some(to), 0, input)
+            .transact(chain, org, Some(to), 0, input)
             .await
             .map_err(|e| MysqlError::from(&e))?;
         if outcome.status != consortia_api::platform::TxResult::Success {
