@@ -1,7 +1,9 @@
 //! What build a node program is: `<crate version>-<first 12 hex digits of its SHA-256>`, so a
 //! rebuilt binary is a new version even when the crate's version did not change. Hashing a
 //! ~100 MB binary takes a while, so the answer is kept per path while the file's size and
-//! modification time stay the same.
+//! modification time stay the same. It is hashed as it is read, 64 KiB at a time: reading it
+//! whole put the binary's size (330 MiB for a release build with debug info) on the
+//! platform's peak memory at every start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,9 +33,11 @@ pub fn program_version(program: &Path) -> Result<String, HostError> {
     {
         return Ok(version.clone());
     }
-    let bytes = std::fs::read(program).map_err(read)?;
-    let digest: String =
-        Sha256::digest(&bytes).iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let mut hasher = Sha256::new();
+    let file = std::fs::File::open(program).map_err(read)?;
+    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, file), &mut hasher)
+        .map_err(read)?;
+    let digest: String = hasher.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
     let version = format!("{}-{digest}", env!("CARGO_PKG_VERSION"));
     known.insert(program.to_path_buf(), (stamp, version.clone()));
     Ok(version)

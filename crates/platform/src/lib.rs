@@ -98,8 +98,9 @@ pub struct Platform {
     node_calls: Mutex<HashMap<String, service::node_access::NodeCalls>>,
     /// Contract transactions are signed one at a time (a nonce read and its send must not
     /// interleave), and the next nonce of each account the platform signs for is kept, by
-    /// chain id and address: a node's pending count can lag behind transactions just sent
-    /// (they leave its pool for a block before the block's state is readable).
+    /// chain id and address: the node is asked only when none is kept (another node may not
+    /// have heard of the last transaction yet, and a read per send halved what one
+    /// organization could send).
     signing: tokio::sync::Mutex<HashMap<(String, String), u64>>,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).

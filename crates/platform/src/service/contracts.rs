@@ -258,9 +258,12 @@ impl Platform {
             // One signer at a time: the nonce read and the send must not interleave.
             let mut next = self.signing.lock().await;
             let account = (chain.id.clone(), from.clone());
-            let pending =
-                qty(&self.rpc(chain, "eth_getTransactionCount", json!([from, "pending"])).await?);
-            let nonce = next.get(&account).map_or(pending, |&sent| sent.max(pending));
+            let nonce = match next.get(&account) {
+                Some(&kept) => kept,
+                None => qty(&self
+                    .rpc(chain, "eth_getTransactionCount", json!([from, "pending"]))
+                    .await?),
+            };
             let tx = alloy_consensus::TxEip1559 {
                 chain_id: chain.chain_id as u64,
                 nonce,
@@ -288,6 +291,8 @@ impl Platform {
         };
         let hash = hash.as_str().unwrap_or_default().to_owned();
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        // A block takes tens of milliseconds: look soon, then back off.
+        let mut pause = Duration::from_millis(10);
         let receipt = loop {
             let r = self.rpc(chain, "eth_getTransactionReceipt", json!([hash])).await?;
             if !r.is_null() {
@@ -298,7 +303,8 @@ impl Platform {
                 self.signing.lock().await.remove(&(chain.id.clone(), from.clone()));
                 return Err(not_committed(&hash));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         };
         let outcome = TxOutcome {
             tx_hash: hash,
