@@ -81,6 +81,7 @@ export async function render(main, params) {
         h('details', {}, h('summary', {}, t('row_proof')), h('pre', { class: 'snippet' }, p.row_proof.proof)),
         h('details', {}, h('summary', {}, t('table_proof')), h('pre', { class: 'snippet' }, p.table_proof.proof)),
         h('details', {}, h('summary', {}, t('certificate')), h('pre', { class: 'snippet' }, p.certificate.encoded)));
+      verdict.scrollIntoView({ block: 'center' });
     }, { 'data-test': 'verify-row' });
     clear(rowBox, card(t('row_of', { table: x.name, key: key.join(', ') }),
       h('dl', { class: 'kv', 'data-test': 'row-detail' }, columns.flatMap((c, i) => [
@@ -98,7 +99,9 @@ export async function render(main, params) {
     }
     const x = readTable(sql, tables);
     const provable = x && x.primary_key.every((k) => r.columns.some((c) => c.name === k));
-    const columns = r.columns.map((c, i) => ({ label: c.name, render: (row) => cell(row[i]) }));
+    // Hashes and addresses shortened (the full value on hover and in the row's detail).
+    const shown = (name, v) => (SYSTEM.includes(name) && typeof v === 'string' ? h('code', { title: v }, short(v, 10)) : cell(v));
+    const columns = r.columns.map((c, i) => ({ label: c.name, render: (row) => shown(c.name, row[i]) }));
     if (provable) {
       columns.push({ label: '', render: (row) => h('a', { href: `#/chains/${id}/sql`, 'data-test': `row-${r.rows.indexOf(row)}`,
         onclick: (e) => { e.preventDefault(); showRow(x, r.columns, row); } }, t('proof')) });
