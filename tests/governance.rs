@@ -5,8 +5,8 @@
 
 use consortia_test_utils::process as common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy_sol_types::SolCall;
@@ -186,11 +186,17 @@ fn caught_up(net: &Net, url: &str, at_least: u64) {
     }
 }
 
+/// Taken by the tests that run a network under steady load, so that two of them never share
+/// this machine's cores: together (4 validators, a joiner and a load generator each, on 2
+/// cores) a state-synced joiner starved and did not catch up in time.
+static UNDER_LOAD: Mutex<()> = Mutex::new(());
+
 /// Three nodes join as validators by vote and leave again, `GOVERNANCE_CYCLES` times (10 by
 /// default), while clients keep sending transactions: the chain never forks, keeps every
 /// transaction, and never waits more than 5 s between blocks; the joiners sign blocks.
 #[test]
 fn validators_join_and_leave_by_vote_under_load() {
+    let _turn = UNDER_LOAD.lock().unwrap_or_else(|e| e.into_inner());
     let cycles: usize =
         std::env::var("GOVERNANCE_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
@@ -463,6 +469,7 @@ fn benchmark_validator_set_changes() {
 /// block: it holds the chain from that block, says "pruned" below it, and signs blocks.
 #[test]
 fn a_validator_added_late_starts_by_state_sync_and_signs() {
+    let _turn = UNDER_LOAD.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let net = Net::up(dir.path(), 4);
     let members = Members::of(&net);
