@@ -314,38 +314,6 @@ pub fn to_naive_datetime(val: Value) -> Result<NaiveDateTime, io::Error> {
     })
 }
 
-use std::time::Duration;
-
-impl<'a> From<Value<'a>> for Duration {
-    fn from(val: Value<'a>) -> Self {
-        if let ValueInner::Time(mut v) = val.0 {
-            assert!(v.is_empty() || v.len() == 8 || v.len() == 12);
-
-            if v.is_empty() {
-                return Duration::from_secs(0);
-            }
-
-            let neg = v.read_u8().unwrap();
-            if neg != 0u8 {
-                unimplemented!();
-            }
-
-            let days = u64::from(v.read_u32::<LittleEndian>().unwrap());
-            let hours = u64::from(v.read_u8().unwrap());
-            let minutes = u64::from(v.read_u8().unwrap());
-            let seconds = u64::from(v.read_u8().unwrap());
-            let micros = if v.len() == 12 {
-                v.read_u32::<LittleEndian>().unwrap()
-            } else {
-                0
-            };
-
-            Duration::new(
-                days * 86_400 + hours * 3_600 + minutes * 60 + seconds,
-                micros * 1_000,
-            )
-        } else {
-            panic!("invalid type conversion from {:?} to datetime", val)
-        }
-    }
-}
+// Consortia: upstream's `From<Value> for std::time::Duration` is removed. It panicked on a
+// negative TIME (left unimplemented upstream) and on any other value; the gateway refuses TIME
+// parameters before any conversion.
