@@ -4,121 +4,23 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
+mod demo;
+
 use consortia_test_utils::process as common;
+use demo::{Demo, Down, admin, line, node, printed_rpc, run, up, up_with};
 
 use std::path::Path;
 use std::process::Command;
 
 use std::time::Duration;
 
-use common::{BIN, alive, free_base_port, notarize_tx};
+use common::{alive, free_base_port, notarize_tx};
 use consortia_api::node::{TxLookupView, TxStatus};
 use consortia_api::platform::*;
 use consortia_api::{NodeClient, PlatformClient};
 use consortia_crypto::{PrivateKey, Scheme};
 use consortia_types::encode;
 use serde_json::{Value, json};
-
-/// Runs `consortia ARGS…` with the session kept in `home`; its stdout, after checking success.
-fn run(home: &Path, args: &[&str]) -> String {
-    common::consortia(args, &[("CONSORTIA_HOME", home.to_str().unwrap()), ("RUST_LOG", "warn")])
-}
-
-/// The value of the printed line `field: value`.
-fn line<'a>(out: &'a str, field: &str) -> Option<&'a str> {
-    out.lines().find_map(|l| l.strip_prefix(&format!("{field}: ")))
-}
-
-/// Stops whatever `up` started, even when the test fails.
-struct Down<'a>(&'a Path);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(&*BIN).args(["down", "--data-dir"]).arg(self.0).output();
-    }
-}
-
-/// `up` in fresh directories, logged in as its administrator; stopped when dropped.
-struct Demo {
-    dir: tempfile::TempDir,
-    _home: tempfile::TempDir,
-    console: String,
-    admin: PlatformClient,
-    /// The write credential for the nodes that `up` printed in the JSON-RPC URL.
-    token: String,
-}
-
-impl Demo {
-    async fn up() -> Demo {
-        let dir = tempfile::tempdir().unwrap();
-        let home = tempfile::tempdir().unwrap();
-        let (out, _, _) = up(home.path(), &dir.path().join("consortia"));
-        let (console, admin) = admin(&out).await;
-        let (_, token) = printed_rpc(&out);
-        Demo { dir, _home: home, console, admin, token }
-    }
-}
-
-/// The JSON-RPC URL `up` printed, and the credential in it (the URL's password).
-fn printed_rpc(out: &str) -> (String, String) {
-    let url = line(out, "JSON-RPC").expect(out).split_whitespace().next().unwrap().to_owned();
-    let token = reqwest::Url::parse(&url).unwrap().password().expect(&url).to_owned();
-    (url, token)
-}
-
-/// A client of the node at `url` with the demo's credential.
-fn node(url: &str, token: &str) -> NodeClient {
-    NodeClient::new(url).with_token(token)
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        drop(Down(&self.dir.path().join("consortia")));
-    }
-}
-
-/// `consortia up` in `data` on free ports: its output, the `up` arguments, and the base port.
-fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
-    up_with(home, data, &[])
-}
-
-/// `up` with `extra` arguments.
-fn up_with(home: &Path, data: &Path, extra: &[&str]) -> (String, Vec<String>, u16) {
-    let base = free_base_port(4);
-    let listen = loop {
-        let p = free_base_port(1);
-        if !(base..base + 4).contains(&p) && !(base + 100..base + 104).contains(&p) {
-            break p;
-        }
-    };
-    let args: Vec<String> = [
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{listen}"),
-        "--base-port",
-        &base.to_string(),
-        // Tests run side by side: no fixed MySQL port.
-        "--mysql-listen",
-        "127.0.0.1:0",
-    ]
-    .map(str::to_owned)
-    .into_iter()
-    .chain(extra.iter().map(|a| (*a).to_owned()))
-    .collect();
-    let out = run(home, &args.iter().map(String::as_str).collect::<Vec<_>>());
-    (out, args, base)
-}
-
-/// Logs in with what `up` printed: the console URL and the administrator.
-async fn admin(out: &str) -> (String, PlatformClient) {
-    let console = line(out, "console").expect(out).trim_end_matches('/').to_owned();
-    let password = line(out, "password").expect(out);
-    let client = PlatformClient::new(&console);
-    client.login("admin", password).await.unwrap();
-    (console, client)
-}
 
 /// A notarization sent to `to` and waited for on `on`, with the credential `token`.
 async fn notarize(
@@ -355,6 +257,7 @@ async fn contracts_upload_deploy_and_call_through_the_abi_and_show_decoded_in_th
         function: function.into(),
         args: args.iter().map(|a| (*a).to_owned()).collect(),
         org_id: None,
+        key: None,
     };
     let sent = admin.call(&chain, "token", &call("transfer", &[bob, "250"])).await.unwrap();
     let outcome = sent.outcome.unwrap();

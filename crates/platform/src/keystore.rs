@@ -46,6 +46,8 @@ pub enum Secret {
     PreviousMemberCa { consortium: String, org: String },
     /// The key the contract gateway signs with for an organization.
     OrgAccount { org: String },
+    /// A version of a managed signing key of the contract gateway.
+    SigningKey { key: String, version: u32 },
     /// The secret a node's key files are encrypted under.
     NodeKeys { node: String },
     /// The client key the platform presents to a host's Docker Engine over TLS.
@@ -64,6 +66,7 @@ impl Secret {
                 format!("previous-member-ca/{consortium}/{org}")
             }
             Secret::OrgAccount { org } => format!("org-account/{org}"),
+            Secret::SigningKey { key, version } => format!("signing-key/{key}/{version}"),
             Secret::NodeKeys { node } => format!("node-keys/{node}"),
             Secret::HostKey { host } => format!("host-key/{host}"),
             Secret::KubeConfig { host } => format!("kubeconfig/{host}"),

@@ -96,12 +96,9 @@ pub struct Platform {
     /// How the platform calls each chain's nodes (its token, clients trusting its CA), by
     /// chain id.
     node_calls: Mutex<HashMap<String, service::node_access::NodeCalls>>,
-    /// Contract transactions are signed one at a time (a nonce read and its send must not
-    /// interleave), and the next nonce of each account the platform signs for is kept, by
-    /// chain id and address: the node is asked only when none is kept (another node may not
-    /// have heard of the last transaction yet, and a read per send halved what one
-    /// organization could send).
-    signing: tokio::sync::Mutex<HashMap<(String, String), u64>>,
+    /// Per account the platform signs for (by chain id and address), a lock that a nonce's
+    /// choice and its send take, and the next nonce once known (`service::gateway`).
+    nonces: service::gateway::Nonces,
     /// The drivers of the hosts nodes run on, by host id (opened on first use, and at start so
     /// that local nodes still running are supervised again).
     hosts: Mutex<HashMap<String, Arc<dyn consortia_hosts::HostDriver>>>,
@@ -162,7 +159,7 @@ impl Platform {
             data_dir: config.data_dir,
             node_program: config.node_program,
             node_calls: Default::default(),
-            signing: Default::default(),
+            nonces: Default::default(),
             hosts: Default::default(),
             throttle: Default::default(),
             hashing: throttle::HashingQueue::new(
@@ -178,6 +175,7 @@ impl Platform {
             sql_schemas: Default::default(),
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
+        tokio::spawn(service::gateway::gateway_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;
         if !config.unseal.is_empty() {
             platform.unseal_with(&config.unseal).await?;

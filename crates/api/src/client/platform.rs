@@ -643,6 +643,90 @@ impl PlatformClient {
             .await
     }
 
+    /// A call that sends a transaction, answered once final, with an `Idempotency-Key` if
+    /// given (a retry with it returns the first call).
+    pub async fn call_idempotent(
+        &self,
+        chain: &str,
+        contract: &str,
+        request: &CallRequest,
+        idempotency_key: &str,
+    ) -> ClientResult<CallView> {
+        let path = path_of(&["/v1/chains/", chain, "/contracts/", contract, "/call"]);
+        let built = self.request(Method::POST, &path).header("Idempotency-Key", idempotency_key);
+        self.send(built.json(request)).await
+    }
+
+    /// A call that sends a transaction, answered at once (202) with the call's status.
+    pub async fn call_async(
+        &self,
+        chain: &str,
+        contract: &str,
+        request: &CallRequest,
+        idempotency_key: Option<&str>,
+    ) -> ClientResult<GatewayCallView> {
+        let path = path_of(&["/v1/chains/", chain, "/contracts/", contract, "/call?wait=false"]);
+        let mut built = self.request(Method::POST, &path);
+        if let Some(key) = idempotency_key {
+            built = built.header("Idempotency-Key", key);
+        }
+        self.send(built.json(request)).await
+    }
+
+    /// Several calls signed by one key, in order; waited for unless `wait` is false.
+    pub async fn batch_call(
+        &self,
+        chain: &str,
+        request: &BatchCallRequest,
+        wait: bool,
+    ) -> ClientResult<BatchCallView> {
+        let path =
+            path_of(&["/v1/chains/", chain, "/calls", if wait { "" } else { "?wait=false" }]);
+        self.post(&path, request).await
+    }
+
+    /// A gateway call and where it stands.
+    pub async fn gateway_call(&self, chain: &str, call: &str) -> ClientResult<GatewayCallView> {
+        self.get(&path_of(&["/v1/chains/", chain, "/calls/", call])).await
+    }
+
+    /// The caller's gateway calls on a chain, newest first (at most `limit`).
+    pub async fn gateway_calls(
+        &self,
+        chain: &str,
+        limit: u32,
+    ) -> ClientResult<Vec<GatewayCallView>> {
+        self.get(&format!("{}?limit={limit}", path_of(&["/v1/chains/", chain, "/calls"]))).await
+    }
+
+    // ---- managed signing keys ------------------------------------------------------------
+
+    pub async fn create_signing_key(
+        &self,
+        org: &str,
+        request: &CreateSigningKeyRequest,
+    ) -> ClientResult<SigningKeyView> {
+        self.post(&path_of(&["/v1/orgs/", org, "/signing-keys"]), request).await
+    }
+
+    pub async fn signing_keys(&self, org: &str) -> ClientResult<Vec<SigningKeyView>> {
+        self.get(&path_of(&["/v1/orgs/", org, "/signing-keys"])).await
+    }
+
+    pub async fn signing_key(&self, org: &str, key: &str) -> ClientResult<SigningKeyView> {
+        self.get(&path_of(&["/v1/orgs/", org, "/signing-keys/", key])).await
+    }
+
+    /// `rotate`, `disable` or `enable` a signing key.
+    pub async fn signing_key_action(
+        &self,
+        org: &str,
+        key: &str,
+        action: &str,
+    ) -> ClientResult<SigningKeyView> {
+        self.post_empty(&path_of(&["/v1/orgs/", org, "/signing-keys/", key, "/", action])).await
+    }
+
     // ---- explorer and monitoring ---------------------------------------------------------
 
     /// A node API read through the platform (`blocks?order=desc`, `transactions`,

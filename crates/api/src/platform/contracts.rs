@@ -85,6 +85,10 @@ pub struct TxOutcome {
     /// Events the ABI knows, decoded.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Value>,
+    /// Why a reverted transaction reverted (`Error(string)`, a panic code, or a custom
+    /// error's selector), replayed at the block before its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -117,6 +121,10 @@ pub struct CallRequest {
     /// may query without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    /// The managed signing key that signs a transaction (its id or name, in the key's
+    /// organization); default: the organization's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 crate::wire_enum! {
@@ -138,4 +146,7 @@ pub struct CallView {
     pub outputs: Option<Value>,
     /// A transaction's outcome.
     pub outcome: Option<TxOutcome>,
+    /// A transaction's gateway call (`GET /v1/chains/{id}/calls/{call}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
 }

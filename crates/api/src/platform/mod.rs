@@ -3,6 +3,7 @@
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;
+pub mod gateway;
 pub mod governance;
 pub mod identity;
 pub mod keystore;
@@ -14,6 +15,7 @@ pub mod orgs;
 pub use chains::*;
 pub use consortiums::*;
 pub use contracts::*;
+pub use gateway::*;
 pub use governance::*;
 pub use identity::*;
 pub use keystore::*;

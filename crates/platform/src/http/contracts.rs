@@ -3,17 +3,20 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    CallRequest, CallView, ContractView, DeployRequest, DeployView, UploadRequest,
+    CallQuery, CallRequest, CallView, ContractView, DeployRequest, DeployView, GatewayCallView,
+    UploadRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams};
+use consortia_api::server::{ApiError, ApiResult, JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Ctx;
 use crate::Platform;
+use crate::service::contracts::{CallAnswer, CallOptions};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
@@ -107,21 +110,63 @@ async fn deploy_contract(
 }
 
 /// Call a deployed contract: a query for view functions, a signed transaction otherwise
+/// (signed with the managed key named in `key`, else the organization's own account). A
+/// transaction is answered once final, or with `wait=false` at once (202, the call's status
+/// resource in `Location`); an `Idempotency-Key` makes a retry return the first call instead
+/// of sending another
 #[utoipa::path(post, path = "/v1/chains/{id}/contracts/{contract}/call", tag = "contracts",
-    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name")),
+    params(
+        ("id" = String, Path, description = "Chain id"),
+        ("contract" = String, Path, description = "Contract id or name"),
+        CallQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters, unique per request of the caller: a retry with the same key and request returns the first call"),
+    ),
     request_body = CallRequest,
     responses(
         (status = 200, body = CallView),
-        (status = 400, description = "Unknown function, bad arguments, or the call would fail", body = ErrorBody),
+        (status = 202, description = "Sent (`wait=false`): follow the call", body = GatewayCallView),
+        (status = 400, description = "Unknown function or key, bad arguments, a disabled key, the call would fail (with the revert reason), the chain refused it, or the idempotency key was used for another request", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Not deployed yet, or the chain is not running", body = ErrorBody),
+        (status = 409, description = "Not deployed yet, the chain is not running, or a request with the same idempotency key is being sent", body = ErrorBody),
         (status = 502, description = "No node of the chain answers", body = ErrorBody),
-        (status = 504, description = "Sent, but not committed in time", body = ErrorBody),
+        (status = 504, description = "Sent, but not final in time (it is sent again until it is: follow the call)", body = ErrorBody),
     ))]
 async fn call_contract(
     Ctx { platform, caller }: Ctx,
     PathParams((id, contract)): PathParams<(String, String)>,
+    QueryParams(query): QueryParams<CallQuery>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<CallRequest>,
-) -> ApiResult<Json<CallView>> {
-    Ok(Json(platform.call(&caller, &id, &contract, &req).await?))
+) -> ApiResult<Response> {
+    let opts = call_options(&query, &headers)?;
+    Ok(match platform.call(&caller, &id, &contract, &req, &opts).await? {
+        CallAnswer::Done(view) => Json(view).into_response(),
+        CallAnswer::Accepted(call) => accepted(call),
+    })
+}
+
+/// How a call asks to be answered: `wait` and its `Idempotency-Key`.
+pub(super) fn call_options(query: &CallQuery, headers: &HeaderMap) -> ApiResult<CallOptions> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().ok().filter(|k| {
+                (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+            });
+            Some(key.map(str::to_owned).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_idempotency_key",
+                    "Idempotency-Key is 1 to 255 printable ASCII characters (a UUID, say)",
+                )
+            })?)
+        }
+    };
+    Ok(CallOptions { wait: query.wait != Some(false), idempotency_key })
+}
+
+/// 202 with the call's status, and where to follow it.
+pub(super) fn accepted(call: GatewayCallView) -> Response {
+    let location = format!("/v1/chains/{}/calls/{}", call.chain_id, call.id);
+    (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(call)).into_response()
 }

@@ -9,6 +9,7 @@ mod consortiums;
 mod contracts;
 pub mod error;
 mod explorer;
+mod gateway;
 mod governance;
 mod hosts;
 mod identity;
@@ -57,6 +58,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(chains::routes())
         .merge(nodes::routes())
         .merge(contracts::routes())
+        .merge(gateway::routes())
         .merge(explorer::routes())
         .merge(governance::routes())
         .merge(ledger::routes())

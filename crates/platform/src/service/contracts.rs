@@ -4,31 +4,30 @@
 //! account per organization, nonces taken in turn). The same ABIs decode transactions in the
 //! explorer.
 
-use std::time::Duration;
-
 use alloy_dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt};
+use alloy_json_abi::Function;
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::keccak256;
 use consortia_api::platform::{
-    CallKind, CallRequest, CallView, ChainStatus, ChainView, ContractStatus, ContractView,
-    DeployRequest, DeployView, TxOutcome, TxResult, UploadRequest,
+    BatchCallRequest, BatchCallView, BatchResult, CallKind, CallRequest, CallView, ChainStatus,
+    ChainView, ContractStatus, ContractView, DeployRequest, DeployView, GatewayCallView, TxOutcome,
+    TxResult, UploadRequest,
 };
 use consortia_api::{ClientError, NodeClient};
 use consortia_crypto::{PrivateKey, Scheme};
-use consortia_types::EthTx;
 use serde_json::{Value, json};
 
-use super::abi::{self, decode_events, qty, receipt_logs};
+use super::abi::{self, decode_events, receipt_logs};
 use super::check_name;
+use super::gateway::{Sent, call_view};
 use super::identity::Caller;
+use super::signing_keys::Signer;
 use crate::Platform;
 use crate::error::{Error, Result};
 use crate::keystore::Secret;
 use crate::store::contracts::{self as store, ContractRow, NewContract};
+use crate::store::gateway::{self as gateway_store, CallRecord, SignedTxRow};
 use zeroize::Zeroizing;
-
-/// How long a deploy or a transaction waits for its receipt.
-const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A stored contract with its parsed ABI.
 struct Contract {
@@ -67,13 +66,6 @@ impl Contract {
     }
 }
 
-fn not_committed(hash: &str) -> Error {
-    Error::Timeout(format!(
-        "transaction {hash} was sent but not committed within {} s; look it up in the explorer",
-        RECEIPT_TIMEOUT.as_secs()
-    ))
-}
-
 impl Contract {
     /// The deployment's init code: the bytecode, then the constructor's arguments.
     fn init_code(&self, args: &[String]) -> Result<Vec<u8>> {
@@ -93,6 +85,11 @@ impl Platform {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no contract {id} on chain {chain}")))?;
         Contract::of(row)
+    }
+
+    /// A contract's parsed ABI.
+    pub(crate) async fn contract_abi(&self, chain: &str, id: &str) -> Result<JsonAbi> {
+        Ok(self.contract_of(chain, id).await?.abi)
     }
 
     /// 403 unless `org` takes part in the chain and the caller may do `action` there.
@@ -228,8 +225,8 @@ impl Platform {
         }
     }
 
-    /// Signs `input` to `to` (none: a creation) for the organization, sends it, and waits for
-    /// its receipt.
+    /// Signs `input` to `to` (none: a creation) with the organization's own account, sends
+    /// it, and waits for its receipt.
     pub(crate) async fn transact(
         &self,
         chain: &ChainView,
@@ -238,82 +235,9 @@ impl Platform {
         value: u128,
         input: Vec<u8>,
     ) -> Result<(TxOutcome, Value)> {
-        let key = self.org_key(org).await?;
-        let from = key.public_key().address().to_checksum_hex();
-        let mut call = json!({
-            "from": from,
-            "value": format!("{value:#x}"),
-            "data": format!("0x{}", hex::encode(&input)),
-        });
-        if let Some(to) = to {
-            call["to"] = json!(to.to_checksum(None));
-        }
-        let estimate = self.rpc(chain, "eth_estimateGas", json!([call])).await.map_err(|e| {
-            Error::invalid("would_revert", format!("the transaction would fail: {e}"))
-        })?;
-        let gas = qty(&estimate);
-        // The chain's base fee (constant; the organization's account pays it, burned).
-        let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
-        let hash = {
-            // One signer at a time: the nonce read and the send must not interleave.
-            let mut next = self.signing.lock().await;
-            let account = (chain.id.clone(), from.clone());
-            let nonce = match next.get(&account) {
-                Some(&kept) => kept,
-                None => qty(&self
-                    .rpc(chain, "eth_getTransactionCount", json!([from, "pending"]))
-                    .await?),
-            };
-            let tx = alloy_consensus::TxEip1559 {
-                chain_id: chain.chain_id as u64,
-                nonce,
-                gas_limit: gas + gas / 5 + 10_000,
-                max_fee_per_gas: fee,
-                max_priority_fee_per_gas: 0,
-                to: to.map_or(alloy_primitives::TxKind::Create, alloy_primitives::TxKind::Call),
-                value: alloy_primitives::U256::from(value),
-                access_list: Default::default(),
-                input: input.into(),
-            };
-            let signed = EthTx::sign(tx, &key).map_err(Error::internal)?;
-            let raw = format!("0x{}", hex::encode(signed.raw()));
-            // A refused send leaves the count to the node again.
-            match self.rpc(chain, "eth_sendRawTransaction", json!([raw])).await {
-                Ok(hash) => {
-                    next.insert(account, nonce + 1);
-                    hash
-                }
-                Err(e) => {
-                    next.remove(&account);
-                    return Err(e);
-                }
-            }
-        };
-        let hash = hash.as_str().unwrap_or_default().to_owned();
-        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
-        // A block takes tens of milliseconds: look soon, then back off.
-        let mut pause = Duration::from_millis(10);
-        let receipt = loop {
-            let r = self.rpc(chain, "eth_getTransactionReceipt", json!([hash])).await?;
-            if !r.is_null() {
-                break r;
-            }
-            if tokio::time::Instant::now() > deadline {
-                // Perhaps dropped: the next transaction asks the node for the nonce again.
-                self.signing.lock().await.remove(&(chain.id.clone(), from.clone()));
-                return Err(not_committed(&hash));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
-        };
-        let outcome = TxOutcome {
-            tx_hash: hash,
-            height: qty(&receipt["blockNumber"]),
-            status: if receipt["status"] == "0x1" { TxResult::Success } else { TxResult::Reverted },
-            gas_used: qty(&receipt["gasUsed"]),
-            events: vec![],
-        };
-        Ok((outcome, receipt))
+        let signer = self.org_signer(org).await?;
+        let sent = self.submit(chain, &signer, to, value, input, &CallRecord::default()).await?;
+        self.await_final(chain, &sent, &signer.address, None).await
     }
 
     /// A running chain the caller sees, and a contract of it.
@@ -323,6 +247,13 @@ impl Platform {
         chain: &str,
         contract: &str,
     ) -> Result<(ChainView, Contract)> {
+        let chain = self.running_chain(caller, chain).await?;
+        let stored = self.contract_of(&chain.id, contract).await?;
+        Ok((chain, stored))
+    }
+
+    /// A running chain the caller sees.
+    async fn running_chain(&self, caller: &Caller, chain: &str) -> Result<ChainView> {
         let chain = self.visible_chain(caller, chain).await?;
         if chain.status != ChainStatus::Running {
             return Err(Error::illegal_step(format!(
@@ -330,8 +261,7 @@ impl Platform {
                 chain.id, chain.status
             )));
         }
-        let stored = self.contract_of(&chain.id, contract).await?;
-        Ok((chain, stored))
+        Ok(chain)
     }
 
     /// Deploys an uploaded contract, signed for its organization.
@@ -404,15 +334,12 @@ impl Platform {
         Ok(DeployView { contract, outcome })
     }
 
-    /// Calls a deployed contract: a query for view functions, a signed transaction otherwise.
-    pub async fn call(
-        &self,
-        caller: &Caller,
-        chain: &str,
-        contract: &str,
-        req: &CallRequest,
-    ) -> Result<CallView> {
-        let (chain, stored) = self.running_contract(caller, chain, contract).await?;
+    /// A deployed contract's function, by name or signature, with its encoded input.
+    fn encode_call(
+        stored: &Contract,
+        wanted: &str,
+        args: &[String],
+    ) -> Result<(alloy_primitives::Address, Function, Vec<u8>)> {
         let Some(address) = stored.row.address.as_deref() else {
             return Err(Error::illegal_step(format!(
                 "contract {} is not deployed yet",
@@ -420,7 +347,7 @@ impl Platform {
             )));
         };
         let address: alloy_primitives::Address = address.parse().map_err(Error::internal)?;
-        let wanted = req.function.trim();
+        let wanted = wanted.trim();
         let function = stored
             .abi
             .functions()
@@ -440,8 +367,128 @@ impl Platform {
             })?
             .clone();
         let input = function
-            .abi_encode_input(&abi::arguments(&function.inputs, &req.args)?)
+            .abi_encode_input(&abi::arguments(&function.inputs, args)?)
             .map_err(|e| Error::invalid("bad_arguments", e.to_string()))?;
+        Ok((address, function, input))
+    }
+
+    /// What the journal records of a gateway call (the fingerprint an idempotent retry must
+    /// match: the chain, contract, function, arguments and signer).
+    fn call_record(
+        caller: &Caller,
+        chain: &ChainView,
+        stored: &Contract,
+        function: &Function,
+        args: &[String],
+        signer: &Signer,
+        idempotency_key: Option<String>,
+    ) -> CallRecord {
+        let request = json!({
+            "chain": chain.id,
+            "contract": stored.row.id,
+            "function": function.signature(),
+            "args": args,
+            "org": signer.org,
+            "key": signer.key_id,
+        })
+        .to_string();
+        CallRecord {
+            user_id: Some(caller.user_id.clone()),
+            key_id: signer.key_id.clone(),
+            contract_id: Some(stored.row.id.clone()),
+            function: Some(function.signature()),
+            fingerprint: Some(format!("0x{}", hex::encode(keccak256(request.as_bytes())))),
+            request: Some(request),
+            idempotency_key,
+        }
+    }
+
+    /// An earlier call of the caller's with this idempotency key, if any (refused if it was
+    /// made with another request).
+    async fn earlier_call(
+        &self,
+        caller: &Caller,
+        record: &CallRecord,
+    ) -> Result<Option<SignedTxRow>> {
+        let Some(key) = &record.idempotency_key else { return Ok(None) };
+        let Some(earlier) =
+            gateway_store::by_idempotency_key(&self.db, &caller.user_id, key).await?
+        else {
+            return Ok(None);
+        };
+        if earlier.fingerprint != record.fingerprint {
+            return Err(Error::invalid(
+                "idempotency_key_reused",
+                format!(
+                    "Idempotency-Key `{key}` was used for another request (call {}); use a new key for a new request",
+                    earlier.id
+                ),
+            ));
+        }
+        Ok(Some(earlier))
+    }
+
+    /// Signs and sends a gateway call, or finds the earlier one its idempotency key names.
+    async fn send_call(
+        &self,
+        chain: &ChainView,
+        signer: &Signer,
+        to: alloy_primitives::Address,
+        input: Vec<u8>,
+        record: &CallRecord,
+        caller: &Caller,
+    ) -> Result<Sent> {
+        if let Some(earlier) = self.earlier_call(caller, record).await? {
+            return match (earlier.status.as_str(), earlier.error) {
+                ("failed", Some(why)) => Err(Error::invalid("chain_refused", why)),
+                _ => Ok(Sent {
+                    id: earlier.id,
+                    hash: earlier.tx_hash,
+                    raw: earlier.raw_tx.unwrap_or_default(),
+                }),
+            };
+        }
+        self.submit(chain, signer, Some(to), 0, input, record).await
+    }
+
+    /// A sent call's final outcome (waited for), unless recorded already.
+    async fn final_outcome(
+        &self,
+        chain: &ChainView,
+        sent: &Sent,
+        from: &str,
+        abi: &JsonAbi,
+    ) -> Result<TxOutcome> {
+        let row = gateway_store::tx(&self.db, &sent.id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("call {} is not recorded", sent.id)))?;
+        match row.outcome {
+            Some(outcome) => serde_json::from_str(&outcome).map_err(Error::internal),
+            None => Ok(self.await_final(chain, sent, from, Some(abi)).await?.0),
+        }
+    }
+
+    /// The recorded state of a call.
+    async fn recorded_call(&self, id: &str) -> Result<GatewayCallView> {
+        let row = gateway_store::tx(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("call {id} is not recorded")))?;
+        call_view(row)
+    }
+
+    /// Calls a deployed contract: a query for view functions, a signed transaction otherwise
+    /// (with the caller's managed key if named, else the organization's account), waited for
+    /// unless `opts.wait` is false.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        contract: &str,
+        req: &CallRequest,
+        opts: &CallOptions,
+    ) -> Result<CallAnswer> {
+        let (chain, stored) = self.running_contract(caller, chain, contract).await?;
+        let (address, function, input) = Self::encode_call(&stored, &req.function, &req.args)?;
         let requested = req.org_id.as_deref();
         if abi::read_only(&function) {
             // A query signs nothing: an administrator reads without acting for anyone.
@@ -454,22 +501,128 @@ impl Platform {
             let values = function.abi_decode_output(&abi::hex_bytes(&out)).map_err(|e| {
                 Error::invalid("bad_output", format!("the result does not match the ABI: {e}"))
             })?;
-            return Ok(CallView {
+            return Ok(CallAnswer::Done(CallView {
                 function: function.signature(),
                 kind: CallKind::Query,
                 outputs: Some(abi::named(&function.outputs, &values)),
                 outcome: None,
-            });
+                call_id: None,
+            }));
         }
-        let org =
-            self.acting_on_chain(caller, &chain, requested, "contract:invoke", "contracts").await?;
-        let (mut outcome, receipt) = self.transact(&chain, &org, Some(address), 0, input).await?;
-        outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
-        Ok(CallView {
+        let signer = self.signer_for(caller, &chain, requested, req.key.as_deref()).await?;
+        let record = Self::call_record(
+            caller,
+            &chain,
+            &stored,
+            &function,
+            &req.args,
+            &signer,
+            opts.idempotency_key.clone(),
+        );
+        let sent = self.send_call(&chain, &signer, address, input, &record, caller).await?;
+        if !opts.wait {
+            return Ok(CallAnswer::Accepted(self.recorded_call(&sent.id).await?));
+        }
+        let outcome = self.final_outcome(&chain, &sent, &signer.address, &stored.abi).await?;
+        Ok(CallAnswer::Done(CallView {
             function: function.signature(),
             kind: CallKind::Transaction,
             outputs: None,
             outcome: Some(outcome),
-        })
+            call_id: Some(sent.id),
+        }))
     }
+
+    /// Several calls signed by one key, sent in order, then (unless `opts.wait` is false)
+    /// waited for together. An idempotency key covers the batch: call `i` is recorded under
+    /// `KEY#i`, so a retried batch sends only what the first did not.
+    pub async fn call_batch(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        req: &BatchCallRequest,
+        opts: &CallOptions,
+    ) -> Result<BatchCallView> {
+        if req.calls.is_empty() || req.calls.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "bad_batch",
+                format!("a batch holds 1 to {MAX_BATCH} calls, not {}", req.calls.len()),
+            ));
+        }
+        let chain = self.running_chain(caller, chain).await?;
+        let signer =
+            self.signer_for(caller, &chain, req.org_id.as_deref(), req.key.as_deref()).await?;
+        let mut sent: Vec<Result<(Sent, JsonAbi)>> = vec![];
+        for (i, item) in req.calls.iter().enumerate() {
+            let one = async {
+                let stored = self.contract_of(&chain.id, &item.contract).await?;
+                let (address, function, input) =
+                    Self::encode_call(&stored, &item.function, &item.args)?;
+                if abi::read_only(&function) {
+                    return Err(Error::invalid(
+                        "read_only",
+                        format!(
+                            "{} is a view function: query it with POST …/contracts/{}/call",
+                            function.signature(),
+                            stored.row.name
+                        ),
+                    ));
+                }
+                let key = opts.idempotency_key.as_ref().map(|k| format!("{k}#{i}"));
+                let record =
+                    Self::call_record(caller, &chain, &stored, &function, &item.args, &signer, key);
+                let sent = self.send_call(&chain, &signer, address, input, &record, caller).await?;
+                Ok((sent, stored.abi))
+            };
+            sent.push(one.await);
+        }
+        let mut results = vec![];
+        for one in sent {
+            let result = match one {
+                Ok((sent, abi)) => {
+                    if opts.wait {
+                        // A call not final in time shows as pending; others are waited for.
+                        let _ = self.final_outcome(&chain, &sent, &signer.address, &abi).await;
+                    }
+                    match self.recorded_call(&sent.id).await {
+                        Ok(call) => BatchResult { call: Some(call), error: None },
+                        Err(e) => BatchResult { call: None, error: Some(error_body(&e)) },
+                    }
+                }
+                Err(e) => BatchResult { call: None, error: Some(error_body(&e)) },
+            };
+            results.push(result);
+        }
+        Ok(BatchCallView { results })
+    }
+}
+
+/// The most calls one batch holds.
+pub const MAX_BATCH: usize = 100;
+
+/// How a gateway call that sends a transaction is answered.
+#[derive(Clone, Debug)]
+pub struct CallOptions {
+    /// Answer once final (else at once, with the call's status).
+    pub wait: bool,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions { wait: true, idempotency_key: None }
+    }
+}
+
+/// A call's answer: its result, or (not waited for) its status.
+#[derive(Clone, Debug)]
+pub enum CallAnswer {
+    Done(CallView),
+    Accepted(GatewayCallView),
+}
+
+/// An error as the API shows it inside a batch's answer.
+fn error_body(e: &Error) -> consortia_api::ErrorBody {
+    consortia_api::ErrorBody::new(e.code(), e.public_message())
 }

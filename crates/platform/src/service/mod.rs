@@ -5,7 +5,7 @@
 //!
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
-//! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `contracts` (with the pure
+//! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `signing_keys` → `gateway` → `contracts` (with the pure
 //! `abi`) → `explorer` → `monitoring`; `governance` → `certificates` (nodes' certificates over
 //! their lifetime, and member CAs' rotation: the issuing CA of an organization on a chain,
 //! [`crate::Platform::chain_org_ca`], which `node_access` and `governance` ask too).
@@ -17,6 +17,7 @@ pub mod chains;
 pub mod consortiums;
 pub mod contracts;
 pub mod explorer;
+pub mod gateway;
 pub mod governance;
 pub mod hosts;
 pub mod identity;
@@ -28,6 +29,7 @@ pub mod monitoring;
 pub mod node_access;
 pub mod nodes;
 pub mod orgs;
+pub mod signing_keys;
 pub mod sql_gateway;
 pub mod start;
 pub mod upgrade;

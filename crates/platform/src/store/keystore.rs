@@ -87,6 +87,11 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     for r in sqlx::query("SELECT org_id, key_pem FROM org_accounts").fetch_all(&mut **tx).await? {
         out.push((Secret::OrgAccount { org: r.get(0) }, r.get(1)));
     }
+    let signing = "SELECT key_id, version, key_pem FROM signing_key_versions";
+    for r in sqlx::query(signing).fetch_all(&mut **tx).await? {
+        let version = u32::try_from(r.get::<i64, _>(1)).map_err(Error::internal)?;
+        out.push((Secret::SigningKey { key: r.get(0), version }, r.get(2)));
+    }
     let keyed = "SELECT id, key_secret FROM chain_nodes WHERE key_secret IS NOT NULL";
     for r in sqlx::query(keyed).fetch_all(&mut **tx).await? {
         out.push((Secret::NodeKeys { node: r.get(0) }, r.get(1)));
@@ -128,6 +133,12 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
                 .bind(value)
                 .bind(org)
         }
+        Secret::SigningKey { key, version } => sqlx::query(
+            "UPDATE signing_key_versions SET key_pem = $1 WHERE key_id = $2 AND version = $3",
+        )
+        .bind(value)
+        .bind(key)
+        .bind(i64::from(*version)),
         Secret::NodeKeys { node } => {
             sqlx::query("UPDATE chain_nodes SET key_secret = $1 WHERE id = $2")
                 .bind(value)

@@ -14,6 +14,7 @@
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;
+pub mod gateway;
 pub mod identity;
 pub mod keystore;
 pub mod orgs;
