@@ -353,14 +353,16 @@ fn peak_rss_of_processes_in(dir: &std::path::Path) -> Vec<(String, u64)> {
         if !cmdline.contains(&dir) && !cwd.to_string_lossy().contains(&dir) {
             continue;
         }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        // utime and stime, in clock ticks (100 a second here).
+        let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
         let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap_or("0 kB");
         let kib: u64 = peak.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
         let name = cwd.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push((
-            format!("{} (in {name})", cmdline.chars().take(40).collect::<String>()),
-            kib / 1024,
-        ));
+        let what = cmdline.chars().take(40).collect::<String>();
+        out.push((format!("{what} (in {name}), CPU {:.1} s", ticks as f64 / 100.0), kib / 1024));
     }
     out
 }
@@ -409,6 +411,8 @@ async fn benchmark_gateway_invoke() {
     );
 
     let client = Arc::new(PlatformClient::with_credentials(&t.demo.console, admin.credentials()));
+    // The platform takes at most 256 connections from one address (`serving::Limits`).
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(200));
     let total = rate * seconds;
     let start = tokio::time::Instant::now();
     let mut calls = Vec::with_capacity(total as usize);
@@ -417,23 +421,34 @@ async fn benchmark_gateway_invoke() {
         tokio::time::sleep_until(due).await;
         let (client, chain) = (client.clone(), t.chain.id.clone());
         let key = keys[(i % keys.len() as u64) as usize].id.clone();
+        let permit = in_flight.clone().acquire_owned().await.unwrap();
         calls.push(tokio::spawn(async move {
+            let _permit = permit;
             let request = with_key(transfer(BOB, 1), &key);
-            let answer = client.call(&chain, "token", &request).await;
-            let ok = answer.is_ok_and(|a| a.outcome.is_some_and(|o| o.status == TxResult::Success));
-            (ok, due.elapsed(), tokio::time::Instant::now())
+            let outcome = match client.call(&chain, "token", &request).await {
+                Ok(a) if a.outcome.as_ref().is_some_and(|o| o.status == TxResult::Success) => {
+                    Ok(())
+                }
+                Ok(a) => Err(format!("{:?}", a.outcome)),
+                Err(e) => Err(e.code().map_or_else(|| e.to_string(), str::to_owned)),
+            };
+            (outcome, due.elapsed(), tokio::time::Instant::now())
         }));
     }
     let (mut latencies, mut failed, mut last) = (vec![], 0, start);
+    let mut why = std::collections::BTreeMap::<String, u64>::new();
     for call in calls {
-        let (ok, latency, done) = call.await.unwrap();
+        let (outcome, latency, done) = call.await.unwrap();
         last = last.max(done);
-        if ok {
-            latencies.push(latency);
-        } else {
-            failed += 1;
+        match outcome {
+            Ok(()) => latencies.push(latency),
+            Err(e) => {
+                failed += 1;
+                *why.entry(e).or_default() += 1;
+            }
         }
     }
+    println!("offered: failures by reason {why:?}");
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     let elapsed = (last - start).as_secs_f64();
