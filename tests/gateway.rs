@@ -466,3 +466,126 @@ async fn benchmark_gateway_invoke() {
     }
     assert_eq!(t.balance(BOB).await, latencies.len() as u64);
 }
+
+/// A request a webhook receiver got: its headers (lowercase names) and body.
+type Received = (std::collections::HashMap<String, String>, Vec<u8>);
+
+/// A webhook receiver on `listener`: answers every POST 200 and keeps what it got.
+fn receive(listener: tokio::net::TcpListener) -> Arc<std::sync::Mutex<Vec<Received>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let got = Arc::new(std::sync::Mutex::new(vec![]));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![];
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "closed mid-request");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let headers = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                    .collect();
+                keep.lock().unwrap().push((headers, buf[head_end..head_end + length].to_vec()));
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                socket.write_all(answer).await.unwrap();
+            });
+        }
+    });
+    got
+}
+
+/// Whether `signature` is the HMAC-SHA256 of `<timestamp>.<body>` under `secret`.
+fn signed_by(secret: &str, timestamp: &str, body: &[u8], signature: &str) -> bool {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    signature
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .is_some_and(|s| mac.verify_slice(&s).is_ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_receiver_that_was_down_gets_every_event_in_order_signed() {
+    let t = TokenChain::up().await;
+    // A port nothing listens on yet: the receiver is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let subscription = CreateWebhookRequest {
+        url: format!("http://127.0.0.1:{port}/hooks/transfers"),
+        contract: Some("token".into()),
+        event: Some("Transfer(address,address,uint256)".into()),
+        topics: vec![],
+        from_height: None,
+        org_id: None,
+    };
+    let created = t.demo.admin.create_webhook(&t.chain.id, &subscription).await.unwrap();
+    let hook = created.webhook.id.clone();
+    for amount in 1..=5 {
+        t.demo.admin.call(&t.chain.id, "token", &transfer(BOB, amount)).await.unwrap();
+    }
+    // Deliveries fail and are retried with waits.
+    let failing = loop {
+        let view = t.demo.admin.webhook(&t.chain.id, &hook).await.unwrap();
+        if view.attempts >= 2 {
+            break view;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(failing.last_error.unwrap().contains("not delivered"));
+    assert_eq!(failing.delivered, 0);
+
+    // The receiver comes back: every event arrives, in order, each signed.
+    let got = receive(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().len() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivered: {:?}",
+            got.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    let mut amounts = vec![];
+    for (headers, body) in &got {
+        let (timestamp, signature) =
+            (&headers["x-consortia-timestamp"], &headers["x-consortia-signature"]);
+        assert!(signed_by(&created.secret, timestamp, body, signature), "{headers:?}");
+        let mut tampered = body.clone();
+        let last = tampered.len() - 2;
+        tampered[last] ^= 1;
+        assert!(
+            !signed_by(&created.secret, timestamp, &tampered, signature),
+            "a changed byte fails"
+        );
+        let payload: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(payload["decoded"]["event"]["event"], "Transfer", "{payload}");
+        amounts.push(payload["decoded"]["event"]["args"][2]["value"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(amounts, ["1", "2", "3", "4", "5"], "block order, each once");
+    let done = t.demo.admin.webhook(&t.chain.id, &hook).await.unwrap();
+    assert_eq!((done.delivered, done.attempts), (5, 0));
+    assert!(t.demo.admin.webhook_dead_letters(&t.chain.id, &hook).await.unwrap().is_empty());
+}

@@ -176,6 +176,7 @@ impl Platform {
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         tokio::spawn(service::gateway::gateway_job(Arc::downgrade(&platform)));
+        tokio::spawn(service::webhooks::webhook_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;
         if !config.unseal.is_empty() {
             platform.unseal_with(&config.unseal).await?;

@@ -699,6 +699,28 @@ impl PlatformClient {
         self.get(&format!("{}?limit={limit}", path_of(&["/v1/chains/", chain, "/calls"]))).await
     }
 
+    // ---- webhooks --------------------------------------------------------------------------
+
+    pub async fn create_webhook(
+        &self,
+        chain: &str,
+        request: &CreateWebhookRequest,
+    ) -> ClientResult<CreatedWebhookView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/webhooks"]), request).await
+    }
+
+    pub async fn webhook(&self, chain: &str, webhook: &str) -> ClientResult<WebhookView> {
+        self.get(&path_of(&["/v1/chains/", chain, "/webhooks/", webhook])).await
+    }
+
+    pub async fn webhook_dead_letters(
+        &self,
+        chain: &str,
+        webhook: &str,
+    ) -> ClientResult<Vec<DeadLetterView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/webhooks/", webhook, "/dead-letters"])).await
+    }
+
     // ---- managed signing keys ------------------------------------------------------------
 
     pub async fn create_signing_key(

@@ -150,3 +150,86 @@ pub struct BatchCallView {
     /// One per call, in the request's order.
     pub results: Vec<BatchResult>,
 }
+
+/// A new webhook subscription: the chain's events that match, POSTed to `url`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateWebhookRequest {
+    /// `http://` or `https://` URL the events are POSTed to.
+    pub url: String,
+    /// Only events of this contract (its id or name on the chain, or a 0x address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// Only this event, by its signature: `Transfer(address,address,uint256)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Filters for topics 1 to 3 (32-byte hex each; null: any), as `eth_getLogs` takes them.
+    #[serde(default)]
+    pub topics: Vec<Option<String>>,
+    /// Deliver from this block on (default: the next block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_height: Option<u64>,
+    /// The organization it belongs to (see `CallRequest.org_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+}
+
+/// A webhook subscription and how its delivery stands.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub chain_id: String,
+    pub org_id: String,
+    pub url: String,
+    /// The contract's address (none: any).
+    pub address: Option<String>,
+    pub event: Option<String>,
+    pub topics: Vec<Option<String>>,
+    pub enabled: bool,
+    /// The last event delivered (or given up on): block height and log index (-1: none of
+    /// that block yet). Delivery resumes after it.
+    pub cursor_height: u64,
+    pub cursor_index: i64,
+    /// Events delivered so far.
+    pub delivered: u64,
+    /// Failed attempts at the next event, and why the last failed.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_ms: i64,
+    pub created_ms: i64,
+}
+
+/// A new subscription, with its signing secret (shown once).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedWebhookView {
+    pub webhook: WebhookView,
+    /// The HMAC-SHA256 key of `X-Consortia-Signature`: `sha256=` hex of the MAC of
+    /// `<X-Consortia-Timestamp>.<body>`. Shown once; the platform keeps it sealed.
+    pub secret: String,
+}
+
+/// Where delivery resumes: after log `index` of block `height` (-1: from that block's
+/// first event).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCursorRequest {
+    pub height: u64,
+    #[serde(default = "minus_one")]
+    pub index: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+/// An event given up on after the last retry.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterView {
+    pub id: String,
+    pub height: u64,
+    pub log_index: u64,
+    /// The payload as it was sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub attempts: u32,
+    pub last_error: String,
+    pub created_ms: i64,
+}

@@ -18,6 +18,7 @@ mod ledger;
 mod monitoring;
 mod nodes;
 mod orgs;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(nodes::routes())
         .merge(contracts::routes())
         .merge(gateway::routes())
+        .merge(webhooks::routes())
         .merge(explorer::routes())
         .merge(governance::routes())
         .merge(ledger::routes())

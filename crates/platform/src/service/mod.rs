@@ -33,6 +33,7 @@ pub mod signing_keys;
 pub mod sql_gateway;
 pub mod start;
 pub mod upgrade;
+pub mod webhooks;
 
 use crate::error::{Error, Result};
 

@@ -92,6 +92,9 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
         let version = u32::try_from(r.get::<i64, _>(1)).map_err(Error::internal)?;
         out.push((Secret::SigningKey { key: r.get(0), version }, r.get(2)));
     }
+    for r in sqlx::query("SELECT id, secret FROM webhooks").fetch_all(&mut **tx).await? {
+        out.push((Secret::WebhookSecret { webhook: r.get(0) }, r.get(1)));
+    }
     let keyed = "SELECT id, key_secret FROM chain_nodes WHERE key_secret IS NOT NULL";
     for r in sqlx::query(keyed).fetch_all(&mut **tx).await? {
         out.push((Secret::NodeKeys { node: r.get(0) }, r.get(1)));
@@ -139,6 +142,9 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
         .bind(value)
         .bind(key)
         .bind(i64::from(*version)),
+        Secret::WebhookSecret { webhook } => {
+            sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2").bind(value).bind(webhook)
+        }
         Secret::NodeKeys { node } => {
             sqlx::query("UPDATE chain_nodes SET key_secret = $1 WHERE id = $2")
                 .bind(value)

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod identity;
 pub mod keystore;
 pub mod orgs;
+pub mod webhooks;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
