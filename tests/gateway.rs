@@ -589,3 +589,59 @@ async fn a_webhook_receiver_that_was_down_gets_every_event_in_order_signed() {
     assert_eq!((done.delivered, done.attempts), (5, 0));
     assert!(t.demo.admin.webhook_dead_letters(&t.chain.id, &hook).await.unwrap().is_empty());
 }
+
+/// The `data:` payloads of the first `n` events of a Server-Sent Events answer, with their ids.
+async fn first_events(answer: reqwest::Response, n: usize) -> Vec<(String, Value)> {
+    let mut answer = answer;
+    let (mut text, mut events) = (String::new(), vec![]);
+    while events.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), answer.chunk()).await;
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap().unwrap()));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            let field =
+                |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+            if let (Some(id), Some(data)) = (field("id: "), field("data: ")) {
+                events.push((id, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_follows_the_chain_and_resumes_after_its_last_event_id() {
+    let t = TokenChain::up().await;
+    let Some(consortia_api::Credentials::Tokens { access_token, .. }) = t.demo.admin.credentials()
+    else {
+        panic!("logged in with tokens")
+    };
+    let url = format!(
+        "{}/v1/chains/{}/events?contract=token&event=Transfer(address,address,uint256)",
+        t.demo.console, t.chain.id
+    );
+    let http = reqwest::Client::new();
+    let open = |resume: Option<String>| {
+        let mut request = http.get(&url).bearer_auth(&access_token);
+        if let Some(id) = resume {
+            request = request.header("Last-Event-ID", id);
+        }
+        request.send()
+    };
+    let stream = open(None).await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    for amount in 1..=3 {
+        t.demo.admin.call(&t.chain.id, "token", &transfer(BOB, amount)).await.unwrap();
+    }
+    let seen = first_events(stream, 3).await;
+    let amounts: Vec<&str> = seen
+        .iter()
+        .map(|(_, e)| e["decoded"]["event"]["args"][2]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["1", "2", "3"]);
+    // Reconnecting after the first event gets the second and third again, nothing before.
+    let resumed = first_events(open(Some(seen[0].0.clone())).await.unwrap(), 2).await;
+    assert_eq!(resumed.iter().map(|(id, _)| id).collect::<Vec<_>>(), [&seen[1].0, &seen[2].0]);
+    let bad = open(Some("yesterday".into())).await.unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}

@@ -233,3 +233,15 @@ pub struct DeadLetterView {
     pub last_error: String,
     pub created_ms: i64,
 }
+
+/// Which events a stream carries (`GET /v1/chains/{id}/events`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventStreamQuery {
+    /// Only events of this contract (its id or name on the chain, or a 0x address).
+    pub contract: Option<String>,
+    /// Only this event, by its signature: `Transfer(address,address,uint256)`.
+    pub event: Option<String>,
+    /// Start at this block (default: the next one); a `Last-Event-ID` header wins.
+    pub from_height: Option<u64>,
+}

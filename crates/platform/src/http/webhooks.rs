@@ -1,14 +1,18 @@
 //! `/v1/chains/{id}/webhooks*`: event delivery to webhook subscriptions.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    CreateWebhookRequest, CreatedWebhookView, DeadLetterView, WebhookCursorRequest, WebhookView,
+    CreateWebhookRequest, CreatedWebhookView, DeadLetterView, EventStreamQuery,
+    WebhookCursorRequest, WebhookView,
 };
-use consortia_api::server::{ApiResult, JsonBody, PathParams};
+use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
+use futures_util::{Stream, StreamExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,6 +27,35 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(enable_webhook))
         .routes(routes!(move_webhook_cursor))
         .routes(routes!(webhook_dead_letters))
+        .routes(routes!(stream_events))
+}
+
+/// The chain's events as they are committed, as Server-Sent Events (`event: log`, `id:
+/// height:index`, `data:` the event as webhooks carry it); a reconnecting client sends
+/// `Last-Event-ID` and resumes after it
+#[utoipa::path(get, path = "/v1/chains/{id}/events", tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "Chain id"),
+        EventStreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (`height:index`)"),
+    ),
+    responses(
+        (status = 200, description = "A stream of events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad event signature, unknown contract, or a bad Last-Event-ID", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain is not running", body = ErrorBody),
+    ))]
+async fn stream_events(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<EventStreamQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let events = platform.event_stream(&caller, &id, &query, resume).await?;
+    let events = events
+        .map(|(id, payload)| Ok(Event::default().id(id).event("log").data(payload.to_string())));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Subscribe a URL to the chain's events (a contract's, one event's, topic filters): each is

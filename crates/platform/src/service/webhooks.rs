@@ -6,14 +6,15 @@
 //! One subscription is delivered one event at a time: the next waits until the one before
 //! was answered 2xx (or given up on), which is what keeps block order.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Weak};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use consortia_api::platform::{
-    ChainView, CreateWebhookRequest, CreatedWebhookView, DeadLetterView, WebhookCursorRequest,
-    WebhookView,
+    ChainView, CreateWebhookRequest, CreatedWebhookView, DeadLetterView, EventStreamQuery,
+    WebhookCursorRequest, WebhookView,
 };
+use futures_util::Stream;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -62,6 +63,39 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Which events: a contract's (lowercase address), one event signature's, topics 1 to 3.
+#[derive(Clone, Debug)]
+pub struct EventFilter {
+    pub address: Option<String>,
+    pub event: Option<String>,
+    pub topics: Vec<Option<String>>,
+}
+
+/// An event as webhooks and streams carry it: where it is, its raw log, and decoded with the
+/// ABI of the chain's contract that emitted it (if the platform knows one).
+pub(crate) fn event_payload(
+    chain: &str,
+    log: &Value,
+    abis: &[(String, String, alloy_json_abi::JsonAbi)],
+) -> Value {
+    let address = log["address"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let decoded = abis.iter().find(|(a, _, _)| *a == address).and_then(|(_, name, abi)| {
+        let event = decode_events(abi, &[(topics(&log["topics"]), hex_bytes(&log["data"]))]);
+        event.into_iter().next().map(|e| json!({"contract": name, "event": e}))
+    });
+    json!({
+        "chain_id": chain,
+        "height": qty(&log["blockNumber"]),
+        "log_index": qty(&log["logIndex"]),
+        "block_hash": log["blockHash"],
+        "tx_hash": log["transactionHash"],
+        "address": log["address"],
+        "topics": log["topics"],
+        "data": log["data"],
+        "decoded": decoded,
+    })
 }
 
 fn backoff_ms(attempts: i64) -> i64 {
@@ -142,7 +176,45 @@ impl Platform {
                     format!("`{}` is not an http:// or https:// URL", req.url),
                 )
             })?;
-        let address = match req.contract.as_deref().map(str::trim) {
+        let filter = self
+            .event_filter(&chain, req.contract.as_deref(), req.event.as_deref(), &req.topics)
+            .await?;
+        let from_height = match req.from_height {
+            Some(h) => h,
+            None => qty(&self.rpc(&chain, "eth_blockNumber", json!([])).await?) + 1,
+        };
+        let id = new_id("wh");
+        let secret = Zeroizing::new(format!("whsec_{}", credentials::random_secret()));
+        let sealed = self.keys()?.seal(&Secret::WebhookSecret { webhook: id.clone() }, &secret)?;
+        let topics_text = serde_json::to_string(&filter.topics).map_err(Error::internal)?;
+        let new = NewWebhook {
+            id: &id,
+            chain: &chain.id,
+            org: &org,
+            created_by: &caller.user_id,
+            url: url.as_str(),
+            address: filter.address.as_deref(),
+            event: filter.event.as_deref(),
+            topics: &topics_text,
+            secret: &sealed,
+            from_height,
+        };
+        store::insert(&self.db, &new).await?;
+        let row =
+            store::webhook(&self.db, &id).await?.ok_or_else(|| Error::internal("webhook gone"))?;
+        Ok(CreatedWebhookView { webhook: view(row)?, secret: secret.to_string() })
+    }
+
+    /// Which events a subscription or a stream takes, checked: a contract (deployed, by name,
+    /// or a 0x address), an event signature, filters for topics 1 to 3.
+    pub(crate) async fn event_filter(
+        &self,
+        chain: &ChainView,
+        contract: Option<&str>,
+        event: Option<&str>,
+        topics: &[Option<String>],
+    ) -> Result<EventFilter> {
+        let address = match contract.map(str::trim) {
             None | Some("") => None,
             Some(a) if a.len() == 42 && a.starts_with("0x") && hex::decode(&a[2..]).is_ok() => {
                 Some(a.to_ascii_lowercase())
@@ -159,7 +231,7 @@ impl Platform {
                 Some(address.clone())
             }
         };
-        let event = match req.event.as_deref().map(str::trim) {
+        let event = match event.map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(
                 alloy_json_abi::Event::parse(e)
@@ -167,38 +239,12 @@ impl Platform {
                     .signature(),
             ),
         };
-        if req.topics.len() > 3 {
+        if topics.len() > 3 {
             return Err(Error::invalid("bad_topic", "at most 3 topic filters (topics 1 to 3)"));
         }
-        let topics: Vec<Option<String>> = req
-            .topics
-            .iter()
-            .map(|t| t.as_deref().map(topic).transpose())
-            .collect::<Result<_>>()?;
-        let from_height = match req.from_height {
-            Some(h) => h,
-            None => qty(&self.rpc(&chain, "eth_blockNumber", json!([])).await?) + 1,
-        };
-        let id = new_id("wh");
-        let secret = Zeroizing::new(format!("whsec_{}", credentials::random_secret()));
-        let sealed = self.keys()?.seal(&Secret::WebhookSecret { webhook: id.clone() }, &secret)?;
-        let topics_text = serde_json::to_string(&topics).map_err(Error::internal)?;
-        let new = NewWebhook {
-            id: &id,
-            chain: &chain.id,
-            org: &org,
-            created_by: &caller.user_id,
-            url: url.as_str(),
-            address: address.as_deref(),
-            event: event.as_deref(),
-            topics: &topics_text,
-            secret: &sealed,
-            from_height,
-        };
-        store::insert(&self.db, &new).await?;
-        let row =
-            store::webhook(&self.db, &id).await?.ok_or_else(|| Error::internal("webhook gone"))?;
-        Ok(CreatedWebhookView { webhook: view(row)?, secret: secret.to_string() })
+        let topics: Vec<Option<String>> =
+            topics.iter().map(|t| t.as_deref().map(topic).transpose()).collect::<Result<_>>()?;
+        Ok(EventFilter { address, event, topics })
     }
 
     pub async fn webhooks(&self, caller: &Caller, chain: &str) -> Result<Vec<WebhookView>> {
@@ -275,6 +321,61 @@ impl Platform {
             .collect()
     }
 
+    /// The chain's events as they are committed, from the next block (or `from_height`, or
+    /// after `resume`, a stream's last event id `height:index`), for a Server-Sent Events
+    /// stream: each with its id. It follows the chain until the client goes away.
+    pub async fn event_stream(
+        self: Arc<Self>,
+        caller: &Caller,
+        chain: &str,
+        q: &EventStreamQuery,
+        resume: Option<&str>,
+    ) -> Result<impl Stream<Item = (String, Value)> + Send + use<>> {
+        let chain = self.readable_chain(caller, chain).await?;
+        let filter =
+            self.event_filter(&chain, q.contract.as_deref(), q.event.as_deref(), &[]).await?;
+        let cursor = match resume {
+            Some(id) => id
+                .split_once(':')
+                .and_then(|(h, i)| Some((h.parse::<u64>().ok()?, i.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "bad_event_id",
+                        format!("Last-Event-ID `{id}` is not height:index"),
+                    )
+                })?,
+            None => match q.from_height {
+                Some(h) => (h, -1),
+                None => (qty(&self.rpc(&chain, "eth_blockNumber", json!([])).await?) + 1, -1),
+            },
+        };
+        let abis = self.abis_by_address(&chain.id).await?;
+        let state = (self, chain, filter, cursor, VecDeque::<Value>::new(), abis);
+        Ok(futures_util::stream::unfold(state, |mut st| async move {
+            loop {
+                let (platform, chain, filter, cursor, buffer, abis) = &mut st;
+                if let Some(log) = buffer.pop_front() {
+                    let payload = event_payload(&chain.id, &log, abis);
+                    let id = format!("{}:{}", payload["height"], payload["log_index"]);
+                    return Some(((id, payload), st));
+                }
+                match platform.events_after(chain, filter, *cursor).await {
+                    Ok(Some((to, logs))) if !logs.is_empty() => {
+                        *cursor = (to + 1, -1);
+                        buffer.extend(logs);
+                        continue;
+                    }
+                    Ok(Some((to, _))) => *cursor = (to + 1, -1),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(target: "platform::webhooks", error = %e, "event stream: no node answered")
+                    }
+                }
+                tokio::time::sleep(DELIVER_EVERY).await;
+            }
+        }))
+    }
+
     /// One round of delivery for every due subscription.
     async fn deliver_due(&self) -> Result<()> {
         let mut chains: HashMap<String, ChainView> = HashMap::new();
@@ -289,22 +390,21 @@ impl Platform {
         Ok(())
     }
 
-    /// The subscription's events after its cursor, from one node (its head and its logs
-    /// agree): (the last block covered, the logs in order).
-    async fn events_after(
+    /// The events `filter` takes after `cursor` (block, log index; -1: none of that block),
+    /// from one node (its head and its logs agree): (the last block covered, the logs in
+    /// order), or none while the cursor is past the head.
+    pub(crate) async fn events_after(
         &self,
         chain: &ChainView,
-        row: &WebhookRow,
+        filter: &EventFilter,
+        (from, after): (u64, i64),
     ) -> Result<Option<(u64, Vec<Value>)>> {
-        let from = row.cursor_height as u64;
-        let mut filter_topics = vec![row.event.as_deref().map(|e| {
+        let mut filter_topics = vec![filter.event.as_deref().map(|e| {
             json!(format!("0x{}", hex::encode(alloy_primitives::keccak256(e.as_bytes()))))
         })];
-        let extra: Vec<Option<String>> =
-            serde_json::from_str(&row.topics).map_err(Error::internal)?;
-        filter_topics.extend(extra.into_iter().map(|t| t.map(Value::String)));
+        filter_topics.extend(filter.topics.iter().map(|t| t.clone().map(Value::String)));
         let call = |node: consortia_api::NodeClient| {
-            let (address, topics) = (row.address.clone(), filter_topics.clone());
+            let (address, topics) = (filter.address.clone(), filter_topics.clone());
             async move {
                 let latest = qty(&node.rpc("eth_blockNumber", json!([])).await?);
                 if from > latest {
@@ -327,7 +427,7 @@ impl Platform {
             let at = |l: &Value| (qty(&l["blockNumber"]), qty(&l["logIndex"]));
             logs.retain(|l| {
                 let (h, i) = at(l);
-                h > from || i as i64 > row.cursor_index
+                h > from || i as i64 > after
             });
             logs.sort_by_key(at);
             (to, logs)
@@ -336,7 +436,15 @@ impl Platform {
 
     /// Delivers a subscription's next events in order, stopping at the first that fails.
     async fn deliver(&self, chain: &ChainView, row: &WebhookRow) -> Result<()> {
-        let Some((to, logs)) = self.events_after(chain, row).await? else { return Ok(()) };
+        let filter = EventFilter {
+            address: row.address.clone(),
+            event: row.event.clone(),
+            topics: serde_json::from_str(&row.topics).map_err(Error::internal)?,
+        };
+        let cursor = (row.cursor_height as u64, row.cursor_index);
+        let Some((to, logs)) = self.events_after(chain, &filter, cursor).await? else {
+            return Ok(());
+        };
         let secret =
             self.keys()?.open(&Secret::WebhookSecret { webhook: row.id.clone() }, &row.secret)?;
         let abis = self.abis_by_address(&chain.id).await?;
@@ -344,25 +452,9 @@ impl Platform {
         let mut cursor = (row.cursor_height as u64, row.cursor_index);
         for log in &logs {
             let (height, index) = (qty(&log["blockNumber"]), qty(&log["logIndex"]));
-            let address = log["address"].as_str().unwrap_or_default().to_ascii_lowercase();
-            let decoded = abis.iter().find(|(a, _, _)| *a == address).and_then(|(_, name, abi)| {
-                let event =
-                    decode_events(abi, &[(topics(&log["topics"]), hex_bytes(&log["data"]))]);
-                event.into_iter().next().map(|e| json!({"contract": name, "event": e}))
-            });
-            let payload = json!({
-                "webhook_id": row.id,
-                "chain_id": chain.id,
-                "delivery_id": format!("{}:{height}:{index}", row.id),
-                "height": height,
-                "log_index": index,
-                "block_hash": log["blockHash"],
-                "tx_hash": log["transactionHash"],
-                "address": log["address"],
-                "topics": log["topics"],
-                "data": log["data"],
-                "decoded": decoded,
-            });
+            let mut payload = event_payload(&chain.id, log, &abis);
+            payload["webhook_id"] = json!(row.id);
+            payload["delivery_id"] = json!(format!("{}:{height}:{index}", row.id));
             let body = serde_json::to_vec(&payload).map_err(Error::internal)?;
             if let Err(why) = self.post(row, &secret, &payload["delivery_id"], body).await {
                 if delivered > 0 {
