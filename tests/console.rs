@@ -511,6 +511,21 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=verify-result]", "verified").await;
     page.shot("sql-verify").await;
 
+    // The contract gateway: a managed key for an application, a webhook on the token's
+    // transfers (its secret shown once).
+    page.click("[data-test=nav-gateway]").await;
+    page.fill("[data-test=key-name]", "billing-app").await;
+    page.click("[data-test=key-create]").await;
+    page.wait_text("[data-test=key-billing-app]", "billing-app").await;
+    page.wait_text("[data-test=main]", "enabled").await;
+    page.fill("[data-test=webhook-url-input]", "http://127.0.0.1:9/hooks/transfers").await;
+    page.select("[data-test=webhook-contract]", "token2").await;
+    page.select("[data-test=webhook-event]", "Transfer(address,address,uint256)").await;
+    page.click("[data-test=webhook-create]").await;
+    page.wait_text("[data-test=webhook-secret]", "whsec_").await;
+    page.wait_text("[data-test=webhook-url]", "/hooks/transfers").await;
+    page.shot("gateway").await;
+
     // 中文.
     page.click("[data-test=nav-overview]").await;
     page.wait("[data-test=stat-nodes]").await;
