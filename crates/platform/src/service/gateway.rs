@@ -216,7 +216,7 @@ impl Platform {
                     tracing::warn!(target: "platform::gateway", call = %id, %why, "not delivered; it is sent again");
                 }
                 Send::Refused(why) => {
-                    store::refuse(&self.db, &id, &why).await?;
+                    store::refuse(&self.db, &id, &why, true).await?;
                     *next = None;
                     if attempt == 0 && why.starts_with("nonce too low") {
                         continue;
@@ -383,6 +383,11 @@ impl Platform {
                 if TRANSIENT.iter().any(|t| why.starts_with(t)) {
                     return Err(Error::invalid("chain_refused", why));
                 }
+                if why.starts_with("nonce too low") {
+                    // Another transaction of the account (signed outside the platform) took
+                    // the nonce: nothing to fill.
+                    return store::refuse(&self.db, &row.id, &why, false).await;
+                }
                 tracing::warn!(target: "platform::gateway", call = %row.id, %why, "refused when sent again; filling its nonce");
                 self.fill_nonce(chain, row, &why).await
             }
@@ -422,7 +427,7 @@ impl Platform {
         };
         // Both or neither: a freed nonce without its filler would be a gap for good.
         let mut db = self.db.begin().await?;
-        store::refuse(&mut *db, &row.id, why).await?;
+        store::refuse(&mut *db, &row.id, why, false).await?;
         store::insert_tx(&mut *db, &new).await?;
         db.commit().await?;
         match self.send_raw(chain, &raw).await {

@@ -410,13 +410,26 @@ impl Platform {
                 if from > latest {
                     return Ok(None);
                 }
-                let to = latest.min(from + BLOCKS_PER_ROUND - 1);
-                let mut filter = json!({"fromBlock": format!("{from:#x}"), "toBlock": format!("{to:#x}"), "topics": topics});
-                if let Some(a) = address {
-                    filter["address"] = json!(a);
+                // A node answers at most 10,000 logs: a busy range is asked for in halves.
+                let mut span = BLOCKS_PER_ROUND;
+                loop {
+                    let to = latest.min(from + span - 1);
+                    let mut filter = json!({"fromBlock": format!("{from:#x}"), "toBlock": format!("{to:#x}"), "topics": topics});
+                    if let Some(a) = &address {
+                        filter["address"] = json!(a);
+                    }
+                    match node.rpc("eth_getLogs", json!([filter])).await {
+                        Ok(logs) => {
+                            return Ok(Some((to, logs.as_array().cloned().unwrap_or_default())));
+                        }
+                        Err(consortia_api::ClientError::JsonRpc(e))
+                            if span > 1 && e.message.contains("smaller range") =>
+                        {
+                            span /= 2
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                let logs = node.rpc("eth_getLogs", json!([filter])).await?;
-                Ok(Some((to, logs.as_array().cloned().unwrap_or_default())))
             }
         };
         let found =

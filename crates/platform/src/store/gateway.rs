@@ -305,14 +305,18 @@ pub async fn max_nonce(db: impl Exec<'_>, chain: &str, address: &str) -> Result<
     Ok(row.get::<Option<i64>, _>(0).map(|n| n as u64))
 }
 
-/// The chain refused a pending transaction: failed, and its nonce freed.
-pub async fn refuse(db: impl Exec<'_>, id: &str, error: &str) -> Result<()> {
+/// The chain refused a pending transaction: failed, and its nonce freed. Refused at its
+/// first send (`forget_key`), nothing ran and nobody was told it was accepted: its
+/// idempotency key is freed too, so a retry sends it again.
+pub async fn refuse(db: impl Exec<'_>, id: &str, error: &str, forget_key: bool) -> Result<()> {
     sqlx::query(
         "UPDATE signed_txs SET status = 'failed', nonce = NULL, raw_tx = NULL, error = $1, \
-         finished_ms = $2 WHERE id = $3 AND status = 'pending'",
+         finished_ms = $2, idempotency_key = CASE WHEN $3 = 1 THEN NULL ELSE idempotency_key END \
+         WHERE id = $4 AND status = 'pending'",
     )
     .bind(error)
     .bind(now_ms())
+    .bind(i64::from(forget_key))
     .bind(id)
     .execute(db)
     .await?;
