@@ -85,6 +85,39 @@ fn status_of(row: &SignedTxRow) -> CallStatus {
     row.status.parse().unwrap_or(CallStatus::Pending)
 }
 
+/// What an EIP-1559 transaction of the platform's says besides its input (no tip: the
+/// chain's base fee is all it pays).
+struct Unsigned {
+    nonce: u64,
+    gas: u64,
+    fee: u128,
+    /// None: a creation.
+    to: Option<Address>,
+    value: u128,
+}
+
+/// Signs a transaction: its raw bytes (hex) and its hash (`0x` hex).
+fn sign(
+    chain: &ChainView,
+    signer: &Signer,
+    tx: Unsigned,
+    input: Vec<u8>,
+) -> Result<(String, String)> {
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id: chain.chain_id as u64,
+        nonce: tx.nonce,
+        gas_limit: tx.gas,
+        max_fee_per_gas: tx.fee,
+        max_priority_fee_per_gas: 0,
+        to: tx.to.map_or(alloy_primitives::TxKind::Create, alloy_primitives::TxKind::Call),
+        value: alloy_primitives::U256::from(tx.value),
+        access_list: Default::default(),
+        input: input.into(),
+    };
+    let signed = EthTx::sign(tx, &signer.key).map_err(Error::internal)?;
+    Ok((hex::encode(signed.raw()), format!("0x{}", hex::encode(keccak256(signed.raw())))))
+}
+
 /// The API's view of a journal row.
 pub(crate) fn call_view(row: SignedTxRow) -> Result<GatewayCallView> {
     let outcome =
@@ -172,20 +205,8 @@ impl Platform {
                 Some(n) => n,
                 None => self.first_nonce(chain, &signer.address).await?,
             };
-            let tx = alloy_consensus::TxEip1559 {
-                chain_id: chain.chain_id as u64,
-                nonce,
-                gas_limit: gas + gas / 5 + 10_000,
-                max_fee_per_gas: fee,
-                max_priority_fee_per_gas: 0,
-                to: to.map_or(alloy_primitives::TxKind::Create, alloy_primitives::TxKind::Call),
-                value: alloy_primitives::U256::from(value),
-                access_list: Default::default(),
-                input: input.clone().into(),
-            };
-            let signed = EthTx::sign(tx, &signer.key).map_err(Error::internal)?;
-            let raw = hex::encode(signed.raw());
-            let hash = format!("0x{}", hex::encode(keccak256(signed.raw())));
+            let unsigned = Unsigned { nonce, gas: gas + gas / 5 + 10_000, fee, to, value };
+            let (raw, hash) = sign(chain, signer, unsigned, input.clone())?;
             let new = NewSignedTx {
                 chain: &chain.id,
                 org: &signer.org,
@@ -402,20 +423,9 @@ impl Platform {
         let account = self.nonces.account(&chain.id, &signer.address);
         let _held = account.lock().await;
         let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
-        let tx = alloy_consensus::TxEip1559 {
-            chain_id: chain.chain_id as u64,
-            nonce: nonce as u64,
-            gas_limit: 21_000,
-            max_fee_per_gas: fee,
-            max_priority_fee_per_gas: 0,
-            to: alloy_primitives::TxKind::Call(signer.address.parse().map_err(Error::internal)?),
-            value: alloy_primitives::U256::ZERO,
-            access_list: Default::default(),
-            input: Default::default(),
-        };
-        let signed = EthTx::sign(tx, &signer.key).map_err(Error::internal)?;
-        let raw = hex::encode(signed.raw());
-        let hash = format!("0x{}", hex::encode(keccak256(signed.raw())));
+        let to = Some(signer.address.parse().map_err(Error::internal)?);
+        let unsigned = Unsigned { nonce: nonce as u64, gas: 21_000, fee, to, value: 0 };
+        let (raw, hash) = sign(chain, &signer, unsigned, vec![])?;
         let new = NewSignedTx {
             chain: &chain.id,
             org: &row.org_id,
