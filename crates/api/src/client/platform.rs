@@ -749,6 +749,80 @@ impl PlatformClient {
         self.post_empty(&path_of(&["/v1/orgs/", org, "/signing-keys/", key, "/", action])).await
     }
 
+    // ---- digital assets and the shared ledger --------------------------------------------
+
+    pub async fn issue_asset(
+        &self,
+        chain: &str,
+        request: &IssueAssetRequest,
+    ) -> ClientResult<AssetView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/assets"]), request).await
+    }
+
+    pub async fn assets(&self, chain: &str) -> ClientResult<Vec<AssetView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/assets"])).await
+    }
+
+    pub async fn asset(&self, chain: &str, asset: &str) -> ClientResult<AssetView> {
+        self.get(&path_of(&["/v1/chains/", chain, "/assets/", asset])).await
+    }
+
+    /// Issues, transfers, burns, freezes or unfreezes, waiting until final.
+    pub async fn asset_action(
+        &self,
+        chain: &str,
+        asset: &str,
+        action: AssetAction,
+        request: &AssetActionRequest,
+    ) -> ClientResult<CallView> {
+        let action = action.to_string();
+        self.post(&path_of(&["/v1/chains/", chain, "/assets/", asset, "/", &action]), request).await
+    }
+
+    /// Holders and the latest `limit` transfers.
+    pub async fn asset_holders(
+        &self,
+        chain: &str,
+        asset: &str,
+        limit: Option<u32>,
+    ) -> ClientResult<AssetLedgerView> {
+        let query = limit.map(|l| format!("?limit={l}")).unwrap_or_default();
+        self.get(&path_of(&["/v1/chains/", chain, "/assets/", asset, "/holders", &query])).await
+    }
+
+    pub async fn post_entry(
+        &self,
+        chain: &str,
+        request: &PostEntryRequest,
+    ) -> ClientResult<EntryView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/shared-ledger/entries"]), request).await
+    }
+
+    pub async fn entries(&self, chain: &str) -> ClientResult<Vec<EntryView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/shared-ledger/entries"])).await
+    }
+
+    /// Confirms (`confirm`) or disputes (`dispute`) an entry as its counterparty.
+    pub async fn settle_entry(
+        &self,
+        chain: &str,
+        entry: u64,
+        answer: &str,
+        request: &SettleEntryRequest,
+    ) -> ClientResult<EntryView> {
+        let entry = entry.to_string();
+        let path = path_of(&["/v1/chains/", chain, "/shared-ledger/entries/", &entry, "/", answer]);
+        self.post(&path, request).await
+    }
+
+    pub async fn party_balances(&self, chain: &str) -> ClientResult<Vec<PartyBalance>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/shared-ledger/balances"])).await
+    }
+
+    pub async fn reconciliation(&self, chain: &str, org: &str) -> ClientResult<ReconciliationView> {
+        self.get(&path_of(&["/v1/chains/", chain, "/shared-ledger/reconciliation?org=", org])).await
+    }
+
     // ---- explorer and monitoring ---------------------------------------------------------
 
     /// A node API read through the platform (`blocks?order=desc`, `transactions`,

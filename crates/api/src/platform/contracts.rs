@@ -65,6 +65,10 @@ pub struct ContractView {
     #[schema(value_type = Object)]
     pub abi: Value,
     pub created_ms: i64,
+    /// Which of the platform's standard contracts it is: `erc20` or `erc721` (a digital
+    /// asset, see `/v1/chains/{id}/assets`) or `shared-ledger`; none for an uploaded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard: Option<String>,
 }
 
 crate::wire_enum! {

@@ -1,5 +1,6 @@
 //! The platform's REST API (`consortia platform`): requests and views, by area.
 
+pub mod assets;
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;
@@ -12,6 +13,7 @@ pub mod monitoring;
 pub mod nodes;
 pub mod orgs;
 
+pub use assets::*;
 pub use chains::*;
 pub use consortiums::*;
 pub use contracts::*;

@@ -3,6 +3,7 @@
 //! [`error`] maps domain errors to answers. Routes and their OpenAPI operations are
 //! registered together (`utoipa_axum::routes!`), so a route cannot go undocumented.
 
+mod assets;
 pub mod auth;
 mod chains;
 mod consortiums;
@@ -61,6 +62,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(contracts::routes())
         .merge(gateway::routes())
         .merge(webhooks::routes())
+        .merge(assets::routes())
         .merge(explorer::routes())
         .merge(governance::routes())
         .merge(ledger::routes())

@@ -30,13 +30,23 @@ use crate::store::gateway::{self as gateway_store, CallRecord, SignedTxRow};
 use zeroize::Zeroizing;
 
 /// A stored contract with its parsed ABI.
-struct Contract {
-    row: ContractRow,
-    abi: JsonAbi,
+pub(crate) struct Contract {
+    pub(crate) row: ContractRow,
+    pub(crate) abi: JsonAbi,
+}
+
+/// A contract to store: its organization, name, ABI and creation bytecode, and which
+/// standard contract of the platform's it is (if one).
+pub(crate) struct Upload<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) abi: &'a JsonAbi,
+    pub(crate) bytecode: &'a [u8],
+    pub(crate) standard: Option<&'a str>,
 }
 
 impl Contract {
-    fn of(row: ContractRow) -> Result<Contract> {
+    pub(crate) fn of(row: ContractRow) -> Result<Contract> {
         let abi = serde_json::from_str(&row.abi).map_err(Error::internal)?;
         Ok(Contract { row, abi })
     }
@@ -62,6 +72,7 @@ impl Contract {
             functions: abi::functions(&self.abi),
             abi: serde_json::from_str(&r.abi).map_err(Error::internal)?,
             created_ms: r.created_ms,
+            standard: r.standard.clone(),
         })
     }
 }
@@ -80,7 +91,7 @@ impl Contract {
 }
 
 impl Platform {
-    async fn contract_of(&self, chain: &str, id: &str) -> Result<Contract> {
+    pub(crate) async fn contract_of(&self, chain: &str, id: &str) -> Result<Contract> {
         let row = store::by_id_or_name(&self.db, chain, id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no contract {id} on chain {chain}")))?;
@@ -134,23 +145,37 @@ impl Platform {
                 ),
             ));
         }
-        let abi_text = serde_json::to_string(&parsed).map_err(Error::internal)?;
-        let new = NewContract {
+        let new =
+            Upload { org: &req.org_id, name, abi: &parsed, bytecode: &bytecode, standard: None };
+        self.store_contract(caller, &chain, &new).await?.view()
+    }
+
+    /// Stores a contract's bytecode and ABI for `new.org`, not deployed yet.
+    pub(crate) async fn store_contract(
+        &self,
+        caller: &Caller,
+        chain: &ChainView,
+        new: &Upload<'_>,
+    ) -> Result<Contract> {
+        let abi_text = serde_json::to_string(new.abi).map_err(Error::internal)?;
+        let code_hash = format!("0x{}", hex::encode(keccak256(new.bytecode)));
+        let row = NewContract {
             chain: &chain.id,
-            org: &req.org_id,
-            name,
+            org: new.org,
+            name: new.name,
             abi: &abi_text,
-            bytecode: &bytecode,
-            code_hash: &actual,
+            bytecode: new.bytecode,
+            code_hash: &code_hash,
             created_by: &caller.user_id,
+            standard: new.standard,
         };
-        let id = store::insert(&self.db, &new).await.map_err(|e| {
+        let id = store::insert(&self.db, &row).await.map_err(|e| {
             e.duplicate_as(
                 "conflict",
-                format!("chain {} already has a contract named {name}", chain.id),
+                format!("chain {} already has a contract named {}", chain.id, new.name),
             )
         })?;
-        self.contract_of(&chain.id, &id).await?.view()
+        self.contract_of(&chain.id, &id).await
     }
 
     pub async fn contracts(&self, caller: &Caller, chain: &str) -> Result<Vec<ContractView>> {
@@ -241,7 +266,7 @@ impl Platform {
     }
 
     /// A running chain the caller sees, and a contract of it.
-    async fn running_contract(
+    pub(crate) async fn running_contract(
         &self,
         caller: &Caller,
         chain: &str,
@@ -253,7 +278,7 @@ impl Platform {
     }
 
     /// A running chain the caller sees.
-    async fn running_chain(&self, caller: &Caller, chain: &str) -> Result<ChainView> {
+    pub(crate) async fn running_chain(&self, caller: &Caller, chain: &str) -> Result<ChainView> {
         let chain = self.visible_chain(caller, chain).await?;
         if chain.status != ChainStatus::Running {
             return Err(Error::illegal_step(format!(
@@ -302,15 +327,27 @@ impl Platform {
                 row.name, row.org_id
             )));
         }
+        self.deploy_stored(&chain, &stored, &req.args).await
+    }
+
+    /// Deploys a stored contract with its constructor's `args`, signed with its
+    /// organization's account, once the chain's deploy policy allows it.
+    pub(crate) async fn deploy_stored(
+        &self,
+        chain: &ChainView,
+        stored: &Contract,
+        args: &[String],
+    ) -> Result<DeployView> {
+        let row = &stored.row;
         if let Some(address) = &row.address {
             return Err(Error::illegal_step(format!(
                 "contract {} is deployed already, at {address}",
                 row.name
             )));
         }
-        let input = stored.init_code(&req.args)?;
-        self.approve_deployment(&chain, &row.org_id, &input, &row.name).await?;
-        let (mut outcome, receipt) = self.transact(&chain, &row.org_id, None, 0, input).await?;
+        let input = stored.init_code(args)?;
+        self.approve_deployment(chain, &row.org_id, &input, &row.name).await?;
+        let (mut outcome, receipt) = self.transact(chain, &row.org_id, None, 0, input).await?;
         outcome.events = decode_events(&stored.abi, &receipt_logs(&receipt));
         let address = match (&outcome.status, receipt["contractAddress"].as_str()) {
             (TxResult::Success, Some(address)) => address.to_owned(),

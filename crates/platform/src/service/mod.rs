@@ -12,6 +12,7 @@
 
 pub(crate) mod abi;
 pub mod accounts;
+pub mod assets;
 pub mod certificates;
 pub mod chains;
 pub mod consortiums;
@@ -29,6 +30,7 @@ pub mod monitoring;
 pub mod node_access;
 pub mod nodes;
 pub mod orgs;
+pub mod shared_ledger;
 pub mod signing_keys;
 pub mod sql_gateway;
 pub mod start;

@@ -390,6 +390,21 @@ impl Platform {
         Ok(())
     }
 
+    /// Every event `filter` takes from block `from` to the head.
+    pub(crate) async fn all_events(
+        &self,
+        chain: &ChainView,
+        filter: &EventFilter,
+        from: u64,
+    ) -> Result<Vec<Value>> {
+        let (mut out, mut cursor) = (vec![], (from, -1));
+        while let Some((to, logs)) = self.events_after(chain, filter, cursor).await? {
+            out.extend(logs);
+            cursor = (to + 1, -1);
+        }
+        Ok(out)
+    }
+
     /// The events `filter` takes after `cursor` (block, log index; -1: none of that block),
     /// from one node (its head and its logs agree): (the last block covered, the logs in
     /// order), or none while the cursor is past the head.

@@ -20,9 +20,12 @@ pub struct ContractRow {
     pub address: Option<String>,
     pub deploy_tx: Option<String>,
     pub created_ms: i64,
+    /// Which of the platform's standard contracts it is (`erc20`, `erc721`,
+    /// `shared-ledger`); none for an uploaded one.
+    pub standard: Option<String>,
 }
 
-const COLUMNS: &str = "SELECT id, chain_id, org_id, name, abi, bytecode, code_hash, status, address, deploy_tx, created_ms FROM contracts";
+const COLUMNS: &str = "SELECT id, chain_id, org_id, name, abi, bytecode, code_hash, status, address, deploy_tx, created_ms, standard FROM contracts";
 
 fn row(r: &sqlx::any::AnyRow) -> Result<ContractRow> {
     Ok(ContractRow {
@@ -37,6 +40,7 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ContractRow> {
         address: r.get(8),
         deploy_tx: r.get(9),
         created_ms: r.get(10),
+        standard: r.get(11),
     })
 }
 
@@ -50,13 +54,14 @@ pub struct NewContract<'a> {
     pub bytecode: &'a [u8],
     pub code_hash: &'a str,
     pub created_by: &'a str,
+    pub standard: Option<&'a str>,
 }
 
 pub async fn insert(db: impl Exec<'_>, new: &NewContract<'_>) -> Result<String> {
     let id = new_id("ctr");
     sqlx::query(
-        "INSERT INTO contracts (id, chain_id, org_id, name, abi, bytecode, code_hash, status, created_by, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'uploaded', $8, $9)",
+        "INSERT INTO contracts (id, chain_id, org_id, name, abi, bytecode, code_hash, status, created_by, created_ms, standard) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'uploaded', $8, $9, $10)",
     )
     .bind(&id)
     .bind(new.chain)
@@ -67,6 +72,7 @@ pub async fn insert(db: impl Exec<'_>, new: &NewContract<'_>) -> Result<String> 
     .bind(new.code_hash)
     .bind(new.created_by)
     .bind(now_ms())
+    .bind(new.standard)
     .execute(db)
     .await?;
     Ok(id)

@@ -1,0 +1,583 @@
+//! Digital assets: fungible (ERC-20) and non-fungible (ERC-721) assets as ordinary contracts
+//! the platform deploys from its standard sources (`contracts/standard`), for an issuing
+//! organization whose account becomes the asset's issuer. Wallets, explorers and web3
+//! clients see standard tokens; the platform adds REST operations (signed as contract gateway
+//! calls, so keys, idempotency and asynchronous answers work the same) and the holders and
+//! transfers its logs add up to.
+//!
+//! Why contracts and not native system contracts (precompiles, like the notary): an asset's
+//! rules are the ERC's, which Solidity states in a page a reviewer can read, and which every
+//! tool already understands; a precompile would be Rust no wallet developer reviews, for no
+//! speed that matters at consortium volumes. The issuer's powers (issue, freeze) are checked
+//! on chain, so a platform bug cannot grant them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use alloy_json_abi::JsonAbi;
+use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_sol_types::{SolCall, sol};
+use consortia_api::platform::{
+    AssetAction, AssetKind, AssetLedgerView, AssetTransferView, AssetView, CallRequest, ChainView,
+    HolderView, IssueAssetRequest,
+};
+use serde_json::{Value, json};
+
+use super::abi::{self, hex_bytes, qty, topics};
+use super::check_name;
+use super::contracts::{CallAnswer, CallOptions, Contract, Upload};
+use super::identity::Caller;
+use super::webhooks::EventFilter;
+use crate::Platform;
+use crate::error::{Error, Result};
+
+/// A contract the platform deploys from `contracts/standard` (compiled into
+/// `assets/standard` by `scripts/compile-contracts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standard {
+    Erc20,
+    Erc721,
+    SharedLedger,
+}
+
+impl Standard {
+    /// How the contracts table names it.
+    pub(crate) fn id(self) -> &'static str {
+        match self {
+            Standard::Erc20 => "erc20",
+            Standard::Erc721 => "erc721",
+            Standard::SharedLedger => "shared-ledger",
+        }
+    }
+
+    fn artifact(self) -> &'static str {
+        match self {
+            Standard::Erc20 => include_str!("../../assets/standard/AssetToken.json"),
+            Standard::Erc721 => include_str!("../../assets/standard/AssetCollection.json"),
+            Standard::SharedLedger => include_str!("../../assets/standard/SharedLedger.json"),
+        }
+    }
+
+    /// The compiled ABI and creation bytecode.
+    fn compiled(self) -> Result<(JsonAbi, Vec<u8>)> {
+        let artifact: Value = serde_json::from_str(self.artifact()).map_err(Error::internal)?;
+        let abi = abi::parse(&artifact["abi"])?;
+        let code = artifact["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x");
+        Ok((abi, hex::decode(code).map_err(Error::internal)?))
+    }
+
+    fn of_asset(kind: AssetKind) -> Standard {
+        match kind {
+            AssetKind::Fungible => Standard::Erc20,
+            AssetKind::NonFungible => Standard::Erc721,
+        }
+    }
+}
+
+sol! {
+    /// What the platform reads of both asset contracts.
+    interface IAsset {
+        function name() external view returns (string);
+        function symbol() external view returns (string);
+        function decimals() external view returns (uint8);
+        function metadataURI() external view returns (string);
+        function totalSupply() external view returns (uint256);
+        function issuer() external view returns (address);
+    }
+}
+
+/// Topic 0 of ERC-20's and ERC-721's `Transfer` (the same signature; ERC-721 indexes the
+/// token id as a fourth topic).
+fn transfer_topic() -> B256 {
+    keccak256("Transfer(address,address,uint256)")
+}
+
+/// The kind of asset a stored contract is, if it is one.
+fn asset_kind(stored: &Contract) -> Option<AssetKind> {
+    match stored.row.standard.as_deref() {
+        Some("erc20") => Some(AssetKind::Fungible),
+        Some("erc721") => Some(AssetKind::NonFungible),
+        _ => None,
+    }
+}
+
+/// Checks the token's symbol: 1 to 11 letters and digits, as wallets show it.
+fn check_symbol(symbol: &str) -> Result<&str> {
+    let ok = (1..=11).contains(&symbol.len()) && symbol.chars().all(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(Error::invalid(
+            "bad_symbol",
+            format!("symbol `{symbol}`: 1 to 11 ASCII letters and digits"),
+        ));
+    }
+    Ok(symbol)
+}
+
+/// What one asset request calls: the function and its arguments.
+fn action_call(
+    kind: AssetKind,
+    action: AssetAction,
+    req: &consortia_api::platform::AssetActionRequest,
+    signer: &str,
+) -> Result<(&'static str, Vec<String>)> {
+    let need = |value: &Option<String>, field: &str| {
+        value.clone().ok_or_else(|| {
+            Error::invalid("missing_field", format!("`{action}` of a {kind} asset needs `{field}`"))
+        })
+    };
+    let (amount_or_token, unit) = match kind {
+        AssetKind::Fungible => (&req.amount, "amount"),
+        AssetKind::NonFungible => (&req.token_id, "token_id"),
+    };
+    Ok(match (action, kind) {
+        (AssetAction::Issue, AssetKind::Fungible) => {
+            ("issue", vec![need(&req.to, "to")?, need(amount_or_token, unit)?])
+        }
+        (AssetAction::Issue, AssetKind::NonFungible) => (
+            "issue",
+            vec![
+                need(&req.to, "to")?,
+                need(amount_or_token, unit)?,
+                req.uri.clone().unwrap_or_default(),
+            ],
+        ),
+        (AssetAction::Transfer, AssetKind::Fungible) => {
+            ("transfer", vec![need(&req.to, "to")?, need(amount_or_token, unit)?])
+        }
+        (AssetAction::Transfer, AssetKind::NonFungible) => (
+            "transferFrom",
+            vec![signer.to_owned(), need(&req.to, "to")?, need(amount_or_token, unit)?],
+        ),
+        (AssetAction::Burn, _) => ("burn", vec![need(amount_or_token, unit)?]),
+        (AssetAction::Freeze, _) => ("freeze", vec![need(&req.account, "account")?]),
+        (AssetAction::Unfreeze, _) => ("unfreeze", vec![need(&req.account, "account")?]),
+    })
+}
+
+/// What an asset's `Transfer`, `Frozen` and `Unfrozen` logs add up to.
+#[derive(Default)]
+struct Tally {
+    balances: HashMap<Address, U256>,
+    /// Token id → owner (non-fungible assets).
+    owners: BTreeMap<U256, Address>,
+    frozen: BTreeSet<Address>,
+    transfers: Vec<AssetTransferView>,
+}
+
+impl Tally {
+    fn add(&mut self, kind: AssetKind, log: &Value) {
+        let words = topics(&log["topics"]);
+        let address = |w: &B256| Address::from_word(*w);
+        let frozen_topic = keccak256("Frozen(address)");
+        let unfrozen_topic = keccak256("Unfrozen(address)");
+        match words.as_slice() {
+            [t, from, to, rest @ ..] if *t == transfer_topic() => {
+                let (from, to) = (address(from), address(to));
+                let value = match (kind, rest) {
+                    (AssetKind::NonFungible, [id]) => U256::from_be_bytes(id.0),
+                    _ => U256::from_be_slice(&hex_bytes(&log["data"])),
+                };
+                let one = match kind {
+                    AssetKind::Fungible => value,
+                    AssetKind::NonFungible => U256::from(1),
+                };
+                if !from.is_zero() {
+                    let held = self.balances.entry(from).or_default();
+                    *held = held.saturating_sub(one);
+                }
+                if !to.is_zero() {
+                    *self.balances.entry(to).or_default() += one;
+                }
+                if kind == AssetKind::NonFungible {
+                    if to.is_zero() {
+                        self.owners.remove(&value);
+                    } else {
+                        self.owners.insert(value, to);
+                    }
+                }
+                let (amount, token_id) = match kind {
+                    AssetKind::Fungible => (Some(value.to_string()), None),
+                    AssetKind::NonFungible => (None, Some(value.to_string())),
+                };
+                self.transfers.push(AssetTransferView {
+                    tx_hash: log["transactionHash"].as_str().unwrap_or_default().to_owned(),
+                    height: qty(&log["blockNumber"]),
+                    log_index: qty(&log["logIndex"]),
+                    from: from.to_checksum(None),
+                    to: to.to_checksum(None),
+                    amount,
+                    token_id,
+                });
+            }
+            [t, account] if *t == frozen_topic => {
+                self.frozen.insert(address(account));
+            }
+            [t, account] if *t == unfrozen_topic => {
+                self.frozen.remove(&address(account));
+            }
+            _ => {}
+        }
+    }
+
+    fn holders(&self, labels: &HashMap<Address, String>) -> Vec<HolderView> {
+        let mut held: Vec<(&Address, &U256)> =
+            self.balances.iter().filter(|(_, b)| !b.is_zero()).collect();
+        held.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        held.into_iter()
+            .map(|(address, balance)| HolderView {
+                address: address.to_checksum(None),
+                balance: balance.to_string(),
+                tokens: self
+                    .owners
+                    .iter()
+                    .filter(|(_, owner)| *owner == address)
+                    .map(|(id, _)| id.to_string())
+                    .collect(),
+                frozen: self.frozen.contains(address),
+                label: labels.get(address).cloned(),
+            })
+            .collect()
+    }
+}
+
+/// The most transfers one ledger view lists.
+const MAX_TRANSFERS: u32 = 500;
+
+impl Platform {
+    /// Stores and deploys a standard contract under `name` for `org` (signed with its
+    /// account). A standard contract of the same kind and organization stored earlier but not
+    /// deployed (a deploy that failed) is deployed now, so a retry works.
+    pub(crate) async fn deploy_standard(
+        &self,
+        caller: &Caller,
+        chain: &ChainView,
+        (org, name): (&str, &str),
+        standard: Standard,
+        args: &[String],
+    ) -> Result<Contract> {
+        let stored = match self.contract_of(&chain.id, name).await {
+            Ok(earlier)
+                if earlier.row.address.is_none()
+                    && earlier.row.org_id == org
+                    && earlier.row.standard.as_deref() == Some(standard.id()) =>
+            {
+                earlier
+            }
+            Ok(_) => {
+                return Err(Error::conflict(
+                    "conflict",
+                    format!("chain {} already has a contract named {name}", chain.id),
+                ));
+            }
+            Err(Error::NotFound(_)) => {
+                let (abi, bytecode) = standard.compiled()?;
+                let upload = Upload {
+                    org,
+                    name,
+                    abi: &abi,
+                    bytecode: &bytecode,
+                    standard: Some(standard.id()),
+                };
+                self.store_contract(caller, chain, &upload).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.deploy_stored(chain, &stored, args).await?;
+        self.contract_of(&chain.id, &stored.row.id).await
+    }
+
+    /// Reads a view function of the contract at `to` (latest state).
+    pub(crate) async fn view_call<C: SolCall>(
+        &self,
+        chain: &ChainView,
+        to: Address,
+        call: C,
+    ) -> Result<C::Return> {
+        let request = json!({"to": to.to_checksum(None), "data": format!("0x{}", hex::encode(call.abi_encode()))});
+        let out = self.rpc(chain, "eth_call", json!([request, "latest"])).await?;
+        C::abi_decode_returns(&hex_bytes(&out))
+            .map_err(|e| Error::internal(format!("{} answered outside its ABI: {e}", C::SIGNATURE)))
+    }
+
+    /// Issues a new asset: deploys its standard contract for the issuing organization.
+    pub async fn issue_asset(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        req: &IssueAssetRequest,
+    ) -> Result<AssetView> {
+        let chain = self.running_chain(caller, chain).await?;
+        let org = self
+            .acting_on_chain(caller, &chain, req.org_id.as_deref(), "contract:deploy", "contracts")
+            .await?;
+        let name = check_name("asset", &req.name)?;
+        let symbol = check_symbol(req.symbol.trim())?;
+        let display = req.display_name.as_deref().unwrap_or(name).trim();
+        if display.is_empty() || display.len() > 64 {
+            return Err(Error::invalid("bad_name", "the display name is 1 to 64 bytes"));
+        }
+        let issuer = self.org_signer(&org).await?.address;
+        let mut args = vec![display.to_owned(), symbol.to_owned()];
+        match (req.kind, req.decimals) {
+            (AssetKind::Fungible, decimals) => args.push(decimals.unwrap_or(2).to_string()),
+            (AssetKind::NonFungible, Some(_)) => {
+                return Err(Error::invalid(
+                    "bad_decimals",
+                    "a non-fungible asset has no decimals: leave `decimals` out",
+                ));
+            }
+            (AssetKind::NonFungible, None) => {}
+        }
+        args.extend([req.metadata_uri.clone(), issuer]);
+        let standard = Standard::of_asset(req.kind);
+        let stored = self.deploy_standard(caller, &chain, (&org, name), standard, &args).await?;
+        self.asset_view(&chain, &stored, req.kind).await
+    }
+
+    /// The chain's assets, oldest first.
+    pub async fn assets(&self, caller: &Caller, chain: &str) -> Result<Vec<AssetView>> {
+        let chain = self.visible_chain(caller, chain).await?;
+        let mut out = vec![];
+        for row in crate::store::contracts::of_chain(&self.db, &chain.id, true).await? {
+            let stored = Contract::of(row)?;
+            if let Some(kind) = asset_kind(&stored) {
+                out.push(self.asset_view(&chain, &stored, kind).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A deployed asset of a chain the caller sees, by name or id.
+    async fn stored_asset(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        name: &str,
+    ) -> Result<(ChainView, Contract, AssetKind)> {
+        let chain = self.visible_chain(caller, chain).await?;
+        let stored = self.contract_of(&chain.id, name).await?;
+        match (asset_kind(&stored), &stored.row.address) {
+            (Some(kind), Some(_)) => Ok((chain, stored, kind)),
+            _ => Err(Error::NotFound(format!("no asset {name} on chain {}", chain.id))),
+        }
+    }
+
+    pub async fn asset(&self, caller: &Caller, chain: &str, name: &str) -> Result<AssetView> {
+        let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
+        self.asset_view(&chain, &stored, kind).await
+    }
+
+    /// An asset's view: the platform's record and the contract's state.
+    async fn asset_view(
+        &self,
+        chain: &ChainView,
+        stored: &Contract,
+        kind: AssetKind,
+    ) -> Result<AssetView> {
+        let row = &stored.row;
+        let address = contract_address(stored)?;
+        let decimals = match kind {
+            AssetKind::Fungible => {
+                Some(self.view_call(chain, address, IAsset::decimalsCall {}).await?)
+            }
+            AssetKind::NonFungible => None,
+        };
+        Ok(AssetView {
+            name: row.name.clone(),
+            kind,
+            address: address.to_checksum(None),
+            org_id: row.org_id.clone(),
+            display_name: self.view_call(chain, address, IAsset::nameCall {}).await?,
+            symbol: self.view_call(chain, address, IAsset::symbolCall {}).await?,
+            decimals,
+            metadata_uri: self.view_call(chain, address, IAsset::metadataURICall {}).await?,
+            total_supply: self
+                .view_call(chain, address, IAsset::totalSupplyCall {})
+                .await?
+                .to_string(),
+            issuer: self.view_call(chain, address, IAsset::issuerCall {}).await?.to_checksum(None),
+            deploy_tx: row.deploy_tx.clone(),
+            created_ms: row.created_ms,
+        })
+    }
+
+    /// Issues, transfers, burns, freezes or unfreezes: a contract gateway call of the
+    /// asset's function (signed with `req.key`, else the organization's account).
+    pub async fn asset_action(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        name: &str,
+        action: AssetAction,
+        req: &consortia_api::platform::AssetActionRequest,
+        opts: &CallOptions,
+    ) -> Result<CallAnswer> {
+        let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
+        let signer =
+            self.signer_for(caller, &chain, req.org_id.as_deref(), req.key.as_deref()).await?;
+        let (function, args) = action_call(kind, action, req, &signer.address)?;
+        let call = CallRequest {
+            function: function.into(),
+            args,
+            org_id: Some(signer.org),
+            key: req.key.clone(),
+        };
+        self.call(caller, &chain.id, &stored.row.id, &call, opts).await
+    }
+
+    /// An asset's holders and latest transfers, as its logs add up.
+    pub async fn asset_ledger(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        name: &str,
+        limit: Option<u32>,
+    ) -> Result<AssetLedgerView> {
+        let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
+        let address = contract_address(&stored)?;
+        let from = match &stored.row.deploy_tx {
+            Some(tx) => qty(
+                &self.rpc(&chain, "eth_getTransactionReceipt", json!([tx])).await?["blockNumber"],
+            ),
+            None => 0,
+        };
+        let filter = EventFilter {
+            address: Some(address.to_checksum(None).to_ascii_lowercase()),
+            event: None,
+            topics: vec![],
+        };
+        let mut tally = Tally::default();
+        for log in self.all_events(&chain, &filter, from).await? {
+            tally.add(kind, &log);
+        }
+        let mut labels = HashMap::new();
+        for org in &chain.orgs {
+            let account: Address =
+                self.org_signer(org).await?.address.parse().map_err(Error::internal)?;
+            labels.insert(account, org.clone());
+        }
+        let holders = tally.holders(&labels);
+        let transfer_count = tally.transfers.len() as u64;
+        let limit = limit.unwrap_or(50).min(MAX_TRANSFERS) as usize;
+        let transfers = tally.transfers.into_iter().rev().take(limit).collect();
+        Ok(AssetLedgerView { holders, transfers, transfer_count })
+    }
+}
+
+/// A deployed contract's address.
+pub(crate) fn contract_address(stored: &Contract) -> Result<Address> {
+    stored
+        .row
+        .address
+        .as_deref()
+        .ok_or_else(|| {
+            Error::illegal_step(format!("contract {} is not deployed yet", stored.row.name))
+        })?
+        .parse()
+        .map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer_log(from: Address, to: Address, value: u64, nft: bool) -> Value {
+        let word = |a: Address| format!("0x{}", hex::encode(a.into_word()));
+        let value_word = format!("0x{}", hex::encode(U256::from(value).to_be_bytes::<32>()));
+        let mut topics = vec![format!("{:#x}", transfer_topic()), word(from), word(to)];
+        let data = if nft {
+            topics.push(value_word);
+            "0x".to_owned()
+        } else {
+            value_word
+        };
+        json!({"topics": topics, "data": data, "blockNumber": "0x1", "logIndex": "0x0",
+               "transactionHash": "0xab"})
+    }
+
+    #[test]
+    fn fungible_transfers_add_up_to_balances_and_burns_leave_the_holders() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let mut tally = Tally::default();
+        for log in [
+            transfer_log(Address::ZERO, a, 100, false),
+            transfer_log(a, b, 30, false),
+            transfer_log(b, Address::ZERO, 30, false),
+        ] {
+            tally.add(AssetKind::Fungible, &log);
+        }
+        let holders = tally.holders(&HashMap::new());
+        assert_eq!(holders.len(), 1, "b burned all it held");
+        assert_eq!(
+            (holders[0].address.as_str(), holders[0].balance.as_str()),
+            (a.to_checksum(None).as_str(), "70")
+        );
+        assert_eq!(tally.transfers.len(), 3);
+        assert_eq!(tally.transfers[1].amount.as_deref(), Some("30"));
+    }
+
+    #[test]
+    fn non_fungible_transfers_move_token_ids_between_owners() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let mut tally = Tally::default();
+        for log in [
+            transfer_log(Address::ZERO, a, 7, true),
+            transfer_log(Address::ZERO, a, 9, true),
+            transfer_log(a, b, 7, true),
+        ] {
+            tally.add(AssetKind::NonFungible, &log);
+        }
+        let holders = tally.holders(&HashMap::new());
+        let tokens: Vec<(String, Vec<String>)> =
+            holders.into_iter().map(|h| (h.balance, h.tokens)).collect();
+        assert_eq!(tokens, vec![("1".into(), vec!["9".into()]), ("1".into(), vec!["7".into()])]);
+        assert_eq!(tally.transfers[2].token_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_request_missing_its_recipient_is_refused_by_field() {
+        let req = consortia_api::platform::AssetActionRequest {
+            amount: Some("5".into()),
+            ..Default::default()
+        };
+        let err =
+            action_call(AssetKind::Fungible, AssetAction::Transfer, &req, "0x01").unwrap_err();
+        assert!(err.public_message().contains("`to`"), "{}", err.public_message());
+    }
+
+    #[test]
+    fn a_non_fungible_transfer_moves_the_signers_token() {
+        let req = consortia_api::platform::AssetActionRequest {
+            to: Some("0x02".into()),
+            token_id: Some("7".into()),
+            ..Default::default()
+        };
+        let call =
+            action_call(AssetKind::NonFungible, AssetAction::Transfer, &req, "0x01").unwrap();
+        assert_eq!(call, ("transferFrom", vec!["0x01".into(), "0x02".into(), "7".into()]));
+    }
+
+    #[test]
+    fn the_standard_contracts_are_embedded_with_their_abis() {
+        for standard in [Standard::Erc20, Standard::Erc721, Standard::SharedLedger] {
+            let (abi, code) = standard.compiled().unwrap();
+            assert!(
+                !code.is_empty()
+                    && abi.constructor.is_some() == (standard != Standard::SharedLedger)
+            );
+        }
+        let (erc20, _) = Standard::Erc20.compiled().unwrap();
+        for f in [
+            "transfer",
+            "approve",
+            "transferFrom",
+            "balanceOf",
+            "allowance",
+            "decimals",
+            "issue",
+            "burn",
+            "freeze",
+        ] {
+            assert!(erc20.functions().any(|x| x.name == f), "ERC-20 lacks {f}");
+        }
+    }
+}
