@@ -526,6 +526,47 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=webhook-url]", "/hooks/transfers").await;
     page.shot("gateway").await;
 
+    // Business services: a fungible asset and the shared ledger. Both are contracts, so the
+    // chain's `approved` deploy policy asks Bob Shipping's vote first.
+    page.click("[data-test=nav-services]").await;
+    page.wait_text("[data-test=main]", "No digital assets yet").await;
+    page.fill("[data-test=asset-name]", "points").await;
+    page.fill("[data-test=asset-symbol]", "PTS").await;
+    page.click("[data-test=issue-asset-submit]").await;
+    page.wait_text("[data-test=error]", "proposal #5").await;
+    page.bob_approves(5).await;
+    page.click("[data-test=nav-services]").await;
+    page.fill("[data-test=asset-name]", "points").await;
+    page.fill("[data-test=asset-symbol]", "PTS").await;
+    page.click("[data-test=issue-asset-submit]").await;
+    page.wait_text("[data-test=supply-points]", "0").await;
+    page.click("[data-test=asset-points]").await;
+    page.fill("[data-test=asset-who]", "0x00000000000000000000000000000000000000ca").await;
+    page.fill("[data-test=asset-value]", "500").await;
+    page.click("[data-test=asset-submit]").await;
+    page.wait_text("[data-test=supply-points]", "500").await;
+    page.wait_text("[data-test=asset-transfers]", "(1").await;
+    page.fill("[data-test=entry-amount]", "250").await;
+    page.fill("[data-test=entry-reference]", "INV-7").await;
+    page.click("[data-test=entry-submit]").await;
+    page.wait_text("[data-test=error]", "proposal #6").await;
+    page.bob_approves(6).await;
+    page.click("[data-test=nav-services]").await;
+    page.fill("[data-test=entry-amount]", "250").await;
+    page.fill("[data-test=entry-reference]", "INV-7").await;
+    page.click("[data-test=entry-submit]").await;
+    page.wait_text("[data-test=main]", "INV-7").await;
+    // Bob Shipping owes it, and confirms: the balances move.
+    page.logout().await;
+    page.login("bob", "bob-password").await;
+    page.click("[data-test=nav-services]").await;
+    page.click("[data-test=entry-confirm-0]").await;
+    page.wait_text("[data-test=main]", "confirmed").await;
+    page.wait_text("[data-test=main]", "-250").await;
+    page.shot("services").await;
+    page.logout().await;
+    page.login("alice", "alice-password").await;
+
     // 中文.
     page.click("[data-test=nav-overview]").await;
     page.wait("[data-test=stat-nodes]").await;

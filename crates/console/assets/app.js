@@ -14,6 +14,7 @@ import * as contracts from './pages/contracts.js';
 import * as proposals from './pages/proposals.js';
 import * as sql from './pages/sql.js';
 import * as gateway from './pages/gateway.js';
+import * as services from './pages/services.js';
 import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
 import * as settings from './pages/settings.js';
@@ -43,6 +44,7 @@ function route(hash) {
       if (sub === 'governance') return [proposals, { chain: id }];
       if (sub === 'sql') return [sql, { chain: id }];
       if (sub === 'gateway') return [gateway, { chain: id }];
+      if (sub === 'services') return [services, { chain: id }];
       if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
       if (sub === 'monitor') return [monitor, { chain: id }];
       return [chains, { chain: id }];
@@ -133,6 +135,7 @@ function nav(active, chain) {
     links.push(item(`#/chains/${chain}/governance`, t('nav_governance'), 'governance'));
     links.push(item(`#/chains/${chain}/sql`, t('nav_sql'), 'sql'));
     links.push(item(`#/chains/${chain}/gateway`, t('nav_gateway'), 'gateway'));
+    links.push(item(`#/chains/${chain}/services`, t('nav_services'), 'services'));
     links.push(item(`#/chains/${chain}/explorer`, t('nav_explorer'), 'explorer'));
     links.push(item(`#/chains/${chain}/monitor`, t('nav_monitor'), 'monitor'));
   }
@@ -230,7 +233,7 @@ async function render() {
   const main = h('main', { 'data-test': 'main' }, loading());
   const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
     : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor'
-    : page === proposals ? 'governance' : page === sql ? 'sql' : page === gateway ? 'gateway'
+    : page === proposals ? 'governance' : page === sql ? 'sql' : page === gateway ? 'gateway' : page === services ? 'services'
     : page === settings ? 'settings' : page === audit ? 'audit' : page === hosts ? 'hosts' : 'chains';
   clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));
   try {

@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pages/proposals.js", JS, include_bytes!("../assets/pages/proposals.js")),
     ("pages/sql.js", JS, include_bytes!("../assets/pages/sql.js")),
     ("pages/gateway.js", JS, include_bytes!("../assets/pages/gateway.js")),
+    ("pages/services.js", JS, include_bytes!("../assets/pages/services.js")),
     ("pages/explorer.js", JS, include_bytes!("../assets/pages/explorer.js")),
     ("pages/monitor.js", JS, include_bytes!("../assets/pages/monitor.js")),
     ("pages/settings.js", JS, include_bytes!("../assets/pages/settings.js")),
