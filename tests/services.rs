@@ -438,3 +438,173 @@ async fn the_shared_ledger_confirms_disputes_and_balances_across_three_orgs() {
     let contract = s.demo.admin.contract(&chain, "shared-ledger").await.unwrap();
     assert_eq!(contract.standard.as_deref(), Some("shared-ledger"));
 }
+
+/// `consortia notary verify ARGS…`: whether it succeeded, and what it printed.
+fn notary_verify(args: &[&std::path::Path]) -> (bool, String) {
+    let out = std::process::Command::new(&*consortia_test_utils::process::BIN)
+        .args(["notary", "verify"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A record notarized on the demo chain, with its certificate, proof bundle, genesis and
+/// document written to a directory.
+struct Certified {
+    s: Services,
+    dir: tempfile::TempDir,
+    bundle: consortia_api::notary_proof::NotaryBundle,
+}
+
+impl Certified {
+    const DOCUMENT: &[u8] = b"bill of lading 42";
+
+    async fn new() -> Certified {
+        let s = Services::up().await;
+        let key = PrivateKey::generate(Scheme::Ed25519);
+        let chain_id = s.chain.chain_id as u64;
+        let tx = consortia_test_utils::tx::notarize(&key, chain_id, 0, "bol-42", Self::DOCUMENT);
+        let node = demo::node(&s.chain.node_urls()[0], &s.demo.token);
+        let raw = consortia_types::encode(&tx);
+        node.submit_and_wait(&raw, Duration::from_secs(30)).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let admin = &s.demo.admin;
+        let pdf = admin.notary_certificate(&s.chain.id, "bol-42").await.unwrap();
+        std::fs::write(dir.path().join("certificate.pdf"), pdf).unwrap();
+        let genesis = admin.chain_genesis(&s.chain.id).await.unwrap();
+        std::fs::write(dir.path().join("genesis.json"), genesis.to_string()).unwrap();
+        std::fs::write(dir.path().join("document.txt"), Self::DOCUMENT).unwrap();
+        let bundle = admin.notary_proof(&s.chain.id, "bol-42").await.unwrap();
+        Certified { s, dir, bundle }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a bundle as `name`, and its path.
+    fn write(
+        &self,
+        name: &str,
+        bundle: &consortia_api::notary_proof::NotaryBundle,
+    ) -> std::path::PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();
+        path
+    }
+}
+
+#[tokio::test]
+async fn a_notarization_certificate_verifies_offline_from_the_genesis() {
+    let c = Certified::new().await;
+    let (pdf, genesis, document) =
+        (c.path("certificate.pdf"), c.path("genesis.json"), c.path("document.txt"));
+    let flags =
+        [std::path::Path::new("--genesis"), &genesis, std::path::Path::new("--file"), &document];
+    let (ok, out) = notary_verify(&[&[pdf.as_path()][..], &flags].concat());
+    assert!(ok, "{out}");
+    assert!(out.contains("verified: record `bol-42` is in the state of block"), "{out}");
+    assert!(out.contains("anchored in the genesis"), "{out}");
+    assert!(out.contains("matches the content hash"), "{out}");
+    // The JSON bundle on its own verifies the same way.
+    let json = c.write("proof.json", &c.bundle);
+    let (ok, out) = notary_verify(&[&[json.as_path()][..], &flags].concat());
+    assert!(ok, "{out}");
+    assert_eq!(c.bundle.record.id, "bol-42");
+    assert_eq!(
+        c.bundle.headers.len(),
+        1,
+        "no set change since the genesis: only the proving header"
+    );
+    let missing = c.s.demo.admin.notary_certificate(&c.s.chain.id, "no-such-record").await;
+    assert_eq!(refused(missing).0, 404);
+}
+
+#[tokio::test]
+async fn a_tampered_certificate_or_another_document_fails_verification() {
+    let c = Certified::new().await;
+    let genesis = c.path("genesis.json");
+    let anchored = |bundle: &std::path::Path| {
+        notary_verify(&[bundle, std::path::Path::new("--genesis"), &genesis])
+    };
+
+    let mut forged = c.bundle.clone();
+    forged.record.metadata = "forged".into();
+    let (ok, out) = anchored(&c.write("forged-record.json", &forged));
+    assert!(!ok && out.contains("another record than the proven one"), "{out}");
+
+    let mut forged = c.bundle.clone();
+    let value = forged.state_proof.value.take().unwrap();
+    let mut bytes = hex::decode(value.trim_start_matches("0x")).unwrap();
+    bytes[10] ^= 1;
+    forged.state_proof.value = Some(format!("0x{}", hex::encode(bytes)));
+    let (ok, out) = anchored(&c.write("forged-value.json", &forged));
+    assert!(!ok && out.contains("NOT VERIFIED"), "{out}");
+
+    let mut forged = c.bundle.clone();
+    forged.genesis_validators[0].power += 1;
+    let (ok, out) = anchored(&c.write("forged-set.json", &forged));
+    assert!(!ok && out.contains("another set than the genesis"), "{out}");
+    // Unanchored, a bundle whose set was changed still fails: its headers' certificates do not
+    // check under that set.
+    let (ok, out) = notary_verify(&[&c.path("forged-set.json")]);
+    assert!(!ok && out.contains("is not certified"), "{out}");
+
+    std::fs::write(c.path("other.txt"), b"bill of lading 43").unwrap();
+    let (ok, out) = notary_verify(&[
+        &c.path("certificate.pdf"),
+        std::path::Path::new("--file"),
+        &c.path("other.txt"),
+    ]);
+    assert!(!ok && out.contains("NOT THE DOCUMENT"), "{out}");
+}
+
+/// The certificate as readers see it, through poppler's and zbar's tools (installed by
+/// scripts/test; `CONSORTIA_TEST_PDF_TOOLS` is their directory, unset: skipped).
+#[tokio::test]
+async fn a_certificate_pdf_reads_in_pdf_tools_with_its_qr_code_and_attachment() {
+    let Some(tools) = std::env::var_os("CONSORTIA_TEST_PDF_TOOLS") else {
+        eprintln!("CONSORTIA_TEST_PDF_TOOLS unset: skipped (scripts/pdf-tools installs them)");
+        return;
+    };
+    let tools = std::path::PathBuf::from(tools);
+    let c = Certified::new().await;
+    let pdf = c.path("certificate.pdf");
+    let run = |tool: &str, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(tools.join(tool)).args(args).output().unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run("pdftotext", &[pdf.as_os_str(), "-".as_ref()]);
+    assert!(text.contains("Notarization certificate") && text.contains("bol-42"), "{text}");
+    assert!(text.contains(&c.bundle.record.content_hash), "{text}");
+    let attachments = run("pdfdetach", &["-list".as_ref(), pdf.as_os_str()]);
+    assert!(attachments.contains("proof.json"), "{attachments}");
+    let png = c.path("page");
+    run(
+        "pdftoppm",
+        &[
+            "-png".as_ref(),
+            "-r".as_ref(),
+            "150".as_ref(),
+            "-singlefile".as_ref(),
+            pdf.as_os_str(),
+            png.as_os_str(),
+        ],
+    );
+    if let Some(shots) = std::env::var_os("CONSORTIA_SCREENSHOTS") {
+        let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        std::fs::copy(c.path("page.png"), shots.join("notary-certificate.png")).unwrap();
+    }
+    let decoded =
+        run("zbarimg", &["--quiet".as_ref(), "--raw".as_ref(), c.path("page.png").as_os_str()]);
+    assert!(decoded.starts_with("consortia-notary:chain="), "{decoded}");
+    assert!(
+        decoded.contains("record=bol-42;") && decoded.contains(&c.bundle.record.content_hash),
+        "{decoded}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod client;
 mod error;
 pub mod jsonrpc;
 pub mod node;
+pub mod notary_proof;
 pub mod platform;
 #[cfg(feature = "proofs")]
 pub mod proof;

@@ -223,7 +223,7 @@ pub struct StateProofView {
     pub proof: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RecordView {
     pub id: String,
     pub fields: BTreeMap<String, String>,
@@ -233,6 +233,21 @@ pub struct RecordView {
     pub tx_hash: String,
     pub height: u64,
     pub time_ms: u64,
+}
+
+impl From<consortia_types::notary::StoredRecord> for RecordView {
+    fn from(r: consortia_types::notary::StoredRecord) -> RecordView {
+        RecordView {
+            id: r.id,
+            fields: r.fields,
+            content_hash: r.content_hash.to_hex(),
+            metadata: r.metadata,
+            owner: r.owner.to_checksum_hex(),
+            tx_hash: r.tx_hash.to_hex(),
+            height: r.height,
+            time_ms: r.time_ms,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

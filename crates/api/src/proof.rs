@@ -39,6 +39,8 @@ pub enum ProofError {
     Malformed(String),
     #[error("the proof of {what} does not verify against the trusted root: {detail}")]
     Invalid { what: String, detail: String },
+    #[error("{what} is not certified: {detail}")]
+    Uncertified { what: String, detail: String },
     #[error("the answer's {field} is {answered}, but the proven account holds {proven}")]
     Mismatch { field: &'static str, answered: String, proven: String },
 }

@@ -80,7 +80,7 @@ pub(crate) struct NotarizeArgs {
     timeout: u64,
 }
 
-fn hash_file(path: &PathBuf, algo: HashAlgorithm) -> Result<Hash> {
+pub(crate) fn hash_file(path: &PathBuf, algo: HashAlgorithm) -> Result<Hash> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len();

@@ -10,6 +10,7 @@ mod gov;
 mod keys;
 mod net;
 mod node;
+mod notary;
 mod platform;
 mod serve;
 mod sql;
@@ -126,6 +127,11 @@ enum Command {
     Tx {
         #[command(subcommand)]
         command: TxCommand,
+    },
+    /// Notarization certificates: `verify` one offline.
+    Notary {
+        #[command(subcommand)]
+        command: notary::NotaryCommand,
     },
     /// One SQL statement on the chain's ledger tables: `SELECT` (answered by the node),
     /// `CREATE TABLE` and `INSERT` (transactions signed with `--key`), `SHOW TABLES`, `DESCRIBE`.
@@ -286,6 +292,7 @@ fn main() -> Result<()> {
             }
             Command::Status { node } => client::status(&node).await,
             Command::Sql(args) => sql::run(args).await,
+            Command::Notary { command } => notary::run(command),
             Command::Bench(args) => bench::run(args).await,
             Command::BenchRpc(args) => bench_rpc::run(args).await,
             Command::Openapi { api } => {

@@ -13,7 +13,6 @@
 //! record made in a call that later reverts is not kept.
 
 use alloy_sol_types::{SolCall, SolEvent};
-use borsh::{BorshDeserialize, BorshSerialize};
 use consortia_crypto::{Address, Hash};
 use consortia_storage::{LogReader, StateReader, TxReader};
 use consortia_types::{Event, NotarizeRecord, Receipt, ReceiptStatus, encode};
@@ -39,20 +38,7 @@ const STEPS_PER_BYTE: u64 = 16;
 const READ_GAS: u64 = 2_100;
 const READ_GAS_PER_WORD: u64 = 3;
 
-const RECORD_PREFIX: &[u8] = b"notary/rec/";
-
-/// A record as the chain keeps it: what was submitted, plus who and when.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct StoredRecord {
-    pub id: String,
-    pub fields: BTreeMap<String, String>,
-    pub content_hash: Hash,
-    pub metadata: String,
-    pub owner: Address,
-    pub tx_hash: Hash,
-    pub height: u64,
-    pub time_ms: u64,
-}
+pub use consortia_types::notary::{StoredRecord, record_key};
 
 /// Topic 0 of the `Notarized(string id, bytes32 indexed contentHash, address owner)` event.
 pub fn notarized_topic() -> Hash {
@@ -78,11 +64,6 @@ fn notarized_event(record: &StoredRecord) -> Event {
 fn notarized_id(event: &Event) -> Option<String> {
     let (id, _owner) = INotary::Notarized::abi_decode_data(&event.data).ok()?;
     Some(id)
-}
-
-/// The state key of a record (for state proofs).
-pub fn record_key(id: &str) -> Vec<u8> {
-    [RECORD_PREFIX, id.as_bytes()].concat()
 }
 
 pub(crate) fn notarize<S: StateReader + ?Sized>(

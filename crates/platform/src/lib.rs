@@ -31,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod keystore;
 pub mod mysql;
+mod pdf;
 pub mod provision;
 pub mod service;
 pub mod store;

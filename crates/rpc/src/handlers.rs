@@ -23,7 +23,7 @@ use consortia_storage::{StorageError, StoredHeader};
 
 use crate::MAX_BATCH;
 use crate::error::admit_error;
-use crate::views::{block_view, committed, hex0x, record_view};
+use crate::views::{block_view, committed, hex0x};
 
 type AppState = State<Arc<Node>>;
 
@@ -415,7 +415,7 @@ pub(crate) async fn notary_record(
 ) -> ApiResult<Json<RecordView>> {
     let record = notary::get_record(node.store(), &id).map_err(ApiError::internal)?;
     record
-        .map(|r| Json(record_view(r)))
+        .map(|r| Json(RecordView::from(r)))
         .ok_or_else(|| ApiError::not_found(format!("no notarization record with id `{id}`")))
 }
 
@@ -435,7 +435,7 @@ pub(crate) async fn notary_by_hash(
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(r) = notary::get_record(store, &id).map_err(ApiError::internal)? {
-            records.push(record_view(r));
+            records.push(RecordView::from(r));
         }
     }
     Ok(Json(RecordsByHashView { content_hash: hash.to_hex(), records }))

@@ -3,10 +3,9 @@
 
 use consortia_api::ErrorBody;
 use consortia_api::node::{
-    BlockView, CertificateView, EventView, PayloadView, ReceiptView, RecordView, TransactionView,
-    TxLookupView, TxStatus,
+    BlockView, CertificateView, EventView, PayloadView, ReceiptView, TransactionView, TxLookupView,
+    TxStatus,
 };
-use consortia_execution::notary::StoredRecord;
 use consortia_storage::{StoredHeader, StoredTx};
 use consortia_types::{CommitCertificate, EvmCall, Payload, Receipt, ReceiptStatus, Transaction};
 
@@ -106,18 +105,5 @@ pub(crate) fn committed(tx: &StoredTx, block_hash: String) -> TxLookupView {
         transaction: Some(transaction_view(&tx.transaction)),
         receipt: Some(receipt_view(&tx.receipt)),
         reason: None,
-    }
-}
-
-pub(crate) fn record_view(r: StoredRecord) -> RecordView {
-    RecordView {
-        id: r.id,
-        fields: r.fields,
-        content_hash: r.content_hash.to_hex(),
-        metadata: r.metadata,
-        owner: r.owner.to_checksum_hex(),
-        tx_hash: r.tx_hash.to_hex(),
-        height: r.height,
-        time_ms: r.time_ms,
     }
 }

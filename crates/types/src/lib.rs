@@ -18,6 +18,7 @@ mod error;
 mod genesis;
 pub mod ledger;
 mod light;
+pub mod notary;
 mod receipt;
 mod state;
 mod transaction;

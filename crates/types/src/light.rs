@@ -62,19 +62,45 @@ impl HeaderChain {
     /// Follows `next`: it must be the next height, of this chain, after the last header,
     /// certified by the current set; then its set for the next height takes over.
     pub fn follow(&mut self, next: CertifiedHeader) -> Result<(), TypesError> {
+        let height = next.header.height;
+        if height != self.next_height() {
+            return Err(TypesError::InvalidCertificate(format!(
+                "header {height} where {} was next",
+                self.next_height()
+            )));
+        }
+        if let Some(last) = &self.last
+            && next.header.parent_hash != last.hash(self.algo)
+        {
+            return Err(TypesError::InvalidCertificate(format!(
+                "header {height} does not follow its parent"
+            )));
+        }
+        self.accept(next)
+    }
+
+    /// Skips to `next`, any later header, certified by the current set: a light client's
+    /// skipping verification, for proofs that carry only the headers where the set changed
+    /// (sound while no set in between was corrupt, the assumption of every BFT light client).
+    pub fn skip_to(&mut self, next: CertifiedHeader) -> Result<(), TypesError> {
+        if next.header.height < self.next_height() {
+            return Err(TypesError::InvalidCertificate(format!(
+                "header {} is not after header {}",
+                next.header.height,
+                self.next_height() - 1
+            )));
+        }
+        self.accept(next)
+    }
+
+    /// Takes `next` once its certificate checks under the current set; then its set for the
+    /// next height takes over.
+    fn accept(&mut self, next: CertifiedHeader) -> Result<(), TypesError> {
         let CertifiedHeader { header, certificate, next_validators } = next;
         let bad = |m: String| Err(TypesError::InvalidCertificate(m));
         let height = header.height;
-        if height != self.next_height() {
-            return bad(format!("header {height} where {} was next", self.next_height()));
-        }
         if header.chain_id != self.chain_id {
             return bad(format!("header {height} is of chain {}", header.chain_id));
-        }
-        if let Some(last) = &self.last
-            && header.parent_hash != last.hash(self.algo)
-        {
-            return bad(format!("header {height} does not follow its parent"));
         }
         certificate
             .verify(&header, self.algo, &self.set, self.consensus)
@@ -199,5 +225,22 @@ mod tests {
         chain.follow(handover).unwrap();
         assert!(chain.follow(old.certify(2, parent, &old.set())).is_err(), "the old set is done");
         chain.follow(new.certify(2, parent, &new.set())).unwrap();
+    }
+
+    #[test]
+    fn skipping_takes_only_the_set_change_headers_and_refuses_going_back() {
+        let old = Signers::new(4);
+        let new = Signers::new(4);
+        let mut chain = chain(&old);
+        // Headers 1 to 4 are left out; header 5 hands over to the new set, which signs 9.
+        chain.skip_to(old.certify(5, Hash([1; 32]), &new.set())).unwrap();
+        assert!(
+            chain.skip_to(old.certify(9, Hash::ZERO, &old.set())).is_err(),
+            "the old set is done"
+        );
+        chain.skip_to(new.certify(9, Hash::ZERO, &new.set())).unwrap();
+        assert_eq!(chain.last().unwrap().height, 9);
+        let back = chain.skip_to(new.certify(7, Hash::ZERO, &new.set())).unwrap_err();
+        assert!(back.to_string().contains("not after header 9"), "{back}");
     }
 }

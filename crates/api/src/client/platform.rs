@@ -823,6 +823,36 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/shared-ledger/reconciliation?org=", org])).await
     }
 
+    // ---- notarization certificates and genesis -------------------------------------------
+
+    /// The genesis the platform launched the chain with (to check proofs against).
+    pub async fn chain_genesis(&self, chain: &str) -> ClientResult<Value> {
+        self.get(&path_of(&["/v1/chains/", chain, "/genesis"])).await
+    }
+
+    /// A notarization record's proof bundle.
+    pub async fn notary_proof(
+        &self,
+        chain: &str,
+        record: &str,
+    ) -> ClientResult<crate::notary_proof::NotaryBundle> {
+        self.get(&path_of(&["/v1/chains/", chain, "/notary/records/", record, "/proof"])).await
+    }
+
+    /// A notarization record's certificate (PDF bytes, the bundle attached).
+    pub async fn notary_certificate(&self, chain: &str, record: &str) -> ClientResult<Vec<u8>> {
+        let path = path_of(&["/v1/chains/", chain, "/notary/records/", record, "/certificate"]);
+        let mut request = self.request(Method::GET, &path);
+        if let Some(bearer) = self.bearer() {
+            request = request.bearer_auth(bearer);
+        }
+        let (status, bytes) = self.http.exchange(request).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        self.http.decode(status, &bytes)
+    }
+
     // ---- explorer and monitoring ---------------------------------------------------------
 
     /// A node API read through the platform (`blocks?order=desc`, `transactions`,

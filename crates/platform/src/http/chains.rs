@@ -22,6 +22,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(create_chain, list_chains))
         .routes(routes!(show_chain))
+        .routes(routes!(chain_genesis))
         .routes(routes!(invite_org))
         .routes(routes!(add_node))
         .routes(routes!(remove_node))
@@ -203,4 +204,20 @@ async fn start_chain(
     let wait = query.wait != Some(false);
     let view = platform.start_chain(&caller, &id, wait).await?;
     Ok((if wait { StatusCode::OK } else { StatusCode::ACCEPTED }, Json(view)))
+}
+
+/// The genesis file the platform launched the chain with: the one thing a light client (and
+/// `consortia notary verify --genesis`, `consortia sql verify --genesis`) trusts
+#[utoipa::path(get, path = "/v1/chains/{id}/genesis", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    responses(
+        (status = 200, description = "The genesis (JSON, as the nodes read it)", body = Object),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started, or started before the platform kept its genesis", body = ErrorBody),
+    ))]
+async fn chain_genesis(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<consortia_types::Genesis>> {
+    Ok(Json(platform.chain_genesis(&caller, &id).await?))
 }

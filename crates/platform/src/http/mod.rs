@@ -18,6 +18,7 @@ mod keystore;
 mod ledger;
 mod monitoring;
 mod nodes;
+mod notary;
 mod orgs;
 mod webhooks;
 
@@ -63,6 +64,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(gateway::routes())
         .merge(webhooks::routes())
         .merge(assets::routes())
+        .merge(notary::routes())
         .merge(explorer::routes())
         .merge(governance::routes())
         .merge(ledger::routes())

@@ -5,7 +5,7 @@
 
 use consortia_api::node::SqlTableView;
 use consortia_api::platform::{
-    RowProofView, SqlStatementRequest, SqlStatementView, SqlVerifyRequest,
+    ChainView, RowProofView, SqlStatementRequest, SqlStatementView, SqlVerifyRequest,
 };
 use consortia_types::Genesis;
 
@@ -72,6 +72,28 @@ impl Platform {
         Ok(view)
     }
 
+    /// The genesis a chain the caller sees was launched with.
+    pub async fn chain_genesis(&self, caller: &Caller, chain: &str) -> Result<Genesis> {
+        let chain = self.visible_chain(caller, chain).await?;
+        self.launched_genesis(&chain, "take the genesis.json of one of its nodes").await
+    }
+
+    /// The genesis the platform launched `chain` with (to check proofs against); `otherwise`
+    /// says what to do for a chain started before the platform kept it.
+    pub(crate) async fn launched_genesis(
+        &self,
+        chain: &ChainView,
+        otherwise: &str,
+    ) -> Result<Genesis> {
+        let genesis = store::genesis(&self.db, &chain.id).await?.ok_or_else(|| {
+            Error::illegal_step(format!(
+                "chain {} started before the platform kept its genesis: {otherwise}",
+                chain.id
+            ))
+        })?;
+        serde_json::from_str(&genesis).map_err(Error::internal)
+    }
+
     /// Proves a row from the chain's genesis through any node, and compares that node's
     /// projection with it (see `ledger_verify`).
     pub async fn sql_verify(
@@ -81,13 +103,8 @@ impl Platform {
         req: &SqlVerifyRequest,
     ) -> Result<RowProofView> {
         let chain = self.readable_chain(caller, chain).await?;
-        let genesis = store::genesis(&self.db, &chain.id).await?.ok_or_else(|| {
-            Error::illegal_step(format!(
-                "chain {} started before the platform kept its genesis; verify with `consortia sql verify --genesis`",
-                chain.id
-            ))
-        })?;
-        let genesis: &Genesis = &serde_json::from_str(&genesis).map_err(Error::internal)?;
+        let genesis =
+            &self.launched_genesis(&chain, "verify with `consortia sql verify --genesis`").await?;
         let proven = self
             .on_any_node(&chain, |node| async move {
                 match verify_row(&node, genesis, &req.table, &req.key).await {

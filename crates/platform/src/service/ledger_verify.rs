@@ -78,30 +78,7 @@ pub async fn verify_row(
     let invalid = |e: &dyn std::fmt::Display| VerifyError::NotVerified(e.to_string());
     let algo = genesis.suite.hash();
     let height = client.status().await?.height;
-    let mut chain = HeaderChain::new(
-        algo,
-        genesis.params.consensus,
-        genesis.chain_id,
-        None,
-        genesis.validators.clone(),
-    );
-    let mut certificate = None;
-    while chain.next_height() <= height {
-        let from = chain.next_height();
-        let page = client.headers(&HeadersQuery { from: Some(from), limit: None }).await?;
-        if page.is_empty() {
-            return Err(invalid(&format!("the node serves no certified header {from}")));
-        }
-        for view in page.into_iter().filter(|v| v.height <= height) {
-            let bytes = hex::decode(view.encoded.trim_start_matches("0x"))
-                .map_err(|e| invalid(&format!("header {}'s encoding: {e}", view.height)))?;
-            let header: CertifiedHeader =
-                decode(&bytes).map_err(|e| invalid(&format!("header {}: {e}", view.height)))?;
-            chain.follow(header).map_err(|e| invalid(&e))?;
-            certificate = Some(view);
-        }
-    }
-    let certificate = certificate.ok_or_else(|| invalid(&"the chain has no block yet"))?;
+    let (chain, certificate) = follow_headers(client, genesis, height, |_, _, _| {}).await?;
     let root = chain.last().ok_or_else(|| invalid(&"the chain has no block yet"))?.state_root;
     let at = HeightQuery { height: Some(height) };
     let proven = async |key: Vec<u8>| -> Result<(Option<Vec<u8>>, StateProofView), VerifyError> {
@@ -135,6 +112,45 @@ pub async fn verify_row(
     };
     proven.projection = projection_check(client, &proven, table, &key, height).await?;
     Ok(proven)
+}
+
+/// Follows every certified header from block 1 to `height` through `client`'s answers, each
+/// certified by the set that signs its height, from `genesis`' validators: the chain followed,
+/// and the last header's view. `seen` gets each header before it is followed (with the chain
+/// as it stands: its `next_set` signs that header).
+pub async fn follow_headers(
+    client: &NodeClient,
+    genesis: &Genesis,
+    height: u64,
+    mut seen: impl FnMut(&HeaderChain, &CertifiedHeaderView, &CertifiedHeader),
+) -> Result<(HeaderChain, CertifiedHeaderView), VerifyError> {
+    let invalid = |e: &dyn std::fmt::Display| VerifyError::NotVerified(e.to_string());
+    let mut chain = HeaderChain::new(
+        genesis.suite.hash(),
+        genesis.params.consensus,
+        genesis.chain_id,
+        None,
+        genesis.validators.clone(),
+    );
+    let mut last = None;
+    while chain.next_height() <= height {
+        let from = chain.next_height();
+        let page = client.headers(&HeadersQuery { from: Some(from), limit: None }).await?;
+        if page.is_empty() {
+            return Err(invalid(&format!("the node serves no certified header {from}")));
+        }
+        for view in page.into_iter().filter(|v| v.height <= height) {
+            let bytes = hex::decode(view.encoded.trim_start_matches("0x"))
+                .map_err(|e| invalid(&format!("header {}'s encoding: {e}", view.height)))?;
+            let header: CertifiedHeader =
+                decode(&bytes).map_err(|e| invalid(&format!("header {}: {e}", view.height)))?;
+            seen(&chain, &view, &header);
+            chain.follow(header).map_err(|e| invalid(&e))?;
+            last = Some(view);
+        }
+    }
+    let last = last.ok_or_else(|| invalid(&"the chain has no block yet"))?;
+    Ok((chain, last))
 }
 
 /// Whether the node's SQL projection holds `proven` as the chain does.

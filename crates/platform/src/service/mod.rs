@@ -29,6 +29,7 @@ pub mod ledger_verify;
 pub mod monitoring;
 pub mod node_access;
 pub mod nodes;
+pub mod notary_certificate;
 pub mod orgs;
 pub mod shared_ledger;
 pub mod signing_keys;
