@@ -546,6 +546,20 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=asset-submit]").await;
     page.wait_text("[data-test=supply-points]", "500").await;
     page.wait_text("[data-test=asset-transfers]", "(1").await;
+    // The explorer knows the asset's contract for what it is.
+    let address = page
+        .client
+        .execute(
+            "return document.querySelector('[data-test=supply-points]').closest('tr').querySelector('code').title;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    page.click("[data-test=nav-explorer]").await;
+    page.fill("[data-test=search]", address.as_str().unwrap()).await;
+    page.click("[data-test=search-submit]").await;
+    page.wait_text("[data-test=address-asset]", "points (PTS)").await;
+    page.click("[data-test=nav-services]").await;
     page.fill("[data-test=entry-amount]", "250").await;
     page.fill("[data-test=entry-reference]", "INV-7").await;
     page.click("[data-test=entry-submit]").await;

@@ -608,3 +608,37 @@ async fn a_certificate_pdf_reads_in_pdf_tools_with_its_qr_code_and_attachment() 
         "{decoded}"
     );
 }
+
+#[tokio::test]
+async fn a_webhook_is_seen_only_by_its_organization() {
+    let s = Services::up().await;
+    let (erin, two) = member(&s, "erin").await;
+    s.demo.admin.invite_org(&s.chain.id, &two).await.unwrap();
+    on_chain_member(&s, &two).await;
+    let request = CreateWebhookRequest {
+        url: "http://127.0.0.1:9/erp".into(),
+        contract: None,
+        event: None,
+        topics: vec![],
+        from_height: None,
+        org_id: None,
+    };
+    let mine = erin.create_webhook(&s.chain.id, &request).await.unwrap();
+    // The administrator of the platform sees it; a member of another organization does not.
+    let user = PlatformClient::new(&s.demo.console);
+    s.demo
+        .admin
+        .create_user(&CreateUserRequest {
+            username: "frank".into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .unwrap();
+    let member = AddMemberRequest { username: "frank".into(), role: Role::Operator };
+    s.demo.admin.add_member(&s.org, &member).await.unwrap();
+    user.login("frank", "correct horse battery").await.unwrap();
+    assert!(user.webhooks(&s.chain.id).await.unwrap().is_empty());
+    assert_eq!(refused(user.webhook(&s.chain.id, &mine.webhook.id).await).0, 404);
+    assert_eq!(erin.webhooks(&s.chain.id).await.unwrap().len(), 1);
+    assert_eq!(s.demo.admin.webhooks(&s.chain.id).await.unwrap().len(), 1);
+}

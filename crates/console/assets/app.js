@@ -44,7 +44,7 @@ function route(hash) {
       if (sub === 'governance') return [proposals, { chain: id }];
       if (sub === 'sql') return [sql, { chain: id }];
       if (sub === 'gateway') return [gateway, { chain: id }];
-      if (sub === 'services') return [services, { chain: id }];
+      if (sub === 'services') return [services, { chain: id, asset: rest[0] && decodeURIComponent(rest[0]) }];
       if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
       if (sub === 'monitor') return [monitor, { chain: id }];
       return [chains, { chain: id }];

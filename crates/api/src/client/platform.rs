@@ -709,6 +709,10 @@ impl PlatformClient {
         self.post(&path_of(&["/v1/chains/", chain, "/webhooks"]), request).await
     }
 
+    pub async fn webhooks(&self, chain: &str) -> ClientResult<Vec<WebhookView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/webhooks"])).await
+    }
+
     pub async fn webhook(&self, chain: &str, webhook: &str) -> ClientResult<WebhookView> {
         self.get(&path_of(&["/v1/chains/", chain, "/webhooks/", webhook])).await
     }

@@ -202,9 +202,16 @@ async function addressView(view, chain, base, address) {
     else clear(list, tbl);
     clear(more, page.next ? h('button', { class: 'secondary', onclick: async () => show(await read(chain, `addresses/${address}/transactions?limit=25&before=${page.next}`), true) }, t('older')) : null);
   };
+  // A digital asset's contract: what it is, and where its holders and transfers are.
+  const asset = account.contract
+    ? (await get(`/v1/chains/${chain}/assets`)).find((a) => a.address.toLowerCase() === address.toLowerCase())
+    : null;
   clear(view, card(t('address'), h('dl', { class: 'kv', 'data-test': 'address' },
     h('dt', {}, t('address')), h('dd', {}, h('code', {}, account.address)),
     h('dt', {}, t('kind')), h('dd', {}, account.contract ? t('contract') : t('account')),
+    asset ? [h('dt', {}, t('assets')), h('dd', { 'data-test': 'address-asset' },
+      `${asset.name} (${asset.symbol}) · ${t('supply')} ${asset.total_supply} · `,
+      link(`#/chains/${chain}/services/${encodeURIComponent(asset.name)}`, t('asset_holders', { name: asset.name })))] : null,
     h('dt', {}, t('balance')), h('dd', {}, account.balance),
     h('dt', {}, t('nonce')), h('dd', {}, String(account.nonce)))),
   card(t('transactions'), list, more));

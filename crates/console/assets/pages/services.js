@@ -148,4 +148,9 @@ export async function render(main, params) {
   };
 
   await Promise.all([drawAssets(), drawLedger()]);
+  // Opened for one asset (the explorer links here): its holders and transfers.
+  if (params.asset) {
+    const asset = (await get(`/v1/chains/${id}/assets`)).find((a) => a.name === params.asset);
+    if (asset) await drawHolders(asset);
+  }
 }

@@ -81,7 +81,8 @@ async fn create_webhook(
     Ok((StatusCode::CREATED, Json(platform.create_webhook(&caller, &id, &req).await?)))
 }
 
-/// The chain's webhook subscriptions and how their delivery stands
+/// The chain's webhook subscriptions of your organizations (an administrator sees all) and
+/// how their delivery stands
 #[utoipa::path(get, path = "/v1/chains/{id}/webhooks", tag = "webhooks",
     params(("id" = String, Path, description = "Chain id")),
     responses((status = 200, body = Vec<WebhookView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

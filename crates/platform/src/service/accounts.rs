@@ -3,9 +3,7 @@
 //! can pay the chain's base fee.
 
 use consortia_api::platform::{ChainView, FaucetRequest, FaucetView, TxOutcome, TxResult};
-use serde_json::json;
 
-use super::abi::qty;
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
@@ -44,7 +42,7 @@ impl Platform {
         inviter: &str,
         member: consortia_crypto::Address,
     ) -> Result<()> {
-        if qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?) == 0 {
+        if super::gateway::base_fee(chain) == 0 {
             return Ok(());
         }
         let to = alloy_primitives::Address::from(member.0);

@@ -96,6 +96,12 @@ struct Unsigned {
     value: u128,
 }
 
+/// The chain's base fee per gas, what its `eth_gasPrice` answers: constant, set in its
+/// genesis (the signer's account pays it, burned), so no node is asked per transaction.
+pub(crate) fn base_fee(chain: &ChainView) -> u128 {
+    u128::try_from(chain.base_fee_per_gas).unwrap_or_default()
+}
+
 /// Signs a transaction: its raw bytes (hex) and its hash (`0x` hex).
 fn sign(
     chain: &ChainView,
@@ -194,8 +200,7 @@ impl Platform {
             )
         })?;
         let gas = qty(&estimate);
-        // The chain's base fee (constant; the signer's account pays it, burned).
-        let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
+        let fee = base_fee(chain);
         let account = self.nonces.account(&chain.id, &signer.address);
         let mut next = account.lock().await;
         // One more try when the chain says the nonce was used (by a client outside the
@@ -330,8 +335,9 @@ impl Platform {
         abi: Option<&JsonAbi>,
     ) -> Result<(TxOutcome, Value)> {
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
-        // A block takes tens of milliseconds: look soon, then back off.
-        let mut pause = Duration::from_millis(10);
+        // A transaction waits in the pool for the next block, which takes tens of
+        // milliseconds: the first look after 30 ms finds most, then back off.
+        let mut pause = Duration::from_millis(30);
         loop {
             let receipt = self.rpc(chain, "eth_getTransactionReceipt", json!([sent.hash])).await?;
             if !receipt.is_null() {
@@ -422,7 +428,7 @@ impl Platform {
         let signer = self.signer_of_account(row).await?;
         let account = self.nonces.account(&chain.id, &signer.address);
         let _held = account.lock().await;
-        let fee = u128::from(qty(&self.rpc(chain, "eth_gasPrice", json!([])).await?));
+        let fee = base_fee(chain);
         let to = Some(signer.address.parse().map_err(Error::internal)?);
         let unsigned = Unsigned { nonce: nonce as u64, gas: 21_000, fee, to, value: 0 };
         let (raw, hash) = sign(chain, &signer, unsigned, vec![])?;

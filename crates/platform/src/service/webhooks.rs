@@ -139,9 +139,10 @@ impl Platform {
         id: &str,
     ) -> Result<(ChainView, WebhookRow)> {
         let chain = self.visible_chain(caller, chain).await?;
+        let mine = self.own_orgs_among(caller, &chain.orgs).await?;
         let row = store::webhook(&self.db, id)
             .await?
-            .filter(|w| w.chain_id == chain.id)
+            .filter(|w| w.chain_id == chain.id && (caller.admin || mine.contains(&w.org_id)))
             .ok_or_else(|| Error::NotFound(format!("no webhook {id} on chain {}", chain.id)))?;
         Ok((chain, row))
     }
@@ -247,9 +248,17 @@ impl Platform {
         Ok(EventFilter { address, event, topics })
     }
 
+    /// The chain's webhooks of the caller's organizations (an administrator sees all): a
+    /// subscription's URL is its organization's business.
     pub async fn webhooks(&self, caller: &Caller, chain: &str) -> Result<Vec<WebhookView>> {
         let chain = self.visible_chain(caller, chain).await?;
-        store::of_chain(&self.db, &chain.id).await?.into_iter().map(view).collect()
+        let mine = self.own_orgs_among(caller, &chain.orgs).await?;
+        store::of_chain(&self.db, &chain.id)
+            .await?
+            .into_iter()
+            .filter(|w| caller.admin || mine.contains(&w.org_id))
+            .map(view)
+            .collect()
     }
 
     pub async fn webhook(&self, caller: &Caller, chain: &str, id: &str) -> Result<WebhookView> {
