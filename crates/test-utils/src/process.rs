@@ -295,7 +295,13 @@ impl Net {
             let exited = self.children.last_mut().unwrap().try_wait().unwrap().is_some();
             if exited || Instant::now() > deadline {
                 let log = std::fs::read_to_string(self.node_dir(i).join("node.log")).unwrap();
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                // Its last words, without the frames of a backtrace (the error is above them).
+                let frame = |l: &&str| {
+                    let l = l.trim_start();
+                    l.starts_with("at ")
+                        || l.split_once(": ").is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+                };
+                let tail: Vec<&str> = log.lines().filter(|l| !frame(l)).rev().take(30).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!(
                     "node {i} did not come back (exited: {exited}); its log ends:\n{}",
