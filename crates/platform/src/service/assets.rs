@@ -292,9 +292,8 @@ impl Platform {
         to: Address,
         call: C,
     ) -> Result<C::Return> {
-        let request = json!({"to": to.to_checksum(None), "data": format!("0x{}", hex::encode(call.abi_encode()))});
-        let out = self.rpc(chain, "eth_call", json!([request, "latest"])).await?;
-        C::abi_decode_returns(&hex_bytes(&out))
+        let out = self.eth_call(chain, to, &call.abi_encode()).await?;
+        C::abi_decode_returns(&out)
             .map_err(|e| Error::internal(format!("{} answered outside its ABI: {e}", C::SIGNATURE)))
     }
 
@@ -355,10 +354,8 @@ impl Platform {
     ) -> Result<(ChainView, Contract, AssetKind)> {
         let chain = self.visible_chain(caller, chain).await?;
         let stored = self.contract_of(&chain.id, name).await?;
-        match (asset_kind(&stored), &stored.row.address) {
-            (Some(kind), Some(_)) => Ok((chain, stored, kind)),
-            _ => Err(Error::NotFound(format!("no asset {name} on chain {}", chain.id))),
-        }
+        let kind = deployed_asset(&chain, &stored)?;
+        Ok((chain, stored, kind))
     }
 
     pub async fn asset(&self, caller: &Caller, chain: &str, name: &str) -> Result<AssetView> {
@@ -411,7 +408,8 @@ impl Platform {
         req: &consortia_api::platform::AssetActionRequest,
         opts: &CallOptions,
     ) -> Result<CallAnswer> {
-        let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
+        let (chain, stored) = self.running_contract(caller, chain, name).await?;
+        let kind = deployed_asset(&chain, &stored)?;
         let signer =
             self.signer_for(caller, &chain, req.org_id.as_deref(), req.key.as_deref()).await?;
         let (function, args) = action_call(kind, action, req, &signer.address)?;
@@ -421,7 +419,7 @@ impl Platform {
             org_id: Some(signer.org),
             key: req.key.clone(),
         };
-        self.call(caller, &chain.id, &stored.row.id, &call, opts).await
+        self.call_stored(caller, &chain, &stored, &call, opts).await
     }
 
     /// An asset's holders and latest transfers, as its logs add up.
@@ -460,6 +458,14 @@ impl Platform {
         let limit = limit.unwrap_or(50).min(MAX_TRANSFERS) as usize;
         let transfers = tally.transfers.into_iter().rev().take(limit).collect();
         Ok(AssetLedgerView { holders, transfers, transfer_count })
+    }
+}
+
+/// The kind of asset a deployed contract of `chain` is; 404 for any other contract.
+fn deployed_asset(chain: &ChainView, stored: &Contract) -> Result<AssetKind> {
+    match (asset_kind(stored), &stored.row.address) {
+        (Some(kind), Some(_)) => Ok(kind),
+        _ => Err(Error::NotFound(format!("no asset {} on chain {}", stored.row.name, chain.id))),
     }
 }
 

@@ -250,6 +250,17 @@ impl Platform {
         }
     }
 
+    /// What `input` sent to `to` answers at the latest block (`eth_call`).
+    pub(crate) async fn eth_call(
+        &self,
+        chain: &ChainView,
+        to: alloy_primitives::Address,
+        input: &[u8],
+    ) -> Result<Vec<u8>> {
+        let call = json!({"to": to.to_checksum(None), "data": format!("0x{}", hex::encode(input))});
+        Ok(abi::hex_bytes(&self.rpc(chain, "eth_call", json!([call, "latest"])).await?))
+    }
+
     /// Signs `input` to `to` (none: a creation) with the organization's own account, sends
     /// it, and waits for its receipt.
     pub(crate) async fn transact(
@@ -525,17 +536,27 @@ impl Platform {
         opts: &CallOptions,
     ) -> Result<CallAnswer> {
         let (chain, stored) = self.running_contract(caller, chain, contract).await?;
-        let (address, function, input) = Self::encode_call(&stored, &req.function, &req.args)?;
+        self.call_stored(caller, &chain, &stored, req, opts).await
+    }
+
+    /// [`Platform::call`] of a contract already loaded, on a running chain.
+    pub(crate) async fn call_stored(
+        &self,
+        caller: &Caller,
+        chain: &ChainView,
+        stored: &Contract,
+        req: &CallRequest,
+        opts: &CallOptions,
+    ) -> Result<CallAnswer> {
+        let (address, function, input) = Self::encode_call(stored, &req.function, &req.args)?;
         let requested = req.org_id.as_deref();
         if abi::read_only(&function) {
             // A query signs nothing: an administrator reads without acting for anyone.
             if !caller.admin || requested.is_some() {
-                self.acting_on_chain(caller, &chain, requested, "contract:get", "contracts")
-                    .await?;
+                self.acting_on_chain(caller, chain, requested, "contract:get", "contracts").await?;
             }
-            let call = json!({"to": address.to_checksum(None), "data": format!("0x{}", hex::encode(&input))});
-            let out = self.rpc(&chain, "eth_call", json!([call, "latest"])).await?;
-            let values = function.abi_decode_output(&abi::hex_bytes(&out)).map_err(|e| {
+            let out = self.eth_call(chain, address, &input).await?;
+            let values = function.abi_decode_output(&out).map_err(|e| {
                 Error::invalid("bad_output", format!("the result does not match the ABI: {e}"))
             })?;
             return Ok(CallAnswer::Done(CallView {
@@ -546,21 +567,21 @@ impl Platform {
                 call_id: None,
             }));
         }
-        let signer = self.signer_for(caller, &chain, requested, req.key.as_deref()).await?;
+        let signer = self.signer_for(caller, chain, requested, req.key.as_deref()).await?;
         let record = Self::call_record(
             caller,
-            &chain,
-            &stored,
+            chain,
+            stored,
             &function,
             &req.args,
             &signer,
             opts.idempotency_key.clone(),
         );
-        let sent = self.send_call(&chain, &signer, address, input, &record, caller).await?;
+        let sent = self.send_call(chain, &signer, address, input, &record, caller).await?;
         if !opts.wait {
             return Ok(CallAnswer::Accepted(self.recorded_call(&sent.id).await?));
         }
-        let outcome = self.final_outcome(&chain, &sent, &signer.address, &stored.abi).await?;
+        let outcome = self.final_outcome(chain, &sent, &signer.address, &stored.abi).await?;
         Ok(CallAnswer::Done(CallView {
             function: function.signature(),
             kind: CallKind::Transaction,

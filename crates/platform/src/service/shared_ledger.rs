@@ -233,7 +233,7 @@ impl Platform {
         let call =
             CallRequest { function: function.into(), args, org_id: Some(org.into()), key: None };
         let answer =
-            self.call(caller, &chain.id, &contract.row.id, &call, &CallOptions::default()).await?;
+            self.call_stored(caller, chain, contract, &call, &CallOptions::default()).await?;
         let outcome = match answer {
             CallAnswer::Done(view) => view.outcome,
             CallAnswer::Accepted(_) => None,
