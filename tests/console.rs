@@ -23,13 +23,32 @@ use serde_json::json;
 
 use consortia_test_utils::contracts::{ERC20_ABI as TOKEN_ABI, ERC20_BYTECODE as TOKEN_BYTECODE};
 
-/// chromedriver as a child process, killed on drop.
-struct Driver(Child);
+/// chromedriver as a child process, with the browsers it started ended on drop, on every
+/// outcome (a panic included): killing chromedriver alone leaves its Chromium running, so it
+/// is asked to shut down first (`/shutdown` quits every session's browser), then killed.
+struct Driver {
+    child: Child,
+    port: u16,
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        use std::io::{Read, Write};
+        let timeout = Duration::from_secs(5);
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        if let Ok(mut socket) = std::net::TcpStream::connect_timeout(&address, timeout) {
+            let _ = socket.set_read_timeout(Some(timeout));
+            let request = "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            if socket.write_all(request.as_bytes()).is_ok() {
+                let _ = socket.read_to_end(&mut vec![]);
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -67,7 +86,7 @@ async fn browser(profile: &Path) -> (Driver, Client) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let driver = Driver(child);
+    let driver = Driver { child, port };
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -377,6 +396,21 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     // Each node's build: the version and the start of the program's digest.
     page.wait_text("[data-test=build-v0]", concat!(env!("CARGO_PKG_VERSION"), "-")).await;
     page.shot("nodes").await;
+    // Logs: the nodes' JSON lines, searched across the chain's nodes, then followed live: a
+    // search nothing matches yet, then a restart writes the lines it finds.
+    page.wait_text("[data-test=logs]", "peer connected").await;
+    page.fill("[data-test=log-text]", "shutting down").await;
+    page.click("[data-test=log-apply]").await;
+    page.wait_text("[data-test=logs]", "No log lines match").await;
+    page.click("[data-test=log-follow]").await;
+    page.wait_text("[data-test=log-follow]", "Stop following").await;
+    page.click("[data-test=restart-v2]").await;
+    page.wait_text("[data-test=logs]", "shutting down").await;
+    page.wait_text("[data-test=logs]", "v2").await;
+    let show = "document.querySelector('[data-test=log-filters]').scrollIntoView()";
+    page.client.execute(show, vec![]).await.unwrap();
+    page.shot("logs").await;
+    page.click("[data-test=log-follow]").await;
     // Hosts: the one the wizard made, the chain's four nodes on it, and a check that it can
     // run nodes now.
     page.click("[data-test=nav-hosts]").await;

@@ -15,8 +15,8 @@ use consortia_api::platform::{
     AddNodeRequest, Allocation, CaRotationRequest, ChainProposalsQuery, ChainView, ChangeRequest,
     CreateChainRequest, CreateConsortiumRequest, CreateHostRequest, CreateNodeCredentialRequest,
     CreateUserRequest, CredentialRole, Decision, FaucetRequest, HostKind, HostKubernetes,
-    HostNetwork, HostTls, InviteRequest, JoinRequest, NodeAccess, ProposalVoteRequest,
-    ProposeRequest, StartStep, UpgradeRequest, VoteRequest,
+    HostNetwork, HostTls, InviteRequest, JoinRequest, LogLevel, LogQuery, NodeAccess,
+    ProposalVoteRequest, ProposeRequest, StartStep, UpgradeRequest, VoteRequest,
 };
 use consortia_api::{ClientResult, Credentials, PlatformClient};
 use serde::{Deserialize, Serialize};
@@ -336,12 +336,21 @@ pub(crate) enum ChainCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
-    /// The last lines of a node's log.
+    /// The last lines of a node's log (JSON entries; `--text` prints them as lines).
     Logs {
         chain: String,
         node: String,
         #[arg(long, default_value_t = 100)]
         lines: usize,
+        /// Only lines of this level or worse (trace, debug, info, warn, error).
+        #[arg(long)]
+        level: Option<LogLevel>,
+        /// Only lines containing this text (any case).
+        #[arg(long)]
+        grep: Option<String>,
+        /// One line per entry (`node time LEVEL target: message k=v`) instead of JSON.
+        #[arg(long)]
+        text: bool,
     },
     /// Restart a node.
     Restart { chain: String, node: String },
@@ -716,8 +725,16 @@ pub(crate) async fn chain(command: ChainCommand) -> Result<()> {
 
 pub(crate) async fn node(command: NodeCommand) -> Result<()> {
     match command {
-        NodeCommand::Logs { chain, node, lines } => {
-            print(&with_session(async |c| c.node_logs(&chain, &node, lines).await).await?)
+        NodeCommand::Logs { chain, node, lines, level, grep, text } => {
+            let query = LogQuery { lines: Some(lines), level, q: grep, ..Default::default() };
+            let entries = with_session(async |c| c.node_logs(&chain, &node, &query).await).await?;
+            if !text {
+                return print(&entries);
+            }
+            for entry in entries {
+                println!("{entry}");
+            }
+            Ok(())
         }
         NodeCommand::Restart { chain, node } => {
             print(&with_session(async |c| c.restart_node(&chain, &node).await).await?)

@@ -26,8 +26,33 @@ use consortia_crypto::{Scheme, Suite};
 #[derive(Debug, Parser)]
 #[command(name = "consortia", version, about = "Consortia: consortium blockchains as a service")]
 struct Cli {
+    /// How this process logs to standard error: `text` for people (coloured on a terminal
+    /// only), `json` for machines (one object per line: timestamp, level, target, message and
+    /// the event's fields), as the nodes the platform runs do.
+    #[arg(long, global = true, env = "CONSORTIA_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to standard error in `format`, filtered by `RUST_LOG` (else `default_filter`).
+fn init_logging(format: LogFormat, default_filter: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,13 +270,7 @@ fn main() -> Result<()> {
         Command::Up(_) | Command::Down(_) => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format, default_filter);
     // Few blocking threads: admission, block building and commits are CPU- or disk-bound on a
     // small machine, and every extra thread can grow its own malloc arena (resident memory).
     let runtime =

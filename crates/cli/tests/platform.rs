@@ -410,8 +410,14 @@ async fn baidu_flow(database: Option<&str>) {
     assert_eq!(ops2.restart_node(&chain, "nope").await.unwrap_err().status(), Some(404));
     let restarted = ops2.restart_node(&chain, "ship-0").await.unwrap();
     assert_eq!(restarted.health, NodeHealth::Healthy, "{restarted:?}");
-    assert!(!ops2.node_logs(&chain, "ship-0", 20).await.unwrap().is_empty());
-    assert_eq!(ops2.node_logs(&chain, "bank-0", 20).await.unwrap_err().status(), Some(403));
+    let last = LogQuery { lines: Some(20), ..Default::default() };
+    assert!(!ops2.node_logs(&chain, "ship-0", &last).await.unwrap().is_empty());
+    assert_eq!(ops2.node_logs(&chain, "bank-0", &last).await.unwrap_err().status(), Some(403));
+    // Across the chain's nodes, an organization's operator reads its own nodes' logs only.
+    let all = LogQuery { lines: Some(1_000), ..Default::default() };
+    let read: std::collections::BTreeSet<String> =
+        ops2.chain_logs(&chain, &all).await.unwrap().into_iter().map(|e| e.node).collect();
+    assert!(!read.is_empty() && read.iter().all(|n| n.starts_with("ship-")), "{read:?}");
 
     // A viewer gets a read credential, not a write one; it reads from any node of the chain
     // (signed by its organization's CA, which the chain's members list), and cannot send.
@@ -1267,10 +1273,17 @@ async fn a_chain_of_two_orgs_on_docker_commits_and_a_killed_container_comes_back
     assert_eq!(net.u1.renew_certificates(&net.chain.id).await.unwrap().len(), 2, "Bank's nodes");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let log = net.u1.node_logs(&net.chain.id, "bank-0", 200).await.unwrap();
-        if log.iter().any(|l| l.contains("presenting the renewed P2P certificate")) {
+        let renewed = LogQuery {
+            q: Some("presenting the renewed P2P certificate".into()),
+            ..Default::default()
+        };
+        let log = net.u1.node_logs(&net.chain.id, "bank-0", &renewed).await.unwrap();
+        if !log.is_empty() {
             break;
         }
+        let all = LogQuery { lines: Some(200), ..Default::default() };
+        let log = net.u1.node_logs(&net.chain.id, "bank-0", &all).await.unwrap();
+        let log: Vec<String> = log.iter().map(ToString::to_string).collect();
         assert!(std::time::Instant::now() < deadline, "no renewal taken:\n{}", log.join("\n"));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -106,6 +106,44 @@ export async function api(method, path, body) {
 }
 
 export const get = (path) => api('GET', path);
+
+// Organizations' names as the consortium lists its members: `name(orgId)` (the id if unknown).
+export async function memberNames(consortiumId) {
+  const consortium = await get(`/v1/consortiums/${consortiumId}`).catch(() => null);
+  const names = Object.fromEntries((consortium?.members || []).map((m) => [m.org_id, m.org_name]));
+  return (id) => names[id] || id;
+}
 export const post = (path, body) => api('POST', path, body ?? {});
 export const put = (path, body) => api('PUT', path, body ?? {});
 export const del = (path) => api('DELETE', path);
+
+// Server-Sent Events from `path` through fetch (EventSource cannot send the session's token):
+// calls `onEvent(data)` with each event's parsed data until `signal` aborts. Resolves when
+// the stream ends; throws like `api` if it cannot open.
+export async function stream(path, onEvent, signal) {
+  const open = (s) => fetch(path, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${s?.access}` }, signal });
+  let s = session();
+  let response = await open(s);
+  if (response.status === 401 && s?.refresh && (await refresh(s))) {
+    s = session();
+    response = await open(s);
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    throw new ApiError(response.status, data.code || 'error', data.message || `HTTP ${response.status}`);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (data) onEvent(JSON.parse(data));
+    }
+  }
+}

@@ -23,6 +23,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("ui.js", JS, include_bytes!("../assets/ui.js")),
     ("i18n.js", JS, include_bytes!("../assets/i18n.js")),
     ("chart.js", JS, include_bytes!("../assets/chart.js")),
+    ("logs.js", JS, include_bytes!("../assets/logs.js")),
     ("pages/login.js", JS, include_bytes!("../assets/pages/login.js")),
     ("pages/unseal.js", JS, include_bytes!("../assets/pages/unseal.js")),
     ("pages/overview.js", JS, include_bytes!("../assets/pages/overview.js")),

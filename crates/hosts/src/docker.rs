@@ -36,9 +36,9 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig, Mount,
-    MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
+    Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListImagesOptions, ListVolumesOptions, LogsOptions,
@@ -51,7 +51,8 @@ use serde::{Deserialize, Serialize};
 pub use consortia_network::TlsIdentity;
 
 use crate::{
-    BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Resources, Wanted, check_name,
+    BoxFuture, HostDriver, HostError, LOG_RETENTION, LogRetention, NodeSpec, NodeStatus, Resources,
+    Wanted, check_name,
 };
 
 /// The user and group a node runs as in its container (`nobody`): not root.
@@ -133,6 +134,15 @@ static HANDED_OUT: Mutex<Option<HashMap<HeldAddress, Instant>>> = Mutex::new(Non
 type HeldAddress = (String, String, Ipv4Addr);
 /// One placement at a time in this process: making a network and choosing addresses.
 static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The engine's `json-file` logging, rotated as `retention` says (the engine keeps no age).
+fn log_config(retention: &LogRetention) -> HostConfigLogConfig {
+    let options = [
+        ("max-size".to_owned(), retention.max_bytes.to_string()),
+        ("max-file".to_owned(), (retention.keep + 1).to_string()),
+    ];
+    HostConfigLogConfig { typ: Some("json-file".into()), config: Some(options.into()) }
+}
 
 fn engine(endpoint: &str, e: DockerError) -> HostError {
     // The cause's own words (a refused certificate, a refused connection) come last.
@@ -379,6 +389,7 @@ impl DockerDriver {
                     volume(object(name), NODE_DIR),
                     volume(data_volume(name), DATA_DIR),
                 ]),
+                log_config: Some(log_config(&LOG_RETENTION)),
                 ..Default::default()
             }),
             networking_config,

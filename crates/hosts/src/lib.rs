@@ -44,6 +44,24 @@ pub(crate) fn relative(rel: &str) -> Result<&Path, HostError> {
     Ok(path)
 }
 
+/// How much of a node's log is kept: rotated past `max_bytes`, with `keep` older files.
+/// Local nodes' logs are rotated by their driver, which also deletes older files past
+/// `max_age`; Docker's by the engine (`json-file` with `max-size` and `max-file`); on
+/// Kubernetes the kubelet rotates container logs (`containerLogMaxSize`, `…MaxFiles`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRetention {
+    pub max_bytes: u64,
+    pub keep: usize,
+    pub max_age: std::time::Duration,
+}
+
+/// 16 MiB a file, four older files, a week: at most 80 MiB of log per node.
+pub const LOG_RETENTION: LogRetention = LogRetention {
+    max_bytes: 16 << 20,
+    keep: 4,
+    max_age: std::time::Duration::from_secs(7 * 86_400),
+};
+
 /// A future a driver returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

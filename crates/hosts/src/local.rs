@@ -16,7 +16,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::process::{cmdline, terminate};
-use crate::{BoxFuture, HostDriver, HostError, NodeSpec, NodeStatus, Wanted, check_name};
+use crate::{
+    BoxFuture, HostDriver, HostError, LOG_RETENTION, LogRetention, NodeSpec, NodeStatus, Wanted,
+    check_name,
+};
 
 /// How long a node gets to stop after SIGTERM before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -30,12 +33,17 @@ const LOG_TAIL_BYTES: u64 = 1 << 20;
 /// The file in a node's directory naming the build its process last started from.
 const VERSION_FILE: &str = "node.version";
 
+/// How often the nodes' logs are looked at for rotation.
+const ROTATE_EVERY: Duration = Duration::from_secs(30);
+
 /// Runs nodes as local processes of `program` (the `consortia` binary).
 #[derive(Debug)]
 pub struct LocalDriver {
     root: PathBuf,
     program: PathBuf,
     nodes: Mutex<HashMap<String, Supervisor>>,
+    /// Rotates the nodes' logs ([`LOG_RETENTION`]), when opened in a runtime.
+    rotation: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -62,10 +70,14 @@ impl LocalDriver {
     /// on the same root that still run are adopted: supervised again, restarted if they exit.
     pub fn open(root: &Path, program: &Path) -> Result<LocalDriver, HostError> {
         std::fs::create_dir_all(root).map_err(io)?;
+        let rotation = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|runtime| runtime.spawn(rotate_logs(root.to_path_buf())));
         let driver = LocalDriver {
             root: root.to_path_buf(),
             program: program.to_path_buf(),
             nodes: Mutex::new(HashMap::new()),
+            rotation,
         };
         for entry in std::fs::read_dir(root).map_err(io)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -148,6 +160,9 @@ impl Drop for LocalDriver {
     fn drop(&mut self) {
         for s in lock(&self.nodes).values() {
             s.task.abort();
+        }
+        if let Some(rotation) = &self.rotation {
+            rotation.abort();
         }
     }
 }
@@ -485,6 +500,52 @@ impl HostDriver for LocalDriver {
 }
 
 /// The last `max` bytes of a file.
+/// Every [`ROTATE_EVERY`], each node's log under `root` as [`rotate_log`] leaves it.
+async fn rotate_logs(root: PathBuf) {
+    loop {
+        tokio::time::sleep(ROTATE_EVERY).await;
+        let root = root.clone();
+        let rotated = tokio::task::spawn_blocking(move || {
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if let Err(e) = rotate_log(&entry.path(), &LOG_RETENTION) {
+                    tracing::warn!(target: "hosts::local", dir = %entry.path().display(), error = %e, "rotating a node's log");
+                }
+            }
+        });
+        let _ = rotated.await;
+    }
+}
+
+/// Rotates `dir/node.log` once it is larger than `retention.max_bytes`: its contents move to
+/// `node.log.1` (older files shift to `.2` …), then it is emptied in place, so the node, which
+/// appends to the file it opened, writes on at its new end (logrotate's `copytruncate`: a
+/// line written between the copy and the truncation is lost, nothing else). Files past
+/// `retention.keep` or older than `retention.max_age` are deleted.
+pub(crate) fn rotate_log(dir: &Path, retention: &LogRetention) -> std::io::Result<()> {
+    let log = dir.join("node.log");
+    let older = |n: usize| dir.join(format!("node.log.{n}"));
+    let Ok(meta) = std::fs::metadata(&log) else { return Ok(()) };
+    if meta.len() > retention.max_bytes {
+        let _ = std::fs::remove_file(older(retention.keep));
+        for n in (1..retention.keep).rev() {
+            if older(n).exists() {
+                std::fs::rename(older(n), older(n + 1))?;
+            }
+        }
+        std::fs::copy(&log, older(1))?;
+        std::fs::OpenOptions::new().write(true).open(&log)?.set_len(0)?;
+    }
+    for n in 1.. {
+        let path = older(n);
+        let Ok(meta) = std::fs::metadata(&path) else { break };
+        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
+        if n > retention.keep || age > retention.max_age {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 fn tail_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path)?;
@@ -493,4 +554,60 @@ fn tail_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     f.read_to_end(&mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: LogRetention =
+        LogRetention { max_bytes: 10, keep: 2, max_age: Duration::from_secs(3600) };
+
+    fn read(dir: &Path, file: &str) -> Option<String> {
+        std::fs::read_to_string(dir.join(file)).ok()
+    }
+
+    #[test]
+    fn a_log_past_its_size_moves_to_the_first_older_file_and_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("node.log"), "first 12345\n").unwrap();
+        rotate_log(dir.path(), &SMALL).unwrap();
+        assert_eq!(read(dir.path(), "node.log").as_deref(), Some(""));
+        assert_eq!(read(dir.path(), "node.log.1").as_deref(), Some("first 12345\n"));
+    }
+
+    #[test]
+    fn a_writer_appending_to_the_log_goes_on_at_its_new_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.log");
+        let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        writer.write_all(b"before rotation\n").unwrap();
+        rotate_log(dir.path(), &SMALL).unwrap();
+        writer.write_all(b"after\n").unwrap();
+        assert_eq!(read(dir.path(), "node.log").as_deref(), Some("after\n"));
+    }
+
+    #[test]
+    fn only_keep_older_files_stay_the_oldest_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in ["one 1234567\n", "two 1234567\n", "three 12345\n"] {
+            std::fs::write(dir.path().join("node.log"), round).unwrap();
+            rotate_log(dir.path(), &SMALL).unwrap();
+        }
+        assert_eq!(read(dir.path(), "node.log.1").as_deref(), Some("three 12345\n"));
+        assert_eq!(read(dir.path(), "node.log.2").as_deref(), Some("two 1234567\n"));
+        assert_eq!(read(dir.path(), "node.log.3"), None);
+    }
+
+    #[test]
+    fn a_small_log_is_left_alone_and_old_files_past_their_age_go() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("node.log"), "short\n").unwrap();
+        std::fs::write(dir.path().join("node.log.1"), "old\n").unwrap();
+        let none = LogRetention { max_age: Duration::ZERO, ..SMALL };
+        std::thread::sleep(Duration::from_millis(20));
+        rotate_log(dir.path(), &none).unwrap();
+        assert_eq!(read(dir.path(), "node.log").as_deref(), Some("short\n"));
+        assert_eq!(read(dir.path(), "node.log.1"), None);
+    }
 }

@@ -193,8 +193,14 @@ impl NodeKeys {
             org: node.org.clone(),
             address: Some(node.http.ip()),
             args: vec!["node".into(), "--config".into(), NODE_CONFIG.into()],
-            // Fewer malloc arenas, less resident memory (docs/architecture.md).
-            env: vec![("MALLOC_ARENA_MAX".into(), "2".into())],
+            env: vec![
+                // Fewer malloc arenas, less resident memory (docs/architecture.md).
+                ("MALLOC_ARENA_MAX".into(), "2".into()),
+                // JSON logs: the console and `GET …/logs` read their level, time and fields.
+                // At `info` on every host (a local node would take the platform's own level).
+                ("CONSORTIA_LOG_FORMAT".into(), "json".into()),
+                ("RUST_LOG".into(), "info".into()),
+            ],
             files,
             resources: node.resources,
             https: api.https,

@@ -562,15 +562,22 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/nodes"])).await
     }
 
+    /// A node's log lines that pass `query`'s filters, oldest first.
     pub async fn node_logs(
         &self,
         chain: &str,
         node: &str,
-        lines: usize,
-    ) -> ClientResult<Vec<String>> {
+        query: &LogQuery,
+    ) -> ClientResult<Vec<LogEntry>> {
         let path = path_of(&["/v1/chains/", chain, "/nodes/", node, "/logs"]);
-        let query = LogQuery { lines: Some(lines) };
-        self.send(self.request(Method::GET, &path).query(&query)).await
+        self.send(self.request(Method::GET, &path).query(query)).await
+    }
+
+    /// The log lines of the chain's nodes (those the caller may read) that pass `query`'s
+    /// filters, merged in time order.
+    pub async fn chain_logs(&self, chain: &str, query: &LogQuery) -> ClientResult<Vec<LogEntry>> {
+        let path = path_of(&["/v1/chains/", chain, "/logs"]);
+        self.send(self.request(Method::GET, &path).query(query)).await
     }
 
     /// Stops, starts or restarts a node of a running chain.

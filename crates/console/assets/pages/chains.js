@@ -164,7 +164,7 @@ async function drawChain(body, id, redraw) {
   }
   if (running) sections.push(connectCard(chain));
   if (chain.status === 'starting') sections.push(card(t('step_start'), startProgress(chain.progress)));
-  sections.push(card(t('step_nodes'), nodesTable, changeable && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
+  sections.push(card(running ? t('nodes') : t('step_nodes'), nodesTable, changeable && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
   if (changeable) {
     const invitable = (consortium?.members || []).filter((m) => !chain.orgs.includes(m.org_id));
     const acting = actingOrg();

@@ -1,7 +1,7 @@
 // Contracts of a chain: upload bytecode and ABI (the stated Keccak-256 must match), deploy with
 // the constructor's arguments, and call any function through a form built from the ABI: view
 // functions are queried, others sent as transactions the platform signs for the organization.
-import { get, post } from '../api.js';
+import { get, post, memberNames } from '../api.js';
 import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, action, toast } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingFor, actingOrg } from '../app.js';
@@ -49,8 +49,9 @@ export async function render(main, params) {
   const drawDetail = async () => {
     if (!selected) return clear(detail);
     try {
-      const c = await get(`/v1/chains/${id}/contracts/${selected}`);
+      const [c, orgName] = await Promise.all([get(`/v1/chains/${id}/contracts/${selected}`), memberNames(chain.consortium_id)]);
       const info = h('dl', { class: 'kv' },
+        h('dt', {}, t('owner_org')), h('dd', { 'data-test': 'contract-org' }, orgName(c.org_id)),
         h('dt', {}, t('status')), h('dd', {}, chip(t(`contract_${c.status}`), c.status === 'deployed' ? 'ok' : 'warn')),
         h('dt', {}, t('address')), h('dd', { 'data-test': 'contract-address' }, c.address ? h('code', {}, c.address) : '—'),
         h('dt', {}, t('code_hash')), h('dd', {}, h('code', {}, c.code_hash)),
@@ -64,6 +65,7 @@ export async function render(main, params) {
         const result = h('div', {});
         parts.push(h('h3', {}, t('deploy')), form(c.constructor.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `ctor-${p.name || i}` }))),
           t('deploy'), async (v) => {
+            clear(result);
             const args = c.constructor.map((_, i) => v[`a${i}`]);
             try {
               const r = await post(`/v1/chains/${id}/contracts/${c.id}/deploy`, { args, ...actingFor() });
@@ -108,6 +110,8 @@ function functionForm(chain, c, f) {
     h('div', { class: 'between' }, h('code', {}, f.signature), chip(f.read_only ? t('query') : t('transaction'), f.read_only ? '' : 'warn')),
     form(h('div', { class: 'inline-form' }, f.inputs.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `arg-${f.name}-${p.name || i}` })))),
       f.read_only ? t('query') : t('send_transaction'), async (v) => {
+        // A new call's error must not stand under the last call's result.
+        clear(result);
         const args = f.inputs.map((_, i) => v[`a${i}`]);
         const r = await post(`/v1/chains/${chain}/contracts/${c.id}/call`, { function: f.signature, args, ...actingFor() });
         clear(result, r.kind === 'query'

@@ -1,8 +1,9 @@
 // A chain's nodes: each node's process (from its host) and its own view (height, peers, last
-// block), refreshed every few seconds; logs, restart, stop and start.
+// block), refreshed every few seconds; restart, stop and start; the log viewer of its nodes.
 import { get, post } from '../api.js';
 import { h, clear, card, table, action, toast, errorBox, chip, ago, empty } from '../ui.js';
 import { t } from '../i18n.js';
+import { logViewer } from '../logs.js';
 
 export async function render(main, params) {
   const id = params.chain;
@@ -16,12 +17,9 @@ export async function render(main, params) {
   }
   let timer = null;
   let stopped = false;
-  const showLogs = async (node) => {
-    const lines = await get(`/v1/chains/${id}/nodes/${node.id}/logs?lines=200`);
-    clear(logs, card(t('logs_of', { node: node.name }),
-      h('div', { class: 'row end' }, action(t('refresh'), () => showLogs(node), { class: 'secondary' })),
-      h('pre', { class: 'logs', 'data-test': 'logs' }, lines.length ? lines.join('\n') : t('no_log_lines'))));
-  };
+  const viewer = logViewer(chain, chain.nodes);
+  clear(logs, viewer.el);
+  viewer.search();
   const control = (node, verb) => action(t(verb), async () => {
     const status = await post(`/v1/chains/${id}/nodes/${node.id}/${verb}`);
     toast(t('node_now', { node: node.name, state: t(`health_${status.health}`) }));
@@ -42,7 +40,7 @@ export async function render(main, params) {
         { label: t('endpoint'), render: (n) => (n.http_url ? h('code', {}, n.http_url) : '—') },
         { label: t('build'), render: (n) => h('code', { 'data-test': `build-${n.name}` }, n.version || '—') },
         { label: '', render: (n) => h('div', { class: 'row' },
-          action(t('logs'), () => showLogs(n), { class: 'secondary', 'data-test': `logs-${n.name}` }),
+          action(t('logs'), () => viewer.show(n.name), { class: 'secondary', 'data-test': `logs-${n.name}` }),
           control(n, 'restart'),
           n.process === 'stopped' ? control(n, 'start') : control(n, 'stop')) },
       ], nodes)));
@@ -58,5 +56,6 @@ export async function render(main, params) {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    viewer.stop();
   };
 }

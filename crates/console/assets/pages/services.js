@@ -2,7 +2,7 @@
 // latest transfers and to issue, transfer, burn, freeze or unfreeze) and the shared ledger
 // between member organizations (post an entry, confirm or dispute the ones waiting on you,
 // balances and your reconciliation).
-import { get, post } from '../api.js';
+import { get, post, memberNames } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingOrg, actingFor } from '../app.js';
@@ -25,10 +25,7 @@ export async function render(main, params) {
     return;
   }
   const org = actingOrg() || chain.orgs[0];
-  // Organizations by name, as the consortium lists its members.
-  const consortium = await get(`/v1/consortiums/${chain.consortium_id}`);
-  const names = Object.fromEntries(consortium.members.map((m) => [m.org_id, m.org_name]));
-  const orgName = (o) => names[o] || o;
+  const orgName = await memberNames(chain.consortium_id);
 
   const drawHolders = async (asset) => {
     const ledger = await get(`/v1/chains/${id}/assets/${asset.name}/holders?limit=20`);

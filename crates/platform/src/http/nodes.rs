@@ -1,12 +1,18 @@
 //! `/v1/chains/{id}/nodes*`: a running chain's nodes, their logs, stop / start / restart;
+//! `/v1/chains/{id}/logs[/stream]`: the logs of a chain's nodes, searched and followed;
 //! `/v1/chains/{id}/upgrade`: a rolling upgrade.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use consortia_api::ErrorBody;
-use consortia_api::platform::{LogQuery, NodeAction, NodeStatusView, UpgradeRequest, UpgradeView};
+use consortia_api::platform::{
+    LogEntry, LogQuery, NodeAction, NodeStatusView, UpgradeRequest, UpgradeView,
+};
 use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
+use futures_util::{Stream, StreamExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +23,8 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(list_nodes))
         .routes(routes!(node_logs))
+        .routes(routes!(chain_logs))
+        .routes(routes!(follow_logs))
         .routes(routes!(control_node))
         .routes(routes!(upgrade_chain))
 }
@@ -32,11 +40,12 @@ async fn list_nodes(
     Ok(Json(platform.nodes(&caller, &id).await?))
 }
 
-/// The last lines of a node's log
+/// A node's last log lines, read: time, level, target, message and fields (from the JSON its
+/// host's node writes), the last `lines` of those that pass the filters, oldest first
 #[utoipa::path(get, path = "/v1/chains/{id}/nodes/{node}/logs", tag = "nodes",
     params(("id" = String, Path, description = "Chain id"), ("node" = String, Path, description = "Node id or name"), LogQuery),
     responses(
-        (status = 200, body = Vec<String>),
+        (status = 200, body = Vec<LogEntry>),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The chain has not started", body = ErrorBody),
@@ -47,8 +56,53 @@ async fn node_logs(
     Ctx { platform, caller }: Ctx,
     PathParams((id, node)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<LogQuery>,
-) -> ApiResult<Json<Vec<String>>> {
-    Ok(Json(platform.node_logs(&caller, &id, &node, q.lines.unwrap_or(100)).await?))
+) -> ApiResult<Json<Vec<LogEntry>>> {
+    Ok(Json(platform.node_logs(&caller, &id, &node, &q).await?))
+}
+
+/// The log lines of the chain's nodes you may read (`node` picks one), the last `lines` of
+/// those that pass the filters, merged in time order: a search across the chain's nodes
+#[utoipa::path(get, path = "/v1/chains/{id}/logs", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), LogQuery),
+    responses(
+        (status = 200, body = Vec<LogEntry>),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, description = "You may read no node's log", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+        (status = 502, description = "A host failed", body = ErrorBody),
+    ))]
+async fn chain_logs(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<LogQuery>,
+) -> ApiResult<Json<Vec<LogEntry>>> {
+    Ok(Json(platform.chain_logs(&caller, &id, &q).await?))
+}
+
+/// Follow the chain's nodes' logs as they are written, as Server-Sent Events (`event: log`,
+/// `data:` an entry as `GET …/logs` gives it), from `since_ms` on or else from now, with the
+/// same filters (`lines` is not used)
+#[utoipa::path(get, path = "/v1/chains/{id}/logs/stream", tag = "nodes",
+    params(("id" = String, Path, description = "Chain id"), LogQuery),
+    responses(
+        (status = 200, description = "A stream of log entries", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, description = "You may read no node's log", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain has not started", body = ErrorBody),
+    ))]
+async fn follow_logs(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<LogQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let entries = platform.follow_logs(&caller, &id, &q).await?;
+    let events = entries.map(|entry| {
+        let data = serde_json::to_string(&entry).unwrap_or_default();
+        Ok(Event::default().event("log").data(data))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Stop, start or restart a node of a running chain

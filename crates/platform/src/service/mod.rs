@@ -26,6 +26,7 @@ pub mod keystore;
 pub mod ledger_sql;
 pub mod ledger_tables;
 pub mod ledger_verify;
+pub mod logs;
 pub mod monitoring;
 pub mod node_access;
 pub mod nodes;

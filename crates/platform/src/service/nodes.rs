@@ -1,5 +1,5 @@
 //! A chain's nodes once it runs: status (the host's view, and the node's own: height, peers,
-//! last block time), the log tail, and stop / start / restart, each authorized against the
+//! last block time), and stop / start / restart (logs: `logs.rs`), each authorized against the
 //! organization that owns the node. Each node has a desired state, recorded before acting,
 //! which the platform restores when it starts (a reboot, `consortia down`).
 
@@ -155,19 +155,6 @@ impl Platform {
             )));
         }
         Ok(found)
-    }
-
-    /// The last `lines` lines of a node's log.
-    pub async fn node_logs(
-        &self,
-        caller: &Caller,
-        chain: &str,
-        node: &str,
-        lines: usize,
-    ) -> Result<Vec<String>> {
-        let node = self.owned_node(caller, chain, node, "node:logs").await?;
-        let driver = self.driver(&node.host_id).await?;
-        driver.logs(&spec_name(chain, &node.name), lines.clamp(1, 5_000)).await.map_err(host_error)
     }
 
     /// Stops, starts or restarts a node; its desired state is recorded first, so a platform
