@@ -388,8 +388,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     assert!(answer["result"].is_string(), "{answer}");
     page.shot("connect").await;
 
-    // Nodes: all healthy.
+    // Nodes: all healthy. The top bar's chain picker shows the chain running now.
     page.click("[data-test=nav-nodes]").await;
+    page.wait_text("[data-test=chain-select]", "ledger (running)").await;
     for _ in 0..4 {
         page.wait_text("main", "healthy").await;
     }
@@ -449,7 +450,20 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=tx-hash]", &tx_hash).await;
     page.wait_text("[data-test=decoded-function]", "transfer(address,uint256)").await;
     page.wait_text("[data-test=decoded-contract]", "token").await;
+    // In plain words, with its time, gas and fee, and the sender named as its organization.
+    page.wait_text("[data-test=tx-kind]", "Ethereum EIP-1559 transaction").await;
+    page.wait_text("[data-test=tx-gas]", "used of").await;
+    page.wait_text("[data-test=tx-fee]", "wei per gas").await;
+    page.wait_text("[data-test=tx-time]", "ago").await;
+    page.wait_text("[data-test=named-address]", "Alice Bank (organization account)").await;
     page.shot("explorer-transaction").await;
+    // Searched by a contract's name, and by a hash without its `0x`.
+    page.fill("[data-test=search]", "token").await;
+    page.click("[data-test=search-submit]").await;
+    page.wait_text("[data-test=address-name]", "token (contract)").await;
+    page.fill("[data-test=search]", tx_hash.trim_start_matches("0x")).await;
+    page.click("[data-test=search-submit]").await;
+    page.wait_text("[data-test=tx-hash]", &tx_hash).await;
     page.click("[data-test=nav-explorer]").await;
     page.wait("[data-test=tx-row]").await;
     let chart = page.wait("[data-test=volume-chart][data-total]").await;
@@ -623,6 +637,18 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("overview-zh").await;
     page.select("[data-test=lang]", "English").await;
     page.wait_text("[data-test=nav-overview]", "Overview").await;
+
+    // Dark mode, chosen in the top bar, kept across a reload, and back to light.
+    page.select("[data-test=theme]", "Dark").await;
+    page.client.refresh().await.unwrap();
+    page.wait("[data-test=stat-nodes]").await;
+    let dark = "return [document.documentElement.dataset.theme, getComputedStyle(document.documentElement).backgroundColor];";
+    let colours = page.client.execute(dark, vec![]).await.unwrap();
+    assert_eq!(colours, json!(["dark", "rgb(14, 20, 34)"]), "the dark theme's background");
+    page.shot("overview-dark").await;
+    page.select("[data-test=theme]", "Light").await;
+    let colours = page.client.execute(dark, vec![]).await.unwrap();
+    assert_eq!(colours, json!(["light", "rgb(244, 246, 250)"]), "the light theme's background");
 
     // Tablet width: the side navigation folds into a bar above the page, nothing overflows.
     page.client.set_window_size(820, 1100).await.unwrap();

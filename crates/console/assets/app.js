@@ -23,6 +23,20 @@ import * as hosts from './pages/hosts.js';
 
 const CHAIN_KEY = 'consortia.chain';
 const ORG_KEY = 'consortia.org';
+const THEME_KEY = 'consortia.theme';
+const DARK = window.matchMedia('(prefers-color-scheme: dark)');
+
+// The colour theme: `light`, `dark`, or `auto` (the system's), set on the root element.
+function theme() {
+  return localStorage.getItem(THEME_KEY) || 'auto';
+}
+
+function applyTheme() {
+  const chosen = theme();
+  document.documentElement.dataset.theme = chosen === 'auto' ? (DARK.matches ? 'dark' : 'light') : chosen;
+}
+DARK.addEventListener('change', applyTheme);
+applyTheme();
 
 // The page of a route: [module, params].
 function route(hash) {
@@ -162,6 +176,15 @@ function topBar(chain) {
       render();
     },
   }, h('option', { value: 'en', selected: lang() === 'en' }, 'English'), h('option', { value: 'zh', selected: lang() === 'zh' }, '中文'));
+  const themeSelect = h('select', {
+    'aria-label': t('theme'),
+    title: t('theme'),
+    'data-test': 'theme',
+    onchange: (e) => {
+      localStorage.setItem(THEME_KEY, e.target.value);
+      applyTheme();
+    },
+  }, ['auto', 'light', 'dark'].map((v) => h('option', { value: v, selected: theme() === v }, t(`theme_${v}`))));
   orgSelect = h('select', {
     'aria-label': t('acting_as'),
     title: t('acting_as'),
@@ -176,8 +199,9 @@ function topBar(chain) {
     h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/assets/favicon.svg', alt: '' }), 'Consortia'),
     chooser,
     h('div', { class: 'spacer' }),
-    h('label', { class: 'acting' }, t('acting_as'), ' ', orgSelect),
+    h('label', { class: 'acting' }, h('span', {}, t('acting_as')), orgSelect),
     language,
+    themeSelect,
     h('a', { class: 'who', href: '#/settings', title: t('nav_settings'), 'data-test': 'who' }, me ? me.username : ''),
     h('button', { class: 'secondary', 'data-test': 'logout', onclick: async () => { await logout(); forgetUser(); location.hash = '#/login'; } }, t('logout')));
 }
@@ -228,6 +252,8 @@ async function render() {
       return;
     }
   }
+  // A chain being configured or started changes status: the top bar's picker shows the new one.
+  if (chainList.some((c) => c.status !== 'running')) await refreshChains();
   const chain = params.chain || currentChain();
   if (params.chain) selectChain(params.chain);
   const main = h('main', { 'data-test': 'main' }, loading());

@@ -1,7 +1,9 @@
 // Charts on <canvas>: bars (volume per bucket) and lines (TPS, block interval), with axes and
 // labels, sharp on high-density screens. Redrawn on resize.
 
-const COLORS = ['#1f5eff', '#12805c', '#b26a00', '#c62f3b'];
+// The theme's colours (style.css), read when drawing so a dark theme draws light on dark.
+export const themeColor = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+const colors = () => ['--brand', '--ok', '--warn', '--bad'].map(themeColor);
 
 function setup(canvas) {
   const ratio = window.devicePixelRatio || 1;
@@ -24,8 +26,8 @@ function niceMax(v) {
 }
 
 function axes(ctx, width, height, max, labels, pad) {
-  ctx.strokeStyle = '#dde3ee';
-  ctx.fillStyle = '#5d6b82';
+  ctx.strokeStyle = themeColor('--line');
+  ctx.fillStyle = themeColor('--muted');
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
   for (let i = 0; i <= 4; i++) {
@@ -59,7 +61,7 @@ export function barChart(canvas, labels, values, color) {
     const plot = width - PAD.left - PAD.right;
     const tall = height - PAD.top - PAD.bottom;
     const w = plot / Math.max(1, values.length);
-    ctx.fillStyle = color || COLORS[0];
+    ctx.fillStyle = color || colors()[0];
     values.forEach((v, i) => {
       const bh = (tall * v) / max;
       ctx.fillRect(PAD.left + i * w + w * 0.15, PAD.top + tall - bh, Math.max(1, w * 0.7), bh);
@@ -80,7 +82,7 @@ export function lineChart(canvas, labels, series) {
     const plot = width - PAD.left - PAD.right;
     const tall = height - PAD.top - PAD.bottom;
     series.forEach((s, k) => {
-      ctx.strokeStyle = s.color || COLORS[k % COLORS.length];
+      ctx.strokeStyle = s.color || colors()[k % 4];
       ctx.lineWidth = 2;
       ctx.beginPath();
       s.values.forEach((v, i) => {

@@ -129,6 +129,23 @@ export function short(hash, n = 10) {
   return `${hash.slice(0, n)}…${hash.slice(-4)}`;
 }
 
+// A small button that copies `text` to the clipboard (hashes, addresses).
+export function copyButton(text) {
+  return h('button', { type: 'button', class: 'copy', title: t('copy'), 'aria-label': t('copy'), 'data-test': 'copy', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      toast(t('copied'));
+    } catch {
+      toast(t('copy_failed'), 'error');
+    }
+  } }, t('copy'));
+}
+
+// The time zone the console shows times in (the browser's).
+export function timeZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 export function link(href, text, attrs) {
   return h('a', { href, ...attrs }, text);
 }

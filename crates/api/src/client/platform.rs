@@ -872,9 +872,15 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/explorer/", path])).await
     }
 
-    /// A transaction, with `decoded` when a contract of the chain is involved.
+    /// A transaction, with `decoded` when a contract of the chain is involved, its `kind`,
+    /// `fee` and `block_time_ms`.
     pub async fn chain_transaction(&self, chain: &str, hash: &str) -> ClientResult<Value> {
         self.get(&path_of(&["/v1/chains/", chain, "/transactions/", hash])).await
+    }
+
+    /// The names the platform knows for the chain's addresses.
+    pub async fn address_book(&self, chain: &str) -> ClientResult<Vec<AddressName>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/address-book"])).await
     }
 
     pub async fn chain_metrics(&self, chain: &str) -> ClientResult<Vec<NodeMetrics>> {

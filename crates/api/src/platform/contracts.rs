@@ -154,3 +154,26 @@ pub struct CallView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
 }
+
+crate::wire_enum! {
+    /// What an address the platform names is.
+    pub enum AddressKind {
+        /// A contract deployed through the platform (named as uploaded).
+        Contract = "contract",
+        /// An organization's own account (the platform signs with it for the organization).
+        Organization = "organization",
+    }
+}
+
+/// A name the platform knows for an address of a chain (`GET /v1/chains/{id}/address-book`):
+/// what an explorer shows instead of the hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddressName {
+    /// `0x` and 40 lower-case hex digits.
+    pub address: String,
+    pub kind: AddressKind,
+    /// The contract's name, or the organization's.
+    pub name: String,
+    /// The organization that deployed the contract, or whose account it is.
+    pub org_id: String,
+}

@@ -2,16 +2,37 @@
 // transactions live, the transaction volume per minute or hour, blocks in a time range; a
 // block, a transaction (decoded with the contract's ABI when the chain knows it) and an address.
 import { get } from '../api.js';
-import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, ago, loading } from '../ui.js';
+import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, ago, loading, copyButton, timeZone } from '../ui.js';
 import { t } from '../i18n.js';
 import { barChart } from '../chart.js';
 import { go } from '../app.js';
 
 const read = (chain, path) => get(`/v1/chains/${chain}/explorer/${path}`);
 
+// The names the platform knows for this chain's addresses (contracts, organizations'
+// accounts), by lower-case address; loaded with each page.
+let book = new Map();
+
+// An address as a link to its page: its name when known (the hex in the tooltip), else the
+// hex (shortened to `n` digits if given).
+function addressLink(base, address, n) {
+  const known = book.get(address.toLowerCase());
+  const text = known ? `${known.name} (${t(`address_${known.kind}`)})` : n ? short(address, n) : address;
+  return link(`${base}/address/${address}`, text, { title: address, 'data-test': known ? 'named-address' : null });
+}
+
+// A hash or an address in full, with a copy button.
+function copyable(text, attrs) {
+  return h('span', { class: 'copyable' }, h('code', attrs || {}, text), copyButton(text));
+}
+
 export async function render(main, params) {
   const chain = await get(`/v1/chains/${params.chain}`);
   const base = `#/chains/${chain.id}/explorer`;
+  if (chain.status === 'running') {
+    const names = await get(`/v1/chains/${chain.id}/address-book`).catch(() => []);
+    book = new Map(names.map((n) => [n.address, n]));
+  }
   const view = h('div', {});
   clear(main, h('div', { class: 'between' }, h('h1', {}, t('explorer_of', { chain: chain.name })), link(base, t('explorer_home'))), searchBox(chain.id, base), view);
   if (chain.status !== 'running') {
@@ -36,7 +57,9 @@ function searchBox(chain, base) {
   const f = h('form', { class: 'search', 'data-test': 'search-form' }, input, h('button', { type: 'submit', 'data-test': 'search-submit' }, t('search')));
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const q = input.value.trim();
+    const typed = input.value.trim();
+    // Hex without its `0x` is taken too.
+    const q = /^[0-9a-fA-F]{40}$|^[0-9a-fA-F]{64}$/.test(typed) ? `0x${typed}` : typed;
     clear(status);
     try {
       if (/^\d+$/.test(q)) return go(`${base}/block/${q}`);
@@ -48,6 +71,9 @@ function searchBox(chain, base) {
         if (block) return go(`${base}/block/${block.height}`);
         throw new Error(t('not_found', { q }));
       }
+      // A name: a contract's, or an organization's account.
+      const named = [...book.values()].find((n) => n.name.toLowerCase() === q.toLowerCase());
+      if (named) return go(`${base}/address/${named.address}`);
       throw new Error(t('search_help'));
     } catch (err) {
       clear(status, errorBox(err));
@@ -61,8 +87,8 @@ const txColumns = (base) => [
   { label: t('block'), render: (x) => link(`${base}/block/${x.height}`, String(x.height)) },
   { label: t('age'), render: (x) => ago(x.time_ms) },
   { label: t('kind'), render: (x) => t(`kind_${x.kind}`) },
-  { label: t('from'), render: (x) => link(`${base}/address/${x.sender}`, short(x.sender, 10)) },
-  { label: t('to'), render: (x) => (x.to ? link(`${base}/address/${x.to}`, short(x.to, 10)) : '—') },
+  { label: t('from'), render: (x) => addressLink(base, x.sender, 10) },
+  { label: t('to'), render: (x) => (x.to ? addressLink(base, x.to, 10) : '—') },
   { label: t('status'), render: (x) => chip(t(`tx_${x.status}`), x.status === 'success' ? 'ok' : 'bad') },
 ];
 
@@ -134,9 +160,9 @@ async function blockView(view, chain, base, arg) {
     b.height > 0 ? link(`${base}/block/${b.height - 1}`, `← ${b.height - 1}`) : null,
     link(`${base}/block/${b.height + 1}`, `${b.height + 1} →`));
   clear(view, card(t('block_n', { n: b.height }), nav, h('dl', { class: 'kv', 'data-test': 'block' },
-    h('dt', {}, t('hash')), h('dd', {}, h('code', {}, b.hash)),
+    h('dt', {}, t('hash')), h('dd', {}, copyable(b.hash)),
     h('dt', {}, t('parent')), h('dd', {}, b.height > 0 ? link(`${base}/block/${b.height - 1}`, b.parent_hash) : h('code', {}, b.parent_hash)),
-    h('dt', {}, t('time')), h('dd', {}, `${fmtTime(b.time_ms)} (${ago(b.time_ms)})`),
+    h('dt', {}, t('time')), h('dd', {}, `${fmtTime(b.time_ms)} (${ago(b.time_ms)}, ${timeZone()})`),
     h('dt', {}, t('proposer')), h('dd', {}, h('code', {}, b.proposer)),
     h('dt', {}, t('txs')), h('dd', {}, String(b.tx_count)),
     h('dt', {}, t('state_root')), h('dd', {}, h('code', {}, b.state_root)),
@@ -161,16 +187,22 @@ async function txView(view, chain, base, hash) {
   const r = x.receipt;
   const d = x.decoded || {};
   const rows = [
-    [t('hash'), h('code', { 'data-test': 'tx-hash' }, x.hash)],
+    [t('hash'), copyable(x.hash, { 'data-test': 'tx-hash' })],
     [t('status'), chip(t(`tx_${r.status}`), r.status === 'success' ? 'ok' : 'bad')],
     [t('block'), link(`${base}/block/${x.height}`, `${x.height} (#${x.position})`)],
-    [t('from'), link(`${base}/address/${tx.sender}`, tx.sender)],
-    [t('envelope'), `${tx.envelope} · ${t('nonce')} ${tx.nonce}`],
+    [t('time'), h('span', { 'data-test': 'tx-time' }, x.block_time_ms ? `${fmtTime(x.block_time_ms)} (${ago(x.block_time_ms)}, ${timeZone()})` : '—')],
+    [t('tx_type'), h('span', { 'data-test': 'tx-kind' }, t(`tx_kind_${x.kind || 'native'}`))],
+    [t('from'), h('span', {}, addressLink(base, tx.sender), ' ', copyButton(tx.sender))],
+    [t('tx_nonce'), String(tx.nonce)],
   ];
   if (p.type === 'evm') {
-    rows.push([t('to'), p.to ? link(`${base}/address/${p.to}`, p.to) : t('contract_creation')]);
+    rows.push([t('to'), p.to ? h('span', {}, addressLink(base, p.to), ' ', copyButton(p.to)) : t('contract_creation')]);
     if (d.contract) rows.push([t('contract'), h('span', { 'data-test': 'decoded-contract' }, `${d.contract.name} (${d.contract.address})`)]);
-    rows.push([t('value'), p.value]);
+    rows.push([t('value'), `${p.value} wei`]);
+    if (x.fee) {
+      rows.push([t('gas'), h('span', { 'data-test': 'tx-gas' }, t('gas_of', { used: x.fee.gas_used, limit: x.fee.gas_limit }))]);
+      rows.push([t('fee'), h('span', { 'data-test': 'tx-fee' }, t('fee_of', { fee: x.fee.fee, price: x.fee.gas_price }))]);
+    }
   } else {
     rows.push([t('notarization'), h('code', {}, `${p.id} → ${p.content_hash}`)]);
   }
@@ -181,6 +213,13 @@ async function txView(view, chain, base, hash) {
       table([{ label: t('name'), render: (a) => a.name }, { label: t('type'), render: (a) => a.type }, { label: t('value'), render: (a) => value(a.value) }], d.call.args)));
   } else if (p.type === 'evm' && p.input && p.input !== '0x') {
     parts.push(card(t('input'), h('p', { class: 'muted' }, t('abi_unknown')), h('pre', { class: 'logs' }, p.input)));
+  }
+  // The bytes as signed, for whoever wants to check them.
+  const raw = [p.type === 'evm' && d.call ? [t('raw_input'), p.input] : null, tx.raw ? [t('raw_tx'), tx.raw] : null].filter(Boolean);
+  if (raw.length) {
+    parts.push(card(null, raw.map(([label, bytes]) => h('details', { 'data-test': 'raw' },
+      h('summary', {}, label, ' ', h('span', { class: 'muted' }, t('n_bytes', { n: (bytes.length - 2) / 2 }))),
+      h('div', { class: 'row end' }, copyButton(bytes)), h('pre', { class: 'logs' }, bytes)))));
   }
   parts.push(card(t('events'), r.events.length ? r.events.map((e, i) => {
     const known = d.events?.[i];
@@ -207,7 +246,8 @@ async function addressView(view, chain, base, address) {
     ? (await get(`/v1/chains/${chain}/assets`)).find((a) => a.address.toLowerCase() === address.toLowerCase())
     : null;
   clear(view, card(t('address'), h('dl', { class: 'kv', 'data-test': 'address' },
-    h('dt', {}, t('address')), h('dd', {}, h('code', {}, account.address)),
+    h('dt', {}, t('address')), h('dd', {}, copyable(account.address)),
+    book.has(address.toLowerCase()) ? [h('dt', {}, t('name')), h('dd', { 'data-test': 'address-name' }, addressLink(base, address))] : null,
     h('dt', {}, t('kind')), h('dd', {}, account.contract ? t('contract') : t('account')),
     asset ? [h('dt', {}, t('assets')), h('dd', { 'data-test': 'address-asset' },
       `${asset.name} (${asset.symbol}) · ${t('supply')} ${asset.total_supply} · `,

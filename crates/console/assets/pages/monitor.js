@@ -4,7 +4,7 @@
 import { get } from '../api.js';
 import { h, clear, card, errorBox, empty, table, chip } from '../ui.js';
 import { t } from '../i18n.js';
-import { barChart, lineChart } from '../chart.js';
+import { barChart, lineChart, themeColor } from '../chart.js';
 
 export async function render(main, params) {
   const chain = await get(`/v1/chains/${params.chain}`);
@@ -61,7 +61,7 @@ export async function render(main, params) {
     lineChart(tps, volume.buckets.map((b) => hm(b.start_ms)), [{ values: volume.buckets.map((b) => b.txs / 60) }]);
     const blocks = recent.blocks.slice().reverse();
     const gaps = blocks.slice(1).map((b, i) => b.time_ms - blocks[i].time_ms);
-    lineChart(interval, blocks.slice(1).map((b) => String(b.height)), [{ values: gaps, color: '#12805c' }]);
+    lineChart(interval, blocks.slice(1).map((b) => String(b.height)), [{ values: gaps, color: themeColor('--ok') }]);
     barChart(perBlock, blocks.map((b) => String(b.height)), blocks.map((b) => b.tx_count), '#b26a00');
     const avg = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
     const last = volume.buckets.length > 1 ? volume.buckets[volume.buckets.length - 2].txs / 60 : 0;

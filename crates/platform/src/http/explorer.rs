@@ -1,5 +1,6 @@
 //! `/v1/chains/{id}/explorer/*`, `/v1/chains/{id}/transactions/{hash}`: a chain's explorer
-//! reads through its nodes, and transactions decoded with the chain's ABIs.
+//! reads through its nodes, and transactions decoded with the chain's ABIs;
+//! `/v1/chains/{id}/address-book`: the names of its addresses.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::Json;
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
+use consortia_api::platform::AddressName;
 use consortia_api::server::{ApiResult, PathParams};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +18,7 @@ use super::auth::Ctx;
 use crate::Platform;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
-    OpenApiRouter::new().routes(routes!(chain_transaction))
+    OpenApiRouter::new().routes(routes!(chain_transaction)).routes(routes!(address_book))
 }
 
 /// The explorer's proxy route: its path parameter is a wildcard (`{*path}`), which OpenAPI
@@ -50,6 +52,23 @@ pub(super) async fn explorer_read(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (code, body) = platform.explorer_read(&caller, &id, &path, query.as_deref()).await?;
     Ok((status(code), Json(body)))
+}
+
+/// The names the platform knows for the chain's addresses (its deployed contracts, its
+/// organizations' accounts), for an explorer to show instead of the hex
+#[utoipa::path(get, path = "/v1/chains/{id}/address-book", tag = "explorer",
+    params(("id" = String, Path, description = "Chain id")),
+    responses(
+        (status = 200, body = Vec<AddressName>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The chain does not run", body = ErrorBody),
+        (status = 503, description = "The keystore is sealed", body = ErrorBody),
+    ))]
+async fn address_book(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Vec<AddressName>>> {
+    Ok(Json(platform.address_book(&caller, &id).await?))
 }
 
 /// A transaction, decoded with the ABI of the contract it calls or created

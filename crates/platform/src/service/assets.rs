@@ -448,10 +448,8 @@ impl Platform {
             tally.add(kind, &log);
         }
         let mut labels = HashMap::new();
-        for org in &chain.orgs {
-            let account: Address =
-                self.org_signer(org).await?.address.parse().map_err(Error::internal)?;
-            labels.insert(account, org.clone());
+        for (account, org) in self.org_accounts(&chain).await? {
+            labels.insert(account.parse::<Address>().map_err(Error::internal)?, org);
         }
         let holders = tally.holders(&labels);
         let transfer_count = tally.transfers.len() as u64;

@@ -3,13 +3,49 @@
 //! reachable from the browser), and a transaction comes back decoded with the ABIs of the
 //! chain's contracts.
 
-use consortia_api::platform::ChainView;
+use consortia_api::platform::{AddressKind, AddressName, ChainView};
 use serde_json::{Value, json};
 
 use super::abi::{decode_events, decode_input, hex_bytes, topics};
+use super::gateway::base_fee;
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
+use crate::store::{contracts as contract_store, orgs as org_store};
+
+/// What kind of transaction a node's transaction view is, in the words wallets use:
+/// `native` (the chain's own envelope), else the Ethereum type of its raw bytes (EIP-2718:
+/// a first byte under 0x7f is the type; a legacy transaction starts with an RLP list).
+fn tx_kind(tx: &Value) -> &'static str {
+    if tx["envelope"] != "ethereum" {
+        return "native";
+    }
+    let raw = tx["raw"].as_str().unwrap_or_default().trim_start_matches("0x");
+    match raw.get(..2) {
+        Some("01") => "eip2930",
+        Some("02") => "eip1559",
+        Some("03") => "eip4844",
+        Some("04") => "eip7702",
+        _ => "legacy",
+    }
+}
+
+/// What an EVM transaction paid: the gas it used at the chain's base fee (no tip is paid to
+/// anyone: the fee is burned), as decimal strings.
+fn fee(chain: &ChainView, tx: &Value, receipt: &Value) -> Option<Value> {
+    let payload = &tx["payload"];
+    if payload["type"] != "evm" {
+        return None;
+    }
+    let used = receipt["steps_used"].as_u64()?;
+    let price = base_fee(chain);
+    Some(json!({
+        "gas_used": used,
+        "gas_limit": payload["gas_limit"],
+        "gas_price": price.to_string(),
+        "fee": (u128::from(used) * price).to_string(),
+    }))
+}
 
 /// The node API reads the explorer may make: the first segment of the path after `/v1/`.
 pub const READS: [&str; 8] =
@@ -141,7 +177,38 @@ impl Platform {
             .collect();
         decoded["events"] = Value::Array(decoded_events);
         body["decoded"] = decoded;
+        body["kind"] = json!(tx_kind(&body["transaction"]));
+        if let Some(fee) = fee(&chain, &body["transaction"], &body["receipt"]) {
+            body["fee"] = fee;
+        }
+        if let Some(height) = body["height"].as_u64()
+            && let Ok((200, block)) =
+                self.read_from_nodes(&chain, &format!("blocks/{height}")).await
+        {
+            body["block_time_ms"] = block["time_ms"].clone();
+        }
         Ok((status, body))
+    }
+
+    /// The names the platform knows for the chain's addresses: its deployed contracts and its
+    /// organizations' accounts.
+    pub async fn address_book(&self, caller: &Caller, chain: &str) -> Result<Vec<AddressName>> {
+        let chain = self.readable_chain(caller, chain).await?;
+        let mut names = vec![];
+        for row in contract_store::of_chain(&self.db, &chain.id, true).await? {
+            let Some(address) = row.address else { continue };
+            names.push(AddressName {
+                address: address.to_ascii_lowercase(),
+                kind: AddressKind::Contract,
+                name: row.name,
+                org_id: row.org_id,
+            });
+        }
+        for (address, org) in self.org_accounts(&chain).await? {
+            let name = org_store::org_name(&self.db, &org).await?.unwrap_or_else(|| org.clone());
+            names.push(AddressName { address, kind: AddressKind::Organization, name, org_id: org });
+        }
+        Ok(names)
     }
 }
 
@@ -150,6 +217,34 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_transactions_kind_is_its_envelope_or_its_ethereum_type() {
+        let eth = |raw: &str| json!({"envelope": "ethereum", "raw": raw});
+        assert_eq!(tx_kind(&json!({"envelope": "native"})), "native");
+        assert_eq!(tx_kind(&eth("0x02f86c")), "eip1559");
+        assert_eq!(tx_kind(&eth("01f86c")), "eip2930");
+        assert_eq!(tx_kind(&eth("0xf86c")), "legacy");
+    }
+
+    #[test]
+    fn an_evm_transaction_pays_the_gas_it_used_at_the_base_fee() {
+        let chain: ChainView = serde_json::from_value(json!({
+            "id": "c", "consortium_id": "k", "name": "n", "chain_id": 1, "consensus": "bft",
+            "suite": "standard", "max_block_txs": 1, "block_interval_ms": 1,
+            "deploy_policy": "open", "base_fee_per_gas": 7, "allocations": [],
+            "cors_origins": [], "node_access": "members", "node_https": false,
+            "status": "running", "orgs": [], "nodes": [], "next_step": "none", "problems": []
+        }))
+        .unwrap();
+        let tx = json!({"payload": {"type": "evm", "gas_limit": 90_000}});
+        let paid = fee(&chain, &tx, &json!({"steps_used": 21_000})).unwrap();
+        assert_eq!(
+            paid,
+            json!({"gas_used": 21_000, "gas_limit": 90_000, "gas_price": "7", "fee": "147000"})
+        );
+        assert!(fee(&chain, &json!({"payload": {"type": "notarize"}}), &json!({})).is_none());
+    }
 
     #[test]
     fn explorer_reads_are_forwarded_encoded_for_one_decode() {

@@ -38,6 +38,15 @@ impl Platform {
         Ok(Signer { org: org.into(), key_id: None, key, address })
     }
 
+    /// The accounts of the chain's organizations (`0x` lower-case hex) and whose each is.
+    pub(crate) async fn org_accounts(&self, chain: &ChainView) -> Result<Vec<(String, String)>> {
+        let mut accounts = Vec::with_capacity(chain.orgs.len());
+        for org in &chain.orgs {
+            accounts.push((self.org_signer(org).await?.address.to_ascii_lowercase(), org.clone()));
+        }
+        Ok(accounts)
+    }
+
     /// A new secp256k1 key, sealed for the key `id` at `version`: the account and the sealed
     /// PEM.
     fn new_sealed_key(&self, id: &str, version: i64) -> Result<(String, String)> {
