@@ -635,6 +635,10 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.select("[data-test=lang]", "中文").await;
     page.wait_text("[data-test=nav-overview]", "概览").await;
     page.shot("overview-zh").await;
+    // A server's error in Chinese: its kind from the error code, then the platform's words.
+    page.go("#/chains/chain_missing/explorer").await;
+    page.wait_text("[data-test=error]", "未找到。").await;
+    page.click("[data-test=nav-overview]").await;
     page.select("[data-test=lang]", "English").await;
     page.wait_text("[data-test=nav-overview]", "Overview").await;
 

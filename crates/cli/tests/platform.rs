@@ -406,7 +406,15 @@ async fn baidu_flow(database: Option<&str>) {
         assert!(n.height.unwrap() >= 1 && n.peers == Some(3), "{n:?}");
     }
     assert_eq!(ops2.restart_node(&chain, "bank-0").await.unwrap_err().status(), Some(403));
-    assert_eq!(viewer1.stop_node(&chain, "bank-0").await.unwrap_err().status(), Some(403));
+    // A refusal names what it refuses as users know it, not by the platform's ids.
+    let refused = viewer1.stop_node(&chain, "bank-0").await.unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    let said = refused.to_string();
+    assert!(
+        said.contains("your viewer role in Bank does not allow node:stop on node bank-0 of Bank"),
+        "{said}"
+    );
+    assert!(!said.contains("org_") && !said.contains("node_"), "{said}");
     assert_eq!(ops2.restart_node(&chain, "nope").await.unwrap_err().status(), Some(404));
     let restarted = ops2.restart_node(&chain, "ship-0").await.unwrap();
     assert_eq!(restarted.health, NodeHealth::Healthy, "{restarted:?}");

@@ -12,6 +12,20 @@ const en = {
   login: "Log in",
   logout: "Log out",
   acting_as: "Acting as",
+  err_not_found: "Not found.",
+  err_unauthorized: "Not logged in.",
+  err_forbidden: "Not allowed.",
+  err_not_a_member: "Not a member.",
+  err_not_participating: "Not taking part.",
+  err_illegal_step: "Not now.",
+  err_not_committed: "Not committed in time.",
+  err_too_many_requests: "Too many requests.",
+  err_conflict: "Conflict.",
+  err_internal: "The platform failed.",
+  err_chain_unreachable: "No node answers.",
+  err_sealed: "The platform is sealed.",
+  err_unreachable: "No answer.",
+  err_bad_request: "Not a valid request.",
   theme: "Colour theme",
   theme_auto: "Auto",
   theme_light: "Light",
@@ -620,6 +634,20 @@ const zh = {
   login: "登录",
   logout: "退出",
   acting_as: "当前身份",
+  err_not_found: "未找到。",
+  err_unauthorized: "未登录。",
+  err_forbidden: "无权操作。",
+  err_not_a_member: "不是成员。",
+  err_not_participating: "未参与。",
+  err_illegal_step: "当前不能执行此操作。",
+  err_not_committed: "未能及时上链。",
+  err_too_many_requests: "请求过多。",
+  err_conflict: "冲突。",
+  err_internal: "平台出错。",
+  err_chain_unreachable: "没有节点响应。",
+  err_sealed: "平台已封存。",
+  err_unreachable: "无响应。",
+  err_bad_request: "请求无效。",
   theme: "配色",
   theme_auto: "跟随系统",
   theme_light: "浅色",
@@ -1229,6 +1257,11 @@ export function lang() {
 
 export function setLang(l) {
   localStorage.setItem(KEY, TABLES[l] ? l : 'en');
+}
+
+// Whether the current language (or English) has a text for `key`.
+export function has(key) {
+  return key in TABLES[lang()] || key in en;
 }
 
 export function t(key, vars) {

@@ -1,6 +1,6 @@
 // Small DOM helpers: elements from data (text only, never HTML strings), tables, forms, loading
 // and empty states, toasts, formatting.
-import { t } from './i18n.js';
+import { t, has } from './i18n.js';
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -37,9 +37,16 @@ export function empty(title, hint, action) {
   return h('div', { class: 'empty', 'data-test': 'empty' }, h('div', { class: 'big' }, title), hint ? h('div', {}, hint) : null, action ? h('div', { class: 'row' }, action) : null);
 }
 
-export function errorBox(err) {
+// What went wrong, in the user's language: the kind of error (from the platform's error code)
+// and the platform's own message, which says what to do next.
+export function errorText(err) {
   const message = err?.message || String(err);
-  return h('div', { class: 'error', 'data-test': 'error', role: 'alert' }, message);
+  const code = err?.code?.startsWith('bad_') ? 'bad_request' : err?.code;
+  return code && has(`err_${code}`) ? `${t(`err_${code}`)} ${message}` : message;
+}
+
+export function errorBox(err) {
+  return h('div', { class: 'error', 'data-test': 'error', role: 'alert' }, errorText(err));
 }
 
 export function toast(message, kind) {
@@ -76,7 +83,7 @@ export function action(label, run, attrs) {
     try {
       await run();
     } catch (err) {
-      toast(err.message, 'error');
+      toast(errorText(err), 'error');
     } finally {
       b.disabled = false;
       b.replaceChildren(...old);

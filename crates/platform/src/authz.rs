@@ -41,11 +41,58 @@ pub fn check_document(doc: &PolicyDocument) -> Result<(), String> {
     Ok(())
 }
 
+/// The `(kind, id)` pairs of a resource path (`org/o1/chains/c1/nodes/n1`), and the area it
+/// ends with, if any (`org/o1/chains/c1/contracts`).
+pub fn resource_parts(resource: &str) -> (Vec<(&str, &str)>, Option<&str>) {
+    let segments: Vec<&str> = resource.split('/').filter(|s| !s.is_empty()).collect();
+    let pairs = segments.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    let area = (segments.len() % 2 == 1).then(|| segments[segments.len() - 1]);
+    (pairs, area)
+}
+
+/// A resource in words, with names for its ids where `name` knows them:
+/// `node v2 of chain ledger of Alice Bank`, `the contracts of chain ledger of Alice Bank`.
+pub fn resource_in_words(resource: &str, name: impl Fn(&str, &str) -> Option<String>) -> String {
+    let (pairs, area) = resource_parts(resource);
+    let mut words: Vec<String> = pairs
+        .iter()
+        .rev()
+        .map(|(kind, id)| {
+            let shown = name(kind, id).unwrap_or_else(|| (*id).to_owned());
+            match *kind {
+                "org" => shown,
+                "chains" => format!("chain {shown}"),
+                "nodes" => format!("node {shown}"),
+                "consortiums" => format!("consortium {shown}"),
+                "keys" => format!("signing key {shown}"),
+                "hosts" => format!("host {shown}"),
+                "contracts" => format!("contract {shown}"),
+                other => format!("{other} {shown}"),
+            }
+        })
+        .collect();
+    if let Some(area) = area {
+        words.insert(0, format!("the {area}"));
+    }
+    words.join(" of ")
+}
+
 fn pattern_matches(pattern: &str, value: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => value.starts_with(prefix),
         None => pattern == value,
     }
+}
+
+/// Why a decision refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// An attached policy (named) denies it.
+    Policy(String),
+    /// The caller's role in the organization does not allow it, and no policy does.
+    Role(Role),
+    /// The caller is not in the organization, and no policy allows it.
+    NotMember,
 }
 
 /// The decision over a role and policy documents (see the module docs).
@@ -54,14 +101,14 @@ pub fn decide(
     policies: &[(String, PolicyDocument)],
     action: &str,
     resource: &str,
-) -> Result<(), String> {
+) -> Result<(), Denial> {
     let applies = |s: &Statement| {
         s.actions.iter().any(|a| pattern_matches(a, action))
             && s.resources.iter().any(|r| pattern_matches(r, resource))
     };
     for (name, doc) in policies {
         if doc.statements.iter().any(|s| s.effect == Effect::Deny && applies(s)) {
-            return Err(format!("policy `{name}` denies {action} on {resource}"));
+            return Err(Denial::Policy(name.clone()));
         }
     }
     let allowed_by_policy = policies
@@ -70,10 +117,7 @@ pub fn decide(
     if role.is_some_and(|r| role_allows(r, action)) || allowed_by_policy {
         return Ok(());
     }
-    Err(match role {
-        Some(r) => format!("the {} role does not allow {action} on {resource}", r.as_str()),
-        None => format!("not a member of the organization owning {resource}"),
-    })
+    Err(role.map_or(Denial::NotMember, Denial::Role))
 }
 
 #[cfg(test)]
@@ -106,7 +150,31 @@ mod tests {
         );
         let deny = ("no-restart".to_owned(), doc(Effect::Deny, "node:restart", "*"));
         let err = decide(Some(Role::Admin), &[allow, deny], "node:restart", node).unwrap_err();
-        assert!(err.contains("no-restart"), "{err}");
+        assert_eq!(err, Denial::Policy("no-restart".into()));
+        assert_eq!(
+            decide(Some(Role::Viewer), &[], "node:restart", node),
+            Err(Denial::Role(Role::Viewer))
+        );
+        assert_eq!(decide(None, &[], "node:get", node), Err(Denial::NotMember));
+    }
+
+    #[test]
+    fn a_resource_reads_in_names_where_they_are_known() {
+        let name = |kind: &str, id: &str| match (kind, id) {
+            ("org", "org_1") => Some("Alice Bank".to_owned()),
+            ("chains", "chain_1") => Some("ledger".to_owned()),
+            _ => None,
+        };
+        let words = |r| resource_in_words(r, name);
+        assert_eq!(
+            words("org/org_1/chains/chain_1/nodes/node_9"),
+            "node node_9 of chain ledger of Alice Bank"
+        );
+        assert_eq!(
+            words("org/org_1/chains/chain_1/contracts"),
+            "the contracts of chain ledger of Alice Bank"
+        );
+        assert_eq!(words("org/org_1"), "Alice Bank");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 // Organizations and users: create organizations, add members with roles, write policies and
 // attach them; platform administrators create users (others create sub-users).
 import { get, post, put, del } from '../api.js';
-import { h, clear, card, table, field, form, action, toast, errorBox, loading, chip } from '../ui.js';
+import { h, clear, card, table, field, form, action, toast, errorBox, errorText, loading, chip } from '../ui.js';
 import { t } from '../i18n.js';
 import { user, refreshOrgs } from '../app.js';
 
@@ -51,7 +51,7 @@ export async function render(main, params) {
             await put(`/v1/orgs/${org.id}/members/${m.user_id}`, { role: e.target.value });
             toast(t('saved'));
           } catch (err) {
-            toast(err.message, 'error');
+            toast(errorText(err), 'error');
             drawDetail();
           }
         },

@@ -68,7 +68,7 @@ impl Platform {
         if mine.is_empty() {
             return Err(Error::Forbidden(format!(
                 "you may renew the certificates of no node of chain {}",
-                chain.id
+                chain.name
             )));
         }
         self.renew(&chain, &mine).await

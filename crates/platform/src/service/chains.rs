@@ -178,7 +178,10 @@ impl Platform {
                 return Ok(chain);
             }
         }
-        Err(Error::Forbidden(format!("none of your organizations takes part in chain {id}")))
+        Err(Error::Forbidden(format!(
+            "none of your organizations takes part in chain {}",
+            chain.name
+        )))
     }
 
     /// 403 unless the caller may do `action` in one of the chain's organizations.
@@ -199,7 +202,7 @@ impl Platform {
         }
         Err(Error::Forbidden(format!(
             "no organization of yours in chain {} allows you {action}",
-            chain.id
+            chain.name
         )))
     }
 
@@ -248,7 +251,7 @@ impl Platform {
         }
         self.allowed_in_any_org(caller, &chain, "chain:get")
             .await
-            .map_err(|_| Error::Forbidden(format!("you may not read chain {id}")))?;
+            .map_err(|_| Error::Forbidden(format!("you may not read chain {}", chain.name)))?;
         Ok(chain)
     }
 

@@ -1,6 +1,8 @@
 //! Organizations, members and roles, policies; and the authorization every service asks for:
 //! may this caller do this action on this resource of this organization?
 
+use std::collections::HashMap;
+
 use consortia_api::platform::{
     AddMemberRequest, MemberView, OrgView, PolicyRequest, PolicyView, Role,
 };
@@ -72,7 +74,33 @@ impl Platform {
         }
         let role = store::role_in(&self.db, &caller.user_id, org).await?;
         let policies = store::attached_policies(&self.db, &caller.user_id, org).await?;
-        authz::decide(role, &policies, action, resource).map_err(Error::Forbidden)
+        let Err(denial) = authz::decide(role, &policies, action, resource) else { return Ok(()) };
+        // Said with the names a user knows, not the platform's ids.
+        let mut names = HashMap::new();
+        for (kind, id) in authz::resource_parts(resource).0 {
+            if let Some(name) = store::name_of(&self.db, kind, id).await? {
+                names.insert((kind.to_owned(), id.to_owned()), name);
+            }
+        }
+        let what = authz::resource_in_words(resource, |k, i| {
+            names.get(&(k.to_owned(), i.to_owned())).cloned()
+        });
+        let owner = names
+            .get(&("org".to_owned(), org.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| org.to_owned());
+        Err(Error::Forbidden(match denial {
+            authz::Denial::Policy(policy) => {
+                format!("policy `{policy}` attached to you denies {action} on {what}")
+            }
+            authz::Denial::Role(role) => format!(
+                "your {} role in {owner} does not allow {action} on {what}; an administrator of {owner} can give you a role or attach a policy that does",
+                role.as_str()
+            ),
+            authz::Denial::NotMember => {
+                format!("you are not a member of {owner}, so you may not {action} on {what}")
+            }
+        }))
     }
 
     /// 404 unless the organization exists.

@@ -61,12 +61,25 @@ pub async fn org(db: impl Exec<'_>, org: &str, user: &str) -> Result<Option<OrgV
     Ok(row.as_ref().map(org_view))
 }
 
+/// The name of what a resource path's `(kind, id)` names (`org`, `chains`, `nodes`,
+/// `consortiums`, `keys`, `hosts`, `contracts`), if it exists; none for other kinds.
+pub async fn name_of(db: impl Exec<'_>, kind: &str, id: &str) -> Result<Option<String>> {
+    let table = match kind {
+        "org" => "orgs",
+        "chains" => "chains",
+        "nodes" => "chain_nodes",
+        "consortiums" => "consortiums",
+        "keys" => "signing_keys",
+        "hosts" => "hosts",
+        "contracts" => "contracts",
+        _ => return Ok(None),
+    };
+    let sql = sqlx::AssertSqlSafe(format!("SELECT name FROM {table} WHERE id = $1"));
+    Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(db).await?)
+}
+
 pub async fn org_name(db: impl Exec<'_>, org: &str) -> Result<Option<String>> {
-    Ok(sqlx::query("SELECT name FROM orgs WHERE id = $1")
-        .bind(org)
-        .fetch_optional(db)
-        .await?
-        .map(|r| r.get(0)))
+    name_of(db, "org", org).await
 }
 
 pub async fn members(db: impl Exec<'_>, org: &str) -> Result<Vec<MemberView>> {
