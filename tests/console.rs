@@ -476,6 +476,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("explorer").await;
     page.click("[data-test=nav-monitor]").await;
     page.wait("[data-test=interval-chart][data-points]").await;
+    // The block interval under load, with the last block's age beside it (an idle BFT chain
+    // makes no blocks, which is not a fault).
+    page.wait_text("[data-test=busy-interval]", "last block").await;
     // Every node's resources, from its metrics through the platform.
     page.wait_text("[data-test=node-metrics]", "MiB").await;
     let rows = page
