@@ -333,6 +333,8 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.fill("[data-test='invite-user-Trade']", "bob").await;
     page.click("[data-test='invite-submit-Trade']").await;
     page.wait_text("[data-test=toast]", "Invited bob").await;
+    // The inviter sees the invitation it sent, waiting for bob's answer.
+    page.wait_text("[data-test='sent-Trade']", "bob").await;
     page.logout().await;
 
     // Bob: an organization; accepts the invitation and asks to join with it.
@@ -345,6 +347,8 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test='accept-Trade']").await;
     page.click("[data-test='join-submit-Trade']").await;
     page.wait_text("[data-test=toast]", "Join request sent").await;
+    // Bob sees his request waiting, not the join form again.
+    page.wait_text("main", "join request waiting for the members' decision").await;
     page.logout().await;
 
     // Alice approves; Bob Shipping is a member.

@@ -323,6 +323,14 @@ async fn trade_consortium(u1: &PlatformClient, u2: &PlatformClient) -> (String, 
     let org2 = u2.create_org("Shipper").await.unwrap().id;
     let join = JoinRequest { org_id: org2.clone(), invitation_id: invitation };
     let request = u2.request_join(&cons, &join).await.unwrap().id;
+    // The inviter follows the invitation it sent; the invitee sees its request pending; one
+    // not in the consortium yet does not see the consortium's invitations.
+    let sent = u1.consortium_invitations(&cons).await.unwrap();
+    let seen = (sent[0].invitee.as_str(), sent[0].status, sent[0].join_request);
+    assert_eq!(seen, ("user2", InvitationStatus::Accepted, Some(JoinRequestStatus::Pending)));
+    let mine = u2.invitations().await.unwrap();
+    assert_eq!(mine[0].join_request, Some(JoinRequestStatus::Pending));
+    assert_eq!(u2.consortium_invitations(&cons).await.unwrap_err().status(), Some(403));
     let approve = VoteRequest { decision: Decision::Approve, org_id: None };
     let decided = u1.vote(&cons, &request, &approve).await.unwrap();
     assert_eq!(decided.status, JoinRequestStatus::Approved);

@@ -341,6 +341,14 @@ impl PlatformClient {
     }
 
     /// Invitations addressed to the caller.
+    /// The invitations sent to join a consortium (for its members).
+    pub async fn consortium_invitations(
+        &self,
+        consortium: &str,
+    ) -> ClientResult<Vec<InvitationView>> {
+        self.get(&path_of(&["/v1/consortiums/", consortium, "/invitations"])).await
+    }
+
     pub async fn invitations(&self) -> ClientResult<Vec<InvitationView>> {
         self.get("/v1/invitations").await
     }

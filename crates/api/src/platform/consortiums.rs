@@ -69,6 +69,9 @@ pub struct InvitationView {
     pub invited_by: String,
     pub status: InvitationStatus,
     pub created_ms: i64,
+    /// Where the join request made with this invitation stands (the latest, if several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_request: Option<JoinRequestStatus>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -30,7 +30,9 @@ async function drawAll(body, redraw) {
     { label: t('consortium'), render: (i) => i.consortium_name },
     { label: t('invited_by'), render: (i) => i.invited_by },
     { label: t('status'), render: (i) => chip(t(`inv_${i.status}`), i.status === 'pending' ? 'warn' : 'ok') },
-    { label: '', render: (i) => i.status === 'pending'
+    { label: '', render: (i) => i.join_request === 'pending'
+      ? chip(t('join_pending'), 'warn')
+      : i.status === 'pending'
       ? h('div', { class: 'row' },
         action(t('accept'), async () => { await post(`/v1/invitations/${i.id}/accept`); toast(t('accepted')); redraw(); }, { 'data-test': `accept-${i.consortium_name}` }),
         action(t('decline'), async () => { await post(`/v1/invitations/${i.id}/decline`); redraw(); }, { class: 'danger' }))
@@ -58,7 +60,10 @@ async function drawAll(body, redraw) {
     : empty(t('create_org_first'), null, h('a', { href: '#/orgs' }, t('nav_orgs'))));
 
   const cards = await Promise.all(consortiums.map(async (c) => {
-    const requests = await get(`/v1/consortiums/${c.id}/join-requests`).catch(() => []);
+    const [requests, sent] = await Promise.all([
+      get(`/v1/consortiums/${c.id}/join-requests`).catch(() => []),
+      get(`/v1/consortiums/${c.id}/invitations`).catch(() => []),
+    ]);
     const leader = c.members.find((m) => m.org_id === c.leader_org_id);
     return card(c.name,
       h('dl', { class: 'kv' },
@@ -79,11 +84,20 @@ async function drawAll(body, redraw) {
           action(t('approve'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'approve', ...actingFor() }); toast(t('approved')); redraw(); }, { 'data-test': `approve-${r.org_name}` }),
           action(t('reject'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'reject', ...actingFor() }); redraw(); }, { class: 'danger' })) : '' },
       ], requests, t('no_requests')),
+      h('h3', {}, t('invitations_sent')),
+      h('div', { 'data-test': `sent-${c.name}` }, table([
+        { label: t('username'), render: (i) => i.invitee },
+        { label: t('invited_by'), render: (i) => i.invited_by },
+        { label: t('status'), render: (i) => chip(t(`inv_${i.status}`), i.status === 'declined' ? 'bad' : i.status === 'pending' ? 'warn' : 'ok') },
+        { label: t('join_requests'), render: (i) => (i.join_request ? chip(t(`req_${i.join_request}`), i.join_request === 'approved' ? 'ok' : i.join_request === 'rejected' ? 'bad' : 'warn') : '—') },
+        { label: t('created_at'), render: (i) => fmtTime(i.created_ms) },
+      ], sent, t('no_invitations_sent'))),
       h('h3', {}, t('invite_user')),
       form([field(t('username'), h('input', { name: 'username', required: true, 'data-test': `invite-user-${c.name}` }))], t('invite'), async (v, f) => {
         await post(`/v1/consortiums/${c.id}/invitations`, { username: v.username.trim() });
         toast(t('invited', { who: v.username }));
         f.reset();
+        redraw();
       }, { inline: true, test: `invite-${c.name}`, submitTest: `invite-submit-${c.name}` }));
   }));
 

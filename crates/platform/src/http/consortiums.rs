@@ -22,7 +22,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(create_consortium, list_consortiums))
         .routes(routes!(show_consortium))
-        .routes(routes!(invite_user))
+        .routes(routes!(invite_user, consortium_invitations))
         .routes(routes!(my_invitations))
         .routes(routes!(accept_invitation))
         .routes(routes!(decline_invitation))
@@ -111,6 +111,18 @@ async fn invite_user(
     JsonBody(req): JsonBody<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     Ok((StatusCode::CREATED, Json(platform.invite(&caller, &id, &req).await?)))
+}
+
+/// The invitations sent to join a consortium, with their answers and the join requests made
+/// with them (for the consortium's members)
+#[utoipa::path(get, path = "/v1/consortiums/{id}/invitations", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    responses((status = 200, body = Vec<InvitationView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn consortium_invitations(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Vec<InvitationView>>> {
+    Ok(Json(platform.consortium_invitations(&caller, &id).await?))
 }
 
 /// Invitations addressed to the caller

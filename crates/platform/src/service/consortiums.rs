@@ -172,6 +172,20 @@ impl Platform {
         Ok(self.invitation(&id).await?.0)
     }
 
+    /// The invitations sent to join a consortium, for its members to follow (who was invited,
+    /// by whom, the answer, and the join request made with it).
+    pub async fn consortium_invitations(
+        &self,
+        caller: &Caller,
+        consortium: &str,
+    ) -> Result<Vec<InvitationView>> {
+        self.consortium_view(consortium).await?;
+        if !caller.admin {
+            self.acting_org(caller, consortium, None, "consortium:get").await?;
+        }
+        store::invitations_to(&self.db, consortium).await
+    }
+
     /// The invitations addressed to the caller.
     pub async fn my_invitations(&self, caller: &Caller) -> Result<Vec<InvitationView>> {
         store::invitations_of(&self.db, &caller.user_id).await

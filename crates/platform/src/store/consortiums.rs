@@ -219,7 +219,8 @@ pub async fn insert_invitation(
     Ok(id)
 }
 
-const INVITATION_COLUMNS: &str = "SELECT i.id, i.consortium_id, c.name, u.username, b.username, i.status, i.created_ms, i.invitee_id \
+const INVITATION_COLUMNS: &str = "SELECT i.id, i.consortium_id, c.name, u.username, b.username, i.status, i.created_ms, i.invitee_id, \
+     (SELECT j.status FROM join_requests j WHERE j.invitation_id = i.id ORDER BY j.created_ms DESC LIMIT 1) \
      FROM invitations i JOIN consortiums c ON c.id = i.consortium_id \
      JOIN users u ON u.id = i.invitee_id JOIN users b ON b.id = i.invited_by";
 
@@ -232,6 +233,7 @@ fn invitation_view(r: &sqlx::any::AnyRow) -> InvitationView {
         invited_by: r.get(4),
         status: r.get::<String, _>(5).parse().unwrap_or(InvitationStatus::Pending),
         created_ms: r.get(6),
+        join_request: r.get::<Option<String>, _>(8).and_then(|s| s.parse().ok()),
     }
 }
 
@@ -249,6 +251,15 @@ pub async fn invitations_of(db: impl Exec<'_>, user: &str) -> Result<Vec<Invitat
         "{INVITATION_COLUMNS} WHERE i.invitee_id = $1 ORDER BY i.created_ms DESC"
     ));
     let rows = sqlx::query(sql).bind(user).fetch_all(db).await?;
+    Ok(rows.iter().map(invitation_view).collect())
+}
+
+/// The invitations to a consortium, newest first.
+pub async fn invitations_to(db: impl Exec<'_>, consortium: &str) -> Result<Vec<InvitationView>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{INVITATION_COLUMNS} WHERE i.consortium_id = $1 ORDER BY i.created_ms DESC"
+    ));
+    let rows = sqlx::query(sql).bind(consortium).fetch_all(db).await?;
     Ok(rows.iter().map(invitation_view).collect())
 }
 
