@@ -191,6 +191,22 @@ impl Page {
         }
     }
 
+    /// Clicks a destructive action's button, checks that its confirmation says `says`, and
+    /// accepts it.
+    async fn click_and_confirm(&self, css: &str, says: &str) {
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let question = loop {
+            match self.client.get_alert_text().await {
+                Ok(text) => break text,
+                Err(e) => assert!(Instant::now() < deadline, "`{css}` asked nothing: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(question.contains(says), "`{css}` asked `{question}`");
+        self.client.accept_alert().await.unwrap();
+    }
+
     async fn fill(&self, css: &str, text: &str) {
         let e = self.wait(css).await;
         e.clear().await.unwrap();
@@ -633,6 +649,12 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=main]", "confirmed").await;
     page.wait_text("[data-test=main]", "-250").await;
     page.shot("services").await;
+    // Bob's nodes page offers no stop or restart on Alice Bank's nodes.
+    page.click("[data-test=nav-nodes]").await;
+    page.wait("[data-test=logs-v0]").await;
+    let controls =
+        "return document.querySelectorAll('[data-test^=stop-], [data-test^=restart-]').length;";
+    assert_eq!(page.client.execute(controls, vec![]).await.unwrap(), json!(0));
     page.logout().await;
     page.login("alice", "alice-password").await;
 
@@ -789,7 +811,7 @@ async fn a_user_manages_keys_sessions_and_password_and_reads_the_audit_log_in_th
     let key = page.wait_text("[data-test=new-key-secret]", "ck1.").await;
     page.wait_text("[data-test=key-state-ci]", "active").await;
     assert_eq!(me_status(&url, &key).await, 200);
-    page.click("[data-test=revoke-key-ci]").await;
+    page.click_and_confirm("[data-test=revoke-key-ci]", "cannot be undone").await;
     page.wait_text("[data-test=key-state-ci]", "revoked").await;
     assert_eq!(me_status(&url, &key).await, 401);
 

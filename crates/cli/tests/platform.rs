@@ -412,7 +412,11 @@ async fn baidu_flow(database: Option<&str>) {
     for n in ops2.nodes(&chain).await.unwrap() {
         assert_eq!((n.process, n.health), (ProcessState::Running, NodeHealth::Healthy), "{n:?}");
         assert!(n.height.unwrap() >= 1 && n.peers == Some(3), "{n:?}");
+        // Each node says what this user may do to it: all to org 2's, nothing to org 1's.
+        let expected = if n.name.starts_with("ship-") { NodeAction::ALL } else { &[] };
+        assert_eq!(n.allowed_actions, expected, "{n:?}");
     }
+    assert!(viewer1.nodes(&chain).await.unwrap().iter().all(|n| n.allowed_actions.is_empty()));
     assert_eq!(ops2.restart_node(&chain, "bank-0").await.unwrap_err().status(), Some(403));
     // A refusal names what it refuses as users know it, not by the platform's ids.
     let refused = viewer1.stop_node(&chain, "bank-0").await.unwrap_err();

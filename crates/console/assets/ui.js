@@ -73,10 +73,13 @@ export function field(label, input) {
 }
 
 // A button that runs an async action: disabled with a spinner meanwhile, errors shown as a toast.
+// `attrs.confirm`: a destructive action's question, saying what will happen; asked first.
 export function action(label, run, attrs) {
-  const b = h('button', { type: 'button', ...attrs }, label);
+  const { confirm: question, ...rest } = attrs || {};
+  const b = h('button', { type: 'button', ...rest }, label);
   b.addEventListener('click', async (e) => {
     e.preventDefault();
+    if (question && !window.confirm(question)) return;
     b.disabled = true;
     const old = [...b.childNodes];
     b.replaceChildren(h('span', { class: 'spin' }), ' ', ...old);

@@ -45,6 +45,10 @@ pub struct NodeStatusView {
     /// SHA-256), if its host says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// What the caller may do to it (`node:stop`, … in the organization that owns it), so a
+    /// client offers only those.
+    #[serde(default)]
+    pub allowed_actions: Vec<NodeAction>,
 }
 
 crate::wire_enum! {

@@ -151,7 +151,7 @@ async function drawChain(body, id, redraw) {
       await del(`/v1/chains/${id}/nodes/${n.id}`);
       if (running) toast(t('proposed_see_governance'));
       redraw();
-    }, { class: 'danger', 'data-test': `remove-node-${n.name}` }) : '' },
+    }, { class: 'danger', 'data-test': `remove-node-${n.name}`, confirm: t(running ? 'confirm_propose_node_removal' : 'confirm_remove_node', { node: n.name }) }) : '' },
   ], chain.nodes, t('no_nodes_yet'));
 
   const sections = [head, steps(chain)];

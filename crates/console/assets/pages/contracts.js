@@ -90,7 +90,7 @@ export async function render(main, params) {
             const p = await post(`/v1/chains/${id}/proposals`, { org_id: mine, change: { type: kind, contract: c.address } });
             toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
             await drawDetail();
-          }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}` });
+          }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}`, confirm: kind === 'revoke' ? t('confirm_revoke_contract', { name: c.name }) : null });
           if (mine) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
         }
         parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f)));

@@ -24,7 +24,7 @@ export async function render(main, params) {
     const status = await post(`/v1/chains/${id}/nodes/${node.id}/${verb}`);
     toast(t('node_now', { node: node.name, state: t(`health_${status.health}`) }));
     await draw();
-  }, { class: verb === 'stop' ? 'danger' : 'secondary', 'data-test': `${verb}-${node.name}` });
+  }, { class: verb === 'stop' ? 'danger' : 'secondary', 'data-test': `${verb}-${node.name}`, confirm: verb === 'stop' ? t('confirm_stop_node', { node: node.name }) : null });
   const draw = async () => {
     try {
       const nodes = await get(`/v1/chains/${id}/nodes`);
@@ -39,10 +39,10 @@ export async function render(main, params) {
         { label: t('restarts'), render: (n) => String(n.restarts) + (n.last_exit ? ` (${n.last_exit})` : '') },
         { label: t('endpoint'), render: (n) => (n.http_url ? h('code', {}, n.http_url) : '—') },
         { label: t('build'), render: (n) => h('code', { 'data-test': `build-${n.name}` }, n.version || '—') },
+        // Only what the user may do to the node is offered.
         { label: '', render: (n) => h('div', { class: 'row' },
           action(t('logs'), () => viewer.show(n.name), { class: 'secondary', 'data-test': `logs-${n.name}` }),
-          control(n, 'restart'),
-          n.process === 'stopped' ? control(n, 'start') : control(n, 'stop')) },
+          (n.process === 'stopped' ? ['start'] : ['restart', 'stop']).filter((verb) => n.allowed_actions.includes(verb)).map((verb) => control(n, verb))) },
       ], nodes)));
     } catch (err) {
       clear(list, errorBox(err));

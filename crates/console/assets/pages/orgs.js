@@ -61,7 +61,7 @@ export async function render(main, params) {
           table([
             { label: t('user'), render: (m) => m.username },
             { label: t('role'), render: roleSelect },
-            { label: '', render: (m) => action(t('remove'), async () => { await del(`/v1/orgs/${org.id}/members/${m.user_id}`); drawDetail(); }, { class: 'danger' }) },
+            { label: '', render: (m) => action(t('remove'), async () => { await del(`/v1/orgs/${org.id}/members/${m.user_id}`); drawDetail(); }, { class: 'danger', confirm: t('confirm_remove_member', { user: m.username, org: org.name }) }) },
           ], members),
           h('h3', {}, t('add_member')),
           form([

@@ -56,7 +56,7 @@ export async function render(main) {
           await del(`/v1/users/me/api-keys/${k.id}`);
           toast(t('key_revoked'));
           await drawKeys();
-        }, { class: 'danger', 'data-test': `revoke-key-${k.name}` })) },
+        }, { class: 'danger', 'data-test': `revoke-key-${k.name}`, confirm: t('confirm_revoke_key', { name: k.name }) })) },
       ], keys, t('no_api_keys')),
       h('h3', {}, t('create_api_key')),
       form([

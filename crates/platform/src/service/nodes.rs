@@ -120,15 +120,31 @@ impl Platform {
             peers: polled.as_ref().map(|s| s.peers),
             latest_block_time_ms: polled.as_ref().map(|s| s.latest_block_time_ms),
             version,
+            allowed_actions: vec![],
         }
     }
 
-    /// The nodes of a chain with their status.
+    /// What `caller` may do to `node`.
+    async fn allowed_actions(&self, caller: &Caller, node: &ChainNodeView) -> Vec<NodeAction> {
+        let resource = format!("org/{}/nodes/{}", node.org_id, node.id);
+        let mut allowed = vec![];
+        for action in NodeAction::ALL {
+            let verb = format!("node:{action}");
+            if self.authorize(caller, &node.org_id, &verb, &resource).await.is_ok() {
+                allowed.push(*action);
+            }
+        }
+        allowed
+    }
+
+    /// The nodes of a chain with their status, and what the caller may do to each.
     pub async fn nodes(&self, caller: &Caller, chain: &str) -> Result<Vec<NodeStatusView>> {
         let view = self.visible_chain(caller, chain).await?;
         let mut out = Vec::with_capacity(view.nodes.len());
         for node in &view.nodes {
-            out.push(self.status_of(chain, node).await);
+            let mut status = self.status_of(chain, node).await;
+            status.allowed_actions = self.allowed_actions(caller, node).await;
+            out.push(status);
         }
         Ok(out)
     }
@@ -186,7 +202,9 @@ impl Platform {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(self.status_of(chain, &found).await)
+        let mut status = self.status_of(chain, &found).await;
+        status.allowed_actions = self.allowed_actions(caller, &found).await;
+        Ok(status)
     }
 
     /// Starts the nodes of running chains that should run but do not: the machine rebooted,
