@@ -406,6 +406,19 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     let answer: serde_json::Value =
         reqwest::Client::new().post(&url).json(&call).send().await.unwrap().json().await.unwrap();
     assert!(answer["result"].is_string(), "{answer}");
+    // The standing panel: each node's JSON-RPC URL answers the chain id it shows.
+    let shown_id = page.wait_text("[data-test=connection-chain-id]", "(0x").await;
+    let rpc = page.wait_text("[data-test=rpc-v0]", "http://").await;
+    let token = reqwest::Url::parse(&url).unwrap().password().unwrap().to_owned();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+    let http = reqwest::Client::new();
+    let answer: serde_json::Value =
+        http.post(&rpc).bearer_auth(&token).json(&call).send().await.unwrap().json().await.unwrap();
+    let id = answer["result"].as_str().unwrap();
+    assert!(shown_id.ends_with(&format!("({id})")), "{shown_id} vs {answer}");
+    page.wait_text("[data-test=ws-v0]", "/ws").await;
+    page.wait_text("[data-test=snippet-rust]", "NodeClient::new").await;
+    page.wait_text("[data-test=chain-select]", "ledger (running)").await;
     page.shot("connect").await;
 
     // Nodes: all healthy. The top bar's chain picker shows the chain running now.

@@ -93,7 +93,16 @@ export function user() {
 // Called by pages after they change the set of chains.
 export async function refreshChains() {
   chainList = await get('/v1/chains').catch(() => chainList);
+  // The top bar's picker names each chain with its status: say the new ones.
+  for (const option of document.querySelectorAll('[data-test=chain-select] option')) {
+    const c = chainList.find((x) => x.id === option.value);
+    if (c) option.textContent = chainLabel(c);
+  }
   return chainList;
+}
+
+function chainLabel(c) {
+  return `${c.name} (${t(`status_${c.status}`)})`;
 }
 
 // The organization the user acts for: the one chosen in the top bar, else their first own one.
@@ -166,7 +175,7 @@ function topBar(chain) {
           const m = location.hash.match(/^#\/chains\/[^/]+\/(\w+)/);
           location.hash = m ? `#/chains/${e.target.value}/${m[1]}` : `#/chains/${e.target.value}/explorer`;
         },
-      }, chainList.map((c) => h('option', { value: c.id, selected: c.id === chain }, `${c.name} (${t(`status_${c.status}`)})`)))
+      }, chainList.map((c) => h('option', { value: c.id, selected: c.id === chain }, chainLabel(c))))
     : null;
   const language = h('select', {
     'aria-label': 'Language / 语言',

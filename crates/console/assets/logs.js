@@ -2,7 +2,7 @@
 // logs: time, level, target, message, fields), searched across the chain's nodes or one node
 // by level, text and time range, followed live (Server-Sent Events), and downloaded as shown.
 import { get, stream } from './api.js';
-import { h, clear, card, chip, errorBox, empty } from './ui.js';
+import { h, clear, card, chip, errorBox, empty, saveFile } from './ui.js';
 import { t } from './i18n.js';
 
 // The most lines kept on screen while following (the oldest go first).
@@ -118,14 +118,7 @@ export function logViewer(chain, nodes) {
       }
     });
   };
-  const download = () => {
-    const blob = new Blob([entries.map(lineText).join('\n') + '\n'], { type: 'text/plain' });
-    const a = h('a', { href: URL.createObjectURL(blob), download: `${chain.name}-logs-${new Date().toISOString().replace(/[:.]/g, '-')}.log` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  };
+  const download = () => saveFile(`${chain.name}-logs-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, entries.map(lineText).join('\n') + '\n');
   followButton.addEventListener('click', follow);
   const form = h('form', { class: 'log-filters', 'data-test': 'log-filters', onsubmit: (ev) => { ev.preventDefault(); search(); } },
     node, level, text,

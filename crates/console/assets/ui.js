@@ -139,6 +139,15 @@ export function short(hash, n = 10) {
   return `${hash.slice(0, n)}…${hash.slice(-4)}`;
 }
 
+// Saves `text` as a file named `name` (the browser's download).
+export function saveFile(name, text, type = 'text/plain') {
+  const a = h('a', { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
 // A small button that copies `text` to the clipboard (hashes, addresses).
 export function copyButton(text) {
   return h('button', { type: 'button', class: 'copy', title: t('copy'), 'aria-label': t('copy'), 'data-test': 'copy', onclick: async () => {

@@ -2,7 +2,7 @@
 // (consensus, crypto suite, block parameters) → 2 add nodes (per organization, on its hosts)
 // → 3 invite member organizations (they add their own nodes) → 4 start.
 import { get, post, del } from '../api.js';
-import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading } from '../ui.js';
+import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading, copyButton, saveFile } from '../ui.js';
 import { t } from '../i18n.js';
 import { refreshChains, selectChain, go, actingOrg } from '../app.js';
 
@@ -100,10 +100,8 @@ async function chainPage(main, id) {
     clearTimeout(timer);
     try {
       const chain = await drawChain(body, id, draw);
-      if (was === 'starting' && chain.status === 'running') {
-        await refreshChains();
-        toast(t('chain_started'));
-      }
+      if (was && was !== chain.status) await refreshChains();
+      if (was === 'starting' && chain.status === 'running') toast(t('chain_started'));
       was = chain.status;
       if (chain.status === 'starting' && !stopped) timer = setTimeout(draw, 500);
     } catch (err) {
@@ -220,7 +218,18 @@ function connectCard(chain) {
     if (chain.orgs.includes(acting)) body.org_id = acting;
     clear(shown, snippets(await post(`/v1/chains/${chain.id}/credentials`, body)));
   }, { inline: true, test: 'issue-credential', submitTest: 'issue-credential-submit' });
+  // Where the chain answers, and what a client needs to trust it, before any credential.
+  const urls = chain.nodes.filter((n) => n.http_url);
+  const endpoint = (text, test) => h('div', {}, h('span', { class: 'copyable' }, h('code', { 'data-test': test }, text), copyButton(text)));
+  const where = h('dl', { class: 'kv', 'data-test': 'connection' },
+    h('dt', {}, t('chain_id')), h('dd', { 'data-test': 'connection-chain-id' }, `${chain.chain_id} (0x${Number(chain.chain_id).toString(16)})`),
+    h('dt', {}, t('json_rpc_urls')), h('dd', {}, urls.map((n) => endpoint(`${n.http_url}/`, `rpc-${n.name}`))),
+    h('dt', {}, t('websocket_urls')), h('dd', {}, urls.map((n) => endpoint(`${n.http_url.replace(/^http/, 'ws')}/ws`, `ws-${n.name}`))),
+    h('dt', {}, t('downloads')), h('dd', { class: 'row' },
+      action(t('download_genesis'), async () => saveFile(`${chain.name}-genesis.json`, JSON.stringify(await get(`/v1/chains/${chain.id}/genesis`), null, 2), 'application/json'), { class: 'secondary', 'data-test': 'download-genesis' }),
+      action(t('download_ca'), async () => saveFile(`${chain.name}-consortium-ca.pem`, (await get(`/v1/consortiums/${chain.consortium_id}`)).ca_cert_pem), { class: 'secondary', 'data-test': 'download-ca' })));
   return card(t('connect'),
+    where,
     h('p', {}, t(`node_access_${chain.node_access}`), ' ', h('span', { class: 'muted' }, t('node_access_hint'))),
     chain.node_https ? h('p', { class: 'muted' }, t('node_https_hint')) : null,
     issue, shown);
@@ -235,6 +244,7 @@ function snippets(c) {
     code('web3.py', `from web3 import Web3\nw3 = Web3(Web3.HTTPProvider("${c.rpc_url}"))\nprint(w3.eth.block_number)`, 'snippet-web3py'),
     code('ethers v6', `const req = new ethers.FetchRequest("${base}/");\nreq.setHeader("Authorization", "Bearer ${c.token}");\nconst provider = new ethers.JsonRpcProvider(req);`, 'snippet-ethers'),
     code('curl', `curl -H "Authorization: Bearer ${c.token}" ${base}/v1/status`, 'snippet-curl'),
+    code(t('snippet_rust'), `// consortia-api = { git = "…" }: the SDK the CLI uses\nlet node = consortia_api::NodeClient::new("${base}").with_token("${c.token}");\nlet status = node.status().await?;\nprintln!("height {}", status.height);`, 'snippet-rust'),
     c.ws_url ? code(t('snippet_ws'), c.ws_url, 'snippet-ws') : null);
 }
 
