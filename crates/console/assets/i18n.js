@@ -1300,7 +1300,15 @@ export function has(key) {
   return key in TABLES[lang()] || key in en;
 }
 
+// Keys a page asked for that the current language lacks (the English text, or the key itself,
+// stands in): listed on the root element's `data-untranslated` for translators and the tests.
+const untranslated = new Set();
+
 export function t(key, vars) {
+  if (!(key in TABLES[lang()]) && !untranslated.has(key)) {
+    untranslated.add(key);
+    document.documentElement.dataset.untranslated = [...untranslated].join(' ');
+  }
   const text = TABLES[lang()][key] ?? en[key] ?? key;
   return vars ? text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : text;
 }
