@@ -61,7 +61,7 @@ impl Platform {
         let mut mine = vec![];
         for node in &chain.nodes {
             let resource = format!("org/{}/chains/{}/nodes/{}", node.org_id, chain.id, node.id);
-            if self.authorize(caller, &node.org_id, "node:renew", &resource).await.is_ok() {
+            if self.may(caller, &node.org_id, "node:renew", &resource).await {
                 mine.push(node);
             }
         }

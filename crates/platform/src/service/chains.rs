@@ -196,7 +196,7 @@ impl Platform {
         }
         for org in &chain.orgs {
             let resource = format!("org/{org}/chains/{}", chain.id);
-            if self.authorize(caller, org, action, &resource).await.is_ok() {
+            if self.may(caller, org, action, &resource).await {
                 return Ok(());
             }
         }

@@ -130,7 +130,7 @@ impl Platform {
         let mut allowed = vec![];
         for action in NodeAction::ALL {
             let verb = format!("node:{action}");
-            if self.authorize(caller, &node.org_id, &verb, &resource).await.is_ok() {
+            if self.may(caller, &node.org_id, &verb, &resource).await {
                 allowed.push(*action);
             }
         }

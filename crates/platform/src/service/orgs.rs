@@ -60,8 +60,38 @@ fn last_admin() -> Error {
 }
 
 impl Platform {
+    /// Why `caller` may not do `action` on `resource` of organization `org`, if it may not
+    /// (see [`authz::decide`]).
+    async fn denial(
+        &self,
+        caller: &Caller,
+        org: &str,
+        action: &str,
+        resource: &str,
+    ) -> Result<Option<authz::Denial>> {
+        if caller.admin {
+            return Ok(None);
+        }
+        let role = store::role_in(&self.db, &caller.user_id, org).await?;
+        let policies = store::attached_policies(&self.db, &caller.user_id, org).await?;
+        Ok(authz::decide(role, &policies, action, resource).err())
+    }
+
+    /// Whether `caller` may do `action` on `resource` of `org`: [`Platform::authorize`]
+    /// without wording a refusal, for choosing what to offer or include (false if the
+    /// decision cannot be read).
+    pub(crate) async fn may(
+        &self,
+        caller: &Caller,
+        org: &str,
+        action: &str,
+        resource: &str,
+    ) -> bool {
+        matches!(self.denial(caller, org, action, resource).await, Ok(None))
+    }
+
     /// 403 unless `caller` may do `action` on `resource` of organization `org` (see
-    /// [`authz::decide`]).
+    /// [`authz::decide`]), worded with the names users know.
     pub(crate) async fn authorize(
         &self,
         caller: &Caller,
@@ -69,12 +99,9 @@ impl Platform {
         action: &str,
         resource: &str,
     ) -> Result<()> {
-        if caller.admin {
+        let Some(denial) = self.denial(caller, org, action, resource).await? else {
             return Ok(());
-        }
-        let role = store::role_in(&self.db, &caller.user_id, org).await?;
-        let policies = store::attached_policies(&self.db, &caller.user_id, org).await?;
-        let Err(denial) = authz::decide(role, &policies, action, resource) else { return Ok(()) };
+        };
         // Said with the names a user knows, not the platform's ids.
         let mut names = HashMap::new();
         for (kind, id) in authz::resource_parts(resource).0 {

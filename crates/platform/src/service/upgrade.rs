@@ -56,7 +56,7 @@ impl Platform {
         let mut mine = Vec::new();
         for node in &chain.nodes {
             let resource = format!("org/{}/nodes/{}", node.org_id, node.id);
-            if self.authorize(caller, &node.org_id, "node:upgrade", &resource).await.is_ok() {
+            if self.may(caller, &node.org_id, "node:upgrade", &resource).await {
                 mine.push(node.clone());
             }
         }
