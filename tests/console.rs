@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
+mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -530,6 +532,42 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         .unwrap();
     page.shot("monitoring-nodes").await;
 
+    // Alerts: `node_down` set to fire at once, a webhook receiver added; a node stopped from
+    // the nodes page fires the alert, which reaches the receiver and is acknowledged; the node
+    // started again, the alert is resolved into the history.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let got = receiver::receive(listener);
+    page.click("[data-test=nav-alerts]").await;
+    page.wait_text("[data-test=alerts-active]", "No active alert").await;
+    page.fill("[data-test=rule-for-node_down]", "0").await;
+    page.click("[data-test=rule-save-node_down]").await;
+    page.fill("[data-test=receiver-target-input]", &hook).await;
+    page.click("[data-test=receiver-create]").await;
+    page.wait("[data-test=receiver-secret]").await;
+    page.click("[data-test=nav-nodes]").await;
+    page.click_and_confirm("[data-test=stop-v3]", "Stop node v3?").await;
+    page.wait("[data-test=start-v3]").await;
+    page.click("[data-test=nav-alerts]").await;
+    page.wait_text("[data-test=alert-node_down]", "node v3 of chain ledger does not answer").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the alert did not reach the webhook receiver");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent: serde_json::Value = serde_json::from_slice(&got.lock().unwrap()[0].1).unwrap();
+    assert_eq!(sent["alerts"][0]["labels"]["node"], "v3", "{sent}");
+    page.shot("alerts").await;
+    page.click("[data-test=ack-node_down]").await;
+    page.wait_text("[data-test=alerts-active]", "Acknowledged").await;
+    page.click("[data-test=nav-nodes]").await;
+    page.click("[data-test=start-v3]").await;
+    page.wait("[data-test=stop-v3]").await;
+    page.click("[data-test=nav-alerts]").await;
+    page.wait_text("[data-test=alerts-active]", "No active alert").await;
+    page.client.refresh().await.unwrap();
+    page.wait_text("[data-test=alerts-history]", "resolved").await;
+
     // Governance: Alice Bank proposes the `approved` deploy policy; it waits for Bob
     // Shipping's vote (two members: both must agree), which Bob casts from his console.
     page.click("[data-test=nav-governance]").await;
@@ -694,6 +732,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         "services",
         "explorer",
         "monitor",
+        "alerts",
     ] {
         page.click(&format!("[data-test=nav-{nav}]")).await;
         page.wait("main h1").await;

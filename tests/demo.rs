@@ -13,7 +13,14 @@ use consortia_api::{NodeClient, PlatformClient};
 
 /// Runs `consortia ARGS…` with the session kept in `home`; its stdout, after checking success.
 pub fn run(home: &Path, args: &[&str]) -> String {
-    common::consortia(args, &[("CONSORTIA_HOME", home.to_str().unwrap()), ("RUST_LOG", "warn")])
+    run_with_env(home, args, &[])
+}
+
+/// [`run`] with more environment (which `up` passes on to the platform it starts).
+pub fn run_with_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec![("CONSORTIA_HOME", home.to_str().unwrap()), ("RUST_LOG", "warn")];
+    all.extend_from_slice(env);
+    common::consortia(args, &all)
 }
 
 /// The value of the printed line `field: value`.
@@ -44,9 +51,14 @@ pub struct Demo {
 
 impl Demo {
     pub async fn up() -> Demo {
+        Demo::up_with_env(&[]).await
+    }
+
+    /// `up` with more environment for the platform (`CONSORTIA_SMTP_URL`, …).
+    pub async fn up_with_env(env: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
-        let (out, args, _) = up(home.path(), &dir.path().join("consortia"));
+        let (out, args, _) = up_env(home.path(), &dir.path().join("consortia"), &[], env);
         let (console, admin) = admin(&out).await;
         let (_, token) = printed_rpc(&out);
         Demo { dir, home, console, admin, token, args }
@@ -88,6 +100,16 @@ pub fn up(home: &Path, data: &Path) -> (String, Vec<String>, u16) {
 
 /// `up` with `extra` arguments.
 pub fn up_with(home: &Path, data: &Path, extra: &[&str]) -> (String, Vec<String>, u16) {
+    up_env(home, data, extra, &[])
+}
+
+/// `up` with `extra` arguments and `env`.
+pub fn up_env(
+    home: &Path,
+    data: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (String, Vec<String>, u16) {
     let base = free_base_port(4);
     let listen = loop {
         let p = free_base_port(1);
@@ -111,7 +133,7 @@ pub fn up_with(home: &Path, data: &Path, extra: &[&str]) -> (String, Vec<String>
     .into_iter()
     .chain(extra.iter().map(|a| (*a).to_owned()))
     .collect();
-    let out = run(home, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = run_with_env(home, &args.iter().map(String::as_str).collect::<Vec<_>>(), env);
     (out, args, base)
 }
 

@@ -102,6 +102,14 @@ struct ServeArgs {
     /// must use TLS.
     #[arg(long, value_name = "ADDR")]
     mysql_listen: Option<SocketAddr>,
+    /// Send alert e-mail through this SMTP server: `smtp://HOST:PORT` (plain),
+    /// `smtp://HOST?tls=required` (STARTTLS), `smtps://HOST` (TLS), with `USER:PASSWORD@`
+    /// before the host if it asks for a login. Without it alerts go to webhooks only.
+    #[arg(long, env = "CONSORTIA_SMTP_URL", hide_env_values = true, value_name = "URL")]
+    smtp_url: Option<String>,
+    /// The sender alert e-mail names.
+    #[arg(long, env = "CONSORTIA_SMTP_FROM", default_value = "Consortia <consortia@localhost>")]
+    smtp_from: String,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +327,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         node_program: Some(program),
         admin_password: args.admin_password.clone(),
         unseal,
+        smtp: args.smtp_url.clone().map(|url| (url, args.smtp_from.clone())),
         ..args.data.config()
     };
     let files = match (&args.tls_cert, &args.tls_key) {

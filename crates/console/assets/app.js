@@ -17,6 +17,7 @@ import * as gateway from './pages/gateway.js';
 import * as services from './pages/services.js';
 import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
+import * as alerts from './pages/alerts.js';
 import * as settings from './pages/settings.js';
 import * as audit from './pages/audit.js';
 import * as hosts from './pages/hosts.js';
@@ -61,6 +62,7 @@ function route(hash) {
       if (sub === 'services') return [services, { chain: id, asset: rest[0] && decodeURIComponent(rest[0]) }];
       if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
       if (sub === 'monitor') return [monitor, { chain: id }];
+      if (sub === 'alerts') return [alerts, { chain: id }];
       return [chains, { chain: id }];
     default: return [overview, {}];
   }
@@ -161,7 +163,10 @@ function nav(active, chain) {
     links.push(item(`#/chains/${chain}/services`, t('nav_services'), 'services'));
     links.push(item(`#/chains/${chain}/explorer`, t('nav_explorer'), 'explorer'));
     links.push(item(`#/chains/${chain}/monitor`, t('nav_monitor'), 'monitor'));
+    links.push(item(`#/chains/${chain}/alerts`, t('nav_alerts'), 'alerts'));
   }
+  // The REST API's reference (Swagger UI over the platform's OpenAPI document).
+  links.push(h('a', { href: '/docs/', target: '_blank', rel: 'noopener', class: 'external', 'data-test': 'nav-api-docs' }, t('api_docs')));
   return h('nav', { class: 'side' }, links);
 }
 
@@ -267,7 +272,7 @@ async function render() {
   if (params.chain) selectChain(params.chain);
   const main = h('main', { 'data-test': 'main' }, loading());
   const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
-    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor'
+    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor' : page === alerts ? 'alerts'
     : page === proposals ? 'governance' : page === sql ? 'sql' : page === gateway ? 'gateway' : page === services ? 'services'
     : page === settings ? 'settings' : page === audit ? 'audit' : page === hosts ? 'hosts' : 'chains';
   clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));

@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("chart.js", JS, include_bytes!("../assets/chart.js")),
     ("logs.js", JS, include_bytes!("../assets/logs.js")),
     ("pages/login.js", JS, include_bytes!("../assets/pages/login.js")),
+    ("pages/alerts.js", JS, include_bytes!("../assets/pages/alerts.js")),
     ("pages/unseal.js", JS, include_bytes!("../assets/pages/unseal.js")),
     ("pages/overview.js", JS, include_bytes!("../assets/pages/overview.js")),
     ("pages/orgs.js", JS, include_bytes!("../assets/pages/orgs.js")),

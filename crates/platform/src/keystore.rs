@@ -50,6 +50,8 @@ pub enum Secret {
     SigningKey { key: String, version: u32 },
     /// The HMAC key a webhook subscription's deliveries are signed with.
     WebhookSecret { webhook: String },
+    /// The HMAC key an alert receiver's webhook deliveries are signed with.
+    AlertReceiver { receiver: String },
     /// The secret a node's key files are encrypted under.
     NodeKeys { node: String },
     /// The client key the platform presents to a host's Docker Engine over TLS.
@@ -70,6 +72,7 @@ impl Secret {
             Secret::OrgAccount { org } => format!("org-account/{org}"),
             Secret::SigningKey { key, version } => format!("signing-key/{key}/{version}"),
             Secret::WebhookSecret { webhook } => format!("webhook-secret/{webhook}"),
+            Secret::AlertReceiver { receiver } => format!("alert-receiver/{receiver}"),
             Secret::NodeKeys { node } => format!("node-keys/{node}"),
             Secret::HostKey { host } => format!("host-key/{host}"),
             Secret::KubeConfig { host } => format!("kubeconfig/{host}"),

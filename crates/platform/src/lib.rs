@@ -63,6 +63,9 @@ pub struct PlatformConfig {
     /// Shares to unseal with at once (`--unseal-file`; the demo's 1-of-1 share). Without
     /// them the platform starts sealed.
     pub unseal: Vec<consortia_crypto::shamir::KeyShare>,
+    /// The SMTP server alert e-mail goes through (`--smtp-url`) and its sender
+    /// (`--smtp-from`); without it, alerts go to webhooks only.
+    pub smtp: Option<(String, String)>,
 }
 
 impl PlatformConfig {
@@ -74,6 +77,7 @@ impl PlatformConfig {
             node_program: None,
             admin_password: None,
             unseal: vec![],
+            smtp: None,
         }
     }
 
@@ -117,6 +121,10 @@ pub struct Platform {
     upgrades: Mutex<std::collections::HashSet<String>>,
     /// Ledger tables' schemas the SQL gateway has read (they never change).
     sql_schemas: service::sql_gateway::SchemaCache,
+    /// What alert evaluation remembers of each chain between two looks (`service::alerts`).
+    alert_memory: Mutex<HashMap<String, service::alerts::Memory>>,
+    /// The SMTP server alert e-mail goes through, if configured.
+    mailer: Option<service::alerts::Mailer>,
 }
 
 /// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
@@ -146,6 +154,10 @@ impl Platform {
     ) -> std::result::Result<(Arc<Platform>, Option<Bootstrap>), OpenError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| OpenError(format!("{}: {e}", config.data_dir.display())))?;
+        let mailer = match &config.smtp {
+            Some((url, from)) => Some(service::alerts::mailer(url, from).map_err(OpenError)?),
+            None => None,
+        };
         let db = store::open(&config.database_url()).await?;
         let sealing = store::keystore::sealing(&db).await?.ok_or_else(|| {
             OpenError(
@@ -174,10 +186,13 @@ impl Platform {
             starts: Default::default(),
             upgrades: Default::default(),
             sql_schemas: Default::default(),
+            alert_memory: Default::default(),
+            mailer,
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         tokio::spawn(service::gateway::gateway_job(Arc::downgrade(&platform)));
         tokio::spawn(service::webhooks::webhook_job(Arc::downgrade(&platform)));
+        tokio::spawn(service::alerts::alert_job(Arc::downgrade(&platform)));
         let bootstrap = platform.bootstrap_admin(config.admin_password).await?;
         if !config.unseal.is_empty() {
             platform.unseal_with(&config.unseal).await?;

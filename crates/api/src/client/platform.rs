@@ -740,6 +740,58 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/webhooks/", webhook, "/dead-letters"])).await
     }
 
+    // ---- alerts --------------------------------------------------------------------------
+
+    /// The chain's alerts (active by default; `state: "all"` for the history).
+    pub async fn alerts(&self, chain: &str, query: &AlertQuery) -> ClientResult<Vec<AlertView>> {
+        let path = path_of(&["/v1/chains/", chain, "/alerts"]);
+        self.send(self.request(Method::GET, &path).query(query)).await
+    }
+
+    pub async fn acknowledge_alert(&self, chain: &str, alert: &str) -> ClientResult<AlertView> {
+        let path = path_of(&["/v1/chains/", chain, "/alerts/", alert, "/acknowledge"]);
+        self.post(&path, &ActingOrg::default()).await
+    }
+
+    pub async fn alert_rules(&self, chain: &str) -> ClientResult<Vec<AlertRuleView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/alert-rules"])).await
+    }
+
+    pub async fn update_alert_rule(
+        &self,
+        chain: &str,
+        rule: &str,
+        request: &UpdateAlertRuleRequest,
+    ) -> ClientResult<AlertRuleView> {
+        let path = path_of(&["/v1/chains/", chain, "/alert-rules/", rule]);
+        self.send(self.request(Method::PUT, &path).json(request)).await
+    }
+
+    pub async fn create_alert_receiver(
+        &self,
+        chain: &str,
+        request: &CreateAlertReceiverRequest,
+    ) -> ClientResult<CreatedAlertReceiverView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/alert-receivers"]), request).await
+    }
+
+    pub async fn alert_receivers(&self, chain: &str) -> ClientResult<Vec<AlertReceiverView>> {
+        self.get(&path_of(&["/v1/chains/", chain, "/alert-receivers"])).await
+    }
+
+    pub async fn create_silence(
+        &self,
+        chain: &str,
+        request: &CreateSilenceRequest,
+    ) -> ClientResult<SilenceView> {
+        self.post(&path_of(&["/v1/chains/", chain, "/alert-silences"]), request).await
+    }
+
+    /// Ends a silence now.
+    pub async fn end_silence(&self, chain: &str, silence: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/chains/", chain, "/alert-silences/", silence])).await
+    }
+
     // ---- managed signing keys ------------------------------------------------------------
 
     pub async fn create_signing_key(

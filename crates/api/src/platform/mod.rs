@@ -1,5 +1,6 @@
 //! The platform's REST API (`consortia platform`): requests and views, by area.
 
+pub mod alerts;
 pub mod assets;
 pub mod chains;
 pub mod consortiums;
@@ -13,6 +14,7 @@ pub mod monitoring;
 pub mod nodes;
 pub mod orgs;
 
+pub use alerts::*;
 pub use assets::*;
 pub use chains::*;
 pub use consortiums::*;

@@ -3,6 +3,7 @@
 //! [`error`] maps domain errors to answers. Routes and their OpenAPI operations are
 //! registered together (`utoipa_axum::routes!`), so a route cannot go undocumented.
 
+mod alerts;
 mod assets;
 pub mod auth;
 mod chains;
@@ -63,6 +64,7 @@ fn api() -> (Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .merge(contracts::routes())
         .merge(gateway::routes())
         .merge(webhooks::routes())
+        .merge(alerts::routes())
         .merge(assets::routes())
         .merge(notary::routes())
         .merge(explorer::routes())

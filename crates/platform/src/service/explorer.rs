@@ -229,14 +229,7 @@ mod tests {
 
     #[test]
     fn an_evm_transaction_pays_the_gas_it_used_at_the_base_fee() {
-        let chain: ChainView = serde_json::from_value(json!({
-            "id": "c", "consortium_id": "k", "name": "n", "chain_id": 1, "consensus": "bft",
-            "suite": "standard", "max_block_txs": 1, "block_interval_ms": 1,
-            "deploy_policy": "open", "base_fee_per_gas": 7, "allocations": [],
-            "cors_origins": [], "node_access": "members", "node_https": false,
-            "status": "running", "orgs": [], "nodes": [], "next_step": "none", "problems": []
-        }))
-        .unwrap();
+        let chain = crate::service::test_chain("c", "n", 7);
         let tx = json!({"payload": {"type": "evm", "gas_limit": 90_000}});
         let paid = fee(&chain, &tx, &json!({"steps_used": 21_000})).unwrap();
         assert_eq!(

@@ -6,12 +6,14 @@
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
 //! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `signing_keys` → `gateway` → `contracts` (with the pure
-//! `abi`) → `explorer` → `monitoring`; `governance` → `certificates` (nodes' certificates over
+//! `abi`) → `explorer` → `monitoring` → `alerts` (which reads the nodes' metrics through
+//! `monitoring` and signs its webhooks as `webhooks` does); `governance` → `certificates` (nodes' certificates over
 //! their lifetime, and member CAs' rotation: the issuing CA of an organization on a chain,
 //! [`crate::Platform::chain_org_ca`], which `node_access` and `governance` ask too).
 
 pub(crate) mod abi;
 pub mod accounts;
+pub mod alerts;
 pub mod assets;
 pub mod certificates;
 pub mod chains;
@@ -48,4 +50,21 @@ pub(crate) fn check_name<'a>(kind: &str, name: &'a str) -> Result<&'a str> {
         return Err(Error::invalid("bad_name", format!("{kind} names are 1 to 64 characters")));
     }
     Ok(name)
+}
+
+/// A running chain's view with no organizations or nodes, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_chain(
+    id: &str,
+    name: &str,
+    base_fee: u64,
+) -> consortia_api::platform::ChainView {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "consortium_id": "k", "name": name, "chain_id": 1, "consensus": "bft",
+        "suite": "standard", "max_block_txs": 1, "block_interval_ms": 1,
+        "deploy_policy": "open", "base_fee_per_gas": base_fee, "allocations": [],
+        "cors_origins": [], "node_access": "members", "node_https": false,
+        "status": "running", "orgs": [], "nodes": [], "next_step": "none", "problems": []
+    }))
+    .expect("a chain view")
 }

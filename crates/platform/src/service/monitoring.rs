@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use consortia_api::platform::{ChainNodeView, NodeMetrics, ScrapeTargets};
+use consortia_api::platform::{ChainNodeView, ChainView, NodeMetrics, ScrapeTargets};
 
 use super::identity::Caller;
 use crate::Platform;
@@ -15,7 +15,7 @@ use crate::error::Result;
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Each metric's samples summed over their labels, by series name.
-fn sum_by_name(text: &str) -> HashMap<&str, f64> {
+pub(crate) fn sum_by_name(text: &str) -> HashMap<&str, f64> {
     let mut sums = HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else { continue };
@@ -70,6 +70,23 @@ impl Platform {
     /// `error` set.
     pub async fn chain_metrics(&self, caller: &Caller, chain: &str) -> Result<Vec<NodeMetrics>> {
         let chain = self.readable_chain(caller, chain).await?;
+        let texts = self.scrape(&chain).await?;
+        Ok(chain
+            .nodes
+            .iter()
+            .zip(texts)
+            .map(|(node, text)| match text {
+                Ok(text) => from_text(node, &text),
+                Err(e) => unread(node, Some(e)),
+            })
+            .collect())
+    }
+
+    /// Every node's metrics text at once, in the chain's order, or why it was not read.
+    pub(crate) async fn scrape(
+        &self,
+        chain: &ChainView,
+    ) -> Result<Vec<std::result::Result<String, String>>> {
         let mut scrapes = tokio::task::JoinSet::new();
         for (i, node) in chain.nodes.iter().enumerate() {
             let Some(url) = node.http_url.clone() else { continue };
@@ -97,15 +114,7 @@ impl Platform {
                 texts[i] = text;
             }
         }
-        Ok(chain
-            .nodes
-            .iter()
-            .zip(texts)
-            .map(|(node, text)| match text {
-                Ok(text) => from_text(node, &text),
-                Err(e) => unread(node, Some(e)),
-            })
-            .collect())
+        Ok(texts)
     }
 
     /// The chain's nodes as Prometheus HTTP service discovery target groups, labelled with

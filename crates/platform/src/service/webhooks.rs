@@ -98,8 +98,46 @@ pub(crate) fn event_payload(
     })
 }
 
-fn backoff_ms(attempts: i64) -> i64 {
+pub(crate) fn backoff_ms(attempts: i64) -> i64 {
     FIRST_BACKOFF_MS.saturating_mul(1 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS)
+}
+
+/// An `http://` or `https://` URL with a host, as receivers are given.
+pub(crate) fn check_url(text: &str) -> Result<String> {
+    reqwest::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .map(String::from)
+        .ok_or_else(|| {
+            Error::invalid("bad_url", format!("`{text}` is not an http:// or https:// URL"))
+        })
+}
+
+/// POSTs a JSON body signed under `secret` (see [`signature`]) with `headers` beside the
+/// delivery's id; `Err` with why unless answered 2xx.
+pub(crate) async fn post_signed(
+    url: &str,
+    headers: &[(&str, &str)],
+    delivery: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> std::result::Result<(), String> {
+    let timestamp = now_ms().to_string();
+    let mut request = HTTP
+        .post(url)
+        .header("content-type", "application/json")
+        .header("user-agent", "consortia-webhooks/1")
+        .header("x-consortia-delivery", delivery)
+        .header("x-consortia-timestamp", &timestamp)
+        .header("x-consortia-signature", signature(secret, &timestamp, &body));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.body(body).send().await.map_err(|e| format!("not delivered: {e}"))?;
+    match answer.status() {
+        s if s.is_success() => Ok(()),
+        s => Err(format!("the receiver answered {s}")),
+    }
 }
 
 fn view(row: WebhookRow) -> Result<WebhookView> {
@@ -168,15 +206,7 @@ impl Platform {
         let org = self
             .acting_on_chain(caller, &chain, req.org_id.as_deref(), "chain:subscribe", "webhooks")
             .await?;
-        let url = reqwest::Url::parse(req.url.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "bad_url",
-                    format!("`{}` is not an http:// or https:// URL", req.url),
-                )
-            })?;
+        let url = check_url(&req.url)?;
         let filter = self
             .event_filter(&chain, req.contract.as_deref(), req.event.as_deref(), &req.topics)
             .await?;
@@ -193,7 +223,7 @@ impl Platform {
             chain: &chain.id,
             org: &org,
             created_by: &caller.user_id,
-            url: url.as_str(),
+            url: &url,
             address: filter.address.as_deref(),
             event: filter.event.as_deref(),
             topics: &topics_text,
@@ -493,7 +523,9 @@ impl Platform {
             payload["webhook_id"] = json!(row.id);
             payload["delivery_id"] = json!(format!("{}:{height}:{index}", row.id));
             let body = serde_json::to_vec(&payload).map_err(Error::internal)?;
-            if let Err(why) = self.post(row, &secret, &payload["delivery_id"], body).await {
+            let headers = [("x-consortia-webhook", row.id.as_str())];
+            let delivery = payload["delivery_id"].as_str().unwrap_or_default();
+            if let Err(why) = post_signed(&row.url, &headers, delivery, &secret, body).await {
                 if delivered > 0 {
                     store::advance(&self.db, &row.id, cursor.0, cursor.1, delivered).await?;
                 }
@@ -521,33 +553,6 @@ impl Platform {
         }
         // Everything up to `to` is delivered.
         store::advance(&self.db, &row.id, to + 1, -1, delivered).await
-    }
-
-    /// One POST; `Err` with why unless answered 2xx.
-    async fn post(
-        &self,
-        row: &WebhookRow,
-        secret: &str,
-        delivery: &Value,
-        body: Vec<u8>,
-    ) -> std::result::Result<(), String> {
-        let timestamp = now_ms().to_string();
-        let answer = HTTP
-            .post(&row.url)
-            .header("content-type", "application/json")
-            .header("user-agent", "consortia-webhooks/1")
-            .header("x-consortia-webhook", &row.id)
-            .header("x-consortia-delivery", delivery.as_str().unwrap_or_default())
-            .header("x-consortia-timestamp", &timestamp)
-            .header("x-consortia-signature", signature(secret, &timestamp, &body))
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("not delivered: {e}"))?;
-        match answer.status() {
-            s if s.is_success() => Ok(()),
-            s => Err(format!("the receiver answered {s}")),
-        }
     }
 }
 

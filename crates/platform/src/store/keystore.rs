@@ -95,6 +95,10 @@ pub async fn secrets(tx: &mut Tx) -> Result<Vec<(Secret, String)>> {
     for r in sqlx::query("SELECT id, secret FROM webhooks").fetch_all(&mut **tx).await? {
         out.push((Secret::WebhookSecret { webhook: r.get(0) }, r.get(1)));
     }
+    let receivers = "SELECT id, secret FROM alert_receivers WHERE secret IS NOT NULL";
+    for r in sqlx::query(receivers).fetch_all(&mut **tx).await? {
+        out.push((Secret::AlertReceiver { receiver: r.get(0) }, r.get(1)));
+    }
     let keyed = "SELECT id, key_secret FROM chain_nodes WHERE key_secret IS NOT NULL";
     for r in sqlx::query(keyed).fetch_all(&mut **tx).await? {
         out.push((Secret::NodeKeys { node: r.get(0) }, r.get(1)));
@@ -144,6 +148,11 @@ pub async fn set_secret(tx: &mut Tx, secret: &Secret, value: &str) -> Result<()>
         .bind(i64::from(*version)),
         Secret::WebhookSecret { webhook } => {
             sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2").bind(value).bind(webhook)
+        }
+        Secret::AlertReceiver { receiver } => {
+            sqlx::query("UPDATE alert_receivers SET secret = $1 WHERE id = $2")
+                .bind(value)
+                .bind(receiver)
         }
         Secret::NodeKeys { node } => {
             sqlx::query("UPDATE chain_nodes SET key_secret = $1 WHERE id = $2")

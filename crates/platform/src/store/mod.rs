@@ -11,6 +11,7 @@
 //! the row until the first commits, and SQLite takes its single write lock before anything
 //! is read, so both databases serialize the two (see docs/architecture.md).
 
+pub mod alerts;
 pub mod chains;
 pub mod consortiums;
 pub mod contracts;
