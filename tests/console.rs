@@ -477,6 +477,46 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=call-submit-balanceOf]").await;
     page.wait_text("[data-test=result-balanceOf]", "\"250\"").await;
     page.shot("contracts").await;
+    // The contract's events, decoded: the mint and the transfer.
+    page.wait_text("[data-test=contract-events]", "value = 250").await;
+
+    // An app from the token's display spec, for people who are not developers: its
+    // transfers as a table, a form that pays, a lookup of a balance, in the spec's words.
+    let spec = json!({"title": "Payments", "views": [
+        {"kind": "table", "title": "Payments made", "event": "Transfer", "columns": [
+            {"name": "receiver", "label": "Paid to"}, {"name": "value", "label": "Amount paid"},
+            {"name": "height", "label": "Block"}]},
+        {"kind": "form", "title": "Pay", "function": "transfer", "submit": "Pay now", "fields": [
+            {"name": "to", "label": "Recipient"}, {"name": "amount", "label": "Amount"}]},
+        {"kind": "lookup", "title": "Balance", "function": "balanceOf",
+            "fields": [{"name": "arg0", "label": "Holder"}], "outputs": [{"name": "0", "label": "Tokens held"}]},
+    ]});
+    page.paste("[data-test=display-spec]", &spec.to_string()).await;
+    page.click("[data-test=display-save]").await;
+    page.click("[data-test=open-app]").await;
+    page.wait_text("[data-test=app-table-0]", "Amount paid").await;
+    page.wait_text("[data-test=app-table-0]", "250").await;
+    page.fill("[data-test=app-form-1-to]", bob).await;
+    page.fill("[data-test=app-form-1-amount]", "5").await;
+    page.click("[data-test=app-form-1-submit]").await;
+    page.wait_text("[data-test=app-form-1-result]", "success").await;
+    let rows = "return document.querySelectorAll('[data-test=app-table-0] tbody tr').length;";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page.client.execute(rows, vec![]).await.unwrap() != json!(3) {
+        assert!(Instant::now() < deadline, "the new payment is not in the table");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    page.fill("[data-test=app-lookup-2-arg0]", bob).await;
+    page.click("[data-test=app-lookup-2-submit]").await;
+    page.wait_text("[data-test=app-output-0]", "255").await;
+    page.shot("apps").await;
+    // A spec that names what the ABI lacks is refused, every problem named.
+    page.click("[data-test=nav-contracts]").await;
+    page.click("[data-test=contract-token]").await;
+    let bad = json!({"title": "Bad", "views": [{"kind": "table", "title": "T", "event": "Shipped", "columns": [{"name": "id", "label": "Id"}]}]});
+    page.paste("[data-test=display-spec]", &bad.to_string()).await;
+    page.click("[data-test=display-save]").await;
+    page.wait_text("[data-test=display-form]", "the ABI has no event `Shipped`").await;
 
     // The explorer: the transaction found by its hash, decoded; the volume chart drawn.
     page.click("[data-test=nav-explorer]").await;
@@ -733,6 +773,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         "explorer",
         "monitor",
         "alerts",
+        "apps",
     ] {
         page.click(&format!("[data-test=nav-{nav}]")).await;
         page.wait("main h1").await;

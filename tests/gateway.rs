@@ -587,3 +587,86 @@ async fn an_event_stream_follows_the_chain_and_resumes_after_its_last_event_id()
     let bad = open(Some("yesterday".into())).await.unwrap();
     assert_eq!(bad.status().as_u16(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contracts_events_come_newest_first_and_page_through_all_of_them_once() {
+    let t = TokenChain::up().await;
+    for amount in 1..=4 {
+        t.demo.admin.call(&t.chain.id, "token", &transfer(BOB, amount)).await.unwrap();
+    }
+    let value = |e: &Value| e["args"][2]["value"].as_str().unwrap().to_owned();
+    let all = ContractEventQuery::default();
+    let page = t.demo.admin.contract_events(&t.chain.id, "token", &all).await.unwrap();
+    let values: Vec<String> = page.events.iter().map(value).collect();
+    assert_eq!(values, ["4", "3", "2", "1", "1000000000"], "newest first, the mint last");
+    assert!(page.events.iter().all(|e| e["event"] == "Transfer" && e["tx_hash"].is_string()));
+    assert_eq!(page.next_before, None, "everything down to the genesis");
+
+    // Two at a time, each page going on where the last ended: every event once, in order.
+    let (mut paged, mut before) = (vec![], None);
+    loop {
+        let q = ContractEventQuery { limit: Some(2), before_height: before, ..Default::default() };
+        let page = t.demo.admin.contract_events(&t.chain.id, "token", &q).await.unwrap();
+        paged.extend(page.events.iter().map(value));
+        match page.next_before {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, values);
+
+    // An event the ABI lacks is a 400 that names it.
+    let unknown = ContractEventQuery { event: Some("Shipped".into()), ..Default::default() };
+    let err = t.demo.admin.contract_events(&t.chain.id, "token", &unknown).await.unwrap_err();
+    assert!(err.to_string().contains("no event `Shipped`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_spec_is_kept_with_the_contract_only_if_it_matches_the_abi() {
+    let t = TokenChain::up().await;
+    let field = |name: &str, label: &str| DisplayField { name: name.into(), label: label.into() };
+    let spec = DisplaySpec {
+        title: "Payments".into(),
+        description: Some("What the bank paid".into()),
+        views: vec![
+            DisplayView::Table {
+                title: "Paid".into(),
+                event: "Transfer".into(),
+                columns: vec![field("receiver", "To"), field("value", "Amount")],
+            },
+            DisplayView::Lookup {
+                title: "Balance".into(),
+                function: "balanceOf".into(),
+                fields: vec![field("arg0", "Holder")],
+                outputs: vec![field("0", "Tokens")],
+            },
+        ],
+    };
+    let kept = t.demo.admin.set_contract_display(&t.chain.id, "token", &spec).await.unwrap();
+    assert_eq!(kept.display.as_ref(), Some(&spec));
+    let read = t.demo.admin.contract(&t.chain.id, "token").await.unwrap();
+    assert_eq!(read.display, Some(spec.clone()), "kept with the contract");
+
+    let mut wrong = spec.clone();
+    wrong.views.push(DisplayView::Form {
+        title: "Refund".into(),
+        function: "refund".into(),
+        fields: vec![],
+        submit: None,
+    });
+    let err = t.demo.admin.set_contract_display(&t.chain.id, "token", &wrong).await.unwrap_err();
+    assert!(err.to_string().contains("the ABI has no function `refund`"), "{err}");
+    let read = t.demo.admin.contract(&t.chain.id, "token").await.unwrap();
+    assert_eq!(read.display, Some(spec), "a refused spec changes nothing");
+
+    // A viewer of the organization may read the views, not change them.
+    let viewer =
+        CreateUserRequest { username: "vic".into(), password: "correct horse battery".into() };
+    t.demo.admin.create_user(&viewer).await.unwrap();
+    let member = AddMemberRequest { username: "vic".into(), role: Role::Viewer };
+    t.demo.admin.add_member(&t.org, &member).await.unwrap();
+    let vic = PlatformClient::new(&t.demo.console);
+    vic.login("vic", "correct horse battery").await.unwrap();
+    let err = vic.set_contract_display(&t.chain.id, "token", &wrong).await.unwrap_err().to_string();
+    assert!(err.contains("contract:update"), "{err}");
+}

@@ -18,6 +18,7 @@ import * as services from './pages/services.js';
 import * as explorer from './pages/explorer.js';
 import * as monitor from './pages/monitor.js';
 import * as alerts from './pages/alerts.js';
+import * as apps from './pages/apps.js';
 import * as settings from './pages/settings.js';
 import * as audit from './pages/audit.js';
 import * as hosts from './pages/hosts.js';
@@ -63,6 +64,7 @@ function route(hash) {
       if (sub === 'explorer') return [explorer, { chain: id, view: rest[0], arg: rest[1] }];
       if (sub === 'monitor') return [monitor, { chain: id }];
       if (sub === 'alerts') return [alerts, { chain: id }];
+      if (sub === 'apps') return [apps, { chain: id, app: rest[0] }];
       return [chains, { chain: id }];
     default: return [overview, {}];
   }
@@ -157,6 +159,7 @@ function nav(active, chain) {
     links.push(h('div', { class: 'group' }, c ? c.name : t('chain')));
     links.push(item(`#/chains/${chain}/nodes`, t('nav_nodes'), 'nodes'));
     links.push(item(`#/chains/${chain}/contracts`, t('nav_contracts'), 'contracts'));
+    links.push(item(`#/chains/${chain}/apps`, t('nav_apps'), 'apps'));
     links.push(item(`#/chains/${chain}/governance`, t('nav_governance'), 'governance'));
     links.push(item(`#/chains/${chain}/sql`, t('nav_sql'), 'sql'));
     links.push(item(`#/chains/${chain}/gateway`, t('nav_gateway'), 'gateway'));
@@ -272,7 +275,7 @@ async function render() {
   if (params.chain) selectChain(params.chain);
   const main = h('main', { 'data-test': 'main' }, loading());
   const active = page === overview ? 'overview' : page === orgs ? 'orgs' : page === consortiums ? 'consortiums'
-    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor' : page === alerts ? 'alerts'
+    : page === nodes ? 'nodes' : page === contracts ? 'contracts' : page === explorer ? 'explorer' : page === monitor ? 'monitor' : page === alerts ? 'alerts' : page === apps ? 'apps'
     : page === proposals ? 'governance' : page === sql ? 'sql' : page === gateway ? 'gateway' : page === services ? 'services'
     : page === settings ? 'settings' : page === audit ? 'audit' : page === hosts ? 'hosts' : 'chains';
   clear(root, h('div', { class: 'shell' }, topBar(chain), nav(active, chain), main));

@@ -709,6 +709,19 @@ const en = {
   no_silences: "No silence running",
   silences_hint: "A silence keeps matching alerts from being sent (they still show here) until it ends.",
   add_silence: "Add silence",
+  nav_apps: "Apps",
+  apps_of: "Apps of {chain}",
+  no_apps: "No app yet",
+  no_apps_hint: "An app is a contract's business views: tables of its events, forms that call its functions, lookups. Give a deployed contract a display spec on the contracts page.",
+  app_see_transaction: "see the transaction",
+  app_look_up: "Look up",
+  event_args: "Arguments",
+  display_spec: "Business views",
+  display_spec_hint: "How this contract shows in the Apps page to people who are not developers: `table` views list an event with named columns (its parameters, `height`, `tx_hash`), `form` views send a transaction, `lookup` views query a view function. Checked against the ABI when saved.",
+  display_spec_json: "Display spec (JSON)",
+  display_save: "Save views",
+  display_saved: "Business views saved.",
+  open_app: "Open in Apps",
 };
 
 const zh = {
@@ -1418,6 +1431,19 @@ const zh = {
   no_silences: "没有进行中的静默",
   silences_hint: "静默期间，匹配的告警不会发送（仍在此显示），直到静默结束。",
   add_silence: "添加静默",
+  nav_apps: "应用",
+  apps_of: "{chain} 的应用",
+  no_apps: "尚无应用",
+  no_apps_hint: "应用即合约的业务视图：事件表格、调用函数的表单和查询。在合约页面为已部署的合约设置显示规范。",
+  app_see_transaction: "查看交易",
+  app_look_up: "查询",
+  event_args: "参数",
+  display_spec: "业务视图",
+  display_spec_hint: "此合约在“应用”页面中如何呈现给非开发人员：`table` 视图以命名的列（事件参数、`height`、`tx_hash`）列出某个事件，`form` 视图发送交易，`lookup` 视图查询只读函数。保存时按 ABI 检查。",
+  display_spec_json: "显示规范（JSON）",
+  display_save: "保存视图",
+  display_saved: "业务视图已保存。",
+  open_app: "在应用中打开",
 };
 
 const TABLES = { en, zh };

@@ -740,6 +740,30 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/webhooks/", webhook, "/dead-letters"])).await
     }
 
+    // ---- app browser -------------------------------------------------------------------
+
+    /// Sets a contract's business views (checked against its ABI).
+    pub async fn set_contract_display(
+        &self,
+        chain: &str,
+        contract: &str,
+        spec: &DisplaySpec,
+    ) -> ClientResult<ContractView> {
+        let path = path_of(&["/v1/chains/", chain, "/contracts/", contract, "/display"]);
+        self.send(self.request(Method::PUT, &path).json(spec)).await
+    }
+
+    /// A deployed contract's events, newest first.
+    pub async fn contract_events(
+        &self,
+        chain: &str,
+        contract: &str,
+        query: &ContractEventQuery,
+    ) -> ClientResult<ContractEventsPage> {
+        let path = path_of(&["/v1/chains/", chain, "/contracts/", contract, "/events"]);
+        self.send(self.request(Method::GET, &path).query(query)).await
+    }
+
     // ---- alerts --------------------------------------------------------------------------
 
     /// The chain's alerts (active by default; `state: "all"` for the history).

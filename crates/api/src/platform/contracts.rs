@@ -69,6 +69,80 @@ pub struct ContractView {
     /// asset, see `/v1/chains/{id}/assets`) or `shared-ledger`; none for an uploaded one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard: Option<String>,
+    /// Its business views for the console's app browser, if it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<DisplaySpec>,
+}
+
+/// How a contract shows to people who are not developers: business views made of its
+/// events and functions, kept with its ABI (JD ChainEye's idea). The console's Apps page
+/// renders them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DisplaySpec {
+    /// The app's name (`Shipments`, `Invoices`).
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// At most 10.
+    pub views: Vec<DisplayView>,
+}
+
+/// One business view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DisplayView {
+    /// A table of one event's occurrences, newest first: a column per field named (event
+    /// parameters, or `height`, `tx_hash`).
+    Table { title: String, event: String, columns: Vec<DisplayField> },
+    /// A form that sends a transaction calling `function`, a labelled input per parameter.
+    Form {
+        title: String,
+        function: String,
+        fields: Vec<DisplayField>,
+        /// The button's text (default: the title).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        submit: Option<String>,
+    },
+    /// A form that queries a read-only `function` and shows its results labelled.
+    Lookup {
+        title: String,
+        function: String,
+        fields: Vec<DisplayField>,
+        /// Results by name (or position, `0`, `1`, … for unnamed ones).
+        outputs: Vec<DisplayField>,
+    },
+}
+
+/// A parameter, column or result and the words it shows under.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DisplayField {
+    pub name: String,
+    pub label: String,
+}
+
+/// Which of a contract's events, newest first.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContractEventQuery {
+    /// Only this event (its name, or its signature for an overload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Only events in blocks below this height (the previous page's `next_before`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_height: Option<u64>,
+    /// At most this many (default 50, at most 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One page of a contract's events, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractEventsPage {
+    /// Decoded: `{height, log_index, tx_hash, event, signature, args: [{name, type, value}]}`.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+    /// Where the next (older) page starts: pass it as `before_height`; none at the genesis.
+    pub next_before: Option<u64>,
 }
 
 crate::wire_enum! {

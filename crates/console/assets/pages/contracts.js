@@ -1,10 +1,11 @@
 // Contracts of a chain: upload bytecode and ABI (the stated Keccak-256 must match), deploy with
 // the constructor's arguments, and call any function through a form built from the ABI: view
 // functions are queried, others sent as transactions the platform signs for the organization.
-import { get, post, memberNames } from '../api.js';
+import { get, post, put, memberNames } from '../api.js';
 import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, action, toast } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingFor, actingOrg } from '../app.js';
+import { eventTable, shown, whereColumns } from '../events.js';
 
 // What a chain's governance may do to a deployed contract, by its status.
 const GOVERNANCE_ACTIONS = { active: ['freeze', 'revoke'], frozen: ['unfreeze', 'revoke'], revoked: [] };
@@ -48,6 +49,7 @@ export async function render(main, params) {
 
   const drawDetail = async () => {
     if (!selected) return clear(detail);
+    let events = null;
     try {
       const [c, orgName] = await Promise.all([get(`/v1/chains/${id}/contracts/${selected}`), memberNames(chain.consortium_id)]);
       const info = h('dl', { class: 'kv' },
@@ -93,9 +95,18 @@ export async function render(main, params) {
           }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}`, confirm: kind === 'revoke' ? t('confirm_revoke_contract', { name: c.name }) : null });
           if (mine) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
         }
-        parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f)));
+        parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f, () => events?.refresh())));
+        const where = whereColumns(id);
+        events = eventTable(id, c.name, { test: 'contract-events', columns: [
+          where.height,
+          { label: t('event'), render: (e) => h('code', {}, e.event || '—') },
+          { label: t('event_args'), render: (e) => (e.args || []).map((a) => h('div', {}, h('code', {}, `${a.name} = ${shown(a.value)}`))) },
+          where.tx_hash,
+        ] });
+        parts.push(h('h3', {}, t('events')), events.element, displayEditor(id, c, drawDetail));
       }
       clear(detail, card(c.name, parts));
+      if (events) await events.refresh();
     } catch (err) {
       clear(detail, errorBox(err));
     }
@@ -104,7 +115,37 @@ export async function render(main, params) {
   await drawList();
 }
 
-function functionForm(chain, c, f) {
+// A starting display spec from the ABI: a table of the first event, a form for the first
+// function that sends, a lookup of the first view function that takes arguments.
+function starterSpec(c) {
+  const ev = c.abi.find((x) => x.type === 'event');
+  const send = c.functions.find((f) => !f.read_only);
+  const look = c.functions.find((f) => f.read_only && f.inputs.length);
+  const fields = (ps) => ps.map((p, i) => ({ name: p.name || String(i), label: p.name || String(i) }));
+  const views = [];
+  if (ev) views.push({ kind: 'table', title: ev.name, event: ev.name, columns: [...fields(ev.inputs), { name: 'height', label: 'Block' }] });
+  if (send) views.push({ kind: 'form', title: send.name, function: send.signature, fields: fields(send.inputs) });
+  if (look) views.push({ kind: 'lookup', title: look.name, function: look.signature, fields: fields(look.inputs), outputs: fields(look.outputs) });
+  return { title: c.name, views };
+}
+
+// The contract's business views as JSON, checked by the platform against the ABI on save.
+function displayEditor(chain, c, redraw) {
+  const text = h('textarea', { name: 'spec', class: 'code', rows: 14, 'data-test': 'display-spec' });
+  text.value = JSON.stringify(c.display || starterSpec(c), null, 2);
+  return h('div', {},
+    h('h3', {}, t('display_spec')),
+    h('p', { class: 'muted' }, t('display_spec_hint')),
+    form([field(t('display_spec_json'), text)], t('display_save'), async (v) => {
+      await put(`/v1/chains/${chain}/contracts/${c.id}/display`, JSON.parse(v.spec));
+      toast(t('display_saved'), 'ok');
+      await redraw();
+    }, { test: 'display-form', submitTest: 'display-save' }),
+    c.display ? link(`#/chains/${chain}/apps/${encodeURIComponent(c.name)}`, t('open_app'), { 'data-test': 'open-app' }) : null);
+}
+
+// `sent`: what to do after a transaction went through (the events list gets its events).
+function functionForm(chain, c, f, sent) {
   const result = h('div', { 'data-test': `result-${f.name}` });
   return h('div', { class: 'card' },
     h('div', { class: 'between' }, h('code', {}, f.signature), chip(f.read_only ? t('query') : t('transaction'), f.read_only ? '' : 'warn')),
@@ -117,6 +158,7 @@ function functionForm(chain, c, f) {
         clear(result, r.kind === 'query'
           ? h('dl', { class: 'kv' }, r.outputs.map((o, i) => [h('dt', {}, `${o.name || `out${i}`} (${o.type})`), h('dd', { 'data-test': 'output' }, h('code', {}, JSON.stringify(o.value)))]))
           : outcome(chain, r.outcome));
+        if (r.kind !== 'query') await sent();
       }, { inline: true, test: `call-${f.name}`, submitTest: `call-submit-${f.name}` }),
     result);
 }

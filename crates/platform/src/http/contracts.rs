@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    CallQuery, CallRequest, CallView, ContractView, DeployRequest, DeployView, GatewayCallView,
-    UploadRequest,
+    CallQuery, CallRequest, CallView, ContractEventQuery, ContractEventsPage, ContractView,
+    DeployRequest, DeployView, DisplaySpec, GatewayCallView, UploadRequest,
 };
 use consortia_api::server::{ApiError, ApiResult, JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +25,57 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(deploy_contract))
         .routes(routes!(propose_deploy_approval))
         .routes(routes!(call_contract))
+        .routes(routes!(set_contract_display, clear_contract_display))
+        .routes(routes!(contract_events))
+}
+
+/// Set a contract's business views for the console's app browser: tables of its events,
+/// forms that call its functions, lookups of its view functions, with the words they show
+/// under; checked against its ABI (needs `contract:update` in its organization)
+#[utoipa::path(put, path = "/v1/chains/{id}/contracts/{contract}/display", tag = "contracts",
+    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name")),
+    request_body = DisplaySpec,
+    responses(
+        (status = 200, body = ContractView),
+        (status = 400, description = "The spec names what the ABI lacks (every problem listed)", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+async fn set_contract_display(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, contract)): PathParams<(String, String)>,
+    JsonBody(spec): JsonBody<DisplaySpec>,
+) -> ApiResult<Json<ContractView>> {
+    Ok(Json(platform.set_contract_display(&caller, &id, &contract, Some(&spec)).await?))
+}
+
+/// Remove a contract's business views
+#[utoipa::path(delete, path = "/v1/chains/{id}/contracts/{contract}/display", tag = "contracts",
+    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name")),
+    responses((status = 200, body = ContractView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn clear_contract_display(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, contract)): PathParams<(String, String)>,
+) -> ApiResult<Json<ContractView>> {
+    Ok(Json(platform.set_contract_display(&caller, &id, &contract, None).await?))
+}
+
+/// A deployed contract's events, newest first and decoded with its ABI, a page at a time
+/// (pass `next_before` as `before_height` for the older ones)
+#[utoipa::path(get, path = "/v1/chains/{id}/contracts/{contract}/events", tag = "contracts",
+    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name"), ContractEventQuery),
+    responses(
+        (status = 200, body = ContractEventsPage),
+        (status = 400, description = "An event the ABI lacks", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not deployed, or the chain is not running", body = ErrorBody),
+        (status = 502, description = "No node answers", body = ErrorBody),
+    ))]
+async fn contract_events(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, contract)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<ContractEventQuery>,
+) -> ApiResult<Json<ContractEventsPage>> {
+    Ok(Json(platform.contract_events(&caller, &id, &contract, &q).await?))
 }
 
 /// Upload a contract: bytecode and ABI, checked against the stated code hash

@@ -51,7 +51,7 @@ impl Contract {
         Ok(Contract { row, abi })
     }
 
-    fn view(&self) -> Result<ContractView> {
+    pub(crate) fn view(&self) -> Result<ContractView> {
         let r = &self.row;
         Ok(ContractView {
             id: r.id.clone(),
@@ -73,6 +73,10 @@ impl Contract {
             abi: serde_json::from_str(&r.abi).map_err(Error::internal)?,
             created_ms: r.created_ms,
             standard: r.standard.clone(),
+            display: match &r.display {
+                Some(text) => Some(serde_json::from_str(text).map_err(Error::internal)?),
+                None => None,
+            },
         })
     }
 }

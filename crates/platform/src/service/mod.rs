@@ -6,7 +6,7 @@
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
 //! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `signing_keys` → `gateway` → `contracts` (with the pure
-//! `abi`) → `explorer` → `monitoring` → `alerts` (which reads the nodes' metrics through
+//! `abi`) → `apps` (display specs and contract events) → `explorer` → `monitoring` → `alerts` (which reads the nodes' metrics through
 //! `monitoring` and signs its webhooks as `webhooks` does); `governance` → `certificates` (nodes' certificates over
 //! their lifetime, and member CAs' rotation: the issuing CA of an organization on a chain,
 //! [`crate::Platform::chain_org_ca`], which `node_access` and `governance` ask too).
@@ -14,6 +14,7 @@
 pub(crate) mod abi;
 pub mod accounts;
 pub mod alerts;
+pub mod apps;
 pub mod assets;
 pub mod certificates;
 pub mod chains;

@@ -23,9 +23,11 @@ pub struct ContractRow {
     /// Which of the platform's standard contracts it is (`erc20`, `erc721`,
     /// `shared-ledger`); none for an uploaded one.
     pub standard: Option<String>,
+    /// Its business views (a JSON `DisplaySpec`), if set.
+    pub display: Option<String>,
 }
 
-const COLUMNS: &str = "SELECT id, chain_id, org_id, name, abi, bytecode, code_hash, status, address, deploy_tx, created_ms, standard FROM contracts";
+const COLUMNS: &str = "SELECT id, chain_id, org_id, name, abi, bytecode, code_hash, status, address, deploy_tx, created_ms, standard, display_spec FROM contracts";
 
 fn row(r: &sqlx::any::AnyRow) -> Result<ContractRow> {
     Ok(ContractRow {
@@ -41,6 +43,7 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ContractRow> {
         deploy_tx: r.get(9),
         created_ms: r.get(10),
         standard: r.get(11),
+        display: r.get(12),
     })
 }
 
@@ -120,6 +123,16 @@ pub async fn mark_deployed(
 }
 
 /// The organization's signing key (PKCS#8 PEM), if it has one.
+/// Sets or clears a contract's business views.
+pub async fn set_display(db: impl Exec<'_>, id: &str, display: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE contracts SET display_spec = $1 WHERE id = $2")
+        .bind(display)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn org_key(db: impl Exec<'_>, org: &str) -> Result<Option<String>> {
     Ok(sqlx::query("SELECT key_pem FROM org_accounts WHERE org_id = $1")
         .bind(org)
