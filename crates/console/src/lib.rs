@@ -123,9 +123,8 @@ mod tests {
         assert_eq!(asset("../Cargo.toml", &HeaderMap::new()).status(), StatusCode::NOT_FOUND);
     }
 
-    /// Every `t('key')` of the pages has English and Chinese text.
-    #[test]
-    fn every_text_key_is_in_both_languages() {
+    /// The keys of the English and the Chinese table, in order.
+    fn text_tables() -> (Vec<String>, Vec<String>) {
         let i18n = std::str::from_utf8(include_bytes!("../assets/i18n.js")).unwrap_or_default();
         let (en, zh) = i18n.split_once("const zh = {").unwrap_or_default();
         let keys = |table: &str| -> Vec<String> {
@@ -135,7 +134,24 @@ mod tests {
                 .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
                 .collect()
         };
-        let (en, zh) = (keys(en), keys(zh));
+        (keys(en), keys(zh))
+    }
+
+    /// A key written twice in one table silently takes the later text: the earlier page's
+    /// words change (regression: a new `no_alerts` replaced the overview's).
+    #[test]
+    fn regression_no_text_key_is_written_twice() {
+        for table in <[Vec<String>; 2]>::from(text_tables()) {
+            let mut seen = std::collections::HashSet::new();
+            let twice: Vec<&String> = table.iter().filter(|k| !seen.insert(*k)).collect();
+            assert!(twice.is_empty(), "written twice: {twice:?}");
+        }
+    }
+
+    /// Every `t('key')` of the pages has English and Chinese text.
+    #[test]
+    fn every_text_key_is_in_both_languages() {
+        let (en, zh) = text_tables();
         assert!(en.len() > 100, "{} English keys", en.len());
         for (name, _, bytes) in ASSETS.iter().filter(|(n, _, _)| n.ends_with(".js")) {
             let text = std::str::from_utf8(bytes).unwrap_or_default();

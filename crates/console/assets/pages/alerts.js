@@ -44,7 +44,7 @@ export async function render(main, params) {
           await post(`/v1/chains/${id}/alert-silences`, { rule: a.rule, node_id: a.node_id || undefined, duration_ms: HOUR, comment: '', ...actingFor() });
           await Promise.all([drawActive(), drawSilences()]);
         }, { 'data-test': `silence-${a.rule}` })) },
-    ], alerts) : empty(t('no_alerts'), t('no_alerts_hint'))));
+    ], alerts) : empty(t('no_active_alerts'), t('no_alerts_hint'))));
   };
 
   const drawRules = async () => {
