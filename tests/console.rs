@@ -518,6 +518,19 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=display-save]").await;
     page.wait_text("[data-test=display-form]", "the ABI has no event `Shipped`").await;
 
+    // The overview's totals and activity: the token's deployment and its calls, named.
+    page.click("[data-test=nav-overview]").await;
+    page.wait_text("[data-test=activity]", "Alice Bank called token").await;
+    page.wait_text("[data-test=activity]", "Alice Bank deployed a contract").await;
+    page.wait_text("[data-test=stat-contracts]", "1").await;
+    let txs = page
+        .wait_for("[data-test=stat-transactions]", "3 or more", |t| {
+            t.parse::<u64>().is_ok_and(|n| n >= 3)
+        })
+        .await;
+    assert!(!txs.is_empty());
+    page.shot("overview-activity").await;
+
     // The explorer: the transaction found by its hash, decoded; the volume chart drawn.
     page.click("[data-test=nav-explorer]").await;
     page.fill("[data-test=search]", &tx_hash).await;

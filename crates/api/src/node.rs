@@ -341,6 +341,13 @@ pub struct VolumeBucketView {
     pub txs: u64,
 }
 
+/// What a chain has committed since its genesis.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotalsView {
+    pub blocks: u64,
+    pub transactions: u64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct VolumeView {
     pub bucket: Bucket,

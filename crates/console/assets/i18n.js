@@ -720,6 +720,16 @@ const en = {
   display_save: "Save views",
   display_saved: "Business views saved.",
   open_app: "Open in Apps",
+  total_blocks: "Blocks",
+  total_transactions: "Transactions",
+  total_contracts: "Contracts deployed",
+  total_orgs: "Organizations",
+  recent_activity: "Recent activity",
+  no_activity: "No transaction yet on your running chains.",
+  activity_call: "{from} called {to}",
+  activity_create: "{from} deployed a contract",
+  activity_notarize: "{from} notarized a record",
+  activity_block: "block {height}",
 };
 
 const zh = {
@@ -1440,6 +1450,16 @@ const zh = {
   display_save: "保存视图",
   display_saved: "业务视图已保存。",
   open_app: "在应用中打开",
+  total_blocks: "区块",
+  total_transactions: "交易",
+  total_contracts: "已部署合约",
+  total_orgs: "组织",
+  recent_activity: "最近动态",
+  no_activity: "运行中的链上还没有交易。",
+  activity_call: "{from} 调用了 {to}",
+  activity_create: "{from} 部署了一个合约",
+  activity_notarize: "{from} 存证了一条记录",
+  activity_block: "区块 {height}",
 };
 
 const TABLES = { en, zh };

@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use consortia_api::ErrorBody;
 use consortia_api::node::{
-    Bucket, MAX_BUCKETS, MAX_PAGE, PageQuery, TxListView, TxSummaryView, VolumeBucketView,
-    VolumeQuery, VolumeView,
+    Bucket, MAX_BUCKETS, MAX_PAGE, PageQuery, TotalsView, TxListView, TxSummaryView,
+    VolumeBucketView, VolumeQuery, VolumeView,
 };
 use consortia_api::server::{ApiError, ApiResult, PathParams, QueryParams};
 use consortia_crypto::Address;
@@ -138,6 +138,18 @@ fn minutes(bucket: Bucket) -> u64 {
         Bucket::Minute => 1,
         Bucket::Hour => 60,
     }
+}
+
+/// Blocks and transactions committed since the genesis
+#[utoipa::path(get, path = "/v1/stats/totals", tag = "explorer",
+    responses((status = 200, body = TotalsView)))]
+pub(crate) async fn totals(
+    State(node): State<Arc<Node>>,
+    Extension(pool): Extension<QueryPool>,
+) -> ApiResult<Json<TotalsView>> {
+    let (blocks, transactions) =
+        on_pool(&pool, move || node.store().totals().map_err(storage)).await?;
+    Ok(Json(TotalsView { blocks, transactions }))
 }
 
 /// Transaction volume per minute or per hour over a time range

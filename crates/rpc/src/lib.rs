@@ -152,6 +152,7 @@ fn api(limits: &Limits) -> (Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::get_transaction))
         .routes(routes!(explorer::by_address))
         .routes(routes!(explorer::volume))
+        .routes(routes!(explorer::totals))
         .routes(routes!(handlers::blocks_by_time))
         .routes(routes!(handlers::headers))
         .routes(routes!(handlers::latest_block))

@@ -107,6 +107,8 @@ pub trait ExplorerReader {
     /// Blocks and transactions per minute for the minutes `from_minute..to_minute` (since the
     /// Unix epoch); minutes without a block are absent.
     fn volume(&self, from_minute: u64, to_minute: u64) -> Result<Vec<MinuteVolume>>;
+    /// Blocks and transactions committed since the genesis (the per-minute counts summed).
+    fn totals(&self) -> Result<(u64, u64)>;
 }
 
 /// Where an event sits: block, transaction position, index among the transaction's events.

@@ -210,15 +210,17 @@ impl ChainStore {
         if txn.open_table(META)?.get(META_EXPLORER)?.is_some() {
             return Ok(());
         }
-        let head = Self::head_in(&txn)?.unwrap_or(0);
-        for height in 1..=head {
+        let Some(head) = Self::head_in(&txn)? else { return Ok(()) };
+        // The genesis too, as a block committed now is counted (regression: the totals of a
+        // store counted here were one block short of a fresh store's).
+        for height in 0..=head {
             let header = header_in(&txn.open_table(HEADERS)?, height)?;
             count_block(&txn, header.header.time_ms, header.tx_hashes.len())?;
         }
         txn.open_table(META)?.insert(META_EXPLORER, [1u8].as_slice())?;
         txn.commit()?;
         if head > 0 {
-            tracing::info!(target: "storage", blocks = head, "counted old blocks for the explorer");
+            tracing::info!(target: "storage", blocks = head + 1, "counted old blocks for the explorer");
         }
         Ok(())
     }
@@ -820,6 +822,17 @@ impl ExplorerReader for ChainStore {
         }
         Ok(out)
     }
+
+    fn totals(&self) -> Result<(u64, u64)> {
+        let read = self.db.begin_read()?;
+        let volume = read.open_table(VOLUME)?;
+        let mut sum = (0u64, 0u64);
+        for entry in volume.iter()? {
+            let (blocks, txs) = entry?.1.value();
+            sum = (sum.0 + blocks, sum.1 + txs);
+        }
+        Ok(sum)
+    }
 }
 
 impl TxReader for ChainStore {
@@ -1347,6 +1360,11 @@ mod tests {
         let counts: Vec<_> = volume.iter().map(|v| (v.minute, v.blocks, v.txs)).collect();
         assert_eq!(counts, vec![(10, 2, 3), (12, 1, 1)]);
         assert!(store.volume(13, 10).unwrap().is_empty());
+        assert_eq!(
+            store.totals().unwrap(),
+            (4, 4),
+            "every block (the genesis too) and transaction"
+        );
     }
 
     #[test]

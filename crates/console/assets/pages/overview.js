@@ -1,8 +1,10 @@
-// The first page after login: every chain the user sees, its nodes' health, height and TPS,
-// and the alerts that need someone (a node down or restarting, a failed start, a chain that
-// still misses something).
+// The first page after login: totals across the chains the user sees (blocks, transactions,
+// contracts, organizations, nodes), every chain with its nodes' health, height and TPS, the
+// alerts that need someone (the platform's firing alerts, a node down or restarting, a failed
+// start, a chain that still misses something), and the latest transactions as an activity
+// feed.
 import { get } from '../api.js';
-import { h, clear, card, table, chip, empty, errorBox, link, ago } from '../ui.js';
+import { h, clear, card, table, chip, empty, errorBox, link, ago, short } from '../ui.js';
 import { t } from '../i18n.js';
 import { refreshChains } from '../app.js';
 
@@ -10,9 +12,11 @@ export async function render(main) {
   const body = h('div', {});
   clear(main, h('h1', {}, t('nav_overview')), body);
   let stopped = false;
+  // Addresses' names per chain, read once per visit (they change only with a deployment).
+  const books = new Map();
   const tick = async () => {
     try {
-      await draw(body);
+      await draw(body, books);
     } catch (err) {
       clear(body, errorBox(err));
     }
@@ -26,31 +30,49 @@ export async function render(main) {
   };
 }
 
-async function chainFacts(chain) {
-  if (chain.status !== 'running') return { chain, nodes: [], tps: null };
-  const [nodes, volume] = await Promise.all([
-    get(`/v1/chains/${chain.id}/nodes`).catch(() => []),
-    get(`/v1/chains/${chain.id}/explorer/stats/volume?bucket=minute`).catch(() => null),
+async function chainFacts(chain, books) {
+  if (chain.status !== 'running') return { chain, nodes: [], tps: null, totals: null, contracts: [], firing: [], recent: [] };
+  const base = `/v1/chains/${chain.id}`;
+  if (!books.has(chain.id)) {
+    const names = await get(`${base}/address-book`).catch(() => []);
+    books.set(chain.id, new Map(names.map((n) => [n.address.toLowerCase(), n.name])));
+  }
+  const [nodes, volume, totals, contracts, alerts, recent] = await Promise.all([
+    get(`${base}/nodes`).catch(() => []),
+    get(`${base}/explorer/stats/volume?bucket=minute`).catch(() => null),
+    get(`${base}/explorer/stats/totals`).catch(() => null),
+    get(`${base}/contracts`).catch(() => []),
+    get(`${base}/alerts`).catch(() => []),
+    get(`${base}/explorer/transactions?limit=5`).catch(() => null),
   ]);
   // The last complete minute.
   const buckets = volume?.buckets || [];
   const last = buckets.length > 1 ? buckets[buckets.length - 2] : null;
-  return { chain, nodes, tps: last ? last.txs / 60 : null };
+  return {
+    chain,
+    nodes,
+    tps: last ? last.txs / 60 : null,
+    totals,
+    contracts: contracts.filter((c) => c.address),
+    firing: alerts.filter((a) => a.state === 'firing'),
+    recent: (recent?.transactions || []).map((tx) => ({ chain, tx, names: books.get(chain.id) })),
+  };
 }
 
-async function draw(body) {
+async function draw(body, books) {
   const chains = await refreshChains();
   if (!chains.length) {
     clear(body, card(null, empty(t('no_chains'), t('no_chains_hint'),
       h('div', { class: 'row' }, link('#/consortiums', t('go_consortiums')), ' · ', link('#/chains/new', t('new_chain'))))));
     return;
   }
-  const facts = await Promise.all(chains.map(chainFacts));
+  const [facts, orgs] = await Promise.all([Promise.all(chains.map((c) => chainFacts(c, books))), get('/v1/orgs').catch(() => [])]);
   const nodes = facts.flatMap((f) => f.nodes);
   const healthy = nodes.filter((n) => n.health === 'healthy').length;
   const alerts = [];
   for (const f of facts) {
     const c = f.chain;
+    for (const a of f.firing) alerts.push([c, a.severity === 'critical' ? 'bad' : 'warn', a.summary, `#/chains/${c.id}/alerts`]);
     if (c.failure) alerts.push([c, 'bad', t('alert_failed', { reason: c.failure })]);
     if (c.status === 'configuring' && c.problems.length) alerts.push([c, 'warn', t('alert_problems', { problems: c.problems.join('; ') })]);
     for (const n of f.nodes) {
@@ -61,12 +83,21 @@ async function draw(body) {
   }
   const stat = (label, value, test) => h('div', { class: 'stat' }, h('div', { class: 'label' }, label), h('div', { class: 'value', 'data-test': test }, value));
   const tps = facts.reduce((s, f) => s + (f.tps || 0), 0);
+  const sum = (key) => facts.reduce((s, f) => s + (f.totals ? f.totals[key] : 0), 0);
+  const number = (n) => n.toLocaleString();
+  const activity = facts.flatMap((f) => f.recent).sort((a, b) => b.tx.time_ms - a.tx.time_ms).slice(0, 8);
+  const named = (names, address) => (address && names?.get(address.toLowerCase())) || short(address, 10);
   clear(body,
     h('div', { class: 'stats' },
       stat(t('chains'), `${chains.filter((c) => c.status === 'running').length} / ${chains.length}`, 'stat-chains'),
       stat(t('healthy_nodes'), `${healthy} / ${nodes.length}`, 'stat-nodes'),
       stat(t('tps_last_minute'), tps.toFixed(2), 'stat-tps'),
       stat(t('alerts'), String(alerts.length), 'stat-alerts')),
+    h('div', { class: 'stats' },
+      stat(t('total_blocks'), number(sum('blocks')), 'stat-blocks'),
+      stat(t('total_transactions'), number(sum('transactions')), 'stat-transactions'),
+      stat(t('total_contracts'), number(facts.reduce((s, f) => s + f.contracts.length, 0)), 'stat-contracts'),
+      stat(t('total_orgs'), number(orgs.length), 'stat-orgs')),
     card(t('chains'), table([
       { label: t('name'), render: (f) => link(`#/chains/${f.chain.id}`, f.chain.name) },
       { label: t('status'), render: (f) => chip(t(`status_${f.chain.status}`), f.chain.status === 'running' ? 'ok' : f.chain.status === 'failed' ? 'bad' : 'warn') },
@@ -80,6 +111,13 @@ async function draw(body) {
         : link(`#/chains/${f.chain.id}`, t('continue_wizard')) },
     ], facts)),
     card(t('alerts'), alerts.length
-      ? h('ul', { 'data-test': 'alerts' }, alerts.map(([c, kind, text]) => h('li', {}, chip(kind === 'bad' ? t('alert') : t('warning'), kind), ' ', link(`#/chains/${c.id}`, c.name), ': ', text)))
-      : empty(t('no_alerts'))));
+      ? h('ul', { 'data-test': 'alerts' }, alerts.map(([c, kind, text, href]) => h('li', {}, chip(kind === 'bad' ? t('alert') : t('warning'), kind), ' ', link(href || `#/chains/${c.id}`, c.name), ': ', text)))
+      : empty(t('no_alerts'))),
+    card(t('recent_activity'), activity.length
+      ? h('ul', { class: 'feed', 'data-test': 'activity' }, activity.map(({ chain, tx, names }) => h('li', {},
+        h('span', { class: 'muted' }, ago(tx.time_ms)), ' ', link(`#/chains/${chain.id}`, chain.name), ' · ',
+        link(`#/chains/${chain.id}/explorer/tx/${tx.hash}`, t(`activity_${tx.kind}`, { from: named(names, tx.sender), to: named(names, tx.to) })),
+        ' · ', t('activity_block', { height: tx.height }),
+        tx.status === 'success' ? null : [' ', chip(t('tx_failed'), 'bad')])))
+      : empty(t('no_activity'))));
 }

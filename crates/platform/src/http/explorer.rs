@@ -30,7 +30,8 @@ fn status(code: u16) -> StatusCode {
 }
 
 /// Read a chain through one of its nodes (the node API's explorer reads: `blocks`,
-/// `transactions`, `addresses/{address}/transactions`, `stats/volume`, `accounts/{address}`,
+/// `transactions`, `addresses/{address}/transactions`, `stats/volume`, `stats/totals`,
+/// `accounts/{address}`,
 /// `status`, `notary/…`)
 #[utoipa::path(get, path = "/v1/chains/{id}/explorer/{path}", tag = "explorer",
     params(
