@@ -554,6 +554,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=tx-hash]", &tx_hash).await;
     page.click("[data-test=nav-explorer]").await;
     page.wait("[data-test=tx-row]").await;
+    // A block names its proposer as a node of an organization, and the set that signed it.
+    page.click("[data-test=block-row]").await;
+    page.wait_text("[data-test=block-proposer]", "of Alice Bank").await;
+    page.wait_text("[data-test=validator]", "v0 of Alice Bank").await;
+    let validators = "return document.querySelectorAll('[data-test=validator]').length;";
+    assert_eq!(page.client.execute(validators, vec![]).await.unwrap(), json!(4));
+    page.shot("explorer-block").await;
+    page.click("[data-test=nav-explorer]").await;
+    page.wait("[data-test=tx-row]").await;
     let chart = page.wait("[data-test=volume-chart][data-total]").await;
     let total: u64 = chart.attr("data-total").await.unwrap().unwrap().parse().unwrap();
     assert!(total >= 2, "the volume chart counts the deploy and the transfer: {total}");

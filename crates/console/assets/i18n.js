@@ -730,6 +730,11 @@ const en = {
   activity_create: "{from} deployed a contract",
   activity_notarize: "{from} notarized a record",
   activity_block: "block {height}",
+  validator_of: "{node} of {org}",
+  validator_set_at: "Validators signing block {n}",
+  validator_set_hint: "The set that governance had chosen for this height: a block is final with the signatures of more than two thirds of its power.",
+  validator: "Validator",
+  voting_power: "Voting power",
 };
 
 const zh = {
@@ -1460,6 +1465,11 @@ const zh = {
   activity_create: "{from} 部署了一个合约",
   activity_notarize: "{from} 存证了一条记录",
   activity_block: "区块 {height}",
+  validator_of: "{org} 的 {node}",
+  validator_set_at: "为区块 {n} 签名的验证者",
+  validator_set_hint: "治理为此高度选定的验证者集合：区块获得超过三分之二投票权的签名即为最终确定。",
+  validator: "验证者",
+  voting_power: "投票权",
 };
 
 const TABLES = { en, zh };

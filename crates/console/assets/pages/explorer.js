@@ -1,7 +1,7 @@
 // The block explorer: one search box (height, hash or address), the latest blocks and
 // transactions live, the transaction volume per minute or hour, blocks in a time range; a
 // block, a transaction (decoded with the contract's ABI when the chain knows it) and an address.
-import { get } from '../api.js';
+import { get, memberNames } from '../api.js';
 import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, ago, loading, copyButton, timeZone } from '../ui.js';
 import { t } from '../i18n.js';
 import { barChart } from '../chart.js';
@@ -41,7 +41,7 @@ export async function render(main, params) {
   }
   try {
     switch (params.view) {
-      case 'block': return await blockView(view, chain.id, base, params.arg);
+      case 'block': return await blockView(view, chain, base, params.arg);
       case 'tx': return await txView(view, chain.id, base, params.arg);
       case 'address': return await addressView(view, chain.id, base, params.arg);
       default: return await home(view, chain.id, base);
@@ -154,8 +154,21 @@ function blockTable(base, blocks, emptyText) {
   ], blocks, emptyText);
 }
 
-async function blockView(view, chain, base, arg) {
+// A validator as people know it: its node's name and organization.
+function validatorName(chain, orgName, v) {
+  const node = chain.nodes.find((n) => n.name === v.name);
+  return node ? t('validator_of', { node: v.name, org: orgName(node.org_id) }) : v.name;
+}
+
+async function blockView(view, chainView, base, arg) {
+  const chain = chainView.id;
   const b = await read(chain, `blocks/${arg}`);
+  // The set that signed this height, and who proposed it.
+  const [set, orgName] = await Promise.all([
+    read(chain, `validators?height=${b.height}`).catch(() => null),
+    memberNames(chainView.consortium_id),
+  ]);
+  const proposer = set?.validators.find((v) => v.address.toLowerCase() === b.proposer.toLowerCase());
   const nav = h('div', { class: 'row' },
     b.height > 0 ? link(`${base}/block/${b.height - 1}`, `← ${b.height - 1}`) : null,
     link(`${base}/block/${b.height + 1}`, `${b.height + 1} →`));
@@ -163,13 +176,19 @@ async function blockView(view, chain, base, arg) {
     h('dt', {}, t('hash')), h('dd', {}, copyable(b.hash)),
     h('dt', {}, t('parent')), h('dd', {}, b.height > 0 ? link(`${base}/block/${b.height - 1}`, b.parent_hash) : h('code', {}, b.parent_hash)),
     h('dt', {}, t('time')), h('dd', {}, `${fmtTime(b.time_ms)} (${ago(b.time_ms)}, ${timeZone()})`),
-    h('dt', {}, t('proposer')), h('dd', {}, h('code', {}, b.proposer)),
+    h('dt', {}, t('proposer')), h('dd', { 'data-test': 'block-proposer' },
+      proposer ? [validatorName(chainView, orgName, proposer), ' '] : null, h('code', { class: proposer ? 'muted' : '' }, b.proposer)),
     h('dt', {}, t('txs')), h('dd', {}, String(b.tx_count)),
     h('dt', {}, t('state_root')), h('dd', {}, h('code', {}, b.state_root)),
     h('dt', {}, t('receipts_root')), h('dd', {}, h('code', {}, b.receipts_root)),
     h('dt', {}, t('next_validators_hash')), h('dd', {}, h('code', {}, b.next_validators_hash)),
     h('dt', {}, t('signatures')), h('dd', {}, b.certificate ? t('n_signatures', { n: b.certificate.signatures.length, round: b.certificate.round }) : '—'))),
-  card(t('transactions'), b.tx_hashes.length ? h('ul', {}, b.tx_hashes.map((x) => h('li', {}, link(`${base}/tx/${x}`, x)))) : empty(t('no_transactions'))));
+  card(t('transactions'), b.tx_hashes.length ? h('ul', {}, b.tx_hashes.map((x) => h('li', {}, link(`${base}/tx/${x}`, x)))) : empty(t('no_transactions'))),
+  set ? card(t('validator_set_at', { n: b.height }), h('p', { class: 'muted' }, t('validator_set_hint')), table([
+    { label: t('validator'), render: (v) => h('span', { 'data-test': 'validator' }, validatorName(chainView, orgName, v)) },
+    { label: t('address'), render: (v) => h('code', {}, v.address) },
+    { label: t('voting_power'), render: (v) => String(v.power) },
+  ], set.validators)) : null);
 }
 
 function value(v) {

@@ -31,7 +31,7 @@ fn status(code: u16) -> StatusCode {
 
 /// Read a chain through one of its nodes (the node API's explorer reads: `blocks`,
 /// `transactions`, `addresses/{address}/transactions`, `stats/volume`, `stats/totals`,
-/// `accounts/{address}`,
+/// `accounts/{address}`, `validators?height=`,
 /// `status`, `notary/…`)
 #[utoipa::path(get, path = "/v1/chains/{id}/explorer/{path}", tag = "explorer",
     params(

@@ -48,8 +48,17 @@ fn fee(chain: &ChainView, tx: &Value, receipt: &Value) -> Option<Value> {
 }
 
 /// The node API reads the explorer may make: the first segment of the path after `/v1/`.
-pub const READS: [&str; 8] =
-    ["blocks", "transactions", "addresses", "stats", "accounts", "status", "notary", "governance"];
+pub const READS: [&str; 9] = [
+    "blocks",
+    "transactions",
+    "addresses",
+    "stats",
+    "accounts",
+    "status",
+    "notary",
+    "governance",
+    "validators",
+];
 
 /// The node API path (after `/v1/`, without its query) that an explorer read of `path`
 /// forwards, or `None` if `path` is not one of the explorer's reads.
