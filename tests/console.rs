@@ -835,6 +835,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         .unwrap();
     assert_eq!(layout, json!(["flex", true]), "the tablet layout");
     page.shot("overview-tablet").await;
+    page.client.set_window_size(1366, 768).await.unwrap();
+
+    // Last, the chain is archived from its page: the question says what follows first.
+    page.click("[data-test=nav-chains]").await;
+    page.click("[data-test=chain-ledger]").await;
+    page.click_and_confirm("[data-test=archive-chain]", "removed from their hosts with their data")
+        .await;
+    page.wait_text("main h1", "archived").await;
+    page.wait_text("[data-test=chain-select]", "ledger (archived)").await;
 }
 
 /// A platform process, killed on drop, with what it printed up to its address.

@@ -230,6 +230,11 @@ async fn make_demo(args: &UpArgs, account: &str, bar: &ProgressBar) -> Result<De
             start_chain(&chain.id, |line| bar.set_message(format!("starting the chain: {line}")))
                 .await?
         }
+        ChainStatus::Archived => bail!(
+            "the demo chain {} is archived: its nodes are gone. Run `consortia down` and start \
+             over with another --data-dir (or delete this one)",
+            chain.name
+        ),
         _ => chain,
     };
     bar.set_message("issuing a credential for the nodes");

@@ -735,6 +735,12 @@ const en = {
   validator_set_hint: "The set that governance had chosen for this height: a block is final with the signatures of more than two thirds of its power.",
   validator: "Validator",
   voting_power: "Voting power",
+  status_archived: "archived",
+  archive_chain: "Archive this chain",
+  archive_chain_hint: "Archiving takes a chain out of service: its nodes are stopped and removed from their hosts with their data, its webhooks paused, its alerts ended, and nobody can read or write it any more. The platform keeps its records (contracts, calls, the audit log); its name and chain id stay taken. It cannot be undone. It needs an administrator of every organization whose nodes run on it.",
+  confirm_archive_chain: "Archive chain {chain}? Its {n} nodes are stopped and removed from their hosts with their data, and nobody can read or write the chain any more. This cannot be undone.",
+  chain_archived: "Chain {chain} is archived.",
+  chain_is_archived: "This chain is archived",
 };
 
 const zh = {
@@ -1470,6 +1476,12 @@ const zh = {
   validator_set_hint: "治理为此高度选定的验证者集合：区块获得超过三分之二投票权的签名即为最终确定。",
   validator: "验证者",
   voting_power: "投票权",
+  status_archived: "已归档",
+  archive_chain: "归档此链",
+  archive_chain_hint: "归档即让链停止服务：其节点被停止并连同数据从主机上移除，Webhook 暂停，告警结束，任何人都不能再读写它。平台保留其记录（合约、调用、审计日志）；其名称和链 ID 仍被占用。此操作无法撤销，需要在其上运行节点的每个组织的管理员执行。",
+  confirm_archive_chain: "归档链 {chain}？其 {n} 个节点将被停止并连同数据从主机上移除，任何人都不能再读写这条链。此操作无法撤销。",
+  chain_archived: "链 {chain} 已归档。",
+  chain_is_archived: "这条链已归档",
 };
 
 const TABLES = { en, zh };

@@ -13,10 +13,11 @@ pub fn role_allows(role: Role, action: &str) -> bool {
     let verb = action.rsplit(':').next().unwrap_or("");
     match role {
         Role::Admin => true,
+        // An operator runs things; taking a chain out of service is an administrator's.
         Role::Operator => {
             matches!(verb, "get" | "list")
                 || action.starts_with("node:")
-                || action.starts_with("chain:")
+                || (action.starts_with("chain:") && action != "chain:delete")
                 || action.starts_with("contract:")
         }
         Role::Viewer => matches!(verb, "get" | "list"),
@@ -141,6 +142,9 @@ mod tests {
         assert!(decide(Some(Role::Operator), &[], "node:restart", node).is_ok());
         assert!(decide(Some(Role::Operator), &[], "member:add", "org/o1").is_err());
         assert!(decide(Some(Role::Viewer), &[], "node:get", node).is_ok());
+        assert!(decide(Some(Role::Operator), &[], "chain:alerts", node).is_ok());
+        assert!(decide(Some(Role::Operator), &[], "chain:delete", node).is_err());
+        assert!(decide(Some(Role::Admin), &[], "chain:delete", node).is_ok());
         assert!(decide(Some(Role::Viewer), &[], "node:restart", node).is_err());
         assert!(decide(None, &[], "node:get", node).is_err());
         // A policy allows beyond the role; a deny beats both.

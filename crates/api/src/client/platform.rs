@@ -518,6 +518,11 @@ impl PlatformClient {
         self.send(self.request(Method::POST, &path).query(&query)).await
     }
 
+    /// Archives a chain: its nodes stopped and removed, its records kept.
+    pub async fn archive_chain(&self, chain: &str) -> ClientResult<ChainView> {
+        self.post_empty(&path_of(&["/v1/chains/", chain, "/archive"])).await
+    }
+
     /// Starts a chain in the background and follows it until it runs, calling `on_progress`
     /// whenever the progress changes; the platform's reason if it does not start.
     pub async fn start_and_follow(
@@ -533,6 +538,16 @@ impl PlatformClient {
             match view.status {
                 ChainStatus::Running => return Ok(view),
                 ChainStatus::Starting => {}
+                ChainStatus::Archived => {
+                    return Err(ClientError::Refused {
+                        url: self.http.base.clone(),
+                        status: 409,
+                        body: crate::ErrorBody::new(
+                            "illegal_step",
+                            format!("chain {chain} is archived"),
+                        ),
+                    });
+                }
                 ChainStatus::Configuring => {
                     return Err(ClientError::Refused {
                         url: self.http.base.clone(),

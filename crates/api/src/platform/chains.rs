@@ -424,6 +424,9 @@ crate::wire_enum! {
         Starting = "starting",
         /// Block 1 is committed; the chain lives on without the platform.
         Running = "running",
+        /// Taken out of service: its nodes stopped and removed from their hosts, its records
+        /// kept (the name and chain id stay taken). Nothing reads or writes it any more.
+        Archived = "archived",
     }
 }
 

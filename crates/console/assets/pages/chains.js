@@ -197,6 +197,17 @@ async function drawChain(body, id, redraw) {
       chain.problems.length ? h('div', { class: 'notice', 'data-test': 'problems' }, t('not_ready'), h('ul', {}, chain.problems.map((p) => h('li', {}, p)))) : h('p', {}, t('ready_to_start')),
       start, status));
   }
+  if (changeable && mine.length) {
+    // Taking the chain out of service, with what follows spelled out first.
+    sections.push(card(t('archive_chain'), h('p', { class: 'muted' }, t('archive_chain_hint')),
+      action(t('archive_chain'), async () => {
+        await post(`/v1/chains/${id}/archive`);
+        await refreshChains();
+        toast(t('chain_archived', { chain: chain.name }), 'ok');
+        await redraw();
+      }, { class: 'danger', 'data-test': 'archive-chain', confirm: t('confirm_archive_chain', { chain: chain.name, n: chain.nodes.length }) })));
+  }
+  if (chain.status === 'archived') sections.push(card(null, empty(t('chain_is_archived'), t('archive_chain_hint'))));
   clear(body, sections);
   return chain;
 }

@@ -30,6 +30,27 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(faucet))
         .routes(routes!(issue_node_credential))
         .routes(routes!(renew_certificates))
+        .routes(routes!(archive_chain))
+}
+
+/// Archive a chain: its nodes are stopped and removed from their hosts (their data with
+/// them), its webhooks paused, and it can no longer be read or written; the platform keeps
+/// its records, and its name and chain id stay taken. Cannot be undone. Needs `chain:delete`
+/// (an administrator's) in every organization whose nodes run on it
+#[utoipa::path(post, path = "/v1/chains/{id}/archive", tag = "chains",
+    params(("id" = String, Path, description = "Chain id")),
+    responses(
+        (status = 200, body = ChainView),
+        (status = 403, description = "An organization whose nodes would stop does not allow it", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Starting, or archived already", body = ErrorBody),
+        (status = 502, description = "Archived, but a host could not remove a node (named)", body = ErrorBody),
+    ))]
+async fn archive_chain(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<ChainView>> {
+    Ok(Json(platform.archive_chain(&caller, &id).await?))
 }
 
 /// Renew the certificates of the chain's nodes the caller may manage (`node:renew`), for the

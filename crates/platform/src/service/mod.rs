@@ -5,7 +5,7 @@
 //!
 //! The areas build on each other in this order, and call only earlier ones:
 //! `identity` → `orgs` (which also reads roles and policies for every authorization) →
-//! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `signing_keys` → `gateway` → `contracts` (with the pure
+//! `consortiums` → `hosts` → `chains` → `node_access` → `nodes` → `start` → `archive` → `signing_keys` → `gateway` → `contracts` (with the pure
 //! `abi`) → `apps` (display specs and contract events) → `explorer` → `monitoring` → `alerts` (which reads the nodes' metrics through
 //! `monitoring` and signs its webhooks as `webhooks` does); `governance` → `certificates` (nodes' certificates over
 //! their lifetime, and member CAs' rotation: the issuing CA of an organization on a chain,
@@ -15,6 +15,7 @@ pub(crate) mod abi;
 pub mod accounts;
 pub mod alerts;
 pub mod apps;
+pub mod archive;
 pub mod assets;
 pub mod certificates;
 pub mod chains;

@@ -80,6 +80,9 @@ impl Platform {
             ChainStatus::Running => {
                 return Err(Error::illegal_step(format!("chain {id} is running already")));
             }
+            ChainStatus::Archived => {
+                return Err(Error::illegal_step(format!("chain {id} is archived")));
+            }
         }
         let record = store::chain(&mut tx, id)
             .await?

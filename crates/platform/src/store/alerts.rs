@@ -144,6 +144,23 @@ pub async fn delete_alert(db: impl Exec<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Ends a chain's active alerts (it is archived: nothing is watched any more); pending ones
+/// leave no trace.
+pub async fn end_all(db: &mut Tx, chain: &str, now: i64) -> Result<()> {
+    sqlx::query("DELETE FROM alerts WHERE chain_id = $1 AND state = 'pending'")
+        .bind(chain)
+        .execute(&mut **db)
+        .await?;
+    sqlx::query(
+        "UPDATE alerts SET state = 'resolved', resolved_ms = $1 WHERE chain_id = $2 AND state = 'firing'",
+    )
+    .bind(now)
+    .bind(chain)
+    .execute(&mut **db)
+    .await?;
+    Ok(())
+}
+
 pub async fn acknowledge(db: impl Exec<'_>, id: &str, user: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE alerts SET acked_by = $1, acked_ms = $2 WHERE id = $3")
         .bind(user)

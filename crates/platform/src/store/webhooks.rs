@@ -155,6 +155,15 @@ pub async fn set_enabled(db: impl Exec<'_>, id: &str, enabled: bool) -> Result<(
     Ok(())
 }
 
+/// Pauses every subscription of a chain (it is archived: nothing more to deliver).
+pub async fn disable_chain(db: impl Exec<'_>, chain: &str) -> Result<()> {
+    sqlx::query("UPDATE webhooks SET enabled = 0 WHERE chain_id = $1")
+        .bind(chain)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Deletes a subscription and its dead letters.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM webhook_dead_letters WHERE webhook_id = $1")
