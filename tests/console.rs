@@ -328,11 +328,20 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=stat-chains]", "1 / 1").await;
     page.shot("overview").await;
     page.click("[data-test=nav-orgs]").await;
-    for user in ["alice", "bob"] {
+    for user in ["alice", "bob", "temp"] {
         page.fill("[data-test=new-username]", user).await;
         page.fill("[data-test=new-password]", &format!("{user}-password")).await;
         page.click("[data-test=create-user-submit]").await;
         page.wait_text("main", user).await;
+    }
+    // A user made by mistake is deleted, after a question that says what follows.
+    page.click_and_confirm("[data-test=delete-user-temp]", "can no longer log in").await;
+    page.wait_text("[data-test=toast]", "User temp is deleted.").await;
+    let gone = "return document.querySelector('[data-test=delete-user-temp]') === null;";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while page.client.execute(gone, vec![]).await.unwrap() != json!(true) {
+        assert!(Instant::now() < deadline, "the deleted user is still listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     page.logout().await;
 

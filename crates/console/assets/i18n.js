@@ -741,6 +741,9 @@ const en = {
   confirm_archive_chain: "Archive chain {chain}? Its {n} nodes are stopped and removed from their hosts with their data, and nobody can read or write the chain any more. This cannot be undone.",
   chain_archived: "Chain {chain} is archived.",
   chain_is_archived: "This chain is archived",
+  delete_user: "Delete",
+  user_deleted: "User {user} is deleted.",
+  confirm_delete_user: "Delete user {user}? They leave every organization and policy at once, their sessions and API keys are revoked, and they can no longer log in. The name stays taken (the audit log names it). This cannot be undone.",
 };
 
 const zh = {
@@ -1482,6 +1485,9 @@ const zh = {
   confirm_archive_chain: "归档链 {chain}？其 {n} 个节点将被停止并连同数据从主机上移除，任何人都不能再读写这条链。此操作无法撤销。",
   chain_archived: "链 {chain} 已归档。",
   chain_is_archived: "这条链已归档",
+  delete_user: "删除",
+  user_deleted: "用户 {user} 已删除。",
+  confirm_delete_user: "删除用户 {user}？其将立即退出所有组织和策略，会话和 API 密钥被吊销，且无法再登录。该用户名仍被占用（审计日志中会记录）。此操作无法撤销。",
 };
 
 const TABLES = { en, zh };

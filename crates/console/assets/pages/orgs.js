@@ -116,6 +116,11 @@ export async function render(main, params) {
       table([
         { label: t('user'), render: (u) => u.username },
         { label: '', render: (u) => (u.admin ? chip(t('platform_admin')) : u.parent_id ? chip(t('sub_user')) : '') },
+        // An administrator deletes anyone but themself; a parent its sub-users.
+        { label: '', render: (u) => (u.id !== me?.id && (me?.admin || u.parent_id === me?.id)
+          ? action(t('delete_user'), async () => { await del(`/v1/users/${u.id}`); toast(t('user_deleted', { user: u.username }), 'ok'); await drawUsers(); },
+            { class: 'danger', 'data-test': `delete-user-${u.username}`, confirm: t('confirm_delete_user', { user: u.username }) })
+          : '') },
       ], users, t('no_users')),
       h('h3', {}, me?.admin ? t('create_user') : t('create_sub_user')),
       form([
