@@ -570,6 +570,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     let validators = "return document.querySelectorAll('[data-test=validator]').length;";
     assert_eq!(page.client.execute(validators, vec![]).await.unwrap(), json!(4));
     page.shot("explorer-block").await;
+    // Times in a time zone chosen in the account settings, named beside them.
+    page.click("[data-test=nav-settings]").await;
+    page.select("[data-test=time-zone]", "Asia/Shanghai").await;
+    page.client.back().await.unwrap();
+    page.wait_text("[data-test=block]", "Asia/Shanghai").await;
+    page.click("[data-test=nav-settings]").await;
+    let browsers = "const s = document.querySelector('[data-test=time-zone]'); s.value = ''; s.dispatchEvent(new Event('change'));";
+    page.wait("[data-test=time-zone]").await;
+    page.client.execute(browsers, vec![]).await.unwrap();
     page.click("[data-test=nav-explorer]").await;
     page.wait("[data-test=tx-row]").await;
     let chart = page.wait("[data-test=volume-chart][data-total]").await;

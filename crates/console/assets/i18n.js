@@ -744,6 +744,10 @@ const en = {
   delete_user: "Delete",
   user_deleted: "User {user} is deleted.",
   confirm_delete_user: "Delete user {user}? They leave every organization and policy at once, their sessions and API keys are revoked, and they can no longer log in. The name stays taken (the audit log names it). This cannot be undone.",
+  time_zone: "Time zone",
+  time_zone_hint: "Times in the console (blocks, transactions, alerts, logs) show in this zone, named beside them. Kept in this browser.",
+  time_zone_browser: "This browser's ({zone})",
+  time_zone_saved: "Times now show in {zone}.",
 };
 
 const zh = {
@@ -1488,6 +1492,10 @@ const zh = {
   delete_user: "删除",
   user_deleted: "用户 {user} 已删除。",
   confirm_delete_user: "删除用户 {user}？其将立即退出所有组织和策略，会话和 API 密钥被吊销，且无法再登录。该用户名仍被占用（审计日志中会记录）。此操作无法撤销。",
+  time_zone: "时区",
+  time_zone_hint: "控制台中的时间（区块、交易、告警、日志）按此时区显示，并在旁边注明。保存在此浏览器中。",
+  time_zone_browser: "此浏览器的时区（{zone}）",
+  time_zone_saved: "时间现在按 {zone} 显示。",
 };
 
 const TABLES = { en, zh };

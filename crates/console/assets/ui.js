@@ -1,6 +1,6 @@
 // Small DOM helpers: elements from data (text only, never HTML strings), tables, forms, loading
 // and empty states, toasts, formatting.
-import { t, has } from './i18n.js';
+import { t, has, lang } from './i18n.js';
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -121,9 +121,23 @@ export function chip(text, kind) {
   return h('span', { class: `chip ${kind || ''}` }, text);
 }
 
+// The time zone chosen in the account settings (none: the browser's).
+const ZONE_KEY = 'consortia.timezone';
+
+export function chosenZone() {
+  return localStorage.getItem(ZONE_KEY) || '';
+}
+
+export function chooseZone(zone) {
+  if (zone) localStorage.setItem(ZONE_KEY, zone);
+  else localStorage.removeItem(ZONE_KEY);
+}
+
+// A time in the chosen time zone, written the way the console's language writes dates.
 export function fmtTime(ms) {
   if (!ms) return '—';
-  return new Date(ms).toLocaleString();
+  const zone = chosenZone();
+  return new Date(ms).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en', zone ? { timeZone: zone } : undefined);
 }
 
 export function ago(ms) {
@@ -160,9 +174,9 @@ export function copyButton(text) {
   } }, t('copy'));
 }
 
-// The time zone the console shows times in (the browser's).
+// The time zone the console shows times in: the one chosen, else the browser's.
 export function timeZone() {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return chosenZone() || Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
 export function link(href, text, attrs) {

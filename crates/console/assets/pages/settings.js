@@ -1,7 +1,7 @@
-// Your account: change the password (your other sessions end), API keys (create with an
-// expiry, see, revoke) and sessions (see, end).
+// Your account: change the password (your other sessions end), the time zone times show in,
+// API keys (create with an expiry, see, revoke) and sessions (see, end).
 import { get, post, del } from '../api.js';
-import { h, clear, card, table, field, form, action, toast, fmtTime, chip } from '../ui.js';
+import { h, clear, card, table, field, form, action, toast, fmtTime, chip, chosenZone, chooseZone } from '../ui.js';
 import { t } from '../i18n.js';
 
 function keyState(k) {
@@ -24,7 +24,15 @@ export async function render(main) {
       toast(t('password_changed'));
       await drawSessions();
     }, { test: 'password-form', submitTest: 'password-submit' }));
-  clear(main, h('h1', {}, t('nav_settings')), h('div', { class: 'grid' }, password, sessionsBox), keysBox);
+  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC'];
+  const zone = card(t('time_zone'), h('p', { class: 'muted' }, t('time_zone_hint')),
+    field(t('time_zone'), h('select', {
+      'data-test': 'time-zone',
+      onchange: (e) => { chooseZone(e.target.value); toast(t('time_zone_saved', { zone: e.target.value || browserZone })); },
+    }, h('option', { value: '' }, t('time_zone_browser', { zone: browserZone })),
+    ['UTC', ...zones.filter((z) => z !== 'UTC')].map((z) => h('option', { value: z, selected: z === chosenZone() }, z)))));
+  clear(main, h('h1', {}, t('nav_settings')), h('div', { class: 'grid' }, password, sessionsBox), zone, keysBox);
 
   const drawSessions = async () => {
     const sessions = await get('/v1/users/me/sessions');
