@@ -242,6 +242,8 @@ pub struct Memory {
 
 #[derive(Clone, Debug, Default)]
 struct NodeMemory {
+    /// Whether a reading came before: a first reading is never a rise.
+    read: bool,
     equivocations: f64,
     equivocation_ms: Option<i64>,
     pool_full: f64,
@@ -294,7 +296,8 @@ pub fn conditions(
         height = height.max(figures.height);
         ready += figures.ready;
         let seen = memory.nodes.entry(r.node_id.clone()).or_default();
-        let first = seen.commits == 0.0 && seen.commit_sum == 0.0 && seen.equivocation_ms.is_none();
+        let first = !seen.read;
+        seen.read = true;
         if figures.equivocations > seen.equivocations && !first {
             seen.equivocation_ms = Some(now);
         }
@@ -1119,6 +1122,21 @@ mod tests {
         assert_eq!(rules_of(&held), [("equivocation", "a"), ("pool_full", "a")]);
         assert_eq!(look(&at(3.0, 5.0), &mut memory, 6_000 + RECENT_MS - 1).len(), 2);
         assert!(look(&at(3.0, 5.0), &mut memory, 6_000 + RECENT_MS).is_empty());
+    }
+
+    /// Regression: a node that had committed nothing counted every reading as its first, so
+    /// its counters' rises went unseen.
+    #[test]
+    fn regression_a_rise_counts_on_a_node_that_never_committed() {
+        let mut memory = Memory::default();
+        let idle = |e| {
+            [up(
+                "a",
+                Figures { equivocations: e, commits: 0.0, commit_seconds_sum: 0.0, ..healthy() },
+            )]
+        };
+        assert!(look(&idle(0.0), &mut memory, 1_000).is_empty());
+        assert_eq!(rules_of(&look(&idle(1.0), &mut memory, 6_000)), [("equivocation", "a")]);
     }
 
     #[test]
