@@ -209,6 +209,16 @@ impl Page {
         self.client.accept_alert().await.unwrap();
     }
 
+    /// Waits until nothing matches `css` (what was deleted is no longer listed).
+    async fn wait_gone(&self, css: &str) {
+        let gone = "return document.querySelector(arguments[0]) === null;";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.client.execute(gone, vec![json!(css)]).await.unwrap() != json!(true) {
+            assert!(Instant::now() < deadline, "`{css}` is still shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn fill(&self, css: &str, text: &str) {
         let e = self.wait(css).await;
         e.clear().await.unwrap();
@@ -337,12 +347,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     // A user made by mistake is deleted, after a question that says what follows.
     page.click_and_confirm("[data-test=delete-user-temp]", "can no longer log in").await;
     page.wait_text("[data-test=toast]", "User temp is deleted.").await;
-    let gone = "return document.querySelector('[data-test=delete-user-temp]') === null;";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while page.client.execute(gone, vec![]).await.unwrap() != json!(true) {
-        assert!(Instant::now() < deadline, "the deleted user is still listed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    page.wait_gone("[data-test=delete-user-temp]").await;
+    // So is an organization made by mistake, with its own question.
+    page.fill("[data-test=org-name]", "Scratch").await;
+    page.click("[data-test=create-org-submit]").await;
+    page.wait_text("main", "Members of Scratch").await;
+    page.click_and_confirm("[data-test=delete-org-Scratch]", "every key kept for it is destroyed")
+        .await;
+    page.wait_text("[data-test=toast]", "Organization Scratch is deleted.").await;
+    page.wait_gone("[data-test=org-Scratch]").await;
     page.logout().await;
 
     // Alice: an organization and a consortium it leads; she invites Bob.

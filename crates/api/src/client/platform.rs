@@ -272,6 +272,11 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/orgs/", org])).await
     }
 
+    /// Deletes an organization that is a member of no consortium in service.
+    pub async fn delete_org(&self, org: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/orgs/", org])).await
+    }
+
     pub async fn members(&self, org: &str) -> ClientResult<Vec<MemberView>> {
         self.get(&path_of(&["/v1/orgs/", org, "/members"])).await
     }
@@ -330,6 +335,11 @@ impl PlatformClient {
 
     pub async fn consortium(&self, id: &str) -> ClientResult<ConsortiumView> {
         self.get(&path_of(&["/v1/consortiums/", id])).await
+    }
+
+    /// Dissolves a consortium whose chains are all archived.
+    pub async fn dissolve_consortium(&self, id: &str) -> ClientResult<ConsortiumView> {
+        self.post_empty(&path_of(&["/v1/consortiums/", id, "/dissolve"])).await
     }
 
     pub async fn invite(

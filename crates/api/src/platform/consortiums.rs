@@ -42,6 +42,9 @@ pub struct ConsortiumView {
     pub ca_cert_pem: String,
     pub members: Vec<ConsortiumMemberView>,
     pub created_ms: i64,
+    /// When its leader dissolved it (none while it works): a dissolved consortium is kept
+    /// for the record, read-only.
+    pub dissolved_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -57,6 +60,8 @@ crate::wire_enum! {
         Pending = "pending",
         Accepted = "accepted",
         Declined = "declined",
+        /// Still pending when its consortium was dissolved.
+        Withdrawn = "withdrawn",
     }
 }
 
@@ -88,6 +93,8 @@ crate::wire_enum! {
         Pending = "pending",
         Approved = "approved",
         Rejected = "rejected",
+        /// Still pending when its consortium was dissolved.
+        Withdrawn = "withdrawn",
     }
 }
 

@@ -65,11 +65,22 @@ async function drawAll(body, redraw) {
       get(`/v1/consortiums/${c.id}/invitations`).catch(() => []),
     ]);
     const leader = c.members.find((m) => m.org_id === c.leader_org_id);
+    const live = !c.dissolved_ms;
+    // Its leader's admins dissolve it, once its chains are archived; what follows is said first.
+    const dissolve = live && adminOrgs.some((o) => o.id === c.leader_org_id)
+      ? [h('h3', {}, t('dissolve_consortium')), h('p', { class: 'muted' }, t('dissolve_consortium_hint')),
+        action(t('dissolve_consortium'), async () => {
+          await post(`/v1/consortiums/${c.id}/dissolve`);
+          toast(t('consortium_dissolved', { name: c.name }), 'ok');
+          redraw();
+        }, { class: 'danger', 'data-test': `dissolve-${c.name}`, confirm: t('confirm_dissolve_consortium', { name: c.name }) })]
+      : [];
     return card(c.name,
       h('dl', { class: 'kv' },
         h('dt', {}, t('leader_org')), h('dd', {}, leader ? leader.org_name : c.leader_org_id),
         h('dt', {}, t('approval_policy')), h('dd', {}, t(`policy_${c.approval_policy}`)),
-        h('dt', {}, t('created_at')), h('dd', {}, fmtTime(c.created_ms))),
+        h('dt', {}, t('created_at')), h('dd', {}, fmtTime(c.created_ms)),
+        ...(live ? [] : [h('dt', {}, t('status')), h('dd', { 'data-test': `dissolved-${c.name}` }, chip(t('dissolved_at', { time: fmtTime(c.dissolved_ms) }), 'bad'))])),
       h('h3', {}, t('members')),
       table([
         { label: t('org'), render: (m) => m.org_name },
@@ -80,7 +91,7 @@ async function drawAll(body, redraw) {
         { label: t('org'), render: (r) => r.org_name },
         { label: t('status'), render: (r) => chip(t(`req_${r.status}`), r.status === 'approved' ? 'ok' : r.status === 'rejected' ? 'bad' : 'warn') },
         { label: t('votes'), render: (r) => `${r.approvals.length} ✓ / ${r.rejections.length} ✗` },
-        { label: '', render: (r) => r.status === 'pending' ? h('div', { class: 'row' },
+        { label: '', render: (r) => live && r.status === 'pending' ? h('div', { class: 'row' },
           action(t('approve'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'approve', ...actingFor() }); toast(t('approved')); redraw(); }, { 'data-test': `approve-${r.org_name}` }),
           action(t('reject'), async () => { await post(`/v1/consortiums/${c.id}/join-requests/${r.id}/votes`, { decision: 'reject', ...actingFor() }); redraw(); }, { class: 'danger' })) : '' },
       ], requests, t('no_requests')),
@@ -88,17 +99,18 @@ async function drawAll(body, redraw) {
       h('div', { 'data-test': `sent-${c.name}` }, table([
         { label: t('username'), render: (i) => i.invitee },
         { label: t('invited_by'), render: (i) => i.invited_by },
-        { label: t('status'), render: (i) => chip(t(`inv_${i.status}`), i.status === 'declined' ? 'bad' : i.status === 'pending' ? 'warn' : 'ok') },
+        { label: t('status'), render: (i) => chip(t(`inv_${i.status}`), i.status === 'declined' || i.status === 'withdrawn' ? 'bad' : i.status === 'pending' ? 'warn' : 'ok') },
         { label: t('join_requests'), render: (i) => (i.join_request ? chip(t(`req_${i.join_request}`), i.join_request === 'approved' ? 'ok' : i.join_request === 'rejected' ? 'bad' : 'warn') : '—') },
         { label: t('created_at'), render: (i) => fmtTime(i.created_ms) },
       ], sent, t('no_invitations_sent'))),
-      h('h3', {}, t('invite_user')),
-      form([field(t('username'), h('input', { name: 'username', required: true, 'data-test': `invite-user-${c.name}` }))], t('invite'), async (v, f) => {
-        await post(`/v1/consortiums/${c.id}/invitations`, { username: v.username.trim() });
-        toast(t('invited', { who: v.username }));
-        f.reset();
-        redraw();
-      }, { inline: true, test: `invite-${c.name}`, submitTest: `invite-submit-${c.name}` }));
+      ...(live ? [h('h3', {}, t('invite_user')),
+        form([field(t('username'), h('input', { name: 'username', required: true, 'data-test': `invite-user-${c.name}` }))], t('invite'), async (v, f) => {
+          await post(`/v1/consortiums/${c.id}/invitations`, { username: v.username.trim() });
+          toast(t('invited', { who: v.username }));
+          f.reset();
+          redraw();
+        }, { inline: true, test: `invite-${c.name}`, submitTest: `invite-submit-${c.name}` })] : []),
+      ...dissolve);
   }));
 
   clear(body, h('div', { class: 'grid' }, invitationsCard, createCard), cards.length ? cards : card(null, empty(t('no_consortiums'), t('no_consortiums_hint'))));

@@ -103,7 +103,17 @@ export async function render(main, params) {
             await post(`/v1/orgs/${org.id}/policies`, { name: v.name, document });
             f.reset();
             drawDetail();
-          })));
+          })),
+        // Its admins (and platform administrators) delete it, with what follows said first.
+        org.role === 'admin' || org.role === null ? card(t('delete_org'), h('p', { class: 'muted' }, t('delete_org_hint')),
+          action(t('delete_org'), async () => {
+            await del(`/v1/orgs/${org.id}`);
+            selected.org = null;
+            await refreshOrgs();
+            toast(t('org_deleted', { org: org.name }), 'ok');
+            await drawOrgs();
+            await drawDetail();
+          }, { class: 'danger', 'data-test': `delete-org-${org.name}`, confirm: t('confirm_delete_org', { org: org.name }) })) : null);
     } catch (err) {
       clear(detail, errorBox(err));
     }

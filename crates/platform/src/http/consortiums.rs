@@ -31,6 +31,27 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(approve_join_request))
         .routes(routes!(reject_join_request))
         .routes(routes!(rotate_member_ca))
+        .routes(routes!(dissolve_consortium))
+}
+
+/// Dissolve a consortium (`consortium:delete`: its leader organization's admins)
+///
+/// Allowed once every chain of the consortium is archived. Its pending invitations and join
+/// requests are withdrawn and the keys of its CA and its members' CAs destroyed, so no
+/// certificate is issued under it again; it stays listed for its members, read-only, and
+/// its name stays taken. Its member organizations may then be deleted.
+#[utoipa::path(post, path = "/v1/consortiums/{id}/dissolve", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id")),
+    responses(
+        (status = 200, description = "Dissolved", body = ConsortiumView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Chains not archived, or dissolved already", body = ErrorBody),
+    ))]
+async fn dissolve_consortium(
+    Ctx { platform, caller }: Ctx,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<ConsortiumView>> {
+    Ok(Json(platform.dissolve_consortium(&caller, &id).await?))
 }
 
 /// Rotate a member organization's CA (`consortium:rotate-ca`: its admins)

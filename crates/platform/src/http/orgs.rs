@@ -19,7 +19,7 @@ use crate::Platform;
 pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
-        .routes(routes!(get_org))
+        .routes(routes!(get_org, delete_org))
         .routes(routes!(list_members, add_member))
         .routes(routes!(set_member_role, remove_member))
         .routes(routes!(list_policies, create_policy))
@@ -57,6 +57,29 @@ async fn get_org(
     PathParams(org): PathParams<String>,
 ) -> ApiResult<Json<OrgView>> {
     Ok(Json(platform.org(&caller, &org).await?))
+}
+
+/// Delete an organization (`org:delete`: its admins)
+///
+/// Allowed once the organization is a member of no consortium in service (a consortium's
+/// leader dissolves it once its chains are archived). Its members and policies go, its
+/// pending join requests are withdrawn, its managed signing keys are disabled, and every
+/// secret the platform sealed for it is destroyed: its chain account's key, its managed
+/// keys, its hosts' TLS keys and kubeconfigs, its webhook and alert-receiver secrets, its
+/// member CA keys. Its name stays taken, since chains, contracts and the audit log name it.
+#[utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "Organization id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A member of a consortium in service", body = ErrorBody),
+    ))]
+async fn delete_org(
+    Ctx { platform, caller }: Ctx,
+    PathParams(org): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    platform.delete_org(&caller, &org).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Members of an organization

@@ -307,6 +307,7 @@ impl Platform {
             created_by: &caller.user_id,
         };
         let mut tx = self.db.begin().await?;
+        super::consortiums::lock_live(&mut tx, &req.consortium_id).await?;
         let id = store::insert_chain(&mut tx, &new).await.map_err(|e| {
             e.duplicate_as("conflict", format!("the consortium already has a chain {name}"))
         })?;

@@ -23,12 +23,32 @@ use super::orgs::choose_org;
 use crate::Platform;
 use crate::error::{Error, Result};
 use crate::keystore::Secret;
-use crate::store::consortiums::{self as store, NewConsortium, Tally};
-use crate::store::new_id;
+use crate::store::consortiums::{self as store, NewConsortium, Standing, Tally};
+use crate::store::{Tx, new_id};
 
 fn pki(e: consortia_crypto::CryptoError) -> Error {
     Error::internal(format!("certificate authority: {e}"))
 }
+
+fn dissolved(consortium: &str) -> Error {
+    Error::conflict(
+        "dissolved",
+        format!("consortium {consortium} is dissolved: it is kept for the record, read-only"),
+    )
+}
+
+/// Locks the consortium's row until `tx` ends (see [`store::lock_consortium`]): 404 for an
+/// unknown consortium, 409 `dissolved` for a dissolved one.
+pub(crate) async fn lock_live(tx: &mut Tx, consortium: &str) -> Result<()> {
+    match store::lock_consortium(tx, consortium).await? {
+        None => Err(Error::NotFound(format!("no consortium {consortium}"))),
+        Some((name, Standing::Dissolved)) => Err(dissolved(&name)),
+        Some((_, Standing::Live)) => Ok(()),
+    }
+}
+
+/// The action that dissolves a consortium, asked of its leader organization.
+const DISSOLVE: &str = "consortium:delete";
 
 /// What a vote leads to under a policy: approved (`Some(true)`), rejected, or not decided
 /// yet. The leader policy follows the leader's vote; the majority policy approves once more
@@ -90,10 +110,13 @@ impl Platform {
         consortium_in(&mut *self.db.acquire().await?, id).await
     }
 
-    /// 404 for an unknown consortium, 403 `not_a_member` unless `org` is a member.
+    /// 404 for an unknown consortium, 409 `dissolved` for a dissolved one, 403
+    /// `not_a_member` unless `org` is a member.
     pub(crate) async fn consortium_member(&self, consortium: &str, org: &str) -> Result<()> {
-        if !store::exists(&self.db, consortium).await? {
-            return Err(Error::NotFound(format!("no consortium {consortium}")));
+        match store::standing(&self.db, consortium).await? {
+            None => return Err(Error::NotFound(format!("no consortium {consortium}"))),
+            Some((name, Standing::Dissolved)) => return Err(dissolved(&name)),
+            Some((_, Standing::Live)) => {}
         }
         if !store::is_member(&self.db, consortium, org).await? {
             return Err(Error::NotAMember { org: org.into(), consortium: consortium.into() });
@@ -159,7 +182,10 @@ impl Platform {
         consortium: &str,
         req: &InviteRequest,
     ) -> Result<InvitationView> {
-        self.consortium_view(consortium).await?;
+        let view = self.consortium_view(consortium).await?;
+        if view.dissolved_ms.is_some() {
+            return Err(dissolved(&view.name));
+        }
         self.acting_org(caller, consortium, req.org_id.as_deref(), "consortium:invite").await?;
         let invitee = self.user_id(&req.username).await?;
         if store::has_pending_invitation(&self.db, consortium, &invitee).await? {
@@ -238,7 +264,7 @@ impl Platform {
         // One organization per user per consortium, checked and recorded under the
         // consortium's lock: two requests at once cannot both pass the check.
         let mut tx = self.db.begin().await?;
-        store::lock_consortium(&mut tx, consortium).await?;
+        lock_live(&mut tx, consortium).await?;
         if let Some(org) = store::taking_part_through(&mut *tx, &caller.user_id, consortium).await?
         {
             return Err(Error::conflict(
@@ -297,6 +323,8 @@ impl Platform {
         let action = if approve { "consortium:approve" } else { "consortium:reject" };
         let voter = self.acting_org(caller, consortium, vote.org_id.as_deref(), action).await?;
         let mut tx = self.db.begin().await?;
+        // The consortium first, then the request: the order a dissolution takes too.
+        lock_live(&mut tx, consortium).await?;
         if !store::lock_join_request(&mut tx, consortium, request).await? {
             return Err(Error::NotFound(format!("no join request {request} in {consortium}")));
         }
@@ -341,6 +369,33 @@ impl Platform {
         }
         tx.commit().await?;
         self.join_request(consortium, request).await
+    }
+
+    /// Dissolves a consortium once every chain of it is archived: its leader organization
+    /// must allow `consortium:delete` (a platform administrator may always). It stays listed
+    /// for its members, read-only (see [`store::dissolve`]); checked under the consortium's
+    /// lock, which a new chain takes too, so no chain starts in a dissolving consortium.
+    pub async fn dissolve_consortium(&self, caller: &Caller, id: &str) -> Result<ConsortiumView> {
+        let view = self.consortium(caller, id).await?;
+        let resource = format!("org/{}/consortiums/{id}", view.leader_org_id);
+        self.authorize(caller, &view.leader_org_id, DISSOLVE, &resource).await?;
+        let mut tx = self.db.begin().await?;
+        lock_live(&mut tx, id).await?;
+        let live = store::live_chains(&mut *tx, id).await?;
+        if !live.is_empty() {
+            return Err(Error::conflict(
+                "chains_not_archived",
+                format!(
+                    "consortium {} still has chains in service: {}; archive them first",
+                    view.name,
+                    live.join(", ")
+                ),
+            ));
+        }
+        store::dissolve(&mut tx, id).await?;
+        tx.commit().await?;
+        tracing::info!(target: "platform::consortiums", consortium = %id, "dissolved");
+        self.consortium_view(id).await
     }
 }
 

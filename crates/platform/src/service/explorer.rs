@@ -214,7 +214,8 @@ impl Platform {
             });
         }
         for (address, org) in self.org_accounts(&chain).await? {
-            let name = org_store::org_name(&self.db, &org).await?.unwrap_or_else(|| org.clone());
+            let name =
+                org_store::name_of(&self.db, "org", &org).await?.unwrap_or_else(|| org.clone());
             names.push(AddressName { address, kind: AddressKind::Organization, name, org_id: org });
         }
         Ok(names)

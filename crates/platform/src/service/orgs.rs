@@ -186,6 +186,32 @@ impl Platform {
             .ok_or_else(|| Error::NotFound(format!("no organization {org}")))
     }
 
+    /// Deletes an organization that is a member of no consortium in service (its admins, or
+    /// a platform administrator, with `org:delete`): see [`store::delete_org`] for what goes.
+    pub async fn delete_org(&self, caller: &Caller, org: &str) -> Result<()> {
+        self.authorize_org(caller, org, "org:delete").await?;
+        let mut tx = self.db.begin().await?;
+        if !store::lock_org(&mut tx, org).await? {
+            return Err(Error::NotFound(format!("no organization {org}")));
+        }
+        // Read under the organization's lock; a consortium dissolving meanwhile only makes
+        // the list shorter, and joining one needs the organization's admins.
+        let live = store::live_consortiums_of(&mut *tx, org).await?;
+        if !live.is_empty() {
+            return Err(Error::conflict(
+                "member_of_consortium",
+                format!(
+                    "the organization is a member of consortium {}: its leader dissolves it once its chains are archived",
+                    live.join(", ")
+                ),
+            ));
+        }
+        store::delete_org(&mut tx, org).await?;
+        tx.commit().await?;
+        tracing::info!(target: "platform::orgs", org, "deleted");
+        Ok(())
+    }
+
     pub async fn members(&self, caller: &Caller, org: &str) -> Result<Vec<MemberView>> {
         self.authorize_org(caller, org, "member:list").await?;
         store::members(&self.db, org).await

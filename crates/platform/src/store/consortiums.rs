@@ -65,7 +65,7 @@ pub async fn insert_member(
 /// A consortium with its members.
 pub async fn consortium(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option<ConsortiumView>> {
     let Some(row) = sqlx::query(
-        "SELECT id, name, leader_org_id, approval_policy, ca_cert_pem, created_ms FROM consortiums WHERE id = $1",
+        "SELECT id, name, leader_org_id, approval_policy, ca_cert_pem, created_ms, dissolved_ms FROM consortiums WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *db)
@@ -96,15 +96,27 @@ pub async fn consortium(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option
         ca_cert_pem: row.get(4),
         members,
         created_ms: row.get(5),
+        dissolved_ms: row.get(6),
     }))
 }
 
-pub async fn exists(db: impl Exec<'_>, id: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM consortiums WHERE id = $1")
+/// Whether a consortium still works or has been dissolved (none if there is no such one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Live,
+    Dissolved,
+}
+
+/// The consortium's name and standing, if there is one.
+pub async fn standing(db: impl Exec<'_>, id: &str) -> Result<Option<(String, Standing)>> {
+    let row = sqlx::query("SELECT name, dissolved_ms FROM consortiums WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
-        .await?
-        .is_some())
+        .await?;
+    Ok(row.map(|r| {
+        let dissolved = r.get::<Option<i64>, _>(1).is_some();
+        (r.get(0), if dissolved { Standing::Dissolved } else { Standing::Live })
+    }))
 }
 
 /// The consortiums the user's organizations belong to (every one with `all`).
@@ -282,14 +294,49 @@ pub async fn answer_invitation(
     Ok(done.rows_affected() == 1)
 }
 
-/// Locks the consortium's row until `tx` ends: join requests to one consortium are made one
-/// at a time. False if there is no such consortium.
-pub async fn lock_consortium(tx: &mut Tx, id: &str) -> Result<bool> {
+/// Locks the consortium's row until `tx` ends, so what depends on its standing (a join
+/// request, a vote, a new chain, its dissolution) happens one at a time; with its name and
+/// standing under the lock (none if there is no such consortium).
+pub async fn lock_consortium(tx: &mut Tx, id: &str) -> Result<Option<(String, Standing)>> {
     let done = sqlx::query("UPDATE consortiums SET name = name WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    standing(&mut **tx, id).await
+}
+
+/// The names of the consortium's chains that are not archived.
+pub async fn live_chains(db: impl Exec<'_>, consortium: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM chains WHERE consortium_id = $1 AND status <> 'archived' ORDER BY name",
+    )
+    .bind(consortium)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Dissolves a consortium (its row locked by `tx`): pending invitations and join requests
+/// are withdrawn, and the keys of its CA and of its members' CAs destroyed, so no
+/// certificate is ever issued under it again.
+pub async fn dissolve(tx: &mut Tx, id: &str) -> Result<()> {
+    let now = now_ms();
+    for statement in [
+        "UPDATE consortiums SET dissolved_ms = $2, ca_key_pem = '' WHERE id = $1",
+        "UPDATE join_requests SET status = 'withdrawn', decided_ms = $2 \
+         WHERE consortium_id = $1 AND status = 'pending'",
+    ] {
+        sqlx::query(statement).bind(id).bind(now).execute(&mut **tx).await?;
+    }
+    for statement in [
+        "UPDATE consortium_members SET key_pem = '', previous_key_pem = NULL WHERE consortium_id = $1",
+        "UPDATE invitations SET status = 'withdrawn' WHERE consortium_id = $1 AND status = 'pending'",
+    ] {
+        sqlx::query(statement).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// The name of an organization of `user` that is a member of the consortium or has a

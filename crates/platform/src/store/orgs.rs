@@ -39,7 +39,7 @@ pub async fn list_orgs(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<O
     let rows = sqlx::query(
         "SELECT o.id, o.name, o.created_ms, m.role FROM orgs o \
          LEFT JOIN org_members m ON m.org_id = o.id AND m.user_id = $1 \
-         WHERE m.user_id IS NOT NULL OR $2 = 1 ORDER BY o.name",
+         WHERE o.deleted_ms IS NULL AND (m.user_id IS NOT NULL OR $2 = 1) ORDER BY o.name",
     )
     .bind(user)
     .bind(i64::from(all))
@@ -52,7 +52,8 @@ pub async fn list_orgs(db: impl Exec<'_>, user: &str, all: bool) -> Result<Vec<O
 pub async fn org(db: impl Exec<'_>, org: &str, user: &str) -> Result<Option<OrgView>> {
     let row = sqlx::query(
         "SELECT o.id, o.name, o.created_ms, m.role FROM orgs o \
-         LEFT JOIN org_members m ON m.org_id = o.id AND m.user_id = $2 WHERE o.id = $1",
+         LEFT JOIN org_members m ON m.org_id = o.id AND m.user_id = $2 \
+         WHERE o.id = $1 AND o.deleted_ms IS NULL",
     )
     .bind(org)
     .bind(user)
@@ -78,8 +79,55 @@ pub async fn name_of(db: impl Exec<'_>, kind: &str, id: &str) -> Result<Option<S
     Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(db).await?)
 }
 
+/// The name of an organization that has not been deleted.
 pub async fn org_name(db: impl Exec<'_>, org: &str) -> Result<Option<String>> {
-    name_of(db, "org", org).await
+    Ok(sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1 AND deleted_ms IS NULL")
+        .bind(org)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// The names of the consortiums `org` is a member of that are not dissolved.
+pub async fn live_consortiums_of(db: impl Exec<'_>, org: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT c.name FROM consortium_members m JOIN consortiums c ON c.id = m.consortium_id \
+         WHERE m.org_id = $1 AND c.dissolved_ms IS NULL ORDER BY c.name",
+    )
+    .bind(org)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Deletes an organization (its row locked by `tx`): its members and policies go, its
+/// pending join requests are withdrawn, its signing keys disabled, and every secret sealed
+/// for it destroyed (its chain account's key, its managed keys, its hosts' TLS keys and
+/// kubeconfigs, its webhook and alert receiver secrets, its member CA keys). The row stays,
+/// marked deleted, since chains, contracts and the audit log name it.
+pub async fn delete_org(tx: &mut Tx, org: &str) -> Result<()> {
+    for statement in [
+        "DELETE FROM policy_attachments WHERE policy_id IN (SELECT id FROM policies WHERE org_id = $1)",
+        "DELETE FROM policies WHERE org_id = $1",
+        "DELETE FROM org_members WHERE org_id = $1",
+        "UPDATE org_accounts SET key_pem = '' WHERE org_id = $1",
+        "UPDATE signing_keys SET enabled = 0 WHERE org_id = $1",
+        "UPDATE signing_key_versions SET key_pem = '' \
+         WHERE key_id IN (SELECT id FROM signing_keys WHERE org_id = $1)",
+        "UPDATE hosts SET tls_key = NULL, kubeconfig = NULL WHERE org_id = $1",
+        "UPDATE webhooks SET enabled = 0, secret = '' WHERE org_id = $1",
+        "UPDATE alert_receivers SET secret = NULL WHERE org_id = $1",
+        "UPDATE consortium_members SET key_pem = '', previous_key_pem = NULL WHERE org_id = $1",
+    ] {
+        sqlx::query(statement).bind(org).execute(&mut **tx).await?;
+    }
+    let now = now_ms();
+    for statement in [
+        "UPDATE orgs SET deleted_ms = $2 WHERE id = $1",
+        "UPDATE join_requests SET status = 'withdrawn', decided_ms = $2 \
+         WHERE org_id = $1 AND status = 'pending'",
+    ] {
+        sqlx::query(statement).bind(org).bind(now).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 pub async fn members(db: impl Exec<'_>, org: &str) -> Result<Vec<MemberView>> {
