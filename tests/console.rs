@@ -602,6 +602,24 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.select("[data-test=bucket]", "per hour (last 60 hours)").await;
     page.wait_text("[data-test=volume-total]", "hours").await;
     page.shot("explorer").await;
+    // "View all" pages back to the genesis block, every block once.
+    page.click("[data-test=all-blocks]").await;
+    page.wait("[data-test=block-row]").await;
+    let heights = "return [...document.querySelectorAll('[data-test=block-row]')].map((e) => Number(e.textContent));";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed: Vec<u64> = loop {
+        let listed: Vec<u64> =
+            serde_json::from_value(page.client.execute(heights, vec![]).await.unwrap()).unwrap();
+        if listed.last() == Some(&0) {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "paging never reached block 0: {listed:?}");
+        if let Ok(older) = page.client.find(Locator::Css("[data-test=older]")).await {
+            older.click().await.ok();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(listed, (0..=listed[0]).rev().collect::<Vec<_>>(), "newest first, no gap");
     page.click("[data-test=nav-monitor]").await;
     page.wait("[data-test=interval-chart][data-points]").await;
     // The block interval under load, with the last block's age beside it (an idle BFT chain

@@ -388,7 +388,7 @@ pub struct CertifiedHeaderView {
     pub encoded: String,
 }
 
-/// Blocks in a time range.
+/// Blocks in a time range, or a page of the latest blocks.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BlocksQuery {
@@ -404,6 +404,9 @@ pub struct BlocksQuery {
     pub order: Option<Order>,
     /// Include each block's transaction hashes (default true).
     pub tx_hashes: Option<bool>,
+    /// Only blocks below this height, newest first: pages through the latest blocks (the
+    /// next page's `before_height` is the lowest height of this one). Takes no time range.
+    pub before_height: Option<u64>,
 }
 
 /// A read at one height.

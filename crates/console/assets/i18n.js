@@ -762,6 +762,9 @@ const en = {
   delete_org_hint: "Deleting an organization that is in no consortium in service removes its members and policies, withdraws its pending join requests, disables its managed keys and destroys every key the platform keeps for it (its chain account, managed keys, host credentials, webhook secrets). Its users keep their accounts; its name stays taken. It cannot be undone.",
   confirm_delete_org: "Delete organization {org}? Its members lose access and every key kept for it is destroyed. This cannot be undone.",
   org_deleted: "Organization {org} is deleted.",
+  view_all: "View all",
+  all_blocks: "All blocks, newest first",
+  all_transactions: "All transactions, newest first",
 };
 
 const zh = {
@@ -1524,6 +1527,9 @@ const zh = {
   delete_org_hint: "删除一个不在任何服务中联盟里的组织：移除其成员和策略，撤回其待处理的加入申请，停用其托管密钥，并销毁平台为它保存的所有密钥（链账户、托管密钥、主机凭据、Webhook 密钥）。其用户保留各自账号；其名称仍被占用。此操作无法撤销。",
   confirm_delete_org: "删除组织 {org}？其成员将失去访问权限，为它保存的所有密钥将被销毁。此操作无法撤销。",
   org_deleted: "组织 {org} 已删除。",
+  view_all: "查看全部",
+  all_blocks: "全部区块（最新在前）",
+  all_transactions: "全部交易（最新在前）",
 };
 
 const TABLES = { en, zh };

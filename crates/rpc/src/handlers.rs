@@ -273,7 +273,6 @@ pub(crate) async fn block_by_height(
     Ok(Json(block_at(&node, height)?))
 }
 
-/// Blocks in a time range, oldest or newest first (the latest blocks: `?order=desc`)
 /// Certified headers from a height: each header with its commit certificate and, where the
 /// validator set changes after it, the next set (what a light client follows from genesis)
 #[utoipa::path(get, path = "/v1/headers", tag = "blocks", params(HeadersQuery),
@@ -304,6 +303,8 @@ pub(crate) async fn headers(
     ))
 }
 
+/// Blocks in a time range, oldest or newest first (the latest blocks: `?order=desc`), or a
+/// page of the latest blocks below a height (`?before_height=`)
 #[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(BlocksQuery),
     responses(
         (status = 200, body = BlockListView),
@@ -317,13 +318,31 @@ pub(crate) async fn blocks_by_time(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::bad_request("bad_query", "limit must be between 1 and 1000"));
     }
-    let from = q.from_time.unwrap_or(0);
-    let to = q.to_time.unwrap_or(u64::MAX);
-    if from > to {
-        return Err(ApiError::bad_request("bad_query", "from_time is after to_time"));
-    }
-    let newest_first = q.order == Some(Order::Desc);
-    let headers = node.store().headers_by_time(from, to, limit, newest_first).map_err(storage)?;
+    let headers = match q.before_height {
+        Some(before) => {
+            if q.from_time.is_some() || q.to_time.is_some() || q.order == Some(Order::Asc) {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    "before_height pages the latest blocks newest first: it takes no time range and no `order=asc`",
+                ));
+            }
+            let below = before.min(node.store().latest_height().map_err(storage)? + 1);
+            let mut headers = Vec::with_capacity(limit.min(below as usize));
+            for height in (0..below).rev().take(limit) {
+                headers.extend(node.store().header(height).map_err(storage)?);
+            }
+            headers
+        }
+        None => {
+            let from = q.from_time.unwrap_or(0);
+            let to = q.to_time.unwrap_or(u64::MAX);
+            if from > to {
+                return Err(ApiError::bad_request("bad_query", "from_time is after to_time"));
+            }
+            let newest_first = q.order == Some(Order::Desc);
+            node.store().headers_by_time(from, to, limit, newest_first).map_err(storage)?
+        }
+    };
     let mut blocks: Vec<BlockView> = headers.into_iter().map(block_view).collect();
     if q.tx_hashes == Some(false) {
         blocks.iter_mut().for_each(|b| b.tx_hashes.clear());

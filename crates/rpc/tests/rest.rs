@@ -145,6 +145,35 @@ async fn blocks_by_time_are_ordered_and_bounded() {
 }
 
 #[tokio::test]
+async fn the_latest_blocks_page_down_by_height_without_gaps() {
+    let mut t = TestNode::start().await;
+    for i in 0..4 {
+        let tx = t.notarization(&format!("page-{i}"), b"p");
+        t.commit(&[tx]).await;
+    }
+    let (_, head) = t.get("/v1/blocks/latest").await;
+    let top = head["height"].as_u64().unwrap();
+    let mut seen = vec![];
+    let mut before = top + 100; // past the head: the page starts at the head
+    loop {
+        let (status, body) = t.get(&format!("/v1/blocks?before_height={before}&limit=2")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let heights: Vec<u64> = body["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["height"].as_u64().unwrap())
+            .collect();
+        let Some(&lowest) = heights.last() else { break };
+        seen.extend(heights);
+        before = lowest;
+    }
+    assert_eq!(seen, (0..=top).rev().collect::<Vec<_>>(), "every block once, newest first");
+    let (status, body) = t.get("/v1/blocks?before_height=3&from_time=0").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_query")));
+}
+
+#[tokio::test]
 async fn a_state_proof_verifies_against_the_block_state_root() {
     let mut t = TestNode::start().await;
     let tx = t.notarization("proof", b"proof");

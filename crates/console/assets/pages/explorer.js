@@ -9,6 +9,9 @@ import { go } from '../app.js';
 
 const read = (chain, path) => get(`/v1/chains/${chain}/explorer/${path}`);
 
+// Rows per page of a "view all" list.
+const PAGE = 25;
+
 // The names the platform knows for this chain's addresses (contracts, organizations'
 // accounts), by lower-case address; loaded with each page.
 let book = new Map();
@@ -44,6 +47,8 @@ export async function render(main, params) {
       case 'block': return await blockView(view, chain, base, params.arg);
       case 'tx': return await txView(view, chain.id, base, params.arg);
       case 'address': return await addressView(view, chain.id, base, params.arg);
+      case 'blocks': return await allBlocks(view, chain.id, base);
+      case 'txs': return await allTransactions(view, chain.id, base);
       default: return await home(view, chain.id, base);
     }
   } catch (err) {
@@ -103,7 +108,9 @@ async function home(view, chain, base) {
   const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   clear(view,
     card(null, h('div', { class: 'between' }, h('h2', {}, t('volume')), bucket), canvas, volumeNote),
-    h('div', { class: 'grid' }, card(t('latest_blocks'), blocksBox), card(t('latest_transactions'), txsBox)),
+    h('div', { class: 'grid' },
+      card(t('latest_blocks'), blocksBox, h('div', { class: 'row end' }, link(`${base}/blocks`, t('view_all'), { 'data-test': 'all-blocks' }))),
+      card(t('latest_transactions'), txsBox, h('div', { class: 'row end' }, link(`${base}/txs`, t('view_all'), { 'data-test': 'all-txs' })))),
     card(t('time_range'), form([
       field(t('from_time'), h('input', { type: 'datetime-local', name: 'from', required: true, value: local(new Date(now - 3600e3)), 'data-test': 'range-from' })),
       field(t('to_time'), h('input', { type: 'datetime-local', name: 'to', required: true, value: local(new Date(now.getTime() + 60e3)), 'data-test': 'range-to' })),
@@ -143,6 +150,44 @@ async function home(view, chain, base) {
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+// A list that grows a page at a time: `load(cursor)` answers `{ rows, next }` (`next`: the
+// cursor of the page after, none at the end; the first page's cursor is none).
+async function paged(load, render) {
+  const list = h('div', {});
+  const more = h('div', { class: 'row end' });
+  const show = async (cursor) => {
+    const page = await load(cursor);
+    list.append(render(page.rows));
+    clear(more, page.next == null ? null : h('button', {
+      class: 'secondary',
+      'data-test': 'older',
+      onclick: () => show(page.next).catch((err) => clear(more, errorBox(err))),
+    }, t('older')));
+  };
+  await show(null);
+  return [list, more];
+}
+
+// A transaction list read `path` answers (`{ transactions, next }`), a page at a time.
+const txPages = (chain, base, path) => paged(async (before) => {
+  const page = await read(chain, `${path}?limit=${PAGE}${before == null ? '' : `&before=${before}`}`);
+  return { rows: page.transactions, next: page.next };
+}, (txs) => table(txColumns(base), txs, t('no_transactions')));
+
+async function allBlocks(view, chain, base) {
+  const [list, more] = await paged(async (before) => {
+    const { blocks } = await read(chain, before == null ? `blocks?order=desc&limit=${PAGE}&tx_hashes=false` : `blocks?before_height=${before}&limit=${PAGE}&tx_hashes=false`);
+    const lowest = blocks.length ? blocks[blocks.length - 1].height : 0;
+    return { rows: blocks, next: blocks.length === PAGE && lowest > 0 ? lowest : null };
+  }, (blocks) => blockTable(base, blocks));
+  clear(view, card(t('all_blocks'), list, more));
+}
+
+async function allTransactions(view, chain, base) {
+  const [list, more] = await txPages(chain, base, 'transactions');
+  clear(view, card(t('all_transactions'), list, more));
 }
 
 function blockTable(base, blocks, emptyText) {
@@ -251,15 +296,7 @@ async function txView(view, chain, base, hash) {
 }
 
 async function addressView(view, chain, base, address) {
-  const [account, first] = await Promise.all([read(chain, `accounts/${address}`), read(chain, `addresses/${address}/transactions?limit=25`)]);
-  const list = h('div', {});
-  const more = h('div', { class: 'row end' });
-  const show = (page, append) => {
-    const tbl = table(txColumns(base), page.transactions, t('no_transactions'));
-    if (append) list.append(tbl);
-    else clear(list, tbl);
-    clear(more, page.next ? h('button', { class: 'secondary', onclick: async () => show(await read(chain, `addresses/${address}/transactions?limit=25&before=${page.next}`), true) }, t('older')) : null);
-  };
+  const [account, [list, more]] = await Promise.all([read(chain, `accounts/${address}`), txPages(chain, base, `addresses/${address}/transactions`)]);
   // A digital asset's contract: what it is, and where its holders and transfers are.
   const asset = account.contract
     ? (await get(`/v1/chains/${chain}/assets`)).find((a) => a.address.toLowerCase() === address.toLowerCase())
@@ -274,5 +311,4 @@ async function addressView(view, chain, base, address) {
     h('dt', {}, t('balance')), h('dd', {}, account.balance),
     h('dt', {}, t('nonce')), h('dd', {}, String(account.nonce)))),
   card(t('transactions'), list, more));
-  show(first, false);
 }
