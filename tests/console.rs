@@ -551,6 +551,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         })
         .await;
     assert!(!txs.is_empty());
+    // Where consensus stands: four validators, a commit needs three, each node sees the rest.
+    page.wait_text("[data-test=quorum-ledger]", "held needs 3 of 4").await;
+    page.wait_text("[data-test=peers-ledger]", "3–3 of 3").await;
     page.shot("overview-activity").await;
 
     // The explorer: the transaction found by its hash, decoded; the volume chart drawn.
@@ -671,6 +674,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("alerts").await;
     page.click("[data-test=ack-node_down]").await;
     page.wait_text("[data-test=alerts-active]", "Acknowledged").await;
+    // With one of four validators down, the next failure stops commits: the overview says so.
+    page.click("[data-test=nav-overview]").await;
+    page.wait_text("[data-test=quorum-ledger]", "at risk").await;
     page.click("[data-test=nav-nodes]").await;
     page.click("[data-test=start-v3]").await;
     page.wait("[data-test=stop-v3]").await;

@@ -765,6 +765,19 @@ const en = {
   view_all: "View all",
   all_blocks: "All blocks, newest first",
   all_transactions: "All transactions, newest first",
+  consensus_and_peers: "Consensus and peers",
+  voting_power_up: "Voting power up",
+  quorum: "Quorum",
+  quorum_held: "held",
+  quorum_at_risk: "at risk",
+  quorum_lost: "lost",
+  quorum_needs: "needs {needs} of {total}",
+  tolerates: "Tolerates",
+  tolerates_n: "{n} down",
+  peers_of: "{min}–{max} of {expected}",
+  last_round: "Last round",
+  last_round_hint: "The consensus round that committed the latest block: 0 when its first proposer's block was taken; higher after a proposer failed or was slow.",
+  no_running_chains: "No chain is running.",
 };
 
 const zh = {
@@ -1530,6 +1543,19 @@ const zh = {
   view_all: "查看全部",
   all_blocks: "全部区块（最新在前）",
   all_transactions: "全部交易（最新在前）",
+  consensus_and_peers: "共识与对等节点",
+  voting_power_up: "在线投票权",
+  quorum: "法定人数",
+  quorum_held: "满足",
+  quorum_at_risk: "临界",
+  quorum_lost: "不足",
+  quorum_needs: "需要 {total} 中的 {needs}",
+  tolerates: "可容忍",
+  tolerates_n: "{n} 个宕机",
+  peers_of: "{min}–{max}（应为 {expected}）",
+  last_round: "最近轮次",
+  last_round_hint: "提交最新区块的共识轮次：首个提议者的区块被采纳时为 0；提议者失败或过慢时更高。",
+  no_running_chains: "没有运行中的链。",
 };
 
 const TABLES = { en, zh };

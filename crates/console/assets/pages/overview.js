@@ -1,5 +1,6 @@
 // The first page after login: totals across the chains the user sees (blocks, transactions,
-// contracts, organizations, nodes), every chain with its nodes' health, height and TPS, the
+// contracts, organizations, nodes), every chain with its nodes' health, height and TPS, where
+// each running chain's consensus stands (quorum, faults it tolerates, peers), the
 // alerts that need someone (the platform's firing alerts, a node down or restarting, a failed
 // start, a chain that still misses something), and the latest transactions as an activity
 // feed.
@@ -31,19 +32,21 @@ export async function render(main) {
 }
 
 async function chainFacts(chain, books) {
-  if (chain.status !== 'running') return { chain, nodes: [], tps: null, totals: null, contracts: [], firing: [], recent: [] };
+  if (chain.status !== 'running') return { chain, nodes: [], tps: null, totals: null, contracts: [], firing: [], recent: [], set: null, head: null };
   const base = `/v1/chains/${chain.id}`;
   if (!books.has(chain.id)) {
     const names = await get(`${base}/address-book`).catch(() => []);
     books.set(chain.id, new Map(names.map((n) => [n.address.toLowerCase(), n.name])));
   }
-  const [nodes, volume, totals, contracts, alerts, recent] = await Promise.all([
+  const [nodes, volume, totals, contracts, alerts, recent, set, head] = await Promise.all([
     get(`${base}/nodes`).catch(() => []),
     get(`${base}/explorer/stats/volume?bucket=minute`).catch(() => null),
     get(`${base}/explorer/stats/totals`).catch(() => null),
     get(`${base}/contracts`).catch(() => []),
     get(`${base}/alerts`).catch(() => []),
     get(`${base}/explorer/transactions?limit=5`).catch(() => null),
+    get(`${base}/explorer/validators`).catch(() => null),
+    get(`${base}/explorer/blocks?order=desc&limit=1&tx_hashes=false`).catch(() => null),
   ]);
   // The last complete minute.
   const buckets = volume?.buckets || [];
@@ -56,6 +59,31 @@ async function chainFacts(chain, books) {
     contracts: contracts.filter((c) => c.address),
     firing: alerts.filter((a) => a.state === 'firing'),
     recent: (recent?.transactions || []).map((tx) => ({ chain, tx, names: books.get(chain.id) })),
+    set: set?.validators || null,
+    head: head?.blocks?.[0] || null,
+  };
+}
+
+// Where a running chain's consensus stands: the validator set's voting power that answers
+// against what a commit needs (BFT: more than two thirds; Raft: more than half; solo: its one
+// validator), how much may fail before commits stop, and how connected the nodes are.
+function consensusOf(f) {
+  const { chain, nodes, set } = f;
+  if (!set) return null;
+  const healthy = new Set(nodes.filter((n) => n.health === 'healthy').map((n) => n.name));
+  const total = set.reduce((s, v) => s + v.power, 0);
+  const up = set.filter((v) => healthy.has(v.name)).reduce((s, v) => s + v.power, 0);
+  const needs = chain.consensus === 'bft' ? Math.floor((2 * total) / 3) + 1 : chain.consensus === 'raft' ? Math.floor(total / 2) + 1 : total;
+  const peers = nodes.filter((n) => n.health === 'healthy' && n.peers != null).map((n) => n.peers);
+  return {
+    up,
+    total,
+    needs,
+    tolerates: total - needs,
+    state: up < needs ? 'lost' : up === needs && total > needs ? 'at_risk' : 'held',
+    peers: peers.length ? [Math.min(...peers), Math.max(...peers)] : null,
+    expectedPeers: chain.nodes.length - 1,
+    round: f.head?.certificate ? f.head.certificate.round : null,
   };
 }
 
@@ -68,6 +96,7 @@ async function draw(body, books) {
   }
   const [facts, orgs] = await Promise.all([Promise.all(chains.map((c) => chainFacts(c, books))), get('/v1/orgs').catch(() => [])]);
   const nodes = facts.flatMap((f) => f.nodes);
+  const running = facts.filter((f) => f.chain.status === 'running');
   const healthy = nodes.filter((n) => n.health === 'healthy').length;
   const alerts = [];
   for (const f of facts) {
@@ -110,6 +139,15 @@ async function draw(body, books) {
         ? h('div', { class: 'row' }, link(`#/chains/${f.chain.id}/explorer`, t('nav_explorer')), link(`#/chains/${f.chain.id}/nodes`, t('nav_nodes')))
         : link(`#/chains/${f.chain.id}`, t('continue_wizard')) },
     ], facts)),
+    card(t('consensus_and_peers'), table([
+      { label: t('name'), render: (f) => f.chain.name },
+      { label: t('consensus'), render: (f) => f.chain.consensus.toUpperCase() },
+      { label: t('voting_power_up'), render: (f) => (f.c ? `${f.c.up} / ${f.c.total}` : '—') },
+      { label: t('quorum'), render: (f) => (f.c ? h('span', { 'data-test': `quorum-${f.chain.name}` }, chip(t(`quorum_${f.c.state}`), f.c.state === 'held' ? 'ok' : f.c.state === 'lost' ? 'bad' : 'warn'), ' ', t('quorum_needs', { needs: f.c.needs, total: f.c.total })) : '—') },
+      { label: t('tolerates'), render: (f) => (f.c ? t('tolerates_n', { n: f.c.tolerates }) : '—') },
+      { label: t('peers'), render: (f) => (f.c?.peers ? h('span', { 'data-test': `peers-${f.chain.name}` }, t('peers_of', { min: f.c.peers[0], max: f.c.peers[1], expected: f.c.expectedPeers })) : '—') },
+      { label: t('last_round'), render: (f) => (f.c?.round == null ? '—' : h('span', { title: t('last_round_hint') }, String(f.c.round))) },
+    ], running.map((f) => ({ ...f, c: consensusOf(f) })), t('no_running_chains'))),
     card(t('alerts'), alerts.length
       ? h('ul', { 'data-test': 'alerts' }, alerts.map(([c, kind, text, href]) => h('li', {}, chip(kind === 'bad' ? t('alert') : t('warning'), kind), ' ', link(href || `#/chains/${c.id}`, c.name), ': ', text)))
       : empty(t('no_alerts'))),
