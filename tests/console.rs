@@ -501,6 +501,13 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.shot("contracts").await;
     // The contract's events, decoded: the mint and the transfer.
     page.wait_text("[data-test=contract-events]", "value = 250").await;
+    // And its holders, as its Transfer events add up: Alice Bank's account by name.
+    let holders = page
+        .wait_for("[data-test=contract-holders]", "both holders", |t| {
+            t.contains("Alice Bank") && t.contains("750") && t.contains("250")
+        })
+        .await;
+    assert!(holders.to_lowercase().contains("holders: 2"), "{holders}");
 
     // An app from the token's display spec, for people who are not developers: its
     // transfers as a table, a form that pays, a lookup of a balance, in the spec's words.

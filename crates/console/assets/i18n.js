@@ -778,6 +778,7 @@ const en = {
   last_round: "Last round",
   last_round_hint: "The consensus round that committed the latest block: 0 when its first proposer's block was taken; higher after a proposer failed or was slow.",
   no_running_chains: "No chain is running.",
+  holders_n: "Holders: {n} ({transfers} transfers)",
 };
 
 const zh = {
@@ -1556,6 +1557,7 @@ const zh = {
   last_round: "最近轮次",
   last_round_hint: "提交最新区块的共识轮次：首个提议者的区块被采纳时为 0；提议者失败或过慢时更高。",
   no_running_chains: "没有运行中的链。",
+  holders_n: "持有者：{n}（{transfers} 笔转账）",
 };
 
 const TABLES = { en, zh };

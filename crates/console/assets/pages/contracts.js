@@ -6,6 +6,7 @@ import { h, clear, card, table, field, form, errorBox, empty, chip, link, short,
 import { t } from '../i18n.js';
 import { actingFor, actingOrg } from '../app.js';
 import { eventTable, shown, whereColumns } from '../events.js';
+import { holderTable } from './services.js';
 
 // What a chain's governance may do to a deployed contract, by its status.
 const GOVERNANCE_ACTIONS = { active: ['freeze', 'revoke'], frozen: ['unfreeze', 'revoke'], revoked: [] };
@@ -50,6 +51,7 @@ export async function render(main, params) {
   const drawDetail = async () => {
     if (!selected) return clear(detail);
     let events = null;
+    let refreshHolders = null;
     try {
       const [c, orgName] = await Promise.all([get(`/v1/chains/${id}/contracts/${selected}`), memberNames(chain.consortium_id)]);
       const info = h('dl', { class: 'kv' },
@@ -95,7 +97,15 @@ export async function render(main, params) {
           }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}`, confirm: kind === 'revoke' ? t('confirm_revoke_contract', { name: c.name }) : null });
           if (mine) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
         }
-        parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f, () => events?.refresh())));
+        // A token (any contract with an ERC-20 or ERC-721 Transfer event): who holds it.
+        const holders = h('div', { 'data-test': 'contract-holders' });
+        refreshHolders = async () => {
+          const ledger = await get(`/v1/chains/${id}/contracts/${c.id}/holders?limit=1`).catch(() => null);
+          clear(holders, ledger ? [h('h3', {}, t('holders_n', { n: ledger.holders.length, transfers: ledger.transfer_count })),
+            holderTable(ledger.holders, ledger.holders.every((x) => !x.tokens), orgName)] : null);
+        };
+        const sent = () => Promise.all([events?.refresh(), refreshHolders()]);
+        parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f, sent)));
         const where = whereColumns(id);
         events = eventTable(id, c.name, { test: 'contract-events', columns: [
           where.height,
@@ -103,10 +113,10 @@ export async function render(main, params) {
           { label: t('event_args'), render: (e) => (e.args || []).map((a) => h('div', {}, h('code', {}, `${a.name} = ${shown(a.value)}`))) },
           where.tx_hash,
         ] });
-        parts.push(h('h3', {}, t('events')), events.element, displayEditor(id, c, drawDetail));
+        parts.push(h('h3', {}, t('events')), events.element, holders, displayEditor(id, c, drawDetail));
       }
       clear(detail, card(c.name, parts));
-      if (events) await events.refresh();
+      if (events) await Promise.all([events.refresh(), refreshHolders()]);
     } catch (err) {
       clear(detail, errorBox(err));
     }

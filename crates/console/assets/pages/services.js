@@ -13,6 +13,16 @@ const ACTIONS = ['issue', 'transfer', 'burn', 'freeze', 'unfreeze'];
 const input = (name, attrs) => h('input', { name, 'data-test': `${attrs?.test || name}`, ...attrs });
 const account = (address, label) => h('code', { title: address }, label || short(address, 12));
 
+// A token's holders, largest first: organizations' accounts by name, and whether each is
+// frozen (also on a contract's page, for any ERC-20 or ERC-721 token).
+export function holderTable(holders, fungible, orgName) {
+  return table([
+    { label: t('account'), render: (x) => account(x.address, x.label && orgName(x.label)) },
+    { label: fungible ? t('asset_balance') : t('asset_tokens'), render: (x) => (fungible ? x.balance : x.tokens.join(', ')) },
+    { label: t('status'), render: (x) => (x.frozen ? chip(t('account_frozen'), 'bad') : chip(t('account_active'), 'ok')) },
+  ], holders, t('no_holders'));
+}
+
 export async function render(main, params) {
   const id = params.chain;
   const chain = await get(`/v1/chains/${id}`);
@@ -32,11 +42,7 @@ export async function render(main, params) {
     const fungible = asset.kind === 'fungible';
     const pick = h('select', { name: 'action', 'data-test': 'asset-action' }, ACTIONS.map((a) => h('option', { value: a }, t(`asset_${a}`))));
     clear(holdersBox, card(t('asset_holders', { name: asset.name }),
-      table([
-        { label: t('account'), render: (x) => account(x.address, x.label && orgName(x.label)) },
-        { label: fungible ? t('asset_balance') : t('asset_tokens'), render: (x) => (fungible ? x.balance : x.tokens.join(', ')) },
-        { label: t('status'), render: (x) => (x.frozen ? chip(t('account_frozen'), 'bad') : chip(t('account_active'), 'ok')) },
-      ], ledger.holders, t('no_holders')),
+      holderTable(ledger.holders, fungible, orgName),
       h('h3', { 'data-test': 'asset-transfers' }, t('asset_transfers', { n: ledger.transfer_count })),
       table([
         { label: t('block'), render: (x) => String(x.height) },

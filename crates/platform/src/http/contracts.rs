@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    CallQuery, CallRequest, CallView, ContractEventQuery, ContractEventsPage, ContractView,
-    DeployRequest, DeployView, DisplaySpec, GatewayCallView, UploadRequest,
+    AssetLedgerQuery, AssetLedgerView, CallQuery, CallRequest, CallView, ContractEventQuery,
+    ContractEventsPage, ContractView, DeployRequest, DeployView, DisplaySpec, GatewayCallView,
+    UploadRequest,
 };
 use consortia_api::server::{ApiError, ApiResult, JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(call_contract))
         .routes(routes!(set_contract_display, clear_contract_display))
         .routes(routes!(contract_events))
+        .routes(routes!(contract_holders))
 }
 
 /// Set a contract's business views for the console's app browser: tables of its events,
@@ -76,6 +78,26 @@ async fn contract_events(
     QueryParams(q): QueryParams<ContractEventQuery>,
 ) -> ApiResult<Json<ContractEventsPage>> {
     Ok(Json(platform.contract_events(&caller, &id, &contract, &q).await?))
+}
+
+/// A token contract's holders (largest first, organizations' accounts named) and latest
+/// transfers, as its ERC-20 or ERC-721 `Transfer` events add up: the platform's assets and
+/// any token a member deployed
+#[utoipa::path(get, path = "/v1/chains/{id}/contracts/{contract}/holders", tag = "contracts",
+    params(("id" = String, Path, description = "Chain id"), ("contract" = String, Path, description = "Contract id or name"), AssetLedgerQuery),
+    responses(
+        (status = 200, body = AssetLedgerView),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such contract, or it has no Transfer event", body = ErrorBody),
+        (status = 409, description = "Not deployed", body = ErrorBody),
+        (status = 502, description = "No node answers", body = ErrorBody),
+    ))]
+async fn contract_holders(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, contract)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<AssetLedgerQuery>,
+) -> ApiResult<Json<AssetLedgerView>> {
+    Ok(Json(platform.contract_holders(&caller, &id, &contract, q.limit).await?))
 }
 
 /// Upload a contract: bytecode and ABI, checked against the stated code hash

@@ -92,6 +92,16 @@ fn transfer_topic() -> B256 {
 }
 
 /// The kind of asset a stored contract is, if it is one.
+/// The kind of token an ABI describes: its `Transfer(address,address,uint256)` event with
+/// the third parameter indexed (ERC-721's token id) or not (ERC-20's amount).
+fn token_kind(abi: &JsonAbi) -> Option<AssetKind> {
+    abi.events.get("Transfer")?.iter().find_map(|e| {
+        let types: Vec<&str> = e.inputs.iter().map(|p| p.ty.as_str()).collect();
+        (types == ["address", "address", "uint256"])
+            .then(|| if e.inputs[2].indexed { AssetKind::NonFungible } else { AssetKind::Fungible })
+    })
+}
+
 fn asset_kind(stored: &Contract) -> Option<AssetKind> {
     match stored.row.standard.as_deref() {
         Some("erc20") => Some(AssetKind::Fungible),
@@ -431,10 +441,43 @@ impl Platform {
         limit: Option<u32>,
     ) -> Result<AssetLedgerView> {
         let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
-        let address = contract_address(&stored)?;
+        self.token_ledger(&chain, &stored, kind, limit).await
+    }
+
+    /// The holders and latest transfers of any deployed contract whose ABI has the ERC-20 or
+    /// ERC-721 `Transfer` event (an asset of the platform's, or a token a member deployed);
+    /// 404 for a contract without one.
+    pub async fn contract_holders(
+        &self,
+        caller: &Caller,
+        chain: &str,
+        contract: &str,
+        limit: Option<u32>,
+    ) -> Result<AssetLedgerView> {
+        let chain = self.visible_chain(caller, chain).await?;
+        let stored = self.contract_of(&chain.id, contract).await?;
+        let kind = asset_kind(&stored).or_else(|| token_kind(&stored.abi)).ok_or_else(|| {
+            Error::NotFound(format!(
+                "contract {} has no ERC-20 or ERC-721 Transfer event: it has no holders to count",
+                stored.row.name
+            ))
+        })?;
+        self.token_ledger(&chain, &stored, kind, limit).await
+    }
+
+    /// A token contract's holders and latest transfers, as its `Transfer`, `Frozen` and
+    /// `Unfrozen` events since its deployment add up.
+    async fn token_ledger(
+        &self,
+        chain: &ChainView,
+        stored: &Contract,
+        kind: AssetKind,
+        limit: Option<u32>,
+    ) -> Result<AssetLedgerView> {
+        let address = contract_address(stored)?;
         let from = match &stored.row.deploy_tx {
             Some(tx) => qty(
-                &self.rpc(&chain, "eth_getTransactionReceipt", json!([tx])).await?["blockNumber"],
+                &self.rpc(chain, "eth_getTransactionReceipt", json!([tx])).await?["blockNumber"],
             ),
             None => 0,
         };
@@ -444,11 +487,11 @@ impl Platform {
             topics: vec![],
         };
         let mut tally = Tally::default();
-        for log in self.all_events(&chain, &filter, from).await? {
+        for log in self.all_events(chain, &filter, from).await? {
             tally.add(kind, &log);
         }
         let mut labels = HashMap::new();
-        for (account, org) in self.org_accounts(&chain).await? {
+        for (account, org) in self.org_accounts(chain).await? {
             labels.insert(account.parse::<Address>().map_err(Error::internal)?, org);
         }
         let holders = tally.holders(&labels);
@@ -496,6 +539,25 @@ mod tests {
         };
         json!({"topics": topics, "data": data, "blockNumber": "0x1", "logIndex": "0x0",
                "transactionHash": "0xab"})
+    }
+
+    fn transfer_abi(third_indexed: bool) -> JsonAbi {
+        let param = |name: &str, ty: &str, indexed: bool| json!({"name": name, "type": ty, "indexed": indexed, "internalType": ty});
+        serde_json::from_value(json!([{"type": "event", "name": "Transfer", "anonymous": false,
+            "inputs": [param("from", "address", true), param("to", "address", true),
+                       param("value", "uint256", third_indexed)]}]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_contract_s_transfer_event_says_which_kind_of_token_it_is() {
+        assert_eq!(token_kind(&transfer_abi(false)), Some(AssetKind::Fungible), "ERC-20");
+        assert_eq!(token_kind(&transfer_abi(true)), Some(AssetKind::NonFungible), "ERC-721");
+        let other: JsonAbi = serde_json::from_value(json!([{"type": "event", "name": "Transfer",
+            "anonymous": false, "inputs": [{"name": "to", "type": "address", "indexed": true}]}]))
+        .unwrap();
+        assert_eq!(token_kind(&other), None, "a Transfer of another shape");
+        assert_eq!(token_kind(&JsonAbi::new()), None);
     }
 
     #[test]
