@@ -830,6 +830,12 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     let controls =
         "return document.querySelectorAll('[data-test^=stop-], [data-test^=restart-]').length;";
     assert_eq!(page.client.execute(controls, vec![]).await.unwrap(), json!(0));
+    // Nor to archive the chain: Alice Bank's nodes run it, so Alice Bank's admins decide.
+    page.click("[data-test=nav-chains]").await;
+    page.click("[data-test=chain-ledger]").await;
+    page.wait("[data-test=download-genesis]").await;
+    let archive = "return document.querySelector('[data-test=archive-chain]') === null;";
+    assert_eq!(page.client.execute(archive, vec![]).await.unwrap(), json!(true));
     page.logout().await;
     page.login("alice", "alice-password").await;
 

@@ -113,6 +113,18 @@ export async function memberNames(consortiumId) {
   const names = Object.fromEntries((consortium?.members || []).map((m) => [m.org_id, m.org_name]));
   return (id) => names[id] || id;
 }
+
+// The asked actions the user may do in organization `org` on `resource` (a path under it,
+// `chains/{id}/contracts`), decided by the platform as the actions themselves would be, so a
+// page offers only what will be allowed; none when `org` is none or the platform cannot say.
+export async function permitted(org, actions, resource) {
+  if (!org) return new Set();
+  const q = new URLSearchParams({ actions: actions.join(',') });
+  if (resource) q.set('resource', resource);
+  const r = await get(`/v1/orgs/${org}/permissions?${q}`).catch(() => null);
+  return new Set(r ? r.allowed : []);
+}
+
 export const post = (path, body) => api('POST', path, body ?? {});
 export const put = (path, body) => api('PUT', path, body ?? {});
 export const del = (path) => api('DELETE', path);

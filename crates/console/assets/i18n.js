@@ -779,6 +779,8 @@ const en = {
   last_round_hint: "The consensus round that committed the latest block: 0 when its first proposer's block was taken; higher after a proposer failed or was slow.",
   no_running_chains: "No chain is running.",
   holders_n: "Holders: {n} ({transfers} transfers)",
+  may_not_govern: "Your role or policies in the organization you act for do not allow proposing or voting.",
+  may_not_deploy: "Your role or policies in the organization you act for do not allow deploying contracts.",
 };
 
 const zh = {
@@ -1558,6 +1560,8 @@ const zh = {
   last_round_hint: "提交最新区块的共识轮次：首个提议者的区块被采纳时为 0；提议者失败或过慢时更高。",
   no_running_chains: "没有运行中的链。",
   holders_n: "持有者：{n}（{transfers} 笔转账）",
+  may_not_govern: "你在当前代表的组织中的角色或策略不允许发起提案或投票。",
+  may_not_deploy: "你在当前代表的组织中的角色或策略不允许部署合约。",
 };
 
 const TABLES = { en, zh };

@@ -8,6 +8,7 @@ mod common;
 
 use common::{Backend, Server, bearer, password_of, refused, user};
 use consortia_api::ErrorBody;
+use consortia_api::client::PlatformClient;
 use consortia_api::platform::*;
 use reqwest::Method;
 
@@ -36,7 +37,96 @@ on_both_databases!(
     only_an_administrator_or_the_parent_disables_a_user,
     sessions_are_listed_and_one_can_be_ended,
     repeated_wrong_passwords_wait_with_retry_after,
+    permissions_answer_as_the_actions_would_by_role,
+    permissions_answer_as_the_actions_would_under_a_policy,
+    permissions_are_asked_by_members_only_with_well_formed_actions,
 );
+
+/// The asked actions `client` may do in `org` on `resource`.
+async fn allowed(
+    client: &PlatformClient,
+    org: &str,
+    actions: &str,
+    resource: Option<&str>,
+) -> Vec<String> {
+    let query = PermissionsQuery { actions: actions.into(), resource: resource.map(Into::into) };
+    client.permissions(org, &query).await.unwrap().allowed
+}
+
+/// Alice's organization with `who` in it as `role`, logged in.
+async fn member_as(
+    server: &Server,
+    admin: &PlatformClient,
+    who: &str,
+    role: Role,
+) -> (PlatformClient, PlatformClient, OrgView) {
+    let alice = user(server, admin, "alice").await;
+    let member = user(server, admin, who).await;
+    let org = alice.create_org("Org One").await.unwrap();
+    alice.add_member(&org.id, &AddMemberRequest { username: who.into(), role }).await.unwrap();
+    (alice, member, org)
+}
+
+const ASKED: &str = "chain:delete,contract:deploy,chain:get,org:delete";
+
+async fn permissions_answer_as_the_actions_would_by_role(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (alice, operator, org) = member_as(&server, &admin, "olga", Role::Operator).await;
+    let viewer = user(&server, &admin, "vic").await;
+    alice
+        .add_member(&org.id, &AddMemberRequest { username: "vic".into(), role: Role::Viewer })
+        .await
+        .unwrap();
+    assert_eq!(allowed(&alice, &org.id, ASKED, None).await, ASKED.split(',').collect::<Vec<_>>());
+    assert_eq!(allowed(&operator, &org.id, ASKED, None).await, ["contract:deploy", "chain:get"]);
+    assert_eq!(allowed(&viewer, &org.id, ASKED, None).await, ["chain:get"]);
+    assert_eq!(allowed(&admin, &org.id, ASKED, None).await.len(), 4, "a platform administrator");
+}
+
+async fn permissions_answer_as_the_actions_would_under_a_policy(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (alice, operator, org) = member_as(&server, &admin, "olga", Role::Operator).await;
+    let deny = PolicyRequest {
+        name: "no-deploys-on-c1".into(),
+        document: PolicyDocument {
+            statements: vec![Statement {
+                effect: Effect::Deny,
+                actions: vec!["contract:deploy".into()],
+                resources: vec![format!("org/{}/chains/c1*", org.id)],
+            }],
+        },
+    };
+    let policy = alice.create_policy(&org.id, &deny).await.unwrap();
+    let olga = operator.me().await.unwrap().id;
+    alice.attach_policy(&org.id, &policy.id, &olga).await.unwrap();
+    let on = |chain: &'static str| Some(chain);
+    assert!(
+        allowed(&operator, &org.id, "contract:deploy", on("chains/c1/contracts")).await.is_empty()
+    );
+    assert_eq!(
+        allowed(&operator, &org.id, "contract:deploy", on("chains/c2/contracts")).await,
+        ["contract:deploy"]
+    );
+}
+
+async fn permissions_are_asked_by_members_only_with_well_formed_actions(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (alice, _, org) = member_as(&server, &admin, "olga", Role::Viewer).await;
+    let outsider = user(&server, &admin, "mallory").await;
+    let ask = |actions: &str| PermissionsQuery { actions: actions.into(), resource: None };
+    assert_eq!(refused(outsider.permissions(&org.id, &ask("chain:get")).await).0, 403);
+    assert_eq!(refused(alice.permissions("org_nope", &ask("chain:get")).await).0, 404);
+    for bad in ["", "chain", "chain:*", "Chain:get", &vec!["a:b"; 51].join(",")] {
+        assert_eq!(
+            refused(alice.permissions(&org.id, &ask(bad)).await),
+            (400, "bad_actions".into()),
+            "{bad}"
+        );
+    }
+}
 
 async fn repeated_wrong_passwords_wait_with_retry_after(backend: Backend) {
     let Some(server) = Server::start(backend).await else { return };

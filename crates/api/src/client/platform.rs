@@ -272,6 +272,18 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/orgs/", org])).await
     }
 
+    /// Which of `query.actions` the caller may do in `org`.
+    pub async fn permissions(
+        &self,
+        org: &str,
+        query: &PermissionsQuery,
+    ) -> ClientResult<PermissionsView> {
+        self.send(
+            self.request(Method::GET, &path_of(&["/v1/orgs/", org, "/permissions"])).query(query),
+        )
+        .await
+    }
+
     /// Deletes an organization that is a member of no consortium in service.
     pub async fn delete_org(&self, org: &str) -> ClientResult<()> {
         self.delete(&path_of(&["/v1/orgs/", org])).await

@@ -1,7 +1,7 @@
 //! Organizations, their members and roles, and IAM-style policies.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 crate::wire_enum! {
     /// A member's role in an organization.
@@ -95,4 +95,22 @@ pub struct PolicyView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AttachRequest {
     pub user_id: String,
+}
+
+/// Which actions to ask about (`GET /v1/orgs/{org}/permissions`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PermissionsQuery {
+    /// Comma-separated actions (`chain:delete,contract:deploy`), at most 50.
+    pub actions: String,
+    /// The resource under the organization they act on (`chains/{id}/contracts`); default:
+    /// the organization itself.
+    pub resource: Option<String>,
+}
+
+/// The asked actions the caller may do, decided as the actions themselves would be (role
+/// and attached policies): what a client offers.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PermissionsView {
+    pub allowed: Vec<String>,
 }

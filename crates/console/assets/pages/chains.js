@@ -1,7 +1,7 @@
 // Chains and the chain wizard (resumable at any time, as every step is saved): 1 create
 // (consensus, crypto suite, block parameters) → 2 add nodes (per organization, on its hosts)
 // → 3 invite member organizations (they add their own nodes) → 4 start.
-import { get, post, del } from '../api.js';
+import { get, post, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading, copyButton, saveFile } from '../ui.js';
 import { t } from '../i18n.js';
 import { refreshChains, selectChain, go, actingOrg } from '../app.js';
@@ -197,7 +197,13 @@ async function drawChain(body, id, redraw) {
       chain.problems.length ? h('div', { class: 'notice', 'data-test': 'problems' }, t('not_ready'), h('ul', {}, chain.problems.map((p) => h('li', {}, p)))) : h('p', {}, t('ready_to_start')),
       start, status));
   }
-  if (changeable && mine.length) {
+  // Archiving stops every organization's nodes: each of them decides (the first one when
+  // there are none), so it is offered only to who may decide for all of them.
+  const deciding = [...new Set(chain.nodes.map((n) => n.org_id))];
+  if (!deciding.length && chain.orgs.length) deciding.push(chain.orgs[0]);
+  const mayArchive = changeable && deciding.length > 0 && (await Promise.all(deciding.map((o) => permitted(o, ['chain:delete'], `chains/${id}/nodes`))))
+    .every((allowed) => allowed.has('chain:delete'));
+  if (mayArchive) {
     // Taking the chain out of service, with what follows spelled out first.
     sections.push(card(t('archive_chain'), h('p', { class: 'muted' }, t('archive_chain_hint')),
       action(t('archive_chain'), async () => {

@@ -1,7 +1,7 @@
 // Contracts of a chain: upload bytecode and ABI (the stated Keccak-256 must match), deploy with
 // the constructor's arguments, and call any function through a form built from the ABI: view
 // functions are queried, others sent as transactions the platform signs for the organization.
-import { get, post, put, memberNames } from '../api.js';
+import { get, post, put, memberNames, permitted } from '../api.js';
 import { h, clear, card, table, field, form, errorBox, empty, chip, link, short, fmtTime, action, toast } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingFor, actingOrg } from '../app.js';
@@ -21,7 +21,11 @@ export async function render(main, params) {
     clear(listBox, card(null, empty(t('not_started'), t('not_started_hint'), link(`#/chains/${id}`, t('continue_wizard')))));
     return;
   }
-  const orgs = (await get('/v1/orgs')).filter((o) => chain.orgs.includes(o.id));
+  // Uploading is offered for the organizations that may (`contract:create` on this chain).
+  const allowed = (org, action, area) => permitted(org, [action], `chains/${id}/${area}`).then((a) => a.has(action));
+  const chainOrgs = (await get('/v1/orgs')).filter((o) => chain.orgs.includes(o.id));
+  const mayCreate = await Promise.all(chainOrgs.map((o) => allowed(o.id, 'contract:create', 'contracts')));
+  const orgs = chainOrgs.filter((_, i) => mayCreate[i]);
   let selected = null;
 
   const drawList = async () => {
@@ -65,7 +69,10 @@ export async function render(main, params) {
       const parts = [info];
       const acting = actingOrg();
       const mine = acting && chain.orgs.includes(acting) ? acting : null;
-      if (c.status === 'uploaded') {
+      const [mayDeploy, mayGovern] = await Promise.all([allowed(mine, 'contract:deploy', 'contracts'), allowed(mine, 'chain:govern', 'governance')]);
+      if (c.status === 'uploaded' && !mayDeploy) {
+        parts.push(h('p', { class: 'muted', 'data-test': 'may-not-deploy' }, t('may_not_deploy')));
+      } else if (c.status === 'uploaded') {
         const result = h('div', {});
         parts.push(h('h3', {}, t('deploy')), form(c.constructor.map((p, i) => field(`${p.name || `arg${i}`} (${p.type})`, h('input', { name: `a${i}`, required: true, placeholder: p.type, 'data-test': `ctor-${p.name || i}` }))),
           t('deploy'), async (v) => {
@@ -95,7 +102,7 @@ export async function render(main, params) {
             toast(t('proposal_made', { id: p.id, status: t(`proposal_${p.status}`) }), 'ok');
             await drawDetail();
           }, { class: kind === 'revoke' ? 'danger' : 'secondary', 'data-test': `propose-${kind}`, confirm: kind === 'revoke' ? t('confirm_revoke_contract', { name: c.name }) : null });
-          if (mine) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
+          if (mayGovern) parts.push(h('div', { class: 'actions' }, GOVERNANCE_ACTIONS[gov.status].map(propose)));
         }
         // A token (any contract with an ERC-20 or ERC-721 Transfer event): who holds it.
         const holders = h('div', { 'data-test': 'contract-holders' });

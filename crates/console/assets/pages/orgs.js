@@ -1,6 +1,6 @@
 // Organizations and users: create organizations, add members with roles, write policies and
 // attach them; platform administrators create users (others create sub-users).
-import { get, post, put, del } from '../api.js';
+import { get, post, put, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, errorText, loading, chip } from '../ui.js';
 import { t } from '../i18n.js';
 import { user, refreshOrgs } from '../app.js';
@@ -40,11 +40,12 @@ export async function render(main, params) {
     clear(detail, loading());
     try {
       const org = await get(`/v1/orgs/${selected.org}`);
-      const [members, policies] = await Promise.all([
+      const [members, policies, may] = await Promise.all([
         get(`/v1/orgs/${org.id}/members`),
         get(`/v1/orgs/${org.id}/policies`).catch(() => []),
+        permitted(org.id, ['member:add', 'member:update', 'member:remove', 'policy:create', 'policy:attach', 'policy:detach', 'org:delete']),
       ]);
-      const roleSelect = (m) => h('select', {
+      const roleSelect = (m) => (!may.has('member:update') ? t(`role_${m.role}`) : h('select', {
         'aria-label': t('role'),
         onchange: async (e) => {
           try {
@@ -55,28 +56,28 @@ export async function render(main, params) {
             drawDetail();
           }
         },
-      }, ROLES.map((r) => h('option', { value: r, selected: r === m.role }, t(`role_${r}`))));
+      }, ROLES.map((r) => h('option', { value: r, selected: r === m.role }, t(`role_${r}`)))));
       clear(detail,
         card(t('members_of', { org: org.name }),
           table([
             { label: t('user'), render: (m) => m.username },
             { label: t('role'), render: roleSelect },
-            { label: '', render: (m) => action(t('remove'), async () => { await del(`/v1/orgs/${org.id}/members/${m.user_id}`); drawDetail(); }, { class: 'danger', confirm: t('confirm_remove_member', { user: m.username, org: org.name }) }) },
+            { label: '', render: (m) => (may.has('member:remove') ? action(t('remove'), async () => { await del(`/v1/orgs/${org.id}/members/${m.user_id}`); drawDetail(); }, { class: 'danger', 'data-test': `remove-member-${m.username}`, confirm: t('confirm_remove_member', { user: m.username, org: org.name }) }) : null) },
           ], members),
-          h('h3', {}, t('add_member')),
-          form([
-            field(t('username'), h('input', { name: 'username', required: true, 'data-test': 'member-username' })),
-            field(t('role'), h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'operator' }, t(`role_${r}`))))),
-          ], t('add'), async (v) => {
-            await post(`/v1/orgs/${org.id}/members`, { username: v.username.trim(), role: v.role });
-            drawDetail();
-          }, { inline: true, test: 'add-member' })),
+          may.has('member:add') ? [h('h3', {}, t('add_member')),
+            form([
+              field(t('username'), h('input', { name: 'username', required: true, 'data-test': 'member-username' })),
+              field(t('role'), h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'operator' }, t(`role_${r}`))))),
+            ], t('add'), async (v) => {
+              await post(`/v1/orgs/${org.id}/members`, { username: v.username.trim(), role: v.role });
+              drawDetail();
+            }, { inline: true, test: 'add-member' })] : null),
         card(t('policies'),
           h('p', { class: 'muted' }, t('policies_hint')),
           table([
             { label: t('name'), render: (p) => p.name },
             { label: t('statements'), render: (p) => h('code', {}, JSON.stringify(p.document.statements)) },
-            { label: t('attach_to'), render: (p) => h('div', { class: 'row' },
+            { label: t('attach_to'), render: (p) => (!may.has('policy:attach') ? null : h('div', { class: 'row' },
               h('select', { 'aria-label': t('user'), id: `attach-${p.id}` }, members.map((m) => h('option', { value: m.user_id }, m.username))),
               action(t('attach'), async () => {
                 const userId = document.getElementById(`attach-${p.id}`).value;
@@ -87,9 +88,9 @@ export async function render(main, params) {
                 const userId = document.getElementById(`attach-${p.id}`).value;
                 await del(`/v1/orgs/${org.id}/policies/${p.id}/attachments/${userId}`);
                 toast(t('saved'));
-              }, { class: 'danger' })) },
+              }, { class: 'danger' }))) },
           ], policies, t('no_policies')),
-          h('h3', {}, t('create_policy')),
+          may.has('policy:create') ? [h('h3', {}, t('create_policy')),
           form([
             field(t('name'), h('input', { name: 'name', required: true })),
             field(t('policy_document'), h('textarea', { name: 'document', required: true }, EXAMPLE_POLICY)),
@@ -103,9 +104,9 @@ export async function render(main, params) {
             await post(`/v1/orgs/${org.id}/policies`, { name: v.name, document });
             f.reset();
             drawDetail();
-          })),
+          })] : null),
         // Its admins (and platform administrators) delete it, with what follows said first.
-        org.role === 'admin' || org.role === null ? card(t('delete_org'), h('p', { class: 'muted' }, t('delete_org_hint')),
+        may.has('org:delete') ? card(t('delete_org'), h('p', { class: 'muted' }, t('delete_org_hint')),
           action(t('delete_org'), async () => {
             await del(`/v1/orgs/${org.id}`);
             selected.org = null;

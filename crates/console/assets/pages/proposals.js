@@ -2,7 +2,7 @@
 // buttons, past ones with how they ended, and a form for any kind of proposal. The platform
 // signs proposals and votes with the key it keeps for the organization you act for (the top
 // bar's choice); anyone may also vote with their own wallet through IGovernance's ABI.
-import { get, post } from '../api.js';
+import { get, post, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, action, fmtTime, link, toast } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingOrg } from '../app.js';
@@ -49,7 +49,10 @@ export async function render(main, params) {
     return;
   }
   const acting = actingOrg();
-  const mine = acting && chain.orgs.includes(acting) ? acting : null;
+  const chainOrg = acting && chain.orgs.includes(acting) ? acting : null;
+  // Proposing and voting need `chain:govern` of the organization acted for.
+  const governs = (await permitted(chainOrg, ['chain:govern'], `chains/${id}/governance`)).has('chain:govern');
+  const mine = governs ? chainOrg : null;
   const name = namer(await get(`/v1/consortiums/${chain.consortium_id}`));
   const votes = (p) => (p.votes.length
     ? h('span', {}, p.votes.map((v) => h('span', { title: t('voted_by', { voter: v.voter, height: v.height }) },
@@ -61,7 +64,8 @@ export async function render(main, params) {
     const open = list.proposals.filter((p) => p.status === 'open');
     const past = list.proposals.filter((p) => p.status !== 'open');
     const voteButtons = (p) => {
-      if (!mine) return t('act_for_chain_org');
+      if (!chainOrg) return t('act_for_chain_org');
+      if (!mine) return t('may_not_govern');
       if (p.votes.some((v) => v.org === mine)) return t('already_voted');
       const cast = (approve) => async () => {
         const after = await post(`/v1/chains/${id}/proposals/${p.id}/votes`, { org_id: mine, approve });
@@ -122,6 +126,6 @@ export async function render(main, params) {
       drawFields();
       await draw();
     }, { test: 'new-proposal', submitTest: 'propose-submit' })
-    : empty(t('act_for_chain_org'))));
+    : empty(t(chainOrg ? 'may_not_govern' : 'act_for_chain_org'))));
   await draw();
 }

@@ -6,10 +6,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
-    AddMemberRequest, AttachRequest, CreateOrgRequest, MemberView, OrgView, PolicyRequest,
-    PolicyView, RoleRequest,
+    AddMemberRequest, AttachRequest, CreateOrgRequest, MemberView, OrgView, PermissionsQuery,
+    PermissionsView, PolicyRequest, PolicyView, RoleRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody, PathParams};
+use consortia_api::server::{ApiResult, JsonBody, PathParams, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,6 +20,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
         .routes(routes!(get_org, delete_org))
+        .routes(routes!(permissions))
         .routes(routes!(list_members, add_member))
         .routes(routes!(set_member_role, remove_member))
         .routes(routes!(list_policies, create_policy))
@@ -57,6 +58,26 @@ async fn get_org(
     PathParams(org): PathParams<String>,
 ) -> ApiResult<Json<OrgView>> {
     Ok(Json(platform.org(&caller, &org).await?))
+}
+
+/// Which actions the caller may do in the organization (its members and administrators ask)
+///
+/// Decided as each action itself would be, from the caller's role and the policies attached
+/// to them, so a client offers only what will be allowed (the console hides the rest).
+#[utoipa::path(get, path = "/v1/orgs/{org}/permissions", tag = "orgs",
+    params(("org" = String, Path, description = "Organization id"), PermissionsQuery),
+    responses(
+        (status = 200, body = PermissionsView),
+        (status = 400, description = "Malformed actions", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+async fn permissions(
+    Ctx { platform, caller }: Ctx,
+    PathParams(org): PathParams<String>,
+    QueryParams(q): QueryParams<PermissionsQuery>,
+) -> ApiResult<Json<PermissionsView>> {
+    let allowed = platform.permissions(&caller, &org, &q.actions, q.resource.as_deref()).await?;
+    Ok(Json(PermissionsView { allowed }))
 }
 
 /// Delete an organization (`org:delete`: its admins)

@@ -52,6 +52,9 @@ pub(crate) fn choose_org(
     }
 }
 
+/// Most actions one permissions question names.
+const MAX_ASKED: usize = 50;
+
 fn last_admin() -> Error {
     Error::conflict(
         "last_admin",
@@ -184,6 +187,49 @@ impl Platform {
         store::org(&self.db, org, &caller.user_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no organization {org}")))
+    }
+
+    /// Which of `actions` the caller may do on `resource` (a path under the organization;
+    /// default the organization itself), decided as each action would be: for a client to
+    /// offer only what will be allowed. Asked by the organization's members (any role) and
+    /// platform administrators.
+    pub async fn permissions(
+        &self,
+        caller: &Caller,
+        org: &str,
+        actions: &str,
+        resource: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.org_exists(org).await?;
+        if !caller.admin && store::role_in(&self.db, &caller.user_id, org).await?.is_none() {
+            return Err(Error::Forbidden("you are not a member of this organization".into()));
+        }
+        let actions: Vec<&str> = actions.split(',').map(str::trim).collect();
+        let shaped = |a: &&str| {
+            a.split_once(':').is_some_and(|(kind, verb)| {
+                let word = |w: &str| {
+                    !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                };
+                word(kind) && word(verb)
+            })
+        };
+        if actions.len() > MAX_ASKED || !actions.iter().all(shaped) {
+            return Err(Error::invalid(
+                "bad_actions",
+                format!("name 1 to {MAX_ASKED} actions as `kind:verb`, separated by commas"),
+            ));
+        }
+        let resource = match resource.map(|r| r.trim_matches('/')).filter(|r| !r.is_empty()) {
+            Some(r) => format!("org/{org}/{r}"),
+            None => format!("org/{org}"),
+        };
+        let mut allowed = vec![];
+        for action in actions {
+            if self.may(caller, org, action, &resource).await {
+                allowed.push(action.to_owned());
+            }
+        }
+        Ok(allowed)
     }
 
     /// Deletes an organization that is a member of no consortium in service (its admins, or
