@@ -442,6 +442,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     assert!(shown_id.ends_with(&format!("({id})")), "{shown_id} vs {answer}");
     page.wait_text("[data-test=ws-v0]", "/ws").await;
     page.wait_text("[data-test=snippet-rust]", "NodeClient::new").await;
+    // The MySQL gateway, where the platform serves it: the port shown greets as MySQL does.
+    let mysql = page.wait_text("[data-test=mysql-cli]", "mysql -h 127.0.0.1 -P ").await;
+    let port: u16 =
+        mysql.split_whitespace().skip_while(|w| *w != "-P").nth(1).unwrap().parse().unwrap();
+    let mut greeting = [0u8; 5];
+    let mut gateway = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::io::AsyncReadExt::read_exact(&mut gateway, &mut greeting).await.unwrap();
+    assert_eq!(greeting[4], 10, "MySQL's protocol version 10 opens the handshake");
+    drop(gateway);
     page.wait_text("[data-test=chain-select]", "ledger (running)").await;
     page.shot("connect").await;
 

@@ -366,6 +366,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     if let Some((listener, tls)) = mysql {
+        platform.serving_mysql(listener.local_addr()?, tls.is_some());
         println!(
             "MySQL gateway: {} (TLS {})",
             listener.local_addr()?,

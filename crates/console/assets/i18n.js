@@ -781,6 +781,8 @@ const en = {
   holders_n: "Holders: {n} ({transfers} transfers)",
   may_not_govern: "Your role or policies in the organization you act for do not allow proposing or voting.",
   may_not_deploy: "Your role or policies in the organization you act for do not allow deploying contracts.",
+  mysql_gateway: "MySQL gateway",
+  mysql_gateway_hint: "The password is one of your API keys (Account → API keys); INSERT and SELECT on the chain's ledger tables, every row signed.",
 };
 
 const zh = {
@@ -1562,6 +1564,8 @@ const zh = {
   holders_n: "持有者：{n}（{transfers} 笔转账）",
   may_not_govern: "你在当前代表的组织中的角色或策略不允许发起提案或投票。",
   may_not_deploy: "你在当前代表的组织中的角色或策略不允许部署合约。",
+  mysql_gateway: "MySQL 网关",
+  mysql_gateway_hint: "密码为你的一个 API 密钥（账户 → API 密钥）；可对链上账本表执行 INSERT 和 SELECT，每行均经签名。",
 };
 
 const TABLES = { en, zh };

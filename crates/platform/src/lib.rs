@@ -125,6 +125,8 @@ pub struct Platform {
     alert_memory: Mutex<HashMap<String, service::alerts::Memory>>,
     /// The SMTP server alert e-mail goes through, if configured.
     mailer: Option<service::alerts::Mailer>,
+    /// Where the MySQL gateway listens, once it does (`Platform::serving_mysql`).
+    mysql: std::sync::OnceLock<consortia_api::platform::SqlGatewayView>,
 }
 
 /// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
@@ -188,6 +190,7 @@ impl Platform {
             sql_schemas: Default::default(),
             alert_memory: Default::default(),
             mailer,
+            mysql: Default::default(),
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         tokio::spawn(service::gateway::gateway_job(Arc::downgrade(&platform)));

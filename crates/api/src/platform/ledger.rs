@@ -67,3 +67,16 @@ pub struct RowProofView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection_detail: Option<String>,
 }
+
+/// Where the platform's MySQL gateway listens (`GET /v1/sql/gateway`): connect with any
+/// MySQL client, as a platform user with one of their API keys as the password, to a
+/// running chain by its id as the database.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SqlGatewayView {
+    /// The address it is bound to; an unspecified one (`0.0.0.0`, `::`) means every address
+    /// of the platform's host.
+    pub host: String,
+    pub port: u16,
+    /// Whether clients must use TLS (the platform's HTTPS certificate).
+    pub tls: bool,
+}

@@ -4,7 +4,7 @@
 import { get, post, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, link, loading, copyButton, saveFile } from '../ui.js';
 import { t } from '../i18n.js';
-import { refreshChains, selectChain, go, actingOrg } from '../app.js';
+import { refreshChains, selectChain, go, actingOrg, user } from '../app.js';
 
 export async function render(main, params) {
   if (params.create) return createPage(main);
@@ -160,7 +160,7 @@ async function drawChain(body, id, redraw) {
       link(`#/chains/${id}/explorer`, t('nav_explorer')), ' · ', link(`#/chains/${id}/monitor`, t('nav_monitor')), ' · ',
       link(`#/chains/${id}/governance`, t('nav_governance')))));
   }
-  if (running) sections.push(connectCard(chain));
+  if (running) sections.push(connectCard(chain, await get('/v1/sql/gateway').catch(() => null)));
   if (chain.status === 'starting') sections.push(card(t('step_start'), startProgress(chain.progress)));
   sections.push(card(running ? t('nodes') : t('step_nodes'), nodesTable, changeable && mine.length ? addNodeForm(id, chain, mine, hosts, redraw) : null));
   if (changeable) {
@@ -219,8 +219,9 @@ async function drawChain(body, id, redraw) {
 }
 
 // How applications reach the chain's nodes: its access setting, and a credential issued here
-// (shown once) with snippets for wallets, web3.py, ethers and curl that carry it.
-function connectCard(chain) {
+// (shown once) with snippets for wallets, web3.py, ethers and curl that carry it; and the
+// platform's MySQL gateway, when it serves one (`gateway`), with the chain as its database.
+function connectCard(chain, gateway) {
   const shown = h('div', { 'data-test': 'credential' });
   const issue = form([
     h('div', { class: 'grid' },
@@ -245,6 +246,16 @@ function connectCard(chain) {
     h('dt', {}, t('downloads')), h('dd', { class: 'row' },
       action(t('download_genesis'), async () => saveFile(`${chain.name}-genesis.json`, JSON.stringify(await get(`/v1/chains/${chain.id}/genesis`), null, 2), 'application/json'), { class: 'secondary', 'data-test': 'download-genesis' }),
       action(t('download_ca'), async () => saveFile(`${chain.name}-consortium-ca.pem`, (await get(`/v1/consortiums/${chain.consortium_id}`)).ca_cert_pem), { class: 'secondary', 'data-test': 'download-ca' })));
+  if (gateway) {
+    // Bound to every address: the one the console was reached at is one of them.
+    const host = ['0.0.0.0', '::'].includes(gateway.host) ? location.hostname : gateway.host;
+    const me = user()?.username || 'USER';
+    const cli = `mysql -h ${host} -P ${gateway.port} -u ${me} -p${gateway.tls ? ' --ssl' : ''} ${chain.id}`;
+    const py = `import pymysql\ndb = pymysql.connect(host="${host}", port=${gateway.port}, user="${me}",\n                     password=API_KEY, database="${chain.id}"${gateway.tls ? ', ssl={}' : ''})`;
+    where.append(h('dt', {}, t('mysql_gateway')), h('dd', {},
+      endpoint(cli, 'mysql-cli'), h('pre', { class: 'snippet', 'data-test': 'mysql-pymysql' }, py),
+      h('div', { class: 'muted' }, t('mysql_gateway_hint'))));
+  }
   return card(t('connect'),
     where,
     h('p', {}, t(`node_access_${chain.node_access}`), ' ', h('span', { class: 'muted' }, t('node_access_hint'))),

@@ -8,7 +8,7 @@ use axum::Json;
 use consortia_api::ErrorBody;
 use consortia_api::node::SqlTableView;
 use consortia_api::platform::{
-    RowProofView, SqlStatementRequest, SqlStatementView, SqlVerifyRequest,
+    RowProofView, SqlGatewayView, SqlStatementRequest, SqlStatementView, SqlVerifyRequest,
 };
 use consortia_api::server::{ApiResult, JsonBody, PathParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +22,17 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(list_tables))
         .routes(routes!(run_statement))
         .routes(routes!(verify_row))
+        .routes(routes!(sql_gateway))
+}
+
+/// Where the MySQL gateway listens: connect as your platform user with an API key as the
+/// password, to a running chain by its id as the database (`mysql -h HOST -P PORT -u USER -p
+/// CHAIN_ID`)
+#[utoipa::path(get, path = "/v1/sql/gateway", tag = "sql",
+    responses((status = 200, body = SqlGatewayView),
+        (status = 404, description = "This platform serves no MySQL gateway", body = ErrorBody)))]
+async fn sql_gateway(Ctx { platform, .. }: Ctx) -> ApiResult<Json<SqlGatewayView>> {
+    Ok(Json(platform.sql_gateway()?))
 }
 
 /// A running chain's ledger tables, in creation order, each with its schema (columns with

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use alloy_sol_types::{SolCall, SolEvent};
 use consortia_api::ClientError;
 use consortia_api::node::{SqlQuery, SqlResult};
-use consortia_api::platform::{ChainStatus, ChainView};
+use consortia_api::platform::{ChainStatus, ChainView, SqlGatewayView};
 use consortia_types::ledger::{LEDGER_ADDRESS, SqlValue, StoredTable, TableSchema, table_key};
 use consortia_types::{decode, encode};
 use serde_json::Value;
@@ -56,6 +56,26 @@ impl SchemaCache {
     fn put(&self, chain: &str, schema: &TableSchema) {
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
         cache.insert((chain.to_owned(), schema.name.clone()), schema.clone());
+    }
+}
+
+impl Platform {
+    /// Records where the MySQL listener serves (`consortia platform --mysql-listen`), for
+    /// clients to be told ([`Platform::sql_gateway`]); the first call counts.
+    pub fn serving_mysql(&self, address: std::net::SocketAddr, tls: bool) {
+        let view = SqlGatewayView { host: address.ip().to_string(), port: address.port(), tls };
+        // A second listener is not made; keeping the first answer is all there is to do.
+        let _ = self.mysql.set(view);
+    }
+
+    /// Where the MySQL gateway listens; 404 when this platform serves none.
+    pub fn sql_gateway(&self) -> Result<SqlGatewayView, Error> {
+        self.mysql.get().cloned().ok_or_else(|| {
+            Error::NotFound(
+                "this platform serves no MySQL gateway: start it with --mysql-listen ADDRESS"
+                    .into(),
+            )
+        })
     }
 }
 
