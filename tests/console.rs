@@ -117,6 +117,27 @@ async fn browser(profile: &Path) -> (Driver, Client) {
 }
 
 /// The page, driven by CSS selectors; every wait says what the page showed when it gave up.
+/// Every page of the side navigation, by its `nav-` test name.
+const PAGES: [&str; 17] = [
+    "overview",
+    "orgs",
+    "consortiums",
+    "chains",
+    "hosts",
+    "audit",
+    "settings",
+    "nodes",
+    "contracts",
+    "governance",
+    "sql",
+    "gateway",
+    "services",
+    "explorer",
+    "monitor",
+    "alerts",
+    "apps",
+];
+
 struct Page {
     client: Client,
     url: String,
@@ -207,6 +228,17 @@ impl Page {
         };
         assert!(question.contains(says), "`{css}` asked `{question}`");
         self.client.accept_alert().await.unwrap();
+    }
+
+    /// Opens a page of the side navigation and, once it has drawn, tells what its language
+    /// lacks (keys, space-separated), whether a `{placeholder}` is left unfilled, and whether
+    /// the page scrolls sideways.
+    async fn scan(&self, nav: &str) -> (String, bool, bool) {
+        self.click(&format!("[data-test=nav-{nav}]")).await;
+        self.wait("main h1").await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let check = "return [document.documentElement.dataset.untranslated || '', /\\{[a-z_]+\\}/.test(document.body.innerText), document.documentElement.scrollWidth > window.innerWidth];";
+        serde_json::from_value(self.client.execute(check, vec![]).await.unwrap()).unwrap()
     }
 
     /// Waits until nothing matches `css` (what was deleted is no longer listed).
@@ -855,31 +887,9 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=nav-overview]", "概览").await;
     page.shot("overview-zh").await;
     // Every page in Chinese: no text the language lacks, no `{placeholder}` left unfilled.
-    for nav in [
-        "overview",
-        "orgs",
-        "consortiums",
-        "chains",
-        "hosts",
-        "audit",
-        "settings",
-        "nodes",
-        "contracts",
-        "governance",
-        "sql",
-        "gateway",
-        "services",
-        "explorer",
-        "monitor",
-        "alerts",
-        "apps",
-    ] {
-        page.click(&format!("[data-test=nav-{nav}]")).await;
-        page.wait("main h1").await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let check = "return [document.documentElement.dataset.untranslated || '', /\\{[a-z_]+\\}/.test(document.body.innerText)];";
-        let found = page.client.execute(check, vec![]).await.unwrap();
-        assert_eq!(found, json!(["", false]), "page {nav} in Chinese");
+    for nav in PAGES {
+        let found = page.scan(nav).await;
+        assert_eq!((found.0.as_str(), found.1), ("", false), "page {nav} in Chinese");
     }
     // A server's error in Chinese: its kind from the error code, then the platform's words.
     page.go("#/chains/chain_missing/explorer").await;
@@ -900,8 +910,19 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     let colours = page.client.execute(dark, vec![]).await.unwrap();
     assert_eq!(colours, json!(["light", "rgb(244, 246, 250)"]), "the light theme's background");
 
-    // Tablet width: the side navigation folds into a bar above the page, nothing overflows.
+    // Tablet width: the side navigation folds into a bar above the page; no page scrolls
+    // sideways, and (in English too) none shows a text its language lacks.
     page.client.set_window_size(820, 1100).await.unwrap();
+    for nav in PAGES {
+        let (untranslated, placeholder, overflows) = page.scan(nav).await;
+        assert_eq!(
+            (untranslated.as_str(), placeholder, overflows),
+            ("", false, false),
+            "page {nav} at tablet width"
+        );
+    }
+    page.click("[data-test=nav-overview]").await;
+    page.wait("[data-test=stat-nodes]").await;
     let layout = page
         .client
         .execute(
