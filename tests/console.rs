@@ -743,6 +743,11 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=proposal-1]", "set deploy_policy to 1").await;
     page.shot("governance").await;
     page.bob_approves(1).await;
+    // The block that decided it says so, with the vote that did.
+    page.click("[data-test=nav-governance]").await;
+    page.click("[data-test=decided-1]").await;
+    page.wait_text("[data-test=block-governance]", "executed: set deploy_policy to 1").await;
+    page.wait_text("[data-test=block-governance]", "Bob Shipping voted for it").await;
     // The token's on-chain status, and a proposal to freeze it.
     page.click("[data-test=nav-contracts]").await;
     page.click("[data-test=contract-token]").await;

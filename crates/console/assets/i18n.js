@@ -783,6 +783,11 @@ const en = {
   may_not_deploy: "Your role or policies in the organization you act for do not allow deploying contracts.",
   mysql_gateway: "MySQL gateway",
   mysql_gateway_hint: "The password is one of your API keys (Account → API keys); INSERT and SELECT on the chain's ledger tables, every row signed.",
+  governance_in_block: "Governance in this block",
+  gov_proposed: "{org} proposed: {summary}",
+  gov_voted_for: "{org} voted for it",
+  gov_voted_against: "{org} voted against it",
+  gov_decided: "{status}: {summary}",
 };
 
 const zh = {
@@ -1566,6 +1571,11 @@ const zh = {
   may_not_deploy: "你在当前代表的组织中的角色或策略不允许部署合约。",
   mysql_gateway: "MySQL 网关",
   mysql_gateway_hint: "密码为你的一个 API 密钥（账户 → API 密钥）；可对链上账本表执行 INSERT 和 SELECT，每行均经签名。",
+  governance_in_block: "本区块中的治理",
+  gov_proposed: "{org} 提议：{summary}",
+  gov_voted_for: "{org} 投了赞成票",
+  gov_voted_against: "{org} 投了反对票",
+  gov_decided: "{status}：{summary}",
 };
 
 const TABLES = { en, zh };

@@ -209,10 +209,12 @@ async function blockView(view, chainView, base, arg) {
   const chain = chainView.id;
   const b = await read(chain, `blocks/${arg}`);
   // The set that signed this height, and who proposed it.
-  const [set, orgName] = await Promise.all([
+  const [set, orgName, proposals] = await Promise.all([
     read(chain, `validators?height=${b.height}`).catch(() => null),
     memberNames(chainView.consortium_id),
+    read(chain, 'governance/proposals?limit=200').catch(() => null),
   ]);
+  const governance = governanceAt(b.height, proposals?.proposals || [], orgName);
   const proposer = set?.validators.find((v) => v.address.toLowerCase() === b.proposer.toLowerCase());
   const nav = h('div', { class: 'row' },
     b.height > 0 ? link(`${base}/block/${b.height - 1}`, `← ${b.height - 1}`) : null,
@@ -229,11 +231,27 @@ async function blockView(view, chainView, base, arg) {
     h('dt', {}, t('next_validators_hash')), h('dd', {}, h('code', {}, b.next_validators_hash)),
     h('dt', {}, t('signatures')), h('dd', {}, b.certificate ? t('n_signatures', { n: b.certificate.signatures.length, round: b.certificate.round }) : '—'))),
   card(t('transactions'), b.tx_hashes.length ? h('ul', {}, b.tx_hashes.map((x) => h('li', {}, link(`${base}/tx/${x}`, x)))) : empty(t('no_transactions'))),
+  governance.length ? card(t('governance_in_block'), h('ul', { 'data-test': 'block-governance' }, governance.map(([id, text]) =>
+    h('li', {}, link(`#/chains/${chain}/governance`, `#${id}`), ' ', text)))) : null,
   set ? card(t('validator_set_at', { n: b.height }), h('p', { class: 'muted' }, t('validator_set_hint')), table([
     { label: t('validator'), render: (v) => h('span', { 'data-test': 'validator' }, validatorName(chainView, orgName, v)) },
     { label: t('address'), render: (v) => h('code', {}, v.address) },
     { label: t('voting_power'), render: (v) => String(v.power) },
   ], set.validators)) : null);
+}
+
+// What governance did at `height`, as `[proposal id, words]`: proposals made, votes cast,
+// proposals decided (among the latest 200 proposals).
+function governanceAt(height, proposals, orgName) {
+  const out = [];
+  for (const p of [...proposals].reverse()) {
+    if (p.created_height === height) out.push([p.id, t('gov_proposed', { org: orgName(p.org), summary: p.summary })]);
+    for (const v of p.votes.filter((x) => x.height === height)) {
+      out.push([p.id, t(v.approve ? 'gov_voted_for' : 'gov_voted_against', { org: orgName(v.org) })]);
+    }
+    if (p.decided_height === height) out.push([p.id, t('gov_decided', { status: t(`proposal_${p.status}`), summary: p.summary })]);
+  }
+  return out;
 }
 
 function value(v) {

@@ -91,7 +91,7 @@ export async function render(main, params) {
       { label: t('status'), render: (p) => h('span', { 'data-test': `status-${p.id}` }, chip(t(`proposal_${p.status}`), STATUS_KIND[p.status]), p.failure ? ` ${p.failure}` : '') },
       { label: t('proposed_by'), render: (p) => name(p.org) },
       { label: t('votes'), render: votes },
-      { label: t('decided_at'), render: (p) => (p.decided_height ? `#${p.decided_height}` : '—') },
+      { label: t('decided_at'), render: (p) => (p.decided_height ? link(`#/chains/${id}/explorer/block/${p.decided_height}`, `#${p.decided_height}`, { 'data-test': `decided-${p.id}` }) : '—') },
     ], past, t('nothing_yet'))));
   };
 
