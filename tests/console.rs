@@ -241,6 +241,13 @@ impl Page {
         serde_json::from_value(self.client.execute(check, vec![]).await.unwrap()).unwrap()
     }
 
+    /// Asserts that nothing matches `css` now (what the user may not do is not offered).
+    async fn absent(&self, css: &str) {
+        let found = "return [...document.querySelectorAll(arguments[0])].map((e) => e.dataset.test || e.tagName);";
+        let found = self.client.execute(found, vec![json!(css)]).await.unwrap();
+        assert_eq!(found, json!([]), "`{css}` is offered");
+    }
+
     /// Waits until nothing matches `css` (what was deleted is no longer listed).
     async fn wait_gone(&self, css: &str) {
         let gone = "return document.querySelector(arguments[0]) === null;";
@@ -370,7 +377,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait_text("[data-test=stat-chains]", "1 / 1").await;
     page.shot("overview").await;
     page.click("[data-test=nav-orgs]").await;
-    for user in ["alice", "bob", "temp"] {
+    for user in ["alice", "bob", "carol", "temp"] {
         page.fill("[data-test=new-username]", user).await;
         page.fill("[data-test=new-password]", &format!("{user}-password")).await;
         page.click("[data-test=create-user-submit]").await;
@@ -396,6 +403,11 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.fill("[data-test=org-name]", "Alice Bank").await;
     page.click("[data-test=create-org-submit]").await;
     page.wait_text("main", "Members of Alice Bank").await;
+    // Carol joins it as a viewer: she reads everything and changes nothing.
+    page.fill("[data-test=member-username]", "carol").await;
+    page.select("[data-test=member-role]", "viewer").await;
+    page.click("[data-test=add-member-submit]").await;
+    page.wait_text("main", "carol").await;
     // She acts for her organization, shown in the top bar (never someone else's by default).
     page.wait_text("[data-test=acting-org]", "Alice Bank").await;
     page.shot("organizations").await;
@@ -880,8 +892,39 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.click("[data-test=nav-chains]").await;
     page.click("[data-test=chain-ledger]").await;
     page.wait("[data-test=download-genesis]").await;
-    let archive = "return document.querySelector('[data-test=archive-chain]') === null;";
-    assert_eq!(page.client.execute(archive, vec![]).await.unwrap(), json!(true));
+    page.absent("[data-test=archive-chain]").await;
+    page.logout().await;
+    // Carol, a viewer, reads every page but is offered no change on any.
+    page.login("carol", "carol-password").await;
+    for (nav, shown, offered) in [
+        (
+            "alerts",
+            "[data-test=receiver-target]",
+            "[data-test=receiver-form], [data-test=silence-form], [data-test^=rule-form-], [data-test^=ack-]",
+        ),
+        (
+            "gateway",
+            "[data-test=webhook-url]",
+            "[data-test=webhook-form], [data-test^=webhook-pause-]",
+        ),
+        (
+            "services",
+            "[data-test^=supply-]",
+            "[data-test=issue-asset-form], [data-test=entry-form]",
+        ),
+        ("governance", "[data-test^=status-]", "[data-test=new-proposal], [data-test^=approve-]"),
+        ("contracts", "[data-test=contract-token]", "[data-test=upload-contract]"),
+        (
+            "orgs",
+            "[data-test='org-Alice Bank']",
+            "[data-test=add-member], [data-test^=delete-org-], [data-test^=remove-member-]",
+        ),
+    ] {
+        page.click(&format!("[data-test=nav-{nav}]")).await;
+        page.wait(shown).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        page.absent(offered).await;
+    }
     page.logout().await;
     page.login("alice", "alice-password").await;
 

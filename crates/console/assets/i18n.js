@@ -788,6 +788,9 @@ const en = {
   gov_voted_for: "{org} voted for it",
   gov_voted_against: "{org} voted against it",
   gov_decided: "{status}: {summary}",
+  rule_enabled: "on",
+  rule_disabled: "off",
+  rule_for_n_s: "after {n} s",
 };
 
 const zh = {
@@ -1576,6 +1579,9 @@ const zh = {
   gov_voted_for: "{org} 投了赞成票",
   gov_voted_against: "{org} 投了反对票",
   gov_decided: "{status}：{summary}",
+  rule_enabled: "开启",
+  rule_disabled: "关闭",
+  rule_for_n_s: "持续 {n} 秒后",
 };
 
 const TABLES = { en, zh };

@@ -2,10 +2,10 @@
 // rules as the chain has them (on/off, `for`, threshold), where alerts are sent (signed
 // webhooks, e-mail), the silences running, and the history page by page. Refreshed every few
 // seconds.
-import { get, post, put, del } from '../api.js';
+import { get, post, put, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, action, ago, fmtTime, errorBox } from '../ui.js';
 import { t } from '../i18n.js';
-import { actingFor } from '../app.js';
+import { actingFor, actingOrg } from '../app.js';
 
 const SEVERITY_KIND = { critical: 'bad', warning: 'warn' };
 const HOUR = 3600000;
@@ -23,6 +23,10 @@ export async function render(main, params) {
   const nodeName = (nodeId) => chain.nodes.find((n) => n.id === nodeId)?.name || nodeId || t('alert_whole_chain');
   const ruleName = (rule) => t(`rule_${rule}`);
   const severity = (s) => chip(t(`severity_${s}`), SEVERITY_KIND[s]);
+  // Managing alerts (rules, receivers, silences, acknowledging) takes `chain:alerts` of the
+  // organization acted for; without it the page only reads.
+  const acting = actingOrg();
+  const may = (await permitted(chain.orgs.includes(acting) ? acting : null, ['chain:alerts'], `chains/${id}/alerts`)).has('chain:alerts');
 
   const drawActive = async () => {
     const alerts = await get(`/v1/chains/${id}/alerts`);
@@ -36,14 +40,14 @@ export async function render(main, params) {
         a.silenced_by ? [' ', chip(t('alert_silenced'))] : null,
         a.acknowledged_by ? [' ', chip(t('alert_acknowledged'), 'ok')] : null] },
       { label: t('alert_since'), render: (a) => h('span', { title: fmtTime(a.started_ms) }, ago(a.fired_ms || a.started_ms)) },
-      { label: '', render: (a) => h('div', { class: 'row' },
+      { label: '', render: (a) => (!may ? null : h('div', { class: 'row' },
         a.state === 'firing' && !a.acknowledged_by
           ? action(t('alert_acknowledge'), async () => { await post(`/v1/chains/${id}/alerts/${a.id}/acknowledge`, actingFor()); await drawActive(); }, { 'data-test': `ack-${a.rule}` })
           : null,
         a.silenced_by ? null : action(t('alert_silence_hour'), async () => {
           await post(`/v1/chains/${id}/alert-silences`, { rule: a.rule, node_id: a.node_id || undefined, duration_ms: HOUR, comment: '', ...actingFor() });
           await Promise.all([drawActive(), drawSilences()]);
-        }, { 'data-test': `silence-${a.rule}` })) },
+        }, { 'data-test': `silence-${a.rule}` }))) },
     ], alerts) : empty(t('no_active_alerts'), t('no_alerts_hint'))));
   };
 
@@ -65,7 +69,8 @@ export async function render(main, params) {
     clear(rulesBox, card(t('alert_rules'), table([
       { label: t('alert_rule'), render: (r) => [h('div', {}, ruleName(r.rule)), h('div', { class: 'muted' }, t(`rule_${r.rule}_hint`))] },
       { label: t('alert_severity'), render: (r) => severity(r.severity) },
-      { label: t('rule_settings'), render: edit },
+      { label: t('rule_settings'), render: may ? edit : (r) => [chip(t(r.enabled ? 'rule_enabled' : 'rule_disabled'), r.enabled ? 'ok' : ''), ' ',
+        t('rule_for_n_s', { n: r.for_ms / 1000 }), r.unit ? ` · ${r.threshold} ${r.unit}` : ''] },
     ], rules)));
   };
 
@@ -79,10 +84,10 @@ export async function render(main, params) {
         { label: t('receiver_sent'), render: (r) => [
           t('receiver_counts', { delivered: r.delivered, waiting: r.waiting, failed: r.failed }),
           r.last_error ? h('div', { class: 'muted' }, r.last_error) : null] },
-        { label: '', render: (r) => action(t('delete'), async () => { await del(`/v1/chains/${id}/alert-receivers/${r.id}`); await drawReceivers(); },
-          { 'data-test': `receiver-delete-${r.id}`, confirm: t('confirm_delete_receiver', { target: r.target }) }) },
+        { label: '', render: (r) => (!may ? null : action(t('delete'), async () => { await del(`/v1/chains/${id}/alert-receivers/${r.id}`); await drawReceivers(); },
+          { 'data-test': `receiver-delete-${r.id}`, confirm: t('confirm_delete_receiver', { target: r.target }) })) },
       ], receivers) : empty(t('no_receivers'), t('receivers_hint')),
-      form([
+      !may ? null : form([
         field(t('receiver_kind'), h('select', { name: 'kind', 'data-test': 'receiver-kind' },
           h('option', { value: 'webhook' }, t('receiver_webhook')), h('option', { value: 'email' }, t('receiver_email')))),
         field(t('receiver_target'), h('input', { name: 'target', required: true, placeholder: 'https://… / ops@example.com', 'data-test': 'receiver-target-input' })),
@@ -105,12 +110,12 @@ export async function render(main, params) {
         { label: t('alert_node'), render: (s) => (s.node_id ? nodeName(s.node_id) : t('any_node')) },
         { label: t('silence_comment'), render: (s) => s.comment || '—' },
         { label: t('silence_ends'), render: (s) => fmtTime(s.ends_ms) },
-        { label: '', render: (s) => action(t('silence_end'), async () => {
+        { label: '', render: (s) => (!may ? null : action(t('silence_end'), async () => {
           await del(`/v1/chains/${id}/alert-silences/${s.id}`);
           await Promise.all([drawSilences(), drawActive()]);
-        }, { 'data-test': `silence-end-${s.id}` }) },
+        }, { 'data-test': `silence-end-${s.id}` })) },
       ], silences) : empty(t('no_silences'), t('silences_hint')),
-      form([
+      !may ? null : form([
         field(t('alert_rule'), h('select', { name: 'rule' }, h('option', { value: '' }, t('any_rule')), rules.map((r) => h('option', { value: r }, ruleName(r))))),
         field(t('alert_node'), h('select', { name: 'node' }, h('option', { value: '' }, t('any_node')), chain.nodes.map((n) => h('option', { value: n.id }, n.name)))),
         field(t('hours'), h('input', { name: 'hours', type: 'number', min: 0.1, max: 720, step: 0.1, value: 1 })),

@@ -1,7 +1,7 @@
 // A chain's contract gateway: the managed signing keys of the organization you act for
 // (make, rotate, disable, enable), webhook subscriptions to the chain's events (make, pause,
 // resume, delete; their cursor, deliveries and last failure), and your recent gateway calls.
-import { get, post, del } from '../api.js';
+import { get, post, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingOrg, actingFor } from '../app.js';
@@ -42,8 +42,16 @@ export async function render(main, params) {
       }, { inline: true, test: 'key-form', submitTest: 'key-create' })));
   };
 
+  // A subscription is managed by who may `chain:subscribe` in its organization.
+  const subscribers = new Map();
+  const maySubscribe = (o) => {
+    if (!subscribers.has(o)) subscribers.set(o, permitted(o, ['chain:subscribe'], `chains/${id}/webhooks`).then((a) => a.has('chain:subscribe')));
+    return subscribers.get(o);
+  };
   const drawHooks = async () => {
     const hooks = await get(`/v1/chains/${id}/webhooks`);
+    const orgs = [...new Set([org, ...hooks.map((w) => w.org_id)])];
+    const allowed = new Map(await Promise.all(orgs.map(async (o) => [o, await maySubscribe(o)])));
     const contractName = (address) => contracts.find((c) => c.address.toLowerCase() === address)?.name || short(address, 12);
     const events = h('select', { name: 'event', 'data-test': 'webhook-event' });
     const pick = h('select', { name: 'contract', 'data-test': 'webhook-contract', onchange: () => fillEvents() },
@@ -65,13 +73,13 @@ export async function render(main, params) {
         { label: t('status'), render: (w) => [
           !w.enabled ? chip(t('webhook_paused')) : w.attempts ? chip(t('webhook_retrying', { n: w.attempts }), 'bad') : chip(t('webhook_ok'), 'ok'),
           w.last_error ? h('div', { class: 'muted' }, w.last_error) : null] },
-        { label: '', render: (w) => h('div', { class: 'row' },
+        { label: '', render: (w) => (!allowed.get(w.org_id) ? null : h('div', { class: 'row' },
           w.enabled
             ? hookAction(w, t('pause'), () => post(`/v1/chains/${id}/webhooks/${w.id}/disable`), 'webhook-pause')
             : hookAction(w, t('resume'), () => post(`/v1/chains/${id}/webhooks/${w.id}/enable`), 'webhook-resume'),
-          hookAction(w, t('delete'), () => del(`/v1/chains/${id}/webhooks/${w.id}`), 'webhook-delete')) },
+          hookAction(w, t('delete'), () => del(`/v1/chains/${id}/webhooks/${w.id}`), 'webhook-delete'))) },
       ], hooks) : empty(t('no_webhooks'), t('webhooks_hint')),
-      form([
+      !allowed.get(org) ? null : form([
         field(t('webhook_url'), h('input', { name: 'url', required: true, type: 'url', placeholder: 'https://example.internal/hooks', 'data-test': 'webhook-url-input' })),
         field(t('contract'), pick),
         field(t('event'), events),

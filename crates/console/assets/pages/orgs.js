@@ -67,11 +67,11 @@ export async function render(main, params) {
           may.has('member:add') ? [h('h3', {}, t('add_member')),
             form([
               field(t('username'), h('input', { name: 'username', required: true, 'data-test': 'member-username' })),
-              field(t('role'), h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'operator' }, t(`role_${r}`))))),
+              field(t('role'), h('select', { name: 'role', 'data-test': 'member-role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'operator' }, t(`role_${r}`))))),
             ], t('add'), async (v) => {
               await post(`/v1/orgs/${org.id}/members`, { username: v.username.trim(), role: v.role });
               drawDetail();
-            }, { inline: true, test: 'add-member' })] : null),
+            }, { inline: true, test: 'add-member', submitTest: 'add-member-submit' })] : null),
         card(t('policies'),
           h('p', { class: 'muted' }, t('policies_hint')),
           table([

@@ -2,7 +2,7 @@
 // latest transfers and to issue, transfer, burn, freeze or unfreeze) and the shared ledger
 // between member organizations (post an entry, confirm or dispute the ones waiting on you,
 // balances and your reconciliation).
-import { get, post, memberNames } from '../api.js';
+import { get, post, memberNames, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingOrg, actingFor } from '../app.js';
@@ -36,6 +36,8 @@ export async function render(main, params) {
   }
   const org = actingOrg() || chain.orgs[0];
   const orgName = await memberNames(chain.consortium_id);
+  // Issuing an asset deploys a contract; operating one, and the shared ledger, invoke one.
+  const may = await permitted(chain.orgs.includes(org) ? org : null, ['contract:deploy', 'contract:invoke'], `chains/${id}/contracts`);
 
   const drawHolders = async (asset) => {
     const ledger = await get(`/v1/chains/${id}/assets/${asset.name}/holders?limit=20`);
@@ -51,7 +53,7 @@ export async function render(main, params) {
         { label: fungible ? t('amount') : t('token'), render: (x) => (fungible ? x.amount : `#${x.token_id}`) },
         { label: t('transaction'), render: (x) => link(`#/chains/${id}/explorer/tx/${x.tx_hash}`, short(x.tx_hash, 12)) },
       ], ledger.transfers, t('no_transfers')),
-      form([
+      !may.has('contract:invoke') ? null : form([
         field(t('asset_operation'), pick),
         field(t('asset_to_or_account'), input('who', { placeholder: '0x…', test: 'asset-who' })),
         field(fungible ? t('amount') : t('token_id'), input('value', { test: 'asset-value' })),
@@ -78,7 +80,7 @@ export async function render(main, params) {
         { label: t('issuer'), render: (a) => orgName(a.org_id) },
         { label: t('contract'), render: (a) => account(a.address) },
       ], assets) : empty(t('no_assets'), t('assets_hint')),
-      form([
+      !may.has('contract:deploy') ? null : form([
         field(t('name'), input('name', { required: true, test: 'asset-name' })),
         field(t('symbol'), input('symbol', { required: true, test: 'asset-symbol' })),
         field(t('kind'), kind),
@@ -120,9 +122,9 @@ export async function render(main, params) {
         { label: t('reference'), render: (e) => e.reference },
         { label: t('time'), render: (e) => fmtTime(e.posted_ms) },
         { label: t('status'), render: (e) => [chip(t(`entry_${e.status}`), ENTRY_KIND[e.status]), e.note ? h('div', { class: 'muted' }, e.note) : null] },
-        { label: '', render: (e) => (waiting.has(e.id) ? h('div', { class: 'row' }, answer(e, 'confirm'), answer(e, 'dispute')) : null) },
+        { label: '', render: (e) => (waiting.has(e.id) && may.has('contract:invoke') ? h('div', { class: 'row' }, answer(e, 'confirm'), answer(e, 'dispute')) : null) },
       ], entries) : empty(t('no_entries'), t('shared_ledger_hint')),
-      counterparties.length ? form([
+      !may.has('contract:invoke') ? null : counterparties.length ? form([
         field(t('entry_side'), side),
         field(t('counterparty'), other),
         field(t('amount'), input('amount', { required: true, inputmode: 'numeric', test: 'entry-amount' })),
