@@ -37,14 +37,20 @@ fn dissolved(consortium: &str) -> Error {
     )
 }
 
-/// Locks the consortium's row until `tx` ends (see [`store::lock_consortium`]): 404 for an
-/// unknown consortium, 409 `dissolved` for a dissolved one.
-pub(crate) async fn lock_live(tx: &mut Tx, consortium: &str) -> Result<()> {
-    match store::lock_consortium(tx, consortium).await? {
+/// 404 for an unknown consortium, 409 `dissolved` for a dissolved one, given what the store
+/// read of its name and standing.
+fn live(consortium: &str, found: Option<(String, Standing)>) -> Result<()> {
+    match found {
         None => Err(Error::NotFound(format!("no consortium {consortium}"))),
         Some((name, Standing::Dissolved)) => Err(dissolved(&name)),
         Some((_, Standing::Live)) => Ok(()),
     }
+}
+
+/// Locks the consortium's row until `tx` ends (see [`store::lock_consortium`]), refusing an
+/// unknown or dissolved one as [`live`] does.
+pub(crate) async fn lock_live(tx: &mut Tx, consortium: &str) -> Result<()> {
+    live(consortium, store::lock_consortium(tx, consortium).await?)
 }
 
 /// The action that dissolves a consortium, asked of its leader organization.
@@ -113,11 +119,7 @@ impl Platform {
     /// 404 for an unknown consortium, 409 `dissolved` for a dissolved one, 403
     /// `not_a_member` unless `org` is a member.
     pub(crate) async fn consortium_member(&self, consortium: &str, org: &str) -> Result<()> {
-        match store::standing(&self.db, consortium).await? {
-            None => return Err(Error::NotFound(format!("no consortium {consortium}"))),
-            Some((name, Standing::Dissolved)) => return Err(dissolved(&name)),
-            Some((_, Standing::Live)) => {}
-        }
+        live(consortium, store::standing(&self.db, consortium).await?)?;
         if !store::is_member(&self.db, consortium, org).await? {
             return Err(Error::NotAMember { org: org.into(), consortium: consortium.into() });
         }
