@@ -98,6 +98,14 @@ async fn up_runs_the_platform_and_a_demo_chain_made_through_it_then_down_and_up_
     let shown = run(home.path(), &["chain", "status", &chain.id]);
     assert!(shown.contains("\"running\""), "{shown}");
 
+    // The MySQL line names the port the gateway bound (the test asked for port 0), and a
+    // client reaches it there.
+    let mysql = line(&out, "MySQL").expect(&out);
+    let port: u16 =
+        mysql.split(" -P ").nth(1).and_then(|r| r.split(' ').next()).expect(mysql).parse().unwrap();
+    assert_ne!(port, 0, "{mysql}");
+    tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect(mysql);
+
     // down: the platform and every node stop.
     let pid: u32 =
         std::fs::read_to_string(data.join("platform.pid")).unwrap().trim().parse().unwrap();

@@ -268,7 +268,7 @@ fn main() -> Result<()> {
     // `up` and `down` print what they did; the drivers' notes would only clutter that.
     let default_filter = match cli.command {
         Command::Up(_) | Command::Down(_) => "warn",
-        _ => "info",
+        _ => consortia_platform::provision::NODE_LOG_FILTER,
     };
     init_logging(cli.log_format, default_filter);
     // Few blocking threads: admission, block building and commits are CPU- or disk-bound on a

@@ -423,10 +423,13 @@ pub(crate) async fn up(args: UpArgs) -> Result<()> {
     if let Some(password) = &account.new_password {
         println!("keystore password, shown this once (store it now): {password}");
     }
+    // The address the gateway bound (`--mysql-listen` may ask for port 0), else the flag's.
+    let (mysql_host, mysql_port) = match with_session(async |c| c.sql_gateway().await).await {
+        Ok(gateway) => (gateway.host, gateway.port),
+        Err(_) => (args.mysql_listen.ip().to_string(), args.mysql_listen.port()),
+    };
     println!(
-        "MySQL: mysql -h {} -P {} -u admin -p'<API key>' {}   (make a key: consortia user api-key create sql)",
-        args.mysql_listen.ip(),
-        args.mysql_listen.port(),
+        "MySQL: mysql -h {mysql_host} -P {mysql_port} -u admin -p'<API key>' {}   (make a key: consortia user api-key create sql)",
         demo.chain
     );
     for (i, node) in demo.nodes.iter().enumerate() {

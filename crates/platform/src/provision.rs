@@ -10,6 +10,10 @@
 
 use std::net::SocketAddr;
 
+/// What a node logs: `info`, but only warnings from the index's LSM tree (fjall), whose
+/// info lines (every partition opened, every memtable flushed) would bury the node's own.
+pub const NODE_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+
 use consortia_crypto::pki::Ca;
 use consortia_crypto::{CryptoError, PrivateKey, Scheme, Suite};
 use consortia_hosts::{NodeSpec, Resources};
@@ -199,7 +203,7 @@ impl NodeKeys {
                 // JSON logs: the console and `GET …/logs` read their level, time and fields.
                 // At `info` on every host (a local node would take the platform's own level).
                 ("CONSORTIA_LOG_FORMAT".into(), "json".into()),
-                ("RUST_LOG".into(), "info".into()),
+                ("RUST_LOG".into(), NODE_LOG_FILTER.into()),
             ],
             files,
             resources: node.resources,

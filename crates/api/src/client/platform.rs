@@ -955,6 +955,11 @@ impl PlatformClient {
         self.get(&path_of(&["/v1/chains/", chain, "/shared-ledger/reconciliation?org=", org])).await
     }
 
+    /// Where the platform's MySQL gateway listens (404 when it serves none).
+    pub async fn sql_gateway(&self) -> ClientResult<SqlGatewayView> {
+        self.get("/v1/sql/gateway").await
+    }
+
     // ---- notarization certificates and genesis -------------------------------------------
 
     /// The genesis the platform launched the chain with (to check proofs against).
