@@ -103,6 +103,21 @@ async fn a_stopped_node_fires_node_down_to_a_signed_webhook_until_it_is_back() {
     let acked = demo.admin.acknowledge_alert(&chain, &alert.id).await.unwrap();
     assert!(acked.acknowledged_by.is_some() && acked.acknowledged_ms.is_some());
 
+    // A receiver added while it fires is told at once, not at the reminder hours later.
+    let late = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let late_url = format!("http://{}/alerts", late.local_addr().unwrap());
+    let late_got = receive(late);
+    let late_webhook = CreateAlertReceiverRequest { target: late_url, ..webhook.clone() };
+    demo.admin.create_alert_receiver(&chain, &late_webhook).await.unwrap();
+    let told = until(30, "the firing sent to the late receiver", || async {
+        bodies(&late_got).into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        (told.1["status"].as_str(), told.1["alerts"][0]["fingerprint"].as_str()),
+        (Some("firing"), Some(alert.id.as_str()))
+    );
+
     // Back: resolved, and the receiver that heard of the firing hears of the resolution.
     demo.admin.start_node(&chain, "node-3").await.unwrap();
     let resolved = until(90, "the resolved webhook", || async {
@@ -120,8 +135,14 @@ async fn a_stopped_node_fires_node_down_to_a_signed_webhook_until_it_is_back() {
         past.fired_ms.is_some() && past.resolved_ms.is_some() && past.acknowledged_by.is_some()
     );
     let receivers = demo.admin.alert_receivers(&chain).await.unwrap();
-    assert_eq!((receivers[0].delivered, receivers[0].failed), (2, 0));
+    let first = receivers.iter().find(|r| r.id == created.receiver.id).unwrap();
+    assert_eq!((first.delivered, first.failed), (2, 0));
     assert_eq!(bodies(&got).len(), 2, "one firing, one resolution");
+    let late_resolved = until(30, "the resolution sent to the late receiver", || async {
+        bodies(&late_got).into_iter().find(|(_, p)| p["status"] == "resolved")
+    })
+    .await;
+    assert_eq!(late_resolved.1["alerts"][0]["fingerprint"], alert.id.as_str());
 
     // Without an SMTP server, an e-mail receiver is refused with what to do.
     let email = CreateAlertReceiverRequest {

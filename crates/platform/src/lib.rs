@@ -121,8 +121,6 @@ pub struct Platform {
     upgrades: Mutex<std::collections::HashSet<String>>,
     /// Ledger tables' schemas the SQL gateway has read (they never change).
     sql_schemas: service::sql_gateway::SchemaCache,
-    /// What alert evaluation remembers of each chain between two looks (`service::alerts`).
-    alert_memory: Mutex<HashMap<String, service::alerts::Memory>>,
     /// The SMTP server alert e-mail goes through, if configured.
     mailer: Option<service::alerts::Mailer>,
     /// Where the MySQL gateway listens, once it does (`Platform::serving_mysql`).
@@ -188,7 +186,6 @@ impl Platform {
             starts: Default::default(),
             upgrades: Default::default(),
             sql_schemas: Default::default(),
-            alert_memory: Default::default(),
             mailer,
             mysql: Default::default(),
         });

@@ -5,12 +5,13 @@
 //!
 //! Every [`EVALUATE_EVERY`], [`alert_job`] reads each running chain's nodes' metrics, turns
 //! them into the conditions that hold ([`conditions`], with a little memory for counters and
-//! the height), and moves the chain's alerts along ([`step`]): a condition first seen is
+//! the height, kept in the database across restarts), and moves the chain's alerts along ([`step`]): a condition first seen is
 //! `pending`; held for the rule's `for` it is `firing`; gone, it is `resolved` (a pending one
 //! that clears leaves no trace). Firing alerts are sent to the chain's receivers (Alertmanager's
 //! webhook JSON, signed like event webhooks, or e-mail over SMTP) through an outbox retried
 //! with doubling waits, then reminded every [`REMIND_EVERY_MS`] until someone acknowledges
-//! them; a silence holds them back; a resolution is sent to whoever heard of the firing.
+//! them; a silence holds them back; a resolution is sent to whoever heard of the firing. A
+//! receiver added while an alert fires is sent it at once.
 //!
 //! The deploy/prometheus rules say the same for an operator's own Prometheus; this is the
 //! console's view and needs nothing installed.
@@ -33,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::keystore::Secret;
 use crate::store::alerts::{self as store, AlertRow, ReceiverRow, RuleSetting, SilenceRow};
 use crate::store::{new_id, now_ms};
-use crate::{Platform, credentials, lock};
+use crate::{Platform, credentials};
 
 /// How often every running chain is looked at.
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(5);
@@ -230,9 +231,10 @@ pub struct Reading {
     pub figures: std::result::Result<Figures, String>,
 }
 
-/// What evaluation remembers of a chain between two looks (lost on a restart: counters then
-/// start over from their next reading).
-#[derive(Clone, Debug, Default)]
+/// What evaluation remembers of a chain between two looks, kept in the database so that a
+/// restarted platform goes on where it stopped (a firing alert whose condition needs memory,
+/// a stall or a recent counter rise, is not resolved by forgetting).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Memory {
     /// The highest height seen and when it last rose.
     height: f64,
@@ -240,7 +242,7 @@ pub struct Memory {
     nodes: HashMap<String, NodeMemory>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct NodeMemory {
     /// Whether a reading came before: a first reading is never a rise.
     read: bool,
@@ -725,11 +727,30 @@ impl Platform {
             now: now_ms(),
         };
         store::insert_receiver(&self.db, &new).await?;
+        self.tell_what_fires(&chain.id, &id, min).await?;
         let row = store::receiver(&self.db, &id).await?.ok_or_else(|| Error::internal("gone"))?;
         Ok(CreatedAlertReceiverView {
             receiver: receiver_view(row),
             secret: secret.map(|s| s.to_string()),
         })
+    }
+
+    /// Sends a new receiver the chain's alerts that already fire and were sent to the others
+    /// (as Alertmanager does for a receiver added to its configuration), so it does not wait
+    /// hours for their reminder. Alerts not sent yet go to it with everyone's at the next look.
+    async fn tell_what_fires(&self, chain: &str, receiver: &str, min: Severity) -> Result<()> {
+        let now = now_ms();
+        let silences = store::silences(&self.db, chain, now).await?;
+        for a in store::active(&self.db, chain).await? {
+            let told = a.state == AlertState::Firing.as_str() && a.notified_ms.is_some();
+            if told
+                && severity(&a.severity) >= min
+                && !silences.iter().any(|s| silences_alert(s, &a))
+            {
+                store::enqueue(&self.db, &a.id, receiver, "firing", now).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The chain's receivers of the caller's organizations (an administrator sees all).
@@ -862,11 +883,11 @@ impl Platform {
         let settings = store::rule_settings(&self.db, &chain.id).await?;
         let rules = |r: &Rule| effective(r, &settings);
         let now = now_ms();
-        let holding = {
-            let mut memory = lock(&self.alert_memory);
-            let memory = memory.entry(chain.id.clone()).or_default();
-            conditions(&rules, &chain.name, &readings, memory, now)
-        };
+        let mut memory = self.alert_memory(&chain.id).await?;
+        let holding = conditions(&rules, &chain.name, &readings, &mut memory, now);
+        let remembered = serde_json::to_string(&memory)
+            .map_err(|e| Error::internal(format!("alert memory: {e}")))?;
+        store::save_memory(&self.db, &chain.id, &remembered, now).await?;
         let active = store::active(&self.db, &chain.id).await?;
         let for_ms = |id: &str| RULES.iter().find(|r| r.id == id).map_or(0, |r| rules(r).for_ms);
         let receivers = store::receivers(&self.db, &chain.id).await?;
@@ -902,6 +923,18 @@ impl Platform {
             store::update_alert(&self.db, &a).await?;
         }
         Ok(())
+    }
+
+    /// What evaluation remembered of the chain at its last look; nothing if it never looked, or
+    /// if what it kept cannot be read (its counters then start over from the next reading).
+    async fn alert_memory(&self, chain: &str) -> Result<Memory> {
+        let Some(json) = store::memory(&self.db, chain).await? else {
+            return Ok(Memory::default());
+        };
+        Ok(serde_json::from_str(&json).unwrap_or_else(|e| {
+            tracing::warn!(target: "platform::alerts", chain, error = %e, "alert memory unreadable; starting over");
+            Memory::default()
+        }))
     }
 
     /// Sends every notification due, each retried with doubling waits until given up on.
@@ -1111,6 +1144,29 @@ mod tests {
         assert!(look(&waiting(11.0), &mut memory, 11_000).is_empty(), "a new block");
         let idle = [up("a", Figures { height: 11.0, ..healthy() })];
         assert!(look(&idle, &mut memory, 16_000).is_empty(), "nothing waits");
+    }
+
+    #[test]
+    fn memory_kept_as_json_carries_a_stall_and_a_rise_across_a_restart() {
+        let at = |e| [up("a", Figures { height: 10.0, ready: 5.0, equivocations: e, ..healthy() })];
+        let mut memory = Memory::default();
+        assert!(look(&at(1.0), &mut memory, 1_000).is_empty());
+        let held = look(&at(2.0), &mut memory, 6_000);
+        let mut before = rules_of(&held);
+        before.sort();
+        assert_eq!(before, [("chain_stalled", ""), ("equivocation", "a")]);
+        // The platform restarts and reads back what it kept.
+        let mut kept: Memory =
+            serde_json::from_str(&serde_json::to_string(&memory).unwrap()).unwrap();
+        assert_eq!(kept, memory);
+        let held = look(&at(2.0), &mut kept, 11_000);
+        let mut after = rules_of(&held);
+        after.sort();
+        assert_eq!(after, before, "both still hold");
+        assert!(
+            look(&at(2.0), &mut Memory::default(), 11_000).is_empty(),
+            "forgetting resolves both"
+        );
     }
 
     #[test]

@@ -14,6 +14,28 @@ pub struct RuleSetting {
     pub threshold: Option<i64>,
 }
 
+/// What evaluation remembered of `chain` at its last look (JSON), if it ever looked.
+pub async fn memory(db: impl Exec<'_>, chain: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT memory FROM alert_memory WHERE chain_id = $1")
+        .bind(chain)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+pub async fn save_memory(db: impl Exec<'_>, chain: &str, memory: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO alert_memory (chain_id, memory, updated_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (chain_id) DO UPDATE SET memory = $2, updated_ms = $3",
+    )
+    .bind(chain)
+    .bind(memory)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn rule_settings(db: impl Exec<'_>, chain: &str) -> Result<Vec<RuleSetting>> {
     let rows = sqlx::query(
         "SELECT rule, enabled, for_ms, threshold FROM alert_rule_settings WHERE chain_id = $1",
