@@ -611,6 +611,19 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         })
         .await;
     assert!(!txs.is_empty());
+    // Alice Bank's account and the token it called, at least (a transfer's payee is in its
+    // calldata, not a party of the transaction).
+    page.wait_for("[data-test=stat-accounts]", "2 or more", |t| {
+        t.parse::<u64>().is_ok_and(|n| n >= 2)
+    })
+    .await;
+    // Each chain's trend of the last hour, and its block interval said as under load or idle
+    // (an idle BFT chain makes no blocks: not a fault).
+    page.wait("[data-test=tps-trend-ledger]").await;
+    page.wait_for("[data-test=interval-ledger]", "under load or idle", |t| {
+        t.ends_with("ms under load") || t == "idle"
+    })
+    .await;
     // Where consensus stands: four validators, a commit needs three, each node sees the rest.
     page.wait_text("[data-test=quorum-ledger]", "held needs 3 of 4").await;
     page.wait_text("[data-test=peers-ledger]", "3–3 of 3").await;
@@ -788,6 +801,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     let create = "CREATE TABLE shipments (id INT PRIMARY KEY, item VARCHAR(20) NOT NULL)";
     page.click("[data-test=nav-sql]").await;
     page.wait_text("[data-test=main]", "No ledger tables yet").await;
+    page.absent("[data-test=sql-read-only]").await;
     page.fill("[data-test=sql-editor]", create).await;
     page.click("[data-test=sql-run]").await;
     page.wait_text("[data-test=error]", "proposal #4").await;
@@ -925,6 +939,10 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         page.absent(offered).await;
     }
+    // The SQL page still reads for her, and says up front that it will not write.
+    page.click("[data-test=nav-sql]").await;
+    page.wait("[data-test=table-shipments]").await;
+    page.wait_text("[data-test=sql-read-only]", "SELECT").await;
     page.logout().await;
     page.login("alice", "alice-password").await;
 

@@ -344,8 +344,14 @@ pub struct VolumeBucketView {
 /// What a chain has committed since its genesis.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TotalsView {
+    /// Blocks, the genesis included.
     pub blocks: u64,
     pub transactions: u64,
+    /// Distinct accounts that sent, were called by or were created by a transaction
+    /// (contracts included; an account only funded at genesis is not counted until it
+    /// transacts).
+    #[serde(default)]
+    pub accounts: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

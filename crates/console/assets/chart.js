@@ -106,3 +106,23 @@ function watch(canvas, draw) {
   }
   draw();
 }
+
+// A small line of `values` (oldest first) for a table cell: no axes; `title` says what it is.
+export function sparkline(values, title, test) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const [width, height] = [120, 24];
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', title);
+  if (test) svg.dataset.test = test;
+  const max = Math.max(0, ...values) || 1;
+  const step = (width - 2) / Math.max(values.length - 1, 1);
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', values.map((v, i) => `${(1 + i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`).join(' '));
+  const label = document.createElementNS(ns, 'title');
+  label.textContent = title;
+  svg.append(label, line);
+  return svg;
+}

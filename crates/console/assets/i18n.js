@@ -791,6 +791,12 @@ const en = {
   rule_enabled: "on",
   rule_disabled: "off",
   rule_for_n_s: "after {n} s",
+  sql_read_only_hint: "You may read here (SELECT). Writing (INSERT, CREATE TABLE) signs a transaction for your organization on this chain, which your role does not allow.",
+  read_only: "Read only",
+  total_accounts: "Accounts",
+  tps_trend: "Transactions per second, each minute of the last hour (peak {peak})",
+  idle_short: "idle",
+  interval_under_load: "{ms} ms under load",
 };
 
 const zh = {
@@ -1582,6 +1588,12 @@ const zh = {
   rule_enabled: "开启",
   rule_disabled: "关闭",
   rule_for_n_s: "持续 {n} 秒后",
+  sql_read_only_hint: "您可以在此读取（SELECT）。写入（INSERT、CREATE TABLE）需以您在此链上的组织签名交易，您的角色不允许。",
+  read_only: "只读",
+  total_accounts: "账户",
+  tps_trend: "最近一小时每分钟的每秒交易数（峰值 {peak}）",
+  idle_short: "空闲",
+  interval_under_load: "负载下 {ms} 毫秒",
 };
 
 const TABLES = { en, zh };

@@ -140,16 +140,19 @@ fn minutes(bucket: Bucket) -> u64 {
     }
 }
 
-/// Blocks and transactions committed since the genesis
+/// Blocks, transactions and accounts since the genesis
 #[utoipa::path(get, path = "/v1/stats/totals", tag = "explorer",
     responses((status = 200, body = TotalsView)))]
 pub(crate) async fn totals(
     State(node): State<Arc<Node>>,
     Extension(pool): Extension<QueryPool>,
 ) -> ApiResult<Json<TotalsView>> {
-    let (blocks, transactions) =
-        on_pool(&pool, move || node.store().totals().map_err(storage)).await?;
-    Ok(Json(TotalsView { blocks, transactions }))
+    let totals = on_pool(&pool, move || node.store().totals().map_err(storage)).await?;
+    Ok(Json(TotalsView {
+        blocks: totals.blocks,
+        transactions: totals.transactions,
+        accounts: totals.accounts,
+    }))
 }
 
 /// Transaction volume per minute or per hour over a time range

@@ -174,6 +174,23 @@ async fn the_latest_blocks_page_down_by_height_without_gaps() {
 }
 
 #[tokio::test]
+async fn totals_count_every_block_transaction_and_account_once() {
+    let mut t = TestNode::start().await;
+    let (_, before) = t.get("/v1/stats/totals").await;
+    let first = t.notarization("total-1", b"t");
+    let second = t.notarization("total-2", b"t");
+    t.commit(&[first]).await;
+    t.commit(&[second]).await;
+    let (status, after) = t.get("/v1/stats/totals").await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let grew = |field: &str| after[field].as_u64().unwrap() - before[field].as_u64().unwrap();
+    assert_eq!(grew("transactions"), 2, "{before} {after}");
+    assert!(grew("blocks") >= 2, "{before} {after}");
+    // The sender and the notary contract it calls, once each however often they transact.
+    assert_eq!(after["accounts"].as_u64(), Some(2), "{after}");
+}
+
+#[tokio::test]
 async fn a_state_proof_verifies_against_the_block_state_root() {
     let mut t = TestNode::start().await;
     let tx = t.notarization("proof", b"proof");

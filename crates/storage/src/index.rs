@@ -1,5 +1,5 @@
 //! The store's random-keyed indexes (transaction by hash, logs by topic, transactions by
-//! address, the versions at which each state key changed) in an LSM tree (`fjall`), beside the
+//! address, the accounts seen, the versions at which each state key changed) in an LSM tree (`fjall`), beside the
 //! redb file that holds what is appended in height order.
 //!
 //! A copy-on-write B-tree rewrites a 4 KiB page for each random insert, and the pages a block
@@ -13,11 +13,12 @@
 //! they may be behind redb; the store catches them up when it opens (see
 //! [`crate::ChainStore::open`]), and an index directory that cannot be opened is rebuilt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::RwLock;
 
+use consortia_crypto::Address;
 use consortia_types::Height;
 
 use crate::{Result, StorageError};
@@ -42,14 +43,23 @@ pub(crate) enum Index {
     /// notarization's id): one point read, most of them answered by the Bloom filter, instead of
     /// a range read of `KeyVersions` through every level of the tree.
     LatestVersion = 4,
+    /// address (20) → height (8, BE): every account a transaction touched (as in
+    /// `AddressTxs`), with the block it was first seen in; counted in the meta keyspace.
+    Accounts = 5,
 }
 
 /// How many indexes there are.
-const COUNT: usize = 5;
+const COUNT: usize = 6;
 
 impl Index {
-    const ALL: [Index; COUNT] =
-        [Index::Tx, Index::LogTopics, Index::AddressTxs, Index::KeyVersions, Index::LatestVersion];
+    const ALL: [Index; COUNT] = [
+        Index::Tx,
+        Index::LogTopics,
+        Index::AddressTxs,
+        Index::KeyVersions,
+        Index::LatestVersion,
+        Index::Accounts,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -58,6 +68,7 @@ impl Index {
             Index::AddressTxs => "address_txs",
             Index::KeyVersions => "key_versions",
             Index::LatestVersion => "latest_version",
+            Index::Accounts => "accounts",
         }
     }
 }
@@ -66,11 +77,18 @@ impl Index {
 #[derive(Debug, Default)]
 pub(crate) struct IndexBatch {
     entries: Vec<(Index, Vec<u8>, Vec<u8>)>,
+    /// Accounts seen, in height order: only the first sighting of each is kept and counted.
+    accounts: Vec<(Address, Height)>,
 }
 
 impl IndexBatch {
     pub(crate) fn insert(&mut self, index: Index, key: &[u8], value: &[u8]) {
         self.entries.push((index, key.to_vec(), value.to_vec()));
+    }
+
+    /// `address` took part in a transaction of block `height`.
+    pub(crate) fn account(&mut self, address: Address, height: Height) {
+        self.accounts.push((address, height));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -99,6 +117,7 @@ pub(crate) enum Indexes {
 pub(crate) struct Memory {
     maps: [BTreeMap<Vec<u8>, Vec<u8>>; COUNT],
     indexed: Option<Height>,
+    accounts: u64,
 }
 
 impl std::fmt::Debug for Indexes {
@@ -111,10 +130,12 @@ impl std::fmt::Debug for Indexes {
 }
 
 const META_INDEXED: &[u8] = b"indexed";
+/// How many keys `accounts` holds (8, BE): counting an LSM's keys would read them all.
+const META_ACCOUNTS: &[u8] = b"accounts";
 /// Which indexes the directory holds: indexes of another layout are rebuilt from the blocks.
 pub(crate) const META_LAYOUT: &[u8] = b"layout";
-/// 2: `latest_version` added.
-const LAYOUT: u8 = 2;
+/// 2: `latest_version` added; 3: `accounts`.
+const LAYOUT: u8 = 3;
 
 fn lsm_error(e: impl ToString) -> StorageError {
     StorageError::Database(format!("indexes: {}", e.to_string()))
@@ -149,7 +170,7 @@ impl Indexes {
                     .index_block_pinning_policy(fjall::config::PinningPolicy::all(true))
                     .filter_block_partitioning_policy(fjall::config::PartitioningPolicy::all(false))
                     .index_block_partitioning_policy(fjall::config::PartitioningPolicy::all(false)),
-                Some(Index::Tx) | None => options,
+                Some(Index::Tx | Index::Accounts) | None => options,
             }
         };
         let keyspaces = Index::ALL
@@ -188,24 +209,55 @@ impl Indexes {
         }
     }
 
+    /// How many accounts transactions have touched (the keys of [`Index::Accounts`]).
+    pub(crate) fn accounts(&self) -> Result<u64> {
+        match self {
+            Indexes::Lsm { meta, .. } => {
+                let Some(raw) = meta.get(META_ACCOUNTS).map_err(lsm_error)? else { return Ok(0) };
+                let bytes: [u8; 8] =
+                    raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                        table: "indexes",
+                        detail: "the account count is not 8 bytes".into(),
+                    })?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+            Indexes::Memory(memory) => Ok(read(memory).accounts),
+        }
+    }
+
     /// Writes `batch` and records that the indexes now cover every block through `through`, in
-    /// one atomic write (handed to the OS, not synced: see the module's docs).
-    pub(crate) fn write(&self, batch: IndexBatch, through: Height) -> Result<()> {
+    /// one atomic write (handed to the OS, not synced: see the module's docs). Blocks are
+    /// written by one thread, in height order, so the account count read here stays true.
+    pub(crate) fn write(&self, mut batch: IndexBatch, through: Height) -> Result<()> {
+        let mut seen = HashSet::new();
+        let mut first = Vec::new();
+        for (address, height) in std::mem::take(&mut batch.accounts) {
+            if seen.insert(address) && self.get(Index::Accounts, &address.0)?.is_none() {
+                first.push((address.0.to_vec(), height.to_be_bytes().to_vec()));
+            }
+        }
+        let accounts = self.accounts()? + first.len() as u64;
+        let entries = batch
+            .entries
+            .into_iter()
+            .chain(first.into_iter().map(|(key, value)| (Index::Accounts, key, value)));
         match self {
             Indexes::Lsm { db, keyspaces, meta } => {
                 let mut write = db.batch();
-                for (index, key, value) in batch.entries {
+                for (index, key, value) in entries {
                     write.insert(&keyspaces[index as usize], key, value);
                 }
                 write.insert(meta, META_INDEXED, through.to_be_bytes());
+                write.insert(meta, META_ACCOUNTS, accounts.to_be_bytes());
                 write.commit().map_err(lsm_error)
             }
             Indexes::Memory(memory) => {
                 let mut memory = memory.write().unwrap_or_else(|e| e.into_inner());
-                for (index, key, value) in batch.entries {
+                for (index, key, value) in entries {
                     memory.maps[index as usize].insert(key, value);
                 }
                 memory.indexed = Some(through);
+                memory.accounts = accounts;
                 Ok(())
             }
         }

@@ -107,8 +107,19 @@ pub trait ExplorerReader {
     /// Blocks and transactions per minute for the minutes `from_minute..to_minute` (since the
     /// Unix epoch); minutes without a block are absent.
     fn volume(&self, from_minute: u64, to_minute: u64) -> Result<Vec<MinuteVolume>>;
-    /// Blocks and transactions committed since the genesis (the per-minute counts summed).
-    fn totals(&self) -> Result<(u64, u64)>;
+    /// Blocks, transactions and accounts since the genesis.
+    fn totals(&self) -> Result<Totals>;
+}
+
+/// What a chain holds since its genesis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Blocks, the genesis included (the per-minute counts summed).
+    pub blocks: u64,
+    pub transactions: u64,
+    /// Distinct accounts that sent, were called by or were created by a transaction of an
+    /// indexed block (after a rebuild of the indexes, pruned blocks' accounts are not counted).
+    pub accounts: u64,
 }
 
 /// Where an event sits: block, transaction position, index among the transaction's events.

@@ -17,7 +17,7 @@ use crate::index::{Index, IndexBatch, Indexes};
 use crate::{
     BlockReader, BlockWriter, ExplorerReader, LogLocation, LogReader, MinuteVolume, Result,
     StateChanges, StateProof, StateProofReader, StateReader, StorageError, StoredHeader, StoredTx,
-    TxReader,
+    Totals, TxReader,
 };
 pub use history::History;
 use history::{ArchiveSlot, Blocks};
@@ -491,6 +491,7 @@ fn index_block(
         }
         for party in parties(tx, receipt) {
             batch.insert(Index::AddressTxs, &address_key(&party, height, pos), &[]);
+            batch.account(party, height);
         }
     }
     for (version, key_hash) in changed {
@@ -823,15 +824,16 @@ impl ExplorerReader for ChainStore {
         Ok(out)
     }
 
-    fn totals(&self) -> Result<(u64, u64)> {
+    fn totals(&self) -> Result<Totals> {
         let read = self.db.begin_read()?;
         let volume = read.open_table(VOLUME)?;
-        let mut sum = (0u64, 0u64);
+        let mut totals = Totals { accounts: self.indexes.accounts()?, ..Totals::default() };
         for entry in volume.iter()? {
             let (blocks, txs) = entry?.1.value();
-            sum = (sum.0 + blocks, sum.1 + txs);
+            totals.blocks += blocks;
+            totals.transactions += txs;
         }
-        Ok(sum)
+        Ok(totals)
     }
 }
 
@@ -1362,8 +1364,9 @@ mod tests {
         assert!(store.volume(13, 10).unwrap().is_empty());
         assert_eq!(
             store.totals().unwrap(),
-            (4, 4),
-            "every block (the genesis too) and transaction"
+            // a, b, the contract a called, the notary, the contract created.
+            Totals { blocks: 4, transactions: 4, accounts: 5 },
+            "every block (the genesis too), transaction and account seen"
         );
     }
 

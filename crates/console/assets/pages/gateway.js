@@ -4,7 +4,7 @@
 import { get, post, del, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
-import { actingOrg, actingFor } from '../app.js';
+import { actingOrg, actingFor, user } from '../app.js';
 
 const STATUS_KIND = { success: 'ok', pending: '', reverted: 'bad', failed: 'bad' };
 
@@ -22,6 +22,10 @@ export async function render(main, params) {
   const org = actingOrg() || chain.orgs[0];
   const contracts = (await get(`/v1/chains/${id}/contracts`)).filter((c) => c.address);
 
+  // Every member makes and manages their own keys; someone else's, and enabling a key again
+  // (an administrator may have disabled it for a reason), need `key:update`.
+  const manages = (await permitted(org, ['key:update'], 'keys')).has('key:update');
+  const me = user()?.id;
   const drawKeys = async () => {
     const keys = await get(`/v1/orgs/${org}/signing-keys`);
     const keyAction = (k, verb) => action(t(`key_${verb}`), async () => {
@@ -34,7 +38,9 @@ export async function render(main, params) {
         { label: t('account'), render: (k) => h('code', { title: k.address }, short(k.address, 12)) },
         { label: t('key_version'), render: (k) => String(k.version) },
         { label: t('status'), render: (k) => (k.enabled ? chip(t('key_enabled'), 'ok') : chip(t('key_disabled'), 'bad')) },
-        { label: '', render: (k) => h('div', { class: 'row' }, keyAction(k, 'rotate'), k.enabled ? keyAction(k, 'disable') : keyAction(k, 'enable')) },
+        { label: '', render: (k) => (manages || (k.owner_id === me && k.enabled)
+          ? h('div', { class: 'row' }, keyAction(k, 'rotate'), k.enabled ? keyAction(k, 'disable') : keyAction(k, 'enable'))
+          : null) },
       ], keys) : empty(t('no_signing_keys'), t('signing_keys_hint')),
       form([field(t('key_name'), h('input', { name: 'name', required: true, 'data-test': 'key-name' }))], t('create_key'), async (v) => {
         await post(`/v1/orgs/${org}/signing-keys`, { name: v.name });

@@ -1,5 +1,6 @@
 // The first page after login: totals across the chains the user sees (blocks, transactions,
-// contracts, organizations, nodes), every chain with its nodes' health, height and TPS, where
+// accounts, contracts, organizations, nodes), every chain with its nodes' health, height, TPS
+// over the last hour and block interval (under load, or idle), where
 // each running chain's consensus stands (quorum, faults it tolerates, peers), the
 // alerts that need someone (the platform's firing alerts, a node down or restarting, a failed
 // start, a chain that still misses something), and the latest transactions as an activity
@@ -8,6 +9,7 @@ import { get } from '../api.js';
 import { h, clear, card, table, chip, empty, errorBox, link, ago, short } from '../ui.js';
 import { t } from '../i18n.js';
 import { refreshChains } from '../app.js';
+import { sparkline } from '../chart.js';
 
 export async function render(main) {
   const body = h('div', {});
@@ -32,7 +34,7 @@ export async function render(main) {
 }
 
 async function chainFacts(chain, books) {
-  if (chain.status !== 'running') return { chain, nodes: [], tps: null, totals: null, contracts: [], firing: [], recent: [], set: null, head: null };
+  if (chain.status !== 'running') return { chain, nodes: [], tps: null, trend: [], interval: null, totals: null, contracts: [], firing: [], recent: [], set: null, head: null };
   const base = `/v1/chains/${chain.id}`;
   if (!books.has(chain.id)) {
     const names = await get(`${base}/address-book`).catch(() => []);
@@ -48,13 +50,17 @@ async function chainFacts(chain, books) {
     get(`${base}/explorer/validators`).catch(() => null),
     get(`${base}/explorer/blocks?order=desc&limit=1&tx_hashes=false`).catch(() => null),
   ]);
-  // The last complete minute.
-  const buckets = volume?.buckets || [];
-  const last = buckets.length > 1 ? buckets[buckets.length - 2] : null;
+  // The complete minutes of the last hour; the current one is still counting.
+  const minutes = (volume?.buckets || []).slice(0, -1);
+  const last = minutes.length ? minutes[minutes.length - 1] : null;
   return {
     chain,
     nodes,
     tps: last ? last.txs / 60 : null,
+    trend: minutes.map((b) => b.txs / 60),
+    // A BFT chain makes blocks when transactions wait: only a minute that carried some says
+    // how fast it commits; a quiet one is idle, not slow.
+    interval: last && last.txs > 0 && last.blocks > 0 ? 60000 / last.blocks : null,
     totals,
     contracts: contracts.filter((c) => c.address),
     firing: alerts.filter((a) => a.state === 'firing'),
@@ -125,6 +131,7 @@ async function draw(body, books) {
     h('div', { class: 'stats' },
       stat(t('total_blocks'), number(sum('blocks')), 'stat-blocks'),
       stat(t('total_transactions'), number(sum('transactions')), 'stat-transactions'),
+      stat(t('total_accounts'), number(sum('accounts')), 'stat-accounts'),
       stat(t('total_contracts'), number(facts.reduce((s, f) => s + f.contracts.length, 0)), 'stat-contracts'),
       stat(t('total_orgs'), number(orgs.length), 'stat-orgs')),
     card(t('chains'), table([
@@ -134,7 +141,11 @@ async function draw(body, books) {
       { label: t('nodes'), render: (f) => f.chain.status === 'running' ? `${f.nodes.filter((n) => n.health === 'healthy').length} / ${f.chain.nodes.length}` : String(f.chain.nodes.length) },
       { label: t('height'), render: (f) => { const hs = f.nodes.map((n) => n.height || 0); return hs.length ? String(Math.max(...hs)) : '—'; } },
       { label: t('last_block'), render: (f) => ago(Math.max(0, ...f.nodes.map((n) => n.latest_block_time_ms || 0))) },
-      { label: 'TPS', render: (f) => (f.tps === null ? '—' : f.tps.toFixed(2)) },
+      { label: 'TPS', render: (f) => (f.tps === null ? '—' : [f.tps.toFixed(2),
+        f.trend.length > 1 ? sparkline(f.trend, t('tps_trend', { peak: Math.max(...f.trend).toFixed(2) }), `tps-trend-${f.chain.name}`) : null]) },
+      { label: t('block_interval'), render: (f) => (f.chain.status !== 'running' ? '—'
+        : h('span', { 'data-test': `interval-${f.chain.name}`, title: t('busy_interval_hint') },
+          f.interval === null ? chip(t('idle_short')) : t('interval_under_load', { ms: Math.round(f.interval).toLocaleString() }))) },
       { label: '', render: (f) => f.chain.status === 'running'
         ? h('div', { class: 'row' }, link(`#/chains/${f.chain.id}/explorer`, t('nav_explorer')), link(`#/chains/${f.chain.id}/nodes`, t('nav_nodes')))
         : link(`#/chains/${f.chain.id}`, t('continue_wizard')) },

@@ -1,11 +1,11 @@
 // A chain's ledger tables (TrustSQL): the tables with their schemas, a query editor (SELECT,
 // INSERT, CREATE TABLE: the statements the MySQL gateway takes, signed for the organization
-// you act for), and a row's detail with its proof, which the platform verifies from the
+// you act for; SELECT only, said up front, for who may not write there), and a row's detail with its proof, which the platform verifies from the
 // chain's genesis on request.
-import { get, post } from '../api.js';
+import { get, post, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action } from '../ui.js';
 import { t } from '../i18n.js';
-import { actingFor } from '../app.js';
+import { actingOrg, actingFor } from '../app.js';
 
 const SYSTEM = ['_tx', '_height', '_signer', '_row_hash'];
 
@@ -30,11 +30,16 @@ export async function render(main, params) {
     clear(tablesBox, card(null, empty(t('not_started'), t('not_started_hint'), link(`#/chains/${id}`, t('continue_wizard')))));
     return;
   }
+  // Reads are open to every member; writes are transactions for an organization on the chain.
+  const org = actingOrg() || chain.orgs[0];
+  const writes = (await permitted(chain.orgs.includes(org) ? org : null, ['contract:invoke'], `chains/${id}/contracts`)).has('contract:invoke');
   let tables = [];
   // The block of this page's latest write: reads wait for it, whichever node answers.
   let written = 0;
   const editor = h('textarea', { name: 'sql', required: true, rows: 5, spellcheck: 'false', 'data-test': 'sql-editor',
-    placeholder: 'CREATE TABLE orders (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, customer VARCHAR(32) NOT NULL, amount DOUBLE)' });
+    placeholder: writes
+      ? 'CREATE TABLE orders (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, customer VARCHAR(32) NOT NULL, amount DOUBLE)'
+      : 'SELECT * FROM orders LIMIT 100' });
 
   const schema = (x) => h('div', { 'data-test': `schema-${x.name}` },
     table([
@@ -118,6 +123,7 @@ export async function render(main, params) {
       await drawTables();
     }
     showResult(sql, r);
-  }, { test: 'sql-form', submitTest: 'sql-run' }), h('p', { class: 'muted' }, t('sql_hint'))));
+  }, { test: 'sql-form', submitTest: 'sql-run' }),
+  writes ? h('p', { class: 'muted' }, t('sql_hint')) : h('p', { class: 'muted', 'data-test': 'sql-read-only' }, chip(t('read_only')), ' ', t('sql_read_only_hint'))));
   await drawTables();
 }
