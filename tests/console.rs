@@ -25,6 +25,25 @@ use serde_json::json;
 
 use consortia_test_utils::contracts::{ERC20_ABI as TOKEN_ABI, ERC20_BYTECODE as TOKEN_BYTECODE};
 
+/// Commits `n` transfers from Alice Bank's account through the platform's faucet, one block
+/// each, so that the chain `name` holds more blocks than a page.
+async fn grow_chain(console: &str, name: &str, n: usize) {
+    let alice = consortia_api::PlatformClient::new(console);
+    alice.login("alice", "alice-password").await.unwrap();
+    let chains = alice.chains().await.unwrap();
+    let chain = chains.iter().find(|c| c.name == name).unwrap();
+    let orgs = alice.orgs().await.unwrap();
+    let bank = orgs.iter().find(|o| o.name == "Alice Bank").unwrap();
+    for i in 0..n {
+        let request = consortia_api::platform::FaucetRequest {
+            org_id: bank.id.clone(),
+            address: format!("0x{:040x}", 0xa11ce0 + i),
+            amount: Some("1".into()),
+        };
+        alice.faucet(&chain.id, &request).await.unwrap();
+    }
+}
+
 /// chromedriver as a child process, with the browsers it started ended on drop, on every
 /// outcome (a panic included): killing chromedriver alone leaves its Chromium running, so it
 /// is asked to shut down first (`/shutdown` quits every session's browser), then killed.
@@ -678,11 +697,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.select("[data-test=bucket]", "per hour (last 60 hours)").await;
     page.wait_text("[data-test=volume-total]", "hours").await;
     page.shot("explorer").await;
-    // "View all" pages back to the genesis block, every block once.
+    // "View all" pages back to the genesis block, every block once, 10 at a time: the chain
+    // grows past a page first.
+    grow_chain(&page.url, "ledger", 8).await;
     page.click("[data-test=all-blocks]").await;
     page.wait("[data-test=block-row]").await;
+    page.select("[data-test=page-size]", "10").await;
     let heights = "return [...document.querySelectorAll('[data-test=block-row]')].map((e) => Number(e.textContent));";
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut pages = 1;
     let listed: Vec<u64> = loop {
         let listed: Vec<u64> =
             serde_json::from_value(page.client.execute(heights, vec![]).await.unwrap()).unwrap();
@@ -690,12 +713,15 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
             break listed;
         }
         assert!(Instant::now() < deadline, "paging never reached block 0: {listed:?}");
-        if let Ok(older) = page.client.find(Locator::Css("[data-test=older]")).await {
-            older.click().await.ok();
+        if let Ok(older) = page.client.find(Locator::Css("[data-test=older]")).await
+            && older.click().await.is_ok()
+        {
+            pages += 1;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(listed, (0..=listed[0]).rev().collect::<Vec<_>>(), "newest first, no gap");
+    assert!(pages >= 2 && listed.len() > 10, "{pages} page(s) of {listed:?}");
     page.click("[data-test=nav-monitor]").await;
     page.wait("[data-test=interval-chart][data-points]").await;
     // The block interval under load, with the last block's age beside it (an idle BFT chain

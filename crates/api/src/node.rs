@@ -733,6 +733,8 @@ pub struct ProposalsQuery {
     pub status: Option<String>,
     /// Proposals with ids below this one (paging back); default: from the newest.
     pub before: Option<u64>,
+    /// Only the proposals the block at this height made, voted on or decided.
+    pub height: Option<u64>,
     /// At most this many (default 50, at most 200).
     pub limit: Option<usize>,
 }

@@ -797,6 +797,7 @@ const en = {
   tps_trend: "Transactions per second, each minute of the last hour (peak {peak})",
   idle_short: "idle",
   interval_under_load: "{ms} ms under load",
+  rows_per_page: "Rows per page",
 };
 
 const zh = {
@@ -1594,6 +1595,7 @@ const zh = {
   tps_trend: "最近一小时每分钟的每秒交易数（峰值 {peak}）",
   idle_short: "空闲",
   interval_under_load: "负载下 {ms} 毫秒",
+  rows_per_page: "每页行数",
 };
 
 const TABLES = { en, zh };

@@ -747,6 +747,36 @@ pub fn proposal<S: StateReader + ?Sized>(
     state.get(&proposal_key(id))?.map(|b| decode_state("gov/proposal", &b)).transpose()
 }
 
+/// The proposals that `events` (a block's, in order) made, voted on or decided: the `id`
+/// topic of the governance contract's proposal events, each once, in order of first mention.
+pub fn proposals_in<'a>(events: impl IntoIterator<Item = &'a consortia_types::Event>) -> Vec<u64> {
+    use IGovernance as G;
+    let about_a_proposal = [
+        G::ProposalCreated::SIGNATURE_HASH,
+        G::Voted::SIGNATURE_HASH,
+        G::ProposalExecuted::SIGNATURE_HASH,
+        G::ProposalRejected::SIGNATURE_HASH,
+        G::ProposalCancelled::SIGNATURE_HASH,
+        G::ProposalFailed::SIGNATURE_HASH,
+    ];
+    let mut ids = Vec::new();
+    for event in events {
+        if event.contract != ADDRESS {
+            continue;
+        }
+        let [kind, id, ..] = event.topics.as_slice() else { continue };
+        if !about_a_proposal.iter().any(|s| s.0 == kind.0) {
+            continue;
+        }
+        // A `uint64 indexed` topic: the number in the last 8 of its 32 bytes.
+        let id = u64::from_be_bytes(id.0[24..].try_into().unwrap_or_default());
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
 /// How many proposals were made (ids run from 1).
 pub fn proposal_count<S: StateReader + ?Sized>(state: &S) -> Result<u64, ExecutionError> {
     decode_or("gov/proposals", state.get(COUNT_KEY)?)
@@ -1994,6 +2024,40 @@ mod tests {
 
     fn four() -> Vec<Member> {
         ["a", "b", "c", "d"].into_iter().map(member).collect()
+    }
+
+    fn event_of(contract: Address, event: impl SolEvent) -> consortia_types::Event {
+        let log = event.encode_log_data();
+        consortia_types::Event {
+            contract,
+            topics: log.topics().iter().map(|t| Hash(t.0)).collect(),
+            data: log.data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_blocks_proposals_are_read_from_the_governance_events_each_once() {
+        use IGovernance as G;
+        let voter = revm::primitives::Address::ZERO;
+        let events = [
+            event_of(ADDRESS, G::Voted { id: 7, org: "a".into(), voter, approve: true }),
+            event_of(ADDRESS, G::MemberAdded { org: "b".into() }),
+            event_of(ADDRESS, G::ProposalExecuted { id: 7 }),
+            event_of(
+                ADDRESS,
+                G::ProposalCreated {
+                    id: 8,
+                    kind: 0,
+                    org: "a".into(),
+                    proposer: voter,
+                    summary: "s".into(),
+                },
+            ),
+            // The same event from another contract is not governance.
+            event_of(Address([9; 20]), G::ProposalRejected { id: 9 }),
+            event_of(ADDRESS, G::ProposalFailed { id: 1 << 40, reason: "r".into() }),
+        ];
+        assert_eq!(proposals_in(&events), [7, 8, 1 << 40]);
     }
 
     #[test]

@@ -222,8 +222,9 @@ pub(crate) async fn validators(
 
 /// Governance proposals
 ///
-/// Newest first; `status=open` lists the open ones only. Each shows what it would change, who
-/// voted, and the policy it is decided by.
+/// Newest first; `status=open` lists the open ones only; `height=H` those the block at `H`
+/// made, voted on or decided (read from its governance events). Each shows what it would
+/// change, who voted, and the policy it is decided by.
 #[utoipa::path(get, path = "/v1/governance/proposals", tag = "governance", params(ProposalsQuery),
     responses((status = 200, body = ProposalListView), (status = 400, body = ErrorBody)))]
 pub(crate) async fn proposals(
@@ -245,10 +246,21 @@ pub(crate) async fn proposals(
     let total = governance::proposal_count(store).map_err(internal)?;
     let members = governance::members(store).map_err(internal)?.len();
     let time_ms = latest_time_ms(&node)?;
+    let before = q.before.unwrap_or(u64::MAX).min(total + 1);
+    let ids: Vec<u64> = match q.height {
+        Some(height) => {
+            let mut ids = proposals_at(&node, height)?;
+            ids.retain(|id| *id < before);
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids
+        }
+        None => (1..before).rev().collect(),
+    };
     let mut out = Vec::new();
-    let mut id = q.before.unwrap_or(u64::MAX).min(total + 1);
-    while id > 1 && out.len() < limit {
-        id -= 1;
+    for id in ids {
+        if out.len() >= limit {
+            break;
+        }
         let Some(p) = governance::proposal(store, id).map_err(internal)? else { continue };
         if only_open && p.status_at(time_ms) != Status::Open {
             continue;
@@ -256,6 +268,23 @@ pub(crate) async fn proposals(
         out.push(proposal_view(p, store, members, time_ms)?);
     }
     Ok(Json(ProposalListView { proposals: out, total }))
+}
+
+/// The proposals block `height` made, voted on or decided; 404 if there is no such block.
+fn proposals_at(node: &ChainNode, height: u64) -> ApiResult<Vec<u64>> {
+    let store = node.store();
+    let header = store
+        .header(height)
+        .map_err(storage)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no block {height} yet")))?;
+    let mut events = Vec::new();
+    for position in 0..header.header.tx_count {
+        // A pruned block's receipts are gone: it shows no governance.
+        if let Some(receipt) = store.receipt_at(height, position).map_err(storage)? {
+            events.extend(receipt.events);
+        }
+    }
+    Ok(governance::proposals_in(&events))
 }
 
 /// A governance proposal

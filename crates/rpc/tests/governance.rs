@@ -73,6 +73,32 @@ async fn a_proposal_is_listed_with_its_votes_action_and_policy() {
 }
 
 #[tokio::test]
+async fn a_blocks_proposals_are_the_ones_its_governance_events_name() {
+    let mut t = TestNode::start().await;
+    let mut heights = vec![];
+    for (org, byte) in [("org-b", "11"), ("org-c", "22")] {
+        let admin = format!("0x{}", byte.repeat(20)).parse().unwrap();
+        let call = IGovernance::proposeAddMemberCall {
+            org: org.into(),
+            admins: vec![admin],
+            caCert: String::new(),
+        };
+        let tx = t.evm_call(governance::ADDRESS, call.abi_encode());
+        heights.push(t.commit(&[tx]).await);
+    }
+    let ids = |list: &serde_json::Value| -> Vec<u64> {
+        list["proposals"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect()
+    };
+    for (height, expected) in [(heights[0], vec![1]), (heights[1], vec![2]), (0, vec![])] {
+        let (status, list) = t.get(&format!("/v1/governance/proposals?height={height}")).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(ids(&list), expected, "block {height}: {list}");
+    }
+    let (status, body) = t.get("/v1/governance/proposals?height=999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
 async fn unknown_proposals_and_bad_filters_are_refused() {
     let t = TestNode::start().await;
     let (status, body) = t.get("/v1/governance/proposals/9").await;

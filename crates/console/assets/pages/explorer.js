@@ -10,7 +10,13 @@ import { go } from '../app.js';
 const read = (chain, path) => get(`/v1/chains/${chain}/explorer/${path}`);
 
 // Rows per page of a "view all" list.
-const PAGE = 25;
+// Rows per page of a "view all" list: the reader's choice, kept for every list.
+const SIZES = [10, 25, 50, 100];
+const SIZE_KEY = 'consortia.page_size';
+const pageSize = () => {
+  const n = Number(localStorage.getItem(SIZE_KEY));
+  return SIZES.includes(n) ? n : 25;
+};
 
 // The names the platform knows for this chain's addresses (contracts, organizations'
 // accounts), by lower-case address; loaded with each page.
@@ -138,7 +144,8 @@ async function home(view, chain, base) {
     try {
       const [blocks, txs] = await Promise.all([read(chain, 'blocks?order=desc&limit=10&tx_hashes=false'), read(chain, 'transactions?limit=10')]);
       clear(blocksBox, blockTable(base, blocks.blocks));
-      clear(txsBox, table(txColumns(base).filter((c) => c.label !== t('to')), txs.transactions, t('no_transactions')));
+      // Half a page wide: what tells the transactions apart; the rest is a click away.
+      clear(txsBox, table(txColumns(base).filter((c) => c.label !== t('to') && c.label !== t('kind')), txs.transactions, t('no_transactions')));
       await drawVolume();
     } catch (err) {
       clear(txsBox, errorBox(err));
@@ -152,13 +159,14 @@ async function home(view, chain, base) {
   };
 }
 
-// A list that grows a page at a time: `load(cursor)` answers `{ rows, next }` (`next`: the
-// cursor of the page after, none at the end; the first page's cursor is none).
+// A list that grows a page at a time: `load(cursor, size)` answers `{ rows, next }` (`next`:
+// the cursor of the page after, none at the end; the first page's cursor is none). Answers
+// the list and its footer: the rows per page (a new choice starts the list over) and "Older".
 async function paged(load, render) {
   const list = h('div', {});
   const more = h('div', { class: 'row end' });
   const show = async (cursor) => {
-    const page = await load(cursor);
+    const page = await load(cursor, pageSize());
     list.append(render(page.rows));
     clear(more, page.next == null ? null : h('button', {
       class: 'secondary',
@@ -166,21 +174,26 @@ async function paged(load, render) {
       onclick: () => show(page.next).catch((err) => clear(more, errorBox(err))),
     }, t('older')));
   };
+  const size = h('select', { 'aria-label': t('rows_per_page'), 'data-test': 'page-size', onchange: () => {
+    localStorage.setItem(SIZE_KEY, size.value);
+    list.replaceChildren();
+    show(null).catch((err) => clear(more, errorBox(err)));
+  } }, SIZES.map((n) => h('option', { value: String(n), selected: n === pageSize() }, String(n))));
   await show(null);
-  return [list, more];
+  return [list, h('div', { class: 'between' }, h('label', { class: 'muted small' }, t('rows_per_page'), ' ', size), more)];
 }
 
 // A transaction list read `path` answers (`{ transactions, next }`), a page at a time.
-const txPages = (chain, base, path) => paged(async (before) => {
-  const page = await read(chain, `${path}?limit=${PAGE}${before == null ? '' : `&before=${before}`}`);
+const txPages = (chain, base, path) => paged(async (before, size) => {
+  const page = await read(chain, `${path}?limit=${size}${before == null ? '' : `&before=${before}`}`);
   return { rows: page.transactions, next: page.next };
 }, (txs) => table(txColumns(base), txs, t('no_transactions')));
 
 async function allBlocks(view, chain, base) {
-  const [list, more] = await paged(async (before) => {
-    const { blocks } = await read(chain, before == null ? `blocks?order=desc&limit=${PAGE}&tx_hashes=false` : `blocks?before_height=${before}&limit=${PAGE}&tx_hashes=false`);
+  const [list, more] = await paged(async (before, size) => {
+    const { blocks } = await read(chain, before == null ? `blocks?order=desc&limit=${size}&tx_hashes=false` : `blocks?before_height=${before}&limit=${size}&tx_hashes=false`);
     const lowest = blocks.length ? blocks[blocks.length - 1].height : 0;
-    return { rows: blocks, next: blocks.length === PAGE && lowest > 0 ? lowest : null };
+    return { rows: blocks, next: blocks.length === size && lowest > 0 ? lowest : null };
   }, (blocks) => blockTable(base, blocks));
   clear(view, card(t('all_blocks'), list, more));
 }
@@ -212,7 +225,7 @@ async function blockView(view, chainView, base, arg) {
   const [set, orgName, proposals] = await Promise.all([
     read(chain, `validators?height=${b.height}`).catch(() => null),
     memberNames(chainView.consortium_id),
-    read(chain, 'governance/proposals?limit=200').catch(() => null),
+    read(chain, `governance/proposals?height=${b.height}&limit=200`).catch(() => null),
   ]);
   const governance = governanceAt(b.height, proposals?.proposals || [], orgName);
   const proposer = set?.validators.find((v) => v.address.toLowerCase() === b.proposer.toLowerCase());
@@ -241,7 +254,7 @@ async function blockView(view, chainView, base, arg) {
 }
 
 // What governance did at `height`, as `[proposal id, words]`: proposals made, votes cast,
-// proposals decided (among the latest 200 proposals).
+// proposals decided (`proposals`: those the block's governance events name).
 function governanceAt(height, proposals, orgName) {
   const out = [];
   for (const p of [...proposals].reverse()) {
