@@ -14,6 +14,7 @@ use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
 use crate::keystore::Secret;
+use crate::store::contracts as contract_store;
 use crate::store::gateway::{self as store, KeyRow, KeyVersionRow};
 
 /// Who signs a transaction: an organization's own account or one of its managed keys.
@@ -38,11 +39,15 @@ impl Platform {
         Ok(Signer { org: org.into(), key_id: None, key, address })
     }
 
-    /// The accounts of the chain's organizations (`0x` lower-case hex) and whose each is.
+    /// The accounts of the chain's organizations (`0x` lower-case hex) and whose each is, as
+    /// stored beside their sealed keys: naming an account (every explorer page) neither opens
+    /// a key nor makes one; an organization that never signed has no account to name.
     pub(crate) async fn org_accounts(&self, chain: &ChainView) -> Result<Vec<(String, String)>> {
         let mut accounts = Vec::with_capacity(chain.orgs.len());
         for org in &chain.orgs {
-            accounts.push((self.org_signer(org).await?.address.to_ascii_lowercase(), org.clone()));
+            if let Some(address) = contract_store::org_address(&self.db, org).await? {
+                accounts.push((address.to_ascii_lowercase(), org.clone()));
+            }
         }
         Ok(accounts)
     }

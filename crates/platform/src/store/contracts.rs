@@ -141,6 +141,16 @@ pub async fn org_key(db: impl Exec<'_>, org: &str) -> Result<Option<String>> {
         .map(|r| r.get(0)))
 }
 
+/// The account address of `org`'s key (`0x` checksummed hex), if it has one: kept beside the
+/// sealed key, and after an organization is deleted and its key erased.
+pub async fn org_address(db: impl Exec<'_>, org: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT address FROM org_accounts WHERE org_id = $1")
+        .bind(org)
+        .fetch_optional(db)
+        .await?
+        .map(|r| r.get(0)))
+}
+
 pub async fn insert_org_key(
     db: impl Exec<'_>,
     org: &str,
