@@ -970,6 +970,13 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.wait("[data-test=table-shipments]").await;
     page.wait_text("[data-test=sql-read-only]", "SELECT").await;
     page.logout().await;
+    // The administrator reads the platform's own log beside the audit log: the alert it
+    // raised when a node stopped is there.
+    page.login("admin", &password).await;
+    page.click("[data-test=nav-audit]").await;
+    page.wait_text("[data-test=platform-log] [data-test=logs]", "firing").await;
+    page.shot("platform-log").await;
+    page.logout().await;
     page.login("alice", "alice-password").await;
 
     // 中文.

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use consortia_crypto::{Scheme, Suite};
+use consortia_platform::logbook::Logbook;
 
 #[derive(Debug, Parser)]
 #[command(name = "consortia", version, about = "Consortia: consortium blockchains as a service")]
@@ -41,18 +42,30 @@ enum LogFormat {
     Json,
 }
 
-/// Logs to standard error in `format`, filtered by `RUST_LOG` (else `default_filter`).
-fn init_logging(format: LogFormat, default_filter: &str) {
+/// Logs to standard error in `format`, filtered by `RUST_LOG` (else `default_filter`), and
+/// as JSON into `logbook` if given (the platform's own log, for its console).
+fn init_logging(format: LogFormat, default_filter: &str, logbook: Option<Logbook>) {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_filter.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> = match format {
+        LogFormat::Text => stderr.with_ansi(std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => {
-            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+            stderr.json().flatten_event(true).with_current_span(false).with_span_list(false).boxed()
         }
-    }
+    };
+    let kept = logbook.map(|book| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(book)
+    });
+    tracing_subscriber::registry().with(stderr).with(kept).with(filter).init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,7 +283,9 @@ fn main() -> Result<()> {
         Command::Up(_) | Command::Down(_) => "warn",
         _ => consortia_platform::provision::NODE_LOG_FILTER,
     };
-    init_logging(cli.log_format, default_filter);
+    // The platform's server keeps its last lines for the console, beside standard error.
+    let logbook = matches!(&cli.command, Command::Platform(p) if p.serves()).then(Logbook::default);
+    init_logging(cli.log_format, default_filter, logbook.clone());
     // Few blocking threads: admission, block building and commits are CPU- or disk-bound on a
     // small machine, and every extra thread can grow its own malloc arena (resident memory).
     let runtime =
@@ -283,7 +298,7 @@ fn main() -> Result<()> {
                 keys::genesis_new(chain_id, name, suite, &validator_key, &accounts, &out)
             }
             Command::Dev(args) => dev::run(args).await,
-            Command::Platform(args) => platform::run(args).await,
+            Command::Platform(args) => platform::run(args, logbook).await,
             Command::Up(args) => up::up(args).await,
             Command::Down(args) => up::down(args).await,
             Command::Net { command: NetCommand::Up(args) } => net::up(args).await,

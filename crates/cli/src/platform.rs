@@ -11,6 +11,7 @@ use consortia_api::platform::SealStatus;
 use consortia_api::serving::{AllowedHosts, Limits};
 use consortia_crypto::shamir::KeyShare;
 use consortia_platform::keystore::cipher_from_name;
+use consortia_platform::logbook::Logbook;
 use consortia_platform::{Platform, PlatformConfig};
 use consortia_types::config::HttpsFile;
 use zeroize::Zeroizing;
@@ -160,9 +161,17 @@ enum RekeyCommand {
     },
 }
 
-pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
+impl PlatformArgs {
+    /// Whether this runs the platform's server (no subcommand).
+    pub(crate) fn serves(&self) -> bool {
+        self.command.is_none()
+    }
+}
+
+/// Runs the platform command; its server keeps its own log lines in `logbook` if given.
+pub(crate) async fn run(args: PlatformArgs, logbook: Option<Logbook>) -> Result<()> {
     match args.command {
-        None => serve(args.serve).await,
+        None => serve(args.serve, logbook).await,
         Some(PlatformCommand::Init(init)) => {
             let shares = initialize(&init).await?;
             hand_out(&shares, &init.share_files)?;
@@ -313,7 +322,7 @@ fn print_status(s: &SealStatus) {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, logbook: Option<Logbook>) -> Result<()> {
     let program = std::env::current_exe().context("cannot find this program's path")?;
     let unseal = match &args.unseal_file {
         Some(file) => read_shares(std::slice::from_ref(file))?
@@ -342,6 +351,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (platform, bootstrap) = Platform::open(config).await?;
+    if let Some(book) = logbook {
+        platform.keep_log(book);
+    }
     let mysql = match args.mysql_listen {
         Some(addr) => Some(mysql_listener(addr, files.as_ref()).await?),
         None => None,

@@ -798,6 +798,7 @@ const en = {
   idle_short: "idle",
   interval_under_load: "{ms} ms under load",
   rows_per_page: "Rows per page",
+  platform_log: "The platform's own log (its last 5,000 lines)",
 };
 
 const zh = {
@@ -1596,6 +1597,7 @@ const zh = {
   idle_short: "空闲",
   interval_under_load: "负载下 {ms} 毫秒",
   rows_per_page: "每页行数",
+  platform_log: "平台自身的日志（最近 5000 行）",
 };
 
 const TABLES = { en, zh };

@@ -1,6 +1,7 @@
-// The log viewer of a chain's nodes: the lines the platform reads from each node's host (JSON
-// logs: time, level, target, message, fields), searched across the chain's nodes or one node
-// by level, text and time range, followed live (Server-Sent Events), and downloaded as shown.
+// The log viewer of a chain's nodes (the lines the platform reads from each node's host) or of
+// the platform itself (its own last lines): JSON logs (time, level, target, message, fields),
+// searched across the chain's nodes or one node by level, text and time range, followed live
+// (Server-Sent Events), and downloaded as shown.
 import { get, stream } from './api.js';
 import { h, clear, card, chip, errorBox, empty, saveFile } from './ui.js';
 import { t } from './i18n.js';
@@ -42,14 +43,16 @@ function localMs(text) {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-// The viewer for chain `chain` (its view) and its `nodes`; `show(node)` picks one node's
-// log. `stop()` ends a follow (call it when the page goes).
-export function logViewer(chain, nodes) {
+// The viewer of the logs under `base` (`/v1/chains/{id}` or `/v1/platform`: its `/logs` and
+// `/logs/stream`), of `nodes` (none: one log, no node to pick), downloaded as `name`, under
+// `title`; `show(node)` picks one node's log. `stop()` ends a follow (call it when the page
+// goes).
+export function logViewer({ base, name, nodes = [], title = t('logs') }) {
   let entries = [];
   let following = null;
   const out = h('div', { class: 'logs', 'data-test': 'logs' });
   const status = h('div', { class: 'muted' });
-  const node = h('select', { 'data-test': 'log-node' },
+  const node = h('select', { 'data-test': 'log-node', hidden: nodes.length === 0 },
     h('option', { value: '' }, t('log_all_nodes')), nodes.map((n) => h('option', { value: n.name }, n.name)));
   const level = h('select', { 'data-test': 'log-level' },
     h('option', { value: '' }, t('log_level_any')), LEVELS.map((l) => h('option', { value: l }, t('log_level_at_least', { level: l.toUpperCase() }))));
@@ -85,7 +88,7 @@ export function logViewer(chain, nodes) {
     stop();
     clear(status, t('loading'));
     try {
-      entries = await get(`/v1/chains/${chain.id}/logs?${query({ lines: 500 })}`);
+      entries = await get(`${base}/logs?${query({ lines: 500 })}`);
       clear(status, t('log_count', { n: entries.length, zone }));
       draw();
     } catch (err) {
@@ -101,7 +104,7 @@ export function logViewer(chain, nodes) {
     clear(status, t('log_following', { zone }));
     const last = entries.length ? entries[entries.length - 1].time_ms : undefined;
     const extra = last ? { since_ms: last + 1 } : {};
-    stream(`/v1/chains/${chain.id}/logs/stream?${query(extra)}`, (e) => {
+    stream(`${base}/logs/stream?${query(extra)}`, (e) => {
       entries.push(e);
       if (entries.length > KEEP) entries = entries.slice(-KEEP);
       if (entries.length === 1) draw();
@@ -118,7 +121,7 @@ export function logViewer(chain, nodes) {
       }
     });
   };
-  const download = () => saveFile(`${chain.name}-logs-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, entries.map(lineText).join('\n') + '\n');
+  const download = () => saveFile(`${name}-logs-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, entries.map(lineText).join('\n') + '\n');
   followButton.addEventListener('click', follow);
   const form = h('form', { class: 'log-filters', 'data-test': 'log-filters', onsubmit: (ev) => { ev.preventDefault(); search(); } },
     node, level, text,
@@ -127,7 +130,7 @@ export function logViewer(chain, nodes) {
     h('button', { type: 'submit', 'data-test': 'log-apply' }, t('log_apply')),
     followButton,
     h('button', { type: 'button', class: 'secondary', 'data-test': 'log-download', onclick: download }, t('log_download')));
-  const el = card(t('logs'), form, status, out);
+  const el = card(title, form, status, out);
   return {
     el,
     stop,

@@ -30,6 +30,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod keystore;
+pub mod logbook;
 pub mod mysql;
 mod pdf;
 pub mod provision;
@@ -125,6 +126,8 @@ pub struct Platform {
     mailer: Option<service::alerts::Mailer>,
     /// Where the MySQL gateway listens, once it does (`Platform::serving_mysql`).
     mysql: std::sync::OnceLock<consortia_api::platform::SqlGatewayView>,
+    /// The platform's own last log lines, once its process keeps them (`Platform::keep_log`).
+    logbook: std::sync::OnceLock<logbook::Logbook>,
 }
 
 /// Password checks that may wait for a hashing thread; more are refused at once (503 `busy`).
@@ -188,6 +191,7 @@ impl Platform {
             sql_schemas: Default::default(),
             mailer,
             mysql: Default::default(),
+            logbook: Default::default(),
         });
         tokio::spawn(service::certificates::renewal_job(Arc::downgrade(&platform)));
         tokio::spawn(service::gateway::gateway_job(Arc::downgrade(&platform)));

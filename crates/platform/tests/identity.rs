@@ -40,6 +40,8 @@ on_both_databases!(
     permissions_answer_as_the_actions_would_by_role,
     permissions_answer_as_the_actions_would_under_a_policy,
     permissions_are_asked_by_members_only_with_well_formed_actions,
+    the_platform_s_own_log_is_read_by_administrators_through_the_filters,
+    a_platform_that_keeps_no_log_says_where_it_is,
 );
 
 /// The asked actions `client` may do in `org` on `resource`.
@@ -559,4 +561,37 @@ async fn a_restart_keeps_users_organizations_and_sessions(backend: Backend) {
     let alice = consortia_api::PlatformClient::with_credentials(&server.url, credentials);
     assert_eq!(alice.orgs().await.unwrap()[0].id, org.id);
     server.login("alice", &password_of("alice")).await;
+}
+
+async fn the_platform_s_own_log_is_read_by_administrators_through_the_filters(backend: Backend) {
+    use std::io::Write;
+    use tracing_subscriber::fmt::MakeWriter;
+    let Some(server) = Server::start(backend).await else { return };
+    let book = consortia_platform::logbook::Logbook::default();
+    server.platform.keep_log(book.clone());
+    for (level, message) in [("INFO", "started"), ("WARN", "node restarting"), ("INFO", "done")] {
+        let line = serde_json::json!({
+            "timestamp": "2026-12-04T10:00:00.000000Z",
+            "level": level,
+            "target": "platform::test",
+            "message": message,
+        });
+        writeln!(book.make_writer(), "{line}").unwrap();
+    }
+    let admin = server.admin().await;
+    let warnings = LogQuery { level: Some(LogLevel::Warn), ..Default::default() };
+    let read = admin.platform_logs(&warnings).await.unwrap();
+    let read: Vec<_> = read.iter().map(|e| (e.node.as_str(), e.message.as_str())).collect();
+    assert_eq!(read, [("platform", "node restarting")]);
+    assert_eq!(admin.platform_logs(&LogQuery::default()).await.unwrap().len(), 3);
+    let alice = user(&server, &admin, "alice").await;
+    assert_eq!(refused(alice.platform_logs(&LogQuery::default()).await).0, 403);
+}
+
+async fn a_platform_that_keeps_no_log_says_where_it_is(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let err = admin.platform_logs(&LogQuery::default()).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert!(err.to_string().contains("standard error"), "{err}");
 }

@@ -625,6 +625,12 @@ impl PlatformClient {
         self.send(self.request(Method::GET, &path).query(query)).await
     }
 
+    /// The platform's own last log lines that pass `query`'s filters (platform
+    /// administrators).
+    pub async fn platform_logs(&self, query: &LogQuery) -> ClientResult<Vec<LogEntry>> {
+        self.send(self.request(Method::GET, "/v1/platform/logs").query(query)).await
+    }
+
     /// Stops, starts or restarts a node of a running chain.
     pub async fn control_node(
         &self,

@@ -1,9 +1,11 @@
 // The audit log: every call that changed something, who made it, when, and how it ended;
-// filtered by user, method, path and time. Administrators see everyone's, others their own.
+// filtered by user, method, path and time. Administrators see everyone's, others their own;
+// administrators also read the platform's own log here.
 import { get } from '../api.js';
 import { h, clear, card, table, field, form, fmtTime, chip } from '../ui.js';
 import { t } from '../i18n.js';
 import { user } from '../app.js';
+import { logViewer } from '../logs.js';
 
 const METHODS = ['', 'POST', 'PUT', 'PATCH', 'DELETE', 'JOB'];
 
@@ -40,6 +42,10 @@ export async function render(main) {
     field(t('from'), h('input', { name: 'from', type: 'datetime-local' })),
     field(t('to'), h('input', { name: 'to', type: 'datetime-local' })),
   ], t('search'), search, { inline: true, test: 'audit-filters', submitTest: 'audit-search' });
-  clear(main, h('h1', {}, t('nav_audit')), card(null, h('p', { class: 'muted' }, admin ? t('audit_hint_admin') : t('audit_hint')), filters), results);
+  const viewer = admin ? logViewer({ base: '/v1/platform', name: 'platform', title: t('platform_log') }) : null;
+  clear(main, h('h1', {}, t('nav_audit')), card(null, h('p', { class: 'muted' }, admin ? t('audit_hint_admin') : t('audit_hint')), filters), results,
+    viewer ? h('div', { 'data-test': 'platform-log' }, viewer.el) : null);
   await search({});
+  viewer?.search();
+  return () => viewer?.stop();
 }

@@ -17,7 +17,7 @@ export async function render(main, params) {
   }
   let timer = null;
   let stopped = false;
-  const viewer = logViewer(chain, chain.nodes);
+  const viewer = logViewer({ base: `/v1/chains/${id}`, name: chain.name, nodes: chain.nodes });
   clear(logs, viewer.el);
   viewer.search();
   const control = (node, verb) => action(t(verb), async () => {

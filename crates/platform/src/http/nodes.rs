@@ -1,5 +1,6 @@
 //! `/v1/chains/{id}/nodes*`: a running chain's nodes, their logs, stop / start / restart;
 //! `/v1/chains/{id}/logs[/stream]`: the logs of a chain's nodes, searched and followed;
+//! `/v1/platform/logs[/stream]`: the platform's own, likewise;
 //! `/v1/chains/{id}/upgrade`: a rolling upgrade.
 
 use std::convert::Infallible;
@@ -25,6 +26,8 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(node_logs))
         .routes(routes!(chain_logs))
         .routes(routes!(follow_logs))
+        .routes(routes!(platform_logs))
+        .routes(routes!(follow_platform_logs))
         .routes(routes!(control_node))
         .routes(routes!(upgrade_chain))
 }
@@ -97,12 +100,53 @@ async fn follow_logs(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<LogQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let entries = platform.follow_logs(&caller, &id, &q).await?;
+    Ok(log_events(platform.follow_logs(&caller, &id, &q).await?))
+}
+
+/// Log entries as Server-Sent Events: `event: log`, `data:` the entry's JSON.
+fn log_events(
+    entries: impl Stream<Item = LogEntry> + Send + 'static,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let events = entries.map(|entry| {
         let data = serde_json::to_string(&entry).unwrap_or_default();
         Ok(Event::default().event("log").data(data))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// The platform's own last log lines (platform administrators; `node` is not used, and each
+/// entry's `node` is `platform`), the last `lines` of those that pass the filters, oldest first
+///
+/// The process keeps its last 5,000 lines in memory; the full history is where its standard
+/// error goes.
+#[utoipa::path(get, path = "/v1/platform/logs", tag = "platform", params(LogQuery),
+    responses(
+        (status = 200, body = Vec<LogEntry>),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, description = "Not a platform administrator", body = ErrorBody),
+        (status = 404, description = "This process keeps no log in memory", body = ErrorBody),
+    ))]
+async fn platform_logs(
+    Ctx { platform, caller }: Ctx,
+    QueryParams(q): QueryParams<LogQuery>,
+) -> ApiResult<Json<Vec<LogEntry>>> {
+    Ok(Json(platform.platform_logs(&caller, &q).await?))
+}
+
+/// Follow the platform's own log as it is written, as Server-Sent Events (as
+/// `GET /v1/chains/{id}/logs/stream` does a chain's)
+#[utoipa::path(get, path = "/v1/platform/logs/stream", tag = "platform", params(LogQuery),
+    responses(
+        (status = 200, description = "A stream of log entries", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 403, description = "Not a platform administrator", body = ErrorBody),
+        (status = 404, description = "This process keeps no log in memory", body = ErrorBody),
+    ))]
+async fn follow_platform_logs(
+    Ctx { platform, caller }: Ctx,
+    QueryParams(q): QueryParams<LogQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    Ok(log_events(platform.follow_platform_logs(&caller, &q).await?))
 }
 
 /// Stop, start or restart a node of a running chain

@@ -1,7 +1,8 @@
-//! Nodes' logs, read through their hosts: each line parsed into a [`LogEntry`] (the JSON a
-//! node the platform runs writes, or a text line), filtered by level, text and time, merged
-//! across a chain's nodes, and followed as they grow. Each node's log is shown only to those
-//! its organization allows `node:logs`.
+//! Nodes' logs, read through their hosts, and the platform's own ([`crate::logbook`]): each
+//! line parsed into a [`LogEntry`] (the JSON a node the platform runs writes, or a text line),
+//! filtered by level, text and time, merged across a chain's nodes, and followed as they grow.
+//! Each node's log is shown only to those its organization allows `node:logs`; the platform's
+//! to platform administrators.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use super::hosts::host_error;
 use super::identity::Caller;
 use crate::Platform;
 use crate::error::{Error, Result};
+use crate::logbook::Logbook;
+
+/// The name the platform's own lines go by where a node's name would be.
+const PLATFORM_SOURCE: &str = "platform";
 
 /// The most lines a read answers, and the most it reads from each node's tail to filter.
 const MAX_LINES: usize = 5_000;
@@ -250,18 +255,74 @@ impl LogCursor {
     }
 }
 
-/// A node whose log a caller may read, and its host.
-struct LogSource {
-    node: ChainNodeView,
-    spec: String,
-    driver: Arc<dyn HostDriver>,
+/// A log a caller may read: a node's, through its host, or the platform's own.
+enum LogSource {
+    Node { name: String, spec: String, driver: Arc<dyn HostDriver> },
+    Platform(Logbook),
 }
 
 impl LogSource {
     async fn read(&self, lines: usize) -> Result<Vec<LogEntry>> {
-        let raw = self.driver.logs(&self.spec, lines).await.map_err(host_error)?;
-        Ok(parse_lines(&self.node.name, &raw))
+        match self {
+            LogSource::Node { name, spec, driver } => {
+                let raw = driver.logs(spec, lines).await.map_err(host_error)?;
+                Ok(parse_lines(name, &raw))
+            }
+            LogSource::Platform(book) => Ok(parse_lines(PLATFORM_SOURCE, &book.tail(lines))),
+        }
     }
+}
+
+/// The last lines of `sources` that pass the query's filters, merged in time order.
+async fn read_sources(sources: &[LogSource], q: &LogQuery) -> Result<Vec<LogEntry>> {
+    let lines = q.lines.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
+    let filter = LogFilter::of(q);
+    // A filter looks further back than the lines it answers.
+    let read = if filter.is_open() { lines } else { MAX_LINES };
+    let mut entries = vec![];
+    for read in futures_util::future::join_all(sources.iter().map(|s| s.read(read))).await {
+        entries.extend(read?);
+    }
+    Ok(last_passing(entries, &filter, lines))
+}
+
+/// The lines of `sources` that pass the query's filters, as they are written: from
+/// `q.since_ms` on, else from now. Each source is read again every second; one that cannot be
+/// read is skipped until it can.
+async fn follow_sources(
+    sources: Vec<LogSource>,
+    q: &LogQuery,
+) -> impl Stream<Item = LogEntry> + Send + use<> {
+    let filter = LogFilter::of(q);
+    let mut followed = Vec::with_capacity(sources.len());
+    for source in sources {
+        let mut cursor = LogCursor::default();
+        if q.since_ms.is_none() {
+            // From now: past what the log holds already.
+            cursor.advance(source.read(FOLLOW_LINES).await.unwrap_or_default());
+        }
+        followed.push((source, cursor));
+    }
+    let state = (followed, filter, VecDeque::<LogEntry>::new(), true);
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            let (followed, filter, buffer, first) = &mut st;
+            if let Some(entry) = buffer.pop_front() {
+                return Some((entry, st));
+            }
+            if !std::mem::take(first) {
+                tokio::time::sleep(FOLLOW_EVERY).await;
+            }
+            let mut new = vec![];
+            for (source, cursor) in followed.iter_mut() {
+                if let Ok(tail) = source.read(FOLLOW_LINES).await {
+                    new.extend(cursor.advance(tail).into_iter().filter(|e| filter.passes(e)));
+                }
+            }
+            new.sort_by_key(|e| e.time_ms);
+            buffer.extend(new);
+        }
+    })
 }
 
 /// The last `lines` entries of `entries` that pass `filter`, in time order (stable: a node's
@@ -304,9 +365,9 @@ impl Platform {
                 continue;
             }
             let driver = self.driver(&node.host_id).await?;
-            sources.push(LogSource {
+            sources.push(LogSource::Node {
+                name: node.name.clone(),
                 spec: spec_name(&view.id, &node.name),
-                node: node.clone(),
                 driver,
             });
         }
@@ -345,23 +406,11 @@ impl Platform {
         only: Option<&str>,
         q: &LogQuery,
     ) -> Result<Vec<LogEntry>> {
-        let lines = q.lines.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
-        let filter = LogFilter::of(q);
-        // A filter looks further back than the lines it answers.
-        let read = if filter.is_open() { lines } else { MAX_LINES };
-        let sources = self.log_sources(caller, chain, only).await?;
-        let reads = sources.iter().map(|s| s.read(read));
-        let mut entries = vec![];
-        for read in futures_util::future::join_all(reads).await {
-            entries.extend(read?);
-        }
-        Ok(last_passing(entries, &filter, lines))
+        read_sources(&self.log_sources(caller, chain, only).await?, q).await
     }
 
     /// The chain's nodes' log lines (those the caller may read; `q.node` picks one) that
-    /// pass the query's filters, as they are written: from `q.since_ms` on, else from now.
-    /// Each node is read again every second; a node that cannot be read is skipped until it
-    /// can.
+    /// pass the query's filters, as they are written (see [`follow_sources`]).
     pub async fn follow_logs(
         &self,
         caller: &Caller,
@@ -369,36 +418,46 @@ impl Platform {
         q: &LogQuery,
     ) -> Result<impl Stream<Item = LogEntry> + Send + use<>> {
         let sources = self.log_sources(caller, chain, q.node.as_deref()).await?;
-        let filter = LogFilter::of(q);
-        let mut followed = Vec::with_capacity(sources.len());
-        for source in sources {
-            let mut cursor = LogCursor::default();
-            if q.since_ms.is_none() {
-                // From now: past what the log holds already.
-                cursor.advance(source.read(FOLLOW_LINES).await.unwrap_or_default());
-            }
-            followed.push((source, cursor));
+        Ok(follow_sources(sources, q).await)
+    }
+
+    /// Keeps the platform's own log lines in `book` for [`Platform::platform_logs`]
+    /// (`consortia platform` does; the first call counts).
+    pub fn keep_log(&self, book: Logbook) {
+        // A second logbook is not made; keeping the first is all there is to do.
+        let _ = self.logbook.set(book);
+    }
+
+    /// The platform's own log, for its administrators; 404 if this process keeps none.
+    fn own_log(&self, caller: &Caller) -> Result<Vec<LogSource>> {
+        if !caller.admin {
+            return Err(Error::Forbidden(
+                "the platform's own log is for platform administrators".into(),
+            ));
         }
-        let state = (followed, filter, VecDeque::<LogEntry>::new(), true);
-        Ok(futures_util::stream::unfold(state, |mut st| async move {
-            loop {
-                let (followed, filter, buffer, first) = &mut st;
-                if let Some(entry) = buffer.pop_front() {
-                    return Some((entry, st));
-                }
-                if !std::mem::take(first) {
-                    tokio::time::sleep(FOLLOW_EVERY).await;
-                }
-                let mut new = vec![];
-                for (source, cursor) in followed.iter_mut() {
-                    if let Ok(tail) = source.read(FOLLOW_LINES).await {
-                        new.extend(cursor.advance(tail).into_iter().filter(|e| filter.passes(e)));
-                    }
-                }
-                new.sort_by_key(|e| e.time_ms);
-                buffer.extend(new);
-            }
-        }))
+        let book = self.logbook.get().ok_or_else(|| {
+            Error::NotFound(
+                "this platform process keeps no log in memory (`consortia platform` does); \
+                 read its standard error"
+                    .into(),
+            )
+        })?;
+        Ok(vec![LogSource::Platform(book.clone())])
+    }
+
+    /// The platform's own last log lines that pass the query's filters (`q.node` is not
+    /// used), oldest first.
+    pub async fn platform_logs(&self, caller: &Caller, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        read_sources(&self.own_log(caller)?, q).await
+    }
+
+    /// The platform's own log lines that pass the query's filters, as they are written.
+    pub async fn follow_platform_logs(
+        &self,
+        caller: &Caller,
+        q: &LogQuery,
+    ) -> Result<impl Stream<Item = LogEntry> + Send + use<>> {
+        Ok(follow_sources(self.own_log(caller)?, q).await)
     }
 }
 
