@@ -799,6 +799,11 @@ const en = {
   interval_under_load: "{ms} ms under load",
   rows_per_page: "Rows per page",
   platform_log: "The platform's own log (its last 5,000 lines)",
+  leave_consortium: "Leave",
+  left_consortium: "{org} left {name}.",
+  confirm_leave_consortium: "Take {org} out of consortium {name}? It must take part in none of its chains in service (each chain's members remove it by a governance proposal first). Its votes on pending join requests are withdrawn and its member CA's keys destroyed; coming back takes a new invitation and approval.",
+  err_leader_stays: "The leader cannot leave.",
+  err_takes_part_in_chains: "It still takes part in chains of this consortium.",
 };
 
 const zh = {
@@ -1598,6 +1603,11 @@ const zh = {
   interval_under_load: "负载下 {ms} 毫秒",
   rows_per_page: "每页行数",
   platform_log: "平台自身的日志（最近 5000 行）",
+  leave_consortium: "退出",
+  left_consortium: "{org} 已退出 {name}。",
+  confirm_leave_consortium: "让 {org} 退出联盟 {name}？它必须不再参与该联盟任何在用的链（先由各链成员通过治理提案将其移除）。它对待处理加入申请的投票将被撤回，其成员 CA 私钥将被销毁；重新加入需要新的邀请和批准。",
+  err_leader_stays: "牵头组织不能退出。",
+  err_takes_part_in_chains: "它仍参与此联盟的链。",
 };
 
 const TABLES = { en, zh };

@@ -1,7 +1,8 @@
 //! Taking a consortium and an organization out of service, on SQLite and on PostgreSQL: a
 //! consortium dissolves once its chains are archived, by its leader only, and then takes
-//! nothing new; an organization is deleted once it is in no consortium in service, by its
-//! admins only, and every secret sealed for it is destroyed.
+//! nothing new; a member leaves once it takes part in none of its chains in service; an
+//! organization is deleted once it is in no consortium in service, by its admins only, and
+//! every secret sealed for it is destroyed.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -20,6 +21,9 @@ on_both_databases!(
     a_deleted_organization_is_gone_and_its_name_stays_taken,
     only_an_admin_of_the_organization_deletes_it,
     deleting_an_organization_destroys_the_secrets_sealed_for_it,
+    a_member_leaves_once_it_takes_part_in_no_chain_in_service,
+    the_leader_stays_and_only_a_member_s_admins_take_it_out,
+    a_member_that_leaves_takes_back_its_votes_on_pending_requests,
 );
 
 /// A chain of the consortium, configuring.
@@ -175,4 +179,62 @@ async fn deleting_an_organization_destroys_the_secrets_sealed_for_it(backend: Ba
     assert!(ca.is_empty(), "the consortium's CA key goes when it dissolves");
     let signing = u1.signing_keys(&other.id).await.unwrap();
     assert!(signing[0].enabled, "another organization's key is untouched");
+}
+
+/// `u1` leads a consortium `C` (`policy`) that `u2`'s Shipper Two joined.
+async fn two_members(
+    server: &Server,
+    admin: &PlatformClient,
+    policy: ApprovalPolicy,
+) -> (PlatformClient, PlatformClient, ConsortiumView, OrgView, OrgView) {
+    let (u1, u2) = (user(server, admin, "user1").await, user(server, admin, "user2").await);
+    let (c, org1) = consortium(&u1, "C", "Bank One", policy).await;
+    let org2 = u2.create_org("Shipper Two").await.unwrap();
+    let request = ask_to_join(&u1, &u2, &c.id, &org2).await;
+    u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    (u1, u2, c, org1, org2)
+}
+
+async fn a_member_leaves_once_it_takes_part_in_no_chain_in_service(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, org1, org2) = two_members(&server, &admin, ApprovalPolicy::Leader).await;
+    let trade = chain(&u1, &c.id, &org1.id, "trade").await;
+    u1.invite_org(&trade.id, &org2.id).await.unwrap();
+    let refusal = u2.leave_consortium(&c.id, &org2.id).await.unwrap_err();
+    assert_eq!((refusal.status(), refusal.code()), (Some(409), Some("takes_part_in_chains")));
+    assert!(refusal.to_string().contains("trade"), "{refusal}");
+    u1.archive_chain(&trade.id).await.unwrap();
+    u2.leave_consortium(&c.id, &org2.id).await.unwrap();
+    let members: Vec<_> =
+        u1.consortium(&c.id).await.unwrap().members.into_iter().map(|m| m.org_id).collect();
+    assert_eq!(members, [org1.id.clone()]);
+    let late = CreateChainRequest::new(&c.id, &org2.id, "mine", Consensus::Bft);
+    assert_eq!(refused(u2.create_chain(&late).await).0, 403, "no longer a member");
+    assert_eq!(refused(u2.leave_consortium(&c.id, &org2.id).await).0, 404, "left already");
+}
+
+async fn the_leader_stays_and_only_a_member_s_admins_take_it_out(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, _u2, c, org1, org2) = two_members(&server, &admin, ApprovalPolicy::Leader).await;
+    assert_eq!(refused(u1.leave_consortium(&c.id, &org1.id).await), (409, "leader_stays".into()));
+    assert_eq!(refused(u1.leave_consortium(&c.id, &org2.id).await).0, 403, "not its admin");
+    assert_eq!(refused(u1.leave_consortium("cons_nope", &org1.id).await).0, 404);
+}
+
+async fn a_member_that_leaves_takes_back_its_votes_on_pending_requests(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
+    let u3 = user(&server, &admin, "user3").await;
+    let org3 = u3.create_org("Carrier Three").await.unwrap();
+    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    // One approval of two members: not yet more than half.
+    u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    u2.leave_consortium(&c.id, &org2.id).await.unwrap();
+    let pending = u1.join_requests(&c.id).await.unwrap();
+    let pending = pending.iter().find(|r| r.id == request.id).unwrap();
+    assert_eq!(pending.status, JoinRequestStatus::Pending);
+    assert!(pending.approvals.is_empty(), "{:?}", pending.approvals);
 }

@@ -354,6 +354,11 @@ impl PlatformClient {
         self.post_empty(&path_of(&["/v1/consortiums/", id, "/dissolve"])).await
     }
 
+    /// `org` leaves the consortium (once it takes part in none of its chains in service).
+    pub async fn leave_consortium(&self, consortium: &str, org: &str) -> ClientResult<()> {
+        self.delete(&path_of(&["/v1/consortiums/", consortium, "/members/", org])).await
+    }
+
     pub async fn invite(
         &self,
         consortium: &str,

@@ -1,7 +1,7 @@
 // Consortiums, the Baidu way: create one led by your organization, invite users, and decide
 // join requests by the consortium's approval policy; an invited user accepts, then asks to
 // join with one of their organizations.
-import { get, post } from '../api.js';
+import { get, post, del } from '../api.js';
 import { h, clear, card, table, field, form, action, toast, errorBox, empty, chip, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { actingFor } from '../app.js';
@@ -85,6 +85,14 @@ async function drawAll(body, redraw) {
       table([
         { label: t('org'), render: (m) => m.org_name },
         { label: t('joined'), render: (m) => fmtTime(m.joined_ms) },
+        // A member's admins take it out, once it takes part in none of the chains in service.
+        { label: '', render: (m) => (live && m.org_id !== c.leader_org_id && adminOrgs.some((o) => o.id === m.org_id)
+          ? action(t('leave_consortium'), async () => {
+            await del(`/v1/consortiums/${c.id}/members/${m.org_id}`);
+            toast(t('left_consortium', { org: m.org_name, name: c.name }), 'ok');
+            redraw();
+          }, { class: 'danger', 'data-test': `leave-${c.name}-${m.org_name}`, confirm: t('confirm_leave_consortium', { org: m.org_name, name: c.name }) })
+          : null) },
       ], c.members),
       h('h3', {}, t('join_requests')),
       table([

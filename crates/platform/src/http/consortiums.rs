@@ -32,6 +32,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(reject_join_request))
         .routes(routes!(rotate_member_ca))
         .routes(routes!(dissolve_consortium))
+        .routes(routes!(leave_consortium))
 }
 
 /// Dissolve a consortium (`consortium:delete`: its leader organization's admins)
@@ -52,6 +53,29 @@ async fn dissolve_consortium(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<ConsortiumView>> {
     Ok(Json(platform.dissolve_consortium(&caller, &id).await?))
+}
+
+/// A member organization leaves a consortium (`consortium:leave`: its admins)
+///
+/// Allowed once it takes part in none of the consortium's chains in service (each chain's
+/// members remove it by a governance proposal first, or the chain is archived). The leader
+/// cannot leave; it dissolves the consortium. Its votes on pending join requests are
+/// withdrawn, and its membership goes with its member CA's keys; coming back takes a new
+/// invitation and approval.
+#[utoipa::path(delete, path = "/v1/consortiums/{id}/members/{org}", tag = "consortiums",
+    params(("id" = String, Path, description = "Consortium id"), ("org" = String, Path, description = "The leaving organization's id")),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such consortium, or the organization is not a member", body = ErrorBody),
+        (status = 409, description = "The leader, a chain in service it takes part in, or the consortium is dissolved", body = ErrorBody),
+    ))]
+async fn leave_consortium(
+    Ctx { platform, caller }: Ctx,
+    PathParams((id, org)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    platform.leave_consortium(&caller, &id, &org).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Rotate a member organization's CA (`consortium:rotate-ca`: its admins)

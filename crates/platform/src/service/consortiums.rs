@@ -399,6 +399,51 @@ impl Platform {
         tracing::info!(target: "platform::consortiums", consortium = %id, "dissolved");
         self.consortium_view(id).await
     }
+
+    /// `org` leaves a consortium in service (its admins: `consortium:leave`), once it takes
+    /// part in none of the consortium's chains in service: their members remove it through
+    /// each chain's governance first, since the platform cannot take an organization off a
+    /// chain by itself. The leader stays (it dissolves the consortium instead). Its votes on
+    /// pending join requests go, and its membership with its member CA's keys. To come back
+    /// it needs a new invitation and approval.
+    pub async fn leave_consortium(&self, caller: &Caller, id: &str, org: &str) -> Result<()> {
+        let view = self.consortium(caller, id).await?;
+        self.org_exists(org).await?;
+        let resource = format!("org/{org}/consortiums/{id}");
+        self.authorize(caller, org, "consortium:leave", &resource).await?;
+        if org == view.leader_org_id {
+            return Err(Error::conflict(
+                "leader_stays",
+                format!(
+                    "{org} leads consortium {}: a leader does not leave; dissolve the consortium once its chains are archived",
+                    view.name
+                ),
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        lock_live(&mut tx, id).await?;
+        if !store::is_member(&mut *tx, id, org).await? {
+            return Err(Error::NotFound(format!(
+                "{org} is not a member of consortium {}",
+                view.name
+            )));
+        }
+        let chains = store::live_chains_of(&mut *tx, id, org).await?;
+        if !chains.is_empty() {
+            return Err(Error::conflict(
+                "takes_part_in_chains",
+                format!(
+                    "{org} takes part in chains of consortium {} in service: {}; have each chain's members remove it by a governance proposal (and its nodes), or archive the chain, then leave",
+                    view.name,
+                    chains.join(", ")
+                ),
+            ));
+        }
+        store::leave(&mut tx, id, org).await?;
+        tx.commit().await?;
+        tracing::info!(target: "platform::consortiums", consortium = %id, org, "left");
+        Ok(())
+    }
 }
 
 async fn consortium_in(db: &mut sqlx::AnyConnection, id: &str) -> Result<ConsortiumView> {

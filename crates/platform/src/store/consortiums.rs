@@ -318,6 +318,32 @@ pub async fn live_chains(db: impl Exec<'_>, consortium: &str) -> Result<Vec<Stri
     .await?)
 }
 
+/// The consortium's chains in service (not archived) that `org` takes part in, by name.
+pub async fn live_chains_of(db: impl Exec<'_>, consortium: &str, org: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT c.name FROM chains c JOIN chain_orgs o ON o.chain_id = c.id \
+         WHERE c.consortium_id = $1 AND o.org_id = $2 AND c.status <> 'archived' ORDER BY c.name",
+    )
+    .bind(consortium)
+    .bind(org)
+    .fetch_all(db)
+    .await?)
+}
+
+/// `org` leaves the consortium (its row locked by `tx`): its votes on pending join requests
+/// go, since they no longer count, and its membership with its member CA (certificate and
+/// sealed key).
+pub async fn leave(tx: &mut Tx, consortium: &str, org: &str) -> Result<()> {
+    for statement in [
+        "DELETE FROM join_votes WHERE org_id = $2 AND request_id IN \
+         (SELECT id FROM join_requests WHERE consortium_id = $1 AND status = 'pending')",
+        "DELETE FROM consortium_members WHERE consortium_id = $1 AND org_id = $2",
+    ] {
+        sqlx::query(statement).bind(consortium).bind(org).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Dissolves a consortium (its row locked by `tx`): pending invitations and join requests
 /// are withdrawn, and the keys of its CA and of its members' CAs destroyed, so no
 /// certificate is ever issued under it again.
