@@ -208,7 +208,7 @@ async fn a_member_leaves_once_it_takes_part_in_no_chain_in_service(backend: Back
     u2.leave_consortium(&c.id, &org2.id).await.unwrap();
     let members: Vec<_> =
         u1.consortium(&c.id).await.unwrap().members.into_iter().map(|m| m.org_id).collect();
-    assert_eq!(members, [org1.id.clone()]);
+    assert_eq!(members, [org1.id.as_str()]);
     let late = CreateChainRequest::new(&c.id, &org2.id, "mine", Consensus::Bft);
     assert_eq!(refused(u2.create_chain(&late).await).0, 403, "no longer a member");
     assert_eq!(refused(u2.leave_consortium(&c.id, &org2.id).await).0, 404, "left already");

@@ -1,7 +1,7 @@
 // A chain's ledger tables (TrustSQL): the tables with their schemas, a query editor (SELECT,
 // INSERT, CREATE TABLE: the statements the MySQL gateway takes, signed for the organization
-// you act for; SELECT only, said up front, for who may not write there), and a row's detail with its proof, which the platform verifies from the
-// chain's genesis on request.
+// you act for; SELECT only, said up front, for who may not write there), and a row's detail
+// with its proof, which the platform verifies from the chain's genesis on request.
 import { get, post, permitted } from '../api.js';
 import { h, clear, card, table, field, form, empty, chip, link, short, action } from '../ui.js';
 import { t } from '../i18n.js';
