@@ -148,6 +148,18 @@ export function ago(ms) {
   return t('hours_ago', { n: Math.round(s / 3600) });
 }
 
+// How fast a chain commits under load: the median gap (ms) between consecutive `blocks`
+// (oldest first) that both carried transactions; null if no two did. A BFT chain makes a
+// block when transactions wait, so an idle chain's gaps (or a quiet one's) say nothing.
+export function busyInterval(blocks) {
+  const busy = blocks.slice(1)
+    .map((b, i) => [blocks[i], b])
+    .filter(([a, b]) => a.tx_count > 0 && b.tx_count > 0)
+    .map(([a, b]) => b.time_ms - a.time_ms)
+    .sort((a, b) => a - b);
+  return busy.length ? busy[Math.floor(busy.length / 2)] : null;
+}
+
 export function short(hash, n = 10) {
   if (!hash || hash.length <= n + 6) return hash || '—';
   return `${hash.slice(0, n)}…${hash.slice(-4)}`;

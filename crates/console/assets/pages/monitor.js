@@ -2,7 +2,7 @@
 // interval and the transactions per block; every node's resources and faults from its
 // Prometheus metrics (CPU as the rate between two readings). Refreshed every few seconds.
 import { get } from '../api.js';
-import { h, clear, card, errorBox, empty, table, chip, ago } from '../ui.js';
+import { h, clear, card, errorBox, empty, table, chip, ago, busyInterval } from '../ui.js';
 import { t } from '../i18n.js';
 import { barChart, lineChart, themeColor } from '../chart.js';
 
@@ -64,17 +64,14 @@ export async function render(main, params) {
     lineChart(interval, blocks.slice(1).map((b) => String(b.height)), [{ values: gaps, color: themeColor('--ok') }]);
     barChart(perBlock, blocks.map((b) => String(b.height)), blocks.map((b) => b.tx_count), themeColor('--warn'));
     const avg = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-    const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const last = volume.buckets.length > 1 ? volume.buckets[volume.buckets.length - 2].txs / 60 : 0;
-    // A BFT chain makes a block when transactions wait, so an idle chain's gaps say nothing:
-    // the interval shown is between blocks that both carried transactions (under load).
-    const busy = gaps.filter((_, i) => blocks[i].tx_count > 0 && blocks[i + 1].tx_count > 0);
+    const busy = busyInterval(blocks);
     const newest = blocks.length ? blocks[blocks.length - 1] : null;
     clear(stats,
       stat(t('tps_last_minute'), last.toFixed(2)),
       h('div', { class: 'stat', 'data-test': 'busy-interval', title: t('busy_interval_hint') },
         h('div', { class: 'label' }, t('busy_block_interval')),
-        h('div', { class: 'value' }, busy.length ? `${median(busy).toFixed(0)} ms` : t('idle')),
+        h('div', { class: 'value' }, busy === null ? t('idle') : `${busy.toFixed(0)} ms`),
         h('div', { class: 'label' }, newest ? t('last_block_ago', { ago: ago(newest.time_ms) }) : '')),
       stat(t('avg_txs_per_block'), avg(blocks.map((b) => b.tx_count)).toFixed(2)),
       stat(t('height'), String(blocks.length ? blocks[blocks.length - 1].height : 0)));

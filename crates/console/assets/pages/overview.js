@@ -6,7 +6,7 @@
 // start, a chain that still misses something), and the latest transactions as an activity
 // feed.
 import { get } from '../api.js';
-import { h, clear, card, table, chip, empty, errorBox, link, ago, short } from '../ui.js';
+import { h, clear, card, table, chip, empty, errorBox, link, ago, short, busyInterval } from '../ui.js';
 import { t } from '../i18n.js';
 import { refreshChains } from '../app.js';
 import { sparkline } from '../chart.js';
@@ -48,7 +48,7 @@ async function chainFacts(chain, books) {
     get(`${base}/alerts`).catch(() => []),
     get(`${base}/explorer/transactions?limit=5`).catch(() => null),
     get(`${base}/explorer/validators`).catch(() => null),
-    get(`${base}/explorer/blocks?order=desc&limit=1&tx_hashes=false`).catch(() => null),
+    get(`${base}/explorer/blocks?order=desc&limit=20&tx_hashes=false`).catch(() => null),
   ]);
   // The complete minutes of the last hour; the current one is still counting.
   const minutes = (volume?.buckets || []).slice(0, -1);
@@ -58,9 +58,8 @@ async function chainFacts(chain, books) {
     nodes,
     tps: last ? last.txs / 60 : null,
     trend: minutes.map((b) => b.txs / 60),
-    // A BFT chain makes blocks when transactions wait: only a minute that carried some says
-    // how fast it commits; a quiet one is idle, not slow.
-    interval: last && last.txs > 0 && last.blocks > 0 ? 60000 / last.blocks : null,
+    // As the Monitoring page says it: between the latest blocks that carried transactions.
+    interval: busyInterval((head?.blocks || []).slice().reverse()),
     totals,
     contracts: contracts.filter((c) => c.address),
     firing: alerts.filter((a) => a.state === 'firing'),
