@@ -804,6 +804,10 @@ const en = {
   confirm_leave_consortium: "Take {org} out of consortium {name}? It must take part in none of its chains in service (each chain's members remove it by a governance proposal first). Its votes on pending join requests are withdrawn and its member CA's keys destroyed; coming back takes a new invitation and approval.",
   err_leader_stays: "The leader cannot leave.",
   err_takes_part_in_chains: "It still takes part in chains of this consortium.",
+  vote_to_dissolve: "Vote to dissolve",
+  dissolution_votes: "{n} of {members} members voted to dissolve it; it dissolves when more than half have.",
+  dissolution_vote_counted: "Your vote counts: {n} of {members} members voted to dissolve.",
+  confirm_vote_dissolve: "Vote to dissolve consortium {name}? Once more than half of its members have voted, it dissolves: its pending invitations and join requests are withdrawn and its CA keys destroyed. This cannot be undone.",
 };
 
 const zh = {
@@ -1608,6 +1612,10 @@ const zh = {
   confirm_leave_consortium: "让 {org} 退出联盟 {name}？它必须不再参与该联盟任何在用的链（先由各链成员通过治理提案将其移除）。它对待处理加入申请的投票将被撤回，其成员 CA 私钥将被销毁；重新加入需要新的邀请和批准。",
   err_leader_stays: "牵头组织不能退出。",
   err_takes_part_in_chains: "它仍参与此联盟的链。",
+  vote_to_dissolve: "投票解散",
+  dissolution_votes: "{members} 个成员中已有 {n} 个投票解散；过半数时即解散。",
+  dissolution_vote_counted: "您的投票已计入：{members} 个成员中已有 {n} 个投票解散。",
+  confirm_vote_dissolve: "投票解散联盟 {name}？过半数成员投票后联盟即解散：其待处理的邀请和加入申请将被撤回，CA 私钥将被销毁。此操作无法撤销。",
 };
 
 const TABLES = { en, zh };

@@ -1,6 +1,7 @@
 //! Taking a consortium and an organization out of service, on SQLite and on PostgreSQL: a
 //! consortium dissolves once its chains are archived, by its leader only, and then takes
-//! nothing new; a member leaves once it takes part in none of its chains in service; an
+//! nothing new (under the majority policy, by more than half of its members' votes); a
+//! member leaves once it takes part in none of its chains in service; an
 //! organization is deleted once it is in no consortium in service, by its admins only, and
 //! every secret sealed for it is destroyed.
 
@@ -24,6 +25,8 @@ on_both_databases!(
     a_member_leaves_once_it_takes_part_in_no_chain_in_service,
     the_leader_stays_and_only_a_member_s_admins_take_it_out,
     a_member_that_leaves_takes_back_its_votes_on_pending_requests,
+    a_majority_consortium_dissolves_at_the_vote_of_more_than_half,
+    a_majority_vote_to_dissolve_waits_for_the_chains_and_counts_once,
 );
 
 /// A chain of the consortium, configuring.
@@ -182,6 +185,8 @@ async fn deleting_an_organization_destroys_the_secrets_sealed_for_it(backend: Ba
 }
 
 /// `u1` leads a consortium `C` (`policy`) that `u2`'s Shipper Two joined.
+///
+/// Under the majority policy, `u1`'s approval alone is more than half of one member.
 async fn two_members(
     server: &Server,
     admin: &PlatformClient,
@@ -237,4 +242,39 @@ async fn a_member_that_leaves_takes_back_its_votes_on_pending_requests(backend: 
     let pending = pending.iter().find(|r| r.id == request.id).unwrap();
     assert_eq!(pending.status, JoinRequestStatus::Pending);
     assert!(pending.approvals.is_empty(), "{:?}", pending.approvals);
+}
+
+async fn a_majority_consortium_dissolves_at_the_vote_of_more_than_half(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, org1, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
+    // The leader's vote is one of two: not more than half.
+    let voted = u1.dissolve_consortium(&c.id).await.unwrap();
+    assert_eq!((voted.dissolved_ms, voted.dissolution_votes), (None, vec![org1.id.clone()]));
+    let u3 = user(&server, &admin, "user3").await;
+    let org3 = u3.create_org("Carrier Three").await.unwrap();
+    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    assert_eq!(refused(u3.dissolve_consortium(&c.id).await).0, 403, "not a member yet");
+    // Carrier Three joins; then the second vote of three is more than half.
+    u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    assert_eq!(u1.consortium(&c.id).await.unwrap().members.len(), 3);
+    let dissolved = u2.dissolve_consortium(&c.id).await.unwrap();
+    assert!(dissolved.dissolved_ms.is_some(), "{dissolved:?}");
+    assert_eq!(dissolved.dissolution_votes, [org1.id, org2.id]);
+    assert_eq!(refused(u3.dissolve_consortium(&c.id).await), (409, "dissolved".into()));
+}
+
+async fn a_majority_vote_to_dissolve_waits_for_the_chains_and_counts_once(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, _u2, c, org1, _) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
+    let trade = chain(&u1, &c.id, &org1.id, "trade").await;
+    let early = u1.dissolve_consortium(&c.id).await;
+    assert_eq!(refused(early), (409, "chains_not_archived".into()));
+    assert!(u1.consortium(&c.id).await.unwrap().dissolution_votes.is_empty(), "no vote kept");
+    u1.archive_chain(&trade.id).await.unwrap();
+    u1.dissolve_consortium(&c.id).await.unwrap();
+    let again = u1.dissolve_consortium(&c.id).await.unwrap();
+    assert_eq!((again.dissolved_ms, again.dissolution_votes.len()), (None, 1), "one vote each");
 }

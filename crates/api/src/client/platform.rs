@@ -350,8 +350,19 @@ impl PlatformClient {
     }
 
     /// Dissolves a consortium whose chains are all archived.
+    /// Dissolves the consortium (leader policy), or votes to as the caller's member
+    /// organization (majority policy; see [`DissolveQuery`]).
     pub async fn dissolve_consortium(&self, id: &str) -> ClientResult<ConsortiumView> {
-        self.post_empty(&path_of(&["/v1/consortiums/", id, "/dissolve"])).await
+        self.dissolve_consortium_as(id, &DissolveQuery::default()).await
+    }
+
+    pub async fn dissolve_consortium_as(
+        &self,
+        id: &str,
+        query: &DissolveQuery,
+    ) -> ClientResult<ConsortiumView> {
+        let path = path_of(&["/v1/consortiums/", id, "/dissolve"]);
+        self.send(self.request(Method::POST, &path).query(query)).await
     }
 
     /// `org` leaves the consortium (once it takes part in none of its chains in service).

@@ -42,9 +42,21 @@ pub struct ConsortiumView {
     pub ca_cert_pem: String,
     pub members: Vec<ConsortiumMemberView>,
     pub created_ms: i64,
-    /// When its leader dissolved it (none while it works): a dissolved consortium is kept
-    /// for the record, read-only.
+    /// When it was dissolved (none while it works): a dissolved consortium is kept for the
+    /// record, read-only.
     pub dissolved_ms: Option<i64>,
+    /// Under the majority policy, the member organizations that voted to dissolve it; it
+    /// dissolves once they are more than half of its members.
+    #[serde(default)]
+    pub dissolution_votes: Vec<String>,
+}
+
+/// Who asks to dissolve a consortium (`POST /v1/consortiums/{id}/dissolve`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DissolveQuery {
+    /// The member organization voting (majority policy; needed only if you are in several).
+    pub org_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

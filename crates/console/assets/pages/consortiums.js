@@ -66,14 +66,20 @@ async function drawAll(body, redraw) {
     ]);
     const leader = c.members.find((m) => m.org_id === c.leader_org_id);
     const live = !c.dissolved_ms;
-    // Its leader's admins dissolve it, once its chains are archived; what follows is said first.
-    const dissolve = live && adminOrgs.some((o) => o.id === c.leader_org_id)
+    // Once its chains are archived, its leader's admins dissolve it, or (majority policy) its
+    // members' admins vote to; what follows is said first.
+    const majority = c.approval_policy === 'majority';
+    const votes = c.dissolution_votes || [];
+    const dissolvers = majority ? c.members.map((m) => m.org_id) : [c.leader_org_id];
+    const dissolve = live && adminOrgs.some((o) => dissolvers.includes(o.id))
       ? [h('h3', {}, t('dissolve_consortium')), h('p', { class: 'muted' }, t('dissolve_consortium_hint')),
-        action(t('dissolve_consortium'), async () => {
-          await post(`/v1/consortiums/${c.id}/dissolve`);
-          toast(t('consortium_dissolved', { name: c.name }), 'ok');
+        majority ? h('p', { 'data-test': `dissolution-votes-${c.name}` }, t('dissolution_votes', { n: votes.length, members: c.members.length })) : null,
+        action(majority ? t('vote_to_dissolve') : t('dissolve_consortium'), async () => {
+          const as = actingFor().org_id;
+          const after = await post(`/v1/consortiums/${c.id}/dissolve${as ? `?org_id=${encodeURIComponent(as)}` : ''}`);
+          toast(after.dissolved_ms ? t('consortium_dissolved', { name: c.name }) : t('dissolution_vote_counted', { n: after.dissolution_votes.length, members: after.members.length }), 'ok');
           redraw();
-        }, { class: 'danger', 'data-test': `dissolve-${c.name}`, confirm: t('confirm_dissolve_consortium', { name: c.name }) })]
+        }, { class: 'danger', 'data-test': `dissolve-${c.name}`, confirm: t(majority ? 'confirm_vote_dissolve' : 'confirm_dissolve_consortium', { name: c.name }) })]
       : [];
     return card(c.name,
       h('dl', { class: 'kv' },

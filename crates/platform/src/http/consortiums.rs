@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use consortia_api::ErrorBody;
 use consortia_api::platform::{
     CaRotationRequest, CaRotationView, ConsortiumView, CreateConsortiumRequest, Decision,
-    InvitationStatus, InvitationView, InviteRequest, JoinRequest, JoinRequestView, VoteRequest,
+    DissolveQuery, InvitationStatus, InvitationView, InviteRequest, JoinRequest, JoinRequestView,
+    VoteRequest,
 };
-use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams};
+use consortia_api::server::{ApiResult, JsonBody, JsonOrEmpty, PathParams, QueryParams};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,24 +36,29 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(leave_consortium))
 }
 
-/// Dissolve a consortium (`consortium:delete`: its leader organization's admins)
+/// Dissolve a consortium, or vote to (`consortium:delete`)
 ///
-/// Allowed once every chain of the consortium is archived. Its pending invitations and join
+/// Under the leader policy its leader organization's admins dissolve it. Under the majority
+/// policy each member organization's admins vote (`org_id` picks which if they are in
+/// several): it dissolves at the vote that makes more than half of its members, and until
+/// then answers the consortium with `dissolution_votes`. Allowed once every chain of the
+/// consortium is archived. Its pending invitations and join
 /// requests are withdrawn and the keys of its CA and its members' CAs destroyed, so no
 /// certificate is issued under it again; it stays listed for its members, read-only, and
 /// its name stays taken. Its member organizations may then be deleted.
 #[utoipa::path(post, path = "/v1/consortiums/{id}/dissolve", tag = "consortiums",
-    params(("id" = String, Path, description = "Consortium id")),
+    params(("id" = String, Path, description = "Consortium id"), DissolveQuery),
     responses(
-        (status = 200, description = "Dissolved", body = ConsortiumView),
+        (status = 200, description = "Dissolved, or the vote counted (see `dissolved_ms`)", body = ConsortiumView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Chains not archived, or dissolved already", body = ErrorBody),
     ))]
 async fn dissolve_consortium(
     Ctx { platform, caller }: Ctx,
     PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<DissolveQuery>,
 ) -> ApiResult<Json<ConsortiumView>> {
-    Ok(Json(platform.dissolve_consortium(&caller, &id).await?))
+    Ok(Json(platform.dissolve_consortium(&caller, &id, q.org_id.as_deref()).await?))
 }
 
 /// A member organization leaves a consortium (`consortium:leave`: its admins)

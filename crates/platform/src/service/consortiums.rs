@@ -373,14 +373,29 @@ impl Platform {
         self.join_request(consortium, request).await
     }
 
-    /// Dissolves a consortium once every chain of it is archived: its leader organization
-    /// must allow `consortium:delete` (a platform administrator may always). It stays listed
-    /// for its members, read-only (see [`store::dissolve`]); checked under the consortium's
-    /// lock, which a new chain takes too, so no chain starts in a dissolving consortium.
-    pub async fn dissolve_consortium(&self, caller: &Caller, id: &str) -> Result<ConsortiumView> {
+    /// Dissolves a consortium once every chain of it is archived, as its policy decides
+    /// join requests: under the leader policy its leader organization must allow
+    /// `consortium:delete` (a platform administrator may always); under the majority policy
+    /// this is the vote of the caller's member organization (`as_org`, with
+    /// `consortium:delete` there), and the vote that makes more than half of the members
+    /// dissolves it. It stays listed for its members, read-only (see [`store::dissolve`]);
+    /// checked under the consortium's lock, which a new chain takes too, so no chain starts
+    /// in a dissolving consortium.
+    pub async fn dissolve_consortium(
+        &self,
+        caller: &Caller,
+        id: &str,
+        as_org: Option<&str>,
+    ) -> Result<ConsortiumView> {
         let view = self.consortium(caller, id).await?;
-        let resource = format!("org/{}/consortiums/{id}", view.leader_org_id);
-        self.authorize(caller, &view.leader_org_id, DISSOLVE, &resource).await?;
+        let voter = match view.approval_policy {
+            ApprovalPolicy::Leader => {
+                let resource = format!("org/{}/consortiums/{id}", view.leader_org_id);
+                self.authorize(caller, &view.leader_org_id, DISSOLVE, &resource).await?;
+                None
+            }
+            ApprovalPolicy::Majority => Some(self.acting_org(caller, id, as_org, DISSOLVE).await?),
+        };
         let mut tx = self.db.begin().await?;
         lock_live(&mut tx, id).await?;
         let live = store::live_chains(&mut *tx, id).await?;
@@ -393,6 +408,15 @@ impl Platform {
                     live.join(", ")
                 ),
             ));
+        }
+        if let Some(org) = voter {
+            let (votes, members) =
+                store::vote_dissolution(&mut tx, id, &org, &caller.user_id).await?;
+            if votes * 2 <= members {
+                tx.commit().await?;
+                tracing::info!(target: "platform::consortiums", consortium = %id, org, votes, members, "voted to dissolve");
+                return self.consortium_view(id).await;
+            }
         }
         store::dissolve(&mut tx, id).await?;
         tx.commit().await?;

@@ -88,6 +88,12 @@ pub async fn consortium(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option
         joined_ms: r.get(3),
     })
     .collect();
+    let dissolution_votes = sqlx::query_scalar(
+        "SELECT org_id FROM dissolution_votes WHERE consortium_id = $1 ORDER BY voted_ms, org_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?;
     Ok(Some(ConsortiumView {
         id: row.get(0),
         name: row.get(1),
@@ -97,6 +103,7 @@ pub async fn consortium(db: &mut sqlx::AnyConnection, id: &str) -> Result<Option
         members,
         created_ms: row.get(5),
         dissolved_ms: row.get(6),
+        dissolution_votes,
     }))
 }
 
@@ -330,6 +337,45 @@ pub async fn live_chains_of(db: impl Exec<'_>, consortium: &str, org: &str) -> R
     .await?)
 }
 
+/// Records `org`'s vote to dissolve the consortium (its row locked by `tx`; a second vote of
+/// the same organization changes nothing); answers the votes and the member count.
+pub async fn vote_dissolution(
+    tx: &mut Tx,
+    consortium: &str,
+    org: &str,
+    user: &str,
+) -> Result<(i64, i64)> {
+    if !dissolution_voted(&mut **tx, consortium, org).await? {
+        sqlx::query(
+            "INSERT INTO dissolution_votes (consortium_id, org_id, voted_by, voted_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(consortium)
+        .bind(org)
+        .bind(user)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(consortium);
+    let votes = count("SELECT COUNT(*) FROM dissolution_votes WHERE consortium_id = $1")
+        .fetch_one(&mut **tx)
+        .await?;
+    let members = count("SELECT COUNT(*) FROM consortium_members WHERE consortium_id = $1")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((votes, members))
+}
+
+async fn dissolution_voted(db: impl Exec<'_>, consortium: &str, org: &str) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM dissolution_votes WHERE consortium_id = $1 AND org_id = $2")
+        .bind(consortium)
+        .bind(org)
+        .fetch_optional(db)
+        .await?
+        .is_some())
+}
+
 /// `org` leaves the consortium (its row locked by `tx`): its votes on pending join requests
 /// go, since they no longer count, and its membership with its member CA (certificate and
 /// sealed key).
@@ -337,6 +383,7 @@ pub async fn leave(tx: &mut Tx, consortium: &str, org: &str) -> Result<()> {
     for statement in [
         "DELETE FROM join_votes WHERE org_id = $2 AND request_id IN \
          (SELECT id FROM join_requests WHERE consortium_id = $1 AND status = 'pending')",
+        "DELETE FROM dissolution_votes WHERE consortium_id = $1 AND org_id = $2",
         "DELETE FROM consortium_members WHERE consortium_id = $1 AND org_id = $2",
     ] {
         sqlx::query(statement).bind(consortium).bind(org).execute(&mut **tx).await?;
