@@ -1,6 +1,6 @@
 //! The store's random-keyed indexes (transaction by hash, logs by topic, transactions by
-//! address, the accounts seen, the versions at which each state key changed) in an LSM tree (`fjall`), beside the
-//! redb file that holds what is appended in height order.
+//! address, the accounts seen, the versions at which each state key changed) in an LSM tree
+//! (`fjall`), beside the redb file that holds what is appended in height order.
 //!
 //! A copy-on-write B-tree rewrites a 4 KiB page for each random insert, and the pages a block
 //! touches grow with the tables: in redb these four indexes made a block's commit cost triple
@@ -196,15 +196,7 @@ impl Indexes {
     /// The height through which every block is indexed (`None`: none is).
     pub(crate) fn indexed(&self) -> Result<Option<Height>> {
         match self {
-            Indexes::Lsm { meta, .. } => {
-                let Some(raw) = meta.get(META_INDEXED).map_err(lsm_error)? else { return Ok(None) };
-                let bytes: [u8; 8] =
-                    raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-                        table: "indexes",
-                        detail: "the indexed height is not 8 bytes".into(),
-                    })?;
-                Ok(Some(u64::from_be_bytes(bytes)))
-            }
+            Indexes::Lsm { meta, .. } => meta_number(meta, META_INDEXED, "the indexed height"),
             Indexes::Memory(memory) => Ok(read(memory).indexed),
         }
     }
@@ -213,13 +205,7 @@ impl Indexes {
     pub(crate) fn accounts(&self) -> Result<u64> {
         match self {
             Indexes::Lsm { meta, .. } => {
-                let Some(raw) = meta.get(META_ACCOUNTS).map_err(lsm_error)? else { return Ok(0) };
-                let bytes: [u8; 8] =
-                    raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-                        table: "indexes",
-                        detail: "the account count is not 8 bytes".into(),
-                    })?;
-                Ok(u64::from_be_bytes(bytes))
+                Ok(meta_number(meta, META_ACCOUNTS, "the account count")?.unwrap_or(0))
             }
             Indexes::Memory(memory) => Ok(read(memory).accounts),
         }
@@ -315,6 +301,17 @@ impl Indexes {
             }
         }
     }
+}
+
+/// The number (8 bytes, BE) kept under `key` in the meta keyspace, if any; `what` names it
+/// in the error a damaged value gives.
+fn meta_number(meta: &fjall::Keyspace, key: &[u8], what: &str) -> Result<Option<u64>> {
+    let Some(raw) = meta.get(key).map_err(lsm_error)? else { return Ok(None) };
+    let bytes: [u8; 8] = raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+        table: "indexes",
+        detail: format!("{what} is not 8 bytes"),
+    })?;
+    Ok(Some(u64::from_be_bytes(bytes)))
 }
 
 fn read(memory: &RwLock<Memory>) -> std::sync::RwLockReadGuard<'_, Memory> {

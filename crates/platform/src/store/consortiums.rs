@@ -345,18 +345,16 @@ pub async fn vote_dissolution(
     org: &str,
     user: &str,
 ) -> Result<(i64, i64)> {
-    if !dissolution_voted(&mut **tx, consortium, org).await? {
-        sqlx::query(
-            "INSERT INTO dissolution_votes (consortium_id, org_id, voted_by, voted_ms) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(consortium)
-        .bind(org)
-        .bind(user)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    }
+    sqlx::query(
+        "INSERT INTO dissolution_votes (consortium_id, org_id, voted_by, voted_ms) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (consortium_id, org_id) DO NOTHING",
+    )
+    .bind(consortium)
+    .bind(org)
+    .bind(user)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(consortium);
     let votes = count("SELECT COUNT(*) FROM dissolution_votes WHERE consortium_id = $1")
         .fetch_one(&mut **tx)
@@ -365,15 +363,6 @@ pub async fn vote_dissolution(
         .fetch_one(&mut **tx)
         .await?;
     Ok((votes, members))
-}
-
-async fn dissolution_voted(db: impl Exec<'_>, consortium: &str, org: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM dissolution_votes WHERE consortium_id = $1 AND org_id = $2")
-        .bind(consortium)
-        .bind(org)
-        .fetch_optional(db)
-        .await?
-        .is_some())
 }
 
 /// `org` leaves the consortium (its row locked by `tx`): its votes on pending join requests
