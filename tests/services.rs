@@ -170,6 +170,10 @@ async fn a_fungible_asset_is_issued_moved_frozen_and_burned_through_rest_and_web
     let to_frozen = refused(s.act("cnyt", AssetAction::Transfer, transfer_of(&holder, 1)).await);
     assert_eq!(to_frozen.0, 400);
     assert!(to_frozen.1.contains("frozen"), "{}", to_frozen.1);
+    let while_frozen = s.demo.admin.asset_holders(&s.chain.id, "cnyt", None).await.unwrap();
+    let frozen: Vec<_> = while_frozen.holders.iter().filter(|h| h.frozen).collect();
+    assert_eq!(frozen.len(), 1, "{:?}", while_frozen.holders);
+    assert_eq!(frozen[0].address, holder);
     succeeded(s.act("cnyt", AssetAction::Unfreeze, freeze).await);
     assert!(s.web3_send(&wallet, &asset.address, input).await);
 
@@ -194,6 +198,8 @@ async fn a_fungible_asset_is_issued_moved_frozen_and_burned_through_rest_and_web
     }
     // issue, transfer, web3 transfer, burn, web3 transfer (the frozen one failed: no event)
     assert_eq!(ledger.transfer_count, 5);
+    assert_eq!(ledger.holder_count, 3);
+    assert!(ledger.holders.iter().all(|h| !h.frozen), "unfrozen again");
     assert_eq!(ledger.transfers[0].from, holder, "newest first");
 }
 

@@ -297,6 +297,99 @@ pub struct TxListView {
 /// Most items one page of a transaction list holds.
 pub const MAX_PAGE: usize = 200;
 
+crate::wire_enum! {
+    /// The token standard a contract's `Transfer` events follow.
+    pub enum TokenStandardView {
+        /// Fungible: amounts (three topics, the amount in the data).
+        Erc20 = "erc20",
+        /// Non-fungible: token ids (four topics, the id last).
+        Erc721 = "erc721",
+    }
+}
+
+/// A token contract as its ERC-20 or ERC-721 `Transfer` events add up
+/// (`GET /v1/tokens/{address}`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// EIP-55.
+    pub address: String,
+    /// The standard of its first transfer.
+    pub standard: TokenStandardView,
+    /// Accounts with a balance above zero.
+    pub holders: u64,
+    /// Transfers ever, mints and burns included.
+    pub transfers: u64,
+}
+
+/// One holder of a token.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenHolderView {
+    /// EIP-55.
+    pub address: String,
+    /// Units (ERC-20) or tokens (ERC-721) held, as a decimal string.
+    pub balance: String,
+    /// The token ids held (ERC-721), ascending, decimal; at most `tokens` of the query.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<String>,
+}
+
+/// A page of a token's holders, largest balance first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenHoldersView {
+    pub holders: Vec<TokenHolderView>,
+    /// Pass as `before` for the next page (`balance:address`); absent on the last page.
+    pub next: Option<String>,
+}
+
+/// A page of a token's holders.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenHoldersQuery {
+    /// How many (default 20).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// A cursor from an earlier page's `next` (`balance:address`).
+    pub before: Option<String>,
+    /// Token ids listed per holder (ERC-721; default 20, at most 100).
+    #[param(maximum = 100)]
+    pub tokens: Option<usize>,
+}
+
+/// Most holders one page lists.
+pub const MAX_HOLDERS_PAGE: usize = 1000;
+/// Most token ids listed per holder.
+pub const MAX_TOKENS_PER_HOLDER: usize = 100;
+
+/// One transfer of a token (a mint comes from, and a burn goes to, the zero address).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenTransferView {
+    pub tx_hash: String,
+    pub height: u64,
+    /// The transaction's position in its block.
+    pub position: u32,
+    /// The event's index in its block, as `eth_getLogs` numbers it.
+    pub log_index: u64,
+    /// The block's time, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub from: String,
+    pub to: String,
+    /// Units moved (ERC-20), decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// The token moved (ERC-721), decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+}
+
+/// A page of a token's transfers, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenTransfersView {
+    pub transfers: Vec<TokenTransferView>,
+    /// Pass as `before` for the next (older) page (`height:position:event`); absent on the
+    /// last page.
+    pub next: Option<String>,
+}
+
 /// A page of a transaction list.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -347,9 +440,8 @@ pub struct TotalsView {
     /// Blocks, the genesis included.
     pub blocks: u64,
     pub transactions: u64,
-    /// Distinct accounts that sent, were called by or were created by a transaction
-    /// (contracts included; an account only funded at genesis is not counted until it
-    /// transacts).
+    /// Distinct accounts the genesis funded, or that sent, were called by, were created by or
+    /// were named in an ERC-20/ERC-721 transfer by a transaction (contracts included).
     #[serde(default)]
     pub accounts: u64,
 }

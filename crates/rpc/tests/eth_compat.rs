@@ -286,6 +286,55 @@ async fn token_and_transfer(t: &TestNode) -> (alloy_primitives::Address, Value) 
     (token, transact(t, 1, TxKind::Call(token), input).await)
 }
 
+#[tokio::test]
+async fn a_token_s_holders_and_transfers_are_read_from_its_transfer_events() {
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let (status, stats) = t.get(&format!("/v1/tokens/{token}")).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!((stats["standard"].as_str(), stats["holders"].as_u64()), (Some("erc20"), Some(2)));
+    assert_eq!(stats["transfers"], 2, "the mint and the transfer: {stats}");
+    let (_, page) = t.get(&format!("/v1/tokens/{token}/holders")).await;
+    let holders: Vec<_> = page["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (h["address"].as_str().unwrap().to_owned(), h["balance"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let payee = alloy_primitives::Address::repeat_byte(1).to_checksum(None);
+    let sender = t.address().to_checksum_hex();
+    assert_eq!(holders, vec![(sender, "750".into()), (payee.clone(), "250".into())], "{page}");
+    let (_, page) = t.get(&format!("/v1/tokens/{token}/transfers?limit=1")).await;
+    let newest = &page["transfers"][0];
+    assert_eq!(newest["tx_hash"], receipt["transactionHash"], "{page}");
+    assert_eq!(
+        (newest["to"].as_str(), newest["amount"].as_str()),
+        (Some(payee.as_str()), Some("250"))
+    );
+    assert_eq!(newest["log_index"].as_u64(), Some(gas(&receipt["logs"][0]["logIndex"])));
+    let (_, older) = t
+        .get(&format!("/v1/tokens/{token}/transfers?before={}", page["next"].as_str().unwrap()))
+        .await;
+    let mint = &older["transfers"][0];
+    assert_eq!(mint["from"], "0x0000000000000000000000000000000000000000", "{older}");
+    assert!(older["next"].is_null(), "the mint was the first: {older}");
+}
+
+#[tokio::test]
+async fn token_reads_answer_an_unknown_contract_with_404_and_a_bad_cursor_with_400() {
+    let t = TestNode::start().await;
+    let (status, body) = t.get(&format!("/v1/tokens/{}", t.address())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = t.get(&format!("/v1/tokens/{}/holders", t.address())).await;
+    assert_eq!((status, body["holders"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    let (status, body) = t.get(&format!("/v1/tokens/{}/transfers?before=1:2", t.address())).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_query")));
+    let (status, body) = t.get(&format!("/v1/tokens/{}/holders?limit=1001", t.address())).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_query")));
+}
+
 fn gas(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }

@@ -1,5 +1,6 @@
 //! The store's random-keyed indexes (transaction by hash, logs by topic, transactions by
-//! address, the accounts seen, the versions at which each state key changed) in an LSM tree
+//! address, the accounts seen, token holders and transfers, the versions at which each state
+//! key changed) in an LSM tree
 //! (`fjall`), beside the redb file that holds what is appended in height order.
 //!
 //! A copy-on-write B-tree rewrites a 4 KiB page for each random insert, and the pages a block
@@ -21,6 +22,7 @@ use std::sync::RwLock;
 use consortia_crypto::Address;
 use consortia_types::Height;
 
+use crate::tokens::{self, Transfer};
 use crate::{Result, StorageError};
 
 /// One of the indexes.
@@ -46,10 +48,13 @@ pub(crate) enum Index {
     /// address (20) → height (8, BE): every account a transaction touched (as in
     /// `AddressTxs`), with the block it was first seen in; counted in the meta keyspace.
     Accounts = 5,
+    /// Token contracts' balances, holders and transfers, folded from their ERC-20 and ERC-721
+    /// `Transfer` events (records in `tokens.rs`).
+    Tokens = 6,
 }
 
 /// How many indexes there are.
-const COUNT: usize = 6;
+const COUNT: usize = 7;
 
 impl Index {
     const ALL: [Index; COUNT] = [
@@ -59,6 +64,7 @@ impl Index {
         Index::KeyVersions,
         Index::LatestVersion,
         Index::Accounts,
+        Index::Tokens,
     ];
 
     fn name(self) -> &'static str {
@@ -69,6 +75,7 @@ impl Index {
             Index::KeyVersions => "key_versions",
             Index::LatestVersion => "latest_version",
             Index::Accounts => "accounts",
+            Index::Tokens => "tokens",
         }
     }
 }
@@ -79,6 +86,8 @@ pub(crate) struct IndexBatch {
     entries: Vec<(Index, Vec<u8>, Vec<u8>)>,
     /// Accounts seen, in height order: only the first sighting of each is kept and counted.
     accounts: Vec<(Address, Height)>,
+    /// Token transfers, in the order they happened.
+    transfers: Vec<Transfer>,
 }
 
 impl IndexBatch {
@@ -89,6 +98,14 @@ impl IndexBatch {
     /// `address` took part in a transaction of block `height`.
     pub(crate) fn account(&mut self, address: Address, height: Height) {
         self.accounts.push((address, height));
+    }
+
+    /// A token `Transfer` event (its parties are accounts seen at its height).
+    pub(crate) fn transfer(&mut self, transfer: Transfer) {
+        for party in transfer.parties() {
+            self.account(party, transfer.height());
+        }
+        self.transfers.push(transfer);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -134,8 +151,9 @@ const META_INDEXED: &[u8] = b"indexed";
 const META_ACCOUNTS: &[u8] = b"accounts";
 /// Which indexes the directory holds: indexes of another layout are rebuilt from the blocks.
 pub(crate) const META_LAYOUT: &[u8] = b"layout";
-/// 2: `latest_version` added; 3: `accounts`.
-const LAYOUT: u8 = 3;
+/// 2: `latest_version` added; 3: `accounts`; 4: `tokens`, and accounts named by the genesis and
+/// by token transfers.
+const LAYOUT: u8 = 4;
 
 fn lsm_error(e: impl ToString) -> StorageError {
     StorageError::Database(format!("indexes: {}", e.to_string()))
@@ -170,7 +188,7 @@ impl Indexes {
                     .index_block_pinning_policy(fjall::config::PinningPolicy::all(true))
                     .filter_block_partitioning_policy(fjall::config::PartitioningPolicy::all(false))
                     .index_block_partitioning_policy(fjall::config::PartitioningPolicy::all(false)),
-                Some(Index::Tx | Index::Accounts) | None => options,
+                Some(Index::Tx | Index::Accounts | Index::Tokens) | None => options,
             }
         };
         let keyspaces = Index::ALL
@@ -223,6 +241,7 @@ impl Indexes {
             }
         }
         let accounts = self.accounts()? + first.len() as u64;
+        let tokens = tokens::fold(self, std::mem::take(&mut batch.transfers))?;
         let entries = batch
             .entries
             .into_iter()
@@ -233,6 +252,13 @@ impl Indexes {
                 for (index, key, value) in entries {
                     write.insert(&keyspaces[index as usize], key, value);
                 }
+                let keyspace = &keyspaces[Index::Tokens as usize];
+                for (key, value) in tokens {
+                    match value {
+                        Some(value) => write.insert(keyspace, key, value),
+                        None => write.remove(keyspace, key),
+                    }
+                }
                 write.insert(meta, META_INDEXED, through.to_be_bytes());
                 write.insert(meta, META_ACCOUNTS, accounts.to_be_bytes());
                 write.commit().map_err(lsm_error)
@@ -241,6 +267,13 @@ impl Indexes {
                 let mut memory = memory.write().unwrap_or_else(|e| e.into_inner());
                 for (index, key, value) in entries {
                     memory.maps[index as usize].insert(key, value);
+                }
+                let map = &mut memory.maps[Index::Tokens as usize];
+                for (key, value) in tokens {
+                    match value {
+                        Some(value) => map.insert(key, value),
+                        None => map.remove(&key),
+                    };
                 }
                 memory.indexed = Some(through);
                 memory.accounts = accounts;

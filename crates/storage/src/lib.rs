@@ -1,7 +1,7 @@
 //! Block store, indexes and versioned authenticated state for Consortia.
 //!
 //! The seam is a handful of small traits: [`BlockReader`], [`TxReader`], [`LogReader`],
-//! [`ExplorerReader`], [`StateReader`], [`StateHistory`] and [`StateProofReader`] for reads
+//! [`ExplorerReader`], [`TokenReader`], [`StateReader`], [`StateHistory`] and [`StateProofReader`] for reads
 //! (together, [`ChainReader`]: what APIs are given), [`BlockWriter`] for
 //! the one write the chain makes, a whole block at a time. Nothing in the traits names the
 //! engine; [`ChainStore`] implements them on `redb` (ACID, one fsync per commit) for what is
@@ -17,6 +17,7 @@ mod error;
 mod index;
 mod proof;
 mod store;
+mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,8 @@ pub use proof::{StateProof, verify_state_proof};
 pub use store::{
     ChainStore, ChunkLimit, History, PendingState, PreparedState, StateAt, StateChunk, StateRestore,
 };
+
+pub use tokens::{TokenHolder, TokenStandard, TokenStats, TokenTransferAt};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -117,8 +120,9 @@ pub struct Totals {
     /// Blocks, the genesis included (the per-minute counts summed).
     pub blocks: u64,
     pub transactions: u64,
-    /// Distinct accounts that sent, were called by or were created by a transaction of an
-    /// indexed block (after a rebuild of the indexes, pruned blocks' accounts are not counted).
+    /// Distinct accounts the genesis funded, or that sent, were called by, were created by or
+    /// were named by a token transfer of a transaction of an indexed block (after a rebuild of
+    /// the indexes, accounts seen only in pruned blocks are not counted).
     pub accounts: u64,
 }
 
@@ -147,6 +151,30 @@ pub trait LogReader {
     ) -> Result<Vec<LogLocation>>;
 }
 
+/// Token contracts as their ERC-20 and ERC-721 `Transfer` events add up, each answered from
+/// the token index (no fold over the events).
+pub trait TokenReader {
+    /// The token contract at `contract`; `None` if it never emitted a transfer.
+    fn token(&self, contract: &Address) -> Result<Option<TokenStats>>;
+    /// Its holders, largest balance first, after `after` (the balance and address of the last
+    /// holder of an earlier page), at most `limit`, with at most `tokens` of each holder's
+    /// token ids (ERC-721).
+    fn token_holders(
+        &self,
+        contract: &Address,
+        after: Option<(alloy_primitives::U256, Address)>,
+        limit: usize,
+        tokens: usize,
+    ) -> Result<Vec<TokenHolder>>;
+    /// Its transfers, newest first, from just before `before`, at most `limit`.
+    fn token_transfers(
+        &self,
+        contract: &Address,
+        before: Option<LogLocation>,
+        limit: usize,
+    ) -> Result<Vec<TokenTransferAt>>;
+}
+
 pub trait StateReader {
     /// The latest value of `key` this reader sees.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
@@ -165,6 +193,7 @@ pub trait ChainReader:
     + TxReader
     + ExplorerReader
     + LogReader
+    + TokenReader
     + StateReader
     + StateProofReader
     + StateHistory

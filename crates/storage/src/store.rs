@@ -1,10 +1,11 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use alloy_primitives::U256;
 use anyhow::Context as _;
 use consortia_crypto::{Address, Hash, Suite};
 use consortia_types::{
-    Block, Genesis, Height, Receipt, ReceiptStatus, Transaction, decode, encode,
+    Block, Genesis, GenesisAccount, Height, Receipt, ReceiptStatus, Transaction, decode, encode,
 };
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
@@ -14,10 +15,11 @@ use redb::{
 };
 
 use crate::index::{Index, IndexBatch, Indexes};
+use crate::tokens::{self, Transfer};
 use crate::{
     BlockReader, BlockWriter, ExplorerReader, LogLocation, LogReader, MinuteVolume, Result,
     StateChanges, StateProof, StateProofReader, StateReader, StorageError, StoredHeader, StoredTx,
-    Totals, TxReader,
+    TokenHolder, TokenReader, TokenStats, TokenTransferAt, Totals, TxReader,
 };
 pub use history::History;
 use history::{ArchiveSlot, Blocks};
@@ -277,7 +279,14 @@ impl ChainStore {
                     Ok((height, KeyHash(hash)))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            index_block(&mut batch, height, &tx_hashes, &block_txs, &block_receipts, &changed);
+            let block = BlockToIndex {
+                height,
+                tx_hashes: &tx_hashes,
+                txs: &block_txs,
+                receipts: &block_receipts,
+                genesis_accounts: self.genesis_accounts(height),
+            };
+            index_block(&mut batch, block, &changed);
             if batch.len() >= CATCH_UP_BATCH || height == head {
                 self.indexes.write(std::mem::take(&mut batch), height)?;
             }
@@ -294,6 +303,11 @@ impl ChainStore {
     /// `Ok(true)` when it is intact.
     pub fn check_integrity(&mut self) -> Result<bool> {
         Ok(self.db.check_integrity()?)
+    }
+
+    /// The accounts block `height` creates outside its transactions: the genesis's, at 0.
+    fn genesis_accounts(&self, height: Height) -> &[GenesisAccount] {
+        if height == 0 { &self.genesis.accounts } else { &[] }
     }
 
     /// Writes the genesis record and block 0 with the genesis state, atomically.
@@ -344,7 +358,14 @@ impl ChainStore {
         // The indexes after the commit: they are rebuilt from what it wrote if this is lost.
         let mut batch = IndexBatch::default();
         let changed: Vec<_> = state.nodes.values().keys().copied().collect();
-        index_block(&mut batch, height, &tx_hashes, &block.transactions, receipts, &changed);
+        let to_index = BlockToIndex {
+            height,
+            tx_hashes: &tx_hashes,
+            txs: &block.transactions,
+            receipts,
+            genesis_accounts: self.genesis_accounts(height),
+        };
+        index_block(&mut batch, to_index, &changed);
         self.indexes.write(batch, height)?;
         self.head.store(height, Ordering::Release);
         tracing::debug!(target: "storage::commit", height, txs = tx_hashes.len(), "block committed");
@@ -469,17 +490,26 @@ fn count_block(txn: &WriteTransaction, time_ms: u64, txs: usize) -> Result<()> {
     Ok(())
 }
 
-/// The index entries of block `height`: its transactions by hash, its events by topic, its
-/// transactions by the accounts they touch, and the state keys it changed (`changed`: version,
-/// key hash).
-fn index_block(
-    batch: &mut IndexBatch,
+/// What block `height` holds, as [`index_block`] reads it.
+#[derive(Default)]
+struct BlockToIndex<'a> {
     height: Height,
-    tx_hashes: &[Hash],
-    txs: &[Transaction],
-    receipts: &[Receipt],
-    changed: &[(Version, KeyHash)],
-) {
+    tx_hashes: &'a [Hash],
+    txs: &'a [Transaction],
+    receipts: &'a [Receipt],
+    /// The accounts the genesis creates (block 0 only).
+    genesis_accounts: &'a [GenesisAccount],
+}
+
+/// The index entries of a block: its transactions by hash, its events by topic, its
+/// transactions by the accounts they touch, its token transfers, and the state keys it changed
+/// (`changed`: version, key hash).
+fn index_block(batch: &mut IndexBatch, block: BlockToIndex<'_>, changed: &[(Version, KeyHash)]) {
+    let BlockToIndex { height, tx_hashes, txs, receipts, genesis_accounts } = block;
+    for account in genesis_accounts {
+        batch.account(account.address, height);
+    }
+    let mut log_index = 0u32;
     for (pos, ((hash, tx), receipt)) in tx_hashes.iter().zip(txs).zip(receipts).enumerate() {
         let pos = pos as u32;
         let location = [height.to_be_bytes().as_slice(), &pos.to_be_bytes()].concat();
@@ -488,6 +518,11 @@ fn index_block(
             for topic in &event.topics {
                 batch.insert(Index::LogTopics, &log_key(topic, height, pos, index as u16), &[]);
             }
+            let at = LogLocation { height, position: pos, event: index as u16 };
+            if let Some(transfer) = Transfer::of(event, TokenTransferAt { at, log_index }) {
+                batch.transfer(transfer);
+            }
+            log_index += 1;
         }
         for party in parties(tx, receipt) {
             batch.insert(Index::AddressTxs, &address_key(&party, height, pos), &[]);
@@ -863,6 +898,31 @@ impl TxReader for ChainStore {
 impl StateReader for ChainStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.snapshot_at(Version::MAX)?.get(key)
+    }
+}
+
+impl TokenReader for ChainStore {
+    fn token(&self, contract: &Address) -> Result<Option<TokenStats>> {
+        tokens::stats(&self.indexes, contract)
+    }
+
+    fn token_holders(
+        &self,
+        contract: &Address,
+        after: Option<(U256, Address)>,
+        limit: usize,
+        owned: usize,
+    ) -> Result<Vec<TokenHolder>> {
+        tokens::holders(&self.indexes, contract, after, limit, owned)
+    }
+
+    fn token_transfers(
+        &self,
+        contract: &Address,
+        before: Option<LogLocation>,
+        limit: usize,
+    ) -> Result<Vec<TokenTransferAt>> {
+        tokens::transfers(&self.indexes, contract, before, limit)
     }
 }
 
@@ -1273,6 +1333,9 @@ mod tests {
         explorer_blocks(store)
     }
 
+    /// An account only a token transfer names.
+    const PAYEE: Address = Address([0xee; 20]);
+
     /// Blocks 1 to 3 of [`explorer_chain`]; each also sets the state key `block` to its height.
     fn explorer_blocks(store: &ChainStore) -> (Address, Address, Address) {
         let (a, b) = (PrivateKey::generate(Scheme::Ed25519), PrivateKey::generate(Scheme::Ed25519));
@@ -1311,6 +1374,24 @@ mod tests {
             events: vec![],
             output,
         };
+        let b_address = b.public_key().address();
+        // The contract is an ERC-20 token: it mints 100 to b, b pays 30 to PAYEE.
+        let moved = |from: Address, to: Address, amount: u64| {
+            let word = |a: Address| {
+                let mut w = [0u8; 32];
+                w[12..].copy_from_slice(&a.0);
+                Hash(w)
+            };
+            let topic = consortia_crypto::keccak256(b"Transfer(address,address,uint256)");
+            Receipt {
+                events: vec![consortia_types::Event {
+                    contract,
+                    topics: vec![topic, word(from), word(to)],
+                    data: alloy_primitives::U256::from(amount).to_be_bytes::<32>().to_vec(),
+                }],
+                ..ok(vec![])
+            }
+        };
         // Block 1 (minute 0): a notarizes; block 2 (minute 0): b calls the contract twice;
         // block 3 (minute 2): a creates a contract.
         let blocks = [
@@ -1318,8 +1399,8 @@ mod tests {
             (
                 60_000 * 10 + 500,
                 vec![
-                    (sign(&b, 0, call(Some(contract))), ok(vec![])),
-                    (sign(&b, 1, call(Some(contract))), ok(vec![])),
+                    (sign(&b, 0, call(Some(contract))), moved(Address([0; 20]), b_address, 100)),
+                    (sign(&b, 1, call(Some(contract))), moved(b_address, PAYEE, 30)),
                 ],
             ),
             (60_000 * 12, vec![(sign(&a, 1, call(None)), ok(created.0.to_vec()))]),
@@ -1362,12 +1443,32 @@ mod tests {
         let counts: Vec<_> = volume.iter().map(|v| (v.minute, v.blocks, v.txs)).collect();
         assert_eq!(counts, vec![(10, 2, 3), (12, 1, 1)]);
         assert!(store.volume(13, 10).unwrap().is_empty());
+        let genesis = store.genesis.accounts.len() as u64;
         assert_eq!(
             store.totals().unwrap(),
-            // a, b, the contract a called, the notary, the contract created.
-            Totals { blocks: 4, transactions: 4, accounts: 5 },
+            // a, b, the contract a called, the notary, the contract created, the token's payee.
+            Totals { blocks: 4, transactions: 4, accounts: 6 + genesis },
             "every block (the genesis too), transaction and account seen"
         );
+        check_token_index(store, b, contract);
+    }
+
+    /// The token `explorer_blocks` moves: 100 minted to b, 30 paid on to [`PAYEE`].
+    fn check_token_index(store: &ChainStore, b: Address, token: Address) {
+        let stats = TokenStats { standard: crate::TokenStandard::Erc20, holders: 2, transfers: 2 };
+        assert_eq!(store.token(&token).unwrap(), Some(stats));
+        assert_eq!(store.token(&Address([9; 20])).unwrap(), None);
+        let holders = store.token_holders(&token, None, 10, 10).unwrap();
+        let balances: Vec<_> = holders.iter().map(|h| (h.address, h.balance.to::<u64>())).collect();
+        assert_eq!(balances, vec![(b, 70), (PAYEE, 30)], "largest first");
+        let next = store.token_holders(&token, Some((U256::from(70), b)), 10, 0).unwrap();
+        assert_eq!(next.iter().map(|h| h.address).collect::<Vec<_>>(), vec![PAYEE]);
+        let transfers = store.token_transfers(&token, None, 10).unwrap();
+        let places: Vec<_> =
+            transfers.iter().map(|t| (t.at.height, t.at.position, t.log_index)).collect();
+        assert_eq!(places, vec![(2, 1, 1), (2, 0, 0)], "newest first, logIndex block-wide");
+        let older = store.token_transfers(&token, Some(transfers[0].at), 10).unwrap();
+        assert_eq!(older, transfers[1..]);
     }
 
     #[test]

@@ -311,6 +311,29 @@ impl NodeClient {
         self.get_query(&format!("/v1/addresses/{address}/transactions"), query).await
     }
 
+    /// A token contract as its `Transfer` events add up.
+    pub async fn token(&self, address: &str) -> ClientResult<TokenView> {
+        self.get(&format!("/v1/tokens/{address}")).await
+    }
+
+    /// A page of a token's holders, largest balance first.
+    pub async fn token_holders(
+        &self,
+        address: &str,
+        query: &TokenHoldersQuery,
+    ) -> ClientResult<TokenHoldersView> {
+        self.get_query(&format!("/v1/tokens/{address}/holders"), query).await
+    }
+
+    /// A page of a token's transfers, newest first.
+    pub async fn token_transfers(
+        &self,
+        address: &str,
+        query: &PageQuery,
+    ) -> ClientResult<TokenTransfersView> {
+        self.get_query(&format!("/v1/tokens/{address}/transfers"), query).await
+    }
+
     pub async fn volume(&self, query: &VolumeQuery) -> ClientResult<VolumeView> {
         self.get_query("/v1/stats/volume", query).await
     }

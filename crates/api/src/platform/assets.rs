@@ -144,19 +144,22 @@ pub struct AssetTransferView {
 /// The holders and the latest movements of an asset.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AssetLedgerView {
-    /// Holders with a balance, largest first.
+    /// Holders with a balance, largest first (the first 1,000).
     pub holders: Vec<HolderView>,
     /// The latest transfers, newest first (at most `limit`).
     pub transfers: Vec<AssetTransferView>,
     /// All transfers ever.
     pub transfer_count: u64,
+    /// All holders with a balance (more than `holders` lists when above 1,000).
+    #[serde(default)]
+    pub holder_count: u64,
 }
 
 /// How many transfers an asset's ledger view lists.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AssetLedgerQuery {
-    /// Default 50, at most 500.
+    /// Default 50, at most 200.
     pub limit: Option<u32>,
 }
 

@@ -108,7 +108,7 @@ export async function render(main, params) {
         const holders = h('div', { 'data-test': 'contract-holders' });
         refreshHolders = async () => {
           const ledger = await get(`/v1/chains/${id}/contracts/${c.id}/holders?limit=1`).catch(() => null);
-          clear(holders, ledger ? [h('h3', {}, t('holders_n', { n: ledger.holders.length, transfers: ledger.transfer_count })),
+          clear(holders, ledger ? [h('h3', {}, t('holders_n', { n: ledger.holder_count, transfers: ledger.transfer_count })),
             holderTable(ledger.holders, ledger.holders.every((x) => !x.tokens), orgName)] : null);
         };
         const sent = () => Promise.all([events?.refresh(), refreshHolders()]);

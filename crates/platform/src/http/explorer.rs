@@ -30,7 +30,8 @@ fn status(code: u16) -> StatusCode {
 }
 
 /// Read a chain through one of its nodes (the node API's explorer reads: `blocks`,
-/// `transactions`, `addresses/{address}/transactions`, `stats/volume`, `stats/totals`,
+/// `transactions`, `addresses/{address}/transactions`, `tokens/{address}[/holders|/transfers]`,
+/// `stats/volume`, `stats/totals`,
 /// `accounts/{address}`, `validators?height=`,
 /// `status`, `notary/…`)
 #[utoipa::path(get, path = "/v1/chains/{id}/explorer/{path}", tag = "explorer",

@@ -3,7 +3,7 @@
 //! organization whose account becomes the asset's issuer. Wallets, explorers and web3
 //! clients see standard tokens; the platform adds REST operations (signed as contract gateway
 //! calls, so keys, idempotency and asynchronous answers work the same) and the holders and
-//! transfers its logs add up to.
+//! transfers the nodes' token index adds up.
 //!
 //! Why contracts and not native system contracts (precompiles, like the notary): an asset's
 //! rules are the ERC's, which Solidity states in a page a reviewer can read, and which every
@@ -11,18 +11,20 @@
 //! speed that matters at consortium volumes. The issuer's powers (issue, freeze) are checked
 //! on chain, so a platform bug cannot grant them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use alloy_json_abi::JsonAbi;
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, keccak256};
 use alloy_sol_types::{SolCall, sol};
+use consortia_api::node::{MAX_PAGE, PageQuery, TokenHoldersQuery};
 use consortia_api::platform::{
     AssetAction, AssetKind, AssetLedgerView, AssetTransferView, AssetView, CallRequest, ChainView,
     HolderView, IssueAssetRequest,
 };
+use consortia_api::{ClientError, NodeClient};
 use serde_json::{Value, json};
 
-use super::abi::{self, hex_bytes, qty, topics};
+use super::abi::{self, qty, topics};
 use super::check_name;
 use super::contracts::{CallAnswer, CallOptions, Contract, Upload};
 use super::identity::Caller;
@@ -85,13 +87,6 @@ sol! {
     }
 }
 
-/// Topic 0 of ERC-20's and ERC-721's `Transfer` (the same signature; ERC-721 indexes the
-/// token id as a fourth topic).
-fn transfer_topic() -> B256 {
-    keccak256("Transfer(address,address,uint256)")
-}
-
-/// The kind of asset a stored contract is, if it is one.
 /// The kind of token an ABI describes: its `Transfer(address,address,uint256)` event with
 /// the third parameter indexed (ERC-721's token id) or not (ERC-20's amount).
 fn token_kind(abi: &JsonAbi) -> Option<AssetKind> {
@@ -102,6 +97,7 @@ fn token_kind(abi: &JsonAbi) -> Option<AssetKind> {
     })
 }
 
+/// The kind of asset a stored contract is, if it is one.
 fn asset_kind(stored: &Contract) -> Option<AssetKind> {
     match stored.row.standard.as_deref() {
         Some("erc20") => Some(AssetKind::Fungible),
@@ -163,94 +159,31 @@ fn action_call(
     })
 }
 
-/// What an asset's `Transfer`, `Frozen` and `Unfrozen` logs add up to.
-#[derive(Default)]
-struct Tally {
-    balances: HashMap<Address, U256>,
-    /// Token id → owner (non-fungible assets).
-    owners: BTreeMap<U256, Address>,
-    frozen: BTreeSet<Address>,
-    transfers: Vec<AssetTransferView>,
-}
-
-impl Tally {
-    fn add(&mut self, kind: AssetKind, log: &Value) {
-        let words = topics(&log["topics"]);
-        let address = |w: &B256| Address::from_word(*w);
-        let frozen_topic = keccak256("Frozen(address)");
-        let unfrozen_topic = keccak256("Unfrozen(address)");
-        match words.as_slice() {
-            [t, from, to, rest @ ..] if *t == transfer_topic() => {
-                let (from, to) = (address(from), address(to));
-                let value = match (kind, rest) {
-                    (AssetKind::NonFungible, [id]) => U256::from_be_bytes(id.0),
-                    _ => U256::from_be_slice(&hex_bytes(&log["data"])),
-                };
-                let one = match kind {
-                    AssetKind::Fungible => value,
-                    AssetKind::NonFungible => U256::from(1),
-                };
-                if !from.is_zero() {
-                    let held = self.balances.entry(from).or_default();
-                    *held = held.saturating_sub(one);
-                }
-                if !to.is_zero() {
-                    *self.balances.entry(to).or_default() += one;
-                }
-                if kind == AssetKind::NonFungible {
-                    if to.is_zero() {
-                        self.owners.remove(&value);
-                    } else {
-                        self.owners.insert(value, to);
-                    }
-                }
-                let (amount, token_id) = match kind {
-                    AssetKind::Fungible => (Some(value.to_string()), None),
-                    AssetKind::NonFungible => (None, Some(value.to_string())),
-                };
-                self.transfers.push(AssetTransferView {
-                    tx_hash: log["transactionHash"].as_str().unwrap_or_default().to_owned(),
-                    height: qty(&log["blockNumber"]),
-                    log_index: qty(&log["logIndex"]),
-                    from: from.to_checksum(None),
-                    to: to.to_checksum(None),
-                    amount,
-                    token_id,
-                });
+/// The accounts `Frozen` and `Unfrozen` logs leave frozen, whatever order the logs come in.
+fn frozen_accounts(mut logs: Vec<Value>) -> BTreeSet<Address> {
+    logs.sort_by_key(|l| (qty(&l["blockNumber"]), qty(&l["logIndex"])));
+    let frozen_topic = keccak256(FROZEN);
+    let mut frozen = BTreeSet::new();
+    for log in logs {
+        if let [topic, account] = topics(&log["topics"]).as_slice() {
+            let account = Address::from_word(*account);
+            if *topic == frozen_topic {
+                frozen.insert(account);
+            } else {
+                frozen.remove(&account);
             }
-            [t, account] if *t == frozen_topic => {
-                self.frozen.insert(address(account));
-            }
-            [t, account] if *t == unfrozen_topic => {
-                self.frozen.remove(&address(account));
-            }
-            _ => {}
         }
     }
-
-    fn holders(&self, labels: &HashMap<Address, String>) -> Vec<HolderView> {
-        let mut held: Vec<(&Address, &U256)> =
-            self.balances.iter().filter(|(_, b)| !b.is_zero()).collect();
-        held.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        held.into_iter()
-            .map(|(address, balance)| HolderView {
-                address: address.to_checksum(None),
-                balance: balance.to_string(),
-                tokens: self
-                    .owners
-                    .iter()
-                    .filter(|(_, owner)| *owner == address)
-                    .map(|(id, _)| id.to_string())
-                    .collect(),
-                frozen: self.frozen.contains(address),
-                label: labels.get(address).cloned(),
-            })
-            .collect()
-    }
+    frozen
 }
 
-/// The most transfers one ledger view lists.
-const MAX_TRANSFERS: u32 = 500;
+const FROZEN: &str = "Frozen(address)";
+const UNFROZEN: &str = "Unfrozen(address)";
+
+/// The most holders one ledger view lists (the count covers them all).
+const MAX_HOLDERS: usize = 1_000;
+/// The most token ids listed per holder of a non-fungible asset.
+const TOKENS_PER_HOLDER: usize = 100;
 
 impl Platform {
     /// Stores and deploys a standard contract under `name` for `org` (signed with its
@@ -440,8 +373,8 @@ impl Platform {
         name: &str,
         limit: Option<u32>,
     ) -> Result<AssetLedgerView> {
-        let (chain, stored, kind) = self.stored_asset(caller, chain, name).await?;
-        self.token_ledger(&chain, &stored, kind, limit).await
+        let (chain, stored, _) = self.stored_asset(caller, chain, name).await?;
+        self.token_ledger(&chain, &stored, limit).await
     }
 
     /// The holders and latest transfers of any deployed contract whose ABI has the ERC-20 or
@@ -456,24 +389,94 @@ impl Platform {
     ) -> Result<AssetLedgerView> {
         let chain = self.visible_chain(caller, chain).await?;
         let stored = self.contract_of(&chain.id, contract).await?;
-        let kind = asset_kind(&stored).or_else(|| token_kind(&stored.abi)).ok_or_else(|| {
-            Error::NotFound(format!(
+        if asset_kind(&stored).or_else(|| token_kind(&stored.abi)).is_none() {
+            return Err(Error::NotFound(format!(
                 "contract {} has no ERC-20 or ERC-721 Transfer event: it has no holders to count",
                 stored.row.name
-            ))
-        })?;
-        self.token_ledger(&chain, &stored, kind, limit).await
+            )));
+        }
+        self.token_ledger(&chain, &stored, limit).await
     }
 
-    /// A token contract's holders and latest transfers, as its `Transfer`, `Frozen` and
-    /// `Unfrozen` events since its deployment add up.
+    /// A token contract's holders and latest transfers, from the nodes' token index (its
+    /// `Transfer` events folded as they commit), with the accounts its `Frozen` and
+    /// `Unfrozen` events since its deployment leave frozen.
     async fn token_ledger(
         &self,
         chain: &ChainView,
         stored: &Contract,
-        kind: AssetKind,
         limit: Option<u32>,
     ) -> Result<AssetLedgerView> {
+        let address = contract_address(stored)?.to_checksum(None);
+        let limit = (limit.unwrap_or(50) as usize).clamp(1, MAX_PAGE);
+        let read = |node: NodeClient| {
+            let address = address.clone();
+            async move {
+                let stats = match node.token(&address).await {
+                    Ok(stats) => Some(stats),
+                    Err(ClientError::Refused { status: 404, .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                let holders = TokenHoldersQuery {
+                    limit: Some(MAX_HOLDERS),
+                    before: None,
+                    tokens: Some(TOKENS_PER_HOLDER),
+                };
+                let holders = node.token_holders(&address, &holders).await?.holders;
+                let page = PageQuery { limit: Some(limit), before: None };
+                let transfers = node.token_transfers(&address, &page).await?.transfers;
+                Ok((stats, holders, transfers))
+            }
+        };
+        let (stats, holders, transfers) = self
+            .on_any_node(chain, read)
+            .await?
+            .map_err(|e| Error::Upstream { code: "chain_failed", message: e.to_string() })?;
+        let frozen = self.frozen_accounts(chain, stored).await?;
+        let mut labels = HashMap::new();
+        for (account, org) in self.org_accounts(chain).await? {
+            labels.insert(account.to_ascii_lowercase(), org);
+        }
+        let holders = holders
+            .into_iter()
+            .map(|h| {
+                let parsed = h.address.parse::<Address>().map_err(Error::internal)?;
+                Ok(HolderView {
+                    frozen: frozen.contains(&parsed),
+                    label: labels.get(&h.address.to_ascii_lowercase()).cloned(),
+                    address: h.address,
+                    balance: h.balance,
+                    tokens: h.tokens,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let transfers = transfers
+            .into_iter()
+            .map(|t| AssetTransferView {
+                tx_hash: t.tx_hash,
+                height: t.height,
+                log_index: t.log_index,
+                from: t.from,
+                to: t.to,
+                amount: t.amount,
+                token_id: t.token_id,
+            })
+            .collect();
+        Ok(AssetLedgerView {
+            holders,
+            transfers,
+            transfer_count: stats.as_ref().map_or(0, |s| s.transfers),
+            holder_count: stats.as_ref().map_or(0, |s| s.holders),
+        })
+    }
+
+    /// The accounts of `stored` (a token) its `Frozen` and `Unfrozen` events leave frozen:
+    /// found through the nodes' topic index, from the block it was deployed in.
+    async fn frozen_accounts(
+        &self,
+        chain: &ChainView,
+        stored: &Contract,
+    ) -> Result<BTreeSet<Address>> {
         let address = contract_address(stored)?;
         let from = match &stored.row.deploy_tx {
             Some(tx) => qty(
@@ -481,24 +484,16 @@ impl Platform {
             ),
             None => 0,
         };
-        let filter = EventFilter {
-            address: Some(address.to_checksum(None).to_ascii_lowercase()),
-            event: None,
-            topics: vec![],
-        };
-        let mut tally = Tally::default();
-        for log in self.all_events(chain, &filter, from).await? {
-            tally.add(kind, &log);
+        let mut logs = Vec::new();
+        for event in [FROZEN, UNFROZEN] {
+            let filter = EventFilter {
+                address: Some(address.to_checksum(None).to_ascii_lowercase()),
+                event: Some(event.to_owned()),
+                topics: vec![],
+            };
+            logs.extend(self.all_events(chain, &filter, from).await?);
         }
-        let mut labels = HashMap::new();
-        for (account, org) in self.org_accounts(chain).await? {
-            labels.insert(account.parse::<Address>().map_err(Error::internal)?, org);
-        }
-        let holders = tally.holders(&labels);
-        let transfer_count = tally.transfers.len() as u64;
-        let limit = limit.unwrap_or(50).min(MAX_TRANSFERS) as usize;
-        let transfers = tally.transfers.into_iter().rev().take(limit).collect();
-        Ok(AssetLedgerView { holders, transfers, transfer_count })
+        Ok(frozen_accounts(logs))
     }
 }
 
@@ -527,20 +522,6 @@ pub(crate) fn contract_address(stored: &Contract) -> Result<Address> {
 mod tests {
     use super::*;
 
-    fn transfer_log(from: Address, to: Address, value: u64, nft: bool) -> Value {
-        let word = |a: Address| format!("0x{}", hex::encode(a.into_word()));
-        let value_word = format!("0x{}", hex::encode(U256::from(value).to_be_bytes::<32>()));
-        let mut topics = vec![format!("{:#x}", transfer_topic()), word(from), word(to)];
-        let data = if nft {
-            topics.push(value_word);
-            "0x".to_owned()
-        } else {
-            value_word
-        };
-        json!({"topics": topics, "data": data, "blockNumber": "0x1", "logIndex": "0x0",
-               "transactionHash": "0xab"})
-    }
-
     fn transfer_abi(third_indexed: bool) -> JsonAbi {
         let param = |name: &str, ty: &str, indexed: bool| json!({"name": name, "type": ty, "indexed": indexed, "internalType": ty});
         serde_json::from_value(json!([{"type": "event", "name": "Transfer", "anonymous": false,
@@ -561,42 +542,22 @@ mod tests {
     }
 
     #[test]
-    fn fungible_transfers_add_up_to_balances_and_burns_leave_the_holders() {
+    fn the_last_freeze_or_unfreeze_of_an_account_decides_in_block_order() {
         let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
-        let mut tally = Tally::default();
-        for log in [
-            transfer_log(Address::ZERO, a, 100, false),
-            transfer_log(a, b, 30, false),
-            transfer_log(b, Address::ZERO, 30, false),
-        ] {
-            tally.add(AssetKind::Fungible, &log);
-        }
-        let holders = tally.holders(&HashMap::new());
-        assert_eq!(holders.len(), 1, "b burned all it held");
-        assert_eq!(
-            (holders[0].address.as_str(), holders[0].balance.as_str()),
-            (a.to_checksum(None).as_str(), "70")
-        );
-        assert_eq!(tally.transfers.len(), 3);
-        assert_eq!(tally.transfers[1].amount.as_deref(), Some("30"));
-    }
-
-    #[test]
-    fn non_fungible_transfers_move_token_ids_between_owners() {
-        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
-        let mut tally = Tally::default();
-        for log in [
-            transfer_log(Address::ZERO, a, 7, true),
-            transfer_log(Address::ZERO, a, 9, true),
-            transfer_log(a, b, 7, true),
-        ] {
-            tally.add(AssetKind::NonFungible, &log);
-        }
-        let holders = tally.holders(&HashMap::new());
-        let tokens: Vec<(String, Vec<String>)> =
-            holders.into_iter().map(|h| (h.balance, h.tokens)).collect();
-        assert_eq!(tokens, vec![("1".into(), vec!["9".into()]), ("1".into(), vec!["7".into()])]);
-        assert_eq!(tally.transfers[2].token_id.as_deref(), Some("7"));
+        let log = |event: &str, account: Address, block: u64, index: u64| {
+            json!({"topics": [format!("{:#x}", keccak256(event)),
+                              format!("0x{}", hex::encode(account.into_word()))],
+                   "blockNumber": format!("{block:#x}"), "logIndex": format!("{index:#x}")})
+        };
+        // Given out of order, as two queries (freezes, then unfreezes) return them.
+        let logs = vec![
+            log(FROZEN, a, 1, 0),
+            log(FROZEN, b, 2, 0),
+            log(FROZEN, a, 3, 1),
+            log(UNFROZEN, a, 2, 1),
+            log(UNFROZEN, b, 3, 0),
+        ];
+        assert_eq!(frozen_accounts(logs), BTreeSet::from([a]), "a frozen again at 3; b thawed");
     }
 
     #[test]

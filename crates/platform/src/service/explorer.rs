@@ -48,10 +48,11 @@ fn fee(chain: &ChainView, tx: &Value, receipt: &Value) -> Option<Value> {
 }
 
 /// The node API reads the explorer may make: the first segment of the path after `/v1/`.
-pub const READS: [&str; 9] = [
+pub const READS: [&str; 10] = [
     "blocks",
     "transactions",
     "addresses",
+    "tokens",
     "stats",
     "accounts",
     "status",

@@ -23,8 +23,8 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::history::Tiers;
 use super::{
-    ChainStore, JMT_NODES, JMT_VALUES, META, corrupt, index_block, node_key, stored_value,
-    value_key,
+    BlockToIndex, ChainStore, JMT_NODES, JMT_VALUES, META, corrupt, index_block, node_key,
+    stored_value, value_key,
 };
 use crate::index::IndexBatch;
 use crate::{Result, StorageError};
@@ -225,7 +225,14 @@ impl ChainStore {
         Tiers::starting_at(height).write(&txn)?;
         txn.commit()?;
         let mut index = IndexBatch::default();
-        index_block(&mut index, height, &tx_hashes, &base.transactions, receipts, &[]);
+        let block = BlockToIndex {
+            height,
+            tx_hashes: &tx_hashes,
+            txs: &base.transactions,
+            receipts,
+            ..BlockToIndex::default()
+        };
+        index_block(&mut index, block, &[]);
         self.indexes.write(index, height)?;
         self.state_from.store(height, Ordering::Release);
         self.head.store(height, Ordering::Release);
@@ -397,7 +404,7 @@ fn flush(store: &ChainStore, height: Height, sink: &Sink) -> Result<()> {
                 values.insert(value_key(*version, key_hash).as_slice(), stored.as_slice())?;
             }
             let changed: Vec<_> = batch.values().keys().copied().collect();
-            index_block(&mut index, height, &[], &[], &[], &changed);
+            index_block(&mut index, BlockToIndex { height, ..BlockToIndex::default() }, &changed);
         }
     }
     txn.commit()?;
