@@ -27,6 +27,9 @@ on_both_databases!(
     a_member_that_leaves_takes_back_its_votes_on_pending_requests,
     a_majority_consortium_dissolves_at_the_vote_of_more_than_half,
     a_majority_vote_to_dissolve_waits_for_the_chains_and_counts_once,
+    a_member_leaving_makes_the_votes_cast_on_a_request_a_majority_of_fewer,
+    a_member_leaving_makes_the_votes_cast_to_dissolve_a_majority_of_fewer,
+    under_the_leader_policy_leaving_decides_nothing,
 );
 
 /// A chain of the consortium, configuring.
@@ -277,4 +280,47 @@ async fn a_majority_vote_to_dissolve_waits_for_the_chains_and_counts_once(backen
     u1.dissolve_consortium(&c.id).await.unwrap();
     let again = u1.dissolve_consortium(&c.id).await.unwrap();
     assert_eq!((again.dissolved_ms, again.dissolution_votes.len()), (None, 1), "one vote each");
+}
+
+async fn a_member_leaving_makes_the_votes_cast_on_a_request_a_majority_of_fewer(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
+    let u3 = user(&server, &admin, "user3").await;
+    let org3 = u3.create_org("Carrier Three").await.unwrap();
+    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    // The leader's approval is one of two; once the other member leaves, it is one of one.
+    u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    u2.leave_consortium(&c.id, &org2.id).await.unwrap();
+    let requests = u1.join_requests(&c.id).await.unwrap();
+    let decided = requests.iter().find(|r| r.id == request.id).unwrap();
+    assert_eq!(decided.status, JoinRequestStatus::Approved);
+    let members = u1.consortium(&c.id).await.unwrap().members;
+    assert!(members.iter().any(|m| m.org_id == org3.id), "with its certificate: {members:?}");
+}
+
+async fn a_member_leaving_makes_the_votes_cast_to_dissolve_a_majority_of_fewer(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
+    let voted = u1.dissolve_consortium(&c.id).await.unwrap();
+    assert_eq!(voted.dissolved_ms, None, "one vote of two");
+    u2.leave_consortium(&c.id, &org2.id).await.unwrap();
+    let after = u1.consortium(&c.id).await.unwrap();
+    assert!(after.dissolved_ms.is_some(), "one vote of one: {after:?}");
+}
+
+async fn under_the_leader_policy_leaving_decides_nothing(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let admin = server.admin().await;
+    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Leader).await;
+    let u3 = user(&server, &admin, "user3").await;
+    let org3 = u3.create_org("Carrier Three").await.unwrap();
+    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
+    u2.leave_consortium(&c.id, &org2.id).await.unwrap();
+    let requests = u1.join_requests(&c.id).await.unwrap();
+    let pending = requests.iter().find(|r| r.id == request.id).unwrap();
+    assert_eq!(pending.status, JoinRequestStatus::Pending, "the leader decides, not a count");
+    assert_eq!(u1.consortium(&c.id).await.unwrap().dissolved_ms, None);
 }

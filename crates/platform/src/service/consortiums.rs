@@ -346,31 +346,67 @@ impl Platform {
         let tally = store::tally(&mut tx, consortium, request).await?;
         let decision = decide(view.approval_policy, voter == view.leader_org_id, approve, tally);
         if let Some(approved) = decision {
-            let status =
-                if approved { JoinRequestStatus::Approved } else { JoinRequestStatus::Rejected };
-            store::decide_request(&mut tx, request, status).await?;
-            if approved {
-                let keys = self.keys()?;
-                let (name, cert, key) = store::ca(&mut *tx, consortium).await?;
-                let key =
-                    keys.open(&Secret::ConsortiumCa { consortium: consortium.into() }, &key)?;
-                let ca = Ca::load(&name, &cert, &key).map_err(pki)?;
-                let identity = ca.issue_member(&name, &current.org_name).map_err(pki)?;
-                let member =
-                    Secret::MemberCa { consortium: consortium.into(), org: current.org_id.clone() };
-                let member_key = keys.seal(&member, identity.key_pem())?;
-                store::insert_member(
-                    &mut tx,
-                    consortium,
-                    &current.org_id,
-                    identity.cert_pem(),
-                    &member_key,
-                )
-                .await?;
-            }
+            self.settle_request(&mut tx, consortium, &current, approved).await?;
         }
         tx.commit().await?;
         self.join_request(consortium, request).await
+    }
+
+    /// Records the decision on a pending join request (its consortium's row locked by `tx`):
+    /// an approved organization becomes a member, with its CA certificate.
+    async fn settle_request(
+        &self,
+        tx: &mut Tx,
+        consortium: &str,
+        request: &JoinRequestView,
+        approved: bool,
+    ) -> Result<()> {
+        let status =
+            if approved { JoinRequestStatus::Approved } else { JoinRequestStatus::Rejected };
+        store::decide_request(tx, &request.id, status).await?;
+        if !approved {
+            return Ok(());
+        }
+        let keys = self.keys()?;
+        let (name, cert, key) = store::ca(&mut **tx, consortium).await?;
+        let key = keys.open(&Secret::ConsortiumCa { consortium: consortium.into() }, &key)?;
+        let ca = Ca::load(&name, &cert, &key).map_err(pki)?;
+        let identity = ca.issue_member(&name, &request.org_name).map_err(pki)?;
+        let member =
+            Secret::MemberCa { consortium: consortium.into(), org: request.org_id.clone() };
+        let member_key = keys.seal(&member, identity.key_pem())?;
+        store::insert_member(tx, consortium, &request.org_id, identity.cert_pem(), &member_key)
+            .await
+    }
+
+    /// Counts again, after a member left a majority-policy consortium (its row locked by
+    /// `tx`), the votes its leaving did not withdraw: a pending join request or a dissolution
+    /// whose votes now make more than half of the fewer members is decided as the vote that
+    /// got there would have decided it. Nothing is decided under the leader policy, which
+    /// does not count members.
+    async fn recount(&self, tx: &mut Tx, view: &ConsortiumView) -> Result<()> {
+        if view.approval_policy != ApprovalPolicy::Majority {
+            return Ok(());
+        }
+        for id in store::pending_request_ids(tx, &view.id).await? {
+            let tally = store::tally(tx, &view.id, &id).await?;
+            if let Some(approved) = decide(view.approval_policy, false, false, tally) {
+                let request = store::join_request(tx, &view.id, &id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no join request {id}")))?;
+                self.settle_request(tx, &view.id, &request, approved).await?;
+                tracing::info!(target: "platform::consortiums", consortium = %view.id, request = %id, approved, "decided by a recount");
+            }
+        }
+        let (votes, members) = store::dissolution_tally(tx, &view.id).await?;
+        if votes > 0
+            && votes * 2 > members
+            && store::live_chains(&mut **tx, &view.id).await?.is_empty()
+        {
+            store::dissolve(tx, &view.id).await?;
+            tracing::info!(target: "platform::consortiums", consortium = %view.id, votes, members, "dissolved by a recount");
+        }
+        Ok(())
     }
 
     /// Dissolves a consortium once every chain of it is archived, as its policy decides
@@ -428,8 +464,9 @@ impl Platform {
     /// part in none of the consortium's chains in service: their members remove it through
     /// each chain's governance first, since the platform cannot take an organization off a
     /// chain by itself. The leader stays (it dissolves the consortium instead). Its votes on
-    /// pending join requests go, and its membership with its member CA's keys. To come back
-    /// it needs a new invitation and approval.
+    /// pending join requests go, and its membership with its member CA's keys; the votes
+    /// left are counted again against the fewer members ([`Self::recount`]). To come back it
+    /// needs a new invitation and approval.
     pub async fn leave_consortium(&self, caller: &Caller, id: &str, org: &str) -> Result<()> {
         let view = self.consortium(caller, id).await?;
         self.org_exists(org).await?;
@@ -464,6 +501,7 @@ impl Platform {
             ));
         }
         store::leave(&mut tx, id, org).await?;
+        self.recount(&mut tx, &view).await?;
         tx.commit().await?;
         tracing::info!(target: "platform::consortiums", consortium = %id, org, "left");
         Ok(())

@@ -355,6 +355,11 @@ pub async fn vote_dissolution(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    dissolution_tally(tx, consortium).await
+}
+
+/// The votes to dissolve a consortium and its members: (votes, members).
+pub async fn dissolution_tally(tx: &mut Tx, consortium: &str) -> Result<(i64, i64)> {
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(consortium);
     let votes = count("SELECT COUNT(*) FROM dissolution_votes WHERE consortium_id = $1")
         .fetch_one(&mut **tx)
@@ -487,6 +492,20 @@ pub async fn join_request_ids(db: impl Exec<'_>, consortium: &str) -> Result<Vec
         .iter()
         .map(|r| r.get(0))
         .collect())
+}
+
+/// The consortium's join requests still pending, oldest first.
+pub async fn pending_request_ids(tx: &mut Tx, consortium: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query(
+        "SELECT id FROM join_requests WHERE consortium_id = $1 AND status = 'pending' \
+         ORDER BY created_ms",
+    )
+    .bind(consortium)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
 }
 
 /// Locks a join request's row until `tx` ends: votes on one request are counted one at a
