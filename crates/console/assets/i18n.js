@@ -1,5 +1,7 @@
 // The console's words in English and Chinese (简体中文). `t(key, vars)` fills `{name}`
-// placeholders; the choice is kept in localStorage. Every key used by the pages must be in both
+// placeholders, and `{name:one|other}` with the word the number `name` takes in the language's
+// plural rules (`Intl.PluralRules`: English "1 line", "2 lines"; Chinese needs none); the
+// choice is kept in localStorage. Every key used by the pages must be in both
 // tables (a unit test of the console crate checks it).
 
 const en = {
@@ -275,7 +277,7 @@ const en = {
   log_follow: "Follow",
   log_unfollow: "Stop following",
   log_download: "Download",
-  log_count: "{n} lines, times in {zone}.",
+  log_count: "{n} {n:line|lines}, times in {zone}.",
   log_following: "Following: new lines appear as the nodes write them (times in {zone}).",
   restart: "Restart",
   start: "Start",
@@ -348,7 +350,7 @@ const en = {
   range_order: "“From” must be before “To”.",
   no_blocks_in_range: "No blocks in this range.",
   first_100: "The newest 100 blocks of the range are shown; narrow it to see others.",
-  volume_total: "{txs} transactions in {blocks} blocks over the last {n} {unit}.",
+  volume_total: "{txs} {txs:transaction|transactions} in {blocks} {blocks:block|blocks} over the last {n} {unit}.",
   minutes: "minutes",
   hours: "hours",
   no_transactions: "No transactions.",
@@ -361,7 +363,7 @@ const en = {
   receipts_root: "Receipts root",
   next_validators_hash: "Next validators",
   signatures: "Commit certificate",
-  n_signatures: "{n} validator signatures (round {round})",
+  n_signatures: "{n} validator {n:signature|signatures} (round {round})",
   transactions: "Transactions",
   tx_type: "Type",
   tx_nonce: "Nonce",
@@ -377,7 +379,7 @@ const en = {
   fee_of: "{fee} wei ({price} wei per gas, burned)",
   raw_input: "Raw input",
   raw_tx: "Raw transaction (as signed)",
-  n_bytes: "{n} bytes",
+  n_bytes: "{n} {n:byte|bytes}",
   copy: "Copy",
   copied: "Copied.",
   copy_failed: "The browser refused to copy; select the text instead.",
@@ -534,10 +536,10 @@ const en = {
   run: "Run",
   sql_hint: "Writes are transactions signed for the organization you act for, answered once final. Reads come from a node's projection of the committed rows, with the system columns _tx, _height, _signer and _row_hash.",
   committed: "committed",
-  rows_inserted: "{n} row(s) inserted at block {height}.",
+  rows_inserted: "{n} {n:row|rows} inserted at block {height}.",
   statement_done: "Done at block {height}.",
   first_id: "First AUTO_INCREMENT id: {id}.",
-  result_rows: "{n} row(s), as of block {height}",
+  result_rows: "{n} {n:row|rows}, as of block {height}",
   no_rows: "No rows.",
   proof: "Proof",
   row_of: "Row {key} of {table}",
@@ -741,7 +743,7 @@ const en = {
   status_archived: "archived",
   archive_chain: "Archive this chain",
   archive_chain_hint: "Archiving takes a chain out of service: its nodes are stopped and removed from their hosts with their data, its webhooks paused, its alerts ended, and nobody can read or write it any more. The platform keeps its records (contracts, calls, the audit log); its name and chain id stay taken. It cannot be undone. It needs an administrator of every organization whose nodes run on it.",
-  confirm_archive_chain: "Archive chain {chain}? Its {n} nodes are stopped and removed from their hosts with their data, and nobody can read or write the chain any more. This cannot be undone.",
+  confirm_archive_chain: "Archive chain {chain}? Its {n} {n:node is|nodes are} stopped and removed from their hosts with their data, and nobody can read or write the chain any more. This cannot be undone.",
   chain_archived: "Chain {chain} is archived.",
   chain_is_archived: "This chain is archived",
   delete_user: "Delete",
@@ -778,7 +780,7 @@ const en = {
   last_round: "Last round",
   last_round_hint: "The consensus round that committed the latest block: 0 when its first proposer's block was taken; higher after a proposer failed or was slow.",
   no_running_chains: "No chain is running.",
-  holders_n: "Holders: {n} ({transfers} transfers)",
+  holders_n: "Holders: {n} ({transfers} {transfers:transfer|transfers})",
   may_not_govern: "Your role or policies in the organization you act for do not allow proposing or voting.",
   may_not_deploy: "Your role or policies in the organization you act for do not allow deploying contracts.",
   mysql_gateway: "MySQL gateway",
@@ -1646,5 +1648,10 @@ export function t(key, vars) {
     document.documentElement.dataset.untranslated = [...untranslated].join(' ');
   }
   const text = TABLES[lang()][key] ?? en[key] ?? key;
-  return vars ? text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : text;
+  if (!vars) return text;
+  const plural = new Intl.PluralRules(lang());
+  return text
+    .replace(/\{(\w+):([^|{}]*)\|([^{}]*)\}/g, (m, k, one, other) =>
+      k in vars ? (plural.select(Number(vars[k])) === 'one' ? one : other) : m)
+    .replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
 }
