@@ -8,6 +8,9 @@
 //! (`StateReader::get` through a `PendingState`, one per block): the notarization's id, absent, and the sender's
 //! nonce, present after its first transaction.
 //!
+//! With `--transfers`, each receipt also carries an ERC-20 `Transfer` of one unit from the
+//! sender to another sender (the token index's cost: `erc20-transfer`'s events).
+//!
 //! Prints one row per window of `--every` transactions: the reads' cost per transaction, the
 //! blocks' mean and p50/p90 commit and prepare times, the commit cost per transaction, the store's size and this process' peak
 //! RSS, and the process' CPU per transaction (the index's background work included). A cost
@@ -36,10 +39,11 @@ struct Args {
     txs: u64,
     block: u64,
     every: u64,
+    transfers: bool,
 }
 
 fn args() -> Args {
-    let mut out = Args { txs: 1_000_000, block: 2_000, every: 100_000 };
+    let mut out = Args { txs: 1_000_000, block: 2_000, every: 100_000, transfers: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number after the flag");
@@ -47,6 +51,7 @@ fn args() -> Args {
             "--txs" => out.txs = value(),
             "--block" => out.block = value(),
             "--every" => out.every = value(),
+            "--transfers" => out.transfers = true,
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -59,12 +64,32 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// One block of `n` notarizations from `senders` (nonces in `nonces`), with receipts and the
-/// state it writes.
+/// An ERC-20 `Transfer` of one unit from `from` to `to`.
+fn transfer(from: Address, to: Address) -> Event {
+    let word = |a: Address| {
+        let mut w = [0u8; 32];
+        w[12..].copy_from_slice(&a.0);
+        Hash(w)
+    };
+    let mut one = vec![0u8; 32];
+    one[31] = 1;
+    Event {
+        contract: Address::from_slice(&[0x20; 20]),
+        topics: vec![
+            consortia_crypto::keccak256(b"Transfer(address,address,uint256)"),
+            word(from),
+            word(to),
+        ],
+        data: one,
+    }
+}
+
+/// One block of `n` notarizations from `senders` (nonces in `nonces`), with receipts (and a
+/// token transfer in each, with `transfers`) and the state it writes.
 fn block_of(
     n: u64,
     first: u64,
-    senders: &[PrivateKey],
+    (senders, transfers): (&[PrivateKey], bool),
     nonces: &mut [u64],
 ) -> (Vec<Transaction>, Vec<Receipt>, StateChanges) {
     let notary = Address::from_slice(&[0x70; 20]);
@@ -83,10 +108,15 @@ fn block_of(
             topics: vec![notarized, HashAlgorithm::Sha256.digest(&content)],
             data: id.clone().into_bytes(),
         };
+        let mut events = vec![event];
+        if transfers {
+            let to = senders[(s * 7 + 1) % SENDERS].public_key().address();
+            events.push(transfer(senders[s].public_key().address(), to));
+        }
         receipts.push(Receipt {
             status: ReceiptStatus::Success,
             steps_used: 100,
-            events: vec![event],
+            events,
             output: vec![],
         });
         changes.insert(format!("notary/{id}").into_bytes(), Some(vec![7u8; 100]));
@@ -127,8 +157,8 @@ fn main() {
         Block { header: header(0, prepared.root(), 0), transactions: vec![], certificate: None };
     store.initialize(&block, &prepared).expect("genesis");
     println!(
-        "storage::commit/growth block={} txs={}: per window of {} transactions",
-        args.block, args.txs, args.every
+        "storage::commit/growth block={} txs={} transfers={}: per window of {} transactions",
+        args.block, args.txs, args.transfers, args.every
     );
     println!(
         "| chain (txs) | blocks | reads µs/tx | commit ms/block mean / p50 / p90 | commit µs/tx | prepare ms/block mean | CPU µs/tx | store MiB | peak RSS MiB |"
@@ -140,7 +170,8 @@ fn main() {
     let mut height = 1;
     while done < args.txs {
         let n = args.block.min(args.txs - done);
-        let (transactions, receipts, changes) = block_of(n, done, &senders, &mut nonces);
+        let (transactions, receipts, changes) =
+            block_of(n, done, (&senders, args.transfers), &mut nonces);
         let t = Instant::now();
         let state = PendingState::new(&store, None);
         for key in changes.keys() {
