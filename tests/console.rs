@@ -44,6 +44,42 @@ async fn grow_chain(console: &str, name: &str, n: usize) {
     }
 }
 
+/// A consortium "Club" under the majority policy, led by Alice Bank, that Bob Shipping has
+/// joined (through the API); Alice's client.
+async fn majority_club(console: &str) -> consortia_api::PlatformClient {
+    use consortia_api::platform::*;
+    let login = |user: &'static str| async move {
+        let client = consortia_api::PlatformClient::new(console);
+        client.login(user, &format!("{user}-password")).await.unwrap();
+        client
+    };
+    let (alice, bob) = (login("alice").await, login("bob").await);
+    let org = async |client: &consortia_api::PlatformClient, name: &str| {
+        client.orgs().await.unwrap().into_iter().find(|o| o.name == name).unwrap()
+    };
+    let (bank, shipping) = (org(&alice, "Alice Bank").await, org(&bob, "Bob Shipping").await);
+    let request = CreateConsortiumRequest {
+        name: "Club".into(),
+        org_id: bank.id.clone(),
+        approval_policy: Some(ApprovalPolicy::Majority),
+    };
+    let club = alice.create_consortium(&request).await.unwrap();
+    let invite = InviteRequest { username: "bob".into(), org_id: None };
+    let invitation = alice.invite(&club.id, &invite).await.unwrap();
+    bob.accept_invitation(&invitation.id).await.unwrap();
+    let join = JoinRequest { org_id: shipping.id, invitation_id: invitation.id };
+    let request = bob.request_join(&club.id, &join).await.unwrap();
+    let vote = VoteRequest { decision: Decision::Approve, org_id: None };
+    alice.vote(&club.id, &request.id, &vote).await.unwrap();
+    alice
+}
+
+/// The id of the consortium "Club" as `client` sees it.
+async fn club_id(client: &consortia_api::PlatformClient) -> String {
+    let all = client.consortiums().await.unwrap();
+    all.into_iter().find(|c| c.name == "Club").unwrap().id
+}
+
 /// chromedriver as a child process, with the browsers it started ended on drop, on every
 /// outcome (a panic included): killing chromedriver alone leaves its Chromium running, so it
 /// is asked to shut down first (`/shutdown` quits every session's browser), then killed.
@@ -839,7 +875,7 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
     page.fill("[data-test=sql-editor]", "INSERT INTO shipments VALUES (1, 'steel'), (2, 'grain')")
         .await;
     page.click("[data-test=sql-run]").await;
-    page.wait_text("[data-test=sql-result]", "2 row(s) inserted").await;
+    page.wait_text("[data-test=sql-result]", "2 rows inserted").await;
     page.fill("[data-test=sql-editor]", "UPDATE shipments SET item = 'sand'").await;
     page.click("[data-test=sql-run]").await;
     page.wait_text("[data-test=error]", "ERROR 1290").await;
@@ -941,6 +977,18 @@ async fn a_newcomer_runs_the_whole_flow_from_the_console() {
         .await;
     page.wait_text("[data-test=toast-error]", "ledger").await;
     page.absent("[data-test='leave-Trade-Alice Bank']").await;
+    // A majority-policy consortium of both banks dissolves by vote: Bob Shipping's is one of
+    // two, then Alice Bank's makes more than half.
+    let club = majority_club(&page.url).await;
+    page.click("[data-test=nav-overview]").await;
+    page.click("[data-test=nav-consortiums]").await;
+    page.click_and_confirm("[data-test=dissolve-Club]", "vote").await;
+    page.wait_text("[data-test=toast]", "1 of 2").await;
+    club.dissolve_consortium(&club_id(&club).await).await.unwrap();
+    page.click("[data-test=nav-overview]").await;
+    page.click("[data-test=nav-consortiums]").await;
+    page.wait("[data-test=dissolved-Club]").await;
+    page.absent("[data-test=dissolve-Club]").await;
     page.logout().await;
     // Carol, a viewer, reads every page but is offered no change on any.
     page.login("carol", "carol-password").await;
