@@ -283,8 +283,11 @@ fn main() -> Result<()> {
         Command::Up(_) | Command::Down(_) => "warn",
         _ => consortia_platform::provision::NODE_LOG_FILTER,
     };
-    // The platform's server keeps its last lines for the console, beside standard error.
-    let logbook = matches!(&cli.command, Command::Platform(p) if p.serves()).then(Logbook::default);
+    // The platform's server keeps its log for the console, beside standard error.
+    let logbook = match &cli.command {
+        Command::Platform(p) => p.logbook(),
+        _ => None,
+    };
     init_logging(cli.log_format, default_filter, logbook.clone());
     // Few blocking threads: admission, block building and commits are CPU- or disk-bound on a
     // small machine, and every extra thread can grow its own malloc arena (resident memory).

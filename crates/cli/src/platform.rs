@@ -162,9 +162,20 @@ enum RekeyCommand {
 }
 
 impl PlatformArgs {
-    /// Whether this runs the platform's server (no subcommand).
-    pub(crate) fn serves(&self) -> bool {
-        self.command.is_none()
+    /// The server's own log (none for a subcommand): its last lines in memory, and a file
+    /// under the data directory's `logs/`; in memory only if that directory cannot be made.
+    pub(crate) fn logbook(&self) -> Option<Logbook> {
+        if self.command.is_some() {
+            return None;
+        }
+        let dir = self.serve.data.data_dir.join("logs");
+        Some(Logbook::open(&dir).unwrap_or_else(|e| {
+            eprintln!(
+                "cannot keep the platform's log in {} ({e}); keeping it in memory only",
+                dir.display()
+            );
+            Logbook::default()
+        }))
     }
 }
 

@@ -80,9 +80,10 @@ impl Platform {
             command.arg("--unseal-file").arg(share);
         }
         with_database(&mut command, database);
-        // The nodes it starts inherit this: they say when they take renewed certificates.
+        // The nodes it starts inherit this: they say when they take renewed certificates. The
+        // platform says when it deletes an organization (its own log's test looks for it).
         let mut child = command
-            .env("RUST_LOG", "warn,cli::node=info")
+            .env("RUST_LOG", "warn,cli::node=info,platform::orgs=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -219,6 +220,30 @@ async fn platform_prints_its_admin_once_and_keeps_data_across_restarts() {
     platform.login(&username, &password).await;
     let orgs = platform.resume(&admin).orgs().await.unwrap();
     assert_eq!(orgs[0].name, "Acme");
+}
+
+/// The platform's own log goes to a private file under its data directory, which the next
+/// start reads back: what it logged before a restart is still in the console's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_s_log_is_a_private_file_read_back_after_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, admin) = Platform::start_as_admin(dir.path(), None).await;
+    let org = admin.create_org("Short Lived").await.unwrap();
+    admin.delete_org(&org.id).await.unwrap();
+    drop(platform);
+    let file = dir.path().join("logs/platform.log");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let deleted = |l: &&str| l.contains(&org.id) && l.contains("deleted");
+    let line = text.lines().find(deleted).unwrap_or_else(|| panic!("no deletion in {text}"));
+    serde_json::from_str::<Value>(line).expect("one JSON object a line");
+
+    let platform = Platform::start(dir.path());
+    let admin = platform.resume(&admin);
+    let read = admin.platform_logs(&LogQuery::default()).await.unwrap();
+    assert!(read.iter().any(|e| e.message == "deleted"), "{read:?}");
 }
 
 /// `consortia platform init` shows five shares once and refuses a second initialization; the

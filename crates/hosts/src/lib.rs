@@ -11,6 +11,7 @@
 pub mod docker;
 pub mod kubernetes;
 pub mod local;
+pub mod logfile;
 mod ports;
 mod preflight;
 pub mod process;

@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::logfile;
 use crate::process::{cmdline, terminate};
 use crate::{
-    BoxFuture, HostDriver, HostError, LOG_RETENTION, LogRetention, NodeSpec, NodeStatus, Wanted,
-    check_name,
+    BoxFuture, HostDriver, HostError, LOG_RETENTION, NodeSpec, NodeStatus, Wanted, check_name,
 };
 
 /// How long a node gets to stop after SIGTERM before SIGKILL.
@@ -445,7 +445,7 @@ impl HostDriver for LocalDriver {
         Box::pin(async move {
             self.spec(name)?;
             let path = self.dir(name).join("node.log");
-            let Ok(bytes) = tail_bytes(&path, LOG_TAIL_BYTES) else { return Ok(vec![]) };
+            let Ok(bytes) = logfile::tail_bytes(&path, LOG_TAIL_BYTES) else { return Ok(vec![]) };
             let text = String::from_utf8_lossy(&bytes);
             let all: Vec<&str> = text.lines().collect();
             Ok(all[all.len().saturating_sub(lines)..].iter().map(|l| (*l).to_owned()).collect())
@@ -499,115 +499,18 @@ impl HostDriver for LocalDriver {
     }
 }
 
-/// The last `max` bytes of a file.
-/// Every [`ROTATE_EVERY`], each node's log under `root` as [`rotate_log`] leaves it.
+/// Every [`ROTATE_EVERY`], each node's log under `root` as [`logfile::rotate`] leaves it.
 async fn rotate_logs(root: PathBuf) {
     loop {
         tokio::time::sleep(ROTATE_EVERY).await;
         let root = root.clone();
         let rotated = tokio::task::spawn_blocking(move || {
             for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-                if let Err(e) = rotate_log(&entry.path(), &LOG_RETENTION) {
+                if let Err(e) = logfile::rotate(&entry.path().join("node.log"), &LOG_RETENTION) {
                     tracing::warn!(target: "hosts::local", dir = %entry.path().display(), error = %e, "rotating a node's log");
                 }
             }
         });
         let _ = rotated.await;
-    }
-}
-
-/// Rotates `dir/node.log` once it is larger than `retention.max_bytes`: its contents move to
-/// `node.log.1` (older files shift to `.2` …), then it is emptied in place, so the node, which
-/// appends to the file it opened, writes on at its new end (logrotate's `copytruncate`: a
-/// line written between the copy and the truncation is lost, nothing else). Files past
-/// `retention.keep` or older than `retention.max_age` are deleted.
-pub(crate) fn rotate_log(dir: &Path, retention: &LogRetention) -> std::io::Result<()> {
-    let log = dir.join("node.log");
-    let older = |n: usize| dir.join(format!("node.log.{n}"));
-    let Ok(meta) = std::fs::metadata(&log) else { return Ok(()) };
-    if meta.len() > retention.max_bytes {
-        let _ = std::fs::remove_file(older(retention.keep));
-        for n in (1..retention.keep).rev() {
-            if older(n).exists() {
-                std::fs::rename(older(n), older(n + 1))?;
-            }
-        }
-        std::fs::copy(&log, older(1))?;
-        std::fs::OpenOptions::new().write(true).open(&log)?.set_len(0)?;
-    }
-    for n in 1.. {
-        let path = older(n);
-        let Ok(meta) = std::fs::metadata(&path) else { break };
-        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
-        if n > retention.keep || age > retention.max_age {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
-fn tail_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
-    let mut out = Vec::new();
-    f.read_to_end(&mut out)?;
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SMALL: LogRetention =
-        LogRetention { max_bytes: 10, keep: 2, max_age: Duration::from_secs(3600) };
-
-    fn read(dir: &Path, file: &str) -> Option<String> {
-        std::fs::read_to_string(dir.join(file)).ok()
-    }
-
-    #[test]
-    fn a_log_past_its_size_moves_to_the_first_older_file_and_starts_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("node.log"), "first 12345\n").unwrap();
-        rotate_log(dir.path(), &SMALL).unwrap();
-        assert_eq!(read(dir.path(), "node.log").as_deref(), Some(""));
-        assert_eq!(read(dir.path(), "node.log.1").as_deref(), Some("first 12345\n"));
-    }
-
-    #[test]
-    fn a_writer_appending_to_the_log_goes_on_at_its_new_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.log");
-        let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-        writer.write_all(b"before rotation\n").unwrap();
-        rotate_log(dir.path(), &SMALL).unwrap();
-        writer.write_all(b"after\n").unwrap();
-        assert_eq!(read(dir.path(), "node.log").as_deref(), Some("after\n"));
-    }
-
-    #[test]
-    fn only_keep_older_files_stay_the_oldest_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        for round in ["one 1234567\n", "two 1234567\n", "three 12345\n"] {
-            std::fs::write(dir.path().join("node.log"), round).unwrap();
-            rotate_log(dir.path(), &SMALL).unwrap();
-        }
-        assert_eq!(read(dir.path(), "node.log.1").as_deref(), Some("three 12345\n"));
-        assert_eq!(read(dir.path(), "node.log.2").as_deref(), Some("two 1234567\n"));
-        assert_eq!(read(dir.path(), "node.log.3"), None);
-    }
-
-    #[test]
-    fn a_small_log_is_left_alone_and_old_files_past_their_age_go() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("node.log"), "short\n").unwrap();
-        std::fs::write(dir.path().join("node.log.1"), "old\n").unwrap();
-        let none = LogRetention { max_age: Duration::ZERO, ..SMALL };
-        std::thread::sleep(Duration::from_millis(20));
-        rotate_log(dir.path(), &none).unwrap();
-        assert_eq!(read(dir.path(), "node.log").as_deref(), Some("short\n"));
-        assert_eq!(read(dir.path(), "node.log.1"), None);
     }
 }

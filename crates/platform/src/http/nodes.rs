@@ -117,14 +117,14 @@ fn log_events(
 /// The platform's own last log lines (platform administrators; `node` is not used, and each
 /// entry's `node` is `platform`), the last `lines` of those that pass the filters, oldest first
 ///
-/// The process keeps its last 5,000 lines in memory; the full history is where its standard
-/// error goes.
+/// The process keeps its last 5,000 lines in memory (read back from its log file at start)
+/// and every line in `<data-dir>/logs/platform.log`, rotated by size and age.
 #[utoipa::path(get, path = "/v1/platform/logs", tag = "platform", params(LogQuery),
     responses(
         (status = 200, body = Vec<LogEntry>),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 403, description = "Not a platform administrator", body = ErrorBody),
-        (status = 404, description = "This process keeps no log in memory", body = ErrorBody),
+        (status = 404, description = "This process keeps no log", body = ErrorBody),
     ))]
 async fn platform_logs(
     Ctx { platform, caller }: Ctx,
@@ -140,7 +140,7 @@ async fn platform_logs(
         (status = 200, description = "A stream of log entries", content_type = "text/event-stream", body = String),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 403, description = "Not a platform administrator", body = ErrorBody),
-        (status = 404, description = "This process keeps no log in memory", body = ErrorBody),
+        (status = 404, description = "This process keeps no log", body = ErrorBody),
     ))]
 async fn follow_platform_logs(
     Ctx { platform, caller }: Ctx,

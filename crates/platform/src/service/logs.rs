@@ -437,8 +437,8 @@ impl Platform {
         }
         let book = self.logbook.get().ok_or_else(|| {
             Error::NotFound(
-                "this platform process keeps no log in memory (`consortia platform` does); \
-                 read its standard error"
+                "this platform process keeps no log (`consortia platform` does); read its \
+                 standard error"
                     .into(),
             )
         })?;
