@@ -170,7 +170,12 @@ async fn a_fungible_asset_is_issued_moved_frozen_and_burned_through_rest_and_web
     let to_frozen = refused(s.act("cnyt", AssetAction::Transfer, transfer_of(&holder, 1)).await);
     assert_eq!(to_frozen.0, 400);
     assert!(to_frozen.1.contains("frozen"), "{}", to_frozen.1);
-    let while_frozen = s.demo.admin.asset_holders(&s.chain.id, "cnyt", None).await.unwrap();
+    let while_frozen = s
+        .demo
+        .admin
+        .asset_holders(&s.chain.id, "cnyt", &AssetLedgerQuery::default())
+        .await
+        .unwrap();
     let frozen: Vec<_> = while_frozen.holders.iter().filter(|h| h.frozen).collect();
     assert_eq!(frozen.len(), 1, "{:?}", while_frozen.holders);
     assert_eq!(frozen[0].address, holder);
@@ -180,7 +185,12 @@ async fn a_fungible_asset_is_issued_moved_frozen_and_burned_through_rest_and_web
     // What REST shows, what the contract answers and what the transfers add up to agree.
     let asset = s.demo.admin.asset(&s.chain.id, "cnyt").await.unwrap();
     assert_eq!(asset.total_supply, "9000");
-    let ledger = s.demo.admin.asset_holders(&s.chain.id, "cnyt", None).await.unwrap();
+    let ledger = s
+        .demo
+        .admin
+        .asset_holders(&s.chain.id, "cnyt", &AssetLedgerQuery::default())
+        .await
+        .unwrap();
     let carol = CAROL.parse::<Address>().unwrap().to_checksum(None);
     assert_eq!(
         balances(&ledger),
@@ -200,6 +210,18 @@ async fn a_fungible_asset_is_issued_moved_frozen_and_burned_through_rest_and_web
     assert_eq!(ledger.transfer_count, 5);
     assert_eq!(ledger.holder_count, 3);
     assert!(ledger.holders.iter().all(|h| !h.frozen), "unfrozen again");
+    // A page of one holder at a time, by cursor: the same three, in the same order.
+    let mut paged = vec![];
+    let mut query = AssetLedgerQuery { holders: Some(1), ..Default::default() };
+    loop {
+        let page = s.demo.admin.asset_holders(&s.chain.id, "cnyt", &query).await.unwrap();
+        paged.extend(balances(&page));
+        match page.holders_next {
+            Some(next) => query.holders_after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, balances(&ledger));
     assert_eq!(ledger.transfers[0].from, holder, "newest first");
 }
 
@@ -228,7 +250,12 @@ async fn a_non_fungible_asset_moves_between_owners_and_its_views_agree() {
     let burn = AssetActionRequest { token_id: Some("3".into()), ..Default::default() };
     succeeded(s.act("deeds", AssetAction::Burn, burn).await);
 
-    let ledger = s.demo.admin.asset_holders(&s.chain.id, "deeds", None).await.unwrap();
+    let ledger = s
+        .demo
+        .admin
+        .asset_holders(&s.chain.id, "deeds", &AssetLedgerQuery::default())
+        .await
+        .unwrap();
     let mut tokens: Vec<(String, Vec<String>)> =
         ledger.holders.iter().map(|h| (h.address.to_ascii_lowercase(), h.tokens.clone())).collect();
     tokens.sort();

@@ -938,10 +938,10 @@ impl PlatformClient {
         &self,
         chain: &str,
         asset: &str,
-        limit: Option<u32>,
+        query: &AssetLedgerQuery,
     ) -> ClientResult<AssetLedgerView> {
-        let query = limit.map(|l| format!("?limit={l}")).unwrap_or_default();
-        self.get(&path_of(&["/v1/chains/", chain, "/assets/", asset, "/holders", &query])).await
+        let path = path_of(&["/v1/chains/", chain, "/assets/", asset, "/holders"]);
+        self.send(self.request(Method::GET, &path).query(query)).await
     }
 
     pub async fn post_entry(

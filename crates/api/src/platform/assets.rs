@@ -144,23 +144,30 @@ pub struct AssetTransferView {
 /// The holders and the latest movements of an asset.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AssetLedgerView {
-    /// Holders with a balance, largest first (the first 1,000).
+    /// Holders with a balance, largest first: a page of `holders` after `holders_after`.
     pub holders: Vec<HolderView>,
+    /// Pass as `holders_after` for the next page of holders; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders_next: Option<String>,
     /// The latest transfers, newest first (at most `limit`).
     pub transfers: Vec<AssetTransferView>,
     /// All transfers ever.
     pub transfer_count: u64,
-    /// All holders with a balance (more than `holders` lists when above 1,000).
+    /// All holders with a balance.
     #[serde(default)]
     pub holder_count: u64,
 }
 
-/// How many transfers an asset's ledger view lists.
+/// How many transfers and holders an asset's ledger view lists.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AssetLedgerQuery {
-    /// Default 50, at most 200.
+    /// Transfers listed: default 50, at most 200.
     pub limit: Option<u32>,
+    /// Holders listed: default 100, at most 1,000.
+    pub holders: Option<u32>,
+    /// The cursor of an earlier page's `holders_next`: the holders after it.
+    pub holders_after: Option<String>,
 }
 
 crate::wire_enum! {

@@ -6,7 +6,7 @@ import { h, clear, card, table, field, form, errorBox, empty, chip, link, short,
 import { t } from '../i18n.js';
 import { actingFor, actingOrg } from '../app.js';
 import { eventTable, shown, whereColumns } from '../events.js';
-import { holderTable } from './services.js';
+import { holderPages, HOLDERS_PAGE } from './services.js';
 
 // What a chain's governance may do to a deployed contract, by its status.
 const GOVERNANCE_ACTIONS = { active: ['freeze', 'revoke'], frozen: ['unfreeze', 'revoke'], revoked: [] };
@@ -107,9 +107,10 @@ export async function render(main, params) {
         // A token (any contract with an ERC-20 or ERC-721 Transfer event): who holds it.
         const holders = h('div', { 'data-test': 'contract-holders' });
         refreshHolders = async () => {
-          const ledger = await get(`/v1/chains/${id}/contracts/${c.id}/holders?limit=1`).catch(() => null);
+          const url = `/v1/chains/${id}/contracts/${c.id}/holders`;
+          const ledger = await get(`${url}?limit=1&holders=${HOLDERS_PAGE}`).catch(() => null);
           clear(holders, ledger ? [h('h3', {}, t('holders_n', { n: ledger.holder_count, transfers: ledger.transfer_count })),
-            holderTable(ledger.holders, ledger.holders.every((x) => !x.tokens), orgName)] : null);
+            holderPages(url, ledger, ledger.holders.every((x) => !x.tokens), orgName)] : null);
         };
         const sent = () => Promise.all([events?.refresh(), refreshHolders()]);
         parts.push(h('h3', {}, t('functions')), c.functions.map((f) => functionForm(id, c, f, sent)));

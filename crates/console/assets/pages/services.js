@@ -13,14 +13,26 @@ const ACTIONS = ['issue', 'transfer', 'burn', 'freeze', 'unfreeze'];
 const input = (name, attrs) => h('input', { name, 'data-test': `${attrs?.test || name}`, ...attrs });
 const account = (address, label) => h('code', { title: address }, label || short(address, 12));
 
-// A token's holders, largest first: organizations' accounts by name, and whether each is
-// frozen (also on a contract's page, for any ERC-20 or ERC-721 token).
-export function holderTable(holders, fungible, orgName) {
-  return table([
+// Holders a ledger page lists; "More holders" asks for the next page.
+export const HOLDERS_PAGE = 25;
+
+// A token's holders, largest first, from the ledger `first` that `url` (its holders route)
+// answered: organizations' accounts by name, and whether each is frozen (also on a
+// contract's page, for any ERC-20 or ERC-721 token). "More holders" appends the next page.
+export function holderPages(url, first, fungible, orgName) {
+  const rows = [...first.holders];
+  const box = h('div', { 'data-test': 'holders' });
+  const draw = (next) => clear(box, table([
     { label: t('account'), render: (x) => account(x.address, x.label && orgName(x.label)) },
     { label: fungible ? t('asset_balance') : t('asset_tokens'), render: (x) => (fungible ? x.balance : x.tokens.join(', ')) },
     { label: t('status'), render: (x) => (x.frozen ? chip(t('account_frozen'), 'bad') : chip(t('account_active'), 'ok')) },
-  ], holders, t('no_holders'));
+  ], rows, t('no_holders')), next ? action(t('more_holders'), async () => {
+    const page = await get(`${url}?limit=1&holders=${HOLDERS_PAGE}&holders_after=${encodeURIComponent(next)}`);
+    rows.push(...page.holders);
+    draw(page.holders_next);
+  }, { class: 'secondary', 'data-test': 'holders-more' }) : null);
+  draw(first.holders_next);
+  return box;
 }
 
 export async function render(main, params) {
@@ -40,11 +52,12 @@ export async function render(main, params) {
   const may = await permitted(chain.orgs.includes(org) ? org : null, ['contract:deploy', 'contract:invoke'], `chains/${id}/contracts`);
 
   const drawHolders = async (asset) => {
-    const ledger = await get(`/v1/chains/${id}/assets/${asset.name}/holders?limit=20`);
+    const url = `/v1/chains/${id}/assets/${asset.name}/holders`;
+    const ledger = await get(`${url}?limit=20&holders=${HOLDERS_PAGE}`);
     const fungible = asset.kind === 'fungible';
     const pick = h('select', { name: 'action', 'data-test': 'asset-action' }, ACTIONS.map((a) => h('option', { value: a }, t(`asset_${a}`))));
     clear(holdersBox, card(t('asset_holders', { name: asset.name }),
-      holderTable(ledger.holders, fungible, orgName),
+      holderPages(url, ledger, fungible, orgName),
       h('h3', { 'data-test': 'asset-transfers' }, t('asset_transfers', { n: ledger.transfer_count })),
       table([
         { label: t('block'), render: (x) => String(x.height) },

@@ -89,7 +89,7 @@ async fn asset_holders(
     PathParams((id, asset)): PathParams<(String, String)>,
     QueryParams(query): QueryParams<AssetLedgerQuery>,
 ) -> ApiResult<Json<AssetLedgerView>> {
-    Ok(Json(platform.asset_ledger(&caller, &id, &asset, query.limit).await?))
+    Ok(Json(platform.asset_ledger(&caller, &id, &asset, &query).await?))
 }
 
 /// Issue, transfer, burn, freeze or unfreeze: a contract gateway call of the asset's

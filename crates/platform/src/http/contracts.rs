@@ -97,7 +97,7 @@ async fn contract_holders(
     PathParams((id, contract)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<AssetLedgerQuery>,
 ) -> ApiResult<Json<AssetLedgerView>> {
-    Ok(Json(platform.contract_holders(&caller, &id, &contract, q.limit).await?))
+    Ok(Json(platform.contract_holders(&caller, &id, &contract, &q).await?))
 }
 
 /// Upload a contract: bytecode and ABI, checked against the stated code hash

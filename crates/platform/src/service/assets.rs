@@ -16,10 +16,12 @@ use std::collections::{BTreeSet, HashMap};
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, keccak256};
 use alloy_sol_types::{SolCall, sol};
-use consortia_api::node::{MAX_PAGE, PageQuery, TokenHoldersQuery};
+use consortia_api::node::{
+    MAX_HOLDERS_PAGE, MAX_PAGE, MAX_TOKENS_PER_HOLDER, PageQuery, TokenHoldersQuery,
+};
 use consortia_api::platform::{
-    AssetAction, AssetKind, AssetLedgerView, AssetTransferView, AssetView, CallRequest, ChainView,
-    HolderView, IssueAssetRequest,
+    AssetAction, AssetKind, AssetLedgerQuery, AssetLedgerView, AssetTransferView, AssetView,
+    CallRequest, ChainView, HolderView, IssueAssetRequest,
 };
 use consortia_api::{ClientError, NodeClient};
 use serde_json::{Value, json};
@@ -179,11 +181,6 @@ fn frozen_accounts(mut logs: Vec<Value>) -> BTreeSet<Address> {
 
 const FROZEN: &str = "Frozen(address)";
 const UNFROZEN: &str = "Unfrozen(address)";
-
-/// The most holders one ledger view lists (the count covers them all).
-const MAX_HOLDERS: usize = 1_000;
-/// The most token ids listed per holder of a non-fungible asset.
-const TOKENS_PER_HOLDER: usize = 100;
 
 impl Platform {
     /// Stores and deploys a standard contract under `name` for `org` (signed with its
@@ -371,10 +368,10 @@ impl Platform {
         caller: &Caller,
         chain: &str,
         name: &str,
-        limit: Option<u32>,
+        query: &AssetLedgerQuery,
     ) -> Result<AssetLedgerView> {
         let (chain, stored, _) = self.stored_asset(caller, chain, name).await?;
-        self.token_ledger(&chain, &stored, limit).await
+        self.token_ledger(&chain, &stored, query).await
     }
 
     /// The holders and latest transfers of any deployed contract whose ABI has the ERC-20 or
@@ -385,7 +382,7 @@ impl Platform {
         caller: &Caller,
         chain: &str,
         contract: &str,
-        limit: Option<u32>,
+        query: &AssetLedgerQuery,
     ) -> Result<AssetLedgerView> {
         let chain = self.visible_chain(caller, chain).await?;
         let stored = self.contract_of(&chain.id, contract).await?;
@@ -395,7 +392,7 @@ impl Platform {
                 stored.row.name
             )));
         }
-        self.token_ledger(&chain, &stored, limit).await
+        self.token_ledger(&chain, &stored, query).await
     }
 
     /// A token contract's holders and latest transfers, from the nodes' token index (its
@@ -405,24 +402,24 @@ impl Platform {
         &self,
         chain: &ChainView,
         stored: &Contract,
-        limit: Option<u32>,
+        query: &AssetLedgerQuery,
     ) -> Result<AssetLedgerView> {
         let address = contract_address(stored)?.to_checksum(None);
-        let limit = (limit.unwrap_or(50) as usize).clamp(1, MAX_PAGE);
+        let limit = (query.limit.unwrap_or(50) as usize).clamp(1, MAX_PAGE);
+        let holders = TokenHoldersQuery {
+            limit: Some((query.holders.unwrap_or(100) as usize).clamp(1, MAX_HOLDERS_PAGE)),
+            before: query.holders_after.clone(),
+            tokens: Some(MAX_TOKENS_PER_HOLDER),
+        };
         let read = |node: NodeClient| {
-            let address = address.clone();
+            let (address, holders) = (address.clone(), holders.clone());
             async move {
                 let stats = match node.token(&address).await {
                     Ok(stats) => Some(stats),
                     Err(ClientError::Refused { status: 404, .. }) => None,
                     Err(e) => return Err(e),
                 };
-                let holders = TokenHoldersQuery {
-                    limit: Some(MAX_HOLDERS),
-                    before: None,
-                    tokens: Some(TOKENS_PER_HOLDER),
-                };
-                let holders = node.token_holders(&address, &holders).await?.holders;
+                let holders = node.token_holders(&address, &holders).await?;
                 let page = PageQuery { limit: Some(limit), before: None };
                 let transfers = node.token_transfers(&address, &page).await?.transfers;
                 Ok((stats, holders, transfers))
@@ -437,7 +434,9 @@ impl Platform {
         for (account, org) in self.org_accounts(chain).await? {
             labels.insert(account.to_ascii_lowercase(), org);
         }
+        let holders_next = holders.next;
         let holders = holders
+            .holders
             .into_iter()
             .map(|h| {
                 let parsed = h.address.parse::<Address>().map_err(Error::internal)?;
@@ -464,6 +463,7 @@ impl Platform {
             .collect();
         Ok(AssetLedgerView {
             holders,
+            holders_next,
             transfers,
             transfer_count: stats.as_ref().map_or(0, |s| s.transfers),
             holder_count: stats.as_ref().map_or(0, |s| s.holders),
