@@ -231,13 +231,24 @@ async fn the_leader_stays_and_only_a_member_s_admins_take_it_out(backend: Backen
     assert_eq!(refused(u1.leave_consortium("cons_nope", &org1.id).await).0, 404);
 }
 
-async fn a_member_that_leaves_takes_back_its_votes_on_pending_requests(backend: Backend) {
-    let Some(server) = Server::start(backend).await else { return };
+/// [`two_members`] under `policy`, and Carrier Three's request to join, pending: the leader's
+/// and the second member's clients, the consortium, the second and third organizations, the
+/// request.
+async fn pending_request(
+    server: &Server,
+    policy: ApprovalPolicy,
+) -> (PlatformClient, PlatformClient, ConsortiumView, OrgView, OrgView, JoinRequestView) {
     let admin = server.admin().await;
-    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
-    let u3 = user(&server, &admin, "user3").await;
+    let (u1, u2, c, _, org2) = two_members(server, &admin, policy).await;
+    let u3 = user(server, &admin, "user3").await;
     let org3 = u3.create_org("Carrier Three").await.unwrap();
     let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    (u1, u2, c, org2, org3, request)
+}
+
+async fn a_member_that_leaves_takes_back_its_votes_on_pending_requests(backend: Backend) {
+    let Some(server) = Server::start(backend).await else { return };
+    let (u1, u2, c, org2, _, request) = pending_request(&server, ApprovalPolicy::Majority).await;
     // One approval of two members: not yet more than half.
     u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
     u2.leave_consortium(&c.id, &org2.id).await.unwrap();
@@ -284,11 +295,7 @@ async fn a_majority_vote_to_dissolve_waits_for_the_chains_and_counts_once(backen
 
 async fn a_member_leaving_makes_the_votes_cast_on_a_request_a_majority_of_fewer(backend: Backend) {
     let Some(server) = Server::start(backend).await else { return };
-    let admin = server.admin().await;
-    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Majority).await;
-    let u3 = user(&server, &admin, "user3").await;
-    let org3 = u3.create_org("Carrier Three").await.unwrap();
-    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    let (u1, u2, c, org2, org3, request) = pending_request(&server, ApprovalPolicy::Majority).await;
     // The leader's approval is one of two; once the other member leaves, it is one of one.
     u1.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
     u2.leave_consortium(&c.id, &org2.id).await.unwrap();
@@ -312,11 +319,7 @@ async fn a_member_leaving_makes_the_votes_cast_to_dissolve_a_majority_of_fewer(b
 
 async fn under_the_leader_policy_leaving_decides_nothing(backend: Backend) {
     let Some(server) = Server::start(backend).await else { return };
-    let admin = server.admin().await;
-    let (u1, u2, c, _, org2) = two_members(&server, &admin, ApprovalPolicy::Leader).await;
-    let u3 = user(&server, &admin, "user3").await;
-    let org3 = u3.create_org("Carrier Three").await.unwrap();
-    let request = ask_to_join(&u1, &u3, &c.id, &org3).await;
+    let (u1, u2, c, org2, _, request) = pending_request(&server, ApprovalPolicy::Leader).await;
     u2.vote(&c.id, &request.id, &vote(Decision::Approve)).await.unwrap();
     u2.leave_consortium(&c.id, &org2.id).await.unwrap();
     let requests = u1.join_requests(&c.id).await.unwrap();

@@ -125,22 +125,6 @@ pub struct HolderView {
     pub label: Option<String>,
 }
 
-/// One movement of an asset (issues come from, and burns go to, the zero address).
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct AssetTransferView {
-    pub tx_hash: String,
-    pub height: u64,
-    pub log_index: u64,
-    pub from: String,
-    pub to: String,
-    /// Units moved (fungible assets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<String>,
-    /// The token moved (non-fungible assets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<String>,
-}
-
 /// The holders and the latest movements of an asset.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AssetLedgerView {
@@ -149,8 +133,9 @@ pub struct AssetLedgerView {
     /// Pass as `holders_after` for the next page of holders; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holders_next: Option<String>,
-    /// The latest transfers, newest first (at most `limit`).
-    pub transfers: Vec<AssetTransferView>,
+    /// The latest transfers, newest first (at most `limit`): as the node's token index
+    /// lists them (issues come from, and burns go to, the zero address).
+    pub transfers: Vec<crate::node::TokenTransferView>,
     /// All transfers ever.
     pub transfer_count: u64,
     /// All holders with a balance.

@@ -20,8 +20,8 @@ use consortia_api::node::{
     MAX_HOLDERS_PAGE, MAX_PAGE, MAX_TOKENS_PER_HOLDER, PageQuery, TokenHoldersQuery,
 };
 use consortia_api::platform::{
-    AssetAction, AssetKind, AssetLedgerQuery, AssetLedgerView, AssetTransferView, AssetView,
-    CallRequest, ChainView, HolderView, IssueAssetRequest,
+    AssetAction, AssetKind, AssetLedgerQuery, AssetLedgerView, AssetView, CallRequest, ChainView,
+    HolderView, IssueAssetRequest,
 };
 use consortia_api::{ClientError, NodeClient};
 use serde_json::{Value, json};
@@ -449,18 +449,6 @@ impl Platform {
                 })
             })
             .collect::<Result<_>>()?;
-        let transfers = transfers
-            .into_iter()
-            .map(|t| AssetTransferView {
-                tx_hash: t.tx_hash,
-                height: t.height,
-                log_index: t.log_index,
-                from: t.from,
-                to: t.to,
-                amount: t.amount,
-                token_id: t.token_id,
-            })
-            .collect();
         Ok(AssetLedgerView {
             holders,
             holders_next,
