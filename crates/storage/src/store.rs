@@ -248,6 +248,12 @@ impl ChainStore {
         }
         tracing::info!(target: "storage", from, to = head, "indexing blocks");
         let blocks = self.blocks()?;
+        let first_held = blocks.tiers().first_held();
+        if from < first_held && first_held > 1 {
+            tracing::warn!(target: "storage", from, first_held,
+                "blocks below {first_held} are pruned: their transactions, accounts and token \
+                 transfers are not indexed again (an archive node's explorer has them)");
+        }
         let read = self.db.begin_read()?;
         let values = read.open_table(JMT_VALUES)?;
         let mut batch = IndexBatch::default();
