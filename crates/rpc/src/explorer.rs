@@ -1,7 +1,7 @@
 //! What a block explorer reads from a node, each answered from an index of the store (no scan
 //! of the chain, whatever its length): the latest transactions, an address's transactions,
-//! token contracts' holders and transfers, and the transaction volume per minute or hour. Blocks by time range (newest first too) and
-//! by hash are in the block handlers.
+//! token contracts' holders and transfers, and the transaction volume per minute or hour.
+//! Blocks by time range (newest first too) and by hash are in the block handlers.
 
 use std::sync::Arc;
 
@@ -238,6 +238,14 @@ pub(crate) async fn token_transfers(
         .map(Json)
 }
 
+/// What a read of a block found, none if the block was pruned since.
+fn held<T>(read: Result<Option<T>, StorageError>) -> Result<Option<T>, StorageError> {
+    match read {
+        Err(StorageError::Pruned { .. }) => Ok(None),
+        other => other,
+    }
+}
+
 /// A page of `contract`'s transfers, read from the blocks the token index points at (a
 /// pruned block's transfers are left out).
 fn transfer_page(
@@ -258,13 +266,14 @@ fn transfer_page(
             .as_ref()
             .is_none_or(|h: &consortia_storage::StoredHeader| h.header.height != t.at.height)
         {
-            header = store.header(t.at.height)?;
+            header = held(store.header(t.at.height))?;
         }
-        let (Some(h), Some(receipt)) = (&header, store.receipt_at(t.at.height, t.at.position)?)
-        else {
-            continue;
-        };
+        let receipt = held(store.receipt_at(t.at.height, t.at.position))?;
+        let (Some(h), Some(receipt)) = (&header, receipt) else { continue };
         let Some(event) = receipt.events.get(usize::from(t.at.event)) else { continue };
+        if event.topics.len() < 3 {
+            continue;
+        }
         let word = |i: usize| Address::from_slice(&event.topics[i].0[12..]).to_checksum_hex();
         let (amount, token_id) = match event.topics.get(3) {
             Some(id) => (None, Some(U256::from_be_bytes(id.0).to_string())),

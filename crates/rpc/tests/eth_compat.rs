@@ -322,6 +322,23 @@ async fn a_token_s_holders_and_transfers_are_read_from_its_transfer_events() {
     assert!(older["next"].is_null(), "the mint was the first: {older}");
 }
 
+/// The token index still points at transfers of blocks the node pruned since: a page leaves
+/// them out (the holders stay, folded when the blocks committed) instead of failing.
+#[tokio::test]
+async fn regression_a_transfer_page_over_pruned_blocks_leaves_them_out() {
+    let t = TestNode::start().await;
+    let (token, receipt) = token_and_transfer(&t).await;
+    let last = gas(&receipt["blockNumber"]);
+    t.store.as_ref().expect("a node in memory").prune(last).unwrap();
+    let (status, page) = t.get(&format!("/v1/tokens/{token}/transfers")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let heights: Vec<_> =
+        page["transfers"].as_array().unwrap().iter().map(|x| x["height"].clone()).collect();
+    assert_eq!(heights, [json!(last)], "the mint's block is pruned: {page}");
+    let (_, holders) = t.get(&format!("/v1/tokens/{token}/holders")).await;
+    assert_eq!(holders["holders"].as_array().map(Vec::len), Some(2), "{holders}");
+}
+
 #[tokio::test]
 async fn token_reads_answer_an_unknown_contract_with_404_and_a_bad_cursor_with_400() {
     let t = TestNode::start().await;
