@@ -164,14 +164,14 @@ fn action_call(
 /// The accounts `Frozen` and `Unfrozen` logs leave frozen, whatever order the logs come in.
 fn frozen_accounts(mut logs: Vec<Value>) -> BTreeSet<Address> {
     logs.sort_by_key(|l| (qty(&l["blockNumber"]), qty(&l["logIndex"])));
-    let frozen_topic = keccak256(FROZEN);
+    let (frozen_topic, unfrozen_topic) = (keccak256(FROZEN), keccak256(UNFROZEN));
     let mut frozen = BTreeSet::new();
     for log in logs {
         if let [topic, account] = topics(&log["topics"]).as_slice() {
             let account = Address::from_word(*account);
             if *topic == frozen_topic {
                 frozen.insert(account);
-            } else {
+            } else if *topic == unfrozen_topic {
                 frozen.remove(&account);
             }
         }
