@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::logfile;
-use crate::process::{cmdline, terminate};
+use crate::process::{cmdline, exited, terminate};
 use crate::{
     BoxFuture, HostDriver, HostError, LOG_RETENTION, NodeSpec, NodeStatus, Wanted, check_name,
 };
@@ -279,7 +279,7 @@ impl Run {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {
-                    if cmdline(pid).is_none() {
+                    if exited(pid) {
                         return Some("exited while adopted".into());
                     }
                 }

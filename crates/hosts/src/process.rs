@@ -39,18 +39,34 @@ pub fn cmdline(pid: u32) -> Option<String> {
     (!raw.is_empty()).then(|| String::from_utf8_lossy(&raw).replace('\0', " "))
 }
 
+/// Whether `pid` has exited: no such process, or a zombie. An empty command line is not
+/// enough: a dying process releases its memory (and with it its command line) before it closes
+/// its files, and its files hold its locks (a node's database), so a process started in that
+/// window finds the database "already open".
+pub fn exited(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    // `pid (comm) S …`: the state follows the last `)` (the command name may hold one).
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, None | Some('Z' | 'X'))
+}
+
 /// Stops the process group led by `pid`: SIGTERM, and SIGKILL if the leader still runs after
-/// `grace`. True once the leader is gone.
+/// `grace`. True once the leader has [`exited`] (its files closed).
 pub async fn terminate(pid: u32, grace: Duration) -> bool {
     if !signal_group(pid, Signal::Term) && !signal(pid, Signal::Term) {
-        return cmdline(pid).is_none();
+        return exited(pid);
     }
     let deadline = tokio::time::Instant::now() + grace;
-    while cmdline(pid).is_some() {
+    while !exited(pid) {
         if tokio::time::Instant::now() >= deadline {
             signal_group(pid, Signal::Kill);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            return cmdline(pid).is_none();
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if exited(pid) {
+                    return true;
+                }
+            }
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -437,8 +437,9 @@ pub fn write_private(path: &Path, text: &str) {
 }
 
 pub fn alive(pid: u32) -> bool {
-    // A zombie has an empty command line: it is dead.
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+    // Not "its command line is empty": that comes before its files (its database's lock) are
+    // closed, and a node restarted in between found its database "already open".
+    !consortia_hosts::process::exited(pid)
 }
 
 impl Drop for Net {
