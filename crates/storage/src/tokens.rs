@@ -19,6 +19,7 @@
 //! indexed; one whose events do not add up (a debit of more than is held) saturates at zero
 //! rather than failing the block's indexing.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::U256;
@@ -187,8 +188,8 @@ pub(crate) fn fold(
             Moved::Token(_) => TokenStandard::Erc721,
         };
         let s = match stats.entry(t.contract) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
                 let held = indexes.get(Index::Tokens, &key(STATS, &t.contract, &[]))?;
                 let held = held.as_deref().map(decode_stats).transpose()?;
                 e.insert(held.unwrap_or(TokenStats { standard, holders: 0, transfers: 0 }))
@@ -214,8 +215,8 @@ pub(crate) fn fold(
                 continue;
             }
             let entry = match balances.entry((t.contract, holder)) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
                     let held = balance(indexes, &t.contract, &holder)?;
                     e.insert((held, held))
                 }

@@ -65,9 +65,10 @@ async fn dissolve_consortium(
 ///
 /// Allowed once it takes part in none of the consortium's chains in service (each chain's
 /// members remove it by a governance proposal first, or the chain is archived). The leader
-/// cannot leave; it dissolves the consortium. Its votes on pending join requests are
-/// withdrawn, and its membership goes with its member CA's keys; coming back takes a new
-/// invitation and approval.
+/// cannot leave; it dissolves the consortium. Its votes on pending join requests and on
+/// dissolution are withdrawn, and its membership goes with its member CA's keys; coming back
+/// takes a new invitation and approval. Under the majority policy the votes left are counted
+/// again against the fewer members: a join request or a dissolution they now carry is decided.
 #[utoipa::path(delete, path = "/v1/consortiums/{id}/members/{org}", tag = "consortiums",
     params(("id" = String, Path, description = "Consortium id"), ("org" = String, Path, description = "The leaving organization's id")),
     responses(
